@@ -1,0 +1,109 @@
+"""Test cases: the pydantic model of one case and streaming loaders for case files (JSONL).
+
+A case file holds one JSON object per line::
+
+    {"id": "html-entities-01", "input": {"listing": "..."}, "expected": {...}, "tags": ["html"]}
+
+``id`` is optional: without it the id is a hash of the input, so it stays stable while the case does.
+Cases are read lazily, one line at a time, so memory does not grow with the size of a suite.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from evalkit.errors import ConfigError
+
+
+class CaseSource(str, Enum):
+    """Where a case came from."""
+
+    GOLDEN = "golden"  # written and checked by people
+    GENERATED = "generated"  # written by an LLM (see ``evalkit generate``)
+    MINED = "mined"  # taken from production failures (see ``evalkit mine``)
+
+
+class Case(BaseModel):
+    """One test case: input variables for the prompt and, usually, the expected output."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(
+        default="",
+        description="Stable identifier. Defaults to a hash of `input`, so it is stable while the case is.",
+        pattern=r"^[A-Za-z0-9_.:\-]*$",
+        max_length=200,
+    )
+    input: dict[str, Any] = Field(description="Variables the prompt template renders.")
+    expected: str | dict[str, Any] | list[Any] | None = Field(
+        default=None, description="Expected output: text, or JSON when the target has an output schema."
+    )
+    tags: list[str] = Field(default_factory=list, description="Free labels; `critical` cases gate on their own.")
+    source: CaseSource = Field(default=CaseSource.GOLDEN, description="golden, generated or mined.")
+    verified: bool = Field(
+        default=True, description="False when `expected` was written by a model and not yet checked by a person."
+    )
+    provenance: dict[str, Any] = Field(
+        default_factory=dict, description="Where the case came from: file, generator, log id, ..."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_id(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("id") and isinstance(data.get("input"), dict):
+            data = {**data, "id": content_id(data["input"])}
+        return data
+
+
+def content_id(value: Any) -> str:
+    """A short, stable hash of a JSON-serialisable value (used for case ids and dedup keys)."""
+    canonical = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return "h" + hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+def iter_case_file(path: Path) -> Iterator[tuple[int, Case]]:
+    """Yield ``(line, case)`` for one JSONL file, raising :class:`ConfigError` with file and line on bad input."""
+    try:
+        handle = path.open(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("case file not found", path=path) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read case file: {exc.strerror}", path=path) from None
+    with handle:
+        for lineno, line in enumerate(handle, start=1):
+            if not line.strip() or line.lstrip().startswith("//"):
+                continue
+            yield lineno, parse_case_line(line, path=path, line=lineno)
+
+
+def parse_case_line(text: str, *, path: Path, line: int) -> Case:
+    """Parse one JSONL line into a :class:`Case`."""
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"invalid JSON at column {exc.colno}: {exc.msg}", path=path, line=line) from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"a case must be a JSON object, got {type(raw).__name__}", path=path, line=line)
+    try:
+        case = Case.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc), path=path, line=line) from None
+    return case
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """The first pydantic error as ``field.path: message`` (one line, no URLs)."""
+    err = exc.errors(include_url=False)[0]
+    loc = ".".join(str(part) for part in err["loc"])
+    msg = err["msg"]
+    if err["type"] == "extra_forbidden":
+        msg = "unknown field"
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"{loc}: {msg}{more}" if loc else f"{msg}{more}"

@@ -1,0 +1,81 @@
+"""Terminal presentation shared by commands: the run summary and case explanations."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from evalkit.failures import CaseExplanation
+
+out = Console(highlight=False, soft_wrap=False)
+err = Console(stderr=True, highlight=False)
+
+
+def pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
+
+
+def seconds(ms: float | None) -> str:
+    return "n/a" if ms is None else (f"{ms / 1000:.2f} s" if ms >= 1000 else f"{ms:.0f} ms")
+
+
+def clip(value: Any, limit: int = 300) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def print_summary(run: Any, summary: dict[str, Any], failures: list[CaseExplanation], shown: int) -> None:
+    """The end-of-run summary: counts, per-scorer table, usage, failures with reasons, gate decision."""
+    head = f"{run.suite_name} · prompt {run.prompt_version or '-'} · {run.model} · run {run.run_id}"
+    out.print(Text(head, style="bold"))
+    out.print(
+        f"Cases {summary['results']}: {summary['passed']} passed, {summary['failed']} failed, "
+        f"{summary['errors']} errors · pass rate {pct(summary['pass_rate'])}"
+        + ("" if run.status == "complete" else f" · run {run.status}")
+    )
+    table = Table(show_edge=False, pad_edge=False, box=None)
+    for col in ("scorer", "pass rate", "mean score", "scored", "errors"):
+        table.add_column(col, justify="left" if col == "scorer" else "right")
+    for name, s in summary["scorers"].items():
+        mean = "n/a" if s["mean_score"] is None else f"{s['mean_score']:.2f}"
+        table.add_row(name, pct(s["pass_rate"]), mean, str(s["scored"]), str(s["errors"]))
+    out.print(table)
+    out.print(
+        f"Tokens {summary['prompt_tokens']:,} in / {summary['completion_tokens']:,} out · "
+        f"cost ${summary['cost_usd']:.4f} · latency p50 {seconds(summary['latency_p50_ms'])}, "
+        f"p95 {seconds(summary['latency_p95_ms'])}"
+    )
+    n_bad = summary["failed"] + summary["errors"]
+    if failures:
+        out.print(Text(f"Failures (showing {len(failures)} of {n_bad}; `evalkit show {run.run_id}` for all):", style="bold"))
+        for case in failures:
+            score = "" if case.score is None else f" score {case.score:.2f}"
+            out.print(f"  {case.name} [{case.verdict}{score}] " + " | ".join(case.reasons), markup=False)
+    gate = summary.get("gate", {})
+    style = "bold green" if gate.get("passed") else "bold red"
+    verdict = "PASSED" if gate.get("passed") else "FAILED"
+    out.print(Text(f"Gate {verdict}: " + "; ".join(gate.get("reasons", [])) + f" (exit {gate.get('exit_code')})", style=style))
+
+
+def print_case(case: CaseExplanation, *, full: bool = False) -> None:
+    """One case in `evalkit show`: verdict, reasons per scorer, output against expected."""
+    score = "" if case.score is None else f" score {case.score:.2f}"
+    tags = f" tags {','.join(case.tags)}" if case.tags else ""
+    out.print(Text(f"{case.name}  [{case.verdict}{score}]{tags}", style="bold"))
+    if case.error:
+        out.print(f"  error: {case.error}", markup=False)
+    for note in case.notes:
+        mark = "error" if note.error else ("pass" if note.passed else "FAIL")
+        text = note.error if note.error else note.reason
+        out.print(f"  {mark:5} {note.scorer} ({note.score:.2f}): {text}", markup=False)
+        for key in ("reasoning", "confidence"):
+            if key in note.details:
+                out.print(f"        {key}: {clip(note.details[key], 10_000 if full else 300)}", markup=False)
+    limit = 100_000 if full else 300
+    out.print(f"  input:    {clip(case.input, limit)}", markup=False)
+    out.print(f"  output:   {clip(case.output or '', limit)}", markup=False)
+    out.print(f"  expected: {clip(case.expected, limit)}", markup=False)

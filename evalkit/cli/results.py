@@ -1,0 +1,74 @@
+"""Reading stored results: ``evalkit runs``, ``evalkit show`` and ``evalkit schema``."""
+
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+import typer
+
+from evalkit.cli import app
+
+
+@app.command()
+def runs(
+    suite: Optional[str] = typer.Option(None, "--suite", "-s", help="Only runs of this suite (by name)."),
+    limit: int = typer.Option(20, "--limit", "-n", min=1),
+    db: Optional[str] = typer.Option(None, "--db", help="Results database."),
+) -> None:
+    """List stored runs, newest first."""
+    from rich.table import Table
+
+    from evalkit.cli.console import out, pct
+    from evalkit.store import open_store
+
+    records = open_store(db, must_exist=True).list_runs(suite=suite, limit=limit)
+    table = Table(box=None, show_edge=False, pad_edge=False)
+    for col in ("run", "suite", "prompt", "model", "started (UTC)", "status", "cases", "pass rate", "gate"):
+        table.add_column(col)
+    for r in records:
+        gate = r.summary.get("gate", {})
+        verdict = "" if not gate else ("pass" if gate.get("passed") else f"fail ({gate.get('exit_code')})")
+        table.add_row(
+            r.run_id, r.suite_name, r.prompt_version or "-", r.model, r.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+            r.status, str(r.n_cases), pct(r.summary.get("pass_rate")), verdict,
+        )  # fmt: skip
+    out.print(table)
+
+
+@app.command()
+def show(
+    run: str = typer.Argument("latest", help="Run id, unique prefix, or 'latest'."),
+    all_cases: bool = typer.Option(False, "--all", help="Show passing cases too."),
+    case: Optional[list[str]] = typer.Option(None, "--case", help="Only this case id (repeatable)."),
+    full: bool = typer.Option(False, "--full", help="Do not shorten long inputs and outputs."),
+    limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1),
+    db: Optional[str] = typer.Option(None, "--db", help="Results database."),
+) -> None:
+    """Explain a run's failures: each scorer's reason, and the output against the expected output."""
+    from evalkit.cli.console import out, pct, print_case
+    from evalkit.failures import explain_cases
+    from evalkit.store import open_store
+
+    store = open_store(db, must_exist=True)
+    record = store.get_run(run)
+    verdicts = None if (all_cases or case) else ("fail", "error")
+    cases = explain_cases(store, record.run_id, verdicts=verdicts, limit=limit, case_ids=case)
+    s = record.summary
+    out.print(
+        f"{record.run_id} · {record.suite_name} · prompt {record.prompt_version or '-'} "
+        f"({record.prompt_hash or '-'}) · {record.model} · {record.status} · pass rate {pct(s.get('pass_rate'))}",
+        markup=False,
+    )
+    if not cases:
+        out.print("no failing cases" if verdicts else "no cases match")
+    for explanation in cases:
+        print_case(explanation, full=full)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of the suite file (point your editor's YAML plugin at it)."""
+    from evalkit.suite import suite_json_schema
+
+    typer.echo(json.dumps(suite_json_schema(), indent=2))

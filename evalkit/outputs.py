@@ -1,0 +1,61 @@
+"""Finding the JSON in a model's output, and recording how hard that was.
+
+Models asked for JSON often wrap it in a code fence or a sentence. evalkit still scores what they
+meant (``fenced`` / ``embedded`` extraction), and the ``strict_format`` scorer fails such outputs so
+the wrapping is visible instead of silently rescued.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Extraction = Literal["strict", "fenced", "embedded", "none"]
+
+_FENCE = re.compile(r"```[ \t]*(?:json|JSON)?[ \t]*\n(.*?)\n?[ \t]*```", re.DOTALL)
+_DECODER = json.JSONDecoder()
+_MAX_EMBEDDED_ATTEMPTS = 64  # bounds the scan on long prose full of braces
+
+
+@dataclass(frozen=True)
+class ParsedOutput:
+    """The JSON value found in an output (None when there is none) and how it was found."""
+
+    value: Any
+    extraction: Extraction
+
+    @property
+    def found(self) -> bool:
+        return self.extraction != "none"
+
+
+def parse_output(text: str) -> ParsedOutput:
+    """Parse ``text`` as JSON: whole text first, then a fenced block, then the first embedded object."""
+    stripped = text.strip()
+    if not stripped:
+        return ParsedOutput(None, "none")
+    try:
+        return ParsedOutput(json.loads(stripped), "strict")
+    except ValueError:
+        pass
+    for match in _FENCE.finditer(text):
+        try:
+            return ParsedOutput(json.loads(match.group(1)), "fenced")
+        except ValueError:
+            continue
+    attempts = 0
+    for start, char in enumerate(text):
+        if char not in "{[":
+            continue
+        attempts += 1
+        if attempts > _MAX_EMBEDDED_ATTEMPTS:
+            break
+        try:
+            value, _ = _DECODER.raw_decode(text, start)
+        except ValueError:
+            continue
+        if isinstance(value, dict | list):
+            return ParsedOutput(value, "embedded")
+    return ParsedOutput(None, "none")

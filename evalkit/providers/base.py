@@ -1,0 +1,70 @@
+"""What every provider shares: the request and completion types and the provider registry.
+
+A provider turns a :class:`CompletionRequest` into a :class:`Completion`, or raises
+:class:`~evalkit.errors.ProviderError` (``transient=True`` for errors worth retrying).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from evalkit.registry import Registry
+
+
+@dataclass(frozen=True)
+class CompletionRequest:
+    """One model call: everything that determines its answer."""
+
+    model: str
+    messages: list[dict[str, str]]
+    params: dict[str, Any] = field(default_factory=dict)  # temperature, max_tokens, seed, ...
+    response_schema: dict[str, Any] | None = None  # JSON Schema constraint, where the provider supports it
+    api_base: str | None = None
+    # Python targets receive the case's input variables instead of (or as well as) messages.
+    variables: dict[str, Any] | None = None
+    timeout: float | None = None
+
+
+@dataclass(frozen=True)
+class Completion:
+    """What a model call returned, with its cost."""
+
+    text: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    latency_ms: float = 0.0
+    model: str = ""
+    finish_reason: str | None = None
+    logprobs: Any = None
+
+
+class Provider(Protocol):
+    """Anything that can complete a request asynchronously."""
+
+    async def complete(self, request: CompletionRequest) -> Completion: ...
+
+
+ProviderFactory = Callable[[str], Provider]
+
+providers: Registry[ProviderFactory] = Registry("providers")
+
+
+def provider(scheme: str) -> Callable[[ProviderFactory], ProviderFactory]:
+    """Register a provider factory for model strings ``scheme:...`` (e.g. ``python:pkg.mod:fn``).
+
+    Model strings without a registered scheme go to litellm, which knows every vendor.
+    """
+    return providers.decorator(scheme)
+
+
+def get_provider(model: str) -> Provider:
+    """The provider for a model string: a registered ``scheme:`` or, by default, litellm."""
+    scheme, sep, _ = model.partition(":")
+    factory = providers.get(scheme) if sep and "/" not in scheme else None
+    if factory is None:
+        factory = providers.get("litellm")
+    assert factory is not None, "the litellm provider is built in"
+    return factory(model)

@@ -1,0 +1,141 @@
+"""The default provider: litellm, so any vendor works with its usual environment key.
+
+litellm is imported on first use (it takes seconds), with ``LITELLM_LOCAL_MODEL_COST_MAP=True`` so
+the import never reaches the network; prices come from the cost map shipped with litellm.
+Model strings starting with ``local/`` are served in-process by the embedded model
+(:mod:`evalkit.providers.local`), registered with litellm as a custom provider, so they take the
+same path as every vendor.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from functools import cache
+from typing import Any
+
+from evalkit.errors import ProviderError
+from evalkit.providers.base import Completion, CompletionRequest, Provider, provider
+
+LOCAL_PREFIX = "local/"
+
+
+@cache
+def import_litellm() -> Any:
+    """Import and configure litellm once: offline cost map, no telemetry, unsupported params dropped."""
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+
+    litellm.telemetry = False
+    litellm.suppress_debug_info = True
+    litellm.drop_params = True  # a vendor that lacks e.g. `seed` still answers instead of failing
+    return litellm
+
+
+class LitellmProvider:
+    """Calls ``litellm.acompletion``; maps its exceptions onto transient / permanent ProviderErrors."""
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+        self.litellm = import_litellm()
+        if model.startswith(LOCAL_PREFIX):
+            from evalkit.providers.local import register_with_litellm
+
+            register_with_litellm(self.litellm, model[len(LOCAL_PREFIX) :])
+
+    async def complete(self, request: CompletionRequest) -> Completion:
+        kwargs: dict[str, Any] = {k: v for k, v in request.params.items() if v is not None}
+        if request.response_schema is not None:
+            kwargs["response_format"] = response_format_for(request.model, request.response_schema)
+        if request.api_base:
+            kwargs["api_base"] = request.api_base
+        if request.timeout:
+            kwargs["timeout"] = request.timeout
+        start = time.perf_counter()
+        try:
+            response = await self.litellm.acompletion(
+                model=request.model, messages=request.messages, num_retries=0, **kwargs
+            )
+        except Exception as exc:  # litellm raises many types; classify them all
+            raise classify_exception(exc) from exc
+        latency_ms = (time.perf_counter() - start) * 1000.0
+        return completion_from_response(self.litellm, response, latency_ms, request.model)
+
+
+def response_format_for(model: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """The ``response_format`` that constrains output to ``schema`` for this model's provider."""
+    if model.startswith(LOCAL_PREFIX):
+        return {"type": "json_object", "schema": schema}  # llama.cpp's form
+    return {"type": "json_schema", "json_schema": {"name": "output", "schema": schema, "strict": False}}
+
+
+def completion_from_response(litellm: Any, response: Any, latency_ms: float, model: str) -> Completion:
+    """Turn a litellm ModelResponse into a Completion; a body without choices is a transient error."""
+    try:
+        choice = response.choices[0]
+        text = choice.message.content or ""
+    except (AttributeError, IndexError, TypeError):
+        raise ProviderError("malformed response: no choices[0].message", transient=True) from None
+    usage = getattr(response, "usage", None)
+    prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
+    completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
+    cost = 0.0
+    if not model.startswith(LOCAL_PREFIX):
+        try:
+            cost = float(litellm.completion_cost(completion_response=response) or 0.0)
+        except Exception:  # models missing from the price map cost "unknown", recorded as 0
+            cost = 0.0
+    return Completion(
+        text=text,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        cost_usd=cost,
+        latency_ms=latency_ms,
+        model=str(getattr(response, "model", "") or model),
+        finish_reason=getattr(choice, "finish_reason", None),
+        logprobs=getattr(choice, "logprobs", None),
+    )
+
+
+_TRANSIENT_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 529}
+
+
+def classify_exception(exc: Exception) -> ProviderError:
+    """Map a litellm/openai/httpx exception to a ProviderError with a short, actionable reason."""
+    if isinstance(exc, ProviderError):
+        return exc
+    status = getattr(exc, "status_code", None)
+    status = status if isinstance(status, int) else None
+    name = type(exc).__name__
+    message = str(getattr(exc, "message", "") or exc).splitlines()[0][:300] if str(exc) else name
+    if name in {"Timeout", "APITimeoutError", "TimeoutError", "ReadTimeout", "ConnectTimeout"}:
+        return ProviderError(f"timeout: {message}", transient=True, status=status)
+    if name in {"APIConnectionError", "ConnectError", "RemoteProtocolError", "ReadError"}:
+        return ProviderError(f"connection error: {message}", transient=True, status=status)
+    if status in _TRANSIENT_STATUS or name in {"RateLimitError", "ServiceUnavailableError", "InternalServerError"}:
+        return ProviderError(f"{status or name}: {message}", transient=True, status=status, retry_after=retry_after(exc))
+    if name in {"JSONDecodeError", "APIResponseValidationError"} or "JSONDecodeError" in message:
+        return ProviderError(f"malformed response body: {message}", transient=True, status=status)
+    if status is None and name == "APIError":
+        return ProviderError(f"malformed response: {message}", transient=True)
+    return ProviderError(f"{status or name}: {message}", transient=False, status=status)
+
+
+def retry_after(exc: Exception) -> float | None:
+    """Seconds from a ``Retry-After`` header on the error's response, when there is one."""
+    headers: Any = getattr(exc, "litellm_response_headers", None)
+    if headers is None:
+        response = getattr(exc, "response", None)
+        headers = getattr(response, "headers", None)
+    if headers is None:
+        return None
+    value = headers.get("retry-after") or headers.get("Retry-After")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+@provider("litellm")
+def _litellm_factory(model: str) -> Provider:
+    return LitellmProvider(model)

@@ -1,0 +1,54 @@
+"""``python:module:function`` targets: evaluate a pipeline you already have, without a prompt.
+
+The function receives the case's input variables as keyword arguments and returns text or a
+JSON-serialisable value (dicts are stored as JSON). It may be ``async``; a plain function runs in a
+worker thread so slow pipelines still run concurrently. An exception it raises is recorded as the
+case's error (not retried), and the run goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from evalkit.errors import ConfigError, ProviderError
+from evalkit.importing import import_object
+from evalkit.providers.base import Completion, CompletionRequest, Provider, provider
+
+
+class PythonProvider:
+    """Calls a user function for each case."""
+
+    def __init__(self, model: str) -> None:
+        spec = model.removeprefix("python:")
+        try:
+            fn = import_object(spec, search_path=Path.cwd())
+        except ValueError as exc:
+            raise ConfigError(f"target {model!r}: {exc}") from None
+        if not callable(fn):
+            raise ConfigError(f"target {model!r} is not callable")
+        self.fn: Callable[..., Any] = fn
+        self.model = model
+
+    async def complete(self, request: CompletionRequest) -> Completion:
+        variables = request.variables or {}
+        start = time.perf_counter()
+        try:
+            if inspect.iscoroutinefunction(self.fn):
+                value = await self.fn(**variables)
+            else:
+                value = await asyncio.to_thread(self.fn, **variables)
+        except Exception as exc:  # the user's pipeline failed on this case
+            raise ProviderError(f"{type(exc).__name__}: {exc}", transient=False) from None
+        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        return Completion(text=text, latency_ms=(time.perf_counter() - start) * 1000.0, model=self.model)
+
+
+@provider("python")
+def _python_factory(model: str) -> Provider:
+    return PythonProvider(model)

@@ -1,0 +1,62 @@
+"""The one registry of named plug-ins: scorers and providers.
+
+Built-ins register themselves when their module is imported; third-party packages register through
+the entry-point groups ``evalkit.scorers`` and ``evalkit.providers`` (each entry point names a module
+or object to import; importing it runs its ``@scorer`` / ``@provider`` decorators).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from importlib.metadata import entry_points
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+# Built-in modules imported on first lookup, so `evalkit --help` stays fast.
+_BUILTIN_MODULES = {
+    "scorers": ("evalkit.scorers.text", "evalkit.scorers.structured"),
+    "providers": ("evalkit.providers.litellm", "evalkit.providers.python"),
+}
+
+
+class Registry(Generic[T]):
+    """A name → factory mapping for one kind of plug-in."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._items: dict[str, T] = {}
+        self._loaded = False
+
+    def register(self, name: str, item: T) -> None:
+        """Add ``item`` under ``name``; a second registration of the same name replaces the first."""
+        self._items[name] = item
+
+    def get(self, name: str) -> T | None:
+        """The item registered under ``name``, or None."""
+        self._load()
+        return self._items.get(name)
+
+    def names(self) -> list[str]:
+        """Every registered name, sorted."""
+        self._load()
+        return sorted(self._items)
+
+    def _load(self) -> None:
+        if self._loaded:
+            return
+        self._loaded = True
+        for module in _BUILTIN_MODULES.get(self.kind, ()):
+            importlib.import_module(module)
+        for ep in entry_points(group=f"evalkit.{self.kind}"):
+            ep.load()
+
+    def decorator(self, name: str) -> Callable[[T], T]:
+        """``@registry.decorator("name")`` registers the decorated object and returns it unchanged."""
+
+        def wrap(item: T) -> T:
+            self.register(name, item)
+            return item
+
+        return wrap

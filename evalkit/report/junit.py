@@ -1,0 +1,54 @@
+"""JUnit XML with one ``<testcase>`` per case (and epoch), for CI test tabs."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+from evalkit.failures import explain_cases
+from evalkit.store import Store
+
+
+# Characters XML 1.0 cannot hold at all; model outputs occasionally contain them.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _safe(text: str) -> str:
+    return _NOT_XML.sub("\ufffd", text)
+
+
+def write_junit(store: Store, run_id: str, path: Path) -> None:
+    """Write the run's results as JUnit XML: failures carry the scorer reasons, errors the provider error."""
+    run = store.get_run(run_id)
+    cases = explain_cases(store, run_id, verdicts=None)
+    failures = sum(c.verdict == "fail" for c in cases)
+    errors = sum(c.verdict == "error" for c in cases)
+    suite_el = ET.Element(
+        "testsuite",
+        name=run.suite_name,
+        tests=str(len(cases)),
+        failures=str(failures),
+        errors=str(errors),
+        time=f"{sum(c.latency_ms for c in cases) / 1000.0:.3f}",
+        timestamp=run.started_at.isoformat(),
+    )
+    props = ET.SubElement(suite_el, "properties")
+    for key, value in (("run_id", run.run_id), ("model", run.model), ("prompt_version", run.prompt_version or "")):
+        ET.SubElement(props, "property", name=key, value=value)
+    for case in cases:
+        el = ET.SubElement(
+            suite_el,
+            "testcase",
+            classname=f"{run.suite_name}.{run.prompt_version or 'target'}",
+            name=case.name,
+            time=f"{case.latency_ms / 1000.0:.3f}",
+        )
+        if case.verdict == "fail":
+            message = _safe("; ".join(case.reasons)[:1000])
+            failure = ET.SubElement(el, "failure", message=message, type="quality")
+            failure.text = _safe(f"output:\n{case.output or ''}\n\nexpected:\n{case.expected}")
+        elif case.verdict == "error":
+            ET.SubElement(el, "error", message=_safe("; ".join(case.reasons)[:1000]), type="infrastructure")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ET.ElementTree(suite_el).write(path, encoding="utf-8", xml_declaration=True)

@@ -1,0 +1,36 @@
+"""The results store: a DuckDB file by default. The schema is a public interface (docs/store.md).
+
+``open_store()`` picks the database from, in order: the ``db`` argument (``--db``), the
+``EVALKIT_DB`` environment variable, and ``.evalkit/evalkit.duckdb`` under the current directory.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from evalkit.errors import UsageError
+from evalkit.store.queries import Store
+
+DEFAULT_DB = Path(".evalkit") / "evalkit.duckdb"
+
+__all__ = ["DEFAULT_DB", "Store", "open_store", "resolve_db"]
+
+
+def resolve_db(db: str | Path | None = None) -> str:
+    """The database location that ``open_store`` would use."""
+    return str(db or os.environ.get("EVALKIT_DB") or DEFAULT_DB)
+
+
+def open_store(db: str | Path | None = None, *, must_exist: bool = False) -> Store:
+    """Open (creating and migrating if needed) the results database."""
+    location = resolve_db(db)
+    if "://" in location:
+        raise UsageError(f"unsupported database URL {location!r}: use a DuckDB file path")
+    from evalkit.store.duckdb import DuckDBBackend
+
+    path = Path(location)
+    if must_exist and not path.exists():
+        raise UsageError(f"no results database at {path} (run `evalkit run` first, or pass --db)")
+    timeout = float(os.environ.get("EVALKIT_LOCK_TIMEOUT", "120"))
+    return Store(DuckDBBackend(path, lock_timeout=timeout))

@@ -1,0 +1,76 @@
+"""Numbered schema migrations: ``migrations/NNN_name.sql``, applied in order, each exactly once.
+
+The applied versions are recorded in ``schema_migrations``. A database whose newest version is
+above what this evalkit knows was written by a newer evalkit and is refused rather than guessed at.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import resources
+from typing import Any
+
+from evalkit.errors import StoreError
+
+_NAME = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+    def statements(self) -> list[str]:
+        """The file's statements (split at ``;`` ending a line; comments dropped)."""
+        text = "\n".join(line for line in self.sql.splitlines() if not line.strip().startswith("--"))
+        return [s.strip() for s in re.split(r";\s*(?:\n|$)", text) if s.strip()]
+
+
+def available_migrations() -> list[Migration]:
+    """Every migration shipped with this evalkit, by version."""
+    found = []
+    for entry in resources.files("evalkit.store").joinpath("migrations").iterdir():
+        match = _NAME.match(entry.name)
+        if match:
+            found.append(Migration(int(match.group(1)), match.group(2), entry.read_text(encoding="utf-8")))
+    found.sort(key=lambda m: m.version)
+    versions = [m.version for m in found]
+    assert versions == list(range(1, len(found) + 1)), f"migrations must be numbered 1..n, got {versions}"
+    return found
+
+
+def applied_versions(con: Any) -> set[int]:
+    """Versions already applied to the database behind ``con``."""
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMP NOT NULL)"
+    )
+    return {row[0] for row in con.execute("SELECT version FROM schema_migrations")}
+
+
+def migrate(con: Any, backend: Any, *, target: int | None = None, where: str = "") -> list[int]:
+    """Apply pending migrations up to ``target`` (default: all). Returns the versions applied."""
+    migrations = available_migrations()
+    done = applied_versions(con)
+    newest = max(m.version for m in migrations)
+    if done and max(done) > newest:
+        raise StoreError(
+            f"database schema version {max(done)} is newer than this evalkit knows ({newest}); upgrade evalkit",
+            path=where or None,
+        )
+    applied = []
+    for migration in migrations:
+        if migration.version in done or (target is not None and migration.version > target):
+            continue
+        with backend.transaction(con):
+            for statement in migration.statements():
+                con.execute(statement)
+            con.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                (migration.version, migration.name, datetime.now(timezone.utc).replace(tzinfo=None)),
+            )
+        applied.append(migration.version)
+    return applied

@@ -1,0 +1,304 @@
+"""The results store: every write and every query evalkit makes, in one place.
+
+Nothing outside ``evalkit.store`` writes SQL. Methods take and return pydantic records or pandas
+DataFrames. Each method runs in its own short transaction unless called inside :meth:`Store.session`,
+which keeps one connection open for a group of reads.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Any
+
+from evalkit.errors import StoreError, UsageError
+from evalkit.results import CaseResult, RunRecord
+from evalkit.store.migrate import migrate
+
+RUN_COLUMNS = (
+    "run_id", "suite_name", "suite_path", "suite_hash", "prompt_version", "prompt_hash", "model",
+    "params_json", "git_commit", "evalkit_version", "started_at", "finished_at", "status", "n_cases",
+    "config_json", "summary_json",
+)  # fmt: skip
+CASE_COLUMNS = (
+    "run_id", "case_id", "input_json", "expected_json", "tags_json", "source", "verified", "provenance_json",
+)  # fmt: skip
+OUTPUT_COLUMNS = (
+    "run_id", "case_id", "epoch", "status", "raw_text", "parsed_json", "extraction", "error", "latency_ms",
+    "prompt_tokens", "completion_tokens", "cost_usd", "attempts", "cached", "verdict", "score", "created_at",
+)  # fmt: skip
+SCORE_COLUMNS = (
+    "run_id", "case_id", "epoch", "scorer", "score", "passed", "weight", "reason", "error", "details_json",
+)  # fmt: skip
+FIELD_COLUMNS = (
+    "run_id", "case_id", "epoch", "scorer", "field", "score", "passed", "status", "expected_json", "actual_json",
+)  # fmt: skip
+
+
+def to_json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def utcnow() -> datetime:
+    """Naive UTC timestamp (TIMESTAMP columns hold UTC)."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class Store:
+    """Runs, cases, outputs and scores in a database (DuckDB by default)."""
+
+    def __init__(self, backend: Any) -> None:
+        self.backend = backend
+        self._con: Any = None
+        with self._connection() as con:
+            migrate(con, backend, where=str(backend))
+
+    def __repr__(self) -> str:
+        return f"Store({self.backend})"
+
+    @contextmanager
+    def session(self) -> Iterator[Store]:
+        """Keep one connection open for several calls (reads in the CLI). Holds the database lock."""
+        if self._con is not None:
+            yield self
+            return
+        with self.backend.connect() as con:
+            self._con = con
+            try:
+                yield self
+            finally:
+                self._con = None
+
+    @contextmanager
+    def _connection(self) -> Iterator[Any]:
+        if self._con is not None:
+            yield self._con
+        else:
+            with self.backend.connect() as con:
+                yield con
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Any]:
+        with self._connection() as con, self.backend.transaction(con):
+            yield con
+
+    # ---- writes -------------------------------------------------------------------------------
+
+    def create_run(self, run: RunRecord) -> None:
+        """Record a new run (status ``running``)."""
+        with self._transaction() as con:
+            con.insert("runs", RUN_COLUMNS, [_run_row(run)])
+
+    def add_results(self, run_id: str, results: Sequence[CaseResult]) -> None:
+        """Store a batch of case results atomically: the batch lands whole or not at all.
+
+        Case rows are written once per run (later epochs of the same case add nothing there).
+        A result already stored for the same (case, epoch) is an error: runs never store twice.
+        """
+        if not results:
+            return
+        now = utcnow()
+        case_rows, output_rows, score_rows, field_rows = [], [], [], []
+        seen_cases: set[str] = set()
+        for r in results:
+            case = r.case
+            if case.id not in seen_cases:
+                seen_cases.add(case.id)
+                case_rows.append((
+                    run_id, case.id, to_json(case.input), to_json(case.expected) if case.expected is not None else None,
+                    to_json(case.tags), case.source.value, case.verified, to_json(case.provenance),
+                ))  # fmt: skip
+            o = r.output
+            output_rows.append((
+                run_id, case.id, r.epoch, o.status, o.text, to_json(o.parsed) if o.extraction != "none" else None,
+                o.extraction, o.error, o.latency_ms, o.prompt_tokens, o.completion_tokens, o.cost_usd,
+                o.attempts, o.cached, r.verdict, r.score, now,
+            ))  # fmt: skip
+            for s in r.scores:
+                score_rows.append((
+                    run_id, case.id, r.epoch, s.scorer, s.score, s.passed, s.weight, s.reason, s.error,
+                    to_json(s.details),
+                ))  # fmt: skip
+                for f in s.fields:
+                    field_rows.append((
+                        run_id, case.id, r.epoch, s.scorer, f.field, f.score, f.passed, f.status,
+                        to_json(f.expected), to_json(f.actual),
+                    ))  # fmt: skip
+        with self._transaction() as con:
+            con.insert("cases", CASE_COLUMNS, case_rows, ignore_existing=True)
+            con.insert("outputs", OUTPUT_COLUMNS, output_rows)
+            con.insert("scores", SCORE_COLUMNS, score_rows)
+            con.insert("field_scores", FIELD_COLUMNS, field_rows)
+
+    def finish_run(self, run_id: str, *, status: str, summary: dict[str, Any]) -> None:
+        """Mark a run complete or incomplete and store its summary."""
+        with self._transaction() as con:
+            con.execute(
+                "UPDATE runs SET status = ?, finished_at = ?, summary_json = ? WHERE run_id = ?",
+                (status, utcnow(), to_json(summary), run_id),
+            )
+
+    # ---- reads --------------------------------------------------------------------------------
+
+    def get_run(self, ref: str = "latest", *, suite: str | None = None) -> RunRecord:
+        """A run by id, unique id prefix, or ``latest`` (optionally the latest of ``suite``)."""
+        with self._connection() as con:
+            cols = ", ".join(RUN_COLUMNS)
+            if ref == "latest":
+                where, params = ("WHERE suite_name = ?", [suite]) if suite else ("", [])
+                rows = con.execute(f"SELECT {cols} FROM runs {where} ORDER BY started_at DESC LIMIT 1", params)
+                if not rows:
+                    raise UsageError("no runs stored yet" + (f" for suite {suite!r}" if suite else ""))
+                return _run_record(rows[0])
+            rows = con.execute(f"SELECT {cols} FROM runs WHERE run_id = ?", (ref,))
+            if not rows:
+                rows = con.execute(f"SELECT {cols} FROM runs WHERE run_id LIKE ? ORDER BY started_at LIMIT 3", (ref + "%",))
+        if not rows:
+            raise UsageError(f"no run {ref!r} (see `evalkit runs`)")
+        if len(rows) > 1:
+            raise UsageError(f"run prefix {ref!r} is ambiguous: {', '.join(r[0] for r in rows)}, ...")
+        return _run_record(rows[0])
+
+    def list_runs(self, *, suite: str | None = None, limit: int = 20) -> list[RunRecord]:
+        """Most recent runs first."""
+        cols = ", ".join(RUN_COLUMNS)
+        where, params = ("WHERE suite_name = ?", [suite]) if suite else ("", [])
+        with self._connection() as con:
+            rows = con.execute(f"SELECT {cols} FROM runs {where} ORDER BY started_at DESC LIMIT ?", [*params, limit])
+        return [_run_record(r) for r in rows]
+
+    def completed_keys(self, run_id: str) -> set[tuple[str, int]]:
+        """(case_id, epoch) pairs that already have a stored result in this run."""
+        with self._connection() as con:
+            return {(r[0], r[1]) for r in con.execute("SELECT case_id, epoch FROM outputs WHERE run_id = ?", (run_id,))}
+
+    def summarize(self, run_id: str) -> dict[str, Any]:
+        """Aggregates of a run, computed in the database: verdict counts, per-scorer rates, tokens, latency."""
+        with self._connection() as con:
+            verdicts = dict(con.execute("SELECT verdict, COUNT(*) FROM outputs WHERE run_id = ? GROUP BY verdict", (run_id,)))
+            totals = con.execute(
+                "SELECT COUNT(*), COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0), "
+                "COALESCE(SUM(cost_usd), 0), "
+                "percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_ms), "
+                "percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms), "
+                "SUM(CASE WHEN cached THEN 1 ELSE 0 END), SUM(attempts) "
+                "FROM outputs WHERE run_id = ? AND status = 'ok'",
+                (run_id,),
+            )[0]
+            scorer_rows = con.execute(
+                "SELECT scorer, COUNT(*), SUM(CASE WHEN passed THEN 1 ELSE 0 END), AVG(score) "
+                "FROM scores WHERE run_id = ? AND error IS NULL GROUP BY scorer ORDER BY scorer",
+                (run_id,),
+            )
+            scorer_errors = dict(
+                con.execute(
+                    "SELECT scorer, COUNT(*) FROM scores WHERE run_id = ? AND error IS NOT NULL GROUP BY scorer",
+                    (run_id,),
+                )
+            )
+        n_pass, n_fail, n_error = (int(verdicts.get(k, 0)) for k in ("pass", "fail", "error"))
+        scored = n_pass + n_fail
+        return {
+            "results": n_pass + n_fail + n_error,
+            "passed": n_pass,
+            "failed": n_fail,
+            "errors": n_error,
+            "pass_rate": (n_pass / scored) if scored else None,
+            "prompt_tokens": int(totals[1]),
+            "completion_tokens": int(totals[2]),
+            "cost_usd": float(totals[3]),
+            "latency_p50_ms": float(totals[4]) if totals[4] is not None else None,
+            "latency_p95_ms": float(totals[5]) if totals[5] is not None else None,
+            "cached": int(totals[6] or 0),
+            "scorers": {
+                name: {
+                    "scored": int(n),
+                    "passed": int(p),
+                    "pass_rate": (int(p) / int(n)) if n else None,
+                    "mean_score": float(mean) if mean is not None else None,
+                    "errors": int(scorer_errors.get(name, 0)),
+                }
+                for name, n, p, mean in scorer_rows
+            }
+            | {
+                name: {"scored": 0, "passed": 0, "pass_rate": None, "mean_score": None, "errors": int(n)}
+                for name, n in scorer_errors.items()
+                if name not in {r[0] for r in scorer_rows}
+            },
+        }
+
+    def case_results(self, run_id: str, *, verdicts: Sequence[str] | None = None, limit: int | None = None) -> Any:
+        """One row per (case, epoch): input, expected, output, verdict, score (a pandas DataFrame)."""
+        where = ""
+        params: list[Any] = [run_id]
+        if verdicts:
+            where = f" AND o.verdict IN ({', '.join('?' for _ in verdicts)})"
+            params += list(verdicts)
+        lim = f" LIMIT {int(limit)}" if limit is not None else ""
+        sql = (
+            "SELECT o.case_id, o.epoch, o.verdict, o.score, o.status, o.error, o.raw_text, o.parsed_json, "
+            "o.extraction, o.latency_ms, o.prompt_tokens, o.completion_tokens, o.cost_usd, o.cached, o.attempts, "
+            "c.input_json, c.expected_json, c.tags_json, c.source, c.verified, c.provenance_json "
+            "FROM outputs o JOIN cases c ON c.run_id = o.run_id AND c.case_id = o.case_id "
+            f"WHERE o.run_id = ?{where} ORDER BY o.case_id, o.epoch{lim}"
+        )
+        with self._connection() as con:
+            return con.query_df(sql, params)
+
+    def score_rows(self, run_id: str, case_ids: Sequence[str] | None = None) -> Any:
+        """Scores of a run (optionally of some cases), a pandas DataFrame."""
+        return self._rows_for_cases("scores", SCORE_COLUMNS, run_id, case_ids, "case_id, epoch, scorer")
+
+    def field_rows(self, run_id: str, case_ids: Sequence[str] | None = None) -> Any:
+        """Field scores of a run (optionally of some cases), a pandas DataFrame."""
+        return self._rows_for_cases("field_scores", FIELD_COLUMNS, run_id, case_ids, "case_id, epoch, scorer, field")
+
+    def _rows_for_cases(
+        self, table: str, columns: Sequence[str], run_id: str, case_ids: Sequence[str] | None, order: str
+    ) -> Any:
+        params: list[Any] = [run_id]
+        where = ""
+        if case_ids is not None:
+            if not case_ids:
+                where = " AND FALSE"
+            else:
+                where = f" AND case_id IN ({', '.join('?' for _ in case_ids)})"
+                params += list(case_ids)
+        sql = f"SELECT {', '.join(columns)} FROM {table} WHERE run_id = ?{where} ORDER BY {order}"
+        with self._connection() as con:
+            return con.query_df(sql, params)
+
+
+def _run_row(run: RunRecord) -> tuple[Any, ...]:
+    return (
+        run.run_id, run.suite_name, run.suite_path, run.suite_hash, run.prompt_version, run.prompt_hash,
+        run.model, to_json(run.params), run.git_commit, run.evalkit_version, run.started_at, run.finished_at,
+        run.status, run.n_cases, to_json(run.config), to_json(run.summary) if run.summary else None,
+    )  # fmt: skip
+
+
+def _run_record(row: Sequence[Any]) -> RunRecord:
+    data = dict(zip(RUN_COLUMNS, row, strict=True))
+    try:
+        return RunRecord(
+            run_id=data["run_id"],
+            suite_name=data["suite_name"],
+            suite_path=data["suite_path"],
+            suite_hash=data["suite_hash"],
+            prompt_version=data["prompt_version"],
+            prompt_hash=data["prompt_hash"],
+            model=data["model"],
+            params=json.loads(data["params_json"]),
+            git_commit=data["git_commit"],
+            evalkit_version=data["evalkit_version"],
+            started_at=data["started_at"],
+            finished_at=data["finished_at"],
+            status=data["status"],
+            n_cases=data["n_cases"],
+            config=json.loads(data["config_json"]),
+            summary=json.loads(data["summary_json"]) if data["summary_json"] else {},
+        )
+    except (ValueError, TypeError) as exc:
+        raise StoreError(f"run {data['run_id']!r} has a corrupt row: {exc}") from None

@@ -1,0 +1,1 @@
+"""Helpers for testing with evalkit: a loopback OpenAI-compatible server (and, later, assertions)."""

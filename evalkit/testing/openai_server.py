@@ -1,0 +1,248 @@
+"""A real OpenAI-compatible HTTP server on 127.0.0.1 for tests and benchmarks.
+
+It speaks ``POST /v1/chat/completions`` (and ``/chat/completions``) with configurable latency and
+fault injection (500s, 429s with ``Retry-After``, requests that hang, malformed bodies), decides its
+answers with a replaceable ``responder`` and counts every request it sees, so tests can assert what
+reached the wire. Run in a background thread (``with LoopbackOpenAI() as server:``) or as its own
+process for benchmarks (``python -m evalkit.testing.openai_server --latency 0.2``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+Responder = Callable[[dict[str, Any]], str]
+
+
+def echo_responder(body: dict[str, Any]) -> str:
+    """Default answer: a JSON object echoing the last user message (deterministic)."""
+    messages = body.get("messages") or [{}]
+    return json.dumps({"echo": messages[-1].get("content", "")})
+
+
+@dataclass
+class Faults:
+    """Shares of requests that fail, decided per request with a seeded RNG."""
+
+    error_500: float = 0.0
+    rate_limit_429: float = 0.0
+    hang: float = 0.0
+    malformed: float = 0.0
+    retry_after: float = 0.05  # seconds sent in Retry-After with each 429
+    hang_seconds: float = 30.0
+    seed: int = 0
+
+
+@dataclass
+class ServerStats:
+    requests: int = 0
+    by_outcome: Counter[str] = field(default_factory=Counter)
+    by_prompt: Counter[str] = field(default_factory=Counter)  # attempts per distinct request body
+    max_in_flight: int = 0
+    bodies: list[dict[str, Any]] = field(default_factory=list)
+
+
+class LoopbackOpenAI:
+    """The server. ``base_url`` (``http://127.0.0.1:PORT/v1``) is set once it is started."""
+
+    def __init__(
+        self,
+        *,
+        latency: float = 0.0,
+        faults: Faults | None = None,
+        responder: Responder = echo_responder,
+        logprobs: bool = True,
+        keep_bodies: bool = True,
+        port: int = 0,
+    ) -> None:
+        self.latency = latency
+        self.faults = faults or Faults()
+        self.responder = responder
+        self.logprobs = logprobs
+        self.keep_bodies = keep_bodies
+        self.port = port
+        self.stats = ServerStats()
+        self._rng = random.Random(self.faults.seed)
+        self._in_flight = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self.base_url = ""
+
+    # ---- HTTP -------------------------------------------------------------------------------
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        self.stats.requests += 1
+        self._in_flight += 1
+        self.stats.max_in_flight = max(self.stats.max_in_flight, self._in_flight)
+        try:
+            raw = await request.read()
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                return web.json_response({"error": {"message": "invalid JSON"}}, status=400)
+            if self.keep_bodies:
+                self.stats.bodies.append(body)
+            key = hashlib.sha256(json.dumps(body.get("messages"), sort_keys=True).encode()).hexdigest()[:16]
+            self.stats.by_prompt[key] += 1
+            if self.latency:
+                await asyncio.sleep(self.latency)
+            fault = self._pick_fault()
+            self.stats.by_outcome[fault] += 1
+            if fault == "500":
+                return web.json_response({"error": {"message": "injected server error"}}, status=500)
+            if fault == "429":
+                return web.json_response(
+                    {"error": {"message": "rate limited", "type": "rate_limit_error"}},
+                    status=429,
+                    headers={"Retry-After": f"{self.faults.retry_after:g}"},
+                )
+            if fault == "hang":
+                await asyncio.sleep(self.faults.hang_seconds)
+                return web.json_response({"error": {"message": "hung"}}, status=504)
+            if fault == "malformed":
+                return web.Response(text='{"id": "x", "choices": [', content_type="application/json")
+            text = self.responder(body)
+            return web.json_response(self._completion(body, text))
+        finally:
+            self._in_flight -= 1
+
+    def _pick_fault(self) -> str:
+        f = self.faults
+        roll = self._rng.random()
+        for name, share in (("500", f.error_500), ("429", f.rate_limit_429), ("hang", f.hang), ("malformed", f.malformed)):
+            if roll < share:
+                return name
+            roll -= share
+        return "ok"
+
+    def _completion(self, body: dict[str, Any], text: str) -> dict[str, Any]:
+        prompt_chars = sum(len(str(m.get("content", ""))) for m in body.get("messages", []))
+        choice: dict[str, Any] = {
+            "index": 0,
+            "message": {"role": "assistant", "content": text},
+            "finish_reason": "stop",
+        }
+        if self.logprobs and body.get("logprobs"):
+            choice["logprobs"] = {"content": logprob_content(text, body.get("top_logprobs") or 0)}
+        return {
+            "id": "chatcmpl-loopback",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.get("model", "loopback"),
+            "choices": [choice],
+            "usage": {
+                "prompt_tokens": max(1, prompt_chars // 4),
+                "completion_tokens": max(1, len(text) // 4),
+                "total_tokens": max(1, prompt_chars // 4) + max(1, len(text) // 4),
+            },
+        }
+
+    # ---- lifecycle ----------------------------------------------------------------------------
+
+    async def _start(self) -> None:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        for path in ("/v1/chat/completions", "/chat/completions"):
+            app.router.add_post(path, self._chat)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port, backlog=1024)
+        await site.start()
+        sockets = site._server.sockets  # type: ignore[union-attr]
+        self.port = sockets[0].getsockname()[1]
+        self.base_url = f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self) -> LoopbackOpenAI:
+        """Start serving in a background thread; returns once the port is bound."""
+
+        def serve() -> None:
+            self._loop = asyncio.new_event_loop()
+            self._loop.run_until_complete(self._start())
+            self._ready.set()
+            self._loop.run_forever()
+
+        self._thread = threading.Thread(target=serve, name="loopback-openai", daemon=True)
+        self._thread.start()
+        self._ready.wait(10)
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and join the thread."""
+        if self._loop is None:
+            return
+        loop = self._loop
+        if self._runner is not None:
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        if self._thread is not None:
+            self._thread.join(10)
+        self._loop = None
+
+    def __enter__(self) -> LoopbackOpenAI:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def logprob_content(text: str, top: int) -> list[dict[str, Any]]:
+    """OpenAI-shaped logprobs for ``text``: each character a token, the chosen one at log(0.9)."""
+    content = []
+    for char in text or " ":
+        entry: dict[str, Any] = {"token": char, "logprob": -0.105, "bytes": list(char.encode())}
+        if top:
+            entry["top_logprobs"] = [{"token": char, "logprob": -0.105, "bytes": list(char.encode())}]
+        content.append(entry)
+    return content
+
+
+def main() -> None:
+    """Serve until killed, printing the base URL on the first line (for benchmarks in a subprocess)."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--error-500", type=float, default=0.0)
+    parser.add_argument("--rate-limit-429", type=float, default=0.0)
+    parser.add_argument("--hang", type=float, default=0.0)
+    parser.add_argument("--malformed", type=float, default=0.0)
+    parser.add_argument("--retry-after", type=float, default=0.05)
+    parser.add_argument("--hang-seconds", type=float, default=30.0)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    faults = Faults(
+        error_500=args.error_500, rate_limit_429=args.rate_limit_429, hang=args.hang, malformed=args.malformed,
+        retry_after=args.retry_after, hang_seconds=args.hang_seconds, seed=args.seed,
+    )  # fmt: skip
+    server = LoopbackOpenAI(latency=args.latency, faults=faults, port=args.port, keep_bodies=False)
+
+    async def run() -> None:
+        await server._start()
+        print(server.base_url, flush=True)
+        stop = asyncio.Event()
+        try:
+            await stop.wait()
+        finally:
+            if server._runner is not None:
+                await server._runner.cleanup()
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

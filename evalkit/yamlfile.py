@@ -1,0 +1,65 @@
+"""YAML loading that remembers the line of every value, so validation errors can name it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from evalkit.errors import ConfigError
+
+Location = tuple[str | int, ...]
+
+
+class LocatedYaml:
+    """Plain Python data from a YAML file plus the 1-based line where each value starts."""
+
+    def __init__(self, data: Any, lines: dict[Location, int], path: Path) -> None:
+        self.data = data
+        self.lines = lines
+        self.path = path
+
+    def line_of(self, loc: Location) -> int | None:
+        """Line of the deepest value on ``loc`` that exists in the file (the closest thing to point at)."""
+        for end in range(len(loc), -1, -1):
+            line = self.lines.get(tuple(loc[:end]))
+            if line is not None:
+                return line
+        return None
+
+
+def load_yaml(path: Path) -> LocatedYaml:
+    """Parse a YAML file; syntax errors become :class:`ConfigError` with file and line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("file not found", path=path) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read file: {exc}", path=path) from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        raise ConfigError(f"invalid YAML: {exc.problem or exc.context}", path=path, line=line) from None
+    if node is None:
+        raise ConfigError("file is empty", path=path, line=1)
+    lines: dict[Location, int] = {}
+    scalars = yaml.SafeLoader("")  # resolves scalar tags (int, bool, null, ...) exactly as safe_load does
+
+    def construct(node: yaml.Node, loc: Location) -> Any:
+        lines[loc] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            result: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                key = scalars.construct_object(key_node)
+                if key in result:
+                    raise ConfigError(f"duplicate key {key!r}", path=path, line=key_node.start_mark.line + 1)
+                result[key] = construct(value_node, (*loc, key))
+            return result
+        if isinstance(node, yaml.SequenceNode):
+            return [construct(item, (*loc, i)) for i, item in enumerate(node.value)]
+        return scalars.construct_object(node)
+
+    return LocatedYaml(construct(node, ()), lines, path)

@@ -1,0 +1,100 @@
+"""Shared fixtures: a real loopback OpenAI-compatible server, suite builders and an in-process CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from evalkit.testing.openai_server import LoopbackOpenAI
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.setdefault("OPENAI_API_KEY", "sk-loopback")  # litellm wants a key; the loopback server ignores it
+
+REPO = Path(__file__).resolve().parents[1]
+EXTERNAL_DATA = REPO.parent / "shared" / "data" / "external"
+
+
+@pytest.fixture
+def loopback() -> Iterator[LoopbackOpenAI]:
+    """A loopback OpenAI-compatible server started for the test (echo responder by default)."""
+    with LoopbackOpenAI() as server:
+        yield server
+
+
+@dataclass
+class CliResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
+    """Run ``evalkit ARGS`` in-process through the real entry point; returns exit code and output."""
+    from evalkit.cli import main
+
+    def invoke(*args: str) -> CliResult:
+        capsys.readouterr()
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return invoke
+
+
+def write_cases(path: Path, cases: list[dict[str, Any]]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(c, ensure_ascii=False) + "\n" for c in cases), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def make_suite(tmp_path: Path) -> Callable[..., Path]:
+    """Write a suite directory (suite.yaml, prompt, cases) and return the suite file's path.
+
+    ``suite`` is the YAML text; ``cases`` a list of case dicts written to cases.jsonl; ``prompt``
+    the text of prompts/v1.j2.
+    """
+
+    def build(
+        suite: str,
+        cases: list[dict[str, Any]] | None = None,
+        prompt: str = "[system]\nAnswer in JSON.\n[user]\n{{ question }}\n",
+        name: str = "s",
+    ) -> Path:
+        root = tmp_path / name
+        (root / "prompts").mkdir(parents=True, exist_ok=True)
+        (root / "prompts" / "v1.j2").write_text(prompt, encoding="utf-8")
+        if cases is not None:
+            write_cases(root / "cases.jsonl", cases)
+        path = root / "suite.yaml"
+        path.write_text(suite, encoding="utf-8")
+        return path
+
+    return build
+
+
+def loopback_suite(base_url: str, *, scorers: str | None = None, gate: str = "", extra_target: str = "") -> str:
+    """Suite YAML for a model on the loopback server."""
+    scorers = scorers or "  - name: exact\n"
+    return (
+        "name: loop\n"
+        "target:\n"
+        "  model: openai/loopback\n"
+        f"  api_base: {base_url}\n"
+        "  prompts: {v1: prompts/v1.j2}\n"
+        f"{extra_target}"
+        "cases: [cases.jsonl]\n"
+        f"scorers:\n{scorers}"
+        f"{gate}"
+    )
