@@ -51,6 +51,10 @@ class StoreError(EvalkitError):
     """The results database cannot be opened, is locked for too long, or is from a newer evalkit."""
 
 
+class DuplicateRowError(StoreError):
+    """A row with the same key is already stored (evalkit never stores a result twice)."""
+
+
 class ProviderError(EvalkitError):
     """A model call failed. ``transient`` errors (rate limits, 5xx, timeouts) may be retried."""
 

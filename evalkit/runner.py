@@ -23,7 +23,8 @@ from evalkit.errors import ProviderError
 from evalkit.gate import GateDecision, case_verdict, decide
 from evalkit.outputs import parse_output
 from evalkit.prompts import PromptVersion
-from evalkit.providers.base import Completion, CompletionRequest, Provider, get_provider
+from evalkit.calls import ModelCaller
+from evalkit.providers.base import Completion, CompletionRequest
 from evalkit.results import CaseResult, OutputRecord, RunRecord, ScoreRow
 from evalkit.scorers.base import Score, ScoreContext
 from evalkit.store import Store
@@ -60,7 +61,7 @@ class _Target:
 
     model: str
     prompt: PromptVersion | None
-    provider: Provider
+    caller: ModelCaller
     params: dict[str, Any]
     response_schema: dict[str, Any] | None
     api_base: str | None
@@ -103,10 +104,12 @@ def prepare_target(suite: Suite, options: RunOptions) -> _Target:
     model = options.model or spec.model
     prompt = None if model.startswith("python:") else suite.prompt(options.prompt)
     params = spec.params.model_dump(exclude_none=True, exclude={"timeout"})
+    caller = ModelCaller()
+    caller.provider_for(model)  # a missing local model or bad python target fails here, before the run
     return _Target(
         model=model,
         prompt=prompt,
-        provider=get_provider(model),
+        caller=caller,
         params=params,
         response_schema=suite.output_schema,
         api_base=spec.api_base,
@@ -114,14 +117,21 @@ def prepare_target(suite: Suite, options: RunOptions) -> _Target:
     )
 
 
-async def score_case(suite: Suite, case: Case, output: OutputRecord) -> list[ScoreRow]:
-    """Run every applicable scorer on one output. A scorer that raises is recorded as a scorer error."""
+async def score_case(
+    suite: Suite, case: Case, output: OutputRecord, caller: ModelCaller | None = None
+) -> list[ScoreRow]:
+    """Run every applicable scorer on one output. A scorer that raises is recorded as a scorer error.
+
+    ``caller`` gives model-calling scorers (the judge) the same call path as the target.
+    """
+    caller = caller or ModelCaller()
     ctx = ScoreContext(
         case=case,
         output=output.text or "",
         parsed=output.parsed,
         extraction=output.extraction,
         output_schema=suite.output_schema,
+        complete=caller.complete,
     )
     rows = []
     for configured in suite.scorers:
@@ -153,7 +163,7 @@ async def evaluate_case(suite: Suite, target: _Target, case: Case, epoch: int = 
     """Render, call, parse and score one case. Provider errors become an ``error`` verdict."""
     request = target.request(case, suite.output_schema)
     try:
-        completion: Completion = await target.provider.complete(request)
+        completion: Completion = await target.caller.complete(request)
     except ProviderError as exc:
         output = OutputRecord(status="error", error=exc.message)
         return CaseResult(case=case, epoch=epoch, output=output, verdict="error")
@@ -168,7 +178,7 @@ async def evaluate_case(suite: Suite, target: _Target, case: Case, epoch: int = 
         completion_tokens=completion.completion_tokens,
         cost_usd=completion.cost_usd,
     )
-    scores = await score_case(suite, case, output)
+    scores = await score_case(suite, case, output, target.caller)
     verdict, score = case_verdict(scores, suite.config.gate)
     return CaseResult(case=case, epoch=epoch, output=output, scores=scores, verdict=verdict, score=score)
 

@@ -41,8 +41,14 @@ def load_yaml(path: Path) -> LocatedYaml:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
+        # An error found at the end of the file belongs to the construct left open, where it began.
+        if exc.context_mark is not None and (mark is None or mark.line >= len(text.splitlines())):
+            mark = exc.context_mark
         line = mark.line + 1 if mark is not None else None
-        raise ConfigError(f"invalid YAML: {exc.problem or exc.context}", path=path, line=line) from None
+        detail = exc.problem or exc.context
+        if exc.context and exc.problem:
+            detail = f"{exc.problem} ({exc.context})"
+        raise ConfigError(f"invalid YAML: {detail}", path=path, line=line) from None
     if node is None:
         raise ConfigError("file is empty", path=path, line=1)
     lines: dict[Location, int] = {}

@@ -31,7 +31,7 @@ from evalkit.cli import results  # noqa: E402, F401
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script: one line per user error, never a traceback for one."""
     try:
-        app(args=argv)
+        app(args=argv, prog_name="evalkit")
     except EvalkitError as exc:
         typer.echo(f"evalkit: error: {exc.one_line()}", err=True)
         sys.exit(int(exc.exit_code))

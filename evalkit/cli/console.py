@@ -11,7 +11,7 @@ from rich.text import Text
 
 from evalkit.failures import CaseExplanation
 
-out = Console(highlight=False, soft_wrap=False)
+out = Console(highlight=False, soft_wrap=True)  # long reasons stay on one line in CI logs
 err = Console(stderr=True, highlight=False)
 
 

@@ -59,6 +59,8 @@ class LitellmProvider:
         except Exception as exc:  # litellm raises many types; classify them all
             raise classify_exception(exc) from exc
         latency_ms = (time.perf_counter() - start) * 1000.0
+        # The embedded model reports its own time, excluding the wait for its (serialised) turn.
+        latency_ms = float(getattr(response, "_hidden_params", {}).get("latency_ms") or latency_ms)
         return completion_from_response(self.litellm, response, latency_ms, request.model)
 
 

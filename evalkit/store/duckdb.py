@@ -17,7 +17,7 @@ from typing import Any
 
 import duckdb
 
-from evalkit.errors import StoreError
+from evalkit.errors import DuplicateRowError, StoreError
 
 
 class DuckDBConnection:
@@ -48,12 +48,13 @@ class DuckDBConnection:
             [pa.array([row[i] for row in rows]) for i in range(len(columns))], names=list(columns)
         )
         self._con.register("_evalkit_batch", batch)
+        cols = ", ".join(columns)
+        conflict = " ON CONFLICT DO NOTHING" if ignore_existing else ""
         try:
-            cols = ", ".join(columns)
-            conflict = " ON CONFLICT DO NOTHING" if ignore_existing else ""
             self._con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _evalkit_batch{conflict}")
-        finally:
-            self._con.unregister("_evalkit_batch")
+        except duckdb.ConstraintException as exc:
+            raise DuplicateRowError(f"{table}: {exc}") from None
+        self._con.unregister("_evalkit_batch")
 
 
 class DuckDBBackend:

@@ -1,0 +1,165 @@
+"""The DuckDB store: round trip of runs and results, migrations, summaries, lock waiting."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from evalkit.cases import Case, CaseSource
+from evalkit.errors import DuplicateRowError, StoreError, UsageError
+from evalkit.results import CaseResult, OutputRecord, RunRecord, ScoreRow
+from evalkit.scorers.base import FieldScore
+from evalkit.store import open_store
+from evalkit.store.migrate import available_migrations
+
+
+def make_run(run_id: str = "s-1", started: datetime | None = None) -> RunRecord:
+    return RunRecord(
+        run_id=run_id, suite_name="s", suite_path="suites/s/suite.yaml", suite_hash="abc", prompt_version="v1",
+        prompt_hash="123", model="openai/x", params={"temperature": 0}, git_commit=None, evalkit_version="0",
+        started_at=started or datetime(2026, 1, 1, 12, 0, 0), n_cases=2, config={"gate": {"min_pass_rate": 0.5}},
+    )  # fmt: skip
+
+
+def make_result(case_id: str, verdict: str = "pass", epoch: int = 0) -> CaseResult:
+    case = Case(
+        id=case_id, input={"q": "ü ✓ " + case_id}, expected={"a": 1}, tags=["t"], source=CaseSource.MINED,
+        verified=False, provenance={"log_id": 7},
+    )  # fmt: skip
+    ok = verdict != "error"
+    output = OutputRecord(
+        status="ok" if ok else "error", text='{"a": 1}' if ok else None, parsed={"a": 1} if ok else None,
+        extraction="strict" if ok else "none", error=None if ok else "503: down", latency_ms=12.5,
+        prompt_tokens=10, completion_tokens=5, cost_usd=0.001,
+    )  # fmt: skip
+    scores = []
+    if ok:
+        scores = [ScoreRow(
+            scorer="fields", score=1.0 if verdict == "pass" else 0.5, passed=verdict == "pass", weight=2.0,
+            reason="r", details={"k": [1]},
+            fields=[FieldScore(field="a", score=1.0, passed=True, status="match", expected=1, actual=1)],
+        )]  # fmt: skip
+    return CaseResult(case=case, epoch=epoch, output=output, scores=scores, verdict=verdict,  # type: ignore[arg-type]
+                      score=None if not ok else scores[0].score)  # fmt: skip
+
+
+def test_round_trip(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "db" / "e.duckdb")
+    store.create_run(make_run())
+    store.add_results("s-1", [make_result("c1"), make_result("c2", "fail"), make_result("c3", "error")])
+    store.finish_run("s-1", status="complete", summary={"pass_rate": 0.5})
+
+    reopened = open_store(tmp_path / "db" / "e.duckdb")
+    run = reopened.get_run("s-1")
+    assert run == make_run().model_copy(update={"status": "complete", "summary": {"pass_rate": 0.5},
+                                                "finished_at": run.finished_at})  # fmt: skip
+    assert run.finished_at is not None
+    frame = reopened.case_results("s-1")
+    assert list(frame["case_id"]) == ["c1", "c2", "c3"]
+    row = frame.iloc[0]
+    assert json.loads(row["input_json"]) == {"q": "ü ✓ c1"}
+    assert json.loads(row["provenance_json"]) == {"log_id": 7}
+    assert row["source"] == "mined" and not row["verified"]
+    assert frame.iloc[2]["error"] == "503: down" and pd.isna(frame.iloc[2]["parsed_json"])
+    scores = reopened.score_rows("s-1")
+    assert len(scores) == 2 and json.loads(scores.iloc[0]["details_json"]) == {"k": [1]}
+    fields = reopened.field_rows("s-1", ["c1"])
+    assert list(fields["field"]) == ["a"] and json.loads(fields.iloc[0]["expected_json"]) == 1
+
+
+def test_summary_aggregates(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "e.duckdb")
+    store.create_run(make_run())
+    store.add_results("s-1", [make_result("c1"), make_result("c2", "fail"), make_result("c3", "error"),
+                              make_result("c1", epoch=1)])  # fmt: skip
+    s = store.summarize("s-1")
+    assert (s["results"], s["passed"], s["failed"], s["errors"]) == (4, 2, 1, 1)
+    assert s["pass_rate"] == pytest.approx(2 / 3)
+    assert s["prompt_tokens"] == 30 and s["completion_tokens"] == 15
+    assert s["cost_usd"] == pytest.approx(0.003)
+    assert s["latency_p50_ms"] == pytest.approx(12.5)
+    assert s["scorers"]["fields"] == {"scored": 3, "passed": 2, "pass_rate": pytest.approx(2 / 3),
+                                      "mean_score": pytest.approx(2.5 / 3), "errors": 0}  # fmt: skip
+
+
+def test_case_rows_are_written_once_and_results_never_twice(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "e.duckdb")
+    store.create_run(make_run())
+    store.add_results("s-1", [make_result("c1")])
+    store.add_results("s-1", [make_result("c1", epoch=1)])  # same case, next epoch: case row kept once
+    assert store.completed_keys("s-1") == {("c1", 0), ("c1", 1)}
+    with pytest.raises(DuplicateRowError, match="outputs"):
+        store.add_results("s-1", [make_result("c2"), make_result("c1")])  # c1 epoch 0 is already stored
+    # the failed batch left nothing behind: it is atomic
+    assert store.completed_keys("s-1") == {("c1", 0), ("c1", 1)}
+
+
+def test_run_lookup_by_prefix_latest_and_errors(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "e.duckdb")
+    with pytest.raises(UsageError, match="no runs stored yet"):
+        store.get_run("latest")
+    store.create_run(make_run("s-20260101-aaaa", datetime(2026, 1, 1)))
+    store.create_run(make_run("s-20260102-bbbb", datetime(2026, 1, 2)))
+    assert store.get_run("latest").run_id == "s-20260102-bbbb"
+    assert store.get_run("s-20260101").run_id == "s-20260101-aaaa"
+    with pytest.raises(UsageError, match="ambiguous"):
+        store.get_run("s-2026")
+    with pytest.raises(UsageError, match="no run 'zzz'"):
+        store.get_run("zzz")
+    assert [r.run_id for r in store.list_runs(limit=1)] == ["s-20260102-bbbb"]
+
+
+def test_migrations_are_numbered_and_applied_once(tmp_path: Path) -> None:
+    migrations = available_migrations()
+    assert [m.version for m in migrations] == list(range(1, len(migrations) + 1))
+    path = tmp_path / "e.duckdb"
+    open_store(path)
+    open_store(path)  # second open applies nothing
+    con = duckdb.connect(str(path))
+    versions = [r[0] for r in con.execute("SELECT version FROM schema_migrations ORDER BY version").fetchall()]
+    tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    con.close()
+    assert versions == [m.version for m in migrations]
+    assert {"runs", "cases", "outputs", "scores", "field_scores"} <= tables
+
+
+def test_database_from_a_newer_evalkit_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "e.duckdb"
+    open_store(path)
+    con = duckdb.connect(str(path))
+    con.execute("INSERT INTO schema_migrations VALUES (999, 'future', now())")
+    con.close()
+    with pytest.raises(StoreError, match="schema version 999 is newer"):
+        open_store(path)
+
+
+def test_locked_database_times_out_with_a_clear_error(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "e.duckdb"
+    open_store(path)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"import duckdb,sys; c=duckdb.connect({str(path)!r}); print('locked', flush=True); sys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        from evalkit.store.duckdb import DuckDBBackend
+        from evalkit.store.queries import Store
+
+        with pytest.raises(StoreError, match="locked by another process"):
+            Store(DuckDBBackend(path, lock_timeout=0.3))
+    finally:
+        holder.communicate("")
+    assert open_store(path).list_runs() == []  # usable again once the other process lets go
+
+
+def test_show_on_missing_database_is_a_usage_error(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="no results database"):
+        open_store(tmp_path / "none.duckdb", must_exist=True)
