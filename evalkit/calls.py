@@ -6,19 +6,22 @@ first use) and is the place where retries, caching and cost accounting apply to 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from evalkit.providers.base import Completion, CompletionRequest, Provider, get_provider
 
 
 class ModelCaller:
     """Completes requests through the provider registered for each request's model."""
 
-    def __init__(self) -> None:
+    def __init__(self, base_dir: Path | None = None) -> None:
+        self.base_dir = base_dir
         self._providers: dict[str, Provider] = {}
 
     def provider_for(self, model: str) -> Provider:
         """The provider for ``model`` (created once; creation may raise a ConfigError)."""
         if model not in self._providers:
-            self._providers[model] = get_provider(model)
+            self._providers[model] = get_provider(model, self.base_dir)
         return self._providers[model]
 
     async def complete(self, request: CompletionRequest) -> Completion:

@@ -45,10 +45,13 @@ class Case(BaseModel):
     expected: str | dict[str, Any] | list[Any] | None = Field(
         default=None, description="Expected output: text, or JSON when the target has an output schema."
     )
-    tags: list[str] = Field(default_factory=list, description="Free labels; `critical` cases gate on their own.")
+    tags: list[str] = Field(
+        default_factory=list, description="Free labels; `critical` cases gate on their own."
+    )
     source: CaseSource = Field(default=CaseSource.GOLDEN, description="golden, generated or mined.")
     verified: bool = Field(
-        default=True, description="False when `expected` was written by a model and not yet checked by a person."
+        default=True,
+        description="False when `expected` was written by a model and not yet checked by a person.",
     )
     provenance: dict[str, Any] = Field(
         default_factory=dict, description="Where the case came from: file, generator, log id, ..."

@@ -57,7 +57,9 @@ def decide(summary: dict[str, Any], gate: GateSpec) -> GateDecision:
         return GateDecision(passed=False, exit_code=ExitCode.INFRASTRUCTURE, reasons=reasons)
     pass_rate = summary["pass_rate"]
     if pass_rate is None:
-        return GateDecision(passed=False, exit_code=ExitCode.INFRASTRUCTURE, reasons=["no case could be scored"])
+        return GateDecision(
+            passed=False, exit_code=ExitCode.INFRASTRUCTURE, reasons=["no case could be scored"]
+        )
     if pass_rate + 1e-12 < gate.min_pass_rate:
         reasons.append(f"pass rate {pass_rate:.1%} < min_pass_rate {gate.min_pass_rate:.0%}")
         return GateDecision(passed=False, exit_code=ExitCode.GATE_FAILED, reasons=reasons)

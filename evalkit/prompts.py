@@ -66,7 +66,9 @@ class PromptVersion:
                 compiled.append((section.role, _ENV.from_string(section.source)))
             except jinja2.TemplateSyntaxError as exc:
                 line = section.first_line + (exc.lineno or 1) - 1
-                raise ConfigError(f"template syntax error: {exc.message}", path=self.path, line=line) from None
+                raise ConfigError(
+                    f"template syntax error: {exc.message}", path=self.path, line=line
+                ) from None
         return tuple(compiled)
 
     @cached_property
@@ -78,7 +80,9 @@ class PromptVersion:
                 names |= jinja2.meta.find_undeclared_variables(_ENV.parse(section.source))
             except jinja2.TemplateSyntaxError as exc:
                 line = section.first_line + (exc.lineno or 1) - 1
-                raise ConfigError(f"template syntax error: {exc.message}", path=self.path, line=line) from None
+                raise ConfigError(
+                    f"template syntax error: {exc.message}", path=self.path, line=line
+                ) from None
         return frozenset(names - BUILTIN_VARIABLES)
 
     def render(

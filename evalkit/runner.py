@@ -18,12 +18,12 @@ from datetime import datetime, timezone
 from typing import Any
 
 from evalkit import __version__
+from evalkit.calls import ModelCaller
 from evalkit.cases import Case
 from evalkit.errors import ProviderError
 from evalkit.gate import GateDecision, case_verdict, decide
 from evalkit.outputs import parse_output
 from evalkit.prompts import PromptVersion
-from evalkit.calls import ModelCaller
 from evalkit.providers.base import Completion, CompletionRequest
 from evalkit.results import CaseResult, OutputRecord, RunRecord, ScoreRow
 from evalkit.scorers.base import Score, ScoreContext
@@ -104,7 +104,7 @@ def prepare_target(suite: Suite, options: RunOptions) -> _Target:
     model = options.model or spec.model
     prompt = None if model.startswith("python:") else suite.prompt(options.prompt)
     params = spec.params.model_dump(exclude_none=True, exclude={"timeout"})
-    caller = ModelCaller()
+    caller = ModelCaller(suite.base_dir)
     caller.provider_for(model)  # a missing local model or bad python target fails here, before the run
     return _Target(
         model=model,
@@ -140,7 +140,7 @@ async def score_case(
             continue
         try:
             result = configured.fn(ctx)
-            score: Score = await result if inspect.isawaitable(result) else result  # type: ignore[assignment]
+            score: Score = await result if inspect.isawaitable(result) else result
         except Exception as exc:  # a bug in a (user) scorer must not abort the run
             score = Score(value=0.0, passed=False, error=f"scorer raised {type(exc).__name__}: {exc}")
         passed = score.passed if spec.threshold is None else score.value >= spec.threshold

@@ -81,7 +81,10 @@ class ScorerSpec(BaseModel):
     args: dict[str, Any] = Field(default_factory=dict, description="Arguments of the scorer factory.")
     weight: float = Field(default=1.0, ge=0.0, description="Weight in the case's weighted score.")
     threshold: float | None = Field(
-        default=None, ge=0.0, le=1.0, description="Pass when score >= threshold (default: the scorer's own rule)."
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="Pass when score >= threshold (default: the scorer's own rule).",
     )
     verified_only: bool = Field(
         default=False, description="Skip cases whose expected output is not verified by a person."
@@ -102,7 +105,9 @@ class GateSpec(BaseModel):
         description="weighted: weighted mean of scores >= case_threshold; all: every scorer must pass.",
     )
     case_threshold: float = Field(default=0.8, ge=0.0, le=1.0)
-    min_pass_rate: float = Field(default=0.8, ge=0.0, le=1.0, description="Share of scored cases that must pass.")
+    min_pass_rate: float = Field(
+        default=0.8, ge=0.0, le=1.0, description="Share of scored cases that must pass."
+    )
     max_error_rate: float = Field(
         default=0.1,
         ge=0.0,
@@ -119,7 +124,9 @@ class SuiteFile(BaseModel):
     name: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$", description="Suite name (used in run ids and reports).")
     description: str = ""
     target: TargetSpec
-    cases: list[str] = Field(min_length=1, description="Case files (JSONL), paths or globs relative to the suite.")
+    cases: list[str] = Field(
+        min_length=1, description="Case files (JSONL), paths or globs relative to the suite."
+    )
     scorers: list[ScorerSpec] = Field(min_length=1)
     gate: GateSpec = Field(default_factory=GateSpec)
 
@@ -187,7 +194,9 @@ class Suite:
             if case.id in seen:
                 first_path, first_line = seen[case.id]
                 raise ConfigError(
-                    f"duplicate case id {case.id!r} (first at {first_path}:{first_line})", path=path, line=line
+                    f"duplicate case id {case.id!r} (first at {first_path}:{first_line})",
+                    path=path,
+                    line=line,
                 )
             seen[case.id] = (path, line)
             missing = sorted(needed - case.input.keys())
@@ -244,7 +253,9 @@ def load_suite(path: Path | str) -> Suite:
             prompts[name] = load_prompt(name, base / rel)
         except ConfigError as exc:
             if exc.line is None:  # the file itself is missing: point at the suite line naming it
-                raise fail(f"target.prompts.{name}: template not found: {rel}", ("target", "prompts", name)) from None
+                raise fail(
+                    f"target.prompts.{name}: template not found: {rel}", ("target", "prompts", name)
+                ) from None
             raise
     if target.prompt is not None and target.prompt not in prompts:
         raise fail(f"target.prompt: no prompt version {target.prompt!r}", ("target", "prompt"))
@@ -265,8 +276,8 @@ def load_suite(path: Path | str) -> Suite:
         try:
             fn = build_scorer(spec.name, spec.args, base_dir=base)
         except ScorerArgumentError as exc:
-            loc: tuple[str | int, ...] = ("scorers", i, "args") if spec.args else ("scorers", i, "name")
-            raise fail(f"scorers.{i}: {exc}", loc) from None
+            where: tuple[str | int, ...] = ("scorers", i, "args") if spec.args else ("scorers", i, "name")
+            raise fail(f"scorers.{i}: {exc}", where) from None
         scorers.append(ConfiguredScorer(spec=spec, fn=fn))
 
     case_files: list[Path] = []

@@ -84,7 +84,9 @@ def make_suite(tmp_path: Path) -> Callable[..., Path]:
     return build
 
 
-def loopback_suite(base_url: str, *, scorers: str | None = None, gate: str = "", extra_target: str = "") -> str:
+def loopback_suite(
+    base_url: str, *, scorers: str | None = None, gate: str = "", extra_target: str = ""
+) -> str:
     """Suite YAML for a model on the loopback server."""
     scorers = scorers or "  - name: exact\n"
     return (

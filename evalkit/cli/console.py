@@ -51,14 +51,24 @@ def print_summary(run: Any, summary: dict[str, Any], failures: list[CaseExplanat
     )
     n_bad = summary["failed"] + summary["errors"]
     if failures:
-        out.print(Text(f"Failures (showing {len(failures)} of {n_bad}; `evalkit show {run.run_id}` for all):", style="bold"))
+        out.print(
+            Text(
+                f"Failures (showing {len(failures)} of {n_bad}; `evalkit show {run.run_id}` for all):",
+                style="bold",
+            )
+        )
         for case in failures:
             score = "" if case.score is None else f" score {case.score:.2f}"
             out.print(f"  {case.name} [{case.verdict}{score}] " + " | ".join(case.reasons), markup=False)
     gate = summary.get("gate", {})
     style = "bold green" if gate.get("passed") else "bold red"
     verdict = "PASSED" if gate.get("passed") else "FAILED"
-    out.print(Text(f"Gate {verdict}: " + "; ".join(gate.get("reasons", [])) + f" (exit {gate.get('exit_code')})", style=style))
+    out.print(
+        Text(
+            f"Gate {verdict}: " + "; ".join(gate.get("reasons", [])) + f" (exit {gate.get('exit_code')})",
+            style=style,
+        )
+    )
 
 
 def print_case(case: CaseExplanation, *, full: bool = False) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from typing import Optional
 
 import typer
 
@@ -12,9 +11,9 @@ from evalkit.cli import app
 
 @app.command()
 def runs(
-    suite: Optional[str] = typer.Option(None, "--suite", "-s", help="Only runs of this suite (by name)."),
+    suite: str | None = typer.Option(None, "--suite", "-s", help="Only runs of this suite (by name)."),
     limit: int = typer.Option(20, "--limit", "-n", min=1),
-    db: Optional[str] = typer.Option(None, "--db", help="Results database."),
+    db: str | None = typer.Option(None, "--db", help="Results database."),
 ) -> None:
     """List stored runs, newest first."""
     from rich.table import Table
@@ -30,9 +29,16 @@ def runs(
         gate = r.summary.get("gate", {})
         verdict = "" if not gate else ("pass" if gate.get("passed") else f"fail ({gate.get('exit_code')})")
         table.add_row(
-            r.run_id, r.suite_name, r.prompt_version or "-", r.model, r.started_at.strftime("%Y-%m-%d %H:%M:%S"),
-            r.status, str(r.n_cases), pct(r.summary.get("pass_rate")), verdict,
-        )  # fmt: skip
+            r.run_id,
+            r.suite_name,
+            r.prompt_version or "-",
+            r.model,
+            r.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+            r.status,
+            str(r.n_cases),
+            pct(r.summary.get("pass_rate")),
+            verdict,
+        )
     out.print(table)
 
 
@@ -40,10 +46,10 @@ def runs(
 def show(
     run: str = typer.Argument("latest", help="Run id, unique prefix, or 'latest'."),
     all_cases: bool = typer.Option(False, "--all", help="Show passing cases too."),
-    case: Optional[list[str]] = typer.Option(None, "--case", help="Only this case id (repeatable)."),
+    case: list[str] | None = typer.Option(None, "--case", help="Only this case id (repeatable)."),
     full: bool = typer.Option(False, "--full", help="Do not shorten long inputs and outputs."),
-    limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1),
-    db: Optional[str] = typer.Option(None, "--db", help="Results database."),
+    limit: int | None = typer.Option(None, "--limit", "-n", min=1),
+    db: str | None = typer.Option(None, "--db", help="Results database."),
 ) -> None:
     """Explain a run's failures: each scorer's reason, and the output against the expected output."""
     from evalkit.cli.console import out, pct, print_case

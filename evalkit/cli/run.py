@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -15,10 +14,18 @@ SUMMARY_FAILURES = 10
 @app.command()
 def run(
     suite: Path = typer.Argument(..., help="Suite file, or a directory holding suite.yaml."),
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="Override the suite's model (any litellm model string)."),
-    prompt: Optional[str] = typer.Option(None, "--prompt", "-p", help="Prompt version to run (default: the suite's)."),
-    db: Optional[str] = typer.Option(None, "--db", help="Results database (default: $EVALKIT_DB or .evalkit/evalkit.duckdb)."),
-    junit: Optional[Path] = typer.Option(None, "--junit", help="Also write JUnit XML (one testcase per case) here."),
+    model: str | None = typer.Option(
+        None, "--model", "-m", help="Override the suite's model (any litellm model string)."
+    ),
+    prompt: str | None = typer.Option(
+        None, "--prompt", "-p", help="Prompt version to run (default: the suite's)."
+    ),
+    db: str | None = typer.Option(
+        None, "--db", help="Results database (default: $EVALKIT_DB or .evalkit/evalkit.duckdb)."
+    ),
+    junit: Path | None = typer.Option(
+        None, "--junit", help="Also write JUnit XML (one testcase per case) here."
+    ),
     concurrency: int = typer.Option(4, "--concurrency", "-c", min=1, help="Model calls in flight at once."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar on stderr."),
 ) -> None:
@@ -34,16 +41,23 @@ def run(
     loaded = load_suite(suite)
     store = open_store(db)
     bar = Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=err, transient=True, disable=not progress,
-    )  # fmt: skip
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not progress,
+    )
     task = bar.add_task(f"{loaded.name}", total=None)
     with bar:
         outcome = run_suite(
             loaded,
             store,
             RunOptions(prompt=prompt, model=model, concurrency=concurrency),
-            on_start=lambda r: bar.update(task, total=r.n_cases, description=f"{r.suite_name} {r.prompt_version or ''}"),
+            on_start=lambda r: bar.update(
+                task, total=r.n_cases, description=f"{r.suite_name} {r.prompt_version or ''}"
+            ),
             on_result=lambda _: bar.advance(task),
         )
     failures = explain_cases(store, outcome.run.run_id, limit=SUMMARY_FAILURES)

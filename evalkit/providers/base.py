@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from evalkit.registry import Registry
@@ -47,7 +48,8 @@ class Provider(Protocol):
     async def complete(self, request: CompletionRequest) -> Completion: ...
 
 
-ProviderFactory = Callable[[str], Provider]
+# (model string, directory of the suite that asks for it) -> provider
+ProviderFactory = Callable[[str, Path | None], Provider]
 
 providers: Registry[ProviderFactory] = Registry("providers")
 
@@ -60,11 +62,14 @@ def provider(scheme: str) -> Callable[[ProviderFactory], ProviderFactory]:
     return providers.decorator(scheme)
 
 
-def get_provider(model: str) -> Provider:
-    """The provider for a model string: a registered ``scheme:`` or, by default, litellm."""
+def get_provider(model: str, base_dir: Path | None = None) -> Provider:
+    """The provider for a model string: a registered ``scheme:`` or, by default, litellm.
+
+    ``base_dir`` is the suite's directory, where providers look for files the model string names.
+    """
     scheme, sep, _ = model.partition(":")
     factory = providers.get(scheme) if sep and "/" not in scheme else None
     if factory is None:
         factory = providers.get("litellm")
     assert factory is not None, "the litellm provider is built in"
-    return factory(model)
+    return factory(model, base_dir)

@@ -72,10 +72,10 @@ class AcceptFirstGreedySampler:
             llama_cpp.llama_sampler_free(grammar)
 
 
-class FastGrammarLlama(Llama):  # type: ignore[misc]
+class FastGrammarLlama(Llama):
     """``Llama`` whose greedy, grammar-constrained generations use :class:`AcceptFirstGreedySampler`."""
 
-    def _init_sampler(self, **kwargs: Any) -> Any:
+    def _init_sampler(self, **kwargs: Any) -> Any:  # type: ignore[override]  # always called by keyword
         plain_greedy = (
             kwargs.get("grammar") is not None
             and kwargs.get("temp") == 0.0

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import time
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from evalkit.errors import ProviderError
@@ -114,8 +115,14 @@ def classify_exception(exc: Exception) -> ProviderError:
         return ProviderError(f"timeout: {message}", transient=True, status=status)
     if name in {"APIConnectionError", "ConnectError", "RemoteProtocolError", "ReadError"}:
         return ProviderError(f"connection error: {message}", transient=True, status=status)
-    if status in _TRANSIENT_STATUS or name in {"RateLimitError", "ServiceUnavailableError", "InternalServerError"}:
-        return ProviderError(f"{status or name}: {message}", transient=True, status=status, retry_after=retry_after(exc))
+    if status in _TRANSIENT_STATUS or name in {
+        "RateLimitError",
+        "ServiceUnavailableError",
+        "InternalServerError",
+    }:
+        return ProviderError(
+            f"{status or name}: {message}", transient=True, status=status, retry_after=retry_after(exc)
+        )
     if name in {"JSONDecodeError", "APIResponseValidationError"} or "JSONDecodeError" in message:
         return ProviderError(f"malformed response body: {message}", transient=True, status=status)
     if status is None and name == "APIError":
@@ -139,5 +146,5 @@ def retry_after(exc: Exception) -> float | None:
 
 
 @provider("litellm")
-def _litellm_factory(model: str) -> Provider:
+def _litellm_factory(model: str, base_dir: Path | None = None) -> Provider:
     return LitellmProvider(model)

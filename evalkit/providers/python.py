@@ -1,6 +1,7 @@
 """``python:module:function`` targets: evaluate a pipeline you already have, without a prompt.
 
-The function receives the case's input variables as keyword arguments and returns text or a
+The module is imported from the suite's directory first, then from the current directory and
+``sys.path``. The function receives the case's input variables as keyword arguments and returns text or a
 JSON-serialisable value (dicts are stored as JSON). It may be ``async``; a plain function runs in a
 worker thread so slow pipelines still run concurrently. An exception it raises is recorded as the
 case's error (not retried), and the run goes on.
@@ -24,10 +25,10 @@ from evalkit.providers.base import Completion, CompletionRequest, Provider, prov
 class PythonProvider:
     """Calls a user function for each case."""
 
-    def __init__(self, model: str) -> None:
+    def __init__(self, model: str, base_dir: Path | None = None) -> None:
         spec = model.removeprefix("python:")
         try:
-            fn = import_object(spec, search_path=Path.cwd())
+            fn = import_object(spec, search_path=base_dir or Path.cwd())
         except ValueError as exc:
             raise ConfigError(f"target {model!r}: {exc}") from None
         if not callable(fn):
@@ -50,5 +51,5 @@ class PythonProvider:
 
 
 @provider("python")
-def _python_factory(model: str) -> Provider:
-    return PythonProvider(model)
+def _python_factory(model: str, base_dir: Path | None = None) -> Provider:
+    return PythonProvider(model, base_dir)

@@ -9,7 +9,6 @@ from xml.etree import ElementTree as ET
 from evalkit.failures import explain_cases
 from evalkit.store import Store
 
-
 # Characters XML 1.0 cannot hold at all; model outputs occasionally contain them.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
@@ -34,7 +33,11 @@ def write_junit(store: Store, run_id: str, path: Path) -> None:
         timestamp=run.started_at.isoformat(),
     )
     props = ET.SubElement(suite_el, "properties")
-    for key, value in (("run_id", run.run_id), ("model", run.model), ("prompt_version", run.prompt_version or "")):
+    for key, value in (
+        ("run_id", run.run_id),
+        ("model", run.model),
+        ("prompt_version", run.prompt_version or ""),
+    ):
         ET.SubElement(props, "property", name=key, value=value)
     for case in cases:
         el = ET.SubElement(

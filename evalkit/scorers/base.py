@@ -113,7 +113,7 @@ def build_scorer(name: str, args: dict[str, Any], *, base_dir: Path) -> ScoreFn:
     if "base_dir" in params:
         call_args["base_dir"] = base_dir
     try:
-        return validate_call(factory)(**call_args)  # type: ignore[no-any-return]
+        return validate_call(factory)(**call_args)
     except ValidationError as exc:
         err = exc.errors(include_url=False)[0]
         loc = ".".join(str(p) for p in err["loc"])

@@ -64,7 +64,9 @@ def json_schema(schema: str | None = None, *, base_dir: Path) -> ScoreFn:
     def score(ctx: ScoreContext) -> Score:
         active = explicit if explicit is not None else ctx.output_schema
         if active is None:
-            return Score(value=0.0, passed=False, error="no schema: set `schema` or the suite's output_schema")
+            return Score(
+                value=0.0, passed=False, error="no schema: set `schema` or the suite's output_schema"
+            )
         if not ctx.parsed_found:
             return Score(value=0.0, passed=False, reason="no JSON found in output")
         errors = sorted(_validator(json.dumps(active, sort_keys=True)).iter_errors(ctx.parsed), key=str)
@@ -81,7 +83,7 @@ def json_schema(schema: str | None = None, *, base_dir: Path) -> ScoreFn:
 def _validator(schema_json: str) -> jsonschema.protocols.Validator:
     schema = json.loads(schema_json)
     cls = jsonschema.validators.validator_for(schema)
-    return cls(schema)  # type: ignore[no-any-return]
+    return cls(schema)
 
 
 def _load_schema_file(path: Path) -> dict[str, Any]:
@@ -210,20 +212,29 @@ def diff_fields(
         got = actual[key]
         if isinstance(want, dict) and want and isinstance(got, dict):
             out.extend(diff_fields(want, got, rule_for, penalize_extra, prefix=f"{path}."))
-        elif isinstance(want, list) and want and all(isinstance(w, dict) for w in want) and isinstance(got, list):
+        elif (
+            isinstance(want, list)
+            and want
+            and all(isinstance(w, dict) for w in want)
+            and isinstance(got, list)
+        ):
             for i, item in enumerate(want):
                 sub = f"{path}.{i}"
                 if i < len(got) and isinstance(got[i], dict):
                     out.extend(diff_fields(item, got[i], rule_for, penalize_extra, prefix=f"{sub}."))
                 else:
-                    out.append(FieldScore(field=sub, score=0.0, passed=False, status="missing", expected=item))
+                    out.append(
+                        FieldScore(field=sub, score=0.0, passed=False, status="missing", expected=item)
+                    )
         else:
             out.append(compare_value(path, want, got, rule))
     if penalize_extra:
         for key in actual.keys() - expected.keys():
             path = f"{prefix}{key}"
             if rule_for(path).match != "ignore":
-                out.append(FieldScore(field=path, score=0.0, passed=False, status="extra", actual=actual[key]))
+                out.append(
+                    FieldScore(field=path, score=0.0, passed=False, status="extra", actual=actual[key])
+                )
     return out
 
 
@@ -267,9 +278,12 @@ def _exact(want: Any, got: Any, case_sensitive: bool) -> bool:
     return bool(want == got)
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def _numeric(want: Any, got: Any, rule: FieldRule) -> tuple[float, bool]:
-    is_num = lambda v: isinstance(v, int | float) and not isinstance(v, bool)  # noqa: E731
-    if not (is_num(want) and is_num(got)):
+    if not (_is_number(want) and _is_number(got)):
         ok = _exact(want, got, rule.case_sensitive)
         return (1.0 if ok else 0.0), ok
     if not (math.isfinite(want) and math.isfinite(got)):

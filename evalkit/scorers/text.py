@@ -86,7 +86,9 @@ def _pair(ctx: ScoreContext, field: str | None) -> tuple[Any, Any] | Score:
 
 
 @scorer("exact")
-def exact(field: str | None = None, case_sensitive: bool = True, normalize_whitespace: bool = True) -> ScoreFn:
+def exact(
+    field: str | None = None, case_sensitive: bool = True, normalize_whitespace: bool = True
+) -> ScoreFn:
     """Passes when the output (or ``field`` of it) equals the expected value.
 
     Strings are compared after the normalisation options; JSON values by equality.
@@ -133,7 +135,9 @@ def contains(
         needles: list[str]
         if value is None:
             if not isinstance(ctx.expected, str):
-                return Score(value=0.0, passed=False, error="no `value` given and expected output is not text")
+                return Score(
+                    value=0.0, passed=False, error="no `value` given and expected output is not text"
+                )
             needles = [ctx.expected]
         else:
             needles = [value] if isinstance(value, str) else list(value)
@@ -208,7 +212,11 @@ def fuzzy(
         if isinstance(pair, Score):
             return pair
         got, want = (as_text(v) for v in pair)
-        opts = {"case_sensitive": case_sensitive, "whitespace": normalize_whitespace, "strip_html": strip_html}
+        opts = {
+            "case_sensitive": case_sensitive,
+            "whitespace": normalize_whitespace,
+            "strip_html": strip_html,
+        }
         sim = fuzzy_similarity(normalize_text(got, **opts), normalize_text(want, **opts), method)
         ok = sim >= threshold
         where = f"{field}: " if field else ""

@@ -38,7 +38,14 @@ class DuckDBConnection:
     def query_df(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self._con.execute(sql, list(params)).df()
 
-    def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, ignore_existing: bool = False) -> None:
+    def insert(
+        self,
+        table: str,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        *,
+        ignore_existing: bool = False,
+    ) -> None:
         """Bulk insert through Arrow (DuckDB's executemany costs ~1 ms a row; this is ~100x faster)."""
         if not rows:
             return

@@ -18,23 +18,76 @@ from evalkit.results import CaseResult, RunRecord
 from evalkit.store.migrate import migrate
 
 RUN_COLUMNS = (
-    "run_id", "suite_name", "suite_path", "suite_hash", "prompt_version", "prompt_hash", "model",
-    "params_json", "git_commit", "evalkit_version", "started_at", "finished_at", "status", "n_cases",
-    "config_json", "summary_json",
-)  # fmt: skip
+    "run_id",
+    "suite_name",
+    "suite_path",
+    "suite_hash",
+    "prompt_version",
+    "prompt_hash",
+    "model",
+    "params_json",
+    "git_commit",
+    "evalkit_version",
+    "started_at",
+    "finished_at",
+    "status",
+    "n_cases",
+    "config_json",
+    "summary_json",
+)
 CASE_COLUMNS = (
-    "run_id", "case_id", "input_json", "expected_json", "tags_json", "source", "verified", "provenance_json",
-)  # fmt: skip
+    "run_id",
+    "case_id",
+    "input_json",
+    "expected_json",
+    "tags_json",
+    "source",
+    "verified",
+    "provenance_json",
+)
 OUTPUT_COLUMNS = (
-    "run_id", "case_id", "epoch", "status", "raw_text", "parsed_json", "extraction", "error", "latency_ms",
-    "prompt_tokens", "completion_tokens", "cost_usd", "attempts", "cached", "verdict", "score", "created_at",
-)  # fmt: skip
+    "run_id",
+    "case_id",
+    "epoch",
+    "status",
+    "raw_text",
+    "parsed_json",
+    "extraction",
+    "error",
+    "latency_ms",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost_usd",
+    "attempts",
+    "cached",
+    "verdict",
+    "score",
+    "created_at",
+)
 SCORE_COLUMNS = (
-    "run_id", "case_id", "epoch", "scorer", "score", "passed", "weight", "reason", "error", "details_json",
-)  # fmt: skip
+    "run_id",
+    "case_id",
+    "epoch",
+    "scorer",
+    "score",
+    "passed",
+    "weight",
+    "reason",
+    "error",
+    "details_json",
+)
 FIELD_COLUMNS = (
-    "run_id", "case_id", "epoch", "scorer", "field", "score", "passed", "status", "expected_json", "actual_json",
-)  # fmt: skip
+    "run_id",
+    "case_id",
+    "epoch",
+    "scorer",
+    "field",
+    "score",
+    "passed",
+    "status",
+    "expected_json",
+    "actual_json",
+)
 
 
 def to_json(value: Any) -> str:
@@ -106,26 +159,70 @@ class Store:
             case = r.case
             if case.id not in seen_cases:
                 seen_cases.add(case.id)
-                case_rows.append((
-                    run_id, case.id, to_json(case.input), to_json(case.expected) if case.expected is not None else None,
-                    to_json(case.tags), case.source.value, case.verified, to_json(case.provenance),
-                ))  # fmt: skip
+                case_rows.append(
+                    (
+                        run_id,
+                        case.id,
+                        to_json(case.input),
+                        to_json(case.expected) if case.expected is not None else None,
+                        to_json(case.tags),
+                        case.source.value,
+                        case.verified,
+                        to_json(case.provenance),
+                    )
+                )
             o = r.output
-            output_rows.append((
-                run_id, case.id, r.epoch, o.status, o.text, to_json(o.parsed) if o.extraction != "none" else None,
-                o.extraction, o.error, o.latency_ms, o.prompt_tokens, o.completion_tokens, o.cost_usd,
-                o.attempts, o.cached, r.verdict, r.score, now,
-            ))  # fmt: skip
+            output_rows.append(
+                (
+                    run_id,
+                    case.id,
+                    r.epoch,
+                    o.status,
+                    o.text,
+                    to_json(o.parsed) if o.extraction != "none" else None,
+                    o.extraction,
+                    o.error,
+                    o.latency_ms,
+                    o.prompt_tokens,
+                    o.completion_tokens,
+                    o.cost_usd,
+                    o.attempts,
+                    o.cached,
+                    r.verdict,
+                    r.score,
+                    now,
+                )
+            )
             for s in r.scores:
-                score_rows.append((
-                    run_id, case.id, r.epoch, s.scorer, s.score, s.passed, s.weight, s.reason, s.error,
-                    to_json(s.details),
-                ))  # fmt: skip
+                score_rows.append(
+                    (
+                        run_id,
+                        case.id,
+                        r.epoch,
+                        s.scorer,
+                        s.score,
+                        s.passed,
+                        s.weight,
+                        s.reason,
+                        s.error,
+                        to_json(s.details),
+                    )
+                )
                 for f in s.fields:
-                    field_rows.append((
-                        run_id, case.id, r.epoch, s.scorer, f.field, f.score, f.passed, f.status,
-                        to_json(f.expected), to_json(f.actual),
-                    ))  # fmt: skip
+                    field_rows.append(
+                        (
+                            run_id,
+                            case.id,
+                            r.epoch,
+                            s.scorer,
+                            f.field,
+                            f.score,
+                            f.passed,
+                            f.status,
+                            to_json(f.expected),
+                            to_json(f.actual),
+                        )
+                    )
         with self._transaction() as con:
             con.insert("cases", CASE_COLUMNS, case_rows, ignore_existing=True)
             con.insert("outputs", OUTPUT_COLUMNS, output_rows)
@@ -148,13 +245,17 @@ class Store:
             cols = ", ".join(RUN_COLUMNS)
             if ref == "latest":
                 where, params = ("WHERE suite_name = ?", [suite]) if suite else ("", [])
-                rows = con.execute(f"SELECT {cols} FROM runs {where} ORDER BY started_at DESC LIMIT 1", params)
+                rows = con.execute(
+                    f"SELECT {cols} FROM runs {where} ORDER BY started_at DESC LIMIT 1", params
+                )
                 if not rows:
                     raise UsageError("no runs stored yet" + (f" for suite {suite!r}" if suite else ""))
                 return _run_record(rows[0])
             rows = con.execute(f"SELECT {cols} FROM runs WHERE run_id = ?", (ref,))
             if not rows:
-                rows = con.execute(f"SELECT {cols} FROM runs WHERE run_id LIKE ? ORDER BY started_at LIMIT 3", (ref + "%",))
+                rows = con.execute(
+                    f"SELECT {cols} FROM runs WHERE run_id LIKE ? ORDER BY started_at LIMIT 3", (ref + "%",)
+                )
         if not rows:
             raise UsageError(f"no run {ref!r} (see `evalkit runs`)")
         if len(rows) > 1:
@@ -166,18 +267,27 @@ class Store:
         cols = ", ".join(RUN_COLUMNS)
         where, params = ("WHERE suite_name = ?", [suite]) if suite else ("", [])
         with self._connection() as con:
-            rows = con.execute(f"SELECT {cols} FROM runs {where} ORDER BY started_at DESC LIMIT ?", [*params, limit])
+            rows = con.execute(
+                f"SELECT {cols} FROM runs {where} ORDER BY started_at DESC LIMIT ?", [*params, limit]
+            )
         return [_run_record(r) for r in rows]
 
     def completed_keys(self, run_id: str) -> set[tuple[str, int]]:
         """(case_id, epoch) pairs that already have a stored result in this run."""
         with self._connection() as con:
-            return {(r[0], r[1]) for r in con.execute("SELECT case_id, epoch FROM outputs WHERE run_id = ?", (run_id,))}
+            return {
+                (r[0], r[1])
+                for r in con.execute("SELECT case_id, epoch FROM outputs WHERE run_id = ?", (run_id,))
+            }
 
     def summarize(self, run_id: str) -> dict[str, Any]:
         """Aggregates of a run, computed in the database: verdict counts, per-scorer rates, tokens, latency."""
         with self._connection() as con:
-            verdicts = dict(con.execute("SELECT verdict, COUNT(*) FROM outputs WHERE run_id = ? GROUP BY verdict", (run_id,)))
+            verdicts = dict(
+                con.execute(
+                    "SELECT verdict, COUNT(*) FROM outputs WHERE run_id = ? GROUP BY verdict", (run_id,)
+                )
+            )
             totals = con.execute(
                 "SELECT COUNT(*), COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0), "
                 "COALESCE(SUM(cost_usd), 0), "
@@ -229,7 +339,9 @@ class Store:
             },
         }
 
-    def case_results(self, run_id: str, *, verdicts: Sequence[str] | None = None, limit: int | None = None) -> Any:
+    def case_results(
+        self, run_id: str, *, verdicts: Sequence[str] | None = None, limit: int | None = None
+    ) -> Any:
         """One row per (case, epoch): input, expected, output, verdict, score (a pandas DataFrame)."""
         where = ""
         params: list[Any] = [run_id]
@@ -253,7 +365,9 @@ class Store:
 
     def field_rows(self, run_id: str, case_ids: Sequence[str] | None = None) -> Any:
         """Field scores of a run (optionally of some cases), a pandas DataFrame."""
-        return self._rows_for_cases("field_scores", FIELD_COLUMNS, run_id, case_ids, "case_id, epoch, scorer, field")
+        return self._rows_for_cases(
+            "field_scores", FIELD_COLUMNS, run_id, case_ids, "case_id, epoch, scorer, field"
+        )
 
     def _rows_for_cases(
         self, table: str, columns: Sequence[str], run_id: str, case_ids: Sequence[str] | None, order: str
@@ -273,10 +387,23 @@ class Store:
 
 def _run_row(run: RunRecord) -> tuple[Any, ...]:
     return (
-        run.run_id, run.suite_name, run.suite_path, run.suite_hash, run.prompt_version, run.prompt_hash,
-        run.model, to_json(run.params), run.git_commit, run.evalkit_version, run.started_at, run.finished_at,
-        run.status, run.n_cases, to_json(run.config), to_json(run.summary) if run.summary else None,
-    )  # fmt: skip
+        run.run_id,
+        run.suite_name,
+        run.suite_path,
+        run.suite_hash,
+        run.prompt_version,
+        run.prompt_hash,
+        run.model,
+        to_json(run.params),
+        run.git_commit,
+        run.evalkit_version,
+        run.started_at,
+        run.finished_at,
+        run.status,
+        run.n_cases,
+        to_json(run.config),
+        to_json(run.summary) if run.summary else None,
+    )
 
 
 def _run_record(row: Sequence[Any]) -> RunRecord:

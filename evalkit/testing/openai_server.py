@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import json
 import random
@@ -123,7 +124,12 @@ class LoopbackOpenAI:
     def _pick_fault(self) -> str:
         f = self.faults
         roll = self._rng.random()
-        for name, share in (("500", f.error_500), ("429", f.rate_limit_429), ("hang", f.hang), ("malformed", f.malformed)):
+        for name, share in (
+            ("500", f.error_500),
+            ("429", f.rate_limit_429),
+            ("hang", f.hang),
+            ("malformed", f.malformed),
+        ):
             if roll < share:
                 return name
             roll -= share
@@ -223,9 +229,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     faults = Faults(
-        error_500=args.error_500, rate_limit_429=args.rate_limit_429, hang=args.hang, malformed=args.malformed,
-        retry_after=args.retry_after, hang_seconds=args.hang_seconds, seed=args.seed,
-    )  # fmt: skip
+        error_500=args.error_500,
+        rate_limit_429=args.rate_limit_429,
+        hang=args.hang,
+        malformed=args.malformed,
+        retry_after=args.retry_after,
+        hang_seconds=args.hang_seconds,
+        seed=args.seed,
+    )
     server = LoopbackOpenAI(latency=args.latency, faults=faults, port=args.port, keep_bodies=False)
 
     async def run() -> None:
@@ -238,10 +249,8 @@ def main() -> None:
             if server._runner is not None:
                 await server._runner.cleanup()
 
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run())
-    except KeyboardInterrupt:
-        pass
 
 
 if __name__ == "__main__":

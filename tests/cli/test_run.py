@@ -39,16 +39,21 @@ def run_cli(cli: Callable[..., CliResult], suite: Path, db: Path, *extra: str) -
     return cli("run", str(suite), "--db", str(db), "--no-progress", *extra)
 
 
-def test_run_stores_every_case_and_passes_gate(make_suite: Callable[..., Path], cli: Callable[..., CliResult],
-                                               tmp_path: Path) -> None:  # fmt: skip
+def test_run_stores_every_case_and_passes_gate(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
     with LoopbackOpenAI(responder=capitals) as server:
-        suite = make_suite(loopback_suite(server.base_url, scorers=SCORERS, gate="gate: {min_pass_rate: 0.5}\n"), CASES)
+        suite = make_suite(
+            loopback_suite(server.base_url, scorers=SCORERS, gate="gate: {min_pass_rate: 0.5}\n"), CASES
+        )
         result = run_cli(cli, suite, tmp_path / "r.duckdb", "--junit", str(tmp_path / "junit.xml"))
         assert server.stats.requests == 4
         bodies = {b["messages"][-1]["content"]: b for b in server.stats.bodies}
     assert result.exit_code == 0, result.stderr
     assert "Cases 4: 2 passed, 2 failed, 0 errors · pass rate 50.0%" in result.stdout
-    assert "bad-1 [fail score 0.00] json_fields: 0/1 fields ok; answer: 'Barcelona' != 'Madrid'" in result.stdout
+    assert (
+        "bad-1 [fail score 0.00] json_fields: 0/1 fields ok; answer: 'Barcelona' != 'Madrid'" in result.stdout
+    )
     assert "Gate PASSED" in result.stdout
     body = bodies["capital of France?"]
     assert body["model"] == "loopback" and body["temperature"] == 0 and body["max_tokens"] == 512
@@ -71,10 +76,13 @@ def test_run_stores_every_case_and_passes_gate(make_suite: Callable[..., Path], 
     assert failure is not None and "'Cusco' != 'Lima'" in (failure.get("message") or "")
 
 
-def test_gate_failure_exits_1_and_show_explains(make_suite: Callable[..., Path], cli: Callable[..., CliResult],
-                                                tmp_path: Path) -> None:  # fmt: skip
+def test_gate_failure_exits_1_and_show_explains(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
     with LoopbackOpenAI(responder=capitals) as server:
-        suite = make_suite(loopback_suite(server.base_url, scorers=SCORERS, gate="gate: {min_pass_rate: 0.75}\n"), CASES)
+        suite = make_suite(
+            loopback_suite(server.base_url, scorers=SCORERS, gate="gate: {min_pass_rate: 0.75}\n"), CASES
+        )
         result = run_cli(cli, suite, tmp_path / "r.duckdb")
     assert result.exit_code == 1
     assert "Gate FAILED: pass rate 50.0% < min_pass_rate 75% (exit 1)" in result.stdout
@@ -89,8 +97,9 @@ def test_gate_failure_exits_1_and_show_explains(make_suite: Callable[..., Path],
     assert "good-1  [pass score 1.00]" in everything.stdout
 
 
-def test_provider_down_exits_3_and_errors_are_not_failures(make_suite: Callable[..., Path],
-                                                          cli: Callable[..., CliResult], tmp_path: Path) -> None:  # fmt: skip
+def test_provider_down_exits_3_and_errors_are_not_failures(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
     with LoopbackOpenAI(responder=capitals, faults=Faults(error_500=1.0)) as server:
         suite = make_suite(loopback_suite(server.base_url, scorers=SCORERS), CASES)
         result = run_cli(cli, suite, tmp_path / "r.duckdb")
@@ -103,10 +112,13 @@ def test_provider_down_exits_3_and_errors_are_not_failures(make_suite: Callable[
     assert all("500" in e for e in frame["error"])
 
 
-def test_model_override_and_prompt_choice(make_suite: Callable[..., Path], cli: Callable[..., CliResult],
-                                          tmp_path: Path) -> None:  # fmt: skip
+def test_model_override_and_prompt_choice(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
     with LoopbackOpenAI(responder=capitals) as server:
-        suite = make_suite(loopback_suite(server.base_url, scorers=SCORERS, gate="gate: {min_pass_rate: 0}\n"), CASES)
+        suite = make_suite(
+            loopback_suite(server.base_url, scorers=SCORERS, gate="gate: {min_pass_rate: 0}\n"), CASES
+        )
         (suite.parent / "prompts" / "v2.j2").write_text("[user]\nQ: {{ question }}\n")
         text = suite.read_text().replace("{v1: prompts/v1.j2}", "{v1: prompts/v1.j2, v2: prompts/v2.j2}")
         suite.write_text(text)
@@ -124,11 +136,19 @@ def test_model_override_and_prompt_choice(make_suite: Callable[..., Path], cli: 
     assert listing.stdout.count("loop-") == 2
 
 
-def test_output_schema_is_sent_as_response_format(make_suite: Callable[..., Path], cli: Callable[..., CliResult],
-                                                   tmp_path: Path) -> None:  # fmt: skip
-    schema = {"type": "object", "properties": {"answer": {"type": "string", "description": "City"}}, "required": ["answer"]}
+def test_output_schema_is_sent_as_response_format(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"answer": {"type": "string", "description": "City"}},
+        "required": ["answer"],
+    }
     with LoopbackOpenAI(responder=capitals) as server:
-        suite = make_suite(loopback_suite(server.base_url, scorers=SCORERS, extra_target="  output_schema: out.json\n"), CASES)
+        suite = make_suite(
+            loopback_suite(server.base_url, scorers=SCORERS, extra_target="  output_schema: out.json\n"),
+            CASES,
+        )
         (suite.parent / "out.json").write_text(json.dumps(schema))
         run_cli(cli, suite, tmp_path / "r.duckdb")
         body = server.stats.bodies[0]
@@ -136,8 +156,9 @@ def test_output_schema_is_sent_as_response_format(make_suite: Callable[..., Path
     assert body["response_format"]["json_schema"]["schema"] == schema
 
 
-def test_python_target_evaluates_an_existing_pipeline(make_suite: Callable[..., Path], cli: Callable[..., CliResult],
-                                                      tmp_path: Path, monkeypatch: Any) -> None:  # fmt: skip
+def test_python_target_evaluates_an_existing_pipeline(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path, monkeypatch: Any
+) -> None:
     (tmp_path / "pipeline_mod.py").write_text(
         "def answer(question):\n"
         "    if 'Peru' in question:\n"

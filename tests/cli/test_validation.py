@@ -30,28 +30,73 @@ SUITE_ERRORS = [
     ("- just\n- a list\n", GOOD_CASES, "must be a YAML mapping", 1, "suite.yaml"),
     (GOOD.replace("name: s", "name: s\ncolour: red"), GOOD_CASES, "colour: unknown field", 2, "suite.yaml"),
     (GOOD.replace("name: s\n", ""), GOOD_CASES, "name: Field required", 1, "suite.yaml"),
-    (GOOD.replace("  - name: exact", "  - name: exact\n    weight: -1"), GOOD_CASES,
-     "scorers.0.weight: Input should be greater than or equal to 0", 8, "suite.yaml"),
-    (GOOD.replace("  - name: exact", "  - name: fuzzzy"), GOOD_CASES, "unknown scorer 'fuzzzy'", 7, "suite.yaml"),
-    (GOOD.replace("  - name: exact", "  - name: fuzzy\n    args: {treshold: 0.9}"), GOOD_CASES,
-     "no argument 'treshold'", 8, "suite.yaml"),
-    (GOOD.replace("  - name: exact", "  - name: fuzzy\n    args: {threshold: high}"), GOOD_CASES,
-     "argument threshold: Input should be a valid number", 8, "suite.yaml"),
-    (GOOD.replace("v1: prompts/v1.j2", "v1: prompts/missing.j2"), GOOD_CASES, "template not found", 4, "suite.yaml"),
+    (
+        GOOD.replace("  - name: exact", "  - name: exact\n    weight: -1"),
+        GOOD_CASES,
+        "scorers.0.weight: Input should be greater than or equal to 0",
+        8,
+        "suite.yaml",
+    ),
+    (
+        GOOD.replace("  - name: exact", "  - name: fuzzzy"),
+        GOOD_CASES,
+        "unknown scorer 'fuzzzy'",
+        7,
+        "suite.yaml",
+    ),
+    (
+        GOOD.replace("  - name: exact", "  - name: fuzzy\n    args: {treshold: 0.9}"),
+        GOOD_CASES,
+        "no argument 'treshold'",
+        8,
+        "suite.yaml",
+    ),
+    (
+        GOOD.replace("  - name: exact", "  - name: fuzzy\n    args: {threshold: high}"),
+        GOOD_CASES,
+        "argument threshold: Input should be a valid number",
+        8,
+        "suite.yaml",
+    ),
+    (
+        GOOD.replace("v1: prompts/v1.j2", "v1: prompts/missing.j2"),
+        GOOD_CASES,
+        "template not found",
+        4,
+        "suite.yaml",
+    ),
     (GOOD.replace("[cases.jsonl]", "[nothing-*.jsonl]"), GOOD_CASES, "no case file matches", 5, "suite.yaml"),
-    (GOOD.replace("  model: python:nowhere:fn\n", "  model: python:nowhere:fn\n  output_schema: nope.json\n"),
-     GOOD_CASES, "output_schema: file not found", 4, "suite.yaml"),
-    (GOOD.replace("  - name: exact", "  - name: exact\n  - name: exact"), GOOD_CASES,
-     "duplicate scorer id 'exact'", 8, "suite.yaml"),
+    (
+        GOOD.replace(
+            "  model: python:nowhere:fn\n", "  model: python:nowhere:fn\n  output_schema: nope.json\n"
+        ),
+        GOOD_CASES,
+        "output_schema: file not found",
+        4,
+        "suite.yaml",
+    ),
+    (
+        GOOD.replace("  - name: exact", "  - name: exact\n  - name: exact"),
+        GOOD_CASES,
+        "duplicate scorer id 'exact'",
+        8,
+        "suite.yaml",
+    ),
     (GOOD + "gate: {min_pass_rate: 1.5}\n", GOOD_CASES, "gate.min_pass_rate", 8, "suite.yaml"),
 ]
 
 
 @pytest.mark.parametrize(("suite", "cases", "message", "line", "filename"), SUITE_ERRORS)
 def test_invalid_suite_is_one_line_with_file_line_and_exit_2(
-    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path,
-    suite: str, cases: list[dict[str, object]], message: str, line: int | None, filename: str,
-) -> None:  # fmt: skip
+    make_suite: Callable[..., Path],
+    cli: Callable[..., CliResult],
+    tmp_path: Path,
+    suite: str,
+    cases: list[dict[str, object]],
+    message: str,
+    line: int | None,
+    filename: str,
+) -> None:
     path = make_suite(suite, cases)
     db = tmp_path / "r.duckdb"
     result = cli("run", str(path), "--db", str(db), "--no-progress")
@@ -69,7 +114,11 @@ CASE_ERRORS = [
     ('{"id": "a", "input": {"question": "hi"}}\n\n{"id": "b", "inputs": {}}\n', "input: Field required", 3),
     ('{"id": "a", "input": {"question": "hi"}, "source": "scraped"}\n', "source: Input should be", 1),
     ('{"id": "a b", "input": {"question": "hi"}}\n', "id: String should match pattern", 1),
-    ('{"id": "a", "input": {"question": "hi"}}\n{"id": "a", "input": {"question": "yo"}}\n', "duplicate case id 'a'", 2),
+    (
+        '{"id": "a", "input": {"question": "hi"}}\n{"id": "a", "input": {"question": "yo"}}\n',
+        "duplicate case id 'a'",
+        2,
+    ),
     ('{"id": "a", "input": {"answer": "hi"}}\n', "lacks input variable 'question'", 1),
     ('{"id": "a", "input": "hi"}\n', "input: Input should be a valid dictionary", 1),
 ]
@@ -77,9 +126,13 @@ CASE_ERRORS = [
 
 @pytest.mark.parametrize(("text", "message", "line"), CASE_ERRORS)
 def test_invalid_case_file_names_file_and_line(
-    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path,
-    text: str, message: str, line: int,
-) -> None:  # fmt: skip
+    make_suite: Callable[..., Path],
+    cli: Callable[..., CliResult],
+    tmp_path: Path,
+    text: str,
+    message: str,
+    line: int,
+) -> None:
     suite = GOOD.replace("python:nowhere:fn", "openai/x")
     path = make_suite(suite, [])
     (path.parent / "cases.jsonl").write_text(text, encoding="utf-8")
@@ -91,15 +144,18 @@ def test_invalid_case_file_names_file_and_line(
     assert len(err.splitlines()) == 1
 
 
-def test_template_syntax_error_names_template_line(make_suite: Callable[..., Path], cli: Callable[..., CliResult]) -> None:
+def test_template_syntax_error_names_template_line(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult]
+) -> None:
     path = make_suite(GOOD, GOOD_CASES, prompt="[system]\nok\n[user]\n{{ question }\n")
     result = cli("run", str(path), "--no-progress")
     assert result.exit_code == 2
     assert f"{path.parent / 'prompts' / 'v1.j2'}:4: template syntax error" in result.stderr
 
 
-def test_unknown_prompt_version_and_missing_suite(make_suite: Callable[..., Path], cli: Callable[..., CliResult],
-                                                  tmp_path: Path) -> None:  # fmt: skip
+def test_unknown_prompt_version_and_missing_suite(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
     path = make_suite(GOOD.replace("python:nowhere:fn", "openai/x"), GOOD_CASES)
     result = cli("run", str(path), "--prompt", "v9", "--db", str(tmp_path / "r.duckdb"))
     assert result.exit_code == 2 and "no prompt version 'v9' (versions: v1)" in result.stderr
@@ -107,8 +163,9 @@ def test_unknown_prompt_version_and_missing_suite(make_suite: Callable[..., Path
     assert missing.exit_code == 2 and "suite file not found" in missing.stderr
 
 
-def test_bad_python_target_is_a_config_error(make_suite: Callable[..., Path], cli: Callable[..., CliResult],
-                                             tmp_path: Path) -> None:  # fmt: skip
+def test_bad_python_target_is_a_config_error(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
     path = make_suite(GOOD, GOOD_CASES)
     result = cli("run", str(path), "--db", str(tmp_path / "r.duckdb"))
     assert result.exit_code == 2
@@ -137,8 +194,10 @@ def test_console_script_prints_no_traceback(make_suite: Callable[..., Path], tmp
     path = make_suite("name: [unclosed\n", GOOD_CASES)
     proc = subprocess.run(
         [sys.executable, "-m", "evalkit", "run", str(path), "--db", str(tmp_path / "r.duckdb")],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
     assert proc.stderr.startswith(f"evalkit: error: {path}:")

@@ -20,8 +20,14 @@ SCHEMA = {
 }
 
 
-def run(name: str, output: str, expected: Any = None, suite_schema: dict[str, Any] | None = SCHEMA,
-        base_dir: Path = Path("."), **args: Any) -> Score:  # fmt: skip
+def run(
+    name: str,
+    output: str,
+    expected: Any = None,
+    suite_schema: dict[str, Any] | None = SCHEMA,
+    base_dir: Path = Path("."),
+    **args: Any,
+) -> Score:
     parsed = parse_output(output)
     ctx = ScoreContext(
         case=Case(input={"q": 1}, expected=expected),
@@ -35,15 +41,18 @@ def run(name: str, output: str, expected: Any = None, suite_schema: dict[str, An
     return result
 
 
-@pytest.mark.parametrize(("text", "extraction"), [
-    ('{"a": 1}', "strict"),
-    ('  [1, 2]\n', "strict"),
-    ('```json\n{"a": 1}\n```', "fenced"),
-    ('Here you go:\n```\n{"a": 1}\n```\nDone.', "fenced"),
-    ('Sure! The answer is {"a": {"b": 2}} as requested.', "embedded"),
-    ("no json here {oops", "none"),
-    ("", "none"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("text", "extraction"),
+    [
+        ('{"a": 1}', "strict"),
+        ("  [1, 2]\n", "strict"),
+        ('```json\n{"a": 1}\n```', "fenced"),
+        ('Here you go:\n```\n{"a": 1}\n```\nDone.', "fenced"),
+        ('Sure! The answer is {"a": {"b": 2}} as requested.', "embedded"),
+        ("no json here {oops", "none"),
+        ("", "none"),
+    ],
+)
 def test_parse_output_extractions(text: str, extraction: str) -> None:
     assert parse_output(text).extraction == extraction
 
@@ -109,7 +118,14 @@ def by_field(score: Score) -> dict[str, Any]:
 def test_json_fields_identical_output_passes_every_field() -> None:
     result = fields(EXPECTED)
     assert result.passed and result.value == pytest.approx(1.0)
-    assert sorted(by_field(result)) == ["brand", "category", "key_attributes", "price.amount", "price.currency", "title"]
+    assert sorted(by_field(result)) == [
+        "brand",
+        "category",
+        "key_attributes",
+        "price.amount",
+        "price.currency",
+        "title",
+    ]
     assert all(f.status == "match" for f in result.fields)
 
 

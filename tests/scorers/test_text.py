@@ -39,10 +39,15 @@ PAIRS = [
 ]
 
 
-@pytest.mark.parametrize(("method", "reference"), [
-    ("ratio", fuzz.ratio), ("partial", fuzz.partial_ratio),
-    ("token_set", fuzz.token_set_ratio), ("token_sort", fuzz.token_sort_ratio),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("method", "reference"),
+    [
+        ("ratio", fuzz.ratio),
+        ("partial", fuzz.partial_ratio),
+        ("token_set", fuzz.token_set_ratio),
+        ("token_sort", fuzz.token_sort_ratio),
+    ],
+)
 @pytest.mark.parametrize(("a", "b"), PAIRS)
 def test_fuzzy_agrees_with_rapidfuzz(method: str, reference: Any, a: str, b: str) -> None:
     result = score("fuzzy", a, b, method=method, case_sensitive=True, threshold=0.5)
@@ -105,7 +110,9 @@ def test_contains_modes() -> None:
 def test_regex_search_fullmatch_negate_and_bad_pattern() -> None:
     assert score("regex", "price 19.99 USD", None, pattern=r"\d+\.\d{2}").passed
     assert not score("regex", "price 19.99 USD", None, pattern=r"\d+\.\d{2}", fullmatch=True).passed
-    assert score("regex", '{"currency": "USD"}', None, pattern="^[A-Z]{3}$", field="currency", fullmatch=True).passed
+    assert score(
+        "regex", '{"currency": "USD"}', None, pattern="^[A-Z]{3}$", field="currency", fullmatch=True
+    ).passed
     assert not score("regex", "<script>", None, pattern="<script", negate=True).passed
     with pytest.raises(ScorerArgumentError, match="invalid pattern"):
         build_scorer("regex", {"pattern": "("}, base_dir=__import__("pathlib").Path("."))

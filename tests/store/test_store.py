@@ -20,32 +20,65 @@ from evalkit.store.migrate import available_migrations
 
 def make_run(run_id: str = "s-1", started: datetime | None = None) -> RunRecord:
     return RunRecord(
-        run_id=run_id, suite_name="s", suite_path="suites/s/suite.yaml", suite_hash="abc", prompt_version="v1",
-        prompt_hash="123", model="openai/x", params={"temperature": 0}, git_commit=None, evalkit_version="0",
-        started_at=started or datetime(2026, 1, 1, 12, 0, 0), n_cases=2, config={"gate": {"min_pass_rate": 0.5}},
-    )  # fmt: skip
+        run_id=run_id,
+        suite_name="s",
+        suite_path="suites/s/suite.yaml",
+        suite_hash="abc",
+        prompt_version="v1",
+        prompt_hash="123",
+        model="openai/x",
+        params={"temperature": 0},
+        git_commit=None,
+        evalkit_version="0",
+        started_at=started or datetime(2026, 1, 1, 12, 0, 0),
+        n_cases=2,
+        config={"gate": {"min_pass_rate": 0.5}},
+    )
 
 
 def make_result(case_id: str, verdict: str = "pass", epoch: int = 0) -> CaseResult:
     case = Case(
-        id=case_id, input={"q": "ü ✓ " + case_id}, expected={"a": 1}, tags=["t"], source=CaseSource.MINED,
-        verified=False, provenance={"log_id": 7},
-    )  # fmt: skip
+        id=case_id,
+        input={"q": "ü ✓ " + case_id},
+        expected={"a": 1},
+        tags=["t"],
+        source=CaseSource.MINED,
+        verified=False,
+        provenance={"log_id": 7},
+    )
     ok = verdict != "error"
     output = OutputRecord(
-        status="ok" if ok else "error", text='{"a": 1}' if ok else None, parsed={"a": 1} if ok else None,
-        extraction="strict" if ok else "none", error=None if ok else "503: down", latency_ms=12.5,
-        prompt_tokens=10, completion_tokens=5, cost_usd=0.001,
-    )  # fmt: skip
+        status="ok" if ok else "error",
+        text='{"a": 1}' if ok else None,
+        parsed={"a": 1} if ok else None,
+        extraction="strict" if ok else "none",
+        error=None if ok else "503: down",
+        latency_ms=12.5,
+        prompt_tokens=10,
+        completion_tokens=5,
+        cost_usd=0.001,
+    )
     scores = []
     if ok:
-        scores = [ScoreRow(
-            scorer="fields", score=1.0 if verdict == "pass" else 0.5, passed=verdict == "pass", weight=2.0,
-            reason="r", details={"k": [1]},
-            fields=[FieldScore(field="a", score=1.0, passed=True, status="match", expected=1, actual=1)],
-        )]  # fmt: skip
-    return CaseResult(case=case, epoch=epoch, output=output, scores=scores, verdict=verdict,  # type: ignore[arg-type]
-                      score=None if not ok else scores[0].score)  # fmt: skip
+        scores = [
+            ScoreRow(
+                scorer="fields",
+                score=1.0 if verdict == "pass" else 0.5,
+                passed=verdict == "pass",
+                weight=2.0,
+                reason="r",
+                details={"k": [1]},
+                fields=[FieldScore(field="a", score=1.0, passed=True, status="match", expected=1, actual=1)],
+            )
+        ]
+    return CaseResult(
+        case=case,
+        epoch=epoch,
+        output=output,
+        scores=scores,
+        verdict=verdict,  # type: ignore[arg-type]
+        score=None if not ok else scores[0].score,
+    )
 
 
 def test_round_trip(tmp_path: Path) -> None:
@@ -56,8 +89,9 @@ def test_round_trip(tmp_path: Path) -> None:
 
     reopened = open_store(tmp_path / "db" / "e.duckdb")
     run = reopened.get_run("s-1")
-    assert run == make_run().model_copy(update={"status": "complete", "summary": {"pass_rate": 0.5},
-                                                "finished_at": run.finished_at})  # fmt: skip
+    assert run == make_run().model_copy(
+        update={"status": "complete", "summary": {"pass_rate": 0.5}, "finished_at": run.finished_at}
+    )
     assert run.finished_at is not None
     frame = reopened.case_results("s-1")
     assert list(frame["case_id"]) == ["c1", "c2", "c3"]
@@ -75,16 +109,28 @@ def test_round_trip(tmp_path: Path) -> None:
 def test_summary_aggregates(tmp_path: Path) -> None:
     store = open_store(tmp_path / "e.duckdb")
     store.create_run(make_run())
-    store.add_results("s-1", [make_result("c1"), make_result("c2", "fail"), make_result("c3", "error"),
-                              make_result("c1", epoch=1)])  # fmt: skip
+    store.add_results(
+        "s-1",
+        [
+            make_result("c1"),
+            make_result("c2", "fail"),
+            make_result("c3", "error"),
+            make_result("c1", epoch=1),
+        ],
+    )
     s = store.summarize("s-1")
     assert (s["results"], s["passed"], s["failed"], s["errors"]) == (4, 2, 1, 1)
     assert s["pass_rate"] == pytest.approx(2 / 3)
     assert s["prompt_tokens"] == 30 and s["completion_tokens"] == 15
     assert s["cost_usd"] == pytest.approx(0.003)
     assert s["latency_p50_ms"] == pytest.approx(12.5)
-    assert s["scorers"]["fields"] == {"scored": 3, "passed": 2, "pass_rate": pytest.approx(2 / 3),
-                                      "mean_score": pytest.approx(2.5 / 3), "errors": 0}  # fmt: skip
+    assert s["scorers"]["fields"] == {
+        "scored": 3,
+        "passed": 2,
+        "pass_rate": pytest.approx(2 / 3),
+        "mean_score": pytest.approx(2.5 / 3),
+        "errors": 0,
+    }
 
 
 def test_case_rows_are_written_once_and_results_never_twice(tmp_path: Path) -> None:
@@ -121,7 +167,9 @@ def test_migrations_are_numbered_and_applied_once(tmp_path: Path) -> None:
     open_store(path)
     open_store(path)  # second open applies nothing
     con = duckdb.connect(str(path))
-    versions = [r[0] for r in con.execute("SELECT version FROM schema_migrations ORDER BY version").fetchall()]
+    versions = [
+        r[0] for r in con.execute("SELECT version FROM schema_migrations ORDER BY version").fetchall()
+    ]
     tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
     con.close()
     assert versions == [m.version for m in migrations]
@@ -145,9 +193,15 @@ def test_locked_database_times_out_with_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "e.duckdb"
     open_store(path)
     holder = subprocess.Popen(
-        [sys.executable, "-c", f"import duckdb,sys; c=duckdb.connect({str(path)!r}); print('locked', flush=True); sys.stdin.read()"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb,sys; c=duckdb.connect({str(path)!r}); print('locked', flush=True); sys.stdin.read()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
         from evalkit.store.duckdb import DuckDBBackend
