@@ -73,3 +73,5 @@ class RunRecord(BaseModel):
     n_cases: int = 0
     config: dict[str, Any] = Field(default_factory=dict)  # suite config snapshot (scorers, gate, target)
     summary: dict[str, Any] = Field(default_factory=dict)  # filled when the run finishes
+    group_id: str | None = None  # runs of one prompts x models matrix share it
+    parent_run_id: str | None = None  # the run this one was derived from (rescore, merge)

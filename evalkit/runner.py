@@ -41,6 +41,8 @@ class RunOptions:
     prompt: str | None = None  # prompt version; default: the suite's
     model: str | None = None  # overrides the suite's target model
     concurrency: int = 4
+    case_filter: Callable[[Case], bool] | None = None  # run only the cases it accepts (shards, pytest -k)
+    group_id: str | None = None  # shared by the runs of one prompts x models matrix
 
 
 @dataclass
@@ -259,7 +261,9 @@ async def execute_run(
     """
     options = options or RunOptions()
     target = prepare_target(suite, options)
-    n_cases = suite.check_cases(target.prompt)
+    suite.check_cases(target.prompt)
+    accept = options.case_filter
+    n_cases = sum(1 for case in suite.iter_cases() if accept is None or accept(case))
     run = RunRecord(
         run_id=new_run_id(suite.name),
         suite_name=suite.name,
@@ -274,6 +278,7 @@ async def execute_run(
         started_at=datetime.now(timezone.utc).replace(tzinfo=None),
         n_cases=n_cases,
         config=suite.config.model_dump(mode="json", exclude={"name", "description"}),
+        group_id=options.group_id,
     )
     await asyncio.to_thread(store.create_run, run)
     if on_start is not None:
@@ -281,7 +286,8 @@ async def execute_run(
     writer = _BatchWriter(store, run.run_id)
     status = "incomplete"
     try:
-        await _evaluate_all(suite, target, suite.iter_cases(), writer, options.concurrency, on_result)
+        cases = (c for c in suite.iter_cases() if accept is None or accept(c))
+        await _evaluate_all(suite, target, cases, writer, options.concurrency, on_result)
         status = "complete"
     finally:
         summary = await asyncio.to_thread(store.summarize, run.run_id)

@@ -34,7 +34,11 @@ RUN_COLUMNS = (
     "n_cases",
     "config_json",
     "summary_json",
+    "group_id",
+    "parent_run_id",
 )
+# RunRecord fields stored as JSON text, and their column names
+_RUN_JSON_FIELDS = {"params": "params_json", "config": "config_json", "summary": "summary_json"}
 CASE_COLUMNS = (
     "run_id",
     "case_id",
@@ -386,46 +390,19 @@ class Store:
 
 
 def _run_row(run: RunRecord) -> tuple[Any, ...]:
-    return (
-        run.run_id,
-        run.suite_name,
-        run.suite_path,
-        run.suite_hash,
-        run.prompt_version,
-        run.prompt_hash,
-        run.model,
-        to_json(run.params),
-        run.git_commit,
-        run.evalkit_version,
-        run.started_at,
-        run.finished_at,
-        run.status,
-        run.n_cases,
-        to_json(run.config),
-        to_json(run.summary) if run.summary else None,
-    )
+    values = run.model_dump()
+    for field, column in _RUN_JSON_FIELDS.items():
+        value = values.pop(field)
+        values[column] = None if field == "summary" and not value else to_json(value)  # NULL until the run ends
+    return tuple(values[column] for column in RUN_COLUMNS)
 
 
 def _run_record(row: Sequence[Any]) -> RunRecord:
     data = dict(zip(RUN_COLUMNS, row, strict=True))
+    for field, column in _RUN_JSON_FIELDS.items():
+        text = data.pop(column)
+        data[field] = json.loads(text) if text else {}
     try:
-        return RunRecord(
-            run_id=data["run_id"],
-            suite_name=data["suite_name"],
-            suite_path=data["suite_path"],
-            suite_hash=data["suite_hash"],
-            prompt_version=data["prompt_version"],
-            prompt_hash=data["prompt_hash"],
-            model=data["model"],
-            params=json.loads(data["params_json"]),
-            git_commit=data["git_commit"],
-            evalkit_version=data["evalkit_version"],
-            started_at=data["started_at"],
-            finished_at=data["finished_at"],
-            status=data["status"],
-            n_cases=data["n_cases"],
-            config=json.loads(data["config_json"]),
-            summary=json.loads(data["summary_json"]) if data["summary_json"] else {},
-        )
+        return RunRecord.model_validate(data)
     except (ValueError, TypeError) as exc:
         raise StoreError(f"run {data['run_id']!r} has a corrupt row: {exc}") from None
