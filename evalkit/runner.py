@@ -261,9 +261,8 @@ async def execute_run(
     """
     options = options or RunOptions()
     target = prepare_target(suite, options)
-    suite.check_cases(target.prompt)
     accept = options.case_filter
-    n_cases = sum(1 for case in suite.iter_cases() if accept is None or accept(case))
+    n_cases = suite.check_cases(target.prompt, accept)
     run = RunRecord(
         run_id=new_run_id(suite.name),
         suite_name=suite.name,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -183,11 +183,13 @@ class Suite:
             for line, case in iter_case_file(path):
                 yield path, line, case
 
-    def check_cases(self, prompt: PromptVersion | None) -> int:
+    def check_cases(self, prompt: PromptVersion | None, accept: Callable[[Case], bool] | None = None) -> int:
         """Validate every case before anything is spent: JSON, fields, unique ids, template variables.
 
-        Returns the number of cases. Reads the files once, keeping only the ids in memory.
+        Returns the number of cases (that ``accept`` accepts, when given). Reads the files once,
+        keeping only the ids in memory.
         """
+        accepted = 0
         seen: dict[str, tuple[Path, int]] = {}
         needed = prompt.variables if prompt is not None else frozenset()
         for path, line, case in self.iter_located_cases():
@@ -206,9 +208,10 @@ class Suite:
                     path=path,
                     line=line,
                 )
+            accepted += accept is None or accept(case)
         if not seen:
             raise ConfigError("suite has no cases (its case files are empty)", path=self.path)
-        return len(seen)
+        return accepted
 
 
 def resolve_suite_path(path: Path) -> Path:
