@@ -1,22 +1,160 @@
-"""The one path every model call takes, for targets and judges alike.
+"""The one path every model call takes, for targets and judges alike: cache, concurrency, retries.
 
 :class:`ModelCaller` picks the provider for each model string (one instance per model, created on
-first use) and is the place where retries, caching and cost accounting apply to every call.
+first use) and wraps every call in, from the outside in:
+
+1. the **response cache**, content-addressed on (model, params, messages, schema, epoch): a hit
+   makes no call at all;
+2. the **concurrency limit**: adaptive by default (halve on a rate limit, add one per limit's worth
+   of successes, pause everyone for ``Retry-After``), or fixed with ``--concurrency N``;
+3. **retries**: transient errors (429, 5xx, timeouts, connection resets, malformed bodies) are
+   retried with exponential backoff and full jitter, honouring ``Retry-After``, up to
+   ``max_attempts`` in all; then the call fails and the case is recorded as an ``error``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import hashlib
+import json
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, Protocol
 
+from evalkit.errors import ProviderError
 from evalkit.providers.base import Completion, CompletionRequest, Provider, get_provider
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How transient failures are retried."""
+
+    max_attempts: int = 4  # first try included: never more than this many requests per call
+    base_delay: float = 0.25  # seconds; attempt k waits up to base * 2**k (full jitter)
+    max_delay: float = 20.0
+    timeout: float = 60.0  # seconds per request
+
+    def delay(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:
+        """Seconds to wait before attempt ``attempt + 1`` (attempt counts from 1)."""
+        backoff = rng.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
+        if retry_after is not None:
+            return min(self.max_delay, retry_after) + rng.uniform(0, self.base_delay / 4)
+        return backoff
+
+
+class ConcurrencyLimit:
+    """At most ``limit`` calls in flight; adaptive (AIMD) unless fixed.
+
+    Adaptive: a rate-limit answer halves the limit (at most once per ``cooldown`` seconds, so one
+    burst of 429s counts once) and pauses new calls for its ``Retry-After``; every success adds
+    ``1/limit``, i.e. about one slot per round of successful calls.
+    """
+
+    def __init__(
+        self, initial: int, *, maximum: int | None = None, adaptive: bool = True, cooldown: float = 1.0
+    ) -> None:
+        self.limit = float(max(1, initial))
+        self.maximum = float(maximum or max(initial, 1))
+        self.adaptive = adaptive
+        self.cooldown = cooldown
+        self.in_flight = 0
+        self.paused_until = 0.0
+        self.decreases = 0
+        self._last_decrease = -1e9
+        self._changed = asyncio.Condition()
+
+    async def acquire(self) -> None:
+        async with self._changed:
+            while True:
+                wait = self.paused_until - time.monotonic()
+                if wait <= 0 and self.in_flight < int(self.limit):
+                    self.in_flight += 1
+                    return
+                if wait > 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._changed.wait(), timeout=wait)
+                else:
+                    await self._changed.wait()
+
+    async def release(
+        self, *, rate_limited: bool = False, retry_after: float | None = None, ok: bool = False
+    ) -> None:
+        async with self._changed:
+            self.in_flight -= 1
+            now = time.monotonic()
+            if rate_limited:
+                if retry_after:
+                    self.paused_until = max(self.paused_until, now + retry_after)
+                if self.adaptive and now - self._last_decrease >= self.cooldown:
+                    self.limit = max(1.0, self.limit / 2)
+                    self._last_decrease = now
+                    self.decreases += 1
+            elif ok and self.adaptive and self.limit < self.maximum:
+                self.limit = min(self.maximum, self.limit + 1.0 / self.limit)
+            self._changed.notify_all()
+
+
+class ResponseCache(Protocol):
+    """Where cached responses live (the results store implements it)."""
+
+    def cached_responses(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]: ...
+
+
+def cache_key(request: CompletionRequest, epoch: int) -> str:
+    """Content address of a call: model, sampling params, rendered messages, schema, epoch."""
+    material = {
+        "model": request.model,
+        "params": request.params,
+        "messages": request.messages,
+        "variables": request.variables if not request.messages else None,
+        "schema": request.response_schema,
+        "api_base": request.api_base,
+        "epoch": epoch,
+    }
+    return hashlib.sha256(
+        json.dumps(material, sort_keys=True, ensure_ascii=False, default=str).encode()
+    ).hexdigest()
+
+
+@dataclass
+class CallStats:
+    """What the calls of a run cost, for the summary."""
+
+    requests: int = 0  # requests sent (attempts), including retries
+    retries: int = 0
+    cache_hits: int = 0
+    cache_misses: int = 0
+    failures: int = 0
+    cost_usd: float = 0.0
 
 
 class ModelCaller:
     """Completes requests through the provider registered for each request's model."""
 
-    def __init__(self, base_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        base_dir: Path | None = None,
+        *,
+        limit: ConcurrencyLimit | None = None,
+        retry: RetryPolicy | None = None,
+        cache: ResponseCache | None = None,
+        seed: int | None = None,
+    ) -> None:
         self.base_dir = base_dir
+        self.limit = limit or ConcurrencyLimit(8, maximum=64)
+        self.retry = retry or RetryPolicy()
+        self.cache = cache
+        self.stats = CallStats()
+        self.new_cache_rows: list[
+            tuple[str, str, Completion]
+        ] = []  # (key, model, completion), drained by the writer
+        self._prefetched: dict[str, dict[str, Any]] = {}
         self._providers: dict[str, Provider] = {}
+        self._rng = random.Random(seed)
 
     def provider_for(self, model: str) -> Provider:
         """The provider for ``model`` (created once; creation may raise a ConfigError)."""
@@ -24,6 +162,99 @@ class ModelCaller:
             self._providers[model] = get_provider(model, self.base_dir)
         return self._providers[model]
 
-    async def complete(self, request: CompletionRequest) -> Completion:
-        """Complete one request. Raises ProviderError when the call fails."""
-        return await self.provider_for(request.model).complete(request)
+    def prefetch(self, keys: Sequence[str]) -> int:
+        """Load cached responses for ``keys`` in one query (call from a worker thread). Returns hits."""
+        if self.cache is None or not keys:
+            return 0
+        found = self.cache.cached_responses(keys)
+        self._prefetched.update(found)
+        return len(found)
+
+    def cached(self, key: str) -> Completion | None:
+        """A prefetched cached response for ``key``, consumed (each is used once)."""
+        row = self._prefetched.pop(key, None)
+        if row is None:
+            return None
+        self.stats.cache_hits += 1
+        return Completion(
+            text=row["raw_text"],
+            prompt_tokens=row["prompt_tokens"],
+            completion_tokens=row["completion_tokens"],
+            cost_usd=0.0,  # already paid for; the original cost stays in the cache row
+            latency_ms=0.0,
+            model=row["model"],
+            cached=True,
+        )
+
+    async def complete(
+        self, request: CompletionRequest, *, epoch: int = 0, use_cache: bool = True
+    ) -> Completion:
+        """Complete one request: from the cache, or through the limit and retries.
+
+        ``use_cache=False`` skips the lookup (the answer is still cached for next time). ``epoch``
+        is part of the cache key, so repeated samples of one case are separate calls.
+        Raises ProviderError when every attempt failed (or the error is not transient).
+        """
+        key = cache_key(request, epoch) if self.cache is not None else None
+        if key is not None and use_cache:
+            hit = self.cached(key)
+            if hit is None and key not in self._prefetched:
+                found = await asyncio.to_thread(self.prefetch, [key])
+                hit = self.cached(key) if found else None
+            if hit is not None:
+                return hit
+            self.stats.cache_misses += 1
+        completion = await self._call_with_retries(request)
+        self.stats.cost_usd += completion.cost_usd
+        if key is not None:
+            self.new_cache_rows.append((key, request.model, completion))
+        return completion
+
+    async def _call_with_retries(self, request: CompletionRequest) -> Completion:
+        provider = self.provider_for(request.model)
+        timeout = request.timeout or self.retry.timeout
+        timed = replace(request, timeout=timeout)
+        attempt = 0
+        while True:
+            attempt += 1
+            await self.limit.acquire()
+            self.stats.requests += 1
+            try:
+                completion = await asyncio.wait_for(provider.complete(timed), timeout=timeout + 1.0)
+            except (ProviderError, TimeoutError) as exc:
+                error = (
+                    exc
+                    if isinstance(exc, ProviderError)
+                    else ProviderError(f"timeout after {timeout:g}s", transient=True)
+                )
+                await self.limit.release(rate_limited=error.status == 429, retry_after=error.retry_after)
+                if not error.transient or attempt >= self.retry.max_attempts:
+                    self.stats.failures += 1
+                    if attempt > 1:
+                        error = ProviderError(
+                            f"{error.message} (after {attempt} attempts)",
+                            transient=error.transient,
+                            status=error.status,
+                        )
+                    error.attempts = attempt
+                    raise error from None
+                self.stats.retries += 1
+                await asyncio.sleep(self.retry.delay(attempt, error.retry_after, self._rng))
+                continue
+            except BaseException:
+                await self.limit.release()
+                raise
+            await self.limit.release(ok=True)
+            return replace(completion, attempts=attempt)
+
+    def drain_cache_rows(self) -> list[tuple[str, str, Completion]]:
+        """New responses to store in the cache (the writer takes them with each batch of results)."""
+        rows, self.new_cache_rows = self.new_cache_rows, []
+        return rows
+
+    async def aclose(self) -> None:
+        """Close providers that hold connections."""
+        for provider in self._providers.values():
+            close = getattr(provider, "aclose", None)
+            if close is not None:
+                await close()

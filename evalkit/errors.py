@@ -17,6 +17,7 @@ class ExitCode(IntEnum):
     GATE_FAILED = 1  # quality below the suite's gate (or a significant regression)
     USAGE = 2  # bad command line, suite, case file or other input
     INFRASTRUCTURE = 3  # too many provider/infrastructure errors to trust the verdict
+    INCOMPLETE = 4  # stopped by --budget before every case ran; resumable with --resume
     INTERRUPTED = 130  # stopped by the user; the run is kept and can be resumed
 
 
@@ -67,8 +68,10 @@ class ProviderError(EvalkitError):
         transient: bool = False,
         status: int | None = None,
         retry_after: float | None = None,
+        attempts: int = 1,
     ) -> None:
         self.transient = transient
         self.status = status
         self.retry_after = retry_after
+        self.attempts = attempts  # requests made before giving up
         super().__init__(message)

@@ -1,8 +1,12 @@
-"""Running a suite: cases stream through render → model → parse → score, and results stream to the store.
+"""Running a suite: cases stream through render → model → parse → score, results stream to the store.
 
-Concurrency is bounded, so memory depends on the number of calls in flight, not on suite size.
-Results are committed in small batches as they arrive; an interrupted run keeps everything already
-committed.
+- Cases are read lazily in chunks; the number of calls in flight is bounded, so memory depends on
+  concurrency, not on suite size.
+- Every call goes through :class:`evalkit.calls.ModelCaller` (cache, adaptive concurrency, retries).
+- Results are committed in small atomic batches as they arrive. A run killed at any point keeps
+  every committed result, and ``--resume`` finishes it: each (case, epoch) is stored exactly once.
+- ``--repeat N`` samples every case N times (epochs); ``--budget USD`` stops dispatching once the
+  run has spent that much and leaves it incomplete and resumable.
 """
 
 from __future__ import annotations
@@ -15,12 +19,13 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from itertools import islice
 from typing import Any
 
 from evalkit import __version__
-from evalkit.calls import ModelCaller
+from evalkit.calls import ConcurrencyLimit, ModelCaller, RetryPolicy, cache_key
 from evalkit.cases import Case
-from evalkit.errors import ProviderError
+from evalkit.errors import ExitCode, ProviderError, UsageError
 from evalkit.gate import GateDecision, case_verdict, decide
 from evalkit.outputs import parse_output
 from evalkit.prompts import PromptVersion
@@ -30,24 +35,32 @@ from evalkit.scorers.base import Score, ScoreContext
 from evalkit.store import Store
 from evalkit.suite import Suite
 
-FLUSH_EVERY = 200  # results per store transaction, at most
+CHUNK = 256  # cases rendered and looked up in the cache together
+FLUSH_EVERY = 500  # results per store transaction, at most
 FLUSH_SECONDS = 1.0  # ... and at least this often while results arrive
+ADAPTIVE_START, ADAPTIVE_MAX = 8, 64
 
 
 @dataclass
 class RunOptions:
-    """How to run a suite (what the CLI flags of ``evalkit run`` set)."""
+    """How to run a suite (what the flags of ``evalkit run`` set)."""
 
     prompt: str | None = None  # prompt version; default: the suite's
     model: str | None = None  # overrides the suite's target model
-    concurrency: int = 4
+    concurrency: int | None = None  # fixed number of calls in flight; None: adaptive
+    repeat: int = 1  # epochs: samples per case
+    use_cache: bool = True
+    resume: str | None = None  # id (or prefix, or "latest") of an unfinished run to finish
+    budget_usd: float | None = None  # stop dispatching once this much has been spent
+    timeout: float | None = None  # seconds per request (default: the suite's params.timeout or 60)
+    max_attempts: int = 4  # per call, retries included
     case_filter: Callable[[Case], bool] | None = None  # run only the cases it accepts (shards, pytest -k)
     group_id: str | None = None  # shared by the runs of one prompts x models matrix
 
 
 @dataclass
 class RunOutcome:
-    """What a finished run produced: its record, aggregates and the gate decision."""
+    """What a finished (or stopped) run produced: its record, aggregates and the gate decision."""
 
     run: RunRecord
     summary: dict[str, Any]
@@ -55,6 +68,7 @@ class RunOutcome:
 
 
 ResultCallback = Callable[[CaseResult], None]
+StartCallback = Callable[[RunRecord, int, int], None]
 
 
 @dataclass
@@ -63,15 +77,13 @@ class _Target:
 
     model: str
     prompt: PromptVersion | None
-    caller: ModelCaller
     params: dict[str, Any]
     response_schema: dict[str, Any] | None
     api_base: str | None
     timeout: float | None = None
-    stats: dict[str, int] = field(default_factory=dict)
 
-    def request(self, case: Case, output_schema: dict[str, Any] | None) -> CompletionRequest:
-        messages = self.prompt.render(case.input, output_schema=output_schema) if self.prompt else []
+    def request(self, case: Case) -> CompletionRequest:
+        messages = self.prompt.render(case.input, output_schema=self.response_schema) if self.prompt else []
         return CompletionRequest(
             model=self.model,
             messages=messages,
@@ -100,23 +112,35 @@ def git_commit(cwd: Any) -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
-def prepare_target(suite: Suite, options: RunOptions) -> _Target:
-    """Resolve model, prompt version and provider; config problems surface here, before any call."""
+def prepare_target(
+    suite: Suite, model: str | None, prompt: str | None, timeout: float | None = None
+) -> _Target:
+    """Resolve model, prompt version and params; config problems surface here, before any call."""
     spec = suite.config.target
-    model = options.model or spec.model
-    prompt = None if model.startswith("python:") else suite.prompt(options.prompt)
+    model = model or spec.model
+    version = None if model.startswith("python:") else suite.prompt(prompt)
     params = spec.params.model_dump(exclude_none=True, exclude={"timeout"})
-    caller = ModelCaller(suite.base_dir)
-    caller.provider_for(model)  # a missing local model or bad python target fails here, before the run
     return _Target(
         model=model,
-        prompt=prompt,
-        caller=caller,
+        prompt=version,
         params=params,
         response_schema=suite.output_schema,
         api_base=spec.api_base,
-        timeout=spec.params.timeout,
+        timeout=timeout or spec.params.timeout,
     )
+
+
+def make_caller(suite: Suite, store: Store | None, options: RunOptions) -> ModelCaller:
+    """The call path of a run: cache in the store, adaptive or fixed concurrency, bounded retries.
+
+    With ``use_cache=False`` the cache is not read, but new responses are still written to it.
+    """
+    fixed = options.concurrency is not None
+    limit = ConcurrencyLimit(
+        options.concurrency or ADAPTIVE_START, maximum=options.concurrency or ADAPTIVE_MAX, adaptive=not fixed
+    )
+    retry = RetryPolicy(max_attempts=max(1, options.max_attempts))
+    return ModelCaller(suite.base_dir, limit=limit, retry=retry, cache=store)
 
 
 async def score_case(
@@ -126,7 +150,7 @@ async def score_case(
 
     ``caller`` gives model-calling scorers (the judge) the same call path as the target.
     """
-    caller = caller or ModelCaller()
+    caller = caller or ModelCaller(suite.base_dir)
     ctx = ScoreContext(
         case=case,
         output=output.text or "",
@@ -161,16 +185,10 @@ async def score_case(
     return rows
 
 
-async def evaluate_case(suite: Suite, target: _Target, case: Case, epoch: int = 0) -> CaseResult:
-    """Render, call, parse and score one case. Provider errors become an ``error`` verdict."""
-    request = target.request(case, suite.output_schema)
-    try:
-        completion: Completion = await target.caller.complete(request)
-    except ProviderError as exc:
-        output = OutputRecord(status="error", error=exc.message)
-        return CaseResult(case=case, epoch=epoch, output=output, verdict="error")
+def output_from(completion: Completion) -> OutputRecord:
+    """The stored form of a completion: text, the JSON found in it, usage."""
     parsed = parse_output(completion.text)
-    output = OutputRecord(
+    return OutputRecord(
         status="ok",
         text=completion.text,
         parsed=parsed.value,
@@ -179,50 +197,110 @@ async def evaluate_case(suite: Suite, target: _Target, case: Case, epoch: int = 
         prompt_tokens=completion.prompt_tokens,
         completion_tokens=completion.completion_tokens,
         cost_usd=completion.cost_usd,
+        attempts=completion.attempts,
+        cached=completion.cached,
     )
-    scores = await score_case(suite, case, output, target.caller)
+
+
+async def evaluate_case(
+    suite: Suite,
+    target: _Target,
+    caller: ModelCaller,
+    case: Case,
+    epoch: int = 0,
+    request: CompletionRequest | None = None,
+    use_cache: bool = True,
+) -> CaseResult:
+    """Render, call, parse and score one case. A failed call becomes an ``error`` verdict."""
+    request = request or target.request(case)
+    try:
+        completion = await caller.complete(request, epoch=epoch, use_cache=use_cache)
+    except ProviderError as exc:
+        output = OutputRecord(status="error", error=exc.message, attempts=exc.attempts)
+        return CaseResult(case=case, epoch=epoch, output=output, verdict="error")
+    output = output_from(completion)
+    scores = await score_case(suite, case, output, caller)
     verdict, score = case_verdict(scores, suite.config.gate)
     return CaseResult(case=case, epoch=epoch, output=output, scores=scores, verdict=verdict, score=score)
 
 
 class _BatchWriter:
-    """Buffers results and commits them to the store in small transactions, off the event loop."""
+    """Buffers results (and new cache entries) and commits them in small transactions, off the loop.
 
-    def __init__(self, store: Store, run_id: str) -> None:
+    At most one commit is in flight; results arriving meanwhile wait in the buffer.
+    """
+
+    def __init__(self, store: Store, run_id: str, caller: ModelCaller) -> None:
         self.store = store
         self.run_id = run_id
+        self.caller = caller
         self.buffer: list[CaseResult] = []
         self.last_flush = time.monotonic()
+        self._commit: asyncio.Task[None] | None = None
 
     async def add(self, result: CaseResult) -> None:
         self.buffer.append(result)
-        if len(self.buffer) >= FLUSH_EVERY or time.monotonic() - self.last_flush >= FLUSH_SECONDS:
+        due = len(self.buffer) >= FLUSH_EVERY or time.monotonic() - self.last_flush >= FLUSH_SECONDS
+        if due and (self._commit is None or self._commit.done()):
+            await self._start_commit()
+        elif len(self.buffer) >= 4 * FLUSH_EVERY:  # the store is slower than the model: wait for it
             await self.flush()
 
-    async def flush(self) -> None:
+    async def _start_commit(self) -> None:
+        if self._commit is not None:
+            await self._commit  # surfaces an earlier commit's error
         batch, self.buffer = self.buffer, []
+        cache_rows = self.caller.drain_cache_rows()
         self.last_flush = time.monotonic()
-        if batch:
-            await asyncio.to_thread(self.store.add_results, self.run_id, batch)
+        if batch or cache_rows:
+            self._commit = asyncio.create_task(
+                asyncio.to_thread(self.store.add_results, self.run_id, batch, cache_rows)
+            )
+
+    async def flush(self) -> None:
+        """Commit everything buffered and wait until it is stored."""
+        await self._start_commit()
+        if self._commit is not None:
+            await self._commit
+            self._commit = None
+
+
+@dataclass
+class _Progress:
+    stopped_by_budget: bool = False
+    dispatched: int = 0
+    pending: set[asyncio.Task[CaseResult]] = field(default_factory=set)
+
+
+def _work_items(
+    suite: Suite, options: RunOptions, repeat: int, done: set[tuple[str, int]]
+) -> Iterator[tuple[Case, int]]:
+    for case in suite.iter_cases():
+        if options.case_filter is not None and not options.case_filter(case):
+            continue
+        for epoch in range(repeat):
+            if (case.id, epoch) not in done:
+                yield case, epoch
 
 
 async def _evaluate_all(
     suite: Suite,
     target: _Target,
-    cases: Iterator[Case],
+    caller: ModelCaller,
+    items: Iterator[tuple[Case, int]],
     writer: _BatchWriter,
-    concurrency: int,
+    options: RunOptions,
     on_result: ResultCallback | None,
-) -> None:
-    """Evaluate cases with at most ``concurrency`` in flight, committing results as they complete."""
-    slots = asyncio.Semaphore(max(1, concurrency))
-    pending: set[asyncio.Task[CaseResult]] = set()
+) -> _Progress:
+    """Evaluate work items with bounded tasks in flight, committing results as they complete."""
+    progress = _Progress()
+    in_flight = asyncio.Semaphore(max(16, 2 * int(caller.limit.maximum)))
 
-    async def one(case: Case) -> CaseResult:
+    async def one(case: Case, epoch: int, request: CompletionRequest) -> CaseResult:
         try:
-            return await evaluate_case(suite, target, case)
+            return await evaluate_case(suite, target, caller, case, epoch, request, options.use_cache)
         finally:
-            slots.release()
+            in_flight.release()
 
     async def drain(done: set[asyncio.Task[CaseResult]]) -> None:
         for task in done:
@@ -231,20 +309,59 @@ async def _evaluate_all(
             if on_result is not None:
                 on_result(result)
 
+    def over_budget() -> bool:
+        return options.budget_usd is not None and caller.stats.cost_usd >= options.budget_usd
+
     try:
-        for case in cases:
-            await slots.acquire()
-            pending.add(asyncio.create_task(one(case)))
-            done = {t for t in pending if t.done()}
-            pending -= done
-            await drain(done)
-        while pending:
-            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-            await drain(done)
+        while not progress.stopped_by_budget:
+            chunk = list(islice(items, CHUNK))
+            if not chunk:
+                break
+            requests = {case.id: target.request(case) for case, _ in chunk}
+            if options.use_cache and caller.cache is not None:
+                keys = [cache_key(requests[case.id], epoch) for case, epoch in chunk]
+                await asyncio.to_thread(caller.prefetch, keys)
+            for case, epoch in chunk:
+                if over_budget():
+                    progress.stopped_by_budget = True
+                    break
+                await in_flight.acquire()
+                progress.pending.add(asyncio.create_task(one(case, epoch, requests[case.id])))
+                progress.dispatched += 1
+                finished = {t for t in progress.pending if t.done()}
+                progress.pending -= finished
+                await drain(finished)
+        while progress.pending:
+            finished, progress.pending = await asyncio.wait(
+                progress.pending, return_when=asyncio.FIRST_COMPLETED
+            )
+            await drain(finished)
     finally:
-        for task in pending:
+        for task in progress.pending:
             task.cancel()
         await writer.flush()
+    return progress
+
+
+def _resume_record(suite: Suite, store: Store, ref: str) -> RunRecord:
+    """The unfinished run ``ref`` of this suite, checked to be resumable."""
+    if ref == "latest":
+        unfinished = [r for r in store.list_runs(suite=suite.name, limit=50) if r.status != "complete"]
+        if not unfinished:
+            raise UsageError(f"no unfinished run of suite {suite.name!r} to resume")
+        run = unfinished[0]
+    else:
+        run = store.get_run(ref)
+    if run.suite_name != suite.name:
+        raise UsageError(f"run {run.run_id} is of suite {run.suite_name!r}, not {suite.name!r}")
+    if run.status == "complete":
+        raise UsageError(f"run {run.run_id} is already complete")
+    if run.suite_hash != suite.source_hash:
+        raise UsageError(
+            f"suite {suite.name!r} changed since run {run.run_id} started (hash {run.suite_hash} -> "
+            f"{suite.source_hash}); start a new run instead of resuming"
+        )
+    return run
 
 
 async def execute_run(
@@ -252,49 +369,104 @@ async def execute_run(
     store: Store,
     options: RunOptions | None = None,
     on_result: ResultCallback | None = None,
-    on_start: Callable[[RunRecord], None] | None = None,
+    on_start: StartCallback | None = None,
 ) -> RunOutcome:
-    """Run ``suite`` and store everything; returns the outcome with the gate decision.
+    """Run ``suite`` (or finish an unfinished run) and store everything; returns the gate decision.
 
-    ``on_start`` sees the run record once it is stored (its ``n_cases`` sizes a progress bar);
-    ``on_result`` sees each case result as it completes.
+    ``on_start(run, total, done)`` sees the run record once stored, the number of results the run
+    will hold (cases x epochs) and how many are already stored (on resume); ``on_result`` sees
+    each new result as it completes.
     """
     options = options or RunOptions()
-    target = prepare_target(suite, options)
-    accept = options.case_filter
-    n_cases = suite.check_cases(target.prompt, accept)
-    run = RunRecord(
-        run_id=new_run_id(suite.name),
-        suite_name=suite.name,
-        suite_path=str(suite.path),
-        suite_hash=suite.source_hash,
-        prompt_version=target.prompt.name if target.prompt else None,
-        prompt_hash=target.prompt.hash if target.prompt else None,
-        model=target.model,
-        params=target.params,
-        git_commit=git_commit(suite.base_dir),
-        evalkit_version=__version__,
-        started_at=datetime.now(timezone.utc).replace(tzinfo=None),
-        n_cases=n_cases,
-        config=suite.config.model_dump(mode="json", exclude={"name", "description"}),
-        group_id=options.group_id,
-    )
-    await asyncio.to_thread(store.create_run, run)
+    if options.resume:
+        run = await asyncio.to_thread(_resume_record, suite, store, options.resume)
+        repeat = int(run.config.get("run", {}).get("repeat", 1))
+        target = prepare_target(suite, run.model, run.prompt_version, options.timeout)
+        if (
+            run.prompt_version is not None
+            and target.prompt is not None
+            and target.prompt.hash != run.prompt_hash
+        ):
+            raise UsageError(
+                f"prompt {run.prompt_version!r} changed since run {run.run_id} started; start a new run"
+            )
+        n_cases = suite.check_cases(target.prompt, options.case_filter)
+        done = await asyncio.to_thread(store.completed_keys, run.run_id)
+        await asyncio.to_thread(store.mark_running, run.run_id)
+    else:
+        target = prepare_target(suite, options.model, options.prompt, options.timeout)
+        n_cases = suite.check_cases(target.prompt, options.case_filter)
+        done = set()
+        repeat = max(1, options.repeat)
+        config = suite.config.model_dump(mode="json", exclude={"name", "description"})
+        config["run"] = {
+            "repeat": repeat,
+            "concurrency": options.concurrency,
+            "budget_usd": options.budget_usd,
+        }
+        run = RunRecord(
+            run_id=new_run_id(suite.name),
+            suite_name=suite.name,
+            suite_path=str(suite.path),
+            suite_hash=suite.source_hash,
+            prompt_version=target.prompt.name if target.prompt else None,
+            prompt_hash=target.prompt.hash if target.prompt else None,
+            model=target.model,
+            params=target.params,
+            git_commit=git_commit(suite.base_dir),
+            evalkit_version=__version__,
+            started_at=datetime.now(timezone.utc).replace(tzinfo=None),
+            n_cases=n_cases,
+            config=config,
+            group_id=options.group_id,
+        )
+        await asyncio.to_thread(store.create_run, run)
+    caller = make_caller(suite, store, options)
+    caller.provider_for(target.model)  # a missing local model or bad python target fails before any call
     if on_start is not None:
-        on_start(run)
-    writer = _BatchWriter(store, run.run_id)
+        on_start(run, n_cases * repeat, len(done))
+    writer = _BatchWriter(store, run.run_id, caller)
     status = "incomplete"
+    progress = _Progress()
     try:
-        cases = (c for c in suite.iter_cases() if accept is None or accept(c))
-        await _evaluate_all(suite, target, cases, writer, options.concurrency, on_result)
-        status = "complete"
+        items = _work_items(suite, options, repeat, done)
+        progress = await _evaluate_all(suite, target, caller, items, writer, options, on_result)
+        status = "incomplete" if progress.stopped_by_budget else "complete"
     finally:
-        summary = await asyncio.to_thread(store.summarize, run.run_id)
-        decision = decide(summary, suite.config.gate)
+        await caller.aclose()
+        summary = await asyncio.to_thread(_summarize, suite, store, run.run_id, caller, repeat)
+        decision = decide(summary["gate_counts"], suite.config.gate)
+        if progress.stopped_by_budget:
+            reason = f"stopped at the budget of ${options.budget_usd:.4f} (spent ${caller.stats.cost_usd:.4f}); resume with --resume {run.run_id}"
+            decision = GateDecision(passed=False, exit_code=ExitCode.INCOMPLETE, reasons=[reason])
         summary["gate"] = decision.model_dump()
         await asyncio.to_thread(store.finish_run, run.run_id, status=status, summary=summary)
     run = run.model_copy(update={"status": status, "summary": summary})
     return RunOutcome(run=run, summary=summary, decision=decision)
+
+
+def _summarize(suite: Suite, store: Store, run_id: str, caller: ModelCaller, repeat: int) -> dict[str, Any]:
+    """The stored aggregates of a run, plus call statistics, flaky cases and what the gate counts."""
+    summary = store.summarize(run_id)
+    stats = caller.stats
+    summary["calls"] = {
+        "requests": stats.requests,
+        "retries": stats.retries,
+        "cache_hits": stats.cache_hits,
+        "cache_misses": stats.cache_misses,
+        "failed_calls": stats.failures,
+        "concurrency_limit_end": round(caller.limit.limit, 1),
+        "rate_limit_backoffs": caller.limit.decreases,
+    }
+    flaky = store.flaky_cases(run_id)
+    gate = suite.config.gate
+    quarantined = set(gate.quarantine) | (set(flaky) if gate.quarantine_flaky else set())
+    summary["repeat"] = repeat
+    summary["flaky"] = sorted(flaky)
+    summary["quarantined"] = sorted(quarantined)
+    # what the gate judges: every result except those of quarantined cases
+    summary["gate_counts"] = store.verdict_counts(run_id, exclude=sorted(quarantined))
+    return summary
 
 
 def run_suite(
@@ -302,7 +474,7 @@ def run_suite(
     store: Store,
     options: RunOptions | None = None,
     on_result: ResultCallback | None = None,
-    on_start: Callable[[RunRecord], None] | None = None,
+    on_start: StartCallback | None = None,
 ) -> RunOutcome:
     """Synchronous wrapper of :func:`execute_run`."""
     return asyncio.run(execute_run(suite, store, options, on_result, on_start))

@@ -114,6 +114,14 @@ class GateSpec(BaseModel):
         le=1.0,
         description="Share of cases allowed to end in provider errors before the run exits 3.",
     )
+    quarantine: list[str] = Field(
+        default_factory=list,
+        description="Case ids kept out of the gate (still run and reported), e.g. known-flaky ones.",
+    )
+    quarantine_flaky: bool = Field(
+        default=False,
+        description="With --repeat, keep cases that both passed and failed in this run out of the gate.",
+    )
 
 
 class SuiteFile(BaseModel):

@@ -49,6 +49,25 @@ def print_summary(run: Any, summary: dict[str, Any], failures: list[CaseExplanat
         f"cost ${summary['cost_usd']:.4f} · latency p50 {seconds(summary['latency_p50_ms'])}, "
         f"p95 {seconds(summary['latency_p95_ms'])}"
     )
+    calls = summary.get("calls")
+    if calls:
+        out.print(
+            f"Calls {calls['requests']:,} requests ({calls['retries']:,} retries, {calls['failed_calls']:,} failed) · "
+            f"cache {calls['cache_hits']:,} hits / {calls['cache_misses']:,} misses"
+            + (
+                f" · rate-limit backoffs {calls['rate_limit_backoffs']}"
+                if calls.get("rate_limit_backoffs")
+                else ""
+            )
+        )
+    if summary.get("repeat", 1) > 1 or summary.get("flaky"):
+        flaky = summary.get("flaky", [])
+        listed = ", ".join(flaky[:8]) + (" …" if len(flaky) > 8 else "")
+        out.print(
+            f"Epochs {summary.get('repeat', 1)} · flaky cases {len(flaky)}" + (f": {listed}" if flaky else "")
+        )
+    if summary.get("quarantined"):
+        out.print(f"Quarantined (kept out of the gate): {', '.join(summary['quarantined'])}")
     n_bad = summary["failed"] + summary["errors"]
     if failures:
         out.print(
@@ -89,3 +108,46 @@ def print_case(case: CaseExplanation, *, full: bool = False) -> None:
     out.print(f"  input:    {clip(case.input, limit)}", markup=False)
     out.print(f"  output:   {clip(case.output or '', limit)}", markup=False)
     out.print(f"  expected: {clip(case.expected, limit)}", markup=False)
+
+
+def print_estimate(estimate: Any) -> None:
+    """`evalkit run --dry-run`: calls, tokens and cost, before anything is spent."""
+    cost = (
+        "unknown (model not in litellm's price map)"
+        if estimate.cost_usd is None
+        else f"${estimate.cost_usd:.4f}"
+    )
+    out.print(
+        Text(
+            f"{estimate.suite} · prompt {estimate.prompt_version or '-'} · {estimate.model} (dry run)",
+            style="bold",
+        )
+    )
+    out.print(
+        f"Cases {estimate.cases} x {estimate.epochs} epoch(s): {estimate.calls:,} calls, {estimate.cached:,} already cached"
+    )
+    out.print(
+        f"Tokens ~{estimate.prompt_tokens:,} in / ~{estimate.completion_tokens:,} out "
+        f"(completion: {estimate.completion_basis}) · estimated cost {cost}"
+    )
+
+
+def print_matrix(runs: list[Any], group_id: str) -> None:
+    """The cells of a prompts x models matrix side by side."""
+    cells = [r for r in runs if r.group_id == group_id]
+    table = Table(title=f"matrix {group_id}", box=None, show_edge=False, pad_edge=False)
+    for col in ("prompt", "model", "run", "pass rate", "cost", "p50", "gate"):
+        table.add_column(col)
+    for r in sorted(cells, key=lambda r: (r.model, r.prompt_version or "")):
+        s = r.summary
+        gate = s.get("gate", {})
+        table.add_row(
+            r.prompt_version or "-",
+            r.model,
+            r.run_id,
+            pct(s.get("pass_rate")),
+            f"${s.get('cost_usd', 0):.4f}",
+            seconds(s.get("latency_p50_ms")),
+            f"exit {gate.get('exit_code')}",
+        )
+    out.print(table)

@@ -40,6 +40,8 @@ class Completion:
     model: str = ""
     finish_reason: str | None = None
     logprobs: Any = None
+    attempts: int = 1  # requests it took, retries included (set by the call path)
+    cached: bool = False  # served from the response cache: no request was made
 
 
 class Provider(Protocol):

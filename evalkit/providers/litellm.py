@@ -34,17 +34,66 @@ def import_litellm() -> Any:
 
 
 class LitellmProvider:
-    """Calls ``litellm.acompletion``; maps its exceptions onto transient / permanent ProviderErrors."""
+    """Calls ``litellm.acompletion``; maps its exceptions onto transient / permanent ProviderErrors.
+
+    Requests to an explicit ``api_base`` that litellm resolves to an OpenAI-compatible provider take
+    the lean client in :mod:`evalkit.providers.openai_compat` (litellm still resolves and prices).
+    """
 
     def __init__(self, model: str) -> None:
         self.model = model
         self.litellm = import_litellm()
+        self._fast: dict[str, Any] = {}  # api_base -> OpenAICompatClient
+        self._unpriced = False
         if model.startswith(LOCAL_PREFIX):
             from evalkit.providers.local import register_with_litellm
 
             register_with_litellm(self.litellm, model[len(LOCAL_PREFIX) :])
 
+    def _fast_client(self, api_base: str) -> Any:
+        """The lean client for ``api_base``, or None when litellm says it is not OpenAI-compatible."""
+        if api_base not in self._fast:
+            from evalkit.providers.openai_compat import (
+                OPENAI_COMPATIBLE,
+                OpenAICompatClient,
+                fast_path_enabled,
+            )
+
+            client = None
+            if fast_path_enabled():
+                try:
+                    name, provider_name, key, _ = self.litellm.get_llm_provider(self.model, api_base=api_base)
+                except Exception:  # unknown to litellm: let acompletion report it
+                    provider_name = None
+                if provider_name in OPENAI_COMPATIBLE:
+                    api_key = key or os.environ.get("OPENAI_API_KEY")
+                    client = OpenAICompatClient(api_base, name, api_key, self._price)
+            self._fast[api_base] = client
+        return self._fast[api_base]
+
+    def _price(self, prompt_tokens: int, completion_tokens: int) -> float:
+        """USD for a call by litellm's price map; 0 for models it does not price (self-hosted)."""
+        if self._unpriced:
+            return 0.0
+        try:
+            cost_in, cost_out = self.litellm.cost_per_token(
+                model=self.model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
+            )
+        except Exception:  # not in the price map
+            self._unpriced = True
+            return 0.0
+        return float(cost_in + cost_out)
+
+    async def aclose(self) -> None:
+        for client in self._fast.values():
+            if client is not None:
+                await client.aclose()
+
     async def complete(self, request: CompletionRequest) -> Completion:
+        if request.api_base:
+            fast = self._fast_client(request.api_base)
+            if fast is not None:
+                return await fast.complete(request)  # type: ignore[no-any-return]
         kwargs: dict[str, Any] = {k: v for k, v in request.params.items() if v is not None}
         if request.response_schema is not None:
             kwargs["response_format"] = response_format_for(request.model, request.response_schema)

@@ -37,6 +37,16 @@ RUN_COLUMNS = (
     "group_id",
     "parent_run_id",
 )
+CACHE_COLUMNS = (
+    "cache_key",
+    "model",
+    "raw_text",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost_usd",
+    "latency_ms",
+    "created_at",
+)
 # RunRecord fields stored as JSON text, and their column names
 _RUN_JSON_FIELDS = {"params": "params_json", "config": "config_json", "summary": "summary_json"}
 CASE_COLUMNS = (
@@ -148,15 +158,23 @@ class Store:
         with self._transaction() as con:
             con.insert("runs", RUN_COLUMNS, [_run_row(run)])
 
-    def add_results(self, run_id: str, results: Sequence[CaseResult]) -> None:
+    def add_results(
+        self, run_id: str, results: Sequence[CaseResult], cache_rows: Sequence[tuple[str, str, Any]] = ()
+    ) -> None:
         """Store a batch of case results atomically: the batch lands whole or not at all.
 
         Case rows are written once per run (later epochs of the same case add nothing there).
         A result already stored for the same (case, epoch) is an error: runs never store twice.
+        ``cache_rows`` are new ``(cache_key, model, Completion)`` responses for the response cache,
+        committed in the same transaction, so a cached answer always has its result stored too.
         """
-        if not results:
+        if not results and not cache_rows:
             return
         now = utcnow()
+        cached = [
+            (key, model, c.text, c.prompt_tokens, c.completion_tokens, c.cost_usd, c.latency_ms, now)
+            for key, model, c in cache_rows
+        ]
         case_rows, output_rows, score_rows, field_rows = [], [], [], []
         seen_cases: set[str] = set()
         for r in results:
@@ -232,6 +250,26 @@ class Store:
             con.insert("outputs", OUTPUT_COLUMNS, output_rows)
             con.insert("scores", SCORE_COLUMNS, score_rows)
             con.insert("field_scores", FIELD_COLUMNS, field_rows)
+            con.insert("response_cache", CACHE_COLUMNS, cached, ignore_existing=True)
+
+    def cached_responses(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Cached responses for these cache keys (the ones found)."""
+        found: dict[str, dict[str, Any]] = {}
+        with self._connection() as con:
+            for start in range(0, len(keys), 1000):
+                part = list(keys[start : start + 1000])
+                marks = ", ".join("?" for _ in part)
+                rows = con.execute(
+                    f"SELECT {', '.join(CACHE_COLUMNS)} FROM response_cache WHERE cache_key IN ({marks})",
+                    part,
+                )
+                found.update({row[0]: dict(zip(CACHE_COLUMNS, row, strict=True)) for row in rows})
+        return found
+
+    def mark_running(self, run_id: str) -> None:
+        """Set a run back to ``running`` (it is being resumed)."""
+        with self._transaction() as con:
+            con.execute("UPDATE runs SET status = 'running', finished_at = NULL WHERE run_id = ?", (run_id,))
 
     def finish_run(self, run_id: str, *, status: str, summary: dict[str, Any]) -> None:
         """Mark a run complete or incomplete and store its summary."""
@@ -284,19 +322,76 @@ class Store:
                 for r in con.execute("SELECT case_id, epoch FROM outputs WHERE run_id = ?", (run_id,))
             }
 
+    def verdict_counts(self, run_id: str, *, exclude: Sequence[str] = ()) -> dict[str, Any]:
+        """Pass/fail/error counts and pass rate of a run, leaving out the cases in ``exclude``."""
+        params: list[Any] = [run_id]
+        where = ""
+        if exclude:
+            where = f" AND case_id NOT IN ({', '.join('?' for _ in exclude)})"
+            params += list(exclude)
+        with self._connection() as con:
+            counts = dict(
+                con.execute(
+                    f"SELECT verdict, COUNT(*) FROM outputs WHERE run_id = ?{where} GROUP BY verdict", params
+                )
+            )
+        n_pass, n_fail, n_error = (int(counts.get(k, 0)) for k in ("pass", "fail", "error"))
+        scored = n_pass + n_fail
+        return {
+            "results": scored + n_error,
+            "passed": n_pass,
+            "failed": n_fail,
+            "errors": n_error,
+            "pass_rate": (n_pass / scored) if scored else None,
+        }
+
+    def mean_completion_tokens(self, model: str, prompt_hash: str | None) -> tuple[float, int]:
+        """Mean completion tokens of stored, uncached outputs of a model and prompt version, and how many."""
+        sql = (
+            "SELECT AVG(o.completion_tokens), COUNT(*) FROM outputs o JOIN runs r ON r.run_id = o.run_id "
+            "WHERE r.model = ? AND o.status = 'ok' AND NOT o.cached AND "
+            + ("r.prompt_hash = ?" if prompt_hash is not None else "r.prompt_hash IS NULL")
+        )
+        params: list[Any] = [model] + ([prompt_hash] if prompt_hash is not None else [])
+        with self._connection() as con:
+            mean, n = con.execute(sql, params)[0]
+        return float(mean or 0.0), int(n)
+
+    def flaky_cases(self, run_id: str) -> list[str]:
+        """Cases of a run that both passed and failed across its epochs."""
+        with self._connection() as con:
+            rows = con.execute(
+                "SELECT case_id FROM outputs WHERE run_id = ? AND verdict IN ('pass', 'fail') GROUP BY case_id "
+                "HAVING COUNT(DISTINCT verdict) = 2 ORDER BY case_id",
+                (run_id,),
+            )
+        return [r[0] for r in rows]
+
+    def flaky_history(self, suite_name: str, *, runs: int = 20) -> Any:
+        """Per case: in how many of the suite's last ``runs`` runs it was flaky, and its pass rate (DataFrame)."""
+        sql = (
+            "WITH recent AS (SELECT run_id FROM runs WHERE suite_name = ? ORDER BY started_at DESC LIMIT ?), "
+            "per_run AS (SELECT o.run_id, o.case_id, "
+            "SUM(CASE WHEN o.verdict = 'pass' THEN 1 ELSE 0 END) AS passes, "
+            "SUM(CASE WHEN o.verdict = 'fail' THEN 1 ELSE 0 END) AS fails "
+            "FROM outputs o JOIN recent r ON r.run_id = o.run_id GROUP BY o.run_id, o.case_id) "
+            "SELECT case_id, SUM(CASE WHEN passes > 0 AND fails > 0 THEN 1 ELSE 0 END) AS flaky_runs, "
+            "COUNT(*) AS runs, SUM(passes) * 1.0 / NULLIF(SUM(passes) + SUM(fails), 0) AS pass_rate "
+            "FROM per_run GROUP BY case_id HAVING SUM(CASE WHEN passes > 0 AND fails > 0 THEN 1 ELSE 0 END) > 0 "
+            "ORDER BY flaky_runs DESC, case_id"
+        )
+        with self._connection() as con:
+            return con.query_df(sql, (suite_name, runs))
+
     def summarize(self, run_id: str) -> dict[str, Any]:
         """Aggregates of a run, computed in the database: verdict counts, per-scorer rates, tokens, latency."""
         with self._connection() as con:
-            verdicts = dict(
-                con.execute(
-                    "SELECT verdict, COUNT(*) FROM outputs WHERE run_id = ? GROUP BY verdict", (run_id,)
-                )
-            )
             totals = con.execute(
                 "SELECT COUNT(*), COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0), "
                 "COALESCE(SUM(cost_usd), 0), "
-                "percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_ms), "
-                "percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms), "
+                # cached answers took no time: leave them out of the latency percentiles (NULLs are ignored)
+                "percentile_cont(0.5) WITHIN GROUP (ORDER BY CASE WHEN cached THEN NULL ELSE latency_ms END), "
+                "percentile_cont(0.95) WITHIN GROUP (ORDER BY CASE WHEN cached THEN NULL ELSE latency_ms END), "
                 "SUM(CASE WHEN cached THEN 1 ELSE 0 END), SUM(attempts) "
                 "FROM outputs WHERE run_id = ? AND status = 'ok'",
                 (run_id,),
@@ -312,14 +407,8 @@ class Store:
                     (run_id,),
                 )
             )
-        n_pass, n_fail, n_error = (int(verdicts.get(k, 0)) for k in ("pass", "fail", "error"))
-        scored = n_pass + n_fail
         return {
-            "results": n_pass + n_fail + n_error,
-            "passed": n_pass,
-            "failed": n_fail,
-            "errors": n_error,
-            "pass_rate": (n_pass / scored) if scored else None,
+            **self.verdict_counts(run_id),
             "prompt_tokens": int(totals[1]),
             "completion_tokens": int(totals[2]),
             "cost_usd": float(totals[3]),
@@ -393,7 +482,9 @@ def _run_row(run: RunRecord) -> tuple[Any, ...]:
     values = run.model_dump()
     for field, column in _RUN_JSON_FIELDS.items():
         value = values.pop(field)
-        values[column] = None if field == "summary" and not value else to_json(value)  # NULL until the run ends
+        values[column] = (
+            None if field == "summary" and not value else to_json(value)
+        )  # NULL until the run ends
     return tuple(values[column] for column in RUN_COLUMNS)
 
 
