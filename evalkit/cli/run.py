@@ -55,6 +55,9 @@ def run(
     timeout: float | None = typer.Option(
         None, "--timeout", min=0.1, help="Seconds per request (default 60)."
     ),
+    shard: str | None = typer.Option(
+        None, "--shard", help="Run only shard I of N (e.g. 2/4): a stable split by case id; see `evalkit merge`."
+    ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar on stderr."),
 ) -> None:
     """Run SUITE against its model, store every result, print a summary and exit with the gate's code.
@@ -64,6 +67,7 @@ def run(
     """
     from evalkit.errors import UsageError
     from evalkit.runner import RunOptions, new_run_id
+    from evalkit.sharding import Shard
     from evalkit.store import open_store
     from evalkit.suite import load_suite
 
@@ -82,6 +86,7 @@ def run(
         resume=resume,
         budget_usd=budget,
         timeout=timeout,
+        case_filter=Shard.parse(shard).accepts if shard else None,
     )
     if dry_run:
         from evalkit.cli.console import print_estimate

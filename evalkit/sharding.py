@@ -1,0 +1,55 @@
+"""Splitting a suite's cases into shards for a CI matrix: ``evalkit run --shard 2/4``.
+
+A case's shard depends only on its id and the number of shards (rendezvous hashing: the shard whose
+hash of ``(shard, case id)`` is highest wins). So adding or removing cases never moves the other
+cases, and going from n to n+1 shards moves only about 1/(n+1) of them, which keeps each runner's
+response cache warm. Sizes are balanced in expectation, not exactly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+from evalkit.cases import Case
+from evalkit.errors import UsageError
+
+_SPEC = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
+
+
+def shard_of(case_id: str, count: int) -> int:
+    """The shard (1-based, of ``count``) that owns ``case_id``."""
+    if count < 1:
+        raise ValueError("count must be at least 1")
+
+    def weight(shard: int) -> bytes:
+        return hashlib.sha256(f"{shard}\x00{case_id}".encode()).digest()
+
+    return max(range(1, count + 1), key=weight)
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Shard ``index`` of ``count`` (both 1-based, as CI matrices number them)."""
+
+    index: int
+    count: int
+
+    @classmethod
+    def parse(cls, spec: str) -> Shard:
+        """Read ``I/N`` (e.g. ``2/4``); a clear usage error otherwise."""
+        match = _SPEC.match(spec)
+        if not match:
+            raise UsageError(f"--shard {spec!r}: expected I/N, e.g. 2/4")
+        index, count = int(match.group(1)), int(match.group(2))
+        if count < 1 or not 1 <= index <= count:
+            raise UsageError(f"--shard {spec!r}: I must be between 1 and N (N >= 1)")
+        return cls(index, count)
+
+    def accepts(self, case: Case) -> bool:
+        """Whether ``case`` belongs to this shard (a ``RunOptions.case_filter``)."""
+        return shard_of(case.id, self.count) == self.index
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
