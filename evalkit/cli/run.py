@@ -56,7 +56,7 @@ def run(
         None, "--timeout", min=0.1, help="Seconds per request (default 60)."
     ),
     shard: str | None = typer.Option(
-        None, "--shard", help="Run only shard I of N (e.g. 2/4): a stable split by case id; see `evalkit merge`."
+        None, "--shard", help="Run only shard I of N (e.g. 2/4), split by case id; see `evalkit merge`."
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar on stderr."),
 ) -> None:
