@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
 from evalkit.errors import ExitCode
 from evalkit.results import ScoreRow, Verdict
 from evalkit.suite import GateSpec
+
+if TYPE_CHECKING:
+    from evalkit.calibration import JudgeCheck
 
 
 class GateDecision(BaseModel):
@@ -18,6 +21,7 @@ class GateDecision(BaseModel):
     passed: bool
     exit_code: int
     reasons: list[str] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)  # printed loudly; they do not change the verdict
 
 
 def case_verdict(scores: Sequence[ScoreRow], gate: GateSpec) -> tuple[Verdict, float | None]:
@@ -65,3 +69,29 @@ def decide(summary: dict[str, Any], gate: GateSpec) -> GateDecision:
         return GateDecision(passed=False, exit_code=ExitCode.GATE_FAILED, reasons=reasons)
     reasons.append(f"pass rate {pass_rate:.1%} >= min_pass_rate {gate.min_pass_rate:.0%}")
     return GateDecision(passed=True, exit_code=ExitCode.OK, reasons=reasons)
+
+
+def apply_judge_checks(decision: GateDecision, checks: Sequence[JudgeCheck]) -> GateDecision:
+    """Add what the gate must say about the judges it relies on (see ``evalkit.calibration``).
+
+    An uncalibrated judge, or one below its scorer's ``min_kappa``, is a warning; with the scorer's
+    ``calibration: fail`` it also fails a gate that would otherwise pass (exit 1). A gate that
+    already failed keeps its exit code.
+    """
+    warnings = list(decision.warnings)
+    reasons = list(decision.reasons)
+    failing = False
+    for check in checks:
+        if check.status not in ("uncalibrated", "below"):
+            continue
+        if check.status == "uncalibrated" and check.requirement.min_kappa is None:
+            warnings.append(check.message)
+            continue
+        if check.requirement.on_failure == "fail":
+            reasons.append(check.message)
+            failing = True
+        else:
+            warnings.append(check.message)
+    if failing and decision.passed:
+        return GateDecision(passed=False, exit_code=ExitCode.GATE_FAILED, reasons=reasons, warnings=warnings)
+    return decision.model_copy(update={"reasons": reasons, "warnings": warnings})

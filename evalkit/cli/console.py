@@ -88,6 +88,8 @@ def print_summary(run: Any, summary: dict[str, Any], failures: list[CaseExplanat
             style=style,
         )
     )
+    for warning in gate.get("warnings", []):
+        out.print(Text(f"WARNING: {warning}", style="bold yellow"))
 
 
 def print_case(case: CaseExplanation, *, full: bool = False) -> None:

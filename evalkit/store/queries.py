@@ -103,6 +103,22 @@ FIELD_COLUMNS = (
     "actual_json",
 )
 
+CALIBRATION_COLUMNS = (
+    "calibration_id",
+    "judge_model",
+    "rubric_hash",
+    "mode",
+    "dataset",
+    "n_items",
+    "n_judged",
+    "agreement",
+    "kappa",
+    "tpr",
+    "tnr",
+    "ece",
+    "report_json",
+    "created_at",
+)
 
 def to_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
@@ -478,6 +494,40 @@ class Store:
             return con.query_df(sql, params)
 
 
+    # ---- judge calibrations (evalkit calibrate; read by the gate) -------------------------------
+
+    def add_calibration(self, report: Any) -> None:
+        """Store a judge calibration report (an :class:`evalkit.calibration.CalibrationReport`)."""
+        data = report.model_dump(mode="json")
+        values = {c: data.get(c) for c in CALIBRATION_COLUMNS}
+        values["created_at"] = report.created_at
+        # what has no column of its own: confusion matrix, per-label counts, reliability table
+        values["report_json"] = to_json({k: v for k, v in data.items() if k not in CALIBRATION_COLUMNS})
+        with self._transaction() as con:
+            con.insert("judge_calibrations", CALIBRATION_COLUMNS, [tuple(values[c] for c in CALIBRATION_COLUMNS)])
+
+    def latest_calibrations(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+        """The newest stored calibration of each (judge model, rubric hash) that has one."""
+        cols = ", ".join(CALIBRATION_COLUMNS)
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        with self._connection() as con:
+            for model, rubric in dict.fromkeys(keys):
+                rows = con.execute(
+                    f"SELECT {cols} FROM judge_calibrations WHERE judge_model = ? AND rubric_hash = ? "
+                    "ORDER BY created_at DESC LIMIT 1",
+                    (model, rubric),
+                )
+                if rows:
+                    found[(model, rubric)] = _calibration_dict(rows[0])
+        return found
+
+    def list_calibrations(self, *, limit: int = 20) -> list[dict[str, Any]]:
+        """Stored calibrations, newest first."""
+        cols = ", ".join(CALIBRATION_COLUMNS)
+        with self._connection() as con:
+            rows = con.execute(f"SELECT {cols} FROM judge_calibrations ORDER BY created_at DESC LIMIT ?", (limit,))
+        return [_calibration_dict(r) for r in rows]
+
 def _run_row(run: RunRecord) -> tuple[Any, ...]:
     values = run.model_dump()
     for field, column in _RUN_JSON_FIELDS.items():
@@ -497,3 +547,9 @@ def _run_record(row: Sequence[Any]) -> RunRecord:
         return RunRecord.model_validate(data)
     except (ValueError, TypeError) as exc:
         raise StoreError(f"run {data['run_id']!r} has a corrupt row: {exc}") from None
+
+
+def _calibration_dict(row: Sequence[Any]) -> dict[str, Any]:
+    data = dict(zip(CALIBRATION_COLUMNS, row, strict=True))
+    data["report"] = json.loads(data.pop("report_json") or "{}")
+    return data

@@ -1,0 +1,242 @@
+"""Judge commands: ``evalkit rescore`` (new scorers on stored outputs) and ``evalkit calibrate``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from evalkit.cli import app
+
+DEFAULT_PAIRWISE_RUBRIC = (
+    "The better response follows the request's instruction precisely, is correct and helpful, and "
+    "contains nothing harmful or made up. Length and style matter only when the request asks for them."
+)
+
+
+@app.command()
+def rescore(
+    run: str = typer.Argument(
+        "latest", help="Run whose stored outputs to score: id, unique prefix or 'latest'."
+    ),
+    suite: Path | None = typer.Option(
+        None, "--suite", help="Suite whose scorers to apply (default: the run's suite file, as it is now)."
+    ),
+    db: str | None = typer.Option(None, "--db", help="Results database."),
+    concurrency: int = typer.Option(4, "--concurrency", "-c", min=1, help="Cases scored at once."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar on stderr."),
+) -> None:
+    """Apply a suite's current scorers to the stored outputs of RUN, calling no target; store a new, linked run."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from evalkit.cli.console import err, out, print_summary
+    from evalkit.failures import explain_cases
+    from evalkit.rescore import rescore as do_rescore
+    from evalkit.store import open_store
+
+    store = open_store(db, must_exist=True)
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not progress,
+    )
+    task = bar.add_task("rescore", total=None)
+    with bar:
+        outcome = do_rescore(
+            store,
+            run,
+            suite,
+            concurrency=concurrency,
+            on_start=lambda r: bar.update(task, total=r.n_cases, description=f"rescore {r.parent_run_id}"),
+            on_result=lambda _: bar.advance(task),
+        )
+    out.print(f"Re-scored {outcome.parent.run_id} into {outcome.run.run_id}: 0 target calls", markup=False)
+    failures = explain_cases(store, outcome.run.run_id, limit=10)
+    print_summary(outcome.run, outcome.summary, failures, 10)
+    raise typer.Exit(outcome.decision.exit_code)
+
+
+@app.command()
+def calibrate(
+    labels: Path = typer.Argument(
+        ...,
+        help="Human-labelled set: PandaLM testset JSON, an LLMBar dataset (file or folder), or evalkit JSONL.",
+    ),
+    judge: str | None = typer.Option(
+        None, "--judge", "-j", help="Judge model (any litellm model string); default: the suite scorer's."
+    ),
+    rubric: str | None = typer.Option(None, "--rubric", help="Rubric text."),
+    rubric_file: Path | None = typer.Option(None, "--rubric-file", help="Read the rubric from this file."),
+    suite: Path | None = typer.Option(
+        None, "--suite", help="Take the judge configuration from this suite's llm_judge scorer."
+    ),
+    scorer: str | None = typer.Option(
+        None, "--scorer", help="Id of the llm_judge scorer in --suite (default: the only one)."
+    ),
+    precomputed: Path | None = typer.Option(
+        None,
+        "--precomputed",
+        help="Verdicts computed elsewhere (e.g. PandaLM's gpt-3.5-turbo file): no model is called.",
+    ),
+    api_base: str | None = typer.Option(
+        None, "--api-base", help="Base URL of the judge's OpenAI-compatible server."
+    ),
+    limit: int | None = typer.Option(None, "--limit", "-n", min=1, help="Use only the first N items."),
+    concurrency: int = typer.Option(4, "--concurrency", "-c", min=1, help="Judge calls in flight."),
+    db: str | None = typer.Option(None, "--db", help="Results database (the report is stored there)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar on stderr."),
+) -> None:
+    """Measure a judge against human labels: agreement, Cohen's kappa, TPR/TNR, confusion matrix.
+
+    The report is stored keyed by judge model + rubric hash; suites whose llm_judge sets
+    min_kappa are checked against the latest one.
+    """
+    import asyncio
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from evalkit.calibration import build_report, judge_labelled_set, precomputed_verdicts
+    from evalkit.calls import ModelCaller
+    from evalkit.cli.console import err
+    from evalkit.errors import UsageError
+    from evalkit.labelled import load_labelled_set, load_precomputed_verdicts
+    from evalkit.store import open_store
+
+    labelled = load_labelled_set(labels)
+    if limit is not None:
+        labelled = labelled.model_copy(update={"items": labelled.items[:limit]})
+    config = _judge_config(judge, rubric, rubric_file, suite, scorer, api_base, labelled.mode, precomputed)
+    if precomputed is not None:
+        verdicts = precomputed_verdicts(load_precomputed_verdicts(precomputed))
+    else:
+        if not config.models:
+            raise UsageError("name the judge: --judge MODEL, or --suite with an llm_judge scorer")
+        base_dir = suite.parent if suite is not None and suite.is_file() else suite
+        bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+            disable=not progress,
+        )
+        task = bar.add_task(f"judging with {config.models[0]}", total=len(labelled.items))
+
+        async def go() -> Any:
+            caller = ModelCaller(base_dir)
+            try:
+                return await judge_labelled_set(
+                    labelled,
+                    config,
+                    caller.complete,
+                    concurrency=concurrency,
+                    on_item=lambda: bar.advance(task),
+                )
+            finally:
+                await caller.aclose()
+
+        with bar:
+            verdicts = asyncio.run(go())
+    report = build_report(labelled, verdicts, judge_model=config.models[0], rubric_hash=config.rubric_hash)
+    open_store(db).add_calibration(report)
+    print_calibration(report)
+
+
+def _judge_config(
+    judge: str | None,
+    rubric: str | None,
+    rubric_file: Path | None,
+    suite: Path | None,
+    scorer: str | None,
+    api_base: str | None,
+    mode: str,
+    precomputed: Path | None,
+) -> Any:
+    """The judge configuration from the command line, or from a suite's llm_judge scorer."""
+    from evalkit.errors import UsageError
+    from evalkit.scorers.judge import DEFAULT_JUDGE_PARAMS, JudgeConfig
+
+    args: dict[str, Any] = {}
+    if suite is not None:
+        from evalkit.suite import load_suite
+
+        loaded = load_suite(suite)
+        judges = [
+            s
+            for s in loaded.config.scorers
+            if s.name == "llm_judge" and (scorer is None or s.label == scorer)
+        ]
+        if len(judges) != 1:
+            what = f"an llm_judge scorer with id {scorer!r}" if scorer else "exactly one llm_judge scorer"
+            raise UsageError(f"suite {loaded.name!r} has no {what} (use --scorer ID)")
+        args = judges[0].args
+    if rubric_file is not None:
+        try:
+            rubric = rubric_file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot read rubric file: {exc.strerror}") from None
+    text = rubric or args.get("rubric")
+    if not text:
+        if precomputed is not None:
+            text = f"precomputed verdicts: {precomputed.name}"
+        elif mode == "pairwise":
+            text = DEFAULT_PAIRWISE_RUBRIC
+        else:
+            raise UsageError("graded items need a rubric: --rubric, --rubric-file or --suite")
+    model = judge or (precomputed.stem if precomputed is not None else None)
+    if model is None:
+        configured = args.get("model")
+        model = configured if isinstance(configured, str) else (configured or [None])[0]
+    return JudgeConfig(
+        rubric=text,
+        models=[model] if model else [],
+        params={**DEFAULT_JUDGE_PARAMS, **(args.get("params") or {})},
+        api_base=api_base or args.get("api_base"),
+        parse_retries=args.get("parse_retries", 2),
+    )
+
+
+def print_calibration(report: Any) -> None:
+    """The calibration report: headline figures and the confusion matrix."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from evalkit.cli.console import out, pct
+
+    def num(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.3f}"
+
+    out.print(
+        Text(
+            f"{report.judge_model} · rubric {report.rubric_hash} · {report.dataset} ({report.mode})",
+            style="bold",
+        ),
+    )
+    out.print(
+        f"Items {report.n_items}: judged {report.n_judged}, judge errors {report.n_errors} · "
+        f"agreement {pct(report.agreement)} ({pct(report.agreement_all)} counting errors as disagreements) · "
+        f"Cohen's kappa {num(report.kappa)}",
+        markup=False,
+    )
+    positive, negative = ("pass", "fail") if report.mode == "graded" else ("A", "B")
+    out.print(
+        f"TPR (recall on {positive}) {pct(report.tpr)} · TNR (recall on {negative}) {pct(report.tnr)} · "
+        f"ECE of the judge's confidence {num(report.ece)}",
+        markup=False,
+    )
+    table = Table(title="rows: human label · columns: judge label", box=None, show_edge=False, pad_edge=False)
+    table.add_column("human \\ judge")
+    for label in report.confusion.labels:
+        table.add_column(label, justify="right")
+    for label, row in zip(report.confusion.labels, report.confusion.counts, strict=True):
+        if label == "error":
+            continue
+        table.add_row(label, *(str(c) for c in row))
+    out.print(table)
+    out.print(f"Stored as calibration {report.calibration_id}", markup=False)
