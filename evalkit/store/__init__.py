@@ -11,10 +11,11 @@ from pathlib import Path
 
 from evalkit.errors import UsageError
 from evalkit.store.queries import Store
+from evalkit.store.run_tables import RunTables, load_run
 
 DEFAULT_DB = Path(".evalkit") / "evalkit.duckdb"
 
-__all__ = ["DEFAULT_DB", "Store", "open_store", "resolve_db"]
+__all__ = ["DEFAULT_DB", "RunTables", "Store", "load_run", "open_store", "resolve_db"]
 
 
 def resolve_db(db: str | Path | None = None) -> str:
