@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from evalkit.cases import Case, iter_case_file
 from evalkit.errors import ConfigError, UsageError
+from evalkit.growthconfig import GenerateSpec, MiningSpec
 from evalkit.importing import import_object
 from evalkit.prompts import PromptVersion, load_prompt
 from evalkit.scorers.base import ScoreFn, ScorerArgumentError, build_scorer
@@ -137,6 +138,12 @@ class SuiteFile(BaseModel):
     )
     scorers: list[ScorerSpec] = Field(min_length=1)
     gate: GateSpec = Field(default_factory=GateSpec)
+    generate: GenerateSpec = Field(
+        default_factory=GenerateSpec, description="How `evalkit generate` writes edge-case candidates."
+    )
+    mining: MiningSpec | None = Field(
+        default=None, description="How `evalkit mine` reads production logs (field mapping, PII)."
+    )
 
 
 @dataclass(frozen=True)
@@ -295,6 +302,8 @@ def load_suite(path: Path | str) -> Suite:
     for i, pattern in enumerate(config.cases):
         matches = sorted(Path(p) for p in glob.glob(str(base / pattern), recursive=True))
         if not matches:
+            if (base / pattern) in _growth_case_files(config, base):
+                continue  # written by `evalkit generate`/`mine`; absent until the first case is added
             raise fail(f"cases.{i}: no case file matches {pattern!r}", ("cases", i))
         case_files.extend(m for m in matches if m not in case_files)
 
@@ -308,6 +317,13 @@ def load_suite(path: Path | str) -> Suite:
         source_hash=_suite_hash(suite_path, prompts, output_schema),
         _locations=located,
     )
+
+
+def _growth_case_files(config: SuiteFile, base: Path) -> set[Path]:
+    files = {base / config.generate.cases_file}
+    if config.mining is not None:
+        files.add(base / config.mining.cases_file)
+    return files
 
 
 def load_output_schema(spec: str, base: Path) -> dict[str, Any]:

@@ -1,0 +1,219 @@
+"""Growing a suite: ``evalkit generate``, ``evalkit review``, ``evalkit mine`` and ``evalkit weekly``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from evalkit.cli import app
+
+_DB_HELP = "Results database (default: $EVALKIT_DB or .evalkit/evalkit.duckdb)."
+
+
+@app.command()
+def generate(
+    suite: Path = typer.Argument(..., help="Suite file, or a directory holding suite.yaml."),
+    n: int = typer.Option(20, "--n", "-n", min=1, help="Candidates wanted (at most 3 calls per candidate)."),
+    model: str | None = typer.Option(
+        None, "--model", "-m", help="Generator model (default: generate.model)."
+    ),
+    family: list[str] | None = typer.Option(
+        None, "--family", "-f", help="Edge-case family to ask for (repeatable; default: all of the suite's)."
+    ),
+    threshold: float | None = typer.Option(
+        None, "--threshold", min=0.0, max=100.0, help="Near-duplicate similarity, 0-100 (default 90)."
+    ),
+    seed: int | None = typer.Option(
+        None, "--seed", help="Sampling seed of the first call (then +1 per call)."
+    ),
+    concurrency: int = typer.Option(4, "--concurrency", "-c", min=1, help="Generator calls in flight."),
+    db: str | None = typer.Option(None, "--db", help=_DB_HELP),
+) -> None:
+    """Have an LLM write edge-case candidates from the suite's cases, schema and guidelines.
+
+    Candidates that render with the prompt, follow the output schema and are not near-duplicates
+    are stored for review (`evalkit review SUITE`); nothing is added to the suite yet.
+    """
+    from evalkit.cli.console import out
+    from evalkit.generate import generate_sync
+    from evalkit.store import open_store
+    from evalkit.suite import load_suite
+
+    loaded = load_suite(suite)
+    report = generate_sync(
+        loaded,
+        open_store(db),
+        n=n,
+        model=model,
+        families=family,
+        threshold=threshold,
+        seed=seed,
+        concurrency=concurrency,
+    )
+    out.print(
+        f"{loaded.name}: {len(report.stored)} new candidates from {report.calls} calls to {report.model} "
+        f"({len(report.invalid)} invalid, {len(report.duplicates)} near-duplicates, {len(report.errors)} failed calls)",
+        markup=False,
+    )
+    for c in report.stored:
+        out.print(f"  + {c.candidate_id} [{c.family}] from {c.provenance['parent_case']}", markup=False)
+    for label, rejections in (("invalid", report.invalid), ("duplicate", report.duplicates)):
+        for r in rejections[:10]:
+            out.print(f"  - {label} [{r.family}] from {r.parent}: {r.reason}", markup=False)
+    if report.stored:
+        out.print(f"Review them with: evalkit review {suite}", markup=False)
+
+
+@app.command()
+def review(
+    suite: Path = typer.Argument(..., help="Suite file, or a directory holding suite.yaml."),
+    accept: list[str] | None = typer.Option(
+        None, "--accept", "-a", help="Accept this candidate id (repeatable)."
+    ),
+    reject: list[str] | None = typer.Option(
+        None, "--reject", "-r", help="Reject this candidate id (repeatable)."
+    ),
+    accept_all: bool = typer.Option(False, "--accept-all", help="Accept every pending candidate."),
+    interactive: bool = typer.Option(
+        False, "--interactive", "-i", help="Go through pending candidates one by one, asking for each."
+    ),
+    status: str = typer.Option("pending", "--status", help="List candidates with this status, or 'all'."),
+    reviewer: str | None = typer.Option(None, "--reviewer", help="Recorded in accepted cases' provenance."),
+    db: str | None = typer.Option(None, "--db", help=_DB_HELP),
+) -> None:
+    """List generated candidates; accept or reject them by id, all at once, or interactively.
+
+    Accepted candidates are appended, unverified, to the suite's generated-case file
+    (generate.cases_file) with their provenance; a case already there is never written twice.
+    """
+    from evalkit.review import decide, pending
+    from evalkit.store import open_store
+    from evalkit.suite import load_suite
+
+    loaded = load_suite(suite)
+    store = open_store(db)
+    if interactive:
+        _review_interactively(loaded, store, reviewer)
+        return
+    ids_in = list(accept or [])
+    if accept_all:
+        ids_in += [c.candidate_id for c in pending(loaded, store) if c.candidate_id not in ids_in]
+    if ids_in or reject:
+        outcome = decide(loaded, store, accept=ids_in, reject=list(reject or []), reviewer=reviewer)
+        _print_outcome(outcome)
+        return
+    _list_candidates(pending(loaded, store, status=None if status == "all" else status))
+
+
+def _list_candidates(candidates: list[Any]) -> None:
+    from evalkit.cli.console import clip, out
+
+    if not candidates:
+        out.print("no candidates")
+        return
+    for c in candidates:
+        parent = c.provenance.get("parent_case")
+        out.print(
+            f"{c.candidate_id} [{c.status}] family {c.family}" + (f", from {parent}" if parent else ""),
+            markup=False,
+        )
+        out.print(f"  input:    {clip(c.input)}", markup=False)
+        out.print(f"  expected: {clip(c.expected)}", markup=False)
+    out.print(f"{len(candidates)} candidates", markup=False)
+
+
+def _print_outcome(outcome: Any) -> None:
+    from evalkit.cli.console import out
+
+    if outcome.accepted:
+        out.print(
+            f"accepted {len(outcome.accepted)}, appended to {outcome.case_file}: {', '.join(outcome.accepted)}"
+        )
+    if outcome.already_present:
+        out.print(f"already in the suite (not written again): {', '.join(outcome.already_present)}")
+    if outcome.rejected:
+        out.print(f"rejected {len(outcome.rejected)}: {', '.join(outcome.rejected)}")
+
+
+def _review_interactively(loaded: Any, store: Any, reviewer: str | None) -> None:
+    from evalkit.cli.console import out
+    from evalkit.review import decide, pending
+
+    candidates = pending(loaded, store)
+    if not candidates:
+        out.print("no pending candidates")
+        return
+    for i, c in enumerate(candidates, start=1):
+        out.print(
+            f"[{i}/{len(candidates)}] {c.candidate_id}  family {c.family}  from {c.provenance.get('parent_case')}",
+            markup=False,
+        )
+        out.print(f"  input:    {json.dumps(c.input, ensure_ascii=False)}", markup=False)
+        out.print(f"  expected: {json.dumps(c.expected, ensure_ascii=False)}", markup=False)
+        answer = ""
+        while answer not in ("a", "r", "s", "q"):
+            answer = typer.prompt("[a]ccept, [r]eject, [s]kip or [q]uit?", default="s").strip().lower()[:1]
+        if answer == "q":
+            break
+        if answer == "s":
+            continue
+        key = "accept" if answer == "a" else "reject"
+        _print_outcome(decide(loaded, store, reviewer=reviewer, **{key: [c.candidate_id]}))
+
+
+@app.command()
+def mine(
+    suite: Path = typer.Argument(..., help="Suite file, or a directory holding suite.yaml."),
+    logs: list[str] = typer.Option(
+        ..., "--logs", "-l", help="Log file or glob: .jsonl .json .csv .parquet .duckdb."
+    ),
+    since: str | None = typer.Option(
+        None, "--since", help="Only records newer than this: 7d, 12h, 2w or a date."
+    ),
+    n: int | None = typer.Option(
+        None, "--n", "-n", min=1, help="Cases to add, at most (default mining.max_cases)."
+    ),
+    table: str | None = typer.Option(None, "--table", help="Table to read from a DuckDB log."),
+    db: str | None = typer.Option(None, "--db", help=_DB_HELP),
+) -> None:
+    """Turn production failures into new cases: scrub PII, cluster, dedupe, add representatives.
+
+    Failures are provider errors, schema violations, human corrections, negative feedback and low
+    judge scores. Mining the same records twice adds nothing.
+    """
+    from evalkit.mining import mine as mine_logs
+    from evalkit.store import open_store
+    from evalkit.suite import load_suite
+
+    loaded = load_suite(suite)
+    report = mine_logs(loaded, open_store(db), logs, since=since, n=n, table=table)
+    print_mining(loaded.name, report)
+
+
+def print_mining(suite_name: str, report: Any) -> None:
+    """One paragraph on what a mining run found and added."""
+    from evalkit.cli.console import out
+
+    reasons = ", ".join(f"{k} {v}" for k, v in report.reasons.most_common()) or "none"
+    skipped = ", ".join(f"{k} {v}" for k, v in report.unusable.most_common())
+    pii = ", ".join(f"{k} {v}" for k, v in sorted(report.pii.items())) or "none found"
+    out.print(
+        f"{suite_name}: read {report.records} records ({report.outside_window} outside the window, "
+        f"{report.already_mined} already mined{'; skipped ' + skipped if skipped else ''})",
+        markup=False,
+    )
+    out.print(
+        f"Failures {report.failures} ({reasons}) in {report.clusters} clusters; "
+        f"{report.covered} clusters already covered by cases; PII scrubbed: {pii}",
+        markup=False,
+    )
+    out.print(f"Added {len(report.added)} cases to {report.case_file}", markup=False)
+    for case in report.added[:20]:
+        out.print(
+            f"  + {case.id} [{case.provenance['failure'][0]}] cluster {case.provenance['cluster']} "
+            f"({case.provenance['cluster_size']} failures)",
+            markup=False,
+        )
