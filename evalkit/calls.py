@@ -152,7 +152,8 @@ class ModelCaller:
         self.new_cache_rows: list[
             tuple[str, str, Completion]
         ] = []  # (key, model, completion), drained by the writer
-        self._prefetched: dict[str, dict[str, Any]] = {}
+        self._prefetched: dict[str, dict[str, Any]] = {}  # looked up and found, not yet used
+        self._looked_up: set[str] = set()  # keys already asked of the cache (found or not)
         self._providers: dict[str, Provider] = {}
         self._rng = random.Random(seed)
 
@@ -168,11 +169,13 @@ class ModelCaller:
             return 0
         found = self.cache.cached_responses(keys)
         self._prefetched.update(found)
+        self._looked_up.update(keys)
         return len(found)
 
     def cached(self, key: str) -> Completion | None:
         """A prefetched cached response for ``key``, consumed (each is used once)."""
         row = self._prefetched.pop(key, None)
+        self._looked_up.discard(key)
         if row is None:
             return None
         self.stats.cache_hits += 1
@@ -197,10 +200,9 @@ class ModelCaller:
         """
         key = cache_key(request, epoch) if self.cache is not None else None
         if key is not None and use_cache:
+            if key not in self._looked_up:  # not prefetched with its chunk (e.g. a judge call): ask now
+                await asyncio.to_thread(self.prefetch, [key])
             hit = self.cached(key)
-            if hit is None and key not in self._prefetched:
-                found = await asyncio.to_thread(self.prefetch, [key])
-                hit = self.cached(key) if found else None
             if hit is not None:
                 return hit
             self.stats.cache_misses += 1

@@ -58,6 +58,17 @@ def run(
     shard: str | None = typer.Option(
         None, "--shard", help="Run only shard I of N (e.g. 2/4), split by case id; see `evalkit merge`."
     ),
+    baseline: str | None = typer.Option(
+        None,
+        "--baseline",
+        help="Gate on a baseline (a name from `evalkit baseline set`, or a run) instead of min_pass_rate: "
+        "exit 1 only on a significant drop or a critical case flipping to fail.",
+    ),
+    summary_md: Path | None = typer.Option(
+        None,
+        "--summary-md",
+        help="Write a markdown summary (for a PR comment) here, and the HTML report under reports/.",
+    ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar on stderr."),
 ) -> None:
     """Run SUITE against its model, store every result, print a summary and exit with the gate's code.
@@ -97,13 +108,23 @@ def run(
             print_estimate(estimate_run(loaded, store, _cell(base, p, m, None)))
         raise typer.Exit(0)
     store = open_store(db)
+    reference = None
+    if baseline:
+        from evalkit.cli.compare import resolve_baseline
+
+        reference = resolve_baseline(store, loaded.name, baseline)  # a bad name fails before any call
     group = new_run_id(f"{loaded.name}-matrix") if len(cells) > 1 else None
-    codes = []
+    codes, outcomes = [], []
     for p, m in cells:
         outcome = _run_cell(
             loaded, store, _cell(base, p, m, group), progress, junit if len(cells) == 1 else None
         )
         codes.append(outcome.decision.exit_code)
+        outcomes.append(outcome)
+    if baseline or summary_md:
+        from evalkit.cli.compare import finish_cells
+
+        codes = finish_cells(store, loaded, outcomes, reference, summary_md)
     if group is not None:
         from evalkit.cli.console import print_matrix
 

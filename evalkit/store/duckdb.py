@@ -9,6 +9,7 @@ that finds the file locked waits (with backoff) until it is free or ``lock_timeo
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -72,17 +73,22 @@ class DuckDBBackend:
     def __init__(self, path: Path, *, lock_timeout: float = 120.0) -> None:
         self.path = path
         self.lock_timeout = lock_timeout
+        # One connection at a time per process: DuckDB shares one database instance between the
+        # connections of a process, and closing the last one while another thread opens a new one
+        # races (seen as "python_arrow_scan does not exist" during a concurrent bulk insert).
+        self._in_use = threading.RLock()
 
     def __str__(self) -> str:
         return str(self.path)
 
     @contextmanager
     def connect(self) -> Iterator[DuckDBConnection]:
-        con = self._open()
-        try:
-            yield DuckDBConnection(con)
-        finally:
-            con.close()
+        with self._in_use:
+            con = self._open()
+            try:
+                yield DuckDBConnection(con)
+            finally:
+                con.close()
 
     @contextmanager
     def transaction(self, con: DuckDBConnection) -> Iterator[None]:

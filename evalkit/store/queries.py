@@ -120,6 +120,7 @@ CALIBRATION_COLUMNS = (
     "created_at",
 )
 
+
 def to_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
@@ -493,7 +494,6 @@ class Store:
         with self._connection() as con:
             return con.query_df(sql, params)
 
-
     # ---- judge calibrations (evalkit calibrate; read by the gate) -------------------------------
 
     def add_calibration(self, report: Any) -> None:
@@ -504,7 +504,9 @@ class Store:
         # what has no column of its own: confusion matrix, per-label counts, reliability table
         values["report_json"] = to_json({k: v for k, v in data.items() if k not in CALIBRATION_COLUMNS})
         with self._transaction() as con:
-            con.insert("judge_calibrations", CALIBRATION_COLUMNS, [tuple(values[c] for c in CALIBRATION_COLUMNS)])
+            con.insert(
+                "judge_calibrations", CALIBRATION_COLUMNS, [tuple(values[c] for c in CALIBRATION_COLUMNS)]
+            )
 
     def latest_calibrations(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
         """The newest stored calibration of each (judge model, rubric hash) that has one."""
@@ -525,8 +527,11 @@ class Store:
         """Stored calibrations, newest first."""
         cols = ", ".join(CALIBRATION_COLUMNS)
         with self._connection() as con:
-            rows = con.execute(f"SELECT {cols} FROM judge_calibrations ORDER BY created_at DESC LIMIT ?", (limit,))
+            rows = con.execute(
+                f"SELECT {cols} FROM judge_calibrations ORDER BY created_at DESC LIMIT ?", (limit,)
+            )
         return [_calibration_dict(r) for r in rows]
+
 
 def _run_row(run: RunRecord) -> tuple[Any, ...]:
     values = run.model_dump()

@@ -25,6 +25,8 @@ from typing import Any
 from aiohttp import web
 
 Responder = Callable[[dict[str, Any]], str]
+# (request body, how many times this exact prompt has been seen, 1-based) -> "500" | "429" | "hang" | "malformed" | None
+FaultPlan = Callable[[dict[str, Any], int], "str | None"]
 
 
 def echo_responder(body: dict[str, Any]) -> str:
@@ -53,6 +55,7 @@ class ServerStats:
     by_prompt: Counter[str] = field(default_factory=Counter)  # attempts per distinct request body
     max_in_flight: int = 0
     bodies: list[dict[str, Any]] = field(default_factory=list)
+    arrivals: list[tuple[str, float]] = field(default_factory=list)  # (prompt key, monotonic time)
 
 
 class LoopbackOpenAI:
@@ -67,6 +70,8 @@ class LoopbackOpenAI:
         logprobs: bool = True,
         keep_bodies: bool = True,
         port: int = 0,
+        fault_plan: FaultPlan | None = None,
+        max_concurrent: int | None = None,
     ) -> None:
         self.latency = latency
         self.faults = faults or Faults()
@@ -74,6 +79,10 @@ class LoopbackOpenAI:
         self.logprobs = logprobs
         self.keep_bodies = keep_bodies
         self.port = port
+        self.fault_plan = fault_plan  # decides faults per request, instead of the random `faults` shares
+        self.max_concurrent = (
+            max_concurrent  # answer 429 (Retry-After) to requests beyond this many in flight
+        )
         self.stats = ServerStats()
         self._rng = random.Random(self.faults.seed)
         self._in_flight = 0
@@ -97,11 +106,19 @@ class LoopbackOpenAI:
                 return web.json_response({"error": {"message": "invalid JSON"}}, status=400)
             if self.keep_bodies:
                 self.stats.bodies.append(body)
-            key = hashlib.sha256(json.dumps(body.get("messages"), sort_keys=True).encode()).hexdigest()[:16]
+            key = prompt_key(body)
             self.stats.by_prompt[key] += 1
+            if self.keep_bodies:
+                self.stats.arrivals.append((key, time.monotonic()))
+            overloaded = self.max_concurrent is not None and self._in_flight > self.max_concurrent
             if self.latency:
                 await asyncio.sleep(self.latency)
-            fault = self._pick_fault()
+            if overloaded:
+                fault = "429"
+            elif self.fault_plan is not None:
+                fault = self.fault_plan(body, self.stats.by_prompt[key]) or "ok"
+            else:
+                fault = self._pick_fault()
             self.stats.by_outcome[fault] += 1
             if fault == "500":
                 return web.json_response({"error": {"message": "injected server error"}}, status=500)
@@ -163,13 +180,23 @@ class LoopbackOpenAI:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         for path in ("/v1/chat/completions", "/chat/completions"):
             app.router.add_post(path, self._chat)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        # stopping must not wait for deliberately hung requests
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self.port, backlog=1024)
         await site.start()
         sockets = site._server.sockets  # type: ignore[union-attr]
         self.port = sockets[0].getsockname()[1]
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
+
+    async def _shutdown(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+        # requests still hanging (deliberately) are cancelled rather than left pending
+        others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
 
     def start(self) -> LoopbackOpenAI:
         """Start serving in a background thread; returns once the port is bound."""
@@ -190,8 +217,7 @@ class LoopbackOpenAI:
         if self._loop is None:
             return
         loop = self._loop
-        if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), loop).result(10)
+        asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
         if self._thread is not None:
             self._thread.join(10)
@@ -202,6 +228,11 @@ class LoopbackOpenAI:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def prompt_key(body: dict[str, Any]) -> str:
+    """Identifies a request by its messages (retries of one call share it)."""
+    return hashlib.sha256(json.dumps(body.get("messages"), sort_keys=True).encode()).hexdigest()[:16]
 
 
 def logprob_content(text: str, top: int) -> list[dict[str, Any]]:

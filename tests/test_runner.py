@@ -1,0 +1,346 @@
+"""Runs that survive faults: cache, resume after kill -9, concurrent runs, budget, dry-run, epochs, matrix."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from evalkit.store import open_store
+from evalkit.testing.openai_server import Faults, LoopbackOpenAI
+from tests.conftest import CliResult, loopback_suite
+
+SCORERS = "  - name: json_fields\n    args: {fields: {answer: {match: exact}}}\n"
+
+
+def cases(n: int) -> list[dict[str, Any]]:
+    return [
+        {"id": f"c{i:04d}", "input": {"question": f"q{i}"}, "expected": {"answer": f"a{i}"}} for i in range(n)
+    ]
+
+
+def answer(body: dict[str, Any]) -> str:
+    """The right answer for every question (q12 -> a12)."""
+    return json.dumps({"answer": "a" + body["messages"][-1]["content"][1:]})
+
+
+def suite_for(
+    make_suite: Callable[..., Path],
+    server: LoopbackOpenAI,
+    n: int,
+    gate: str = "",
+    model: str = "openai/loopback",
+) -> Path:
+    text = loopback_suite(server.base_url, scorers=SCORERS, gate=gate).replace("openai/loopback", model)
+    return make_suite(text, cases(n))
+
+
+def run(cli: Callable[..., CliResult], suite: Path, db: Path, *extra: str) -> CliResult:
+    return cli("run", str(suite), "--db", str(db), "--no-progress", *extra)
+
+
+def stored(db: Path, run_id: str | None = None) -> Any:
+    store = open_store(db)
+    run_id = run_id or store.get_run("latest").run_id
+    return store.get_run(run_id), store.case_results(run_id)
+
+
+def test_cached_rerun_makes_no_request(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    with LoopbackOpenAI(responder=answer) as server:
+        suite = suite_for(make_suite, server, 30)
+        first = run(cli, suite, tmp_path / "r.duckdb")
+        assert server.stats.requests == 30
+        second = run(cli, suite, tmp_path / "r.duckdb")
+        assert server.stats.requests == 30  # nothing reached the server
+        third = run(cli, suite, tmp_path / "r.duckdb", "--no-cache")
+        assert server.stats.requests == 60
+    assert first.exit_code == second.exit_code == third.exit_code == 0
+    assert "cache 0 hits / 30 misses" in first.stdout
+    assert "Calls 0 requests (0 retries, 0 failed) · cache 30 hits / 0 misses" in second.stdout
+    run_, frame = stored(tmp_path / "r.duckdb", open_store(tmp_path / "r.duckdb").list_runs()[1].run_id)
+    assert frame["cached"].all() and (frame["cost_usd"] == 0).all() and run_.summary["pass_rate"] == 1.0
+
+
+def test_fault_mix_completes_with_every_case_scored_or_errored(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    faults = Faults(
+        error_500=0.2, rate_limit_429=0.1, hang=0.05, malformed=0.05, retry_after=0.01, hang_seconds=5, seed=3
+    )
+    with LoopbackOpenAI(responder=answer, faults=faults) as server:
+        suite = suite_for(make_suite, server, 60, gate="gate: {max_error_rate: 0.2}\n")
+        result = run(cli, suite, tmp_path / "r.duckdb", "--timeout", "0.5", "--concurrency", "8")
+        per_prompt = max(server.stats.by_prompt.values())
+    assert result.exit_code == 0, result.stdout + result.stderr
+    run_, frame = stored(tmp_path / "r.duckdb")
+    assert sorted(frame["case_id"]) == [c["id"] for c in cases(60)]
+    assert set(frame["verdict"]) <= {"pass", "error"}
+    assert per_prompt <= 4  # attempts per case are bounded: no retry storm
+    errors = frame[frame["verdict"] == "error"]
+    assert all(isinstance(e, str) and e for e in errors["error"])
+    assert run_.summary["calls"]["retries"] > 0
+    assert (frame[frame["verdict"] == "pass"]["attempts"] >= 1).all()
+
+
+def test_two_runs_started_together_on_one_database_both_land(
+    make_suite: Callable[..., Path], tmp_path: Path
+) -> None:
+    db = tmp_path / "shared.duckdb"
+    with LoopbackOpenAI(responder=answer, latency=0.01) as server:
+        suite = suite_for(make_suite, server, 300)
+        env = {**os.environ, "EVALKIT_LOCK_TIMEOUT": "120"}
+        cmd = [
+            sys.executable,
+            "-m",
+            "evalkit",
+            "run",
+            str(suite),
+            "--db",
+            str(db),
+            "--no-progress",
+            "--no-cache",
+        ]
+        procs = [
+            subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+            for _ in range(2)
+        ]
+        outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    store = open_store(db)
+    runs = store.list_runs()
+    assert len(runs) == 2 and {r.status for r in runs} == {"complete"}
+    for r in runs:
+        frame = store.case_results(r.run_id)
+        assert len(frame) == 300 and frame["case_id"].is_unique
+
+
+def _stored_count(db: Path) -> int:
+    """Results committed so far, read without disturbing the writer (retries while it holds the lock)."""
+    try:
+        con = duckdb.connect(str(db), read_only=True)
+    except duckdb.Error:
+        return 0
+    try:
+        return int(con.execute("SELECT COUNT(*) FROM outputs").fetchone()[0])  # type: ignore[index]
+    except duckdb.Error:
+        return 0
+    finally:
+        con.close()
+
+
+def test_resume_after_kill_9_stores_every_case_exactly_once(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    db = tmp_path / "r.duckdb"
+    with LoopbackOpenAI(responder=answer, latency=0.05) as server:
+        suite = suite_for(make_suite, server, 400)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "evalkit",
+                "run",
+                str(suite),
+                "--db",
+                str(db),
+                "--no-progress",
+                "--concurrency",
+                "4",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 120
+        while _stored_count(db) < 40 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)  # polling for a condition, not waiting for time to pass
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        committed = _stored_count(db)
+        assert 40 <= committed < 400, "the run must be killed mid-way"
+        store = open_store(db)
+        killed = store.get_run("latest")
+        assert killed.status == "running"
+        before = store.case_results(killed.run_id)[["case_id", "raw_text"]]
+        requests_before = server.stats.requests
+
+        result = run(cli, suite, db, "--resume", "latest")
+        assert result.exit_code == 0, result.stdout + result.stderr
+        new_requests = server.stats.requests - requests_before
+    run_, frame = stored(db, killed.run_id)
+    assert run_.status == "complete" and run_.summary["results"] == 400
+    assert sorted(frame["case_id"]) == [c["id"] for c in cases(400)]  # every case exactly once
+    assert new_requests <= 400 - len(before)  # committed results were not fetched again
+    kept = frame.set_index("case_id").loc[before["case_id"], "raw_text"]
+    assert list(kept) == list(before["raw_text"])  # and not overwritten
+    assert len(open_store(db).list_runs()) == 1  # resumed, not restarted
+
+
+def test_resume_refuses_a_changed_suite_and_a_complete_run(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    with LoopbackOpenAI(responder=answer) as server:
+        suite = suite_for(make_suite, server, 3)
+        assert run(cli, suite, tmp_path / "r.duckdb").exit_code == 0
+        done = run(cli, suite, tmp_path / "r.duckdb", "--resume", "latest")
+        assert done.exit_code == 2 and "no unfinished run" in done.stderr
+        run_id = open_store(tmp_path / "r.duckdb").get_run().run_id
+        complete = run(cli, suite, tmp_path / "r.duckdb", "--resume", run_id)
+        assert complete.exit_code == 2 and "already complete" in complete.stderr
+
+
+def test_budget_stops_cleanly_and_the_run_resumes(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    # gpt-4o-mini is in litellm's price map, so the loopback answers cost money
+    with LoopbackOpenAI(responder=answer) as server:
+        suite = suite_for(make_suite, server, 50, model="openai/gpt-4o-mini")
+        stopped = run(cli, suite, tmp_path / "r.duckdb", "--budget", "0.00001", "--concurrency", "2")
+        requests_at_stop = server.stats.requests
+        assert stopped.exit_code == 4, stopped.stdout
+        assert "stopped at the budget of $0.0000" in stopped.stdout and "--resume" in stopped.stdout
+        run_, frame = stored(tmp_path / "r.duckdb")
+        assert run_.status == "incomplete" and 0 < len(frame) < 50
+        assert requests_at_stop == len(frame)  # nothing dispatched after the stop is lost or unrecorded
+        resumed = run(cli, suite, tmp_path / "r.duckdb", "--resume", run_.run_id)
+    assert resumed.exit_code == 0
+    run_, frame = stored(tmp_path / "r.duckdb", run_.run_id)
+    assert run_.status == "complete" and len(frame) == 50 and frame["cost_usd"].sum() > 0
+
+
+def test_dry_run_prints_calls_tokens_and_cost_without_calling(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    import litellm
+
+    with LoopbackOpenAI(responder=answer) as server:
+        suite = suite_for(make_suite, server, 10, model="openai/gpt-4o-mini")
+        dry = run(cli, suite, tmp_path / "r.duckdb", "--dry-run", "--repeat", "2")
+        assert server.stats.requests == 0
+        tokens = (
+            sum(
+                litellm.token_counter(
+                    model="openai/gpt-4o-mini",
+                    messages=[
+                        {"role": "system", "content": "Answer in JSON."},
+                        {"role": "user", "content": f"q{i}"},
+                    ],
+                )
+                for i in range(10)
+            )
+            * 2
+        )
+        assert dry.exit_code == 0
+        assert "Cases 10 x 2 epoch(s): 20 calls, 0 already cached" in dry.stdout
+        assert f"Tokens ~{tokens:,} in / ~{512 * 20:,} out (completion: max_tokens" in dry.stdout
+        cost_in, cost_out = litellm.cost_per_token(
+            model="openai/gpt-4o-mini", prompt_tokens=tokens, completion_tokens=512 * 20
+        )
+        assert f"estimated cost ${cost_in + cost_out:.4f}" in dry.stdout
+        run(cli, suite, tmp_path / "r.duckdb")  # epoch 0 of each case is now cached
+        again = run(cli, suite, tmp_path / "r.duckdb", "--dry-run", "--repeat", "2")
+        assert "20 x" not in again.stdout and "10 calls, 10 already cached" in again.stdout
+        assert "(completion: mean of 10 earlier outputs" in again.stdout
+
+
+def flip_flop(body: dict[str, Any], calls: dict[str, int]) -> str:
+    """Right answers, except q0 which alternates between right and wrong on each call."""
+    question = body["messages"][-1]["content"]
+    calls[question] = calls.get(question, 0) + 1
+    if question == "q0" and calls[question] % 2 == 0:
+        return json.dumps({"answer": "wrong"})
+    return answer(body)
+
+
+def test_epochs_flag_flaky_cases_and_quarantine_keeps_them_out_of_the_gate(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    calls: dict[str, int] = {}
+    with LoopbackOpenAI(responder=lambda b: flip_flop(b, calls)) as server:
+        strict = suite_for(make_suite, server, 4, gate="gate: {min_pass_rate: 1.0}\n")
+        result = run(cli, strict, tmp_path / "r.duckdb", "--repeat", "4", "--concurrency", "1")
+        assert result.exit_code == 1
+        assert "Epochs 4 · flaky cases 1: c0000" in result.stdout
+        run_, frame = stored(tmp_path / "r.duckdb")
+        assert len(frame) == 16 and run_.summary["flaky"] == ["c0000"]
+        assert sorted(frame[frame["case_id"] == "c0000"]["verdict"]) == ["fail", "fail", "pass", "pass"]
+
+        calls.clear()
+        quarantined = suite_for(
+            make_suite, server, 4, gate="gate: {min_pass_rate: 1.0, quarantine_flaky: true}\n"
+        )
+        result = run(
+            cli, quarantined, tmp_path / "r.duckdb", "--repeat", "4", "--no-cache", "--concurrency", "1"
+        )
+    assert result.exit_code == 0, result.stdout
+    assert "Quarantined (kept out of the gate): c0000" in result.stdout
+    history = open_store(tmp_path / "r.duckdb").flaky_history("loop")
+    assert list(history["case_id"]) == ["c0000"] and int(history["flaky_runs"][0]) == 2
+
+
+def test_matrix_runs_every_cell_in_one_group(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    with LoopbackOpenAI(responder=answer) as server:
+        suite = suite_for(make_suite, server, 5)
+        (suite.parent / "prompts" / "v2.j2").write_text("[user]\n{{ question }}\n")
+        suite.write_text(
+            suite.read_text().replace("{v1: prompts/v1.j2}", "{v1: prompts/v1.j2, v2: prompts/v2.j2}")
+        )
+        result = run(
+            cli,
+            suite,
+            tmp_path / "r.duckdb",
+            "--prompt",
+            "v1",
+            "--prompt",
+            "v2",
+            "--model",
+            "openai/loopback",
+            "--model",
+            "openai/other",
+        )
+        assert server.stats.requests == 20
+    assert result.exit_code == 0
+    runs = open_store(tmp_path / "r.duckdb").list_runs()
+    assert len(runs) == 4 and len({r.group_id for r in runs}) == 1 and runs[0].group_id
+    assert {(r.prompt_version, r.model) for r in runs} == {
+        ("v1", "openai/loopback"),
+        ("v2", "openai/loopback"),
+        ("v1", "openai/other"),
+        ("v2", "openai/other"),
+    }
+    assert f"matrix {runs[0].group_id}" in result.stdout
+
+
+@pytest.mark.parametrize("flag", ["--resume"])
+def test_resume_cannot_combine_with_a_matrix(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path, flag: str
+) -> None:
+    with LoopbackOpenAI(responder=answer) as server:
+        suite = suite_for(make_suite, server, 2)
+        result = run(cli, suite, tmp_path / "r.duckdb", flag, "latest", "--model", "a/b", "--model", "c/d")
+    assert result.exit_code == 2 and "--resume continues one run" in result.stderr
+
+
+def test_cache_rows_land_with_their_results(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    with LoopbackOpenAI(responder=answer) as server:
+        run(cli, suite_for(make_suite, server, 7), tmp_path / "r.duckdb")
+    con = duckdb.connect(str(tmp_path / "r.duckdb"), read_only=True)
+    n_cache, n_out = con.execute(
+        "SELECT (SELECT COUNT(*) FROM response_cache), (SELECT COUNT(*) FROM outputs)"
+    ).fetchone()  # type: ignore[misc]
+    con.close()
+    assert n_cache == n_out == 7
