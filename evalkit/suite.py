@@ -123,6 +123,22 @@ class GateSpec(BaseModel):
         default=False,
         description="With --repeat, keep cases that both passed and failed in this run out of the gate.",
     )
+    regression_alpha: float = Field(
+        default=0.05,
+        gt=0.0,
+        lt=1.0,
+        description="With --baseline: a drop in pass rate counts only when McNemar's exact p < this.",
+    )
+    regression_min_effect: float = Field(
+        default=0.02,
+        ge=0.0,
+        le=1.0,
+        description="With --baseline: the smallest drop in pass rate (0.02 = 2 points) that counts, however significant.",
+    )
+    critical_tag: str = Field(
+        default="critical",
+        description="With --baseline: a case with this tag that passed in the baseline and fails now fails the run.",
+    )
 
 
 class SuiteFile(BaseModel):

@@ -1,0 +1,383 @@
+"""``evalkit compare`` and ``evalkit baseline``; the regression gate that ``evalkit run --baseline`` applies."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from evalkit.cli import app
+
+baseline_app = typer.Typer(
+    help="Name reference runs, such as main, for `evalkit run --baseline NAME`: set, list.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(baseline_app, name="baseline")
+
+FLIPS_SHOWN = 10
+
+
+@app.command()
+def compare(
+    refs: list[str] = typer.Argument(
+        ...,
+        help="Two runs, A (the reference) and B (the candidate): ids, unique prefixes or 'latest'. "
+        "Or one run group (a prompts x models matrix), whose cells are compared with its first run.",
+    ),
+    reference: str | None = typer.Option(
+        None,
+        "--reference",
+        help="With a group: the cell the others are compared with (default: the first run).",
+    ),
+    alpha: float | None = typer.Option(
+        None,
+        "--alpha",
+        min=0.0,
+        max=1.0,
+        help="Significance level (default: B's gate.regression_alpha, 0.05).",
+    ),
+    min_effect: float | None = typer.Option(
+        None,
+        "--min-effect",
+        min=0.0,
+        max=1.0,
+        help="Smallest rate/score difference called better or worse (default: B's gate.regression_min_effect).",
+    ),
+    seed: int = typer.Option(
+        0, "--seed", help="Seed of the bootstrap resampling (same seed, same intervals)."
+    ),
+    flips: int = typer.Option(
+        FLIPS_SHOWN, "--flips", min=0, help="Flipped cases to show with their outputs."
+    ),
+    summary_md: Path | None = typer.Option(None, "--summary-md", help="Also write a markdown summary here."),
+    db: str | None = typer.Option(None, "--db", help="Results database."),
+) -> None:
+    """Compare runs on their paired cases: per scorer and field, cost, tokens, latency; flipped cases.
+
+    Pass/fail metrics get McNemar's exact test, scores and usage a seeded paired bootstrap interval;
+    each metric's verdict is better, worse or no significant difference.
+    """
+    from evalkit.compare import compare_runs
+    from evalkit.errors import UsageError
+    from evalkit.store import open_store
+
+    store = open_store(db, must_exist=True)
+    if len(refs) > 2:
+        raise UsageError("compare takes two runs, or one run group")
+    if len(refs) == 1:
+        _compare_group(store, refs[0], reference, alpha, min_effect, seed, summary_md)
+        return
+    run_a, run_b = store.get_run(refs[0]), store.get_run(refs[1])
+    if run_a.run_id == run_b.run_id:
+        raise UsageError(f"both arguments name run {run_a.run_id}; compare two different runs")
+    a_alpha, a_effect = _thresholds(run_b, alpha, min_effect)
+    comparison = compare_runs(store, run_a, run_b, alpha=a_alpha, min_effect=a_effect, seed=seed)
+    if comparison.paired == 0:
+        raise UsageError(f"runs {run_a.run_id} and {run_b.run_id} have no case scored in both")
+    print_comparison(comparison, flips)
+    if summary_md is not None:
+        from evalkit.report.markdown import comparison_markdown
+
+        _write(summary_md, comparison_markdown(comparison))
+
+
+@baseline_app.command("set")
+def baseline_set(
+    name: str = typer.Argument(..., help="Baseline name, e.g. main or release-2026-01."),
+    run: str = typer.Argument("latest", help="Run id, unique prefix, or 'latest'."),
+    db: str | None = typer.Option(None, "--db", help="Results database."),
+) -> None:
+    """Point NAME (of the run's suite) at RUN; `evalkit run SUITE --baseline NAME` then compares with it."""
+    import re
+
+    from evalkit.cli.console import out
+    from evalkit.errors import UsageError
+    from evalkit.store import open_store
+    from evalkit.store.baselines import NAME_PATTERN, BaselineStore
+
+    if not re.match(NAME_PATTERN, name):
+        raise UsageError(f"baseline name {name!r} may hold only letters, digits and . _ - /")
+    store = open_store(db, must_exist=True)
+    record = store.get_run(run)
+    if record.status != "complete":
+        raise UsageError(f"run {record.run_id} is {record.status}; only a complete run can be a baseline")
+    baselines = BaselineStore(store)
+    before = baselines.get(record.suite_name, name)
+    baselines.set(name, record)
+    moved = f" (was {before.run_id})" if before and before.run_id != record.run_id else ""
+    out.print(
+        f"baseline {name} of suite {record.suite_name} -> {record.run_id} "
+        f"(prompt {record.prompt_version or '-'}, {record.model}){moved}",
+        markup=False,
+    )
+
+
+@baseline_app.command("list")
+def baseline_list(
+    suite: str | None = typer.Option(None, "--suite", "-s", help="Only baselines of this suite."),
+    db: str | None = typer.Option(None, "--db", help="Results database."),
+) -> None:
+    """List named baselines."""
+    from rich.table import Table
+
+    from evalkit.cli.console import out
+    from evalkit.store import open_store
+    from evalkit.store.baselines import BaselineStore
+
+    store = open_store(db, must_exist=True)
+    table = Table(box=None, show_edge=False, pad_edge=False)
+    for col in ("suite", "name", "run", "set (UTC)"):
+        table.add_column(col)
+    for b in BaselineStore(store).list(suite):
+        table.add_row(b.suite_name, b.name, b.run_id, b.set_at.strftime("%Y-%m-%d %H:%M:%S"))
+    out.print(table)
+
+
+# ---- used by `evalkit run --baseline/--summary-md` -----------------------------------------------
+
+
+def resolve_baseline(store: Any, suite_name: str, ref: str) -> Any:
+    """The baseline run for ``--baseline`` (a name of the suite, or a run), checked before anything runs."""
+    from evalkit.store.baselines import BaselineStore
+
+    return BaselineStore(store).resolve(suite_name, ref)
+
+
+def finish_cells(
+    store: Any, suite: Any, outcomes: list[Any], baseline: Any | None, summary_md: Path | None
+) -> list[int]:
+    """After `evalkit run`: gate each cell on the baseline (when given), write the summary; the exit codes."""
+    from evalkit.failures import explain_cases
+    from evalkit.regression import check_against_baseline, combine_exit_codes
+    from evalkit.store.baselines import BaselineStore
+
+    codes, sections = [], []
+    for outcome in outcomes:
+        run = outcome.run
+        comparison = decision = None
+        code = int(outcome.decision.exit_code)
+        if baseline is not None:
+            comparison, decision = check_against_baseline(store, baseline, run, suite.config.gate)
+            BaselineStore(store).record_check(run.run_id, decision.model_dump(mode="json"))
+            print_decision(comparison, decision)
+            code = combine_exit_codes(code, decision)
+        codes.append(code)
+        if summary_md is not None:
+            from evalkit.report.html import write_report
+            from evalkit.report.markdown import run_markdown
+
+            stored = store.get_run(run.run_id)
+            report = (
+                write_report(store, baseline, stored) if baseline is not None else write_report(store, stored)
+            )
+            failures = explain_cases(store, run.run_id, limit=10)
+            sections.append(
+                run_markdown(
+                    stored,
+                    stored.summary,
+                    failures,
+                    comparison=comparison,
+                    decision=decision,
+                    report_path=str(report),
+                )
+            )
+    if summary_md is not None:
+        _write(summary_md, "\n".join(sections))
+    return codes
+
+
+# ---- terminal output ------------------------------------------------------------------------------
+
+
+def print_comparison(comparison: Any, flips: int = FLIPS_SHOWN) -> None:
+    """The comparison table, then the flipped cases with both outputs."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    from evalkit.cli.console import clip, out
+    from evalkit.report.formatting import metric_cells
+
+    a, b = comparison.a, comparison.b
+    out.print(Text(f"{a.suite_name}: B {b.short} ({b.run_id}) vs A {a.short} ({a.run_id})", style="bold"))
+    notes = [f"{comparison.paired} paired cases"]
+    if comparison.errored:
+        notes.append(f"{comparison.errored} left out (errored in a run)")
+    if comparison.only_a or comparison.only_b:
+        notes.append(f"{comparison.only_a} only in A, {comparison.only_b} only in B")
+    out.print(
+        "; ".join(notes)
+        + f" · McNemar exact (pass/fail), paired bootstrap 95% CI (seed {comparison.seed}) · "
+        f"alpha {comparison.alpha:g}, min effect {comparison.min_effect * 100:.1f} pts"
+    )
+    table = Table(box=None, show_edge=False, pad_edge=False)
+    for col in ("metric", "A", "B", "B - A", "95% CI", "p", "verdict"):
+        table.add_column(col, justify="left" if col in ("metric", "verdict") else "right")
+    for m in comparison.metrics:
+        c = metric_cells(m)
+        style = "green" if c.verdict == "better" else "red" if c.verdict == "worse" else ""
+        table.add_row(c.label, c.a, c.b, c.diff, c.ci, c.p, Text(c.verdict, style=style))
+    lat = comparison.latency
+    table.add_row(
+        "latency p50 / p95",
+        f"{_ms(lat['a']['p50_ms'])} / {_ms(lat['a']['p95_ms'])}",
+        f"{_ms(lat['b']['p50_ms'])} / {_ms(lat['b']['p95_ms'])}",
+        "",
+        "",
+        "",
+        "(not paired)",
+    )
+    # as wide as it needs: CI logs are read in a browser, and a wrapped table is unreadable
+    Console(highlight=False, width=max(out.width, 150)).print(table)
+    out.print(
+        Text(
+            f"Flipped: {len(comparison.regressions)} pass→fail, {len(comparison.improvements)} fail→pass",
+            style="bold",
+        )
+    )
+    for f in comparison.flips[:flips]:
+        tags = f" [{', '.join(f.tags)}]" if f.tags else ""
+        out.print(f"  {f.direction}  {f.case_id}{tags}", markup=False)
+        out.print(f"    A: {clip(f.output_a or '', 200)}", markup=False)
+        out.print(f"    B: {clip(f.output_b or '', 200)}", markup=False)
+        reasons = f.reasons_b if f.direction == "pass→fail" else f.reasons_a
+        if reasons:
+            out.print(
+                f"    {'B' if f.direction == 'pass→fail' else 'A'} failed: {clip('; '.join(reasons), 200)}",
+                markup=False,
+            )
+    if len(comparison.flips) > flips:
+        out.print(
+            f"  ... {len(comparison.flips) - flips} more (--flips N, or `evalkit report A --compare B`)"
+        )
+
+
+def print_decision(comparison: Any, decision: Any) -> None:
+    """The regression gate's verdict after a run with --baseline."""
+    from rich.text import Text
+
+    from evalkit.cli.console import clip, out
+
+    style = "bold green" if decision.passed else "bold red"
+    verdict = "PASSED" if decision.passed else "FAILED"
+    out.print(
+        Text(
+            f"Regression gate {verdict} against baseline {decision.baseline_run_id} "
+            f"({comparison.a.short}): " + "; ".join(decision.reasons) + f" (exit {decision.exit_code})",
+            style=style,
+        )
+    )
+    for f in comparison.regressions[:5]:
+        tags = f" [{', '.join(f.tags)}]" if f.tags else ""
+        out.print(f"  pass→fail {f.case_id}{tags}: {clip('; '.join(f.reasons_b), 200)}", markup=False)
+
+
+def _compare_group(
+    store: Any,
+    ref: str,
+    reference: str | None,
+    alpha: float | None,
+    min_effect: float | None,
+    seed: int,
+    summary_md: Path | None,
+) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    from evalkit.cli.console import out, pct
+    from evalkit.compare import compare_runs
+    from evalkit.errors import UsageError
+    from evalkit.report.formatting import pvalue
+    from evalkit.store.groups import group_runs
+
+    runs = group_runs(store, ref)
+    if len(runs) < 2:
+        raise UsageError(f"group {ref!r} holds {len(runs)} run; compare needs at least two")
+    base = runs[0]
+    if reference is not None:
+        chosen = store.get_run(reference)
+        if chosen.run_id not in {r.run_id for r in runs}:
+            raise UsageError(f"run {chosen.run_id} is not in group {runs[0].group_id}")
+        base = chosen
+    comparisons = []
+    for run in runs:
+        if run.run_id == base.run_id:
+            continue
+        a_alpha, a_effect = _thresholds(run, alpha, min_effect)
+        comparisons.append(compare_runs(store, base, run, alpha=a_alpha, min_effect=a_effect, seed=seed))
+    out.print(Text(f"group {runs[0].group_id}: {len(runs)} runs, compared with {base.run_id}", style="bold"))
+    table = Table(box=None, show_edge=False, pad_edge=False)
+    for col in (
+        "prompt",
+        "model",
+        "run",
+        "pass rate",
+        "Δ vs ref",
+        "p",
+        "verdict",
+        "pass→fail",
+        "fail→pass",
+        "cost",
+    ):
+        table.add_column(col)
+    table.add_row(
+        base.prompt_version or "-",
+        base.model,
+        base.run_id,
+        pct(base.summary.get("pass_rate")),
+        "(reference)",
+        "",
+        "",
+        "",
+        "",
+        f"${base.summary.get('cost_usd', 0):.4f}",
+    )
+    for c, run in zip(comparisons, [r for r in runs if r.run_id != base.run_id], strict=True):
+        head = c.headline
+        style = "green" if head.verdict == "better" else "red" if head.verdict == "worse" else ""
+        table.add_row(
+            run.prompt_version or "-",
+            run.model,
+            run.run_id,
+            pct(run.summary.get("pass_rate")),
+            "n/a" if head.diff is None else f"{head.diff * 100:+.1f} pts",
+            pvalue(head.p_value),
+            Text(head.verdict, style=style),
+            str(len(c.regressions)),
+            str(len(c.improvements)),
+            f"${run.summary.get('cost_usd', 0):.4f}",
+        )
+    Console(highlight=False, width=max(out.width, 150)).print(table)
+    out.print("Details of one cell: `evalkit compare REFERENCE_RUN CELL_RUN`.")
+    if summary_md is not None:
+        from evalkit.report.markdown import comparison_markdown
+
+        _write(summary_md, "\n".join(comparison_markdown(c) for c in comparisons))
+
+
+def _thresholds(run: Any, alpha: float | None, min_effect: float | None) -> tuple[float, float]:
+    """alpha and min_effect: the flags, else the candidate run's gate settings as run, else the defaults."""
+    from evalkit.suite import GateSpec
+
+    defaults = GateSpec()
+    gate = run.config.get("gate", {})
+    return (
+        alpha if alpha is not None else float(gate.get("regression_alpha", defaults.regression_alpha)),
+        min_effect
+        if min_effect is not None
+        else float(gate.get("regression_min_effect", defaults.regression_min_effect)),
+    )
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value / 1000:.2f} s" if value >= 1000 else f"{value:.0f} ms"

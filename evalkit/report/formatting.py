@@ -1,0 +1,66 @@
+"""How compared metrics are written, the same in the terminal, the markdown summary and the HTML report."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from evalkit.compare import MetricComparison
+
+
+@dataclass(frozen=True)
+class MetricCells:
+    """One metric row as text: A, B, the difference, its interval, the p-value and the verdict."""
+
+    label: str
+    a: str
+    b: str
+    diff: str
+    ci: str
+    p: str
+    verdict: str
+    n: int
+
+
+def metric_cells(m: MetricComparison) -> MetricCells:
+    """Text for one compared metric, in the unit that suits it (rates in points, usage in its unit)."""
+    value: Callable[[float], str]
+    delta: Callable[[float], str]
+    if m.metric in ("pass rate", "accuracy"):
+        value, delta = _pct, _points
+    elif m.metric.startswith("cost"):
+        value, delta = (lambda v: f"${v:.6f}"), (lambda v: f"{v:+.6f}")
+    elif m.metric.startswith("tokens"):
+        value, delta = (lambda v: f"{v:,.1f}"), (lambda v: f"{v:+,.1f}")
+    elif m.metric.startswith("latency"):
+        value, delta = (lambda v: f"{v:,.0f} ms"), (lambda v: f"{v:+,.0f} ms")
+    else:
+        value, delta = (lambda v: f"{v:.3f}"), (lambda v: f"{v:+.3f}")
+    ci = "-"
+    if m.ci is not None:
+        ci = f"[{delta(m.ci.low)}, {delta(m.ci.high)}]"
+    return MetricCells(
+        label=m.label,
+        a="n/a" if m.a is None else value(m.a),
+        b="n/a" if m.b is None else value(m.b),
+        diff="n/a" if m.diff is None else delta(m.diff),
+        ci=ci,
+        p=pvalue(m.p_value),
+        verdict=m.verdict,
+        n=m.n,
+    )
+
+
+def pvalue(value: float | None) -> str:
+    """A p-value to three significant digits (scientific below 0.001); a dash when there is none."""
+    if value is None:
+        return "-"
+    return f"{value:.3g}" if value >= 0.001 else f"{value:.1e}"
+
+
+def _pct(value: float) -> str:
+    return f"{value:.1%}"
+
+
+def _points(value: float) -> str:
+    return f"{value * 100:+.1f} pts"

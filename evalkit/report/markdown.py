@@ -1,0 +1,176 @@
+"""Markdown summaries sized for a pull-request comment: the verdict, a table, the top flipped cases.
+
+Model outputs are untrusted text: every cell is escaped so an output cannot inject markdown, HTML,
+links or @-mentions into the comment, and long values are clipped.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from evalkit.compare import Comparison, MetricComparison
+from evalkit.failures import CaseExplanation
+from evalkit.regression import RegressionDecision
+from evalkit.report.formatting import metric_cells
+from evalkit.results import RunRecord
+
+TOP = 10
+CELL = 160  # characters of an output shown in a table cell
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
+
+
+def cell(value: Any, limit: int = CELL) -> str:
+    """Untrusted text as one safe markdown table cell: one line, clipped, markup and mentions neutralised."""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    text = " ".join(text.split())
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("@", "&#64;")
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def run_markdown(
+    run: RunRecord,
+    summary: dict[str, Any],
+    failures: Sequence[CaseExplanation] = (),
+    *,
+    comparison: Comparison | None = None,
+    decision: RegressionDecision | None = None,
+    report_path: str | None = None,
+) -> str:
+    """The summary of one finished run: against its baseline when there is one, else its own gate."""
+    who = f"{cell(run.suite_name)} · {cell(run.prompt_version or '-')} · {cell(run.model)}"
+    lines: list[str] = []
+    if decision is not None and comparison is not None:
+        mark = "✅" if decision.passed else "❌"
+        verdict = "no significant regression" if decision.passed else "regression"
+        lines += [
+            f"### {mark} evalkit · {who}: {verdict} (exit {decision.exit_code})",
+            "",
+            f"Run `{run.run_id}` against baseline `{decision.baseline_run_id}` ({cell(comparison.a.short)}).",
+            "",
+        ]
+        lines += [f"> {cell(reason, 2000)}" for reason in decision.reasons]
+        lines += ["", *_comparison_body(comparison, "baseline", "this run")]
+    else:
+        gate = summary.get("gate", {})
+        mark = "✅" if gate.get("passed") else "❌"
+        verdict = "gate passed" if gate.get("passed") else "gate failed"
+        lines += [
+            f"### {mark} evalkit · {who}: {verdict} (exit {gate.get('exit_code')})",
+            "",
+            f"Run `{run.run_id}` · {summary['results']} cases: {summary['passed']} passed, "
+            f"{summary['failed']} failed, {summary['errors']} errors · pass rate {_pct(summary['pass_rate'])}",
+            "",
+        ]
+        lines += [f"> {cell(reason, 2000)}" for reason in gate.get("reasons", [])]
+        lines += ["", "| scorer | pass rate | mean score | scored | errors |", "|---|--:|--:|--:|--:|"]
+        for name, s in summary.get("scorers", {}).items():
+            mean = "n/a" if s["mean_score"] is None else f"{s['mean_score']:.2f}"
+            lines.append(
+                f"| {cell(name)} | {_pct(s['pass_rate'])} | {mean} | {s['scored']} | {s['errors']} |"
+            )
+        lines += [
+            "",
+            f"Tokens {summary['prompt_tokens']:,} in / {summary['completion_tokens']:,} out · "
+            f"cost ${summary['cost_usd']:.4f} · latency p50 {_ms(summary.get('latency_p50_ms'))}, "
+            f"p95 {_ms(summary.get('latency_p95_ms'))}",
+        ]
+        if failures:
+            n_bad = summary["failed"] + summary["errors"]
+            lines += [
+                "",
+                f"**Failures** (top {len(failures)} of {n_bad})",
+                "",
+                "| case | verdict | why | output |",
+                "|---|---|---|---|",
+            ]
+            for f in failures:
+                lines.append(
+                    f"| {cell(f.name)} | {f.verdict} | {cell('; '.join(f.reasons))} | {cell(f.output or '')} |"
+                )
+    if report_path:
+        lines += ["", f"Full report: `{report_path}`"]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def comparison_markdown(comparison: Comparison, *, report_path: str | None = None) -> str:
+    """The summary of ``evalkit compare A B``."""
+    head = comparison.headline
+    lines = [
+        f"### evalkit compare · {cell(comparison.a.suite_name)}: {cell(comparison.b.short)} against "
+        f"{cell(comparison.a.short)}: pass rate {head.verdict}",
+        "",
+        f"A = `{comparison.a.run_id}`, B = `{comparison.b.run_id}`.",
+        "",
+        *_comparison_body(comparison, "A", "B"),
+    ]
+    if report_path:
+        lines += ["", f"Full report: `{report_path}`"]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _comparison_body(comparison: Comparison, a_name: str, b_name: str) -> list[str]:
+    notes = [f"{comparison.paired} paired cases"]
+    if comparison.errored:
+        notes.append(f"{comparison.errored} left out (errored in a run)")
+    if comparison.only_a or comparison.only_b:
+        notes.append(f"{comparison.only_a} only in {a_name}, {comparison.only_b} only in {b_name}")
+    main = [m for m in comparison.metrics if m.kind in ("cases", "usage")]
+    detail = [m for m in comparison.metrics if m.kind in ("scorer", "field")]
+    lines = [
+        "; ".join(notes) + f". McNemar's exact test (pass/fail), paired bootstrap "
+        f"95% CI (seed {comparison.seed}); alpha {comparison.alpha:g}.",
+        "",
+        *_metric_table(main, a_name, b_name),
+    ]
+    if detail:
+        lines += [
+            "",
+            "<details><summary>Per scorer and per field</summary>",
+            "",
+            *_metric_table(detail, a_name, b_name),
+            "",
+            "</details>",
+        ]
+    flips = comparison.flips[:TOP]
+    if flips:
+        lines += [
+            "",
+            f"**Flipped cases**: {len(comparison.regressions)} pass→fail, {len(comparison.improvements)} "
+            f"fail→pass" + (f" (top {len(flips)})" if len(comparison.flips) > len(flips) else ""),
+            "",
+            f"| case | change | tags | {a_name} output | {b_name} output |",
+            "|---|---|---|---|---|",
+        ]
+        for f in flips:
+            tags = ", ".join(cell(t) for t in f.tags)
+            lines.append(
+                f"| {cell(f.case_id)} | {f.direction} | {tags} | {cell(f.output_a or '')} | {cell(f.output_b or '')} |"
+            )
+    else:
+        lines += ["", "No case changed verdict."]
+    return lines
+
+
+def _metric_table(metrics: Sequence[MetricComparison], a_name: str, b_name: str) -> list[str]:
+    lines = [f"| metric | {a_name} | {b_name} | Δ | 95% CI | p | verdict |", "|---|--:|--:|--:|--:|--:|---|"]
+    for m in metrics:
+        c = metric_cells(m)
+        verdict = f"**{c.verdict}**" if c.verdict in ("better", "worse") else c.verdict
+        lines.append(f"| {cell(c.label)} | {c.a} | {c.b} | {c.diff} | {c.ci} | {c.p} | {verdict} |")
+    return lines
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value / 1000:.2f} s" if value >= 1000 else f"{value:.0f} ms"

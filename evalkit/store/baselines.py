@@ -1,0 +1,88 @@
+"""Named baselines (migration 005): ``evalkit baseline set NAME RUN`` and ``evalkit run --baseline NAME``.
+
+A name belongs to a suite: ``main`` of suite ``listings`` points at one run of that suite. Setting
+the name again moves it. Portable SQL only, like the rest of the store.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from evalkit.errors import UsageError
+from evalkit.results import RunRecord
+from evalkit.store.queries import Store, to_json, utcnow
+
+NAME_PATTERN = r"^[A-Za-z0-9_.\-/]+$"
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """A suite's named reference run."""
+
+    suite_name: str
+    name: str
+    run_id: str
+    set_at: datetime
+
+
+class BaselineStore:
+    """The baselines of a :class:`Store`."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def set(self, name: str, run: RunRecord) -> Baseline:
+        """Point ``name`` (of the run's suite) at ``run``, replacing where it pointed before."""
+        baseline = Baseline(suite_name=run.suite_name, name=name, run_id=run.run_id, set_at=utcnow())
+        with self.store._transaction() as con:
+            con.execute("DELETE FROM baselines WHERE suite_name = ? AND name = ?", (run.suite_name, name))
+            con.execute(
+                "INSERT INTO baselines (suite_name, name, run_id, set_at) VALUES (?, ?, ?, ?)",
+                (baseline.suite_name, baseline.name, baseline.run_id, baseline.set_at),
+            )
+        return baseline
+
+    def get(self, suite_name: str, name: str) -> Baseline | None:
+        """The baseline ``name`` of a suite, if set."""
+        with self.store._connection() as con:
+            rows = con.execute(
+                "SELECT suite_name, name, run_id, set_at FROM baselines WHERE suite_name = ? AND name = ?",
+                (suite_name, name),
+            )
+        return Baseline(*rows[0]) if rows else None
+
+    def list(self, suite_name: str | None = None) -> list[Baseline]:
+        """Every baseline (of one suite, when given), by suite and name."""
+        where, params = ("WHERE suite_name = ?", [suite_name]) if suite_name else ("", [])
+        with self.store._connection() as con:
+            rows = con.execute(
+                f"SELECT suite_name, name, run_id, set_at FROM baselines {where} ORDER BY suite_name, name",
+                params,
+            )
+        return [Baseline(*row) for row in rows]
+
+    def record_check(self, run_id: str, decision: dict[str, Any]) -> None:
+        """Add a regression-gate decision to a finished run's summary (``summary_json["baseline"]``).
+
+        Everything already in the summary is kept.
+        """
+        with self.store._transaction() as con:
+            rows = con.execute("SELECT summary_json FROM runs WHERE run_id = ?", (run_id,))
+            if not rows:
+                raise UsageError(f"no run {run_id!r}")
+            summary = json.loads(rows[0][0]) if rows[0][0] else {}
+            summary["baseline"] = decision
+            con.execute("UPDATE runs SET summary_json = ? WHERE run_id = ?", (to_json(summary), run_id))
+
+    def resolve(self, suite_name: str, ref: str) -> RunRecord:
+        """The run a ``--baseline`` value names: a baseline name of the suite, else a run id or prefix."""
+        named = self.get(suite_name, ref)
+        run = self.store.get_run(named.run_id if named else ref)
+        if run.suite_name != suite_name:
+            raise UsageError(
+                f"baseline {ref!r} is run {run.run_id} of suite {run.suite_name!r}, not of {suite_name!r}"
+            )
+        return run

@@ -1,0 +1,167 @@
+"""The regression gate end to end: `evalkit run --baseline` and `evalkit compare` against a loopback server.
+
+One suite, several prompt versions; the loopback server answers each version differently, so each
+version is a seeded candidate: noise only, degraded, or one critical case broken.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from evalkit.store import open_store
+from evalkit.testing.openai_server import LoopbackOpenAI
+from tests.conftest import CliResult, loopback_suite
+
+N = 40
+CASES = [
+    {
+        "id": f"c{i:02d}",
+        "input": {"question": f"q{i}"},
+        "expected": {"answer": f"a{i}"},
+        "tags": ["critical"] if i == 3 else [],
+    }
+    for i in range(N)
+]
+# which cases each prompt version gets right: v1 is the baseline (30 of 40)
+CORRECT: dict[str, Callable[[int], bool]] = {
+    "v1": lambda i: i < 30,
+    "noise": lambda i: (i < 30 and i not in (5, 6)) or i in (31, 32),  # 2 down, 2 up
+    "degraded": lambda i: 12 <= i < 30,  # 12 down
+    "critical": lambda i: (i < 30 and i != 3) or i == 31,  # the critical case down, one up
+}
+SCORERS = "  - name: json_fields\n    args: {fields: {answer: {match: exact}}}\n"
+
+
+def answer(body: dict[str, Any]) -> str:
+    version = body["messages"][0]["content"].split()[-1]
+    i = int(body["messages"][-1]["content"][1:])
+    return json.dumps({"answer": f"a{i}" if CORRECT[version](i) else "wrong"})
+
+
+@pytest.fixture
+def server() -> Iterator[LoopbackOpenAI]:
+    with LoopbackOpenAI(responder=answer) as running:
+        yield running
+
+
+@pytest.fixture
+def suite(make_suite: Callable[..., Path], server: LoopbackOpenAI) -> Path:
+    # an absolute gate nothing here passes: with --baseline only the comparison decides
+    text = loopback_suite(server.base_url, scorers=SCORERS, gate="gate: {min_pass_rate: 0.95}\n")
+    prompts = ", ".join(f"{v}: prompts/{v}.j2" for v in CORRECT)
+    path: Path = make_suite(text.replace("{v1: prompts/v1.j2}", "{" + prompts + "}"), CASES)
+    for version in CORRECT:
+        (path.parent / "prompts" / f"{version}.j2").write_text(
+            f"[system]\nAnswer in JSON. Version {version}\n[user]\n{{{{ question }}}}\n"
+        )
+    return path
+
+
+@pytest.fixture
+def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)  # reports/ lands here
+    return tmp_path / "r.duckdb"
+
+
+def run(cli: Callable[..., CliResult], suite: Path, db: Path, *extra: str) -> CliResult:
+    return cli("run", str(suite), "--db", str(db), "--no-progress", *extra)
+
+
+def baseline_main(cli: Callable[..., CliResult], suite: Path, db: Path) -> str:
+    first = run(cli, suite, db, "--prompt", "v1")
+    assert first.exit_code == 1  # 75% < 95%: without a baseline the absolute gate applies
+    run_id = open_store(db).get_run("latest").run_id
+    named = cli("baseline", "set", "main", run_id, "--db", str(db))
+    assert named.exit_code == 0, named.stderr
+    assert f"baseline main of suite loop -> {run_id}" in named.stdout
+    return run_id
+
+
+def test_noise_only_change_passes_with_exit_0(
+    cli: Callable[..., CliResult], suite: Path, db: Path, tmp_path: Path
+) -> None:
+    base_id = baseline_main(cli, suite, db)
+    md = tmp_path / "summary.md"
+    result = run(cli, suite, db, "--prompt", "noise", "--baseline", "main", "--summary-md", str(md))
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert "Gate FAILED: pass rate 75.0% < min_pass_rate 95%" in result.stdout  # the run's own gate ...
+    assert f"Regression gate PASSED against baseline {base_id}" in result.stdout  # ... is replaced
+    assert "2 pass→fail and 2 fail→pass, McNemar exact p = 1" in result.stdout
+    summary = md.read_text()
+    assert summary.startswith("### ✅ evalkit · loop · noise · openai/loopback: no significant regression (exit 0)")
+    assert "| pass rate | 75.0% | 75.0% | +0.0 pts |" in summary
+    assert "**Flipped cases**: 2 pass→fail, 2 fail→pass" in summary
+    report = next((tmp_path / "reports").glob("*.html"))
+    assert f"Full report: `reports/{report.name}`" in summary
+    stored = open_store(db).get_run("latest")
+    assert stored.summary["baseline"]["passed"] is True
+    assert stored.summary["baseline"]["baseline_run_id"] == base_id
+    assert stored.summary["gate"]["exit_code"] == 1  # what was stored before is kept
+
+
+def test_degraded_candidate_fails_with_exit_1(cli: Callable[..., CliResult], suite: Path, db: Path) -> None:
+    base_id = baseline_main(cli, suite, db)
+    result = run(cli, suite, db, "--prompt", "degraded", "--baseline", base_id[:-2])  # a run prefix works too
+    assert result.exit_code == 1
+    assert f"Regression gate FAILED against baseline {base_id}" in result.stdout
+    assert "significant regression" in result.stdout
+    assert "pass rate 75.0% → 45.0% (-30.0 pts" in result.stdout
+    assert "12 pass→fail and 0 fail→pass, McNemar exact p = 4.9e-04" in result.stdout
+    assert "pass→fail c00:" in result.stdout
+
+
+def test_critical_case_flip_fails_with_exit_1(cli: Callable[..., CliResult], suite: Path, db: Path) -> None:
+    baseline_main(cli, suite, db)
+    result = run(cli, suite, db, "--prompt", "critical", "--baseline", "main")
+    assert result.exit_code == 1
+    assert "1 case(s) tagged 'critical' flipped to fail: c03" in result.stdout
+    assert "significant regression" not in result.stdout
+
+
+def test_unknown_baseline_fails_before_any_call(
+    cli: Callable[..., CliResult], suite: Path, db: Path, server: LoopbackOpenAI
+) -> None:
+    baseline_main(cli, suite, db)
+    before = server.stats.requests
+    result = run(cli, suite, db, "--prompt", "noise", "--baseline", "release-9")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "evalkit: error: no run 'release-9' (see `evalkit runs`)"
+    assert server.stats.requests == before
+
+
+def test_compare_two_runs_and_a_group(
+    cli: Callable[..., CliResult], suite: Path, db: Path, tmp_path: Path
+) -> None:
+    matrix = run(cli, suite, db, "--prompt", "v1", "--prompt", "degraded", "--prompt", "noise")
+    assert matrix.exit_code == 1
+    runs = {r.prompt_version: r for r in open_store(db).list_runs()}
+    group = runs["v1"].group_id
+    assert group is not None
+
+    pair = cli("compare", runs["v1"].run_id, runs["degraded"].run_id, "--db", str(db), "--summary-md", str(tmp_path / "c.md"))
+    assert pair.exit_code == 0, pair.stderr
+    lines = pair.stdout.splitlines()
+    head = next(line for line in lines if line.startswith("pass rate"))
+    assert head.split()[2:5] == ["75.0%", "45.0%", "-30.0"]
+    assert "worse" in head and "4.9e-04" in head
+    field_row = next(line for line in lines if line.startswith("field json_fields:answer: accuracy"))
+    assert "worse" in field_row
+    assert "Flipped: 12 pass→fail, 0 fail→pass" in pair.stdout
+    assert '    A: {"answer": "a0"}' in pair.stdout and '    B: {"answer": "wrong"}' in pair.stdout
+    assert "| pass rate | 75.0% | 45.0% | -30.0 pts |" in (tmp_path / "c.md").read_text()
+
+    grouped = cli("compare", group[:-2], "--db", str(db))
+    assert grouped.exit_code == 0, grouped.stderr
+    assert f"group {group}: 3 runs, compared with {runs['v1'].run_id}" in grouped.stdout
+    rows = {line.split()[0]: line for line in grouped.stdout.splitlines() if line.split()[:1] in (["degraded"], ["noise"])}
+    assert "-30.0 pts" in rows["degraded"] and "worse" in rows["degraded"]
+    assert "+0.0 pts" in rows["noise"] and "no significant difference" in rows["noise"]
+
+    assert cli("compare", runs["v1"].run_id, "--db", str(db)).exit_code == 2  # a run is not a group
+    listing = cli("baseline", "list", "--db", str(db))
+    assert listing.exit_code == 0
