@@ -37,7 +37,7 @@ from evalkit.growthconfig import MiningSpec
 from evalkit.logfiles import iter_log, resolve_logs
 from evalkit.neardup import NearDuplicateIndex, input_text
 from evalkit.outputs import parse_output
-from evalkit.pii import PiiScrubber
+from evalkit.pii import PiiScrubber, without_placeholders
 from evalkit.review import append_cases, suite_case_ids
 from evalkit.store import Store
 from evalkit.store.growth import GrowthStore
@@ -47,6 +47,7 @@ from evalkit.suite import Suite
 REASONS = ("provider_error", "schema_violation", "correction", "negative_feedback", "low_judge_score")
 _SINCE = re.compile(r"^(\d+)\s*([mhdw])$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+COMPARED_WORDS = 80
 _CLIP = 2000  # characters of the failing output kept in a case's provenance
 
 
@@ -241,7 +242,7 @@ class _RecordReader:
         missing = [v for v in self.variables if v not in case_input]
         if missing:
             return f"input lacks variable {missing[0]!r}"
-        text = input_text(case_input)
+        text = comparable_text(case_input)
         if not text:
             return "empty input"
         raw_id = get(f.id)
@@ -264,6 +265,12 @@ class _RecordReader:
             feedback=self.scrubber.value([x for x in feedback if not _blank(x)]) or None,
             text=text,
         )
+
+
+def comparable_text(case_input: dict[str, Any]) -> str:
+    """What failures are clustered and deduplicated on: the normalised input without PII placeholders,
+    its first COMPARED_WORDS words (enough to tell listings apart; long texts would make it slow)."""
+    return " ".join(input_text(without_placeholders(case_input)).split()[:COMPARED_WORDS])
 
 
 def cluster_failures(failures: Sequence[Failure], threshold: float) -> list[Cluster]:
@@ -401,13 +408,13 @@ def mine(
     case_file = mined_cases_path(suite)
     present = suite_case_ids(suite, [case_file])
     index = NearDuplicateIndex(
-        spec.dedup_threshold, ((c.id, input_text(c.input)) for c in suite.iter_cases())
+        spec.dedup_threshold, ((c.id, comparable_text(c.input)) for c in suite.iter_cases())
     )
     if case_file.exists() and case_file not in suite.case_files:
         from evalkit.cases import iter_case_file
 
         for _, case in iter_case_file(case_file):
-            index.add(case.id, input_text(case.input))
+            index.add(case.id, comparable_text(case.input))
     stamp = datetime.now(timezone.utc).replace(tzinfo=None)
     mined_at = stamp.isoformat(timespec="seconds") + "Z"
     picked: dict[str, Case] = {}  # cluster id -> case

@@ -30,6 +30,20 @@ _ADDRESS = re.compile(
 )
 
 
+PLACEHOLDER = re.compile(r"\[(?:EMAIL|PHONE|CARD|ADDRESS|REDACTED)\]")
+
+
+def without_placeholders(value: Any) -> Any:
+    """A scrubbed value with its placeholders removed (they say nothing about what a text is about)."""
+    if isinstance(value, str):
+        return PLACEHOLDER.sub(" ", value)
+    if isinstance(value, dict):
+        return {k: without_placeholders(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_placeholders(v) for v in value]
+    return value
+
+
 def luhn_ok(digits: str) -> bool:
     """True when a digit string passes the Luhn checksum (as every payment card number does)."""
     total = 0
