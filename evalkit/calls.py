@@ -106,18 +106,33 @@ class ResponseCache(Protocol):
 
 def cache_key(request: CompletionRequest, epoch: int) -> str:
     """Content address of a call: model, sampling params, rendered messages, schema, epoch."""
-    material = {
-        "model": request.model,
-        "params": request.params,
-        "messages": request.messages,
-        "variables": request.variables if not request.messages else None,
-        "schema": request.response_schema,
-        "api_base": request.api_base,
-        "epoch": epoch,
-    }
-    return hashlib.sha256(
-        json.dumps(material, sort_keys=True, ensure_ascii=False, default=str).encode()
-    ).hexdigest()
+    digest = _settings_digest(request).copy()
+    digest.update(
+        json.dumps(
+            [request.messages or None, None if request.messages else request.variables, epoch],
+            sort_keys=True,
+            ensure_ascii=False,
+            default=str,
+        ).encode()
+    )
+    return digest.hexdigest()
+
+
+# The parts of a request shared by every case of a run, hashed once (checked by identity).
+_SETTINGS: dict[tuple[str, str | None, int, int], tuple[Any, Any, Any]] = {}
+
+
+def _settings_digest(request: CompletionRequest) -> Any:
+    key = (request.model, request.api_base, id(request.params), id(request.response_schema))
+    cached = _SETTINGS.get(key)
+    if cached is not None and cached[0] is request.params and cached[1] is request.response_schema:
+        return cached[2]
+    material = [request.model, request.api_base, request.params, request.response_schema]
+    digest = hashlib.sha256(json.dumps(material, sort_keys=True, ensure_ascii=False, default=str).encode())
+    if len(_SETTINGS) > 256:
+        _SETTINGS.clear()
+    _SETTINGS[key] = (request.params, request.response_schema, digest)
+    return digest
 
 
 @dataclass
@@ -215,7 +230,7 @@ class ModelCaller:
     async def _call_with_retries(self, request: CompletionRequest) -> Completion:
         provider = self.provider_for(request.model)
         timeout = request.timeout or self.retry.timeout
-        timed = replace(request, timeout=timeout)
+        timed = request if request.timeout else replace(request, timeout=timeout)
         attempt = 0
         while True:
             attempt += 1
@@ -247,7 +262,7 @@ class ModelCaller:
                 await self.limit.release()
                 raise
             await self.limit.release(ok=True)
-            return replace(completion, attempts=attempt)
+            return completion if attempt == 1 else replace(completion, attempts=attempt)
 
     def drain_cache_rows(self) -> list[tuple[str, str, Completion]]:
         """New responses to store in the cache (the writer takes them with each batch of results)."""

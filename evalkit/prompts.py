@@ -52,6 +52,10 @@ class PromptVersion:
     path: Path
     source: str
     sections: tuple[PromptSection, ...] = field(repr=False)
+    # id(output_schema) -> (schema, its JSON, sections that read no case variable, rendered once)
+    _static: dict[int, tuple[Any, str, tuple[str | None, ...]]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     @property
     def hash(self) -> str:
@@ -72,38 +76,63 @@ class PromptVersion:
         return tuple(compiled)
 
     @cached_property
-    def variables(self) -> frozenset[str]:
-        """Case variables the template reads (excluding evalkit's built-ins)."""
-        names: set[str] = set()
+    def section_variables(self) -> tuple[frozenset[str], ...]:
+        """Case variables each section reads (excluding evalkit's built-ins)."""
+        found = []
         for section in self.sections:
             try:
-                names |= jinja2.meta.find_undeclared_variables(_ENV.parse(section.source))
+                names = jinja2.meta.find_undeclared_variables(_ENV.parse(section.source))
             except jinja2.TemplateSyntaxError as exc:
                 line = section.first_line + (exc.lineno or 1) - 1
                 raise ConfigError(
                     f"template syntax error: {exc.message}", path=self.path, line=line
                 ) from None
-        return frozenset(names - BUILTIN_VARIABLES)
+            found.append(frozenset(names - BUILTIN_VARIABLES))
+        return tuple(found)
+
+    @cached_property
+    def variables(self) -> frozenset[str]:
+        """Case variables the template reads (excluding evalkit's built-ins)."""
+        return frozenset().union(*self.section_variables)
+
+    def _static_sections(self, output_schema: dict[str, Any] | None) -> tuple[str, tuple[str | None, ...]]:
+        """The schema's JSON and the sections that read no case variable, rendered once per schema."""
+        cached = self._static.get(id(output_schema))
+        if cached is not None and cached[0] is output_schema:
+            return cached[1], cached[2]
+        schema_json = json.dumps(output_schema, indent=2) if output_schema else ""
+        context = {"output_schema": output_schema, "output_schema_json": schema_json}
+        static = tuple(
+            self._render_section(i, context) if not names else None
+            for i, names in enumerate(self.section_variables)
+        )
+        self._static[id(output_schema)] = (output_schema, schema_json, static)
+        return schema_json, static
+
+    def _render_section(self, index: int, context: dict[str, Any]) -> str:
+        try:
+            return str(self._compiled[index][1].render(context)).strip()
+        except jinja2.UndefinedError as exc:
+            raise ConfigError(
+                f"template needs a variable the case does not give: {exc.message}",
+                path=self.path,
+                line=self.sections[index].first_line,
+            ) from None
 
     def render(
         self, variables: dict[str, Any], *, output_schema: dict[str, Any] | None = None
     ) -> list[dict[str, str]]:
-        """Render the template for one case into OpenAI-style chat messages."""
-        context = dict(variables)
-        context["output_schema"] = output_schema
-        context["output_schema_json"] = json.dumps(output_schema, indent=2) if output_schema else ""
-        messages = []
-        for (role, template), section in zip(self._compiled, self.sections, strict=True):
-            try:
-                content = template.render(context)
-            except jinja2.UndefinedError as exc:
-                raise ConfigError(
-                    f"template needs a variable the case does not give: {exc.message}",
-                    path=self.path,
-                    line=section.first_line,
-                ) from None
-            messages.append({"role": role, "content": content.strip()})
-        return messages
+        """Render the template for one case into OpenAI-style chat messages.
+
+        Sections that read no case variable (the static instructions and few-shot examples) are
+        rendered once per output schema and reused.
+        """
+        schema_json, static = self._static_sections(output_schema)
+        context = {**variables, "output_schema": output_schema, "output_schema_json": schema_json}
+        return [
+            {"role": section.role, "content": text if text is not None else self._render_section(i, context)}
+            for i, (section, text) in enumerate(zip(self.sections, static, strict=True))
+        ]
 
 
 def load_prompt(name: str, path: Path) -> PromptVersion:

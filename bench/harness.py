@@ -1,0 +1,249 @@
+"""Benchmark the runner against a loopback OpenAI-compatible server in its own process.
+
+    python bench/harness.py                 # every scenario of issue 3, printed as a table
+    python bench/harness.py --quick         # small N, for a smoke test
+    python bench/harness.py --scenario latency --n 2000 --latency 0.2 --concurrency 50
+
+Each scenario runs `evalkit.runner.run_suite` in a fresh child process (so its peak RSS is its
+own) against `python -m evalkit.testing.openai_server` in another. Interpreter start and imports
+are excluded from the wall times; the child reports them separately.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+PROMPT = "[system]\nAnswer with JSON.\n[user]\n{{ question }}\n"
+SUITE = """name: bench
+target:
+  model: openai/bench-model
+  api_base: {url}
+  prompts: {{v1: prompts/v1.j2}}
+  params: {{temperature: 0, max_tokens: 64}}
+cases: [cases.jsonl]
+scorers:
+  - name: json_valid
+  - name: json_fields
+gate: {{min_pass_rate: 0.0, max_error_rate: {max_error_rate}}}
+"""
+
+
+def make_suite(root: Path, n: int, url: str, max_error_rate: float = 0.5) -> Path:
+    """A suite of ``n`` generated cases whose correct answer is the loopback server's echo."""
+    (root / "prompts").mkdir(parents=True, exist_ok=True)
+    (root / "prompts" / "v1.j2").write_text(PROMPT)
+    with (root / "cases.jsonl").open("w") as f:
+        for i in range(n):
+            f.write(
+                json.dumps({"id": f"c{i:06d}", "input": {"question": f"q{i}"}, "expected": {"echo": f"q{i}"}})
+                + "\n"
+            )
+    (root / "suite.yaml").write_text(SUITE.format(url=url, max_error_rate=max_error_rate))
+    return root / "suite.yaml"
+
+
+class Server:
+    """The loopback server in a child process."""
+
+    def __init__(self, *args: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "evalkit.testing.openai_server", *args],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        assert self.proc.stdout is not None
+        self.url = self.proc.stdout.readline().strip()
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+CHILD = """
+import json, os, resource, sys, time
+t0 = time.perf_counter()
+from evalkit.runner import RunOptions, run_suite
+from evalkit.store import open_store
+from evalkit.suite import load_suite
+imports = time.perf_counter() - t0
+suite = load_suite(sys.argv[1]); store = open_store(sys.argv[2])
+opts = json.loads(sys.argv[3])
+runs = []
+for i in range(opts.pop("runs", 1)):
+    start = time.perf_counter()
+    out = run_suite(suite, store, RunOptions(**opts))
+    runs.append({"wall": time.perf_counter() - start, "summary": out.summary, "exit": out.decision.exit_code})
+print(json.dumps({"imports": imports, "runs": runs, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "litellm_imported": "litellm" in sys.modules}, default=str))
+"""
+
+
+def run_child(
+    suite: Path, db: Path, options: dict[str, Any], env: dict[str, str] | None = None
+) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, str(suite), str(db), json.dumps(options)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr[-2000:])
+    return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def scenario_latency(
+    n: int, latency: float, concurrency: int, env: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Wall time against the physical limit n*latency/concurrency."""
+    server = Server("--latency", str(latency))
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            suite = make_suite(Path(tmp) / "s", n, server.url)
+            result = run_child(
+                suite, Path(tmp) / "r.duckdb", {"concurrency": concurrency, "use_cache": False}, env
+            )
+    finally:
+        server.stop()
+    wall = result["runs"][0]["wall"]
+    limit = n * latency / concurrency
+    return {
+        "n": n,
+        "latency_s": latency,
+        "concurrency": concurrency,
+        "wall_s": round(wall, 2),
+        "limit_s": round(limit, 2),
+        "limit_share": round(limit / wall, 3) if limit else None,
+        "ms_per_case": round(wall / n * 1000, 3),
+        "peak_rss_mb": round(result["peak_rss_mb"], 1),
+        "imports_s": round(result["imports"], 2),
+        "litellm_imported": result["litellm_imported"],
+    }
+
+
+def scenario_cached(n: int, concurrency: int) -> dict[str, Any]:
+    """A second run with nothing changed: wall time and requests reaching the server."""
+    server = Server("--latency", "0.2")
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            suite = make_suite(Path(tmp) / "s", n, server.url)
+            result = run_child(suite, Path(tmp) / "r.duckdb", {"concurrency": concurrency, "runs": 2})
+    finally:
+        server.stop()
+    first, second = result["runs"]
+    return {
+        "n": n,
+        "first_wall_s": round(first["wall"], 2),
+        "cached_wall_s": round(second["wall"], 2),
+        "requests_in_cached_run": second["summary"]["calls"]["requests"],
+        "cache_hits": second["summary"]["calls"]["cache_hits"],
+    }
+
+
+def scenario_faults(n: int, latency: float, timeout: float) -> dict[str, Any]:
+    """The fault mix: 20% 500s, 10% 429 with Retry-After, 5% hangs past the timeout, 5% malformed bodies."""
+    server = Server(
+        "--latency",
+        str(latency),
+        "--error-500",
+        "0.2",
+        "--rate-limit-429",
+        "0.1",
+        "--hang",
+        "0.05",
+        "--malformed",
+        "0.05",
+        "--retry-after",
+        "0.5",
+        "--hang-seconds",
+        str(timeout * 4),
+        "--seed",
+        "7",
+    )
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            suite = make_suite(Path(tmp) / "s", n, server.url, max_error_rate=0.01)
+            result = run_child(suite, Path(tmp) / "r.duckdb", {"timeout": timeout})  # adaptive concurrency
+            import duckdb
+
+            con = duckdb.connect(str(Path(tmp) / "r.duckdb"), read_only=True)
+            verdicts = dict(con.execute("SELECT verdict, COUNT(*) FROM outputs GROUP BY verdict").fetchall())
+            max_attempts, sum_attempts, stored = con.execute(
+                "SELECT MAX(attempts), SUM(attempts), COUNT(*) FROM outputs"
+            ).fetchone()  # type: ignore[misc]
+            reasons = con.execute(
+                "SELECT error, COUNT(*) FROM outputs WHERE verdict = 'error' GROUP BY 1 ORDER BY 2 DESC LIMIT 3"
+            ).fetchall()
+            con.close()
+    finally:
+        server.stop()
+    run = result["runs"][0]
+    return {
+        "n": n,
+        "wall_s": round(run["wall"], 2),
+        "stored": stored,
+        "verdicts": verdicts,
+        "max_attempts_per_case": max_attempts,
+        "requests": run["summary"]["calls"]["requests"],
+        "requests_per_case": round(sum_attempts / n, 2),
+        "exit_code": run["exit"],
+        "top_error_reasons": reasons,
+        "rate_limit_backoffs": run["summary"]["calls"]["rate_limit_backoffs"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="small N (smoke test)")
+    parser.add_argument(
+        "--scenario",
+        choices=["latency", "overhead", "cached", "faults", "memory", "litellm"],
+        action="append",
+    )
+    parser.add_argument("--n", type=int)
+    parser.add_argument("--latency", type=float, default=0.2)
+    parser.add_argument("--concurrency", type=int, default=50)
+    args = parser.parse_args()
+    n = args.n or (200 if args.quick else 2000)
+    chosen = args.scenario or ["latency", "overhead", "cached", "faults", "memory", "litellm"]
+    results: dict[str, Any] = {}
+    started = time.perf_counter()
+    if "latency" in chosen:
+        results["latency"] = scenario_latency(n, args.latency, args.concurrency)
+    if "overhead" in chosen:
+        results["overhead (0 ms latency)"] = scenario_latency(n, 0.0, args.concurrency)
+    if "cached" in chosen:
+        results["cached re-run"] = scenario_cached(n, args.concurrency)
+    if "faults" in chosen:
+        results["fault mix"] = scenario_faults(n, args.latency, timeout=1.0)
+    if "memory" in chosen:
+        results["memory (100k cases)"] = scenario_latency(
+            2000 if args.quick else 100_000, 0.0, args.concurrency
+        )
+    if "litellm" in chosen:
+        results["through litellm.acompletion"] = scenario_latency(
+            n, args.latency, args.concurrency, {"EVALKIT_FAST_PATH": "0"}
+        )
+    for name, figures in results.items():
+        print(f"== {name}")
+        for key, value in figures.items():
+            print(f"   {key:26} {value}")
+    print(f"(benchmark took {time.perf_counter() - started:.0f} s; machine: {os.cpu_count()} cores)")
+
+
+if __name__ == "__main__":
+    main()
