@@ -286,6 +286,8 @@ def test_epochs_flag_flaky_cases_and_quarantine_keeps_them_out_of_the_gate(
     assert "Quarantined (kept out of the gate): c0000" in result.stdout
     history = open_store(tmp_path / "r.duckdb").flaky_history("loop")
     assert list(history["case_id"]) == ["c0000"] and int(history["flaky_runs"][0]) == 2
+    listing = cli("flaky", "loop", "--db", str(tmp_path / "r.duckdb"))
+    assert listing.exit_code == 0 and "c0000" in listing.stdout and "c0001" not in listing.stdout
 
 
 def test_matrix_runs_every_cell_in_one_group(

@@ -78,3 +78,27 @@ def schema() -> None:
     from evalkit.suite import suite_json_schema
 
     typer.echo(json.dumps(suite_json_schema(), indent=2))
+
+
+@app.command()
+def flaky(
+    suite: str = typer.Argument(..., help="Suite name (as in `evalkit runs`)."),
+    runs: int = typer.Option(20, "--runs", min=1, help="How many of the suite's latest runs to look at."),
+    db: str | None = typer.Option(None, "--db", help="Results database."),
+) -> None:
+    """Cases that both passed and failed within a run (see `run --repeat`), across recent runs."""
+    from rich.table import Table
+
+    from evalkit.cli.console import out, pct
+    from evalkit.store import open_store
+
+    history = open_store(db, must_exist=True).flaky_history(suite, runs=runs)
+    if history.empty:
+        out.print(f"no flaky cases in the last {runs} runs of {suite!r}")
+        return
+    table = Table(box=None, show_edge=False, pad_edge=False)
+    for col in ("case", "flaky in runs", "of runs", "pass rate"):
+        table.add_column(col)
+    for row in history.itertuples(index=False):
+        table.add_row(row.case_id, str(row.flaky_runs), str(row.runs), pct(row.pass_rate))
+    out.print(table)
