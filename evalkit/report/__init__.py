@@ -1,1 +1,1 @@
-"""Reports: JUnit XML for CI (and, later, markdown summaries and self-contained HTML)."""
+"""Reports: JUnit XML for CI, markdown summaries for pull requests, and self-contained HTML."""

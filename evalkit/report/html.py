@@ -1,0 +1,382 @@
+"""``evalkit report``: one self-contained HTML file per run (or pair of runs), readable offline.
+
+The page holds everything inline: CSS, a few lines of JavaScript (filters and paging, which only
+show and hide rows), and matplotlib charts as base64 PNGs. Every value from a run (inputs, outputs,
+reasons, judge explanations, prompt text) goes through jinja2's autoescaping, or through
+:func:`markupsafe.escape` for the pre-rendered diffs, so a model output holding ``<script>`` is
+shown as text and never runs.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from markupsafe import Markup
+
+from evalkit import __version__
+from evalkit.compare import Comparison, compare_outcomes, outcomes_from_frames
+from evalkit.report.charts import Chart, RunSeries, render_charts
+from evalkit.report.diff import diff_html, display_json, output_text
+from evalkit.report.formatting import metric_cells
+from evalkit.results import RunRecord
+
+if TYPE_CHECKING:
+    from evalkit.store import Store
+
+REPORTS_DIR = Path("reports")
+MAX_TEXT = 20_000  # characters of one input/output shown; the store keeps everything
+FLIPS_SHOWN = 50
+
+
+@dataclass(frozen=True)
+class PromptText:
+    """A run's prompt version as the report shows it: the template text, if it can be found unchanged."""
+
+    version: str | None
+    hash: str | None
+    text: str | None
+    note: str = ""
+
+
+@dataclass
+class ScorerView:
+    scorer: str
+    score: float
+    passed: bool
+    reason: str
+    error: str | None
+    reasoning: str | None  # a judge's explanation (Score.details['reasoning'])
+
+
+@dataclass
+class RunView:
+    """One run's columns in the report."""
+
+    record: RunRecord
+    key: str  # "a" or "b"
+    frame: Any
+    scores: Any
+    fields: Any
+    prompt: PromptText
+    epochs: int = 1
+
+    @property
+    def label(self) -> str:
+        return f"{self.record.prompt_version or '-'} · {self.record.model}"
+
+
+@dataclass
+class CaseSide:
+    verdict: str
+    score: float | None
+    output: str
+    error: str | None
+    notes: list[ScorerView] = field(default_factory=list)
+
+
+@dataclass
+class CaseView:
+    case_id: str
+    tags: list[str]
+    input: str
+    expected: str | None
+    sides: dict[str, CaseSide | None]
+    flip: str = ""  # "pass→fail" | "fail→pass" | ""
+    reason: str = ""
+    expected_diffs: dict[str, Markup] = field(default_factory=dict)
+    versions_diff: Markup | None = None
+
+    @property
+    def failing(self) -> bool:
+        return any(s is not None and s.verdict != "pass" for s in self.sides.values())
+
+    @property
+    def errored(self) -> bool:
+        return any(s is not None and s.verdict == "error" for s in self.sides.values())
+
+    @property
+    def search_text(self) -> str:
+        return " ".join([self.case_id, *self.tags, self.reason]).lower()
+
+
+def load_run_view(store: Store, record: RunRecord, key: str) -> RunView:
+    """Read one run's cases, scores and fields from the store."""
+    with store.session():
+        frame = store.case_results(record.run_id)
+        scores = store.score_rows(record.run_id)
+        fields = store.field_rows(record.run_id)
+    epochs = int(frame["epoch"].max()) + 1 if len(frame) else 1
+    return RunView(record, key, frame, scores, fields, prompt_text(record), epochs)
+
+
+def prompt_text(run: RunRecord) -> PromptText:
+    """The run's prompt template, read from the suite on disk and checked against the hash the run recorded."""
+    version, recorded = run.prompt_version, run.prompt_hash
+    if version is None:
+        return PromptText(version, recorded, None, "no prompt (a python: target)")
+    rel = run.config.get("target", {}).get("prompts", {}).get(version)
+    if not rel or not run.suite_path:
+        return PromptText(version, recorded, None, "the run did not record where its template was")
+    path = Path(run.suite_path).parent / rel
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return PromptText(version, recorded, None, f"template {path} is no longer there")
+    now = hashlib.sha256(text.encode()).hexdigest()[:12]
+    if recorded and now != recorded:
+        return PromptText(
+            version,
+            recorded,
+            text,
+            f"{path} changed since this run (hash {recorded} then, {now} now): shown as it is now",
+        )
+    return PromptText(version, recorded, text, str(path))
+
+
+def build_context(
+    store: Store, run: RunRecord, other: RunRecord | None = None, *, seed: int = 0
+) -> dict[str, Any]:
+    """Everything the template shows, for one run or for ``run`` (A, the reference) against ``other`` (B)."""
+    views = [load_run_view(store, run, "a")]
+    if other is not None:
+        views.append(load_run_view(store, other, "b"))
+    comparison: Comparison | None = None
+    if other is not None:
+        gate = other.config.get("gate", {})
+        comparison = compare_outcomes(
+            *(outcomes_from_frames(v.record, v.frame, v.scores, v.fields) for v in views),
+            alpha=float(gate.get("regression_alpha", 0.05)),
+            min_effect=float(gate.get("regression_min_effect", 0.02)),
+            seed=seed,
+        )
+    cases = _case_views(views)
+    return {
+        "title": _title(views),
+        "generated_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "version": __version__,
+        "runs": views,
+        "comparison": comparison,
+        "flips": comparison.flips[:FLIPS_SHOWN] if comparison else [],
+        "charts": render_charts([_series(v, qualify_fields=_field_scorers(views) > 1) for v in views]),
+        "cases": cases,
+        "counts": {
+            "all": len(cases),
+            "failing": sum(c.failing for c in cases),
+            "errors": sum(c.errored for c in cases),
+            "flipped": sum(bool(c.flip) for c in cases),
+        },
+    }
+
+
+def render_report(context: dict[str, Any]) -> str:
+    """The HTML page for a context from :func:`build_context`."""
+    script = _script()
+    # The page's one script is allowed by its hash (Content-Security-Policy): even if some text
+    # escaped escaping, an injected script or event handler would not run.
+    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    template = _environment().get_template("report.html.j2")
+    html: str = template.render(**context, script=Markup(script), script_hash=f"sha256-{digest}")
+    return html
+
+
+def _script() -> str:
+    from importlib import resources
+
+    return resources.files("evalkit.report").joinpath("templates", "report.js").read_text(encoding="utf-8")
+
+
+def write_report(
+    store: Store,
+    run: RunRecord,
+    other: RunRecord | None = None,
+    *,
+    path: Path | None = None,
+    seed: int = 0,
+) -> Path:
+    """Render the report and write it (default ``reports/<run>[-vs-<other>].html``); returns the path."""
+    if path is None:
+        name = run.run_id if other is None else f"{run.run_id}-vs-{other.run_id}"
+        path = REPORTS_DIR / f"{_safe_name(name)}.html"
+    html = render_report(build_context(store, run, other, seed=seed))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(html, encoding="utf-8")
+    return path
+
+
+def _environment() -> Any:
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("evalkit.report", "templates"),
+        autoescape=True,  # every value is escaped unless it is Markup built from escaped pieces
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["pct"] = _pct
+    env.filters["ms"] = _ms
+    env.globals["metric_cells"] = metric_cells
+    return env
+
+
+def _title(views: list[RunView]) -> str:
+    first = views[0].record
+    if len(views) == 1:
+        return f"{first.suite_name} · {views[0].label}"
+    return f"{first.suite_name} · {views[0].label} vs {views[1].label}"
+
+
+def _field_scorers(views: list[RunView]) -> int:
+    return len({s for v in views if len(v.fields) for s in v.fields["scorer"].unique()})
+
+
+def _series(view: RunView, *, qualify_fields: bool) -> RunSeries:
+    frame, scores, fields = view.frame, view.scores, view.fields
+    ok = frame[frame["status"] == "ok"]
+    usable = scores[scores["error"].isna()] if len(scores) else scores
+    scorer_rates = (
+        {str(k): float(v) for k, v in usable.groupby("scorer", sort=False)["passed"].mean().items()}
+        if len(usable)
+        else {}
+    )
+    field_rates = (
+        {
+            (f"{s}:{f}" if qualify_fields else str(f)): float(v)
+            for (s, f), v in fields.groupby(["scorer", "field"], sort=False)["passed"].mean().items()
+        }
+        if len(fields)
+        else {}
+    )
+    return RunSeries(
+        label=view.label,
+        scorer_pass_rates=scorer_rates,
+        field_accuracy=field_rates,
+        case_scores=[float(s) for s in frame["score"].dropna()],
+        latencies_ms=[float(v) for v in ok.loc[~ok["cached"].astype(bool), "latency_ms"]],
+        cost_usd=float(frame["cost_usd"].sum()),
+        prompt_tokens=int(frame["prompt_tokens"].sum()),
+        completion_tokens=int(frame["completion_tokens"].sum()),
+    )
+
+
+def _notes(scores: Any) -> dict[str, list[ScorerView]]:
+    notes: dict[str, list[ScorerView]] = {}
+    if not len(scores):
+        return notes
+    first = scores[scores["epoch"] == 0]
+    for case_id, scorer, score, passed, reason, error, details in zip(
+        first["case_id"],
+        first["scorer"],
+        first["score"],
+        first["passed"],
+        first["reason"],
+        first["error"],
+        first["details_json"],
+        strict=True,
+    ):
+        reasoning = None
+        if details and "reasoning" in details:  # cheap test first: most scorers have no explanation
+            value = json.loads(details).get("reasoning")
+            reasoning = None if value is None else _clip(str(value))
+        notes.setdefault(case_id, []).append(
+            ScorerView(
+                scorer=scorer,
+                score=float(score),
+                passed=bool(passed),
+                reason=reason,
+                error=error if isinstance(error, str) else None,
+                reasoning=reasoning,
+            )
+        )
+    return notes
+
+
+def _case_views(views: list[RunView]) -> list[CaseView]:
+    per_run: list[dict[str, Any]] = []
+    notes = [_notes(v.scores) for v in views]
+    for view in views:
+        first = view.frame[view.frame["epoch"] == 0]
+        per_run.append({row.case_id: row for row in first.itertuples(index=False)})
+    order = list(dict.fromkeys(cid for rows in per_run for cid in rows))
+    cases = []
+    for case_id in order:
+        rows = [r.get(case_id) for r in per_run]
+        base = next(r for r in rows if r is not None)
+        expected = json.loads(base.expected_json) if isinstance(base.expected_json, str) else None
+        sides: dict[str, CaseSide | None] = {}
+        outputs: dict[str, str] = {}
+        for view, row, run_notes in zip(views, rows, notes, strict=True):
+            if row is None:
+                sides[view.key] = None
+                continue
+            raw = row.raw_text if isinstance(row.raw_text, str) else None
+            outputs[view.key] = _clip(output_text(raw, expected))
+            sides[view.key] = CaseSide(
+                verdict=row.verdict,
+                score=None if _missing(row.score) else float(row.score),
+                output=_clip(raw or ""),
+                error=row.error if isinstance(row.error, str) else None,
+                notes=run_notes.get(case_id, []),
+            )
+        view_case = CaseView(
+            case_id=case_id,
+            tags=json.loads(base.tags_json),
+            input=_clip(json.dumps(json.loads(base.input_json), ensure_ascii=False, indent=1)),
+            expected=None if expected is None else _clip(display_json(expected)),
+            sides=sides,
+        )
+        verdicts = [s.verdict if s else None for s in sides.values()]
+        if len(verdicts) == 2 and {verdicts[0], verdicts[1]} == {"pass", "fail"}:
+            view_case.flip = "pass→fail" if verdicts[0] == "pass" else "fail→pass"
+        failing = [s for s in sides.values() if s is not None and s.verdict != "pass"]
+        if failing:
+            worst = failing[-1]
+            view_case.reason = _clip(
+                f"error: {worst.error}"
+                if worst.verdict == "error"
+                else "; ".join(f"{n.scorer}: {n.reason}" for n in worst.notes if not n.passed)
+                or "below threshold",
+                300,
+            )
+        if view_case.expected is not None:
+            for key, text in outputs.items():
+                shown = sides[key]
+                if shown is not None and shown.verdict != "error":
+                    view_case.expected_diffs[key] = diff_html(view_case.expected, text)
+        if len(outputs) == 2 and outputs["a"] != outputs["b"]:
+            view_case.versions_diff = diff_html(outputs["a"], outputs["b"])
+        cases.append(view_case)
+    return cases
+
+
+def _clip(text: str, limit: int = MAX_TEXT) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _safe_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.\-]+", "_", name)
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.1%}"
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value / 1000:.2f} s" if value >= 1000 else f"{value:.0f} ms"
+
+
+__all__ = ["Chart", "build_context", "render_report", "write_report"]

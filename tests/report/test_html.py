@@ -1,0 +1,74 @@
+"""The HTML report as written: self-contained, escaped, complete (the browser test is test_chromium.py)."""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from evalkit.report.html import write_report
+from evalkit.store import open_store
+from tests.conftest import CliResult
+from tests.report.payloads import payload_runs
+
+
+@pytest.fixture(scope="module")
+def html(tmp_path_factory: pytest.TempPathFactory) -> str:
+    root = tmp_path_factory.mktemp("report")
+    store = open_store(root / "r.duckdb")
+    a, b = payload_runs(store, root / "suite")
+    return write_report(store, a, b, path=root / "out" / "report.html").read_text()
+
+
+def test_report_is_self_contained(html: str) -> None:
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", html)
+    assert "@import" not in html and "url(" not in html
+    assert "default-src 'none'" in html  # and the page says so to the browser
+    charts = re.findall(
+        r'<img class="chart" data-chart="(\w+)" alt="[^"]*" src="data:image/png;base64,([^"]+)"', html
+    )
+    assert [key for key, _ in charts] == ["scorers", "fields", "scores", "latency", "cost"]
+    assert all(base64.b64decode(data)[:8] == b"\x89PNG\r\n\x1a\n" for _, data in charts)
+
+
+def test_untrusted_text_is_escaped_everywhere(html: str) -> None:
+    assert html.count("<script") == 1  # the report's own script, and nothing else
+    assert "<img src=x" not in html and "<b>bold</b>" not in html
+    assert "&lt;img src=x onerror=" in html  # outputs, inputs, tags, diffs
+    assert "window.__pwned = 1" in html  # the judge's explanation quoting the payload, as text
+    assert "&lt;b&gt;bold&lt;/b&gt; is not markup here." in html  # the prompt version's text
+
+
+def test_case_table_diffs_and_explanations(html: str) -> None:
+    cases = re.findall(r'<details class="case" data-failing="(\d)" data-error="\d" data-flip="([^"]*)"', html)
+    assert len(cases) == 30
+    assert sum(f == "1" for f, _ in cases) == 8  # failing in A or B: 0-5, 20, 21
+    assert sorted(flip for _, flip in cases if flip) == ["fail→pass"] + ["pass→fail"] * 6
+    assert '<pre class="diff expected">{&#34;answer&#34;: &#34;<del>a</del><ins>' in html
+    assert '<pre class="diff versions">' in html
+    assert html.count('class="reasoning judge-reasoning"') == 2 + 7  # failing cases of A, then of B
+    assert "Flipped cases: 6 pass→fail, 1 fail→pass" in html
+    assert re.search(r"<td>pass rate</td><td class=\"num\">93.3%</td><td class=\"num\">76.7%</td>", html)
+
+
+def test_single_run_report_and_cli(
+    tmp_path: Path, cli: Callable[..., CliResult], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = open_store(tmp_path / "r.duckdb")
+    payload_runs(store, tmp_path / "suite")
+    monkeypatch.chdir(tmp_path)
+    result = cli("report", "run-a", "--db", str(tmp_path / "r.duckdb"))
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.strip() == "report written to reports/run-a.html"
+    single = (tmp_path / "reports" / "run-a.html").read_text()
+    assert 'id="comparison"' not in single and single.count('<details class="case"') == 30
+    pair = cli("report", "run-a", "--compare", "run-b", "--db", str(tmp_path / "r.duckdb"))
+    assert pair.stdout.strip() == "report written to reports/run-a-vs-run-b.html"
+    assert cli("report", "run-a", "--compare", "run-a", "--db", str(tmp_path / "r.duckdb")).exit_code == 2
+    # a prompt edited since the run is shown as it is now, and said to have changed
+    (tmp_path / "suite" / "prompts" / "v1.j2").write_text("[user]\nchanged {{ question }}\n")
+    cli("report", "run-a", "--out", "edited.html", "--db", str(tmp_path / "r.duckdb"))
+    assert "changed since this run" in (tmp_path / "edited.html").read_text()

@@ -1,0 +1,57 @@
+"""Markdown summaries: safe for a pull-request comment, with the verdict, the table and the flips."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from evalkit.compare import compare_runs
+from evalkit.failures import explain_cases
+from evalkit.regression import decide_regression
+from evalkit.report.markdown import cell, comparison_markdown, run_markdown
+from evalkit.store import open_store
+from evalkit.suite import GateSpec
+from tests.report.payloads import payload_runs
+
+
+def test_cells_cannot_inject_markup_links_or_mentions() -> None:
+    text = cell(
+        "a | b <img src=x onerror=alert(1)> @octo-team [click](javascript:alert(1)) *bold* `code`\nnext"
+    )
+    assert "\n" not in text and "<img" not in text and "@octo" not in text
+    assert "\\|" in text and "\\[click\\]" in text and "\\*bold\\*" in text and "\\`code\\`" in text
+    assert "&lt;img src=x onerror=alert(1)&gt;" in text and "&#64;octo-team" in text
+    assert cell("x" * 500).endswith("…") and len(cell("x" * 500)) == 160
+
+
+def test_run_summary_with_baseline_decision(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "r.duckdb")
+    a, b = payload_runs(store, tmp_path / "suite")
+    comparison = compare_runs(store, a, b, alpha=0.05, min_effect=0.02)
+    decision = decide_regression(comparison, GateSpec())
+    md = run_markdown(b, b.summary, comparison=comparison, decision=decision, report_path="reports/x.html")
+    lines = md.splitlines()
+    assert lines[0] == "### ❌ evalkit · s · v2 · openai/m: regression (exit 1)"
+    assert "> 1 case(s) tagged 'critical' flipped to fail: case\\-002" not in md  # ids are not over-escaped
+    assert "> 1 case(s) tagged 'critical' flipped to fail: case-002" in md
+    assert "| pass rate | 93.3% | 76.7% | -16.7 pts |" in md
+    assert "**Flipped cases**: 6 pass→fail, 1 fail→pass" in md
+    assert "<details><summary>Per scorer and per field</summary>" in md
+    assert "<img" not in md and "<script" not in md
+    assert lines[-1] == "Full report: `reports/x.html`"
+
+
+def test_run_summary_without_baseline_and_compare_summary(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "r.duckdb")
+    a, b = payload_runs(store, tmp_path / "suite")
+    md = run_markdown(
+        b,
+        {**b.summary, "gate": {"passed": True, "exit_code": 0, "reasons": ["pass rate ok"]}},
+        explain_cases(store, b.run_id, limit=3),
+    )
+    assert md.startswith("### ✅ evalkit · s · v2 · openai/m: gate passed (exit 0)")
+    assert "| exact | 100.0% | 1.00 | 23 | 0 |" in md and "| judge | 0.0% | 0.00 | 7 | 0 |" in md
+    assert "**Failures** (top 3 of 7)" in md
+    both = comparison_markdown(compare_runs(store, a, b))
+    assert both.startswith(
+        "### evalkit compare · s: v2 · openai/m against v1 · openai/m: pass rate no significant difference"
+    )
