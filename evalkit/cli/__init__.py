@@ -28,6 +28,7 @@ from evalkit.cli import run  # noqa: E402, F401, I001
 from evalkit.cli import results  # noqa: E402, F401
 from evalkit.cli import compare  # noqa: E402, F401
 from evalkit.cli import report  # noqa: E402, F401
+from evalkit.cli import lint  # noqa: E402, F401
 from evalkit.cli import ci  # noqa: E402, F401
 from evalkit.cli import judge  # noqa: E402, F401
 from evalkit.cli import grow  # noqa: E402, F401

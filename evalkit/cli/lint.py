@@ -1,0 +1,42 @@
+"""``evalkit lint``: check a suite's schema, prompts and cases against the rules of structured-output prompting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from evalkit.cli import app
+
+
+@app.command()
+def lint(
+    suite: Path = typer.Argument(..., help="Suite file, or a directory holding suite.yaml."),
+    prompt: list[str] | None = typer.Option(
+        None, "--prompt", "-p", help="Prompt version to lint (repeatable; default: every version)."
+    ),
+    strict: bool = typer.Option(False, "--strict", help="Exit 1 on warnings too."),
+) -> None:
+    """Lint SUITE: schema fields without descriptions, case variables before the fixed instructions
+    (and the cache-stable prefix of each prompt, in tokens), few-shot examples, cases lacking the
+    expected output a scorer needs. Exit 1 on errors (with --strict, on warnings too), else 0."""
+    from rich.text import Text
+
+    from evalkit.cli.console import out
+    from evalkit.lint import lint_suite
+    from evalkit.suite import load_suite
+
+    report = lint_suite(load_suite(suite), list(prompt) if prompt else None)
+    styles = {"error": "red", "warning": "yellow", "info": ""}
+    for finding in report.findings:
+        out.print(Text(finding.one_line(), style=styles[finding.severity]))
+    errors, warnings = report.count("error"), report.count("warning")
+    ok = errors == 0 and (warnings == 0 or not strict)
+    out.print(
+        Text(
+            f"lint {'passed' if ok else 'FAILED'}: suite {report.suite}, prompts {', '.join(report.prompts)}: "
+            f"{errors} error(s), {warnings} warning(s)",
+            style="bold green" if ok else "bold red",
+        )
+    )
+    raise typer.Exit(0 if ok else 1)
