@@ -32,6 +32,7 @@ from evalkit.cli import lint  # noqa: E402, F401
 from evalkit.cli import ci  # noqa: E402, F401
 from evalkit.cli import judge  # noqa: E402, F401
 from evalkit.cli import grow  # noqa: E402, F401
+from evalkit.cli import trend  # noqa: E402, F401
 
 
 def main(argv: list[str] | None = None) -> None:

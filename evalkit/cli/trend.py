@@ -1,0 +1,52 @@
+"""``evalkit trend``: week-by-week pass rates, failures, cost and latency of a suite, as CSV and HTML."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from evalkit.cli import app
+
+
+def suite_name_of(suite: str) -> str:
+    """A suite's name from its file or directory, or the argument itself when it is not a path."""
+    from evalkit.suite import load_suite
+
+    return load_suite(suite).name if Path(suite).exists() else suite
+
+
+@app.command()
+def trend(
+    suite: str = typer.Argument(..., help="Suite file or directory, or a suite name as stored."),
+    weeks: int = typer.Option(
+        12, "--weeks", "-w", min=1, max=520, help="Weeks to show, the current one included."
+    ),
+    out: Path = typer.Option(Path("reports"), "--out", "-o", help="Directory for trend-SUITE.csv and .html."),
+    min_drop: float = typer.Option(
+        0.05, "--min-drop", min=0.0, max=1.0, help="Pass-rate drop (0.05 = 5 points) that flags a week."
+    ),
+    db: str | None = typer.Option(
+        None, "--db", help="Results database (default: $EVALKIT_DB or .evalkit/evalkit.duckdb)."
+    ),
+) -> None:
+    """Pass rate per week of the suite, each scorer and each field; failures per cluster; cost and latency.
+
+    Writes a tidy CSV and a self-contained HTML page (charts inlined) and lists regression weeks.
+    """
+    from evalkit.cli.console import out as console
+    from evalkit.store import open_store
+    from evalkit.trend import build_trend, write_trend
+
+    name = suite_name_of(suite)
+    report = build_trend(open_store(db, must_exist=True), name, weeks=weeks, min_drop=min_drop)
+    csv_path, html_path = write_trend(report, out)
+    with_runs = sum(1 for r in report.suite_metrics["runs"] if r)
+    console.print(
+        f"{name}: {weeks} weeks, {with_runs} with runs · wrote {csv_path} and {html_path}", markup=False
+    )
+    for r in report.regressions:
+        console.print(
+            f"  regression week of {r.week.isoformat()}: {r.kind} {r.name} {r.baseline:.1%} -> {r.value:.1%}",
+            markup=False,
+        )

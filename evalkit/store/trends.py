@@ -1,0 +1,64 @@
+"""Week-by-week aggregates of a suite's complete runs, for ``evalkit trend`` (portable SQL).
+
+Weeks start on Monday (``date_trunc('week', ...)`` in DuckDB and PostgreSQL alike). Provider errors
+are counted apart and never enter a pass rate; cached answers are left out of latency.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from evalkit.store.queries import Store
+
+_WEEK = "date_trunc('week', r.started_at)"
+_RUNS = "FROM runs r JOIN {table} t ON t.run_id = r.run_id WHERE r.suite_name = ? AND r.started_at >= ? AND r.status = 'complete'"
+
+
+class TrendStore:
+    """Weekly pass rates, cost and latency of a suite's runs."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def weekly_suite(self, suite_name: str, since: datetime) -> Any:
+        """Per week: runs, verdict counts, cost, tokens and latency percentiles (a DataFrame)."""
+        sql = (
+            f"SELECT {_WEEK} AS week, COUNT(DISTINCT r.run_id) AS runs, "
+            "SUM(CASE WHEN t.verdict = 'pass' THEN 1 ELSE 0 END) AS passed, "
+            "SUM(CASE WHEN t.verdict = 'fail' THEN 1 ELSE 0 END) AS failed, "
+            "SUM(CASE WHEN t.verdict = 'error' THEN 1 ELSE 0 END) AS errors, "
+            "SUM(t.cost_usd) AS cost_usd, SUM(t.prompt_tokens) AS prompt_tokens, "
+            "SUM(t.completion_tokens) AS completion_tokens, "
+            "percentile_cont(0.5) WITHIN GROUP (ORDER BY CASE WHEN t.status = 'ok' AND NOT t.cached "
+            "THEN t.latency_ms END) AS latency_p50_ms, "
+            "percentile_cont(0.95) WITHIN GROUP (ORDER BY CASE WHEN t.status = 'ok' AND NOT t.cached "
+            "THEN t.latency_ms END) AS latency_p95_ms "
+            + _RUNS.format(table="outputs")
+            + f" GROUP BY {_WEEK} ORDER BY week"
+        )
+        return self._query(sql, suite_name, since)
+
+    def weekly_scorers(self, suite_name: str, since: datetime) -> Any:
+        """Per week and scorer: scored results, passes and mean score (scorer errors left out)."""
+        sql = (
+            f"SELECT {_WEEK} AS week, t.scorer AS scorer, COUNT(*) AS scored, "
+            "SUM(CASE WHEN t.passed THEN 1 ELSE 0 END) AS passed, AVG(t.score) AS mean_score "
+            + _RUNS.format(table="scores")
+            + f" AND t.error IS NULL GROUP BY {_WEEK}, t.scorer ORDER BY week, scorer"
+        )
+        return self._query(sql, suite_name, since)
+
+    def weekly_fields(self, suite_name: str, since: datetime) -> Any:
+        """Per week, scorer and field: fields compared and how many passed."""
+        sql = (
+            f"SELECT {_WEEK} AS week, t.scorer AS scorer, t.field AS field, COUNT(*) AS compared, "
+            "SUM(CASE WHEN t.passed THEN 1 ELSE 0 END) AS passed "
+            + _RUNS.format(table="field_scores")
+            + f" GROUP BY {_WEEK}, t.scorer, t.field ORDER BY week, scorer, field"
+        )
+        return self._query(sql, suite_name, since)
+
+    def _query(self, sql: str, suite_name: str, since: datetime) -> Any:
+        with self.store._connection() as con:
+            return con.query_df(sql, (suite_name, since))
