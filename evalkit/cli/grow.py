@@ -217,3 +217,88 @@ def print_mining(suite_name: str, report: Any) -> None:
             f"({case.provenance['cluster_size']} failures)",
             markup=False,
         )
+
+
+@app.command()
+def weekly(
+    suite: Path = typer.Argument(..., help="Suite file, or a directory holding suite.yaml."),
+    logs: list[str] = typer.Option(
+        ..., "--logs", "-l", help="Log file or glob: .jsonl .json .csv .parquet .duckdb."
+    ),
+    since: str = typer.Option("7d", "--since", help="Mine records newer than this: 7d, 12h, 2w or a date."),
+    n: int | None = typer.Option(
+        None, "--n", "-n", min=1, help="Cases to add, at most (default mining.max_cases)."
+    ),
+    table: str | None = typer.Option(None, "--table", help="Table to read from a DuckDB log."),
+    weeks: int = typer.Option(12, "--weeks", "-w", min=1, max=520, help="Weeks in the trend report."),
+    out: Path = typer.Option(Path("reports"), "--out", "-o", help="Directory for the trend CSV and HTML."),
+    webhook: str | None = typer.Option(
+        None,
+        "--webhook",
+        envvar="EVALKIT_WEBHOOK_URL",
+        help="Slack-compatible incoming-webhook URL for a summary ($EVALKIT_WEBHOOK_URL).",
+        show_envvar=False,
+    ),
+    concurrency: int | None = typer.Option(
+        None, "--concurrency", "-c", min=1, help="Fixed calls in flight for the run."
+    ),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar on stderr."),
+    db: str | None = typer.Option(None, "--db", help=_DB_HELP),
+) -> None:
+    """The weekly job: mine the logs → run the suite → trend report → optional webhook post.
+
+    Exits with the run's gate code. A failing webhook is reported on stderr and changes neither the
+    exit code nor anything stored.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from evalkit.cli.console import err, print_summary
+    from evalkit.cli.console import out as console
+    from evalkit.failures import explain_cases
+    from evalkit.runner import RunOptions
+    from evalkit.store import open_store
+    from evalkit.weekly import run_weekly
+
+    store = open_store(db)
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not progress,
+    )
+    task = bar.add_task("weekly run", total=None)
+    with bar:
+        result = run_weekly(
+            suite,
+            store,
+            logs,
+            since=since,
+            n=n,
+            table=table,
+            weeks=weeks,
+            out_dir=out,
+            webhook=webhook,
+            options=RunOptions(concurrency=concurrency),
+            on_run_start=lambda run, total, done: bar.update(task, total=total, completed=done),
+            on_result=lambda _: bar.advance(task),
+        )
+    print_mining(result.run.run.suite_name, result.mining)
+    failures = explain_cases(store, result.run.run.run_id, limit=10)
+    print_summary(result.run.run, result.run.summary, failures, 10)
+    console.print(f"Trend report: {result.csv_path} and {result.html_path}", markup=False)
+    for r in result.trend.regressions:
+        console.print(
+            f"  regression week of {r.week.isoformat()}: {r.kind} {r.name} {r.baseline:.1%} -> {r.value:.1%}",
+            markup=False,
+        )
+    if result.webhook_error:
+        typer.echo(
+            f"evalkit: warning: {result.webhook_error} (the job's results are stored; exit code unchanged)",
+            err=True,
+        )
+    elif result.webhook_posted:
+        console.print("Posted the summary to the webhook.", markup=False)
+    raise typer.Exit(int(result.run.decision.exit_code))

@@ -1,0 +1,195 @@
+"""`evalkit weekly`: mine → run → trend → webhook, against a loopback model and a local webhook server."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from evalkit.testing.openai_server import LoopbackOpenAI
+from tests.conftest import CliResult, write_cases
+
+NOW = datetime.now(timezone.utc).replace(tzinfo=None)
+SCHEMA = {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]}
+GOLDEN = [
+    {"id": "france", "input": {"question": "capital of France?"}, "expected": {"answer": "Paris"}},
+    {"id": "spain", "input": {"question": "capital of Spain?"}, "expected": {"answer": "Madrid"}},
+]
+WRONG = {"Spain": "Barcelona", "Peru": "Cusco", "Kenya": "Mombasa"}
+
+
+def answers(body: dict[str, Any]) -> str:
+    question = body["messages"][-1]["content"]
+    country = question.split("of ")[-1].rstrip("?")
+    if country == "Chad":
+        return "I think N'Djamena"  # not JSON: the schema check fails
+    return json.dumps({"answer": WRONG.get(country, "Paris" if country == "France" else country + " City")})
+
+
+def production_log() -> list[dict[str, Any]]:
+    rows = []
+    for i, country in enumerate(["Peru", "Kenya", "Chad", "Norway", "Peru", "Japan"]):
+        rows.append(
+            {
+                "id": f"req-{i}",
+                "at": (NOW - timedelta(days=i)).isoformat(),
+                "q": f"capital of {country}?",
+                "out": json.dumps({"answer": "?"}),
+                "thumbs": "down" if i % 2 == 0 else "up",
+                "note": f"wrong answer, mail me at user{i}@example.com",
+            }
+        )
+    return rows
+
+
+SUITE = """\
+name: capitals
+target:
+  model: openai/loopback
+  api_base: {base}
+  prompts: {{v1: prompts/v1.j2}}
+  output_schema: answer.schema.json
+cases: [cases.jsonl, mined.jsonl]
+scorers:
+  - name: json_schema
+  - name: json_fields
+    verified_only: true
+    args: {{fields: {{answer: {{match: exact}}}}}}
+gate: {{min_pass_rate: 0.9, max_error_rate: 0.5}}
+mining:
+  fields: {{id: id, timestamp: at, input: {{question: q}}, output: out, feedback: thumbs, feedback_text: note}}
+"""
+
+
+class Webhook:
+    """A local HTTP server standing in for a Slack incoming webhook; answers with ``status``."""
+
+    def __init__(self, status: int) -> None:
+        self.status = status
+        self.bodies: list[dict[str, Any]] = []
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", 0))
+                hook.bodies.append(json.loads(self.rfile.read(length)))
+                self.send_response(hook.status)
+                self.end_headers()
+                self.wfile.write(b"ok" if hook.status == 200 else b"invalid_token")
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/services/T000/B000/secret"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def webhook_ok() -> Iterator[Webhook]:
+    hook = Webhook(200)
+    yield hook
+    hook.close()
+
+
+def weekly(
+    cli: Callable[..., CliResult], make_suite: Callable[..., Path], tmp_path: Path, base: str, *extra: str
+) -> tuple[CliResult, Path, Path]:
+    suite = make_suite(SUITE.format(base=base), GOLDEN, prompt="[user]\n{{ question }}\n")
+    (suite.parent / "answer.schema.json").write_text(json.dumps(SCHEMA))
+    log = write_cases(tmp_path / "logs" / "week.jsonl", production_log())
+    db = tmp_path / "r.duckdb"
+    result = cli(
+        "weekly",
+        str(suite),
+        "--logs",
+        str(log),
+        "--db",
+        str(db),
+        "--out",
+        str(tmp_path / "reports"),
+        "--no-progress",
+        *extra,
+    )
+    return result, db, suite
+
+
+def stored(db: Path) -> dict[str, Any]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return {
+            "runs": con.execute("SELECT COUNT(*) FROM runs WHERE status = 'complete'").fetchone()[0],  # type: ignore[index]
+            "outputs": sorted(r[0] for r in con.execute("SELECT case_id FROM outputs").fetchall()),
+            "mined": con.execute("SELECT COUNT(*) FROM mined_records").fetchone()[0],  # type: ignore[index]
+        }
+    finally:
+        con.close()
+
+
+def test_weekly_mines_runs_reports_and_posts(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path, webhook_ok: Webhook
+) -> None:
+    with LoopbackOpenAI(responder=answers) as server:
+        result, db, _ = weekly(cli, make_suite, tmp_path, server.base_url, "--webhook", webhook_ok.url)
+    # mined: thumbs-down on Peru (twice: one cluster) and Chad -> 2 cases, run with the 2 golden ones
+    assert result.exit_code == 1, result.stderr  # Spain -> Barcelona and Chad's prose fail the 90% gate
+    assert "Failures 3 (negative_feedback 3) in 2 clusters" in result.stdout
+    assert "Added 2 cases" in result.stdout and "Posted the summary to the webhook." in result.stdout
+    facts = stored(db)
+    assert facts["runs"] == 1 and len(facts["outputs"]) == 4 and facts["mined"] == 3
+    assert (tmp_path / "reports" / "trend-capitals.html").exists() and (
+        tmp_path / "reports" / "trend-capitals.csv"
+    ).exists()
+
+    (body,) = webhook_ok.bodies
+    assert set(body) == {"text"}
+    text = body["text"]
+    assert text.startswith(
+        "evalkit weekly · capitals: gate FAILED (exit 1), pass rate 50.0% over 4 cases (0 errors)"
+    )
+    assert "Mined 3 new production failures in 2 clusters; added 2 cases" in text
+    assert "trend-capitals.html" in text and "@example.com" not in text
+
+
+@pytest.mark.parametrize("kind", ["http_500", "unreachable"])
+def test_a_failing_webhook_changes_neither_exit_code_nor_results(
+    kind: str,
+    make_suite: Callable[..., Path],
+    cli: Callable[..., CliResult],
+    tmp_path: Path,
+    webhook_ok: Webhook,
+) -> None:
+    with LoopbackOpenAI(responder=answers) as server:
+        good, good_db, _ = weekly(
+            cli, make_suite, tmp_path / "good", server.base_url, "--webhook", webhook_ok.url
+        )
+        if kind == "http_500":
+            broken = Webhook(500)
+            url = broken.url
+        else:
+            broken = Webhook(200)
+            url = broken.url
+            broken.close()  # nothing listens there any more: connection refused
+        try:
+            bad, bad_db, _ = weekly(cli, make_suite, tmp_path / "bad", server.base_url, "--webhook", url)
+        finally:
+            if kind == "http_500":
+                broken.close()
+    assert bad.exit_code == good.exit_code == 1
+    assert stored(bad_db) == stored(good_db)
+    assert "evalkit: warning: webhook 127.0.0.1:" in bad.stderr and "exit code unchanged" in bad.stderr
+    assert "secret" not in bad.stderr  # the webhook URL's path is a credential: never printed
+    assert ("HTTP 500" in bad.stderr) if kind == "http_500" else ("ConnectError" in bad.stderr)
+    assert "Traceback" not in bad.stderr
