@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from evalkit.results import CaseResult
 from evalkit.store import Store
 
 
@@ -101,6 +102,33 @@ def explain_cases(
             )
         )
     return explained
+
+
+def explain_result(result: CaseResult) -> CaseExplanation:
+    """The explanation of a result not yet read back from the store (the pytest plugin, ``assert_case``)."""
+    return CaseExplanation(
+        case_id=result.case.id,
+        epoch=result.epoch,
+        verdict=result.verdict,
+        score=result.score,
+        error=result.output.error,
+        input=result.case.input,
+        expected=result.case.expected,
+        output=result.output.text,
+        tags=list(result.case.tags),
+        latency_ms=result.output.latency_ms,
+        notes=[
+            ScorerNote(
+                scorer=s.scorer,
+                score=s.score,
+                passed=s.passed,
+                reason=s.reason,
+                error=s.error,
+                details=s.details,
+            )
+            for s in result.scores
+        ],
+    )
 
 
 def _missing(value: Any) -> bool:

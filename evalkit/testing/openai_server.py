@@ -221,6 +221,8 @@ class LoopbackOpenAI:
         loop.call_soon_threadsafe(loop.stop)
         if self._thread is not None:
             self._thread.join(10)
+        if not loop.is_running():  # closed here, not by the garbage collector after its sockets are gone
+            loop.close()
         self._loop = None
 
     def __enter__(self) -> LoopbackOpenAI:

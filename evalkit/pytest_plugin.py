@@ -1,0 +1,355 @@
+"""The pytest plugin: ``pytest --evalkit suites/listings`` runs a suite as tests, one per case.
+
+Registered through the ``pytest11`` entry point, so it loads in every pytest run of an environment
+with evalkit installed. It therefore imports nothing heavy here and does nothing without
+``--evalkit``.
+
+With ``--evalkit``, every ``suite.yaml`` (or ``.yml``) found under the given paths, and any suite
+file named on the command line, is collected: one item per case, named by its id, with its tags as
+keywords (``-k``). When the first item of a suite runs, evalkit's runner starts on exactly the
+selected items (``-k``, ``--lf``, deselection) in a background thread, with its own concurrency,
+retries and response cache, storing a run in DuckDB as ``evalkit run`` would; each item waits for
+its own result. A failing case fails with its scorer reasons; a provider error is an ERROR, not a
+failure; cases quarantined by the suite's gate are expected failures. When pytest stops early
+(``-x``, Ctrl-C) the run is cancelled and stays stored as ``incomplete``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from evalkit.cases import Case
+    from evalkit.results import CaseResult, RunRecord
+    from evalkit.runner import RunOutcome
+    from evalkit.suite import Suite
+
+SUITE_FILENAMES = ("suite.yaml", "suite.yml")  # as evalkit.suite.SUITE_FILENAMES, without importing it
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("evalkit", "evalkit suites as tests")
+    group.addoption(
+        "--evalkit",
+        action="store_true",
+        default=False,
+        help="collect evalkit suites (suite.yaml) under the given paths as tests, one per case",
+    )
+    group.addoption(
+        "--evalkit-db",
+        default=None,
+        help="results database (default: $EVALKIT_DB or .evalkit/evalkit.duckdb)",
+    )
+    group.addoption("--evalkit-model", default=None, help="model to run instead of each suite's")
+    group.addoption("--evalkit-prompt", default=None, help="prompt version to run (default: each suite's)")
+    group.addoption(
+        "--evalkit-concurrency",
+        type=int,
+        default=None,
+        help="fixed number of model calls in flight (default: adaptive)",
+    )
+    group.addoption(
+        "--evalkit-no-cache", action="store_true", default=False, help="do not reuse cached responses"
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("evalkit"):
+        config.stash[_RUNS] = _Runs(config)
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if not parent.config.getoption("evalkit"):
+        return None
+    named = file_path.suffix in (".yaml", ".yml") and parent.session.isinitpath(file_path)
+    if file_path.name in SUITE_FILENAMES or named:
+        suite: SuiteCollector = SuiteCollector.from_parent(parent, path=file_path)
+        return suite
+    return None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    # setup errors are shown as tracebacks by default; a case's error is a message, not a bug
+    if (
+        isinstance(item, CaseItem)
+        and call.excinfo is not None
+        and isinstance(call.excinfo.value, CaseError | RunStopped)
+    ):
+        report.longrepr = str(call.excinfo.value)
+    return report
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    runs = session.config.stash.get(_RUNS, None)
+    if runs is not None:
+        runs.finish()
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    runs = config.stash.get(_RUNS, None)
+    if runs is None or not runs.started:
+        return
+    terminalreporter.section("evalkit")
+    for line in runs.report_lines():
+        terminalreporter.write_line(line)
+
+
+class SuiteCollector(pytest.File):
+    """A suite file: loads and validates the suite and its cases, yields one item per case."""
+
+    suite: Suite
+
+    def collect(self) -> Any:
+        from evalkit.runner import prepare_target
+        from evalkit.suite import load_suite
+
+        options = self.config
+        self.suite = load_suite(self.path)
+        target = prepare_target(
+            self.suite, options.getoption("evalkit_model"), options.getoption("evalkit_prompt")
+        )
+        self.suite.check_cases(target.prompt)  # duplicate ids, missing variables: file:line, before any call
+        quarantined = set(self.suite.config.gate.quarantine)
+        for path, line, case in self.suite.iter_located_cases():
+            item: CaseItem = CaseItem.from_parent(self, name=case.id, case=case, case_path=path, line=line)
+            if case.id in quarantined:
+                item.add_marker(pytest.mark.xfail(reason="quarantined by the suite's gate", strict=False))
+            yield item
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        from evalkit.errors import EvalkitError
+
+        if isinstance(excinfo.value, EvalkitError):
+            return f"evalkit: error: {excinfo.value.one_line()}"
+        return super().repr_failure(excinfo)
+
+
+class CaseItem(pytest.Item):
+    """One case of a suite; its result comes from the suite's run."""
+
+    def __init__(self, *, case: Case, case_path: Path, line: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.case = case
+        self.case_path = case_path
+        self.line = line
+        self.result: CaseResult | None = None
+        self.extra_keyword_matches.update(case.tags)
+
+    @property
+    def suite_collector(self) -> SuiteCollector:
+        parent = self.parent
+        assert isinstance(parent, SuiteCollector)
+        return parent
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.case_path, self.line - 1, f"case {self.case.id}"
+
+    def setup(self) -> None:
+        run = self.config.stash[_RUNS].for_suite(self.suite_collector, self.session)
+        self.result = run.wait_for(self.case.id)
+        if self.result is None:
+            raise RunStopped(run.why_stopped())
+        if self.result.verdict == "error":
+            raise CaseError(self.result, run.run_id)
+
+    def runtest(self) -> None:
+        from evalkit.testing.assertions import CaseFailure
+
+        assert self.result is not None
+        if self.result.verdict != "pass":
+            raise CaseFailure(
+                self.result,
+                run_id=self._run_id(),
+                limit=None if self.config.getoption("verbose") > 1 else 500,
+            )
+
+    def _run_id(self) -> str | None:
+        return self.config.stash[_RUNS].for_suite(self.suite_collector, self.session).run_id
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        from evalkit.errors import EvalkitError
+        from evalkit.testing.assertions import CaseFailure
+
+        if isinstance(excinfo.value, CaseFailure | CaseError | RunStopped):
+            return str(excinfo.value)
+        if isinstance(excinfo.value, EvalkitError):
+            return f"evalkit: error: {excinfo.value.one_line()}"
+        return super().repr_failure(excinfo)
+
+
+class CaseError(Exception):
+    """The case ended in a provider/infrastructure error: reported as a pytest ERROR, not a failure."""
+
+    def __init__(self, result: CaseResult, run_id: str | None) -> None:
+        from evalkit.failures import explain_result
+        from evalkit.testing.assertions import failure_text
+
+        super().__init__(failure_text(explain_result(result), run_id=run_id))
+
+
+class RunStopped(Exception):
+    """The suite's run ended before this case had a result."""
+
+
+class _SuiteRun:
+    """One evalkit run of a suite's selected cases, in a background thread with its own event loop."""
+
+    def __init__(self, suite: Suite, store: Any, options: Any, case_ids: set[str]) -> None:
+        self.suite = suite
+        self.store = store
+        self.options = options
+        self.case_ids = case_ids
+        self.results: dict[str, CaseResult] = {}
+        self.record: RunRecord | None = None
+        self.outcome: RunOutcome | None = None
+        self.error: BaseException | None = None
+        self.done = False
+        self._changed = threading.Condition()
+        self._stopping = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[Any] | None = None
+        self._thread = threading.Thread(
+            target=lambda: asyncio.run(self._main()), name=f"evalkit-{suite.name}", daemon=True
+        )
+        self._thread.start()
+
+    @property
+    def run_id(self) -> str | None:
+        return self.record.run_id if self.record is not None else None
+
+    async def _main(self) -> None:
+        from evalkit.runner import execute_run
+
+        try:
+            with self._changed:
+                if self._stopping:
+                    return
+                self._loop, self._task = asyncio.get_running_loop(), asyncio.current_task()
+            self.outcome = await execute_run(
+                self.suite, self.store, self.options, on_result=self._on_result, on_start=self._on_start
+            )
+        except BaseException as exc:  # cancelled by -x/Ctrl-C, or an error that ended the run: report it
+            self.error = exc
+        finally:
+            with self._changed:
+                self.done = True
+                self._changed.notify_all()
+
+    def _on_start(self, run: RunRecord, total: int, done: int) -> None:
+        self.record = run
+
+    def _on_result(self, result: CaseResult) -> None:
+        with self._changed:
+            self.results[result.case.id] = result
+            self._changed.notify_all()
+
+    def wait_for(self, case_id: str) -> CaseResult | None:
+        """This case's result once the run has it; None if the run ended without it."""
+        with self._changed:
+            self._changed.wait_for(lambda: case_id in self.results or self.done)
+            return self.results.get(case_id)
+
+    def why_stopped(self) -> str:
+        from evalkit.errors import EvalkitError
+
+        if isinstance(self.error, EvalkitError):
+            return f"evalkit: error: {self.error.one_line()}"
+        if self.error is not None and not isinstance(self.error, asyncio.CancelledError):
+            return f"the evalkit run of suite {self.suite.name!r} crashed: {type(self.error).__name__}: {self.error}"
+        return f"the evalkit run of suite {self.suite.name!r} stopped before this case ran"
+
+    def finish(self) -> None:
+        """Let a run that has every result finish storing; cancel one pytest stopped early (-x, Ctrl-C)."""
+        with self._changed:
+            complete = self.case_ids <= self.results.keys()
+            self._stopping = not complete
+            loop, task = self._loop, self._task
+        if not complete and loop is not None and task is not None:
+            # RuntimeError: the loop has already closed, so the run ended by itself
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(task.cancel)
+        self._thread.join()
+
+
+class _Runs:
+    """The runs of one pytest session, one per suite file, started lazily by their first item."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.runs: dict[Path, _SuiteRun] = {}
+        self.failed: dict[Path, str] = {}  # suites whose run could not start, and why
+        self._lock = threading.Lock()
+
+    @property
+    def started(self) -> bool:
+        return bool(self.runs)
+
+    def for_suite(self, collector: SuiteCollector, session: pytest.Session) -> _SuiteRun:
+        from evalkit.errors import EvalkitError
+
+        with self._lock:
+            if collector.path in self.failed:  # e.g. a locked database: fail every case at once, not slowly
+                raise RunStopped(self.failed[collector.path])
+            run = self.runs.get(collector.path)
+            if run is None:
+                try:
+                    run = self.runs[collector.path] = self._start(collector, session)
+                except EvalkitError as exc:
+                    self.failed[collector.path] = f"evalkit: error: {exc.one_line()}"
+                    raise RunStopped(self.failed[collector.path]) from None
+            return run
+
+    def _start(self, collector: SuiteCollector, session: pytest.Session) -> _SuiteRun:
+        from evalkit.runner import RunOptions
+        from evalkit.store import open_store
+
+        selected = {
+            item.case.id for item in session.items if isinstance(item, CaseItem) and item.parent is collector
+        }
+        options = RunOptions(
+            prompt=self.config.getoption("evalkit_prompt"),
+            model=self.config.getoption("evalkit_model"),
+            concurrency=self.config.getoption("evalkit_concurrency"),
+            use_cache=not self.config.getoption("evalkit_no_cache"),
+            case_filter=lambda case: case.id in selected,
+        )
+        store = open_store(self.config.getoption("evalkit_db"))
+        return _SuiteRun(collector.suite, store, options, selected)
+
+    def finish(self) -> None:
+        for run in self.runs.values():
+            run.finish()
+
+    def report_lines(self) -> list[str]:
+        from evalkit.store import resolve_db
+
+        db = resolve_db(self.config.getoption("evalkit_db"))
+        lines = []
+        for run in self.runs.values():
+            if run.record is None:
+                lines.append(f"suite {run.suite.name}: no run stored ({run.why_stopped()})")
+                continue
+            head = f"run {run.record.run_id} ({run.suite.name}, prompt {run.record.prompt_version or '-'}, {run.record.model}) in {db}"
+            if run.outcome is None:
+                lines.append(
+                    f"{head}: stopped early, stored as incomplete with {len(run.results)} of {len(run.case_ids)} cases"
+                )
+                continue
+            s = run.outcome.summary
+            gate = run.outcome.decision
+            lines.append(
+                f"{head}: {s['passed']} passed, {s['failed']} failed, {s['errors']} errors; "
+                f"gate {'PASSED' if gate.passed else 'FAILED'}: {'; '.join(gate.reasons)}"
+            )
+        return lines
+
+
+_RUNS = pytest.StashKey[_Runs]()
