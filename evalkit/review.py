@@ -8,6 +8,7 @@ case files is not written again, so an interrupted review can simply be repeated
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 from collections.abc import Sequence
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from evalkit.candidates import Candidate
+from evalkit.candidates import Candidate, CandidateStatus
 from evalkit.cases import Case, iter_case_file
 from evalkit.errors import UsageError
 from evalkit.store import Store
@@ -31,6 +32,11 @@ class ReviewOutcome:
     already_present: list[str] = field(default_factory=list)  # accepted earlier: not written again
     rejected: list[str] = field(default_factory=list)
     case_file: Path | None = None
+
+
+def listed_in_suite(suite: Suite, path: Path) -> bool:
+    """Whether the suite's ``cases:`` list names ``path`` (so its cases run with the suite)."""
+    return any(fnmatch.fnmatch(str(path), str(suite.base_dir / pattern)) for pattern in suite.config.cases)
 
 
 def generated_cases_path(suite: Suite) -> Path:
@@ -125,6 +131,12 @@ def decide(
 
 def pending(suite: Suite, store: Store, *, status: str | None = "pending") -> list[Candidate]:
     """Candidates of the suite with ``status`` (None: every status), oldest first."""
-    if status not in (None, "pending", "accepted", "rejected"):
-        raise UsageError(f"unknown candidate status {status!r} (pending, accepted, rejected)")
-    return GrowthStore(store).candidates(suite.name, status=status, source="generated")  # type: ignore[arg-type]
+    statuses: dict[str | None, CandidateStatus | None] = {
+        None: None,
+        "pending": "pending",
+        "accepted": "accepted",
+        "rejected": "rejected",
+    }
+    if status not in statuses:
+        raise UsageError(f"unknown candidate status {status!r} (pending, accepted, rejected, all)")
+    return GrowthStore(store).candidates(suite.name, status=statuses[status], source="generated")

@@ -132,7 +132,11 @@ def _index(frame: Any, weeks: Sequence[date]) -> list[int | None]:
 def _as_date(value: Any) -> date:
     if hasattr(value, "to_pydatetime"):
         value = value.to_pydatetime()
-    return value.date() if isinstance(value, datetime) else value  # type: ignore[no-any-return]
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    raise TypeError(f"not a week start: {value!r}")
 
 
 def _number(value: Any) -> float | None:

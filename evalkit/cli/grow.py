@@ -104,6 +104,7 @@ def review(
     if ids_in or reject:
         outcome = decide(loaded, store, accept=ids_in, reject=list(reject or []), reviewer=reviewer)
         _print_outcome(outcome)
+        _hint_unlisted(loaded, outcome.case_file if outcome.accepted else None)
         return
     _list_candidates(pending(loaded, store, status=None if status == "all" else status))
 
@@ -123,6 +124,17 @@ def _list_candidates(candidates: list[Any]) -> None:
         out.print(f"  input:    {clip(c.input)}", markup=False)
         out.print(f"  expected: {clip(c.expected)}", markup=False)
     out.print(f"{len(candidates)} candidates", markup=False)
+
+
+def _hint_unlisted(loaded: Any, path: Path | None) -> None:
+    """Cases written to a file the suite does not list would never run: say so."""
+    from evalkit.review import listed_in_suite
+
+    if path is not None and not listed_in_suite(loaded, path):
+        typer.echo(
+            f"evalkit: note: {path.name} is not in the suite's `cases:` list; add it there so these cases run",
+            err=True,
+        )
 
 
 def _print_outcome(outcome: Any) -> None:
@@ -191,6 +203,7 @@ def mine(
     loaded = load_suite(suite)
     report = mine_logs(loaded, open_store(db), logs, since=since, n=n, table=table)
     print_mining(loaded.name, report)
+    _hint_unlisted(loaded, report.case_file if report.added else None)
 
 
 def print_mining(suite_name: str, report: Any) -> None:
