@@ -16,7 +16,12 @@ T = TypeVar("T")
 
 # Built-in modules imported on first lookup, so `evalkit --help` stays fast.
 _BUILTIN_MODULES = {
-    "scorers": ("evalkit.scorers.text", "evalkit.scorers.structured", "evalkit.scorers.judge"),
+    "scorers": (
+        "evalkit.scorers.text",
+        "evalkit.scorers.structured",
+        "evalkit.scorers.judge",
+        "evalkit.scorers.similarity",
+    ),
     "providers": ("evalkit.providers.litellm", "evalkit.providers.python"),
 }
 

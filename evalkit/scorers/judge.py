@@ -36,12 +36,11 @@ from evalkit.providers.base import Completion, CompletionRequest
 from evalkit.scorers.base import Score, ScoreContext, ScoreFn, scorer
 
 DEFAULT_JUDGE_PARAMS: dict[str, Any] = {"temperature": 0.0, "max_tokens": 600}
-REASONING_MAX_CHARS = 1500
 
 VERDICT_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
-        "reasoning": {"type": "string", "maxLength": REASONING_MAX_CHARS},
+        "reasoning": {"type": "string"},
         "score": {"type": "integer", "minimum": 0, "maximum": 10},
         "pass": {"type": "boolean"},
         "confidence": {"type": "number", "minimum": 0, "maximum": 1},
@@ -53,7 +52,7 @@ VERDICT_SCHEMA: dict[str, Any] = {
 PAIRWISE_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
-        "reasoning": {"type": "string", "maxLength": REASONING_MAX_CHARS},
+        "reasoning": {"type": "string"},
         "winner": {"type": "string", "enum": ["A", "B", "tie"]},
         "confidence": {"type": "number", "minimum": 0, "maximum": 1},
     },

@@ -29,6 +29,17 @@ Responder = Callable[[dict[str, Any]], str]
 FaultPlan = Callable[[dict[str, Any], int], "str | None"]
 
 
+Embedder = Callable[[str], list[float]]
+
+
+def hashed_embedder(text: str, dims: int = 64) -> list[float]:
+    """Default embedding: counts of hashed lower-case words (texts sharing words are similar)."""
+    vector = [0.0] * dims
+    for word in str(text).lower().split():
+        vector[int(hashlib.sha256(word.encode()).hexdigest(), 16) % dims] += 1.0
+    return vector
+
+
 def echo_responder(body: dict[str, Any]) -> str:
     """Default answer: a JSON object echoing the last user message (deterministic)."""
     messages = body.get("messages") or [{}]
@@ -76,6 +87,7 @@ class LoopbackOpenAI:
         self.latency = latency
         self.faults = faults or Faults()
         self.responder = responder
+        self.embedder: Embedder = hashed_embedder  # answers POST /v1/embeddings
         self.logprobs = logprobs
         self.keep_bodies = keep_bodies
         self.port = port
@@ -138,6 +150,24 @@ class LoopbackOpenAI:
         finally:
             self._in_flight -= 1
 
+    async def _embeddings(self, request: web.Request) -> web.StreamResponse:
+        self.stats.requests += 1
+        body = json.loads(await request.read())
+        if self.keep_bodies:
+            self.stats.bodies.append(body)
+        texts = body.get("input") or []
+        texts = [texts] if isinstance(texts, str) else texts
+        data = [{"object": "embedding", "index": i, "embedding": self.embedder(t)} for i, t in enumerate(texts)]
+        tokens = sum(max(1, len(str(t)) // 4) for t in texts)
+        return web.json_response(
+            {
+                "object": "list",
+                "data": data,
+                "model": body.get("model", "loopback"),
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            }
+        )
+
     def _pick_fault(self) -> str:
         f = self.faults
         roll = self._rng.random()
@@ -180,6 +210,9 @@ class LoopbackOpenAI:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         for path in ("/v1/chat/completions", "/chat/completions"):
             app.router.add_post(path, self._chat)
+        for path in ("/v1/embeddings", "/embeddings"):
+            app.router.add_post(path, self._embeddings)
+        # stopping must not wait for deliberately hung requests
         # stopping must not wait for deliberately hung requests
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
         await self._runner.setup()
