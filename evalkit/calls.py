@@ -115,14 +115,14 @@ def cache_key(request: CompletionRequest, epoch: int) -> str:
             default=str,
         ).encode()
     )
-    return digest.hexdigest()
+    return str(digest.hexdigest())
 
 
 # The parts of a request shared by every case of a run, hashed once (checked by identity).
-_SETTINGS: dict[tuple[str, str | None, int, int], tuple[Any, Any, Any]] = {}
+_SETTINGS: dict[tuple[str, str | None, int, int], tuple[Any, Any, hashlib._Hash]] = {}
 
 
-def _settings_digest(request: CompletionRequest) -> Any:
+def _settings_digest(request: CompletionRequest) -> hashlib._Hash:
     key = (request.model, request.api_base, id(request.params), id(request.response_schema))
     cached = _SETTINGS.get(key)
     if cached is not None and cached[0] is request.params and cached[1] is request.response_schema:
@@ -186,6 +186,10 @@ class ModelCaller:
         self._prefetched.update(found)
         self._looked_up.update(keys)
         return len(found)
+
+    def has_cached(self, key: str) -> bool:
+        """Whether a prefetched cached response for ``key`` is waiting to be used."""
+        return key in self._prefetched
 
     def cached(self, key: str) -> Completion | None:
         """A prefetched cached response for ``key``, consumed (each is used once)."""

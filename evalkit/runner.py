@@ -56,6 +56,8 @@ class RunOptions:
     max_attempts: int = 4  # per call, retries included
     case_filter: Callable[[Case], bool] | None = None  # run only the cases it accepts (shards, pytest -k)
     group_id: str | None = None  # shared by the runs of one prompts x models matrix
+    ray: str | None = None  # run shards on Ray: "local" (or "") for a local session, or a cluster address
+    ray_num_gpus: float = 0.0  # GPUs each shard task asks Ray for (local-model targets)
 
 
 @dataclass
@@ -268,6 +270,7 @@ class _BatchWriter:
 @dataclass
 class _Progress:
     stopped_by_budget: bool = False
+    details: dict[str, Any] = field(default_factory=dict)  # added to the run's summary
     dispatched: int = 0
     pending: set[asyncio.Task[CaseResult]] = field(default_factory=set)
 
@@ -430,11 +433,20 @@ async def execute_run(
     progress = _Progress()
     try:
         items = _work_items(suite, options, repeat, done)
-        progress = await _evaluate_all(suite, target, caller, items, writer, options, on_result)
+        if options.ray is not None:
+            from evalkit.distributed import evaluate_on_ray
+
+            dispatched = await evaluate_on_ray(suite, target, caller, items, writer, options, on_result)
+            await writer.flush()
+            progress.stopped_by_budget = dispatched.stopped_by_budget
+            progress.details["ray"] = {"shards": dispatched.shards, "shard_retries": dispatched.shard_retries}
+        else:
+            progress = await _evaluate_all(suite, target, caller, items, writer, options, on_result)
         status = "incomplete" if progress.stopped_by_budget else "complete"
     finally:
         await caller.aclose()
         summary = await asyncio.to_thread(_summarize, suite, store, run.run_id, caller, repeat)
+        summary.update(progress.details)
         decision = decide(summary["gate_counts"], suite.config.gate)
         if progress.stopped_by_budget:
             reason = f"stopped at the budget of ${options.budget_usd:.4f} (spent ${caller.stats.cost_usd:.4f}); resume with --resume {run.run_id}"

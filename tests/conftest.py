@@ -20,6 +20,47 @@ REPO = Path(__file__).resolve().parents[1]
 EXTERNAL_DATA = REPO.parent / "shared" / "data" / "external"
 
 
+@pytest.fixture(scope="session")
+def ray_session() -> Iterator[Any]:
+    """A local Ray session for the test session (2 CPUs, no dashboard), shut down at the end."""
+    ray = pytest.importorskip("ray", reason="Ray tests need the [ray] extra (.ci/setup installs it)")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[Any]:
+    """A throwaway PostgreSQL cluster (initdb + pg_ctl in a temp dir) shared by the session."""
+    from evalkit.testing.postgres import ThrowawayPostgres, postgres_bin
+
+    if postgres_bin() is None:
+        pytest.skip("PostgreSQL is not installed (.ci/setup installs Debian's postgresql as root)")
+    with ThrowawayPostgres() as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def postgres_url(postgres_cluster: Any) -> str:
+    """A fresh, empty database in the session's PostgreSQL cluster."""
+    import uuid
+
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_cluster.url, autocommit=True) as con:
+        con.execute(f"CREATE DATABASE {name}")
+    return postgres_cluster.url.rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A results database on each backend: a DuckDB file, then a PostgreSQL database."""
+    if request.param == "duckdb":
+        return str(tmp_path / "db" / "e.duckdb")
+    return str(request.getfixturevalue("postgres_url"))
+
+
 @pytest.fixture
 def loopback() -> Iterator[LoopbackOpenAI]:
     """A loopback OpenAI-compatible server started for the test (echo responder by default)."""

@@ -58,6 +58,12 @@ def run(
     shard: str | None = typer.Option(
         None, "--shard", help="Run only shard I of N (e.g. 2/4), split by case id; see `evalkit merge`."
     ),
+    ray: str | None = typer.Option(
+        None,
+        "--ray",
+        help="Run shards on Ray: 'local' for a session on this machine, or a cluster address (needs evalkit[ray]).",
+    ),
+    ray_gpus: float = typer.Option(0.0, "--ray-gpus", min=0.0, help="GPUs each Ray shard task asks for."),
     baseline: str | None = typer.Option(
         None,
         "--baseline",
@@ -98,6 +104,8 @@ def run(
         budget_usd=budget,
         timeout=timeout,
         case_filter=Shard.parse(shard).accepts if shard else None,
+        ray=ray,
+        ray_num_gpus=ray_gpus,
     )
     if dry_run:
         from evalkit.cli.console import print_estimate

@@ -1,7 +1,9 @@
-"""The results store: a DuckDB file by default. The schema is a public interface (docs/store.md).
+"""The results store: a DuckDB file by default, or PostgreSQL. The schema is a public interface
+(docs/store.md).
 
 ``open_store()`` picks the database from, in order: the ``db`` argument (``--db``), the
 ``EVALKIT_DB`` environment variable, and ``.evalkit/evalkit.duckdb`` under the current directory.
+A ``postgresql://`` URL selects the PostgreSQL backend.
 """
 
 from __future__ import annotations
@@ -26,8 +28,12 @@ def resolve_db(db: str | Path | None = None) -> str:
 def open_store(db: str | Path | None = None, *, must_exist: bool = False) -> Store:
     """Open (creating and migrating if needed) the results database."""
     location = resolve_db(db)
+    if location.startswith(("postgresql://", "postgres://")):
+        from evalkit.store.postgres import PostgresBackend
+
+        return Store(PostgresBackend(location))
     if "://" in location:
-        raise UsageError(f"unsupported database URL {location!r}: use a DuckDB file path")
+        raise UsageError(f"unsupported database URL {location!r}: use a DuckDB file path or postgresql://...")
     from evalkit.store.duckdb import DuckDBBackend
 
     path = Path(location)

@@ -7,6 +7,7 @@ above what this evalkit knows was written by a newer evalkit and is refused rath
 from __future__ import annotations
 
 import re
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import resources
@@ -53,6 +54,12 @@ def applied_versions(con: Any) -> set[int]:
 
 def migrate(con: Any, backend: Any, *, target: int | None = None, where: str = "") -> list[int]:
     """Apply pending migrations up to ``target`` (default: all). Returns the versions applied."""
+    lock = getattr(backend, "migration_lock", None)  # servers with concurrent clients serialise migrating
+    with lock(con) if lock is not None else nullcontext():
+        return _migrate(con, backend, target, where)
+
+
+def _migrate(con: Any, backend: Any, target: int | None, where: str) -> list[int]:
     migrations = available_migrations()
     done = applied_versions(con)
     newest = max(m.version for m in migrations)

@@ -1,4 +1,4 @@
-"""The DuckDB store: round trip of runs and results, migrations, summaries, lock waiting."""
+"""The store on both backends (DuckDB file, PostgreSQL): round trip, migrations, summaries; DuckDB locking."""
 
 from __future__ import annotations
 
@@ -81,13 +81,13 @@ def make_result(case_id: str, verdict: str = "pass", epoch: int = 0) -> CaseResu
     )
 
 
-def test_round_trip(tmp_path: Path) -> None:
-    store = open_store(tmp_path / "db" / "e.duckdb")
+def test_round_trip(db_url: str) -> None:
+    store = open_store(db_url)
     store.create_run(make_run())
     store.add_results("s-1", [make_result("c1"), make_result("c2", "fail"), make_result("c3", "error")])
     store.finish_run("s-1", status="complete", summary={"pass_rate": 0.5})
 
-    reopened = open_store(tmp_path / "db" / "e.duckdb")
+    reopened = open_store(db_url)
     run = reopened.get_run("s-1")
     assert run == make_run().model_copy(
         update={"status": "complete", "summary": {"pass_rate": 0.5}, "finished_at": run.finished_at}
@@ -106,8 +106,8 @@ def test_round_trip(tmp_path: Path) -> None:
     assert list(fields["field"]) == ["a"] and json.loads(fields.iloc[0]["expected_json"]) == 1
 
 
-def test_summary_aggregates(tmp_path: Path) -> None:
-    store = open_store(tmp_path / "e.duckdb")
+def test_summary_aggregates(db_url: str) -> None:
+    store = open_store(db_url)
     store.create_run(make_run())
     store.add_results(
         "s-1",
@@ -133,8 +133,8 @@ def test_summary_aggregates(tmp_path: Path) -> None:
     }
 
 
-def test_case_rows_are_written_once_and_results_never_twice(tmp_path: Path) -> None:
-    store = open_store(tmp_path / "e.duckdb")
+def test_case_rows_are_written_once_and_results_never_twice(db_url: str) -> None:
+    store = open_store(db_url)
     store.create_run(make_run())
     store.add_results("s-1", [make_result("c1")])
     store.add_results("s-1", [make_result("c1", epoch=1)])  # same case, next epoch: case row kept once
@@ -145,8 +145,8 @@ def test_case_rows_are_written_once_and_results_never_twice(tmp_path: Path) -> N
     assert store.completed_keys("s-1") == {("c1", 0), ("c1", 1)}
 
 
-def test_run_lookup_by_prefix_latest_and_errors(tmp_path: Path) -> None:
-    store = open_store(tmp_path / "e.duckdb")
+def test_run_lookup_by_prefix_latest_and_errors(db_url: str) -> None:
+    store = open_store(db_url)
     with pytest.raises(UsageError, match="no runs stored yet"):
         store.get_run("latest")
     store.create_run(make_run("s-20260101-aaaa", datetime(2026, 1, 1)))
@@ -217,3 +217,51 @@ def test_locked_database_times_out_with_a_clear_error(tmp_path: Path) -> None:
 def test_show_on_missing_database_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="no results database"):
         open_store(tmp_path / "none.duckdb", must_exist=True)
+
+
+def _backend(db_url: str) -> object:
+    if db_url.startswith("postgresql://"):
+        from evalkit.store.postgres import PostgresBackend
+
+        return PostgresBackend(db_url)
+    from evalkit.store.duckdb import DuckDBBackend
+
+    return DuckDBBackend(Path(db_url))
+
+
+def test_upgrade_from_version_1_keeps_runs(db_url: str) -> None:
+    """A database written at schema version 1 is migrated in place: its runs survive, new columns are NULL."""
+    from evalkit.store.migrate import applied_versions, migrate
+    from evalkit.store.queries import Store
+
+    backend = _backend(db_url)
+    with backend.connect() as con:  # type: ignore[attr-defined]
+        assert migrate(con, backend, target=1) == [1]
+        con.execute(
+            "INSERT INTO runs (run_id, suite_name, suite_path, suite_hash, model, params_json, evalkit_version, "
+            "started_at, status, n_cases, config_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                "old-run",
+                "s",
+                "s.yaml",
+                "h",
+                "openai/x",
+                "{}",
+                "0.0.1",
+                datetime(2025, 5, 1),
+                "complete",
+                3,
+                "{}",
+            ),
+        )
+    store = Store(backend)
+    with backend.connect() as con:  # type: ignore[attr-defined]
+        assert applied_versions(con) == {m.version for m in available_migrations()}
+    run = store.get_run("old-run")
+    assert (run.model, run.n_cases, run.status, run.group_id, run.parent_run_id) == (
+        "openai/x",
+        3,
+        "complete",
+        None,
+        None,
+    )

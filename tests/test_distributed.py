@@ -1,0 +1,174 @@
+"""Shards on a real local Ray session: same results as a local run, cache, budget, a worker killed mid-run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from evalkit.store import open_store
+from evalkit.testing.openai_server import LoopbackOpenAI
+from tests.conftest import CliResult, loopback_suite
+
+SCORERS = "  - name: json_fields\n    args: {fields: {answer: {match: exact}}}\n"
+
+
+def cases(n: int) -> list[dict[str, Any]]:
+    return [
+        {"id": f"c{i:04d}", "input": {"question": f"q{i}"}, "expected": {"answer": f"a{i}"}} for i in range(n)
+    ]
+
+
+def answer(body: dict[str, Any]) -> str:
+    """Right for even questions, wrong for odd ones, always the same."""
+    i = int(body["messages"][-1]["content"][1:])
+    return json.dumps({"answer": f"a{i}" if i % 2 == 0 else "wrong"})
+
+
+def comparable(db: Path) -> list[tuple[Any, ...]]:
+    store = open_store(db)
+    frame = store.case_results(store.get_run("latest").run_id)
+    return sorted(
+        zip(
+            frame["case_id"], frame["epoch"], frame["verdict"], frame["score"], frame["raw_text"], strict=True
+        )
+    )
+
+
+@pytest.fixture
+def suite(make_suite: Callable[..., Path]) -> Callable[[LoopbackOpenAI, int], Path]:
+    def build(server: LoopbackOpenAI, n: int) -> Path:
+        return make_suite(
+            loopback_suite(server.base_url, scorers=SCORERS, gate="gate: {min_pass_rate: 0.4}\n"), cases(n)
+        )
+
+    return build
+
+
+def test_ray_run_equals_local_run_and_uses_the_cache(
+    ray_session: Any, suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    with LoopbackOpenAI(responder=answer) as server:
+        path = suite(server, 250)
+        local = cli(
+            "run", str(path), "--db", str(tmp_path / "local.duckdb"), "--no-progress", "--concurrency", "8"
+        )
+        on_ray = cli(
+            "run",
+            str(path),
+            "--db",
+            str(tmp_path / "ray.duckdb"),
+            "--no-progress",
+            "--concurrency",
+            "8",
+            "--ray",
+            "local",
+        )
+        assert server.stats.requests == 500
+        again = cli("run", str(path), "--db", str(tmp_path / "ray.duckdb"), "--no-progress", "--ray", "local")
+        assert server.stats.requests == 500  # answered from the driver's cache: nothing sent to Ray
+    assert local.exit_code == on_ray.exit_code == again.exit_code == 0
+    assert "Cases 250: 125 passed, 125 failed, 0 errors" in on_ray.stdout
+    assert comparable(tmp_path / "local.duckdb") == comparable(tmp_path / "ray.duckdb")
+    run = open_store(tmp_path / "ray.duckdb").get_run("latest")
+    assert run.summary["calls"]["cache_hits"] == 250 and run.summary["calls"]["requests"] == 0
+
+
+def _kill_a_shard_worker() -> bool:
+    """SIGKILL one Ray worker process that is running a shard (its process title names the task)."""
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            title = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\x00", b" ")
+        except OSError:
+            continue
+        if title.startswith(b"ray::run_shard"):
+            os.kill(int(pid), signal.SIGKILL)
+            return True
+    return False
+
+
+def test_a_worker_killed_mid_run_loses_nothing_and_stores_nothing_twice(
+    ray_session: Any, suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    killed = threading.Event()
+    lock = threading.Lock()
+    outcome: list[bool] = []
+
+    def kill() -> None:
+        outcome.append(_kill_a_shard_worker())
+
+    def answer_then_kill(body: dict[str, Any]) -> str:
+        # once some results are in, kill a worker that is running a shard (once)
+        with lock:
+            if server.stats.requests >= 120 and not killed.is_set():
+                killed.set()
+                threading.Thread(target=kill).start()
+        return answer(body)
+
+    with LoopbackOpenAI(responder=answer_then_kill, latency=0.02) as server:
+        path = suite(server, 400)
+        disturbed = cli(
+            "run",
+            str(path),
+            "--db",
+            str(tmp_path / "ray.duckdb"),
+            "--no-progress",
+            "--no-cache",
+            "--concurrency",
+            "8",
+            "--ray",
+            "local",
+        )
+        assert killed.is_set() and outcome == [True]
+        calm = cli(
+            "run",
+            str(path),
+            "--db",
+            str(tmp_path / "local.duckdb"),
+            "--no-progress",
+            "--no-cache",
+            "--concurrency",
+            "8",
+        )
+    assert disturbed.exit_code == calm.exit_code == 0, disturbed.stdout + disturbed.stderr
+    store = open_store(tmp_path / "ray.duckdb")
+    frame = store.case_results(store.get_run("latest").run_id)
+    assert len(frame) == 400 and frame["case_id"].is_unique  # every case exactly once
+    assert store.get_run("latest").summary["ray"]["shard_retries"] >= 1  # the killed shard was resubmitted
+    assert comparable(tmp_path / "ray.duckdb") == comparable(tmp_path / "local.duckdb")
+
+
+def test_budget_stops_a_ray_run_cleanly(
+    ray_session: Any, make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    with LoopbackOpenAI(responder=answer, latency=0.05) as server:
+        text = loopback_suite(server.base_url, scorers=SCORERS).replace(
+            "openai/loopback", "openai/gpt-4o-mini"
+        )
+        path = make_suite(text, cases(600))
+        result = cli(
+            "run",
+            str(path),
+            "--db",
+            str(tmp_path / "r.duckdb"),
+            "--no-progress",
+            "--budget",
+            "0.00005",
+            "--concurrency",
+            "4",
+            "--ray",
+            "local",
+        )
+    assert result.exit_code == 4, result.stdout + result.stderr
+    store = open_store(tmp_path / "r.duckdb")
+    run = store.get_run("latest")
+    frame = store.case_results(run.run_id)
+    assert run.status == "incomplete" and 0 < len(frame) < 600 and frame["case_id"].is_unique
