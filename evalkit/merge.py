@@ -66,8 +66,27 @@ def latest_runs(store: Store, db: Path) -> list[SourceRun]:
     return [SourceRun(db, r) for r in recent if r.group_id == latest.group_id]
 
 
+@dataclass
+class MergePlan:
+    """What a merge will write, read and checked before anything is written."""
+
+    sources: list[Path]
+    cells: dict[tuple[str, ...], list[SourceRun]]
+    parts: dict[tuple[str, ...], list[RunRows]]
+    stores: dict[Path, Store]
+
+    @property
+    def suite_name(self) -> str:
+        return next(iter(self.cells.values()))[0].run.suite_name
+
+
 def merge_databases(sources: list[Path], into: Path) -> list[MergedRun]:
     """Merge the latest run(s) of each source database into new runs in ``into`` (see the module doc)."""
+    return apply_merge(plan_merge(sources, into), open_store(into))
+
+
+def plan_merge(sources: list[Path], into: Path) -> MergePlan:
+    """Read the runs to merge and refuse whatever would lose or duplicate a result; writes nothing."""
     if not sources:
         raise UsageError("merge needs at least one source database")
     resolved = [p.resolve() for p in sources]
@@ -97,18 +116,22 @@ def merge_databases(sources: list[Path], into: Path) -> list[MergedRun]:
                 f"has no run of {_describe(key)}, which {members[0].db} has: were these shards of one run?",
                 path=missing[0],
             )
-
-    # read and check everything before the target is touched, so a refused merge writes nothing
     parts = {
         key: [read_run_rows(stores[m.db], m.run.run_id) for m in members] for key, members in cells.items()
     }
     for key, members in cells.items():
         _check_disjoint(members, parts[key])
-    target = open_store(into)
-    matrix_group = _new_group(cells) if len(cells) > 1 else None
-    merged = [_merge_cell(target, members, parts[key], matrix_group) for key, members in cells.items()]
-    for db in sources:
-        add_cache_rows(target, read_cache_rows(stores[db]))
+    return MergePlan(sources=sources, cells=cells, parts=parts, stores=stores)
+
+
+def apply_merge(plan: MergePlan, target: Store) -> list[MergedRun]:
+    """Write the planned runs into ``target``, then the sources' response caches."""
+    matrix_group = _new_group(plan.cells) if len(plan.cells) > 1 else None
+    merged = [
+        _merge_cell(target, members, plan.parts[key], matrix_group) for key, members in plan.cells.items()
+    ]
+    for db in plan.sources:
+        add_cache_rows(target, read_cache_rows(plan.stores[db]))
     return merged
 
 

@@ -6,8 +6,10 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree as ET
 
 import pandas as pd
+import pytest
 
 from evalkit.sharding import shard_of
 from evalkit.store import load_run, open_store
@@ -231,3 +233,37 @@ def test_shard_flag_rejects_bad_specs(
     assert result.exit_code == 2
     assert result.stderr.strip() == "evalkit: error: --shard '5/4': I must be between 1 and N (N >= 1)"
     assert not (tmp_path / "r.duckdb").exists()
+
+
+def test_merge_gates_on_a_baseline_and_writes_summary_and_junit(
+    make_suite: Callable[..., Path],
+    cli: Callable[..., CliResult],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The sharded CI flow: main's run is the baseline in --into; the merged PR run is gated on it."""
+    monkeypatch.chdir(tmp_path)  # the HTML report goes under ./reports
+    into = tmp_path / "ci.duckdb"
+    with LoopbackOpenAI(responder=squares) as server:
+        suite = make_suite(loopback_suite(server.base_url, scorers=SCORERS, gate=GATE), CASES)
+        assert cli("run", str(suite), "--db", str(into), "--no-progress").exit_code == 0
+        assert cli("baseline", "set", "main", "latest", "--db", str(into)).exit_code == 0
+        shards = [tmp_path / f"s{i}.duckdb" for i in (1, 2)]
+        for i, db in enumerate(shards, start=1):
+            cli("run", str(suite), "--db", str(db), "--shard", f"{i}/2", "--no-progress")
+    args = ["--into", str(into), "--baseline", "main", "--summary-md", "summary.md", "--junit", "junit.xml"]
+    merged = cli("merge", *map(str, shards), *args)
+    assert merged.exit_code == 0, merged.stderr + merged.stdout
+    summary = (tmp_path / "summary.md").read_text(encoding="utf-8")
+    run = open_store(into).get_run("latest")
+    assert run.run_id in summary and "baseline" in summary.lower()
+    assert list((tmp_path / "reports").glob("*.html"))
+    junit = ET.parse(tmp_path / "junit.xml").getroot()
+    assert (
+        junit.get("tests") == str(len(CASES))
+        and junit.find("properties/property[@name='run_id']").get("value") == run.run_id
+    )
+
+    missing = cli("merge", *map(str, shards), "--into", str(tmp_path / "fresh.duckdb"), "--baseline", "main")
+    assert missing.exit_code == 2 and "main" in missing.stderr
+    assert open_store(tmp_path / "fresh.duckdb").list_runs() == []  # refused before merging

@@ -17,6 +17,20 @@ def merge(
         ..., metavar="DB", help="Shard databases (each written by `evalkit run --shard I/N`)."
     ),
     into: Path = typer.Option(..., "--into", help="Database to add the merged run to (created if missing)."),
+    baseline: str | None = typer.Option(
+        None,
+        "--baseline",
+        help="Gate the merged run on a baseline in --into (a name from `evalkit baseline set`, or a run), "
+        "as `evalkit run --baseline` does.",
+    ),
+    summary_md: Path | None = typer.Option(
+        None,
+        "--summary-md",
+        help="Write a markdown summary (for a PR comment) here, and the HTML report under reports/.",
+    ),
+    junit: Path | None = typer.Option(
+        None, "--junit", help="Also write JUnit XML (one testcase per case) here."
+    ),
 ) -> None:
     """Combine shard databases into one run, print its summary and exit with its gate's code.
 
@@ -25,11 +39,17 @@ def merge(
     """
     from evalkit.cli.console import out, print_summary
     from evalkit.failures import explain_cases
-    from evalkit.merge import merge_databases
+    from evalkit.merge import apply_merge, plan_merge
     from evalkit.store import open_store
 
-    merged = merge_databases(list(sources), into)
+    plan = plan_merge(list(sources), into)  # refuses overlaps and mismatches before anything is written
     store = open_store(into)
+    reference = None
+    if baseline:
+        from evalkit.cli.compare import resolve_baseline
+
+        reference = resolve_baseline(store, plan.suite_name, baseline)
+    merged = apply_merge(plan, store)
     for m in merged:
         out.print(
             f"merged {len(m.sources)} run(s) into {m.run.run_id} ({into}): "
@@ -38,7 +58,23 @@ def merge(
         )
         failures = explain_cases(store, m.run.run_id, limit=SUMMARY_FAILURES)
         print_summary(m.run, m.run.summary, failures, SUMMARY_FAILURES)
-    raise typer.Exit(max(int(m.decision.exit_code) for m in merged))
+    codes = [int(m.decision.exit_code) for m in merged]
+    if baseline or summary_md:
+        from types import SimpleNamespace
+
+        from evalkit.cli.compare import finish_cells
+        from evalkit.suite import GateSpec
+
+        # the regression gate reads only the suite's gate, which each run stores with its config
+        gate = GateSpec.model_validate(merged[0].run.config.get("gate", {}))
+        codes = finish_cells(
+            store, SimpleNamespace(config=SimpleNamespace(gate=gate)), merged, reference, summary_md
+        )
+    if junit is not None and len(merged) == 1:
+        from evalkit.report.junit import write_junit
+
+        write_junit(store, merged[0].run.run_id, junit)
+    raise typer.Exit(max(codes))
 
 
 @app.command()
