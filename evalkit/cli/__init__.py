@@ -29,10 +29,11 @@ from evalkit.cli import results  # noqa: E402, F401
 from evalkit.cli import compare  # noqa: E402, F401
 from evalkit.cli import report  # noqa: E402, F401
 from evalkit.cli import lint  # noqa: E402, F401
-from evalkit.cli import ci  # noqa: E402, F401
 from evalkit.cli import judge  # noqa: E402, F401
+from evalkit.cli import ci  # noqa: E402, F401
 from evalkit.cli import grow  # noqa: E402, F401
 from evalkit.cli import trend  # noqa: E402, F401
+from evalkit.cli import sync  # noqa: E402, F401
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -321,6 +321,11 @@ class Store:
             raise UsageError(f"run prefix {ref!r} is ambiguous: {', '.join(r[0] for r in rows)}, ...")
         return _run_record(rows[0])
 
+    def has_run(self, run_id: str) -> bool:
+        """Whether a run with exactly this id is stored."""
+        with self._connection() as con:
+            return bool(con.execute("SELECT COUNT(*) FROM runs WHERE run_id = ?", (run_id,))[0][0])
+
     def list_runs(self, *, suite: str | None = None, limit: int = 20) -> list[RunRecord]:
         """Most recent runs first."""
         cols = ", ".join(RUN_COLUMNS)

@@ -1,0 +1,38 @@
+"""Pushing runs from a local database to a shared one: ``evalkit sync RUN --to postgresql://...``.
+
+A run is copied whole (its row of ``runs`` and all of its cases, outputs, scores and field scores),
+in one transaction, under the same run id. Syncing a run that the target already holds changes
+nothing, so a CI job can sync unconditionally. Unfinished runs are refused: finish them first
+(``evalkit run --resume``), or the shared store would hold half a run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from evalkit.errors import UsageError
+from evalkit.store import Store
+from evalkit.store.run_tables import insert_run, read_run_rows
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    run_id: str
+    copied: bool  # False when the target already had the run
+    rows: int
+
+
+def sync_run(source: Store, target: Store, ref: str) -> SyncResult:
+    """Copy run ``ref`` of ``source`` into ``target`` (idempotent)."""
+    with source.session():
+        run = source.get_run(ref)
+        if run.status != "complete":
+            raise UsageError(
+                f"run {run.run_id} is {run.status}; finish it (evalkit run --resume) before syncing"
+            )
+        rows = read_run_rows(source, run.run_id)
+    count = sum(len(r) for r in rows.values())
+    if target.has_run(run.run_id):
+        return SyncResult(run.run_id, copied=False, rows=count)
+    insert_run(target, run, [rows])
+    return SyncResult(run.run_id, copied=True, rows=count)
