@@ -63,6 +63,11 @@ class TargetSpec(BaseModel):
         "Passed to the provider as a constraint where supported.",
     )
     api_base: str | None = Field(default=None, description="Base URL of an OpenAI-compatible server.")
+    confidence_field: str | None = Field(
+        default=None,
+        description="Dotted path of the output field holding the model's self-reported confidence "
+        "(0-1, or a percentage); `evalkit reliability` checks it against the verdicts (ECE).",
+    )
 
     @field_validator("model")
     @classmethod

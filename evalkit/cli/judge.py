@@ -240,3 +240,65 @@ def print_calibration(report: Any) -> None:
         table.add_row(label, *(str(c) for c in row))
     out.print(table)
     out.print(f"Stored as calibration {report.calibration_id}", markup=False)
+
+
+@app.command()
+def reliability(
+    run: str = typer.Argument("latest", help="Run id, unique prefix, or 'latest'."),
+    field: str | None = typer.Option(
+        None, "--confidence-field", help="Output field holding the model's confidence (default: the suite's)."
+    ),
+    bins: int = typer.Option(10, "--bins", min=1, max=100, help="Bins of the reliability table."),
+    db: str | None = typer.Option(None, "--db", help="Results database."),
+) -> None:
+    """How far to trust RUN's verdicts: confidence calibration (ECE), judge noise, target noise."""
+    from rich.table import Table
+
+    from evalkit.cli.console import out, pct
+    from evalkit.reliability import run_reliability
+    from evalkit.store import open_store
+
+    report = run_reliability(open_store(db, must_exist=True), run, field=field, bins=bins)
+    out.print(f"{report.run_id}", markup=False)
+    c = report.confidence
+    if c is None:
+        out.print("Confidence: the suite names no target.confidence_field (or pass --confidence-field)")
+    else:
+        ece = "n/a" if c.ece is None else f"{c.ece:.3f}"
+        mean = "n/a" if c.mean_confidence is None else f"{c.mean_confidence:.2f}"
+        out.print(
+            f"Confidence ({c.field}): {c.with_confidence} of {c.cases} scored outputs report one · "
+            f"mean confidence {mean} · pass rate {pct(c.accuracy)} · ECE {ece}",
+            markup=False,
+        )
+        if c.reliability:
+            table = Table(box=None, show_edge=False, pad_edge=False)
+            for col in ("confidence", "outputs", "mean confidence", "pass rate"):
+                table.add_column(col, justify="right")
+            for b in c.reliability:
+                if b.count:
+                    table.add_row(
+                        f"{b.lower:.1f}-{b.upper:.1f}",
+                        str(b.count),
+                        f"{b.mean_confidence:.2f}",
+                        pct(b.accuracy),
+                    )
+            out.print(table)
+    if not report.judges:
+        out.print("Judge noise: no judge scorer cast several votes per output (set repeats or a panel)")
+    for j in report.judges:
+        stdev = "n/a" if j.mean_score_stdev is None else f"{j.mean_score_stdev:.2f}"
+        out.print(
+            f"Judge noise ({j.scorer}): {j.outputs} outputs x {j.mean_votes:.1f} votes · votes split on "
+            f"{pct(j.split_rate)} of outputs · mean agreement with the verdict {pct(j.mean_vote_agreement)} · "
+            f"score stdev {stdev}/10",
+            markup=False,
+        )
+    t = report.target
+    if t.cases:
+        out.print(
+            f"Target noise: verdict changed between epochs on {pct(t.flip_rate)} of {t.cases} cases",
+            markup=False,
+        )
+    else:
+        out.print("Target noise: one epoch per case (run with --repeat N to measure it)")
