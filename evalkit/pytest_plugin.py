@@ -61,6 +61,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("evalkit"):
+        if hasattr(config, "workerinput"):  # a pytest-xdist worker would run the whole suite again
+            raise pytest.UsageError(
+                "--evalkit runs cases with evalkit's own concurrency; drop pytest-xdist's -n"
+            )
         config.stash[_RUNS] = _Runs(config)
 
 

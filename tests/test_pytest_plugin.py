@@ -262,3 +262,17 @@ def test_flagship_subset_on_the_embedded_model(pytester: pytest.Pytester) -> Non
     tables = load_run("latest", pytester.path / "r.duckdb")
     assert tables.run["model"][0] == "local/smollm2-135m" and tables.run["status"][0] == "complete"
     assert sorted(tables.outputs["case_id"]) == sorted(chosen)
+
+
+def test_xdist_workers_are_refused(pytester: pytest.Pytester, server: LoopbackOpenAI) -> None:
+    suite_dir = write_suite(pytester.path, server.base_url)
+    # what pytest-xdist sets on a worker's config (xdist itself is not installed here)
+    pytester.makeconftest(
+        "import pytest\n\n@pytest.hookimpl(tryfirst=True)\ndef pytest_configure(config):\n    config.workerinput = {}\n"
+    )
+    result = run_pytest(pytester, str(suite_dir))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["*--evalkit runs cases with evalkit's own concurrency; drop pytest-xdist's -n*"]
+    )
+    assert server.stats.requests == 0
