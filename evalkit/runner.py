@@ -380,7 +380,17 @@ async def execute_run(
     will hold (cases x epochs) and how many are already stored (on resume); ``on_result`` sees
     each new result as it completes.
     """
-    options = options or RunOptions()
+    with store.hold():  # one open database for the whole run (yielded to other processes that ask)
+        return await _execute(suite, store, options or RunOptions(), on_result, on_start)
+
+
+async def _execute(
+    suite: Suite,
+    store: Store,
+    options: RunOptions,
+    on_result: ResultCallback | None,
+    on_start: StartCallback | None,
+) -> RunOutcome:
     if options.resume:
         run = await asyncio.to_thread(_resume_record, suite, store, options.resume)
         repeat = int(run.config.get("run", {}).get("repeat", 1))

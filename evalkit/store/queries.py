@@ -156,6 +156,17 @@ class Store:
                 self._con = None
 
     @contextmanager
+    def hold(self) -> Iterator[Store]:
+        """Keep the database open across the calls of a run where the backend benefits (DuckDB),
+        still letting other processes in when they ask."""
+        hold = getattr(self.backend, "hold", None)
+        if hold is None:
+            yield self
+            return
+        with hold():
+            yield self
+
+    @contextmanager
     def _connection(self) -> Iterator[Any]:
         if self._con is not None:
             yield self._con
