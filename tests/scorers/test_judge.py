@@ -267,3 +267,14 @@ def test_judge_run_stores_reasoning_and_show_prints_it(make_suite: Any, cli: Any
     assert details["reasoning"] == "title has marketing words"
     assert details["score"] == 2 and details["confidence"] == 0.9
     assert details["judge"]["rubric_hash"] == rubric_hash(RUBRIC)
+
+
+def test_flagship_judged_suite_loads_with_its_judge() -> None:
+    from evalkit.calibration import judge_requirements
+    from evalkit.suite import load_suite
+    from tests.conftest import REPO
+
+    suite = load_suite(REPO / "suites" / "listings" / "judged.yaml")
+    [req] = judge_requirements([s.model_dump() for s in suite.config.scorers])
+    assert req.scorer == "guidelines" and req.judge_model == "local/smollm2-135m"
+    assert [s.label for s in suite.scorers] == ["json_schema", "fields", "guidelines"]
