@@ -116,47 +116,74 @@ def paired_bootstrap(
 
     Deterministic for a given ``seed``. With fewer than two pairs the interval is the point itself.
     """
-    import numpy as np
-
     if len(a) != len(b):
         raise ValueError("paired samples must have the same length")
     if not a:
         raise ValueError("no pairs to compare")
-    xa = np.asarray(a, dtype=float)
-    xb = np.asarray(b, dtype=float)
-    diff = float(xb.mean() - xa.mean())
-    if len(xa) < 2 or np.all(xb - xa == (xb - xa)[0]):
-        # every resample has the same mean difference: the interval is that point
-        return BootstrapCI(
-            diff=diff, low=diff, high=diff, confidence=confidence, n=len(xa), resamples=0, seed=seed
+    return paired_bootstrap_many(
+        [[x] for x in a], [[y] for y in b], seed=seed, resamples=resamples, confidence=confidence
+    )[0]
+
+
+def paired_bootstrap_many(
+    a: Any,
+    b: Any,
+    present: Any = None,
+    *,
+    seed: int = 0,
+    resamples: int = DEFAULT_RESAMPLES,
+    confidence: float = DEFAULT_CONFIDENCE,
+) -> list[BootstrapCI]:
+    """Paired bootstrap CIs of ``mean(B) - mean(A)`` for several metrics over the same n cases at once.
+
+    ``a`` and ``b`` are n x k (case x metric); ``present`` (n x k, optional) says which cases each
+    metric has. Every resample draws n cases with replacement (as counts per case) and is applied to
+    all k metrics by one matrix product; a metric's resampled mean uses only its present cases.
+    This is the textbook percentile bootstrap of the paired difference, written out instead of
+    calling ``scipy.stats.bootstrap`` per metric because a comparison has ~20 metrics and 10k cases
+    make that ~10 s; here it is well under one.
+    """
+    import numpy as np
+
+    xa, xb = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if xa.ndim != 2 or xa.shape != xb.shape:
+        raise ValueError("a and b must be n x k arrays of the same shape")
+    n, k = xa.shape
+    mask = np.ones((n, k), dtype=bool) if present is None else np.asarray(present, dtype=bool)
+    weights = mask.astype(float)
+    d = np.where(mask, xb - xa, 0.0)
+    counts = weights.sum(axis=0)
+    if (counts == 0).any():
+        raise ValueError("a metric has no pairs to compare")
+    observed = d.sum(axis=0) / counts
+    tail = (1.0 - confidence) / 2.0
+    if n < 2:
+        low = high = observed
+        used = 0
+    else:
+        rng = np.random.default_rng(seed)
+        means = np.empty((resamples, k))
+        batch = max(1, min(resamples, 2_000_000 // n))  # bounds memory to ~16 MB per batch
+        for start in range(0, resamples, batch):
+            size = min(batch, resamples - start)
+            picks = rng.integers(0, n, size=(size, n)) + (np.arange(size) * n)[:, None]
+            drawn = np.bincount(picks.ravel(), minlength=size * n).reshape(size, n).astype(float)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                means[start : start + size] = (drawn @ d) / (drawn @ weights)
+        low, high = np.nanpercentile(means, [100 * tail, 100 * (1 - tail)], axis=0)
+        used = resamples
+    return [
+        BootstrapCI(
+            diff=float(observed[j]),
+            low=float(min(low[j], observed[j])) if used == 0 else float(low[j]),
+            high=float(max(high[j], observed[j])) if used == 0 else float(high[j]),
+            confidence=confidence,
+            n=int(counts[j]),
+            resamples=used,
+            seed=seed,
         )
-    from scipy.stats import bootstrap
-
-    result = bootstrap(
-        (xa, xb),
-        _mean_difference,
-        paired=True,
-        vectorized=True,
-        n_resamples=resamples,
-        batch=max(1, 4_000_000 // len(xa)),  # bounds memory at ~32 MB per batch, whatever the size
-        confidence_level=confidence,
-        method="percentile",
-        rng=np.random.default_rng(seed),
-    )
-    ci = result.confidence_interval
-    return BootstrapCI(
-        diff=diff,
-        low=float(ci.low),
-        high=float(ci.high),
-        confidence=confidence,
-        n=len(xa),
-        resamples=resamples,
-        seed=seed,
-    )
-
-
-def _mean_difference(a: Any, b: Any, axis: int = -1) -> Any:
-    return b.mean(axis=axis) - a.mean(axis=axis)
+        for j in range(k)
+    ]
 
 
 # ---- per-run data ------------------------------------------------------------------------------
@@ -176,8 +203,8 @@ class CaseOutcome:
     scorers: dict[str, tuple[bool, float]] = field(default_factory=dict)  # label -> (passed, score)
     fields: dict[str, bool] = field(default_factory=dict)  # "scorer:field" -> passed
     output: str | None = None  # first epoch's raw output
-    expected: Any = None
-    input: Any = None
+    expected_json: str | None = None  # as stored; parsed only for the cases that flipped
+    input_json: str | None = None
     reasons: tuple[str, ...] = ()  # first epoch: why it did not pass
 
 
@@ -221,20 +248,21 @@ class MetricComparison(BaseModel):
         return self.metric if self.kind in ("cases", "usage") else f"{self.kind} {self.name}: {self.metric}"
 
 
-class FlippedCase(BaseModel):
+@dataclass(frozen=True)
+class FlippedCase:
     """A case whose verdict changed between the runs, with both outputs."""
 
     case_id: str
     direction: FlipDirection
-    tags: list[str] = Field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
     score_a: float | None = None
     score_b: float | None = None
     output_a: str | None = None
     output_b: str | None = None
     expected: Any = None
     input: Any = None
-    reasons_a: list[str] = Field(default_factory=list)
-    reasons_b: list[str] = Field(default_factory=list)
+    reasons_a: list[str] = field(default_factory=list)
+    reasons_b: list[str] = field(default_factory=list)
 
 
 class RunLabel(BaseModel):
@@ -252,23 +280,22 @@ class RunLabel(BaseModel):
         return f"{self.prompt_version or '-'} · {self.model}"
 
 
-class Comparison(BaseModel):
-    """Run B against run A over their paired cases."""
+@dataclass
+class Comparison:
+    """Run B against run A over their paired cases (a dataclass: at 10k cases it holds thousands of flips)."""
 
     a: RunLabel
     b: RunLabel
     paired: int
-    only_a: int = Field(description="cases only run A holds")
-    only_b: int = Field(description="cases only run B holds")
-    errored: int = Field(description="cases left out because they errored in A or B")
+    only_a: int  # cases only run A holds
+    only_b: int  # cases only run B holds
+    errored: int  # cases left out because they errored in A or B
     alpha: float
     min_effect: float
     seed: int
     metrics: list[MetricComparison]
     flips: list[FlippedCase]
-    latency: dict[str, dict[str, float | None]] = Field(
-        default_factory=dict, description="p50/p95 of uncached latency per run (a and b), not paired"
-    )
+    latency: dict[str, dict[str, float | None]] = field(default_factory=dict)  # p50/p95 per run, not paired
 
     def metric(self, kind: MetricKind, name: str, metric: str) -> MetricComparison | None:
         """The metric with this kind, name and metric label, if compared."""
@@ -292,6 +319,21 @@ class Comparison(BaseModel):
         return [f for f in self.flips if f.direction == "fail→pass"]
 
 
+@dataclass
+class _MetricSeries:
+    """One metric's per-case values over the paired cases (``present`` marks the cases it has)."""
+
+    kind: MetricKind
+    name: str
+    metric: str
+    rate: bool  # pass/fail (McNemar) rather than a score (bootstrap only)
+    a: list[float]
+    b: list[float]
+    present: list[bool]
+    higher_is_better: bool = True
+    use_min_effect: bool = True
+
+
 def compare_outcomes(
     a: RunOutcomes,
     b: RunOutcomes,
@@ -306,117 +348,26 @@ def compare_outcomes(
     common = sorted(a.cases.keys() & b.cases.keys())
     pairs = [(a.cases[c], b.cases[c]) for c in common]
     scored = [(x, y) for x, y in pairs if x.passed is not None and y.passed is not None]
+    series = _series(scored)
+    cis: list[BootstrapCI | None] = [None] * len(series)
+    usable = [i for i, s in enumerate(series) if any(s.present)]
+    if usable:
+        import numpy as np
 
-    def boot(xs: Sequence[float], ys: Sequence[float]) -> BootstrapCI | None:
-        if not xs:
-            return None
-        return paired_bootstrap(xs, ys, seed=seed, resamples=resamples, confidence=confidence)
-
-    def rate_metric(
-        kind: MetricKind, name: str, metric: str, got: list[tuple[bool, bool]]
-    ) -> MetricComparison:
-        if not got:
-            return MetricComparison(kind=kind, name=name, metric=metric, a=None, b=None, n=0)
-        xs, ys = [p for p, _ in got], [q for _, q in got]
-        test = mcnemar_exact(xs, ys)
-        ci = boot([float(v) for v in xs], [float(v) for v in ys])
-        verdict = _verdict(test.rate_b - test.rate_a, test.p_value < alpha, min_effect, True)
-        return MetricComparison(
-            kind=kind,
-            name=name,
-            metric=metric,
-            a=test.rate_a,
-            b=test.rate_b,
-            n=test.n,
-            mcnemar=test,
-            ci=ci,
-            verdict=verdict,
+        found = paired_bootstrap_many(
+            np.column_stack([series[i].a for i in usable]),
+            np.column_stack([series[i].b for i in usable]),
+            np.column_stack([series[i].present for i in usable]),
+            seed=seed,
+            resamples=resamples,
+            confidence=confidence,
         )
-
-    def mean_metric(
-        kind: MetricKind,
-        name: str,
-        metric: str,
-        got: list[tuple[float, float]],
-        *,
-        higher_is_better: bool = True,
-        effect: float = min_effect,
-    ) -> MetricComparison:
-        if not got:
-            return MetricComparison(
-                kind=kind, name=name, metric=metric, a=None, b=None, n=0, higher_is_better=higher_is_better
-            )
-        xs, ys = [p for p, _ in got], [q for _, q in got]
-        ci = boot(xs, ys)
-        assert ci is not None
-        verdict = _verdict(ci.diff, ci.excludes_zero, effect, higher_is_better)
-        return MetricComparison(
-            kind=kind,
-            name=name,
-            metric=metric,
-            a=sum(xs) / len(xs),
-            b=sum(ys) / len(ys),
-            n=len(xs),
-            higher_is_better=higher_is_better,
-            ci=ci,
-            verdict=verdict,
-        )
-
+        for i, ci in zip(usable, found, strict=True):
+            cis[i] = ci
     metrics = [
-        rate_metric("cases", "cases", "pass rate", [(bool(x.passed), bool(y.passed)) for x, y in scored]),
-        mean_metric(
-            "cases",
-            "cases",
-            "mean score",
-            [(x.score, y.score) for x, y in scored if x.score is not None and y.score is not None],
-        ),
+        _metric(s, ci, alpha=alpha, min_effect=min_effect if s.use_min_effect else 0.0)
+        for s, ci in zip(series, cis, strict=True)
     ]
-    for name in _ordered_keys(scored, lambda c: c.scorers):
-        both = [
-            (x.scorers[name], y.scorers[name]) for x, y in scored if name in x.scorers and name in y.scorers
-        ]
-        metrics.append(rate_metric("scorer", name, "pass rate", [(p[0], q[0]) for p, q in both]))
-        metrics.append(mean_metric("scorer", name, "mean score", [(p[1], q[1]) for p, q in both]))
-    for name in _ordered_keys(scored, lambda c: c.fields):
-        both_f = [
-            (x.fields[name], y.fields[name]) for x, y in scored if name in x.fields and name in y.fields
-        ]
-        metrics.append(rate_metric("field", name, "accuracy", both_f))
-    metrics.append(
-        mean_metric(
-            "usage",
-            "usage",
-            "cost per case (USD)",
-            [(x.cost_usd, y.cost_usd) for x, y in scored],
-            higher_is_better=False,
-            effect=0.0,
-        )
-    )
-    metrics.append(
-        mean_metric(
-            "usage",
-            "usage",
-            "tokens per case",
-            [(x.tokens, y.tokens) for x, y in scored],
-            higher_is_better=False,
-            effect=0.0,
-        )
-    )
-    metrics.append(
-        mean_metric(
-            "usage",
-            "usage",
-            "latency per case (ms)",
-            [
-                (x.latency_ms, y.latency_ms)
-                for x, y in scored
-                if x.latency_ms is not None and y.latency_ms is not None
-            ],
-            higher_is_better=False,
-            effect=0.0,
-        )
-    )
-
     flips = [
         FlippedCase(
             case_id=x.case_id,
@@ -426,8 +377,8 @@ def compare_outcomes(
             score_b=y.score,
             output_a=x.output,
             output_b=y.output,
-            expected=y.expected if y.expected is not None else x.expected,
-            input=y.input if y.input is not None else x.input,
+            expected=_json(y.expected_json or x.expected_json),
+            input=_json(y.input_json or x.input_json),
             reasons_a=list(x.reasons),
             reasons_b=list(y.reasons),
         )
@@ -453,6 +404,63 @@ def compare_outcomes(
             "b": {"p50_ms": b.latency_p50_ms, "p95_ms": b.latency_p95_ms},
         },
     )
+
+
+def _series(scored: Sequence[tuple[CaseOutcome, CaseOutcome]]) -> list[_MetricSeries]:
+    """Every compared metric as per-case values over the scored pairs, in display order."""
+
+    def build(
+        kind: MetricKind,
+        name: str,
+        metric: str,
+        rate: bool,
+        get: Callable[[CaseOutcome], float | None],
+        **options: Any,
+    ) -> _MetricSeries:
+        a, b, present = [], [], []
+        for x, y in scored:
+            va, vb = get(x), get(y)
+            ok = va is not None and vb is not None
+            a.append(va if va is not None and ok else 0.0)
+            b.append(vb if vb is not None and ok else 0.0)
+            present.append(ok)
+        return _MetricSeries(kind, name, metric, rate, a, b, present, **options)
+
+    def scorer_value(name: str, index: int) -> Callable[[CaseOutcome], float | None]:
+        return lambda c: float(c.scorers[name][index]) if name in c.scorers else None
+
+    def field_value(name: str) -> Callable[[CaseOutcome], float | None]:
+        return lambda c: float(c.fields[name]) if name in c.fields else None
+
+    out = [
+        build("cases", "cases", "pass rate", True, lambda c: float(bool(c.passed))),
+        build("cases", "cases", "mean score", False, lambda c: c.score),
+    ]
+    for name in _ordered_keys(scored, lambda c: c.scorers):
+        out.append(build("scorer", name, "pass rate", True, scorer_value(name, 0)))
+        out.append(build("scorer", name, "mean score", False, scorer_value(name, 1)))
+    for name in _ordered_keys(scored, lambda c: c.fields):
+        out.append(build("field", name, "accuracy", True, field_value(name)))
+    usage = {"higher_is_better": False, "use_min_effect": False}  # min_effect is a rate, not dollars or ms
+    out.append(build("usage", "usage", "cost per case (USD)", False, lambda c: c.cost_usd, **usage))
+    out.append(build("usage", "usage", "tokens per case", False, lambda c: c.tokens, **usage))
+    out.append(build("usage", "usage", "latency per case (ms)", False, lambda c: c.latency_ms, **usage))
+    return out
+
+
+def _metric(s: _MetricSeries, ci: BootstrapCI | None, *, alpha: float, min_effect: float) -> MetricComparison:
+    kept = [i for i, ok in enumerate(s.present) if ok]
+    base = {"kind": s.kind, "name": s.name, "metric": s.metric, "higher_is_better": s.higher_is_better}
+    if not kept or ci is None:
+        return MetricComparison(**base, a=None, b=None, n=0)
+    mean_a = sum(s.a[i] for i in kept) / len(kept)
+    mean_b = sum(s.b[i] for i in kept) / len(kept)
+    if s.rate:
+        test = mcnemar_exact([s.a[i] > 0.5 for i in kept], [s.b[i] > 0.5 for i in kept])
+        verdict = _verdict(mean_b - mean_a, test.p_value < alpha, min_effect, s.higher_is_better)
+        return MetricComparison(**base, a=mean_a, b=mean_b, n=len(kept), mcnemar=test, ci=ci, verdict=verdict)
+    verdict = _verdict(ci.diff, ci.excludes_zero, min_effect, s.higher_is_better)
+    return MetricComparison(**base, a=mean_a, b=mean_b, n=len(kept), ci=ci, verdict=verdict)
 
 
 def _verdict(diff: float, significant: bool, min_effect: float, higher_is_better: bool) -> MetricVerdict:
@@ -495,64 +503,80 @@ def load_outcomes(store: Store, run: RunRecord) -> RunOutcomes:
     return outcomes_from_frames(run, frame, scores, fields)
 
 
+_FRAME_COLUMNS = (
+    "case_id",
+    "epoch",
+    "verdict",
+    "score",
+    "status",
+    "error",
+    "raw_text",
+    "latency_ms",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost_usd",
+    "cached",
+    "input_json",
+    "expected_json",
+    "tags_json",
+)
+
+
+def frame_columns(frame: Any, names: Sequence[str]) -> list[list[Any]]:
+    """Columns as Python lists: iterating pandas' Arrow-backed columns value by value is ~10x slower."""
+    return [frame[name].tolist() for name in names]
+
+
 def outcomes_from_frames(run: RunRecord, frame: Any, scores: Any, fields: Any) -> RunOutcomes:
     """Build :class:`RunOutcomes` from the store's case, score and field frames."""
     scorer_acc: dict[str, dict[str, list[tuple[bool, float]]]] = {}
     reasons: dict[str, list[str]] = {}
-    for case_id, epoch, scorer, score, passed, reason, error in zip(
-        scores["case_id"],
-        scores["epoch"],
-        scores["scorer"],
-        scores["score"],
-        scores["passed"],
-        scores["reason"],
-        scores["error"],
-        strict=True,
-    ):
+    score_columns = frame_columns(
+        scores, ("case_id", "epoch", "scorer", "score", "passed", "reason", "error")
+    )
+    for case_id, epoch, scorer, score, passed, reason, error in zip(*score_columns, strict=True):
         if isinstance(error, str):
-            if int(epoch) == 0:
+            if epoch == 0:
                 reasons.setdefault(case_id, []).append(f"{scorer}: could not score ({error})")
             continue
         scorer_acc.setdefault(case_id, {}).setdefault(scorer, []).append((bool(passed), float(score)))
-        if int(epoch) == 0 and not passed:
+        if epoch == 0 and not passed:
             reasons.setdefault(case_id, []).append(f"{scorer}: {reason}")
     field_acc: dict[str, dict[str, list[bool]]] = {}
-    for case_id, scorer, name, passed in zip(
-        fields["case_id"], fields["scorer"], fields["field"], fields["passed"], strict=True
-    ):
-        field_acc.setdefault(case_id, {}).setdefault(f"{scorer}:{name}", []).append(bool(passed))
+    keys = (fields["scorer"] + ":" + fields["field"]).tolist() if len(fields) else []
+    for case_id, key, passed in zip(fields["case_id"].tolist(), keys, fields["passed"].tolist(), strict=True):
+        field_acc.setdefault(case_id, {}).setdefault(key, []).append(passed)
 
-    per_case: dict[str, list[Any]] = {}
-    for row in frame.itertuples(index=False):
-        per_case.setdefault(row.case_id, []).append(row)
+    per_case: dict[str, list[tuple[Any, ...]]] = {}
+    for row in zip(*frame_columns(frame, _FRAME_COLUMNS), strict=True):
+        per_case.setdefault(row[0], []).append(row)
     uncached_latencies: list[float] = []
     cases: dict[str, CaseOutcome] = {}
     for case_id, rows in per_case.items():
-        verdicts = [r.verdict for r in rows if r.verdict in ("pass", "fail")]
+        verdicts = [r[2] for r in rows if r[2] in ("pass", "fail")]
         n_pass = sum(v == "pass" for v in verdicts)
-        scored = [float(r.score) for r in rows if r.verdict != "error" and not _missing(r.score)]
-        latencies = [float(r.latency_ms) for r in rows if r.status == "ok" and not bool(r.cached)]
+        scored = [float(r[3]) for r in rows if r[2] != "error" and not _missing(r[3])]
+        latencies = [float(r[7]) for r in rows if r[4] == "ok" and not r[11]]
         uncached_latencies += latencies
-        first = min(rows, key=lambda r: int(r.epoch))
-        error_reason = (
-            (f"error: {first.error}",) if first.verdict == "error" and isinstance(first.error, str) else ()
-        )
+        first = min(rows, key=lambda r: int(r[1]))
+        error_reason = (f"error: {first[5]}",) if first[2] == "error" and isinstance(first[5], str) else ()
+        scorer_values = scorer_acc.get(case_id, {})
         cases[case_id] = CaseOutcome(
             case_id=case_id,
             passed=(n_pass * 2 > len(verdicts)) if verdicts else None,
             score=sum(scored) / len(scored) if scored else None,
-            tags=tuple(json.loads(first.tags_json)),
-            cost_usd=sum(float(r.cost_usd) for r in rows) / len(rows),
-            tokens=sum(int(r.prompt_tokens) + int(r.completion_tokens) for r in rows) / len(rows),
+            tags=tuple(json.loads(first[14])),
+            cost_usd=sum(float(r[10]) for r in rows) / len(rows),
+            tokens=sum(int(r[8]) + int(r[9]) for r in rows) / len(rows),
             latency_ms=sum(latencies) / len(latencies) if latencies else None,
             scorers={
-                name: (sum(p for p, _ in got) * 2 > len(got), sum(s for _, s in got) / len(got))
-                for name, got in scorer_acc.get(case_id, {}).items()
+                name: (sum(p for p, _ in got) * 2 > len(got), sum(v for _, v in got) / len(got))
+                for name, got in scorer_values.items()
             },
             fields={name: sum(got) * 2 > len(got) for name, got in field_acc.get(case_id, {}).items()},
-            output=first.raw_text if isinstance(first.raw_text, str) else None,
-            expected=json.loads(first.expected_json) if isinstance(first.expected_json, str) else None,
-            input=json.loads(first.input_json),
+            output=first[6] if isinstance(first[6], str) else None,
+            expected_json=first[13] if isinstance(first[13], str) else None,
+            input_json=first[12],
             reasons=error_reason or tuple(reasons.get(case_id, ())),
         )
     p50, p95 = _percentiles(uncached_latencies)
@@ -566,6 +590,10 @@ def _percentiles(values: list[float]) -> tuple[float | None, float | None]:
 
     p50, p95 = np.percentile(np.asarray(values), [50, 95])
     return float(p50), float(p95)
+
+
+def _json(text: str | None) -> Any:
+    return json.loads(text) if text is not None else None
 
 
 def _missing(value: Any) -> bool:

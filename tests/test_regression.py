@@ -9,7 +9,9 @@ from evalkit.suite import GateSpec
 from tests.runs import run_record
 
 
-def outcomes(run_id: str, passed: dict[str, bool | None], critical: frozenset[str] = frozenset()) -> RunOutcomes:
+def outcomes(
+    run_id: str, passed: dict[str, bool | None], critical: frozenset[str] = frozenset()
+) -> RunOutcomes:
     return RunOutcomes(
         run=run_record(run_id),
         cases={
@@ -64,7 +66,8 @@ def test_critical_case_flipping_to_fail_fails_even_without_significance() -> Non
     base = baseline()
     cand = {**base, "c03": False, "c31": True}  # one down (critical), one up: the pass rate is unchanged
     decision = decide_regression(
-        compare_outcomes(outcomes("a", base, frozenset({"c03"})), outcomes("b", cand, frozenset({"c03"}))), GateSpec()
+        compare_outcomes(outcomes("a", base, frozenset({"c03"})), outcomes("b", cand, frozenset({"c03"}))),
+        GateSpec(),
     )
     assert not decision.passed and decision.exit_code == ExitCode.GATE_FAILED
     assert decision.critical_flips == ["c03"]

@@ -1,10 +1,13 @@
 """``evalkit report``: one self-contained HTML file per run (or pair of runs), readable offline.
 
-The page holds everything inline: CSS, a few lines of JavaScript (filters and paging, which only
-show and hide rows), and matplotlib charts as base64 PNGs. Every value from a run (inputs, outputs,
-reasons, judge explanations, prompt text) goes through jinja2's autoescaping, or through
-:func:`markupsafe.escape` for the pre-rendered diffs, so a model output holding ``<script>`` is
-shown as text and never runs.
+The page holds everything inline: CSS, one script, and matplotlib charts as base64 PNGs. The
+summary, comparison, flipped cases and prompt versions are rendered by jinja2 with autoescaping.
+The case table is data: one JSON block (``<`` ``>`` ``&`` written as ``\\u`` escapes, so it cannot
+close its ``<script type="application/json">``) that the page's script turns into rows 100 at a time,
+building each case's details (input, word diffs, scorer notes, judge explanations) when it is
+opened, with ``textContent`` only. So 10k cases make a light page, and a model output holding
+``<script>`` is shown as text and never runs. The script is allowed by its hash in the page's
+Content-Security-Policy, which also forbids every external fetch.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import hashlib
 import json
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,9 +25,8 @@ from typing import TYPE_CHECKING, Any
 from markupsafe import Markup
 
 from evalkit import __version__
-from evalkit.compare import Comparison, compare_outcomes, outcomes_from_frames
+from evalkit.compare import Comparison, compare_outcomes, frame_columns, outcomes_from_frames
 from evalkit.report.charts import Chart, RunSeries, render_charts
-from evalkit.report.diff import diff_html, display_json, output_text
 from evalkit.report.formatting import metric_cells
 from evalkit.results import RunRecord
 
@@ -47,16 +49,6 @@ class PromptText:
 
 
 @dataclass
-class ScorerView:
-    scorer: str
-    score: float
-    passed: bool
-    reason: str
-    error: str | None
-    reasoning: str | None  # a judge's explanation (Score.details['reasoning'])
-
-
-@dataclass
 class RunView:
     """One run's columns in the report."""
 
@@ -71,40 +63,6 @@ class RunView:
     @property
     def label(self) -> str:
         return f"{self.record.prompt_version or '-'} · {self.record.model}"
-
-
-@dataclass
-class CaseSide:
-    verdict: str
-    score: float | None
-    output: str
-    error: str | None
-    notes: list[ScorerView] = field(default_factory=list)
-
-
-@dataclass
-class CaseView:
-    case_id: str
-    tags: list[str]
-    input: str
-    expected: str | None
-    sides: dict[str, CaseSide | None]
-    flip: str = ""  # "pass→fail" | "fail→pass" | ""
-    reason: str = ""
-    expected_diffs: dict[str, Markup] = field(default_factory=dict)
-    versions_diff: Markup | None = None
-
-    @property
-    def failing(self) -> bool:
-        return any(s is not None and s.verdict != "pass" for s in self.sides.values())
-
-    @property
-    def errored(self) -> bool:
-        return any(s is not None and s.verdict == "error" for s in self.sides.values())
-
-    @property
-    def search_text(self) -> str:
-        return " ".join([self.case_id, *self.tags, self.reason]).lower()
 
 
 def load_run_view(store: Store, record: RunRecord, key: str) -> RunView:
@@ -157,7 +115,7 @@ def build_context(
             min_effect=float(gate.get("regression_min_effect", 0.02)),
             seed=seed,
         )
-    cases = _case_views(views)
+    cases = case_records(views)
     return {
         "title": _title(views),
         "generated_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -166,12 +124,14 @@ def build_context(
         "comparison": comparison,
         "flips": comparison.flips[:FLIPS_SHOWN] if comparison else [],
         "charts": render_charts([_series(v, qualify_fields=_field_scorers(views) > 1) for v in views]),
-        "cases": cases,
+        "case_data": _script_json(
+            {"runs": [{"key": v.key, "label": v.label} for v in views], "cases": cases}
+        ),
         "counts": {
             "all": len(cases),
-            "failing": sum(c.failing for c in cases),
-            "errors": sum(c.errored for c in cases),
-            "flipped": sum(bool(c.flip) for c in cases),
+            "failing": sum(c["fail"] for c in cases),
+            "errors": sum(c["err"] for c in cases),
+            "flipped": sum(bool(c["flip"]) for c in cases),
         },
     }
 
@@ -267,94 +227,109 @@ def _series(view: RunView, *, qualify_fields: bool) -> RunSeries:
     )
 
 
-def _notes(scores: Any) -> dict[str, list[ScorerView]]:
-    notes: dict[str, list[ScorerView]] = {}
+def _script_json(value: Any) -> Markup:
+    """JSON safe to place inside ``<script type="application/json">``: no character of it can end the element."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    text = text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
+    return Markup(text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+
+
+def _notes(scores: Any) -> dict[str, list[list[Any]]]:
+    """Per case, each scorer's note of the first epoch: [scorer, score, passed, reason, error, reasoning]."""
+    notes: dict[str, list[list[Any]]] = {}
     if not len(scores):
         return notes
     first = scores[scores["epoch"] == 0]
-    for case_id, scorer, score, passed, reason, error, details in zip(
-        first["case_id"],
-        first["scorer"],
-        first["score"],
-        first["passed"],
-        first["reason"],
-        first["error"],
-        first["details_json"],
-        strict=True,
-    ):
+    columns = frame_columns(
+        first, ("case_id", "scorer", "score", "passed", "reason", "error", "details_json")
+    )
+    for case_id, scorer, score, passed, reason, error, details in zip(*columns, strict=True):
         reasoning = None
         if details and "reasoning" in details:  # cheap test first: most scorers have no explanation
             value = json.loads(details).get("reasoning")
             reasoning = None if value is None else _clip(str(value))
         notes.setdefault(case_id, []).append(
-            ScorerView(
-                scorer=scorer,
-                score=float(score),
-                passed=bool(passed),
-                reason=reason,
-                error=error if isinstance(error, str) else None,
-                reasoning=reasoning,
-            )
+            [
+                scorer,
+                round(float(score), 4),
+                bool(passed),
+                reason,
+                error if isinstance(error, str) else None,
+                reasoning,
+            ]
         )
     return notes
 
 
-def _case_views(views: list[RunView]) -> list[CaseView]:
-    per_run: list[dict[str, Any]] = []
+_CASE_COLUMNS = (
+    "case_id",
+    "verdict",
+    "score",
+    "error",
+    "raw_text",
+    "input_json",
+    "expected_json",
+    "tags_json",
+)
+
+
+def case_records(views: list[RunView]) -> list[dict[str, Any]]:
+    """One record per case for the page's case table (first epoch), in the store's case order.
+
+    ``s`` holds one entry per run (None when the case is not in that run): verdict ``v``, score
+    ``sc``, raw output ``out``, error ``e`` and scorer notes ``n``.
+    """
+    per_run: list[dict[str, tuple[Any, ...]]] = []
     notes = [_notes(v.scores) for v in views]
     for view in views:
         first = view.frame[view.frame["epoch"] == 0]
-        per_run.append({row.case_id: row for row in first.itertuples(index=False)})
-    order = list(dict.fromkeys(cid for rows in per_run for cid in rows))
-    cases = []
-    for case_id in order:
+        per_run.append({row[0]: row for row in zip(*frame_columns(first, _CASE_COLUMNS), strict=True)})
+    records = []
+    for case_id in dict.fromkeys(cid for rows in per_run for cid in rows):
         rows = [r.get(case_id) for r in per_run]
         base = next(r for r in rows if r is not None)
-        expected = json.loads(base.expected_json) if isinstance(base.expected_json, str) else None
-        sides: dict[str, CaseSide | None] = {}
-        outputs: dict[str, str] = {}
-        for view, row, run_notes in zip(views, rows, notes, strict=True):
+        sides: list[dict[str, Any] | None] = []
+        for row, run_notes in zip(rows, notes, strict=True):
             if row is None:
-                sides[view.key] = None
+                sides.append(None)
                 continue
-            raw = row.raw_text if isinstance(row.raw_text, str) else None
-            outputs[view.key] = _clip(output_text(raw, expected))
-            sides[view.key] = CaseSide(
-                verdict=row.verdict,
-                score=None if _missing(row.score) else float(row.score),
-                output=_clip(raw or ""),
-                error=row.error if isinstance(row.error, str) else None,
-                notes=run_notes.get(case_id, []),
+            _, verdict, score, error, raw, _, _, _ = row
+            sides.append(
+                {
+                    "v": verdict,
+                    "sc": None if _missing(score) else round(float(score), 4),
+                    "out": _clip(raw) if isinstance(raw, str) else None,
+                    "e": error if isinstance(error, str) else None,
+                    "n": run_notes.get(case_id, []),
+                }
             )
-        view_case = CaseView(
-            case_id=case_id,
-            tags=json.loads(base.tags_json),
-            input=_clip(json.dumps(json.loads(base.input_json), ensure_ascii=False, indent=1)),
-            expected=None if expected is None else _clip(display_json(expected)),
-            sides=sides,
-        )
-        verdicts = [s.verdict if s else None for s in sides.values()]
-        if len(verdicts) == 2 and {verdicts[0], verdicts[1]} == {"pass", "fail"}:
-            view_case.flip = "pass→fail" if verdicts[0] == "pass" else "fail→pass"
-        failing = [s for s in sides.values() if s is not None and s.verdict != "pass"]
+        verdicts = [side["v"] if side else None for side in sides]
+        failing = [side for side in sides if side is not None and side["v"] != "pass"]
+        reason = ""
         if failing:
             worst = failing[-1]
-            view_case.reason = _clip(
-                f"error: {worst.error}"
-                if worst.verdict == "error"
-                else "; ".join(f"{n.scorer}: {n.reason}" for n in worst.notes if not n.passed)
-                or "below threshold",
-                300,
+            reason = (
+                f"error: {worst['e']}"
+                if worst["v"] == "error"
+                else "; ".join(f"{n[0]}: {n[3]}" for n in worst["n"] if not n[2]) or "below threshold"
             )
-        if view_case.expected is not None:
-            for key, text in outputs.items():
-                shown = sides[key]
-                if shown is not None and shown.verdict != "error":
-                    view_case.expected_diffs[key] = diff_html(view_case.expected, text)
-        if len(outputs) == 2 and outputs["a"] != outputs["b"]:
-            view_case.versions_diff = diff_html(outputs["a"], outputs["b"])
-        cases.append(view_case)
-    return cases
+        flip = ""
+        if len(verdicts) == 2 and {verdicts[0], verdicts[1]} == {"pass", "fail"}:
+            flip = "pass→fail" if verdicts[0] == "pass" else "fail→pass"
+        records.append(
+            {
+                "id": case_id,
+                "tags": json.loads(base[7]),
+                "in": _clip(base[5]),
+                "exp": _clip(base[6]) if isinstance(base[6], str) else None,
+                "s": sides,
+                "flip": flip,
+                "fail": int(bool(failing)),
+                "err": int(any(side["v"] == "error" for side in failing)),
+                "why": _clip(reason, 300),
+            }
+        )
+    return records
 
 
 def _clip(text: str, limit: int = MAX_TEXT) -> str:

@@ -93,7 +93,9 @@ def test_noise_only_change_passes_with_exit_0(
     assert f"Regression gate PASSED against baseline {base_id}" in result.stdout  # ... is replaced
     assert "2 pass→fail and 2 fail→pass, McNemar exact p = 1" in result.stdout
     summary = md.read_text()
-    assert summary.startswith("### ✅ evalkit · loop · noise · openai/loopback: no significant regression (exit 0)")
+    assert summary.startswith(
+        "### ✅ evalkit · loop · noise · openai/loopback: no significant regression (exit 0)"
+    )
     assert "| pass rate | 75.0% | 75.0% | +0.0 pts |" in summary
     assert "**Flipped cases**: 2 pass→fail, 2 fail→pass" in summary
     report = next((tmp_path / "reports").glob("*.html"))
@@ -143,7 +145,15 @@ def test_compare_two_runs_and_a_group(
     group = runs["v1"].group_id
     assert group is not None
 
-    pair = cli("compare", runs["v1"].run_id, runs["degraded"].run_id, "--db", str(db), "--summary-md", str(tmp_path / "c.md"))
+    pair = cli(
+        "compare",
+        runs["v1"].run_id,
+        runs["degraded"].run_id,
+        "--db",
+        str(db),
+        "--summary-md",
+        str(tmp_path / "c.md"),
+    )
     assert pair.exit_code == 0, pair.stderr
     lines = pair.stdout.splitlines()
     head = next(line for line in lines if line.startswith("pass rate"))
@@ -158,7 +168,11 @@ def test_compare_two_runs_and_a_group(
     grouped = cli("compare", group[:-2], "--db", str(db))
     assert grouped.exit_code == 0, grouped.stderr
     assert f"group {group}: 3 runs, compared with {runs['v1'].run_id}" in grouped.stdout
-    rows = {line.split()[0]: line for line in grouped.stdout.splitlines() if line.split()[:1] in (["degraded"], ["noise"])}
+    rows = {
+        line.split()[0]: line
+        for line in grouped.stdout.splitlines()
+        if line.split()[:1] in (["degraded"], ["noise"])
+    }
     assert "-30.0 pts" in rows["degraded"] and "worse" in rows["degraded"]
     assert "+0.0 pts" in rows["noise"] and "no significant difference" in rows["noise"]
 

@@ -50,7 +50,8 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_payloads_show_as_text_and_never_run(report: Path, tmp_path: Path) -> None:
-    done = chromium(tmp_path / "profile", "--dump-dom", report.as_uri())
+    # every failing case opened: outputs, inputs, tags, judge explanations and diffs are all on the page
+    done = chromium(tmp_path / "profile", "--dump-dom", report.as_uri() + "#failures&open")
     assert done.returncode == 0, done.stderr[-2000:]
     dom = done.stdout
     head = dom[: dom.index("<body")]
@@ -58,23 +59,37 @@ def test_payloads_show_as_text_and_never_run(report: Path, tmp_path: Path) -> No
     assert 'data-report-ready="1"' in head
     assert 'data-charts-loaded="5"' in head
     # no payload ran: the title is ours, no flag was set, no payload became an element
-    assert re.search(r"<title>evalkit report · s · v1 · openai/m vs v2 · openai/m</title>", dom)
+    assert "<title>evalkit report · s · v1 · openai/m vs v2 · openai/m</title>" in dom
     assert "data-pwned" not in head
     assert not re.search(r"<img[^>]*\bsrc=\"?x\b", dom)
-    assert dom.count("<script") == 1
-    # ... and each payload is on the page as text
-    assert "&lt;script&gt;window.__pwned = 1; document.title = 'pwned-script'&lt;/script&gt;" in dom
-    assert "&lt;img src=x onerror=\"document.title='pwned-img'" in dom
+    assert dom.count("<script") == 2  # the data block and the report's script
+    # ... and each payload is on the page as text, in outputs, diffs, tags and judge explanations
+    opened = dom[dom.index('id="case-list"') :]
+    assert opened.count('<details class="case" data-id=') == 8
+    assert "&lt;script&gt;window.__pwned = 1; document.title = 'pwned-script'&lt;/script&gt;" in opened
+    assert "&lt;img src=x onerror=\"document.title='pwned-img'" in opened
+    assert '<div class="reasoning judge-reasoning">the output holds &lt;script&gt;window.__pwned' in opened
+    assert '<span class="tag">&lt;img src=x onerror=' in opened
+    # word diffs, expected against output and A against B
+    assert re.search(r'<pre class="diff expected">\{"answer":"<del>a</del><ins>', opened)
+    assert '<pre class="diff versions">' in opened
 
 
 def test_filter_to_failures_in_the_browser(report: Path, tmp_path: Path) -> None:
-    done = chromium(tmp_path / "profile", "--dump-dom", report.as_uri() + "#failures")
-    assert done.returncode == 0, done.stderr[-2000:]
-    cases = re.findall(r'<details class="case" data-failing="(\d)"[^>]*?( hidden="")?>', done.stdout)
-    assert len(cases) == 30
-    shown = [failing for failing, hidden in cases if not hidden]
-    assert shown == ["1"] * 8  # exactly the cases failing in either run
-    assert "8 of 30 cases" in done.stdout
+    everything = chromium(tmp_path / "profile", "--dump-dom", report.as_uri())
+    assert everything.returncode == 0, everything.stderr[-2000:]
+    assert re.findall(r'<details class="case" data-id="([^"]+)"', everything.stdout)[:3] == [
+        "case-000",
+        "case-001",
+        "case-002",
+    ]
+    assert "30 of 30 cases" in everything.stdout
+    failing = chromium(tmp_path / "profile", "--dump-dom", report.as_uri() + "#failures")
+    shown = re.findall(r'<details class="case" data-id="([^"]+)" data-failing="(\d)"', failing.stdout)
+    assert [case_id for case_id, _ in shown] == [f"case-{i:03d}" for i in (0, 1, 2, 3, 4, 5, 20, 21)]
+    assert {flag for _, flag in shown} == {"1"}
+    assert "8 of 30 cases" in failing.stdout
+    assert '<div class="body">' not in failing.stdout  # details are built only when a case is opened
 
 
 def test_screenshot_is_not_blank(report: Path, tmp_path: Path) -> None:

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import base64
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from evalkit.report.html import write_report
 from evalkit.store import open_store
 from tests.conftest import CliResult
-from tests.report.payloads import payload_runs
+from tests.report.payloads import IMG, payload_runs
 
 
 @pytest.fixture(scope="module")
@@ -34,24 +36,40 @@ def test_report_is_self_contained(html: str) -> None:
     assert all(base64.b64decode(data)[:8] == b"\x89PNG\r\n\x1a\n" for _, data in charts)
 
 
+def case_data(html: str) -> dict[str, Any]:
+    block = re.search(r'<script type="application/json" id="case-data">(.*?)</script>', html, re.S)
+    assert block is not None
+    text = block.group(1)
+    assert not set(text) & set("<>&")  # nothing in the data can end its element or start a tag
+    data: dict[str, Any] = json.loads(text)
+    return data
+
+
 def test_untrusted_text_is_escaped_everywhere(html: str) -> None:
-    assert html.count("<script") == 1  # the report's own script, and nothing else
+    assert html.count("<script") == 2  # the case data block and the report's own script
     assert "<img src=x" not in html and "<b>bold</b>" not in html
-    assert "&lt;img src=x onerror=" in html  # outputs, inputs, tags, diffs
-    assert "window.__pwned = 1" in html  # the judge's explanation quoting the payload, as text
+    assert "&lt;img src=x onerror=" in html  # in the flipped cases, rendered by jinja2
     assert "&lt;b&gt;bold&lt;/b&gt; is not markup here." in html  # the prompt version's text
+    outputs = [side["out"] for case in case_data(html)["cases"] for side in case["s"] if side]
+    assert any(IMG.replace('"', "'") in (out or "") for out in outputs)  # data arrives intact, as data
 
 
-def test_case_table_diffs_and_explanations(html: str) -> None:
-    cases = re.findall(r'<details class="case" data-failing="(\d)" data-error="\d" data-flip="([^"]*)"', html)
+def test_case_table_data(html: str) -> None:
+    data = case_data(html)
+    assert data["runs"] == [{"key": "a", "label": "v1 · openai/m"}, {"key": "b", "label": "v2 · openai/m"}]
+    cases = data["cases"]
     assert len(cases) == 30
-    assert sum(f == "1" for f, _ in cases) == 8  # failing in A or B: 0-5, 20, 21
-    assert sorted(flip for _, flip in cases if flip) == ["fail→pass"] + ["pass→fail"] * 6
-    assert '<pre class="diff expected">{&#34;answer&#34;: &#34;<del>a</del><ins>' in html
-    assert '<pre class="diff versions">' in html
-    assert html.count('class="reasoning judge-reasoning"') == 2 + 7  # failing cases of A, then of B
+    assert sum(c["fail"] for c in cases) == 8  # failing in A or B: 0-5, 20, 21
+    assert sorted(c["flip"] for c in cases if c["flip"]) == ["fail→pass"] + ["pass→fail"] * 6
+    case = next(c for c in cases if c["id"] == "case-001")
+    assert case["tags"] == [IMG] and case["exp"] == '{"answer": "a"}'
+    assert [side["v"] for side in case["s"]] == ["pass", "fail"]
+    assert case["why"] == "judge: answer differs from expected"
+    reasoning = [n[5] for c in cases for side in c["s"] if side for n in side["n"] if n[5]]
+    assert len(reasoning) == 2 + 7 and all("window.__pwned = 1" in r for r in reasoning)
     assert "Flipped cases: 6 pass→fail, 1 fail→pass" in html
     assert re.search(r"<td>pass rate</td><td class=\"num\">93.3%</td><td class=\"num\">76.7%</td>", html)
+    assert '<option value="failing">failures (8)</option>' in html
 
 
 def test_single_run_report_and_cli(
@@ -64,7 +82,7 @@ def test_single_run_report_and_cli(
     assert result.exit_code == 0, result.stderr
     assert result.stdout.strip() == "report written to reports/run-a.html"
     single = (tmp_path / "reports" / "run-a.html").read_text()
-    assert 'id="comparison"' not in single and single.count('<details class="case"') == 30
+    assert 'id="comparison"' not in single and len(case_data(single)["cases"]) == 30
     pair = cli("report", "run-a", "--compare", "run-b", "--db", str(tmp_path / "r.duckdb"))
     assert pair.stdout.strip() == "report written to reports/run-a-vs-run-b.html"
     assert cli("report", "run-a", "--compare", "run-a", "--db", str(tmp_path / "r.duckdb")).exit_code == 2

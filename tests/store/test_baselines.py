@@ -25,7 +25,10 @@ def test_set_moves_and_resolves_per_suite(tmp_path: Path) -> None:
     baselines.set("main", second)
     assert baselines.resolve("s", "main").run_id == "s-2"
     assert baselines.resolve("t", "main").run_id == "t-1"
-    assert [(b.suite_name, b.name, b.run_id) for b in baselines.list()] == [("s", "main", "s-2"), ("t", "main", "t-1")]
+    assert [(b.suite_name, b.name, b.run_id) for b in baselines.list()] == [
+        ("s", "main", "s-2"),
+        ("t", "main", "t-1"),
+    ]
     assert [b.run_id for b in BaselineStore(open_store(tmp_path / "r.duckdb")).list("t")] == ["t-1"]
     # not a name: a run id or prefix of the same suite
     assert baselines.resolve("s", "s-1").run_id == "s-1"
