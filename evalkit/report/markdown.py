@@ -144,7 +144,7 @@ def _comparison_body(comparison: Comparison, a_name: str, b_name: str) -> list[s
             f"**Flipped cases**: {len(comparison.regressions)} pass→fail, {len(comparison.improvements)} "
             f"fail→pass" + (f" (top {len(flips)})" if len(comparison.flips) > len(flips) else ""),
             "",
-            f"| case | change | tags | {a_name} output | {b_name} output |",
+            f"| case | change | tags | output, {a_name} | output, {b_name} |",
             "|---|---|---|---|---|",
         ]
         for f in flips:
