@@ -170,6 +170,7 @@ class ModelCaller:
         self._prefetched: dict[str, dict[str, Any]] = {}  # looked up and found, not yet used
         self._looked_up: set[str] = set()  # keys already asked of the cache (found or not)
         self._providers: dict[str, Provider] = {}
+        self._capacity: dict[str, asyncio.Semaphore] = {}
         self._rng = random.Random(seed)
 
     def provider_for(self, model: str) -> Provider:
@@ -235,13 +236,16 @@ class ModelCaller:
         provider = self.provider_for(request.model)
         timeout = request.timeout or self.retry.timeout
         timed = request if request.timeout else replace(request, timeout=timeout)
+        capacity = self._capacity_for(request.model, provider)
         attempt = 0
         while True:
             attempt += 1
             await self.limit.acquire()
             self.stats.requests += 1
             try:
-                completion = await asyncio.wait_for(provider.complete(timed), timeout=timeout + 1.0)
+                # the timeout starts once the provider can take the call, not while it queues for it
+                async with capacity:
+                    completion = await asyncio.wait_for(provider.complete(timed), timeout=timeout + 1.0)
             except (ProviderError, TimeoutError) as exc:
                 error = (
                     exc
@@ -267,6 +271,14 @@ class ModelCaller:
                 raise
             await self.limit.release(ok=True)
             return completion if attempt == 1 else replace(completion, attempts=attempt)
+
+    def _capacity_for(self, model: str, provider: Provider) -> asyncio.Semaphore:
+        """A semaphore sized to what the provider can serve at once (e.g. the embedded model's
+        contexts); unbounded providers get one the concurrency limit never fills."""
+        if model not in self._capacity:
+            size = getattr(provider, "max_concurrency", None) or 1_000_000
+            self._capacity[model] = asyncio.Semaphore(size)
+        return self._capacity[model]
 
     def drain_cache_rows(self) -> list[tuple[str, str, Completion]]:
         """New responses to store in the cache (the writer takes them with each batch of results)."""

@@ -154,3 +154,45 @@ def test_cache_key_covers_what_changes_the_answer() -> None:
         CompletionRequest(model="m", messages=list(base.messages), params={"temperature": 0}), 0
     )
     assert prompt_key({"messages": base.messages}) == prompt_key({"messages": list(base.messages)})
+
+
+def test_queueing_for_a_busy_provider_does_not_count_against_the_timeout() -> None:
+    """An in-process model serves one call at a time: calls wait their turn before their timeout starts."""
+    from pathlib import Path
+
+    from evalkit.providers.base import Completion, provider, providers
+
+    class OneAtATime:
+        max_concurrency = 1
+
+        def __init__(self) -> None:
+            self.turn = asyncio.Lock()  # like the embedded model's pool of one context
+            self.waited = 0
+
+        async def complete(self, request: CompletionRequest) -> Completion:
+            self.waited += self.turn.locked()
+            async with self.turn:
+                await asyncio.sleep(0.2)  # the work itself, well inside the 0.5 s timeout
+            return Completion(text="ok")
+
+    served = OneAtATime()
+
+    @provider("oneatatime")
+    def factory(model: str, base_dir: Path | None = None) -> Any:
+        return served
+
+    try:
+        c = ModelCaller(
+            limit=ConcurrencyLimit(8, maximum=8, adaptive=False), retry=RetryPolicy(max_attempts=1)
+        )
+        reqs = [
+            CompletionRequest(
+                model="oneatatime:x", messages=[{"role": "user", "content": str(i)}], timeout=0.5
+            )
+            for i in range(5)
+        ]
+        results = complete(c, *reqs)  # 5 x 0.2 s in a row: 1 s, longer than any one timeout
+    finally:
+        providers._items.pop("oneatatime", None)
+    assert [r.text for r in results] == ["ok"] * 5 and c.stats.failures == 0
+    assert served.waited == 0  # calls queued in the call path, before their clocks started

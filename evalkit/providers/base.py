@@ -45,7 +45,11 @@ class Completion:
 
 
 class Provider(Protocol):
-    """Anything that can complete a request asynchronously."""
+    """Anything that can complete a request asynchronously.
+
+    A provider that can only serve so many calls at once (an in-process model) may say so with a
+    ``max_concurrency`` attribute; the call path then queues calls before their timeout starts.
+    """
 
     async def complete(self, request: CompletionRequest) -> Completion: ...
 

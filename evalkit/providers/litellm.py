@@ -45,10 +45,11 @@ class LitellmProvider:
         self.model = model
         self._litellm: Any = None
         self._fast: dict[str, Any] = {}  # api_base -> OpenAICompatClient or None
+        self.max_concurrency: int | None = None  # the embedded model serves a few calls at once
         if model.startswith(LOCAL_PREFIX):
             from evalkit.providers.local import register_with_litellm
 
-            register_with_litellm(self.litellm, model[len(LOCAL_PREFIX) :])
+            self.max_concurrency = register_with_litellm(self.litellm, model[len(LOCAL_PREFIX) :])
 
     @property
     def litellm(self) -> Any:
@@ -59,13 +60,19 @@ class LitellmProvider:
     def _fast_client(self, api_base: str) -> Any:
         """The lean client for ``api_base``, or None when this model needs litellm proper."""
         if api_base not in self._fast:
-            from evalkit.providers.openai_compat import OPENAI_COMPATIBLE, OpenAICompatClient, fast_path_enabled
+            from evalkit.providers.openai_compat import (
+                OPENAI_COMPATIBLE,
+                OpenAICompatClient,
+                fast_path_enabled,
+            )
             from evalkit.providers.prices import call_cost
 
             provider_name, _, name = self.model.partition("/")
             client = None
             if fast_path_enabled() and name and provider_name in OPENAI_COMPATIBLE:
-                api_key = os.environ.get(f"{provider_name.upper()}_API_KEY") or os.environ.get("OPENAI_API_KEY")
+                api_key = os.environ.get(f"{provider_name.upper()}_API_KEY") or os.environ.get(
+                    "OPENAI_API_KEY"
+                )
                 model = self.model
                 client = OpenAICompatClient(api_base, name, api_key, lambda p, c: call_cost(model, p, c))
             self._fast[api_base] = client

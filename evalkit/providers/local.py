@@ -64,6 +64,7 @@ class EmbeddedModel:
         cores = os.cpu_count() or 1
         count = instances or int(os.environ.get("EVALKIT_LOCAL_INSTANCES", 0)) or cores
         self.path = path
+        self.size = count  # calls it can serve at once
         self._pool: queue.Queue[Any] = queue.Queue()
         for _ in range(count):
             self._pool.put(
@@ -110,13 +111,17 @@ _PASSED_PARAMS = (
 )
 
 
-def register_with_litellm(litellm: Any, name: str) -> None:
-    """Load ``name`` now (so a missing model is a config error before the run) and route ``local/`` to it."""
-    embedded_model(name)
+def register_with_litellm(litellm: Any, name: str) -> int:
+    """Load ``name`` now (so a missing model is a config error before the run) and route ``local/`` to it.
+
+    Returns how many calls the model serves at once.
+    """
+    model = embedded_model(name)
     handler = _handler_class(litellm)()
     entries = [e for e in litellm.custom_provider_map if e.get("provider") != "local"]
     litellm.custom_provider_map = [*entries, {"provider": "local", "custom_handler": handler}]
     litellm.utils.custom_llm_setup()
+    return model.size
 
 
 @cache
