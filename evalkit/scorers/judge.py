@@ -318,6 +318,7 @@ class JudgeConfig(BaseModel):
     api_base: str | None = None
     parse_retries: int = Field(default=2, ge=0, le=5)
     repeats: int = Field(default=1, ge=1, le=20)
+    timeout: float | None = Field(default=None, gt=0)  # seconds per judge request (default: the call path's)
 
     @property
     def rubric_hash(self) -> str:
@@ -339,6 +340,7 @@ class JudgeConfig(BaseModel):
                         params=params,
                         response_schema=schema,
                         api_base=self.api_base,
+                        timeout=self.timeout,
                     )
                 )
         return out
@@ -358,6 +360,7 @@ def llm_judge(
     parse_retries: int = 2,
     min_kappa: float | None = None,
     calibration: Literal["warn", "fail"] = "warn",
+    timeout: float | None = None,
 ) -> ScoreFn:
     """Grades the output against ``rubric`` with one or more judge models; the verdict explains itself.
 
@@ -369,7 +372,8 @@ def llm_judge(
     sampling parameters (default temperature 0, max_tokens 600). ``parse_retries``: how often a
     malformed reply is sent back before the vote counts as a judge error. ``min_kappa``: the Cohen's
     kappa against human labels (``evalkit calibrate``) this judge must have reached; the gate warns
-    when it has not, or fails with ``calibration: fail``.
+    when it has not, or fails with ``calibration: fail``. ``timeout``: seconds per judge request
+    (an embedded judge shares one model, so its calls also wait for their turn).
 
     Score = mean judge score / 10; details hold ``reasoning``, ``confidence``, ``score`` and every vote.
     A scorer whose every vote failed is an error, never a fail.
@@ -390,6 +394,7 @@ def llm_judge(
         api_base=api_base,
         parse_retries=parse_retries,
         repeats=repeats,
+        timeout=timeout,
     )
 
     async def score(ctx: ScoreContext) -> Score:
