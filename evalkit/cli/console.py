@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 from rich.console import Console
@@ -11,7 +12,8 @@ from rich.text import Text
 
 from evalkit.failures import CaseExplanation
 
-out = Console(highlight=False, soft_wrap=True)  # long reasons stay on one line in CI logs
+# Long reasons stay on one line, and tables are not squeezed to 80 columns, in CI logs (no terminal).
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, highlight=False)
 
 
