@@ -78,6 +78,9 @@ from evalkit.suite import load_suite
 imports = time.perf_counter() - t0
 suite = load_suite(sys.argv[1]); store = open_store(sys.argv[2])
 opts = json.loads(sys.argv[3])
+if opts.get("ray"):  # start the session before timing (3-4 s once per driver)
+    import ray
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
 runs = []
 for i in range(opts.pop("runs", 1)):
     start = time.perf_counter()
@@ -105,16 +108,17 @@ def run_child(
 
 
 def scenario_latency(
-    n: int, latency: float, concurrency: int, env: dict[str, str] | None = None
+    n: int, latency: float, concurrency: int, env: dict[str, str] | None = None, ray: bool = False
 ) -> dict[str, Any]:
     """Wall time against the physical limit n*latency/concurrency."""
     server = Server("--latency", str(latency))
     try:
         with tempfile.TemporaryDirectory() as tmp:
             suite = make_suite(Path(tmp) / "s", n, server.url)
-            result = run_child(
-                suite, Path(tmp) / "r.duckdb", {"concurrency": concurrency, "use_cache": False}, env
-            )
+            options: dict[str, Any] = {"concurrency": concurrency, "use_cache": False}
+            if ray:
+                options["ray"] = "local"
+            result = run_child(suite, Path(tmp) / "r.duckdb", options, env)
     finally:
         server.stop()
     wall = result["runs"][0]["wall"]
@@ -211,7 +215,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small N (smoke test)")
     parser.add_argument(
         "--scenario",
-        choices=["latency", "overhead", "cached", "faults", "memory", "litellm"],
+        choices=["latency", "overhead", "cached", "faults", "memory", "litellm", "ray"],
         action="append",
     )
     parser.add_argument("--n", type=int)
@@ -219,7 +223,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=50)
     args = parser.parse_args()
     n = args.n or (200 if args.quick else 2000)
-    chosen = args.scenario or ["latency", "overhead", "cached", "faults", "memory", "litellm"]
+    chosen = args.scenario or ["latency", "overhead", "cached", "faults", "memory", "litellm", "ray"]
     results: dict[str, Any] = {}
     started = time.perf_counter()
     if "latency" in chosen:
@@ -237,6 +241,10 @@ def main() -> None:
     if "litellm" in chosen:
         results["through litellm.acompletion"] = scenario_latency(
             n, args.latency, args.concurrency, {"EVALKIT_FAST_PATH": "0"}
+        )
+    if "ray" in chosen:
+        results["shards on Ray (local session, 2 CPUs)"] = scenario_latency(
+            n, args.latency, args.concurrency, ray=True
         )
     for name, figures in results.items():
         print(f"== {name}")
