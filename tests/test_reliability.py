@@ -71,6 +71,7 @@ def test_reliability_command_reports_a_runs_confidence_and_judge_noise(
     make_suite: Any, cli: Any, tmp_path: Path
 ) -> None:
     answers = {"a": {"answer": "x", "confidence": 0.9}, "b": {"answer": "y", "confidence": 0.95}}
+
     def judge(body: dict[str, Any]) -> str:
         # the second of three votes on case a's output disagrees; the votes on b agree
         split = '"answer": "x"' in body["messages"][1]["content"] and body["seed"] == 1
