@@ -25,6 +25,8 @@ from typing import Any
 from aiohttp import web
 
 Responder = Callable[[dict[str, Any]], str]
+# (request body, reply text) -> per generated token, its top alternatives {token: logprob}; None: the default
+TopLogprobs = Callable[[dict[str, Any], str], "list[dict[str, float]] | None"]
 # (request body, how many times this exact prompt has been seen, 1-based) -> "500" | "429" | "hang" | "malformed" | None
 FaultPlan = Callable[[dict[str, Any], int], "str | None"]
 
@@ -83,8 +85,10 @@ class LoopbackOpenAI:
         port: int = 0,
         fault_plan: FaultPlan | None = None,
         max_concurrent: int | None = None,
+        top_logprobs: TopLogprobs | None = None,
     ) -> None:
         self.latency = latency
+        self.top_logprobs = top_logprobs  # scripted top_logprobs (e.g. of a judge's answer token)
         self.faults = faults or Faults()
         self.responder = responder
         self.embedder: Embedder = hashed_embedder  # answers POST /v1/embeddings
@@ -157,7 +161,9 @@ class LoopbackOpenAI:
             self.stats.bodies.append(body)
         texts = body.get("input") or []
         texts = [texts] if isinstance(texts, str) else texts
-        data = [{"object": "embedding", "index": i, "embedding": self.embedder(t)} for i, t in enumerate(texts)]
+        data = [
+            {"object": "embedding", "index": i, "embedding": self.embedder(t)} for i, t in enumerate(texts)
+        ]
         tokens = sum(max(1, len(str(t)) // 4) for t in texts)
         return web.json_response(
             {
@@ -190,7 +196,13 @@ class LoopbackOpenAI:
             "finish_reason": "stop",
         }
         if self.logprobs and body.get("logprobs"):
-            choice["logprobs"] = {"content": logprob_content(text, body.get("top_logprobs") or 0)}
+            scripted = self.top_logprobs(body, text) if self.top_logprobs is not None else None
+            content = (
+                scripted_logprob_content(scripted)
+                if scripted is not None
+                else logprob_content(text, body.get("top_logprobs") or 0)
+            )
+            choice["logprobs"] = {"content": content}
         return {
             "id": "chatcmpl-loopback",
             "object": "chat.completion",
@@ -278,6 +290,16 @@ def logprob_content(text: str, top: int) -> list[dict[str, Any]]:
         if top:
             entry["top_logprobs"] = [{"token": char, "logprob": -0.105, "bytes": list(char.encode())}]
         content.append(entry)
+    return content
+
+
+def scripted_logprob_content(tokens: list[dict[str, float]]) -> list[dict[str, Any]]:
+    """OpenAI-shaped logprobs from scripted alternatives: each token is its most likely alternative."""
+    content = []
+    for alternatives in tokens:
+        ranked = sorted(alternatives.items(), key=lambda kv: -kv[1])
+        top = [{"token": t, "logprob": lp, "bytes": list(t.encode())} for t, lp in ranked]
+        content.append({**top[0], "top_logprobs": top})
     return content
 
 
