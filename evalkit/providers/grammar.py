@@ -72,10 +72,77 @@ class AcceptFirstGreedySampler:
             llama_cpp.llama_sampler_free(grammar)
 
 
+class LogprobRecorder:
+    """Wraps a sampler and records, at each step, the chosen token's log-probability and the top ones.
+
+    llama-cpp-python computes ``logprobs`` only for contexts built with ``logits_all=True``, which
+    keeps a logits row per context position (n_ctx x 49k floats, ~800 MB for SmolLM2). Reading the
+    one row the sampler is about to use costs nothing extra. Values are the model's own distribution,
+    before grammar or penalties, as OpenAI's ``logprobs`` are.
+    """
+
+    def __init__(self, inner: Any, n_vocab: int, top: int) -> None:
+        self.inner = inner
+        self.n_vocab = n_vocab
+        self.top = max(1, min(top, n_vocab))
+        self.steps: list[tuple[int, float, list[tuple[int, float]]]] = []
+
+    def sample(self, ctx: Any, idx: int = -1) -> int:
+        pointer = llama_cpp.llama_get_logits_ith(ctx.ctx, idx)
+        logits = np.ctypeslib.as_array(pointer, shape=(self.n_vocab,)).astype(np.float64)
+        peak = float(logits.max())
+        log_z = peak + math.log(float(np.exp(logits - peak).sum()))
+        best = np.argpartition(logits, -self.top)[-self.top :]
+        best = best[np.argsort(-logits[best])]
+        token = int(self.inner.sample(ctx, idx))
+        self.steps.append(
+            (token, float(logits[token]) - log_z, [(int(i), float(logits[i]) - log_z) for i in best])
+        )
+        return token
+
+
 class FastGrammarLlama(Llama):
-    """``Llama`` whose greedy, grammar-constrained generations use :class:`AcceptFirstGreedySampler`."""
+    """``Llama`` whose greedy, grammar-constrained generations use :class:`AcceptFirstGreedySampler`.
+
+    Set ``record_logprobs`` to k > 0 before a generation to have its tokens' log-probabilities (and
+    the top k alternatives) recorded in ``logprob_steps``.
+    """
+
+    record_logprobs: int = 0
+    logprob_recorder: LogprobRecorder | None = None
 
     def _init_sampler(self, **kwargs: Any) -> Any:  # type: ignore[override]  # always called by keyword
+        sampler = self._plain_or_fast_sampler(**kwargs)
+        if self.record_logprobs > 0:
+            self.logprob_recorder = LogprobRecorder(sampler, int(self._n_vocab), self.record_logprobs)
+            return self.logprob_recorder
+        return sampler
+
+    def logprob_content(self) -> list[dict[str, Any]]:
+        """The recorded steps of the last generation as OpenAI ``logprobs.content`` (end token left out)."""
+        recorder = self.logprob_recorder
+        if recorder is None:
+            return []
+        eos = self.token_eos()
+
+        def text(token: int) -> str:
+            return self.detokenize([token]).decode("utf-8", errors="replace")
+
+        content = []
+        for token, logprob, top in recorder.steps:
+            if token == eos:
+                continue
+            content.append(
+                {
+                    "token": text(token),
+                    "logprob": logprob,
+                    "bytes": list(self.detokenize([token])),
+                    "top_logprobs": [{"token": text(i), "logprob": lp} for i, lp in top],
+                }
+            )
+        return content
+
+    def _plain_or_fast_sampler(self, **kwargs: Any) -> Any:
         plain_greedy = (
             kwargs.get("grammar") is not None
             and kwargs.get("temp") == 0.0

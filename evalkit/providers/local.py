@@ -79,14 +79,25 @@ class EmbeddedModel:
 
     def chat(self, messages: list[dict[str, str]], params: dict[str, Any]) -> tuple[dict[str, Any], float]:
         """llama.cpp chat completion (OpenAI-shaped dict) and the ms it took once a context was free."""
+        params = dict(params)
+        # llama-cpp-python computes logprobs only with logits_all=True (~800 MB per context): the
+        # context records them from the sampler instead (see FastGrammarLlama.record_logprobs).
+        want_logprobs = bool(params.pop("logprobs", False))
+        top = int(params.pop("top_logprobs", 0) or 0)
         llama = self._pool.get()
         try:
+            llama.record_logprobs = max(top, 1) if want_logprobs else 0
             start = time.perf_counter()
             result = llama.create_chat_completion(messages=messages, **params)
-            return result, (time.perf_counter() - start) * 1000.0
+            elapsed = (time.perf_counter() - start) * 1000.0
+            if want_logprobs:
+                result["choices"][0]["logprobs"] = {"content": llama.logprob_content()}
+            return result, elapsed
         except ValueError as exc:  # e.g. prompt longer than the context window
             raise ProviderError(f"local model: {exc}", transient=False) from None
         finally:
+            llama.record_logprobs = 0
+            llama.logprob_recorder = None
             self._pool.put(llama)
 
 
