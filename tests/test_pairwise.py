@@ -49,7 +49,9 @@ def content_text(body: dict[str, Any]) -> str:
     letter = "A" if "good" in first else "B"
     if is_letter_pass(body):
         return letter
-    return json.dumps({"reasoning": f"Response {letter} is the good one.", "winner": letter, "confidence": 0.8})
+    return json.dumps(
+        {"reasoning": f"Response {letter} is the good one.", "winner": letter, "confidence": 0.8}
+    )
 
 
 def first_slot_logprobs(body: dict[str, Any], text: str) -> list[dict[str, float]]:
@@ -67,7 +69,10 @@ def judge_all(
     server: LoopbackOpenAI, verdict: str = "auto", reasoning: bool = False
 ) -> tuple[list[PairVerdict], PairwiseJudging]:
     judge = PairwiseJudge(
-        model="openai/judge", api_base=server.base_url, verdict=verdict, reasoning=reasoning  # type: ignore[arg-type]
+        model="openai/judge",
+        api_base=server.base_url,
+        verdict=verdict,
+        reasoning=reasoning,  # type: ignore[arg-type]
     )
 
     async def go() -> tuple[list[PairVerdict], PairwiseJudging]:
@@ -98,7 +103,9 @@ def test_first_slot_judge_with_text_verdicts_gets_ties_and_agreement_zero() -> N
         bodies = server.stats.bodies
     assert [v.winner for v in verdicts] == ["tie", "tie", "tie"]
     assert all(v.decided_by == "disagreement" and v.consistent is False for v in verdicts)
-    assert all(o.method == "text" and o.reasoning == "The first one is better." for v in verdicts for o in v.orders)
+    assert all(
+        o.method == "text" and o.reasoning == "The first one is better." for v in verdicts for o in v.orders
+    )
     stats = stats_of(verdicts)
     assert (stats.wins, stats.losses, stats.ties) == (0, 0, 3)
     assert stats.win_rate is None and stats.sign_test_p == 1.0
@@ -115,7 +122,7 @@ def test_first_slot_judge_with_logprob_verdicts_cancels_out_to_ties() -> None:
         bodies = server.stats.bodies
     assert [v.winner for v in verdicts] == ["tie", "tie", "tie"]
     assert all(v.decided_by == "logprobs" and v.margin == pytest.approx(0.0) for v in verdicts)
-    assert [(v.ab.margin, v.ba.margin) for v in verdicts][0] == (pytest.approx(2.4), pytest.approx(-2.4))
+    assert (verdicts[0].ab.margin, verdicts[0].ba.margin) == (pytest.approx(2.4), pytest.approx(-2.4))
     stats = stats_of(verdicts)
     assert stats.position_agreement == 0.0 and stats.first_slot_share == 1.0
     assert (stats.wins, stats.losses) == (0, 0)
@@ -192,7 +199,9 @@ def test_reading_letters_from_top_logprobs() -> None:
     assert letters is not None and not letters.bounded
     assert letters.first == pytest.approx(-1.0 + 0.6931471805599453)  # two variants of A, summed
     assert letters.second == pytest.approx(-2.0)
-    only_b = {"content": [{"top_logprobs": [{"token": "B", "logprob": -0.2}, {"token": "x", "logprob": -3.0}]}]}
+    only_b = {
+        "content": [{"top_logprobs": [{"token": "B", "logprob": -0.2}, {"token": "x", "logprob": -3.0}]}]
+    }
     bounded = read_letter_logprobs(only_b)
     assert bounded is not None and bounded.bounded and bounded.first == -3.0 and bounded.margin < 0
     # the first position offering either letter is the answer token

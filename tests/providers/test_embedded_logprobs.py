@@ -9,9 +9,9 @@ import pytest
 
 pytest.importorskip("llama_cpp", reason="the embedded model needs the [local] extra (.ci/setup installs it)")
 
-from evalkit.calls import ModelCaller  # noqa: E402
-from evalkit.pairwise import PairwiseJudge, read_letter_logprobs  # noqa: E402
-from evalkit.providers.base import CompletionRequest  # noqa: E402
+from evalkit.calls import ModelCaller
+from evalkit.pairwise import PairwiseJudge, read_letter_logprobs
+from evalkit.providers.base import CompletionRequest
 
 pytestmark = pytest.mark.embedded
 
