@@ -66,36 +66,47 @@ class ConcurrencyLimit:
         self.decreases = 0
         self._last_decrease = -1e9
         self._changed = asyncio.Condition()
+        self._waiting = 0
+
+    def _has_room(self) -> bool:
+        return self.in_flight < int(self.limit) and time.monotonic() >= self.paused_until
 
     async def acquire(self) -> None:
+        if not self._waiting and self._has_room():  # the common case: no queue, no lock
+            self.in_flight += 1
+            return
         async with self._changed:
-            while True:
-                wait = self.paused_until - time.monotonic()
-                if wait <= 0 and self.in_flight < int(self.limit):
-                    self.in_flight += 1
-                    return
-                if wait > 0:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._changed.wait(), timeout=wait)
-                else:
-                    await self._changed.wait()
+            self._waiting += 1
+            try:
+                while not self._has_room():
+                    wait = self.paused_until - time.monotonic()
+                    if wait > 0:  # paused by a Retry-After: sleep until it ends (or a slot is handed over)
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(self._changed.wait(), timeout=wait)
+                    else:
+                        await self._changed.wait()
+                self.in_flight += 1
+            finally:
+                self._waiting -= 1
 
     async def release(
         self, *, rate_limited: bool = False, retry_after: float | None = None, ok: bool = False
     ) -> None:
-        async with self._changed:
-            self.in_flight -= 1
-            now = time.monotonic()
-            if rate_limited:
-                if retry_after:
-                    self.paused_until = max(self.paused_until, now + retry_after)
-                if self.adaptive and now - self._last_decrease >= self.cooldown:
-                    self.limit = max(1.0, self.limit / 2)
-                    self._last_decrease = now
-                    self.decreases += 1
-            elif ok and self.adaptive and self.limit < self.maximum:
-                self.limit = min(self.maximum, self.limit + 1.0 / self.limit)
-            self._changed.notify_all()
+        self.in_flight -= 1
+        now = time.monotonic()
+        if rate_limited:
+            if retry_after:
+                self.paused_until = max(self.paused_until, now + retry_after)
+            if self.adaptive and now - self._last_decrease >= self.cooldown:
+                self.limit = max(1.0, self.limit / 2)
+                self._last_decrease = now
+                self.decreases += 1
+        elif ok and self.adaptive and self.limit < self.maximum:
+            self.limit = min(self.maximum, self.limit + 1.0 / self.limit)
+        if self._waiting:
+            # wake only as many waiters as there are free slots (not all of them, to re-check and sleep)
+            async with self._changed:
+                self._changed.notify(max(1, int(self.limit) - self.in_flight))
 
 
 class ResponseCache(Protocol):

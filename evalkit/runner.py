@@ -301,16 +301,13 @@ async def _evaluate_all(
 
     async def one(case: Case, epoch: int, request: CompletionRequest) -> CaseResult:
         try:
-            return await evaluate_case(suite, target, caller, case, epoch, request, options.use_cache)
-        finally:
-            in_flight.release()
-
-    async def drain(done: set[asyncio.Task[CaseResult]]) -> None:
-        for task in done:
-            result = task.result()
-            await writer.add(result)
+            result = await evaluate_case(suite, target, caller, case, epoch, request, options.use_cache)
+            await writer.add(result)  # stored (buffered) as soon as it completes
             if on_result is not None:
                 on_result(result)
+            return result
+        finally:
+            in_flight.release()
 
     def over_budget() -> bool:
         return options.budget_usd is not None and caller.stats.cost_usd >= options.budget_usd
@@ -329,16 +326,12 @@ async def _evaluate_all(
                     progress.stopped_by_budget = True
                     break
                 await in_flight.acquire()
-                progress.pending.add(asyncio.create_task(one(case, epoch, requests[case.id])))
+                task = asyncio.create_task(one(case, epoch, requests[case.id]))
+                progress.pending.add(task)
+                task.add_done_callback(progress.pending.discard)
                 progress.dispatched += 1
-                finished = {t for t in progress.pending if t.done()}
-                progress.pending -= finished
-                await drain(finished)
         while progress.pending:
-            finished, progress.pending = await asyncio.wait(
-                progress.pending, return_when=asyncio.FIRST_COMPLETED
-            )
-            await drain(finished)
+            await asyncio.gather(*progress.pending)  # an unexpected error (a bug) propagates
     finally:
         for task in progress.pending:
             task.cancel()

@@ -121,8 +121,11 @@ CALIBRATION_COLUMNS = (
 )
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)  # one encoder: json.dumps builds one per call
+
+
 def to_json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=str)
+    return _ENCODER.encode(value)
 
 
 def utcnow() -> datetime:
