@@ -26,7 +26,8 @@ from evalkit import __version__
 from evalkit.calls import ConcurrencyLimit, ModelCaller, RetryPolicy, cache_key
 from evalkit.cases import Case
 from evalkit.errors import ExitCode, ProviderError, UsageError
-from evalkit.gate import GateDecision, case_verdict, decide
+from evalkit.calibration import judge_checks
+from evalkit.gate import GateDecision, apply_judge_checks, case_verdict, decide
 from evalkit.outputs import parse_output
 from evalkit.prompts import PromptVersion
 from evalkit.providers.base import Completion, CompletionRequest
@@ -451,6 +452,9 @@ async def _execute(
         summary = await asyncio.to_thread(_summarize, suite, store, run.run_id, caller, repeat)
         summary.update(progress.details)
         decision = decide(summary["gate_counts"], suite.config.gate)
+        # a gate that leans on an uncalibrated or below-threshold judge says so (or fails, if asked)
+        checks = await asyncio.to_thread(judge_checks, [s.model_dump() for s in suite.config.scorers], store)
+        decision = apply_judge_checks(decision, checks)
         if progress.stopped_by_budget:
             reason = f"stopped at the budget of ${options.budget_usd:.4f} (spent ${caller.stats.cost_usd:.4f}); resume with --resume {run.run_id}"
             decision = GateDecision(passed=False, exit_code=ExitCode.INCOMPLETE, reasons=[reason])

@@ -122,3 +122,26 @@ def test_rescore_gate_fails_on_a_judge_below_min_kappa_when_asked(
         failed = cli("rescore", "--db", db, "--no-progress")
     assert failed.exit_code == 1
     assert "Gate FAILED" in failed.stdout and "below min_kappa 0.60" in failed.stdout
+
+
+def test_run_gate_warns_then_fails_on_an_uncalibrated_judge(
+    make_suite: Any, cli: Any, tmp_path: Path
+) -> None:
+    """`evalkit run` applies the same judge checks as rescore: loud by default, fatal when the suite asks."""
+    db = str(tmp_path / "g.duckdb")
+    gate = "gate: {min_pass_rate: 0.0}\n"
+    with LoopbackOpenAI() as target, LoopbackOpenAI(responder=colour_judge) as judge:
+        suite = make_suite(
+            loopback_suite(target.base_url, scorers=judge_scorer(judge.base_url), gate=gate), cases=CASES
+        )
+        warned = cli("run", str(suite), "--db", db, "--no-progress")
+        assert warned.exit_code == 0, warned.stderr
+        assert (
+            "WARNING: judge 'openai/judge' of scorer 'colour'" in warned.stdout
+            and "no calibration" in warned.stdout
+        )
+        strict = judge_scorer(judge.base_url, "      min_kappa: 0.6\n      calibration: fail\n")
+        suite.write_text(loopback_suite(target.base_url, scorers=strict, gate=gate))
+        failed = cli("run", str(suite), "--db", db, "--no-progress")
+    assert failed.exit_code == 1 and "Gate FAILED" in failed.stdout
+    assert open_store(db).get_run("latest").summary["gate"]["exit_code"] == 1
