@@ -90,11 +90,30 @@ def calibrate(
     concurrency: int = typer.Option(4, "--concurrency", "-c", min=1, help="Judge calls in flight."),
     db: str | None = typer.Option(None, "--db", help="Results database (the report is stored there)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar on stderr."),
+    orders: str = typer.Option(
+        "auto",
+        "--orders",
+        help="Pairwise sets: judge each pair in both orders (both; the default, except for a "
+        "--precomputed file with one verdict per item) or once (one).",
+    ),
+    verdict: str = typer.Option(
+        "auto",
+        "--verdict",
+        help="Both orders: read the verdict from the answer token's log-probabilities (logprobs), "
+        "from a written verdict (text), or logprobs where the provider returns them (auto).",
+    ),
+    fields: str | None = typer.Option(
+        None,
+        "--fields",
+        help="Both-order --precomputed file of another tool: id=F,order_12=F,order_21=F[,margin_12=F,"
+        "margin_21=F][,terms=slots] (see docs/judge.md).",
+    ),
 ) -> None:
     """Measure a judge against human labels: agreement, Cohen's kappa, TPR/TNR, confusion matrix.
 
-    The report is stored keyed by judge model + rubric hash; suites whose llm_judge sets
-    min_kappa are checked against the latest one.
+    Pairwise sets are judged in both orders: accuracy per order, combined, agreement between the
+    orders. The report is stored keyed by judge model + rubric (prompt) hash; suites whose judge
+    sets min_kappa or min_position_agreement are checked against the latest one.
     """
     import asyncio
 
@@ -111,6 +130,12 @@ def calibrate(
     if limit is not None:
         labelled = labelled.model_copy(update={"items": labelled.items[:limit]})
     config = _judge_config(judge, rubric, rubric_file, suite, scorer, api_base, labelled.mode, precomputed)
+    if labelled.mode == "pairwise":
+        from evalkit.cli.pairwise import calibrate_orders, wants_both_orders
+
+        if wants_both_orders(orders, precomputed, fields):
+            calibrate_orders(labelled, config, suite, precomputed, fields, verdict, concurrency, progress, db)
+            return
     if precomputed is not None:
         verdicts = precomputed_verdicts(load_precomputed_verdicts(precomputed))
     else:
