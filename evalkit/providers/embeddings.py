@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import numpy as np
-
 from evalkit.errors import ProviderError
 
 LOCAL_MINILM = "local/all-minilm-l6-v2"
@@ -26,6 +24,8 @@ async def embed(model: str, texts: list[str], *, api_base: str | None = None, ti
         return await asyncio.to_thread(encoder.embed, texts)
     if model.startswith("local/"):
         raise ProviderError(f"unknown local embedding model {model!r} (known: {LOCAL_MINILM})")
+    import numpy as np  # imported on first use: every suite load registers this scorer's module
+
     from evalkit.providers.litellm import classify_exception, import_litellm
 
     litellm = import_litellm()
