@@ -23,10 +23,10 @@ from itertools import islice
 from typing import Any
 
 from evalkit import __version__
+from evalkit.calibration import judge_checks
 from evalkit.calls import ConcurrencyLimit, ModelCaller, RetryPolicy, cache_key
 from evalkit.cases import Case
 from evalkit.errors import ExitCode, ProviderError, UsageError
-from evalkit.calibration import judge_checks
 from evalkit.gate import GateDecision, apply_judge_checks, case_verdict, decide
 from evalkit.outputs import parse_output
 from evalkit.prompts import PromptVersion

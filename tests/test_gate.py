@@ -33,17 +33,25 @@ def test_scorer_errors_are_left_out_and_all_errors_is_an_error() -> None:
 
 def summary(passed: int, failed: int, errors: int) -> dict[str, object]:
     scored = passed + failed
-    return {"results": passed + failed + errors, "passed": passed, "failed": failed, "errors": errors,
-            "pass_rate": passed / scored if scored else None}
+    return {
+        "results": passed + failed + errors,
+        "passed": passed,
+        "failed": failed,
+        "errors": errors,
+        "pass_rate": passed / scored if scored else None,
+    }
 
 
-@pytest.mark.parametrize(("counts", "code"), [
-    ((9, 1, 0), 0),   # 90% >= 80%
-    ((7, 3, 0), 1),   # 70% < 80%
-    ((8, 1, 1), 0),   # one error in ten is within max_error_rate 10%
-    ((8, 0, 2), 3),   # 20% errors: the verdict cannot be trusted
-    ((0, 0, 0), 3),
-])
+@pytest.mark.parametrize(
+    ("counts", "code"),
+    [
+        ((9, 1, 0), 0),  # 90% >= 80%
+        ((7, 3, 0), 1),  # 70% < 80%
+        ((8, 1, 1), 0),  # one error in ten is within max_error_rate 10%
+        ((8, 0, 2), 3),  # 20% errors: the verdict cannot be trusted
+        ((0, 0, 0), 3),
+    ],
+)
 def test_gate_exit_codes(counts: tuple[int, int, int], code: int) -> None:
     decision = decide(summary(*counts), GateSpec(min_pass_rate=0.8, max_error_rate=0.1))
     assert decision.exit_code == code

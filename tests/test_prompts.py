@@ -17,7 +17,10 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_sections_render_into_messages(tmp_path: Path) -> None:
-    prompt = load_prompt("v1", write(tmp_path, "[system]\nBe terse.\n[user]\nQ: {{ q }}\n[assistant]\nA: 1\n[user]\n{{ q }}?\n"))
+    prompt = load_prompt(
+        "v1",
+        write(tmp_path, "[system]\nBe terse.\n[user]\nQ: {{ q }}\n[assistant]\nA: 1\n[user]\n{{ q }}?\n"),
+    )
     assert prompt.variables == {"q"}
     assert prompt.render({"q": "why"}) == [
         {"role": "system", "content": "Be terse."},
@@ -53,11 +56,14 @@ def test_hash_changes_with_content_only(tmp_path: Path) -> None:
     assert a.hash == b.hash != c.hash and len(a.hash) == 12
 
 
-@pytest.mark.parametrize(("text", "line", "message"), [
-    ("intro\n[user]\nhi\n", 1, "text before the first"),
-    ("[user]\n\n[assistant]\nok\n", 1, "empty [user] section"),
-    ("[system]\nok\n[user]\n{% if x %}\n", 4, "template syntax error"),
-])
+@pytest.mark.parametrize(
+    ("text", "line", "message"),
+    [
+        ("intro\n[user]\nhi\n", 1, "text before the first"),
+        ("[user]\n\n[assistant]\nok\n", 1, "empty [user] section"),
+        ("[system]\nok\n[user]\n{% if x %}\n", 4, "template syntax error"),
+    ],
+)
 def test_template_errors_name_the_line(tmp_path: Path, text: str, line: int, message: str) -> None:
     path = write(tmp_path, text)
     with pytest.raises(ConfigError) as err:

@@ -35,7 +35,11 @@ def token_prices(model: str) -> tuple[float, float] | None:
     provider, _, name = model.partition("/")
     for key in (model, name) if name else (model,):
         entry = prices.get(key)
-        if entry and "input_cost_per_token" in entry and (not name or entry.get("litellm_provider") == provider):
+        if (
+            entry
+            and "input_cost_per_token" in entry
+            and (not name or entry.get("litellm_provider") == provider)
+        ):
             return float(entry["input_cost_per_token"]), float(entry.get("output_cost_per_token", 0.0))
     return None
 

@@ -178,7 +178,9 @@ class DuckDBBackend:
                 except duckdb.Error as exc:
                     raise StoreError(f"cannot open database: {exc}", path=self.path) from None
                 marker.touch()  # ask a holder to let go
-                time.sleep(delay * (0.5 + random.random()))  # jitter so two waiting writers do not collide again
+                time.sleep(
+                    delay * (0.5 + random.random())
+                )  # jitter so two waiting writers do not collide again
                 delay = min(delay * 2, 0.25)
         finally:
             marker.unlink(missing_ok=True)

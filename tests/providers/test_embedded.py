@@ -10,9 +10,9 @@ import pytest
 
 pytest.importorskip("llama_cpp", reason="the embedded model needs the [local] extra (.ci/setup installs it)")
 
-from evalkit.providers.local import embedded_model, gguf_path  # noqa: E402
-from evalkit.store import open_store  # noqa: E402
-from tests.conftest import REPO, CliResult  # noqa: E402
+from evalkit.providers.local import embedded_model, gguf_path
+from evalkit.store import open_store
+from tests.conftest import REPO, CliResult
 
 pytestmark = pytest.mark.embedded
 
@@ -24,9 +24,17 @@ def test_flagship_subset_end_to_end(tmp_path: Path, cli: Callable[[str], CliResu
     (suite_dir / "prompts").symlink_to(REPO / "suites" / "listings" / "prompts")
     (suite_dir / "listing.schema.json").symlink_to(REPO / "suites" / "listings" / "listing.schema.json")
     wanted = {"html-tags-01", "injection-01", "non-english-03"}
-    lines = [line for line in (REPO / "golden" / "listings.jsonl").read_text().splitlines() if json.loads(line)["id"] in wanted]
+    lines = [
+        line
+        for line in (REPO / "golden" / "listings.jsonl").read_text().splitlines()
+        if json.loads(line)["id"] in wanted
+    ]
     (suite_dir / "cases.jsonl").write_text("\n".join(lines) + "\n")
-    text = (REPO / "suites" / "listings" / "suite.yaml").read_text().replace("../../golden/listings.jsonl", "cases.jsonl")
+    text = (
+        (REPO / "suites" / "listings" / "suite.yaml")
+        .read_text()
+        .replace("../../golden/listings.jsonl", "cases.jsonl")
+    )
     (suite_dir / "suite.yaml").write_text(text)
 
     db = tmp_path / "r.duckdb"
@@ -54,19 +62,29 @@ def test_accept_first_sampler_matches_stock_grammar_sampling() -> None:
     from llama_cpp import Llama
 
     schema = json.loads((REPO / "suites" / "listings" / "listing.schema.json").read_text())
-    params = {"temperature": 0, "max_tokens": 60, "response_format": {"type": "json_object", "schema": schema}}
+    params = {
+        "temperature": 0,
+        "max_tokens": 60,
+        "response_format": {"type": "json_object", "schema": schema},
+    }
     stock = Llama(model_path=str(gguf_path("smollm2-135m")), n_ctx=1024, n_threads=2, verbose=False, seed=0)
     fast = embedded_model("smollm2-135m")
     for listing in ["<b>SONY</b> WH-CH520 headphones BLUE $59", "Handmade ceramic mug 350ml, 24 EUR"]:
-        messages = [{"role": "system", "content": "Clean the listing into JSON."}, {"role": "user", "content": listing}]
-        expected = stock.create_chat_completion(messages=messages, **params)["choices"][0]["message"]["content"]
+        messages = [
+            {"role": "system", "content": "Clean the listing into JSON."},
+            {"role": "user", "content": listing},
+        ]
+        expected = stock.create_chat_completion(messages=messages, **params)["choices"][0]["message"][
+            "content"
+        ]
         got, latency_ms = fast.chat(messages, params)
         assert got["choices"][0]["message"]["content"] == expected
         assert latency_ms > 0
 
 
-def test_unknown_embedded_model_is_a_config_error(make_suite: Callable[..., Path], cli: Callable[..., CliResult],
-                                                  tmp_path: Path) -> None:
+def test_unknown_embedded_model_is_a_config_error(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
     path = make_suite(
         "name: s\ntarget: {model: local/gpt-17, prompts: {v1: prompts/v1.j2}}\ncases: [cases.jsonl]\nscorers: [{name: exact}]\n",
         [{"input": {"question": "x"}}],
