@@ -178,8 +178,8 @@ def read_letter_logprobs(logprobs: Any) -> LetterLogprobs | None:
     """The A/B log-probabilities at the first answer token that offers either letter, or None.
 
     Variants of a letter (``A``, `` A``, ``"A``) are summed in probability. When only one letter is
-    among the top alternatives, the other's log-probability is at most the smallest one listed,
-    which is used as its (upper-bound) value.
+    among the top alternatives, the other's log-probability is at most the smallest one listed and
+    at most the log of the probability left over by the list; that bound is used as its value.
     """
     for entry in _entries(logprobs):
         top = _field(entry, "top_logprobs") or []
@@ -195,7 +195,12 @@ def read_letter_logprobs(logprobs: Any) -> LetterLogprobs | None:
                 found[letter].append(float(value))
         if not found["A"] and not found["B"]:
             continue
+        # a letter missing from the top list is at most as likely as the least likely one listed,
+        # and at most as likely as all the probability the list leaves over
         floor = min(listed)
+        leftover = 1.0 - sum(math.exp(v) for v in listed)
+        if leftover > 0:
+            floor = min(floor, math.log(leftover))
         first = _logsumexp(found["A"]) if found["A"] else floor
         second = _logsumexp(found["B"]) if found["B"] else floor
         return LetterLogprobs(first=first, second=second, bounded=not (found["A"] and found["B"]))
@@ -296,6 +301,7 @@ class PairwiseJudging:
         self.judge = judge
         self.complete = complete
         self.logprobs_available: bool | None = None if judge.verdict != "text" else False
+        self._probe = asyncio.Lock()
 
     async def judge_pair(self, request: str, output_a: str, output_b: str) -> PairVerdict:
         """Both orders of one pair, concurrently, combined."""
@@ -308,8 +314,18 @@ class PairwiseJudging:
     async def judge_order(self, order: Order, request: str, first: str, second: str) -> OrderVerdict:
         """One order: the log-probability verdict where the provider returns them, else the text verdict."""
         verdict = OrderVerdict(order=order)
-        if self.judge.verdict != "text" and self.logprobs_available is not False:
-            letters = await self._letter_pass(verdict, request, first, second)
+        if self.judge.verdict == "logprobs" or (
+            self.judge.verdict == "auto" and self.logprobs_available is not False
+        ):
+            letters, asked = None, False
+            if self.logprobs_available is None:
+                # the first answer tells whether this provider returns log-probabilities; until it
+                # is in, other calls wait rather than each ask in vain
+                async with self._probe:
+                    if self.logprobs_available is None or self.judge.verdict == "logprobs":
+                        letters, asked = await self._letter_pass(verdict, request, first, second), True
+            if not asked and (self.judge.verdict == "logprobs" or self.logprobs_available):
+                letters, asked = await self._letter_pass(verdict, request, first, second), True
             if letters is not None:
                 slot: SlotAnswer = (
                     "first" if letters.margin > 0 else "second" if letters.margin < 0 else "tie"
@@ -349,12 +365,9 @@ class PairwiseJudging:
             return None
         verdict.calls += 1
         verdict.cost_usd += completion.cost_usd
-        letters = read_letter_logprobs(completion.logprobs)
-        if letters is None and completion.logprobs is None:
-            self.logprobs_available = False  # this provider does not return them: stop asking
-        elif letters is not None:
-            self.logprobs_available = True
-        return letters
+        # a provider that returns none is not asked again (in auto mode)
+        self.logprobs_available = completion.logprobs is not None
+        return read_letter_logprobs(completion.logprobs)
 
     async def _text_pass(
         self, verdict: OrderVerdict, order: Order, request: str, first: str, second: str

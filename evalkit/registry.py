@@ -21,6 +21,7 @@ _BUILTIN_MODULES = {
         "evalkit.scorers.structured",
         "evalkit.scorers.judge",
         "evalkit.scorers.similarity",
+        "evalkit.scorers.pairwise",
     ),
     "providers": ("evalkit.providers.litellm", "evalkit.providers.python"),
 }

@@ -101,6 +101,44 @@ class ScorerSpec(BaseModel):
         return self.id or self.name
 
 
+class PairwiseGateSpec(BaseModel):
+    """A pairwise judge of B (this run) against A (the baseline), in both orders: an optional gate criterion."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    judge: str = Field(description="Judge model (any litellm model string, or local/...).")
+    rubric: str | None = Field(
+        default=None, description="What makes one output better (default: a generic rubric)."
+    )
+    verdict: Literal["auto", "logprobs", "text"] = Field(
+        default="auto",
+        description="Read the verdict from the answer token's log-probabilities (where the provider returns them) or from text.",
+    )
+    api_base: str | None = None
+    min_win_rate: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="Fail when B's win rate over A (wins / decisive cases) is significantly below this (95% interval).",
+    )
+    min_position_agreement: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="Share of cases with the same winner in both orders the judge must reach (here and in its calibration).",
+    )
+    min_kappa: float | None = Field(
+        default=None,
+        ge=-1.0,
+        le=1.0,
+        description="Cohen's kappa against human labels (evalkit calibrate) the judge must have.",
+    )
+    calibration: Literal["warn", "fail"] = Field(
+        default="warn",
+        description="A judge below min_kappa / min_position_agreement: warn, or fail the gate.",
+    )
+
+
 class GateSpec(BaseModel):
     """What makes a case pass, and what makes the run pass."""
 
@@ -143,6 +181,10 @@ class GateSpec(BaseModel):
     critical_tag: str = Field(
         default="critical",
         description="With --baseline: a case with this tag that passed in the baseline and fails now fails the run.",
+    )
+    pairwise: PairwiseGateSpec | None = Field(
+        default=None,
+        description="With --baseline (and `evalkit compare A B --judge`): a pairwise judge of this run against the baseline.",
     )
 
 

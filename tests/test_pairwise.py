@@ -110,9 +110,9 @@ def test_first_slot_judge_with_text_verdicts_gets_ties_and_agreement_zero() -> N
     assert (stats.wins, stats.losses, stats.ties) == (0, 0, 3)
     assert stats.win_rate is None and stats.sign_test_p == 1.0
     assert stats.position_agreement == 0.0 and stats.first_slot_share == 1.0
-    # the server returns no logprobs: after the first pair's two letter probes, only text verdicts are asked
+    # the server returns no logprobs: after one letter probe (the other order waits for it), only text
     assert judging.logprobs_available is False
-    assert sum(is_letter_pass(b) for b in bodies) == 2
+    assert sum(is_letter_pass(b) for b in bodies) == 1
     assert sum(not is_letter_pass(b) for b in bodies) == 6
 
 

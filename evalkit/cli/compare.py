@@ -53,11 +53,29 @@ def compare(
     ),
     summary_md: Path | None = typer.Option(None, "--summary-md", help="Also write a markdown summary here."),
     db: str | None = typer.Option(None, "--db", help="Results database."),
+    judge: str | None = typer.Option(
+        None,
+        "--judge",
+        help="Also ask this pairwise judge which output is better, case by case, in both orders: "
+        "win rate with CI, sign test, position agreement (stored for `evalkit report A --compare B`).",
+    ),
+    judge_rubric_file: Path | None = typer.Option(
+        None, "--judge-rubric-file", help="What makes one output better (default: B's gate.pairwise.rubric)."
+    ),
+    judge_verdict: str | None = typer.Option(
+        None, "--judge-verdict", help="auto (log-probabilities where returned), logprobs or text."
+    ),
+    judge_api_base: str | None = typer.Option(None, "--judge-api-base", help="The judge's server."),
+    judge_limit: int | None = typer.Option(
+        None, "--judge-limit", min=1, help="Judge only the first N cases."
+    ),
 ) -> None:
     """Compare runs on their paired cases: per scorer and field, cost, tokens, latency; flipped cases.
 
     Pass/fail metrics get McNemar's exact test, scores and usage a seeded paired bootstrap interval;
-    each metric's verdict is better, worse or no significant difference.
+    each metric's verdict is better, worse or no significant difference. With --judge, a pairwise
+    judge also compares the outputs; when B's suite sets gate.pairwise, its criterion decides the
+    exit code (1 when it fails).
     """
     from evalkit.compare import compare_runs
     from evalkit.errors import UsageError
@@ -67,6 +85,8 @@ def compare(
     if len(refs) > 2:
         raise UsageError("compare takes two runs, or one run group")
     if len(refs) == 1:
+        if judge is not None:
+            raise UsageError("--judge compares two runs: name run A and run B")
         _compare_group(store, refs[0], reference, alpha, min_effect, seed, summary_md)
         return
     run_a, run_b = store.get_run(refs[0]), store.get_run(refs[1])
@@ -77,10 +97,19 @@ def compare(
     if comparison.paired == 0:
         raise UsageError(f"runs {run_a.run_id} and {run_b.run_id} have no case scored in both")
     print_comparison(comparison, flips)
+    pairwise = None
+    if judge is not None:
+        from evalkit.cli.pairwise import judge_runs
+
+        pairwise = judge_runs(
+            store, run_a, run_b, judge, judge_rubric_file, judge_verdict, judge_api_base, judge_limit
+        )
     if summary_md is not None:
         from evalkit.report.markdown import comparison_markdown
 
-        _write(summary_md, comparison_markdown(comparison))
+        _write(summary_md, comparison_markdown(comparison, pairwise=pairwise))
+    if pairwise is not None and pairwise.gate is not None and not pairwise.gate.passed:
+        raise typer.Exit(1)
 
 
 @baseline_app.command("set")
@@ -160,6 +189,10 @@ def finish_cells(
         code = int(outcome.decision.exit_code)
         if baseline is not None:
             comparison, decision = check_against_baseline(store, baseline, run, suite.config.gate)
+            if suite.config.gate.pairwise is not None:
+                from evalkit.cli.pairwise import apply_pairwise_gate
+
+                decision = apply_pairwise_gate(store, suite, baseline, run, decision)
             BaselineStore(store).record_check(run.run_id, decision.model_dump(mode="json"))
             print_decision(comparison, decision)
             code = combine_exit_codes(code, decision)

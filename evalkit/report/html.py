@@ -116,7 +116,14 @@ def build_context(
             seed=seed,
         )
     cases = case_records(views)
+    pairwise = None
+    if other is not None:
+        from evalkit.report.pairwise import pairwise_view
+        from evalkit.store.pairwise import PairwiseStore
+
+        pairwise = pairwise_view(PairwiseStore(store).latest(run.run_id, other.run_id))
     return {
+        "pairwise": pairwise,
         "title": _title(views),
         "generated_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "version": __version__,

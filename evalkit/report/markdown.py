@@ -98,8 +98,10 @@ def run_markdown(
     return "\n".join(lines).rstrip() + "\n"
 
 
-def comparison_markdown(comparison: Comparison, *, report_path: str | None = None) -> str:
-    """The summary of ``evalkit compare A B``."""
+def comparison_markdown(
+    comparison: Comparison, *, report_path: str | None = None, pairwise: Any = None
+) -> str:
+    """The summary of ``evalkit compare A B`` (with ``--judge``: the pairwise judge's figures too)."""
     head = comparison.headline
     lines = [
         f"### evalkit compare · {cell(comparison.a.suite_name)}: {cell(comparison.b.short)} against "
@@ -109,6 +111,10 @@ def comparison_markdown(comparison: Comparison, *, report_path: str | None = Non
         "",
         *_comparison_body(comparison, "A", "B"),
     ]
+    if pairwise is not None:
+        from evalkit.report.pairwise import pairwise_markdown
+
+        lines += pairwise_markdown(pairwise)
     if report_path:
         lines += ["", f"Full report: `{report_path}`"]
     return "\n".join(lines).rstrip() + "\n"
