@@ -155,3 +155,15 @@ def test_llmbar_processed_loads_for_both_orders(tmp_path: Path) -> None:
     assert len(labelled.items) == len(raw) == 200
     assert [i.label for i in labelled.items[:5]] == [{1: "A", 2: "B"}[r["label"]] for r in raw[:5]]
     assert labelled.items[0].output_a == raw[0]["output_1"]
+
+
+def test_calibrate_and_compare_default_to_the_same_judge_prompt() -> None:
+    """So a calibration made with the defaults is the one `compare --judge` and gate.pairwise find."""
+    from evalkit.cli.judge import DEFAULT_PAIRWISE_RUBRIC as calibrate_default
+    from evalkit.pairwise import DEFAULT_PAIRWISE_RUBRIC, PairwiseJudge
+
+    assert calibrate_default == DEFAULT_PAIRWISE_RUBRIC
+    auto = PairwiseJudge(model="m").prompt_hash
+    assert auto == PairwiseJudge(model="m", verdict="logprobs").prompt_hash
+    assert auto != PairwiseJudge(model="m", verdict="text").prompt_hash
+    assert auto != PairwiseJudge(model="m", rubric="another rubric").prompt_hash
