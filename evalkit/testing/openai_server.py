@@ -225,7 +225,6 @@ class LoopbackOpenAI:
         for path in ("/v1/embeddings", "/embeddings"):
             app.router.add_post(path, self._embeddings)
         # stopping must not wait for deliberately hung requests
-        # stopping must not wait for deliberately hung requests
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self.port, backlog=1024)
