@@ -17,30 +17,53 @@ from typing import Any
 PRICE_FILE = "model_prices_and_context_window_backup.json"
 
 
-@cache
-def _price_map() -> dict[str, Any]:
+def _price_file() -> Path | None:
     spec = importlib.util.find_spec("litellm")
     if spec is None or not spec.submodule_search_locations:
-        return {}
-    path = Path(next(iter(spec.submodule_search_locations))) / PRICE_FILE
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
-    except (OSError, ValueError):
-        return {}
+        return None
+    return Path(next(iter(spec.submodule_search_locations))) / PRICE_FILE
 
 
+def _entries(text: str, key: str) -> list[dict[str, Any]]:
+    """The top-level entries named ``key`` in the price file's text.
+
+    Parsing the whole 3.5 MB map would keep ~15 MB of dicts alive for a process that needs one
+    entry, so each occurrence of the key is decoded on its own; top-level entries are the objects
+    that name a ``litellm_provider``.
+    """
+    decoder = json.JSONDecoder()
+    needle = json.dumps(key) + ":"
+    found: list[dict[str, Any]] = []
+    at = text.find(needle)
+    while at >= 0:
+        value_at = at + len(needle)
+        while value_at < len(text) and text[value_at] in " \t\r\n":
+            value_at += 1
+        try:
+            value, _ = decoder.raw_decode(text, value_at)
+        except ValueError:
+            value = None
+        if isinstance(value, dict) and "litellm_provider" in value:
+            found.append(value)
+        at = text.find(needle, value_at)
+    return found
+
+
+@cache
 def token_prices(model: str) -> tuple[float, float] | None:
     """(USD per input token, USD per output token) for a litellm model string, or None if unpriced."""
-    prices = _price_map()
+    path = _price_file()
+    if path is None:
+        return None
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return None
     provider, _, name = model.partition("/")
     for key in (model, name) if name else (model,):
-        entry = prices.get(key)
-        if (
-            entry
-            and "input_cost_per_token" in entry
-            and (not name or entry.get("litellm_provider") == provider)
-        ):
-            return float(entry["input_cost_per_token"]), float(entry.get("output_cost_per_token", 0.0))
+        for entry in _entries(text, key):
+            if "input_cost_per_token" in entry and (not name or entry.get("litellm_provider") == provider):
+                return float(entry["input_cost_per_token"]), float(entry.get("output_cost_per_token", 0.0))
     return None
 
 
