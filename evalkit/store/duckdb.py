@@ -22,12 +22,11 @@ import duckdb
 
 from evalkit.errors import DuplicateRowError, StoreError
 
-
 # evalkit's transactions are small; a run's process should not keep DuckDB's default buffer pool
 # (80% of RAM) and a thread per core. Committed rows stay in memory until DuckDB checkpoints its
 # write-ahead log; at the default 16 MB a long run's RSS grew ~4 MB per 1000 cases, at 4 MB about
 # 1.7 MB. Each can be raised through the environment for big ad-hoc reports.
-_CONFIG = {
+_CONFIG: dict[str, str | bool | int | float | list[str]] = {
     "threads": os.environ.get("EVALKIT_DUCKDB_THREADS", "1"),
     "memory_limit": os.environ.get("EVALKIT_DUCKDB_MEMORY", "256MB"),
     "checkpoint_threshold": os.environ.get("EVALKIT_DUCKDB_CHECKPOINT", "4MB"),
