@@ -33,6 +33,9 @@ _CONFIG: dict[str, str | bool | int | float | list[str]] = {
 }
 
 
+_SMALL_INSERT = 4  # rows up to which an insert binds parameters instead of scanning a batch
+
+
 class DuckDBConnection:
     """The few operations the store needs, on one open DuckDB connection."""
 
@@ -67,6 +70,18 @@ class DuckDBConnection:
         """
         if not rows:
             return
+        cols = ", ".join(columns)
+        conflict = " ON CONFLICT DO NOTHING" if ignore_existing else ""
+        if len(rows) <= _SMALL_INSERT:
+            # a run row, a baseline: parameters are cheaper than building a batch (and importing NumPy)
+            marks = ", ".join("?" for _ in columns)
+            try:
+                self._con.executemany(
+                    f"INSERT INTO {table} ({cols}) VALUES ({marks}){conflict}", [list(r) for r in rows]
+                )
+            except duckdb.ConstraintException as exc:
+                raise DuplicateRowError(f"{table}: {exc}") from None
+            return
         import numpy as np
 
         # fromiter keeps each value one object (np.array would unpack a sequence value into a dimension)
@@ -75,8 +90,6 @@ class DuckDBConnection:
             for i, name in enumerate(columns)
         }
         self._con.register("_evalkit_batch", batch)
-        cols = ", ".join(columns)
-        conflict = " ON CONFLICT DO NOTHING" if ignore_existing else ""
         try:
             self._con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _evalkit_batch{conflict}")
         except duckdb.ConstraintException as exc:
