@@ -49,6 +49,8 @@ class Provider(Protocol):
 
     A provider that can only serve so many calls at once (an in-process model) may say so with a
     ``max_concurrency`` attribute; the call path then queues calls before their timeout starts.
+    One whose client enforces ``request.timeout`` itself may say so with an
+    ``enforces_timeout(request) -> bool`` method; the call path then adds no timer of its own.
     """
 
     async def complete(self, request: CompletionRequest) -> Completion: ...

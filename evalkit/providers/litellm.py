@@ -78,6 +78,10 @@ class LitellmProvider:
             self._fast[api_base] = client
         return self._fast[api_base]
 
+    def enforces_timeout(self, request: CompletionRequest) -> bool:
+        """True when the lean client serves ``request``: its own total timeout bounds the call."""
+        return bool(request.api_base) and self._fast_client(request.api_base) is not None
+
     async def aclose(self) -> None:
         for client in self._fast.values():
             if client is not None:
