@@ -80,7 +80,9 @@ class LitellmProvider:
 
     def enforces_timeout(self, request: CompletionRequest) -> bool:
         """True when the lean client serves ``request``: its own total timeout bounds the call."""
-        return bool(request.api_base) and self._fast_client(request.api_base) is not None
+        if not request.api_base:
+            return False
+        return self._fast_client(request.api_base) is not None
 
     async def aclose(self) -> None:
         for client in self._fast.values():
