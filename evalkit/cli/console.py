@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
@@ -12,9 +12,27 @@ from rich.text import Text
 
 from evalkit.failures import CaseExplanation
 
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
 # Long reasons stay on one line, and tables are not squeezed to 80 columns, in CI logs (no terminal).
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, highlight=False)
+
+
+def progress_bar(enabled: bool = True) -> Progress:
+    """The progress bar long commands show on stderr: description, bar, done/total, elapsed."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not enabled,
+    )
 
 
 def pct(value: float | None) -> str:

@@ -263,25 +263,15 @@ def weekly(
     Exits with the run's gate code. A failing webhook is reported on stderr and changes neither the
     exit code nor anything stored.
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from evalkit.cli.console import err, print_summary
     from evalkit.cli.console import out as console
+    from evalkit.cli.console import print_summary, progress_bar
     from evalkit.failures import explain_cases
     from evalkit.runner import RunOptions
     from evalkit.store import open_store
     from evalkit.weekly import run_weekly
 
     store = open_store(db)
-    bar = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-        disable=not progress,
-    )
+    bar = progress_bar(progress)
     task = bar.add_task("weekly run", total=None)
     with bar:
         result = run_weekly(

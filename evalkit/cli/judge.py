@@ -28,23 +28,13 @@ def rescore(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar on stderr."),
 ) -> None:
     """Apply a suite's current scorers to the stored outputs of RUN, calling no target; store a new, linked run."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from evalkit.cli.console import err, out, print_summary
+    from evalkit.cli.console import out, print_summary, progress_bar
     from evalkit.failures import explain_cases
     from evalkit.rescore import rescore as do_rescore
     from evalkit.store import open_store
 
     store = open_store(db, must_exist=True)
-    bar = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-        disable=not progress,
-    )
+    bar = progress_bar(progress)
     task = bar.add_task("rescore", total=None)
     with bar:
         outcome = do_rescore(
@@ -117,11 +107,9 @@ def calibrate(
     """
     import asyncio
 
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from evalkit.calibration import build_report, judge_labelled_set, precomputed_verdicts
     from evalkit.calls import ModelCaller
-    from evalkit.cli.console import err
+    from evalkit.cli.console import progress_bar
     from evalkit.errors import UsageError
     from evalkit.labelled import load_labelled_set, load_precomputed_verdicts
     from evalkit.store import open_store
@@ -142,15 +130,7 @@ def calibrate(
         if not config.models:
             raise UsageError("name the judge: --judge MODEL, or --suite with an llm_judge scorer")
         base_dir = suite.parent if suite is not None and suite.is_file() else suite
-        bar = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=err,
-            transient=True,
-            disable=not progress,
-        )
+        bar = progress_bar(progress)
         task = bar.add_task(f"judging with {config.models[0]}", total=len(labelled.items))
 
         async def go() -> Any:

@@ -93,21 +93,11 @@ def calibrate_orders(
 
 
 async def _judge(labelled: Any, judge: Any, base_dir: Path | None, concurrency: int, progress: bool) -> Any:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from evalkit.calls import ModelCaller
-    from evalkit.cli.console import err
+    from evalkit.cli.console import progress_bar
     from evalkit.pairwise_calibration import judge_both_orders
 
-    bar = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-        disable=not progress,
-    )
+    bar = progress_bar(progress)
     task = bar.add_task(f"judging both orders with {judge.model}", total=len(labelled.items))
     caller = ModelCaller(base_dir)
     try:
@@ -163,9 +153,7 @@ def judge_runs(
     limit: int | None,
 ) -> Any:
     """`evalkit compare A B --judge MODEL`: judge, apply B's gate.pairwise, store, print."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from evalkit.cli.console import err
+    from evalkit.cli.console import progress_bar
     from evalkit.errors import UsageError
     from evalkit.pairwise import DEFAULT_PAIRWISE_RUBRIC, PairwiseJudge
     from evalkit.pairwise_runs import compare_with_judge, gate_comparison
@@ -190,14 +178,7 @@ def judge_runs(
         api_base=api_base or (spec.api_base if spec is not None else None),
     )
     base_dir = Path(run_b.suite_path).parent if run_b.suite_path else None
-    bar = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    )
+    bar = progress_bar()
     task = bar.add_task(f"pairwise judge {model}, both orders", total=None)
     with bar:
         comparison = compare_with_judge(

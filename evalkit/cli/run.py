@@ -154,21 +154,11 @@ def _cell(base: Any, prompt: str | None, model: str | None, group: str | None) -
 
 def _run_cell(loaded: Any, store: Any, options: Any, progress: bool, junit: Path | None) -> Any:
     """Run one (prompt, model) cell with a progress bar and print its summary."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from evalkit.cli.console import err, print_summary
+    from evalkit.cli.console import print_summary, progress_bar
     from evalkit.failures import explain_cases
     from evalkit.runner import run_suite
 
-    bar = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-        disable=not progress,
-    )
+    bar = progress_bar(progress)
     task = bar.add_task(loaded.name, total=None)
 
     def started(run: Any, total: int, done: int) -> None:
