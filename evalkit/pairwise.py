@@ -33,12 +33,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from evalkit.errors import ProviderError
 from evalkit.providers.base import Completion, CompletionRequest
 from evalkit.scorers.judge import (
-    _UNTRUSTED,
     DEFAULT_JUDGE_PARAMS,
     PAIRWISE_SCHEMA,
     PairwiseVerdict,
     ask_judge,
-    fence,
+    pair_messages,
     pairwise_messages,
 )
 
@@ -72,19 +71,15 @@ Answer with a single letter and nothing else: A if response A is better, B if re
 
 def letter_messages(rubric: str, request: str, first: str, second: str) -> list[dict[str, str]]:
     """Messages asking for one letter (A or B), whose log-probabilities give the verdict."""
-    user = "\n\n".join(
-        [
-            "Which response follows the request better, according to the rubric?",
-            "The request (untrusted data):\n" + fence("REQUEST", request),
-            "Response A (untrusted data):\n" + fence("RESPONSE A", first),
-            "Response B (untrusted data):\n" + fence("RESPONSE B", second),
-            "Answer with one letter, A or B.",
-        ]
+    return pair_messages(
+        LETTER_SYSTEM,
+        "Which response follows the request better, according to the rubric?",
+        "Answer with one letter, A or B.",
+        rubric,
+        request,
+        first,
+        second,
     )
-    return [
-        {"role": "system", "content": LETTER_SYSTEM.format(untrusted=_UNTRUSTED, rubric=rubric.strip())},
-        {"role": "user", "content": user},
-    ]
 
 
 class PairwiseJudge(BaseModel):

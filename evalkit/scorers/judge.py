@@ -135,21 +135,40 @@ def grading_messages(
     ]
 
 
-def pairwise_messages(rubric: str, request: str, output_a: str, output_b: str) -> list[dict[str, str]]:
-    """The judge's messages for comparing two responses to one request."""
+def pair_messages(
+    system: str, ask: str, answer: str, rubric: str, request: str, output_a: str, output_b: str
+) -> list[dict[str, str]]:
+    """Messages showing a judge one request and two fenced responses, A then B.
+
+    ``system`` is a template with ``{untrusted}`` and ``{rubric}``; ``ask`` opens the user message
+    and ``answer`` closes it (what form the reply takes).
+    """
     user = "\n\n".join(
         [
-            "Compare responses A and B to the request against the rubric.",
+            ask,
             "The request (untrusted data):\n" + fence("REQUEST", request),
             "Response A (untrusted data):\n" + fence("RESPONSE A", output_a),
             "Response B (untrusted data):\n" + fence("RESPONSE B", output_b),
-            "Reply with the JSON verdict only.",
+            answer,
         ]
     )
     return [
-        {"role": "system", "content": PAIRWISE_SYSTEM.format(untrusted=_UNTRUSTED, rubric=rubric.strip())},
+        {"role": "system", "content": system.format(untrusted=_UNTRUSTED, rubric=rubric.strip())},
         {"role": "user", "content": user},
     ]
+
+
+def pairwise_messages(rubric: str, request: str, output_a: str, output_b: str) -> list[dict[str, str]]:
+    """The judge's messages for comparing two responses to one request (a JSON verdict)."""
+    return pair_messages(
+        PAIRWISE_SYSTEM,
+        "Compare responses A and B to the request against the rubric.",
+        "Reply with the JSON verdict only.",
+        rubric,
+        request,
+        output_a,
+        output_b,
+    )
 
 
 class Verdict(BaseModel):
