@@ -72,29 +72,28 @@ class DuckDBConnection:
             return
         cols = ", ".join(columns)
         conflict = " ON CONFLICT DO NOTHING" if ignore_existing else ""
-        if len(rows) <= _SMALL_INSERT:
-            # a run row, a baseline: parameters are cheaper than building a batch (and importing NumPy)
-            marks = ", ".join("?" for _ in columns)
-            try:
+        try:
+            if len(rows) <= _SMALL_INSERT:
+                # a run row, a baseline: parameters are cheaper than a batch (and importing NumPy)
+                marks = ", ".join("?" for _ in columns)
                 self._con.executemany(
                     f"INSERT INTO {table} ({cols}) VALUES ({marks}){conflict}", [list(r) for r in rows]
                 )
-            except duckdb.ConstraintException as exc:
-                raise DuplicateRowError(f"{table}: {exc}") from None
-            return
-        import numpy as np
+                return
+            import numpy as np
 
-        # fromiter keeps each value one object (np.array would unpack a sequence value into a dimension)
-        batch = {
-            name: np.fromiter((row[i] for row in rows), dtype=object, count=len(rows))
-            for i, name in enumerate(columns)
-        }
-        self._con.register("_evalkit_batch", batch)
-        try:
-            self._con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _evalkit_batch{conflict}")
+            # fromiter keeps each value one object (np.array would unpack a sequence into a dimension)
+            batch = {
+                name: np.fromiter((row[i] for row in rows), dtype=object, count=len(rows))
+                for i, name in enumerate(columns)
+            }
+            self._con.register("_evalkit_batch", batch)
+            try:
+                self._con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _evalkit_batch{conflict}")
+            finally:
+                self._con.unregister("_evalkit_batch")
         except duckdb.ConstraintException as exc:
             raise DuplicateRowError(f"{table}: {exc}") from None
-        self._con.unregister("_evalkit_batch")
 
 
 class DuckDBBackend:
