@@ -8,13 +8,8 @@ from typing import Any
 
 import pytest
 
-from evalkit.compare import (
-    CaseOutcome,
-    RunOutcomes,
-    compare_outcomes,
-    mcnemar_exact,
-    paired_bootstrap,
-)
+from evalkit.compare import CaseOutcome, RunOutcomes, compare_outcomes
+from evalkit.paired_stats import mcnemar_exact, paired_bootstrap
 from tests.runs import run_record
 
 
