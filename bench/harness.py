@@ -75,7 +75,7 @@ t0 = time.perf_counter()
 from evalkit.runner import RunOptions, run_suite
 from evalkit.store import open_store
 from evalkit.suite import load_suite
-import evalkit.providers.openai_compat  # the HTTP client (aiohttp, ~0.25 s): a one-off start-up cost
+import evalkit.providers.openai_compat  # the HTTP client: a one-off start-up cost
 imports = time.perf_counter() - t0
 suite = load_suite(sys.argv[1]); store = open_store(sys.argv[2])
 opts = json.loads(sys.argv[3])

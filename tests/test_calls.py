@@ -45,8 +45,16 @@ def first_attempts_fail(fault: str, failures: int) -> Any:
     return lambda body, seen: fault if seen <= failures else None
 
 
+@pytest.fixture(params=["lean", "aiohttp"])
+def http_client(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both transports of plain-HTTP endpoints: evalkit's own and aiohttp (which https uses)."""
+    if request.param == "aiohttp":
+        monkeypatch.setenv("EVALKIT_HTTP_CLIENT", "aiohttp")
+    return str(request.param)
+
+
 @pytest.mark.parametrize("fault", ["500", "429", "malformed"])
-def test_transient_errors_are_retried_until_success(fault: str) -> None:
+def test_transient_errors_are_retried_until_success(fault: str, http_client: str) -> None:
     with LoopbackOpenAI(fault_plan=first_attempts_fail(fault, 2)) as server:
         c = caller()
         (completion,) = complete(c, request(server))
@@ -69,7 +77,7 @@ def test_attempts_are_bounded_and_the_error_says_so() -> None:
         )
 
 
-def test_permanent_errors_are_not_retried() -> None:
+def test_permanent_errors_are_not_retried(http_client: str) -> None:
     def plan(body: dict[str, Any], seen: int) -> str | None:
         return None
 
@@ -82,14 +90,14 @@ def test_permanent_errors_are_not_retried() -> None:
         assert c.stats.requests == 1
 
 
-def test_retry_after_is_honoured() -> None:
+def test_retry_after_is_honoured(http_client: str) -> None:
     with LoopbackOpenAI(fault_plan=first_attempts_fail("429", 1), faults=Faults(retry_after=0.4)) as server:
         complete(caller(), request(server))
         (_, first), (_, second) = server.stats.arrivals
         assert second - first >= 0.4  # the client waited at least what the server asked for
 
 
-def test_hung_request_times_out_and_is_retried() -> None:
+def test_hung_request_times_out_and_is_retried(http_client: str) -> None:
     with LoopbackOpenAI(fault_plan=first_attempts_fail("hang", 1), faults=Faults(hang_seconds=30)) as server:
         (completion,) = complete(caller(), request(server, timeout=0.3))
         assert completion.attempts == 2 and server.stats.requests == 2

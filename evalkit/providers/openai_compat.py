@@ -7,6 +7,11 @@ trip skips litellm's per-call machinery (logging hooks, client setup, response r
 costs ~3.7 ms of CPU per call on 2 cores against ~0.15 ms for a plain aiohttp request, and its
 import (~6 s, ~160 MB). At 2000 calls that is the difference between being CPU-bound and reaching
 the latency limit. Set ``EVALKIT_FAST_PATH=0`` to send these calls through ``litellm.acompletion``.
+
+The HTTP round trip itself: ``https://`` endpoints (vendors, gateways) go through aiohttp (TLS,
+proxies, redirects); plain ``http://`` endpoints, where servers on the same machine or network
+answer in milliseconds, through :mod:`evalkit.providers.http1`, which costs a quarter of aiohttp's
+CPU per request. ``EVALKIT_HTTP_CLIENT=aiohttp`` sends plain-HTTP calls through aiohttp too.
 """
 
 from __future__ import annotations
@@ -14,12 +19,14 @@ from __future__ import annotations
 import json
 import os
 import time
-from typing import Any
-
-import aiohttp
+from typing import TYPE_CHECKING, Any
 
 from evalkit.errors import ProviderError
 from evalkit.providers.base import Completion, CompletionRequest
+from evalkit.providers.http1 import Http1Client, TransportError
+
+if TYPE_CHECKING:
+    import aiohttp
 
 # litellm providers whose endpoints speak the OpenAI chat completions protocol unchanged
 OPENAI_COMPATIBLE = {"openai", "hosted_vllm", "openai_like", "custom_openai", "lm_studio", "llamafile"}
@@ -30,8 +37,13 @@ def fast_path_enabled() -> bool:
     return os.environ.get("EVALKIT_FAST_PATH", "1") != "0"
 
 
+def _lean_http(url: str) -> bool:
+    return url.startswith("http://") and os.environ.get("EVALKIT_HTTP_CLIENT", "") != "aiohttp"
+
+
 class OpenAICompatClient:
-    """POSTs chat completions to ``{api_base}/chat/completions`` with one pooled aiohttp session."""
+    """POSTs chat completions to ``{api_base}/chat/completions``: over keep-alive HTTP/1.1
+    connections of its own for ``http://``, one pooled aiohttp session otherwise."""
 
     def __init__(self, api_base: str, model_name: str, api_key: str | None, price: Any) -> None:
         self.url = api_base.rstrip("/") + "/chat/completions"
@@ -41,8 +53,11 @@ class OpenAICompatClient:
             self.headers["Authorization"] = f"Bearer {api_key}"
         self.price = price  # (prompt_tokens, completion_tokens) -> USD
         self._session: aiohttp.ClientSession | None = None
+        self._http1 = Http1Client(self.url, self.headers) if _lean_http(self.url) else None
 
     def _client(self) -> aiohttp.ClientSession:
+        import aiohttp  # only for https:// (its import is ~0.25 s and ~13 MB)
+
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
             self._session = aiohttp.ClientSession(connector=connector, json_serialize=json.dumps)
@@ -56,19 +71,13 @@ class OpenAICompatClient:
                 "type": "json_schema",
                 "json_schema": {"name": "output", "schema": request.response_schema, "strict": False},
             }
-        timeout = aiohttp.ClientTimeout(total=request.timeout) if request.timeout else None
         start = time.perf_counter()
         try:
-            async with self._client().post(
-                self.url, json=body, headers=self.headers, timeout=timeout
-            ) as response:
-                raw = await response.read()
-                status = response.status
-                retry_after = response.headers.get("Retry-After")
+            status, raw, retry_after = await self._post(body, request.timeout)
         except TimeoutError:
             raise ProviderError(f"timeout after {request.timeout:g}s", transient=True) from None
-        except aiohttp.ClientError as exc:
-            raise ProviderError(f"connection error: {type(exc).__name__}: {exc}", transient=True) from None
+        except TransportError as exc:
+            raise ProviderError(f"connection error: {exc}", transient=True) from None
         latency_ms = (time.perf_counter() - start) * 1000.0
         if status != 200:
             raise _status_error(status, raw, retry_after)
@@ -92,7 +101,25 @@ class OpenAICompatClient:
             logprobs=choice.get("logprobs"),
         )
 
+    async def _post(self, body: dict[str, Any], timeout: float | None) -> tuple[int, bytes, str | None]:
+        """(status, body, Retry-After) of one POST of ``body`` as JSON."""
+        if self._http1 is not None:
+            answer = await self._http1.post(json.dumps(body).encode(), timeout)
+            return answer.status, answer.body, answer.headers.get("retry-after")
+        import aiohttp
+
+        client_timeout = aiohttp.ClientTimeout(total=timeout) if timeout else None
+        try:
+            async with self._client().post(
+                self.url, json=body, headers=self.headers, timeout=client_timeout
+            ) as response:
+                return response.status, await response.read(), response.headers.get("Retry-After")
+        except aiohttp.ClientError as exc:
+            raise TransportError(f"{type(exc).__name__}: {exc}") from None
+
     async def aclose(self) -> None:
+        if self._http1 is not None:
+            await self._http1.aclose()
         if self._session is not None:
             await self._session.close()
             self._session = None
