@@ -159,14 +159,23 @@ def json_fields(
     """
     rules = fields or {}
     base_rule = default or FieldRule()
+    resolved: dict[str, FieldRule] = {}  # path -> its rule; a suite's cases share their paths
 
     def rule_for(path: str) -> FieldRule:
-        parts = path.split(".")
-        for end in range(len(parts), 0, -1):
-            rule = rules.get(".".join(parts[:end]))
-            if rule is not None:
-                return rule
-        return base_rule
+        rule = resolved.get(path)
+        if rule is None:
+            parts = path.split(".")
+            rule = next(
+                (
+                    r
+                    for end in range(len(parts), 0, -1)
+                    if (r := rules.get(".".join(parts[:end]))) is not None
+                ),
+                base_rule,
+            )
+            if len(resolved) < 10_000:
+                resolved[path] = rule
+        return rule
 
     def score(ctx: ScoreContext) -> Score:
         if not isinstance(ctx.expected, dict):
@@ -240,6 +249,8 @@ def diff_fields(
 
 def compare_value(path: str, want: Any, got: Any, rule: FieldRule) -> FieldScore:
     """Score one leaf value under ``rule``."""
+    if type(want) is type(got) and want == got:  # identical: a match under every rule
+        return FieldScore(field=path, score=1.0, passed=True, status="match", expected=want, actual=got)
     kind = rule.match
     if kind == "auto":
         if isinstance(want, bool) or want is None:
