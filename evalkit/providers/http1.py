@@ -21,6 +21,7 @@ import asyncio
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import cast
 from urllib.parse import urlsplit
 
 import httptools
@@ -56,8 +57,8 @@ class _Connection(asyncio.Protocol):
     # ---- asyncio.Protocol ----------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # not an isinstance check: uvloop's transports (Ray workers run uvloop) are not subclasses
+        self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -100,6 +101,9 @@ class _Connection(asyncio.Protocol):
         return self._waiter
 
     def _finish(self) -> None:
+        if 100 <= self._parser.get_status_code() < 200:  # 100 Continue, 103 Early Hints: more follows
+            self._reset_message()
+            return
         waiter, self._waiter = self._waiter, None
         response = Response(self._parser.get_status_code(), b"".join(self._body), self._headers)
         keep = not self._until_close and self._parser.should_keep_alive()

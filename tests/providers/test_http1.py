@@ -94,7 +94,22 @@ def test_sequential_requests_share_one_connection() -> None:
     run(scenario)
 
 
-def test_chunked_gzip_and_read_until_close_bodies() -> None:
+def test_keep_alive_under_uvloop() -> None:
+    """Ray's workers run uvloop, whose transports are not asyncio.Transport subclasses."""
+    uvloop = pytest.importorskip("uvloop")
+
+    async def scenario() -> tuple[list[int], int]:
+        with LoopbackOpenAI() as server:
+            client = Http1Client(server.base_url + "/chat/completions", {"Content-Type": "application/json"})
+            body = json.dumps({"model": "m", "messages": [{"role": "user", "content": "hi"}]}).encode()
+            statuses = [(await client.post(body, timeout=5)).status for _ in range(3)]
+            await client.aclose()
+            return statuses, client.opened
+
+    assert uvloop.run(scenario()) == ([200, 200, 200], 1)
+
+
+def test_chunked_interim_gzip_and_read_until_close_bodies() -> None:
     payload = json.dumps({"text": "x" * 5000}).encode()
     packed = gzip.compress(payload)
 
@@ -103,8 +118,8 @@ def test_chunked_gzip_and_read_until_close_bodies() -> None:
             parts = [payload[:10], payload[10:4000], payload[4000:]]
             chunks = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in parts) + b"0\r\n\r\n"
             return b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunks, False
-        if n == 1:  # compressed although not asked for
-            return ok(packed, "Content-Encoding: gzip\r\n"), False
+        if n == 1:  # an interim 100 Continue first, then compressed although not asked for
+            return b"HTTP/1.1 100 Continue\r\n\r\n" + ok(packed, "Content-Encoding: gzip\r\n"), False
         return b"HTTP/1.1 200 OK\r\n\r\n" + payload, True  # no length: the body ends with the connection
 
     async def scenario() -> list[bytes]:
