@@ -133,7 +133,7 @@ async def _shard_batches(job: ShardJob) -> AsyncGenerator[ShardBatch, None]:
                 len(batch) >= BATCH_RESULTS or not pending or time.monotonic() - last >= BATCH_SECONDS
             ):
                 stats = caller.stats
-                yield ShardBatch(
+                out = ShardBatch(
                     results=batch,
                     cache_rows=caller.drain_cache_rows(),
                     requests=stats.requests - sent.requests,
@@ -141,8 +141,11 @@ async def _shard_batches(job: ShardJob) -> AsyncGenerator[ShardBatch, None]:
                     failures=stats.failures - sent.failures,
                     cost_usd=stats.cost_usd - sent.cost_usd,
                 )
+                # snapshot before yielding: when the generator resumes, the loop has already run
+                # other tasks, whose new requests belong to the next batch, not to no batch at all
                 sent = replace(stats)
                 batch, last = [], time.monotonic()
+                yield out
     finally:
         for task in pending:
             task.cancel()

@@ -71,6 +71,8 @@ def test_ray_run_equals_local_run_and_uses_the_cache(
             "local",
         )
         assert server.stats.requests == 500
+        sharded = open_store(tmp_path / "ray.duckdb").get_run("latest")
+        assert sharded.summary["calls"]["requests"] == 250  # every request a worker sent is counted
         again = cli("run", str(path), "--db", str(tmp_path / "ray.duckdb"), "--no-progress", "--ray", "local")
         assert server.stats.requests == 500  # answered from the driver's cache: nothing sent to Ray
     assert local.exit_code == on_ray.exit_code == again.exit_code == 0
