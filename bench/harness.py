@@ -128,8 +128,11 @@ def scenario_latency(
         server.stop()
     wall = result["runs"][-1]["wall"]
     limit = n * latency / concurrency
+    counts = result["runs"][-1]["summary"]["gate_counts"]
     return {
         "n": n,
+        # a fast run of failed calls is no result: every case must have been answered and scored
+        "passed": f"{counts['passed']} of {n}" + (f" ({counts['errors']} ERRORS)" if counts["errors"] else ""),
         "latency_s": latency,
         "concurrency": concurrency,
         "wall_s": round(wall, 2),
