@@ -132,7 +132,8 @@ def scenario_latency(
     return {
         "n": n,
         # a fast run of failed calls is no result: every case must have been answered and scored
-        "passed": f"{counts['passed']} of {n}" + (f" ({counts['errors']} ERRORS)" if counts["errors"] else ""),
+        "passed": f"{counts['passed']} of {n}"
+        + (f" ({counts['errors']} ERRORS)" if counts["errors"] else ""),
         "latency_s": latency,
         "concurrency": concurrency,
         "wall_s": round(wall, 2),
