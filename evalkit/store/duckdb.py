@@ -26,11 +26,25 @@ from evalkit.errors import DuplicateRowError, StoreError
 # (80% of RAM) and a thread per core. Committed rows stay in memory until DuckDB checkpoints its
 # write-ahead log; at the default 16 MB a long run's RSS grew ~4 MB per 1000 cases, at 4 MB about
 # 1.7 MB. Each can be raised through the environment for big ad-hoc reports.
-_CONFIG: dict[str, str | bool | int | float | list[str]] = {
-    "threads": os.environ.get("EVALKIT_DUCKDB_THREADS", "1"),
-    "memory_limit": os.environ.get("EVALKIT_DUCKDB_MEMORY", "256MB"),
-    "checkpoint_threshold": os.environ.get("EVALKIT_DUCKDB_CHECKPOINT", "4MB"),
+_SETTINGS = {  # DuckDB setting: (environment variable, default)
+    "threads": ("EVALKIT_DUCKDB_THREADS", "1"),
+    "memory_limit": ("EVALKIT_DUCKDB_MEMORY", "256MB"),
+    "checkpoint_threshold": ("EVALKIT_DUCKDB_CHECKPOINT", "4MB"),
 }
+
+
+def _config() -> dict[str, str | bool | int | float | list[str]]:
+    return {setting: os.environ.get(variable, default) for setting, (variable, default) in _SETTINGS.items()}
+
+
+def _settings_from_environment() -> str:
+    """The settings the environment overrides, for an error DuckDB gives about one of them."""
+    overridden = [
+        f"{variable}={os.environ[variable]!r} sets {setting}"
+        for setting, (variable, _) in _SETTINGS.items()
+        if variable in os.environ
+    ]
+    return f" ({'; '.join(overridden)})" if overridden else ""
 
 
 _SMALL_INSERT = 4  # rows up to which an insert binds parameters instead of scanning a batch
@@ -194,7 +208,7 @@ class DuckDBBackend:
         try:
             while True:
                 try:
-                    return duckdb.connect(str(self.path), config=_CONFIG)
+                    return duckdb.connect(str(self.path), config=_config())
                 except duckdb.IOException as exc:
                     if "lock" not in str(exc).lower():
                         raise StoreError(f"cannot open database: {exc}", path=self.path) from None
@@ -205,7 +219,9 @@ class DuckDBBackend:
                             path=self.path,
                         ) from None
                 except duckdb.Error as exc:
-                    raise StoreError(f"cannot open database: {exc}", path=self.path) from None
+                    raise StoreError(
+                        f"cannot open database: {exc}{_settings_from_environment()}", path=self.path
+                    ) from None
                 marker.touch()  # ask a holder to let go
                 time.sleep(
                     delay * (0.5 + random.random())

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
 import pytest
 
 from evalkit.cases import Case, CaseSource
-from evalkit.errors import DuplicateRowError, StoreError, UsageError
+from evalkit.errors import DuplicateRowError, ExitCode, StoreError, UsageError
 from evalkit.results import CaseResult, OutputRecord, RunRecord, ScoreRow
 from evalkit.scorers.base import FieldScore
 from evalkit.store import open_store
@@ -265,3 +266,21 @@ def test_upgrade_from_version_1_keeps_runs(db_url: str) -> None:
         None,
         None,
     )
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"), [("EVALKIT_DUCKDB_MEMORY", "lots"), ("EVALKIT_DUCKDB_THREADS", "some")]
+)
+def test_a_bad_duckdb_setting_names_its_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Any, variable: str, value: str
+) -> None:
+    path = tmp_path / "e.duckdb"
+    open_store(path).list_runs()  # a database that exists, with nothing to lose
+    monkeypatch.setenv(variable, value)
+    result = cli("runs", "--db", str(path))
+    assert result.exit_code == ExitCode.USAGE
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr
+    assert str(path) in lines[0] and f"{variable}={value!r}" in lines[0]
+    monkeypatch.delenv(variable)
+    assert open_store(path).list_runs() == []  # still readable with the setting fixed
