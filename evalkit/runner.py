@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import subprocess
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from itertools import islice
 from typing import Any
 
 from evalkit import __version__
+from evalkit.batches import BatchWriter
 from evalkit.calibration import judge_checks
 from evalkit.calls import ConcurrencyLimit, ModelCaller, RetryPolicy, cache_key
 from evalkit.cases import Case
@@ -37,8 +37,6 @@ from evalkit.store import Store
 from evalkit.suite import Suite
 
 CHUNK = 256  # cases rendered and looked up in the cache together
-FLUSH_EVERY = 500  # results per store transaction, at most
-FLUSH_SECONDS = 1.0  # ... and at least this often while results arrive
 ADAPTIVE_START, ADAPTIVE_MAX = 8, 64
 
 
@@ -227,47 +225,6 @@ async def evaluate_case(
     return CaseResult(case=case, epoch=epoch, output=output, scores=scores, verdict=verdict, score=score)
 
 
-class _BatchWriter:
-    """Buffers results (and new cache entries) and commits them in small transactions, off the loop.
-
-    At most one commit is in flight; results arriving meanwhile wait in the buffer.
-    """
-
-    def __init__(self, store: Store, run_id: str, caller: ModelCaller) -> None:
-        self.store = store
-        self.run_id = run_id
-        self.caller = caller
-        self.buffer: list[CaseResult] = []
-        self.last_flush = time.monotonic()
-        self._commit: asyncio.Task[None] | None = None
-
-    async def add(self, result: CaseResult) -> None:
-        self.buffer.append(result)
-        due = len(self.buffer) >= FLUSH_EVERY or time.monotonic() - self.last_flush >= FLUSH_SECONDS
-        if due and (self._commit is None or self._commit.done()):
-            await self._start_commit()
-        elif len(self.buffer) >= 4 * FLUSH_EVERY:  # the store is slower than the model: wait for it
-            await self.flush()
-
-    async def _start_commit(self) -> None:
-        if self._commit is not None:
-            await self._commit  # surfaces an earlier commit's error
-        batch, self.buffer = self.buffer, []
-        cache_rows = self.caller.drain_cache_rows()
-        self.last_flush = time.monotonic()
-        if batch or cache_rows:
-            self._commit = asyncio.create_task(
-                asyncio.to_thread(self.store.add_results, self.run_id, batch, cache_rows)
-            )
-
-    async def flush(self) -> None:
-        """Commit everything buffered and wait until it is stored."""
-        await self._start_commit()
-        if self._commit is not None:
-            await self._commit
-            self._commit = None
-
-
 @dataclass
 class _Progress:
     stopped_by_budget: bool = False
@@ -292,7 +249,7 @@ async def _evaluate_all(
     target: _Target,
     caller: ModelCaller,
     items: Iterator[tuple[Case, int]],
-    writer: _BatchWriter,
+    writer: BatchWriter,
     options: RunOptions,
     on_result: ResultCallback | None,
 ) -> _Progress:
@@ -432,7 +389,7 @@ async def _execute(
     caller.provider_for(target.model)  # a missing local model or bad python target fails before any call
     if on_start is not None:
         on_start(run, n_cases * repeat, len(done))
-    writer = _BatchWriter(store, run.run_id, caller)
+    writer = BatchWriter(store, run.run_id, caller)
     status = "incomplete"
     progress = _Progress()
     try:
