@@ -161,19 +161,19 @@ def json_fields(
     base_rule = default or FieldRule()
     resolved: dict[str, FieldRule] = {}  # path -> its rule; a suite's cases share their paths
 
+    def nearest_rule(path: str) -> FieldRule:
+        parts = path.split(".")
+        for end in range(len(parts), 0, -1):
+            rule = rules.get(".".join(parts[:end]))
+            if rule is not None:
+                return rule
+        return base_rule
+
     def rule_for(path: str) -> FieldRule:
         rule = resolved.get(path)
         if rule is None:
-            parts = path.split(".")
-            rule = next(
-                (
-                    r
-                    for end in range(len(parts), 0, -1)
-                    if (r := rules.get(".".join(parts[:end]))) is not None
-                ),
-                base_rule,
-            )
-            if len(resolved) < 10_000:
+            rule = nearest_rule(path)
+            if len(resolved) < 10_000:  # bounded: list items make paths without end
                 resolved[path] = rule
         return rule
 
