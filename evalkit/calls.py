@@ -81,7 +81,7 @@ class ConcurrencyLimit:
                 while not self._has_room():
                     wait = self.paused_until - time.monotonic()
                     if wait > 0:  # paused by a Retry-After: sleep until it ends (or a slot is handed over)
-                        with contextlib.suppress(TimeoutError):
+                        with contextlib.suppress(asyncio.TimeoutError):  # not TimeoutError on 3.10
                             await asyncio.wait_for(self._changed.wait(), timeout=wait)
                     else:
                         await self._changed.wait()
@@ -264,7 +264,7 @@ class ModelCaller:
                         completion = await provider.complete(timed)
                     else:
                         completion = await asyncio.wait_for(provider.complete(timed), timeout=timeout + 1.0)
-            except (ProviderError, TimeoutError) as exc:
+            except (ProviderError, asyncio.TimeoutError) as exc:  # wait_for's; TimeoutError on 3.11+
                 error = (
                     exc
                     if isinstance(exc, ProviderError)

@@ -16,6 +16,7 @@ CPU per request. ``EVALKIT_HTTP_CLIENT=aiohttp`` sends plain-HTTP calls through 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import time
@@ -74,7 +75,7 @@ class OpenAICompatClient:
         start = time.perf_counter()
         try:
             status, raw, retry_after = await self._post(body, request.timeout)
-        except TimeoutError:
+        except (TimeoutError, asyncio.TimeoutError):  # the same class on 3.11+, not on 3.10
             raise ProviderError(f"timeout after {request.timeout:g}s", transient=True) from None
         except TransportError as exc:
             raise ProviderError(f"connection error: {exc}", transient=True) from None
