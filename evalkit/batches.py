@@ -12,6 +12,7 @@ import time
 from evalkit.calls import ModelCaller
 from evalkit.results import CaseResult
 from evalkit.store import Store
+from evalkit.store.result_rows import ResultRows
 
 FLUSH_EVERY = 500  # results per store transaction, at most
 FLUSH_SECONDS = 1.0  # ... and at least this often while results arrive
@@ -20,19 +21,21 @@ FLUSH_SECONDS = 1.0  # ... and at least this often while results arrive
 class BatchWriter:
     """Buffers results (and new cache entries) and commits them in small transactions, off the loop.
 
-    At most one commit is in flight; results arriving meanwhile wait in the buffer.
+    A result is turned into its rows as it arrives (the rows are a small fraction of the result's
+    memory), so only rows wait for a commit. At most one commit is in flight; results arriving
+    meanwhile wait in the buffer.
     """
 
     def __init__(self, store: Store, run_id: str, caller: ModelCaller) -> None:
         self.store = store
         self.run_id = run_id
         self.caller = caller
-        self.buffer: list[CaseResult] = []
+        self.buffer = ResultRows(run_id)
         self.last_flush = time.monotonic()
         self._commit: asyncio.Task[None] | None = None
 
     async def add(self, result: CaseResult) -> None:
-        self.buffer.append(result)
+        self.buffer.add(result)
         due = len(self.buffer) >= FLUSH_EVERY or time.monotonic() - self.last_flush >= FLUSH_SECONDS
         if due and (self._commit is None or self._commit.done()):
             await self._start_commit()
@@ -42,13 +45,11 @@ class BatchWriter:
     async def _start_commit(self) -> None:
         if self._commit is not None:
             await self._commit  # surfaces an earlier commit's error
-        batch, self.buffer = self.buffer, []
-        cache_rows = self.caller.drain_cache_rows()
+        batch, self.buffer = self.buffer, ResultRows(self.run_id)
+        batch.add_cache(self.caller.drain_cache_rows())
         self.last_flush = time.monotonic()
-        if batch or cache_rows:
-            self._commit = asyncio.create_task(
-                asyncio.to_thread(self.store.add_results, self.run_id, batch, cache_rows)
-            )
+        if batch:
+            self._commit = asyncio.create_task(asyncio.to_thread(self.store.add_rows, batch))
 
     async def flush(self) -> None:
         """Commit everything buffered and wait until it is stored."""

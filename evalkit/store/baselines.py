@@ -13,7 +13,8 @@ from typing import Any
 
 from evalkit.errors import UsageError
 from evalkit.results import RunRecord
-from evalkit.store.queries import Store, to_json, utcnow
+from evalkit.store.queries import Store
+from evalkit.store.values import to_json, utcnow
 
 NAME_PATTERN = r"^[A-Za-z0-9_.\-/]+$"
 

@@ -11,7 +11,8 @@ from datetime import datetime
 from typing import Any
 
 from evalkit.candidates import Candidate, CandidateStatus, MinedRecord
-from evalkit.store.queries import Store, to_json, utcnow
+from evalkit.store.queries import Store
+from evalkit.store.values import to_json, utcnow
 
 CANDIDATE_COLUMNS = (
     "suite_name",

@@ -8,7 +8,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from evalkit.store.queries import Store, to_json
+from evalkit.store.queries import Store
+from evalkit.store.values import to_json
 
 COMPARISON_COLUMNS = (
     "comparison_id",

@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from typing import Any
 
 from evalkit.errors import StoreError, UsageError
 from evalkit.results import CaseResult, RunRecord
 from evalkit.store.migrate import migrate
+from evalkit.store.result_rows import ResultRows
+from evalkit.store.values import to_json, utcnow
 
 RUN_COLUMNS = (
     "run_id",
@@ -121,18 +122,6 @@ CALIBRATION_COLUMNS = (
 )
 
 
-_ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)  # one encoder: json.dumps builds one per call
-
-
-def to_json(value: Any) -> str:
-    return _ENCODER.encode(value)
-
-
-def utcnow() -> datetime:
-    """Naive UTC timestamp (TIMESTAMP columns hold UTC)."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
-
-
 class Store:
     """Runs, cases, outputs and scores in a database (DuckDB by default)."""
 
@@ -199,89 +188,22 @@ class Store:
         ``cache_rows`` are new ``(cache_key, model, Completion)`` responses for the response cache,
         committed in the same transaction, so a cached answer always has its result stored too.
         """
-        if not results and not cache_rows:
+        rows = ResultRows(run_id)
+        for result in results:
+            rows.add(result)
+        rows.add_cache(cache_rows)
+        self.add_rows(rows)
+
+    def add_rows(self, rows: ResultRows) -> None:
+        """Store rows built from a batch of results (see :meth:`add_results`), atomically."""
+        if not rows:
             return
-        now = utcnow()
-        cached = [
-            (key, model, c.text, c.prompt_tokens, c.completion_tokens, c.cost_usd, c.latency_ms, now)
-            for key, model, c in cache_rows
-        ]
-        case_rows, output_rows, score_rows, field_rows = [], [], [], []
-        seen_cases: set[str] = set()
-        for r in results:
-            case = r.case
-            if case.id not in seen_cases:
-                seen_cases.add(case.id)
-                case_rows.append(
-                    (
-                        run_id,
-                        case.id,
-                        to_json(case.input),
-                        to_json(case.expected) if case.expected is not None else None,
-                        to_json(case.tags),
-                        case.source.value,
-                        case.verified,
-                        to_json(case.provenance),
-                    )
-                )
-            o = r.output
-            output_rows.append(
-                (
-                    run_id,
-                    case.id,
-                    r.epoch,
-                    o.status,
-                    o.text,
-                    to_json(o.parsed) if o.extraction != "none" else None,
-                    o.extraction,
-                    o.error,
-                    o.latency_ms,
-                    o.prompt_tokens,
-                    o.completion_tokens,
-                    o.cost_usd,
-                    o.attempts,
-                    o.cached,
-                    r.verdict,
-                    r.score,
-                    now,
-                )
-            )
-            for s in r.scores:
-                score_rows.append(
-                    (
-                        run_id,
-                        case.id,
-                        r.epoch,
-                        s.scorer,
-                        s.score,
-                        s.passed,
-                        s.weight,
-                        s.reason,
-                        s.error,
-                        to_json(s.details),
-                    )
-                )
-                for f in s.fields:
-                    field_rows.append(
-                        (
-                            run_id,
-                            case.id,
-                            r.epoch,
-                            s.scorer,
-                            f.field,
-                            f.score,
-                            f.passed,
-                            f.status,
-                            to_json(f.expected),
-                            to_json(f.actual),
-                        )
-                    )
         with self._transaction() as con:
-            con.insert("cases", CASE_COLUMNS, case_rows, ignore_existing=True)
-            con.insert("outputs", OUTPUT_COLUMNS, output_rows)
-            con.insert("scores", SCORE_COLUMNS, score_rows)
-            con.insert("field_scores", FIELD_COLUMNS, field_rows)
-            con.insert("response_cache", CACHE_COLUMNS, cached, ignore_existing=True)
+            con.insert("cases", CASE_COLUMNS, rows.cases, ignore_existing=True)
+            con.insert("outputs", OUTPUT_COLUMNS, rows.outputs)
+            con.insert("scores", SCORE_COLUMNS, rows.scores)
+            con.insert("field_scores", FIELD_COLUMNS, rows.fields)
+            con.insert("response_cache", CACHE_COLUMNS, rows.cache, ignore_existing=True)
 
     def cached_responses(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Cached responses for these cache keys (the ones found)."""
