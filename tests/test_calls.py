@@ -204,3 +204,25 @@ def test_queueing_for_a_busy_provider_does_not_count_against_the_timeout() -> No
         providers._items.pop("oneatatime", None)
     assert [r.text for r in results] == ["ok"] * 5 and c.stats.failures == 0
     assert served.waited == 0  # calls queued in the call path, before their clocks started
+
+
+def test_the_litellm_path_reaches_the_server_and_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """EVALKIT_FAST_PATH=0: the same call through litellm.acompletion, retried on a 500."""
+    monkeypatch.setenv("EVALKIT_FAST_PATH", "0")
+    with LoopbackOpenAI(fault_plan=first_attempts_fail("500", 1)) as server:
+        c = caller()
+        (completion,) = complete(c, request(server))
+        assert json.loads(completion.text) == {"echo": "hi"}
+        assert completion.attempts == 2 and server.stats.requests == 2
+
+
+def test_a_missing_api_key_is_not_retried_and_says_what_to_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EVALKIT_FAST_PATH", "0")
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with LoopbackOpenAI() as server:
+        c = caller()
+        with pytest.raises(ProviderError) as err:
+            complete(c, request(server))
+        assert server.stats.requests == 0 and c.stats.requests == 1  # one attempt, never sent
+    assert not err.value.transient
+    assert "no API key" in err.value.message and "OPENAI_API_KEY" in err.value.message

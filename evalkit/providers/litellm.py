@@ -160,6 +160,12 @@ def classify_exception(exc: Exception) -> ProviderError:
     status = status if isinstance(status, int) else None
     name = type(exc).__name__
     message = str(getattr(exc, "message", "") or exc).splitlines()[0][:300] if str(exc) else name
+    if "missing credentials" in message.lower():  # raised before any request: retrying cannot help
+        return ProviderError(
+            f"no API key: {message} (a server that checks no key accepts any value)",
+            transient=False,
+            status=status,
+        )
     if name in {"Timeout", "APITimeoutError", "TimeoutError", "ReadTimeout", "ConnectTimeout"}:
         return ProviderError(f"timeout: {message}", transient=True, status=status)
     if name in {"APIConnectionError", "ConnectError", "RemoteProtocolError", "ReadError"}:
