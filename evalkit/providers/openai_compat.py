@@ -4,8 +4,8 @@ Ollama's /v1, a company gateway, the loopback test server).
 The model string is resolved the way litellm resolves it (``openai/<name>`` + ``api_base``) and the
 call is priced from litellm's own price map (:mod:`evalkit.providers.prices`); only the HTTP round
 trip skips litellm's per-call machinery (logging hooks, client setup, response re-validation), which
-costs ~3.7 ms of CPU per call on 2 cores against ~0.15 ms for a plain aiohttp request, and its
-import (~6 s, ~160 MB). At 2000 calls that is the difference between being CPU-bound and reaching
+costs ~13 ms of CPU per call here (litellm 1.110) against ~0.4 ms for a plain aiohttp request,
+and its import (~6 s, ~160 MB). At 2000 calls that is the difference between being CPU-bound and reaching
 the latency limit. Set ``EVALKIT_FAST_PATH=0`` to send these calls through ``litellm.acompletion``.
 
 The HTTP round trip itself: ``https://`` endpoints (vendors, gateways) go through aiohttp (TLS,
