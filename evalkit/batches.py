@@ -21,8 +21,8 @@ FLUSH_SECONDS = 1.0  # ... and at least this often while results arrive
 class BatchWriter:
     """Buffers results (and new cache entries) and commits them in small transactions, off the loop.
 
-    A result is turned into its rows as it arrives (the rows are a small fraction of the result's
-    memory), so only rows wait for a commit. At most one commit is in flight; results arriving
+    A result is turned into its rows as it arrives (a small fraction of the result's memory), so
+    only rows wait for a commit. At most one commit is in flight; the rows of results arriving
     meanwhile wait in the buffer.
     """
 
