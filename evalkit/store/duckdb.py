@@ -47,9 +47,6 @@ def _settings_from_environment() -> str:
     return f" ({'; '.join(overridden)})" if overridden else ""
 
 
-_SMALL_INSERT = 4  # rows up to which an insert binds parameters instead of scanning a batch
-
-
 class DuckDBConnection:
     """The few operations the store needs, on one open DuckDB connection."""
 
@@ -76,36 +73,23 @@ class DuckDBConnection:
         *,
         ignore_existing: bool = False,
     ) -> None:
-        """Bulk insert through a scan of NumPy object columns.
+        """Bulk insert: each column is bound as one list parameter and unnested in SQL.
 
-        DuckDB's executemany costs ~1 ms a row here. Registering the batch as columns is ~100x
-        faster; NumPy object arrays do it in half the time of Arrow and without Arrow's memory
-        pool (measured: 10k rows in 0.38 s and +20 MB, against 0.79 s and +94 MB).
+        DuckDB's executemany costs ~1 ms a row here. Binding whole columns converts the Python
+        values in one pass, after which DuckDB works without the GIL. Scanning NumPy object
+        columns, the previous way, re-takes the GIL while it reads them, which at 0 ms latency
+        left the event loop waiting for the writer thread: runs were 10-20% slower, and NumPy
+        added ~10 MB (measured on 2000 cases: 0.65-0.82 against 0.79-0.93 ms per case, peak RSS
+        122-125 against 132-139 MB).
         """
         if not rows:
             return
         cols = ", ".join(columns)
         conflict = " ON CONFLICT DO NOTHING" if ignore_existing else ""
+        unnested = ", ".join(f"unnest(${i})" for i in range(1, len(columns) + 1))
+        values = [[row[i] for row in rows] for i in range(len(columns))]
         try:
-            if len(rows) <= _SMALL_INSERT:
-                # a run row, a baseline: parameters are cheaper than a batch (and importing NumPy)
-                marks = ", ".join("?" for _ in columns)
-                self._con.executemany(
-                    f"INSERT INTO {table} ({cols}) VALUES ({marks}){conflict}", [list(r) for r in rows]
-                )
-                return
-            import numpy as np
-
-            # fromiter keeps each value one object (np.array would unpack a sequence into a dimension)
-            batch = {
-                name: np.fromiter((row[i] for row in rows), dtype=object, count=len(rows))
-                for i, name in enumerate(columns)
-            }
-            self._con.register("_evalkit_batch", batch)
-            try:
-                self._con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _evalkit_batch{conflict}")
-            finally:
-                self._con.unregister("_evalkit_batch")
+            self._con.execute(f"INSERT INTO {table} ({cols}) SELECT {unnested}{conflict}", values)
         except duckdb.ConstraintException as exc:
             raise DuplicateRowError(f"{table}: {exc}") from None
 
