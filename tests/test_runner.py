@@ -116,7 +116,7 @@ def test_two_runs_started_together_on_one_database_both_land(
             for _ in range(2)
         ]
         outs = [p.communicate(timeout=300) for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], outs
+    assert [p.returncode for p in procs] == [0, 0], "\n".join(err for _, err in outs)  # whole stderr
     store = open_store(db)
     runs = store.list_runs()
     assert len(runs) == 2 and {r.status for r in runs} == {"complete"}

@@ -106,6 +106,7 @@ class DuckDBBackend:
 
     name = "duckdb"
     GRACE = 2.0  # seconds a holder that let go waits for the waiter to finish before reopening
+    IO_RETRIES = 3  # a file that still fails to open after this many retries is reported
     STALE_MARKER = 5.0  # a marker not refreshed for this long belongs to a process that gave up
 
     def __init__(self, path: Path, *, lock_timeout: float = 120.0) -> None:
@@ -189,23 +190,28 @@ class DuckDBBackend:
         deadline = time.monotonic() + self.lock_timeout
         delay = 0.02
         marker = self._marker()
+        io_errors = 0
         try:
             while True:
                 try:
                     return duckdb.connect(str(self.path), config=_config())
-                except duckdb.IOException as exc:
-                    if "lock" not in str(exc).lower():
-                        raise StoreError(f"cannot open database: {exc}", path=self.path) from None
-                    if time.monotonic() >= deadline:
+                except duckdb.Error as exc:
+                    locked = isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower()
+                    if not locked:
+                        # a process handing the file over may still be finishing its write-ahead
+                        # log: try a few more times before calling the file unreadable
+                        io_errors += 1
+                        if io_errors > self.IO_RETRIES:
+                            raise StoreError(
+                                f"cannot open database: {exc}{_settings_from_environment()}",
+                                path=self.path,
+                            ) from None
+                    elif time.monotonic() >= deadline:
                         raise StoreError(
                             f"database is locked by another process for over {self.lock_timeout:.0f}s "
                             "(set EVALKIT_LOCK_TIMEOUT to wait longer)",
                             path=self.path,
                         ) from None
-                except duckdb.Error as exc:
-                    raise StoreError(
-                        f"cannot open database: {exc}{_settings_from_environment()}", path=self.path
-                    ) from None
                 marker.touch()  # ask a holder to let go
                 time.sleep(
                     delay * (0.5 + random.random())
