@@ -248,8 +248,9 @@ class ModelCaller:
         timeout = request.timeout or self.retry.timeout
         timed = request if request.timeout else replace(request, timeout=timeout)
         capacity = self._capacity_for(request.model, provider)
-        # a provider whose client bounds the request itself (aiohttp's total timeout) is awaited
-        # directly: asyncio.wait_for adds a task and a timer per call (~15% of a 0 ms-latency run)
+        # a provider whose client bounds the request itself (the lean path: the plain-HTTP
+        # transport's timer or aiohttp's total timeout) is awaited directly: asyncio.wait_for adds
+        # a task and a timer per call (~15% of a 0 ms-latency run)
         own_timeout = getattr(provider, "enforces_timeout", None)
         direct = own_timeout is not None and bool(own_timeout(timed))
         attempt = 0

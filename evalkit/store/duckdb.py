@@ -106,7 +106,7 @@ class DuckDBBackend:
 
     name = "duckdb"
     GRACE = 2.0  # seconds a holder that let go waits for the waiter to finish before reopening
-    IO_RETRIES = 3  # a file that still fails to open after this many retries is reported
+    OPEN_RETRIES = 3  # errors at open other than the lock: retried this many times, then reported
     STALE_MARKER = 5.0  # a marker not refreshed for this long belongs to a process that gave up
 
     def __init__(self, path: Path, *, lock_timeout: float = 120.0) -> None:
@@ -190,7 +190,7 @@ class DuckDBBackend:
         deadline = time.monotonic() + self.lock_timeout
         delay = 0.02
         marker = self._marker()
-        io_errors = 0
+        open_errors = 0
         try:
             while True:
                 try:
@@ -200,8 +200,8 @@ class DuckDBBackend:
                     if not locked:
                         # a process handing the file over may still be finishing its write-ahead
                         # log: try a few more times before calling the file unreadable
-                        io_errors += 1
-                        if io_errors > self.IO_RETRIES:
+                        open_errors += 1
+                        if open_errors > self.OPEN_RETRIES:
                             raise StoreError(
                                 f"cannot open database: {exc}{_settings_from_environment()}",
                                 path=self.path,
