@@ -4,7 +4,7 @@
     python bench/harness.py --quick         # small N, for a smoke test
     python bench/harness.py --scenario latency --n 2000 --latency 0.2 --concurrency 50
 
-Each scenario runs `evalkit.runner.run_suite` in a fresh child process (so its peak RSS is its
+Each scenario runs `evalkit.run.runner.run_suite` in a fresh child process (so its peak RSS is its
 own) against `python -m evalkit.testing.openai_server` in another. Interpreter start and imports
 (evalkit and its HTTP client) are excluded from the wall times; the child reports them separately.
 """
@@ -72,9 +72,9 @@ class Server:
 CHILD = """
 import json, os, resource, sys, time
 t0 = time.perf_counter()
-from evalkit.runner import RunOptions, run_suite
+from evalkit.run.runner import RunOptions, run_suite
 from evalkit.store import open_store
-from evalkit.suite import load_suite
+from evalkit.suite.spec import load_suite
 import evalkit.providers.openai_compat  # the HTTP client: a one-off start-up cost
 imports = time.perf_counter() - t0
 suite = load_suite(sys.argv[1]); store = open_store(sys.argv[2])

@@ -150,7 +150,7 @@ def main() -> None:
         print(f"stored 2 runs x {args.cases:,} cases in {time.perf_counter() - started:.1f} s")
 
         started = time.perf_counter()
-        for module in ("matplotlib.figure", "scipy.stats", "evalkit.compare", "evalkit.report.html"):
+        for module in ("matplotlib.figure", "scipy.stats", "evalkit.analysis.compare", "evalkit.report.html"):
             importlib.import_module(module)
         print(f"imports (matplotlib, scipy.stats, jinja2, pandas): {time.perf_counter() - started:.2f} s")
         from evalkit.report.html import build_context, render_report

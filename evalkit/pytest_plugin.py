@@ -27,10 +27,10 @@ import pytest
 if TYPE_CHECKING:
     from evalkit.cases import Case
     from evalkit.results import CaseResult, RunRecord
-    from evalkit.runner import RunOutcome
-    from evalkit.suite import Suite
+    from evalkit.run.runner import RunOutcome
+    from evalkit.suite.spec import Suite
 
-SUITE_FILENAMES = ("suite.yaml", "suite.yml")  # as evalkit.suite.SUITE_FILENAMES, without importing it
+SUITE_FILENAMES = ("suite.yaml", "suite.yml")  # as evalkit.suite.spec.SUITE_FILENAMES, without importing it
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -112,8 +112,8 @@ class SuiteCollector(pytest.File):
     suite: Suite
 
     def collect(self) -> Any:
-        from evalkit.runner import prepare_target
-        from evalkit.suite import load_suite
+        from evalkit.run.runner import prepare_target
+        from evalkit.suite.spec import load_suite
 
         options = self.config
         self.suite = load_suite(self.path)
@@ -193,7 +193,7 @@ class CaseError(Exception):
     """The case ended in a provider/infrastructure error: reported as a pytest ERROR, not a failure."""
 
     def __init__(self, result: CaseResult, run_id: str | None) -> None:
-        from evalkit.failures import explain_result
+        from evalkit.analysis.failures import explain_result
         from evalkit.testing.assertions import failure_text
 
         super().__init__(failure_text(explain_result(result), run_id=run_id))
@@ -230,7 +230,7 @@ class _SuiteRun:
         return self.record.run_id if self.record is not None else None
 
     async def _main(self) -> None:
-        from evalkit.runner import execute_run
+        from evalkit.run.runner import execute_run
 
         try:
             with self._changed:
@@ -312,7 +312,7 @@ class _Runs:
             return run
 
     def _start(self, collector: SuiteCollector, session: pytest.Session) -> _SuiteRun:
-        from evalkit.runner import RunOptions
+        from evalkit.run.runner import RunOptions
         from evalkit.store import open_store
 
         selected = {

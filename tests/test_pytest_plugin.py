@@ -82,7 +82,7 @@ def run_pytest(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
 def test_plugin_is_registered_and_imports_nothing_heavy() -> None:
     plugins = {ep.name: ep.value for ep in entry_points(group="pytest11")}
     assert plugins.get("evalkit") == "evalkit.pytest_plugin"
-    heavy = ["litellm", "duckdb", "pandas", "pyarrow", "jinja2", "pydantic", "aiohttp", "evalkit.runner"]
+    heavy = ["litellm", "duckdb", "pandas", "pyarrow", "jinja2", "pydantic", "aiohttp", "evalkit.run.runner"]
     code = f"import sys, evalkit.pytest_plugin, evalkit.testing; print([m for m in {heavy!r} if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

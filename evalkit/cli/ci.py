@@ -38,8 +38,8 @@ def merge(
     prompt and model become one run in --into, with every case of every shard and no case twice.
     """
     from evalkit.cli.console import out, print_summary
-    from evalkit.failures import explain_cases
-    from evalkit.merge import apply_merge, plan_merge
+    from evalkit.analysis.failures import explain_cases
+    from evalkit.run.merge import apply_merge, plan_merge
     from evalkit.store import open_store
 
     plan = plan_merge(list(sources), into)  # refuses overlaps and mismatches before anything is written
@@ -63,7 +63,7 @@ def merge(
         from types import SimpleNamespace
 
         from evalkit.cli.compare import finish_cells
-        from evalkit.suite import GateSpec
+        from evalkit.suite.spec import GateSpec
 
         # the regression gate reads only the suite's gate, which each run stores with its config
         gate = GateSpec.model_validate(merged[0].run.config.get("gate", {}))
@@ -87,7 +87,7 @@ def export(
     db: str | None = typer.Option(None, "--db", help="Results database."),
 ) -> None:
     """Write a run's stored rows to one file per table (runs, cases, outputs, scores, field_scores)."""
-    from evalkit.export import FORMATS, export_run
+    from evalkit.store.export import FORMATS, export_run
     from evalkit.store import load_run, open_store
 
     if fmt not in FORMATS:  # checked before opening anything

@@ -77,7 +77,7 @@ def compare(
     judge also compares the outputs; when B's suite sets gate.pairwise, its criterion decides the
     exit code (1 when it fails).
     """
-    from evalkit.compare import compare_runs
+    from evalkit.analysis.compare import compare_runs
     from evalkit.errors import UsageError
     from evalkit.store import open_store
 
@@ -178,8 +178,8 @@ def finish_cells(
     store: Any, suite: Any, outcomes: list[Any], baseline: Any | None, summary_md: Path | None
 ) -> list[int]:
     """After `evalkit run`: gate each cell on the baseline (when given), write the summary; the exit codes."""
-    from evalkit.failures import explain_cases
-    from evalkit.regression import check_against_baseline, combine_exit_codes
+    from evalkit.analysis.failures import explain_cases
+    from evalkit.gate.regression import check_against_baseline, combine_exit_codes
     from evalkit.store.baselines import BaselineStore
 
     codes, sections = [], []
@@ -321,7 +321,7 @@ def _compare_group(
     from rich.text import Text
 
     from evalkit.cli.console import out, pct
-    from evalkit.compare import compare_runs
+    from evalkit.analysis.compare import compare_runs
     from evalkit.errors import UsageError
     from evalkit.report.formatting import pvalue
     from evalkit.store.groups import group_runs
@@ -393,7 +393,7 @@ def _compare_group(
 
 def _thresholds(run: Any, alpha: float | None, min_effect: float | None) -> tuple[float, float]:
     """alpha and min_effect: the flags, else the candidate run's gate settings as run, else the defaults."""
-    from evalkit.suite import GateSpec
+    from evalkit.suite.spec import GateSpec
 
     defaults = GateSpec()
     gate = run.config.get("gate", {})

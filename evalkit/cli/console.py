@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from evalkit.failures import CaseExplanation
+from evalkit.analysis.failures import CaseExplanation
 
 if TYPE_CHECKING:
     from rich.progress import Progress

@@ -38,9 +38,9 @@ def generate(
     are stored for review (`evalkit review SUITE`); nothing is added to the suite yet.
     """
     from evalkit.cli.console import out
-    from evalkit.generate import generate_sync
+    from evalkit.grow.generate import generate_sync
     from evalkit.store import open_store
-    from evalkit.suite import load_suite
+    from evalkit.suite.spec import load_suite
 
     loaded = load_suite(suite)
     report = generate_sync(
@@ -89,9 +89,9 @@ def review(
     Accepted candidates are appended, unverified, to the suite's generated-case file
     (generate.cases_file) with their provenance; a case already there is never written twice.
     """
-    from evalkit.review import decide, pending
+    from evalkit.grow.review import decide, pending
     from evalkit.store import open_store
-    from evalkit.suite import load_suite
+    from evalkit.suite.spec import load_suite
 
     loaded = load_suite(suite)
     store = open_store(db)
@@ -128,7 +128,7 @@ def _list_candidates(candidates: list[Any]) -> None:
 
 def _hint_unlisted(loaded: Any, path: Path | None) -> None:
     """Cases written to a file the suite does not list would never run: say so."""
-    from evalkit.review import listed_in_suite
+    from evalkit.grow.review import listed_in_suite
 
     if path is not None and not listed_in_suite(loaded, path):
         typer.echo(
@@ -152,7 +152,7 @@ def _print_outcome(outcome: Any) -> None:
 
 def _review_interactively(loaded: Any, store: Any, reviewer: str | None) -> None:
     from evalkit.cli.console import out
-    from evalkit.review import decide, pending
+    from evalkit.grow.review import decide, pending
 
     candidates = pending(loaded, store)
     if not candidates:
@@ -196,9 +196,9 @@ def mine(
     Failures are provider errors, schema violations, human corrections, negative feedback and low
     judge scores. Mining the same records twice adds nothing.
     """
-    from evalkit.mining import mine as mine_logs
+    from evalkit.grow.mining import mine as mine_logs
     from evalkit.store import open_store
-    from evalkit.suite import load_suite
+    from evalkit.suite.spec import load_suite
 
     loaded = load_suite(suite)
     report = mine_logs(loaded, open_store(db), logs, since=since, n=n, table=table)
@@ -265,10 +265,10 @@ def weekly(
     """
     from evalkit.cli.console import out as console
     from evalkit.cli.console import print_summary, progress_bar
-    from evalkit.failures import explain_cases
-    from evalkit.runner import RunOptions
+    from evalkit.analysis.failures import explain_cases
+    from evalkit.run.runner import RunOptions
     from evalkit.store import open_store
-    from evalkit.weekly import run_weekly
+    from evalkit.grow.weekly import run_weekly
 
     store = open_store(db)
     bar = progress_bar(progress)

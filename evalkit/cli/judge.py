@@ -29,8 +29,8 @@ def rescore(
 ) -> None:
     """Apply a suite's current scorers to the stored outputs of RUN, calling no target; store a new, linked run."""
     from evalkit.cli.console import out, print_summary, progress_bar
-    from evalkit.failures import explain_cases
-    from evalkit.rescore import rescore as do_rescore
+    from evalkit.analysis.failures import explain_cases
+    from evalkit.run.rescore import rescore as do_rescore
     from evalkit.store import open_store
 
     store = open_store(db, must_exist=True)
@@ -107,11 +107,11 @@ def calibrate(
     """
     import asyncio
 
-    from evalkit.calibration import build_report, judge_labelled_set, precomputed_verdicts
-    from evalkit.calls import ModelCaller
+    from evalkit.judges.calibration import build_report, judge_labelled_set, precomputed_verdicts
+    from evalkit.providers.calls import ModelCaller
     from evalkit.cli.console import progress_bar
     from evalkit.errors import UsageError
-    from evalkit.labelled import load_labelled_set, load_precomputed_verdicts
+    from evalkit.judges.labelled import load_labelled_set, load_precomputed_verdicts
     from evalkit.store import open_store
 
     labelled = load_labelled_set(labels)
@@ -165,11 +165,11 @@ def _judge_config(
 ) -> Any:
     """The judge configuration from the command line, or from a suite's llm_judge scorer."""
     from evalkit.errors import UsageError
-    from evalkit.scorers.judge import DEFAULT_JUDGE_PARAMS, JudgeConfig
+    from evalkit.judges.graded import DEFAULT_JUDGE_PARAMS, JudgeConfig
 
     args: dict[str, Any] = {}
     if suite is not None:
-        from evalkit.suite import load_suite
+        from evalkit.suite.spec import load_suite
 
         loaded = load_suite(suite)
         judges = [
@@ -260,7 +260,7 @@ def reliability(
     from rich.table import Table
 
     from evalkit.cli.console import out, pct
-    from evalkit.reliability import run_reliability
+    from evalkit.judges.reliability import run_reliability
     from evalkit.store import open_store
 
     report = run_reliability(open_store(db, must_exist=True), run, field=field, bins=bins)

@@ -23,8 +23,8 @@ def lint(
     from rich.text import Text
 
     from evalkit.cli.console import out
-    from evalkit.lint import lint_suite
-    from evalkit.suite import load_suite
+    from evalkit.suite.lint import lint_suite
+    from evalkit.suite.spec import load_suite
 
     report = lint_suite(load_suite(suite), list(prompt) if prompt else None)
     styles = {"error": "red", "warning": "yellow", "info": ""}

@@ -13,7 +13,7 @@ from typing import Any
 def wants_both_orders(orders: str, precomputed: Path | None, fields: str | None) -> bool:
     """Whether a pairwise calibration judges (or reads) both orders."""
     from evalkit.errors import UsageError
-    from evalkit.pairwise_calibration import is_order_file, parse_field_mapping
+    from evalkit.judges.pairwise_calibration import is_order_file, parse_field_mapping
 
     if orders not in ("auto", "both", "one"):
         raise UsageError(f"--orders must be auto, both or one, not {orders!r}")
@@ -45,8 +45,8 @@ def calibrate_orders(
     import time
 
     from evalkit.errors import UsageError
-    from evalkit.pairwise import PairwiseJudge
-    from evalkit.pairwise_calibration import (
+    from evalkit.judges.pairwise import PairwiseJudge
+    from evalkit.judges.pairwise_calibration import (
         build_order_report,
         load_order_verdicts,
         parse_field_mapping,
@@ -93,9 +93,9 @@ def calibrate_orders(
 
 
 async def _judge(labelled: Any, judge: Any, base_dir: Path | None, concurrency: int, progress: bool) -> Any:
-    from evalkit.calls import ModelCaller
+    from evalkit.providers.calls import ModelCaller
     from evalkit.cli.console import progress_bar
-    from evalkit.pairwise_calibration import judge_both_orders
+    from evalkit.judges.pairwise_calibration import judge_both_orders
 
     bar = progress_bar(progress)
     task = bar.add_task(f"judging both orders with {judge.model}", total=len(labelled.items))
@@ -155,10 +155,10 @@ def judge_runs(
     """`evalkit compare A B --judge MODEL`: judge, apply B's gate.pairwise, store, print."""
     from evalkit.cli.console import progress_bar
     from evalkit.errors import UsageError
-    from evalkit.pairwise import DEFAULT_PAIRWISE_RUBRIC, PairwiseJudge
-    from evalkit.pairwise_runs import compare_with_judge, gate_comparison
+    from evalkit.judges.pairwise import DEFAULT_PAIRWISE_RUBRIC, PairwiseJudge
+    from evalkit.analysis.pairwise_runs import compare_with_judge, gate_comparison
     from evalkit.store.pairwise import PairwiseStore
-    from evalkit.suite import PairwiseGateSpec
+    from evalkit.suite.spec import PairwiseGateSpec
 
     spec_data = (run_b.config.get("gate") or {}).get("pairwise")
     spec = PairwiseGateSpec.model_validate(spec_data) if spec_data else None
@@ -267,8 +267,8 @@ def apply_pairwise_gate(store: Any, suite: Any, baseline: Any, run: Any, decisio
     """`evalkit run --baseline` with ``gate.pairwise``: judge the run against the baseline and let the
     criterion fail the regression decision (exit 1); the judge's warnings are printed."""
     from evalkit.errors import ExitCode
-    from evalkit.pairwise import DEFAULT_PAIRWISE_RUBRIC, PairwiseJudge
-    from evalkit.pairwise_runs import compare_with_judge, gate_comparison
+    from evalkit.judges.pairwise import DEFAULT_PAIRWISE_RUBRIC, PairwiseJudge
+    from evalkit.analysis.pairwise_runs import compare_with_judge, gate_comparison
     from evalkit.store.pairwise import PairwiseStore
 
     spec = suite.config.gate.pairwise

@@ -53,7 +53,7 @@ def show(
 ) -> None:
     """Explain a run's failures: each scorer's reason, and the output against the expected output."""
     from evalkit.cli.console import out, pct, print_case
-    from evalkit.failures import explain_cases
+    from evalkit.analysis.failures import explain_cases
     from evalkit.store import open_store
 
     store = open_store(db, must_exist=True)
@@ -75,7 +75,7 @@ def show(
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of the suite file (point your editor's YAML plugin at it)."""
-    from evalkit.suite import suite_json_schema
+    from evalkit.suite.spec import suite_json_schema
 
     typer.echo(json.dumps(suite_json_schema(), indent=2))
 

@@ -83,10 +83,10 @@ def run(
     the response cache), one run per cell, grouped; the exit code is the worst cell's.
     """
     from evalkit.errors import UsageError
-    from evalkit.runner import RunOptions, new_run_id
-    from evalkit.sharding import Shard
+    from evalkit.run.runner import RunOptions, new_run_id
+    from evalkit.run.sharding import Shard
     from evalkit.store import open_store
-    from evalkit.suite import load_suite
+    from evalkit.suite.spec import load_suite
 
     loaded = load_suite(suite)
     prompts: list[str | None] = list(prompt) if prompt else [None]
@@ -109,7 +109,7 @@ def run(
     )
     if dry_run:
         from evalkit.cli.console import print_estimate
-        from evalkit.estimate import estimate_run
+        from evalkit.run.estimate import estimate_run
 
         store = open_store(db) if (db or Path(_db_path(db)).exists()) else None
         for p, m in cells:
@@ -155,8 +155,8 @@ def _cell(base: Any, prompt: str | None, model: str | None, group: str | None) -
 def _run_cell(loaded: Any, store: Any, options: Any, progress: bool, junit: Path | None) -> Any:
     """Run one (prompt, model) cell with a progress bar and print its summary."""
     from evalkit.cli.console import print_summary, progress_bar
-    from evalkit.failures import explain_cases
-    from evalkit.runner import run_suite
+    from evalkit.analysis.failures import explain_cases
+    from evalkit.run.runner import run_suite
 
     bar = progress_bar(progress)
     task = bar.add_task(loaded.name, total=None)

@@ -18,7 +18,7 @@ def sync(
     """Copy finished runs, whole and under the same ids, into another results store; already-synced runs are skipped."""
     from evalkit.cli.console import out
     from evalkit.store import open_store, resolve_db
-    from evalkit.sync import sync_run
+    from evalkit.store.sync import sync_run
 
     if resolve_db(db) == to:
         from evalkit.errors import UsageError

@@ -11,7 +11,7 @@ from evalkit.cli import app
 
 def suite_name_of(suite: str) -> str:
     """A suite's name from its file or directory, or the argument itself when it is not a path."""
-    from evalkit.suite import load_suite
+    from evalkit.suite.spec import load_suite
 
     return load_suite(suite).name if Path(suite).exists() else suite
 
@@ -36,7 +36,7 @@ def trend(
     """
     from evalkit.cli.console import out as console
     from evalkit.store import open_store
-    from evalkit.trend import build_trend, write_trend
+    from evalkit.analysis.trend import build_trend, write_trend
 
     name = suite_name_of(suite)
     report = build_trend(open_store(db, must_exist=True), name, weeks=weeks, min_drop=min_drop)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from evalkit.compare import MetricComparison
+from evalkit.analysis.compare import MetricComparison
 
 
 @dataclass(frozen=True)

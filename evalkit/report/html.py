@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from markupsafe import Markup
 
 from evalkit import __version__
-from evalkit.compare import Comparison, compare_outcomes, frame_columns, outcomes_from_frames
+from evalkit.analysis.compare import Comparison, compare_outcomes, frame_columns, outcomes_from_frames
 from evalkit.report.charts import Chart, RunSeries, render_charts
 from evalkit.report.formatting import metric_cells
 from evalkit.results import RunRecord

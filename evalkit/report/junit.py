@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
-from evalkit.failures import explain_cases
+from evalkit.analysis.failures import explain_cases
 from evalkit.store import Store
 
 # Characters XML 1.0 cannot hold at all; model outputs occasionally contain them.

@@ -11,9 +11,9 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from evalkit.compare import Comparison, MetricComparison
-from evalkit.failures import CaseExplanation
-from evalkit.regression import RegressionDecision
+from evalkit.analysis.compare import Comparison, MetricComparison
+from evalkit.analysis.failures import CaseExplanation
+from evalkit.gate.regression import RegressionDecision
 from evalkit.report.formatting import metric_cells
 from evalkit.results import RunRecord
 

@@ -14,7 +14,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from evalkit.trend import TrendReport
+from evalkit.analysis.trend import TrendReport
 
 DPI = 80
 MAX_LINES = 8  # scorers / fields / clusters per chart; the CSV holds them all

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from evalkit.pairwise import DEFAULT_PAIRWISE_RUBRIC, PairwiseJudge, PairwiseJudging, VerdictMethod
-from evalkit.pairwise_runs import request_text
+from evalkit.judges.pairwise import DEFAULT_PAIRWISE_RUBRIC, PairwiseJudge, PairwiseJudging, VerdictMethod
+from evalkit.judges.pairwise import request_text
 from evalkit.scorers.base import Score, ScoreContext, ScoreFn, scorer
 
 _VALUE = {"b": 1.0, "tie": 0.5, "a": 0.0}  # b: the output under test, a: the reference
@@ -26,7 +26,7 @@ def pairwise_judge(
     tie_margin: float = 0.0,
 ) -> ScoreFn:
     """Compares the output with the case's expected output (the reference) through a pairwise judge,
-    once with the reference shown first and once with the output first (:mod:`evalkit.pairwise`).
+    once with the reference shown first and once with the output first (:mod:`evalkit.judges.pairwise`).
 
     ``model``: the judge (any litellm model, ``local/...``). ``verdict``: ``auto`` reads the answer
     token's log-probabilities where the provider returns them and a written verdict otherwise;

@@ -57,7 +57,7 @@ class PairwiseStore:
         self.store = store
 
     def add(self, comparison: Any) -> None:
-        """Store a :class:`evalkit.pairwise_runs.PairwiseComparison` and its verdicts, in one transaction."""
+        """Store a :class:`evalkit.analysis.pairwise_runs.PairwiseComparison` and its verdicts, in one transaction."""
         s = comparison.stats
         judge = comparison.judge
         summary = {

@@ -438,7 +438,7 @@ class Store:
     # ---- judge calibrations (evalkit calibrate; read by the gate) -------------------------------
 
     def add_calibration(self, report: Any) -> None:
-        """Store a judge calibration report (an :class:`evalkit.calibration.CalibrationReport`)."""
+        """Store a judge calibration report (an :class:`evalkit.judges.calibration.CalibrationReport`)."""
         data = report.model_dump(mode="json")
         values = {c: data.get(c) for c in CALIBRATION_COLUMNS}
         values["created_at"] = report.created_at

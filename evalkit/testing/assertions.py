@@ -32,9 +32,9 @@ from evalkit.errors import UsageError
 
 if TYPE_CHECKING:
     from evalkit.cases import Case
-    from evalkit.failures import CaseExplanation
+    from evalkit.analysis.failures import CaseExplanation
     from evalkit.results import CaseResult
-    from evalkit.suite import Suite
+    from evalkit.suite.spec import Suite
 
 ScorerArg = str | Mapping[str, Any]
 
@@ -43,7 +43,7 @@ class CaseFailure(AssertionError):
     """A case did not pass; the message holds each failing scorer's reason, the output and the expected."""
 
     def __init__(self, result: CaseResult, *, run_id: str | None = None, limit: int | None = 500) -> None:
-        from evalkit.failures import explain_result
+        from evalkit.analysis.failures import explain_result
 
         self.result = result
         self.explanation = explain_result(result)
@@ -107,7 +107,7 @@ def assert_case(
 ) -> CaseResult:
     """Evaluate one case and raise :class:`CaseFailure` (an ``AssertionError``) unless it passes.
 
-    - ``suite``: a suite file or directory (or a loaded :class:`~evalkit.suite.Suite`) whose target,
+    - ``suite``: a suite file or directory (or a loaded :class:`~evalkit.suite.spec.Suite`) whose target,
       scorers and case rule (``gate.case_pass``) apply. Without one, ``scorers`` are required and a
       case passes when every scorer passes.
     - The case: ``case`` names one of the suite's cases by id (or is a :class:`~evalkit.cases.Case`),
@@ -153,10 +153,10 @@ async def evaluate(
     prompt: str | None = None,
 ) -> CaseResult:
     """Score one case like a run would and return its result, whatever the verdict."""
-    from evalkit.gate import case_verdict
+    from evalkit.gate.suite import case_verdict
     from evalkit.providers.base import Completion
     from evalkit.results import CaseResult
-    from evalkit.runner import RunOptions, evaluate_case, make_caller, output_from, prepare_target, score_case
+    from evalkit.run.runner import RunOptions, evaluate_case, make_caller, output_from, prepare_target, score_case
 
     loaded = _suite(suite, scorers)
     the_case = _case(loaded if suite is not None else None, case, input, expected)
@@ -183,7 +183,7 @@ async def evaluate(
 
 
 def _suite(suite: Suite | str | Path | None, scorers: Sequence[ScorerArg] | None) -> Suite:
-    from evalkit.suite import GateSpec, Suite, SuiteFile, TargetSpec, load_suite
+    from evalkit.suite.spec import GateSpec, Suite, SuiteFile, TargetSpec, load_suite
 
     if suite is None:
         if not scorers:
@@ -217,7 +217,7 @@ def _scorer_specs(scorers: Sequence[ScorerArg]) -> list[Any]:
     from pydantic import ValidationError
 
     from evalkit.cases import describe_validation_error
-    from evalkit.suite import ScorerSpec
+    from evalkit.suite.spec import ScorerSpec
 
     specs = []
     for i, item in enumerate(scorers):
@@ -235,7 +235,7 @@ def _scorer_specs(scorers: Sequence[ScorerArg]) -> list[Any]:
 
 def _configured(specs: Sequence[Any], base: Path) -> list[Any]:
     from evalkit.scorers.base import ScorerArgumentError, build_scorer
-    from evalkit.suite import ConfiguredScorer
+    from evalkit.suite.spec import ConfiguredScorer
 
     configured = []
     for i, spec in enumerate(specs):

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from evalkit.compare import compare_runs
-from evalkit.failures import explain_cases
-from evalkit.regression import decide_regression
+from evalkit.analysis.compare import compare_runs
+from evalkit.analysis.failures import explain_cases
+from evalkit.gate.regression import decide_regression
 from evalkit.report.markdown import cell, comparison_markdown, run_markdown
 from evalkit.store import open_store
-from evalkit.suite import GateSpec
+from evalkit.suite.spec import GateSpec
 from tests.report.payloads import payload_runs
 
 

@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from evalkit.calls import ModelCaller
+from evalkit.providers.calls import ModelCaller
 from evalkit.cases import Case
 from evalkit.outputs import parse_output
 from evalkit.scorers.base import Score, ScoreContext, build_scorer
-from evalkit.scorers.judge import (
+from evalkit.judges.graded import (
     Verdict,
     aggregate_votes,
     fence,
@@ -270,8 +270,8 @@ def test_judge_run_stores_reasoning_and_show_prints_it(make_suite: Any, cli: Any
 
 
 def test_flagship_judged_suite_loads_with_its_judge() -> None:
-    from evalkit.calibration import judge_requirements
-    from evalkit.suite import load_suite
+    from evalkit.judges.calibration import judge_requirements
+    from evalkit.suite.spec import load_suite
     from tests.conftest import REPO
 
     suite = load_suite(REPO / "suites" / "listings" / "judged.yaml")

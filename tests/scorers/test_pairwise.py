@@ -9,7 +9,7 @@ from typing import Any
 from evalkit.store import open_store
 from evalkit.testing.openai_server import LoopbackOpenAI
 from tests.conftest import loopback_suite
-from tests.test_pairwise import content_logprobs, content_text
+from tests.judges.test_pairwise import content_logprobs, content_text
 
 CASES = [
     {"id": "better", "input": {"question": "good"}, "expected": "bad reference"},

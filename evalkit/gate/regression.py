@@ -1,0 +1,161 @@
+"""The regression gate: ``evalkit run ... --baseline RUN|NAME`` fails CI only on a real regression.
+
+Instead of an absolute pass rate, the candidate run is compared with a baseline run on the cases
+both scored (see :mod:`evalkit.analysis.compare`). It fails (exit 1) when
+
+- its pass rate is significantly lower: McNemar's exact p < ``gate.regression_alpha`` *and* the drop
+  is at least ``gate.regression_min_effect``; or
+- a case tagged ``gate.critical_tag`` (``critical``) passed in the baseline and fails now.
+
+Anything else passes (exit 0), even when a few cases moved. Cases the suite quarantines are left
+out. A run that could not be judged at all (too many provider errors, stopped by its budget) keeps
+its own exit code: the comparison cannot overrule missing evidence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, Field
+
+from evalkit.analysis.compare import Comparison, compare_outcomes, load_outcomes
+from evalkit.errors import ExitCode
+from evalkit.results import RunRecord
+from evalkit.suite.spec import GateSpec
+
+if TYPE_CHECKING:
+    from evalkit.store import Store
+
+
+class RegressionDecision(BaseModel):
+    """The regression gate's verdict and the numbers behind it."""
+
+    passed: bool
+    exit_code: int
+    baseline_run_id: str
+    candidate_run_id: str
+    reasons: list[str] = Field(default_factory=list)
+    pass_rate_baseline: float | None = None
+    pass_rate_candidate: float | None = None
+    diff: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    p_value: float | None = None
+    paired: int = 0
+    pass_to_fail: int = 0
+    fail_to_pass: int = 0
+    critical_flips: list[str] = Field(default_factory=list)
+    alpha: float
+    min_effect: float
+
+
+def decide_regression(comparison: Comparison, gate: GateSpec) -> RegressionDecision:
+    """Apply the regression rules to a comparison of the candidate (B) with the baseline (A)."""
+    head = comparison.headline
+    critical = [
+        f.case_id for f in comparison.regressions if gate.critical_tag and gate.critical_tag in f.tags
+    ]
+    decision = RegressionDecision(
+        passed=True,
+        exit_code=ExitCode.OK,
+        baseline_run_id=comparison.a.run_id,
+        candidate_run_id=comparison.b.run_id,
+        pass_rate_baseline=head.a,
+        pass_rate_candidate=head.b,
+        diff=head.diff,
+        ci_low=head.ci.low if head.ci else None,
+        ci_high=head.ci.high if head.ci else None,
+        p_value=head.p_value,
+        paired=head.n,
+        pass_to_fail=head.mcnemar.a_only if head.mcnemar else 0,
+        fail_to_pass=head.mcnemar.b_only if head.mcnemar else 0,
+        critical_flips=critical,
+        alpha=gate.regression_alpha,
+        min_effect=gate.regression_min_effect,
+    )
+    if head.n == 0 or head.a is None or head.b is None or head.p_value is None:
+        return decision.model_copy(
+            update={
+                "passed": False,
+                "exit_code": ExitCode.INFRASTRUCTURE,
+                "reasons": [
+                    f"no case was scored in both the baseline {comparison.a.run_id} and this run; "
+                    "nothing to compare"
+                ],
+            }
+        )
+    diff = head.b - head.a
+    numbers = (
+        f"pass rate {head.a:.1%} → {head.b:.1%} ({_points(diff)}"
+        + (
+            f", {head.ci.confidence:.0%} CI {_points(head.ci.low)} to {_points(head.ci.high)}"
+            if head.ci
+            else ""
+        )
+        + f") over {head.n} paired cases, {decision.pass_to_fail} pass→fail and {decision.fail_to_pass} "
+        f"fail→pass, McNemar exact p = {_p(head.p_value)}"
+    )
+    significant = head.p_value < gate.regression_alpha
+    large = -diff + 1e-12 >= gate.regression_min_effect
+    reasons: list[str] = []
+    if diff < 0 and significant and large:
+        reasons.append(
+            f"significant regression against baseline {comparison.a.run_id}: {numbers} "
+            f"< alpha {gate.regression_alpha:g}, drop >= min_effect {_points(gate.regression_min_effect, sign=False)}"
+        )
+    if critical:
+        listed = ", ".join(critical[:5]) + (" ..." if len(critical) > 5 else "")
+        reasons.append(f"{len(critical)} case(s) tagged {gate.critical_tag!r} flipped to fail: {listed}")
+    if reasons:
+        return decision.model_copy(
+            update={"passed": False, "exit_code": ExitCode.GATE_FAILED, "reasons": reasons}
+        )
+    if diff < 0 and significant:
+        why = f"the drop is below min_effect {_points(gate.regression_min_effect, sign=False)}"
+    elif diff < 0:
+        why = f"p >= alpha {gate.regression_alpha:g}"
+    else:
+        why = "no drop"
+    return decision.model_copy(
+        update={
+            "reasons": [
+                f"no significant regression against baseline {comparison.a.run_id}: {numbers} ({why})"
+            ]
+        }
+    )
+
+
+def check_against_baseline(
+    store: Store, baseline: RunRecord, candidate: RunRecord, gate: GateSpec, *, seed: int = 0
+) -> tuple[Comparison, RegressionDecision]:
+    """Compare a finished run with its baseline (quarantined cases left out) and decide."""
+    base = load_outcomes(store, baseline)
+    cand = load_outcomes(store, candidate)
+    quarantined = set(gate.quarantine) | set(candidate.summary.get("quarantined", []))
+    if quarantined:
+        base = replace(base, cases={k: v for k, v in base.cases.items() if k not in quarantined})
+        cand = replace(cand, cases={k: v for k, v in cand.cases.items() if k not in quarantined})
+    comparison = compare_outcomes(
+        base, cand, alpha=gate.regression_alpha, min_effect=gate.regression_min_effect, seed=seed
+    )
+    return comparison, decide_regression(comparison, gate)
+
+
+def combine_exit_codes(run_exit_code: int, decision: RegressionDecision) -> int:
+    """The exit code of a run gated on a baseline.
+
+    The baseline comparison replaces the absolute pass-rate gate (exit 0/1), but a run that could
+    not be judged (provider errors: 3, stopped by its budget: 4, interrupted) keeps its code.
+    """
+    if run_exit_code not in (ExitCode.OK, ExitCode.GATE_FAILED):
+        return run_exit_code
+    return decision.exit_code
+
+
+def _points(value: float, *, sign: bool = True) -> str:
+    return f"{value * 100:+.1f} pts" if sign else f"{value * 100:.1f} pts"
+
+
+def _p(value: float) -> str:
+    return f"{value:.3g}" if value >= 0.001 else f"{value:.1e}"

@@ -1,0 +1,97 @@
+"""Verdicts: when a case passes, and when a run passes its suite's gate (and which exit code follows)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, Field
+
+from evalkit.errors import ExitCode
+from evalkit.results import ScoreRow, Verdict
+from evalkit.suite.spec import GateSpec
+
+if TYPE_CHECKING:
+    from evalkit.judges.calibration import JudgeCheck
+
+
+class GateDecision(BaseModel):
+    """Whether a run passed, the exit code that says so, and the numbers behind it."""
+
+    passed: bool
+    exit_code: int
+    reasons: list[str] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)  # printed loudly; they do not change the verdict
+
+
+def case_verdict(scores: Sequence[ScoreRow], gate: GateSpec) -> tuple[Verdict, float | None]:
+    """Verdict and weighted score of one case from its scorer results.
+
+    Scorers that could not score (``error`` set) are left out; when none could, the case is an
+    ``error``, never a quality failure.
+    """
+    usable = [s for s in scores if s.error is None]
+    if not usable:
+        return "error", None
+    total = sum(s.weight for s in usable)
+    if total > 0:
+        score = sum(s.score * s.weight for s in usable) / total
+    else:
+        score = sum(s.score for s in usable) / len(usable)
+    if gate.case_pass == "all":
+        passed = all(s.passed for s in usable)
+    else:
+        passed = score >= gate.case_threshold - 1e-12
+    return ("pass" if passed else "fail"), score
+
+
+def decide(summary: dict[str, Any], gate: GateSpec) -> GateDecision:
+    """Apply the suite's gate to a run summary (as computed by ``Store.summarize``)."""
+    results = summary["results"]
+    errors = summary["errors"]
+    reasons: list[str] = []
+    if results == 0:
+        return GateDecision(passed=False, exit_code=ExitCode.INFRASTRUCTURE, reasons=["no results"])
+    error_rate = errors / results
+    if error_rate > gate.max_error_rate:
+        reasons.append(
+            f"{errors} of {results} cases ended in errors ({error_rate:.0%} > max_error_rate {gate.max_error_rate:.0%}); "
+            "the quality verdict cannot be trusted"
+        )
+        return GateDecision(passed=False, exit_code=ExitCode.INFRASTRUCTURE, reasons=reasons)
+    pass_rate = summary["pass_rate"]
+    if pass_rate is None:
+        return GateDecision(
+            passed=False, exit_code=ExitCode.INFRASTRUCTURE, reasons=["no case could be scored"]
+        )
+    if pass_rate + 1e-12 < gate.min_pass_rate:
+        reasons.append(f"pass rate {pass_rate:.1%} < min_pass_rate {gate.min_pass_rate:.0%}")
+        return GateDecision(passed=False, exit_code=ExitCode.GATE_FAILED, reasons=reasons)
+    reasons.append(f"pass rate {pass_rate:.1%} >= min_pass_rate {gate.min_pass_rate:.0%}")
+    return GateDecision(passed=True, exit_code=ExitCode.OK, reasons=reasons)
+
+
+def apply_judge_checks(decision: GateDecision, checks: Sequence[JudgeCheck]) -> GateDecision:
+    """Add what the gate must say about the judges it relies on (see ``evalkit.judges.calibration``).
+
+    An uncalibrated judge, or one below its scorer's ``min_kappa``, is a warning; with the scorer's
+    ``calibration: fail`` it also fails a gate that would otherwise pass (exit 1). A gate that
+    already failed keeps its exit code.
+    """
+    warnings = list(decision.warnings)
+    reasons = list(decision.reasons)
+    failing = False
+    for check in checks:
+        if check.status not in ("uncalibrated", "below"):
+            continue
+        if check.status == "uncalibrated" and check.requirement.min_kappa is None:
+            warnings.append(check.message)
+            continue
+        if check.requirement.on_failure == "fail":
+            reasons.append(check.message)
+            failing = True
+        else:
+            warnings.append(check.message)
+    if failing and decision.passed:
+        return GateDecision(passed=False, exit_code=ExitCode.GATE_FAILED, reasons=reasons, warnings=warnings)
+    return decision.model_copy(update={"reasons": reasons, "warnings": warnings})

@@ -1,0 +1,468 @@
+"""Production failures → new cases: ``evalkit mine SUITE --logs PATH|GLOB --since 7d``.
+
+1. **Read** the logs (JSONL, JSON, CSV, Parquet or a DuckDB table) through the suite's field mapping
+   (``mining.fields``), keeping records inside the time window.
+2. **Scrub** personal data from every text of a record (:mod:`evalkit.grow.pii`) at once, before
+   anything else looks at it; nothing unscrubbed is ever stored or written.
+3. **Detect failures**: a provider error, an output that breaks the output schema, a human
+   correction, negative user feedback, or a judge score below ``min_judge_score``.
+4. **Cluster** similar failures by input (rapidfuzz, leader clustering at ``cluster_threshold``).
+5. **Pick** one representative per cluster, biggest clusters first, skipping clusters whose
+   representative nearly duplicates an existing case or an earlier pick, up to N cases.
+6. **Write** the cases to the suite's mined-case file (``mining.cases_file``) with provenance
+   (log id, time, failure reasons, cluster), then record every failing log id in the store, so
+   mining the same window again adds nothing.
+
+A human correction becomes the case's expected output (verified: a person wrote it); other mined
+cases have no expected output and are unverified, so scorers that need one skip them
+(``verified_only``) or report that they could not score.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from evalkit.candidates import Candidate, MinedRecord
+from evalkit.cases import Case, CaseSource, content_id
+from evalkit.errors import ConfigError, UsageError
+from evalkit.suite.growth import MiningSpec
+from evalkit.grow.logfiles import iter_log, resolve_logs
+from evalkit.grow.neardup import NearDuplicateIndex, input_text
+from evalkit.outputs import parse_output
+from evalkit.grow.pii import PiiScrubber, without_placeholders
+from evalkit.grow.review import append_cases, suite_case_ids
+from evalkit.store import Store
+from evalkit.store.growth import GrowthStore
+from evalkit.suite.spec import Suite
+
+# Failure reasons, in the order a record's first reason is chosen.
+REASONS = ("provider_error", "schema_violation", "correction", "negative_feedback", "low_judge_score")
+_SINCE = re.compile(r"^(\d+)\s*([mhdw])$")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+COMPARED_WORDS = 80
+_CLIP = 2000  # characters of the failing output kept in a case's provenance
+
+
+@dataclass
+class Failure:
+    """One failing log record, scrubbed."""
+
+    log_id: str
+    source: str
+    logged_at: datetime | None
+    input: dict[str, Any]
+    reasons: list[str]
+    output: Any = None
+    correction: Any = None
+    feedback: Any = None
+    text: str = ""  # normalised input text, for clustering and dedup
+    cluster_id: str = ""
+
+
+@dataclass
+class Cluster:
+    cluster_id: str
+    label: str
+    members: list[Failure] = field(default_factory=list)
+
+
+@dataclass
+class MiningReport:
+    """What one mining run read, found and added."""
+
+    records: int = 0  # records read
+    outside_window: int = 0
+    already_mined: int = 0
+    unusable: Counter[str] = field(default_factory=Counter)  # reason -> records skipped
+    failures: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+    clusters: int = 0
+    covered: int = 0  # clusters whose representative duplicates an existing case or an earlier pick
+    added: list[Case] = field(default_factory=list)
+    case_file: Path | None = None
+    pii: dict[str, int] = field(default_factory=dict)
+
+
+def parse_since(value: str | None, now: datetime | None = None) -> datetime | None:
+    """``7d``, ``12h``, ``2w``, ``30m`` (before now) or an ISO date/time, as a naive UTC datetime."""
+    if value is None:
+        return None
+    now = now or datetime.now(timezone.utc).replace(tzinfo=None)
+    match = _SINCE.match(value.strip().lower())
+    if match:
+        return now - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    parsed = parse_timestamp(value)
+    if parsed is None:
+        raise UsageError(f"--since {value!r}: use a duration like 7d, 12h, 2w or an ISO date")
+    return parsed
+
+
+def parse_timestamp(value: Any) -> datetime | None:
+    """A log timestamp (datetime, ISO text, epoch seconds or milliseconds) as naive UTC; None if unreadable."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        stamp = value
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = value / 1000.0 if value > 1e11 else float(value)
+        return datetime.fromtimestamp(seconds, timezone.utc).replace(tzinfo=None)
+    else:
+        import pandas as pd
+
+        try:
+            stamp = pd.Timestamp(str(value).strip()).to_pydatetime()
+        except (ValueError, TypeError, OverflowError):
+            return None
+        if not isinstance(stamp, datetime):  # NaT
+            return None
+    if stamp.tzinfo is not None:
+        stamp = stamp.astimezone(timezone.utc).replace(tzinfo=None)
+    return stamp
+
+
+def field_value(record: dict[str, Any], path: str) -> Any:
+    """The value at a column name, or a dotted path into nested objects (JSON text is decoded on the way)."""
+    if path in record:
+        return record[path]
+    value: Any = record
+    for part in path.split("."):
+        if isinstance(value, str) and value[:1] in "{[":
+            try:
+                value = json.loads(value)
+            except ValueError:
+                return None
+        if isinstance(value, dict):
+            value = value.get(part)
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return None
+    return value
+
+
+def _plain(value: Any) -> Any:
+    """JSON-representable form of a value read from a log (timestamps, decimals, numpy scalars → text)."""
+    if value is None or isinstance(value, str | bool | int | float):
+        return value
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return str(value)
+
+
+def _blank(value: Any) -> bool:
+    return (
+        value is None
+        or (isinstance(value, str | list | dict) and not value)
+        or (isinstance(value, str) and not value.strip())
+    )
+
+
+class _RecordReader:
+    """Turns raw log records into scrubbed :class:`Failure` s (or says why a record is skipped)."""
+
+    def __init__(
+        self, suite: Suite, spec: MiningSpec, variables: Sequence[str], scrubber: PiiScrubber
+    ) -> None:
+        self.suite = suite
+        self.spec = spec
+        self.variables = list(variables)
+        self.scrubber = scrubber
+        self.negative = {v.strip().lower() for v in spec.negative_feedback}
+        self.validator: Any = None
+        if suite.output_schema is not None:
+            import jsonschema
+
+            self.validator = jsonschema.validators.validator_for(suite.output_schema)(suite.output_schema)
+
+    def input_of(self, record: dict[str, Any]) -> dict[str, Any] | None:
+        mapping = self.spec.fields.input
+        if isinstance(mapping, dict):
+            values = {var: _plain(field_value(record, col)) for var, col in mapping.items()}
+            return {k: ("" if v is None else v) for k, v in values.items()}
+        value = _plain(field_value(record, mapping))
+        if isinstance(value, str) and value.strip().startswith("{"):
+            with contextlib.suppress(ValueError):
+                value = json.loads(value)
+        if isinstance(value, dict):
+            return value
+        if value is not None and len(self.variables) == 1:
+            return {self.variables[0]: value}
+        return None
+
+    def reasons(self, output: Any, error: Any, feedback: Any, correction: Any, judge: Any) -> list[str]:
+        found = []
+        if not _blank(error):
+            found.append("provider_error")
+        if self.validator is not None and not _blank(output) and not found:
+            value = output
+            if isinstance(output, str):
+                parsed = parse_output(output)
+                value = parsed.value if parsed.found else None
+            if value is None or next(iter(self.validator.iter_errors(value)), None) is not None:
+                found.append("schema_violation")
+        if not _blank(correction):
+            found.append("correction")
+        ratings = feedback if isinstance(feedback, list) else [feedback]
+        if any(r is not None and str(r).strip().lower() in self.negative for r in ratings):
+            found.append("negative_feedback")
+        if not _blank(judge):
+            try:
+                if float(judge) < self.spec.min_judge_score:
+                    found.append("low_judge_score")
+            except (TypeError, ValueError):
+                pass
+        return found
+
+    def read(self, record: dict[str, Any], source: str, position: int) -> Failure | str:
+        """A scrubbed failure, or the reason the record is skipped (``"ok"`` when it did not fail)."""
+        f = self.spec.fields
+
+        def get(column: str | None) -> Any:
+            return _plain(field_value(record, column)) if column else None
+
+        raw_input = self.input_of(record)
+        if raw_input is None:
+            return "no input"
+        reasons = self.reasons(
+            get(f.output), get(f.error), get(f.feedback), get(f.correction), get(f.judge_score)
+        )
+        if not reasons:
+            return "ok"
+        case_input = self.scrubber.value(raw_input)
+        missing = [v for v in self.variables if v not in case_input]
+        if missing:
+            return f"input lacks variable {missing[0]!r}"
+        text = comparable_text(case_input)
+        if not text:
+            return "empty input"
+        raw_id = get(f.id)
+        log_id = str(raw_id) if not _blank(raw_id) else content_id(record)
+        if self.scrubber.text(log_id) != log_id:  # an id that is itself personal data is stored hashed
+            log_id = content_id(log_id)
+        correction = self.scrubber.value(get(f.correction))
+        if isinstance(correction, str) and self.suite.output_schema is not None:
+            parsed = parse_output(correction)
+            correction = parsed.value if parsed.found else correction
+        feedback = [get(f.feedback), get(f.feedback_text)]
+        return Failure(
+            log_id=log_id,
+            source=source,
+            logged_at=parse_timestamp(field_value(record, f.timestamp)) if f.timestamp else None,
+            input=case_input,
+            reasons=reasons,
+            output=self.scrubber.value(get(f.output)),
+            correction=None if _blank(correction) else correction,
+            feedback=self.scrubber.value([x for x in feedback if not _blank(x)]) or None,
+            text=text,
+        )
+
+
+def comparable_text(case_input: dict[str, Any]) -> str:
+    """What failures are clustered and deduplicated on: the normalised input without PII placeholders,
+    its first COMPARED_WORDS words (enough to tell listings apart; long texts would make it slow)."""
+    return " ".join(input_text(without_placeholders(case_input)).split()[:COMPARED_WORDS])
+
+
+def cluster_failures(failures: Sequence[Failure], threshold: float) -> list[Cluster]:
+    """Leader clustering: each failure joins the first-made cluster whose leader it resembles, else leads one.
+
+    Leaders are pairwise below ``threshold``. Clusters come back biggest first (ties: oldest first).
+    """
+    index = NearDuplicateIndex(threshold)
+    clusters: dict[str, Cluster] = {}
+    for failure in failures:
+        match = index.match(failure.text)
+        if match is None:
+            cid = "c" + content_id(failure.text)[1:9]
+            while (
+                cid in clusters
+            ):  # same text hash twice cannot happen (it would match); keep ids unique anyway
+                cid += "x"
+            clusters[cid] = Cluster(cid, _label(failure))
+            index.add(cid, failure.text)
+            match = (cid, 100.0)
+        failure.cluster_id = match[0]
+        clusters[match[0]].members.append(failure)
+    order = list(clusters)
+    return sorted(clusters.values(), key=lambda c: (-len(c.members), order.index(c.cluster_id)))
+
+
+def _label(failure: Failure) -> str:
+    text = " | ".join(str(v) for v in failure.input.values() if not _blank(v))
+    text = re.sub(r"\s+", " ", text).strip()
+    return text if len(text) <= 80 else text[:79] + "…"
+
+
+def _representative(cluster: Cluster) -> Failure:
+    """A member with a human correction when there is one (it brings a verified expected output)."""
+    return next((m for m in cluster.members if m.correction is not None), cluster.members[0])
+
+
+def _clip(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > _CLIP:
+        return value[: _CLIP - 1] + "…"
+    if isinstance(value, dict | list):
+        text = json.dumps(value, ensure_ascii=False)
+        return value if len(text) <= _CLIP else text[: _CLIP - 1] + "…"
+    return value
+
+
+def _case_for(failure: Failure, cluster: Cluster, mined_at: str) -> Case:
+    return Case(
+        id="mined-" + content_id(failure.log_id)[1:],
+        input=failure.input,
+        expected=failure.correction,
+        tags=["mined", failure.reasons[0]],
+        source=CaseSource.MINED,
+        verified=failure.correction is not None,
+        provenance={
+            "log_id": failure.log_id,
+            "log_source": failure.source,
+            "logged_at": failure.logged_at.isoformat(timespec="seconds") + "Z" if failure.logged_at else None,
+            "failure": failure.reasons,
+            "cluster": cluster.cluster_id,
+            "cluster_size": len(cluster.members),
+            "output": _clip(failure.output),
+            "feedback": _clip(failure.feedback),
+            "mined_at": mined_at,
+        },
+    )
+
+
+def mined_cases_path(suite: Suite) -> Path:
+    """The case file mined cases are appended to."""
+    spec = suite.config.mining
+    return suite.base_dir / (spec.cases_file if spec is not None else "mined.jsonl")
+
+
+def mine(
+    suite: Suite,
+    store: Store,
+    logs: Sequence[str],
+    *,
+    since: str | None = None,
+    n: int | None = None,
+    table: str | None = None,
+    now: datetime | None = None,
+) -> MiningReport:
+    """Mine ``logs`` for failures and add up to ``n`` representative cases to the suite (see module doc)."""
+    spec = suite.config.mining
+    if spec is None:
+        raise ConfigError(
+            "suite has no `mining:` section; add one with `fields:` naming the log's input/output/... columns",
+            path=suite.path,
+        )
+    window_start = parse_since(since, now)
+    if window_start is not None and not spec.fields.timestamp:
+        raise UsageError("--since needs mining.fields.timestamp in the suite (the log's time column)")
+    limit = n if n is not None else spec.max_cases
+    paths = resolve_logs(logs)
+    target = suite.config.target.model
+    prompt = None if target.startswith("python:") else suite.prompt()
+    variables = sorted(prompt.variables) if prompt is not None else []
+    scrubber = PiiScrubber(addresses=spec.pii.addresses, patterns=spec.pii.patterns)
+    reader = _RecordReader(suite, spec, variables, scrubber)
+    report = MiningReport(case_file=mined_cases_path(suite))
+
+    failures: list[Failure] = []
+    seen_ids: set[str] = set()
+    for path in paths:
+        for position, record in iter_log(path, table=table or spec.table):
+            report.records += 1
+            if window_start is not None:
+                stamp = parse_timestamp(field_value(record, spec.fields.timestamp or ""))
+                if stamp is None or stamp < window_start:
+                    report.outside_window += 1
+                    continue
+            result = reader.read(record, str(path), position)
+            if isinstance(result, str):
+                if result != "ok":
+                    report.unusable[result] += 1
+                continue
+            if result.log_id in seen_ids:  # the same record twice in the logs counts once
+                continue
+            seen_ids.add(result.log_id)
+            failures.append(result)
+
+    growth = GrowthStore(store)
+    known = growth.mined_log_ids(suite.name, [f.log_id for f in failures])
+    report.already_mined = len(known)
+    failures = [f for f in failures if f.log_id not in known]
+    failures.sort(key=lambda f: (f.logged_at or datetime.min, f.log_id))
+    report.failures = len(failures)
+    report.reasons = Counter(f.reasons[0] for f in failures)
+    report.pii = dict(scrubber.counts)
+
+    clusters = cluster_failures(failures, spec.cluster_threshold)
+    report.clusters = len(clusters)
+    case_file = mined_cases_path(suite)
+    present = suite_case_ids(suite, [case_file])
+    index = NearDuplicateIndex(
+        spec.dedup_threshold, ((c.id, comparable_text(c.input)) for c in suite.iter_cases())
+    )
+    if case_file.exists() and case_file not in suite.case_files:
+        from evalkit.cases import iter_case_file
+
+        for _, case in iter_case_file(case_file):
+            index.add(case.id, comparable_text(case.input))
+    stamp = datetime.now(timezone.utc).replace(tzinfo=None)
+    mined_at = stamp.isoformat(timespec="seconds") + "Z"
+    picked: dict[str, Case] = {}  # cluster id -> case
+    for cluster in clusters:
+        if len(picked) >= limit:
+            break
+        rep = _representative(cluster)
+        if index.match(rep.text) is not None:
+            report.covered += 1
+            continue
+        case = _case_for(rep, cluster, mined_at)
+        index.add(case.id, rep.text)
+        picked[cluster.cluster_id] = case
+
+    written = append_cases(case_file, list(picked.values()), present)
+    report.added = [c for c in picked.values() if c.id in written]
+    labels = {c.cluster_id: c.label for c in clusters}
+    records = [
+        MinedRecord(
+            suite_name=suite.name,
+            log_id=f.log_id,
+            log_source=f.source,
+            logged_at=f.logged_at,
+            failure=f.reasons[0],
+            cluster_id=f.cluster_id,
+            cluster_label=labels[f.cluster_id],
+            case_id=picked[f.cluster_id].id
+            if f.cluster_id in picked and picked[f.cluster_id].provenance["log_id"] == f.log_id
+            else None,
+            mined_at=stamp,
+        )
+        for f in failures
+    ]
+    candidates = [
+        Candidate(
+            suite_name=suite.name,
+            candidate_id=c.id,
+            source="mined",
+            family=c.tags[1],
+            input=c.input,
+            expected=c.expected,
+            tags=c.tags,
+            provenance=c.provenance,
+            status="accepted",
+            created_at=stamp,
+            decided_at=stamp,
+        )
+        for c in picked.values()
+    ]
+    growth.record_mining(records, candidates)
+    return report

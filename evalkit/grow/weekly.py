@@ -1,0 +1,113 @@
+"""The weekly job as one command: ``evalkit weekly SUITE --logs ...`` = mine → run → trend → notify.
+
+1. mine the logs of the window (default: the last 7 days) into the suite's mined-case file;
+2. run the suite, mined cases included, through :func:`evalkit.run.runner.run_suite`;
+3. write the trend report (CSV + HTML) over the last ``weeks`` weeks;
+4. optionally post a short summary to a Slack-compatible incoming webhook (``{"text": ...}``).
+
+The exit code is the run's gate decision. A webhook that fails (refused, times out, answers an
+error) is reported and changes nothing: not the exit code, not what is stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from evalkit.grow.mining import MiningReport, mine
+from evalkit.run.runner import RunOptions, RunOutcome, run_suite
+from evalkit.store import Store
+from evalkit.suite.spec import load_suite
+from evalkit.analysis.trend import TrendReport, build_trend, write_trend
+
+WEBHOOK_TIMEOUT = 10.0
+
+
+@dataclass
+class WeeklyOutcome:
+    """What the weekly job did, step by step."""
+
+    mining: MiningReport
+    run: RunOutcome
+    trend: TrendReport
+    csv_path: Path
+    html_path: Path
+    summary: str
+    webhook_error: str | None = None  # None: posted (or no webhook configured)
+    webhook_posted: bool = False
+
+
+def summary_text(
+    suite: str, mining: MiningReport, outcome: RunOutcome, trend: TrendReport, html: Path
+) -> str:
+    """The short message posted to the webhook (Slack mrkdwn-friendly plain text)."""
+    s = outcome.summary
+    gate = s.get("gate", {})
+    verdict = "passed" if gate.get("passed") else f"FAILED (exit {gate.get('exit_code')})"
+    rate = s.get("pass_rate")
+    lines = [
+        f"evalkit weekly · {suite}: gate {verdict}, pass rate {'n/a' if rate is None else f'{rate:.1%}'} "
+        f"over {s.get('results', 0)} cases ({s.get('errors', 0)} errors) · run {outcome.run.run_id}",
+        f"Mined {mining.failures} new production failures in {mining.clusters} clusters; "
+        f"added {len(mining.added)} cases ({mining.covered} clusters already covered).",
+    ]
+    flagged = [r for r in trend.regressions if r.week == trend.weeks[-1]]
+    if flagged:
+        lines.append(
+            "Regressions this week: "
+            + "; ".join(f"{r.kind} {r.name} {r.baseline:.0%} → {r.value:.0%}" for r in flagged[:5])
+        )
+    lines.append(f"Trend report: {html}")
+    return "\n".join(lines)
+
+
+def post_webhook(url: str, text: str, *, timeout: float = WEBHOOK_TIMEOUT) -> str | None:
+    """POST ``{"text": text}`` to a Slack-compatible incoming webhook; the error, or None when it worked.
+
+    The URL is a secret (it lets anyone post), so errors name only its host.
+    """
+    import httpx
+
+    host = urlsplit(url).netloc or "(no host)"
+    try:
+        response = httpx.post(url, json={"text": text}, timeout=timeout)
+    except httpx.HTTPError as exc:
+        return f"webhook {host}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'failed'}"
+    except ValueError as exc:  # not a URL httpx can post to
+        return f"webhook: invalid URL: {exc}"
+    if response.status_code >= 300:
+        return f"webhook {host}: HTTP {response.status_code} {response.text[:200]!r}"
+    return None
+
+
+def run_weekly(
+    suite_path: Path | str,
+    store: Store,
+    logs: Sequence[str],
+    *,
+    since: str | None = "7d",
+    n: int | None = None,
+    table: str | None = None,
+    weeks: int = 12,
+    out_dir: Path = Path("reports"),
+    webhook: str | None = None,
+    options: RunOptions | None = None,
+    on_run_start: Any = None,
+    on_result: Any = None,
+) -> WeeklyOutcome:
+    """Mine, run, report and (optionally) notify; see the module docstring."""
+    suite = load_suite(suite_path)
+    mining = mine(suite, store, logs, since=since, n=n, table=table)
+    suite = load_suite(suite_path)  # again, so the cases just mined are part of the run
+    outcome = run_suite(suite, store, options or RunOptions(), on_result=on_result, on_start=on_run_start)
+    trend = build_trend(store, suite.name, weeks=weeks)
+    csv_path, html_path = write_trend(trend, out_dir)
+    text = summary_text(suite.name, mining, outcome, trend, html_path)
+    result = WeeklyOutcome(mining, outcome, trend, csv_path, html_path, text)
+    if webhook:
+        result.webhook_error = post_webhook(webhook, text)
+        result.webhook_posted = result.webhook_error is None
+    return result

@@ -1,0 +1,59 @@
+"""Committing a run's results in small batches as they arrive, off the event loop.
+
+Each batch is one store transaction (results plus the new response-cache rows), so a run killed at
+any point keeps every committed batch and ``--resume`` finishes it without repeating one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from evalkit.providers.calls import ModelCaller
+from evalkit.results import CaseResult
+from evalkit.store import Store
+from evalkit.store.result_rows import ResultRows
+
+FLUSH_EVERY = 500  # results per store transaction, at most
+FLUSH_SECONDS = 1.0  # ... and at least this often while results arrive
+
+
+class BatchWriter:
+    """Buffers results (and new cache entries) and commits them in small transactions, off the loop.
+
+    A result is turned into its rows as it arrives (a small fraction of the result's memory), so
+    only rows wait for a commit. At most one commit is in flight; the rows of results arriving
+    meanwhile wait in the buffer.
+    """
+
+    def __init__(self, store: Store, run_id: str, caller: ModelCaller) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.caller = caller
+        self.buffer = ResultRows(run_id)
+        self.last_flush = time.monotonic()
+        self._commit: asyncio.Task[None] | None = None
+
+    async def add(self, result: CaseResult) -> None:
+        self.buffer.add(result)
+        due = len(self.buffer) >= FLUSH_EVERY or time.monotonic() - self.last_flush >= FLUSH_SECONDS
+        if due and (self._commit is None or self._commit.done()):
+            await self._start_commit()
+        elif len(self.buffer) >= 4 * FLUSH_EVERY:  # the store is slower than the model: wait for it
+            await self.flush()
+
+    async def _start_commit(self) -> None:
+        if self._commit is not None:
+            await self._commit  # surfaces an earlier commit's error
+        batch, self.buffer = self.buffer, ResultRows(self.run_id)
+        batch.add_cache(self.caller.drain_cache_rows())
+        self.last_flush = time.monotonic()
+        if batch:
+            self._commit = asyncio.create_task(asyncio.to_thread(self.store.add_rows, batch))
+
+    async def flush(self) -> None:
+        """Commit everything buffered and wait until it is stored."""
+        await self._start_commit()
+        if self._commit is not None:
+            await self._commit
+            self._commit = None

@@ -1,0 +1,111 @@
+"""``--dry-run``: what a run would cost before anything is spent.
+
+Renders every case, counts prompt tokens with litellm's tokenizer for the model, checks which calls
+the response cache already holds, and prices the rest with litellm's offline price map. Completion
+tokens are estimated from earlier outputs of the same model and prompt version when the store has
+some, else bounded by ``max_tokens``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import islice
+from typing import Any
+
+from evalkit.providers.calls import cache_key
+from evalkit.providers.litellm import LOCAL_PREFIX, import_litellm
+from evalkit.run.runner import CHUNK, RunOptions, prepare_target
+from evalkit.store import Store
+from evalkit.suite.spec import Suite
+
+
+@dataclass(frozen=True)
+class RunEstimate:
+    """Figures of a run that has not happened."""
+
+    suite: str
+    model: str
+    prompt_version: str | None
+    cases: int
+    epochs: int
+    calls: int  # requests needed (cache hits excluded)
+    cached: int  # answers already in the response cache
+    prompt_tokens: int  # of the calls needed
+    completion_tokens: int
+    completion_basis: str  # how completion tokens were estimated
+    cost_usd: float | None  # None when litellm has no price for the model
+
+
+def estimate_run(suite: Suite, store: Store | None, options: RunOptions) -> RunEstimate:
+    """Estimate calls, tokens and cost of running ``suite`` with ``options``; makes no model call."""
+    target = prepare_target(suite, options.model, options.prompt, options.timeout)
+    epochs = max(1, options.repeat)
+    litellm = import_litellm() if not target.model.startswith("python:") else None
+    counter_model = "gpt-4o" if target.model.startswith(LOCAL_PREFIX) else target.model
+    cases = calls = cached = prompt_tokens = 0
+    iterator = (c for c in suite.iter_cases() if options.case_filter is None or options.case_filter(c))
+    while chunk := list(islice(iterator, CHUNK)):
+        requests = [target.request(case) for case in chunk]
+        keys = [cache_key(r, e) for r in requests for e in range(epochs)]
+        hits = set(store.cached_responses(keys)) if (store is not None and options.use_cache) else set()
+        for request in requests:
+            cases += 1
+            tokens = _count_tokens(litellm, counter_model, request.messages) if litellm else 0
+            for epoch in range(epochs):
+                if cache_key(request, epoch) in hits:
+                    cached += 1
+                else:
+                    calls += 1
+                    prompt_tokens += tokens
+    per_call, basis = _completion_tokens(
+        store,
+        target.model,
+        target.prompt.hash if target.prompt else None,
+        int(target.params.get("max_tokens") or 0),
+    )
+    completion_tokens = per_call * calls
+    cost = _price(litellm, target.model, prompt_tokens, completion_tokens) if litellm else 0.0
+    return RunEstimate(
+        suite=suite.name,
+        model=target.model,
+        prompt_version=target.prompt.name if target.prompt else None,
+        cases=cases,
+        epochs=epochs,
+        calls=calls,
+        cached=cached,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        completion_basis=basis,
+        cost_usd=cost,
+    )
+
+
+def _count_tokens(litellm: Any, model: str, messages: list[dict[str, str]]) -> int:
+    try:
+        return int(litellm.token_counter(model=model, messages=messages))
+    except Exception:  # a model litellm cannot tokenize: ~4 characters a token
+        return sum(len(m.get("content", "")) for m in messages) // 4
+
+
+def _completion_tokens(
+    store: Store | None, model: str, prompt_hash: str | None, max_tokens: int
+) -> tuple[int, str]:
+    if store is not None:
+        mean, n = store.mean_completion_tokens(model, prompt_hash)
+        if n:
+            return round(mean), f"mean of {n} earlier outputs of this model and prompt"
+    if max_tokens:
+        return max_tokens, "max_tokens (an upper bound; no earlier outputs)"
+    return 0, "unknown (no max_tokens and no earlier outputs)"
+
+
+def _price(litellm: Any, model: str, prompt_tokens: int, completion_tokens: int) -> float | None:
+    if model.startswith(LOCAL_PREFIX):
+        return 0.0
+    try:
+        cost_in, cost_out = litellm.cost_per_token(
+            model=model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
+        )
+    except Exception:  # not in the price map (self-hosted models)
+        return None
+    return float(cost_in + cost_out)

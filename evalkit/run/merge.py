@@ -1,0 +1,229 @@
+"""Combining shard databases into one run: ``evalkit merge shard-*.duckdb --into results.duckdb``.
+
+Each source database contributes its most recent run, with the other cells of that run's matrix
+group when it was a prompts x models matrix. Runs of the same cell (suite, prompt, model, params,
+epochs) across the sources become one new run in the target database holding every source row
+unchanged but for the run id: nothing is dropped, and a case found in two sources stops the merge
+before anything is written. The merged run's summary and gate decision are recomputed from the
+merged rows; its ``config_json`` records the source runs under ``merge.sources``. The response
+caches of the sources are copied too, so the merged database warms the next run.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from evalkit.errors import ExitCode, UsageError
+from evalkit.gate.suite import GateDecision, decide
+from evalkit.results import RunRecord
+from evalkit.store import Store, open_store
+from evalkit.store.run_tables import RunRows, add_cache_rows, insert_run, read_cache_rows, read_run_rows
+from evalkit.suite.spec import GateSpec
+
+# Summed over the sources into the merged run's `calls` summary.
+_CALL_COUNTERS = ("requests", "retries", "cache_hits", "cache_misses", "failed_calls", "rate_limit_backoffs")
+
+
+@dataclass(frozen=True)
+class SourceRun:
+    """One run found in a source database."""
+
+    db: Path
+    run: RunRecord
+
+
+@dataclass(frozen=True)
+class MergedRun:
+    """A run created by a merge, and the source runs it combines."""
+
+    run: RunRecord
+    sources: list[SourceRun]
+    decision: GateDecision
+
+
+def cell_key(run: RunRecord) -> tuple[str, ...]:
+    """What makes runs combinable: same suite content, prompt, model, params and number of epochs."""
+    repeat = str(run.config.get("run", {}).get("repeat", 1))
+    params = json.dumps(run.params, sort_keys=True)
+    return (run.suite_name, run.suite_hash, run.prompt_hash or "", run.model, params, repeat)
+
+
+def _describe(key: tuple[str, ...]) -> str:
+    return f"suite {key[0]} ({key[1][:12]}), prompt {key[2][:12] or '-'}, model {key[3]}"
+
+
+def latest_runs(store: Store, db: Path) -> list[SourceRun]:
+    """The runs a database contributes: its latest run, plus the rest of that run's matrix group."""
+    latest = store.get_run("latest")
+    if latest.group_id is None:
+        return [SourceRun(db, latest)]
+    # a matrix's cells start one after another, so they are among the most recent runs
+    recent = store.list_runs(suite=latest.suite_name, limit=1000)
+    return [SourceRun(db, r) for r in recent if r.group_id == latest.group_id]
+
+
+@dataclass
+class MergePlan:
+    """What a merge will write, read and checked before anything is written."""
+
+    sources: list[Path]
+    cells: dict[tuple[str, ...], list[SourceRun]]
+    parts: dict[tuple[str, ...], list[RunRows]]
+    stores: dict[Path, Store]
+
+    @property
+    def suite_name(self) -> str:
+        return next(iter(self.cells.values()))[0].run.suite_name
+
+
+def merge_databases(sources: list[Path], into: Path) -> list[MergedRun]:
+    """Merge the latest run(s) of each source database into new runs in ``into`` (see the module doc)."""
+    return apply_merge(plan_merge(sources, into), open_store(into))
+
+
+def plan_merge(sources: list[Path], into: Path) -> MergePlan:
+    """Read the runs to merge and refuse whatever would lose or duplicate a result; writes nothing."""
+    if not sources:
+        raise UsageError("merge needs at least one source database")
+    resolved = [p.resolve() for p in sources]
+    duplicates = [p for p, n in Counter(resolved).items() if n > 1]
+    if duplicates:
+        raise UsageError("source database given twice", path=duplicates[0])
+    if into.resolve() in resolved:
+        raise UsageError("--into must not be one of the source databases", path=into)
+    cells: dict[tuple[str, ...], list[SourceRun]] = {}
+    stores: dict[Path, Store] = {}
+    for db in sources:
+        store = open_store(db, must_exist=True)
+        stores[db] = store
+        found = latest_runs(store, db)
+        for source in found:
+            if source.run.status == "running":
+                raise UsageError(
+                    f"run {source.run.run_id} is still running (or was killed): finish it with "
+                    f"`evalkit run SUITE --resume {source.run.run_id} --db {db}` before merging",
+                    path=db,
+                )
+            cells.setdefault(cell_key(source.run), []).append(source)
+    for key, members in cells.items():
+        missing = [db for db in sources if db not in {m.db for m in members}]
+        if missing:
+            raise UsageError(
+                f"has no run of {_describe(key)}, which {members[0].db} has: were these shards of one run?",
+                path=missing[0],
+            )
+    parts = {
+        key: [read_run_rows(stores[m.db], m.run.run_id) for m in members] for key, members in cells.items()
+    }
+    for key, members in cells.items():
+        _check_disjoint(members, parts[key])
+    return MergePlan(sources=sources, cells=cells, parts=parts, stores=stores)
+
+
+def apply_merge(plan: MergePlan, target: Store) -> list[MergedRun]:
+    """Write the planned runs into ``target``, then the sources' response caches."""
+    matrix_group = _new_group(plan.cells) if len(plan.cells) > 1 else None
+    merged = [
+        _merge_cell(target, members, plan.parts[key], matrix_group) for key, members in plan.cells.items()
+    ]
+    for db in plan.sources:
+        add_cache_rows(target, read_cache_rows(plan.stores[db]))
+    return merged
+
+
+def _new_group(cells: dict[tuple[str, ...], list[SourceRun]]) -> str:
+    from evalkit.run.runner import new_run_id
+
+    first = next(iter(cells.values()))[0].run
+    return new_run_id(f"{first.suite_name}-matrix")
+
+
+def _check_disjoint(members: list[SourceRun], parts: list[RunRows]) -> None:
+    """Refuse cases stored in two sources: shards never overlap, so this is a mistake worth stopping."""
+    owner: dict[str, Path] = {}
+    for member, rows in zip(members, parts, strict=True):
+        for row in rows["cases"]:
+            case_id = row[1]
+            if case_id in owner:
+                raise UsageError(
+                    f"case {case_id!r} of run {member.run.run_id} is also in {owner[case_id]}: "
+                    "the databases overlap (same --shard twice, or not shards of one run)",
+                    path=member.db,
+                )
+            owner[case_id] = member.db
+
+
+def _merge_cell(
+    target: Store, members: list[SourceRun], parts: list[RunRows], group_id: str | None
+) -> MergedRun:
+    from evalkit.run.runner import new_run_id
+
+    runs = [m.run for m in members]
+    first = runs[0]
+    config = dict(first.config)
+    config["merge"] = {
+        "sources": [
+            {
+                "db": str(m.db),
+                "run_id": m.run.run_id,
+                "status": m.run.status,
+                "results": len(rows["outputs"]),
+                "git_commit": m.run.git_commit,
+            }
+            for m, rows in zip(members, parts, strict=True)
+        ]
+    }
+    record = RunRecord(
+        run_id=new_run_id(first.suite_name),
+        suite_name=first.suite_name,
+        suite_path=first.suite_path,
+        suite_hash=first.suite_hash,
+        prompt_version=first.prompt_version,
+        prompt_hash=first.prompt_hash,
+        model=first.model,
+        params=first.params,
+        git_commit=first.git_commit if len({r.git_commit for r in runs}) == 1 else None,
+        evalkit_version=first.evalkit_version,
+        started_at=min(r.started_at for r in runs),
+        status="running",
+        n_cases=sum(r.n_cases for r in runs),
+        config=config,
+        group_id=group_id,
+    )
+    insert_run(target, record, parts)
+    status = "complete" if all(r.status == "complete" for r in runs) else "incomplete"
+    summary, decision = _summary(target, record, runs, status)
+    target.finish_run(record.run_id, status=status, summary=summary)
+    final = target.get_run(record.run_id)
+    return MergedRun(run=final, sources=members, decision=decision)
+
+
+def _summary(
+    store: Store, record: RunRecord, runs: list[RunRecord], status: str
+) -> tuple[dict[str, Any], GateDecision]:
+    """The summary a run of all the cases would have stored: aggregates, flaky cases, the gate."""
+    summary = store.summarize(record.run_id)
+    summary["calls"] = {
+        key: sum(int(r.summary.get("calls", {}).get(key, 0) or 0) for r in runs) for key in _CALL_COUNTERS
+    }
+    gate = GateSpec.model_validate(record.config.get("gate", {}))
+    flaky = store.flaky_cases(record.run_id)
+    quarantined = set(gate.quarantine) | (set(flaky) if gate.quarantine_flaky else set())
+    summary["repeat"] = int(record.config.get("run", {}).get("repeat", 1))
+    summary["flaky"] = sorted(flaky)
+    summary["quarantined"] = sorted(quarantined)
+    summary["gate_counts"] = store.verdict_counts(record.run_id, exclude=sorted(quarantined))
+    decision = decide(summary["gate_counts"], gate)
+    if status != "complete":
+        unfinished = ", ".join(r.run_id for r in runs if r.status != "complete")
+        decision = GateDecision(
+            passed=False,
+            exit_code=ExitCode.INCOMPLETE,
+            reasons=[f"source run(s) {unfinished} did not finish; resume them and merge again"],
+        )
+    summary["gate"] = decision.model_dump()
+    return summary, decision

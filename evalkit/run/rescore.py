@@ -1,0 +1,165 @@
+"""Re-scoring: apply a suite's current scorers to the outputs a run already stored.
+
+The target is never called: outputs come from the store. Scorers that call a model (the judge)
+go through their own call path. The results form a new run whose ``parent_run_id`` is the run
+re-scored, so the two can be compared and the original is never touched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from evalkit import __version__
+from evalkit.judges.calibration import JudgeCheck, judge_checks
+from evalkit.providers.calls import ModelCaller
+from evalkit.cases import Case
+from evalkit.errors import UsageError
+from evalkit.gate.suite import GateDecision, apply_judge_checks, case_verdict, decide
+from evalkit.results import CaseResult, OutputRecord, RunRecord
+from evalkit.run.runner import new_run_id, score_case
+from evalkit.store import Store
+from evalkit.suite.spec import Suite, load_suite
+
+BATCH = 200
+
+
+@dataclass
+class RescoreOutcome:
+    """The new run, its summary and gate decision, and the run it was derived from."""
+
+    run: RunRecord
+    parent: RunRecord
+    summary: dict[str, Any]
+    decision: GateDecision
+    judge_checks: list[JudgeCheck]
+
+
+def stored_results(store: Store, run_id: str) -> Iterator[tuple[Case, int, OutputRecord]]:
+    """Each stored (case, epoch, output) of a run, as the runner produced them."""
+    frame = store.case_results(run_id)
+    for row in frame.itertuples(index=False):
+        case = Case(
+            id=row.case_id,
+            input=json.loads(row.input_json),
+            expected=json.loads(row.expected_json) if isinstance(row.expected_json, str) else None,
+            tags=json.loads(row.tags_json),
+            source=row.source,
+            verified=bool(row.verified),
+            provenance=json.loads(row.provenance_json),
+        )
+        found = isinstance(row.parsed_json, str)
+        output = OutputRecord(
+            status=row.status,
+            text=row.raw_text if isinstance(row.raw_text, str) else None,
+            parsed=json.loads(row.parsed_json) if found else None,
+            extraction=row.extraction if found else "none",
+            error=row.error if isinstance(row.error, str) else None,
+            latency_ms=float(row.latency_ms),
+            prompt_tokens=int(row.prompt_tokens),
+            completion_tokens=int(row.completion_tokens),
+            cost_usd=0.0,  # nothing was spent on the target this time
+            attempts=int(row.attempts),
+            cached=True,  # no request was made for this output
+        )
+        yield case, int(row.epoch), output
+
+
+async def execute_rescore(
+    store: Store,
+    run_ref: str,
+    suite_path: Path | str | None = None,
+    *,
+    concurrency: int = 4,
+    on_start: Callable[[RunRecord], None] | None = None,
+    on_result: Callable[[CaseResult], None] | None = None,
+) -> RescoreOutcome:
+    """Score the stored outputs of ``run_ref`` with the scorers of ``suite_path`` (default: the suite
+    file the run came from, as it is now) and store the results as a new, linked run."""
+    parent = await asyncio.to_thread(store.get_run, run_ref)
+    path = suite_path or parent.suite_path
+    if not path:
+        raise UsageError(f"run {parent.run_id} records no suite file; pass --suite")
+    suite = load_suite(path)
+    results = await asyncio.to_thread(lambda: list(stored_results(store, parent.run_id)))
+    if not results:
+        raise UsageError(f"run {parent.run_id} has no stored outputs to re-score")
+    run = RunRecord(
+        run_id=new_run_id(suite.name),
+        suite_name=suite.name,
+        suite_path=str(suite.path),
+        suite_hash=suite.source_hash,
+        prompt_version=parent.prompt_version,
+        prompt_hash=parent.prompt_hash,
+        model=parent.model,
+        params=parent.params,
+        git_commit=parent.git_commit,
+        evalkit_version=__version__,
+        started_at=datetime.now(timezone.utc).replace(tzinfo=None),
+        n_cases=len({case.id for case, _, _ in results}),
+        config=suite.config.model_dump(mode="json", exclude={"name", "description"}),
+        parent_run_id=parent.run_id,
+    )
+    await asyncio.to_thread(store.create_run, run)
+    if on_start is not None:
+        on_start(run)
+    caller = ModelCaller(suite.base_dir)
+    status = "incomplete"
+    try:
+        await _score_all(suite, store, run.run_id, results, caller, concurrency, on_result)
+        status = "complete"
+    finally:
+        await caller.aclose()
+        summary = await asyncio.to_thread(store.summarize, run.run_id)
+        checks = await asyncio.to_thread(judge_checks, [s.model_dump() for s in suite.config.scorers], store)
+        decision = apply_judge_checks(decide(summary, suite.config.gate), checks)
+        summary["gate"] = decision.model_dump()
+        summary["rescored_from"] = parent.run_id
+        summary["target_calls"] = 0
+        await asyncio.to_thread(store.finish_run, run.run_id, status=status, summary=summary)
+    run = run.model_copy(update={"status": status, "summary": summary})
+    return RescoreOutcome(run=run, parent=parent, summary=summary, decision=decision, judge_checks=checks)
+
+
+async def _score_all(
+    suite: Suite,
+    store: Store,
+    run_id: str,
+    results: list[tuple[Case, int, OutputRecord]],
+    caller: ModelCaller,
+    concurrency: int,
+    on_result: Callable[[CaseResult], None] | None,
+) -> None:
+    slots = asyncio.Semaphore(max(1, concurrency))
+    batch: list[CaseResult] = []
+
+    async def one(case: Case, epoch: int, output: OutputRecord) -> CaseResult:
+        if output.status != "ok":  # a provider error stays an error: there is nothing to score
+            return CaseResult(case=case, epoch=epoch, output=output, verdict="error")
+        async with slots:
+            scores = await score_case(suite, case, output, caller)
+        verdict, score = case_verdict(scores, suite.config.gate)
+        return CaseResult(case=case, epoch=epoch, output=output, scores=scores, verdict=verdict, score=score)
+
+    for next_result in asyncio.as_completed([one(c, e, o) for c, e, o in results]):
+        result = await next_result
+        batch.append(result)
+        if on_result is not None:
+            on_result(result)
+        if len(batch) >= BATCH:
+            await asyncio.to_thread(store.add_results, run_id, batch)
+            batch = []
+    if batch:
+        await asyncio.to_thread(store.add_results, run_id, batch)
+
+
+def rescore(
+    store: Store, run_ref: str, suite_path: Path | str | None = None, **kwargs: Any
+) -> RescoreOutcome:
+    """Synchronous wrapper of :func:`execute_rescore`."""
+    return asyncio.run(execute_rescore(store, run_ref, suite_path, **kwargs))

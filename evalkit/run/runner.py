@@ -1,0 +1,459 @@
+"""Running a suite: cases stream through render → model → parse → score, results stream to the store.
+
+- Cases are read lazily in chunks; the number of calls in flight is bounded, so memory depends on
+  concurrency, not on suite size.
+- Every call goes through :class:`evalkit.providers.calls.ModelCaller` (cache, adaptive concurrency, retries).
+- Results are committed in small atomic batches as they arrive. A run killed at any point keeps
+  every committed result, and ``--resume`` finishes it: each (case, epoch) is stored exactly once.
+- ``--repeat N`` samples every case N times (epochs); ``--budget USD`` stops dispatching once the
+  run has spent that much and leaves it incomplete and resumable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import subprocess
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from itertools import islice
+from typing import Any
+
+from evalkit import __version__
+from evalkit.run.batches import BatchWriter
+from evalkit.judges.calibration import judge_checks
+from evalkit.providers.calls import ConcurrencyLimit, ModelCaller, RetryPolicy, cache_key
+from evalkit.cases import Case
+from evalkit.errors import ExitCode, ProviderError, UsageError
+from evalkit.gate.suite import GateDecision, apply_judge_checks, case_verdict, decide
+from evalkit.outputs import parse_output
+from evalkit.suite.prompts import PromptVersion
+from evalkit.providers.base import Completion, CompletionRequest
+from evalkit.results import CaseResult, OutputRecord, RunRecord, ScoreRow
+from evalkit.scorers.base import Score, ScoreContext
+from evalkit.store import Store
+from evalkit.suite.spec import Suite
+
+CHUNK = 256  # cases rendered and looked up in the cache together
+ADAPTIVE_START, ADAPTIVE_MAX = 8, 64
+
+
+@dataclass
+class RunOptions:
+    """How to run a suite (what the flags of ``evalkit run`` set)."""
+
+    prompt: str | None = None  # prompt version; default: the suite's
+    model: str | None = None  # overrides the suite's target model
+    concurrency: int | None = None  # fixed number of calls in flight; None: adaptive
+    repeat: int = 1  # epochs: samples per case
+    use_cache: bool = True
+    resume: str | None = None  # id (or prefix, or "latest") of an unfinished run to finish
+    budget_usd: float | None = None  # stop dispatching once this much has been spent
+    timeout: float | None = None  # seconds per request (default: the suite's params.timeout or 60)
+    max_attempts: int = 4  # per call, retries included
+    case_filter: Callable[[Case], bool] | None = None  # run only the cases it accepts (shards, pytest -k)
+    group_id: str | None = None  # shared by the runs of one prompts x models matrix
+    ray: str | None = None  # run shards on Ray: "local" (or "") for a local session, or a cluster address
+    ray_num_gpus: float = 0.0  # GPUs each shard task asks Ray for (local-model targets)
+
+
+@dataclass
+class RunOutcome:
+    """What a finished (or stopped) run produced: its record, aggregates and the gate decision."""
+
+    run: RunRecord
+    summary: dict[str, Any]
+    decision: GateDecision
+
+
+ResultCallback = Callable[[CaseResult], None]
+StartCallback = Callable[[RunRecord, int, int], None]
+
+
+@dataclass
+class _Target:
+    """Everything needed to turn one case into a request."""
+
+    model: str
+    prompt: PromptVersion | None
+    params: dict[str, Any]
+    response_schema: dict[str, Any] | None
+    api_base: str | None
+    timeout: float | None = None
+
+    def request(self, case: Case) -> CompletionRequest:
+        messages = self.prompt.render(case.input, output_schema=self.response_schema) if self.prompt else []
+        return CompletionRequest(
+            model=self.model,
+            messages=messages,
+            params=self.params,
+            response_schema=self.response_schema,
+            api_base=self.api_base,
+            variables=case.input,
+            timeout=self.timeout,
+        )
+
+
+def new_run_id(suite_name: str) -> str:
+    """Readable, sortable and unique: ``listings-20261127-101500-3fa2``."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return f"{suite_name}-{stamp}-{uuid.uuid4().hex[:4]}"
+
+
+def git_commit(cwd: Any) -> str | None:
+    """HEAD of the git checkout holding the suite, if any (recorded with each run)."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def prepare_target(
+    suite: Suite, model: str | None, prompt: str | None, timeout: float | None = None
+) -> _Target:
+    """Resolve model, prompt version and params; config problems surface here, before any call."""
+    spec = suite.config.target
+    model = model or spec.model
+    version = None if model.startswith("python:") else suite.prompt(prompt)
+    params = spec.params.model_dump(exclude_none=True, exclude={"timeout"})
+    return _Target(
+        model=model,
+        prompt=version,
+        params=params,
+        response_schema=suite.output_schema,
+        api_base=spec.api_base,
+        timeout=timeout or spec.params.timeout,
+    )
+
+
+def make_caller(suite: Suite, store: Store | None, options: RunOptions) -> ModelCaller:
+    """The call path of a run: cache in the store, adaptive or fixed concurrency, bounded retries.
+
+    With ``use_cache=False`` the cache is not read, but new responses are still written to it.
+    """
+    fixed = options.concurrency is not None
+    limit = ConcurrencyLimit(
+        options.concurrency or ADAPTIVE_START, maximum=options.concurrency or ADAPTIVE_MAX, adaptive=not fixed
+    )
+    retry = RetryPolicy(max_attempts=max(1, options.max_attempts))
+    return ModelCaller(suite.base_dir, limit=limit, retry=retry, cache=store)
+
+
+async def score_case(
+    suite: Suite, case: Case, output: OutputRecord, caller: ModelCaller | None = None
+) -> list[ScoreRow]:
+    """Run every applicable scorer on one output. A scorer that raises is recorded as a scorer error.
+
+    ``caller`` gives model-calling scorers (the judge) the same call path as the target.
+    """
+    caller = caller or ModelCaller(suite.base_dir)
+    ctx = ScoreContext(
+        case=case,
+        output=output.text or "",
+        parsed=output.parsed,
+        extraction=output.extraction,
+        output_schema=suite.output_schema,
+        complete=caller.complete,
+    )
+    rows = []
+    for configured in suite.scorers:
+        spec = configured.spec
+        if spec.verified_only and not case.verified:
+            continue
+        try:
+            result = configured.fn(ctx)
+            score: Score = await result if inspect.isawaitable(result) else result
+        except Exception as exc:  # a bug in a (user) scorer must not abort the run
+            score = Score(value=0.0, passed=False, error=f"scorer raised {type(exc).__name__}: {exc}")
+        passed = score.passed if spec.threshold is None else score.value >= spec.threshold
+        rows.append(
+            ScoreRow(
+                scorer=configured.label,
+                score=score.value,
+                passed=passed and score.error is None,
+                weight=spec.weight,
+                reason=score.reason,
+                error=score.error,
+                details=score.details,
+                fields=score.fields,
+            )
+        )
+    return rows
+
+
+def output_from(completion: Completion) -> OutputRecord:
+    """The stored form of a completion: text, the JSON found in it, usage."""
+    parsed = parse_output(completion.text)
+    return OutputRecord(
+        status="ok",
+        text=completion.text,
+        parsed=parsed.value,
+        extraction=parsed.extraction,
+        latency_ms=completion.latency_ms,
+        prompt_tokens=completion.prompt_tokens,
+        completion_tokens=completion.completion_tokens,
+        cost_usd=completion.cost_usd,
+        attempts=completion.attempts,
+        cached=completion.cached,
+    )
+
+
+async def evaluate_case(
+    suite: Suite,
+    target: _Target,
+    caller: ModelCaller,
+    case: Case,
+    epoch: int = 0,
+    request: CompletionRequest | None = None,
+    use_cache: bool = True,
+) -> CaseResult:
+    """Render, call, parse and score one case. A failed call becomes an ``error`` verdict."""
+    request = request or target.request(case)
+    try:
+        completion = await caller.complete(request, epoch=epoch, use_cache=use_cache)
+    except ProviderError as exc:
+        output = OutputRecord(status="error", error=exc.message, attempts=exc.attempts)
+        return CaseResult(case=case, epoch=epoch, output=output, verdict="error")
+    output = output_from(completion)
+    scores = await score_case(suite, case, output, caller)
+    verdict, score = case_verdict(scores, suite.config.gate)
+    return CaseResult(case=case, epoch=epoch, output=output, scores=scores, verdict=verdict, score=score)
+
+
+@dataclass
+class _Progress:
+    stopped_by_budget: bool = False
+    details: dict[str, Any] = field(default_factory=dict)  # added to the run's summary
+    dispatched: int = 0
+    pending: set[asyncio.Task[CaseResult]] = field(default_factory=set)
+
+
+def _work_items(
+    suite: Suite, options: RunOptions, repeat: int, done: set[tuple[str, int]]
+) -> Iterator[tuple[Case, int]]:
+    for case in suite.iter_cases():
+        if options.case_filter is not None and not options.case_filter(case):
+            continue
+        for epoch in range(repeat):
+            if (case.id, epoch) not in done:
+                yield case, epoch
+
+
+async def _evaluate_all(
+    suite: Suite,
+    target: _Target,
+    caller: ModelCaller,
+    items: Iterator[tuple[Case, int]],
+    writer: BatchWriter,
+    options: RunOptions,
+    on_result: ResultCallback | None,
+) -> _Progress:
+    """Evaluate work items with bounded tasks in flight, committing results as they complete."""
+    progress = _Progress()
+    in_flight = asyncio.Semaphore(max(16, 2 * int(caller.limit.maximum)))
+
+    async def one(case: Case, epoch: int, request: CompletionRequest) -> CaseResult:
+        try:
+            result = await evaluate_case(suite, target, caller, case, epoch, request, options.use_cache)
+            await writer.add(result)  # stored (buffered) as soon as it completes
+            if on_result is not None:
+                on_result(result)
+            return result
+        finally:
+            in_flight.release()
+
+    def over_budget() -> bool:
+        return options.budget_usd is not None and caller.stats.cost_usd >= options.budget_usd
+
+    try:
+        while not progress.stopped_by_budget:
+            chunk = list(islice(items, CHUNK))
+            if not chunk:
+                break
+            requests = {case.id: target.request(case) for case, _ in chunk}
+            if options.use_cache and caller.cache is not None:
+                keys = [cache_key(requests[case.id], epoch) for case, epoch in chunk]
+                await asyncio.to_thread(caller.prefetch, keys)
+            for case, epoch in chunk:
+                if over_budget():
+                    progress.stopped_by_budget = True
+                    break
+                await in_flight.acquire()
+                task = asyncio.create_task(one(case, epoch, requests[case.id]))
+                progress.pending.add(task)
+                task.add_done_callback(progress.pending.discard)
+                progress.dispatched += 1
+        while progress.pending:
+            await asyncio.gather(*progress.pending)  # an unexpected error (a bug) propagates
+    finally:
+        for task in progress.pending:
+            task.cancel()
+        await writer.flush()
+    return progress
+
+
+def _resume_record(suite: Suite, store: Store, ref: str) -> RunRecord:
+    """The unfinished run ``ref`` of this suite, checked to be resumable."""
+    if ref == "latest":
+        unfinished = [r for r in store.list_runs(suite=suite.name, limit=50) if r.status != "complete"]
+        if not unfinished:
+            raise UsageError(f"no unfinished run of suite {suite.name!r} to resume")
+        run = unfinished[0]
+    else:
+        run = store.get_run(ref)
+    if run.suite_name != suite.name:
+        raise UsageError(f"run {run.run_id} is of suite {run.suite_name!r}, not {suite.name!r}")
+    if run.status == "complete":
+        raise UsageError(f"run {run.run_id} is already complete")
+    if run.suite_hash != suite.source_hash:
+        raise UsageError(
+            f"suite {suite.name!r} changed since run {run.run_id} started (hash {run.suite_hash} -> "
+            f"{suite.source_hash}); start a new run instead of resuming"
+        )
+    return run
+
+
+async def execute_run(
+    suite: Suite,
+    store: Store,
+    options: RunOptions | None = None,
+    on_result: ResultCallback | None = None,
+    on_start: StartCallback | None = None,
+) -> RunOutcome:
+    """Run ``suite`` (or finish an unfinished run) and store everything; returns the gate decision.
+
+    ``on_start(run, total, done)`` sees the run record once stored, the number of results the run
+    will hold (cases x epochs) and how many are already stored (on resume); ``on_result`` sees
+    each new result as it completes.
+    """
+    with store.hold():  # one open database for the whole run (yielded to other processes that ask)
+        return await _execute(suite, store, options or RunOptions(), on_result, on_start)
+
+
+async def _execute(
+    suite: Suite,
+    store: Store,
+    options: RunOptions,
+    on_result: ResultCallback | None,
+    on_start: StartCallback | None,
+) -> RunOutcome:
+    if options.resume:
+        run = await asyncio.to_thread(_resume_record, suite, store, options.resume)
+        repeat = int(run.config.get("run", {}).get("repeat", 1))
+        target = prepare_target(suite, run.model, run.prompt_version, options.timeout)
+        if (
+            run.prompt_version is not None
+            and target.prompt is not None
+            and target.prompt.hash != run.prompt_hash
+        ):
+            raise UsageError(
+                f"prompt {run.prompt_version!r} changed since run {run.run_id} started; start a new run"
+            )
+        n_cases = suite.check_cases(target.prompt, options.case_filter)
+        done = await asyncio.to_thread(store.completed_keys, run.run_id)
+        await asyncio.to_thread(store.mark_running, run.run_id)
+    else:
+        target = prepare_target(suite, options.model, options.prompt, options.timeout)
+        n_cases = suite.check_cases(target.prompt, options.case_filter)
+        done = set()
+        repeat = max(1, options.repeat)
+        config = suite.config.model_dump(mode="json", exclude={"name", "description"})
+        config["run"] = {
+            "repeat": repeat,
+            "concurrency": options.concurrency,
+            "budget_usd": options.budget_usd,
+        }
+        run = RunRecord(
+            run_id=new_run_id(suite.name),
+            suite_name=suite.name,
+            suite_path=str(suite.path),
+            suite_hash=suite.source_hash,
+            prompt_version=target.prompt.name if target.prompt else None,
+            prompt_hash=target.prompt.hash if target.prompt else None,
+            model=target.model,
+            params=target.params,
+            git_commit=git_commit(suite.base_dir),
+            evalkit_version=__version__,
+            started_at=datetime.now(timezone.utc).replace(tzinfo=None),
+            n_cases=n_cases,
+            config=config,
+            group_id=options.group_id,
+        )
+        await asyncio.to_thread(store.create_run, run)
+    caller = make_caller(suite, store, options)
+    caller.provider_for(target.model)  # a missing local model or bad python target fails before any call
+    if on_start is not None:
+        on_start(run, n_cases * repeat, len(done))
+    writer = BatchWriter(store, run.run_id, caller)
+    status = "incomplete"
+    progress = _Progress()
+    try:
+        items = _work_items(suite, options, repeat, done)
+        if options.ray is not None:
+            from evalkit.run.ray_executor import evaluate_on_ray
+
+            dispatched = await evaluate_on_ray(suite, target, caller, items, writer, options, on_result)
+            await writer.flush()
+            progress.stopped_by_budget = dispatched.stopped_by_budget
+            progress.details["ray"] = {"shards": dispatched.shards, "shard_retries": dispatched.shard_retries}
+        else:
+            progress = await _evaluate_all(suite, target, caller, items, writer, options, on_result)
+        status = "incomplete" if progress.stopped_by_budget else "complete"
+    finally:
+        await caller.aclose()
+        summary = await asyncio.to_thread(_summarize, suite, store, run.run_id, caller, repeat)
+        summary.update(progress.details)
+        decision = decide(summary["gate_counts"], suite.config.gate)
+        # a gate that leans on an uncalibrated or below-threshold judge says so (or fails, if asked)
+        checks = await asyncio.to_thread(judge_checks, [s.model_dump() for s in suite.config.scorers], store)
+        decision = apply_judge_checks(decision, checks)
+        if progress.stopped_by_budget:
+            reason = f"stopped at the budget of ${options.budget_usd:.4f} (spent ${caller.stats.cost_usd:.4f}); resume with --resume {run.run_id}"
+            decision = GateDecision(passed=False, exit_code=ExitCode.INCOMPLETE, reasons=[reason])
+        summary["gate"] = decision.model_dump()
+        await asyncio.to_thread(store.finish_run, run.run_id, status=status, summary=summary)
+    run = run.model_copy(update={"status": status, "summary": summary})
+    return RunOutcome(run=run, summary=summary, decision=decision)
+
+
+def _summarize(suite: Suite, store: Store, run_id: str, caller: ModelCaller, repeat: int) -> dict[str, Any]:
+    """The stored aggregates of a run, plus call statistics, flaky cases and what the gate counts."""
+    summary = store.summarize(run_id)
+    stats = caller.stats
+    summary["calls"] = {
+        "requests": stats.requests,
+        "retries": stats.retries,
+        "cache_hits": stats.cache_hits,
+        "cache_misses": stats.cache_misses,
+        "failed_calls": stats.failures,
+        "concurrency_limit_end": round(caller.limit.limit, 1),
+        "rate_limit_backoffs": caller.limit.decreases,
+    }
+    flaky = store.flaky_cases(run_id)
+    gate = suite.config.gate
+    quarantined = set(gate.quarantine) | (set(flaky) if gate.quarantine_flaky else set())
+    summary["repeat"] = repeat
+    summary["flaky"] = sorted(flaky)
+    summary["quarantined"] = sorted(quarantined)
+    # what the gate judges: every result except those of quarantined cases
+    summary["gate_counts"] = store.verdict_counts(run_id, exclude=sorted(quarantined))
+    return summary
+
+
+def run_suite(
+    suite: Suite,
+    store: Store,
+    options: RunOptions | None = None,
+    on_result: ResultCallback | None = None,
+    on_start: StartCallback | None = None,
+) -> RunOutcome:
+    """Synchronous wrapper of :func:`execute_run`."""
+    return asyncio.run(execute_run(suite, store, options, on_result, on_start))
+
+
+__all__ = ["RunOptions", "RunOutcome", "evaluate_case", "execute_run", "run_suite"]

@@ -1,0 +1,200 @@
+"""`evalkit trend`: twelve weekly runs written through the Store API, one of them a planted regression."""
+
+from __future__ import annotations
+
+import csv
+import re
+import shutil
+import subprocess
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from evalkit.candidates import MinedRecord
+from evalkit.cases import Case
+from evalkit.results import CaseResult, OutputRecord, RunRecord, ScoreRow
+from evalkit.scorers.base import FieldScore
+from evalkit.store import Store, open_store
+from evalkit.store.growth import GrowthStore
+from evalkit.analysis.trend import build_trend, find_regressions, week_start
+from tests.conftest import CliResult
+
+NOW = datetime.now(timezone.utc).replace(tzinfo=None)
+WEEKS = 12
+REGRESSION_WEEK = 8  # index of the planted bad week
+CASES = 20
+
+
+def monday(i: int) -> datetime:
+    """Monday 10:00 of week i of the last twelve (11 is the current week)."""
+    return datetime.combine(
+        week_start(NOW.date()) - timedelta(weeks=WEEKS - 1 - i), datetime.min.time()
+    ) + timedelta(hours=10)
+
+
+def seed_week(
+    store: Store, i: int, *, passes: int, status: str = "complete", suite: str = "listings"
+) -> None:
+    run = RunRecord(
+        run_id=f"{suite}-w{i:02d}-{status}", suite_name=suite, model="openai/m", started_at=monday(i)
+    )
+    store.create_run(run)
+    results = []
+    for c in range(CASES):
+        ok = c < passes
+        price_ok = ok or c % 2 == 0 if i != REGRESSION_WEEK else ok
+        fields = [
+            FieldScore(field="title", score=1.0, passed=True, status="match"),
+            FieldScore(
+                field="price.amount",
+                score=float(price_ok),
+                passed=price_ok,
+                status="match" if price_ok else "mismatch",
+            ),
+        ]
+        results.append(
+            CaseResult(
+                case=Case(id=f"case-{c}", input={"title": f"item {c}"}, expected={"title": "x"}),
+                output=OutputRecord(
+                    status="ok",
+                    text="{}",
+                    parsed={},
+                    extraction="strict",
+                    latency_ms=100.0 + 10 * i,
+                    cost_usd=0.001,
+                    prompt_tokens=50,
+                    completion_tokens=20,
+                ),
+                scores=[
+                    ScoreRow(scorer="json_schema", score=1.0, passed=True),
+                    ScoreRow(scorer="fields", score=float(ok), passed=ok, fields=fields),
+                ],
+                verdict="pass" if ok else "fail",
+                score=float(ok),
+            )
+        )
+    results.append(  # a provider error: counted apart, never in a pass rate
+        CaseResult(
+            case=Case(id="flaky-provider", input={"title": "x"}),
+            output=OutputRecord(status="error", error="503"),
+            verdict="error",
+        )
+    )
+    store.add_results(run.run_id, results)
+    if status == "complete":
+        store.finish_run(run.run_id, status="complete", summary={})
+
+
+@pytest.fixture
+def seeded(tmp_path: Path) -> Path:
+    db = tmp_path / "trend.duckdb"
+    store = open_store(db)
+    for i in range(WEEKS):
+        seed_week(store, i, passes=10 if i == REGRESSION_WEEK else 18)
+    seed_week(store, REGRESSION_WEEK, passes=0, status="running")  # unfinished runs are left out
+    seed_week(store, 3, passes=0, suite="other")  # so are other suites
+    records = [
+        MinedRecord(
+            suite_name="listings",
+            log_id=f"log-{k}",
+            log_source="prod.jsonl",
+            logged_at=monday(9 + k % 2),
+            failure="negative_feedback",
+            cluster_id="c1" if k < 5 else "c2",
+            cluster_label="<b>SONY</b> headphones" if k < 5 else "beanie",
+            mined_at=NOW,
+        )
+        for k in range(8)
+    ]
+    GrowthStore(store).record_mining(records, [])
+    return db
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_trend_csv_and_html_show_the_planted_regression_week(
+    seeded: Path, cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    out = tmp_path / "reports"
+    result = cli("trend", "listings", "--weeks", "12", "--db", str(seeded), "--out", str(out))
+    assert result.exit_code == 0, result.stderr
+    bad_week = monday(REGRESSION_WEEK).date().isoformat()
+    assert f"regression week of {bad_week}: suite listings 90.0% -> 50.0%" in result.stdout
+    assert f"regression week of {bad_week}: field fields/price.amount" in result.stdout
+    assert result.stdout.count("regression week of") == 3  # suite, the fields scorer, price.amount
+
+    rows = read_csv(out / "trend-listings.csv")
+
+    def value(week: str, kind: str, name: str, metric: str) -> str:
+        (row,) = [
+            r for r in rows if (r["week"], r["kind"], r["name"], r["metric"]) == (week, kind, name, metric)
+        ]
+        return row["value"]
+
+    weeks = sorted({r["week"] for r in rows})
+    assert len(weeks) == 12 and weeks[REGRESSION_WEEK] == bad_week
+    flagged = [w for w in weeks if value(w, "suite", "listings", "regression") == "1"]
+    assert flagged == [bad_week]
+    assert float(value(bad_week, "suite", "listings", "pass_rate")) == pytest.approx(0.5)
+    assert float(value(weeks[0], "suite", "listings", "pass_rate")) == pytest.approx(0.9)
+    assert (
+        value(bad_week, "suite", "listings", "runs") == "1"
+        and value(bad_week, "suite", "listings", "errors") == "1"
+    )
+    assert float(value(weeks[2], "suite", "listings", "cost_usd")) == pytest.approx(0.02)
+    assert float(value(weeks[2], "suite", "listings", "latency_p50_ms")) == pytest.approx(120.0)
+    assert value(bad_week, "field", "fields/price.amount", "regression") == "1"
+    assert value(bad_week, "field", "fields/title", "regression") == "0"
+    assert float(value(weeks[0], "field", "fields/price.amount", "pass_rate")) == pytest.approx(0.95)
+    assert value(weeks[9], "cluster", "<b>SONY</b> headphones (c1)", "failures") == "3"
+
+    html = (out / "trend-listings.html").read_text()
+    assert re.search(rf'<tr class="regression">\s*<td>{bad_week}</td>', html)
+    assert html.count('<tr class="regression">') == 1 + 3  # the week row + three regression-table rows
+    assert "&lt;b&gt;SONY&lt;/b&gt; headphones" in html and "<b>SONY</b>" not in html
+    assert html.count('src="data:image/png;base64,') == 5
+    assert "<script" not in html and not re.search(r'(src|href)="https?:', html)  # self-contained
+
+
+def test_trend_page_renders_in_chromium(seeded: Path, tmp_path: Path) -> None:
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(chromium).exists():
+        pytest.skip("Debian's chromium is not installed (.ci/setup installs it as root)")
+    from evalkit.analysis.trend import write_trend
+
+    _, html_path = write_trend(build_trend(open_store(seeded), "listings"), tmp_path / "reports")
+    shot = tmp_path / "trend.png"
+    args = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+    dom = subprocess.run(
+        [*args, "--dump-dom", html_path.as_uri()], capture_output=True, text=True, timeout=120
+    )
+    assert "Trend of suite listings" in dom.stdout and "regression" in dom.stdout
+    subprocess.run(
+        [*args, f"--screenshot={shot}", "--window-size=1200,1600", html_path.as_uri()],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    assert shot.stat().st_size > 20_000  # a page with charts, not a blank or error page
+
+
+def test_empty_history_and_no_database(cli: Callable[..., CliResult], tmp_path: Path) -> None:
+    missing = cli("trend", "listings", "--db", str(tmp_path / "none.duckdb"), "--out", str(tmp_path))
+    assert missing.exit_code == 2 and "no results database" in missing.stderr
+    open_store(tmp_path / "empty.duckdb")
+    empty = cli("trend", "listings", "--db", str(tmp_path / "empty.duckdb"), "--out", str(tmp_path / "r"))
+    assert empty.exit_code == 0 and "0 with runs" in empty.stdout
+    assert "No week fell clearly below" in (tmp_path / "r" / "trend-listings.html").read_text()
+
+
+def test_regression_rule() -> None:
+    weeks = [datetime(2026, 1, 5).date() + timedelta(weeks=i) for i in range(7)]
+    values = [0.9, None, 0.88, 0.92, 0.80, 0.9, 0.86]
+    # the first two weeks with data make no baseline; 0.80 is 0.10 below median(0.9, 0.88, 0.92)
+    assert find_regressions(weeks, values, 0.05) == [(weeks[4], 0.9, 0.80)]
+    assert find_regressions(weeks, values, 0.15) == []

@@ -1,0 +1,59 @@
+"""Case verdicts and the run gate, including which exit code each outcome maps to."""
+
+from __future__ import annotations
+
+import pytest
+
+from evalkit.gate.suite import case_verdict, decide
+from evalkit.results import ScoreRow
+from evalkit.suite.spec import GateSpec
+
+
+def row(score: float, passed: bool, weight: float = 1.0, error: str | None = None) -> ScoreRow:
+    return ScoreRow(scorer=f"s{score}{weight}", score=score, passed=passed, weight=weight, error=error)
+
+
+def test_weighted_verdict_uses_weights_and_threshold() -> None:
+    gate = GateSpec(case_pass="weighted", case_threshold=0.8)
+    assert case_verdict([row(1.0, True, 3), row(0.0, False, 1)], gate) == ("fail", 0.75)
+    assert case_verdict([row(1.0, True, 4), row(0.0, False, 1)], gate) == ("pass", 0.8)
+
+
+def test_all_must_pass_verdict() -> None:
+    gate = GateSpec(case_pass="all")
+    assert case_verdict([row(0.99, True), row(0.9, False)], gate)[0] == "fail"
+    assert case_verdict([row(0.5, True), row(0.6, True)], gate)[0] == "pass"
+
+
+def test_scorer_errors_are_left_out_and_all_errors_is_an_error() -> None:
+    gate = GateSpec(case_pass="all")
+    assert case_verdict([row(0.0, False, error="judge down"), row(1.0, True)], gate) == ("pass", 1.0)
+    assert case_verdict([row(0.0, False, error="judge down")], gate) == ("error", None)
+
+
+def summary(passed: int, failed: int, errors: int) -> dict[str, object]:
+    scored = passed + failed
+    return {
+        "results": passed + failed + errors,
+        "passed": passed,
+        "failed": failed,
+        "errors": errors,
+        "pass_rate": passed / scored if scored else None,
+    }
+
+
+@pytest.mark.parametrize(
+    ("counts", "code"),
+    [
+        ((9, 1, 0), 0),  # 90% >= 80%
+        ((7, 3, 0), 1),  # 70% < 80%
+        ((8, 1, 1), 0),  # one error in ten is within max_error_rate 10%
+        ((8, 0, 2), 3),  # 20% errors: the verdict cannot be trusted
+        ((0, 0, 0), 3),
+    ],
+)
+def test_gate_exit_codes(counts: tuple[int, int, int], code: int) -> None:
+    decision = decide(summary(*counts), GateSpec(min_pass_rate=0.8, max_error_rate=0.1))
+    assert decision.exit_code == code
+    assert decision.passed == (code == 0)
+    assert decision.reasons

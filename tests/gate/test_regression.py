@@ -1,0 +1,118 @@
+"""The regression gate's rules on hand-built comparisons (the CLI path is in tests/cli/test_baseline.py)."""
+
+from __future__ import annotations
+
+from evalkit.analysis.compare import CaseOutcome, RunOutcomes, compare_outcomes
+from evalkit.errors import ExitCode
+from evalkit.gate.regression import combine_exit_codes, decide_regression
+from evalkit.suite.spec import GateSpec
+from tests.runs import run_record
+
+
+def outcomes(
+    run_id: str, passed: dict[str, bool | None], critical: frozenset[str] = frozenset()
+) -> RunOutcomes:
+    return RunOutcomes(
+        run=run_record(run_id),
+        cases={
+            cid: CaseOutcome(
+                case_id=cid,
+                passed=ok,
+                score=None if ok is None else float(ok),
+                tags=("critical",) if cid in critical else (),
+            )
+            for cid, ok in passed.items()
+        },
+    )
+
+
+def baseline(n: int = 40, failing: int = 10) -> dict[str, bool | None]:
+    return {f"c{i:02d}": i < n - failing for i in range(n)}
+
+
+def test_degraded_candidate_fails_with_exit_1() -> None:
+    base = baseline()
+    cand = {cid: ok and int(cid[1:]) >= 12 for cid, ok in base.items()}  # 12 pass->fail, none back
+    decision = decide_regression(compare_outcomes(outcomes("a", base), outcomes("b", cand)), GateSpec())
+    assert not decision.passed and decision.exit_code == ExitCode.GATE_FAILED
+    assert (decision.pass_to_fail, decision.fail_to_pass, decision.paired) == (12, 0, 40)
+    assert decision.p_value is not None and decision.p_value < 0.001
+    assert decision.diff is not None and abs(decision.diff + 12 / 40) < 1e-9
+    assert "significant regression" in decision.reasons[0] and "McNemar exact p" in decision.reasons[0]
+
+
+def test_noise_only_change_passes() -> None:
+    base = baseline()
+    cand = dict(base)
+    for cid in ("c05", "c06"):
+        cand[cid] = False
+    for cid in ("c31", "c32"):
+        cand[cid] = True
+    decision = decide_regression(compare_outcomes(outcomes("a", base), outcomes("b", cand)), GateSpec())
+    assert decision.passed and decision.exit_code == ExitCode.OK
+    assert (decision.pass_to_fail, decision.fail_to_pass) == (2, 2)
+    assert "no significant regression" in decision.reasons[0]
+
+
+def test_a_small_drop_that_is_not_significant_passes() -> None:
+    base = baseline()
+    cand = {**base, "c01": False, "c02": False, "c03": False}  # 3 pass->fail: p = 0.25
+    decision = decide_regression(compare_outcomes(outcomes("a", base), outcomes("b", cand)), GateSpec())
+    assert decision.passed and decision.p_value is not None and decision.p_value > 0.05
+    assert "p >= alpha" in decision.reasons[0]
+
+
+def test_critical_case_flipping_to_fail_fails_even_without_significance() -> None:
+    base = baseline()
+    cand = {**base, "c03": False, "c31": True}  # one down (critical), one up: the pass rate is unchanged
+    decision = decide_regression(
+        compare_outcomes(outcomes("a", base, frozenset({"c03"})), outcomes("b", cand, frozenset({"c03"}))),
+        GateSpec(),
+    )
+    assert not decision.passed and decision.exit_code == ExitCode.GATE_FAILED
+    assert decision.critical_flips == ["c03"]
+    assert "tagged 'critical' flipped to fail: c03" in decision.reasons[0]
+    # the tag is the suite's to choose
+    other = decide_regression(
+        compare_outcomes(outcomes("a", base, frozenset({"c03"})), outcomes("b", cand, frozenset({"c03"}))),
+        GateSpec(critical_tag="blocker"),
+    )
+    assert other.passed
+
+
+def test_significant_but_below_min_effect_passes_and_alpha_is_configurable() -> None:
+    base = {f"c{i:04d}": True for i in range(2000)}
+    cand = {cid: int(cid[1:]) >= 15 for cid in base}  # 15 of 2000 down: p ~ 6e-5, -0.75 points
+    comparison = compare_outcomes(outcomes("a", base), outcomes("b", cand))
+    assert decide_regression(comparison, GateSpec(regression_min_effect=0.02)).passed
+    assert not decide_regression(comparison, GateSpec(regression_min_effect=0.005)).passed
+    base40 = baseline()
+    cand40 = {**base40, **{f"c{i:02d}": False for i in range(5)}}  # 5 down: p = 0.0625
+    small = compare_outcomes(outcomes("a", base40), outcomes("b", cand40))
+    assert decide_regression(small, GateSpec()).passed
+    assert not decide_regression(small, GateSpec(regression_alpha=0.1)).passed
+
+
+def test_errors_are_left_out_and_nothing_paired_is_an_infrastructure_failure() -> None:
+    base = baseline()
+    cand = {**base, "c01": None, "c02": None, "c03": None}  # provider errors are not quality failures
+    decision = decide_regression(compare_outcomes(outcomes("a", base), outcomes("b", cand)), GateSpec())
+    assert decision.passed and decision.paired == 37
+    nothing = decide_regression(
+        compare_outcomes(outcomes("a", base), outcomes("b", dict.fromkeys(base))), GateSpec()
+    )
+    assert not nothing.passed and nothing.exit_code == ExitCode.INFRASTRUCTURE
+
+
+def test_exit_codes_of_a_run_gated_on_a_baseline() -> None:
+    base = baseline()
+    ok = decide_regression(compare_outcomes(outcomes("a", base), outcomes("b", base)), GateSpec())
+    bad = decide_regression(
+        compare_outcomes(outcomes("a", base), outcomes("b", dict.fromkeys(base, False))), GateSpec()
+    )
+    # the baseline replaces the absolute pass-rate gate ...
+    assert combine_exit_codes(ExitCode.GATE_FAILED, ok) == ExitCode.OK
+    assert combine_exit_codes(ExitCode.OK, bad) == ExitCode.GATE_FAILED
+    # ... but not a run that could not be judged
+    assert combine_exit_codes(ExitCode.INFRASTRUCTURE, ok) == ExitCode.INFRASTRUCTURE
+    assert combine_exit_codes(ExitCode.INCOMPLETE, ok) == ExitCode.INCOMPLETE

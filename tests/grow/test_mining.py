@@ -1,0 +1,544 @@
+"""`evalkit mine`: a planted 520-record production log, every log format, and real third-party logs."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+from rapidfuzz import fuzz
+
+from evalkit.grow.mining import parse_since, parse_timestamp
+from evalkit.store import open_store
+from evalkit.store.growth import GrowthStore
+from tests.conftest import EXTERNAL_DATA, REPO, CliResult, write_cases
+
+NOW = datetime.now(timezone.utc).replace(tzinfo=None)
+SCHEMA = {
+    "type": "object",
+    "properties": {"title": {"type": "string"}, "price": {"type": ["number", "null"]}},
+    "required": ["title", "price"],
+}
+GOOD_OUTPUT = json.dumps({"title": "Fine", "price": 1.0})
+
+# PII planted in the log: none of it may reach the store or a case file.
+EMAILS = ["jane.doe@example.com", "r.kumar+orders@mail.example.in", "bob_smith@shop.example.co.uk"]
+PHONES = ["+44 20 7946 0958", "(555) 867-5309", "+91 98765 43210", "020-7946-0123"]
+CARDS = ["4111 1111 1111 1111", "5500-0000-0000-0004", "378282246310005"]
+ADDRESSES = ["221B Baker Street", "1600 Pennsylvania Avenue", "42 Wallaby Way"]
+ID_EMAIL = "customer.42@example.org"
+SCRUBBED_LISTING = "Listing text. contact [EMAIL] or call [PHONE]; paid with [CARD]; ship to [ADDRESS], London"  # a log whose request id is itself personal data
+PLANTED = EMAILS + PHONES + CARDS + ADDRESSES + [ID_EMAIL]
+
+# Incidents: one listing failing again and again, each time with different noise.
+INCIDENTS = [
+    "Samsung Galaxy A15 128GB Black dual SIM smartphone",
+    "Le Creuset Signature Cast Iron Casserole 24cm Cerise",
+    "JBL Flip 6 Portable Bluetooth Speaker Red waterproof",
+    "Hamilton Beach 2-Slice Toaster extra wide slots",
+    "Levi's 501 Original Fit Jeans Stonewash 32x32",
+    "Dyson V8 Absolute cordless vacuum cleaner nickel",
+    "Nike Air Zoom Pegasus 40 running shoes womens",
+    "Kindle Paperwhite 16GB waterproof e-reader agave green",
+]
+COVERED = {0, 3}  # incidents the suite already has a case for
+ONE_OFF_ITEMS = [
+    "kettle",
+    "lamp",
+    "drill",
+    "tent",
+    "mixer",
+    "camera",
+    "scooter",
+    "blender",
+    "router",
+    "easel",
+    "guitar",
+    "monitor",
+    "backpack",
+    "helmet",
+    "jacket",
+    "watch",
+    "printer",
+    "stroller",
+    "pillow",
+    "skillet",
+    "tripod",
+    "keyboard",
+    "headset",
+    "projector",
+    "treadmill",
+    "kayak",
+    "saddle",
+    "telescope",
+    "aquarium",
+    "wok",
+    "mattress",
+    "heater",
+    "fan",
+    "charger",
+    "drone",
+    "speaker",
+    "sofa",
+    "rug",
+    "mirror",
+    "clock",
+]
+ONE_OFF_BRANDS = [
+    "Acme",
+    "Zenith",
+    "Orion",
+    "Vega",
+    "Nimbus",
+    "Quartz",
+    "Falcon",
+    "Borealis",
+    "Cobalt",
+    "Sierra",
+]
+
+
+def noisy(text: str, rng: random.Random) -> str:
+    """The same listing, re-typed by a merchant: case, spacing, punctuation, markup."""
+    variants = [
+        lambda t: t.upper(),
+        lambda t: f"<b>{t}</b>",
+        lambda t: t + " !!!",
+        lambda t: t.replace(" ", "  "),
+        lambda t: t.lower(),
+        lambda t: f"{t} - BEST DEAL",
+        lambda t: t.replace(" ", " &nbsp;"),
+    ]
+    return rng.choice(variants)(text)
+
+
+def pii_text(rng: random.Random) -> str:
+    return (
+        f"contact {rng.choice(EMAILS)} or call {rng.choice(PHONES)}; paid with {rng.choice(CARDS)}; "
+        f"ship to {rng.choice(ADDRESSES)}, London"
+    )
+
+
+def planted_log(n_ok: int = 320, start: int = 0) -> list[dict[str, Any]]:
+    """>= 500 records: incidents (near-duplicate failures), one-off failures of every kind, good records."""
+    rng = random.Random(7 + start)
+    records: list[dict[str, Any]] = []
+
+    def add(title: str, description: str, *, age_h: float, **fields: Any) -> None:
+        i = start + len(records)
+        record = {
+            "request_id": f"req-{i:05d}",
+            "ts": (NOW - timedelta(hours=age_h)).isoformat() + "Z",
+            "request": {"title": title, "description": description, "price": f"${10 + i % 90}.99"},
+            "response": GOOD_OUTPUT,
+            "rating": "up",
+            "comment": "",
+            "fixed": None,
+            "error": "",
+            "judge": 0.9,
+        }
+        record.update(fields)
+        records.append(record)
+
+    for base in INCIDENTS:  # 8 incidents x 20 failures
+        for j in range(20):
+            kind = j % 3
+            extra: dict[str, Any] = {"comment": f"wrong again, {pii_text(rng)}"}
+            if kind == 0:
+                extra["response"] = "Sorry, as an AI I cannot"  # schema violation
+            else:
+                extra["rating"] = "thumbs_down"
+            add(noisy(base, rng), f"Listing text. {pii_text(rng)}", age_h=rng.uniform(1, 160), **extra)
+    for j, item in enumerate(ONE_OFF_ITEMS):  # 40 distinct one-off failures, one of each reason in turn
+        brand = ONE_OFF_BRANDS[j % len(ONE_OFF_BRANDS)]
+        title = f"{brand} {item} model {chr(65 + j % 26)}{j}"
+        reason = j % 4
+        extra = {}
+        if reason == 0:
+            extra = {"error": "503 upstream timeout", "response": ""}
+        elif reason == 1:
+            extra = {"judge": 0.2}
+        elif reason == 2:
+            extra = {
+                "fixed": json.dumps(
+                    {"title": f"{brand} {item.title()} (call {rng.choice(PHONES)})", "price": 5.0}
+                )
+            }
+        else:
+            extra = {"response": json.dumps({"title": title}), "rating": "Bad"}  # misses `price`
+        extra["comment"] = pii_text(rng)
+        add(title, rng.choice(PLANTED[:-1]), age_h=rng.uniform(1, 160), **extra)
+    add("Orphan gadget with secret id", pii_text(rng), age_h=3, request_id=ID_EMAIL, rating="thumbs_down")
+    for j in range(n_ok):  # good records, some outside a 7-day window
+        add(f"Fine product {j} {rng.choice(ONE_OFF_ITEMS)}", pii_text(rng), age_h=rng.uniform(1, 400))
+    for j in range(30):  # failures older than the window
+        add(
+            f"Old failure {j} {ONE_OFF_ITEMS[j]}",
+            pii_text(rng),
+            age_h=rng.uniform(200, 400),
+            rating="thumbs_down",
+        )
+    return records
+
+
+MINING = """\
+mining:
+  fields: {id: request_id, timestamp: ts, input: request, output: response, feedback: rating,
+           feedback_text: comment, correction: fixed, error: error, judge_score: judge}
+  pii: {addresses: true}
+"""
+
+
+def shop_suite(make_suite: Callable[..., Path], mining: str = MINING, name: str = "s") -> Path:
+    existing = [
+        {
+            "id": "covered-0",
+            "input": {"title": INCIDENTS[0], "description": SCRUBBED_LISTING, "price": "$199.99"},
+            "expected": {"title": "Samsung Galaxy A15", "price": 199.99},
+        },
+        {
+            "id": "covered-3",
+            "input": {"title": INCIDENTS[3].upper(), "description": SCRUBBED_LISTING, "price": "$29.99"},
+            "expected": {"title": "Hamilton Beach Toaster", "price": 29.99},
+        },
+    ]
+    text = (
+        "name: shop\n"
+        "target: {model: openai/x, prompts: {v1: prompts/v1.j2}, output_schema: out.schema.json}\n"
+        "cases: [cases.jsonl, mined.jsonl]\n"
+        "scorers: [{name: json_schema}]\n" + mining
+    )
+    path = make_suite(
+        text, existing, prompt="[user]\n{{ title }}\n{{ description }}\n{{ price }}\n", name=name
+    )
+    (path.parent / "out.schema.json").write_text(json.dumps(SCHEMA))
+    return path
+
+
+def norm(value: Any) -> str:
+    text = " ".join(str(v) for _, v in sorted(value.items())) if isinstance(value, dict) else str(value)
+    text = re.sub(r"<[^>]+>|&nbsp;|&amp;", " ", text.lower())
+    return " ".join(re.findall(r"\w+", text))
+
+
+def scan_for_pii(db: Path, files: list[Path]) -> list[str]:
+    """Every planted PII string (as written, or its bare digits) found in any table or file."""
+    texts = [p.read_text(encoding="utf-8") for p in files if p.exists()]
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        for (table,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall():
+            for row in con.execute(f'SELECT * FROM "{table}"').fetchall():
+                texts.append(" ".join(str(v) for v in row))
+    finally:
+        con.close()
+    blob = "\n".join(texts)
+    digits_only = re.sub(r"\D", "", blob)
+    found = [p for p in PLANTED if p.lower() in blob.lower()]
+    found += [p for p in PHONES + CARDS if re.sub(r"\D", "", p) in digits_only]
+    return found
+
+
+def test_mining_a_planted_log(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    suite = shop_suite(make_suite)
+    log = tmp_path / "logs" / "prod-2026-11.jsonl"
+    records = planted_log()
+    assert len(records) >= 500
+    write_cases(log, records)
+    db = tmp_path / "r.duckdb"
+
+    result = cli(
+        "mine",
+        str(suite),
+        "--logs",
+        str(tmp_path / "logs" / "*.jsonl"),
+        "--since",
+        "7d",
+        "--n",
+        "30",
+        "--db",
+        str(db),
+    )
+    assert result.exit_code == 0, result.stderr
+    mined_file = suite.parent / "mined.jsonl"
+    cases = [json.loads(line) for line in mined_file.read_text().splitlines()]
+    assert len(cases) == 30  # 8 incidents + 40 one-offs + 1 orphan - 2 covered = 47 clusters, capped at N
+
+    # no two mined cases are near-duplicates, nor duplicates of the suite's cases
+    existing = [json.loads(line)["input"] for line in (suite.parent / "cases.jsonl").read_text().splitlines()]
+    texts = [norm(c["input"]) for c in cases]
+    for i, a in enumerate(texts):
+        assert all(fuzz.token_sort_ratio(a, norm(e)) < 90 for e in existing), cases[i]["id"]
+        assert all(fuzz.token_sort_ratio(a, b) < 90 for b in texts[i + 1 :]), cases[i]["id"]
+    # each uncovered incident is one case, made from the biggest clusters first; covered ones none
+    for k, base in enumerate(INCIDENTS):
+        hits = [c for c in cases if fuzz.token_sort_ratio(norm(c["input"]["title"]), norm(base)) >= 90]
+        assert len(hits) == (0 if k in COVERED else 1), base
+        for c in hits:
+            assert c["provenance"]["cluster_size"] == 20
+    for c in cases:
+        p = c["provenance"]
+        assert (
+            c["source"] == "mined"
+            and c["id"].startswith("mined-")
+            and set(c["input"]) == {"title", "description", "price"}
+        )
+        assert (
+            p["log_id"] and p["cluster"] and p["failure"] and p["log_source"].endswith("prod-2026-11.jsonl")
+        )
+        assert NOW - timedelta(days=7) <= datetime.fromisoformat(p["logged_at"].rstrip("Z")) <= NOW
+        assert c["verified"] is (c["expected"] is not None)
+    corrected = [c for c in cases if "correction" in c["provenance"]["failure"]]
+    assert corrected and all(
+        isinstance(c["expected"], dict) and c["expected"]["price"] == 5.0 for c in corrected
+    )
+
+    assert "Added 30 cases" in result.stdout and "PII scrubbed:" in result.stdout
+    assert "[EMAIL]" in mined_file.read_text() and "[CARD]" in mined_file.read_text()
+    assert scan_for_pii(db, [mined_file, suite.parent / "cases.jsonl"]) == []
+
+    growth = GrowthStore(open_store(db))
+    mined = growth.candidates("shop", source="mined")
+    assert sorted(c.candidate_id for c in mined) == sorted(c["id"] for c in cases)
+    assert {c.status for c in mined} == {"accepted"}
+
+    # idempotent: the same window again adds nothing and stores nothing new
+    before = mined_file.read_bytes()
+    again = cli("mine", str(suite), "--logs", str(log), "--since", "7d", "--n", "30", "--db", str(db))
+    assert again.exit_code == 0, again.stderr
+    assert "Added 0 cases" in again.stdout and "Failures 0" in again.stdout
+    assert mined_file.read_bytes() == before
+
+    # next week's log: the same incidents recur under new ids and are recognised as covered
+    write_cases(tmp_path / "logs" / "prod-next.jsonl", planted_log(n_ok=0, start=10_000))
+    later = cli(
+        "mine",
+        str(suite),
+        "--logs",
+        str(tmp_path / "logs" / "prod-next.jsonl"),
+        "--n",
+        "100",
+        "--db",
+        str(db),
+    )
+    assert later.exit_code == 0, later.stderr
+    new_cases = [json.loads(line) for line in mined_file.read_text().splitlines()][30:]
+    assert all(
+        fuzz.token_sort_ratio(norm(n["input"]), norm(c["input"])) < 90 for n in new_cases for c in cases
+    )
+    assert not any(
+        fuzz.token_sort_ratio(norm(n["input"]["title"]), norm(b)) >= 90 for n in new_cases for b in INCIDENTS
+    )
+    assert scan_for_pii(db, [mined_file]) == []
+
+
+def small_log() -> list[dict[str, Any]]:
+    rows = []
+    for i in range(12):
+        rows.append(
+            {
+                "request_id": f"r{i}",
+                "ts": (NOW - timedelta(days=i)).isoformat(),
+                "title": f"{ONE_OFF_BRANDS[i % 10]} {ONE_OFF_ITEMS[i]} {i}",
+                "description": f"mail {EMAILS[i % 3]}",
+                "price": f"{i}.50",
+                "response": GOOD_OUTPUT if i % 2 else "not json",
+                "rating": "Bad" if i % 3 == 0 else "Good",
+            }
+        )
+    return rows
+
+
+FLAT = """\
+mining:
+  table: requests
+  fields: {id: request_id, timestamp: ts, output: response, feedback: rating,
+           input: {title: title, description: description, price: price}}
+"""
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "json", "csv", "parquet", "duckdb"])
+def test_every_log_format_mines_the_same_failures(
+    fmt: str, make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    rows = small_log()
+    path = tmp_path / f"log.{fmt}"
+    if fmt == "jsonl":
+        write_cases(path, rows)
+    elif fmt == "json":
+        path.write_text(json.dumps(rows))
+    elif fmt == "csv":
+        import pandas as pd
+
+        pd.DataFrame(rows).to_csv(path, index=False)
+    elif fmt == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.Table.from_pylist(rows), path)
+    else:
+        con = duckdb.connect(str(path))
+        con.execute(
+            "CREATE TABLE requests (request_id TEXT, ts TIMESTAMP, title TEXT, description TEXT, "
+            "price TEXT, response TEXT, rating TEXT)"
+        )
+        con.executemany(
+            "INSERT INTO requests VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                [
+                    r["request_id"],
+                    datetime.fromisoformat(r["ts"]),
+                    r["title"],
+                    r["description"],
+                    r["price"],
+                    r["response"],
+                    r["rating"],
+                ]
+                for r in rows
+            ],
+        )
+        con.close()
+    suite = shop_suite(make_suite, FLAT)
+    result = cli("mine", str(suite), "--logs", str(path), "--since", "7d", "--db", str(tmp_path / "r.duckdb"))
+    assert result.exit_code == 0, result.stderr
+    # days 0..6 are in the window; failures: odd days answer JSON, day 0/3/6 are rated Bad
+    cases = [json.loads(line) for line in (suite.parent / "mined.jsonl").read_text().splitlines()]
+    assert sorted(c["provenance"]["log_id"] for c in cases) == ["r0", "r2", "r3", "r4", "r6"]
+    by_id = {c["provenance"]["log_id"]: c for c in cases}
+    assert by_id["r3"]["provenance"]["failure"] == ["negative_feedback"]
+    assert by_id["r2"]["provenance"]["failure"] == ["schema_violation"]
+    assert by_id["r0"]["provenance"]["failure"] == ["schema_violation", "negative_feedback"]
+    assert all("@" not in c["input"]["description"] for c in cases)
+    assert "read 12 records (5 outside the window" in result.stdout
+
+
+def test_bad_inputs_give_one_line_errors(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    suite = shop_suite(make_suite)
+    db = str(tmp_path / "r.duckdb")
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"request_id": "a"}\n{not json\n')
+    result = cli("mine", str(suite), "--logs", str(broken), "--db", db)
+    assert result.exit_code == 2 and f"{broken}:2: invalid JSON" in result.stderr
+    result = cli("mine", str(suite), "--logs", str(tmp_path / "none-*.jsonl"), "--db", db)
+    assert result.exit_code == 2 and "no log file matches" in result.stderr
+    (tmp_path / "x.txt").write_text("hi")
+    result = cli("mine", str(suite), "--logs", str(tmp_path / "x.txt"), "--db", db)
+    assert result.exit_code == 2 and "unsupported log format '.txt'" in result.stderr
+    result = cli("mine", str(suite), "--logs", str(broken), "--since", "soon", "--db", db)
+    assert result.exit_code == 2 and "--since 'soon'" in result.stderr
+    plain = make_suite(
+        "name: p\ntarget: {model: openai/x, prompts: {v1: prompts/v1.j2}}\ncases: [cases.jsonl]\n"
+        "scorers: [{name: exact}]\n",
+        [{"input": {"question": "q"}}],
+        name="plain",
+    )
+    result = cli("mine", str(plain), "--logs", str(broken), "--db", db)
+    assert result.exit_code == 2 and "suite has no `mining:` section" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_since_and_timestamps() -> None:
+    now = datetime(2026, 11, 27, 12, 0)
+    assert parse_since("7d", now) == datetime(2026, 11, 20, 12, 0)
+    assert parse_since("2w", now) == datetime(2026, 11, 13, 12, 0)
+    assert parse_since("12h", now) == datetime(2026, 11, 27, 0, 0)
+    assert parse_since("2026-11-01", now) == datetime(2026, 11, 1)
+    assert parse_timestamp("2016-03-25 22:59:23 +0000") == datetime(2016, 3, 25, 22, 59, 23)
+    assert parse_timestamp("2026-11-27T10:00:00+02:00") == datetime(2026, 11, 27, 8, 0)
+    assert (
+        parse_timestamp(1_700_000_000)
+        == parse_timestamp(1_700_000_000_000)
+        == datetime(2023, 11, 14, 22, 13, 20)
+    )
+    assert parse_timestamp("yesterday-ish") is None and parse_timestamp("") is None
+
+
+@pytest.mark.external_data
+def test_feedbackqa_as_production_logs(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """Real deployed-QA answers rated by people: 'Bad' / 'Could be Improved' ratings become cases."""
+    log = EXTERNAL_DATA / "feedbackqa" / "feedback_test_UK.json"
+    if not log.exists():
+        pytest.skip("../shared/data/external/feedbackqa is absent")
+    suite = make_suite(
+        "name: qa\ntarget: {model: openai/x, prompts: {v1: prompts/v1.j2}}\ncases: [cases.jsonl, mined.jsonl]\n"
+        "scorers: [{name: contains, args: {value: ['covid']}}]\n"
+        "mining:\n  fields: {input: {question: question}, output: passage.reference.section_content,\n"
+        "           feedback: rating, feedback_text: feedback}\n",
+        [{"id": "q1", "input": {"question": "Am I eligible to apply for the coronavirus future fund?"}}],
+        prompt="[user]\n{{ question }}\n",
+    )
+    db = tmp_path / "r.duckdb"
+    result = cli("mine", str(suite), "--logs", str(log), "--db", str(db))
+    assert result.exit_code == 0, result.stderr
+    rows = json.loads(log.read_text())
+    negative = [r for r in rows if {"Bad", "Could be Improved"} & set(r["rating"])]
+    cases = [json.loads(line) for line in (suite.parent / "mined.jsonl").read_text().splitlines()]
+    assert 0 < len(cases) <= 100
+    assert f"Failures {len(negative)} (negative_feedback {len(negative)})" in result.stdout
+    questions = {r["question"] for r in negative}
+    texts = [norm(c["input"]) for c in cases]
+    for i, c in enumerate(cases):
+        assert c["input"]["question"] in questions and c["provenance"]["failure"] == ["negative_feedback"]
+        assert any(isinstance(f, list) and f for f in c["provenance"]["feedback"])  # the raters' explanations
+        assert all(fuzz.token_sort_ratio(texts[i], t) < 90 for t in texts[i + 1 :])
+        assert (
+            fuzz.token_sort_ratio(
+                texts[i], norm({"question": "Am I eligible to apply for the coronavirus future fund?"})
+            )
+            < 90
+        )
+    again = cli("mine", str(suite), "--logs", str(log), "--db", str(db))
+    assert "Added 0 cases" in again.stdout
+
+
+@pytest.mark.external_data
+def test_flipkart_listings_with_unparseable_outputs(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """The Flipkart sample's listing-shaped rows, its Ruby-hash spec strings standing in for broken outputs."""
+    log = EXTERNAL_DATA / "flipkart-ecommerce-sample" / "flipkart_com-ecommerce_sample_first999.csv"
+    if not log.exists():
+        pytest.skip("../shared/data/external/flipkart-ecommerce-sample is absent")
+    root = make_suite(
+        "name: listings\ntarget: {model: openai/x, prompts: {v2: prompts/v1.j2}, output_schema: listing.schema.json}\n"
+        "cases: [cases.jsonl, mined.jsonl]\nscorers: [{name: json_schema}]\n"
+        "mining:\n  fields: {id: uniq_id, timestamp: crawl_timestamp, output: product_specifications,\n"
+        "           input: {title: product_name, description: description, price: retail_price}}\n",
+        [json.loads(line) for line in (REPO / "golden" / "listings.jsonl").read_text().splitlines()],
+        prompt=(REPO / "suites" / "listings" / "prompts" / "v2.j2").read_text(),
+    )
+    (root.parent / "listing.schema.json").write_text(
+        (REPO / "suites" / "listings" / "listing.schema.json").read_text()
+    )
+    result = cli("mine", str(root), "--logs", str(log), "--n", "50", "--db", str(tmp_path / "r.duckdb"))
+    assert result.exit_code == 0, result.stderr
+    import pandas as pd
+
+    specs = pd.read_csv(log, dtype=str, keep_default_na=False)
+    broken = int((specs[specs["uniq_id"] != ""]["product_specifications"].str.strip() != "").sum())
+    assert broken > 900  # every non-empty spec string is a Ruby hash, not JSON
+    assert (
+        "read 999 records" in result.stdout
+        and f"Failures {broken} (schema_violation {broken})" in result.stdout
+    )
+    clusters = int(re.search(r"in (\d+) clusters", result.stdout).group(1))  # type: ignore[union-attr]
+    assert clusters < 999  # the sample repeats products in many sizes and colours
+    cases = [json.loads(line) for line in (root.parent / "mined.jsonl").read_text().splitlines()]
+    assert len(cases) == 50
+    crawled = dict(zip(specs["uniq_id"], specs["crawl_timestamp"], strict=True))
+    for c in cases:  # provenance points back at the row: its uniq_id and crawl time
+        stamp = parse_timestamp(crawled[c["provenance"]["log_id"]])
+        assert stamp is not None and c["provenance"]["logged_at"] == stamp.isoformat() + "Z"
+    texts = [norm(c["input"]) for c in cases]
+    assert all(fuzz.token_sort_ratio(a, b) < 90 for i, a in enumerate(texts) for b in texts[i + 1 :])

@@ -1,0 +1,229 @@
+"""Judge calibration: report figures, the PandaLM precomputed baseline, judging labelled sets, gate checks."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from evalkit.judges.calibration import (
+    JudgeRequirement,
+    JudgeVerdict,
+    build_report,
+    check_requirements,
+    judge_labelled_set,
+    judge_requirements,
+)
+from evalkit.providers.calls import ModelCaller
+from evalkit.gate.suite import GateDecision, apply_judge_checks
+from evalkit.judges.labelled import LabelledItem, LabelledSet
+from evalkit.judges.graded import JudgeConfig, rubric_hash
+from evalkit.store import open_store
+from evalkit.testing.openai_server import LoopbackOpenAI
+from tests.conftest import EXTERNAL_DATA
+
+PANDALM = EXTERNAL_DATA / "pandalm-testset"
+
+
+def pairwise_set(labels: list[str]) -> LabelledSet:
+    items = [
+        LabelledItem(id=str(i), request=f"q{i}", output_a="a", output_b="b", label=label)
+        for i, label in enumerate(labels)
+    ]
+    return LabelledSet(name="t", mode="pairwise", items=items)
+
+
+def test_report_counts_errors_apart_and_computes_figures() -> None:
+    labelled = pairwise_set(["A", "A", "B", "B", "tie"])
+    verdicts = {
+        "0": JudgeVerdict(label="A", confidence=0.9),
+        "1": JudgeVerdict(label="B", confidence=0.6),
+        "2": JudgeVerdict(label="B", confidence=0.8),
+        "3": JudgeVerdict(label=None, error="garbage"),
+        # item 4 never judged: also an error
+    }
+    r = build_report(labelled, verdicts, judge_model="m", rubric_hash="h")
+    assert (r.n_items, r.n_judged, r.n_errors) == (5, 3, 2)
+    assert r.agreement == pytest.approx(2 / 3)
+    assert r.agreement_all == pytest.approx(2 / 5)
+    assert r.tpr == pytest.approx(0.5) and r.tnr == pytest.approx(1.0)
+    assert r.confusion.count("B", "error") == 1 and r.confusion.count("tie", "error") == 1
+    assert r.judge_counts == {"A": 1, "B": 2, "error": 2}
+    # judged pairs (A,A) (A,B) (B,B): p_o 2/3; human A2 B1, judge A1 B2 -> p_e = (2+2)/9
+    assert r.kappa == pytest.approx((2 / 3 - 4 / 9) / (1 - 4 / 9))
+    # confidences .9 (right) .6 (wrong) .8 (right): three bins, ECE = (.1 + .6 + .2)/3
+    assert r.ece == pytest.approx(0.3)
+
+
+def _independent_pandalm_figures() -> dict[str, Any]:
+    """Agreement of PandaLM's GPT-3.5 verdicts with the human majority, straight from the raw files."""
+    tests = json.loads((PANDALM / "testset-v1.json").read_text())
+    gpt = {
+        row["idx"]: row["gpt_result"]
+        for row in json.loads((PANDALM / "gpt-3.5-turbo-testset-v1.json").read_text())
+    }
+    human_of = {0: "tie", 1: "A", 2: "B"}
+    judge_of = {"1": "A", "2": "B", "Tie": "tie", "0": "tie"}
+    pairs = []
+    errors = 0
+    for row in tests:
+        votes = Counter(human_of[row[f"annotator{k}"]] for k in (1, 2, 3)).most_common()
+        human = votes[0][0] if len(votes) == 1 or votes[0][1] > votes[1][1] else "tie"
+        judge = judge_of.get(gpt[row["idx"]])
+        if judge is None:
+            errors += 1
+        else:
+            pairs.append((human, judge))
+    n = len(pairs)
+    p_o = sum(h == j for h, j in pairs) / n
+    hc, jc = Counter(h for h, _ in pairs), Counter(j for _, j in pairs)
+    p_e = sum(hc[k] * jc[k] for k in hc) / (n * n)
+    return {
+        "n_judged": n,
+        "errors": errors,
+        "agreement": p_o,
+        "kappa": (p_o - p_e) / (1 - p_e),
+        "tpr": sum(h == j == "A" for h, j in pairs) / hc["A"],
+        "tnr": sum(h == j == "B" for h, j in pairs) / hc["B"],
+    }
+
+
+@pytest.mark.external_data
+def test_calibrate_reproduces_pandalm_gpt35_agreement(cli: Any, tmp_path: Path) -> None:
+    if not (PANDALM / "testset-v1.json").exists():
+        pytest.skip("../shared/data/external is absent")
+    want = _independent_pandalm_figures()
+    db = str(tmp_path / "c.duckdb")
+    result = cli(
+        "calibrate",
+        str(PANDALM / "testset-v1.json"),
+        "--precomputed",
+        str(PANDALM / "gpt-3.5-turbo-testset-v1.json"),
+        "--judge",
+        "gpt-3.5-turbo",
+        "--db",
+        db,
+        "--no-progress",
+    )
+    assert result.exit_code == 0, result.stderr
+    assert f"judged {want['n_judged']}, judge errors {want['errors']}" in result.stdout
+    assert f"agreement {want['agreement']:.1%}" in result.stdout
+    assert f"Cohen's kappa {want['kappa']:.3f}" in result.stdout
+    stored = open_store(db).list_calibrations()[0]
+    assert stored["judge_model"] == "gpt-3.5-turbo" and stored["mode"] == "pairwise"
+    assert stored["n_items"] == 999 and stored["n_judged"] == want["n_judged"]
+    assert stored["agreement"] == pytest.approx(want["agreement"])
+    assert stored["kappa"] == pytest.approx(want["kappa"])
+    assert stored["tpr"] == pytest.approx(want["tpr"]) and stored["tnr"] == pytest.approx(want["tnr"])
+    assert sum(map(sum, stored["report"]["confusion"]["counts"])) == 999
+
+
+def test_judging_a_labelled_set_through_a_server(loopback: LoopbackOpenAI) -> None:
+    """A pairwise judge on a real server: it prefers the longer answer; one reply is garbage."""
+
+    def responder(body: dict[str, Any]) -> str:
+        user = body["messages"][1]["content"]
+        a = re.search(r"<<<BEGIN RESPONSE A \w+>>>\n(.*?)\n<<<END", user, re.DOTALL)
+        b = re.search(r"<<<BEGIN RESPONSE B \w+>>>\n(.*?)\n<<<END", user, re.DOTALL)
+        assert a and b
+        if a.group(1) == "broken":
+            return "I refuse to answer in JSON"
+        winner = "A" if len(a.group(1)) > len(b.group(1)) else "B"
+        return json.dumps({"reasoning": "longer", "winner": winner, "confidence": 0.8})
+
+    loopback.responder = responder
+    items = [
+        LabelledItem(id="1", request="q", output_a="long answer", output_b="short", label="A"),
+        LabelledItem(id="2", request="q", output_a="x", output_b="longer", label="B"),
+        LabelledItem(id="3", request="q", output_a="longest answer", output_b="y", label="B"),
+        LabelledItem(id="4", request="q", output_a="broken", output_b="y", label="A"),
+    ]
+    labelled = LabelledSet(name="t", mode="pairwise", items=items)
+    config = JudgeConfig(
+        rubric="prefer the better answer",
+        models=["openai/judge"],
+        api_base=loopback.base_url,
+        parse_retries=1,
+    )
+
+    async def go() -> dict[str, JudgeVerdict]:
+        caller = ModelCaller()
+        try:
+            return await judge_labelled_set(labelled, config, caller.complete, concurrency=2)
+        finally:
+            await caller.aclose()
+
+    verdicts = asyncio.run(go())
+    assert {k: v.label for k, v in verdicts.items()} == {"1": "A", "2": "B", "3": "A", "4": None}
+    assert loopback.stats.requests == 5  # the garbage reply was asked again once
+    report = build_report(labelled, verdicts, judge_model="openai/judge", rubric_hash=config.rubric_hash)
+    assert report.n_judged == 3 and report.agreement == pytest.approx(2 / 3)
+
+
+def test_requirements_and_gate_checks() -> None:
+    scorers = [
+        {"name": "exact"},
+        {
+            "name": "llm_judge",
+            "id": "q",
+            "args": {"rubric": "R", "model": ["m1", "m2"], "min_kappa": 0.6, "calibration": "fail"},
+        },
+        {"name": "llm_judge", "args": {"rubric": "S", "model": "m3"}},
+    ]
+    reqs = judge_requirements(scorers)
+    assert [(r.scorer, r.judge_model, r.rubric_hash) for r in reqs] == [
+        ("q", "m1", rubric_hash("R")),
+        ("q", "m2", rubric_hash("R")),
+        ("llm_judge", "m3", rubric_hash("S")),
+    ]
+    checks = check_requirements(
+        reqs,
+        {
+            ("m1", rubric_hash("R")): {"kappa": 0.7, "calibration_id": "c1"},
+            ("m2", rubric_hash("R")): {"kappa": 0.4},
+        },
+    )
+    assert [c.status for c in checks] == ["ok", "below", "uncalibrated"]
+    passed = GateDecision(passed=True, exit_code=0, reasons=["pass rate 100%"])
+    decided = apply_judge_checks(passed, checks)
+    assert decided.passed is False and decided.exit_code == 1
+    assert any("kappa 0.40, below min_kappa 0.60" in r for r in decided.reasons)
+    assert any("'m3'" in w and "no calibration" in w for w in decided.warnings)
+    # the same shortfall with the default `calibration: warn` only warns
+    warn = [
+        c.model_copy(update={"requirement": c.requirement.model_copy(update={"on_failure": "warn"})})
+        for c in checks
+    ]
+    decided = apply_judge_checks(passed, warn)
+    assert decided.passed is True and len(decided.warnings) == 2
+    assert apply_judge_checks(passed, checks[:1]) == passed
+
+
+def test_store_keeps_the_latest_calibration_per_key(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "s.duckdb")
+    labelled = pairwise_set(["A", "B"])
+    first = build_report(
+        labelled,
+        {"0": JudgeVerdict(label="A"), "1": JudgeVerdict(label="A")},
+        judge_model="m",
+        rubric_hash="h",
+    )
+    store.add_calibration(first)
+    second = build_report(
+        labelled,
+        {"0": JudgeVerdict(label="A"), "1": JudgeVerdict(label="B")},
+        judge_model="m",
+        rubric_hash="h",
+    )
+    store.add_calibration(second)
+    latest = store.latest_calibrations([("m", "h"), ("m", "other")])
+    assert list(latest) == [("m", "h")]
+    assert latest[("m", "h")]["calibration_id"] == second.calibration_id
+    assert latest[("m", "h")]["kappa"] == pytest.approx(1.0)
+    assert latest[("m", "h")]["report"]["confusion"]["labels"] == ["A", "B", "tie", "error"]
+    assert JudgeRequirement(scorer="s", judge_model="m", rubric_hash="h", min_kappa=None).on_failure == "warn"

@@ -1,0 +1,169 @@
+"""`evalkit calibrate` in both orders: live judges on the loopback server, precomputed verdicts, field mappings."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from evalkit.judges.pairwise_calibration import load_order_verdicts, parse_field_mapping
+from evalkit.store import open_store
+from evalkit.testing.openai_server import LoopbackOpenAI
+from tests.conftest import EXTERNAL_DATA
+from tests.judges.test_pairwise import content_text, first_slot_logprobs, first_slot_text
+
+# LLMBar's format: the better output is named by label 1 or 2
+ITEMS = [
+    {"input": "q0", "output_1": "good answer", "output_2": "bad answer", "label": 1},
+    {"input": "q1", "output_1": "bad answer", "output_2": "good answer", "label": 2},
+    {"input": "q2", "output_1": "good one", "output_2": "poor", "label": 1},
+    {"input": "q3", "output_1": "weak", "output_2": "good one", "label": 2},
+]
+
+
+def llmbar_set(tmp_path: Path) -> Path:
+    path = tmp_path / "llmbar" / "dataset.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(ITEMS))
+    return path.parent
+
+
+def calibrate(cli: Any, labels: Path, db: Path, *args: str) -> Any:
+    return cli("calibrate", str(labels), "--db", str(db), "--no-progress", *args)
+
+
+def test_first_slot_judge_calibrates_to_zero_position_agreement(cli: Any, tmp_path: Path) -> None:
+    db = tmp_path / "c.duckdb"
+    with LoopbackOpenAI(responder=first_slot_text, top_logprobs=first_slot_logprobs) as server:
+        result = calibrate(
+            cli, llmbar_set(tmp_path), db, "--judge", "openai/judge", "--api-base", server.base_url
+        )
+        assert server.stats.requests == 8  # both orders of 4 items, one short log-prob answer each
+    assert result.exit_code == 0, result.stderr
+    out = result.stdout
+    assert "output 1 shown first 50.0% · output 2 shown first 50.0% · mean 50.0% · combined 0.0%" in out
+    assert "Position agreement 0.0% · both orders right 0.0% · first-slot answers 100.0%" in out
+    stored = open_store(db).list_calibrations()[0]
+    assert stored["mode"] == "pairwise_orders" and stored["judge_model"] == "openai/judge"
+    assert stored["report"]["stats"]["position_agreement"] == 0.0
+    assert stored["report"]["decided_by"] == {"logprobs": 4}
+
+
+def test_content_judge_with_text_verdicts_calibrates_to_full_agreement(cli: Any, tmp_path: Path) -> None:
+    db = tmp_path / "c.duckdb"
+    with LoopbackOpenAI(responder=content_text, logprobs=False) as server:
+        result = calibrate(
+            cli, llmbar_set(tmp_path), db, "--judge", "openai/judge", "--api-base", server.base_url
+        )
+    assert result.exit_code == 0, result.stderr
+    assert "mean 100.0% · combined 100.0%" in result.stdout
+    assert "Position agreement 100.0% · both orders right 100.0% · first-slot answers 50.0%" in result.stdout
+    assert "Cohen's kappa (combined) 1.000" in result.stdout
+    stored = open_store(db).list_calibrations()[0]
+    assert stored["kappa"] == pytest.approx(1.0) and stored["agreement"] == pytest.approx(1.0)
+
+
+def test_one_order_is_still_available(cli: Any, tmp_path: Path) -> None:
+    db = tmp_path / "c.duckdb"
+    with LoopbackOpenAI(responder=content_text, logprobs=False) as server:
+        result = calibrate(
+            cli,
+            llmbar_set(tmp_path),
+            db,
+            "--judge",
+            "openai/judge",
+            "--api-base",
+            server.base_url,
+            "--orders",
+            "one",
+        )
+        assert server.stats.requests == 4
+    assert result.exit_code == 0, result.stderr
+    assert open_store(db).list_calibrations()[0]["mode"] == "pairwise"
+
+
+def test_precomputed_both_order_verdicts_by_hand(cli: Any, tmp_path: Path) -> None:
+    verdicts = tmp_path / "verdicts.jsonl"
+    rows = [
+        {"id": "0", "order_12": "1", "order_21": "1"},  # right in both orders
+        {"id": "1", "order_12": "1", "order_21": "2"},  # first slot both times: a tie
+        {"id": "2", "order_12": "1", "order_21": "2", "margin_12": 0.5, "margin_21": -0.1},  # margins: 1
+        {"id": "3", "order_12": "garbage", "order_21": "2"},  # no verdict in one order
+    ]
+    verdicts.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    db = tmp_path / "c.duckdb"
+    result = calibrate(cli, llmbar_set(tmp_path), db, "--precomputed", str(verdicts), "--judge", "other-tool")
+    assert result.exit_code == 0, result.stderr
+    # gold 1,2,1,2; order 12: 1,1,1,- -> 2/4 right; order 21: 1,2,2,2 -> 3/4 right (items 0, 1, 3)
+    # combined: 1, tie, 1, error -> 2/4; agreement: item 0 only -> 1/4; both right: item 0 -> 1/4
+    out = result.stdout
+    assert "output 1 shown first 50.0% · output 2 shown first 75.0% · mean 62.5% · combined 50.0%" in out
+    # first slot: "1" with output 1 first (3), "2" with output 2 first (3), of 7 answers
+    assert "Position agreement 25.0% · both orders right 25.0% · first-slot answers 85.7%" in out
+    assert "no verdict in some order 1" in out
+    stored = open_store(db).list_calibrations()[0]
+    assert stored["report"]["decided_by"] == {"agreement": 1, "disagreement": 1, "logprobs": 1, "error": 1}
+    # kappa on the 3 judged items: gold 1,2,1 vs 1,tie,1: p_o 2/3, p_e (2*2 + 1*0)/9 = 4/9
+    assert stored["kappa"] == pytest.approx((2 / 3 - 4 / 9) / (1 - 4 / 9))
+
+
+def test_field_mapping_for_another_tools_file(tmp_path: Path) -> None:
+    """A FastChat-style file names models per game; a raw-judge file names slots."""
+    fastchat = tmp_path / "pair.jsonl"
+    fastchat.write_text(
+        json.dumps({"question_id": 7, "g1_winner": "model_1", "g2_winner": "model_1"})
+        + "\n"
+        + json.dumps({"question_id": 8, "g1_winner": "model_1", "g2_winner": "model_2"})
+        + "\n"
+    )
+    mapping = parse_field_mapping("id=question_id,order_12=g1_winner,order_21=g2_winner")
+    found = load_order_verdicts(fastchat, mapping)
+    assert (found["7"].winner, found["7"].decided_by) == ("a", "agreement")
+    assert (found["8"].winner, found["8"].decided_by) == ("tie", "disagreement")
+
+    slots = tmp_path / "slots.json"
+    slots.write_text(
+        json.dumps([{"key": "x", "first": "A", "second": "A"}, {"key": "y", "first": "A", "second": "B"}])
+    )
+    mapping = parse_field_mapping("id=key,order_12=first,order_21=second,terms=slots")
+    found = load_order_verdicts(slots, mapping)
+    # "A" both times is the first slot both times: output 1, then output 2 -> a tie
+    assert found["x"].winner == "tie" and found["x"].ab.slot == "first" and found["x"].ba.slot == "first"
+    assert found["y"].winner == "a"  # "B" with output 2 first names output 1
+
+
+def test_bad_field_mapping_is_a_usage_error(cli: Any, tmp_path: Path) -> None:
+    verdicts = tmp_path / "v.jsonl"
+    verdicts.write_text(json.dumps({"id": "0", "order_12": "1", "order_21": "1"}) + "\n")
+    result = calibrate(
+        cli, llmbar_set(tmp_path), tmp_path / "c.duckdb", "--precomputed", str(verdicts), "--fields", "who=id"
+    )
+    assert result.exit_code == 2 and "--fields" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.external_data
+def test_llmbar_processed_loads_for_both_orders(tmp_path: Path) -> None:
+    from evalkit.judges.labelled import load_labelled_set
+
+    folder = EXTERNAL_DATA / "llmbar" / "Processed" / "MT-Bench"
+    if not (folder / "dataset.json").exists():
+        pytest.skip("../shared/data/external is absent")
+    labelled = load_labelled_set(folder)
+    raw = json.loads((folder / "dataset.json").read_text())
+    assert len(labelled.items) == len(raw) == 200
+    assert [i.label for i in labelled.items[:5]] == [{1: "A", 2: "B"}[r["label"]] for r in raw[:5]]
+    assert labelled.items[0].output_a == raw[0]["output_1"]
+
+
+def test_calibrate_and_compare_default_to_the_same_judge_prompt() -> None:
+    """So a calibration made with the defaults is the one `compare --judge` and gate.pairwise find."""
+    from evalkit.cli.judge import DEFAULT_PAIRWISE_RUBRIC as calibrate_default
+    from evalkit.judges.pairwise import DEFAULT_PAIRWISE_RUBRIC, PairwiseJudge
+
+    assert calibrate_default == DEFAULT_PAIRWISE_RUBRIC
+    auto = PairwiseJudge(model="m").prompt_hash
+    assert auto == PairwiseJudge(model="m", verdict="logprobs").prompt_hash
+    assert auto != PairwiseJudge(model="m", verdict="text").prompt_hash
+    assert auto != PairwiseJudge(model="m", rubric="another rubric").prompt_hash

@@ -1,0 +1,147 @@
+"""`evalkit rescore`: new scorers on stored outputs, zero target calls, a linked run, the judge gate."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from evalkit.judges.calibration import JudgeVerdict, build_report
+from evalkit.judges.labelled import LabelledItem, LabelledSet
+from evalkit.judges.graded import rubric_hash
+from evalkit.store import open_store
+from evalkit.testing.openai_server import LoopbackOpenAI
+from tests.conftest import loopback_suite
+
+RUBRIC = "The answer names a colour."
+CASES = [
+    {"id": "red", "input": {"question": "red"}, "expected": '{"echo": "red"}'},
+    {"id": "sky", "input": {"question": "sky"}, "expected": "something else"},
+]
+
+
+def judge_scorer(base_url: str, extra: str = "") -> str:
+    return (
+        "  - name: exact\n"
+        "  - name: llm_judge\n"
+        "    id: colour\n"
+        "    args:\n"
+        f"      rubric: {json.dumps(RUBRIC)}\n"
+        "      model: openai/judge\n"
+        f"      api_base: {base_url}\n"
+        f"{extra}"
+    )
+
+
+def colour_judge(body: dict[str, Any]) -> str:
+    ok = "red" in body["messages"][1]["content"].split("<<<BEGIN OUTPUT")[1]
+    return json.dumps(
+        {
+            "reasoning": "names red" if ok else "no colour",
+            "score": 9 if ok else 1,
+            "pass": ok,
+            "confidence": 0.8,
+        }
+    )
+
+
+def test_rescore_applies_new_scorers_without_calling_the_target(
+    make_suite: Any, cli: Any, tmp_path: Path
+) -> None:
+    db = str(tmp_path / "r.duckdb")
+    with LoopbackOpenAI() as target, LoopbackOpenAI(responder=colour_judge) as judge:
+        suite = make_suite(loopback_suite(target.base_url), cases=CASES)
+        first = cli("run", str(suite), "--db", db, "--no-progress")
+        assert first.exit_code == 1, first.stderr  # exact passes 1 of 2
+        target_calls = target.stats.requests
+        assert target_calls == 2
+        parent = open_store(db).get_run()
+
+        suite.write_text(loopback_suite(target.base_url, scorers=judge_scorer(judge.base_url)))
+        result = cli("rescore", parent.run_id, "--db", db, "--no-progress")
+        assert target.stats.requests == target_calls  # not one call to the target
+        assert judge.stats.requests == 2
+
+    assert result.exit_code == 1, result.stderr
+    assert f"Re-scored {parent.run_id} into" in result.stdout and "0 target calls" in result.stdout
+    assert (
+        "WARNING: judge 'openai/judge' of scorer 'colour'" in result.stdout
+        and "no calibration" in result.stdout
+    )
+    store = open_store(db)
+    child = store.get_run()
+    assert child.run_id != parent.run_id and child.parent_run_id == parent.run_id
+    assert child.model == parent.model and child.prompt_hash == parent.prompt_hash
+    scores = store.score_rows(child.run_id)
+    assert sorted(set(scores.scorer)) == ["colour", "exact"]
+    colour = scores[scores.scorer == "colour"].set_index("case_id")
+    assert bool(colour.loc["red"].passed) and not bool(colour.loc["sky"].passed)
+    assert json.loads(colour.loc["sky"].details_json)["reasoning"] == "no colour"
+    # the stored outputs are the parent's, marked as not requested again
+    outputs = store.case_results(child.run_id)
+    assert list(outputs.raw_text) == list(store.case_results(parent.run_id).raw_text)
+    assert outputs.cached.all() and child.summary["cost_usd"] == 0.0
+    # the parent run is untouched
+    assert sorted(set(store.score_rows(parent.run_id).scorer)) == ["exact"]
+
+
+def test_rescore_gate_fails_on_a_judge_below_min_kappa_when_asked(
+    make_suite: Any, cli: Any, tmp_path: Path
+) -> None:
+    db = str(tmp_path / "k.duckdb")
+    with LoopbackOpenAI() as target, LoopbackOpenAI(responder=colour_judge) as judge:
+        suite = make_suite(
+            loopback_suite(target.base_url, gate="gate: {min_pass_rate: 0.0}\n"),
+            cases=CASES,
+        )
+        assert cli("run", str(suite), "--db", db, "--no-progress").exit_code == 0
+        # a calibration with kappa 0 for exactly this judge + rubric
+        items = [
+            LabelledItem(id=str(i), request="q", output="o", label=lab)
+            for i, lab in enumerate(["pass", "fail", "pass", "fail"])
+        ]
+        labelled = LabelledSet(name="labels.jsonl", mode="graded", items=items)
+        verdicts = {str(i): JudgeVerdict(label=lab) for i, lab in enumerate(["pass", "pass", "fail", "fail"])}
+        open_store(db).add_calibration(
+            build_report(labelled, verdicts, judge_model="openai/judge", rubric_hash=rubric_hash(RUBRIC))
+        )
+
+        gate = "gate: {min_pass_rate: 0.0}\n"
+        suite.write_text(
+            loopback_suite(
+                target.base_url, scorers=judge_scorer(judge.base_url, "      min_kappa: 0.6\n"), gate=gate
+            )
+        )
+        warned = cli("rescore", "--db", db, "--no-progress")
+        assert warned.exit_code == 0, warned.stderr
+        assert "WARNING: judge 'openai/judge' of scorer 'colour'" in warned.stdout
+        assert "kappa 0.00, below min_kappa 0.60" in warned.stdout
+
+        strict = judge_scorer(judge.base_url, "      min_kappa: 0.6\n      calibration: fail\n")
+        suite.write_text(loopback_suite(target.base_url, scorers=strict, gate=gate))
+        failed = cli("rescore", "--db", db, "--no-progress")
+    assert failed.exit_code == 1
+    assert "Gate FAILED" in failed.stdout and "below min_kappa 0.60" in failed.stdout
+
+
+def test_run_gate_warns_then_fails_on_an_uncalibrated_judge(
+    make_suite: Any, cli: Any, tmp_path: Path
+) -> None:
+    """`evalkit run` applies the same judge checks as rescore: loud by default, fatal when the suite asks."""
+    db = str(tmp_path / "g.duckdb")
+    gate = "gate: {min_pass_rate: 0.0}\n"
+    with LoopbackOpenAI() as target, LoopbackOpenAI(responder=colour_judge) as judge:
+        suite = make_suite(
+            loopback_suite(target.base_url, scorers=judge_scorer(judge.base_url), gate=gate), cases=CASES
+        )
+        warned = cli("run", str(suite), "--db", db, "--no-progress")
+        assert warned.exit_code == 0, warned.stderr
+        assert (
+            "WARNING: judge 'openai/judge' of scorer 'colour'" in warned.stdout
+            and "no calibration" in warned.stdout
+        )
+        strict = judge_scorer(judge.base_url, "      min_kappa: 0.6\n      calibration: fail\n")
+        suite.write_text(loopback_suite(target.base_url, scorers=strict, gate=gate))
+        failed = cli("run", str(suite), "--db", db, "--no-progress")
+    assert failed.exit_code == 1 and "Gate FAILED" in failed.stdout
+    assert open_store(db).get_run("latest").summary["gate"]["exit_code"] == 1
