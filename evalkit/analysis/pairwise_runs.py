@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, Field
 
 from evalkit.analysis.compare import load_outcomes
-from evalkit.judges.pairwise import request_text, Complete, PairVerdict, PairwiseJudge, PairwiseJudging
+from evalkit.judges.pairwise import Complete, PairVerdict, PairwiseJudge, PairwiseJudging, request_text
 from evalkit.judges.pairwise_stats import WinRate, win_rate
 from evalkit.results import RunRecord
 

@@ -37,8 +37,8 @@ def merge(
     Each database contributes its latest run (with its matrix cells, if any); runs of the same suite,
     prompt and model become one run in --into, with every case of every shard and no case twice.
     """
-    from evalkit.cli.console import out, print_summary
     from evalkit.analysis.failures import explain_cases
+    from evalkit.cli.console import out, print_summary
     from evalkit.run.merge import apply_merge, plan_merge
     from evalkit.store import open_store
 
@@ -87,8 +87,8 @@ def export(
     db: str | None = typer.Option(None, "--db", help="Results database."),
 ) -> None:
     """Write a run's stored rows to one file per table (runs, cases, outputs, scores, field_scores)."""
-    from evalkit.store.export import FORMATS, export_run
     from evalkit.store import load_run, open_store
+    from evalkit.store.export import FORMATS, export_run
 
     if fmt not in FORMATS:  # checked before opening anything
         from evalkit.errors import UsageError

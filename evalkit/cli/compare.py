@@ -320,8 +320,8 @@ def _compare_group(
     from rich.table import Table
     from rich.text import Text
 
-    from evalkit.cli.console import out, pct
     from evalkit.analysis.compare import compare_runs
+    from evalkit.cli.console import out, pct
     from evalkit.errors import UsageError
     from evalkit.report.formatting import pvalue
     from evalkit.store.groups import group_runs

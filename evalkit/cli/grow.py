@@ -263,12 +263,12 @@ def weekly(
     Exits with the run's gate code. A failing webhook is reported on stderr and changes neither the
     exit code nor anything stored.
     """
+    from evalkit.analysis.failures import explain_cases
     from evalkit.cli.console import out as console
     from evalkit.cli.console import print_summary, progress_bar
-    from evalkit.analysis.failures import explain_cases
+    from evalkit.grow.weekly import run_weekly
     from evalkit.run.runner import RunOptions
     from evalkit.store import open_store
-    from evalkit.grow.weekly import run_weekly
 
     store = open_store(db)
     bar = progress_bar(progress)

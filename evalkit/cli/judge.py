@@ -28,8 +28,8 @@ def rescore(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar on stderr."),
 ) -> None:
     """Apply a suite's current scorers to the stored outputs of RUN, calling no target; store a new, linked run."""
-    from evalkit.cli.console import out, print_summary, progress_bar
     from evalkit.analysis.failures import explain_cases
+    from evalkit.cli.console import out, print_summary, progress_bar
     from evalkit.run.rescore import rescore as do_rescore
     from evalkit.store import open_store
 
@@ -107,11 +107,11 @@ def calibrate(
     """
     import asyncio
 
-    from evalkit.judges.calibration import build_report, judge_labelled_set, precomputed_verdicts
-    from evalkit.providers.calls import ModelCaller
     from evalkit.cli.console import progress_bar
     from evalkit.errors import UsageError
+    from evalkit.judges.calibration import build_report, judge_labelled_set, precomputed_verdicts
     from evalkit.judges.labelled import load_labelled_set, load_precomputed_verdicts
+    from evalkit.providers.calls import ModelCaller
     from evalkit.store import open_store
 
     labelled = load_labelled_set(labels)

@@ -93,9 +93,9 @@ def calibrate_orders(
 
 
 async def _judge(labelled: Any, judge: Any, base_dir: Path | None, concurrency: int, progress: bool) -> Any:
-    from evalkit.providers.calls import ModelCaller
     from evalkit.cli.console import progress_bar
     from evalkit.judges.pairwise_calibration import judge_both_orders
+    from evalkit.providers.calls import ModelCaller
 
     bar = progress_bar(progress)
     task = bar.add_task(f"judging both orders with {judge.model}", total=len(labelled.items))
@@ -153,10 +153,10 @@ def judge_runs(
     limit: int | None,
 ) -> Any:
     """`evalkit compare A B --judge MODEL`: judge, apply B's gate.pairwise, store, print."""
+    from evalkit.analysis.pairwise_runs import compare_with_judge, gate_comparison
     from evalkit.cli.console import progress_bar
     from evalkit.errors import UsageError
     from evalkit.judges.pairwise import DEFAULT_PAIRWISE_RUBRIC, PairwiseJudge
-    from evalkit.analysis.pairwise_runs import compare_with_judge, gate_comparison
     from evalkit.store.pairwise import PairwiseStore
     from evalkit.suite.spec import PairwiseGateSpec
 
@@ -266,9 +266,9 @@ def print_pairwise(comparison: Any, shown: int = 10) -> None:
 def apply_pairwise_gate(store: Any, suite: Any, baseline: Any, run: Any, decision: Any) -> Any:
     """`evalkit run --baseline` with ``gate.pairwise``: judge the run against the baseline and let the
     criterion fail the regression decision (exit 1); the judge's warnings are printed."""
+    from evalkit.analysis.pairwise_runs import compare_with_judge, gate_comparison
     from evalkit.errors import ExitCode
     from evalkit.judges.pairwise import DEFAULT_PAIRWISE_RUBRIC, PairwiseJudge
-    from evalkit.analysis.pairwise_runs import compare_with_judge, gate_comparison
     from evalkit.store.pairwise import PairwiseStore
 
     spec = suite.config.gate.pairwise

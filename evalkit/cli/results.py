@@ -52,8 +52,8 @@ def show(
     db: str | None = typer.Option(None, "--db", help="Results database."),
 ) -> None:
     """Explain a run's failures: each scorer's reason, and the output against the expected output."""
-    from evalkit.cli.console import out, pct, print_case
     from evalkit.analysis.failures import explain_cases
+    from evalkit.cli.console import out, pct, print_case
     from evalkit.store import open_store
 
     store = open_store(db, must_exist=True)

@@ -154,8 +154,8 @@ def _cell(base: Any, prompt: str | None, model: str | None, group: str | None) -
 
 def _run_cell(loaded: Any, store: Any, options: Any, progress: bool, junit: Path | None) -> Any:
     """Run one (prompt, model) cell with a progress bar and print its summary."""
-    from evalkit.cli.console import print_summary, progress_bar
     from evalkit.analysis.failures import explain_cases
+    from evalkit.cli.console import print_summary, progress_bar
     from evalkit.run.runner import run_suite
 
     bar = progress_bar(progress)

@@ -34,9 +34,9 @@ def trend(
 
     Writes a tidy CSV and a self-contained HTML page (charts inlined) and lists regression weeks.
     """
+    from evalkit.analysis.trend import build_trend, write_trend
     from evalkit.cli.console import out as console
     from evalkit.store import open_store
-    from evalkit.analysis.trend import build_trend, write_trend
 
     name = suite_name_of(suite)
     report = build_trend(open_store(db, must_exist=True), name, weeks=weeks, min_drop=min_drop)

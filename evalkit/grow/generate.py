@@ -25,16 +25,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from evalkit.providers.calls import ConcurrencyLimit, ModelCaller, RetryPolicy
 from evalkit.candidates import Candidate
 from evalkit.cases import Case, content_id
 from evalkit.errors import ConfigError, ProviderError, UsageError
 from evalkit.grow.neardup import NearDuplicateIndex, input_text
 from evalkit.outputs import parse_output
-from evalkit.suite.prompts import PromptVersion, split_sections
 from evalkit.providers.base import CompletionRequest
+from evalkit.providers.calls import ConcurrencyLimit, ModelCaller, RetryPolicy
 from evalkit.store import Store
 from evalkit.store.growth import GrowthStore
+from evalkit.suite.prompts import PromptVersion, split_sections
 from evalkit.suite.spec import Suite
 
 MAX_PARENTS = 200  # example cases kept in memory to show the generator

@@ -33,14 +33,14 @@ from typing import Any
 from evalkit.candidates import Candidate, MinedRecord
 from evalkit.cases import Case, CaseSource, content_id
 from evalkit.errors import ConfigError, UsageError
-from evalkit.suite.growth import MiningSpec
 from evalkit.grow.logfiles import iter_log, resolve_logs
 from evalkit.grow.neardup import NearDuplicateIndex, input_text
-from evalkit.outputs import parse_output
 from evalkit.grow.pii import PiiScrubber, without_placeholders
 from evalkit.grow.review import append_cases, suite_case_ids
+from evalkit.outputs import parse_output
 from evalkit.store import Store
 from evalkit.store.growth import GrowthStore
+from evalkit.suite.growth import MiningSpec
 from evalkit.suite.spec import Suite
 
 # Failure reasons, in the order a record's first reason is chosen.

@@ -28,7 +28,6 @@ from evalkit.judges.agreement import (
     recall,
     reliability_table,
 )
-from evalkit.judges.labelled import LabelledItem, LabelledSet
 from evalkit.judges.graded import (
     PAIRWISE_SCHEMA,
     VERDICT_SCHEMA,
@@ -41,6 +40,7 @@ from evalkit.judges.graded import (
     pairwise_messages,
     rubric_hash,
 )
+from evalkit.judges.labelled import LabelledItem, LabelledSet
 
 ERROR_LABEL = "error"
 

@@ -20,7 +20,6 @@ Three things this module is careful about:
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import statistics

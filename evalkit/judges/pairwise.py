@@ -32,7 +32,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from evalkit.errors import ProviderError
-from evalkit.providers.base import Completion, CompletionRequest
 from evalkit.judges.graded import (
     DEFAULT_JUDGE_PARAMS,
     PAIRWISE_SCHEMA,
@@ -41,6 +40,7 @@ from evalkit.judges.graded import (
     pair_messages,
     pairwise_messages,
 )
+from evalkit.providers.base import Completion, CompletionRequest
 
 Winner = Literal["a", "b", "tie"]
 SlotAnswer = Literal["first", "second", "tie"]

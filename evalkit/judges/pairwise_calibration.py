@@ -34,7 +34,14 @@ from pydantic import BaseModel, Field
 
 from evalkit.errors import ConfigError, UsageError
 from evalkit.judges.labelled import LabelledSet
-from evalkit.judges.pairwise import Complete, OrderVerdict, PairVerdict, PairwiseJudge, PairwiseJudging, combine
+from evalkit.judges.pairwise import (
+    Complete,
+    OrderVerdict,
+    PairVerdict,
+    PairwiseJudge,
+    PairwiseJudging,
+    combine,
+)
 from evalkit.judges.pairwise_stats import OrderCalibration, order_calibration
 
 MODE = "pairwise_orders"

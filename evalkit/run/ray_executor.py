@@ -25,9 +25,9 @@ from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evalkit.providers.calls import CallStats, ConcurrencyLimit, ModelCaller, RetryPolicy, cache_key
 from evalkit.cases import Case
 from evalkit.errors import UsageError
+from evalkit.providers.calls import CallStats, ConcurrencyLimit, ModelCaller, RetryPolicy, cache_key
 from evalkit.results import CaseResult, OutputRecord
 from evalkit.run.sharding import shard_of
 

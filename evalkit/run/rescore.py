@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from evalkit import __version__
-from evalkit.judges.calibration import JudgeCheck, judge_checks
-from evalkit.providers.calls import ModelCaller
 from evalkit.cases import Case
 from evalkit.errors import UsageError
 from evalkit.gate.suite import GateDecision, apply_judge_checks, case_verdict, decide
+from evalkit.judges.calibration import JudgeCheck, judge_checks
+from evalkit.providers.calls import ModelCaller
 from evalkit.results import CaseResult, OutputRecord, RunRecord
 from evalkit.run.runner import new_run_id, score_case
 from evalkit.store import Store

@@ -22,18 +22,18 @@ from itertools import islice
 from typing import Any
 
 from evalkit import __version__
-from evalkit.run.batches import BatchWriter
-from evalkit.judges.calibration import judge_checks
-from evalkit.providers.calls import ConcurrencyLimit, ModelCaller, RetryPolicy, cache_key
 from evalkit.cases import Case
 from evalkit.errors import ExitCode, ProviderError, UsageError
 from evalkit.gate.suite import GateDecision, apply_judge_checks, case_verdict, decide
+from evalkit.judges.calibration import judge_checks
 from evalkit.outputs import parse_output
-from evalkit.suite.prompts import PromptVersion
 from evalkit.providers.base import Completion, CompletionRequest
+from evalkit.providers.calls import ConcurrencyLimit, ModelCaller, RetryPolicy, cache_key
 from evalkit.results import CaseResult, OutputRecord, RunRecord, ScoreRow
+from evalkit.run.batches import BatchWriter
 from evalkit.scorers.base import Score, ScoreContext
 from evalkit.store import Store
+from evalkit.suite.prompts import PromptVersion
 from evalkit.suite.spec import Suite
 
 CHUNK = 256  # cases rendered and looked up in the cache together

@@ -23,6 +23,7 @@ from evalkit.judges.graded import (
 )
 from evalkit.scorers.base import Score, ScoreContext, ScoreFn, scorer
 
+
 @scorer("llm_judge")
 def llm_judge(
     rubric: str,

@@ -5,8 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from evalkit.judges.pairwise import DEFAULT_PAIRWISE_RUBRIC, PairwiseJudge, PairwiseJudging, VerdictMethod
-from evalkit.judges.pairwise import request_text
+from evalkit.judges.pairwise import (
+    DEFAULT_PAIRWISE_RUBRIC,
+    PairwiseJudge,
+    PairwiseJudging,
+    VerdictMethod,
+    request_text,
+)
 from evalkit.scorers.base import Score, ScoreContext, ScoreFn, scorer
 
 _VALUE = {"b": 1.0, "tie": 0.5, "a": 0.0}  # b: the output under test, a: the reference

@@ -27,8 +27,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from evalkit.errors import ConfigError
-from evalkit.suite.prompts import BUILTIN_VARIABLES, PromptVersion
 from evalkit.scorers.base import scorers as scorer_registry
+from evalkit.suite.prompts import BUILTIN_VARIABLES, PromptVersion
 from evalkit.suite.spec import Suite
 
 Severity = Literal["error", "warning", "info"]

@@ -18,10 +18,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from evalkit.cases import Case, iter_case_file
 from evalkit.errors import ConfigError, UsageError
-from evalkit.suite.growth import GenerateSpec, MiningSpec
 from evalkit.importing import import_object
-from evalkit.suite.prompts import PromptVersion, load_prompt
 from evalkit.scorers.base import ScoreFn, ScorerArgumentError, build_scorer
+from evalkit.suite.growth import GenerateSpec, MiningSpec
+from evalkit.suite.prompts import PromptVersion, load_prompt
 from evalkit.suite.yamlfile import LocatedYaml, load_yaml
 
 DEFAULT_MODEL = "local/smollm2-135m"

@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING, Any
 from evalkit.errors import UsageError
 
 if TYPE_CHECKING:
-    from evalkit.cases import Case
     from evalkit.analysis.failures import CaseExplanation
+    from evalkit.cases import Case
     from evalkit.results import CaseResult
     from evalkit.suite.spec import Suite
 
@@ -156,7 +156,14 @@ async def evaluate(
     from evalkit.gate.suite import case_verdict
     from evalkit.providers.base import Completion
     from evalkit.results import CaseResult
-    from evalkit.run.runner import RunOptions, evaluate_case, make_caller, output_from, prepare_target, score_case
+    from evalkit.run.runner import (
+        RunOptions,
+        evaluate_case,
+        make_caller,
+        output_from,
+        prepare_target,
+        score_case,
+    )
 
     loaded = _suite(suite, scorers)
     the_case = _case(loaded if suite is not None else None, case, input, expected)

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from evalkit.analysis.trend import build_trend, find_regressions, week_start
 from evalkit.candidates import MinedRecord
 from evalkit.cases import Case
 from evalkit.results import CaseResult, OutputRecord, RunRecord, ScoreRow
 from evalkit.scorers.base import FieldScore
 from evalkit.store import Store, open_store
 from evalkit.store.growth import GrowthStore
-from evalkit.analysis.trend import build_trend, find_regressions, week_start
 from tests.conftest import CliResult
 
 NOW = datetime.now(timezone.utc).replace(tzinfo=None)

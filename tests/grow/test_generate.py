@@ -12,9 +12,9 @@ import pytest
 
 from evalkit.grow.generate import CandidateRejected, check_candidate, generator_prompt
 from evalkit.grow.neardup import input_text, similarity
-from evalkit.suite.prompts import load_prompt
 from evalkit.store import open_store
 from evalkit.store.growth import GrowthStore
+from evalkit.suite.prompts import load_prompt
 from evalkit.testing.openai_server import LoopbackOpenAI
 from tests.conftest import CliResult
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from evalkit.gate.suite import GateDecision, apply_judge_checks
 from evalkit.judges.calibration import (
     JudgeRequirement,
     JudgeVerdict,
@@ -19,10 +20,9 @@ from evalkit.judges.calibration import (
     judge_labelled_set,
     judge_requirements,
 )
-from evalkit.providers.calls import ModelCaller
-from evalkit.gate.suite import GateDecision, apply_judge_checks
-from evalkit.judges.labelled import LabelledItem, LabelledSet
 from evalkit.judges.graded import JudgeConfig, rubric_hash
+from evalkit.judges.labelled import LabelledItem, LabelledSet
+from evalkit.providers.calls import ModelCaller
 from evalkit.store import open_store
 from evalkit.testing.openai_server import LoopbackOpenAI
 from tests.conftest import EXTERNAL_DATA

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from evalkit.providers.calls import ModelCaller
+from evalkit.analysis.pairwise_runs import summarize
 from evalkit.judges.pairwise import (
     OrderVerdict,
     PairVerdict,
@@ -18,7 +18,7 @@ from evalkit.judges.pairwise import (
     combine,
     read_letter_logprobs,
 )
-from evalkit.analysis.pairwise_runs import summarize
+from evalkit.providers.calls import ModelCaller
 from evalkit.testing.openai_server import LoopbackOpenAI
 
 PAIRS = [("q1", "good answer", "bad answer"), ("q2", "bad answer", "good answer"), ("q3", "good one", "poor")]

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from evalkit.providers.calls import ConcurrencyLimit, ModelCaller, RetryPolicy, cache_key
 from evalkit.errors import ProviderError
 from evalkit.providers.base import CompletionRequest
+from evalkit.providers.calls import ConcurrencyLimit, ModelCaller, RetryPolicy, cache_key
 from evalkit.testing.openai_server import Faults, LoopbackOpenAI, prompt_key
 
 

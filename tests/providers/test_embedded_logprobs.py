@@ -9,9 +9,9 @@ import pytest
 
 pytest.importorskip("llama_cpp", reason="the embedded model needs the [local] extra (.ci/setup installs it)")
 
-from evalkit.providers.calls import ModelCaller
 from evalkit.judges.pairwise import PairwiseJudge, read_letter_logprobs
 from evalkit.providers.base import CompletionRequest
+from evalkit.providers.calls import ModelCaller
 
 pytestmark = pytest.mark.embedded
 

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.judges.calibration import JudgeVerdict, build_report
-from evalkit.judges.labelled import LabelledItem, LabelledSet
 from evalkit.judges.graded import rubric_hash
+from evalkit.judges.labelled import LabelledItem, LabelledSet
 from evalkit.store import open_store
 from evalkit.testing.openai_server import LoopbackOpenAI
 from tests.conftest import loopback_suite

@@ -14,10 +14,7 @@ from typing import Any
 
 import pytest
 
-from evalkit.providers.calls import ModelCaller
 from evalkit.cases import Case
-from evalkit.outputs import parse_output
-from evalkit.scorers.base import Score, ScoreContext, build_scorer
 from evalkit.judges.graded import (
     Verdict,
     aggregate_votes,
@@ -26,6 +23,9 @@ from evalkit.judges.graded import (
     parse_reply,
     rubric_hash,
 )
+from evalkit.outputs import parse_output
+from evalkit.providers.calls import ModelCaller
+from evalkit.scorers.base import Score, ScoreContext, build_scorer
 from evalkit.testing.openai_server import LoopbackOpenAI
 from tests.conftest import loopback_suite
 

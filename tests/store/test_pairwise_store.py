@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from evalkit.judges.pairwise import OrderVerdict, PairwiseJudge, combine
 from evalkit.analysis.pairwise_runs import JudgedCase, summarize
+from evalkit.judges.pairwise import OrderVerdict, PairwiseJudge, combine
 from evalkit.store import open_store
 from evalkit.store.pairwise import PairwiseStore
 
