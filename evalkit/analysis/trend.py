@@ -10,12 +10,10 @@ self-contained HTML page (:mod:`evalkit.report.trend`).
 
 from __future__ import annotations
 
-import csv
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 from evalkit.store import Store
@@ -200,23 +198,3 @@ def build_trend(
             for week, base, value in find_regressions(week_list, series.values, 2 * min_drop):
                 report.regressions.append(Regression(week, kind, name, base, value))
     return report
-
-
-def write_csv(report: TrendReport, path: Path) -> Path:
-    """The tidy CSV of a trend report."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["week", "kind", "name", "metric", "value"])
-        for week, kind, name, metric, value in report.rows():
-            writer.writerow([week, kind, name, metric, "" if value is None else value])
-    return path
-
-
-def write_trend(report: TrendReport, out_dir: Path) -> tuple[Path, Path]:
-    """Write ``trend-<suite>.csv`` and ``trend-<suite>.html`` under ``out_dir``; returns both paths."""
-    from evalkit.report.trend import write_trend_html
-
-    csv_path = write_csv(report, out_dir / f"trend-{report.suite}.csv")
-    html_path = write_trend_html(report, out_dir / f"trend-{report.suite}.html")
-    return csv_path, html_path

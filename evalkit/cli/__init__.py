@@ -10,30 +10,21 @@ import sys
 
 import typer
 
-from evalkit.errors import EvalkitError, ExitCode
-
-app = typer.Typer(
-    name="evalkit",
-    help="Evaluate LLM features against suites of cases; store results in DuckDB; gate CI on them.\n\n"
-    "Exit codes: 0 gate passed, 1 gate failed, 2 usage/config/input error, "
-    "3 too many provider/infrastructure errors, 130 interrupted (the run is kept).",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-)
-
 # Each module adds its commands to `app`, in the order `--help` lists them.
-from evalkit.cli import run  # noqa: E402, F401, I001
-from evalkit.cli import results  # noqa: E402, F401
-from evalkit.cli import compare  # noqa: E402, F401
-from evalkit.cli import report  # noqa: E402, F401
-from evalkit.cli import lint  # noqa: E402, F401
-from evalkit.cli import judge  # noqa: E402, F401
-from evalkit.cli import ci  # noqa: E402, F401
-from evalkit.cli import grow  # noqa: E402, F401
-from evalkit.cli import trend  # noqa: E402, F401
-from evalkit.cli import sync  # noqa: E402, F401
+from evalkit.cli import (
+    ci,  # noqa: F401
+    compare,  # noqa: F401
+    grow,  # noqa: F401
+    judge,  # noqa: F401
+    lint,  # noqa: F401
+    report,  # noqa: F401
+    results,  # noqa: F401
+    run,  # noqa: F401
+    sync,  # noqa: F401
+    trend,  # noqa: F401
+)
+from evalkit.cli.app import app
+from evalkit.errors import EvalkitError, ExitCode
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from evalkit.cli import app
+from evalkit.cli.app import app
 
 baseline_app = typer.Typer(
     help="Name reference runs, such as main, for `evalkit run --baseline NAME`: set, list.",

@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from evalkit.cli import app
+from evalkit.cli.app import app
 
 _DB_HELP = "Results database (default: $EVALKIT_DB or .evalkit/evalkit.duckdb)."
 

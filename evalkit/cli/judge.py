@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from evalkit.cli import app
+from evalkit.cli.app import app
 
 DEFAULT_PAIRWISE_RUBRIC = (
     "The better response follows the request's instruction precisely, is correct and helpful, and "

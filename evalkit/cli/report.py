@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from evalkit.cli import app
+from evalkit.cli.app import app
 
 
 @app.command()

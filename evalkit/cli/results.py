@@ -6,7 +6,7 @@ import json
 
 import typer
 
-from evalkit.cli import app
+from evalkit.cli.app import app
 
 
 @app.command()

@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from evalkit.cli import app
+from evalkit.cli.app import app
 
 SUMMARY_FAILURES = 10
 

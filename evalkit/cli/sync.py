@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from evalkit.cli import app
+from evalkit.cli.app import app
 
 
 @app.command()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from evalkit.cli import app
+from evalkit.cli.app import app
 
 
 def suite_name_of(suite: str) -> str:
@@ -34,8 +34,9 @@ def trend(
 
     Writes a tidy CSV and a self-contained HTML page (charts inlined) and lists regression weeks.
     """
-    from evalkit.analysis.trend import build_trend, write_trend
+    from evalkit.analysis.trend import build_trend
     from evalkit.cli.console import out as console
+    from evalkit.report.trend import write_trend
     from evalkit.store import open_store
 
     name = suite_name_of(suite)

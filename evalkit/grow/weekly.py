@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from evalkit.analysis.trend import TrendReport, build_trend, write_trend
+from evalkit.analysis.trend import TrendReport, build_trend
 from evalkit.grow.mining import MiningReport, mine
+from evalkit.report.trend import write_trend
 from evalkit.run.runner import RunOptions, RunOutcome, run_suite
 from evalkit.store import Store
 from evalkit.suite.spec import load_suite

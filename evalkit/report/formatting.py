@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from evalkit.analysis.compare import MetricComparison
 
@@ -64,3 +67,18 @@ def _pct(value: float) -> str:
 
 def _points(value: float) -> str:
     return f"{value * 100:+.1f} pts"
+
+
+CELL = 160  # characters of an output shown in a table cell
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
+
+
+def cell(value: Any, limit: int = CELL) -> str:
+    """Untrusted text as one safe markdown table cell: one line, clipped, markup and mentions neutralised."""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    text = " ".join(text.split())
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("@", "&#64;")
+    return _MD_SPECIAL.sub(r"\\\1", text)

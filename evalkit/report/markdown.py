@@ -6,31 +6,17 @@ links or @-mentions into the comment, and long values are clipped.
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Sequence
 from typing import Any
 
 from evalkit.analysis.compare import Comparison, MetricComparison
 from evalkit.analysis.failures import CaseExplanation
 from evalkit.gate.regression import RegressionDecision
-from evalkit.report.formatting import metric_cells
+from evalkit.report.formatting import cell, metric_cells
+from evalkit.report.pairwise import pairwise_markdown
 from evalkit.results import RunRecord
 
 TOP = 10
-CELL = 160  # characters of an output shown in a table cell
-
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
-
-
-def cell(value: Any, limit: int = CELL) -> str:
-    """Untrusted text as one safe markdown table cell: one line, clipped, markup and mentions neutralised."""
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    text = " ".join(text.split())
-    if len(text) > limit:
-        text = text[: limit - 1] + "…"
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("@", "&#64;")
-    return _MD_SPECIAL.sub(r"\\\1", text)
 
 
 def run_markdown(
@@ -112,8 +98,6 @@ def comparison_markdown(
         *_comparison_body(comparison, "A", "B"),
     ]
     if pairwise is not None:
-        from evalkit.report.pairwise import pairwise_markdown
-
         lines += pairwise_markdown(pairwise)
     if report_path:
         lines += ["", f"Full report: `{report_path}`"]

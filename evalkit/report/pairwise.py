@@ -1,6 +1,6 @@
 """The pairwise judge's section of the markdown summary and of the HTML report.
 
-Reasoning and outputs are model text: the markdown goes through :func:`evalkit.report.markdown.cell`,
+Reasoning and outputs are model text: the markdown goes through :func:`evalkit.report.formatting.cell`,
 the HTML through jinja2's autoescaping (the template never marks them safe).
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from evalkit.report.markdown import cell
+from evalkit.report.formatting import cell
 
 TOP = 10
 _WORD = {"a": "A", "b": "B", "tie": "tie", None: "error"}

@@ -7,6 +7,7 @@ through jinja2's autoescaping. Charts are drawn with matplotlib's Agg canvas, wi
 from __future__ import annotations
 
 import base64
+import csv
 import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -168,3 +169,21 @@ def _pct(value: float | None) -> str:
 
 def _num(value: float | None, digits: int = 0) -> str:
     return "n/a" if value is None else f"{value:,.{digits}f}"
+
+
+def write_csv(report: TrendReport, path: Path) -> Path:
+    """The tidy CSV of a trend report."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["week", "kind", "name", "metric", "value"])
+        for week, kind, name, metric, value in report.rows():
+            writer.writerow([week, kind, name, metric, "" if value is None else value])
+    return path
+
+
+def write_trend(report: TrendReport, out_dir: Path) -> tuple[Path, Path]:
+    """Write ``trend-<suite>.csv`` and ``trend-<suite>.html`` under ``out_dir``; returns both paths."""
+    csv_path = write_csv(report, out_dir / f"trend-{report.suite}.csv")
+    html_path = write_trend_html(report, out_dir / f"trend-{report.suite}.html")
+    return csv_path, html_path

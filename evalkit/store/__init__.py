@@ -8,36 +8,8 @@ A ``postgresql://`` URL selects the PostgreSQL backend.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
-from evalkit.errors import UsageError
+from evalkit.store.opening import DEFAULT_DB, open_store, resolve_db
 from evalkit.store.queries import Store
 from evalkit.store.run_tables import RunTables, load_run
 
-DEFAULT_DB = Path(".evalkit") / "evalkit.duckdb"
-
 __all__ = ["DEFAULT_DB", "RunTables", "Store", "load_run", "open_store", "resolve_db"]
-
-
-def resolve_db(db: str | Path | None = None) -> str:
-    """The database location that ``open_store`` would use."""
-    return str(db or os.environ.get("EVALKIT_DB") or DEFAULT_DB)
-
-
-def open_store(db: str | Path | None = None, *, must_exist: bool = False) -> Store:
-    """Open (creating and migrating if needed) the results database."""
-    location = resolve_db(db)
-    if location.startswith(("postgresql://", "postgres://")):
-        from evalkit.store.postgres import PostgresBackend
-
-        return Store(PostgresBackend(location))
-    if "://" in location:
-        raise UsageError(f"unsupported database URL {location!r}: use a DuckDB file path or postgresql://...")
-    from evalkit.store.duckdb import DuckDBBackend
-
-    path = Path(location)
-    if must_exist and not path.exists():
-        raise UsageError(f"no results database at {path} (run `evalkit run` first, or pass --db)")
-    timeout = float(os.environ.get("EVALKIT_LOCK_TIMEOUT", "120"))
-    return Store(DuckDBBackend(path, lock_timeout=timeout))

@@ -75,7 +75,7 @@ def load_run(run: str = "latest", db: str | Path | Store | None = None) -> RunTa
     if isinstance(db, Store):
         store = db
     else:
-        from evalkit.store import open_store
+        from evalkit.store.opening import open_store
 
         store = open_store(db, must_exist=True)
     with store.session():

@@ -165,7 +165,7 @@ def test_trend_page_renders_in_chromium(seeded: Path, tmp_path: Path) -> None:
     chromium = shutil.which("chromium") or "/usr/bin/chromium"
     if not Path(chromium).exists():
         pytest.skip("Debian's chromium is not installed (.ci/setup installs it as root)")
-    from evalkit.analysis.trend import write_trend
+    from evalkit.report.trend import write_trend
 
     _, html_path = write_trend(build_trend(open_store(seeded), "listings"), tmp_path / "reports")
     shot = tmp_path / "trend.png"
