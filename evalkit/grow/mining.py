@@ -20,51 +20,36 @@ cases have no expected output and are unverified, so scorers that need one skip 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from evalkit.candidates import Candidate, MinedRecord
 from evalkit.cases import Case, CaseSource, content_id
 from evalkit.errors import ConfigError, UsageError
+from evalkit.grow.log_records import (
+    Failure,
+    RecordReader,
+    comparable_text,
+    field_value,
+    is_blank,
+    parse_since,
+    parse_timestamp,
+)
 from evalkit.grow.logfiles import iter_log, resolve_logs
-from evalkit.grow.neardup import NearDuplicateIndex, input_text
-from evalkit.grow.pii import PiiScrubber, without_placeholders
+from evalkit.grow.neardup import NearDuplicateIndex
+from evalkit.grow.pii import PiiScrubber
 from evalkit.grow.review import append_cases, suite_case_ids
-from evalkit.outputs import parse_output
 from evalkit.store import Store
 from evalkit.store.growth import GrowthStore
-from evalkit.suite.growth import MiningSpec
 from evalkit.suite.spec import Suite
 
-# Failure reasons, in the order a record's first reason is chosen.
-REASONS = ("provider_error", "schema_violation", "correction", "negative_feedback", "low_judge_score")
-_SINCE = re.compile(r"^(\d+)\s*([mhdw])$")
-_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-COMPARED_WORDS = 80
 _CLIP = 2000  # characters of the failing output kept in a case's provenance
-
-
-@dataclass
-class Failure:
-    """One failing log record, scrubbed."""
-
-    log_id: str
-    source: str
-    logged_at: datetime | None
-    input: dict[str, Any]
-    reasons: list[str]
-    output: Any = None
-    correction: Any = None
-    feedback: Any = None
-    text: str = ""  # normalised input text, for clustering and dedup
-    cluster_id: str = ""
 
 
 @dataclass
@@ -89,188 +74,6 @@ class MiningReport:
     added: list[Case] = field(default_factory=list)
     case_file: Path | None = None
     pii: dict[str, int] = field(default_factory=dict)
-
-
-def parse_since(value: str | None, now: datetime | None = None) -> datetime | None:
-    """``7d``, ``12h``, ``2w``, ``30m`` (before now) or an ISO date/time, as a naive UTC datetime."""
-    if value is None:
-        return None
-    now = now or datetime.now(timezone.utc).replace(tzinfo=None)
-    match = _SINCE.match(value.strip().lower())
-    if match:
-        return now - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
-    parsed = parse_timestamp(value)
-    if parsed is None:
-        raise UsageError(f"--since {value!r}: use a duration like 7d, 12h, 2w or an ISO date")
-    return parsed
-
-
-def parse_timestamp(value: Any) -> datetime | None:
-    """A log timestamp (datetime, ISO text, epoch seconds or milliseconds) as naive UTC; None if unreadable."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        stamp = value
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = value / 1000.0 if value > 1e11 else float(value)
-        return datetime.fromtimestamp(seconds, timezone.utc).replace(tzinfo=None)
-    else:
-        import pandas as pd
-
-        try:
-            stamp = pd.Timestamp(str(value).strip()).to_pydatetime()
-        except (ValueError, TypeError, OverflowError):
-            return None
-        if not isinstance(stamp, datetime):  # NaT
-            return None
-    if stamp.tzinfo is not None:
-        stamp = stamp.astimezone(timezone.utc).replace(tzinfo=None)
-    return stamp
-
-
-def field_value(record: dict[str, Any], path: str) -> Any:
-    """The value at a column name, or a dotted path into nested objects (JSON text is decoded on the way)."""
-    if path in record:
-        return record[path]
-    value: Any = record
-    for part in path.split("."):
-        if isinstance(value, str) and value[:1] in "{[":
-            try:
-                value = json.loads(value)
-            except ValueError:
-                return None
-        if isinstance(value, dict):
-            value = value.get(part)
-        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
-            value = value[int(part)]
-        else:
-            return None
-    return value
-
-
-def _plain(value: Any) -> Any:
-    """JSON-representable form of a value read from a log (timestamps, decimals, numpy scalars → text)."""
-    if value is None or isinstance(value, str | bool | int | float):
-        return value
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return str(value)
-
-
-def _blank(value: Any) -> bool:
-    return (
-        value is None
-        or (isinstance(value, str | list | dict) and not value)
-        or (isinstance(value, str) and not value.strip())
-    )
-
-
-class _RecordReader:
-    """Turns raw log records into scrubbed :class:`Failure` s (or says why a record is skipped)."""
-
-    def __init__(
-        self, suite: Suite, spec: MiningSpec, variables: Sequence[str], scrubber: PiiScrubber
-    ) -> None:
-        self.suite = suite
-        self.spec = spec
-        self.variables = list(variables)
-        self.scrubber = scrubber
-        self.negative = {v.strip().lower() for v in spec.negative_feedback}
-        self.validator: Any = None
-        if suite.output_schema is not None:
-            import jsonschema
-
-            self.validator = jsonschema.validators.validator_for(suite.output_schema)(suite.output_schema)
-
-    def input_of(self, record: dict[str, Any]) -> dict[str, Any] | None:
-        mapping = self.spec.fields.input
-        if isinstance(mapping, dict):
-            values = {var: _plain(field_value(record, col)) for var, col in mapping.items()}
-            return {k: ("" if v is None else v) for k, v in values.items()}
-        value = _plain(field_value(record, mapping))
-        if isinstance(value, str) and value.strip().startswith("{"):
-            with contextlib.suppress(ValueError):
-                value = json.loads(value)
-        if isinstance(value, dict):
-            return value
-        if value is not None and len(self.variables) == 1:
-            return {self.variables[0]: value}
-        return None
-
-    def reasons(self, output: Any, error: Any, feedback: Any, correction: Any, judge: Any) -> list[str]:
-        found = []
-        if not _blank(error):
-            found.append("provider_error")
-        if self.validator is not None and not _blank(output) and not found:
-            value = output
-            if isinstance(output, str):
-                parsed = parse_output(output)
-                value = parsed.value if parsed.found else None
-            if value is None or next(iter(self.validator.iter_errors(value)), None) is not None:
-                found.append("schema_violation")
-        if not _blank(correction):
-            found.append("correction")
-        ratings = feedback if isinstance(feedback, list) else [feedback]
-        if any(r is not None and str(r).strip().lower() in self.negative for r in ratings):
-            found.append("negative_feedback")
-        if not _blank(judge):
-            try:
-                if float(judge) < self.spec.min_judge_score:
-                    found.append("low_judge_score")
-            except (TypeError, ValueError):
-                pass
-        return found
-
-    def read(self, record: dict[str, Any], source: str, position: int) -> Failure | str:
-        """A scrubbed failure, or the reason the record is skipped (``"ok"`` when it did not fail)."""
-        f = self.spec.fields
-
-        def get(column: str | None) -> Any:
-            return _plain(field_value(record, column)) if column else None
-
-        raw_input = self.input_of(record)
-        if raw_input is None:
-            return "no input"
-        reasons = self.reasons(
-            get(f.output), get(f.error), get(f.feedback), get(f.correction), get(f.judge_score)
-        )
-        if not reasons:
-            return "ok"
-        case_input = self.scrubber.value(raw_input)
-        missing = [v for v in self.variables if v not in case_input]
-        if missing:
-            return f"input lacks variable {missing[0]!r}"
-        text = comparable_text(case_input)
-        if not text:
-            return "empty input"
-        raw_id = get(f.id)
-        log_id = str(raw_id) if not _blank(raw_id) else content_id(record)
-        if self.scrubber.text(log_id) != log_id:  # an id that is itself personal data is stored hashed
-            log_id = content_id(log_id)
-        correction = self.scrubber.value(get(f.correction))
-        if isinstance(correction, str) and self.suite.output_schema is not None:
-            parsed = parse_output(correction)
-            correction = parsed.value if parsed.found else correction
-        feedback = [get(f.feedback), get(f.feedback_text)]
-        return Failure(
-            log_id=log_id,
-            source=source,
-            logged_at=parse_timestamp(field_value(record, f.timestamp)) if f.timestamp else None,
-            input=case_input,
-            reasons=reasons,
-            output=self.scrubber.value(get(f.output)),
-            correction=None if _blank(correction) else correction,
-            feedback=self.scrubber.value([x for x in feedback if not _blank(x)]) or None,
-            text=text,
-        )
-
-
-def comparable_text(case_input: dict[str, Any]) -> str:
-    """What failures are clustered and deduplicated on: the normalised input without PII placeholders,
-    its first COMPARED_WORDS words (enough to tell listings apart; long texts would make it slow)."""
-    return " ".join(input_text(without_placeholders(case_input)).split()[:COMPARED_WORDS])
 
 
 def cluster_failures(failures: Sequence[Failure], threshold: float) -> list[Cluster]:
@@ -298,7 +101,7 @@ def cluster_failures(failures: Sequence[Failure], threshold: float) -> list[Clus
 
 
 def _label(failure: Failure) -> str:
-    text = " | ".join(str(v) for v in failure.input.values() if not _blank(v))
+    text = " | ".join(str(v) for v in failure.input.values() if not is_blank(v))
     text = re.sub(r"\s+", " ", text).strip()
     return text if len(text) <= 80 else text[:79] + "…"
 
@@ -371,7 +174,7 @@ def mine(
     prompt = None if target.startswith("python:") else suite.prompt()
     variables = sorted(prompt.variables) if prompt is not None else []
     scrubber = PiiScrubber(addresses=spec.pii.addresses, patterns=spec.pii.patterns)
-    reader = _RecordReader(suite, spec, variables, scrubber)
+    reader = RecordReader(suite, spec, variables, scrubber)
     report = MiningReport(case_file=mined_cases_path(suite))
 
     failures: list[Failure] = []

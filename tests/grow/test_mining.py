@@ -14,7 +14,7 @@ import duckdb
 import pytest
 from rapidfuzz import fuzz
 
-from evalkit.grow.mining import parse_since, parse_timestamp
+from evalkit.grow.log_records import parse_since, parse_timestamp
 from evalkit.store import open_store
 from evalkit.store.growth import GrowthStore
 from tests.conftest import EXTERNAL_DATA, REPO, CliResult, write_cases
