@@ -112,7 +112,7 @@ class SuiteCollector(pytest.File):
     suite: Suite
 
     def collect(self) -> Any:
-        from evalkit.run.runner import prepare_target
+        from evalkit.run.evaluate import prepare_target
         from evalkit.suite.spec import load_suite
 
         options = self.config

@@ -14,7 +14,8 @@ from typing import Any
 
 from evalkit.providers.calls import cache_key
 from evalkit.providers.litellm import LOCAL_PREFIX, import_litellm
-from evalkit.run.runner import CHUNK, RunOptions, prepare_target
+from evalkit.run.evaluate import CHUNK, prepare_target
+from evalkit.run.runner import RunOptions
 from evalkit.store import Store
 from evalkit.suite.spec import Suite
 

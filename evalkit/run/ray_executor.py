@@ -29,6 +29,7 @@ from evalkit.cases import Case
 from evalkit.errors import UsageError
 from evalkit.providers.calls import CallStats, ConcurrencyLimit, ModelCaller, RetryPolicy, cache_key
 from evalkit.results import CaseResult, OutputRecord
+from evalkit.run.evaluate import CHUNK, evaluate_case, prepare_target
 from evalkit.run.sharding import shard_of
 
 if TYPE_CHECKING:
@@ -99,8 +100,6 @@ def _worker_suite(path: str) -> tuple[Suite, dict[str, Case]]:
 
 async def _shard_batches(job: ShardJob) -> AsyncGenerator[ShardBatch, None]:
     """Evaluate a shard's work on a worker, yielding batches of results as they complete."""
-    from evalkit.run.runner import evaluate_case, prepare_target
-
     suite, by_id = _worker_suite(job.suite_path)
     target = prepare_target(suite, job.model, job.prompt, job.timeout)
     caller = ModelCaller(
@@ -207,8 +206,6 @@ async def evaluate_on_ray(
     on_result: Callable[[CaseResult], None] | None,
 ) -> RayDispatch:
     """The Ray counterpart of the runner's local loop: same inputs, same stored results."""
-    from evalkit.run.runner import CHUNK, evaluate_case
-
     ray = connect(options.ray)
     state = RayDispatch()
 

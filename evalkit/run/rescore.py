@@ -22,7 +22,8 @@ from evalkit.gate.suite import GateDecision, apply_judge_checks, case_verdict, d
 from evalkit.judges.calibration import JudgeCheck, judge_checks
 from evalkit.providers.calls import ModelCaller
 from evalkit.results import CaseResult, OutputRecord, RunRecord
-from evalkit.run.runner import new_run_id, score_case
+from evalkit.run.evaluate import score_case
+from evalkit.run.runner import new_run_id
 from evalkit.store import Store
 from evalkit.suite.spec import Suite, load_suite
 

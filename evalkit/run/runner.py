@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
 import subprocess
 import uuid
 from collections.abc import Callable, Iterator
@@ -23,20 +22,17 @@ from typing import Any
 
 from evalkit import __version__
 from evalkit.cases import Case
-from evalkit.errors import ExitCode, ProviderError, UsageError
-from evalkit.gate.suite import GateDecision, apply_judge_checks, case_verdict, decide
+from evalkit.errors import ExitCode, UsageError
+from evalkit.gate.suite import GateDecision, apply_judge_checks, decide
 from evalkit.judges.calibration import judge_checks
-from evalkit.outputs import parse_output
-from evalkit.providers.base import Completion, CompletionRequest
+from evalkit.providers.base import CompletionRequest
 from evalkit.providers.calls import ConcurrencyLimit, ModelCaller, RetryPolicy, cache_key
-from evalkit.results import CaseResult, OutputRecord, RunRecord, ScoreRow
+from evalkit.results import CaseResult, RunRecord
 from evalkit.run.batches import BatchWriter
-from evalkit.scorers.base import Score, ScoreContext
+from evalkit.run.evaluate import CHUNK, Target, evaluate_case, prepare_target
 from evalkit.store import Store
-from evalkit.suite.prompts import PromptVersion
 from evalkit.suite.spec import Suite
 
-CHUNK = 256  # cases rendered and looked up in the cache together
 ADAPTIVE_START, ADAPTIVE_MAX = 8, 64
 
 
@@ -72,30 +68,6 @@ ResultCallback = Callable[[CaseResult], None]
 StartCallback = Callable[[RunRecord, int, int], None]
 
 
-@dataclass
-class _Target:
-    """Everything needed to turn one case into a request."""
-
-    model: str
-    prompt: PromptVersion | None
-    params: dict[str, Any]
-    response_schema: dict[str, Any] | None
-    api_base: str | None
-    timeout: float | None = None
-
-    def request(self, case: Case) -> CompletionRequest:
-        messages = self.prompt.render(case.input, output_schema=self.response_schema) if self.prompt else []
-        return CompletionRequest(
-            model=self.model,
-            messages=messages,
-            params=self.params,
-            response_schema=self.response_schema,
-            api_base=self.api_base,
-            variables=case.input,
-            timeout=self.timeout,
-        )
-
-
 def new_run_id(suite_name: str) -> str:
     """Readable, sortable and unique: ``listings-20261127-101500-3fa2``."""
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
@@ -113,24 +85,6 @@ def git_commit(cwd: Any) -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
-def prepare_target(
-    suite: Suite, model: str | None, prompt: str | None, timeout: float | None = None
-) -> _Target:
-    """Resolve model, prompt version and params; config problems surface here, before any call."""
-    spec = suite.config.target
-    model = model or spec.model
-    version = None if model.startswith("python:") else suite.prompt(prompt)
-    params = spec.params.model_dump(exclude_none=True, exclude={"timeout"})
-    return _Target(
-        model=model,
-        prompt=version,
-        params=params,
-        response_schema=suite.output_schema,
-        api_base=spec.api_base,
-        timeout=timeout or spec.params.timeout,
-    )
-
-
 def make_caller(suite: Suite, store: Store | None, options: RunOptions) -> ModelCaller:
     """The call path of a run: cache in the store, adaptive or fixed concurrency, bounded retries.
 
@@ -142,87 +96,6 @@ def make_caller(suite: Suite, store: Store | None, options: RunOptions) -> Model
     )
     retry = RetryPolicy(max_attempts=max(1, options.max_attempts))
     return ModelCaller(suite.base_dir, limit=limit, retry=retry, cache=store)
-
-
-async def score_case(
-    suite: Suite, case: Case, output: OutputRecord, caller: ModelCaller | None = None
-) -> list[ScoreRow]:
-    """Run every applicable scorer on one output. A scorer that raises is recorded as a scorer error.
-
-    ``caller`` gives model-calling scorers (the judge) the same call path as the target.
-    """
-    caller = caller or ModelCaller(suite.base_dir)
-    ctx = ScoreContext(
-        case=case,
-        output=output.text or "",
-        parsed=output.parsed,
-        extraction=output.extraction,
-        output_schema=suite.output_schema,
-        complete=caller.complete,
-    )
-    rows = []
-    for configured in suite.scorers:
-        spec = configured.spec
-        if spec.verified_only and not case.verified:
-            continue
-        try:
-            result = configured.fn(ctx)
-            score: Score = await result if inspect.isawaitable(result) else result
-        except Exception as exc:  # a bug in a (user) scorer must not abort the run
-            score = Score(value=0.0, passed=False, error=f"scorer raised {type(exc).__name__}: {exc}")
-        passed = score.passed if spec.threshold is None else score.value >= spec.threshold
-        rows.append(
-            ScoreRow(
-                scorer=configured.label,
-                score=score.value,
-                passed=passed and score.error is None,
-                weight=spec.weight,
-                reason=score.reason,
-                error=score.error,
-                details=score.details,
-                fields=score.fields,
-            )
-        )
-    return rows
-
-
-def output_from(completion: Completion) -> OutputRecord:
-    """The stored form of a completion: text, the JSON found in it, usage."""
-    parsed = parse_output(completion.text)
-    return OutputRecord(
-        status="ok",
-        text=completion.text,
-        parsed=parsed.value,
-        extraction=parsed.extraction,
-        latency_ms=completion.latency_ms,
-        prompt_tokens=completion.prompt_tokens,
-        completion_tokens=completion.completion_tokens,
-        cost_usd=completion.cost_usd,
-        attempts=completion.attempts,
-        cached=completion.cached,
-    )
-
-
-async def evaluate_case(
-    suite: Suite,
-    target: _Target,
-    caller: ModelCaller,
-    case: Case,
-    epoch: int = 0,
-    request: CompletionRequest | None = None,
-    use_cache: bool = True,
-) -> CaseResult:
-    """Render, call, parse and score one case. A failed call becomes an ``error`` verdict."""
-    request = request or target.request(case)
-    try:
-        completion = await caller.complete(request, epoch=epoch, use_cache=use_cache)
-    except ProviderError as exc:
-        output = OutputRecord(status="error", error=exc.message, attempts=exc.attempts)
-        return CaseResult(case=case, epoch=epoch, output=output, verdict="error")
-    output = output_from(completion)
-    scores = await score_case(suite, case, output, caller)
-    verdict, score = case_verdict(scores, suite.config.gate)
-    return CaseResult(case=case, epoch=epoch, output=output, scores=scores, verdict=verdict, score=score)
 
 
 @dataclass
@@ -246,7 +119,7 @@ def _work_items(
 
 async def _evaluate_all(
     suite: Suite,
-    target: _Target,
+    target: Target,
     caller: ModelCaller,
     items: Iterator[tuple[Case, int]],
     writer: BatchWriter,

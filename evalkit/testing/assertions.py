@@ -156,14 +156,8 @@ async def evaluate(
     from evalkit.gate.suite import case_verdict
     from evalkit.providers.base import Completion
     from evalkit.results import CaseResult
-    from evalkit.run.runner import (
-        RunOptions,
-        evaluate_case,
-        make_caller,
-        output_from,
-        prepare_target,
-        score_case,
-    )
+    from evalkit.run.evaluate import evaluate_case, output_from, prepare_target, score_case
+    from evalkit.run.runner import RunOptions, make_caller
 
     loaded = _suite(suite, scorers)
     the_case = _case(loaded if suite is not None else None, case, input, expected)

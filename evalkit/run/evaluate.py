@@ -1,0 +1,147 @@
+"""One case through the target: render the prompt, call the model, parse the output, score it.
+
+The runner's local loop, the Ray shards, ``rescore``, ``estimate`` and the pytest plugin all evaluate
+cases through these functions, so a case is judged the same way on every path.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Any
+
+from evalkit.cases import Case
+from evalkit.errors import ProviderError
+from evalkit.gate.suite import case_verdict
+from evalkit.outputs import parse_output
+from evalkit.providers.base import Completion, CompletionRequest
+from evalkit.providers.calls import ModelCaller
+from evalkit.results import CaseResult, OutputRecord, ScoreRow
+from evalkit.scorers.base import Score, ScoreContext
+from evalkit.suite.prompts import PromptVersion
+from evalkit.suite.spec import Suite
+
+CHUNK = 256  # cases rendered and looked up in the cache together
+
+
+@dataclass
+class Target:
+    """Everything needed to turn one case into a request: model, prompt version, params, schema."""
+
+    model: str
+    prompt: PromptVersion | None
+    params: dict[str, Any]
+    response_schema: dict[str, Any] | None
+    api_base: str | None
+    timeout: float | None = None
+
+    def request(self, case: Case) -> CompletionRequest:
+        messages = self.prompt.render(case.input, output_schema=self.response_schema) if self.prompt else []
+        return CompletionRequest(
+            model=self.model,
+            messages=messages,
+            params=self.params,
+            response_schema=self.response_schema,
+            api_base=self.api_base,
+            variables=case.input,
+            timeout=self.timeout,
+        )
+
+
+def prepare_target(
+    suite: Suite, model: str | None, prompt: str | None, timeout: float | None = None
+) -> Target:
+    """Resolve model, prompt version and params; config problems surface here, before any call."""
+    spec = suite.config.target
+    model = model or spec.model
+    version = None if model.startswith("python:") else suite.prompt(prompt)
+    params = spec.params.model_dump(exclude_none=True, exclude={"timeout"})
+    return Target(
+        model=model,
+        prompt=version,
+        params=params,
+        response_schema=suite.output_schema,
+        api_base=spec.api_base,
+        timeout=timeout or spec.params.timeout,
+    )
+
+
+async def score_case(
+    suite: Suite, case: Case, output: OutputRecord, caller: ModelCaller | None = None
+) -> list[ScoreRow]:
+    """Run every applicable scorer on one output. A scorer that raises is recorded as a scorer error.
+
+    ``caller`` gives model-calling scorers (the judge) the same call path as the target.
+    """
+    caller = caller or ModelCaller(suite.base_dir)
+    ctx = ScoreContext(
+        case=case,
+        output=output.text or "",
+        parsed=output.parsed,
+        extraction=output.extraction,
+        output_schema=suite.output_schema,
+        complete=caller.complete,
+    )
+    rows = []
+    for configured in suite.scorers:
+        spec = configured.spec
+        if spec.verified_only and not case.verified:
+            continue
+        try:
+            result = configured.fn(ctx)
+            score: Score = await result if inspect.isawaitable(result) else result
+        except Exception as exc:  # a bug in a (user) scorer must not abort the run
+            score = Score(value=0.0, passed=False, error=f"scorer raised {type(exc).__name__}: {exc}")
+        passed = score.passed if spec.threshold is None else score.value >= spec.threshold
+        rows.append(
+            ScoreRow(
+                scorer=configured.label,
+                score=score.value,
+                passed=passed and score.error is None,
+                weight=spec.weight,
+                reason=score.reason,
+                error=score.error,
+                details=score.details,
+                fields=score.fields,
+            )
+        )
+    return rows
+
+
+def output_from(completion: Completion) -> OutputRecord:
+    """The stored form of a completion: text, the JSON found in it, usage."""
+    parsed = parse_output(completion.text)
+    return OutputRecord(
+        status="ok",
+        text=completion.text,
+        parsed=parsed.value,
+        extraction=parsed.extraction,
+        latency_ms=completion.latency_ms,
+        prompt_tokens=completion.prompt_tokens,
+        completion_tokens=completion.completion_tokens,
+        cost_usd=completion.cost_usd,
+        attempts=completion.attempts,
+        cached=completion.cached,
+    )
+
+
+async def evaluate_case(
+    suite: Suite,
+    target: Target,
+    caller: ModelCaller,
+    case: Case,
+    epoch: int = 0,
+    request: CompletionRequest | None = None,
+    use_cache: bool = True,
+) -> CaseResult:
+    """Render, call, parse and score one case. A failed call becomes an ``error`` verdict."""
+    request = request or target.request(case)
+    try:
+        completion = await caller.complete(request, epoch=epoch, use_cache=use_cache)
+    except ProviderError as exc:
+        output = OutputRecord(status="error", error=exc.message, attempts=exc.attempts)
+        return CaseResult(case=case, epoch=epoch, output=output, verdict="error")
+    output = output_from(completion)
+    scores = await score_case(suite, case, output, caller)
+    verdict, score = case_verdict(scores, suite.config.gate)
+    return CaseResult(case=case, epoch=epoch, output=output, scores=scores, verdict=verdict, score=score)
