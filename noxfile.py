@@ -3,7 +3,11 @@ so the embedded model's llama-cpp-python build is not repeated per session."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 import sys
+import tempfile
 
 import nox
 
@@ -15,6 +19,27 @@ nox.options.sessions = ["tests", "lint", "typecheck"]
 def tests(session: nox.Session) -> None:
     """The test suite (pytest); extra arguments go to pytest."""
     session.run(sys.executable, "-m", "pytest", *(session.posargs or ["-q"]))
+
+
+@nox.session
+def clone(session: nox.Session) -> None:
+    """The tests again from a `git clone` of this checkout at another path, in this environment.
+
+    A test that depends on the checkout's path, on files git does not track or on the order of an
+    earlier run passes in the usual checkout and fails on a new machine; this finds it first. The
+    clone reuses this environment (no second llama.cpp build): PYTHONPATH puts the clone's evalkit
+    ahead of the editable install. Only committed work is tested."""
+    root = os.path.dirname(os.path.abspath(__file__))
+    target = tempfile.mkdtemp(prefix="evalkit-clone-")
+    try:
+        subprocess.run(["git", "clone", "--quiet", root, target], check=True)
+        session.chdir(target)
+        env = {"PYTHONPATH": target}
+        session.run(
+            sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *(session.posargs or ["-q"]), env=env
+        )
+    finally:
+        shutil.rmtree(target, ignore_errors=True)
 
 
 @nox.session
