@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.candidates import Candidate, MinedRecord
-from evalkit.cases import Case, CaseSource, content_id
+from evalkit.cases import Case, CaseSource, content_id, iter_case_file
 from evalkit.errors import ConfigError, UsageError
 from evalkit.grow.log_records import (
     Failure,
@@ -214,8 +214,6 @@ def mine(
         spec.dedup_threshold, ((c.id, comparable_text(c.input)) for c in suite.iter_cases())
     )
     if case_file.exists() and case_file not in suite.case_files:
-        from evalkit.cases import iter_case_file
-
         for _, case in iter_case_file(case_file):
             index.add(case.id, comparable_text(case.input))
     stamp = datetime.now(timezone.utc).replace(tzinfo=None)

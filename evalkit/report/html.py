@@ -28,7 +28,9 @@ from evalkit import __version__
 from evalkit.analysis.compare import Comparison, compare_outcomes, frame_columns, outcomes_from_frames
 from evalkit.report.charts import Chart, RunSeries, render_charts
 from evalkit.report.formatting import metric_cells
+from evalkit.report.pairwise import pairwise_view
 from evalkit.results import RunRecord
+from evalkit.store.pairwise import PairwiseStore
 
 if TYPE_CHECKING:
     from evalkit.store import Store
@@ -118,9 +120,6 @@ def build_context(
     cases = case_records(views)
     pairwise = None
     if other is not None:
-        from evalkit.report.pairwise import pairwise_view
-        from evalkit.store.pairwise import PairwiseStore
-
         pairwise = pairwise_view(PairwiseStore(store).latest(run.run_id, other.run_id))
     return {
         "pairwise": pairwise,

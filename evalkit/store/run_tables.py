@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.results import RunRecord
+from evalkit.store.opening import open_store
 from evalkit.store.queries import (
     CACHE_COLUMNS,
     CASE_COLUMNS,
@@ -72,12 +73,7 @@ def load_run(run: str = "latest", db: str | Path | Store | None = None) -> RunTa
     ``run`` is a run id, a unique prefix of one, or ``latest``; ``db`` a database path (default:
     ``$EVALKIT_DB`` or ``.evalkit/evalkit.duckdb``) or an open :class:`Store`.
     """
-    if isinstance(db, Store):
-        store = db
-    else:
-        from evalkit.store.opening import open_store
-
-        store = open_store(db, must_exist=True)
+    store = db if isinstance(db, Store) else open_store(db, must_exist=True)
     with store.session():
         run_id = store.get_run(run).run_id
         return read_run_tables(store, run_id)
