@@ -48,7 +48,7 @@ def sampler() -> None:
 
     from evalkit.providers.grammar import FastGrammarLlama
     from evalkit.providers.local import gguf_path
-    from evalkit.suite.spec import load_suite
+    from evalkit.suite.loading import load_suite
 
     suite = load_suite(ROOT / "suites" / "listings")
     prompt = suite.prompt("v2")

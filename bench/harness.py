@@ -74,7 +74,7 @@ import json, os, resource, sys, time
 t0 = time.perf_counter()
 from evalkit.run.runner import RunOptions, run_suite
 from evalkit.store import open_store
-from evalkit.suite.spec import load_suite
+from evalkit.suite.loading import load_suite
 import evalkit.providers.openai_compat  # the HTTP client: a one-off start-up cost
 imports = time.perf_counter() - t0
 suite = load_suite(sys.argv[1]); store = open_store(sys.argv[2])

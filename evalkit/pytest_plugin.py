@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from evalkit.cases import Case
     from evalkit.results import CaseResult, RunRecord
     from evalkit.run.runner import RunOutcome
-    from evalkit.suite.spec import Suite
+    from evalkit.suite.loading import Suite
 
 SUITE_FILENAMES = ("suite.yaml", "suite.yml")  # as evalkit.suite.spec.SUITE_FILENAMES, without importing it
 
@@ -113,7 +113,7 @@ class SuiteCollector(pytest.File):
 
     def collect(self) -> Any:
         from evalkit.run.evaluate import prepare_target
-        from evalkit.suite.spec import load_suite
+        from evalkit.suite.loading import load_suite
 
         options = self.config
         self.suite = load_suite(self.path)

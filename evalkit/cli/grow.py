@@ -40,7 +40,7 @@ def generate(
     from evalkit.cli.console import out
     from evalkit.grow.generate import generate_sync
     from evalkit.store import open_store
-    from evalkit.suite.spec import load_suite
+    from evalkit.suite.loading import load_suite
 
     loaded = load_suite(suite)
     report = generate_sync(
@@ -91,7 +91,7 @@ def review(
     """
     from evalkit.grow.review import decide, pending
     from evalkit.store import open_store
-    from evalkit.suite.spec import load_suite
+    from evalkit.suite.loading import load_suite
 
     loaded = load_suite(suite)
     store = open_store(db)
@@ -198,7 +198,7 @@ def mine(
     """
     from evalkit.grow.mining import mine as mine_logs
     from evalkit.store import open_store
-    from evalkit.suite.spec import load_suite
+    from evalkit.suite.loading import load_suite
 
     loaded = load_suite(suite)
     report = mine_logs(loaded, open_store(db), logs, since=since, n=n, table=table)

@@ -169,7 +169,7 @@ def _judge_config(
 
     args: dict[str, Any] = {}
     if suite is not None:
-        from evalkit.suite.spec import load_suite
+        from evalkit.suite.loading import load_suite
 
         loaded = load_suite(suite)
         judges = [

@@ -24,7 +24,7 @@ def lint(
 
     from evalkit.cli.console import out
     from evalkit.suite.lint import lint_suite
-    from evalkit.suite.spec import load_suite
+    from evalkit.suite.loading import load_suite
 
     report = lint_suite(load_suite(suite), list(prompt) if prompt else None)
     styles = {"error": "red", "warning": "yellow", "info": ""}

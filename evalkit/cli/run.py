@@ -86,7 +86,7 @@ def run(
     from evalkit.run.runner import RunOptions, new_run_id
     from evalkit.run.sharding import Shard
     from evalkit.store import open_store
-    from evalkit.suite.spec import load_suite
+    from evalkit.suite.loading import load_suite
 
     loaded = load_suite(suite)
     prompts: list[str | None] = list(prompt) if prompt else [None]

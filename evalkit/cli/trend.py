@@ -11,7 +11,7 @@ from evalkit.cli.app import app
 
 def suite_name_of(suite: str) -> str:
     """A suite's name from its file or directory, or the argument itself when it is not a path."""
-    from evalkit.suite.spec import load_suite
+    from evalkit.suite.loading import load_suite
 
     return load_suite(suite).name if Path(suite).exists() else suite
 

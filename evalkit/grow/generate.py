@@ -34,8 +34,8 @@ from evalkit.providers.base import CompletionRequest
 from evalkit.providers.calls import ConcurrencyLimit, ModelCaller, RetryPolicy
 from evalkit.store import Store
 from evalkit.store.growth import GrowthStore
+from evalkit.suite.loading import Suite
 from evalkit.suite.prompts import PromptVersion, split_sections
-from evalkit.suite.spec import Suite
 
 MAX_PARENTS = 200  # example cases kept in memory to show the generator
 ATTEMPTS_PER_CANDIDATE = 3  # calls allowed per wanted candidate, at most, before giving up

@@ -19,7 +19,7 @@ from evalkit.grow.neardup import input_text
 from evalkit.grow.pii import PiiScrubber, without_placeholders
 from evalkit.outputs import parse_output
 from evalkit.suite.growth import MiningSpec
-from evalkit.suite.spec import Suite
+from evalkit.suite.loading import Suite
 
 # Failure reasons, in the order a record's first reason is chosen.
 REASONS = ("provider_error", "schema_violation", "correction", "negative_feedback", "low_judge_score")

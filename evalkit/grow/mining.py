@@ -47,7 +47,7 @@ from evalkit.grow.pii import PiiScrubber
 from evalkit.grow.review import append_cases, suite_case_ids
 from evalkit.store import Store
 from evalkit.store.growth import GrowthStore
-from evalkit.suite.spec import Suite
+from evalkit.suite.loading import Suite
 
 _CLIP = 2000  # characters of the failing output kept in a case's provenance
 

@@ -21,7 +21,7 @@ from evalkit.cases import Case, iter_case_file
 from evalkit.errors import UsageError
 from evalkit.store import Store
 from evalkit.store.growth import GrowthStore
-from evalkit.suite.spec import Suite
+from evalkit.suite.loading import Suite
 
 
 @dataclass

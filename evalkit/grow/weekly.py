@@ -22,7 +22,7 @@ from evalkit.grow.mining import MiningReport, mine
 from evalkit.report.trend import write_trend
 from evalkit.run.runner import RunOptions, RunOutcome, run_suite
 from evalkit.store import Store
-from evalkit.suite.spec import load_suite
+from evalkit.suite.loading import load_suite
 
 WEBHOOK_TIMEOUT = 10.0
 

@@ -17,7 +17,7 @@ from evalkit.providers.litellm import LOCAL_PREFIX, import_litellm
 from evalkit.run.evaluate import CHUNK, prepare_target
 from evalkit.run.runner import RunOptions
 from evalkit.store import Store
-from evalkit.suite.spec import Suite
+from evalkit.suite.loading import Suite
 
 
 @dataclass(frozen=True)

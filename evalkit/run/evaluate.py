@@ -18,8 +18,8 @@ from evalkit.providers.base import Completion, CompletionRequest
 from evalkit.providers.calls import ModelCaller
 from evalkit.results import CaseResult, OutputRecord, ScoreRow
 from evalkit.scorers.base import Score, ScoreContext
+from evalkit.suite.loading import Suite
 from evalkit.suite.prompts import PromptVersion
-from evalkit.suite.spec import Suite
 
 CHUNK = 256  # cases rendered and looked up in the cache together
 

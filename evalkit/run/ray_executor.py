@@ -33,7 +33,7 @@ from evalkit.run.evaluate import CHUNK, evaluate_case, prepare_target
 from evalkit.run.sharding import shard_of
 
 if TYPE_CHECKING:
-    from evalkit.suite.spec import Suite
+    from evalkit.suite.loading import Suite
 
 SHARD_SIZE = 100  # fewest calls per shard
 MAX_SHARD_SIZE = 1000  # most calls per shard (smaller shards balance uneven workers better)
@@ -84,7 +84,7 @@ _loaded: dict[tuple[Any, ...], tuple[Suite, dict[str, Case]]] = {}
 
 def _worker_suite(path: str) -> tuple[Suite, dict[str, Case]]:
     """The suite at ``path`` and its cases by id, reused while the suite and its case files are unchanged."""
-    from evalkit.suite.spec import load_suite
+    from evalkit.suite.loading import load_suite
 
     suite = load_suite(path)
     key = (

@@ -25,7 +25,7 @@ from evalkit.results import CaseResult, OutputRecord, RunRecord
 from evalkit.run.evaluate import score_case
 from evalkit.run.runner import new_run_id
 from evalkit.store import Store
-from evalkit.suite.spec import Suite, load_suite
+from evalkit.suite.loading import Suite, load_suite
 
 BATCH = 200
 

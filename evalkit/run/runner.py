@@ -31,7 +31,7 @@ from evalkit.results import CaseResult, RunRecord
 from evalkit.run.batches import BatchWriter
 from evalkit.run.evaluate import CHUNK, Target, evaluate_case, prepare_target
 from evalkit.store import Store
-from evalkit.suite.spec import Suite
+from evalkit.suite.loading import Suite
 
 ADAPTIVE_START, ADAPTIVE_MAX = 8, 64
 

@@ -28,8 +28,8 @@ from pydantic import BaseModel, Field
 
 from evalkit.errors import ConfigError
 from evalkit.scorers.base import scorers as scorer_registry
+from evalkit.suite.loading import Suite
 from evalkit.suite.prompts import BUILTIN_VARIABLES, PromptVersion
-from evalkit.suite.spec import Suite
 
 Severity = Literal["error", "warning", "info"]
 

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from evalkit.analysis.failures import CaseExplanation
     from evalkit.cases import Case
     from evalkit.results import CaseResult
-    from evalkit.suite.spec import Suite
+    from evalkit.suite.loading import Suite
 
 ScorerArg = str | Mapping[str, Any]
 
@@ -107,7 +107,7 @@ def assert_case(
 ) -> CaseResult:
     """Evaluate one case and raise :class:`CaseFailure` (an ``AssertionError``) unless it passes.
 
-    - ``suite``: a suite file or directory (or a loaded :class:`~evalkit.suite.spec.Suite`) whose target,
+    - ``suite``: a suite file or directory (or a loaded :class:`~evalkit.suite.loading.Suite`) whose target,
       scorers and case rule (``gate.case_pass``) apply. Without one, ``scorers`` are required and a
       case passes when every scorer passes.
     - The case: ``case`` names one of the suite's cases by id (or is a :class:`~evalkit.cases.Case`),
@@ -184,7 +184,8 @@ async def evaluate(
 
 
 def _suite(suite: Suite | str | Path | None, scorers: Sequence[ScorerArg] | None) -> Suite:
-    from evalkit.suite.spec import GateSpec, Suite, SuiteFile, TargetSpec, load_suite
+    from evalkit.suite.loading import Suite, load_suite
+    from evalkit.suite.spec import GateSpec, SuiteFile, TargetSpec
 
     if suite is None:
         if not scorers:
@@ -236,7 +237,7 @@ def _scorer_specs(scorers: Sequence[ScorerArg]) -> list[Any]:
 
 def _configured(specs: Sequence[Any], base: Path) -> list[Any]:
     from evalkit.scorers.base import ScorerArgumentError, build_scorer
-    from evalkit.suite.spec import ConfiguredScorer
+    from evalkit.suite.loading import ConfiguredScorer
 
     configured = []
     for i, spec in enumerate(specs):

@@ -290,7 +290,7 @@ def test_generation_on_the_embedded_model(tmp_path: Path) -> None:
         "llama_cpp", reason="the embedded model needs the [local] extra (.ci/setup installs it)"
     )
     from evalkit.grow.generate import generate_sync
-    from evalkit.suite.spec import load_suite
+    from evalkit.suite.loading import load_suite
     from tests.conftest import REPO
 
     root = tmp_path / "listings"

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from evalkit.suite.lint import lint_suite
-from evalkit.suite.spec import load_suite
+from evalkit.suite.loading import load_suite
 from tests.conftest import REPO, CliResult
 
 SCHEMA = {

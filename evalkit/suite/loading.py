@@ -1,0 +1,210 @@
+"""Loading a suite: the suite file, its prompts, output schema, scorers and case files, checked with
+file:line errors, into a :class:`Suite` ready to run."""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from evalkit.cases import Case, iter_case_file
+from evalkit.errors import ConfigError, UsageError
+from evalkit.scorers.base import ScoreFn, ScorerArgumentError, build_scorer
+from evalkit.suite.output_schema import load_output_schema
+from evalkit.suite.prompts import PromptVersion, load_prompt
+from evalkit.suite.spec import SUITE_FILENAMES, ScorerSpec, SuiteFile
+from evalkit.suite.yamlfile import LocatedYaml, load_yaml
+
+
+@dataclass(frozen=True)
+class ConfiguredScorer:
+    """A scorer of a loaded suite: its spec plus the ready-to-call scoring function."""
+
+    spec: ScorerSpec
+    fn: ScoreFn
+
+    @property
+    def label(self) -> str:
+        return self.spec.label
+
+
+@dataclass
+class Suite:
+    """A loaded, validated suite, ready to run."""
+
+    path: Path
+    config: SuiteFile
+    prompts: dict[str, PromptVersion]
+    output_schema: dict[str, Any] | None
+    scorers: list[ConfiguredScorer]
+    case_files: list[Path]
+    source_hash: str
+    _locations: LocatedYaml | None = field(default=None, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+    def prompt(self, name: str | None = None) -> PromptVersion:
+        """The prompt version ``name`` (default: the suite's default version)."""
+        chosen = name or self.config.target.prompt or next(reversed(self.prompts))
+        if chosen not in self.prompts:
+            known = ", ".join(self.prompts) or "none"
+            raise UsageError(f"suite {self.name!r} has no prompt version {chosen!r} (versions: {known})")
+        return self.prompts[chosen]
+
+    def iter_cases(self) -> Iterator[Case]:
+        """Stream every case of every case file, in file order (memory does not grow with suite size)."""
+        for _, _, case in self.iter_located_cases():
+            yield case
+
+    def iter_located_cases(self) -> Iterator[tuple[Path, int, Case]]:
+        """Like :meth:`iter_cases`, with the file and line each case comes from."""
+        for path in self.case_files:
+            for line, case in iter_case_file(path):
+                yield path, line, case
+
+    def check_cases(self, prompt: PromptVersion | None, accept: Callable[[Case], bool] | None = None) -> int:
+        """Validate every case before anything is spent: JSON, fields, unique ids, template variables.
+
+        Returns the number of cases (that ``accept`` accepts, when given). Reads the files once,
+        keeping only the ids in memory.
+        """
+        accepted = 0
+        seen: dict[str, tuple[Path, int]] = {}
+        needed = prompt.variables if prompt is not None else frozenset()
+        for path, line, case in self.iter_located_cases():
+            if case.id in seen:
+                first_path, first_line = seen[case.id]
+                raise ConfigError(
+                    f"duplicate case id {case.id!r} (first at {first_path}:{first_line})",
+                    path=path,
+                    line=line,
+                )
+            seen[case.id] = (path, line)
+            missing = sorted(needed - case.input.keys())
+            if missing and prompt is not None:
+                raise ConfigError(
+                    f"case {case.id!r} lacks input variable {missing[0]!r} used by prompt {prompt.name!r}",
+                    path=path,
+                    line=line,
+                )
+            accepted += accept is None or accept(case)
+        if not seen:
+            raise ConfigError("suite has no cases (its case files are empty)", path=self.path)
+        return accepted
+
+
+def resolve_suite_path(path: Path) -> Path:
+    """Accept a suite file or a directory holding ``suite.yaml``."""
+    if path.is_dir():
+        for name in SUITE_FILENAMES:
+            if (path / name).is_file():
+                return path / name
+        raise ConfigError("directory has no suite.yaml", path=path)
+    if not path.exists():
+        raise ConfigError("suite file not found", path=path)
+    return path
+
+
+def load_suite(path: Path | str) -> Suite:
+    """Load and validate a suite file, its prompts, output schema, scorers and case file list."""
+    suite_path = resolve_suite_path(Path(path))
+    located = load_yaml(suite_path)
+    if not isinstance(located.data, dict):
+        raise ConfigError("a suite file must be a YAML mapping", path=suite_path, line=1)
+    try:
+        config = SuiteFile.model_validate(located.data)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        loc = tuple(err["loc"])
+        dotted = ".".join(str(p) for p in loc)
+        msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
+        raise ConfigError(f"{dotted}: {msg}", path=suite_path, line=located.line_of(loc)) from None
+
+    base = suite_path.parent
+
+    def fail(message: str, loc: tuple[str | int, ...]) -> ConfigError:
+        return ConfigError(message, path=suite_path, line=located.line_of(loc))
+
+    target = config.target
+    is_python_target = target.model.startswith("python:")
+    if not target.prompts and not is_python_target:
+        raise fail("target.prompts: a model target needs at least one prompt version", ("target",))
+    prompts = {}
+    for name, rel in target.prompts.items():
+        try:
+            prompts[name] = load_prompt(name, base / rel)
+        except ConfigError as exc:
+            if exc.line is None:  # the file itself is missing: point at the suite line naming it
+                raise fail(
+                    f"target.prompts.{name}: template not found: {rel}", ("target", "prompts", name)
+                ) from None
+            raise
+    if target.prompt is not None and target.prompt not in prompts:
+        raise fail(f"target.prompt: no prompt version {target.prompt!r}", ("target", "prompt"))
+
+    output_schema = None
+    if target.output_schema:
+        try:
+            output_schema = load_output_schema(target.output_schema, base)
+        except ValueError as exc:
+            raise fail(f"target.output_schema: {exc}", ("target", "output_schema")) from None
+
+    labels: set[str] = set()
+    scorers = []
+    for i, spec in enumerate(config.scorers):
+        if spec.label in labels:
+            raise fail(f"scorers.{i}: duplicate scorer id {spec.label!r}; give one an `id`", ("scorers", i))
+        labels.add(spec.label)
+        try:
+            fn = build_scorer(spec.name, spec.args, base_dir=base)
+        except ScorerArgumentError as exc:
+            where: tuple[str | int, ...] = ("scorers", i, "args") if spec.args else ("scorers", i, "name")
+            raise fail(f"scorers.{i}: {exc}", where) from None
+        scorers.append(ConfiguredScorer(spec=spec, fn=fn))
+
+    case_files: list[Path] = []
+    for i, pattern in enumerate(config.cases):
+        matches = sorted(Path(p) for p in glob.glob(str(base / pattern), recursive=True))
+        if not matches:
+            if (base / pattern) in _growth_case_files(config, base):
+                continue  # written by `evalkit generate`/`mine`; absent until the first case is added
+            raise fail(f"cases.{i}: no case file matches {pattern!r}", ("cases", i))
+        case_files.extend(m for m in matches if m not in case_files)
+
+    return Suite(
+        path=suite_path,
+        config=config,
+        prompts=prompts,
+        output_schema=output_schema,
+        scorers=scorers,
+        case_files=case_files,
+        source_hash=_suite_hash(suite_path, prompts, output_schema),
+        _locations=located,
+    )
+
+
+def _growth_case_files(config: SuiteFile, base: Path) -> set[Path]:
+    files = {base / config.generate.cases_file}
+    if config.mining is not None:
+        files.add(base / config.mining.cases_file)
+    return files
+
+
+def _suite_hash(path: Path, prompts: dict[str, PromptVersion], schema: dict[str, Any] | None) -> str:
+    digest = hashlib.sha256(path.read_bytes())
+    for name, prompt in sorted(prompts.items()):
+        digest.update(f"{name}:{prompt.hash}".encode())
+    digest.update(json.dumps(schema, sort_keys=True).encode())
+    return digest.hexdigest()[:12]
