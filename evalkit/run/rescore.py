@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit import __version__
-from evalkit.judges.calibration import JudgeCheck, judge_checks
+from evalkit.gate.judges import JudgeCheck, judge_checks
 from evalkit.providers.calls import ModelCaller
 from evalkit.cases import Case
 from evalkit.errors import UsageError
