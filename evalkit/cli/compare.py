@@ -189,7 +189,9 @@ def print_verdicts(store: Any, verdicts: list[Any], summary_md: Path | None) -> 
 
             stored = store.get_run(verdict.run.run_id)
             report = (
-                write_report(store, check.baseline, stored) if check is not None else write_report(store, stored)
+                write_report(store, check.baseline, stored)
+                if check is not None
+                else write_report(store, stored)
             )
             failures = explain_cases(store, stored.run_id, limit=10)
             sections.append(
