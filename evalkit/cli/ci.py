@@ -58,7 +58,7 @@ def merge(
         )
         failures = explain_cases(store, m.run.run_id, limit=SUMMARY_FAILURES)
         print_summary(m.run, m.run.summary, failures, SUMMARY_FAILURES)
-    from evalkit.gate.cells import RunVerdict, gate_on_baseline
+    from evalkit.gate.cells import RunVerdict, gate_on_baseline, worst_exit_code
     from evalkit.suite.spec import GateSpec
 
     verdicts = [
@@ -83,7 +83,7 @@ def merge(
         from evalkit.report.junit import write_junit
 
         write_junit(store, merged[0].run.run_id, junit)
-    raise typer.Exit(max(v.exit_code for v in verdicts))
+    raise typer.Exit(worst_exit_code(verdicts))
 
 
 @app.command()

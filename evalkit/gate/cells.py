@@ -10,6 +10,7 @@ summary and the exit code of ``evalkit run``, ``evalkit merge``, :func:`evalkit.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -58,6 +59,11 @@ class RunVerdict:
     @property
     def passed(self) -> bool:
         return self.exit_code == 0
+
+
+def worst_exit_code(verdicts: Sequence[RunVerdict]) -> int:
+    """The exit code of several runs (a matrix, merged cells): the worst one's."""
+    return max(verdict.exit_code for verdict in verdicts)
 
 
 def resolve_baseline(store: Store, suite_name: str, ref: str | RunRecord) -> RunRecord:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from evalkit.errors import UsageError
-from evalkit.gate.cells import resolve_baseline
+from evalkit.gate.cells import resolve_baseline, worst_exit_code
 from evalkit.results import RunRecord
 from evalkit.run.runner import (
     ResultCallback,
@@ -39,7 +39,7 @@ class MatrixOutcome:
     @property
     def exit_code(self) -> int:
         """The worst cell's exit code."""
-        return max(cell.exit_code for cell in self.cells)
+        return worst_exit_code([cell.verdict for cell in self.cells])
 
 
 def matrix_cells(
