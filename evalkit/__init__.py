@@ -20,8 +20,8 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "Case": "evalkit.cases",
     "CaseSource": "evalkit.cases",
-    "Suite": "evalkit.suite.spec",
-    "load_suite": "evalkit.suite.spec",
+    "Suite": "evalkit.suite.loading",
+    "load_suite": "evalkit.suite.loading",
     "RunOptions": "evalkit.run.runner",
     "RunOutcome": "evalkit.run.runner",
     "run_suite": "evalkit.run.runner",

@@ -12,6 +12,10 @@ retries and response cache, storing a run in DuckDB as ``evalkit run`` would; ea
 its own result. A failing case fails with its scorer reasons; a provider error is an ERROR, not a
 failure; cases quarantined by the suite's gate are expected failures. When pytest stops early
 (``-x``, Ctrl-C) the run is cancelled and stays stored as ``incomplete``.
+
+With ``--evalkit-baseline NAME`` each suite's run is gated on that baseline as ``evalkit run
+--baseline NAME`` is (:mod:`evalkit.gate.cells`): failing cases are still reported, but the session
+passes or fails with the baseline verdict (other tests failing still fail it).
 """
 
 from __future__ import annotations
@@ -57,6 +61,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--evalkit-no-cache", action="store_true", default=False, help="do not reuse cached responses"
     )
+    group.addoption(
+        "--evalkit-baseline",
+        default=None,
+        metavar="NAME",
+        help="gate each suite's run on this baseline (a name from `evalkit baseline set`, or a run) as "
+        "`evalkit run --baseline` does: the session fails only on a significant regression",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -81,6 +92,9 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
+    runs = item.config.stash.get(_RUNS, None)
+    if runs is not None and report.failed and not isinstance(item, CaseItem):
+        runs.other_failed = True
     # setup errors are shown as tracebacks by default; a case's error is a message, not a bug
     if (
         isinstance(item, CaseItem)
@@ -95,6 +109,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     runs = session.config.stash.get(_RUNS, None)
     if runs is not None:
         runs.finish()
+        status = runs.gated_status(session.exitstatus)
+        if status is not None:
+            session.exitstatus = status
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
@@ -206,11 +223,14 @@ class RunStopped(Exception):
 class _SuiteRun:
     """One evalkit run of a suite's selected cases, in a background thread with its own event loop."""
 
-    def __init__(self, suite: Suite, store: Any, options: Any, case_ids: set[str]) -> None:
+    def __init__(
+        self, suite: Suite, store: Any, options: Any, case_ids: set[str], baseline: RunRecord | None
+    ) -> None:
         self.suite = suite
         self.store = store
         self.options = options
         self.case_ids = case_ids
+        self.baseline = baseline
         self.results: dict[str, CaseResult] = {}
         self.record: RunRecord | None = None
         self.outcome: RunOutcome | None = None
@@ -230,7 +250,7 @@ class _SuiteRun:
         return self.record.run_id if self.record is not None else None
 
     async def _main(self) -> None:
-        from evalkit.run.runner import execute_run
+        from evalkit.run.runner import execute_run, gate_outcome
 
         try:
             with self._changed:
@@ -240,6 +260,10 @@ class _SuiteRun:
             self.outcome = await execute_run(
                 self.suite, self.store, self.options, on_result=self._on_result, on_start=self._on_start
             )
+            if self.baseline is not None:  # judging calls run their own event loop: not in this one
+                self.outcome = await asyncio.to_thread(
+                    gate_outcome, self.suite, self.store, self.outcome, self.baseline
+                )
         except BaseException as exc:  # cancelled by -x/Ctrl-C, or an error that ended the run: report it
             self.error = exc
         finally:
@@ -290,6 +314,7 @@ class _Runs:
         self.config = config
         self.runs: dict[Path, _SuiteRun] = {}
         self.failed: dict[Path, str] = {}  # suites whose run could not start, and why
+        self.other_failed = False  # a test other than an evalkit case failed
         self._lock = threading.Lock()
 
     @property
@@ -312,6 +337,7 @@ class _Runs:
             return run
 
     def _start(self, collector: SuiteCollector, session: pytest.Session) -> _SuiteRun:
+        from evalkit.gate.cells import resolve_baseline
         from evalkit.run.runner import RunOptions
         from evalkit.store import open_store
 
@@ -326,11 +352,31 @@ class _Runs:
             case_filter=lambda case: case.id in selected,
         )
         store = open_store(self.config.getoption("evalkit_db"))
-        return _SuiteRun(collector.suite, store, options, selected)
+        name = self.config.getoption("evalkit_baseline")
+        baseline = resolve_baseline(store, collector.suite.name, name) if name else None  # before any call
+        return _SuiteRun(collector.suite, store, options, selected, baseline)
 
     def finish(self) -> None:
         for run in self.runs.values():
             run.finish()
+
+    def gated_status(self, status: int) -> int | None:
+        """With --evalkit-baseline, the session's exit status as the suites' verdicts have it.
+
+        A failed verdict (or a run that did not finish) fails the session; when every verdict passes,
+        failed cases do not, but any other failing test still does. None: leave the status alone.
+        """
+        if not self.config.getoption("evalkit_baseline") or not (self.runs or self.failed):
+            return None
+        passed = not self.failed and all(
+            run.outcome is not None and run.outcome.baseline is not None and run.outcome.exit_code == 0
+            for run in self.runs.values()
+        )
+        if not passed:
+            return int(pytest.ExitCode.TESTS_FAILED) if status == pytest.ExitCode.OK else None
+        if status == pytest.ExitCode.TESTS_FAILED and not self.other_failed:
+            return int(pytest.ExitCode.OK)
+        return None
 
     def report_lines(self) -> list[str]:
         from evalkit.store import resolve_db
@@ -353,6 +399,15 @@ class _Runs:
                 f"{head}: {s['passed']} passed, {s['failed']} failed, {s['errors']} errors; "
                 f"gate {'PASSED' if gate.passed else 'FAILED'}: {'; '.join(gate.reasons)}"
             )
+            check = run.outcome.baseline
+            if check is not None:
+                verdict = "PASSED" if run.outcome.verdict.passed else "FAILED"
+                lines.append(
+                    f"regression gate {verdict} against baseline {check.decision.baseline_run_id}: "
+                    f"{'; '.join(check.decision.reasons)} (exit {run.outcome.exit_code})"
+                )
+            elif run.baseline is not None:
+                lines.append(f"no baseline check ({run.why_stopped()})")
         return lines
 
 

@@ -124,3 +124,10 @@ def test_no_module_is_too_long() -> None:
         if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
     }
     assert not long, f"modules over {MAX_MODULE_LINES} lines: {long}"
+
+
+def test_every_public_name_resolves() -> None:
+    import evalkit
+
+    for name in evalkit.__all__:
+        assert getattr(evalkit, name) is not None, name

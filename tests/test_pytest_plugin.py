@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ import pytest
 
 from evalkit.store import load_run, open_store
 from evalkit.testing.openai_server import Faults, LoopbackOpenAI
-from tests.conftest import REPO, loopback_suite, write_cases
+from tests.conftest import REPO, CliResult, loopback_suite, write_cases
 
 pytest_plugins = ["pytester"]
 # pytester removes the modules a test imported first when the test ends; native extensions cannot be
@@ -276,3 +276,60 @@ def test_xdist_workers_are_refused(pytester: pytest.Pytester, server: LoopbackOp
         ["*--evalkit runs cases with evalkit's own concurrency; drop pytest-xdist's -n*"]
     )
     assert server.stats.requests == 0
+
+
+def test_a_baseline_decides_the_session_as_evalkit_run_does(
+    pytester: pytest.Pytester, server: LoopbackOpenAI, cli: Callable[..., CliResult]
+) -> None:
+    suite_dir = write_suite(pytester.path, server.base_url)
+    db = pytester.path / "r.duckdb"
+    run_pytest(pytester, str(suite_dir)).assert_outcomes(passed=2, failed=2)
+    base_id = open_store(db).get_run("latest").run_id
+    assert cli("baseline", "set", "main", base_id, "--db", str(db)).exit_code == 0
+
+    def evalkit_run(*extra: str) -> int:
+        args = ("run", str(suite_dir), "--db", str(db), "--no-progress", "--baseline", "main", *extra)
+        return cli(*args).exit_code
+
+    # the same answers: the failing cases are still reported, but nothing regressed
+    same = run_pytest(pytester, str(suite_dir), "--evalkit-baseline", "main")
+    same.assert_outcomes(passed=2, failed=2)
+    assert same.ret == pytest.ExitCode.OK == evalkit_run()
+    same.stdout.fnmatch_lines(
+        [f"regression gate PASSED against baseline {base_id}: no significant regression * (exit 0)"]
+    )
+    assert open_store(db).get_run("latest").summary["baseline"]["passed"] is True
+
+    # the case tagged critical flips to fail
+    server.responder = lambda body: capitals(body).replace("Rome", "Milan")
+    broken = run_pytest(pytester, str(suite_dir), "--evalkit-baseline", "main", "--evalkit-no-cache")
+    broken.assert_outcomes(passed=1, failed=3)
+    assert broken.ret == pytest.ExitCode.TESTS_FAILED == evalkit_run("--no-cache")
+    broken.stdout.fnmatch_lines(
+        [
+            f"regression gate FAILED against baseline {base_id}: "
+            "*1 case(s) tagged 'critical' flipped to fail: good-2 (exit 1)"
+        ]
+    )
+
+    # an unknown baseline stops every case before any call
+    before = server.stats.requests
+    unknown = run_pytest(pytester, str(suite_dir), "--evalkit-baseline", "release-9")
+    unknown.assert_outcomes(errors=4)
+    assert unknown.ret == pytest.ExitCode.TESTS_FAILED
+    unknown.stdout.fnmatch_lines(["*evalkit: error: no run 'release-9'*"])
+    assert server.stats.requests == before
+
+
+def test_a_passing_baseline_does_not_hide_other_failing_tests(
+    pytester: pytest.Pytester, server: LoopbackOpenAI, cli: Callable[..., CliResult]
+) -> None:
+    suite_dir = write_suite(pytester.path, server.base_url)
+    db = pytester.path / "r.duckdb"
+    run_pytest(pytester, str(suite_dir))
+    assert cli("baseline", "set", "main", "latest", "--db", str(db)).exit_code == 0
+    pytester.makepyfile(test_plain="def test_broken():\n    assert False\n")
+    result = run_pytest(pytester, str(suite_dir), "test_plain.py", "--evalkit-baseline", "main")
+    result.assert_outcomes(passed=2, failed=3)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["regression gate PASSED against baseline *"])

@@ -46,7 +46,7 @@ def merge(
     store = open_store(into)
     reference = None
     if baseline:
-        from evalkit.cli.compare import resolve_baseline
+        from evalkit.gate.cells import resolve_baseline
 
         reference = resolve_baseline(store, plan.suite_name, baseline)
     merged = apply_merge(plan, store)
@@ -58,23 +58,32 @@ def merge(
         )
         failures = explain_cases(store, m.run.run_id, limit=SUMMARY_FAILURES)
         print_summary(m.run, m.run.summary, failures, SUMMARY_FAILURES)
-    codes = [int(m.decision.exit_code) for m in merged]
-    if baseline or summary_md:
-        from types import SimpleNamespace
+    from evalkit.gate.cells import RunVerdict, gate_on_baseline, worst_exit_code
+    from evalkit.suite.spec import GateSpec
 
-        from evalkit.cli.compare import finish_cells
-        from evalkit.suite.spec import GateSpec
-
+    verdicts = [
+        RunVerdict(run=m.run, gate=m.decision)
+        if reference is None
         # the regression gate reads only the suite's gate, which each run stores with its config
-        gate = GateSpec.model_validate(merged[0].run.config.get("gate", {}))
-        codes = finish_cells(
-            store, SimpleNamespace(config=SimpleNamespace(gate=gate)), merged, reference, summary_md
+        else gate_on_baseline(
+            store,
+            GateSpec.model_validate(m.run.config.get("gate", {})),
+            m.run,
+            m.decision,
+            reference,
+            base_dir=Path(m.run.suite_path).parent if m.run.suite_path else None,
         )
+        for m in merged
+    ]
+    if baseline or summary_md:
+        from evalkit.cli.compare import print_verdicts
+
+        print_verdicts(store, verdicts, summary_md)
     if junit is not None and len(merged) == 1:
         from evalkit.report.junit import write_junit
 
         write_junit(store, merged[0].run.run_id, junit)
-    raise typer.Exit(max(codes))
+    raise typer.Exit(worst_exit_code(verdicts))
 
 
 @app.command()

@@ -1,4 +1,4 @@
-"""``evalkit compare`` and ``evalkit baseline``; the regression gate that ``evalkit run --baseline`` applies."""
+"""``evalkit compare`` and ``evalkit baseline``; how ``evalkit run --baseline`` prints its baseline check."""
 
 from __future__ import annotations
 
@@ -108,8 +108,11 @@ def compare(
         from evalkit.report.markdown import comparison_markdown
 
         _write(summary_md, comparison_markdown(comparison, pairwise=pairwise))
-    if pairwise is not None and pairwise.gate is not None and not pairwise.gate.passed:
-        raise typer.Exit(1)
+    if pairwise is not None:
+        from evalkit.gate.pairwise import pairwise_exit_code
+
+        if code := pairwise_exit_code(pairwise):
+            raise typer.Exit(code)
 
 
 @baseline_app.command("set")
@@ -164,61 +167,45 @@ def baseline_list(
     out.print(table)
 
 
-# ---- used by `evalkit run --baseline/--summary-md` -----------------------------------------------
+# ---- used by `evalkit run` and `evalkit merge` with --baseline/--summary-md ------------------------
 
 
-def resolve_baseline(store: Any, suite_name: str, ref: str) -> Any:
-    """The baseline run for ``--baseline`` (a name of the suite, or a run), checked before anything runs."""
-    from evalkit.store.baselines import BaselineStore
-
-    return BaselineStore(store).resolve(suite_name, ref)
-
-
-def finish_cells(
-    store: Any, suite: Any, outcomes: list[Any], baseline: Any | None, summary_md: Path | None
-) -> list[int]:
-    """After `evalkit run`: gate each cell on the baseline (when given), write the summary; the exit codes."""
+def print_verdicts(store: Any, verdicts: list[Any], summary_md: Path | None) -> None:
+    """Each run's baseline check (pairwise judging, then the regression gate), and the markdown summary."""
     from evalkit.analysis.failures import explain_cases
-    from evalkit.gate.regression import check_against_baseline, combine_exit_codes
-    from evalkit.store.baselines import BaselineStore
 
-    codes, sections = [], []
-    for outcome in outcomes:
-        run = outcome.run
-        comparison = decision = None
-        code = int(outcome.decision.exit_code)
-        if baseline is not None:
-            comparison, decision = check_against_baseline(store, baseline, run, suite.config.gate)
-            if suite.config.gate.pairwise is not None:
-                from evalkit.cli.pairwise import apply_pairwise_gate
+    sections = []
+    for verdict in verdicts:
+        check = verdict.baseline
+        if check is not None:
+            if check.pairwise is not None:
+                from evalkit.cli.pairwise import print_pairwise
 
-                decision = apply_pairwise_gate(store, suite, baseline, run, decision)
-            BaselineStore(store).record_check(run.run_id, decision.model_dump(mode="json"))
-            print_decision(comparison, decision)
-            code = combine_exit_codes(code, decision)
-        codes.append(code)
+                print_pairwise(check.pairwise)
+            print_decision(check.comparison, check.decision)
         if summary_md is not None:
             from evalkit.report.html import write_report
             from evalkit.report.markdown import run_markdown
 
-            stored = store.get_run(run.run_id)
+            stored = store.get_run(verdict.run.run_id)
             report = (
-                write_report(store, baseline, stored) if baseline is not None else write_report(store, stored)
+                write_report(store, check.baseline, stored)
+                if check is not None
+                else write_report(store, stored)
             )
-            failures = explain_cases(store, run.run_id, limit=10)
+            failures = explain_cases(store, stored.run_id, limit=10)
             sections.append(
                 run_markdown(
                     stored,
                     stored.summary,
                     failures,
-                    comparison=comparison,
-                    decision=decision,
+                    comparison=check.comparison if check is not None else None,
+                    decision=check.decision if check is not None else None,
                     report_path=str(report),
                 )
             )
     if summary_md is not None:
         _write(summary_md, "\n".join(sections))
-    return codes
 
 
 # ---- terminal output ------------------------------------------------------------------------------

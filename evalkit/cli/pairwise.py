@@ -153,9 +153,10 @@ def judge_runs(
     limit: int | None,
 ) -> Any:
     """`evalkit compare A B --judge MODEL`: judge, apply B's gate.pairwise, store, print."""
-    from evalkit.analysis.pairwise_runs import compare_with_judge, gate_comparison
+    from evalkit.analysis.pairwise_runs import compare_with_judge
     from evalkit.cli.console import progress_bar
     from evalkit.errors import UsageError
+    from evalkit.gate.pairwise import gate_comparison
     from evalkit.judges.pairwise import DEFAULT_PAIRWISE_RUBRIC, PairwiseJudge
     from evalkit.store.pairwise import PairwiseStore
     from evalkit.suite.spec import PairwiseGateSpec
@@ -260,37 +261,4 @@ def print_pairwise(comparison: Any, shown: int = 10) -> None:
         f"Stored as pairwise comparison {comparison.comparison_id}; "
         f"`evalkit report {comparison.run_a} --compare {comparison.run_b}` shows every verdict with its reasons",
         markup=False,
-    )
-
-
-def apply_pairwise_gate(store: Any, suite: Any, baseline: Any, run: Any, decision: Any) -> Any:
-    """`evalkit run --baseline` with ``gate.pairwise``: judge the run against the baseline and let the
-    criterion fail the regression decision (exit 1); the judge's warnings are printed."""
-    from evalkit.analysis.pairwise_runs import compare_with_judge, gate_comparison
-    from evalkit.errors import ExitCode
-    from evalkit.judges.pairwise import DEFAULT_PAIRWISE_RUBRIC, PairwiseJudge
-    from evalkit.store.pairwise import PairwiseStore
-
-    spec = suite.config.gate.pairwise
-    judge = PairwiseJudge(
-        model=spec.judge,
-        rubric=spec.rubric or DEFAULT_PAIRWISE_RUBRIC,
-        verdict=spec.verdict,
-        api_base=spec.api_base,
-    )
-    stored = store.get_run(run.run_id)
-    comparison = compare_with_judge(store, baseline, stored, judge, base_dir=suite.base_dir)
-    if not comparison.cases:
-        return decision
-    gate = gate_comparison(store, comparison, spec)
-    PairwiseStore(store).add(comparison)
-    print_pairwise(comparison)
-    if gate.passed or decision.exit_code not in (ExitCode.OK, ExitCode.GATE_FAILED):
-        return decision
-    return decision.model_copy(
-        update={
-            "passed": False,
-            "exit_code": ExitCode.GATE_FAILED,
-            "reasons": [*decision.reasons, *(f"pairwise: {r}" for r in gate.reasons)],
-        }
     )

@@ -82,20 +82,13 @@ def run(
     With several --prompt and/or --model values, every combination runs over the same cases (sharing
     the response cache), one run per cell, grouped; the exit code is the worst cell's.
     """
-    from evalkit.errors import UsageError
-    from evalkit.run.runner import RunOptions, new_run_id
+    from evalkit.run.matrix import matrix_cells, run_matrix
+    from evalkit.run.runner import RunOptions
     from evalkit.run.sharding import Shard
     from evalkit.store import open_store
     from evalkit.suite.loading import load_suite
 
     loaded = load_suite(suite)
-    prompts: list[str | None] = list(prompt) if prompt else [None]
-    models: list[str | None] = list(model) if model else [None]
-    cells = [(p, m) for m in models for p in prompts]
-    if resume and len(cells) > 1:
-        raise UsageError(
-            "--resume continues one run; it cannot be combined with several --prompt/--model values"
-        )
     base = RunOptions(
         concurrency=concurrency,
         repeat=repeat,
@@ -107,37 +100,44 @@ def run(
         ray=ray,
         ray_num_gpus=ray_gpus,
     )
+    cells = matrix_cells(loaded, base, prompt or [], model or [])
     if dry_run:
         from evalkit.cli.console import print_estimate
         from evalkit.run.estimate import estimate_run
 
         store = open_store(db) if (db or Path(_db_path(db)).exists()) else None
-        for p, m in cells:
-            print_estimate(estimate_run(loaded, store, _cell(base, p, m, None)))
+        for cell in cells:
+            print_estimate(estimate_run(loaded, store, cell))
         raise typer.Exit(0)
     store = open_store(db)
-    reference = None
-    if baseline:
-        from evalkit.cli.compare import resolve_baseline
+    bar = _CellProgress(progress)
+    junit_path = junit if len(cells) == 1 else None
 
-        reference = resolve_baseline(store, loaded.name, baseline)  # a bad name fails before any call
-    group = new_run_id(f"{loaded.name}-matrix") if len(cells) > 1 else None
-    codes, outcomes = [], []
-    for p, m in cells:
-        outcome = _run_cell(
-            loaded, store, _cell(base, p, m, group), progress, junit if len(cells) == 1 else None
+    def finished(outcome: Any) -> None:
+        bar.stop()
+        _print_cell(store, outcome, junit_path)
+
+    try:
+        matrix = run_matrix(
+            loaded,
+            store,
+            cells,
+            baseline=baseline or None,  # a bad name fails before any call
+            on_start=bar.start,
+            on_result=bar.advance,
+            on_cell=finished,
         )
-        codes.append(outcome.decision.exit_code)
-        outcomes.append(outcome)
+    finally:
+        bar.stop()
     if baseline or summary_md:
-        from evalkit.cli.compare import finish_cells
+        from evalkit.cli.compare import print_verdicts
 
-        codes = finish_cells(store, loaded, outcomes, reference, summary_md)
-    if group is not None:
+        print_verdicts(store, [cell.verdict for cell in matrix.cells], summary_md)
+    if matrix.group_id is not None:
         from evalkit.cli.console import print_matrix
 
-        print_matrix(store.list_runs(suite=loaded.name, limit=len(cells) * 2), group)
-    raise typer.Exit(max(codes))
+        print_matrix(store.list_runs(suite=loaded.name, limit=len(cells) * 2), matrix.group_id)
+    raise typer.Exit(matrix.exit_code)
 
 
 def _db_path(db: str | None) -> str:
@@ -146,35 +146,42 @@ def _db_path(db: str | None) -> str:
     return resolve_db(db)
 
 
-def _cell(base: Any, prompt: str | None, model: str | None, group: str | None) -> Any:
-    from dataclasses import replace
+class _CellProgress:
+    """A progress bar per cell: shown from the cell's start until its summary is printed."""
 
-    return replace(base, prompt=prompt, model=model, group_id=group)
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.bar: Any = None
+        self.task: Any = None
 
+    def start(self, run: Any, total: int, done: int) -> None:
+        from evalkit.cli.console import progress_bar
 
-def _run_cell(loaded: Any, store: Any, options: Any, progress: bool, junit: Path | None) -> Any:
-    """Run one (prompt, model) cell with a progress bar and print its summary."""
-    from evalkit.analysis.failures import explain_cases
-    from evalkit.cli.console import print_summary, progress_bar
-    from evalkit.run.runner import run_suite
-
-    bar = progress_bar(progress)
-    task = bar.add_task(loaded.name, total=None)
-
-    def started(run: Any, total: int, done: int) -> None:
-        bar.update(
-            task,
-            total=total,
-            completed=done,
-            description=f"{run.suite_name} {run.prompt_version or ''} {run.model}",
+        self.stop()
+        self.bar = progress_bar(self.enabled)
+        self.task = self.bar.add_task(
+            f"{run.suite_name} {run.prompt_version or ''} {run.model}", total=total, completed=done
         )
+        self.bar.start()
 
-    with bar:
-        outcome = run_suite(loaded, store, options, on_start=started, on_result=lambda _: bar.advance(task))
+    def advance(self, _result: Any) -> None:
+        if self.bar is not None:
+            self.bar.advance(self.task)
+
+    def stop(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
+
+
+def _print_cell(store: Any, outcome: Any, junit: Path | None) -> None:
+    """One cell's summary (and JUnit file), as soon as it ran."""
+    from evalkit.analysis.failures import explain_cases
+    from evalkit.cli.console import print_summary
+
     failures = explain_cases(store, outcome.run.run_id, limit=SUMMARY_FAILURES)
     print_summary(outcome.run, outcome.summary, failures, SUMMARY_FAILURES)
     if junit is not None:
         from evalkit.report.junit import write_junit
 
         write_junit(store, outcome.run.run_id, junit)
-    return outcome

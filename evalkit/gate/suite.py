@@ -12,7 +12,7 @@ from evalkit.results import ScoreRow, Verdict
 from evalkit.suite.spec import GateSpec
 
 if TYPE_CHECKING:
-    from evalkit.judges.calibration import JudgeCheck
+    from evalkit.gate.judges import JudgeCheck
 
 
 class GateDecision(BaseModel):
@@ -72,7 +72,7 @@ def decide(summary: dict[str, Any], gate: GateSpec) -> GateDecision:
 
 
 def apply_judge_checks(decision: GateDecision, checks: Sequence[JudgeCheck]) -> GateDecision:
-    """Add what the gate must say about the judges it relies on (see ``evalkit.judges.calibration``).
+    """Add what the gate must say about the judges it relies on (see :mod:`evalkit.gate.judges`).
 
     An uncalibrated judge, or one below its scorer's ``min_kappa``, is a warning; with the scorer's
     ``calibration: fail`` it also fails a gate that would otherwise pass (exit 1). A gate that

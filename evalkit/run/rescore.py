@@ -18,8 +18,8 @@ from typing import Any
 from evalkit import __version__
 from evalkit.cases import Case
 from evalkit.errors import UsageError
+from evalkit.gate.judges import JudgeCheck, judge_checks
 from evalkit.gate.suite import GateDecision, apply_judge_checks, case_verdict, decide
-from evalkit.judges.calibration import JudgeCheck, judge_checks
 from evalkit.providers.calls import ModelCaller
 from evalkit.results import CaseResult, OutputRecord, RunRecord
 from evalkit.run.evaluate import score_case

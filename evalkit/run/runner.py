@@ -15,7 +15,7 @@ import asyncio
 import subprocess
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from itertools import islice
 from typing import Any
@@ -23,8 +23,9 @@ from typing import Any
 from evalkit import __version__
 from evalkit.cases import Case
 from evalkit.errors import ExitCode, UsageError
+from evalkit.gate.cells import BaselineCheck, RunVerdict, check_baseline, resolve_baseline
+from evalkit.gate.judges import judge_checks
 from evalkit.gate.suite import GateDecision, apply_judge_checks, decide
-from evalkit.judges.calibration import judge_checks
 from evalkit.providers.base import CompletionRequest
 from evalkit.providers.calls import ConcurrencyLimit, ModelCaller, RetryPolicy, cache_key
 from evalkit.results import CaseResult, RunRecord
@@ -57,11 +58,25 @@ class RunOptions:
 
 @dataclass
 class RunOutcome:
-    """What a finished (or stopped) run produced: its record, aggregates and the gate decision."""
+    """What a finished (or stopped) run produced: its record, aggregates and the gate decision.
+
+    ``decision`` is the suite gate's; gated on a baseline (``run_suite(..., baseline=...)``),
+    ``baseline`` holds the comparison that replaces it, and :attr:`verdict` combines the two.
+    """
 
     run: RunRecord
     summary: dict[str, Any]
     decision: GateDecision
+    baseline: BaselineCheck | None = None
+
+    @property
+    def verdict(self) -> RunVerdict:
+        """Whether the run passes, as ``evalkit run`` prints it and exits with."""
+        return RunVerdict(run=self.run, gate=self.decision, baseline=self.baseline)
+
+    @property
+    def exit_code(self) -> int:
+        return self.verdict.exit_code
 
 
 ResultCallback = Callable[[CaseResult], None]
@@ -324,9 +339,26 @@ def run_suite(
     options: RunOptions | None = None,
     on_result: ResultCallback | None = None,
     on_start: StartCallback | None = None,
+    *,
+    baseline: RunRecord | str | None = None,
 ) -> RunOutcome:
-    """Synchronous wrapper of :func:`execute_run`."""
-    return asyncio.run(execute_run(suite, store, options, on_result, on_start))
+    """Run ``suite`` and store everything (synchronous :func:`execute_run`); returns the verdict.
+
+    With ``baseline`` (a run record, or a baseline name / run id / prefix of the suite, resolved
+    before anything runs), the run is gated on it exactly as ``evalkit run --baseline`` is: the
+    outcome's ``baseline`` holds the comparison and ``outcome.exit_code`` the combined verdict.
+    """
+    reference = resolve_baseline(store, suite.name, baseline) if baseline is not None else None
+    outcome = asyncio.run(execute_run(suite, store, options, on_result, on_start))
+    return gate_outcome(suite, store, outcome, reference)
+
+
+def gate_outcome(suite: Suite, store: Store, outcome: RunOutcome, baseline: RunRecord | None) -> RunOutcome:
+    """The outcome gated on ``baseline`` (unchanged without one); the check is stored with the run."""
+    if baseline is None:
+        return outcome
+    check = check_baseline(store, suite.config.gate, baseline, outcome.run, base_dir=suite.base_dir)
+    return replace(outcome, baseline=check)
 
 
 __all__ = ["RunOptions", "RunOutcome", "evaluate_case", "execute_run", "run_suite"]

@@ -1,4 +1,5 @@
-"""The regression gate end to end: `evalkit run --baseline` and `evalkit compare` against a loopback server.
+"""The regression gate end to end: `evalkit run --baseline`, `run_suite(..., baseline=...)` and
+`evalkit compare` against a loopback server.
 
 One suite, several prompt versions; the loopback server answers each version differently, so each
 version is a seeded candidate: noise only, degraded, or one critical case broken.
@@ -134,6 +135,55 @@ def test_unknown_baseline_fails_before_any_call(
     assert result.exit_code == 2
     assert result.stderr.strip() == "evalkit: error: no run 'release-9' (see `evalkit runs`)"
     assert server.stats.requests == before
+
+
+@pytest.mark.parametrize(("version", "code"), [("noise", 0), ("degraded", 1), ("critical", 1)])
+def test_run_suite_with_a_baseline_decides_as_the_cli(
+    cli: Callable[..., CliResult], suite: Path, db: Path, version: str, code: int
+) -> None:
+    from evalkit import RunOptions, load_suite, run_suite
+
+    base_id = baseline_main(cli, suite, db)
+    assert run(cli, suite, db, "--prompt", version, "--baseline", "main").exit_code == code
+    by_cli = open_store(db).get_run("latest").summary["baseline"]
+
+    store = open_store(db)
+    for baseline in ("main", store.get_run(base_id)):  # a name, or the run record itself
+        outcome = run_suite(load_suite(suite), store, RunOptions(prompt=version), baseline=baseline)
+        assert outcome.exit_code == code
+        assert outcome.decision.exit_code == 1  # the absolute gate (95%) fails; the baseline replaces it
+        assert outcome.baseline is not None and outcome.baseline.baseline.run_id == base_id
+        by_library = outcome.baseline.decision.model_dump(mode="json")
+        assert store.get_run(outcome.run.run_id).summary["baseline"] == by_library  # stored as the CLI does
+        assert by_library["candidate_run_id"] == outcome.run.run_id
+        assert {k: v for k, v in by_library.items() if k != "candidate_run_id"} == {
+            k: v for k, v in by_cli.items() if k != "candidate_run_id"
+        }
+
+
+def test_run_suite_refuses_an_unknown_baseline_before_any_call(
+    cli: Callable[..., CliResult], suite: Path, db: Path, server: LoopbackOpenAI
+) -> None:
+    from evalkit import EvalkitError, load_suite, run_suite
+
+    baseline_main(cli, suite, db)
+    before = server.stats.requests
+    with pytest.raises(EvalkitError, match="no run 'release-9'"):
+        run_suite(load_suite(suite), open_store(db), baseline="release-9")
+    assert server.stats.requests == before
+
+
+def test_matrix_cells_are_each_gated_on_the_baseline(
+    cli: Callable[..., CliResult], suite: Path, db: Path
+) -> None:
+    base_id = baseline_main(cli, suite, db)
+    result = run(cli, suite, db, "--prompt", "noise", "--prompt", "degraded", "--baseline", "main")
+    assert result.exit_code == 1  # the worst cell's
+    assert result.stdout.count(f"Regression gate PASSED against baseline {base_id}") == 1
+    assert result.stdout.count(f"Regression gate FAILED against baseline {base_id}") == 1
+    cells = {r.prompt_version: r for r in open_store(db).list_runs() if r.group_id is not None}
+    assert cells["noise"].summary["baseline"]["exit_code"] == 0
+    assert cells["degraded"].summary["baseline"]["exit_code"] == 1
 
 
 def test_compare_two_runs_and_a_group(

@@ -1,4 +1,4 @@
-"""Judge calibration: report figures, the PandaLM precomputed baseline, judging labelled sets, gate checks."""
+"""Judge calibration: report figures, the PandaLM precomputed baseline, judging labelled sets (gate checks: tests/gate/test_judges.py)."""
 
 from __future__ import annotations
 
@@ -11,16 +11,8 @@ from typing import Any
 
 import pytest
 
-from evalkit.gate.suite import GateDecision, apply_judge_checks
-from evalkit.judges.calibration import (
-    JudgeRequirement,
-    JudgeVerdict,
-    build_report,
-    check_requirements,
-    judge_labelled_set,
-    judge_requirements,
-)
-from evalkit.judges.graded import JudgeConfig, rubric_hash
+from evalkit.judges.calibration import JudgeVerdict, build_report, judge_labelled_set
+from evalkit.judges.graded import JudgeConfig
 from evalkit.judges.labelled import LabelledItem, LabelledSet
 from evalkit.providers.calls import ModelCaller
 from evalkit.store import open_store
@@ -165,45 +157,6 @@ def test_judging_a_labelled_set_through_a_server(loopback: LoopbackOpenAI) -> No
     assert report.n_judged == 3 and report.agreement == pytest.approx(2 / 3)
 
 
-def test_requirements_and_gate_checks() -> None:
-    scorers = [
-        {"name": "exact"},
-        {
-            "name": "llm_judge",
-            "id": "q",
-            "args": {"rubric": "R", "model": ["m1", "m2"], "min_kappa": 0.6, "calibration": "fail"},
-        },
-        {"name": "llm_judge", "args": {"rubric": "S", "model": "m3"}},
-    ]
-    reqs = judge_requirements(scorers)
-    assert [(r.scorer, r.judge_model, r.rubric_hash) for r in reqs] == [
-        ("q", "m1", rubric_hash("R")),
-        ("q", "m2", rubric_hash("R")),
-        ("llm_judge", "m3", rubric_hash("S")),
-    ]
-    checks = check_requirements(
-        reqs,
-        {
-            ("m1", rubric_hash("R")): {"kappa": 0.7, "calibration_id": "c1"},
-            ("m2", rubric_hash("R")): {"kappa": 0.4},
-        },
-    )
-    assert [c.status for c in checks] == ["ok", "below", "uncalibrated"]
-    passed = GateDecision(passed=True, exit_code=0, reasons=["pass rate 100%"])
-    decided = apply_judge_checks(passed, checks)
-    assert decided.passed is False and decided.exit_code == 1
-    assert any("kappa 0.40, below min_kappa 0.60" in r for r in decided.reasons)
-    assert any("'m3'" in w and "no calibration" in w for w in decided.warnings)
-    # the same shortfall with the default `calibration: warn` only warns
-    warn = [
-        c.model_copy(update={"requirement": c.requirement.model_copy(update={"on_failure": "warn"})})
-        for c in checks
-    ]
-    decided = apply_judge_checks(passed, warn)
-    assert decided.passed is True and len(decided.warnings) == 2
-    assert apply_judge_checks(passed, checks[:1]) == passed
-
-
 def test_store_keeps_the_latest_calibration_per_key(tmp_path: Path) -> None:
     store = open_store(tmp_path / "s.duckdb")
     labelled = pairwise_set(["A", "B"])
@@ -226,4 +179,3 @@ def test_store_keeps_the_latest_calibration_per_key(tmp_path: Path) -> None:
     assert latest[("m", "h")]["calibration_id"] == second.calibration_id
     assert latest[("m", "h")]["kappa"] == pytest.approx(1.0)
     assert latest[("m", "h")]["report"]["confusion"]["labels"] == ["A", "B", "tie", "error"]
-    assert JudgeRequirement(scorer="s", judge_model="m", rubric_hash="h", min_kappa=None).on_failure == "warn"

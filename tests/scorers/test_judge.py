@@ -270,7 +270,7 @@ def test_judge_run_stores_reasoning_and_show_prints_it(make_suite: Any, cli: Any
 
 
 def test_flagship_judged_suite_loads_with_its_judge() -> None:
-    from evalkit.judges.calibration import judge_requirements
+    from evalkit.gate.judges import judge_requirements
     from evalkit.suite.loading import load_suite
     from tests.conftest import REPO
 

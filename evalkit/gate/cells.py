@@ -1,0 +1,110 @@
+"""Whether one finished run (a run, a matrix cell, a merged run) passes: its own gate, or its baseline.
+
+A run's suite gate (:mod:`evalkit.gate.suite`) decides on its own. Gated on a baseline, the
+comparison with that baseline (:mod:`evalkit.gate.regression`, and the pairwise criterion of
+:mod:`evalkit.gate.pairwise` when the suite sets ``gate.pairwise``) replaces the absolute pass rate,
+except for a run that could not be judged. :class:`RunVerdict` holds both; the console, the markdown
+summary and the exit code of ``evalkit run``, ``evalkit merge``, :func:`evalkit.run_suite` and
+``pytest --evalkit`` are all rendered from it. Nothing here prints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from evalkit.analysis.compare import Comparison
+from evalkit.gate.pairwise import fold_into_regression, judge_against_baseline
+from evalkit.gate.regression import RegressionDecision, check_against_baseline, combine_exit_codes
+from evalkit.gate.suite import GateDecision
+from evalkit.results import RunRecord
+from evalkit.suite.spec import GateSpec
+
+if TYPE_CHECKING:
+    from evalkit.analysis.pairwise_runs import PairwiseComparison
+    from evalkit.store import Store
+
+
+@dataclass
+class BaselineCheck:
+    """A run compared with its baseline: the comparison, the decision, the pairwise judging if any.
+
+    ``decision`` already holds the pairwise criterion's verdict (its reasons prefixed ``pairwise:``);
+    it is what the run's stored summary keeps as ``baseline``.
+    """
+
+    baseline: RunRecord
+    comparison: Comparison
+    decision: RegressionDecision
+    pairwise: PairwiseComparison | None = None
+
+
+@dataclass
+class RunVerdict:
+    """Whether a run passes: its suite gate's decision and, gated on a baseline, the baseline check."""
+
+    run: RunRecord
+    gate: GateDecision
+    baseline: BaselineCheck | None = None
+
+    @property
+    def exit_code(self) -> int:
+        """The suite gate's code, or the baseline decision's for a run that could be judged."""
+        if self.baseline is None:
+            return int(self.gate.exit_code)
+        return int(combine_exit_codes(int(self.gate.exit_code), self.baseline.decision))
+
+    @property
+    def passed(self) -> bool:
+        return self.exit_code == 0
+
+
+def worst_exit_code(verdicts: Sequence[RunVerdict]) -> int:
+    """The exit code of several runs (a matrix, merged cells): the worst one's."""
+    return max(verdict.exit_code for verdict in verdicts)
+
+
+def resolve_baseline(store: Store, suite_name: str, ref: str | RunRecord) -> RunRecord:
+    """The baseline run ``ref`` names: a run record as is, else a baseline name of the suite, a run id
+    or a unique prefix. Meant to be called before anything runs, so a bad name costs no call."""
+    from evalkit.store.baselines import BaselineStore
+
+    if isinstance(ref, RunRecord):
+        return ref
+    return BaselineStore(store).resolve(suite_name, ref)
+
+
+def check_baseline(
+    store: Store, gate: GateSpec, baseline: RunRecord, run: RunRecord, *, base_dir: Path | None = None
+) -> BaselineCheck:
+    """Compare a finished run with its baseline, apply the regression gate (and ``gate.pairwise``, judged
+    with calls relative to ``base_dir``), and record the decision in the run's stored summary."""
+    from evalkit.store.baselines import BaselineStore
+
+    comparison, decision = check_against_baseline(store, baseline, run, gate)
+    pairwise = None
+    if gate.pairwise is not None:
+        pairwise = judge_against_baseline(store, gate.pairwise, baseline, store.get_run(run.run_id), base_dir)
+        if pairwise is not None and pairwise.gate is not None:
+            decision = fold_into_regression(decision, pairwise.gate)
+    BaselineStore(store).record_check(run.run_id, decision.model_dump(mode="json"))
+    return BaselineCheck(baseline=baseline, comparison=comparison, decision=decision, pairwise=pairwise)
+
+
+def gate_on_baseline(
+    store: Store,
+    gate: GateSpec,
+    run: RunRecord,
+    decision: GateDecision,
+    baseline: RunRecord | None,
+    *,
+    base_dir: Path | None = None,
+) -> RunVerdict:
+    """The verdict of a finished run with its suite gate's ``decision``: checked against ``baseline``
+    when there is one (see :func:`check_baseline`)."""
+    if baseline is None:
+        return RunVerdict(run=run, gate=decision)
+    check = check_baseline(store, gate, baseline, run, base_dir=base_dir)
+    return RunVerdict(run=run, gate=decision, baseline=check)

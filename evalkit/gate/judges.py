@@ -1,0 +1,109 @@
+"""What the gate makes of a suite's judges: each ``llm_judge`` scorer against its latest calibration.
+
+The calibration itself (agreement with human labels, kappa) is measured by
+:mod:`evalkit.judges.calibration` and stored; here a scorer's ``min_kappa`` and ``calibration: warn|fail``
+are checked against it. :func:`evalkit.gate.suite.apply_judge_checks` folds the checks into the verdict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from evalkit.judges.graded import rubric_hash
+
+
+class JudgeRequirement(BaseModel):
+    """What a suite's judge scorer asks of one of its judge models."""
+
+    scorer: str
+    judge_model: str
+    rubric_hash: str
+    min_kappa: float | None
+    on_failure: Literal["warn", "fail"] = "warn"
+
+
+class JudgeCheck(BaseModel):
+    """A judge requirement against the latest stored calibration."""
+
+    requirement: JudgeRequirement
+    kappa: float | None = None
+    calibrated: bool = False
+    calibration_id: str | None = None
+    status: Literal["ok", "uncalibrated", "below", "unchecked"] = "unchecked"
+
+    @property
+    def message(self) -> str:
+        r = self.requirement
+        who = f"judge {r.judge_model!r} of scorer {r.scorer!r} (rubric {r.rubric_hash})"
+        if self.status == "uncalibrated":
+            return (
+                f"{who} has no calibration against human labels; run `evalkit calibrate` before trusting it"
+            )
+        if self.status == "below":
+            kappa = "undefined" if self.kappa is None else f"{self.kappa:.2f}"
+            return f"{who} agrees with humans at kappa {kappa}, below min_kappa {r.min_kappa:.2f}"
+        kappa = "undefined" if self.kappa is None else f"{self.kappa:.2f}"
+        return f"{who}: kappa {kappa}"
+
+
+def judge_requirements(scorers: Sequence[Mapping[str, Any]]) -> list[JudgeRequirement]:
+    """The judge requirements of a suite's scorer specs (as in ``SuiteFile.scorers`` or a run's config)."""
+    out = []
+    for spec in scorers:
+        if spec.get("name") != "llm_judge":
+            continue
+        args = spec.get("args") or {}
+        rubric = args.get("rubric")
+        if not isinstance(rubric, str):
+            continue
+        models = args.get("model")
+        for model in [models] if isinstance(models, str) else list(models or []):
+            out.append(
+                JudgeRequirement(
+                    scorer=spec.get("id") or "llm_judge",
+                    judge_model=model,
+                    rubric_hash=rubric_hash(rubric),
+                    min_kappa=args.get("min_kappa"),
+                    on_failure=args.get("calibration", "warn"),
+                )
+            )
+    return out
+
+
+def check_requirements(
+    requirements: Sequence[JudgeRequirement], calibrations: Mapping[tuple[str, str], Mapping[str, Any]]
+) -> list[JudgeCheck]:
+    """Each requirement against the latest calibration of its (judge model, rubric hash). Pure.
+
+    No calibration at all is ``uncalibrated``; a kappa under ``min_kappa`` (or undefined) is ``below``.
+    """
+    checks = []
+    for req in requirements:
+        found = calibrations.get((req.judge_model, req.rubric_hash))
+        if found is None:
+            checks.append(JudgeCheck(requirement=req, status="uncalibrated"))
+            continue
+        kappa = found.get("kappa")
+        below = req.min_kappa is not None and (kappa is None or kappa < req.min_kappa)
+        checks.append(
+            JudgeCheck(
+                requirement=req,
+                kappa=kappa,
+                calibrated=True,
+                calibration_id=found.get("calibration_id"),
+                status="below" if below else "ok",
+            )
+        )
+    return checks
+
+
+def judge_checks(scorers: Sequence[Mapping[str, Any]], store: Any) -> list[JudgeCheck]:
+    """Check a suite's judge scorers (their specs as dicts) against the calibrations in ``store``."""
+    requirements = judge_requirements(scorers)
+    if not requirements:
+        return []
+    calibrations = store.latest_calibrations([(r.judge_model, r.rubric_hash) for r in requirements])
+    return check_requirements(requirements, calibrations)

@@ -1,0 +1,88 @@
+"""A prompts x models matrix: every combination runs over the same cases, one run per cell, grouped.
+
+The cells share the response cache and a group id (``evalkit compare GROUP`` compares them). Each
+cell is gated like a single run (on a baseline, when given); the matrix fails with its worst cell's
+exit code. ``evalkit run`` with several ``--prompt``/``--model`` values is a thin shell around
+:func:`run_matrix`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+from evalkit.errors import UsageError
+from evalkit.gate.cells import resolve_baseline, worst_exit_code
+from evalkit.results import RunRecord
+from evalkit.run.runner import (
+    ResultCallback,
+    RunOptions,
+    RunOutcome,
+    StartCallback,
+    gate_outcome,
+    new_run_id,
+    run_suite,
+)
+from evalkit.store import Store
+from evalkit.suite.loading import Suite
+
+CellCallback = Callable[[RunOutcome], None]
+
+
+@dataclass
+class MatrixOutcome:
+    """The runs of a matrix (one, for a plain run), in the order they ran."""
+
+    cells: list[RunOutcome]
+    group_id: str | None  # None for a single run
+
+    @property
+    def exit_code(self) -> int:
+        """The worst cell's exit code."""
+        return worst_exit_code([cell.verdict for cell in self.cells])
+
+
+def matrix_cells(
+    suite: Suite, options: RunOptions, prompts: Sequence[str], models: Sequence[str]
+) -> list[RunOptions]:
+    """The options of each cell (models outer, prompts inner); several cells share a new group id.
+
+    No prompt (or model) means the suite's, or ``options``'s. ``resume`` finishes one run, so it
+    cannot be combined with several cells.
+    """
+    cell_prompts: list[str | None] = list(prompts) or [options.prompt]
+    cell_models: list[str | None] = list(models) or [options.model]
+    pairs = [(p, m) for m in cell_models for p in cell_prompts]
+    if options.resume and len(pairs) > 1:
+        raise UsageError(
+            "--resume continues one run; it cannot be combined with several --prompt/--model values"
+        )
+    group = new_run_id(f"{suite.name}-matrix") if len(pairs) > 1 else None
+    return [replace(options, prompt=p, model=m, group_id=group) for p, m in pairs]
+
+
+def run_matrix(
+    suite: Suite,
+    store: Store,
+    cells: Sequence[RunOptions],
+    *,
+    baseline: RunRecord | str | None = None,
+    on_start: StartCallback | None = None,
+    on_result: ResultCallback | None = None,
+    on_cell: CellCallback | None = None,
+) -> MatrixOutcome:
+    """Run each cell (see :func:`matrix_cells`) and gate it on ``baseline`` when given.
+
+    The baseline is resolved before anything runs. ``on_start``/``on_result`` are those of
+    :func:`evalkit.run.runner.run_suite` for each cell; ``on_cell`` sees each cell's outcome as soon
+    as it ran, before it is compared with the baseline (that happens once every cell ran).
+    """
+    reference = resolve_baseline(store, suite.name, baseline) if baseline is not None else None
+    outcomes = []
+    for options in cells:
+        outcome = run_suite(suite, store, options, on_result=on_result, on_start=on_start)
+        if on_cell is not None:
+            on_cell(outcome)
+        outcomes.append(outcome)
+    gated = [gate_outcome(suite, store, outcome, reference) for outcome in outcomes]
+    return MatrixOutcome(cells=gated, group_id=cells[0].group_id if cells else None)

@@ -1,0 +1,50 @@
+"""The gate's judge checks: a suite's llm_judge scorers against their latest calibrations."""
+
+from __future__ import annotations
+
+from evalkit.gate.judges import JudgeRequirement, check_requirements, judge_requirements
+from evalkit.gate.suite import GateDecision, apply_judge_checks
+from evalkit.judges.graded import rubric_hash
+
+
+def test_requirements_and_gate_checks() -> None:
+    scorers = [
+        {"name": "exact"},
+        {
+            "name": "llm_judge",
+            "id": "q",
+            "args": {"rubric": "R", "model": ["m1", "m2"], "min_kappa": 0.6, "calibration": "fail"},
+        },
+        {"name": "llm_judge", "args": {"rubric": "S", "model": "m3"}},
+    ]
+    reqs = judge_requirements(scorers)
+    assert [(r.scorer, r.judge_model, r.rubric_hash) for r in reqs] == [
+        ("q", "m1", rubric_hash("R")),
+        ("q", "m2", rubric_hash("R")),
+        ("llm_judge", "m3", rubric_hash("S")),
+    ]
+    checks = check_requirements(
+        reqs,
+        {
+            ("m1", rubric_hash("R")): {"kappa": 0.7, "calibration_id": "c1"},
+            ("m2", rubric_hash("R")): {"kappa": 0.4},
+        },
+    )
+    assert [c.status for c in checks] == ["ok", "below", "uncalibrated"]
+    passed = GateDecision(passed=True, exit_code=0, reasons=["pass rate 100%"])
+    decided = apply_judge_checks(passed, checks)
+    assert decided.passed is False and decided.exit_code == 1
+    assert any("kappa 0.40, below min_kappa 0.60" in r for r in decided.reasons)
+    assert any("'m3'" in w and "no calibration" in w for w in decided.warnings)
+    # the same shortfall with the default `calibration: warn` only warns
+    warn = [
+        c.model_copy(update={"requirement": c.requirement.model_copy(update={"on_failure": "warn"})})
+        for c in checks
+    ]
+    decided = apply_judge_checks(passed, warn)
+    assert decided.passed is True and len(decided.warnings) == 2
+    assert apply_judge_checks(passed, checks[:1]) == passed
+
+
+def test_a_requirement_only_warns_by_default() -> None:
+    assert JudgeRequirement(scorer="s", judge_model="m", rubric_hash="h", min_kappa=None).on_failure == "warn"

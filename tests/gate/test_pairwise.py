@@ -1,0 +1,49 @@
+"""The pairwise gate criterion (gate.pairwise) as pure functions: the verdict, and how it folds into the regression gate."""
+
+from __future__ import annotations
+
+from evalkit.analysis.compare import compare_outcomes
+from evalkit.errors import ExitCode
+from evalkit.gate.pairwise import PairwiseGateDecision, fold_into_regression, pairwise_gate
+from evalkit.gate.regression import decide_regression
+from evalkit.judges.pairwise_stats import win_rate
+from evalkit.suite.spec import GateSpec, PairwiseGateSpec
+from tests.gate.test_regression import baseline, outcomes
+
+CALIBRATED = {"kappa": 0.8, "report": {"stats": {"position_agreement": 0.95}}}
+
+
+def gate(winners: list[str], **spec: object) -> PairwiseGateDecision:
+    stats = win_rate(winners, consistent=[True] * len(winners), first_slot_answers=[1] * len(winners))
+    return pairwise_gate(
+        stats,
+        PairwiseGateSpec.model_validate({"judge": "j", **spec}),
+        judge_model="j",
+        prompt_hash="h",
+        calibration=CALIBRATED,
+    )
+
+
+def test_min_win_rate_fails_only_when_significantly_below() -> None:
+    assert not gate(["a"] * 10, min_win_rate=0.5).passed
+    assert gate(["a", "b", "a", "b"], min_win_rate=0.5).passed
+    nothing = gate(["tie", "tie"], min_win_rate=0.5)
+    assert nothing.passed and "no decisive case" in nothing.reasons[0]
+
+
+def test_a_weak_judge_warns_or_fails_as_asked() -> None:
+    weak = {"min_kappa": 0.9}
+    assert gate(["b"], **weak).passed and "below min_kappa 0.90" in gate(["b"], **weak).warnings[0]
+    failed = gate(["b"], calibration="fail", **weak)
+    assert not failed.passed and "below min_kappa 0.90" in failed.reasons[0]
+
+
+def test_a_failed_criterion_fails_a_judged_regression_decision_only() -> None:
+    same = baseline(20, 10)
+    passed = decide_regression(compare_outcomes(outcomes("a", same), outcomes("b", same)), GateSpec())
+    failing = PairwiseGateDecision(passed=False, reasons=["worse"])
+    folded = fold_into_regression(passed, failing)
+    assert folded.exit_code == ExitCode.GATE_FAILED and folded.reasons[-1] == "pairwise: worse"
+    assert fold_into_regression(passed, PairwiseGateDecision(passed=True)) == passed
+    unjudged = passed.model_copy(update={"passed": False, "exit_code": ExitCode.INFRASTRUCTURE})
+    assert fold_into_regression(unjudged, failing) == unjudged
