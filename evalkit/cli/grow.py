@@ -9,13 +9,20 @@ from typing import Any
 import typer
 
 from evalkit.cli import app
-
-_DB_HELP = "Results database (default: $EVALKIT_DB or .evalkit/evalkit.duckdb)."
+from evalkit.cli.options import (
+    DbOption,
+    LogsOption,
+    LogTableOption,
+    MinedCasesOption,
+    ProgressOption,
+    SuitePathArgument,
+    WeeksOption,
+)
 
 
 @app.command()
 def generate(
-    suite: Path = typer.Argument(..., help="Suite file, or a directory holding suite.yaml."),
+    suite: SuitePathArgument,
     n: int = typer.Option(20, "--n", "-n", min=1, help="Candidates wanted (at most 3 calls per candidate)."),
     model: str | None = typer.Option(
         None, "--model", "-m", help="Generator model (default: generate.model)."
@@ -30,7 +37,7 @@ def generate(
         None, "--seed", help="Sampling seed of the first call (then +1 per call)."
     ),
     concurrency: int = typer.Option(4, "--concurrency", "-c", min=1, help="Generator calls in flight."),
-    db: str | None = typer.Option(None, "--db", help=_DB_HELP),
+    db: DbOption = None,
 ) -> None:
     """Have an LLM write edge-case candidates from the suite's cases, schema and guidelines.
 
@@ -69,7 +76,7 @@ def generate(
 
 @app.command()
 def review(
-    suite: Path = typer.Argument(..., help="Suite file, or a directory holding suite.yaml."),
+    suite: SuitePathArgument,
     accept: list[str] | None = typer.Option(
         None, "--accept", "-a", help="Accept this candidate id (repeatable)."
     ),
@@ -82,7 +89,7 @@ def review(
     ),
     status: str = typer.Option("pending", "--status", help="List candidates with this status, or 'all'."),
     reviewer: str | None = typer.Option(None, "--reviewer", help="Recorded in accepted cases' provenance."),
-    db: str | None = typer.Option(None, "--db", help=_DB_HELP),
+    db: DbOption = None,
 ) -> None:
     """List generated candidates; accept or reject them by id, all at once, or interactively.
 
@@ -178,18 +185,14 @@ def _review_interactively(loaded: Any, store: Any, reviewer: str | None) -> None
 
 @app.command()
 def mine(
-    suite: Path = typer.Argument(..., help="Suite file, or a directory holding suite.yaml."),
-    logs: list[str] = typer.Option(
-        ..., "--logs", "-l", help="Log file or glob: .jsonl .json .csv .parquet .duckdb."
-    ),
+    suite: SuitePathArgument,
+    logs: LogsOption,
     since: str | None = typer.Option(
         None, "--since", help="Only records newer than this: 7d, 12h, 2w or a date."
     ),
-    n: int | None = typer.Option(
-        None, "--n", "-n", min=1, help="Cases to add, at most (default mining.max_cases)."
-    ),
-    table: str | None = typer.Option(None, "--table", help="Table to read from a DuckDB log."),
-    db: str | None = typer.Option(None, "--db", help=_DB_HELP),
+    n: MinedCasesOption = None,
+    table: LogTableOption = None,
+    db: DbOption = None,
 ) -> None:
     """Turn production failures into new cases: scrub PII, cluster, dedupe, add representatives.
 
@@ -234,16 +237,12 @@ def print_mining(suite_name: str, report: Any) -> None:
 
 @app.command()
 def weekly(
-    suite: Path = typer.Argument(..., help="Suite file, or a directory holding suite.yaml."),
-    logs: list[str] = typer.Option(
-        ..., "--logs", "-l", help="Log file or glob: .jsonl .json .csv .parquet .duckdb."
-    ),
+    suite: SuitePathArgument,
+    logs: LogsOption,
     since: str = typer.Option("7d", "--since", help="Mine records newer than this: 7d, 12h, 2w or a date."),
-    n: int | None = typer.Option(
-        None, "--n", "-n", min=1, help="Cases to add, at most (default mining.max_cases)."
-    ),
-    table: str | None = typer.Option(None, "--table", help="Table to read from a DuckDB log."),
-    weeks: int = typer.Option(12, "--weeks", "-w", min=1, max=520, help="Weeks in the trend report."),
+    n: MinedCasesOption = None,
+    table: LogTableOption = None,
+    weeks: WeeksOption = 12,
     out: Path = typer.Option(Path("reports"), "--out", "-o", help="Directory for the trend CSV and HTML."),
     webhook: str | None = typer.Option(
         None,
@@ -255,8 +254,8 @@ def weekly(
     concurrency: int | None = typer.Option(
         None, "--concurrency", "-c", min=1, help="Fixed calls in flight for the run."
     ),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar on stderr."),
-    db: str | None = typer.Option(None, "--db", help=_DB_HELP),
+    progress: ProgressOption = True,
+    db: DbOption = None,
 ) -> None:
     """The weekly job: mine the logs → run the suite → trend report → optional webhook post.
 
