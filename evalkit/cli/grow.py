@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -18,6 +18,13 @@ from evalkit.cli.options import (
     SuitePathArgument,
     WeeksOption,
 )
+
+if TYPE_CHECKING:
+    from evalkit.candidates import Candidate
+    from evalkit.grow.mining import MiningReport
+    from evalkit.grow.review import ReviewOutcome
+    from evalkit.store import Store
+    from evalkit.suite.spec import Suite
 
 
 @app.command()
@@ -116,7 +123,7 @@ def review(
     _list_candidates(pending(loaded, store, status=None if status == "all" else status))
 
 
-def _list_candidates(candidates: list[Any]) -> None:
+def _list_candidates(candidates: list[Candidate]) -> None:
     from evalkit.cli.console import clip, out
 
     if not candidates:
@@ -133,7 +140,7 @@ def _list_candidates(candidates: list[Any]) -> None:
     out.print(f"{len(candidates)} candidates", markup=False)
 
 
-def _hint_unlisted(loaded: Any, path: Path | None) -> None:
+def _hint_unlisted(loaded: Suite, path: Path | None) -> None:
     """Cases written to a file the suite does not list would never run: say so."""
     from evalkit.grow.review import listed_in_suite
 
@@ -144,7 +151,7 @@ def _hint_unlisted(loaded: Any, path: Path | None) -> None:
         )
 
 
-def _print_outcome(outcome: Any) -> None:
+def _print_outcome(outcome: ReviewOutcome) -> None:
     from evalkit.cli.console import out
 
     if outcome.accepted:
@@ -157,7 +164,7 @@ def _print_outcome(outcome: Any) -> None:
         out.print(f"rejected {len(outcome.rejected)}: {', '.join(outcome.rejected)}")
 
 
-def _review_interactively(loaded: Any, store: Any, reviewer: str | None) -> None:
+def _review_interactively(loaded: Suite, store: Store, reviewer: str | None) -> None:
     from evalkit.cli.console import out
     from evalkit.grow.review import decide, pending
 
@@ -209,7 +216,7 @@ def mine(
     _hint_unlisted(loaded, report.case_file if report.added else None)
 
 
-def print_mining(suite_name: str, report: Any) -> None:
+def print_mining(suite_name: str, report: MiningReport) -> None:
     """One paragraph on what a mining run found and added."""
     from evalkit.cli.console import out
 

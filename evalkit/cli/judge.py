@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from evalkit.cli import app
 from evalkit.cli.options import DB_DEFAULT, DbOption, ProgressOption, RunArgument
+
+if TYPE_CHECKING:
+    from evalkit.judges.calibration import CalibrationReport, JudgeVerdict
+    from evalkit.judges.graded import JudgeConfig
 
 DEFAULT_PAIRWISE_RUBRIC = (
     "The better response follows the request's instruction precisely, is correct and helpful, and "
@@ -136,7 +140,7 @@ def calibrate(
         bar = progress_bar(progress)
         task = bar.add_task(f"judging with {config.models[0]}", total=len(labelled.items))
 
-        async def go() -> Any:
+        async def go() -> dict[str, JudgeVerdict]:
             caller = ModelCaller(base_dir)
             try:
                 return await judge_labelled_set(
@@ -165,7 +169,7 @@ def _judge_config(
     api_base: str | None,
     mode: str,
     precomputed: Path | None,
-) -> Any:
+) -> JudgeConfig:
     """The judge configuration from the command line, or from a suite's llm_judge scorer."""
     from evalkit.errors import UsageError
     from evalkit.judges.graded import DEFAULT_JUDGE_PARAMS, JudgeConfig
@@ -210,7 +214,7 @@ def _judge_config(
     )
 
 
-def print_calibration(report: Any) -> None:
+def print_calibration(report: CalibrationReport) -> None:
     """The calibration report: headline figures and the confusion matrix."""
     from rich.table import Table
     from rich.text import Text
