@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from evalkit.cli.app import app
+from evalkit.cli.options import DbOption, JunitOption, RunArgument, SummaryMdOption
 
 SUMMARY_FAILURES = 10
 
@@ -23,14 +24,8 @@ def merge(
         help="Gate the merged run on a baseline in --into (a name from `evalkit baseline set`, or a run), "
         "as `evalkit run --baseline` does.",
     ),
-    summary_md: Path | None = typer.Option(
-        None,
-        "--summary-md",
-        help="Write a markdown summary (for a PR comment) here, and the HTML report under reports/.",
-    ),
-    junit: Path | None = typer.Option(
-        None, "--junit", help="Also write JUnit XML (one testcase per case) here."
-    ),
+    summary_md: SummaryMdOption = None,
+    junit: JunitOption = None,
 ) -> None:
     """Combine shard databases into one run, print its summary and exit with its gate's code.
 
@@ -88,12 +83,12 @@ def merge(
 
 @app.command()
 def export(
-    run: str = typer.Argument("latest", help="Run id, unique prefix, or 'latest'."),
+    run: RunArgument = "latest",
     fmt: str = typer.Option("parquet", "--format", "-f", help="parquet, csv or jsonl."),
     out_dir: Path | None = typer.Option(
         None, "--out", "-o", help="Directory for the files (default: exports/RUN_ID)."
     ),
-    db: str | None = typer.Option(None, "--db", help="Results database."),
+    db: DbOption = None,
 ) -> None:
     """Write a run's stored rows to one file per table (runs, cases, outputs, scores, field_scores)."""
     from evalkit.store import load_run, open_store

@@ -8,6 +8,7 @@ from typing import Any
 import typer
 
 from evalkit.cli.app import app
+from evalkit.cli.options import BootstrapSeedOption, DbOption, RunArgument
 
 baseline_app = typer.Typer(
     help="Name reference runs, such as main, for `evalkit run --baseline NAME`: set, list.",
@@ -45,14 +46,12 @@ def compare(
         max=1.0,
         help="Smallest rate/score difference called better or worse (default: B's gate.regression_min_effect).",
     ),
-    seed: int = typer.Option(
-        0, "--seed", help="Seed of the bootstrap resampling (same seed, same intervals)."
-    ),
+    seed: BootstrapSeedOption = 0,
     flips: int = typer.Option(
         FLIPS_SHOWN, "--flips", min=0, help="Flipped cases to show with their outputs."
     ),
     summary_md: Path | None = typer.Option(None, "--summary-md", help="Also write a markdown summary here."),
-    db: str | None = typer.Option(None, "--db", help="Results database."),
+    db: DbOption = None,
     judge: str | None = typer.Option(
         None,
         "--judge",
@@ -118,8 +117,8 @@ def compare(
 @baseline_app.command("set")
 def baseline_set(
     name: str = typer.Argument(..., help="Baseline name, e.g. main or release-2026-01."),
-    run: str = typer.Argument("latest", help="Run id, unique prefix, or 'latest'."),
-    db: str | None = typer.Option(None, "--db", help="Results database."),
+    run: RunArgument = "latest",
+    db: DbOption = None,
 ) -> None:
     """Point NAME (of the run's suite) at RUN; `evalkit run SUITE --baseline NAME` then compares with it."""
     import re
@@ -149,7 +148,7 @@ def baseline_set(
 @baseline_app.command("list")
 def baseline_list(
     suite: str | None = typer.Option(None, "--suite", "-s", help="Only baselines of this suite."),
-    db: str | None = typer.Option(None, "--db", help="Results database."),
+    db: DbOption = None,
 ) -> None:
     """List named baselines."""
     from rich.table import Table

@@ -15,6 +15,9 @@ from evalkit.analysis.failures import CaseExplanation
 if TYPE_CHECKING:
     from rich.progress import Progress
 
+    from evalkit.results import RunRecord
+    from evalkit.run.estimate import RunEstimate
+
 # Long reasons stay on one line, and tables are not squeezed to 80 columns, in CI logs (no terminal).
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, highlight=False)
@@ -48,7 +51,9 @@ def clip(value: Any, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def print_summary(run: Any, summary: dict[str, Any], failures: list[CaseExplanation], shown: int) -> None:
+def print_summary(
+    run: RunRecord, summary: dict[str, Any], failures: list[CaseExplanation], shown: int
+) -> None:
     """The end-of-run summary: counts, per-scorer table, usage, failures with reasons, gate decision."""
     head = f"{run.suite_name} · prompt {run.prompt_version or '-'} · {run.model} · run {run.run_id}"
     out.print(Text(head, style="bold"))
@@ -132,7 +137,7 @@ def print_case(case: CaseExplanation, *, full: bool = False) -> None:
     out.print(f"  expected: {clip(case.expected, limit)}", markup=False)
 
 
-def print_estimate(estimate: Any) -> None:
+def print_estimate(estimate: RunEstimate) -> None:
     """`evalkit run --dry-run`: calls, tokens and cost, before anything is spent."""
     cost = (
         "unknown (model not in litellm's price map)"
@@ -154,7 +159,7 @@ def print_estimate(estimate: Any) -> None:
     )
 
 
-def print_matrix(runs: list[Any], group_id: str) -> None:
+def print_matrix(runs: list[RunRecord], group_id: str) -> None:
     """The cells of a prompts x models matrix side by side."""
     cells = [r for r in runs if r.group_id == group_id]
     table = Table(title=f"matrix {group_id}", box=None, show_edge=False, pad_edge=False)

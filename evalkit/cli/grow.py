@@ -4,18 +4,32 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import typer
 
 from evalkit.cli.app import app
+from evalkit.cli.options import (
+    DbOption,
+    LogsOption,
+    LogTableOption,
+    MinedCasesOption,
+    ProgressOption,
+    SuitePathArgument,
+    WeeksOption,
+)
 
-_DB_HELP = "Results database (default: $EVALKIT_DB or .evalkit/evalkit.duckdb)."
+if TYPE_CHECKING:
+    from evalkit.candidates import Candidate
+    from evalkit.grow.mining import MiningReport
+    from evalkit.grow.review import ReviewOutcome
+    from evalkit.store import Store
+    from evalkit.suite.loading import Suite
 
 
 @app.command()
 def generate(
-    suite: Path = typer.Argument(..., help="Suite file, or a directory holding suite.yaml."),
+    suite: SuitePathArgument,
     n: int = typer.Option(20, "--n", "-n", min=1, help="Candidates wanted (at most 3 calls per candidate)."),
     model: str | None = typer.Option(
         None, "--model", "-m", help="Generator model (default: generate.model)."
@@ -30,7 +44,7 @@ def generate(
         None, "--seed", help="Sampling seed of the first call (then +1 per call)."
     ),
     concurrency: int = typer.Option(4, "--concurrency", "-c", min=1, help="Generator calls in flight."),
-    db: str | None = typer.Option(None, "--db", help=_DB_HELP),
+    db: DbOption = None,
 ) -> None:
     """Have an LLM write edge-case candidates from the suite's cases, schema and guidelines.
 
@@ -69,7 +83,7 @@ def generate(
 
 @app.command()
 def review(
-    suite: Path = typer.Argument(..., help="Suite file, or a directory holding suite.yaml."),
+    suite: SuitePathArgument,
     accept: list[str] | None = typer.Option(
         None, "--accept", "-a", help="Accept this candidate id (repeatable)."
     ),
@@ -82,7 +96,7 @@ def review(
     ),
     status: str = typer.Option("pending", "--status", help="List candidates with this status, or 'all'."),
     reviewer: str | None = typer.Option(None, "--reviewer", help="Recorded in accepted cases' provenance."),
-    db: str | None = typer.Option(None, "--db", help=_DB_HELP),
+    db: DbOption = None,
 ) -> None:
     """List generated candidates; accept or reject them by id, all at once, or interactively.
 
@@ -109,7 +123,7 @@ def review(
     _list_candidates(pending(loaded, store, status=None if status == "all" else status))
 
 
-def _list_candidates(candidates: list[Any]) -> None:
+def _list_candidates(candidates: list[Candidate]) -> None:
     from evalkit.cli.console import clip, out
 
     if not candidates:
@@ -126,7 +140,7 @@ def _list_candidates(candidates: list[Any]) -> None:
     out.print(f"{len(candidates)} candidates", markup=False)
 
 
-def _hint_unlisted(loaded: Any, path: Path | None) -> None:
+def _hint_unlisted(loaded: Suite, path: Path | None) -> None:
     """Cases written to a file the suite does not list would never run: say so."""
     from evalkit.grow.review import listed_in_suite
 
@@ -137,7 +151,7 @@ def _hint_unlisted(loaded: Any, path: Path | None) -> None:
         )
 
 
-def _print_outcome(outcome: Any) -> None:
+def _print_outcome(outcome: ReviewOutcome) -> None:
     from evalkit.cli.console import out
 
     if outcome.accepted:
@@ -150,7 +164,7 @@ def _print_outcome(outcome: Any) -> None:
         out.print(f"rejected {len(outcome.rejected)}: {', '.join(outcome.rejected)}")
 
 
-def _review_interactively(loaded: Any, store: Any, reviewer: str | None) -> None:
+def _review_interactively(loaded: Suite, store: Store, reviewer: str | None) -> None:
     from evalkit.cli.console import out
     from evalkit.grow.review import decide, pending
 
@@ -178,18 +192,14 @@ def _review_interactively(loaded: Any, store: Any, reviewer: str | None) -> None
 
 @app.command()
 def mine(
-    suite: Path = typer.Argument(..., help="Suite file, or a directory holding suite.yaml."),
-    logs: list[str] = typer.Option(
-        ..., "--logs", "-l", help="Log file or glob: .jsonl .json .csv .parquet .duckdb."
-    ),
+    suite: SuitePathArgument,
+    logs: LogsOption,
     since: str | None = typer.Option(
         None, "--since", help="Only records newer than this: 7d, 12h, 2w or a date."
     ),
-    n: int | None = typer.Option(
-        None, "--n", "-n", min=1, help="Cases to add, at most (default mining.max_cases)."
-    ),
-    table: str | None = typer.Option(None, "--table", help="Table to read from a DuckDB log."),
-    db: str | None = typer.Option(None, "--db", help=_DB_HELP),
+    n: MinedCasesOption = None,
+    table: LogTableOption = None,
+    db: DbOption = None,
 ) -> None:
     """Turn production failures into new cases: scrub PII, cluster, dedupe, add representatives.
 
@@ -206,7 +216,7 @@ def mine(
     _hint_unlisted(loaded, report.case_file if report.added else None)
 
 
-def print_mining(suite_name: str, report: Any) -> None:
+def print_mining(suite_name: str, report: MiningReport) -> None:
     """One paragraph on what a mining run found and added."""
     from evalkit.cli.console import out
 
@@ -234,16 +244,12 @@ def print_mining(suite_name: str, report: Any) -> None:
 
 @app.command()
 def weekly(
-    suite: Path = typer.Argument(..., help="Suite file, or a directory holding suite.yaml."),
-    logs: list[str] = typer.Option(
-        ..., "--logs", "-l", help="Log file or glob: .jsonl .json .csv .parquet .duckdb."
-    ),
+    suite: SuitePathArgument,
+    logs: LogsOption,
     since: str = typer.Option("7d", "--since", help="Mine records newer than this: 7d, 12h, 2w or a date."),
-    n: int | None = typer.Option(
-        None, "--n", "-n", min=1, help="Cases to add, at most (default mining.max_cases)."
-    ),
-    table: str | None = typer.Option(None, "--table", help="Table to read from a DuckDB log."),
-    weeks: int = typer.Option(12, "--weeks", "-w", min=1, max=520, help="Weeks in the trend report."),
+    n: MinedCasesOption = None,
+    table: LogTableOption = None,
+    weeks: WeeksOption = 12,
     out: Path = typer.Option(Path("reports"), "--out", "-o", help="Directory for the trend CSV and HTML."),
     webhook: str | None = typer.Option(
         None,
@@ -255,8 +261,8 @@ def weekly(
     concurrency: int | None = typer.Option(
         None, "--concurrency", "-c", min=1, help="Fixed calls in flight for the run."
     ),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar on stderr."),
-    db: str | None = typer.Option(None, "--db", help=_DB_HELP),
+    progress: ProgressOption = True,
+    db: DbOption = None,
 ) -> None:
     """The weekly job: mine the logs → run the suite → trend report → optional webhook post.
 

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from evalkit.cli.app import app
+from evalkit.cli.options import DB_DEFAULT, DbOption, ProgressOption, RunArgument
+
+if TYPE_CHECKING:
+    from evalkit.judges.calibration import CalibrationReport, JudgeVerdict
+    from evalkit.judges.graded import JudgeConfig
 
 DEFAULT_PAIRWISE_RUBRIC = (
     "The better response follows the request's instruction precisely, is correct and helpful, and "
@@ -23,9 +28,9 @@ def rescore(
     suite: Path | None = typer.Option(
         None, "--suite", help="Suite whose scorers to apply (default: the run's suite file, as it is now)."
     ),
-    db: str | None = typer.Option(None, "--db", help="Results database."),
+    db: DbOption = None,
     concurrency: int = typer.Option(4, "--concurrency", "-c", min=1, help="Cases scored at once."),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar on stderr."),
+    progress: ProgressOption = True,
 ) -> None:
     """Apply a suite's current scorers to the stored outputs of RUN, calling no target; store a new, linked run."""
     from evalkit.analysis.failures import explain_cases
@@ -78,8 +83,10 @@ def calibrate(
     ),
     limit: int | None = typer.Option(None, "--limit", "-n", min=1, help="Use only the first N items."),
     concurrency: int = typer.Option(4, "--concurrency", "-c", min=1, help="Judge calls in flight."),
-    db: str | None = typer.Option(None, "--db", help="Results database (the report is stored there)."),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar on stderr."),
+    db: Annotated[
+        str | None, typer.Option("--db", help=f"Results database, where the report is stored {DB_DEFAULT}.")
+    ] = None,
+    progress: ProgressOption = True,
     orders: str = typer.Option(
         "auto",
         "--orders",
@@ -133,7 +140,7 @@ def calibrate(
         bar = progress_bar(progress)
         task = bar.add_task(f"judging with {config.models[0]}", total=len(labelled.items))
 
-        async def go() -> Any:
+        async def go() -> dict[str, JudgeVerdict]:
             caller = ModelCaller(base_dir)
             try:
                 return await judge_labelled_set(
@@ -162,7 +169,7 @@ def _judge_config(
     api_base: str | None,
     mode: str,
     precomputed: Path | None,
-) -> Any:
+) -> JudgeConfig:
     """The judge configuration from the command line, or from a suite's llm_judge scorer."""
     from evalkit.errors import UsageError
     from evalkit.judges.graded import DEFAULT_JUDGE_PARAMS, JudgeConfig
@@ -207,7 +214,7 @@ def _judge_config(
     )
 
 
-def print_calibration(report: Any) -> None:
+def print_calibration(report: CalibrationReport) -> None:
     """The calibration report: headline figures and the confusion matrix."""
     from rich.table import Table
     from rich.text import Text
@@ -249,12 +256,12 @@ def print_calibration(report: Any) -> None:
 
 @app.command()
 def reliability(
-    run: str = typer.Argument("latest", help="Run id, unique prefix, or 'latest'."),
+    run: RunArgument = "latest",
     field: str | None = typer.Option(
         None, "--confidence-field", help="Output field holding the model's confidence (default: the suite's)."
     ),
     bins: int = typer.Option(10, "--bins", min=1, max=100, help="Bins of the reliability table."),
-    db: str | None = typer.Option(None, "--db", help="Results database."),
+    db: DbOption = None,
 ) -> None:
     """How far to trust RUN's verdicts: confidence calibration (ECE), judge noise, target noise."""
     from rich.table import Table

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 
 from evalkit.cli.app import app
+from evalkit.cli.options import SuitePathArgument
 
 
 @app.command()
 def lint(
-    suite: Path = typer.Argument(..., help="Suite file, or a directory holding suite.yaml."),
+    suite: SuitePathArgument,
     prompt: list[str] | None = typer.Option(
         None, "--prompt", "-p", help="Prompt version to lint (repeatable; default: every version)."
     ),

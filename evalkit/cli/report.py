@@ -7,11 +7,12 @@ from pathlib import Path
 import typer
 
 from evalkit.cli.app import app
+from evalkit.cli.options import BootstrapSeedOption, DbOption, RunArgument
 
 
 @app.command()
 def report(
-    run: str = typer.Argument("latest", help="Run id, unique prefix, or 'latest'."),
+    run: RunArgument = "latest",
     compare: str | None = typer.Option(
         None,
         "--compare",
@@ -21,8 +22,8 @@ def report(
     out: Path | None = typer.Option(
         None, "--out", "-o", help="Output file (default: reports/<run>[-vs-<run2>].html)."
     ),
-    seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap intervals in the comparison."),
-    db: str | None = typer.Option(None, "--db", help="Results database."),
+    seed: BootstrapSeedOption = 0,
+    db: DbOption = None,
 ) -> None:
     """Write one self-contained HTML file (charts inline, no external assets): summary, charts, a case
     table filterable to failures with word-level diffs, judge explanations and the prompt versions."""

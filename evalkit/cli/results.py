@@ -7,13 +7,14 @@ import json
 import typer
 
 from evalkit.cli.app import app
+from evalkit.cli.options import DbOption, RunArgument
 
 
 @app.command()
 def runs(
     suite: str | None = typer.Option(None, "--suite", "-s", help="Only runs of this suite (by name)."),
     limit: int = typer.Option(20, "--limit", "-n", min=1),
-    db: str | None = typer.Option(None, "--db", help="Results database."),
+    db: DbOption = None,
 ) -> None:
     """List stored runs, newest first."""
     from rich.table import Table
@@ -44,12 +45,12 @@ def runs(
 
 @app.command()
 def show(
-    run: str = typer.Argument("latest", help="Run id, unique prefix, or 'latest'."),
+    run: RunArgument = "latest",
     all_cases: bool = typer.Option(False, "--all", help="Show passing cases too."),
     case: list[str] | None = typer.Option(None, "--case", help="Only this case id (repeatable)."),
     full: bool = typer.Option(False, "--full", help="Do not shorten long inputs and outputs."),
     limit: int | None = typer.Option(None, "--limit", "-n", min=1),
-    db: str | None = typer.Option(None, "--db", help="Results database."),
+    db: DbOption = None,
 ) -> None:
     """Explain a run's failures: each scorer's reason, and the output against the expected output."""
     from evalkit.analysis.failures import explain_cases
@@ -84,7 +85,7 @@ def schema() -> None:
 def flaky(
     suite: str = typer.Argument(..., help="Suite name (as in `evalkit runs`)."),
     runs: int = typer.Option(20, "--runs", min=1, help="How many of the suite's latest runs to look at."),
-    db: str | None = typer.Option(None, "--db", help="Results database."),
+    db: DbOption = None,
 ) -> None:
     """Cases that both passed and failed within a run (see `run --repeat`), across recent runs."""
     from rich.table import Table

@@ -8,13 +8,14 @@ from typing import Any
 import typer
 
 from evalkit.cli.app import app
+from evalkit.cli.options import DbOption, JunitOption, ProgressOption, SuitePathArgument, SummaryMdOption
 
 SUMMARY_FAILURES = 10
 
 
 @app.command()
 def run(
-    suite: Path = typer.Argument(..., help="Suite file, or a directory holding suite.yaml."),
+    suite: SuitePathArgument,
     model: list[str] | None = typer.Option(
         None,
         "--model",
@@ -24,12 +25,8 @@ def run(
     prompt: list[str] | None = typer.Option(
         None, "--prompt", "-p", help="Prompt version to run (default: the suite's). Repeat for a matrix."
     ),
-    db: str | None = typer.Option(
-        None, "--db", help="Results database (default: $EVALKIT_DB or .evalkit/evalkit.duckdb)."
-    ),
-    junit: Path | None = typer.Option(
-        None, "--junit", help="Also write JUnit XML (one testcase per case) here."
-    ),
+    db: DbOption = None,
+    junit: JunitOption = None,
     concurrency: int | None = typer.Option(
         None,
         "--concurrency",
@@ -70,12 +67,8 @@ def run(
         help="Gate on a baseline (a name from `evalkit baseline set`, or a run) instead of min_pass_rate: "
         "exit 1 only on a significant drop or a critical case flipping to fail.",
     ),
-    summary_md: Path | None = typer.Option(
-        None,
-        "--summary-md",
-        help="Write a markdown summary (for a PR comment) here, and the HTML report under reports/.",
-    ),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar on stderr."),
+    summary_md: SummaryMdOption = None,
+    progress: ProgressOption = True,
 ) -> None:
     """Run SUITE against its model, store every result, print a summary and exit with the gate's code.
 

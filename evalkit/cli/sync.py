@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from evalkit.cli.app import app
+from evalkit.cli.options import DB_DEFAULT
 
 
 @app.command()
 def sync(
     runs: list[str] = typer.Argument(..., help="Run ids (or unique prefixes, or 'latest') to push."),
     to: str = typer.Option(..., "--to", help="Target database: postgresql://... or a DuckDB file."),
-    db: str | None = typer.Option(
-        None, "--db", help="Source database (default: $EVALKIT_DB or .evalkit/evalkit.duckdb)."
-    ),
+    db: Annotated[str | None, typer.Option("--db", help=f"Source database {DB_DEFAULT}.")] = None,
 ) -> None:
     """Copy finished runs, whole and under the same ids, into another results store; already-synced runs are skipped."""
     from evalkit.cli.console import out

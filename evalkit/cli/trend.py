@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from evalkit.cli.app import app
+from evalkit.cli.options import DbOption, WeeksOption
 
 
 def suite_name_of(suite: str) -> str:
@@ -19,16 +20,12 @@ def suite_name_of(suite: str) -> str:
 @app.command()
 def trend(
     suite: str = typer.Argument(..., help="Suite file or directory, or a suite name as stored."),
-    weeks: int = typer.Option(
-        12, "--weeks", "-w", min=1, max=520, help="Weeks to show, the current one included."
-    ),
+    weeks: WeeksOption = 12,
     out: Path = typer.Option(Path("reports"), "--out", "-o", help="Directory for trend-SUITE.csv and .html."),
     min_drop: float = typer.Option(
         0.05, "--min-drop", min=0.0, max=1.0, help="Pass-rate drop (0.05 = 5 points) that flags a week."
     ),
-    db: str | None = typer.Option(
-        None, "--db", help="Results database (default: $EVALKIT_DB or .evalkit/evalkit.duckdb)."
-    ),
+    db: DbOption = None,
 ) -> None:
     """Pass rate per week of the suite, each scorer and each field; failures per cluster; cost and latency.
 

@@ -1,0 +1,67 @@
+"""Arguments and options that several commands share, declared once so their flags and help agree.
+
+Each is an ``Annotated`` alias a command names as a parameter's type; the default stays at the
+command (``db: DbOption = None``), where typer expects it. Only typer is imported here, so
+``evalkit --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+DB_DEFAULT = "(default: $EVALKIT_DB or .evalkit/evalkit.duckdb)"
+
+DbOption = Annotated[str | None, typer.Option("--db", help=f"Results database {DB_DEFAULT}.")]
+"""``--db``: the results database, a DuckDB file or a postgresql:// URL."""
+
+SuitePathArgument = Annotated[Path, typer.Argument(help="Suite file, or a directory holding suite.yaml.")]
+"""``SUITE`` of the commands that load the suite file itself."""
+
+RunArgument = Annotated[str, typer.Argument(help="Run id, unique prefix, or 'latest'.")]
+"""``RUN``: a stored run (default ``"latest"`` at each command)."""
+
+ProgressOption = Annotated[
+    bool, typer.Option("--progress/--no-progress", help="Show a progress bar on stderr.")
+]
+
+JunitOption = Annotated[
+    Path | None, typer.Option("--junit", help="Also write JUnit XML (one testcase per case) here.")
+]
+
+SummaryMdOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--summary-md",
+        help="Write a markdown summary (for a PR comment) here, and the HTML report under reports/.",
+    ),
+]
+"""``--summary-md`` of the commands that gate runs (``run``, ``merge``)."""
+
+BootstrapSeedOption = Annotated[
+    int,
+    typer.Option(
+        "--seed", help="Seed of the bootstrap resampling in the comparison (same seed, same intervals)."
+    ),
+]
+
+WeeksOption = Annotated[
+    int,
+    typer.Option(
+        "--weeks", "-w", min=1, max=520, help="Weeks in the trend report, the current one included."
+    ),
+]
+
+LogsOption = Annotated[
+    list[str], typer.Option("--logs", "-l", help="Log file or glob: .jsonl .json .csv .parquet .duckdb.")
+]
+"""``--logs`` of the commands that mine production logs (``mine``, ``weekly``)."""
+
+LogTableOption = Annotated[str | None, typer.Option("--table", help="Table to read from a DuckDB log.")]
+
+MinedCasesOption = Annotated[
+    int | None,
+    typer.Option("--n", "-n", min=1, help="Cases to add, at most (default mining.max_cases)."),
+]

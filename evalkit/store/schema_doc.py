@@ -1,0 +1,367 @@
+"""The table reference of docs/store.md, generated from the migrations so the two cannot drift apart.
+
+The tables, columns, types, primary keys and indexes are read from a fresh database migrated one
+version at a time (so each column also says which migration added it); what a row and a column
+mean comes from :data:`TABLES` below, the one place to describe them. Regenerate the doc with::
+
+    python -m evalkit.store.schema_doc            # rewrites docs/store.md between the markers
+    python -m evalkit.store.schema_doc --check    # exit 1 if docs/store.md is out of date
+
+``tests/store/test_schema_doc.py`` runs the check. A migration that adds a table fails the
+generator until the table is described here; a description of a column no migration creates fails it too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BEGIN = "<!-- BEGIN generated schema: edit evalkit/store/schema_doc.py, then `python -m evalkit.store.schema_doc` -->"
+END = "<!-- END generated schema -->"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "store.md"
+
+# DuckDB reports types by its own names; the migrations spell them portably (PostgreSQL too).
+_PORTABLE_TYPES = {"VARCHAR": "TEXT", "DOUBLE": "DOUBLE PRECISION"}
+
+
+@dataclass(frozen=True)
+class TableDoc:
+    """What one row of a table is, notes on the table, and what its columns hold."""
+
+    row: str
+    columns: dict[str, str] = field(default_factory=dict)
+    notes: str = ""
+
+
+# In the order the doc lists them: a run and its rows first, then growth, judges, baselines, pairwise.
+# Row descriptions use the multiplication sign ("case by epoch" in the doc), hence the RUF001 exemptions.
+TABLES: dict[str, TableDoc] = {
+    "runs": TableDoc(
+        row="run of a suite (one prompt version × one model)",  # noqa: RUF001
+        columns={
+            "run_id": "suite name, UTC start time and a random suffix, e.g. `listings-20261127-101500-3fa2`",
+            "suite_name": "the suite's `name`",
+            "suite_path": "the suite file the run was made from (`evalkit rescore` reads its scorers again by default)",
+            "suite_hash": "first 12 hex of the SHA-256 of the suite file, its prompts and output schema",
+            "prompt_version": "the prompt version run; NULL when the target has no prompt",
+            "prompt_hash": "first 12 hex of the SHA-256 of that version's template text",
+            "model": "the target model (a litellm model string)",
+            "params_json": "the target's model parameters",
+            "git_commit": "HEAD of the git checkout holding the suite, if any",
+            "evalkit_version": "the evalkit that ran it",
+            "finished_at": "NULL while the run is running (or when its process was killed)",
+            "status": "`running` / `complete` / `incomplete` (interrupted or stopped by `--budget`; `--resume` finishes it)",
+            "n_cases": "cases in the run (each may have several epochs)",
+            "config_json": "the suite's target, scorers and gate as run",
+            "summary_json": "aggregates and the gate decision, set when the run ends (with `baseline` when "
+            "gated on one)",
+            "group_id": "the prompts × models matrix the run is a cell of (`evalkit run` with several "  # noqa: RUF001
+            "`--prompt`/`--model`); NULL for a single run",
+            "parent_run_id": "the run this one derives from: the run whose outputs `evalkit rescore` re-scored",
+        },
+    ),
+    "cases": TableDoc(
+        row="case in a run (a snapshot, so old runs stay explainable after the suite changes)",
+        columns={
+            "input_json": "the case's input variables",
+            "expected_json": "the expected output; NULL when the case has none",
+            "tags_json": "list of tags",
+            "source": "`golden` / `generated` / `mined`",
+            "verified": "false when the expected output was written by a model and not yet checked by a person",
+            "provenance_json": "where the case came from: file, generator, log id, ...",
+        },
+    ),
+    "outputs": TableDoc(
+        row="case × epoch: what the target returned",  # noqa: RUF001
+        columns={
+            "epoch": "0 to N-1 with `evalkit run --repeat N`",
+            "status": "`ok` / `error` (provider or infrastructure error, not a quality fail)",
+            "raw_text": "the response text",
+            "parsed_json": "the JSON extracted from it",
+            "extraction": "how the JSON was found: `strict` / `fenced` / `embedded` / `none`",
+            "error": "the error, when `status` is `error`",
+            "latency_ms": "0 for a cached response",
+            "attempts": "requests sent, retries included",
+            "cost_usd": "0 for a cached response (its cost stays in `response_cache`)",
+            "cached": "the response came from `response_cache`",
+            "verdict": "`pass` / `fail` / `error`",
+            "score": "the case's weighted score; NULL when nothing was scored",
+        },
+    ),
+    "scores": TableDoc(
+        row="case × epoch × scorer",  # noqa: RUF001
+        columns={
+            "scorer": "the scorer's id in the suite",
+            "score": "in [0, 1]",
+            "weight": "the scorer's weight in the case's weighted score",
+            "reason": "why it passed or failed",
+            "error": "the scorer could not score (not a fail)",
+            "details_json": "what the scorer found; for `llm_judge`, see below",
+        },
+    ),
+    "field_scores": TableDoc(
+        row="case × epoch × scorer × field (from `json_fields`)",  # noqa: RUF001
+        columns={
+            "field": "dotted path",
+            "status": "`match` / `partial` / `mismatch` / `missing` / `extra`",
+            "expected_json": "the expected value",
+            "actual_json": "the output's value",
+        },
+    ),
+    "response_cache": TableDoc(
+        row="model response reused by later runs (and by the cells of a matrix) instead of calling again",
+        columns={
+            "cache_key": "SHA-256 of the call: model, sampling parameters, rendered messages, output schema, epoch",
+            "raw_text": "the response text",
+            "prompt_tokens": "of the original call",
+            "completion_tokens": "of the original call",
+            "cost_usd": "of the original call",
+            "latency_ms": "of the original call",
+            "created_at": "when the original call was made",
+        },
+        notes="`evalkit run --no-cache` does not read it (new responses are still written).",
+    ),
+    "candidates": TableDoc(
+        row="case proposed for a suite: LLM-generated (awaiting `evalkit review`) or mined (added directly)",
+        columns={
+            "candidate_id": "its case id in the suite's case file",
+            "source": "`generated` / `mined`",
+            "family": "edge-case family, or the mined failure reason",
+            "provenance_json": "generator model, prompt hashes, parent case; or log id, time, cluster",
+            "status": "`pending` / `accepted` / `rejected`",
+            "decided_at": "NULL while pending",
+        },
+    ),
+    "mined_records": TableDoc(
+        row="failing production-log record `evalkit mine` has seen (so a window is mined once)",
+        columns={
+            "log_id": "the record's id in the log (hashed when the id itself was personal data)",
+            "log_source": "file or table it was read from",
+            "logged_at": "the record's time, when the log has one",
+            "failure": "first failure reason; NULL when the record was not a failure",
+            "cluster_id": "the cluster of similar failures it fell in",
+            "cluster_label": "scrubbed, shortened text of the cluster's representative",
+            "case_id": "the case made from it, if picked",
+        },
+        notes="No raw log text is stored: inputs are PII-scrubbed first.",
+    ),
+    "judge_calibrations": TableDoc(
+        row="`evalkit calibrate` of one judge configuration against a human-labelled set "
+        "(read by the gate for `min_kappa`)",
+        columns={
+            "judge_model": "a litellm model string",
+            "rubric_hash": "first 12 hex of the rubric's SHA-256",
+            "mode": "`graded` / `pairwise` / `pairwise_orders` (both orders, per-order figures in "
+            "`report_json.stats`)",
+            "dataset": "the labelled set, as named on the command line",
+            "n_items": "labelled items considered",
+            "n_judged": "usable verdicts",
+            "agreement": "share of judged items where judge = human label",
+            "kappa": "Cohen's, on judged items; NULL when undefined",
+            "tpr": "recall on pass (graded) or on A (pairwise)",
+            "tnr": "recall on fail (graded) or on B (pairwise)",
+            "ece": "of the judge's confidence; NULL without one",
+            "report_json": "confusion matrix with an `error` column, per-label counts, reliability table",
+        },
+    ),
+    "baselines": TableDoc(
+        row="named reference run of a suite (`evalkit baseline set NAME RUN`; read by `evalkit run --baseline NAME`)",
+        columns={"name": "e.g. `main`"},
+        notes="Setting a name again replaces its row. A run gated on a baseline records the decision in "
+        "`runs.summary_json` under `baseline`.",
+    ),
+    "pairwise_comparisons": TableDoc(
+        row="`evalkit compare A B --judge MODEL` (or `evalkit run --baseline` with `gate.pairwise`): B against "
+        "A by a pairwise judge, each case in both orders (read by `evalkit report A --compare B`)",
+        columns={
+            "run_a": "the reference run",
+            "run_b": "the candidate run",
+            "prompt_hash": "the judge prompt and verdict method",
+            "verdict_method": "`auto` / `logprobs` / `text` (what was asked for)",
+            "n_items": "cases judged (both outputs present)",
+            "judge_model": "a litellm model string",
+            "wins": "B preferred",
+            "losses": "A preferred",
+            "ties": "neither preferred",
+            "errors": "no usable verdict in some order",
+            "win_rate": "wins / (wins + losses); NULL without a decisive case",
+            "ci_low": "95% Wilson interval of `win_rate`",
+            "ci_high": "95% Wilson interval of `win_rate`",
+            "sign_test_p": "two-sided exact binomial test of wins against losses",
+            "position_agreement": "share of cases with the same winner in both orders",
+            "first_slot_share": "share of per-order answers naming the first slot",
+            "summary_json": "statistics, judge configuration, gate decision",
+        },
+    ),
+    "pairwise_verdicts": TableDoc(
+        row="judged case of a pairwise comparison",
+        columns={
+            "winner": "`a` / `b` / `tie`; NULL: judge error",
+            "decided_by": "`agreement` / `disagreement` (a tie) / `logprobs` / `error`",
+            "margin": "swap-averaged log P(A's output) - log P(B's output)",
+            "consistent": "same winner in both orders",
+            "winner_ab": "verdict with A's output first",
+            "winner_ba": "verdict with B's output first",
+            "margin_ab": "log-probability margin with A's output first",
+            "margin_ba": "log-probability margin with B's output first",
+            "reasoning_ab": "the judge's reasoning with A's output first",
+            "reasoning_ba": "the judge's reasoning with B's output first",
+            "error": "why the judge gave no usable verdict",
+            "details_json": "both orders in full (method, slot answers, text verdicts)",
+        },
+    ),
+    "schema_migrations": TableDoc(
+        row="applied migration",
+        columns={
+            "version": "the `NNN` of `migrations/NNN_name.sql`",
+            "name": "the `name` of `migrations/NNN_name.sql`",
+        },
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+    nullable: bool
+    since: int  # the migration that added it
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    since: int
+    columns: list[Column]
+    primary_key: list[str]
+    indexes: dict[str, list[str]]
+
+
+def read_schema() -> list[Table]:
+    """Every table the migrations create, read back from a fresh DuckDB migrated one version at a time."""
+    from evalkit.store.duckdb import DuckDBBackend
+    from evalkit.store.migrate import applied_versions, available_migrations, migrate
+
+    added: dict[tuple[str, str], int] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        backend = DuckDBBackend(Path(tmp) / "schema.duckdb")
+        with backend.connect() as con:
+            applied_versions(con)  # creates schema_migrations: "version 0"
+            for version in [0, *(m.version for m in available_migrations())]:
+                if version:
+                    migrate(con, backend, target=version)
+                for table, column in con.execute(
+                    "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'main'"
+                ):
+                    added.setdefault((table, column), version)
+            columns = con.execute(
+                "SELECT table_name, column_name, data_type, is_nullable FROM information_schema.columns "
+                "WHERE table_schema = 'main' ORDER BY table_name, ordinal_position"
+            )
+            keys = {
+                table: list(names)
+                for table, names in con.execute(
+                    "SELECT table_name, constraint_column_names FROM duckdb_constraints() "
+                    "WHERE constraint_type = 'PRIMARY KEY'"
+                )
+            }
+            indexes: dict[str, dict[str, list[str]]] = {}
+            for name, table, expressions in con.execute(
+                "SELECT index_name, table_name, expressions FROM duckdb_indexes() ORDER BY index_name"
+            ):
+                indexes.setdefault(table, {})[name] = [e.strip() for e in expressions.strip("[]").split(",")]
+    tables: dict[str, list[Column]] = {}
+    for table, column, data_type, nullable in columns:
+        tables.setdefault(table, []).append(
+            Column(
+                column, _PORTABLE_TYPES.get(data_type, data_type), nullable == "YES", added[(table, column)]
+            )
+        )
+    return [
+        Table(name, min(c.since for c in cols), cols, keys.get(name, []), indexes.get(name, {}))
+        for name, cols in tables.items()
+    ]
+
+
+def render(tables: list[Table]) -> str:
+    """The generated part of docs/store.md: an index of the tables, then each table's columns."""
+    by_name = {t.name: t for t in tables}
+    undocumented = sorted(set(by_name) - set(TABLES))
+    if undocumented:
+        raise ValueError(f"describe the new table(s) {', '.join(undocumented)} in TABLES of {__name__}")
+    gone = sorted(set(TABLES) - set(by_name))
+    if gone:
+        raise ValueError(f"TABLES of {__name__} describes table(s) no migration creates: {', '.join(gone)}")
+    lines = [
+        "| table | one row per |",
+        "|---|---|",
+        *(f"| [`{name}`](#{name}) | {doc.row} |" for name, doc in TABLES.items()),
+    ]
+    for name, doc in TABLES.items():
+        lines += ["", *_render_table(by_name[name], doc)]
+    return "\n".join(lines) + "\n"
+
+
+def _render_table(table: Table, doc: TableDoc) -> list[str]:
+    unknown = sorted(set(doc.columns) - {c.name for c in table.columns})
+    if unknown:
+        raise ValueError(f"TABLES[{table.name!r}] describes columns the table lacks: {', '.join(unknown)}")
+    origin = (
+        "Made by `evalkit/store/migrate.py` itself"
+        if table.since == 0
+        else f"Since migration {table.since:03d}"
+    )
+    key = ", ".join(f"`{c}`" for c in table.primary_key)
+    lines = [
+        f"### `{table.name}`",
+        "",
+        f"One row per {doc.row}. {origin}" + (f"; primary key ({key})." if key else "."),
+    ]
+    for index, columns in table.indexes.items():
+        lines[-1] += f" Index `{index}` on ({', '.join(f'`{c}`' for c in columns)})."
+    if doc.notes:
+        lines[-1] += " " + doc.notes
+    lines += ["", "| column | type | description |", "|---|---|---|"]
+    for c in table.columns:
+        description = doc.columns.get(c.name, "")
+        if c.since != table.since:
+            description = (description + " " if description else "") + f"(since migration {c.since:03d})"
+        kind = c.type + ("" if c.nullable else " NOT NULL")
+        lines.append(f"| `{c.name}` | {kind} | {description} |")
+    return lines
+
+
+def update(text: str, generated: str) -> str:
+    """``text`` (docs/store.md) with the part between the markers replaced by ``generated``."""
+    start, end = text.find(BEGIN), text.find(END)
+    if start < 0 or end < start:
+        raise ValueError(f"docs/store.md lacks the markers {BEGIN!r} ... {END!r}")
+    return text[: start + len(BEGIN)] + "\n" + generated + "\n" + text[end:]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m evalkit.store.schema_doc", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="exit 1 if the doc is out of date; write nothing"
+    )
+    parser.add_argument("doc", nargs="?", type=Path, default=DOC, help=f"default: {DOC}")
+    args = parser.parse_args(argv)
+    text = args.doc.read_text(encoding="utf-8")
+    wanted = update(text, render(read_schema()))
+    if wanted == text:
+        return 0
+    if args.check:
+        print(f"{args.doc} is out of date: run `python -m evalkit.store.schema_doc`", file=sys.stderr)
+        return 1
+    args.doc.write_text(wanted, encoding="utf-8")
+    print(f"rewrote the schema section of {args.doc}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
