@@ -350,7 +350,7 @@ class _Runs:
             s = run.outcome.summary
             gate = run.outcome.decision
             lines.append(
-                f"{head}: {s['passed']} passed, {s['failed']} failed, {s['errors']} errors; "
+                f"{head}: {s.passed} passed, {s.failed} failed, {s.errors} errors; "
                 f"gate {'PASSED' if gate.passed else 'FAILED'}: {'; '.join(gate.reasons)}"
             )
         return lines

@@ -57,7 +57,7 @@ def merge(
             markup=False,
         )
         failures = explain_cases(store, m.run.run_id, limit=SUMMARY_FAILURES)
-        print_summary(m.run, m.run.summary, failures, SUMMARY_FAILURES)
+        print_summary(m.run, m.summary, failures, SUMMARY_FAILURES)
     codes = [int(m.decision.exit_code) for m in merged]
     if baseline or summary_md:
         from types import SimpleNamespace

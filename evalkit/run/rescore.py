@@ -21,7 +21,7 @@ from evalkit.providers.calls import ModelCaller
 from evalkit.cases import Case
 from evalkit.errors import UsageError
 from evalkit.gate.suite import GateDecision, apply_judge_checks, case_verdict, decide
-from evalkit.results import CaseResult, OutputRecord, RunRecord
+from evalkit.results import CaseResult, OutputRecord, RunRecord, RunSummary
 from evalkit.run.runner import new_run_id, score_case
 from evalkit.store import Store
 from evalkit.suite.spec import Suite, load_suite
@@ -35,7 +35,7 @@ class RescoreOutcome:
 
     run: RunRecord
     parent: RunRecord
-    summary: dict[str, Any]
+    summary: RunSummary
     decision: GateDecision
     judge_checks: list[JudgeCheck]
 
@@ -118,9 +118,9 @@ async def execute_rescore(
         summary = await asyncio.to_thread(store.summarize, run.run_id)
         checks = await asyncio.to_thread(judge_checks, [s.model_dump() for s in suite.config.scorers], store)
         decision = apply_judge_checks(decide(summary, suite.config.gate), checks)
-        summary["gate"] = decision.model_dump()
-        summary["rescored_from"] = parent.run_id
-        summary["target_calls"] = 0
+        summary = summary.model_copy(
+            update={"gate": decision, "rescored_from": parent.run_id, "target_calls": 0}
+        )
         await asyncio.to_thread(store.finish_run, run.run_id, status=status, summary=summary)
     run = run.model_copy(update={"status": status, "summary": summary})
     return RescoreOutcome(run=run, parent=parent, summary=summary, decision=decision, judge_checks=checks)

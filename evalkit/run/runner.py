@@ -31,7 +31,15 @@ from evalkit.gate.suite import GateDecision, apply_judge_checks, case_verdict, d
 from evalkit.outputs import parse_output
 from evalkit.suite.prompts import PromptVersion
 from evalkit.providers.base import Completion, CompletionRequest
-from evalkit.results import CaseResult, OutputRecord, RunRecord, ScoreRow
+from evalkit.results import (
+    CallCounts,
+    CaseResult,
+    OutputRecord,
+    RayShards,
+    RunRecord,
+    RunSummary,
+    ScoreRow,
+)
 from evalkit.scorers.base import Score, ScoreContext
 from evalkit.store import Store
 from evalkit.suite.spec import Suite
@@ -64,7 +72,7 @@ class RunOutcome:
     """What a finished (or stopped) run produced: its record, aggregates and the gate decision."""
 
     run: RunRecord
-    summary: dict[str, Any]
+    summary: RunSummary
     decision: GateDecision
 
 
@@ -228,7 +236,7 @@ async def evaluate_case(
 @dataclass
 class _Progress:
     stopped_by_budget: bool = False
-    details: dict[str, Any] = field(default_factory=dict)  # added to the run's summary
+    ray: RayShards | None = None  # added to the run's summary
     dispatched: int = 0
     pending: set[asyncio.Task[CaseResult]] = field(default_factory=set)
 
@@ -400,49 +408,54 @@ async def _execute(
             dispatched = await evaluate_on_ray(suite, target, caller, items, writer, options, on_result)
             await writer.flush()
             progress.stopped_by_budget = dispatched.stopped_by_budget
-            progress.details["ray"] = {"shards": dispatched.shards, "shard_retries": dispatched.shard_retries}
+            progress.ray = RayShards(shards=dispatched.shards, shard_retries=dispatched.shard_retries)
         else:
             progress = await _evaluate_all(suite, target, caller, items, writer, options, on_result)
         status = "incomplete" if progress.stopped_by_budget else "complete"
     finally:
         await caller.aclose()
         summary = await asyncio.to_thread(_summarize, suite, store, run.run_id, caller, repeat)
-        summary.update(progress.details)
-        decision = decide(summary["gate_counts"], suite.config.gate)
+        if progress.ray is not None:
+            summary = summary.model_copy(update={"ray": progress.ray})
+        assert summary.gate_counts is not None  # _summarize sets them
+        decision = decide(summary.gate_counts, suite.config.gate)
         # a gate that leans on an uncalibrated or below-threshold judge says so (or fails, if asked)
         checks = await asyncio.to_thread(judge_checks, [s.model_dump() for s in suite.config.scorers], store)
         decision = apply_judge_checks(decision, checks)
         if progress.stopped_by_budget:
             reason = f"stopped at the budget of ${options.budget_usd:.4f} (spent ${caller.stats.cost_usd:.4f}); resume with --resume {run.run_id}"
             decision = GateDecision(passed=False, exit_code=ExitCode.INCOMPLETE, reasons=[reason])
-        summary["gate"] = decision.model_dump()
+        summary = summary.model_copy(update={"gate": decision})
         await asyncio.to_thread(store.finish_run, run.run_id, status=status, summary=summary)
     run = run.model_copy(update={"status": status, "summary": summary})
     return RunOutcome(run=run, summary=summary, decision=decision)
 
 
-def _summarize(suite: Suite, store: Store, run_id: str, caller: ModelCaller, repeat: int) -> dict[str, Any]:
+def _summarize(suite: Suite, store: Store, run_id: str, caller: ModelCaller, repeat: int) -> RunSummary:
     """The stored aggregates of a run, plus call statistics, flaky cases and what the gate counts."""
-    summary = store.summarize(run_id)
     stats = caller.stats
-    summary["calls"] = {
-        "requests": stats.requests,
-        "retries": stats.retries,
-        "cache_hits": stats.cache_hits,
-        "cache_misses": stats.cache_misses,
-        "failed_calls": stats.failures,
-        "concurrency_limit_end": round(caller.limit.limit, 1),
-        "rate_limit_backoffs": caller.limit.decreases,
-    }
+    calls = CallCounts(
+        requests=stats.requests,
+        retries=stats.retries,
+        cache_hits=stats.cache_hits,
+        cache_misses=stats.cache_misses,
+        failed_calls=stats.failures,
+        concurrency_limit_end=round(caller.limit.limit, 1),
+        rate_limit_backoffs=caller.limit.decreases,
+    )
     flaky = store.flaky_cases(run_id)
     gate = suite.config.gate
     quarantined = set(gate.quarantine) | (set(flaky) if gate.quarantine_flaky else set())
-    summary["repeat"] = repeat
-    summary["flaky"] = sorted(flaky)
-    summary["quarantined"] = sorted(quarantined)
-    # what the gate judges: every result except those of quarantined cases
-    summary["gate_counts"] = store.verdict_counts(run_id, exclude=sorted(quarantined))
-    return summary
+    return store.summarize(run_id).model_copy(
+        update={
+            "calls": calls,
+            "repeat": repeat,
+            "flaky": sorted(flaky),
+            "quarantined": sorted(quarantined),
+            # what the gate judges: every result except those of quarantined cases
+            "gate_counts": store.verdict_counts(run_id, exclude=sorted(quarantined)),
+        }
+    )
 
 
 def run_suite(

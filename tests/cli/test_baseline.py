@@ -101,9 +101,9 @@ def test_noise_only_change_passes_with_exit_0(
     report = next((tmp_path / "reports").glob("*.html"))
     assert f"Full report: `reports/{report.name}`" in summary
     stored = open_store(db).get_run("latest")
-    assert stored.summary["baseline"]["passed"] is True
-    assert stored.summary["baseline"]["baseline_run_id"] == base_id
-    assert stored.summary["gate"]["exit_code"] == 1  # what was stored before is kept
+    assert stored.summary.baseline.passed is True
+    assert stored.summary.baseline.baseline_run_id == base_id
+    assert stored.summary.gate.exit_code == 1  # what was stored before is kept
 
 
 def test_degraded_candidate_fails_with_exit_1(cli: Callable[..., CliResult], suite: Path, db: Path) -> None:
