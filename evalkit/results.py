@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import uuid
+from datetime import datetime, timezone
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from evalkit import __version__
 from evalkit.cases import Case
 from evalkit.scorers.base import FieldScore
 
@@ -159,6 +161,12 @@ class RunSummary(VerdictCounts):
         return data
 
 
+def new_run_id(suite_name: str) -> str:
+    """Readable, sortable and unique: ``listings-20261127-101500-3fa2``."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return f"{suite_name}-{stamp}-{uuid.uuid4().hex[:4]}"
+
+
 class RunRecord(BaseModel):
     """One run of a suite against one prompt version and model."""
 
@@ -180,3 +188,46 @@ class RunRecord(BaseModel):
     summary: RunSummary | None = None  # set when the run finishes
     group_id: str | None = None  # runs of one prompts x models matrix share it
     parent_run_id: str | None = None  # the run this one was derived from (rescore, merge)
+
+    @classmethod
+    def new(
+        cls,
+        *,
+        suite_name: str,
+        suite_path: str,
+        suite_hash: str,
+        prompt_version: str | None,
+        prompt_hash: str | None,
+        model: str,
+        params: dict[str, Any],
+        git_commit: str | None,
+        n_cases: int,
+        config: dict[str, Any],
+        started_at: datetime | None = None,
+        evalkit_version: str = __version__,
+        group_id: str | None = None,
+        parent_run_id: str | None = None,
+    ) -> RunRecord:
+        """A run about to be stored, ``running`` and without a summary, under a new id.
+
+        It starts now (naive UTC, as the store keeps times) unless ``started_at`` is given, and is
+        recorded by this evalkit unless ``evalkit_version`` says otherwise (a merge keeps its sources').
+        """
+        return cls(
+            run_id=new_run_id(suite_name),
+            suite_name=suite_name,
+            suite_path=suite_path,
+            suite_hash=suite_hash,
+            prompt_version=prompt_version,
+            prompt_hash=prompt_hash,
+            model=model,
+            params=params,
+            git_commit=git_commit,
+            evalkit_version=evalkit_version,
+            started_at=started_at or datetime.now(timezone.utc).replace(tzinfo=None),
+            status="running",
+            n_cases=n_cases,
+            config=config,
+            group_id=group_id,
+            parent_run_id=parent_run_id,
+        )

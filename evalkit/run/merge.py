@@ -18,7 +18,7 @@ from pathlib import Path
 
 from evalkit.errors import ExitCode, UsageError
 from evalkit.gate.suite import GateDecision, decide
-from evalkit.results import CallCounts, RunRecord, RunSummary
+from evalkit.results import CallCounts, RunRecord, RunSummary, new_run_id
 from evalkit.store import Store, open_store
 from evalkit.store.run_tables import RunRows, add_cache_rows, insert_run, read_cache_rows, read_run_rows
 from evalkit.suite.spec import GateSpec
@@ -136,8 +136,6 @@ def apply_merge(plan: MergePlan, target: Store) -> list[MergedRun]:
 
 
 def _new_group(cells: dict[tuple[str, ...], list[SourceRun]]) -> str:
-    from evalkit.run.runner import new_run_id
-
     first = next(iter(cells.values()))[0].run
     return new_run_id(f"{first.suite_name}-matrix")
 
@@ -160,8 +158,6 @@ def _check_disjoint(members: list[SourceRun], parts: list[RunRows]) -> None:
 def _merge_cell(
     target: Store, members: list[SourceRun], parts: list[RunRows], group_id: str | None
 ) -> MergedRun:
-    from evalkit.run.runner import new_run_id
-
     runs = [m.run for m in members]
     first = runs[0]
     config = dict(first.config)
@@ -177,8 +173,7 @@ def _merge_cell(
             for m, rows in zip(members, parts, strict=True)
         ]
     }
-    record = RunRecord(
-        run_id=new_run_id(first.suite_name),
+    record = RunRecord.new(
         suite_name=first.suite_name,
         suite_path=first.suite_path,
         suite_hash=first.suite_hash,
@@ -187,11 +182,10 @@ def _merge_cell(
         model=first.model,
         params=first.params,
         git_commit=first.git_commit if len({r.git_commit for r in runs}) == 1 else None,
-        evalkit_version=first.evalkit_version,
-        started_at=min(r.started_at for r in runs),
-        status="running",
         n_cases=sum(r.n_cases for r in runs),
         config=config,
+        started_at=min(r.started_at for r in runs),
+        evalkit_version=first.evalkit_version,
         group_id=group_id,
     )
     insert_run(target, record, parts)

@@ -11,18 +11,16 @@ import asyncio
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from evalkit import __version__
 from evalkit.judges.calibration import JudgeCheck, judge_checks
 from evalkit.providers.calls import ModelCaller
 from evalkit.cases import Case
 from evalkit.errors import UsageError
 from evalkit.gate.suite import GateDecision, apply_judge_checks, case_verdict, decide
 from evalkit.results import CaseResult, OutputRecord, RunRecord, RunSummary
-from evalkit.run.runner import new_run_id, score_case
+from evalkit.run.runner import score_case
 from evalkit.store import Store
 from evalkit.suite.spec import Suite, load_suite
 
@@ -89,8 +87,7 @@ async def execute_rescore(
     results = await asyncio.to_thread(lambda: list(stored_results(store, parent.run_id)))
     if not results:
         raise UsageError(f"run {parent.run_id} has no stored outputs to re-score")
-    run = RunRecord(
-        run_id=new_run_id(suite.name),
+    run = RunRecord.new(
         suite_name=suite.name,
         suite_path=str(suite.path),
         suite_hash=suite.source_hash,
@@ -99,8 +96,6 @@ async def execute_rescore(
         model=parent.model,
         params=parent.params,
         git_commit=parent.git_commit,
-        evalkit_version=__version__,
-        started_at=datetime.now(timezone.utc).replace(tzinfo=None),
         n_cases=len({case.id for case, _, _ in results}),
         config=suite.config.model_dump(mode="json", exclude={"name", "description"}),
         parent_run_id=parent.run_id,

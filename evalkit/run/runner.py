@@ -14,14 +14,11 @@ from __future__ import annotations
 import asyncio
 import inspect
 import subprocess
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from itertools import islice
 from typing import Any
 
-from evalkit import __version__
 from evalkit.run.batches import BatchWriter
 from evalkit.judges.calibration import judge_checks
 from evalkit.providers.calls import ConcurrencyLimit, ModelCaller, RetryPolicy, cache_key
@@ -39,6 +36,7 @@ from evalkit.results import (
     RunRecord,
     RunSummary,
     ScoreRow,
+    new_run_id,
 )
 from evalkit.scorers.base import Score, ScoreContext
 from evalkit.store import Store
@@ -102,12 +100,6 @@ class _Target:
             variables=case.input,
             timeout=self.timeout,
         )
-
-
-def new_run_id(suite_name: str) -> str:
-    """Readable, sortable and unique: ``listings-20261127-101500-3fa2``."""
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    return f"{suite_name}-{stamp}-{uuid.uuid4().hex[:4]}"
 
 
 def git_commit(cwd: Any) -> str | None:
@@ -376,8 +368,7 @@ async def _execute(
             "concurrency": options.concurrency,
             "budget_usd": options.budget_usd,
         }
-        run = RunRecord(
-            run_id=new_run_id(suite.name),
+        run = RunRecord.new(
             suite_name=suite.name,
             suite_path=str(suite.path),
             suite_hash=suite.source_hash,
@@ -386,8 +377,6 @@ async def _execute(
             model=target.model,
             params=target.params,
             git_commit=git_commit(suite.base_dir),
-            evalkit_version=__version__,
-            started_at=datetime.now(timezone.utc).replace(tzinfo=None),
             n_cases=n_cases,
             config=config,
             group_id=options.group_id,
@@ -469,4 +458,4 @@ def run_suite(
     return asyncio.run(execute_run(suite, store, options, on_result, on_start))
 
 
-__all__ = ["RunOptions", "RunOutcome", "evaluate_case", "execute_run", "run_suite"]
+__all__ = ["RunOptions", "RunOutcome", "evaluate_case", "execute_run", "new_run_id", "run_suite"]
