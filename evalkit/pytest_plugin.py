@@ -308,7 +308,7 @@ class _Runs:
             s = run.outcome.summary
             gate = run.outcome.decision
             lines.append(
-                f"{head}: {s['passed']} passed, {s['failed']} failed, {s['errors']} errors; "
+                f"{head}: {s.passed} passed, {s.failed} failed, {s.errors} errors; "
                 f"gate {'PASSED' if gate.passed else 'FAILED'}: {'; '.join(gate.reasons)}"
             )
             check = run.outcome.baseline

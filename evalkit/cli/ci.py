@@ -52,7 +52,7 @@ def merge(
             markup=False,
         )
         failures = explain_cases(store, m.run.run_id, limit=SUMMARY_FAILURES)
-        print_summary(m.run, m.run.summary, failures, SUMMARY_FAILURES)
+        print_summary(m.run, m.summary, failures, SUMMARY_FAILURES)
     from evalkit.gate.cells import RunVerdict, gate_on_baseline, worst_exit_code
     from evalkit.suite.spec import GateSpec
 

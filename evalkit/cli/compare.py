@@ -287,13 +287,13 @@ def _compare_group(
         base.prompt_version or "-",
         base.model,
         base.run_id,
-        pct(base.summary.get("pass_rate")),
+        pct(base.summary.pass_rate if base.summary else None),
         "(reference)",
         "",
         "",
         "",
         "",
-        f"${base.summary.get('cost_usd', 0):.4f}",
+        f"${base.summary.cost_usd if base.summary else 0:.4f}",
     )
     for c, run in zip(comparisons, [r for r in runs if r.run_id != base.run_id], strict=True):
         head = c.headline
@@ -302,13 +302,13 @@ def _compare_group(
             run.prompt_version or "-",
             run.model,
             run.run_id,
-            pct(run.summary.get("pass_rate")),
+            pct(run.summary.pass_rate if run.summary else None),
             "n/a" if head.diff is None else f"{head.diff * 100:+.1f} pts",
             pvalue(head.p_value),
             Text(head.verdict, style=style),
             str(len(c.regressions)),
             str(len(c.improvements)),
-            f"${run.summary.get('cost_usd', 0):.4f}",
+            f"${run.summary.cost_usd if run.summary else 0:.4f}",
         )
     Console(highlight=False, width=max(out.width, 150)).print(table)
     out.print("Details of one cell: `evalkit compare REFERENCE_RUN CELL_RUN`.")

@@ -14,14 +14,14 @@ from evalkit.analysis.failures import CaseExplanation
 from evalkit.gate.regression import RegressionDecision
 from evalkit.report.formatting import cell, metric_cells
 from evalkit.report.pairwise import pairwise_markdown
-from evalkit.results import RunRecord
+from evalkit.results import RunRecord, RunSummary
 
 TOP = 10
 
 
 def run_markdown(
     run: RunRecord,
-    summary: dict[str, Any],
+    summary: RunSummary,
     failures: Sequence[CaseExplanation] = (),
     *,
     comparison: Comparison | None = None,
@@ -43,31 +43,30 @@ def run_markdown(
         lines += [f"> {cell(reason, 2000)}" for reason in decision.reasons]
         lines += ["", *_comparison_body(comparison, "baseline", "this run")]
     else:
-        gate = summary.get("gate", {})
-        mark = "✅" if gate.get("passed") else "❌"
-        verdict = "gate passed" if gate.get("passed") else "gate failed"
+        gate = summary.gate
+        passed = gate is not None and gate.passed
+        mark = "✅" if passed else "❌"
+        verdict = "gate passed" if passed else "gate failed"
         lines += [
-            f"### {mark} evalkit · {who}: {verdict} (exit {gate.get('exit_code')})",
+            f"### {mark} evalkit · {who}: {verdict} (exit {gate.exit_code if gate is not None else None})",
             "",
-            f"Run `{run.run_id}` · {summary['results']} cases: {summary['passed']} passed, "
-            f"{summary['failed']} failed, {summary['errors']} errors · pass rate {_pct(summary['pass_rate'])}",
+            f"Run `{run.run_id}` · {summary.results} cases: {summary.passed} passed, "
+            f"{summary.failed} failed, {summary.errors} errors · pass rate {_pct(summary.pass_rate)}",
             "",
         ]
-        lines += [f"> {cell(reason, 2000)}" for reason in gate.get("reasons", [])]
+        lines += [f"> {cell(reason, 2000)}" for reason in (gate.reasons if gate is not None else [])]
         lines += ["", "| scorer | pass rate | mean score | scored | errors |", "|---|--:|--:|--:|--:|"]
-        for name, s in summary.get("scorers", {}).items():
-            mean = "n/a" if s["mean_score"] is None else f"{s['mean_score']:.2f}"
-            lines.append(
-                f"| {cell(name)} | {_pct(s['pass_rate'])} | {mean} | {s['scored']} | {s['errors']} |"
-            )
+        for name, s in summary.scorers.items():
+            mean = "n/a" if s.mean_score is None else f"{s.mean_score:.2f}"
+            lines.append(f"| {cell(name)} | {_pct(s.pass_rate)} | {mean} | {s.scored} | {s.errors} |")
         lines += [
             "",
-            f"Tokens {summary['prompt_tokens']:,} in / {summary['completion_tokens']:,} out · "
-            f"cost ${summary['cost_usd']:.4f} · latency p50 {_ms(summary.get('latency_p50_ms'))}, "
-            f"p95 {_ms(summary.get('latency_p95_ms'))}",
+            f"Tokens {summary.prompt_tokens:,} in / {summary.completion_tokens:,} out · "
+            f"cost ${summary.cost_usd:.4f} · latency p50 {_ms(summary.latency_p50_ms)}, "
+            f"p95 {_ms(summary.latency_p95_ms)}",
         ]
         if failures:
-            n_bad = summary["failed"] + summary["errors"]
+            n_bad = summary.failed + summary.errors
             lines += [
                 "",
                 f"**Failures** (top {len(failures)} of {n_bad})",

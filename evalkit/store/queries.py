@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from evalkit.errors import StoreError, UsageError
-from evalkit.results import CaseResult, RunRecord
+from evalkit.results import CaseResult, RunRecord, RunSummary, ScorerSummary, VerdictCounts
 from evalkit.store.migrate import migrate
 from evalkit.store.result_rows import ResultRows
 from evalkit.store.values import to_json, utcnow
@@ -48,8 +48,8 @@ CACHE_COLUMNS = (
     "latency_ms",
     "created_at",
 )
-# RunRecord fields stored as JSON text, and their column names
-_RUN_JSON_FIELDS = {"params": "params_json", "config": "config_json", "summary": "summary_json"}
+# RunRecord fields stored as JSON text, and their column names (the summary has its own model)
+_RUN_JSON_FIELDS = {"params": "params_json", "config": "config_json"}
 CASE_COLUMNS = (
     "run_id",
     "case_id",
@@ -224,12 +224,12 @@ class Store:
         with self._transaction() as con:
             con.execute("UPDATE runs SET status = 'running', finished_at = NULL WHERE run_id = ?", (run_id,))
 
-    def finish_run(self, run_id: str, *, status: str, summary: dict[str, Any]) -> None:
+    def finish_run(self, run_id: str, *, status: str, summary: RunSummary) -> None:
         """Mark a run complete or incomplete and store its summary."""
         with self._transaction() as con:
             con.execute(
                 "UPDATE runs SET status = ?, finished_at = ?, summary_json = ? WHERE run_id = ?",
-                (status, utcnow(), to_json(summary), run_id),
+                (status, utcnow(), to_json(summary.stored()), run_id),
             )
 
     # ---- reads --------------------------------------------------------------------------------
@@ -280,7 +280,7 @@ class Store:
                 for r in con.execute("SELECT case_id, epoch FROM outputs WHERE run_id = ?", (run_id,))
             }
 
-    def verdict_counts(self, run_id: str, *, exclude: Sequence[str] = ()) -> dict[str, Any]:
+    def verdict_counts(self, run_id: str, *, exclude: Sequence[str] = ()) -> VerdictCounts:
         """Pass/fail/error counts and pass rate of a run, leaving out the cases in ``exclude``."""
         params: list[Any] = [run_id]
         where = ""
@@ -295,13 +295,13 @@ class Store:
             )
         n_pass, n_fail, n_error = (int(counts.get(k, 0)) for k in ("pass", "fail", "error"))
         scored = n_pass + n_fail
-        return {
-            "results": scored + n_error,
-            "passed": n_pass,
-            "failed": n_fail,
-            "errors": n_error,
-            "pass_rate": (n_pass / scored) if scored else None,
-        }
+        return VerdictCounts(
+            results=scored + n_error,
+            passed=n_pass,
+            failed=n_fail,
+            errors=n_error,
+            pass_rate=(n_pass / scored) if scored else None,
+        )
 
     def mean_completion_tokens(self, model: str, prompt_hash: str | None) -> tuple[float, int]:
         """Mean completion tokens of stored, uncached outputs of a model and prompt version, and how many."""
@@ -341,7 +341,7 @@ class Store:
         with self._connection() as con:
             return con.query_df(sql, (suite_name, runs))
 
-    def summarize(self, run_id: str) -> dict[str, Any]:
+    def summarize(self, run_id: str) -> RunSummary:
         """Aggregates of a run, computed in the database: verdict counts, per-scorer rates, tokens, latency."""
         with self._connection() as con:
             totals = con.execute(
@@ -365,30 +365,30 @@ class Store:
                     (run_id,),
                 )
             )
-        return {
-            **self.verdict_counts(run_id),
-            "prompt_tokens": int(totals[1]),
-            "completion_tokens": int(totals[2]),
-            "cost_usd": float(totals[3]),
-            "latency_p50_ms": float(totals[4]) if totals[4] is not None else None,
-            "latency_p95_ms": float(totals[5]) if totals[5] is not None else None,
-            "cached": int(totals[6] or 0),
-            "scorers": {
-                name: {
-                    "scored": int(n),
-                    "passed": int(p),
-                    "pass_rate": (int(p) / int(n)) if n else None,
-                    "mean_score": float(mean) if mean is not None else None,
-                    "errors": int(scorer_errors.get(name, 0)),
-                }
+        return RunSummary(
+            **self.verdict_counts(run_id).model_dump(),
+            prompt_tokens=int(totals[1]),
+            completion_tokens=int(totals[2]),
+            cost_usd=float(totals[3]),
+            latency_p50_ms=float(totals[4]) if totals[4] is not None else None,
+            latency_p95_ms=float(totals[5]) if totals[5] is not None else None,
+            cached=int(totals[6] or 0),
+            scorers={
+                name: ScorerSummary(
+                    scored=int(n),
+                    passed=int(p),
+                    pass_rate=(int(p) / int(n)) if n else None,
+                    mean_score=float(mean) if mean is not None else None,
+                    errors=int(scorer_errors.get(name, 0)),
+                )
                 for name, n, p, mean in scorer_rows
             }
             | {
-                name: {"scored": 0, "passed": 0, "pass_rate": None, "mean_score": None, "errors": int(n)}
+                name: ScorerSummary(scored=0, passed=0, pass_rate=None, mean_score=None, errors=int(n))
                 for name, n in scorer_errors.items()
                 if name not in {r[0] for r in scorer_rows}
             },
-        }
+        )
 
     def case_results(
         self, run_id: str, *, verdicts: Sequence[str] | None = None, limit: int | None = None
@@ -475,12 +475,12 @@ class Store:
 
 
 def _run_row(run: RunRecord) -> tuple[Any, ...]:
-    values = run.model_dump()
+    values = run.model_dump(exclude={"summary"})
     for field, column in _RUN_JSON_FIELDS.items():
-        value = values.pop(field)
-        values[column] = (
-            None if field == "summary" and not value else to_json(value)
-        )  # NULL until the run ends
+        values[column] = to_json(values.pop(field))
+    values["summary_json"] = (
+        None if run.summary is None else to_json(run.summary.stored())
+    )  # NULL until the run ends
     return tuple(values[column] for column in RUN_COLUMNS)
 
 
@@ -489,6 +489,9 @@ def _run_record(row: Sequence[Any]) -> RunRecord:
     for field, column in _RUN_JSON_FIELDS.items():
         text = data.pop(column)
         data[field] = json.loads(text) if text else {}
+    summary = data.pop("summary_json")
+    # None until the run ends (an empty object too, as before); keys older rows miss read as defaults
+    data["summary"] = (json.loads(summary) if summary else None) or None
     try:
         return RunRecord.model_validate(data)
     except (ValueError, TypeError) as exc:

@@ -15,7 +15,7 @@ import pytest
 from evalkit.analysis.trend import build_trend, find_regressions, week_start
 from evalkit.candidates import MinedRecord
 from evalkit.cases import Case
-from evalkit.results import CaseResult, OutputRecord, RunRecord, ScoreRow
+from evalkit.results import CaseResult, OutputRecord, RunRecord, RunSummary, ScoreRow
 from evalkit.scorers.base import FieldScore
 from evalkit.store import Store, open_store
 from evalkit.store.growth import GrowthStore
@@ -84,7 +84,7 @@ def seed_week(
     )
     store.add_results(run.run_id, results)
     if status == "complete":
-        store.finish_run(run.run_id, status="complete", summary={})
+        store.finish_run(run.run_id, status="complete", summary=RunSummary())
 
 
 @pytest.fixture

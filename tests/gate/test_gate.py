@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from evalkit.gate.suite import case_verdict, decide
-from evalkit.results import ScoreRow
+from evalkit.results import ScoreRow, VerdictCounts
 from evalkit.suite.spec import GateSpec
 
 
@@ -31,15 +31,15 @@ def test_scorer_errors_are_left_out_and_all_errors_is_an_error() -> None:
     assert case_verdict([row(0.0, False, error="judge down")], gate) == ("error", None)
 
 
-def summary(passed: int, failed: int, errors: int) -> dict[str, object]:
+def summary(passed: int, failed: int, errors: int) -> VerdictCounts:
     scored = passed + failed
-    return {
-        "results": passed + failed + errors,
-        "passed": passed,
-        "failed": failed,
-        "errors": errors,
-        "pass_rate": passed / scored if scored else None,
-    }
+    return VerdictCounts(
+        results=passed + failed + errors,
+        passed=passed,
+        failed=failed,
+        errors=errors,
+        pass_rate=passed / scored if scored else None,
+    )
 
 
 @pytest.mark.parametrize(

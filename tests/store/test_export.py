@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from evalkit.cases import Case, CaseSource
-from evalkit.results import CaseResult, OutputRecord, RunRecord, ScoreRow
+from evalkit.results import CaseResult, OutputRecord, RunRecord, RunSummary, ScoreRow
 from evalkit.scorers.base import FieldScore
 from evalkit.store import load_run, open_store
 from tests.conftest import CliResult
@@ -119,7 +119,7 @@ def db(tmp_path: Path) -> Path:
                 result("no-expected", "fail"),
             ],
         )
-        store.finish_run(run_id, status="complete", summary={"pass_rate": 0.33})
+        store.finish_run(run_id, status="complete", summary=RunSummary(pass_rate=0.33))
     return path
 
 
