@@ -7,119 +7,27 @@ which keeps one connection open for a group of reads.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from evalkit.errors import StoreError, UsageError
+from evalkit.errors import UsageError
 from evalkit.results import CaseResult, RunRecord, RunSummary, ScorerSummary, VerdictCounts
+from evalkit.store.columns import (
+    CACHE_COLUMNS,
+    CALIBRATION_COLUMNS,
+    CASE_COLUMNS,
+    FIELD_COLUMNS,
+    OUTPUT_COLUMNS,
+    RUN_COLUMNS,
+    SCORE_COLUMNS,
+    calibration_dict,
+    run_record,
+    run_row,
+)
 from evalkit.store.migrate import migrate
 from evalkit.store.result_rows import ResultRows
 from evalkit.store.values import to_json, utcnow
-
-RUN_COLUMNS = (
-    "run_id",
-    "suite_name",
-    "suite_path",
-    "suite_hash",
-    "prompt_version",
-    "prompt_hash",
-    "model",
-    "params_json",
-    "git_commit",
-    "evalkit_version",
-    "started_at",
-    "finished_at",
-    "status",
-    "n_cases",
-    "config_json",
-    "summary_json",
-    "group_id",
-    "parent_run_id",
-)
-CACHE_COLUMNS = (
-    "cache_key",
-    "model",
-    "raw_text",
-    "prompt_tokens",
-    "completion_tokens",
-    "cost_usd",
-    "latency_ms",
-    "created_at",
-)
-# RunRecord fields stored as JSON text, and their column names (the summary has its own model)
-_RUN_JSON_FIELDS = {"params": "params_json", "config": "config_json"}
-CASE_COLUMNS = (
-    "run_id",
-    "case_id",
-    "input_json",
-    "expected_json",
-    "tags_json",
-    "source",
-    "verified",
-    "provenance_json",
-)
-OUTPUT_COLUMNS = (
-    "run_id",
-    "case_id",
-    "epoch",
-    "status",
-    "raw_text",
-    "parsed_json",
-    "extraction",
-    "error",
-    "latency_ms",
-    "prompt_tokens",
-    "completion_tokens",
-    "cost_usd",
-    "attempts",
-    "cached",
-    "verdict",
-    "score",
-    "created_at",
-)
-SCORE_COLUMNS = (
-    "run_id",
-    "case_id",
-    "epoch",
-    "scorer",
-    "score",
-    "passed",
-    "weight",
-    "reason",
-    "error",
-    "details_json",
-)
-FIELD_COLUMNS = (
-    "run_id",
-    "case_id",
-    "epoch",
-    "scorer",
-    "field",
-    "score",
-    "passed",
-    "status",
-    "expected_json",
-    "actual_json",
-)
-
-CALIBRATION_COLUMNS = (
-    "calibration_id",
-    "judge_model",
-    "rubric_hash",
-    "mode",
-    "dataset",
-    "n_items",
-    "n_judged",
-    "agreement",
-    "kappa",
-    "tpr",
-    "tnr",
-    "ece",
-    "report_json",
-    "created_at",
-)
 
 
 class Store:
@@ -176,7 +84,7 @@ class Store:
     def create_run(self, run: RunRecord) -> None:
         """Record a new run (status ``running``)."""
         with self._transaction() as con:
-            con.insert("runs", RUN_COLUMNS, [_run_row(run)])
+            con.insert("runs", RUN_COLUMNS, [run_row(run)])
 
     def add_results(
         self, run_id: str, results: Sequence[CaseResult], cache_rows: Sequence[tuple[str, str, Any]] = ()
@@ -245,7 +153,7 @@ class Store:
                 )
                 if not rows:
                     raise UsageError("no runs stored yet" + (f" for suite {suite!r}" if suite else ""))
-                return _run_record(rows[0])
+                return run_record(rows[0])
             rows = con.execute(f"SELECT {cols} FROM runs WHERE run_id = ?", (ref,))
             if not rows:
                 rows = con.execute(
@@ -255,7 +163,7 @@ class Store:
             raise UsageError(f"no run {ref!r} (see `evalkit runs`)")
         if len(rows) > 1:
             raise UsageError(f"run prefix {ref!r} is ambiguous: {', '.join(r[0] for r in rows)}, ...")
-        return _run_record(rows[0])
+        return run_record(rows[0])
 
     def has_run(self, run_id: str) -> bool:
         """Whether a run with exactly this id is stored."""
@@ -270,7 +178,7 @@ class Store:
             rows = con.execute(
                 f"SELECT {cols} FROM runs {where} ORDER BY started_at DESC LIMIT ?", [*params, limit]
             )
-        return [_run_record(r) for r in rows]
+        return [run_record(r) for r in rows]
 
     def completed_keys(self, run_id: str) -> set[tuple[str, int]]:
         """(case_id, epoch) pairs that already have a stored result in this run."""
@@ -461,7 +369,7 @@ class Store:
                     (model, rubric),
                 )
                 if rows:
-                    found[(model, rubric)] = _calibration_dict(rows[0])
+                    found[(model, rubric)] = calibration_dict(rows[0])
         return found
 
     def list_calibrations(self, *, limit: int = 20) -> list[dict[str, Any]]:
@@ -471,34 +379,4 @@ class Store:
             rows = con.execute(
                 f"SELECT {cols} FROM judge_calibrations ORDER BY created_at DESC LIMIT ?", (limit,)
             )
-        return [_calibration_dict(r) for r in rows]
-
-
-def _run_row(run: RunRecord) -> tuple[Any, ...]:
-    values = run.model_dump(exclude={"summary"})
-    for field, column in _RUN_JSON_FIELDS.items():
-        values[column] = to_json(values.pop(field))
-    values["summary_json"] = (
-        None if run.summary is None else to_json(run.summary.stored())
-    )  # NULL until the run ends
-    return tuple(values[column] for column in RUN_COLUMNS)
-
-
-def _run_record(row: Sequence[Any]) -> RunRecord:
-    data = dict(zip(RUN_COLUMNS, row, strict=True))
-    for field, column in _RUN_JSON_FIELDS.items():
-        text = data.pop(column)
-        data[field] = json.loads(text) if text else {}
-    summary = data.pop("summary_json")
-    # None until the run ends (an empty object too, as before); keys older rows miss read as defaults
-    data["summary"] = (json.loads(summary) if summary else None) or None
-    try:
-        return RunRecord.model_validate(data)
-    except (ValueError, TypeError) as exc:
-        raise StoreError(f"run {data['run_id']!r} has a corrupt row: {exc}") from None
-
-
-def _calibration_dict(row: Sequence[Any]) -> dict[str, Any]:
-    data = dict(zip(CALIBRATION_COLUMNS, row, strict=True))
-    data["report"] = json.loads(data.pop("report_json") or "{}")
-    return data
+        return [calibration_dict(r) for r in rows]

@@ -56,8 +56,9 @@ TABLES: dict[str, TableDoc] = {
             "status": "`running` / `complete` / `incomplete` (interrupted or stopped by `--budget`; `--resume` finishes it)",
             "n_cases": "cases in the run (each may have several epochs)",
             "config_json": "the suite's target, scorers and gate as run",
-            "summary_json": "aggregates and the gate decision, set when the run ends (with `baseline` when "
-            "gated on one)",
+            "summary_json": "aggregates and the gate decision, NULL until the run ends (with `baseline` when "
+            "gated on one); read by `evalkit.results.RunSummary`, whose `schema_version` is 1, the default "
+            "for rows that predate it",
             "group_id": "the prompts × models matrix the run is a cell of (`evalkit run` with several "  # noqa: RUF001
             "`--prompt`/`--model`); NULL for a single run",
             "parent_run_id": "the run this one derives from: the run whose outputs `evalkit rescore` re-scored",
