@@ -22,6 +22,7 @@ from evalkit.cli import (
     run,  # noqa: F401
     sync,  # noqa: F401
     trend,  # noqa: F401
+    view,  # noqa: F401
 )
 from evalkit.cli.app import app
 from evalkit.errors import EvalkitError, ExitCode
