@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from evalkit.results import RunRecord
-from evalkit.store.queries import Store
+from evalkit.store.queries import FIELD_COLUMNS, OUTPUT_COLUMNS, SCORE_COLUMNS, Store
 
 PAGE_COLUMNS = (
     "case_id",
@@ -182,16 +182,21 @@ def case_detail(store: Store, run_id: str, case_id: str) -> dict[str, Any] | Non
         )
         if not case:
             return None
-        outputs = con.query_df(
-            "SELECT * FROM outputs WHERE run_id = ? AND case_id = ? ORDER BY epoch", (run_id, case_id)
-        )
-        scores = con.query_df(
-            "SELECT * FROM scores WHERE run_id = ? AND case_id = ? ORDER BY epoch, scorer", (run_id, case_id)
-        )
-        fields = con.query_df(
-            "SELECT * FROM field_scores WHERE run_id = ? AND case_id = ? ORDER BY epoch, scorer, field",
-            (run_id, case_id),
-        )
+        # plain rows, not DataFrames: a case page should not make the server load pandas (~100 MB)
+        found = {
+            name: [
+                dict(zip(columns, row, strict=True))
+                for row in con.execute(
+                    f"SELECT {', '.join(columns)} FROM {name} WHERE run_id = ? AND case_id = ? ORDER BY {order}",
+                    (run_id, case_id),
+                )
+            ]
+            for name, columns, order in (
+                ("outputs", OUTPUT_COLUMNS, "epoch"),
+                ("scores", SCORE_COLUMNS, "epoch, scorer"),
+                ("field_scores", FIELD_COLUMNS, "epoch, scorer, field"),
+            )
+        }
     input_json, expected_json, tags_json, source, verified, provenance_json = case[0]
     return {
         "input": json.loads(input_json),
@@ -200,9 +205,9 @@ def case_detail(store: Store, run_id: str, case_id: str) -> dict[str, Any] | Non
         "source": source,
         "verified": bool(verified),
         "provenance": json.loads(provenance_json),
-        "outputs": outputs.to_dict("records"),
-        "scores": scores.to_dict("records"),
-        "fields": fields.to_dict("records"),
+        "outputs": found["outputs"],
+        "scores": found["scores"],
+        "fields": found["field_scores"],
     }
 
 

@@ -6,6 +6,7 @@ writes through :mod:`evalkit.studio.actions`, which reuse ``evalkit review``'s c
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 
 from starlette.applications import Starlette
@@ -23,11 +24,13 @@ from evalkit.studio.state import Studio, studio_of, write
 
 
 class Protect(BaseHTTPMiddleware):
-    """Session cookie, access token (off loopback), security headers on every response."""
+    """Session cookie, access token (off loopback), security headers and the server's time
+    (``Server-Timing: app;dur=MS``) on every response."""
 
     async def dispatch(
         self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
+        start = time.perf_counter()
         guard = studio_of(request).guard
         presented = request.query_params.get("token")
         if not guard.token_ok(request.cookies.get(TOKEN_COOKIE)) and not guard.token_ok(presented):
@@ -46,6 +49,7 @@ class Protect(BaseHTTPMiddleware):
             if fresh:
                 response.set_cookie(SESSION_COOKIE, request.state.session, httponly=True, samesite="strict")
         response.headers.update(SECURITY_HEADERS)
+        response.headers["Server-Timing"] = f"app;dur={1000 * (time.perf_counter() - start):.1f}"
         return response
 
 
