@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+import threading
 import webbrowser
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,6 +51,16 @@ def plan(host: str, port: int | None, *, allow_remote: bool) -> Listening:
             )
         token = os.environ.get("EVALKIT_VIEW_TOKEN") or secrets.token_urlsafe(24)
     return Listening(host=host, port=port or free_port(host), token=token)
+
+
+def hand_over_when_asked(store: Store, stop: threading.Event, every: float = 0.2) -> None:
+    """Until ``stop``: every ``every`` seconds, let go of a held database file another process waits for
+    (an idle studio must not keep ``evalkit run`` out)."""
+    release = getattr(store.backend, "release_if_asked", None)
+    if release is None:  # PostgreSQL: nothing is held
+        return
+    while not stop.wait(every):
+        release()
 
 
 def serve(

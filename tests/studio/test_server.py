@@ -33,3 +33,44 @@ def test_cli_errors_are_one_line(tmp_path: Path, cli: Callable[..., Any]) -> Non
     assert remote.exit_code == 2 and "--allow-remote" in remote.stderr and "Traceback" not in remote.stderr
     missing = cli("view", "--no-open", "--db", str(tmp_path / "none.duckdb"))
     assert missing.exit_code == 2 and "no results database" in missing.stderr
+
+
+def test_an_idle_studio_hands_the_database_to_a_process_that_asks(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+    import threading
+
+    from evalkit.store import open_store
+    from evalkit.studio.server import hand_over_when_asked
+    from tests.conftest import REPO
+    from tests.runs import Outcome, run_record, store_run
+
+    db = tmp_path / "held.duckdb"
+    store = open_store(db)
+    store_run(store, run_record("r1"), [Outcome(case_id="c", verdict="pass")])
+    stop = threading.Event()
+    watcher = threading.Thread(target=hand_over_when_asked, args=(store, stop, 0.05))
+    with store.hold():
+        assert store.list_runs()[0].run_id == "r1"  # the file is now open (and locked) here
+        watcher.start()
+        try:
+            other = subprocess.run(
+                [
+                    sys.executable,
+                    "-c",
+                    f"from evalkit.store import open_store; print(open_store({str(db)!r}).list_runs()[0].run_id)",
+                ],
+                env={**os.environ, "PYTHONPATH": str(REPO), "EVALKIT_LOCK_TIMEOUT": "30"},
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+        finally:
+            stop.set()
+            watcher.join()
+        assert other.returncode == 0, other.stderr[-1000:]
+        assert other.stdout.strip() == "r1"
+        assert store.backend.handoffs == 1
+        assert store.list_runs()[0].run_id == "r1"  # reopened on the next use
