@@ -111,3 +111,40 @@ def test_no_grades_is_one_clear_line(tmp_path: Path, cli: Callable[..., Any]) ->
     done = cli("calibrate", "store", "--judge", "openai/x", "--rubric", "r", "--db", str(db))
     assert done.exit_code == 2 and "no graded human labels in the store" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_pairwise_grades_from_the_store_and_their_export_agree(
+    graded_db: Path, tmp_path: Path, cli: Callable[..., Any]
+) -> None:
+    store = open_store(graded_db)
+    labels = LabelStore(store)
+    for i, grade in enumerate(["A", "B", "tie", "A"]):
+        text = f'{{"answer": "out {i} é"}}'
+        labels.add(
+            HumanLabel(
+                kind="pairwise",
+                suite_name="s",
+                run_id="r1",
+                run_b="r2",
+                case_id=f"c{i}",
+                output_hash=output_hash(text, text),
+                grade=grade,
+                grader="bob",
+            )
+        )
+    out = tmp_path / "pairs.jsonl"
+    assert cli("labels", "export", str(out), "--kind", "pairwise", "--db", str(graded_db)).exit_code == 0
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [(r["label"], r["run"], r["run_b"]) for r in rows][:2] == [("A", "r1", "r2"), ("B", "r1", "r2")]
+    verdicts = tmp_path / "pj.jsonl"
+    verdicts.write_text(
+        "".join(json.dumps({"id": r["id"], "label": "A"}) + "\n" for r in rows), encoding="utf-8"
+    )
+    common = ("--precomputed", str(verdicts), "--db", str(graded_db), "--no-progress")
+    done = cli("calibrate", "store", "--label-kind", "pairwise", *common)
+    assert done.exit_code == 0, done.stderr
+    from_store = _latest(graded_db)
+    assert cli("calibrate", str(out), *common).exit_code == 0
+    from_file = _latest(graded_db)
+    assert from_store["mode"] == "pairwise" and from_store["agreement"] == pytest.approx(2 / 4)
+    assert {k: from_file[k] for k in FIGURES} == {k: from_store[k] for k in FIGURES}

@@ -29,7 +29,7 @@ SUITE_YAML = (
 @dataclass
 class StudioData:
     store: Store
-    db: Path
+    db: str
     root: Path  # the suite's folder
 
     @property
@@ -55,8 +55,9 @@ def case_lines(n: int = 30) -> bytes:
     return "".join(lines).encode("utf-8")
 
 
-def build_studio_data(base: Path) -> StudioData:
-    db = base / "studio.duckdb"
+def build_studio_data(base: Path, db: str | None = None) -> StudioData:
+    """The data under ``base``, in ``db`` (default: a DuckDB file there)."""
+    db = db or str(base / "studio.duckdb")
     store = open_store(db)
     root = base / "suite"
     payload_runs(store, root)

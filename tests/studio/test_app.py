@@ -186,3 +186,25 @@ def test_correcting_a_golden_case_rewrites_exactly_its_line(studio_data: StudioD
 def test_other_pages_and_static_files(studio_data: StudioData, url: str) -> None:
     page = client(studio_data).get(url)
     assert page.status_code == 200 and page.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+
+
+def test_grading_into_a_shared_postgresql_store(tmp_path: Any, postgres_url: str) -> None:
+    from tests.studio.conftest import build_studio_data
+
+    data = build_studio_data(tmp_path, postgres_url)
+    c = client(data)
+    failures = c.get("/runs/run-b", params={"verdict": "fail", "q": "CASE-00"})
+    assert re.findall(r'class="case-link" href="[^"]+">([^<]+)</a>', failures.text) == [
+        f"case-00{i}" for i in range(6)
+    ]
+    page = c.get("/runs/run-b/case?id=case-002")
+    form = {"csrf": csrf_of(page.text), "run": "run-b", "case": "case-002", "epoch": "0", "grade": "pass"}
+    assert c.post("/grade", data=form, follow_redirects=False).status_code == 303
+    # a second studio on the same store (another team member) sees the grade
+    other = client(data)
+    assert re.search(
+        r'id="grade-0">Human grade: <span class="grade g-pass">pass</span> by ann',
+        other.get("/runs/run-b/case?id=case-002").text,
+    )
+    c.post("/candidate", data={"csrf": form["csrf"], "suite": "s", "id": "gen-empty-001", "action": "accept"})
+    assert "gen-empty-001" in data.generated_file.read_text(encoding="utf-8")
