@@ -33,8 +33,12 @@ class Protect(BaseHTTPMiddleware):
         start = time.perf_counter()
         guard = studio_of(request).guard
         presented = request.query_params.get("token")
-        if not guard.token_ok(request.cookies.get(TOKEN_COOKIE)) and not guard.token_ok(presented):
+        if not guard.host_ok(request.headers.get("host")):
             response: Response = PlainTextResponse(
+                "unknown Host: open the studio at its loopback URL", status_code=421
+            )
+        elif not guard.token_ok(request.cookies.get(TOKEN_COOKIE)) and not guard.token_ok(presented):
+            response = PlainTextResponse(
                 "this studio needs its access token: open the URL `evalkit view` printed", status_code=401
             )
         elif guard.token is not None and presented is not None:

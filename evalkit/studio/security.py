@@ -50,6 +50,18 @@ class Guard:
             return False
         return hmac.compare_digest(self.csrf_token(session), submitted)
 
+    def host_ok(self, host_header: str | None) -> bool:
+        """Whether the request names this machine. Without a token (loopback), a page fetched under
+        another name is a DNS-rebinding attempt: a web page's script posing as this origin."""
+        if self.token is not None:
+            return True
+        host = (host_header or "").strip().lower()
+        if host.startswith("["):
+            host = host[1 : host.find("]")] if "]" in host else host
+        elif host.count(":") == 1:
+            host = host.split(":", 1)[0]
+        return host in LOOPBACK_HOSTS
+
     def token_ok(self, presented: str | None) -> bool:
         """Whether a request may in: always on loopback, else only with the access token."""
         if self.token is None:

@@ -208,3 +208,11 @@ def test_grading_into_a_shared_postgresql_store(tmp_path: Any, postgres_url: str
     )
     c.post("/candidate", data={"csrf": form["csrf"], "suite": "s", "id": "gen-empty-001", "action": "accept"})
     assert "gen-empty-001" in data.generated_file.read_text(encoding="utf-8")
+
+
+def test_a_page_asked_for_under_another_host_name_is_refused(studio_data: StudioData) -> None:
+    app = create_app(studio_data.store, grader="ann")
+    rebound = TestClient(app, base_url="http://attacker.example:8000").get("/")
+    assert rebound.status_code == 421 and "run-b" not in rebound.text
+    for base in ("http://localhost:8123", "http://[::1]:8123", "http://127.0.0.1"):
+        assert TestClient(app, base_url=base).get("/").status_code == 200, base
