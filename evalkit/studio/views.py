@@ -130,8 +130,22 @@ def _details(text: Any) -> dict[str, Any]:
     votes = details.pop("votes", None)
     return {
         "reasoning": reasoning if isinstance(reasoning, str) else (pretty(reasoning) if reasoning else None),
-        "votes": [pretty(v) for v in votes] if isinstance(votes, list) else [],
+        "votes": [_vote(v) for v in votes] if isinstance(votes, list) else [],
         "rest": pretty(details) if details else None,
+    }
+
+
+def _vote(vote: Any) -> dict[str, str]:
+    """One judge vote as text cells: judge, verdict, score, confidence, reasoning or error."""
+    if not isinstance(vote, dict):
+        return {"judge": "", "verdict": pretty(vote), "score": "", "confidence": "", "text": ""}
+    verdict = {True: "pass", False: "fail"}.get(vote.get("pass"), "error")
+    return {
+        "judge": str(vote.get("judge") or ""),
+        "verdict": verdict,
+        "score": num(vote.get("score"), 1),
+        "confidence": num(vote.get("confidence"), 2),
+        "text": str(vote.get("reasoning") or vote.get("error") or ""),
     }
 
 

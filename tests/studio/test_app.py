@@ -216,3 +216,45 @@ def test_a_page_asked_for_under_another_host_name_is_refused(studio_data: Studio
     assert rebound.status_code == 421 and "run-b" not in rebound.text
     for base in ("http://localhost:8123", "http://[::1]:8123", "http://127.0.0.1"):
         assert TestClient(app, base_url=base).get("/").status_code == 200, base
+
+
+def test_judge_votes_and_reasoning_show_on_the_case_page(tmp_path: Any) -> None:
+    from evalkit.store import open_store
+    from tests.runs import Outcome, case_result, run_record
+
+    store = open_store(tmp_path / "v.duckdb")
+    result = case_result(Outcome(case_id="c1", verdict="fail", reasoning="summary <b>"))
+    votes = [
+        {
+            "judge": "openai/j1",
+            "pass": False,
+            "score": 2.0,
+            "confidence": 0.9,
+            "reasoning": "misses <i>price</i>",
+        },
+        {
+            "judge": "openai/j2",
+            "pass": None,
+            "score": None,
+            "confidence": None,
+            "reasoning": None,
+            "error": "bad JSON",
+        },
+    ]
+    result.scores[0].details["votes"] = votes
+    store.create_run(run_record("r1").model_copy(update={"n_cases": 1}))
+    store.add_results("r1", [result])
+    page = (
+        TestClient(create_app(store, grader="ann"), base_url="http://127.0.0.1")
+        .get("/runs/r1/case?id=c1")
+        .text
+    )
+    assert '<div class="reasoning judge-reasoning">summary &lt;b&gt;</div>' in page
+    cells = re.findall(
+        r"<tr><td>(openai/j\d)</td><td class=\"v-(\w+)\">\w+</td><td>([^<]*)</td><td>([^<]*)</td><td class=\"reasoning\">([^<]*)</td></tr>",
+        page,
+    )
+    assert cells == [
+        ("openai/j1", "fail", "2.0", "0.90", "misses &lt;i&gt;price&lt;/i&gt;"),
+        ("openai/j2", "error", "-", "-", "bad JSON"),
+    ]
