@@ -139,7 +139,8 @@ def _vote(vote: Any) -> dict[str, str]:
     """One judge vote as text cells: judge, verdict, score, confidence, reasoning or error."""
     if not isinstance(vote, dict):
         return {"judge": "", "verdict": pretty(vote), "score": "", "confidence": "", "text": ""}
-    verdict = {True: "pass", False: "fail"}.get(vote.get("pass"), "error")
+    passed = vote.get("pass")
+    verdict = "error" if passed is None else ("pass" if passed else "fail")
     return {
         "judge": str(vote.get("judge") or ""),
         "verdict": verdict,
