@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 
 from evalkit.store import open_store
 from evalkit.store.labels import HumanLabel, LabelStore, output_hash
+from evalkit.testing.openai_server import LoopbackOpenAI
 from tests.runs import Outcome, run_record, store_run
 
 JUDGE = [True, True, True, True, True, False, False, False]  # the stored judge's pass/fail on c0..c7
@@ -147,4 +149,28 @@ def test_pairwise_grades_from_the_store_and_their_export_agree(
     assert cli("calibrate", str(out), *common).exit_code == 0
     from_file = _latest(graded_db)
     assert from_store["mode"] == "pairwise" and from_store["agreement"] == pytest.approx(2 / 4)
+    assert {k: from_file[k] for k in FIGURES} == {k: from_store[k] for k in FIGURES}
+
+
+def test_a_live_judge_against_stored_and_exported_grades(
+    graded_db: Path, tmp_path: Path, cli: Callable[..., Any], loopback: LoopbackOpenAI
+) -> None:
+    def responder(body: dict[str, Any]) -> str:
+        found = re.search(r"out (\d) é", body["messages"][-1]["content"])
+        assert found, "the judge was not shown the stored output"
+        ok = int(found.group(1)) < 5  # like the stored judge: pass on c0..c4
+        return json.dumps({"reasoning": "r", "score": 8 if ok else 2, "pass": ok, "confidence": 0.7})
+
+    loopback.responder = responder
+    judge = ("--judge", "openai/judge", "--api-base", loopback.base_url, "--rubric", "the answer is right")
+    common = (*judge, "--db", str(graded_db), "--no-progress")
+    done = cli("calibrate", "store", *common)
+    assert done.exit_code == 0, done.stderr
+    from_store = _latest(graded_db)
+    out = tmp_path / "labels.jsonl"
+    cli("labels", "export", str(out), "--db", str(graded_db))
+    assert cli("calibrate", str(out), *common).exit_code == 0
+    from_file = _latest(graded_db)
+    assert loopback.stats.requests == 16
+    assert from_store["agreement"] == pytest.approx(6 / 8) and from_store["judge_model"] == "openai/judge"
     assert {k: from_file[k] for k in FIGURES} == {k: from_store[k] for k in FIGURES}
