@@ -23,6 +23,7 @@ from evalkit.cli import grow  # noqa: F401
 from evalkit.cli import trend  # noqa: F401
 from evalkit.cli import sync  # noqa: F401
 from evalkit.cli import baseline  # noqa: F401
+from evalkit.cli import view  # noqa: F401
 
 # isort: on
 from evalkit.cli.app import app

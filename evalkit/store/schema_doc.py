@@ -214,6 +214,24 @@ TABLES: dict[str, TableDoc] = {
             "details_json": "both orders in full (method, slot answers, text verdicts)",
         },
     ),
+    "human_labels": TableDoc(
+        row="grade a person gave in `evalkit view` (read by `evalkit calibrate store` and `evalkit labels export`)",
+        columns={
+            "label_id": "random, 16 hex digits",
+            "kind": "`graded` (pass/fail of one output) / `pairwise` (A/B/tie of two runs' outputs) / "
+            "`expected` (the case's expected output is wrong, or was fixed)",
+            "run_id": "the run graded (pairwise: run A)",
+            "run_b": "pairwise: run B",
+            "output_hash": "first 16 hex of the SHA-256 of the output text (pairwise: of both): the grade "
+            "re-attaches to the identical output in later runs",
+            "scorer": "the scorer whose verdict was graded; NULL: the output as a whole",
+            "grade": "graded: `pass` / `fail`; pairwise: `A` / `B` / `tie`; expected: `wrong` / `fixed`",
+            "note": "the grader's note (may be empty)",
+            "grader": "`--grader`, `$EVALKIT_GRADER` or the login name",
+        },
+        notes="Rows are only appended. The current grade of an output is the newest row with the same kind, "
+        "suite, case, output hash and scorer.",
+    ),
     "schema_migrations": TableDoc(
         row="applied migration",
         columns={
