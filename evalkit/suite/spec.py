@@ -145,10 +145,13 @@ class GateSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     case_pass: Literal["weighted", "all"] = Field(
-        default="weighted",
-        description="weighted: weighted mean of scores >= case_threshold; all: every scorer must pass.",
+        default="all",
+        description="all (default): every scorer must pass, so one wrong field fails the case; "
+        "weighted: the weighted mean of scores >= case_threshold (partial credit can pass a wrong answer).",
     )
-    case_threshold: float = Field(default=0.8, ge=0.0, le=1.0)
+    case_threshold: float = Field(
+        default=0.8, ge=0.0, le=1.0, description="case_pass: weighted only: the weighted mean a case needs."
+    )
     min_pass_rate: float = Field(
         default=0.8, ge=0.0, le=1.0, description="Share of scored cases that must pass."
     )
