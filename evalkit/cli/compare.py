@@ -111,6 +111,9 @@ def compare(
     if comparison.paired == 0:
         raise UsageError(f"runs {run_a.run_id} and {run_b.run_id} have no case scored in both")
     print_comparison(comparison, flips)
+    from evalkit.cli.field_table import print_field_figures
+
+    print_field_figures(store, run_a, run_b)
     pairwise = None
     if judge is not None:
         from evalkit.cli.pairwise import judge_runs

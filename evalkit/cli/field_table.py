@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.table import Table
 
-from evalkit.analysis.field_metrics import FieldMetrics, SlotCounts
+from evalkit.analysis.field_metrics import FieldMetrics, SlotCounts, field_metrics_of_frame
 from evalkit.cli.console import out
 
 
@@ -47,3 +49,21 @@ def _cells(c: SlotCounts) -> list[str]:
         figure(c.recall),
         figure(c.f1),
     ]
+
+
+def print_field_figures(store: Any, run_a: Any, run_b: Any) -> None:
+    """`evalkit compare`: both runs' micro and macro P/R/F1 side by side (descriptive, not tested)."""
+    a, b = (field_metrics_of_frame(store.field_rows(r.run_id)) for r in (run_a, run_b))
+    if not (a.fields and b.fields):
+        return
+    table = Table(show_edge=False, pad_edge=False, box=None, title="Fields (json_fields): P/R/F1")
+    for col in ("", "micro P", "micro R", "micro F1", "macro P", "macro R", "macro F1"):
+        table.add_column(col, justify="left" if not col else "right")
+    for name, m in (("A", a), ("B", b)):
+        micro = m.micro
+        table.add_row(
+            name,
+            *(figure(v) for v in (micro.precision, micro.recall, micro.f1)),
+            *(figure(v) for v in (m.macro_precision, m.macro_recall, m.macro_f1)),
+        )
+    out.print(table)
