@@ -68,6 +68,10 @@ class SlotCounts:
         p, r = p or 0.0, r or 0.0
         return 2 * p * r / (p + r) if p + r else 0.0
 
+    def as_tuple(self) -> tuple[int, int, int, int, int]:
+        """(nn, nv, vn, vc, vw)."""
+        return self.nn, self.nv, self.vn, self.vc, self.vw
+
     def as_row(self) -> dict[str, Any]:
         """The export row: ``field, nn, nv, vn, vc, vw, precision, recall, f1``."""
         return {
