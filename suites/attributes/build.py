@@ -8,6 +8,8 @@ checkout) and writes, next to this file (git-ignored):
 - ``attributes.schema.json``: one string property per attribute (51), described by its guidelines;
 - ``cases/dev.jsonl``: the dev split, ``--dev-per-category`` offers of each of the 5 categories,
   drawn with ``--seed`` (default 10 x 5 = 50 offers; small enough for the embedded model);
+- ``cases/smoke.jsonl``: the first 2 dev offers (by id) of each category, 10 in all, for
+  ``smoke.yaml`` (the embedded model);
 - ``cases/rest.jsonl``: every other train_large offer (1,016), for vendors and larger runs.
 
 Each case's input holds the offer's title and description, its category, and the category's
@@ -119,11 +121,14 @@ def main(argv: list[str] | None = None) -> None:
         for o in rng.sample(by_category[category], args.dev_per_category)
     }
     (args.out / "cases").mkdir(parents=True, exist_ok=True)
-    for split, chosen in (("dev", True), ("rest", False)):
+    smoke_ids = {
+        o["id"]
+        for category in sorted(by_category)
+        for o in [o for o in by_category[category] if o["id"] in dev_ids][:2]
+    }
+    for split, ids, chosen in (("dev", dev_ids, True), ("smoke", smoke_ids, True), ("rest", dev_ids, False)):
         rows = [
-            case(o, rules, split)
-            for o in sorted(offers, key=lambda o: o["id"])
-            if (o["id"] in dev_ids) == chosen
+            case(o, rules, split) for o in sorted(offers, key=lambda o: o["id"]) if (o["id"] in ids) == chosen
         ]
         path = args.out / "cases" / f"{split}.jsonl"
         path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")

@@ -27,6 +27,7 @@ pytestmark = pytest.mark.skipif(
 def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("attributes")
     shutil.copy(SUITE / "suite.yaml", out / "suite.yaml")
+    shutil.copy(SUITE / "smoke.yaml", out / "smoke.yaml")
     shutil.copytree(SUITE / "prompts", out / "prompts")
     spec = importlib.util.spec_from_file_location("attributes_build", SUITE / "build.py")
     assert spec is not None and spec.loader is not None
@@ -46,6 +47,9 @@ def test_build_writes_the_documented_split_and_schema(built: Path) -> None:
         assert [a["name"] for a in case["input"]["attributes"]] == list(case["expected"])
         assert all(a["guideline"] for a in case["input"]["attributes"])
     assert sorted(per_category.values()) == [10] * 5
+    smoke = [json.loads(line) for line in (built / "cases" / "smoke.jsonl").read_text().splitlines()]
+    assert len(smoke) == 10 and {c["id"] for c in smoke} <= {c["id"] for c in dev}
+    assert load_suite(built / "smoke.yaml").check_cases(load_suite(built / "smoke.yaml").prompt()) == 10
     schema = json.loads((built / "attributes.schema.json").read_text())
     assert len(schema["properties"]) == 51
     assert all(p["description"] for p in schema["properties"].values())
