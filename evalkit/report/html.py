@@ -193,6 +193,10 @@ def _environment() -> Any:
     env.filters["pct"] = _pct
     env.filters["ms"] = _ms
     env.filters["fig"] = lambda v: "-" if v is None else f"{v:.3f}"
+    # a failing case's score rounds down: a failure never reads "1.00"
+    env.filters["case_score"] = lambda v, passed: (
+        f"{v if passed else min(math.floor(v * 100) / 100, 0.99):.2f}"
+    )
     env.globals["metric_cells"] = metric_cells
     return env
 
