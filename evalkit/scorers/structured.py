@@ -204,7 +204,9 @@ def json_fields(
         except ValueError as exc:
             return Score(value=0.0, passed=False, error=str(exc))
         if not ctx.parsed_found or not isinstance(ctx.parsed, dict):
-            return Score(value=0.0, passed=False, reason="output is not a JSON object")
+            # every field still gets its slot (as if nothing was stated), so P/R/F1 count this case
+            unread = diff_fields(ctx.expected, {}, rule_for, False)
+            return Score(value=0.0, passed=False, reason="output is not a JSON object", fields=unread)
         results = diff_fields(ctx.expected, ctx.parsed, rule_for, extra_fields == "penalize")
         if not results:
             return Score(value=1.0, passed=True, reason="no fields to compare")
@@ -221,7 +223,9 @@ def json_fields(
                 reason += f"; +{len(failed) - 4} more"
         normalized = [f.field for f in results if f.normalized]
         if normalized:
-            shown = ", ".join(normalized[:4]) + (f" +{len(normalized) - 4} more" if len(normalized) > 4 else "")
+            shown = ", ".join(normalized[:4]) + (
+                f" +{len(normalized) - 4} more" if len(normalized) > 4 else ""
+            )
             reason += f"; matched only ignoring case/whitespace: {shown}"
         return Score(value=min(max(value, 0.0), 1.0), passed=passed, reason=reason, fields=results)
 
@@ -270,9 +274,7 @@ def diff_fields(
             if rule.match == "ignore" or is_absent(actual[key], rule.absent or ()):
                 continue
             out.append(
-                FieldScore(
-                    field=path, score=0.0, passed=False, status="extra", slot="NV", actual=actual[key]
-                )
+                FieldScore(field=path, score=0.0, passed=False, status="extra", slot="NV", actual=actual[key])
             )
     return out
 

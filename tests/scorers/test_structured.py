@@ -199,6 +199,9 @@ def test_json_fields_list_of_objects_and_non_object_output() -> None:
     assert f["variants.0.size"].passed and f["variants.1"].status == "missing"
     not_object = run("json_fields", "[1, 2]", expected, suite_schema=None)
     assert not not_object.passed and "not a JSON object" in not_object.reason
+    assert [(f.field, f.slot) for f in not_object.fields] == [("variants", "VN")]
+    prose = run("json_fields", "no idea", {"a": "x", "b": "n/a"}, suite_schema=None, absent=["n/a"])
+    assert prose.value == 0.0 and [f.slot for f in prose.fields] == ["VN", "NN"]  # slots still counted
     text_expected = run("json_fields", "{}", "plain text", suite_schema=None)
     assert text_expected.error is not None
 
