@@ -7,8 +7,8 @@ the comparison is one family, whose p-values get Holm's step-down adjustment (it
 family-wise error rate at alpha under any dependence between the tests; Benjamini-Hochberg would
 allow more discoveries but controls only the false-discovery rate). A metric is then ``better`` or
 ``worse`` only when its adjusted p-value is below alpha, its bootstrap interval (for scores and
-usage) excludes zero, and the difference is at least ``min_effect`` (rates and scores) or one
-display unit (usage: 1 ms, $0.000001, 0.1 token), so "+0 ms, better" cannot happen.
+usage) excludes zero, and the difference is at least ``min_effect`` (rates and scores) or half the
+unit it is shown in (usage: 1 ms, $0.000001, 0.1 token), so "+0 ms, better" cannot happen.
 
 Score and usage metrics are tested with the Wilcoxon signed-rank test on the paired differences.
 """
