@@ -323,6 +323,8 @@ def print_decision(comparison: Any, decision: Any) -> None:
             style=style,
         )
     )
+    for warning in comparison.warnings:  # e.g. the baseline was scored with another scorer config
+        out.print(Text(f"WARNING: {warning}", style="bold yellow"))
     for f in comparison.regressions[:5]:
         tags = f" [{', '.join(f.tags)}]" if f.tags else ""
         out.print(f"  pass→fail {f.case_id}{tags}: {clip('; '.join(f.reasons_b), 200)}", markup=False)

@@ -129,3 +129,17 @@ def test_changed_expected_outputs_make_scores_incomparable() -> None:
     comparison = compare_outcomes(a, b, resamples=200)
     assert not comparison.comparable
     assert any("1 paired case(s) have a different expected output" in w for w in comparison.warnings)
+
+
+def test_regression_gate_output_states_a_scoring_change(capsys: pytest.CaptureFixture[str]) -> None:
+    from evalkit.cli.compare import print_decision
+    from evalkit.gate.regression import decide_regression
+    from evalkit.suite.spec import GateSpec
+
+    relaxed = [{"name": "exact", "id": "answer", "args": {"case_sensitive": False}}]
+    a = with_scorers(noisy_run("a", random.Random(8), [0.9] * 2, n_cases=40), "a", [{"name": "exact"}])
+    b = with_scorers(noisy_run("b", random.Random(9), [0.9] * 2, n_cases=40), "b", relaxed)
+    comparison = compare_outcomes(a, b, resamples=200)
+    print_decision(comparison, decide_regression(comparison, GateSpec()))
+    shown = capsys.readouterr().out
+    assert "WARNING: the runs were scored differently: scorer 'answer' only in B" in shown
