@@ -203,7 +203,7 @@ class SuiteFile(BaseModel):
         min_length=1,
         description="Case files (JSONL), paths or globs relative to the suite. In a case's expected JSON, "
         '{"$any": [a, b]} as a field\'s value accepts any one of a, b (a list still means all of its items); '
-        "json_fields' `absent` argument lists the values meaning \"not stated\".",
+        'json_fields\' `absent` argument lists the values meaning "not stated".',
     )
     scorers: list[ScorerSpec] = Field(min_length=1)
     gate: GateSpec = Field(default_factory=GateSpec)
