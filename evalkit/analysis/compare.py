@@ -7,9 +7,12 @@ errors) or exist in one run only are counted and left out, never treated as fail
 - Pass/fail metrics (the case verdict, each scorer's pass, each field's match) use McNemar's exact
   test; score-like metrics (mean case score, each scorer's mean score, cost, tokens, latency) get a
   paired bootstrap confidence interval of the mean difference (both in :mod:`evalkit.analysis.paired_stats`).
-- A verdict is ``better`` or ``worse`` only when the difference is significant (p < alpha, or the
+- A verdict is ``better`` or ``worse`` only when the difference is significant (p < alpha, and the
   interval excludes zero) *and* at least ``min_effect`` in size for rates and scores; otherwise
-  ``no significant difference``.
+  ``no significant difference``. Every metric but the case pass rate is one family of tests whose
+  p-values are Holm-adjusted (:mod:`evalkit.analysis.multiplicity`).
+- Runs scored differently (scorer config, case rule, expected outputs) get ``not comparable`` on
+  every score and rate unless ``allow_scoring_change`` (:mod:`evalkit.analysis.comparability`).
 
 With several epochs per case, a case counts as passing when it passed in most of its scored epochs
 (ties count as a fail) and its score is the mean over epochs.
@@ -26,6 +29,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
+from evalkit.analysis.comparability import check_comparability
+from evalkit.analysis.multiplicity import ADJUSTMENT, adjust_family, signed_rank_p
 from evalkit.analysis.paired_stats import (
     DEFAULT_CONFIDENCE,
     DEFAULT_RESAMPLES,
@@ -39,7 +44,7 @@ from evalkit.results import RunRecord
 if TYPE_CHECKING:
     from evalkit.store import Store
 
-MetricVerdict = Literal["better", "worse", "no significant difference", "n/a"]
+MetricVerdict = Literal["better", "worse", "no significant difference", "not comparable", "n/a"]
 MetricKind = Literal["cases", "scorer", "field", "usage"]
 FlipDirection = Literal["pass→fail", "fail→pass"]
 
@@ -92,6 +97,10 @@ class MetricComparison(BaseModel):
     mcnemar: McNemarResult | None = None
     ci: BootstrapCI | None = None
     verdict: MetricVerdict = "n/a"
+    test_p: float | None = Field(default=None, description="scores and usage: Wilcoxon signed-rank p")
+    p_adjusted: float | None = Field(
+        default=None, description="Holm-adjusted p (every metric but the headline)"
+    )
 
     @property
     def diff(self) -> float | None:
@@ -99,7 +108,8 @@ class MetricComparison(BaseModel):
 
     @property
     def p_value(self) -> float | None:
-        return self.mcnemar.p_value if self.mcnemar is not None else None
+        """The unadjusted p-value: McNemar's for rates, the signed-rank test's for scores and usage."""
+        return self.mcnemar.p_value if self.mcnemar is not None else self.test_p
 
     @property
     def label(self) -> str:
@@ -154,6 +164,9 @@ class Comparison:
     metrics: list[MetricComparison]
     flips: list[FlippedCase]
     latency: dict[str, dict[str, float | None]] = field(default_factory=dict)  # p50/p95 per run, not paired
+    adjustment: str = ADJUSTMENT  # how the p-values of the per-scorer/per-field family were adjusted
+    comparable: bool = True  # False: scored differently (see warnings)
+    warnings: list[str] = field(default_factory=list)  # what differs in how the runs were scored
 
     def metric(self, kind: MetricKind, name: str, metric: str) -> MetricComparison | None:
         """The metric with this kind, name and metric label, if compared."""
@@ -201,8 +214,13 @@ def compare_outcomes(
     seed: int = 0,
     resamples: int = DEFAULT_RESAMPLES,
     confidence: float = DEFAULT_CONFIDENCE,
+    allow_scoring_change: bool = False,
 ) -> Comparison:
-    """Compare run B with run A on the cases both scored: every metric, its verdict, and the flips."""
+    """Compare run B with run A on the cases both scored: every metric, its verdict, and the flips.
+
+    When the runs were scored differently, score and rate verdicts are ``not comparable`` unless
+    ``allow_scoring_change``.
+    """
     common = sorted(a.cases.keys() & b.cases.keys())
     pairs = [(a.cases[c], b.cases[c]) for c in common]
     scored = [(x, y) for x, y in pairs if x.passed is not None and y.passed is not None]
@@ -226,6 +244,16 @@ def compare_outcomes(
         _metric(s, ci, alpha=alpha, min_effect=min_effect if s.use_min_effect else 0.0)
         for s, ci in zip(series, cis, strict=True)
     ]
+    metrics = adjust_family(metrics, alpha=alpha, min_effect=min_effect)
+    changed = sum(1 for x, y in scored if x.expected_json != y.expected_json)
+    check = check_comparability(a.run, b.run, expected_changed=changed)
+    if not check.comparable and not allow_scoring_change:
+        metrics = [
+            m
+            if m.kind == "usage" or m.verdict == "n/a"
+            else m.model_copy(update={"verdict": "not comparable"})
+            for m in metrics
+        ]
     flips = [
         FlippedCase(
             case_id=x.case_id,
@@ -261,6 +289,8 @@ def compare_outcomes(
             "a": {"p50_ms": a.latency_p50_ms, "p95_ms": a.latency_p95_ms},
             "b": {"p50_ms": b.latency_p50_ms, "p95_ms": b.latency_p95_ms},
         },
+        comparable=check.comparable,
+        warnings=check.warnings(allowed=allow_scoring_change),
     )
 
 
@@ -318,7 +348,8 @@ def _metric(s: _MetricSeries, ci: BootstrapCI | None, *, alpha: float, min_effec
         verdict = _verdict(mean_b - mean_a, test.p_value < alpha, min_effect, s.higher_is_better)
         return MetricComparison(**base, a=mean_a, b=mean_b, n=len(kept), mcnemar=test, ci=ci, verdict=verdict)
     verdict = _verdict(ci.diff, ci.excludes_zero, min_effect, s.higher_is_better)
-    return MetricComparison(**base, a=mean_a, b=mean_b, n=len(kept), ci=ci, verdict=verdict)
+    p = signed_rank_p([s.a[i] for i in kept], [s.b[i] for i in kept])
+    return MetricComparison(**base, a=mean_a, b=mean_b, n=len(kept), ci=ci, verdict=verdict, test_p=p)
 
 
 def _verdict(diff: float, significant: bool, min_effect: float, higher_is_better: bool) -> MetricVerdict:
@@ -467,6 +498,7 @@ def compare_runs(
     min_effect: float = 0.0,
     seed: int = 0,
     resamples: int = DEFAULT_RESAMPLES,
+    allow_scoring_change: bool = False,
 ) -> Comparison:
     """Load both runs from the store and compare B with A."""
     return compare_outcomes(
@@ -476,4 +508,5 @@ def compare_runs(
         min_effect=min_effect,
         seed=seed,
         resamples=resamples,
+        allow_scoring_change=allow_scoring_change,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +46,13 @@ def pct(value: float | None) -> str:
 
 def seconds(ms: float | None) -> str:
     return "n/a" if ms is None else (f"{ms / 1000:.2f} s" if ms >= 1000 else f"{ms:.0f} ms")
+
+
+def score_text(value: float, passed: bool) -> str:
+    """A score to two decimals, rounded down for anything that failed: a failure never reads "1.00"."""
+    if passed:
+        return f"{value:.2f}"
+    return f"{min(math.floor(value * 100) / 100, 0.99):.2f}"
 
 
 def clip(value: Any, limit: int = 300) -> str:
@@ -95,7 +103,7 @@ def print_summary(run: RunRecord, summary: RunSummary, failures: list[CaseExplan
             )
         )
         for case in failures:
-            score = "" if case.score is None else f" score {case.score:.2f}"
+            score = "" if case.score is None else f" score {score_text(case.score, case.verdict == 'pass')}"
             out.print(f"  {case.name} [{case.verdict}{score}] " + " | ".join(case.reasons), markup=False)
     gate = summary.gate
     passed = gate is not None and gate.passed
@@ -110,7 +118,7 @@ def print_summary(run: RunRecord, summary: RunSummary, failures: list[CaseExplan
 
 def print_case(case: CaseExplanation, *, full: bool = False) -> None:
     """One case in `evalkit show`: verdict, reasons per scorer, output against expected."""
-    score = "" if case.score is None else f" score {case.score:.2f}"
+    score = "" if case.score is None else f" score {score_text(case.score, case.verdict == 'pass')}"
     tags = f" tags {','.join(case.tags)}" if case.tags else ""
     out.print(Text(f"{case.name}  [{case.verdict}{score}]{tags}", style="bold"))
     if case.error:
@@ -118,7 +126,8 @@ def print_case(case: CaseExplanation, *, full: bool = False) -> None:
     for note in case.notes:
         mark = "error" if note.error else ("pass" if note.passed else "FAIL")
         text = note.error if note.error else note.reason
-        out.print(f"  {mark:5} {note.scorer} ({note.score:.2f}): {text}", markup=False)
+        shown = score_text(note.score, note.passed or bool(note.error))
+        out.print(f"  {mark:5} {note.scorer} ({shown}): {text}", markup=False)
         for key in ("reasoning", "confidence"):
             if key in note.details:
                 out.print(f"        {key}: {clip(note.details[key], 10_000 if full else 300)}", markup=False)

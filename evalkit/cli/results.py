@@ -67,6 +67,13 @@ def show(
         f"({record.prompt_hash or '-'}) · {record.model} · {record.status} · pass rate {pct(rate)}",
         markup=False,
     )
+    if not case:
+        from evalkit.analysis.field_metrics import field_metrics_of_frame
+        from evalkit.cli.field_table import print_field_metrics
+
+        print_field_metrics(
+            field_metrics_of_frame(store.field_rows(record.run_id)), limit=None if all_cases else 15
+        )
     if not cases:
         out.print("no failing cases" if verdicts else "no cases match")
     for explanation in cases:

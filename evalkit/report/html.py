@@ -26,6 +26,7 @@ from markupsafe import Markup
 
 from evalkit import __version__
 from evalkit.analysis.compare import Comparison, compare_outcomes, frame_columns, outcomes_from_frames
+from evalkit.analysis.field_metrics import field_metrics_of_frame
 from evalkit.report.charts import Chart, RunSeries, render_charts
 from evalkit.report.formatting import metric_cells
 from evalkit.report.pairwise import pairwise_view
@@ -130,6 +131,7 @@ def build_context(
         "comparison": comparison,
         "flips": comparison.flips[:FLIPS_SHOWN] if comparison else [],
         "charts": render_charts([_series(v, qualify_fields=_field_scorers(views) > 1) for v in views]),
+        "field_metrics": [(v, field_metrics_of_frame(v.fields)) for v in views if len(v.fields)],
         "case_data": _script_json(
             {"runs": [{"key": v.key, "label": v.label} for v in views], "cases": cases}
         ),
@@ -189,6 +191,11 @@ def _environment() -> Any:
     )
     env.filters["pct"] = _pct
     env.filters["ms"] = _ms
+    env.filters["fig"] = lambda v: "-" if v is None else f"{v:.3f}"
+    # a failing case's score rounds down: a failure never reads "1.00"
+    env.filters["case_score"] = lambda v, passed: (
+        f"{v if passed else min(math.floor(v * 100) / 100, 0.99):.2f}"
+    )
     env.globals["metric_cells"] = metric_cells
     return env
 

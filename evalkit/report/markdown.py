@@ -112,8 +112,10 @@ def _comparison_body(comparison: Comparison, a_name: str, b_name: str) -> list[s
     main = [m for m in comparison.metrics if m.kind in ("cases", "usage")]
     detail = [m for m in comparison.metrics if m.kind in ("scorer", "field")]
     lines = [
-        "; ".join(notes) + f". McNemar's exact test (pass/fail), paired bootstrap "
-        f"95% CI (seed {comparison.seed}); alpha {comparison.alpha:g}.",
+        "; ".join(notes) + f". McNemar's exact test (pass/fail), Wilcoxon signed-rank test and paired "
+        f"bootstrap 95% CI (seed {comparison.seed}) for scores and usage; alpha {comparison.alpha:g}; "
+        "p (Holm): adjusted over every metric but the pass rate.",
+        *[f"\n> **Warning**: {w}" for w in comparison.warnings],
         "",
         *_metric_table(main, a_name, b_name),
     ]
@@ -147,11 +149,16 @@ def _comparison_body(comparison: Comparison, a_name: str, b_name: str) -> list[s
 
 
 def _metric_table(metrics: Sequence[MetricComparison], a_name: str, b_name: str) -> list[str]:
-    lines = [f"| metric | {a_name} | {b_name} | Δ | 95% CI | p | verdict |", "|---|--:|--:|--:|--:|--:|---|"]
+    lines = [
+        f"| metric | {a_name} | {b_name} | Δ | 95% CI | p | p (Holm) | verdict |",
+        "|---|--:|--:|--:|--:|--:|--:|---|",
+    ]
     for m in metrics:
         c = metric_cells(m)
         verdict = f"**{c.verdict}**" if c.verdict in ("better", "worse") else c.verdict
-        lines.append(f"| {cell(c.label)} | {c.a} | {c.b} | {c.diff} | {c.ci} | {c.p} | {verdict} |")
+        lines.append(
+            f"| {cell(c.label)} | {c.a} | {c.b} | {c.diff} | {c.ci} | {c.p} | {c.p_adjusted} | {verdict} |"
+        )
     return lines
 
 

@@ -98,6 +98,7 @@ FIELD_COLUMNS = (
     "status",
     "expected_json",
     "actual_json",
+    "slot",
 )
 
 CALIBRATION_COLUMNS = (

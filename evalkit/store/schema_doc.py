@@ -110,6 +110,8 @@ TABLES: dict[str, TableDoc] = {
             "status": "`match` / `partial` / `mismatch` / `missing` / `extra`",
             "expected_json": "the expected value",
             "actual_json": "the output's value",
+            "slot": "the WDC-PAVE slot class `NN`/`NV`/`VN`/`VC`/`VW` (see the README's extraction metrics); "
+            "NULL on older rows, where `status` implies it: match/partial VC, mismatch VW, missing VN, extra NV",
         },
     ),
     "response_cache": TableDoc(

@@ -216,6 +216,7 @@ def test_compare_two_runs_and_a_group(
     field_row = next(line for line in lines if line.startswith("field json_fields:answer: accuracy"))
     assert "worse" in field_row
     assert "Flipped: 12 pass→fail, 0 fail→pass" in pair.stdout
+    assert "Fields (json_fields): P/R/F1" in pair.stdout  # both runs' micro and macro figures
     assert '    A: {"answer": "a0"}' in pair.stdout and '    B: {"answer": "wrong"}' in pair.stdout
     assert "| pass rate | 75.0% | 45.0% | -30.0 pts |" in (tmp_path / "c.md").read_text()
 
