@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
-from evalkit.analysis.compare import Comparison, compare_outcomes, load_outcomes
+from evalkit.analysis.compare import Comparison, compare_outcomes
+from evalkit.analysis.outcomes import load_outcomes
 from evalkit.errors import ExitCode
 from evalkit.results import RunRecord
 from evalkit.suite.spec import GateSpec

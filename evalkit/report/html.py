@@ -25,8 +25,9 @@ from typing import TYPE_CHECKING, Any
 from markupsafe import Markup
 
 from evalkit import __version__
-from evalkit.analysis.compare import Comparison, compare_outcomes, frame_columns, outcomes_from_frames
+from evalkit.analysis.compare import Comparison, compare_outcomes
 from evalkit.analysis.field_metrics import field_metrics_of_frame
+from evalkit.analysis.outcomes import frame_columns, outcomes_from_frames
 from evalkit.report.charts import Chart, RunSeries, render_charts
 from evalkit.report.formatting import metric_cells
 from evalkit.report.pairwise import pairwise_view

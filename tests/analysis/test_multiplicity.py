@@ -7,8 +7,9 @@ from dataclasses import replace
 
 import pytest
 
-from evalkit.analysis.compare import CaseOutcome, Comparison, RunOutcomes, compare_outcomes
+from evalkit.analysis.compare import Comparison, compare_outcomes
 from evalkit.analysis.multiplicity import holm
+from evalkit.analysis.outcomes import CaseOutcome, RunOutcomes
 from evalkit.cli.compare import print_comparison
 from tests.runs import run_record
 
