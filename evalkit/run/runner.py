@@ -27,7 +27,8 @@ from evalkit.gate.cells import BaselineCheck, RunVerdict, check_baseline, resolv
 from evalkit.gate.judges import judge_checks
 from evalkit.gate.suite import GateDecision, apply_judge_checks, decide
 from evalkit.providers.base import CompletionRequest
-from evalkit.providers.calls import ConcurrencyLimit, ModelCaller, RetryPolicy, cache_key
+from evalkit.providers.calls import ModelCaller, RetryPolicy, cache_key
+from evalkit.providers.concurrency import ConcurrencyLimit
 from evalkit.results import CaseResult, RunRecord
 from evalkit.run.batches import BatchWriter
 from evalkit.run.evaluate import CHUNK, Target, evaluate_case, prepare_target
@@ -143,7 +144,8 @@ async def _evaluate_all(
 ) -> _Progress:
     """Evaluate work items with bounded tasks in flight, committing results as they complete."""
     progress = _Progress()
-    in_flight = asyncio.Semaphore(max(16, 2 * int(caller.limit.maximum)))
+    # calls waiting out a backoff or a Retry-After hold a task but no slot: room for them too
+    in_flight = asyncio.Semaphore(max(16, 4 * int(caller.limit.maximum)))
 
     async def one(case: Case, epoch: int, request: CompletionRequest) -> CaseResult:
         try:
@@ -321,6 +323,7 @@ def _summarize(suite: Suite, store: Store, run_id: str, caller: ModelCaller, rep
         "failed_calls": stats.failures,
         "concurrency_limit_end": round(caller.limit.limit, 1),
         "rate_limit_backoffs": caller.limit.decreases,
+        "rate_limited": stats.rate_limited,
     }
     flaky = store.flaky_cases(run_id)
     gate = suite.config.gate

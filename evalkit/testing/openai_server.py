@@ -69,6 +69,7 @@ class ServerStats:
     max_in_flight: int = 0
     bodies: list[dict[str, Any]] = field(default_factory=list)
     arrivals: list[tuple[str, float]] = field(default_factory=list)  # (prompt key, monotonic time)
+    in_flight_at_arrival: list[int] = field(default_factory=list)  # requests open as each one arrived
 
 
 class LoopbackOpenAI:
@@ -126,6 +127,7 @@ class LoopbackOpenAI:
             self.stats.by_prompt[key] += 1
             if self.keep_bodies:
                 self.stats.arrivals.append((key, time.monotonic()))
+                self.stats.in_flight_at_arrival.append(self._in_flight)
             overloaded = self.max_concurrent is not None and self._in_flight > self.max_concurrent
             if self.latency:
                 await asyncio.sleep(self.latency)
