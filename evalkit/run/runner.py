@@ -32,6 +32,7 @@ from evalkit.providers.concurrency import ConcurrencyLimit
 from evalkit.results import CaseResult, RunRecord
 from evalkit.run.batches import BatchWriter
 from evalkit.run.evaluate import CHUNK, Target, evaluate_case, prepare_target
+from evalkit.run.signals import StopSignals, db_argument, interrupted
 from evalkit.store import Store
 from evalkit.suite.loading import Suite
 
@@ -221,8 +222,24 @@ async def execute_run(
     will hold (cases x epochs) and how many are already stored (on resume); ``on_result`` sees
     each new result as it completes.
     """
-    with store.hold():  # one open database for the whole run (yielded to other processes that ask)
-        return await _execute(suite, store, options or RunOptions(), on_result, on_start)
+    started: list[tuple[RunRecord, int]] = []
+
+    def starting(run: RunRecord, total: int, done: int) -> None:
+        started.append((run, total))
+        if on_start is not None:
+            on_start(run, total, done)
+
+    # one open database for the whole run (yielded to other processes that ask); SIGINT and
+    # SIGTERM stop it as --budget does: what is stored is kept, the run is left incomplete
+    with store.hold(), StopSignals().installed() as stop:
+        try:
+            return await _execute(suite, store, options or RunOptions(), on_result, starting)
+        except asyncio.CancelledError:
+            if stop.received is None:
+                raise
+            run, total = started[-1] if started else (None, 0)
+            kept = len(await asyncio.to_thread(store.completed_keys, run.run_id)) if run else 0
+            raise interrupted(stop.received, run, kept, total, db_argument(store)) from None
 
 
 async def _execute(
