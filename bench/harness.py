@@ -229,6 +229,33 @@ def scenario_faults(
     }
 
 
+def scenario_capacity(n: int, latency: float, capacity: int) -> dict[str, Any]:
+    """A provider that serves ``capacity`` calls at once and answers 429 (Retry-After 0.5 s) beyond:
+    where the adaptive limit settles, and how many requests the 429s cost."""
+    server = Server("--latency", str(latency), "--max-concurrent", str(capacity), "--retry-after", "0.5")
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            suite = make_suite(Path(tmp) / "s", n, server.url, max_error_rate=0.05)
+            result = run_child(suite, Path(tmp) / "r.duckdb", {"concurrency": None, "use_cache": False})
+    finally:
+        server.stop()
+    run = result["runs"][0]
+    calls = run["summary"]["calls"]
+    counts = run["summary"]["gate_counts"]
+    return {
+        "n": n,
+        "provider_capacity": capacity,
+        "wall_s": round(run["wall"], 2),
+        "limit_s": round(n * latency / capacity, 2),
+        "passed": f"{counts['passed']} of {n}"
+        + (f" ({counts['errors']} ERRORS)" if counts["errors"] else ""),
+        "limit_at_end": calls["concurrency_limit_end"],
+        "limit_decreases": calls["rate_limit_backoffs"],
+        "answered_429": calls.get("rate_limited"),
+        "requests_per_case": round(calls["requests"] / n, 2),
+    }
+
+
 def compare(name: str, default: dict[str, Any], fixed: dict[str, Any], aim: float) -> dict[str, Any]:
     """The default (adaptive) run against the fixed one: the ratio of their wall times."""
     ratio = default["wall_s"] / fixed["wall_s"]
@@ -247,7 +274,17 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small N (smoke test)")
     parser.add_argument(
         "--scenario",
-        choices=["latency", "adaptive", "overhead", "cached", "faults", "memory", "litellm", "ray"],
+        choices=[
+            "latency",
+            "adaptive",
+            "capacity",
+            "overhead",
+            "cached",
+            "faults",
+            "memory",
+            "litellm",
+            "ray",
+        ],
         action="append",
     )
     parser.add_argument("--n", type=int)
@@ -278,6 +315,8 @@ def main() -> None:
         fixed = scenario_latency(n, args.latency, args.concurrency)
         results["no faults, default concurrency"] = default
         results["no faults, default vs fixed"] = compare("no faults", default, fixed, 1.15)
+    if "capacity" in chosen:
+        results["a provider serving 20 at once, default concurrency"] = scenario_capacity(n, args.latency, 20)
     if "faults" in chosen:
         default = scenario_faults(n, args.latency)
         fixed = scenario_faults(n, args.latency, args.concurrency)

@@ -316,6 +316,7 @@ def main() -> None:
     parser.add_argument("--retry-after", type=float, default=0.05)
     parser.add_argument("--hang-seconds", type=float, default=30.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-concurrent", type=int, help="answer 429 beyond this many requests in flight")
     args = parser.parse_args()
     faults = Faults(
         error_500=args.error_500,
@@ -326,7 +327,13 @@ def main() -> None:
         hang_seconds=args.hang_seconds,
         seed=args.seed,
     )
-    server = LoopbackOpenAI(latency=args.latency, faults=faults, port=args.port, keep_bodies=False)
+    server = LoopbackOpenAI(
+        latency=args.latency,
+        faults=faults,
+        port=args.port,
+        keep_bodies=False,
+        max_concurrent=args.max_concurrent,
+    )
 
     async def run() -> None:
         await server._start()
