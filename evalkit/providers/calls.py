@@ -189,8 +189,11 @@ class ModelCaller:
         provider = self.provider_for(request.model)
         timeout = request.timeout or self.retry.timeout
         capacity = self._capacity_for(request.model, provider)
-        # an in-process model queues calls itself and is never hung: its attempts get the whole timeout
-        deadlines = self.deadlines if getattr(provider, "max_concurrency", None) is None else None
+        # an in-process model or function is never hung, only busy: its attempts get the whole timeout
+        cut = getattr(provider, "max_concurrency", None) is None and getattr(
+            provider, "cut_slow_attempts", True
+        )
+        deadlines = self.deadlines if cut else None
         # a provider whose client bounds the request itself (the lean path: the plain-HTTP
         # transport's timer or aiohttp's total timeout) is awaited directly: asyncio.wait_for adds
         # a task and a timer per call (~15% of a 0 ms-latency run)
@@ -200,25 +203,26 @@ class ModelCaller:
             attempt += 1
             generation = await self.limit.acquire()
             self.stats.requests += 1
-            limit = timeout
+            deadline = timeout
             try:
                 # the timeout starts once the provider can take the call, not while it queues for it
                 async with capacity:
                     if deadlines is not None:  # what the latest calls took, not those before the queue
-                        limit = deadlines.timeout(request.model, attempt, self.retry.max_attempts, timeout)
-                    timed = request if request.timeout == limit else replace(request, timeout=limit)
+                        deadline = deadlines.timeout(request.model, attempt, self.retry.max_attempts, timeout)
+                    timed = request if request.timeout == deadline else replace(request, timeout=deadline)
                     started = time.monotonic()
                     if own_timeout is not None and own_timeout(timed):
                         completion = await provider.complete(timed)
                     else:
-                        completion = await asyncio.wait_for(provider.complete(timed), timeout=limit + 1.0)
+                        completion = await asyncio.wait_for(provider.complete(timed), timeout=deadline + 1.0)
             except (ProviderError, asyncio.TimeoutError) as exc:  # wait_for's; TimeoutError on 3.11+
                 error = (
                     exc
                     if isinstance(exc, ProviderError)
-                    else ProviderError(f"timeout after {limit:g}s", transient=True)
+                    else ProviderError(f"timeout after {deadline:g}s", transient=True)
                 )
                 self.limit.release(generation, _outcome(error))
+                self.stats.rate_limited += error.status == 429
                 if not error.transient or attempt >= self.retry.max_attempts:
                     self.stats.failures += 1
                     if attempt > 1:
@@ -230,7 +234,6 @@ class ModelCaller:
                     error.attempts = attempt
                     raise error from None
                 self.stats.retries += 1
-                self.stats.rate_limited += error.status == 429
                 # only this call waits out its Retry-After; the others carry on
                 await asyncio.sleep(self.retry.delay(attempt, error.retry_after, self._rng))
                 continue

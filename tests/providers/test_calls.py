@@ -321,3 +321,27 @@ def test_a_missing_api_key_is_not_retried_and_says_what_to_set(monkeypatch: pyte
         assert server.stats.requests == 0 and c.stats.requests == 1  # one attempt, never sent
     assert not err.value.transient
     assert "no API key" in err.value.message and "OPENAI_API_KEY" in err.value.message
+
+
+def test_a_slow_python_target_is_not_cut_like_a_hung_connection(tmp_path: Any) -> None:
+    (tmp_path / "slowtarget.py").write_text(
+        "import asyncio\n"
+        "async def answer(question):\n"
+        "    if question == 'slow':\n"
+        "        await asyncio.sleep(2.5)  # past the 1 s floor (+1 s of grace) a first attempt gets\n"
+        "    return question\n"
+    )
+    c = ModelCaller(
+        tmp_path, limit=ConcurrencyLimit(4, maximum=4, adaptive=False), retry=RetryPolicy(timeout=60)
+    )
+    reqs = [
+        CompletionRequest(model="python:slowtarget:answer", messages=[], variables={"question": q})
+        for q in [*(f"q{i}" for i in range(AttemptDeadlines.WARM_UP + 4)), "slow"]
+    ]
+
+    async def go() -> list[Any]:
+        fast = [await c.complete(r) for r in reqs[:-1]]  # warm-up: the model's typical latency is known
+        return [*fast, await c.complete(reqs[-1])]
+
+    results = asyncio.run(go())
+    assert results[-1].text == "slow" and results[-1].attempts == 1 and c.stats.requests == len(reqs)
