@@ -42,10 +42,10 @@ class Outcome(Enum):
 class ConcurrencyLimit:
     """At most ``limit`` calls in flight; adaptive (slow start, then share-based decrease) unless fixed."""
 
-    MIN_ROUND = 20  # answers a round needs at least, so that one unlucky 429 among 8 is not a share of 12%
+    MIN_ROUND = 20  # answers a round needs at least: 2 random 429s among 8 answers would be a quarter
     RATE_LIMITED_SHARE = 0.25
     SERVER_ERROR_SHARE = 0.5
-    SERVER_ERROR_DECREASE = 0.8  # a 429 round shrinks by its share of 429s, at least to x0.75
+    SERVER_ERROR_DECREASE = 0.8  # less than a 429 round, which shrinks by its share: to x0.75 or below
 
     def __init__(self, initial: int, *, maximum: int | None = None, adaptive: bool = True) -> None:
         self.limit = float(max(1, initial))
