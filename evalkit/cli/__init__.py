@@ -6,6 +6,7 @@ Commands parse arguments, call the library and map errors to the documented exit
 
 from __future__ import annotations
 
+import errno
 import sys
 
 import typer
@@ -26,6 +27,9 @@ from evalkit.cli import (
 from evalkit.cli.app import app
 from evalkit.errors import EvalkitError, ExitCode
 
+# a full disk or a read-only/forbidden location met while writing a report, export, ... (exit 3)
+_ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script: one line per user error, never a traceback for one."""
@@ -34,6 +38,14 @@ def main(argv: list[str] | None = None) -> None:
     except EvalkitError as exc:
         typer.echo(f"evalkit: error: {exc.one_line()}", err=True)
         sys.exit(int(exc.exit_code))
+    except OSError as exc:
+        if exc.errno not in _ENVIRONMENT_ERRNOS:
+            raise  # anything else is a bug, shown with its traceback
+        where = f"{exc.filename}: " if exc.filename else ""
+        typer.echo(
+            f"evalkit: error: {where}{exc.strerror}: free space or choose a writable location", err=True
+        )
+        sys.exit(int(ExitCode.INFRASTRUCTURE))
     except KeyboardInterrupt:
         typer.echo("evalkit: interrupted", err=True)
         sys.exit(int(ExitCode.INTERRUPTED))

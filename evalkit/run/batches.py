@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+from evalkit.errors import DatabaseFileError
 from evalkit.providers.calls import ModelCaller
 from evalkit.results import CaseResult
 from evalkit.store import Store
@@ -33,8 +34,13 @@ class BatchWriter:
         self.buffer = ResultRows(run_id)
         self.last_flush = time.monotonic()
         self._commit: asyncio.Task[None] | None = None
+        # The first commit the database refused (disk full, ...): no other is tried, the run stops,
+        # and flush() raises it. Results arriving after it are dropped: --resume evaluates them again.
+        self.failure: DatabaseFileError | None = None
 
     async def add(self, result: CaseResult) -> None:
+        if self.failure is not None:
+            return
         self.buffer.add(result)
         due = len(self.buffer) >= FLUSH_EVERY or time.monotonic() - self.last_flush >= FLUSH_SECONDS
         if due and (self._commit is None or self._commit.done()):
@@ -43,8 +49,9 @@ class BatchWriter:
             await self.flush()
 
     async def _start_commit(self) -> None:
-        if self._commit is not None:
-            await self._commit  # surfaces an earlier commit's error
+        await self._settle()
+        if self.failure is not None:
+            return
         batch, self.buffer = self.buffer, ResultRows(self.run_id)
         batch.add_cache(self.caller.drain_cache_rows())
         self.last_flush = time.monotonic()
@@ -54,6 +61,17 @@ class BatchWriter:
     async def flush(self) -> None:
         """Commit everything buffered and wait until it is stored."""
         await self._start_commit()
-        if self._commit is not None:
+        await self._settle()
+        if self.failure is not None:
+            raise self.failure
+
+    async def _settle(self) -> None:
+        """Wait for the commit in flight; other errors than the database's are bugs and propagate."""
+        if self._commit is None:
+            return
+        try:
             await self._commit
+        except DatabaseFileError as exc:
+            self.failure = self.failure or exc
+        finally:
             self._commit = None

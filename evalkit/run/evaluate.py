@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from evalkit.cases import Case
-from evalkit.errors import ProviderError
+from evalkit.errors import ConfigError, ProviderError
 from evalkit.gate.suite import case_verdict
 from evalkit.outputs import parse_output
 from evalkit.providers.base import Completion, CompletionRequest
 from evalkit.providers.calls import ModelCaller
+from evalkit.providers.vendors import unknown_model_problem
 from evalkit.results import CaseResult, OutputRecord, ScoreRow
 from evalkit.scorers.base import Score, ScoreContext
 from evalkit.suite.loading import Suite
@@ -53,6 +54,13 @@ def prepare_target(
 ) -> Target:
     """Resolve model, prompt version and params; config problems surface here, before any call."""
     spec = suite.config.target
+    problem = unknown_model_problem(model or spec.model, spec.api_base)
+    if problem is not None:
+        if model:  # from the command line
+            raise ConfigError(f"--model: {problem}", path=suite.path)
+        raise ConfigError(
+            f"target.model: {problem}", path=suite.path, line=suite.line_of(("target", "model"))
+        )
     model = model or spec.model
     version = None if model.startswith("python:") else suite.prompt(prompt)
     params = spec.params.model_dump(exclude_none=True, exclude={"timeout"})

@@ -22,7 +22,7 @@ from typing import Any
 
 from evalkit import __version__
 from evalkit.cases import Case
-from evalkit.errors import ExitCode, UsageError
+from evalkit.errors import DatabaseFileError, ExitCode, UsageError
 from evalkit.gate.cells import BaselineCheck, RunVerdict, check_baseline, resolve_baseline
 from evalkit.gate.judges import judge_checks
 from evalkit.gate.suite import GateDecision, apply_judge_checks, decide
@@ -159,7 +159,7 @@ async def _evaluate_all(
         return options.budget_usd is not None and caller.stats.cost_usd >= options.budget_usd
 
     try:
-        while not progress.stopped_by_budget:
+        while not progress.stopped_by_budget and writer.failure is None:
             chunk = list(islice(items, CHUNK))
             if not chunk:
                 break
@@ -170,6 +170,8 @@ async def _evaluate_all(
             for case, epoch in chunk:
                 if over_budget():
                     progress.stopped_by_budget = True
+                    break
+                if writer.failure is not None:  # the database refused a commit: stop calling
                     break
                 await in_flight.acquire()
                 task = asyncio.create_task(one(case, epoch, requests[case.id]))
@@ -220,7 +222,24 @@ async def execute_run(
     each new result as it completes.
     """
     with store.hold():  # one open database for the whole run (yielded to other processes that ask)
-        return await _execute(suite, store, options or RunOptions(), on_result, on_start)
+        try:
+            return await _execute(suite, store, options or RunOptions(), on_result, on_start)
+        except DatabaseFileError as exc:
+            raise _first_database_failure(exc) from None
+
+
+def _first_database_failure(exc: DatabaseFileError) -> DatabaseFileError:
+    """The failure that stopped the run (a full disk), not the failed summary write after it."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, _StoppedRun):
+            return cause
+        cause = cause.__context__
+    return exc
+
+
+class _StoppedRun(DatabaseFileError):
+    """The database failed during a run: the message says how to resume it."""
 
 
 async def _execute(
@@ -292,6 +311,10 @@ async def _execute(
         else:
             progress = await _evaluate_all(suite, target, caller, items, writer, options, on_result)
         status = "incomplete" if progress.stopped_by_budget else "complete"
+    except DatabaseFileError as exc:  # disk full or the like: say how to finish what was kept
+        raise _StoppedRun(
+            f"{exc.message}; resume with: evalkit run {suite.path} --resume {run.run_id}", path=exc.path
+        ) from None
     finally:
         await caller.aclose()
         summary = await asyncio.to_thread(_summarize, suite, store, run.run_id, caller, repeat)

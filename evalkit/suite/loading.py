@@ -55,6 +55,10 @@ class Suite:
     def base_dir(self) -> Path:
         return self.path.parent
 
+    def line_of(self, loc: tuple[str | int, ...]) -> int | None:
+        """The suite file's line of the value at ``loc`` (e.g. ``("target", "model")``), if known."""
+        return self._locations.line_of(loc) if self._locations is not None else None
+
     def prompt(self, name: str | None = None) -> PromptVersion:
         """The prompt version ``name`` (default: the suite's default version)."""
         chosen = name or self.config.target.prompt or next(reversed(self.prompts))
@@ -145,8 +149,8 @@ def load_suite(path: Path | str) -> Suite:
     for name, rel in target.prompts.items():
         try:
             prompts[name] = load_prompt(name, base / rel)
-        except ConfigError as exc:
-            if exc.line is None:  # the file itself is missing: point at the suite line naming it
+        except ConfigError:
+            if not (base / rel).exists():  # the file itself is missing: point at the suite line naming it
                 raise fail(
                     f"target.prompts.{name}: template not found: {rel}", ("target", "prompts", name)
                 ) from None
