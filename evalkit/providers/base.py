@@ -26,6 +26,9 @@ class CompletionRequest:
     # Python targets receive the case's input variables instead of (or as well as) messages.
     variables: dict[str, Any] | None = None
     timeout: float | None = None
+    # Name of the environment variable holding the API key: read when the request is sent, and sent
+    # only as a header, so the key never enters params, the cache key or the store.
+    api_key_env: str | None = None
 
 
 @dataclass(frozen=True)

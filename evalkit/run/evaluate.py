@@ -7,6 +7,7 @@ cases through these functions, so a case is judged the same way on every path.
 from __future__ import annotations
 
 import inspect
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +36,7 @@ class Target:
     response_schema: dict[str, Any] | None
     api_base: str | None
     timeout: float | None = None
+    api_key_env: str | None = None  # the variable holding the key (the key itself is never kept)
 
     def request(self, case: Case) -> CompletionRequest:
         messages = self.prompt.render(case.input, output_schema=self.response_schema) if self.prompt else []
@@ -46,6 +48,7 @@ class Target:
             api_base=self.api_base,
             variables=case.input,
             timeout=self.timeout,
+            api_key_env=self.api_key_env,
         )
 
 
@@ -61,6 +64,12 @@ def prepare_target(
         raise ConfigError(
             f"target.model: {problem}", path=suite.path, line=suite.line_of(("target", "model"))
         )
+    if spec.api_key_env and not os.environ.get(spec.api_key_env):
+        raise ConfigError(
+            f"target.api_key_env: environment variable {spec.api_key_env} is not set: export it with the API key",
+            path=suite.path,
+            line=suite.line_of(("target", "api_key_env")),
+        )
     model = model or spec.model
     version = None if model.startswith("python:") else suite.prompt(prompt)
     params = spec.params.model_dump(exclude_none=True, exclude={"timeout"})
@@ -71,6 +80,7 @@ def prepare_target(
         response_schema=suite.output_schema,
         api_base=spec.api_base,
         timeout=timeout or spec.params.timeout,
+        api_key_env=spec.api_key_env,
     )
 
 

@@ -18,6 +18,7 @@ from evalkit.errors import ConfigError, UsageError
 from evalkit.scorers.base import ScoreFn, ScorerArgumentError, build_scorer
 from evalkit.suite.output_schema import load_output_schema
 from evalkit.suite.prompts import PromptVersion, load_prompt
+from evalkit.suite.secrets import literal_secrets, refusal
 from evalkit.suite.spec import SUITE_FILENAMES, ScorerSpec, SuiteFile
 from evalkit.suite.yamlfile import LocatedYaml, load_yaml
 
@@ -127,6 +128,8 @@ def load_suite(path: Path | str) -> Suite:
     located = load_yaml(suite_path)
     if not isinstance(located.data, dict):
         raise ConfigError("a suite file must be a YAML mapping", path=suite_path, line=1)
+    for loc in literal_secrets(located.data):
+        raise ConfigError(refusal(loc), path=suite_path, line=located.line_of(loc))
     try:
         config = SuiteFile.model_validate(located.data)
     except ValidationError as exc:
