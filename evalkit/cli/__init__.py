@@ -25,6 +25,7 @@ from evalkit.cli import (
     trend,  # noqa: F401
 )
 from evalkit.cli.app import app
+from evalkit.cli.terminal import escape_controls
 from evalkit.errors import EvalkitError, ExitCode
 
 # a full disk or a read-only/forbidden location met while writing a report, export, ... (exit 3)
@@ -36,7 +37,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, prog_name="evalkit")
     except EvalkitError as exc:
-        typer.echo(f"evalkit: error: {exc.one_line()}", err=True)
+        typer.echo(f"evalkit: error: {escape_controls(exc.one_line())}", err=True)
         sys.exit(int(exc.exit_code))
     except OSError as exc:
         if exc.errno not in _ENVIRONMENT_ERRNOS:

@@ -6,11 +6,11 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from evalkit.analysis.failures import CaseExplanation
+from evalkit.cli.terminal import SafeConsole
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -19,8 +19,9 @@ if TYPE_CHECKING:
     from evalkit.run.estimate import RunEstimate
 
 # Long reasons stay on one line, and tables are not squeezed to 80 columns, in CI logs (no terminal).
-out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
-err = Console(stderr=True, highlight=False)
+# Both show control characters of model output escaped (see evalkit.cli.terminal).
+out = SafeConsole(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+err = SafeConsole(stderr=True, highlight=False)
 
 
 def progress_bar(enabled: bool = True) -> Progress:
