@@ -18,7 +18,7 @@ from evalkit.errors import DatabaseFileError
 _KINDS: list[tuple[tuple[str, ...], str]] = [
     (
         ("no space left", "disk full", "disk quota"),
-        "the disk is full: free space, then resume the run (results committed so far are kept)",
+        "the disk is full: free space and run again (results committed so far are kept)",
     ),
     (
         ("read-only", "read only", "permission denied", "operation not permitted"),

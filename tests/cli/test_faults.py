@@ -287,6 +287,20 @@ def test_disk_full_keeps_committed_results_and_the_run_resumes(
         _unmount(disk)
 
 
+def test_a_write_failing_with_enospc_is_one_line_exit_3(
+    suite_on_loopback: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """Without root: the write-ahead log is /dev/full, where every write fails with ENOSPC."""
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full on this system")
+    db = tmp_path / "e.duckdb"
+    open_store(db)
+    (tmp_path / "e.duckdb.wal").symlink_to("/dev/full")
+    result = cli("run", str(suite_on_loopback()), "--db", str(db), "--no-progress")
+    error = one_error_line(result, 3, f"{db}: ")
+    assert "No space left on device" in error and "free space" in error
+
+
 def test_unwritable_report_location_is_one_line(
     stored_db: Path, read_only_dir: Callable[[Path], Path], cli: Callable[..., CliResult]
 ) -> None:
