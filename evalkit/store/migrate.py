@@ -47,7 +47,8 @@ def applied_versions(con: Any) -> set[int]:
     """Versions already applied to the database behind ``con``."""
     # looked up before creating, so opening an up-to-date database writes nothing (read-only directories)
     exists = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations' "
+        "AND table_schema = current_schema()"
     )
     if not exists[0][0]:
         con.execute(
