@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 # mapping keys that hold a credential (``max_tokens`` and the like are not credentials)
 _SECRET_KEY = re.compile(
@@ -27,13 +28,28 @@ def literal_secrets(data: Any, loc: tuple[str | int, ...] = ()) -> Iterator[tupl
         for key, value in data.items():
             here = (*loc, key)
             credential = isinstance(key, str) and key not in ALLOWED and _SECRET_KEY.search(key)
-            if credential and value not in (None, ""):
+            if (credential and value not in (None, "")) or (
+                isinstance(value, str) and _url_credential(value)
+            ):
                 yield here
                 continue
             yield from literal_secrets(value, here)
     elif isinstance(data, list):
         for i, item in enumerate(data):
             yield from literal_secrets(item, (*loc, i))
+
+
+def _url_credential(value: str) -> bool:
+    """A URL carrying a password (``https://user:pw@host``) or a key in its query (``?api_key=...``)."""
+    if "://" not in value:
+        return False
+    try:
+        parts = urlsplit(value)
+        password = parts.password
+    except ValueError:
+        return False
+    names = [name for name, _ in parse_qsl(parts.query)]
+    return bool(password) or any(name.lower() in {"key", "sig"} or _SECRET_KEY.search(name) for name in names)
 
 
 def refusal(loc: tuple[str | int, ...]) -> str:

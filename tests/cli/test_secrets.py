@@ -32,6 +32,16 @@ CASES = [{"id": f"c{i}", "input": {"question": f"q{i}"}, "expected": "x"} for i 
             "args.openai_api_key",
         ),
         ("  api_key_env: sk-abc123\n", None, "target.api_key_env"),
+        (
+            "",
+            f"  - name: judge\n    args: {{rubric: r, api_base: 'https://u:{LITERAL}@h/v1'}}\n",
+            "args.api_base",
+        ),
+        (
+            "",
+            f"  - name: judge\n    args: {{rubric: r, api_base: 'https://h/v1?key={LITERAL}'}}\n",
+            "args.api_base",
+        ),
     ],
 )
 def test_literal_key_in_a_suite_is_refused_without_echoing_it(
