@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,8 @@ from evalkit.suite.textfile import read_utf8
 # Aliases let a few lines of YAML expand to billions of values ("billion laughs"); a suite has a
 # few hundred. Counting the values built stops such a file in milliseconds instead of exhausting memory.
 MAX_VALUES = 100_000
+
+_SURROGATE = re.compile("[\ud800-\udfff]")  # only a "\\uD800" escape yields one; UTF-8 cannot hold it
 
 Location = tuple[str | int, ...]
 
@@ -78,7 +81,15 @@ def load_yaml(path: Path) -> LocatedYaml:
             return result
         if isinstance(node, yaml.SequenceNode):
             return [construct(item, (*loc, i)) for i, item in enumerate(node.value)]
-        return scalars.construct_object(node)
+        value = scalars.construct_object(node)
+        if isinstance(value, str) and _SURROGATE.search(value):
+            raise ConfigError(
+                "surrogate escape (\\ud800-\\udfff) in a string: YAML does not pair them; write the "
+                "character itself, or \\U0001F600-style escapes for characters beyond \\uffff",
+                path=path,
+                line=node.start_mark.line + 1,
+            )
+        return value
 
     try:
         data = construct(node, ())

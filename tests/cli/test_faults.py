@@ -82,6 +82,7 @@ INPUT_ERRORS = [
         None,
         "alias bomb",
     ),
+    ("suite.yaml", b'SUITEx: "pair \\ud83d\\ude00"\n', 9, "surrogate escape"),
     ("suite.yaml", b"SUITEx: " + b"[" * 5000 + b"]" * 5000 + b"\n", None, "nested too deeply"),
     ("suite.yaml", b"SUITE" + b"#" * (9 * 1024 * 1024) + b"\n", None, "over 8 MB"),
 ]
