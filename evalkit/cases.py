@@ -83,6 +83,8 @@ def iter_case_file(path: Path) -> Iterator[tuple[int, Case]]:
     with handle:
         for lineno, raw in enumerate(handle, start=1):
             line = decode_utf8(raw, path, first_line=lineno)
+            if lineno == 1:
+                line = line.removeprefix("\ufeff")  # a byte order mark, as Windows editors write
             if not line.strip() or line.lstrip().startswith("//"):
                 continue
             yield lineno, parse_case_line(line, path=path, line=lineno)

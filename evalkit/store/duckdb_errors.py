@@ -14,22 +14,22 @@ import duckdb
 
 from evalkit.errors import DatabaseFileError
 
+DIRECTORY = "--db (or EVALKIT_DB) must name a database file, not a directory"
+DISK_FULL = "the disk is full: free space and run again (results committed so far are kept)"
+READ_ONLY = (
+    "the database cannot be written here: run from a writable directory, or point --db "
+    "(or EVALKIT_DB) at a writable path"
+)
+DAMAGED = (
+    "the database file is damaged or truncated: restore it from a backup, or move it aside to start a new one"
+)
+
 # (fragments of DuckDB's or the OS's message, lower case) -> what the user should do
 _KINDS: list[tuple[tuple[str, ...], str]] = [
-    (
-        ("no space left", "disk full", "disk quota"),
-        "the disk is full: free space and run again (results committed so far are kept)",
-    ),
-    (
-        ("read-only", "read only", "permission denied", "operation not permitted"),
-        "the database cannot be written here: run from a writable directory, or point --db "
-        "(or EVALKIT_DB) at a writable path",
-    ),
-    (
-        ("corrupt", "not a valid duckdb database", "could not read enough bytes", "checksum"),
-        "the database file is damaged or truncated: restore it from a backup, or move it aside "
-        "to start a new one",
-    ),
+    (("is a directory",), DIRECTORY),
+    (("no space left", "disk full", "disk quota"), DISK_FULL),
+    (("read-only", "read only", "permission denied", "operation not permitted"), READ_ONLY),
+    (("corrupt", "not a valid duckdb database", "could not read enough bytes", "checksum"), DAMAGED),
 ]
 
 
@@ -47,9 +47,9 @@ def database_file_error(exc: BaseException, path: Path) -> DatabaseFileError | N
     detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     if isinstance(exc, OSError):
         if exc.errno == errno.ENOSPC:
-            advice = _KINDS[0][1]
+            advice = DISK_FULL
         elif exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-            advice = _KINDS[1][1]
+            advice = READ_ONLY
         else:
             advice = "check the disk and the directory's permissions"
         return DatabaseFileError(f"{exc.strerror or detail}; {advice}", path=path)

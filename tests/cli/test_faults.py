@@ -321,3 +321,19 @@ def test_case_file_that_is_json_but_not_utf8_names_line(
     cases.write_bytes(good + '{"id": "z", "input": {"question": "na\u00efve"}}\n'.encode("latin-1"))
     error = one_error_line(cli("run", str(path), "--db", str(tmp_path / "r.duckdb")), 2, f"{cases}:4: ")
     assert "save the file as UTF-8" in error
+
+
+def test_a_byte_order_mark_is_accepted(
+    suite_on_loopback: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    path = suite_on_loopback()
+    cases = path.parent / "cases.jsonl"
+    cases.write_bytes(b"\xef\xbb\xbf" + cases.read_bytes())
+    result = cli("run", str(path), "--db", str(tmp_path / "r.duckdb"), "--no-progress")
+    assert result.exit_code == 1 and "Cases 3:" in result.stdout, result.stderr  # ran (wrong answers)
+
+
+def test_db_that_is_a_directory_is_one_line(cli: Callable[..., CliResult], tmp_path: Path) -> None:
+    (tmp_path / "results").mkdir()
+    error = one_error_line(cli("runs", "--db", str(tmp_path / "results")), 3, f"{tmp_path / 'results'}: ")
+    assert "must name a database file, not a directory" in error
