@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.errors import ProviderError
-from evalkit.providers.base import Completion, CompletionRequest, Provider, provider
+from evalkit.providers.base import Completion, CompletionRequest, Provider, provider, without_key
 
 LOCAL_PREFIX = "local/"
 
@@ -107,7 +107,8 @@ class LitellmProvider:
                 model=request.model, messages=request.messages, num_retries=0, **kwargs
             )
         except Exception as exc:  # litellm raises many types; classify them all
-            raise classify_exception(exc) from exc
+            key = api_key_from_environment(request.model.partition("/")[0], request.api_key_env)
+            raise without_key(classify_exception(exc), key) from exc
         latency_ms = (time.perf_counter() - start) * 1000.0
         # The embedded model reports its own time, excluding the wait for its (serialised) turn.
         latency_ms = float(getattr(response, "_hidden_params", {}).get("latency_ms") or latency_ms)

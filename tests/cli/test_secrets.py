@@ -10,6 +10,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from aiohttp import web
 
 from evalkit.testing.openai_server import LoopbackOpenAI
 from tests.conftest import CliResult, loopback_suite
@@ -147,3 +148,40 @@ def test_canary_key_reaches_only_the_authorization_header(
     for output in outputs:
         for key in (SUITE_KEY, ENV_KEY):
             assert key not in output.stdout + output.stderr
+
+
+class KeyEchoingServer(LoopbackOpenAI):
+    """A misbehaving server: every request is refused with an error quoting its Authorization header."""
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        self.stats.requests += 1
+        quoted = request.headers.get("Authorization", "")
+        return web.json_response({"error": {"message": f"key rejected: {quoted}"}}, status=401)
+
+
+@pytest.mark.parametrize("transport", ["lean", "litellm"])
+def test_a_key_echoed_in_a_server_error_is_not_stored(
+    make_suite: Callable[..., Path],
+    cli: Callable[..., CliResult],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    transport: str,
+) -> None:
+    monkeypatch.setenv("EVALKIT_CANARY_KEY", SUITE_KEY)
+    if transport == "litellm":
+        monkeypatch.setenv("EVALKIT_FAST_PATH", "0")
+    with KeyEchoingServer() as server:
+        extra = "  api_key_env: EVALKIT_CANARY_KEY\n"
+        path = make_suite(loopback_suite(server.base_url, extra_target=extra), CASES)
+        db = tmp_path / "e.duckdb"
+        run = cli("run", str(path), "--db", str(db), "--no-progress")
+        shown = cli("show", "latest", "--db", str(db))
+        assert server.stats.requests >= len(CASES)
+    assert run.exit_code == 3, run.stderr  # every case errored: no verdict
+    assert "key rejected" in shown.stdout and "[redacted]" in shown.stdout  # the error is kept, the key not
+    con = duckdb.connect(str(db))
+    con.execute("CHECKPOINT")
+    con.close()
+    assert SUITE_KEY.encode() not in db.read_bytes()
+    for result in (run, shown):
+        assert SUITE_KEY not in result.stdout + result.stderr
