@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from evalkit.errors import ProviderError
 from evalkit.registry import Registry
 
 
@@ -26,6 +27,23 @@ class CompletionRequest:
     # Python targets receive the case's input variables instead of (or as well as) messages.
     variables: dict[str, Any] | None = None
     timeout: float | None = None
+    # Name of the environment variable holding the API key: read when the request is sent, and sent
+    # only as a header, so the key never enters params, the cache key or the store.
+    api_key_env: str | None = None
+
+
+def without_key(error: ProviderError, key: str | None) -> ProviderError:
+    """``error`` with ``key`` removed from its message: a server that echoes the request's key in
+    an error must not put it in the error stored with the result."""
+    if not key or key not in error.message:
+        return error
+    return ProviderError(
+        error.message.replace(key, "[redacted]"),
+        transient=error.transient,
+        status=error.status,
+        retry_after=error.retry_after,
+        attempts=error.attempts,
+    )
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+from evalkit.errors import DatabaseFileError
 from evalkit.providers.calls import ModelCaller
 from evalkit.results import CaseResult
 from evalkit.store import Store
@@ -36,8 +37,13 @@ class BatchWriter:
         self._commit: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timed: asyncio.Task[None] | None = None
+        # The first commit the database refused (disk full, ...): no other is tried, the run stops,
+        # and flush() raises it. Results arriving after it are dropped: --resume evaluates them again.
+        self.failure: DatabaseFileError | None = None
 
     async def add(self, result: CaseResult) -> None:
+        if self.failure is not None:
+            return
         self.buffer.add(result)
         if self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(FLUSH_SECONDS, self._commit_late)
@@ -50,7 +56,7 @@ class BatchWriter:
     def _commit_late(self) -> None:
         """The timer: commit results that have waited ``FLUSH_SECONDS`` (none arrived since)."""
         self._timer = None
-        if not self.buffer:
+        if not self.buffer or self.failure is not None:
             return
         busy = [task for task in (self._commit, self._timed) if task is not None and not task.done()]
         if busy:  # a commit is under way: look again later
@@ -62,8 +68,9 @@ class BatchWriter:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if self._commit is not None:
-            await self._commit  # surfaces an earlier commit's error
+        await self._settle()
+        if self.failure is not None:
+            return
         batch, self.buffer = self.buffer, ResultRows(self.run_id)
         batch.add_cache(self.caller.drain_cache_rows())
         self.last_flush = time.monotonic()
@@ -73,9 +80,20 @@ class BatchWriter:
     async def flush(self) -> None:
         """Commit everything buffered and wait until it is stored."""
         if self._timed is not None:
-            await self._timed  # surfaces the timer's commit error
+            await self._timed  # the timer's commit (a refused one is kept in self.failure)
             self._timed = None
         await self._start_commit()
-        if self._commit is not None:
+        await self._settle()
+        if self.failure is not None:
+            raise self.failure
+
+    async def _settle(self) -> None:
+        """Wait for the commit in flight; other errors than the database's are bugs and propagate."""
+        if self._commit is None:
+            return
+        try:
             await self._commit
+        except DatabaseFileError as exc:
+            self.failure = self.failure or exc
+        finally:
             self._commit = None

@@ -7,15 +7,17 @@ cases through these functions, so a case is judged the same way on every path.
 from __future__ import annotations
 
 import inspect
+import os
 from dataclasses import dataclass
 from typing import Any
 
 from evalkit.cases import Case
-from evalkit.errors import ProviderError
+from evalkit.errors import ConfigError, ProviderError
 from evalkit.gate.suite import case_verdict
 from evalkit.outputs import parse_output
 from evalkit.providers.base import Completion, CompletionRequest
 from evalkit.providers.calls import ModelCaller
+from evalkit.providers.vendors import unknown_model_problem
 from evalkit.results import CaseResult, OutputRecord, ScoreRow
 from evalkit.scorers.base import Score, ScoreContext
 from evalkit.suite.loading import Suite
@@ -34,6 +36,7 @@ class Target:
     response_schema: dict[str, Any] | None
     api_base: str | None
     timeout: float | None = None
+    api_key_env: str | None = None  # the variable holding the key (the key itself is never kept)
 
     def request(self, case: Case) -> CompletionRequest:
         messages = self.prompt.render(case.input, output_schema=self.response_schema) if self.prompt else []
@@ -45,6 +48,7 @@ class Target:
             api_base=self.api_base,
             variables=case.input,
             timeout=self.timeout,
+            api_key_env=self.api_key_env,
         )
 
 
@@ -53,6 +57,19 @@ def prepare_target(
 ) -> Target:
     """Resolve model, prompt version and params; config problems surface here, before any call."""
     spec = suite.config.target
+    problem = unknown_model_problem(model or spec.model, spec.api_base)
+    if problem is not None:
+        if model:  # from the command line
+            raise ConfigError(f"--model: {problem}", path=suite.path)
+        raise ConfigError(
+            f"target.model: {problem}", path=suite.path, line=suite.line_of(("target", "model"))
+        )
+    if spec.api_key_env and not os.environ.get(spec.api_key_env):
+        raise ConfigError(
+            f"target.api_key_env: environment variable {spec.api_key_env} is not set: export it with the API key",
+            path=suite.path,
+            line=suite.line_of(("target", "api_key_env")),
+        )
     model = model or spec.model
     version = None if model.startswith("python:") else suite.prompt(prompt)
     params = spec.params.model_dump(exclude_none=True, exclude={"timeout"})
@@ -63,6 +80,7 @@ def prepare_target(
         response_schema=suite.output_schema,
         api_base=spec.api_base,
         timeout=timeout or spec.params.timeout,
+        api_key_env=spec.api_key_env,
     )
 
 
