@@ -37,6 +37,7 @@ RUN_COLUMNS = (
     "summary_json",
     "group_id",
     "parent_run_id",
+    *("kind", "shard", "case_set_hash", "heartbeat_at", "heartbeat_by"),  # migration 7: the run's shape
 )
 CACHE_COLUMNS = (
     "cache_key",

@@ -57,10 +57,21 @@ TABLES: dict[str, TableDoc] = {
             "n_cases": "cases in the run (each may have several epochs)",
             "config_json": "the suite's target, scorers and gate as run",
             "summary_json": "aggregates and the gate decision, set when the run ends (with `baseline` when "
-            "gated on one)",
+            "gated on one); its `schema_version` is 1, the default for rows that predate it "
+            "(`evalkit.results.RunSummary` reads it)",
             "group_id": "the prompts × models matrix the run is a cell of (`evalkit run` with several "  # noqa: RUF001
             "`--prompt`/`--model`); NULL for a single run",
             "parent_run_id": "the run this one derives from: the run whose outputs `evalkit rescore` re-scored",
+            "kind": "what the run's numbers stand for: `full` (every case) / `subset` (a case filter, e.g. "
+            "pytest `-k`) / `shard` (`--shard I/N`) / `repeat` (`--repeat N`) / `rescore` / `merged` (every "
+            "shard of a run) / `partial` (`evalkit merge --allow-partial` with shards missing); "
+            "`evalkit trend` pools only `full` and `merged` runs by default",
+            "shard": "`I/N` of a `--shard` run; NULL otherwise",
+            "case_set_hash": "hash of the case files the run started on (each file's digest is in "
+            "`config_json` under `cases.files`); `--resume` refuses files that changed",
+            "heartbeat_at": "refreshed every 10 s by the process running the run; `--resume` refuses a "
+            "`running` run whose heartbeat is under 60 s old (unless its process is gone)",
+            "heartbeat_by": "the process running the run, `host:pid`",
         },
     ),
     "cases": TableDoc(

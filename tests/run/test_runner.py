@@ -163,6 +163,9 @@ def test_resume_after_kill_9_stores_every_case_exactly_once(
         deadline = time.monotonic() + 120
         while _stored_count(db) < 40 and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.05)  # polling for a condition, not waiting for time to pass
+        live = run(cli, suite, db, "--resume", "latest")  # its process is alive: not ours to resume
+        assert live.exit_code == 2 and "is still running in another process" in live.stderr, live.stderr
+        assert proc.poll() is None
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         committed = _stored_count(db)
