@@ -290,6 +290,11 @@ def test_epochs_flag_flaky_cases_and_quarantine_keeps_them_out_of_the_gate(
     assert list(history["case_id"]) == ["c0000"] and int(history["flaky_runs"][0]) == 2
     listing = cli("flaky", "loop", "--db", str(tmp_path / "r.duckdb"))
     assert listing.exit_code == 0 and "c0000" in listing.stdout and "c0001" not in listing.stdout
+    by_path = cli("flaky", str(quarantined), "--db", str(tmp_path / "r.duckdb"))  # a suite path, too
+    assert by_path.exit_code == 0 and "c0000" in by_path.stdout and "c0001" not in by_path.stdout
+    unknown = cli("flaky", "nosuchsuite", "--db", str(tmp_path / "r.duckdb"))
+    assert unknown.exit_code == 2 and "'nosuchsuite' has no runs" in unknown.stderr
+    assert "suites with runs: loop" in unknown.stderr
 
 
 def test_matrix_runs_every_cell_in_one_group(
