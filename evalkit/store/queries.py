@@ -120,6 +120,7 @@ CALIBRATION_COLUMNS = (
     "ece",
     "report_json",
     "created_at",
+    *("accuracy", "both_orders_right", "position_agreement", "trust"),  # migration 8
 )
 
 

@@ -164,18 +164,29 @@ TABLES: dict[str, TableDoc] = {
         "(read by the gate for `min_kappa`)",
         columns={
             "judge_model": "a litellm model string",
-            "rubric_hash": "first 12 hex of the rubric's SHA-256",
+            "rubric_hash": "first 12 hex of the rubric's SHA-256 (a pairwise judge shown both orders: of its "
+            "prompt and verdict method, as `evalkit compare --judge` keys it); a `--precomputed` file is keyed "
+            "by the judge and rubric it declares",
             "mode": "`graded` / `pairwise` / `pairwise_orders` (both orders, per-order figures in "
             "`report_json.stats`)",
-            "dataset": "the labelled set, as named on the command line",
+            "dataset": "the labelled set: its folder and file (`llmbar/MT-Bench`), or `--dataset`; the gate "
+            "reads the newest calibration of each dataset",
             "n_items": "labelled items considered",
             "n_judged": "usable verdicts",
-            "agreement": "share of judged items where judge = human label",
+            "agreement": "share of judged items where the judge's decision = human label (both orders: the "
+            "combined decision, right only when both orders agree or the margins decide)",
             "kappa": "Cohen's, on judged items; NULL when undefined",
             "tpr": "recall on pass (graded) or on A (pairwise)",
             "tnr": "recall on fail (graded) or on B (pairwise)",
             "ece": "of the judge's confidence; NULL without one",
-            "report_json": "confusion matrix with an `error` column, per-label counts, reliability table",
+            "report_json": "confusion matrix with an `error` column, per-label counts, reliability table; "
+            "`trust_detail`: the figures and thresholds of the trust verdict",
+            "accuracy": "what the trust verdict rests on: both orders, the mean of the two orders' "
+            "accuracies (the papers' figure); otherwise judge = human over all items, errors counted wrong",
+            "both_orders_right": "share of items both orders got right; NULL unless both orders were judged",
+            "position_agreement": "share of items whose two orders named the same winner; NULL unless both "
+            "orders were judged",
+            "trust": "`evalkit calibrate`'s verdict: `trusted` / `usable` / `refused`",
         },
     ),
     "baselines": TableDoc(
