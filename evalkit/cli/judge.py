@@ -233,6 +233,8 @@ def _judge_config(
             rubric = rubric_file.read_text(encoding="utf-8")
         except OSError as exc:
             raise UsageError(f"cannot read rubric file: {exc.strerror}") from None
+        if not rubric.strip():
+            raise UsageError("rubric file is empty", path=rubric_file)
     text = rubric or args.get("rubric")
     if not text:
         if precomputed is not None:
