@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from evalkit.judges.graded import rubric_hash
+from evalkit.judges.pairwise import PairwiseJudge
 from evalkit.store.calibrations import current_calibrations
 
 
@@ -25,6 +26,13 @@ class JudgeRequirement(BaseModel):
     rubric_hash: str
     min_kappa: float | None
     on_failure: Literal["warn", "fail"] = "warn"
+    # the same model and rubric calibrated as a pairwise judge shown both orders (keyed by its prompt hash)
+    also_hashes: list[str] = []
+
+    @property
+    def keys(self) -> list[tuple[str, str]]:
+        """Every (judge model, hash) a calibration of this judge and rubric may be stored under."""
+        return [(self.judge_model, h) for h in [self.rubric_hash, *self.also_hashes]]
 
 
 class JudgeCheck(BaseModel):
@@ -76,6 +84,10 @@ def judge_requirements(scorers: Sequence[Mapping[str, Any]]) -> list[JudgeRequir
                     rubric_hash=rubric_hash(rubric),
                     min_kappa=args.get("min_kappa"),
                     on_failure=args.get("calibration", "warn"),
+                    also_hashes=[
+                        PairwiseJudge(model=model, rubric=rubric, verdict=method).prompt_hash
+                        for method in ("logprobs", "text")
+                    ],
                 )
             )
     return out
@@ -93,8 +105,10 @@ def check_requirements(
     """
     checks = []
     for req in requirements:
-        value = calibrations.get((req.judge_model, req.rubric_hash))
-        found = [value] if isinstance(value, Mapping) else list(value or [])
+        found: list[Mapping[str, Any]] = []
+        for key in req.keys:
+            value = calibrations.get(key)
+            found += [value] if isinstance(value, Mapping) else list(value or [])
         if not found:
             checks.append(JudgeCheck(requirement=req, status="uncalibrated"))
             continue
@@ -108,7 +122,7 @@ def check_requirements(
                 kappa=kappa,
                 calibrated=True,
                 calibration_id=weakest.get("calibration_id"),
-                datasets=[str(c.get("dataset")) for c in found if c.get("dataset")],
+                datasets=list(dict.fromkeys(str(c.get("dataset")) for c in found if c.get("dataset"))),
                 refused_on=refused,
                 status="below" if below else "ok",
             )
@@ -121,5 +135,5 @@ def judge_checks(scorers: Sequence[Mapping[str, Any]], store: Any) -> list[Judge
     requirements = judge_requirements(scorers)
     if not requirements:
         return []
-    calibrations = current_calibrations(store, [(r.judge_model, r.rubric_hash) for r in requirements])
+    calibrations = current_calibrations(store, [key for r in requirements for key in r.keys])
     return check_requirements(requirements, calibrations)

@@ -251,27 +251,16 @@ def test_the_gate_finds_a_precomputed_calibration_by_the_judge_it_declares(cli: 
     from evalkit.judges.pairwise import PairwiseJudge
     from evalkit.store.calibrations import current_calibrations
 
-    verdicts = tmp_path / "gpt.jsonl"
-    verdicts.write_text(
-        "".join(json.dumps({"id": str(i), "order_12": "1", "order_21": "2"}) + "\n" for i in range(4))
-    )
-    (tmp_path / "gpt.judge.json").write_text(
-        json.dumps({"judge": "openai/gpt-x", "rubric": "Pick the better."})
-    )
     db = tmp_path / "c.duckdb"
-    result = calibrate(cli, llmbar_set(tmp_path), db, "--precomputed", str(verdicts), "--verdict", "text")
-    assert result.exit_code == 0, result.stderr
-    assert "declares no rubric" not in result.stdout
     store = open_store(db)
-    key = (
-        "openai/gpt-x",
-        PairwiseJudge(model="openai/gpt-x", rubric="Pick the better.", verdict="text").prompt_hash,
-    )
-    assert [c["trust"] for c in current_calibrations(store, [key])[key]] == [
-        "refused"
-    ]  # first slot every time
+    spec = {
+        "name": "llm_judge",
+        "args": {"rubric": "Pick the better.", "model": "openai/gpt-x", "min_kappa": 0.5},
+    }
+    (before,) = judge_checks([spec], store)
+    assert before.status == "uncalibrated"
 
-    # a one-order (graded-style) precomputed file declared by flags: found by an llm_judge scorer
+    # one verdict per item, the judge and rubric declared by flags: found by the llm_judge scorer
     one = tmp_path / "one.jsonl"
     one.write_text(
         "".join(json.dumps({"id": str(i), "label": it["label"]}) + "\n" for i, it in enumerate(ITEMS))
@@ -281,12 +270,38 @@ def test_the_gate_finds_a_precomputed_calibration_by_the_judge_it_declares(cli: 
         "--rubric", "Pick the better.", "--orders", "one",
     )  # fmt: skip
     assert declared.exit_code == 0, declared.stderr
-    spec = {
-        "name": "llm_judge",
-        "args": {"rubric": "Pick the better.", "model": "openai/gpt-x", "min_kappa": 0.5},
-    }
     (check,) = judge_checks([spec], store)
     assert check.status == "ok" and check.kappa == pytest.approx(1.0)
+
+    # both orders, declared by a sidecar: keyed as the pairwise judge is live (gate.pairwise finds it),
+    # and the llm_judge scorer of the same model and rubric weighs it too
+    verdicts = tmp_path / "gpt.jsonl"
+    verdicts.write_text(
+        "".join(json.dumps({"id": str(i), "order_12": "1", "order_21": "2"}) + "\n" for i in range(4))
+    )
+    (tmp_path / "gpt.judge.json").write_text(
+        json.dumps({"judge": "openai/gpt-x", "rubric": "Pick the better."})
+    )
+    result = calibrate(
+        cli,
+        llmbar_set(tmp_path),
+        db,
+        "--precomputed",
+        str(verdicts),
+        "--verdict",
+        "text",
+        "--dataset",
+        "slots",
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "declares no rubric" not in result.stdout
+    live = PairwiseJudge(model="openai/gpt-x", rubric="Pick the better.", verdict="text")
+    key = ("openai/gpt-x", live.prompt_hash)
+    assert [c["trust"] for c in current_calibrations(store, [key])[key]] == [
+        "refused"
+    ]  # first slot every time
+    (check,) = judge_checks([spec], store)
+    assert check.status == "below" and check.refused_on == ["slots"]
 
 
 def test_calibrations_are_kept_per_dataset_and_the_weakest_counts(cli: Any, tmp_path: Path) -> None:
