@@ -24,7 +24,19 @@ def runs(
 
     records = open_store(db, must_exist=True).list_runs(suite=suite, limit=limit)
     table = Table(box=None, show_edge=False, pad_edge=False)
-    for col in ("run", "suite", "prompt", "model", "started (UTC)", "status", "cases", "pass rate", "gate"):
+    columns = (
+        "run",
+        "suite",
+        "prompt",
+        "model",
+        "kind",
+        "started (UTC)",
+        "status",
+        "cases",
+        "pass rate",
+        "gate",
+    )
+    for col in columns:
         table.add_column(col)
     for r in records:
         gate = r.summary.gate if r.summary is not None else None
@@ -34,6 +46,7 @@ def runs(
             r.suite_name,
             r.prompt_version or "-",
             r.model,
+            r.kind + (f" {r.shard}" if r.shard else ""),
             r.started_at.strftime("%Y-%m-%d %H:%M:%S"),
             r.status,
             str(r.n_cases),

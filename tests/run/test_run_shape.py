@@ -57,6 +57,8 @@ def test_runs_record_their_kind_shard_and_case_files(
     assert full.case_set_hash and full.case_set_hash == shard.case_set_hash
     assert list(full.config["cases"]["files"]) == ["cases.jsonl"]
     assert full.heartbeat_by and full.heartbeat_at is not None
+    listing = cli("runs", "--db", str(db))
+    assert "shard 2/3" in listing.stdout and "repeat" in listing.stdout and " full " in listing.stdout
 
 
 def test_resume_refuses_changed_case_files_naming_them(
