@@ -35,7 +35,14 @@ from evalkit.results import (
 )
 from evalkit.run.batches import BatchWriter
 from evalkit.run.evaluate import CHUNK, Target, evaluate_case, prepare_target
-from evalkit.run.shape import case_file_digests, case_set_hash, check_case_set, keep_alive, run_kind
+from evalkit.run.shape import (
+    case_file_digests,
+    case_set_hash,
+    check_case_set,
+    keep_alive,
+    run_kind,
+    suite_changes,
+)
 from evalkit.store import Store
 from evalkit.store.leases import RunLeases, fresh_heartbeat
 from evalkit.suite.loading import Suite
@@ -202,8 +209,8 @@ def _resume_record(suite: Suite, store: Store, ref: str) -> RunRecord:
     check_case_set(run, suite)
     if run.suite_hash != suite.source_hash:
         raise UsageError(
-            f"suite {suite.name!r} changed since run {run.run_id} started (hash {run.suite_hash} -> "
-            f"{suite.source_hash}); start a new run instead of resuming"
+            f"suite {suite.name!r} changed since run {run.run_id} started ({suite_changes(run, suite)}; "
+            f"hash {run.suite_hash} -> {suite.source_hash}); start a new run instead of resuming"
         )
     return run
 
@@ -261,7 +268,7 @@ async def _execute(
             "budget_usd": options.budget_usd,
         }
         digests = case_file_digests(suite)
-        config["cases"] = {"files": digests}
+        config["case_files"] = digests  # next to the suite's own `cases` (the file list)
         run = RunRecord.new(
             suite_name=suite.name,
             suite_path=str(suite.path),

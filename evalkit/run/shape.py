@@ -1,6 +1,6 @@
 """A run's shape: its kind, the case files it was started on, and the heartbeat of its process.
 
-A run stores a digest of each case file (``config_json``: ``cases.files``) and one hash over all of
+A run stores a digest of each case file (``config_json``: ``case_files``) and one hash over all of
 them (``runs.case_set_hash``). Resuming compares the files as they are now with the stored digests
 and names each file added, removed or edited.
 """
@@ -51,7 +51,7 @@ def case_set_hash(digests: dict[str, str]) -> str:
 
 def check_case_set(run: RunRecord, suite: Suite) -> None:
     """Refuse to resume ``run`` when its case files changed since it started, naming each change."""
-    before: dict[str, str] | None = run.config.get("cases", {}).get("files")
+    before: dict[str, str] | None = run.config.get("case_files")
     if before is None:
         return  # a run stored before case files were recorded: nothing to compare with
     now = case_file_digests(suite)
@@ -63,6 +63,16 @@ def check_case_set(run: RunRecord, suite: Suite) -> None:
             f"the cases of suite {suite.name!r} changed since run {run.run_id} started "
             f"({'; '.join(changes)}); start a new run instead of resuming"
         )
+
+
+def suite_changes(run: RunRecord, suite: Suite) -> str:
+    """What of the suite differs from the snapshot ``run`` stored: its sections, or its prompts."""
+    now = suite.config.model_dump(mode="json", exclude={"name", "description"})
+    changed = [key for key in sorted(now) if run.config.get(key) != now[key]]
+    prompts = {name: prompt.hash for name, prompt in suite.prompts.items()}
+    if run.prompt_version is not None and prompts.get(run.prompt_version) != run.prompt_hash:
+        changed.append(f"prompt {run.prompt_version}")
+    return "changed: " + ", ".join(changed) if changed else "its prompts or output schema changed"
 
 
 def _name(path: Path, base: Path) -> str:

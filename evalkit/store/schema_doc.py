@@ -68,7 +68,7 @@ TABLES: dict[str, TableDoc] = {
             "`evalkit trend` pools only `full` and `merged` runs by default",
             "shard": "`I/N` of a `--shard` run; NULL otherwise",
             "case_set_hash": "hash of the case files the run started on (each file's digest is in "
-            "`config_json` under `cases.files`); `--resume` refuses files that changed",
+            "`config_json` under `case_files`); `--resume` refuses files that changed",
             "heartbeat_at": "refreshed every 10 s by the process running the run; `--resume` refuses a "
             "`running` run whose heartbeat is under 60 s old (unless its process is gone)",
             "heartbeat_by": "the process running the run, `host:pid`",

@@ -55,7 +55,7 @@ def test_runs_record_their_kind_shard_and_case_files(
     assert (shard.kind, shard.shard) == ("shard", "2/3")
     assert repeat.kind == "repeat"
     assert full.case_set_hash and full.case_set_hash == shard.case_set_hash
-    assert list(full.config["cases"]["files"]) == ["cases.jsonl"]
+    assert list(full.config["case_files"]) == ["cases.jsonl"] == full.config["cases"]
     assert full.heartbeat_by and full.heartbeat_at is not None
     listing = cli("runs", "--db", str(db))
     assert "shard 2/3" in listing.stdout and "repeat" in listing.stdout and " full " in listing.stdout
@@ -82,5 +82,11 @@ def test_resume_refuses_changed_case_files_naming_them(
         assert resumed.exit_code == 2
         assert "cases.jsonl edited" in resumed.stderr and "start a new run" in resumed.stderr
         assert len(resumed.stderr.strip().splitlines()) == 1
-        case_file.write_bytes(original)  # as it was: resumable again
+        case_file.write_bytes(original)  # the cases as they were
+        suite_text = suite.read_text()
+        suite.write_text(suite_text + "gate: {min_pass_rate: 0.5}\n")
+        gate_changed = run(cli, suite, db, "--resume", "latest")
+        assert gate_changed.exit_code == 2 and "changed since run" in gate_changed.stderr
+        assert "(changed: gate;" in gate_changed.stderr
+        suite.write_text(suite_text)  # as it was: resumable again
         assert run(cli, suite, db, "--resume", "latest").exit_code == 0
