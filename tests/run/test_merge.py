@@ -13,6 +13,7 @@ import pytest
 
 from evalkit.run.sharding import shard_of
 from evalkit.store import load_run, open_store
+from evalkit.store.leases import RunLeases
 from evalkit.testing.openai_server import LoopbackOpenAI
 from tests.conftest import CliResult, loopback_suite
 
@@ -217,7 +218,7 @@ def test_merge_refuses_mismatched_runs_and_unfinished_ones(
 
     store = open_store(tmp_path / "a.duckdb")
     run = store.get_run("latest")
-    store.mark_running(run.run_id)  # what a killed shard leaves behind
+    RunLeases(store).claim(run.run_id)  # running again, as a killed shard leaves it
     result = cli("merge", str(tmp_path / "a.duckdb"), "--into", str(tmp_path / "m.duckdb"))
     assert result.exit_code == 2 and f"--resume {run.run_id}" in result.stderr
 
