@@ -126,8 +126,8 @@ def calibrate(
     both orders (accuracy per order and their mean, positional agreement, both orders right). Ends
     with the thresholds applied and `verdict: trusted|usable|refused`. Stored per judge model, rubric
     (prompt) hash and dataset; the gate checks a judge scorer's min_kappa against each dataset's latest.
-    A --precomputed file stands for the judge and rubric given by --judge and --rubric/--rubric-file/
-    --suite, or by a sidecar FILE.judge.json.
+    A --precomputed file stands for the judge and rubric given by --judge and --rubric,
+    --rubric-file or --suite, or by a sidecar FILE.judge.json.
     """
     import asyncio
 
