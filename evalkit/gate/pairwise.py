@@ -108,9 +108,8 @@ def pairwise_gate(
 def gate_comparison(
     store: Store, comparison: PairwiseComparison, spec: PairwiseGateSpec
 ) -> PairwiseGateDecision:
-    """:func:`pairwise_gate` with the judge's latest calibration read from the store."""
+    """:func:`pairwise_gate` with the weakest of the judge's current calibrations (one per dataset)."""
     key = (comparison.judge.model, comparison.judge.prompt_hash)
-    # the weakest of the judge's current calibrations (one per labelled set) is the one to meet
     current = current_calibrations(store, [key]).get(key, [])
     calibration = min(current, key=lambda c: -2.0 if c.get("kappa") is None else c["kappa"], default=None)
     decision = pairwise_gate(
