@@ -42,6 +42,7 @@ class Completion:
     logprobs: Any = None
     attempts: int = 1  # requests it took, retries included (set by the call path)
     cached: bool = False  # served from the response cache: no request was made
+    saved_cost_usd: float = 0.0  # served from the cache: what the answer cost when it was first made
 
 
 class Provider(Protocol):
@@ -51,6 +52,11 @@ class Provider(Protocol):
     ``max_concurrency`` attribute; the call path then queues calls before their timeout starts.
     One whose client enforces ``request.timeout`` itself may say so with an
     ``enforces_timeout(request) -> bool`` method; the call path then adds no timer of its own.
+
+    The response cache keys a call by its request. A provider whose answers depend on more than
+    the request (a ``python:`` target's code, a recording a replay target reads) says what with a
+    ``cache_identity() -> str`` method, whose value becomes part of every key; one whose answers
+    must never be reused sets ``cacheable = False``.
     """
 
     async def complete(self, request: CompletionRequest) -> Completion: ...

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from evalkit.cases import Case
 from evalkit.errors import UsageError
-from evalkit.providers.calls import CallStats, ConcurrencyLimit, ModelCaller, RetryPolicy, cache_key
+from evalkit.providers.calls import CallStats, ConcurrencyLimit, ModelCaller, RetryPolicy
 from evalkit.results import CaseResult, OutputRecord
 from evalkit.run.evaluate import CHUNK, evaluate_case, prepare_target
 from evalkit.run.sharding import shard_of
@@ -223,9 +223,11 @@ async def evaluate_on_ray(
     while chunk := list(islice(items, CHUNK)):
         requests = {case.id: target.request(case) for case, _ in chunk}
         if options.use_cache and caller.cache is not None:
-            await asyncio.to_thread(caller.prefetch, [cache_key(requests[c.id], e) for c, e in chunk])
+            keys = {(c.id, e): caller.key_for(requests[c.id], e) for c, e in chunk}
+            await asyncio.to_thread(caller.prefetch, [k for k in keys.values() if k is not None])
             for case, epoch in chunk:
-                if caller.has_cached(cache_key(requests[case.id], epoch)):
+                cache_key = keys[case.id, epoch]
+                if cache_key is not None and caller.has_cached(cache_key):
                     await deliver(await evaluate_case(suite, target, caller, case, epoch, requests[case.id]))
                 else:
                     misses.append((case.id, epoch))
