@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from evalkit.analysis.failures import CaseExplanation
+from evalkit.report.formatting import cost_text
 from evalkit.results import RunSummary
 
 if TYPE_CHECKING:
@@ -78,7 +79,7 @@ def print_summary(run: RunRecord, summary: RunSummary, failures: list[CaseExplan
     out.print(table)
     out.print(
         f"Tokens {summary.prompt_tokens:,} in / {summary.completion_tokens:,} out · "
-        f"cost ${summary.cost_usd:.4f} · latency p50 {seconds(summary.latency_p50_ms)}, "
+        f"{cost_text(summary)} · latency p50 {seconds(summary.latency_p50_ms)}, "
         f"p95 {seconds(summary.latency_p95_ms)}"
     )
     calls = summary.calls
@@ -157,6 +158,16 @@ def print_estimate(estimate: RunEstimate) -> None:
         f"Tokens ~{estimate.prompt_tokens:,} in / ~{estimate.completion_tokens:,} out "
         f"(completion: {estimate.completion_basis}) · estimated cost {cost}"
     )
+    if estimate.judge_calls:
+        judge = "unknown (a judge model not in litellm's price map)"
+        if estimate.judge_cost_usd is not None:
+            judge = f"${estimate.judge_cost_usd:.4f}"
+        total = "unknown" if estimate.total_cost_usd is None else f"${estimate.total_cost_usd:.4f}"
+        out.print(
+            f"Judge calls ~{estimate.judge_calls:,} (none assumed cached): ~{estimate.judge_prompt_tokens:,} in / "
+            f"~{estimate.judge_completion_tokens:,} out (at max_tokens) · estimated judge cost {judge}"
+        )
+        out.print(f"Estimated total {total} (target {cost}, judge {judge})")
 
 
 def print_matrix(runs: list[RunRecord], group_id: str) -> None:

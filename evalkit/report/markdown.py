@@ -12,7 +12,7 @@ from typing import Any
 from evalkit.analysis.compare import Comparison, MetricComparison
 from evalkit.analysis.failures import CaseExplanation
 from evalkit.gate.regression import RegressionDecision
-from evalkit.report.formatting import cell, metric_cells
+from evalkit.report.formatting import cell, cost_text, metric_cells
 from evalkit.report.pairwise import pairwise_markdown
 from evalkit.results import RunRecord, RunSummary
 
@@ -62,7 +62,7 @@ def run_markdown(
         lines += [
             "",
             f"Tokens {summary.prompt_tokens:,} in / {summary.completion_tokens:,} out · "
-            f"cost ${summary.cost_usd:.4f} · latency p50 {_ms(summary.latency_p50_ms)}, "
+            f"{cost_text(summary)} · latency p50 {_ms(summary.latency_p50_ms)}, "
             f"p95 {_ms(summary.latency_p95_ms)}",
         ]
         if failures:
