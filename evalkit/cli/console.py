@@ -61,8 +61,19 @@ def clip(value: Any, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def print_summary(run: RunRecord, summary: RunSummary, failures: list[CaseExplanation], shown: int) -> None:
-    """The end-of-run summary: counts, per-scorer table, usage, failures with reasons, gate decision."""
+def print_summary(
+    run: RunRecord,
+    summary: RunSummary,
+    failures: list[CaseExplanation],
+    shown: int,
+    *,
+    decided_later: bool = False,
+) -> None:
+    """The end-of-run summary: counts, per-scorer table, usage, failures with reasons, gate decision.
+
+    ``decided_later``: the run is gated on a baseline, whose comparison (printed after) decides the
+    exit code of a run that could be judged; the suite gate's line says so.
+    """
     head = f"{run.suite_name} · prompt {run.prompt_version or '-'} · {run.model} · run {run.run_id}"
     out.print(Text(head, style="bold"))
     out.print(
@@ -112,7 +123,13 @@ def print_summary(run: RunRecord, summary: RunSummary, failures: list[CaseExplan
     verdict = "PASSED" if passed else "FAILED"
     reasons, warnings = (gate.reasons, gate.warnings) if gate is not None else ([], [])
     exit_code = gate.exit_code if gate is not None else None
-    out.print(Text(f"Gate {verdict}: " + "; ".join(reasons) + f" (exit {exit_code})", style=style))
+    if decided_later and exit_code in (0, 1):
+        out.print(
+            f"Suite gate {verdict.lower()}: " + "; ".join(reasons) + " (not deciding: with --baseline, the "
+            "regression gate below decides the exit code)"
+        )
+    else:
+        out.print(Text(f"Gate {verdict}: " + "; ".join(reasons) + f" (exit {exit_code})", style=style))
     for warning in warnings:
         out.print(Text(f"WARNING: {warning}", style="bold yellow"))
 

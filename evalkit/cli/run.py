@@ -104,11 +104,10 @@ def run(
         raise typer.Exit(0)
     store = open_store(db)
     bar = _CellProgress(progress)
-    junit_path = junit if len(cells) == 1 else None
 
     def finished(outcome: Any) -> None:
         bar.stop()
-        _print_cell(store, outcome, junit_path)
+        _print_cell(store, outcome, decided_later=bool(baseline))
 
     try:
         matrix = run_matrix(
@@ -126,6 +125,10 @@ def run(
         from evalkit.cli.compare import print_verdicts
 
         print_verdicts(store, [cell.verdict for cell in matrix.cells], summary_md)
+    if junit is not None and len(matrix.cells) == 1:  # written once the verdict (baseline included) is known
+        from evalkit.report.junit import write_junit
+
+        write_junit(store, matrix.cells[0].run.run_id, junit, matrix.cells[0].verdict)
     if matrix.group_id is not None:
         from evalkit.cli.console import print_matrix
 
@@ -167,18 +170,14 @@ class _CellProgress:
             self.bar = None
 
 
-def _print_cell(store: Any, outcome: Any, junit: Path | None) -> None:
-    """One cell's summary (and JUnit file), as soon as it ran."""
+def _print_cell(store: Any, outcome: Any, *, decided_later: bool = False) -> None:
+    """One cell's summary, as soon as it ran (with --baseline, the regression gate decides later)."""
     from evalkit.analysis.failures import explain_cases
     from evalkit.cli.console import print_summary
 
     failures = explain_cases(store, outcome.run.run_id, limit=SUMMARY_FAILURES)
-    print_summary(outcome.run, outcome.summary, failures, SUMMARY_FAILURES)
+    print_summary(outcome.run, outcome.summary, failures, SUMMARY_FAILURES, decided_later=decided_later)
     from evalkit.analysis.field_metrics import field_metrics_of_frame
     from evalkit.cli.field_table import print_field_metrics
 
     print_field_metrics(field_metrics_of_frame(store.field_rows(outcome.run.run_id)), limit=5)
-    if junit is not None:
-        from evalkit.report.junit import write_junit
-
-        write_junit(store, outcome.run.run_id, junit)
