@@ -38,13 +38,19 @@ def run(
         1, "--repeat", "-n", min=1, help="Sample every case N times; flags flaky cases."
     ),
     no_cache: bool = typer.Option(
-        False, "--no-cache", help="Do not reuse cached responses (new ones are still cached)."
+        False,
+        "--no-cache",
+        help="Do not reuse cached responses, the target's or the judge's (new ones are still cached).",
     ),
     resume: str | None = typer.Option(
         None, "--resume", help="Finish an unfinished run (id, prefix or 'latest') instead of starting one."
     ),
     budget: float | None = typer.Option(
-        None, "--budget", min=0.0, help="Stop once this many USD are spent; the run stays resumable (exit 4)."
+        None,
+        "--budget",
+        min=0.0,
+        help="Hard cap in USD (target and judge calls): a case is dispatched only while its worst-case "
+        "cost still fits; the run stays resumable (exit 4).",
     ),
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Print calls, tokens and cost it would take; call nothing."
