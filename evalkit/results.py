@@ -103,6 +103,7 @@ class CallCounts(BaseModel):
     failed_calls: int = 0
     concurrency_limit_end: float | None = None  # the adaptive limit when the run ended; a merge has none
     rate_limit_backoffs: int = 0
+    judge_calls: int = 0  # the scorers' calls (the judge), cached ones included
 
 
 class RayShards(BaseModel):

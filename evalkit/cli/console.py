@@ -98,6 +98,7 @@ def print_summary(
         out.print(
             f"Calls {calls.requests:,} requests ({calls.retries:,} retries, {calls.failed_calls:,} failed) · "
             f"cache {calls.cache_hits:,} hits / {calls.cache_misses:,} misses"
+            + (f" · judge calls {calls.judge_calls:,}" if calls.judge_calls else "")
             + (f" · rate-limit backoffs {calls.rate_limit_backoffs}" if calls.rate_limit_backoffs else "")
         )
     if summary.repeat > 1 or summary.flaky:

@@ -67,7 +67,8 @@ class ShardBatch:
     requests: int = 0
     retries: int = 0
     failures: int = 0
-    cost_usd: float = 0.0
+    cost_usd: float = 0.0  # the target's and the judge's
+    judge_cost_usd: float = 0.0
 
 
 class _CollectOnly:
@@ -139,6 +140,7 @@ async def _shard_batches(job: ShardJob) -> AsyncGenerator[ShardBatch, None]:
                     retries=stats.retries - sent.retries,
                     failures=stats.failures - sent.failures,
                     cost_usd=stats.cost_usd - sent.cost_usd,
+                    judge_cost_usd=stats.judge_cost_usd - sent.judge_cost_usd,
                 )
                 # snapshot before yielding: when the generator resumes, the loop has already run
                 # other tasks, whose new requests belong to the next batch, not to no batch at all
@@ -275,6 +277,7 @@ async def evaluate_on_ray(
                     caller.stats.retries += batch.retries
                     caller.stats.failures += batch.failures
                     caller.stats.cost_usd += batch.cost_usd
+                    caller.stats.judge_cost_usd += batch.judge_cost_usd
                     state.cost_usd += batch.cost_usd
                     for result in batch.results:
                         await deliver(result)

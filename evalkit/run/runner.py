@@ -347,6 +347,7 @@ def _summarize(suite: Suite, store: Store, run_id: str, caller: ModelCaller, rep
         failed_calls=stats.failures,
         concurrency_limit_end=round(caller.limit.limit, 1),
         rate_limit_backoffs=caller.limit.decreases,
+        judge_calls=stats.judge_calls,
     )
     flaky = store.flaky_cases(run_id)
     gate = suite.config.gate

@@ -52,6 +52,7 @@ def test_a_judge_panel_is_counted_in_the_run_cost_and_honours_no_cache(
         assert target.stats.requests == 2 * N
         assert judge.stats.requests == 2 * N * len(PANEL) * 2  # --no-cache reached the judge as well
     assert cached.exit_code == fresh.exit_code == 0
+    assert f"judge calls {N * len(PANEL) * 2}" in first.stdout
     store = open_store(db)
     first_run, cached_run, _ = sorted(store.list_runs(), key=lambda r: r.started_at)
     s = first_run.summary
