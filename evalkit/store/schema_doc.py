@@ -91,9 +91,9 @@ TABLES: dict[str, TableDoc] = {
             "verdict": "`pass` / `fail` / `error`",
             "score": "the case's weighted score; NULL when nothing was scored",
             "judge_cost_usd": "what the scorers' model calls (the judge: graded, panel, repeats, pairwise) "
-            "cost for this result; 0 for answers from `response_cache`; NULL in rows stored before version 8",
+            "cost for this result; 0 for answers from `response_cache`; NULL in rows stored before version 9",
             "saved_cost_usd": "what the answers served from `response_cache` for this result (the target's "
-            "and the judge's) cost when first made; NULL in rows stored before version 8",
+            "and the judge's) cost when first made; NULL in rows stored before version 9",
         },
     ),
     "scores": TableDoc(

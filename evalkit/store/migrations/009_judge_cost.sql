@@ -1,4 +1,4 @@
--- Version 8: what each result's scorers (the judge) spent on model calls, and what the answers served
+-- Version 9: what each result's scorers (the judge) spent on model calls, and what the answers served
 -- from the response cache (the target's and the judge's) had cost when they were first made.
 -- Both are NULL in rows stored before this version: not recorded.
 
