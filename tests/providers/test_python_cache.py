@@ -108,3 +108,22 @@ def test_a_target_can_opt_out_of_the_cache(pipeline_suite: Path, tmp_path: Path)
     assert evalkit_run(pipeline_suite, db).returncode == 0
     second = evalkit_run(pipeline_suite, db)
     assert second.returncode == 0 and "cache 0 hits" in second.stdout, second.stdout
+
+
+def test_the_code_digest_covers_the_users_modules_not_the_installed_ones(tmp_path: Path) -> None:
+    from evalkit.importing import import_object
+    from evalkit.providers.code_identity import code_digest, source_files
+
+    package = tmp_path / "digest_pkg_1"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "rules.py").write_text("LIMIT = 3\n")
+    (package / "pipeline.py").write_text(
+        "import json\nfrom . import rules\n\ndef run(question):\n    return json.dumps(rules.LIMIT)\n"
+    )
+    fn = import_object("digest_pkg_1.pipeline:run", search_path=tmp_path)
+    names = {p.name for p in source_files(fn)}
+    assert names == {"__init__.py", "pipeline.py", "rules.py"}  # json is the standard library's
+    before = code_digest(fn, "python:digest_pkg_1.pipeline:run")
+    (package / "rules.py").write_text("LIMIT = 4\n")
+    assert code_digest(fn, "python:digest_pkg_1.pipeline:run") != before

@@ -86,3 +86,27 @@ def test_a_budget_below_one_case_dispatches_nothing(
         assert server.stats.requests == 0  # one case's worst case (512 tokens out) is ~$0.0003
     assert stopped.exit_code == 4
     assert "spent $0.0000" in stopped.stdout and "--resume" in stopped.stdout
+
+
+def test_the_judges_calls_count_against_the_budget(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    from tests.run.test_judge_spend import panel_suite, verdict
+
+    budget = 0.1  # a case's worst case is ~$0.045 (gpt-4o judging at 600 tokens, re-asks included)
+    db = tmp_path / "r.duckdb"
+    with LoopbackOpenAI(responder=long_answer) as target, LoopbackOpenAI(responder=verdict) as judge:
+        suite = make_suite(panel_suite(target, judge), cases(40))
+        stopped = run(cli, suite, db, "--budget", str(budget))
+        assert judge.stats.requests > 0
+    assert stopped.exit_code == 4, stopped.stdout + stopped.stderr
+    store = open_store(db)
+    run_ = store.get_run("latest")
+    frame = store.case_results(run_.run_id)
+    assert 0 < len(frame) < 40
+    target_spend = float(frame["cost_usd"].sum())
+    judge_spend = float(frame["judge_cost_usd"].sum())
+    assert judge_spend > target_spend > 0  # a 2-judge, 2-repeat panel costs more than the target
+    assert target_spend + judge_spend <= budget  # both were reserved before each case was dispatched
+    assert run_.summary is not None and run_.summary.cost_usd == pytest.approx(target_spend + judge_spend)
+    assert f"judge ${judge_spend:.4f}" in stopped.stdout
