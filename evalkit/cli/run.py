@@ -110,26 +110,28 @@ def run(
         bar.stop()
         _print_cell(store, outcome, junit_path)
 
-    try:
-        matrix = run_matrix(
-            loaded,
-            store,
-            cells,
-            baseline=baseline or None,  # a bad name fails before any call
-            on_start=bar.start,
-            on_result=bar.advance,
-            on_cell=finished,
-        )
-    finally:
-        bar.stop()
-    if baseline or summary_md:
-        from evalkit.cli.compare import print_verdicts
+    # one open database from the run to the last line printed (opening it costs ~25-85 ms)
+    with store.hold():
+        try:
+            matrix = run_matrix(
+                loaded,
+                store,
+                cells,
+                baseline=baseline or None,  # a bad name fails before any call
+                on_start=bar.start,
+                on_result=bar.advance,
+                on_cell=finished,
+            )
+        finally:
+            bar.stop()
+        if baseline or summary_md:
+            from evalkit.cli.compare import print_verdicts
 
-        print_verdicts(store, [cell.verdict for cell in matrix.cells], summary_md)
-    if matrix.group_id is not None:
-        from evalkit.cli.console import print_matrix
+            print_verdicts(store, [cell.verdict for cell in matrix.cells], summary_md)
+        if matrix.group_id is not None:
+            from evalkit.cli.console import print_matrix
 
-        print_matrix(store.list_runs(suite=loaded.name, limit=len(cells) * 2), matrix.group_id)
+            print_matrix(store.list_runs(suite=loaded.name, limit=len(cells) * 2), matrix.group_id)
     raise typer.Exit(matrix.exit_code)
 
 
