@@ -95,6 +95,13 @@ class _VendorLoopback(LoopbackOpenAI):
         self.base_url = f"http://127.0.0.1:{self.port}{self.base_path()}"
 
 
+def _text(content: Any) -> Any:
+    """Anthropic content as text: a string, or its text blocks joined (how litellm sends it)."""
+    if isinstance(content, list):
+        return "".join(b.get("text", "") for b in content if isinstance(b, dict))
+    return content
+
+
 def _tokens(text: str) -> int:
     return max(1, len(text) // 4)
 
@@ -109,13 +116,14 @@ class LoopbackAnthropic(_VendorLoopback):
         return ""
 
     def as_openai(self, body: dict[str, Any], request: web.Request) -> dict[str, Any]:
-        system = [{"role": "system", "content": body["system"]}] if body.get("system") else []
-        return {"model": body.get("model"), "messages": system + list(body.get("messages") or [])}
+        system = [{"role": "system", "content": _text(body["system"])}] if body.get("system") else []
+        messages = [
+            {"role": m.get("role"), "content": _text(m.get("content"))} for m in body.get("messages") or []
+        ]
+        return {"model": body.get("model"), "messages": system + messages}
 
     def answer(self, body: dict[str, Any], request: web.Request, text: str) -> dict[str, Any]:
-        prompt = str(body.get("system", "")) + "".join(
-            str(m.get("content")) for m in body.get("messages", [])
-        )
+        prompt = "".join(str(m["content"]) for m in self.as_openai(body, request)["messages"])
         return {
             "id": "msg_loopback",
             "type": "message",
