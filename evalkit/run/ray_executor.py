@@ -11,13 +11,18 @@ those cases are stored as errors). Nothing is stored twice.
 
 Workers load the suite from its path, so they need evalkit installed and the suite at the same
 path (true on one machine; see docs/distributed.md for clusters). They make their own model calls;
-only the driver touches the database.
+only the driver touches the database. So that a new session's first run does not wait for that,
+:func:`prewarm` sends each worker a small task (import evalkit and the model's client, load the
+suite and index its cases) as soon as the run's target is known, while the driver validates and
+reads the cases.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import math
+import os
 import time
 from collections.abc import AsyncGenerator, Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -149,6 +154,34 @@ async def _shard_batches(job: ShardJob) -> AsyncGenerator[ShardBatch, None]:
         for task in pending:
             task.cancel()
         await caller.aclose()
+
+
+def warm_worker(suite_path: str, model: str, prompt: str | None, timeout: float | None) -> int:
+    """The body of a pre-warming task: what a worker's first shard would otherwise do inside the run."""
+    suite, _ = _worker_suite(suite_path)
+    target = prepare_target(suite, model, prompt, timeout)
+    ModelCaller(suite.base_dir).provider_for(target.model)
+    for module in ("evalkit.providers.lean_vendors", "evalkit.providers.openai_compat"):
+        importlib.import_module(module)  # the HTTP clients are imported at the first call otherwise
+    return os.getpid()
+
+
+def prewarm(suite: Suite, target: Any, options: Any) -> list[Any]:
+    """Start a pre-warming task per CPU of the cluster (connecting to Ray first); returns their refs.
+
+    Not awaited: shards submitted later queue behind them on the same workers. Workers already
+    warm (a later run in the same session) find the suite loaded and return at once.
+    """
+    ray = connect(options.ray)
+    cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+    task = ray.remote(num_cpus=1, max_retries=0)(warm_worker)
+    args = (
+        str(Path(suite.path).resolve()),
+        target.model,
+        target.prompt.name if target.prompt else None,
+        target.timeout,
+    )
+    return [task.remote(*args) for _ in range(cpus)]
 
 
 def run_shard(job: ShardJob) -> Iterator[ShardBatch]:

@@ -234,6 +234,7 @@ async def _execute(
         run = await asyncio.to_thread(_resume_record, suite, store, options.resume)
         repeat = int(run.config.get("run", {}).get("repeat", 1))
         target = prepare_target(suite, run.model, run.prompt_version, options.timeout)
+        warming = _prewarm_ray(suite, target, options)
         if (
             run.prompt_version is not None
             and target.prompt is not None
@@ -247,6 +248,7 @@ async def _execute(
         await asyncio.to_thread(store.mark_running, run.run_id)
     else:
         target = prepare_target(suite, options.model, options.prompt, options.timeout)
+        warming = _prewarm_ray(suite, target, options)  # while the cases are validated and read
         n_cases = suite.check_cases(target.prompt, options.case_filter)
         done = set()
         repeat = max(1, options.repeat)
@@ -286,6 +288,7 @@ async def _execute(
             from evalkit.run.ray_executor import evaluate_on_ray
 
             dispatched = await evaluate_on_ray(suite, target, caller, items, writer, options, on_result)
+            del warming  # the pre-warming tasks' refs lived until the shards were queued behind them
             await writer.flush()
             progress.stopped_by_budget = dispatched.stopped_by_budget
             progress.details["ray"] = {"shards": dispatched.shards, "shard_retries": dispatched.shard_retries}
@@ -307,6 +310,14 @@ async def _execute(
         await asyncio.to_thread(store.finish_run, run.run_id, status=status, summary=summary)
     run = run.model_copy(update={"status": status, "summary": summary})
     return RunOutcome(run=run, summary=summary, decision=decision)
+
+
+def _prewarm_ray(suite: Suite, target: Target, options: RunOptions) -> list[Any]:
+    if options.ray is None:
+        return []
+    from evalkit.run.ray_executor import prewarm
+
+    return prewarm(suite, target, options)
 
 
 def _summarize(suite: Suite, store: Store, run_id: str, caller: ModelCaller, repeat: int) -> dict[str, Any]:

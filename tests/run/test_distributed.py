@@ -174,3 +174,20 @@ def test_budget_stops_a_ray_run_cleanly(
     run = store.get_run("latest")
     frame = store.case_results(run.run_id)
     assert run.status == "incomplete" and 0 < len(frame) < 600 and frame["case_id"].is_unique
+
+
+def test_prewarm_loads_the_suite_on_a_worker_per_cpu(
+    ray_session: Any, suite: Callable[..., Path], tmp_path: Path
+) -> None:
+    """Each pre-warming task imports evalkit and loads the suite in a worker process, not the driver."""
+    from evalkit.run.evaluate import prepare_target
+    from evalkit.run.ray_executor import prewarm
+    from evalkit.run.runner import RunOptions
+    from evalkit.suite.loading import load_suite
+
+    with LoopbackOpenAI() as server:
+        loaded = load_suite(suite(server, 10))
+        refs = prewarm(loaded, prepare_target(loaded, None, None), RunOptions(ray="local"))
+        pids = ray_session.get(refs, timeout=120)
+        assert server.stats.requests == 0  # warming calls no model
+    assert len(pids) == 2 and os.getpid() not in pids
