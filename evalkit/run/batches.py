@@ -33,10 +33,17 @@ class BatchWriter:
         self.buffer = ResultRows(run_id)
         self.last_flush = time.monotonic()
         self._commit: asyncio.Task[None] | None = None
+        # set once the last call is dispatched: commit whatever arrived as soon as the previous
+        # commit is done, so the run's end waits for the last few results, not a batch of hundreds
+        self.draining = False
 
     async def add(self, result: CaseResult) -> None:
         self.buffer.add(result)
-        due = len(self.buffer) >= FLUSH_EVERY or time.monotonic() - self.last_flush >= FLUSH_SECONDS
+        due = (
+            self.draining
+            or len(self.buffer) >= FLUSH_EVERY
+            or time.monotonic() - self.last_flush >= FLUSH_SECONDS
+        )
         if due and (self._commit is None or self._commit.done()):
             await self._start_commit()
         elif len(self.buffer) >= 4 * FLUSH_EVERY:  # the store is slower than the model: wait for it

@@ -176,6 +176,7 @@ async def _evaluate_all(
                 progress.pending.add(task)
                 task.add_done_callback(progress.pending.discard)
                 progress.dispatched += 1
+        writer.draining = True
         while progress.pending:
             await asyncio.gather(*progress.pending)  # an unexpected error (a bug) propagates
     finally:
