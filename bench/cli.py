@@ -9,6 +9,8 @@ the same requests, nothing stored) as processes. Per process:
 
 - wall: from spawning it to its exit, interpreter start and imports included;
 - start-up: spawn to the first request the server saw; wind-down: the last answer to the exit;
+  each also as CPU time of the process tree (sampled from /proc every 20 ms), which a busy machine
+  disturbs far less than wall time;
 - CPU: user + system of the process tree (``os.wait4``), per case;
 - peak RSS: the largest of ``wait4``'s maxrss and the sum over the process tree sampled from /proc
   every 20 ms (a tree with Ray workers or other children is summed).
@@ -50,20 +52,26 @@ asyncio.run(main())
 """
 
 
-def tree_rss_mb(pid: int) -> float:
-    """Resident memory of a process and all its descendants, from /proc (0 once it is gone)."""
-    total, todo = 0, [pid]
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def tree_usage(pid: int) -> tuple[float, float]:
+    """(resident MB, CPU seconds) of a process and all its descendants, from /proc (0 once gone)."""
+    total, cpu, todo = 0, 0.0, [pid]
     while todo:
         p = todo.pop()
         try:
             with open(f"/proc/{p}/statm") as f:
                 total += int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+                cpu += (int(fields[11]) + int(fields[12])) / TICK  # utime, stime
             for task in os.listdir(f"/proc/{p}/task"):
                 with open(f"/proc/{p}/task/{task}/children") as f:
                     todo += [int(c) for c in f.read().split()]
-        except (FileNotFoundError, ProcessLookupError, ValueError):
+        except (FileNotFoundError, ProcessLookupError, ValueError, IndexError):
             continue
-    return total / 2**20
+    return total / 2**20, cpu
 
 
 def measure(argv: list[str], server_url: str) -> dict[str, Any]:
@@ -71,12 +79,16 @@ def measure(argv: list[str], server_url: str) -> dict[str, Any]:
     started = time.time()
     proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     peak = 0.0
+    cpu_at: list[tuple[float, float]] = []  # (wall clock, CPU seconds so far)
     done = threading.Event()
 
     def sample() -> None:
         nonlocal peak
         while not done.is_set():
-            peak = max(peak, tree_rss_mb(proc.pid))
+            rss, cpu = tree_usage(proc.pid)
+            peak = max(peak, rss)
+            if rss:
+                cpu_at.append((time.time(), cpu))
             done.wait(0.02)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -90,15 +102,25 @@ def measure(argv: list[str], server_url: str) -> dict[str, Any]:
     proc.returncode = os.waitstatus_to_exitcode(status)
     with urllib.request.urlopen(server_url.removesuffix("/v1") + "/stats") as reply:
         stats = json.loads(reply.read())
+    total_cpu = usage.ru_utime + usage.ru_stime
+
+    def cpu_until(moment: float) -> float:
+        before = [cpu for at, cpu in cpu_at if at <= moment]
+        return before[-1] if before else 0.0
+
     return {
+        "startup_cpu": cpu_until(stats["first_request_at"]),
+        "winddown_cpu": total_cpu - cpu_until(stats["last_answer_at"]),
         "exit": proc.returncode,
         "stdout": out,
         "stderr": err,
         "wall": ended - started,
         "startup": stats["first_request_at"] - started,
         "winddown": ended - stats["last_answer_at"],
-        "cpu": usage.ru_utime + usage.ru_stime,
+        "cpu": total_cpu,
         "peak_rss_mb": max(peak, usage.ru_maxrss / 1024),
+        "maxrss_mb": usage.ru_maxrss / 1024,  # the largest single process of the tree
+        "sampled_rss_mb": peak,
         "requests": stats["requests"],
     }
 
@@ -153,10 +175,15 @@ def main() -> None:
                 return f"{values[0]:{fmt}}-{values[-1]:{fmt}}" if len(values) > 1 else f"{values[0]:{fmt}}"
 
             print(f"   {name}")
-            print(f"      peak RSS, process tree   {span('peak_rss_mb', fmt='.0f')} MB")
+            print(
+                f"      peak RSS, process tree   {span('peak_rss_mb', fmt='.0f')} MB "
+                f"(largest process {span('maxrss_mb', fmt='.0f')}, tree sampled {span('sampled_rss_mb', fmt='.0f')})"
+            )
             print(f"      wall, process            {span('wall')} s")
             print(f"      start-up (to 1st request) {span('startup')} s")
             print(f"      wind-down (after last)   {span('winddown')} s")
+            print(f"      start-up CPU             {span('startup_cpu')} s")
+            print(f"      wind-down CPU            {span('winddown_cpu')} s")
             print(f"      CPU per case             {span('cpu', 1000 / args.n, '.3f')} ms")
         ratios = [r["evalkit run"]["wall"] / r["raw aiohttp client"]["wall"] for r in rounds]
         print(f"   evalkit / raw client wall: {statistics.median(ratios):.3f} (median of {len(ratios)})")
