@@ -65,9 +65,8 @@ def _end_process(code: object) -> None:
     if code is not None and not isinstance(code, int):
         sys.stderr.write(f"{code}\n")
         code = 1
-    for thread in threading.enumerate():  # what the interpreter would wait for
-        if not thread.daemon and thread is not threading.current_thread():
-            thread.join()
+    # what the interpreter does first at exit: wake idle thread pools and wait for non-daemon threads
+    threading._shutdown()  # type: ignore[attr-defined]
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing more can be said on it
