@@ -14,7 +14,9 @@ path (true on one machine; see docs/distributed.md for clusters). They make thei
 only the driver touches the database. So that a new session's first run does not wait for that,
 :func:`prewarm` sends each worker a small task (import evalkit and the model's client, load the
 suite and index its cases) as soon as the run's target is known, while the driver validates and
-reads the cases.
+reads the cases; until those tasks are done, the driver makes calls itself (at the run's
+concurrency, none once the workers are ready, never with a budget), so the seconds a new session
+takes to start its workers are not idle.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import importlib
 import math
 import os
 import time
-from collections.abc import AsyncGenerator, Callable, Iterator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import islice
 from pathlib import Path
@@ -46,6 +48,8 @@ SHARDS_PER_CPU = 4  # each shard boundary idles a worker's slots briefly: 2000 c
 # 100 took 11.4 s against 10.5 s in shards of 250 (limit 8.0 s); a dead worker's returned results
 # are kept whatever the size, so only its missing cases are run again
 SHARD_ATTEMPTS = 3
+WARM_GRACE = 0.1  # seconds warm workers take to answer a pre-warming task (the driver then calls nothing)
+DRIVER_MAX = 4096  # calls the driver may make itself while the workers warm up (their cases stay in memory)
 BATCH_RESULTS = 25  # results per streamed batch
 BATCH_SECONDS = 0.5
 
@@ -218,6 +222,41 @@ def connect(address: str | None) -> Any:
     return ray
 
 
+async def _while_workers_warm(
+    ray: Any,
+    warming: Sequence[Any],
+    work: list[tuple[Case, int]],
+    suite: Any,
+    target: Any,
+    caller: ModelCaller,
+    deliver: Callable[[CaseResult], Awaitable[None]],
+) -> int:
+    """Make calls on the driver until every pre-warming task is done; returns how many were made.
+
+    Dispatching stops as soon as the workers are ready; the calls in flight finish before any shard
+    starts, so the run never has more calls in flight than its concurrency allows.
+    """
+    if len(ray.wait(list(warming), num_returns=len(warming), timeout=WARM_GRACE)[0]) == len(warming):
+        return 0  # workers already warm (a later run in the session): shards start at once
+    slots = asyncio.Semaphore(max(1, int(caller.limit.maximum)))
+    started: list[asyncio.Task[None]] = []
+
+    async def one(case: Case, epoch: int) -> None:
+        try:
+            await deliver(await evaluate_case(suite, target, caller, case, epoch, use_cache=False))
+        finally:
+            slots.release()
+
+    for case, epoch in work:
+        ready, _ = ray.wait(list(warming), num_returns=len(warming), timeout=0)
+        if len(ready) == len(warming):
+            break
+        await slots.acquire()
+        started.append(asyncio.create_task(one(case, epoch)))
+    await asyncio.gather(*started)
+    return len(started)
+
+
 @dataclass
 class RayDispatch:
     """Driver-side state of a run on Ray."""
@@ -226,6 +265,7 @@ class RayDispatch:
     cost_usd: float = 0.0
     shards: int = 0
     shard_retries: int = 0
+    on_driver: int = 0  # calls made by the driver while the workers warmed up
     received: set[tuple[str, int]] = field(default_factory=set)
 
 
@@ -237,8 +277,12 @@ async def evaluate_on_ray(
     writer: Any,
     options: Any,
     on_result: Callable[[CaseResult], None] | None,
+    warming: Sequence[Any] = (),
 ) -> RayDispatch:
-    """The Ray counterpart of the runner's local loop: same inputs, same stored results."""
+    """The Ray counterpart of the runner's local loop: same inputs, same stored results.
+
+    ``warming``: the refs :func:`prewarm` returned; the driver makes calls until they are done.
+    """
     ray = connect(options.ray)
     state = RayDispatch()
 
@@ -253,6 +297,7 @@ async def evaluate_on_ray(
 
     # 1. Answer cached calls on the driver; collect the rest by shard.
     misses: list[tuple[str, int]] = []
+    first: list[tuple[Case, int]] = []  # the first misses, for the driver to call while workers warm
     while chunk := list(islice(items, CHUNK)):
         requests = {case.id: target.request(case) for case, _ in chunk}
         if options.use_cache and caller.cache is not None:
@@ -262,8 +307,14 @@ async def evaluate_on_ray(
                     await deliver(await evaluate_case(suite, target, caller, case, epoch, requests[case.id]))
                 else:
                     misses.append((case.id, epoch))
+                    if len(first) < DRIVER_MAX:
+                        first.append((case, epoch))
         else:
             misses.extend((case.id, epoch) for case, epoch in chunk)
+            first.extend(chunk[: max(0, DRIVER_MAX - len(first))])
+    if warming and options.budget_usd is None:
+        state.on_driver = await _while_workers_warm(ray, warming, first, suite, target, caller, deliver)
+        misses = [key for key in misses if key not in state.received]
     if not misses:
         return state
     cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))

@@ -288,11 +288,16 @@ async def _execute(
         if options.ray is not None:
             from evalkit.run.ray_executor import evaluate_on_ray
 
-            dispatched = await evaluate_on_ray(suite, target, caller, items, writer, options, on_result)
-            del warming  # the pre-warming tasks' refs lived until the shards were queued behind them
+            dispatched = await evaluate_on_ray(
+                suite, target, caller, items, writer, options, on_result, warming=warming
+            )
             await writer.flush()
             progress.stopped_by_budget = dispatched.stopped_by_budget
-            progress.details["ray"] = {"shards": dispatched.shards, "shard_retries": dispatched.shard_retries}
+            progress.details["ray"] = {
+                "shards": dispatched.shards,
+                "shard_retries": dispatched.shard_retries,
+                "calls_on_driver": dispatched.on_driver,
+            }
         else:
             progress = await _evaluate_all(suite, target, caller, items, writer, options, on_result)
         status = "incomplete" if progress.stopped_by_budget else "complete"
