@@ -75,10 +75,11 @@ def run(
     With several --prompt and/or --model values, every combination runs over the same cases (sharing
     the response cache), one run per cell, grouped; the exit code is the worst cell's.
     """
-    from evalkit.run.matrix import matrix_cells, run_matrix
+    from evalkit.run.matrix import matrix_cells
     from evalkit.run.runner import RunOptions
     from evalkit.run.sharding import Shard
     from evalkit.store import open_store
+    from evalkit.store.opening import held_store
     from evalkit.suite.loading import load_suite
 
     loaded = load_suite(suite)
@@ -102,36 +103,47 @@ def run(
         for cell in cells:
             print_estimate(estimate_run(loaded, store, cell))
         raise typer.Exit(0)
-    store = open_store(db)
+    with held_store(db) as store:  # one open database from its migrations to the last line printed
+        _run_cells(store, loaded, cells, baseline, summary_md, junit if len(cells) == 1 else None, progress)
+
+
+def _run_cells(
+    store: Any,
+    loaded: Any,
+    cells: Any,
+    baseline: str | None,
+    summary_md: Path | None,
+    junit_path: Path | None,
+    progress: bool,
+) -> None:
+    from evalkit.run.matrix import run_matrix
+
     bar = _CellProgress(progress)
-    junit_path = junit if len(cells) == 1 else None
 
     def finished(outcome: Any) -> None:
         bar.stop()
         _print_cell(store, outcome, junit_path)
 
-    # one open database from the run to the last line printed (opening it costs ~25-85 ms)
-    with store.hold():
-        try:
-            matrix = run_matrix(
-                loaded,
-                store,
-                cells,
-                baseline=baseline or None,  # a bad name fails before any call
-                on_start=bar.start,
-                on_result=bar.advance,
-                on_cell=finished,
-            )
-        finally:
-            bar.stop()
-        if baseline or summary_md:
-            from evalkit.cli.compare import print_verdicts
+    try:
+        matrix = run_matrix(
+            loaded,
+            store,
+            cells,
+            baseline=baseline or None,  # a bad name fails before any call
+            on_start=bar.start,
+            on_result=bar.advance,
+            on_cell=finished,
+        )
+    finally:
+        bar.stop()
+    if baseline or summary_md:
+        from evalkit.cli.compare import print_verdicts
 
-            print_verdicts(store, [cell.verdict for cell in matrix.cells], summary_md)
-        if matrix.group_id is not None:
-            from evalkit.cli.console import print_matrix
+        print_verdicts(store, [cell.verdict for cell in matrix.cells], summary_md)
+    if matrix.group_id is not None:
+        from evalkit.cli.console import print_matrix
 
-            print_matrix(store.list_runs(suite=loaded.name, limit=len(cells) * 2), matrix.group_id)
+        print_matrix(store.list_runs(suite=loaded.name, limit=len(cells) * 2), matrix.group_id)
     raise typer.Exit(matrix.exit_code)
 
 
