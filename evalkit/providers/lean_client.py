@@ -50,7 +50,10 @@ class JsonEndpoint:
 
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
-            self._session = aiohttp.ClientSession(connector=connector, json_serialize=json.dumps)
+            # trust_env: HTTPS_PROXY / NO_PROXY apply, as they do for litellm's httpx client
+            self._session = aiohttp.ClientSession(
+                connector=connector, json_serialize=json.dumps, trust_env=True
+            )
         client_timeout = aiohttp.ClientTimeout(total=timeout) if timeout else None
         try:
             async with self._session.post(

@@ -128,9 +128,13 @@ def test_transient_errors_are_retried(model: str, fault: str) -> None:
     assert json.loads(done.text) == {"echo": "hi"} and done.attempts == 3
 
 
+@pytest.mark.parametrize("http_client", ["lean", "aiohttp"])
 @pytest.mark.parametrize("model", [ANTHROPIC_MODEL, GEMINI_MODEL])
-def test_the_servers_wait_is_honoured(model: str) -> None:
-    """Anthropic says Retry-After; Gemini says RetryInfo.retryDelay in the body."""
+def test_the_servers_wait_is_honoured(model: str, http_client: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Anthropic says Retry-After; Gemini says RetryInfo.retryDelay in the body. Over evalkit's own
+    transport and over aiohttp (which https:// endpoints use)."""
+    if http_client == "aiohttp":
+        monkeypatch.setenv("EVALKIT_HTTP_CLIENT", "aiohttp")
     faults = Faults(retry_after=0.4)
     with SERVERS[model](fault_plan=lambda body, seen: "429" if seen == 1 else None, faults=faults) as server:
         complete(request(model, server))
