@@ -114,6 +114,7 @@ class RayShards(BaseModel):
 
     shards: int = 0
     shard_retries: int = 0
+    calls_on_driver: int = 0  # calls the driver made itself while the workers were still warming up
 
 
 class RecordedBaselineCheck(BaseModel):

@@ -66,14 +66,14 @@ def explain_cases(
 ) -> list[CaseExplanation]:
     """Explanations of the cases of a run (by default only those that failed or errored)."""
     with store.session():
-        frame = store.case_results(run_id, verdicts=verdicts, limit=None if case_ids else limit)
+        outputs = store.case_results(
+            run_id, verdicts=verdicts, limit=None if case_ids else limit, frame=False
+        )
         if case_ids is not None:
-            frame = frame[frame["case_id"].isin(list(case_ids))]
-            if limit is not None:
-                frame = frame.head(limit)
-        scores = store.score_rows(run_id, list(frame["case_id"].unique()))
+            outputs = outputs.where("case_id", set(case_ids)).head(limit)
+        scores = store.score_rows(run_id, list(dict.fromkeys(outputs.columns(["case_id"])[0])), frame=False)
     notes: dict[tuple[str, int], list[ScorerNote]] = {}
-    for row in scores.itertuples(index=False):
+    for row in scores:
         notes.setdefault((row.case_id, int(row.epoch)), []).append(
             ScorerNote(
                 scorer=row.scorer,
@@ -85,7 +85,7 @@ def explain_cases(
             )
         )
     explained = []
-    for row in frame.itertuples(index=False):
+    for row in outputs:
         explained.append(
             CaseExplanation(
                 case_id=row.case_id,

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from evalkit.scorers.field_values import SLOTS, Slot
+from evalkit.store.case_reads import Rows
 
 MICRO = "*"  # the `field` of the micro-average row
 COLUMNS = ("field", "nn", "nv", "vn", "vc", "vw", "precision", "recall", "f1")
@@ -143,13 +144,19 @@ def field_metrics(rows: Iterable[tuple[str, str, str | None, str]]) -> FieldMetr
 
 
 def field_metrics_of_frame(frame: Any) -> FieldMetrics:
-    """``field_metrics`` of a ``field_scores`` DataFrame (as ``Store.field_rows`` / ``load_run`` return)."""
+    """``field_metrics`` of a run's ``field_scores``: a DataFrame (``load_run``, ``Store.field_rows``) or
+    the store's plain :class:`~evalkit.store.case_reads.Rows` (``field_rows(..., frame=False)``)."""
     if frame is None or len(frame) == 0:
         return field_metrics([])
-    slots = frame["slot"] if "slot" in frame.columns else [None] * len(frame)
+    if isinstance(frame, Rows):
+        scorers, fields, statuses = frame.columns(("scorer", "field", "status"))
+        slots = frame.columns(("slot",))[0] if "slot" in frame.names else [None] * len(frame)
+    else:
+        scorers, fields, statuses = frame["scorer"], frame["field"], frame["status"]
+        slots = frame["slot"] if "slot" in frame.columns else [None] * len(frame)
     return field_metrics(
         (str(s), str(f), None if sl is None or sl != sl else str(sl), str(st))  # NaN != NaN
-        for s, f, sl, st in zip(frame["scorer"], frame["field"], slots, frame["status"], strict=True)
+        for s, f, sl, st in zip(scorers, fields, slots, statuses, strict=True)
     )
 
 

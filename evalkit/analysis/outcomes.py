@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from evalkit.analysis.costs import mean_result_cost, result_cost
+from evalkit.analysis.paired_stats import p50_p95
 from evalkit.results import RunRecord
 
 if TYPE_CHECKING:
@@ -51,9 +52,9 @@ class RunOutcomes:
 def load_outcomes(store: Store, run: RunRecord) -> RunOutcomes:
     """A run's cases aggregated over epochs, read through the store (no SQL here)."""
     with store.session():
-        frame = store.case_results(run.run_id)
-        scores = store.score_rows(run.run_id)
-        fields = store.field_rows(run.run_id)
+        frame = store.case_results(run.run_id, frame=False)
+        scores = store.score_rows(run.run_id, frame=False)
+        fields = store.field_rows(run.run_id, frame=False)
     return outcomes_from_frames(run, frame, scores, fields)
 
 
@@ -79,12 +80,15 @@ _FRAME_COLUMNS = (
 
 
 def frame_columns(frame: Any, names: Sequence[str]) -> list[list[Any]]:
-    """Columns as Python lists: iterating pandas' Arrow-backed columns value by value is ~10x slower."""
+    """Columns as Python lists, of a DataFrame or of the store's :class:`~evalkit.store.case_reads.Rows`
+    (iterating pandas' Arrow-backed columns value by value is ~10x slower)."""
+    if not hasattr(frame, "tolist") and hasattr(frame, "names"):
+        return frame.columns(names)  # type: ignore[no-any-return]
     return [frame[name].tolist() for name in names]
 
 
 def outcomes_from_frames(run: RunRecord, frame: Any, scores: Any, fields: Any) -> RunOutcomes:
-    """Build :class:`RunOutcomes` from the store's case, score and field frames."""
+    """Build :class:`RunOutcomes` from the store's case, score and field frames (or rows)."""
     scorer_acc: dict[str, dict[str, list[tuple[bool, float]]]] = {}
     reasons: dict[str, list[str]] = {}
     score_columns = frame_columns(
@@ -99,9 +103,10 @@ def outcomes_from_frames(run: RunRecord, frame: Any, scores: Any, fields: Any) -
         if epoch == 0 and not passed:
             reasons.setdefault(case_id, []).append(f"{scorer}: {reason}")
     field_acc: dict[str, dict[str, list[bool]]] = {}
-    keys = (fields["scorer"] + ":" + fields["field"]).tolist() if len(fields) else []
-    for case_id, key, passed in zip(fields["case_id"].tolist(), keys, fields["passed"].tolist(), strict=True):
-        field_acc.setdefault(case_id, {}).setdefault(key, []).append(passed)
+    for case_id, scorer, name, passed in zip(
+        *frame_columns(fields, ("case_id", "scorer", "field", "passed")), strict=True
+    ):
+        field_acc.setdefault(case_id, {}).setdefault(f"{scorer}:{name}", []).append(passed)
 
     per_case: dict[str, list[tuple[Any, ...]]] = {}
     for row in zip(*frame_columns(frame, _FRAME_COLUMNS), strict=True):
@@ -135,17 +140,8 @@ def outcomes_from_frames(run: RunRecord, frame: Any, scores: Any, fields: Any) -
             input_json=first[12],
             reasons=error_reason or tuple(reasons.get(case_id, ())),
         )
-    p50, p95 = _percentiles(uncached_latencies)
+    p50, p95 = p50_p95(uncached_latencies)
     return RunOutcomes(run=run, cases=cases, latency_p50_ms=p50, latency_p95_ms=p95)
-
-
-def _percentiles(values: list[float]) -> tuple[float | None, float | None]:
-    if not values:
-        return None, None
-    import numpy as np
-
-    p50, p95 = np.percentile(np.asarray(values), [50, 95])
-    return float(p50), float(p95)
 
 
 def _missing(value: Any) -> bool:

@@ -2,7 +2,7 @@
 
 - Pass/fail metrics use McNemar's exact test: under "no difference", the discordant pairs
   (pass->fail vs fail->pass) split 50/50, so the p-value is a two-sided binomial test on them
-  (``scipy.stats.binomtest``).
+  (computed here: the same p-value as ``scipy.stats.binomtest``, without importing SciPy).
 - Score-like metrics get a paired bootstrap confidence interval of the mean difference (cases
   resampled as pairs, seeded so the same data always give the same interval).
 
@@ -42,8 +42,6 @@ class McNemarResult(BaseModel):
 
 def mcnemar_exact(a_passed: Sequence[bool], b_passed: Sequence[bool]) -> McNemarResult:
     """McNemar's exact test: a two-sided binomial test (p = 1/2) on the discordant pairs."""
-    from scipy.stats import binomtest
-
     if len(a_passed) != len(b_passed):
         raise ValueError("paired samples must have the same length")
     both = a_only = b_only = neither = 0
@@ -57,10 +55,42 @@ def mcnemar_exact(a_passed: Sequence[bool], b_passed: Sequence[bool]) -> McNemar
         else:
             neither += 1
     discordant = a_only + b_only
-    p_value = 1.0 if discordant == 0 else float(binomtest(b_only, discordant, 0.5).pvalue)
+    p_value = 1.0 if discordant == 0 else binomial_two_sided_half(b_only, discordant)
     return McNemarResult(
         n=len(a_passed), both_pass=both, a_only=a_only, b_only=b_only, both_fail=neither, p_value=p_value
     )
+
+
+def binomial_two_sided_half(k: int, n: int) -> float:
+    """Two-sided exact binomial test of ``k`` successes in ``n`` trials at p = 1/2.
+
+    The distribution is symmetric, so the outcomes at most as likely as ``k`` are the two tails
+    beyond ``min(k, n - k)``: p = 2 P(X <= min(k, n - k)), at most 1. Terms in log space.
+    """
+    low = min(k, n - k)
+    if 2 * low == n:
+        return 1.0
+    log_half_n = n * math.log(0.5)
+    log_n = math.lgamma(n + 1)
+    tail = math.fsum(
+        math.exp(log_n - math.lgamma(i + 1) - math.lgamma(n - i + 1) + log_half_n) for i in range(low + 1)
+    )
+    return min(1.0, 2.0 * tail)
+
+
+def p50_p95(values: list[float]) -> tuple[float | None, float | None]:
+    """p50 and p95 with linear interpolation between closest ranks (NumPy's default), without NumPy."""
+    if not values:
+        return None, None
+    ordered = sorted(values)
+
+    def at(q: float) -> float:
+        position = (len(ordered) - 1) * q
+        low = int(position)
+        high = min(low + 1, len(ordered) - 1)
+        return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+    return at(0.5), at(0.95)
 
 
 class BootstrapCI(BaseModel):

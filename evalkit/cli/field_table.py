@@ -53,7 +53,7 @@ def _cells(c: SlotCounts) -> list[str]:
 
 def print_field_figures(store: Any, run_a: Any, run_b: Any) -> None:
     """`evalkit compare`: both runs' micro and macro P/R/F1 side by side (descriptive, not tested)."""
-    a, b = (field_metrics_of_frame(store.field_rows(r.run_id)) for r in (run_a, run_b))
+    a, b = (field_metrics_of_frame(store.field_rows(r.run_id, frame=False)) for r in (run_a, run_b))
     if not (a.fields and b.fields):
         return
     table = Table(show_edge=False, pad_edge=False, box=None, title="Fields (json_fields): P/R/F1")

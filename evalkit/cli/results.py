@@ -85,7 +85,8 @@ def show(
         from evalkit.cli.field_table import print_field_metrics
 
         print_field_metrics(
-            field_metrics_of_frame(store.field_rows(record.run_id)), limit=None if all_cases else 15
+            field_metrics_of_frame(store.field_rows(record.run_id, frame=False)),
+            limit=None if all_cases else 15,
         )
     if not cases:
         out.print("no failing cases" if verdicts else "no cases match")

@@ -85,10 +85,11 @@ def run(
     With several --prompt and/or --model values, every combination runs over the same cases (sharing
     the response cache), one run per cell, grouped; the exit code is the worst cell's.
     """
-    from evalkit.run.matrix import matrix_cells, run_matrix
+    from evalkit.run.matrix import matrix_cells
     from evalkit.run.runner import RunOptions
     from evalkit.run.sharding import Shard
     from evalkit.store import open_store
+    from evalkit.store.opening import held_store
     from evalkit.suite.loading import load_suite
 
     loaded = load_suite(suite)
@@ -113,7 +114,21 @@ def run(
         for cell in cells:
             print_estimate(estimate_run(loaded, store, cell))
         raise typer.Exit(0)
-    store = open_store(db)
+    with held_store(db) as store:  # one open database from its migrations to the last line printed
+        _run_cells(store, loaded, cells, baseline, summary_md, junit if len(cells) == 1 else None, progress)
+
+
+def _run_cells(
+    store: Any,
+    loaded: Any,
+    cells: Any,
+    baseline: str | None,
+    summary_md: Path | None,
+    junit_path: Path | None,
+    progress: bool,
+) -> None:
+    from evalkit.run.matrix import run_matrix
+
     bar = _CellProgress(progress)
 
     def finished(outcome: Any) -> None:
@@ -136,10 +151,10 @@ def run(
         from evalkit.cli.compare import print_verdicts
 
         print_verdicts(store, [cell.verdict for cell in matrix.cells], summary_md)
-    if junit is not None and len(matrix.cells) == 1:  # written once the verdict (baseline included) is known
+    if junit_path is not None:  # written once the verdict (baseline included) is known
         from evalkit.report.junit import write_junit
 
-        write_junit(store, matrix.cells[0].run.run_id, junit, matrix.cells[0].verdict)
+        write_junit(store, matrix.cells[0].run.run_id, junit_path, matrix.cells[0].verdict)
     if matrix.group_id is not None:
         from evalkit.cli.console import print_matrix
 
@@ -191,4 +206,4 @@ def _print_cell(store: Any, outcome: Any, *, decided_later: bool = False) -> Non
     from evalkit.analysis.field_metrics import field_metrics_of_frame
     from evalkit.cli.field_table import print_field_metrics
 
-    print_field_metrics(field_metrics_of_frame(store.field_rows(outcome.run.run_id)), limit=5)
+    print_field_metrics(field_metrics_of_frame(store.field_rows(outcome.run.run_id, frame=False)), limit=5)

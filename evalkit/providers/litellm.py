@@ -17,6 +17,7 @@ from typing import Any
 
 from evalkit.errors import ProviderError
 from evalkit.providers.base import Completion, CompletionRequest, Provider, provider, without_key
+from evalkit.providers.lean_vendors import api_key_from_environment, lean_client, serves
 
 LOCAL_PREFIX = "local/"
 
@@ -37,8 +38,9 @@ class LitellmProvider:
     """Calls ``litellm.acompletion``; maps its exceptions onto transient / permanent ProviderErrors.
 
     Requests to an explicit ``api_base`` of an OpenAI-compatible provider (``openai/...``,
-    ``hosted_vllm/...``) take the lean client in :mod:`evalkit.providers.openai_compat`, priced from
-    litellm's price map; litellm itself is then never imported (~6 s, ~160 MB).
+    ``hosted_vllm/...``), and to Anthropic's and Gemini's APIs, take a lean client instead
+    (:mod:`evalkit.providers.lean_vendors`), priced from litellm's price map; litellm itself is then
+    never imported (~6 s, ~160 MB).
     """
 
     def __init__(self, model: str) -> None:
@@ -57,30 +59,16 @@ class LitellmProvider:
             self._litellm = import_litellm()
         return self._litellm
 
-    def _fast_client(self, api_base: str, api_key_env: str | None = None) -> Any:
+    def _fast_client(self, api_base: str | None, api_key_env: str | None = None) -> Any:
         """The lean client for ``api_base``, or None when this model needs litellm proper."""
-        if (api_base, api_key_env) not in self._fast:
-            from evalkit.providers.openai_compat import (
-                OPENAI_COMPATIBLE,
-                OpenAICompatClient,
-                fast_path_enabled,
-            )
-            from evalkit.providers.prices import call_cost
-
-            provider_name, _, name = self.model.partition("/")
-            client = None
-            if fast_path_enabled() and name and provider_name in OPENAI_COMPATIBLE:
-                api_key = api_key_from_environment(provider_name, api_key_env)
-                model = self.model
-                client = OpenAICompatClient(api_base, name, api_key, lambda p, c: call_cost(model, p, c))
-            self._fast[(api_base, api_key_env)] = client
-        return self._fast[(api_base, api_key_env)]
+        key = (api_base or "", api_key_env)
+        if key not in self._fast:
+            self._fast[key] = lean_client(self.model, api_base, api_key_env)
+        return self._fast[key]
 
     def enforces_timeout(self, request: CompletionRequest) -> bool:
-        """True when the lean client serves ``request``: its own total timeout bounds the call."""
-        if not request.api_base:
-            return False
-        return self._fast_client(request.api_base, request.api_key_env) is not None
+        """True when a lean client serves ``request``: its own total timeout bounds the call."""
+        return serves(self._fast_client(request.api_base, request.api_key_env), request)
 
     async def aclose(self) -> None:
         for client in self._fast.values():
@@ -88,10 +76,9 @@ class LitellmProvider:
                 await client.aclose()
 
     async def complete(self, request: CompletionRequest) -> Completion:
-        if request.api_base:
-            fast = self._fast_client(request.api_base, request.api_key_env)
-            if fast is not None:
-                return await fast.complete(request)  # type: ignore[no-any-return]
+        fast = self._fast_client(request.api_base, request.api_key_env)
+        if serves(fast, request):
+            return await fast.complete(request)  # type: ignore[no-any-return]
         kwargs: dict[str, Any] = {k: v for k, v in request.params.items() if v is not None}
         if request.response_schema is not None:
             kwargs["response_format"] = response_format_for(request.model, request.response_schema)
@@ -199,13 +186,6 @@ def retry_after(exc: Exception) -> float | None:
         return max(0.0, float(value)) if value is not None else None
     except (TypeError, ValueError):
         return None
-
-
-def api_key_from_environment(provider_name: str, api_key_env: str | None) -> str | None:
-    """The key named by ``api_key_env``, else the vendor's usual variable (``OPENAI_API_KEY``...)."""
-    if api_key_env:
-        return os.environ.get(api_key_env)
-    return os.environ.get(f"{provider_name.upper()}_API_KEY") or os.environ.get("OPENAI_API_KEY")
 
 
 @provider("litellm")

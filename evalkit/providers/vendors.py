@@ -6,8 +6,9 @@ infrastructure error (exit 3) after spending every case on it.
 
 from __future__ import annotations
 
+from evalkit.providers import litellm as litellm_provider
 from evalkit.providers.base import providers
-from evalkit.providers.litellm import LOCAL_PREFIX, import_litellm
+from evalkit.providers.lean_vendors import LEAN_VENDORS
 from evalkit.providers.openai_compat import OPENAI_COMPATIBLE
 
 PROVIDERS_DOC = "https://docs.litellm.ai/docs/providers"
@@ -19,9 +20,11 @@ def unknown_model_problem(model: str, api_base: str | None = None) -> str | None
     if sep and "/" not in scheme and providers.get(scheme) is not None:
         return None  # python:..., or a provider registered by a plugin
     vendor, slash, name = model.partition("/")
-    if model.startswith(LOCAL_PREFIX) or (slash and name and vendor in OPENAI_COMPATIBLE):
+    if model.startswith(litellm_provider.LOCAL_PREFIX) or (
+        slash and name and vendor in (*OPENAI_COMPATIBLE, *LEAN_VENDORS)
+    ):
         return None  # known without importing litellm (seconds), which these models never need
-    litellm = import_litellm()
+    litellm = litellm_provider.import_litellm()  # looked up at call time, as tests replace it
     try:
         litellm.get_llm_provider(model=model, api_base=api_base)
     except Exception:  # litellm says so with a BadRequestError (or worse); any failure means "cannot route"

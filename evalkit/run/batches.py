@@ -40,6 +40,9 @@ class BatchWriter:
         # The first commit the database refused (disk full, ...): no other is tried, the run stops,
         # and flush() raises it. Results arriving after it are dropped: --resume evaluates them again.
         self.failure: DatabaseFileError | None = None
+        # set once the last call is dispatched: commit whatever arrived as soon as the previous
+        # commit is done, so the run's end waits for the last few results, not a batch of hundreds
+        self.draining = False
 
     async def add(self, result: CaseResult) -> None:
         if self.failure is not None:
@@ -47,7 +50,11 @@ class BatchWriter:
         self.buffer.add(result)
         if self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(FLUSH_SECONDS, self._commit_late)
-        due = len(self.buffer) >= FLUSH_EVERY or time.monotonic() - self.last_flush >= FLUSH_SECONDS
+        due = (
+            self.draining
+            or len(self.buffer) >= FLUSH_EVERY
+            or time.monotonic() - self.last_flush >= FLUSH_SECONDS
+        )
         if due and (self._commit is None or self._commit.done()):
             await self._start_commit()
         elif len(self.buffer) >= 4 * FLUSH_EVERY:  # the store is slower than the model: wait for it

@@ -11,15 +11,22 @@ those cases are stored as errors). Nothing is stored twice.
 
 Workers load the suite from its path, so they need evalkit installed and the suite at the same
 path (true on one machine; see docs/distributed.md for clusters). They make their own model calls;
-only the driver touches the database.
+only the driver touches the database. So that a new session's first run does not wait for that,
+:func:`prewarm` sends each worker a small task (import evalkit and the model's client, load the
+suite and index its cases) as soon as the run's target is known, while the driver validates and
+reads the cases; until those tasks are done, the driver makes calls itself (at the run's
+concurrency, none once the workers are ready, never with a budget), so the seconds a new session
+takes to start its workers are not idle.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import math
+import os
 import time
-from collections.abc import AsyncGenerator, Callable, Iterator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import islice
 from pathlib import Path
@@ -42,6 +49,8 @@ SHARDS_PER_CPU = 4  # each shard boundary idles a worker's slots briefly: 2000 c
 # 100 took 11.4 s against 10.5 s in shards of 250 (limit 8.0 s); a dead worker's returned results
 # are kept whatever the size, so only its missing cases are run again
 SHARD_ATTEMPTS = 3
+WARM_GRACE = 0.1  # seconds warm workers take to answer a pre-warming task (the driver then calls nothing)
+DRIVER_MAX = 4096  # calls the driver may make itself while the workers warm up (their cases stay in memory)
 BATCH_RESULTS = 25  # results per streamed batch
 BATCH_SECONDS = 0.5
 
@@ -154,6 +163,34 @@ async def _shard_batches(job: ShardJob) -> AsyncGenerator[ShardBatch, None]:
         await caller.aclose()
 
 
+def warm_worker(suite_path: str, model: str, prompt: str | None, timeout: float | None) -> int:
+    """The body of a pre-warming task: what a worker's first shard would otherwise do inside the run."""
+    suite, _ = _worker_suite(suite_path)
+    target = prepare_target(suite, model, prompt, timeout)
+    ModelCaller(suite.base_dir).provider_for(target.model)
+    for module in ("evalkit.providers.lean_vendors", "evalkit.providers.openai_compat"):
+        importlib.import_module(module)  # the HTTP clients are imported at the first call otherwise
+    return os.getpid()
+
+
+def prewarm(suite: Suite, target: Any, options: Any) -> list[Any]:
+    """Start a pre-warming task per CPU of the cluster (connecting to Ray first); returns their refs.
+
+    Not awaited: shards submitted later queue behind them on the same workers. Workers already
+    warm (a later run in the same session) find the suite loaded and return at once.
+    """
+    ray = connect(options.ray)
+    cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+    task = ray.remote(num_cpus=1, max_retries=0)(warm_worker)
+    args = (
+        str(Path(suite.path).resolve()),
+        target.model,
+        target.prompt.name if target.prompt else None,
+        target.timeout,
+    )
+    return [task.remote(*args) for _ in range(cpus)]
+
+
 def run_shard(job: ShardJob) -> Iterator[ShardBatch]:
     """The body of the Ray task: drive the async shard runner, yielding each batch to Ray."""
     loop = asyncio.new_event_loop()
@@ -188,6 +225,41 @@ def connect(address: str | None) -> Any:
     return ray
 
 
+async def _while_workers_warm(
+    ray: Any,
+    warming: Sequence[Any],
+    work: list[tuple[Case, int]],
+    suite: Any,
+    target: Any,
+    caller: ModelCaller,
+    deliver: Callable[[CaseResult], Awaitable[None]],
+) -> int:
+    """Make calls on the driver until every pre-warming task is done; returns how many were made.
+
+    Dispatching stops as soon as the workers are ready; the calls in flight finish before any shard
+    starts, so the run never has more calls in flight than its concurrency allows.
+    """
+    if len(ray.wait(list(warming), num_returns=len(warming), timeout=WARM_GRACE)[0]) == len(warming):
+        return 0  # workers already warm (a later run in the session): shards start at once
+    slots = asyncio.Semaphore(max(1, int(caller.limit.maximum)))
+    started: list[asyncio.Task[None]] = []
+
+    async def one(case: Case, epoch: int) -> None:
+        try:
+            await deliver(await evaluate_case(suite, target, caller, case, epoch, use_cache=False))
+        finally:
+            slots.release()
+
+    for case, epoch in work:
+        ready, _ = ray.wait(list(warming), num_returns=len(warming), timeout=0)
+        if len(ready) == len(warming):
+            break
+        await slots.acquire()
+        started.append(asyncio.create_task(one(case, epoch)))
+    await asyncio.gather(*started)
+    return len(started)
+
+
 @dataclass
 class RayDispatch:
     """Driver-side state of a run on Ray."""
@@ -196,6 +268,7 @@ class RayDispatch:
     cost_usd: float = 0.0
     shards: int = 0
     shard_retries: int = 0
+    on_driver: int = 0  # calls made by the driver while the workers warmed up
     received: set[tuple[str, int]] = field(default_factory=set)
 
 
@@ -207,8 +280,12 @@ async def evaluate_on_ray(
     writer: Any,
     options: Any,
     on_result: Callable[[CaseResult], None] | None,
+    warming: Sequence[Any] = (),
 ) -> RayDispatch:
-    """The Ray counterpart of the runner's local loop: same inputs, same stored results."""
+    """The Ray counterpart of the runner's local loop: same inputs, same stored results.
+
+    ``warming``: the refs :func:`prewarm` returned; the driver makes calls until they are done.
+    """
     ray = connect(options.ray)
     state = RayDispatch()
 
@@ -223,6 +300,7 @@ async def evaluate_on_ray(
 
     # 1. Answer cached calls on the driver; collect the rest by shard.
     misses: list[tuple[str, int]] = []
+    first: list[tuple[Case, int]] = []  # the first misses, for the driver to call while workers warm
     while chunk := list(islice(items, CHUNK)):
         requests = {case.id: target.request(case) for case, _ in chunk}
         if options.use_cache and caller.cache is not None:
@@ -234,8 +312,14 @@ async def evaluate_on_ray(
                     await deliver(await evaluate_case(suite, target, caller, case, epoch, requests[case.id]))
                 else:
                     misses.append((case.id, epoch))
+                    if len(first) < DRIVER_MAX:
+                        first.append((case, epoch))
         else:
             misses.extend((case.id, epoch) for case, epoch in chunk)
+            first.extend(chunk[: max(0, DRIVER_MAX - len(first))])
+    if warming and options.budget_usd is None:
+        state.on_driver = await _while_workers_warm(ray, warming, first, suite, target, caller, deliver)
+        misses = [key for key in misses if key not in state.received]
     if not misses:
         return state
     cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))

@@ -217,6 +217,7 @@ async def _evaluate_all(
                 progress.pending.add(task)
                 task.add_done_callback(progress.pending.discard)
                 progress.dispatched += 1
+        writer.draining = True
         while progress.pending:
             await asyncio.gather(*progress.pending)  # an unexpected error (a bug) propagates
     finally:
@@ -308,6 +309,7 @@ async def _execute(
         run = await asyncio.to_thread(_resume_record, suite, store, options.resume)
         repeat = int(run.config.get("run", {}).get("repeat", 1))
         target = prepare_target(suite, run.model, run.prompt_version, options.timeout)
+        warming = _prewarm_ray(suite, target, options)
         if (
             run.prompt_version is not None
             and target.prompt is not None
@@ -322,6 +324,7 @@ async def _execute(
         await asyncio.to_thread(RunLeases(store).claim, run.run_id)  # refused while another process runs it
     else:
         target = prepare_target(suite, options.model, options.prompt, options.timeout)
+        warming = _prewarm_ray(suite, target, options)  # while the cases are validated and read
         n_cases = suite.check_cases(target.prompt, options.case_filter)
         caller = _load_caller(suite, store, options, target)  # before the run row: no phantom run
         done = set()
@@ -362,10 +365,16 @@ async def _execute(
         if options.ray is not None:
             from evalkit.run.ray_executor import evaluate_on_ray
 
-            dispatched = await evaluate_on_ray(suite, target, caller, items, writer, options, on_result)
+            dispatched = await evaluate_on_ray(
+                suite, target, caller, items, writer, options, on_result, warming=warming
+            )
             await writer.flush()
             progress.stopped_by_budget = dispatched.stopped_by_budget
-            progress.ray = RayShards(shards=dispatched.shards, shard_retries=dispatched.shard_retries)
+            progress.ray = RayShards(
+                shards=dispatched.shards,
+                shard_retries=dispatched.shard_retries,
+                calls_on_driver=dispatched.on_driver,
+            )
         else:
             progress = await _evaluate_all(suite, target, caller, items, writer, options, on_result)
         status = "incomplete" if progress.stopped_by_budget else "complete"
@@ -401,6 +410,14 @@ def _load_caller(suite: Suite, store: Store, options: RunOptions, target: Target
     caller = make_caller(suite, store, options)
     caller.provider_for(target.model)
     return caller
+
+
+def _prewarm_ray(suite: Suite, target: Target, options: RunOptions) -> list[Any]:
+    if options.ray is None:
+        return []
+    from evalkit.run.ray_executor import prewarm
+
+    return prewarm(suite, target, options)
 
 
 def _summarize(suite: Suite, store: Store, run_id: str, caller: ModelCaller, repeat: int) -> RunSummary:

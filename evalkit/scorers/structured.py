@@ -8,14 +8,16 @@ from __future__ import annotations
 import json
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
 from evalkit.importing import import_object
 from evalkit.scorers.base import Score, ScoreContext, ScoreFn, scorer
+
+if TYPE_CHECKING:  # imported where a JSON Schema is used: most suites never need it (~0.1 s)
+    import jsonschema
 
 
 @scorer("json_valid")
@@ -82,6 +84,8 @@ def json_schema(schema: str | None = None, *, base_dir: Path) -> ScoreFn:
 
 @cache
 def _validator(schema_json: str) -> jsonschema.protocols.Validator:
+    import jsonschema
+
     schema = json.loads(schema_json)
     cls = jsonschema.validators.validator_for(schema)
     return cls(schema)
@@ -94,6 +98,8 @@ def _load_schema_file(path: Path) -> dict[str, Any]:
         raise ValueError(f"schema file not found: {path}") from None
     except json.JSONDecodeError as exc:
         raise ValueError(f"schema file {path} is not JSON (line {exc.lineno}: {exc.msg})") from None
+    import jsonschema
+
     jsonschema.validators.validator_for(schema).check_schema(schema)
     return schema  # type: ignore[no-any-return]
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
+from typing import Any
 
 from evalkit.errors import UsageError
 from evalkit.store.queries import Store
@@ -18,11 +21,24 @@ def resolve_db(db: str | Path | None = None) -> str:
 
 def open_store(db: str | Path | None = None, *, must_exist: bool = False) -> Store:
     """Open (creating and migrating if needed) the results database."""
+    return Store(_backend(db, must_exist))
+
+
+@contextmanager
+def held_store(db: str | Path | None = None) -> Iterator[Store]:
+    """:func:`open_store` with the database held open from its migrations to the end of the block
+    (see :meth:`Store.hold`): one open instead of two for a command that holds it anyway."""
+    backend = _backend(db, must_exist=False)
+    with backend.hold() if hasattr(backend, "hold") else nullcontext():
+        yield Store(backend)
+
+
+def _backend(db: str | Path | None, must_exist: bool) -> Any:
     location = resolve_db(db)
     if location.startswith(("postgresql://", "postgres://")):
         from evalkit.store.postgres import PostgresBackend
 
-        return Store(PostgresBackend(location))
+        return PostgresBackend(location)
     if "://" in location:
         raise UsageError(f"unsupported database URL {location!r}: use a DuckDB file path or postgresql://...")
     from evalkit.store.duckdb import DuckDBBackend
@@ -31,4 +47,4 @@ def open_store(db: str | Path | None = None, *, must_exist: bool = False) -> Sto
     if must_exist and not path.exists():
         raise UsageError(f"no results database at {path} (run `evalkit run` first, or pass --db)")
     timeout = float(os.environ.get("EVALKIT_LOCK_TIMEOUT", "120"))
-    return Store(DuckDBBackend(path, lock_timeout=timeout))
+    return DuckDBBackend(path, lock_timeout=timeout)

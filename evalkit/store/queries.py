@@ -1,7 +1,7 @@
 """The results store: every write and every query evalkit makes, in one place.
 
-Nothing outside ``evalkit.store`` writes SQL. Methods take and return pydantic records or pandas
-DataFrames. Each method runs in its own short transaction unless called inside :meth:`Store.session`,
+Nothing outside ``evalkit.store`` writes SQL. Methods take and return pydantic records, pandas
+DataFrames or plain rows (:mod:`evalkit.store.case_reads`). Each method runs in its own short transaction unless called inside :meth:`Store.session`,
 which keeps one connection open for a group of reads.
 """
 
@@ -13,6 +13,7 @@ from typing import Any
 
 from evalkit.errors import UsageError
 from evalkit.results import CaseResult, RunRecord, RunSummary, ScorerSummary, VerdictCounts, run_costs
+from evalkit.store.case_reads import CaseReads
 from evalkit.store.columns import (
     CACHE_COLUMNS,
     CALIBRATION_COLUMNS,
@@ -30,7 +31,7 @@ from evalkit.store.result_rows import ResultRows
 from evalkit.store.values import to_json, utcnow
 
 
-class Store:
+class Store(CaseReads):
     """Runs, cases, outputs and scores in a database (DuckDB by default)."""
 
     def __init__(self, backend: Any) -> None:
@@ -292,52 +293,6 @@ class Store:
                 if name not in {r[0] for r in scorer_rows}
             },
         )
-
-    def case_results(
-        self, run_id: str, *, verdicts: Sequence[str] | None = None, limit: int | None = None
-    ) -> Any:
-        """One row per (case, epoch): input, expected, output, verdict, score (a pandas DataFrame)."""
-        where = ""
-        params: list[Any] = [run_id]
-        if verdicts:
-            where = f" AND o.verdict IN ({', '.join('?' for _ in verdicts)})"
-            params += list(verdicts)
-        lim = f" LIMIT {int(limit)}" if limit is not None else ""
-        sql = (
-            "SELECT o.case_id, o.epoch, o.verdict, o.score, o.status, o.error, o.raw_text, o.parsed_json, "
-            "o.extraction, o.latency_ms, o.prompt_tokens, o.completion_tokens, o.cost_usd, o.cached, o.attempts, "
-            "o.judge_cost_usd, o.saved_cost_usd, "
-            "c.input_json, c.expected_json, c.tags_json, c.source, c.verified, c.provenance_json "
-            "FROM outputs o JOIN cases c ON c.run_id = o.run_id AND c.case_id = o.case_id "
-            f"WHERE o.run_id = ?{where} ORDER BY o.case_id, o.epoch{lim}"
-        )
-        with self._connection() as con:
-            return con.query_df(sql, params)
-
-    def score_rows(self, run_id: str, case_ids: Sequence[str] | None = None) -> Any:
-        """Scores of a run (optionally of some cases), a pandas DataFrame."""
-        return self._rows_for_cases("scores", SCORE_COLUMNS, run_id, case_ids, "case_id, epoch, scorer")
-
-    def field_rows(self, run_id: str, case_ids: Sequence[str] | None = None) -> Any:
-        """Field scores of a run (optionally of some cases), a pandas DataFrame."""
-        return self._rows_for_cases(
-            "field_scores", FIELD_COLUMNS, run_id, case_ids, "case_id, epoch, scorer, field"
-        )
-
-    def _rows_for_cases(
-        self, table: str, columns: Sequence[str], run_id: str, case_ids: Sequence[str] | None, order: str
-    ) -> Any:
-        params: list[Any] = [run_id]
-        where = ""
-        if case_ids is not None:
-            if not case_ids:
-                where = " AND FALSE"
-            else:
-                where = f" AND case_id IN ({', '.join('?' for _ in case_ids)})"
-                params += list(case_ids)
-        sql = f"SELECT {', '.join(columns)} FROM {table} WHERE run_id = ?{where} ORDER BY {order}"
-        with self._connection() as con:
-            return con.query_df(sql, params)
 
     # ---- judge calibrations (evalkit calibrate; read by the gate) -------------------------------
 

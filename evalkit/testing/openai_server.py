@@ -71,6 +71,10 @@ class ServerStats:
     authorizations: list[str | None] = field(default_factory=list)  # each request's Authorization header
     arrivals: list[tuple[str, float]] = field(default_factory=list)  # (prompt key, monotonic time)
     in_flight_at_arrival: list[int] = field(default_factory=list)  # requests open as each one arrived
+    # wall-clock (time.time) of the first request's arrival and the last answer: a client process's
+    # start-up and wind-down are measured against them (GET /stats)
+    first_request_at: float | None = None
+    last_answer_at: float | None = None
 
 
 class LoopbackOpenAI:
@@ -114,6 +118,8 @@ class LoopbackOpenAI:
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         self.stats.requests += 1
+        if self.stats.first_request_at is None:
+            self.stats.first_request_at = time.time()
         self._in_flight += 1
         self.stats.max_in_flight = max(self.stats.max_in_flight, self._in_flight)
         try:
@@ -157,6 +163,18 @@ class LoopbackOpenAI:
             return web.json_response(self._completion(body, text))
         finally:
             self._in_flight -= 1
+            self.stats.last_answer_at = time.time()
+
+    async def _stats(self, _request: web.Request) -> web.StreamResponse:
+        """Requests seen and when the first arrived and the last was answered (wall clock)."""
+        stats = self.stats
+        return web.json_response(
+            {
+                "requests": stats.requests,
+                "first_request_at": stats.first_request_at,
+                "last_answer_at": stats.last_answer_at,
+            }
+        )
 
     async def _embeddings(self, request: web.Request) -> web.StreamResponse:
         self.stats.requests += 1
@@ -228,6 +246,7 @@ class LoopbackOpenAI:
             app.router.add_post(path, self._chat)
         for path in ("/v1/embeddings", "/embeddings"):
             app.router.add_post(path, self._embeddings)
+        app.router.add_get("/stats", self._stats)
         # stopping must not wait for deliberately hung requests
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
         await self._runner.setup()

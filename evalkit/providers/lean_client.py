@@ -1,0 +1,165 @@
+"""What the lean vendor clients share: one JSON POST per call, timed, classified and priced.
+
+litellm's ``acompletion`` costs ~13 ms of CPU per call here whatever the vendor; a vendor whose
+protocol evalkit speaks itself (:mod:`evalkit.providers.anthropic_messages`,
+:mod:`evalkit.providers.gemini_generate`) costs what building a body, one HTTP round trip and
+parsing the answer cost. A subclass says how a request becomes the vendor's body, how the answer
+becomes a :class:`Completion` and where an error's message is; the HTTP round trip goes through
+:mod:`evalkit.providers.http1` for ``http://`` and one pooled aiohttp session for ``https://``, as
+:mod:`evalkit.providers.openai_compat` does. Requests a lean client cannot carry faithfully
+(a response schema, non-text message parts) are left to litellm (:meth:`LeanJsonClient.accepts`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from evalkit.errors import ProviderError
+from evalkit.providers.base import Completion, CompletionRequest
+from evalkit.providers.http1 import Http1Client, TransportError
+
+if TYPE_CHECKING:
+    import aiohttp
+
+TRANSIENT_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 529}
+Price = Callable[[int, int], float]  # (prompt tokens, completion tokens) -> USD
+
+
+class JsonEndpoint:
+    """POSTs JSON bodies to one URL: keep-alive HTTP/1.1 of its own for ``http://``, aiohttp otherwise."""
+
+    def __init__(self, url: str, headers: dict[str, str]) -> None:
+        self.url = url
+        self.headers = {"Content-Type": "application/json", **headers}
+        lean = url.startswith("http://") and os.environ.get("EVALKIT_HTTP_CLIENT", "") != "aiohttp"
+        self._http1 = Http1Client(url, self.headers) if lean else None
+        self._session: aiohttp.ClientSession | None = None
+
+    async def post(self, body: dict[str, Any], timeout: float | None) -> tuple[int, bytes, dict[str, str]]:
+        """(status, body, lower-case headers) of one POST. Raises TimeoutError or TransportError."""
+        if self._http1 is not None:
+            answer = await self._http1.post(json.dumps(body).encode(), timeout)
+            return answer.status, answer.body, answer.headers
+        import aiohttp  # only for https:// (its import is ~0.25 s and ~13 MB)
+
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
+            # trust_env: HTTPS_PROXY / NO_PROXY apply, as they do for litellm's httpx client
+            self._session = aiohttp.ClientSession(
+                connector=connector, json_serialize=json.dumps, trust_env=True
+            )
+        client_timeout = aiohttp.ClientTimeout(total=timeout) if timeout else None
+        try:
+            async with self._session.post(
+                self.url, json=body, headers=self.headers, timeout=client_timeout
+            ) as response:
+                headers = {k.lower(): v for k, v in response.headers.items()}
+                return response.status, await response.read(), headers
+        except aiohttp.ClientError as exc:
+            raise TransportError(f"{type(exc).__name__}: {exc}") from None
+
+    async def aclose(self) -> None:
+        if self._http1 is not None:
+            await self._http1.aclose()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+class LeanJsonClient:
+    """One vendor protocol over :class:`JsonEndpoint`; subclasses fill in the protocol."""
+
+    def __init__(self, url: str, headers: dict[str, str], model_name: str, price: Price) -> None:
+        self.endpoint = JsonEndpoint(url, headers)
+        self.model_name = model_name  # as the vendor knows it, without litellm's provider prefix
+        self.price = price
+
+    def accepts(self, request: CompletionRequest) -> bool:
+        """Whether this client carries ``request`` faithfully: plain-text messages, no response schema."""
+        return request.response_schema is None and all(
+            isinstance(m.get("content"), str) and m.get("role") in ("system", "user", "assistant")
+            for m in request.messages
+        )
+
+    def body(self, request: CompletionRequest) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def completion(self, data: Any) -> Completion:
+        """The answer as a Completion (without latency and cost); KeyError/TypeError/... if malformed."""
+        raise NotImplementedError
+
+    def error_message(self, data: Any) -> str:
+        """The vendor's message in an error body (KeyError/TypeError/... when there is none)."""
+        raise NotImplementedError
+
+    def retry_hint(self, data: Any) -> float | None:
+        """Seconds to wait that an error body asks for (beyond a Retry-After header), if any."""
+        return None
+
+    async def complete(self, request: CompletionRequest) -> Completion:
+        body = self.body(request)
+        start = time.perf_counter()
+        try:
+            status, raw, headers = await self.endpoint.post(body, request.timeout)
+        except (TimeoutError, asyncio.TimeoutError):  # the same class on 3.11+, not on 3.10
+            raise ProviderError(f"timeout after {request.timeout:g}s", transient=True) from None
+        except TransportError as exc:
+            raise ProviderError(f"connection error: {exc}", transient=True) from None
+        latency_ms = (time.perf_counter() - start) * 1000.0
+        if status != 200:
+            raise self._status_error(status, raw, headers.get("retry-after"))
+        try:
+            done = self.completion(json.loads(raw))
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+            raise ProviderError(f"malformed response body: {raw[:120]!r}", transient=True) from None
+        return replace(
+            done, latency_ms=latency_ms, cost_usd=self.price(done.prompt_tokens, done.completion_tokens)
+        )
+
+    def _status_error(self, status: int, raw: bytes, retry_after: str | None) -> ProviderError:
+        data: Any = None
+        try:
+            data = json.loads(raw)
+            message = self.error_message(data)
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+            message = raw[:200].decode("utf-8", "replace")
+        wait = _seconds(retry_after)
+        if wait is None and data is not None:
+            try:
+                wait = self.retry_hint(data)
+            except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+                wait = None
+        return ProviderError(
+            f"{status}: {message}", transient=status in TRANSIENT_STATUS, status=status, retry_after=wait
+        )
+
+    async def aclose(self) -> None:
+        await self.endpoint.aclose()
+
+
+def _seconds(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value.strip().removesuffix("s")))
+    except ValueError:
+        return None
+
+
+def sampling(params: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
+    """The request's sampling parameters under the vendor's names; others are dropped, as litellm's
+    ``drop_params`` does (a vendor that lacks e.g. ``seed`` still answers)."""
+    out: dict[str, Any] = {}
+    for name, value in params.items():
+        if value is None or name not in names:
+            continue
+        if name == "stop" and isinstance(value, str):
+            value = [value]
+        out[names[name]] = value
+    return out

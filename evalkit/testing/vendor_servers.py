@@ -1,0 +1,224 @@
+"""Loopback servers that speak Anthropic's Messages API and Gemini's ``generateContent``.
+
+Like :class:`~evalkit.testing.openai_server.LoopbackOpenAI` (whose latency, fault injection,
+request counting and lifecycle they share), on 127.0.0.1, in a background thread
+(``with LoopbackAnthropic() as server:``) or as a process for benchmarks
+(``python -m evalkit.testing.vendor_servers anthropic --latency 0``). The ``responder`` sees the
+request in OpenAI's shape (``{"model", "messages"}``), so the same responders serve every protocol;
+``stats.bodies`` keeps the bodies as the vendor received them. Errors are shaped as each vendor
+shapes them (Anthropic: 529 ``overloaded_error``; Gemini: ``RetryInfo.retryDelay`` on 429s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import time
+from typing import Any
+
+from aiohttp import web
+
+from evalkit.testing.openai_server import Faults, LoopbackOpenAI, prompt_key
+
+
+class _VendorLoopback(LoopbackOpenAI):
+    """The protocol-independent part: counting, latency, faults; subclasses shape bodies and routes."""
+
+    def routes(self, app: web.Application) -> None:
+        raise NotImplementedError
+
+    def base_path(self) -> str:
+        raise NotImplementedError
+
+    def as_openai(self, body: dict[str, Any], request: web.Request) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def answer(self, body: dict[str, Any], request: web.Request, text: str) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def error(self, status: int, message: str) -> web.Response:
+        raise NotImplementedError
+
+    async def _vendor(self, request: web.Request) -> web.StreamResponse:
+        self.stats.requests += 1
+        if self.stats.first_request_at is None:
+            self.stats.first_request_at = time.time()
+        self._in_flight += 1
+        self.stats.max_in_flight = max(self.stats.max_in_flight, self._in_flight)
+        try:
+            try:
+                body = json.loads(await request.read())
+            except ValueError:
+                return self.error(400, "invalid JSON")
+            if self.keep_bodies:
+                self.stats.bodies.append(body)
+            openai_body = self.as_openai(body, request)
+            key = prompt_key(openai_body)
+            self.stats.by_prompt[key] += 1
+            if self.keep_bodies:
+                self.stats.arrivals.append((key, time.monotonic()))
+            overloaded = self.max_concurrent is not None and self._in_flight > self.max_concurrent
+            if self.latency:
+                await asyncio.sleep(self.latency)
+            if overloaded:
+                fault = "429"
+            elif self.fault_plan is not None:
+                fault = self.fault_plan(openai_body, self.stats.by_prompt[key]) or "ok"
+            else:
+                fault = self._pick_fault()
+            self.stats.by_outcome[fault] += 1
+            if fault == "500":
+                return self.error(500, "injected server error")
+            if fault == "429":
+                return self.error(429, "rate limited")
+            if fault == "hang":
+                await asyncio.sleep(self.faults.hang_seconds)
+                return self.error(504, "hung")
+            if fault == "malformed":
+                return web.Response(text='{"id": "x", "content": [', content_type="application/json")
+            return web.json_response(self.answer(body, request, self.responder(openai_body)))
+        finally:
+            self._in_flight -= 1
+            self.stats.last_answer_at = time.time()
+
+    async def _start(self) -> None:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        self.routes(app)
+        app.router.add_get("/stats", self._stats)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port, backlog=1024)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.base_url = f"http://127.0.0.1:{self.port}{self.base_path()}"
+
+
+def _text(content: Any) -> Any:
+    """Anthropic content as text: a string, or its text blocks joined (how litellm sends it)."""
+    if isinstance(content, list):
+        return "".join(b.get("text", "") for b in content if isinstance(b, dict))
+    return content
+
+
+def _tokens(text: str) -> int:
+    return max(1, len(text) // 4)
+
+
+class LoopbackAnthropic(_VendorLoopback):
+    """``POST /v1/messages``; ``base_url`` is the server's root (clients append ``/v1/messages``)."""
+
+    def routes(self, app: web.Application) -> None:
+        app.router.add_post("/v1/messages", self._vendor)
+
+    def base_path(self) -> str:
+        return ""
+
+    def as_openai(self, body: dict[str, Any], request: web.Request) -> dict[str, Any]:
+        system = [{"role": "system", "content": _text(body["system"])}] if body.get("system") else []
+        messages = [
+            {"role": m.get("role"), "content": _text(m.get("content"))} for m in body.get("messages") or []
+        ]
+        return {"model": body.get("model"), "messages": system + messages}
+
+    def answer(self, body: dict[str, Any], request: web.Request, text: str) -> dict[str, Any]:
+        prompt = "".join(str(m["content"]) for m in self.as_openai(body, request)["messages"])
+        return {
+            "id": "msg_loopback",
+            "type": "message",
+            "role": "assistant",
+            "model": body.get("model", "loopback"),
+            "content": [{"type": "text", "text": text}],
+            "stop_reason": "end_turn",
+            "stop_sequence": None,
+            "usage": {"input_tokens": _tokens(prompt), "output_tokens": _tokens(text)},
+        }
+
+    def error(self, status: int, message: str) -> web.Response:
+        if status == 500:  # Anthropic's usual server-side failure
+            status, message = 529, "Overloaded"
+        kind = {400: "invalid_request_error", 429: "rate_limit_error", 529: "overloaded_error"}.get(
+            status, "api_error"
+        )
+        headers = {"Retry-After": f"{self.faults.retry_after:g}"} if status == 429 else None
+        return web.json_response(
+            {"type": "error", "error": {"type": kind, "message": message}}, status=status, headers=headers
+        )
+
+
+class LoopbackGemini(_VendorLoopback):
+    """``POST /v1beta/models/{model}:generateContent``; ``base_url`` ends in ``/v1beta``."""
+
+    def routes(self, app: web.Application) -> None:
+        app.router.add_post("/v1beta/models/{action}", self._vendor)
+
+    def base_path(self) -> str:
+        return "/v1beta"
+
+    def as_openai(self, body: dict[str, Any], request: web.Request) -> dict[str, Any]:
+        model = request.match_info["action"].removesuffix(":generateContent")
+        system = body.get("systemInstruction")
+        messages = [{"role": "system", "content": system["parts"][0]["text"]}] if system else []
+        for turn in body.get("contents") or []:
+            role = "assistant" if turn.get("role") == "model" else "user"
+            messages.append({"role": role, "content": "".join(p.get("text", "") for p in turn["parts"])})
+        return {"model": model, "messages": messages}
+
+    def answer(self, body: dict[str, Any], request: web.Request, text: str) -> dict[str, Any]:
+        prompt = json.dumps(body.get("contents"))
+        prompt_tokens, text_tokens = _tokens(prompt), _tokens(text)
+        return {
+            "candidates": [
+                {"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": "STOP", "index": 0}
+            ],
+            "usageMetadata": {
+                "promptTokenCount": prompt_tokens,
+                "candidatesTokenCount": text_tokens,
+                "totalTokenCount": prompt_tokens + text_tokens,
+            },
+            "modelVersion": request.match_info["action"].removesuffix(":generateContent"),
+        }
+
+    def error(self, status: int, message: str) -> web.Response:
+        kind = {400: "INVALID_ARGUMENT", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL"}.get(
+            status, "UNAVAILABLE"
+        )
+        error: dict[str, Any] = {"code": status, "message": message, "status": kind}
+        if status == 429:  # Gemini says how long to wait in the body, not in Retry-After
+            error["details"] = [
+                {
+                    "@type": "type.googleapis.com/google.rpc.RetryInfo",
+                    "retryDelay": f"{self.faults.retry_after:g}s",
+                }
+            ]
+        return web.json_response({"error": error}, status=status)
+
+
+SERVERS: dict[str, type[_VendorLoopback]] = {"anthropic": LoopbackAnthropic, "gemini": LoopbackGemini}
+
+
+def main() -> None:
+    """Serve one protocol until killed, printing the base URL on the first line (for benchmarks)."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("protocol", choices=sorted(SERVERS))
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--latency", type=float, default=0.0)
+    args = parser.parse_args()
+    server = SERVERS[args.protocol](latency=args.latency, faults=Faults(), port=args.port, keep_bodies=False)
+
+    async def run() -> None:
+        await server._start()
+        print(server.base_url, flush=True)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            if server._runner is not None:
+                await server._runner.cleanup()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main()
