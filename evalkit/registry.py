@@ -23,7 +23,11 @@ _BUILTIN_MODULES = {
         "evalkit.scorers.similarity",
         "evalkit.scorers.pairwise",
     ),
-    "providers": ("evalkit.providers.litellm", "evalkit.providers.python"),
+    "providers": (
+        "evalkit.providers.litellm",
+        "evalkit.providers.python",
+        "evalkit.providers.http_target",
+    ),
 }
 
 

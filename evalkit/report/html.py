@@ -81,7 +81,7 @@ def prompt_text(run: RunRecord) -> PromptText:
     """The run's prompt template, read from the suite on disk and checked against the hash the run recorded."""
     version, recorded = run.prompt_version, run.prompt_hash
     if version is None:
-        return PromptText(version, recorded, None, "no prompt (a python: target)")
+        return PromptText(version, recorded, None, "no prompt (a python:, http: or replay: target)")
     rel = run.config.get("target", {}).get("prompts", {}).get(version)
     if not rel or not run.suite_path:
         return PromptText(version, recorded, None, "the run did not record where its template was")

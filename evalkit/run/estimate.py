@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
+from evalkit.providers.base import needs_prompt
 from evalkit.providers.calls import cache_key
 from evalkit.providers.litellm import LOCAL_PREFIX, import_litellm
 from evalkit.run.evaluate import CHUNK, prepare_target
@@ -41,7 +42,7 @@ def estimate_run(suite: Suite, store: Store | None, options: RunOptions) -> RunE
     """Estimate calls, tokens and cost of running ``suite`` with ``options``; makes no model call."""
     target = prepare_target(suite, options.model, options.prompt, options.timeout)
     epochs = max(1, options.repeat)
-    litellm = import_litellm() if not target.model.startswith("python:") else None
+    litellm = import_litellm() if needs_prompt(target.model) else None
     counter_model = "gpt-4o" if target.model.startswith(LOCAL_PREFIX) else target.model
     cases = calls = cached = prompt_tokens = 0
     iterator = (c for c in suite.iter_cases() if options.case_filter is None or options.case_filter(c))

@@ -14,7 +14,7 @@ from evalkit.cases import Case
 from evalkit.errors import ProviderError
 from evalkit.gate.suite import case_verdict
 from evalkit.outputs import parse_output
-from evalkit.providers.base import Completion, CompletionRequest
+from evalkit.providers.base import Completion, CompletionRequest, needs_prompt, target_hash
 from evalkit.providers.calls import ModelCaller
 from evalkit.results import CaseResult, OutputRecord, ScoreRow
 from evalkit.scorers.base import Score, ScoreContext
@@ -34,6 +34,7 @@ class Target:
     response_schema: dict[str, Any] | None
     api_base: str | None
     timeout: float | None = None
+    target_hash: str | None = None
 
     def request(self, case: Case) -> CompletionRequest:
         messages = self.prompt.render(case.input, output_schema=self.response_schema) if self.prompt else []
@@ -45,6 +46,7 @@ class Target:
             api_base=self.api_base,
             variables=case.input,
             timeout=self.timeout,
+            target_hash=self.target_hash,
         )
 
 
@@ -54,7 +56,7 @@ def prepare_target(
     """Resolve model, prompt version and params; config problems surface here, before any call."""
     spec = suite.config.target
     model = model or spec.model
-    version = None if model.startswith("python:") else suite.prompt(prompt)
+    version = suite.prompt(prompt) if needs_prompt(model) else None
     params = spec.params.model_dump(exclude_none=True, exclude={"timeout"})
     return Target(
         model=model,
@@ -63,6 +65,7 @@ def prepare_target(
         response_schema=suite.output_schema,
         api_base=spec.api_base,
         timeout=timeout or spec.params.timeout,
+        target_hash=target_hash(model, suite.base_dir),
     )
 
 

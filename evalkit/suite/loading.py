@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from evalkit.cases import Case, iter_case_file
 from evalkit.errors import ConfigError, UsageError
+from evalkit.providers.base import needs_prompt
 from evalkit.scorers.base import ScoreFn, ScorerArgumentError, build_scorer
 from evalkit.suite.output_schema import load_output_schema
 from evalkit.suite.prompts import PromptVersion, load_prompt
@@ -138,8 +139,7 @@ def load_suite(path: Path | str) -> Suite:
         return ConfigError(message, path=suite_path, line=located.line_of(loc))
 
     target = config.target
-    is_python_target = target.model.startswith("python:")
-    if not target.prompts and not is_python_target:
+    if not target.prompts and needs_prompt(target.model):
         raise fail("target.prompts: a model target needs at least one prompt version", ("target",))
     prompts = {}
     for name, rel in target.prompts.items():
