@@ -27,6 +27,7 @@ _BUILTIN_MODULES = {
         "evalkit.providers.litellm",
         "evalkit.providers.python",
         "evalkit.providers.http_target",
+        "evalkit.providers.replay",
     ),
 }
 

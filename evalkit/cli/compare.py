@@ -77,6 +77,7 @@ def compare(
     exit code (1 when it fails).
     """
     from evalkit.analysis.compare import compare_runs
+    from evalkit.cli.human_baseline import print_baseline_rates
     from evalkit.errors import UsageError
     from evalkit.store import open_store
 
@@ -96,6 +97,7 @@ def compare(
     if comparison.paired == 0:
         raise UsageError(f"runs {run_a.run_id} and {run_b.run_id} have no case scored in both")
     print_comparison(comparison, flips)
+    print_baseline_rates(comparison, run_a, run_b)
     pairwise = None
     if judge is not None:
         from evalkit.cli.pairwise import judge_runs

@@ -118,9 +118,11 @@ class ResponseCache(Protocol):
 def cache_key(request: CompletionRequest, epoch: int) -> str:
     """Content address of a call: model, sampling params, rendered messages, schema, epoch."""
     digest = _settings_digest(request).copy()
+    # targets that name files (http:, replay:) answer per case: two cases with one input are two calls
+    case = [request.case_id] if request.target_hash is not None else []
     digest.update(
         json.dumps(
-            [request.messages or None, None if request.messages else request.variables, epoch],
+            [request.messages or None, None if request.messages else request.variables, epoch, *case],
             sort_keys=True,
             ensure_ascii=False,
             default=str,

@@ -26,6 +26,7 @@ from markupsafe import Markup
 
 from evalkit import __version__
 from evalkit.analysis.compare import Comparison, compare_outcomes, frame_columns, outcomes_from_frames
+from evalkit.analysis.human_baseline import baseline_error_rates
 from evalkit.report.charts import Chart, RunSeries, render_charts
 from evalkit.report.formatting import metric_cells
 from evalkit.report.pairwise import pairwise_view
@@ -128,6 +129,7 @@ def build_context(
         "version": __version__,
         "runs": views,
         "comparison": comparison,
+        "human_baseline": baseline_error_rates(comparison, run, other) if comparison and other else None,
         "flips": comparison.flips[:FLIPS_SHOWN] if comparison else [],
         "charts": render_charts([_series(v, qualify_fields=_field_scorers(views) > 1) for v in views]),
         "case_data": _script_json(

@@ -47,6 +47,7 @@ class Target:
             variables=case.input,
             timeout=self.timeout,
             target_hash=self.target_hash,
+            case_id=case.id,
         )
 
 

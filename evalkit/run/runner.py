@@ -28,6 +28,7 @@ from evalkit.gate.judges import judge_checks
 from evalkit.gate.suite import GateDecision, apply_judge_checks, decide
 from evalkit.providers.base import CompletionRequest
 from evalkit.providers.calls import ConcurrencyLimit, ModelCaller, RetryPolicy, cache_key
+from evalkit.providers.replay import baseline_label
 from evalkit.results import CaseResult, RunRecord
 from evalkit.run.batches import BatchWriter
 from evalkit.run.evaluate import CHUNK, Target, evaluate_case, prepare_target
@@ -256,6 +257,9 @@ async def _execute(
             "concurrency": options.concurrency,
             "budget_usd": options.budget_usd,
         }
+        label = baseline_label(target.model, suite.base_dir)
+        if label is not None:  # recordings marked as a baseline (e.g. human moderators)
+            config["run"]["baseline_label"] = label
         run = RunRecord(
             run_id=new_run_id(suite.name),
             suite_name=suite.name,
