@@ -87,7 +87,7 @@ async def score_case(
         complete=caller.complete,
     )
     rows = []
-    for configured in suite.scorers:
+    for configured in [*suite.scorers, *suite.case_scorers(case)]:
         spec = configured.spec
         if spec.verified_only and not case.verified:
             continue

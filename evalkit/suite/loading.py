@@ -47,6 +47,7 @@ class Suite:
     case_files: list[Path]
     source_hash: str
     _locations: LocatedYaml | None = field(default=None, repr=False)
+    _case_scorers: dict[str, ConfiguredScorer] = field(default_factory=dict, repr=False)
 
     @property
     def name(self) -> str:
@@ -63,6 +64,17 @@ class Suite:
             known = ", ".join(self.prompts) or "none"
             raise UsageError(f"suite {self.name!r} has no prompt version {chosen!r} (versions: {known})")
         return self.prompts[chosen]
+
+    def case_scorers(self, case: Case) -> list[ConfiguredScorer]:
+        """The checks ``case`` carries itself, built once per distinct spec (ScorerArgumentError if bad)."""
+        built = []
+        for spec in case.scorers:
+            key = spec.model_dump_json()
+            if key not in self._case_scorers:
+                fn = build_scorer(spec.name, spec.args, base_dir=self.base_dir)
+                self._case_scorers[key] = ConfiguredScorer(spec=spec, fn=fn)
+            built.append(self._case_scorers[key])
+        return built
 
     def iter_cases(self) -> Iterator[Case]:
         """Stream every case of every case file, in file order (memory does not grow with suite size)."""
@@ -100,10 +112,27 @@ class Suite:
                     path=path,
                     line=line,
                 )
+            if case.scorers:
+                self._check_case_scorers(case, path, line)
             accepted += accept is None or accept(case)
         if not seen:
             raise ConfigError("suite has no cases (its case files are empty)", path=self.path)
         return accepted
+
+    def _check_case_scorers(self, case: Case, path: Path, line: int) -> None:
+        labels = {s.label for s in self.scorers}
+        for i, spec in enumerate(case.scorers):
+            if spec.label in labels:
+                raise ConfigError(
+                    f"scorers.{i}: scorer id {spec.label!r} is already used by the suite or this case; give it an `id`",
+                    path=path,
+                    line=line,
+                )
+            labels.add(spec.label)
+        try:
+            self.case_scorers(case)
+        except ScorerArgumentError as exc:
+            raise ConfigError(f"scorers: {exc}", path=path, line=line) from None
 
 
 def resolve_suite_path(path: Path) -> Path:
