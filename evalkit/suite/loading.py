@@ -13,12 +13,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from evalkit.cases import Case, iter_case_file
+from evalkit.cases import Case
 from evalkit.errors import ConfigError, UsageError
 from evalkit.providers.base import needs_prompt
 from evalkit.scorers.base import ScoreFn, ScorerArgumentError, build_scorer
+from evalkit.suite.case_columns import ColumnMapping
 from evalkit.suite.output_schema import load_output_schema
 from evalkit.suite.prompts import PromptVersion, load_prompt
+from evalkit.suite.sources import iter_cases_from
 from evalkit.suite.spec import SUITE_FILENAMES, ScorerSpec, SuiteFile
 from evalkit.suite.yamlfile import LocatedYaml, load_yaml
 
@@ -47,6 +49,7 @@ class Suite:
     case_files: list[Path]
     source_hash: str
     _locations: LocatedYaml | None = field(default=None, repr=False)
+    case_columns: dict[Path, ColumnMapping] = field(default_factory=dict)  # CSV/Parquet files' mappings
     _case_scorers: dict[str, ConfiguredScorer] = field(default_factory=dict, repr=False)
 
     @property
@@ -84,7 +87,7 @@ class Suite:
     def iter_located_cases(self) -> Iterator[tuple[Path, int, Case]]:
         """Like :meth:`iter_cases`, with the file and line each case comes from."""
         for path in self.case_files:
-            for line, case in iter_case_file(path):
+            for line, case in iter_cases_from(path, self.case_columns.get(path)):
                 yield path, line, case
 
     def check_cases(self, prompt: PromptVersion | None, accept: Callable[[Case], bool] | None = None) -> int:
@@ -204,13 +207,17 @@ def load_suite(path: Path | str) -> Suite:
         scorers.append(ConfiguredScorer(spec=spec, fn=fn))
 
     case_files: list[Path] = []
-    for i, pattern in enumerate(config.cases):
+    case_columns: dict[Path, ColumnMapping] = {}
+    for i, entry in enumerate(config.cases):
+        pattern = entry if isinstance(entry, str) else entry.path
         matches = sorted(Path(p) for p in glob.glob(str(base / pattern), recursive=True))
         if not matches:
             if (base / pattern) in _growth_case_files(config, base):
                 continue  # written by `evalkit generate`/`mine`; absent until the first case is added
             raise fail(f"cases.{i}: no case file matches {pattern!r}", ("cases", i))
         case_files.extend(m for m in matches if m not in case_files)
+        if not isinstance(entry, str):
+            case_columns.update((m, entry.columns) for m in matches)
 
     return Suite(
         path=suite_path,
@@ -221,6 +228,7 @@ def load_suite(path: Path | str) -> Suite:
         case_files=case_files,
         source_hash=_suite_hash(suite_path, prompts, output_schema),
         _locations=located,
+        case_columns=case_columns,
     )
 
 

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from evalkit.suite.case_columns import CaseFileSpec
 from evalkit.suite.growth import GenerateSpec, MiningSpec
 
 DEFAULT_MODEL = "local/smollm2-135m"
@@ -184,8 +185,10 @@ class SuiteFile(BaseModel):
     name: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$", description="Suite name (used in run ids and reports).")
     description: str = ""
     target: TargetSpec
-    cases: list[str] = Field(
-        min_length=1, description="Case files (JSONL), paths or globs relative to the suite."
+    cases: list[str | CaseFileSpec] = Field(
+        min_length=1,
+        description="Case files (JSONL, CSV, Parquet), paths or globs relative to the suite; "
+        "or {path, columns} to map a table's columns to case fields.",
     )
     scorers: list[ScorerSpec] = Field(min_length=1)
     gate: GateSpec = Field(default_factory=GateSpec)
@@ -195,6 +198,11 @@ class SuiteFile(BaseModel):
     mining: MiningSpec | None = Field(
         default=None, description="How `evalkit mine` reads production logs (field mapping, PII)."
     )
+
+    @property
+    def case_patterns(self) -> list[str]:
+        """The paths or globs of ``cases``, with or without a column mapping."""
+        return [c if isinstance(c, str) else c.path for c in self.cases]
 
 
 def suite_json_schema() -> dict[str, Any]:

@@ -167,13 +167,13 @@ def test_a_baseline_replay_gets_an_error_rate_line_in_compare_and_the_report(
     ]
     (root / "humans.jsonl").write_text("".join(json.dumps(h) + "\n" for h in human))
     (root / "humans.yaml").write_text("source: humans.jsonl\nbaseline: human moderators\n")
-    (root / "pipe.py").write_text(
+    (root / "bl_pipe.py").write_text(
         "def clean(title):\n    return {'title': 'Item 0?' if title == 'item 0' else title.capitalize()}\n"
     )
     monkeypatch.syspath_prepend(str(root))
     (root / "cases.jsonl").write_text("".join(json.dumps(c) + "\n" for c in cases))
     (root / "suite.yaml").write_text(
-        "name: bl\ntarget:\n  model: python:pipe:clean\ncases: [cases.jsonl]\n"
+        "name: bl\ntarget:\n  model: python:bl_pipe:clean\ncases: [cases.jsonl]\n"
         "scorers:\n  - name: json_fields\n    args: {fields: {title: {match: exact}}}\n"
         "gate: {min_pass_rate: 0.5}\n"
     )
@@ -182,13 +182,13 @@ def test_a_baseline_replay_gets_an_error_rate_line_in_compare_and_the_report(
     assert cli("run", str(root), "--db", db, "--no-progress").exit_code == 0
     runs = open_store(db).list_runs()
     human_run = next(r for r in runs if r.model == "replay:humans.yaml")
-    model_run = next(r for r in runs if r.model == "python:pipe:clean")
+    model_run = next(r for r in runs if r.model == "python:bl_pipe:clean")
     assert human_run.config["run"]["baseline_label"] == "human moderators"
     shown = cli("compare", human_run.run_id, model_run.run_id, "--db", db)
     assert shown.exit_code == 0, shown.stderr
     line = next(x for x in shown.stdout.splitlines() if x.startswith("Baseline:"))
     assert "human moderators 25.0% error (95% CI 11.2%-46.9%)" in line
-    assert "python:pipe:clean 5.0% (0.9%-23.6%) on 20 cases: -20.0 pts" in line
+    assert "python:bl_pipe:clean 5.0% (0.9%-23.6%) on 20 cases: -20.0 pts" in line
     assert "McNemar p=0.125" in line
     # either order: the baseline is recognised as B too
     reverse = cli("compare", model_run.run_id, human_run.run_id, "--db", db)

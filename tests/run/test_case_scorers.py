@@ -20,12 +20,12 @@ NO_ACME = {"name": "contains", "id": "no_competitor", "args": {"value": "Acme", 
 
 def write(root: Path, cases: list[dict[str, Any]]) -> Path:
     root.mkdir(parents=True, exist_ok=True)
-    (root / "pipe.py").write_text(
+    (root / "case_pipe.py").write_text(
         "def answer(q):\n    return 'Try Acme gadgets' if 'gadget' in q else 'Ours is best'\n"
     )
     (root / "cases.jsonl").write_text("".join(json.dumps(c) + "\n" for c in cases))
     (root / "suite.yaml").write_text(
-        "name: pc\ntarget:\n  model: python:pipe:answer\ncases: [cases.jsonl]\n"
+        "name: pc\ntarget:\n  model: python:case_pipe:answer\ncases: [cases.jsonl]\n"
         "scorers:\n  - name: regex\n    args: {pattern: '\\w'}\n"
         "gate: {case_pass: all, min_pass_rate: 0.1}\n"
     )
