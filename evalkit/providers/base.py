@@ -29,7 +29,10 @@ class CompletionRequest:
     # content hash of what the model string points at (an http: target's config, a replay's recording),
     # part of the cache key so editing that file is a new call
     target_hash: str | None = None
-    case_id: str | None = None  # which case this is (a replay looks its recording up by it)
+    case_id: str | None = None
+    tools: list[dict[str, Any]] | None = (
+        None  # functions the model may call (OpenAI's form)  # which case this is (a replay looks its recording up by it)
+    )
 
 
 @dataclass(frozen=True)

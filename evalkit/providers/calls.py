@@ -132,7 +132,7 @@ def cache_key(request: CompletionRequest, epoch: int) -> str:
 
 
 # The parts of a request shared by every case of a run, hashed once (checked by identity).
-_SETTINGS: dict[tuple[str, str | None, str | None, int, int], tuple[Any, Any, hashlib._Hash]] = {}
+_SETTINGS: dict[tuple[str, str | None, str | None, int, int, int], tuple[Any, Any, hashlib._Hash, Any]] = {}
 
 
 def _settings_digest(request: CompletionRequest) -> hashlib._Hash:
@@ -142,17 +142,25 @@ def _settings_digest(request: CompletionRequest) -> hashlib._Hash:
         request.target_hash,
         id(request.params),
         id(request.response_schema),
+        id(request.tools),
     )
     cached = _SETTINGS.get(key)
-    if cached is not None and cached[0] is request.params and cached[1] is request.response_schema:
+    if (
+        cached is not None
+        and cached[0] is request.params
+        and cached[1] is request.response_schema
+        and cached[3] is request.tools
+    ):
         return cached[2]
     material = [request.model, request.api_base, request.params, request.response_schema]
     if request.target_hash is not None:  # only then, so the keys of plain model calls stay as they were
         material.append(request.target_hash)
+    if request.tools is not None:
+        material.append({"tools": request.tools})
     digest = hashlib.sha256(json.dumps(material, sort_keys=True, ensure_ascii=False, default=str).encode())
     if len(_SETTINGS) > 256:
         _SETTINGS.clear()
-    _SETTINGS[key] = (request.params, request.response_schema, digest)
+    _SETTINGS[key] = (request.params, request.response_schema, digest, request.tools)
     return digest
 
 

@@ -35,6 +35,7 @@ class Target:
     api_base: str | None
     timeout: float | None = None
     target_hash: str | None = None
+    tools: list[dict[str, Any]] | None = None
 
     def request(self, case: Case) -> CompletionRequest:
         messages = self.prompt.render(case.input, output_schema=self.response_schema) if self.prompt else []
@@ -48,6 +49,7 @@ class Target:
             timeout=self.timeout,
             target_hash=self.target_hash,
             case_id=case.id,
+            tools=self.tools,
         )
 
 
@@ -67,6 +69,7 @@ def prepare_target(
         api_base=spec.api_base,
         timeout=timeout or spec.params.timeout,
         target_hash=target_hash(model, suite.base_dir),
+        tools=suite.tools,
     )
 
 

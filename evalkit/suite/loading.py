@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from evalkit.cases import Case
 from evalkit.errors import ConfigError, UsageError
 from evalkit.providers.base import needs_prompt
+from evalkit.providers.tool_calls import load_tools
 from evalkit.scorers.base import ScoreFn, ScorerArgumentError, build_scorer
 from evalkit.suite.case_columns import ColumnMapping
 from evalkit.suite.output_schema import load_output_schema
@@ -50,6 +51,7 @@ class Suite:
     source_hash: str
     _locations: LocatedYaml | None = field(default=None, repr=False)
     case_columns: dict[Path, ColumnMapping] = field(default_factory=dict)  # CSV/Parquet files' mappings
+    tools: list[dict[str, Any]] | None = None  # functions the target may call
     _case_scorers: dict[str, ConfiguredScorer] = field(default_factory=dict, repr=False)
 
     @property
@@ -193,6 +195,13 @@ def load_suite(path: Path | str) -> Suite:
         except ValueError as exc:
             raise fail(f"target.output_schema: {exc}", ("target", "output_schema")) from None
 
+    tools = None
+    if target.tools is not None:
+        try:
+            tools = load_tools(target.tools, base)
+        except ConfigError as exc:
+            raise (exc if exc.path is not None else fail(exc.message, ("target", "tools"))) from None
+
     labels: set[str] = set()
     scorers = []
     for i, spec in enumerate(config.scorers):
@@ -229,6 +238,7 @@ def load_suite(path: Path | str) -> Suite:
         source_hash=_suite_hash(suite_path, prompts, output_schema),
         _locations=located,
         case_columns=case_columns,
+        tools=tools,
     )
 
 

@@ -52,6 +52,11 @@ class TargetSpec(BaseModel):
         "Passed to the provider as a constraint where supported.",
     )
     api_base: str | None = Field(default=None, description="Base URL of an OpenAI-compatible server.")
+    tools: str | list[dict[str, Any]] | None = Field(
+        default=None,
+        description="Functions the model may call: a JSON/YAML file (relative path) or a list of "
+        "{name, description, parameters (JSON Schema)}; a tool call is the output.",
+    )
     confidence_field: str | None = Field(
         default=None,
         description="Dotted path of the output field holding the model's self-reported confidence "
