@@ -19,7 +19,7 @@ class CompletionRequest:
     """One model call: everything that determines its answer."""
 
     model: str
-    messages: list[dict[str, str]]
+    messages: list[dict[str, Any]]  # content is text, or content parts (text and images)
     params: dict[str, Any] = field(default_factory=dict)  # temperature, max_tokens, seed, ...
     response_schema: dict[str, Any] | None = None  # JSON Schema constraint, where the provider supports it
     api_base: str | None = None
@@ -29,10 +29,9 @@ class CompletionRequest:
     # content hash of what the model string points at (an http: target's config, a replay's recording),
     # part of the cache key so editing that file is a new call
     target_hash: str | None = None
-    case_id: str | None = None
-    tools: list[dict[str, Any]] | None = (
-        None  # functions the model may call (OpenAI's form)  # which case this is (a replay looks its recording up by it)
-    )
+    case_id: str | None = None  # which case this is (a replay looks its recording up by it)
+    tools: list[dict[str, Any]] | None = None  # functions the model may call (OpenAI's form)
+    attachments: dict[str, str] | None = None  # input variable -> SHA-256 of the file it names
 
 
 @dataclass(frozen=True)

@@ -119,7 +119,9 @@ def cache_key(request: CompletionRequest, epoch: int) -> str:
     """Content address of a call: model, sampling params, rendered messages, schema, epoch."""
     digest = _settings_digest(request).copy()
     # targets that name files (http:, replay:) answer per case: two cases with one input are two calls
-    case = [request.case_id] if request.target_hash is not None else []
+    case: list[Any] = [request.case_id] if request.target_hash is not None else []
+    if request.attachments:  # the files' content, whatever of them the messages show
+        case.append(request.attachments)
     digest.update(
         json.dumps(
             [request.messages or None, None if request.messages else request.variables, epoch, *case],

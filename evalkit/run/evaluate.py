@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from evalkit.cases import Case
@@ -16,6 +17,7 @@ from evalkit.gate.suite import case_verdict
 from evalkit.outputs import parse_output
 from evalkit.providers.base import Completion, CompletionRequest, needs_prompt, target_hash
 from evalkit.providers.calls import ModelCaller
+from evalkit.providers.file_inputs import has_file_refs, resolve_file_inputs, with_content_parts
 from evalkit.results import CaseResult, OutputRecord, ScoreRow
 from evalkit.scorers.base import Score, ScoreContext
 from evalkit.suite.loading import Suite
@@ -36,20 +38,27 @@ class Target:
     timeout: float | None = None
     target_hash: str | None = None
     tools: list[dict[str, Any]] | None = None
+    file_root: Path | None = None  # what case file paths are relative to (the suite's directory)
 
     def request(self, case: Case) -> CompletionRequest:
-        messages = self.prompt.render(case.input, output_schema=self.response_schema) if self.prompt else []
+        variables, attachments = case.input, None
+        if has_file_refs(variables):
+            variables, attachments = resolve_file_inputs(variables, self.file_root or Path.cwd())
+        messages = self.prompt.render(variables, output_schema=self.response_schema) if self.prompt else []
+        if attachments:
+            messages = with_content_parts(messages, variables)
         return CompletionRequest(
             model=self.model,
             messages=messages,
             params=self.params,
             response_schema=self.response_schema,
             api_base=self.api_base,
-            variables=case.input,
+            variables=variables,
             timeout=self.timeout,
             target_hash=self.target_hash,
             case_id=case.id,
             tools=self.tools,
+            attachments=attachments,
         )
 
 
@@ -70,6 +79,7 @@ def prepare_target(
         timeout=timeout or spec.params.timeout,
         target_hash=target_hash(model, suite.base_dir),
         tools=suite.tools,
+        file_root=suite.base_dir,
     )
 
 

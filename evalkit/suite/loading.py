@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from evalkit.cases import Case
 from evalkit.errors import ConfigError, UsageError
 from evalkit.providers.base import needs_prompt
+from evalkit.providers.file_inputs import check_file_inputs, has_file_refs, rebase_file_refs
 from evalkit.providers.tool_calls import load_tools
 from evalkit.scorers.base import ScoreFn, ScorerArgumentError, build_scorer
 from evalkit.suite.case_columns import ColumnMapping
@@ -90,6 +91,10 @@ class Suite:
         """Like :meth:`iter_cases`, with the file and line each case comes from."""
         for path in self.case_files:
             for line, case in iter_cases_from(path, self.case_columns.get(path)):
+                if has_file_refs(case.input):  # file paths are relative to the case file
+                    case = case.model_copy(
+                        update={"input": rebase_file_refs(case.input, path.parent, self.base_dir)}
+                    )
                 yield path, line, case
 
     def check_cases(self, prompt: PromptVersion | None, accept: Callable[[Case], bool] | None = None) -> int:
@@ -119,6 +124,11 @@ class Suite:
                 )
             if case.scorers:
                 self._check_case_scorers(case, path, line)
+            if has_file_refs(case.input):
+                try:
+                    check_file_inputs(case.input, self.base_dir)
+                except ConfigError as exc:
+                    raise ConfigError(f"case {case.id!r}: {exc.message}", path=path, line=line) from None
             accepted += accept is None or accept(case)
         if not seen:
             raise ConfigError("suite has no cases (its case files are empty)", path=self.path)
