@@ -5,7 +5,8 @@ file; ``"type": "pdf" | "image" | "text"`` when the extension does not say). In 
 the variable renders as the file's text (a PDF's text layer, read with pypdf; a text file's
 content); an image renders as a marker that becomes an image content part of that message, sent
 to vision models as OpenAI's ``image_url`` with a data URL (litellm passes it on to every vendor).
-Templates may also use ``{{ doc.text }}``, ``{{ doc.name }}`` and ``{{ doc.sha256 }}``. ``python:``
+Templates may also use ``{{ doc.text }}``, ``{{ doc.name }}``, ``{{ doc.sha256 }}`` and, for a PDF,
+``{{ doc.page_images }}``: its pages as images (rendered by pypdfium2, the ``files`` extra). ``python:``
 targets receive the :class:`FileInput` itself (``.path``, ``.data``, ``.text``).
 
 Each file's SHA-256 is part of the call's cache key, so editing a file makes a new call. URLs are
@@ -125,8 +126,42 @@ class FileInput:
             return self.url
         return f"data:{self.media_type};base64,{base64.b64encode(self.data).decode()}"
 
+    @cached_property
+    def page_images(self) -> str:
+        """A PDF's pages as images, for vision models: ``{{ invoice.page_images }}`` in a template
+        places one image part per page (rendered at 100 dpi by pypdfium2, the ``files`` extra)."""
+        return "".join(str(page) for page in self.rendered_pages)
+
+    @cached_property
+    def rendered_pages(self) -> list[FileInput]:
+        if self.kind != "pdf":
+            return [self] if self.kind == "image" else []
+        return render_pdf_pages(self.data, self.name)
+
     def __str__(self) -> str:
         return f"[[evalkit-image:{self.sha256}]]" if self.kind == "image" else self.text
+
+
+def render_pdf_pages(data: bytes, name: str, dpi: int = 100) -> list[FileInput]:
+    """Each page of a PDF as a PNG :class:`FileInput`."""
+    import io
+
+    try:
+        import pypdfium2
+    except ImportError:
+        raise ConfigError("PDF page images need pypdfium2: pip install 'evalkit[files]'") from None
+    pages = []
+    document = pypdfium2.PdfDocument(data)
+    try:
+        for number in range(len(document)):
+            buffer = io.BytesIO()
+            document[number].render(scale=dpi / 72).to_pil().save(buffer, format="PNG")
+            png = buffer.getvalue()
+            sha = hashlib.sha256(png).hexdigest()
+            pages.append(FileInput(f"{name}#page{number + 1}", "image", "image/png", sha, data=png))
+    finally:
+        document.close()
+    return pages
 
 
 def pdf_text(data: bytes) -> str:
@@ -202,7 +237,10 @@ def resolve_file_inputs(variables: dict[str, Any], root: Path) -> tuple[dict[str
 
 def with_content_parts(messages: list[dict[str, Any]], files: dict[str, Any]) -> list[dict[str, Any]]:
     """Messages whose text holds image markers, split into text and ``image_url`` content parts."""
-    images = {f.sha256: f for f in files.values() if isinstance(f, FileInput) and f.kind == "image"}
+    images = {}
+    for value in files.values():
+        if isinstance(value, FileInput) and (value.kind == "image" or "rendered_pages" in value.__dict__):
+            images.update((page.sha256, page) for page in value.rendered_pages)  # pages only if placed
     if not images:
         return messages
     out = []

@@ -197,3 +197,22 @@ def test_image_parts_through_litellm(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert results["img"].output.status == "ok"
     assert [p["type"] for p in parts] == ["text", "image_url"]
     assert base64.b64decode(parts[1]["image_url"]["url"].split(",", 1)[1]) == png
+
+
+def test_pdf_pages_as_images_when_the_template_asks(tmp_path: Path) -> None:
+    root = tmp_path / "s"
+    write_pdf(root / "cases" / "docs" / "two.pdf", "Page one", "Page two")
+    prompt = "[user]\nRead both pages.\n{{ doc.page_images }}\nText layer: {{ doc }}\n"
+    with LoopbackOpenAI() as server:
+        suite = make_suite(
+            root, prompt, [{"id": "p", "input": {"doc": {"$file": "docs/two.pdf"}}}], api_base=server.base_url
+        )
+        run(suite, tmp_path / "r.duckdb")
+        parts = server.stats.bodies[0]["messages"][-1]["content"]
+    assert [p["type"] for p in parts] == ["text", "image_url", "image_url", "text"]
+    assert parts[-1]["text"] == "\nText layer: Page one\fPage two"
+    pages = [
+        Image.open(io.BytesIO(base64.b64decode(p["image_url"]["url"].split(",", 1)[1]))) for p in parts[1:3]
+    ]
+    assert [page.size for page in pages] == [(827, 1170), (827, 1170)]  # A4 at 100 dpi
+    assert pages[0].tobytes() != pages[1].tobytes()
