@@ -237,7 +237,7 @@ def resolve_file_inputs(variables: dict[str, Any], root: Path) -> tuple[dict[str
 
 def with_content_parts(messages: list[dict[str, Any]], files: dict[str, Any]) -> list[dict[str, Any]]:
     """Messages whose text holds image markers, split into text and ``image_url`` content parts."""
-    images = {}
+    images: dict[str, FileInput] = {}
     for value in files.values():
         if isinstance(value, FileInput) and (value.kind == "image" or "rendered_pages" in value.__dict__):
             images.update((page.sha256, page) for page in value.rendered_pages)  # pages only if placed
