@@ -38,7 +38,8 @@ class TargetSpec(BaseModel):
     model: str = Field(
         default=DEFAULT_MODEL,
         description="litellm model string (openai/gpt-4o-mini, anthropic/..., ollama/...), "
-        f"`{DEFAULT_MODEL}` for the embedded offline model, or `python:module:function`.",
+        f"`{DEFAULT_MODEL}` for the embedded offline model, `python:module:function`, "
+        "`http:service.yaml` (a deployed service) or `replay:recorded.jsonl` (recorded outputs).",
     )
     prompts: dict[str, str] = Field(
         default_factory=dict,
