@@ -97,7 +97,7 @@ def compare(
     if comparison.paired == 0:
         raise UsageError(f"runs {run_a.run_id} and {run_b.run_id} have no case scored in both")
     print_comparison(comparison, flips)
-    print_baseline_rates(comparison, run_a, run_b)
+    rates = print_baseline_rates(comparison, run_a, run_b)
     pairwise = None
     if judge is not None:
         from evalkit.cli.pairwise import judge_runs
@@ -108,7 +108,8 @@ def compare(
     if summary_md is not None:
         from evalkit.report.markdown import comparison_markdown
 
-        _write(summary_md, comparison_markdown(comparison, pairwise=pairwise))
+        line = rates.line if rates is not None else None
+        _write(summary_md, comparison_markdown(comparison, pairwise=pairwise, baseline_line=line))
     if pairwise is not None:
         from evalkit.gate.pairwise import pairwise_exit_code
 

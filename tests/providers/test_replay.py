@@ -184,12 +184,14 @@ def test_a_baseline_replay_gets_an_error_rate_line_in_compare_and_the_report(
     human_run = next(r for r in runs if r.model == "replay:humans.yaml")
     model_run = next(r for r in runs if r.model == "python:bl_pipe:clean")
     assert human_run.config["run"]["baseline_label"] == "human moderators"
-    shown = cli("compare", human_run.run_id, model_run.run_id, "--db", db)
+    summary = tmp_path / "summary.md"
+    shown = cli("compare", human_run.run_id, model_run.run_id, "--db", db, "--summary-md", str(summary))
     assert shown.exit_code == 0, shown.stderr
     line = next(x for x in shown.stdout.splitlines() if x.startswith("Baseline:"))
     assert "human moderators 25.0% error (95% CI 11.2%-46.9%)" in line
     assert "python:bl_pipe:clean 5.0% (0.9%-23.6%) on 20 cases: -20.0 pts" in line
     assert "McNemar p=0.125" in line
+    assert "**Baseline:** human moderators 25.0% error" in summary.read_text()
     # either order: the baseline is recognised as B too
     reverse = cli("compare", model_run.run_id, human_run.run_id, "--db", db)
     assert "human moderators 25.0% error" in reverse.stdout
