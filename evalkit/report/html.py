@@ -29,6 +29,7 @@ from evalkit.analysis.compare import Comparison, compare_outcomes, frame_columns
 from evalkit.analysis.human_baseline import baseline_error_rates
 from evalkit.report.charts import Chart, RunSeries, render_charts
 from evalkit.report.formatting import metric_cells
+from evalkit.report.input_files import input_file_views
 from evalkit.report.pairwise import pairwise_view
 from evalkit.results import RunRecord
 from evalkit.store.pairwise import PairwiseStore
@@ -130,6 +131,7 @@ def build_context(
         "runs": views,
         "comparison": comparison,
         "human_baseline": baseline_error_rates(comparison, run, other) if comparison and other else None,
+        "input_files": input_file_views(store, run.run_id),
         "flips": comparison.flips[:FLIPS_SHOWN] if comparison else [],
         "charts": render_charts([_series(v, qualify_fields=_field_scorers(views) > 1) for v in views]),
         "case_data": _script_json(

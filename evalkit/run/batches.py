@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 
 from evalkit.providers.calls import ModelCaller
 from evalkit.results import CaseResult
 from evalkit.store import Store
+from evalkit.store.input_files import InputFileStore, StoredFile
 from evalkit.store.result_rows import ResultRows
 
 FLUSH_EVERY = 500  # results per store transaction, at most
@@ -50,6 +52,16 @@ class BatchWriter:
         self.last_flush = time.monotonic()
         if batch:
             self._commit = asyncio.create_task(asyncio.to_thread(self.store.add_rows, batch))
+
+    async def add_files(self, files: Sequence[StoredFile]) -> None:
+        """Store the input files of the cases about to be sent, as the next commit (one at a time)."""
+        while self._commit is not None and not self._commit.done():
+            await self._commit
+        if self._commit is not None:
+            await self._commit  # surfaces an earlier commit's error
+        self._commit = asyncio.create_task(
+            asyncio.to_thread(InputFileStore(self.store).record, self.run_id, files)
+        )
 
     async def flush(self) -> None:
         """Commit everything buffered and wait until it is stored."""

@@ -32,6 +32,7 @@ from evalkit.providers.replay import baseline_label
 from evalkit.results import CaseResult, RunRecord
 from evalkit.run.batches import BatchWriter
 from evalkit.run.evaluate import CHUNK, Target, evaluate_case, prepare_target
+from evalkit.run.input_files import input_files_of
 from evalkit.store import Store
 from evalkit.suite.loading import Suite
 
@@ -165,6 +166,9 @@ async def _evaluate_all(
             if not chunk:
                 break
             requests = {case.id: target.request(case) for case, _ in chunk}
+            files = input_files_of(requests)
+            if files:
+                await writer.add_files(files)
             if options.use_cache and caller.cache is not None:
                 keys = [cache_key(requests[case.id], epoch) for case, epoch in chunk]
                 await asyncio.to_thread(caller.prefetch, keys)

@@ -213,6 +213,24 @@ TABLES: dict[str, TableDoc] = {
             "details_json": "both orders in full (method, slot answers, text verdicts)",
         },
     ),
+    "input_files": TableDoc(
+        row='file given to cases as an input (`{"$file": ...}`: a PDF, image or text), stored once by content',
+        columns={
+            "sha256": "SHA-256 of the file's bytes (also part of the calls' cache keys)",
+            "media_type": "e.g. `application/pdf`, `image/png`",
+            "size_bytes": "size of the file",
+            "data_base64": "the file's bytes, base64",
+        },
+        notes="Written by the runner as each case is first sent; `evalkit report` shows them.",
+    ),
+    "run_input_files": TableDoc(
+        row="file a case of a run was given, under one input variable",
+        columns={
+            "variable": "the case input variable naming the file",
+            "name": "the path as the case gives it, relative to the suite",
+            "sha256": "the file in `input_files`",
+        },
+    ),
     "schema_migrations": TableDoc(
         row="applied migration",
         columns={
