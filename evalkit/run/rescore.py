@@ -41,9 +41,16 @@ class RescoreOutcome:
     judge_checks: list[JudgeCheck]
 
 
-def stored_results(store: Store, run_id: str) -> Iterator[tuple[Case, int, OutputRecord]]:
-    """Each stored (case, epoch, output) of a run, as the runner produced them."""
+def stored_results(
+    store: Store, run_id: str, case_checks: dict[str, list[Any]] | None = None
+) -> Iterator[tuple[Case, int, OutputRecord]]:
+    """Each stored (case, epoch, output) of a run, as the runner produced them.
+
+    ``case_checks`` (case id -> scorer specs) gives cases back the checks they carry in the case
+    files, which the store does not keep.
+    """
     frame = store.case_results(run_id)
+    checks = case_checks or {}
     for row in frame.itertuples(index=False):
         case = Case(
             id=row.case_id,
@@ -53,6 +60,7 @@ def stored_results(store: Store, run_id: str) -> Iterator[tuple[Case, int, Outpu
             source=row.source,
             verified=bool(row.verified),
             provenance=json.loads(row.provenance_json),
+            scorers=checks.get(row.case_id, []),
         )
         found = isinstance(row.parsed_json, str)
         output = OutputRecord(
@@ -87,7 +95,8 @@ async def execute_rescore(
     if not path:
         raise UsageError(f"run {parent.run_id} records no suite file; pass --suite")
     suite = load_suite(path)
-    results = await asyncio.to_thread(lambda: list(stored_results(store, parent.run_id)))
+    checks = {c.id: c.scorers for c in suite.iter_cases() if c.scorers}
+    results = await asyncio.to_thread(lambda: list(stored_results(store, parent.run_id, checks)))
     if not results:
         raise UsageError(f"run {parent.run_id} has no stored outputs to re-score")
     run = RunRecord(

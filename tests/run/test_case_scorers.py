@@ -93,3 +93,18 @@ def test_bad_case_scorers_are_one_line_errors_naming_the_file_and_line(
     )
     result = cli("run", str(suite), "--db", str(tmp_path / "r.duckdb"), "--no-progress")
     assert result.exit_code == 2 and "cases.jsonl:1: scorers: " in result.stderr
+
+
+def test_rescore_runs_the_checks_the_cases_carry(
+    tmp_path: Path, cli: Callable[..., CliResult], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(tmp_path / "s"))
+    suite = write(tmp_path / "s", [{"id": "gadget", "input": {"q": "a gadget?"}, "scorers": [NO_ACME]}])
+    db = str(tmp_path / "r.duckdb")
+    assert cli("run", str(suite), "--db", db, "--no-progress").exit_code == 1  # the case's own check fails it
+    rescored = cli("rescore", "latest", "--db", db, "--no-progress")
+    assert rescored.exit_code == 1, rescored.stdout + rescored.stderr
+    store = open_store(db)
+    newest = max(store.list_runs(), key=lambda r: r.started_at)
+    assert newest.parent_run_id is not None
+    assert set(store.score_rows(newest.run_id)["scorer"]) == {"regex", "no_competitor"}
