@@ -26,6 +26,7 @@ from evalkit.run.evaluate import score_case
 from evalkit.run.runner import new_run_id
 from evalkit.store import Store
 from evalkit.suite.loading import Suite, load_suite
+from evalkit.suite.spec import ScorerSpec
 
 BATCH = 200
 
@@ -42,7 +43,7 @@ class RescoreOutcome:
 
 
 def stored_results(
-    store: Store, run_id: str, case_checks: dict[str, list[Any]] | None = None
+    store: Store, run_id: str, case_checks: dict[str, list[ScorerSpec]] | None = None
 ) -> Iterator[tuple[Case, int, OutputRecord]]:
     """Each stored (case, epoch, output) of a run, as the runner produced them.
 
@@ -95,8 +96,8 @@ async def execute_rescore(
     if not path:
         raise UsageError(f"run {parent.run_id} records no suite file; pass --suite")
     suite = load_suite(path)
-    checks = {c.id: c.scorers for c in suite.iter_cases() if c.scorers}
-    results = await asyncio.to_thread(lambda: list(stored_results(store, parent.run_id, checks)))
+    carried = {c.id: c.scorers for c in suite.iter_cases() if c.scorers}
+    results = await asyncio.to_thread(lambda: list(stored_results(store, parent.run_id, carried)))
     if not results:
         raise UsageError(f"run {parent.run_id} has no stored outputs to re-score")
     run = RunRecord(
