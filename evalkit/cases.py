@@ -47,7 +47,9 @@ class Case(BaseModel):
     )
     input: dict[str, Any] = Field(description="Variables the prompt template renders.")
     expected: str | dict[str, Any] | list[Any] | None = Field(
-        default=None, description="Expected output: text, or JSON when the target has an output schema."
+        default=None,
+        description="Expected output: text, or JSON when the target has an output schema. In JSON, "
+        '`{"$any": [a, b]}` as a field\'s value means any one of a, b is acceptable (a list means all of its items).',
     )
     tags: list[str] = Field(
         default_factory=list, description="Free labels; `critical` cases gate on their own."

@@ -59,3 +59,20 @@ def parse_output(text: str) -> ParsedOutput:
         if isinstance(value, dict | list):
             return ParsedOutput(value, "embedded")
     return ParsedOutput(None, "none")
+
+
+MISSING = object()  # what get_path returns for a path that is not there (None is a value)
+
+
+def get_path(value: Any, path: str) -> Any:
+    """Follow a dotted path (``price.amount``, ``attributes.0``) into JSON; MISSING when absent."""
+    for part in path.split("."):
+        if isinstance(value, dict):
+            if part not in value:
+                return MISSING
+            value = value[part]
+        elif isinstance(value, list) and part.lstrip("-").isdigit() and -len(value) <= int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return MISSING
+    return value

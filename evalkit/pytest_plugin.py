@@ -20,18 +20,17 @@ passes or fails with the baseline verdict (other tests failing still fail it).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from evalkit.testing.suite_run import SuiteRun
+
 if TYPE_CHECKING:
     from evalkit.cases import Case
-    from evalkit.results import CaseResult, RunRecord
-    from evalkit.run.runner import RunOutcome
+    from evalkit.results import CaseResult
     from evalkit.suite.loading import Suite
 
 SUITE_FILENAMES = ("suite.yaml", "suite.yml")  # as evalkit.suite.spec.SUITE_FILENAMES, without importing it
@@ -220,99 +219,12 @@ class RunStopped(Exception):
     """The suite's run ended before this case had a result."""
 
 
-class _SuiteRun:
-    """One evalkit run of a suite's selected cases, in a background thread with its own event loop."""
-
-    def __init__(
-        self, suite: Suite, store: Any, options: Any, case_ids: set[str], baseline: RunRecord | None
-    ) -> None:
-        self.suite = suite
-        self.store = store
-        self.options = options
-        self.case_ids = case_ids
-        self.baseline = baseline
-        self.results: dict[str, CaseResult] = {}
-        self.record: RunRecord | None = None
-        self.outcome: RunOutcome | None = None
-        self.error: BaseException | None = None
-        self.done = False
-        self._changed = threading.Condition()
-        self._stopping = False
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._task: asyncio.Task[Any] | None = None
-        self._thread = threading.Thread(
-            target=lambda: asyncio.run(self._main()), name=f"evalkit-{suite.name}", daemon=True
-        )
-        self._thread.start()
-
-    @property
-    def run_id(self) -> str | None:
-        return self.record.run_id if self.record is not None else None
-
-    async def _main(self) -> None:
-        from evalkit.run.runner import execute_run, gate_outcome
-
-        try:
-            with self._changed:
-                if self._stopping:
-                    return
-                self._loop, self._task = asyncio.get_running_loop(), asyncio.current_task()
-            self.outcome = await execute_run(
-                self.suite, self.store, self.options, on_result=self._on_result, on_start=self._on_start
-            )
-            if self.baseline is not None:  # judging calls run their own event loop: not in this one
-                self.outcome = await asyncio.to_thread(
-                    gate_outcome, self.suite, self.store, self.outcome, self.baseline
-                )
-        except BaseException as exc:  # cancelled by -x/Ctrl-C, or an error that ended the run: report it
-            self.error = exc
-        finally:
-            with self._changed:
-                self.done = True
-                self._changed.notify_all()
-
-    def _on_start(self, run: RunRecord, total: int, done: int) -> None:
-        self.record = run
-
-    def _on_result(self, result: CaseResult) -> None:
-        with self._changed:
-            self.results[result.case.id] = result
-            self._changed.notify_all()
-
-    def wait_for(self, case_id: str) -> CaseResult | None:
-        """This case's result once the run has it; None if the run ended without it."""
-        with self._changed:
-            self._changed.wait_for(lambda: case_id in self.results or self.done)
-            return self.results.get(case_id)
-
-    def why_stopped(self) -> str:
-        from evalkit.errors import EvalkitError
-
-        if isinstance(self.error, EvalkitError):
-            return f"evalkit: error: {self.error.one_line()}"
-        if self.error is not None and not isinstance(self.error, asyncio.CancelledError):
-            return f"the evalkit run of suite {self.suite.name!r} crashed: {type(self.error).__name__}: {self.error}"
-        return f"the evalkit run of suite {self.suite.name!r} stopped before this case ran"
-
-    def finish(self) -> None:
-        """Let a run that has every result finish storing; cancel one pytest stopped early (-x, Ctrl-C)."""
-        with self._changed:
-            complete = self.case_ids <= self.results.keys()
-            self._stopping = not complete
-            loop, task = self._loop, self._task
-        if not complete and loop is not None and task is not None:
-            # RuntimeError: the loop has already closed, so the run ended by itself
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(task.cancel)
-        self._thread.join()
-
-
 class _Runs:
     """The runs of one pytest session, one per suite file, started lazily by their first item."""
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
-        self.runs: dict[Path, _SuiteRun] = {}
+        self.runs: dict[Path, SuiteRun] = {}
         self.failed: dict[Path, str] = {}  # suites whose run could not start, and why
         self.other_failed = False  # a test other than an evalkit case failed
         self._lock = threading.Lock()
@@ -321,7 +233,7 @@ class _Runs:
     def started(self) -> bool:
         return bool(self.runs)
 
-    def for_suite(self, collector: SuiteCollector, session: pytest.Session) -> _SuiteRun:
+    def for_suite(self, collector: SuiteCollector, session: pytest.Session) -> SuiteRun:
         from evalkit.errors import EvalkitError
 
         with self._lock:
@@ -336,7 +248,7 @@ class _Runs:
                     raise RunStopped(self.failed[collector.path]) from None
             return run
 
-    def _start(self, collector: SuiteCollector, session: pytest.Session) -> _SuiteRun:
+    def _start(self, collector: SuiteCollector, session: pytest.Session) -> SuiteRun:
         from evalkit.gate.cells import resolve_baseline
         from evalkit.run.runner import RunOptions
         from evalkit.store import open_store
@@ -354,7 +266,7 @@ class _Runs:
         store = open_store(self.config.getoption("evalkit_db"))
         name = self.config.getoption("evalkit_baseline")
         baseline = resolve_baseline(store, collector.suite.name, name) if name else None  # before any call
-        return _SuiteRun(collector.suite, store, options, selected, baseline)
+        return SuiteRun(collector.suite, store, options, selected, baseline)
 
     def finish(self) -> None:
         for run in self.runs.values():
@@ -396,7 +308,7 @@ class _Runs:
             s = run.outcome.summary
             gate = run.outcome.decision
             lines.append(
-                f"{head}: {s['passed']} passed, {s['failed']} failed, {s['errors']} errors; "
+                f"{head}: {s.passed} passed, {s.failed} failed, {s.errors} errors; "
                 f"gate {'PASSED' if gate.passed else 'FAILED'}: {'; '.join(gate.reasons)}"
             )
             check = run.outcome.baseline

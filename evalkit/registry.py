@@ -19,6 +19,7 @@ _BUILTIN_MODULES = {
     "scorers": (
         "evalkit.scorers.text",
         "evalkit.scorers.structured",
+        "evalkit.scorers.fields",
         "evalkit.scorers.tools",
         "evalkit.scorers.judge",
         "evalkit.scorers.similarity",

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import uuid
+from datetime import datetime, timezone
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from evalkit import __version__
 from evalkit.cases import Case
 from evalkit.scorers.base import FieldScore
 
 Verdict = Literal["pass", "fail", "error"]
 RunStatus = Literal["running", "complete", "incomplete"]
+
+# Version of the shape of ``runs.summary_json`` (RunSummary). 1: the keys evalkit stored before the
+# summary had a model (which is why rows without a version are read as 1). Bump it when a key changes meaning.
+SUMMARY_SCHEMA_VERSION = 1
 
 
 class OutputRecord(BaseModel):
@@ -54,6 +60,113 @@ class CaseResult(BaseModel):
     score: float | None = None  # weighted score of the case; None when nothing could be scored
 
 
+class GateDecision(BaseModel):
+    """Whether a run passed, the exit code that says so, and the numbers behind it."""
+
+    passed: bool
+    exit_code: int
+    reasons: list[str] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)  # printed loudly; they do not change the verdict
+
+
+class VerdictCounts(BaseModel):
+    """How many results of a run passed, failed and ended in errors, and its pass rate."""
+
+    results: int = 0
+    passed: int = 0
+    failed: int = 0
+    errors: int = 0
+    pass_rate: float | None = None  # passed / (passed + failed); None when nothing could be scored
+
+
+class ScorerSummary(BaseModel):
+    """One scorer over a run: how many results it scored and passed, and its errors."""
+
+    scored: int = 0
+    passed: int = 0
+    pass_rate: float | None = None
+    mean_score: float | None = None
+    errors: int = 0
+
+
+class CallCounts(BaseModel):
+    """What a run's model calls did (a merged run sums its sources' counters)."""
+
+    requests: int = 0
+    retries: int = 0
+    cache_hits: int = 0
+    cache_misses: int = 0
+    failed_calls: int = 0
+    concurrency_limit_end: float | None = None  # the adaptive limit when the run ended; a merge has none
+    rate_limit_backoffs: int = 0
+
+
+class RayShards(BaseModel):
+    """How a run on Ray was split: shards dispatched, and shards resubmitted after a worker died."""
+
+    shards: int = 0
+    shard_retries: int = 0
+
+
+class RecordedBaselineCheck(BaseModel):
+    """The regression-gate decision recorded with a run gated on a baseline.
+
+    Stored as ``evalkit.gate.regression.RegressionDecision`` dumps it; the figures not named here
+    are kept as they are.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    passed: bool
+    exit_code: int
+    baseline_run_id: str | None = None
+    reasons: list[str] = Field(default_factory=list)
+
+
+class RunSummary(VerdictCounts):
+    """A finished run's aggregates and gate decision, stored as JSON in ``runs.summary_json``.
+
+    The verdict counts are of every result; ``gate_counts`` leaves the quarantined cases out (what the
+    gate judged). Keys a summary does not have (older rows; a re-scored run has no ``calls``) read as
+    their defaults, and :meth:`stored` writes back only the keys the summary was built or loaded with,
+    so stored rows keep their shape. Keys this version does not know are kept too.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    latency_p50_ms: float | None = None  # of uncached outputs
+    latency_p95_ms: float | None = None
+    cached: int = 0  # outputs answered from the response cache
+    scorers: dict[str, ScorerSummary] = Field(default_factory=dict)
+    calls: CallCounts | None = None
+    repeat: int = 1  # epochs
+    flaky: list[str] = Field(default_factory=list)  # cases that both passed and failed across epochs
+    quarantined: list[str] = Field(default_factory=list)  # cases kept out of the gate
+    gate_counts: VerdictCounts | None = None
+    ray: RayShards | None = None
+    gate: GateDecision | None = None
+    rescored_from: str | None = None  # the run whose outputs a re-scored run scored
+    target_calls: int | None = None  # a re-scored run made none
+    baseline: RecordedBaselineCheck | None = None  # set by `evalkit run --baseline`
+    schema_version: int = SUMMARY_SCHEMA_VERSION
+
+    def stored(self) -> dict[str, Any]:
+        """The JSON object for ``runs.summary_json``: the keys given, and the schema version."""
+        data = self.model_dump(mode="json", include=self.model_fields_set | {"schema_version"})
+        if "calls" in data and self.calls is not None:
+            data["calls"] = self.calls.model_dump(mode="json", exclude_unset=True)
+        return data
+
+
+def new_run_id(suite_name: str) -> str:
+    """Readable, sortable and unique: ``listings-20261127-101500-3fa2``."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return f"{suite_name}-{stamp}-{uuid.uuid4().hex[:4]}"
+
+
 class RunRecord(BaseModel):
     """One run of a suite against one prompt version and model."""
 
@@ -72,6 +185,49 @@ class RunRecord(BaseModel):
     status: RunStatus = "running"
     n_cases: int = 0
     config: dict[str, Any] = Field(default_factory=dict)  # suite config snapshot (scorers, gate, target)
-    summary: dict[str, Any] = Field(default_factory=dict)  # filled when the run finishes
+    summary: RunSummary | None = None  # set when the run finishes
     group_id: str | None = None  # runs of one prompts x models matrix share it
     parent_run_id: str | None = None  # the run this one was derived from (rescore, merge)
+
+    @classmethod
+    def new(
+        cls,
+        *,
+        suite_name: str,
+        suite_path: str,
+        suite_hash: str,
+        prompt_version: str | None,
+        prompt_hash: str | None,
+        model: str,
+        params: dict[str, Any],
+        git_commit: str | None,
+        n_cases: int,
+        config: dict[str, Any],
+        started_at: datetime | None = None,
+        evalkit_version: str = __version__,
+        group_id: str | None = None,
+        parent_run_id: str | None = None,
+    ) -> RunRecord:
+        """A run about to be stored, ``running`` and without a summary, under a new id.
+
+        It starts now (naive UTC, as the store keeps times) unless ``started_at`` is given, and is
+        recorded by this evalkit unless ``evalkit_version`` says otherwise (a merge keeps its sources').
+        """
+        return cls(
+            run_id=new_run_id(suite_name),
+            suite_name=suite_name,
+            suite_path=suite_path,
+            suite_hash=suite_hash,
+            prompt_version=prompt_version,
+            prompt_hash=prompt_hash,
+            model=model,
+            params=params,
+            git_commit=git_commit,
+            evalkit_version=evalkit_version,
+            started_at=started_at or datetime.now(timezone.utc).replace(tzinfo=None),
+            status="running",
+            n_cases=n_cases,
+            config=config,
+            group_id=group_id,
+            parent_run_id=parent_run_id,
+        )

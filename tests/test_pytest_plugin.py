@@ -298,7 +298,8 @@ def test_a_baseline_decides_the_session_as_evalkit_run_does(
     same.stdout.fnmatch_lines(
         [f"regression gate PASSED against baseline {base_id}: no significant regression * (exit 0)"]
     )
-    assert open_store(db).get_run("latest").summary["baseline"]["passed"] is True
+    summary = open_store(db).get_run("latest").summary
+    assert summary is not None and summary.baseline is not None and summary.baseline.passed is True
 
     # the case tagged critical flips to fail
     server.responder = lambda body: capitals(body).replace("Rome", "Milan")

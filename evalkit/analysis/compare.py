@@ -7,14 +7,18 @@ errors) or exist in one run only are counted and left out, never treated as fail
 - Pass/fail metrics (the case verdict, each scorer's pass, each field's match) use McNemar's exact
   test; score-like metrics (mean case score, each scorer's mean score, cost, tokens, latency) get a
   paired bootstrap confidence interval of the mean difference (both in :mod:`evalkit.analysis.paired_stats`).
-- A verdict is ``better`` or ``worse`` only when the difference is significant (p < alpha, or the
+- A verdict is ``better`` or ``worse`` only when the difference is significant (p < alpha, and the
   interval excludes zero) *and* at least ``min_effect`` in size for rates and scores; otherwise
-  ``no significant difference``.
+  ``no significant difference``. Every metric but the case pass rate is one family of tests whose
+  p-values are Holm-adjusted (:mod:`evalkit.analysis.multiplicity`).
+- Runs scored differently (scorer config, case rule, expected outputs) get ``not comparable`` on
+  every score and rate unless ``allow_scoring_change`` (:mod:`evalkit.analysis.comparability`).
 
 With several epochs per case, a case counts as passing when it passed in most of its scored epochs
 (ties count as a fail) and its score is the mean over epochs.
 
-Everything here is a pure function of :class:`RunOutcomes`; :func:`load_outcomes` reads one from the store.
+Everything here is a pure function of :class:`RunOutcomes`; :func:`evalkit.analysis.outcomes.load_outcomes`
+reads one from the store.
 """
 
 from __future__ import annotations
@@ -26,6 +30,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
+from evalkit.analysis.comparability import check_comparability
+from evalkit.analysis.multiplicity import ADJUSTMENT, adjust_family, signed_rank_p
+from evalkit.analysis.outcomes import CaseOutcome, RunOutcomes, load_outcomes
 from evalkit.analysis.paired_stats import (
     DEFAULT_CONFIDENCE,
     DEFAULT_RESAMPLES,
@@ -39,41 +46,9 @@ from evalkit.results import RunRecord
 if TYPE_CHECKING:
     from evalkit.store import Store
 
-MetricVerdict = Literal["better", "worse", "no significant difference", "n/a"]
+MetricVerdict = Literal["better", "worse", "no significant difference", "not comparable", "n/a"]
 MetricKind = Literal["cases", "scorer", "field", "usage"]
 FlipDirection = Literal["pass→fail", "fail→pass"]
-
-
-# ---- per-run data ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CaseOutcome:
-    """One case of one run, aggregated over its epochs: what the comparison needs of it."""
-
-    case_id: str
-    passed: bool | None  # None: every epoch errored (a provider error, not a quality failure)
-    score: float | None
-    tags: tuple[str, ...] = ()
-    cost_usd: float = 0.0
-    tokens: float = 0.0
-    latency_ms: float | None = None  # None when every answer came from the cache
-    scorers: dict[str, tuple[bool, float]] = field(default_factory=dict)  # label -> (passed, score)
-    fields: dict[str, bool] = field(default_factory=dict)  # "scorer:field" -> passed
-    output: str | None = None  # first epoch's raw output
-    expected_json: str | None = None  # as stored; parsed only for the cases that flipped
-    input_json: str | None = None
-    reasons: tuple[str, ...] = ()  # first epoch: why it did not pass
-
-
-@dataclass(frozen=True)
-class RunOutcomes:
-    """A run and its cases, keyed by case id."""
-
-    run: RunRecord
-    cases: dict[str, CaseOutcome]
-    latency_p50_ms: float | None = None
-    latency_p95_ms: float | None = None
 
 
 # ---- the comparison ----------------------------------------------------------------------------
@@ -92,6 +67,10 @@ class MetricComparison(BaseModel):
     mcnemar: McNemarResult | None = None
     ci: BootstrapCI | None = None
     verdict: MetricVerdict = "n/a"
+    test_p: float | None = Field(default=None, description="scores and usage: Wilcoxon signed-rank p")
+    p_adjusted: float | None = Field(
+        default=None, description="Holm-adjusted p (every metric but the headline)"
+    )
 
     @property
     def diff(self) -> float | None:
@@ -99,7 +78,8 @@ class MetricComparison(BaseModel):
 
     @property
     def p_value(self) -> float | None:
-        return self.mcnemar.p_value if self.mcnemar is not None else None
+        """The unadjusted p-value: McNemar's for rates, the signed-rank test's for scores and usage."""
+        return self.mcnemar.p_value if self.mcnemar is not None else self.test_p
 
     @property
     def label(self) -> str:
@@ -154,6 +134,9 @@ class Comparison:
     metrics: list[MetricComparison]
     flips: list[FlippedCase]
     latency: dict[str, dict[str, float | None]] = field(default_factory=dict)  # p50/p95 per run, not paired
+    adjustment: str = ADJUSTMENT  # how the p-values of the per-scorer/per-field family were adjusted
+    comparable: bool = True  # False: scored differently (see warnings)
+    warnings: list[str] = field(default_factory=list)  # what differs in how the runs were scored
 
     def metric(self, kind: MetricKind, name: str, metric: str) -> MetricComparison | None:
         """The metric with this kind, name and metric label, if compared."""
@@ -201,8 +184,13 @@ def compare_outcomes(
     seed: int = 0,
     resamples: int = DEFAULT_RESAMPLES,
     confidence: float = DEFAULT_CONFIDENCE,
+    allow_scoring_change: bool = False,
 ) -> Comparison:
-    """Compare run B with run A on the cases both scored: every metric, its verdict, and the flips."""
+    """Compare run B with run A on the cases both scored: every metric, its verdict, and the flips.
+
+    When the runs were scored differently, score and rate verdicts are ``not comparable`` unless
+    ``allow_scoring_change``.
+    """
     common = sorted(a.cases.keys() & b.cases.keys())
     pairs = [(a.cases[c], b.cases[c]) for c in common]
     scored = [(x, y) for x, y in pairs if x.passed is not None and y.passed is not None]
@@ -226,6 +214,16 @@ def compare_outcomes(
         _metric(s, ci, alpha=alpha, min_effect=min_effect if s.use_min_effect else 0.0)
         for s, ci in zip(series, cis, strict=True)
     ]
+    metrics = adjust_family(metrics, alpha=alpha, min_effect=min_effect)
+    changed = sum(1 for x, y in scored if x.expected_json != y.expected_json)
+    check = check_comparability(a.run, b.run, expected_changed=changed)
+    if not check.comparable and not allow_scoring_change:
+        metrics = [
+            m
+            if m.kind == "usage" or m.verdict == "n/a"
+            else m.model_copy(update={"verdict": "not comparable"})
+            for m in metrics
+        ]
     flips = [
         FlippedCase(
             case_id=x.case_id,
@@ -261,6 +259,8 @@ def compare_outcomes(
             "a": {"p50_ms": a.latency_p50_ms, "p95_ms": a.latency_p95_ms},
             "b": {"p50_ms": b.latency_p50_ms, "p95_ms": b.latency_p95_ms},
         },
+        comparable=check.comparable,
+        warnings=check.warnings(allowed=allow_scoring_change),
     )
 
 
@@ -318,7 +318,8 @@ def _metric(s: _MetricSeries, ci: BootstrapCI | None, *, alpha: float, min_effec
         verdict = _verdict(mean_b - mean_a, test.p_value < alpha, min_effect, s.higher_is_better)
         return MetricComparison(**base, a=mean_a, b=mean_b, n=len(kept), mcnemar=test, ci=ci, verdict=verdict)
     verdict = _verdict(ci.diff, ci.excludes_zero, min_effect, s.higher_is_better)
-    return MetricComparison(**base, a=mean_a, b=mean_b, n=len(kept), ci=ci, verdict=verdict)
+    p = signed_rank_p([s.a[i] for i in kept], [s.b[i] for i in kept])
+    return MetricComparison(**base, a=mean_a, b=mean_b, n=len(kept), ci=ci, verdict=verdict, test_p=p)
 
 
 def _verdict(diff: float, significant: bool, min_effect: float, higher_is_better: bool) -> MetricVerdict:
@@ -352,110 +353,8 @@ def _label(run: RunRecord) -> RunLabel:
 # ---- reading a run's outcomes from the store ---------------------------------------------------
 
 
-def load_outcomes(store: Store, run: RunRecord) -> RunOutcomes:
-    """A run's cases aggregated over epochs, read through the store (no SQL here)."""
-    with store.session():
-        frame = store.case_results(run.run_id)
-        scores = store.score_rows(run.run_id)
-        fields = store.field_rows(run.run_id)
-    return outcomes_from_frames(run, frame, scores, fields)
-
-
-_FRAME_COLUMNS = (
-    "case_id",
-    "epoch",
-    "verdict",
-    "score",
-    "status",
-    "error",
-    "raw_text",
-    "latency_ms",
-    "prompt_tokens",
-    "completion_tokens",
-    "cost_usd",
-    "cached",
-    "input_json",
-    "expected_json",
-    "tags_json",
-)
-
-
-def frame_columns(frame: Any, names: Sequence[str]) -> list[list[Any]]:
-    """Columns as Python lists: iterating pandas' Arrow-backed columns value by value is ~10x slower."""
-    return [frame[name].tolist() for name in names]
-
-
-def outcomes_from_frames(run: RunRecord, frame: Any, scores: Any, fields: Any) -> RunOutcomes:
-    """Build :class:`RunOutcomes` from the store's case, score and field frames."""
-    scorer_acc: dict[str, dict[str, list[tuple[bool, float]]]] = {}
-    reasons: dict[str, list[str]] = {}
-    score_columns = frame_columns(
-        scores, ("case_id", "epoch", "scorer", "score", "passed", "reason", "error")
-    )
-    for case_id, epoch, scorer, score, passed, reason, error in zip(*score_columns, strict=True):
-        if isinstance(error, str):
-            if epoch == 0:
-                reasons.setdefault(case_id, []).append(f"{scorer}: could not score ({error})")
-            continue
-        scorer_acc.setdefault(case_id, {}).setdefault(scorer, []).append((bool(passed), float(score)))
-        if epoch == 0 and not passed:
-            reasons.setdefault(case_id, []).append(f"{scorer}: {reason}")
-    field_acc: dict[str, dict[str, list[bool]]] = {}
-    keys = (fields["scorer"] + ":" + fields["field"]).tolist() if len(fields) else []
-    for case_id, key, passed in zip(fields["case_id"].tolist(), keys, fields["passed"].tolist(), strict=True):
-        field_acc.setdefault(case_id, {}).setdefault(key, []).append(passed)
-
-    per_case: dict[str, list[tuple[Any, ...]]] = {}
-    for row in zip(*frame_columns(frame, _FRAME_COLUMNS), strict=True):
-        per_case.setdefault(row[0], []).append(row)
-    uncached_latencies: list[float] = []
-    cases: dict[str, CaseOutcome] = {}
-    for case_id, rows in per_case.items():
-        verdicts = [r[2] for r in rows if r[2] in ("pass", "fail")]
-        n_pass = sum(v == "pass" for v in verdicts)
-        scored = [float(r[3]) for r in rows if r[2] != "error" and not _missing(r[3])]
-        latencies = [float(r[7]) for r in rows if r[4] == "ok" and not r[11]]
-        uncached_latencies += latencies
-        first = min(rows, key=lambda r: int(r[1]))
-        error_reason = (f"error: {first[5]}",) if first[2] == "error" and isinstance(first[5], str) else ()
-        scorer_values = scorer_acc.get(case_id, {})
-        cases[case_id] = CaseOutcome(
-            case_id=case_id,
-            passed=(n_pass * 2 > len(verdicts)) if verdicts else None,
-            score=sum(scored) / len(scored) if scored else None,
-            tags=tuple(json.loads(first[14])),
-            cost_usd=sum(float(r[10]) for r in rows) / len(rows),
-            tokens=sum(int(r[8]) + int(r[9]) for r in rows) / len(rows),
-            latency_ms=sum(latencies) / len(latencies) if latencies else None,
-            scorers={
-                name: (sum(p for p, _ in got) * 2 > len(got), sum(v for _, v in got) / len(got))
-                for name, got in scorer_values.items()
-            },
-            fields={name: sum(got) * 2 > len(got) for name, got in field_acc.get(case_id, {}).items()},
-            output=first[6] if isinstance(first[6], str) else None,
-            expected_json=first[13] if isinstance(first[13], str) else None,
-            input_json=first[12],
-            reasons=error_reason or tuple(reasons.get(case_id, ())),
-        )
-    p50, p95 = _percentiles(uncached_latencies)
-    return RunOutcomes(run=run, cases=cases, latency_p50_ms=p50, latency_p95_ms=p95)
-
-
-def _percentiles(values: list[float]) -> tuple[float | None, float | None]:
-    if not values:
-        return None, None
-    import numpy as np
-
-    p50, p95 = np.percentile(np.asarray(values), [50, 95])
-    return float(p50), float(p95)
-
-
 def _json(text: str | None) -> Any:
     return json.loads(text) if text is not None else None
-
-
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and value != value)
 
 
 def compare_runs(
@@ -467,6 +366,7 @@ def compare_runs(
     min_effect: float = 0.0,
     seed: int = 0,
     resamples: int = DEFAULT_RESAMPLES,
+    allow_scoring_change: bool = False,
 ) -> Comparison:
     """Load both runs from the store and compare B with A."""
     return compare_outcomes(
@@ -476,4 +376,5 @@ def compare_runs(
         min_effect=min_effect,
         seed=seed,
         resamples=resamples,
+        allow_scoring_change=allow_scoring_change,
     )

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from evalkit.analysis.compare import load_outcomes
+from evalkit.analysis.outcomes import load_outcomes
 from evalkit.judges.pairwise import Complete, PairVerdict, PairwiseJudge, PairwiseJudging, request_text
 from evalkit.judges.pairwise_stats import WinRate, win_rate
 from evalkit.results import RunRecord

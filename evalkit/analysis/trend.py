@@ -1,7 +1,8 @@
 """Trends over a suite's stored runs: ``evalkit trend SUITE --weeks 12``.
 
 Per week (Monday to Sunday, UTC) over the suite's complete runs: the pass rate of the suite, of
-each scorer and of each field; mined production failures per cluster; cost, tokens and latency.
+each scorer and of each field; each field's F1 and the micro F1 of all fields (slot counts of
+:mod:`evalkit.analysis.field_metrics`); mined production failures per cluster; cost, tokens and latency.
 A week is flagged as a **regression** when its pass rate falls at least ``min_drop`` (suite) or
 twice that (a scorer or field, which have fewer samples) below the median of the up to four weeks
 with data before it. The same numbers go to a tidy CSV (``week,kind,name,metric,value``) and to a
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
+from evalkit.analysis.field_metrics import SlotCounts
 from evalkit.store import Store
 from evalkit.store.growth import GrowthStore
 from evalkit.store.trends import TrendStore
@@ -57,6 +59,7 @@ class Series:
 
     values: list[float | None]
     counts: list[int]
+    f1: list[float | None] = field(default_factory=list)  # fields only: F1 of the week's slots
 
 
 @dataclass
@@ -72,6 +75,7 @@ class TrendReport:
     clusters: dict[str, list[int]] = field(default_factory=dict)  # "label (id)" -> failures per week
     regressions: list[Regression] = field(default_factory=list)
     min_drop: float = 0.05
+    field_micro_f1: list[float | None] = field(default_factory=list)  # all fields' slots pooled, per week
 
     @property
     def pass_rates(self) -> list[float | None]:
@@ -89,10 +93,14 @@ class TrendReport:
             for metric in SUITE_METRICS:
                 out.append((w, "suite", self.suite, metric, self.suite_metrics[metric][i]))
             out.append((w, "suite", self.suite, "regression", int((week, "suite", self.suite) in flagged)))
+            if self.field_micro_f1:
+                out.append((w, "suite", self.suite, "field_micro_f1", self.field_micro_f1[i]))
             for kind, lines in (("scorer", self.scorers), ("field", self.fields)):
                 for name, series in lines.items():
                     out.append((w, kind, name, "results", series.counts[i]))
                     out.append((w, kind, name, "pass_rate", series.values[i]))
+                    if series.f1:
+                        out.append((w, kind, name, "f1", series.f1[i]))
                     out.append((w, kind, name, "regression", int((week, kind, name) in flagged)))
             for name, counts in self.clusters.items():
                 out.append((w, "cluster", name, "failures", counts[i]))
@@ -172,6 +180,7 @@ def build_trend(
         metrics[m] = [0 if v is None else int(v) for v in metrics[m]]
 
     report = TrendReport(suite_name, week_list, now, metrics, min_drop=min_drop)
+    pooled = [[0] * 5 for _ in range(weeks)]  # nn, nv, vn, vc, vw per week, over every field
     for frame, target, key in (
         (scorer_frame, report.scorers, "scorer"),
         (field_frame, report.fields, "field"),
@@ -185,6 +194,14 @@ def build_trend(
             n = int(row[count_col])
             series.counts[pos] = n
             series.values[pos] = int(row["passed"]) / n if n else None
+            if key == "field":
+                slots = SlotCounts(name, *(int(row[s]) for s in ("nn", "nv", "vn", "vc", "vw")))
+                series.f1 = series.f1 or [None] * weeks
+                series.f1[pos] = slots.f1
+                pooled[pos] = [a + b for a, b in zip(pooled[pos], slots.as_tuple(), strict=True)]
+    report.field_micro_f1 = (
+        [SlotCounts("*", *week).f1 if any(week) else None for week in pooled] if len(field_frame) else []
+    )
     for pos, row in zip(_index(cluster_frame, week_list), cluster_frame.to_dict("records"), strict=False):
         if pos is None:
             continue

@@ -11,18 +11,21 @@ import sys
 import typer
 
 # Each module adds its commands to `app`, in the order `--help` lists them.
-from evalkit.cli import (
-    ci,  # noqa: F401
-    compare,  # noqa: F401
-    grow,  # noqa: F401
-    judge,  # noqa: F401
-    lint,  # noqa: F401
-    report,  # noqa: F401
-    results,  # noqa: F401
-    run,  # noqa: F401
-    sync,  # noqa: F401
-    trend,  # noqa: F401
-)
+# isort: off
+from evalkit.cli import run  # noqa: F401
+from evalkit.cli import results  # noqa: F401
+from evalkit.cli import compare  # noqa: F401
+from evalkit.cli import report  # noqa: F401
+from evalkit.cli import lint  # noqa: F401
+from evalkit.cli import judge  # noqa: F401
+from evalkit.cli import ci  # noqa: F401
+from evalkit.cli import grow  # noqa: F401
+from evalkit.cli import trend  # noqa: F401
+from evalkit.cli import sync  # noqa: F401
+from evalkit.cli import baseline  # noqa: F401
+from evalkit.cli import view  # noqa: F401
+
+# isort: on
 from evalkit.cli.app import app
 from evalkit.errors import EvalkitError, ExitCode
 

@@ -52,7 +52,7 @@ def merge(
             markup=False,
         )
         failures = explain_cases(store, m.run.run_id, limit=SUMMARY_FAILURES)
-        print_summary(m.run, m.run.summary, failures, SUMMARY_FAILURES)
+        print_summary(m.run, m.summary, failures, SUMMARY_FAILURES)
     from evalkit.gate.cells import RunVerdict, gate_on_baseline, worst_exit_code
     from evalkit.suite.spec import GateSpec
 
@@ -90,7 +90,11 @@ def export(
     ),
     db: DbOption = None,
 ) -> None:
-    """Write a run's stored rows to one file per table (runs, cases, outputs, scores, field_scores)."""
+    """Write a run's stored rows to one file per table (runs, cases, outputs, scores, field_scores),
+    and ``field_metrics``: per json_fields field the slot counts and P/R/F1, plus a ``*`` micro row."""
+    import pandas as pd
+
+    from evalkit.analysis.field_metrics import COLUMNS, field_metrics_of_frame
     from evalkit.store import load_run, open_store
     from evalkit.store.export import FORMATS, export_run
 
@@ -99,6 +103,9 @@ def export(
 
         raise UsageError(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
     tables = load_run(run, open_store(db, must_exist=True))
-    written = export_run(tables, fmt, out_dir or Path("exports") / tables.run_id)
+    metrics = pd.DataFrame(field_metrics_of_frame(tables.field_scores).rows(), columns=list(COLUMNS))
+    written = export_run(
+        tables, fmt, out_dir or Path("exports") / tables.run_id, derived={"field_metrics": metrics}
+    )
     for path in written:
         typer.echo(str(path))

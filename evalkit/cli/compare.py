@@ -1,4 +1,4 @@
-"""``evalkit compare`` and ``evalkit baseline``; how ``evalkit run --baseline`` prints its baseline check."""
+"""``evalkit compare``; how ``evalkit run --baseline`` prints its baseline check."""
 
 from __future__ import annotations
 
@@ -8,14 +8,7 @@ from typing import Any
 import typer
 
 from evalkit.cli.app import app
-from evalkit.cli.options import BootstrapSeedOption, DbOption, RunArgument
-
-baseline_app = typer.Typer(
-    help="Name reference runs, such as main, for `evalkit run --baseline NAME`: set, list.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
-)
-app.add_typer(baseline_app, name="baseline")
+from evalkit.cli.options import BootstrapSeedOption, DbOption
 
 FLIPS_SHOWN = 10
 
@@ -52,6 +45,12 @@ def compare(
     ),
     summary_md: Path | None = typer.Option(None, "--summary-md", help="Also write a markdown summary here."),
     db: DbOption = None,
+    allow_scoring_change: bool = typer.Option(
+        False,
+        "--allow-scoring-change",
+        help="Give better/worse verdicts on scores even when the runs were scored differently "
+        "(other scorer config, case rule or expected outputs); the difference is still stated.",
+    ),
     judge: str | None = typer.Option(
         None,
         "--judge",
@@ -87,17 +86,28 @@ def compare(
     if len(refs) == 1:
         if judge is not None:
             raise UsageError("--judge compares two runs: name run A and run B")
-        _compare_group(store, refs[0], reference, alpha, min_effect, seed, summary_md)
+        _compare_group(store, refs[0], reference, alpha, min_effect, seed, summary_md, allow_scoring_change)
         return
     run_a, run_b = store.get_run(refs[0]), store.get_run(refs[1])
     if run_a.run_id == run_b.run_id:
         raise UsageError(f"both arguments name run {run_a.run_id}; compare two different runs")
     a_alpha, a_effect = _thresholds(run_b, alpha, min_effect)
-    comparison = compare_runs(store, run_a, run_b, alpha=a_alpha, min_effect=a_effect, seed=seed)
+    comparison = compare_runs(
+        store,
+        run_a,
+        run_b,
+        alpha=a_alpha,
+        min_effect=a_effect,
+        seed=seed,
+        allow_scoring_change=allow_scoring_change,
+    )
     if comparison.paired == 0:
         raise UsageError(f"runs {run_a.run_id} and {run_b.run_id} have no case scored in both")
     print_comparison(comparison, flips)
     rates = print_baseline_rates(comparison, run_a, run_b)
+    from evalkit.cli.field_table import print_field_figures
+
+    print_field_figures(store, run_a, run_b)
     pairwise = None
     if judge is not None:
         from evalkit.cli.pairwise import judge_runs
@@ -115,58 +125,6 @@ def compare(
 
         if code := pairwise_exit_code(pairwise):
             raise typer.Exit(code)
-
-
-@baseline_app.command("set")
-def baseline_set(
-    name: str = typer.Argument(..., help="Baseline name, e.g. main or release-2026-01."),
-    run: RunArgument = "latest",
-    db: DbOption = None,
-) -> None:
-    """Point NAME (of the run's suite) at RUN; `evalkit run SUITE --baseline NAME` then compares with it."""
-    import re
-
-    from evalkit.cli.console import out
-    from evalkit.errors import UsageError
-    from evalkit.store import open_store
-    from evalkit.store.baselines import NAME_PATTERN, BaselineStore
-
-    if not re.match(NAME_PATTERN, name):
-        raise UsageError(f"baseline name {name!r} may hold only letters, digits and . _ - /")
-    store = open_store(db, must_exist=True)
-    record = store.get_run(run)
-    if record.status != "complete":
-        raise UsageError(f"run {record.run_id} is {record.status}; only a complete run can be a baseline")
-    baselines = BaselineStore(store)
-    before = baselines.get(record.suite_name, name)
-    baselines.set(name, record)
-    moved = f" (was {before.run_id})" if before and before.run_id != record.run_id else ""
-    out.print(
-        f"baseline {name} of suite {record.suite_name} -> {record.run_id} "
-        f"(prompt {record.prompt_version or '-'}, {record.model}){moved}",
-        markup=False,
-    )
-
-
-@baseline_app.command("list")
-def baseline_list(
-    suite: str | None = typer.Option(None, "--suite", "-s", help="Only baselines of this suite."),
-    db: DbOption = None,
-) -> None:
-    """List named baselines."""
-    from rich.table import Table
-
-    from evalkit.cli.console import out
-    from evalkit.store import open_store
-    from evalkit.store.baselines import BaselineStore
-
-    store = open_store(db, must_exist=True)
-    table = Table(box=None, show_edge=False, pad_edge=False)
-    for col in ("suite", "name", "run", "set (UTC)"):
-        table.add_column(col)
-    for b in BaselineStore(store).list(suite):
-        table.add_row(b.suite_name, b.name, b.run_id, b.set_at.strftime("%Y-%m-%d %H:%M:%S"))
-    out.print(table)
 
 
 # ---- used by `evalkit run` and `evalkit merge` with --baseline/--summary-md ------------------------
@@ -231,21 +189,25 @@ def print_comparison(comparison: Any, flips: int = FLIPS_SHOWN) -> None:
         notes.append(f"{comparison.only_a} only in A, {comparison.only_b} only in B")
     out.print(
         "; ".join(notes)
-        + f" · McNemar exact (pass/fail), paired bootstrap 95% CI (seed {comparison.seed}) · "
+        + f" · McNemar exact (pass/fail), Wilcoxon signed-rank and paired bootstrap 95% CI (seed "
+        f"{comparison.seed}) for scores and usage · p (Holm): adjusted over every metric but the pass rate · "
         f"alpha {comparison.alpha:g}, min effect {comparison.min_effect * 100:.1f} pts"
     )
+    for warning in comparison.warnings:
+        out.print(Text(f"WARNING: {warning}", style="bold yellow"))
     table = Table(box=None, show_edge=False, pad_edge=False)
-    for col in ("metric", "A", "B", "B - A", "95% CI", "p", "verdict"):
+    for col in ("metric", "A", "B", "B - A", "95% CI", "p", "p (Holm)", "verdict"):
         table.add_column(col, justify="left" if col in ("metric", "verdict") else "right")
     for m in comparison.metrics:
         c = metric_cells(m)
         style = "green" if c.verdict == "better" else "red" if c.verdict == "worse" else ""
-        table.add_row(c.label, c.a, c.b, c.diff, c.ci, c.p, Text(c.verdict, style=style))
+        table.add_row(c.label, c.a, c.b, c.diff, c.ci, c.p, c.p_adjusted, Text(c.verdict, style=style))
     lat = comparison.latency
     table.add_row(
         "latency p50 / p95",
         f"{_ms(lat['a']['p50_ms'])} / {_ms(lat['a']['p95_ms'])}",
         f"{_ms(lat['b']['p50_ms'])} / {_ms(lat['b']['p95_ms'])}",
+        "",
         "",
         "",
         "",
@@ -291,6 +253,8 @@ def print_decision(comparison: Any, decision: Any) -> None:
             style=style,
         )
     )
+    for warning in comparison.warnings:  # e.g. the baseline was scored with another scorer config
+        out.print(Text(f"WARNING: {warning}", style="bold yellow"))
     for f in comparison.regressions[:5]:
         tags = f" [{', '.join(f.tags)}]" if f.tags else ""
         out.print(f"  pass→fail {f.case_id}{tags}: {clip('; '.join(f.reasons_b), 200)}", markup=False)
@@ -304,6 +268,7 @@ def _compare_group(
     min_effect: float | None,
     seed: int,
     summary_md: Path | None,
+    allow_scoring_change: bool = False,
 ) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -329,7 +294,17 @@ def _compare_group(
         if run.run_id == base.run_id:
             continue
         a_alpha, a_effect = _thresholds(run, alpha, min_effect)
-        comparisons.append(compare_runs(store, base, run, alpha=a_alpha, min_effect=a_effect, seed=seed))
+        comparisons.append(
+            compare_runs(
+                store,
+                base,
+                run,
+                alpha=a_alpha,
+                min_effect=a_effect,
+                seed=seed,
+                allow_scoring_change=allow_scoring_change,
+            )
+        )
     out.print(Text(f"group {runs[0].group_id}: {len(runs)} runs, compared with {base.run_id}", style="bold"))
     table = Table(box=None, show_edge=False, pad_edge=False)
     for col in (
@@ -349,13 +324,13 @@ def _compare_group(
         base.prompt_version or "-",
         base.model,
         base.run_id,
-        pct(base.summary.get("pass_rate")),
+        pct(base.summary.pass_rate if base.summary else None),
         "(reference)",
         "",
         "",
         "",
         "",
-        f"${base.summary.get('cost_usd', 0):.4f}",
+        f"${base.summary.cost_usd if base.summary else 0:.4f}",
     )
     for c, run in zip(comparisons, [r for r in runs if r.run_id != base.run_id], strict=True):
         head = c.headline
@@ -364,15 +339,18 @@ def _compare_group(
             run.prompt_version or "-",
             run.model,
             run.run_id,
-            pct(run.summary.get("pass_rate")),
+            pct(run.summary.pass_rate if run.summary else None),
             "n/a" if head.diff is None else f"{head.diff * 100:+.1f} pts",
             pvalue(head.p_value),
             Text(head.verdict, style=style),
             str(len(c.regressions)),
             str(len(c.improvements)),
-            f"${run.summary.get('cost_usd', 0):.4f}",
+            f"${run.summary.cost_usd if run.summary else 0:.4f}",
         )
     Console(highlight=False, width=max(out.width, 150)).print(table)
+    for c in comparisons:
+        for warning in c.warnings:
+            out.print(Text(f"WARNING ({c.b.run_id}): {warning}", style="bold yellow"))
     out.print("Details of one cell: `evalkit compare REFERENCE_RUN CELL_RUN`.")
     if summary_md is not None:
         from evalkit.report.markdown import comparison_markdown

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from evalkit.analysis.failures import CaseExplanation
+from evalkit.results import RunSummary
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -46,54 +48,53 @@ def seconds(ms: float | None) -> str:
     return "n/a" if ms is None else (f"{ms / 1000:.2f} s" if ms >= 1000 else f"{ms:.0f} ms")
 
 
+def score_text(value: float, passed: bool) -> str:
+    """A score to two decimals, rounded down for anything that failed: a failure never reads "1.00"."""
+    if passed:
+        return f"{value:.2f}"
+    return f"{min(math.floor(value * 100) / 100, 0.99):.2f}"
+
+
 def clip(value: Any, limit: int = 300) -> str:
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def print_summary(
-    run: RunRecord, summary: dict[str, Any], failures: list[CaseExplanation], shown: int
-) -> None:
+def print_summary(run: RunRecord, summary: RunSummary, failures: list[CaseExplanation], shown: int) -> None:
     """The end-of-run summary: counts, per-scorer table, usage, failures with reasons, gate decision."""
     head = f"{run.suite_name} · prompt {run.prompt_version or '-'} · {run.model} · run {run.run_id}"
     out.print(Text(head, style="bold"))
     out.print(
-        f"Cases {summary['results']}: {summary['passed']} passed, {summary['failed']} failed, "
-        f"{summary['errors']} errors · pass rate {pct(summary['pass_rate'])}"
+        f"Cases {summary.results}: {summary.passed} passed, {summary.failed} failed, "
+        f"{summary.errors} errors · pass rate {pct(summary.pass_rate)}"
         + ("" if run.status == "complete" else f" · run {run.status}")
     )
     table = Table(show_edge=False, pad_edge=False, box=None)
     for col in ("scorer", "pass rate", "mean score", "scored", "errors"):
         table.add_column(col, justify="left" if col == "scorer" else "right")
-    for name, s in summary["scorers"].items():
-        mean = "n/a" if s["mean_score"] is None else f"{s['mean_score']:.2f}"
-        table.add_row(name, pct(s["pass_rate"]), mean, str(s["scored"]), str(s["errors"]))
+    for name, s in summary.scorers.items():
+        mean = "n/a" if s.mean_score is None else f"{s.mean_score:.2f}"
+        table.add_row(name, pct(s.pass_rate), mean, str(s.scored), str(s.errors))
     out.print(table)
     out.print(
-        f"Tokens {summary['prompt_tokens']:,} in / {summary['completion_tokens']:,} out · "
-        f"cost ${summary['cost_usd']:.4f} · latency p50 {seconds(summary['latency_p50_ms'])}, "
-        f"p95 {seconds(summary['latency_p95_ms'])}"
+        f"Tokens {summary.prompt_tokens:,} in / {summary.completion_tokens:,} out · "
+        f"cost ${summary.cost_usd:.4f} · latency p50 {seconds(summary.latency_p50_ms)}, "
+        f"p95 {seconds(summary.latency_p95_ms)}"
     )
-    calls = summary.get("calls")
-    if calls:
+    calls = summary.calls
+    if calls is not None:
         out.print(
-            f"Calls {calls['requests']:,} requests ({calls['retries']:,} retries, {calls['failed_calls']:,} failed) · "
-            f"cache {calls['cache_hits']:,} hits / {calls['cache_misses']:,} misses"
-            + (
-                f" · rate-limit backoffs {calls['rate_limit_backoffs']}"
-                if calls.get("rate_limit_backoffs")
-                else ""
-            )
+            f"Calls {calls.requests:,} requests ({calls.retries:,} retries, {calls.failed_calls:,} failed) · "
+            f"cache {calls.cache_hits:,} hits / {calls.cache_misses:,} misses"
+            + (f" · rate-limit backoffs {calls.rate_limit_backoffs}" if calls.rate_limit_backoffs else "")
         )
-    if summary.get("repeat", 1) > 1 or summary.get("flaky"):
-        flaky = summary.get("flaky", [])
+    if summary.repeat > 1 or summary.flaky:
+        flaky = summary.flaky
         listed = ", ".join(flaky[:8]) + (" …" if len(flaky) > 8 else "")
-        out.print(
-            f"Epochs {summary.get('repeat', 1)} · flaky cases {len(flaky)}" + (f": {listed}" if flaky else "")
-        )
-    if summary.get("quarantined"):
-        out.print(f"Quarantined (kept out of the gate): {', '.join(summary['quarantined'])}")
-    n_bad = summary["failed"] + summary["errors"]
+        out.print(f"Epochs {summary.repeat} · flaky cases {len(flaky)}" + (f": {listed}" if flaky else ""))
+    if summary.quarantined:
+        out.print(f"Quarantined (kept out of the gate): {', '.join(summary.quarantined)}")
+    n_bad = summary.failed + summary.errors
     if failures:
         out.print(
             Text(
@@ -102,24 +103,22 @@ def print_summary(
             )
         )
         for case in failures:
-            score = "" if case.score is None else f" score {case.score:.2f}"
+            score = "" if case.score is None else f" score {score_text(case.score, case.verdict == 'pass')}"
             out.print(f"  {case.name} [{case.verdict}{score}] " + " | ".join(case.reasons), markup=False)
-    gate = summary.get("gate", {})
-    style = "bold green" if gate.get("passed") else "bold red"
-    verdict = "PASSED" if gate.get("passed") else "FAILED"
-    out.print(
-        Text(
-            f"Gate {verdict}: " + "; ".join(gate.get("reasons", [])) + f" (exit {gate.get('exit_code')})",
-            style=style,
-        )
-    )
-    for warning in gate.get("warnings", []):
+    gate = summary.gate
+    passed = gate is not None and gate.passed
+    style = "bold green" if passed else "bold red"
+    verdict = "PASSED" if passed else "FAILED"
+    reasons, warnings = (gate.reasons, gate.warnings) if gate is not None else ([], [])
+    exit_code = gate.exit_code if gate is not None else None
+    out.print(Text(f"Gate {verdict}: " + "; ".join(reasons) + f" (exit {exit_code})", style=style))
+    for warning in warnings:
         out.print(Text(f"WARNING: {warning}", style="bold yellow"))
 
 
 def print_case(case: CaseExplanation, *, full: bool = False) -> None:
     """One case in `evalkit show`: verdict, reasons per scorer, output against expected."""
-    score = "" if case.score is None else f" score {case.score:.2f}"
+    score = "" if case.score is None else f" score {score_text(case.score, case.verdict == 'pass')}"
     tags = f" tags {','.join(case.tags)}" if case.tags else ""
     out.print(Text(f"{case.name}  [{case.verdict}{score}]{tags}", style="bold"))
     if case.error:
@@ -127,7 +126,8 @@ def print_case(case: CaseExplanation, *, full: bool = False) -> None:
     for note in case.notes:
         mark = "error" if note.error else ("pass" if note.passed else "FAIL")
         text = note.error if note.error else note.reason
-        out.print(f"  {mark:5} {note.scorer} ({note.score:.2f}): {text}", markup=False)
+        shown = score_text(note.score, note.passed or bool(note.error))
+        out.print(f"  {mark:5} {note.scorer} ({shown}): {text}", markup=False)
         for key in ("reasoning", "confidence"):
             if key in note.details:
                 out.print(f"        {key}: {clip(note.details[key], 10_000 if full else 300)}", markup=False)
@@ -166,15 +166,14 @@ def print_matrix(runs: list[RunRecord], group_id: str) -> None:
     for col in ("prompt", "model", "run", "pass rate", "cost", "p50", "gate"):
         table.add_column(col)
     for r in sorted(cells, key=lambda r: (r.model, r.prompt_version or "")):
-        s = r.summary
-        gate = s.get("gate", {})
+        s = r.summary or RunSummary()  # a cell killed before it finished has none
         table.add_row(
             r.prompt_version or "-",
             r.model,
             r.run_id,
-            pct(s.get("pass_rate")),
-            f"${s.get('cost_usd', 0):.4f}",
-            seconds(s.get("latency_p50_ms")),
-            f"exit {gate.get('exit_code')}",
+            pct(s.pass_rate),
+            f"${s.cost_usd:.4f}",
+            seconds(s.latency_p50_ms),
+            f"exit {s.gate.exit_code if s.gate is not None else None}",
         )
     out.print(table)

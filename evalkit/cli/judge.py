@@ -60,7 +60,8 @@ def rescore(
 def calibrate(
     labels: Path = typer.Argument(
         ...,
-        help="Human-labelled set: PandaLM testset JSON, an LLMBar dataset (file or folder), or evalkit JSONL.",
+        help="Human-labelled set: PandaLM testset JSON, an LLMBar dataset (file or folder), evalkit JSONL, "
+        "or `store`: the grades given in `evalkit view`.",
     ),
     judge: str | None = typer.Option(
         None, "--judge", "-j", help="Judge model (any litellm model string); default: the suite scorer's."
@@ -87,6 +88,15 @@ def calibrate(
         str | None, typer.Option("--db", help=f"Results database, where the report is stored {DB_DEFAULT}.")
     ] = None,
     progress: ProgressOption = True,
+    label_kind: str = typer.Option(
+        "graded", "--label-kind", help="With LABELS `store`: graded (pass/fail) or pairwise (A/B/tie) grades."
+    ),
+    judge_run: str | None = typer.Option(
+        None,
+        "--judge-run",
+        help="Measure the judge verdicts a stored run already holds (its llm_judge scorer, or --scorer), "
+        "matched to graded labels by case and identical output: no model is called.",
+    ),
     orders: str = typer.Option(
         "auto",
         "--orders",
@@ -117,13 +127,16 @@ def calibrate(
     from evalkit.cli.console import progress_bar
     from evalkit.errors import UsageError
     from evalkit.judges.calibration import build_report, judge_labelled_set, precomputed_verdicts
-    from evalkit.judges.labelled import load_labelled_set, load_precomputed_verdicts
+    from evalkit.judges.labelled import load_precomputed_verdicts
     from evalkit.providers.calls import ModelCaller
     from evalkit.store import open_store
 
-    labelled = load_labelled_set(labels)
+    labelled = _labelled(labels, label_kind, db)
     if limit is not None:
         labelled = labelled.model_copy(update={"items": labelled.items[:limit]})
+    if judge_run is not None:
+        _calibrate_stored_run(labelled, judge_run, scorer, db)
+        return
     config = _judge_config(judge, rubric, rubric_file, suite, scorer, api_base, labelled.mode, precomputed)
     if labelled.mode == "pairwise":
         from evalkit.cli.pairwise import calibrate_orders, wants_both_orders
@@ -157,6 +170,35 @@ def calibrate(
             verdicts = asyncio.run(go())
     report = build_report(labelled, verdicts, judge_model=config.models[0], rubric_hash=config.rubric_hash)
     open_store(db).add_calibration(report)
+    print_calibration(report)
+
+
+def _labelled(labels: Path, kind: str, db: str | None) -> Any:
+    """The labelled set named by LABELS: a file, or ``store`` (the human grades in the results store)."""
+    from evalkit.errors import UsageError
+    from evalkit.judges.labelled import load_labelled_set
+    from evalkit.judges.stored_labels import STORE_SET_NAME, labelled_set_from_store
+    from evalkit.store import open_store
+
+    if str(labels) != STORE_SET_NAME or labels.exists():
+        return load_labelled_set(labels)
+    if kind not in ("graded", "pairwise"):
+        raise UsageError(f"--label-kind must be graded or pairwise, not {kind!r}")
+    return labelled_set_from_store(open_store(db, must_exist=True), kind)  # type: ignore[arg-type]
+
+
+def _calibrate_stored_run(labelled: Any, run_ref: str, scorer: str | None, db: str | None) -> None:
+    """Calibrate the judge verdicts stored in a run against the labels; store and print the report."""
+    from evalkit.judges.calibration import build_report
+    from evalkit.judges.stored_labels import stored_judge, stored_judge_verdicts
+    from evalkit.store import open_store
+
+    store = open_store(db, must_exist=True)
+    run = store.get_run(run_ref)
+    label, model, rubric_hash = stored_judge(run.config, scorer, run.run_id)
+    verdicts = stored_judge_verdicts(store, labelled, run.run_id, label)
+    report = build_report(labelled, verdicts, judge_model=model, rubric_hash=rubric_hash)
+    store.add_calibration(report)
     print_calibration(report)
 
 

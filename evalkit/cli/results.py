@@ -27,8 +27,8 @@ def runs(
     for col in ("run", "suite", "prompt", "model", "started (UTC)", "status", "cases", "pass rate", "gate"):
         table.add_column(col)
     for r in records:
-        gate = r.summary.get("gate", {})
-        verdict = "" if not gate else ("pass" if gate.get("passed") else f"fail ({gate.get('exit_code')})")
+        gate = r.summary.gate if r.summary is not None else None
+        verdict = "" if gate is None else ("pass" if gate.passed else f"fail ({gate.exit_code})")
         table.add_row(
             r.run_id,
             r.suite_name,
@@ -37,7 +37,7 @@ def runs(
             r.started_at.strftime("%Y-%m-%d %H:%M:%S"),
             r.status,
             str(r.n_cases),
-            pct(r.summary.get("pass_rate")),
+            pct(r.summary.pass_rate if r.summary is not None else None),
             verdict,
         )
     out.print(table)
@@ -61,12 +61,19 @@ def show(
     record = store.get_run(run)
     verdicts = None if (all_cases or case) else ("fail", "error")
     cases = explain_cases(store, record.run_id, verdicts=verdicts, limit=limit, case_ids=case)
-    s = record.summary
+    rate = record.summary.pass_rate if record.summary is not None else None
     out.print(
         f"{record.run_id} · {record.suite_name} · prompt {record.prompt_version or '-'} "
-        f"({record.prompt_hash or '-'}) · {record.model} · {record.status} · pass rate {pct(s.get('pass_rate'))}",
+        f"({record.prompt_hash or '-'}) · {record.model} · {record.status} · pass rate {pct(rate)}",
         markup=False,
     )
+    if not case:
+        from evalkit.analysis.field_metrics import field_metrics_of_frame
+        from evalkit.cli.field_table import print_field_metrics
+
+        print_field_metrics(
+            field_metrics_of_frame(store.field_rows(record.run_id)), limit=None if all_cases else 15
+        )
     if not cases:
         out.print("no failing cases" if verdicts else "no cases match")
     for explanation in cases:

@@ -175,6 +175,10 @@ def _print_cell(store: Any, outcome: Any, junit: Path | None) -> None:
 
     failures = explain_cases(store, outcome.run.run_id, limit=SUMMARY_FAILURES)
     print_summary(outcome.run, outcome.summary, failures, SUMMARY_FAILURES)
+    from evalkit.analysis.field_metrics import field_metrics_of_frame
+    from evalkit.cli.field_table import print_field_metrics
+
+    print_field_metrics(field_metrics_of_frame(store.field_rows(outcome.run.run_id)), limit=5)
     if junit is not None:
         from evalkit.report.junit import write_junit
 

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
-from evalkit.analysis.compare import Comparison, compare_outcomes, load_outcomes
+from evalkit.analysis.compare import Comparison, compare_outcomes
+from evalkit.analysis.outcomes import load_outcomes
 from evalkit.errors import ExitCode
 from evalkit.results import RunRecord
 from evalkit.suite.spec import GateSpec
@@ -132,7 +133,7 @@ def check_against_baseline(
     """Compare a finished run with its baseline (quarantined cases left out) and decide."""
     base = load_outcomes(store, baseline)
     cand = load_outcomes(store, candidate)
-    quarantined = set(gate.quarantine) | set(candidate.summary.get("quarantined", []))
+    quarantined = set(gate.quarantine) | set(candidate.summary.quarantined if candidate.summary else [])
     if quarantined:
         base = replace(base, cases={k: v for k, v in base.cases.items() if k not in quarantined})
         cand = replace(cand, cases={k: v for k, v in cand.cases.items() if k not in quarantined})

@@ -3,25 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
-
-from pydantic import BaseModel, Field
+from typing import TYPE_CHECKING
 
 from evalkit.errors import ExitCode
-from evalkit.results import ScoreRow, Verdict
+from evalkit.results import GateDecision as GateDecision  # defined with the run records it is stored in
+from evalkit.results import ScoreRow, Verdict, VerdictCounts
 from evalkit.suite.spec import GateSpec
 
 if TYPE_CHECKING:
     from evalkit.gate.judges import JudgeCheck
-
-
-class GateDecision(BaseModel):
-    """Whether a run passed, the exit code that says so, and the numbers behind it."""
-
-    passed: bool
-    exit_code: int
-    reasons: list[str] = Field(default_factory=list)
-    warnings: list[str] = Field(default_factory=list)  # printed loudly; they do not change the verdict
 
 
 def case_verdict(scores: Sequence[ScoreRow], gate: GateSpec) -> tuple[Verdict, float | None]:
@@ -45,10 +35,10 @@ def case_verdict(scores: Sequence[ScoreRow], gate: GateSpec) -> tuple[Verdict, f
     return ("pass" if passed else "fail"), score
 
 
-def decide(summary: dict[str, Any], gate: GateSpec) -> GateDecision:
-    """Apply the suite's gate to a run summary (as computed by ``Store.summarize``)."""
-    results = summary["results"]
-    errors = summary["errors"]
+def decide(summary: VerdictCounts, gate: GateSpec) -> GateDecision:
+    """Apply the suite's gate to a run's verdict counts (a summary, or the counts the gate judges)."""
+    results = summary.results
+    errors = summary.errors
     reasons: list[str] = []
     if results == 0:
         return GateDecision(passed=False, exit_code=ExitCode.INFRASTRUCTURE, reasons=["no results"])
@@ -59,7 +49,7 @@ def decide(summary: dict[str, Any], gate: GateSpec) -> GateDecision:
             "the quality verdict cannot be trusted"
         )
         return GateDecision(passed=False, exit_code=ExitCode.INFRASTRUCTURE, reasons=reasons)
-    pass_rate = summary["pass_rate"]
+    pass_rate = summary.pass_rate
     if pass_rate is None:
         return GateDecision(
             passed=False, exit_code=ExitCode.INFRASTRUCTURE, reasons=["no case could be scored"]

@@ -46,12 +46,15 @@ def summary_text(
 ) -> str:
     """The short message posted to the webhook (Slack mrkdwn-friendly plain text)."""
     s = outcome.summary
-    gate = s.get("gate", {})
-    verdict = "passed" if gate.get("passed") else f"FAILED (exit {gate.get('exit_code')})"
-    rate = s.get("pass_rate")
+    gate = s.gate
+    if gate is not None and gate.passed:
+        verdict = "passed"
+    else:
+        verdict = f"FAILED (exit {gate.exit_code if gate is not None else None})"
+    rate = s.pass_rate
     lines = [
         f"evalkit weekly · {suite}: gate {verdict}, pass rate {'n/a' if rate is None else f'{rate:.1%}'} "
-        f"over {s.get('results', 0)} cases ({s.get('errors', 0)} errors) · run {outcome.run.run_id}",
+        f"over {s.results} cases ({s.errors} errors) · run {outcome.run.run_id}",
         f"Mined {mining.failures} new production failures in {mining.clusters} clusters; "
         f"added {len(mining.added)} cases ({mining.covered} clusters already covered).",
     ]

@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from evalkit.judges.agreement import ReliabilityBin, expected_calibration_error, reliability_table
-from evalkit.scorers.text import MISSING, get_path
+from evalkit.outputs import MISSING, get_path
 
 
 class ConfidenceReport(BaseModel):

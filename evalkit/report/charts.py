@@ -10,6 +10,7 @@ from typing import Any
 
 COLORS = ("#4c72b0", "#dd8452")  # run A, run B
 DPI = 80
+FIELDS_SHOWN = 25  # the per-field chart shows the worst fields; the table below it lists every one
 
 
 @dataclass
@@ -44,20 +45,34 @@ def render_charts(runs: Sequence[RunSeries]) -> list[Chart]:
         Chart("cost", "Cost and tokens", _png(_usage, runs)),
     ]
     if any(r.field_accuracy for r in runs):
-        charts.insert(
-            1, Chart("fields", "Accuracy per field", _png(_bars, runs, "field_accuracy", "accuracy"))
+        names = _worst_fields(runs)
+        total = len({n for r in runs for n in r.field_accuracy})
+        title = "Accuracy per field" + (
+            f" (the {len(names)} worst of {total})" if len(names) < total else ", worst first"
         )
+        height = max(3.4, 0.6 + 0.22 * len(names) * max(1, len(runs)) ** 0.5)
+        # margins in inches, so the labels and the legend keep their room however tall the chart is
+        margins = {"left": 0.36, "bottom": 0.55 / height, "top": 1 - 0.4 / height}
+        chart = _png(_field_bars, runs, names, size=(6.4, height), margins=margins)
+        charts.insert(1, Chart("fields", title, chart))
     return charts
 
 
-def _png(draw: Any, runs: Sequence[RunSeries], *args: str) -> str:
+def _png(
+    draw: Any,
+    runs: Sequence[RunSeries],
+    *args: Any,
+    size: tuple[float, float] = (6.4, 3.4),
+    margins: dict[str, float] | None = None,
+) -> str:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(6.4, 3.4), dpi=DPI)
+    fig = Figure(figsize=size, dpi=DPI)
     FigureCanvasAgg(fig)
     # fixed margins: a layout engine costs more than the drawing (~0.4 s a chart on 2 cores)
-    fig.subplots_adjust(left=0.12, right=0.97, top=0.93, bottom=0.3, wspace=0.3)
+    spacing = {"left": 0.12, "right": 0.97, "top": 0.93, "bottom": 0.3, "wspace": 0.3}
+    fig.subplots_adjust(**(spacing | (margins or {})))
     draw(fig, runs, *args)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI)
@@ -85,6 +100,32 @@ def _bars(fig: Any, runs: Sequence[RunSeries], attribute: str, ylabel: str) -> N
     ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
     if len(runs) > 1:
         ax.legend(fontsize="small")
+
+
+def _worst_fields(runs: Sequence[RunSeries]) -> list[str]:
+    """Up to ``FIELDS_SHOWN`` fields, lowest accuracy (in any run) first."""
+    names: dict[str, float] = {}
+    for run in runs:
+        for name, value in run.field_accuracy.items():
+            names[name] = min(value, names.get(name, 1.0))
+    return sorted(names, key=lambda n: (names[n], n))[:FIELDS_SHOWN]
+
+
+def _field_bars(fig: Any, runs: Sequence[RunSeries], names: list[str]) -> None:
+    """Horizontal bars, one row per field (labels never overlap), worst at the top."""
+    ax = fig.subplots()
+    height = 0.8 / len(runs)
+    for i, run in enumerate(runs):
+        ys = [j + (i - (len(runs) - 1) / 2) * height for j in range(len(names))]
+        values = [run.field_accuracy.get(n, 0.0) for n in names]
+        ax.barh(ys, values, height=height, color=COLORS[i % 2], label=run.label)
+    ax.set_yticks(range(len(names)), [n if len(n) <= 32 else n[:31] + "…" for n in names], fontsize="small")
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1.0)
+    ax.xaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
+    ax.set_xlabel("accuracy")
+    if len(runs) > 1:
+        ax.legend(fontsize="small", loc="lower left", bbox_to_anchor=(0, 1), ncols=2, frameon=False)
 
 
 def _histogram(fig: Any, runs: Sequence[RunSeries], attribute: str, xlabel: str) -> None:

@@ -23,6 +23,7 @@ class MetricCells:
     p: str
     verdict: str
     n: int
+    p_adjusted: str = "-"  # Holm-adjusted p (every metric but the headline pass rate)
 
 
 def metric_cells(m: MetricComparison) -> MetricCells:
@@ -51,6 +52,7 @@ def metric_cells(m: MetricComparison) -> MetricCells:
         p=pvalue(m.p_value),
         verdict=m.verdict,
         n=m.n,
+        p_adjusted=pvalue(m.p_adjusted),
     )
 
 

@@ -25,8 +25,10 @@ from typing import TYPE_CHECKING, Any
 from markupsafe import Markup
 
 from evalkit import __version__
-from evalkit.analysis.compare import Comparison, compare_outcomes, frame_columns, outcomes_from_frames
+from evalkit.analysis.compare import Comparison, compare_outcomes
+from evalkit.analysis.field_metrics import field_metrics_of_frame
 from evalkit.analysis.human_baseline import baseline_error_rates
+from evalkit.analysis.outcomes import frame_columns, outcomes_from_frames
 from evalkit.report.charts import Chart, RunSeries, render_charts
 from evalkit.report.formatting import metric_cells
 from evalkit.report.input_files import input_file_views
@@ -134,6 +136,7 @@ def build_context(
         "input_files": input_file_views(store, run.run_id),
         "flips": comparison.flips[:FLIPS_SHOWN] if comparison else [],
         "charts": render_charts([_series(v, qualify_fields=_field_scorers(views) > 1) for v in views]),
+        "field_metrics": [(v, field_metrics_of_frame(v.fields)) for v in views if len(v.fields)],
         "case_data": _script_json(
             {"runs": [{"key": v.key, "label": v.label} for v in views], "cases": cases}
         ),
@@ -193,6 +196,11 @@ def _environment() -> Any:
     )
     env.filters["pct"] = _pct
     env.filters["ms"] = _ms
+    env.filters["fig"] = lambda v: "-" if v is None else f"{v:.3f}"
+    # a failing case's score rounds down: a failure never reads "1.00"
+    env.filters["case_score"] = lambda v, passed: (
+        f"{v if passed else min(math.floor(v * 100) / 100, 0.99):.2f}"
+    )
     env.globals["metric_cells"] = metric_cells
     return env
 

@@ -14,14 +14,14 @@ from evalkit.analysis.failures import CaseExplanation
 from evalkit.gate.regression import RegressionDecision
 from evalkit.report.formatting import cell, metric_cells
 from evalkit.report.pairwise import pairwise_markdown
-from evalkit.results import RunRecord
+from evalkit.results import RunRecord, RunSummary
 
 TOP = 10
 
 
 def run_markdown(
     run: RunRecord,
-    summary: dict[str, Any],
+    summary: RunSummary,
     failures: Sequence[CaseExplanation] = (),
     *,
     comparison: Comparison | None = None,
@@ -43,31 +43,30 @@ def run_markdown(
         lines += [f"> {cell(reason, 2000)}" for reason in decision.reasons]
         lines += ["", *_comparison_body(comparison, "baseline", "this run")]
     else:
-        gate = summary.get("gate", {})
-        mark = "✅" if gate.get("passed") else "❌"
-        verdict = "gate passed" if gate.get("passed") else "gate failed"
+        gate = summary.gate
+        passed = gate is not None and gate.passed
+        mark = "✅" if passed else "❌"
+        verdict = "gate passed" if passed else "gate failed"
         lines += [
-            f"### {mark} evalkit · {who}: {verdict} (exit {gate.get('exit_code')})",
+            f"### {mark} evalkit · {who}: {verdict} (exit {gate.exit_code if gate is not None else None})",
             "",
-            f"Run `{run.run_id}` · {summary['results']} cases: {summary['passed']} passed, "
-            f"{summary['failed']} failed, {summary['errors']} errors · pass rate {_pct(summary['pass_rate'])}",
+            f"Run `{run.run_id}` · {summary.results} cases: {summary.passed} passed, "
+            f"{summary.failed} failed, {summary.errors} errors · pass rate {_pct(summary.pass_rate)}",
             "",
         ]
-        lines += [f"> {cell(reason, 2000)}" for reason in gate.get("reasons", [])]
+        lines += [f"> {cell(reason, 2000)}" for reason in (gate.reasons if gate is not None else [])]
         lines += ["", "| scorer | pass rate | mean score | scored | errors |", "|---|--:|--:|--:|--:|"]
-        for name, s in summary.get("scorers", {}).items():
-            mean = "n/a" if s["mean_score"] is None else f"{s['mean_score']:.2f}"
-            lines.append(
-                f"| {cell(name)} | {_pct(s['pass_rate'])} | {mean} | {s['scored']} | {s['errors']} |"
-            )
+        for name, s in summary.scorers.items():
+            mean = "n/a" if s.mean_score is None else f"{s.mean_score:.2f}"
+            lines.append(f"| {cell(name)} | {_pct(s.pass_rate)} | {mean} | {s.scored} | {s.errors} |")
         lines += [
             "",
-            f"Tokens {summary['prompt_tokens']:,} in / {summary['completion_tokens']:,} out · "
-            f"cost ${summary['cost_usd']:.4f} · latency p50 {_ms(summary.get('latency_p50_ms'))}, "
-            f"p95 {_ms(summary.get('latency_p95_ms'))}",
+            f"Tokens {summary.prompt_tokens:,} in / {summary.completion_tokens:,} out · "
+            f"cost ${summary.cost_usd:.4f} · latency p50 {_ms(summary.latency_p50_ms)}, "
+            f"p95 {_ms(summary.latency_p95_ms)}",
         ]
         if failures:
-            n_bad = summary["failed"] + summary["errors"]
+            n_bad = summary.failed + summary.errors
             lines += [
                 "",
                 f"**Failures** (top {len(failures)} of {n_bad})",
@@ -119,8 +118,10 @@ def _comparison_body(comparison: Comparison, a_name: str, b_name: str) -> list[s
     main = [m for m in comparison.metrics if m.kind in ("cases", "usage")]
     detail = [m for m in comparison.metrics if m.kind in ("scorer", "field")]
     lines = [
-        "; ".join(notes) + f". McNemar's exact test (pass/fail), paired bootstrap "
-        f"95% CI (seed {comparison.seed}); alpha {comparison.alpha:g}.",
+        "; ".join(notes) + f". McNemar's exact test (pass/fail), Wilcoxon signed-rank test and paired "
+        f"bootstrap 95% CI (seed {comparison.seed}) for scores and usage; alpha {comparison.alpha:g}; "
+        "p (Holm): adjusted over every metric but the pass rate.",
+        *[f"\n> **Warning**: {w}" for w in comparison.warnings],
         "",
         *_metric_table(main, a_name, b_name),
     ]
@@ -154,11 +155,16 @@ def _comparison_body(comparison: Comparison, a_name: str, b_name: str) -> list[s
 
 
 def _metric_table(metrics: Sequence[MetricComparison], a_name: str, b_name: str) -> list[str]:
-    lines = [f"| metric | {a_name} | {b_name} | Δ | 95% CI | p | verdict |", "|---|--:|--:|--:|--:|--:|---|"]
+    lines = [
+        f"| metric | {a_name} | {b_name} | Δ | 95% CI | p | p (Holm) | verdict |",
+        "|---|--:|--:|--:|--:|--:|--:|---|",
+    ]
     for m in metrics:
         c = metric_cells(m)
         verdict = f"**{c.verdict}**" if c.verdict in ("better", "worse") else c.verdict
-        lines.append(f"| {cell(c.label)} | {c.a} | {c.b} | {c.diff} | {c.ci} | {c.p} | {verdict} |")
+        lines.append(
+            f"| {cell(c.label)} | {c.a} | {c.b} | {c.diff} | {c.ci} | {c.p} | {c.p_adjusted} | {verdict} |"
+        )
     return lines
 
 

@@ -53,7 +53,7 @@ def _mark_regressions(ax: Any, report: TrendReport) -> None:
 
 
 def _rate_lines(
-    report: TrendReport, lines: dict[str, list[float | None]], title: str
+    report: TrendReport, lines: dict[str, list[float | None]], title: str, ylabel: str = "pass rate %"
 ) -> Callable[[Any], None]:
     def draw(ax: Any) -> None:
         x = range(len(report.weeks))
@@ -63,7 +63,7 @@ def _rate_lines(
             )
         _mark_regressions(ax, report)
         ax.set_ylim(-2, 102)
-        ax.set_ylabel("pass rate %")
+        ax.set_ylabel(ylabel)
         ax.set_title(title, fontsize=10)
         ax.set_xticks(list(x), _labels(report.weeks), rotation=45, fontsize=7)
         if lines:
@@ -135,6 +135,20 @@ def trend_charts(report: TrendReport) -> list[TrendChart]:
         charts.append(
             TrendChart(
                 "fields", "Pass rate per field", _png(_rate_lines(report, fields, "Per field (worst first)"))
+            )
+        )
+    if report.field_micro_f1:
+        by_f1 = sorted(
+            (kv for kv in report.fields.items() if kv[1].f1),
+            key=lambda kv: min((v for v in kv[1].f1 if v is not None), default=1),
+        )
+        f1_lines = {"micro F1 (all fields)": report.field_micro_f1}
+        f1_lines |= {k: s.f1 for k, s in by_f1[: MAX_LINES - 1]}
+        charts.append(
+            TrendChart(
+                "field_f1",
+                "Field F1",
+                _png(_rate_lines(report, f1_lines, "Micro F1 and worst fields", "F1 %")),
             )
         )
     charts.append(TrendChart("usage", "Cost and latency", _png(_usage(report))))

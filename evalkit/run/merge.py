@@ -15,11 +15,10 @@ import json
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from evalkit.errors import ExitCode, UsageError
 from evalkit.gate.suite import GateDecision, decide
-from evalkit.results import RunRecord
+from evalkit.results import CallCounts, RunRecord, RunSummary, new_run_id
 from evalkit.store import Store, open_store
 from evalkit.store.run_tables import RunRows, add_cache_rows, insert_run, read_cache_rows, read_run_rows
 from evalkit.suite.spec import GateSpec
@@ -38,10 +37,11 @@ class SourceRun:
 
 @dataclass(frozen=True)
 class MergedRun:
-    """A run created by a merge, and the source runs it combines."""
+    """A run created by a merge, its summary and gate decision, and the source runs it combines."""
 
     run: RunRecord
     sources: list[SourceRun]
+    summary: RunSummary
     decision: GateDecision
 
 
@@ -136,8 +136,6 @@ def apply_merge(plan: MergePlan, target: Store) -> list[MergedRun]:
 
 
 def _new_group(cells: dict[tuple[str, ...], list[SourceRun]]) -> str:
-    from evalkit.run.runner import new_run_id
-
     first = next(iter(cells.values()))[0].run
     return new_run_id(f"{first.suite_name}-matrix")
 
@@ -160,8 +158,6 @@ def _check_disjoint(members: list[SourceRun], parts: list[RunRows]) -> None:
 def _merge_cell(
     target: Store, members: list[SourceRun], parts: list[RunRows], group_id: str | None
 ) -> MergedRun:
-    from evalkit.run.runner import new_run_id
-
     runs = [m.run for m in members]
     first = runs[0]
     config = dict(first.config)
@@ -177,8 +173,7 @@ def _merge_cell(
             for m, rows in zip(members, parts, strict=True)
         ]
     }
-    record = RunRecord(
-        run_id=new_run_id(first.suite_name),
+    record = RunRecord.new(
         suite_name=first.suite_name,
         suite_path=first.suite_path,
         suite_hash=first.suite_hash,
@@ -187,11 +182,10 @@ def _merge_cell(
         model=first.model,
         params=first.params,
         git_commit=first.git_commit if len({r.git_commit for r in runs}) == 1 else None,
-        evalkit_version=first.evalkit_version,
-        started_at=min(r.started_at for r in runs),
-        status="running",
         n_cases=sum(r.n_cases for r in runs),
         config=config,
+        started_at=min(r.started_at for r in runs),
+        evalkit_version=first.evalkit_version,
         group_id=group_id,
     )
     insert_run(target, record, parts)
@@ -199,25 +193,29 @@ def _merge_cell(
     summary, decision = _summary(target, record, runs, status)
     target.finish_run(record.run_id, status=status, summary=summary)
     final = target.get_run(record.run_id)
-    return MergedRun(run=final, sources=members, decision=decision)
+    return MergedRun(run=final, sources=members, summary=summary, decision=decision)
 
 
 def _summary(
     store: Store, record: RunRecord, runs: list[RunRecord], status: str
-) -> tuple[dict[str, Any], GateDecision]:
+) -> tuple[RunSummary, GateDecision]:
     """The summary a run of all the cases would have stored: aggregates, flaky cases, the gate."""
-    summary = store.summarize(record.run_id)
-    summary["calls"] = {
-        key: sum(int(r.summary.get("calls", {}).get(key, 0) or 0) for r in runs) for key in _CALL_COUNTERS
-    }
+    sources = [r.summary.calls for r in runs if r.summary is not None and r.summary.calls is not None]
+    calls = CallCounts(**{key: sum(getattr(c, key) for c in sources) for key in _CALL_COUNTERS})
     gate = GateSpec.model_validate(record.config.get("gate", {}))
     flaky = store.flaky_cases(record.run_id)
     quarantined = set(gate.quarantine) | (set(flaky) if gate.quarantine_flaky else set())
-    summary["repeat"] = int(record.config.get("run", {}).get("repeat", 1))
-    summary["flaky"] = sorted(flaky)
-    summary["quarantined"] = sorted(quarantined)
-    summary["gate_counts"] = store.verdict_counts(record.run_id, exclude=sorted(quarantined))
-    decision = decide(summary["gate_counts"], gate)
+    gate_counts = store.verdict_counts(record.run_id, exclude=sorted(quarantined))
+    summary = store.summarize(record.run_id).model_copy(
+        update={
+            "calls": calls,
+            "repeat": int(record.config.get("run", {}).get("repeat", 1)),
+            "flaky": sorted(flaky),
+            "quarantined": sorted(quarantined),
+            "gate_counts": gate_counts,
+        }
+    )
+    decision = decide(gate_counts, gate)
     if status != "complete":
         unfinished = ", ".join(r.run_id for r in runs if r.status != "complete")
         decision = GateDecision(
@@ -225,5 +223,4 @@ def _summary(
             exit_code=ExitCode.INCOMPLETE,
             reasons=[f"source run(s) {unfinished} did not finish; resume them and merge again"],
         )
-    summary["gate"] = decision.model_dump()
-    return summary, decision
+    return summary.model_copy(update={"gate": decision}), decision

@@ -11,19 +11,16 @@ import asyncio
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from evalkit import __version__
 from evalkit.cases import Case
 from evalkit.errors import UsageError
 from evalkit.gate.judges import JudgeCheck, judge_checks
 from evalkit.gate.suite import GateDecision, apply_judge_checks, case_verdict, decide
 from evalkit.providers.calls import ModelCaller
-from evalkit.results import CaseResult, OutputRecord, RunRecord
+from evalkit.results import CaseResult, OutputRecord, RunRecord, RunSummary
 from evalkit.run.evaluate import score_case
-from evalkit.run.runner import new_run_id
 from evalkit.store import Store
 from evalkit.suite.loading import Suite, load_suite
 from evalkit.suite.spec import ScorerSpec
@@ -37,7 +34,7 @@ class RescoreOutcome:
 
     run: RunRecord
     parent: RunRecord
-    summary: dict[str, Any]
+    summary: RunSummary
     decision: GateDecision
     judge_checks: list[JudgeCheck]
 
@@ -100,8 +97,7 @@ async def execute_rescore(
     results = await asyncio.to_thread(lambda: list(stored_results(store, parent.run_id, carried)))
     if not results:
         raise UsageError(f"run {parent.run_id} has no stored outputs to re-score")
-    run = RunRecord(
-        run_id=new_run_id(suite.name),
+    run = RunRecord.new(
         suite_name=suite.name,
         suite_path=str(suite.path),
         suite_hash=suite.source_hash,
@@ -110,8 +106,6 @@ async def execute_rescore(
         model=parent.model,
         params=parent.params,
         git_commit=parent.git_commit,
-        evalkit_version=__version__,
-        started_at=datetime.now(timezone.utc).replace(tzinfo=None),
         n_cases=len({case.id for case, _, _ in results}),
         config=suite.config.model_dump(mode="json", exclude={"name", "description"}),
         parent_run_id=parent.run_id,
@@ -129,9 +123,9 @@ async def execute_rescore(
         summary = await asyncio.to_thread(store.summarize, run.run_id)
         checks = await asyncio.to_thread(judge_checks, [s.model_dump() for s in suite.config.scorers], store)
         decision = apply_judge_checks(decide(summary, suite.config.gate), checks)
-        summary["gate"] = decision.model_dump()
-        summary["rescored_from"] = parent.run_id
-        summary["target_calls"] = 0
+        summary = summary.model_copy(
+            update={"gate": decision, "rescored_from": parent.run_id, "target_calls": 0}
+        )
         await asyncio.to_thread(store.finish_run, run.run_id, status=status, summary=summary)
     run = run.model_copy(update={"status": status, "summary": summary})
     return RescoreOutcome(run=run, parent=parent, summary=summary, decision=decision, judge_checks=checks)

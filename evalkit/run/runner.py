@@ -13,14 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
 from itertools import islice
 from typing import Any
 
-from evalkit import __version__
 from evalkit.cases import Case
 from evalkit.errors import ExitCode, UsageError
 from evalkit.gate.cells import BaselineCheck, RunVerdict, check_baseline, resolve_baseline
@@ -29,7 +26,14 @@ from evalkit.gate.suite import GateDecision, apply_judge_checks, decide
 from evalkit.providers.base import CompletionRequest
 from evalkit.providers.calls import ConcurrencyLimit, ModelCaller, RetryPolicy, cache_key
 from evalkit.providers.replay import baseline_label
-from evalkit.results import CaseResult, RunRecord
+from evalkit.results import (
+    CallCounts,
+    CaseResult,
+    RayShards,
+    RunRecord,
+    RunSummary,
+    new_run_id,
+)
 from evalkit.run.batches import BatchWriter
 from evalkit.run.evaluate import CHUNK, Target, evaluate_case, prepare_target
 from evalkit.run.input_files import input_files_of
@@ -67,7 +71,7 @@ class RunOutcome:
     """
 
     run: RunRecord
-    summary: dict[str, Any]
+    summary: RunSummary
     decision: GateDecision
     baseline: BaselineCheck | None = None
 
@@ -83,12 +87,6 @@ class RunOutcome:
 
 ResultCallback = Callable[[CaseResult], None]
 StartCallback = Callable[[RunRecord, int, int], None]
-
-
-def new_run_id(suite_name: str) -> str:
-    """Readable, sortable and unique: ``listings-20261127-101500-3fa2``."""
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    return f"{suite_name}-{stamp}-{uuid.uuid4().hex[:4]}"
 
 
 def git_commit(cwd: Any) -> str | None:
@@ -118,7 +116,7 @@ def make_caller(suite: Suite, store: Store | None, options: RunOptions) -> Model
 @dataclass
 class _Progress:
     stopped_by_budget: bool = False
-    details: dict[str, Any] = field(default_factory=dict)  # added to the run's summary
+    ray: RayShards | None = None  # added to the run's summary
     dispatched: int = 0
     pending: set[asyncio.Task[CaseResult]] = field(default_factory=set)
 
@@ -264,8 +262,7 @@ async def _execute(
         label = baseline_label(target.model, suite.base_dir)
         if label is not None:  # recordings marked as a baseline (e.g. human moderators)
             config["run"]["baseline_label"] = label
-        run = RunRecord(
-            run_id=new_run_id(suite.name),
+        run = RunRecord.new(
             suite_name=suite.name,
             suite_path=str(suite.path),
             suite_hash=suite.source_hash,
@@ -274,8 +271,6 @@ async def _execute(
             model=target.model,
             params=target.params,
             git_commit=git_commit(suite.base_dir),
-            evalkit_version=__version__,
-            started_at=datetime.now(timezone.utc).replace(tzinfo=None),
             n_cases=n_cases,
             config=config,
             group_id=options.group_id,
@@ -296,49 +291,54 @@ async def _execute(
             dispatched = await evaluate_on_ray(suite, target, caller, items, writer, options, on_result)
             await writer.flush()
             progress.stopped_by_budget = dispatched.stopped_by_budget
-            progress.details["ray"] = {"shards": dispatched.shards, "shard_retries": dispatched.shard_retries}
+            progress.ray = RayShards(shards=dispatched.shards, shard_retries=dispatched.shard_retries)
         else:
             progress = await _evaluate_all(suite, target, caller, items, writer, options, on_result)
         status = "incomplete" if progress.stopped_by_budget else "complete"
     finally:
         await caller.aclose()
         summary = await asyncio.to_thread(_summarize, suite, store, run.run_id, caller, repeat)
-        summary.update(progress.details)
-        decision = decide(summary["gate_counts"], suite.config.gate)
+        if progress.ray is not None:
+            summary = summary.model_copy(update={"ray": progress.ray})
+        assert summary.gate_counts is not None  # _summarize sets them
+        decision = decide(summary.gate_counts, suite.config.gate)
         # a gate that leans on an uncalibrated or below-threshold judge says so (or fails, if asked)
         checks = await asyncio.to_thread(judge_checks, [s.model_dump() for s in suite.config.scorers], store)
         decision = apply_judge_checks(decision, checks)
         if progress.stopped_by_budget:
             reason = f"stopped at the budget of ${options.budget_usd:.4f} (spent ${caller.stats.cost_usd:.4f}); resume with --resume {run.run_id}"
             decision = GateDecision(passed=False, exit_code=ExitCode.INCOMPLETE, reasons=[reason])
-        summary["gate"] = decision.model_dump()
+        summary = summary.model_copy(update={"gate": decision})
         await asyncio.to_thread(store.finish_run, run.run_id, status=status, summary=summary)
     run = run.model_copy(update={"status": status, "summary": summary})
     return RunOutcome(run=run, summary=summary, decision=decision)
 
 
-def _summarize(suite: Suite, store: Store, run_id: str, caller: ModelCaller, repeat: int) -> dict[str, Any]:
+def _summarize(suite: Suite, store: Store, run_id: str, caller: ModelCaller, repeat: int) -> RunSummary:
     """The stored aggregates of a run, plus call statistics, flaky cases and what the gate counts."""
-    summary = store.summarize(run_id)
     stats = caller.stats
-    summary["calls"] = {
-        "requests": stats.requests,
-        "retries": stats.retries,
-        "cache_hits": stats.cache_hits,
-        "cache_misses": stats.cache_misses,
-        "failed_calls": stats.failures,
-        "concurrency_limit_end": round(caller.limit.limit, 1),
-        "rate_limit_backoffs": caller.limit.decreases,
-    }
+    calls = CallCounts(
+        requests=stats.requests,
+        retries=stats.retries,
+        cache_hits=stats.cache_hits,
+        cache_misses=stats.cache_misses,
+        failed_calls=stats.failures,
+        concurrency_limit_end=round(caller.limit.limit, 1),
+        rate_limit_backoffs=caller.limit.decreases,
+    )
     flaky = store.flaky_cases(run_id)
     gate = suite.config.gate
     quarantined = set(gate.quarantine) | (set(flaky) if gate.quarantine_flaky else set())
-    summary["repeat"] = repeat
-    summary["flaky"] = sorted(flaky)
-    summary["quarantined"] = sorted(quarantined)
-    # what the gate judges: every result except those of quarantined cases
-    summary["gate_counts"] = store.verdict_counts(run_id, exclude=sorted(quarantined))
-    return summary
+    return store.summarize(run_id).model_copy(
+        update={
+            "calls": calls,
+            "repeat": repeat,
+            "flaky": sorted(flaky),
+            "quarantined": sorted(quarantined),
+            # what the gate judges: every result except those of quarantined cases
+            "gate_counts": store.verdict_counts(run_id, exclude=sorted(quarantined)),
+        }
+    )
 
 
 def run_suite(
@@ -369,4 +369,4 @@ def gate_outcome(suite: Suite, store: Store, outcome: RunOutcome, baseline: RunR
     return replace(outcome, baseline=check)
 
 
-__all__ = ["RunOptions", "RunOutcome", "evaluate_case", "execute_run", "run_suite"]
+__all__ = ["RunOptions", "RunOutcome", "evaluate_case", "execute_run", "new_run_id", "run_suite"]

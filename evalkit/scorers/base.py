@@ -26,6 +26,7 @@ from pydantic import BaseModel, Field, ValidationError, validate_call
 
 from evalkit.cases import Case
 from evalkit.registry import Registry
+from evalkit.scorers.field_values import Slot
 
 FieldStatus = Literal["match", "partial", "mismatch", "missing", "extra"]
 
@@ -39,6 +40,9 @@ class FieldScore(BaseModel):
     status: FieldStatus
     expected: Any = None
     actual: Any = None
+    # WDC-PAVE slot class (see evalkit.scorers.field_values): NN, NV, VN, VC or VW
+    slot: Slot | None = None
+    normalized: bool = False  # passed only after ignoring case/whitespace (the rule allowed it)
 
 
 class Score(BaseModel):

@@ -13,9 +13,9 @@ from typing import Any, Literal
 
 from rapidfuzz import fuzz
 
+from evalkit.outputs import MISSING, get_path
 from evalkit.scorers.base import Score, ScoreContext, ScoreFn, clamp, scorer
 
-MISSING = object()
 _TAG = re.compile(r"<[^>]+>")
 _SPACE = re.compile(r"\s+")
 
@@ -26,20 +26,6 @@ _FUZZ = {
     "token_set": fuzz.token_set_ratio,
     "token_sort": fuzz.token_sort_ratio,
 }
-
-
-def get_path(value: Any, path: str) -> Any:
-    """Follow a dotted path (``price.amount``, ``attributes.0``) into JSON; MISSING when absent."""
-    for part in path.split("."):
-        if isinstance(value, dict):
-            if part not in value:
-                return MISSING
-            value = value[part]
-        elif isinstance(value, list) and part.lstrip("-").isdigit() and -len(value) <= int(part) < len(value):
-            value = value[int(part)]
-        else:
-            return MISSING
-    return value
 
 
 def as_text(value: Any) -> str:

@@ -6,7 +6,7 @@ import dataclasses
 from typing import Any, Literal
 
 from evalkit.scorers.base import Score, ScoreContext, ScoreFn, scorer
-from evalkit.scorers.structured import FieldRule, json_fields
+from evalkit.scorers.fields import FieldRule, json_fields
 
 
 def _calls(value: Any) -> list[dict[str, Any]]:
@@ -25,14 +25,16 @@ def tool_call(
     default: FieldRule | None = None,
     extra_fields: Literal["ignore", "penalize"] = "penalize",
     min_score: float | None = None,
+    absent: list[Any] | None = None,
 ) -> ScoreFn:
     """Checks the output's tool call: the tool's name, then its arguments field by field.
 
     The expected output is ``{"name": ..., "arguments": {...}}`` (or ``{"tool_calls": [...]}``, whose
     first call is compared); ``name`` overrides the expected tool name. The call compared is the
     output's first call to that tool. A missing call or another tool scores 0; otherwise the
-    arguments are scored by ``json_fields`` with ``fields``, ``default``, ``extra_fields`` and
-    ``min_score`` (one stored score per argument). Without expected arguments only the name counts.
+    arguments are scored by ``json_fields`` with ``fields``, ``default``, ``extra_fields``,
+    ``min_score`` and ``absent`` (one stored score per argument). Without expected arguments only
+    the name counts.
     """
     arguments_scorer = json_fields(
         fields=fields, default=default, extra_fields=extra_fields, min_score=min_score

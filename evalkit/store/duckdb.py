@@ -153,6 +153,20 @@ class DuckDBBackend:
                     self._held.close()
                     self._held = None
 
+    def release_if_asked(self) -> bool:
+        """Close the held connection if another process waits for the file; the next use reopens it.
+
+        A run checks before each batch; an idle holder (``evalkit view`` between requests) calls
+        this now and then instead, so it never keeps the file from a run.
+        """
+        with self._in_use:
+            if self._held is None or not self._others_waiting():
+                return False
+            self._held.close()
+            self._held = None
+            self.handoffs += 1
+            return True
+
     def _others_waiting(self) -> bool:
         now = time.time()
         for marker in self.path.parent.glob(f"{self.path.name}.wait.*"):

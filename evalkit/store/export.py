@@ -2,7 +2,9 @@
 
 One file per stored table (``runs``, ``cases``, ``outputs``, ``scores``, ``field_scores``), holding the
 run's rows with every stored column, so the files load back into pandas, DuckDB, Spark or a
-spreadsheet with nothing lost. ``*_json`` columns stay JSON text, as in the database.
+spreadsheet with nothing lost. ``*_json`` columns stay JSON text, as in the database. Frames
+computed from the tables (``field_metrics``: per-field slot counts and P/R/F1) come as ``derived``
+and are written the same way, after the tables.
 """
 
 from __future__ import annotations
@@ -16,13 +18,18 @@ from evalkit.store.run_tables import RunTables
 FORMATS = ("parquet", "csv", "jsonl")
 
 
-def export_run(tables: RunTables, fmt: str, out_dir: Path) -> list[Path]:
-    """Write each table of ``tables`` to ``out_dir/<table>.<fmt>``; returns the files written."""
+def export_run(
+    tables: RunTables, fmt: str, out_dir: Path, derived: dict[str, Any] | None = None
+) -> list[Path]:
+    """Write each table of ``tables``, then each ``derived`` frame, to ``out_dir/<name>.<fmt>``.
+
+    Returns the files written.
+    """
     if fmt not in FORMATS:
         raise UsageError(f"unknown export format {fmt!r} (formats: {', '.join(FORMATS)})")
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for table, frame in tables.items():
+    for table, frame in [*tables.items(), *(derived or {}).items()]:
         path = out_dir / f"{table}.{fmt}"
         _write(frame, fmt, path)
         written.append(path)

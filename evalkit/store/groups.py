@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from evalkit.errors import UsageError
 from evalkit.results import RunRecord
-from evalkit.store.queries import RUN_COLUMNS, Store, _run_record
+from evalkit.store.columns import RUN_COLUMNS, run_record
+from evalkit.store.queries import Store
 
 
 def group_runs(store: Store, ref: str) -> list[RunRecord]:
@@ -32,4 +33,4 @@ def group_runs(store: Store, ref: str) -> list[RunRecord]:
         rows = con.execute(
             f"SELECT {cols} FROM runs WHERE group_id = ? ORDER BY started_at, run_id", (ids[0],)
         )
-    return [_run_record(row) for row in rows]
+    return [run_record(row) for row in rows]

@@ -116,6 +116,14 @@ class GrowthStore:
                 [status, utcnow(), suite_name, *ids],
             )
 
+    def revise(self, suite_name: str, candidate_id: str, expected: Any, provenance: dict[str, Any]) -> None:
+        """Replace a candidate's expected output and provenance (a reviewer edited it before accepting)."""
+        with self.store._transaction() as con:
+            con.execute(
+                "UPDATE candidates SET expected_json = ?, provenance_json = ? WHERE suite_name = ? AND candidate_id = ?",
+                [to_json(expected), to_json(provenance), suite_name, candidate_id],
+            )
+
     def mined_log_ids(self, suite_name: str, log_ids: Sequence[str]) -> set[str]:
         """Which of ``log_ids`` an earlier mining run of the suite already considered."""
         return self._existing("mined_records", "log_id", suite_name, log_ids)

@@ -7,119 +7,27 @@ which keeps one connection open for a group of reads.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from evalkit.errors import StoreError, UsageError
-from evalkit.results import CaseResult, RunRecord
+from evalkit.errors import UsageError
+from evalkit.results import CaseResult, RunRecord, RunSummary, ScorerSummary, VerdictCounts
+from evalkit.store.columns import (
+    CACHE_COLUMNS,
+    CALIBRATION_COLUMNS,
+    CASE_COLUMNS,
+    FIELD_COLUMNS,
+    OUTPUT_COLUMNS,
+    RUN_COLUMNS,
+    SCORE_COLUMNS,
+    calibration_dict,
+    run_record,
+    run_row,
+)
 from evalkit.store.migrate import migrate
 from evalkit.store.result_rows import ResultRows
 from evalkit.store.values import to_json, utcnow
-
-RUN_COLUMNS = (
-    "run_id",
-    "suite_name",
-    "suite_path",
-    "suite_hash",
-    "prompt_version",
-    "prompt_hash",
-    "model",
-    "params_json",
-    "git_commit",
-    "evalkit_version",
-    "started_at",
-    "finished_at",
-    "status",
-    "n_cases",
-    "config_json",
-    "summary_json",
-    "group_id",
-    "parent_run_id",
-)
-CACHE_COLUMNS = (
-    "cache_key",
-    "model",
-    "raw_text",
-    "prompt_tokens",
-    "completion_tokens",
-    "cost_usd",
-    "latency_ms",
-    "created_at",
-)
-# RunRecord fields stored as JSON text, and their column names
-_RUN_JSON_FIELDS = {"params": "params_json", "config": "config_json", "summary": "summary_json"}
-CASE_COLUMNS = (
-    "run_id",
-    "case_id",
-    "input_json",
-    "expected_json",
-    "tags_json",
-    "source",
-    "verified",
-    "provenance_json",
-)
-OUTPUT_COLUMNS = (
-    "run_id",
-    "case_id",
-    "epoch",
-    "status",
-    "raw_text",
-    "parsed_json",
-    "extraction",
-    "error",
-    "latency_ms",
-    "prompt_tokens",
-    "completion_tokens",
-    "cost_usd",
-    "attempts",
-    "cached",
-    "verdict",
-    "score",
-    "created_at",
-)
-SCORE_COLUMNS = (
-    "run_id",
-    "case_id",
-    "epoch",
-    "scorer",
-    "score",
-    "passed",
-    "weight",
-    "reason",
-    "error",
-    "details_json",
-)
-FIELD_COLUMNS = (
-    "run_id",
-    "case_id",
-    "epoch",
-    "scorer",
-    "field",
-    "score",
-    "passed",
-    "status",
-    "expected_json",
-    "actual_json",
-)
-
-CALIBRATION_COLUMNS = (
-    "calibration_id",
-    "judge_model",
-    "rubric_hash",
-    "mode",
-    "dataset",
-    "n_items",
-    "n_judged",
-    "agreement",
-    "kappa",
-    "tpr",
-    "tnr",
-    "ece",
-    "report_json",
-    "created_at",
-)
 
 
 class Store:
@@ -176,7 +84,7 @@ class Store:
     def create_run(self, run: RunRecord) -> None:
         """Record a new run (status ``running``)."""
         with self._transaction() as con:
-            con.insert("runs", RUN_COLUMNS, [_run_row(run)])
+            con.insert("runs", RUN_COLUMNS, [run_row(run)])
 
     def add_results(
         self, run_id: str, results: Sequence[CaseResult], cache_rows: Sequence[tuple[str, str, Any]] = ()
@@ -224,12 +132,12 @@ class Store:
         with self._transaction() as con:
             con.execute("UPDATE runs SET status = 'running', finished_at = NULL WHERE run_id = ?", (run_id,))
 
-    def finish_run(self, run_id: str, *, status: str, summary: dict[str, Any]) -> None:
+    def finish_run(self, run_id: str, *, status: str, summary: RunSummary) -> None:
         """Mark a run complete or incomplete and store its summary."""
         with self._transaction() as con:
             con.execute(
                 "UPDATE runs SET status = ?, finished_at = ?, summary_json = ? WHERE run_id = ?",
-                (status, utcnow(), to_json(summary), run_id),
+                (status, utcnow(), to_json(summary.stored()), run_id),
             )
 
     # ---- reads --------------------------------------------------------------------------------
@@ -245,7 +153,7 @@ class Store:
                 )
                 if not rows:
                     raise UsageError("no runs stored yet" + (f" for suite {suite!r}" if suite else ""))
-                return _run_record(rows[0])
+                return run_record(rows[0])
             rows = con.execute(f"SELECT {cols} FROM runs WHERE run_id = ?", (ref,))
             if not rows:
                 rows = con.execute(
@@ -255,7 +163,7 @@ class Store:
             raise UsageError(f"no run {ref!r} (see `evalkit runs`)")
         if len(rows) > 1:
             raise UsageError(f"run prefix {ref!r} is ambiguous: {', '.join(r[0] for r in rows)}, ...")
-        return _run_record(rows[0])
+        return run_record(rows[0])
 
     def has_run(self, run_id: str) -> bool:
         """Whether a run with exactly this id is stored."""
@@ -270,7 +178,7 @@ class Store:
             rows = con.execute(
                 f"SELECT {cols} FROM runs {where} ORDER BY started_at DESC LIMIT ?", [*params, limit]
             )
-        return [_run_record(r) for r in rows]
+        return [run_record(r) for r in rows]
 
     def completed_keys(self, run_id: str) -> set[tuple[str, int]]:
         """(case_id, epoch) pairs that already have a stored result in this run."""
@@ -280,7 +188,7 @@ class Store:
                 for r in con.execute("SELECT case_id, epoch FROM outputs WHERE run_id = ?", (run_id,))
             }
 
-    def verdict_counts(self, run_id: str, *, exclude: Sequence[str] = ()) -> dict[str, Any]:
+    def verdict_counts(self, run_id: str, *, exclude: Sequence[str] = ()) -> VerdictCounts:
         """Pass/fail/error counts and pass rate of a run, leaving out the cases in ``exclude``."""
         params: list[Any] = [run_id]
         where = ""
@@ -295,13 +203,13 @@ class Store:
             )
         n_pass, n_fail, n_error = (int(counts.get(k, 0)) for k in ("pass", "fail", "error"))
         scored = n_pass + n_fail
-        return {
-            "results": scored + n_error,
-            "passed": n_pass,
-            "failed": n_fail,
-            "errors": n_error,
-            "pass_rate": (n_pass / scored) if scored else None,
-        }
+        return VerdictCounts(
+            results=scored + n_error,
+            passed=n_pass,
+            failed=n_fail,
+            errors=n_error,
+            pass_rate=(n_pass / scored) if scored else None,
+        )
 
     def mean_completion_tokens(self, model: str, prompt_hash: str | None) -> tuple[float, int]:
         """Mean completion tokens of stored, uncached outputs of a model and prompt version, and how many."""
@@ -341,7 +249,7 @@ class Store:
         with self._connection() as con:
             return con.query_df(sql, (suite_name, runs))
 
-    def summarize(self, run_id: str) -> dict[str, Any]:
+    def summarize(self, run_id: str) -> RunSummary:
         """Aggregates of a run, computed in the database: verdict counts, per-scorer rates, tokens, latency."""
         with self._connection() as con:
             totals = con.execute(
@@ -365,30 +273,30 @@ class Store:
                     (run_id,),
                 )
             )
-        return {
-            **self.verdict_counts(run_id),
-            "prompt_tokens": int(totals[1]),
-            "completion_tokens": int(totals[2]),
-            "cost_usd": float(totals[3]),
-            "latency_p50_ms": float(totals[4]) if totals[4] is not None else None,
-            "latency_p95_ms": float(totals[5]) if totals[5] is not None else None,
-            "cached": int(totals[6] or 0),
-            "scorers": {
-                name: {
-                    "scored": int(n),
-                    "passed": int(p),
-                    "pass_rate": (int(p) / int(n)) if n else None,
-                    "mean_score": float(mean) if mean is not None else None,
-                    "errors": int(scorer_errors.get(name, 0)),
-                }
+        return RunSummary(
+            **self.verdict_counts(run_id).model_dump(),
+            prompt_tokens=int(totals[1]),
+            completion_tokens=int(totals[2]),
+            cost_usd=float(totals[3]),
+            latency_p50_ms=float(totals[4]) if totals[4] is not None else None,
+            latency_p95_ms=float(totals[5]) if totals[5] is not None else None,
+            cached=int(totals[6] or 0),
+            scorers={
+                name: ScorerSummary(
+                    scored=int(n),
+                    passed=int(p),
+                    pass_rate=(int(p) / int(n)) if n else None,
+                    mean_score=float(mean) if mean is not None else None,
+                    errors=int(scorer_errors.get(name, 0)),
+                )
                 for name, n, p, mean in scorer_rows
             }
             | {
-                name: {"scored": 0, "passed": 0, "pass_rate": None, "mean_score": None, "errors": int(n)}
+                name: ScorerSummary(scored=0, passed=0, pass_rate=None, mean_score=None, errors=int(n))
                 for name, n in scorer_errors.items()
                 if name not in {r[0] for r in scorer_rows}
             },
-        }
+        )
 
     def case_results(
         self, run_id: str, *, verdicts: Sequence[str] | None = None, limit: int | None = None
@@ -461,7 +369,7 @@ class Store:
                     (model, rubric),
                 )
                 if rows:
-                    found[(model, rubric)] = _calibration_dict(rows[0])
+                    found[(model, rubric)] = calibration_dict(rows[0])
         return found
 
     def list_calibrations(self, *, limit: int = 20) -> list[dict[str, Any]]:
@@ -471,31 +379,4 @@ class Store:
             rows = con.execute(
                 f"SELECT {cols} FROM judge_calibrations ORDER BY created_at DESC LIMIT ?", (limit,)
             )
-        return [_calibration_dict(r) for r in rows]
-
-
-def _run_row(run: RunRecord) -> tuple[Any, ...]:
-    values = run.model_dump()
-    for field, column in _RUN_JSON_FIELDS.items():
-        value = values.pop(field)
-        values[column] = (
-            None if field == "summary" and not value else to_json(value)
-        )  # NULL until the run ends
-    return tuple(values[column] for column in RUN_COLUMNS)
-
-
-def _run_record(row: Sequence[Any]) -> RunRecord:
-    data = dict(zip(RUN_COLUMNS, row, strict=True))
-    for field, column in _RUN_JSON_FIELDS.items():
-        text = data.pop(column)
-        data[field] = json.loads(text) if text else {}
-    try:
-        return RunRecord.model_validate(data)
-    except (ValueError, TypeError) as exc:
-        raise StoreError(f"run {data['run_id']!r} has a corrupt row: {exc}") from None
-
-
-def _calibration_dict(row: Sequence[Any]) -> dict[str, Any]:
-    data = dict(zip(CALIBRATION_COLUMNS, row, strict=True))
-    data["report"] = json.loads(data.pop("report_json") or "{}")
-    return data
+        return [calibration_dict(r) for r in rows]

@@ -101,6 +101,7 @@ class ResultRows:
                         f.status,
                         to_json(f.expected),
                         to_json(f.actual),
+                        f.slot,
                     )
                 )
 

@@ -21,17 +21,17 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.results import RunRecord
-from evalkit.store.opening import open_store
-from evalkit.store.queries import (
+from evalkit.store.columns import (
     CACHE_COLUMNS,
     CASE_COLUMNS,
     FIELD_COLUMNS,
     OUTPUT_COLUMNS,
     RUN_COLUMNS,
     SCORE_COLUMNS,
-    Store,
-    _run_row,
+    run_row,
 )
+from evalkit.store.opening import open_store
+from evalkit.store.queries import Store
 
 # The per-run tables, their columns as evalkit writes them, and the order rows are read in (their keys).
 RESULT_TABLES: dict[str, tuple[tuple[str, ...], str]] = {
@@ -109,7 +109,7 @@ def insert_run(store: Store, run: RunRecord, parts: Sequence[RunRows]) -> None:
     case and epoch) make the whole insert fail with :class:`~evalkit.errors.DuplicateRowError`.
     """
     with store._transaction() as con:
-        con.insert("runs", RUN_COLUMNS, [_run_row(run)])
+        con.insert("runs", RUN_COLUMNS, [run_row(run)])
         for table, (columns, _) in RESULT_TABLES.items():
             at = columns.index("run_id")
             rows = [(*row[:at], run.run_id, *row[at + 1 :]) for part in parts for row in part[table]]

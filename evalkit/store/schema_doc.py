@@ -56,8 +56,9 @@ TABLES: dict[str, TableDoc] = {
             "status": "`running` / `complete` / `incomplete` (interrupted or stopped by `--budget`; `--resume` finishes it)",
             "n_cases": "cases in the run (each may have several epochs)",
             "config_json": "the suite's target, scorers and gate as run",
-            "summary_json": "aggregates and the gate decision, set when the run ends (with `baseline` when "
-            "gated on one)",
+            "summary_json": "aggregates and the gate decision, NULL until the run ends (with `baseline` when "
+            "gated on one); read by `evalkit.results.RunSummary`, whose `schema_version` is 1, the default "
+            "for rows that predate it",
             "group_id": "the prompts × models matrix the run is a cell of (`evalkit run` with several "  # noqa: RUF001
             "`--prompt`/`--model`); NULL for a single run",
             "parent_run_id": "the run this one derives from: the run whose outputs `evalkit rescore` re-scored",
@@ -109,6 +110,8 @@ TABLES: dict[str, TableDoc] = {
             "status": "`match` / `partial` / `mismatch` / `missing` / `extra`",
             "expected_json": "the expected value",
             "actual_json": "the output's value",
+            "slot": "the WDC-PAVE slot class `NN`/`NV`/`VN`/`VC`/`VW` (see the README's extraction metrics); "
+            "NULL on older rows, where `status` implies it: match/partial VC, mismatch VW, missing VN, extra NV",
         },
     ),
     "response_cache": TableDoc(
@@ -213,23 +216,31 @@ TABLES: dict[str, TableDoc] = {
             "details_json": "both orders in full (method, slot answers, text verdicts)",
         },
     ),
-    "input_files": TableDoc(
-        row='file given to cases as an input (`{"$file": ...}`: a PDF, image or text), stored once by content',
+    "human_labels": TableDoc(
+        row="grade a person gave in `evalkit view` (read by `evalkit calibrate store` and `evalkit labels export`)",
         columns={
-            "sha256": "SHA-256 of the file's bytes (also part of the calls' cache keys)",
-            "media_type": "e.g. `application/pdf`, `image/png`",
-            "size_bytes": "size of the file",
-            "data_base64": "the file's bytes, base64",
+            "label_id": "random, 16 hex digits",
+            "kind": "`graded` (pass/fail of one output) / `pairwise` (A/B/tie of two runs' outputs) / "
+            "`expected` (the case's expected output is wrong, or was fixed)",
+            "run_id": "the run graded (pairwise: run A)",
+            "run_b": "pairwise: run B",
+            "output_hash": "first 16 hex of the SHA-256 of the output text (pairwise: of both): the grade "
+            "re-attaches to the identical output in later runs",
+            "scorer": "the scorer whose verdict was graded; NULL: the output as a whole",
+            "grade": "graded: `pass` / `fail`; pairwise: `A` / `B` / `tie`; expected: `wrong` / `fixed`",
+            "note": "the grader's note (may be empty)",
+            "grader": "`--grader`, `$EVALKIT_GRADER` or the login name",
         },
-        notes="Written by the runner as each case is first sent; `evalkit report` shows them.",
+        notes="Rows are only appended. The current grade of an output is the newest row with the same kind, "
+        "suite, case, output hash and scorer.",
+    ),
+    "input_files": TableDoc(
+        row='file given to cases as an input (`{"$file": ...}`), stored once; `evalkit report` shows them',
+        columns={"sha256": "SHA-256 of the bytes (in the calls' cache keys too)", "data_base64": "base64"},
     ),
     "run_input_files": TableDoc(
         row="file a case of a run was given, under one input variable",
-        columns={
-            "variable": "the case input variable naming the file",
-            "name": "the path as the case gives it, relative to the suite",
-            "sha256": "the file in `input_files`",
-        },
+        columns={"variable": "the case input naming the file", "name": "its path, relative to the suite"},
     ),
     "schema_migrations": TableDoc(
         row="applied migration",

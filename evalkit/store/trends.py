@@ -50,10 +50,21 @@ class TrendStore:
         return self._query(sql, suite_name, since)
 
     def weekly_fields(self, suite_name: str, since: datetime) -> Any:
-        """Per week, scorer and field: fields compared and how many passed."""
+        """Per week, scorer and field: fields compared, how many passed, and the slot counts (nn ... vw).
+
+        Rows stored before slots were (migration 8) count by what their status implies.
+        """
+        slot = (
+            "CASE WHEN t.slot IS NOT NULL THEN t.slot WHEN t.status IN ('match', 'partial') THEN 'VC' "
+            "WHEN t.status = 'mismatch' THEN 'VW' WHEN t.status = 'missing' THEN 'VN' ELSE 'NV' END"
+        )
+        counts = ", ".join(
+            f"SUM(CASE WHEN {slot} = '{s}' THEN 1 ELSE 0 END) AS {s.lower()}"
+            for s in ("NN", "NV", "VN", "VC", "VW")
+        )
         sql = (
             f"SELECT {_WEEK} AS week, t.scorer AS scorer, t.field AS field, COUNT(*) AS compared, "
-            "SUM(CASE WHEN t.passed THEN 1 ELSE 0 END) AS passed "
+            f"SUM(CASE WHEN t.passed THEN 1 ELSE 0 END) AS passed, {counts} "
             + _RUNS.format(table="field_scores")
             + f" GROUP BY {_WEEK}, t.scorer, t.field ORDER BY week, scorer, field"
         )

@@ -140,10 +140,13 @@ class GateSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     case_pass: Literal["weighted", "all"] = Field(
-        default="weighted",
-        description="weighted: weighted mean of scores >= case_threshold; all: every scorer must pass.",
+        default="all",
+        description="all (default): every scorer must pass, so one wrong field fails the case; "
+        "weighted: the weighted mean of scores >= case_threshold (partial credit can pass a wrong answer).",
     )
-    case_threshold: float = Field(default=0.8, ge=0.0, le=1.0)
+    case_threshold: float = Field(
+        default=0.8, ge=0.0, le=1.0, description="case_pass: weighted only: the weighted mean a case needs."
+    )
     min_pass_rate: float = Field(
         default=0.8, ge=0.0, le=1.0, description="Share of scored cases that must pass."
     )
@@ -193,8 +196,10 @@ class SuiteFile(BaseModel):
     target: TargetSpec
     cases: list[str | CaseFileSpec] = Field(
         min_length=1,
-        description="Case files (JSONL, CSV, Parquet), paths or globs relative to the suite; "
-        "or {path, columns} to map a table's columns to case fields.",
+        description="Case files (JSONL, CSV, Parquet), paths or globs relative to the suite; or {path, "
+        "columns} to map a table's columns to case fields. In a case's expected JSON, "
+        '{"$any": [a, b]} as a field\'s value accepts any one of a, b (a list still means all of its items); '
+        'json_fields\' `absent` argument lists the values meaning "not stated".',
     )
     scorers: list[ScorerSpec] = Field(min_length=1)
     gate: GateSpec = Field(default_factory=GateSpec)

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from evalkit.analysis.compare import CaseOutcome, RunOutcomes, compare_outcomes
+from evalkit.analysis.compare import compare_outcomes
+from evalkit.analysis.outcomes import CaseOutcome, RunOutcomes
 from evalkit.analysis.paired_stats import mcnemar_exact, paired_bootstrap
 from tests.runs import run_record
 

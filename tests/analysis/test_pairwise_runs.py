@@ -144,7 +144,7 @@ def test_run_with_baseline_fails_when_the_judge_prefers_the_baseline(
     assert f"B wins 0, A wins {N}, ties 0" in result.stdout
     assert "significantly below min_win_rate 50%" in result.stdout
     run = open_store(db).get_run("latest")
-    assert any("pairwise:" in r for r in run.summary["baseline"]["reasons"])
+    assert any("pairwise:" in r for r in run.summary.baseline.reasons)
 
 
 def test_report_shows_pairwise_verdicts_with_reasons_as_text(

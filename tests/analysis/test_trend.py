@@ -15,7 +15,7 @@ import pytest
 from evalkit.analysis.trend import build_trend, find_regressions, week_start
 from evalkit.candidates import MinedRecord
 from evalkit.cases import Case
-from evalkit.results import CaseResult, OutputRecord, RunRecord, ScoreRow
+from evalkit.results import CaseResult, OutputRecord, RunRecord, RunSummary, ScoreRow
 from evalkit.scorers.base import FieldScore
 from evalkit.store import Store, open_store
 from evalkit.store.growth import GrowthStore
@@ -84,7 +84,7 @@ def seed_week(
     )
     store.add_results(run.run_id, results)
     if status == "complete":
-        store.finish_run(run.run_id, status="complete", summary={})
+        store.finish_run(run.run_id, status="complete", summary=RunSummary())
 
 
 @pytest.fixture
@@ -151,13 +151,16 @@ def test_trend_csv_and_html_show_the_planted_regression_week(
     assert value(bad_week, "field", "fields/price.amount", "regression") == "1"
     assert value(bad_week, "field", "fields/title", "regression") == "0"
     assert float(value(weeks[0], "field", "fields/price.amount", "pass_rate")) == pytest.approx(0.95)
+    # rows without a slot count by status: 19 VC + 1 VW -> P = R = F1 = 0.95; all fields pooled: 39 / 40
+    assert float(value(weeks[0], "field", "fields/price.amount", "f1")) == pytest.approx(0.95)
+    assert float(value(weeks[0], "suite", "listings", "field_micro_f1")) == pytest.approx(39 / 40)
     assert value(weeks[9], "cluster", "<b>SONY</b> headphones (c1)", "failures") == "3"
 
     html = (out / "trend-listings.html").read_text()
     assert re.search(rf'<tr class="regression">\s*<td>{bad_week}</td>', html)
     assert html.count('<tr class="regression">') == 1 + 3  # the week row + three regression-table rows
     assert "&lt;b&gt;SONY&lt;/b&gt; headphones" in html and "<b>SONY</b>" not in html
-    assert html.count('src="data:image/png;base64,') == 5
+    assert html.count('src="data:image/png;base64,') == 6  # field F1 among them
     assert "<script" not in html and not re.search(r'(src|href)="https?:', html)  # self-contained
 
 

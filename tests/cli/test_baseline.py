@@ -102,9 +102,9 @@ def test_noise_only_change_passes_with_exit_0(
     report = next((tmp_path / "reports").glob("*.html"))
     assert f"Full report: `reports/{report.name}`" in summary
     stored = open_store(db).get_run("latest")
-    assert stored.summary["baseline"]["passed"] is True
-    assert stored.summary["baseline"]["baseline_run_id"] == base_id
-    assert stored.summary["gate"]["exit_code"] == 1  # what was stored before is kept
+    assert stored.summary.baseline.passed is True
+    assert stored.summary.baseline.baseline_run_id == base_id
+    assert stored.summary.gate.exit_code == 1  # what was stored before is kept
 
 
 def test_degraded_candidate_fails_with_exit_1(cli: Callable[..., CliResult], suite: Path, db: Path) -> None:
@@ -145,7 +145,9 @@ def test_run_suite_with_a_baseline_decides_as_the_cli(
 
     base_id = baseline_main(cli, suite, db)
     assert run(cli, suite, db, "--prompt", version, "--baseline", "main").exit_code == code
-    by_cli = open_store(db).get_run("latest").summary["baseline"]
+    stored_by_cli = open_store(db).get_run("latest").summary
+    assert stored_by_cli is not None and stored_by_cli.baseline is not None
+    by_cli = stored_by_cli.baseline.model_dump(mode="json")
 
     store = open_store(db)
     for baseline in ("main", store.get_run(base_id)):  # a name, or the run record itself
@@ -154,7 +156,9 @@ def test_run_suite_with_a_baseline_decides_as_the_cli(
         assert outcome.decision.exit_code == 1  # the absolute gate (95%) fails; the baseline replaces it
         assert outcome.baseline is not None and outcome.baseline.baseline.run_id == base_id
         by_library = outcome.baseline.decision.model_dump(mode="json")
-        assert store.get_run(outcome.run.run_id).summary["baseline"] == by_library  # stored as the CLI does
+        stored = store.get_run(outcome.run.run_id).summary
+        assert stored is not None and stored.baseline is not None
+        assert stored.baseline.model_dump(mode="json") == by_library  # stored as the CLI does
         assert by_library["candidate_run_id"] == outcome.run.run_id
         assert {k: v for k, v in by_library.items() if k != "candidate_run_id"} == {
             k: v for k, v in by_cli.items() if k != "candidate_run_id"
@@ -182,8 +186,8 @@ def test_matrix_cells_are_each_gated_on_the_baseline(
     assert result.stdout.count(f"Regression gate PASSED against baseline {base_id}") == 1
     assert result.stdout.count(f"Regression gate FAILED against baseline {base_id}") == 1
     cells = {r.prompt_version: r for r in open_store(db).list_runs() if r.group_id is not None}
-    assert cells["noise"].summary["baseline"]["exit_code"] == 0
-    assert cells["degraded"].summary["baseline"]["exit_code"] == 1
+    assert cells["noise"].summary.baseline.exit_code == 0
+    assert cells["degraded"].summary.baseline.exit_code == 1
 
 
 def test_compare_two_runs_and_a_group(
@@ -212,6 +216,7 @@ def test_compare_two_runs_and_a_group(
     field_row = next(line for line in lines if line.startswith("field json_fields:answer: accuracy"))
     assert "worse" in field_row
     assert "Flipped: 12 pass→fail, 0 fail→pass" in pair.stdout
+    assert "Fields (json_fields): P/R/F1" in pair.stdout  # both runs' micro and macro figures
     assert '    A: {"answer": "a0"}' in pair.stdout and '    B: {"answer": "wrong"}' in pair.stdout
     assert "| pass rate | 75.0% | 45.0% | -30.0 pts |" in (tmp_path / "c.md").read_text()
 

@@ -62,7 +62,7 @@ def test_run_stores_every_case_and_passes_gate(
     store = open_store(tmp_path / "r.duckdb")
     run = store.get_run("latest")
     assert run.status == "complete" and run.model == "openai/loopback" and run.prompt_version == "v1"
-    assert run.summary["gate"]["exit_code"] == 0
+    assert run.summary.gate.exit_code == 0
     frame = store.case_results(run.run_id)
     assert sorted(frame["case_id"]) == ["bad-1", "bad-2", "good-1", "good-2"]
     assert set(frame["verdict"]) == {"pass", "fail"}
@@ -183,7 +183,7 @@ def test_help_is_fast_to_import(tmp_path: Path) -> None:
         "import sys\n"
         "from evalkit.cli import main\n"
         "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-        "heavy = sorted(m for m in ('litellm', 'duckdb', 'pandas', 'llama_cpp', 'matplotlib') if m in sys.modules)\n"
+        "heavy = sorted(m for m in ('litellm', 'duckdb', 'pandas', 'llama_cpp', 'matplotlib', 'starlette', 'uvicorn') if m in sys.modules)\n"
         "print('HEAVY', heavy)\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from evalkit.gate.suite import case_verdict, decide
-from evalkit.results import ScoreRow
+from evalkit.results import ScoreRow, VerdictCounts
 from evalkit.suite.spec import GateSpec
 
 
@@ -31,15 +31,15 @@ def test_scorer_errors_are_left_out_and_all_errors_is_an_error() -> None:
     assert case_verdict([row(0.0, False, error="judge down")], gate) == ("error", None)
 
 
-def summary(passed: int, failed: int, errors: int) -> dict[str, object]:
+def summary(passed: int, failed: int, errors: int) -> VerdictCounts:
     scored = passed + failed
-    return {
-        "results": passed + failed + errors,
-        "passed": passed,
-        "failed": failed,
-        "errors": errors,
-        "pass_rate": passed / scored if scored else None,
-    }
+    return VerdictCounts(
+        results=passed + failed + errors,
+        passed=passed,
+        failed=failed,
+        errors=errors,
+        pass_rate=passed / scored if scored else None,
+    )
 
 
 @pytest.mark.parametrize(
@@ -57,3 +57,32 @@ def test_gate_exit_codes(counts: tuple[int, int, int], code: int) -> None:
     assert decision.exit_code == code
     assert decision.passed == (code == 0)
     assert decision.reasons
+
+
+def test_default_gate_fails_a_listing_with_one_wrong_field() -> None:
+    """A price $1 off scores 0.99+ on json_fields; under the default gate the case still fails."""
+    import json
+    from pathlib import Path
+
+    from evalkit.cases import Case
+    from evalkit.cli.console import score_text
+    from evalkit.scorers.base import Score, ScoreContext, build_scorer
+
+    expected = {f"attr{i}": f"value {i}" for i in range(60)} | {"price": 120.0}
+    output = dict(expected, price=119.0)
+    scorer = build_scorer(
+        "json_fields", {"fields": {"price": {"match": "numeric", "tolerance": 0.01}}}, base_dir=Path(".")
+    )
+    ctx = ScoreContext(
+        case=Case(input={"q": 1}, expected=expected),
+        output=json.dumps(output),
+        parsed=output,
+        extraction="strict",
+    )
+    score = scorer(ctx)
+    assert isinstance(score, Score) and not score.passed and score.value > 0.995
+    rows = [ScoreRow(scorer="fields", score=score.value, passed=score.passed, weight=4), row(1.0, True)]
+    verdict, case_score = case_verdict(rows, GateSpec())
+    assert verdict == "fail" and case_score is not None and f"{case_score:.2f}" == "1.00"
+    assert score_text(case_score, passed=False) == "0.99"  # what the summary and `show` print
+    assert score_text(case_score, passed=True) == "1.00" and score_text(0.5, passed=False) == "0.50"

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from evalkit.analysis.compare import CaseOutcome, RunOutcomes, compare_outcomes
+from evalkit.analysis.compare import compare_outcomes
+from evalkit.analysis.outcomes import CaseOutcome, RunOutcomes
 from evalkit.errors import ExitCode
 from evalkit.gate.regression import combine_exit_codes, decide_regression
 from evalkit.suite.spec import GateSpec

@@ -90,3 +90,21 @@ def test_single_run_report_and_cli(
     (tmp_path / "suite" / "prompts" / "v1.j2").write_text("[user]\nchanged {{ question }}\n")
     cli("report", "run-a", "--out", "edited.html", "--db", str(tmp_path / "r.duckdb"))
     assert "changed since this run" in (tmp_path / "edited.html").read_text()
+
+
+def test_field_metrics_table_lists_every_field_with_micro_row(html: str) -> None:
+    section = html.split('<h2 id="fields">', 1)[1].split("<h2", 1)[0]
+    rows = re.findall(r"<tr><td>([^<]+)</td>((?:<td class=\"num\">[^<]*</td>){8})</tr>", section)
+    assert rows and rows[-1][0] == "* (micro)"
+    assert "micro P" in section and "macro P" in section
+
+
+def test_per_field_chart_shows_the_worst_25_of_many_fields() -> None:
+    from evalkit.report.charts import FIELDS_SHOWN, RunSeries, render_charts
+
+    accuracy = {f"attribute {i:02d}": i / 60 for i in range(51)}
+    chart = next(c for c in render_charts([RunSeries("A", field_accuracy=accuracy)]) if c.key == "fields")
+    assert chart.title == f"Accuracy per field (the {FIELDS_SHOWN} worst of 51)"
+    png = base64.b64decode(chart.data_uri.split(",", 1)[1])
+    height = int.from_bytes(png[20:24], "big")  # IHDR: the chart grows with its rows
+    assert height > 3.4 * 80 * 1.5

@@ -8,6 +8,7 @@ from evalkit.analysis.compare import compare_runs
 from evalkit.analysis.failures import explain_cases
 from evalkit.gate.regression import decide_regression
 from evalkit.report.markdown import cell, comparison_markdown, run_markdown
+from evalkit.results import GateDecision
 from evalkit.store import open_store
 from evalkit.suite.spec import GateSpec
 from tests.report.payloads import payload_runs
@@ -45,7 +46,9 @@ def test_run_summary_without_baseline_and_compare_summary(tmp_path: Path) -> Non
     a, b = payload_runs(store, tmp_path / "suite")
     md = run_markdown(
         b,
-        {**b.summary, "gate": {"passed": True, "exit_code": 0, "reasons": ["pass rate ok"]}},
+        b.summary.model_copy(
+            update={"gate": GateDecision(passed=True, exit_code=0, reasons=["pass rate ok"])}
+        ),
         explain_cases(store, b.run_id, limit=3),
     )
     assert md.startswith("### ✅ evalkit · s · v2 · openai/m: gate passed (exit 0)")

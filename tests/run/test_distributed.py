@@ -72,14 +72,14 @@ def test_ray_run_equals_local_run_and_uses_the_cache(
         )
         assert server.stats.requests == 500
         sharded = open_store(tmp_path / "ray.duckdb").get_run("latest")
-        assert sharded.summary["calls"]["requests"] == 250  # every request a worker sent is counted
+        assert sharded.summary.calls.requests == 250  # every request a worker sent is counted
         again = cli("run", str(path), "--db", str(tmp_path / "ray.duckdb"), "--no-progress", "--ray", "local")
         assert server.stats.requests == 500  # answered from the driver's cache: nothing sent to Ray
     assert local.exit_code == on_ray.exit_code == again.exit_code == 0
     assert "Cases 250: 125 passed, 125 failed, 0 errors" in on_ray.stdout
     assert comparable(tmp_path / "local.duckdb") == comparable(tmp_path / "ray.duckdb")
     run = open_store(tmp_path / "ray.duckdb").get_run("latest")
-    assert run.summary["calls"]["cache_hits"] == 250 and run.summary["calls"]["requests"] == 0
+    assert run.summary.calls.cache_hits == 250 and run.summary.calls.requests == 0
 
 
 def _kill_a_shard_worker() -> bool:
@@ -144,7 +144,7 @@ def test_a_worker_killed_mid_run_loses_nothing_and_stores_nothing_twice(
     store = open_store(tmp_path / "ray.duckdb")
     frame = store.case_results(store.get_run("latest").run_id)
     assert len(frame) == 400 and frame["case_id"].is_unique  # every case exactly once
-    assert store.get_run("latest").summary["ray"]["shard_retries"] >= 1  # the killed shard was resubmitted
+    assert store.get_run("latest").summary.ray.shard_retries >= 1  # the killed shard was resubmitted
     assert comparable(tmp_path / "ray.duckdb") == comparable(tmp_path / "local.duckdb")
 
 

@@ -103,12 +103,14 @@ def test_four_shards_merged_equal_the_unsharded_run(
     assert run_merged.run_id != run_whole.run_id and run_merged.status == "complete"
     assert run_merged.n_cases == run_whole.n_cases == len(CASES)
     for key in ("results", "passed", "failed", "errors", "pass_rate", "scorers", "gate_counts", "gate"):
-        assert rounded(run_merged.summary[key]) == rounded(run_whole.summary[key]), key
-    assert run_merged.summary["calls"]["requests"] == len(CASES)
+        assert rounded(run_merged.summary.model_dump()[key]) == rounded(
+            run_whole.summary.model_dump()[key]
+        ), key
+    assert run_merged.summary.calls.requests == len(CASES)
     sources = run_merged.config["merge"]["sources"]
     assert [s["db"] for s in sources] == [str(db) for db in shards]
     assert [s["results"] for s in sources] == sizes
-    assert "Cases 40:" in merged.stdout and run_merged.summary["gate"]["passed"]
+    assert "Cases 40:" in merged.stdout and run_merged.summary.gate.passed
 
 
 def test_merged_database_serves_the_cache_to_the_next_run(

@@ -80,7 +80,7 @@ def test_rescore_applies_new_scorers_without_calling_the_target(
     # the stored outputs are the parent's, marked as not requested again
     outputs = store.case_results(child.run_id)
     assert list(outputs.raw_text) == list(store.case_results(parent.run_id).raw_text)
-    assert outputs.cached.all() and child.summary["cost_usd"] == 0.0
+    assert outputs.cached.all() and child.summary.cost_usd == 0.0
     # the parent run is untouched
     assert sorted(set(store.score_rows(parent.run_id).scorer)) == ["exact"]
 
@@ -144,4 +144,4 @@ def test_run_gate_warns_then_fails_on_an_uncalibrated_judge(
         suite.write_text(loopback_suite(target.base_url, scorers=strict, gate=gate))
         failed = cli("run", str(suite), "--db", db, "--no-progress")
     assert failed.exit_code == 1 and "Gate FAILED" in failed.stdout
-    assert open_store(db).get_run("latest").summary["gate"]["exit_code"] == 1
+    assert open_store(db).get_run("latest").summary.gate.exit_code == 1

@@ -69,7 +69,7 @@ def test_cached_rerun_makes_no_request(
     assert "cache 0 hits / 30 misses" in first.stdout
     assert "Calls 0 requests (0 retries, 0 failed) · cache 30 hits / 0 misses" in second.stdout
     run_, frame = stored(tmp_path / "r.duckdb", open_store(tmp_path / "r.duckdb").list_runs()[1].run_id)
-    assert frame["cached"].all() and (frame["cost_usd"] == 0).all() and run_.summary["pass_rate"] == 1.0
+    assert frame["cached"].all() and (frame["cost_usd"] == 0).all() and run_.summary.pass_rate == 1.0
 
 
 def test_fault_mix_completes_with_every_case_scored_or_errored(
@@ -89,7 +89,7 @@ def test_fault_mix_completes_with_every_case_scored_or_errored(
     assert per_prompt <= 4  # attempts per case are bounded: no retry storm
     errors = frame[frame["verdict"] == "error"]
     assert all(isinstance(e, str) and e for e in errors["error"])
-    assert run_.summary["calls"]["retries"] > 0
+    assert run_.summary.calls.retries > 0
     assert (frame[frame["verdict"] == "pass"]["attempts"] >= 1).all()
 
 
@@ -177,7 +177,7 @@ def test_resume_after_kill_9_stores_every_case_exactly_once(
         assert result.exit_code == 0, result.stdout + result.stderr
         new_requests = server.stats.requests - requests_before
     run_, frame = stored(db, killed.run_id)
-    assert run_.status == "complete" and run_.summary["results"] == 400
+    assert run_.status == "complete" and run_.summary.results == 400
     assert sorted(frame["case_id"]) == [c["id"] for c in cases(400)]  # every case exactly once
     assert new_requests <= 400 - len(before)  # committed results were not fetched again
     kept = frame.set_index("case_id").loc[before["case_id"], "raw_text"]
@@ -271,7 +271,7 @@ def test_epochs_flag_flaky_cases_and_quarantine_keeps_them_out_of_the_gate(
         assert result.exit_code == 1
         assert "Epochs 4 · flaky cases 1: c0000" in result.stdout
         run_, frame = stored(tmp_path / "r.duckdb")
-        assert len(frame) == 16 and run_.summary["flaky"] == ["c0000"]
+        assert len(frame) == 16 and run_.summary.flaky == ["c0000"]
         assert sorted(frame[frame["case_id"] == "c0000"]["verdict"]) == ["fail", "fail", "pass", "pass"]
 
         calls.clear()

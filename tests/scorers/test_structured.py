@@ -199,6 +199,9 @@ def test_json_fields_list_of_objects_and_non_object_output() -> None:
     assert f["variants.0.size"].passed and f["variants.1"].status == "missing"
     not_object = run("json_fields", "[1, 2]", expected, suite_schema=None)
     assert not not_object.passed and "not a JSON object" in not_object.reason
+    assert [(f.field, f.slot) for f in not_object.fields] == [("variants", "VN")]
+    prose = run("json_fields", "no idea", {"a": "x", "b": "n/a"}, suite_schema=None, absent=["n/a"])
+    assert prose.value == 0.0 and [f.slot for f in prose.fields] == ["VN", "NN"]  # slots still counted
     text_expected = run("json_fields", "{}", "plain text", suite_schema=None)
     assert text_expected.error is not None
 
@@ -209,3 +212,66 @@ def test_json_fields_list_f1() -> None:
     # 2 hits: precision 2/4, recall 2/3 -> F1 = 4/7
     assert f.score == pytest.approx(4 / 7)
     assert by_field(fields({"tags": []}, {"tags": []}))["tags"].passed
+
+
+def test_json_fields_any_of_alternatives_is_not_a_list_valued_field() -> None:
+    expected = {"capacity": {"$any": ["1.2 Terabytes", "1200 Gigabytes"]}, "colours": ["red", "blue"]}
+    rule = {"capacity": {"match": "exact"}}
+    either = fields({"capacity": "1200 Gigabytes", "colours": ["blue", "red"]}, expected, fields=rule)
+    f = by_field(either)
+    assert either.passed and f["capacity"].status == "match" and f["capacity"].slot == "VC"
+    assert f["capacity"].expected == expected["capacity"]  # the whole set of alternatives is kept
+    wrong = by_field(fields({"capacity": "1.2 TB", "colours": ["red", "blue"]}, expected, fields=rule))
+    assert not wrong["capacity"].passed and wrong["capacity"].slot == "VW"
+    # a list still means every item (as a set), not "one of"
+    one_colour = by_field(fields({"capacity": "1.2 Terabytes", "colours": ["red"]}, expected))
+    assert not one_colour["colours"].passed
+    # list-valued alternatives
+    listed = {"sizes": {"$any": [["S", "M"], ["small", "medium"]]}}
+    assert fields({"sizes": ["medium", "small"]}, listed).passed
+
+
+def test_json_fields_malformed_any_is_a_scorer_error() -> None:
+    bad = fields({"a": 1}, {"a": {"$any": [], "b": 1}})
+    assert bad.error is not None and "$any" in bad.error
+
+
+@pytest.mark.parametrize("stated_absent", [None, "n/a", "", "missing key"])
+def test_json_fields_absent_values_are_equal_and_counted_nn(stated_absent: Any) -> None:
+    absent = [None, "n/a", ""]
+    out = {"brand": "Sony"} if stated_absent == "missing key" else {"brand": "Sony", "colour": stated_absent}
+    result = fields(out, {"brand": "Sony", "colour": "n/a"}, absent=absent)
+    f = by_field(result)
+    assert result.passed and f["colour"].status == "match" and f["colour"].slot == "NN"
+    assert f["brand"].slot == "VC"
+
+
+def test_json_fields_absent_slots_nv_vn_and_rule_override() -> None:
+    absent = [None, "n/a"]
+    expected = {"brand": "Sony", "colour": "n/a", "model": "WH-CH520"}
+    out = {"brand": None, "colour": "Blue", "model": "WH-CH520", "size": "n/a"}
+    f = by_field(fields(out, expected, absent=absent))
+    assert f["brand"].slot == "VN" and f["brand"].status == "missing" and not f["brand"].passed
+    assert f["colour"].slot == "NV" and not f["colour"].passed
+    assert "size" not in f  # an extra key saying "not stated" states nothing extra
+    halluc = by_field(fields({**out, "size": "XL"}, expected, absent=absent))["size"]
+    assert halluc.status == "extra" and halluc.slot == "NV"
+    # a field's own rule replaces the scorer-wide list: here "n/a" is an ordinary value
+    own = by_field(fields(out, expected, absent=absent, fields={"colour": {"absent": [None]}}))
+    assert own["colour"].slot == "VW"
+    # without any absent list, null is a value and a missing key is missing (the old behaviour)
+    plain = by_field(fields({"brand": "Sony"}, {"brand": "Sony", "colour": None}))
+    assert plain["colour"].status == "missing" and plain["colour"].slot == "VN"
+
+
+def test_json_fields_exact_is_case_sensitive_unless_the_rule_says_so() -> None:
+    expected = {"brand": "Hewlett-Packard", "sku": "AB12"}
+    exact = {"brand": {"match": "exact"}, "sku": {"match": "exact"}}
+    result = fields({"brand": "hewlett-packard", "sku": "AB12 "}, expected, fields=exact)
+    f = by_field(result)
+    assert not f["brand"].passed and not f["sku"].passed  # neither case nor whitespace is ignored
+    relaxed = {name: {"match": "exact", "case_sensitive": False} for name in expected}
+    loose = fields({"brand": "hewlett-packard", "sku": "AB12 "}, expected, fields=relaxed)
+    assert loose.passed and all(f.normalized for f in loose.fields)
+    assert "matched only ignoring case/whitespace: brand, sku" in loose.reason
+    assert "ignoring case" not in fields(expected, expected, fields=relaxed).reason

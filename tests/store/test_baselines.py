@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from evalkit.errors import UsageError
+from evalkit.results import RecordedBaselineCheck
 from evalkit.store import open_store
 from evalkit.store.baselines import BaselineStore
 from evalkit.store.groups import group_runs
@@ -44,8 +45,8 @@ def test_record_check_keeps_the_stored_summary(tmp_path: Path) -> None:
     before = store.get_run("s-1").summary
     BaselineStore(store).record_check("s-1", {"passed": False, "exit_code": 1})
     after = store.get_run(run.run_id).summary
-    assert after["baseline"] == {"passed": False, "exit_code": 1}
-    assert {k: v for k, v in after.items() if k != "baseline"} == before
+    assert after is not None and after.baseline == RecordedBaselineCheck(passed=False, exit_code=1)
+    assert after.model_copy(update={"baseline": None}) == before
 
 
 def test_group_runs_by_id_prefix_and_latest(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from evalkit.cases import Case, CaseSource
-from evalkit.results import CaseResult, OutputRecord, RunRecord, ScoreRow
+from evalkit.results import CaseResult, OutputRecord, RunRecord, RunSummary, ScoreRow
 from evalkit.scorers.base import FieldScore
 from evalkit.store import load_run, open_store
 from tests.conftest import CliResult
@@ -119,7 +119,7 @@ def db(tmp_path: Path) -> Path:
                 result("no-expected", "fail"),
             ],
         )
-        store.finish_run(run_id, status="complete", summary={"pass_rate": 0.33})
+        store.finish_run(run_id, status="complete", summary=RunSummary(pass_rate=0.33))
     return path
 
 
@@ -145,7 +145,7 @@ def test_parquet_export_round_trips(db: Path, cli: Callable[..., CliResult], tmp
     out = tmp_path / "export"
     result = cli("export", "listings-a", "--format", "parquet", "--out", str(out), "--db", str(db))
     assert result.exit_code == 0, result.stderr
-    assert result.stdout.split() == [str(out / f"{t}.parquet") for t in KEYS]
+    assert result.stdout.split() == [str(out / f"{t}.parquet") for t in (*KEYS, "field_metrics")]
     for table in KEYS:
         reloaded = pd.read_parquet(out / f"{table}.parquet")
         pd.testing.assert_frame_equal(reloaded, stored_rows(db, table, "listings-a"), obj=table)
@@ -197,3 +197,20 @@ def test_export_errors_are_one_line(db: Path, cli: Callable[..., CliResult], tmp
     no_db = cli("export", "--db", str(tmp_path / "missing.duckdb"))
     assert no_db.exit_code == 2 and "no results database" in no_db.stderr
     assert not (tmp_path / "missing.duckdb").exists()
+
+
+def test_jsonl_export_writes_field_metrics_with_a_micro_row(
+    db: Path, cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    out = tmp_path / "fm"
+    assert cli("export", "listings-a", "-f", "jsonl", "-o", str(out), "--db", str(db)).exit_code == 0
+    rows = [json.loads(line) for line in (out / "field_metrics.jsonl").read_text().splitlines()]
+    assert list(rows[0]) == ["field", "nn", "nv", "vn", "vc", "vw", "precision", "recall", "f1"]
+    by_field = {r["field"]: r for r in rows}
+    assert list(by_field) == ["price.amount", "title", "*"]
+    # rows stored without a slot class fall back on their status: match -> VC, missing -> VN
+    assert by_field["title"]["vc"] == 3 and by_field["title"]["f1"] == 1.0
+    assert by_field["price.amount"]["vn"] == 3 and by_field["price.amount"]["precision"] is None
+    micro = by_field["*"]
+    assert (micro["vc"], micro["vn"], micro["precision"], micro["recall"]) == (3, 3, 1.0, 0.5)
+    assert micro["f1"] == pytest.approx(2 / 3)

@@ -13,7 +13,7 @@ import pytest
 
 from evalkit.cases import Case, CaseSource
 from evalkit.errors import DuplicateRowError, ExitCode, StoreError, UsageError
-from evalkit.results import CaseResult, OutputRecord, RunRecord, ScoreRow
+from evalkit.results import SUMMARY_SCHEMA_VERSION, CaseResult, OutputRecord, RunRecord, RunSummary, ScoreRow
 from evalkit.scorers.base import FieldScore
 from evalkit.store import open_store
 from evalkit.store.migrate import available_migrations
@@ -86,12 +86,12 @@ def test_round_trip(db_url: str) -> None:
     store = open_store(db_url)
     store.create_run(make_run())
     store.add_results("s-1", [make_result("c1"), make_result("c2", "fail"), make_result("c3", "error")])
-    store.finish_run("s-1", status="complete", summary={"pass_rate": 0.5})
+    store.finish_run("s-1", status="complete", summary=RunSummary(pass_rate=0.5))
 
     reopened = open_store(db_url)
     run = reopened.get_run("s-1")
     assert run == make_run().model_copy(
-        update={"status": "complete", "summary": {"pass_rate": 0.5}, "finished_at": run.finished_at}
+        update={"status": "complete", "summary": RunSummary(pass_rate=0.5), "finished_at": run.finished_at}
     )
     assert run.finished_at is not None
     frame = reopened.case_results("s-1")
@@ -107,6 +107,54 @@ def test_round_trip(db_url: str) -> None:
     assert list(fields["field"]) == ["a"] and json.loads(fields.iloc[0]["expected_json"]) == 1
 
 
+def test_old_summary_rows_load_with_missing_keys_defaulted(db_url: str) -> None:
+    """Rows stored before the summary had a model (keys missing, one unknown) load, and keep their keys."""
+    old = {
+        "results": 3,
+        "passed": 1,
+        "failed": 1,
+        "errors": 1,
+        "pass_rate": 0.5,
+        "prompt_tokens": 30,
+        "completion_tokens": 15,
+        "cost_usd": 0,
+        "latency_p50_ms": None,
+        "scorers": {"exact": {"scored": 2, "passed": 1, "pass_rate": 0.5, "mean_score": 0.5, "errors": 0}},
+        "calls": {"requests": 2, "retries": 0, "cache_hits": 1, "cache_misses": 2, "failed_calls": 1},
+        "gate": {"passed": False, "exit_code": 1, "reasons": ["pass rate 50.0% < min_pass_rate 80%"]},
+        "baseline": {"passed": True, "exit_code": 0, "baseline_run_id": "b-1", "p_value": 0.5},
+        "from_a_later_version": [1, 2],
+    }
+    store = open_store(db_url)
+    store.create_run(make_run())
+    with _backend(db_url).connect() as con:  # type: ignore[attr-defined]
+        con.execute(
+            "UPDATE runs SET status = 'complete', summary_json = ? WHERE run_id = ?", (json.dumps(old), "s-1")
+        )
+    summary = store.get_run("s-1").summary
+    assert summary is not None
+    assert (summary.results, summary.pass_rate, summary.cost_usd) == (3, 0.5, 0.0)
+    assert (summary.latency_p95_ms, summary.cached, summary.repeat) == (None, 0, 1)
+    assert (summary.flaky, summary.quarantined, summary.gate_counts, summary.ray) == ([], [], None, None)
+    assert summary.scorers["exact"].mean_score == 0.5
+    assert summary.calls is not None and summary.calls.requests == 2
+    assert summary.calls.concurrency_limit_end is None and summary.calls.rate_limit_backoffs == 0
+    assert summary.gate is not None and summary.gate.exit_code == 1 and summary.gate.warnings == []
+    assert summary.baseline is not None and summary.baseline.baseline_run_id == "b-1"
+    assert summary.schema_version == SUMMARY_SCHEMA_VERSION
+    # written back (a sync does), the row keeps the keys it had, the unknown ones included
+    stored = summary.stored()
+    assert set(stored) == {*old, "schema_version"}
+    assert stored["calls"] == old["calls"] and stored["from_a_later_version"] == [1, 2]
+    assert stored["baseline"]["p_value"] == 0.5 and stored["latency_p50_ms"] is None
+
+
+def test_a_run_without_a_summary_has_none(db_url: str) -> None:
+    store = open_store(db_url)
+    store.create_run(make_run())
+    assert store.get_run("s-1").summary is None  # NULL until the run ends
+
+
 def test_summary_aggregates(db_url: str) -> None:
     store = open_store(db_url)
     store.create_run(make_run())
@@ -120,12 +168,12 @@ def test_summary_aggregates(db_url: str) -> None:
         ],
     )
     s = store.summarize("s-1")
-    assert (s["results"], s["passed"], s["failed"], s["errors"]) == (4, 2, 1, 1)
-    assert s["pass_rate"] == pytest.approx(2 / 3)
-    assert s["prompt_tokens"] == 30 and s["completion_tokens"] == 15
-    assert s["cost_usd"] == pytest.approx(0.003)
-    assert s["latency_p50_ms"] == pytest.approx(12.5)
-    assert s["scorers"]["fields"] == {
+    assert (s.results, s.passed, s.failed, s.errors) == (4, 2, 1, 1)
+    assert s.pass_rate == pytest.approx(2 / 3)
+    assert s.prompt_tokens == 30 and s.completion_tokens == 15
+    assert s.cost_usd == pytest.approx(0.003)
+    assert s.latency_p50_ms == pytest.approx(12.5)
+    assert s.scorers["fields"].model_dump() == {
         "scored": 3,
         "passed": 2,
         "pass_rate": pytest.approx(2 / 3),

@@ -128,7 +128,7 @@
       side.n.forEach(function (n) {
         var li = el("li"), mark = n[4] ? "error" : (n[2] ? "pass" : "fail");
         li.appendChild(el("span", "v-" + mark, mark));
-        li.appendChild(document.createTextNode(" " + n[0] + " (" + Number(n[1]).toFixed(2) + "): " + (n[4] || n[3])));
+        li.appendChild(document.createTextNode(" " + n[0] + " (" + scoreText(n[1], n[2] || n[4]) + "): " + (n[4] || n[3])));
         if (n[5]) li.appendChild(el("div", "reasoning judge-reasoning", n[5]));
         notes.appendChild(li);
       });
@@ -138,6 +138,11 @@
     body.appendChild(grid);
     return body;
   }
+  // two decimals, rounded down for anything that failed: a failure never reads "1.00"
+  function scoreText(value, passed) {
+    var v = Number(value);
+    return (passed ? v : Math.min(Math.floor(v * 100) / 100, 0.99)).toFixed(2);
+  }
   function row(c) {
     var item = el("details", "case"), summary = el("summary");
     item.dataset.id = c.id;
@@ -145,7 +150,7 @@
     summary.appendChild(el("div", "cell")).appendChild(el("code", "", c.id));
     summary.appendChild(joined(el("div"), c.s, verdictSpan));
     summary.appendChild(joined(el("div", "num"), c.s, function (side) {
-      return document.createTextNode(side && side.sc !== null ? Number(side.sc).toFixed(2) : "–");
+      return document.createTextNode(side && side.sc !== null ? scoreText(side.sc, side.v === "pass") : "–");
     }));
     var tags = el("div", "cell");
     c.tags.forEach(function (t) { tags.appendChild(tag(t)); });

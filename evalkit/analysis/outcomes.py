@@ -1,0 +1,149 @@
+"""What a comparison reads of one run: each case's verdict, score, usage and reasons, over its epochs.
+
+:func:`load_outcomes` reads a :class:`RunOutcomes` from the store; :func:`outcomes_from_frames` builds
+one from a run's loaded tables (the HTML report has them already). :mod:`evalkit.analysis.compare`
+compares two of them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from evalkit.results import RunRecord
+
+if TYPE_CHECKING:
+    from evalkit.store import Store
+
+
+@dataclass(frozen=True)
+class CaseOutcome:
+    """One case of one run, aggregated over its epochs: what the comparison needs of it."""
+
+    case_id: str
+    passed: bool | None  # None: every epoch errored (a provider error, not a quality failure)
+    score: float | None
+    tags: tuple[str, ...] = ()
+    cost_usd: float = 0.0
+    tokens: float = 0.0
+    latency_ms: float | None = None  # None when every answer came from the cache
+    scorers: dict[str, tuple[bool, float]] = field(default_factory=dict)  # label -> (passed, score)
+    fields: dict[str, bool] = field(default_factory=dict)  # "scorer:field" -> passed
+    output: str | None = None  # first epoch's raw output
+    expected_json: str | None = None  # as stored; parsed only for the cases that flipped
+    input_json: str | None = None
+    reasons: tuple[str, ...] = ()  # first epoch: why it did not pass
+
+
+@dataclass(frozen=True)
+class RunOutcomes:
+    """A run and its cases, keyed by case id."""
+
+    run: RunRecord
+    cases: dict[str, CaseOutcome]
+    latency_p50_ms: float | None = None
+    latency_p95_ms: float | None = None
+
+
+def load_outcomes(store: Store, run: RunRecord) -> RunOutcomes:
+    """A run's cases aggregated over epochs, read through the store (no SQL here)."""
+    with store.session():
+        frame = store.case_results(run.run_id)
+        scores = store.score_rows(run.run_id)
+        fields = store.field_rows(run.run_id)
+    return outcomes_from_frames(run, frame, scores, fields)
+
+
+_FRAME_COLUMNS = (
+    "case_id",
+    "epoch",
+    "verdict",
+    "score",
+    "status",
+    "error",
+    "raw_text",
+    "latency_ms",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost_usd",
+    "cached",
+    "input_json",
+    "expected_json",
+    "tags_json",
+)
+
+
+def frame_columns(frame: Any, names: Sequence[str]) -> list[list[Any]]:
+    """Columns as Python lists: iterating pandas' Arrow-backed columns value by value is ~10x slower."""
+    return [frame[name].tolist() for name in names]
+
+
+def outcomes_from_frames(run: RunRecord, frame: Any, scores: Any, fields: Any) -> RunOutcomes:
+    """Build :class:`RunOutcomes` from the store's case, score and field frames."""
+    scorer_acc: dict[str, dict[str, list[tuple[bool, float]]]] = {}
+    reasons: dict[str, list[str]] = {}
+    score_columns = frame_columns(
+        scores, ("case_id", "epoch", "scorer", "score", "passed", "reason", "error")
+    )
+    for case_id, epoch, scorer, score, passed, reason, error in zip(*score_columns, strict=True):
+        if isinstance(error, str):
+            if epoch == 0:
+                reasons.setdefault(case_id, []).append(f"{scorer}: could not score ({error})")
+            continue
+        scorer_acc.setdefault(case_id, {}).setdefault(scorer, []).append((bool(passed), float(score)))
+        if epoch == 0 and not passed:
+            reasons.setdefault(case_id, []).append(f"{scorer}: {reason}")
+    field_acc: dict[str, dict[str, list[bool]]] = {}
+    keys = (fields["scorer"] + ":" + fields["field"]).tolist() if len(fields) else []
+    for case_id, key, passed in zip(fields["case_id"].tolist(), keys, fields["passed"].tolist(), strict=True):
+        field_acc.setdefault(case_id, {}).setdefault(key, []).append(passed)
+
+    per_case: dict[str, list[tuple[Any, ...]]] = {}
+    for row in zip(*frame_columns(frame, _FRAME_COLUMNS), strict=True):
+        per_case.setdefault(row[0], []).append(row)
+    uncached_latencies: list[float] = []
+    cases: dict[str, CaseOutcome] = {}
+    for case_id, rows in per_case.items():
+        verdicts = [r[2] for r in rows if r[2] in ("pass", "fail")]
+        n_pass = sum(v == "pass" for v in verdicts)
+        scored = [float(r[3]) for r in rows if r[2] != "error" and not _missing(r[3])]
+        latencies = [float(r[7]) for r in rows if r[4] == "ok" and not r[11]]
+        uncached_latencies += latencies
+        first = min(rows, key=lambda r: int(r[1]))
+        error_reason = (f"error: {first[5]}",) if first[2] == "error" and isinstance(first[5], str) else ()
+        scorer_values = scorer_acc.get(case_id, {})
+        cases[case_id] = CaseOutcome(
+            case_id=case_id,
+            passed=(n_pass * 2 > len(verdicts)) if verdicts else None,
+            score=sum(scored) / len(scored) if scored else None,
+            tags=tuple(json.loads(first[14])),
+            cost_usd=sum(float(r[10]) for r in rows) / len(rows),
+            tokens=sum(int(r[8]) + int(r[9]) for r in rows) / len(rows),
+            latency_ms=sum(latencies) / len(latencies) if latencies else None,
+            scorers={
+                name: (sum(p for p, _ in got) * 2 > len(got), sum(v for _, v in got) / len(got))
+                for name, got in scorer_values.items()
+            },
+            fields={name: sum(got) * 2 > len(got) for name, got in field_acc.get(case_id, {}).items()},
+            output=first[6] if isinstance(first[6], str) else None,
+            expected_json=first[13] if isinstance(first[13], str) else None,
+            input_json=first[12],
+            reasons=error_reason or tuple(reasons.get(case_id, ())),
+        )
+    p50, p95 = _percentiles(uncached_latencies)
+    return RunOutcomes(run=run, cases=cases, latency_p50_ms=p50, latency_p95_ms=p95)
+
+
+def _percentiles(values: list[float]) -> tuple[float | None, float | None]:
+    if not values:
+        return None, None
+    import numpy as np
+
+    p50, p95 = np.percentile(np.asarray(values), [50, 95])
+    return float(p50), float(p95)
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value)

@@ -1,0 +1,67 @@
+"""``evalkit baseline``: name reference runs (such as main) that ``evalkit run --baseline NAME`` gates on."""
+
+from __future__ import annotations
+
+import typer
+
+from evalkit.cli.app import app
+from evalkit.cli.options import DbOption, RunArgument
+
+baseline_app = typer.Typer(
+    help="Name reference runs, such as main, for `evalkit run --baseline NAME`: set, list.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(baseline_app, name="baseline")
+
+
+@baseline_app.command("set")
+def baseline_set(
+    name: str = typer.Argument(..., help="Baseline name, e.g. main or release-2026-01."),
+    run: RunArgument = "latest",
+    db: DbOption = None,
+) -> None:
+    """Point NAME (of the run's suite) at RUN; `evalkit run SUITE --baseline NAME` then compares with it."""
+    import re
+
+    from evalkit.cli.console import out
+    from evalkit.errors import UsageError
+    from evalkit.store import open_store
+    from evalkit.store.baselines import NAME_PATTERN, BaselineStore
+
+    if not re.match(NAME_PATTERN, name):
+        raise UsageError(f"baseline name {name!r} may hold only letters, digits and . _ - /")
+    store = open_store(db, must_exist=True)
+    record = store.get_run(run)
+    if record.status != "complete":
+        raise UsageError(f"run {record.run_id} is {record.status}; only a complete run can be a baseline")
+    baselines = BaselineStore(store)
+    before = baselines.get(record.suite_name, name)
+    baselines.set(name, record)
+    moved = f" (was {before.run_id})" if before and before.run_id != record.run_id else ""
+    out.print(
+        f"baseline {name} of suite {record.suite_name} -> {record.run_id} "
+        f"(prompt {record.prompt_version or '-'}, {record.model}){moved}",
+        markup=False,
+    )
+
+
+@baseline_app.command("list")
+def baseline_list(
+    suite: str | None = typer.Option(None, "--suite", "-s", help="Only baselines of this suite."),
+    db: DbOption = None,
+) -> None:
+    """List named baselines."""
+    from rich.table import Table
+
+    from evalkit.cli.console import out
+    from evalkit.store import open_store
+    from evalkit.store.baselines import BaselineStore
+
+    store = open_store(db, must_exist=True)
+    table = Table(box=None, show_edge=False, pad_edge=False)
+    for col in ("suite", "name", "run", "set (UTC)"):
+        table.add_column(col)
+    for b in BaselineStore(store).list(suite):
+        table.add_row(b.suite_name, b.name, b.run_id, b.set_at.strftime("%Y-%m-%d %H:%M:%S"))
+    out.print(table)

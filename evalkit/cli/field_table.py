@@ -1,0 +1,69 @@
+"""Terminal presentation of per-field extraction metrics (``evalkit show``, the end of ``evalkit run``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+from evalkit.analysis.field_metrics import FieldMetrics, SlotCounts, field_metrics_of_frame
+from evalkit.cli.console import out
+
+
+def figure(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def print_field_metrics(metrics: FieldMetrics, *, limit: int | None = None) -> None:
+    """Slot counts and P/R/F1 per field, worst F1 first (the ``limit`` worst), then micro and macro."""
+    if not metrics.fields:
+        return
+    micro = metrics.micro
+    out.print(
+        f"Fields (json_fields, {micro.slots:,} slots): micro P {figure(micro.precision)} "
+        f"R {figure(micro.recall)} F1 {figure(micro.f1)} · macro P {figure(metrics.macro_precision)} "
+        f"R {figure(metrics.macro_recall)} F1 {figure(metrics.macro_f1)}",
+        markup=False,
+    )
+    rows = metrics.worst_first()
+    shown = rows if limit is None else rows[:limit]
+    table = Table(show_edge=False, pad_edge=False, box=None)
+    for col in ("field", "NN", "NV", "VN", "VC", "VW", "precision", "recall", "F1"):
+        table.add_column(col, justify="left" if col == "field" else "right")
+    for c in [*shown, micro]:
+        table.add_row(*_cells(c))
+    out.print(table)
+    if len(shown) < len(rows):
+        out.print(f"  ({len(rows) - len(shown)} more fields; `evalkit export RUN` writes field_metrics)")
+
+
+def _cells(c: SlotCounts) -> list[str]:
+    return [
+        c.field,
+        str(c.nn),
+        str(c.nv),
+        str(c.vn),
+        str(c.vc),
+        str(c.vw),
+        figure(c.precision),
+        figure(c.recall),
+        figure(c.f1),
+    ]
+
+
+def print_field_figures(store: Any, run_a: Any, run_b: Any) -> None:
+    """`evalkit compare`: both runs' micro and macro P/R/F1 side by side (descriptive, not tested)."""
+    a, b = (field_metrics_of_frame(store.field_rows(r.run_id)) for r in (run_a, run_b))
+    if not (a.fields and b.fields):
+        return
+    table = Table(show_edge=False, pad_edge=False, box=None, title="Fields (json_fields): P/R/F1")
+    for col in ("", "micro P", "micro R", "micro F1", "macro P", "macro R", "macro F1"):
+        table.add_column(col, justify="left" if not col else "right")
+    for name, m in (("A", a), ("B", b)):
+        micro = m.micro
+        table.add_row(
+            name,
+            *(figure(v) for v in (micro.precision, micro.recall, micro.f1)),
+            *(figure(v) for v in (m.macro_precision, m.macro_recall, m.macro_f1)),
+        )
+    out.print(table)

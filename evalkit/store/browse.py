@@ -1,0 +1,225 @@
+"""Read queries of the review studio (``evalkit view``): runs with their headline figures, one page of a
+run's cases under filters, one case in full, and a case's history across runs.
+
+Pages are cut in the database (``LIMIT``/``OFFSET`` over the filtered rows), so a 10,000-case run
+costs the same per page as a 100-case one. Portable SQL only, like the rest of the store.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from evalkit.results import RunRecord
+from evalkit.store.columns import FIELD_COLUMNS, OUTPUT_COLUMNS, SCORE_COLUMNS
+from evalkit.store.queries import Store
+
+PAGE_COLUMNS = (
+    "case_id",
+    "epoch",
+    "verdict",
+    "score",
+    "status",
+    "raw_text",
+    "error",
+    "latency_ms",
+    "cost_usd",
+    "tags_json",
+    "source",
+)
+
+
+@dataclass(frozen=True)
+class CaseQuery:
+    """Which of a run's (case, epoch) rows to list. Empty strings filter nothing."""
+
+    verdict: str = ""  # pass | fail | error
+    scorer: str = ""  # rows this scorer failed
+    field: str = ""  # rows where this field did not pass
+    tag: str = ""
+    source: str = ""  # golden | generated | mined
+    text: str = ""  # case id, input or output contains it (case-insensitive)
+    offset: int = 0
+    limit: int = 50
+
+
+@dataclass(frozen=True)
+class CasePage:
+    """One page of rows (dicts keyed by :data:`PAGE_COLUMNS`) and how many rows match in all."""
+
+    total: int
+    rows: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Facets:
+    """What a run's cases can be filtered by."""
+
+    scorers: list[str]
+    fields: list[str]
+    tags: list[str]
+    sources: list[str]
+
+
+def _like(text: str) -> str:
+    """``text`` as a LIKE pattern that matches it anywhere, its wildcards taken literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def field_precision_recall(store: Store, run_ids: Sequence[str]) -> dict[str, dict[str, float | None]]:
+    """Per run with field scores: precision, recall and F1 over fields (``match`` counts as right,
+    ``mismatch``/``partial`` as wrong in both, ``extra`` as wrong in precision, ``missing`` in recall)."""
+    if not run_ids:
+        return {}
+    marks = ", ".join("?" for _ in run_ids)
+    with store._connection() as con:
+        rows = con.execute(
+            f"SELECT run_id, status, COUNT(*) FROM field_scores WHERE run_id IN ({marks}) GROUP BY run_id, status",
+            list(run_ids),
+        )
+    counts: dict[str, dict[str, int]] = {}
+    for run_id, status, n in rows:
+        counts.setdefault(run_id, {})[status] = int(n)
+    found: dict[str, dict[str, float | None]] = {}
+    for run_id, c in counts.items():
+        right, wrong = c.get("match", 0), c.get("mismatch", 0) + c.get("partial", 0)
+        p_den, r_den = right + wrong + c.get("extra", 0), right + wrong + c.get("missing", 0)
+        precision = right / p_den if p_den else None
+        recall = right / r_den if r_den else None
+        f1 = (
+            2 * precision * recall / (precision + recall)
+            if precision is not None and recall is not None and precision + recall
+            else None
+        )
+        found[run_id] = {"precision": precision, "recall": recall, "f1": f1}
+    return found
+
+
+def suite_paths(store: Store) -> dict[str, str]:
+    """Each suite's file as recorded by its newest run."""
+    with store._connection() as con:
+        rows = con.execute("SELECT suite_name, suite_path, started_at FROM runs ORDER BY started_at")
+    return {name: path for name, path, _ in rows if path}
+
+
+def case_page(store: Store, run_id: str, query: CaseQuery) -> CasePage:
+    """The rows of a run matching ``query``, one page of them, by case id and epoch."""
+    where, params = ["o.run_id = ?"], [run_id]
+    if query.verdict:
+        where.append("o.verdict = ?")
+        params.append(query.verdict)
+    if query.source:
+        where.append("c.source = ?")
+        params.append(query.source)
+    if query.tag:
+        where.append("c.tags_json LIKE ? ESCAPE '\\'")
+        params.append(_like(json.dumps(query.tag, ensure_ascii=False)))
+    if query.text:
+        pattern = _like(query.text.lower())
+        where.append(
+            "(LOWER(o.case_id) LIKE ? ESCAPE '\\' OR LOWER(c.input_json) LIKE ? ESCAPE '\\' "
+            "OR LOWER(COALESCE(o.raw_text, '')) LIKE ? ESCAPE '\\')"
+        )
+        params += [pattern, pattern, pattern]
+    if query.scorer:
+        where.append(
+            "EXISTS (SELECT 1 FROM scores s WHERE s.run_id = o.run_id AND s.case_id = o.case_id "
+            "AND s.epoch = o.epoch AND s.scorer = ? AND NOT s.passed AND s.error IS NULL)"
+        )
+        params.append(query.scorer)
+    if query.field:
+        where.append(
+            "EXISTS (SELECT 1 FROM field_scores f WHERE f.run_id = o.run_id AND f.case_id = o.case_id "
+            "AND f.epoch = o.epoch AND f.field = ? AND NOT f.passed)"
+        )
+        params.append(query.field)
+    body = f"FROM outputs o JOIN cases c ON c.run_id = o.run_id AND c.case_id = o.case_id WHERE {' AND '.join(where)}"
+    columns = ", ".join(("c." if col in ("tags_json", "source") else "o.") + col for col in PAGE_COLUMNS)
+    with store._connection() as con:
+        total = int(con.execute(f"SELECT COUNT(*) {body}", params)[0][0])
+        rows = con.execute(
+            f"SELECT {columns} {body} ORDER BY o.case_id, o.epoch LIMIT ? OFFSET ?",
+            [*params, int(query.limit), int(query.offset)],
+        )
+    return CasePage(total, [dict(zip(PAGE_COLUMNS, row, strict=True)) for row in rows])
+
+
+def run_facets(store: Store, run_id: str) -> Facets:
+    """The scorers, fields, tags and sources present in a run."""
+    with store._connection() as con:
+        scorers = [
+            r[0]
+            for r in con.execute(
+                "SELECT DISTINCT scorer FROM scores WHERE run_id = ? ORDER BY scorer", (run_id,)
+            )
+        ]
+        fields = [
+            r[0]
+            for r in con.execute(
+                "SELECT DISTINCT field FROM field_scores WHERE run_id = ? ORDER BY field", (run_id,)
+            )
+        ]
+        tag_lists = con.execute("SELECT DISTINCT tags_json FROM cases WHERE run_id = ?", (run_id,))
+        sources = [
+            r[0]
+            for r in con.execute(
+                "SELECT DISTINCT source FROM cases WHERE run_id = ? ORDER BY source", (run_id,)
+            )
+        ]
+    tags = sorted({str(tag) for (text,) in tag_lists for tag in json.loads(text or "[]")})
+    return Facets(scorers, fields, tags, sources)
+
+
+def case_detail(store: Store, run_id: str, case_id: str) -> dict[str, Any] | None:
+    """A case of a run in full: its case row, every epoch's output, score and field-score rows."""
+    with store._connection() as con:
+        case = con.execute(
+            "SELECT input_json, expected_json, tags_json, source, verified, provenance_json FROM cases "
+            "WHERE run_id = ? AND case_id = ?",
+            (run_id, case_id),
+        )
+        if not case:
+            return None
+        # plain rows, not DataFrames: a case page should not make the server load pandas (~100 MB)
+        found = {
+            name: [
+                dict(zip(columns, row, strict=True))
+                for row in con.execute(
+                    f"SELECT {', '.join(columns)} FROM {name} WHERE run_id = ? AND case_id = ? ORDER BY {order}",
+                    (run_id, case_id),
+                )
+            ]
+            for name, columns, order in (
+                ("outputs", OUTPUT_COLUMNS, "epoch"),
+                ("scores", SCORE_COLUMNS, "epoch, scorer"),
+                ("field_scores", FIELD_COLUMNS, "epoch, scorer, field"),
+            )
+        }
+    input_json, expected_json, tags_json, source, verified, provenance_json = case[0]
+    return {
+        "input": json.loads(input_json),
+        "expected": json.loads(expected_json) if expected_json is not None else None,
+        "tags": json.loads(tags_json),
+        "source": source,
+        "verified": bool(verified),
+        "provenance": json.loads(provenance_json),
+        "outputs": found["outputs"],
+        "scores": found["scores"],
+        "fields": found["field_scores"],
+    }
+
+
+def case_history(store: Store, run: RunRecord, case_id: str, *, limit: int = 30) -> list[dict[str, Any]]:
+    """The case's first-epoch outcome in the suite's runs, newest first."""
+    with store._connection() as con:
+        rows = con.execute(
+            "SELECT r.run_id, r.started_at, r.prompt_version, r.model, o.verdict, o.score, o.raw_text "
+            "FROM outputs o JOIN runs r ON r.run_id = o.run_id "
+            "WHERE r.suite_name = ? AND o.case_id = ? AND o.epoch = 0 ORDER BY r.started_at DESC LIMIT ?",
+            (run.suite_name, case_id, limit),
+        )
+    keys = ("run_id", "started_at", "prompt_version", "model", "verdict", "score", "raw_text")
+    return [dict(zip(keys, row, strict=True)) for row in rows]

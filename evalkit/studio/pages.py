@@ -1,0 +1,172 @@
+"""The studio's pages (GET): runs, one run's cases, one case, a comparison, a suite's trend, the review queue."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+
+from evalkit.errors import EvalkitError
+from evalkit.store import browse
+from evalkit.store.browse import CaseQuery
+from evalkit.store.labels import LabelStore, output_hash
+from evalkit.studio.queue import review_queue
+from evalkit.studio.state import studio_of
+from evalkit.studio.views import PAGE_SIZE, epoch_view, page_links, pct, pretty, prompt_messages, run_row
+
+FILTERS = ("verdict", "scorer", "field", "tag", "source", "q")
+
+
+def _not_found(message: str) -> Response:
+    return PlainTextResponse(message, status_code=404)
+
+
+async def runs_page(request: Request) -> Response:
+    """Every run, newest first, with its headline figures."""
+    studio = studio_of(request)
+    runs = studio.store.list_runs(limit=200)
+    prf = browse.field_precision_recall(studio.store, [r.run_id for r in runs])
+    rows = [run_row(r, prf.get(r.run_id)) for r in runs]
+    return studio.render(
+        request, "runs.html.j2", title="runs", runs=rows, suites=sorted({r.suite_name for r in runs})
+    )
+
+
+async def run_page(request: Request) -> Response:
+    """One run's cases under the filters in the query string, one page at a time."""
+    studio = studio_of(request)
+    try:
+        run = studio.store.get_run(request.path_params["run_id"])
+    except EvalkitError as exc:
+        return _not_found(exc.one_line())
+    chosen = {name: request.query_params.get(name, "") for name in FILTERS}
+    try:
+        offset = max(int(request.query_params.get("offset", "0")), 0)
+    except ValueError:
+        offset = 0
+    query = CaseQuery(
+        verdict=chosen["verdict"],
+        scorer=chosen["scorer"],
+        field=chosen["field"],
+        tag=chosen["tag"],
+        source=chosen["source"],
+        text=chosen["q"],
+        offset=offset,
+        limit=PAGE_SIZE,
+    )
+    page = browse.case_page(studio.store, run.run_id, query)
+    grades = LabelStore(studio.store).current_for_outputs(
+        run.suite_name, [(r["case_id"], output_hash(r["raw_text"] or "")) for r in page.rows]
+    )
+    rows = [r | {"grade": grades.get((r["case_id"], output_hash(r["raw_text"] or "")))} for r in page.rows]
+    kept = {k: v for k, v in chosen.items() if v}
+    return studio.render(
+        request,
+        "run.html.j2",
+        title=f"run {run.run_id}",
+        run=run,
+        summary=run.summary.model_dump() if run.summary else {},
+        rows=rows,
+        facets=browse.run_facets(studio.store, run.run_id),
+        chosen=chosen,
+        kept=kept,
+        pages=page_links(page.total, offset),
+    )
+
+
+async def case_page(request: Request) -> Response:
+    """One case of a run in full, its grades and its history across runs."""
+    studio = studio_of(request)
+    case_id = request.query_params.get("id", "")
+    try:
+        run = studio.store.get_run(request.path_params["run_id"])
+    except EvalkitError as exc:
+        return _not_found(exc.one_line())
+    detail = browse.case_detail(studio.store, run.run_id, case_id)
+    if detail is None:
+        return _not_found(f"run {run.run_id} has no case {case_id!r}")
+    epochs = [
+        epoch_view(o, detail["expected"], detail["scores"], detail["fields"]) for o in detail["outputs"]
+    ]
+    labels = LabelStore(studio.store).of_case(run.suite_name, case_id)
+    current: dict[str, Any] = {}
+    for label in labels:  # newest first
+        if label.kind == "graded" and label.scorer is None:
+            current.setdefault(label.output_hash, label)
+    flagged = next((lab for lab in labels if lab.kind == "expected"), None)
+    messages, prompt_note = prompt_messages(run, detail["input"])
+    return studio.render(
+        request,
+        "case.html.j2",
+        title=f"{case_id} · {run.run_id}",
+        run=run,
+        case_id=case_id,
+        case=detail,
+        input_text=pretty(detail["input"]),
+        expected_text=pretty(detail["expected"]) if detail["expected"] is not None else None,
+        provenance_text=pretty(detail["provenance"]),
+        epochs=epochs,
+        current=current,
+        labels=labels,
+        expected_wrong=flagged is not None and flagged.grade == "wrong",
+        messages=messages,
+        prompt_note=prompt_note,
+        history=browse.case_history(studio.store, run, case_id),
+        correctable=detail["source"] == "golden" and run.suite_name in browse.suite_paths(studio.store),
+    )
+
+
+async def compare_page(request: Request) -> Response:
+    """Run B against run A: the flipped cases first, then the paired statistics."""
+    from evalkit.analysis.compare import compare_runs
+    from evalkit.report.formatting import metric_cells
+
+    studio = studio_of(request)
+    try:
+        a = studio.store.get_run(request.query_params.get("a", ""))
+        b = studio.store.get_run(request.query_params.get("b", ""))
+    except EvalkitError as exc:
+        return _not_found(exc.one_line())
+    comparison = compare_runs(studio.store, a, b, resamples=500)
+    flips = sorted(comparison.flips, key=lambda f: (f.direction != "pass→fail", f.case_id))
+    pair_grades = {
+        label.case_id: label
+        for label in reversed(LabelStore(studio.store).current(kind="pairwise", suite_name=a.suite_name))
+        if label.run_id == a.run_id and label.run_b == b.run_id
+    }
+    return studio.render(
+        request,
+        "compare.html.j2",
+        title=f"{a.run_id} vs {b.run_id}",
+        a=a,
+        b=b,
+        comparison=comparison,
+        flips=flips[:200],
+        metrics=[metric_cells(m) for m in comparison.metrics],
+        pair_grades=pair_grades,
+    )
+
+
+async def trend_page(request: Request) -> Response:
+    """A suite's runs over time: pass rate, cost and model, oldest first."""
+    studio = studio_of(request)
+    suite = request.query_params.get("suite", "")
+    runs = list(reversed(studio.store.list_runs(suite=suite, limit=100)))
+    if not runs:
+        return _not_found(f"no runs of suite {suite!r}")
+    points = [
+        {
+            "run": r,
+            "pass_rate": pct(r.summary.pass_rate if r.summary else None),
+            "width": round(100 * ((r.summary.pass_rate or 0.0) if r.summary else 0.0)),
+        }
+        for r in runs
+    ]
+    return studio.render(request, "trend.html.j2", title=f"trend · {suite}", suite=suite, points=points)
+
+
+async def queue_page(request: Request) -> Response:
+    """Pending generated and mined candidates, and cases flagged as having a wrong expected output."""
+    studio = studio_of(request)
+    return studio.render(request, "queue.html.j2", title="review queue", queue=review_queue(studio.store))

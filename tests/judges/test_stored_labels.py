@@ -1,0 +1,176 @@
+"""`evalkit calibrate store` against the human grades in the store, and the same grades exported to JSONL."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from evalkit.store import open_store
+from evalkit.store.labels import HumanLabel, LabelStore, output_hash
+from evalkit.testing.openai_server import LoopbackOpenAI
+from tests.runs import Outcome, run_record, store_run
+
+JUDGE = [True, True, True, True, True, False, False, False]  # the stored judge's pass/fail on c0..c7
+HUMAN = ["pass", "pass", "pass", "pass", "fail", "pass", "fail", "fail"]
+
+
+def _outcomes() -> list[Outcome]:
+    return [
+        Outcome(
+            case_id=f"c{i}",
+            verdict="pass" if ok else "fail",
+            output=f'{{"answer": "out {i} é"}}',
+            reasoning="judged",
+            input={"question": f"q{i} <b>é</b>"},
+        )
+        for i, ok in enumerate(JUDGE)
+    ]
+
+
+@pytest.fixture
+def graded_db(tmp_path: Path) -> Path:
+    db = tmp_path / "g.duckdb"
+    store = open_store(db)
+    store_run(store, run_record("r1"), _outcomes())
+    store_run(store, run_record("r2", minutes=5), _outcomes())  # the identical outputs, judged again
+    labels = LabelStore(store)
+    for i, grade in enumerate(HUMAN):
+        labels.add(
+            HumanLabel(
+                kind="graded",
+                suite_name="s",
+                run_id="r1",
+                case_id=f"c{i}",
+                output_hash=output_hash(f'{{"answer": "out {i} é"}}'),
+                grade=grade,
+                grader="ann",
+            )
+        )
+    return db
+
+
+def _latest(db: Path) -> dict[str, Any]:
+    return open_store(db).list_calibrations(limit=1)[0]
+
+
+FIGURES = ("n_items", "n_judged", "agreement", "kappa", "tpr", "tnr", "judge_model", "rubric_hash")
+
+
+def test_a_stored_runs_judge_against_stored_and_exported_grades(
+    graded_db: Path, tmp_path: Path, cli: Callable[..., Any]
+) -> None:
+    done = cli("calibrate", "store", "--judge-run", "r2", "--scorer", "judge", "--db", str(graded_db))
+    assert done.exit_code == 0, done.stderr
+    from_store = _latest(graded_db)
+    assert from_store["n_items"] == 8 and from_store["n_judged"] == 8
+    assert from_store["agreement"] == pytest.approx(6 / 8)
+    assert from_store["tpr"] == pytest.approx(4 / 5) and from_store["tnr"] == pytest.approx(2 / 3)
+    assert from_store["dataset"] == "store"
+
+    out = tmp_path / "labels.jsonl"
+    exported = cli("labels", "export", str(out), "--db", str(graded_db))
+    assert exported.exit_code == 0 and "8 graded labels" in exported.stdout
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert rows[0]["grader"] == "ann" and rows[0]["input"] == {"question": "q0 <b>é</b>"}
+    done = cli("calibrate", str(out), "--judge-run", "r2", "--scorer", "judge", "--db", str(graded_db))
+    assert done.exit_code == 0, done.stderr
+    from_file = _latest(graded_db)
+    assert from_file["calibration_id"] != from_store["calibration_id"]
+    assert {k: from_file[k] for k in FIGURES} == {k: from_store[k] for k in FIGURES}
+    assert from_file["report"]["confusion"] == from_store["report"]["confusion"]
+
+
+def test_precomputed_verdicts_against_stored_and_exported_grades(
+    graded_db: Path, tmp_path: Path, cli: Callable[..., Any]
+) -> None:
+    out = tmp_path / "labels.jsonl"
+    cli("labels", "export", str(out), "--db", str(graded_db))
+    ids = [json.loads(line)["id"] for line in out.read_text(encoding="utf-8").splitlines()]
+    verdicts = tmp_path / "judge.jsonl"
+    verdicts.write_text(
+        "".join(
+            json.dumps({"id": i, "label": "pass" if n % 2 else "fail"}) + "\n" for n, i in enumerate(ids)
+        ),
+        encoding="utf-8",
+    )
+    common = ("--precomputed", str(verdicts), "--db", str(graded_db), "--no-progress")
+    assert cli("calibrate", "store", *common).exit_code == 0
+    from_store = _latest(graded_db)
+    assert cli("calibrate", str(out), *common).exit_code == 0
+    from_file = _latest(graded_db)
+    assert {k: from_file[k] for k in FIGURES} == {k: from_store[k] for k in FIGURES}
+    assert from_store["n_judged"] == 8 and from_store["agreement"] == pytest.approx(5 / 8)
+
+
+def test_no_grades_is_one_clear_line(tmp_path: Path, cli: Callable[..., Any]) -> None:
+    db = tmp_path / "empty.duckdb"
+    open_store(db)
+    done = cli("calibrate", "store", "--judge", "openai/x", "--rubric", "r", "--db", str(db))
+    assert done.exit_code == 2 and "no graded human labels in the store" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_pairwise_grades_from_the_store_and_their_export_agree(
+    graded_db: Path, tmp_path: Path, cli: Callable[..., Any]
+) -> None:
+    store = open_store(graded_db)
+    labels = LabelStore(store)
+    for i, grade in enumerate(["A", "B", "tie", "A"]):
+        text = f'{{"answer": "out {i} é"}}'
+        labels.add(
+            HumanLabel(
+                kind="pairwise",
+                suite_name="s",
+                run_id="r1",
+                run_b="r2",
+                case_id=f"c{i}",
+                output_hash=output_hash(text, text),
+                grade=grade,
+                grader="bob",
+            )
+        )
+    out = tmp_path / "pairs.jsonl"
+    assert cli("labels", "export", str(out), "--kind", "pairwise", "--db", str(graded_db)).exit_code == 0
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [(r["label"], r["run"], r["run_b"]) for r in rows][:2] == [("A", "r1", "r2"), ("B", "r1", "r2")]
+    verdicts = tmp_path / "pj.jsonl"
+    verdicts.write_text(
+        "".join(json.dumps({"id": r["id"], "label": "A"}) + "\n" for r in rows), encoding="utf-8"
+    )
+    common = ("--precomputed", str(verdicts), "--db", str(graded_db), "--no-progress")
+    done = cli("calibrate", "store", "--label-kind", "pairwise", *common)
+    assert done.exit_code == 0, done.stderr
+    from_store = _latest(graded_db)
+    assert cli("calibrate", str(out), *common).exit_code == 0
+    from_file = _latest(graded_db)
+    assert from_store["mode"] == "pairwise" and from_store["agreement"] == pytest.approx(2 / 4)
+    assert {k: from_file[k] for k in FIGURES} == {k: from_store[k] for k in FIGURES}
+
+
+def test_a_live_judge_against_stored_and_exported_grades(
+    graded_db: Path, tmp_path: Path, cli: Callable[..., Any], loopback: LoopbackOpenAI
+) -> None:
+    def responder(body: dict[str, Any]) -> str:
+        found = re.search(r"out (\d) é", body["messages"][-1]["content"])
+        assert found, "the judge was not shown the stored output"
+        ok = int(found.group(1)) < 5  # like the stored judge: pass on c0..c4
+        return json.dumps({"reasoning": "r", "score": 8 if ok else 2, "pass": ok, "confidence": 0.7})
+
+    loopback.responder = responder
+    judge = ("--judge", "openai/judge", "--api-base", loopback.base_url, "--rubric", "the answer is right")
+    common = (*judge, "--db", str(graded_db), "--no-progress")
+    done = cli("calibrate", "store", *common)
+    assert done.exit_code == 0, done.stderr
+    from_store = _latest(graded_db)
+    out = tmp_path / "labels.jsonl"
+    cli("labels", "export", str(out), "--db", str(graded_db))
+    assert cli("calibrate", str(out), *common).exit_code == 0
+    from_file = _latest(graded_db)
+    assert loopback.stats.requests == 16
+    assert from_store["agreement"] == pytest.approx(6 / 8) and from_store["judge_model"] == "openai/judge"
+    assert {k: from_file[k] for k in FIGURES} == {k: from_store[k] for k in FIGURES}
