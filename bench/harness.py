@@ -111,9 +111,10 @@ def run_child(
 
 
 def scenario_latency(
-    n: int, latency: float, concurrency: int, env: dict[str, str] | None = None, ray: bool = False
+    n: int, latency: float, concurrency: int | None, env: dict[str, str] | None = None, ray: bool = False
 ) -> dict[str, Any]:
-    """Wall time against the physical limit n*latency/concurrency."""
+    """Wall time against the physical limit n*latency/concurrency (None: the adaptive default,
+    whose limit is taken as its maximum)."""
     server = Server("--latency", str(latency))
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -127,6 +128,11 @@ def scenario_latency(
     finally:
         server.stop()
     wall = result["runs"][-1]["wall"]
+    label: int | str = concurrency or "adaptive (default)"
+    if concurrency is None:
+        from evalkit.run.runner import ADAPTIVE_MAX
+
+        concurrency = ADAPTIVE_MAX
     limit = n * latency / concurrency
     counts = result["runs"][-1]["summary"]["gate_counts"]
     return {
@@ -135,7 +141,7 @@ def scenario_latency(
         "passed": f"{counts['passed']} of {n}"
         + (f" ({counts['errors']} ERRORS)" if counts["errors"] else ""),
         "latency_s": latency,
-        "concurrency": concurrency,
+        "concurrency": label,
         "wall_s": round(wall, 2),
         **({"wall_s_first_run_cold_workers": round(result["runs"][0]["wall"], 2)} if ray else {}),
         "limit_s": round(limit, 2),
@@ -167,36 +173,35 @@ def scenario_cached(n: int, concurrency: int) -> dict[str, Any]:
     }
 
 
-def scenario_faults(n: int, latency: float, timeout: float) -> dict[str, Any]:
-    """The fault mix: 20% 500s, 10% 429 with Retry-After, 5% hangs past the timeout, 5% malformed bodies."""
+FAULT_MIX = ("--error-500", "0.2", "--rate-limit-429", "0.1", "--hang", "0.05", "--malformed", "0.05")
+
+
+def scenario_faults(
+    n: int, latency: float, concurrency: int | None = None, timeout: float | None = None
+) -> dict[str, Any]:
+    """The fault mix: 20% 500s, 10% 429 with Retry-After, 5% hung connections, 5% malformed bodies.
+
+    Hung connections never answer (they hang far past any timeout), so every one of them costs the
+    client whatever its timeouts allow. ``concurrency`` None is the adaptive default; ``timeout``
+    None the default per-request timeout (60 s).
+    """
     server = Server(
-        "--latency",
-        str(latency),
-        "--error-500",
-        "0.2",
-        "--rate-limit-429",
-        "0.1",
-        "--hang",
-        "0.05",
-        "--malformed",
-        "0.05",
-        "--retry-after",
-        "0.5",
-        "--hang-seconds",
-        str(timeout * 4),
-        "--seed",
-        "7",
+        "--latency", str(latency), *FAULT_MIX, "--retry-after", "0.5", "--hang-seconds", "600", "--seed", "7"
     )
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            suite = make_suite(Path(tmp) / "s", n, server.url, max_error_rate=0.01)
-            result = run_child(suite, Path(tmp) / "r.duckdb", {"timeout": timeout})  # adaptive concurrency
+            suite = make_suite(Path(tmp) / "s", n, server.url, max_error_rate=0.05)
+            options: dict[str, Any] = {"concurrency": concurrency}
+            if timeout is not None:
+                options["timeout"] = timeout
+            result = run_child(suite, Path(tmp) / "r.duckdb", options)
             import duckdb
 
             con = duckdb.connect(str(Path(tmp) / "r.duckdb"), read_only=True)
             verdicts = dict(con.execute("SELECT verdict, COUNT(*) FROM outputs GROUP BY verdict").fetchall())
-            max_attempts, sum_attempts, stored = con.execute(
-                "SELECT MAX(attempts), SUM(attempts), COUNT(*) FROM outputs"
+            max_attempts, sum_attempts, stored, no_reason = con.execute(
+                "SELECT MAX(attempts), SUM(attempts), COUNT(*),"
+                " COUNT(*) FILTER (WHERE verdict = 'error' AND coalesce(error, '') = '') FROM outputs"
             ).fetchone()  # type: ignore[misc]
             reasons = con.execute(
                 "SELECT error, COUNT(*) FROM outputs WHERE verdict = 'error' GROUP BY 1 ORDER BY 2 DESC LIMIT 3"
@@ -205,17 +210,60 @@ def scenario_faults(n: int, latency: float, timeout: float) -> dict[str, Any]:
     finally:
         server.stop()
     run = result["runs"][0]
+    calls = run["summary"]["calls"]
     return {
         "n": n,
+        "concurrency": concurrency or "adaptive (default)",
         "wall_s": round(run["wall"], 2),
         "stored": stored,
         "verdicts": verdicts,
+        "errors_without_reason": no_reason,
         "max_attempts_per_case": max_attempts,
-        "requests": run["summary"]["calls"]["requests"],
+        "requests": calls["requests"],
         "requests_per_case": round(sum_attempts / n, 2),
         "exit_code": run["exit"],
         "top_error_reasons": reasons,
-        "rate_limit_backoffs": run["summary"]["calls"]["rate_limit_backoffs"],
+        "answered_429": calls.get("rate_limited"),
+        "limit_decreases": calls["rate_limit_backoffs"],
+        "limit_at_end": calls["concurrency_limit_end"],
+    }
+
+
+def scenario_capacity(n: int, latency: float, capacity: int) -> dict[str, Any]:
+    """A provider that serves ``capacity`` calls at once and answers 429 (Retry-After 0.5 s) beyond:
+    where the adaptive limit settles, and how many requests the 429s cost."""
+    server = Server("--latency", str(latency), "--max-concurrent", str(capacity), "--retry-after", "0.5")
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            suite = make_suite(Path(tmp) / "s", n, server.url, max_error_rate=0.05)
+            result = run_child(suite, Path(tmp) / "r.duckdb", {"concurrency": None, "use_cache": False})
+    finally:
+        server.stop()
+    run = result["runs"][0]
+    calls = run["summary"]["calls"]
+    counts = run["summary"]["gate_counts"]
+    return {
+        "n": n,
+        "provider_capacity": capacity,
+        "wall_s": round(run["wall"], 2),
+        "limit_s": round(n * latency / capacity, 2),
+        "passed": f"{counts['passed']} of {n}"
+        + (f" ({counts['errors']} ERRORS)" if counts["errors"] else ""),
+        "limit_at_end": calls["concurrency_limit_end"],
+        "limit_decreases": calls["rate_limit_backoffs"],
+        "answered_429": calls.get("rate_limited"),
+        "requests_per_case": round(calls["requests"] / n, 2),
+    }
+
+
+def compare(name: str, default: dict[str, Any], fixed: dict[str, Any], aim: float) -> dict[str, Any]:
+    """The default (adaptive) run against the fixed one: the ratio of their wall times."""
+    ratio = default["wall_s"] / fixed["wall_s"]
+    return {
+        f"{name}: default wall_s": default["wall_s"],
+        f"{name}: -c {fixed['concurrency']} wall_s": fixed["wall_s"],
+        "ratio": round(ratio, 3),
+        "aim": f"<= {aim}",
     }
 
 
@@ -226,7 +274,17 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small N (smoke test)")
     parser.add_argument(
         "--scenario",
-        choices=["latency", "overhead", "cached", "faults", "memory", "litellm", "ray"],
+        choices=[
+            "latency",
+            "adaptive",
+            "capacity",
+            "overhead",
+            "cached",
+            "faults",
+            "memory",
+            "litellm",
+            "ray",
+        ],
         action="append",
     )
     parser.add_argument("--n", type=int)
@@ -234,7 +292,16 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=50)
     args = parser.parse_args()
     n = args.n or (200 if args.quick else 2000)
-    chosen = args.scenario or ["latency", "overhead", "cached", "faults", "memory", "litellm", "ray"]
+    chosen = args.scenario or [
+        "latency",
+        "adaptive",
+        "overhead",
+        "cached",
+        "faults",
+        "memory",
+        "litellm",
+        "ray",
+    ]
     results: dict[str, Any] = {}
     started = time.perf_counter()
     if "latency" in chosen:
@@ -243,8 +310,19 @@ def main() -> None:
         results["overhead (0 ms latency)"] = scenario_latency(n, 0.0, args.concurrency)
     if "cached" in chosen:
         results["cached re-run"] = scenario_cached(n, args.concurrency)
+    if "adaptive" in chosen:  # the default (adaptive) limit against a fixed one, no faults
+        default = scenario_latency(n, args.latency, None)
+        fixed = scenario_latency(n, args.latency, args.concurrency)
+        results["no faults, default concurrency"] = default
+        results["no faults, default vs fixed"] = compare("no faults", default, fixed, 1.15)
+    if "capacity" in chosen:
+        results["a provider serving 20 at once, default concurrency"] = scenario_capacity(n, args.latency, 20)
     if "faults" in chosen:
-        results["fault mix"] = scenario_faults(n, args.latency, timeout=1.0)
+        default = scenario_faults(n, args.latency)
+        fixed = scenario_faults(n, args.latency, args.concurrency)
+        results["fault mix, default settings"] = default
+        results[f"fault mix, -c {args.concurrency}"] = fixed
+        results["fault mix, default vs fixed"] = compare("fault mix", default, fixed, 1.3)
     if "memory" in chosen:
         results["memory (100k cases)"] = scenario_latency(
             2000 if args.quick else 100_000, 0.0, args.concurrency

@@ -19,6 +19,7 @@ class ExitCode(IntEnum):
     INFRASTRUCTURE = 3  # too many provider/infrastructure errors to trust the verdict
     INCOMPLETE = 4  # stopped by --budget before every case ran; resumable with --resume
     INTERRUPTED = 130  # stopped by the user; the run is kept and can be resumed
+    TERMINATED = 143  # stopped by SIGTERM; the run is kept and can be resumed
 
 
 class EvalkitError(Exception):

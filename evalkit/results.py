@@ -98,7 +98,8 @@ class CallCounts(BaseModel):
     cache_misses: int = 0
     failed_calls: int = 0
     concurrency_limit_end: float | None = None  # the adaptive limit when the run ended; a merge has none
-    rate_limit_backoffs: int = 0
+    rate_limit_backoffs: int = 0  # rounds in which 429s shrank the adaptive limit
+    rate_limited: int = 0  # answers that were HTTP 429
 
 
 class RayShards(BaseModel):

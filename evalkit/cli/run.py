@@ -51,7 +51,11 @@ def run(
         False, "--dry-run", help="Print calls, tokens and cost it would take; call nothing."
     ),
     timeout: float | None = typer.Option(
-        None, "--timeout", min=0.1, help="Seconds per request (default 60)."
+        None,
+        "--timeout",
+        min=0.1,
+        help="Seconds a request may take (default 60); a call's earlier attempts are cut sooner, "
+        "after a few of the model's typical latencies.",
     ),
     shard: str | None = typer.Option(
         None, "--shard", help="Run only shard I of N (e.g. 2/4), split by case id; see `evalkit merge`."

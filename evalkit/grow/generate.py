@@ -31,7 +31,8 @@ from evalkit.errors import ConfigError, ProviderError, UsageError
 from evalkit.grow.neardup import NearDuplicateIndex, input_text
 from evalkit.outputs import parse_output
 from evalkit.providers.base import CompletionRequest, needs_prompt
-from evalkit.providers.calls import ConcurrencyLimit, ModelCaller, RetryPolicy
+from evalkit.providers.calls import ModelCaller, RetryPolicy
+from evalkit.providers.concurrency import ConcurrencyLimit
 from evalkit.store import Store
 from evalkit.store.growth import GrowthStore
 from evalkit.suite.loading import Suite

@@ -57,6 +57,9 @@ class Provider(Protocol):
     ``max_concurrency`` attribute; the call path then queues calls before their timeout starts.
     One whose client enforces ``request.timeout`` itself may say so with an
     ``enforces_timeout(request) -> bool`` method; the call path then adds no timer of its own.
+    Attempts other than a call's last are cut after a few typical latencies of the model (a hung
+    connection), unless the provider queues calls itself (``max_concurrency``) or sets
+    ``cut_slow_attempts = False`` (it computes rather than waits: slow is not hung).
     """
 
     async def complete(self, request: CompletionRequest) -> Completion: ...

@@ -5,17 +5,19 @@ first use) and wraps every call in, from the outside in:
 
 1. the **response cache**, content-addressed on (model, params, messages, schema, epoch): a hit
    makes no call at all;
-2. the **concurrency limit**: adaptive by default (halve on a rate limit, add one per limit's worth
-   of successes, pause everyone for ``Retry-After``), or fixed with ``--concurrency N``;
+2. the **concurrency limit** (:mod:`evalkit.providers.concurrency`): adaptive by default (slow
+   start to the maximum, shrunk by rounds with many 429s or a burst of 5xx), or fixed with
+   ``--concurrency N``;
 3. **retries**: transient errors (429, 5xx, timeouts, connection resets, malformed bodies) are
-   retried with exponential backoff and full jitter, honouring ``Retry-After``, up to
-   ``max_attempts`` in all; then the call fails and the case is recorded as an ``error``.
+   retried with exponential backoff and full jitter, or after that call's ``Retry-After``, up to
+   ``max_attempts`` in all; then the call fails and the case is recorded as an ``error``. Every
+   attempt but the last is bounded by a few typical latencies of the model
+   (:class:`~evalkit.providers.concurrency.AttemptDeadlines`), the last by the whole timeout.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import json
 import random
@@ -27,6 +29,7 @@ from typing import Any, Protocol
 
 from evalkit.errors import ProviderError
 from evalkit.providers.base import Completion, CompletionRequest, Provider, get_provider
+from evalkit.providers.concurrency import AttemptDeadlines, ConcurrencyLimit, Outcome
 
 
 @dataclass(frozen=True)
@@ -36,7 +39,7 @@ class RetryPolicy:
     max_attempts: int = 4  # first try included: never more than this many requests per call
     base_delay: float = 0.25  # seconds; attempt k waits up to base * 2**k (full jitter)
     max_delay: float = 20.0
-    timeout: float = 60.0  # seconds per request
+    timeout: float = 60.0  # seconds per request (the last attempt's; earlier ones may be cut sooner)
 
     def delay(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:
         """Seconds to wait before attempt ``attempt + 1`` (attempt counts from 1)."""
@@ -44,69 +47,6 @@ class RetryPolicy:
         if retry_after is not None:
             return min(self.max_delay, retry_after) + rng.uniform(0, self.base_delay / 4)
         return backoff
-
-
-class ConcurrencyLimit:
-    """At most ``limit`` calls in flight; adaptive (AIMD) unless fixed.
-
-    Adaptive: a rate-limit answer halves the limit (at most once per ``cooldown`` seconds, so one
-    burst of 429s counts once) and pauses new calls for its ``Retry-After``; every success adds
-    ``1/limit``, i.e. about one slot per round of successful calls.
-    """
-
-    def __init__(
-        self, initial: int, *, maximum: int | None = None, adaptive: bool = True, cooldown: float = 1.0
-    ) -> None:
-        self.limit = float(max(1, initial))
-        self.maximum = float(maximum or max(initial, 1))
-        self.adaptive = adaptive
-        self.cooldown = cooldown
-        self.in_flight = 0
-        self.paused_until = 0.0
-        self.decreases = 0
-        self._last_decrease = -1e9
-        self._changed = asyncio.Condition()
-        self._waiting = 0
-
-    def _has_room(self) -> bool:
-        return self.in_flight < int(self.limit) and time.monotonic() >= self.paused_until
-
-    async def acquire(self) -> None:
-        if not self._waiting and self._has_room():  # the common case: no queue, no lock
-            self.in_flight += 1
-            return
-        async with self._changed:
-            self._waiting += 1
-            try:
-                while not self._has_room():
-                    wait = self.paused_until - time.monotonic()
-                    if wait > 0:  # paused by a Retry-After: sleep until it ends (or a slot is handed over)
-                        with contextlib.suppress(asyncio.TimeoutError):  # not TimeoutError on 3.10
-                            await asyncio.wait_for(self._changed.wait(), timeout=wait)
-                    else:
-                        await self._changed.wait()
-                self.in_flight += 1
-            finally:
-                self._waiting -= 1
-
-    async def release(
-        self, *, rate_limited: bool = False, retry_after: float | None = None, ok: bool = False
-    ) -> None:
-        self.in_flight -= 1
-        now = time.monotonic()
-        if rate_limited:
-            if retry_after:
-                self.paused_until = max(self.paused_until, now + retry_after)
-            if self.adaptive and now - self._last_decrease >= self.cooldown:
-                self.limit = max(1.0, self.limit / 2)
-                self._last_decrease = now
-                self.decreases += 1
-        elif ok and self.adaptive and self.limit < self.maximum:
-            self.limit = min(self.maximum, self.limit + 1.0 / self.limit)
-        if self._waiting:
-            # wake only as many waiters as there are free slots (not all of them, to re-check and sleep)
-            async with self._changed:
-                self._changed.notify(max(1, int(self.limit) - self.in_flight))
 
 
 class ResponseCache(Protocol):
@@ -175,6 +115,7 @@ class CallStats:
     cache_hits: int = 0
     cache_misses: int = 0
     failures: int = 0
+    rate_limited: int = 0  # attempts answered 429 (then retried after their own Retry-After)
     cost_usd: float = 0.0
 
 
@@ -193,6 +134,7 @@ class ModelCaller:
         self.base_dir = base_dir
         self.limit = limit or ConcurrencyLimit(8, maximum=64)
         self.retry = retry or RetryPolicy()
+        self.deadlines = AttemptDeadlines()
         self.cache = cache
         self.stats = CallStats()
         self.new_cache_rows: list[
@@ -266,32 +208,41 @@ class ModelCaller:
     async def _call_with_retries(self, request: CompletionRequest) -> Completion:
         provider = self.provider_for(request.model)
         timeout = request.timeout or self.retry.timeout
-        timed = request if request.timeout else replace(request, timeout=timeout)
         capacity = self._capacity_for(request.model, provider)
+        # an in-process model or function is never hung, only busy: its attempts get the whole timeout
+        cut = getattr(provider, "max_concurrency", None) is None and getattr(
+            provider, "cut_slow_attempts", True
+        )
+        deadlines = self.deadlines if cut else None
         # a provider whose client bounds the request itself (the lean path: the plain-HTTP
         # transport's timer or aiohttp's total timeout) is awaited directly: asyncio.wait_for adds
         # a task and a timer per call (~15% of a 0 ms-latency run)
         own_timeout = getattr(provider, "enforces_timeout", None)
-        direct = own_timeout is not None and bool(own_timeout(timed))
         attempt = 0
         while True:
             attempt += 1
-            await self.limit.acquire()
+            generation = await self.limit.acquire()
             self.stats.requests += 1
+            deadline = timeout
             try:
                 # the timeout starts once the provider can take the call, not while it queues for it
                 async with capacity:
-                    if direct:
+                    if deadlines is not None:  # what the latest calls took, not those before the queue
+                        deadline = deadlines.timeout(request.model, attempt, self.retry.max_attempts, timeout)
+                    timed = request if request.timeout == deadline else replace(request, timeout=deadline)
+                    started = time.monotonic()
+                    if own_timeout is not None and own_timeout(timed):
                         completion = await provider.complete(timed)
                     else:
-                        completion = await asyncio.wait_for(provider.complete(timed), timeout=timeout + 1.0)
+                        completion = await asyncio.wait_for(provider.complete(timed), timeout=deadline + 1.0)
             except (ProviderError, asyncio.TimeoutError) as exc:  # wait_for's; TimeoutError on 3.11+
                 error = (
                     exc
                     if isinstance(exc, ProviderError)
-                    else ProviderError(f"timeout after {timeout:g}s", transient=True)
+                    else ProviderError(f"timeout after {deadline:g}s", transient=True)
                 )
-                await self.limit.release(rate_limited=error.status == 429, retry_after=error.retry_after)
+                self.limit.release(generation, _outcome(error))
+                self.stats.rate_limited += error.status == 429
                 if not error.transient or attempt >= self.retry.max_attempts:
                     self.stats.failures += 1
                     if attempt > 1:
@@ -303,12 +254,15 @@ class ModelCaller:
                     error.attempts = attempt
                     raise error from None
                 self.stats.retries += 1
+                # only this call waits out its Retry-After; the others carry on
                 await asyncio.sleep(self.retry.delay(attempt, error.retry_after, self._rng))
                 continue
             except BaseException:
-                await self.limit.release()
+                self.limit.release(generation)
                 raise
-            await self.limit.release(ok=True)
+            self.limit.release(generation, Outcome.OK)
+            if deadlines is not None:
+                deadlines.record(request.model, time.monotonic() - started)
             return completion if attempt == 1 else replace(completion, attempts=attempt)
 
     def _capacity_for(self, model: str, provider: Provider) -> asyncio.Semaphore:
@@ -330,3 +284,14 @@ class ModelCaller:
             close = getattr(provider, "aclose", None)
             if close is not None:
                 await close()
+
+
+def _outcome(error: ProviderError) -> Outcome:
+    """What a failed attempt says about the provider's capacity."""
+    if error.status == 429:
+        return Outcome.RATE_LIMITED
+    if (error.status is not None and error.status >= 500) or error.message.startswith(
+        ("timeout", "connection")
+    ):
+        return Outcome.SERVER_ERROR
+    return Outcome.OTHER

@@ -17,7 +17,7 @@ from evalkit.store.input_files import InputFileStore, StoredFile
 from evalkit.store.result_rows import ResultRows
 
 FLUSH_EVERY = 500  # results per store transaction, at most
-FLUSH_SECONDS = 1.0  # ... and at least this often while results arrive
+FLUSH_SECONDS = 1.0  # ... and no result waits longer than this for its commit
 
 
 class BatchWriter:
@@ -25,7 +25,8 @@ class BatchWriter:
 
     A result is turned into its rows as it arrives (a small fraction of the result's memory), so
     only rows wait for a commit. At most one commit is in flight; the rows of results arriving
-    meanwhile wait in the buffer.
+    meanwhile wait in the buffer. A timer commits what is buffered when no further result arrives
+    (a run waiting on slow calls), so readers see every answered result within ``FLUSH_SECONDS``.
     """
 
     def __init__(self, store: Store, run_id: str, caller: ModelCaller) -> None:
@@ -35,36 +36,59 @@ class BatchWriter:
         self.buffer = ResultRows(run_id)
         self.last_flush = time.monotonic()
         self._commit: asyncio.Task[None] | None = None
+        # held while a commit is started: the run's one connection takes one transaction at a time
+        self._starting = asyncio.Lock()
+        self._timer: asyncio.TimerHandle | None = None
+        self._timed: asyncio.Task[None] | None = None
 
     async def add(self, result: CaseResult) -> None:
         self.buffer.add(result)
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(FLUSH_SECONDS, self._commit_late)
         due = len(self.buffer) >= FLUSH_EVERY or time.monotonic() - self.last_flush >= FLUSH_SECONDS
         if due and (self._commit is None or self._commit.done()):
             await self._start_commit()
         elif len(self.buffer) >= 4 * FLUSH_EVERY:  # the store is slower than the model: wait for it
             await self.flush()
 
+    def _commit_late(self) -> None:
+        """The timer: commit results that have waited ``FLUSH_SECONDS`` (none arrived since)."""
+        self._timer = None
+        if not self.buffer:
+            return
+        busy = [task for task in (self._commit, self._timed) if task is not None and not task.done()]
+        if busy:  # a commit is under way: look again later
+            self._timer = asyncio.get_running_loop().call_later(FLUSH_SECONDS, self._commit_late)
+        else:
+            self._timed = asyncio.ensure_future(self._start_commit())
+
     async def _start_commit(self) -> None:
-        if self._commit is not None:
-            await self._commit  # surfaces an earlier commit's error
-        batch, self.buffer = self.buffer, ResultRows(self.run_id)
-        batch.add_cache(self.caller.drain_cache_rows())
-        self.last_flush = time.monotonic()
-        if batch:
-            self._commit = asyncio.create_task(asyncio.to_thread(self.store.add_rows, batch))
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        async with self._starting:  # one commit at a time, whoever starts it
+            if self._commit is not None:
+                await self._commit  # surfaces an earlier commit's error
+            batch, self.buffer = self.buffer, ResultRows(self.run_id)
+            batch.add_cache(self.caller.drain_cache_rows())
+            self.last_flush = time.monotonic()
+            if batch:
+                self._commit = asyncio.create_task(asyncio.to_thread(self.store.add_rows, batch))
 
     async def add_files(self, files: Sequence[StoredFile]) -> None:
         """Store the input files of the cases about to be sent, as the next commit (one at a time)."""
-        while self._commit is not None and not self._commit.done():
-            await self._commit
-        if self._commit is not None:
-            await self._commit  # surfaces an earlier commit's error
-        self._commit = asyncio.create_task(
-            asyncio.to_thread(InputFileStore(self.store).record, self.run_id, files)
-        )
+        async with self._starting:
+            if self._commit is not None:
+                await self._commit  # surfaces an earlier commit's error
+            self._commit = asyncio.create_task(
+                asyncio.to_thread(InputFileStore(self.store).record, self.run_id, files)
+            )
 
     async def flush(self) -> None:
         """Commit everything buffered and wait until it is stored."""
+        if self._timed is not None:
+            await self._timed  # surfaces the timer's commit error
+            self._timed = None
         await self._start_commit()
         if self._commit is not None:
             await self._commit

@@ -24,7 +24,15 @@ from evalkit.store.run_tables import RunRows, add_cache_rows, insert_run, read_c
 from evalkit.suite.spec import GateSpec
 
 # Summed over the sources into the merged run's `calls` summary.
-_CALL_COUNTERS = ("requests", "retries", "cache_hits", "cache_misses", "failed_calls", "rate_limit_backoffs")
+_CALL_COUNTERS = (
+    "requests",
+    "retries",
+    "cache_hits",
+    "cache_misses",
+    "failed_calls",
+    "rate_limit_backoffs",
+    "rate_limited",
+)
 
 
 @dataclass(frozen=True)

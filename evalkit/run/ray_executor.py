@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 from evalkit.cases import Case
 from evalkit.errors import UsageError
-from evalkit.providers.calls import CallStats, ConcurrencyLimit, ModelCaller, RetryPolicy, cache_key
+from evalkit.providers.calls import CallStats, ModelCaller, RetryPolicy, cache_key
+from evalkit.providers.concurrency import ConcurrencyLimit
 from evalkit.results import CaseResult, OutputRecord
 from evalkit.run.evaluate import CHUNK, evaluate_case, prepare_target
 from evalkit.run.sharding import shard_of

@@ -24,7 +24,8 @@ from evalkit.gate.cells import BaselineCheck, RunVerdict, check_baseline, resolv
 from evalkit.gate.judges import judge_checks
 from evalkit.gate.suite import GateDecision, apply_judge_checks, decide
 from evalkit.providers.base import CompletionRequest
-from evalkit.providers.calls import ConcurrencyLimit, ModelCaller, RetryPolicy, cache_key
+from evalkit.providers.calls import ModelCaller, RetryPolicy, cache_key
+from evalkit.providers.concurrency import ConcurrencyLimit
 from evalkit.providers.replay import baseline_label
 from evalkit.results import (
     CallCounts,
@@ -37,6 +38,7 @@ from evalkit.results import (
 from evalkit.run.batches import BatchWriter
 from evalkit.run.evaluate import CHUNK, Target, evaluate_case, prepare_target
 from evalkit.run.input_files import input_files_of
+from evalkit.run.signals import StopSignals, db_argument, interrupted
 from evalkit.store import Store
 from evalkit.suite.loading import Suite
 
@@ -143,7 +145,8 @@ async def _evaluate_all(
 ) -> _Progress:
     """Evaluate work items with bounded tasks in flight, committing results as they complete."""
     progress = _Progress()
-    in_flight = asyncio.Semaphore(max(16, 2 * int(caller.limit.maximum)))
+    # calls waiting out a backoff or a Retry-After hold a task but no slot: room for them too
+    in_flight = asyncio.Semaphore(max(16, 4 * int(caller.limit.maximum)))
 
     async def one(case: Case, epoch: int, request: CompletionRequest) -> CaseResult:
         try:
@@ -222,8 +225,24 @@ async def execute_run(
     will hold (cases x epochs) and how many are already stored (on resume); ``on_result`` sees
     each new result as it completes.
     """
-    with store.hold():  # one open database for the whole run (yielded to other processes that ask)
-        return await _execute(suite, store, options or RunOptions(), on_result, on_start)
+    started: list[tuple[RunRecord, int]] = []
+
+    def starting(run: RunRecord, total: int, done: int) -> None:
+        started.append((run, total))
+        if on_start is not None:
+            on_start(run, total, done)
+
+    # one open database for the whole run (yielded to other processes that ask); SIGINT and
+    # SIGTERM stop it as --budget does: what is stored is kept, the run is left incomplete
+    with store.hold(), StopSignals().installed() as stop:
+        try:
+            return await _execute(suite, store, options or RunOptions(), on_result, starting)
+        except asyncio.CancelledError:
+            if stop.received is None:
+                raise
+            run, total = started[-1] if started else (None, 0)
+            kept = len(await asyncio.to_thread(store.completed_keys, run.run_id)) if run else 0
+            raise interrupted(stop.received, run, kept, total, db_argument(store)) from None
 
 
 async def _execute(
@@ -325,6 +344,7 @@ def _summarize(suite: Suite, store: Store, run_id: str, caller: ModelCaller, rep
         failed_calls=stats.failures,
         concurrency_limit_end=round(caller.limit.limit, 1),
         rate_limit_backoffs=caller.limit.decreases,
+        rate_limited=stats.rate_limited,
     )
     flaky = store.flaky_cases(run_id)
     gate = suite.config.gate

@@ -17,6 +17,7 @@ The suite then refers to it as ``- name: shouting`` with ``args: {max_ratio: 0.2
 from __future__ import annotations
 
 import inspect
+import typing
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,7 +118,7 @@ def build_scorer(name: str, args: dict[str, Any], *, base_dir: Path) -> ScoreFn:
     if "base_dir" in params:
         call_args["base_dir"] = base_dir
     try:
-        return validate_call(factory)(**call_args)
+        return validate_call(_with_resolved_annotations(factory))(**call_args)
     except ValidationError as exc:
         err = exc.errors(include_url=False)[0]
         loc = ".".join(str(p) for p in err["loc"])
@@ -129,3 +130,16 @@ def build_scorer(name: str, args: dict[str, Any], *, base_dir: Path) -> ScoreFn:
 def clamp(value: float) -> float:
     """Clamp a score into [0, 1] (rounding errors of fuzzy ratios can leave it just outside)."""
     return 0.0 if value < 0.0 else 1.0 if value > 1.0 else value
+
+
+def _with_resolved_annotations(factory: ScorerFactory) -> ScorerFactory:
+    """``factory`` with its string annotations evaluated in its own globals.
+
+    pydantic resolves a function's string annotations in the module it finds under the function's
+    ``__module__`` in ``sys.modules``. A host that unloads modules it saw imported (pytest's pytester
+    does, after each test) leaves the registry holding factories whose module is no longer there, and
+    their annotations (``dict[str, FieldRule]``) would no longer resolve. ``__globals__`` always does.
+    """
+    if any(isinstance(a, str) for a in factory.__annotations__.values()):
+        factory.__annotations__ = typing.get_type_hints(factory, include_extras=True)
+    return factory

@@ -2,15 +2,18 @@
 
 DuckDB lets one process at a time open a file. Each batch of results is its own short
 transaction; a run keeps the file open between batches (opening costs ~85 ms) but lets go as soon
-as another process asks for it, and a process that finds the file locked asks (a marker file) and
-waits with backoff until it is free or ``lock_timeout`` passes. Two ``evalkit run`` on one
-database take turns and both land; ``evalkit show`` can read while a run writes.
+as another process asks for it, even while it waits on slow calls and writes nothing, and a
+process that finds the file locked asks (a marker file) and waits with backoff until it is free or
+``lock_timeout`` passes, saying so on stderr after a second. Two ``evalkit run`` on one database
+take turns and both land; ``evalkit runs``, ``show``, ``report`` and ``compare`` read while a run
+writes.
 """
 
 from __future__ import annotations
 
 import os
 import random
+import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -101,11 +104,16 @@ class DuckDBBackend:
     of paying that per batch. A process that finds the file locked leaves a marker file
     (``<db>.wait.<pid>``, refreshed while it waits); a holder checks for markers before each use,
     lets go of the file, and takes it back after the waiter is done (or after a short grace).
-    Two runs on one database thus take turns, and ``evalkit show`` can read during a run.
+    Two runs on one database thus take turns, and ``evalkit show`` can read during a run. While
+    holding, a watcher thread also checks for markers every ``WATCH_EVERY`` seconds and closes the
+    file if it is not in use at that moment: a run waiting on slow calls makes no store call that
+    would notice a waiting reader.
     """
 
     name = "duckdb"
     GRACE = 2.0  # seconds a holder that let go waits for the waiter to finish before reopening
+    WATCH_EVERY = 0.1  # seconds between a holder's checks for waiting processes
+    SAY_WAITING_AFTER = 1.0  # seconds of waiting for the file before saying so on stderr
     OPEN_RETRIES = 3  # errors at open other than the lock: retried this many times, then reported
     STALE_MARKER = 5.0  # a marker not refreshed for this long belongs to a process that gave up
 
@@ -144,9 +152,18 @@ class DuckDBBackend:
         """Keep the connection open between operations (a run), yielding it to waiting processes."""
         with self._in_use:
             self._holding += 1
+            watcher, stop = None, threading.Event()
+            if self._holding == 1:
+                watcher = threading.Thread(
+                    target=self._watch, args=(stop,), name="evalkit-db-watch", daemon=True
+                )
+                watcher.start()
         try:
             yield
         finally:
+            if watcher is not None:
+                stop.set()
+                watcher.join()
             with self._in_use:
                 self._holding -= 1
                 if not self._holding and self._held is not None:
@@ -166,6 +183,21 @@ class DuckDBBackend:
             self._held = None
             self.handoffs += 1
             return True
+
+    def _watch(self, stop: threading.Event) -> None:
+        """Let go of a held but idle file as soon as another process asks for it."""
+        while not stop.wait(self.WATCH_EVERY):
+            if self._held is None or not self._others_waiting():
+                continue
+            if not self._in_use.acquire(blocking=False):
+                continue  # a store call is using it: connect() hands it over when that ends
+            try:
+                if self._held is not None:
+                    self._held.close()
+                    self._held = None  # the next store call reopens it, waiting its turn
+                    self.handoffs += 1
+            finally:
+                self._in_use.release()
 
     def _others_waiting(self) -> bool:
         now = time.time()
@@ -205,6 +237,8 @@ class DuckDBBackend:
         delay = 0.02
         marker = self._marker()
         open_errors = 0
+        said_waiting = False
+        started = time.monotonic()
         try:
             while True:
                 try:
@@ -226,6 +260,15 @@ class DuckDBBackend:
                             "(set EVALKIT_LOCK_TIMEOUT to wait longer)",
                             path=self.path,
                         ) from None
+                    elif not said_waiting and time.monotonic() - started >= self.SAY_WAITING_AFTER:
+                        said_waiting = True
+                        print(
+                            f"evalkit: waiting for {self.path}: another process has it open "
+                            f"(an evalkit run hands it over; giving up after {self.lock_timeout:.0f}s, "
+                            "see EVALKIT_LOCK_TIMEOUT)",
+                            file=sys.stderr,
+                            flush=True,
+                        )
                 marker.touch()  # ask a holder to let go
                 time.sleep(
                     delay * (0.5 + random.random())

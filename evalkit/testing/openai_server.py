@@ -71,6 +71,7 @@ class ServerStats:
     max_in_flight: int = 0
     bodies: list[dict[str, Any]] = field(default_factory=list)
     arrivals: list[tuple[str, float]] = field(default_factory=list)  # (prompt key, monotonic time)
+    in_flight_at_arrival: list[int] = field(default_factory=list)  # requests open as each one arrived
 
 
 class LoopbackOpenAI:
@@ -130,6 +131,7 @@ class LoopbackOpenAI:
             self.stats.by_prompt[key] += 1
             if self.keep_bodies:
                 self.stats.arrivals.append((key, time.monotonic()))
+                self.stats.in_flight_at_arrival.append(self._in_flight)
             overloaded = self.max_concurrent is not None and self._in_flight > self.max_concurrent
             if self.latency:
                 await asyncio.sleep(self.latency)
@@ -339,6 +341,7 @@ def main() -> None:
     parser.add_argument("--retry-after", type=float, default=0.05)
     parser.add_argument("--hang-seconds", type=float, default=30.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-concurrent", type=int, help="answer 429 beyond this many requests in flight")
     args = parser.parse_args()
     faults = Faults(
         error_500=args.error_500,
@@ -349,7 +352,13 @@ def main() -> None:
         hang_seconds=args.hang_seconds,
         seed=args.seed,
     )
-    server = LoopbackOpenAI(latency=args.latency, faults=faults, port=args.port, keep_bodies=False)
+    server = LoopbackOpenAI(
+        latency=args.latency,
+        faults=faults,
+        port=args.port,
+        keep_bodies=False,
+        max_concurrent=args.max_concurrent,
+    )
 
     async def run() -> None:
         await server._start()

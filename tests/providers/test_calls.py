@@ -10,7 +10,8 @@ import pytest
 
 from evalkit.errors import ProviderError
 from evalkit.providers.base import CompletionRequest
-from evalkit.providers.calls import ConcurrencyLimit, ModelCaller, RetryPolicy, cache_key
+from evalkit.providers.calls import ModelCaller, RetryPolicy, cache_key
+from evalkit.providers.concurrency import AttemptDeadlines, ConcurrencyLimit, Outcome
 from evalkit.testing.openai_server import Faults, LoopbackOpenAI, prompt_key
 
 
@@ -103,25 +104,121 @@ def test_hung_request_times_out_and_is_retried(http_client: str) -> None:
         assert completion.attempts == 2 and server.stats.requests == 2
 
 
-def test_adaptive_limit_halves_on_rate_limit_and_grows_on_success() -> None:
-    async def scenario() -> list[float]:
-        limit = ConcurrencyLimit(8, maximum=16, adaptive=True, cooldown=0.0)
-        seen = []
-        await limit.acquire()
-        await limit.release(rate_limited=True)
-        seen.append(limit.limit)
-        await limit.acquire()
-        await limit.release(rate_limited=True)
-        seen.append(limit.limit)
-        for _ in range(4):
-            await limit.acquire()
-            await limit.release(ok=True)
-        seen.append(limit.limit)
-        return seen
+def answers(limit: ConcurrencyLimit, outcomes: list[Outcome]) -> None:
+    """Calls dispatched in the current generation answering with ``outcomes``, one after another."""
 
-    halved, quartered, grown = asyncio.run(scenario())
-    assert (halved, quartered) == (4.0, 2.0)
-    assert 3.0 <= grown < 4.0  # +1/limit per success: about one slot per round of successes
+    async def go() -> None:
+        for outcome in outcomes:
+            generation = await limit.acquire()
+            limit.release(generation, outcome)
+
+    asyncio.run(go())
+
+
+def test_slow_start_doubles_the_limit_each_round_up_to_the_maximum() -> None:
+    limit = ConcurrencyLimit(8, maximum=64)
+    answers(limit, [Outcome.OK] * 8)  # one round trip at 8 in flight
+    assert limit.limit == 16
+    answers(limit, [Outcome.OK] * 16)
+    assert limit.limit == 32
+    answers(limit, [Outcome.OK] * 40)
+    assert limit.limit == 64 and limit.decreases == 0
+
+
+def test_a_few_429s_change_nothing_but_a_round_of_them_shrinks_the_limit_by_their_share() -> None:
+    limit = ConcurrencyLimit(40, maximum=40)
+    # 10% 429s, as a provider close to its rate limit answers: those calls retry, the limit stays
+    answers(limit, ([Outcome.RATE_LIMITED] + [Outcome.OK] * 9) * 8)
+    assert limit.limit == 40 and limit.decreases == 0 and limit.slow_start
+    # a round of 40 answers of which 30 are 429s: the provider serves about 10 at once
+    answers(limit, [Outcome.RATE_LIMITED] * 30 + [Outcome.OK] * 10)
+    assert limit.limit == 20 and limit.decreases == 1  # never more than halved at once
+    assert not limit.slow_start  # from now on one slot per round
+    answers(limit, [Outcome.OK] * 20)
+    assert 20 < limit.limit < 21.5
+
+
+def test_a_burst_of_server_errors_shrinks_the_limit_less_than_a_burst_of_429s() -> None:
+    by_429, by_500 = ConcurrencyLimit(40, maximum=40), ConcurrencyLimit(40, maximum=40)
+    answers(by_429, [Outcome.RATE_LIMITED] * 40)
+    answers(by_500, [Outcome.SERVER_ERROR] * 40)
+    assert by_429.limit == 20 and by_500.limit == 32
+    # the odd server error (a fifth of the answers) is no burst: retried, the limit kept
+    steady = ConcurrencyLimit(40, maximum=40)
+    answers(steady, ([Outcome.SERVER_ERROR] + [Outcome.OK] * 4) * 16)
+    assert steady.limit == 40 and steady.decreases == 0
+
+
+def test_answers_to_calls_dispatched_before_a_decrease_are_not_counted_again() -> None:
+    async def scenario() -> ConcurrencyLimit:
+        limit = ConcurrencyLimit(30, maximum=30)
+        stale = [await limit.acquire() for _ in range(10)]  # in flight when the provider pushes back
+        for _ in range(30):  # one round, all 429s
+            generation = await limit.acquire()
+            limit.release(generation, Outcome.RATE_LIMITED)
+        assert limit.limit == 15
+        for generation in stale:  # their 429s say nothing about the new limit
+            limit.release(generation, Outcome.RATE_LIMITED)
+        return limit
+
+    limit = asyncio.run(scenario())
+    assert limit.limit == 15 and limit.decreases == 1 and limit.in_flight == 0
+
+
+def test_attempt_deadlines_follow_the_model_latency_and_leave_the_last_attempt_the_whole_timeout() -> None:
+    deadlines = AttemptDeadlines()
+    assert deadlines.timeout("m", 1, 4, 60.0) == 60.0  # nothing seen yet: no guess
+    for _ in range(AttemptDeadlines.WARM_UP):
+        deadlines.record("m", 0.5)
+    assert [deadlines.timeout("m", k, 4, 60.0) for k in (1, 2, 3, 4)] == [2.0, 4.0, 8.0, 60.0]
+    assert deadlines.timeout("m", 3, 4, 5.0) == 5.0  # never more than the timeout
+    assert deadlines.timeout("other-model", 1, 4, 60.0) == 60.0
+    for _ in range(AttemptDeadlines.WARM_UP):
+        deadlines.record("fast", 0.01)
+    assert deadlines.timeout("fast", 1, 4, 60.0) == AttemptDeadlines.FLOOR
+
+
+def test_the_adaptive_limit_reaches_the_maximum_in_flight_within_a_few_round_trips() -> None:
+    with LoopbackOpenAI(latency=0.2) as server:
+        c = ModelCaller(limit=ConcurrencyLimit(8, maximum=32))
+        complete(c, *(request(server, f"q{i}") for i in range(200)))
+    seen = server.stats.in_flight_at_arrival
+    assert max(seen) == 32 and c.limit.limit == 32
+    # slow start: 24 successes take the limit from 8 to 32, so 32 are in flight by about the 56th
+    # request (twice that leaves room for a loaded machine); growing by one slot per round, as
+    # before slow start, took ~470 successes
+    assert seen.index(32) < 2 * (8 + 16 + 32)
+
+
+def test_a_429_with_retry_after_delays_only_that_call() -> None:
+    plan = lambda body, seen: "429" if body["messages"][0]["content"] == "q0" and seen == 1 else None  # noqa: E731
+    with LoopbackOpenAI(fault_plan=plan, faults=Faults(retry_after=3.0)) as server:
+        c = ModelCaller(limit=ConcurrencyLimit(4, maximum=4))
+        results = complete(c, *(request(server, f"q{i}") for i in range(40)))
+    assert len(results) == 40 and results[0].attempts == 2
+    first_q0, retried_q0 = (
+        t for key, t in server.stats.arrivals if key == prompt_key(server.stats.bodies[0])
+    )
+    others = [t for key, t in server.stats.arrivals if key != prompt_key(server.stats.bodies[0])]
+    assert retried_q0 - first_q0 >= 3.0  # that call waited what the server asked for ...
+    assert max(others) - first_q0 < 3.0  # ... while the 39 others were sent without waiting for it
+
+
+def test_hung_calls_give_their_slot_back_after_a_few_typical_latencies() -> None:
+    """4 slots, 4 calls that hang on their first attempt: the other calls do not wait for them."""
+    hung = {f"q{i}" for i in range(30, 34)}
+    plan = lambda body, seen: "hang" if body["messages"][0]["content"] in hung and seen == 1 else None  # noqa: E731
+    with LoopbackOpenAI(latency=0.01, fault_plan=plan, faults=Faults(hang_seconds=120)) as server:
+        c = ModelCaller(limit=ConcurrencyLimit(4, maximum=4, adaptive=False), retry=RetryPolicy(timeout=60))
+        results = complete(c, *(request(server, f"q{i}") for i in range(80)))
+    assert all(json.loads(r.text)["echo"] == f"q{i}" for i, r in enumerate(results))
+    assert [results[i].attempts for i in range(30, 34)] == [2] * 4
+    assert server.stats.by_outcome["hang"] == 4
+    # each was cut at the floor of a few typical latencies (1 s), far from the 60 s timeout
+    for i in range(30, 34):
+        key = prompt_key({"messages": [{"role": "user", "content": f"q{i}"}]})
+        first, retried = (t for k, t in server.stats.arrivals if k == key)
+        assert retried - first < 30.0
 
 
 def test_fixed_limit_never_changes_and_bounds_in_flight() -> None:
@@ -226,3 +323,27 @@ def test_a_missing_api_key_is_not_retried_and_says_what_to_set(monkeypatch: pyte
         assert server.stats.requests == 0 and c.stats.requests == 1  # one attempt, never sent
     assert not err.value.transient
     assert "no API key" in err.value.message and "OPENAI_API_KEY" in err.value.message
+
+
+def test_a_slow_python_target_is_not_cut_like_a_hung_connection(tmp_path: Any) -> None:
+    (tmp_path / "slowtarget.py").write_text(
+        "import asyncio\n"
+        "async def answer(question):\n"
+        "    if question == 'slow':\n"
+        "        await asyncio.sleep(2.5)  # past the 1 s floor (+1 s of grace) a first attempt gets\n"
+        "    return question\n"
+    )
+    c = ModelCaller(
+        tmp_path, limit=ConcurrencyLimit(4, maximum=4, adaptive=False), retry=RetryPolicy(timeout=60)
+    )
+    reqs = [
+        CompletionRequest(model="python:slowtarget:answer", messages=[], variables={"question": q})
+        for q in [*(f"q{i}" for i in range(AttemptDeadlines.WARM_UP + 4)), "slow"]
+    ]
+
+    async def go() -> list[Any]:
+        fast = [await c.complete(r) for r in reqs[:-1]]  # warm-up: the model's typical latency is known
+        return [*fast, await c.complete(reqs[-1])]
+
+    results = asyncio.run(go())
+    assert results[-1].text == "slow" and results[-1].attempts == 1 and c.stats.requests == len(reqs)

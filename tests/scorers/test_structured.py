@@ -275,3 +275,19 @@ def test_json_fields_exact_is_case_sensitive_unless_the_rule_says_so() -> None:
     assert loose.passed and all(f.normalized for f in loose.fields)
     assert "matched only ignoring case/whitespace: brand, sku" in loose.reason
     assert "ignoring case" not in fields(expected, expected, fields=relaxed).reason
+
+
+def test_a_scorer_builds_after_its_module_left_sys_modules(tmp_path: Path) -> None:
+    """pytest's pytester unloads modules imported during a test; the registry keeps their factories,
+    whose string annotations (dict[str, FieldRule]) must still resolve."""
+    import sys
+
+    from evalkit.scorers.base import build_scorer, scorers
+
+    assert scorers.get("json_fields") is not None  # loaded, then the module goes away
+    module = sys.modules.pop("evalkit.scorers.fields")
+    try:
+        fn = build_scorer("json_fields", {"fields": {"title": {"match": "exact"}}}, base_dir=tmp_path)
+    finally:
+        sys.modules["evalkit.scorers.fields"] = module
+    assert callable(fn)

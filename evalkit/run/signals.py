@@ -1,0 +1,103 @@
+"""Stopping a run on Ctrl-C (SIGINT) or SIGTERM: keep what is stored, say how to finish it.
+
+While a run is in progress the first SIGINT or SIGTERM cancels it like ``--budget`` stops it:
+calls in flight are abandoned, every result already answered is committed, the run is marked
+``incomplete``, and :class:`RunInterrupted` says which run it was, how many results it kept and
+the command that finishes it. A second signal is not caught: it stops the process at once (the
+results committed so far are still kept; the run then stays ``running``, and ``--resume``
+finishes it all the same).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shlex
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+from evalkit.errors import EvalkitError, ExitCode
+from evalkit.results import RunRecord
+from evalkit.store import Store, resolve_db
+
+EXIT_CODES = {signal.SIGINT: ExitCode.INTERRUPTED, signal.SIGTERM: ExitCode.TERMINATED}
+
+
+class RunInterrupted(EvalkitError):
+    """A run was stopped by a signal; what it stored is kept and ``--resume`` finishes it."""
+
+    def __init__(self, signum: signal.Signals, message: str) -> None:
+        self.exit_code = EXIT_CODES.get(signum, ExitCode.INTERRUPTED)
+        self.signal = signum
+        super().__init__(message)
+
+
+class StopSignals:
+    """While entered (on the event loop's thread), SIGINT and SIGTERM cancel the current task once."""
+
+    def __init__(self) -> None:
+        self.received: signal.Signals | None = None
+        self._installed: list[signal.Signals] = []
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[StopSignals]:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        for signum in EXIT_CODES:
+            try:
+                loop.add_signal_handler(signum, self._stop, signum, task)
+            except (ValueError, RuntimeError, NotImplementedError):  # not the main thread, or Windows
+                continue
+            self._installed.append(signum)
+        try:
+            yield self
+        finally:
+            self._uninstall()
+
+    def _stop(self, signum: signal.Signals, task: asyncio.Task[object] | None) -> None:
+        self.received = signal.Signals(signum)
+        self._uninstall()  # a second signal stops the process the usual way
+        if task is not None:
+            task.cancel()
+
+    def _uninstall(self) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in self._installed:
+            loop.remove_signal_handler(signum)
+        self._installed.clear()
+
+
+def interrupted(
+    signum: signal.Signals, run: RunRecord | None, kept: int, total: int, db: str | None
+) -> RunInterrupted:
+    """The error that reports a run stopped by ``signum``, with the command that finishes it."""
+    name = signal.Signals(signum).name
+    if run is None:
+        return RunInterrupted(signum, f"stopped by {name} before the run started; nothing was stored")
+    command = f"evalkit run {shlex.quote(_shown_path(run.suite_path))} --resume {run.run_id}"
+    if db is not None:
+        command += f" --db {shlex.quote(db)}"
+    return RunInterrupted(
+        signum,
+        f"run {run.run_id} stopped by {name}: {kept} of {total} results kept, run marked incomplete; "
+        f"finish it with: {command}",
+    )
+
+
+def db_argument(store: Store) -> str | None:
+    """The ``--db`` a command needs to find this store again (None: the default one, or a URL)."""
+    path = getattr(store.backend, "path", None)
+    if path is None or str(path) == resolve_db(None):
+        return None
+    return str(path)
+
+
+def _shown_path(path: str) -> str:
+    """``path`` relative to the working directory when it is below it (shorter to retype)."""
+    with contextlib.suppress(ValueError):
+        relative = os.path.relpath(path)
+        if not relative.startswith(".."):
+            return relative
+    return str(Path(path))

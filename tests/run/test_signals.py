@@ -1,0 +1,90 @@
+"""SIGINT and SIGTERM stop a run: results kept, the run left incomplete, the resume command printed."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from evalkit.store import open_store
+from evalkit.testing.openai_server import LoopbackOpenAI, echo_responder
+from tests.conftest import loopback_suite
+
+CASES = [
+    {"id": f"c{i:03d}", "input": {"question": f"q{i}"}, "expected": {"echo": f"q{i}"}} for i in range(60)
+]
+
+
+class CountingResponder:
+    """The loopback server's answer, setting ``answered`` once ``after`` requests were answered."""
+
+    def __init__(self, after: int) -> None:
+        self.after = after
+        self.count = 0
+        self.answered = threading.Event()
+
+    def __call__(self, body: dict[str, Any]) -> str:
+        self.count += 1
+        if self.count >= self.after:
+            self.answered.set()
+        return echo_responder(body)
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_leaves_a_resumable_incomplete_run_and_says_how_to_finish_it(
+    make_suite: Callable[..., Path], tmp_path: Path, signum: signal.Signals, code: int
+) -> None:
+    responder = CountingResponder(after=4)
+    db = tmp_path / "r.duckdb"
+    with LoopbackOpenAI(latency=0.3, responder=responder) as server:
+        suite = make_suite(loopback_suite(server.base_url, scorers="  - name: json_fields\n"), CASES)
+        command = [sys.executable, "-m", "evalkit", "run", str(suite), "--db", str(db), "--no-progress"]
+        proc = subprocess.Popen(
+            [*command, "-c", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        try:
+            assert responder.answered.wait(60), "the run never reached the server"
+            proc.send_signal(signum)
+            _, stderr = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert proc.returncode == code
+        lines = stderr.strip().splitlines()
+        assert len(lines) == 1 and "Traceback" not in stderr, stderr
+        store = open_store(db)
+        (run,) = store.list_runs()
+        kept = len(store.completed_keys(run.run_id))
+        # with 2 in flight, the 4th request was sent only after the first two answers were taken
+        assert run.status == "incomplete" and 2 <= kept < len(CASES)
+        assert f"run {run.run_id} stopped by {signum.name}: {kept} of {len(CASES)} results kept" in lines[0]
+        resume = f"evalkit run {suite} --resume {run.run_id} --db {db}"
+        assert lines[0].endswith(f"finish it with: {resume}")
+
+        server.latency = 0.0
+        kept_ids = {case_id for case_id, _ in store.completed_keys(run.run_id)}
+        before = len(server.stats.bodies)
+        finished = subprocess.run(
+            [sys.executable, "-m", "evalkit", *resume.split()[1:], "--no-progress"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert finished.returncode == 0, finished.stderr
+        # only cases not kept were sent again (an answer taken but not yet scored at the signal
+        # may come from the response cache instead)
+        sent = [body["messages"][-1]["content"].strip() for body in server.stats.bodies[before:]]
+        assert len(CASES) - kept - 2 <= len(sent) <= len(CASES) - kept
+        assert set(sent) <= {case["input"]["question"] for case in CASES}
+        assert not {f"q{int(case_id[1:])}" for case_id in kept_ids} & set(sent)
+    run = open_store(db).get_run(run.run_id)
+    assert run.status == "complete"
+    assert len(open_store(db).completed_keys(run.run_id)) == len(CASES)
+    assert run.summary is not None and run.summary.gate_counts is not None
+    assert run.summary.gate_counts.errors == 0
