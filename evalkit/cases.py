@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from evalkit.errors import ConfigError
 from evalkit.suite.spec import ScorerSpec
+from evalkit.suite.textfile import decode_utf8
 
 
 class CaseSource(str, Enum):
@@ -85,13 +86,16 @@ def content_id(value: Any) -> str:
 def iter_case_file(path: Path) -> Iterator[tuple[int, Case]]:
     """Yield ``(line, case)`` for one JSONL file, raising :class:`ConfigError` with file and line on bad input."""
     try:
-        handle = path.open(encoding="utf-8")
+        handle = path.open("rb")  # decoded line by line, so a bad byte is reported at its line
     except FileNotFoundError:
         raise ConfigError("case file not found", path=path) from None
     except OSError as exc:
         raise ConfigError(f"cannot read case file: {exc.strerror}", path=path) from None
     with handle:
-        for lineno, line in enumerate(handle, start=1):
+        for lineno, raw in enumerate(handle, start=1):
+            line = decode_utf8(raw, path, first_line=lineno)
+            if lineno == 1:
+                line = line.removeprefix("\ufeff")  # a byte order mark, as Windows editors write
             if not line.strip() or line.lstrip().startswith("//"):
                 continue
             yield lineno, parse_case_line(line, path=path, line=lineno)
@@ -103,8 +107,20 @@ def parse_case_line(text: str, *, path: Path, line: int) -> Case:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(f"invalid JSON at column {exc.colno}: {exc.msg}", path=path, line=line) from None
+    except RecursionError:
+        raise ConfigError("JSON nested too deeply to read: flatten the case", path=path, line=line) from None
     if not isinstance(raw, dict):
         raise ConfigError(f"a case must be a JSON object, got {type(raw).__name__}", path=path, line=line)
+    if "\\u" in text:  # only a \u escape can smuggle a lone surrogate past UTF-8 decoding
+        try:
+            json.dumps(raw, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ConfigError(
+                f"lone surrogate {exc.object[exc.start]!r} (a \\ud800-\\udfff escape without its pair): "
+                "write the character itself or a complete surrogate pair",
+                path=path,
+                line=line,
+            ) from None
     try:
         case = Case.model_validate(raw)
     except ValidationError as exc:

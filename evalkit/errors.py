@@ -53,6 +53,15 @@ class StoreError(EvalkitError):
     """The results database cannot be opened, is locked for too long, or is from a newer evalkit."""
 
 
+class DatabaseFileError(StoreError):
+    """The database file cannot be read or written: corrupt, truncated, disk full or read-only.
+
+    The store was working until the file or its disk failed, so this is an infrastructure error.
+    """
+
+    exit_code = ExitCode.INFRASTRUCTURE
+
+
 class DuplicateRowError(StoreError):
     """A row with the same key is already stored (evalkit never stores a result twice)."""
 

@@ -6,6 +6,7 @@ Commands parse arguments, call the library and map errors to the documented exit
 
 from __future__ import annotations
 
+import errno
 import sys
 
 import typer
@@ -27,7 +28,11 @@ from evalkit.cli import view  # noqa: F401
 
 # isort: on
 from evalkit.cli.app import app
+from evalkit.cli.terminal import escape_controls
 from evalkit.errors import EvalkitError, ExitCode
+
+# a full disk or a read-only/forbidden location met while writing a report, export, ... (exit 3)
+_ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -35,8 +40,16 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, prog_name="evalkit")
     except EvalkitError as exc:
-        typer.echo(f"evalkit: error: {exc.one_line()}", err=True)
+        typer.echo(f"evalkit: error: {escape_controls(exc.one_line())}", err=True)
         sys.exit(int(exc.exit_code))
+    except OSError as exc:
+        if exc.errno not in _ENVIRONMENT_ERRNOS:
+            raise  # anything else is a bug, shown with its traceback
+        where = f"{exc.filename}: " if exc.filename else ""
+        typer.echo(
+            f"evalkit: error: {where}{exc.strerror}: free space or choose a writable location", err=True
+        )
+        sys.exit(int(ExitCode.INFRASTRUCTURE))
     except KeyboardInterrupt:
         typer.echo("evalkit: interrupted", err=True)
         sys.exit(int(ExitCode.INTERRUPTED))

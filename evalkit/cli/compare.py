@@ -173,11 +173,11 @@ def print_verdicts(store: Any, verdicts: list[Any], summary_md: Path | None) -> 
 
 def print_comparison(comparison: Any, flips: int = FLIPS_SHOWN) -> None:
     """The comparison table, then the flipped cases with both outputs."""
-    from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
     from evalkit.cli.console import clip, out
+    from evalkit.cli.terminal import SafeConsole as Console
     from evalkit.report.formatting import metric_cells
 
     a, b = comparison.a, comparison.b
@@ -270,12 +270,12 @@ def _compare_group(
     summary_md: Path | None,
     allow_scoring_change: bool = False,
 ) -> None:
-    from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
     from evalkit.analysis.compare import compare_runs
     from evalkit.cli.console import out, pct
+    from evalkit.cli.terminal import SafeConsole as Console
     from evalkit.errors import UsageError
     from evalkit.report.formatting import pvalue
     from evalkit.store.groups import group_runs

@@ -7,11 +7,11 @@ import math
 import sys
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from evalkit.analysis.failures import CaseExplanation
+from evalkit.cli.terminal import SafeConsole
 from evalkit.results import RunSummary
 
 if TYPE_CHECKING:
@@ -21,8 +21,9 @@ if TYPE_CHECKING:
     from evalkit.run.estimate import RunEstimate
 
 # Long reasons stay on one line, and tables are not squeezed to 80 columns, in CI logs (no terminal).
-out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
-err = Console(stderr=True, highlight=False)
+# Both show control characters of model output escaped (see evalkit.cli.terminal).
+out = SafeConsole(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+err = SafeConsole(stderr=True, highlight=False)
 
 
 def progress_bar(enabled: bool = True) -> Progress:

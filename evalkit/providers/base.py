@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from evalkit.errors import ProviderError
 from evalkit.registry import Registry
 
 
@@ -32,6 +33,23 @@ class CompletionRequest:
     case_id: str | None = None  # which case this is (a replay looks its recording up by it)
     tools: list[dict[str, Any]] | None = None  # functions the model may call (OpenAI's form)
     attachments: dict[str, str] | None = None  # input variable -> SHA-256 of the file it names
+    # Name of the environment variable holding the API key: read when the request is sent, and sent
+    # only as a header, so the key never enters params, the cache key or the store.
+    api_key_env: str | None = None
+
+
+def without_key(error: ProviderError, key: str | None) -> ProviderError:
+    """``error`` with ``key`` removed from its message: a server that echoes the request's key in
+    an error must not put it in the error stored with the result."""
+    if not key or key not in error.message:
+        return error
+    return ProviderError(
+        error.message.replace(key, "[redacted]"),
+        transient=error.transient,
+        status=error.status,
+        retry_after=error.retry_after,
+        attempts=error.attempts,
+    )
 
 
 @dataclass(frozen=True)

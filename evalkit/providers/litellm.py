@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.errors import ProviderError
-from evalkit.providers.base import Completion, CompletionRequest, Provider, provider
+from evalkit.providers.base import Completion, CompletionRequest, Provider, provider, without_key
 from evalkit.providers.tool_calls import tool_calls_text
 
 LOCAL_PREFIX = "local/"
@@ -45,7 +45,7 @@ class LitellmProvider:
     def __init__(self, model: str) -> None:
         self.model = model
         self._litellm: Any = None
-        self._fast: dict[str, Any] = {}  # api_base -> OpenAICompatClient or None
+        self._fast: dict[tuple[str, str | None], Any] = {}  # (api_base, api_key_env) -> client or None
         self.max_concurrency: int | None = None  # the embedded model serves a few calls at once
         if model.startswith(LOCAL_PREFIX):
             from evalkit.providers.local import register_with_litellm
@@ -58,9 +58,9 @@ class LitellmProvider:
             self._litellm = import_litellm()
         return self._litellm
 
-    def _fast_client(self, api_base: str) -> Any:
+    def _fast_client(self, api_base: str, api_key_env: str | None = None) -> Any:
         """The lean client for ``api_base``, or None when this model needs litellm proper."""
-        if api_base not in self._fast:
+        if (api_base, api_key_env) not in self._fast:
             from evalkit.providers.openai_compat import (
                 OPENAI_COMPATIBLE,
                 OpenAICompatClient,
@@ -71,19 +71,17 @@ class LitellmProvider:
             provider_name, _, name = self.model.partition("/")
             client = None
             if fast_path_enabled() and name and provider_name in OPENAI_COMPATIBLE:
-                api_key = os.environ.get(f"{provider_name.upper()}_API_KEY") or os.environ.get(
-                    "OPENAI_API_KEY"
-                )
+                api_key = api_key_from_environment(provider_name, api_key_env)
                 model = self.model
                 client = OpenAICompatClient(api_base, name, api_key, lambda p, c: call_cost(model, p, c))
-            self._fast[api_base] = client
-        return self._fast[api_base]
+            self._fast[(api_base, api_key_env)] = client
+        return self._fast[(api_base, api_key_env)]
 
     def enforces_timeout(self, request: CompletionRequest) -> bool:
         """True when the lean client serves ``request``: its own total timeout bounds the call."""
         if not request.api_base:
             return False
-        return self._fast_client(request.api_base) is not None
+        return self._fast_client(request.api_base, request.api_key_env) is not None
 
     async def aclose(self) -> None:
         for client in self._fast.values():
@@ -92,7 +90,7 @@ class LitellmProvider:
 
     async def complete(self, request: CompletionRequest) -> Completion:
         if request.api_base:
-            fast = self._fast_client(request.api_base)
+            fast = self._fast_client(request.api_base, request.api_key_env)
             if fast is not None:
                 return await fast.complete(request)  # type: ignore[no-any-return]
         kwargs: dict[str, Any] = {k: v for k, v in request.params.items() if v is not None}
@@ -104,13 +102,16 @@ class LitellmProvider:
             kwargs["tools"] = request.tools
         if request.timeout:
             kwargs["timeout"] = request.timeout
+        if request.api_key_env:
+            kwargs["api_key"] = os.environ.get(request.api_key_env)  # litellm sends it as a header
         start = time.perf_counter()
         try:
             response = await self.litellm.acompletion(
                 model=request.model, messages=request.messages, num_retries=0, **kwargs
             )
         except Exception as exc:  # litellm raises many types; classify them all
-            raise classify_exception(exc) from exc
+            key = api_key_from_environment(request.model.partition("/")[0], request.api_key_env)
+            raise without_key(classify_exception(exc), key) from exc
         latency_ms = (time.perf_counter() - start) * 1000.0
         # The embedded model reports its own time, excluding the wait for its (serialised) turn.
         latency_ms = float(getattr(response, "_hidden_params", {}).get("latency_ms") or latency_ms)
@@ -203,6 +204,13 @@ def retry_after(exc: Exception) -> float | None:
         return max(0.0, float(value)) if value is not None else None
     except (TypeError, ValueError):
         return None
+
+
+def api_key_from_environment(provider_name: str, api_key_env: str | None) -> str | None:
+    """The key named by ``api_key_env``, else the vendor's usual variable (``OPENAI_API_KEY``...)."""
+    if api_key_env:
+        return os.environ.get(api_key_env)
+    return os.environ.get(f"{provider_name.upper()}_API_KEY") or os.environ.get("OPENAI_API_KEY")
 
 
 @provider("litellm")

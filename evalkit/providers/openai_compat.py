@@ -23,7 +23,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from evalkit.errors import ProviderError
-from evalkit.providers.base import Completion, CompletionRequest
+from evalkit.providers.base import Completion, CompletionRequest, without_key
 from evalkit.providers.http1 import Http1Client, TransportError
 from evalkit.providers.tool_calls import tool_calls_text
 
@@ -51,6 +51,7 @@ class OpenAICompatClient:
         self.url = api_base.rstrip("/") + "/chat/completions"
         self.model_name = model_name  # without the provider prefix, as the server knows it
         self.headers = {"Content-Type": "application/json"}
+        self._key = api_key
         if api_key:
             self.headers["Authorization"] = f"Bearer {api_key}"
         self.price = price  # (prompt_tokens, completion_tokens) -> USD
@@ -84,7 +85,7 @@ class OpenAICompatClient:
             raise ProviderError(f"connection error: {exc}", transient=True) from None
         latency_ms = (time.perf_counter() - start) * 1000.0
         if status != 200:
-            raise _status_error(status, raw, retry_after)
+            raise without_key(_status_error(status, raw, retry_after), self._key)
         try:
             data = json.loads(raw)
             choice = data["choices"][0]
@@ -93,7 +94,8 @@ class OpenAICompatClient:
             if message.get("tool_calls"):
                 text = tool_calls_text(text, message["tool_calls"])
         except (ValueError, KeyError, IndexError, TypeError):
-            raise ProviderError(f"malformed response body: {raw[:120]!r}", transient=True) from None
+            error = ProviderError(f"malformed response body: {raw[:120]!r}", transient=True)
+            raise without_key(error, self._key) from None
         usage = data.get("usage") or {}
         prompt_tokens = int(usage.get("prompt_tokens") or 0)
         completion_tokens = int(usage.get("completion_tokens") or 0)

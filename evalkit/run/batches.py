@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
 
+from evalkit.errors import DatabaseFileError
+from evalkit.providers.base import CompletionRequest
 from evalkit.providers.calls import ModelCaller
 from evalkit.results import CaseResult
+from evalkit.run.input_files import input_files_of
 from evalkit.store import Store
-from evalkit.store.input_files import InputFileStore, StoredFile
+from evalkit.store.input_files import InputFileStore
 from evalkit.store.result_rows import ResultRows
 
 FLUSH_EVERY = 500  # results per store transaction, at most
@@ -40,8 +42,13 @@ class BatchWriter:
         self._starting = asyncio.Lock()
         self._timer: asyncio.TimerHandle | None = None
         self._timed: asyncio.Task[None] | None = None
+        # The first commit the database refused (disk full, ...): no other is tried, the run stops,
+        # and flush() raises it. Results arriving after it are dropped: --resume evaluates them again.
+        self.failure: DatabaseFileError | None = None
 
     async def add(self, result: CaseResult) -> None:
+        if self.failure is not None:
+            return
         self.buffer.add(result)
         if self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(FLUSH_SECONDS, self._commit_late)
@@ -54,7 +61,7 @@ class BatchWriter:
     def _commit_late(self) -> None:
         """The timer: commit results that have waited ``FLUSH_SECONDS`` (none arrived since)."""
         self._timer = None
-        if not self.buffer:
+        if not self.buffer or self.failure is not None:
             return
         busy = [task for task in (self._commit, self._timed) if task is not None and not task.done()]
         if busy:  # a commit is under way: look again later
@@ -67,19 +74,24 @@ class BatchWriter:
             self._timer.cancel()
             self._timer = None
         async with self._starting:  # one commit at a time, whoever starts it
-            if self._commit is not None:
-                await self._commit  # surfaces an earlier commit's error
+            await self._settle()
+            if self.failure is not None:
+                return
             batch, self.buffer = self.buffer, ResultRows(self.run_id)
             batch.add_cache(self.caller.drain_cache_rows())
             self.last_flush = time.monotonic()
             if batch:
                 self._commit = asyncio.create_task(asyncio.to_thread(self.store.add_rows, batch))
 
-    async def add_files(self, files: Sequence[StoredFile]) -> None:
-        """Store the input files of the cases about to be sent, as the next commit (one at a time)."""
+    async def add_files_of(self, requests: dict[str, CompletionRequest]) -> None:
+        """Store the input files of the requests about to be sent, as the next commit (one at a time)."""
+        files = input_files_of(requests)
+        if not files:
+            return
         async with self._starting:
-            if self._commit is not None:
-                await self._commit  # surfaces an earlier commit's error
+            await self._settle()
+            if self.failure is not None:
+                return
             self._commit = asyncio.create_task(
                 asyncio.to_thread(InputFileStore(self.store).record, self.run_id, files)
             )
@@ -87,9 +99,20 @@ class BatchWriter:
     async def flush(self) -> None:
         """Commit everything buffered and wait until it is stored."""
         if self._timed is not None:
-            await self._timed  # surfaces the timer's commit error
+            await self._timed  # the timer's commit (a refused one is kept in self.failure)
             self._timed = None
         await self._start_commit()
-        if self._commit is not None:
+        await self._settle()
+        if self.failure is not None:
+            raise self.failure
+
+    async def _settle(self) -> None:
+        """Wait for the commit in flight; other errors than the database's are bugs and propagate."""
+        if self._commit is None:
+            return
+        try:
             await self._commit
+        except DatabaseFileError as exc:
+            self.failure = self.failure or exc
+        finally:
             self._commit = None

@@ -7,17 +7,20 @@ cases through these functions, so a case is judged the same way on every path.
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from evalkit.cases import Case
-from evalkit.errors import ProviderError
+from evalkit.errors import ConfigError, ProviderError
 from evalkit.gate.suite import case_verdict
 from evalkit.outputs import parse_output
 from evalkit.providers.base import Completion, CompletionRequest, needs_prompt, target_hash
 from evalkit.providers.calls import ModelCaller
 from evalkit.providers.file_inputs import has_file_refs, resolve_file_inputs, with_content_parts
+from evalkit.providers.replay import baseline_label
+from evalkit.providers.vendors import unknown_model_problem
 from evalkit.results import CaseResult, OutputRecord, ScoreRow
 from evalkit.scorers.base import Score, ScoreContext
 from evalkit.suite.loading import Suite
@@ -39,6 +42,8 @@ class Target:
     target_hash: str | None = None
     tools: list[dict[str, Any]] | None = None
     file_root: Path | None = None  # what case file paths are relative to (the suite's directory)
+    run_labels: dict[str, str] = field(default_factory=dict)  # stored in the run's config.run
+    api_key_env: str | None = None  # the variable holding the key (the key itself is never kept)
 
     def request(self, case: Case) -> CompletionRequest:
         variables, attachments = case.input, None
@@ -59,6 +64,7 @@ class Target:
             case_id=case.id,
             tools=self.tools,
             attachments=attachments,
+            api_key_env=self.api_key_env,
         )
 
 
@@ -67,6 +73,19 @@ def prepare_target(
 ) -> Target:
     """Resolve model, prompt version and params; config problems surface here, before any call."""
     spec = suite.config.target
+    problem = unknown_model_problem(model or spec.model, spec.api_base)
+    if problem is not None:
+        if model:  # from the command line
+            raise ConfigError(f"--model: {problem}", path=suite.path)
+        raise ConfigError(
+            f"target.model: {problem}", path=suite.path, line=suite.line_of(("target", "model"))
+        )
+    if spec.api_key_env and not os.environ.get(spec.api_key_env):
+        raise ConfigError(
+            f"target.api_key_env: environment variable {spec.api_key_env} is not set: export it with the API key",
+            path=suite.path,
+            line=suite.line_of(("target", "api_key_env")),
+        )
     model = model or spec.model
     version = suite.prompt(prompt) if needs_prompt(model) else None
     params = spec.params.model_dump(exclude_none=True, exclude={"timeout"})
@@ -80,7 +99,14 @@ def prepare_target(
         target_hash=target_hash(model, suite.base_dir),
         tools=suite.tools,
         file_root=suite.base_dir,
+        run_labels=_run_labels(model, suite),
+        api_key_env=spec.api_key_env,
     )
+
+
+def _run_labels(model: str, suite: Suite) -> dict[str, str]:
+    label = baseline_label(model, suite.base_dir)  # recordings marked as a baseline (human moderators)
+    return {"baseline_label": label} if label is not None else {}
 
 
 async def score_case(

@@ -19,14 +19,13 @@ from itertools import islice
 from typing import Any
 
 from evalkit.cases import Case
-from evalkit.errors import ExitCode, UsageError
+from evalkit.errors import DatabaseFileError, ExitCode, UsageError
 from evalkit.gate.cells import BaselineCheck, RunVerdict, check_baseline, resolve_baseline
 from evalkit.gate.judges import judge_checks
 from evalkit.gate.suite import GateDecision, apply_judge_checks, decide
 from evalkit.providers.base import CompletionRequest
 from evalkit.providers.calls import ModelCaller, RetryPolicy, cache_key
 from evalkit.providers.concurrency import ConcurrencyLimit
-from evalkit.providers.replay import baseline_label
 from evalkit.results import (
     CallCounts,
     CaseResult,
@@ -37,7 +36,6 @@ from evalkit.results import (
 )
 from evalkit.run.batches import BatchWriter
 from evalkit.run.evaluate import CHUNK, Target, evaluate_case, prepare_target
-from evalkit.run.input_files import input_files_of
 from evalkit.run.signals import StopSignals, db_argument, interrupted
 from evalkit.store import Store
 from evalkit.suite.loading import Suite
@@ -162,20 +160,20 @@ async def _evaluate_all(
         return options.budget_usd is not None and caller.stats.cost_usd >= options.budget_usd
 
     try:
-        while not progress.stopped_by_budget:
+        while not progress.stopped_by_budget and writer.failure is None:
             chunk = list(islice(items, CHUNK))
             if not chunk:
                 break
             requests = {case.id: target.request(case) for case, _ in chunk}
-            files = input_files_of(requests)
-            if files:
-                await writer.add_files(files)
+            await writer.add_files_of(requests)  # input files, stored once by hash
             if options.use_cache and caller.cache is not None:
                 keys = [cache_key(requests[case.id], epoch) for case, epoch in chunk]
                 await asyncio.to_thread(caller.prefetch, keys)
             for case, epoch in chunk:
                 if over_budget():
                     progress.stopped_by_budget = True
+                    break
+                if writer.failure is not None:  # the database refused a commit: stop calling
                     break
                 await in_flight.acquire()
                 task = asyncio.create_task(one(case, epoch, requests[case.id]))
@@ -243,6 +241,22 @@ async def execute_run(
             run, total = started[-1] if started else (None, 0)
             kept = len(await asyncio.to_thread(store.completed_keys, run.run_id)) if run else 0
             raise interrupted(stop.received, run, kept, total, db_argument(store)) from None
+        except DatabaseFileError as exc:
+            raise _first_database_failure(exc) from None
+
+
+def _first_database_failure(exc: DatabaseFileError) -> DatabaseFileError:
+    """The failure that stopped the run (a full disk), not the failed summary write after it."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, _StoppedRun):
+            return cause
+        cause = cause.__context__
+    return exc
+
+
+class _StoppedRun(DatabaseFileError):
+    """The database failed during a run: the message says how to resume it."""
 
 
 async def _execute(
@@ -278,9 +292,7 @@ async def _execute(
             "concurrency": options.concurrency,
             "budget_usd": options.budget_usd,
         }
-        label = baseline_label(target.model, suite.base_dir)
-        if label is not None:  # recordings marked as a baseline (e.g. human moderators)
-            config["run"]["baseline_label"] = label
+        config["run"].update(target.run_labels)  # e.g. a replay's baseline label
         run = RunRecord.new(
             suite_name=suite.name,
             suite_path=str(suite.path),
@@ -314,6 +326,10 @@ async def _execute(
         else:
             progress = await _evaluate_all(suite, target, caller, items, writer, options, on_result)
         status = "incomplete" if progress.stopped_by_budget else "complete"
+    except DatabaseFileError as exc:  # disk full or the like: say how to finish what was kept
+        raise _StoppedRun(
+            f"{exc.message}; resume with: evalkit run {suite.path} --resume {run.run_id}", path=exc.path
+        ) from None
     finally:
         await caller.aclose()
         summary = await asyncio.to_thread(_summarize, suite, store, run.run_id, caller, repeat)

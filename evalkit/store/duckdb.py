@@ -17,13 +17,14 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
 from evalkit.errors import DuplicateRowError, StoreError
+from evalkit.store.duckdb_errors import database_file_error
 
 # evalkit's transactions are small; a run's process should not keep DuckDB's default buffer pool
 # (80% of RAM) and a thread per core. Committed rows stay in memory until DuckDB checkpoints its
@@ -55,18 +56,32 @@ class DuckDBConnection:
 
     paramstyle = "?"
 
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
         self._con = con
+        self._path = path
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        result = self._con.execute(sql, list(params))
-        try:
-            return result.fetchall()
-        except duckdb.InvalidInputException:  # statements without a result set
-            return []
+        with self._file_errors():
+            result = self._con.execute(sql, list(params))
+            try:
+                return result.fetchall()
+            except duckdb.InvalidInputException:  # statements without a result set
+                return []
 
     def query_df(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        return self._con.execute(sql, list(params)).df()
+        with self._file_errors():
+            return self._con.execute(sql, list(params)).df()
+
+    @contextmanager
+    def _file_errors(self) -> Iterator[None]:
+        """A full disk, a read-only directory or a damaged file: one line naming the file (exit 3)."""
+        try:
+            yield
+        except duckdb.Error as exc:
+            translated = database_file_error(exc, self._path)
+            if translated is None:
+                raise
+            raise translated from None
 
     def insert(
         self,
@@ -92,7 +107,8 @@ class DuckDBConnection:
         unnested = ", ".join(f"unnest(${i})" for i in range(1, len(columns) + 1))
         values = [[row[i] for row in rows] for i in range(len(columns))]
         try:
-            self._con.execute(f"INSERT INTO {table} ({cols}) SELECT {unnested}{conflict}", values)
+            with self._file_errors():
+                self._con.execute(f"INSERT INTO {table} ({cols}) SELECT {unnested}{conflict}", values)
         except duckdb.ConstraintException as exc:
             raise DuplicateRowError(f"{table}: {exc}") from None
 
@@ -139,11 +155,11 @@ class DuckDBBackend:
                     self._let_go()
                 if self._held is None:
                     self._held = self._open()
-                yield DuckDBConnection(self._held)
+                yield DuckDBConnection(self._held, self.path)
                 return
             con = self._open()
             try:
-                yield DuckDBConnection(con)
+                yield DuckDBConnection(con, self.path)
             finally:
                 con.close()
 
@@ -232,7 +248,10 @@ class DuckDBBackend:
         con.execute("COMMIT")
 
     def _open(self) -> duckdb.DuckDBPyConnection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise database_file_error(exc, self.path) or StoreError(str(exc), path=self.path) from None
         deadline = time.monotonic() + self.lock_timeout
         delay = 0.02
         marker = self._marker()
@@ -245,12 +264,14 @@ class DuckDBBackend:
                     return duckdb.connect(str(self.path), config=_config())
                 except duckdb.Error as exc:
                     locked = isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower()
+                    if not locked and (readable := self._read_only_fallback(exc)) is not None:
+                        return readable
                     if not locked:
                         # a process handing the file over may still be finishing its write-ahead
                         # log: try a few more times before calling the file unreadable
                         open_errors += 1
                         if open_errors > self.OPEN_RETRIES:
-                            raise StoreError(
+                            raise database_file_error(exc, self.path) or StoreError(
                                 f"cannot open database: {exc}{_settings_from_environment()}",
                                 path=self.path,
                             ) from None
@@ -269,10 +290,28 @@ class DuckDBBackend:
                             file=sys.stderr,
                             flush=True,
                         )
-                marker.touch()  # ask a holder to let go
+                with suppress(OSError):  # a read-only directory has no room for a marker
+                    marker.touch()  # ask a holder to let go
                 time.sleep(
                     delay * (0.5 + random.random())
                 )  # jitter so two waiting writers do not collide again
                 delay = min(delay * 2, 0.25)
         finally:
-            marker.unlink(missing_ok=True)
+            with suppress(OSError):
+                marker.unlink(missing_ok=True)
+
+    def _read_only_fallback(self, exc: duckdb.Error) -> duckdb.DuckDBPyConnection | None:
+        """A read-only connection when the file exists but cannot be opened for writing.
+
+        Reading commands (``runs``, ``show``, ``report``) then work in a read-only directory; a
+        write fails with a one-line :class:`DatabaseFileError`.
+        """
+        message = str(exc).lower()
+        if not self.path.is_file() or not any(
+            word in message for word in ("read-only", "read only", "permission denied")
+        ):
+            return None
+        try:
+            return duckdb.connect(str(self.path), read_only=True, config=_config())
+        except duckdb.Error:
+            return None

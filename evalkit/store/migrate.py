@@ -45,10 +45,16 @@ def available_migrations() -> list[Migration]:
 
 def applied_versions(con: Any) -> set[int]:
     """Versions already applied to the database behind ``con``."""
-    con.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations ("
-        "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMP NOT NULL)"
+    # looked up before creating, so opening an up-to-date database writes nothing (read-only directories)
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations' "
+        "AND table_schema = current_schema()"
     )
+    if not exists[0][0]:
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMP NOT NULL)"
+        )
     return {row[0] for row in con.execute("SELECT version FROM schema_migrations")}
 
 

@@ -22,6 +22,7 @@ from evalkit.scorers.base import ScoreFn, ScorerArgumentError, build_scorer
 from evalkit.suite.case_columns import ColumnMapping
 from evalkit.suite.output_schema import load_output_schema
 from evalkit.suite.prompts import PromptVersion, load_prompt
+from evalkit.suite.secrets import literal_secrets, refusal
 from evalkit.suite.sources import iter_cases_from
 from evalkit.suite.spec import SUITE_FILENAMES, ScorerSpec, SuiteFile
 from evalkit.suite.yamlfile import LocatedYaml, load_yaml
@@ -62,6 +63,10 @@ class Suite:
     @property
     def base_dir(self) -> Path:
         return self.path.parent
+
+    def line_of(self, loc: tuple[str | int, ...]) -> int | None:
+        """The suite file's line of the value at ``loc`` (e.g. ``("target", "model")``), if known."""
+        return self._locations.line_of(loc) if self._locations is not None else None
 
     def prompt(self, name: str | None = None) -> PromptVersion:
         """The prompt version ``name`` (default: the suite's default version)."""
@@ -168,6 +173,8 @@ def load_suite(path: Path | str) -> Suite:
     located = load_yaml(suite_path)
     if not isinstance(located.data, dict):
         raise ConfigError("a suite file must be a YAML mapping", path=suite_path, line=1)
+    for loc in literal_secrets(located.data):
+        raise ConfigError(refusal(loc), path=suite_path, line=located.line_of(loc))
     try:
         config = SuiteFile.model_validate(located.data)
     except ValidationError as exc:
@@ -189,8 +196,8 @@ def load_suite(path: Path | str) -> Suite:
     for name, rel in target.prompts.items():
         try:
             prompts[name] = load_prompt(name, base / rel)
-        except ConfigError as exc:
-            if exc.line is None:  # the file itself is missing: point at the suite line naming it
+        except ConfigError:
+            if not (base / rel).exists():  # the file itself is missing: point at the suite line naming it
                 raise fail(
                     f"target.prompts.{name}: template not found: {rel}", ("target", "prompts", name)
                 ) from None

@@ -9,16 +9,17 @@ from typing import Any
 from pydantic import BaseModel
 
 from evalkit.importing import import_object
+from evalkit.suite.textfile import read_utf8
 
 
 def load_output_schema(spec: str, base: Path) -> dict[str, Any]:
     """A JSON Schema from a file path, or from a pydantic model named ``module:Model``."""
     candidate = base / spec
     if candidate.suffix == ".json" or candidate.is_file():
+        if not candidate.is_file():
+            raise ValueError(f"file not found: {spec}")
         try:
-            schema = json.loads(candidate.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ValueError(f"file not found: {spec}") from None
+            schema = json.loads(read_utf8(candidate, what="output schema"))
         except json.JSONDecodeError as exc:
             raise ValueError(f"{spec} is not valid JSON (line {exc.lineno}: {exc.msg})") from None
         if not isinstance(schema, dict):

@@ -22,6 +22,7 @@ import jinja2
 import jinja2.meta
 
 from evalkit.errors import ConfigError
+from evalkit.suite.textfile import read_utf8
 
 ROLE_MARKER = re.compile(r"^\[(system|user|assistant)\]\s*$")
 BUILTIN_VARIABLES = frozenset({"output_schema", "output_schema_json"})
@@ -137,10 +138,9 @@ class PromptVersion:
 
 def load_prompt(name: str, path: Path) -> PromptVersion:
     """Read a template file and split it into sections; errors name the file and line."""
-    try:
-        source = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"prompt {name!r}: template file not found", path=path) from None
+    if not path.exists():
+        raise ConfigError(f"prompt {name!r}: template file not found", path=path)
+    source = read_utf8(path, what=f"prompt {name!r}: template file")
     sections = split_sections(source, path)
     prompt = PromptVersion(name=name, path=path, source=source, sections=sections)
     prompt._compiled  # noqa: B018 - compile now so syntax errors surface at load time

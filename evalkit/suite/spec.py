@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from evalkit.suite.case_columns import CaseFileSpec
 from evalkit.suite.growth import GenerateSpec, MiningSpec
+from evalkit.suite.secrets import literal_secrets, refusal
 
 DEFAULT_MODEL = "local/smollm2-135m"
 SUITE_FILENAMES = ("suite.yaml", "suite.yml")
@@ -28,6 +30,13 @@ class ModelParams(BaseModel):
     top_p: float | None = Field(default=None, gt=0.0, le=1.0)
     stop: list[str] | None = None
     timeout: float | None = Field(default=None, gt=0.0, description="Seconds per request.")
+
+    @model_validator(mode="after")
+    def _no_literal_keys(self) -> ModelParams:
+        # load_suite refuses these with the file's line; this also covers suites built in Python
+        for loc in literal_secrets(self.model_extra or {}):
+            raise PydanticCustomError("literal_secret", refusal(loc))
+        return self
 
 
 class TargetSpec(BaseModel):
@@ -53,6 +62,13 @@ class TargetSpec(BaseModel):
         "Passed to the provider as a constraint where supported.",
     )
     api_base: str | None = Field(default=None, description="Base URL of an OpenAI-compatible server.")
+    api_key_env: str | None = Field(
+        default=None,
+        description="Name of the environment variable holding the API key (never the key itself); "
+        "the key is sent only in the Authorization header. Default: the vendor's usual variable "
+        "(e.g. OPENAI_API_KEY).",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+    )
     tools: str | list[dict[str, Any]] | None = Field(
         default=None,
         description="Functions the model may call: a JSON/YAML file (relative path) or a list of "

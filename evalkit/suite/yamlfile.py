@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from evalkit.errors import ConfigError
+from evalkit.suite.textfile import read_utf8
+
+# Aliases let a few lines of YAML expand to billions of values ("billion laughs"); a suite has a
+# few hundred. Counting the values built stops such a file in milliseconds instead of exhausting memory.
+MAX_VALUES = 100_000
+
+_SURROGATE = re.compile("[\ud800-\udfff]")  # only a "\\uD800" escape yields one; UTF-8 cannot hold it
 
 Location = tuple[str | int, ...]
 
@@ -31,14 +39,11 @@ class LocatedYaml:
 
 def load_yaml(path: Path) -> LocatedYaml:
     """Parse a YAML file; syntax errors become :class:`ConfigError` with file and line."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError("file not found", path=path) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read file: {exc}", path=path) from None
+    text = read_utf8(path)
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except RecursionError:
+        raise ConfigError("values nested too deeply to read: flatten the YAML", path=path) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         # An error found at the end of the file belongs to the construct left open, where it began.
@@ -53,8 +58,18 @@ def load_yaml(path: Path) -> LocatedYaml:
         raise ConfigError("file is empty", path=path, line=1)
     lines: dict[Location, int] = {}
     scalars = yaml.SafeLoader("")  # resolves scalar tags (int, bool, null, ...) exactly as safe_load does
+    built = 0
 
     def construct(node: yaml.Node, loc: Location) -> Any:
+        nonlocal built
+        built += 1
+        if built > MAX_VALUES:
+            raise ConfigError(
+                f"over {MAX_VALUES:,} values once aliases are expanded (an alias bomb?): "
+                "write the values out instead of nesting aliases",
+                path=path,
+                line=node.start_mark.line + 1,
+            )
         lines[loc] = node.start_mark.line + 1
         if isinstance(node, yaml.MappingNode):
             result: dict[Any, Any] = {}
@@ -66,6 +81,18 @@ def load_yaml(path: Path) -> LocatedYaml:
             return result
         if isinstance(node, yaml.SequenceNode):
             return [construct(item, (*loc, i)) for i, item in enumerate(node.value)]
-        return scalars.construct_object(node)
+        value = scalars.construct_object(node)
+        if isinstance(value, str) and _SURROGATE.search(value):
+            raise ConfigError(
+                "surrogate escape (\\ud800-\\udfff) in a string: YAML does not pair them; write the "
+                "character itself, or \\U0001F600-style escapes for characters beyond \\uffff",
+                path=path,
+                line=node.start_mark.line + 1,
+            )
+        return value
 
-    return LocatedYaml(construct(node, ()), lines, path)
+    try:
+        data = construct(node, ())
+    except RecursionError:
+        raise ConfigError("values nested too deeply to read: flatten the YAML", path=path) from None
+    return LocatedYaml(data, lines, path)

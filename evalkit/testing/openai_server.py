@@ -70,6 +70,7 @@ class ServerStats:
     by_prompt: Counter[str] = field(default_factory=Counter)  # attempts per distinct request body
     max_in_flight: int = 0
     bodies: list[dict[str, Any]] = field(default_factory=list)
+    authorizations: list[str | None] = field(default_factory=list)  # each request's Authorization header
     arrivals: list[tuple[str, float]] = field(default_factory=list)  # (prompt key, monotonic time)
     in_flight_at_arrival: list[int] = field(default_factory=list)  # requests open as each one arrived
 
@@ -127,6 +128,7 @@ class LoopbackOpenAI:
                 return web.json_response({"error": {"message": "invalid JSON"}}, status=400)
             if self.keep_bodies:
                 self.stats.bodies.append(body)
+                self.stats.authorizations.append(request.headers.get("Authorization"))
             key = prompt_key(body)
             self.stats.by_prompt[key] += 1
             if self.keep_bodies:

@@ -1,0 +1,339 @@
+"""Broken input and a misbehaving environment: one line naming the file, exit 2 (input) or 3
+(infrastructure), never a traceback, never exit 1, and no run stored for input that fails validation."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from evalkit.store.opening import open_store
+from evalkit.testing.openai_server import LoopbackOpenAI
+from tests.conftest import CliResult, loopback_suite
+
+CASES = [{"id": f"c{i}", "input": {"question": f"q{i}"}, "expected": "x"} for i in range(3)]
+ALIAS_BOMB = "".join(
+    f"{b}: &{b} [{', '.join([f'*{a}'] * 9)}]\n" for a, b in zip("abcdefgh", "bcdefghi", strict=True)
+)
+
+
+def one_error_line(result: CliResult | subprocess.CompletedProcess[str], code: int, where: str) -> str:
+    """The single stderr line, checked for exit code, file (and line) and no traceback."""
+    returncode = result.exit_code if isinstance(result, CliResult) else result.returncode
+    assert returncode == code, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"evalkit: error: {where}"), lines[0]
+    return lines[0]
+
+
+def stored_runs(db: Path) -> int:
+    if not db.exists():
+        return 0
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return int(con.execute("SELECT count(*) FROM runs").fetchall()[0][0])
+    finally:
+        con.close()
+
+
+@pytest.fixture
+def suite_on_loopback(make_suite: Callable[..., Path], loopback: LoopbackOpenAI) -> Callable[..., Path]:
+    def build(suite_extra: str = "", cases: list[dict[str, object]] | None = None) -> Path:
+        return make_suite(loopback_suite(loopback.base_url) + suite_extra, CASES if cases is None else cases)
+
+    return build
+
+
+# ---- input: exit 2, file and line, nothing stored, nothing sent ---------------------------------
+
+# (what to write where, error line, message fragment)
+INPUT_ERRORS = [
+    (
+        "cases.jsonl",
+        b'{"id": "a", "input": {"question": "caf\xe9"}}\n',
+        1,
+        "not valid UTF-8 (byte 0xe9 at column 39)",
+    ),
+    (
+        "cases.jsonl",
+        b'{"id": "a", "input": {"question": "ok"}}\n{"id": "b", "input": {"question": "\\ud800"}}\n',
+        2,
+        "lone surrogate",
+    ),
+    (
+        "cases.jsonl",
+        b'{"id": "a", "input": {"question": ' + b"[" * 100_000 + b"]" * 100_000 + b"}}\n",
+        1,
+        "nested too deeply",
+    ),
+    ("prompts/v1.j2", b"[user]\n{{ question }} \xff\n", 2, "not valid UTF-8 (byte 0xff at column 16)"),
+    ("suite.yaml", "SUITE# caf\xe9\n".encode("latin-1"), 9, "not valid UTF-8 (byte 0xe9"),
+    (
+        "suite.yaml",
+        f"SUITEa: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n{ALIAS_BOMB}".encode(),
+        None,
+        "alias bomb",
+    ),
+    ("suite.yaml", b'SUITEx: "pair \\ud83d\\ude00"\n', 9, "surrogate escape"),
+    ("suite.yaml", b"SUITEx: " + b"[" * 5000 + b"]" * 5000 + b"\n", None, "nested too deeply"),
+    ("suite.yaml", b"SUITE" + b"#" * (9 * 1024 * 1024) + b"\n", None, "over 8 MB"),
+]
+
+
+@pytest.mark.parametrize(("filename", "content", "line", "message"), INPUT_ERRORS)
+def test_malformed_input_is_one_line_with_file_line_exit_2_and_no_run(
+    suite_on_loopback: Callable[..., Path],
+    cli: Callable[..., CliResult],
+    loopback: LoopbackOpenAI,
+    tmp_path: Path,
+    filename: str,
+    content: bytes,
+    line: int | None,
+    message: str,
+) -> None:
+    path = suite_on_loopback()
+    target = path.parent / filename
+    if content.startswith(b"SUITE"):
+        content = path.read_bytes() + content[len(b"SUITE") :]
+    target.write_bytes(content)
+    db = tmp_path / "r.duckdb"
+    result = cli("run", str(path), "--db", str(db), "--no-progress")
+    where = f"{target}:{line}: " if line is not None else f"{target}"
+    error = one_error_line(result, 2, where)
+    assert message in error
+    assert stored_runs(db) == 0  # validation failed before a run row was written
+    assert loopback.stats.requests == 0
+
+
+@pytest.mark.parametrize(
+    ("model_option", "suite_model", "where_line", "message"),
+    [
+        ("nosuchvendor/x", None, None, "--model: unknown vendor 'nosuchvendor'"),
+        ("nosuchmodel", None, None, "names no vendor litellm knows: write it as vendor/model"),
+        (None, "acme/loopback", 3, "target.model: unknown vendor 'acme'"),
+    ],
+)
+def test_unknown_vendor_fails_before_any_case_is_sent(
+    suite_on_loopback: Callable[..., Path],
+    cli: Callable[..., CliResult],
+    loopback: LoopbackOpenAI,
+    tmp_path: Path,
+    model_option: str | None,
+    suite_model: str | None,
+    where_line: int | None,
+    message: str,
+) -> None:
+    path = suite_on_loopback()
+    if suite_model is not None:
+        path.write_text(path.read_text().replace("openai/loopback", suite_model))
+    db = tmp_path / "r.duckdb"
+    args = ["run", str(path), "--db", str(db), "--no-progress"]
+    result = cli(*args, *(["--model", model_option] if model_option else []))
+    where = f"{path}:{where_line}: " if where_line else f"{path}: "
+    assert message in one_error_line(result, 2, where)
+    assert loopback.stats.requests == 0
+    assert stored_runs(db) == 0
+
+
+# ---- the database: exit 3 naming the file, reading still works where it can ----------------------
+
+
+@pytest.fixture
+def stored_db(suite_on_loopback: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path) -> Path:
+    """A real database holding one finished run (1.8 MB: migrations plus three results)."""
+    db = tmp_path / "db" / "e.duckdb"
+    assert cli("run", str(suite_on_loopback()), "--db", str(db), "--no-progress").exit_code in (0, 1)
+    return db
+
+
+def _random_bytes(db: Path) -> None:
+    db.write_bytes(os.urandom(20_000))
+
+
+def _truncated(db: Path) -> None:
+    with db.open("r+b") as handle:
+        handle.truncate(db.stat().st_size // 3)
+
+
+def _damaged_blocks(db: Path) -> None:
+    size = db.stat().st_size
+    with db.open("r+b") as handle:  # keep DuckDB's file headers (3 x 4 KB), overwrite every block
+        handle.seek(3 * 4096)
+        handle.write(b"\xa5" * (size - 3 * 4096))
+
+
+@pytest.mark.parametrize("damage", [_random_bytes, _truncated, _damaged_blocks])
+@pytest.mark.parametrize("command", [("runs",), ("show", "latest"), ("report", "latest")])
+def test_damaged_database_is_one_line_exit_3(
+    stored_db: Path,
+    cli: Callable[..., CliResult],
+    damage: Callable[[Path], None],
+    command: tuple[str, ...],
+) -> None:
+    damage(stored_db)
+    error = one_error_line(cli(*command, "--db", str(stored_db)), 3, f"{stored_db}: ")
+    assert "restore it from a backup, or move it aside" in error
+
+
+def _mount_tmpfs(where: Path, size: str) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    where.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], capture_output=True, check=False
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+
+
+def _unmount(where: Path) -> None:
+    subprocess.run(["umount", "-l", str(where)], capture_output=True, check=False)
+
+
+@pytest.fixture
+def read_only_dir(tmp_path: Path) -> Iterator[Callable[[Path], Path]]:
+    """Copies a file into a directory that is then made read-only (a read-only tmpfs as root)."""
+    where = tmp_path / "ro"
+    mounted = False
+
+    def freeze(source: Path) -> Path:
+        nonlocal mounted
+        if os.geteuid() == 0:  # root ignores permissions: only a read-only mount stops it
+            _mount_tmpfs(where, "16m")
+            mounted = True
+            (where / source.name).write_bytes(source.read_bytes())
+            subprocess.run(["mount", "-o", "remount,ro", str(where)], check=True)
+        else:
+            where.mkdir()
+            (where / source.name).write_bytes(source.read_bytes())
+            where.chmod(0o555)
+        return where / source.name
+
+    yield freeze
+    if mounted:
+        _unmount(where)
+    elif where.exists():
+        where.chmod(0o755)
+
+
+def test_read_only_directory_reads_work_and_a_run_is_one_line_exit_3(
+    stored_db: Path,
+    read_only_dir: Callable[[Path], Path],
+    suite_on_loopback: Callable[..., Path],
+    cli: Callable[..., CliResult],
+    loopback: LoopbackOpenAI,
+) -> None:
+    db = read_only_dir(stored_db)
+    listing = cli("runs", "--db", str(db))
+    assert listing.exit_code == 0 and "complete" in listing.stdout, listing.stderr
+    shown = cli("show", "latest", "--db", str(db))
+    assert shown.exit_code == 0 and "loop" in shown.stdout, shown.stderr
+    sent = loopback.stats.requests
+    error = one_error_line(
+        cli("run", str(suite_on_loopback()), "--db", str(db), "--no-progress"), 3, f"{db}: "
+    )
+    assert "writable" in error
+    assert loopback.stats.requests == sent  # refused before any case was sent
+    new = db.parent / "sub" / "new.duckdb"
+    error = one_error_line(
+        cli("run", str(suite_on_loopback()), "--db", str(new), "--no-progress"), 3, f"{new}: "
+    )
+    assert "writable" in error
+
+
+def test_disk_full_keeps_committed_results_and_the_run_resumes(
+    make_suite: Callable[..., Path], tmp_path: Path
+) -> None:
+    """A real full disk (a small tmpfs) in a real process: exit 3, one line with the resume command."""
+    disk = tmp_path / "disk"
+    _mount_tmpfs(disk, "32m")
+    try:
+        cases = [{"id": f"c{i:03d}", "input": {"question": f"q{i}"}, "expected": "x"} for i in range(300)]
+        # 6 KB answers, 0.1 s each at 8 at a time: a commit of ~80 results a second, then the disk fills
+        with LoopbackOpenAI(latency=0.1, responder=lambda body: os.urandom(3000).hex()) as server:
+            suite = make_suite(loopback_suite(server.base_url), cases)
+            db = disk / "e.duckdb"
+            evalkit = [sys.executable, "-m", "evalkit"]
+            env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+            run = [*evalkit, "run", str(suite), "--db", str(db), "--no-progress", "--concurrency", "8"]
+            open_store(db)  # the database and its schema fit; then fill the disk to 2.5 MB short of full
+            stat = os.statvfs(disk)
+            (disk / "filler").write_bytes(b"\0" * (stat.f_bavail * stat.f_frsize - 2_500_000))
+            full = subprocess.run(run, env=env, capture_output=True, text=True, check=False)
+            error = one_error_line(full, 3, f"{db}: ")
+            assert "No space left on device" in error and "free space" in error
+            run_id = error.rsplit("--resume ", 1)[1]
+            assert error.endswith(f"evalkit run {suite} --resume {run_id}")
+            con = duckdb.connect(str(db), read_only=True)
+            kept = con.execute("SELECT count(*) FROM outputs WHERE run_id = ?", [run_id]).fetchall()[0][0]
+            con.close()
+            assert 0 < kept < len(cases)
+            (disk / "filler").unlink()
+            resumed = subprocess.run([*run, "--resume", run_id], env=env, capture_output=True, text=True)
+            assert resumed.returncode == 1, resumed.stderr  # finished: the answers are wrong on purpose
+            con = duckdb.connect(str(db), read_only=True)
+            status = con.execute("SELECT status FROM runs WHERE run_id = ?", [run_id]).fetchall()[0][0]
+            outputs = con.execute("SELECT count(*) FROM outputs WHERE run_id = ?", [run_id]).fetchall()[0][0]
+            con.close()
+            assert (status, outputs) == ("complete", len(cases))
+    finally:
+        _unmount(disk)
+
+
+def test_a_write_failing_with_enospc_is_one_line_exit_3(
+    suite_on_loopback: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """Without root: the write-ahead log is /dev/full, where every write fails with ENOSPC."""
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full on this system")
+    db = tmp_path / "e.duckdb"
+    open_store(db)
+    (tmp_path / "e.duckdb.wal").symlink_to("/dev/full")
+    result = cli("run", str(suite_on_loopback()), "--db", str(db), "--no-progress")
+    error = one_error_line(result, 3, f"{db}: ")
+    assert "No space left on device" in error and "free space" in error
+
+
+def test_unwritable_report_location_is_one_line(
+    stored_db: Path, read_only_dir: Callable[[Path], Path], cli: Callable[..., CliResult]
+) -> None:
+    frozen = read_only_dir(stored_db)
+    out = frozen.parent / "report.html"
+    result = cli("report", "latest", "--db", str(stored_db), "--out", str(out))
+    assert result.exit_code in (2, 3)
+    one_error_line(result, result.exit_code, f"{out}: ")
+
+
+def test_case_file_that_is_json_but_not_utf8_names_line(
+    suite_on_loopback: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    path = suite_on_loopback()
+    cases = path.parent / "cases.jsonl"
+    good = "".join(json.dumps(c) + "\n" for c in CASES).encode()
+    cases.write_bytes(good + '{"id": "z", "input": {"question": "na\u00efve"}}\n'.encode("latin-1"))
+    error = one_error_line(cli("run", str(path), "--db", str(tmp_path / "r.duckdb")), 2, f"{cases}:4: ")
+    assert "save the file as UTF-8" in error
+
+
+def test_a_byte_order_mark_is_accepted(
+    suite_on_loopback: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    path = suite_on_loopback()
+    cases = path.parent / "cases.jsonl"
+    cases.write_bytes(b"\xef\xbb\xbf" + cases.read_bytes())
+    result = cli("run", str(path), "--db", str(tmp_path / "r.duckdb"), "--no-progress")
+    assert result.exit_code == 1 and "Cases 3:" in result.stdout, result.stderr  # ran (wrong answers)
+
+
+def test_db_that_is_a_directory_is_one_line(cli: Callable[..., CliResult], tmp_path: Path) -> None:
+    (tmp_path / "results").mkdir()
+    error = one_error_line(cli("runs", "--db", str(tmp_path / "results")), 3, f"{tmp_path / 'results'}: ")
+    assert "must name a database file, not a directory" in error
