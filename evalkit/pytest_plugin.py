@@ -126,6 +126,7 @@ class SuiteCollector(pytest.File):
     """A suite file: loads and validates the suite and its cases, yields one item per case."""
 
     suite: Suite
+    n_cases: int = 0
 
     def collect(self) -> Any:
         from evalkit.run.evaluate import prepare_target
@@ -136,7 +137,8 @@ class SuiteCollector(pytest.File):
         target = prepare_target(
             self.suite, options.getoption("evalkit_model"), options.getoption("evalkit_prompt")
         )
-        self.suite.check_cases(target.prompt)  # duplicate ids, missing variables: file:line, before any call
+        # duplicate ids, missing variables: file:line, before any call
+        self.n_cases = self.suite.check_cases(target.prompt)
         quarantined = set(self.suite.config.gate.quarantine)
         for path, line, case in self.suite.iter_located_cases():
             item: CaseItem = CaseItem.from_parent(self, name=case.id, case=case, case_path=path, line=line)
@@ -261,7 +263,8 @@ class _Runs:
             model=self.config.getoption("evalkit_model"),
             concurrency=self.config.getoption("evalkit_concurrency"),
             use_cache=not self.config.getoption("evalkit_no_cache"),
-            case_filter=lambda case: case.id in selected,
+            # every case selected is a full run; -k, --lf or deselection make it a subset (kept out of trends)
+            case_filter=None if len(selected) == collector.n_cases else (lambda case: case.id in selected),
         )
         store = open_store(self.config.getoption("evalkit_db"))
         name = self.config.getoption("evalkit_baseline")

@@ -14,6 +14,8 @@ from evalkit.scorers.base import FieldScore
 
 Verdict = Literal["pass", "fail", "error"]
 RunStatus = Literal["running", "complete", "incomplete"]
+# What a run's numbers stand for (see docs/store.md): trends pool only runs of one kind.
+RunKind = Literal["full", "subset", "shard", "repeat", "rescore", "merged", "partial"]
 
 # Version of the shape of ``runs.summary_json`` (RunSummary). 1: the keys evalkit stored before the
 # summary had a model (which is why rows without a version are read as 1). Bump it when a key changes meaning.
@@ -189,6 +191,11 @@ class RunRecord(BaseModel):
     summary: RunSummary | None = None  # set when the run finishes
     group_id: str | None = None  # runs of one prompts x models matrix share it
     parent_run_id: str | None = None  # the run this one was derived from (rescore, merge)
+    kind: RunKind = "full"
+    shard: str | None = None  # "I/N" of a --shard run
+    case_set_hash: str | None = None  # of the case files the run started on (--resume checks it)
+    heartbeat_at: datetime | None = None  # refreshed while a process runs it
+    heartbeat_by: str | None = None  # that process: "host:pid"
 
     @classmethod
     def new(
@@ -208,6 +215,9 @@ class RunRecord(BaseModel):
         evalkit_version: str = __version__,
         group_id: str | None = None,
         parent_run_id: str | None = None,
+        kind: RunKind = "full",
+        shard: str | None = None,
+        case_set_hash: str | None = None,
     ) -> RunRecord:
         """A run about to be stored, ``running`` and without a summary, under a new id.
 
@@ -231,4 +241,7 @@ class RunRecord(BaseModel):
             config=config,
             group_id=group_id,
             parent_run_id=parent_run_id,
+            kind=kind,
+            shard=shard,
+            case_set_hash=case_set_hash,
         )

@@ -129,6 +129,7 @@ def test_failing_cases_fail_with_their_reasons_and_the_run_is_stored(
     store = open_store(pytester.path / "r.duckdb")
     run = store.get_run("latest")
     assert run.status == "complete" and run.suite_name == "loop"
+    assert run.kind == "full"  # every case selected
     assert sorted(load_run(run.run_id, store).outputs["case_id"]) == sorted(c["id"] for c in CASES)
     result.stdout.fnmatch_lines(
         [
@@ -145,6 +146,7 @@ def test_k_runs_only_the_selected_cases(pytester: pytest.Pytester, server: Loopb
     assert server.stats.requests == 2
     tables = load_run("latest", pytester.path / "r.duckdb")
     assert sorted(tables.outputs["case_id"]) == ["good-1", "good-2"]
+    assert open_store(pytester.path / "r.duckdb").get_run("latest").kind == "subset"  # kept out of trends
 
     by_tag = run_pytest(pytester, str(suite_dir), "-k", "critical")  # tags are keywords
     by_tag.assert_outcomes(passed=1, deselected=3)

@@ -1,6 +1,9 @@
 """Trends over a suite's stored runs: ``evalkit trend SUITE --weeks 12``.
 
-Per week (Monday to Sunday, UTC) over the suite's complete runs: the pass rate of the suite, of
+A trend is one **series**: the complete runs of one (suite, prompt version, model), of the kinds
+asked for (by default ``full`` and ``merged`` runs: every case of the suite; rescores, subsets such
+as ``pytest -k``, shards, repeats and partial merges are counted as left out, never pooled).
+Per week (Monday to Sunday, UTC) over the series' runs: the pass rate of the suite, of
 each scorer and of each field; each field's F1 and the micro F1 of all fields (slot counts of
 :mod:`evalkit.analysis.field_metrics`); mined production failures per cluster; cost, tokens and latency.
 A week is flagged as a **regression** when its pass rate falls at least ``min_drop`` (suite) or
@@ -22,6 +25,7 @@ from evalkit.store import Store
 from evalkit.store.growth import GrowthStore
 from evalkit.store.trends import TrendStore
 
+DEFAULT_KINDS: tuple[str, ...] = ("full", "merged")  # runs over every case: comparable week to week
 BASELINE_WEEKS = 4
 MIN_BASELINE_WEEKS = 2
 SUITE_METRICS = (
@@ -62,9 +66,27 @@ class Series:
     f1: list[float | None] = field(default_factory=list)  # fields only: F1 of the week's slots
 
 
+@dataclass(frozen=True)
+class TrendSeries:
+    """Which runs a trend pools: one prompt version and model of the suite, runs of these kinds."""
+
+    prompt_version: str | None
+    model: str
+    kinds: tuple[str, ...] = DEFAULT_KINDS
+
+    @property
+    def label(self) -> str:
+        return f"prompt {self.prompt_version or '-'} · model {self.model}"
+
+
 @dataclass
 class TrendReport:
-    """Everything ``evalkit trend`` shows, aligned on ``weeks``."""
+    """Everything ``evalkit trend`` shows, aligned on ``weeks``.
+
+    ``pooled`` counts, per run kind, the runs each week's numbers rest on; ``left_out`` the suite's
+    other complete runs of those weeks and why they were not pooled (``kind rescore``, or another
+    series' label).
+    """
 
     suite: str
     weeks: list[date]
@@ -76,6 +98,9 @@ class TrendReport:
     regressions: list[Regression] = field(default_factory=list)
     min_drop: float = 0.05
     field_micro_f1: list[float | None] = field(default_factory=list)  # all fields' slots pooled, per week
+    series: TrendSeries | None = None  # None: no run of the suite matched
+    pooled: dict[str, list[int]] = field(default_factory=dict)  # run kind -> runs per week
+    left_out: dict[str, list[int]] = field(default_factory=dict)  # reason -> runs per week
 
     @property
     def pass_rates(self) -> list[float | None]:
@@ -104,6 +129,9 @@ class TrendReport:
                     out.append((w, kind, name, "regression", int((week, kind, name) in flagged)))
             for name, counts in self.clusters.items():
                 out.append((w, "cluster", name, "failures", counts[i]))
+            for kind, lines_ in (("pooled", self.pooled), ("left_out", self.left_out)):
+                for name, counts in lines_.items():
+                    out.append((w, kind, name, "runs", counts[i]))
         return out
 
 
@@ -152,16 +180,101 @@ def _number(value: Any) -> float | None:
     return None if number != number else number  # NaN: no data
 
 
+@dataclass(frozen=True)
+class TrendQuery:
+    """What ``evalkit trend`` was asked for: the window, and filters on prompt, model and run kind."""
+
+    weeks: int = 12
+    min_drop: float = 0.05
+    prompt: str | None = None
+    model: str | None = None
+    kinds: tuple[str, ...] = DEFAULT_KINDS
+    now: datetime | None = None
+
+    def window(self) -> list[date]:
+        now = self.now or datetime.now(timezone.utc).replace(tzinfo=None)
+        first = week_start(now.date()) - timedelta(weeks=self.weeks - 1)
+        return [first + timedelta(weeks=i) for i in range(self.weeks)]
+
+    def matches(self, run: dict[str, Any]) -> bool:
+        return (
+            run["kind"] in self.kinds
+            and (self.prompt is None or run["prompt_version"] == self.prompt)
+            and (self.model is None or run["model"] == self.model)
+        )
+
+
+def _complete_runs(store: Store, suite_name: str, since: datetime) -> list[dict[str, Any]]:
+    runs: list[dict[str, Any]] = TrendStore(store).complete_runs(suite_name, since).to_dict("records")
+    for run in runs:  # a NULL prompt version may come back as NaN
+        prompt = run["prompt_version"]
+        run["prompt_version"] = prompt if isinstance(prompt, str) else None
+    return runs
+
+
+def trend_series(store: Store, suite_name: str, query: TrendQuery) -> list[TrendSeries]:
+    """The series the query matches, the one with the most recent run first."""
+    since = datetime.combine(query.window()[0], datetime.min.time())
+    found = [
+        TrendSeries(r["prompt_version"], r["model"], query.kinds)
+        for r in _complete_runs(store, suite_name, since)
+        if query.matches(r)
+    ]
+    return list(dict.fromkeys(found))
+
+
+def build_trends(store: Store, suite_name: str, query: TrendQuery | None = None) -> list[TrendReport]:
+    """One report per series the query matches (one empty report when none does)."""
+    query = query or TrendQuery()
+    found = trend_series(store, suite_name, query)
+    return [build_trend(store, suite_name, query, series=s) for s in found] or [
+        build_trend(store, suite_name, query)
+    ]
+
+
+def _pooling(
+    runs: list[dict[str, Any]], series: TrendSeries | None, weeks: list[date]
+) -> tuple[dict[str, list[int]], dict[str, list[int]], list[str]]:
+    """Runs per week pooled (by kind) and left out (by reason), and the ids of the pooled runs."""
+    pooled: dict[str, list[int]] = {}
+    left_out: dict[str, list[int]] = {}
+    chosen: list[str] = []
+    positions = {w: i for i, w in enumerate(weeks)}
+    for run in runs:
+        pos = positions.get(_as_date(run["week"]))
+        if pos is None:
+            continue
+        same = series is not None and (run["prompt_version"], run["model"]) == (
+            series.prompt_version,
+            series.model,
+        )
+        if same and series is not None and run["kind"] in series.kinds:
+            chosen.append(run["run_id"])
+            pooled.setdefault(run["kind"], [0] * len(weeks))[pos] += 1
+            continue
+        other = TrendSeries(run["prompt_version"], run["model"]).label
+        reason = f"kind {run['kind']}" if same else f"{other}, kind {run['kind']}"
+        left_out.setdefault(reason, [0] * len(weeks))[pos] += 1
+    return pooled, left_out, chosen
+
+
 def build_trend(
-    store: Store, suite_name: str, *, weeks: int = 12, min_drop: float = 0.05, now: datetime | None = None
+    store: Store, suite_name: str, query: TrendQuery | None = None, *, series: TrendSeries | None = None
 ) -> TrendReport:
-    """Aggregate the last ``weeks`` weeks (the current one included) of a suite's runs."""
-    now = now or datetime.now(timezone.utc).replace(tzinfo=None)
-    first = week_start(now.date()) - timedelta(weeks=weeks - 1)
-    week_list = [first + timedelta(weeks=i) for i in range(weeks)]
-    since = datetime.combine(first, datetime.min.time())
-    trends = TrendStore(store)
+    """Aggregate the last ``query.weeks`` weeks (the current one included) of one series of runs.
+
+    Without ``series``: the matching series with the most recent run.
+    """
+    query = query or TrendQuery()
+    now = query.now or datetime.now(timezone.utc).replace(tzinfo=None)
+    week_list = query.window()
+    weeks, min_drop = query.weeks, query.min_drop
+    since = datetime.combine(week_list[0], datetime.min.time())
     with store.session():
+        if series is None:
+            series = next(iter(trend_series(store, suite_name, query)), None)
+        pooled, left_out, chosen = _pooling(_complete_runs(store, suite_name, since), series, week_list)
+        trends = TrendStore(store, chosen)
         suite_frame = trends.weekly_suite(suite_name, since)
         scorer_frame = trends.weekly_scorers(suite_name, since)
         field_frame = trends.weekly_fields(suite_name, since)
@@ -179,8 +292,17 @@ def build_trend(
     for m in ("runs", "passed", "failed", "errors", "prompt_tokens", "completion_tokens"):
         metrics[m] = [0 if v is None else int(v) for v in metrics[m]]
 
-    report = TrendReport(suite_name, week_list, now, metrics, min_drop=min_drop)
-    pooled = [[0] * 5 for _ in range(weeks)]  # nn, nv, vn, vc, vw per week, over every field
+    report = TrendReport(
+        suite_name,
+        week_list,
+        now,
+        metrics,
+        min_drop=min_drop,
+        series=series,
+        pooled=pooled,
+        left_out=left_out,
+    )
+    slot_totals = [[0] * 5 for _ in range(weeks)]  # nn, nv, vn, vc, vw per week, over every field
     for frame, target, key in (
         (scorer_frame, report.scorers, "scorer"),
         (field_frame, report.fields, "field"),
@@ -190,17 +312,17 @@ def build_trend(
             if pos is None:
                 continue
             name = row["scorer"] if key == "scorer" else f"{row['scorer']}/{row['field']}"
-            series = target.setdefault(name, Series([None] * weeks, [0] * weeks))
+            line = target.setdefault(name, Series([None] * weeks, [0] * weeks))
             n = int(row[count_col])
-            series.counts[pos] = n
-            series.values[pos] = int(row["passed"]) / n if n else None
+            line.counts[pos] = n
+            line.values[pos] = int(row["passed"]) / n if n else None
             if key == "field":
                 slots = SlotCounts(name, *(int(row[s]) for s in ("nn", "nv", "vn", "vc", "vw")))
-                series.f1 = series.f1 or [None] * weeks
-                series.f1[pos] = slots.f1
-                pooled[pos] = [a + b for a, b in zip(pooled[pos], slots.as_tuple(), strict=True)]
+                line.f1 = line.f1 or [None] * weeks
+                line.f1[pos] = slots.f1
+                slot_totals[pos] = [a + b for a, b in zip(slot_totals[pos], slots.as_tuple(), strict=True)]
     report.field_micro_f1 = (
-        [SlotCounts("*", *week).f1 if any(week) else None for week in pooled] if len(field_frame) else []
+        [SlotCounts("*", *week).f1 if any(week) else None for week in slot_totals] if len(field_frame) else []
     )
     for pos, row in zip(_index(cluster_frame, week_list), cluster_frame.to_dict("records"), strict=False):
         if pos is None:
@@ -211,7 +333,7 @@ def build_trend(
     for week, base, value in find_regressions(week_list, report.pass_rates, min_drop):
         report.regressions.append(Regression(week, "suite", suite_name, base, value))
     for kind, lines in (("scorer", report.scorers), ("field", report.fields)):
-        for name, series in lines.items():
-            for week, base, value in find_regressions(week_list, series.values, 2 * min_drop):
+        for name, line in lines.items():
+            for week, base, value in find_regressions(week_list, line.values, 2 * min_drop):
                 report.regressions.append(Regression(week, kind, name, base, value))
     return report

@@ -24,6 +24,11 @@ def merge(
         help="Gate the merged run on a baseline in --into (a name from `evalkit baseline set`, or a run), "
         "as `evalkit run --baseline` does.",
     ),
+    allow_partial: bool = typer.Option(
+        False,
+        "--allow-partial",
+        help="Merge even when shards are missing; the merged run is stored with kind 'partial' (trend leaves it out).",
+    ),
     summary_md: SummaryMdOption = None,
     junit: JunitOption = None,
 ) -> None:
@@ -31,13 +36,17 @@ def merge(
 
     Each database contributes its latest run (with its matrix cells, if any); runs of the same suite,
     prompt and model become one run in --into, with every case of every shard and no case twice.
+    A missing shard, a shard given twice or a run that is not a shard is refused (exit 2) unless
+    --allow-partial.
     """
     from evalkit.analysis.failures import explain_cases
     from evalkit.cli.console import out, print_summary
     from evalkit.run.merge import apply_merge, plan_merge
     from evalkit.store import open_store
 
-    plan = plan_merge(list(sources), into)  # refuses overlaps and mismatches before anything is written
+    plan = plan_merge(
+        list(sources), into, allow_partial=allow_partial
+    )  # refuses overlaps and mismatches before anything is written
     store = open_store(into)
     reference = None
     if baseline:
@@ -51,6 +60,8 @@ def merge(
             + ", ".join(f"{s.run.run_id} ({s.db})" for s in m.sources),
             markup=False,
         )
+        if m.run.kind == "partial":
+            out.print(f"partial run: {m.run.config['merge']['missing']}", markup=False)
         failures = explain_cases(store, m.run.run_id, limit=SUMMARY_FAILURES)
         print_summary(m.run, m.summary, failures, SUMMARY_FAILURES)
     from evalkit.gate.cells import RunVerdict, gate_on_baseline, worst_exit_code

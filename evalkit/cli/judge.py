@@ -11,6 +11,7 @@ from evalkit.cli.app import app
 from evalkit.cli.options import DB_DEFAULT, DbOption, ProgressOption, RunArgument
 
 if TYPE_CHECKING:
+    from evalkit.gate.judge_trust import TrustThresholds
     from evalkit.judges.calibration import CalibrationReport, JudgeVerdict
     from evalkit.judges.graded import JudgeConfig
 
@@ -112,40 +113,82 @@ def calibrate(
     fields: str | None = typer.Option(
         None,
         "--fields",
-        help="Both-order --precomputed file of another tool: id=F,order_12=F,order_21=F[,margin_12=F,"
-        "margin_21=F][,terms=slots] (see docs/judge.md).",
+        help="Both-order --precomputed file of another tool: id=PATH,order_12=PATH,order_21=PATH"
+        "[,margin_12=PATH,margin_21=PATH][,terms=slots]; a PATH may reach into nested rows, e.g. "
+        'results[0]["swap = False"].winner (see docs/judge.md).',
+    ),
+    dataset: str | None = typer.Option(
+        None, "--dataset", help="Name to store the calibration under (default: the set's folder/file)."
+    ),
+    trusted_at: str | None = typer.Option(
+        None,
+        "--trusted-at",
+        help="Minimums for 'trusted', e.g. accuracy=0.85,agreement=0.90,kappa=0.60 (the defaults).",
+    ),
+    usable_at: str | None = typer.Option(
+        None,
+        "--usable-at",
+        help="Minimums for 'usable', e.g. accuracy=0.65,agreement=0.75,kappa=0.30 (the defaults).",
     ),
 ) -> None:
-    """Measure a judge against human labels: agreement, Cohen's kappa, TPR/TNR, confusion matrix.
+    """Measure a judge against human labels and say whether to trust it: verdict trusted|usable|refused.
 
-    Pairwise sets are judged in both orders: accuracy per order, combined, agreement between the
-    orders. The report is stored keyed by judge model + rubric (prompt) hash; suites whose judge
-    sets min_kappa or min_position_agreement are checked against the latest one.
+    Reports agreement, Cohen's kappa, TPR/TNR and the confusion matrix; pairwise sets are judged in
+    both orders (accuracy per order and their mean, positional agreement, both orders right). Ends
+    with the thresholds applied and `verdict: trusted|usable|refused`. Stored per judge model, rubric
+    (prompt) hash and dataset; the gate checks a judge scorer's min_kappa against each dataset's latest.
+    A --precomputed file stands for the judge and rubric given by --judge and --rubric,
+    --rubric-file or --suite, or by a sidecar FILE.judge.json.
     """
     import asyncio
 
+    from evalkit.cli.calibration_trust import (
+        dataset_name,
+        declared_judge,
+        finish_calibration,
+        trust_thresholds,
+        warn_ids,
+    )
     from evalkit.cli.console import progress_bar
     from evalkit.errors import UsageError
     from evalkit.judges.calibration import build_report, judge_labelled_set, precomputed_verdicts
-    from evalkit.judges.labelled import load_precomputed_verdicts
+    from evalkit.judges.labelled import load_precomputed_verdicts, match_ids
     from evalkit.providers.calls import ModelCaller
-    from evalkit.store import open_store
 
-    labelled = _labelled(labels, label_kind, db)
+    thresholds = trust_thresholds(trusted_at, usable_at)  # a bad flag fails before any judging
+    labelled = _labelled(labels, label_kind, db)  # a file, or the human grades in the store
+    name = dataset or (dataset_name(labels) if labels.exists() else labelled.name)
+    labelled = labelled.model_copy(update={"name": name})
+    declaration = declared_judge(precomputed) if precomputed is not None else {}
+    judge = judge or declaration.get("judge")
+    rubric = rubric or declaration.get("rubric")
+    declared = precomputed is None or bool(rubric or rubric_file or suite)
+    full = labelled
     if limit is not None:
         labelled = labelled.model_copy(update={"items": labelled.items[:limit]})
     if judge_run is not None:
-        _calibrate_stored_run(labelled, judge_run, scorer, db)
+        _calibrate_stored_run(labelled, judge_run, scorer, db, thresholds)
         return
     config = _judge_config(judge, rubric, rubric_file, suite, scorer, api_base, labelled.mode, precomputed)
     if labelled.mode == "pairwise":
-        from evalkit.cli.pairwise import calibrate_orders, wants_both_orders
+        from evalkit.cli.pairwise import calibrate_orders, print_order_calibration, wants_both_orders
 
         if wants_both_orders(orders, precomputed, fields):
-            calibrate_orders(labelled, config, suite, precomputed, fields, verdict, concurrency, progress, db)
+            pairs = None
+            if precomputed is not None:
+                from evalkit.judges.pairwise_calibration import load_order_verdicts, parse_field_mapping
+
+                pairs = load_order_verdicts(precomputed, parse_field_mapping(fields))
+                warn_ids(match_ids(full, pairs, precomputed), full.name)
+            report = calibrate_orders(
+                labelled, config, suite, pairs, declared, verdict, concurrency, progress
+            )
+            finish_calibration(report, thresholds, db, print_order_calibration, declared)
             return
     if precomputed is not None:
-        verdicts = precomputed_verdicts(load_precomputed_verdicts(precomputed))
+        found = load_precomputed_verdicts(precomputed)
+        warn_ids(match_ids(full, found, precomputed), full.name)
+        verdicts = precomputed_verdicts(found)
     else:
         if not config.models:
             raise UsageError("name the judge: --judge MODEL, or --suite with an llm_judge scorer")
@@ -169,8 +212,7 @@ def calibrate(
         with bar:
             verdicts = asyncio.run(go())
     report = build_report(labelled, verdicts, judge_model=config.models[0], rubric_hash=config.rubric_hash)
-    open_store(db).add_calibration(report)
-    print_calibration(report)
+    finish_calibration(report, thresholds, db, print_calibration, declared)
 
 
 def _labelled(labels: Path, kind: str, db: str | None) -> Any:
@@ -187,8 +229,11 @@ def _labelled(labels: Path, kind: str, db: str | None) -> Any:
     return labelled_set_from_store(open_store(db, must_exist=True), kind)  # type: ignore[arg-type]
 
 
-def _calibrate_stored_run(labelled: Any, run_ref: str, scorer: str | None, db: str | None) -> None:
-    """Calibrate the judge verdicts stored in a run against the labels; store and print the report."""
+def _calibrate_stored_run(
+    labelled: Any, run_ref: str, scorer: str | None, db: str | None, thresholds: TrustThresholds
+) -> None:
+    """Calibrate the judge verdicts stored in a run against the labels; store, print and give the verdict."""
+    from evalkit.cli.calibration_trust import finish_calibration
     from evalkit.judges.calibration import build_report
     from evalkit.judges.stored_labels import stored_judge, stored_judge_verdicts
     from evalkit.store import open_store
@@ -198,8 +243,7 @@ def _calibrate_stored_run(labelled: Any, run_ref: str, scorer: str | None, db: s
     label, model, rubric_hash = stored_judge(run.config, scorer, run.run_id)
     verdicts = stored_judge_verdicts(store, labelled, run.run_id, label)
     report = build_report(labelled, verdicts, judge_model=model, rubric_hash=rubric_hash)
-    store.add_calibration(report)
-    print_calibration(report)
+    finish_calibration(report, thresholds, db, print_calibration, True)
 
 
 def _judge_config(
@@ -235,6 +279,8 @@ def _judge_config(
             rubric = rubric_file.read_text(encoding="utf-8")
         except OSError as exc:
             raise UsageError(f"cannot read rubric file: {exc.strerror}") from None
+        if not rubric.strip():
+            raise UsageError("rubric file is empty", path=rubric_file)
     text = rubric or args.get("rubric")
     if not text:
         if precomputed is not None:
@@ -293,7 +339,6 @@ def print_calibration(report: CalibrationReport) -> None:
             continue
         table.add_row(label, *(str(c) for c in row))
     out.print(table)
-    out.print(f"Stored as calibration {report.calibration_id}", markup=False)
 
 
 @app.command()

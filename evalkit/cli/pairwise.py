@@ -33,35 +33,34 @@ def calibrate_orders(
     labelled: Any,
     config: Any,
     suite: Path | None,
-    precomputed: Path | None,
-    fields: str | None,
+    precomputed: dict[str, Any] | None,
+    declared: bool,
     verdict: str,
     concurrency: int,
     progress: bool,
-    db: str | None,
-) -> None:
-    """`evalkit calibrate` for a pairwise set in both orders: judge (or read) them, report, store."""
+) -> Any:
+    """`evalkit calibrate` for a pairwise set in both orders: judge them (or take ``precomputed``
+    verdicts, by item id) and score them; returns the report.
+
+    Precomputed verdicts whose judge and rubric are ``declared`` are keyed as that judge would be
+    live (its prompt hash, with ``--verdict``), so the pairwise gate finds them.
+    """
     import asyncio
     import time
 
     from evalkit.errors import UsageError
     from evalkit.judges.pairwise import PairwiseJudge
-    from evalkit.judges.pairwise_calibration import (
-        build_order_report,
-        load_order_verdicts,
-        parse_field_mapping,
-    )
-    from evalkit.store import open_store
+    from evalkit.judges.pairwise_calibration import build_order_report
 
     if verdict not in ("auto", "logprobs", "text"):
         raise UsageError(f"--verdict must be auto, logprobs or text, not {verdict!r}")
     if precomputed is not None:
-        verdicts = load_order_verdicts(precomputed, parse_field_mapping(fields))
+        standing_for = PairwiseJudge(model=config.models[0], rubric=config.rubric, verdict=verdict)
         report = build_order_report(
             labelled,
-            verdicts,
+            precomputed,
             judge_model=config.models[0],
-            prompt_hash=config.rubric_hash,
+            prompt_hash=standing_for.prompt_hash if declared else config.rubric_hash,
             verdict_method="precomputed",
         )
     else:
@@ -88,8 +87,7 @@ def calibrate_orders(
             verdict_method=verdict,
             seconds=time.perf_counter() - start,
         )
-    open_store(db).add_calibration(report)
-    print_order_calibration(report)
+    return report
 
 
 async def _judge(labelled: Any, judge: Any, base_dir: Path | None, concurrency: int, progress: bool) -> Any:
@@ -131,15 +129,15 @@ def print_order_calibration(report: Any) -> None:
     )
     out.print(
         f"Accuracy: output 1 shown first {pct(s.accuracy_first_order)} · output 2 shown first "
-        f"{pct(s.accuracy_second_order)} · mean {pct(s.mean_accuracy)} · combined {pct(s.combined_accuracy)}",
+        f"{pct(s.accuracy_second_order)} · mean accuracy over orders {pct(s.mean_accuracy)} · "
+        f"combined decision {pct(s.combined_accuracy)}",
         markup=False,
     )
     out.print(
-        f"Position agreement {pct(s.position_agreement)} · both orders right {pct(s.both_correct)} · "
+        f"Positional agreement {pct(s.position_agreement)} · both orders right {pct(s.both_correct)} · "
         f"first-slot answers {pct(s.first_slot_share)} · Cohen's kappa (combined) {kappa}",
         markup=False,
     )
-    out.print(f"Stored as calibration {report.calibration_id}", markup=False)
 
 
 def judge_runs(

@@ -7,7 +7,7 @@ import json
 import typer
 
 from evalkit.cli.app import app
-from evalkit.cli.options import DbOption, RunArgument
+from evalkit.cli.options import DbOption, RunArgument, StoredSuiteArgument
 
 
 @app.command()
@@ -24,7 +24,19 @@ def runs(
 
     records = open_store(db, must_exist=True).list_runs(suite=suite, limit=limit)
     table = Table(box=None, show_edge=False, pad_edge=False)
-    for col in ("run", "suite", "prompt", "model", "started (UTC)", "status", "cases", "pass rate", "gate"):
+    columns = (
+        "run",
+        "suite",
+        "prompt",
+        "model",
+        "kind",
+        "started (UTC)",
+        "status",
+        "cases",
+        "pass rate",
+        "gate",
+    )
+    for col in columns:
         table.add_column(col)
     for r in records:
         gate = r.summary.gate if r.summary is not None else None
@@ -34,6 +46,7 @@ def runs(
             r.suite_name,
             r.prompt_version or "-",
             r.model,
+            r.kind + (f" {r.shard}" if r.shard else ""),
             r.started_at.strftime("%Y-%m-%d %H:%M:%S"),
             r.status,
             str(r.n_cases),
@@ -90,7 +103,7 @@ def schema() -> None:
 
 @app.command()
 def flaky(
-    suite: str = typer.Argument(..., help="Suite name (as in `evalkit runs`)."),
+    suite: StoredSuiteArgument,
     runs: int = typer.Option(20, "--runs", min=1, help="How many of the suite's latest runs to look at."),
     db: DbOption = None,
 ) -> None:
@@ -98,11 +111,14 @@ def flaky(
     from rich.table import Table
 
     from evalkit.cli.console import out, pct
+    from evalkit.cli.suite_ref import stored_suite_name
     from evalkit.store import open_store
 
-    history = open_store(db, must_exist=True).flaky_history(suite, runs=runs)
+    store = open_store(db, must_exist=True)
+    name = stored_suite_name(store, suite)  # a suite path, or a stored name; unknown: exit 2
+    history = store.flaky_history(name, runs=runs)
     if history.empty:
-        out.print(f"no flaky cases in the last {runs} runs of {suite!r}")
+        out.print(f"no flaky cases in the last {runs} runs of {name!r}")
         return
     table = Table(box=None, show_edge=False, pad_edge=False)
     for col in ("case", "flaky in runs", "of runs", "pass rate"):

@@ -95,6 +95,7 @@ def run(
         budget_usd=budget,
         timeout=timeout,
         case_filter=Shard.parse(shard).accepts if shard else None,
+        shard=str(Shard.parse(shard)) if shard else None,
         ray=ray,
         ray_num_gpus=ray_gpus,
     )

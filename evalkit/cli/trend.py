@@ -7,44 +7,65 @@ from pathlib import Path
 import typer
 
 from evalkit.cli.app import app
-from evalkit.cli.options import DbOption, WeeksOption
+from evalkit.cli.options import DbOption, StoredSuiteArgument, WeeksOption
 
-
-def suite_name_of(suite: str) -> str:
-    """A suite's name from its file or directory, or the argument itself when it is not a path."""
-    from evalkit.suite.loading import load_suite
-
-    return load_suite(suite).name if Path(suite).exists() else suite
+KINDS = ("full", "merged", "subset", "shard", "repeat", "rescore", "partial")
 
 
 @app.command()
 def trend(
-    suite: str = typer.Argument(..., help="Suite file or directory, or a suite name as stored."),
+    suite: StoredSuiteArgument,
     weeks: WeeksOption = 12,
     out: Path = typer.Option(Path("reports"), "--out", "-o", help="Directory for trend-SUITE.csv and .html."),
     min_drop: float = typer.Option(
         0.05, "--min-drop", min=0.0, max=1.0, help="Pass-rate drop (0.05 = 5 points) that flags a week."
     ),
+    prompt: str | None = typer.Option(None, "--prompt", "-p", help="Only runs of this prompt version."),
+    model: str | None = typer.Option(None, "--model", "-m", help="Only runs of this model."),
+    kind: list[str] | None = typer.Option(
+        None,
+        "--kind",
+        help=f"Pool runs of this kind (repeatable; {', '.join(KINDS)}). Default: full and merged runs.",
+    ),
     db: DbOption = None,
 ) -> None:
     """Pass rate per week of the suite, each scorer and each field; failures per cluster; cost and latency.
 
-    Writes a tidy CSV and a self-contained HTML page (charts inlined) and lists regression weeks.
+    One series per prompt version and model (each its own CSV and HTML page when there are several),
+    pooling complete runs over every case only by default: rescores, subsets (pytest -k), shards,
+    repeats and partial merges are left out (see --kind) and counted in the page and the CSV.
+    Lists regression weeks.
     """
-    from evalkit.analysis.trend import build_trend
+    from evalkit.analysis.trend import DEFAULT_KINDS, TrendQuery, build_trends
     from evalkit.cli.console import out as console
-    from evalkit.report.trend import write_trend
+    from evalkit.cli.suite_ref import suite_name_of
+    from evalkit.errors import UsageError
+    from evalkit.report.trend import write_trends
     from evalkit.store import open_store
 
+    unknown = sorted(set(kind or ()) - set(KINDS))
+    if unknown:
+        raise UsageError(f"--kind {unknown[0]!r}: use one of {', '.join(KINDS)}")
     name = suite_name_of(suite)
-    report = build_trend(open_store(db, must_exist=True), name, weeks=weeks, min_drop=min_drop)
-    csv_path, html_path = write_trend(report, out)
-    with_runs = sum(1 for r in report.suite_metrics["runs"] if r)
-    console.print(
-        f"{name}: {weeks} weeks, {with_runs} with runs · wrote {csv_path} and {html_path}", markup=False
+    query = TrendQuery(
+        weeks=weeks, min_drop=min_drop, prompt=prompt, model=model, kinds=tuple(kind or DEFAULT_KINDS)
     )
-    for r in report.regressions:
+    reports = build_trends(open_store(db, must_exist=True), name, query)
+    for report, (csv_path, html_path) in zip(reports, write_trends(reports, out), strict=True):
+        with_runs = sum(1 for r in report.suite_metrics["runs"] if r)
+        label = f" ({report.series.label})" if report.series else ""
         console.print(
-            f"  regression week of {r.week.isoformat()}: {r.kind} {r.name} {r.baseline:.1%} -> {r.value:.1%}",
+            f"{name}{label}: {weeks} weeks, {with_runs} with runs · wrote {csv_path} and {html_path}",
             markup=False,
         )
+        left_out = {reason: sum(counts) for reason, counts in report.left_out.items() if sum(counts)}
+        if left_out:
+            console.print(
+                "  left out: " + ", ".join(f"{n} run(s) {reason}" for reason, n in left_out.items()),
+                markup=False,
+            )
+        for r in report.regressions:
+            console.print(
+                f"  regression week of {r.week.isoformat()}: {r.kind} {r.name} {r.baseline:.1%} -> {r.value:.1%}",
+                markup=False,
+            )

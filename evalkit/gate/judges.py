@@ -1,8 +1,9 @@
-"""What the gate makes of a suite's judges: each ``llm_judge`` scorer against its latest calibration.
+"""What the gate makes of a suite's judges: each ``llm_judge`` scorer against its current calibrations.
 
-The calibration itself (agreement with human labels, kappa) is measured by
-:mod:`evalkit.judges.calibration` and stored; here a scorer's ``min_kappa`` and ``calibration: warn|fail``
-are checked against it. :func:`evalkit.gate.suite.apply_judge_checks` folds the checks into the verdict.
+The calibration itself (agreement with human labels, kappa, the trust verdict) is measured by
+:mod:`evalkit.judges.calibration` and stored, one current calibration per labelled set (dataset);
+here a scorer's ``min_kappa`` and ``calibration: warn|fail`` are checked against every one of them:
+the weakest kappa counts, and a judge ``evalkit calibrate`` refused on any set is below its bar. :func:`evalkit.gate.suite.apply_judge_checks` folds the checks into the verdict.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from evalkit.judges.graded import rubric_hash
+from evalkit.judges.pairwise import PairwiseJudge
+from evalkit.store.calibrations import current_calibrations
 
 
 class JudgeRequirement(BaseModel):
@@ -23,15 +26,24 @@ class JudgeRequirement(BaseModel):
     rubric_hash: str
     min_kappa: float | None
     on_failure: Literal["warn", "fail"] = "warn"
+    # the same model and rubric calibrated as a pairwise judge shown both orders (keyed by its prompt hash)
+    also_hashes: list[str] = []
+
+    @property
+    def keys(self) -> list[tuple[str, str]]:
+        """Every (judge model, hash) a calibration of this judge and rubric may be stored under."""
+        return [(self.judge_model, h) for h in [self.rubric_hash, *self.also_hashes]]
 
 
 class JudgeCheck(BaseModel):
     """A judge requirement against the latest stored calibration."""
 
     requirement: JudgeRequirement
-    kappa: float | None = None
+    kappa: float | None = None  # the weakest of its current calibrations
     calibrated: bool = False
-    calibration_id: str | None = None
+    calibration_id: str | None = None  # the calibration the kappa comes from
+    datasets: list[str] = []  # the labelled sets it is calibrated on
+    refused_on: list[str] = []  # sets on which `evalkit calibrate` refused the judge
     status: Literal["ok", "uncalibrated", "below", "unchecked"] = "unchecked"
 
     @property
@@ -42,9 +54,13 @@ class JudgeCheck(BaseModel):
             return (
                 f"{who} has no calibration against human labels; run `evalkit calibrate` before trusting it"
             )
+        on = f" (calibrated on {', '.join(self.datasets)})" if self.datasets else ""
+        if self.status == "below" and self.refused_on:
+            return f"{who} was refused by `evalkit calibrate` on {', '.join(self.refused_on)}"
         if self.status == "below":
             kappa = "undefined" if self.kappa is None else f"{self.kappa:.2f}"
-            return f"{who} agrees with humans at kappa {kappa}, below min_kappa {r.min_kappa:.2f}"
+            floor = f"{r.min_kappa:.2f}" if r.min_kappa is not None else "-"
+            return f"{who} agrees with humans at kappa {kappa}, below min_kappa {floor}{on}"
         kappa = "undefined" if self.kappa is None else f"{self.kappa:.2f}"
         return f"{who}: kappa {kappa}"
 
@@ -68,32 +84,46 @@ def judge_requirements(scorers: Sequence[Mapping[str, Any]]) -> list[JudgeRequir
                     rubric_hash=rubric_hash(rubric),
                     min_kappa=args.get("min_kappa"),
                     on_failure=args.get("calibration", "warn"),
+                    also_hashes=[
+                        PairwiseJudge(model=model, rubric=rubric, verdict=method).prompt_hash
+                        for method in ("logprobs", "text")
+                    ],
                 )
             )
     return out
 
 
 def check_requirements(
-    requirements: Sequence[JudgeRequirement], calibrations: Mapping[tuple[str, str], Mapping[str, Any]]
+    requirements: Sequence[JudgeRequirement],
+    calibrations: Mapping[tuple[str, str], Mapping[str, Any] | Sequence[Mapping[str, Any]]],
 ) -> list[JudgeCheck]:
-    """Each requirement against the latest calibration of its (judge model, rubric hash). Pure.
+    """Each requirement against the current calibrations of its (judge model, rubric hash). Pure.
 
-    No calibration at all is ``uncalibrated``; a kappa under ``min_kappa`` (or undefined) is ``below``.
+    A key maps to one calibration or to one per dataset. No calibration at all is ``uncalibrated``;
+    the weakest kappa under ``min_kappa`` (or undefined), or a ``refused`` trust verdict on any
+    dataset, is ``below``.
     """
     checks = []
     for req in requirements:
-        found = calibrations.get((req.judge_model, req.rubric_hash))
-        if found is None:
+        found: list[Mapping[str, Any]] = []
+        for key in req.keys:
+            value = calibrations.get(key)
+            found += [value] if isinstance(value, Mapping) else list(value or [])
+        if not found:
             checks.append(JudgeCheck(requirement=req, status="uncalibrated"))
             continue
-        kappa = found.get("kappa")
-        below = req.min_kappa is not None and (kappa is None or kappa < req.min_kappa)
+        weakest = min(found, key=lambda c: -2.0 if c.get("kappa") is None else float(c["kappa"]))
+        kappa = weakest.get("kappa")
+        refused = [str(c.get("dataset")) for c in found if c.get("trust") == "refused"]
+        below = bool(refused) or (req.min_kappa is not None and (kappa is None or kappa < req.min_kappa))
         checks.append(
             JudgeCheck(
                 requirement=req,
                 kappa=kappa,
                 calibrated=True,
-                calibration_id=found.get("calibration_id"),
+                calibration_id=weakest.get("calibration_id"),
+                datasets=list(dict.fromkeys(str(c.get("dataset")) for c in found if c.get("dataset"))),
+                refused_on=refused,
                 status="below" if below else "ok",
             )
         )
@@ -105,5 +135,5 @@ def judge_checks(scorers: Sequence[Mapping[str, Any]], store: Any) -> list[Judge
     requirements = judge_requirements(scorers)
     if not requirements:
         return []
-    calibrations = store.latest_calibrations([(r.judge_model, r.rubric_hash) for r in requirements])
+    calibrations = current_calibrations(store, [key for r in requirements for key in r.keys])
     return check_requirements(requirements, calibrations)

@@ -18,6 +18,7 @@ from evalkit.errors import ExitCode
 from evalkit.gate.regression import RegressionDecision
 from evalkit.judges.pairwise_stats import WinRate
 from evalkit.results import RunRecord
+from evalkit.store.calibrations import current_calibrations
 
 if TYPE_CHECKING:
     from evalkit.analysis.pairwise_runs import PairwiseComparison
@@ -107,9 +108,10 @@ def pairwise_gate(
 def gate_comparison(
     store: Store, comparison: PairwiseComparison, spec: PairwiseGateSpec
 ) -> PairwiseGateDecision:
-    """:func:`pairwise_gate` with the judge's latest calibration read from the store."""
+    """:func:`pairwise_gate` with the weakest of the judge's current calibrations (one per dataset)."""
     key = (comparison.judge.model, comparison.judge.prompt_hash)
-    calibration = store.latest_calibrations([key]).get(key)
+    current = current_calibrations(store, [key]).get(key, [])
+    calibration = min(current, key=lambda c: -2.0 if c.get("kappa") is None else c["kappa"], default=None)
     decision = pairwise_gate(
         comparison.stats,
         spec,

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from evalkit.analysis.trend import TrendReport, build_trend
+from evalkit.analysis.trend import DEFAULT_KINDS, TrendQuery, TrendReport, build_trend
 from evalkit.grow.mining import MiningReport, mine
 from evalkit.report.trend import write_trend
 from evalkit.run.runner import RunOptions, RunOutcome, run_suite
@@ -107,7 +107,11 @@ def run_weekly(
     mining = mine(suite, store, logs, since=since, n=n, table=table)
     suite = load_suite(suite_path)  # again, so the cases just mined are part of the run
     outcome = run_suite(suite, store, options or RunOptions(), on_result=on_result, on_start=on_run_start)
-    trend = build_trend(store, suite.name, weeks=weeks)
+    # the series of the run just made: its prompt version, model and kind
+    run = outcome.run
+    kinds = tuple(dict.fromkeys((*DEFAULT_KINDS, run.kind)))
+    query = TrendQuery(weeks=weeks, prompt=run.prompt_version, model=run.model, kinds=kinds)
+    trend = build_trend(store, suite.name, query)
     csv_path, html_path = write_trend(trend, out_dir)
     text = summary_text(suite.name, mining, outcome, trend, html_path)
     result = WeeklyOutcome(mining, outcome, trend, csv_path, html_path, text)

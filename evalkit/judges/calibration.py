@@ -18,6 +18,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from evalkit.gate.judge_trust import TrustDecision, TrustFigures, TrustVerdict
 from evalkit.judges.agreement import (
     ConfusionMatrix,
     ReliabilityBin,
@@ -73,10 +74,19 @@ class CalibrationReport(BaseModel):
     judge_counts: dict[str, int]
     reliability: list[ReliabilityBin] = Field(default_factory=list)
     created_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc).replace(tzinfo=None))
+    accuracy: float | None = None  # = agreement_all: judge errors count as wrong
+    both_orders_right: None = None  # one order: not measured
+    position_agreement: None = None
+    trust: TrustVerdict | None = None  # evalkit calibrate's verdict on the judge
+    trust_detail: TrustDecision | None = None  # the figures and thresholds it applied
 
     @property
     def n_errors(self) -> int:
         return self.n_items - self.n_judged
+
+    def trust_figures(self) -> TrustFigures:
+        """What the trust verdict rests on: accuracy with errors counted wrong, and kappa."""
+        return TrustFigures(accuracy=self.agreement_all, kappa=self.kappa)
 
 
 def build_report(
@@ -109,6 +119,7 @@ def build_report(
         n_judged=len(pairs),
         agreement=observed_agreement(h_ok, p_ok),
         agreement_all=observed_agreement(human, predicted),
+        accuracy=observed_agreement(human, predicted),
         kappa=cohen_kappa(h_ok, p_ok),
         tpr=recall(h_ok, p_ok, positive),
         tnr=recall(h_ok, p_ok, negative),

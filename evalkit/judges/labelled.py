@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -228,3 +229,45 @@ def load_precomputed_verdicts(path: Path | str) -> dict[str, str | None]:
             "fail": "fail",
         }.get(text)
     return verdicts
+
+
+class IdMatch(BaseModel):
+    """How the ids of precomputed verdicts meet the items of a labelled set."""
+
+    matched: int  # items with a verdict
+    items: int  # items in the set
+    unmatched: list[str] = Field(default_factory=list)  # verdict ids that name no item
+
+    @property
+    def without_verdict(self) -> int:
+        return self.items - self.matched
+
+    def warning(self, labels: str) -> str | None:
+        """One line when some ids did not meet (None when every verdict and item did)."""
+        parts = []
+        if self.unmatched:
+            shown = ", ".join(repr(i) for i in self.unmatched[:3])
+            parts.append(f"{len(self.unmatched)} verdict id(s) match no item of {labels} (e.g. {shown})")
+        if self.without_verdict:
+            parts.append(
+                f"{self.without_verdict} of {self.items} items have no verdict (counted as judge errors)"
+            )
+        return "; ".join(parts) or None
+
+
+def match_ids(labelled: LabelledSet, verdict_ids: Iterable[str], source: Path | str) -> IdMatch:
+    """Count the verdicts that name an item and those that do not; none matching is an error.
+
+    A shifted or wrong id column otherwise passes for a judge that answered nothing right.
+    """
+    ids = list(verdict_ids)
+    items = {item.id for item in labelled.items}
+    matched = len(items.intersection(ids))
+    if ids and not matched:
+        raise ConfigError(
+            f"no verdict id matches an item of {labelled.name} (verdict ids like "
+            f"{', '.join(repr(i) for i in ids[:3])}; item ids like "
+            f"{', '.join(repr(i.id) for i in labelled.items[:3])}): is the id field right? (--fields id=PATH)",
+            path=source,
+        )
+    return IdMatch(matched=matched, items=len(items), unmatched=[i for i in ids if i not in items])

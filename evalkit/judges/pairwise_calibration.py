@@ -15,8 +15,10 @@ Precomputed verdicts, one JSON object a line::
 naming the better *output*: ``1``, ``2`` or ``tie`` (also ``output_1``/``model_1``, ...). The
 optional ``margin_*`` are log P(output 1) - log P(output 2) in that order; with both, the decision is
 their mean's sign, as for a live judge. Other tools' files are read through a field mapping
-(``--fields id=question_id,order_12=g1_winner,order_21=g2_winner``); ``terms=slots`` says their
-verdicts name slots (``A`` = whichever output was shown first) rather than outputs.
+(``--fields id=question_id,order_12=g1_winner,order_21=g2_winner``), whose values may be paths into
+nested rows (``order_12=results[0]["swap = False"].winner``; see :mod:`evalkit.judges.field_paths`);
+``terms=slots`` says their verdicts name slots (``A`` = whichever output was shown first) rather
+than outputs.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from evalkit.errors import ConfigError, UsageError
+from evalkit.gate.judge_trust import TrustDecision, TrustFigures, TrustVerdict
+from evalkit.judges.field_paths import MISSING, lookup, parse_path, split_pairs
 from evalkit.judges.labelled import LabelledSet
 from evalkit.judges.pairwise import (
     Complete,
@@ -68,6 +72,20 @@ class PairwiseCalibrationReport(BaseModel):
     decided_by: dict[str, int] = Field(default_factory=dict)  # logprobs / agreement / disagreement / error
     seconds: float | None = None
     created_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc).replace(tzinfo=None))
+    accuracy: float | None = None  # mean accuracy over the two orders (the papers' figure)
+    both_orders_right: float | None = None
+    position_agreement: float | None = None  # same winner in both orders
+    trust: TrustVerdict | None = None  # evalkit calibrate's verdict on the judge
+    trust_detail: TrustDecision | None = None  # the figures and thresholds it applied
+
+    def trust_figures(self) -> TrustFigures:
+        """What the trust verdict rests on: mean accuracy over orders, positional agreement, kappa."""
+        return TrustFigures(
+            accuracy=self.stats.mean_accuracy,
+            accuracy_name="mean accuracy over orders",
+            agreement=self.stats.position_agreement,
+            kappa=self.stats.kappa,
+        )
 
 
 def gold_label(label: str) -> str:
@@ -124,6 +142,9 @@ def build_order_report(
         stats=stats,
         decided_by=decided,
         seconds=seconds,
+        accuracy=stats.mean_accuracy,
+        both_orders_right=stats.both_correct,
+        position_agreement=stats.position_agreement,
     )
 
 
@@ -183,7 +204,7 @@ def parse_field_mapping(text: str | None) -> dict[str, str]:
     mapping["terms"] = "outputs"
     if not text:
         return mapping
-    for part in text.split(","):
+    for part in split_pairs(text):
         key, sep, value = part.partition("=")
         key, value = key.strip(), value.strip()
         if not sep or key not in FIELD_KEYS or not value:
@@ -192,6 +213,8 @@ def parse_field_mapping(text: str | None) -> dict[str, str]:
             )
         if key == "terms" and value not in ("outputs", "slots"):
             raise UsageError("--fields: terms must be outputs or slots")
+        if key != "terms":
+            parse_path(value)  # a malformed path is a usage error now, not a silent miss later
         mapping[key] = value
     return mapping
 
@@ -212,7 +235,9 @@ def is_order_file(path: Path, mapping: Mapping[str, str]) -> bool:
             row = json.loads(line) if line else {}
         except json.JSONDecodeError:
             return False
-    return isinstance(row, dict) and mapping["order_12"] in row and mapping["order_21"] in row
+    return isinstance(row, dict) and all(
+        lookup(row, parse_path(mapping[key])) is not MISSING for key in ("order_12", "order_21")
+    )
 
 
 _VALUE = {
@@ -253,17 +278,23 @@ def load_order_verdicts(
         raise ConfigError("precomputed verdicts not found", path=source)
     fields = dict(mapping or parse_field_mapping(None))
     slots = fields.get("terms") == "slots"
+    paths = {key: parse_path(value) for key, value in fields.items() if key != "terms"}
+
+    def get(row: Any, key: str) -> Any:
+        value = lookup(row, paths[key])
+        return None if value is MISSING else value
+
     verdicts: dict[str, PairVerdict] = {}
     for index, row in enumerate(_read_rows(source)):
-        if not isinstance(row, dict) or fields["id"] not in row:
+        if not isinstance(row, dict) or get(row, "id") is None:
             raise ConfigError(f"row {index}: no {fields['id']!r} field", path=source)
         orders = []
         for order, key, margin_key in (("ab", "order_12", "margin_12"), ("ba", "order_21", "margin_21")):
-            raw = row.get(fields[key])
+            raw = get(row, key)
             value = _VALUE.get(str(raw).strip().lower()) if raw is not None else None
             if slots and value in ("1", "2") and order == "ba":
                 value = "2" if value == "1" else "1"  # "A" with output 2 shown first means output 2
-            margin = row.get(fields[margin_key])
+            margin = get(row, margin_key)
             winner = {"1": "a", "2": "b", "tie": "tie"}.get(value or "")
             orders.append(
                 OrderVerdict(
@@ -275,7 +306,7 @@ def load_order_verdicts(
                     error=None if winner is not None else f"unreadable verdict {raw!r}",
                 )
             )
-        verdicts[str(row[fields["id"]])] = combine(orders[0], orders[1], tie_margin)
+        verdicts[str(get(row, "id"))] = combine(orders[0], orders[1], tie_margin)
     return verdicts
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import csv
 import io
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -186,18 +187,39 @@ def _num(value: float | None, digits: int = 0) -> str:
 
 
 def write_csv(report: TrendReport, path: Path) -> Path:
-    """The tidy CSV of a trend report."""
+    """The tidy CSV of a trend report; every row names the series (prompt version, model) it belongs to.
+
+    Rows of kind ``pooled`` count the runs each week rests on (by run kind), rows of kind
+    ``left_out`` the complete runs of the suite that week that were not pooled (by reason).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
+    series = report.series
+    prompt = (series.prompt_version or "") if series else ""
+    model = series.model if series else ""
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["week", "kind", "name", "metric", "value"])
+        writer.writerow(["prompt", "model", "week", "kind", "name", "metric", "value"])
         for week, kind, name, metric, value in report.rows():
-            writer.writerow([week, kind, name, metric, "" if value is None else value])
+            writer.writerow([prompt, model, week, kind, name, metric, "" if value is None else value])
     return path
 
 
-def write_trend(report: TrendReport, out_dir: Path) -> tuple[Path, Path]:
-    """Write ``trend-<suite>.csv`` and ``trend-<suite>.html`` under ``out_dir``; returns both paths."""
-    csv_path = write_csv(report, out_dir / f"trend-{report.suite}.csv")
-    html_path = write_trend_html(report, out_dir / f"trend-{report.suite}.html")
+def write_trend(report: TrendReport, out_dir: Path, stem: str | None = None) -> tuple[Path, Path]:
+    """Write ``<stem>.csv`` and ``<stem>.html`` (default ``trend-<suite>``) under ``out_dir``."""
+    stem = stem or f"trend-{report.suite}"
+    csv_path = write_csv(report, out_dir / f"{stem}.csv")
+    html_path = write_trend_html(report, out_dir / f"{stem}.html")
     return csv_path, html_path
+
+
+def write_trends(reports: Sequence[TrendReport], out_dir: Path) -> list[tuple[Path, Path]]:
+    """One CSV and page per series: ``trend-<suite>`` alone, ``trend-<suite>-<prompt>-<model>`` for several."""
+    if len(reports) == 1:
+        return [write_trend(reports[0], out_dir)]
+    written = []
+    for report in reports:
+        series = report.series
+        assert series is not None  # several reports: one per series found
+        slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{series.prompt_version or 'none'}-{series.model}")
+        written.append(write_trend(report, out_dir, f"trend-{report.suite}-{slug}"))
+    return written

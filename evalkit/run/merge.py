@@ -4,7 +4,10 @@ Each source database contributes its most recent run, with the other cells of th
 group when it was a prompts x models matrix. Runs of the same cell (suite, prompt, model, params,
 epochs) across the sources become one new run in the target database holding every source row
 unchanged but for the run id: nothing is dropped, and a case found in two sources stops the merge
-before anything is written. The merged run's summary and gate decision are recomputed from the
+before anything is written. The sources must be every shard of one run (``--shard I/N`` for each I
+of one N, run on the same case files): a missing shard, a shard given twice or a run that is not a
+shard stops the merge too, unless ``allow_partial`` (``--allow-partial``), which stores the merged
+run with kind ``partial`` instead of ``merged``. The merged run's summary and gate decision are recomputed from the
 merged rows; its ``config_json`` records the source runs under ``merge.sources``. The response
 caches of the sources are copied too, so the merged database warms the next run.
 """
@@ -13,12 +16,13 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from evalkit.errors import ExitCode, UsageError
 from evalkit.gate.suite import GateDecision, decide
 from evalkit.results import CallCounts, RunRecord, RunSummary, new_run_id
+from evalkit.run.sharding import Shard
 from evalkit.store import Store, open_store
 from evalkit.store.run_tables import RunRows, add_cache_rows, insert_run, read_cache_rows, read_run_rows
 from evalkit.suite.spec import GateSpec
@@ -82,18 +86,19 @@ class MergePlan:
     cells: dict[tuple[str, ...], list[SourceRun]]
     parts: dict[tuple[str, ...], list[RunRows]]
     stores: dict[Path, Store]
+    gaps: dict[tuple[str, ...], str] = field(default_factory=dict)  # cell -> what is missing (allow_partial)
 
     @property
     def suite_name(self) -> str:
         return next(iter(self.cells.values()))[0].run.suite_name
 
 
-def merge_databases(sources: list[Path], into: Path) -> list[MergedRun]:
+def merge_databases(sources: list[Path], into: Path, *, allow_partial: bool = False) -> list[MergedRun]:
     """Merge the latest run(s) of each source database into new runs in ``into`` (see the module doc)."""
-    return apply_merge(plan_merge(sources, into), open_store(into))
+    return apply_merge(plan_merge(sources, into, allow_partial=allow_partial), open_store(into))
 
 
-def plan_merge(sources: list[Path], into: Path) -> MergePlan:
+def plan_merge(sources: list[Path], into: Path, *, allow_partial: bool = False) -> MergePlan:
     """Read the runs to merge and refuse whatever would lose or duplicate a result; writes nothing."""
     if not sources:
         raise UsageError("merge needs at least one source database")
@@ -127,16 +132,49 @@ def plan_merge(sources: list[Path], into: Path) -> MergePlan:
     parts = {
         key: [read_run_rows(stores[m.db], m.run.run_id) for m in members] for key, members in cells.items()
     }
+    gaps: dict[tuple[str, ...], str] = {}
     for key, members in cells.items():
         _check_disjoint(members, parts[key])
-    return MergePlan(sources=sources, cells=cells, parts=parts, stores=stores)
+        gap = shard_gap(members)
+        if gap and not allow_partial:
+            raise UsageError(f"{gap}; merge every shard, or pass --allow-partial to store a partial run")
+        if gap:
+            gaps[key] = gap
+    return MergePlan(sources=sources, cells=cells, parts=parts, stores=stores, gaps=gaps)
+
+
+def shard_gap(members: list[SourceRun]) -> str:
+    """What keeps ``members`` from being every shard of one run ("" when they are)."""
+    first = members[0]
+    for member in members:
+        if member.run.shard is None:
+            if len(members) == 1:
+                return ""  # one whole run copied into another database
+            return f"{member.db}: run {member.run.run_id} is not a shard (kind {member.run.kind})"
+        if member.run.case_set_hash != first.run.case_set_hash:
+            return f"{member.db}: shard {member.run.shard} was run on other case files than {first.db}"
+    specs = [Shard.parse(m.run.shard or "") for m in members]
+    counts = {spec.count for spec in specs}
+    if len(counts) > 1:
+        return "shards of different counts: " + ", ".join(
+            f"{s} ({m.db})" for s, m in zip(specs, members, strict=True)
+        )
+    count = counts.pop()
+    seen: dict[int, Path] = {}
+    for spec, member in zip(specs, members, strict=True):
+        if spec.index in seen:
+            return f"{member.db}: shard {spec} is also in {seen[spec.index]}"
+        seen[spec.index] = member.db
+    missing = [f"{i}/{count}" for i in range(1, count + 1) if i not in seen]
+    return f"shard(s) {', '.join(missing)} missing" if missing else ""
 
 
 def apply_merge(plan: MergePlan, target: Store) -> list[MergedRun]:
     """Write the planned runs into ``target``, then the sources' response caches."""
     matrix_group = _new_group(plan.cells) if len(plan.cells) > 1 else None
     merged = [
-        _merge_cell(target, members, plan.parts[key], matrix_group) for key, members in plan.cells.items()
+        _merge_cell(target, members, plan.parts[key], matrix_group, plan.gaps.get(key, ""))
+        for key, members in plan.cells.items()
     ]
     for db in plan.sources:
         add_cache_rows(target, read_cache_rows(plan.stores[db]))
@@ -164,7 +202,7 @@ def _check_disjoint(members: list[SourceRun], parts: list[RunRows]) -> None:
 
 
 def _merge_cell(
-    target: Store, members: list[SourceRun], parts: list[RunRows], group_id: str | None
+    target: Store, members: list[SourceRun], parts: list[RunRows], group_id: str | None, gap: str
 ) -> MergedRun:
     runs = [m.run for m in members]
     first = runs[0]
@@ -179,7 +217,8 @@ def _merge_cell(
                 "git_commit": m.run.git_commit,
             }
             for m, rows in zip(members, parts, strict=True)
-        ]
+        ],
+        "missing": gap or None,  # set on a partial merge (--allow-partial)
     }
     record = RunRecord.new(
         suite_name=first.suite_name,
@@ -195,6 +234,8 @@ def _merge_cell(
         started_at=min(r.started_at for r in runs),
         evalkit_version=first.evalkit_version,
         group_id=group_id,
+        kind="partial" if gap else "merged",
+        case_set_hash=first.case_set_hash if len({r.case_set_hash for r in runs}) == 1 else None,
     )
     insert_run(target, record, parts)
     status = "complete" if all(r.status == "complete" for r in runs) else "incomplete"

@@ -109,6 +109,7 @@ async def execute_rescore(
         n_cases=len({case.id for case, _, _ in results}),
         config=suite.config.model_dump(mode="json", exclude={"name", "description"}),
         parent_run_id=parent.run_id,
+        kind="rescore",
     )
     await asyncio.to_thread(store.create_run, run)
     if on_start is not None:

@@ -36,8 +36,17 @@ from evalkit.results import (
 )
 from evalkit.run.batches import BatchWriter
 from evalkit.run.evaluate import CHUNK, Target, evaluate_case, prepare_target
+from evalkit.run.shape import (
+    case_file_digests,
+    case_set_hash,
+    check_case_set,
+    keep_alive,
+    run_kind,
+    suite_changes,
+)
 from evalkit.run.signals import StopSignals, db_argument, interrupted
 from evalkit.store import Store
+from evalkit.store.leases import RunLeases, fresh_heartbeat
 from evalkit.suite.loading import Suite
 
 ADAPTIVE_START, ADAPTIVE_MAX = 8, 64
@@ -57,6 +66,7 @@ class RunOptions:
     timeout: float | None = None  # seconds per request (default: the suite's params.timeout or 60)
     max_attempts: int = 4  # per call, retries included
     case_filter: Callable[[Case], bool] | None = None  # run only the cases it accepts (shards, pytest -k)
+    shard: str | None = None  # "I/N" when case_filter is a --shard (the run's kind is then "shard")
     group_id: str | None = None  # shared by the runs of one prompts x models matrix
     ray: str | None = None  # run shards on Ray: "local" (or "") for a local session, or a cluster address
     ray_num_gpus: float = 0.0  # GPUs each shard task asks Ray for (local-model targets)
@@ -202,10 +212,11 @@ def _resume_record(suite: Suite, store: Store, ref: str) -> RunRecord:
         raise UsageError(f"run {run.run_id} is of suite {run.suite_name!r}, not {suite.name!r}")
     if run.status == "complete":
         raise UsageError(f"run {run.run_id} is already complete")
+    check_case_set(run, suite)
     if run.suite_hash != suite.source_hash:
         raise UsageError(
-            f"suite {suite.name!r} changed since run {run.run_id} started (hash {run.suite_hash} -> "
-            f"{suite.source_hash}); start a new run instead of resuming"
+            f"suite {suite.name!r} changed since run {run.run_id} started ({suite_changes(run, suite)}; "
+            f"hash {run.suite_hash} -> {suite.source_hash}); start a new run instead of resuming"
         )
     return run
 
@@ -279,11 +290,13 @@ async def _execute(
                 f"prompt {run.prompt_version!r} changed since run {run.run_id} started; start a new run"
             )
         n_cases = suite.check_cases(target.prompt, options.case_filter)
+        caller = _load_caller(suite, store, options, target)
         done = await asyncio.to_thread(store.completed_keys, run.run_id)
-        await asyncio.to_thread(store.mark_running, run.run_id)
+        await asyncio.to_thread(RunLeases(store).claim, run.run_id)  # refused while another process runs it
     else:
         target = prepare_target(suite, options.model, options.prompt, options.timeout)
         n_cases = suite.check_cases(target.prompt, options.case_filter)
+        caller = _load_caller(suite, store, options, target)  # before the run row: no phantom run
         done = set()
         repeat = max(1, options.repeat)
         config = suite.config.model_dump(mode="json", exclude={"name", "description"})
@@ -293,6 +306,8 @@ async def _execute(
             "budget_usd": options.budget_usd,
         }
         config["run"].update(target.run_labels)  # e.g. a replay's baseline label
+        digests = case_file_digests(suite)
+        config["case_files"] = digests  # next to the suite's own `cases` (the file list)
         run = RunRecord.new(
             suite_name=suite.name,
             suite_path=str(suite.path),
@@ -305,15 +320,17 @@ async def _execute(
             n_cases=n_cases,
             config=config,
             group_id=options.group_id,
-        )
+            kind=run_kind(options.shard, options.case_filter is not None, repeat),
+            shard=options.shard,
+            case_set_hash=case_set_hash(digests),
+        ).model_copy(update=fresh_heartbeat())
         await asyncio.to_thread(store.create_run, run)
-    caller = make_caller(suite, store, options)
-    caller.provider_for(target.model)  # a missing local model or bad python target fails before any call
     if on_start is not None:
         on_start(run, n_cases * repeat, len(done))
     writer = BatchWriter(store, run.run_id, caller)
     status = "incomplete"
     progress = _Progress()
+    heartbeat = asyncio.create_task(keep_alive(store, run.run_id))
     try:
         items = _work_items(suite, options, repeat, done)
         if options.ray is not None:
@@ -331,6 +348,7 @@ async def _execute(
             f"{exc.message}; resume with: evalkit run {suite.path} --resume {run.run_id}", path=exc.path
         ) from None
     finally:
+        heartbeat.cancel()
         await caller.aclose()
         summary = await asyncio.to_thread(_summarize, suite, store, run.run_id, caller, repeat)
         if progress.ray is not None:
@@ -347,6 +365,14 @@ async def _execute(
         await asyncio.to_thread(store.finish_run, run.run_id, status=status, summary=summary)
     run = run.model_copy(update={"status": status, "summary": summary})
     return RunOutcome(run=run, summary=summary, decision=decision)
+
+
+def _load_caller(suite: Suite, store: Store, options: RunOptions, target: Target) -> ModelCaller:
+    """The run's call path, with the target's provider loaded: a missing local model or a bad
+    ``python:`` target fails here, before a run row is written or resumed."""
+    caller = make_caller(suite, store, options)
+    caller.provider_for(target.model)
+    return caller
 
 
 def _summarize(suite: Suite, store: Store, run_id: str, caller: ModelCaller, repeat: int) -> RunSummary:

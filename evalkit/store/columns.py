@@ -33,6 +33,7 @@ RUN_COLUMNS = (
     "summary_json",
     "group_id",
     "parent_run_id",
+    *("kind", "shard", "case_set_hash", "heartbeat_at", "heartbeat_by"),  # migration 9: the run's shape
 )
 CACHE_COLUMNS = (
     "cache_key",
@@ -116,6 +117,7 @@ CALIBRATION_COLUMNS = (
     "ece",
     "report_json",
     "created_at",
+    *("accuracy", "both_orders_right", "position_agreement", "trust"),  # migration 10
 )
 
 

@@ -127,11 +127,6 @@ class Store:
                 found.update({row[0]: dict(zip(CACHE_COLUMNS, row, strict=True)) for row in rows})
         return found
 
-    def mark_running(self, run_id: str) -> None:
-        """Set a run back to ``running`` (it is being resumed)."""
-        with self._transaction() as con:
-            con.execute("UPDATE runs SET status = 'running', finished_at = NULL WHERE run_id = ?", (run_id,))
-
     def finish_run(self, run_id: str, *, status: str, summary: RunSummary) -> None:
         """Mark a run complete or incomplete and store its summary."""
         with self._transaction() as con:

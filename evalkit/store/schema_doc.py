@@ -62,6 +62,16 @@ TABLES: dict[str, TableDoc] = {
             "group_id": "the prompts × models matrix the run is a cell of (`evalkit run` with several "  # noqa: RUF001
             "`--prompt`/`--model`); NULL for a single run",
             "parent_run_id": "the run this one derives from: the run whose outputs `evalkit rescore` re-scored",
+            "kind": "what the run's numbers stand for: `full` (every case) / `subset` (a case filter, e.g. "
+            "pytest `-k`) / `shard` (`--shard I/N`) / `repeat` (`--repeat N`) / `rescore` / `merged` (every "
+            "shard of a run) / `partial` (`evalkit merge --allow-partial` with shards missing); "
+            "`evalkit trend` pools only `full` and `merged` runs by default",
+            "shard": "`I/N` of a `--shard` run; NULL otherwise",
+            "case_set_hash": "hash of the case files the run started on (each file's digest is in "
+            "`config_json` under `case_files`); `--resume` refuses files that changed",
+            "heartbeat_at": "refreshed every 10 s by the process running the run; `--resume` refuses a "
+            "`running` run whose heartbeat is under 60 s old (unless its process is gone)",
+            "heartbeat_by": "the process running the run, `host:pid`",
         },
     ),
     "cases": TableDoc(
@@ -156,18 +166,29 @@ TABLES: dict[str, TableDoc] = {
         "(read by the gate for `min_kappa`)",
         columns={
             "judge_model": "a litellm model string",
-            "rubric_hash": "first 12 hex of the rubric's SHA-256",
+            "rubric_hash": "first 12 hex of the rubric's SHA-256 (a pairwise judge shown both orders: of its "
+            "prompt and verdict method, as `evalkit compare --judge` keys it); a `--precomputed` file is keyed "
+            "by the judge and rubric it declares",
             "mode": "`graded` / `pairwise` / `pairwise_orders` (both orders, per-order figures in "
             "`report_json.stats`)",
-            "dataset": "the labelled set, as named on the command line",
+            "dataset": "the labelled set: its folder and file (`llmbar/MT-Bench`), or `--dataset`; the gate "
+            "reads the newest calibration of each dataset",
             "n_items": "labelled items considered",
             "n_judged": "usable verdicts",
-            "agreement": "share of judged items where judge = human label",
+            "agreement": "share of judged items where the judge's decision = human label (both orders: the "
+            "combined decision, right only when both orders agree or the margins decide)",
             "kappa": "Cohen's, on judged items; NULL when undefined",
             "tpr": "recall on pass (graded) or on A (pairwise)",
             "tnr": "recall on fail (graded) or on B (pairwise)",
             "ece": "of the judge's confidence; NULL without one",
-            "report_json": "confusion matrix with an `error` column, per-label counts, reliability table",
+            "report_json": "confusion matrix with an `error` column, per-label counts, reliability table; "
+            "`trust_detail`: the figures and thresholds of the trust verdict",
+            "accuracy": "what the trust verdict rests on: both orders, the mean of the two orders' "
+            "accuracies (the papers' figure); otherwise judge = human over all items, errors counted wrong",
+            "both_orders_right": "share of items both orders got right; NULL unless both orders were judged",
+            "position_agreement": "share of items whose two orders named the same winner; NULL unless both "
+            "orders were judged",
+            "trust": "`evalkit calibrate`'s verdict: `trusted` / `usable` / `refused`",
         },
     ),
     "baselines": TableDoc(

@@ -1,25 +1,38 @@
-"""Week-by-week aggregates of a suite's complete runs, for ``evalkit trend`` (portable SQL).
+"""Week-by-week aggregates of chosen runs of a suite, for ``evalkit trend`` (portable SQL).
 
 Weeks start on Monday (``date_trunc('week', ...)`` in DuckDB and PostgreSQL alike). Provider errors
-are counted apart and never enter a pass rate; cached answers are left out of latency.
+are counted apart and never enter a pass rate; cached answers are left out of latency. Which runs a
+trend pools is decided by the caller from :meth:`TrendStore.complete_runs` (one prompt version and
+model, runs of some kinds): the weekly queries aggregate exactly the run ids they are given.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from evalkit.store.queries import Store
 
 _WEEK = "date_trunc('week', r.started_at)"
-_RUNS = "FROM runs r JOIN {table} t ON t.run_id = r.run_id WHERE r.suite_name = ? AND r.started_at >= ? AND r.status = 'complete'"
+_COMPLETE = "r.suite_name = ? AND r.started_at >= ? AND r.status = 'complete'"
 
 
 class TrendStore:
-    """Weekly pass rates, cost and latency of a suite's runs."""
+    """Weekly pass rates, cost and latency of some complete runs of a suite."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, run_ids: Sequence[str] | None = None) -> None:
         self.store = store
+        self.run_ids = run_ids  # the runs the weekly queries pool (None: every complete run)
+
+    def complete_runs(self, suite_name: str, since: datetime) -> Any:
+        """The suite's complete runs since ``since``, newest first: id, week, prompt version, model, kind."""
+        sql = (
+            f"SELECT r.run_id, {_WEEK} AS week, r.prompt_version, r.model, r.kind FROM runs r "
+            f"WHERE {_COMPLETE} ORDER BY r.started_at DESC"
+        )
+        with self.store._connection() as con:
+            return con.query_df(sql, (suite_name, since))
 
     def weekly_suite(self, suite_name: str, since: datetime) -> Any:
         """Per week: runs, verdict counts, cost, tokens and latency percentiles (a DataFrame)."""
@@ -34,7 +47,7 @@ class TrendStore:
             "THEN t.latency_ms END) AS latency_p50_ms, "
             "percentile_cont(0.95) WITHIN GROUP (ORDER BY CASE WHEN t.status = 'ok' AND NOT t.cached "
             "THEN t.latency_ms END) AS latency_p95_ms "
-            + _RUNS.format(table="outputs")
+            + self._runs("outputs")
             + f" GROUP BY {_WEEK} ORDER BY week"
         )
         return self._query(sql, suite_name, since)
@@ -44,7 +57,7 @@ class TrendStore:
         sql = (
             f"SELECT {_WEEK} AS week, t.scorer AS scorer, COUNT(*) AS scored, "
             "SUM(CASE WHEN t.passed THEN 1 ELSE 0 END) AS passed, AVG(t.score) AS mean_score "
-            + _RUNS.format(table="scores")
+            + self._runs("scores")
             + f" AND t.error IS NULL GROUP BY {_WEEK}, t.scorer ORDER BY week, scorer"
         )
         return self._query(sql, suite_name, since)
@@ -65,11 +78,17 @@ class TrendStore:
         sql = (
             f"SELECT {_WEEK} AS week, t.scorer AS scorer, t.field AS field, COUNT(*) AS compared, "
             f"SUM(CASE WHEN t.passed THEN 1 ELSE 0 END) AS passed, {counts} "
-            + _RUNS.format(table="field_scores")
+            + self._runs("field_scores")
             + f" GROUP BY {_WEEK}, t.scorer, t.field ORDER BY week, scorer, field"
         )
         return self._query(sql, suite_name, since)
 
+    def _runs(self, table: str) -> str:
+        chosen = ""
+        if self.run_ids is not None:  # an empty choice matches no run
+            chosen = f" AND r.run_id IN ({', '.join('?' for _ in self.run_ids) or 'NULL'})"
+        return f"FROM runs r JOIN {table} t ON t.run_id = r.run_id WHERE {_COMPLETE}{chosen}"
+
     def _query(self, sql: str, suite_name: str, since: datetime) -> Any:
         with self.store._connection() as con:
-            return con.query_df(sql, (suite_name, since))
+            return con.query_df(sql, (suite_name, since, *(self.run_ids or ())))

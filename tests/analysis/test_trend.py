@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.analysis.trend import build_trend, find_regressions, week_start
+from evalkit.analysis.trend import TrendQuery, build_trend, find_regressions, week_start
 from evalkit.candidates import MinedRecord
 from evalkit.cases import Case
-from evalkit.results import CaseResult, OutputRecord, RunRecord, RunSummary, ScoreRow
+from evalkit.results import CaseResult, OutputRecord, RunKind, RunRecord, RunSummary, ScoreRow
 from evalkit.scorers.base import FieldScore
 from evalkit.store import Store, open_store
 from evalkit.store.growth import GrowthStore
@@ -35,10 +35,22 @@ def monday(i: int) -> datetime:
 
 
 def seed_week(
-    store: Store, i: int, *, passes: int, status: str = "complete", suite: str = "listings"
+    store: Store,
+    i: int,
+    *,
+    passes: int,
+    status: str = "complete",
+    suite: str = "listings",
+    kind: RunKind = "full",
+    prompt: str | None = None,
 ) -> None:
     run = RunRecord(
-        run_id=f"{suite}-w{i:02d}-{status}", suite_name=suite, model="openai/m", started_at=monday(i)
+        run_id=f"{suite}-w{i:02d}-{status}-{kind}-{prompt}",
+        suite_name=suite,
+        model="openai/m",
+        started_at=monday(i),
+        kind=kind,
+        prompt_version=prompt,
     )
     store.create_run(run)
     results = []
@@ -162,6 +174,58 @@ def test_trend_csv_and_html_show_the_planted_regression_week(
     assert "&lt;b&gt;SONY&lt;/b&gt; headphones" in html and "<b>SONY</b>" not in html
     assert html.count('src="data:image/png;base64,') == 6  # field F1 among them
     assert "<script" not in html and not re.search(r'(src|href)="https?:', html)  # self-contained
+
+
+def test_a_relaxed_rescore_subsets_and_other_prompts_are_not_pooled(
+    seeded: Path, cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    store = open_store(seeded)
+    # the bad week also holds a rescore with a relaxed scorer (everything passes), a pytest -k subset
+    # and a shard that pass, and a run of another prompt version: none may lift the week's number
+    for kind in ("rescore", "subset", "shard"):
+        seed_week(store, REGRESSION_WEEK, passes=CASES, kind=kind)
+    seed_week(store, REGRESSION_WEEK, passes=CASES, prompt="v2")
+    out = tmp_path / "reports"
+    result = cli("trend", "listings", "--db", str(seeded), "--out", str(out))
+    assert result.exit_code == 0, result.stderr
+    bad_week = monday(REGRESSION_WEEK).date().isoformat()
+    assert f"regression week of {bad_week}: suite listings 90.0% -> 50.0%" in result.stdout
+    assert "1 run(s) kind rescore" in result.stdout and "1 run(s) kind subset" in result.stdout
+
+    written = sorted(p.name for p in out.iterdir())
+    assert written == [
+        "trend-listings-none-openai_m.csv",
+        "trend-listings-none-openai_m.html",
+        "trend-listings-v2-openai_m.csv",
+        "trend-listings-v2-openai_m.html",
+    ]  # one series per prompt version and model
+    rows = read_csv(out / "trend-listings-none-openai_m.csv")
+
+    def value(kind: str, name: str, metric: str) -> str:
+        (row,) = [
+            r
+            for r in rows
+            if (r["week"], r["kind"], r["name"], r["metric"]) == (bad_week, kind, name, metric)
+        ]
+        return row["value"]
+
+    assert float(value("suite", "listings", "pass_rate")) == pytest.approx(0.5)
+    assert value("suite", "listings", "runs") == "1"
+    assert value("pooled", "full", "runs") == "1"
+    assert value("left_out", "kind rescore", "runs") == "1"
+    assert value("left_out", "prompt v2 · model openai/m, kind full", "runs") == "1"
+    assert {r["model"] for r in rows} == {"openai/m"} and {r["prompt"] for r in rows} == {""}
+    html = (out / "trend-listings-none-openai_m.html").read_text()
+    assert "What this trend pools" in html and "left out: kind rescore" in html
+
+    rescores = build_trend(store, "listings", TrendQuery(kinds=("rescore",)))
+    assert rescores.pass_rates[REGRESSION_WEEK] == pytest.approx(1.0)  # asked for: its own series
+    assert [r for r in rescores.pass_rates if r is not None] == [pytest.approx(1.0)]
+    v2 = cli("trend", "listings", "--prompt", "v2", "--db", str(seeded), "--out", str(tmp_path / "v2"))
+    assert v2.exit_code == 0 and "prompt v2 · model openai/m" in v2.stdout
+    assert (tmp_path / "v2" / "trend-listings.csv").exists()
+    bad = cli("trend", "listings", "--kind", "weekly", "--db", str(seeded), "--out", str(tmp_path / "x"))
+    assert bad.exit_code == 2 and "--kind 'weekly'" in bad.stderr
 
 
 def test_trend_page_renders_in_chromium(seeded: Path, tmp_path: Path) -> None:

@@ -79,6 +79,7 @@ def _independent_pandalm_figures() -> dict[str, Any]:
         "n_judged": n,
         "errors": errors,
         "agreement": p_o,
+        "agreement_all": sum(h == j for h, j in pairs) / len(tests),  # errors counted wrong
         "kappa": (p_o - p_e) / (1 - p_e),
         "tpr": sum(h == j == "A" for h, j in pairs) / hc["A"],
         "tnr": sum(h == j == "B" for h, j in pairs) / hc["B"],
@@ -106,6 +107,15 @@ def test_calibrate_reproduces_pandalm_gpt35_agreement(cli: Any, tmp_path: Path) 
     assert f"judged {want['n_judged']}, judge errors {want['errors']}" in result.stdout
     assert f"agreement {want['agreement']:.1%}" in result.stdout
     assert f"Cohen's kappa {want['kappa']:.3f}" in result.stdout
+    # one verdict per pair: accuracy counts judge errors wrong; position bias is not measured
+    assert (
+        result.stdout.strip()
+        .splitlines()[-1]
+        .startswith(
+            f"verdict: usable (accuracy {want['agreement_all']:.1%} < 85% trusted; positional agreement not measured"
+        )
+    )
+    assert "declares no rubric" in result.stdout
     stored = open_store(db).list_calibrations()[0]
     assert stored["judge_model"] == "gpt-3.5-turbo" and stored["mode"] == "pairwise"
     assert stored["n_items"] == 999 and stored["n_judged"] == want["n_judged"]

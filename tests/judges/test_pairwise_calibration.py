@@ -25,7 +25,7 @@ ITEMS = [
 
 def llmbar_set(tmp_path: Path) -> Path:
     path = tmp_path / "llmbar" / "dataset.json"
-    path.parent.mkdir(parents=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(ITEMS))
     return path.parent
 
@@ -43,8 +43,11 @@ def test_first_slot_judge_calibrates_to_zero_position_agreement(cli: Any, tmp_pa
         assert server.stats.requests == 8  # both orders of 4 items, one short log-prob answer each
     assert result.exit_code == 0, result.stderr
     out = result.stdout
-    assert "output 1 shown first 50.0% · output 2 shown first 50.0% · mean 50.0% · combined 0.0%" in out
-    assert "Position agreement 0.0% · both orders right 0.0% · first-slot answers 100.0%" in out
+    assert (
+        "output 1 shown first 50.0% · output 2 shown first 50.0% · mean accuracy over orders 50.0% · combined decision 0.0%"
+        in out
+    )
+    assert "Positional agreement 0.0% · both orders right 0.0% · first-slot answers 100.0%" in out
     stored = open_store(db).list_calibrations()[0]
     assert stored["mode"] == "pairwise_orders" and stored["judge_model"] == "openai/judge"
     assert stored["report"]["stats"]["position_agreement"] == 0.0
@@ -58,8 +61,10 @@ def test_content_judge_with_text_verdicts_calibrates_to_full_agreement(cli: Any,
             cli, llmbar_set(tmp_path), db, "--judge", "openai/judge", "--api-base", server.base_url
         )
     assert result.exit_code == 0, result.stderr
-    assert "mean 100.0% · combined 100.0%" in result.stdout
-    assert "Position agreement 100.0% · both orders right 100.0% · first-slot answers 50.0%" in result.stdout
+    assert "mean accuracy over orders 100.0% · combined decision 100.0%" in result.stdout
+    assert (
+        "Positional agreement 100.0% · both orders right 100.0% · first-slot answers 50.0%" in result.stdout
+    )
     assert "Cohen's kappa (combined) 1.000" in result.stdout
     stored = open_store(db).list_calibrations()[0]
     assert stored["kappa"] == pytest.approx(1.0) and stored["agreement"] == pytest.approx(1.0)
@@ -99,9 +104,12 @@ def test_precomputed_both_order_verdicts_by_hand(cli: Any, tmp_path: Path) -> No
     # gold 1,2,1,2; order 12: 1,1,1,- -> 2/4 right; order 21: 1,2,2,2 -> 3/4 right (items 0, 1, 3)
     # combined: 1, tie, 1, error -> 2/4; agreement: item 0 only -> 1/4; both right: item 0 -> 1/4
     out = result.stdout
-    assert "output 1 shown first 50.0% · output 2 shown first 75.0% · mean 62.5% · combined 50.0%" in out
+    assert (
+        "output 1 shown first 50.0% · output 2 shown first 75.0% · mean accuracy over orders 62.5% · combined decision 50.0%"
+        in out
+    )
     # first slot: "1" with output 1 first (3), "2" with output 2 first (3), of 7 answers
-    assert "Position agreement 25.0% · both orders right 25.0% · first-slot answers 85.7%" in out
+    assert "Positional agreement 25.0% · both orders right 25.0% · first-slot answers 85.7%" in out
     assert "no verdict in some order 1" in out
     stored = open_store(db).list_calibrations()[0]
     assert stored["report"]["decided_by"] == {"agreement": 1, "disagreement": 1, "logprobs": 1, "error": 1}
@@ -167,3 +175,157 @@ def test_calibrate_and_compare_default_to_the_same_judge_prompt() -> None:
     assert auto == PairwiseJudge(model="m", verdict="logprobs").prompt_hash
     assert auto != PairwiseJudge(model="m", verdict="text").prompt_hash
     assert auto != PairwiseJudge(model="m", rubric="another rubric").prompt_hash
+
+
+def test_calibrate_ends_with_a_verdict_line_and_its_thresholds(cli: Any, tmp_path: Path) -> None:
+    db = tmp_path / "c.duckdb"
+    with LoopbackOpenAI(responder=content_text, logprobs=False) as server:
+        good = calibrate(
+            cli, llmbar_set(tmp_path), db, "--judge", "openai/judge", "--api-base", server.base_url
+        )
+    assert good.exit_code == 0, good.stderr
+    lines = good.stdout.strip().splitlines()
+    assert lines[-2].startswith("thresholds: trusted at accuracy >= 85%, positional agreement >= 90%")
+    assert lines[-1].startswith("verdict: trusted (mean accuracy over orders 100% >= 85%")
+    with LoopbackOpenAI(responder=first_slot_text, top_logprobs=first_slot_logprobs) as server:
+        biased = calibrate(
+            cli, llmbar_set(tmp_path), db, "--judge", "openai/biased", "--api-base", server.base_url,
+            "--usable-at", "accuracy=0.5",
+        )  # fmt: skip
+    assert biased.stdout.strip().splitlines()[-1] == (
+        "verdict: refused (positional agreement 0% < 75% usable; kappa 0.00 < 0.30 usable)"
+    )
+    stored = {c["judge_model"]: c for c in open_store(db).list_calibrations()}
+    assert stored["openai/judge"]["trust"] == "trusted" and stored["openai/biased"]["trust"] == "refused"
+    # the columns hold what they are named for
+    assert stored["openai/biased"]["accuracy"] == pytest.approx(0.5)  # mean over orders
+    assert stored["openai/biased"]["position_agreement"] == 0.0
+    assert stored["openai/biased"]["both_orders_right"] == 0.0
+    assert stored["openai/biased"]["report"]["trust_detail"]["thresholds"]["usable"]["accuracy"] == 0.5
+
+
+def test_nested_fields_read_a_verdict_deep_in_each_row(cli: Any, tmp_path: Path) -> None:
+    verdicts = tmp_path / "nested.json"
+    rows = [
+        {
+            "meta": {"id": str(i)},
+            "results": [
+                {"swap = False": {"winner": item["label"]}, "swap = True": {"winner": item["label"]}}
+            ],
+        }
+        for i, item in enumerate(ITEMS)
+    ]
+    verdicts.write_text(json.dumps(rows))
+    fields = 'id=meta.id,order_12=results[0]["swap = False"].winner,order_21=results.0["swap = True"].winner'
+    db = tmp_path / "c.duckdb"
+    result = calibrate(
+        cli, llmbar_set(tmp_path), db, "--precomputed", str(verdicts), "--judge", "t", "--fields", fields
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "mean accuracy over orders 100.0%" in result.stdout
+    unclosed = calibrate(
+        cli, llmbar_set(tmp_path), db, "--precomputed", str(verdicts), "--fields", 'order_12=results[0]["x'
+    )
+    assert unclosed.exit_code == 2 and 'unclosed ["..."]' in unclosed.stderr
+
+
+def test_unmatched_ids_are_counted_and_all_unmatched_is_an_error(cli: Any, tmp_path: Path) -> None:
+    shifted = tmp_path / "shifted.jsonl"  # ids off by one: 1..4 against items 0..3
+    shifted.write_text(
+        "".join(json.dumps({"id": str(i + 1), "order_12": "1", "order_21": "1"}) + "\n" for i in range(4))
+    )
+    db = tmp_path / "c.duckdb"
+    result = calibrate(cli, llmbar_set(tmp_path), db, "--precomputed", str(shifted), "--judge", "t")
+    assert result.exit_code == 0
+    assert "warning: 1 verdict id(s) match no item of" in result.stderr and "(e.g. '4')" in result.stderr
+    assert "1 of 4 items have no verdict (counted as judge errors)" in result.stderr
+    nothing = tmp_path / "nothing.jsonl"
+    nothing.write_text(json.dumps({"id": "q-9", "order_12": "1", "order_21": "1"}) + "\n")
+    none = calibrate(cli, llmbar_set(tmp_path), db, "--precomputed", str(nothing), "--judge", "t")
+    assert none.exit_code == 2 and "no verdict id matches an item" in none.stderr
+    assert "nothing.jsonl" in none.stderr and len(none.stderr.strip().splitlines()) == 1
+
+
+def test_the_gate_finds_a_precomputed_calibration_by_the_judge_it_declares(cli: Any, tmp_path: Path) -> None:
+    from evalkit.gate.judges import judge_checks
+    from evalkit.judges.pairwise import PairwiseJudge
+    from evalkit.store.calibrations import current_calibrations
+
+    db = tmp_path / "c.duckdb"
+    store = open_store(db)
+    spec = {
+        "name": "llm_judge",
+        "args": {"rubric": "Pick the better.", "model": "openai/gpt-x", "min_kappa": 0.5},
+    }
+    (before,) = judge_checks([spec], store)
+    assert before.status == "uncalibrated"
+
+    # one verdict per item, the judge and rubric declared by flags: found by the llm_judge scorer
+    one = tmp_path / "one.jsonl"
+    one.write_text(
+        "".join(json.dumps({"id": str(i), "label": it["label"]}) + "\n" for i, it in enumerate(ITEMS))
+    )
+    declared = calibrate(
+        cli, llmbar_set(tmp_path), db, "--precomputed", str(one), "--judge", "openai/gpt-x",
+        "--rubric", "Pick the better.", "--orders", "one",
+    )  # fmt: skip
+    assert declared.exit_code == 0, declared.stderr
+    (check,) = judge_checks([spec], store)
+    assert check.status == "ok" and check.kappa == pytest.approx(1.0)
+
+    # both orders, declared by a sidecar: keyed as the pairwise judge is live (gate.pairwise finds it),
+    # and the llm_judge scorer of the same model and rubric weighs it too
+    verdicts = tmp_path / "gpt.jsonl"
+    verdicts.write_text(
+        "".join(json.dumps({"id": str(i), "order_12": "1", "order_21": "2"}) + "\n" for i in range(4))
+    )
+    (tmp_path / "gpt.judge.json").write_text(
+        json.dumps({"judge": "openai/gpt-x", "rubric": "Pick the better."})
+    )
+    result = calibrate(
+        cli,
+        llmbar_set(tmp_path),
+        db,
+        "--precomputed",
+        str(verdicts),
+        "--verdict",
+        "text",
+        "--dataset",
+        "slots",
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "declares no rubric" not in result.stdout
+    live = PairwiseJudge(model="openai/gpt-x", rubric="Pick the better.", verdict="text")
+    key = ("openai/gpt-x", live.prompt_hash)
+    assert [c["trust"] for c in current_calibrations(store, [key])[key]] == [
+        "refused"
+    ]  # first slot every time
+    (check,) = judge_checks([spec], store)
+    assert check.status == "below" and check.refused_on == ["slots"]
+
+
+def test_calibrations_are_kept_per_dataset_and_the_weakest_counts(cli: Any, tmp_path: Path) -> None:
+    from evalkit.gate.judges import judge_checks
+
+    db = tmp_path / "c.duckdb"
+    spec = {"name": "llm_judge", "args": {"rubric": "R", "model": "m", "min_kappa": 0.5}}
+    for name, right in (("easy", True), ("hard", False)):
+        verdicts = tmp_path / f"{name}.jsonl"
+        verdicts.write_text(
+            "".join(
+                json.dumps({"id": str(i), "label": it["label"] if right else 3 - it["label"]}) + "\n"
+                for i, it in enumerate(ITEMS)
+            )
+        )
+        result = calibrate(
+            cli, llmbar_set(tmp_path / name), db, "--precomputed", str(verdicts), "--judge", "m",
+            "--rubric", "R", "--orders", "one", "--dataset", f"llmbar/{name}",
+        )  # fmt: skip
+        assert result.exit_code == 0, result.stderr
+    (check,) = judge_checks([spec], open_store(db))
+    # the hard subset, calibrated last or first, is not hidden by the easy one
+    assert check.status == "below" and sorted(check.datasets) == ["llmbar/easy", "llmbar/hard"]
+    assert (
+        check.refused_on == ["llmbar/hard"]
+        and "refused by `evalkit calibrate` on llmbar/hard" in check.message
+    )

@@ -13,6 +13,7 @@ import pytest
 
 from evalkit.run.sharding import shard_of
 from evalkit.store import load_run, open_store
+from evalkit.store.leases import RunLeases
 from evalkit.testing.openai_server import LoopbackOpenAI
 from tests.conftest import CliResult, loopback_suite
 
@@ -217,7 +218,7 @@ def test_merge_refuses_mismatched_runs_and_unfinished_ones(
 
     store = open_store(tmp_path / "a.duckdb")
     run = store.get_run("latest")
-    store.mark_running(run.run_id)  # what a killed shard leaves behind
+    RunLeases(store).claim(run.run_id)  # running again, as a killed shard leaves it
     result = cli("merge", str(tmp_path / "a.duckdb"), "--into", str(tmp_path / "m.duckdb"))
     assert result.exit_code == 2 and f"--resume {run.run_id}" in result.stderr
 
@@ -269,3 +270,42 @@ def test_merge_gates_on_a_baseline_and_writes_summary_and_junit(
     missing = cli("merge", *map(str, shards), "--into", str(tmp_path / "fresh.duckdb"), "--baseline", "main")
     assert missing.exit_code == 2 and "main" in missing.stderr
     assert open_store(tmp_path / "fresh.duckdb").list_runs() == []  # refused before merging
+
+
+def test_merge_refuses_a_missing_shard_unless_allowed_partial(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    with LoopbackOpenAI(responder=squares) as server:
+        suite = make_suite(loopback_suite(server.base_url, scorers=SCORERS, gate=GATE), CASES)
+        for i in (1, 2):
+            db = str(tmp_path / f"s{i}.duckdb")
+            assert cli("run", str(suite), "--db", db, "--shard", f"{i}/3", "--no-progress").exit_code == 0
+    sources = [str(tmp_path / "s1.duckdb"), str(tmp_path / "s2.duckdb")]
+    into = tmp_path / "m.duckdb"
+    refused = cli("merge", *sources, "--into", str(into))
+    assert refused.exit_code == 2
+    assert "shard(s) 3/3 missing" in refused.stderr and "--allow-partial" in refused.stderr
+    assert not into.exists()
+
+    partial = cli("merge", *sources, "--into", str(into), "--allow-partial")
+    assert partial.exit_code == 0, partial.stderr
+    assert "partial run: shard(s) 3/3 missing" in partial.stdout
+    run = open_store(into).get_run("latest")
+    assert run.kind == "partial" and run.config["merge"]["missing"] == "shard(s) 3/3 missing"
+
+
+def test_merge_refuses_a_run_that_is_not_a_shard(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    with LoopbackOpenAI(responder=squares) as server:
+        suite = make_suite(loopback_suite(server.base_url, scorers=SCORERS, gate=GATE), CASES)
+        cli("run", str(suite), "--db", str(tmp_path / "a.duckdb"), "--shard", "1/2", "--no-progress")
+        # the other half of the cases, but as a whole run of a trimmed suite: not shard 2/2
+        (suite.parent / "cases.jsonl").write_text(
+            "".join(json.dumps(c) + "\n" for c in CASES if shard_of(c["id"], 2) == 2)
+        )
+        cli("run", str(suite), "--db", str(tmp_path / "b.duckdb"), "--no-progress")
+    result = cli(
+        "merge", str(tmp_path / "a.duckdb"), str(tmp_path / "b.duckdb"), "--into", str(tmp_path / "m.duckdb")
+    )
+    assert result.exit_code == 2 and "is not a shard (kind full)" in result.stderr, result.stderr

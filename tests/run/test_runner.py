@@ -163,6 +163,9 @@ def test_resume_after_kill_9_stores_every_case_exactly_once(
         deadline = time.monotonic() + 120
         while _stored_count(db) < 40 and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.05)  # polling for a condition, not waiting for time to pass
+        live = run(cli, suite, db, "--resume", "latest")  # its process is alive: not ours to resume
+        assert live.exit_code == 2 and "is still running in another process" in live.stderr, live.stderr
+        assert proc.poll() is None
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         committed = _stored_count(db)
@@ -287,6 +290,11 @@ def test_epochs_flag_flaky_cases_and_quarantine_keeps_them_out_of_the_gate(
     assert list(history["case_id"]) == ["c0000"] and int(history["flaky_runs"][0]) == 2
     listing = cli("flaky", "loop", "--db", str(tmp_path / "r.duckdb"))
     assert listing.exit_code == 0 and "c0000" in listing.stdout and "c0001" not in listing.stdout
+    by_path = cli("flaky", str(quarantined), "--db", str(tmp_path / "r.duckdb"))  # a suite path, too
+    assert by_path.exit_code == 0 and "c0000" in by_path.stdout and "c0001" not in by_path.stdout
+    unknown = cli("flaky", "nosuchsuite", "--db", str(tmp_path / "r.duckdb"))
+    assert unknown.exit_code == 2 and "'nosuchsuite' has no runs" in unknown.stderr
+    assert "suites with runs: loop" in unknown.stderr
 
 
 def test_matrix_runs_every_cell_in_one_group(

@@ -71,7 +71,12 @@ def test_read_paths_on_both_backends(
 
     trended = cli("trend", "loop", "--db", db_url, "--out", str(tmp_path / "trend"))
     assert trended.exit_code == 0, trended.stderr
-    assert (tmp_path / "trend" / "trend-loop.csv").exists()
+    # one series per prompt version (the rescore is left out of both)
+    assert sorted(p.name for p in (tmp_path / "trend").glob("*.csv")) == [
+        "trend-loop-v1-openai_loopback.csv",
+        "trend-loop-v2-openai_loopback.csv",
+    ]
+    assert "1 run(s) kind rescore" in trended.stdout
 
     exported = cli("export", v1.run_id, "--format", "csv", "--db", db_url, "--out", str(tmp_path / "exp"))
     assert exported.exit_code == 0, exported.stderr

@@ -1,0 +1,102 @@
+"""The end of ``evalkit calibrate``: the trust verdict, where the calibration is stored, what it declares.
+
+Shared by the one-order and both-orders paths of :mod:`evalkit.cli.judge`, so both end the same way:
+the report, ``Stored as calibration ...``, the thresholds applied and ``verdict: trusted|usable|refused``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from evalkit.errors import ConfigError
+from evalkit.gate.judge_trust import TrustThresholds, judge_trust
+from evalkit.judges.labelled import IdMatch
+
+SIDECAR_SUFFIX = ".judge.json"
+
+
+def dataset_name(labels: Path) -> str:
+    """The name a calibration is stored under: the set's folder and file (``llmbar/Natural``,
+    ``pandalm-testset/testset-v1.json``), the same wherever the command runs from."""
+    resolved = labels.resolve()
+    parts = resolved.parts[-2:]
+    return "/".join(parts)
+
+
+def sidecar_path(precomputed: Path) -> Path:
+    """``verdicts.jsonl`` -> ``verdicts.judge.json``: where a verdict file declares its judge."""
+    return precomputed.with_name(precomputed.stem + SIDECAR_SUFFIX)
+
+
+def declared_judge(precomputed: Path) -> dict[str, str]:
+    """The judge and rubric a precomputed verdict file stands for, from its sidecar (if any).
+
+    ``{"judge": "gpt-3.5-turbo", "rubric": "..."}`` or ``"rubric_file": "rubric.md"`` (relative to the
+    sidecar). The command line's --judge / --rubric / --rubric-file / --suite take precedence.
+    """
+    path = sidecar_path(precomputed)
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"not valid JSON: {exc.msg}", path=path, line=exc.lineno) from None
+    if not isinstance(data, dict) or not isinstance(data.get("judge"), str):
+        raise ConfigError('expected {"judge": MODEL, "rubric": TEXT or "rubric_file": PATH}', path=path)
+    declared = {"judge": data["judge"]}
+    if isinstance(data.get("rubric"), str):
+        declared["rubric"] = data["rubric"]
+    elif isinstance(data.get("rubric_file"), str):
+        rubric_path = path.parent / data["rubric_file"]
+        try:
+            declared["rubric"] = rubric_path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read rubric_file: {exc.strerror}", path=path) from None
+    return declared
+
+
+def trust_thresholds(trusted_at: str | None, usable_at: str | None) -> TrustThresholds:
+    """The default bars with --trusted-at / --usable-at applied (checked before any judging)."""
+    defaults = TrustThresholds()
+    return TrustThresholds(
+        trusted=defaults.trusted.override(trusted_at, "--trusted-at"),
+        usable=defaults.usable.override(usable_at, "--usable-at"),
+    )
+
+
+def warn_ids(match: IdMatch, labels: str) -> None:
+    """Say which verdict ids met no item (and how many items got no verdict)."""
+    from evalkit.cli.console import err
+
+    warning = match.warning(labels)
+    if warning:
+        err.print(f"warning: {warning}", markup=False)
+
+
+def finish_calibration(
+    report: Any, thresholds: TrustThresholds, db: str | None, show: Callable[[Any], None], declared: bool
+) -> None:
+    """Decide the judge's trust, store the report with it, print the report and end with the verdict."""
+    from evalkit.cli.console import out
+    from evalkit.store import open_store
+
+    decision = judge_trust(report.trust_figures(), thresholds)
+    report = report.model_copy(update={"trust": decision.verdict, "trust_detail": decision})
+    open_store(db).add_calibration(report)
+    show(report)
+    out.print(
+        f"Stored as calibration {report.calibration_id} of {report.judge_model}, rubric {report.rubric_hash}, "
+        f"dataset {report.dataset}",
+        markup=False,
+    )
+    if not declared:
+        out.print(
+            "This verdict file declares no rubric: no judge scorer's gate will find this calibration "
+            f"(pass --judge and --rubric/--rubric-file/--suite, or a sidecar *{SIDECAR_SUFFIX}).",
+            markup=False,
+        )
+    out.print(f"thresholds: {thresholds.describe()}", markup=False)
+    out.print(decision.line(), markup=False)

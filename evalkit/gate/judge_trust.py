@@ -1,0 +1,158 @@
+"""Whether a calibrated judge may be trusted: ``verdict: trusted|usable|refused`` of ``evalkit calibrate``.
+
+A calibration is judged on three figures against two bars (each a minimum per figure):
+
+- **accuracy**: for a pairwise judge shown both orders, the mean of the two orders' accuracies (what
+  LLMBar and MT-Bench report); otherwise the share of items judged right, judge errors counted wrong;
+- **positional agreement**: the share of pairs whose two orders named the same winner (pairwise
+  judges shown both orders; not measured otherwise);
+- **Cohen's kappa** of the judge's decision against the human labels.
+
+``trusted`` meets every minimum of the trusted bar; ``usable`` every minimum of the usable bar;
+anything else, or accuracy below chance (50%: a coin), is ``refused``. A figure that was not
+measured cannot meet a bar that asks for it, except positional agreement at the usable level: a
+judge shown one order can be usable, never trusted. The defaults put GPT-4 on LLMBar Natural (93%
+accuracy, 97% positional agreement) at trusted and ChatGPT on LLMBar Adversarial (below chance) at
+refused; ``--trusted-at``/``--usable-at`` override them.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel
+
+from evalkit.errors import UsageError
+
+TrustVerdict = Literal["trusted", "usable", "refused"]
+CHANCE = 0.5
+_FIGURES = {"accuracy": "accuracy", "agreement": "positional agreement", "kappa": "kappa"}
+
+
+class TrustBar(BaseModel):
+    """Minimums of one level; None asks nothing of that figure."""
+
+    accuracy: float | None = None
+    agreement: float | None = None  # positional agreement
+    kappa: float | None = None
+
+    def describe(self) -> str:
+        return ", ".join(
+            f"{_FIGURES[k]} >= {_show(k, v)}" for k, v in self.model_dump().items() if v is not None
+        )
+
+    def override(self, text: str | None, flag: str) -> TrustBar:
+        """This bar with ``accuracy=0.9,agreement=0.95,kappa=0.7`` (any of them) applied."""
+        if not text:
+            return self
+        values = self.model_dump()
+        for part in text.split(","):
+            key, sep, raw = part.partition("=")
+            key = key.strip()
+            try:
+                number = float(raw)
+            except ValueError:
+                number = float("nan")  # fails the range check below
+            low = -1.0 if key == "kappa" else 0.0
+            if not sep or key not in _FIGURES or not low <= number <= 1.0:
+                raise UsageError(
+                    f"{flag}: expected FIGURE=NUMBER with FIGURE one of accuracy, agreement, kappa "
+                    f"(accuracy and agreement in 0..1, kappa in -1..1), got {part!r}"
+                )
+            values[key] = number
+        return TrustBar(**values)
+
+
+class TrustThresholds(BaseModel):
+    """The two bars (defaults documented in docs/judge.md)."""
+
+    trusted: TrustBar = TrustBar(accuracy=0.85, agreement=0.90, kappa=0.60)
+    usable: TrustBar = TrustBar(accuracy=0.65, agreement=0.75, kappa=0.30)
+
+    def describe(self) -> str:
+        return f"trusted at {self.trusted.describe()}; usable at {self.usable.describe()}"
+
+
+class TrustFigures(BaseModel):
+    """What a calibration measured (None: not measured, or undefined)."""
+
+    accuracy: float | None
+    accuracy_name: str = "accuracy"  # what the accuracy is, as printed
+    agreement: float | None = None
+    kappa: float | None = None
+
+
+class TrustDecision(BaseModel):
+    """The verdict on a judge, the figures it rests on and the thresholds applied."""
+
+    verdict: TrustVerdict
+    figures: TrustFigures
+    thresholds: TrustThresholds
+    reasons: list[str]
+
+    def line(self) -> str:
+        """``verdict: usable (accuracy 69.8% < 85% trusted; positional agreement not measured)``."""
+        return f"verdict: {self.verdict} ({'; '.join(self.reasons)})"
+
+
+def judge_trust(figures: TrustFigures, thresholds: TrustThresholds | None = None) -> TrustDecision:
+    """Decide trusted / usable / refused (see the module docstring). Pure."""
+    thresholds = thresholds or TrustThresholds()
+    if figures.accuracy is None:
+        return TrustDecision(
+            verdict="refused", figures=figures, thresholds=thresholds, reasons=["no item was judged"]
+        )
+    if figures.accuracy < CHANCE:
+        reason = f"{figures.accuracy_name} {figures.accuracy:.1%} is below chance ({CHANCE:.0%})"
+        return TrustDecision(verdict="refused", figures=figures, thresholds=thresholds, reasons=[reason])
+    trusted = _shortfalls(figures, thresholds.trusted, "trusted", unmeasured_ok=False)
+    if not trusted:
+        return TrustDecision(
+            verdict="trusted",
+            figures=figures,
+            thresholds=thresholds,
+            reasons=_met(figures, thresholds.trusted),
+        )
+    usable = _shortfalls(figures, thresholds.usable, "usable", unmeasured_ok=True)
+    if not usable:
+        return TrustDecision(verdict="usable", figures=figures, thresholds=thresholds, reasons=trusted)
+    return TrustDecision(verdict="refused", figures=figures, thresholds=thresholds, reasons=usable)
+
+
+def _value(figures: TrustFigures, key: str) -> float | None:
+    value: float | None = getattr(figures, key)
+    return value
+
+
+def _name(figures: TrustFigures, key: str) -> str:
+    return figures.accuracy_name if key == "accuracy" else _FIGURES[key]
+
+
+def _shortfalls(figures: TrustFigures, bar: TrustBar, level: str, *, unmeasured_ok: bool) -> list[str]:
+    out = []
+    for key, minimum in bar.model_dump().items():
+        if minimum is None:
+            continue
+        value = _value(figures, key)
+        if value is None:
+            if key == "agreement" and unmeasured_ok:
+                continue
+            what = "not measured (judge each pair in both orders)" if key == "agreement" else "undefined"
+            out.append(f"{_name(figures, key)} {what}, {level} needs >= {_show(key, minimum)}")
+        elif value < minimum:
+            out.append(f"{_name(figures, key)} {_show(key, value)} < {_show(key, minimum)} {level}")
+    return out
+
+
+def _met(figures: TrustFigures, bar: TrustBar) -> list[str]:
+    return [
+        f"{_name(figures, key)} {_show(key, _value(figures, key))} >= {_show(key, minimum)}"
+        for key, minimum in bar.model_dump().items()
+        if minimum is not None
+    ]
+
+
+def _show(key: str, value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.2f}" if key == "kappa" else f"{value:.1%}".replace(".0%", "%")

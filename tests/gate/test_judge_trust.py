@@ -1,0 +1,42 @@
+"""`evalkit calibrate`'s verdict on a judge: trusted, usable or refused, with the thresholds applied."""
+
+from __future__ import annotations
+
+import pytest
+
+from evalkit.errors import UsageError
+from evalkit.gate.judge_trust import TrustBar, TrustFigures, TrustThresholds, judge_trust
+
+
+def test_gpt4_on_llmbar_natural_is_trusted_and_chatgpt_on_adversarial_is_refused() -> None:
+    # LLMBar paper figures: GPT-4 vanilla on Natural 93.5% accuracy, 97% positional agreement
+    gpt4 = judge_trust(
+        TrustFigures(accuracy=0.935, accuracy_name="mean accuracy over orders", agreement=0.97, kappa=0.87)
+    )
+    assert gpt4.verdict == "trusted"
+    assert gpt4.line() == (
+        "verdict: trusted (mean accuracy over orders 93.5% >= 85%; positional agreement 97% >= 90%; kappa 0.87 >= 0.60)"
+    )
+    # ChatGPT vanilla on Adversarial is below a coin flip
+    chatgpt = judge_trust(TrustFigures(accuracy=0.27, agreement=0.8, kappa=-0.4))
+    assert chatgpt.verdict == "refused" and "below chance (50%)" in chatgpt.line()
+
+
+def test_one_order_can_be_usable_never_trusted() -> None:
+    one_order = TrustFigures(accuracy=0.95, kappa=0.9)  # positional agreement not measured
+    decision = judge_trust(one_order)
+    assert decision.verdict == "usable"
+    assert "positional agreement not measured" in decision.line()
+    assert judge_trust(TrustFigures(accuracy=0.70, kappa=0.2)).verdict == "refused"  # kappa < 0.30
+    assert judge_trust(TrustFigures(accuracy=None)).verdict == "refused"
+
+
+def test_thresholds_are_overridable_and_checked() -> None:
+    figures = TrustFigures(accuracy=0.80, agreement=0.92, kappa=0.62)
+    assert judge_trust(figures).verdict == "usable"
+    lenient = TrustThresholds(trusted=TrustThresholds().trusted.override("accuracy=0.8", "--trusted-at"))
+    assert lenient.trusted == TrustBar(accuracy=0.8, agreement=0.90, kappa=0.60)
+    assert judge_trust(figures, lenient).verdict == "trusted"
+    for bad in ("accuracy", "precision=0.9", "accuracy=1.5", "kappa=x"):
+        with pytest.raises(UsageError, match="--trusted-at"):
+            TrustThresholds().trusted.override(bad, "--trusted-at")
