@@ -19,7 +19,9 @@ RunKind = Literal["full", "subset", "shard", "repeat", "rescore", "merged", "par
 
 # Version of the shape of ``runs.summary_json`` (RunSummary). 1: the keys evalkit stored before the
 # summary had a model (which is why rows without a version are read as 1). Bump it when a key changes meaning.
-SUMMARY_SCHEMA_VERSION = 1
+# 2: ``cost_usd`` counts the judge's calls too (``target_cost_usd`` + ``judge_cost_usd``); in version 1
+# it was the target's alone, and the judge's spend was not recorded.
+SUMMARY_SCHEMA_VERSION = 2
 
 
 class OutputRecord(BaseModel):
@@ -60,6 +62,8 @@ class CaseResult(BaseModel):
     scores: list[ScoreRow] = Field(default_factory=list)
     verdict: Verdict
     score: float | None = None  # weighted score of the case; None when nothing could be scored
+    judge_cost_usd: float = 0.0  # what the scorers' model calls (the judge) cost for this result
+    saved_cost_usd: float = 0.0  # what its answers served from the response cache cost when first made
 
 
 class GateDecision(BaseModel):
@@ -102,6 +106,7 @@ class CallCounts(BaseModel):
     concurrency_limit_end: float | None = None  # the adaptive limit when the run ended; a merge has none
     rate_limit_backoffs: int = 0  # rounds in which 429s shrank the adaptive limit
     rate_limited: int = 0  # answers that were HTTP 429
+    judge_calls: int = 0  # the scorers' calls (the judge), cached ones included
 
 
 class RayShards(BaseModel):
@@ -137,9 +142,12 @@ class RunSummary(VerdictCounts):
 
     model_config = ConfigDict(extra="allow")
 
-    prompt_tokens: int = 0
+    prompt_tokens: int = 0  # the target's
     completion_tokens: int = 0
-    cost_usd: float = 0.0
+    cost_usd: float = 0.0  # spent on this run's calls: the target's and the judge's (version 1: the target's)
+    target_cost_usd: float | None = None  # None in summaries stored before the split (version 1)
+    judge_cost_usd: float | None = None  # the scorers' calls: graded judges, panels, repeats, pairwise
+    saved_cost_usd: float | None = None  # what the answers served from the response cache first cost
     latency_p50_ms: float | None = None  # of uncached outputs
     latency_p95_ms: float | None = None
     cached: int = 0  # outputs answered from the response cache
@@ -162,6 +170,16 @@ class RunSummary(VerdictCounts):
         if "calls" in data and self.calls is not None:
             data["calls"] = self.calls.model_dump(mode="json", exclude_unset=True)
         return data
+
+
+def run_costs(target_usd: float, judge_usd: float, saved_usd: float | None) -> dict[str, Any]:
+    """A summary's cost fields from what the target and the judge spent, and what the cache saved."""
+    return {
+        "cost_usd": target_usd + judge_usd,
+        "target_cost_usd": target_usd,
+        "judge_cost_usd": judge_usd,
+        "saved_cost_usd": saved_usd,
+    }
 
 
 def new_run_id(suite_name: str) -> str:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from evalkit.analysis.costs import mean_result_cost, result_cost
 from evalkit.results import RunRecord
 
 if TYPE_CHECKING:
@@ -26,7 +27,7 @@ class CaseOutcome:
     passed: bool | None  # None: every epoch errored (a provider error, not a quality failure)
     score: float | None
     tags: tuple[str, ...] = ()
-    cost_usd: float = 0.0
+    cost_usd: float | None = 0.0  # target + judge, cached answers at their first cost; None: unknown
     tokens: float = 0.0
     latency_ms: float | None = None  # None when every answer came from the cache
     scorers: dict[str, tuple[bool, float]] = field(default_factory=dict)  # label -> (passed, score)
@@ -72,6 +73,8 @@ _FRAME_COLUMNS = (
     "input_json",
     "expected_json",
     "tags_json",
+    "judge_cost_usd",
+    "saved_cost_usd",
 )
 
 
@@ -119,7 +122,7 @@ def outcomes_from_frames(run: RunRecord, frame: Any, scores: Any, fields: Any) -
             passed=(n_pass * 2 > len(verdicts)) if verdicts else None,
             score=sum(scored) / len(scored) if scored else None,
             tags=tuple(json.loads(first[14])),
-            cost_usd=sum(float(r[10]) for r in rows) / len(rows),
+            cost_usd=mean_result_cost([result_cost(r[10], r[11], r[15], r[16]) for r in rows]),
             tokens=sum(int(r[8]) + int(r[9]) for r in rows) / len(rows),
             latency_ms=sum(latencies) / len(latencies) if latencies else None,
             scorers={

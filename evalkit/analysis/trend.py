@@ -34,7 +34,8 @@ SUITE_METRICS = (
     "failed",
     "errors",
     "pass_rate",
-    "cost_usd",
+    "cost_usd",  # target + judge
+    "judge_cost_usd",
     "prompt_tokens",
     "completion_tokens",
     "latency_p50_ms",

@@ -63,7 +63,7 @@ def merge(
         if m.run.kind == "partial":
             out.print(f"partial run: {m.run.config['merge']['missing']}", markup=False)
         failures = explain_cases(store, m.run.run_id, limit=SUMMARY_FAILURES)
-        print_summary(m.run, m.summary, failures, SUMMARY_FAILURES)
+        print_summary(m.run, m.summary, failures, SUMMARY_FAILURES, decided_later=reference is not None)
     from evalkit.gate.cells import RunVerdict, gate_on_baseline, worst_exit_code
     from evalkit.suite.spec import GateSpec
 
@@ -88,7 +88,7 @@ def merge(
     if junit is not None and len(merged) == 1:
         from evalkit.report.junit import write_junit
 
-        write_junit(store, merged[0].run.run_id, junit)
+        write_junit(store, merged[0].run.run_id, junit, verdicts[0])
     raise typer.Exit(worst_exit_code(verdicts))
 
 

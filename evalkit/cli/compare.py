@@ -142,7 +142,7 @@ def print_verdicts(store: Any, verdicts: list[Any], summary_md: Path | None) -> 
                 from evalkit.cli.pairwise import print_pairwise
 
                 print_pairwise(check.pairwise)
-            print_decision(check.comparison, check.decision)
+            print_decision(check.comparison, check.decision, verdict)
         if summary_md is not None:
             from evalkit.report.html import write_report
             from evalkit.report.markdown import run_markdown
@@ -162,6 +162,7 @@ def print_verdicts(store: Any, verdicts: list[Any], summary_md: Path | None) -> 
                     comparison=check.comparison if check is not None else None,
                     decision=check.decision if check is not None else None,
                     report_path=str(report),
+                    verdict=verdict,
                 )
             )
     if summary_md is not None:
@@ -238,18 +239,23 @@ def print_comparison(comparison: Any, flips: int = FLIPS_SHOWN) -> None:
         )
 
 
-def print_decision(comparison: Any, decision: Any) -> None:
-    """The regression gate's verdict after a run with --baseline."""
+def print_decision(comparison: Any, decision: Any, verdict: Any = None) -> None:
+    """The regression gate's verdict after a run with --baseline; with the run's ``verdict``, its
+    exit code and reasons (a run that could not be judged keeps its own code)."""
     from rich.text import Text
 
     from evalkit.cli.console import clip, out
 
-    style = "bold green" if decision.passed else "bold red"
-    verdict = "PASSED" if decision.passed else "FAILED"
+    passed, code, reasons = decision.passed, decision.exit_code, decision.reasons
+    if verdict is not None:
+        passed, code, reasons = verdict.passed, verdict.exit_code, verdict.reasons
+    style = "bold green" if passed else "bold red"
+    word = "PASSED" if passed else "FAILED"
+    headline = f" ({verdict.headline})" if verdict is not None and not verdict.baseline_applied else ""
     out.print(
         Text(
-            f"Regression gate {verdict} against baseline {decision.baseline_run_id} "
-            f"({comparison.a.short}): " + "; ".join(decision.reasons) + f" (exit {decision.exit_code})",
+            f"Regression gate {word}{headline} against baseline {decision.baseline_run_id} "
+            f"({comparison.a.short}): " + "; ".join(reasons) + f" (exit {code})",
             style=style,
         )
     )

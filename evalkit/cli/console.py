@@ -12,6 +12,7 @@ from rich.text import Text
 
 from evalkit.analysis.failures import CaseExplanation
 from evalkit.cli.terminal import SafeConsole
+from evalkit.report.formatting import cost_text
 from evalkit.results import RunSummary
 
 if TYPE_CHECKING:
@@ -61,8 +62,19 @@ def clip(value: Any, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def print_summary(run: RunRecord, summary: RunSummary, failures: list[CaseExplanation], shown: int) -> None:
-    """The end-of-run summary: counts, per-scorer table, usage, failures with reasons, gate decision."""
+def print_summary(
+    run: RunRecord,
+    summary: RunSummary,
+    failures: list[CaseExplanation],
+    shown: int,
+    *,
+    decided_later: bool = False,
+) -> None:
+    """The end-of-run summary: counts, per-scorer table, usage, failures with reasons, gate decision.
+
+    ``decided_later``: the run is gated on a baseline, whose comparison (printed after) decides the
+    exit code of a run that could be judged; the suite gate's line says so.
+    """
     head = f"{run.suite_name} · prompt {run.prompt_version or '-'} · {run.model} · run {run.run_id}"
     out.print(Text(head, style="bold"))
     out.print(
@@ -79,7 +91,7 @@ def print_summary(run: RunRecord, summary: RunSummary, failures: list[CaseExplan
     out.print(table)
     out.print(
         f"Tokens {summary.prompt_tokens:,} in / {summary.completion_tokens:,} out · "
-        f"cost ${summary.cost_usd:.4f} · latency p50 {seconds(summary.latency_p50_ms)}, "
+        f"{cost_text(summary)} · latency p50 {seconds(summary.latency_p50_ms)}, "
         f"p95 {seconds(summary.latency_p95_ms)}"
     )
     calls = summary.calls
@@ -87,6 +99,7 @@ def print_summary(run: RunRecord, summary: RunSummary, failures: list[CaseExplan
         out.print(
             f"Calls {calls.requests:,} requests ({calls.retries:,} retries, {calls.failed_calls:,} failed) · "
             f"cache {calls.cache_hits:,} hits / {calls.cache_misses:,} misses"
+            + (f" · judge calls {calls.judge_calls:,}" if calls.judge_calls else "")
             + (f" · rate-limit backoffs {calls.rate_limit_backoffs}" if calls.rate_limit_backoffs else "")
         )
     if summary.repeat > 1 or summary.flaky:
@@ -112,7 +125,13 @@ def print_summary(run: RunRecord, summary: RunSummary, failures: list[CaseExplan
     verdict = "PASSED" if passed else "FAILED"
     reasons, warnings = (gate.reasons, gate.warnings) if gate is not None else ([], [])
     exit_code = gate.exit_code if gate is not None else None
-    out.print(Text(f"Gate {verdict}: " + "; ".join(reasons) + f" (exit {exit_code})", style=style))
+    if decided_later and exit_code in (0, 1):
+        out.print(
+            f"Suite gate {verdict.lower()}: " + "; ".join(reasons) + " (not deciding: with --baseline, the "
+            "regression gate below decides the exit code)"
+        )
+    else:
+        out.print(Text(f"Gate {verdict}: " + "; ".join(reasons) + f" (exit {exit_code})", style=style))
     for warning in warnings:
         out.print(Text(f"WARNING: {warning}", style="bold yellow"))
 
@@ -158,6 +177,16 @@ def print_estimate(estimate: RunEstimate) -> None:
         f"Tokens ~{estimate.prompt_tokens:,} in / ~{estimate.completion_tokens:,} out "
         f"(completion: {estimate.completion_basis}) · estimated cost {cost}"
     )
+    if estimate.judge_calls:
+        judge = "unknown (a judge model not in litellm's price map)"
+        if estimate.judge_cost_usd is not None:
+            judge = f"${estimate.judge_cost_usd:.4f}"
+        total = "unknown" if estimate.total_cost_usd is None else f"${estimate.total_cost_usd:.4f}"
+        out.print(
+            f"Judge calls ~{estimate.judge_calls:,} (none assumed cached): ~{estimate.judge_prompt_tokens:,} in / "
+            f"~{estimate.judge_completion_tokens:,} out (at max_tokens) · estimated judge cost {judge}"
+        )
+        out.print(f"Estimated total {total} (target {cost}, judge {judge})")
 
 
 def print_matrix(runs: list[RunRecord], group_id: str) -> None:

@@ -39,13 +39,19 @@ def run(
         1, "--repeat", "-n", min=1, help="Sample every case N times; flags flaky cases."
     ),
     no_cache: bool = typer.Option(
-        False, "--no-cache", help="Do not reuse cached responses (new ones are still cached)."
+        False,
+        "--no-cache",
+        help="Do not reuse cached responses, the target's or the judge's (new ones are still cached).",
     ),
     resume: str | None = typer.Option(
         None, "--resume", help="Finish an unfinished run (id, prefix or 'latest') instead of starting one."
     ),
     budget: float | None = typer.Option(
-        None, "--budget", min=0.0, help="Stop once this many USD are spent; the run stays resumable (exit 4)."
+        None,
+        "--budget",
+        min=0.0,
+        help="Hard cap in USD (target and judge calls): a case is dispatched only while its worst-case "
+        "cost still fits; the run stays resumable (exit 4).",
     ),
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Print calls, tokens and cost it would take; call nothing."
@@ -110,11 +116,10 @@ def run(
         raise typer.Exit(0)
     store = open_store(db)
     bar = _CellProgress(progress)
-    junit_path = junit if len(cells) == 1 else None
 
     def finished(outcome: Any) -> None:
         bar.stop()
-        _print_cell(store, outcome, junit_path)
+        _print_cell(store, outcome, decided_later=bool(baseline))
 
     try:
         matrix = run_matrix(
@@ -132,6 +137,10 @@ def run(
         from evalkit.cli.compare import print_verdicts
 
         print_verdicts(store, [cell.verdict for cell in matrix.cells], summary_md)
+    if junit is not None and len(matrix.cells) == 1:  # written once the verdict (baseline included) is known
+        from evalkit.report.junit import write_junit
+
+        write_junit(store, matrix.cells[0].run.run_id, junit, matrix.cells[0].verdict)
     if matrix.group_id is not None:
         from evalkit.cli.console import print_matrix
 
@@ -173,18 +182,14 @@ class _CellProgress:
             self.bar = None
 
 
-def _print_cell(store: Any, outcome: Any, junit: Path | None) -> None:
-    """One cell's summary (and JUnit file), as soon as it ran."""
+def _print_cell(store: Any, outcome: Any, *, decided_later: bool = False) -> None:
+    """One cell's summary, as soon as it ran (with --baseline, the regression gate decides later)."""
     from evalkit.analysis.failures import explain_cases
     from evalkit.cli.console import print_summary
 
     failures = explain_cases(store, outcome.run.run_id, limit=SUMMARY_FAILURES)
-    print_summary(outcome.run, outcome.summary, failures, SUMMARY_FAILURES)
+    print_summary(outcome.run, outcome.summary, failures, SUMMARY_FAILURES, decided_later=decided_later)
     from evalkit.analysis.field_metrics import field_metrics_of_frame
     from evalkit.cli.field_table import print_field_metrics
 
     print_field_metrics(field_metrics_of_frame(store.field_rows(outcome.run.run_id)), limit=5)
-    if junit is not None:
-        from evalkit.report.junit import write_junit
-
-        write_junit(store, outcome.run.run_id, junit)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from evalkit.analysis.compare import Comparison
+from evalkit.errors import ExitCode
 from evalkit.gate.pairwise import fold_into_regression, judge_against_baseline
 from evalkit.gate.regression import RegressionDecision, check_against_baseline, combine_exit_codes
 from evalkit.gate.suite import GateDecision
@@ -59,6 +60,38 @@ class RunVerdict:
     @property
     def passed(self) -> bool:
         return self.exit_code == 0
+
+    @property
+    def baseline_applied(self) -> bool:
+        """Whether the baseline comparison decided (a run that could not be judged keeps its own code)."""
+        return self.baseline is not None and int(self.gate.exit_code) in (ExitCode.OK, ExitCode.GATE_FAILED)
+
+    @property
+    def headline(self) -> str:
+        """What the exit code means, in a few words: the one phrase every rendering uses."""
+        code = self.exit_code
+        if code == ExitCode.INFRASTRUCTURE:
+            return "could not be judged: too many provider errors"
+        if code == ExitCode.INCOMPLETE:
+            return "incomplete: stopped by its budget"
+        if code not in (ExitCode.OK, ExitCode.GATE_FAILED):
+            return "stopped"
+        if self.baseline_applied:
+            return "no significant regression" if code == ExitCode.OK else "regression"
+        return "gate passed" if code == ExitCode.OK else "gate failed"
+
+    @property
+    def reasons(self) -> list[str]:
+        """Why the run exits as it does: the deciding gate's reasons (and why a baseline did not decide)."""
+        if self.baseline is None:
+            return list(self.gate.reasons)
+        if self.baseline_applied:
+            return list(self.baseline.decision.reasons)
+        return [
+            *self.gate.reasons,
+            f"the comparison with baseline {self.baseline.decision.baseline_run_id} does not decide a run "
+            f"that could not be judged (it said: {'; '.join(self.baseline.decision.reasons)})",
+        ]
 
 
 def worst_exit_code(verdicts: Sequence[RunVerdict]) -> int:

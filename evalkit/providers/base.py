@@ -66,6 +66,7 @@ class Completion:
     logprobs: Any = None
     attempts: int = 1  # requests it took, retries included (set by the call path)
     cached: bool = False  # served from the response cache: no request was made
+    saved_cost_usd: float = 0.0  # served from the cache: what the answer cost when it was first made
 
 
 class Provider(Protocol):
@@ -78,6 +79,11 @@ class Provider(Protocol):
     Attempts other than a call's last are cut after a few typical latencies of the model (a hung
     connection), unless the provider queues calls itself (``max_concurrency``) or sets
     ``cut_slow_attempts = False`` (it computes rather than waits: slow is not hung).
+
+    The response cache keys a call by its request. A provider whose answers depend on more than
+    the request (a ``python:`` target's code, a recording a replay target reads) says what with a
+    ``cache_identity() -> str`` method, whose value becomes part of every key; one whose answers
+    must never be reused sets ``cacheable = False``.
     """
 
     async def complete(self, request: CompletionRequest) -> Completion: ...

@@ -55,22 +55,27 @@ class ResponseCache(Protocol):
     def cached_responses(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]: ...
 
 
-def cache_key(request: CompletionRequest, epoch: int) -> str:
-    """Content address of a call: model, sampling params, rendered messages, schema, epoch."""
+def cache_key(request: CompletionRequest, epoch: int, identity: str = "") -> str:
+    """Content address of a call: model, sampling params, rendered messages, schema, epoch, and the
+    provider's ``identity`` (what else its answer depends on: a ``python:`` target's code digest)."""
     digest = _settings_digest(request).copy()
-    # targets that name files (http:, replay:) answer per case: two cases with one input are two calls
-    case: list[Any] = [request.case_id] if request.target_hash is not None else []
+    material: list[Any] = [request.messages or None, None if request.messages else request.variables, epoch]
+    if request.target_hash is not None:  # targets naming files (http:, replay:) answer per case
+        material.append(request.case_id)
     if request.attachments:  # the files' content, whatever of them the messages show
-        case.append(request.attachments)
-    digest.update(
-        json.dumps(
-            [request.messages or None, None if request.messages else request.variables, epoch, *case],
-            sort_keys=True,
-            ensure_ascii=False,
-            default=str,
-        ).encode()
-    )
+        material.append(request.attachments)
+    if identity:  # providers without one keep the keys they always had
+        material.append(identity)
+    digest.update(json.dumps(material, sort_keys=True, ensure_ascii=False, default=str).encode())
     return str(digest.hexdigest())
+
+
+def provider_identity(provider: Provider) -> str | None:
+    """What a provider adds to its calls' cache keys ("" for nothing), or None when its answers are never cached."""
+    if getattr(provider, "cacheable", True) is False:
+        return None
+    identity = getattr(provider, "cache_identity", None)
+    return str(identity()) if identity is not None else ""
 
 
 # The parts of a request shared by every case of a run, hashed once (checked by identity).
@@ -116,7 +121,10 @@ class CallStats:
     cache_misses: int = 0
     failures: int = 0
     rate_limited: int = 0  # attempts answered 429 (then retried after their own Retry-After)
-    cost_usd: float = 0.0
+    cost_usd: float = 0.0  # every call's: the target's and the judges'
+    judge_calls: int = 0  # calls made for scorers (the judge), cached ones included
+    judge_cost_usd: float = 0.0
+    saved_cost_usd: float = 0.0  # what the answers served from the cache cost when first made
 
 
 class ModelCaller:
@@ -143,6 +151,7 @@ class ModelCaller:
         self._prefetched: dict[str, dict[str, Any]] = {}  # looked up and found, not yet used
         self._looked_up: set[str] = set()  # keys already asked of the cache (found or not)
         self._providers: dict[str, Provider] = {}
+        self._identities: dict[str, str | None] = {}
         self._capacity: dict[str, asyncio.Semaphore] = {}
         self._rng = random.Random(seed)
 
@@ -151,6 +160,15 @@ class ModelCaller:
         if model not in self._providers:
             self._providers[model] = get_provider(model, self.base_dir)
         return self._providers[model]
+
+    def key_for(self, request: CompletionRequest, epoch: int = 0) -> str | None:
+        """The cache key of a call, or None when there is no cache or its provider's answers are not cached."""
+        if self.cache is None:
+            return None
+        if request.model not in self._identities:
+            self._identities[request.model] = provider_identity(self.provider_for(request.model))
+        identity = self._identities[request.model]
+        return None if identity is None else cache_key(request, epoch, identity)
 
     def prefetch(self, keys: Sequence[str]) -> int:
         """Load cached responses for ``keys`` in one query (call from a worker thread). Returns hits."""
@@ -180,27 +198,34 @@ class ModelCaller:
             latency_ms=0.0,
             model=row["model"],
             cached=True,
+            saved_cost_usd=float(row.get("cost_usd") or 0.0),
         )
 
     async def complete(
-        self, request: CompletionRequest, *, epoch: int = 0, use_cache: bool = True
+        self, request: CompletionRequest, *, epoch: int = 0, use_cache: bool = True, judge: bool = False
     ) -> Completion:
         """Complete one request: from the cache, or through the limit and retries.
 
         ``use_cache=False`` skips the lookup (the answer is still cached for next time). ``epoch``
-        is part of the cache key, so repeated samples of one case are separate calls.
+        is part of the cache key, so repeated samples of one case are separate calls. ``judge``
+        counts the call as a scorer's (its cost is reported apart from the target's).
         Raises ProviderError when every attempt failed (or the error is not transient).
         """
-        key = cache_key(request, epoch) if self.cache is not None else None
+        if judge:
+            self.stats.judge_calls += 1
+        key = self.key_for(request, epoch)
         if key is not None and use_cache:
             if key not in self._looked_up:  # not prefetched with its chunk (e.g. a judge call): ask now
                 await asyncio.to_thread(self.prefetch, [key])
             hit = self.cached(key)
             if hit is not None:
+                self.stats.saved_cost_usd += hit.saved_cost_usd
                 return hit
             self.stats.cache_misses += 1
         completion = await self._call_with_retries(request)
         self.stats.cost_usd += completion.cost_usd
+        if judge:
+            self.stats.judge_cost_usd += completion.cost_usd
         if key is not None:
             self.new_cache_rows.append((key, request.model, completion))
         return completion

@@ -50,8 +50,8 @@ def _entries(text: str, key: str) -> list[dict[str, Any]]:
 
 
 @cache
-def token_prices(model: str) -> tuple[float, float] | None:
-    """(USD per input token, USD per output token) for a litellm model string, or None if unpriced."""
+def _priced_entry(model: str) -> dict[str, Any] | None:
+    """The price map's entry for a litellm model string (one with a price), or None."""
     path = _price_file()
     if path is None:
         return None
@@ -63,8 +63,23 @@ def token_prices(model: str) -> tuple[float, float] | None:
     for key in (model, name) if name else (model,):
         for entry in _entries(text, key):
             if "input_cost_per_token" in entry and (not name or entry.get("litellm_provider") == provider):
-                return float(entry["input_cost_per_token"]), float(entry.get("output_cost_per_token", 0.0))
+                return entry
     return None
+
+
+def token_prices(model: str) -> tuple[float, float] | None:
+    """(USD per input token, USD per output token) for a litellm model string, or None if unpriced."""
+    entry = _priced_entry(model)
+    if entry is None:
+        return None
+    return float(entry["input_cost_per_token"]), float(entry.get("output_cost_per_token", 0.0))
+
+
+def max_output_tokens(model: str) -> int | None:
+    """The most tokens the price map says one reply of ``model`` may hold, or None if it does not say."""
+    entry = _priced_entry(model)
+    value = entry.get("max_output_tokens") or entry.get("max_tokens") if entry is not None else None
+    return int(value) if value else None
 
 
 def call_cost(model: str, prompt_tokens: int, completion_tokens: int) -> float:

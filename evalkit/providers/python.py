@@ -5,6 +5,9 @@ The module is imported from the suite's directory first, then from the current d
 JSON-serialisable value (dicts are stored as JSON). It may be ``async``; a plain function runs in a
 worker thread so slow pipelines still run concurrently. An exception it raises is recorded as the
 case's error (not retried), and the run goes on.
+
+Its answers are cached under a key that includes a digest of its code and declared data files, or
+not at all when it opts out (see :mod:`evalkit.providers.code_identity`).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Any
 from evalkit.errors import ConfigError, ProviderError
 from evalkit.importing import import_object
 from evalkit.providers.base import Completion, CompletionRequest, Provider, provider
+from evalkit.providers.code_identity import caches_answers, code_digest
 
 
 class PythonProvider:
@@ -37,6 +41,12 @@ class PythonProvider:
             raise ConfigError(f"target {model!r} is not callable")
         self.fn: Callable[..., Any] = fn
         self.model = model
+        self.cacheable = caches_answers(fn)
+        self._identity = code_digest(fn, model) if self.cacheable else ""
+
+    def cache_identity(self) -> str:
+        """A digest of the pipeline's code and data: part of its answers' cache key."""
+        return self._identity
 
     async def complete(self, request: CompletionRequest) -> Completion:
         variables = request.variables or {}

@@ -84,3 +84,18 @@ def cell(value: Any, limit: int = CELL) -> str:
         text = text[: limit - 1] + "…"
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("@", "&#64;")
     return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def cost_text(summary: Any) -> str:
+    """A run summary's spend: ``cost $T (target $a, judge $b) · cache saved $s``.
+
+    Summaries stored before the split (version 1) have no judge figure: their cost is the target's.
+    """
+    if summary.judge_cost_usd is None:
+        text = f"cost ${summary.cost_usd:.4f} (target; judge not recorded)"
+    else:
+        target = summary.target_cost_usd if summary.target_cost_usd is not None else summary.cost_usd
+        text = f"cost ${summary.cost_usd:.4f} (target ${target:.4f}, judge ${summary.judge_cost_usd:.4f})"
+    if summary.saved_cost_usd:
+        text += f" · cache saved ${summary.saved_cost_usd:.4f}"
+    return text

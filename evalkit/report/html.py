@@ -239,7 +239,7 @@ def _series(view: RunView, *, qualify_fields: bool) -> RunSeries:
         field_accuracy=field_rates,
         case_scores=[float(s) for s in frame["score"].dropna()],
         latencies_ms=[float(v) for v in ok.loc[~ok["cached"].astype(bool), "latency_ms"]],
-        cost_usd=float(frame["cost_usd"].sum()),
+        cost_usd=float(frame["cost_usd"].sum() + frame["judge_cost_usd"].fillna(0.0).sum()),  # target + judge
         prompt_tokens=int(frame["prompt_tokens"].sum()),
         completion_tokens=int(frame["completion_tokens"].sum()),
     )

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 from xml.etree import ElementTree as ET
 
 from evalkit.analysis.failures import explain_cases
 from evalkit.store import Store
+
+if TYPE_CHECKING:
+    from evalkit.gate.cells import RunVerdict
 
 # Characters XML 1.0 cannot hold at all; model outputs occasionally contain them.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -17,8 +21,12 @@ def _safe(text: str) -> str:
     return _NOT_XML.sub("\ufffd", text)
 
 
-def write_junit(store: Store, run_id: str, path: Path) -> None:
-    """Write the run's results as JUnit XML: failures carry the scorer reasons, errors the provider error."""
+def write_junit(store: Store, run_id: str, path: Path, verdict: RunVerdict | None = None) -> None:
+    """Write the run's results as JUnit XML: failures carry the scorer reasons, errors the provider error.
+
+    With ``verdict`` (what the job exits with), the suite's properties record it: ``exit_code``,
+    ``verdict`` and ``reasons``, the same words the console and the markdown summary print.
+    """
     run = store.get_run(run_id)
     cases = explain_cases(store, run_id, verdicts=None)
     failures = sum(c.verdict == "fail" for c in cases)
@@ -33,11 +41,14 @@ def write_junit(store: Store, run_id: str, path: Path) -> None:
         timestamp=run.started_at.isoformat(),
     )
     props = ET.SubElement(suite_el, "properties")
-    for key, value in (
-        ("run_id", run.run_id),
-        ("model", run.model),
-        ("prompt_version", run.prompt_version or ""),
-    ):
+    values = [("run_id", run.run_id), ("model", run.model), ("prompt_version", run.prompt_version or "")]
+    if verdict is not None:
+        values += [
+            ("exit_code", str(verdict.exit_code)),
+            ("verdict", verdict.headline),
+            ("reasons", _safe("; ".join(verdict.reasons)[:2000])),
+        ]
+    for key, value in values:
         ET.SubElement(props, "property", name=key, value=value)
     for case in cases:
         el = ET.SubElement(

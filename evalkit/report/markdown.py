@@ -7,14 +7,17 @@ links or @-mentions into the comment, and long values are clipped.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evalkit.analysis.compare import Comparison, MetricComparison
 from evalkit.analysis.failures import CaseExplanation
 from evalkit.gate.regression import RegressionDecision
-from evalkit.report.formatting import cell, metric_cells
+from evalkit.report.formatting import cell, cost_text, metric_cells
 from evalkit.report.pairwise import pairwise_markdown
 from evalkit.results import RunRecord, RunSummary
+
+if TYPE_CHECKING:
+    from evalkit.gate.cells import RunVerdict
 
 TOP = 10
 
@@ -27,28 +30,46 @@ def run_markdown(
     comparison: Comparison | None = None,
     decision: RegressionDecision | None = None,
     report_path: str | None = None,
+    verdict: RunVerdict | None = None,
 ) -> str:
-    """The summary of one finished run: against its baseline when there is one, else its own gate."""
+    """The summary of one finished run: against its baseline when there is one, else its own gate.
+
+    With ``verdict`` (what ``evalkit run`` exits with), the headline, exit code and reasons are the
+    verdict's, so the summary never says a run passed while the job fails (a run that could not be
+    judged keeps its own exit code, whatever its baseline comparison says).
+    """
     who = f"{cell(run.suite_name)} · {cell(run.prompt_version or '-')} · {cell(run.model)}"
+    if verdict is not None and verdict.baseline is not None:
+        comparison, decision = verdict.baseline.comparison, verdict.baseline.decision
     lines: list[str] = []
     if decision is not None and comparison is not None:
-        mark = "✅" if decision.passed else "❌"
-        verdict = "no significant regression" if decision.passed else "regression"
+        passed, headline, code = decision.passed, "no significant regression", decision.exit_code
+        reasons = decision.reasons
+        if not passed:
+            headline = "regression"
+        if verdict is not None:
+            passed, headline, code, reasons = (
+                verdict.passed,
+                verdict.headline,
+                verdict.exit_code,
+                verdict.reasons,
+            )
         lines += [
-            f"### {mark} evalkit · {who}: {verdict} (exit {decision.exit_code})",
+            f"### {'✅' if passed else '❌'} evalkit · {who}: {headline} (exit {code})",
             "",
-            f"Run `{run.run_id}` against baseline `{decision.baseline_run_id}` ({cell(comparison.a.short)}).",
+            f"Run `{run.run_id}` against baseline `{decision.baseline_run_id}` ({cell(comparison.a.short)}) · "
+            f"{summary.results} cases: {summary.passed} passed, {summary.failed} failed, {summary.errors} errors.",
             "",
         ]
-        lines += [f"> {cell(reason, 2000)}" for reason in decision.reasons]
+        lines += [f"> {cell(reason, 2000)}" for reason in reasons]
         lines += ["", *_comparison_body(comparison, "baseline", "this run")]
     else:
-        gate = summary.gate
+        gate = verdict.gate if verdict is not None else summary.gate
         passed = gate is not None and gate.passed
         mark = "✅" if passed else "❌"
-        verdict = "gate passed" if passed else "gate failed"
+        headline = verdict.headline if verdict is not None else ("gate passed" if passed else "gate failed")
         lines += [
-            f"### {mark} evalkit · {who}: {verdict} (exit {gate.exit_code if gate is not None else None})",
+            f"### {mark} evalkit · {who}: {headline} (exit {gate.exit_code if gate is not None else None})",
             "",
             f"Run `{run.run_id}` · {summary.results} cases: {summary.passed} passed, "
             f"{summary.failed} failed, {summary.errors} errors · pass rate {_pct(summary.pass_rate)}",
@@ -62,7 +83,7 @@ def run_markdown(
         lines += [
             "",
             f"Tokens {summary.prompt_tokens:,} in / {summary.completion_tokens:,} out · "
-            f"cost ${summary.cost_usd:.4f} · latency p50 {_ms(summary.latency_p50_ms)}, "
+            f"{cost_text(summary)} · latency p50 {_ms(summary.latency_p50_ms)}, "
             f"p95 {_ms(summary.latency_p95_ms)}",
         ]
         if failures:

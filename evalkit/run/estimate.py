@@ -4,6 +4,9 @@ Renders every case, counts prompt tokens with litellm's tokenizer for the model,
 the response cache already holds, and prices the rest with litellm's offline price map. Completion
 tokens are estimated from earlier outputs of the same model and prompt version when the store has
 some, else bounded by ``max_tokens``.
+
+The suite's judge calls (``llm_judge`` panels and repeats, ``pairwise_judge``) are counted too, one
+reply per call at the judge's ``max_tokens``, as if none were cached (see :mod:`evalkit.run.call_plan`).
 """
 
 from __future__ import annotations
@@ -13,8 +16,9 @@ from itertools import islice
 from typing import Any
 
 from evalkit.providers.base import needs_prompt
-from evalkit.providers.calls import cache_key
+from evalkit.providers.calls import ModelCaller
 from evalkit.providers.litellm import LOCAL_PREFIX, import_litellm
+from evalkit.run.call_plan import case_cost_model
 from evalkit.run.evaluate import CHUNK, prepare_target
 from evalkit.run.runner import RunOptions
 from evalkit.store import Store
@@ -35,7 +39,18 @@ class RunEstimate:
     prompt_tokens: int  # of the calls needed
     completion_tokens: int
     completion_basis: str  # how completion tokens were estimated
-    cost_usd: float | None  # None when litellm has no price for the model
+    cost_usd: float | None  # the target's; None when litellm has no price for the model
+    judge_calls: int = 0  # the scorers' calls (the judge), one reply each
+    judge_prompt_tokens: int = 0
+    judge_completion_tokens: int = 0  # bounded by the judges' max_tokens
+    judge_cost_usd: float | None = 0.0  # None when a judge model has no price
+
+    @property
+    def total_cost_usd(self) -> float | None:
+        """Target and judge together; None when either is unpriced."""
+        if self.cost_usd is None or self.judge_cost_usd is None:
+            return None
+        return self.cost_usd + self.judge_cost_usd
 
 
 def estimate_run(suite: Suite, store: Store | None, options: RunOptions) -> RunEstimate:
@@ -44,27 +59,37 @@ def estimate_run(suite: Suite, store: Store | None, options: RunOptions) -> RunE
     epochs = max(1, options.repeat)
     litellm = import_litellm() if needs_prompt(target.model) else None
     counter_model = "gpt-4o" if target.model.startswith(LOCAL_PREFIX) else target.model
-    cases = calls = cached = prompt_tokens = 0
-    iterator = (c for c in suite.iter_cases() if options.case_filter is None or options.case_filter(c))
-    while chunk := list(islice(iterator, CHUNK)):
-        requests = [target.request(case) for case in chunk]
-        keys = [cache_key(r, e) for r in requests for e in range(epochs)]
-        hits = set(store.cached_responses(keys)) if (store is not None and options.use_cache) else set()
-        for request in requests:
-            cases += 1
-            tokens = _count_tokens(litellm, counter_model, request.messages) if litellm else 0
-            for epoch in range(epochs):
-                if cache_key(request, epoch) in hits:
-                    cached += 1
-                else:
-                    calls += 1
-                    prompt_tokens += tokens
     per_call, basis = _completion_tokens(
         store,
         target.model,
         target.prompt.hash if target.prompt else None,
         int(target.params.get("max_tokens") or 0),
     )
+    costs = case_cost_model(target.model, target.params, [s.spec for s in suite.scorers])
+    keyer = ModelCaller(suite.base_dir, cache=store)  # cache keys as the run computes them; calls nothing
+    cases = calls = cached = prompt_tokens = 0
+    judge_calls = judge_prompt = judge_completion = 0
+    judge_cost: float | None = 0.0
+    iterator = (c for c in suite.iter_cases() if options.case_filter is None or options.case_filter(c))
+    while chunk := list(islice(iterator, CHUNK)):
+        requests = [target.request(case) for case in chunk]
+        keys = [keyer.key_for(r, e) for r in requests for e in range(epochs)]
+        wanted = [k for k in keys if k is not None]
+        hits = set(store.cached_responses(wanted)) if (store is not None and options.use_cache) else set()
+        for case, request in zip(chunk, requests, strict=True):
+            cases += 1
+            tokens = _count_tokens(litellm, counter_model, request.messages) if litellm else 0
+            for epoch in range(epochs):
+                if keyer.key_for(request, epoch) in hits:
+                    cached += 1
+                else:
+                    calls += 1
+                    prompt_tokens += tokens
+            n, judge_in, judge_out, usd = costs.judge_expected(case, per_call)
+            judge_calls += n * epochs
+            judge_prompt += judge_in * epochs
+            judge_completion += judge_out * epochs
+            judge_cost = None if judge_cost is None or usd is None else judge_cost + usd * epochs
     completion_tokens = per_call * calls
     cost = _price(litellm, target.model, prompt_tokens, completion_tokens) if litellm else 0.0
     return RunEstimate(
@@ -79,6 +104,10 @@ def estimate_run(suite: Suite, store: Store | None, options: RunOptions) -> RunE
         completion_tokens=completion_tokens,
         completion_basis=basis,
         cost_usd=cost,
+        judge_calls=judge_calls,
+        judge_prompt_tokens=judge_prompt,
+        judge_completion_tokens=judge_completion,
+        judge_cost_usd=judge_cost,
     )
 
 

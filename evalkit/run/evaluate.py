@@ -109,12 +109,40 @@ def _run_labels(model: str, suite: Suite) -> dict[str, str]:
     return {"baseline_label": label} if label is not None else {}
 
 
+@dataclass
+class ScorerSpend:
+    """What one result's scorers (the judge) spent on model calls, and what their cached answers saved."""
+
+    cost_usd: float = 0.0
+    saved_cost_usd: float = 0.0
+
+
+def judge_call_path(caller: ModelCaller, use_cache: bool, spend: ScorerSpend) -> Any:
+    """``ScoreContext.complete`` for one result: the caller's path, counted as judge calls, honouring
+    ``use_cache`` (``--no-cache``), adding each call's cost to ``spend``."""
+
+    async def complete(request: CompletionRequest, *, use_cache: bool = use_cache) -> Completion:
+        completion = await caller.complete(request, use_cache=use_cache, judge=True)
+        spend.cost_usd += completion.cost_usd
+        spend.saved_cost_usd += completion.saved_cost_usd
+        return completion
+
+    return complete
+
+
 async def score_case(
-    suite: Suite, case: Case, output: OutputRecord, caller: ModelCaller | None = None
+    suite: Suite,
+    case: Case,
+    output: OutputRecord,
+    caller: ModelCaller | None = None,
+    *,
+    use_cache: bool = True,
+    spend: ScorerSpend | None = None,
 ) -> list[ScoreRow]:
     """Run every applicable scorer on one output. A scorer that raises is recorded as a scorer error.
 
-    ``caller`` gives model-calling scorers (the judge) the same call path as the target.
+    ``caller`` gives model-calling scorers (the judge) the same call path as the target; their calls
+    read the response cache unless ``use_cache`` is False, and add what they cost to ``spend``.
     """
     caller = caller or ModelCaller(suite.base_dir)
     ctx = ScoreContext(
@@ -123,7 +151,7 @@ async def score_case(
         parsed=output.parsed,
         extraction=output.extraction,
         output_schema=suite.output_schema,
-        complete=caller.complete,
+        complete=judge_call_path(caller, use_cache, spend if spend is not None else ScorerSpend()),
     )
     rows = []
     for configured in [*suite.scorers, *suite.case_scorers(case)]:
@@ -177,7 +205,10 @@ async def evaluate_case(
     request: CompletionRequest | None = None,
     use_cache: bool = True,
 ) -> CaseResult:
-    """Render, call, parse and score one case. A failed call becomes an ``error`` verdict."""
+    """Render, call, parse and score one case. A failed call becomes an ``error`` verdict.
+
+    ``use_cache=False`` (``--no-cache``) skips the response cache for the target and the judge alike.
+    """
     request = request or target.request(case)
     try:
         completion = await caller.complete(request, epoch=epoch, use_cache=use_cache)
@@ -185,6 +216,16 @@ async def evaluate_case(
         output = OutputRecord(status="error", error=exc.message, attempts=exc.attempts)
         return CaseResult(case=case, epoch=epoch, output=output, verdict="error")
     output = output_from(completion)
-    scores = await score_case(suite, case, output, caller)
+    spend = ScorerSpend()
+    scores = await score_case(suite, case, output, caller, use_cache=use_cache, spend=spend)
     verdict, score = case_verdict(scores, suite.config.gate)
-    return CaseResult(case=case, epoch=epoch, output=output, scores=scores, verdict=verdict, score=score)
+    return CaseResult(
+        case=case,
+        epoch=epoch,
+        output=output,
+        scores=scores,
+        verdict=verdict,
+        score=score,
+        judge_cost_usd=spend.cost_usd,
+        saved_cost_usd=completion.saved_cost_usd + spend.saved_cost_usd,
+    )

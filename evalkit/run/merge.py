@@ -36,6 +36,7 @@ _CALL_COUNTERS = (
     "failed_calls",
     "rate_limit_backoffs",
     "rate_limited",
+    "judge_calls",
 )
 
 

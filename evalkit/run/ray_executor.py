@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from evalkit.cases import Case
 from evalkit.errors import UsageError
-from evalkit.providers.calls import CallStats, ModelCaller, RetryPolicy, cache_key
+from evalkit.providers.calls import CallStats, ModelCaller, RetryPolicy
 from evalkit.providers.concurrency import ConcurrencyLimit
 from evalkit.results import CaseResult, OutputRecord
 from evalkit.run.evaluate import CHUNK, evaluate_case, prepare_target
@@ -68,7 +68,8 @@ class ShardBatch:
     requests: int = 0
     retries: int = 0
     failures: int = 0
-    cost_usd: float = 0.0
+    cost_usd: float = 0.0  # the target's and the judge's
+    judge_cost_usd: float = 0.0
 
 
 class _CollectOnly:
@@ -140,6 +141,7 @@ async def _shard_batches(job: ShardJob) -> AsyncGenerator[ShardBatch, None]:
                     retries=stats.retries - sent.retries,
                     failures=stats.failures - sent.failures,
                     cost_usd=stats.cost_usd - sent.cost_usd,
+                    judge_cost_usd=stats.judge_cost_usd - sent.judge_cost_usd,
                 )
                 # snapshot before yielding: when the generator resumes, the loop has already run
                 # other tasks, whose new requests belong to the next batch, not to no batch at all
@@ -224,9 +226,11 @@ async def evaluate_on_ray(
     while chunk := list(islice(items, CHUNK)):
         requests = {case.id: target.request(case) for case, _ in chunk}
         if options.use_cache and caller.cache is not None:
-            await asyncio.to_thread(caller.prefetch, [cache_key(requests[c.id], e) for c, e in chunk])
+            keys = {(c.id, e): caller.key_for(requests[c.id], e) for c, e in chunk}
+            await asyncio.to_thread(caller.prefetch, [k for k in keys.values() if k is not None])
             for case, epoch in chunk:
-                if caller.has_cached(cache_key(requests[case.id], epoch)):
+                cache_key = keys[case.id, epoch]
+                if cache_key is not None and caller.has_cached(cache_key):
                     await deliver(await evaluate_case(suite, target, caller, case, epoch, requests[case.id]))
                 else:
                     misses.append((case.id, epoch))
@@ -274,6 +278,7 @@ async def evaluate_on_ray(
                     caller.stats.retries += batch.retries
                     caller.stats.failures += batch.failures
                     caller.stats.cost_usd += batch.cost_usd
+                    caller.stats.judge_cost_usd += batch.judge_cost_usd
                     state.cost_usd += batch.cost_usd
                     for result in batch.results:
                         await deliver(result)

@@ -5,8 +5,9 @@
 - Every call goes through :class:`evalkit.providers.calls.ModelCaller` (cache, adaptive concurrency, retries).
 - Results are committed in small atomic batches as they arrive. A run killed at any point keeps
   every committed result, and ``--resume`` finishes it: each (case, epoch) is stored exactly once.
-- ``--repeat N`` samples every case N times (epochs); ``--budget USD`` stops dispatching once the
-  run has spent that much and leaves it incomplete and resumable.
+- ``--repeat N`` samples every case N times (epochs); ``--budget USD`` is a hard cap: a case is
+  dispatched only while its worst-case cost (target and judges) still fits, and a run it stops is
+  left incomplete and resumable.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from evalkit.gate.cells import BaselineCheck, RunVerdict, check_baseline, resolv
 from evalkit.gate.judges import judge_checks
 from evalkit.gate.suite import GateDecision, apply_judge_checks, decide
 from evalkit.providers.base import CompletionRequest
-from evalkit.providers.calls import ModelCaller, RetryPolicy, cache_key
+from evalkit.providers.calls import ModelCaller, RetryPolicy
 from evalkit.providers.concurrency import ConcurrencyLimit
 from evalkit.results import (
     CallCounts,
@@ -35,6 +36,8 @@ from evalkit.results import (
     new_run_id,
 )
 from evalkit.run.batches import BatchWriter
+from evalkit.run.budget import BudgetGuard, budget_stop_reason
+from evalkit.run.call_plan import case_cost_model
 from evalkit.run.evaluate import CHUNK, Target, evaluate_case, prepare_target
 from evalkit.run.shape import (
     case_file_digests,
@@ -151,12 +154,22 @@ async def _evaluate_all(
     options: RunOptions,
     on_result: ResultCallback | None,
 ) -> _Progress:
-    """Evaluate work items with bounded tasks in flight, committing results as they complete."""
+    """Evaluate work items with bounded tasks in flight, committing results as they complete.
+
+    With a budget, each case's worst-case cost is reserved before it is dispatched (see
+    :mod:`evalkit.run.budget`); dispatching stops when the next case no longer fits.
+    """
     progress = _Progress()
     # calls waiting out a backoff or a Retry-After hold a task but no slot: room for them too
     in_flight = asyncio.Semaphore(max(16, 4 * int(caller.limit.maximum)))
+    guard = BudgetGuard(options.budget_usd, caller) if options.budget_usd is not None else None
+    costs = (
+        case_cost_model(target.model, target.params, [s.spec for s in suite.scorers])
+        if guard is not None
+        else None
+    )
 
-    async def one(case: Case, epoch: int, request: CompletionRequest) -> CaseResult:
+    async def one(case: Case, epoch: int, request: CompletionRequest, reserved: float) -> CaseResult:
         try:
             result = await evaluate_case(suite, target, caller, case, epoch, request, options.use_cache)
             await writer.add(result)  # stored (buffered) as soon as it completes
@@ -165,9 +178,20 @@ async def _evaluate_all(
             return result
         finally:
             in_flight.release()
+            if guard is not None:
+                guard.release(reserved)
 
-    def over_budget() -> bool:
-        return options.budget_usd is not None and caller.stats.cost_usd >= options.budget_usd
+    async def reserve(case: Case, epoch: int, request: CompletionRequest) -> float | None:
+        """The case's worst case, reserved; None when it does not fit even with nothing in flight."""
+        assert guard is not None and costs is not None
+        key = caller.key_for(request, epoch) if options.use_cache else None
+        cached = key is not None and caller.has_cached(key)
+        worst = (0.0 if cached else costs.target_worst(request)) + costs.judge_worst(case)
+        while not guard.reserve(worst):
+            if not progress.pending:
+                return None
+            await asyncio.wait(set(progress.pending), return_when=asyncio.FIRST_COMPLETED)
+        return worst
 
     try:
         while not progress.stopped_by_budget and writer.failure is None:
@@ -177,16 +201,20 @@ async def _evaluate_all(
             requests = {case.id: target.request(case) for case, _ in chunk}
             await writer.add_files_of(requests)  # input files, stored once by hash
             if options.use_cache and caller.cache is not None:
-                keys = [cache_key(requests[case.id], epoch) for case, epoch in chunk]
-                await asyncio.to_thread(caller.prefetch, keys)
+                keys = [caller.key_for(requests[case.id], epoch) for case, epoch in chunk]
+                await asyncio.to_thread(caller.prefetch, [k for k in keys if k is not None])
             for case, epoch in chunk:
-                if over_budget():
-                    progress.stopped_by_budget = True
-                    break
                 if writer.failure is not None:  # the database refused a commit: stop calling
                     break
+                reserved = 0.0
+                if guard is not None:
+                    got = await reserve(case, epoch, requests[case.id])
+                    if got is None:
+                        progress.stopped_by_budget = True
+                        break
+                    reserved = got
                 await in_flight.acquire()
-                task = asyncio.create_task(one(case, epoch, requests[case.id]))
+                task = asyncio.create_task(one(case, epoch, requests[case.id], reserved))
                 progress.pending.add(task)
                 task.add_done_callback(progress.pending.discard)
                 progress.dispatched += 1
@@ -359,7 +387,9 @@ async def _execute(
         checks = await asyncio.to_thread(judge_checks, [s.model_dump() for s in suite.config.scorers], store)
         decision = apply_judge_checks(decision, checks)
         if progress.stopped_by_budget:
-            reason = f"stopped at the budget of ${options.budget_usd:.4f} (spent ${caller.stats.cost_usd:.4f}); resume with --resume {run.run_id}"
+            assert options.budget_usd is not None
+            resume = f"evalkit run {run.suite_path} --resume {run.run_id}"
+            reason = budget_stop_reason(options.budget_usd, caller, resume)
             decision = GateDecision(passed=False, exit_code=ExitCode.INCOMPLETE, reasons=[reason])
         summary = summary.model_copy(update={"gate": decision})
         await asyncio.to_thread(store.finish_run, run.run_id, status=status, summary=summary)
@@ -387,6 +417,7 @@ def _summarize(suite: Suite, store: Store, run_id: str, caller: ModelCaller, rep
         concurrency_limit_end=round(caller.limit.limit, 1),
         rate_limit_backoffs=caller.limit.decreases,
         rate_limited=stats.rate_limited,
+        judge_calls=stats.judge_calls,
     )
     flaky = store.flaky_cases(run_id)
     gate = suite.config.gate

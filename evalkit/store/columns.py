@@ -75,6 +75,8 @@ OUTPUT_COLUMNS = (
     "verdict",
     "score",
     "created_at",
+    "judge_cost_usd",
+    "saved_cost_usd",
 )
 SCORE_COLUMNS = (
     "run_id",

@@ -1,4 +1,4 @@
-"""Files given to cases as inputs (migration 011), stored once by content hash, linked to runs' cases.
+"""Files given to cases as inputs (migration 012), stored once by content hash, linked to runs' cases.
 
 The runner records each file when its case is first sent; a report reads them back to show what
 the model saw. Writing the same file (or the same case of a resumed run) again changes nothing.

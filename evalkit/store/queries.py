@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from evalkit.errors import UsageError
-from evalkit.results import CaseResult, RunRecord, RunSummary, ScorerSummary, VerdictCounts
+from evalkit.results import CaseResult, RunRecord, RunSummary, ScorerSummary, VerdictCounts, run_costs
 from evalkit.store.columns import (
     CACHE_COLUMNS,
     CALIBRATION_COLUMNS,
@@ -249,7 +249,7 @@ class Store:
         with self._connection() as con:
             totals = con.execute(
                 "SELECT COUNT(*), COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0), "
-                "COALESCE(SUM(cost_usd), 0), "
+                "COALESCE(SUM(cost_usd), 0), COALESCE(SUM(judge_cost_usd), 0), SUM(saved_cost_usd), "
                 # cached answers took no time: leave them out of the latency percentiles (NULLs are ignored)
                 "percentile_cont(0.5) WITHIN GROUP (ORDER BY CASE WHEN cached THEN NULL ELSE latency_ms END), "
                 "percentile_cont(0.95) WITHIN GROUP (ORDER BY CASE WHEN cached THEN NULL ELSE latency_ms END), "
@@ -272,10 +272,10 @@ class Store:
             **self.verdict_counts(run_id).model_dump(),
             prompt_tokens=int(totals[1]),
             completion_tokens=int(totals[2]),
-            cost_usd=float(totals[3]),
-            latency_p50_ms=float(totals[4]) if totals[4] is not None else None,
-            latency_p95_ms=float(totals[5]) if totals[5] is not None else None,
-            cached=int(totals[6] or 0),
+            **run_costs(float(totals[3]), float(totals[4]), totals[5]),
+            latency_p50_ms=float(totals[6]) if totals[6] is not None else None,
+            latency_p95_ms=float(totals[7]) if totals[7] is not None else None,
+            cached=int(totals[8] or 0),
             scorers={
                 name: ScorerSummary(
                     scored=int(n),
@@ -306,6 +306,7 @@ class Store:
         sql = (
             "SELECT o.case_id, o.epoch, o.verdict, o.score, o.status, o.error, o.raw_text, o.parsed_json, "
             "o.extraction, o.latency_ms, o.prompt_tokens, o.completion_tokens, o.cost_usd, o.cached, o.attempts, "
+            "o.judge_cost_usd, o.saved_cost_usd, "
             "c.input_json, c.expected_json, c.tags_json, c.source, c.verified, c.provenance_json "
             "FROM outputs o JOIN cases c ON c.run_id = o.run_id AND c.case_id = o.case_id "
             f"WHERE o.run_id = ?{where} ORDER BY o.case_id, o.epoch{lim}"

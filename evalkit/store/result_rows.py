@@ -71,6 +71,8 @@ class ResultRows:
                 result.verdict,
                 result.score,
                 utcnow(),
+                result.judge_cost_usd,
+                result.saved_cost_usd,
             )
         )
         for s in result.scores:

@@ -100,6 +100,10 @@ TABLES: dict[str, TableDoc] = {
             "cached": "the response came from `response_cache`",
             "verdict": "`pass` / `fail` / `error`",
             "score": "the case's weighted score; NULL when nothing was scored",
+            "judge_cost_usd": "what the scorers' model calls (the judge: graded, panel, repeats, pairwise) "
+            "cost for this result; 0 for answers from `response_cache`; NULL in rows stored before migration 011",
+            "saved_cost_usd": "what the answers served from `response_cache` for this result (the target's "
+            "and the judge's) cost when first made; NULL in rows stored before migration 011",
         },
     ),
     "scores": TableDoc(

@@ -41,7 +41,9 @@ class TrendStore:
             "SUM(CASE WHEN t.verdict = 'pass' THEN 1 ELSE 0 END) AS passed, "
             "SUM(CASE WHEN t.verdict = 'fail' THEN 1 ELSE 0 END) AS failed, "
             "SUM(CASE WHEN t.verdict = 'error' THEN 1 ELSE 0 END) AS errors, "
-            "SUM(t.cost_usd) AS cost_usd, SUM(t.prompt_tokens) AS prompt_tokens, "
+            # cost: the target's and the judge's calls (judge_cost_usd is NULL in rows from before migration 11)
+            "SUM(t.cost_usd + COALESCE(t.judge_cost_usd, 0)) AS cost_usd, "
+            "SUM(COALESCE(t.judge_cost_usd, 0)) AS judge_cost_usd, SUM(t.prompt_tokens) AS prompt_tokens, "
             "SUM(t.completion_tokens) AS completion_tokens, "
             "percentile_cont(0.5) WITHIN GROUP (ORDER BY CASE WHEN t.status = 'ok' AND NOT t.cached "
             "THEN t.latency_ms END) AS latency_p50_ms, "

@@ -1,4 +1,4 @@
--- Version 11: files given to cases as inputs (PDFs, images, text: `{"$file": ...}` in a case), stored
+-- Version 12: files given to cases as inputs (PDFs, images, text: `{"$file": ...}` in a case), stored
 -- once by content hash so a report can show what the model saw; run_input_files says which case of
 -- which run used which file under which input variable. The content is base64 text (portable SQL).
 

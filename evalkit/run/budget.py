@@ -1,0 +1,52 @@
+"""``--budget USD`` as a hard cap: a case is dispatched only when its worst case still fits.
+
+Before a case is dispatched, the most its calls can cost (the target's and its judges', see
+:mod:`evalkit.run.call_plan`) is reserved; when it completes, the reservation is released and what
+it really cost is in the call path's spend. A case whose worst case does not fit waits for the
+cases in flight to settle; when it still does not fit with nothing in flight, dispatching stops.
+So the spend stays under the cap as long as the worst-case bounds hold, and past it by no more
+than the calls already in flight when they do not (a model that ignores ``max_tokens``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from evalkit.providers.calls import ModelCaller
+
+
+@dataclass
+class BudgetGuard:
+    """The cap, what this process's calls have spent, and what the cases in flight have reserved."""
+
+    cap_usd: float
+    caller: ModelCaller
+    reserved_usd: float = 0.0
+
+    @property
+    def spent_usd(self) -> float:
+        return self.caller.stats.cost_usd
+
+    def fits(self, worst_usd: float) -> bool:
+        return self.spent_usd + self.reserved_usd + worst_usd <= self.cap_usd + 1e-12
+
+    def reserve(self, worst_usd: float) -> bool:
+        """Reserve a case's worst case; False (nothing reserved) when it would cross the cap."""
+        if not self.fits(worst_usd):
+            return False
+        self.reserved_usd += worst_usd
+        return True
+
+    def release(self, worst_usd: float) -> None:
+        self.reserved_usd = max(0.0, self.reserved_usd - worst_usd)
+
+
+def budget_stop_reason(cap_usd: float, caller: ModelCaller, resume_command: str) -> str:
+    """The line ``evalkit run`` prints when the budget stopped a run: what was spent, how to go on."""
+    stats = caller.stats
+    target = stats.cost_usd - stats.judge_cost_usd
+    return (
+        f"stopped at the budget of ${cap_usd:.4f}: spent ${stats.cost_usd:.4f} "
+        f"(target ${target:.4f}, judge ${stats.judge_cost_usd:.4f}); the next case could cost more "
+        f"than what is left; resume with `{resume_command}`"
+    )

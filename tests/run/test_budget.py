@@ -1,0 +1,112 @@
+"""``--budget`` is a hard cap, measured against the loopback server with a model litellm prices."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from evalkit.providers.prices import call_cost
+from evalkit.run.call_plan import case_cost_model
+from evalkit.store import open_store
+from evalkit.suite.loading import load_suite
+from evalkit.testing.openai_server import LoopbackOpenAI
+from tests.conftest import CliResult, loopback_suite
+from tests.run.test_runner import SCORERS, cases, run
+
+PRICED = "openai/gpt-4o-mini"  # in litellm's price map: the loopback's answers cost real (simulated) money
+PADDING = " " * 1200  # ~300 completion tokens by the loopback's count (under max_tokens 512)
+
+
+def long_answer(body: dict[str, Any]) -> str:
+    """The right answer (q12 -> a12), padded so that each call costs about $0.0002."""
+    return json.dumps({"answer": "a" + body["messages"][-1]["content"][1:]}) + PADDING
+
+
+def spent_on_the_wire(server: LoopbackOpenAI) -> float:
+    """What the server's replies cost at the model's price, from the bodies it received."""
+    total = 0.0
+    for body in server.stats.bodies:
+        prompt_chars = sum(len(str(m.get("content", ""))) for m in body["messages"])
+        total += call_cost(PRICED, max(1, prompt_chars // 4), max(1, len(long_answer(body)) // 4))
+    return total
+
+
+def test_budget_is_a_hard_cap_and_the_run_resumes(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    budget = 0.002
+    db = tmp_path / "r.duckdb"
+    with LoopbackOpenAI(responder=long_answer) as server:
+        text = loopback_suite(server.base_url, scorers=SCORERS).replace("openai/loopback", PRICED)
+        suite = make_suite(text, cases(50))
+        worst = case_cost_model(PRICED, {"max_tokens": 512}, []).target_worst(_first_request(suite))
+        # adaptive concurrency (up to 64 in flight): the old check let every case through
+        stopped = run(cli, suite, db, "--budget", str(budget))
+        requests_at_stop = server.stats.requests
+        wire = spent_on_the_wire(server)
+        assert stopped.exit_code == 4, stopped.stdout + stopped.stderr
+        store = open_store(db)
+        run_ = store.get_run("latest")
+        frame = store.case_results(run_.run_id)
+        assert run_.status == "incomplete" and 0 < len(frame) < 50
+        assert requests_at_stop == len(frame)  # nothing dispatched is lost or unrecorded
+        stored_spend = float(frame["cost_usd"].sum())
+        assert stored_spend > 0 and abs(stored_spend - wire) < 1e-9  # the store holds what was spent
+        assert run_.summary is not None and run_.summary.cost_usd == pytest.approx(stored_spend)
+        assert stored_spend <= budget  # worst cases were reserved: under the cap, not just near it
+        assert budget - stored_spend < 2 * worst  # ... and it stopped only when the next case could not fit
+        line = next(x for x in stopped.stdout.splitlines() if "stopped at the budget" in x)
+        assert f"stopped at the budget of ${budget:.4f}: spent ${stored_spend:.4f}" in line
+        assert f"--resume {run_.run_id}" in line and "(exit 4)" in line
+        resumed = run(cli, suite, db, "--resume", run_.run_id)
+    assert resumed.exit_code == 0, resumed.stdout
+    run_ = open_store(db).get_run(run_.run_id)
+    assert run_.status == "complete" and len(open_store(db).case_results(run_.run_id)) == 50
+
+
+def _first_request(suite: Path) -> Any:
+    from evalkit.run.evaluate import prepare_target
+
+    loaded = load_suite(suite)
+    target = prepare_target(loaded, None, None)
+    return target.request(next(iter(loaded.iter_cases())))
+
+
+def test_a_budget_below_one_case_dispatches_nothing(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    with LoopbackOpenAI(responder=long_answer) as server:
+        text = loopback_suite(server.base_url, scorers=SCORERS).replace("openai/loopback", PRICED)
+        suite = make_suite(text, cases(5))
+        stopped = run(cli, suite, tmp_path / "r.duckdb", "--budget", "0.0001")
+        assert server.stats.requests == 0  # one case's worst case (512 tokens out) is ~$0.0003
+    assert stopped.exit_code == 4
+    assert "spent $0.0000" in stopped.stdout and "--resume" in stopped.stdout
+
+
+def test_the_judges_calls_count_against_the_budget(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    from tests.run.test_judge_spend import panel_suite, verdict
+
+    budget = 0.1  # a case's worst case is ~$0.045 (gpt-4o judging at 600 tokens, re-asks included)
+    db = tmp_path / "r.duckdb"
+    with LoopbackOpenAI(responder=long_answer) as target, LoopbackOpenAI(responder=verdict) as judge:
+        suite = make_suite(panel_suite(target, judge), cases(40))
+        stopped = run(cli, suite, db, "--budget", str(budget))
+        assert judge.stats.requests > 0
+    assert stopped.exit_code == 4, stopped.stdout + stopped.stderr
+    store = open_store(db)
+    run_ = store.get_run("latest")
+    frame = store.case_results(run_.run_id)
+    assert 0 < len(frame) < 40
+    target_spend = float(frame["cost_usd"].sum())
+    judge_spend = float(frame["judge_cost_usd"].sum())
+    assert judge_spend > target_spend > 0  # a 2-judge, 2-repeat panel costs more than the target
+    assert target_spend + judge_spend <= budget  # both were reserved before each case was dispatched
+    assert run_.summary is not None and run_.summary.cost_usd == pytest.approx(target_spend + judge_spend)
+    assert f"judge ${judge_spend:.4f}" in stopped.stdout
