@@ -4,6 +4,9 @@ A case file holds one JSON object per line::
 
     {"id": "html-entities-01", "input": {"listing": "..."}, "expected": {...}, "tags": ["html"]}
 
+A case may carry its own checks, run after the suite's:
+``"scorers": [{"name": "contains", "id": "no_competitor", "args": {"value": "Acme", "mode": "none"}}]``.
+
 ``id`` is optional: without it the id is a hash of the input, so it stays stable while the case does.
 Cases are read lazily, one line at a time, so memory does not grow with the size of a suite.
 """
@@ -20,6 +23,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from evalkit.errors import ConfigError
+from evalkit.suite.spec import ScorerSpec
 from evalkit.suite.textfile import decode_utf8
 
 
@@ -58,6 +62,11 @@ class Case(BaseModel):
     )
     provenance: dict[str, Any] = Field(
         default_factory=dict, description="Where the case came from: file, generator, log id, ..."
+    )
+    scorers: list[ScorerSpec] = Field(
+        default_factory=list,
+        description="Checks of this case only, in addition to the suite's scorers (same names and "
+        "arguments); reported under their `id` (default: name), which must differ from the suite's.",
     )
 
     @model_validator(mode="before")

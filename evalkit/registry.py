@@ -22,11 +22,17 @@ _BUILTIN_MODULES = {
         "evalkit.scorers.text",
         "evalkit.scorers.structured",
         "evalkit.scorers.fields",
+        "evalkit.scorers.tools",
         "evalkit.scorers.judge",
         "evalkit.scorers.similarity",
         "evalkit.scorers.pairwise",
     ),
-    "providers": ("evalkit.providers.litellm", "evalkit.providers.python"),
+    "providers": (
+        "evalkit.providers.litellm",
+        "evalkit.providers.python",
+        "evalkit.providers.http_target",
+        "evalkit.providers.replay",
+    ),
 }
 
 

@@ -76,6 +76,7 @@ def compare(
     exit code (1 when it fails).
     """
     from evalkit.analysis.compare import compare_runs
+    from evalkit.cli.human_baseline import print_baseline_rates
     from evalkit.errors import UsageError
     from evalkit.store import open_store
 
@@ -103,6 +104,7 @@ def compare(
     if comparison.paired == 0:
         raise UsageError(f"runs {run_a.run_id} and {run_b.run_id} have no case scored in both")
     print_comparison(comparison, flips)
+    rates = print_baseline_rates(comparison, run_a, run_b)
     from evalkit.cli.field_table import print_field_figures
 
     print_field_figures(store, run_a, run_b)
@@ -116,7 +118,8 @@ def compare(
     if summary_md is not None:
         from evalkit.report.markdown import comparison_markdown
 
-        _write(summary_md, comparison_markdown(comparison, pairwise=pairwise))
+        line = rates.line if rates is not None else None
+        _write(summary_md, comparison_markdown(comparison, pairwise=pairwise, baseline_line=line))
     if pairwise is not None:
         from evalkit.gate.pairwise import pairwise_exit_code
 

@@ -20,7 +20,8 @@ def run(
         None,
         "--model",
         "-m",
-        help="Model to run instead of the suite's (any litellm model string). Repeat for a matrix.",
+        help="Model to run instead of the suite's: any litellm model string, python:module:fn, "
+        "http:service.yaml or replay:recorded.jsonl. Repeat for a matrix.",
     ),
     prompt: list[str] | None = typer.Option(
         None, "--prompt", "-p", help="Prompt version to run (default: the suite's). Repeat for a matrix."

@@ -30,7 +30,7 @@ from evalkit.cases import Case, content_id
 from evalkit.errors import ConfigError, ProviderError, UsageError
 from evalkit.grow.neardup import NearDuplicateIndex, input_text
 from evalkit.outputs import parse_output
-from evalkit.providers.base import CompletionRequest
+from evalkit.providers.base import CompletionRequest, needs_prompt
 from evalkit.providers.calls import ModelCaller, RetryPolicy
 from evalkit.providers.concurrency import ConcurrencyLimit
 from evalkit.store import Store
@@ -235,7 +235,7 @@ async def generate(
         raise UsageError(f"unknown edge-case family {unknown[0]!r} (known: {', '.join(spec.families)})")
     threshold = spec.dedup_threshold if threshold is None else threshold
     target_model = suite.config.target.model
-    prompt = None if target_model.startswith("python:") else suite.prompt(prompt_version)
+    prompt = suite.prompt(prompt_version) if needs_prompt(target_model) else None
     parents, case_texts = _pick_parents(suite)
     if not parents:
         raise UsageError(f"suite {suite.name!r} has no cases to generate from")

@@ -45,6 +45,7 @@ from evalkit.grow.logfiles import iter_log, resolve_logs
 from evalkit.grow.neardup import NearDuplicateIndex
 from evalkit.grow.pii import PiiScrubber
 from evalkit.grow.review import append_cases, suite_case_ids
+from evalkit.providers.base import needs_prompt
 from evalkit.store import Store
 from evalkit.store.growth import GrowthStore
 from evalkit.suite.loading import Suite
@@ -171,7 +172,7 @@ def mine(
     limit = n if n is not None else spec.max_cases
     paths = resolve_logs(logs)
     target = suite.config.target.model
-    prompt = None if target.startswith("python:") else suite.prompt()
+    prompt = suite.prompt() if needs_prompt(target) else None
     variables = sorted(prompt.variables) if prompt is not None else []
     scrubber = PiiScrubber(addresses=spec.pii.addresses, patterns=spec.pii.patterns)
     reader = RecordReader(suite, spec, variables, scrubber)

@@ -36,7 +36,9 @@ class ReviewOutcome:
 
 def listed_in_suite(suite: Suite, path: Path) -> bool:
     """Whether the suite's ``cases:`` list names ``path`` (so its cases run with the suite)."""
-    return any(fnmatch.fnmatch(str(path), str(suite.base_dir / pattern)) for pattern in suite.config.cases)
+    return any(
+        fnmatch.fnmatch(str(path), str(suite.base_dir / pattern)) for pattern in suite.config.case_patterns
+    )
 
 
 def generated_cases_path(suite: Suite) -> Path:

@@ -20,13 +20,19 @@ class CompletionRequest:
     """One model call: everything that determines its answer."""
 
     model: str
-    messages: list[dict[str, str]]
+    messages: list[dict[str, Any]]  # content is text, or content parts (text and images)
     params: dict[str, Any] = field(default_factory=dict)  # temperature, max_tokens, seed, ...
     response_schema: dict[str, Any] | None = None  # JSON Schema constraint, where the provider supports it
     api_base: str | None = None
     # Python targets receive the case's input variables instead of (or as well as) messages.
     variables: dict[str, Any] | None = None
     timeout: float | None = None
+    # content hash of what the model string points at (an http: target's config, a replay's recording),
+    # part of the cache key so editing that file is a new call
+    target_hash: str | None = None
+    case_id: str | None = None  # which case this is (a replay looks its recording up by it)
+    tools: list[dict[str, Any]] | None = None  # functions the model may call (OpenAI's form)
+    attachments: dict[str, str] | None = None  # input variable -> SHA-256 of the file it names
     # Name of the environment variable holding the API key: read when the request is sent, and sent
     # only as a header, so the key never enters params, the cache key or the store.
     api_key_env: str | None = None
@@ -88,6 +94,13 @@ ProviderFactory = Callable[[str, Path | None], Provider]
 
 providers: Registry[ProviderFactory] = Registry("providers")
 
+# (model string, suite directory) -> content hash of the files the model string names
+TargetHasher = Callable[[str, Path | None], str]
+target_hashers: Registry[TargetHasher] = Registry("providers")  # registered by provider modules
+
+# targets that receive the case's variables and render no prompt of the suite's
+PROMPTLESS_SCHEMES = ("python", "http", "replay")
+
 
 def provider(scheme: str) -> Callable[[ProviderFactory], ProviderFactory]:
     """Register a provider factory for model strings ``scheme:...`` (e.g. ``python:pkg.mod:fn``).
@@ -102,9 +115,27 @@ def get_provider(model: str, base_dir: Path | None = None) -> Provider:
 
     ``base_dir`` is the suite's directory, where providers look for files the model string names.
     """
-    scheme, sep, _ = model.partition(":")
-    factory = providers.get(scheme) if sep and "/" not in scheme else None
+    scheme = _scheme(model)
+    factory = providers.get(scheme) if scheme else None
     if factory is None:
         factory = providers.get("litellm")
     assert factory is not None, "the litellm provider is built in"
     return factory(model, base_dir)
+
+
+def _scheme(model: str) -> str | None:
+    scheme, sep, _ = model.partition(":")
+    return scheme if sep and "/" not in scheme else None
+
+
+def needs_prompt(model: str) -> bool:
+    """Whether a target renders the suite's prompt (a model) or takes the case's variables (``python:``,
+    ``http:``, ``replay:``)."""
+    return _scheme(model) not in PROMPTLESS_SCHEMES
+
+
+def target_hash(model: str, base_dir: Path | None = None) -> str | None:
+    """Content hash of the files a model string names (for the cache key), or None for plain models."""
+    scheme = _scheme(model)
+    hasher = target_hashers.get(scheme) if scheme else None
+    return hasher(model, base_dir) if hasher is not None else None

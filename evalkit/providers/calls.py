@@ -60,6 +60,10 @@ def cache_key(request: CompletionRequest, epoch: int, identity: str = "") -> str
     provider's ``identity`` (what else its answer depends on: a ``python:`` target's code digest)."""
     digest = _settings_digest(request).copy()
     material: list[Any] = [request.messages or None, None if request.messages else request.variables, epoch]
+    if request.target_hash is not None:  # targets naming files (http:, replay:) answer per case
+        material.append(request.case_id)
+    if request.attachments:  # the files' content, whatever of them the messages show
+        material.append(request.attachments)
     if identity:  # providers without one keep the keys they always had
         material.append(identity)
     digest.update(json.dumps(material, sort_keys=True, ensure_ascii=False, default=str).encode())
@@ -75,19 +79,35 @@ def provider_identity(provider: Provider) -> str | None:
 
 
 # The parts of a request shared by every case of a run, hashed once (checked by identity).
-_SETTINGS: dict[tuple[str, str | None, int, int], tuple[Any, Any, hashlib._Hash]] = {}
+_SETTINGS: dict[tuple[str, str | None, str | None, int, int, int], tuple[Any, Any, hashlib._Hash, Any]] = {}
 
 
 def _settings_digest(request: CompletionRequest) -> hashlib._Hash:
-    key = (request.model, request.api_base, id(request.params), id(request.response_schema))
+    key = (
+        request.model,
+        request.api_base,
+        request.target_hash,
+        id(request.params),
+        id(request.response_schema),
+        id(request.tools),
+    )
     cached = _SETTINGS.get(key)
-    if cached is not None and cached[0] is request.params and cached[1] is request.response_schema:
+    if (
+        cached is not None
+        and cached[0] is request.params
+        and cached[1] is request.response_schema
+        and cached[3] is request.tools
+    ):
         return cached[2]
     material = [request.model, request.api_base, request.params, request.response_schema]
+    if request.target_hash is not None:  # only then, so the keys of plain model calls stay as they were
+        material.append(request.target_hash)
+    if request.tools is not None:
+        material.append({"tools": request.tools})
     digest = hashlib.sha256(json.dumps(material, sort_keys=True, ensure_ascii=False, default=str).encode())
     if len(_SETTINGS) > 256:
         _SETTINGS.clear()
-    _SETTINGS[key] = (request.params, request.response_schema, digest)
+    _SETTINGS[key] = (request.params, request.response_schema, digest, request.tools)
     return digest
 
 

@@ -18,6 +18,7 @@ from typing import Any
 from evalkit.errors import ProviderError
 from evalkit.providers.base import Completion, CompletionRequest, Provider, provider, without_key
 from evalkit.providers.lean_vendors import api_key_from_environment, lean_client, serves
+from evalkit.providers.tool_calls import tool_calls_text
 
 LOCAL_PREFIX = "local/"
 
@@ -84,6 +85,8 @@ class LitellmProvider:
             kwargs["response_format"] = response_format_for(request.model, request.response_schema)
         if request.api_base:
             kwargs["api_base"] = request.api_base
+        if request.tools is not None:
+            kwargs["tools"] = request.tools
         if request.timeout:
             kwargs["timeout"] = request.timeout
         if request.api_key_env:
@@ -114,6 +117,8 @@ def completion_from_response(litellm: Any, response: Any, latency_ms: float, mod
     try:
         choice = response.choices[0]
         text = choice.message.content or ""
+        if getattr(choice.message, "tool_calls", None):
+            text = tool_calls_text(text, choice.message.tool_calls)
     except (AttributeError, IndexError, TypeError):
         raise ProviderError("malformed response: no choices[0].message", transient=True) from None
     usage = getattr(response, "usage", None)

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from evalkit.errors import ProviderError
 from evalkit.providers.base import Completion, CompletionRequest, without_key
 from evalkit.providers.http1 import Http1Client, TransportError
+from evalkit.providers.tool_calls import tool_calls_text
 
 if TYPE_CHECKING:
     import aiohttp
@@ -73,6 +74,8 @@ class OpenAICompatClient:
                 "type": "json_schema",
                 "json_schema": {"name": "output", "schema": request.response_schema, "strict": False},
             }
+        if request.tools is not None:
+            body["tools"] = request.tools
         start = time.perf_counter()
         try:
             status, raw, retry_after = await self._post(body, request.timeout)
@@ -86,7 +89,10 @@ class OpenAICompatClient:
         try:
             data = json.loads(raw)
             choice = data["choices"][0]
-            text = choice["message"]["content"] or ""
+            message = choice["message"]
+            text = message.get("content") or ""
+            if message.get("tool_calls"):
+                text = tool_calls_text(text, message["tool_calls"])
         except (ValueError, KeyError, IndexError, TypeError):
             error = ProviderError(f"malformed response body: {raw[:120]!r}", transient=True)
             raise without_key(error, self._key) from None

@@ -27,9 +27,11 @@ from markupsafe import Markup
 from evalkit import __version__
 from evalkit.analysis.compare import Comparison, compare_outcomes
 from evalkit.analysis.field_metrics import field_metrics_of_frame
+from evalkit.analysis.human_baseline import baseline_error_rates
 from evalkit.analysis.outcomes import frame_columns, outcomes_from_frames
 from evalkit.report.charts import Chart, RunSeries, render_charts
 from evalkit.report.formatting import metric_cells
+from evalkit.report.input_files import input_file_views
 from evalkit.report.pairwise import pairwise_view
 from evalkit.results import RunRecord
 from evalkit.store.pairwise import PairwiseStore
@@ -83,7 +85,7 @@ def prompt_text(run: RunRecord) -> PromptText:
     """The run's prompt template, read from the suite on disk and checked against the hash the run recorded."""
     version, recorded = run.prompt_version, run.prompt_hash
     if version is None:
-        return PromptText(version, recorded, None, "no prompt (a python: target)")
+        return PromptText(version, recorded, None, "no prompt (a python:, http: or replay: target)")
     rel = run.config.get("target", {}).get("prompts", {}).get(version)
     if not rel or not run.suite_path:
         return PromptText(version, recorded, None, "the run did not record where its template was")
@@ -130,6 +132,8 @@ def build_context(
         "version": __version__,
         "runs": views,
         "comparison": comparison,
+        "human_baseline": baseline_error_rates(comparison, run, other) if comparison and other else None,
+        "input_files": input_file_views(store, run.run_id),
         "flips": comparison.flips[:FLIPS_SHOWN] if comparison else [],
         "charts": render_charts([_series(v, qualify_fields=_field_scorers(views) > 1) for v in views]),
         "field_metrics": [(v, field_metrics_of_frame(v.fields)) for v in views if len(v.fields)],

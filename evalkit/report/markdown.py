@@ -105,9 +105,14 @@ def run_markdown(
 
 
 def comparison_markdown(
-    comparison: Comparison, *, report_path: str | None = None, pairwise: Any = None
+    comparison: Comparison,
+    *,
+    report_path: str | None = None,
+    pairwise: Any = None,
+    baseline_line: str | None = None,
 ) -> str:
-    """The summary of ``evalkit compare A B`` (with ``--judge``: the pairwise judge's figures too)."""
+    """The summary of ``evalkit compare A B`` (with ``--judge``: the pairwise judge's figures too;
+    ``baseline_line``: a recorded baseline's error rate against the model's)."""
     head = comparison.headline
     lines = [
         f"### evalkit compare · {cell(comparison.a.suite_name)}: {cell(comparison.b.short)} against "
@@ -115,6 +120,7 @@ def comparison_markdown(
         "",
         f"A = `{comparison.a.run_id}`, B = `{comparison.b.run_id}`.",
         "",
+        *([f"**Baseline:** {cell(baseline_line, 400)}", ""] if baseline_line else []),
         *_comparison_body(comparison, "A", "B"),
     ]
     if pairwise is not None:

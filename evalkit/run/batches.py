@@ -10,9 +10,12 @@ import asyncio
 import time
 
 from evalkit.errors import DatabaseFileError
+from evalkit.providers.base import CompletionRequest
 from evalkit.providers.calls import ModelCaller
 from evalkit.results import CaseResult
+from evalkit.run.input_files import input_files_of
 from evalkit.store import Store
+from evalkit.store.input_files import InputFileStore
 from evalkit.store.result_rows import ResultRows
 
 FLUSH_EVERY = 500  # results per store transaction, at most
@@ -35,6 +38,8 @@ class BatchWriter:
         self.buffer = ResultRows(run_id)
         self.last_flush = time.monotonic()
         self._commit: asyncio.Task[None] | None = None
+        # held while a commit is started: the run's one connection takes one transaction at a time
+        self._starting = asyncio.Lock()
         self._timer: asyncio.TimerHandle | None = None
         self._timed: asyncio.Task[None] | None = None
         # The first commit the database refused (disk full, ...): no other is tried, the run stops,
@@ -75,14 +80,28 @@ class BatchWriter:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        await self._settle()
-        if self.failure is not None:
+        async with self._starting:  # one commit at a time, whoever starts it
+            await self._settle()
+            if self.failure is not None:
+                return
+            batch, self.buffer = self.buffer, ResultRows(self.run_id)
+            batch.add_cache(self.caller.drain_cache_rows())
+            self.last_flush = time.monotonic()
+            if batch:
+                self._commit = asyncio.create_task(asyncio.to_thread(self.store.add_rows, batch))
+
+    async def add_files_of(self, requests: dict[str, CompletionRequest]) -> None:
+        """Store the input files of the requests about to be sent, as the next commit (one at a time)."""
+        files = input_files_of(requests)
+        if not files:
             return
-        batch, self.buffer = self.buffer, ResultRows(self.run_id)
-        batch.add_cache(self.caller.drain_cache_rows())
-        self.last_flush = time.monotonic()
-        if batch:
-            self._commit = asyncio.create_task(asyncio.to_thread(self.store.add_rows, batch))
+        async with self._starting:
+            await self._settle()
+            if self.failure is not None:
+                return
+            self._commit = asyncio.create_task(
+                asyncio.to_thread(InputFileStore(self.store).record, self.run_id, files)
+            )
 
     async def flush(self) -> None:
         """Commit everything buffered and wait until it is stored."""

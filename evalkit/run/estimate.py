@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
+from evalkit.providers.base import needs_prompt
 from evalkit.providers.calls import ModelCaller
 from evalkit.providers.litellm import LOCAL_PREFIX, import_litellm
 from evalkit.run.call_plan import case_cost_model
@@ -56,7 +57,7 @@ def estimate_run(suite: Suite, store: Store | None, options: RunOptions) -> RunE
     """Estimate calls, tokens and cost of running ``suite`` with ``options``; makes no model call."""
     target = prepare_target(suite, options.model, options.prompt, options.timeout)
     epochs = max(1, options.repeat)
-    litellm = import_litellm() if not target.model.startswith("python:") else None
+    litellm = import_litellm() if needs_prompt(target.model) else None
     counter_model = "gpt-4o" if target.model.startswith(LOCAL_PREFIX) else target.model
     per_call, basis = _completion_tokens(
         store,

@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import inspect
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from evalkit.cases import Case
 from evalkit.errors import ConfigError, ProviderError
 from evalkit.gate.suite import case_verdict
 from evalkit.outputs import parse_output
-from evalkit.providers.base import Completion, CompletionRequest
+from evalkit.providers.base import Completion, CompletionRequest, needs_prompt, target_hash
 from evalkit.providers.calls import ModelCaller
+from evalkit.providers.file_inputs import has_file_refs, resolve_file_inputs, with_content_parts
+from evalkit.providers.replay import baseline_label
 from evalkit.providers.vendors import unknown_model_problem
 from evalkit.results import CaseResult, OutputRecord, ScoreRow
 from evalkit.scorers.base import Score, ScoreContext
@@ -36,18 +39,31 @@ class Target:
     response_schema: dict[str, Any] | None
     api_base: str | None
     timeout: float | None = None
+    target_hash: str | None = None
+    tools: list[dict[str, Any]] | None = None
+    file_root: Path | None = None  # what case file paths are relative to (the suite's directory)
+    run_labels: dict[str, str] = field(default_factory=dict)  # stored in the run's config.run
     api_key_env: str | None = None  # the variable holding the key (the key itself is never kept)
 
     def request(self, case: Case) -> CompletionRequest:
-        messages = self.prompt.render(case.input, output_schema=self.response_schema) if self.prompt else []
+        variables, attachments = case.input, None
+        if has_file_refs(variables):
+            variables, attachments = resolve_file_inputs(variables, self.file_root or Path.cwd())
+        messages = self.prompt.render(variables, output_schema=self.response_schema) if self.prompt else []
+        if attachments:
+            messages = with_content_parts(messages, variables)
         return CompletionRequest(
             model=self.model,
             messages=messages,
             params=self.params,
             response_schema=self.response_schema,
             api_base=self.api_base,
-            variables=case.input,
+            variables=variables,
             timeout=self.timeout,
+            target_hash=self.target_hash,
+            case_id=case.id,
+            tools=self.tools,
+            attachments=attachments,
             api_key_env=self.api_key_env,
         )
 
@@ -71,7 +87,7 @@ def prepare_target(
             line=suite.line_of(("target", "api_key_env")),
         )
     model = model or spec.model
-    version = None if model.startswith("python:") else suite.prompt(prompt)
+    version = suite.prompt(prompt) if needs_prompt(model) else None
     params = spec.params.model_dump(exclude_none=True, exclude={"timeout"})
     return Target(
         model=model,
@@ -80,8 +96,17 @@ def prepare_target(
         response_schema=suite.output_schema,
         api_base=spec.api_base,
         timeout=timeout or spec.params.timeout,
+        target_hash=target_hash(model, suite.base_dir),
+        tools=suite.tools,
+        file_root=suite.base_dir,
+        run_labels=_run_labels(model, suite),
         api_key_env=spec.api_key_env,
     )
+
+
+def _run_labels(model: str, suite: Suite) -> dict[str, str]:
+    label = baseline_label(model, suite.base_dir)  # recordings marked as a baseline (human moderators)
+    return {"baseline_label": label} if label is not None else {}
 
 
 @dataclass
@@ -129,7 +154,7 @@ async def score_case(
         complete=judge_call_path(caller, use_cache, spend if spend is not None else ScorerSpend()),
     )
     rows = []
-    for configured in suite.scorers:
+    for configured in [*suite.scorers, *suite.case_scorers(case)]:
         spec = configured.spec
         if spec.verified_only and not case.verified:
             continue

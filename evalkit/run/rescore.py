@@ -23,6 +23,7 @@ from evalkit.results import CaseResult, OutputRecord, RunRecord, RunSummary
 from evalkit.run.evaluate import ScorerSpend, score_case
 from evalkit.store import Store
 from evalkit.suite.loading import Suite, load_suite
+from evalkit.suite.spec import ScorerSpec
 
 BATCH = 200
 
@@ -38,9 +39,16 @@ class RescoreOutcome:
     judge_checks: list[JudgeCheck]
 
 
-def stored_results(store: Store, run_id: str) -> Iterator[tuple[Case, int, OutputRecord]]:
-    """Each stored (case, epoch, output) of a run, as the runner produced them."""
+def stored_results(
+    store: Store, run_id: str, case_checks: dict[str, list[ScorerSpec]] | None = None
+) -> Iterator[tuple[Case, int, OutputRecord]]:
+    """Each stored (case, epoch, output) of a run, as the runner produced them.
+
+    ``case_checks`` (case id -> scorer specs) gives cases back the checks they carry in the case
+    files, which the store does not keep.
+    """
     frame = store.case_results(run_id)
+    checks = case_checks or {}
     for row in frame.itertuples(index=False):
         case = Case(
             id=row.case_id,
@@ -50,6 +58,7 @@ def stored_results(store: Store, run_id: str) -> Iterator[tuple[Case, int, Outpu
             source=row.source,
             verified=bool(row.verified),
             provenance=json.loads(row.provenance_json),
+            scorers=checks.get(row.case_id, []),
         )
         found = isinstance(row.parsed_json, str)
         output = OutputRecord(
@@ -84,7 +93,8 @@ async def execute_rescore(
     if not path:
         raise UsageError(f"run {parent.run_id} records no suite file; pass --suite")
     suite = load_suite(path)
-    results = await asyncio.to_thread(lambda: list(stored_results(store, parent.run_id)))
+    carried = {c.id: c.scorers for c in suite.iter_cases() if c.scorers}
+    results = await asyncio.to_thread(lambda: list(stored_results(store, parent.run_id, carried)))
     if not results:
         raise UsageError(f"run {parent.run_id} has no stored outputs to re-score")
     run = RunRecord.new(

@@ -199,6 +199,7 @@ async def _evaluate_all(
             if not chunk:
                 break
             requests = {case.id: target.request(case) for case, _ in chunk}
+            await writer.add_files_of(requests)  # input files, stored once by hash
             if options.use_cache and caller.cache is not None:
                 keys = [caller.key_for(requests[case.id], epoch) for case, epoch in chunk]
                 await asyncio.to_thread(caller.prefetch, [k for k in keys if k is not None])
@@ -335,6 +336,7 @@ async def _execute(
             "concurrency": options.concurrency,
             "budget_usd": options.budget_usd,
         }
+        config["run"].update(target.run_labels)  # e.g. a replay's baseline label
         digests = case_file_digests(suite)
         config["case_files"] = digests  # next to the suite's own `cases` (the file list)
         run = RunRecord.new(

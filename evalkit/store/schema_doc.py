@@ -259,6 +259,14 @@ TABLES: dict[str, TableDoc] = {
         notes="Rows are only appended. The current grade of an output is the newest row with the same kind, "
         "suite, case, output hash and scorer.",
     ),
+    "input_files": TableDoc(
+        row='file given to cases as an input (`{"$file": ...}`), stored once; `evalkit report` shows them',
+        columns={"sha256": "SHA-256 of the bytes (in the calls' cache keys too)", "data_base64": "base64"},
+    ),
+    "run_input_files": TableDoc(
+        row="file a case of a run was given, under one input variable",
+        columns={"variable": "the case input naming the file", "name": "its path, relative to the suite"},
+    ),
     "schema_migrations": TableDoc(
         row="applied migration",
         columns={

@@ -13,12 +13,17 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from evalkit.cases import Case, iter_case_file
+from evalkit.cases import Case
 from evalkit.errors import ConfigError, UsageError
+from evalkit.providers.base import needs_prompt
+from evalkit.providers.file_inputs import check_file_inputs, has_file_refs, rebase_file_refs
+from evalkit.providers.tool_calls import load_tools
 from evalkit.scorers.base import ScoreFn, ScorerArgumentError, build_scorer
+from evalkit.suite.case_columns import ColumnMapping
 from evalkit.suite.output_schema import load_output_schema
 from evalkit.suite.prompts import PromptVersion, load_prompt
 from evalkit.suite.secrets import literal_secrets, refusal
+from evalkit.suite.sources import iter_cases_from
 from evalkit.suite.spec import SUITE_FILENAMES, ScorerSpec, SuiteFile
 from evalkit.suite.yamlfile import LocatedYaml, load_yaml
 
@@ -47,6 +52,9 @@ class Suite:
     case_files: list[Path]
     source_hash: str
     _locations: LocatedYaml | None = field(default=None, repr=False)
+    case_columns: dict[Path, ColumnMapping] = field(default_factory=dict)  # CSV/Parquet files' mappings
+    tools: list[dict[str, Any]] | None = None  # functions the target may call
+    _case_scorers: dict[str, ConfiguredScorer] = field(default_factory=dict, repr=False)
 
     @property
     def name(self) -> str:
@@ -68,6 +76,17 @@ class Suite:
             raise UsageError(f"suite {self.name!r} has no prompt version {chosen!r} (versions: {known})")
         return self.prompts[chosen]
 
+    def case_scorers(self, case: Case) -> list[ConfiguredScorer]:
+        """The checks ``case`` carries itself, built once per distinct spec (ScorerArgumentError if bad)."""
+        built = []
+        for spec in case.scorers:
+            key = spec.model_dump_json()
+            if key not in self._case_scorers:
+                fn = build_scorer(spec.name, spec.args, base_dir=self.base_dir)
+                self._case_scorers[key] = ConfiguredScorer(spec=spec, fn=fn)
+            built.append(self._case_scorers[key])
+        return built
+
     def iter_cases(self) -> Iterator[Case]:
         """Stream every case of every case file, in file order (memory does not grow with suite size)."""
         for _, _, case in self.iter_located_cases():
@@ -76,7 +95,11 @@ class Suite:
     def iter_located_cases(self) -> Iterator[tuple[Path, int, Case]]:
         """Like :meth:`iter_cases`, with the file and line each case comes from."""
         for path in self.case_files:
-            for line, case in iter_case_file(path):
+            for line, case in iter_cases_from(path, self.case_columns.get(path)):
+                if has_file_refs(case.input):  # file paths are relative to the case file
+                    case = case.model_copy(
+                        update={"input": rebase_file_refs(case.input, path.parent, self.base_dir)}
+                    )
                 yield path, line, case
 
     def check_cases(self, prompt: PromptVersion | None, accept: Callable[[Case], bool] | None = None) -> int:
@@ -104,10 +127,32 @@ class Suite:
                     path=path,
                     line=line,
                 )
+            if case.scorers:
+                self._check_case_scorers(case, path, line)
+            if has_file_refs(case.input):
+                try:
+                    check_file_inputs(case.input, self.base_dir)
+                except ConfigError as exc:
+                    raise ConfigError(f"case {case.id!r}: {exc.message}", path=path, line=line) from None
             accepted += accept is None or accept(case)
         if not seen:
             raise ConfigError("suite has no cases (its case files are empty)", path=self.path)
         return accepted
+
+    def _check_case_scorers(self, case: Case, path: Path, line: int) -> None:
+        labels = {s.label for s in self.scorers}
+        for i, spec in enumerate(case.scorers):
+            if spec.label in labels:
+                raise ConfigError(
+                    f"scorers.{i}: scorer id {spec.label!r} is already used by the suite or this case; give it an `id`",
+                    path=path,
+                    line=line,
+                )
+            labels.add(spec.label)
+        try:
+            self.case_scorers(case)
+        except ScorerArgumentError as exc:
+            raise ConfigError(f"scorers: {exc}", path=path, line=line) from None
 
 
 def resolve_suite_path(path: Path) -> Path:
@@ -145,8 +190,7 @@ def load_suite(path: Path | str) -> Suite:
         return ConfigError(message, path=suite_path, line=located.line_of(loc))
 
     target = config.target
-    is_python_target = target.model.startswith("python:")
-    if not target.prompts and not is_python_target:
+    if not target.prompts and needs_prompt(target.model):
         raise fail("target.prompts: a model target needs at least one prompt version", ("target",))
     prompts = {}
     for name, rel in target.prompts.items():
@@ -168,6 +212,13 @@ def load_suite(path: Path | str) -> Suite:
         except ValueError as exc:
             raise fail(f"target.output_schema: {exc}", ("target", "output_schema")) from None
 
+    tools = None
+    if target.tools is not None:
+        try:
+            tools = load_tools(target.tools, base)
+        except ConfigError as exc:
+            raise (exc if exc.path is not None else fail(exc.message, ("target", "tools"))) from None
+
     labels: set[str] = set()
     scorers = []
     for i, spec in enumerate(config.scorers):
@@ -182,13 +233,17 @@ def load_suite(path: Path | str) -> Suite:
         scorers.append(ConfiguredScorer(spec=spec, fn=fn))
 
     case_files: list[Path] = []
-    for i, pattern in enumerate(config.cases):
+    case_columns: dict[Path, ColumnMapping] = {}
+    for i, entry in enumerate(config.cases):
+        pattern = entry if isinstance(entry, str) else entry.path
         matches = sorted(Path(p) for p in glob.glob(str(base / pattern), recursive=True))
         if not matches:
             if (base / pattern) in _growth_case_files(config, base):
                 continue  # written by `evalkit generate`/`mine`; absent until the first case is added
             raise fail(f"cases.{i}: no case file matches {pattern!r}", ("cases", i))
         case_files.extend(m for m in matches if m not in case_files)
+        if not isinstance(entry, str):
+            case_columns.update((m, entry.columns) for m in matches)
 
     return Suite(
         path=suite_path,
@@ -199,6 +254,8 @@ def load_suite(path: Path | str) -> Suite:
         case_files=case_files,
         source_hash=_suite_hash(suite_path, prompts, output_schema),
         _locations=located,
+        case_columns=case_columns,
+        tools=tools,
     )
 
 

@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from evalkit.suite.case_columns import CaseFileSpec
 from evalkit.suite.growth import GenerateSpec, MiningSpec
 from evalkit.suite.secrets import literal_secrets, refusal
 
@@ -46,7 +47,8 @@ class TargetSpec(BaseModel):
     model: str = Field(
         default=DEFAULT_MODEL,
         description="litellm model string (openai/gpt-4o-mini, anthropic/..., ollama/...), "
-        f"`{DEFAULT_MODEL}` for the embedded offline model, or `python:module:function`.",
+        f"`{DEFAULT_MODEL}` for the embedded offline model, `python:module:function`, "
+        "`http:service.yaml` (a deployed service) or `replay:recorded.jsonl` (recorded outputs).",
     )
     prompts: dict[str, str] = Field(
         default_factory=dict,
@@ -66,6 +68,11 @@ class TargetSpec(BaseModel):
         "the key is sent only in the Authorization header. Default: the vendor's usual variable "
         "(e.g. OPENAI_API_KEY).",
         pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+    )
+    tools: str | list[dict[str, Any]] | None = Field(
+        default=None,
+        description="Functions the model may call: a JSON/YAML file (relative path) or a list of "
+        "{name, description, parameters (JSON Schema)}; a tool call is the output.",
     )
     confidence_field: str | None = Field(
         default=None,
@@ -203,9 +210,10 @@ class SuiteFile(BaseModel):
     name: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$", description="Suite name (used in run ids and reports).")
     description: str = ""
     target: TargetSpec
-    cases: list[str] = Field(
+    cases: list[str | CaseFileSpec] = Field(
         min_length=1,
-        description="Case files (JSONL), paths or globs relative to the suite. In a case's expected JSON, "
+        description="Case files (JSONL, CSV, Parquet), paths or globs relative to the suite; or {path, "
+        "columns} to map a table's columns to case fields. In a case's expected JSON, "
         '{"$any": [a, b]} as a field\'s value accepts any one of a, b (a list still means all of its items); '
         'json_fields\' `absent` argument lists the values meaning "not stated".',
     )
@@ -217,6 +225,11 @@ class SuiteFile(BaseModel):
     mining: MiningSpec | None = Field(
         default=None, description="How `evalkit mine` reads production logs (field mapping, PII)."
     )
+
+    @property
+    def case_patterns(self) -> list[str]:
+        """The paths or globs of ``cases``, with or without a column mapping."""
+        return [c if isinstance(c, str) else c.path for c in self.cases]
 
 
 def suite_json_schema() -> dict[str, Any]:

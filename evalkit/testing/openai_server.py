@@ -32,6 +32,8 @@ FaultPlan = Callable[[dict[str, Any], int], "str | None"]
 
 
 Embedder = Callable[[str], list[float]]
+# (request body) -> tool calls [{"name": ..., "arguments": {...}}] to answer with, or None to answer with text
+ToolCaller = Callable[[dict[str, Any]], "list[dict[str, Any]] | None"]
 
 
 def hashed_embedder(text: str, dims: int = 64) -> list[float]:
@@ -92,11 +94,13 @@ class LoopbackOpenAI:
         fault_plan: FaultPlan | None = None,
         max_concurrent: int | None = None,
         top_logprobs: TopLogprobs | None = None,
+        tool_caller: ToolCaller | None = None,
     ) -> None:
         self.latency = latency
         self.top_logprobs = top_logprobs  # scripted top_logprobs (e.g. of a judge's answer token)
         self.faults = faults or Faults()
         self.responder = responder
+        self.tool_caller = tool_caller  # asked when a request offers `tools`
         self.embedder: Embedder = hashed_embedder  # answers POST /v1/embeddings
         self.logprobs = logprobs
         self.keep_bodies = keep_bodies
@@ -159,6 +163,9 @@ class LoopbackOpenAI:
                 return web.json_response({"error": {"message": "hung"}}, status=504)
             if fault == "malformed":
                 return web.Response(text='{"id": "x", "choices": [', content_type="application/json")
+            calls = self.tool_caller(body) if self.tool_caller and body.get("tools") else None
+            if calls:
+                return web.json_response(self._tool_completion(body, calls))
             text = self.responder(body)
             return web.json_response(self._completion(body, text))
         finally:
@@ -237,6 +244,24 @@ class LoopbackOpenAI:
                 "total_tokens": max(1, prompt_chars // 4) + max(1, len(text) // 4),
             },
         }
+
+    def _tool_completion(self, body: dict[str, Any], calls: list[dict[str, Any]]) -> dict[str, Any]:
+        """An answer with tool calls (OpenAI's form: arguments as a JSON string, no content)."""
+        answer = self._completion(body, "")
+        answer["choices"][0]["message"] = {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": f"call_{i}",
+                    "type": "function",
+                    "function": {"name": c["name"], "arguments": json.dumps(c.get("arguments", {}))},
+                }
+                for i, c in enumerate(calls)
+            ],
+        }
+        answer["choices"][0]["finish_reason"] = "tool_calls"
+        return answer
 
     # ---- lifecycle ----------------------------------------------------------------------------
 

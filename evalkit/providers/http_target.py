@@ -1,0 +1,228 @@
+"""``http:service.yaml`` targets: evaluate the deployed service, not a prompt.
+
+The model string names a YAML file (relative to the suite) that says how to call the service::
+
+    url: http://localhost:8000/v1/clean          # a jinja2 template of the case's input variables
+    method: POST                                  # or GET
+    headers:
+      Authorization: "Bearer ${CLEANER_TOKEN}"    # ${VAR} is read from the environment
+    body: |                                       # jinja2 template rendering the JSON body (POST)
+      {"title": {{ title | tojson }}, "description": {{ description | tojson }}}
+    query: {lang: "{{ lang }}"}                   # query-string parameters, templated (GET or POST)
+    output: $.result.listing                      # JSON path of the output in the response
+
+Without ``body`` a POST sends the case's input variables as the JSON object. The output is the
+value at ``output`` (text as is, anything else as JSON). Calls go through the same path as model
+calls (:class:`~evalkit.providers.calls.ModelCaller`): response cache (keyed on the case's
+variables and this file's content), concurrency limit, retries of 408/429/5xx, timeouts and
+connection errors; latency is recorded. A response without the JSON path is the case's error, with
+the reason, and is not retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import re
+import time
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import jinja2
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from evalkit.errors import ConfigError, ProviderError
+from evalkit.providers.base import Completion, CompletionRequest, Provider, provider, target_hashers
+from evalkit.providers.openai_compat import _TRANSIENT_STATUS
+
+if TYPE_CHECKING:
+    import aiohttp
+
+_ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+class HttpTargetSpec(BaseModel):
+    """The file an ``http:`` model string names."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(description="URL, a jinja2 template of the case's input variables.")
+    method: Literal["POST", "GET"] = "POST"
+    headers: dict[str, str] = Field(
+        default_factory=dict, description="Request headers; `${VAR}` is replaced by the environment variable."
+    )
+    body: str | None = Field(
+        default=None,
+        description="jinja2 template rendering the JSON body (default for POST: the input variables as JSON).",
+    )
+    query: dict[str, str] = Field(default_factory=dict, description="Query parameters, jinja2 templates.")
+    output: str = Field(
+        default="$", description="JSON path of the output in the response: `$.result.items[0].text`."
+    )
+
+
+def json_path(data: Any, path: str) -> Any:
+    """The value at a dotted JSON path (``$.a.b[0].c``, ``a.b.0.c``); KeyError says where it stops."""
+    current = data
+    walked = "$"
+    for name, index in _PATH_PART.findall(path.removeprefix("$")):
+        step: str | int = int(index) if index else (int(name) if name.isdigit() else name)
+        if isinstance(step, int) and isinstance(current, list):
+            if step >= len(current):
+                raise KeyError(f"{walked} has {len(current)} items, no [{step}]")
+            current = current[step]
+            walked += f"[{step}]"
+        elif isinstance(current, dict) and str(step) in current:
+            current = current[str(step)]
+            walked += f".{step}"
+        else:
+            kind = type(current).__name__ if not isinstance(current, dict) else "object"
+            raise KeyError(f"{walked} ({kind}) has no {str(step)!r}")
+    return current
+
+
+def _config_path(model: str, base_dir: Path | None) -> Path:
+    return (base_dir or Path.cwd()) / model.removeprefix("http:")
+
+
+def load_http_spec(model: str, base_dir: Path | None = None) -> HttpTargetSpec:
+    """Read and validate the file an ``http:`` model string names (one-line ConfigError otherwise)."""
+    path = _config_path(model, base_dir)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"target {model!r}: file not found", path=path) from None
+    except yaml.YAMLError as exc:
+        line = getattr(getattr(exc, "problem_mark", None), "line", None)
+        raise ConfigError(
+            f"invalid YAML: {exc}", path=path, line=None if line is None else line + 1
+        ) from None
+    if not isinstance(raw, dict):
+        raise ConfigError("an http target file must be a YAML mapping", path=path)
+    try:
+        return HttpTargetSpec.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
+        raise ConfigError(f"{loc}: {msg}", path=path) from None
+
+
+def _headers(spec: HttpTargetSpec, path: Path) -> dict[str, str]:
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in os.environ:
+            raise ConfigError(f"header needs environment variable {name}, which is not set", path=path)
+        return os.environ[name]
+
+    headers = {name: _ENV_VAR.sub(value, text) for name, text in spec.headers.items()}
+    if spec.method == "POST":
+        headers.setdefault("Content-Type", "application/json")
+    return headers
+
+
+class HttpTarget:
+    """Sends each case to the service and reads the output from its JSON answer."""
+
+    def __init__(self, model: str, base_dir: Path | None = None) -> None:
+        self.model = model
+        path = _config_path(model, base_dir)
+        self.spec = load_http_spec(model, base_dir)
+        self.headers = _headers(self.spec, path)  # read once: a missing variable fails before any call
+        env = jinja2.Environment(
+            undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False
+        )
+        try:
+            self._url = env.from_string(self.spec.url)
+            self._body = env.from_string(self.spec.body) if self.spec.body is not None else None
+            self._query = {k: env.from_string(v) for k, v in self.spec.query.items()}
+        except jinja2.TemplateSyntaxError as exc:
+            raise ConfigError(f"template syntax error: {exc.message}", path=path) from None
+        self._session: aiohttp.ClientSession | None = None
+
+    def enforces_timeout(self, request: CompletionRequest) -> bool:
+        return request.timeout is not None  # aiohttp's total timeout bounds the whole request
+
+    @cached_property
+    def _aiohttp(self) -> Any:
+        import aiohttp  # not at import time: `evalkit --help` stays light
+
+        return aiohttp
+
+    def _render(self, variables: dict[str, Any]) -> tuple[str, dict[str, str], bytes | None]:
+        try:
+            url = self._url.render(**variables)
+            query = {k: t.render(**variables) for k, t in self._query.items()}
+            if self.spec.method == "GET":
+                body = None
+            elif self._body is not None:
+                body = self._body.render(**variables).encode()
+            else:
+                body = json.dumps(variables, ensure_ascii=False).encode()
+        except jinja2.UndefinedError as exc:
+            raise ProviderError(f"request template: {exc.message}", transient=False) from None
+        return url, query, body
+
+    async def complete(self, request: CompletionRequest) -> Completion:
+        aiohttp = self._aiohttp
+        url, query, body = self._render(request.variables or {})
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+        timeout = aiohttp.ClientTimeout(total=request.timeout) if request.timeout else None
+        start = time.perf_counter()
+        try:
+            async with self._session.request(
+                self.spec.method, url, params=query or None, data=body, headers=self.headers, timeout=timeout
+            ) as response:
+                status, raw = response.status, await response.read()
+                retry_after = response.headers.get("Retry-After")
+        except (TimeoutError, asyncio.TimeoutError):  # the same class on 3.11+, not on 3.10
+            raise ProviderError(f"timeout after {request.timeout:g}s", transient=True) from None
+        except aiohttp.ClientError as exc:
+            raise ProviderError(f"connection error: {type(exc).__name__}: {exc}", transient=True) from None
+        latency_ms = (time.perf_counter() - start) * 1000.0
+        if status >= 400:
+            wait = float(retry_after) if retry_after and retry_after.replace(".", "", 1).isdigit() else None
+            text = raw[:200].decode("utf-8", "replace")
+            raise ProviderError(
+                f"HTTP {status}: {text}",
+                transient=status in _TRANSIENT_STATUS,
+                status=status,
+                retry_after=wait,
+            )
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            raise ProviderError(f"response is not JSON: {raw[:120]!r}", transient=False) from None
+        try:
+            value = json_path(data, self.spec.output)
+        except KeyError as exc:
+            raise ProviderError(f"output path {self.spec.output}: {exc.args[0]}", transient=False) from None
+        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        return Completion(text=text, latency_ms=latency_ms, model=self.model)
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+@provider("http")
+def _http_factory(model: str, base_dir: Path | None = None) -> Provider:
+    return HttpTarget(model, base_dir)
+
+
+def _http_hash(model: str, base_dir: Path | None = None) -> str:
+    path = _config_path(model, base_dir)
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    except OSError:
+        return "missing"  # the provider reports the missing file when it is created
+
+
+target_hashers.register("http", _http_hash)

@@ -1,0 +1,237 @@
+"""``replay:`` targets: score outputs recorded elsewhere (human moderators, production logs, another tool).
+
+``replay:recorded.jsonl`` (or ``.csv``, ``.parquet``) reads one recording per row, joined to the
+cases by ``id``, with the output in the ``output`` column. ``replay:recorded.yaml`` says more::
+
+    source: moderators.parquet      # .jsonl, .csv or .parquet, relative to this file; or instead:
+    database: logs.duckdb           # optional DuckDB file the query reads (default: an in-memory one)
+    query: SELECT listing_id, answer FROM read_csv('exports/*.csv')   # any DuckDB SQL
+    key: listing_id                 # the recording's column joined to the case (default: id)
+    case_key: sku                   # what it is joined to: `id` (default) or one of the case's input variables
+    output: answer                  # the column holding the output (default: output)
+    baseline: human moderators      # a baseline: `compare` and the report show its error rate against the model's
+
+A case without a recording is that case's ``error`` (not retried). The recordings' content (keys
+and outputs, however they were read) is part of the cache key, so a new export is a new set of answers.
+Paths inside a ``query`` resolve against this file's directory.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from evalkit.errors import ConfigError, ProviderError
+from evalkit.providers.base import Completion, CompletionRequest, Provider, provider, target_hashers
+
+RECORDING_SUFFIXES = (".jsonl", ".csv", ".parquet")
+
+
+class ReplaySpec(BaseModel):
+    """Where the recorded outputs are and how they join the cases."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: str | None = Field(default=None, description="A .jsonl, .csv or .parquet file of recordings.")
+    database: str | None = Field(default=None, description="DuckDB database file the query reads.")
+    query: str | None = Field(default=None, description="DuckDB SQL returning the recordings.")
+    key: str = Field(default="id", description="Recording column joined to the case.")
+    case_key: str = Field(default="id", description="`id`, or the case input variable the key matches.")
+    output: str = Field(default="output", description="Recording column holding the output.")
+    baseline: str | None = Field(
+        default=None, description="Label of a baseline these recordings are, e.g. `human moderators`."
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ReplaySpec:
+        if (self.source is None) == (self.query is None):
+            raise ValueError("give either `source` (a file) or `query` (DuckDB SQL)")
+        if self.database is not None and self.query is None:
+            raise ValueError("`database` needs a `query`")
+        return self
+
+
+def _named_path(model: str, base_dir: Path | None) -> Path:
+    return (base_dir or Path.cwd()) / model.removeprefix("replay:")
+
+
+def load_replay_spec(model: str, base_dir: Path | None = None) -> tuple[ReplaySpec, Path]:
+    """The spec a ``replay:`` model string names, and the directory its paths are relative to."""
+    path = _named_path(model, base_dir)
+    if path.suffix.lower() in RECORDING_SUFFIXES:
+        return ReplaySpec(source=path.name), path.parent
+    if path.suffix.lower() not in (".yaml", ".yml"):
+        raise ConfigError(
+            f"target {model!r}: a replay names a .jsonl, .csv, .parquet or .yaml file", path=path
+        )
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"target {model!r}: file not found", path=path) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"invalid YAML: {exc}".replace("\n", " "), path=path) from None
+    try:
+        return ReplaySpec.model_validate(raw if isinstance(raw, dict) else {}), path.parent
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        msg = (
+            "unknown field" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
+        )
+        raise ConfigError(f"{loc}: {msg}" if loc else msg, path=path) from None
+
+
+def baseline_label(model: str, base_dir: Path | None = None) -> str | None:
+    """The baseline label of a ``replay:`` target (None for other targets and unlabelled replays)."""
+    if not model.startswith("replay:"):
+        return None
+    return load_replay_spec(model, base_dir)[0].baseline
+
+
+def _rows(spec: ReplaySpec, root: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(where, row) for every recording; ``where`` is ``file:line`` for errors."""
+    if spec.query is not None:
+        yield from _query_rows(spec, root)
+        return
+    assert spec.source is not None
+    path = root / spec.source
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".jsonl":
+            with path.open(encoding="utf-8") as handle:
+                for line, text in enumerate(handle, start=1):
+                    if not text.strip():
+                        continue
+                    try:
+                        row = json.loads(text)
+                    except json.JSONDecodeError as exc:
+                        raise ConfigError(f"invalid JSON: {exc.msg}", path=path, line=line) from None
+                    if not isinstance(row, dict):
+                        raise ConfigError("a recording must be a JSON object", path=path, line=line)
+                    yield f"{path}:{line}", row
+        elif suffix == ".csv":
+            with path.open(encoding="utf-8", newline="") as handle:
+                reader = csv.DictReader(handle)
+                for row in reader:
+                    yield f"{path}:{reader.line_num}", dict(row)
+        elif suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            for number, row in enumerate(pq.read_table(path).to_pylist(), start=1):
+                yield f"{path} row {number}", row
+        else:
+            raise ConfigError("recordings must be .jsonl, .csv or .parquet", path=path)
+    except FileNotFoundError:
+        raise ConfigError("recordings file not found", path=path) from None
+    except (OSError, ValueError) as exc:  # pyarrow's errors are ValueError/OSError subclasses
+        raise ConfigError(f"cannot read recordings: {exc}".replace("\n", " "), path=path) from None
+
+
+def _query_rows(spec: ReplaySpec, root: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    import duckdb
+
+    assert spec.query is not None
+    database = str(root / spec.database) if spec.database else ":memory:"
+    where = f"replay query ({spec.database or 'in-memory DuckDB'})"
+    try:
+        con = duckdb.connect(database, read_only=spec.database is not None)
+        try:
+            con.execute(f"SET file_search_path = '{str(root).replace(chr(39), chr(39) * 2)}'")
+            result = con.execute(spec.query)
+            names = [d[0] for d in result.description or []]
+            rows = result.fetchall()
+        finally:
+            con.close()
+    except duckdb.Error as exc:
+        raise ConfigError(f"{where}: {str(exc).splitlines()[0]}") from None
+    for number, values in enumerate(rows, start=1):
+        yield f"{where} row {number}", dict(zip(names, values, strict=True))
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _signature(model: str, base_dir: Path | None) -> tuple[Any, ...]:
+    """What the files a replay reads look like now (size, mtime), to know when to read them again."""
+    spec, root = load_replay_spec(model, base_dir)
+    paths = [_named_path(model, base_dir)] + [root / n for n in (spec.source, spec.database) if n is not None]
+    stats: list[tuple[str, int | None, int | None]] = []
+    for path in paths:
+        try:
+            stat = path.stat()
+            stats.append((str(path), stat.st_size, stat.st_mtime_ns))
+        except OSError:
+            stats.append((str(path), None, None))
+    return (model, str(base_dir), *stats)
+
+
+@dataclass(frozen=True)
+class Recordings:
+    """The recorded outputs of a replay, and the hash of their content."""
+
+    spec: ReplaySpec
+    outputs: dict[str, str]  # key -> output text
+    content_hash: str
+
+
+@lru_cache(maxsize=16)
+def _read(signature: tuple[Any, ...]) -> Recordings:
+    model, base_dir = signature[0], signature[1]
+    spec, root = load_replay_spec(model, None if base_dir == "None" else Path(base_dir))
+    outputs: dict[str, str] = {}
+    for where, row in _rows(spec, root):
+        for column in (spec.key, spec.output):
+            if column not in row:
+                raise ConfigError(f"{where}: recording has no column {column!r} (columns: {', '.join(row)})")
+        outputs[str(row[spec.key])] = _text(row[spec.output])
+    material = json.dumps([spec.model_dump(), sorted(outputs.items())], ensure_ascii=False)
+    return Recordings(spec, outputs, hashlib.sha256(material.encode()).hexdigest()[:16])
+
+
+def read_recordings(model: str, base_dir: Path | None = None) -> Recordings:
+    """The recordings a ``replay:`` model string names (read again only when its files change)."""
+    return _read(_signature(model, base_dir))
+
+
+def replay_hash(model: str, base_dir: Path | None = None) -> str:
+    """Content hash of a replay's recordings (keys and outputs) and how they join the cases."""
+    return read_recordings(model, base_dir).content_hash
+
+
+class ReplayTarget:
+    """Answers each case with its recorded output."""
+
+    def __init__(self, model: str, base_dir: Path | None = None) -> None:
+        self.model = model
+        read = read_recordings(model, base_dir)
+        self.spec, self.recordings = read.spec, read.outputs
+        self.source = self.spec.source or "the replay query"
+
+    async def complete(self, request: CompletionRequest) -> Completion:
+        if self.spec.case_key == "id":
+            key = request.case_id
+        else:
+            key = (request.variables or {}).get(self.spec.case_key)
+        text = self.recordings.get(str(key)) if key is not None else None
+        if text is None:
+            what = "case" if self.spec.case_key == "id" else self.spec.case_key
+            raise ProviderError(f"no recording for {what} {key!r} in {self.source}", transient=False)
+        return Completion(text=text, model=self.model)
+
+
+@provider("replay")
+def _replay_factory(model: str, base_dir: Path | None = None) -> Provider:
+    return ReplayTarget(model, base_dir)
+
+
+target_hashers.register("replay", replay_hash)

@@ -1,0 +1,64 @@
+"""The document flagship's pipeline (suites/invoices) on its generated PDFs: text layer, and OCR where Tesseract is installed."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from evalkit.providers.file_inputs import load_file_input, pdf_text
+
+REPO = Path(__file__).resolve().parents[2]
+SUITE = REPO / "suites" / "invoices"
+
+
+def load(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"invoices_{name}", SUITE / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def golden(case_id: str) -> dict[str, Any]:
+    for line in (REPO / "golden" / "invoices.jsonl").read_text().splitlines():
+        case = json.loads(line)
+        if case["id"] == case_id:
+            return dict(case)
+    raise KeyError(case_id)
+
+
+def test_the_generator_writes_line_items_that_add_up_to_the_total(tmp_path: Path) -> None:
+    make = load("make_invoices")
+    case = golden("inv-multipage-01")
+    items, subtotal, vat = make.line_items(case["id"], case["expected"]["total"], 34)
+    assert round(sum(q * u for _, q, u in items), 2) == subtotal
+    assert round(subtotal + vat, 2) == case["expected"]["total"]
+    make.write_invoice(case, tmp_path / "inv.pdf")
+    # the committed PDF is what the script writes (its text, whatever fpdf2 version wrote the bytes)
+    committed = REPO / "golden" / "invoices" / "inv-multipage-01.pdf"
+    assert pdf_text((tmp_path / "inv.pdf").read_bytes()) == pdf_text(committed.read_bytes())
+
+
+def test_a_digital_invoice_is_read_from_its_text_layer() -> None:
+    pipeline = load("pipeline")
+    case = golden("inv-multipage-01")
+    invoice = load_file_input(case["input"]["invoice"], REPO / "golden")
+    assert asyncio.run(pipeline.extract(invoice)) == case["expected"]
+
+
+@pytest.mark.skipif(
+    shutil.which("tesseract") is None, reason="needs Debian's tesseract-ocr (.ci/setup installs it)"
+)
+def test_a_scanned_invoice_is_read_by_ocr() -> None:
+    pipeline = load("pipeline")
+    case = golden("inv-scanned-01")
+    invoice = load_file_input(case["input"]["invoice"], REPO / "golden")
+    assert invoice.text.strip() == ""  # no text layer: everything comes from OCR
+    assert asyncio.run(pipeline.extract(invoice)) == case["expected"]
