@@ -1,4 +1,4 @@
-"""The end of ``evalkit calibrate``: the trust verdict, where the calibration is stored, what it declares.
+"""The end of ``evalkit calibrate``: the report printed, the trust verdict, where the calibration is stored, what it declares.
 
 Shared by the one-order and both-orders paths of :mod:`evalkit.cli.judge`, so both end the same way:
 the report, ``Stored as calibration ...``, the thresholds applied and ``verdict: trusted|usable|refused``.
@@ -9,11 +9,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evalkit.errors import ConfigError
 from evalkit.gate.judge_trust import TrustThresholds, judge_trust
 from evalkit.judges.labelled import IdMatch
+
+if TYPE_CHECKING:
+    from evalkit.judges.calibration import CalibrationReport
 
 SIDECAR_SUFFIX = ".judge.json"
 
@@ -100,3 +103,42 @@ def finish_calibration(
         )
     out.print(f"thresholds: {thresholds.describe()}", markup=False)
     out.print(decision.line(), markup=False)
+
+
+def print_calibration(report: CalibrationReport) -> None:
+    """The calibration report: headline figures and the confusion matrix."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from evalkit.cli.console import out, pct
+
+    def num(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.3f}"
+
+    out.print(
+        Text(
+            f"{report.judge_model} · rubric {report.rubric_hash} · {report.dataset} ({report.mode})",
+            style="bold",
+        ),
+    )
+    out.print(
+        f"Items {report.n_items}: judged {report.n_judged}, judge errors {report.n_errors} · "
+        f"agreement {pct(report.agreement)} ({pct(report.agreement_all)} counting errors as disagreements) · "
+        f"Cohen's kappa {num(report.kappa)}",
+        markup=False,
+    )
+    positive, negative = ("pass", "fail") if report.mode == "graded" else ("A", "B")
+    out.print(
+        f"TPR (recall on {positive}) {pct(report.tpr)} · TNR (recall on {negative}) {pct(report.tnr)} · "
+        f"ECE of the judge's confidence {num(report.ece)}",
+        markup=False,
+    )
+    table = Table(title="rows: human label · columns: judge label", box=None, show_edge=False, pad_edge=False)
+    table.add_column("human \\ judge")
+    for label in report.confusion.labels:
+        table.add_column(label, justify="right")
+    for label, row in zip(report.confusion.labels, report.confusion.counts, strict=True):
+        if label == "error":
+            continue
+        table.add_row(label, *(str(c) for c in row))
+    out.print(table)

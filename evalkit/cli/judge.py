@@ -12,7 +12,7 @@ from evalkit.cli.options import DB_DEFAULT, DbOption, ProgressOption, RunArgumen
 
 if TYPE_CHECKING:
     from evalkit.gate.judge_trust import TrustThresholds
-    from evalkit.judges.calibration import CalibrationReport, JudgeVerdict
+    from evalkit.judges.calibration import JudgeVerdict
     from evalkit.judges.graded import JudgeConfig
 
 DEFAULT_PAIRWISE_RUBRIC = (
@@ -146,6 +146,7 @@ def calibrate(
         dataset_name,
         declared_judge,
         finish_calibration,
+        print_calibration,
         trust_thresholds,
         warn_ids,
     )
@@ -233,7 +234,7 @@ def _calibrate_stored_run(
     labelled: Any, run_ref: str, scorer: str | None, db: str | None, thresholds: TrustThresholds
 ) -> None:
     """Calibrate the judge verdicts stored in a run against the labels; store, print and give the verdict."""
-    from evalkit.cli.calibration_trust import finish_calibration
+    from evalkit.cli.calibration_trust import finish_calibration, print_calibration
     from evalkit.judges.calibration import build_report
     from evalkit.judges.stored_labels import stored_judge, stored_judge_verdicts
     from evalkit.store import open_store
@@ -300,45 +301,6 @@ def _judge_config(
         api_base=api_base or args.get("api_base"),
         parse_retries=args.get("parse_retries", 2),
     )
-
-
-def print_calibration(report: CalibrationReport) -> None:
-    """The calibration report: headline figures and the confusion matrix."""
-    from rich.table import Table
-    from rich.text import Text
-
-    from evalkit.cli.console import out, pct
-
-    def num(value: float | None) -> str:
-        return "n/a" if value is None else f"{value:.3f}"
-
-    out.print(
-        Text(
-            f"{report.judge_model} · rubric {report.rubric_hash} · {report.dataset} ({report.mode})",
-            style="bold",
-        ),
-    )
-    out.print(
-        f"Items {report.n_items}: judged {report.n_judged}, judge errors {report.n_errors} · "
-        f"agreement {pct(report.agreement)} ({pct(report.agreement_all)} counting errors as disagreements) · "
-        f"Cohen's kappa {num(report.kappa)}",
-        markup=False,
-    )
-    positive, negative = ("pass", "fail") if report.mode == "graded" else ("A", "B")
-    out.print(
-        f"TPR (recall on {positive}) {pct(report.tpr)} · TNR (recall on {negative}) {pct(report.tnr)} · "
-        f"ECE of the judge's confidence {num(report.ece)}",
-        markup=False,
-    )
-    table = Table(title="rows: human label · columns: judge label", box=None, show_edge=False, pad_edge=False)
-    table.add_column("human \\ judge")
-    for label in report.confusion.labels:
-        table.add_column(label, justify="right")
-    for label, row in zip(report.confusion.labels, report.confusion.counts, strict=True):
-        if label == "error":
-            continue
-        table.add_row(label, *(str(c) for c in row))
-    out.print(table)
 
 
 @app.command()

@@ -83,9 +83,13 @@ class LeanJsonClient:
     def accepts(self, request: CompletionRequest) -> bool:
         """Whether this client carries ``request`` faithfully: plain-text messages, no response schema,
         no tools (a tool call comes back through litellm's translation)."""
-        return request.response_schema is None and not request.tools and all(
-            isinstance(m.get("content"), str) and m.get("role") in ("system", "user", "assistant")
-            for m in request.messages
+        return (
+            request.response_schema is None
+            and not request.tools
+            and all(
+                isinstance(m.get("content"), str) and m.get("role") in ("system", "user", "assistant")
+                for m in request.messages
+            )
         )
 
     def body(self, request: CompletionRequest) -> dict[str, Any]:

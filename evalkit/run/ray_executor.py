@@ -22,9 +22,7 @@ takes to start its workers are not idle.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import math
-import os
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -93,7 +91,7 @@ class _CollectOnly:
 _loaded: dict[tuple[Any, ...], tuple[Suite, dict[str, Case]]] = {}
 
 
-def _worker_suite(path: str) -> tuple[Suite, dict[str, Case]]:
+def worker_suite(path: str) -> tuple[Suite, dict[str, Case]]:
     """The suite at ``path`` and its cases by id, reused while the suite and its case files are unchanged."""
     from evalkit.suite.loading import load_suite
 
@@ -111,7 +109,7 @@ def _worker_suite(path: str) -> tuple[Suite, dict[str, Case]]:
 
 async def _shard_batches(job: ShardJob) -> AsyncGenerator[ShardBatch, None]:
     """Evaluate a shard's work on a worker, yielding batches of results as they complete."""
-    suite, by_id = _worker_suite(job.suite_path)
+    suite, by_id = worker_suite(job.suite_path)
     target = prepare_target(suite, job.model, job.prompt, job.timeout)
     caller = ModelCaller(
         suite.base_dir,
@@ -161,34 +159,6 @@ async def _shard_batches(job: ShardJob) -> AsyncGenerator[ShardBatch, None]:
         for task in pending:
             task.cancel()
         await caller.aclose()
-
-
-def warm_worker(suite_path: str, model: str, prompt: str | None, timeout: float | None) -> int:
-    """The body of a pre-warming task: what a worker's first shard would otherwise do inside the run."""
-    suite, _ = _worker_suite(suite_path)
-    target = prepare_target(suite, model, prompt, timeout)
-    ModelCaller(suite.base_dir).provider_for(target.model)
-    for module in ("evalkit.providers.lean_vendors", "evalkit.providers.openai_compat"):
-        importlib.import_module(module)  # the HTTP clients are imported at the first call otherwise
-    return os.getpid()
-
-
-def prewarm(suite: Suite, target: Any, options: Any) -> list[Any]:
-    """Start a pre-warming task per CPU of the cluster (connecting to Ray first); returns their refs.
-
-    Not awaited: shards submitted later queue behind them on the same workers. Workers already
-    warm (a later run in the same session) find the suite loaded and return at once.
-    """
-    ray = connect(options.ray)
-    cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
-    task = ray.remote(num_cpus=1, max_retries=0)(warm_worker)
-    args = (
-        str(Path(suite.path).resolve()),
-        target.model,
-        target.prompt.name if target.prompt else None,
-        target.timeout,
-    )
-    return [task.remote(*args) for _ in range(cpus)]
 
 
 def run_shard(job: ShardJob) -> Iterator[ShardBatch]:

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
-from itertools import islice
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
 from evalkit.cases import Case
@@ -24,7 +23,6 @@ from evalkit.errors import DatabaseFileError, ExitCode, UsageError
 from evalkit.gate.cells import BaselineCheck, RunVerdict, check_baseline, resolve_baseline
 from evalkit.gate.judges import judge_checks
 from evalkit.gate.suite import GateDecision, apply_judge_checks, decide
-from evalkit.providers.base import CompletionRequest
 from evalkit.providers.calls import ModelCaller, RetryPolicy
 from evalkit.providers.concurrency import ConcurrencyLimit
 from evalkit.results import (
@@ -36,9 +34,9 @@ from evalkit.results import (
     new_run_id,
 )
 from evalkit.run.batches import BatchWriter
-from evalkit.run.budget import BudgetGuard, budget_stop_reason
-from evalkit.run.call_plan import case_cost_model
-from evalkit.run.evaluate import CHUNK, Target, evaluate_case, prepare_target
+from evalkit.run.budget import budget_stop_reason
+from evalkit.run.evaluate import Target, prepare_target
+from evalkit.run.local_loop import Progress, evaluate_all, work_items
 from evalkit.run.shape import (
     case_file_digests,
     case_set_hash,
@@ -124,108 +122,6 @@ def make_caller(suite: Suite, store: Store | None, options: RunOptions) -> Model
     )
     retry = RetryPolicy(max_attempts=max(1, options.max_attempts))
     return ModelCaller(suite.base_dir, limit=limit, retry=retry, cache=store)
-
-
-@dataclass
-class _Progress:
-    stopped_by_budget: bool = False
-    ray: RayShards | None = None  # added to the run's summary
-    dispatched: int = 0
-    pending: set[asyncio.Task[CaseResult]] = field(default_factory=set)
-
-
-def _work_items(
-    suite: Suite, options: RunOptions, repeat: int, done: set[tuple[str, int]]
-) -> Iterator[tuple[Case, int]]:
-    for case in suite.iter_cases():
-        if options.case_filter is not None and not options.case_filter(case):
-            continue
-        for epoch in range(repeat):
-            if (case.id, epoch) not in done:
-                yield case, epoch
-
-
-async def _evaluate_all(
-    suite: Suite,
-    target: Target,
-    caller: ModelCaller,
-    items: Iterator[tuple[Case, int]],
-    writer: BatchWriter,
-    options: RunOptions,
-    on_result: ResultCallback | None,
-) -> _Progress:
-    """Evaluate work items with bounded tasks in flight, committing results as they complete.
-
-    With a budget, each case's worst-case cost is reserved before it is dispatched (see
-    :mod:`evalkit.run.budget`); dispatching stops when the next case no longer fits.
-    """
-    progress = _Progress()
-    # calls waiting out a backoff or a Retry-After hold a task but no slot: room for them too
-    in_flight = asyncio.Semaphore(max(16, 4 * int(caller.limit.maximum)))
-    guard = BudgetGuard(options.budget_usd, caller) if options.budget_usd is not None else None
-    costs = (
-        case_cost_model(target.model, target.params, [s.spec for s in suite.scorers])
-        if guard is not None
-        else None
-    )
-
-    async def one(case: Case, epoch: int, request: CompletionRequest, reserved: float) -> CaseResult:
-        try:
-            result = await evaluate_case(suite, target, caller, case, epoch, request, options.use_cache)
-            await writer.add(result)  # stored (buffered) as soon as it completes
-            if on_result is not None:
-                on_result(result)
-            return result
-        finally:
-            in_flight.release()
-            if guard is not None:
-                guard.release(reserved)
-
-    async def reserve(case: Case, epoch: int, request: CompletionRequest) -> float | None:
-        """The case's worst case, reserved; None when it does not fit even with nothing in flight."""
-        assert guard is not None and costs is not None
-        key = caller.key_for(request, epoch) if options.use_cache else None
-        cached = key is not None and caller.has_cached(key)
-        worst = (0.0 if cached else costs.target_worst(request)) + costs.judge_worst(case)
-        while not guard.reserve(worst):
-            if not progress.pending:
-                return None
-            await asyncio.wait(set(progress.pending), return_when=asyncio.FIRST_COMPLETED)
-        return worst
-
-    try:
-        while not progress.stopped_by_budget and writer.failure is None:
-            chunk = list(islice(items, CHUNK))
-            if not chunk:
-                break
-            requests = {case.id: target.request(case) for case, _ in chunk}
-            await writer.add_files_of(requests)  # input files, stored once by hash
-            if options.use_cache and caller.cache is not None:
-                keys = [caller.key_for(requests[case.id], epoch) for case, epoch in chunk]
-                await asyncio.to_thread(caller.prefetch, [k for k in keys if k is not None])
-            for case, epoch in chunk:
-                if writer.failure is not None:  # the database refused a commit: stop calling
-                    break
-                reserved = 0.0
-                if guard is not None:
-                    got = await reserve(case, epoch, requests[case.id])
-                    if got is None:
-                        progress.stopped_by_budget = True
-                        break
-                    reserved = got
-                await in_flight.acquire()
-                task = asyncio.create_task(one(case, epoch, requests[case.id], reserved))
-                progress.pending.add(task)
-                task.add_done_callback(progress.pending.discard)
-                progress.dispatched += 1
-        writer.draining = True
-        while progress.pending:
-            await asyncio.gather(*progress.pending)  # an unexpected error (a bug) propagates
-    finally:
-        for task in progress.pending:
-            task.cancel()
-        await writer.flush()
-    return progress
 
 
 def _resume_record(suite: Suite, store: Store, ref: str) -> RunRecord:
@@ -360,10 +256,10 @@ async def _execute(
         on_start(run, n_cases * repeat, len(done))
     writer = BatchWriter(store, run.run_id, caller)
     status = "incomplete"
-    progress = _Progress()
+    progress = Progress()
     heartbeat = asyncio.create_task(keep_alive(store, run.run_id))
     try:
-        items = _work_items(suite, options, repeat, done)
+        items = work_items(suite, options, repeat, done)
         if options.ray is not None:
             from evalkit.run.ray_executor import evaluate_on_ray
 
@@ -378,7 +274,7 @@ async def _execute(
                 calls_on_driver=dispatched.on_driver,
             )
         else:
-            progress = await _evaluate_all(suite, target, caller, items, writer, options, on_result)
+            progress = await evaluate_all(suite, target, caller, items, writer, options, on_result)
         status = "incomplete" if progress.stopped_by_budget else "complete"
     except DatabaseFileError as exc:  # disk full or the like: say how to finish what was kept
         raise _StoppedRun(
@@ -417,7 +313,7 @@ def _load_caller(suite: Suite, store: Store, options: RunOptions, target: Target
 def _prewarm_ray(suite: Suite, target: Target, options: RunOptions) -> list[Any]:
     if options.ray is None:
         return []
-    from evalkit.run.ray_executor import prewarm
+    from evalkit.run.ray_warmup import prewarm
 
     return prewarm(suite, target, options)
 
@@ -479,4 +375,4 @@ def gate_outcome(suite: Suite, store: Store, outcome: RunOutcome, baseline: RunR
     return replace(outcome, baseline=check)
 
 
-__all__ = ["RunOptions", "RunOutcome", "evaluate_case", "execute_run", "new_run_id", "run_suite"]
+__all__ = ["RunOptions", "RunOutcome", "execute_run", "new_run_id", "run_suite"]

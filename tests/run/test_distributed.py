@@ -187,7 +187,7 @@ def test_prewarm_loads_the_suite_on_a_worker_per_cpu(
 ) -> None:
     """Each pre-warming task imports evalkit and loads the suite in a worker process, not the driver."""
     from evalkit.run.evaluate import prepare_target
-    from evalkit.run.ray_executor import prewarm
+    from evalkit.run.ray_warmup import prewarm
     from evalkit.run.runner import RunOptions
     from evalkit.suite.loading import load_suite
 

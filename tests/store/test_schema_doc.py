@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.store.schema_doc import TABLES, TableDoc, read_schema, render, update
+from evalkit.store.schema_doc import read_schema, render, update
+from evalkit.store.schema_notes import TABLES, TableDoc
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "store.md"
 

@@ -1,0 +1,131 @@
+"""The local loop of a run: cases dispatched with bounded tasks in flight, each result stored as it
+completes; with a budget, each case's worst-case cost is reserved before it is sent. The Ray executor
+(:mod:`evalkit.run.ray_executor`) is its counterpart across machines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import TYPE_CHECKING
+
+from evalkit.cases import Case
+from evalkit.providers.base import CompletionRequest
+from evalkit.providers.calls import ModelCaller
+from evalkit.results import CaseResult, RayShards
+from evalkit.run.batches import BatchWriter
+from evalkit.run.budget import BudgetGuard
+from evalkit.run.call_plan import case_cost_model
+from evalkit.run.evaluate import CHUNK, Target, evaluate_case
+from evalkit.suite.loading import Suite
+
+if TYPE_CHECKING:
+    from evalkit.run.runner import RunOptions
+
+ResultCallback = Callable[[CaseResult], None]
+
+
+@dataclass
+class Progress:
+    """What the local loop did: dispatched cases, the tasks in flight, whether the budget stopped it."""
+
+    stopped_by_budget: bool = False
+    ray: RayShards | None = None  # added to the run's summary
+    dispatched: int = 0
+    pending: set[asyncio.Task[CaseResult]] = field(default_factory=set)
+
+
+def work_items(
+    suite: Suite, options: RunOptions, repeat: int, done: set[tuple[str, int]]
+) -> Iterator[tuple[Case, int]]:
+    for case in suite.iter_cases():
+        if options.case_filter is not None and not options.case_filter(case):
+            continue
+        for epoch in range(repeat):
+            if (case.id, epoch) not in done:
+                yield case, epoch
+
+
+async def evaluate_all(
+    suite: Suite,
+    target: Target,
+    caller: ModelCaller,
+    items: Iterator[tuple[Case, int]],
+    writer: BatchWriter,
+    options: RunOptions,
+    on_result: ResultCallback | None,
+) -> Progress:
+    """Evaluate work items with bounded tasks in flight, committing results as they complete.
+
+    With a budget, each case's worst-case cost is reserved before it is dispatched (see
+    :mod:`evalkit.run.budget`); dispatching stops when the next case no longer fits.
+    """
+    progress = Progress()
+    # calls waiting out a backoff or a Retry-After hold a task but no slot: room for them too
+    in_flight = asyncio.Semaphore(max(16, 4 * int(caller.limit.maximum)))
+    guard = BudgetGuard(options.budget_usd, caller) if options.budget_usd is not None else None
+    costs = (
+        case_cost_model(target.model, target.params, [s.spec for s in suite.scorers])
+        if guard is not None
+        else None
+    )
+
+    async def one(case: Case, epoch: int, request: CompletionRequest, reserved: float) -> CaseResult:
+        try:
+            result = await evaluate_case(suite, target, caller, case, epoch, request, options.use_cache)
+            await writer.add(result)  # stored (buffered) as soon as it completes
+            if on_result is not None:
+                on_result(result)
+            return result
+        finally:
+            in_flight.release()
+            if guard is not None:
+                guard.release(reserved)
+
+    async def reserve(case: Case, epoch: int, request: CompletionRequest) -> float | None:
+        """The case's worst case, reserved; None when it does not fit even with nothing in flight."""
+        assert guard is not None and costs is not None
+        key = caller.key_for(request, epoch) if options.use_cache else None
+        cached = key is not None and caller.has_cached(key)
+        worst = (0.0 if cached else costs.target_worst(request)) + costs.judge_worst(case)
+        while not guard.reserve(worst):
+            if not progress.pending:
+                return None
+            await asyncio.wait(set(progress.pending), return_when=asyncio.FIRST_COMPLETED)
+        return worst
+
+    try:
+        while not progress.stopped_by_budget and writer.failure is None:
+            chunk = list(islice(items, CHUNK))
+            if not chunk:
+                break
+            requests = {case.id: target.request(case) for case, _ in chunk}
+            await writer.add_files_of(requests)  # input files, stored once by hash
+            if options.use_cache and caller.cache is not None:
+                keys = [caller.key_for(requests[case.id], epoch) for case, epoch in chunk]
+                await asyncio.to_thread(caller.prefetch, [k for k in keys if k is not None])
+            for case, epoch in chunk:
+                if writer.failure is not None:  # the database refused a commit: stop calling
+                    break
+                reserved = 0.0
+                if guard is not None:
+                    got = await reserve(case, epoch, requests[case.id])
+                    if got is None:
+                        progress.stopped_by_budget = True
+                        break
+                    reserved = got
+                await in_flight.acquire()
+                task = asyncio.create_task(one(case, epoch, requests[case.id], reserved))
+                progress.pending.add(task)
+                task.add_done_callback(progress.pending.discard)
+                progress.dispatched += 1
+        writer.draining = True
+        while progress.pending:
+            await asyncio.gather(*progress.pending)  # an unexpected error (a bug) propagates
+    finally:
+        for task in progress.pending:
+            task.cancel()
+        await writer.flush()
+    return progress

@@ -1,0 +1,42 @@
+"""Pre-warming Ray workers: each imports evalkit and the model's client and loads the suite while the
+driver validates and reads the cases, so the first shards do not pay for it inside the run."""
+
+from __future__ import annotations
+
+import importlib
+import os
+from pathlib import Path
+from typing import Any
+
+from evalkit.providers.calls import ModelCaller
+from evalkit.run.evaluate import prepare_target
+from evalkit.run.ray_executor import connect, worker_suite
+from evalkit.suite.loading import Suite
+
+
+def warm_worker(suite_path: str, model: str, prompt: str | None, timeout: float | None) -> int:
+    """The body of a pre-warming task: what a worker's first shard would otherwise do inside the run."""
+    suite, _ = worker_suite(suite_path)
+    target = prepare_target(suite, model, prompt, timeout)
+    ModelCaller(suite.base_dir).provider_for(target.model)
+    for module in ("evalkit.providers.lean_vendors", "evalkit.providers.openai_compat"):
+        importlib.import_module(module)  # the HTTP clients are imported at the first call otherwise
+    return os.getpid()
+
+
+def prewarm(suite: Suite, target: Any, options: Any) -> list[Any]:
+    """Start a pre-warming task per CPU of the cluster (connecting to Ray first); returns their refs.
+
+    Not awaited: shards submitted later queue behind them on the same workers. Workers already
+    warm (a later run in the same session) find the suite loaded and return at once.
+    """
+    ray = connect(options.ray)
+    cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+    task = ray.remote(num_cpus=1, max_retries=0)(warm_worker)
+    args = (
+        str(Path(suite.path).resolve()),
+        target.model,
+        target.prompt.name if target.prompt else None,
+        target.timeout,
+    )
+    return [task.remote(*args) for _ in range(cpus)]
