@@ -11,9 +11,9 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import resources
-from typing import Any
 
 from evalkit.errors import StoreError
+from evalkit.store.backend import Backend, Connection
 
 _NAME = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
 
@@ -43,7 +43,7 @@ def available_migrations() -> list[Migration]:
     return found
 
 
-def applied_versions(con: Any) -> set[int]:
+def applied_versions(con: Connection) -> set[int]:
     """Versions already applied to the database behind ``con``."""
     # looked up before creating, so opening an up-to-date database writes nothing (read-only directories)
     exists = con.execute(
@@ -58,14 +58,14 @@ def applied_versions(con: Any) -> set[int]:
     return {row[0] for row in con.execute("SELECT version FROM schema_migrations")}
 
 
-def migrate(con: Any, backend: Any, *, target: int | None = None, where: str = "") -> list[int]:
+def migrate(con: Connection, backend: Backend, *, target: int | None = None, where: str = "") -> list[int]:
     """Apply pending migrations up to ``target`` (default: all). Returns the versions applied."""
     lock = getattr(backend, "migration_lock", None)  # servers with concurrent clients serialise migrating
     with lock(con) if lock is not None else nullcontext():
         return _migrate(con, backend, target, where)
 
 
-def _migrate(con: Any, backend: Any, target: int | None, where: str) -> list[int]:
+def _migrate(con: Connection, backend: Backend, target: int | None, where: str) -> list[int]:
     migrations = available_migrations()
     done = applied_versions(con)
     newest = max(m.version for m in migrations)

@@ -13,6 +13,7 @@ from typing import Any
 
 from evalkit.errors import UsageError
 from evalkit.results import CaseResult, RunRecord, RunSummary, ScorerSummary, VerdictCounts, run_costs
+from evalkit.store.backend import Backend
 from evalkit.store.case_reads import CaseReads
 from evalkit.store.columns import (
     CACHE_COLUMNS,
@@ -34,7 +35,7 @@ from evalkit.store.values import to_json, utcnow
 class Store(CaseReads):
     """Runs, cases, outputs and scores in a database (DuckDB by default)."""
 
-    def __init__(self, backend: Any) -> None:
+    def __init__(self, backend: Backend) -> None:
         self.backend = backend
         self._con: Any = None
         with self._connection() as con:
