@@ -22,6 +22,7 @@ _BUILTIN_MODULES = {
         "evalkit.scorers.text",
         "evalkit.scorers.structured",
         "evalkit.scorers.fields",
+        "evalkit.scorers.tables",
         "evalkit.scorers.tools",
         "evalkit.scorers.judge",
         "evalkit.scorers.similarity",
