@@ -23,6 +23,7 @@ _BUILTIN_MODULES = {
         "evalkit.scorers.structured",
         "evalkit.scorers.fields",
         "evalkit.scorers.tables",
+        "evalkit.scorers.tagged",
         "evalkit.scorers.tools",
         "evalkit.scorers.judge",
         "evalkit.scorers.similarity",
