@@ -99,6 +99,13 @@ def _cell_value(cell: str, want: Any, rule: FieldRule) -> Any:
     return cell
 
 
+@dataclass(frozen=True)
+class _Cell:
+    row: str
+    column: str
+    score: FieldScore
+
+
 @dataclass
 class _RowPair:
     label: str
@@ -122,7 +129,8 @@ def markdown_table(
     The expected output is a list of row objects keyed by column header. The table scored is the
     ``table``-th one in the output (1-based). Text outside the output's tables fails the score
     unless ``allow_prose: true``; either way ``details.prose`` records it. Rows are paired by the
-    ``key`` column's value, or by position without ``key``. Each cell is a field named
+    ``key`` column's value, or by position without ``key``; headers match the expected columns
+    ignoring case. Each cell is a field named
     ``ROW.COLUMN`` (ROW: the key value or the 1-based row number) compared by the ``fields`` rule
     of its column (else ``default``), as in ``json_fields``: exact, fuzzy, numeric (a cell reads as
     a number when the expected value is one), ``{"$any": [...]}`` alternatives and ``absent``
@@ -161,14 +169,16 @@ def markdown_table(
             found = "no markdown table" if not tables else f"only {len(tables)} markdown table(s)"
             unread = _compare(_pairs(expected, [], key), columns, [], rule_for, False)
             details.update(_row_metrics(unread, len(expected), 0))
-            return Score(value=0.0, passed=False, reason=f"{found} in output", fields=unread, details=details)
+            fields = [c.score for c in unread]
+            return Score(value=0.0, passed=False, reason=f"{found} in output", fields=fields, details=details)
         chosen = tables[table - 1]
         prose = _prose(ctx.output, tables)
-        header = _unique(chosen.header)
+        header = _matched_header(_unique(chosen.header), columns)
         actual_rows = [dict(zip(header, cells, strict=False)) for cells in chosen.rows]
         pairs = _pairs(expected, actual_rows, key)
-        results = _compare(pairs, columns, header, rule_for, extra == "penalize")
-        details.update(_row_metrics(results, len(expected), len(actual_rows)))
+        cells = _compare(pairs, columns, header, rule_for, extra == "penalize")
+        details.update(_row_metrics(cells, len(expected), len(actual_rows)))
+        results = [c.score for c in cells]
         details["missing_columns"] = [c for c in columns if c not in header]
         details["extra_columns"] = [c for c in header if c not in columns]
         details["missing_rows"] = [p.label for p in pairs if p.actual is None]
@@ -176,7 +186,7 @@ def markdown_table(
         details["ragged_rows"] = [n + 1 for n in chosen.ragged_rows]
         if prose:
             details["prose"] = prose[:200]
-        value, passed, reason = _verdict(results, rule_for, min_score, details)
+        value, passed, reason = _verdict(cells, rule_for, min_score, details)
         if prose and not allow_prose:
             return Score(
                 value=0.0,
@@ -197,6 +207,16 @@ def _unique(header: list[str]) -> list[str]:
     for name in header:
         seen[name] = seen.get(name, 0) + 1
         out.append(name if seen[name] == 1 else f"{name} ({seen[name]})")
+    return out
+
+
+def _matched_header(header: list[str], columns: list[str]) -> list[str]:
+    """Header names matched to the expected columns ignoring case and spaces (``Price`` is ``price``)."""
+    wanted = {c.strip().casefold(): c for c in columns}
+    out: list[str] = []
+    for name in header:
+        column = wanted.get(name.strip().casefold())
+        out.append(column if column is not None and column not in out and column not in header else name)
     return out
 
 
@@ -241,8 +261,8 @@ def _pairs(expected: list[dict[str, Any]], actual: list[dict[str, str]], key: st
 
 def _compare(
     pairs: list[_RowPair], columns: list[str], header: list[str], rule_for: Any, penalize_extra: bool
-) -> list[FieldScore]:
-    out: list[FieldScore] = []
+) -> list[_Cell]:
+    out: list[_Cell] = []
     for pair in pairs:
         if pair.expected is not None:
             got_row = pair.actual or {}
@@ -254,7 +274,11 @@ def _compare(
                 want = pair.expected.get(column, rule.absent[0] if rule.absent else "")
                 present = column in got_row
                 got = _cell_value(got_row[column], want, rule) if present else None
-                out.append(compare_slot(f"{pair.label}.{column}", want, got, present, rule))
+                out.append(
+                    _Cell(
+                        pair.label, column, compare_slot(f"{pair.label}.{column}", want, got, present, rule)
+                    )
+                )
         if not penalize_extra or pair.actual is None:
             continue
         extra_columns = header if pair.expected is None else [c for c in header if c not in columns]
@@ -263,26 +287,24 @@ def _compare(
             cell = pair.actual.get(column)
             if cell is None or rule.match == "ignore" or is_absent(cell, rule.absent or ()) or not cell:
                 continue
-            out.append(
-                FieldScore(
-                    field=f"{pair.label}.{column}",
-                    score=0.0,
-                    passed=False,
-                    status="extra",
-                    slot="NV",
-                    actual=cell,
-                )
+            extra_cell = FieldScore(
+                field=f"{pair.label}.{column}",
+                score=0.0,
+                passed=False,
+                status="extra",
+                slot="NV",
+                actual=cell,
             )
+            out.append(_Cell(pair.label, column, extra_cell))
     return out
 
 
-def _row_metrics(results: list[FieldScore], expected_rows: int, actual_rows: int) -> dict[str, Any]:
+def _row_metrics(cells: list[_Cell], expected_rows: int, actual_rows: int) -> dict[str, Any]:
     """Row-level P/R/F1: a row is right when every one of its expected cells passed."""
     by_row: dict[str, bool] = {}
-    for f in results:
-        row = f.field.rsplit(".", 1)[0]
-        if f.status != "extra":
-            by_row[row] = by_row.get(row, True) and f.passed
+    for cell in cells:
+        if cell.score.status != "extra":
+            by_row[cell.row] = by_row.get(cell.row, True) and cell.score.passed
     right = sum(by_row.values())
     precision = right / actual_rows if actual_rows else None
     recall = right / expected_rows if expected_rows else None
@@ -291,24 +313,24 @@ def _row_metrics(results: list[FieldScore], expected_rows: int, actual_rows: int
 
 
 def _verdict(
-    results: list[FieldScore], rule_for: Any, min_score: float | None, details: dict[str, Any]
+    cells: list[_Cell], rule_for: Any, min_score: float | None, details: dict[str, Any]
 ) -> tuple[float, bool, str]:
-    if not results:
+    if not cells:
         return 1.0, True, "no cells to compare"
-    weights = [rule_for(f.field.rsplit(".", 1)[1]).weight for f in results]
-    value = clamp(sum(f.score * w for f, w in zip(results, weights, strict=True)) / (sum(weights) or 1.0))
-    failed = [f for f in results if not f.passed]
+    weights = [rule_for(c.column).weight for c in cells]
+    total = sum(weights) or 1.0
+    value = clamp(sum(c.score.score * w for c, w in zip(cells, weights, strict=True)) / total)
+    failed = [c.score for c in cells if not c.score.passed]
     passed = value >= min_score if min_score is not None else not failed
-    reason = f"{len(results) - len(failed)}/{len(results)} cells ok, row F1 {details['row_f1']:.2f}"
+    reason = f"{len(cells) - len(failed)}/{len(cells)} cells ok, row F1 {details['row_f1']:.2f}"
     for name in ("missing_rows", "extra_rows", "missing_columns", "extra_columns", "ragged_rows"):
         if details[name]:
             shown = ", ".join(str(x) for x in details[name][:4])
             more = f" +{len(details[name]) - 4} more" if len(details[name]) > 4 else ""
             reason += f"; {name.replace('_', ' ')}: {shown}{more}"
-    if failed:
+    wrong = [f for f in failed if f.status in ("mismatch", "partial")]
+    if wrong:
         reason += "; " + "; ".join(
-            f"{f.field}: {as_text(f.actual)!r} != {as_text(f.expected)!r}"
-            for f in failed[:3]
-            if f.status != "extra"
+            f"{f.field}: {as_text(f.actual)!r} != {as_text(f.expected)!r}" for f in wrong[:3]
         )
-    return value, passed, reason.rstrip("; ")
+    return value, passed, reason

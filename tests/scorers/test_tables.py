@@ -37,11 +37,6 @@ def run(output: str, expected: Any = None, **args: Any) -> Score:
     return result
 
 
-def lower_header(table: str) -> str:
-    first, rest = table.split("\n", 1)
-    return first.lower() + "\n" + rest
-
-
 def test_alignment_row_separates_header_from_cells() -> None:
     (table,) = parse_tables(TABLE)
     assert table.header == ["Name", "Price", "Colour"]
@@ -62,7 +57,7 @@ def test_escaped_pipes_stay_inside_their_cell() -> None:
 
 def test_ragged_rows_miss_cells_and_are_reported() -> None:
     output = "| name | price | colour |\n|---|---|---|\n| Widget | 9.99 |\n| Gadget | 20 | blue |"
-    score = run(lower_header(output))
+    score = run(output)
     assert not score.passed
     missing = next(f for f in score.fields if f.field == "1.colour")
     assert missing.status == "missing" and missing.slot == "VN"
@@ -71,7 +66,7 @@ def test_ragged_rows_miss_cells_and_are_reported() -> None:
 
 
 def test_prose_around_the_table_fails_unless_allowed() -> None:
-    output = "Here is the table:\n\n" + lower_header(TABLE) + "\n\nHope this helps."
+    output = "Here is the table:\n\n" + TABLE + "\n\nHope this helps."
     strict = run(output)
     assert not strict.passed and strict.value == 0.0
     assert "surrounded by prose" in strict.reason
@@ -84,16 +79,25 @@ def test_prose_around_the_table_fails_unless_allowed() -> None:
 
 
 def test_bare_table_passes_with_row_metrics() -> None:
-    score = run(lower_header(TABLE))
+    score = run(TABLE)
     assert score.passed and score.value == 1.0, score.reason
     assert [f.field for f in score.fields][:3] == ["1.name", "1.price", "1.colour"]
     assert all(f.slot == "VC" for f in score.fields)
     assert score.details["row_f1"] == 1.0
+    assert score.details["missing_columns"] == [] == score.details["extra_columns"]  # Name is name
+
+
+def test_weights_and_min_score_give_partial_credit() -> None:
+    output = TABLE.replace("| red |", "| green |")
+    assert not run(output).passed
+    rules = {"colour": {"weight": 0.1}}
+    assert run(output, fields=rules, min_score=0.95).passed
+    assert not run(output, min_score=0.95).passed
 
 
 def test_second_table_is_chosen_by_number() -> None:
     other = "| name | price | colour |\n|---|---|---|\n| Nope | 1 | green |"
-    output = other + "\n\n" + lower_header(TABLE)
+    output = other + "\n\n" + TABLE
     assert not run(output).passed  # the first table by default
     second = run(output, table=2)
     assert second.passed and second.details["tables_found"] == 2, second.reason
