@@ -216,6 +216,25 @@ async def evaluate_case(
         output = OutputRecord(status="error", error=exc.message, attempts=exc.attempts)
         return CaseResult(case=case, epoch=epoch, output=output, verdict="error")
     output = output_from(completion)
+    return await scored_result(
+        suite, case, epoch, output, caller, use_cache=use_cache, saved_cost_usd=completion.saved_cost_usd
+    )
+
+
+async def scored_result(
+    suite: Suite,
+    case: Case,
+    epoch: int,
+    output: OutputRecord,
+    caller: ModelCaller | None,
+    *,
+    use_cache: bool = True,
+    saved_cost_usd: float = 0.0,
+) -> CaseResult:
+    """One output scored and judged: its verdict, with what the scorers' calls cost and saved.
+
+    ``saved_cost_usd`` is what the target's own answer saved (served from the cache); the run and
+    ``rescore`` both build their results here."""
     spend = ScorerSpend()
     scores = await score_case(suite, case, output, caller, use_cache=use_cache, spend=spend)
     verdict, score = case_verdict(scores, suite.config.gate)
@@ -227,5 +246,5 @@ async def evaluate_case(
         verdict=verdict,
         score=score,
         judge_cost_usd=spend.cost_usd,
-        saved_cost_usd=completion.saved_cost_usd + spend.saved_cost_usd,
+        saved_cost_usd=saved_cost_usd + spend.saved_cost_usd,
     )

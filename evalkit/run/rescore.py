@@ -17,10 +17,10 @@ from typing import Any
 from evalkit.cases import Case
 from evalkit.errors import UsageError
 from evalkit.gate.judges import JudgeCheck, judge_checks
-from evalkit.gate.suite import GateDecision, apply_judge_checks, case_verdict, decide
+from evalkit.gate.suite import GateDecision, apply_judge_checks, decide
 from evalkit.providers.calls import ModelCaller
 from evalkit.results import CaseResult, OutputRecord, RunRecord, RunSummary
-from evalkit.run.evaluate import ScorerSpend, score_case
+from evalkit.run.evaluate import scored_result
 from evalkit.store import Store
 from evalkit.suite.loading import Suite, load_suite
 from evalkit.suite.spec import ScorerSpec
@@ -147,20 +147,8 @@ async def _score_all(
     async def one(case: Case, epoch: int, output: OutputRecord) -> CaseResult:
         if output.status != "ok":  # a provider error stays an error: there is nothing to score
             return CaseResult(case=case, epoch=epoch, output=output, verdict="error")
-        spend = ScorerSpend()
         async with slots:
-            scores = await score_case(suite, case, output, caller, spend=spend)
-        verdict, score = case_verdict(scores, suite.config.gate)
-        return CaseResult(
-            case=case,
-            epoch=epoch,
-            output=output,
-            scores=scores,
-            verdict=verdict,
-            score=score,
-            judge_cost_usd=spend.cost_usd,
-            saved_cost_usd=spend.saved_cost_usd,
-        )
+            return await scored_result(suite, case, epoch, output, caller)
 
     for next_result in asyncio.as_completed([one(c, e, o) for c, e, o in results]):
         result = await next_result
