@@ -21,7 +21,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from evalkit.errors import ProviderError
-from evalkit.providers.base import Completion, CompletionRequest
+from evalkit.providers.base import Completion, CompletionRequest, without_key
 from evalkit.providers.http1 import Http1Client, TransportError
 
 if TYPE_CHECKING:
@@ -72,6 +72,9 @@ class JsonEndpoint:
             self._session = None
 
 
+_KEY_HEADERS = ("authorization", "x-api-key", "x-goog-api-key")
+
+
 class LeanJsonClient:
     """One vendor protocol over :class:`JsonEndpoint`; subclasses fill in the protocol."""
 
@@ -79,6 +82,12 @@ class LeanJsonClient:
         self.endpoint = JsonEndpoint(url, headers)
         self.model_name = model_name  # as the vendor knows it, without litellm's provider prefix
         self.price = price
+        # the key the headers carry: a server that echoes it in an error must not get it stored
+        self._secrets = [
+            value.removeprefix("Bearer ")
+            for name, value in headers.items()
+            if name.lower() in _KEY_HEADERS and value.removeprefix("Bearer ")
+        ]
 
     def accepts(self, request: CompletionRequest) -> bool:
         """Whether this client carries ``request`` faithfully: plain-text messages, no response schema,
@@ -115,17 +124,23 @@ class LeanJsonClient:
         except (TimeoutError, asyncio.TimeoutError):  # the same class on 3.11+, not on 3.10
             raise ProviderError(f"timeout after {request.timeout:g}s", transient=True) from None
         except TransportError as exc:
-            raise ProviderError(f"connection error: {exc}", transient=True) from None
+            raise self._redacted(ProviderError(f"connection error: {exc}", transient=True)) from None
         latency_ms = (time.perf_counter() - start) * 1000.0
         if status != 200:
-            raise self._status_error(status, raw, headers.get("retry-after"))
+            raise self._redacted(self._status_error(status, raw, headers.get("retry-after")))
         try:
             done = self.completion(json.loads(raw))
         except (ValueError, KeyError, IndexError, TypeError, AttributeError):
-            raise ProviderError(f"malformed response body: {raw[:120]!r}", transient=True) from None
+            error = ProviderError(f"malformed response body: {raw[:120]!r}", transient=True)
+            raise self._redacted(error) from None
         return replace(
             done, latency_ms=latency_ms, cost_usd=self.price(done.prompt_tokens, done.completion_tokens)
         )
+
+    def _redacted(self, error: ProviderError) -> ProviderError:
+        for secret in self._secrets:
+            error = without_key(error, secret)
+        return error
 
     def _status_error(self, status: int, raw: bytes, retry_after: str | None) -> ProviderError:
         data: Any = None

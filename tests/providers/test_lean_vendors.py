@@ -199,3 +199,54 @@ def test_a_suite_on_the_anthropic_protocol_runs_end_to_end(
     run = open_store(tmp_path / "r.duckdb").get_run()
     assert run.summary is not None and run.summary.gate_counts is not None
     assert run.summary.gate_counts.passed == 6 and run.summary.cost_usd > 0
+
+
+def test_a_key_the_server_echoes_in_an_error_is_redacted() -> None:
+    """An Anthropic-protocol server that repeats the request's x-api-key in its error body: the
+    error evalkit stores says [redacted] instead."""
+    import asyncio
+    import http.server
+    import threading
+
+    from evalkit.errors import ProviderError
+    from evalkit.providers.anthropic_messages import AnthropicMessagesClient
+
+    class Echo(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            body = json.dumps(
+                {
+                    "type": "error",
+                    "error": {"type": "auth", "message": f"bad key {self.headers['x-api-key']}"},
+                }
+            ).encode()
+            self.send_response(401)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    client = AnthropicMessagesClient(
+        f"http://127.0.0.1:{server.server_address[1]}", "claude", lambda p, c: 0.0, api_key="sk-ant-canary-42"
+    )
+
+    async def call() -> ProviderError:
+        try:
+            await client.complete(CompletionRequest(model=ANTHROPIC_MODEL, messages=MESSAGES, timeout=10))
+        except ProviderError as exc:
+            return exc
+        finally:
+            await client.aclose()
+        raise AssertionError("a 401 must be an error")
+
+    try:
+        error = asyncio.run(call())
+    finally:
+        server.shutdown()
+    assert error.status == 401 and "[redacted]" in error.message
+    assert "sk-ant-canary-42" not in error.message
