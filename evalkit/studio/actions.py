@@ -96,6 +96,14 @@ def _grade(studio: Studio, form: dict[str, str]) -> Response:
 def _flag(studio: Studio, form: dict[str, str]) -> Response:
     """Mark a case's expected output as wrong: it joins the review queue."""
     run, case_id, epoch, text = _output(studio, form)
+    _label_expected(studio, run, case_id, epoch, text, "wrong", form.get("note", "")[:4000])
+    return _back_to_case(run.run_id, case_id)
+
+
+def _label_expected(
+    studio: Studio, run: Any, case_id: str, epoch: int, text: str, grade: str, note: str
+) -> None:
+    """Record what a person said of a case's expected output (``wrong``, or ``fixed`` once corrected)."""
     LabelStore(studio.store).add(
         HumanLabel(
             kind="expected",
@@ -104,12 +112,11 @@ def _flag(studio: Studio, form: dict[str, str]) -> Response:
             case_id=case_id,
             epoch=epoch,
             output_hash=output_hash(text),
-            grade="wrong",
-            note=form.get("note", "")[:4000],
+            grade=grade,
+            note=note,
             grader=studio.grader,
         )
     )
-    return _back_to_case(run.run_id, case_id)
 
 
 def _suite(studio: Studio, name: str) -> Any:
@@ -139,19 +146,7 @@ def _correct(studio: Studio, form: dict[str, str]) -> Response:
     note = form.get("note", "")[:4000]
     suite = _suite(studio, run.suite_name)
     correct_expected(suite, case_id, expected, corrector=studio.grader, run_id=run.run_id, note=note)
-    LabelStore(studio.store).add(
-        HumanLabel(
-            kind="expected",
-            suite_name=run.suite_name,
-            run_id=run.run_id,
-            case_id=case_id,
-            epoch=epoch,
-            output_hash=output_hash(text),
-            grade="fixed",
-            note=note,
-            grader=studio.grader,
-        )
-    )
+    _label_expected(studio, run, case_id, epoch, text, "fixed", note)
     return _back_to_case(run.run_id, case_id)
 
 
