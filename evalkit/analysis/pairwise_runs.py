@@ -49,6 +49,8 @@ class PairwiseComparison:
     stats: WinRate
     cases: list[JudgedCase]
     left_out: int = 0  # cases not in both runs with an output
+    calls: int = 0  # requests the judge was sent (both orders, retries and re-asks included)
+    cost_usd: float = 0.0  # what they cost (0 for a model with no known price)
     created_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc).replace(tzinfo=None))
     gate: PairwiseGateDecision | None = None
 
@@ -141,14 +143,18 @@ def compare_with_judge(
     if on_start is not None:
         on_start(len(pairs))
 
+    caller = ModelCaller(base_dir)  # no response cache: it would drop the log-probabilities
+
     async def go() -> list[JudgedCase]:
-        caller = ModelCaller(base_dir)  # no response cache: it would drop the log-probabilities
         try:
             return await judge_cases(pairs, judge, caller.complete, concurrency=concurrency, on_case=on_case)
         finally:
             await caller.aclose()
 
-    return summarize(asyncio.run(go()), judge, run_a.run_id, run_b.run_id, left_out)
+    comparison = summarize(asyncio.run(go()), judge, run_a.run_id, run_b.run_id, left_out)
+    comparison.calls = caller.stats.requests
+    comparison.cost_usd = caller.stats.cost_usd
+    return comparison
 
 
 def _json(text: str | None) -> Any:

@@ -220,6 +220,7 @@ def print_pairwise(comparison: Any, shown: int = 10) -> None:
         notes.append(f"{comparison.left_out} not judged (no output in both runs, or beyond --judge-limit)")
     if notes:
         out.print("; ".join(notes), markup=False)
+    out.print(f"Judge spend: {comparison.calls:,} requests, ${comparison.cost_usd:.4f}", markup=False)
     if s.win_rate is None:
         rate = "win rate n/a (no decisive case)"
     else:

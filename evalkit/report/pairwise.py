@@ -30,7 +30,8 @@ def pairwise_markdown(comparison: Any) -> list[str]:
         "",
         f"**Pairwise judge** `{cell(judge.model)}` (both orders, verdict {judge.verdict}) on {s.n} cases: "
         f"B wins {s.wins}, A wins {s.losses}, ties {s.ties}"
-        + (f", {s.errors} judge errors" if s.errors else ""),
+        + (f", {s.errors} judge errors" if s.errors else "")
+        + f"; judge spend {comparison.calls:,} requests, ${comparison.cost_usd:.4f}",
         "",
         "| B's win rate over A | sign test p | position agreement | first-slot answers |",
         "|--:|--:|--:|--:|",
@@ -104,6 +105,8 @@ def pairwise_view(stored: dict[str, Any] | None) -> dict[str, Any] | None:
         "created_at": stored["created_at"],
         "stats": stats,
         "gate": stored["summary"].get("gate"),
+        "calls": stored["summary"].get("calls"),  # None for comparisons stored before spend was recorded
+        "cost_usd": stored["summary"].get("cost_usd"),
         "rows": rows,
         "disagreements": sum(r["consistent"] is False for r in rows),
     }

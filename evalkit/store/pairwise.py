@@ -64,6 +64,8 @@ class PairwiseStore:
             "stats": s.model_dump(mode="json"),
             "judge": judge.model_dump(mode="json"),
             "left_out": comparison.left_out,
+            "calls": comparison.calls,
+            "cost_usd": comparison.cost_usd,
             "gate": comparison.gate.model_dump(mode="json") if comparison.gate is not None else None,
         }
         row = (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -81,12 +82,39 @@ def test_content_judge_prefers_the_better_run(cli: Any, make_suite: Any, tmp_pat
     assert "Position agreement 100.0% (same winner in both orders)" in out
     # no logprobs from this server: one probe (the other calls wait for its answer), then text verdicts
     assert judge_calls == 1 + 2 * N
+    assert f"Judge spend: {judge_calls} requests, $0.0000" in out  # a model with no known price
     summary = md.read_text()
     assert "**Pairwise judge**" in summary and "| 100.0% (95% CI" in summary
     stored = PairwiseStore(open_store(db)).latest(run_a, run_b)
     assert stored is not None and stored["wins"] == N and stored["position_agreement"] == 1.0
     assert {v["winner"] for v in stored["verdicts"]} == {"b"}
     assert all(v["reasoning_ab"] and v["reasoning_ba"] for v in stored["verdicts"])
+
+
+def test_judge_spend_is_priced_printed_and_stored(cli: Any, make_suite: Any, tmp_path: Path) -> None:
+    """The judge's calls are not part of either run, so the comparison reports what they cost."""
+    from evalkit.providers.prices import call_cost
+
+    db = tmp_path / "r.duckdb"
+    with LoopbackOpenAI(logprobs=False) as server:
+        server.responder = lambda body: (
+            content_text(body) if body["model"] == "gpt-4o-mini" else serve(content_text)(body)
+        )
+        run_a, run_b = two_runs(cli, make_pw_suite(make_suite, server.base_url), db)
+        before = server.stats.requests
+        result = cli(
+            "compare", run_a, run_b, "--judge", "openai/gpt-4o-mini", "--judge-api-base", server.base_url,
+            "--db", str(db),
+        )  # fmt: skip
+        judge_calls = server.stats.requests - before
+    assert result.exit_code == 0, result.stderr
+    stored = PairwiseStore(open_store(db)).latest(run_a, run_b)
+    assert stored is not None
+    spend = stored["summary"]["cost_usd"]
+    assert stored["summary"]["calls"] == judge_calls == 1 + 2 * N
+    # every call has a prompt: at least one token each at gpt-4o-mini's input price
+    assert spend >= judge_calls * call_cost("openai/gpt-4o-mini", 1, 0) > 0
+    assert f"Judge spend: {judge_calls} requests, ${spend:.4f}" in result.stdout
 
 
 def test_first_slot_judge_fails_a_gate_that_asks_for_position_agreement(
@@ -170,6 +198,7 @@ def test_report_shows_pairwise_verdicts_with_reasons_as_text(
     assert "&lt;script&gt;alert(1)&lt;/script&gt; Response A is the good one." in html
     assert "<script>alert(1)" not in html
     assert html.count('class="pairwise-case"') == N
+    assert re.search(r"judge spend \d+ requests, \$0\.0000", html)  # retried 500s count too
 
 
 def test_judge_needs_two_runs(cli: Any, tmp_path: Path) -> None:
