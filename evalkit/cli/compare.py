@@ -357,6 +357,10 @@ def _compare_group(
     for c in comparisons:
         for warning in c.warnings:
             out.print(Text(f"WARNING ({c.b.run_id}): {warning}", style="bold yellow"))
+    from evalkit.analysis.frontier_cells import group_frontier
+    from evalkit.cli.frontier_table import print_frontier
+
+    print_frontier(group_frontier(store, runs, alpha=_thresholds(base, alpha, None)[0], seed=seed))
     out.print("Details of one cell: `evalkit compare REFERENCE_RUN CELL_RUN`.")
     if summary_md is not None:
         from evalkit.report.markdown import comparison_markdown

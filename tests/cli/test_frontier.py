@@ -1,0 +1,55 @@
+"""`evalkit compare GROUP` and `evalkit report GROUP` show the model frontier of a stored matrix."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from evalkit.store import open_store
+from tests.conftest import CliResult
+from tests.runs import Outcome, run_record, store_run
+
+N = 50
+# model -> (cases passed: the first k, USD per case, latency ms)
+CELLS = {
+    "big": (45, 0.010, 900.0),
+    "mid": (43, 0.002, 400.0),
+    "tiny": (20, 0.0005, 100.0),
+    "pricey": (44, 0.012, 950.0),  # worse, dearer and slower than big: dominated
+}
+
+
+@pytest.fixture
+def matrix(tmp_path: Path) -> Path:
+    db = tmp_path / "e.duckdb"
+    store = open_store(db)
+    for minute, (model, (k, cost, latency)) in enumerate(CELLS.items()):
+        outcomes = [
+            Outcome(f"c{i:02d}", "pass" if i < k else "fail", cost_usd=cost, latency_ms=latency)
+            for i in range(N)
+        ]
+        store_run(
+            store, run_record(f"r-{model}", model=model, group_id="s-matrix-1", minutes=minute), outcomes
+        )
+    return db
+
+
+def test_compare_group_prints_the_frontier_and_names_the_cheapest_not_worse_cell(
+    cli: Callable[..., CliResult], matrix: Path
+) -> None:
+    result = cli("compare", "s-matrix", "--db", str(matrix))
+    assert result.exit_code == 0, result.stderr
+    lines = [line.split() for line in result.stdout.splitlines()]
+    rows = {w[4]: " ".join(w) for w in lines if w[:1] in (["◆"], ["·"]) and w[4].startswith("r-")}
+    assert set(rows) == {"r-big", "r-mid", "r-tiny", "r-pricey"}
+    assert rows["r-big"].startswith("◆") and "90.0% [78.6, 95.7]" in rows["r-big"]
+    assert "$10.0000" in rows["r-big"] and "900 ms" in rows["r-big"] and "best" in rows["r-big"]
+    assert rows["r-pricey"].startswith("·")  # dominated by big
+    assert rows["r-tiny"].startswith("◆") and rows["r-tiny"].endswith("-50.0 pts 6.0e-08 worse")
+    assert "not worse, recommended" in rows["r-mid"]
+    assert (
+        "Cheapest not significantly worse than the best (v1 · big, 90.0%): v1 · mid, 86.0% at $2.0000 "
+        "per 1,000 cases against $10.0000 (McNemar exact p = 0.500 on 50 paired cases, alpha 0.05)."
+    ) in result.stdout
