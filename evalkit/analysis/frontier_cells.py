@@ -33,6 +33,11 @@ def group_frontier(
     return build_frontier([load_cell(store, run, seed=seed) for run in runs], alpha=alpha)
 
 
+def gate_alpha(run: RunRecord) -> float:
+    """The significance level the run's suite gates regressions with (``gate.regression_alpha``)."""
+    return float(run.config.get("gate", {}).get("regression_alpha", DEFAULT_ALPHA))
+
+
 def load_cell(store: Store, run: RunRecord, *, seed: int = 0) -> CellStats:
     """One run's cell figures, read through the store."""
     with store.session():

@@ -6,6 +6,7 @@ from typing import Any
 
 from evalkit.analysis.frontier import Frontier
 from evalkit.report.formatting import pvalue
+from evalkit.report.frontier import cell_note, diff_text, interval_text, milliseconds, usd_per_1k
 
 PARETO_MARK = "◆"
 DOMINATED_MARK = "·"
@@ -40,37 +41,15 @@ def print_frontier(frontier: Frontier) -> None:
         ]
         if frontier.has_f1:
             row.append(interval_text(s.f1, s.f1_low, s.f1_high))
-        note = "best" if s.run_id == frontier.best else "not worse" if cell.not_worse else "worse"
-        if s.run_id == frontier.recommended:
-            note += ", recommended"
         row += [
             usd_per_1k(s.cost_per_1k),
             milliseconds(s.p95_ms),
-            ""
-            if s.run_id == frontier.best or cell.diff_vs_best is None
-            else f"{cell.diff_vs_best * 100:+.1f} pts",
+            diff_text(frontier, s.run_id),
             "" if cell.p_vs_best is None else pvalue(cell.p_vs_best),
-            Text(note, style="bold green" if s.run_id == frontier.recommended else ""),
+            Text(
+                cell_note(frontier, s.run_id), style="bold green" if s.run_id == frontier.recommended else ""
+            ),
         ]
         table.add_row(*row, style="" if cell.pareto else "dim")
     Console(highlight=False, width=max(out.width, 150)).print(table)
     out.print(Text(frontier.recommendation(), style="bold"), markup=False)
-
-
-def interval_text(value: float | None, low: float | None, high: float | None) -> str:
-    """``76.0% [62.6, 85.7]``: a rate and its interval, in percent."""
-    if value is None:
-        return "n/a"
-    if low is None or high is None:
-        return f"{value:.1%}"
-    return f"{value:.1%} [{low * 100:.1f}, {high * 100:.1f}]"
-
-
-def usd_per_1k(value: float | None) -> str:
-    return "n/a" if value is None else f"${value:,.4f}"
-
-
-def milliseconds(value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    return f"{value / 1000:.2f} s" if value >= 1000 else f"{value:.0f} ms"

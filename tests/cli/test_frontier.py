@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -53,3 +54,36 @@ def test_compare_group_prints_the_frontier_and_names_the_cheapest_not_worse_cell
         "Cheapest not significantly worse than the best (v1 · big, 90.0%): v1 · mid, 86.0% at $2.0000 "
         "per 1,000 cases against $10.0000 (McNemar exact p = 0.500 on 50 paired cases, alpha 0.05)."
     ) in result.stdout
+
+
+def test_report_of_a_group_is_the_frontier_page(
+    cli: Callable[..., CliResult], matrix: Path, tmp_path: Path
+) -> None:
+    page = tmp_path / "out" / "group.html"
+    result = cli("report", "s-matrix-1", "--db", str(matrix), "-o", str(page))
+    assert result.exit_code == 0, result.stderr
+    assert f"report of group s-matrix-1 written to {page}" in result.stdout
+    html = page.read_text(encoding="utf-8")
+    rows = re.findall(r"<tr class=\"([a-z ]+)\">\s*(.*?)</tr>", html, re.S)
+    cells = {
+        re.findall(r"<td[^>]*>(.*?)</td>", body)[3]: (kind, re.findall(r"<td[^>]*>(.*?)</td>", body))
+        for kind, body in rows
+    }
+    assert cells["r-mid"][0] == "pareto recommended"
+    assert cells["r-mid"][1][4:] == [
+        "86.0% [73.8, 93.0]",
+        "$2.0000",
+        "400 ms",
+        "-4.0 pts",
+        "0.5",
+        "not worse, recommended",
+    ]
+    assert cells["r-pricey"][0] == "dominated" and cells["r-pricey"][1][0] == "·"
+    assert cells["r-tiny"][1][-1] == "worse"
+    assert "Cheapest not significantly worse than the best (v1 · big, 90.0%): v1 · mid" in html
+    assert '<img src="data:image/png;base64,' in html
+    assert "micro F1" not in html  # the suite scores no fields
+
+    assert cli("report", "s-matrix-1", "--compare", "r-big", "--db", str(matrix)).exit_code == 2
+    missing = cli("report", "nothing-like-it", "--db", str(matrix))
+    assert missing.exit_code == 2 and "no run 'nothing-like-it'" in missing.stderr
