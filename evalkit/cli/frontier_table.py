@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from evalkit.analysis.frontier import Frontier
 from evalkit.report.formatting import pvalue
 from evalkit.report.frontier import cell_note, diff_text, interval_text, milliseconds, usd_per_1k
+from evalkit.results import RunRecord
+
+if TYPE_CHECKING:
+    from evalkit.store import Store
 
 PARETO_MARK = "◆"
 DOMINATED_MARK = "·"
+
+
+def print_group_frontier(store: Store, runs: Sequence[RunRecord], *, alpha: float, seed: int) -> None:
+    """Read the group's cells and print their frontier (see :func:`print_frontier`)."""
+    from evalkit.analysis.frontier_cells import group_frontier
+
+    print_frontier(group_frontier(store, runs, alpha=alpha, seed=seed))
 
 
 def print_frontier(frontier: Frontier) -> None:
@@ -21,9 +33,8 @@ def print_frontier(frontier: Frontier) -> None:
     from evalkit.cli.terminal import SafeConsole as Console
 
     out.print(Text("Model frontier: quality vs cost per 1,000 cases vs p95 latency", style="bold"))
-    out.print(
-        f"◆ Pareto-optimal (no other cell is as good on all three and better on one) · {frontier.method}"
-    )
+    out.print("◆ Pareto-optimal: no other cell is as good on all three and better on one (ties all kept)")
+    out.print(f"Method: {frontier.method}.", markup=False)
     table = Table(box=None, show_edge=False, pad_edge=False)
     columns = ["", "prompt · model", "run", "pass rate [95% CI]"]
     if frontier.has_f1:
