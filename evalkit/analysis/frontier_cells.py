@@ -2,7 +2,7 @@
 
 Per cell: the pass rate over the cases with a pass/fail verdict (errors left out, like the run's
 own pass rate) with its 95% Wilson interval; USD per 1,000 cases from each case's stored cost
-(target and judge; an answer served from the cache at what it cost when first made, see
+(one answer: with epochs, their mean; target and judge; an answer served from the cache at what it cost when first made, see
 :mod:`evalkit.analysis.costs`; cases whose cost is unknown left out of the mean); the p95 of the
 uncached latencies; and, when the run scored fields, the micro field F1 with a 95% percentile
 bootstrap interval over cases (seeded: the same data give the same interval).
@@ -106,10 +106,14 @@ def micro_f1_interval(
     if len(counts) < 2:
         return observed, observed, observed
     rng = np.random.default_rng(seed)
-    drawn = np.zeros((resamples, len(counts)))
-    for i in range(resamples):
-        drawn[i] = np.bincount(rng.integers(0, len(counts), len(counts)), minlength=len(counts))
-    pooled = drawn @ counts
+    n = len(counts)
+    pooled = np.empty((resamples, 3))
+    batch = max(1, min(resamples, 1_000_000 // n))  # bounds memory to ~16 MB per batch
+    for start in range(0, resamples, batch):
+        size = min(batch, resamples - start)
+        picks = rng.integers(0, n, (size, n)) + (np.arange(size) * n)[:, None]
+        drawn = np.bincount(picks.ravel(), minlength=size * n).reshape(size, n)
+        pooled[start : start + size] = drawn @ counts  # each case times how often it was drawn
     denominator = pooled[:, 1] + pooled[:, 2]
     with np.errstate(invalid="ignore", divide="ignore"):
         f1s = np.where(denominator > 0, 2 * pooled[:, 0] / denominator, np.nan)
