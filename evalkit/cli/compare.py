@@ -362,12 +362,13 @@ def _compare_group(
             out.print(Text(f"WARNING ({c.b.run_id}): {warning}", style="bold yellow"))
     from evalkit.cli.frontier_table import print_group_frontier
 
-    print_group_frontier(store, runs, alpha=_thresholds(base, alpha, None)[0], seed=seed)
+    frontier = print_group_frontier(store, runs, alpha=_thresholds(base, alpha, None)[0], seed=seed)
     out.print("Details of one cell: `evalkit compare REFERENCE_RUN CELL_RUN`.")
     if summary_md is not None:
+        from evalkit.report.frontier import frontier_markdown
         from evalkit.report.markdown import comparison_markdown
 
-        _write(summary_md, "\n".join(comparison_markdown(c) for c in comparisons))
+        _write(summary_md, "\n".join([*map(comparison_markdown, comparisons), frontier_markdown(frontier)]))
 
 
 def _thresholds(run: Any, alpha: float | None, min_effect: float | None) -> tuple[float, float]:

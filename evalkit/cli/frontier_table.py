@@ -17,11 +17,13 @@ PARETO_MARK = "◆"
 DOMINATED_MARK = "·"
 
 
-def print_group_frontier(store: Store, runs: Sequence[RunRecord], *, alpha: float, seed: int) -> None:
-    """Read the group's cells and print their frontier (see :func:`print_frontier`)."""
+def print_group_frontier(store: Store, runs: Sequence[RunRecord], *, alpha: float, seed: int) -> Frontier:
+    """Read the group's cells and print their frontier (see :func:`print_frontier`); returns it."""
     from evalkit.analysis.frontier_cells import group_frontier
 
-    print_frontier(group_frontier(store, runs, alpha=alpha, seed=seed))
+    frontier = group_frontier(store, runs, alpha=alpha, seed=seed)
+    print_frontier(frontier)
+    return frontier
 
 
 def print_frontier(frontier: Frontier) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 from evalkit import __version__
 from evalkit.analysis.frontier import Frontier
+from evalkit.report.formatting import cell as md_cell
 from evalkit.report.formatting import pvalue
 
 REPORTS_DIR = Path("reports")
@@ -53,6 +54,33 @@ def diff_text(frontier: Frontier, run_id: str) -> str:
     if run_id == frontier.best or cell.diff_vs_best is None:
         return ""
     return f"{cell.diff_vs_best * 100:+.1f} pts"
+
+
+def frontier_markdown(frontier: Frontier) -> str:
+    """The frontier table and the recommendation for ``compare GROUP --summary-md`` (every stored name
+    escaped, as in the other summaries)."""
+    f1 = frontier.has_f1
+    lines = [
+        "### Model frontier",
+        "",
+        md_cell(frontier.recommendation(), 600),
+        "",
+        "| | prompt · model | pass rate [95% CI] |"
+        + (" micro F1 [95% CI] |" if f1 else "")
+        + " $/1k cases | p95 | Δ vs best | p vs best | |",
+        "|---|---|---:|" + ("---:|" if f1 else "") + "---:|---:|---:|---:|---|",
+    ]
+    for c in frontier.cells:
+        s = c.stats
+        f1_cell = f" {interval_text(s.f1, s.f1_low, s.f1_high)} |" if f1 else ""
+        p = "" if c.p_vs_best is None else pvalue(c.p_vs_best)
+        lines.append(
+            f"| {'◆' if c.pareto else '·'} | {md_cell(s.label)} | {interval_text(s.pass_rate, s.pass_low, s.pass_high)} |"
+            f"{f1_cell} {usd_per_1k(s.cost_per_1k)} | {milliseconds(s.p95_ms)} | {diff_text(frontier, s.run_id)} "
+            f"| {p} | {cell_note(frontier, s.run_id)} |"
+        )
+    lines += ["", f"◆ Pareto-optimal. Method: {md_cell(frontier.method, 600)}."]
+    return "\n".join(lines) + "\n"
 
 
 def frontier_chart(frontier: Frontier) -> str | None:

@@ -40,7 +40,8 @@ def matrix(tmp_path: Path) -> Path:
 def test_compare_group_prints_the_frontier_and_names_the_cheapest_not_worse_cell(
     cli: Callable[..., CliResult], matrix: Path
 ) -> None:
-    result = cli("compare", "s-matrix", "--db", str(matrix))
+    summary = matrix.parent / "summary.md"
+    result = cli("compare", "s-matrix", "--db", str(matrix), "--summary-md", str(summary))
     assert result.exit_code == 0, result.stderr
     lines = [line.split() for line in result.stdout.splitlines()]
     rows = {w[4]: " ".join(w) for w in lines if w[:1] in (["◆"], ["·"]) and w[4].startswith("r-")}
@@ -54,6 +55,15 @@ def test_compare_group_prints_the_frontier_and_names_the_cheapest_not_worse_cell
         "Cheapest not significantly worse than the best (v1 · big, 90.0%): v1 · mid, 86.0% at $2.0000 "
         "per 1,000 cases against $10.0000 (McNemar exact p = 0.500 on 50 paired cases, alpha 0.05)."
     ) in result.stdout
+    markdown = summary.read_text(encoding="utf-8")
+    assert "### Model frontier" in markdown
+    assert (
+        "| ◆ | v1 · mid | 86.0% [73.8, 93.0] | $2.0000 | 400 ms | -4.0 pts | 0.5 | not worse, recommended |"
+        in markdown
+    )
+    assert (
+        "| · | v1 · pricey | 88.0% [76.2, 94.4] | $12.0000 | 950 ms | -2.0 pts | 1 | not worse |" in markdown
+    )
 
 
 def test_report_of_a_group_is_the_frontier_page(

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from evalkit.analysis.frontier import CellStats, build_frontier
-from evalkit.report.frontier import frontier_chart, render_group_html, write_group_report
+from evalkit.report.frontier import frontier_chart, frontier_markdown, render_group_html, write_group_report
 from tests.report.test_chromium import CHROMIUM, chromium
 
 
@@ -24,6 +24,8 @@ def test_stored_names_are_text_and_a_cell_without_cost_is_left_off_the_chart() -
     html = render_group_html(frontier, group_id="g<1>", suite="s&t")
     assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "&lt;b&gt;v1&lt;/b&gt;" in html and "g&lt;1&gt;" in html and "s&amp;t" in html
+    markdown = frontier_markdown(frontier)
+    assert "<script>" not in markdown and "&lt;script&gt;alert(1)&lt;/script&gt;" in markdown
     assert "default-src 'none'" in html  # nothing external can load, no script can run
     assert frontier_chart(frontier) is not None
     assert frontier_chart(build_frontier(cells[1:])) is None  # no cell with a cost: no chart
