@@ -105,7 +105,10 @@ class Frontier:
             return "No cell has a scored case: no best cell to compare with."
         best = self.cell(self.best)
         if self.recommended is None:
-            return f"Best: {best.stats.label} ({_pct(best.stats.pass_rate)}); no cell's cost is known."
+            return (
+                f"Best: {best.stats.label} ({_pct(best.stats.pass_rate)}); no cell not significantly "
+                "worse than it has a known cost."
+            )
         chosen = self.cell(self.recommended)
         head = (
             f"Cheapest not significantly worse than the best ({best.stats.label}, "

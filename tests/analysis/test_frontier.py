@@ -107,6 +107,11 @@ def test_unknown_cost_or_latency_counts_as_worst_and_is_never_recommended() -> N
     frontier = build_frontier([known, unknown])
     assert frontier.cell("unknown").dominated_by == ("known",)
     assert frontier.recommended == "known"
+    alone = build_frontier([unknown, cell("worse", first(10), cost=1.0, p95=100.0)])
+    assert alone.best == "unknown" and alone.recommended is None
+    assert alone.recommendation() == (
+        "Best: v1 · m (80.0%); no cell not significantly worse than it has a known cost."
+    )
 
 
 def test_micro_f1_and_its_bootstrap_interval() -> None:
