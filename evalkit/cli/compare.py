@@ -18,7 +18,8 @@ def compare(
     refs: list[str] = typer.Argument(
         ...,
         help="Two runs, A (the reference) and B (the candidate): ids, unique prefixes or 'latest'. "
-        "Or one run group (a prompts x models matrix), whose cells are compared with its first run.",
+        "Or one run group (a prompts x models matrix), whose cells are compared with its first run, "
+        "then shown as a model frontier (quality, $/1k cases, p95 latency).",
     ),
     reference: str | None = typer.Option(
         None,
@@ -73,7 +74,9 @@ def compare(
     Pass/fail metrics get McNemar's exact test, scores and usage a seeded paired bootstrap interval;
     each metric's verdict is better, worse or no significant difference. With --judge, a pairwise
     judge also compares the outputs; when B's suite sets gate.pairwise, its criterion decides the
-    exit code (1 when it fails).
+    exit code (1 when it fails). A group also gets its model frontier: each cell's pass rate with a
+    95% Wilson interval, cost per 1,000 cases and p95 latency, the Pareto-optimal cells marked, and
+    the cheapest cell not significantly worse than the best (McNemar exact, paired cases).
     """
     from evalkit.analysis.compare import compare_runs
     from evalkit.cli.human_baseline import print_baseline_rates
@@ -357,11 +360,15 @@ def _compare_group(
     for c in comparisons:
         for warning in c.warnings:
             out.print(Text(f"WARNING ({c.b.run_id}): {warning}", style="bold yellow"))
+    from evalkit.cli.frontier_table import print_group_frontier
+
+    frontier = print_group_frontier(store, runs, alpha=_thresholds(base, alpha, None)[0], seed=seed)
     out.print("Details of one cell: `evalkit compare REFERENCE_RUN CELL_RUN`.")
     if summary_md is not None:
+        from evalkit.report.frontier import frontier_markdown
         from evalkit.report.markdown import comparison_markdown
 
-        _write(summary_md, "\n".join(comparison_markdown(c) for c in comparisons))
+        _write(summary_md, "\n".join([*map(comparison_markdown, comparisons), frontier_markdown(frontier)]))
 
 
 def _thresholds(run: Any, alpha: float | None, min_effect: float | None) -> tuple[float, float]:

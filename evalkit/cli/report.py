@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from evalkit.cli.app import app
-from evalkit.cli.options import BootstrapSeedOption, DbOption, RunArgument
+from evalkit.cli.options import BootstrapSeedOption, DbOption
 
 
 @app.command()
 def report(
-    run: RunArgument = "latest",
+    run: str = typer.Argument(
+        "latest",
+        help="Run id, unique prefix, or 'latest'. Or a run group (a prompts x models matrix): "
+        "its model frontier page.",
+    ),
     compare: str | None = typer.Option(
         None,
         "--compare",
@@ -20,20 +25,33 @@ def report(
         "like `evalkit compare RUN RUN2`).",
     ),
     out: Path | None = typer.Option(
-        None, "--out", "-o", help="Output file (default: reports/<run>[-vs-<run2>].html)."
+        None,
+        "--out",
+        "-o",
+        help="Output file (default: reports/<run>[-vs-<run2>].html, reports/<group>.html).",
     ),
     seed: BootstrapSeedOption = 0,
     db: DbOption = None,
 ) -> None:
     """Write one self-contained HTML file (charts inline, no external assets): summary, charts, a case
-    table filterable to failures with word-level diffs, judge explanations and the prompt versions."""
+    table filterable to failures with word-level diffs, judge explanations and the prompt versions.
+
+    For a run group: the model frontier (pass rate with its 95% interval, cost per 1,000 cases, p95
+    latency, the Pareto cells, the cheapest cell not significantly worse than the best) and its chart."""
     from evalkit.cli.console import out as console
     from evalkit.errors import UsageError
     from evalkit.report.html import write_report
     from evalkit.store import open_store
 
     store = open_store(db, must_exist=True)
-    record = store.get_run(run)
+    try:
+        record = store.get_run(run)
+    except UsageError:
+        group = _group_runs(store, run)
+        if group is None or compare is not None:
+            raise
+        _write_group_report(store, group, out, seed)
+        return
     other = store.get_run(compare) if compare else None
     if other is not None and other.run_id == record.run_id:
         raise UsageError(f"--compare names the same run {record.run_id}")
@@ -44,3 +62,33 @@ def report(
             f"cannot write the report: {exc.strerror or exc}", path=out or exc.filename
         ) from None
     console.print(f"report written to {path}", markup=False)
+
+
+def _group_runs(store: Any, ref: str) -> list[Any] | None:
+    """The runs of group ``ref``, or None when it names no group (the run's error is then the one shown)."""
+    from evalkit.errors import UsageError
+    from evalkit.store.groups import group_runs
+
+    if ref == "latest":
+        return None
+    try:
+        return group_runs(store, ref)
+    except UsageError:
+        return None
+
+
+def _write_group_report(store: Any, runs: list[Any], out: Path | None, seed: int) -> None:
+    from evalkit.analysis.frontier_cells import gate_alpha, group_frontier
+    from evalkit.cli.console import out as console
+    from evalkit.errors import UsageError
+    from evalkit.report.frontier import write_group_report
+
+    frontier = group_frontier(store, runs, alpha=gate_alpha(runs[0]), seed=seed)
+    group_id = runs[0].group_id
+    try:
+        path = write_group_report(frontier, group_id=group_id, suite=runs[0].suite_name, path=out)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot write the report: {exc.strerror or exc}", path=out or exc.filename
+        ) from None
+    console.print(f"report of group {group_id} written to {path}", markup=False)

@@ -19,6 +19,7 @@ from starlette.staticfiles import StaticFiles
 
 from evalkit.store import Store
 from evalkit.studio import actions, pages
+from evalkit.studio.group_page import group_page
 from evalkit.studio.security import SECURITY_HEADERS, SESSION_COOKIE, TOKEN_COOKIE, Guard
 from evalkit.studio.state import Studio, studio_of, write
 
@@ -65,6 +66,7 @@ def create_app(store: Store, *, grader: str, read_only: bool = False, token: str
         Route("/runs/{run_id}/case", pages.case_page),
         Route("/compare", pages.compare_page),
         Route("/trend", pages.trend_page),
+        Route("/groups/{group_id}", group_page),
         Route("/queue", pages.queue_page),
         Route("/grade", write(actions.grade), methods=["POST"]),
         Route("/flag", write(actions.flag), methods=["POST"]),

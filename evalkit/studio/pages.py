@@ -29,7 +29,12 @@ async def runs_page(request: Request) -> Response:
     prf = browse.field_precision_recall(studio.store, [r.run_id for r in runs])
     rows = [run_row(r, prf.get(r.run_id)) for r in runs]
     return studio.render(
-        request, "runs.html.j2", title="runs", runs=rows, suites=sorted({r.suite_name for r in runs})
+        request,
+        "runs.html.j2",
+        title="runs",
+        runs=rows,
+        suites=sorted({r.suite_name for r in runs}),
+        groups=sorted({r.group_id for r in runs if r.group_id}),
     )
 
 

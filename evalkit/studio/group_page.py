@@ -1,0 +1,41 @@
+"""The studio's page of a run group (a prompts x models matrix): its model frontier."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+
+from evalkit.analysis.frontier_cells import gate_alpha, group_frontier
+from evalkit.errors import EvalkitError
+from evalkit.report.formatting import pvalue
+from evalkit.report.frontier import cell_note, diff_text, interval_text, milliseconds, usd_per_1k
+from evalkit.store.groups import group_runs
+from evalkit.studio.state import studio_of
+
+
+async def group_page(request: Request) -> Response:
+    """Every cell of the group: pass rate with its interval, $/1k cases, p95, the Pareto mark, and the
+    cheapest cell not significantly worse than the best (as ``evalkit compare GROUP`` prints them)."""
+    studio = studio_of(request)
+    try:
+        runs = group_runs(studio.store, request.path_params["group_id"])
+    except EvalkitError as exc:
+        return PlainTextResponse(exc.one_line(), status_code=404)
+    frontier = group_frontier(studio.store, runs, alpha=gate_alpha(runs[0]))
+    rows = [
+        {
+            "cell": cell,
+            "pass_rate": interval_text(cell.stats.pass_rate, cell.stats.pass_low, cell.stats.pass_high),
+            "f1": interval_text(cell.stats.f1, cell.stats.f1_low, cell.stats.f1_high),
+            "cost": usd_per_1k(cell.stats.cost_per_1k),
+            "p95": milliseconds(cell.stats.p95_ms),
+            "diff": diff_text(frontier, cell.stats.run_id),
+            "p": "" if cell.p_vs_best is None else pvalue(cell.p_vs_best),
+            "note": cell_note(frontier, cell.stats.run_id),
+        }
+        for cell in frontier.cells
+    ]
+    group_id = runs[0].group_id or ""
+    return studio.render(
+        request, "group.html.j2", title=f"group {group_id}", group_id=group_id, frontier=frontier, rows=rows
+    )
