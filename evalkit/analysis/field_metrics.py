@@ -1,4 +1,7 @@
-"""Per-field slot counts and precision / recall / F1 of ``json_fields`` results (pure functions).
+"""Per-field slot counts and precision / recall / F1 of field-level results (pure functions).
+
+The fields are those a scorer stores one score for: ``json_fields``' fields, ``tool_call``'s
+arguments, ``markdown_table``'s cells (``ROW.COLUMN``), and theirs again inside ``tagged``.
 
 The counts follow the WDC-PAVE paper (Baumann, Brinkmann, Bizer, ADBIS 2024): every compared
 field of every case (and epoch) is one slot, classed NN, NV, VN, VC or VW (see

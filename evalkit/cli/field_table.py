@@ -14,13 +14,35 @@ def figure(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
-def print_field_metrics(metrics: FieldMetrics, *, limit: int | None = None) -> None:
-    """Slot counts and P/R/F1 per field, worst F1 first (the ``limit`` worst), then micro and macro."""
+def scorer_title(scorer_ids: list[str], config: dict[str, Any] | None) -> str:
+    """The scorers field figures come from, as the run's config names them: ``fields: json_fields``,
+    ``table: markdown_table``, ``fields: tagged json_fields`` (the id alone when it is the name)."""
+    specs = {str(s.get("id") or s.get("name")): s for s in (config or {}).get("scorers") or []}
+    parts = []
+    for scorer_id in scorer_ids:
+        spec = specs.get(scorer_id)
+        if spec is None:
+            parts.append(scorer_id)
+            continue
+        name = str(spec.get("name"))
+        inner = (spec.get("args") or {}).get("inner")
+        if name == "tagged" and isinstance(inner, dict) and inner.get("name"):
+            name = f"tagged {inner['name']}"
+        parts.append(scorer_id if name == scorer_id else f"{scorer_id}: {name}")
+    return ", ".join(parts) or "fields"
+
+
+def print_field_metrics(
+    metrics: FieldMetrics, *, limit: int | None = None, config: dict[str, Any] | None = None
+) -> None:
+    """Slot counts and P/R/F1 per field, worst F1 first (the ``limit`` worst), then micro and macro.
+
+    ``config`` (the run's stored suite config) names the scorers the fields come from."""
     if not metrics.fields:
         return
     micro = metrics.micro
     out.print(
-        f"Fields (json_fields, {micro.slots:,} slots): micro P {figure(micro.precision)} "
+        f"Fields ({scorer_title(metrics.scorers, config)}, {micro.slots:,} slots): micro P {figure(micro.precision)} "
         f"R {figure(micro.recall)} F1 {figure(micro.f1)} · macro P {figure(metrics.macro_precision)} "
         f"R {figure(metrics.macro_recall)} F1 {figure(metrics.macro_f1)}",
         markup=False,
@@ -56,7 +78,9 @@ def print_field_figures(store: Any, run_a: Any, run_b: Any) -> None:
     a, b = (field_metrics_of_frame(store.field_rows(r.run_id, frame=False)) for r in (run_a, run_b))
     if not (a.fields and b.fields):
         return
-    table = Table(show_edge=False, pad_edge=False, box=None, title="Fields (json_fields): P/R/F1")
+    titles = [scorer_title(m.scorers, r.config) for m, r in ((a, run_a), (b, run_b))]
+    source = titles[0] if titles[0] == titles[1] else f"A {titles[0]}; B {titles[1]}"
+    table = Table(show_edge=False, pad_edge=False, box=None, title=f"Fields ({source}): P/R/F1")
     for col in ("", "micro P", "micro R", "micro F1", "macro P", "macro R", "macro F1"):
         table.add_column(col, justify="left" if not col else "right")
     for name, m in (("A", a), ("B", b)):

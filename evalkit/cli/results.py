@@ -87,6 +87,7 @@ def show(
         print_field_metrics(
             field_metrics_of_frame(store.field_rows(record.run_id, frame=False)),
             limit=None if all_cases else 15,
+            config=record.config,
         )
     if not cases:
         out.print("no failing cases" if verdicts else "no cases match")

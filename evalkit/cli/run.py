@@ -207,4 +207,8 @@ def _print_cell(store: Any, outcome: Any, *, decided_later: bool = False) -> Non
     from evalkit.analysis.field_metrics import field_metrics_of_frame
     from evalkit.cli.field_table import print_field_metrics
 
-    print_field_metrics(field_metrics_of_frame(store.field_rows(outcome.run.run_id, frame=False)), limit=5)
+    print_field_metrics(
+        field_metrics_of_frame(store.field_rows(outcome.run.run_id, frame=False)),
+        limit=5,
+        config=outcome.run.config,
+    )

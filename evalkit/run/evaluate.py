@@ -36,7 +36,7 @@ class Target:
     model: str
     prompt: PromptVersion | None
     params: dict[str, Any]
-    response_schema: dict[str, Any] | None
+    response_schema: dict[str, Any] | None  # the decoding constraint sent to the provider
     api_base: str | None
     timeout: float | None = None
     target_hash: str | None = None
@@ -44,12 +44,14 @@ class Target:
     file_root: Path | None = None  # what case file paths are relative to (the suite's directory)
     run_labels: dict[str, str] = field(default_factory=dict)  # stored in the run's config.run
     api_key_env: str | None = None  # the variable holding the key (the key itself is never kept)
+    prompt_schema: dict[str, Any] | None = None  # what templates see as output_schema (set: not a constraint)
 
     def request(self, case: Case) -> CompletionRequest:
         variables, attachments = case.input, None
         if has_file_refs(variables):
             variables, attachments = resolve_file_inputs(variables, self.file_root or Path.cwd())
-        messages = self.prompt.render(variables, output_schema=self.response_schema) if self.prompt else []
+        schema = self.prompt_schema if self.prompt_schema is not None else self.response_schema
+        messages = self.prompt.render(variables, output_schema=schema) if self.prompt else []
         if attachments:
             messages = with_content_parts(messages, variables)
         return CompletionRequest(
@@ -93,7 +95,8 @@ def prepare_target(
         model=model,
         prompt=version,
         params=params,
-        response_schema=suite.output_schema,
+        response_schema=suite.output_schema if spec.schema_constraint else None,
+        prompt_schema=suite.output_schema,
         api_base=spec.api_base,
         timeout=timeout or spec.params.timeout,
         target_hash=target_hash(model, suite.base_dir),

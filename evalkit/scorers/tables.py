@@ -132,7 +132,8 @@ def markdown_table(
     ``key`` column's value, or by position without ``key``; headers match the expected columns
     ignoring case. Each cell is a field named
     ``ROW.COLUMN`` (ROW: the key value or the 1-based row number) compared by the ``fields`` rule
-    of its column (else ``default``), as in ``json_fields``: exact, fuzzy, numeric (a cell reads as
+    named ``ROW.COLUMN``, else the one of its column, else ``default``, as in ``json_fields`` (so
+    an ``attribute | value`` table can give each attribute's value its own rule): exact, fuzzy, numeric (a cell reads as
     a number when the expected value is one), ``{"$any": [...]}`` alternatives and ``absent``
     values (a missing cell of a short row is a missing key). Cells of extra rows and columns are
     ``extra`` (failing unless ``extra: ignore``). ``details`` holds row-level precision, recall and
@@ -144,8 +145,8 @@ def markdown_table(
     rules = fields or {}
     base_rule = default or FieldRule()
 
-    def rule_for(column: str) -> FieldRule:
-        rule = rules.get(column, base_rule)
+    def rule_for(row: str, column: str) -> FieldRule:
+        rule = rules.get(f"{row}.{column}") or rules.get(column, base_rule)
         if rule.absent is None and absent is not None:
             rule = rule.model_copy(update={"absent": absent})
         return rule
@@ -267,7 +268,7 @@ def _compare(
         if pair.expected is not None:
             got_row = pair.actual or {}
             for column in columns:
-                rule: FieldRule = rule_for(column)
+                rule: FieldRule = rule_for(pair.label, column)
                 if rule.match == "ignore":
                     continue
                 # a column the row leaves out: "not stated" (the rule's first absent token, else empty)
@@ -283,7 +284,7 @@ def _compare(
             continue
         extra_columns = header if pair.expected is None else [c for c in header if c not in columns]
         for column in extra_columns:
-            rule = rule_for(column)
+            rule = rule_for(pair.label, column)
             cell = pair.actual.get(column)
             if cell is None or rule.match == "ignore" or is_absent(cell, rule.absent or ()) or not cell:
                 continue
@@ -317,7 +318,7 @@ def _verdict(
 ) -> tuple[float, bool, str]:
     if not cells:
         return 1.0, True, "no cells to compare"
-    weights = [rule_for(c.column).weight for c in cells]
+    weights = [rule_for(c.row, c.column).weight for c in cells]
     total = sum(weights) or 1.0
     value = clamp(sum(c.score.score * w for c, w in zip(cells, weights, strict=True)) / total)
     failed = [c.score for c in cells if not c.score.passed]

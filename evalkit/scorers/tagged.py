@@ -13,7 +13,7 @@ import re
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -36,6 +36,11 @@ class TaggedOutput:
         return not self.problems
 
 
+def _tag_pattern(answer_tag: str, reasoning_tag: str) -> re.Pattern[str]:
+    names = "|".join(re.escape(t) for t in dict.fromkeys((answer_tag, reasoning_tag)))
+    return re.compile(rf"<\s*(/?)\s*({names})\s*>")
+
+
 def extract_tagged(text: str, answer_tag: str = "answer", reasoning_tag: str = "thinking") -> TaggedOutput:
     """Split ``text`` into its reasoning and answer blocks.
 
@@ -46,8 +51,7 @@ def extract_tagged(text: str, answer_tag: str = "answer", reasoning_tag: str = "
     for tag in (answer_tag, reasoning_tag):
         if not _TAG_NAME.match(tag):
             raise ValueError(f"{tag!r} is not a tag name")
-    names = "|".join(re.escape(t) for t in dict.fromkeys((answer_tag, reasoning_tag)))
-    tags = re.compile(rf"<\s*(/?)\s*({names})\s*>")
+    tags = _tag_pattern(answer_tag, reasoning_tag)
     problems: list[str] = []
     blocks: dict[str, list[str]] = {answer_tag: [], reasoning_tag: []}
     outside: list[str] = []
@@ -101,6 +105,7 @@ def tagged(
     answer_tag: str = "answer",
     reasoning_tag: str = "thinking",
     inner: InnerScorer | None = None,
+    untagged: Literal["fail", "answer"] = "fail",
     *,
     base_dir: Path,
 ) -> ScoreFn:
@@ -113,13 +118,26 @@ def tagged(
     scores the answer text, JSON in it parsed as usual; its fields, details and reason are kept. The
     reasoning is never scored; it is kept in ``details.reasoning``. Without ``inner`` only the
     format counts.
+
+    ``untagged: answer`` takes an output holding neither tag as a whole for the answer, with no
+    format problem (``details.untagged`` is true): prompts that ask for tags and prompts that ask
+    for the bare answer are then scored by one rule, so their runs compare. A tag anywhere in the
+    output brings the full format check back.
     """
     extract_tagged("", answer_tag, reasoning_tag)  # a bad tag name fails when the suite loads
     inner_fn = build_scorer(inner.name, inner.args, base_dir=base_dir) if inner is not None else None
 
-    def finish(found: TaggedOutput, result: Score | None) -> Score:
+    tag_pattern = _tag_pattern(answer_tag, reasoning_tag)
+
+    def finish(found: TaggedOutput, result: Score | None, bare: bool = False) -> Score:
         details: dict[str, Any] = {"reasoning": found.reasoning, "format_problems": found.problems}
+        if untagged == "answer":
+            details["untagged"] = bare
         if result is None:
+            if bare:
+                return Score(
+                    value=1.0, passed=True, reason="no tags: the whole output is the answer", details=details
+                )
             if found.well_formed:
                 return Score(
                     value=1.0, passed=True, reason="answer and reasoning tags well formed", details=details
@@ -131,13 +149,17 @@ def tagged(
         reason = "; ".join(found.problems) + (f"; answer: {result.reason}" if result.reason else "")
         return result.model_copy(update={"value": 0.0, "passed": False, "reason": reason, "details": details})
 
-    async def finish_later(found: TaggedOutput, pending: Awaitable[Score]) -> Score:
-        return finish(found, await pending)
+    async def finish_later(found: TaggedOutput, pending: Awaitable[Score], bare: bool) -> Score:
+        return finish(found, await pending, bare)
 
     def score(ctx: ScoreContext) -> Score | Awaitable[Score]:
-        found = extract_tagged(ctx.output, answer_tag, reasoning_tag)
+        bare = untagged == "answer" and tag_pattern.search(ctx.output) is None
+        if bare:
+            found = TaggedOutput(answer=ctx.output.strip(), reasoning=None, problems=[])
+        else:
+            found = extract_tagged(ctx.output, answer_tag, reasoning_tag)
         if inner_fn is None:
-            return finish(found, None)
+            return finish(found, None, bare)
         # an answer that is not there is scored as empty, so field scorers still give every slot
         answer = found.answer or ""
         parsed = parse_output(answer)
@@ -146,7 +168,7 @@ def tagged(
         )
         result = inner_fn(answer_ctx)
         if inspect.isawaitable(result):
-            return finish_later(found, result)
-        return finish(found, result)
+            return finish_later(found, result, bare)
+        return finish(found, result, bare)
 
     return score

@@ -38,7 +38,7 @@ _EXAMPLE_BLOCK = re.compile(
     r"(?im)^\s*(?:#+\s*)?(?:examples?|sample (?:input|output)|output|answer)\s*\d*\s*:"
 )
 # scorers that compare the output with the case's expected output
-NEEDS_EXPECTED = frozenset({"exact", "fuzzy", "json_fields"})
+NEEDS_EXPECTED = frozenset({"exact", "fuzzy", "json_fields", "markdown_table"})
 # fixed text after the first case variable that counts as "instructions after the data"
 MIN_TRAILING_INSTRUCTIONS = 12
 SAMPLE_CASES = 500
@@ -344,6 +344,9 @@ def needs_expected(name: str, args: dict[str, Any]) -> bool:
     """
     if name == "contains":
         return "value" not in args
+    if name == "tagged":  # the answer inside the tags is scored by the inner scorer
+        inner = args.get("inner")
+        return isinstance(inner, dict) and needs_expected(str(inner.get("name")), inner.get("args") or {})
     factory = scorer_registry.get(name)
     return name in NEEDS_EXPECTED or bool(getattr(factory, "needs_expected", False))
 

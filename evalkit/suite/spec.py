@@ -61,6 +61,12 @@ class TargetSpec(BaseModel):
         description="JSON Schema file (relative path) or `module:PydanticModel` the output must follow. "
         "Passed to the provider as a constraint where supported.",
     )
+    schema_constraint: bool = Field(
+        default=True,
+        description="Send output_schema to the provider as a decoding constraint, where supported. "
+        "false for prompts whose answer is not the bare JSON object (reasoning in tags, a markdown "
+        "table): templates and the json_schema scorer still see the schema.",
+    )
     api_base: str | None = Field(default=None, description="Base URL of an OpenAI-compatible server.")
     api_key_env: str | None = Field(
         default=None,

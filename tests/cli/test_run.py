@@ -156,6 +156,25 @@ def test_output_schema_is_sent_as_response_format(
     assert body["response_format"]["json_schema"]["schema"] == schema
 
 
+def test_schema_constraint_false_keeps_the_schema_in_the_prompt_but_sends_no_constraint(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    # a prompt answering inside tags or as a table cannot be decoded under a JSON grammar
+    schema = {"type": "object", "properties": {"answer": {"type": "string", "description": "The city"}}}
+    prompt = "[system]\nanswer: {{ output_schema.properties.answer.description }}\n[user]\n{{ question }}\n"
+    with LoopbackOpenAI(responder=capitals) as server:
+        extra = "  output_schema: out.json\n  schema_constraint: false\n"
+        suite = make_suite(
+            loopback_suite(server.base_url, scorers=SCORERS, extra_target=extra), CASES, prompt=prompt
+        )
+        (suite.parent / "out.json").write_text(json.dumps(schema))
+        result = run_cli(cli, suite, tmp_path / "r.duckdb")
+        bodies = server.stats.bodies
+    assert result.exit_code == 1, result.stdout  # the seeded cases: half are wrong on purpose
+    assert len(bodies) == 4 and all("response_format" not in b for b in bodies)
+    assert bodies[0]["messages"][0] == {"role": "system", "content": "answer: The city"}
+
+
 def test_python_target_evaluates_an_existing_pipeline(
     make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path, monkeypatch: Any
 ) -> None:

@@ -154,3 +154,20 @@ def test_bad_expected_and_arguments_are_errors_not_failures() -> None:
     assert run(TABLE, key="sku").error
     with pytest.raises(ScorerArgumentError):
         build_scorer("markdown_table", {"table": 0}, base_dir=Path("."))
+
+
+def test_a_cell_rule_named_row_dot_column_beats_its_column_rule() -> None:
+    # an attribute | value table: each attribute's value gets its own rule
+    expected = [{"attribute": "price", "value": 9.99}, {"attribute": "title", "value": "Blue Widget"}]
+    output = "| attribute | value |\n|---|---|\n| price | 9.989 |\n| title | widget blue |"
+    fields = {
+        "attribute": {"match": "ignore"},
+        "price.value": {"match": "numeric", "tolerance": 0.01},
+        "title.value": {"match": "fuzzy", "method": "token_set", "threshold": 0.85},
+    }
+    score = run(output, expected, key="attribute", fields=fields)
+    assert score.passed, score.reason
+    assert sorted(f.field for f in score.fields) == ["price.value", "title.value"]
+    # without the row rules, the column's default rule (auto) compares both: the title fails
+    plain = run(output, expected, key="attribute", fields={"attribute": {"match": "ignore"}})
+    assert not plain.passed and "title.value" in plain.reason

@@ -123,3 +123,25 @@ def test_an_async_inner_scorer_is_awaited() -> None:
     result = asyncio.run(pending)
     assert isinstance(result, Score) and result.reason == "saw 42"
     assert result.details["reasoning"] is None
+
+
+def test_untagged_answer_scores_a_bare_output_by_the_same_rule() -> None:
+    bare = '{"title": "Widget", "price": 9.99}'
+    strict = run(bare, inner=INNER)
+    assert isinstance(strict, Score) and not strict.passed and "no <answer> block" in strict.reason
+    lenient = run(bare, inner=INNER, untagged="answer")
+    assert isinstance(lenient, Score) and lenient.passed, lenient.reason
+    assert lenient.details["untagged"] is True and lenient.details["format_problems"] == []
+    tagged_output = run(WELL_FORMED, inner=INNER, untagged="answer")
+    assert isinstance(tagged_output, Score) and tagged_output.passed
+    assert tagged_output.details["untagged"] is False
+    assert tagged_output.details["reasoning"] == "The title is Widget and it costs 9.99."
+    # one tag anywhere brings the format check back
+    half = run("<thinking>hmm</thinking>" + bare, inner=INNER, untagged="answer")
+    assert isinstance(half, Score) and not half.passed and "no <answer> block" in half.reason
+    assert half.details["untagged"] is False
+    format_only = run("just text", untagged="answer")
+    assert isinstance(format_only, Score) and format_only.passed
+    assert format_only.reason == "no tags: the whole output is the answer"
+    with pytest.raises(ScorerArgumentError):
+        build_scorer("tagged", {"untagged": "sometimes"}, base_dir=Path("."))
