@@ -102,7 +102,7 @@ def export(
     db: DbOption = None,
 ) -> None:
     """Write a run's stored rows to one file per table (runs, cases, outputs, scores, field_scores),
-    and ``field_metrics``: per json_fields field the slot counts and P/R/F1, plus a ``*`` micro row."""
+    and ``field_metrics``: per field of the field-scoring checks the slot counts and P/R/F1, plus a ``*`` micro row."""
     import pandas as pd
 
     from evalkit.analysis.field_metrics import COLUMNS, field_metrics_of_frame

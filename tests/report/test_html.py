@@ -97,6 +97,7 @@ def test_field_metrics_table_lists_every_field_with_micro_row(html: str) -> None
     rows = re.findall(r"<tr><td>([^<]+)</td>((?:<td class=\"num\">[^<]*</td>){8})</tr>", section)
     assert rows and rows[-1][0] == "* (micro)"
     assert "micro P" in section and "macro P" in section
+    assert re.search(r"slots · from [\w:, -]+</div>", section)  # names the checks the fields come from
 
 
 def test_per_field_chart_shows_the_worst_25_of_many_fields() -> None:
