@@ -104,6 +104,9 @@ def compare(
     if comparison.paired == 0:
         raise UsageError(f"runs {run_a.run_id} and {run_b.run_id} have no case scored in both")
     print_comparison(comparison, flips)
+    from evalkit.cli.console import print_prompt_cache
+
+    print_prompt_cache({"A": run_a, "B": run_b})
     rates = print_baseline_rates(comparison, run_a, run_b)
     from evalkit.cli.field_table import print_field_figures
 

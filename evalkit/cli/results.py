@@ -81,6 +81,9 @@ def show(
         markup=False,
     )
     if not case:
+        from evalkit.cli.console import print_prompt_cache
+
+        print_prompt_cache({"": record})
         from evalkit.analysis.field_metrics import field_metrics_of_frame
         from evalkit.cli.field_table import print_field_metrics
 
