@@ -17,15 +17,15 @@ from evalkit.results import RunRecord, RunSummary
 
 
 def prompt_cache_text(summary: RunSummary | None) -> str:
-    """``prompt cache 12,288 tokens (62.5% of prompt tokens sent) · saved $0.0009``, or ``""`` when the
+    """``prompt cache 12,288 tokens (62.5% of prompt tokens sent, saved $0.0009)``, or ``""`` when the
     provider reported no cached prompt tokens (or the summary predates recording them)."""
     if summary is None or not summary.cached_prompt_tokens:
         return ""
-    share = "" if summary.cached_share is None else f" ({summary.cached_share:.1%} of prompt tokens sent)"
-    text = f"prompt cache {summary.cached_prompt_tokens:,} tokens{share}"
+    notes = [] if summary.cached_share is None else [f"{summary.cached_share:.1%} of prompt tokens sent"]
     if summary.cache_write_tokens:
-        text += f", {summary.cache_write_tokens:,} written"
-    return text + f" · saved ${summary.prompt_cache_saved_usd or 0.0:.4f}"
+        notes.append(f"{summary.cache_write_tokens:,} written")
+    notes.append(f"saved ${summary.prompt_cache_saved_usd or 0.0:.4f}")
+    return f"prompt cache {summary.cached_prompt_tokens:,} tokens ({', '.join(notes)})"
 
 
 def compare_text(a: RunSummary | None, b: RunSummary | None) -> str:

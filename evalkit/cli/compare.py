@@ -68,7 +68,8 @@ def compare(
         None, "--judge-limit", min=1, help="Judge only the first N cases."
     ),
 ) -> None:
-    """Compare runs on their paired cases: per scorer and field, cost, tokens, latency; flipped cases.
+    """Compare runs on their paired cases: per scorer and field, cost, tokens, latency; flipped cases;
+    each run's cached prompt share and savings when a provider reported cached tokens.
 
     Pass/fail metrics get McNemar's exact test, scores and usage a seeded paired bootstrap interval;
     each metric's verdict is better, worse or no significant difference. With --judge, a pairwise
