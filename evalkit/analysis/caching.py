@@ -18,13 +18,17 @@ from evalkit.results import RunRecord, RunSummary
 
 def prompt_cache_text(summary: RunSummary | None) -> str:
     """``prompt cache 12,288 tokens (62.5% of prompt tokens sent, saved $0.0009)``, or ``""`` when the
-    provider reported no cached prompt tokens (or the summary predates recording them)."""
+    provider reported no cached prompt tokens (or the summary predates recording them). Cached tokens
+    of a model without a cache-read price are charged at the input price, and the text says so."""
     if summary is None or not summary.cached_prompt_tokens:
         return ""
     notes = [] if summary.cached_share is None else [f"{summary.cached_share:.1%} of prompt tokens sent"]
     if summary.cache_write_tokens:
         notes.append(f"{summary.cache_write_tokens:,} written")
-    notes.append(f"saved ${summary.prompt_cache_saved_usd or 0.0:.4f}")
+    if summary.prompt_cache_saved_usd:
+        notes.append(f"saved ${summary.prompt_cache_saved_usd:.4f}")
+    else:  # an unpriced model, or one whose price map entry has no cache-read price
+        notes.append("no saving priced: no cache-read price known, charged as input")
     return f"prompt cache {summary.cached_prompt_tokens:,} tokens ({', '.join(notes)})"
 
 

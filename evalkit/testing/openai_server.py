@@ -5,8 +5,9 @@ fault injection (500s, 429s with ``Retry-After``, requests that hang, malformed 
 answers with a replaceable ``responder`` and counts every request it sees, so tests can assert what
 reached the wire. Like OpenAI, it reports the part of a prompt whose prefix it has seen before
 (1,024 tokens or more, in 128-token steps: :mod:`evalkit.testing.prompt_cache`) as
-``usage.prompt_tokens_details.cached_tokens``. Run in a background thread (``with LoopbackOpenAI() as server:``) or as its own
-process for benchmarks (``python -m evalkit.testing.openai_server --latency 0.2``).
+``usage.prompt_tokens_details.cached_tokens``. Run in a background thread
+(``with LoopbackOpenAI() as server:``) or as its own process for benchmarks
+(``python -m evalkit.testing.openai_server --latency 0.2``).
 """
 
 from __future__ import annotations

@@ -38,6 +38,14 @@ def test_cached_share_writes_and_savings() -> None:
     assert compare_text(RunSummary(), summary) == ("prompt cache: A not recorded · B 62.5% ($0.0009 saved)")
 
 
+def test_cached_tokens_without_a_cache_read_price_say_so() -> None:
+    summary = RunSummary(cached_prompt_tokens=2048, cached_share=0.5, prompt_cache_saved_usd=0.0)
+    assert prompt_cache_text(summary) == (
+        "prompt cache 2,048 tokens (50.0% of prompt tokens sent, no saving priced: no cache-read price "
+        "known, charged as input)"
+    )
+
+
 def run_of(suite_path: Path, prompt_hash: str | None) -> RunRecord:
     return RunRecord(
         run_id="r",
