@@ -38,6 +38,9 @@ class OutputRecord(BaseModel):
     cost_usd: float = 0.0
     attempts: int = 1
     cached: bool = False
+    cached_prompt_tokens: int = 0  # read from the provider's prompt cache (counted in prompt_tokens)
+    cache_write_tokens: int = 0  # written to it (Anthropic)
+    prompt_cache_saved_usd: float = 0.0  # the cached tokens at the full input price minus what they cost
 
 
 class ScoreRow(BaseModel):
@@ -149,6 +152,13 @@ class RunSummary(VerdictCounts):
     target_cost_usd: float | None = None  # None in summaries stored before the split (version 1)
     judge_cost_usd: float | None = None  # the scorers' calls: graded judges, panels, repeats, pairwise
     saved_cost_usd: float | None = None  # what the answers served from the response cache first cost
+    # The provider's own prompt cache (None in summaries stored before it was recorded): prompt tokens
+    # it reported as read from its cache, their share of the prompt tokens sent (answers from the
+    # response cache left out), tokens written to it, and what the cached ones saved at the full input price.
+    cached_prompt_tokens: int | None = None
+    cached_share: float | None = None
+    cache_write_tokens: int | None = None
+    prompt_cache_saved_usd: float | None = None
     latency_p50_ms: float | None = None  # of uncached outputs
     latency_p95_ms: float | None = None
     cached: int = 0  # outputs answered from the response cache
@@ -180,6 +190,21 @@ def run_costs(target_usd: float, judge_usd: float, saved_usd: float | None) -> d
         "target_cost_usd": target_usd,
         "judge_cost_usd": judge_usd,
         "saved_cost_usd": saved_usd,
+    }
+
+
+def prompt_cache_fields(
+    cached_tokens: Any, sent_prompt_tokens: Any, write_tokens: Any, saved_usd: Any
+) -> dict[str, Any]:
+    """A summary's prompt-cache fields from the sums over a run's outputs (NULL sums: not recorded)."""
+    if cached_tokens is None:
+        return {}
+    cached, sent = int(cached_tokens), int(sent_prompt_tokens or 0)
+    return {
+        "cached_prompt_tokens": cached,
+        "cached_share": cached / sent if sent else None,
+        "cache_write_tokens": int(write_tokens or 0),
+        "prompt_cache_saved_usd": float(saved_usd or 0.0),
     }
 
 

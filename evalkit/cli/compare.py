@@ -69,7 +69,8 @@ def compare(
         None, "--judge-limit", min=1, help="Judge only the first N cases."
     ),
 ) -> None:
-    """Compare runs on their paired cases: per scorer and field, cost, tokens, latency; flipped cases.
+    """Compare runs on their paired cases: per scorer and field, cost, tokens, latency; flipped cases;
+    each run's cached prompt share and savings when a provider reported cached tokens.
 
     Pass/fail metrics get McNemar's exact test, scores and usage a seeded paired bootstrap interval;
     each metric's verdict is better, worse or no significant difference. With --judge, a pairwise
@@ -107,6 +108,9 @@ def compare(
     if comparison.paired == 0:
         raise UsageError(f"runs {run_a.run_id} and {run_b.run_id} have no case scored in both")
     print_comparison(comparison, flips)
+    from evalkit.cli.console import print_prompt_cache
+
+    print_prompt_cache({"A": run_a, "B": run_b})
     rates = print_baseline_rates(comparison, run_a, run_b)
     from evalkit.cli.field_table import print_field_figures
 

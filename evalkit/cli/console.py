@@ -94,6 +94,7 @@ def print_summary(
         f"{cost_text(summary)} · latency p50 {seconds(summary.latency_p50_ms)}, "
         f"p95 {seconds(summary.latency_p95_ms)}"
     )
+    print_prefix_estimates({"": (run, summary)})
     calls = summary.calls
     if calls is not None:
         out.print(
@@ -134,6 +135,30 @@ def print_summary(
         out.print(Text(f"Gate {verdict}: " + "; ".join(reasons) + f" (exit {exit_code})", style=style))
     for warning in warnings:
         out.print(Text(f"WARNING: {warning}", style="bold yellow"))
+
+
+def print_prompt_cache(runs: dict[str, RunRecord]) -> None:
+    """The provider's prompt cache in one run (label ``""``) or two (``A``, ``B``): cached share and
+    savings, then each run's measured share against lint's stable-prefix estimate. Nothing at all when
+    no provider reported cached prompt tokens."""
+    from evalkit.analysis.caching import compare_text, prompt_cache_text
+
+    summaries = [r.summary for r in runs.values()]
+    line = compare_text(*summaries) if len(summaries) == 2 else prompt_cache_text(summaries[0])
+    if line:
+        out.print(line)
+        print_prefix_estimates({label: (r, r.summary) for label, r in runs.items()})
+
+
+def print_prefix_estimates(runs: dict[str, tuple[RunRecord, RunSummary | None]]) -> None:
+    """For each run whose provider reported cached prompt tokens: the measured cached share against
+    the cache-stable prefix ``evalkit lint`` estimates for its prompt (when the suite file allows)."""
+    from evalkit.analysis.caching import estimate_text
+
+    for label, (run, summary) in runs.items():
+        line = estimate_text(run, summary)
+        if line:
+            out.print((f"{label}: " if label else "") + line)
 
 
 def print_case(case: CaseExplanation, *, full: bool = False) -> None:

@@ -65,7 +65,8 @@ def show(
     limit: int | None = typer.Option(None, "--limit", "-n", min=1),
     db: DbOption = None,
 ) -> None:
-    """Explain a run's failures: each scorer's reason, and the output against the expected output."""
+    """Explain a run's failures: each scorer's reason, and the output against the expected output
+    (and the share of the prompt the provider served from its cache, when it reported one)."""
     from evalkit.analysis.failures import explain_cases
     from evalkit.cli.console import out, pct, print_case
     from evalkit.store import open_store
@@ -81,6 +82,9 @@ def show(
         markup=False,
     )
     if not case:
+        from evalkit.cli.console import print_prompt_cache
+
+        print_prompt_cache({"": record})
         from evalkit.analysis.field_metrics import field_metrics_of_frame
         from evalkit.cli.field_table import print_field_metrics
 

@@ -5,7 +5,8 @@ or ``ANTHROPIC_BASE_URL``, else ``https://api.anthropic.com``), with ``/v1/messa
 it already ends so; the key comes from ``ANTHROPIC_API_KEY`` (``x-api-key``). System messages become
 the top-level ``system``; ``stop`` becomes ``stop_sequences``; ``max_tokens``, which the API requires,
 defaults to 4096 as in litellm; parameters the API lacks (``seed``, ``logprobs``, ...) are dropped.
-Prompt tokens include cache writes and reads, as litellm counts them.
+Prompt tokens include cache writes and reads, as litellm counts them; the reads and writes are also
+recorded apart (``cache_read_input_tokens``, ``cache_creation_input_tokens``) and priced at their own rates.
 """
 
 from __future__ import annotations
@@ -65,14 +66,14 @@ class AnthropicMessagesClient(LeanJsonClient):
     def completion(self, data: Any) -> Completion:
         text = "".join(block["text"] for block in data["content"] if block.get("type") == "text")
         usage = data.get("usage") or {}
-        prompt = sum(
-            int(usage.get(k) or 0)
-            for k in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
-        )
+        read = int(usage.get("cache_read_input_tokens") or 0)
+        written = int(usage.get("cache_creation_input_tokens") or 0)
         reason = data.get("stop_reason")
         return Completion(
             text=text,
-            prompt_tokens=prompt,
+            prompt_tokens=int(usage.get("input_tokens") or 0) + read + written,
+            cached_prompt_tokens=read,
+            cache_write_tokens=written,
             completion_tokens=int(usage.get("output_tokens") or 0),
             model=str(data.get("model") or self.model_name),
             finish_reason=_FINISH.get(reason, reason),

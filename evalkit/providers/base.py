@@ -67,6 +67,12 @@ class Completion:
     attempts: int = 1  # requests it took, retries included (set by the call path)
     cached: bool = False  # served from the response cache: no request was made
     saved_cost_usd: float = 0.0  # served from the cache: what the answer cost when it was first made
+    # The provider's own prompt cache (a request was made): prompt tokens it reports as read from its
+    # cache and (Anthropic) written to it, both counted in prompt_tokens, and what the cached ones saved
+    # against the full input price.
+    cached_prompt_tokens: int = 0
+    cache_write_tokens: int = 0
+    prompt_cache_saved_usd: float = 0.0
 
 
 class Provider(Protocol):

@@ -6,7 +6,8 @@ a suite's ``api_base``, else ``https://generativelanguage.googleapis.com/v1beta`
 Gemini 3 and newer); the key comes from ``GEMINI_API_KEY`` or ``GOOGLE_API_KEY`` (``x-goog-api-key``).
 System messages become ``systemInstruction``, the assistant's turns the ``model`` role, sampling
 parameters ``generationConfig``; others are dropped. Completion tokens include thinking tokens, as
-litellm counts them. A 429's wait comes from ``Retry-After`` or the error's ``RetryInfo.retryDelay``.
+litellm counts them; prompt tokens include the ``cachedContentTokenCount`` served from a context
+cache, which are also recorded apart and priced at the cache-read rate. A 429's wait comes from ``Retry-After`` or the error's ``RetryInfo.retryDelay``.
 """
 
 from __future__ import annotations
@@ -84,6 +85,7 @@ class GeminiClient(LeanJsonClient):
         return Completion(
             text="".join(p.get("text", "") for p in parts if not p.get("thought")),
             prompt_tokens=int(usage.get("promptTokenCount") or 0),
+            cached_prompt_tokens=int(usage.get("cachedContentTokenCount") or 0),
             completion_tokens=int(usage.get("candidatesTokenCount") or 0)
             + int(usage.get("thoughtsTokenCount") or 0),
             model=str(data.get("modelVersion") or self.model_name),

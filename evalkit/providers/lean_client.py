@@ -28,7 +28,9 @@ if TYPE_CHECKING:
     import aiohttp
 
 TRANSIENT_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 529}
-Price = Callable[[int, int], float]  # (prompt tokens, completion tokens) -> USD
+# (prompt tokens, completion tokens, cached prompt tokens, cache-write tokens)
+#   -> (USD, USD the cached prompt tokens saved against the full input price)
+Price = Callable[[int, int, int, int], tuple[float, float]]
 
 
 class JsonEndpoint:
@@ -133,9 +135,10 @@ class LeanJsonClient:
         except (ValueError, KeyError, IndexError, TypeError, AttributeError):
             error = ProviderError(f"malformed response body: {raw[:120]!r}", transient=True)
             raise self._redacted(error) from None
-        return replace(
-            done, latency_ms=latency_ms, cost_usd=self.price(done.prompt_tokens, done.completion_tokens)
+        cost, saved = self.price(
+            done.prompt_tokens, done.completion_tokens, done.cached_prompt_tokens, done.cache_write_tokens
         )
+        return replace(done, latency_ms=latency_ms, cost_usd=cost, prompt_cache_saved_usd=saved)
 
     def _redacted(self, error: ProviderError) -> ProviderError:
         for secret in self._secrets:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from evalkit.providers.prices import call_cost
+from evalkit.providers.prices import priced_call
 
 # vendors with a lean client of their own, whatever the api_base (litellm is not imported for them)
 LEAN_VENDORS = ("anthropic", "gemini")
@@ -31,8 +31,8 @@ def lean_client(model: str, api_base: str | None, api_key_env: str | None = None
     if not fast_path_enabled() or not name:
         return None
 
-    def price(prompt_tokens: int, completion_tokens: int) -> float:
-        return call_cost(model, prompt_tokens, completion_tokens)
+    def price(prompt: int, completion: int, cached: int = 0, written: int = 0) -> tuple[float, float]:
+        return priced_call(model, prompt, completion, cached, written)
 
     if provider_name in OPENAI_COMPATIBLE and api_base:
         api_key = api_key_from_environment(provider_name, api_key_env)

@@ -18,6 +18,7 @@ from typing import Any
 from evalkit.errors import ProviderError
 from evalkit.providers.base import Completion, CompletionRequest, Provider, provider, without_key
 from evalkit.providers.lean_vendors import api_key_from_environment, lean_client, serves
+from evalkit.providers.prices import priced_call
 from evalkit.providers.tool_calls import tool_calls_text
 
 LOCAL_PREFIX = "local/"
@@ -124,12 +125,15 @@ def completion_from_response(litellm: Any, response: Any, latency_ms: float, mod
     usage = getattr(response, "usage", None)
     prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
     completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
-    cost = 0.0
+    cached, written = prompt_cache_tokens(usage)
+    cost = saved = 0.0
     if not model.startswith(LOCAL_PREFIX):
-        try:
+        try:  # litellm prices cache reads and writes at their own rates itself
             cost = float(litellm.completion_cost(completion_response=response) or 0.0)
         except Exception:  # models missing from the price map cost "unknown", recorded as 0
             cost = 0.0
+        if cached:
+            saved = priced_call(model, prompt_tokens, completion_tokens, cached, written)[1]
     return Completion(
         text=text,
         prompt_tokens=prompt_tokens,
@@ -137,9 +141,31 @@ def completion_from_response(litellm: Any, response: Any, latency_ms: float, mod
         cost_usd=cost,
         latency_ms=latency_ms,
         model=str(getattr(response, "model", "") or model),
+        cached_prompt_tokens=cached,
+        cache_write_tokens=written,
+        prompt_cache_saved_usd=saved,
         finish_reason=getattr(choice, "finish_reason", None),
         logprobs=getattr(choice, "logprobs", None),
     )
+
+
+def prompt_cache_tokens(usage: Any) -> tuple[int, int]:
+    """(prompt tokens read from the provider's prompt cache, tokens written to it) in a litellm usage:
+    ``prompt_tokens_details.cached_tokens`` / ``cache_write_tokens``, else Anthropic's
+    ``cache_read_input_tokens`` / ``cache_creation_input_tokens``; 0 when not reported."""
+    details = _usage_field(usage, "prompt_tokens_details")
+    read = _usage_field(details, "cached_tokens") or _usage_field(usage, "cache_read_input_tokens")
+    written = _usage_field(details, "cache_write_tokens") or _usage_field(
+        usage, "cache_creation_input_tokens"
+    )
+    return (
+        read if isinstance(read, int) else 0,
+        written if isinstance(written, int) else 0,
+    )
+
+
+def _usage_field(value: Any, name: str) -> Any:
+    return value.get(name) if isinstance(value, dict) else getattr(value, name, None)
 
 
 _TRANSIENT_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 529}

@@ -54,7 +54,7 @@ class OpenAICompatClient:
         self._key = api_key
         if api_key:
             self.headers["Authorization"] = f"Bearer {api_key}"
-        self.price = price  # (prompt_tokens, completion_tokens) -> USD
+        self.price = price  # lean_client.Price: tokens -> (USD, USD saved by cached prompt tokens)
         self._session: aiohttp.ClientSession | None = None
         self._http1 = Http1Client(self.url, self.headers) if _lean_http(self.url) else None
 
@@ -99,11 +99,16 @@ class OpenAICompatClient:
         usage = data.get("usage") or {}
         prompt_tokens = int(usage.get("prompt_tokens") or 0)
         completion_tokens = int(usage.get("completion_tokens") or 0)
+        details = usage.get("prompt_tokens_details")  # OpenAI's prompt cache: cached_tokens
+        cached = int(details.get("cached_tokens") or 0) if details else 0
+        cost, saved = self.price(prompt_tokens, completion_tokens, cached, 0)
         return Completion(
             text=text,
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
-            cost_usd=self.price(prompt_tokens, completion_tokens),
+            cost_usd=cost,
+            cached_prompt_tokens=cached,
+            prompt_cache_saved_usd=saved,
             latency_ms=latency_ms,
             model=str(data.get("model") or self.model_name),
             finish_reason=choice.get("finish_reason"),

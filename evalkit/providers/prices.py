@@ -4,6 +4,10 @@ Importing litellm costs ~6 s and ~160 MB on these machines. Calls that take the 
 OpenAI-compatible path only need litellm for prices, so they read the same price file litellm
 ships (``model_prices_and_context_window_backup.json``, the map ``LITELLM_LOCAL_MODEL_COST_MAP``
 selects) straight from the installed package.
+
+Prompt tokens a provider reports as served from its prompt cache are charged at the map's
+``cache_read_input_token_cost`` when it has one, else at the normal input price; tokens written to
+Anthropic's cache at ``cache_creation_input_token_cost`` (else the input price).
 """
 
 from __future__ import annotations
@@ -67,12 +71,29 @@ def _priced_entry(model: str) -> dict[str, Any] | None:
     return None
 
 
-def token_prices(model: str) -> tuple[float, float] | None:
-    """(USD per input token, USD per output token) for a litellm model string, or None if unpriced."""
+@cache
+def _prices(model: str) -> tuple[float, float, float, float] | None:
+    """(input, output, cache-read input, cache-write input) USD per token, or None if unpriced.
+
+    The cache prices fall back to the input price where the map gives none."""
     entry = _priced_entry(model)
     if entry is None:
         return None
-    return float(entry["input_cost_per_token"]), float(entry.get("output_cost_per_token", 0.0))
+    full = float(entry["input_cost_per_token"])
+    read = entry.get("cache_read_input_token_cost")
+    write = entry.get("cache_creation_input_token_cost")
+    return (
+        full,
+        float(entry.get("output_cost_per_token", 0.0)),
+        full if read is None else float(read),
+        full if write is None else float(write),
+    )
+
+
+def token_prices(model: str) -> tuple[float, float] | None:
+    """(USD per input token, USD per output token) for a litellm model string, or None if unpriced."""
+    prices = _prices(model)
+    return None if prices is None else prices[:2]
 
 
 def max_output_tokens(model: str) -> int | None:
@@ -82,9 +103,36 @@ def max_output_tokens(model: str) -> int | None:
     return int(value) if value else None
 
 
-def call_cost(model: str, prompt_tokens: int, completion_tokens: int) -> float:
-    """USD for a call by litellm's price map; 0 for models it does not price (self-hosted ones)."""
-    prices = token_prices(model)
+def call_cost(
+    model: str,
+    prompt_tokens: int,
+    completion_tokens: int,
+    cached_tokens: int = 0,
+    cache_write_tokens: int = 0,
+) -> float:
+    """USD for a call by litellm's price map; 0 for models it does not price (self-hosted ones).
+
+    ``prompt_tokens`` include the ``cached_tokens`` read from the provider's prompt cache and the
+    ``cache_write_tokens`` written to it, which are charged at their own prices."""
+    return priced_call(model, prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens)[0]
+
+
+def priced_call(
+    model: str,
+    prompt_tokens: int,
+    completion_tokens: int,
+    cached_tokens: int = 0,
+    cache_write_tokens: int = 0,
+) -> tuple[float, float]:
+    """(USD the call cost, USD its cached prompt tokens saved against the full input price).
+
+    Both are 0 for models the map does not price."""
+    prices = _prices(model)
     if prices is None:
-        return 0.0
-    return prompt_tokens * prices[0] + completion_tokens * prices[1]
+        return 0.0, 0.0
+    full, output, read, write = prices
+    if not (cached_tokens or cache_write_tokens):  # the usual call: no cache figures
+        return prompt_tokens * full + completion_tokens * output, 0.0
+    uncached = max(0, prompt_tokens - cached_tokens - cache_write_tokens)
+    cost = uncached * full + cached_tokens * read + cache_write_tokens * write + completion_tokens * output
+    return cost, cached_tokens * (full - read)

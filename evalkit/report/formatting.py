@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from evalkit.analysis.caching import prompt_cache_text
 from evalkit.analysis.compare import MetricComparison
 
 
@@ -87,7 +88,8 @@ def cell(value: Any, limit: int = CELL) -> str:
 
 
 def cost_text(summary: Any) -> str:
-    """A run summary's spend: ``cost $T (target $a, judge $b) · cache saved $s``.
+    """A run summary's spend: ``cost $T (target $a, judge $b) · cache saved $s``, and the provider's
+    prompt cache when it reported cached prompt tokens (``· prompt cache N tokens (S%) · saved $x``).
 
     Summaries stored before the split (version 1) have no judge figure: their cost is the target's.
     """
@@ -98,4 +100,5 @@ def cost_text(summary: Any) -> str:
         text = f"cost ${summary.cost_usd:.4f} (target ${target:.4f}, judge ${summary.judge_cost_usd:.4f})"
     if summary.saved_cost_usd:
         text += f" · cache saved ${summary.saved_cost_usd:.4f}"
-    return text
+    cached = prompt_cache_text(summary)  # "" when the provider reported no cached prompt tokens
+    return text + (f" · {cached}" if cached else "")

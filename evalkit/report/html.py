@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from markupsafe import Markup
 
 from evalkit import __version__
+from evalkit.analysis.caching import prompt_cache_text
 from evalkit.analysis.compare import Comparison, compare_outcomes
 from evalkit.analysis.field_metrics import field_metrics_of_frame
 from evalkit.analysis.human_baseline import baseline_error_rates
@@ -202,6 +203,7 @@ def _environment() -> Any:
         f"{v if passed else min(math.floor(v * 100) / 100, 0.99):.2f}"
     )
     env.globals["metric_cells"] = metric_cells
+    env.filters["prompt_cache"] = prompt_cache_text
     return env
 
 

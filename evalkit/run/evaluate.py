@@ -196,6 +196,9 @@ def output_from(completion: Completion) -> OutputRecord:
         cost_usd=completion.cost_usd,
         attempts=completion.attempts,
         cached=completion.cached,
+        cached_prompt_tokens=completion.cached_prompt_tokens,
+        cache_write_tokens=completion.cache_write_tokens,
+        prompt_cache_saved_usd=completion.prompt_cache_saved_usd,
     )
 
 

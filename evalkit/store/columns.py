@@ -77,6 +77,7 @@ OUTPUT_COLUMNS = (
     "created_at",
     "judge_cost_usd",
     "saved_cost_usd",
+    *("cached_prompt_tokens", "cache_write_tokens", "prompt_cache_saved_usd"),  # migration 13
 )
 SCORE_COLUMNS = (
     "run_id",

@@ -12,7 +12,15 @@ from contextlib import contextmanager
 from typing import Any
 
 from evalkit.errors import UsageError
-from evalkit.results import CaseResult, RunRecord, RunSummary, ScorerSummary, VerdictCounts, run_costs
+from evalkit.results import (
+    CaseResult,
+    RunRecord,
+    RunSummary,
+    ScorerSummary,
+    VerdictCounts,
+    prompt_cache_fields,
+    run_costs,
+)
 from evalkit.store.backend import Backend
 from evalkit.store.case_reads import CaseReads
 from evalkit.store.columns import (
@@ -255,7 +263,10 @@ class Store(CaseReads):
                 # cached answers took no time: leave them out of the latency percentiles (NULLs are ignored)
                 "percentile_cont(0.5) WITHIN GROUP (ORDER BY CASE WHEN cached THEN NULL ELSE latency_ms END), "
                 "percentile_cont(0.95) WITHIN GROUP (ORDER BY CASE WHEN cached THEN NULL ELSE latency_ms END), "
-                "SUM(CASE WHEN cached THEN 1 ELSE 0 END), SUM(attempts) "
+                "SUM(CASE WHEN cached THEN 1 ELSE 0 END), SUM(attempts), "
+                # the provider's prompt cache (NULL in rows from before migration 13), of the prompts sent
+                "SUM(cached_prompt_tokens), SUM(CASE WHEN cached THEN 0 ELSE prompt_tokens END), "
+                "SUM(cache_write_tokens), SUM(prompt_cache_saved_usd) "
                 "FROM outputs WHERE run_id = ? AND status = 'ok'",
                 (run_id,),
             )[0]
@@ -278,6 +289,7 @@ class Store(CaseReads):
             latency_p50_ms=float(totals[6]) if totals[6] is not None else None,
             latency_p95_ms=float(totals[7]) if totals[7] is not None else None,
             cached=int(totals[8] or 0),
+            **prompt_cache_fields(totals[10], totals[11], totals[12], totals[13]),
             scorers={
                 name: ScorerSummary(
                     scored=int(n),

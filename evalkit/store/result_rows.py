@@ -73,6 +73,9 @@ class ResultRows:
                 utcnow(),
                 result.judge_cost_usd,
                 result.saved_cost_usd,
+                o.cached_prompt_tokens,
+                o.cache_write_tokens,
+                o.prompt_cache_saved_usd,
             )
         )
         for s in result.scores:

@@ -86,6 +86,13 @@ TABLES: dict[str, TableDoc] = {
             "cost for this result; 0 for answers from `response_cache`; NULL in rows stored before migration 011",
             "saved_cost_usd": "what the answers served from `response_cache` for this result (the target's "
             "and the judge's) cost when first made; NULL in rows stored before migration 011",
+            "cached_prompt_tokens": "prompt tokens the provider reported as read from its own prompt cache "
+            "(counted in `prompt_tokens`, charged at the cache-read price); 0 when it reported none or the "
+            "answer came from `response_cache`; NULL in rows stored before migration 013",
+            "cache_write_tokens": "prompt tokens the provider reported as written to its prompt cache "
+            "(Anthropic; counted in `prompt_tokens`, charged at the cache-write price); NULL before migration 013",
+            "prompt_cache_saved_usd": "what `cached_prompt_tokens` would have cost at the full input price minus "
+            "what they cost; NULL in rows stored before migration 013",
         },
     ),
     "scores": TableDoc(

@@ -3,8 +3,11 @@
 It speaks ``POST /v1/chat/completions`` (and ``/chat/completions``) with configurable latency and
 fault injection (500s, 429s with ``Retry-After``, requests that hang, malformed bodies), decides its
 answers with a replaceable ``responder`` and counts every request it sees, so tests can assert what
-reached the wire. Run in a background thread (``with LoopbackOpenAI() as server:``) or as its own
-process for benchmarks (``python -m evalkit.testing.openai_server --latency 0.2``).
+reached the wire. Like OpenAI, it reports the part of a prompt whose prefix it has seen before
+(1,024 tokens or more, in 128-token steps: :mod:`evalkit.testing.prompt_cache`) as
+``usage.prompt_tokens_details.cached_tokens``. Run in a background thread
+(``with LoopbackOpenAI() as server:``) or as its own process for benchmarks
+(``python -m evalkit.testing.openai_server --latency 0.2``).
 """
 
 from __future__ import annotations
@@ -23,6 +26,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+
+from evalkit.testing.logprobs import logprob_content, scripted_logprob_content
+from evalkit.testing.prompt_cache import PrefixCache
 
 Responder = Callable[[dict[str, Any]], str]
 # (request body, reply text) -> per generated token, its top alternatives {token: logprob}; None: the default
@@ -95,6 +101,8 @@ class LoopbackOpenAI:
         max_concurrent: int | None = None,
         top_logprobs: TopLogprobs | None = None,
         tool_caller: ToolCaller | None = None,
+        cache_min_tokens: int | None = 1024,
+        cache_block_tokens: int = 128,
     ) -> None:
         self.latency = latency
         self.top_logprobs = top_logprobs  # scripted top_logprobs (e.g. of a judge's answer token)
@@ -109,6 +117,7 @@ class LoopbackOpenAI:
         self.max_concurrent = (
             max_concurrent  # answer 429 (Retry-After) to requests beyond this many in flight
         )
+        self.prompt_cache = PrefixCache(cache_min_tokens, cache_block_tokens) if cache_min_tokens else None
         self.stats = ServerStats()
         self._rng = random.Random(self.faults.seed)
         self._in_flight = 0
@@ -140,6 +149,7 @@ class LoopbackOpenAI:
             if self.keep_bodies:
                 self.stats.arrivals.append((key, time.monotonic()))
                 self.stats.in_flight_at_arrival.append(self._in_flight)
+            cached = self.prompt_cache.cached_tokens(body) if self.prompt_cache else 0  # in arrival order
             overloaded = self.max_concurrent is not None and self._in_flight > self.max_concurrent
             if self.latency:
                 await asyncio.sleep(self.latency)
@@ -165,9 +175,9 @@ class LoopbackOpenAI:
                 return web.Response(text='{"id": "x", "choices": [', content_type="application/json")
             calls = self.tool_caller(body) if self.tool_caller and body.get("tools") else None
             if calls:
-                return web.json_response(self._tool_completion(body, calls))
+                return web.json_response(self._tool_completion(body, calls, cached))
             text = self.responder(body)
-            return web.json_response(self._completion(body, text))
+            return web.json_response(self._completion(body, text, cached))
         finally:
             self._in_flight -= 1
             self.stats.last_answer_at = time.time()
@@ -217,7 +227,7 @@ class LoopbackOpenAI:
             roll -= share
         return "ok"
 
-    def _completion(self, body: dict[str, Any], text: str) -> dict[str, Any]:
+    def _completion(self, body: dict[str, Any], text: str, cached: int = 0) -> dict[str, Any]:
         prompt_chars = sum(len(str(m.get("content", ""))) for m in body.get("messages", []))
         choice: dict[str, Any] = {
             "index": 0,
@@ -242,12 +252,15 @@ class LoopbackOpenAI:
                 "prompt_tokens": max(1, prompt_chars // 4),
                 "completion_tokens": max(1, len(text) // 4),
                 "total_tokens": max(1, prompt_chars // 4) + max(1, len(text) // 4),
+                "prompt_tokens_details": {"cached_tokens": cached},
             },
         }
 
-    def _tool_completion(self, body: dict[str, Any], calls: list[dict[str, Any]]) -> dict[str, Any]:
+    def _tool_completion(
+        self, body: dict[str, Any], calls: list[dict[str, Any]], cached: int = 0
+    ) -> dict[str, Any]:
         """An answer with tool calls (OpenAI's form: arguments as a JSON string, no content)."""
-        answer = self._completion(body, "")
+        answer = self._completion(body, "", cached)
         answer["choices"][0]["message"] = {
             "role": "assistant",
             "content": None,
@@ -327,27 +340,6 @@ class LoopbackOpenAI:
 def prompt_key(body: dict[str, Any]) -> str:
     """Identifies a request by its messages (retries of one call share it)."""
     return hashlib.sha256(json.dumps(body.get("messages"), sort_keys=True).encode()).hexdigest()[:16]
-
-
-def logprob_content(text: str, top: int) -> list[dict[str, Any]]:
-    """OpenAI-shaped logprobs for ``text``: each character a token, the chosen one at log(0.9)."""
-    content = []
-    for char in text or " ":
-        entry: dict[str, Any] = {"token": char, "logprob": -0.105, "bytes": list(char.encode())}
-        if top:
-            entry["top_logprobs"] = [{"token": char, "logprob": -0.105, "bytes": list(char.encode())}]
-        content.append(entry)
-    return content
-
-
-def scripted_logprob_content(tokens: list[dict[str, float]]) -> list[dict[str, Any]]:
-    """OpenAI-shaped logprobs from scripted alternatives: each token is its most likely alternative."""
-    content = []
-    for alternatives in tokens:
-        ranked = sorted(alternatives.items(), key=lambda kv: -kv[1])
-        top = [{"token": t, "logprob": lp, "bytes": list(t.encode())} for t, lp in ranked]
-        content.append({**top[0], "top_logprobs": top})
-    return content
 
 
 def main() -> None:

@@ -7,6 +7,10 @@ request counting and lifecycle they share), on 127.0.0.1, in a background thread
 request in OpenAI's shape (``{"model", "messages"}``), so the same responders serve every protocol;
 ``stats.bodies`` keeps the bodies as the vendor received them. Errors are shaped as each vendor
 shapes them (Anthropic: 529 ``overloaded_error``; Gemini: ``RetryInfo.retryDelay`` on 429s).
+Both report a repeated prompt prefix as cached, as the OpenAI one does: Anthropic's as
+``cache_read_input_tokens`` (the real API caches only up to blocks marked ``cache_control``; this one
+caches any repeated prefix, to test how the usage is read and priced), Gemini's as
+``cachedContentTokenCount`` (its implicit caching).
 """
 
 from __future__ import annotations
@@ -35,7 +39,8 @@ class _VendorLoopback(LoopbackOpenAI):
     def as_openai(self, body: dict[str, Any], request: web.Request) -> dict[str, Any]:
         raise NotImplementedError
 
-    def answer(self, body: dict[str, Any], request: web.Request, text: str) -> dict[str, Any]:
+    def answer(self, body: dict[str, Any], request: web.Request, text: str, cached: int) -> dict[str, Any]:
+        """The vendor's answer with ``text``; ``cached`` prompt tokens came from the prompt cache."""
         raise NotImplementedError
 
     def error(self, status: int, message: str) -> web.Response:
@@ -59,6 +64,7 @@ class _VendorLoopback(LoopbackOpenAI):
             self.stats.by_prompt[key] += 1
             if self.keep_bodies:
                 self.stats.arrivals.append((key, time.monotonic()))
+            cached = self.prompt_cache.cached_tokens(openai_body) if self.prompt_cache else 0
             overloaded = self.max_concurrent is not None and self._in_flight > self.max_concurrent
             if self.latency:
                 await asyncio.sleep(self.latency)
@@ -78,7 +84,7 @@ class _VendorLoopback(LoopbackOpenAI):
                 return self.error(504, "hung")
             if fault == "malformed":
                 return web.Response(text='{"id": "x", "content": [', content_type="application/json")
-            return web.json_response(self.answer(body, request, self.responder(openai_body)))
+            return web.json_response(self.answer(body, request, self.responder(openai_body), cached))
         finally:
             self._in_flight -= 1
             self.stats.last_answer_at = time.time()
@@ -122,8 +128,11 @@ class LoopbackAnthropic(_VendorLoopback):
         ]
         return {"model": body.get("model"), "messages": system + messages}
 
-    def answer(self, body: dict[str, Any], request: web.Request, text: str) -> dict[str, Any]:
+    def answer(self, body: dict[str, Any], request: web.Request, text: str, cached: int) -> dict[str, Any]:
         prompt = "".join(str(m["content"]) for m in self.as_openai(body, request)["messages"])
+        usage = {"input_tokens": _tokens(prompt) - cached, "output_tokens": _tokens(text)}
+        if cached:
+            usage.update(cache_read_input_tokens=cached, cache_creation_input_tokens=0)
         return {
             "id": "msg_loopback",
             "type": "message",
@@ -132,7 +141,7 @@ class LoopbackAnthropic(_VendorLoopback):
             "content": [{"type": "text", "text": text}],
             "stop_reason": "end_turn",
             "stop_sequence": None,
-            "usage": {"input_tokens": _tokens(prompt), "output_tokens": _tokens(text)},
+            "usage": usage,
         }
 
     def error(self, status: int, message: str) -> web.Response:
@@ -165,18 +174,22 @@ class LoopbackGemini(_VendorLoopback):
             messages.append({"role": role, "content": "".join(p.get("text", "") for p in turn["parts"])})
         return {"model": model, "messages": messages}
 
-    def answer(self, body: dict[str, Any], request: web.Request, text: str) -> dict[str, Any]:
-        prompt = json.dumps(body.get("contents"))
+    def answer(self, body: dict[str, Any], request: web.Request, text: str, cached: int) -> dict[str, Any]:
+        # the system instruction counts, as Gemini counts it
+        prompt = "".join(str(m["content"]) for m in self.as_openai(body, request)["messages"])
         prompt_tokens, text_tokens = _tokens(prompt), _tokens(text)
+        usage = {
+            "promptTokenCount": prompt_tokens,
+            "candidatesTokenCount": text_tokens,
+            "totalTokenCount": prompt_tokens + text_tokens,
+        }
+        if cached:  # Gemini's implicit caching: counted in promptTokenCount
+            usage["cachedContentTokenCount"] = cached
         return {
             "candidates": [
                 {"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": "STOP", "index": 0}
             ],
-            "usageMetadata": {
-                "promptTokenCount": prompt_tokens,
-                "candidatesTokenCount": text_tokens,
-                "totalTokenCount": prompt_tokens + text_tokens,
-            },
+            "usageMetadata": usage,
             "modelVersion": request.match_info["action"].removesuffix(":generateContent"),
         }
 

@@ -220,7 +220,7 @@ def test_openai_client_reuses_connections_and_maps_errors() -> None:
     """Through the OpenAI-compatible client: answers parsed, connections pooled, a non-HTTP reply
     becomes a transient ProviderError (retried by the caller)."""
     with LoopbackOpenAI() as server:
-        client = OpenAICompatClient(server.base_url, "loopback", None, lambda p, c: 0.0)
+        client = OpenAICompatClient(server.base_url, "loopback", None, lambda *tokens: (0.0, 0.0))
 
         async def many() -> list[str]:
             request = CompletionRequest(model="openai/loopback", messages=[{"role": "user", "content": "hi"}])
@@ -238,7 +238,9 @@ def test_openai_client_reuses_connections_and_maps_errors() -> None:
 
     async def broken() -> ProviderError:
         async with ScriptedServer(garbage) as raw:
-            bad = OpenAICompatClient(raw.url.removesuffix("/chat/completions"), "m", None, lambda p, c: 0.0)
+            bad = OpenAICompatClient(
+                raw.url.removesuffix("/chat/completions"), "m", None, lambda *tokens: (0.0, 0.0)
+            )
             with pytest.raises(ProviderError) as err:
                 await bad.complete(CompletionRequest(model="openai/m", messages=[]))
             return err.value

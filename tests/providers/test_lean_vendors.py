@@ -160,7 +160,7 @@ def test_errors_carry_the_vendors_message_and_permanent_ones_are_not_retried(mod
 
 def test_a_blocked_gemini_prompt_is_a_permanent_error() -> None:
     with LoopbackGemini() as server:
-        server.answer = lambda body, req, text: {"promptFeedback": {"blockReason": "SAFETY"}}  # type: ignore[method-assign]
+        server.answer = lambda body, req, text, cached: {"promptFeedback": {"blockReason": "SAFETY"}}  # type: ignore[method-assign]
         (blocked,) = complete(request(GEMINI_MODEL, server))
         assert server.stats.requests == 1
     assert isinstance(blocked, ProviderError) and "blocked" in blocked.message and not blocked.transient
@@ -232,7 +232,10 @@ def test_a_key_the_server_echoes_in_an_error_is_redacted() -> None:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Echo)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     client = AnthropicMessagesClient(
-        f"http://127.0.0.1:{server.server_address[1]}", "claude", lambda p, c: 0.0, api_key="sk-ant-canary-42"
+        f"http://127.0.0.1:{server.server_address[1]}",
+        "claude",
+        lambda *tokens: (0.0, 0.0),
+        api_key="sk-ant-canary-42",
     )
 
     async def call() -> ProviderError:

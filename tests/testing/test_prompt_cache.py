@@ -1,0 +1,59 @@
+"""The loopback servers' prompt cache: repeated prefixes come back as cached tokens, OpenAI-style."""
+
+from __future__ import annotations
+
+from evalkit.testing.prompt_cache import PrefixCache
+
+
+def test_short_prompts_are_never_cached() -> None:
+    cache = PrefixCache(min_tokens=1024, block_tokens=128)
+    prompt = "x" * 4 * 1000  # 1,000 tokens by the loopback's count
+    assert cache.lookup_and_remember(prompt) == 0
+    assert cache.lookup_and_remember(prompt) == 0
+
+
+def test_a_repeated_prefix_is_cached_in_whole_blocks() -> None:
+    cache = PrefixCache(min_tokens=1024, block_tokens=128)
+    shared = "s" * 4 * 1200  # 1,200 tokens every prompt starts with
+    assert cache.lookup_and_remember(shared + "first question") == 0  # nothing seen yet
+    # the shared part covers the 1,024 and 1,152 boundaries, not 1,280
+    assert cache.lookup_and_remember(shared + "second question") == 1152
+    assert cache.lookup_and_remember("t" + shared) == 0  # a different start shares no prefix
+
+
+def test_an_identical_prompt_is_cached_up_to_its_last_whole_block() -> None:
+    cache = PrefixCache(min_tokens=64, block_tokens=32)
+    prompt = "p" * 4 * 200  # 200 tokens: boundaries 64, 96, 128, 160, 192
+    assert cache.lookup_and_remember(prompt) == 0
+    assert cache.lookup_and_remember(prompt) == 192
+    assert cache.lookup_and_remember(prompt[: 4 * 100] + "q" * 4 * 100) == 96  # diverges at token 100
+
+
+def test_the_openai_loopback_reports_cached_tokens_in_its_usage() -> None:
+    import json
+    import urllib.request
+
+    from evalkit.testing.openai_server import LoopbackOpenAI
+
+    system = "Follow these rules. " * 260  # 5,200 characters: 1,300 tokens
+    with LoopbackOpenAI() as server, LoopbackOpenAI(cache_min_tokens=None) as silent:
+
+        def usage(base_url: str, question: str) -> dict[str, object]:
+            body = {
+                "model": "m",
+                "messages": [{"role": "system", "content": system}, {"role": "user", "content": question}],
+            }
+            request = urllib.request.Request(
+                base_url + "/chat/completions",
+                json.dumps(body).encode(),
+                {"Content-Type": "application/json"},
+            )
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                return json.loads(answer.read())["usage"]  # type: ignore[no-any-return]
+
+        assert usage(server.base_url, "a")["prompt_tokens_details"] == {"cached_tokens": 0}
+        again = usage(server.base_url, "b")
+        assert again["prompt_tokens_details"] == {"cached_tokens": 1280}
+        assert again["prompt_tokens"] == 1300
+        usage(silent.base_url, "a")
+        assert usage(silent.base_url, "b")["prompt_tokens_details"] == {"cached_tokens": 0}
