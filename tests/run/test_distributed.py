@@ -111,18 +111,27 @@ def test_a_worker_killed_mid_run_loses_nothing_and_stores_nothing_twice(
     def kill() -> None:
         outcome.append(_kill_shard_workers())
 
+    armed = threading.Event()
+
     def answer_then_kill(body: dict[str, Any]) -> str:
         # once some results are in, kill a worker that is running a shard (once). Early enough that
         # no shard (100 cases, two at a time) can have finished: a worker still titled run_shard just
         # after its last result would be killed with nothing left to resubmit.
         with lock:
-            if server.stats.requests >= 30 and not killed.is_set():
+            if armed.is_set() and server.stats.requests >= 30 and not killed.is_set():
                 killed.set()
                 threading.Thread(target=kill).start()
         return answer(body)
 
     with LoopbackOpenAI(responder=answer_then_kill, latency=0.02) as server:
         path = suite(server, 400)
+        # A first run warms the workers (evalkit imported, this suite loaded). Otherwise the driver
+        # makes the first calls itself while they warm up, and on a busy machine it can make all of
+        # them before any shard starts: there would be no shard to kill.
+        warm = cli("run", str(path), "--db", str(tmp_path / "warm.duckdb"), "--no-progress", "--ray", "local")
+        assert warm.exit_code == 0, warm.stdout + warm.stderr
+        server.stats.requests = 0
+        armed.set()
         disturbed = cli(
             "run",
             str(path),
