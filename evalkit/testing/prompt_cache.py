@@ -3,7 +3,8 @@
 OpenAI caches prompts of at least 1,024 tokens, in steps of 128 tokens, and reports the cached part
 as ``usage.prompt_tokens_details.cached_tokens``. :class:`PrefixCache` does the same with the
 loopback servers' token count (4 characters a token): it remembers each prompt's prefixes at those
-block boundaries, and a later prompt that starts with a remembered prefix has that many tokens cached.
+block boundaries, and a later prompt to the same model that starts with a remembered prefix has that
+many tokens cached (a provider's cache is per model).
 """
 
 from __future__ import annotations
@@ -26,16 +27,16 @@ class PrefixCache:
         """Prompt tokens of an OpenAI-shaped request (its messages' text, in order) served from the
         cache; remembers the request's prefixes."""
         return self.lookup_and_remember(
-            "".join(str(m.get("content", "")) for m in body.get("messages") or [])
+            "".join(str(m.get("content", "")) for m in body.get("messages") or []), str(body.get("model", ""))
         )
 
-    def lookup_and_remember(self, prompt: str) -> int:
+    def lookup_and_remember(self, prompt: str, model: str = "") -> int:
         """Tokens at the start of ``prompt`` that a previous prompt shared (whole blocks, 0 below
         ``min_tokens``); then remember ``prompt``'s own prefixes."""
         tokens = len(prompt) // CHARS_PER_TOKEN
         if tokens < self.min_tokens:
             return 0  # nothing this short is cached, or remembered
-        digest = hashlib.sha256()
+        digest = hashlib.sha256(model.encode() + b"\0")
         done = 0
         cached = 0
         boundary = self.min_tokens

@@ -29,6 +29,14 @@ def test_an_identical_prompt_is_cached_up_to_its_last_whole_block() -> None:
     assert cache.lookup_and_remember(prompt[: 4 * 100] + "q" * 4 * 100) == 96  # diverges at token 100
 
 
+def test_the_cache_is_per_model() -> None:
+    cache = PrefixCache(min_tokens=64, block_tokens=32)
+    prompt = "p" * 4 * 200
+    assert cache.lookup_and_remember(prompt, "gpt-4o-mini") == 0
+    assert cache.lookup_and_remember(prompt, "gpt-4o") == 0  # another model's cache is cold
+    assert cache.lookup_and_remember(prompt, "gpt-4o-mini") == 192
+
+
 def test_the_openai_loopback_reports_cached_tokens_in_its_usage() -> None:
     import json
     import urllib.request
