@@ -21,9 +21,8 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
 from evalkit.errors import DuplicateRowError, StoreError
+from evalkit.store.duckdb_engine import duckdb, with_dataframes
 from evalkit.store.duckdb_errors import database_file_error
 
 # evalkit's transactions are small; a run's process should not keep DuckDB's default buffer pool
@@ -69,6 +68,7 @@ class DuckDBConnection:
                 return []
 
     def query_df(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        with_dataframes()
         with self._file_errors():
             return self._con.execute(sql, list(params)).df()
 
