@@ -332,7 +332,7 @@ def _summarize(suite: Suite, store: Store, run_id: str, caller: ModelCaller, rep
         rate_limited=stats.rate_limited,
         judge_calls=stats.judge_calls,
     )
-    flaky = store.flaky_cases(run_id)
+    flaky = store.flaky_cases(run_id) if repeat > 1 else []  # one epoch per case: none can be flaky
     gate = suite.config.gate
     quarantined = set(gate.quarantine) | (set(flaky) if gate.quarantine_flaky else set())
     return store.summarize(run_id).model_copy(
