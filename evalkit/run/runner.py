@@ -254,7 +254,9 @@ async def _execute(
         await asyncio.to_thread(store.create_run, run)
     if on_start is not None:
         on_start(run, n_cases * repeat, len(done))
-    writer = BatchWriter(store, run.run_id, caller)
+    # a new run with one epoch per case stores each case's row once (a resumed run or epochs may
+    # meet rows stored by an earlier batch)
+    writer = BatchWriter(store, run.run_id, caller, new_cases=not options.resume and repeat == 1)
     status = "incomplete"
     progress = Progress()
     heartbeat = asyncio.create_task(keep_alive(store, run.run_id))

@@ -109,7 +109,7 @@ class Store(CaseReads):
         if not rows:
             return
         with self._transaction() as con:
-            con.insert("cases", CASE_COLUMNS, rows.cases, ignore_existing=True)
+            con.insert("cases", CASE_COLUMNS, rows.cases, ignore_existing=not rows.new_cases)
             con.insert("outputs", OUTPUT_COLUMNS, rows.outputs)
             con.insert("scores", SCORE_COLUMNS, rows.scores)
             con.insert("field_scores", FIELD_COLUMNS, rows.fields)
