@@ -86,7 +86,8 @@ runs = []
 for i in range(opts.pop("runs", 1)):
     start = time.perf_counter()
     out = run_suite(suite, store, RunOptions(**opts))
-    runs.append({"wall": time.perf_counter() - start, "summary": out.summary, "exit": out.decision.exit_code})
+    runs.append({"wall": time.perf_counter() - start, "summary": out.summary.model_dump(mode="json"),
+                 "exit": out.decision.exit_code})
 usage = resource.getrusage(resource.RUSAGE_SELF)
 print(json.dumps({"imports": imports, "runs": runs, "peak_rss_mb": usage.ru_maxrss / 1024,
                   "cpu_s": usage.ru_utime + usage.ru_stime,

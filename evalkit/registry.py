@@ -16,25 +16,32 @@ from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
-# Built-in modules imported on first lookup, so `evalkit --help` stays fast.
-_BUILTIN_MODULES = {
-    "scorers": (
-        "evalkit.scorers.text",
-        "evalkit.scorers.structured",
-        "evalkit.scorers.fields",
-        "evalkit.scorers.tables",
-        "evalkit.scorers.tagged",
-        "evalkit.scorers.tools",
-        "evalkit.scorers.judge",
-        "evalkit.scorers.similarity",
-        "evalkit.scorers.pairwise",
-    ),
-    "providers": (
-        "evalkit.providers.litellm",
-        "evalkit.providers.python",
-        "evalkit.providers.http_target",
-        "evalkit.providers.replay",
-    ),
+# Built-in names and the module that registers each, imported on first lookup of the name: a suite
+# of exact-match scorers does not import the judges, and `evalkit --help` imports none of them.
+_BUILTINS = {
+    "scorers": {
+        "exact": "evalkit.scorers.text",
+        "contains": "evalkit.scorers.text",
+        "regex": "evalkit.scorers.text",
+        "fuzzy": "evalkit.scorers.text",
+        "json_valid": "evalkit.scorers.structured",
+        "strict_format": "evalkit.scorers.structured",
+        "json_schema": "evalkit.scorers.structured",
+        "pydantic": "evalkit.scorers.structured",
+        "json_fields": "evalkit.scorers.fields",
+        "markdown_table": "evalkit.scorers.tables",
+        "tagged": "evalkit.scorers.tagged",
+        "tool_call": "evalkit.scorers.tools",
+        "llm_judge": "evalkit.scorers.judge",
+        "semantic_similarity": "evalkit.scorers.similarity",
+        "pairwise_judge": "evalkit.scorers.pairwise",
+    },
+    "providers": {
+        "litellm": "evalkit.providers.litellm",
+        "python": "evalkit.providers.python",
+        "http": "evalkit.providers.http_target",
+        "replay": "evalkit.providers.replay",
+    },
 }
 
 
@@ -53,7 +60,10 @@ class Registry(Generic[T]):
 
     def get(self, name: str) -> T | None:
         """The item registered under ``name``, or None."""
-        self._load()
+        if name not in self._items and not self._loaded:
+            module = _BUILTINS.get(self.kind, {}).get(name)
+            if module is not None:
+                importlib.import_module(module)
         if name not in self._items:
             self._load_plugins()
         return self._items.get(name)
@@ -68,13 +78,14 @@ class Registry(Generic[T]):
         if self._loaded:
             return
         self._loaded = True
-        for module in _BUILTIN_MODULES.get(self.kind, ()):
+        for module in dict.fromkeys(_BUILTINS.get(self.kind, {}).values()):
             importlib.import_module(module)
 
     def _load_plugins(self) -> None:
         if self._plugins_loaded:
             return
         self._plugins_loaded = True
+        self._load()  # every built-in first, so that a plug-in's name replaces a built-in's as before
         for ep in entry_points(group=f"evalkit.{self.kind}"):
             ep.load()
 

@@ -178,9 +178,11 @@ class _CellProgress:
         self.task: Any = None
 
     def start(self, run: Any, total: int, done: int) -> None:
+        self.stop()
+        if not self.enabled:  # --no-progress: no bar to build, nor to advance for every result
+            return
         from evalkit.cli.console import progress_bar
 
-        self.stop()
         self.bar = progress_bar(self.enabled)
         self.task = self.bar.add_task(
             f"{run.suite_name} {run.prompt_version or ''} {run.model}", total=total, completed=done

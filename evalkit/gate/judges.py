@@ -13,10 +13,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from evalkit.judges.graded import rubric_hash
-from evalkit.judges.pairwise import PairwiseJudge
-from evalkit.store.calibrations import current_calibrations
-
 
 class JudgeRequirement(BaseModel):
     """What a suite's judge scorer asks of one of its judge models."""
@@ -71,6 +67,10 @@ def judge_requirements(scorers: Sequence[Mapping[str, Any]]) -> list[JudgeRequir
     for spec in scorers:
         if spec.get("name") != "llm_judge":
             continue
+        # the judges' modules only for a suite that has one (a run of the others never loads them)
+        from evalkit.judges.graded import rubric_hash
+        from evalkit.judges.pairwise import PairwiseJudge
+
         args = spec.get("args") or {}
         rubric = args.get("rubric")
         if not isinstance(rubric, str):
@@ -135,5 +135,7 @@ def judge_checks(scorers: Sequence[Mapping[str, Any]], store: Any) -> list[Judge
     requirements = judge_requirements(scorers)
     if not requirements:
         return []
+    from evalkit.store.calibrations import current_calibrations
+
     calibrations = current_calibrations(store, [key for r in requirements for key in r.keys])
     return check_requirements(requirements, calibrations)

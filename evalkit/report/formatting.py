@@ -6,10 +6,12 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evalkit.analysis.caching import prompt_cache_text
-from evalkit.analysis.compare import MetricComparison
+
+if TYPE_CHECKING:  # the comparison's statistics are not loaded to print a run's summary
+    from evalkit.analysis.compare import MetricComparison
 
 
 @dataclass(frozen=True)

@@ -31,11 +31,13 @@ class BatchWriter:
     (a run waiting on slow calls), so readers see every answered result within ``FLUSH_SECONDS``.
     """
 
-    def __init__(self, store: Store, run_id: str, caller: ModelCaller) -> None:
+    def __init__(self, store: Store, run_id: str, caller: ModelCaller, *, new_cases: bool = False) -> None:
         self.store = store
         self.run_id = run_id
         self.caller = caller
-        self.buffer = ResultRows(run_id)
+        # every case reaches the writer once, and none is stored yet (see ResultRows.new_cases)
+        self.new_cases = new_cases
+        self.buffer = ResultRows(run_id, new_cases=new_cases)
         self.last_flush = time.monotonic()
         self._commit: asyncio.Task[None] | None = None
         # held while a commit is started: the run's one connection takes one transaction at a time
@@ -84,7 +86,7 @@ class BatchWriter:
             await self._settle()
             if self.failure is not None:
                 return
-            batch, self.buffer = self.buffer, ResultRows(self.run_id)
+            batch, self.buffer = self.buffer, ResultRows(self.run_id, new_cases=self.new_cases)
             batch.add_cache(self.caller.drain_cache_rows())
             self.last_flush = time.monotonic()
             if batch:

@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from evalkit.cases import Case
-from evalkit.judges.graded import DEFAULT_JUDGE_PARAMS, GRADING_SYSTEM
-from evalkit.judges.pairwise import DEFAULT_PAIRWISE_RUBRIC, LETTER_PARAMS
 from evalkit.providers.base import CompletionRequest
 from evalkit.providers.prices import call_cost as call_price
 from evalkit.providers.prices import max_output_tokens, token_prices
@@ -82,6 +80,9 @@ def judge_calls(scorers: list[ScorerSpec]) -> list[JudgeCalls]:
     out: list[JudgeCalls] = []
     for spec in scorers:
         args = spec.args
+        if spec.name in ("llm_judge", "pairwise_judge"):  # the judges' modules, for a suite that has one
+            from evalkit.judges.graded import DEFAULT_JUDGE_PARAMS, GRADING_SYSTEM
+            from evalkit.judges.pairwise import DEFAULT_PAIRWISE_RUBRIC, LETTER_PARAMS
         if spec.name == "llm_judge":
             models = args.get("model")
             params = {**DEFAULT_JUDGE_PARAMS, **(args.get("params") or {})}

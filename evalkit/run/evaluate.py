@@ -19,7 +19,6 @@ from evalkit.outputs import parse_output
 from evalkit.providers.base import Completion, CompletionRequest, needs_prompt, target_hash
 from evalkit.providers.calls import ModelCaller
 from evalkit.providers.file_inputs import has_file_refs, resolve_file_inputs, with_content_parts
-from evalkit.providers.replay import baseline_label
 from evalkit.providers.vendors import unknown_model_problem
 from evalkit.results import CaseResult, OutputRecord, ScoreRow
 from evalkit.scorers.base import Score, ScoreContext
@@ -108,6 +107,10 @@ def prepare_target(
 
 
 def _run_labels(model: str, suite: Suite) -> dict[str, str]:
+    if not model.startswith("replay:"):
+        return {}
+    from evalkit.providers.replay import baseline_label
+
     label = baseline_label(model, suite.base_dir)  # recordings marked as a baseline (human moderators)
     return {"baseline_label": label} if label is not None else {}
 

@@ -254,7 +254,9 @@ async def _execute(
         await asyncio.to_thread(store.create_run, run)
     if on_start is not None:
         on_start(run, n_cases * repeat, len(done))
-    writer = BatchWriter(store, run.run_id, caller)
+    # a new run with one epoch per case stores each case's row once (a resumed run or epochs may
+    # meet rows stored by an earlier batch)
+    writer = BatchWriter(store, run.run_id, caller, new_cases=not options.resume and repeat == 1)
     status = "incomplete"
     progress = Progress()
     heartbeat = asyncio.create_task(keep_alive(store, run.run_id))
@@ -332,7 +334,7 @@ def _summarize(suite: Suite, store: Store, run_id: str, caller: ModelCaller, rep
         rate_limited=stats.rate_limited,
         judge_calls=stats.judge_calls,
     )
-    flaky = store.flaky_cases(run_id)
+    flaky = store.flaky_cases(run_id) if repeat > 1 else []  # one epoch per case: none can be flaky
     gate = suite.config.gate
     quarantined = set(gate.quarantine) | (set(flaky) if gate.quarantine_flaky else set())
     return store.summarize(run_id).model_copy(

@@ -10,9 +10,8 @@ from __future__ import annotations
 import errno
 from pathlib import Path
 
-import duckdb
-
 from evalkit.errors import DatabaseFileError
+from evalkit.store.duckdb_engine import duckdb
 
 DIRECTORY = "--db (or EVALKIT_DB) must name a database file, not a directory"
 DISK_FULL = "the disk is full: free space and run again (results committed so far are kept)"

@@ -20,8 +20,11 @@ Row = tuple[Any, ...]
 class ResultRows:
     """Rows for ``cases``, ``outputs``, ``scores``, ``field_scores`` and ``response_cache``."""
 
-    def __init__(self, run_id: str) -> None:
+    def __init__(self, run_id: str, *, new_cases: bool = False) -> None:
         self.run_id = run_id
+        # no case of these rows is stored for the run yet (a new run, one epoch per case): the case
+        # rows are inserted without looking for earlier ones, ~5 ms less per batch
+        self.new_cases = new_cases
         self.cases: list[Row] = []  # one per case, however many of its epochs the batch holds
         self.outputs: list[Row] = []  # one per result
         self.scores: list[Row] = []

@@ -194,6 +194,23 @@ def test_case_rows_are_written_once_and_results_never_twice(db_url: str) -> None
     assert store.completed_keys("s-1") == {("c1", 0), ("c1", 1)}
 
 
+def test_rows_of_new_cases_store_a_case_once_and_refuse_one_stored_before(db_url: str) -> None:
+    from evalkit.store.result_rows import ResultRows
+
+    store = open_store(db_url)
+    store.create_run(make_run())
+    rows = ResultRows("s-1", new_cases=True)  # a new run's batch: case rows without a conflict check
+    rows.add(make_result("c1"))
+    rows.add(make_result("c2"))
+    store.add_rows(rows)
+    assert store.completed_keys("s-1") == {("c1", 0), ("c2", 0)}
+    again = ResultRows("s-1", new_cases=True)
+    again.add(make_result("c1", epoch=1))  # a case row stored by an earlier batch: refused, atomically
+    with pytest.raises(DuplicateRowError, match="cases"):
+        store.add_rows(again)
+    assert store.completed_keys("s-1") == {("c1", 0), ("c2", 0)}
+
+
 def test_run_lookup_by_prefix_latest_and_errors(db_url: str) -> None:
     store = open_store(db_url)
     with pytest.raises(UsageError, match="no runs stored yet"):
