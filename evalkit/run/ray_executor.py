@@ -1,8 +1,8 @@
 """Running a suite's shards on a Ray cluster: ``evalkit run SUITE --ray [ADDRESS]``.
 
 The driver (the ``evalkit run`` process) stays the only writer of the results store. It reads the
-cases, answers what the response cache already holds itself, and splits the rest into shards with
-the same rendezvous hash as ``--shard`` (about 100 calls per shard). Each shard runs as a Ray task
+cases, answers what the response cache already holds itself, and cuts the rest, in order, into equal
+shards (about four per CPU, 100 to 1000 calls each). Each shard runs as a Ray task
 with evalkit's own async runner inside and streams its results back in small batches; the driver
 stores them as they arrive, exactly as a local run does (cache rows, progress, budget, summary,
 exit codes). A worker that dies mid-shard loses nothing: the results it already returned are kept,
@@ -36,7 +36,6 @@ from evalkit.providers.calls import CallStats, ModelCaller, RetryPolicy
 from evalkit.providers.concurrency import ConcurrencyLimit
 from evalkit.results import CaseResult, OutputRecord
 from evalkit.run.evaluate import CHUNK, evaluate_case, prepare_target
-from evalkit.run.sharding import shard_of
 
 if TYPE_CHECKING:
     from evalkit.suite.loading import Suite
@@ -159,6 +158,25 @@ async def _shard_batches(job: ShardJob) -> AsyncGenerator[ShardBatch, None]:
         for task in pending:
             task.cancel()
         await caller.aclose()
+
+
+def equal_shards(work: Sequence[tuple[str, int]], size: int, slots: int) -> list[list[tuple[str, int]]]:
+    """``work`` cut in order into about ``len(work) / size`` shards of whole rounds of ``slots`` calls.
+
+    The rounds are spread evenly (the shards differ by one round at most, the longer ones first, the
+    last one holding the remainder), so the shards end together, and no shard but the last ends on a
+    part-filled round, which leaves slots idle for up to one call's latency. Shards cut by a hash
+    came out 220-290 calls (25 in flight) and cost a warm 2000-case run at 200 ms 0.5 s.
+    """
+    count = max(1, math.ceil(len(work) / size))
+    rounds = math.ceil(len(work) / slots)
+    shards, start = [], 0
+    for i in range(count):
+        end = min(len(work), start + slots * (rounds // count + (i < rounds % count)))
+        if end > start:
+            shards.append(list(work[start:end]))
+        start = end
+    return shards
 
 
 def run_shard(job: ShardJob) -> Iterator[ShardBatch]:
@@ -294,15 +312,11 @@ async def evaluate_on_ray(
         return state
     cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
     size = min(MAX_SHARD_SIZE, max(SHARD_SIZE, math.ceil(len(misses) / (cpus * SHARDS_PER_CPU))))
-    n_shards = max(1, math.ceil(len(misses) / size))
-    shards: dict[int, list[tuple[str, int]]] = {}
-    for key in misses:
-        shards.setdefault(shard_of(key[0], n_shards), []).append(key)
-    state.shards = len(shards)
-
     # 2. Run the shards, as many at once as the cluster has CPUs, splitting the concurrency between them.
-    parallel = min(cpus, len(shards))
+    parallel = min(cpus, math.ceil(len(misses) / size))
     per_task = max(1, (options.concurrency or 64) // parallel)
+    shards = dict(enumerate(equal_shards(misses, size, per_task)))
+    state.shards = len(shards)
     remote = ray.remote(num_cpus=1, num_gpus=options.ray_num_gpus or 0, max_retries=0)(run_shard)
     remote = remote.options(num_returns="streaming")
     budget_hit = asyncio.Event()

@@ -247,3 +247,25 @@ def test_the_driver_calls_until_the_workers_are_warm(suite: Callable[..., Path])
     # the first check is the grace for already-warm workers; checks 2-6 each let one call go
     assert made == 5 and sorted(r.case.id for r in delivered) == [f"c{i:04d}" for i in range(5)]
     assert all(r.verdict in ("pass", "fail") for r in delivered)
+
+
+@pytest.mark.parametrize(
+    ("n", "size", "slots", "sizes"),
+    [
+        (2000, 250, 25, [250] * 8),
+        (1949, 244, 25, [250] * 6 + [225, 224]),  # two workers end within one call of each other
+        (130, 100, 64, [128, 2]),
+        (7, 100, 3, [7]),
+    ],
+)
+def test_equal_shards_cover_the_work_in_order_in_whole_rounds(
+    n: int, size: int, slots: int, sizes: list[int]
+) -> None:
+    from evalkit.run.ray_executor import equal_shards
+
+    work = [(f"c{i}", 0) for i in range(n)]
+    shards = equal_shards(work, size, slots)
+    assert [key for shard in shards for key in shard] == work  # every call once, in order
+    assert [len(shard) for shard in shards] == sizes
+    # no shard but the last ends on a part-filled round
+    assert all(len(shard) % slots == 0 for shard in shards[:-1])
