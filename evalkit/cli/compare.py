@@ -186,7 +186,7 @@ def print_comparison(comparison: Any, flips: int = FLIPS_SHOWN) -> None:
 
     from evalkit.cli.console import clip, out
     from evalkit.cli.terminal import SafeConsole as Console
-    from evalkit.report.formatting import metric_cells
+    from evalkit.report.formatting import metric_cells, milliseconds
 
     a, b = comparison.a, comparison.b
     out.print(Text(f"{a.suite_name}: B {b.short} ({b.run_id}) vs A {a.short} ({a.run_id})", style="bold"))
@@ -213,8 +213,8 @@ def print_comparison(comparison: Any, flips: int = FLIPS_SHOWN) -> None:
     lat = comparison.latency
     table.add_row(
         "latency p50 / p95",
-        f"{_ms(lat['a']['p50_ms'])} / {_ms(lat['a']['p95_ms'])}",
-        f"{_ms(lat['b']['p50_ms'])} / {_ms(lat['b']['p95_ms'])}",
+        f"{milliseconds(lat['a']['p50_ms'])} / {milliseconds(lat['a']['p95_ms'])}",
+        f"{milliseconds(lat['b']['p50_ms'])} / {milliseconds(lat['b']['p95_ms'])}",
         "",
         "",
         "",
@@ -392,9 +392,3 @@ def _thresholds(run: Any, alpha: float | None, min_effect: float | None) -> tupl
 def _write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
-
-
-def _ms(value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    return f"{value / 1000:.2f} s" if value >= 1000 else f"{value:.0f} ms"

@@ -12,7 +12,7 @@ from rich.text import Text
 
 from evalkit.analysis.failures import CaseExplanation
 from evalkit.cli.terminal import SafeConsole
-from evalkit.report.formatting import cost_text
+from evalkit.report.formatting import cost_text, milliseconds
 from evalkit.results import RunSummary
 
 if TYPE_CHECKING:
@@ -44,10 +44,6 @@ def progress_bar(enabled: bool = True) -> Progress:
 
 def pct(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1%}"
-
-
-def seconds(ms: float | None) -> str:
-    return "n/a" if ms is None else (f"{ms / 1000:.2f} s" if ms >= 1000 else f"{ms:.0f} ms")
 
 
 def score_text(value: float, passed: bool) -> str:
@@ -91,8 +87,8 @@ def print_summary(
     out.print(table)
     out.print(
         f"Tokens {summary.prompt_tokens:,} in / {summary.completion_tokens:,} out · "
-        f"{cost_text(summary)} · latency p50 {seconds(summary.latency_p50_ms)}, "
-        f"p95 {seconds(summary.latency_p95_ms)}"
+        f"{cost_text(summary)} · latency p50 {milliseconds(summary.latency_p50_ms)}, "
+        f"p95 {milliseconds(summary.latency_p95_ms)}"
     )
     print_prefix_estimates({"": (run, summary)})
     calls = summary.calls
@@ -228,7 +224,7 @@ def print_matrix(runs: list[RunRecord], group_id: str) -> None:
             r.run_id,
             pct(s.pass_rate),
             f"${s.cost_usd:.4f}",
-            seconds(s.latency_p50_ms),
+            milliseconds(s.latency_p50_ms),
             f"exit {s.gate.exit_code if s.gate is not None else None}",
         )
     out.print(table)

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from evalkit.analysis.frontier import Frontier
-from evalkit.report.formatting import pvalue
-from evalkit.report.frontier import cell_note, diff_text, interval_text, milliseconds, usd_per_1k
+from evalkit.report.formatting import milliseconds, pvalue
+from evalkit.report.frontier import cell_note, diff_text, interval_text, usd_per_1k
 from evalkit.results import RunRecord
 
 if TYPE_CHECKING:

@@ -89,6 +89,13 @@ def cell(value: Any, limit: int = CELL) -> str:
     return _MD_SPECIAL.sub(r"\\\1", text)
 
 
+def milliseconds(value: float | None) -> str:
+    """A latency: ``850 ms``, ``1.25 s``, ``n/a``."""
+    if value is None:
+        return "n/a"
+    return f"{value / 1000:.2f} s" if value >= 1000 else f"{value:.0f} ms"
+
+
 def cost_text(summary: Any) -> str:
     """A run summary's spend: ``cost $T (target $a, judge $b) · cache saved $s``, and the provider's
     prompt cache when it reported cached prompt tokens (``· prompt cache N tokens (S%) · saved $x``).

@@ -15,7 +15,7 @@ from typing import Any
 from evalkit import __version__
 from evalkit.analysis.frontier import Frontier
 from evalkit.report.formatting import cell as md_cell
-from evalkit.report.formatting import pvalue
+from evalkit.report.formatting import milliseconds, pvalue
 
 REPORTS_DIR = Path("reports")
 PARETO_COLOR = "#4c72b0"
@@ -34,12 +34,6 @@ def interval_text(value: float | None, low: float | None, high: float | None) ->
 
 def usd_per_1k(value: float | None) -> str:
     return "n/a" if value is None else f"${value:,.4f}"
-
-
-def milliseconds(value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    return f"{value / 1000:.2f} s" if value >= 1000 else f"{value:.0f} ms"
 
 
 def cell_note(frontier: Frontier, run_id: str) -> str:

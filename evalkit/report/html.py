@@ -31,7 +31,7 @@ from evalkit.analysis.field_metrics import field_metrics_of_frame
 from evalkit.analysis.human_baseline import baseline_error_rates
 from evalkit.analysis.outcomes import frame_columns, outcomes_from_frames
 from evalkit.report.charts import Chart, RunSeries, render_charts
-from evalkit.report.formatting import metric_cells
+from evalkit.report.formatting import metric_cells, milliseconds
 from evalkit.report.input_files import input_file_views
 from evalkit.report.pairwise import pairwise_view
 from evalkit.results import RunRecord
@@ -196,7 +196,7 @@ def _environment() -> Any:
         lstrip_blocks=True,
     )
     env.filters["pct"] = _pct
-    env.filters["ms"] = _ms
+    env.filters["ms"] = milliseconds
     env.filters["fig"] = lambda v: "-" if v is None else f"{v:.3f}"
     # a failing case's score rounds down: a failure never reads "1.00"
     env.filters["case_score"] = lambda v, passed: (
@@ -366,12 +366,6 @@ def _safe_name(name: str) -> str:
 
 def _pct(value: float | None) -> str:
     return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.1%}"
-
-
-def _ms(value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    return f"{value / 1000:.2f} s" if value >= 1000 else f"{value:.0f} ms"
 
 
 __all__ = ["Chart", "build_context", "render_report", "write_report"]

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from evalkit.analysis.compare import Comparison, MetricComparison
 from evalkit.analysis.failures import CaseExplanation
 from evalkit.gate.regression import RegressionDecision
-from evalkit.report.formatting import cell, cost_text, metric_cells
+from evalkit.report.formatting import cell, cost_text, metric_cells, milliseconds
 from evalkit.report.pairwise import pairwise_markdown
 from evalkit.results import RunRecord, RunSummary
 
@@ -83,8 +83,8 @@ def run_markdown(
         lines += [
             "",
             f"Tokens {summary.prompt_tokens:,} in / {summary.completion_tokens:,} out · "
-            f"{cost_text(summary)} · latency p50 {_ms(summary.latency_p50_ms)}, "
-            f"p95 {_ms(summary.latency_p95_ms)}",
+            f"{cost_text(summary)} · latency p50 {milliseconds(summary.latency_p50_ms)}, "
+            f"p95 {milliseconds(summary.latency_p95_ms)}",
         ]
         if failures:
             n_bad = summary.failed + summary.errors
@@ -191,9 +191,3 @@ def _metric_table(metrics: Sequence[MetricComparison], a_name: str, b_name: str)
 
 def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1%}"
-
-
-def _ms(value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    return f"{value / 1000:.2f} s" if value >= 1000 else f"{value:.0f} ms"

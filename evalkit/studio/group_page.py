@@ -7,8 +7,8 @@ from starlette.responses import PlainTextResponse, Response
 
 from evalkit.analysis.frontier_cells import gate_alpha, group_frontier
 from evalkit.errors import EvalkitError
-from evalkit.report.formatting import pvalue
-from evalkit.report.frontier import cell_note, diff_text, interval_text, milliseconds, usd_per_1k
+from evalkit.report.formatting import milliseconds, pvalue
+from evalkit.report.frontier import cell_note, diff_text, interval_text, usd_per_1k
 from evalkit.store.groups import group_runs
 from evalkit.studio.state import studio_of
 
