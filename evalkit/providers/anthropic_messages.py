@@ -7,6 +7,8 @@ the top-level ``system``; ``stop`` becomes ``stop_sequences``; ``max_tokens``, w
 defaults to 4096 as in litellm; parameters the API lacks (``seed``, ``logprobs``, ...) are dropped.
 Prompt tokens include cache writes and reads, as litellm counts them; the reads and writes are also
 recorded apart (``cache_read_input_tokens``, ``cache_creation_input_tokens``) and priced at their own rates.
+The API caches a prompt only up to blocks marked ``cache_control``: a suite asks for that with
+``target.cache_prefix: true`` (:func:`mark_cache_prefix`); without it nothing is cached.
 """
 
 from __future__ import annotations
@@ -29,6 +31,23 @@ _PARAMS = {
 _FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls"}
 
 
+def mark_cache_prefix(body: dict[str, Any]) -> None:
+    """Ask for the prompt's stable prefix to be cached: ``cache_control`` on the system prompt and on
+    the turn before the last (the end of any few-shot turns; the last one holds the case). The API
+    caches everything up to a marked block, when it is long enough (1,024 tokens or more)."""
+    ephemeral = {"type": "ephemeral"}
+    if body.get("system"):
+        body["system"] = [{"type": "text", "text": body["system"], "cache_control": ephemeral}]
+    messages = body["messages"]
+    if len(messages) >= 2:
+        turn = messages[-2]
+        content = turn["content"]
+        if isinstance(content, str):
+            turn["content"] = [{"type": "text", "text": content, "cache_control": ephemeral}]
+        elif content:
+            turn["content"] = [*content[:-1], {**content[-1], "cache_control": ephemeral}]
+
+
 def messages_url(api_base: str | None) -> str:
     base = api_base or os.environ.get("ANTHROPIC_API_BASE") or os.environ.get("ANTHROPIC_BASE_URL")
     base = (base or "https://api.anthropic.com").rstrip("/")
@@ -49,17 +68,18 @@ class AnthropicMessagesClient(LeanJsonClient):
 
     def body(self, request: CompletionRequest) -> dict[str, Any]:
         system = "\n\n".join(m["content"] for m in request.messages if m["role"] == "system")
+        messages = [
+            {"role": m["role"], "content": m["content"]} for m in request.messages if m["role"] != "system"
+        ]
         body: dict[str, Any] = {
             "model": self.model_name,
-            "messages": [
-                {"role": m["role"], "content": m["content"]}
-                for m in request.messages
-                if m["role"] != "system"
-            ],
+            "messages": messages,
             "max_tokens": DEFAULT_MAX_TOKENS,
         }
         if system:
             body["system"] = system
+        if request.cache_prefix:
+            mark_cache_prefix(body)
         body.update(sampling(request.params, _PARAMS))
         return body
 

@@ -36,6 +36,9 @@ class CompletionRequest:
     # Name of the environment variable holding the API key: read when the request is sent, and sent
     # only as a header, so the key never enters params, the cache key or the store.
     api_key_env: str | None = None
+    # Mark the prompt's stable prefix for the provider's prompt cache where it must be asked
+    # (Anthropic's cache_control). It changes what a call costs, not its answer: not in the cache key.
+    cache_prefix: bool = False
 
 
 def without_key(error: ProviderError, key: str | None) -> ProviderError:

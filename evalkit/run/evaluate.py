@@ -44,6 +44,7 @@ class Target:
     run_labels: dict[str, str] = field(default_factory=dict)  # stored in the run's config.run
     api_key_env: str | None = None  # the variable holding the key (the key itself is never kept)
     prompt_schema: dict[str, Any] | None = None  # what templates see as output_schema (set: not a constraint)
+    cache_prefix: bool = False  # mark the stable prefix for the provider's prompt cache (Anthropic)
 
     def request(self, case: Case) -> CompletionRequest:
         variables, attachments = case.input, None
@@ -66,6 +67,7 @@ class Target:
             tools=self.tools,
             attachments=attachments,
             api_key_env=self.api_key_env,
+            cache_prefix=self.cache_prefix,
         )
 
 
@@ -103,6 +105,7 @@ def prepare_target(
         file_root=suite.base_dir,
         run_labels=_run_labels(model, suite),
         api_key_env=spec.api_key_env,
+        cache_prefix=spec.cache_prefix,
     )
 
 

@@ -7,10 +7,11 @@ request counting and lifecycle they share), on 127.0.0.1, in a background thread
 request in OpenAI's shape (``{"model", "messages"}``), so the same responders serve every protocol;
 ``stats.bodies`` keeps the bodies as the vendor received them. Errors are shaped as each vendor
 shapes them (Anthropic: 529 ``overloaded_error``; Gemini: ``RetryInfo.retryDelay`` on 429s).
-Both report a repeated prompt prefix as cached, as the OpenAI one does: Anthropic's as
-``cache_read_input_tokens`` (the real API caches only up to blocks marked ``cache_control``; this one
-caches any repeated prefix, to test how the usage is read and priced), Gemini's as
-``cachedContentTokenCount`` (its implicit caching).
+Both report a repeated prompt prefix as cached, each as its API does. Anthropic's caches only up
+to the last block marked ``cache_control`` (system or message content), 1,024 tokens or more: the
+first request with a prefix reports it as ``cache_creation_input_tokens``, later ones as
+``cache_read_input_tokens``, and a request with no marked block caches nothing. Gemini's reports a
+repeated prefix as ``cachedContentTokenCount`` (its implicit caching).
 """
 
 from __future__ import annotations
@@ -39,9 +40,16 @@ class _VendorLoopback(LoopbackOpenAI):
     def as_openai(self, body: dict[str, Any], request: web.Request) -> dict[str, Any]:
         raise NotImplementedError
 
-    def answer(self, body: dict[str, Any], request: web.Request, text: str, cached: int) -> dict[str, Any]:
-        """The vendor's answer with ``text``; ``cached`` prompt tokens came from the prompt cache."""
+    def answer(
+        self, body: dict[str, Any], request: web.Request, text: str, cached: int, written: int = 0
+    ) -> dict[str, Any]:
+        """The vendor's answer with ``text``; ``cached`` prompt tokens came from the prompt cache and
+        ``written`` were written to it."""
         raise NotImplementedError
+
+    def prompt_cache_usage(self, body: dict[str, Any], openai_body: dict[str, Any]) -> tuple[int, int]:
+        """(prompt tokens read from the prompt cache, tokens written to it) for a request."""
+        return (self.prompt_cache.cached_tokens(openai_body) if self.prompt_cache else 0), 0
 
     def error(self, status: int, message: str) -> web.Response:
         raise NotImplementedError
@@ -64,7 +72,7 @@ class _VendorLoopback(LoopbackOpenAI):
             self.stats.by_prompt[key] += 1
             if self.keep_bodies:
                 self.stats.arrivals.append((key, time.monotonic()))
-            cached = self.prompt_cache.cached_tokens(openai_body) if self.prompt_cache else 0
+            cached, written = self.prompt_cache_usage(body, openai_body)  # in arrival order
             overloaded = self.max_concurrent is not None and self._in_flight > self.max_concurrent
             if self.latency:
                 await asyncio.sleep(self.latency)
@@ -84,7 +92,7 @@ class _VendorLoopback(LoopbackOpenAI):
                 return self.error(504, "hung")
             if fault == "malformed":
                 return web.Response(text='{"id": "x", "content": [', content_type="application/json")
-            return web.json_response(self.answer(body, request, self.responder(openai_body), cached))
+            return web.json_response(self.answer(body, request, self.responder(openai_body), cached, written))
         finally:
             self._in_flight -= 1
             self.stats.last_answer_at = time.time()
@@ -112,8 +120,25 @@ def _tokens(text: str) -> int:
     return max(1, len(text) // 4)
 
 
+def _marked_prefix(body: dict[str, Any]) -> str:
+    """The prompt's text up to and including its last block marked ``cache_control`` ("" if none),
+    in the order the API reads it: system, then the messages."""
+    blocks: list[tuple[str, bool]] = []
+    for content in [body.get("system"), *(m.get("content") for m in body.get("messages") or [])]:
+        if isinstance(content, list):
+            blocks += [(str(b.get("text", "")), "cache_control" in b) for b in content if isinstance(b, dict)]
+        elif content:
+            blocks.append((str(content), False))
+    marked = [i for i, (_, mark) in enumerate(blocks) if mark]
+    return "".join(text for text, _ in blocks[: marked[-1] + 1]) if marked else ""
+
+
 class LoopbackAnthropic(_VendorLoopback):
     """``POST /v1/messages``; ``base_url`` is the server's root (clients append ``/v1/messages``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._marked_seen: set[tuple[str, str]] = set()  # (model, marked prefix) already written
 
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/messages", self._vendor)
@@ -128,11 +153,26 @@ class LoopbackAnthropic(_VendorLoopback):
         ]
         return {"model": body.get("model"), "messages": system + messages}
 
-    def answer(self, body: dict[str, Any], request: web.Request, text: str, cached: int) -> dict[str, Any]:
+    def prompt_cache_usage(self, body: dict[str, Any], openai_body: dict[str, Any]) -> tuple[int, int]:
+        if self.prompt_cache is None:
+            return 0, 0
+        prefix = _marked_prefix(body)
+        tokens = _tokens(prefix) if prefix else 0
+        if tokens < self.prompt_cache.min_tokens:
+            return 0, 0  # nothing marked, or too short to cache
+        key = (str(body.get("model")), prefix)
+        if key in self._marked_seen:
+            return tokens, 0
+        self._marked_seen.add(key)
+        return 0, tokens
+
+    def answer(
+        self, body: dict[str, Any], request: web.Request, text: str, cached: int, written: int = 0
+    ) -> dict[str, Any]:
         prompt = "".join(str(m["content"]) for m in self.as_openai(body, request)["messages"])
-        usage = {"input_tokens": _tokens(prompt) - cached, "output_tokens": _tokens(text)}
-        if cached:
-            usage.update(cache_read_input_tokens=cached, cache_creation_input_tokens=0)
+        usage = {"input_tokens": _tokens(prompt) - cached - written, "output_tokens": _tokens(text)}
+        if cached or written:
+            usage.update(cache_read_input_tokens=cached, cache_creation_input_tokens=written)
         return {
             "id": "msg_loopback",
             "type": "message",
@@ -174,7 +214,9 @@ class LoopbackGemini(_VendorLoopback):
             messages.append({"role": role, "content": "".join(p.get("text", "") for p in turn["parts"])})
         return {"model": model, "messages": messages}
 
-    def answer(self, body: dict[str, Any], request: web.Request, text: str, cached: int) -> dict[str, Any]:
+    def answer(
+        self, body: dict[str, Any], request: web.Request, text: str, cached: int, written: int = 0
+    ) -> dict[str, Any]:
         # the system instruction counts, as Gemini counts it
         prompt = "".join(str(m["content"]) for m in self.as_openai(body, request)["messages"])
         prompt_tokens, text_tokens = _tokens(prompt), _tokens(text)

@@ -160,7 +160,7 @@ def test_errors_carry_the_vendors_message_and_permanent_ones_are_not_retried(mod
 
 def test_a_blocked_gemini_prompt_is_a_permanent_error() -> None:
     with LoopbackGemini() as server:
-        server.answer = lambda body, req, text, cached: {"promptFeedback": {"blockReason": "SAFETY"}}  # type: ignore[method-assign]
+        server.answer = lambda body, req, text, *usage: {"promptFeedback": {"blockReason": "SAFETY"}}  # type: ignore[method-assign]
         (blocked,) = complete(request(GEMINI_MODEL, server))
         assert server.stats.requests == 1
     assert isinstance(blocked, ProviderError) and "blocked" in blocked.message and not blocked.transient

@@ -132,3 +132,33 @@ def _summary_json(db: Path, run_id: str) -> str:
     store = open_store(db)
     with store._connection() as con:
         return str(con.execute("SELECT summary_json FROM runs WHERE run_id = ?", (run_id,))[0][0])
+
+
+def test_an_anthropic_suite_asks_for_its_prefix_to_be_cached(
+    make_suite: Callable[..., Path],
+    cli: Callable[..., CliResult],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``target.cache_prefix: true`` reaches the Anthropic request; without it nothing is cached."""
+    from evalkit.testing.vendor_servers import LoopbackAnthropic
+
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-loopback")
+    model = "anthropic/claude-haiku-4-5-20251001"
+    shares = {}
+    for marked in (False, True):
+        with LoopbackAnthropic(responder=answer) as server:
+            text = loopback_suite(
+                server.base_url, scorers=SCORERS, extra_target="  cache_prefix: true\n" if marked else ""
+            ).replace("openai/loopback", model)
+            suite = make_suite(text, cases(N), prompt=PROMPT, name=f"anthropic-{marked}")
+            done = run(cli, suite, tmp_path / f"{marked}.duckdb", "--concurrency", "1")  # in turn: one write
+            assert done.exit_code == 0, done.stdout + done.stderr
+        summary = open_store(tmp_path / f"{marked}.duckdb").get_run("latest").summary
+        shares[marked] = (summary.cached_prompt_tokens or 0, summary.cache_write_tokens or 0)
+        assert ("prompt cache" in done.stdout) is marked
+    assert shares[False] == (0, 0)
+    cached, written = shares[True]
+    assert written > 0 and cached == written * (
+        N - 1
+    )  # the first case wrote the system prompt, the rest read it
