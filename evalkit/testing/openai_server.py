@@ -144,22 +144,8 @@ class LoopbackOpenAI:
             if self.keep_bodies:
                 self.stats.bodies.append(body)
                 self.stats.authorizations.append(request.headers.get("Authorization"))
-            key = prompt_key(body)
-            self.stats.by_prompt[key] += 1
-            if self.keep_bodies:
-                self.stats.arrivals.append((key, time.monotonic()))
-                self.stats.in_flight_at_arrival.append(self._in_flight)
             cached = self.prompt_cache.cached_tokens(body) if self.prompt_cache else 0  # in arrival order
-            overloaded = self.max_concurrent is not None and self._in_flight > self.max_concurrent
-            if self.latency:
-                await asyncio.sleep(self.latency)
-            if overloaded:
-                fault = "429"
-            elif self.fault_plan is not None:
-                fault = self.fault_plan(body, self.stats.by_prompt[key]) or "ok"
-            else:
-                fault = self._pick_fault()
-            self.stats.by_outcome[fault] += 1
+            fault = await self._fault(body)
             if fault == "500":
                 return web.json_response({"error": {"message": "injected server error"}}, status=500)
             if fault == "429":
@@ -181,6 +167,26 @@ class LoopbackOpenAI:
         finally:
             self._in_flight -= 1
             self.stats.last_answer_at = time.time()
+
+    async def _fault(self, body: dict[str, Any]) -> str:
+        """Count the request (OpenAI-shaped) by its prompt; after the latency, what it meets: ok, 500,
+        429 (also when over max_concurrent on arrival), hang or malformed."""
+        key = prompt_key(body)
+        self.stats.by_prompt[key] += 1
+        if self.keep_bodies:
+            self.stats.arrivals.append((key, time.monotonic()))
+            self.stats.in_flight_at_arrival.append(self._in_flight)
+        overloaded = self.max_concurrent is not None and self._in_flight > self.max_concurrent
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        if overloaded:
+            fault = "429"
+        elif self.fault_plan is not None:
+            fault = self.fault_plan(body, self.stats.by_prompt[key]) or "ok"
+        else:
+            fault = self._pick_fault()
+        self.stats.by_outcome[fault] += 1
+        return fault
 
     async def _stats(self, _request: web.Request) -> web.StreamResponse:
         """Requests seen and when the first arrived and the last was answered (wall clock)."""

@@ -25,7 +25,7 @@ from typing import Any
 
 from aiohttp import web
 
-from evalkit.testing.openai_server import Faults, LoopbackOpenAI, prompt_key
+from evalkit.testing.openai_server import Faults, LoopbackOpenAI
 
 
 class _VendorLoopback(LoopbackOpenAI):
@@ -68,21 +68,8 @@ class _VendorLoopback(LoopbackOpenAI):
             if self.keep_bodies:
                 self.stats.bodies.append(body)
             openai_body = self.as_openai(body, request)
-            key = prompt_key(openai_body)
-            self.stats.by_prompt[key] += 1
-            if self.keep_bodies:
-                self.stats.arrivals.append((key, time.monotonic()))
             cached, written = self.prompt_cache_usage(body, openai_body)  # in arrival order
-            overloaded = self.max_concurrent is not None and self._in_flight > self.max_concurrent
-            if self.latency:
-                await asyncio.sleep(self.latency)
-            if overloaded:
-                fault = "429"
-            elif self.fault_plan is not None:
-                fault = self.fault_plan(openai_body, self.stats.by_prompt[key]) or "ok"
-            else:
-                fault = self._pick_fault()
-            self.stats.by_outcome[fault] += 1
+            fault = await self._fault(openai_body)
             if fault == "500":
                 return self.error(500, "injected server error")
             if fault == "429":
