@@ -115,7 +115,9 @@ def run(
         for cell in cells:
             print_estimate(estimate_run(loaded, store, cell))
         raise typer.Exit(0)
-    with held_store(db) as store:  # one open database from its migrations to the last line printed
+    # one open database from its migrations to the last line printed; a new one is created while
+    # the first calls are in flight (it has nothing cached to look up first)
+    with held_store(db, create_later=True) as store:
         _run_cells(store, loaded, cells, baseline, summary_md, junit if len(cells) == 1 else None, progress)
 
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 import asyncio
 import time
 
-from evalkit.errors import DatabaseFileError
+from evalkit.errors import DatabaseFileError, DuplicateRowError, StoreError
 from evalkit.providers.base import CompletionRequest
 from evalkit.providers.calls import ModelCaller
-from evalkit.results import CaseResult
+from evalkit.results import CaseResult, RunRecord
 from evalkit.run.input_files import input_files_of
 from evalkit.store import Store
-from evalkit.store.input_files import InputFileStore
+from evalkit.store.input_files import InputFileStore, StoredFile
 from evalkit.store.result_rows import ResultRows
 
 FLUSH_EVERY = 500  # results per store transaction, at most
@@ -31,10 +31,22 @@ class BatchWriter:
     (a run waiting on slow calls), so readers see every answered result within ``FLUSH_SECONDS``.
     """
 
-    def __init__(self, store: Store, run_id: str, caller: ModelCaller, *, new_cases: bool = False) -> None:
+    def __init__(
+        self,
+        store: Store,
+        run_id: str,
+        caller: ModelCaller,
+        *,
+        new_cases: bool = False,
+        record: RunRecord | None = None,
+    ) -> None:
         self.store = store
         self.run_id = run_id
         self.caller = caller
+        # ``record``: the run's row, stored by the first commit (a database created while the first
+        # calls are in flight, see Store's ``create_later``); until then the run is not ``recorded``
+        self._record = record
+        self.recorded = record is None
         # every case reaches the writer once, and none is stored yet (see ResultRows.new_cases)
         self.new_cases = new_cases
         self.buffer = ResultRows(run_id, new_cases=new_cases)
@@ -46,7 +58,8 @@ class BatchWriter:
         self._timed: asyncio.Task[None] | None = None
         # The first commit the database refused (disk full, ...): no other is tried, the run stops,
         # and flush() raises it. Results arriving after it are dropped: --resume evaluates them again.
-        self.failure: DatabaseFileError | None = None
+        # Recording the run itself can also fail on opening the database (locked for too long, ...).
+        self.failure: StoreError | None = None
         # set once the last call is dispatched: commit whatever arrived as soon as the previous
         # commit is done, so the run's end waits for the last few results, not a batch of hundreds
         self.draining = False
@@ -59,6 +72,7 @@ class BatchWriter:
             self._timer = asyncio.get_running_loop().call_later(FLUSH_SECONDS, self._commit_late)
         due = (
             self.draining
+            or not self.recorded  # the first result: record the run (creating the database) now
             or len(self.buffer) >= FLUSH_EVERY
             or time.monotonic() - self.last_flush >= FLUSH_SECONDS
         )
@@ -89,8 +103,22 @@ class BatchWriter:
             batch, self.buffer = self.buffer, ResultRows(self.run_id, new_cases=self.new_cases)
             batch.add_cache(self.caller.drain_cache_rows())
             self.last_flush = time.monotonic()
-            if batch:
+            if self._record is not None:
+                record, self._record = self._record, None
+                self._commit = asyncio.create_task(asyncio.to_thread(self._record_run, record, batch))
+            elif batch:
                 self._commit = asyncio.create_task(asyncio.to_thread(self.store.add_rows, batch))
+
+    def _record_run(self, record: RunRecord, batch: ResultRows) -> None:
+        """Store the run's row (opening, and creating, the database), then the first batch."""
+        try:
+            self.store.create_run(record)
+        except StoreError as exc:  # nothing of this run is stored: the error is the run's failure
+            if isinstance(exc, DuplicateRowError):
+                raise  # a bug, not the database's refusal
+            raise _NotRecorded(exc) from None
+        self.recorded = True
+        self.store.add_rows(batch)
 
     async def add_files_of(self, requests: dict[str, CompletionRequest]) -> None:
         """Store the input files of the requests about to be sent, as the next commit (one at a time)."""
@@ -101,9 +129,13 @@ class BatchWriter:
             await self._settle()
             if self.failure is not None:
                 return
-            self._commit = asyncio.create_task(
-                asyncio.to_thread(InputFileStore(self.store).record, self.run_id, files)
-            )
+            record, self._record = self._record, None
+            self._commit = asyncio.create_task(asyncio.to_thread(self._record_files, record, files))
+
+    def _record_files(self, record: RunRecord | None, files: list[StoredFile]) -> None:
+        if record is not None:  # the run's row first, as every commit of the run needs it
+            self._record_run(record, ResultRows(self.run_id))
+        InputFileStore(self.store).record(self.run_id, files)
 
     async def flush(self) -> None:
         """Commit everything buffered and wait until it is stored."""
@@ -123,5 +155,15 @@ class BatchWriter:
             await self._commit
         except DatabaseFileError as exc:
             self.failure = self.failure or exc
+        except _NotRecorded as exc:
+            self.failure = self.failure or exc.error
         finally:
             self._commit = None
+
+
+class _NotRecorded(Exception):
+    """Recording the run failed: carries the store's error to the writer's ``failure``."""
+
+    def __init__(self, error: StoreError) -> None:
+        super().__init__(str(error))
+        self.error = error

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -41,6 +40,7 @@ from evalkit.run.shape import (
     case_file_digests,
     case_set_hash,
     check_case_set,
+    git_commit,
     keep_alive,
     run_kind,
     suite_changes,
@@ -98,17 +98,6 @@ class RunOutcome:
 
 ResultCallback = Callable[[CaseResult], None]
 StartCallback = Callable[[RunRecord, int, int], None]
-
-
-def git_commit(cwd: Any) -> str | None:
-    """HEAD of the git checkout holding the suite, if any (recorded with each run)."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5, check=False
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
 
 
 def make_caller(suite: Suite, store: Store | None, options: RunOptions) -> ModelCaller:
@@ -219,6 +208,7 @@ async def _execute(
         caller = _load_caller(suite, store, options, target)
         done = await asyncio.to_thread(store.completed_keys, run.run_id)
         await asyncio.to_thread(RunLeases(store).claim, run.run_id)  # refused while another process runs it
+        record = None
     else:
         target = prepare_target(suite, options.model, options.prompt, options.timeout)
         warming = _prewarm_ray(suite, target, options)  # while the cases are validated and read
@@ -251,12 +241,18 @@ async def _execute(
             shard=options.shard,
             case_set_hash=case_set_hash(digests),
         ).model_copy(update=fresh_heartbeat())
-        await asyncio.to_thread(store.create_run, run)
+        if store.opened or options.ray is not None:
+            await asyncio.to_thread(store.create_run, run)
+            record = None
+        else:  # a database still to be created: made, and the run stored, while the first calls fly
+            record = run
     if on_start is not None:
         on_start(run, n_cases * repeat, len(done))
     # a new run with one epoch per case stores each case's row once (a resumed run or epochs may
     # meet rows stored by an earlier batch)
-    writer = BatchWriter(store, run.run_id, caller, new_cases=not options.resume and repeat == 1)
+    writer = BatchWriter(
+        store, run.run_id, caller, new_cases=not options.resume and repeat == 1, record=record
+    )
     status = "incomplete"
     progress = Progress()
     heartbeat = asyncio.create_task(keep_alive(store, run.run_id))
@@ -279,29 +275,47 @@ async def _execute(
             progress = await evaluate_all(suite, target, caller, items, writer, options, on_result)
         status = "incomplete" if progress.stopped_by_budget else "complete"
     except DatabaseFileError as exc:  # disk full or the like: say how to finish what was kept
+        if not writer.recorded:
+            raise  # the run was never stored: nothing to resume
         raise _StoppedRun(
             f"{exc.message}; resume with: evalkit run {suite.path} --resume {run.run_id}", path=exc.path
         ) from None
     finally:
         heartbeat.cancel()
         await caller.aclose()
-        summary = await asyncio.to_thread(_summarize, suite, store, run.run_id, caller, repeat)
-        if progress.ray is not None:
-            summary = summary.model_copy(update={"ray": progress.ray})
-        assert summary.gate_counts is not None  # _summarize sets them
-        decision = decide(summary.gate_counts, suite.config.gate)
-        # a gate that leans on an uncalibrated or below-threshold judge says so (or fails, if asked)
-        checks = await asyncio.to_thread(judge_checks, [s.model_dump() for s in suite.config.scorers], store)
-        decision = apply_judge_checks(decision, checks)
-        if progress.stopped_by_budget:
-            assert options.budget_usd is not None
-            resume = f"evalkit run {run.suite_path} --resume {run.run_id}"
-            reason = budget_stop_reason(options.budget_usd, caller, resume)
-            decision = GateDecision(passed=False, exit_code=ExitCode.INCOMPLETE, reasons=[reason])
-        summary = summary.model_copy(update={"gate": decision})
-        await asyncio.to_thread(store.finish_run, run.run_id, status=status, summary=summary)
+        if writer.recorded:  # else its database could not be opened: that error is the outcome
+            summary, decision = await _finish(suite, store, run, caller, options, progress, status, repeat)
     run = run.model_copy(update={"status": status, "summary": summary})
     return RunOutcome(run=run, summary=summary, decision=decision)
+
+
+async def _finish(
+    suite: Suite,
+    store: Store,
+    run: RunRecord,
+    caller: ModelCaller,
+    options: RunOptions,
+    progress: Progress,
+    status: str,
+    repeat: int,
+) -> tuple[RunSummary, GateDecision]:
+    """The run's summary and gate decision, stored with its final status."""
+    summary = await asyncio.to_thread(_summarize, suite, store, run.run_id, caller, repeat)
+    if progress.ray is not None:
+        summary = summary.model_copy(update={"ray": progress.ray})
+    assert summary.gate_counts is not None  # _summarize sets them
+    decision = decide(summary.gate_counts, suite.config.gate)
+    # a gate that leans on an uncalibrated or below-threshold judge says so (or fails, if asked)
+    checks = await asyncio.to_thread(judge_checks, [s.model_dump() for s in suite.config.scorers], store)
+    decision = apply_judge_checks(decision, checks)
+    if progress.stopped_by_budget:
+        assert options.budget_usd is not None
+        resume = f"evalkit run {run.suite_path} --resume {run.run_id}"
+        reason = budget_stop_reason(options.budget_usd, caller, resume)
+        decision = GateDecision(passed=False, exit_code=ExitCode.INCOMPLETE, reasons=[reason])
+    summary = summary.model_copy(update={"gate": decision})
+    await asyncio.to_thread(store.finish_run, run.run_id, status=status, summary=summary)
+    return summary, decision
 
 
 def _load_caller(suite: Suite, store: Store, options: RunOptions, target: Target) -> ModelCaller:

@@ -1,4 +1,4 @@
-"""A run's shape: its kind, the case files it was started on, and the heartbeat of its process.
+"""A run's shape: its kind, the case files and commit it was started on, and its process's heartbeat.
 
 A run stores a digest of each case file (``config_json``: ``case_files``) and one hash over all of
 them (``runs.case_set_hash``). Resuming compares the files as they are now with the stored digests
@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import subprocess
 from pathlib import Path
+from typing import Any
 
 from evalkit.errors import UsageError
 from evalkit.results import RunKind, RunRecord
@@ -80,3 +82,14 @@ def _name(path: Path, base: Path) -> str:
         return path.resolve().relative_to(base.resolve()).as_posix()
     except ValueError:
         return str(path)
+
+
+def git_commit(cwd: Any) -> str | None:
+    """HEAD of the git checkout holding the suite, if any (recorded with each run)."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None

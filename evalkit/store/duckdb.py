@@ -11,6 +11,7 @@ writes.
 
 from __future__ import annotations
 
+import errno
 import os
 import random
 import sys
@@ -251,6 +252,20 @@ class DuckDBBackend:
         deadline = time.monotonic() + self.GRACE
         while self._others_waiting() and time.monotonic() < deadline:
             time.sleep(0.02)
+
+    def missing(self) -> bool:
+        """Whether the database file does not exist yet."""
+        return not self.path.exists()
+
+    def check_creatable(self) -> None:
+        """Fail now, as opening would, if the file could not be created: its directory cannot be
+        made or written to (a store that creates the file later checks this before any call)."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if not os.access(self.path.parent, os.W_OK):
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(self.path.parent))
+        except OSError as exc:
+            raise database_file_error(exc, self.path) or StoreError(str(exc), path=self.path) from None
 
     def _marker(self) -> Path:
         return self.path.parent / f"{self.path.name}.wait.{os.getpid()}"

@@ -25,12 +25,13 @@ def open_store(db: str | Path | None = None, *, must_exist: bool = False) -> Sto
 
 
 @contextmanager
-def held_store(db: str | Path | None = None) -> Iterator[Store]:
+def held_store(db: str | Path | None = None, *, create_later: bool = False) -> Iterator[Store]:
     """:func:`open_store` with the database held open from its migrations to the end of the block
-    (see :meth:`Store.hold`): one open instead of two for a command that holds it anyway."""
+    (see :meth:`Store.hold`): one open instead of two for a command that holds it anyway.
+    ``create_later``: a new database is created at its first use (see :class:`Store`)."""
     backend = _backend(db, must_exist=False)
     with backend.hold() if hasattr(backend, "hold") else nullcontext():
-        yield Store(backend)
+        yield Store(backend, create_later=create_later)
 
 
 def _backend(db: str | Path | None, must_exist: bool) -> Any:

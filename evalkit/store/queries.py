@@ -7,6 +7,7 @@ which keeps one connection open for a group of reads.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -43,11 +44,23 @@ from evalkit.store.values import to_json, utcnow
 class Store(CaseReads):
     """Runs, cases, outputs and scores in a database (DuckDB by default)."""
 
-    def __init__(self, backend: Backend) -> None:
+    def __init__(self, backend: Backend, *, create_later: bool = False) -> None:
+        """Open ``backend``, creating and migrating its database if needed.
+
+        ``create_later``: a database that does not exist yet is created on first use instead (a
+        run's first commit, made while its first calls are in flight); until then it holds nothing,
+        so :meth:`cached_responses` finds nothing without creating it.
+        """
         self.backend = backend
         self._con: Any = None
-        with self._connection() as con:
-            migrate(con, backend, where=str(backend))
+        self._migrating = threading.Lock()
+        self.opened = False  # migrated (or found up to date) by this store
+        missing = getattr(backend, "missing", None)
+        if create_later and missing is not None and missing():
+            backend.check_creatable()  # type: ignore[attr-defined]  # an unwritable place fails now, before any call
+            return
+        with self._connection():
+            pass
 
     def __repr__(self) -> str:
         return f"Store({self.backend})"
@@ -58,7 +71,7 @@ class Store(CaseReads):
         if self._con is not None:
             yield self
             return
-        with self.backend.connect() as con:
+        with self._connect() as con:
             self._con = con
             try:
                 yield self
@@ -81,8 +94,19 @@ class Store(CaseReads):
         if self._con is not None:
             yield self._con
         else:
-            with self.backend.connect() as con:
+            with self._connect() as con:
                 yield con
+
+    @contextmanager
+    def _connect(self) -> Iterator[Any]:
+        """A new connection; the first one migrates the database (creating it, see ``create_later``)."""
+        with self.backend.connect() as con:
+            if not self.opened:
+                with self._migrating:
+                    if not self.opened:
+                        migrate(con, self.backend, where=str(self.backend))
+                        self.opened = True
+            yield con
 
     @contextmanager
     def _transaction(self) -> Iterator[Any]:
@@ -126,6 +150,8 @@ class Store(CaseReads):
     def cached_responses(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Cached responses for these cache keys (the ones found)."""
         found: dict[str, dict[str, Any]] = {}
+        if not self.opened:  # a database still to be created (``create_later``) caches nothing
+            return found
         with self._connection() as con:
             for start in range(0, len(keys), 1000):
                 part = list(keys[start : start + 1000])

@@ -242,11 +242,12 @@ def test_read_only_directory_reads_work_and_a_run_is_one_line_exit_3(
     )
     assert "writable" in error
     assert loopback.stats.requests == sent  # refused before any case was sent
-    new = db.parent / "sub" / "new.duckdb"
+    new = db.parent / "sub" / "new.duckdb"  # a database created later is checked for room at once
     error = one_error_line(
         cli("run", str(suite_on_loopback()), "--db", str(new), "--no-progress"), 3, f"{new}: "
     )
     assert "writable" in error
+    assert loopback.stats.requests == sent
 
 
 def test_disk_full_keeps_committed_results_and_the_run_resumes(
