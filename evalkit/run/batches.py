@@ -64,6 +64,11 @@ class BatchWriter:
         # commit is done, so the run's end waits for the last few results, not a batch of hundreds
         self.draining = False
 
+    async def begin(self) -> None:
+        """Start recording the run now, in a thread beside the first calls, if it is not stored yet."""
+        if self._record is not None:
+            await self._start_commit()
+
     async def add(self, result: CaseResult) -> None:
         if self.failure is not None:
             return

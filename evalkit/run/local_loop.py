@@ -25,6 +25,9 @@ if TYPE_CHECKING:
     from evalkit.run.runner import RunOptions
 
 ResultCallback = Callable[[CaseResult], None]
+# the first chunk is small and each next one twice as big, up to CHUNK: the first calls go out
+# after 16 cases are rendered (and looked up), not 256
+FIRST_CHUNK = 16
 
 
 @dataclass
@@ -96,11 +99,13 @@ async def evaluate_all(
             await asyncio.wait(set(progress.pending), return_when=asyncio.FIRST_COMPLETED)
         return worst
 
+    size = FIRST_CHUNK
     try:
         while not progress.stopped_by_budget and writer.failure is None:
-            chunk = list(islice(items, CHUNK))
+            chunk = list(islice(items, size))
             if not chunk:
                 break
+            size = min(2 * size, CHUNK)
             requests = {case.id: target.request(case) for case, _ in chunk}
             await writer.add_files_of(requests)  # input files, stored once by hash
             if options.use_cache and caller.cache is not None:
@@ -121,6 +126,7 @@ async def evaluate_all(
                 progress.pending.add(task)
                 task.add_done_callback(progress.pending.discard)
                 progress.dispatched += 1
+            await asyncio.sleep(0)  # let the calls just made go out before the next chunk is rendered
         writer.draining = True
         while progress.pending:
             await asyncio.gather(*progress.pending)  # an unexpected error (a bug) propagates

@@ -6,7 +6,8 @@ Arrow sources: ~55 ms of CPU to import, on top of the engine's ~13 ms) over the 
 uses only those, so a command that merely runs a suite or lists runs imports ``_duckdb`` alone.
 Importing ``duckdb`` later (a DataFrame read, an analysis) completes the same classes: the package
 adds its methods to ``_duckdb``'s connection class, so connections opened before gain them too.
-Versions before 2.0 are laid out differently and are imported through the package.
+Versions before 2.0 are laid out differently and are imported through the package. Either is
+imported at its first use, not with this module.
 """
 
 from __future__ import annotations
@@ -26,10 +27,21 @@ def _engine() -> ModuleType:
     return importlib.import_module("duckdb")
 
 
+class _Engine:
+    """The engine module, imported at its first use: ``evalkit run`` on a new database creates it
+    while the first calls are in flight, so the engine's ~13 ms of loading need not come before them.
+    After the first use its names are this object's own attributes (no lookup cost)."""
+
+    def __getattr__(self, name: str) -> object:
+        module = _engine()
+        self.__dict__.update(vars(module))
+        return getattr(module, name)
+
+
 if TYPE_CHECKING:
     import duckdb
 else:
-    duckdb = _engine()
+    duckdb = _Engine()
 
 
 def with_dataframes() -> None:
