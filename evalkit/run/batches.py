@@ -65,9 +65,12 @@ class BatchWriter:
         self.draining = False
 
     async def begin(self) -> None:
-        """Start recording the run now, in a thread beside the first calls, if it is not stored yet."""
+        """Record the run now if it is not stored yet (creating its database, in a thread, while the
+        first calls are in flight) and wait until it is: commits made from a thread while the loop
+        is busy take turns with it for the GIL, and the creation would drag on through the run."""
         if self._record is not None:
             await self._start_commit()
+            await self._settle()
 
     async def add(self, result: CaseResult) -> None:
         if self.failure is not None:

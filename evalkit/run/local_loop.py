@@ -25,8 +25,8 @@ if TYPE_CHECKING:
     from evalkit.run.runner import RunOptions
 
 ResultCallback = Callable[[CaseResult], None]
-# the first chunk is small and each next one twice as big, up to CHUNK: the first calls go out
-# after 16 cases are rendered (and looked up), not 256
+# the first chunk is one round of calls (at least 16) and each next one twice as big, up to CHUNK:
+# the first calls go out after a round of cases is rendered (and looked up), not 256
 FIRST_CHUNK = 16
 
 
@@ -99,7 +99,7 @@ async def evaluate_all(
             await asyncio.wait(set(progress.pending), return_when=asyncio.FIRST_COMPLETED)
         return worst
 
-    size = FIRST_CHUNK
+    size = max(FIRST_CHUNK, int(caller.limit.limit))  # the first round of calls, at least
     try:
         while not progress.stopped_by_budget and writer.failure is None:
             chunk = list(islice(items, size))
@@ -127,6 +127,7 @@ async def evaluate_all(
                 task.add_done_callback(progress.pending.discard)
                 progress.dispatched += 1
             await asyncio.sleep(0)  # let the calls just made go out before the next chunk is rendered
+            await writer.begin()  # a new database is created while the first round is in flight
         writer.draining = True
         while progress.pending:
             await asyncio.gather(*progress.pending)  # an unexpected error (a bug) propagates

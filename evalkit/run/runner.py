@@ -257,7 +257,6 @@ async def _execute(
     progress = Progress()
     heartbeat = asyncio.create_task(keep_alive(store, run.run_id))
     try:
-        await writer.begin()  # a database still to be created: made beside the first calls
         items = work_items(suite, options, repeat, done)
         if options.ray is not None:
             from evalkit.run.ray_executor import evaluate_on_ray
