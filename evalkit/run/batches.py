@@ -60,9 +60,8 @@ class BatchWriter:
         # and flush() raises it. Results arriving after it are dropped: --resume evaluates them again.
         # Recording the run itself can also fail on opening the database (locked for too long, ...).
         self.failure: StoreError | None = None
-        # set once the last call is dispatched: commit whatever arrived as soon as the previous
-        # commit is done, so the run's end waits for the last few results, not a batch of hundreds
-        self.draining = False
+        # set by drain() once the last call is dispatched: the results still to come
+        self._to_come: int | None = None
 
     async def begin(self) -> None:
         """Record the run now if it is not stored yet (creating its database, in a thread, while the
@@ -72,14 +71,23 @@ class BatchWriter:
             await self._start_commit()
             await self._settle()
 
+    def drain(self, to_come: int) -> None:
+        """The last call is dispatched and ``to_come`` results are still to arrive: commit once as
+        many wait as are still to come (halving the rest each time), so the run's end waits for a
+        commit of the last few results, not of hundreds, without a commit (~10 ms of CPU whatever
+        its size) per result: at 200 ms latency, 13 commits per 2000 results instead of ~30."""
+        self._to_come = to_come
+
     async def add(self, result: CaseResult) -> None:
         if self.failure is not None:
             return
         self.buffer.add(result)
+        if self._to_come is not None:
+            self._to_come -= 1
         if self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(FLUSH_SECONDS, self._commit_late)
         due = (
-            self.draining
+            (self._to_come is not None and len(self.buffer) >= self._to_come)
             or not self.recorded  # the first result: record the run (creating the database) now
             or len(self.buffer) >= FLUSH_EVERY
             or time.monotonic() - self.last_flush >= FLUSH_SECONDS

@@ -128,7 +128,7 @@ async def evaluate_all(
                 progress.dispatched += 1
             await asyncio.sleep(0)  # let the calls just made go out before the next chunk is rendered
             await writer.begin()  # a new database is created while the first round is in flight
-        writer.draining = True
+        writer.drain(len(progress.pending))
         while progress.pending:
             await asyncio.gather(*progress.pending)  # an unexpected error (a bug) propagates
     finally:
