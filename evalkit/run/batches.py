@@ -88,7 +88,6 @@ class BatchWriter:
             self._timer = asyncio.get_running_loop().call_later(FLUSH_SECONDS, self._commit_late)
         due = (
             (self._to_come is not None and len(self.buffer) >= self._to_come)
-            or not self.recorded  # the first result: record the run (creating the database) now
             or len(self.buffer) >= FLUSH_EVERY
             or time.monotonic() - self.last_flush >= FLUSH_SECONDS
         )
