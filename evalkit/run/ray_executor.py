@@ -4,8 +4,10 @@ The driver (the ``evalkit run`` process) stays the only writer of the results st
 cases, answers what the response cache already holds itself, and cuts the rest, in order, into equal
 shards (about four per CPU, 100 to 1000 calls each). Each shard runs as a Ray task
 with evalkit's own async runner inside and streams its results back in small batches; the driver
-stores them as they arrive, exactly as a local run does (cache rows, progress, budget, summary,
-exit codes). A worker that dies mid-shard loses nothing: the results it already returned are kept,
+stores them as they arrive, exactly as a local run does (cache rows, progress, summary, exit
+codes). With ``--budget``, each shard is given a share of what is left of it when it starts and
+keeps within it (:mod:`evalkit.run.ray_shard`); once a share runs out, no further shard starts.
+A worker that dies mid-shard loses nothing: the results it already returned are kept,
 and the shard is resubmitted for the cases still missing (at most ``SHARD_ATTEMPTS`` times; then
 those cases are stored as errors). Nothing is stored twice.
 
@@ -23,22 +25,18 @@ from __future__ import annotations
 
 import asyncio
 import math
-import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from evalkit.cases import Case
 from evalkit.errors import UsageError
-from evalkit.providers.calls import CallStats, ModelCaller, RetryPolicy
-from evalkit.providers.concurrency import ConcurrencyLimit
+from evalkit.providers.calls import ModelCaller
 from evalkit.results import CaseResult, OutputRecord
-from evalkit.run.evaluate import CHUNK, evaluate_case, prepare_target
-
-if TYPE_CHECKING:
-    from evalkit.suite.loading import Suite
+from evalkit.run.evaluate import CHUNK, evaluate_case
+from evalkit.run.ray_shard import ShardBatch, ShardJob, run_shard
 
 SHARD_SIZE = 100  # fewest calls per shard
 MAX_SHARD_SIZE = 1000  # most calls per shard (smaller shards balance uneven workers better)
@@ -48,116 +46,6 @@ SHARDS_PER_CPU = 4  # each shard boundary idles a worker's slots briefly: 2000 c
 SHARD_ATTEMPTS = 3
 WARM_GRACE = 0.1  # seconds warm workers take to answer a pre-warming task (the driver then calls nothing)
 DRIVER_MAX = 4096  # calls the driver may make itself while the workers warm up (their cases stay in memory)
-BATCH_RESULTS = 25  # results per streamed batch
-BATCH_SECONDS = 0.5
-
-
-@dataclass(frozen=True)
-class ShardJob:
-    """What a worker needs to run one shard."""
-
-    suite_path: str
-    model: str
-    prompt: str | None
-    timeout: float | None
-    concurrency: int
-    max_attempts: int
-    work: tuple[tuple[str, int], ...]  # (case id, epoch) pairs to evaluate
-
-
-@dataclass
-class ShardBatch:
-    """A batch of results streamed back by a worker, with what its calls cost."""
-
-    results: list[CaseResult]
-    cache_rows: list[tuple[str, str, Any]]
-    requests: int = 0
-    retries: int = 0
-    failures: int = 0
-    cost_usd: float = 0.0  # the target's and the judge's
-    judge_cost_usd: float = 0.0
-
-
-class _CollectOnly:
-    """A response cache that finds nothing: workers still compute keys and collect new answers for the driver."""
-
-    def cached_responses(self, keys: Any) -> dict[str, dict[str, Any]]:
-        return {}
-
-
-# A worker runs many shards of one run: it loads the suite and indexes its cases once, not once a
-# shard (re-reading every case file per shard of 100 cost ~30% of a 2000-case run's wall time).
-_loaded: dict[tuple[Any, ...], tuple[Suite, dict[str, Case]]] = {}
-
-
-def worker_suite(path: str) -> tuple[Suite, dict[str, Case]]:
-    """The suite at ``path`` and its cases by id, reused while the suite and its case files are unchanged."""
-    from evalkit.suite.loading import load_suite
-
-    suite = load_suite(path)
-    key = (
-        path,
-        suite.source_hash,
-        *((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in suite.case_files),
-    )
-    if key not in _loaded:
-        _loaded.clear()
-        _loaded[key] = (suite, {case.id: case for case in suite.iter_cases()})
-    return _loaded[key]
-
-
-async def _shard_batches(job: ShardJob) -> AsyncGenerator[ShardBatch, None]:
-    """Evaluate a shard's work on a worker, yielding batches of results as they complete."""
-    suite, by_id = worker_suite(job.suite_path)
-    target = prepare_target(suite, job.model, job.prompt, job.timeout)
-    caller = ModelCaller(
-        suite.base_dir,
-        limit=ConcurrencyLimit(job.concurrency, maximum=job.concurrency, adaptive=False),
-        retry=RetryPolicy(max_attempts=job.max_attempts),
-        cache=_CollectOnly(),
-    )
-    wanted: dict[str, list[int]] = {}
-    for case_id, epoch in job.work:
-        wanted.setdefault(case_id, []).append(epoch)
-    cases = [by_id[case_id] for case_id in wanted if case_id in by_id]
-    slots = asyncio.Semaphore(job.concurrency)
-
-    async def one(case: Case, epoch: int) -> CaseResult:
-        async with slots:
-            return await evaluate_case(suite, target, caller, case, epoch, use_cache=False)
-
-    pending = {asyncio.create_task(one(c, e)) for c in cases for e in wanted[c.id]}
-    batch: list[CaseResult] = []
-    last = time.monotonic()
-    sent = CallStats()  # what earlier batches already reported
-    try:
-        while pending:
-            done, pending = await asyncio.wait(
-                pending, timeout=BATCH_SECONDS, return_when=asyncio.FIRST_COMPLETED
-            )
-            batch.extend(t.result() for t in done)
-            if batch and (
-                len(batch) >= BATCH_RESULTS or not pending or time.monotonic() - last >= BATCH_SECONDS
-            ):
-                stats = caller.stats
-                out = ShardBatch(
-                    results=batch,
-                    cache_rows=caller.drain_cache_rows(),
-                    requests=stats.requests - sent.requests,
-                    retries=stats.retries - sent.retries,
-                    failures=stats.failures - sent.failures,
-                    cost_usd=stats.cost_usd - sent.cost_usd,
-                    judge_cost_usd=stats.judge_cost_usd - sent.judge_cost_usd,
-                )
-                # snapshot before yielding: when the generator resumes, the loop has already run
-                # other tasks, whose new requests belong to the next batch, not to no batch at all
-                sent = replace(stats)
-                batch, last = [], time.monotonic()
-                yield out
-    finally:
-        for task in pending:
-            task.cancel()
-        await caller.aclose()
 
 
 def equal_shards(work: Sequence[tuple[str, int]], size: int, slots: int) -> list[list[tuple[str, int]]]:
@@ -177,21 +65,6 @@ def equal_shards(work: Sequence[tuple[str, int]], size: int, slots: int) -> list
             shards.append(list(work[start:end]))
         start = end
     return shards
-
-
-def run_shard(job: ShardJob) -> Iterator[ShardBatch]:
-    """The body of the Ray task: drive the async shard runner, yielding each batch to Ray."""
-    loop = asyncio.new_event_loop()
-    batches = _shard_batches(job)
-    try:
-        while True:
-            try:
-                yield loop.run_until_complete(batches.__anext__())
-            except StopAsyncIteration:
-                return
-    finally:
-        loop.run_until_complete(batches.aclose())
-        loop.close()
 
 
 def connect(address: str | None) -> Any:
@@ -321,12 +194,23 @@ async def evaluate_on_ray(
     remote = remote.options(num_returns="streaming")
     budget_hit = asyncio.Event()
     running: set[Any] = set()
+    shares: dict[int, list[float]] = {}  # per running shard task: [its budget share, spent so far]
+
+    def share() -> float | None:
+        """A starting shard's part of the budget: what no shard has spent or holds, split among
+        the shards that may still start beside the ones running (the first ones get equal parts)."""
+        if options.budget_usd is None:
+            return None
+        held = sum(part - spent for part, spent in shares.values())
+        left = max(0.0, float(options.budget_usd) - caller.stats.cost_usd - held)
+        return left / max(1, parallel - len(shares))
 
     async def run_one(work: list[tuple[str, int]]) -> None:
         missing = list(work)
         for attempt in range(1, SHARD_ATTEMPTS + 1):
             if budget_hit.is_set():
                 return
+            part = share()
             job = ShardJob(
                 suite_path=str(Path(suite.path).resolve()),
                 model=target.model,
@@ -335,12 +219,17 @@ async def evaluate_on_ray(
                 concurrency=per_task,
                 max_attempts=options.max_attempts,
                 work=tuple(missing),
+                budget_usd=part,
             )
             generator = remote.remote(job)
             running.add(generator)
+            if part is not None:
+                shares[id(generator)] = [part, 0.0]
             try:
                 async for ref in generator:
                     batch: ShardBatch = await ref
+                    if part is not None:
+                        shares[id(generator)][1] += batch.cost_usd
                     caller.new_cache_rows.extend(batch.cache_rows)
                     caller.stats.requests += batch.requests
                     caller.stats.retries += batch.retries
@@ -350,6 +239,9 @@ async def evaluate_on_ray(
                     state.cost_usd += batch.cost_usd
                     for result in batch.results:
                         await deliver(result)
+                    if batch.stopped_by_budget:  # its share is spent: start no more shards
+                        budget_hit.set()
+                        state.stopped_by_budget = True
                     if options.budget_usd is not None and caller.stats.cost_usd >= options.budget_usd:
                         budget_hit.set()
                         state.stopped_by_budget = True
@@ -375,6 +267,7 @@ async def evaluate_on_ray(
                 state.shard_retries += 1
             finally:
                 running.discard(generator)
+                shares.pop(id(generator), None)
 
     gate = asyncio.Semaphore(parallel)
 

@@ -167,9 +167,10 @@ def test_budget_stops_a_ray_run_cleanly(
     ray_session: Any, make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
 ) -> None:
     with LoopbackOpenAI(responder=answer, latency=0.05) as server:
-        text = loopback_suite(server.base_url, scorers=SCORERS).replace(
-            "openai/loopback", "openai/gpt-4o-mini"
-        )
+        # max_tokens 16: a case's worst case (~$1.2e-5) lets a few cases into the $5e-5 budget
+        text = loopback_suite(
+            server.base_url, scorers=SCORERS, extra_target="  params: {max_tokens: 16}\n"
+        ).replace("openai/loopback", "openai/gpt-4o-mini")
         path = make_suite(text, cases(600))
         result = cli(
             "run",
@@ -189,6 +190,9 @@ def test_budget_stops_a_ray_run_cleanly(
     run = store.get_run("latest")
     frame = store.case_results(run.run_id)
     assert run.status == "incomplete" and 0 < len(frame) < 600 and frame["case_id"].is_unique
+    # a hard cap on Ray too: each shard spends at most its share of what was left when it started
+    assert 0 < run.summary.cost_usd <= 0.00005, run.summary.cost_usd
+    assert frame["cost_usd"].sum() == pytest.approx(run.summary.cost_usd)
 
 
 def test_prewarm_loads_the_suite_on_a_worker_per_cpu(

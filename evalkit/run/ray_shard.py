@@ -1,0 +1,186 @@
+"""What a Ray worker runs for ``evalkit run --ray``: one shard of a run, its results streamed back.
+
+A shard is a list of (case id, epoch) pairs. The worker loads the suite from its path (once per
+run, see :func:`worker_suite`), evaluates the pairs with evalkit's own async call path at the
+shard's concurrency, and yields :class:`ShardBatch` es of results with what their calls cost. With
+a budget, the shard gets a share of what is left of the run's (``ShardJob.budget_usd``) and
+reserves each case's worst case against it before dispatching it, as a local run does against the
+whole budget (:mod:`evalkit.run.budget`): the shards' spend stays under the cap together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncGenerator, Iterator
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from evalkit.cases import Case
+from evalkit.providers.calls import CallStats, ModelCaller, RetryPolicy
+from evalkit.providers.concurrency import ConcurrencyLimit
+from evalkit.results import CaseResult
+from evalkit.run.budget import BudgetGuard
+from evalkit.run.call_plan import case_cost_model
+from evalkit.run.evaluate import evaluate_case, prepare_target
+
+if TYPE_CHECKING:
+    from evalkit.suite.loading import Suite
+
+BATCH_RESULTS = 25  # results per streamed batch
+BATCH_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class ShardJob:
+    """What a worker needs to run one shard."""
+
+    suite_path: str
+    model: str
+    prompt: str | None
+    timeout: float | None
+    concurrency: int
+    max_attempts: int
+    work: tuple[tuple[str, int], ...]  # (case id, epoch) pairs to evaluate
+    budget_usd: float | None = None  # the most this shard may spend (its share of the run's budget)
+
+
+@dataclass
+class ShardBatch:
+    """A batch of results streamed back by a worker, with what its calls cost."""
+
+    results: list[CaseResult]
+    cache_rows: list[tuple[str, str, Any]]
+    requests: int = 0
+    retries: int = 0
+    failures: int = 0
+    cost_usd: float = 0.0  # the target's and the judge's
+    judge_cost_usd: float = 0.0
+    # the shard's budget share stopped it: the next case's worst case did not fit with nothing in
+    # flight, so the pairs not yet returned were not evaluated
+    stopped_by_budget: bool = False
+
+
+class _CollectOnly:
+    """A response cache that finds nothing: workers still compute keys and collect new answers for the driver."""
+
+    def cached_responses(self, keys: Any) -> dict[str, dict[str, Any]]:
+        return {}
+
+
+# A worker runs many shards of one run: it loads the suite and indexes its cases once, not once a
+# shard (re-reading every case file per shard of 100 cost ~30% of a 2000-case run's wall time).
+_loaded: dict[tuple[Any, ...], tuple[Suite, dict[str, Case]]] = {}
+
+
+def worker_suite(path: str) -> tuple[Suite, dict[str, Case]]:
+    """The suite at ``path`` and its cases by id, reused while the suite and its case files are unchanged."""
+    from evalkit.suite.loading import load_suite
+
+    suite = load_suite(path)
+    key = (
+        path,
+        suite.source_hash,
+        *((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in suite.case_files),
+    )
+    if key not in _loaded:
+        _loaded.clear()
+        _loaded[key] = (suite, {case.id: case for case in suite.iter_cases()})
+    return _loaded[key]
+
+
+async def _shard_batches(job: ShardJob) -> AsyncGenerator[ShardBatch, None]:
+    """Evaluate a shard's work on a worker, yielding batches of results as they complete."""
+    suite, by_id = worker_suite(job.suite_path)
+    target = prepare_target(suite, job.model, job.prompt, job.timeout)
+    caller = ModelCaller(
+        suite.base_dir,
+        limit=ConcurrencyLimit(job.concurrency, maximum=job.concurrency, adaptive=False),
+        retry=RetryPolicy(max_attempts=job.max_attempts),
+        cache=_CollectOnly(),
+    )
+    wanted: dict[str, list[int]] = {}
+    for case_id, epoch in job.work:
+        wanted.setdefault(case_id, []).append(epoch)
+    cases = [by_id[case_id] for case_id in wanted if case_id in by_id]
+    slots = asyncio.Semaphore(job.concurrency)
+    guard = BudgetGuard(job.budget_usd, caller) if job.budget_usd is not None else None
+    costs = case_cost_model(target.model, target.params, [s.spec for s in suite.scorers])
+    settled = asyncio.Condition()  # notified as each case releases its reservation
+    reserving = 0  # cases in flight holding a reservation
+    stopped = False
+
+    async def one(case: Case, epoch: int) -> CaseResult | None:
+        """The case's result; None when the share was spent before it could start."""
+        nonlocal reserving, stopped
+        async with slots:  # taken in order, as the local loop dispatches
+            request = target.request(case)
+            worst = 0.0
+            if guard is not None:
+                worst = costs.target_worst(request) + costs.judge_worst(case)
+                async with settled:
+                    while not stopped and not guard.reserve(worst):
+                        if not reserving:  # it does not fit even with nothing in flight
+                            stopped = True
+                        else:
+                            await settled.wait()
+                    if stopped:
+                        return None
+                    reserving += 1
+            try:
+                return await evaluate_case(suite, target, caller, case, epoch, request, use_cache=False)
+            finally:
+                if guard is not None:
+                    async with settled:
+                        guard.release(worst)
+                        reserving -= 1
+                        settled.notify_all()
+
+    pending = {asyncio.create_task(one(c, e)) for c in cases for e in wanted[c.id]}
+    batch: list[CaseResult] = []
+    last = time.monotonic()
+    sent = CallStats()  # what earlier batches already reported
+    try:
+        while pending:
+            done, pending = await asyncio.wait(
+                pending, timeout=BATCH_SECONDS, return_when=asyncio.FIRST_COMPLETED
+            )
+            batch.extend(result for t in done if (result := t.result()) is not None)
+            if (batch or (stopped and not pending)) and (
+                len(batch) >= BATCH_RESULTS or not pending or time.monotonic() - last >= BATCH_SECONDS
+            ):
+                stats = caller.stats
+                out = ShardBatch(
+                    results=batch,
+                    cache_rows=caller.drain_cache_rows(),
+                    requests=stats.requests - sent.requests,
+                    retries=stats.retries - sent.retries,
+                    failures=stats.failures - sent.failures,
+                    cost_usd=stats.cost_usd - sent.cost_usd,
+                    judge_cost_usd=stats.judge_cost_usd - sent.judge_cost_usd,
+                    stopped_by_budget=stopped and not pending,
+                )
+                # snapshot before yielding: when the generator resumes, the loop has already run
+                # other tasks, whose new requests belong to the next batch, not to no batch at all
+                sent = replace(stats)
+                batch, last = [], time.monotonic()
+                yield out
+    finally:
+        for task in pending:
+            task.cancel()
+        await caller.aclose()
+
+
+def run_shard(job: ShardJob) -> Iterator[ShardBatch]:
+    """The body of the Ray task: drive the async shard runner, yielding each batch to Ray."""
+    loop = asyncio.new_event_loop()
+    batches = _shard_batches(job)
+    try:
+        while True:
+            try:
+                yield loop.run_until_complete(batches.__anext__())
+            except StopAsyncIteration:
+                return
+    finally:
+        loop.run_until_complete(batches.aclose())
+        loop.close()
