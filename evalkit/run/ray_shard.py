@@ -1,11 +1,11 @@
 """What a Ray worker runs for ``evalkit run --ray``: one shard of a run, its results streamed back.
 
-A shard is a list of (case id, epoch) pairs. The worker loads the suite from its path (once per
-run, see :func:`worker_suite`), evaluates the pairs with evalkit's own async call path at the
-shard's concurrency, and yields :class:`ShardBatch` es of results with what their calls cost. With
-a budget, the shard gets a share of what is left of the run's (``ShardJob.budget_usd``) and
-reserves each case's worst case against it before dispatching it, as a local run does against the
-whole budget (:mod:`evalkit.run.budget`): the shards' spend stays under the cap together.
+A shard is a list of (case id, epoch) pairs. The worker loads the suite from its path (once per run,
+see :func:`worker_suite`), evaluates the pairs with evalkit's own async call path at the shard's
+concurrency, and yields batches of results with what their calls cost (:class:`ShardBatch`). With a
+budget, the shard gets a share of what is left of the run's (``ShardJob.budget_usd``) and reserves
+each case's worst case against it before dispatching it, as a local run does against the whole
+budget (:mod:`evalkit.run.budget`): the shards' spend stays under the cap together.
 """
 
 from __future__ import annotations
