@@ -105,7 +105,7 @@ async def _shard_batches(job: ShardJob) -> AsyncGenerator[ShardBatch, None]:
     cases = [by_id[case_id] for case_id in wanted if case_id in by_id]
     slots = asyncio.Semaphore(job.concurrency)
     guard = BudgetGuard(job.budget_usd, caller) if job.budget_usd is not None else None
-    costs = case_cost_model(target.model, target.params, [s.spec for s in suite.scorers])
+    costs = case_cost_model(target.model, target.params, [s.spec for s in suite.scorers]) if guard else None
     settled = asyncio.Condition()  # notified as each case releases its reservation
     reserving = 0  # cases in flight holding a reservation
     stopped = False
@@ -117,6 +117,7 @@ async def _shard_batches(job: ShardJob) -> AsyncGenerator[ShardBatch, None]:
             request = target.request(case)
             worst = 0.0
             if guard is not None:
+                assert costs is not None
                 worst = costs.target_worst(request) + costs.judge_worst(case)
                 async with settled:
                     while not stopped and not guard.reserve(worst):
