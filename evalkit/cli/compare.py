@@ -185,7 +185,7 @@ def print_comparison(comparison: Any, flips: int = FLIPS_SHOWN) -> None:
     from rich.text import Text
 
     from evalkit.cli.console import clip, out
-    from evalkit.cli.terminal import SafeConsole as Console
+    from evalkit.cli.safe_console import SafeConsole as Console
     from evalkit.report.formatting import metric_cells, milliseconds
 
     a, b = comparison.a, comparison.b
@@ -288,7 +288,7 @@ def _compare_group(
 
     from evalkit.analysis.compare import compare_runs
     from evalkit.cli.console import out, pct
-    from evalkit.cli.terminal import SafeConsole as Console
+    from evalkit.cli.safe_console import SafeConsole as Console
     from evalkit.errors import UsageError
     from evalkit.report.formatting import pvalue
     from evalkit.store.groups import group_runs

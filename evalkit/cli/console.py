@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from evalkit.analysis.failures import CaseExplanation
-from evalkit.cli.terminal import SafeConsole
+from evalkit.cli.safe_console import SafeConsole
 from evalkit.report.formatting import cost_text, milliseconds
 from evalkit.results import RunSummary
 
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from evalkit.run.estimate import RunEstimate
 
 # Long reasons stay on one line, and tables are not squeezed to 80 columns, in CI logs (no terminal).
-# Both show control characters of model output escaped (see evalkit.cli.terminal).
+# Both show control characters of model output escaped (see evalkit.cli.safe_console).
 out = SafeConsole(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 err = SafeConsole(stderr=True, highlight=False)
 

@@ -32,7 +32,7 @@ def print_frontier(frontier: Frontier) -> None:
     from rich.text import Text
 
     from evalkit.cli.console import out
-    from evalkit.cli.terminal import SafeConsole as Console
+    from evalkit.cli.safe_console import SafeConsole as Console
 
     out.print(Text("Model frontier: quality vs cost per 1,000 cases vs p95 latency", style="bold"))
     out.print("◆ Pareto-optimal: no other cell is as good on all three and better on one (ties all kept)")

@@ -2,17 +2,14 @@
 
 Model output can hold escape sequences (clear the screen, set the window title, OSC 8 hyperlinks
 that hide their target, CSI colour and cursor codes) or Unicode bidi overrides that reorder what a
-line seems to say. Everything evalkit prints goes through :class:`SafeConsole`, which writes such
-characters as visible escapes (``\\x1b``, ``\\u202e``) while keeping rich's own styling.
+line seems to say. Everything evalkit prints goes through
+:class:`evalkit.cli.safe_console.SafeConsole`, which writes such characters as visible escapes
+(``\\x1b``, ``\\u202e``) while keeping rich's own styling.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-
-from rich.console import Console
-from rich.segment import Segment
 
 # C0 controls but tab and newline, DEL, C1 controls (0x9b is a one-byte CSI), bidi controls
 _UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
@@ -26,18 +23,3 @@ def _escaped(match: re.Match[str]) -> str:
 def escape_controls(text: str) -> str:
     """``text`` with every control or bidi character written as a visible ``\\xNN``/``\\uNNNN`` escape."""
     return _UNSAFE.sub(_escaped, text)
-
-
-class SafeConsole(Console):
-    """A rich Console whose printed text cannot drive the terminal: see :func:`escape_controls`.
-
-    The text of every segment is escaped just before output, so tables, progress descriptions and
-    plain prints are all covered; rich's own control segments (cursor moves of a progress bar) and
-    styles are kept.
-    """
-
-    def _render_buffer(self, buffer: Iterable[Segment]) -> str:
-        return super()._render_buffer(
-            segment if segment.control else Segment(escape_controls(segment.text), segment.style)
-            for segment in buffer
-        )

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from evalkit.cli import console
-from evalkit.cli.terminal import SafeConsole, escape_controls
+from evalkit.cli.safe_console import SafeConsole
+from evalkit.cli.terminal import escape_controls
 from evalkit.testing.openai_server import LoopbackOpenAI
 from tests.conftest import CliResult, loopback_suite
 
