@@ -31,7 +31,7 @@ from evalkit.cli import baseline  # noqa: F401
 from evalkit.cli import view  # noqa: F401
 
 # isort: on
-from evalkit.cli.app import app
+from evalkit.cli.app import app_for
 from evalkit.cli.terminal import escape_controls
 from evalkit.errors import EvalkitError, ExitCode
 
@@ -53,7 +53,8 @@ def main(argv: list[str] | None = None) -> None:
         os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     try:
         try:
-            app(args=argv, prog_name="evalkit")
+            args = sys.argv[1:] if argv is None else argv
+            app_for(args)(args=args, prog_name="evalkit")
         except EvalkitError as exc:
             typer.echo(f"evalkit: error: {escape_controls(exc.one_line())}", err=True)
             sys.exit(int(exc.exit_code))

@@ -1,0 +1,57 @@
+"""`evalkit CMD` builds only CMD's parameters, and reads the same as with the whole app built:
+group listing, misspelt commands, sub-groups and `CMD --help` are unchanged."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+
+from evalkit.cli.app import app, app_for
+from tests.conftest import CliResult
+
+COMMANDS = ("run", "runs", "show", "compare", "baseline", "labels")
+
+
+def test_only_the_named_command_is_built() -> None:
+    commands, groups = list(app.registered_commands), list(app.registered_groups)
+    for name in ("run", "compare", "rescore"):
+        only = app_for([name, "--help"])
+        assert [c.callback.__name__ for c in only.registered_commands if c.callback] == [name]
+        assert only.registered_groups == []
+    baseline = app_for(["baseline", "list"])
+    assert baseline.registered_commands == [] and [g.name for g in baseline.registered_groups] == ["baseline"]
+    # no command first: the whole app (its listing, suggestions for a misspelt name)
+    for args in ([], ["--help"], ["rn"], ["--db", "run"]):
+        assert app_for(args) is app
+    # building one command leaves the app as it was
+    assert app.registered_commands == commands and app.registered_groups == groups
+
+
+def test_listing_and_misspelt_commands_read_as_before(cli: Callable[..., CliResult]) -> None:
+    listing = cli("--help")
+    assert listing.exit_code == 0
+    for name in COMMANDS:
+        assert f"\n  {name} " in listing.stdout
+    typo = cli("rn")
+    assert typo.exit_code == 2
+    assert "No such command 'rn'. Did you mean 'run', 'runs'?" in typo.stderr
+    # a group keeps its sub-commands; a command alone keeps its name on the usage line
+    group = cli("baseline", "--help")
+    assert group.exit_code == 0 and "Usage: evalkit baseline" in group.stdout and " set " in group.stdout
+    missing = cli("show", "--nope")
+    assert missing.exit_code == 2 and "Usage: evalkit show" in missing.stderr
+    assert "No such option: --nope" in missing.stderr
+
+
+def test_the_cli_imports_no_rich_until_it_prints() -> None:
+    """rich (~15 ms) is imported once there is something to print, not to parse a command."""
+    code = (
+        "import sys\n"
+        "from evalkit.cli import main\n"
+        "for args in (['--help'], ['run', '--help']):\n"
+        "    try:\n        main(args)\n    except SystemExit:\n        pass\n"
+        "print('RICH', 'rich' in sys.modules)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "RICH False" in proc.stdout
