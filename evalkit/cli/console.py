@@ -32,7 +32,7 @@ def progress_bar(enabled: bool = True) -> Progress:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     return Progress(
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),  # names as written
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),

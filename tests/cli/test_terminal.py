@@ -101,3 +101,29 @@ def test_error_lines_escape_what_they_quote(cli: Callable[..., CliResult], tmp_p
     assert result.exit_code == 2
     assert "\\x1b]0;pwned\\x07" in result.stderr
     assert_neutralised(result.stderr)
+
+
+def test_emoji_codes_and_brackets_are_printed_as_written(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """Case ids and model output are text, not emoji codes or rich markup: `:warning:` in an
+    answer, or `:thumbs_up:` in a case id (ids may hold colons), used to be shown as emoji."""
+    answer = "got :warning: [red]x[/red] [/y]"
+    with LoopbackOpenAI(responder=lambda body: answer) as server:
+        suite = make_suite(
+            loopback_suite(server.base_url, gate="gate: {quarantine: ['q:thumbs_up:']}\n"),
+            [
+                {"id": "q:thumbs_up:", "input": {"question": "q"}, "expected": "x"},
+                {"id": "c:smile:", "input": {"question": "q2"}, "expected": "y"},
+            ],
+        )
+        db = tmp_path / "e.duckdb"
+        run = cli("run", str(suite), "--db", str(db), "--no-progress")
+    assert run.exit_code == 1, run.stderr
+    assert "Quarantined (kept out of the gate): q:thumbs_up:" in run.stdout
+    assert "c:smile: [fail" in run.stdout and ":warning: [red]x[/red] [/y]" in run.stdout
+    shown = cli("show", "latest", "--db", str(db), "--full")
+    assert shown.exit_code == 0, shown.stderr
+    assert "c:smile:" in shown.stdout and ":warning: [red]x[/red] [/y]" in shown.stdout
+    for emoji in ("\u26a0", "\U0001f44d", "\U0001f604"):
+        assert emoji not in run.stdout + shown.stdout
