@@ -133,6 +133,14 @@ def _run_cells(
     from evalkit.run.matrix import run_matrix
 
     bar = _CellProgress(progress)
+    printing_ready = False
+
+    def advance(result: Any) -> None:
+        nonlocal printing_ready
+        if not printing_ready:  # while the other calls are in flight, not after the last one
+            printing_ready = True
+            _prepare_printing()
+        bar.advance(result)
 
     def finished(outcome: Any) -> None:
         bar.stop()
@@ -145,7 +153,7 @@ def _run_cells(
             cells,
             baseline=baseline or None,  # a bad name fails before any call
             on_start=bar.start,
-            on_result=bar.advance,
+            on_result=advance,
             on_cell=finished,
         )
     finally:
@@ -199,6 +207,12 @@ class _CellProgress:
         if self.bar is not None:
             self.bar.stop()
             self.bar = None
+
+
+def _prepare_printing() -> None:
+    """Import what a cell's summary is printed with (rich and its tables, ~15 ms of CPU)."""
+    import evalkit.cli.console
+    import evalkit.cli.field_table  # noqa: F401 (with the failure and field analyses they print)
 
 
 def _print_cell(store: Any, outcome: Any, *, decided_later: bool = False) -> None:
