@@ -123,10 +123,18 @@ def field_metrics(rows: Iterable[tuple[str, str, str | None, str]]) -> FieldMetr
 
     With more than one scorer among the rows, fields are named ``scorer:field`` so they stay apart.
     """
+    return field_metrics_of_counts(
+        (scorer_id, name, slot, status, 1) for scorer_id, name, slot, status in rows
+    )
+
+
+def field_metrics_of_counts(rows: Iterable[tuple[str, str, str | None, str, int]]) -> FieldMetrics:
+    """:func:`field_metrics` of rows already counted: ``(scorer, field, slot, status, n)``, as
+    :meth:`Store.field_slot_counts <evalkit.store.case_reads.CaseReads.field_slot_counts>` reads them."""
     tallies: dict[tuple[str, str], dict[Slot, int]] = {}
-    for scorer_id, name, slot, status in rows:
+    for scorer_id, name, slot, status, n in rows:
         counts = tallies.setdefault((scorer_id, name), dict.fromkeys(SLOTS, 0))
-        counts[slot_of(slot, status)] += 1
+        counts[slot_of(slot, status)] += n
     scorer_ids = sorted({s for s, _ in tallies})
     qualify = len(scorer_ids) > 1
     per_field = [

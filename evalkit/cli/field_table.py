@@ -6,7 +6,7 @@ from typing import Any
 
 from rich.table import Table
 
-from evalkit.analysis.field_metrics import FieldMetrics, SlotCounts, field_metrics_of_frame
+from evalkit.analysis.field_metrics import FieldMetrics, SlotCounts, field_metrics_of_counts
 from evalkit.cli.console import out
 
 
@@ -75,7 +75,7 @@ def _cells(c: SlotCounts) -> list[str]:
 
 def print_field_figures(store: Any, run_a: Any, run_b: Any) -> None:
     """`evalkit compare`: both runs' micro and macro P/R/F1 side by side (descriptive, not tested)."""
-    a, b = (field_metrics_of_frame(store.field_rows(r.run_id, frame=False)) for r in (run_a, run_b))
+    a, b = (field_metrics_of_counts(store.field_slot_counts(r.run_id)) for r in (run_a, run_b))
     if not (a.fields and b.fields):
         return
     titles = [scorer_title(m.scorers, r.config) for m, r in ((a, run_a), (b, run_b))]

@@ -85,11 +85,11 @@ def show(
         from evalkit.cli.console import print_prompt_cache
 
         print_prompt_cache({"": record})
-        from evalkit.analysis.field_metrics import field_metrics_of_frame
+        from evalkit.analysis.field_metrics import field_metrics_of_counts
         from evalkit.cli.field_table import print_field_metrics
 
         print_field_metrics(
-            field_metrics_of_frame(store.field_rows(record.run_id, frame=False)),
+            field_metrics_of_counts(store.field_slot_counts(record.run_id)),
             limit=None if all_cases else 15,
             config=record.config,
         )

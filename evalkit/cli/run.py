@@ -222,11 +222,11 @@ def _print_cell(store: Any, outcome: Any, *, decided_later: bool = False) -> Non
 
     failures = explain_cases(store, outcome.run.run_id, limit=SUMMARY_FAILURES)
     print_summary(outcome.run, outcome.summary, failures, SUMMARY_FAILURES, decided_later=decided_later)
-    from evalkit.analysis.field_metrics import field_metrics_of_frame
+    from evalkit.analysis.field_metrics import field_metrics_of_counts
     from evalkit.cli.field_table import print_field_metrics
 
     print_field_metrics(
-        field_metrics_of_frame(store.field_rows(outcome.run.run_id, frame=False)),
+        field_metrics_of_counts(store.field_slot_counts(outcome.run.run_id)),
         limit=5,
         config=outcome.run.config,
     )

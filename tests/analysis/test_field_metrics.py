@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from evalkit.analysis.field_metrics import field_metrics, field_metrics_of_frame
+from evalkit.analysis.field_metrics import field_metrics, field_metrics_of_counts, field_metrics_of_frame
 from evalkit.cases import Case
 from evalkit.results import CaseResult, OutputRecord, RunRecord, ScoreRow
 from evalkit.scorers.base import Score, ScoreContext, build_scorer
@@ -63,6 +63,33 @@ def test_show_prints_fields_worst_first_with_micro_and_macro(
     table = [line.split() for line in lines if line.split()[:1] in (["colour"], ["size"], ["brand"], ["*"])]
     assert [row[0] for row in table] == ["colour", "size", "brand", "*"]  # worst F1 first, micro last
     assert table[0][1:6] == ["1", "1", "0", "0", "0"]
+
+
+def test_counted_by_the_store_equals_counted_row_by_row(db_url: str) -> None:
+    """The run summary, `show` and `compare` count slots in the database (GROUP BY), not from
+    every stored field row: both ways give the same figures, on each backend."""
+    scorers = [build_scorer("json_fields", {"absent": ABSENT}, base_dir=Path(".")) for _ in range(2)]
+    rng = random.Random(7)
+    results = []
+    for i in range(40):
+        expected = {"brand": "Sony", "colour": rng.choice(["Blue", "n/a"]), "size": "XL"}
+        parsed = {k: rng.choice([v, "other", None]) for k, v in expected.items()}
+        case = Case(id=f"c{i}", input={"i": i}, expected=expected)
+        rows = []
+        for name, scorer in zip(("fields", "fields_b"), scorers, strict=True):
+            score = scorer(ScoreContext(case=case, output="", parsed=parsed, extraction="strict"))
+            assert isinstance(score, Score)
+            rows.append(ScoreRow(scorer=name, score=score.value, passed=score.passed, fields=score.fields))
+        results.append(CaseResult(case=case, output=OutputRecord(status="ok"), scores=rows, verdict="fail"))
+    store = open_store(db_url)
+    store.create_run(RunRecord(run_id="r1", suite_name="s", model="m", started_at=datetime(2026, 1, 1)))
+    store.add_results("r1", results)
+    counted = field_metrics_of_counts(store.field_slot_counts("r1"))
+    assert counted == field_metrics_of_frame(store.field_rows("r1", frame=False))
+    assert [c.field for c in counted.fields][:3] == ["fields:brand", "fields:colour", "fields:size"]
+    micro = counted.micro
+    assert micro.nn + micro.nv + micro.vn + micro.vc + micro.vw == 2 * 3 * 40
+    assert field_metrics_of_counts(store.field_slot_counts("no-such-run")) == field_metrics([])
 
 
 # ---- acceptance: the paper's slots, implemented from its definition ----------------------------
