@@ -152,6 +152,9 @@ class RunSummary(VerdictCounts):
     target_cost_usd: float | None = None  # None in summaries stored before the split (version 1)
     judge_cost_usd: float | None = None  # the scorers' calls: graded judges, panels, repeats, pairwise
     saved_cost_usd: float | None = None  # what the answers served from the response cache first cost
+    # models the run called (target, judges) that litellm's price map has no price for: their calls
+    # count as $0 in the costs above (empty in summaries stored before it was recorded)
+    unpriced_models: list[str] = Field(default_factory=list)
     # The provider's own prompt cache (None in summaries stored before it was recorded): prompt tokens
     # it reported as read from its cache, their share of the prompt tokens sent (answers from the
     # response cache left out), tokens written to it, and what the cached ones saved at the full input price.

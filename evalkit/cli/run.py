@@ -51,7 +51,8 @@ def run(
         "--budget",
         min=0.0,
         help="Hard cap in USD (target and judge calls): a case is dispatched only while its worst-case "
-        "cost still fits; the run stays resumable (exit 4).",
+        "cost still fits; the run stays resumable (exit 4). Refused for a model litellm's price map "
+        "does not price.",
     ),
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Print calls, tokens and cost it would take; call nothing."

@@ -90,6 +90,17 @@ def _prices(model: str) -> tuple[float, float, float, float] | None:
     )
 
 
+# model strings whose calls no vendor bills per token: the embedded model, and targets that are a
+# Python function, the user's HTTP service or recorded outputs (not a model call evalkit makes)
+_NOT_BILLED = ("local/", "python:", "http:", "replay:")
+
+
+def unpriced(model: str) -> bool:
+    """Whether calls to ``model`` may be billed but the price map has no price for it (a model
+    newer than the installed litellm, a self-hosted server's name): their cost counts as 0."""
+    return not model.startswith(_NOT_BILLED) and _prices(model) is None
+
+
 def token_prices(model: str) -> tuple[float, float] | None:
     """(USD per input token, USD per output token) for a litellm model string, or None if unpriced."""
     prices = _prices(model)

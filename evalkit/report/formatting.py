@@ -97,8 +97,9 @@ def milliseconds(value: float | None) -> str:
 
 
 def cost_text(summary: Any) -> str:
-    """A run summary's spend: ``cost $T (target $a, judge $b) · cache saved $s``, and the provider's
-    prompt cache when it reported cached prompt tokens (``· prompt cache N tokens (S%) · saved $x``).
+    """A run summary's spend: ``cost $T (target $a, judge $b)``, the models it has no price for
+    (``· no price for M (counted as $0)``), ``· cache saved $s``, and the provider's prompt cache
+    when it reported cached prompt tokens (``· prompt cache N tokens (S%) · saved $x``).
 
     Summaries stored before the split (version 1) have no judge figure: their cost is the target's.
     """
@@ -107,6 +108,8 @@ def cost_text(summary: Any) -> str:
     else:
         target = summary.target_cost_usd if summary.target_cost_usd is not None else summary.cost_usd
         text = f"cost ${summary.cost_usd:.4f} (target ${target:.4f}, judge ${summary.judge_cost_usd:.4f})"
+    if summary.unpriced_models:  # in the cost at $0: said, rather than a spend that looks known
+        text += f" · no price for {', '.join(summary.unpriced_models)} (counted as $0)"
     if summary.saved_cost_usd:
         text += f" · cache saved ${summary.saved_cost_usd:.4f}"
     cached = prompt_cache_text(summary)  # "" when the provider reported no cached prompt tokens

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from evalkit.errors import UsageError
 from evalkit.providers.calls import ModelCaller
+from evalkit.run.call_plan import unpriced_models
+from evalkit.suite.spec import ScorerSpec
 
 
 @dataclass
@@ -39,6 +42,18 @@ class BudgetGuard:
 
     def release(self, worst_usd: float) -> None:
         self.reserved_usd = max(0.0, self.reserved_usd - worst_usd)
+
+
+def require_priced(target_model: str, scorers: list[ScorerSpec]) -> None:
+    """Refuse ``--budget`` for a run that calls a model the price map does not price: its calls
+    would count as $0, and no cap could hold on them."""
+    unknown = unpriced_models(target_model, scorers)
+    if unknown:
+        raise UsageError(
+            f"--budget cannot cap calls to {', '.join(unknown)}: litellm's price map (the installed "
+            "litellm's) has no price for it, so its calls would count as $0; upgrade litellm for a "
+            "newer model's price, or run without --budget"
+        )
 
 
 def budget_stop_reason(cap_usd: float, caller: ModelCaller, resume_command: str) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 from evalkit.cases import Case
 from evalkit.providers.base import CompletionRequest
 from evalkit.providers.prices import call_cost as call_price
-from evalkit.providers.prices import max_output_tokens, token_prices
+from evalkit.providers.prices import max_output_tokens, unpriced
 from evalkit.suite.spec import ScorerSpec
 
 # Without max_tokens a reply is bounded by the model's own limit, or by this when unknown.
@@ -167,7 +167,7 @@ class CaseCostModel:
             calls += judge.calls
             prompt_total += judge.calls * prompt
             completion_total += judge.calls * judge.max_tokens
-            if token_prices(judge.model) is None and not judge.model.startswith("local/"):
+            if unpriced(judge.model):
                 cost = None
             elif cost is not None:
                 cost += judge.calls * call_price(judge.model, prompt, judge.max_tokens)
@@ -181,6 +181,12 @@ class CaseCostModel:
         if judge.shows_reference:
             parts.append(_text(case.expected))
         return "\n".join(parts)
+
+
+def unpriced_models(target_model: str, scorers: list[ScorerSpec]) -> list[str]:
+    """The models a run calls (the target and the judges) that the price map does not price: their
+    calls count as $0 in its cost, and ``--budget`` cannot cap them."""
+    return sorted({m for m in (target_model, *(j.model for j in judge_calls(scorers))) if m and unpriced(m)})
 
 
 def case_cost_model(

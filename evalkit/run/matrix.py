@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from evalkit.errors import UsageError
 from evalkit.gate.cells import resolve_baseline, worst_exit_code
 from evalkit.results import RunRecord
+from evalkit.run.budget import require_priced
 from evalkit.run.runner import (
     ResultCallback,
     RunOptions,
@@ -78,6 +79,9 @@ def run_matrix(
     as it ran, before it is compared with the baseline (that happens once every cell ran).
     """
     reference = resolve_baseline(store, suite.name, baseline) if baseline is not None else None
+    for options in cells:  # every cell's models, before the first cell spends (a resume: its run's)
+        if options.budget_usd is not None and not options.resume:
+            require_priced(options.model or suite.config.target.model, [s.spec for s in suite.scorers])
     outcomes = []
     for options in cells:
         outcome = run_suite(suite, store, options, on_result=on_result, on_start=on_start)

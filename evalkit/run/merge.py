@@ -263,6 +263,9 @@ def _summary(
             "flaky": sorted(flaky),
             "quarantined": sorted(quarantined),
             "gate_counts": gate_counts,
+            "unpriced_models": sorted(
+                {m for r in runs if r.summary is not None for m in r.summary.unpriced_models}
+            ),
         }
     )
     decision = decide(gate_counts, gate)

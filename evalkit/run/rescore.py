@@ -20,6 +20,7 @@ from evalkit.gate.judges import JudgeCheck, judge_checks
 from evalkit.gate.suite import GateDecision, apply_judge_checks, decide
 from evalkit.providers.calls import ModelCaller
 from evalkit.results import CaseResult, OutputRecord, RunRecord, RunSummary
+from evalkit.run.call_plan import unpriced_models
 from evalkit.run.evaluate import scored_result
 from evalkit.store import Store
 from evalkit.suite.loading import Suite, load_suite
@@ -125,7 +126,12 @@ async def execute_rescore(
         checks = await asyncio.to_thread(judge_checks, [s.model_dump() for s in suite.config.scorers], store)
         decision = apply_judge_checks(decide(summary, suite.config.gate), checks)
         summary = summary.model_copy(
-            update={"gate": decision, "rescored_from": parent.run_id, "target_calls": 0}
+            update={
+                "gate": decision,
+                "rescored_from": parent.run_id,
+                "target_calls": 0,
+                "unpriced_models": unpriced_models(parent.model, [s.spec for s in suite.scorers]),
+            }
         )
         await asyncio.to_thread(store.finish_run, run.run_id, status=status, summary=summary)
     run = run.model_copy(update={"status": status, "summary": summary})

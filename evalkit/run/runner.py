@@ -33,7 +33,8 @@ from evalkit.results import (
     new_run_id,
 )
 from evalkit.run.batches import BatchWriter
-from evalkit.run.budget import budget_stop_reason
+from evalkit.run.budget import budget_stop_reason, require_priced
+from evalkit.run.call_plan import unpriced_models
 from evalkit.run.evaluate import Target, prepare_target
 from evalkit.run.local_loop import Progress, evaluate_all, work_items
 from evalkit.run.shape import (
@@ -195,6 +196,8 @@ async def _execute(
         run = await asyncio.to_thread(_resume_record, suite, store, options.resume)
         repeat = int(run.config.get("run", {}).get("repeat", 1))
         target = prepare_target(suite, run.model, run.prompt_version, options.timeout)
+        if options.budget_usd is not None:
+            require_priced(target.model, [s.spec for s in suite.scorers])
         warming = _prewarm_ray(suite, target, options)
         if (
             run.prompt_version is not None
@@ -211,6 +214,8 @@ async def _execute(
         record = None
     else:
         target = prepare_target(suite, options.model, options.prompt, options.timeout)
+        if options.budget_usd is not None:  # before anything is stored or called
+            require_priced(target.model, [s.spec for s in suite.scorers])
         warming = _prewarm_ray(suite, target, options)  # while the cases are validated and read
         n_cases = suite.check_cases(target.prompt, options.case_filter)
         caller = _load_caller(suite, store, options, target)  # before the run row: no phantom run
@@ -300,7 +305,7 @@ async def _finish(
     repeat: int,
 ) -> tuple[RunSummary, GateDecision]:
     """The run's summary and gate decision, stored with its final status."""
-    summary = await asyncio.to_thread(_summarize, suite, store, run.run_id, caller, repeat)
+    summary = await asyncio.to_thread(_summarize, suite, store, run, caller, repeat)
     if progress.ray is not None:
         summary = summary.model_copy(update={"ray": progress.ray})
     assert summary.gate_counts is not None  # _summarize sets them
@@ -334,7 +339,7 @@ def _prewarm_ray(suite: Suite, target: Target, options: RunOptions) -> list[Any]
     return prewarm(suite, target, options)
 
 
-def _summarize(suite: Suite, store: Store, run_id: str, caller: ModelCaller, repeat: int) -> RunSummary:
+def _summarize(suite: Suite, store: Store, run: RunRecord, caller: ModelCaller, repeat: int) -> RunSummary:
     """The stored aggregates of a run, plus call statistics, flaky cases and what the gate counts."""
     stats = caller.stats
     calls = CallCounts(
@@ -348,17 +353,18 @@ def _summarize(suite: Suite, store: Store, run_id: str, caller: ModelCaller, rep
         rate_limited=stats.rate_limited,
         judge_calls=stats.judge_calls,
     )
-    flaky = store.flaky_cases(run_id) if repeat > 1 else []  # one epoch per case: none can be flaky
+    flaky = store.flaky_cases(run.run_id) if repeat > 1 else []  # one epoch per case: none can be flaky
     gate = suite.config.gate
     quarantined = set(gate.quarantine) | (set(flaky) if gate.quarantine_flaky else set())
-    return store.summarize(run_id).model_copy(
+    return store.summarize(run.run_id).model_copy(
         update={
             "calls": calls,
             "repeat": repeat,
             "flaky": sorted(flaky),
             "quarantined": sorted(quarantined),
             # what the gate judges: every result except those of quarantined cases
-            "gate_counts": store.verdict_counts(run_id, exclude=sorted(quarantined)),
+            "gate_counts": store.verdict_counts(run.run_id, exclude=sorted(quarantined)),
+            "unpriced_models": unpriced_models(run.model, [s.spec for s in suite.scorers]),
         }
     )
 

@@ -110,3 +110,54 @@ def test_the_judges_calls_count_against_the_budget(
     assert target_spend + judge_spend <= budget  # both were reserved before each case was dispatched
     assert run_.summary is not None and run_.summary.cost_usd == pytest.approx(target_spend + judge_spend)
     assert f"judge ${judge_spend:.4f}" in stopped.stdout
+
+
+def test_a_budget_refuses_models_without_a_price_before_any_call(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """A model litellm's map does not price costs $0 by evalkit's count: no cap could hold on it.
+    Refused, naming the model, before a call is made or a run stored (target, judge, matrix cell)."""
+    from tests.run.test_judge_spend import verdict
+
+    db = tmp_path / "r.duckdb"
+    judge_scorers = SCORERS + (
+        "  - name: llm_judge\n    args:\n      rubric: Right value.\n"
+        "      model: openai/house-judge-v9\n      api_base: JUDGE_URL\n"
+    )
+    with LoopbackOpenAI(responder=long_answer) as server, LoopbackOpenAI(responder=verdict) as judge:
+        unpriced_target = make_suite(loopback_suite(server.base_url, scorers=SCORERS), cases(3))
+        refused = [
+            run(cli, unpriced_target, db, "--budget", "1"),
+            run(cli, unpriced_target, db, "--budget", "1", "--model", PRICED, "--model", "openai/loopback"),
+        ]
+        text = loopback_suite(server.base_url, scorers=judge_scorers.replace("JUDGE_URL", judge.base_url))
+        judged = make_suite(text.replace("openai/loopback", PRICED), cases(3))
+        refused.append(run(cli, judged, db, "--budget", "1"))
+        assert server.stats.requests == 0 and judge.stats.requests == 0
+        unbudgeted = run(cli, unpriced_target, db)  # without --budget it runs, and says the cost is unknown
+    for result, model in zip(
+        refused, ["openai/loopback", "openai/loopback", "openai/house-judge-v9"], strict=True
+    ):
+        assert result.exit_code == 2, result.stdout + result.stderr
+        assert f"--budget cannot cap calls to {model}: litellm's price map" in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    assert unbudgeted.exit_code == 0, unbudgeted.stdout + unbudgeted.stderr
+    assert len(open_store(db).list_runs()) == 1  # the refused invocations stored nothing
+
+
+def test_the_summary_names_the_models_it_has_no_price_for(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    db = tmp_path / "r.duckdb"
+    with LoopbackOpenAI(responder=long_answer) as server:
+        unpriced_text = loopback_suite(server.base_url, scorers=SCORERS)
+        unpriced = run(cli, make_suite(unpriced_text, cases(3)), db)
+        priced = run(cli, make_suite(unpriced_text.replace("openai/loopback", PRICED), cases(3)), db)
+    assert "cost $0.0000 (target $0.0000, judge $0.0000) · no price for openai/loopback (counted as $0)" in (
+        unpriced.stdout
+    )
+    assert "no price for" not in priced.stdout and "cost $0.00" in priced.stdout
+    store = open_store(db)
+    first, second = sorted(store.list_runs(), key=lambda r: r.started_at)
+    assert first.summary is not None and first.summary.unpriced_models == ["openai/loopback"]
+    assert second.summary is not None and second.summary.unpriced_models == []
