@@ -108,6 +108,8 @@ def outcomes_from_frames(run: RunRecord, frame: Any, scores: Any, fields: Any) -
     ):
         field_acc.setdefault(case_id, {}).setdefault(f"{scorer}:{name}", []).append(passed)
 
+    # a run that called a model without a price stored its calls at $0: its cost is unknown, not 0
+    priced = run.summary is None or not run.summary.unpriced_models
     per_case: dict[str, list[tuple[Any, ...]]] = {}
     for row in zip(*frame_columns(frame, _FRAME_COLUMNS), strict=True):
         per_case.setdefault(row[0], []).append(row)
@@ -127,7 +129,9 @@ def outcomes_from_frames(run: RunRecord, frame: Any, scores: Any, fields: Any) -
             passed=(n_pass * 2 > len(verdicts)) if verdicts else None,
             score=sum(scored) / len(scored) if scored else None,
             tags=tuple(json.loads(first[14])),
-            cost_usd=mean_result_cost([result_cost(r[10], r[11], r[15], r[16]) for r in rows]),
+            cost_usd=mean_result_cost([result_cost(r[10], r[11], r[15], r[16]) for r in rows])
+            if priced
+            else None,
             tokens=sum(int(r[8]) + int(r[9]) for r in rows) / len(rows),
             latency_ms=sum(latencies) / len(latencies) if latencies else None,
             scorers={

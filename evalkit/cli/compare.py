@@ -290,7 +290,7 @@ def _compare_group(
     from evalkit.cli.console import out, pct
     from evalkit.cli.safe_console import SafeConsole as Console
     from evalkit.errors import UsageError
-    from evalkit.report.formatting import pvalue
+    from evalkit.report.formatting import pvalue, run_cost_cell
     from evalkit.store.groups import group_runs
 
     runs = group_runs(store, ref)
@@ -343,7 +343,7 @@ def _compare_group(
         "",
         "",
         "",
-        f"${base.summary.cost_usd if base.summary else 0:.4f}",
+        run_cost_cell(base.summary),
     )
     for c, run in zip(comparisons, [r for r in runs if r.run_id != base.run_id], strict=True):
         head = c.headline
@@ -358,7 +358,7 @@ def _compare_group(
             Text(head.verdict, style=style),
             str(len(c.regressions)),
             str(len(c.improvements)),
-            f"${run.summary.cost_usd if run.summary else 0:.4f}",
+            run_cost_cell(run.summary),
         )
     Console(highlight=False, width=max(out.width, 150)).print(table)
     for c in comparisons:

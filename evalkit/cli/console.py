@@ -12,7 +12,7 @@ from rich.text import Text
 
 from evalkit.analysis.failures import CaseExplanation
 from evalkit.cli.safe_console import SafeConsole
-from evalkit.report.formatting import cost_text, milliseconds
+from evalkit.report.formatting import cost_text, milliseconds, run_cost_cell
 from evalkit.results import RunSummary
 
 if TYPE_CHECKING:
@@ -223,7 +223,7 @@ def print_matrix(runs: list[RunRecord], group_id: str) -> None:
             r.model,
             r.run_id,
             pct(s.pass_rate),
-            f"${s.cost_usd:.4f}",
+            run_cost_cell(r.summary),
             milliseconds(s.latency_p50_ms),
             f"exit {s.gate.exit_code if s.gate is not None else None}",
         )

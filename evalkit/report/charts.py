@@ -23,6 +23,7 @@ class RunSeries:
     case_scores: list[float] = field(default_factory=list)
     latencies_ms: list[float] = field(default_factory=list)
     cost_usd: float = 0.0
+    cost_known: bool = True  # False: the run called a model without a price (counted as $0)
     prompt_tokens: int = 0
     completion_tokens: int = 0
 
@@ -157,8 +158,13 @@ def _usage(fig: Any, runs: Sequence[RunSeries]) -> None:
     cost_ax, token_ax = fig.subplots(1, 2)
     labels = [r.label if len(r.label) <= 24 else r.label[:23] + "…" for r in runs]
     colors = [COLORS[i % 2] for i in range(len(runs))]
-    cost_ax.bar(labels, [r.cost_usd for r in runs], color=colors)
-    cost_ax.set_ylim(bottom=0, top=max([r.cost_usd for r in runs] + [1e-6]) * 1.15)
+    known = [r.cost_usd if r.cost_known else 0.0 for r in runs]
+    cost_ax.bar(labels, known, color=colors)
+    top = max([*known, 1e-6]) * 1.15
+    cost_ax.set_ylim(bottom=0, top=top)
+    for x, run in enumerate(runs):
+        if not run.cost_known:  # no bar that reads as "free"
+            cost_ax.text(x, top / 20, "no price", ha="center", fontsize="small", color="#8c2d04")
     cost_ax.set_title("cost (USD)", fontsize="medium")
     cost_ax.tick_params(axis="x", labelrotation=20)
     xs = range(len(runs))

@@ -96,6 +96,16 @@ def milliseconds(value: float | None) -> str:
     return f"{value / 1000:.2f} s" if value >= 1000 else f"{value:.0f} ms"
 
 
+def run_cost_cell(summary: Any) -> str:
+    """A run's spend in a table of runs: ``$T``, ``n/a`` without a summary, and no figure for a run
+    that called a model without a price (its calls count as $0: the sum is not what it cost)."""
+    if summary is None:
+        return "n/a"
+    if summary.unpriced_models:
+        return f"unknown (no price for {', '.join(summary.unpriced_models)})"
+    return f"${summary.cost_usd:.4f}"
+
+
 def cost_text(summary: Any) -> str:
     """A run summary's spend: ``cost $T (target $a, judge $b)``, the models it has no price for
     (``· no price for M (counted as $0)``), ``· cache saved $s``, and the provider's prompt cache

@@ -143,21 +143,3 @@ def test_a_budget_refuses_models_without_a_price_before_any_call(
         assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
     assert unbudgeted.exit_code == 0, unbudgeted.stdout + unbudgeted.stderr
     assert len(open_store(db).list_runs()) == 1  # the refused invocations stored nothing
-
-
-def test_the_summary_names_the_models_it_has_no_price_for(
-    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
-) -> None:
-    db = tmp_path / "r.duckdb"
-    with LoopbackOpenAI(responder=long_answer) as server:
-        unpriced_text = loopback_suite(server.base_url, scorers=SCORERS)
-        unpriced = run(cli, make_suite(unpriced_text, cases(3)), db)
-        priced = run(cli, make_suite(unpriced_text.replace("openai/loopback", PRICED), cases(3)), db)
-    assert "cost $0.0000 (target $0.0000, judge $0.0000) · no price for openai/loopback (counted as $0)" in (
-        unpriced.stdout
-    )
-    assert "no price for" not in priced.stdout and "cost $0.00" in priced.stdout
-    store = open_store(db)
-    first, second = sorted(store.list_runs(), key=lambda r: r.started_at)
-    assert first.summary is not None and first.summary.unpriced_models == ["openai/loopback"]
-    assert second.summary is not None and second.summary.unpriced_models == []
