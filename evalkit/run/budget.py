@@ -50,9 +50,9 @@ def require_priced(target_model: str, scorers: list[ScorerSpec]) -> None:
     unknown = unpriced_models(target_model, scorers)
     if unknown:
         raise UsageError(
-            f"--budget cannot cap calls to {', '.join(unknown)}: litellm's price map (the installed "
-            "litellm's) has no price for it, so its calls would count as $0; upgrade litellm for a "
-            "newer model's price, or run without --budget"
+            f"--budget cannot cap calls to {', '.join(unknown)}: the installed litellm's price map has "
+            f"no price for {'it' if len(unknown) == 1 else 'them'}, so the calls would count as $0; "
+            "upgrade litellm for a newer model's price, or run without --budget"
         )
 
 

@@ -183,10 +183,11 @@ class CaseCostModel:
         return "\n".join(parts)
 
 
-def unpriced_models(target_model: str, scorers: list[ScorerSpec]) -> list[str]:
-    """The models a run calls (the target and the judges) that the price map does not price: their
-    calls count as $0 in its cost, and ``--budget`` cannot cap them."""
-    return sorted({m for m in (target_model, *(j.model for j in judge_calls(scorers))) if m and unpriced(m)})
+def unpriced_models(target_model: str | None, scorers: list[ScorerSpec]) -> list[str]:
+    """The models a run calls (the target, unless None, and the judges) that the price map does not
+    price: their calls count as $0 in its cost, and ``--budget`` cannot cap them."""
+    models = [target_model or "", *(j.model for j in judge_calls(scorers))]
+    return sorted({m for m in models if m and unpriced(m)})
 
 
 def case_cost_model(

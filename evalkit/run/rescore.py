@@ -130,7 +130,8 @@ async def execute_rescore(
                 "gate": decision,
                 "rescored_from": parent.run_id,
                 "target_calls": 0,
-                "unpriced_models": unpriced_models(parent.model, [s.spec for s in suite.scorers]),
+                # the judges' only: the target is not called again
+                "unpriced_models": unpriced_models(None, [s.spec for s in suite.scorers]),
             }
         )
         await asyncio.to_thread(store.finish_run, run.run_id, status=status, summary=summary)

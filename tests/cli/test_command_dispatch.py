@@ -3,8 +3,6 @@ group listing, misspelt commands, sub-groups and `CMD --help` are unchanged."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Callable
 
 from evalkit.cli.app import app, app_for
@@ -42,16 +40,3 @@ def test_listing_and_misspelt_commands_read_as_before(cli: Callable[..., CliResu
     missing = cli("show", "--nope")
     assert missing.exit_code == 2 and "Usage: evalkit show" in missing.stderr
     assert "No such option: --nope" in missing.stderr
-
-
-def test_the_cli_imports_no_rich_until_it_prints() -> None:
-    """rich (~15 ms) is imported once there is something to print, not to parse a command."""
-    code = (
-        "import sys\n"
-        "from evalkit.cli import main\n"
-        "for args in (['--help'], ['run', '--help']):\n"
-        "    try:\n        main(args)\n    except SystemExit:\n        pass\n"
-        "print('RICH', 'rich' in sys.modules)\n"
-    )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert "RICH False" in proc.stdout

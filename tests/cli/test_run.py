@@ -197,12 +197,14 @@ def test_python_target_evaluates_an_existing_pipeline(
 
 
 def test_help_is_fast_to_import(tmp_path: Path) -> None:
-    """`evalkit --help` must not import litellm (seconds) or the heavy data stack."""
+    """`evalkit --help` and `evalkit run --help` must not import litellm (seconds), the heavy data
+    stack, nor rich (~15 ms: imported once there is something to print, not to parse a command)."""
     code = (
         "import sys\n"
         "from evalkit.cli import main\n"
-        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-        "heavy = sorted(m for m in ('litellm', 'duckdb', 'pandas', 'llama_cpp', 'matplotlib', 'starlette', 'uvicorn') if m in sys.modules)\n"
+        "for args in (['--help'], ['run', '--help']):\n"
+        "    try:\n        main(args)\n    except SystemExit:\n        pass\n"
+        "heavy = sorted(m for m in ('litellm', 'duckdb', 'pandas', 'llama_cpp', 'matplotlib', 'starlette', 'uvicorn', 'rich') if m in sys.modules)\n"
         "print('HEAVY', heavy)\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
