@@ -14,6 +14,7 @@ self-contained HTML page (:mod:`evalkit.report.trend`).
 
 from __future__ import annotations
 
+import json
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -102,6 +103,8 @@ class TrendReport:
     series: TrendSeries | None = None  # None: no run of the suite matched
     pooled: dict[str, list[int]] = field(default_factory=dict)  # run kind -> runs per week
     left_out: dict[str, list[int]] = field(default_factory=dict)  # reason -> runs per week
+    # models without a price in the pooled runs: the weeks holding such a run have no cost figure
+    unpriced_models: list[str] = field(default_factory=list)
 
     @property
     def pass_rates(self) -> list[float | None]:
@@ -259,6 +262,25 @@ def _pooling(
     return pooled, left_out, chosen
 
 
+def _unpriced(runs: list[dict[str, Any]], chosen: list[str], weeks: list[date]) -> tuple[set[str], set[int]]:
+    """The models without a price the pooled runs called (``RunSummary.unpriced_models``), and the
+    positions of the weeks those runs are in."""
+    positions = {w: i for i, w in enumerate(weeks)}
+    pooled = set(chosen)
+    models: set[str] = set()
+    at: set[int] = set()
+    for run in runs:
+        summary = run.get("summary_json")
+        pos = positions.get(_as_date(run["week"]))
+        if run["run_id"] not in pooled or pos is None or not isinstance(summary, str):
+            continue
+        found = json.loads(summary).get("unpriced_models") or []
+        if found:
+            models.update(found)
+            at.add(pos)
+    return models, at
+
+
 def build_trend(
     store: Store, suite_name: str, query: TrendQuery | None = None, *, series: TrendSeries | None = None
 ) -> TrendReport:
@@ -274,7 +296,8 @@ def build_trend(
     with store.session():
         if series is None:
             series = next(iter(trend_series(store, suite_name, query)), None)
-        pooled, left_out, chosen = _pooling(_complete_runs(store, suite_name, since), series, week_list)
+        runs = _complete_runs(store, suite_name, since)
+        pooled, left_out, chosen = _pooling(runs, series, week_list)
         trends = TrendStore(store, chosen)
         suite_frame = trends.weekly_suite(suite_name, since)
         scorer_frame = trends.weekly_scorers(suite_name, since)
@@ -292,6 +315,9 @@ def build_trend(
         metrics["pass_rate"][pos] = row["passed"] / scored if scored else None
     for m in ("runs", "passed", "failed", "errors", "prompt_tokens", "completion_tokens"):
         metrics[m] = [0 if v is None else int(v) for v in metrics[m]]
+    unpriced, unpriced_weeks = _unpriced(runs, chosen, week_list)
+    for pos in unpriced_weeks:  # their calls were counted at $0: the week's spend is unknown
+        metrics["cost_usd"][pos] = metrics["judge_cost_usd"][pos] = None
 
     report = TrendReport(
         suite_name,
@@ -302,6 +328,7 @@ def build_trend(
         series=series,
         pooled=pooled,
         left_out=left_out,
+        unpriced_models=sorted(unpriced),
     )
     slot_totals = [[0] * 5 for _ in range(weeks)]  # nn, nv, vn, vc, vw per week, over every field
     for frame, target, key in (

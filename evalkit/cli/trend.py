@@ -64,6 +64,11 @@ def trend(
                 "  left out: " + ", ".join(f"{n} run(s) {reason}" for reason, n in left_out.items()),
                 markup=False,
             )
+        if report.unpriced_models:
+            console.print(
+                f"  no price for {', '.join(report.unpriced_models)}: weeks with its runs have no cost (n/a)",
+                markup=False,
+            )
         for r in report.regressions:
             console.print(
                 f"  regression week of {r.week.isoformat()}: {r.kind} {r.name} {r.baseline:.1%} -> {r.value:.1%}",

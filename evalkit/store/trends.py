@@ -26,9 +26,10 @@ class TrendStore:
         self.run_ids = run_ids  # the runs the weekly queries pool (None: every complete run)
 
     def complete_runs(self, suite_name: str, since: datetime) -> Any:
-        """The suite's complete runs since ``since``, newest first: id, week, prompt version, model, kind."""
+        """The suite's complete runs since ``since``, newest first: id, week, prompt version, model,
+        kind and stored summary (JSON text)."""
         sql = (
-            f"SELECT r.run_id, {_WEEK} AS week, r.prompt_version, r.model, r.kind FROM runs r "
+            f"SELECT r.run_id, {_WEEK} AS week, r.prompt_version, r.model, r.kind, r.summary_json FROM runs r "
             f"WHERE {_COMPLETE} ORDER BY r.started_at DESC"
         )
         with self.store._connection() as con:

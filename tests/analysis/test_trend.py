@@ -43,6 +43,7 @@ def seed_week(
     suite: str = "listings",
     kind: RunKind = "full",
     prompt: str | None = None,
+    unpriced: bool = False,
 ) -> None:
     run = RunRecord(
         run_id=f"{suite}-w{i:02d}-{status}-{kind}-{prompt}",
@@ -96,7 +97,8 @@ def seed_week(
     )
     store.add_results(run.run_id, results)
     if status == "complete":
-        store.finish_run(run.run_id, status="complete", summary=RunSummary())
+        summary = RunSummary(unpriced_models=["openai/m"]) if unpriced else RunSummary()
+        store.finish_run(run.run_id, status="complete", summary=summary)
 
 
 @pytest.fixture
@@ -174,6 +176,27 @@ def test_trend_csv_and_html_show_the_planted_regression_week(
     assert "&lt;b&gt;SONY&lt;/b&gt; headphones" in html and "<b>SONY</b>" not in html
     assert html.count('src="data:image/png;base64,') == 6  # field F1 among them
     assert "<script" not in html and not re.search(r'(src|href)="https?:', html)  # self-contained
+
+
+def test_weeks_with_a_run_on_an_unpriced_model_have_no_cost(
+    tmp_path: Path, cli: Callable[..., CliResult]
+) -> None:
+    """Such a run's calls were counted at $0 (its summary lists the model): its week's cost is
+    unknown, not a lower spend; the other weeks keep theirs."""
+    db = tmp_path / "trend.duckdb"
+    store = open_store(db)
+    for i in (8, 9, 10):
+        seed_week(store, i, passes=18, unpriced=i == 9)
+    report = build_trend(store, "listings", TrendQuery(weeks=WEEKS, now=NOW))
+    cost = report.suite_metrics["cost_usd"]
+    assert cost[8] == pytest.approx(0.02) and cost[10] == pytest.approx(0.02)
+    assert cost[9] is None and report.suite_metrics["judge_cost_usd"][9] is None
+    assert report.unpriced_models == ["openai/m"]
+    out = tmp_path / "reports"
+    shown = cli("trend", "listings", "--db", str(db), "--out", str(out))
+    assert shown.exit_code == 0, shown.stderr
+    assert "no price for openai/m: weeks with its runs have no cost (n/a)" in shown.stdout
+    assert "No price for openai/m in litellm's price map" in (out / "trend-listings.html").read_text()
 
 
 def test_a_relaxed_rescore_subsets_and_other_prompts_are_not_pooled(
