@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.errors import EvalkitError
+from evalkit.report.formatting import run_cost_cell
 from evalkit.results import RunRecord
 from evalkit.store.labels import output_hash
 from evalkit.studio.diffs import as_text, word_diff
@@ -47,7 +48,7 @@ def run_row(run: RunRecord, prf: dict[str, float | None] | None) -> dict[str, An
         "precision": pct((prf or {}).get("precision")),
         "recall": pct((prf or {}).get("recall")),
         "f1": pct((prf or {}).get("f1")),
-        "cost": f"${summary.cost_usd if summary else 0.0:.4f}",
+        "cost": run_cost_cell(summary),
         "date": run.started_at.strftime("%Y-%m-%d %H:%M"),
         "status": run.status,
         "n_cases": run.n_cases,

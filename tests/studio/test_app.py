@@ -35,6 +35,17 @@ def test_runs_list_newest_first_with_headline_figures(studio_data: StudioData) -
     assert "<script" not in page.text.replace('<script src="/static/studio.js" defer></script>', "")
 
 
+def test_the_runs_list_shows_no_cost_for_a_run_on_an_unpriced_model(studio_data: StudioData) -> None:
+    store = studio_data.store
+    run = store.get_run("run-a")
+    assert run.summary is not None
+    store.finish_run(
+        "run-a", status="complete", summary=run.summary.model_copy(update={"unpriced_models": ["openai/m"]})
+    )
+    row = next(r for r in client(studio_data).get("/").text.split("<tr>") if "/runs/run-a" in r)
+    assert "unknown (no price for openai/m)" in row and "$0.0000" not in row
+
+
 def test_run_page_filters_and_paginates(studio_data: StudioData) -> None:
     c = client(studio_data)
     failures = c.get("/runs/run-b?verdict=fail")
