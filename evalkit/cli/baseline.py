@@ -42,7 +42,6 @@ def baseline_set(
     out.print(
         f"baseline {name} of suite {record.suite_name} -> {record.run_id} "
         f"(prompt {record.prompt_version or '-'}, {record.model}){moved}",
-        markup=False,
     )
 
 

@@ -76,7 +76,7 @@ def warn_ids(match: IdMatch, labels: str) -> None:
 
     warning = match.warning(labels)
     if warning:
-        err.print(f"warning: {warning}", markup=False)
+        err.print(f"warning: {warning}")
 
 
 def finish_calibration(
@@ -93,16 +93,14 @@ def finish_calibration(
     out.print(
         f"Stored as calibration {report.calibration_id} of {report.judge_model}, rubric {report.rubric_hash}, "
         f"dataset {report.dataset}",
-        markup=False,
     )
     if not declared:
         out.print(
             "This verdict file declares no rubric: no judge scorer's gate will find this calibration "
             f"(pass --judge and --rubric/--rubric-file/--suite, or a sidecar *{SIDECAR_SUFFIX}).",
-            markup=False,
         )
-    out.print(f"thresholds: {thresholds.describe()}", markup=False)
-    out.print(decision.line(), markup=False)
+    out.print(f"thresholds: {thresholds.describe()}")
+    out.print(decision.line())
 
 
 def print_calibration(report: CalibrationReport) -> None:
@@ -125,13 +123,11 @@ def print_calibration(report: CalibrationReport) -> None:
         f"Items {report.n_items}: judged {report.n_judged}, judge errors {report.n_errors} · "
         f"agreement {pct(report.agreement)} ({pct(report.agreement_all)} counting errors as disagreements) · "
         f"Cohen's kappa {num(report.kappa)}",
-        markup=False,
     )
     positive, negative = ("pass", "fail") if report.mode == "graded" else ("A", "B")
     out.print(
         f"TPR (recall on {positive}) {pct(report.tpr)} · TNR (recall on {negative}) {pct(report.tnr)} · "
         f"ECE of the judge's confidence {num(report.ece)}",
-        markup=False,
     )
     table = Table(title="rows: human label · columns: judge label", box=None, show_edge=False, pad_edge=False)
     table.add_column("human \\ judge")

@@ -58,10 +58,9 @@ def merge(
         out.print(
             f"merged {len(m.sources)} run(s) into {m.run.run_id} ({into}): "
             + ", ".join(f"{s.run.run_id} ({s.db})" for s in m.sources),
-            markup=False,
         )
         if m.run.kind == "partial":
-            out.print(f"partial run: {m.run.config['merge']['missing']}", markup=False)
+            out.print(f"partial run: {m.run.config['merge']['missing']}")
         failures = explain_cases(store, m.run.run_id, limit=SUMMARY_FAILURES)
         print_summary(m.run, m.summary, failures, SUMMARY_FAILURES, decided_later=reference is not None)
     from evalkit.gate.cells import RunVerdict, gate_on_baseline, worst_exit_code

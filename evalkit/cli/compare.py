@@ -231,14 +231,13 @@ def print_comparison(comparison: Any, flips: int = FLIPS_SHOWN) -> None:
     )
     for f in comparison.flips[:flips]:
         tags = f" [{', '.join(f.tags)}]" if f.tags else ""
-        out.print(f"  {f.direction}  {f.case_id}{tags}", markup=False)
-        out.print(f"    A: {clip(f.output_a or '', 200)}", markup=False)
-        out.print(f"    B: {clip(f.output_b or '', 200)}", markup=False)
+        out.print(f"  {f.direction}  {f.case_id}{tags}")
+        out.print(f"    A: {clip(f.output_a or '', 200)}")
+        out.print(f"    B: {clip(f.output_b or '', 200)}")
         reasons = f.reasons_b if f.direction == "pass→fail" else f.reasons_a
         if reasons:
             out.print(
                 f"    {'B' if f.direction == 'pass→fail' else 'A'} failed: {clip('; '.join(reasons), 200)}",
-                markup=False,
             )
     if len(comparison.flips) > flips:
         out.print(
@@ -270,7 +269,7 @@ def print_decision(comparison: Any, decision: Any, verdict: Any = None) -> None:
         out.print(Text(f"WARNING: {warning}", style="bold yellow"))
     for f in comparison.regressions[:5]:
         tags = f" [{', '.join(f.tags)}]" if f.tags else ""
-        out.print(f"  pass→fail {f.case_id}{tags}: {clip('; '.join(f.reasons_b), 200)}", markup=False)
+        out.print(f"  pass→fail {f.case_id}{tags}: {clip('; '.join(f.reasons_b), 200)}")
 
 
 def _compare_group(

@@ -115,7 +115,7 @@ def print_summary(
         )
         for case in failures:
             score = "" if case.score is None else f" score {score_text(case.score, case.verdict == 'pass')}"
-            out.print(f"  {case.name} [{case.verdict}{score}] " + " | ".join(case.reasons), markup=False)
+            out.print(f"  {case.name} [{case.verdict}{score}] " + " | ".join(case.reasons))
     gate = summary.gate
     passed = gate is not None and gate.passed
     style = "bold green" if passed else "bold red"
@@ -163,19 +163,19 @@ def print_case(case: CaseExplanation, *, full: bool = False) -> None:
     tags = f" tags {','.join(case.tags)}" if case.tags else ""
     out.print(Text(f"{case.name}  [{case.verdict}{score}]{tags}", style="bold"))
     if case.error:
-        out.print(f"  error: {case.error}", markup=False)
+        out.print(f"  error: {case.error}")
     for note in case.notes:
         mark = "error" if note.error else ("pass" if note.passed else "FAIL")
         text = note.error if note.error else note.reason
         shown = score_text(note.score, note.passed or bool(note.error))
-        out.print(f"  {mark:5} {note.scorer} ({shown}): {text}", markup=False)
+        out.print(f"  {mark:5} {note.scorer} ({shown}): {text}")
         for key in ("reasoning", "confidence"):
             if key in note.details:
-                out.print(f"        {key}: {clip(note.details[key], 10_000 if full else 300)}", markup=False)
+                out.print(f"        {key}: {clip(note.details[key], 10_000 if full else 300)}")
     limit = 100_000 if full else 300
-    out.print(f"  input:    {clip(case.input, limit)}", markup=False)
-    out.print(f"  output:   {clip(case.output or '', limit)}", markup=False)
-    out.print(f"  expected: {clip(case.expected, limit)}", markup=False)
+    out.print(f"  input:    {clip(case.input, limit)}")
+    out.print(f"  output:   {clip(case.output or '', limit)}")
+    out.print(f"  expected: {clip(case.expected, limit)}")
 
 
 def print_estimate(estimate: RunEstimate) -> None:

@@ -45,7 +45,6 @@ def print_field_metrics(
         f"Fields ({scorer_title(metrics.scorers, config)}, {micro.slots:,} slots): micro P {figure(micro.precision)} "
         f"R {figure(micro.recall)} F1 {figure(micro.f1)} · macro P {figure(metrics.macro_precision)} "
         f"R {figure(metrics.macro_recall)} F1 {figure(metrics.macro_f1)}",
-        markup=False,
     )
     rows = metrics.worst_first()
     shown = rows if limit is None else rows[:limit]

@@ -36,7 +36,7 @@ def print_frontier(frontier: Frontier) -> None:
 
     out.print(Text("Model frontier: quality vs cost per 1,000 cases vs p95 latency", style="bold"))
     out.print("◆ Pareto-optimal: no other cell is as good on all three and better on one (ties all kept)")
-    out.print(f"Method: {frontier.method}.", markup=False)
+    out.print(f"Method: {frontier.method}.")
     table = Table(box=None, show_edge=False, pad_edge=False)
     columns = ["", "prompt · model", "run", "pass rate [95% CI]"]
     if frontier.has_f1:
@@ -65,4 +65,4 @@ def print_frontier(frontier: Frontier) -> None:
         ]
         table.add_row(*row, style="" if cell.pareto else "dim")
     Console(highlight=False, width=max(out.width, 150)).print(table)
-    out.print(Text(frontier.recommendation(), style="bold"), markup=False)
+    out.print(Text(frontier.recommendation(), style="bold"))

@@ -70,15 +70,14 @@ def generate(
     out.print(
         f"{loaded.name}: {len(report.stored)} new candidates from {report.calls} calls to {report.model} "
         f"({len(report.invalid)} invalid, {len(report.duplicates)} near-duplicates, {len(report.errors)} failed calls)",
-        markup=False,
     )
     for c in report.stored:
-        out.print(f"  + {c.candidate_id} [{c.family}] from {c.provenance['parent_case']}", markup=False)
+        out.print(f"  + {c.candidate_id} [{c.family}] from {c.provenance['parent_case']}")
     for label, rejections in (("invalid", report.invalid), ("duplicate", report.duplicates)):
         for r in rejections[:10]:
-            out.print(f"  - {label} [{r.family}] from {r.parent}: {r.reason}", markup=False)
+            out.print(f"  - {label} [{r.family}] from {r.parent}: {r.reason}")
     if report.stored:
-        out.print(f"Review them with: evalkit review {suite}", markup=False)
+        out.print(f"Review them with: evalkit review {suite}")
 
 
 @app.command()
@@ -133,11 +132,10 @@ def _list_candidates(candidates: list[Candidate]) -> None:
         parent = c.provenance.get("parent_case")
         out.print(
             f"{c.candidate_id} [{c.status}] family {c.family}" + (f", from {parent}" if parent else ""),
-            markup=False,
         )
-        out.print(f"  input:    {clip(c.input)}", markup=False)
-        out.print(f"  expected: {clip(c.expected)}", markup=False)
-    out.print(f"{len(candidates)} candidates", markup=False)
+        out.print(f"  input:    {clip(c.input)}")
+        out.print(f"  expected: {clip(c.expected)}")
+    out.print(f"{len(candidates)} candidates")
 
 
 def _hint_unlisted(loaded: Suite, path: Path | None) -> None:
@@ -175,10 +173,9 @@ def _review_interactively(loaded: Suite, store: Store, reviewer: str | None) -> 
     for i, c in enumerate(candidates, start=1):
         out.print(
             f"[{i}/{len(candidates)}] {c.candidate_id}  family {c.family}  from {c.provenance.get('parent_case')}",
-            markup=False,
         )
-        out.print(f"  input:    {json.dumps(c.input, ensure_ascii=False)}", markup=False)
-        out.print(f"  expected: {json.dumps(c.expected, ensure_ascii=False)}", markup=False)
+        out.print(f"  input:    {json.dumps(c.input, ensure_ascii=False)}")
+        out.print(f"  expected: {json.dumps(c.expected, ensure_ascii=False)}")
         answer = ""
         while answer not in ("a", "r", "s", "q"):
             answer = typer.prompt("[a]ccept, [r]eject, [s]kip or [q]uit?", default="s").strip().lower()[:1]
@@ -226,19 +223,16 @@ def print_mining(suite_name: str, report: MiningReport) -> None:
     out.print(
         f"{suite_name}: read {report.records} records ({report.outside_window} outside the window, "
         f"{report.already_mined} already mined{'; skipped ' + skipped if skipped else ''})",
-        markup=False,
     )
     out.print(
         f"Failures {report.failures} ({reasons}) in {report.clusters} clusters; "
         f"{report.covered} clusters already covered by cases; PII scrubbed: {pii}",
-        markup=False,
     )
-    out.print(f"Added {len(report.added)} cases to {report.case_file}", markup=False)
+    out.print(f"Added {len(report.added)} cases to {report.case_file}")
     for case in report.added[:20]:
         out.print(
             f"  + {case.id} [{case.provenance['failure'][0]}] cluster {case.provenance['cluster']} "
             f"({case.provenance['cluster_size']} failures)",
-            markup=False,
         )
 
 
@@ -297,11 +291,10 @@ def weekly(
     print_mining(result.run.run.suite_name, result.mining)
     failures = explain_cases(store, result.run.run.run_id, limit=10)
     print_summary(result.run.run, result.run.summary, failures, 10)
-    console.print(f"Trend report: {result.csv_path} and {result.html_path}", markup=False)
+    console.print(f"Trend report: {result.csv_path} and {result.html_path}")
     for r in result.trend.regressions:
         console.print(
             f"  regression week of {r.week.isoformat()}: {r.kind} {r.name} {r.baseline:.1%} -> {r.value:.1%}",
-            markup=False,
         )
     if result.webhook_error:
         typer.echo(
@@ -309,5 +302,5 @@ def weekly(
             err=True,
         )
     elif result.webhook_posted:
-        console.print("Posted the summary to the webhook.", markup=False)
+        console.print("Posted the summary to the webhook.")
     raise typer.Exit(int(result.run.decision.exit_code))

@@ -14,5 +14,5 @@ def print_baseline_rates(
     """One line when A or B replayed recordings marked as a baseline; nothing otherwise."""
     rates = baseline_error_rates(comparison, run_a, run_b)
     if rates is not None:
-        out.print(f"Baseline: {rates.line}", markup=False, style="bold")
+        out.print(f"Baseline: {rates.line}", style="bold")
     return rates

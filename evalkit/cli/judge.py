@@ -51,7 +51,7 @@ def rescore(
             on_start=lambda r: bar.update(task, total=r.n_cases, description=f"rescore {r.parent_run_id}"),
             on_result=lambda _: bar.advance(task),
         )
-    out.print(f"Re-scored {outcome.parent.run_id} into {outcome.run.run_id}: 0 target calls", markup=False)
+    out.print(f"Re-scored {outcome.parent.run_id} into {outcome.run.run_id}: 0 target calls")
     failures = explain_cases(store, outcome.run.run_id, limit=10)
     print_summary(outcome.run, outcome.summary, failures, 10)
     raise typer.Exit(outcome.decision.exit_code)
@@ -320,7 +320,7 @@ def reliability(
     from evalkit.store import open_store
 
     report = run_reliability(open_store(db, must_exist=True), run, field=field, bins=bins)
-    out.print(f"{report.run_id}", markup=False)
+    out.print(f"{report.run_id}")
     c = report.confidence
     if c is None:
         out.print("Confidence: the suite names no target.confidence_field (or pass --confidence-field)")
@@ -330,7 +330,6 @@ def reliability(
         out.print(
             f"Confidence ({c.field}): {c.with_confidence} of {c.cases} scored outputs report one · "
             f"mean confidence {mean} · pass rate {pct(c.accuracy)} · ECE {ece}",
-            markup=False,
         )
         if c.reliability:
             table = Table(box=None, show_edge=False, pad_edge=False)
@@ -353,13 +352,11 @@ def reliability(
             f"Judge noise ({j.scorer}): {j.outputs} outputs x {j.mean_votes:.1f} votes · votes split on "
             f"{pct(j.split_rate)} of outputs · mean agreement with the verdict {pct(j.mean_vote_agreement)} · "
             f"score stdev {stdev}/10",
-            markup=False,
         )
     t = report.target
     if t.cases:
         out.print(
             f"Target noise: verdict changed between epochs on {pct(t.flip_rate)} of {t.cases} cases",
-            markup=False,
         )
     else:
         out.print("Target noise: one epoch per case (run with --repeat N to measure it)")

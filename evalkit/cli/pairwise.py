@@ -124,19 +124,15 @@ def print_order_calibration(report: Any) -> None:
         )
     )
     decided = ", ".join(f"{k} {v}" for k, v in sorted(report.decided_by.items()))
-    out.print(
-        f"Items {s.n_items}: no verdict in some order {s.n_errors} · decided by: {decided}", markup=False
-    )
+    out.print(f"Items {s.n_items}: no verdict in some order {s.n_errors} · decided by: {decided}")
     out.print(
         f"Accuracy: output 1 shown first {pct(s.accuracy_first_order)} · output 2 shown first "
         f"{pct(s.accuracy_second_order)} · mean accuracy over orders {pct(s.mean_accuracy)} · "
         f"combined decision {pct(s.combined_accuracy)}",
-        markup=False,
     )
     out.print(
         f"Positional agreement {pct(s.position_agreement)} · both orders right {pct(s.both_correct)} · "
         f"first-slot answers {pct(s.first_slot_share)} · Cohen's kappa (combined) {kappa}",
-        markup=False,
     )
 
 
@@ -219,8 +215,8 @@ def print_pairwise(comparison: Any, shown: int = 10) -> None:
     if comparison.left_out:
         notes.append(f"{comparison.left_out} not judged (no output in both runs, or beyond --judge-limit)")
     if notes:
-        out.print("; ".join(notes), markup=False)
-    out.print(f"Judge spend: {comparison.calls:,} requests, ${comparison.cost_usd:.4f}", markup=False)
+        out.print("; ".join(notes))
+    out.print(f"Judge spend: {comparison.calls:,} requests, ${comparison.cost_usd:.4f}")
     if s.win_rate is None:
         rate = "win rate n/a (no decisive case)"
     else:
@@ -230,25 +226,21 @@ def print_pairwise(comparison: Any, shown: int = 10) -> None:
         )
     out.print(
         f"B wins {s.wins}, A wins {s.losses}, ties {s.ties} · {rate} · sign test p = {s.sign_test_p:.3g}",
-        markup=False,
     )
     out.print(
         f"Position agreement {pct(s.position_agreement)} (same winner in both orders) · first-slot answers "
         f"{pct(s.first_slot_share)} · decided by log-probabilities {comparison.logprob_decided} of {s.n + s.errors}",
-        markup=False,
     )
     disagreements = comparison.disagreements
     if disagreements:
-        out.print(f"Orders disagree on {len(disagreements)} case(s):", markup=False)
+        out.print(f"Orders disagree on {len(disagreements)} case(s):")
         for case in disagreements[:shown]:
-            out.print(f"  {case.case_id}: {case.verdict.reason}", markup=False)
+            out.print(f"  {case.case_id}: {case.verdict.reason}")
             for order in case.verdict.orders:
                 if order.reasoning:
-                    out.print(f"    {order.order}: {clip(order.reasoning, 200)}", markup=False)
+                    out.print(f"    {order.order}: {clip(order.reasoning, 200)}")
         if len(disagreements) > shown:
-            out.print(
-                f"  ... {len(disagreements) - shown} more in `evalkit report A --compare B`", markup=False
-            )
+            out.print(f"  ... {len(disagreements) - shown} more in `evalkit report A --compare B`")
     gate = comparison.gate
     if gate is not None:
         style = "bold green" if gate.passed else "bold red"
@@ -259,5 +251,4 @@ def print_pairwise(comparison: Any, shown: int = 10) -> None:
     out.print(
         f"Stored as pairwise comparison {comparison.comparison_id}; "
         f"`evalkit report {comparison.run_a} --compare {comparison.run_b}` shows every verdict with its reasons",
-        markup=False,
     )

@@ -61,7 +61,7 @@ def report(
         raise UsageError(
             f"cannot write the report: {exc.strerror or exc}", path=out or exc.filename
         ) from None
-    console.print(f"report written to {path}", markup=False)
+    console.print(f"report written to {path}")
 
 
 def _group_runs(store: Any, ref: str) -> list[Any] | None:
@@ -91,4 +91,4 @@ def _write_group_report(store: Any, runs: list[Any], out: Path | None, seed: int
         raise UsageError(
             f"cannot write the report: {exc.strerror or exc}", path=out or exc.filename
         ) from None
-    console.print(f"report of group {group_id} written to {path}", markup=False)
+    console.print(f"report of group {group_id} written to {path}")

@@ -79,7 +79,6 @@ def show(
     out.print(
         f"{record.run_id} · {record.suite_name} · prompt {record.prompt_version or '-'} "
         f"({record.prompt_hash or '-'}) · {record.model} · {record.status} · pass rate {pct(rate)}",
-        markup=False,
     )
     if not case:
         from evalkit.cli.console import print_prompt_cache

@@ -30,4 +30,4 @@ def sync(
     for ref in runs:
         result = sync_run(source, target, ref)
         verb = "copied" if result.copied else "already there"
-        out.print(f"{result.run_id}: {verb} ({result.rows} rows) -> {target.backend}", markup=False)
+        out.print(f"{result.run_id}: {verb} ({result.rows} rows) -> {target.backend}")

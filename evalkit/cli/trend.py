@@ -56,21 +56,17 @@ def trend(
         label = f" ({report.series.label})" if report.series else ""
         console.print(
             f"{name}{label}: {weeks} weeks, {with_runs} with runs · wrote {csv_path} and {html_path}",
-            markup=False,
         )
         left_out = {reason: sum(counts) for reason, counts in report.left_out.items() if sum(counts)}
         if left_out:
             console.print(
                 "  left out: " + ", ".join(f"{n} run(s) {reason}" for reason, n in left_out.items()),
-                markup=False,
             )
         if report.unpriced_models:
             console.print(
                 f"  no price for {', '.join(report.unpriced_models)}: weeks with its runs have no cost (n/a)",
-                markup=False,
             )
         for r in report.regressions:
             console.print(
                 f"  regression week of {r.week.isoformat()}: {r.kind} {r.name} {r.baseline:.1%} -> {r.value:.1%}",
-                markup=False,
             )

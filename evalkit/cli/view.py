@@ -89,4 +89,4 @@ def export_labels(
         n = write_labels_jsonl(open_store(db, must_exist=True), out, kind=kind, suite=suite)  # type: ignore[arg-type]
     except OSError as exc:
         raise UsageError(f"cannot write labels: {exc.strerror or exc}", path=out) from None
-    console.print(f"{n} {kind} labels written to {out}", markup=False)
+    console.print(f"{n} {kind} labels written to {out}")
