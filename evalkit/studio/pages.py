@@ -91,8 +91,10 @@ async def case_page(request: Request) -> Response:
     detail = browse.case_detail(studio.store, run.run_id, case_id)
     if detail is None:
         return _not_found(f"run {run.run_id} has no case {case_id!r}")
+    unpriced = run.summary.unpriced_models if run.summary is not None else []
     epochs = [
-        epoch_view(o, detail["expected"], detail["scores"], detail["fields"]) for o in detail["outputs"]
+        epoch_view(o, detail["expected"], detail["scores"], detail["fields"], unpriced)
+        for o in detail["outputs"]
     ]
     labels = LabelStore(studio.store).of_case(run.suite_name, case_id)
     current: dict[str, Any] = {}

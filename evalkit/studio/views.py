@@ -77,10 +77,34 @@ def prompt_messages(run: RunRecord, variables: dict[str, Any]) -> tuple[list[dic
     return messages, note
 
 
+def epoch_cost(output: dict[str, Any], unpriced: list[str]) -> str:
+    """What one epoch cost: the target's call and the judge's, a cached answer's first cost named;
+    no figure when the run called a model the price map does not price (counted as $0)."""
+    if unpriced:
+        return f"cost unknown (no price for {', '.join(unpriced)})"
+    target, judge, saved = (_usd(output.get(k)) for k in ("cost_usd", "judge_cost_usd", "saved_cost_usd"))
+    text = f"${target + judge:.6f}"
+    if judge:
+        text += f" (judge ${judge:.6f})"
+    if output.get("cached"):
+        text += " · cached answer" + (f", ${saved:.6f} when first made" if saved else "")
+    return text
+
+
+def _usd(value: Any) -> float:
+    """A stored cost, 0 where none was recorded (a row from before the column)."""
+    return 0.0 if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
+
+
 def epoch_view(
-    output: dict[str, Any], expected: Any, scores: list[dict[str, Any]], fields: list[dict[str, Any]]
+    output: dict[str, Any],
+    expected: Any,
+    scores: list[dict[str, Any]],
+    fields: list[dict[str, Any]],
+    unpriced: list[str] | None = None,
 ) -> dict[str, Any]:
-    """One epoch's output against the expected output, with its scorers and fields."""
+    """One epoch's output against the expected output, with its scorers and fields (``unpriced``:
+    the models of the run without a price, from its summary)."""
     parsed = json.loads(output["parsed_json"]) if output.get("parsed_json") else None
     text = output.get("raw_text") or ""
     shown = as_text(parsed) if parsed is not None else text
@@ -94,7 +118,7 @@ def epoch_view(
         "text": text,
         "hash": output_hash(text),
         "latency": num(output.get("latency_ms"), 0),
-        "cost": num(output.get("cost_usd"), 6),
+        "cost": epoch_cost(output, unpriced or []),
         "diff": word_diff(as_text(expected), shown) if expected is not None else None,
         "scores": [
             {

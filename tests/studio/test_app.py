@@ -269,3 +269,28 @@ def test_judge_votes_and_reasoning_show_on_the_case_page(tmp_path: Any) -> None:
         ("openai/j1", "fail", "2.0", "0.90", "misses &lt;i&gt;price&lt;/i&gt;"),
         ("openai/j2", "error", "-", "-", "bad JSON"),
     ]
+
+
+def test_the_case_page_counts_the_judge_and_names_an_unpriced_model(studio_data: StudioData) -> None:
+    store = studio_data.store
+    page = client(studio_data).get("/runs/run-a/case?id=case-000").text
+    epoch = re.search(r'id="epoch-0">.*?</h2>', page, re.S)
+    assert epoch is not None and re.search(r"· \$\d+\.\d{6}", epoch.group(0))
+    run = store.get_run("run-a")
+    assert run.summary is not None
+    store.finish_run(
+        "run-a", status="complete", summary=run.summary.model_copy(update={"unpriced_models": ["openai/m"]})
+    )
+    page = client(studio_data).get("/runs/run-a/case?id=case-000").text
+    epoch = re.search(r'id="epoch-0">.*?</h2>', page, re.S)
+    assert epoch is not None and "cost unknown (no price for openai/m)" in epoch.group(0)
+    assert "$0.000000" not in epoch.group(0)
+
+
+def test_an_epoch_cost_adds_the_judge_and_names_a_cached_answer() -> None:
+    from evalkit.studio.views import epoch_cost
+
+    assert epoch_cost({"cost_usd": 0.001, "judge_cost_usd": 0.0005}, []) == "$0.001500 (judge $0.000500)"
+    cached = {"cost_usd": 0.0, "judge_cost_usd": None, "cached": True, "saved_cost_usd": 0.002}
+    assert epoch_cost(cached, []) == "$0.000000 · cached answer, $0.002000 when first made"
+    assert epoch_cost({"cost_usd": float("nan")}, []) == "$0.000000"

@@ -97,7 +97,9 @@ def _jinja_render(source: str, context: dict[str, object]) -> str:
 
 
 def _fast_render(tmp_path: Path, source: str, context: dict[str, object]) -> str:
-    prompt = load_prompt("v1", write(tmp_path, "[user]\n" + source) if source.strip() else write(tmp_path, source))
+    prompt = load_prompt(
+        "v1", write(tmp_path, "[user]\n" + source) if source.strip() else write(tmp_path, source)
+    )
     try:
         return prompt.render(context)[0]["content"]
     except ConfigError as exc:
@@ -121,7 +123,10 @@ def test_placeholder_only_sections_render_as_jinja2_would_without_importing_it(t
     chooser = random.Random(7)
     checked = 0
     for _ in range(400):
-        parts = [chooser.choice(texts) if i % 2 == 0 else chooser.choice(holes) for i in range(chooser.randint(1, 7))]
+        parts = [
+            chooser.choice(texts) if i % 2 == 0 else chooser.choice(holes)
+            for i in range(chooser.randint(1, 7))
+        ]
         source = "lead " + "".join(parts) + " end"
         if plain_placeholders(source) is None:
             continue  # left to jinja2
@@ -135,8 +140,16 @@ def test_placeholder_only_sections_render_as_jinja2_would_without_importing_it(t
 @pytest.mark.parametrize(
     "source",
     [
-        "{{ a|upper }}", "{{ a.b }}", "{{- a }}", "{{ a -}}", "{% if a %}x{% endif %}", "{# c #}{{ a }}",
-        "{{{ a }}", "{{ a }}{{", "{{\na }}", "{{ café }}",
+        "{{ a|upper }}",
+        "{{ a.b }}",
+        "{{- a }}",
+        "{{ a -}}",
+        "{% if a %}x{% endif %}",
+        "{# c #}{{ a }}",
+        "{{{ a }}",
+        "{{ a }}{{",
+        "{{\na }}",
+        "{{ café }}",
     ],
 )
 def test_other_jinja2_syntax_is_left_to_jinja2(tmp_path: Path, source: str) -> None:
