@@ -17,7 +17,7 @@ app.add_typer(baseline_app, name="baseline")
 
 @baseline_app.command("set")
 def baseline_set(
-    name: str = typer.Argument(..., help="Baseline name, e.g. main or release-2026-01."),
+    name: str = typer.Argument(..., metavar="NAME", help="Baseline name, e.g. main or release-2026-01."),
     run: RunArgument = "latest",
     db: DbOption = None,
 ) -> None:

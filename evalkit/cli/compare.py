@@ -17,6 +17,7 @@ FLIPS_SHOWN = 10
 def compare(
     refs: list[str] = typer.Argument(
         ...,
+        metavar="RUN",
         help="Two runs, A (the reference) and B (the candidate): ids, unique prefixes or 'latest'. "
         "Or one run group (a prompts x models matrix), whose cells are compared with its first run, "
         "then shown as a model frontier (quality, $/1k cases, p95 latency).",

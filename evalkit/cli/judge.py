@@ -24,7 +24,7 @@ DEFAULT_PAIRWISE_RUBRIC = (
 @app.command()
 def rescore(
     run: str = typer.Argument(
-        "latest", help="Run whose stored outputs to score: id, unique prefix or 'latest'."
+        "latest", metavar="RUN", help="Run whose stored outputs to score: id, unique prefix or 'latest'."
     ),
     suite: Path | None = typer.Option(
         None, "--suite", help="Suite whose scorers to apply (default: the run's suite file, as it is now)."
@@ -61,6 +61,7 @@ def rescore(
 def calibrate(
     labels: Path = typer.Argument(
         ...,
+        metavar="LABELS",
         help="Human-labelled set: PandaLM testset JSON, an LLMBar dataset (file or folder), evalkit JSONL, "
         "or `store`: the grades given in `evalkit view`.",
     ),

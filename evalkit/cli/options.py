@@ -17,15 +17,20 @@ DB_DEFAULT = "(default: $EVALKIT_DB or .evalkit/evalkit.duckdb)"
 DbOption = Annotated[str | None, typer.Option("--db", help=f"Results database {DB_DEFAULT}.")]
 """``--db``: the results database, a DuckDB file or a postgresql:// URL."""
 
-SuitePathArgument = Annotated[Path, typer.Argument(help="Suite file, or a directory holding suite.yaml.")]
+SuitePathArgument = Annotated[
+    Path, typer.Argument(metavar="SUITE", help="Suite file, or a directory holding suite.yaml.")
+]
 """``SUITE`` of the commands that load the suite file itself."""
 
 StoredSuiteArgument = Annotated[
-    str, typer.Argument(help="Suite file or directory, or a suite name as stored (see `evalkit runs`).")
+    str,
+    typer.Argument(
+        metavar="SUITE", help="Suite file or directory, or a suite name as stored (see `evalkit runs`)."
+    ),
 ]
 """``SUITE`` of the commands that read a suite's stored runs; unknown names are an error."""
 
-RunArgument = Annotated[str, typer.Argument(help="Run id, unique prefix, or 'latest'.")]
+RunArgument = Annotated[str, typer.Argument(metavar="RUN", help="Run id, unique prefix, or 'latest'.")]
 """``RUN``: a stored run (default ``"latest"`` at each command)."""
 
 ProgressOption = Annotated[

@@ -15,6 +15,7 @@ from evalkit.cli.options import BootstrapSeedOption, DbOption
 def report(
     run: str = typer.Argument(
         "latest",
+        metavar="RUN",
         help="Run id, unique prefix, or 'latest'. Or a run group (a prompts x models matrix): "
         "its model frontier page.",
     ),

@@ -12,7 +12,9 @@ from evalkit.cli.options import DB_DEFAULT
 
 @app.command()
 def sync(
-    runs: list[str] = typer.Argument(..., help="Run ids (or unique prefixes, or 'latest') to push."),
+    runs: list[str] = typer.Argument(
+        ..., metavar="RUN", help="Run ids (or unique prefixes, or 'latest') to push."
+    ),
     to: str = typer.Option(..., "--to", help="Target database: postgresql://... or a DuckDB file."),
     db: Annotated[str | None, typer.Option("--db", help=f"Source database {DB_DEFAULT}.")] = None,
 ) -> None:

@@ -72,7 +72,7 @@ def view(
 
 @labels_app.command("export")
 def export_labels(
-    out: Path = typer.Argument(..., help="JSONL file to write (one labelled item a line)."),
+    out: Path = typer.Argument(..., metavar="OUT", help="JSONL file to write (one labelled item a line)."),
     kind: str = typer.Option("graded", "--kind", help="graded (pass/fail) or pairwise (A/B/tie)."),
     suite: str | None = typer.Option(None, "--suite", help="Only grades of this suite (by name)."),
     db: DbOption = None,

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from typer.models import CommandInfo
+
 from evalkit.cli.app import app, app_for
 from tests.conftest import CliResult
 
@@ -40,3 +42,25 @@ def test_listing_and_misspelt_commands_read_as_before(cli: Callable[..., CliResu
     missing = cli("show", "--nope")
     assert missing.exit_code == 2 and "Usage: evalkit show" in missing.stderr
     assert "No such option: --nope" in missing.stderr
+
+
+def test_usage_lines_name_arguments_as_the_help_texts_do(cli: Callable[..., CliResult]) -> None:
+    """`Usage: evalkit run [OPTIONS] {SUITE}`: the help says SUITE, RUN, ...; typer alone would
+    print the parameter's lower-case name (`{suite}`, `[run]`)."""
+    import re
+
+    from typer.main import get_command_name
+
+    def named(command: CommandInfo) -> str:
+        return command.name or get_command_name(command.callback.__name__ if command.callback else "")
+
+    names = [named(c) for c in app.registered_commands]
+    for group in app.registered_groups:
+        if group.typer_instance is not None:
+            names += [f"{group.name} {named(c)}" for c in group.typer_instance.registered_commands]
+    assert "baseline set" in names and len(names) > 20
+    for name in names:
+        usage = cli(*name.split(), "--help").stdout.splitlines()[0]
+        arguments = re.findall(r"[{\[]([^}\]]+)[}\]]", usage.split("[OPTIONS]", 1)[1])
+        assert all(a.isupper() for a in arguments), usage
+    assert cli("run").stderr.strip().endswith("Missing argument 'SUITE'.")
