@@ -35,6 +35,17 @@ def case_verdict(scores: Sequence[ScoreRow], gate: GateSpec) -> tuple[Verdict, f
     return ("pass" if passed else "fail"), score
 
 
+def percents(rate: float, threshold: float) -> tuple[str, str]:
+    """``rate`` and ``threshold`` as percentages, with the decimals that keep them apart when they
+    differ (one at least for the rate; none the threshold does not need): 6 of 7 against a
+    min_pass_rate of 0.858 reads 85.71% < 85.8%, never "85.7% < 86%" or "85.7% >= 85.7%"."""
+    for digits in range(1, 7):
+        if round(rate * 100, digits) != round(threshold * 100, digits) or abs(rate - threshold) <= 1e-12:
+            break
+    floor = f"{threshold * 100:.{digits}f}".rstrip("0").rstrip(".")
+    return f"{rate:.{digits}%}", f"{floor}%"
+
+
 def decide(summary: VerdictCounts, gate: GateSpec) -> GateDecision:
     """Apply the suite's gate to a run's verdict counts (a summary, or the counts the gate judges)."""
     results = summary.results
@@ -45,7 +56,8 @@ def decide(summary: VerdictCounts, gate: GateSpec) -> GateDecision:
     error_rate = errors / results
     if error_rate > gate.max_error_rate:
         reasons.append(
-            f"{errors} of {results} cases ended in errors ({error_rate:.0%} > max_error_rate {gate.max_error_rate:.0%}); "
+            f"{errors} of {results} cases ended in errors "
+            f"({' > max_error_rate '.join(percents(error_rate, gate.max_error_rate))}); "
             "the quality verdict cannot be trusted"
         )
         return GateDecision(passed=False, exit_code=ExitCode.INFRASTRUCTURE, reasons=reasons)
@@ -54,10 +66,11 @@ def decide(summary: VerdictCounts, gate: GateSpec) -> GateDecision:
         return GateDecision(
             passed=False, exit_code=ExitCode.INFRASTRUCTURE, reasons=["no case could be scored"]
         )
+    rate, floor = percents(pass_rate, gate.min_pass_rate)
     if pass_rate + 1e-12 < gate.min_pass_rate:
-        reasons.append(f"pass rate {pass_rate:.1%} < min_pass_rate {gate.min_pass_rate:.0%}")
+        reasons.append(f"pass rate {rate} < min_pass_rate {floor}")
         return GateDecision(passed=False, exit_code=ExitCode.GATE_FAILED, reasons=reasons)
-    reasons.append(f"pass rate {pass_rate:.1%} >= min_pass_rate {gate.min_pass_rate:.0%}")
+    reasons.append(f"pass rate {rate} >= min_pass_rate {floor}")
     return GateDecision(passed=True, exit_code=ExitCode.OK, reasons=reasons)
 
 

@@ -105,7 +105,7 @@ def test_provider_down_exits_3_and_errors_are_not_failures(
         result = run_cli(cli, suite, tmp_path / "r.duckdb")
     assert result.exit_code == 3
     assert "0 failed, 4 errors" in result.stdout
-    assert "4 of 4 cases ended in errors (100% > max_error_rate 10%)" in result.stdout
+    assert "4 of 4 cases ended in errors (100.0% > max_error_rate 10%)" in result.stdout
     store = open_store(tmp_path / "r.duckdb")
     frame = store.case_results(store.get_run("latest").run_id)
     assert set(frame["verdict"]) == {"error"}

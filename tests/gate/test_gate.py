@@ -86,3 +86,24 @@ def test_default_gate_fails_a_listing_with_one_wrong_field() -> None:
     assert verdict == "fail" and case_score is not None and f"{case_score:.2f}" == "1.00"
     assert score_text(case_score, passed=False) == "0.99"  # what the summary and `show` print
     assert score_text(case_score, passed=True) == "1.00" and score_text(0.5, passed=False) == "0.50"
+
+
+@pytest.mark.parametrize(
+    ("floor", "reason"),
+    [
+        (0.855, "pass rate 85.7% >= min_pass_rate 85.5%"),
+        (0.858, "pass rate 85.7% < min_pass_rate 85.8%"),
+        (0.8572, "pass rate 85.71% < min_pass_rate 85.72%"),
+        (0.75, "pass rate 85.7% >= min_pass_rate 75%"),
+    ],
+)
+def test_gate_reasons_never_read_against_the_verdict(floor: float, reason: str) -> None:
+    """6 of 7 passed: the figures are printed as far as it takes to see which side of the floor
+    the rate is on (a whole-percent floor read "85.7% >= 86%" and "85.7% < 86%")."""
+    decision = decide(summary(6, 1, 0), GateSpec(min_pass_rate=floor))
+    assert decision.reasons == [reason] and decision.passed == (6 / 7 >= floor)
+
+
+def test_error_rate_reason_shows_both_sides() -> None:
+    decision = decide(summary(4, 0, 1), GateSpec(max_error_rate=0.195))
+    assert decision.reasons[0].startswith("1 of 5 cases ended in errors (20.0% > max_error_rate 19.5%)")
