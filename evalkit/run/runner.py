@@ -15,13 +15,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from signal import Signals
 from typing import Any
 
 from evalkit.cases import Case
-from evalkit.errors import DatabaseFileError, ExitCode, UsageError
+from evalkit.errors import DatabaseFileError, UsageError
 from evalkit.gate.cells import BaselineCheck, RunVerdict, check_baseline, resolve_baseline
-from evalkit.gate.judges import judge_checks
-from evalkit.gate.suite import GateDecision, apply_judge_checks, decide
+from evalkit.gate.suite import GateDecision
 from evalkit.providers.calls import ModelCaller, RetryPolicy
 from evalkit.providers.concurrency import ConcurrencyLimit
 from evalkit.results import (
@@ -46,7 +46,9 @@ from evalkit.run.shape import (
     run_kind,
     suite_changes,
 )
-from evalkit.run.signals import StopSignals, db_argument, interrupted
+from evalkit.run.sharding import resumed_options
+from evalkit.run.signals import StopSignals, db_argument, interrupted, stopped_decision
+from evalkit.run.summary import judged_summary, summed_calls
 from evalkit.store import Store
 from evalkit.store.leases import RunLeases, fresh_heartbeat
 from evalkit.suite.loading import Suite
@@ -160,7 +162,7 @@ async def execute_run(
     # SIGTERM stop it as --budget does: what is stored is kept, the run is left incomplete
     with store.hold(), StopSignals().installed() as stop:
         try:
-            return await _execute(suite, store, options or RunOptions(), on_result, starting)
+            return await _execute(suite, store, options or RunOptions(), on_result, starting, stop)
         except asyncio.CancelledError:
             if stop.received is None:
                 raise
@@ -191,9 +193,11 @@ async def _execute(
     options: RunOptions,
     on_result: ResultCallback | None,
     on_start: StartCallback | None,
+    stop: StopSignals,
 ) -> RunOutcome:
     if options.resume:
         run = await asyncio.to_thread(_resume_record, suite, store, options.resume)
+        options = resumed_options(run, options)
         repeat = int(run.config.get("run", {}).get("repeat", 1))
         target = prepare_target(suite, run.model, run.prompt_version, options.timeout)
         if options.budget_usd is not None:
@@ -289,7 +293,9 @@ async def _execute(
         heartbeat.cancel()
         await caller.aclose()
         if writer.recorded:  # else its database could not be opened: that error is the outcome
-            summary, decision = await _finish(suite, store, run, caller, options, progress, status, repeat)
+            summary, decision = await _finish(
+                suite, store, run, caller, options, progress, status, repeat, stop.received
+            )
     run = run.model_copy(update={"status": status, "summary": summary})
     return RunOutcome(run=run, summary=summary, decision=decision)
 
@@ -303,21 +309,37 @@ async def _finish(
     progress: Progress,
     status: str,
     repeat: int,
+    signal: Signals | None,
 ) -> tuple[RunSummary, GateDecision]:
     """The run's summary and gate decision, stored with its final status."""
-    summary = await asyncio.to_thread(_summarize, suite, store, run, caller, repeat)
-    if progress.ray is not None:
-        summary = summary.model_copy(update={"ray": progress.ray})
-    assert summary.gate_counts is not None  # _summarize sets them
-    decision = decide(summary.gate_counts, suite.config.gate)
-    # a gate that leans on an uncalibrated or below-threshold judge says so (or fails, if asked)
-    checks = await asyncio.to_thread(judge_checks, [s.model_dump() for s in suite.config.scorers], store)
-    decision = apply_judge_checks(decision, checks)
-    if progress.stopped_by_budget:
-        assert options.budget_usd is not None
+    stats = caller.stats
+    this_process = CallCounts(
+        requests=stats.requests,
+        retries=stats.retries,
+        cache_hits=stats.cache_hits,
+        cache_misses=stats.cache_misses,
+        failed_calls=stats.failures,
+        rate_limit_backoffs=caller.limit.decreases,
+        rate_limited=stats.rate_limited,
+        judge_calls=stats.judge_calls,
+    )
+    earlier = run.summary.calls if run.summary is not None else None  # a resumed run's earlier parts
+    summary, decision, _ = await asyncio.to_thread(
+        judged_summary,
+        store,
+        run.run_id,
+        suite.config.gate,
+        [s.model_dump() for s in suite.config.scorers],
+        repeat,
+        calls=summed_calls([earlier, this_process], concurrency_limit_end=round(caller.limit.limit, 1)),
+        unpriced_models=unpriced_models(run.model, [s.spec for s in suite.scorers]),
+        **({"ray": progress.ray} if progress.ray is not None else {}),
+    )
+    if status != "complete":  # stopped by --budget, a signal or an error: part of the cases ran
         resume = f"evalkit run {run.suite_path} --resume {run.run_id}"
-        reason = budget_stop_reason(options.budget_usd, caller, resume)
-        decision = GateDecision(passed=False, exit_code=ExitCode.INCOMPLETE, reasons=[reason])
+        spent = progress.stopped_by_budget and options.budget_usd is not None
+        reason = budget_stop_reason(options.budget_usd or 0.0, caller, resume) if spent else None
+        decision = stopped_decision(run, summary, resume, budget_reason=reason, signum=signal)
     summary = summary.model_copy(update={"gate": decision})
     await asyncio.to_thread(store.finish_run, run.run_id, status=status, summary=summary)
     return summary, decision
@@ -337,36 +359,6 @@ def _prewarm_ray(suite: Suite, target: Target, options: RunOptions) -> list[Any]
     from evalkit.run.ray_warmup import prewarm
 
     return prewarm(suite, target, options)
-
-
-def _summarize(suite: Suite, store: Store, run: RunRecord, caller: ModelCaller, repeat: int) -> RunSummary:
-    """The stored aggregates of a run, plus call statistics, flaky cases and what the gate counts."""
-    stats = caller.stats
-    calls = CallCounts(
-        requests=stats.requests,
-        retries=stats.retries,
-        cache_hits=stats.cache_hits,
-        cache_misses=stats.cache_misses,
-        failed_calls=stats.failures,
-        concurrency_limit_end=round(caller.limit.limit, 1),
-        rate_limit_backoffs=caller.limit.decreases,
-        rate_limited=stats.rate_limited,
-        judge_calls=stats.judge_calls,
-    )
-    flaky = store.flaky_cases(run.run_id) if repeat > 1 else []  # one epoch per case: none can be flaky
-    gate = suite.config.gate
-    quarantined = set(gate.quarantine) | (set(flaky) if gate.quarantine_flaky else set())
-    return store.summarize(run.run_id).model_copy(
-        update={
-            "calls": calls,
-            "repeat": repeat,
-            "flaky": sorted(flaky),
-            "quarantined": sorted(quarantined),
-            # what the gate judges: every result except those of quarantined cases
-            "gate_counts": store.verdict_counts(run.run_id, exclude=sorted(quarantined)),
-            "unpriced_models": unpriced_models(run.model, [s.spec for s in suite.scorers]),
-        }
-    )
 
 
 def run_suite(

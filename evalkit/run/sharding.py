@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 from evalkit.cases import Case
 from evalkit.errors import UsageError
+from evalkit.results import RunRecord
 
 _SPEC = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 
@@ -53,3 +55,18 @@ class Shard:
 
     def __str__(self) -> str:
         return f"{self.index}/{self.count}"
+
+
+def resumed_options(run: RunRecord, options: Any) -> Any:
+    """``options`` (``RunOptions``) for resuming ``run``: a shard's run finishes its own shard's
+    cases, with or without ``--shard`` (the same one); a run of a subset it cannot tell is refused."""
+    if options.shard is not None and options.shard != run.shard:
+        what = f"shard {run.shard}" if run.shard else "not a shard"
+        raise UsageError(f"run {run.run_id} is {what}: resume it without --shard")
+    if run.shard is not None:
+        return replace(options, shard=run.shard, case_filter=Shard.parse(run.shard).accepts)
+    if run.kind == "subset" and options.case_filter is None:
+        raise UsageError(
+            f"run {run.run_id} ran a subset of the suite's cases, which --resume cannot tell; start a new run"
+        )
+    return options

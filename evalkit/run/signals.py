@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from evalkit.errors import EvalkitError, ExitCode
-from evalkit.results import RunRecord
+from evalkit.results import GateDecision, RunRecord, RunSummary
 from evalkit.store import Store, resolve_db
 
 EXIT_CODES = {signal.SIGINT: ExitCode.INTERRUPTED, signal.SIGTERM: ExitCode.TERMINATED}
@@ -83,6 +83,28 @@ def interrupted(
         signum,
         f"run {run.run_id} stopped by {name}: {kept} of {total} results kept, run marked incomplete; "
         f"finish it with: {command}",
+    )
+
+
+def stopped_decision(
+    run: RunRecord,
+    summary: RunSummary,
+    resume: str,
+    *,
+    budget_reason: str | None = None,
+    signum: signal.Signals | None = None,
+) -> GateDecision:
+    """The verdict stored with a run that stopped before every case ran: never a pass, whatever
+    the part that ran would say. Exit 4 for ``--budget``, the signal's code (130, 143) for a signal,
+    4 for an error that ended the loop."""
+    if budget_reason is not None:
+        return GateDecision(passed=False, exit_code=ExitCode.INCOMPLETE, reasons=[budget_reason])
+    cause = f"stopped by {signal.Signals(signum).name}" if signum is not None else "stopped by an error"
+    total = run.n_cases * max(1, summary.repeat or 1)
+    return GateDecision(
+        passed=False,
+        exit_code=EXIT_CODES.get(signum, ExitCode.INCOMPLETE) if signum is not None else ExitCode.INCOMPLETE,
+        reasons=[f"{cause} with {summary.results} of {total} results; finish it with `{resume}`"],
     )
 
 

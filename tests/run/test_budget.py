@@ -146,3 +146,26 @@ def test_a_budget_refuses_models_without_a_price_before_any_call(
         assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
     assert unbudgeted.exit_code == 0, unbudgeted.stdout + unbudgeted.stderr
     assert len(open_store(db).list_runs()) == 1  # the refused invocations stored nothing
+
+
+def test_a_shard_run_resumes_its_own_cases_only(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    from evalkit.run.sharding import Shard
+
+    db = tmp_path / "r.duckdb"
+    shard = Shard.parse("2/3")
+    with LoopbackOpenAI(responder=long_answer) as server:
+        text = loopback_suite(server.base_url, scorers=SCORERS).replace("openai/loopback", PRICED)
+        suite = make_suite(text, cases(60))
+        owned = {c.id for c in load_suite(suite).iter_cases() if shard.accepts(c)}
+        stopped = run(cli, suite, db, "--shard", "2/3", "--budget", "0.001")
+        assert stopped.exit_code == 4, stopped.stdout + stopped.stderr
+        run_ = open_store(db).get_run("latest")
+        assert run_.kind == "shard" and run_.status == "incomplete"
+        other = run(cli, suite, db, "--resume", run_.run_id, "--shard", "1/3")
+        assert other.exit_code == 2 and "is shard 2/3: resume it without --shard" in other.stderr
+        resumed = run(cli, suite, db, "--resume", run_.run_id)  # the command the stop printed
+    assert resumed.exit_code == 0, resumed.stdout + resumed.stderr
+    stored = {r[0] for r in open_store(db).completed_keys(run_.run_id)}
+    assert stored == owned and len(server.stats.bodies) == len(owned)  # no case of another shard

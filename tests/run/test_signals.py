@@ -63,6 +63,13 @@ def test_a_signal_leaves_a_resumable_incomplete_run_and_says_how_to_finish_it(
         kept = len(store.completed_keys(run.run_id))
         # with 2 in flight, the 4th request was sent only after the first two answers were taken
         assert run.status == "incomplete" and 2 <= kept < len(CASES)
+        # the gate of a part of the cases is no pass, though every kept result passed
+        assert run.summary is not None and run.summary.gate is not None and run.summary.passed == kept
+        assert not run.summary.gate.passed and run.summary.gate.exit_code == code
+        assert run.summary.gate.reasons[0].startswith(f"stopped by {signum.name} with {kept} of {len(CASES)}")
+        assert run.summary.calls is not None
+        first_requests = run.summary.calls.requests
+        assert first_requests >= kept
         assert f"run {run.run_id} stopped by {signum.name}: {kept} of {len(CASES)} results kept" in lines[0]
         resume = f"evalkit run {suite} --resume {run.run_id} --db {db}"
         assert lines[0].endswith(f"finish it with: {resume}")
@@ -88,3 +95,6 @@ def test_a_signal_leaves_a_resumable_incomplete_run_and_says_how_to_finish_it(
     assert len(open_store(db).completed_keys(run.run_id)) == len(CASES)
     assert run.summary is not None and run.summary.gate_counts is not None
     assert run.summary.gate_counts.errors == 0
+    assert run.summary.gate is not None and run.summary.gate.passed
+    # the Calls line counts the whole run: the interrupted part and the resumption
+    assert run.summary.calls is not None and run.summary.calls.requests == first_requests + len(sent)

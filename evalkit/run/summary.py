@@ -1,0 +1,64 @@
+"""A run's stored summary and gate decision, the same for a run, a re-scored run and a merged run.
+
+The gate judges every result except those of quarantined cases: the suite's ``quarantine`` list
+and, with ``quarantine_flaky``, the cases that both passed and failed across epochs. Each suite
+judge's calibration is checked against it (``min_kappa``, ``calibration: warn|fail``). A run that
+re-scores stored outputs or merges shards is judged by these same rules, so it cannot pass where
+the run it stands for would fail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from evalkit.gate.judges import JudgeCheck, judge_checks
+from evalkit.gate.suite import GateDecision, apply_judge_checks, decide
+from evalkit.results import CallCounts, RunSummary
+from evalkit.store import Store
+from evalkit.suite.spec import GateSpec
+
+# counters of `CallCounts` that add up over the processes or shards of one run
+CALL_COUNTERS = (
+    "requests",
+    "retries",
+    "cache_hits",
+    "cache_misses",
+    "failed_calls",
+    "rate_limit_backoffs",
+    "rate_limited",
+    "judge_calls",
+)
+
+
+def summed_calls(parts: Sequence[CallCounts | None], **last: Any) -> CallCounts:
+    """The calls of a run made in ``parts`` (shards, or a run and its resumptions), counters summed;
+    ``last`` sets what is not a sum (the adaptive limit at the end)."""
+    known = [p for p in parts if p is not None]
+    return CallCounts(**{key: sum(getattr(p, key) for p in known) for key in CALL_COUNTERS}, **last)
+
+
+def judged_summary(
+    store: Store,
+    run_id: str,
+    gate: GateSpec,
+    scorers: Sequence[Mapping[str, Any]],
+    repeat: int,
+    **updates: Any,
+) -> tuple[RunSummary, GateDecision, list[JudgeCheck]]:
+    """The run's stored aggregates with ``updates``, what its gate counts, the gate's decision (its
+    judges' calibrations applied, not yet stored in the summary) and those judge checks."""
+    flaky = store.flaky_cases(run_id) if repeat > 1 else []  # one epoch per case: none can be flaky
+    quarantined = sorted(set(gate.quarantine) | (set(flaky) if gate.quarantine_flaky else set()))
+    gate_counts = store.verdict_counts(run_id, exclude=quarantined)
+    summary = store.summarize(run_id).model_copy(
+        update={
+            "repeat": repeat,
+            "flaky": sorted(flaky),
+            "quarantined": quarantined,
+            "gate_counts": gate_counts,
+            **updates,
+        }
+    )
+    checks = judge_checks(scorers, store)
+    return summary, apply_judge_checks(decide(gate_counts, gate), checks), checks
