@@ -31,6 +31,9 @@ def rescore(
     ),
     db: DbOption = None,
     concurrency: int = typer.Option(4, "--concurrency", "-c", min=1, help="Cases scored at once."),
+    no_cache: bool = typer.Option(
+        False, "--no-cache", help="Ask the judges again instead of reusing their cached answers."
+    ),
     progress: ProgressOption = True,
 ) -> None:
     """Apply a suite's current scorers to the stored outputs of RUN, calling no target; store a new, linked run."""
@@ -48,6 +51,7 @@ def rescore(
             run,
             suite,
             concurrency=concurrency,
+            use_cache=not no_cache,
             on_start=lambda r: bar.update(task, total=r.n_cases, description=f"rescore {r.parent_run_id}"),
             on_result=lambda _: bar.advance(task),
         )

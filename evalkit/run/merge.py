@@ -20,24 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from evalkit.errors import ExitCode, UsageError
-from evalkit.gate.suite import GateDecision, decide
-from evalkit.results import CallCounts, RunRecord, RunSummary, new_run_id
+from evalkit.gate.suite import GateDecision
+from evalkit.results import RunRecord, RunSummary, new_run_id
 from evalkit.run.sharding import Shard
+from evalkit.run.summary import judged_summary, summed_calls
 from evalkit.store import Store, open_store
 from evalkit.store.run_tables import RunRows, add_cache_rows, insert_run, read_cache_rows, read_run_rows
 from evalkit.suite.spec import GateSpec
-
-# Summed over the sources into the merged run's `calls` summary.
-_CALL_COUNTERS = (
-    "requests",
-    "retries",
-    "cache_hits",
-    "cache_misses",
-    "failed_calls",
-    "rate_limit_backoffs",
-    "rate_limited",
-    "judge_calls",
-)
 
 
 @dataclass(frozen=True)
@@ -249,26 +238,18 @@ def _merge_cell(
 def _summary(
     store: Store, record: RunRecord, runs: list[RunRecord], status: str
 ) -> tuple[RunSummary, GateDecision]:
-    """The summary a run of all the cases would have stored: aggregates, flaky cases, the gate."""
-    sources = [r.summary.calls for r in runs if r.summary is not None and r.summary.calls is not None]
-    calls = CallCounts(**{key: sum(getattr(c, key) for c in sources) for key in _CALL_COUNTERS})
+    """The summary a run of all the cases would have stored: aggregates, flaky cases, the gate
+    (its judges' calibrations included)."""
     gate = GateSpec.model_validate(record.config.get("gate", {}))
-    flaky = store.flaky_cases(record.run_id)
-    quarantined = set(gate.quarantine) | (set(flaky) if gate.quarantine_flaky else set())
-    gate_counts = store.verdict_counts(record.run_id, exclude=sorted(quarantined))
-    summary = store.summarize(record.run_id).model_copy(
-        update={
-            "calls": calls,
-            "repeat": int(record.config.get("run", {}).get("repeat", 1)),
-            "flaky": sorted(flaky),
-            "quarantined": sorted(quarantined),
-            "gate_counts": gate_counts,
-            "unpriced_models": sorted(
-                {m for r in runs if r.summary is not None for m in r.summary.unpriced_models}
-            ),
-        }
+    summary, decision, _ = judged_summary(
+        store,
+        record.run_id,
+        gate,
+        record.config.get("scorers", []),  # their judges checked in the database merged into
+        int(record.config.get("run", {}).get("repeat", 1)),
+        calls=summed_calls([r.summary.calls if r.summary is not None else None for r in runs]),
+        unpriced_models=sorted({m for r in runs if r.summary is not None for m in r.summary.unpriced_models}),
     )
-    decision = decide(gate_counts, gate)
     if status != "complete":
         unfinished = ", ".join(r.run_id for r in runs if r.status != "complete")
         decision = GateDecision(

@@ -16,12 +16,14 @@ from typing import Any
 
 from evalkit.cases import Case
 from evalkit.errors import UsageError
-from evalkit.gate.judges import JudgeCheck, judge_checks
-from evalkit.gate.suite import GateDecision, apply_judge_checks, decide
+from evalkit.gate.judges import JudgeCheck
+from evalkit.gate.suite import GateDecision
 from evalkit.providers.calls import ModelCaller
+from evalkit.providers.prices import call_cost
 from evalkit.results import CaseResult, OutputRecord, RunRecord, RunSummary
 from evalkit.run.call_plan import unpriced_models
 from evalkit.run.evaluate import scored_result
+from evalkit.run.summary import judged_summary
 from evalkit.store import Store
 from evalkit.suite.loading import Suite, load_suite
 from evalkit.suite.spec import ScorerSpec
@@ -41,14 +43,16 @@ class RescoreOutcome:
 
 
 def stored_results(
-    store: Store, run_id: str, case_checks: dict[str, list[ScorerSpec]] | None = None
-) -> Iterator[tuple[Case, int, OutputRecord]]:
-    """Each stored (case, epoch, output) of a run, as the runner produced them.
+    store: Store, run: RunRecord, case_checks: dict[str, list[ScorerSpec]] | None = None
+) -> Iterator[tuple[Case, int, OutputRecord, float]]:
+    """Each stored (case, epoch, output) of a run, as the runner produced them, with what the
+    target's answer cost when it was made: a re-scored output is served from the stored run as a
+    cached answer is from the cache, so it counts at its first cost (compare's cost per case).
 
     ``case_checks`` (case id -> scorer specs) gives cases back the checks they carry in the case
     files, which the store does not keep.
     """
-    frame = store.case_results(run_id)
+    frame = store.case_results(run.run_id)
     checks = case_checks or {}
     for row in frame.itertuples(index=False):
         case = Case(
@@ -75,7 +79,10 @@ def stored_results(
             attempts=int(row.attempts),
             cached=True,  # no request was made for this output
         )
-        yield case, int(row.epoch), output
+        # an answer the stored run got from the cache: its tokens at the model's price (the row's
+        # saved cost may hold the judge's cached answers too)
+        first_cost = call_cost(run.model, output.prompt_tokens, output.completion_tokens)
+        yield case, int(row.epoch), output, first_cost if bool(row.cached) else float(row.cost_usd)
 
 
 async def execute_rescore(
@@ -84,18 +91,20 @@ async def execute_rescore(
     suite_path: Path | str | None = None,
     *,
     concurrency: int = 4,
+    use_cache: bool = True,
     on_start: Callable[[RunRecord], None] | None = None,
     on_result: Callable[[CaseResult], None] | None = None,
 ) -> RescoreOutcome:
     """Score the stored outputs of ``run_ref`` with the scorers of ``suite_path`` (default: the suite
-    file the run came from, as it is now) and store the results as a new, linked run."""
+    file the run came from, as it is now) and store the results as a new, linked run. The judges'
+    answers come from the response cache as a run's do (``use_cache=False``: asked again)."""
     parent = await asyncio.to_thread(store.get_run, run_ref)
     path = suite_path or parent.suite_path
     if not path:
         raise UsageError(f"run {parent.run_id} records no suite file; pass --suite")
     suite = load_suite(path)
     carried = {c.id: c.scorers for c in suite.iter_cases() if c.scorers}
-    results = await asyncio.to_thread(lambda: list(stored_results(store, parent.run_id, carried)))
+    results = await asyncio.to_thread(lambda: list(stored_results(store, parent, carried)))
     if not results:
         raise UsageError(f"run {parent.run_id} has no stored outputs to re-score")
     run = RunRecord.new(
@@ -107,7 +116,7 @@ async def execute_rescore(
         model=parent.model,
         params=parent.params,
         git_commit=parent.git_commit,
-        n_cases=len({case.id for case, _, _ in results}),
+        n_cases=len({case.id for case, _, _, _ in results}),
         config=suite.config.model_dump(mode="json", exclude={"name", "description"}),
         parent_run_id=parent.run_id,
         kind="rescore",
@@ -115,25 +124,26 @@ async def execute_rescore(
     await asyncio.to_thread(store.create_run, run)
     if on_start is not None:
         on_start(run)
-    caller = ModelCaller(suite.base_dir)
+    caller = ModelCaller(suite.base_dir, cache=store)
     status = "incomplete"
     try:
-        await _score_all(suite, store, run.run_id, results, caller, concurrency, on_result)
+        await _score_all(suite, store, run.run_id, results, caller, concurrency, use_cache, on_result)
         status = "complete"
     finally:
         await caller.aclose()
-        summary = await asyncio.to_thread(store.summarize, run.run_id)
-        checks = await asyncio.to_thread(judge_checks, [s.model_dump() for s in suite.config.scorers], store)
-        decision = apply_judge_checks(decide(summary, suite.config.gate), checks)
-        summary = summary.model_copy(
-            update={
-                "gate": decision,
-                "rescored_from": parent.run_id,
-                "target_calls": 0,
-                # the judges' only: the target is not called again
-                "unpriced_models": unpriced_models(None, [s.spec for s in suite.scorers]),
-            }
+        summary, decision, checks = await asyncio.to_thread(
+            judged_summary,
+            store,
+            run.run_id,
+            suite.config.gate,
+            [s.model_dump() for s in suite.config.scorers],
+            1 + max(epoch for _, epoch, _, _ in results),  # the epochs of the outputs it scores
+            rescored_from=parent.run_id,
+            target_calls=0,
+            # the judges' only: the target is not called again
+            unpriced_models=unpriced_models(None, [s.spec for s in suite.scorers]),
         )
+        summary = summary.model_copy(update={"gate": decision})
         await asyncio.to_thread(store.finish_run, run.run_id, status=status, summary=summary)
     run = run.model_copy(update={"status": status, "summary": summary})
     return RescoreOutcome(run=run, parent=parent, summary=summary, decision=decision, judge_checks=checks)
@@ -143,30 +153,33 @@ async def _score_all(
     suite: Suite,
     store: Store,
     run_id: str,
-    results: list[tuple[Case, int, OutputRecord]],
+    results: list[tuple[Case, int, OutputRecord, float]],
     caller: ModelCaller,
     concurrency: int,
+    use_cache: bool,
     on_result: Callable[[CaseResult], None] | None,
 ) -> None:
     slots = asyncio.Semaphore(max(1, concurrency))
     batch: list[CaseResult] = []
 
-    async def one(case: Case, epoch: int, output: OutputRecord) -> CaseResult:
+    async def one(case: Case, epoch: int, output: OutputRecord, first_cost: float) -> CaseResult:
         if output.status != "ok":  # a provider error stays an error: there is nothing to score
             return CaseResult(case=case, epoch=epoch, output=output, verdict="error")
         async with slots:
-            return await scored_result(suite, case, epoch, output, caller)
+            return await scored_result(
+                suite, case, epoch, output, caller, use_cache=use_cache, saved_cost_usd=first_cost
+            )
 
-    for next_result in asyncio.as_completed([one(c, e, o) for c, e, o in results]):
+    for next_result in asyncio.as_completed([one(*result) for result in results]):
         result = await next_result
         batch.append(result)
         if on_result is not None:
             on_result(result)
         if len(batch) >= BATCH:
-            await asyncio.to_thread(store.add_results, run_id, batch)
+            await asyncio.to_thread(store.add_results, run_id, batch, caller.drain_cache_rows())
             batch = []
     if batch:
-        await asyncio.to_thread(store.add_results, run_id, batch)
+        await asyncio.to_thread(store.add_results, run_id, batch, caller.drain_cache_rows())
 
 
 def rescore(

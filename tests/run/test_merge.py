@@ -309,3 +309,25 @@ def test_merge_refuses_a_run_that_is_not_a_shard(
         "merge", str(tmp_path / "a.duckdb"), str(tmp_path / "b.duckdb"), "--into", str(tmp_path / "m.duckdb")
     )
     assert result.exit_code == 2 and "is not a shard (kind full)" in result.stderr, result.stderr
+
+
+def test_merged_shards_are_held_to_the_suites_judge_checks(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """A judge with `calibration: fail` and no calibration fails every shard; their merge too."""
+    from tests.run.test_rescore import CASES as COLOURS
+    from tests.run.test_rescore import colour_judge, judge_scorer
+
+    strict = "      min_kappa: 0.6\n      calibration: fail\n"
+    with LoopbackOpenAI() as target, LoopbackOpenAI(responder=colour_judge) as judge:
+        text = loopback_suite(
+            target.base_url, scorers=judge_scorer(judge.base_url, strict), gate="gate: {min_pass_rate: 0.0}\n"
+        )
+        suite = make_suite(text, COLOURS)
+        shards = [tmp_path / f"s{i}.duckdb" for i in (1, 2)]
+        for i, db in enumerate(shards, start=1):
+            ran = cli("run", str(suite), "--db", str(db), "--shard", f"{i}/2", "--no-progress")
+            assert ran.exit_code == 1 and "no calibration" in ran.stdout, ran.stdout
+    merged = cli("merge", *map(str, shards), "--into", str(tmp_path / "m.duckdb"))
+    assert merged.exit_code == 1, merged.stdout
+    assert "Gate FAILED" in merged.stdout and "no calibration" in merged.stdout

@@ -61,6 +61,11 @@ def test_rescore_applies_new_scorers_without_calling_the_target(
         result = cli("rescore", parent.run_id, "--db", db, "--no-progress")
         assert target.stats.requests == target_calls  # not one call to the target
         assert judge.stats.requests == 2
+        # the judge's answers are cached like a run's; --no-cache asks again
+        assert cli("rescore", parent.run_id, "--db", db, "--no-progress").exit_code == 1
+        assert judge.stats.requests == 2
+        assert cli("rescore", parent.run_id, "--db", db, "--no-progress", "--no-cache").exit_code == 1
+        assert judge.stats.requests == 4
 
     assert result.exit_code == 1, result.stderr
     assert f"Re-scored {parent.run_id} into" in result.stdout and "0 target calls" in result.stdout
@@ -145,3 +150,31 @@ def test_run_gate_warns_then_fails_on_an_uncalibrated_judge(
         failed = cli("run", str(suite), "--db", db, "--no-progress")
     assert failed.exit_code == 1 and "Gate FAILED" in failed.stdout
     assert open_store(db).get_run("latest").summary.gate.exit_code == 1
+
+
+def test_rescore_judges_as_the_run_did_and_counts_reused_answers_at_their_first_cost(
+    make_suite: Any, cli: Any, tmp_path: Path
+) -> None:
+    """Same outputs, same scorers: the same verdict (quarantine kept out of the gate) and, in
+    `compare`, the same cost per case (the target's answers count at what they cost the run)."""
+    db = str(tmp_path / "q.duckdb")
+    gate = "gate: {min_pass_rate: 0.9, quarantine: [sky]}\n"
+    with LoopbackOpenAI() as target:
+        text = loopback_suite(target.base_url, gate=gate).replace("openai/loopback", "openai/gpt-4o-mini")
+        suite = make_suite(text, cases=CASES)
+        first = cli("run", str(suite), "--db", db, "--no-progress")
+        assert first.exit_code == 0, first.stdout  # sky fails, but it is quarantined
+        parent = open_store(db).get_run()
+        again = cli("rescore", parent.run_id, "--db", db, "--no-progress")
+    assert again.exit_code == 0, again.stdout
+    store = open_store(db)
+    child = store.get_run()
+    assert child.summary is not None and child.summary.quarantined == ["sky"]
+    assert child.summary.gate is not None and child.summary.gate.passed
+    paid = store.case_results(parent.run_id).set_index("case_id")
+    reused = store.case_results(child.run_id).set_index("case_id")
+    assert (paid.cost_usd > 0).all() and (reused.cost_usd == 0).all()  # nothing spent on the target again
+    assert list(reused.saved_cost_usd) == list(paid.cost_usd)
+    compared = cli("compare", parent.run_id, child.run_id, "--db", db)
+    cost = next(line for line in compared.stdout.splitlines() if "cost per case" in line)
+    assert "better" not in cost and "worse" not in cost, cost
