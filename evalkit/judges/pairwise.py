@@ -23,6 +23,7 @@ B the candidate); slot answers ``first``, ``second`` or ``tie``.
 from __future__ import annotations
 
 import asyncio
+import copy
 import hashlib
 import json
 import math
@@ -296,8 +297,25 @@ class PairwiseJudging:
     def __init__(self, judge: PairwiseJudge, complete: Complete) -> None:
         self.judge = judge
         self.complete = complete
-        self.logprobs_available: bool | None = None if judge.verdict != "text" else False
+        # what is learnt of the judge's provider, shared with every call path (see `through`)
+        self._learnt: dict[str, bool | None] = {"logprobs": None if judge.verdict != "text" else False}
         self._probe = asyncio.Lock()
+
+    @property
+    def logprobs_available(self) -> bool | None:
+        """Whether the provider returns log-probabilities (None: not known yet)."""
+        return self._learnt["logprobs"]
+
+    @logprobs_available.setter
+    def logprobs_available(self, value: bool | None) -> None:
+        self._learnt["logprobs"] = value
+
+    def through(self, complete: Complete) -> PairwiseJudging:
+        """This judging through another call path (a case's own, which records the spend with that
+        case), sharing what it knows of the provider and its first-answer probe."""
+        other = copy.copy(self)
+        other.complete = complete
+        return other
 
     async def judge_pair(self, request: str, output_a: str, output_b: str) -> PairVerdict:
         """Both orders of one pair, concurrently, combined."""
@@ -351,10 +369,8 @@ class PairwiseJudging:
     ) -> LetterLogprobs | None:
         req = self.judge.letter_request(request, first, second)
         try:
-            completion = await self.complete(req)
-            if completion.cached and completion.logprobs is None:
-                # the response cache keeps text only: ask the model again for its log-probabilities
-                completion = await self.complete(req, use_cache=False)
+            # the response cache keeps text only, never the log-probabilities this pass reads
+            completion = await self.complete(req, use_cache=False)
         except ProviderError as exc:
             verdict.error = f"judge call failed: {exc.message}"
             verdict.calls += 1

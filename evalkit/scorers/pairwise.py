@@ -67,7 +67,10 @@ def pairwise_judge(
         reference = (
             ctx.expected if isinstance(ctx.expected, str) else json.dumps(ctx.expected, ensure_ascii=False)
         )
-        pair = await judging.judge_pair(request_text(ctx.case.input or None), reference, ctx.output)
+        # through this case's call path: the judge's spend is recorded with this case
+        pair = await judging.through(ctx.complete).judge_pair(
+            request_text(ctx.case.input or None), reference, ctx.output
+        )
         details: dict[str, Any] = {
             "judge": {"model": judge.model, "prompt_hash": judge.prompt_hash, "verdict": judge.verdict},
             "pairwise": pair.model_dump(mode="json"),

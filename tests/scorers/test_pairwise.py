@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from evalkit.store import open_store
 from evalkit.testing.openai_server import LoopbackOpenAI
 from tests.conftest import loopback_suite
@@ -48,3 +50,35 @@ def test_pairwise_judge_scores_output_against_reference(make_suite: Any, cli: An
     details = json.loads(better.details_json)
     assert details["pairwise"]["decided_by"] == "logprobs"
     assert details["pairwise"]["ab"]["reasoning"] and "ab: Response" in details["reasoning"]
+
+
+def test_every_cases_pairwise_judge_spend_is_recorded_once(make_suite: Any, cli: Any, tmp_path: Path) -> None:
+    """Each case's judge calls are stored with that case; a cached re-run pays the letter calls
+    again (the cache keeps no log-probabilities) and counts as saved only what the cache served."""
+
+    def priced(body: dict[str, Any]) -> str:
+        return responder({**body, "model": "judge"} if body.get("model") == "gpt-4o-mini" else body)
+
+    cases = [{"id": f"c{i}", "input": {"question": f"good {i}"}, "expected": f"bad {i}"} for i in range(6)]
+    db = tmp_path / "r.duckdb"
+    with LoopbackOpenAI(responder=priced, top_logprobs=content_logprobs) as server:
+        scorers = (
+            "  - name: pairwise_judge\n"
+            f"    args: {{model: openai/gpt-4o-mini, api_base: '{server.base_url}'}}\n"
+        )
+        # priced models: the target gpt-4o, the judge gpt-4o-mini
+        text = loopback_suite(server.base_url, scorers=scorers).replace("openai/loopback", "openai/gpt-4o")
+        suite = make_suite(text, cases)
+        first = cli("run", str(suite), "--db", str(db), "--no-progress", "-c", "3")
+        again = cli("run", str(suite), "--db", str(db), "--no-progress", "-c", "3")
+    assert first.exit_code == again.exit_code == 0, first.stdout
+    store = open_store(db)
+    paid, cached = sorted(store.list_runs(), key=lambda r: r.started_at)
+    outputs = store.case_results(paid.run_id)
+    reported = [json.loads(d)["judge_cost_usd"] for d in store.score_rows(paid.run_id)["details_json"]]
+    assert (outputs["judge_cost_usd"] > 0).all()  # each case's own calls, not all on the first case
+    assert float(outputs["judge_cost_usd"].sum()) == pytest.approx(sum(reported))
+    assert paid.summary is not None and paid.summary.judge_cost_usd == pytest.approx(sum(reported))
+    assert cached.summary is not None and cached.summary.saved_cost_usd is not None
+    assert 0 < cached.summary.cost_usd < paid.summary.cost_usd  # the letter calls, asked again
+    assert cached.summary.cost_usd + cached.summary.saved_cost_usd == pytest.approx(paid.summary.cost_usd)
