@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -64,30 +65,89 @@ def _priced_entry(model: str) -> dict[str, Any] | None:
     except OSError:
         return None
     provider, _, name = model.partition("/")
-    for key in (model, name) if name else (model,):
+    for key in _map_names(model, name):
         for entry in _entries(text, key):
             if "input_cost_per_token" in entry and (not name or entry.get("litellm_provider") == provider):
                 return entry
     return None
 
 
-@cache
-def _prices(model: str) -> tuple[float, float, float, float] | None:
-    """(input, output, cache-read input, cache-write input) USD per token, or None if unpriced.
+_FINE_TUNED = re.compile(r"(:[^:]*){3}$")  # ft:gpt-4o-mini-2024-07-18:org:suffix:id -> ft:gpt-4o-...
+_DATED = re.compile(r"-\d{4}-\d{2}-\d{2}$")  # gpt-4o-2024-08-06 -> gpt-4o
 
-    The cache prices fall back to the input price where the map gives none."""
+
+def _map_names(model: str, name: str) -> list[str]:
+    """The keys ``model`` may have in the price map, as litellm looks it up: as written, without its
+    provider, an OpenAI fine-tune as its base model's fine-tune entry, a dated snapshot as its model."""
+    names = [model, name] if name else [model]
+    for base in list(names):
+        stripped = _FINE_TUNED.sub("", base) if "ft:" in base else _DATED.sub("", base)
+        if stripped != base:
+            names.append(stripped)
+    return names
+
+
+_PRICE_KEYS = (
+    "input_cost_per_token",
+    "output_cost_per_token",
+    "cache_read_input_token_cost",
+    "cache_creation_input_token_cost",
+)
+_TIER_KEY = re.compile(rf"^({'|'.join(_PRICE_KEYS)})_above_(\d+(?:\.\d+)?)(k?)_tokens$")
+
+
+@cache
+def _price_tiers(model: str) -> tuple[tuple[float, tuple[float, float, float, float]], ...]:
+    """(prompt tokens above which, prices) for each long-context tier of the model, lowest first,
+    from the map's ``*_above_<N>k_tokens`` keys: as litellm prices them, every price of the call
+    (output included) moves to the tier the prompt is above; a price a tier does not give stays
+    the one below it, and an absent cache price is the input price."""
     entry = _priced_entry(model)
     if entry is None:
-        return None
+        return ()
+    found: dict[float, dict[str, float]] = {}
+    for key, value in entry.items():
+        match = _TIER_KEY.match(key)
+        if match is not None and value is not None:
+            threshold = float(match.group(2)) * (1000 if match.group(3) else 1)
+            found.setdefault(threshold, {})[match.group(1)] = float(value)
+    tiers = []
+    current = {k: entry.get(k) for k in _PRICE_KEYS}
+    for threshold in sorted(found):
+        current = {**current, **found[threshold]}
+        tiers.append((threshold, _price_tuple(current)))
+    return tuple(tiers)
+
+
+def _price_tuple(entry: dict[str, Any]) -> tuple[float, float, float, float]:
     full = float(entry["input_cost_per_token"])
     read = entry.get("cache_read_input_token_cost")
     write = entry.get("cache_creation_input_token_cost")
     return (
         full,
-        float(entry.get("output_cost_per_token", 0.0)),
+        float(entry.get("output_cost_per_token") or 0.0),
         full if read is None else float(read),
         full if write is None else float(write),
     )
+
+
+@cache
+def _base_prices(model: str) -> tuple[float, float, float, float] | None:
+    entry = _priced_entry(model)
+    return None if entry is None else _price_tuple(entry)
+
+
+def _prices(model: str, prompt_tokens: int = 0) -> tuple[float, float, float, float] | None:
+    """(input, output, cache-read input, cache-write input) USD per token for a call whose prompt
+    holds ``prompt_tokens`` (its long-context tier), or None if unpriced.
+
+    The cache prices fall back to the input price where the map gives none."""
+    prices = _base_prices(model)
+    if prices is not None and prompt_tokens:
+        for threshold, tier in _price_tiers(model):
+            if prompt_tokens > threshold:
+                prices = tier
+    return prices
 
 
 # model strings whose calls no vendor bills per token: the embedded model, and targets that are a
@@ -138,7 +198,7 @@ def priced_call(
     """(USD the call cost, USD its cached prompt tokens saved against the full input price).
 
     Both are 0 for models the map does not price."""
-    prices = _prices(model)
+    prices = _prices(model, prompt_tokens)
     if prices is None:
         return 0.0, 0.0
     full, output, read, write = prices

@@ -71,3 +71,35 @@ def test_a_model_without_a_cache_read_price_charges_cached_tokens_in_full() -> N
 
 def test_unpriced_models_cost_nothing_and_save_nothing() -> None:
     assert priced_call("openai/my-own-model", 5000, 100, 4096) == (0.0, 0.0)
+
+
+@pytest.mark.parametrize(
+    ("model", "litellm_name", "prompt", "completion"),
+    [
+        # long-context tier: above 200k prompt tokens every price of the call is the tier's
+        ("gemini/gemini-2.5-pro", "gemini/gemini-2.5-pro", 212_509, 20),
+        ("gemini/gemini-2.5-pro", "gemini/gemini-2.5-pro", 200_000, 20),  # not above: the base price
+        # an OpenAI fine-tune is priced as its base model's fine-tune entry
+        (
+            "openai/ft:gpt-4o-mini-2024-07-18:my-org::abc123",
+            "ft:gpt-4o-mini-2024-07-18:my-org::abc123",
+            1000,
+            20,
+        ),
+        (
+            "openai/ft:gpt-4o-2024-08-06:my-org:suffix:xyz",
+            "ft:gpt-4o-2024-08-06:my-org:suffix:xyz",
+            5000,
+            300,
+        ),
+    ],
+)
+def test_calls_cost_what_litellm_charges_for_them(
+    model: str, litellm_name: str, prompt: int, completion: int
+) -> None:
+    import litellm
+
+    expected = sum(
+        litellm.cost_per_token(model=litellm_name, prompt_tokens=prompt, completion_tokens=completion)
+    )
+    assert expected > 0 and call_cost(model, prompt, completion) == pytest.approx(expected)
