@@ -44,6 +44,11 @@ class BudgetGuard:
         self.reserved_usd = max(0.0, self.reserved_usd - worst_usd)
 
 
+class JudgesOverBudget(Exception):
+    """The judges' calls on a target's output could cost more than the budget has left: the case
+    is left unscored and unstored, for ``--resume`` to judge (its answer is in the cache)."""
+
+
 def require_priced(target_model: str, scorers: list[ScorerSpec]) -> None:
     """Refuse ``--budget`` for a run that calls a model the price map does not price: its calls
     would count as $0, and no cap could hold on them."""

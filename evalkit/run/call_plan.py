@@ -144,17 +144,27 @@ class CaseCostModel:
         prompt = _text(request.messages) if request.messages else _text(request.variables)
         return call_price(self.target_model, token_bound(prompt), self.target_max_tokens)
 
-    def judge_worst(self, case: Case) -> float:
-        """The most the case's judge calls can cost: every re-ask, every reply at max_tokens."""
+    def judge_worst(self, case: Case, output_tokens: int | None = None) -> float:
+        """The most the case's judge calls can cost: every re-ask, every reply at max_tokens, on an
+        output of ``output_tokens`` (default: the most the target may reply)."""
         total = 0.0
+        shown_output = self.target_max_tokens if output_tokens is None else output_tokens
         for judge in self.judges:
             if judge.verified_only and not case.verified:
                 continue
-            prompt = JUDGE_OVERHEAD_TOKENS + token_bound(self._shown(judge, case)) + self.target_max_tokens
+            prompt = JUDGE_OVERHEAD_TOKENS + token_bound(self._shown(judge, case)) + shown_output
             for attempt in range(1 + judge.reasks):
                 tokens = prompt + attempt * (judge.max_tokens + REASK_TOKENS)
                 total += judge.votes * call_price(judge.model, tokens, judge.max_tokens)
         return total
+
+    def judge_more(self, case: Case, output: str) -> float:
+        """What the case's judges may cost on ``output`` beyond :meth:`judge_worst` (0 when it is no
+        longer than the target's reply bound; a ``python:``, ``http:`` or ``replay:`` target's
+        output has no max_tokens)."""
+        if not self.judges:
+            return 0.0
+        return max(0.0, self.judge_worst(case, token_bound(output)) - self.judge_worst(case))
 
     def judge_expected(self, case: Case, output_tokens: int) -> tuple[int, int, int, float | None]:
         """Expected judge calls of one case: (calls, prompt tokens, completion tokens, USD or None if unpriced)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import os
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -216,10 +217,13 @@ async def evaluate_case(
     epoch: int = 0,
     request: CompletionRequest | None = None,
     use_cache: bool = True,
+    before_scoring: Callable[[OutputRecord], Awaitable[None]] | None = None,
 ) -> CaseResult:
     """Render, call, parse and score one case. A failed call becomes an ``error`` verdict.
 
     ``use_cache=False`` (``--no-cache``) skips the response cache for the target and the judge alike.
+    ``before_scoring`` sees the target's output before any scorer runs (``--budget`` reserves the
+    judges' calls on it there); an exception it raises ends the case unscored.
     """
     request = request or target.request(case)
     try:
@@ -228,6 +232,8 @@ async def evaluate_case(
         output = OutputRecord(status="error", error=exc.message, attempts=exc.attempts)
         return CaseResult(case=case, epoch=epoch, output=output, verdict="error")
     output = output_from(completion)
+    if before_scoring is not None:
+        await before_scoring(output)
     return await scored_result(
         suite, case, epoch, output, caller, use_cache=use_cache, saved_cost_usd=completion.saved_cost_usd
     )

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 from evalkit.cases import Case
 from evalkit.providers.base import CompletionRequest
 from evalkit.providers.calls import ModelCaller
-from evalkit.results import CaseResult, RayShards
+from evalkit.results import CaseResult, OutputRecord, RayShards
 from evalkit.run.batches import BatchWriter
-from evalkit.run.budget import BudgetGuard
+from evalkit.run.budget import BudgetGuard, JudgesOverBudget
 from evalkit.run.call_plan import case_cost_model
 from evalkit.run.evaluate import CHUNK, Target, evaluate_case
 from evalkit.suite.loading import Suite
@@ -37,7 +37,7 @@ class Progress:
     stopped_by_budget: bool = False
     ray: RayShards | None = None  # added to the run's summary
     dispatched: int = 0
-    pending: set[asyncio.Task[CaseResult]] = field(default_factory=set)
+    pending: set[asyncio.Task[CaseResult | None]] = field(default_factory=set)
 
 
 def work_items(
@@ -75,17 +75,48 @@ async def evaluate_all(
         else None
     )
 
-    async def one(case: Case, epoch: int, request: CompletionRequest, reserved: float) -> CaseResult:
+    topping_up: set[asyncio.Task[CaseResult | None] | None] = set()  # cases waiting to reserve more
+
+    async def one(case: Case, epoch: int, request: CompletionRequest, reserved: float) -> CaseResult | None:
+        held = [reserved]
+
+        async def reserve_judges(output: OutputRecord) -> None:
+            """The judges' worst case on this output, where it is longer than the one reserved (a
+            ``python:``, ``http:`` or ``replay:`` target's reply has no max_tokens)."""
+            assert guard is not None and costs is not None
+            more = costs.judge_more(case, output.text or "")
+            if more <= 0:
+                return
+            me = asyncio.current_task()
+            topping_up.add(me)
+            try:
+                while not guard.reserve(more):
+                    # wait for a case that is not itself waiting here to finish (and release its
+                    # reservation); with none left, this case does not fit
+                    others = progress.pending - topping_up
+                    if not others:
+                        raise JudgesOverBudget
+                    await asyncio.wait(others, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                topping_up.discard(me)
+            held[0] += more
+
+        checked = reserve_judges if guard is not None and costs is not None and costs.judges else None
         try:
-            result = await evaluate_case(suite, target, caller, case, epoch, request, options.use_cache)
+            result = await evaluate_case(
+                suite, target, caller, case, epoch, request, options.use_cache, before_scoring=checked
+            )
             await writer.add(result)  # stored (buffered) as soon as it completes
             if on_result is not None:
                 on_result(result)
             return result
+        except JudgesOverBudget:  # left unscored and unstored: --resume judges it (the answer is cached)
+            progress.stopped_by_budget = True
+            return None
         finally:
             in_flight.release()
             if guard is not None:
-                guard.release(reserved)
+                guard.release(held[0])
 
     async def reserve(case: Case, epoch: int, request: CompletionRequest) -> float | None:
         """The case's worst case, reserved; None when it does not fit even with nothing in flight."""
@@ -112,8 +143,8 @@ async def evaluate_all(
                 keys = [caller.key_for(requests[case.id], epoch) for case, epoch in chunk]
                 await asyncio.to_thread(caller.prefetch, [k for k in keys if k is not None])
             for case, epoch in chunk:
-                if writer.failure is not None:  # the database refused a commit: stop calling
-                    break
+                if writer.failure is not None or progress.stopped_by_budget:  # a refused commit, or
+                    break  # a judge that no longer fits: stop calling
                 reserved = 0.0
                 if guard is not None:
                     got = await reserve(case, epoch, requests[case.id])

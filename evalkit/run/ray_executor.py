@@ -35,6 +35,8 @@ from evalkit.cases import Case
 from evalkit.errors import UsageError
 from evalkit.providers.calls import ModelCaller
 from evalkit.results import CaseResult, OutputRecord
+from evalkit.run.budget import BudgetGuard, JudgesOverBudget
+from evalkit.run.call_plan import case_cost_model, token_bound
 from evalkit.run.evaluate import CHUNK, evaluate_case
 from evalkit.run.ray_shard import ShardBatch, ShardJob, run_shard
 
@@ -121,6 +123,34 @@ async def _while_workers_warm(
     return len(started)
 
 
+class _DriverJudging:
+    """The driver's evaluation of a case whose target answer is cached: one at a time, its judges'
+    worst case (on the answer itself) checked against what is left of the budget first."""
+
+    def __init__(self, suite: Any, target: Any, caller: ModelCaller, budget_usd: float | None) -> None:
+        self.suite, self.target, self.caller = suite, target, caller
+        self.guard = BudgetGuard(budget_usd, caller) if budget_usd is not None else None
+        scorers = [s.spec for s in suite.scorers]
+        self.costs = case_cost_model(target.model, target.params, scorers) if self.guard else None
+
+    async def evaluate(self, case: Case, epoch: int, request: Any) -> CaseResult | None:
+        """The case's result; None when its judges could cost more than the budget has left."""
+        if self.guard is None or self.costs is None:
+            return await evaluate_case(self.suite, self.target, self.caller, case, epoch, request)
+        guard, costs = self.guard, self.costs
+
+        async def fits(output: OutputRecord) -> None:  # on the answer itself, known by now
+            if not guard.fits(costs.judge_worst(case, token_bound(output.text or ""))):
+                raise JudgesOverBudget
+
+        try:
+            return await evaluate_case(
+                self.suite, self.target, self.caller, case, epoch, request, before_scoring=fits
+            )
+        except JudgesOverBudget:
+            return None
+
+
 @dataclass
 class RayDispatch:
     """Driver-side state of a run on Ray."""
@@ -159,10 +189,11 @@ async def evaluate_on_ray(
         if on_result is not None:
             on_result(result)
 
-    # 1. Answer cached calls on the driver; collect the rest by shard.
+    # 1. Answer cached calls on the driver (their judges within the budget); collect the rest by shard.
     misses: list[tuple[str, int]] = []
     first: list[tuple[Case, int]] = []  # the first misses, for the driver to call while workers warm
-    while chunk := list(islice(items, CHUNK)):
+    judged = _DriverJudging(suite, target, caller, options.budget_usd)
+    while not state.stopped_by_budget and (chunk := list(islice(items, CHUNK))):
         requests = {case.id: target.request(case) for case, _ in chunk}
         if options.use_cache and caller.cache is not None:
             keys = {(c.id, e): caller.key_for(requests[c.id], e) for c, e in chunk}
@@ -170,7 +201,11 @@ async def evaluate_on_ray(
             for case, epoch in chunk:
                 cache_key = keys[case.id, epoch]
                 if cache_key is not None and caller.has_cached(cache_key):
-                    await deliver(await evaluate_case(suite, target, caller, case, epoch, requests[case.id]))
+                    result = await judged.evaluate(case, epoch, requests[case.id])
+                    if result is None:  # its judges no longer fit in the budget
+                        state.stopped_by_budget = True
+                        break
+                    await deliver(result)
                 else:
                     misses.append((case.id, epoch))
                     if len(first) < DRIVER_MAX:
@@ -181,7 +216,7 @@ async def evaluate_on_ray(
     if warming and options.budget_usd is None:
         state.on_driver = await _while_workers_warm(ray, warming, first, suite, target, caller, deliver)
         misses = [key for key in misses if key not in state.received]
-    if not misses:
+    if not misses or state.stopped_by_budget:
         return state
     cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
     size = min(MAX_SHARD_SIZE, max(SHARD_SIZE, math.ceil(len(misses) / (cpus * SHARDS_PER_CPU))))

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 from evalkit.cases import Case
 from evalkit.providers.calls import CallStats, ModelCaller, RetryPolicy
 from evalkit.providers.concurrency import ConcurrencyLimit
-from evalkit.results import CaseResult
-from evalkit.run.budget import BudgetGuard
+from evalkit.results import CaseResult, OutputRecord
+from evalkit.run.budget import BudgetGuard, JudgesOverBudget
 from evalkit.run.call_plan import case_cost_model
 from evalkit.run.evaluate import evaluate_case, prepare_target
 
@@ -108,6 +108,7 @@ async def _shard_batches(job: ShardJob) -> AsyncGenerator[ShardBatch, None]:
     costs = case_cost_model(target.model, target.params, [s.spec for s in suite.scorers]) if guard else None
     settled = asyncio.Condition()  # notified as each case releases its reservation
     reserving = 0  # cases in flight holding a reservation
+    topping_up = 0  # of them, those waiting to reserve their judges' calls on a long output
     stopped = False
 
     async def one(case: Case, epoch: int) -> CaseResult | None:
@@ -128,8 +129,39 @@ async def _shard_batches(job: ShardJob) -> AsyncGenerator[ShardBatch, None]:
                     if stopped:
                         return None
                     reserving += 1
+
+            async def reserve_judges(output: OutputRecord) -> None:
+                """The judges' calls on an output longer than the reply bound, reserved too."""
+                nonlocal worst, topping_up
+                assert guard is not None and costs is not None
+                more = costs.judge_more(case, output.text or "")
+                if more <= 0:
+                    return
+                async with settled:
+                    topping_up += 1
+                    try:
+                        while not guard.reserve(more):
+                            if reserving - topping_up <= 0:  # no case left to release anything
+                                raise JudgesOverBudget
+                            await settled.wait()
+                    finally:
+                        topping_up -= 1
+                worst += more
+
             try:
-                return await evaluate_case(suite, target, caller, case, epoch, request, use_cache=False)
+                return await evaluate_case(
+                    suite,
+                    target,
+                    caller,
+                    case,
+                    epoch,
+                    request,
+                    use_cache=False,
+                    before_scoring=reserve_judges if guard is not None else None,
+                )
+            except JudgesOverBudget:  # unscored: the share is spent
+                stopped = True
+                return None
             finally:
                 if guard is not None:
                     async with settled:

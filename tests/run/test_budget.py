@@ -169,3 +169,41 @@ def test_a_shard_run_resumes_its_own_cases_only(
     assert resumed.exit_code == 0, resumed.stdout + resumed.stderr
     stored = {r[0] for r in open_store(db).completed_keys(run_.run_id)}
     assert stored == owned and len(server.stats.bodies) == len(owned)  # no case of another shard
+
+
+def test_the_budget_holds_when_a_replayed_output_is_longer_than_any_reply_bound(
+    cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """A `replay:` (or `python:`, `http:`) target has no max_tokens: the judges' calls are
+    reserved again on the output itself before they are made, and the cap holds."""
+    cases_ = [{"id": f"c{i}", "input": {"q": f"q{i}"}, "expected": "a long essay"} for i in range(10)]
+    (tmp_path / "cases.jsonl").write_text("".join(json.dumps(c) + "\n" for c in cases_))
+    essay = "word " * 12_000  # ~30k tokens by the generous bound, far over a 4,096-token reply
+    (tmp_path / "rec.jsonl").write_text(
+        "".join(json.dumps({"id": c["id"], "output": essay}) + "\n" for c in cases_)
+    )
+    budget = 0.02  # a few cases' judging at what it costs; the reply bound would reserve too little
+    with LoopbackOpenAI(
+        responder=lambda body: json.dumps({"reasoning": "ok", "score": 8, "pass": True, "confidence": 0.9})
+    ) as judge:
+        (tmp_path / "suite.yaml").write_text(
+            "name: essays\ntarget:\n  model: replay:rec.jsonl\ncases: [cases.jsonl]\nscorers:\n"
+            "  - name: llm_judge\n    args:\n      rubric: The essay is long.\n"
+            f"      model: {PRICED}\n      api_base: {judge.base_url}\n"
+        )
+        stopped = cli(
+            "run",
+            str(tmp_path / "suite.yaml"),
+            "--db",
+            str(tmp_path / "r.duckdb"),
+            "--no-progress",
+            "--budget",
+            str(budget),
+        )
+        asked = judge.stats.requests
+    assert stopped.exit_code == 4, stopped.stdout + stopped.stderr
+    run_ = open_store(tmp_path / "r.duckdb").get_run("latest")
+    assert run_.summary is not None and 0 < run_.summary.cost_usd <= budget
+    stored = len(open_store(tmp_path / "r.duckdb").completed_keys(run_.run_id))
+    assert 0 < stored < len(cases_) and asked >= stored  # stopped part-way, every stored case judged
+    assert run_.summary.errors == 0

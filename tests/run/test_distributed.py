@@ -273,3 +273,35 @@ def test_equal_shards_cover_the_work_in_order_in_whole_rounds(
     assert [len(shard) for shard in shards] == sizes
     # no shard but the last ends on a part-filled round
     assert all(len(shard) % slots == 0 for shard in shards[:-1])
+
+
+def test_the_budget_caps_the_judges_of_answers_the_driver_has_cached(
+    ray_session: Any, make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """The driver answers cached cases itself: their judges' calls are held to the budget too."""
+
+    def judge_or_answer(body: dict[str, Any]) -> str:
+        if "rubric" in json.dumps(body["messages"]).lower():
+            return json.dumps({"reasoning": "fine", "score": 8, "pass": True, "confidence": 0.9})
+        return answer(body)
+
+    db = str(tmp_path / "r.duckdb")
+    with LoopbackOpenAI(responder=judge_or_answer) as server:
+
+        def suite_with(rubric: str) -> str:
+            judge = (
+                f"  - name: llm_judge\n    args:\n      rubric: {rubric}\n"
+                f"      model: openai/gpt-4o-mini\n      api_base: {server.base_url}\n"
+            )
+            return loopback_suite(server.base_url, scorers=SCORERS + judge).replace(
+                "openai/loopback", "openai/gpt-4o-mini"
+            )
+
+        path = make_suite(suite_with("The answer is right."), cases(40))
+        assert cli("run", str(path), "--db", db, "--no-progress").exit_code in (0, 1)
+        path.write_text(suite_with("The answer is right and short."))  # new judge calls, cached answers
+        budget = 0.002  # the 40 judge calls cost ~$0.003
+        capped = cli("run", str(path), "--db", db, "--no-progress", "--budget", str(budget), "--ray", "local")
+    assert capped.exit_code == 4, capped.stdout + capped.stderr
+    run = open_store(db).get_run("latest")
+    assert run.summary is not None and 0 < run.summary.cost_usd <= budget, run.summary.cost_usd
