@@ -178,6 +178,17 @@ class RunSummary(VerdictCounts):
     baseline: RecordedBaselineCheck | None = None  # set by `evalkit run --baseline`
     schema_version: int = SUMMARY_SCHEMA_VERSION
 
+    @property
+    def exit_code(self) -> int | None:
+        """The code the run exited with: the suite gate's, or, gated on a baseline, the baseline
+        check's where it decided (a run that could not be judged keeps its own code)."""
+        if self.gate is None:
+            return None
+        code = int(self.gate.exit_code)
+        if self.baseline is not None and code in (0, 1):
+            return int(self.baseline.exit_code)
+        return code
+
     def stored(self) -> dict[str, Any]:
         """The JSON object for ``runs.summary_json``: the keys given, and the schema version."""
         data = self.model_dump(mode="json", include=self.model_fields_set | {"schema_version"})

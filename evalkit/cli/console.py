@@ -225,6 +225,6 @@ def print_matrix(runs: list[RunRecord], group_id: str) -> None:
             pct(s.pass_rate),
             run_cost_cell(r.summary),
             milliseconds(s.latency_p50_ms),
-            f"exit {s.gate.exit_code if s.gate is not None else None}",
+            f"exit {s.exit_code}",
         )
     out.print(table)

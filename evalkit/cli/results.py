@@ -39,8 +39,8 @@ def runs(
     for col in columns:
         table.add_column(col)
     for r in records:
-        gate = r.summary.gate if r.summary is not None else None
-        verdict = "" if gate is None else ("pass" if gate.passed else f"fail ({gate.exit_code})")
+        code = r.summary.exit_code if r.summary is not None else None  # the baseline's, where it decided
+        verdict = "" if code is None else ("pass" if code == 0 else f"fail ({code})")
         table.add_row(
             r.run_id,
             r.suite_name,

@@ -94,6 +94,10 @@ def test_noise_only_change_passes_with_exit_0(
     assert "Suite gate failed: pass rate 75.0% < min_pass_rate 95% (not deciding" in result.stdout
     assert "Gate FAILED" not in result.stdout
     assert f"Regression gate PASSED against baseline {base_id}" in result.stdout  # ... is replaced
+    # and `evalkit runs` lists the run as it exited: pass, not the suite gate's fail (1)
+    listing = cli("runs", "--db", str(db)).stdout
+    latest = next(line for line in listing.splitlines() if open_store(db).get_run("latest").run_id in line)
+    assert latest.rstrip().endswith("pass"), latest
     assert "2 pass→fail and 2 fail→pass, McNemar exact p = 1" in result.stdout
     summary = md.read_text()
     assert summary.startswith(
