@@ -73,8 +73,13 @@ def print_summary(
     """
     head = f"{run.suite_name} · prompt {run.prompt_version or '-'} · {run.model} · run {run.run_id}"
     out.print(Text(head, style="bold"))
+    counted = (  # with epochs, results: a case counts once per epoch
+        f"Cases {summary.results}"
+        if summary.repeat <= 1
+        else f"Results {summary.results} ({run.n_cases} cases x {summary.repeat} epochs)"
+    )
     out.print(
-        f"Cases {summary.results}: {summary.passed} passed, {summary.failed} failed, "
+        f"{counted}: {summary.passed} passed, {summary.failed} failed, "
         f"{summary.errors} errors · pass rate {pct(summary.pass_rate)}"
         + ("" if run.status == "complete" else f" · run {run.status}")
     )

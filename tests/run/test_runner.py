@@ -254,6 +254,7 @@ def test_epochs_flag_flaky_cases_and_quarantine_keeps_them_out_of_the_gate(
         result = run(cli, strict, tmp_path / "r.duckdb", "--repeat", "4", "--concurrency", "1")
         assert result.exit_code == 1
         assert "Epochs 4 · flaky cases 1: c0000" in result.stdout
+        assert "Results 16 (4 cases x 4 epochs): 14 passed, 2 failed, 0 errors" in result.stdout
         run_, frame = stored(tmp_path / "r.duckdb")
         assert len(frame) == 16 and run_.summary.flaky == ["c0000"]
         assert sorted(frame[frame["case_id"] == "c0000"]["verdict"]) == ["fail", "fail", "pass", "pass"]
