@@ -101,7 +101,7 @@ def test_gate_reasons_never_read_against_the_verdict(floor: float, reason: str) 
     """6 of 7 passed: the figures are printed as far as it takes to see which side of the floor
     the rate is on (a whole-percent floor read "85.7% >= 86%" and "85.7% < 86%")."""
     decision = decide(summary(6, 1, 0), GateSpec(min_pass_rate=floor))
-    assert decision.reasons == [reason] and decision.passed == (6 / 7 >= floor)
+    assert decision.reasons == [reason] and decision.passed == (floor <= 6 / 7)
 
 
 def test_error_rate_reason_shows_both_sides() -> None:

@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 
 from evalkit.analysis.pairwise_runs import summarize
+from evalkit.judges.letters import read_letter_logprobs
 from evalkit.judges.pairwise import (
     OrderVerdict,
     PairVerdict,
     PairwiseJudge,
     PairwiseJudging,
     combine,
-    read_letter_logprobs,
 )
 from evalkit.providers.calls import ModelCaller
 from evalkit.testing.openai_server import LoopbackOpenAI
@@ -181,7 +181,9 @@ def test_a_cached_reply_without_logprobs_is_asked_again(loopback: LoopbackOpenAI
     assert first.decided_by == "logprobs" and hits == 0
     again, hits = asyncio.run(judge_once())
     assert hits == 0  # the letter replies were not looked up in the cache...
-    assert again.decided_by == "logprobs" and again.margin == pytest.approx(first.margin)  # ...but asked again
+    assert again.decided_by == "logprobs" and again.margin == pytest.approx(
+        first.margin
+    )  # ...but asked again
     assert loopback.stats.requests == 4
 
 

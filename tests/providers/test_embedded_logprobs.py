@@ -9,7 +9,8 @@ import pytest
 
 pytest.importorskip("llama_cpp", reason="the embedded model needs the [local] extra (.ci/setup installs it)")
 
-from evalkit.judges.pairwise import PairwiseJudge, read_letter_logprobs
+from evalkit.judges.letters import read_letter_logprobs
+from evalkit.judges.pairwise import PairwiseJudge
 from evalkit.providers.base import CompletionRequest
 from evalkit.providers.calls import ModelCaller
 
