@@ -81,8 +81,11 @@ def stored_results(
         )
         # an answer the stored run got from the cache: its tokens at the model's price (the row's
         # saved cost may hold the judge's cached answers too)
-        first_cost = call_cost(run.model, output.prompt_tokens, output.completion_tokens)
-        yield case, int(row.epoch), output, first_cost if bool(row.cached) else float(row.cost_usd)
+        if bool(row.cached):
+            first_cost = call_cost(run.model, output.prompt_tokens, output.completion_tokens)
+        else:
+            first_cost = float(row.cost_usd)
+        yield case, int(row.epoch), output, first_cost
 
 
 async def execute_rescore(

@@ -103,7 +103,7 @@ def stopped_decision(
     total = run.n_cases * max(1, summary.repeat or 1)
     return GateDecision(
         passed=False,
-        exit_code=EXIT_CODES.get(signum, ExitCode.INCOMPLETE) if signum is not None else ExitCode.INCOMPLETE,
+        exit_code=EXIT_CODES.get(signum, ExitCode.INCOMPLETE) if signum else ExitCode.INCOMPLETE,
         reasons=[f"{cause} with {summary.results} of {total} results; finish it with `{resume}`"],
     )
 
