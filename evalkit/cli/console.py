@@ -12,7 +12,7 @@ from rich.text import Text
 
 from evalkit.analysis.failures import CaseExplanation
 from evalkit.cli.safe_console import SafeConsole
-from evalkit.report.formatting import cost_text, milliseconds, run_cost_cell
+from evalkit.report.formatting import milliseconds, run_cost_cell, usage_text
 from evalkit.results import RunSummary
 
 if TYPE_CHECKING:
@@ -90,11 +90,7 @@ def print_summary(
         mean = "n/a" if s.mean_score is None else f"{s.mean_score:.2f}"
         table.add_row(name, pct(s.pass_rate), mean, str(s.scored), str(s.errors))
     out.print(table)
-    out.print(
-        f"Tokens {summary.prompt_tokens:,} in / {summary.completion_tokens:,} out · "
-        f"{cost_text(summary)} · latency p50 {milliseconds(summary.latency_p50_ms)}, "
-        f"p95 {milliseconds(summary.latency_p95_ms)}"
-    )
+    out.print(usage_text(summary))
     print_prefix_estimates({"": (run, summary)})
     calls = summary.calls
     if calls is not None:

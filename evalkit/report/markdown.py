@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from evalkit.analysis.compare import Comparison, MetricComparison
 from evalkit.analysis.failures import CaseExplanation
 from evalkit.gate.regression import RegressionDecision
-from evalkit.report.formatting import cell, cost_text, metric_cells, milliseconds
+from evalkit.report.formatting import cell, metric_cells, usage_text
 from evalkit.report.pairwise import pairwise_markdown
 from evalkit.results import RunRecord, RunSummary
 
@@ -82,9 +82,7 @@ def run_markdown(
             lines.append(f"| {cell(name)} | {_pct(s.pass_rate)} | {mean} | {s.scored} | {s.errors} |")
         lines += [
             "",
-            f"Tokens {summary.prompt_tokens:,} in / {summary.completion_tokens:,} out · "
-            f"{cost_text(summary)} · latency p50 {milliseconds(summary.latency_p50_ms)}, "
-            f"p95 {milliseconds(summary.latency_p95_ms)}",
+            usage_text(summary),
         ]
         if failures:
             n_bad = summary.failed + summary.errors

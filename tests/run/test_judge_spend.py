@@ -66,6 +66,8 @@ def test_a_judge_panel_is_counted_in_the_run_cost_and_honours_no_cache(
     assert f"cost ${s.cost_usd:.4f} (target ${s.target_cost_usd:.4f}, judge ${s.judge_cost_usd:.4f})" in (
         first.stdout
     )
+    # the tokens printed are the target's alone: with a judge, the line says so
+    assert f"Tokens {s.prompt_tokens:,} in / {s.completion_tokens:,} out (target) · cost" in first.stdout
     # the cached re-run spent nothing and says what it saved
     c = cached_run.summary
     assert c is not None and c.cost_usd == 0.0 and c.judge_cost_usd == 0.0
