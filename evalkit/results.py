@@ -76,6 +76,9 @@ class GateDecision(BaseModel):
     exit_code: int
     reasons: list[str] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)  # printed loudly; they do not change the verdict
+    # judges the suite requires calibrated (`calibration: fail`) that are not: they fail the run
+    # with a baseline too, whose comparison leans on the same judges
+    judge_failures: list[str] = Field(default_factory=list)
 
 
 class VerdictCounts(BaseModel):
@@ -184,10 +187,9 @@ class RunSummary(VerdictCounts):
         check's where it decided (a run that could not be judged keeps its own code)."""
         if self.gate is None:
             return None
-        code = int(self.gate.exit_code)
-        if self.baseline is not None and code in (0, 1):
-            return int(self.baseline.exit_code)
-        return code
+        if self.baseline is None:
+            return int(self.gate.exit_code)
+        return exit_code_with_baseline(self.gate, self.baseline.exit_code)
 
     def stored(self) -> dict[str, Any]:
         """The JSON object for ``runs.summary_json``: the keys given, and the schema version."""
@@ -195,6 +197,18 @@ class RunSummary(VerdictCounts):
         if "calls" in data and self.calls is not None:
             data["calls"] = self.calls.model_dump(mode="json", exclude_unset=True)
         return data
+
+
+def exit_code_with_baseline(gate: GateDecision, baseline_exit_code: int) -> int:
+    """The exit code of a run gated on a baseline: the baseline check's (it replaces the pass-rate
+    floor), except that a run that could not be judged keeps its own code (3, 4, 130, 143), and a
+    judge the suite requires calibrated that is not fails the run (1) whatever the baseline says."""
+    code = int(gate.exit_code)
+    if code not in (0, 1):
+        return code
+    if gate.judge_failures:
+        return 1
+    return int(baseline_exit_code)
 
 
 def run_costs(target_usd: float, judge_usd: float, saved_usd: float | None) -> dict[str, Any]:

@@ -124,9 +124,10 @@ def print_summary(
     reasons, warnings = (gate.reasons, gate.warnings) if gate is not None else ([], [])
     exit_code = gate.exit_code if gate is not None else None
     if decided_later and exit_code in (0, 1):
+        judges = " with its judges' calibration" if gate is not None and gate.judge_failures else ""
         out.print(
             f"Suite gate {verdict.lower()}: " + "; ".join(reasons) + " (not deciding: with --baseline, the "
-            "regression gate below decides the exit code)"
+            f"regression gate below decides the exit code{judges})"
         )
     else:
         out.print(Text(f"Gate {verdict}: " + "; ".join(reasons) + f" (exit {exit_code})", style=style))

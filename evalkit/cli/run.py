@@ -77,7 +77,8 @@ def run(
         None,
         "--baseline",
         help="Gate on a baseline (a name from `evalkit baseline set`, or a run) instead of min_pass_rate: "
-        "exit 1 only on a significant drop or a critical case flipping to fail.",
+        "exit 1 only on a significant drop, a critical case flipping to fail, or a judge failing "
+        "its `calibration: fail` requirement.",
     ),
     summary_md: SummaryMdOption = None,
     progress: ProgressOption = True,

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from evalkit.errors import ExitCode
 from evalkit.gate.suite import GateDecision
-from evalkit.results import RunRecord
+from evalkit.results import RunRecord, exit_code_with_baseline
 from evalkit.suite.spec import GateSpec
 
 # the comparison's modules are imported when a run has a baseline (~0.1 s otherwise spent by every run)
@@ -55,9 +55,7 @@ class RunVerdict:
         """The suite gate's code, or the baseline decision's for a run that could be judged."""
         if self.baseline is None:
             return int(self.gate.exit_code)
-        from evalkit.gate.regression import combine_exit_codes
-
-        return int(combine_exit_codes(int(self.gate.exit_code), self.baseline.decision))
+        return exit_code_with_baseline(self.gate, self.baseline.decision.exit_code)
 
     @property
     def passed(self) -> bool:
@@ -79,6 +77,8 @@ class RunVerdict:
         if code not in (ExitCode.OK, ExitCode.GATE_FAILED):
             return "stopped"
         if self.baseline_applied:
+            if self.gate.judge_failures:
+                return "a judge the suite requires calibrated is not"
             return "no significant regression" if code == ExitCode.OK else "regression"
         return "gate passed" if code == ExitCode.OK else "gate failed"
 
@@ -87,8 +87,8 @@ class RunVerdict:
         """Why the run exits as it does: the deciding gate's reasons (and why a baseline did not decide)."""
         if self.baseline is None:
             return list(self.gate.reasons)
-        if self.baseline_applied:
-            return list(self.baseline.decision.reasons)
+        if self.baseline_applied:  # the judges the comparison leans on are checked all the same
+            return [*self.baseline.decision.reasons, *self.gate.judge_failures]
         return [
             *self.gate.reasons,
             f"the comparison with baseline {self.baseline.decision.baseline_run_id} does not decide a run "

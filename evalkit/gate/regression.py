@@ -143,17 +143,6 @@ def check_against_baseline(
     return comparison, decide_regression(comparison, gate)
 
 
-def combine_exit_codes(run_exit_code: int, decision: RegressionDecision) -> int:
-    """The exit code of a run gated on a baseline.
-
-    The baseline comparison replaces the absolute pass-rate gate (exit 0/1), but a run that could
-    not be judged (provider errors: 3, stopped by its budget: 4, interrupted) keeps its code.
-    """
-    if run_exit_code not in (ExitCode.OK, ExitCode.GATE_FAILED):
-        return run_exit_code
-    return decision.exit_code
-
-
 def _points(value: float, *, sign: bool = True) -> str:
     return f"{value * 100:+.1f} pts" if sign else f"{value * 100:.1f} pts"
 

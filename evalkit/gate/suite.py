@@ -78,12 +78,13 @@ def apply_judge_checks(decision: GateDecision, checks: Sequence[JudgeCheck]) -> 
     """Add what the gate must say about the judges it relies on (see :mod:`evalkit.gate.judges`).
 
     An uncalibrated judge, or one below its scorer's ``min_kappa``, is a warning; with the scorer's
-    ``calibration: fail`` it also fails a gate that would otherwise pass (exit 1). A gate that
-    already failed keeps its exit code.
+    ``calibration: fail`` it also fails a gate that would otherwise pass (exit 1), and is listed in
+    ``judge_failures`` (it fails a run gated on a baseline too). A gate that already failed keeps
+    its exit code.
     """
     warnings = list(decision.warnings)
     reasons = list(decision.reasons)
-    failing = False
+    failures: list[str] = []
     for check in checks:
         if check.status not in ("uncalibrated", "below"):
             continue
@@ -92,9 +93,10 @@ def apply_judge_checks(decision: GateDecision, checks: Sequence[JudgeCheck]) -> 
             continue
         if check.requirement.on_failure == "fail":
             reasons.append(check.message)
-            failing = True
+            failures.append(check.message)
         else:
             warnings.append(check.message)
-    if failing and decision.passed:
-        return GateDecision(passed=False, exit_code=ExitCode.GATE_FAILED, reasons=reasons, warnings=warnings)
-    return decision.model_copy(update={"reasons": reasons, "warnings": warnings})
+    update = {"reasons": reasons, "warnings": warnings, "judge_failures": failures}
+    if failures and decision.passed:
+        return GateDecision(passed=False, exit_code=ExitCode.GATE_FAILED, **update)
+    return decision.model_copy(update=update)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from evalkit.analysis.compare import compare_outcomes
 from evalkit.analysis.outcomes import CaseOutcome, RunOutcomes
 from evalkit.errors import ExitCode
-from evalkit.gate.regression import combine_exit_codes, decide_regression
+from evalkit.gate.regression import decide_regression
+from evalkit.results import GateDecision, exit_code_with_baseline
 from evalkit.suite.spec import GateSpec
 from tests.runs import run_record
 
@@ -111,9 +112,16 @@ def test_exit_codes_of_a_run_gated_on_a_baseline() -> None:
     bad = decide_regression(
         compare_outcomes(outcomes("a", base), outcomes("b", dict.fromkeys(base, False))), GateSpec()
     )
+
+    def gate(code: int, judge_failures: list[str] | None = None) -> GateDecision:
+        return GateDecision(passed=code == 0, exit_code=code, judge_failures=judge_failures or [])
+
     # the baseline replaces the absolute pass-rate gate ...
-    assert combine_exit_codes(ExitCode.GATE_FAILED, ok) == ExitCode.OK
-    assert combine_exit_codes(ExitCode.OK, bad) == ExitCode.GATE_FAILED
+    assert exit_code_with_baseline(gate(ExitCode.GATE_FAILED), ok.exit_code) == ExitCode.OK
+    assert exit_code_with_baseline(gate(ExitCode.OK), bad.exit_code) == ExitCode.GATE_FAILED
     # ... but not a run that could not be judged
-    assert combine_exit_codes(ExitCode.INFRASTRUCTURE, ok) == ExitCode.INFRASTRUCTURE
-    assert combine_exit_codes(ExitCode.INCOMPLETE, ok) == ExitCode.INCOMPLETE
+    assert exit_code_with_baseline(gate(ExitCode.INFRASTRUCTURE), ok.exit_code) == ExitCode.INFRASTRUCTURE
+    assert exit_code_with_baseline(gate(ExitCode.INCOMPLETE), ok.exit_code) == ExitCode.INCOMPLETE
+    # ... nor a judge the suite requires calibrated: the comparison leans on its verdicts too
+    untrusted = gate(ExitCode.GATE_FAILED, ["judge 'j' of scorer 's' has no calibration"])
+    assert exit_code_with_baseline(untrusted, ok.exit_code) == ExitCode.GATE_FAILED

@@ -178,3 +178,25 @@ def test_rescore_judges_as_the_run_did_and_counts_reused_answers_at_their_first_
     compared = cli("compare", parent.run_id, child.run_id, "--db", db)
     cost = next(line for line in compared.stdout.splitlines() if "cost per case" in line)
     assert "better" not in cost and "worse" not in cost, cost
+
+
+def test_a_judge_required_calibrated_fails_a_run_gated_on_a_baseline_too(
+    make_suite: Any, cli: Any, tmp_path: Path
+) -> None:
+    """`calibration: fail` holds with --baseline: the comparison leans on the same judge's verdicts."""
+    db = str(tmp_path / "b.duckdb")
+    strict = "      min_kappa: 0.6\n      calibration: fail\n"
+    with LoopbackOpenAI() as target, LoopbackOpenAI(responder=colour_judge) as judge:
+        text = loopback_suite(
+            target.base_url, scorers=judge_scorer(judge.base_url, strict), gate="gate: {min_pass_rate: 0.0}\n"
+        )
+        suite = make_suite(text, cases=CASES)
+        assert cli("run", str(suite), "--db", db, "--no-progress").exit_code == 1
+        assert cli("baseline", "set", "main", "latest", "--db", db).exit_code == 0
+        gated = cli("run", str(suite), "--db", db, "--no-progress", "--baseline", "main")
+    assert gated.exit_code == 1, gated.stdout
+    line = next(x for x in gated.stdout.splitlines() if x.startswith("Regression gate"))
+    assert "no calibration" in line and line.endswith("(exit 1)"), line
+    listing = cli("runs", "--db", db).stdout
+    latest = next(x for x in listing.splitlines() if open_store(db).get_run("latest").run_id in x)
+    assert latest.rstrip().endswith("fail (1)"), latest
