@@ -377,16 +377,10 @@ def _compare_group(
 
 def _thresholds(run: Any, alpha: float | None, min_effect: float | None) -> tuple[float, float]:
     """alpha and min_effect: the flags, else the candidate run's gate settings as run, else the defaults."""
-    from evalkit.suite.spec import GateSpec
+    from evalkit.analysis.compare import gate_thresholds
 
-    defaults = GateSpec()
-    gate = run.config.get("gate", {})
-    return (
-        alpha if alpha is not None else float(gate.get("regression_alpha", defaults.regression_alpha)),
-        min_effect
-        if min_effect is not None
-        else float(gate.get("regression_min_effect", defaults.regression_min_effect)),
-    )
+    gate_alpha, gate_effect = gate_thresholds(run)
+    return (alpha if alpha is not None else gate_alpha, min_effect if min_effect is not None else gate_effect)
 
 
 def _write(path: Path, text: str) -> None:

@@ -26,7 +26,7 @@ from markupsafe import Markup
 
 from evalkit import __version__
 from evalkit.analysis.caching import prompt_cache_text
-from evalkit.analysis.compare import Comparison, compare_outcomes
+from evalkit.analysis.compare import Comparison, compare_outcomes, gate_thresholds
 from evalkit.analysis.field_metrics import field_metrics_of_frame
 from evalkit.analysis.human_baseline import baseline_error_rates
 from evalkit.analysis.outcomes import frame_columns, outcomes_from_frames
@@ -115,11 +115,11 @@ def build_context(
         views.append(load_run_view(store, other, "b"))
     comparison: Comparison | None = None
     if other is not None:
-        gate = other.config.get("gate", {})
+        alpha, min_effect = gate_thresholds(other)
         comparison = compare_outcomes(
             *(outcomes_from_frames(v.record, v.frame, v.scores, v.fields) for v in views),
-            alpha=float(gate.get("regression_alpha", 0.05)),
-            min_effect=float(gate.get("regression_min_effect", 0.02)),
+            alpha=alpha,
+            min_effect=min_effect,
             seed=seed,
         )
     cases = case_records(views)

@@ -126,7 +126,7 @@ async def case_page(request: Request) -> Response:
 
 async def compare_page(request: Request) -> Response:
     """Run B against run A: the flipped cases first, then the paired statistics."""
-    from evalkit.analysis.compare import compare_runs
+    from evalkit.analysis.compare import compare_runs, gate_thresholds
     from evalkit.report.formatting import metric_cells
 
     studio = studio_of(request)
@@ -135,7 +135,8 @@ async def compare_page(request: Request) -> Response:
         b = studio.store.get_run(request.query_params.get("b", ""))
     except EvalkitError as exc:
         return _not_found(exc.one_line())
-    comparison = compare_runs(studio.store, a, b, resamples=500)
+    alpha, min_effect = gate_thresholds(b)  # as `evalkit compare` and the report judge the pair
+    comparison = compare_runs(studio.store, a, b, alpha=alpha, min_effect=min_effect)
     flips = sorted(comparison.flips, key=lambda f: (f.direction != "pass→fail", f.case_id))
     pair_grades = {
         label.case_id: label

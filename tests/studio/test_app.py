@@ -294,3 +294,39 @@ def test_an_epoch_cost_adds_the_judge_and_names_a_cached_answer() -> None:
     cached = {"cost_usd": 0.0, "judge_cost_usd": None, "cached": True, "saved_cost_usd": 0.002}
     assert epoch_cost(cached, []) == "$0.000000 · cached answer, $0.002000 when first made"
     assert epoch_cost({"cost_usd": float("nan")}, []) == "$0.000000"
+
+
+def test_the_compare_page_judges_a_pair_as_evalkit_compare_does(tmp_path: Any) -> None:
+    """B's gate sets min_effect 10 points: a significant 8-point drop is no verdict anywhere."""
+    from evalkit.analysis.compare import compare_runs, gate_thresholds
+    from evalkit.report.formatting import metric_cells
+    from evalkit.store import open_store
+    from tests.runs import Outcome, run_record, store_run
+
+    store = open_store(str(tmp_path / "p.duckdb"))
+    gate = {"regression_min_effect": 0.10}
+    store_run(
+        store,
+        run_record("ra", gate=gate),
+        [Outcome(f"c{i:03d}", "pass" if i < 180 else "fail") for i in range(200)],
+    )
+    store_run(
+        store,
+        run_record("rb", gate=gate, minutes=1),
+        [Outcome(f"c{i:03d}", "pass" if i < 164 else "fail") for i in range(200)],
+    )
+    a, b = store.get_run("ra"), store.get_run("rb")
+    alpha, min_effect = gate_thresholds(b)
+    expected = [
+        metric_cells(m) for m in compare_runs(store, a, b, alpha=alpha, min_effect=min_effect).metrics
+    ]
+    page = (
+        TestClient(create_app(store, grader="ann"), base_url="http://127.0.0.1")
+        .get("/compare?a=ra&b=rb")
+        .text
+    )
+    rows = re.findall(r"<tr><td>([^<]+)</td>(.*?)</tr>", page.split('id="metrics"')[1])
+    shown = {label: re.findall(r"<td[^>]*>([^<]*)</td>", rest) for label, rest in rows}
+    for m in expected:
+        assert shown[m.label] == [m.a, m.b, m.diff, m.ci, m.p, m.p_adjusted, str(m.n), m.verdict], m.label
+    assert shown[expected[0].label][-1] == "no significant difference"  # not "worse"
