@@ -69,32 +69,22 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
-def field_precision_recall(store: Store, run_ids: Sequence[str]) -> dict[str, dict[str, float | None]]:
-    """Per run with field scores: precision, recall and F1 over fields (``match`` counts as right,
-    ``mismatch``/``partial`` as wrong in both, ``extra`` as wrong in precision, ``missing`` in recall)."""
+def field_slot_counts_by_run(
+    store: Store, run_ids: Sequence[str]
+) -> dict[str, list[tuple[str, str, str | None, str, int]]]:
+    """:meth:`Store.field_slot_counts` of several runs in one query: ``run_id -> rows``."""
     if not run_ids:
         return {}
     marks = ", ".join("?" for _ in run_ids)
     with store._connection() as con:
         rows = con.execute(
-            f"SELECT run_id, status, COUNT(*) FROM field_scores WHERE run_id IN ({marks}) GROUP BY run_id, status",
+            f"SELECT run_id, scorer, field, slot, status, COUNT(*) FROM field_scores "
+            f"WHERE run_id IN ({marks}) GROUP BY run_id, scorer, field, slot, status",
             list(run_ids),
         )
-    counts: dict[str, dict[str, int]] = {}
-    for run_id, status, n in rows:
-        counts.setdefault(run_id, {})[status] = int(n)
-    found: dict[str, dict[str, float | None]] = {}
-    for run_id, c in counts.items():
-        right, wrong = c.get("match", 0), c.get("mismatch", 0) + c.get("partial", 0)
-        p_den, r_den = right + wrong + c.get("extra", 0), right + wrong + c.get("missing", 0)
-        precision = right / p_den if p_den else None
-        recall = right / r_den if r_den else None
-        f1 = (
-            2 * precision * recall / (precision + recall)
-            if precision is not None and recall is not None and precision + recall
-            else None
-        )
-        found[run_id] = {"precision": precision, "recall": recall, "f1": f1}
+    found: dict[str, list[tuple[str, str, str | None, str, int]]] = {}
+    for run_id, scorer, name, slot, status, n in rows:
+        found.setdefault(str(run_id), []).append((str(scorer), str(name), slot, str(status), int(n)))
     return found
 
 

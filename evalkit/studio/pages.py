@@ -26,7 +26,12 @@ async def runs_page(request: Request) -> Response:
     """Every run, newest first, with its headline figures."""
     studio = studio_of(request)
     runs = studio.store.list_runs(limit=200)
-    prf = browse.field_precision_recall(studio.store, [r.run_id for r in runs])
+    from evalkit.analysis.field_metrics import field_metrics_of_counts
+
+    # micro P/R/F1 over field slots, as `evalkit show`, the report and `export` count them
+    counts = browse.field_slot_counts_by_run(studio.store, [r.run_id for r in runs])
+    micro = {run_id: field_metrics_of_counts(rows).micro for run_id, rows in counts.items()}
+    prf = {k: {"precision": m.precision, "recall": m.recall, "f1": m.f1} for k, m in micro.items()}
     rows = [run_row(r, prf.get(r.run_id)) for r in runs]
     return studio.render(
         request,

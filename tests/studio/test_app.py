@@ -330,3 +330,34 @@ def test_the_compare_page_judges_a_pair_as_evalkit_compare_does(tmp_path: Any) -
     for m in expected:
         assert shown[m.label] == [m.a, m.b, m.diff, m.ci, m.p, m.p_adjusted, str(m.n), m.verdict], m.label
     assert shown[expected[0].label][-1] == "no significant difference"  # not "worse"
+
+
+def test_the_runs_list_counts_fields_by_slot_as_show_and_the_report_do(tmp_path: Any) -> None:
+    """A passing fuzzy 'partial' match is a correct value (VC), both absent (NN) counts in neither
+    precision nor recall, a value where none was expected (NV) is in precision only."""
+    from evalkit.analysis.field_metrics import field_metrics_of_counts
+    from evalkit.results import ScoreRow
+    from evalkit.scorers.base import FieldScore
+    from evalkit.store import open_store
+    from evalkit.studio.views import pct
+    from tests.runs import Outcome, case_result, run_record
+
+    store = open_store(str(tmp_path / "f.duckdb"))
+    run = run_record("rf")
+    store.create_run(run)
+    slots = [("match", "VC", True), ("partial", "VC", True), ("match", "NN", True), ("extra", "NV", False)]
+    slots += [("mismatch", "VW", False), ("missing", "VN", False)]
+    results = []
+    for i in range(12):
+        status, slot, ok = slots[i % len(slots)]
+        result = case_result(Outcome(f"c{i:02d}", "pass" if ok else "fail"))
+        field = FieldScore(field="title", score=float(ok), passed=ok, status=status, slot=slot)
+        row = ScoreRow(scorer="fields", score=float(ok), passed=ok, reason="", fields=[field])
+        results.append(result.model_copy(update={"scores": [row]}))
+    store.add_results("rf", results)
+    store.finish_run("rf", status="complete", summary=store.summarize("rf"))
+    micro = field_metrics_of_counts(store.field_slot_counts("rf")).micro
+    page = TestClient(create_app(store, grader="ann"), base_url="http://127.0.0.1").get("/").text
+    row = next(r for r in page.split("<tr>") if "/runs/rf" in r)
+    cells = re.findall(r'<td class="num">([^<]*)</td>', row)
+    assert [pct(micro.precision), pct(micro.recall), pct(micro.f1)] == cells[2:5], cells
