@@ -224,7 +224,11 @@ def _merge_cell(
         started_at=min(r.started_at for r in runs),
         evalkit_version=first.evalkit_version,
         group_id=group_id,
-        kind="partial" if gap else "merged",
+        # what the merged numbers stand for: an unsharded run of the same would be a `repeat` with
+        # several epochs (trend pools full and merged runs only: one epoch over every case)
+        kind="partial"
+        if gap
+        else ("repeat" if int(config.get("run", {}).get("repeat", 1)) > 1 else "merged"),
         case_set_hash=first.case_set_hash if len({r.case_set_hash for r in runs}) == 1 else None,
     )
     insert_run(target, record, parts)

@@ -331,3 +331,20 @@ def test_merged_shards_are_held_to_the_suites_judge_checks(
     merged = cli("merge", *map(str, shards), "--into", str(tmp_path / "m.duckdb"))
     assert merged.exit_code == 1, merged.stdout
     assert "Gate FAILED" in merged.stdout and "no calibration" in merged.stdout
+
+
+def test_merged_shards_of_several_epochs_are_a_repeat_run(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """Like the unsharded run they stand for: `trend` pools one epoch over every case only."""
+    with LoopbackOpenAI(responder=squares) as server:
+        suite = make_suite(loopback_suite(server.base_url, scorers=SCORERS, gate=GATE), CASES[:10])
+        shards = [tmp_path / f"s{i}.duckdb" for i in (1, 2)]
+        for i, db in enumerate(shards, start=1):
+            cli("run", str(suite), "--db", str(db), "--shard", f"{i}/2", "--repeat", "2", "--no-progress")
+    merged = cli("merge", *map(str, shards), "--into", str(tmp_path / "m.duckdb"))
+    assert merged.exit_code in (0, 1), merged.stderr
+    run = open_store(tmp_path / "m.duckdb").get_run("latest")
+    assert run.kind == "repeat" and run.summary is not None and run.summary.results == 20
+    trend = cli("trend", "loop", "--db", str(tmp_path / "m.duckdb"), "--out", str(tmp_path / "t"))
+    assert "left out" in trend.stdout and "repeat" in trend.stdout, trend.stdout
