@@ -129,5 +129,5 @@ def flaky(
     for col in ("case", "flaky in runs", "of runs", "pass rate"):
         table.add_column(col)
     for row in history.itertuples(index=False):
-        table.add_row(row.case_id, str(row.flaky_runs), str(row.runs), pct(row.pass_rate))
+        table.add_row(row.case_id, str(int(row.flaky_runs)), str(int(row.runs)), pct(row.pass_rate))
     out.print(table)

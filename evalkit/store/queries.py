@@ -267,9 +267,11 @@ class Store(CaseReads):
         return [r[0] for r in rows]
 
     def flaky_history(self, suite_name: str, *, runs: int = 20) -> Any:
-        """Per case: in how many of the suite's last ``runs`` runs it was flaky, and its pass rate (DataFrame)."""
+        """Per case: in how many of the suite's last ``runs`` runs it was flaky, and its pass rate
+        (DataFrame). Re-scored runs are left out: they score the same sampled outputs again."""
         sql = (
-            "WITH recent AS (SELECT run_id FROM runs WHERE suite_name = ? ORDER BY started_at DESC LIMIT ?), "
+            "WITH recent AS (SELECT run_id FROM runs WHERE suite_name = ? AND COALESCE(kind, 'full') <> 'rescore' "
+            "ORDER BY started_at DESC LIMIT ?), "
             "per_run AS (SELECT o.run_id, o.case_id, "
             "SUM(CASE WHEN o.verdict = 'pass' THEN 1 ELSE 0 END) AS passes, "
             "SUM(CASE WHEN o.verdict = 'fail' THEN 1 ELSE 0 END) AS fails "

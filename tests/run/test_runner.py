@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -272,6 +273,10 @@ def test_epochs_flag_flaky_cases_and_quarantine_keeps_them_out_of_the_gate(
     assert list(history["case_id"]) == ["c0000"] and int(history["flaky_runs"][0]) == 2
     listing = cli("flaky", "loop", "--db", str(tmp_path / "r.duckdb"))
     assert listing.exit_code == 0 and "c0000" in listing.stdout and "c0001" not in listing.stdout
+    # a rescore scores the same sampled outputs again: not one more run in which the case flaked
+    assert cli("rescore", "latest", "--db", str(tmp_path / "r.duckdb"), "--no-progress").exit_code == 0
+    rescored = cli("flaky", "loop", "--db", str(tmp_path / "r.duckdb")).stdout
+    assert re.search(r"c0000\s+2\s+2\s", rescored), rescored
     by_path = cli("flaky", str(quarantined), "--db", str(tmp_path / "r.duckdb"))  # a suite path, too
     assert by_path.exit_code == 0 and "c0000" in by_path.stdout and "c0001" not in by_path.stdout
     unknown = cli("flaky", "nosuchsuite", "--db", str(tmp_path / "r.duckdb"))
