@@ -38,7 +38,7 @@ def trend(
     """
     from evalkit.analysis.trend import DEFAULT_KINDS, TrendQuery, build_trends
     from evalkit.cli.console import out as console
-    from evalkit.cli.suite_ref import suite_name_of
+    from evalkit.cli.suite_ref import stored_suite_name
     from evalkit.errors import UsageError
     from evalkit.report.trend import write_trends
     from evalkit.store import open_store
@@ -46,11 +46,12 @@ def trend(
     unknown = sorted(set(kind or ()) - set(KINDS))
     if unknown:
         raise UsageError(f"--kind {unknown[0]!r}: use one of {', '.join(KINDS)}")
-    name = suite_name_of(suite)
+    store = open_store(db, must_exist=True)
+    name = stored_suite_name(store, suite)  # a suite path, or a stored name; unknown: exit 2
     query = TrendQuery(
         weeks=weeks, min_drop=min_drop, prompt=prompt, model=model, kinds=tuple(kind or DEFAULT_KINDS)
     )
-    reports = build_trends(open_store(db, must_exist=True), name, query)
+    reports = build_trends(store, name, query)
     for report, (csv_path, html_path) in zip(reports, write_trends(reports, out), strict=True):
         with_runs = sum(1 for r in report.suite_metrics["runs"] if r)
         label = f" ({report.series.label})" if report.series else ""
