@@ -93,7 +93,8 @@ class Frontier:
         """How quality, its interval and "not significantly worse" were computed, in one sentence."""
         f1 = "; micro field F1 with a 95% case-bootstrap interval" if self.has_f1 else ""
         return (
-            f"quality = pass rate with a 95% Wilson interval{f1}; cost = USD per 1,000 cases "
+            f"quality = pass rate of the cases (each by the majority of its epochs) with a 95% Wilson "
+            f"interval{f1}; cost = USD per 1,000 cases "
             f"(target + judge); p95 of uncached latencies; not significantly worse = {self.test} "
             f"test against the best on the cases both scored does not reject at alpha {self.alpha:g} "
             "(each cell tested on its own, not adjusted)"

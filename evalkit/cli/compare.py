@@ -324,7 +324,7 @@ def _compare_group(
         "prompt",
         "model",
         "run",
-        "pass rate",
+        "pass rate (results)",
         "Δ vs ref",
         "p",
         "verdict",
