@@ -36,6 +36,9 @@ def test_cached_share_writes_and_savings() -> None:
         "prompt cache 12,288 tokens (62.5% of prompt tokens sent, 2,048 written, saved $0.0009)"
     )
     assert compare_text(RunSummary(), summary) == ("prompt cache: A not recorded · B 62.5% ($0.0009 saved)")
+    # with a judge, the figures are said to be the target's: the judge's calls are not in them
+    judged = summary.model_copy(update={"judge_cost_usd": 0.01})
+    assert prompt_cache_text(judged).startswith("the target's prompt cache 12,288 tokens (")
 
 
 def test_cached_tokens_without_a_cache_read_price_say_so() -> None:
