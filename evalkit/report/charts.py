@@ -159,15 +159,17 @@ def _usage(fig: Any, runs: Sequence[RunSeries]) -> None:
     labels = [r.label if len(r.label) <= 24 else r.label[:23] + "…" for r in runs]
     colors = [COLORS[i % 2] for i in range(len(runs))]
     known = [r.cost_usd if r.cost_known else 0.0 for r in runs]
-    cost_ax.bar(labels, known, color=colors)
+    # numeric positions: on a categorical axis two runs with one label (a run and its cached
+    # re-run) would share a single bar
+    xs = range(len(runs))
+    cost_ax.bar(list(xs), known, color=colors)
     top = max([*known, 1e-6]) * 1.15
     cost_ax.set_ylim(bottom=0, top=top)
-    for x, run in enumerate(runs):
+    for x, run in zip(xs, runs, strict=True):
         if not run.cost_known:  # no bar that reads as "free"
             cost_ax.text(x, top / 20, "no price", ha="center", fontsize="small", color="#8c2d04")
+    cost_ax.set_xticks(list(xs), labels, rotation=20)
     cost_ax.set_title("cost (USD)", fontsize="medium")
-    cost_ax.tick_params(axis="x", labelrotation=20)
-    xs = range(len(runs))
     token_ax.bar(
         [x - 0.2 for x in xs], [r.prompt_tokens for r in runs], width=0.4, color="#8c8c8c", label="in"
     )

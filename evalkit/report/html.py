@@ -29,7 +29,8 @@ from evalkit.analysis.caching import prompt_cache_text
 from evalkit.analysis.compare import Comparison, compare_outcomes, gate_thresholds
 from evalkit.analysis.field_metrics import field_metrics_of_frame
 from evalkit.analysis.human_baseline import baseline_error_rates
-from evalkit.analysis.outcomes import frame_columns, outcomes_from_frames
+from evalkit.analysis.outcomes import outcomes_from_frames
+from evalkit.report.case_table import case_records
 from evalkit.report.charts import Chart, RunSeries, render_charts
 from evalkit.report.formatting import metric_cells, milliseconds
 from evalkit.report.input_files import input_file_views
@@ -41,7 +42,6 @@ if TYPE_CHECKING:
     from evalkit.store import Store
 
 REPORTS_DIR = Path("reports")
-MAX_TEXT = 20_000  # characters of one input/output shown; the store keeps everything
 FLIPS_SHOWN = 50
 
 
@@ -79,6 +79,8 @@ def load_run_view(store: Store, record: RunRecord, key: str) -> RunView:
         scores = store.score_rows(record.run_id)
         fields = store.field_rows(record.run_id)
     epochs = int(frame["epoch"].max()) + 1 if len(frame) else 1
+    if record.summary is not None:  # a run stopped early may hold fewer epochs than it asked for
+        epochs = max(epochs, record.summary.repeat)
     return RunView(record, key, frame, scores, fields, prompt_text(record), epochs)
 
 
@@ -113,16 +115,17 @@ def build_context(
     views = [load_run_view(store, run, "a")]
     if other is not None:
         views.append(load_run_view(store, other, "b"))
+    # a case's outcome over its epochs; a single run of one epoch needs none (its rows are its cases)
+    outcomes = (
+        [outcomes_from_frames(v.record, v.frame, v.scores, v.fields) for v in views]
+        if other is not None or views[0].epochs > 1
+        else None
+    )
     comparison: Comparison | None = None
-    if other is not None:
+    if other is not None and outcomes is not None:
         alpha, min_effect = gate_thresholds(other)
-        comparison = compare_outcomes(
-            *(outcomes_from_frames(v.record, v.frame, v.scores, v.fields) for v in views),
-            alpha=alpha,
-            min_effect=min_effect,
-            seed=seed,
-        )
-    cases = case_records(views)
+        comparison = compare_outcomes(*outcomes, alpha=alpha, min_effect=min_effect, seed=seed)
+    cases = case_records(views, outcomes)
     pairwise = None
     if other is not None:
         pairwise = pairwise_view(PairwiseStore(store).latest(run.run_id, other.run_id))
@@ -253,112 +256,6 @@ def _script_json(value: Any) -> Markup:
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     text = text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
     return Markup(text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
-
-
-def _notes(scores: Any) -> dict[str, list[list[Any]]]:
-    """Per case, each scorer's note of the first epoch: [scorer, score, passed, reason, error, reasoning]."""
-    notes: dict[str, list[list[Any]]] = {}
-    if not len(scores):
-        return notes
-    first = scores[scores["epoch"] == 0]
-    columns = frame_columns(
-        first, ("case_id", "scorer", "score", "passed", "reason", "error", "details_json")
-    )
-    for case_id, scorer, score, passed, reason, error, details in zip(*columns, strict=True):
-        reasoning = None
-        if details and "reasoning" in details:  # cheap test first: most scorers have no explanation
-            value = json.loads(details).get("reasoning")
-            reasoning = None if value is None else _clip(str(value))
-        notes.setdefault(case_id, []).append(
-            [
-                scorer,
-                round(float(score), 4),
-                bool(passed),
-                reason,
-                error if isinstance(error, str) else None,
-                reasoning,
-            ]
-        )
-    return notes
-
-
-_CASE_COLUMNS = (
-    "case_id",
-    "verdict",
-    "score",
-    "error",
-    "raw_text",
-    "input_json",
-    "expected_json",
-    "tags_json",
-)
-
-
-def case_records(views: list[RunView]) -> list[dict[str, Any]]:
-    """One record per case for the page's case table (first epoch), in the store's case order.
-
-    ``s`` holds one entry per run (None when the case is not in that run): verdict ``v``, score
-    ``sc``, raw output ``out``, error ``e`` and scorer notes ``n``.
-    """
-    per_run: list[dict[str, tuple[Any, ...]]] = []
-    notes = [_notes(v.scores) for v in views]
-    for view in views:
-        first = view.frame[view.frame["epoch"] == 0]
-        per_run.append({row[0]: row for row in zip(*frame_columns(first, _CASE_COLUMNS), strict=True)})
-    records = []
-    for case_id in dict.fromkeys(cid for rows in per_run for cid in rows):
-        rows = [r.get(case_id) for r in per_run]
-        base = next(r for r in rows if r is not None)
-        sides: list[dict[str, Any] | None] = []
-        for row, run_notes in zip(rows, notes, strict=True):
-            if row is None:
-                sides.append(None)
-                continue
-            _, verdict, score, error, raw, _, _, _ = row
-            sides.append(
-                {
-                    "v": verdict,
-                    "sc": None if _missing(score) else round(float(score), 4),
-                    "out": _clip(raw) if isinstance(raw, str) else None,
-                    "e": error if isinstance(error, str) else None,
-                    "n": run_notes.get(case_id, []),
-                }
-            )
-        verdicts = [side["v"] if side else None for side in sides]
-        failing = [side for side in sides if side is not None and side["v"] != "pass"]
-        reason = ""
-        if failing:
-            worst = failing[-1]
-            reason = (
-                f"error: {worst['e']}"
-                if worst["v"] == "error"
-                else "; ".join(f"{n[0]}: {n[3]}" for n in worst["n"] if not n[2]) or "below threshold"
-            )
-        flip = ""
-        if len(verdicts) == 2 and {verdicts[0], verdicts[1]} == {"pass", "fail"}:
-            flip = "pass→fail" if verdicts[0] == "pass" else "fail→pass"
-        records.append(
-            {
-                "id": case_id,
-                "tags": json.loads(base[7]),
-                "in": _clip(base[5]),
-                "exp": _clip(base[6]) if isinstance(base[6], str) else None,
-                "s": sides,
-                "flip": flip,
-                "fail": int(bool(failing)),
-                "err": int(any(side["v"] == "error" for side in failing)),
-                "why": _clip(reason, 300),
-            }
-        )
-    return records
-
-
-def _clip(text: str, limit: int = MAX_TEXT) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def _safe_name(name: str) -> str:

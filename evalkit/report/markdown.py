@@ -58,7 +58,7 @@ def run_markdown(
             f"### {'✅' if passed else '❌'} evalkit · {who}: {headline} (exit {code})",
             "",
             f"Run `{run.run_id}` against baseline `{decision.baseline_run_id}` ({cell(comparison.a.short)}) · "
-            f"{summary.results} cases: {summary.passed} passed, {summary.failed} failed, {summary.errors} errors.",
+            f"{_counted(run, summary)}: {summary.passed} passed, {summary.failed} failed, {summary.errors} errors.",
             "",
         ]
         lines += [f"> {cell(reason, 2000)}" for reason in reasons]
@@ -71,7 +71,7 @@ def run_markdown(
         lines += [
             f"### {mark} evalkit · {who}: {headline} (exit {gate.exit_code if gate is not None else None})",
             "",
-            f"Run `{run.run_id}` · {summary.results} cases: {summary.passed} passed, "
+            f"Run `{run.run_id}` · {_counted(run, summary)}: {summary.passed} passed, "
             f"{summary.failed} failed, {summary.errors} errors · pass rate {_pct(summary.pass_rate)}",
             "",
         ]
@@ -185,6 +185,13 @@ def _metric_table(metrics: Sequence[MetricComparison], a_name: str, b_name: str)
             f"| {cell(c.label)} | {c.a} | {c.b} | {c.diff} | {c.ci} | {c.p} | {c.p_adjusted} | {verdict} |"
         )
     return lines
+
+
+def _counted(run: RunRecord, summary: RunSummary) -> str:
+    """What the verdict counts count: cases, or with several epochs results (a case once per epoch)."""
+    if summary.repeat <= 1:
+        return f"{summary.results} cases"
+    return f"{summary.results} results ({run.n_cases} cases x {summary.repeat} epochs)"
 
 
 def _pct(value: float | None) -> str:
