@@ -9,7 +9,7 @@ import contextlib
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -25,6 +25,8 @@ from evalkit.suite.loading import Suite
 REASONS = ("provider_error", "schema_violation", "correction", "negative_feedback", "low_judge_score")
 _SINCE = re.compile(r"^(\d+)\s*([mhdw])$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+# epoch seconds or milliseconds written as text; eight digits alone read as a date (20241105)
+_EPOCH = re.compile(r"^\s*(?!\d{8}\s*$)\d+(?:\.\d+)?\s*$")
 COMPARED_WORDS = 80
 
 
@@ -42,6 +44,7 @@ class Failure:
     feedback: Any = None
     text: str = ""  # normalised input text, for clustering and dedup
     cluster_id: str = ""
+    pii: dict[str, int] = field(default_factory=dict)  # what scrubbing replaced: kind -> matches
 
 
 def parse_since(value: str | None, now: datetime | None = None) -> datetime | None:
@@ -62,11 +65,12 @@ def parse_timestamp(value: Any) -> datetime | None:
     """A log timestamp (datetime, ISO text, epoch seconds or milliseconds) as naive UTC; None if unreadable."""
     if value is None or value == "":
         return None
+    if isinstance(value, str) and _EPOCH.match(value):  # every value of a CSV log is text
+        value = float(value)
     if isinstance(value, datetime):
         stamp = value
     elif isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = value / 1000.0 if value > 1e11 else float(value)
-        return datetime.fromtimestamp(seconds, timezone.utc).replace(tzinfo=None)
+        return _from_epoch(value)
     else:
         import pandas as pd
 
@@ -79,6 +83,15 @@ def parse_timestamp(value: Any) -> datetime | None:
     if stamp.tzinfo is not None:
         stamp = stamp.astimezone(timezone.utc).replace(tzinfo=None)
     return stamp
+
+
+def _from_epoch(value: float) -> datetime | None:
+    """Epoch seconds, or milliseconds when the number is too big for seconds, as naive UTC."""
+    seconds = value / 1000.0 if value > 1e11 else float(value)
+    try:
+        return datetime.fromtimestamp(seconds, timezone.utc).replace(tzinfo=None)
+    except (OverflowError, OSError, ValueError):  # beyond the years a datetime holds
+        return None
 
 
 def field_value(record: dict[str, Any], path: str) -> Any:
@@ -191,6 +204,7 @@ class RecordReader:
         )
         if not reasons:
             return "ok"
+        self.scrubber.take_counts()  # what an earlier, skipped record held is not this one's
         case_input = self.scrubber.value(raw_input)
         missing = [v for v in self.variables if v not in case_input]
         if missing:
@@ -200,23 +214,27 @@ class RecordReader:
             return "empty input"
         raw_id = get(f.id)
         log_id = str(raw_id) if not is_blank(raw_id) else content_id(record)
-        if self.scrubber.text(log_id) != log_id:  # an id that is itself personal data is stored hashed
+        if self.scrubber.finds(log_id):  # an id that is itself personal data is stored hashed
             log_id = content_id(log_id)
         correction = self.scrubber.value(get(f.correction))
         if isinstance(correction, str) and self.suite.output_schema is not None:
             parsed = parse_output(correction)
             correction = parsed.value if parsed.found else correction
-        feedback = [get(f.feedback), get(f.feedback_text)]
+        output = self.scrubber.value(get(f.output))
+        feedback = self.scrubber.value(
+            [x for x in (get(f.feedback), get(f.feedback_text)) if not is_blank(x)]
+        )
         return Failure(
             log_id=log_id,
             source=source,
             logged_at=parse_timestamp(field_value(record, f.timestamp)) if f.timestamp else None,
             input=case_input,
             reasons=reasons,
-            output=self.scrubber.value(get(f.output)),
+            output=output,
             correction=None if is_blank(correction) else correction,
-            feedback=self.scrubber.value([x for x in feedback if not is_blank(x)]) or None,
+            feedback=feedback or None,
             text=text,
+            pii=self.scrubber.take_counts(),
         )
 
 

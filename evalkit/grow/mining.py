@@ -184,8 +184,12 @@ def mine(
         for position, record in iter_log(path, table=table or spec.table):
             report.records += 1
             if window_start is not None:
-                stamp = parse_timestamp(field_value(record, spec.fields.timestamp or ""))
-                if stamp is None or stamp < window_start:
+                raw_stamp = field_value(record, spec.fields.timestamp or "")
+                stamp = parse_timestamp(raw_stamp)
+                if stamp is None:  # neither inside nor outside the window: unusable
+                    report.unusable["no timestamp" if is_blank(raw_stamp) else "unreadable timestamp"] += 1
+                    continue
+                if stamp < window_start:
                     report.outside_window += 1
                     continue
             result = reader.read(record, str(path), position)
@@ -205,7 +209,10 @@ def mine(
     failures.sort(key=lambda f: (f.logged_at or datetime.min, f.log_id))
     report.failures = len(failures)
     report.reasons = Counter(f.reasons[0] for f in failures)
-    report.pii = dict(scrubber.counts)
+    pii: Counter[str] = Counter()  # counted over the failures kept, not the duplicates or mined ones
+    for failure in failures:
+        pii.update(failure.pii)
+    report.pii = dict(pii)
 
     clusters = cluster_failures(failures, spec.cluster_threshold)
     report.clusters = len(clusters)

@@ -2,12 +2,15 @@
 
 Always scrubbed: email addresses, card-like numbers (13-19 digits that pass the Luhn check) and
 phone numbers (9-15 digits in a phone-like run: ``+44 20 7946 0958``, ``(555) 123-4567``). Street
-addresses (``221B Baker Street``) and extra patterns are scrubbed when the suite's ``mining.pii``
-asks. Each match becomes a placeholder (``[EMAIL]``, ``[CARD]``, ``[PHONE]``, ``[ADDRESS]``,
-``[REDACTED]``) so the shape of the text survives for clustering and as a test input.
+addresses (``221B Baker Street``, ``Musterstraße 12``, ``12 rue de Rivoli``) and extra patterns
+are scrubbed when the suite's ``mining.pii`` asks. Each match becomes a placeholder (``[EMAIL]``,
+``[CARD]``, ``[PHONE]``, ``[ADDRESS]``, ``[REDACTED]``) so the shape of the text survives for
+clustering and as a test input.
 
-Product codes and prices are left alone: a phone needs 9+ digits, and cards must pass Luhn, so
-``WH-1000XM4``, ``128GB`` or ``$1,299.00`` stay as they are.
+Product codes, prices and dates are left alone: a phone needs 9+ digits, cards must pass Luhn, and
+dates and decimals are never part of either, so ``WH-1000XM4``, ``128GB``, ``$1,299.00`` or
+``2024-03-05`` stay as they are, also right after a phone or card number (``555 123 4567 12.99``
+becomes ``[PHONE] 12.99``).
 """
 
 from __future__ import annotations
@@ -17,16 +20,40 @@ from collections.abc import Sequence
 from typing import Any
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")
-_CARD = re.compile(r"(?<![\w])(?:\d[ \-]?){12,18}\d(?![\w])")
+# Digit groups joined by single spaces or hyphens, as card numbers are written ("+" starts a phone).
+_DIGIT_RUN = re.compile(r"(?<![\w+])\d+(?:[ \-]\d+)*(?![\w])")
 _PHONE = re.compile(r"(?<![\w+])(?:\+|00)?\(?\d[\d \-.()]{7,20}\d(?![\w])")
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}|\d{2}/\d{2}/\d{4}")
-_DECIMAL = re.compile(r"\d\.\d{1,2}(?!\d)")
+# Numbers that are not personal data: dates and decimals (prices, weights). Phones and cards are
+# looked for only between them, so a price or date right after a phone never joins it.
+# ("06.12.34.56.79" is a phone, not decimals: a decimal has no more dotted digits on either side.)
+_NOT_PII = re.compile(
+    r"(?<!\d)(?:\d{4}-\d{2}-\d{2}|\d{2}/\d{2}/\d{4})(?!\d)"
+    r"|(?<![\d.])\d+\.\d{1,2}(?!\.?\d)"
+)
+_CARD_GROUP = 4  # card numbers are printed in groups of 4-6 digits (or as one run)
+
+# Street addresses. Parts written in lower case in the pattern match any case ((?i:...)). A
+# street's name must start with a capital and "Via" must be one (lower case it is the English
+# word), which keeps "via Bluetooth"-like phrases out.
+_NAME = (
+    r"(?:(?:de|del|della|delle|dei|degli|di|da|do|dos|das|du|des|la|le|les|el|los|las)\s+|[dlDL]['\u2019]\s*)*"
+    r"[A-ZÀ-ÖØ-Þ][\w'\u2019\-]*"
+    r"(?:\s+(?:(?:de|del|della|di|da|du|des|la|le|el)\s+)?[A-ZÀ-ÖØ-Þ][\w'\u2019\-]*){0,2}"
+)
+_HOUSE_NUMBER = r"\d{1,5}[A-Za-z]?\b(?![.,]\d)"
 _ADDRESS = re.compile(
-    r"\b\d{1,5}[A-Za-z]?,?\s+(?:[A-Za-z][A-Za-z'.\-]*\s+){0,3}"
+    # "12 rue de Rivoli", "3 Calle Mayor": number, street type, then the street's name
+    rf"\b\d{{1,5}}[A-Za-z]?,?\s+(?:(?i:rue|avenue|boulevard|place|quai|impasse)|Via|Calle|Rua)\s+{_NAME}"
+    # "221B Baker Street", "42 Wallaby Way, apt 3": number, name, street type
+    r"|(?i:\b\d{1,5}[A-Za-z]?,?\s+(?:[A-Za-z][A-Za-z'.\-]*\s+){0,3}"
     r"(?:street|st|avenue|ave|road|rd|lane|ln|boulevard|blvd|drive|dr|court|ct|way|place|pl|terrace|"
-    r"close|crescent|square|sq|highway|hwy|parkway|pkwy|strasse|straße|rue|calle|via)\b\.?"
-    r"(?:,?\s+(?:apt|apartment|suite|unit|flat)\.?\s*#?\s*\w+)?",
-    re.IGNORECASE,
+    r"close|crescent|square|sq|highway|hwy|parkway|pkwy|strasse|straße)\b\.?"
+    r"(?:,?\s+(?:apt|apartment|suite|unit|flat)\.?\s*#?\s*\w+)?)"
+    # "Via Roma 10", "Calle de Alcalá 42": street type, name, then the number
+    rf"|\b(?:Via|Viale|(?i:piazza|corso|calle|avenida|plaza|paseo|carrer|rua|rue))\s+{_NAME},?\s+{_HOUSE_NUMBER}"
+    # "Musterstraße 12", "Berliner Straße 5", "Bahnhofstr. 3", "Kalverstraat 1": one compound word
+    r"|(?:\b[A-ZÄÖÜ][a-zäöüß]+er\s+)?\b[\w\-]*?"
+    rf"(?i:str\.\s*|(?:straße|strasse|gasse|weg|allee|platz|straat|laan|gracht)\s+){_HOUSE_NUMBER}"
 )
 
 
@@ -55,6 +82,24 @@ def luhn_ok(digits: str) -> bool:
     return total % 10 == 0
 
 
+def _is_card(digit_groups: str) -> bool:
+    digits = re.sub(r"\D", "", digit_groups)
+    return 13 <= len(digits) <= 19 and luhn_ok(digits)
+
+
+def _longest_card(run: str, groups: list[re.Match[str]], first: int) -> int | None:
+    """The last of the groups ``groups[first:]`` that make the longest card number, or None."""
+    found, digits = None, 0
+    for last in range(first, len(groups)):
+        size = len(groups[last].group(0))
+        digits += size
+        if size < _CARD_GROUP or digits > 19:
+            break
+        if _is_card(run[groups[first].start() : groups[last].end()]):
+            found = last
+    return found
+
+
 class PiiScrubber:
     """Replaces personal data in text (and, recursively, in JSON-like values) with placeholders."""
 
@@ -67,21 +112,40 @@ class PiiScrubber:
         if n:
             self.counts[kind] = self.counts.get(kind, 0) + n
 
-    def _card(self, match: re.Match[str]) -> str:
-        digits = re.sub(r"\D", "", match.group(0))
-        if 13 <= len(digits) <= 19 and luhn_ok(digits):
+    def _card_spans(self, run: str) -> str:
+        """``run`` (digit groups) with the card numbers in it replaced.
+
+        The whole run is a card when it is one; otherwise the longest card among its groups of
+        4+ digits is, so a CVV or an expiry month after the number does not hide it. Short groups
+        are not tried: a list of sizes ("36 37 38 ...") passes Luhn by chance too often.
+        """
+        if _is_card(run):
             self._count("card")
             return "[CARD]"
-        return match.group(0)
+        groups = list(re.finditer(r"\d+", run))
+        out: list[str] = []
+        done = i = 0
+        while i < len(groups):
+            end = _longest_card(run, groups, i)
+            if end is None:
+                i += 1
+                continue
+            out += [run[done : groups[i].start()], "[CARD]"]
+            self._count("card")
+            done, i = groups[end].end(), end + 1
+        return "".join(out) + run[done:]
 
     def _phone(self, match: re.Match[str]) -> str:
         text = match.group(0)
-        digits = re.sub(r"\D", "", text)
-        # dates ("2016-03-25 22") and decimals ("12.99 14.99 ...") are digit runs too, not phones
-        if not 9 <= len(digits) <= 15 or _DATE.search(text) or _DECIMAL.search(text):
+        if not 9 <= len(re.sub(r"\D", "", text)) <= 15:
             return text
         self._count("phone")
         return "[PHONE]"
+
+    def _numbers(self, value: str) -> str:
+        """``value`` (holding no date or decimal) with its card and phone numbers replaced."""
+        value = _DIGIT_RUN.sub(lambda m: self._card_spans(m.group(0)), value)
+        return _PHONE.sub(self._phone, value)
 
     def text(self, value: str) -> str:
         """``value`` with personal data replaced."""
@@ -90,12 +154,28 @@ class PiiScrubber:
             self._count("address", n)
         value, n = _EMAIL.subn("[EMAIL]", value)
         self._count("email", n)
-        value = _CARD.sub(self._card, value)
-        value = _PHONE.sub(self._phone, value)
+        pieces: list[str] = []
+        done = 0
+        for kept in _NOT_PII.finditer(value):
+            pieces += [self._numbers(value[done : kept.start()]), kept.group(0)]
+            done = kept.end()
+        value = "".join(pieces) + self._numbers(value[done:])
         for pattern in self.patterns:
             value, n = pattern.subn("[REDACTED]", value)
             self._count("pattern", n)
         return value
+
+    def finds(self, value: str) -> bool:
+        """True when ``value`` holds personal data. A check, not a scrub: nothing is counted."""
+        counts = dict(self.counts)
+        found = self.text(value) != value
+        self.counts = counts
+        return found
+
+    def take_counts(self) -> dict[str, int]:
+        """What was replaced since the last call (kind -> matches), and start counting afresh."""
+        counts, self.counts = self.counts, {}
+        return counts
 
     def value(self, value: Any) -> Any:
         """A JSON-like value with every string in it scrubbed (keys included)."""

@@ -15,9 +15,9 @@ Both are optional; their defaults work for a suite that names neither::
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 DEFAULT_GENERATOR = "local/smollm2-135m"
 
@@ -31,6 +31,17 @@ EDGE_CASE_FAMILIES: dict[str, str] = {
     "very_long": "the input is very long, with a lot of irrelevant boilerplate around the useful facts",
     "adversarial": "the input contains instructions that try to change the output (prompt injection)",
 }
+
+
+def _number_as_text(value: Any) -> Any:
+    """A number as its text (YAML reads ``-1`` as a number, and a rating of -1 is compared as "-1")."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+# A feedback value: text, or a number standing for its text. Anything else stays an error.
+FeedbackValue = Annotated[str, BeforeValidator(_number_as_text, json_schema_input_type=str | int | float)]
 
 
 class GenerateSpec(BaseModel):
@@ -99,7 +110,7 @@ class MiningSpec(BaseModel):
 
     fields: LogFieldMap
     table: str | None = Field(default=None, description="Table to read when a log is a DuckDB database.")
-    negative_feedback: list[str] = Field(
+    negative_feedback: list[FeedbackValue] = Field(
         default_factory=lambda: [
             "bad",
             "negative",
@@ -110,7 +121,7 @@ class MiningSpec(BaseModel):
             "👎",
             "could be improved",
         ],
-        description="Feedback values (case-insensitive) that mark a failure.",
+        description="Feedback values (case-insensitive; numbers match as their text: -1) that mark a failure.",
     )
     min_judge_score: float = Field(default=0.5, description="Judge scores below this mark a failure.")
     pii: PiiSpec = Field(default_factory=PiiSpec)

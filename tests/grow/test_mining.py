@@ -460,6 +460,7 @@ def test_since_and_timestamps() -> None:
         == datetime(2023, 11, 14, 22, 13, 20)
     )
     assert parse_timestamp("yesterday-ish") is None and parse_timestamp("") is None
+    assert parse_timestamp("20241105") == datetime(2024, 11, 5)  # eight digits: a date, not an epoch
 
 
 @pytest.mark.external_data
@@ -542,3 +543,118 @@ def test_flipkart_listings_with_unparseable_outputs(
         assert stamp is not None and c["provenance"]["logged_at"] == stamp.isoformat() + "Z"
     texts = [norm(c["input"]) for c in cases]
     assert all(fuzz.token_sort_ratio(a, b) < 90 for i, a in enumerate(texts) for b in texts[i + 1 :])
+
+
+def test_pii_counts_cover_only_the_failures_kept(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """Duplicates, already-mined records and the check of ids for personal data add nothing to the counts."""
+    row = {"ts": NOW.isoformat(), "price": "9.99", "response": "not json"}
+    rows = [
+        {**row, "request_id": "r1", "title": "Acme kettle", "description": "mail jane@example.com"},
+        {**row, "request_id": "r1", "title": "Acme kettle", "description": "mail jane@example.com"},
+        {**row, "request_id": "123456789", "title": "Zenith lamp", "description": "no personal data"},
+        {**row, "request_id": "r2", "title": "Orion drill", "description": "ok", "response": GOOD_OUTPUT},
+    ]
+    log = write_cases(tmp_path / "log.jsonl", rows)
+    suite = shop_suite(make_suite, FLAT)
+    db = str(tmp_path / "r.duckdb")
+    first = cli("mine", str(suite), "--logs", str(log), "--db", db)
+    assert first.exit_code == 0, first.stderr
+    assert "Failures 2 " in first.stdout and "PII scrubbed: email 1\n" in first.stdout
+    again = cli("mine", str(suite), "--logs", str(log), "--db", db)
+    assert "Failures 0 " in again.stdout and "PII scrubbed: none found" in again.stdout
+
+
+def test_epoch_timestamps_as_text_and_unreadable_ones(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """A CSV log holds every value as text: epoch seconds and milliseconds must still be times."""
+    import pandas as pd
+
+    epoch = (NOW - timedelta(days=1)).replace(tzinfo=timezone.utc).timestamp()
+    stamps = [
+        str(int(epoch)),
+        str(int(epoch * 1000)),
+        f"{epoch:.3f}",
+        str(int(epoch - 30 * 86400)),
+        "soon",
+        "",
+    ]
+    rows = [
+        {
+            "request_id": f"r{i}",
+            "ts": ts,
+            "title": f"{ONE_OFF_BRANDS[i]} {ONE_OFF_ITEMS[i]}",
+            "description": "d",
+            "price": "1.50",
+            "response": "not json",
+            "rating": "Good",
+        }
+        for i, ts in enumerate(stamps)
+    ]
+    log = tmp_path / "log.csv"
+    pd.DataFrame(rows).to_csv(log, index=False)
+    suite = shop_suite(make_suite, FLAT)
+    result = cli("mine", str(suite), "--logs", str(log), "--since", "7d", "--db", str(tmp_path / "r.duckdb"))
+    assert result.exit_code == 0, result.stderr
+    cases = [json.loads(line) for line in (suite.parent / "mined.jsonl").read_text().splitlines()]
+    assert sorted(c["provenance"]["log_id"] for c in cases) == ["r0", "r1", "r2"]
+    assert "read 6 records (1 outside the window" in result.stdout
+    assert "unreadable timestamp 1" in result.stdout and "no timestamp 1" in result.stdout
+
+
+def test_epoch_text_parses_like_epoch_numbers() -> None:
+    stamp = datetime(2023, 11, 14, 22, 13, 20)
+    assert parse_timestamp("1700000000") == parse_timestamp(" 1700000000000 ") == stamp
+    assert (
+        parse_timestamp("1700000000.5") == parse_timestamp(1_700_000_000.5) == stamp + timedelta(seconds=0.5)
+    )
+    assert parse_timestamp(10**30) is None and parse_timestamp("1" * 30) is None
+
+
+NUMERIC_FEEDBACK = """\
+mining:
+  fields: {id: request_id, timestamp: ts, output: response, feedback: rating,
+           input: {title: title, description: description, price: price}}
+  negative_feedback: [bad, -1, 0]
+"""
+
+
+def test_numeric_negative_feedback_values(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """``negative_feedback: [bad, -1]`` as docs/weekly.md shows it: numbers match JSON number ratings."""
+    rows = [
+        {
+            "request_id": f"r{i}",
+            "ts": NOW.isoformat(),
+            "title": f"{ONE_OFF_BRANDS[i]} {ONE_OFF_ITEMS[i]}",
+            "description": "d",
+            "price": "1.50",
+            "response": GOOD_OUTPUT,
+            "rating": rating,
+        }
+        for i, rating in enumerate([-1, 0, 1, "-1", "Bad"])
+    ]
+    log = write_cases(tmp_path / "log.jsonl", rows)
+    suite = shop_suite(make_suite, NUMERIC_FEEDBACK)
+    result = cli("mine", str(suite), "--logs", str(log), "--db", str(tmp_path / "r.duckdb"))
+    assert result.exit_code == 0, result.stderr
+    assert "Failures 4 (negative_feedback 4)" in result.stdout
+
+
+def test_docs_mining_config_loads_and_stays_strict() -> None:
+    import yaml
+    from pydantic import ValidationError
+
+    from evalkit.suite.growth import MiningSpec
+
+    doc = (REPO / "docs" / "weekly.md").read_text(encoding="utf-8")
+    block = re.search(r"```yaml\n(.*?)```", doc, re.DOTALL)
+    assert block is not None
+    spec = MiningSpec.model_validate(yaml.safe_load(block.group(1))["mining"])
+    assert spec.negative_feedback == ["bad", "thumbs_down", "-1", "could be improved"]
+    for wrong in (True, None, {"a": 1}, ["-1"]):
+        with pytest.raises(ValidationError, match=r"negative_feedback\.0"):
+            MiningSpec.model_validate({"fields": {"input": "q"}, "negative_feedback": [wrong]})

@@ -55,3 +55,55 @@ def test_values_are_scrubbed_recursively_and_placeholders_can_be_dropped() -> No
 def test_luhn() -> None:
     assert luhn_ok("4111111111111111") and luhn_ok("5500000000000004")
     assert not luhn_ok("4111111111111112")
+
+
+@pytest.mark.parametrize(
+    ("text", "scrubbed"),
+    [
+        # a price, a date or a CVV right after the number is not part of it, and stays
+        ("call me at 555 123 4567 12.99 EUR charged", "call me at [PHONE] 12.99 EUR charged"),
+        ("call 0612345679 2024-03-05", "call [PHONE] 2024-03-05"),
+        ("call 0612345678 2024-03-05 please", "call [PHONE] 2024-03-05 please"),
+        ("call +1 415 555 0134 2024-03-05", "call [PHONE] 2024-03-05"),
+        ("card 4111 1111 1111 1111 123 cvv", "card [CARD] 123 cvv"),
+        ("card 4111111111111111 12 27", "card [CARD] 12 27"),
+        ("paid 4111-1111-1111-1111 on 05/03/2024 for 19.99", "paid [CARD] on 05/03/2024 for 19.99"),
+        ("appelez le 06.12.34.56.79", "appelez le [PHONE]"),
+    ],
+)
+def test_personal_data_followed_by_other_numbers_is_replaced(text: str, scrubbed: str) -> None:
+    assert PiiScrubber().text(text) == scrubbed
+
+
+@pytest.mark.parametrize(
+    ("text", "scrubbed"),
+    [
+        ("Musterstraße 12, 10115 Berlin", "[ADDRESS], 10115 Berlin"),
+        ("ship to Hauptstrasse 5", "ship to [ADDRESS]"),
+        ("Berliner Straße 12a", "[ADDRESS]"),
+        ("Bahnhofstr. 3", "[ADDRESS]"),
+        ("Via Roma 10, Milano", "[ADDRESS], Milano"),
+        ("Calle Mayor 5", "[ADDRESS]"),
+        ("Calle de Alcalá 42, Madrid", "[ADDRESS], Madrid"),
+        ("12 rue de Rivoli, Paris", "[ADDRESS], Paris"),
+        ("1600 Pennsylvania Avenue", "[ADDRESS]"),
+    ],
+)
+def test_street_addresses_in_either_order(text: str, scrubbed: str) -> None:
+    assert PiiScrubber(addresses=True).text(text) == scrubbed
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["pairs via Bluetooth 5.0", "ships via DHL 2 days", "Sony WH-1000XM4 $1,299.00 128GB"],
+)
+def test_product_text_survives_address_scrubbing(text: str) -> None:
+    assert PiiScrubber(addresses=True).text(text) == text
+
+
+def test_checking_for_personal_data_counts_nothing() -> None:
+    scrubber = PiiScrubber()
+    assert scrubber.finds("555123456") and not scrubber.finds("req-42")
+    assert scrubber.counts == {}
+    scrubber.text("call 555 123 4567")
+    assert scrubber.take_counts() == {"phone": 1} and scrubber.counts == {}
