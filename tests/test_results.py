@@ -58,7 +58,7 @@ def test_a_summary_stores_the_keys_it_was_given_and_its_version() -> None:
         "failed": 1,
         "pass_rate": 0.5,
         "calls": {"requests": 2, "cache_hits": 0},
-        "gate": {"passed": False, "exit_code": 1, "reasons": ["low"], "warnings": []},
+        "gate": {"passed": False, "exit_code": 1, "reasons": ["low"], "warnings": [], "judge_failures": []},
         "schema_version": SUMMARY_SCHEMA_VERSION,
     }
     assert RunSummary.model_validate(summary.stored()) == summary

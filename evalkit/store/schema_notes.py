@@ -46,7 +46,7 @@ TABLES: dict[str, TableDoc] = {
             "parent_run_id": "the run this one derives from: the run whose outputs `evalkit rescore` re-scored",
             "kind": "what the run's numbers stand for: `full` (every case) / `subset` (a case filter, e.g. "
             "pytest `-k`) / `shard` (`--shard I/N`) / `repeat` (`--repeat N`) / `rescore` / `merged` (every "
-            "shard of a run) / `partial` (`evalkit merge --allow-partial` with shards missing); "
+            "shard of a run, one epoch; shards run with `--repeat N` merge into a `repeat` run) / `partial` (`evalkit merge --allow-partial` with shards missing); "
             "`evalkit trend` pools only `full` and `merged` runs by default",
             "shard": "`I/N` of a `--shard` run; NULL otherwise",
             "case_set_hash": "hash of the case files the run started on (each file's digest is in "
