@@ -107,6 +107,8 @@ def test_noise_only_change_passes_with_exit_0(
     assert "**Flipped cases**: 2 pass→fail, 2 fail→pass" in summary
     report = next((tmp_path / "reports").glob("*.html"))
     assert f"Full report: `reports/{report.name}`" in summary
+    # the report's Runs table, too, says how the run exited: passed on its baseline
+    assert "passed</span> (exit 0, on its baseline)" in report.read_text(encoding="utf-8")
     stored = open_store(db).get_run("latest")
     assert stored.summary.baseline.passed is True
     assert stored.summary.baseline.baseline_run_id == base_id
