@@ -182,6 +182,12 @@ class RunSummary(VerdictCounts):
     schema_version: int = SUMMARY_SCHEMA_VERSION
 
     @property
+    def judged(self) -> bool:
+        """Whether the run's scorers called a model (a judge): its tokens and prompt-cache figures
+        are then the target's alone, its cost both."""
+        return bool(self.judge_cost_usd) or bool(self.calls is not None and self.calls.judge_calls)
+
+    @property
     def exit_code(self) -> int | None:
         """The code the run exited with: the suite gate's, or, gated on a baseline, the baseline
         check's where it decided (a run that could not be judged keeps its own code)."""

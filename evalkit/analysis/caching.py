@@ -30,8 +30,7 @@ def prompt_cache_text(summary: RunSummary | None) -> str:
     else:  # an unpriced model, or one whose price map entry has no cache-read price
         notes.append("no saving priced: no cache-read price known, charged as input")
     # the judge's calls are not in these figures (their cost is in the run's cost)
-    judged = bool(summary.judge_cost_usd) or bool(summary.calls is not None and summary.calls.judge_calls)
-    whose = "the target's prompt cache" if judged else "prompt cache"
+    whose = "the target's prompt cache" if summary.judged else "prompt cache"
     return f"{whose} {summary.cached_prompt_tokens:,} tokens ({', '.join(notes)})"
 
 

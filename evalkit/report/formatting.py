@@ -109,10 +109,9 @@ def run_cost_cell(summary: Any) -> str:
 def usage_text(summary: Any) -> str:
     """A run summary's usage line: its tokens, cost and latency. The tokens are the target's; the
     judge's calls are in the cost only, so with a judge the line says whose tokens they are."""
-    judged = bool(summary.judge_cost_usd) or bool(summary.calls is not None and summary.calls.judge_calls)
     return (
         f"Tokens {summary.prompt_tokens:,} in / {summary.completion_tokens:,} out"
-        f"{' (target)' if judged else ''} · {cost_text(summary)} · "
+        f"{' (target)' if summary.judged else ''} · {cost_text(summary)} · "
         f"latency p50 {milliseconds(summary.latency_p50_ms)}, p95 {milliseconds(summary.latency_p95_ms)}"
     )
 
