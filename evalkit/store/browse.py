@@ -8,7 +8,6 @@ costs the same per page as a 100-case one. Portable SQL only, like the rest of t
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,25 +66,6 @@ def _like(text: str) -> str:
     """``text`` as a LIKE pattern that matches it anywhere, its wildcards taken literally."""
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
-
-
-def field_slot_counts_by_run(
-    store: Store, run_ids: Sequence[str]
-) -> dict[str, list[tuple[str, str, str | None, str, int]]]:
-    """:meth:`Store.field_slot_counts` of several runs in one query: ``run_id -> rows``."""
-    if not run_ids:
-        return {}
-    marks = ", ".join("?" for _ in run_ids)
-    with store._connection() as con:
-        rows = con.execute(
-            f"SELECT run_id, scorer, field, slot, status, COUNT(*) FROM field_scores "
-            f"WHERE run_id IN ({marks}) GROUP BY run_id, scorer, field, slot, status",
-            list(run_ids),
-        )
-    found: dict[str, list[tuple[str, str, str | None, str, int]]] = {}
-    for run_id, scorer, name, slot, status, n in rows:
-        found.setdefault(str(run_id), []).append((str(scorer), str(name), slot, str(status), int(n)))
-    return found
 
 
 def suite_paths(store: Store) -> dict[str, str]:

@@ -29,7 +29,7 @@ async def runs_page(request: Request) -> Response:
     from evalkit.analysis.field_metrics import field_metrics_of_counts
 
     # micro P/R/F1 over field slots, as `evalkit show`, the report and `export` count them
-    counts = browse.field_slot_counts_by_run(studio.store, [r.run_id for r in runs])
+    counts = studio.store.field_slot_counts_by_run([r.run_id for r in runs])
     micro = {run_id: field_metrics_of_counts(rows).micro for run_id, rows in counts.items()}
     prf = {k: {"precision": m.precision, "recall": m.recall, "f1": m.f1} for k, m in micro.items()}
     rows = [run_row(r, prf.get(r.run_id)) for r in runs]
