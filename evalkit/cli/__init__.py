@@ -32,6 +32,7 @@ from evalkit.cli import view  # noqa: F401
 
 # isort: on
 from evalkit.cli.app import app_for
+from evalkit.cli.pydantic_plugins import skip_plugin_discovery
 from evalkit.cli.terminal import escape_controls
 from evalkit.errors import EvalkitError, ExitCode
 
@@ -46,11 +47,11 @@ def main(argv: list[str] | None = None) -> None:
     done: exit handlers run and output is flushed, but the interpreter's teardown (freeing every
     module and object, ~0.3 s after a run) is skipped. Called with ``argv`` (tests, embedding), it
     raises ``SystemExit`` like any click application. The process also skips pydantic's plug-in
-    discovery (a scan of every installed package's entry points, 30-100 ms at the first model):
-    set ``PYDANTIC_DISABLE_PLUGINS`` yourself to have them.
+    discovery (:mod:`evalkit.cli.pydantic_plugins`): set ``PYDANTIC_DISABLE_PLUGINS`` yourself to
+    have them.
     """
     if argv is None:
-        os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+        skip_plugin_discovery()
     try:
         try:
             args = sys.argv[1:] if argv is None else argv

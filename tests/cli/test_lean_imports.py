@@ -1,5 +1,6 @@
 """The run path stays lean: `evalkit run`, `runs`, `show` and `compare` as processes import none of
-pandas, NumPy or pyarrow (compare needs NumPy for its bootstrap and SciPy for signed-rank tests), nor litellm on the lean path.
+pandas, NumPy or pyarrow (compare needs NumPy for its bootstrap and SciPy for signed-rank tests), nor litellm on the lean path,
+nor importlib.metadata (pydantic's plug-in loader imports it to find no plug-ins).
 
 Each command runs as a real ``python -m evalkit`` process; a wrapper records, at exit, which of
 those packages ended up in ``sys.modules``.
@@ -19,7 +20,7 @@ from evalkit.testing.openai_server import LoopbackOpenAI
 from tests.conftest import loopback_suite
 
 ROOT = Path(__file__).resolve().parents[2]
-WATCHED = ("pandas", "numpy", "pyarrow", "scipy", "litellm")
+WATCHED = ("pandas", "numpy", "pyarrow", "scipy", "litellm", "importlib.metadata")
 # Runs `python -m evalkit ARGS` and appends, at exit, the watched packages it imported to a file.
 WRAPPER = """
 import atexit, json, runpy, sys
@@ -86,5 +87,5 @@ def test_run_runs_show_compare_import_no_data_stack(make_suite: Callable[..., Pa
     assert compare.returncode == 0, compare.stderr
     assert "no significant difference" in compare.stdout
     # NumPy for the paired bootstrap, SciPy for the Wilcoxon signed-rank p-values of score metrics;
-    # still no pandas or pyarrow
-    assert imported == ["numpy", "scipy"]
+    # still no pandas or pyarrow (SciPy reads package metadata with importlib.metadata)
+    assert imported == ["importlib.metadata", "numpy", "scipy"]
