@@ -144,9 +144,12 @@ def _run_cells(
             _prepare_printing()
         bar.advance(result)
 
+    # a single run whose summary is the last thing read: the database closes while it prints
+    last_read = len(cells) == 1 and not (baseline or summary_md or junit_path)
+
     def finished(outcome: Any) -> None:
         bar.stop()
-        _print_cell(store, outcome, decided_later=bool(baseline))
+        _print_cell(store, outcome, decided_later=bool(baseline), close_store=last_read)
 
     try:
         matrix = run_matrix(
@@ -217,18 +220,19 @@ def _prepare_printing() -> None:
     import evalkit.cli.field_table  # noqa: F401 (with the failure and field analyses they print)
 
 
-def _print_cell(store: Any, outcome: Any, *, decided_later: bool = False) -> None:
-    """One cell's summary, as soon as it ran (with --baseline, the regression gate decides later)."""
-    from evalkit.analysis.failures import explain_cases
-    from evalkit.cli.console import print_summary
+def _print_cell(store: Any, outcome: Any, *, decided_later: bool = False, close_store: bool = False) -> None:
+    """One cell's summary, as soon as it ran (with --baseline, the regression gate decides later).
 
-    failures = explain_cases(store, outcome.run.run_id, limit=SUMMARY_FAILURES)
-    print_summary(outcome.run, outcome.summary, failures, SUMMARY_FAILURES, decided_later=decided_later)
+    ``close_store``: nothing reads the store after this summary, so it closes while the summary prints.
+    """
+    from evalkit.analysis.failures import explain_cases
     from evalkit.analysis.field_metrics import field_metrics_of_counts
+    from evalkit.cli.console import print_summary
     from evalkit.cli.field_table import print_field_metrics
 
-    print_field_metrics(
-        field_metrics_of_counts(store.field_slot_counts(outcome.run.run_id)),
-        limit=5,
-        config=outcome.run.config,
-    )
+    failures = explain_cases(store, outcome.run.run_id, limit=SUMMARY_FAILURES)
+    fields = field_metrics_of_counts(store.field_slot_counts(outcome.run.run_id))
+    if close_store:
+        store.close_in_background()
+    print_summary(outcome.run, outcome.summary, failures, SUMMARY_FAILURES, decided_later=decided_later)
+    print_field_metrics(fields, limit=5, config=outcome.run.config)

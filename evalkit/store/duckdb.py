@@ -161,6 +161,8 @@ class DuckDBBackend:
         self._in_use = threading.RLock()
         self._held: duckdb.DuckDBPyConnection | None = None
         self._holding = 0
+        self._closing: threading.Thread | None = None  # see close_in_background
+        self._close_error: BaseException | None = None
         self.handoffs = 0  # times this process let go of the file for another one
 
     def __str__(self) -> str:
@@ -204,6 +206,35 @@ class DuckDBBackend:
                 if not self._holding and self._held is not None:
                     self._held.close()
                     self._held = None
+                if not self._holding:
+                    self._finish_closing()
+
+    def close_in_background(self) -> None:
+        """Close the held connection on a thread while the caller goes on: a run prints its summary
+        meanwhile, and DuckDB's checkpoint at close (~20 ms) runs without the GIL. The end of
+        :meth:`hold` waits for it and raises its error; a store call before then waits too, and
+        opens the file again."""
+        with self._in_use:
+            if self._held is None or self._closing is not None:
+                return
+            con, self._held = self._held, None
+            self._closing = threading.Thread(target=self._close, args=(con,), name="evalkit-db-close")
+            self._closing.start()
+
+    def _close(self, con: duckdb.DuckDBPyConnection) -> None:
+        try:
+            con.close()
+        except BaseException as exc:  # raised where the close is waited for
+            self._close_error = exc
+
+    def _finish_closing(self) -> None:
+        if self._closing is None:
+            return
+        self._closing.join()
+        self._closing = None
+        error, self._close_error = self._close_error, None
+        if error is not None:
+            raise error
 
     def release_if_asked(self) -> bool:
         """Close the held connection if another process waits for the file; the next use reopens it.
@@ -281,6 +312,7 @@ class DuckDBBackend:
         con.execute("COMMIT")
 
     def _open(self) -> duckdb.DuckDBPyConnection:
+        self._finish_closing()  # one connection at a time (see __init__)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

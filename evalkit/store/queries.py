@@ -89,6 +89,14 @@ class Store(CaseReads):
         with hold():
             yield self
 
+    def close_in_background(self) -> None:
+        """Let a held database close on a thread while the caller goes on (DuckDB; see
+        :meth:`evalkit.store.duckdb.DuckDBBackend.close_in_background`). Nothing changes for a
+        backend without it."""
+        close = getattr(self.backend, "close_in_background", None)
+        if close is not None:
+            close()
+
     @contextmanager
     def _connection(self) -> Iterator[Any]:
         if self._con is not None:

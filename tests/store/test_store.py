@@ -17,6 +17,7 @@ from evalkit.results import SUMMARY_SCHEMA_VERSION, CaseResult, OutputRecord, Ru
 from evalkit.scorers.base import FieldScore
 from evalkit.store import open_store
 from evalkit.store.migrate import available_migrations
+from evalkit.store.opening import held_store
 
 
 def make_run(run_id: str = "s-1", started: datetime | None = None) -> RunRecord:
@@ -349,3 +350,34 @@ def test_a_bad_duckdb_setting_names_its_variable(
     assert str(path) in lines[0] and f"{variable}={value!r}" in lines[0]
     monkeypatch.delenv(variable)
     assert open_store(path).list_runs() == []  # still readable with the setting fixed
+
+
+def test_a_held_database_closes_in_the_background_and_opens_again_when_used(tmp_path: Path) -> None:
+    db = tmp_path / "r.duckdb"
+    with held_store(db) as store:
+        store.create_run(make_run())
+        store.add_results("s-1", [make_result("c1")])
+        store.close_in_background()
+        store.close_in_background()  # already closing: nothing more to do
+        assert store.get_run("s-1").run_id == "s-1"  # waits for the close, then opens the file again
+        store.add_results("s-1", [make_result("c2")])
+        store.close_in_background()
+    # the end of the hold waited for the last close: its checkpoint emptied the log into the file
+    assert not (tmp_path / "r.duckdb.wal").exists()
+    assert list(open_store(db).case_results("s-1")["case_id"]) == ["c1", "c2"]
+
+
+def test_an_error_closing_in_the_background_is_raised_where_the_hold_ends(tmp_path: Path) -> None:
+    class FailingClose:
+        def __init__(self, con: Any) -> None:
+            self.con = con
+
+        def close(self) -> None:
+            self.con.close()
+            raise duckdb.IOException("could not write the checkpoint: no space left on device")
+
+    with pytest.raises(duckdb.IOException, match="no space left"), held_store(tmp_path / "r.duckdb") as store:
+        store.create_run(make_run())
+        backend = store.backend
+        backend._held = FailingClose(backend._held)  # type: ignore[attr-defined]
+        store.close_in_background()
