@@ -4,8 +4,9 @@
     python bench/cli.py --n 200 --repeat 1   # smoke test
 
 Against `python -m evalkit.testing.openai_server` in its own process, each repetition starts a fresh
-`python -m evalkit run SUITE --no-cache --concurrency 50` and a raw aiohttp client (50 in flight,
-the same requests, nothing stored) as processes. Per process:
+`evalkit run SUITE --no-cache --concurrency 50` (the installed console script, as users run it;
+`python -m evalkit` when there is none) and a raw aiohttp client (50 in flight, the same requests,
+nothing stored) as processes. Per process:
 
 - wall: from spawning it to its exit, interpreter start and imports included;
 - start-up: spawn to the first request the server saw; wind-down: the last answer to the exit;
@@ -130,6 +131,11 @@ def measure(argv: list[str], server_url: str) -> dict[str, Any]:
     }
 
 
+# the console script users run (its wrapper imports less than `python -m`'s runpy)
+_SCRIPT = Path(sys.executable).with_name("evalkit")
+EVALKIT = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "evalkit"]
+
+
 def one_round(n: int, latency: float, concurrency: int) -> dict[str, dict[str, Any]]:
     figures: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -138,7 +144,7 @@ def one_round(n: int, latency: float, concurrency: int) -> dict[str, dict[str, A
             try:
                 if name == "evalkit run":
                     suite = make_suite(Path(tmp) / "s", n, server.url)
-                    argv = [sys.executable, "-m", "evalkit", "run", str(suite), "--db", f"{tmp}/r.duckdb"]
+                    argv = [*EVALKIT, "run", str(suite), "--db", f"{tmp}/r.duckdb"]
                     argv += ["--no-progress", "--no-cache", "--concurrency", str(concurrency)]
                 else:
                     argv = [sys.executable, "-c", RAW_CLIENT, server.url, str(n), str(concurrency)]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import os
 from pathlib import Path
 
@@ -19,6 +18,8 @@ app.add_typer(labels_app, name="labels")
 
 def default_grader() -> str:
     """Who grades: $EVALKIT_GRADER, else the login name."""
+    import getpass
+
     try:
         return os.environ.get("EVALKIT_GRADER") or getpass.getuser()
     except (KeyError, OSError):

@@ -6,7 +6,6 @@ one field of the parsed JSON output with the same field of the expected JSON.
 
 from __future__ import annotations
 
-import html
 import json
 import re
 from typing import Any, Literal
@@ -38,6 +37,8 @@ def as_text(value: Any) -> str:
 def normalize_text(text: str, *, case_sensitive: bool, whitespace: bool, strip_html: bool) -> str:
     """Apply the normalisation options shared by the text scorers."""
     if strip_html:
+        import html  # not at start-up: a text scorer is built for every run of its suite
+
         text = html.unescape(_TAG.sub(" ", text))
     if whitespace:
         text = _SPACE.sub(" ", text).strip()

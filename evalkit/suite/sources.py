@@ -7,7 +7,6 @@ Parquet is read a row group at a time, so memory does not grow with the file.
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,6 +38,8 @@ def iter_cases_from(path: Path, columns: ColumnMapping | None = None) -> Iterato
 
 
 def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    import csv  # only for a CSV case file
+
     try:
         handle = path.open(encoding="utf-8-sig", newline="")  # -sig: spreadsheets' byte-order mark
     except OSError as exc:
