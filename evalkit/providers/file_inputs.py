@@ -53,7 +53,11 @@ def is_file_ref(value: Any) -> bool:
 
 
 def has_file_refs(variables: dict[str, Any]) -> bool:
-    return any(is_file_ref(v) for v in variables.values())
+    """Whether any input value refers to a file (asked twice of every case before a run's first call)."""
+    for value in variables.values():
+        if isinstance(value, dict) and isinstance(value.get(FILE_KEY), str):
+            return True
+    return False
 
 
 def _is_url(target: str) -> bool:

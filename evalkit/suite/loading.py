@@ -120,8 +120,8 @@ class Suite:
                     line=line,
                 )
             seen[case.id] = (path, line)
-            missing = sorted(needed - case.input.keys())
-            if missing and prompt is not None:
+            if needed and prompt is not None and not needed <= case.input.keys():
+                missing = sorted(needed - case.input.keys())
                 raise ConfigError(
                     f"case {case.id!r} lacks input variable {missing[0]!r} used by prompt {prompt.name!r}",
                     path=path,
