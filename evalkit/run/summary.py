@@ -14,7 +14,7 @@ from typing import Any
 
 from evalkit.gate.judges import JudgeCheck, judge_checks
 from evalkit.gate.suite import GateDecision, apply_judge_checks, decide
-from evalkit.results import CallCounts, RunSummary
+from evalkit.results import CallCounts, RunSummary, VerdictCounts
 from evalkit.store import Store
 from evalkit.suite.spec import GateSpec
 
@@ -50,8 +50,13 @@ def judged_summary(
     judges' calibrations applied, not yet stored in the summary) and those judge checks."""
     flaky = store.flaky_cases(run_id) if repeat > 1 else []  # one epoch per case: none can be flaky
     quarantined = sorted(set(gate.quarantine) | (set(flaky) if gate.quarantine_flaky else set()))
-    gate_counts = store.verdict_counts(run_id, exclude=quarantined)
-    summary = store.summarize(run_id).model_copy(
+    summary = store.summarize(run_id)
+    gate_counts = (  # with nothing quarantined, the gate counts what the summary counted
+        store.verdict_counts(run_id, exclude=quarantined)
+        if quarantined
+        else VerdictCounts(**{key: getattr(summary, key) for key in VerdictCounts.model_fields})
+    )
+    summary = summary.model_copy(
         update={
             "repeat": repeat,
             "flaky": sorted(flaky),
