@@ -194,7 +194,8 @@ class LoopbackGemini(_VendorLoopback):
 
     def as_openai(self, body: dict[str, Any], request: web.Request) -> dict[str, Any]:
         model = request.match_info["action"].removesuffix(":generateContent")
-        system = body.get("systemInstruction")
+        # Gemini reads its JSON field names in either spelling (litellm sends system_instruction)
+        system = body.get("systemInstruction") or body.get("system_instruction")
         messages = [{"role": "system", "content": system["parts"][0]["text"]}] if system else []
         for turn in body.get("contents") or []:
             role = "assistant" if turn.get("role") == "model" else "user"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -117,6 +118,29 @@ def test_gemini_request_and_answer() -> None:
     assert done.finish_reason == "stop" and done.model == "gemini-2.5-flash"
     assert done.cost_usd == pytest.approx(call_cost(GEMINI_MODEL, done.prompt_tokens, done.completion_tokens))
     assert done.cost_usd > 0
+
+
+def test_the_gemini_server_counts_a_system_instruction_in_either_spelling() -> None:
+    # litellm sends `system_instruction`, evalkit `systemInstruction`; Gemini reads both, and a
+    # server that missed one counted fewer prompt tokens for litellm's calls (a cheaper bench figure)
+    def usage(server: LoopbackGemini, key: str) -> dict[str, Any]:
+        body = {
+            "contents": [{"role": "user", "parts": [{"text": "q1"}]}],
+            key: {"parts": [{"text": "Answer in JSON."}]},
+        }
+        url = f"{server.base_url}/models/gemini-2.5-flash:generateContent"
+        post = urllib.request.Request(
+            url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(post, timeout=10) as answer:
+            return dict(json.loads(answer.read())["usageMetadata"])
+
+    with LoopbackGemini() as server:
+        camel, snake = usage(server, "systemInstruction"), usage(server, "system_instruction")
+    with LoopbackGemini() as server:
+        alone = usage(server, "unknown_field")
+    assert camel == snake
+    assert camel["promptTokenCount"] > alone["promptTokenCount"]
 
 
 @pytest.mark.parametrize("model", [ANTHROPIC_MODEL, GEMINI_MODEL])
