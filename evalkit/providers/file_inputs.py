@@ -54,8 +54,8 @@ def is_file_ref(value: Any) -> bool:
 
 def has_file_refs(variables: dict[str, Any]) -> bool:
     """Whether any input value refers to a file (asked twice of every case before a run's first call)."""
-    for value in variables.values():
-        if isinstance(value, dict) and isinstance(value.get(FILE_KEY), str):
+    for value in variables.values():  # noqa: SIM110 (a loop: any() over a generator costs ~1 ms per 2000 cases)
+        if is_file_ref(value):
             return True
     return False
 

@@ -85,6 +85,10 @@ def test_review_in_the_browser(served: tuple[str, StudioData], page: Any, tmp_pa
     # open a run and filter it to failures (the select submits itself: the studio's own script runs)
     t.goto(base + "/")
     t.click("#runs a[href='/runs/run-b']")
+    # the select submits through studio.js, a script of its own: wait until the run page's has run
+    # (choosing before it is attached changes the select and submits nothing)
+    t.wait_for_url(base + "/runs/run-b")
+    t.wait_for_selector("html[data-studio-ready='1']", state="attached", timeout=10_000)
     with t.expect_navigation():
         t.select_option("select[name=verdict]", "fail")
     assert "verdict=fail" in t.url
