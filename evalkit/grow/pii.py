@@ -10,7 +10,8 @@ clustering and as a test input.
 Product codes, prices and dates are left alone: a phone needs 9+ digits, cards must pass Luhn, and
 dates and decimals are never part of either, so ``WH-1000XM4``, ``128GB``, ``$1,299.00`` or
 ``2024-03-05`` stay as they are, also right after a phone or card number (``555 123 4567 12.99``
-becomes ``[PHONE] 12.99``).
+becomes ``[PHONE] 12.99``). A phone written as one (``+``, ``00``, ``(`` or ``0`` first) keeps its
+place when another number follows it (``+44 20 7946 0958 12345`` becomes ``[PHONE] 12345``).
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ _NOT_PII = re.compile(
     r"|(?<![\d.])\d+\.\d{1,2}(?!\.?\d)"
 )
 _CARD_GROUP = 4  # card numbers are printed in groups of 4-6 digits (or as one run)
+# How a phone number starts when it is written as one; a longer run of digits starting otherwise
+# ("4111 1111 1111 1112", an order reference) is not cut into a phone and a rest.
+_PHONE_START = re.compile(r"\+|00|\(|0")
 
 # Street addresses. Parts written in lower case in the pattern match any case ((?i:...)). A
 # street's name must start with a capital and "Via" must be one (lower case it is the English
@@ -137,10 +141,18 @@ class PiiScrubber:
 
     def _phone(self, match: re.Match[str]) -> str:
         text = match.group(0)
-        if not 9 <= len(re.sub(r"\D", "", text)) <= 15:
-            return text
-        self._count("phone")
-        return "[PHONE]"
+        digits = len(re.sub(r"\D", "", text))
+        if 9 <= digits <= 15:
+            self._count("phone")
+            return "[PHONE]"
+        if digits > 15 and _PHONE_START.match(text):
+            # a phone written as one (``+``, ``00``, ``(`` or a trunk ``0`` first) and another number
+            # after it: the longest run of its leading groups that a phone can be is the phone
+            for gap in reversed(list(re.finditer(r"[ \-.]+", text))):
+                if 9 <= len(re.sub(r"\D", "", text[: gap.start()])) <= 15:
+                    self._count("phone")
+                    return "[PHONE]" + text[gap.start() :]
+        return text
 
     def _numbers(self, value: str) -> str:
         """``value`` (holding no date or decimal) with its card and phone numbers replaced."""

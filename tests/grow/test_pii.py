@@ -69,6 +69,10 @@ def test_luhn() -> None:
         ("card 4111111111111111 12 27", "card [CARD] 12 27"),
         ("paid 4111-1111-1111-1111 on 05/03/2024 for 19.99", "paid [CARD] on 05/03/2024 for 19.99"),
         ("appelez le 06.12.34.56.79", "appelez le [PHONE]"),
+        # a phone and a number after it make more digits than any phone: the phone is still found
+        ("call +44 20 7946 0958 12345 today", "call [PHONE] 12345 today"),
+        ("(555) 123-4567 1234567", "[PHONE] 1234567"),
+        ("tel 07700 900123 12345678", "tel [PHONE] 12345678"),
     ],
 )
 def test_personal_data_followed_by_other_numbers_is_replaced(text: str, scrubbed: str) -> None:
