@@ -88,10 +88,7 @@ def apply_judge_checks(decision: GateDecision, checks: Sequence[JudgeCheck]) -> 
     for check in checks:
         if check.status not in ("uncalibrated", "below"):
             continue
-        if check.status == "uncalibrated" and check.requirement.min_kappa is None:
-            warnings.append(check.message)
-            continue
-        if check.requirement.on_failure == "fail":
+        if check.requirement.on_failure == "fail":  # with or without a min_kappa to reach
             reasons.append(check.message)
             failures.append(check.message)
         else:

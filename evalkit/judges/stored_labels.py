@@ -88,6 +88,11 @@ def stored_judge_verdicts(
     found: dict[str, JudgeVerdict] = {}
     for item in labelled.items:
         # the id is suite/case@hash[:scorer]; the hash is 16 hex digits, the case may hold "/" or "@"
+        if "@" not in item.id:
+            raise UsageError(
+                f"label id {item.id!r} does not name an output: --judge-run matches labels by "
+                "suite/case@output-hash ids, as `evalkit labels export` writes them"
+            )
         case_part, tail = item.id.rsplit("@", 1)
         case_id, hashed = case_part.split("/", 1)[-1], tail[:16]
         passed = by_output.get((case_id, hashed))
@@ -116,5 +121,10 @@ def stored_judge(config: dict[str, Any], scorer: str | None, run_id: str) -> tup
     label = spec.get("id") or spec["name"]
     args = spec.get("args") or {}
     model = args.get("model")
+    if isinstance(model, list) and len(model) > 1:
+        raise UsageError(
+            f"scorer {label!r} of run {run_id} is a panel of {len(model)} judges: its verdicts are not "
+            "one judge's; calibrate each member with --judge"
+        )
     model = model if isinstance(model, str) else (model or [f"{run_id}:{label}"])[0]
     return label, model, rubric_hash(args.get("rubric") or f"stored scores of {label}")

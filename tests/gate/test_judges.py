@@ -48,3 +48,17 @@ def test_requirements_and_gate_checks() -> None:
 
 def test_a_requirement_only_warns_by_default() -> None:
     assert JudgeRequirement(scorer="s", judge_model="m", rubric_hash="h", min_kappa=None).on_failure == "warn"
+
+
+def test_calibration_fail_fails_an_uncalibrated_judge_without_a_min_kappa() -> None:
+    # `calibration: fail` asks for a calibrated judge; no min_kappa only means no floor on its kappa
+    passed = GateDecision(passed=True, exit_code=0, reasons=["pass rate 100% >= 80%"])
+    strict = JudgeRequirement(scorer="s", judge_model="m", rubric_hash="h", min_kappa=None, on_failure="fail")
+    (check,) = check_requirements([strict], {})
+    decided = apply_judge_checks(passed, [check])
+    assert check.status == "uncalibrated"
+    assert not decided.passed and decided.exit_code == 1
+    assert decided.judge_failures == [check.message] and "no calibration" in check.message
+    # the default still only warns
+    (lenient,) = check_requirements([strict.model_copy(update={"on_failure": "warn"})], {})
+    assert apply_judge_checks(passed, [lenient]).passed

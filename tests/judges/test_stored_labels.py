@@ -174,3 +174,27 @@ def test_a_live_judge_against_stored_and_exported_grades(
     assert loopback.stats.requests == 16
     assert from_store["agreement"] == pytest.approx(6 / 8) and from_store["judge_model"] == "openai/judge"
     assert {k: from_file[k] for k in FIGURES} == {k: from_store[k] for k in FIGURES}
+
+
+def test_judge_run_refuses_labels_that_name_no_output_and_panels(
+    graded_db: Path, tmp_path: Path, cli: Callable[..., Any]
+) -> None:
+    from evalkit.errors import UsageError
+    from evalkit.judges.stored_labels import stored_judge
+
+    out = tmp_path / "labels.jsonl"
+    cli("labels", "export", str(out), "--db", str(graded_db))
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    plain = tmp_path / "plain.jsonl"  # ids without the output's hash: nothing to match a run's scores by
+    plain.write_text(
+        "".join(json.dumps({**r, "id": f"c{n}"}) + "\n" for n, r in enumerate(rows)), encoding="utf-8"
+    )
+    done = cli("calibrate", str(plain), "--judge-run", "r2", "--scorer", "judge", "--db", str(graded_db))
+    assert done.exit_code == 2, done.stderr
+    assert "label id 'c0' does not name an output" in done.stderr and "Traceback" not in done.stderr
+
+    panel = {"scorers": [{"name": "llm_judge", "args": {"model": ["openai/a", "openai/b"], "rubric": "r"}}]}
+    with pytest.raises(UsageError, match="panel of 2 judges"):
+        stored_judge(panel, None, "r9")
+    one = {"scorers": [{"name": "llm_judge", "args": {"model": ["openai/a"], "rubric": "r"}}]}
+    assert stored_judge(one, None, "r9")[1] == "openai/a"
