@@ -3,9 +3,10 @@
 The response cache must not answer an edited pipeline with the old pipeline's outputs, so a
 ``python:`` target's cache key includes a digest of
 
-- the source file of the module that defines the function, and of every module it imports
-  (directly or through those modules) that lives outside the Python installation: your own code,
-  not the standard library or installed packages;
+- the source file of the module that defines the function (through ``functools.partial`` and
+  decorators) and of the module the target names, and of every module they import (directly or
+  through those modules, at the top or inside a function that has not run yet) that lives outside
+  the Python installation: your own code, not the standard library or installed packages;
 - the files the target declares as data: ``evalkit_data`` on the function (or ``EVALKIT_DATA`` in its
   module), a list of paths or glob patterns relative to the module's directory.
 
@@ -17,12 +18,14 @@ it is called every time and its answers are not stored for reuse.
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import inspect
 import site
 import sys
 import sysconfig
 from collections.abc import Callable, Iterable
+from importlib.machinery import PathFinder
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -52,13 +55,14 @@ def _module_file(module: ModuleType) -> Path | None:
     return Path(file).resolve()
 
 
-def _imported_names(module: ModuleType, path: Path) -> set[str]:
-    """Names of the modules ``module``'s source imports (``from a import b`` names ``a`` and ``a.b``)."""
+def _imported_names(package: str, path: Path) -> set[str]:
+    """Names of the modules the source at ``path`` imports, anywhere in it (in a function too: a
+    pipeline may import its helpers when it first runs); ``from a import b`` names ``a`` and ``a.b``.
+    ``package`` resolves relative imports."""
     try:
         tree = ast.parse(path.read_bytes())
     except (OSError, SyntaxError, ValueError):
         return set()
-    package = module.__package__ or ""
     names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -73,46 +77,80 @@ def _imported_names(module: ModuleType, path: Path) -> set[str]:
     return names
 
 
-def _imported_modules(module: ModuleType, path: Path) -> Iterable[ModuleType]:
-    """Loaded modules ``module`` imports: by its import statements, and the modules of names it holds."""
-    for name in _imported_names(module, path):
-        if name in sys.modules:
-            yield sys.modules[name]
-    for value in list(vars(module).values()):
-        if isinstance(value, ModuleType):
-            yield value
-            continue
-        owner = getattr(value, "__module__", None)
-        if isinstance(owner, str) and owner in sys.modules:
-            yield sys.modules[owner]
+def _unloaded_file(name: str, search: list[str]) -> Path | None:
+    """The source file module ``name`` would be imported from, found without importing anything."""
+    top, *rest = name.split(".")
+    spec = PathFinder.find_spec(top, search)
+    for part in rest:
+        if spec is None or not spec.submodule_search_locations:
+            return None
+        spec = PathFinder.find_spec(part, list(spec.submodule_search_locations))
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        return None
+    return Path(spec.origin).resolve()
 
 
-def source_files(fn: Callable[..., Any]) -> list[Path]:
-    """The user's source files ``fn`` depends on: its module and the user modules it imports."""
-    module = inspect.getmodule(fn)
+def _imports(name: str, package: str, path: Path, search: list[str]) -> Iterable[tuple[str, Path | None]]:
+    """The modules the module ``name`` (source at ``path``) imports, each with its source file when
+    it is not loaded yet; a loaded module also names the modules of the values it holds."""
+    for imported in _imported_names(package, path):
+        if imported in sys.modules:
+            yield imported, None
+        else:  # imported by a function that has not run yet: its file is where the import will find it
+            yield imported, _unloaded_file(imported, search)
+    module = sys.modules.get(name)
     if module is None:
-        return []
+        return
+    for value in list(vars(module).values()):
+        owner = value.__name__ if isinstance(value, ModuleType) else getattr(value, "__module__", None)
+        if isinstance(owner, str) and owner in sys.modules:
+            yield owner, None
+
+
+def defining_module(fn: Callable[..., Any]) -> ModuleType | None:
+    """The module whose code ``fn`` runs: through ``functools.partial`` and decorators' ``__wrapped__``
+    (``inspect.getmodule`` of a partial is :mod:`functools`, whose source is not the user's)."""
+    target: Any = fn
+    while isinstance(target, functools.partial):
+        target = target.func
+    return inspect.getmodule(inspect.unwrap(target))
+
+
+def source_files(fn: Callable[..., Any], also: Iterable[ModuleType] = ()) -> list[Path]:
+    """The user's source files ``fn`` depends on: its module (and the modules in ``also``, such as
+    the one a ``python:`` target names) and the user modules they import, loaded or not yet."""
+    roots = [m for m in (defining_module(fn), *also) if m is not None]
     installed = _installed_roots()
     seen: dict[Path, None] = {}
-    queue = [module]
+    search = list(sys.path)
+    for root in roots:  # a sibling module a pipeline imports later is found next to it
+        file = _module_file(root)
+        if file is not None and str(file.parent) not in search:
+            search.append(str(file.parent))
+    queue: list[tuple[str, Path | None]] = [(m.__name__, None) for m in roots]
     visited: set[str] = set()
     while queue:
-        current = queue.pop()
-        if current.__name__ in visited:
+        name, path = queue.pop()
+        if name in visited:
             continue
-        visited.add(current.__name__)
-        path = _module_file(current)
+        visited.add(name)
+        module = sys.modules.get(name)
+        if path is None and module is not None:
+            path = _module_file(module)
         if path is None or not _is_users(path, installed):
             continue
         seen[path] = None
-        queue.extend(_imported_modules(current, path))
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        if module is not None and module.__package__ is not None:
+            package = module.__package__
+        queue.extend(_imports(name, package, path, search))
     return sorted(seen)
 
 
 def _declared(fn: Callable[..., Any], attr: str, module_attr: str) -> Any:
     if hasattr(fn, attr):
         return getattr(fn, attr)
-    module = inspect.getmodule(fn)
+    module = defining_module(fn)
     return getattr(module, module_attr, None) if module is not None else None
 
 
@@ -131,8 +169,9 @@ def data_files(fn: Callable[..., Any], model: str) -> list[Path]:
     if declared is None:
         return []
     patterns = [declared] if isinstance(declared, (str, Path)) else list(declared)
-    source = inspect.getsourcefile(fn)
-    base = Path(source).resolve().parent if source else Path.cwd()
+    module = defining_module(fn)
+    source = _module_file(module) if module is not None else None
+    base = source.parent if source else Path.cwd()
     found: dict[Path, None] = {}
     for pattern in patterns:
         text = str(pattern)
@@ -157,10 +196,11 @@ def data_files(fn: Callable[..., Any], model: str) -> list[Path]:
     return sorted(found)
 
 
-def code_digest(fn: Callable[..., Any], model: str) -> str:
-    """SHA-256 over the target's source files and declared data files (their paths and bytes)."""
+def code_digest(fn: Callable[..., Any], model: str, also: Iterable[ModuleType] = ()) -> str:
+    """SHA-256 over the target's source files and declared data files (their paths and bytes);
+    ``also``: modules whose code counts too (see :func:`source_files`)."""
     digest = hashlib.sha256()
-    for kind, paths in (("source", source_files(fn)), ("data", data_files(fn, model))):
+    for kind, paths in (("source", source_files(fn, also)), ("data", data_files(fn, model))):
         for path in paths:
             digest.update(f"{kind}\0{path.name}\0".encode())
             try:

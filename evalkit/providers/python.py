@@ -1,7 +1,8 @@
 """``python:module:function`` targets: evaluate a pipeline you already have, without a prompt.
 
 The module is imported from the suite's directory first, then from the current directory and
-``sys.path``. The function receives the case's input variables as keyword arguments and returns text or a
+``sys.path``; the suite's directory then stays on ``sys.path`` (last), so that modules the function
+imports when it runs are found as its module's own imports were. The function receives the case's input variables as keyword arguments and returns text or a
 JSON-serialisable value (dicts are stored as JSON). It may be ``async``; a plain function runs in a
 worker thread so slow pipelines still run concurrently. An exception it raises is recorded as the
 case's error (not retried), and the run goes on.
@@ -15,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -33,16 +35,22 @@ class PythonProvider:
 
     def __init__(self, model: str, base_dir: Path | None = None) -> None:
         spec = model.removeprefix("python:")
+        search = base_dir or Path.cwd()
         try:
-            fn = import_object(spec, search_path=base_dir or Path.cwd())
+            fn = import_object(spec, search_path=search)
         except ValueError as exc:
             raise ConfigError(f"target {model!r}: {exc}") from None
         if not callable(fn):
             raise ConfigError(f"target {model!r} is not callable")
+        if str(search) not in sys.path:  # the pipeline's own later imports find its siblings too
+            sys.path.append(str(search))
         self.fn: Callable[..., Any] = fn
         self.model = model
         self.cacheable = caches_answers(fn)
-        self._identity = code_digest(fn, model) if self.cacheable else ""
+        # the named module's code counts as well as the function's own (a functools.partial or a
+        # callable object defined elsewhere still runs what the named module sets up)
+        named = sys.modules.get(spec.partition(":")[0])
+        self._identity = code_digest(fn, model, also=[named] if named else []) if self.cacheable else ""
 
     def cache_identity(self) -> str:
         """A digest of the pipeline's code and data: part of its answers' cache key."""

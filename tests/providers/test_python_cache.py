@@ -127,3 +127,35 @@ def test_the_code_digest_covers_the_users_modules_not_the_installed_ones(tmp_pat
     before = code_digest(fn, "python:digest_pkg_1.pipeline:run")
     (package / "rules.py").write_text("LIMIT = 4\n")
     assert code_digest(fn, "python:digest_pkg_1.pipeline:run") != before
+
+
+def test_a_helper_imported_when_the_pipeline_runs_is_part_of_the_key(
+    pipeline_suite: Path, tmp_path: Path
+) -> None:
+    # the import inside the function has not run when the key is computed: the helper must count anyway
+    db = tmp_path / "r.duckdb"
+    (pipeline_suite.parent / "pipeline.py").write_text(
+        "def run(question):\n    from lazyhelper import word\n    return {'answer': word()}\n"
+    )
+    helper = pipeline_suite.parent / "lazyhelper.py"
+    helper.write_text("def word():\n    return 'new'\n")
+    first = evalkit_run(pipeline_suite, db)
+    assert first.returncode == 0 and "3 passed, 0 failed" in first.stdout, first.stdout + first.stderr
+    helper.write_text("def word():\n    return 'old'\n")
+    edited = evalkit_run(pipeline_suite, db)
+    assert "cache 0 hits / 3 misses" in edited.stdout, edited.stdout
+    assert edited.returncode == 1 and "0 passed, 3 failed" in edited.stdout
+
+
+def test_a_partial_target_is_keyed_by_the_module_that_names_it(pipeline_suite: Path, tmp_path: Path) -> None:
+    db = tmp_path / "r.duckdb"
+    pipeline = pipeline_suite.parent / "pipeline.py"
+    code = "import functools\n\ndef _impl(question, word):\n    return {{'answer': word}}\n\nrun = functools.partial(_impl, word={!r})\n"
+    pipeline.write_text(code.format("new"))
+    first = evalkit_run(pipeline_suite, db)
+    assert first.returncode == 0 and "3 passed, 0 failed" in first.stdout, first.stdout + first.stderr
+    assert "cache 3 hits / 0 misses" in evalkit_run(pipeline_suite, db).stdout  # unchanged: cached
+    pipeline.write_text(code.format("old"))
+    edited = evalkit_run(pipeline_suite, db)
+    assert "cache 0 hits / 3 misses" in edited.stdout, edited.stdout
+    assert edited.returncode == 1 and "0 passed, 3 failed" in edited.stdout
