@@ -78,7 +78,13 @@ def run(
         "--baseline",
         help="Gate on a baseline (a name from `evalkit baseline set`, or a run) instead of min_pass_rate: "
         "exit 1 only on a significant drop, a critical case flipping to fail, or a judge failing "
-        "its `calibration: fail` requirement.",
+        "its `calibration: fail` requirement; exit 3 when the two runs were scored differently.",
+    ),
+    allow_scoring_change: bool = typer.Option(
+        False,
+        "--allow-scoring-change",
+        help="With --baseline: gate on the comparison even though this run is scored differently from "
+        "the baseline (its scorers, case rule or expected outputs changed).",
     ),
     summary_md: SummaryMdOption = None,
     progress: ProgressOption = True,
@@ -120,7 +126,16 @@ def run(
     # one open database from its migrations to the last line printed; a new one is created while
     # the first calls are in flight (it has nothing cached to look up first)
     with held_store(db, create_later=True) as store:
-        _run_cells(store, loaded, cells, baseline, summary_md, junit if len(cells) == 1 else None, progress)
+        _run_cells(
+            store,
+            loaded,
+            cells,
+            baseline,
+            summary_md,
+            junit if len(cells) == 1 else None,
+            progress,
+            allow_scoring_change=allow_scoring_change,
+        )
 
 
 def _run_cells(
@@ -131,6 +146,8 @@ def _run_cells(
     summary_md: Path | None,
     junit_path: Path | None,
     progress: bool,
+    *,
+    allow_scoring_change: bool = False,
 ) -> None:
     from evalkit.run.matrix import run_matrix
 
@@ -160,6 +177,7 @@ def _run_cells(
             on_start=bar.start,
             on_result=advance,
             on_cell=finished,
+            allow_scoring_change=allow_scoring_change,
         )
     finally:
         bar.stop()

@@ -71,6 +71,8 @@ class RunVerdict:
         """What the exit code means, in a few words: the one phrase every rendering uses."""
         code = self.exit_code
         if code == ExitCode.INFRASTRUCTURE:
+            if self.baseline_applied:  # the run itself was fine: its comparison could not decide
+                return "could not be judged against its baseline"
             return "could not be judged: too many provider errors"
         if code == ExitCode.INCOMPLETE:
             return "incomplete: stopped by its budget"
@@ -112,7 +114,13 @@ def resolve_baseline(store: Store, suite_name: str, ref: str | RunRecord) -> Run
 
 
 def check_baseline(
-    store: Store, gate: GateSpec, baseline: RunRecord, run: RunRecord, *, base_dir: Path | None = None
+    store: Store,
+    gate: GateSpec,
+    baseline: RunRecord,
+    run: RunRecord,
+    *,
+    base_dir: Path | None = None,
+    allow_scoring_change: bool = False,
 ) -> BaselineCheck:
     """Compare a finished run with its baseline, apply the regression gate (and ``gate.pairwise``, judged
     with calls relative to ``base_dir``), and record the decision in the run's stored summary."""
@@ -120,7 +128,9 @@ def check_baseline(
     from evalkit.gate.regression import check_against_baseline
     from evalkit.store.baselines import BaselineStore
 
-    comparison, decision = check_against_baseline(store, baseline, run, gate)
+    comparison, decision = check_against_baseline(
+        store, baseline, run, gate, allow_scoring_change=allow_scoring_change
+    )
     pairwise = None
     if gate.pairwise is not None:
         pairwise = judge_against_baseline(store, gate.pairwise, baseline, store.get_run(run.run_id), base_dir)

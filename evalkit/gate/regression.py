@@ -51,8 +51,15 @@ class RegressionDecision(BaseModel):
     min_effect: float
 
 
-def decide_regression(comparison: Comparison, gate: GateSpec) -> RegressionDecision:
-    """Apply the regression rules to a comparison of the candidate (B) with the baseline (A)."""
+def decide_regression(
+    comparison: Comparison, gate: GateSpec, *, allow_scoring_change: bool = False
+) -> RegressionDecision:
+    """Apply the regression rules to a comparison of the candidate (B) with the baseline (A).
+
+    Runs scored differently (scorers, case rule or expected outputs changed) cannot be judged on
+    their pass rates (exit 3), unless ``allow_scoring_change``: a loosened scorer would otherwise
+    pass a run whose answers got worse.
+    """
     head = comparison.headline
     critical = [
         f.case_id for f in comparison.regressions if gate.critical_tag and gate.critical_tag in f.tags
@@ -83,6 +90,19 @@ def decide_regression(comparison: Comparison, gate: GateSpec) -> RegressionDecis
                 "reasons": [
                     f"no case was scored in both the baseline {comparison.a.run_id} and this run; "
                     "nothing to compare"
+                ],
+            }
+        )
+    if not comparison.comparable and not allow_scoring_change:
+        return decision.model_copy(
+            update={
+                "passed": False,
+                "exit_code": ExitCode.INFRASTRUCTURE,
+                "reasons": [
+                    f"not comparable with baseline {comparison.a.run_id}: "
+                    + "; ".join(comparison.warnings or ["the runs were scored differently"])
+                    + ". Review the change, then set a new baseline (`evalkit baseline set`), or gate on "
+                    "the comparison anyway with --allow-scoring-change"
                 ],
             }
         )
@@ -128,7 +148,13 @@ def decide_regression(comparison: Comparison, gate: GateSpec) -> RegressionDecis
 
 
 def check_against_baseline(
-    store: Store, baseline: RunRecord, candidate: RunRecord, gate: GateSpec, *, seed: int = 0
+    store: Store,
+    baseline: RunRecord,
+    candidate: RunRecord,
+    gate: GateSpec,
+    *,
+    seed: int = 0,
+    allow_scoring_change: bool = False,
 ) -> tuple[Comparison, RegressionDecision]:
     """Compare a finished run with its baseline (quarantined cases left out) and decide."""
     base = load_outcomes(store, baseline)
@@ -138,9 +164,14 @@ def check_against_baseline(
         base = replace(base, cases={k: v for k, v in base.cases.items() if k not in quarantined})
         cand = replace(cand, cases={k: v for k, v in cand.cases.items() if k not in quarantined})
     comparison = compare_outcomes(
-        base, cand, alpha=gate.regression_alpha, min_effect=gate.regression_min_effect, seed=seed
+        base,
+        cand,
+        alpha=gate.regression_alpha,
+        min_effect=gate.regression_min_effect,
+        seed=seed,
+        allow_scoring_change=allow_scoring_change,
     )
-    return comparison, decide_regression(comparison, gate)
+    return comparison, decide_regression(comparison, gate, allow_scoring_change=allow_scoring_change)
 
 
 def _points(value: float, *, sign: bool = True) -> str:

@@ -71,6 +71,7 @@ def run_matrix(
     on_start: StartCallback | None = None,
     on_result: ResultCallback | None = None,
     on_cell: CellCallback | None = None,
+    allow_scoring_change: bool = False,
 ) -> MatrixOutcome:
     """Run each cell (see :func:`matrix_cells`) and gate it on ``baseline`` when given.
 
@@ -88,5 +89,8 @@ def run_matrix(
         if on_cell is not None:
             on_cell(outcome)
         outcomes.append(outcome)
-    gated = [gate_outcome(suite, store, outcome, reference) for outcome in outcomes]
+    gated = [
+        gate_outcome(suite, store, outcome, reference, allow_scoring_change=allow_scoring_change)
+        for outcome in outcomes
+    ]
     return MatrixOutcome(cells=gated, group_id=cells[0].group_id if cells else None)

@@ -381,11 +381,25 @@ def run_suite(
     return gate_outcome(suite, store, outcome, reference)
 
 
-def gate_outcome(suite: Suite, store: Store, outcome: RunOutcome, baseline: RunRecord | None) -> RunOutcome:
+def gate_outcome(
+    suite: Suite,
+    store: Store,
+    outcome: RunOutcome,
+    baseline: RunRecord | None,
+    *,
+    allow_scoring_change: bool = False,
+) -> RunOutcome:
     """The outcome gated on ``baseline`` (unchanged without one); the check is stored with the run."""
     if baseline is None:
         return outcome
-    check = check_baseline(store, suite.config.gate, baseline, outcome.run, base_dir=suite.base_dir)
+    check = check_baseline(
+        store,
+        suite.config.gate,
+        baseline,
+        outcome.run,
+        base_dir=suite.base_dir,
+        allow_scoring_change=allow_scoring_change,
+    )
     return replace(outcome, baseline=check)
 
 

@@ -242,3 +242,23 @@ def test_compare_two_runs_and_a_group(
     assert cli("compare", runs["v1"].run_id, "--db", str(db)).exit_code == 2  # a run is not a group
     listing = cli("baseline", "list", "--db", str(db))
     assert listing.exit_code == 0
+
+
+def test_a_run_scored_differently_from_its_baseline_cannot_pass_on_it(
+    cli: Callable[..., CliResult], suite: Path, db: Path, tmp_path: Path
+) -> None:
+    # a candidate 12 cases worse, whose suite loosened its case rule: every case now "passes"
+    base_id = baseline_main(cli, suite, db)
+    loosened = "gate: {min_pass_rate: 0.95, case_pass: weighted, case_threshold: 0.0}\n"
+    suite.write_text(suite.read_text().replace("gate: {min_pass_rate: 0.95}\n", loosened))
+    md = tmp_path / "summary.md"
+    result = run(cli, suite, db, "--prompt", "degraded", "--baseline", "main", "--summary-md", str(md))
+    assert result.exit_code == 3, result.stdout + result.stderr
+    assert f"not comparable with baseline {base_id}" in result.stdout
+    assert "--allow-scoring-change" in result.stdout
+    assert "could not be judged against its baseline (exit 3)" in md.read_text()
+    assert "too many provider errors" not in md.read_text()
+    # asked to, it gates on the comparison all the same
+    allowed = run(cli, suite, db, "--prompt", "degraded", "--baseline", "main", "--allow-scoring-change")
+    assert allowed.exit_code == 0, allowed.stdout
+    assert f"Regression gate PASSED against baseline {base_id}" in allowed.stdout
