@@ -179,6 +179,13 @@ class PairVerdict(BaseModel):
         return sum(o.slot == "first" for o in self.orders)
 
     @property
+    def followed_the_slot(self) -> bool:
+        """A tie only because the judge named the same slot in both orders: it judged the position,
+        not the outputs (a judge that always answers "A" gives this on every pair)."""
+        first, second = self.ab.slot, self.ba.slot
+        return self.winner == "tie" and first == second and first in ("first", "second")
+
+    @property
     def reason(self) -> str:
         """One line: the decision and how it was reached."""
         if self.winner is None:

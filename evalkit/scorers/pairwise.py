@@ -37,9 +37,10 @@ def pairwise_judge(
     token's log-probabilities where the provider returns them and a written verdict otherwise;
     ``logprobs`` or ``text`` force one. ``reasoning``: with log-probability verdicts, also ask for the
     written verdict, for its explanation. ``pass_on``: ``not_loss`` passes a win or a tie, ``win`` only
-    a win. Orders that disagree are a tie unless log-probabilities decide. Score: 1 win, 0.5 tie,
-    0 loss; details hold both orders' verdicts, margins and reasoning. No reference, or no verdict
-    in some order, is a scorer error, never a fail.
+    a win. Orders that disagree are a tie unless log-probabilities decide; a judge that chose the
+    same slot in both orders (the position, not the output) gave no verdict. Score: 1 win, 0.5 tie,
+    0 loss; details hold both orders' verdicts, margins and reasoning. No reference, no verdict in
+    some order, or a verdict that followed the slot, is a scorer error, never a pass or a fail.
     """
     if not model.strip():
         raise ValueError("model: name the judge model")
@@ -78,6 +79,12 @@ def pairwise_judge(
         }
         if pair.winner is None:
             return Score(value=0.0, passed=False, error=pair.error, details=details)
+        if pair.followed_the_slot:  # no verdict on the outputs: an error, never a tie that passes
+            slot = pair.ab.slot
+            error = (
+                f"the judge chose the {slot} slot in both orders: it followed the position, not the outputs"
+            )
+            return Score(value=0.0, passed=False, error=error, details=details)
         reasons = [f"{o.order}: {o.reasoning}" for o in pair.orders if o.reasoning]
         details["reasoning"] = " | ".join(reasons) if reasons else pair.reason
         passed = pair.winner == "b" or (pass_on == "not_loss" and pair.winner == "tie")

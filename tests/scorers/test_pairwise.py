@@ -82,3 +82,31 @@ def test_every_cases_pairwise_judge_spend_is_recorded_once(make_suite: Any, cli:
     assert cached.summary is not None and cached.summary.saved_cost_usd is not None
     assert 0 < cached.summary.cost_usd < paid.summary.cost_usd  # the letter calls, asked again
     assert cached.summary.cost_usd + cached.summary.saved_cost_usd == pytest.approx(paid.summary.cost_usd)
+
+
+@pytest.mark.parametrize("logprobs", [False, True])
+def test_a_judge_that_always_picks_the_first_slot_gives_no_verdict(
+    make_suite: Any, cli: Any, tmp_path: Path, logprobs: bool
+) -> None:
+    # it judged the position, not the outputs: every case is a judge error, none a passing tie
+    def always_a(body: dict[str, Any]) -> str:
+        if body.get("model") == "judge":
+            return json.dumps({"reasoning": "A.", "winner": "A", "confidence": 0.9})
+        return "weak output"
+
+    def first_slot(body: dict[str, Any], text: str) -> list[dict[str, float]]:
+        return [{"A": -0.1, "B": -2.5}]
+
+    extra = {"top_logprobs": first_slot} if logprobs else {}
+    with LoopbackOpenAI(responder=always_a, **extra) as server:
+        scorers = (
+            f"  - name: pairwise_judge\n    args: {{model: openai/judge, api_base: '{server.base_url}'}}\n"
+        )
+        suite = make_suite(loopback_suite(server.base_url, scorers=scorers), CASES[:2])
+        db = tmp_path / "r.duckdb"
+        result = cli("run", str(suite), "--db", str(db), "--no-progress")
+    assert result.exit_code == 3, result.stdout  # every case errored: no quality verdict
+    store = open_store(db)
+    rows = store.score_rows(store.get_run("latest").run_id)
+    assert not rows["passed"].any()
+    assert all("chose the first slot in both orders" in e for e in rows["error"])
