@@ -123,6 +123,15 @@ def verdict_score(
         details["raw_replies"] = [text[:2000] for r in replies for text in r.replies]
         return Score(value=0.0, passed=False, error=first, details=details)
     agg = aggregate_votes(verdicts, method, pass_score)
+    failed = len(replies) - len(verdicts)
+    if failed and method == "majority" and agg.pass_votes * 2 == agg.votes:
+        # the votes that came back split evenly: the panel's tie-breaker was among the errors
+        details["raw_replies"] = [text[:2000] for r in replies for text in r.replies]
+        error = (
+            f"no majority: {agg.pass_votes}/{agg.votes} votes pass and {failed} judge vote(s) errored "
+            f"({next((r.error for r in replies if r.error), 'no reply')})"
+        )
+        return Score(value=0.0, passed=False, error=error, details=details)
     # explain with a vote that agrees with the outcome (a tie decided by the mean may have none)
     lead = next((v for v in verdicts if v.passed == agg.passed), verdicts[0])
     verdict_word = "pass" if agg.passed else "fail"
@@ -135,7 +144,6 @@ def verdict_score(
             f"(mean score {agg.mean_score:.1f}/10, stdev {agg.score_stdev or 0:.1f})"
         )
         details["reasoning"] = f"[{agg.pass_votes}/{agg.votes} pass] {lead.reasoning}"
-    failed = len(replies) - len(verdicts)
     if failed:
         reason += f"; {failed} judge vote(s) errored"
     details.update(

@@ -173,6 +173,21 @@ def test_panel_of_judges_votes_by_majority(loopback: LoopbackOpenAI) -> None:
     assert score.reason.startswith("judges: pass, 2/3 votes pass")
 
 
+def test_a_panel_split_evenly_by_an_errored_vote_has_no_verdict(loopback: LoopbackOpenAI) -> None:
+    # three judges, one of them broken: the two left disagree, and the tie-breaker is the broken one
+    by_model = {"judge-a": verdict(True, 9), "judge-b": verdict(False, 1), "judge-c": "not a verdict"}
+    loopback.responder = lambda body: by_model[body["model"]]
+    fn = judge(loopback, model=["openai/judge-a", "openai/judge-b", "openai/judge-c"], parse_retries=0)
+    score = grade(fn, '{"title": "Kettle"}')
+    assert score.passed is False and score.error is not None
+    assert score.error.startswith("no majority: 1/2 votes pass and 1 judge vote(s) errored")
+    # two that agree still decide, the errored vote noted
+    by_model["judge-b"] = verdict(True, 8)
+    score = grade(fn, '{"title": "Kettle"}')
+    assert score.passed is True and score.error is None
+    assert score.reason.endswith("; 1 judge vote(s) errored")
+
+
 def test_repeats_are_distinct_requests_and_measure_noise(loopback: LoopbackOpenAI) -> None:
     loopback.responder = lambda body: verdict(body["seed"] % 2 == 0, 6 + body["seed"])
     score = grade(judge(loopback, repeats=4, params={"seed": 0}), '{"title": "Kettle"}')
