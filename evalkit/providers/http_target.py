@@ -11,7 +11,8 @@ The model string names a YAML file (relative to the suite) that says how to call
     query: {lang: "{{ lang }}"}                   # query-string parameters, templated (GET or POST)
     output: $.result.listing                      # JSON path of the output in the response
 
-Without ``body`` a POST sends the case's input variables as the JSON object. The output is the
+Without ``body`` a POST sends the case's input variables as the JSON object (a ``$file`` input as
+``{"name", "media_type", "sha256", "text"}``, an image with ``"base64"`` instead of ``"text"``). The output is the
 value at ``output`` (text as is, anything else as JSON). Calls go through the same path as model
 calls (:class:`~evalkit.providers.calls.ModelCaller`): response cache (keyed on the case's
 variables and this file's content), concurrency limit, retries of 408/429/5xx, timeouts and
@@ -22,6 +23,7 @@ the reason, and is not retried.
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import json
 import os
@@ -163,7 +165,7 @@ class HttpTarget:
             elif self._body is not None:
                 body = self._body.render(**variables).encode()
             else:
-                body = json.dumps(variables, ensure_ascii=False).encode()
+                body = json.dumps(variables, ensure_ascii=False, default=_file_json).encode()
         except jinja2.UndefinedError as exc:
             raise ProviderError(f"request template: {exc.message}", transient=False) from None
         return url, query, body
@@ -226,3 +228,18 @@ def _http_hash(model: str, base_dir: Path | None = None) -> str:
 
 
 target_hashers.register("http", _http_hash)
+
+
+def _file_json(value: Any) -> Any:
+    """A ``$file`` input in the default JSON body: its name, type and digest, and its text (a PDF's
+    text layer) or, for an image, its bytes in base64."""
+    from evalkit.providers.file_inputs import FileInput
+
+    if not isinstance(value, FileInput):
+        raise TypeError(f"{type(value).__name__} is not JSON serializable")
+    out: dict[str, Any] = {"name": value.name, "media_type": value.media_type, "sha256": value.sha256}
+    if value.kind == "image":
+        out["base64"] = base64.b64encode(value.data).decode()
+    else:
+        out["text"] = value.text
+    return out

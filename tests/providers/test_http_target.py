@@ -232,3 +232,23 @@ def test_run_end_to_end_caches_and_a_config_edit_is_a_new_call(
     store = open_store(db)
     run = store.list_runs()[-1]
     assert run.model == "http:service.yaml"
+
+
+def test_a_file_input_is_sent_in_the_default_json_body(
+    service: Service, tmp_path: Path, cli: Callable[..., CliResult], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CLEANER_TOKEN", "t0k")
+    suite = write_suite(tmp_path / "s", service.url)
+    (suite.parent / "spec.txt").write_text("red, ceramic\n")
+    case = {
+        "id": "a",
+        "input": {"title": "red mug", "doc": {"$file": "spec.txt"}},
+        "expected": {"title": "Red Mug"},
+    }
+    (suite.parent / "cases.jsonl").write_text(json.dumps(case) + "\n")
+    done = cli("run", str(suite), "--db", str(tmp_path / "r.duckdb"), "--no-progress")
+    assert done.exit_code == 0, done.stdout + done.stderr
+    (seen,) = service.seen
+    doc = seen["body"]["doc"]
+    assert doc["name"] == "spec.txt" and doc["media_type"] == "text/plain" and doc["text"] == "red, ceramic\n"
+    assert len(doc["sha256"]) == 64 and seen["body"]["title"] == "red mug"
