@@ -12,6 +12,7 @@ import errno
 import os
 import sys
 import threading
+import traceback
 
 import typer
 
@@ -70,6 +71,16 @@ def main(argv: list[str] | None = None) -> None:
         except KeyboardInterrupt:
             typer.echo("evalkit: interrupted", err=True)
             sys.exit(int(ExitCode.INTERRUPTED))
+        except Exception:
+            if argv is not None:
+                raise
+            # a bug: its traceback, and a code of its own (Python's 1 would read as "gate failed")
+            traceback.print_exc()
+            typer.echo(
+                f"evalkit: internal error (exit {int(ExitCode.INTERNAL)}): please report it with the traceback above",
+                err=True,
+            )
+            sys.exit(int(ExitCode.INTERNAL))
     except SystemExit as done:
         if argv is not None:
             raise

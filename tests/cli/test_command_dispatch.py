@@ -3,12 +3,14 @@ group listing, misspelt commands, sub-groups and `CMD --help` are unchanged."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 
 from typer.models import CommandInfo
 
 from evalkit.cli.app import app, app_for
-from tests.conftest import CliResult
+from tests.conftest import REPO, CliResult
 
 COMMANDS = ("run", "runs", "show", "compare", "baseline", "labels")
 
@@ -64,3 +66,21 @@ def test_usage_lines_name_arguments_as_the_help_texts_do(cli: Callable[..., CliR
         arguments = re.findall(r"[{\[]([^}\]]+)[}\]]", usage.split("[OPTIONS]", 1)[1])
         assert all(a.isupper() for a in arguments), usage
     assert cli("run").stderr.strip().endswith("Missing argument 'SUITE'.")
+
+
+def test_a_bug_exits_70_with_its_traceback_not_1() -> None:
+    # exit 1 means "the gate failed" to CI; a crash must not read as a verdict
+    code = (
+        "import sys\n"
+        "def app_for(args):\n    raise RuntimeError('a bug in evalkit')\n"
+        "import evalkit.cli\n"
+        "evalkit.cli.app_for = app_for\n"
+        "sys.argv = ['evalkit', 'runs']\n"
+        "evalkit.cli.main()\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60, check=False
+    )
+    assert proc.returncode == 70, proc.stderr
+    assert "RuntimeError: a bug in evalkit" in proc.stderr
+    assert proc.stderr.rstrip().endswith("please report it with the traceback above")
