@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from evalkit.cases import Case, describe_validation_error, iter_case_file
 from evalkit.errors import ConfigError
 from evalkit.suite.case_columns import ColumnMapping
+from evalkit.suite.textfile import decode_utf8
 
 TABLE_SUFFIXES = (".csv", ".parquet")
 
@@ -56,8 +57,16 @@ def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                     )
                 if all(v in ("", None) for v in row.values()):
                     continue
+                if None in row.values():  # fewer cells than the header has columns
+                    cells = sum(v is not None for v in row.values())
+                    raise ConfigError(
+                        f"{cells} cells, the header has {len(row)}", path=path, line=reader.line_num
+                    )
                 yield reader.line_num, row
-        except (csv.Error, UnicodeDecodeError) as exc:
+        except UnicodeDecodeError as exc:  # decoded a buffer ahead of the reader: find the bad byte's line
+            decode_utf8(path.read_bytes(), path)
+            raise ConfigError(f"not valid UTF-8: {exc}", path=path) from None
+        except csv.Error as exc:
             raise ConfigError(f"unreadable CSV: {exc}", path=path, line=reader.line_num) from None
 
 

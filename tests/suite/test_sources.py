@@ -115,6 +115,18 @@ def test_parquet_cases_run_end_to_end(
             lambda p: p.write_text("id,title\nok,mug,extra\n"),
             "cells.csv:2: 3 cells, the header has 2",
         ),
+        (  # a short row is refused too: its missing cells are not empty values to call a model with
+            "short.csv",
+            lambda p: p.write_text("id,title,colour\nok,mug,red\nb\n"),
+            "short.csv:3: 1 cells, the header has 3",
+        ),
+        (  # a bad byte is reported at its own line, not where the reader's buffer was
+            "latin.csv",
+            lambda p: p.write_bytes(
+                b"id,title\n" + b"".join(b"c%d,mug\n" % i for i in range(2000)) + b"x,caf\xe9\n"
+            ),
+            "latin.csv:2002: not valid UTF-8 (byte 0xe9 at column 6)",
+        ),
         (
             "bad.parquet",
             lambda p: pq.write_table(pa.table({"id": ["ok", "not ok!"], "title": ["a", "b"]}), p),
