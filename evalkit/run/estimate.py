@@ -56,6 +56,7 @@ class RunEstimate:
 def estimate_run(suite: Suite, store: Store | None, options: RunOptions) -> RunEstimate:
     """Estimate calls, tokens and cost of running ``suite`` with ``options``; makes no model call."""
     target = prepare_target(suite, options.model, options.prompt, options.timeout)
+    suite.check_cases(target.prompt, options.case_filter)  # what the run would refuse, it refuses too
     epochs = max(1, options.repeat)
     litellm = import_litellm() if needs_prompt(target.model) else None
     counter_model = "gpt-4o" if target.model.startswith(LOCAL_PREFIX) else target.model

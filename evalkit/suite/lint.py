@@ -95,6 +95,18 @@ def lint_suite(suite: Suite, prompts: list[str] | None = None, *, sample: int = 
     for name in names:
         suite.prompt(name)  # unknown versions are a usage error
     report = LintReport(suite=suite.name, prompts=names)
+    for name in names:  # what `evalkit run` refuses before any call: every case, not a sample
+        try:
+            suite.check_cases(suite.prompts[name])
+        except ConfigError as exc:
+            where = str(exc.path) if exc.path is not None else None
+            found = LintFinding(
+                rule="cases", severity="error", prompt=name, path=where, line=exc.line, message=exc.message
+            )
+            if not any(
+                (f.path, f.line, f.message) == (where, exc.line, exc.message) for f in report.findings
+            ):
+                report.findings.append(found)  # a duplicate id, say, is the same finding for every version
     if suite.output_schema is not None:
         report.findings += schema_findings(suite.output_schema, _schema_file(suite))
     cases = _sample_cases(suite, sample)

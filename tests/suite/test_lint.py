@@ -110,3 +110,20 @@ def test_cli_exit_codes(make_suite: Callable[..., Path], cli: Callable[..., CliR
     (path.parent / "schema.json").write_text(json.dumps({**SCHEMA, "properties": {}}))
     good = cli("lint", str(path), "--prompt", "good")
     assert good.exit_code == 0, good.stdout
+
+
+def test_lint_and_dry_run_refuse_what_run_refuses(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult]
+) -> None:
+    # a duplicate id: `evalkit run` refuses it before any call, so lint and --dry-run must not pass it
+    path = seeded(make_suite, expected_everywhere=True)
+    (path.parent / "schema.json").write_text(json.dumps({**SCHEMA, "properties": {}}))
+    cases = path.parent / "cases.jsonl"
+    first = cases.read_text().splitlines()[0]
+    cases.write_text(cases.read_text() + first + "\n")
+    line = len(cases.read_text().splitlines())
+    linted = cli("lint", str(path), "--prompt", "good")
+    assert linted.exit_code == 1, linted.stdout
+    assert f"cases.jsonl:{line}: error cases: duplicate case id" in linted.stdout
+    dry = cli("run", str(path), "--prompt", "good", "--dry-run")
+    assert dry.exit_code == 2 and f"cases.jsonl:{line}: duplicate case id" in dry.stderr
