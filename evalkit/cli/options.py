@@ -38,7 +38,10 @@ ProgressOption = Annotated[
 ]
 
 JunitOption = Annotated[
-    Path | None, typer.Option("--junit", help="Also write JUnit XML (one testcase per case) here.")
+    Path | None,
+    typer.Option(
+        "--junit", help="Also write JUnit XML (one testcase per case) here; one run only, not a matrix."
+    ),
 ]
 
 SummaryMdOption = Annotated[

@@ -9,6 +9,7 @@ import typer
 
 from evalkit.cli.app import app
 from evalkit.cli.options import DbOption, JunitOption, ProgressOption, SuitePathArgument, SummaryMdOption
+from evalkit.errors import UsageError
 
 SUMMARY_FAILURES = 10
 
@@ -115,6 +116,11 @@ def run(
         ray_num_gpus=ray_gpus,
     )
     cells = matrix_cells(loaded, base, prompt or [], model or [])
+    if junit is not None and len(cells) > 1:
+        raise UsageError(
+            f"--junit writes one run's cases, and this matrix has {len(cells)} runs: "
+            "give one --prompt and one --model, or leave --junit out"
+        )
     if dry_run:
         from evalkit.cli.console import print_estimate
         from evalkit.run.estimate import estimate_run
@@ -132,7 +138,7 @@ def run(
             cells,
             baseline,
             summary_md,
-            junit if len(cells) == 1 else None,
+            junit,
             progress,
             allow_scoring_change=allow_scoring_change,
         )

@@ -189,11 +189,16 @@ def _read(signature: tuple[Any, ...]) -> Recordings:
     model, base_dir = signature[0], signature[1]
     spec, root = load_replay_spec(model, None if base_dir == "None" else Path(base_dir))
     outputs: dict[str, str] = {}
+    first_at: dict[str, str] = {}
     for where, row in _rows(spec, root):
         for column in (spec.key, spec.output):
             if column not in row:
                 raise ConfigError(f"{where}: recording has no column {column!r} (columns: {', '.join(row)})")
-        outputs[str(row[spec.key])] = _text(row[spec.output])
+        key = str(row[spec.key])
+        if key in outputs:  # two recordings of one case: which one is the output is not ours to guess
+            raise ConfigError(f"{where}: a second recording of {key!r} (the first at {first_at[key]})")
+        first_at[key] = where
+        outputs[key] = _text(row[spec.output])
     material = json.dumps([spec.model_dump(), sorted(outputs.items())], ensure_ascii=False)
     return Recordings(spec, outputs, hashlib.sha256(material.encode()).hexdigest()[:16])
 

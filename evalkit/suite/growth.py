@@ -57,7 +57,7 @@ class GenerateSpec(BaseModel):
         default_factory=lambda: {"temperature": 0.8, "max_tokens": 400},
         description="Sampling parameters for the generator (varied sampling finds more edge cases).",
     )
-    families: dict[str, str] = Field(
+    families: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:\-]+$")], str] = Field(
         default_factory=lambda: dict(EDGE_CASE_FAMILIES),
         description="Edge-case families: name -> what a case of that family exercises.",
     )

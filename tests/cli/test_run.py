@@ -210,3 +210,28 @@ def test_help_is_fast_to_import(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "HEAVY []" in proc.stdout
     assert "Usage: evalkit" in proc.stdout
+
+
+def test_junit_for_a_matrix_is_refused_before_any_call(make_suite: Any, cli: Any, tmp_path: Path) -> None:
+    # one JUnit file holds one run's cases: a matrix's would be silently missing
+    with LoopbackOpenAI() as server:
+        text = loopback_suite(server.base_url).replace(
+            "{v1: prompts/v1.j2}", "{v1: prompts/v1.j2, v2: prompts/v1.j2}"
+        )
+        suite = make_suite(text, [{"id": "a", "input": {"question": "q"}, "expected": {"echo": "q"}}])
+        junit = tmp_path / "j.xml"
+        done = cli(
+            "run",
+            str(suite),
+            "--db",
+            str(tmp_path / "r.duckdb"),
+            "--prompt",
+            "v1",
+            "--prompt",
+            "v2",
+            "--junit",
+            str(junit),
+        )
+        assert server.stats.requests == 0
+    assert done.exit_code == 2 and "--junit writes one run's cases, and this matrix has 2 runs" in done.stderr
+    assert not junit.exists()

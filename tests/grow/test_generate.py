@@ -321,3 +321,19 @@ def test_generation_on_the_embedded_model(tmp_path: Path) -> None:
     )
     for case in suite.iter_cases():
         assert similarity(input_text(case.input), input_text(candidate.input)) < 90
+
+
+def test_a_family_name_that_cannot_be_part_of_a_case_id_is_refused_at_load(tmp_path: Path) -> None:
+    # candidates are ids gen-<family>-<hash>: a space would fail later, when a reviewer accepts one
+    from evalkit.errors import ConfigError
+    from evalkit.suite.loading import load_suite
+
+    root = tmp_path / "s"
+    root.mkdir()
+    (root / "cases.jsonl").write_text('{"id": "a", "input": {"q": "x"}}\n')
+    (root / "suite.yaml").write_text(
+        "name: g\ntarget:\n  model: python:x:y\ncases: [cases.jsonl]\nscorers:\n  - name: exact\n"
+        "generate:\n  families:\n    odd units: units are odd\n"
+    )
+    with pytest.raises(ConfigError, match=r"suite\.yaml:9: .*odd units.*should match pattern"):
+        load_suite(root / "suite.yaml")

@@ -149,6 +149,14 @@ def test_bad_replay_specs_are_config_errors(tmp_path: Path) -> None:
         run(make_suite(root, "replay:rec.jsonl"), tmp_path / "r.duckdb")
     with pytest.raises(ConfigError, match=r"give either `source` .* or `query`"):
         run(make_suite(root, "replay:x.yaml", {"x.yaml": "key: id\n"}), tmp_path / "r.duckdb")
+    # two recordings of one case: refused, not the last one silently scored
+    (root / "rec.jsonl").write_text(
+        '{"id": "a", "output": "HELLO"}\n{"id": "b", "output": "x"}\n{"id": "a", "output": "wrong"}\n'
+    )
+    with pytest.raises(
+        ConfigError, match=r"rec\.jsonl:3: a second recording of 'a' \(the first at .*rec\.jsonl:1\)"
+    ):
+        run(make_suite(root, "replay:rec.jsonl"), tmp_path / "r.duckdb")
 
 
 def test_a_baseline_replay_gets_an_error_rate_line_in_compare_and_the_report(
