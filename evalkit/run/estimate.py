@@ -124,6 +124,8 @@ def _completion_tokens(
 ) -> tuple[int, str]:
     if store is not None:
         mean, n = store.mean_completion_tokens(model, prompt_hash)
+        if n and max_tokens and mean > max_tokens:  # earlier outputs were allowed more than this run
+            return max_tokens, f"max_tokens (the mean of {n} earlier outputs, {mean:.0f}, is above it)"
         if n:
             return round(mean), f"mean of {n} earlier outputs of this model and prompt"
     if max_tokens:

@@ -235,6 +235,11 @@ def test_dry_run_prints_calls_tokens_and_cost_without_calling(
         again = run(cli, suite, tmp_path / "r.duckdb", "--dry-run", "--repeat", "2")
         assert "20 x" not in again.stdout and "10 calls, 10 already cached" in again.stdout
         assert "(completion: mean of 10 earlier outputs" in again.stdout
+        # a lower max_tokens than the earlier outputs' mean caps the estimate: no call may exceed it
+        suite.write_text(suite.read_text().replace("  prompts:", "  params: {max_tokens: 2}\n  prompts:"))
+        capped = run(cli, suite, tmp_path / "r.duckdb", "--dry-run", "--no-cache")
+        assert "out (completion: max_tokens (the mean of 10 earlier outputs" in capped.stdout, capped.stdout
+        assert f"~{2 * 10:,} out" in capped.stdout
 
 
 def flip_flop(body: dict[str, Any], calls: dict[str, int]) -> str:
