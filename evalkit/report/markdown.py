@@ -22,6 +22,23 @@ if TYPE_CHECKING:
 TOP = 10
 
 
+def _kept_out(summary: RunSummary) -> list[str]:
+    """The epochs and flaky cases, and the cases the gate left out, as the terminal prints them: a
+    summary whose gate counts fewer results than it ran says which and why."""
+    lines = []
+    if summary.repeat > 1 or summary.flaky:
+        listed = ", ".join(cell(c) for c in summary.flaky[:8]) + (" …" if len(summary.flaky) > 8 else "")
+        lines.append(
+            f"Epochs {summary.repeat} · flaky cases {len(summary.flaky)}" + (f": {listed}" if listed else "")
+        )
+    if summary.quarantined:
+        listed = ", ".join(cell(c) for c in summary.quarantined[:20]) + (
+            " …" if len(summary.quarantined) > 20 else ""
+        )
+        lines.append(f"**Quarantined** (kept out of the gate): {listed}")
+    return [*lines, ""] if lines else []
+
+
 def run_markdown(
     run: RunRecord,
     summary: RunSummary,
@@ -61,6 +78,7 @@ def run_markdown(
             f"{_counted(run, summary)}: {summary.passed} passed, {summary.failed} failed, {summary.errors} errors.",
             "",
         ]
+        lines += _kept_out(summary)
         lines += [f"> {cell(reason, 2000)}" for reason in reasons]
         lines += ["", *_comparison_body(comparison, "baseline", "this run")]
     else:
@@ -75,6 +93,7 @@ def run_markdown(
             f"{summary.failed} failed, {summary.errors} errors · pass rate {_pct(summary.pass_rate)}",
             "",
         ]
+        lines += _kept_out(summary)
         lines += [f"> {cell(reason, 2000)}" for reason in (gate.reasons if gate is not None else [])]
         lines += ["", "| scorer | pass rate | mean score | scored | errors |", "|---|--:|--:|--:|--:|"]
         for name, s in summary.scorers.items():

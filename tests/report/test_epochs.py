@@ -124,6 +124,14 @@ def test_markdown_summary_counts_results_and_cases(runs: tuple[Store, RunRecord,
     against = run_markdown(b, b.summary, comparison=comparison, decision=decision)
     assert f") · {counted}." in against
     assert " cases: " not in against
+    # the cases the gate left out are named, as the terminal names them
+    kept_out = gated.model_copy(update={"flaky": ["one", "two"], "quarantined": ["one", "two"]})
+    for text in (
+        run_markdown(b, kept_out),
+        run_markdown(b, kept_out, comparison=comparison, decision=decision),
+    ):
+        assert "Epochs 3 · flaky cases 2: one, two" in text
+        assert "**Quarantined** (kept out of the gate): one, two" in text
 
 
 def test_single_epoch_markdown_summary_counts_cases(tmp_path: Path) -> None:
