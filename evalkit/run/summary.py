@@ -49,7 +49,11 @@ def judged_summary(
     """The run's stored aggregates with ``updates``, what its gate counts, the gate's decision (its
     judges' calibrations applied, not yet stored in the summary) and those judge checks."""
     flaky = store.flaky_cases(run_id) if repeat > 1 else []  # one epoch per case: none can be flaky
-    quarantined = sorted(set(gate.quarantine) | (set(flaky) if gate.quarantine_flaky else set()))
+    auto = set(flaky) if gate.quarantine_flaky else set()
+    if auto and gate.critical_tag:  # a critical case must pass: failing some epochs is no excuse
+        tags = store.case_tags(run_id, sorted(auto))
+        auto = {case for case in auto if gate.critical_tag not in tags.get(case, [])}
+    quarantined = sorted(set(gate.quarantine) | auto)
     summary = store.summarize(run_id)
     gate_counts = (  # with nothing quarantined, the gate counts what the summary counted
         store.verdict_counts(run_id, exclude=quarantined)

@@ -8,6 +8,7 @@ the default, and :func:`evalkit.store.load_run`).
 
 from __future__ import annotations
 
+import json
 from collections import namedtuple
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -103,6 +104,18 @@ class CaseReads:
             f"WHERE o.run_id = ?{where} ORDER BY o.case_id, o.epoch{lim}"
         )
         return self._read(sql, params, CASE_RESULT_COLUMNS, frame)
+
+    def case_tags(self, run_id: str, case_ids: Sequence[str]) -> dict[str, list[str]]:
+        """The tags of some of a run's cases, by case id."""
+        if not case_ids:
+            return {}
+        marks = ", ".join("?" for _ in case_ids)
+        with self._connection() as con:
+            rows = con.execute(
+                f"SELECT case_id, tags_json FROM cases WHERE run_id = ? AND case_id IN ({marks})",
+                [run_id, *case_ids],
+            )
+        return {case_id: list(json.loads(tags or "[]")) for case_id, tags in rows}
 
     def score_rows(self, run_id: str, case_ids: Sequence[str] | None = None, *, frame: bool = True) -> Any:
         """Scores of a run (optionally of some cases): a pandas DataFrame, or :class:`Rows`."""

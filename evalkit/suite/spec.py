@@ -191,7 +191,8 @@ class GateSpec(BaseModel):
     )
     quarantine_flaky: bool = Field(
         default=False,
-        description="With --repeat, keep cases that both passed and failed in this run out of the gate.",
+        description="With --repeat, keep cases that both passed and failed in this run out of the gate "
+        "(never a case tagged critical_tag).",
     )
     regression_alpha: float = Field(
         default=0.05,

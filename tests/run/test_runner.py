@@ -289,6 +289,22 @@ def test_epochs_flag_flaky_cases_and_quarantine_keeps_them_out_of_the_gate(
     assert "suites with runs: loop" in unknown.stderr
 
 
+def test_a_flaky_critical_case_is_never_quarantined(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    # failing half its epochs is a failure for a case that must pass, not noise to leave out
+    calls: dict[str, int] = {}
+    with LoopbackOpenAI(responder=lambda b: flip_flop(b, calls)) as server:
+        suite = suite_for(make_suite, server, 4, gate="gate: {min_pass_rate: 1.0, quarantine_flaky: true}\n")
+        tagged = [{**c, "tags": ["critical"]} if c["id"] == "c0000" else c for c in cases(4)]
+        (suite.parent / "cases.jsonl").write_text("".join(json.dumps(c) + "\n" for c in tagged))
+        result = run(cli, suite, tmp_path / "r.duckdb", "--repeat", "4", "--concurrency", "1")
+    assert result.exit_code == 1, result.stdout
+    assert "Epochs 4 · flaky cases 1: c0000" in result.stdout and "Quarantined" not in result.stdout
+    run_, _ = stored(tmp_path / "r.duckdb")
+    assert run_.summary.quarantined == [] and run_.summary.flaky == ["c0000"]
+
+
 def test_matrix_runs_every_cell_in_one_group(
     make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
 ) -> None:
