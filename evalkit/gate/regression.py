@@ -14,13 +14,14 @@ its own exit code: the comparison cannot overrule missing evidence.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
 from evalkit.analysis.compare import Comparison, compare_outcomes
-from evalkit.analysis.outcomes import load_outcomes
+from evalkit.analysis.outcomes import RunOutcomes, load_outcomes
 from evalkit.errors import ExitCode
 from evalkit.results import RunRecord
 from evalkit.suite.spec import GateSpec
@@ -52,13 +53,20 @@ class RegressionDecision(BaseModel):
 
 
 def decide_regression(
-    comparison: Comparison, gate: GateSpec, *, allow_scoring_change: bool = False
+    comparison: Comparison,
+    gate: GateSpec,
+    *,
+    allow_scoring_change: bool = False,
+    unverified_critical: Sequence[str] = (),
 ) -> RegressionDecision:
     """Apply the regression rules to a comparison of the candidate (B) with the baseline (A).
 
     Runs scored differently (scorers, case rule or expected outputs changed) cannot be judged on
     their pass rates (exit 3), unless ``allow_scoring_change``: a loosened scorer would otherwise
-    pass a run whose answers got worse.
+    pass a run whose answers got worse. ``unverified_critical``: critical cases that passed in the
+    baseline and errored in this run (they fail it: a case that must pass was not shown to). A drop
+    over so few paired cases that McNemar's test could not find any drop significant cannot be
+    judged (exit 3) rather than called no regression.
     """
     head = comparison.headline
     critical = [
@@ -120,6 +128,12 @@ def decide_regression(
     significant = head.p_value < gate.regression_alpha
     large = -diff + 1e-12 >= gate.regression_min_effect
     reasons: list[str] = []
+    if unverified_critical:
+        listed = ", ".join(unverified_critical[:5]) + (" ..." if len(unverified_critical) > 5 else "")
+        reasons.append(
+            f"{len(unverified_critical)} case(s) tagged {gate.critical_tag!r} passed in the baseline and "
+            f"errored in this run, so were not shown to pass: {listed}"
+        )
     if diff < 0 and significant and large:
         reasons.append(
             f"significant regression against baseline {comparison.a.run_id}: {numbers} "
@@ -131,6 +145,17 @@ def decide_regression(
     if reasons:
         return decision.model_copy(
             update={"passed": False, "exit_code": ExitCode.GATE_FAILED, "reasons": reasons}
+        )
+    if diff < 0 and not significant and 2 * 0.5**head.n >= gate.regression_alpha:
+        return decision.model_copy(
+            update={
+                "passed": False,
+                "exit_code": ExitCode.INFRASTRUCTURE,
+                "reasons": [
+                    f"too few paired cases to judge a drop against baseline {comparison.a.run_id}: {numbers}; "
+                    f"with {head.n} paired cases no drop can reach p < alpha {gate.regression_alpha:g}"
+                ],
+            }
         )
     if diff < 0 and significant:
         why = f"the drop is below min_effect {_points(gate.regression_min_effect, sign=False)}"
@@ -171,7 +196,25 @@ def check_against_baseline(
         seed=seed,
         allow_scoring_change=allow_scoring_change,
     )
-    return comparison, decide_regression(comparison, gate, allow_scoring_change=allow_scoring_change)
+    return comparison, decide_regression(
+        comparison,
+        gate,
+        allow_scoring_change=allow_scoring_change,
+        unverified_critical=unverified_critical(base, cand, gate.critical_tag),
+    )
+
+
+def unverified_critical(base: RunOutcomes, cand: RunOutcomes, tag: str) -> list[str]:
+    """Cases tagged ``tag`` that passed in the baseline and errored (every epoch) in the candidate."""
+    return sorted(
+        case_id
+        for case_id, was in base.cases.items()
+        if tag
+        and tag in was.tags
+        and was.passed
+        and case_id in cand.cases
+        and cand.cases[case_id].passed is None
+    )
 
 
 def _points(value: float, *, sign: bool = True) -> str:

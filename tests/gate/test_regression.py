@@ -5,7 +5,7 @@ from __future__ import annotations
 from evalkit.analysis.compare import compare_outcomes
 from evalkit.analysis.outcomes import CaseOutcome, RunOutcomes
 from evalkit.errors import ExitCode
-from evalkit.gate.regression import decide_regression
+from evalkit.gate.regression import decide_regression, unverified_critical
 from evalkit.results import GateDecision, exit_code_with_baseline
 from evalkit.suite.spec import GateSpec
 from tests.runs import run_record
@@ -125,3 +125,32 @@ def test_exit_codes_of_a_run_gated_on_a_baseline() -> None:
     # ... nor a judge the suite requires calibrated: the comparison leans on its verdicts too
     untrusted = gate(ExitCode.GATE_FAILED, ["judge 'j' of scorer 's' has no calibration"])
     assert exit_code_with_baseline(untrusted, ok.exit_code) == ExitCode.GATE_FAILED
+
+
+def test_a_critical_case_that_errored_is_not_shown_to_pass() -> None:
+    base = baseline()
+    cand = {**base, "c03": None}  # the critical case errored: left out of the pairs, but not of the gate
+    a, b = outcomes("a", base, frozenset({"c03"})), outcomes("b", cand, frozenset({"c03"}))
+    assert unverified_critical(a, b, "critical") == ["c03"]
+    assert unverified_critical(a, b, "blocker") == []
+    decision = decide_regression(compare_outcomes(a, b), GateSpec(), unverified_critical=["c03"])
+    assert not decision.passed and decision.exit_code == ExitCode.GATE_FAILED
+    assert (
+        "passed in the baseline and errored in this run, so were not shown to pass: c03"
+        in decision.reasons[0]
+    )
+
+
+def test_a_drop_over_too_few_pairs_to_be_significant_is_not_judged() -> None:
+    base = {f"c{i}": True for i in range(5)}
+    cand = {**base, "c1": False, "c2": False, "c3": False, "c4": False}  # 4 of 5 down: p = 0.125
+    decision = decide_regression(compare_outcomes(outcomes("a", base), outcomes("b", cand)), GateSpec())
+    assert not decision.passed and decision.exit_code == ExitCode.INFRASTRUCTURE
+    assert "too few paired cases to judge a drop" in decision.reasons[0]
+    # no drop over the same few pairs still passes, and six pairs can show one
+    assert decide_regression(compare_outcomes(outcomes("a", base), outcomes("b", base)), GateSpec()).passed
+    six = {f"c{i}": True for i in range(6)}
+    worse = decide_regression(
+        compare_outcomes(outcomes("a", six), outcomes("b", dict.fromkeys(six, False))), GateSpec()
+    )
+    assert worse.exit_code == ExitCode.GATE_FAILED
