@@ -243,6 +243,11 @@ class ModelCaller:
         # transport's timer or aiohttp's total timeout) is awaited directly: asyncio.wait_for adds
         # a task and a timer per call (~15% of a 0 ms-latency run)
         own_timeout = getattr(provider, "enforces_timeout", None)
+        # a remote call gets a second past its deadline for its client's own timeout to speak first;
+        # an in-process call (the embedded model, a python: function) has no client: its deadline is
+        # the one enforced, and a call that ran out of it is not made again (a function's thread
+        # cannot be stopped: a pipeline's side effects, or its own paid calls, would repeat)
+        grace = 1.0 if cut else 0.0
         attempt = 0
         while True:
             attempt += 1
@@ -259,12 +264,14 @@ class ModelCaller:
                     if own_timeout is not None and own_timeout(timed):
                         completion = await provider.complete(timed)
                     else:
-                        completion = await asyncio.wait_for(provider.complete(timed), timeout=deadline + 1.0)
+                        completion = await asyncio.wait_for(
+                            provider.complete(timed), timeout=deadline + grace
+                        )
             except (ProviderError, asyncio.TimeoutError) as exc:  # wait_for's; TimeoutError on 3.11+
                 error = (
                     exc
                     if isinstance(exc, ProviderError)
-                    else ProviderError(f"timeout after {deadline:g}s", transient=True)
+                    else ProviderError(f"timeout after {deadline + grace:g}s", transient=cut)
                 )
                 self.limit.release(generation, _outcome(error))
                 self.stats.rate_limited += error.status == 429

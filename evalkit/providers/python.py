@@ -5,7 +5,8 @@ The module is imported from the suite's directory first, then from the current d
 imports when it runs are found as its module's own imports were. The function receives the case's input variables as keyword arguments and returns text or a
 JSON-serialisable value (dicts are stored as JSON). It may be ``async``; a plain function runs in a
 worker thread so slow pipelines still run concurrently. An exception it raises is recorded as the
-case's error (not retried), and the run goes on.
+case's error (not retried), and the run goes on; so is a call that outlives the timeout (its thread
+cannot be stopped, so it is not called again).
 
 Its answers are cached under a key that includes a digest of its code and declared data files, or
 not at all when it opts out (see :mod:`evalkit.providers.code_identity`).

@@ -347,3 +347,24 @@ def test_a_slow_python_target_is_not_cut_like_a_hung_connection(tmp_path: Any) -
 
     results = asyncio.run(go())
     assert results[-1].text == "slow" and results[-1].attempts == 1 and c.stats.requests == len(reqs)
+
+
+def test_a_python_target_past_its_timeout_is_not_called_again(tmp_path: Any) -> None:
+    # its thread cannot be stopped: a second call would run the pipeline (and its side effects) twice
+    log = tmp_path / "calls.log"
+    (tmp_path / "sleepy.py").write_text(
+        "import time\n"
+        f"LOG = {str(log)!r}\n"
+        "def answer(question):\n"
+        "    with open(LOG, 'a') as f:\n"
+        "        f.write(question + '\\n')\n"
+        "    time.sleep(1.5)\n"
+        "    return question\n"
+    )
+    c = ModelCaller(tmp_path, retry=RetryPolicy(timeout=0.3, max_attempts=4))
+    req = CompletionRequest(model="python:sleepy:answer", messages=[], variables={"question": "q"})
+    with pytest.raises(ProviderError) as err:
+        complete(c, req)
+    assert err.value.message == "timeout after 0.3s" and not err.value.transient
+    assert c.stats.requests == 1 and c.stats.retries == 0
+    assert log.read_text().splitlines() == ["q"]
