@@ -11,7 +11,8 @@ A calibration is judged on three figures against two bars (each a minimum per fi
 ``trusted`` meets every minimum of the trusted bar; ``usable`` every minimum of the usable bar;
 anything else, or accuracy below chance (50%: a coin), is ``refused``. A figure that was not
 measured cannot meet a bar that asks for it, except positional agreement at the usable level: a
-judge shown one order can be usable, never trusted. The defaults put GPT-4 on LLMBar Natural (93%
+pairwise judge shown one order can be usable, never trusted. A graded (pass/fail) judge has no
+orders: positional agreement does not apply to it. The defaults put GPT-4 on LLMBar Natural (93%
 accuracy, 97% positional agreement) at trusted and ChatGPT on LLMBar Adversarial (below chance) at
 refused; ``--trusted-at``/``--usable-at`` override them.
 """
@@ -80,6 +81,7 @@ class TrustFigures(BaseModel):
     accuracy_name: str = "accuracy"  # what the accuracy is, as printed
     agreement: float | None = None
     kappa: float | None = None
+    agreement_applies: bool = True  # False for a graded (pass/fail) judge: no pairs, no orders
 
 
 class TrustDecision(BaseModel):
@@ -131,7 +133,7 @@ def _name(figures: TrustFigures, key: str) -> str:
 def _shortfalls(figures: TrustFigures, bar: TrustBar, level: str, *, unmeasured_ok: bool) -> list[str]:
     out = []
     for key, minimum in bar.model_dump().items():
-        if minimum is None:
+        if minimum is None or (key == "agreement" and not figures.agreement_applies):
             continue
         value = _value(figures, key)
         if value is None:
@@ -148,7 +150,7 @@ def _met(figures: TrustFigures, bar: TrustBar) -> list[str]:
     return [
         f"{_name(figures, key)} {_show(key, _value(figures, key))} >= {_show(key, minimum)}"
         for key, minimum in bar.model_dump().items()
-        if minimum is not None
+        if minimum is not None and (key != "agreement" or figures.agreement_applies)
     ]
 
 

@@ -85,8 +85,11 @@ class CalibrationReport(BaseModel):
         return self.n_items - self.n_judged
 
     def trust_figures(self) -> TrustFigures:
-        """What the trust verdict rests on: accuracy with errors counted wrong, and kappa."""
-        return TrustFigures(accuracy=self.agreement_all, kappa=self.kappa)
+        """What the trust verdict rests on: accuracy with errors counted wrong, and kappa (positional
+        agreement is a pairwise judge's: a graded item has no order to swap)."""
+        return TrustFigures(
+            accuracy=self.agreement_all, kappa=self.kappa, agreement_applies=self.mode != "graded"
+        )
 
 
 def build_report(

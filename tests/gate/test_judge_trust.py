@@ -6,6 +6,8 @@ import pytest
 
 from evalkit.errors import UsageError
 from evalkit.gate.judge_trust import TrustBar, TrustFigures, TrustThresholds, judge_trust
+from evalkit.judges.calibration import JudgeVerdict, build_report
+from evalkit.judges.labelled import LabelledItem, LabelledSet
 
 
 def test_gpt4_on_llmbar_natural_is_trusted_and_chatgpt_on_adversarial_is_refused() -> None:
@@ -29,6 +31,27 @@ def test_one_order_can_be_usable_never_trusted() -> None:
     assert "positional agreement not measured" in decision.line()
     assert judge_trust(TrustFigures(accuracy=0.70, kappa=0.2)).verdict == "refused"  # kappa < 0.30
     assert judge_trust(TrustFigures(accuracy=None)).verdict == "refused"
+
+
+def test_a_graded_judge_has_no_orders_and_can_be_trusted() -> None:
+    # positional agreement is a pairwise judge's figure: a pass/fail judge is trusted on the others
+    graded = judge_trust(TrustFigures(accuracy=1.0, kappa=1.0, agreement_applies=False))
+    assert graded.verdict == "trusted"
+    assert graded.line() == "verdict: trusted (accuracy 100% >= 85%; kappa 1.00 >= 0.60)"
+    assert judge_trust(TrustFigures(accuracy=0.75, kappa=0.5, agreement_applies=False)).verdict == "usable"
+
+
+def test_a_graded_calibration_report_says_its_figures_have_no_orders() -> None:
+    items = [
+        LabelledItem(id=f"i{n}", request="q", output="x", label=label)
+        for n, label in enumerate(["pass", "fail"] * 4)
+    ]
+    labelled = LabelledSet(name="d", mode="graded", items=items)
+    report = build_report(
+        labelled, {i.id: JudgeVerdict(label=i.label) for i in items}, judge_model="m", rubric_hash="h"
+    )
+    assert report.trust_figures().agreement_applies is False
+    assert judge_trust(report.trust_figures()).verdict == "trusted"
 
 
 def test_thresholds_are_overridable_and_checked() -> None:
