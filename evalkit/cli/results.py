@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import typer
 
 from evalkit.cli.app import app
 from evalkit.cli.options import DbOption, RunArgument, StoredSuiteArgument
+
+if TYPE_CHECKING:
+    from evalkit.results import RunRecord
 
 
 @app.command()
@@ -49,11 +53,21 @@ def runs(
             r.kind + (f" {r.shard}" if r.shard else ""),
             r.started_at.strftime("%Y-%m-%d %H:%M:%S"),
             r.status,
-            str(r.n_cases),
+            _cases_column(r),
             pct(r.summary.pass_rate if r.summary is not None else None),
             verdict,
         )
     out.print(table)
+
+
+def _cases_column(r: RunRecord) -> str:
+    """The cases a run has, or for a run stopped early how many of its planned results it has:
+    its pass rate is over those alone."""
+    s = r.summary
+    if r.status == "complete" or s is None:
+        return str(r.n_cases)
+    planned = r.n_cases * max(s.repeat, 1)
+    return f"{s.results}/{planned}" + (" results" if s.repeat > 1 else "")
 
 
 @app.command()

@@ -62,6 +62,10 @@ def test_budget_is_a_hard_cap_and_the_run_resumes(
         line = next(x for x in stopped.stdout.splitlines() if "stopped at the budget" in x)
         assert f"stopped at the budget of ${budget:.4f}: spent ${stored_spend:.4f}" in line
         assert f"--resume {run_.run_id}" in line and "(exit 4)" in line
+        # `evalkit runs` says how many of the 50 cases the stopped run's pass rate is over
+        listed = cli("runs", "--db", str(db)).stdout
+        row = next(x for x in listed.splitlines() if run_.run_id in x)
+        assert f" {len(frame)}/50 " in row, row
         resumed = run(cli, suite, db, "--resume", run_.run_id)
     assert resumed.exit_code == 0, resumed.stdout
     run_ = open_store(db).get_run(run_.run_id)
