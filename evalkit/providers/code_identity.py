@@ -176,23 +176,18 @@ def data_files(fn: Callable[..., Any], model: str) -> list[Path]:
     for pattern in patterns:
         text = str(pattern)
         candidate = Path(text)
-        matches = (
-            [candidate]
-            if candidate.is_absolute() and candidate.exists()
-            else sorted(p for p in base.glob(text) if p.is_file())
-        )
-        if not matches and (base / text).is_file():
+        # a pattern may name files or directories (every file under a directory counts)
+        matches = [candidate] if candidate.is_absolute() and candidate.exists() else sorted(base.glob(text))
+        if not matches and (base / text).exists():
             matches = [base / text]
-        if not matches:
+        files: list[Path] = []
+        for path in matches:
+            files += sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        if not files:
             raise ConfigError(
                 f"target {model!r}: its evalkit_data entry {text!r} matches no file under {base}"
             )
-        for path in matches:
-            if path.is_dir():
-                matches_in_dir = sorted(p for p in path.rglob("*") if p.is_file())
-                found.update(dict.fromkeys(p.resolve() for p in matches_in_dir))
-            else:
-                found[path.resolve()] = None
+        found.update(dict.fromkeys(p.resolve() for p in files))
     return sorted(found)
 
 

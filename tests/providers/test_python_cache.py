@@ -67,12 +67,14 @@ def test_editing_the_pipeline_changes_the_answers_without_no_cache(
     assert via_helper.returncode == 0 and "3 passed" in via_helper.stdout, via_helper.stdout
 
 
-def test_declared_data_files_are_part_of_the_key(pipeline_suite: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("declared", ["data/*.json", "data", "data/"])
+def test_declared_data_files_are_part_of_the_key(pipeline_suite: Path, tmp_path: Path, declared: str) -> None:
+    # a glob of files, or a directory: every file under it counts
     db = tmp_path / "r.duckdb"
     root = pipeline_suite.parent
     (root / "pipeline.py").write_text(
         "import json, pathlib\n"
-        "EVALKIT_DATA = ['data/*.json']\n"
+        f"EVALKIT_DATA = [{declared!r}]\n"
         "def run(question):\n"
         "    path = pathlib.Path(__file__).parent / 'data' / 'answers.json'\n"
         "    return {'answer': json.loads(path.read_text())['answer']}\n"
