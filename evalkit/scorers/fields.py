@@ -294,7 +294,20 @@ def _describe_field(f: FieldScore) -> str:
         return f"{f.field} missing"
     if f.status == "extra":
         return f"{f.field} unexpected"
-    return f"{f.field}: {_clip(f.actual)} != {_clip(f.expected)}"
+    actual, expected = _clip(f.actual), _clip(f.expected)
+    if actual == expected:  # the same text, other types ('12.5' the number against '12.5' the text)
+        actual, expected = f"{actual} ({_kind(f.actual)})", f"{expected} ({_kind(f.expected)})"
+    return f"{f.field}: {actual} != {expected}"
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    return "text" if isinstance(value, str) else type(value).__name__
 
 
 def _clip(value: Any, limit: int = 40) -> str:

@@ -149,7 +149,10 @@ def _case_from_row(row: dict[str, Any], mapping: ColumnMapping, path: Path, numb
     if isinstance(expected_spec, str):
         expected = None if _blank(row[expected_spec]) else _expected_value(row[expected_spec])
     elif isinstance(expected_spec, dict):
-        expected = _nest({name: row[column] for name, column in expected_spec.items()})
+        # a blank cell is no value (null: the output should have none), not the empty string
+        expected = _nest(
+            {name: None if _blank(row[column]) else row[column] for name, column in expected_spec.items()}
+        )
 
     raw: dict[str, Any] = {"input": variables, "provenance": {"file": path.name, "row": number}}
     if id_column is not None and not _blank(row[id_column]):

@@ -63,7 +63,7 @@ def test_csv_default_mapping_and_expected_fields_from_columns(tmp_path: Path) ->
     root = tmp_path / "s"
     root.mkdir()
     (root / "plain.csv").write_text("id,title,expected\np1,mug,Mug\n")
-    (root / "fields.csv").write_text("title,want_title,want_amount\nhat,Hat,9.5\n")
+    (root / "fields.csv").write_text("title,want_title,want_amount\nhat,Hat,9.5\ncap,Cap,\n")
     suite = load_suite(
         write_suite(
             root,
@@ -72,7 +72,8 @@ def test_csv_default_mapping_and_expected_fields_from_columns(tmp_path: Path) ->
             "    columns: {input: [title], expected: {title: want_title, price.amount: want_amount}}\n",
         )
     )
-    plain, fields = list(suite.iter_cases())
+    plain, fields, blank = list(suite.iter_cases())
+    assert blank.expected == {"title": "Cap", "price": {"amount": None}}  # a blank cell: no value
     assert (plain.id, plain.input, plain.expected) == ("p1", {"title": "mug"}, "Mug")
     assert fields.input == {"title": "hat"}
     assert fields.expected == {"title": "Hat", "price": {"amount": "9.5"}}
