@@ -29,14 +29,18 @@ def write_junit(store: Store, run_id: str, path: Path, verdict: RunVerdict | Non
     """
     run = store.get_run(run_id)
     cases = explain_cases(store, run_id, verdicts=None)
-    failures = sum(c.verdict == "fail" for c in cases)
-    errors = sum(c.verdict == "error" for c in cases)
+    # the gate left quarantined cases out: reported as skipped, not as failures of a job that passed
+    kept_out = set(run.summary.quarantined) if run.summary is not None else set()
+    failures = sum(c.verdict == "fail" and c.case_id not in kept_out for c in cases)
+    errors = sum(c.verdict == "error" and c.case_id not in kept_out for c in cases)
+    skipped = sum(c.verdict in ("fail", "error") and c.case_id in kept_out for c in cases)
     suite_el = ET.Element(
         "testsuite",
         name=run.suite_name,
         tests=str(len(cases)),
         failures=str(failures),
         errors=str(errors),
+        skipped=str(skipped),
         time=f"{sum(c.latency_ms for c in cases) / 1000.0:.3f}",
         timestamp=run.started_at.isoformat(),
     )
@@ -58,7 +62,10 @@ def write_junit(store: Store, run_id: str, path: Path, verdict: RunVerdict | Non
             name=case.name,
             time=f"{case.latency_ms / 1000.0:.3f}",
         )
-        if case.verdict == "fail":
+        if case.case_id in kept_out and case.verdict in ("fail", "error"):
+            why = _safe("; ".join(case.reasons)[:1000])
+            ET.SubElement(el, "skipped", message=f"quarantined (kept out of the gate): {case.verdict}: {why}")
+        elif case.verdict == "fail":
             message = _safe("; ".join(case.reasons)[:1000])
             failure = ET.SubElement(el, "failure", message=message, type="quality")
             failure.text = _safe(f"output:\n{case.output or ''}\n\nexpected:\n{case.expected}")

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import duckdb
 import pytest
@@ -269,11 +270,26 @@ def test_epochs_flag_flaky_cases_and_quarantine_keeps_them_out_of_the_gate(
         quarantined = suite_for(
             make_suite, server, 4, gate="gate: {min_pass_rate: 1.0, quarantine_flaky: true}\n"
         )
+        junit = tmp_path / "j.xml"
         result = run(
-            cli, quarantined, tmp_path / "r.duckdb", "--repeat", "4", "--no-cache", "--concurrency", "1"
+            cli,
+            quarantined,
+            tmp_path / "r.duckdb",
+            "--repeat",
+            "4",
+            "--no-cache",
+            "--concurrency",
+            "1",
+            "--junit",
+            str(junit),
         )
     assert result.exit_code == 0, result.stdout
     assert "Quarantined (kept out of the gate): c0000" in result.stdout
+    # the JUnit file agrees with the exit code: the quarantined failures are skipped, not failed
+    suite_el = ElementTree.parse(junit).getroot()
+    assert (suite_el.get("failures"), suite_el.get("skipped"), suite_el.get("tests")) == ("0", "2", "16")
+    skipped = suite_el.findall("testcase/skipped")
+    assert len(skipped) == 2 and all("quarantined" in (s.get("message") or "") for s in skipped)
     history = open_store(tmp_path / "r.duckdb").flaky_history("loop")
     assert list(history["case_id"]) == ["c0000"] and int(history["flaky_runs"][0]) == 2
     listing = cli("flaky", "loop", "--db", str(tmp_path / "r.duckdb"))
