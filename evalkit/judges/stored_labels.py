@@ -78,7 +78,8 @@ def stored_judge_verdicts(
     store: Store, labelled: LabelledSet, run_id: str, scorer: str
 ) -> dict[str, JudgeVerdict]:
     """A stored run's pass/fail verdicts of ``scorer`` on the items of a graded set, matched by case and
-    output hash (items whose output that run did not produce or score get none: judge errors)."""
+    output hash (items whose output that run did not produce or score, or scored with an error, get
+    none: judge errors)."""
     if labelled.mode != "graded":
         raise UsageError("a stored run's judge scores can be measured against graded (pass/fail) labels only")
     verdicts = LabelStore(store).scorer_verdicts(run_id, scorer)
@@ -96,7 +97,7 @@ def stored_judge_verdicts(
         case_part, tail = item.id.rsplit("@", 1)
         case_id, hashed = case_part.split("/", 1)[-1], tail[:16]
         passed = by_output.get((case_id, hashed))
-        if passed is not None:
+        if passed is not None:  # None: not scored, or the judge errored on it
             found[item.id] = JudgeVerdict(label="pass" if passed else "fail")
     return found
 

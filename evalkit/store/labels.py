@@ -165,16 +165,20 @@ class LabelStore:
                     found.append(LabelledOutput(label=label, input=a[0], output_a=a[1], output_b=b[1]))
         return found
 
-    def scorer_verdicts(self, run_id: str, scorer: str) -> list[tuple[str, str, bool]]:
-        """(case id, output hash, passed) of every output of a run that ``scorer`` scored without error."""
+    def scorer_verdicts(self, run_id: str, scorer: str) -> list[tuple[str, str, bool | None]]:
+        """(case id, output hash, passed) of every output of a run that ``scorer`` scored; passed is
+        None where the scorer errored (a judge error, not a verdict)."""
         with self.store._connection() as con:
             rows = con.execute(
-                "SELECT o.case_id, o.raw_text, s.passed FROM scores s JOIN outputs o ON o.run_id = s.run_id "
-                "AND o.case_id = s.case_id AND o.epoch = s.epoch "
-                "WHERE s.run_id = ? AND s.scorer = ? AND s.error IS NULL ORDER BY o.case_id, o.epoch",
+                "SELECT o.case_id, o.raw_text, s.passed, s.error IS NOT NULL FROM scores s JOIN outputs o "
+                "ON o.run_id = s.run_id AND o.case_id = s.case_id AND o.epoch = s.epoch "
+                "WHERE s.run_id = ? AND s.scorer = ? ORDER BY o.case_id, o.epoch",
                 (run_id, scorer),
             )
-        return [(case_id, output_hash(text or ""), bool(passed)) for case_id, text, passed in rows]
+        return [
+            (case_id, output_hash(text or ""), None if errored else bool(passed))
+            for case_id, text, passed, errored in rows
+        ]
 
     def _select(self, where: str, params: Sequence[Any]) -> list[HumanLabel]:
         sql = (

@@ -198,3 +198,25 @@ def test_judge_run_refuses_labels_that_name_no_output_and_panels(
         stored_judge(panel, None, "r9")
     one = {"scorers": [{"name": "llm_judge", "args": {"model": ["openai/a"], "rubric": "r"}}]}
     assert stored_judge(one, None, "r9")[1] == "openai/a"
+
+
+def test_a_run_whose_judge_errored_on_every_item_counts_them_as_judge_errors(
+    graded_db: Path, tmp_path: Path, cli: Callable[..., Any]
+) -> None:
+    # errored scores are judge errors to count, not scores that do not exist
+    from evalkit.results import ScoreRow
+    from tests.runs import case_result
+
+    store = open_store(graded_db)
+    store.create_run(run_record("r3", minutes=9).model_copy(update={"n_cases": len(JUDGE)}))
+    results = []
+    for outcome in _outcomes():
+        result = case_result(outcome)
+        broken = ScoreRow(scorer="judge", score=0.0, passed=False, error="judge reply is not a verdict")
+        results.append(result.model_copy(update={"scores": [broken], "verdict": "error"}))
+    store.add_results("r3", results)
+    store.finish_run("r3", status="complete", summary=store.summarize("r3"))
+    done = cli("calibrate", "store", "--judge-run", "r3", "--scorer", "judge", "--db", str(graded_db))
+    assert "has no scores" not in done.stderr, done.stderr
+    latest = _latest(graded_db)
+    assert (latest["n_items"], latest["n_judged"], latest["trust"]) == (8, 0, "refused")
