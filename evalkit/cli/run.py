@@ -125,7 +125,8 @@ def run(
         from evalkit.cli.console import print_estimate
         from evalkit.run.estimate import estimate_run
 
-        store = open_store(db) if (db or Path(_db_path(db)).exists()) else None
+        location = _db_path(db)  # a database that does not exist has nothing cached: none is made
+        store = open_store(location) if ("://" in location or Path(location).exists()) else None
         for cell in cells:
             print_estimate(estimate_run(loaded, store, cell))
         raise typer.Exit(0)

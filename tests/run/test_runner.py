@@ -212,6 +212,7 @@ def test_dry_run_prints_calls_tokens_and_cost_without_calling(
         suite = suite_for(make_suite, server, 10, model="openai/gpt-4o-mini")
         dry = run(cli, suite, tmp_path / "r.duckdb", "--dry-run", "--repeat", "2")
         assert server.stats.requests == 0
+        assert not (tmp_path / "r.duckdb").exists()  # "call nothing": no database made either
         tokens = (
             sum(
                 litellm.token_counter(
