@@ -38,7 +38,11 @@ def generate(
         None, "--family", "-f", help="Edge-case family to ask for (repeatable; default: all of the suite's)."
     ),
     threshold: float | None = typer.Option(
-        None, "--threshold", min=0.0, max=100.0, help="Near-duplicate similarity, 0-100 (default 90)."
+        None,
+        "--threshold",
+        min=0.0,
+        max=100.0,
+        help="Near-duplicate similarity, 0-100 (default: the suite's generate.dedup_threshold, 90 unless set).",
     ),
     seed: int | None = typer.Option(
         None, "--seed", help="Sampling seed of the first call (then +1 per call)."
