@@ -8,6 +8,7 @@ import typer
 
 from evalkit.cli.app import app
 from evalkit.cli.options import DbOption, JunitOption, RunArgument, SummaryMdOption
+from evalkit.errors import UsageError
 
 SUMMARY_FAILURES = 10
 
@@ -47,6 +48,11 @@ def merge(
     plan = plan_merge(
         list(sources), into, allow_partial=allow_partial
     )  # refuses overlaps and mismatches before anything is written
+    if junit is not None and len(plan.cells) > 1:
+        raise UsageError(
+            f"--junit writes one run's cases, and these shards merge into {len(plan.cells)} runs: "
+            "merge each run's shards on its own, or leave --junit out"
+        )
     store = open_store(into)
     reference = None
     if baseline:
@@ -84,7 +90,7 @@ def merge(
         from evalkit.cli.compare import print_verdicts
 
         print_verdicts(store, verdicts, summary_md)
-    if junit is not None and len(merged) == 1:
+    if junit is not None:
         from evalkit.report.junit import write_junit
 
         write_junit(store, merged[0].run.run_id, junit, verdicts[0])

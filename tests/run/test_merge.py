@@ -161,13 +161,13 @@ def test_matrix_shards_merge_cell_by_cell(
                 "run", str(suite), "--db", db, "--shard", f"{i}/2", "-p", "v1", "-p", "v2", "--no-progress"
             )
             assert result.exit_code == 0, result.stderr
-    merged = cli(
-        "merge",
-        str(tmp_path / "s1.duckdb"),
-        str(tmp_path / "s2.duckdb"),
-        "--into",
-        str(tmp_path / "m.duckdb"),
-    )
+    shards = [str(tmp_path / "s1.duckdb"), str(tmp_path / "s2.duckdb")]
+    # one JUnit file holds one run: two merged runs are refused before anything is written
+    junit = tmp_path / "j.xml"
+    refused = cli("merge", *shards, "--into", str(tmp_path / "m.duckdb"), "--junit", str(junit))
+    assert refused.exit_code == 2 and "these shards merge into 2 runs" in refused.stderr
+    assert not junit.exists() and not (tmp_path / "m.duckdb").exists()
+    merged = cli("merge", *shards, "--into", str(tmp_path / "m.duckdb"))
     assert merged.exit_code == 0, merged.stderr
     runs = open_store(tmp_path / "m.duckdb").list_runs()
     assert sorted(r.prompt_version or "" for r in runs) == ["v1", "v2"]
