@@ -158,6 +158,8 @@ class RunSummary(VerdictCounts):
     # models the run called (target, judges) that litellm's price map has no price for: their calls
     # count as $0 in the costs above (empty in summaries stored before it was recorded)
     unpriced_models: list[str] = Field(default_factory=list)
+    # a python: or http: target: the model calls it makes itself are not evalkit's to see or count
+    unmetered_target: str | None = None
     # The provider's own prompt cache (None in summaries stored before it was recorded): prompt tokens
     # it reported as read from its cache, their share of the prompt tokens sent (answers from the
     # response cache left out), tokens written to it, and what the cached ones saved at the full input price.

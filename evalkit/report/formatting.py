@@ -103,6 +103,8 @@ def run_cost_cell(summary: Any) -> str:
         return "n/a"
     if summary.unpriced_models:
         return f"unknown (no price for {', '.join(summary.unpriced_models)})"
+    if getattr(summary, "unmetered_target", None):
+        return f"${summary.cost_usd:.4f} + the target's own calls"
     return f"${summary.cost_usd:.4f}"
 
 
@@ -130,6 +132,8 @@ def cost_text(summary: Any) -> str:
         text = f"cost ${summary.cost_usd:.4f} (target ${target:.4f}, judge ${summary.judge_cost_usd:.4f})"
     if summary.unpriced_models:  # in the cost at $0: said, rather than a spend that looks known
         text += f" · no price for {', '.join(summary.unpriced_models)} (counted as $0)"
+    if getattr(summary, "unmetered_target", None):  # a pipeline's own model calls: not seen, not counted
+        text += f" · {summary.unmetered_target}'s own model calls are not counted"
     if summary.saved_cost_usd:
         text += f" · cache saved ${summary.saved_cost_usd:.4f}"
     cached = prompt_cache_text(summary)  # "" when the provider reported no cached prompt tokens

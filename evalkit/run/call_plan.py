@@ -193,6 +193,12 @@ class CaseCostModel:
         return "\n".join(parts)
 
 
+def unmetered(target_model: str) -> str | None:
+    """The target, when its answers come from the user's code or service (``python:``, ``http:``):
+    the model calls it makes are its own, and no figure of evalkit's includes them."""
+    return target_model if target_model.startswith(("python:", "http:")) else None
+
+
 def unpriced_models(target_model: str | None, scorers: list[ScorerSpec]) -> list[str]:
     """The models a run calls (the target, unless None, and the judges) that the price map does not
     price: their calls count as $0 in its cost, and ``--budget`` cannot cap them."""

@@ -21,7 +21,7 @@ from evalkit.gate.suite import GateDecision
 from evalkit.providers.calls import ModelCaller
 from evalkit.providers.prices import call_cost
 from evalkit.results import CaseResult, OutputRecord, RunRecord, RunSummary
-from evalkit.run.call_plan import unpriced_models
+from evalkit.run.call_plan import unmetered, unpriced_models
 from evalkit.run.evaluate import scored_result
 from evalkit.run.summary import judged_summary
 from evalkit.store import Store
@@ -145,6 +145,7 @@ async def execute_rescore(
             target_calls=0,
             # the judges' only: the target is not called again
             unpriced_models=unpriced_models(None, [s.spec for s in suite.scorers]),
+            unmetered_target=unmetered(parent.model),
         )
         summary = summary.model_copy(update={"gate": decision})
         await asyncio.to_thread(store.finish_run, run.run_id, status=status, summary=summary)

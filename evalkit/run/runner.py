@@ -34,7 +34,7 @@ from evalkit.results import (
 )
 from evalkit.run.batches import BatchWriter
 from evalkit.run.budget import budget_stop_reason, require_priced
-from evalkit.run.call_plan import unpriced_models
+from evalkit.run.call_plan import unmetered, unpriced_models
 from evalkit.run.evaluate import Target, prepare_target
 from evalkit.run.local_loop import Progress, evaluate_all, work_items
 from evalkit.run.shape import (
@@ -333,6 +333,7 @@ async def _finish(
         repeat,
         calls=summed_calls([earlier, this_process], concurrency_limit_end=round(caller.limit.limit, 1)),
         unpriced_models=unpriced_models(run.model, [s.spec for s in suite.scorers]),
+        unmetered_target=unmetered(run.model),
         **({"ray": progress.ray} if progress.ray is not None else {}),
     )
     if status != "complete":  # stopped by --budget, a signal or an error: part of the cases ran
