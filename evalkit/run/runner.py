@@ -383,23 +383,14 @@ def run_suite(
 
 
 def gate_outcome(
-    suite: Suite,
-    store: Store,
-    outcome: RunOutcome,
-    baseline: RunRecord | None,
-    *,
-    allow_scoring_change: bool = False,
+    suite: Suite, store: Store, outcome: RunOutcome, baseline: RunRecord | None, **options: bool
 ) -> RunOutcome:
-    """The outcome gated on ``baseline`` (unchanged without one); the check is stored with the run."""
+    """The outcome gated on ``baseline`` (unchanged without one); the check is stored with the run.
+    ``options``: those of :func:`~evalkit.gate.cells.check_baseline` (``allow_scoring_change``)."""
     if baseline is None:
         return outcome
     check = check_baseline(
-        store,
-        suite.config.gate,
-        baseline,
-        outcome.run,
-        base_dir=suite.base_dir,
-        allow_scoring_change=allow_scoring_change,
+        store, suite.config.gate, baseline, outcome.run, base_dir=suite.base_dir, **options
     )
     return replace(outcome, baseline=check)
 
