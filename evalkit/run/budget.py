@@ -66,7 +66,13 @@ def budget_stop_reason(cap_usd: float, caller: ModelCaller, resume_command: str)
     stats = caller.stats
     target = stats.cost_usd - stats.judge_cost_usd
     return (
-        f"stopped at the budget of ${cap_usd:.4f}: spent ${stats.cost_usd:.4f} "
-        f"(target ${target:.4f}, judge ${stats.judge_cost_usd:.4f}); the next case could cost more "
+        f"stopped at the budget of {_usd(cap_usd)}: spent {_usd(stats.cost_usd)} "
+        f"(target {_usd(target)}, judge {_usd(stats.judge_cost_usd)}); the next case could cost more "
         f"than what is left; resume with `{resume_command}`"
     )
+
+
+def _usd(value: float) -> str:
+    """Dollars to 4 decimals, or to as many as it takes below a hundredth of a cent (a $0.00004 cap
+    is not '$0.0000')."""
+    return f"${value:.4f}" if value == 0 or abs(value) >= 0.0001 else f"${value:.8f}".rstrip("0")

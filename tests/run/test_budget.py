@@ -86,10 +86,13 @@ def test_a_budget_below_one_case_dispatches_nothing(
     with LoopbackOpenAI(responder=long_answer) as server:
         text = loopback_suite(server.base_url, scorers=SCORERS).replace("openai/loopback", PRICED)
         suite = make_suite(text, cases(5))
-        stopped = run(cli, suite, tmp_path / "r.duckdb", "--budget", "0.0001")
+        stopped = run(cli, suite, tmp_path / "r.duckdb", "--budget", "0.00004")
         assert server.stats.requests == 0  # one case's worst case (512 tokens out) is ~$0.0003
     assert stopped.exit_code == 4
-    assert "spent $0.0000" in stopped.stdout and "--resume" in stopped.stdout
+    # a cap below a hundredth of a cent is printed as it is, not as $0.0000
+    assert (
+        "stopped at the budget of $0.00004: spent $0.0000" in stopped.stdout and "--resume" in stopped.stdout
+    )
 
 
 def test_the_judges_calls_count_against_the_budget(
