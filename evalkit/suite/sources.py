@@ -7,6 +7,8 @@ Parquet is read a row group at a time, so memory does not grow with the file.
 
 from __future__ import annotations
 
+import datetime
+import decimal
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -81,7 +83,25 @@ def _parquet_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     for batch in table.iter_batches():
         for row in batch.to_pylist():
             number += 1
-            yield number, row
+            yield number, {column: _cell(value, path, number, column) for column, value in row.items()}
+
+
+def _cell(value: Any, path: Path, number: int, column: str) -> Any:
+    """A Parquet cell as a case holds it: JSON values as they are, dates and times as ISO 8601 text
+    (not their Python repr); bytes are refused, having no text a prompt could show."""
+    if isinstance(value, datetime.date | datetime.time):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, bytes):
+        raise ConfigError(
+            f"row {number}: column {column!r} holds bytes, not text: store it as a string", path=path
+        )
+    if isinstance(value, list):
+        return [_cell(v, path, number, column) for v in value]
+    if isinstance(value, dict):
+        return {k: _cell(v, path, number, column) for k, v in value.items()}
+    return value
 
 
 def _check_columns(mapping: ColumnMapping, present: list[str], path: Path) -> None:

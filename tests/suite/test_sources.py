@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from evalkit.errors import ConfigError
 from evalkit.suite.loading import load_suite
 from tests.conftest import CliResult
 
@@ -78,6 +79,20 @@ def test_csv_default_mapping_and_expected_fields_from_columns(tmp_path: Path) ->
     assert fields.input == {"title": "hat"}
     assert fields.expected == {"title": "Hat", "price": {"amount": "9.5"}}
     assert fields.id.startswith("h")  # no id column: a hash of the input
+
+
+def test_parquet_dates_are_iso_text_and_bytes_are_refused(tmp_path: Path) -> None:
+    import datetime as dt
+
+    root = tmp_path / "s"
+    root.mkdir()
+    when = dt.datetime(2026, 3, 5, 9, 30)
+    pq.write_table(pa.table({"id": ["a"], "sold": [when], "day": [when.date()]}), root / "cases.parquet")
+    (case,) = load_suite(write_suite(root, "  - cases.parquet\n")).iter_cases()
+    assert case.input == {"sold": "2026-03-05T09:30:00", "day": "2026-03-05"}  # not datetime(...) reprs
+    pq.write_table(pa.table({"id": ["a"], "blob": [b"ANS=1\xff"]}), root / "cases.parquet")
+    with pytest.raises(ConfigError, match=r"cases\.parquet: row 1: column 'blob' holds bytes"):
+        list(load_suite(write_suite(root, "  - cases.parquet\n")).iter_cases())
 
 
 def test_parquet_cases_run_end_to_end(
