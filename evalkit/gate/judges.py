@@ -65,6 +65,9 @@ def judge_requirements(scorers: Sequence[Mapping[str, Any]]) -> list[JudgeRequir
     """The judge requirements of a suite's scorer specs (as in ``SuiteFile.scorers`` or a run's config)."""
     out = []
     for spec in scorers:
+        if spec.get("name") == "pairwise_judge":
+            out += _pairwise_requirement(spec)
+            continue
         if spec.get("name") != "llm_judge":
             continue
         # the judges' modules only for a suite that has one (a run of the others never loads them)
@@ -91,6 +94,27 @@ def judge_requirements(scorers: Sequence[Mapping[str, Any]]) -> list[JudgeRequir
                 )
             )
     return out
+
+
+def _pairwise_requirement(spec: Mapping[str, Any]) -> list[JudgeRequirement]:
+    """A ``pairwise_judge`` scorer's judge, keyed as `evalkit calibrate --orders both` stores it."""
+    from evalkit.judges.pairwise import DEFAULT_PAIRWISE_RUBRIC, PairwiseJudge
+
+    args = spec.get("args") or {}
+    model = args.get("model")
+    if not isinstance(model, str):
+        return []
+    rubric = args.get("rubric") if isinstance(args.get("rubric"), str) else DEFAULT_PAIRWISE_RUBRIC
+    judge = PairwiseJudge(model=model, rubric=rubric, verdict=args.get("verdict", "auto"))
+    return [
+        JudgeRequirement(
+            scorer=spec.get("id") or "pairwise_judge",
+            judge_model=model,
+            rubric_hash=judge.prompt_hash,
+            min_kappa=args.get("min_kappa"),
+            on_failure=args.get("calibration", "warn"),
+        )
+    ]
 
 
 def check_requirements(

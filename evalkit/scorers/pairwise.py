@@ -29,6 +29,8 @@ def pairwise_judge(
     parse_retries: int = 2,
     timeout: float | None = None,
     tie_margin: float = 0.0,
+    min_kappa: float | None = None,
+    calibration: Literal["warn", "fail"] = "warn",
 ) -> ScoreFn:
     """Compares the output with the case's expected output (the reference) through a pairwise judge,
     once with the reference shown first and once with the output first (:mod:`evalkit.judges.pairwise`).
@@ -41,7 +43,11 @@ def pairwise_judge(
     same slot in both orders (the position, not the output) gave no verdict. Score: 1 win, 0.5 tie,
     0 loss; details hold both orders' verdicts, margins and reasoning. No reference, no verdict in
     some order, or a verdict that followed the slot, is a scorer error, never a pass or a fail.
+    ``min_kappa`` and ``calibration``: as ``llm_judge``'s, against ``evalkit calibrate --orders both``
+    of this model and rubric (the gate warns, or fails with ``calibration: fail``).
     """
+    if min_kappa is not None and not -1.0 <= min_kappa <= 1.0:
+        raise ValueError("min_kappa must be between -1 and 1")
     if not model.strip():
         raise ValueError("model: name the judge model")
     judge = PairwiseJudge(

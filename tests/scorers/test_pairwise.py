@@ -110,3 +110,26 @@ def test_a_judge_that_always_picks_the_first_slot_gives_no_verdict(
     rows = store.score_rows(store.get_run("latest").run_id)
     assert not rows["passed"].any()
     assert all("chose the first slot in both orders" in e for e in rows["error"])
+
+
+def test_the_gate_checks_a_pairwise_judges_calibration(make_suite: Any, cli: Any, tmp_path: Path) -> None:
+    # as llm_judge's: warned about by default, failing the gate with calibration: fail
+    with LoopbackOpenAI(responder=responder, top_logprobs=content_logprobs) as server:
+        args = f"model: openai/judge, api_base: '{server.base_url}'"
+        gate = "gate: {min_pass_rate: 0.0, max_error_rate: 0.5}\n"
+        warned_suite = make_suite(
+            loopback_suite(
+                server.base_url, scorers=f"  - name: pairwise_judge\n    args: {{{args}}}\n", gate=gate
+            ),
+            CASES[:2],
+        )
+        warned = cli("run", str(warned_suite), "--db", str(tmp_path / "w.duckdb"), "--no-progress")
+        strict = f"  - name: pairwise_judge\n    args: {{{args}, calibration: fail}}\n"
+        warned_suite.write_text(loopback_suite(server.base_url, scorers=strict, gate=gate))
+        failed = cli("run", str(warned_suite), "--db", str(tmp_path / "f.duckdb"), "--no-progress")
+    assert warned.exit_code == 0, warned.stdout
+    assert (
+        "WARNING: judge 'openai/judge' of scorer 'pairwise_judge'" in warned.stdout
+        and "no calibration" in warned.stdout
+    )
+    assert failed.exit_code == 1 and "Gate FAILED" in failed.stdout
