@@ -119,7 +119,8 @@ def outcomes_from_frames(run: RunRecord, frame: Any, scores: Any, fields: Any) -
         verdicts = [r[2] for r in rows if r[2] in ("pass", "fail")]
         n_pass = sum(v == "pass" for v in verdicts)
         scored = [float(r[3]) for r in rows if r[2] != "error" and not _missing(r[3])]
-        latencies = [float(r[7]) for r in rows if r[4] == "ok" and not r[11]]
+        # a latency of 0 was not measured (recorded outputs: a replay): left out, as cached answers are
+        latencies = [float(r[7]) for r in rows if r[4] == "ok" and not r[11] and r[7]]
         uncached_latencies += latencies
         first = min(rows, key=lambda r: int(r[1]))
         error_reason = (f"error: {first[5]}",) if first[2] == "error" and isinstance(first[5], str) else ()

@@ -74,6 +74,12 @@ def test_jsonl_recordings_join_on_the_case_id(tmp_path: Path) -> None:
     assert_replayed(results)
     assert outcome.run.model == "replay:rec.jsonl"
     assert "baseline_label" not in outcome.run.config["run"]
+    # recorded outputs took no time we know of: no latency figure, rather than 0 ms
+    assert outcome.summary.latency_p50_ms is None and outcome.summary.latency_p95_ms is None
+    from evalkit.analysis.outcomes import load_outcomes
+
+    replayed = load_outcomes(open_store(tmp_path / "r.duckdb"), outcome.run)
+    assert replayed.latency_p50_ms is None and all(c.latency_ms is None for c in replayed.cases.values())
 
 
 def test_csv_recordings_with_a_declared_key_and_output_column(tmp_path: Path) -> None:
