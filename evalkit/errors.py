@@ -16,7 +16,9 @@ class ExitCode(IntEnum):
     OK = 0  # the gate passed
     GATE_FAILED = 1  # quality below the suite's gate (or a significant regression)
     USAGE = 2  # bad command line, suite, case file or other input
-    INFRASTRUCTURE = 3  # too many provider/infrastructure errors to trust the verdict
+    INFRASTRUCTURE = (
+        3  # could not be judged: too many provider/infrastructure errors, or not comparable with a baseline
+    )
     INCOMPLETE = 4  # stopped by --budget before every case ran; resumable with --resume
     INTERRUPTED = 130  # stopped by the user; the run is kept and can be resumed
     TERMINATED = 143  # stopped by SIGTERM; the run is kept and can be resumed
