@@ -124,6 +124,18 @@ class FileInput:
             return pdf_text(self.data)
         return ""
 
+    def as_json(self) -> dict[str, Any]:
+        """The file in a JSON body: name, type and digest, and its text (a PDF's text layer), or for
+        an image its ``url`` when the case named one, else its bytes in ``base64``."""
+        out: dict[str, Any] = {"name": self.name, "media_type": self.media_type, "sha256": self.sha256}
+        if self.kind != "image":
+            out["text"] = self.text
+        elif self.url is not None:
+            out["url"] = self.url
+        else:
+            out["base64"] = base64.b64encode(self.data).decode()
+        return out
+
     @property
     def data_url(self) -> str:
         if self.url is not None:

@@ -12,7 +12,7 @@ The model string names a YAML file (relative to the suite) that says how to call
     output: $.result.listing                      # JSON path of the output in the response
 
 Without ``body`` a POST sends the case's input variables as the JSON object (a ``$file`` input as
-``{"name", "media_type", "sha256", "text"}``, an image with ``"base64"`` instead of ``"text"``). The output is the
+``{"name", "media_type", "sha256", "text"}``, an image with its ``"url"`` or ``"base64"`` instead). The output is the
 value at ``output`` (text as is, anything else as JSON). Calls go through the same path as model
 calls (:class:`~evalkit.providers.calls.ModelCaller`): response cache (keyed on the case's
 variables and this file's content), concurrency limit, retries of 408/429/5xx, timeouts and
@@ -23,7 +23,6 @@ the reason, and is not retried.
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import json
 import os
@@ -231,15 +230,9 @@ target_hashers.register("http", _http_hash)
 
 
 def _file_json(value: Any) -> Any:
-    """A ``$file`` input in the default JSON body: its name, type and digest, and its text (a PDF's
-    text layer) or, for an image, its bytes in base64."""
+    """A ``$file`` input in the default JSON body (:meth:`FileInput.as_json`)."""
     from evalkit.providers.file_inputs import FileInput
 
     if not isinstance(value, FileInput):
         raise TypeError(f"{type(value).__name__} is not JSON serializable")
-    out: dict[str, Any] = {"name": value.name, "media_type": value.media_type, "sha256": value.sha256}
-    if value.kind == "image":
-        out["base64"] = base64.b64encode(value.data).decode()
-    else:
-        out["text"] = value.text
-    return out
+    return value.as_json()

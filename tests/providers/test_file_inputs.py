@@ -216,3 +216,19 @@ def test_pdf_pages_as_images_when_the_template_asks(tmp_path: Path) -> None:
     ]
     assert [page.size for page in pages] == [(827, 1170), (827, 1170)]  # A4 at 100 dpi
     assert pages[0].tobytes() != pages[1].tobytes()
+
+
+def test_a_file_as_json_gives_text_an_images_url_or_its_bytes() -> None:
+    from evalkit.providers.file_inputs import FileInput
+
+    note = FileInput("n.txt", "text", "text/plain", "a" * 64, data=b"hello")
+    assert note.as_json() == {
+        "name": "n.txt",
+        "media_type": "text/plain",
+        "sha256": "a" * 64,
+        "text": "hello",
+    }
+    linked = FileInput("https://x/p.png", "image", "image/png", "b" * 64, url="https://x/p.png")
+    assert linked.as_json()["url"] == "https://x/p.png" and "base64" not in linked.as_json()
+    inline = FileInput("p.png", "image", "image/png", "c" * 64, data=b"\x89PNG")
+    assert inline.as_json()["base64"] == "iVBORw=="
