@@ -12,7 +12,7 @@ from rich.text import Text
 
 from evalkit.analysis.failures import CaseExplanation
 from evalkit.cli.safe_console import SafeConsole
-from evalkit.report.formatting import milliseconds, run_cost_cell, usage_text
+from evalkit.report.formatting import epochs_text, milliseconds, run_cost_cell, usage_text
 from evalkit.results import RunSummary
 
 if TYPE_CHECKING:
@@ -100,10 +100,9 @@ def print_summary(
             + (f" · judge calls {calls.judge_calls:,}" if calls.judge_calls else "")
             + (f" · rate-limit backoffs {calls.rate_limit_backoffs}" if calls.rate_limit_backoffs else "")
         )
-    if summary.repeat > 1 or summary.flaky:
-        flaky = summary.flaky
-        listed = ", ".join(flaky[:8]) + (" …" if len(flaky) > 8 else "")
-        out.print(f"Epochs {summary.repeat} · flaky cases {len(flaky)}" + (f": {listed}" if flaky else ""))
+    epochs = epochs_text(summary)
+    if epochs is not None:
+        out.print(epochs)
     if summary.quarantined:
         out.print(f"Quarantined (kept out of the gate): {', '.join(summary.quarantined)}")
     n_bad = summary.failed + summary.errors

@@ -108,6 +108,16 @@ def run_cost_cell(summary: Any) -> str:
     return f"${summary.cost_usd:.4f}"
 
 
+def epochs_text(summary: Any, name: Callable[[str], str] = str) -> str | None:
+    """``Epochs 3 · flaky cases 2: c1, c7`` for a run of several epochs or with flaky cases (at most
+    eight named, each through ``name``), else None."""
+    if summary.repeat <= 1 and not summary.flaky:
+        return None
+    flaky = summary.flaky
+    listed = ", ".join(name(c) for c in flaky[:8]) + (" …" if len(flaky) > 8 else "")
+    return f"Epochs {summary.repeat} · flaky cases {len(flaky)}" + (f": {listed}" if flaky else "")
+
+
 def usage_text(summary: Any) -> str:
     """A run summary's usage line: its tokens, cost and latency. The tokens are the target's; the
     judge's calls are in the cost only, so with a judge the line says whose tokens they are."""

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from evalkit.analysis.compare import Comparison, MetricComparison
 from evalkit.analysis.failures import CaseExplanation
 from evalkit.gate.regression import RegressionDecision
-from evalkit.report.formatting import cell, metric_cells, usage_text
+from evalkit.report.formatting import cell, epochs_text, metric_cells, usage_text
 from evalkit.report.pairwise import pairwise_markdown
 from evalkit.results import RunRecord, RunSummary
 
@@ -25,12 +25,8 @@ TOP = 10
 def _kept_out(summary: RunSummary) -> list[str]:
     """The epochs and flaky cases, and the cases the gate left out, as the terminal prints them: a
     summary whose gate counts fewer results than it ran says which and why."""
-    lines = []
-    if summary.repeat > 1 or summary.flaky:
-        listed = ", ".join(cell(c) for c in summary.flaky[:8]) + (" …" if len(summary.flaky) > 8 else "")
-        lines.append(
-            f"Epochs {summary.repeat} · flaky cases {len(summary.flaky)}" + (f": {listed}" if listed else "")
-        )
+    epochs = epochs_text(summary, cell)
+    lines = [epochs] if epochs is not None else []
     if summary.quarantined:
         listed = ", ".join(cell(c) for c in summary.quarantined[:20]) + (
             " …" if len(summary.quarantined) > 20 else ""
