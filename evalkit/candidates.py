@@ -25,7 +25,7 @@ class Candidate(BaseModel):
     family: str  # generated: the edge-case family; mined: the failure reason
     input: dict[str, Any]
     expected: Any = None
-    tags: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=lambda: [])
     provenance: dict[str, Any] = Field(default_factory=dict)
     status: CandidateStatus = "pending"
     created_at: datetime

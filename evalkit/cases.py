@@ -53,7 +53,7 @@ class Case(BaseModel):
         '`{"$any": [a, b]}` as a field\'s value means any one of a, b is acceptable (a list means all of its items).',
     )
     tags: list[str] = Field(
-        default_factory=list, description="Free labels; `critical` cases gate on their own."
+        default_factory=lambda: [], description="Free labels; `critical` cases gate on their own."
     )
     source: CaseSource = Field(default=CaseSource.GOLDEN, description="golden, generated or mined.")
     verified: bool = Field(
@@ -64,7 +64,7 @@ class Case(BaseModel):
         default_factory=dict, description="Where the case came from: file, generator, log id, ..."
     )
     scorers: list[ScorerSpec] = Field(
-        default_factory=list,
+        default_factory=lambda: [],
         description="Checks of this case only, in addition to the suite's scorers (same names and "
         "arguments); reported under their `id` (default: name), which must differ from the suite's.",
     )

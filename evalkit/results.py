@@ -53,7 +53,7 @@ class ScoreRow(BaseModel):
     reason: str = ""
     error: str | None = None
     details: dict[str, Any] = Field(default_factory=dict)
-    fields: list[FieldScore] = Field(default_factory=list)
+    fields: list[FieldScore] = Field(default_factory=lambda: [])
 
 
 class CaseResult(BaseModel):
@@ -62,7 +62,7 @@ class CaseResult(BaseModel):
     case: Case
     epoch: int = 0
     output: OutputRecord
-    scores: list[ScoreRow] = Field(default_factory=list)
+    scores: list[ScoreRow] = Field(default_factory=lambda: [])
     verdict: Verdict
     score: float | None = None  # weighted score of the case; None when nothing could be scored
     judge_cost_usd: float = 0.0  # what the scorers' model calls (the judge) cost for this result
@@ -74,11 +74,11 @@ class GateDecision(BaseModel):
 
     passed: bool
     exit_code: int
-    reasons: list[str] = Field(default_factory=list)
-    warnings: list[str] = Field(default_factory=list)  # printed loudly; they do not change the verdict
+    reasons: list[str] = Field(default_factory=lambda: [])
+    warnings: list[str] = Field(default_factory=lambda: [])  # printed loudly; they do not change the verdict
     # judges the suite requires calibrated (`calibration: fail`) that are not: they fail the run
     # with a baseline too, whose comparison leans on the same judges
-    judge_failures: list[str] = Field(default_factory=list)
+    judge_failures: list[str] = Field(default_factory=lambda: [])
 
 
 class VerdictCounts(BaseModel):
@@ -135,7 +135,7 @@ class RecordedBaselineCheck(BaseModel):
     passed: bool
     exit_code: int
     baseline_run_id: str | None = None
-    reasons: list[str] = Field(default_factory=list)
+    reasons: list[str] = Field(default_factory=lambda: [])
 
 
 class RunSummary(VerdictCounts):
@@ -157,7 +157,7 @@ class RunSummary(VerdictCounts):
     saved_cost_usd: float | None = None  # what the answers served from the response cache first cost
     # models the run called (target, judges) that litellm's price map has no price for: their calls
     # count as $0 in the costs above (empty in summaries stored before it was recorded)
-    unpriced_models: list[str] = Field(default_factory=list)
+    unpriced_models: list[str] = Field(default_factory=lambda: [])
     # a python: or http: target: the model calls it makes itself are not evalkit's to see or count
     unmetered_target: str | None = None
     # The provider's own prompt cache (None in summaries stored before it was recorded): prompt tokens
@@ -173,8 +173,8 @@ class RunSummary(VerdictCounts):
     scorers: dict[str, ScorerSummary] = Field(default_factory=dict)
     calls: CallCounts | None = None
     repeat: int = 1  # epochs
-    flaky: list[str] = Field(default_factory=list)  # cases that both passed and failed across epochs
-    quarantined: list[str] = Field(default_factory=list)  # cases kept out of the gate
+    flaky: list[str] = Field(default_factory=lambda: [])  # cases that both passed and failed across epochs
+    quarantined: list[str] = Field(default_factory=lambda: [])  # cases kept out of the gate
     gate_counts: VerdictCounts | None = None
     ray: RayShards | None = None
     gate: GateDecision | None = None

@@ -30,8 +30,8 @@ class PairwiseGateDecision(BaseModel):
     """The suite's pairwise criterion on one comparison."""
 
     passed: bool
-    reasons: list[str] = Field(default_factory=list)  # why it failed, or what it found
-    warnings: list[str] = Field(default_factory=list)
+    reasons: list[str] = Field(default_factory=lambda: [])  # why it failed, or what it found
+    warnings: list[str] = Field(default_factory=lambda: [])
 
 
 def pairwise_gate(

@@ -37,7 +37,7 @@ class RegressionDecision(BaseModel):
     exit_code: int
     baseline_run_id: str
     candidate_run_id: str
-    reasons: list[str] = Field(default_factory=list)
+    reasons: list[str] = Field(default_factory=lambda: [])
     pass_rate_baseline: float | None = None
     pass_rate_candidate: float | None = None
     diff: float | None = None
@@ -47,7 +47,7 @@ class RegressionDecision(BaseModel):
     paired: int = 0
     pass_to_fail: int = 0
     fail_to_pass: int = 0
-    critical_flips: list[str] = Field(default_factory=list)
+    critical_flips: list[str] = Field(default_factory=lambda: [])
     alpha: float
     min_effect: float
 

@@ -72,7 +72,7 @@ class CalibrationReport(BaseModel):
     confusion: ConfusionMatrix  # rows: human label; columns: judge label, plus "error"
     human_counts: dict[str, int]
     judge_counts: dict[str, int]
-    reliability: list[ReliabilityBin] = Field(default_factory=list)
+    reliability: list[ReliabilityBin] = Field(default_factory=lambda: [])
     created_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc).replace(tzinfo=None))
     accuracy: float | None = None  # = agreement_all: judge errors count as wrong
     both_orders_right: None = None  # one order: not measured

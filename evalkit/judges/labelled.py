@@ -46,7 +46,7 @@ class LabelledItem(BaseModel):
     output_a: str | None = None  # pairwise items
     output_b: str | None = None
     label: str  # graded: pass | fail; pairwise: A | B | tie
-    annotators: list[str] = Field(default_factory=list)  # individual human labels, when given
+    annotators: list[str] = Field(default_factory=lambda: [])  # individual human labels, when given
 
 
 class LabelledSet(BaseModel):
@@ -236,7 +236,7 @@ class IdMatch(BaseModel):
 
     matched: int  # items with a verdict
     items: int  # items in the set
-    unmatched: list[str] = Field(default_factory=list)  # verdict ids that name no item
+    unmatched: list[str] = Field(default_factory=lambda: [])  # verdict ids that name no item
 
     @property
     def without_verdict(self) -> int:

@@ -42,7 +42,7 @@ class WinRate(BaseModel):
     sign_test_p: float = Field(description="two-sided exact binomial test of wins vs losses; 1 without any")
     position_agreement: float | None = None
     first_slot_share: float | None = None
-    inconsistent: list[str] = Field(default_factory=list, description="items whose orders disagreed")
+    inconsistent: list[str] = Field(default_factory=lambda: [], description="items whose orders disagreed")
 
 
 def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:

@@ -31,7 +31,7 @@ class ConfidenceReport(BaseModel):
     mean_confidence: float | None
     accuracy: float | None  # pass rate of the outputs that reported a confidence
     ece: float | None
-    reliability: list[ReliabilityBin] = Field(default_factory=list)
+    reliability: list[ReliabilityBin] = Field(default_factory=lambda: [])
 
 
 class JudgeNoise(BaseModel):

@@ -52,7 +52,7 @@ class Score(BaseModel):
     value: float = Field(ge=0.0, le=1.0)
     passed: bool
     reason: str = ""
-    fields: list[FieldScore] = Field(default_factory=list)
+    fields: list[FieldScore] = Field(default_factory=lambda: [])
     details: dict[str, Any] = Field(default_factory=dict)
     error: str | None = None  # the scorer could not score (e.g. a judge failed); never counted as a fail
 

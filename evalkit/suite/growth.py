@@ -100,7 +100,7 @@ class PiiSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     addresses: bool = Field(default=False, description="Also scrub street addresses (`12 High Street`).")
-    patterns: list[str] = Field(default_factory=list, description="Extra regular expressions to scrub.")
+    patterns: list[str] = Field(default_factory=lambda: [], description="Extra regular expressions to scrub.")
 
 
 class MiningSpec(BaseModel):

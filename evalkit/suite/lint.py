@@ -77,8 +77,8 @@ class LintReport(BaseModel):
 
     suite: str
     prompts: list[str]
-    findings: list[LintFinding] = Field(default_factory=list)
-    prefixes: list[PrefixStats] = Field(default_factory=list)
+    findings: list[LintFinding] = Field(default_factory=lambda: [])
+    prefixes: list[PrefixStats] = Field(default_factory=lambda: [])
 
     def count(self, severity: Severity) -> int:
         return sum(f.severity == severity for f in self.findings)

@@ -186,7 +186,7 @@ class GateSpec(BaseModel):
         description="Share of cases allowed to end in provider errors before the run exits 3.",
     )
     quarantine: list[str] = Field(
-        default_factory=list,
+        default_factory=lambda: [],
         description="Case ids kept out of the gate (still run and reported), e.g. known-flaky ones.",
     )
     quarantine_flaky: bool = Field(
