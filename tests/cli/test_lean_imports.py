@@ -102,6 +102,10 @@ def test_no_pydantic_field_defaults_to_a_list_factory() -> None:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Field":
                 for kw in node.keywords:
-                    if kw.arg == "default_factory" and isinstance(kw.value, ast.Name) and kw.value.id == "list":
+                    if (
+                        kw.arg == "default_factory"
+                        and isinstance(kw.value, ast.Name)
+                        and kw.value.id == "list"
+                    ):
                         found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert not found, f"Field(default_factory=list) at {found}"
