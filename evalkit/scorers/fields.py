@@ -129,44 +129,98 @@ def diff_fields(
     penalize_extra: bool,
     prefix: str = "",
 ) -> list[FieldScore]:
-    """Compare two JSON objects leaf by leaf (see ``json_fields``)."""
+    """Compare two JSON objects leaf by leaf (see ``json_fields``).
+
+    Every leaf of the expected object gets its slot, also under an object or a list of objects the
+    output lacks or states as something else; every value the output states where none is expected
+    is one ``extra`` slot per leaf, also in an item beyond the expected list's.
+    """
     out: list[FieldScore] = []
     for key, want in expected.items():
         path = f"{prefix}{key}"
         rule: FieldRule = rule_for(path)
         if rule.match == "ignore":
             continue
-        got = actual.get(key)
-        if isinstance(want, dict) and want and not is_alternatives(want) and isinstance(got, dict):
-            out.extend(diff_fields(want, got, rule_for, penalize_extra, prefix=f"{path}."))
-        elif (
-            isinstance(want, list)
-            and want
-            and all(isinstance(w, dict) for w in want)
-            and isinstance(got, list)
-        ):
+        present, got = key in actual, actual.get(key)
+        if _is_object(want):
+            if isinstance(got, dict):
+                out.extend(diff_fields(want, got, rule_for, penalize_extra, prefix=f"{path}."))
+            else:
+                out.extend(_unanswered(want, got, present, rule_for, f"{path}."))
+        elif _is_object_list(want):
+            items = got if isinstance(got, list) else []
             for i, item in enumerate(want):
-                sub = f"{path}.{i}"
-                if i < len(got) and isinstance(got[i], dict):
-                    out.extend(diff_fields(item, got[i], rule_for, penalize_extra, prefix=f"{sub}."))
-                else:
-                    out.append(
-                        FieldScore(
-                            field=sub, score=0.0, passed=False, status="missing", slot="VN", expected=item
-                        )
+                sub = f"{path}.{i}."
+                if i < len(items) and isinstance(items[i], dict):
+                    out.extend(diff_fields(item, items[i], rule_for, penalize_extra, prefix=sub))
+                elif isinstance(got, list):
+                    out.extend(
+                        _unanswered(item, items[i] if i < len(items) else None, i < len(items), rule_for, sub)
                     )
+                else:
+                    out.extend(_unanswered(item, got, present, rule_for, sub))
+            if penalize_extra:
+                for i in range(len(want), len(items)):
+                    out.extend(_stated(items[i], f"{path}.{i}", rule_for))
         else:
-            out.append(compare_slot(path, want, got, key in actual, rule))
+            out.append(compare_slot(path, want, got, present, rule))
     if penalize_extra:
         for key in actual.keys() - expected.keys():
-            path = f"{prefix}{key}"
-            rule = rule_for(path)
-            if rule.match == "ignore" or is_absent(actual[key], rule.absent or ()):
-                continue
-            out.append(
-                FieldScore(field=path, score=0.0, passed=False, status="extra", slot="NV", actual=actual[key])
-            )
+            out.extend(_stated(actual[key], f"{prefix}{key}", rule_for))
     return out
+
+
+def _is_object(want: Any) -> bool:
+    return isinstance(want, dict) and bool(want) and not is_alternatives(want)
+
+
+def _is_object_list(want: Any) -> bool:
+    return isinstance(want, list) and bool(want) and all(isinstance(w, dict) for w in want)
+
+
+def _unanswered(
+    want: dict[str, Any], got: Any, present: bool, rule_for: Any, prefix: str
+) -> list[FieldScore]:
+    """The slots of an expected object the output has no object for: each leaf not stated (VN, or NN
+    where absent is acceptable), or, under a value of another kind (``"30 GBP"`` for a price object),
+    stated wrongly (VW)."""
+    out: list[FieldScore] = []
+    for key, leaf in want.items():
+        path = f"{prefix}{key}"
+        rule: FieldRule = rule_for(path)
+        if rule.match == "ignore":
+            continue
+        if _is_object(leaf):
+            out.extend(_unanswered(leaf, got, present, rule_for, f"{path}."))
+        elif _is_object_list(leaf):
+            for i, item in enumerate(leaf):
+                out.extend(_unanswered(item, got, present, rule_for, f"{path}.{i}."))
+        elif not present or got is None or is_absent(got, rule.absent or ()):
+            out.append(compare_slot(path, leaf, None, False, rule))
+        else:
+            stated = compare_slot(path, leaf, None, False, rule)
+            if not stated.passed:  # a value was expected here: the output's is the wrong one
+                stated = FieldScore(
+                    field=path,
+                    score=0.0,
+                    passed=False,
+                    status="mismatch",
+                    slot="VW",
+                    expected=leaf,
+                    actual=got,
+                )
+            out.append(stated)
+    return out
+
+
+def _stated(value: Any, path: str, rule_for: Any) -> list[FieldScore]:
+    """``extra`` slots (NV) for a value the output states where nothing is expected: one per leaf."""
+    rule: FieldRule = rule_for(path)
+    if rule.match == "ignore" or is_absent(value, rule.absent or ()):
+        return []
+    if isinstance(value, dict) and value:
+        return [f for key, item in value.items() for f in _stated(item, f"{path}.{key}", rule_for)]
+    return [FieldScore(field=path, score=0.0, passed=False, status="extra", slot="NV", actual=value)]
 
 
 def compare_slot(path: str, want: Any, got: Any, present: bool, rule: FieldRule) -> FieldScore:

@@ -34,35 +34,42 @@ def tool_call(
     output's first call to that tool. A missing call or another tool scores 0; otherwise the
     arguments are scored by ``json_fields`` with ``fields``, ``default``, ``extra_fields``,
     ``min_score`` and ``absent`` (one stored score per argument). Without expected arguments only
-    the name counts.
+    the name counts. Without the call (none, another tool, arguments that are not an object), each
+    expected argument still gets its slot, as not stated, so field recall counts the case.
     """
     arguments_scorer = json_fields(
-        fields=fields, default=default, extra_fields=extra_fields, min_score=min_score
+        fields=fields, default=default, extra_fields=extra_fields, min_score=min_score, absent=absent
     )
+
+    def arguments(ctx: ScoreContext, want_args: Any, got_args: dict[str, Any]) -> Score:
+        case = ctx.case.model_copy(update={"expected": want_args})
+        inner = arguments_scorer(dataclasses.replace(ctx, case=case, parsed=got_args, extraction="strict"))
+        assert isinstance(inner, Score)  # json_fields scores synchronously
+        return inner
+
+    def uncalled(ctx: ScoreContext, want_args: Any, reason: str) -> Score:
+        unstated = arguments(ctx, want_args, {}).fields if isinstance(want_args, dict) else []
+        return Score(value=0.0, passed=False, reason=reason, fields=unstated)
 
     def score(ctx: ScoreContext) -> Score:
         expected = next(iter(_calls(ctx.expected)), {})
         want = name or expected.get("name")
         if want is None:
             return Score(value=0.0, passed=False, error="tool_call needs `name` or an expected tool call")
+        want_args = expected.get("arguments")
         calls = _calls(ctx.parsed) if ctx.parsed_found else []
         if not calls:
-            return Score(value=0.0, passed=False, reason=f"no tool call (expected {want})")
+            return uncalled(ctx, want_args, f"no tool call (expected {want})")
         call = next((c for c in calls if c.get("name") == want), None)
         if call is None:
             called = ", ".join(str(c.get("name")) for c in calls)
-            return Score(value=0.0, passed=False, reason=f"called {called}, expected {want}")
-        want_args = expected.get("arguments")
+            return uncalled(ctx, want_args, f"called {called}, expected {want}")
         if want_args is None:
             return Score(value=1.0, passed=True, reason=f"called {want}")
         got_args = call.get("arguments")
         if not isinstance(got_args, dict):
-            return Score(
-                value=0.0, passed=False, reason=f"called {want} with arguments that are not a JSON object"
-            )
-        case = ctx.case.model_copy(update={"expected": want_args})
-        inner = arguments_scorer(dataclasses.replace(ctx, case=case, parsed=got_args, extraction="strict"))
-        assert isinstance(inner, Score)  # json_fields scores synchronously
+            return uncalled(ctx, want_args, f"called {want} with arguments that are not a JSON object")
+        inner = arguments(ctx, want_args, got_args)
         return inner.model_copy(update={"reason": f"called {want}; {inner.reason}"})
 
     return score

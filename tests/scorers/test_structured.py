@@ -199,14 +199,43 @@ def test_json_fields_list_of_objects_and_non_object_output() -> None:
     expected = {"variants": [{"size": "M", "stock": 3}, {"size": "L", "stock": 0}]}
     out = {"variants": [{"size": "M", "stock": 3}]}
     f = by_field(fields(out, expected))
-    assert f["variants.0.size"].passed and f["variants.1"].status == "missing"
+    # the missing item's leaves each count as not stated
+    assert f["variants.0.size"].passed
+    assert [(f["variants.1.size"].status, f["variants.1.stock"].slot)] == [("missing", "VN")]
     not_object = run("json_fields", "[1, 2]", expected, suite_schema=None)
     assert not not_object.passed and "not a JSON object" in not_object.reason
-    assert [(f.field, f.slot) for f in not_object.fields] == [("variants", "VN")]
+    assert [(f.field, f.slot) for f in not_object.fields] == [
+        ("variants.0.size", "VN"),
+        ("variants.0.stock", "VN"),
+        ("variants.1.size", "VN"),
+        ("variants.1.stock", "VN"),
+    ]
     prose = run("json_fields", "no idea", {"a": "x", "b": "n/a"}, suite_schema=None, absent=["n/a"])
     assert prose.value == 0.0 and [f.slot for f in prose.fields] == ["VN", "NN"]  # slots still counted
     text_expected = run("json_fields", "{}", "plain text", suite_schema=None)
     assert text_expected.error is not None
+
+
+def test_json_fields_counts_extra_list_items() -> None:
+    expected = {"lines": [{"sku": "A", "qty": 1}, {"sku": "B", "qty": 2}]}
+    out = {"lines": [*expected["lines"], {"sku": "FAKE", "qty": 99}, "also fake"]}
+    result = run("json_fields", json.dumps(out), expected, suite_schema=None)
+    assert not result.passed  # extra_fields: penalize
+    extra = [(f.field, f.slot) for f in result.fields if f.status == "extra"]
+    assert extra == [("lines.2.sku", "NV"), ("lines.2.qty", "NV"), ("lines.3", "NV")]
+    ignored = run("json_fields", json.dumps(out), expected, suite_schema=None, extra_fields="ignore")
+    assert ignored.passed and len(ignored.fields) == 4
+
+
+def test_json_fields_nested_object_the_output_lacks_or_states_otherwise() -> None:
+    expected = {"price": {"amount": 30, "currency": "GBP"}, "note": None}
+    slots = {}
+    for name, out in [("missing", {}), ("null", {"price": None}), ("text", {"price": "30 GBP"})]:
+        result = run("json_fields", json.dumps(out), expected, suite_schema=None, absent=[None])
+        slots[name] = [(f.field, f.slot) for f in result.fields]
+    leaves = ["price.amount", "price.currency", "note"]
+    assert slots["missing"] == slots["null"] == list(zip(leaves, ["VN", "VN", "NN"], strict=True))
+    assert slots["text"] == list(zip(leaves, ["VW", "VW", "NN"], strict=True))
 
 
 def test_json_fields_list_f1() -> None:

@@ -69,6 +69,21 @@ def test_another_tool_or_no_call_scores_zero() -> None:
     assert (text.value, text.reason) == (0.0, "no tool call (expected create_invoice)")
     broken = score({"tool_calls": [{"name": "create_invoice", "arguments": "{not json"}]})
     assert not broken.passed and "not a JSON object" in broken.reason
+    # each expected argument still counts, as not stated: field recall sees these cases
+    for result in (other, text, broken):
+        assert sorted((f.field, f.slot) for f in result.fields) == [
+            ("currency", "VN"),
+            ("total", "VN"),
+            ("vendor", "VN"),
+        ]
+
+
+def test_absent_applies_to_the_arguments() -> None:
+    expected = {"name": "create_invoice", "arguments": {"vendor": "ACME GmbH", "note": None}}
+    call = {"tool_calls": [{"name": "create_invoice", "arguments": {"vendor": "ACME GmbH"}}]}
+    result = score(call, expected=expected, absent=[None])
+    assert result.passed, result.reason
+    assert {f.field: f.slot for f in result.fields} == {"vendor": "VC", "note": "NN"}
 
 
 def test_name_only_check_and_name_argument() -> None:
