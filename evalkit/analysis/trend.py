@@ -14,19 +14,26 @@ self-contained HTML page (:mod:`evalkit.report.trend`).
 
 from __future__ import annotations
 
-import json
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from evalkit.analysis.field_metrics import SlotCounts
+from evalkit.analysis.trend_runs import (
+    DEFAULT_KINDS,
+    TrendSeries,
+    as_week,
+    changes_between,
+    pooling,
+    scoring_of,
+    unpriced,
+)
 from evalkit.store import Store
 from evalkit.store.growth import GrowthStore
 from evalkit.store.trends import TrendStore
 
-DEFAULT_KINDS: tuple[str, ...] = ("full", "merged")  # runs over every case: comparable week to week
 BASELINE_WEEKS = 4
 MIN_BASELINE_WEEKS = 2
 SUITE_METRICS = (
@@ -46,13 +53,19 @@ SUITE_METRICS = (
 
 @dataclass(frozen=True)
 class Regression:
-    """A week whose pass rate fell clearly below the weeks before it."""
+    """A week whose pass rate fell clearly below the weeks before it, and what changed under it
+    (``case files changed``, ``prompt text changed``: the drop may be theirs, not the model's)."""
 
     week: date
     kind: str  # suite | scorer | field
     name: str
     baseline: float
     value: float
+    changes: tuple[str, ...] = ()
+
+    @property
+    def note(self) -> str:
+        return f" ({'; '.join(self.changes)})" if self.changes else ""
 
     @property
     def drop(self) -> float:
@@ -66,19 +79,6 @@ class Series:
     values: list[float | None]
     counts: list[int]
     f1: list[float | None] = field(default_factory=list)  # fields only: F1 of the week's slots
-
-
-@dataclass(frozen=True)
-class TrendSeries:
-    """Which runs a trend pools: one prompt version and model of the suite, runs of these kinds."""
-
-    prompt_version: str | None
-    model: str
-    kinds: tuple[str, ...] = DEFAULT_KINDS
-
-    @property
-    def label(self) -> str:
-        return f"prompt {self.prompt_version or '-'} · model {self.model}"
 
 
 @dataclass
@@ -105,6 +105,8 @@ class TrendReport:
     left_out: dict[str, list[int]] = field(default_factory=dict)  # reason -> runs per week
     # models without a price in the pooled runs: the weeks holding such a run have no cost figure
     unpriced_models: list[str] = field(default_factory=list)
+    # python:/http: targets whose own model calls evalkit does not see: their weeks have no cost either
+    unmetered_targets: list[str] = field(default_factory=list)
 
     @property
     def pass_rates(self) -> list[float | None]:
@@ -164,17 +166,7 @@ def find_regressions(
 
 def _index(frame: Any, weeks: Sequence[date]) -> list[int | None]:
     positions = {w: i for i, w in enumerate(weeks)}
-    return [positions.get(_as_date(v)) for v in frame["week"]] if len(frame) else []
-
-
-def _as_date(value: Any) -> date:
-    if hasattr(value, "to_pydatetime"):
-        value = value.to_pydatetime()
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    raise TypeError(f"not a week start: {value!r}")
+    return [positions.get(as_week(v)) for v in frame["week"]] if len(frame) else []
 
 
 def _number(value: Any) -> float | None:
@@ -210,21 +202,26 @@ class TrendQuery:
 
 def _complete_runs(store: Store, suite_name: str, since: datetime) -> list[dict[str, Any]]:
     runs: list[dict[str, Any]] = TrendStore(store).complete_runs(suite_name, since).to_dict("records")
-    for run in runs:  # a NULL prompt version may come back as NaN
-        prompt = run["prompt_version"]
-        run["prompt_version"] = prompt if isinstance(prompt, str) else None
+    for run in runs:  # a NULL prompt version (or hash) may come back as NaN
+        for key in ("prompt_version", "prompt_hash", "case_set_hash"):
+            run[key] = run[key] if isinstance(run[key], str) else None
+        run["scoring"], run["scorers"] = scoring_of(run["config_json"])
     return runs
 
 
 def trend_series(store: Store, suite_name: str, query: TrendQuery) -> list[TrendSeries]:
     """The series the query matches, the one with the most recent run first."""
     since = datetime.combine(query.window()[0], datetime.min.time())
-    found = [
-        TrendSeries(r["prompt_version"], r["model"], query.kinds)
-        for r in _complete_runs(store, suite_name, since)
-        if query.matches(r)
+    runs = [r for r in _complete_runs(store, suite_name, since) if query.matches(r)]
+    found = list(
+        dict.fromkeys(TrendSeries(r["prompt_version"], r["model"], query.kinds, r["scoring"]) for r in runs)
+    )
+    scorers = {r["scoring"]: r["scorers"] for r in runs}
+    shared = [(s.prompt_version, s.model) for s in found]
+    return [  # name the scoring where it is all that tells two series apart
+        replace(s, scorers=scorers[s.scoring]) if shared.count((s.prompt_version, s.model)) > 1 else s
+        for s in found
     ]
-    return list(dict.fromkeys(found))
 
 
 def build_trends(store: Store, suite_name: str, query: TrendQuery | None = None) -> list[TrendReport]:
@@ -236,49 +233,22 @@ def build_trends(store: Store, suite_name: str, query: TrendQuery | None = None)
     ]
 
 
-def _pooling(
-    runs: list[dict[str, Any]], series: TrendSeries | None, weeks: list[date]
-) -> tuple[dict[str, list[int]], dict[str, list[int]], list[str]]:
-    """Runs per week pooled (by kind) and left out (by reason), and the ids of the pooled runs."""
-    pooled: dict[str, list[int]] = {}
-    left_out: dict[str, list[int]] = {}
-    chosen: list[str] = []
-    positions = {w: i for i, w in enumerate(weeks)}
-    for run in runs:
-        pos = positions.get(_as_date(run["week"]))
-        if pos is None:
-            continue
-        same = series is not None and (run["prompt_version"], run["model"]) == (
-            series.prompt_version,
-            series.model,
-        )
-        if same and series is not None and run["kind"] in series.kinds:
-            chosen.append(run["run_id"])
-            pooled.setdefault(run["kind"], [0] * len(weeks))[pos] += 1
-            continue
-        other = TrendSeries(run["prompt_version"], run["model"]).label
-        reason = f"kind {run['kind']}" if same else f"{other}, kind {run['kind']}"
-        left_out.setdefault(reason, [0] * len(weeks))[pos] += 1
-    return pooled, left_out, chosen
-
-
-def _unpriced(runs: list[dict[str, Any]], chosen: list[str], weeks: list[date]) -> tuple[set[str], set[int]]:
-    """The models without a price the pooled runs called (``RunSummary.unpriced_models``), and the
-    positions of the weeks those runs are in."""
-    positions = {w: i for i, w in enumerate(weeks)}
+def _with_changes(
+    regressions: list[Regression], runs: list[dict[str, Any]], chosen: list[str], weeks: list[date]
+) -> list[Regression]:
+    """Each regression with what changed between its week's pooled runs and those of the (up to
+    ``BASELINE_WEEKS``) weeks with runs before it, which its baseline was taken from."""
     pooled = set(chosen)
-    models: set[str] = set()
-    at: set[int] = set()
+    by_week: dict[date, list[dict[str, Any]]] = {}
     for run in runs:
-        summary = run.get("summary_json")
-        pos = positions.get(_as_date(run["week"]))
-        if run["run_id"] not in pooled or pos is None or not isinstance(summary, str):
-            continue
-        found = json.loads(summary).get("unpriced_models") or []
-        if found:
-            models.update(found)
-            at.add(pos)
-    return models, at
+        if run["run_id"] in pooled:
+            by_week.setdefault(as_week(run["week"]), []).append(run)
+    out = []
+    for r in regressions:
+        earlier = [w for w in weeks if w < r.week and w in by_week][-BASELINE_WEEKS:]
+        before = [run for w in earlier for run in by_week[w]]
+        out.append(replace(r, changes=changes_between(by_week.get(r.week, []), before)))
+    return out
 
 
 def build_trend(
@@ -297,7 +267,7 @@ def build_trend(
         if series is None:
             series = next(iter(trend_series(store, suite_name, query)), None)
         runs = _complete_runs(store, suite_name, since)
-        pooled, left_out, chosen = _pooling(runs, series, week_list)
+        pooled, left_out, chosen = pooling(runs, series, week_list)
         trends = TrendStore(store, chosen)
         suite_frame = trends.weekly_suite(suite_name, since)
         scorer_frame = trends.weekly_scorers(suite_name, since)
@@ -315,8 +285,8 @@ def build_trend(
         metrics["pass_rate"][pos] = row["passed"] / scored if scored else None
     for m in ("runs", "passed", "failed", "errors", "prompt_tokens", "completion_tokens"):
         metrics[m] = [0 if v is None else int(v) for v in metrics[m]]
-    unpriced, unpriced_weeks = _unpriced(runs, chosen, week_list)
-    for pos in unpriced_weeks:  # their calls were counted at $0: the week's spend is unknown
+    no_price, unmetered, unpriced_weeks = unpriced(runs, chosen, week_list)
+    for pos in unpriced_weeks:  # their calls were counted at $0 or not at all: the week's spend is unknown
         metrics["cost_usd"][pos] = metrics["judge_cost_usd"][pos] = None
 
     report = TrendReport(
@@ -328,7 +298,8 @@ def build_trend(
         series=series,
         pooled=pooled,
         left_out=left_out,
-        unpriced_models=sorted(unpriced),
+        unpriced_models=sorted(no_price),
+        unmetered_targets=sorted(unmetered),
     )
     slot_totals = [[0] * 5 for _ in range(weeks)]  # nn, nv, vn, vc, vw per week, over every field
     for frame, target, key in (
@@ -364,4 +335,5 @@ def build_trend(
         for name, line in lines.items():
             for week, base, value in find_regressions(week_list, line.values, 2 * min_drop):
                 report.regressions.append(Regression(week, kind, name, base, value))
+    report.regressions = _with_changes(report.regressions, runs, chosen, week_list)
     return report

@@ -31,12 +31,13 @@ def trend(
 ) -> None:
     """Pass rate per week of the suite, each scorer and each field; failures per cluster; cost and latency.
 
-    One series per prompt version and model (each its own CSV and HTML page when there are several),
-    pooling complete runs over every case only by default: rescores, subsets (pytest -k), shards,
+    One series per prompt version, model and scoring (each its own CSV and HTML page when there are
+    several), pooling complete runs over every case only by default: rescores, subsets (pytest -k), shards,
     repeats and partial merges are left out (see --kind) and counted in the page and the CSV.
-    Lists regression weeks.
+    Lists regression weeks, saying when the case files or the prompt's text changed under them.
     """
-    from evalkit.analysis.trend import DEFAULT_KINDS, TrendQuery, build_trends
+    from evalkit.analysis.trend import TrendQuery, build_trends
+    from evalkit.analysis.trend_runs import DEFAULT_KINDS
     from evalkit.cli.console import out as console
     from evalkit.cli.suite_ref import stored_suite_name
     from evalkit.errors import UsageError
@@ -67,7 +68,13 @@ def trend(
             console.print(
                 f"  no price for {', '.join(report.unpriced_models)}: weeks with its runs have no cost (n/a)",
             )
+        if report.unmetered_targets:
+            console.print(
+                f"  {', '.join(report.unmetered_targets)}: the target's own model calls are not counted, "
+                "so weeks with its runs have no cost (n/a)",
+            )
         for r in report.regressions:
             console.print(
-                f"  regression week of {r.week.isoformat()}: {r.kind} {r.name} {r.baseline:.1%} -> {r.value:.1%}",
+                f"  regression week of {r.week.isoformat()}: {r.kind} {r.name} {r.baseline:.1%} -> "
+                f"{r.value:.1%}{r.note}",
             )

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from evalkit.analysis.trend import DEFAULT_KINDS, TrendQuery, TrendReport, build_trend
+from evalkit.analysis.trend import TrendQuery, TrendReport, build_trend
+from evalkit.analysis.trend_runs import DEFAULT_KINDS
 from evalkit.grow.mining import MiningReport, mine
 from evalkit.report.trend import write_trend
 from evalkit.run.runner import RunOptions, RunOutcome, run_suite
@@ -62,7 +63,7 @@ def summary_text(
     if flagged:
         lines.append(
             "Regressions this week: "
-            + "; ".join(f"{r.kind} {r.name} {r.baseline:.0%} → {r.value:.0%}" for r in flagged[:5])
+            + "; ".join(f"{r.kind} {r.name} {r.baseline:.0%} → {r.value:.0%}{r.note}" for r in flagged[:5])
         )
     lines.append(f"Trend report: {html}")
     return "\n".join(lines)

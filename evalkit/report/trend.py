@@ -168,7 +168,9 @@ def render_trend_html(report: TrendReport) -> str:
         undefined=jinja2.StrictUndefined,
     )
     template = env.get_template("trend.html.j2")
-    return template.render(report=report, charts=trend_charts(report), pct=_pct, num=_num)
+    return template.render(
+        report=report, charts=trend_charts(report), pct=_pct, num=_num, pts=_points, ms=_ms
+    )
 
 
 def write_trend_html(report: TrendReport, path: Path) -> Path:
@@ -184,6 +186,15 @@ def _pct(value: float | None) -> str:
 
 def _num(value: float | None, digits: int = 0) -> str:
     return "n/a" if value is None else f"{value:,.{digits}f}"
+
+
+def _points(value: float) -> str:
+    """A difference of two rates, in percentage points (a 0.05 drop is 5.0 points, not 5%)."""
+    return f"{value * 100:.1f} pts"
+
+
+def _ms(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:,.0f} ms"
 
 
 def write_csv(report: TrendReport, path: Path) -> Path:
@@ -213,13 +224,15 @@ def write_trend(report: TrendReport, out_dir: Path, stem: str | None = None) -> 
 
 
 def write_trends(reports: Sequence[TrendReport], out_dir: Path) -> list[tuple[Path, Path]]:
-    """One CSV and page per series: ``trend-<suite>`` alone, ``trend-<suite>-<prompt>-<model>`` for several."""
+    """One CSV and page per series: ``trend-<suite>`` alone, ``trend-<suite>-<prompt>-<model>`` for
+    several (``-<scoring digest>`` added where series differ only in how they were scored)."""
     if len(reports) == 1:
         return [write_trend(reports[0], out_dir)]
     written = []
     for report in reports:
         series = report.series
         assert series is not None  # several reports: one per series found
-        slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{series.prompt_version or 'none'}-{series.model}")
+        scored = f"-{series.scoring}" if series.scorers else ""  # series told apart by scoring alone
+        slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{series.prompt_version or 'none'}-{series.model}{scored}")
         written.append(write_trend(report, out_dir, f"trend-{report.suite}-{slug}"))
     return written

@@ -27,9 +27,10 @@ class TrendStore:
 
     def complete_runs(self, suite_name: str, since: datetime) -> Any:
         """The suite's complete runs since ``since``, newest first: id, week, prompt version, model,
-        kind and stored summary (JSON text)."""
+        kind, stored summary and config (JSON text), prompt hash and case set hash."""
         sql = (
-            f"SELECT r.run_id, {_WEEK} AS week, r.prompt_version, r.model, r.kind, r.summary_json FROM runs r "
+            f"SELECT r.run_id, {_WEEK} AS week, r.prompt_version, r.model, r.kind, r.summary_json, "
+            f"r.config_json, r.prompt_hash, r.case_set_hash FROM runs r "
             f"WHERE {_COMPLETE} ORDER BY r.started_at DESC"
         )
         with self.store._connection() as con:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.analysis.trend import TrendQuery, build_trend, find_regressions, week_start
+from evalkit.analysis.trend import TrendQuery, build_trend, build_trends, find_regressions, week_start
 from evalkit.candidates import MinedRecord
 from evalkit.cases import Case
 from evalkit.results import CaseResult, OutputRecord, RunKind, RunRecord, RunSummary, ScoreRow
@@ -44,14 +44,20 @@ def seed_week(
     kind: RunKind = "full",
     prompt: str | None = None,
     unpriced: bool = False,
+    scorers: tuple[str, ...] = ("json_schema", "fields"),
+    case_set: str = "cases-1",
+    hours: int = 0,
+    unmetered: str | None = None,
 ) -> None:
     run = RunRecord(
-        run_id=f"{suite}-w{i:02d}-{status}-{kind}-{prompt}",
+        run_id=f"{suite}-w{i:02d}-{status}-{kind}-{prompt}-{'-'.join(scorers)}",
         suite_name=suite,
         model="openai/m",
-        started_at=monday(i),
+        started_at=monday(i) + timedelta(hours=hours),
         kind=kind,
         prompt_version=prompt,
+        config={"scorers": [{"name": name} for name in scorers]},
+        case_set_hash=case_set,
     )
     store.create_run(run)
     results = []
@@ -97,7 +103,7 @@ def seed_week(
     )
     store.add_results(run.run_id, results)
     if status == "complete":
-        summary = RunSummary(unpriced_models=["openai/m"]) if unpriced else RunSummary()
+        summary = RunSummary(unpriced_models=["openai/m"] if unpriced else [], unmetered_target=unmetered)
         store.finish_run(run.run_id, status="complete", summary=summary)
 
 
@@ -172,6 +178,8 @@ def test_trend_csv_and_html_show_the_planted_regression_week(
 
     html = (out / "trend-listings.html").read_text()
     assert re.search(rf'<tr class="regression">\s*<td>{bad_week}</td>', html)
+    # drops are points of pass rate, not a relative %
+    assert "a regression is a week 5.0 pts or more below" in html and "−40.0 pts" in html
     assert html.count('<tr class="regression">') == 1 + 3  # the week row + three regression-table rows
     assert "&lt;b&gt;SONY&lt;/b&gt; headphones" in html and "<b>SONY</b>" not in html
     assert html.count('src="data:image/png;base64,') == 6  # field F1 among them
@@ -197,6 +205,62 @@ def test_weeks_with_a_run_on_an_unpriced_model_have_no_cost(
     assert shown.exit_code == 0, shown.stderr
     assert "no price for openai/m: weeks with its runs have no cost (n/a)" in shown.stdout
     assert "No price for openai/m in litellm's price map" in (out / "trend-listings.html").read_text()
+
+
+def test_weeks_with_a_target_whose_own_calls_are_not_counted_have_no_cost(
+    tmp_path: Path, cli: Callable[..., CliResult]
+) -> None:
+    """A python: or http: target's own model calls are invisible to evalkit: no $0 week for it."""
+    db = tmp_path / "trend.duckdb"
+    store = open_store(db)
+    for i in (8, 9):
+        seed_week(store, i, passes=18, unmetered="python:pipe:run" if i == 9 else None)
+    report = build_trend(store, "listings", TrendQuery(weeks=WEEKS, now=NOW))
+    assert report.suite_metrics["cost_usd"][8] == pytest.approx(0.02)
+    assert report.suite_metrics["cost_usd"][9] is None
+    assert report.unmetered_targets == ["python:pipe:run"]
+    shown = cli("trend", "listings", "--db", str(db), "--out", str(tmp_path / "reports"))
+    assert "python:pipe:run: the target's own model calls are not counted" in shown.stdout
+
+
+def test_runs_scored_otherwise_are_their_own_series(tmp_path: Path, cli: Callable[..., CliResult]) -> None:
+    """Another suite called `listings` in a shared store, scored by other scorers, answers badly in the
+    last week: that is not a regression of the first suite, whose weeks stay its own."""
+    db = tmp_path / "trend.duckdb"
+    store = open_store(db)
+    for i in range(WEEKS):
+        seed_week(store, i, passes=18)
+    seed_week(store, WEEKS - 1, passes=0, scorers=("contains",), hours=1)
+    out = tmp_path / "reports"
+    shown = cli("trend", "listings", "--db", str(db), "--out", str(out))
+    assert shown.exit_code == 0, shown.stderr
+    assert "regression" not in shown.stdout
+    assert "prompt - · model openai/m · scored by contains [" in shown.stdout
+    assert "prompt - · model openai/m · scored by json_schema, fields [" in shown.stdout
+    assert "1 run(s) prompt - · model openai/m scored otherwise (by contains" in shown.stdout
+    assert len(list(out.glob("*.csv"))) == 2  # each series its own files
+    first = [
+        r
+        for r in build_trends(store, "listings", TrendQuery(weeks=WEEKS, now=NOW))
+        if r.series and "fields" in r.series.scorers
+    ]
+    assert first[0].pass_rates[-1] == pytest.approx(0.9) and not first[0].regressions
+
+
+def test_a_regression_says_when_the_case_files_changed_under_it(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "trend.duckdb")
+    for i in range(WEEKS):
+        bad = i == REGRESSION_WEEK
+        seed_week(
+            store, i, passes=10 if bad else 18, case_set="cases-2" if i >= REGRESSION_WEEK else "cases-1"
+        )
+    (suite_drop,) = [
+        r
+        for r in build_trend(store, "listings", TrendQuery(weeks=WEEKS, now=NOW)).regressions
+        if r.kind == "suite"
+    ]
+    assert suite_drop.changes == ("case files changed",)
+    assert suite_drop.note == " (case files changed)"
 
 
 def test_a_relaxed_rescore_subsets_and_other_prompts_are_not_pooled(

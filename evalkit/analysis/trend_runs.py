@@ -1,0 +1,130 @@
+"""Which runs a trend may pool, and what changed under a flagged week.
+
+A week-to-week pass rate means something only on one ruler: runs scored by other scorers (their
+arguments, weights, thresholds) or another case rule form their own series, even when the suite and
+prompt version share a name (two suites called ``loop`` writing to one shared store). What may change
+within a series (the case files, as mining adds cases each week; the text of a prompt version edited
+in place) is stated next to each regression it could explain, not hidden in the average.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+_CASE_RULE = ("case_pass", "case_threshold")
+DEFAULT_KINDS: tuple[str, ...] = ("full", "merged")  # runs over every case: comparable week to week
+
+
+@dataclass(frozen=True)
+class TrendSeries:
+    """Which runs a trend pools: one prompt version and model of the suite scored one way
+    (:func:`~evalkit.analysis.trend_runs.scoring_of`), runs of these kinds."""
+
+    prompt_version: str | None
+    model: str
+    kinds: tuple[str, ...] = DEFAULT_KINDS
+    scoring: str = ""  # digest of the scorers and case rule; "" matches any (a series' runs share one)
+    # the scorers' names, set where series of one prompt version and model differ only in scoring
+    scorers: str = field(default="", compare=False)
+
+    @property
+    def label(self) -> str:
+        scored = f" · scored by {self.scorers} [{self.scoring}]" if self.scorers else ""
+        return f"prompt {self.prompt_version or '-'} · model {self.model}{scored}"
+
+    def pools(self, run: dict[str, Any]) -> bool:
+        """Whether ``run`` (a row of :meth:`TrendStore.complete_runs`) belongs to this series."""
+        return (run["prompt_version"], run["model"]) == (self.prompt_version, self.model) and (
+            not self.scoring or run["scoring"] == self.scoring
+        )
+
+
+def scoring_of(config_json: Any) -> tuple[str, str]:
+    """A run's scoring as (a short digest, its scorers' names) from its stored config snapshot."""
+    config = json.loads(config_json) if isinstance(config_json, str) else {}
+    scorers = config.get("scorers") or []
+    gate = config.get("gate") or {}
+    rule = {key: gate[key] for key in _CASE_RULE if key in gate}
+    text = json.dumps({"scorers": scorers, "rule": rule}, sort_keys=True, default=str)
+    names = ", ".join(str(s.get("id") or s.get("name")) for s in scorers if isinstance(s, dict))
+    return hashlib.sha256(text.encode()).hexdigest()[:8], names or "-"
+
+
+def changes_between(
+    week_runs: Iterable[dict[str, Any]], before_runs: Iterable[dict[str, Any]]
+) -> tuple[str, ...]:
+    """What differs between a week's pooled runs and the runs of the weeks it is measured against."""
+    week, before = list(week_runs), list(before_runs)
+    out = []
+    for key, what in (("case_set_hash", "case files changed"), ("prompt_hash", "prompt text changed")):
+        now = {r.get(key) for r in week}
+        then = {r.get(key) for r in before}
+        if now != then:
+            out.append(what)
+    return tuple(out)
+
+
+def pooling(
+    runs: list[dict[str, Any]], series: TrendSeries | None, weeks: list[date]
+) -> tuple[dict[str, list[int]], dict[str, list[int]], list[str]]:
+    """Runs per week pooled (by kind) and left out (by reason), and the ids of the pooled runs."""
+    pooled: dict[str, list[int]] = {}
+    left_out: dict[str, list[int]] = {}
+    chosen: list[str] = []
+    positions = {w: i for i, w in enumerate(weeks)}
+    for run in runs:
+        pos = positions.get(as_week(run["week"]))
+        if pos is None:
+            continue
+        same = series is not None and series.pools(run)
+        if same and series is not None and run["kind"] in series.kinds:
+            chosen.append(run["run_id"])
+            pooled.setdefault(run["kind"], [0] * len(weeks))[pos] += 1
+            continue
+        other = TrendSeries(run["prompt_version"], run["model"]).label
+        if series is not None and other == TrendSeries(series.prompt_version, series.model).label:
+            other += f" scored otherwise (by {run['scorers']} [{run['scoring']}])"
+        reason = f"kind {run['kind']}" if same else f"{other}, kind {run['kind']}"
+        left_out.setdefault(reason, [0] * len(weeks))[pos] += 1
+    return pooled, left_out, chosen
+
+
+def unpriced(
+    runs: list[dict[str, Any]], chosen: list[str], weeks: list[date]
+) -> tuple[set[str], set[str], set[int]]:
+    """The models without a price the pooled runs called (``RunSummary.unpriced_models``), the
+    targets whose own calls were not counted (``RunSummary.unmetered_target``), and the positions
+    of the weeks those runs are in."""
+    positions = {w: i for i, w in enumerate(weeks)}
+    pooled = set(chosen)
+    models: set[str] = set()
+    targets: set[str] = set()
+    at: set[int] = set()
+    for run in runs:
+        summary = run.get("summary_json")
+        pos = positions.get(as_week(run["week"]))
+        if run["run_id"] not in pooled or pos is None or not isinstance(summary, str):
+            continue
+        stored = json.loads(summary)
+        found, target = stored.get("unpriced_models") or [], stored.get("unmetered_target")
+        models.update(found)
+        if target:
+            targets.add(target)
+        if found or target:
+            at.add(pos)
+    return models, targets, at
+
+
+def as_week(value: Any) -> date:
+    if hasattr(value, "to_pydatetime"):
+        value = value.to_pydatetime()
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    raise TypeError(f"not a week start: {value!r}")
