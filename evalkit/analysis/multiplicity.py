@@ -45,13 +45,19 @@ def holm(p_values: Sequence[float]) -> list[float]:
 
 
 def signed_rank_p(a: Sequence[float], b: Sequence[float]) -> float:
-    """Two-sided Wilcoxon signed-rank p-value of the paired differences ``b - a`` (1.0 when all are 0)."""
+    """Two-sided Wilcoxon signed-rank p-value of the paired differences ``b - a`` (1.0 when all are 0).
+
+    Unchanged pairs are dropped first (Wilcoxon's own rule) and SciPy tests the rest: exactly up to
+    50 of them. Handing SciPy the zeros instead switches it to the normal approximation, which is
+    far too small for a few changed cases among many unchanged ones: 8 cases each 0.5 lower among
+    32 unchanged gave p 0.0047, below the least an exact test of 8 pairs can give (2/2^8 = 0.0078).
+    """
     from scipy.stats import wilcoxon
 
-    diffs = [y - x for x, y in zip(a, b, strict=True)]
-    if not any(abs(d) > 1e-12 for d in diffs):
+    changed = [y - x for x, y in zip(a, b, strict=True) if abs(y - x) > 1e-12]
+    if not changed:
         return 1.0
-    return float(wilcoxon(diffs, zero_method="wilcox").pvalue)
+    return float(wilcoxon(changed).pvalue)
 
 
 def adjust_family(

@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 
 from evalkit.analysis.compare import Comparison, compare_outcomes
-from evalkit.analysis.multiplicity import holm
+from evalkit.analysis.multiplicity import holm, signed_rank_p
 from evalkit.analysis.outcomes import CaseOutcome, RunOutcomes
 from evalkit.cli.compare import print_comparison
 from tests.runs import run_record
@@ -42,6 +42,16 @@ def noisy_run(run_id: str, rng: random.Random, accuracy: list[float], n_cases: i
 
 def flagged(comparison: Comparison) -> list[str]:
     return [m.label for m in comparison.metrics if m.verdict in ("better", "worse") and m.kind != "cases"]
+
+
+def test_signed_rank_p_is_exact_for_a_few_changed_pairs_among_many_unchanged() -> None:
+    """8 cases each 0.5 lower, 32 unchanged: an exact test of the 8 changed pairs gives at least
+    2/2^8; the normal approximation SciPy uses when handed the zeros gave 0.0047."""
+    a = [1.0] * 40
+    b = [0.5] * 8 + [1.0] * 32
+    assert signed_rank_p(a, b) == pytest.approx(2 / 2**8)
+    assert signed_rank_p(a, b) == signed_rank_p(a[:8], b[:8])  # the unchanged pairs change nothing
+    assert signed_rank_p(a, a) == 1.0
 
 
 def test_two_runs_of_the_same_noise_process_flag_no_field_in_19_of_20_trials() -> None:
