@@ -73,7 +73,9 @@ def cell_stats(outcomes: RunOutcomes, fields: Any = None, *, seed: int = 0) -> C
 
 
 def field_slot_counts(fields: Any) -> list[tuple[int, int, int]]:
-    """Per case (every epoch and field pooled): (right values, values stated, values to find)."""
+    """Per case (every epoch and field pooled): (right values, values stated, values to find), in
+    case-id order: the bootstrap draws cases by position, so the same data must give the same order
+    whatever order (collation) the database returned its rows in."""
     if fields is None or not len(fields):
         return []
     case_ids, statuses, slots = frame_columns(fields, ("case_id", "status", "slot"))
@@ -84,7 +86,8 @@ def field_slot_counts(fields: Any) -> list[tuple[int, int, int]]:
         counts[0] += kind == "VC"
         counts[1] += kind in ("NV", "VC", "VW")
         counts[2] += kind in ("VN", "VC", "VW")
-    return [(vc, stated, to_find) for vc, stated, to_find in per_case.values()]
+    ordered = (per_case[case_id] for case_id in sorted(per_case))
+    return [(vc, stated, to_find) for vc, stated, to_find in ordered]
 
 
 def micro_f1_interval(

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from evalkit.analysis.frontier import CellStats, build_frontier, dominates
-from evalkit.analysis.frontier_cells import group_frontier, micro_f1_interval
+from evalkit.analysis.frontier_cells import field_slot_counts, group_frontier, micro_f1_interval
 from evalkit.store import open_store
 from tests.runs import Outcome, run_record, store_run
 
@@ -160,3 +160,18 @@ def test_group_frontier_from_stored_runs(tmp_path: Path) -> None:
     assert [c.pareto for c in frontier.cells] == [True, True, True]
     assert frontier.best == "r-big"
     assert frontier.recommended == "r-mid"
+
+
+def test_the_f1_interval_does_not_depend_on_the_order_the_database_returned_rows_in() -> None:
+    """PostgreSQL with a linguistic collation sorts `Beta-3` before `alpha_1`; DuckDB does not. The
+    bootstrap draws cases by position, so the same slots gave another interval on each store."""
+    import pandas as pd
+
+    rows = []
+    for i, case_id in enumerate(["Beta-3", "alpha_1", "A9", "_x", "b", "C-2", "a10", "zz"]):
+        rows += [{"case_id": case_id, "status": "match" if i % 3 else "mismatch", "slot": None}]
+        rows += [{"case_id": case_id, "status": "missing" if i % 2 else "match", "slot": None}]
+    frame = pd.DataFrame(rows)
+    shuffled = frame.iloc[::-1].reset_index(drop=True)
+    assert field_slot_counts(frame) == field_slot_counts(shuffled)
+    assert micro_f1_interval(field_slot_counts(frame)) == micro_f1_interval(field_slot_counts(shuffled))
