@@ -91,14 +91,30 @@ def read_run_tables(store: Store, run_id: str) -> RunTables:
     return RunTables(run_id=run_id, **frames)
 
 
+# the files its cases were given (migration 012): which file each case used, and the files themselves
+_RUN_FILE_COLUMNS = ("run_id", "case_id", "variable", "name", "sha256")
+_FILE_COLUMNS = ("sha256", "media_type", "size_bytes", "data_base64")
+
+
 def read_run_rows(store: Store, run_id: str) -> RunRows:
-    """The run's rows of each result table as tuples, NULLs kept as None (what a copy needs)."""
+    """The run's rows of each result table as tuples, NULLs kept as None (what a copy needs), and
+    of its input files (``run_input_files``, and the ``input_files`` they name)."""
     rows: RunRows = {}
     with store._connection() as con:
         for table, (columns, order) in RESULT_TABLES.items():
             rows[table] = con.execute(
                 f"SELECT {', '.join(columns)} FROM {table} WHERE run_id = ? ORDER BY {order}", (run_id,)
             )
+        rows["run_input_files"] = con.execute(
+            f"SELECT {', '.join(_RUN_FILE_COLUMNS)} FROM run_input_files WHERE run_id = ? "
+            "ORDER BY case_id, variable",
+            (run_id,),
+        )
+        rows["input_files"] = con.execute(
+            f"SELECT {', '.join(_FILE_COLUMNS)} FROM input_files WHERE sha256 IN "
+            "(SELECT sha256 FROM run_input_files WHERE run_id = ?) ORDER BY sha256",
+            (run_id,),
+        )
     return rows
 
 
@@ -114,6 +130,11 @@ def insert_run(store: Store, run: RunRecord, parts: Sequence[RunRows]) -> None:
             at = columns.index("run_id")
             rows = [(*row[:at], run.run_id, *row[at + 1 :]) for part in parts for row in part[table]]
             con.insert(table, columns, rows)
+        # a file is stored once by content: one the target already holds is the same file
+        files = [row for part in parts for row in part.get("input_files", ())]
+        con.insert("input_files", _FILE_COLUMNS, files, ignore_existing=True)
+        used = [(run.run_id, *row[1:]) for part in parts for row in part.get("run_input_files", ())]
+        con.insert("run_input_files", _RUN_FILE_COLUMNS, used, ignore_existing=True)
 
 
 def read_cache_rows(store: Store) -> list[tuple[Any, ...]]:

@@ -1,7 +1,8 @@
 """Pushing runs from a local database to a shared one: ``evalkit sync RUN --to postgresql://...``.
 
-A run is copied whole (its row of ``runs`` and all of its cases, outputs, scores and field scores),
-in one transaction, under the same run id. Syncing a run that the target already holds changes
+A run is copied whole (its row of ``runs``, all of its cases, outputs, scores and field scores, and
+the input files its cases were given), in one transaction, under the same run id. Human labels and
+pairwise comparisons made of it later are not runs' rows and are not copied. Syncing a run that the target already holds changes
 nothing, so a CI job can sync unconditionally. Unfinished runs are refused: finish them first
 (``evalkit run --resume``), or the shared store would hold half a run.
 """

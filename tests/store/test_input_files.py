@@ -48,3 +48,12 @@ def test_files_are_stored_by_hash_per_run_and_shown_in_the_report(
     assert 'id="input-files">Input files (3)' in html
     assert html.count('<img src="data:image/png;base64,') == 2
     assert 'download="inv.pdf">cases/docs/inv.pdf</a>' in html
+    # a synced run keeps its files (sync copies a run whole); syncing again copies nothing
+    shared = tmp_path / "shared.duckdb"
+    for _ in range(2):
+        synced = cli("sync", first.run_id, second.run_id, "--db", str(db), "--to", str(shared))
+        assert synced.exit_code == 0, synced.stderr
+    copied = InputFileStore(open_store(shared)).of_run(first.run_id, with_data=True)
+    assert copied == files
+    with open_store(shared)._connection() as con:
+        assert con.execute("SELECT count(*) FROM input_files")[0][0] == 2
