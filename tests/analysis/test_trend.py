@@ -179,7 +179,7 @@ def test_trend_csv_and_html_show_the_planted_regression_week(
     html = (out / "trend-listings.html").read_text()
     assert re.search(rf'<tr class="regression">\s*<td>{bad_week}</td>', html)
     # drops are points of pass rate, not a relative %
-    assert "a regression is a week 5.0 pts or more below" in html and "−40.0 pts" in html
+    assert "a regression is a week 5.0 pts or more below" in html and "\u221240.0 pts" in html  # a minus sign
     assert html.count('<tr class="regression">') == 1 + 3  # the week row + three regression-table rows
     assert "&lt;b&gt;SONY&lt;/b&gt; headphones" in html and "<b>SONY</b>" not in html
     assert html.count('src="data:image/png;base64,') == 6  # field F1 among them
