@@ -7,6 +7,10 @@ better on one; the cells no other cell dominates are the Pareto frontier. Identi
 dominate each other, so ties are all kept. An unknown cost or p95 (every answer came from the
 cache, or costs were stored before they were recorded) counts as the worst value on that axis.
 
+A cell whose run could not be judged (more of its cases errored than its gate's ``max_error_rate``
+allows: the run exited 3) is shown but is never the best nor recommended: its pass rate rests on
+the cases it did answer, and a pipeline that crashes on the hard half would top the group.
+
 The *best* cell has the highest pass rate. A cell is *not significantly worse* than the best when
 McNemar's exact test on the cases both scored does not reject "same pass rate" at ``alpha``; the
 best itself qualifies. Each cell is tested against the best on its own, without a multiplicity
@@ -48,10 +52,23 @@ class CellStats:
     f1_low: float | None = None  # 95% case-bootstrap interval of the micro F1
     f1_high: float | None = None
     case_passed: Mapping[str, bool] = field(default_factory=dict, repr=False)  # case id -> passed
+    errors: int = 0  # cases every epoch of which errored (no answer to score)
+    max_error_rate: float | None = None  # the run's gate: above it the run could not be judged
 
     @property
     def label(self) -> str:
         return f"{self.prompt_version or '-'} · {self.model}"
+
+    @property
+    def error_rate(self) -> float | None:
+        cases = self.scored + self.errors
+        return self.errors / cases if cases else None
+
+    @property
+    def judged(self) -> bool:
+        """False when more cases errored than the run's gate allows (it exited 3, could not be judged)."""
+        rate = self.error_rate
+        return rate is None or self.max_error_rate is None or rate <= self.max_error_rate + 1e-12
 
     @property
     def pass_rate(self) -> float | None:
@@ -103,7 +120,7 @@ class Frontier:
     def recommendation(self) -> str:
         """The named recommendation as one sentence (or why there is none)."""
         if self.best is None:
-            return "No cell has a scored case: no best cell to compare with."
+            return "No cell has a scored case its gate could judge: no best cell to compare with."
         best = self.cell(self.best)
         if self.recommended is None:
             return (
@@ -136,7 +153,7 @@ def dominates(a: CellStats, b: CellStats) -> bool:
 def build_frontier(cells: Sequence[CellStats], *, alpha: float = DEFAULT_ALPHA) -> Frontier:
     """Mark the Pareto cells, test each cell against the best, and name the recommended cell."""
     dominators = [tuple(o.run_id for o in cells if o.run_id != c.run_id and dominates(o, c)) for c in cells]
-    scored = [c for c in cells if c.scored]
+    scored = [c for c in cells if c.scored and c.judged]
     if not scored:
         marked = [
             FrontierCell(c, pareto=not d, dominated_by=d) for c, d in zip(cells, dominators, strict=True)
@@ -146,7 +163,7 @@ def build_frontier(cells: Sequence[CellStats], *, alpha: float = DEFAULT_ALPHA) 
     marked = []
     for cell, dominated_by in zip(cells, dominators, strict=True):
         marked.append(_tested(cell, best, dominated_by, alpha))
-    eligible = [c for c in marked if c.not_worse and c.stats.cost_per_1k is not None]
+    eligible = [c for c in marked if c.not_worse and c.stats.judged and c.stats.cost_per_1k is not None]
     recommended = min(
         eligible,
         key=lambda c: (c.stats.cost_per_1k, _lower_better(c.stats.p95_ms), -_quality(c.stats)),
@@ -164,6 +181,8 @@ def _tested(cell: CellStats, best: CellStats, dominated_by: tuple[str, ...], alp
     pareto = not dominated_by
     if cell.run_id == best.run_id:
         return FrontierCell(cell, pareto, dominated_by, paired=cell.scored, diff_vs_best=0.0, not_worse=True)
+    if not cell.judged:
+        return FrontierCell(cell, pareto, dominated_by)
     shared = [cid for cid in best.case_passed if cid in cell.case_passed]
     if not shared:
         return FrontierCell(cell, pareto, dominated_by)

@@ -1,7 +1,8 @@
 """A group's cells read from the store as :class:`~evalkit.analysis.frontier.CellStats`.
 
 Per cell: the pass rate over the cases with a pass/fail verdict (errors left out, like the run's
-own pass rate) with its 95% Wilson interval; USD per 1,000 cases from each case's stored cost
+own pass rate, and counted apart against the run's ``gate.max_error_rate``) with its 95% Wilson
+interval; USD per 1,000 cases from each case's stored cost
 (one answer: with epochs, their mean; target and judge; an answer served from the cache at what it cost when first made, see
 :mod:`evalkit.analysis.costs`; cases whose cost is unknown left out of the mean); the p95 of the
 uncached latencies; and, when the run scored fields, the micro field F1 with a 95% percentile
@@ -51,6 +52,7 @@ def cell_stats(outcomes: RunOutcomes, fields: Any = None, *, seed: int = 0) -> C
     """A cell's figures from its outcomes and (optionally) its field rows."""
     run = outcomes.run
     verdicts = {cid: c.passed for cid, c in outcomes.cases.items() if c.passed is not None}
+    limit = run.config.get("gate", {}).get("max_error_rate")
     passed = sum(verdicts.values())
     low, high = wilson_interval(passed, len(verdicts)) if verdicts else (None, None)
     costs = [c.cost_usd for c in outcomes.cases.values() if c.cost_usd is not None]
@@ -69,6 +71,8 @@ def cell_stats(outcomes: RunOutcomes, fields: Any = None, *, seed: int = 0) -> C
         f1_low=f1_low,
         f1_high=f1_high,
         case_passed=verdicts,
+        errors=len(outcomes.cases) - len(verdicts),
+        max_error_rate=float(limit) if limit is not None else None,
     )
 
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from evalkit.analysis.frontier import Frontier
 from evalkit.report.formatting import milliseconds, pvalue
-from evalkit.report.frontier import cell_note, diff_text, interval_text, usd_per_1k
+from evalkit.report.frontier import cell_note, diff_text, interval_text, pass_rate_text, usd_per_1k
 from evalkit.results import RunRecord
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ def print_frontier(frontier: Frontier) -> None:
             PARETO_MARK if cell.pareto else DOMINATED_MARK,
             s.label,
             s.run_id,
-            interval_text(s.pass_rate, s.pass_low, s.pass_high),
+            pass_rate_text(s),
         ]
         if frontier.has_f1:
             row.append(interval_text(s.f1, s.f1_low, s.f1_high))

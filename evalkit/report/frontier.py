@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit import __version__
-from evalkit.analysis.frontier import Frontier
+from evalkit.analysis.frontier import CellStats, Frontier
 from evalkit.report.formatting import cell as md_cell
 from evalkit.report.formatting import milliseconds, pvalue
 
@@ -32,13 +32,24 @@ def interval_text(value: float | None, low: float | None, high: float | None) ->
     return f"{value:.1%} [{low * 100:.1f}, {high * 100:.1f}]"
 
 
+def pass_rate_text(stats: CellStats) -> str:
+    """A cell's pass rate and interval, and the cases it errored on, which the rate leaves out
+    (``100.0% [83.9, 100.0] · 20 errored``)."""
+    text = interval_text(stats.pass_rate, stats.pass_low, stats.pass_high)
+    return text + (f" · {stats.errors} errored" if stats.errors else "")
+
+
 def usd_per_1k(value: float | None) -> str:
     return "n/a" if value is None else f"${value:,.4f}"
 
 
 def cell_note(frontier: Frontier, run_id: str) -> str:
-    """``best``, ``not worse`` or ``worse`` (than the best), and ``recommended``."""
+    """``best``, ``not worse`` or ``worse`` (than the best), and ``recommended``; or ``not judged`` for
+    a cell with more errored cases than its gate allows."""
     cell = frontier.cell(run_id)
+    s = cell.stats
+    if not s.judged:
+        return f"not judged: {s.errors} of {s.errors + s.scored} cases errored (max_error_rate {s.max_error_rate:.0%})"
     note = "best" if run_id == frontier.best else "not worse" if cell.not_worse else "worse"
     return note + (", recommended" if run_id == frontier.recommended else "")
 
@@ -69,7 +80,7 @@ def frontier_markdown(frontier: Frontier) -> str:
         f1_cell = f" {interval_text(s.f1, s.f1_low, s.f1_high)} |" if f1 else ""
         p = "" if c.p_vs_best is None else pvalue(c.p_vs_best)
         lines.append(
-            f"| {'◆' if c.pareto else '·'} | {md_cell(s.label)} | {interval_text(s.pass_rate, s.pass_low, s.pass_high)} |"
+            f"| {'◆' if c.pareto else '·'} | {md_cell(s.label)} | {pass_rate_text(s)} |"
             f"{f1_cell} {usd_per_1k(s.cost_per_1k)} | {milliseconds(s.p95_ms)} | {diff_text(frontier, s.run_id)} "
             f"| {p} | {cell_note(frontier, s.run_id)} |"
         )
@@ -148,6 +159,7 @@ def render_group_html(frontier: Frontier, *, group_id: str, suite: str) -> str:
         generated_at=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         version=__version__,
         interval=interval_text,
+        pass_rate=pass_rate_text,
         usd=usd_per_1k,
         ms=milliseconds,
         note=lambda run_id: cell_note(frontier, run_id),

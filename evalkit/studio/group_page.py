@@ -8,7 +8,7 @@ from starlette.responses import PlainTextResponse, Response
 from evalkit.analysis.frontier_cells import gate_alpha, group_frontier
 from evalkit.errors import EvalkitError
 from evalkit.report.formatting import milliseconds, pvalue
-from evalkit.report.frontier import cell_note, diff_text, interval_text, usd_per_1k
+from evalkit.report.frontier import cell_note, diff_text, interval_text, pass_rate_text, usd_per_1k
 from evalkit.store.groups import group_runs
 from evalkit.studio.state import studio_of
 
@@ -25,7 +25,7 @@ async def group_page(request: Request) -> Response:
     rows = [
         {
             "cell": cell,
-            "pass_rate": interval_text(cell.stats.pass_rate, cell.stats.pass_low, cell.stats.pass_high),
+            "pass_rate": pass_rate_text(cell.stats),
             "f1": interval_text(cell.stats.f1, cell.stats.f1_low, cell.stats.f1_high),
             "cost": usd_per_1k(cell.stats.cost_per_1k),
             "p95": milliseconds(cell.stats.p95_ms),

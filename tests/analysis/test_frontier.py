@@ -175,3 +175,23 @@ def test_the_f1_interval_does_not_depend_on_the_order_the_database_returned_rows
     shuffled = frame.iloc[::-1].reset_index(drop=True)
     assert field_slot_counts(frame) == field_slot_counts(shuffled)
     assert micro_f1_interval(field_slot_counts(frame)) == micro_f1_interval(field_slot_counts(shuffled))
+
+
+def test_a_cell_that_errored_past_its_gate_is_never_best_nor_recommended() -> None:
+    """A pipeline that crashed on the 20 hard cases of 40 is 100% on the rest: it is shown, its
+    errors said, but the gate could not judge its run, so it cannot top the group."""
+    from dataclasses import replace
+
+    from evalkit.report.frontier import cell_note, frontier_markdown, pass_rate_text
+
+    crashes = replace(cell("crashes", [True] * 20, cost=1.0, p95=10.0), errors=20, max_error_rate=0.1)
+    answers = replace(cell("answers", [i < 30 for i in range(40)], cost=2.0, p95=10.0), max_error_rate=0.1)
+    frontier = build_frontier([crashes, answers])
+    assert frontier.best == frontier.recommended == "answers"
+    assert not frontier.cell("crashes").not_worse
+    assert cell_note(frontier, "crashes") == "not judged: 20 of 40 cases errored (max_error_rate 10%)"
+    assert pass_rate_text(crashes) == "100.0% · 20 errored"
+    assert "20 errored" in frontier_markdown(frontier)
+    # within its gate's limit (4 of 40), a cell's errors are said and it is judged as before
+    few = replace(cell("few", [True] * 36, cost=1.0, p95=10.0), errors=4, max_error_rate=0.1)
+    assert build_frontier([few, answers]).best == "few"
