@@ -112,6 +112,7 @@ class RunLabel(BaseModel):
     prompt_hash: str | None
     model: str
     status: str
+    epochs: int = 1  # --repeat: each case's verdict is the majority of its epochs
 
     @property
     def short(self) -> str:
@@ -137,6 +138,19 @@ class Comparison:
     adjustment: str = ADJUSTMENT  # how the p-values of the per-scorer/per-field family were adjusted
     comparable: bool = True  # False: scored differently (see warnings)
     warnings: list[str] = field(default_factory=list)  # what differs in how the runs were scored
+
+    @property
+    def epochs_note(self) -> str | None:
+        """Said wherever the comparison is shown when a run has several epochs: its pass rate here is
+        over cases (each by the majority of its epochs), not over every epoch as its own summary's."""
+        epochs = sorted({self.a.epochs, self.b.epochs})
+        if epochs == [1]:
+            return None
+        shown = " and ".join(str(e) for e in epochs)
+        return (
+            f"pass rates count each case once, by the majority of its {shown} epochs "
+            "(a run's own summary counts every epoch)"
+        )
 
     def metric(self, kind: MetricKind, name: str, metric: str) -> MetricComparison | None:
         """The metric with this kind, name and metric label, if compared."""
@@ -347,6 +361,7 @@ def _label(run: RunRecord) -> RunLabel:
         prompt_hash=run.prompt_hash,
         model=run.model,
         status=run.status,
+        epochs=max(1, int(run.config.get("run", {}).get("repeat", 1) or 1)),
     )
 
 

@@ -33,10 +33,10 @@ class CaseOutcome:
     latency_ms: float | None = None  # None when every answer came from the cache
     scorers: dict[str, tuple[bool, float]] = field(default_factory=dict)  # label -> (passed, score)
     fields: dict[str, bool] = field(default_factory=dict)  # "scorer:field" -> passed
-    output: str | None = None  # first epoch's raw output
+    output: str | None = None  # raw output of the first epoch whose verdict is the case's (majority)
     expected_json: str | None = None  # as stored; parsed only for the cases that flipped
     input_json: str | None = None
-    reasons: tuple[str, ...] = ()  # first epoch: why it did not pass
+    reasons: tuple[str, ...] = ()  # that epoch: why it did not pass
 
 
 @dataclass(frozen=True)
@@ -90,18 +90,17 @@ def frame_columns(frame: Any, names: Sequence[str]) -> list[list[Any]]:
 def outcomes_from_frames(run: RunRecord, frame: Any, scores: Any, fields: Any) -> RunOutcomes:
     """Build :class:`RunOutcomes` from the store's case, score and field frames (or rows)."""
     scorer_acc: dict[str, dict[str, list[tuple[bool, float]]]] = {}
-    reasons: dict[str, list[str]] = {}
+    reasons: dict[tuple[str, int], list[str]] = {}  # (case, epoch) -> why it did not pass
     score_columns = frame_columns(
         scores, ("case_id", "epoch", "scorer", "score", "passed", "reason", "error")
     )
     for case_id, epoch, scorer, score, passed, reason, error in zip(*score_columns, strict=True):
         if isinstance(error, str):
-            if epoch == 0:
-                reasons.setdefault(case_id, []).append(f"{scorer}: could not score ({error})")
+            reasons.setdefault((case_id, int(epoch)), []).append(f"{scorer}: could not score ({error})")
             continue
         scorer_acc.setdefault(case_id, {}).setdefault(scorer, []).append((bool(passed), float(score)))
-        if epoch == 0 and not passed:
-            reasons.setdefault(case_id, []).append(f"{scorer}: {reason}")
+        if not passed:
+            reasons.setdefault((case_id, int(epoch)), []).append(f"{scorer}: {reason}")
     field_acc: dict[str, dict[str, list[bool]]] = {}
     for case_id, scorer, name, passed in zip(
         *frame_columns(fields, ("case_id", "scorer", "field", "passed")), strict=True
@@ -122,12 +121,18 @@ def outcomes_from_frames(run: RunRecord, frame: Any, scores: Any, fields: Any) -
         # a latency of 0 was not measured (recorded outputs: a replay): left out, as cached answers are
         latencies = [float(r[7]) for r in rows if r[4] == "ok" and not r[11] and r[7]]
         uncached_latencies += latencies
-        first = min(rows, key=lambda r: int(r[1]))
-        error_reason = (f"error: {first[5]}",) if first[2] == "error" and isinstance(first[5], str) else ()
+        rows.sort(key=lambda r: int(r[1]))
+        first = rows[0]
+        passed = (n_pass * 2 > len(verdicts)) if verdicts else None
+        # the epoch shown for the case: the first whose verdict is the case's, so a flip to "pass"
+        # does not show an epoch that failed (or the reverse)
+        verdict = "error" if passed is None else "pass" if passed else "fail"
+        shown = next((r for r in rows if r[2] == verdict), first)
+        error_reason = (f"error: {shown[5]}",) if shown[2] == "error" and isinstance(shown[5], str) else ()
         scorer_values = scorer_acc.get(case_id, {})
         cases[case_id] = CaseOutcome(
             case_id=case_id,
-            passed=(n_pass * 2 > len(verdicts)) if verdicts else None,
+            passed=passed,
             score=sum(scored) / len(scored) if scored else None,
             tags=tuple(json.loads(first[14])),
             cost_usd=mean_result_cost([result_cost(r[10], r[11], r[15], r[16]) for r in rows])
@@ -140,10 +145,10 @@ def outcomes_from_frames(run: RunRecord, frame: Any, scores: Any, fields: Any) -
                 for name, got in scorer_values.items()
             },
             fields={name: sum(got) * 2 > len(got) for name, got in field_acc.get(case_id, {}).items()},
-            output=first[6] if isinstance(first[6], str) else None,
+            output=shown[6] if isinstance(shown[6], str) else None,
             expected_json=first[13] if isinstance(first[13], str) else None,
             input_json=first[12],
-            reasons=error_reason or tuple(reasons.get(case_id, ())),
+            reasons=error_reason or tuple(reasons.get((case_id, int(shown[1])), ())),
         )
     p50, p95 = p50_p95(uncached_latencies)
     return RunOutcomes(run=run, cases=cases, latency_p50_ms=p50, latency_p95_ms=p95)

@@ -196,6 +196,8 @@ def print_comparison(comparison: Any, flips: int = FLIPS_SHOWN) -> None:
         notes.append(f"{comparison.errored} left out (errored in a run)")
     if comparison.only_a or comparison.only_b:
         notes.append(f"{comparison.only_a} only in A, {comparison.only_b} only in B")
+    if comparison.epochs_note:
+        notes.append(comparison.epochs_note)
     out.print(
         "; ".join(notes)
         + f" · McNemar exact (pass/fail), Wilcoxon signed-rank and paired bootstrap 95% CI (seed "

@@ -149,6 +149,8 @@ def _comparison_body(comparison: Comparison, a_name: str, b_name: str) -> list[s
         notes.append(f"{comparison.errored} left out (errored in a run)")
     if comparison.only_a or comparison.only_b:
         notes.append(f"{comparison.only_a} only in {a_name}, {comparison.only_b} only in {b_name}")
+    if comparison.epochs_note:
+        notes.append(comparison.epochs_note)
     main = [m for m in comparison.metrics if m.kind in ("cases", "usage")]
     detail = [m for m in comparison.metrics if m.kind in ("scorer", "field")]
     lines = [

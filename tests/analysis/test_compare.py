@@ -179,3 +179,35 @@ def test_per_scorer_field_and_usage_metrics() -> None:
     assert cost is not None and cost.verdict == "worse" and not cost.higher_is_better
     assert latency is not None and latency.verdict == "better" and latency.diff == pytest.approx(-100.0)
     assert tokens is not None and tokens.verdict == "no significant difference"
+
+
+def test_epochs_a_flip_shows_an_epoch_with_the_cases_verdict_and_the_rule_is_said(tmp_path: Any) -> None:
+    """With --repeat 3, case c0 of run A fails epochs 1 and 2 and passes epoch 0; of run B it passes
+    all three. A's majority is fail: the flip must show A's failing output and its reason, not
+    epoch 0's passing one (identical outputs on both sides, with no reason)."""
+    from evalkit.analysis.compare import compare_runs
+    from evalkit.analysis.outcomes import load_outcomes
+    from evalkit.store import open_store
+    from tests.runs import Outcome, case_result
+
+    store = open_store(tmp_path / "r.duckdb")
+    verdicts = {"a": ["pass", "fail", "fail"], "b": ["pass", "pass", "pass"]}
+    runs = {}
+    for name, per_epoch in verdicts.items():
+        record = run_record(name, minutes=len(runs)).model_copy(update={"config": {"run": {"repeat": 3}}})
+        store.create_run(record)
+        results = [
+            case_result(Outcome("c0", v, output=f'{{"qty": {epoch}}}'), epoch)
+            for epoch, v in enumerate(per_epoch)
+        ]
+        results += [case_result(Outcome(f"ok{i}", "pass"), e) for i in range(3) for e in range(3)]
+        store.add_results(name, results)
+        store.finish_run(name, status="complete", summary=store.summarize(name))
+        runs[name] = store.get_run(name)
+    shown = load_outcomes(store, runs["a"]).cases["c0"]
+    assert shown.passed is False and shown.output == '{"qty": 1}'
+    assert shown.reasons == ("exact: answer differs from expected",)
+    result = compare_runs(store, runs["a"], runs["b"])
+    (flip,) = result.flips
+    assert (flip.output_a, flip.output_b) == ('{"qty": 1}', '{"qty": 0}')
+    assert result.epochs_note is not None and "majority of its 3 epochs" in result.epochs_note
