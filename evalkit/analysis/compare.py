@@ -138,6 +138,7 @@ class Comparison:
     adjustment: str = ADJUSTMENT  # how the p-values of the per-scorer/per-field family were adjusted
     comparable: bool = True  # False: scored differently (see warnings)
     warnings: list[str] = field(default_factory=list)  # what differs in how the runs were scored
+    paired_ids: tuple[str, ...] = ()  # the cases both runs scored, which every paired figure rests on
 
     @property
     def epochs_note(self) -> str | None:
@@ -261,6 +262,7 @@ def compare_outcomes(
         a=_label(a.run),
         b=_label(b.run),
         paired=len(scored),
+        paired_ids=tuple(x.case_id for x, _ in scored),
         only_a=len(a.cases.keys() - b.cases.keys()),
         only_b=len(b.cases.keys() - a.cases.keys()),
         errored=len(pairs) - len(scored),

@@ -115,7 +115,7 @@ def compare(
     rates = print_baseline_rates(comparison, run_a, run_b)
     from evalkit.cli.field_table import print_field_figures
 
-    print_field_figures(store, run_a, run_b)
+    print_field_figures(store, run_a, run_b, comparison)
     pairwise = None
     if judge is not None:
         from evalkit.cli.pairwise import judge_runs

@@ -72,14 +72,24 @@ def _cells(c: SlotCounts) -> list[str]:
     ]
 
 
-def print_field_figures(store: Any, run_a: Any, run_b: Any) -> None:
-    """`evalkit compare`: both runs' micro and macro P/R/F1 side by side (descriptive, not tested)."""
-    a, b = (field_metrics_of_counts(store.field_slot_counts(r.run_id)) for r in (run_a, run_b))
+def print_field_figures(store: Any, run_a: Any, run_b: Any, comparison: Any) -> None:
+    """`evalkit compare`: both runs' micro and macro P/R/F1 side by side (descriptive, not tested),
+    on the cases both scored, as every other figure of the comparison."""
+    every_case = not (comparison.only_a or comparison.only_b or comparison.errored)
+    a, b = (
+        field_metrics_of_counts(
+            store.field_slot_counts(r.run_id)  # counted by the database
+            if every_case
+            else _slot_counts(store.field_rows(r.run_id, list(comparison.paired_ids), frame=False))
+        )
+        for r in (run_a, run_b)
+    )
     if not (a.fields and b.fields):
         return
     titles = [scorer_title(m.scorers, r.config) for m, r in ((a, run_a), (b, run_b))]
     source = titles[0] if titles[0] == titles[1] else f"A {titles[0]}; B {titles[1]}"
-    table = Table(show_edge=False, pad_edge=False, box=None, title=f"Fields ({source}): P/R/F1")
+    title = f"Fields ({source}): P/R/F1 on the {comparison.paired} paired cases"
+    table = Table(show_edge=False, pad_edge=False, box=None, title=title)
     for col in ("", "micro P", "micro R", "micro F1", "macro P", "macro R", "macro F1"):
         table.add_column(col, justify="left" if not col else "right")
     for name, m in (("A", a), ("B", b)):
@@ -90,3 +100,11 @@ def print_field_figures(store: Any, run_a: Any, run_b: Any) -> None:
             *(figure(v) for v in (m.macro_precision, m.macro_recall, m.macro_f1)),
         )
     out.print(table)
+
+
+def _slot_counts(rows: Any) -> list[tuple[str, str, str | None, str, int]]:
+    """``(scorer, field, slot, status, n)`` counted from field rows (some cases of a run)."""
+    counted: dict[tuple[str, str, str | None, str], int] = {}
+    for key in zip(*rows.columns(("scorer", "field", "slot", "status")), strict=True):
+        counted[key] = counted.get(key, 0) + 1
+    return [(*key, n) for key, n in counted.items()]

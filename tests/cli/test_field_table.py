@@ -56,3 +56,25 @@ def test_run_show_and_compare_name_markdown_table_as_the_source_of_the_fields(
     pair = cli("compare", first, second, "--db", str(db))
     assert pair.exit_code == 0, pair.stderr
     assert "Fields (table: markdown_table): P/R/F1" in pair.stdout
+
+
+def test_compare_field_figures_rest_on_the_paired_cases(
+    cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """Run A holds a case run B lacks, answered wrongly: B's P/R/F1 on its 3 cases against A's on
+    4 made A look worse on the very cases both answered the same way."""
+    from tests.runs import Outcome, run_record, store_run
+
+    db = tmp_path / "r.duckdb"
+    store = open_store(db)
+    same = [Outcome(f"c{i}", "pass", fields={"name": True, "price": True}) for i in range(3)]
+    store_run(
+        store, run_record("a"), [*same, Outcome("extra", "fail", fields={"name": False, "price": False})]
+    )
+    store_run(store, run_record("b", minutes=1), same)
+    pair = cli("compare", "a", "b", "--db", str(db))
+    assert pair.exit_code == 0, pair.stderr
+    assert "P/R/F1 on the 3 paired cases" in pair.stdout
+    rows = [line.split() for line in pair.stdout.splitlines() if line.strip()[:2] in ("A ", "B ")]
+    figures = [row[1:] for row in rows if len(row) == 7]
+    assert len(figures) == 2 and figures[0] == figures[1] == ["1.000"] * 6
