@@ -327,7 +327,7 @@ def _compare_group(
         "model",
         "run",
         "pass rate (results)",
-        "Δ vs ref",
+        "ref → this (paired cases)",
         "p",
         "verdict",
         "pass→fail",
@@ -355,7 +355,9 @@ def _compare_group(
             run.model,
             run.run_id,
             pct(run.summary.pass_rate if run.summary else None),
-            "n/a" if head.diff is None else f"{head.diff * 100:+.1f} pts",
+            "n/a"
+            if head.diff is None
+            else f"{pct(head.a)} → {pct(head.b)} ({head.diff * 100:+.1f} pts, {head.n} cases)",
             pvalue(head.p_value),
             Text(head.verdict, style=style),
             str(len(c.regressions)),

@@ -97,3 +97,23 @@ def test_report_of_a_group_is_the_frontier_page(
     assert cli("report", "s-matrix-1", "--compare", "r-big", "--db", str(matrix)).exit_code == 2
     missing = cli("report", "nothing-like-it", "--db", str(matrix))
     assert missing.exit_code == 2 and "no run 'nothing-like-it'" in missing.stderr
+
+
+def test_group_table_puts_the_paired_rates_beside_their_difference(
+    cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """The reference holds 40 cases (30 pass); the cell 36 of them, all passing. Its +27.8 points
+    are over the 36 paired cases (72.2% -> 100.0%), not against the reference's 75.0%."""
+    db = tmp_path / "g.duckdb"
+    store = open_store(db)
+    ref = [Outcome(f"c{i:02d}", "pass" if i < 30 else "fail") for i in range(40)]
+    store_run(store, run_record("r-ref", model="ref", group_id="g-1"), ref)
+    store_run(
+        store,
+        run_record("r-new", model="new", group_id="g-1", minutes=1),
+        [Outcome(f"c{i:02d}", "pass") for i in range(4, 40)],
+    )
+    result = cli("compare", "g-1", "--db", str(db), "--reference", "r-ref")
+    assert result.exit_code == 0, result.stderr
+    (row,) = [line for line in result.stdout.splitlines() if " r-new " in line and "→" in line]
+    assert "72.2% → 100.0% (+27.8 pts, 36 cases)" in row
