@@ -56,9 +56,12 @@ def cell_note(frontier: Frontier, run_id: str) -> str:
 
 def diff_text(frontier: Frontier, run_id: str) -> str:
     cell = frontier.cell(run_id)
-    if run_id == frontier.best or cell.diff_vs_best is None:
+    if run_id == frontier.best or cell.diff_vs_best is None or frontier.best is None:
         return ""
-    return f"{cell.diff_vs_best * 100:+.1f} pts"
+    best = frontier.cell(frontier.best).stats
+    # on the cases both scored: said when that is not every case of each, whose pass rates are shown
+    on = f" on {cell.paired} cases" if cell.paired != cell.stats.scored or best.scored != cell.paired else ""
+    return f"{cell.diff_vs_best * 100:+.1f} pts{on}"
 
 
 def frontier_markdown(frontier: Frontier) -> str:

@@ -117,3 +117,8 @@ def test_group_table_puts_the_paired_rates_beside_their_difference(
     assert result.exit_code == 0, result.stderr
     (row,) = [line for line in result.stdout.splitlines() if " r-new " in line and "→" in line]
     assert "72.2% → 100.0% (+27.8 pts, 36 cases)" in row
+    # the frontier's difference from the best (here the new cell) says the same paired count
+    (ref_row,) = [
+        line for line in result.stdout.splitlines() if " r-ref " in line and "pts" in line and "·" in line[:3]
+    ]
+    assert "-27.8 pts on 36 cases" in ref_row
