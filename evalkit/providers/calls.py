@@ -144,6 +144,9 @@ class ModelCaller:
         self.retry = retry or RetryPolicy()
         self.deadlines = AttemptDeadlines()
         self.cache = cache
+        # the run these calls are for: a cached answer its own earlier part made (a run stopped, then
+        # resumed) is its own cost, not a saving (set by the runner once the run is known)
+        self.run_id: str | None = None
         self.stats = CallStats()
         self.new_cache_rows: list[
             tuple[str, str, Completion]
@@ -190,6 +193,17 @@ class ModelCaller:
         if row is None:
             return None
         self.stats.cache_hits += 1
+        if self.run_id is not None and row.get("run_id") == self.run_id:
+            # paid by this run before it was stopped: stored at its cost and latency, as an
+            # uninterrupted run stores it (not counted against this invocation's --budget)
+            return Completion(
+                text=row["raw_text"],
+                prompt_tokens=row["prompt_tokens"],
+                completion_tokens=row["completion_tokens"],
+                cost_usd=float(row.get("cost_usd") or 0.0),
+                latency_ms=float(row.get("latency_ms") or 0.0),
+                model=row["model"],
+            )
         return Completion(
             text=row["raw_text"],
             prompt_tokens=row["prompt_tokens"],

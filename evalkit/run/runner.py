@@ -255,6 +255,7 @@ async def _execute(
             record = None
         else:  # a database still to be created: made, and the run stored, while the first calls fly
             record = run
+    caller.run_id = run.run_id  # its own earlier answers, found in the cache on resume, are its cost
     if on_start is not None:
         on_start(run, n_cases * repeat, len(done))
     # a new run with one epoch per case stores each case's row once (a resumed run or epochs may

@@ -44,6 +44,7 @@ CACHE_COLUMNS = (
     "cost_usd",
     "latency_ms",
     "created_at",
+    "run_id",
 )
 # RunRecord fields stored as JSON text, and their column names (the summary has its own model)
 _RUN_JSON_FIELDS = {"params": "params_json", "config": "config_json"}

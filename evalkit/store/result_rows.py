@@ -117,6 +117,16 @@ class ResultRows:
         """New ``(cache_key, model, Completion)`` responses for the response cache."""
         now = utcnow()
         self.cache.extend(
-            (key, model, c.text, c.prompt_tokens, c.completion_tokens, c.cost_usd, c.latency_ms, now)
+            (
+                key,
+                model,
+                c.text,
+                c.prompt_tokens,
+                c.completion_tokens,
+                c.cost_usd,
+                c.latency_ms,
+                now,
+                self.run_id,
+            )
             for key, model, c in cache_rows
         )

@@ -127,6 +127,8 @@ TABLES: dict[str, TableDoc] = {
             "cost_usd": "of the original call",
             "latency_ms": "of the original call",
             "created_at": "when the original call was made",
+            "run_id": "the run that made the call: when that run, resumed, reads it, the answer is the run's "
+            "own cost, not a saving; NULL in rows stored before migration 014",
         },
         notes="`evalkit run --no-cache` does not read it (new responses are still written).",
     ),

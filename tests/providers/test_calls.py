@@ -368,3 +368,33 @@ def test_a_python_target_past_its_timeout_is_not_called_again(tmp_path: Any) -> 
     assert err.value.message == "timeout after 0.3s" and not err.value.transient
     assert c.stats.requests == 1 and c.stats.retries == 0
     assert log.read_text().splitlines() == ["q"]
+
+
+def test_a_resumed_run_pays_for_its_own_cached_answers_and_saves_on_others(tmp_path: Path) -> None:
+    """An answer cached by a run's earlier part (stopped while the judge was out, then resumed) is
+    that run's cost, stored with its latency, as an uninterrupted run stores it; one made by another
+    run is a saving. Neither counts against this invocation's --budget."""
+    from evalkit.providers.base import Completion
+    from evalkit.store import open_store
+    from tests.runs import run_record
+
+    store = open_store(tmp_path / "r.duckdb")
+    store.create_run(run_record("first"))
+    paid = Completion(
+        text='{"a": 1}', prompt_tokens=40, completion_tokens=8, cost_usd=0.002, latency_ms=250.0
+    )
+    store.add_results("first", [], cache_rows=[("key-1", "openai/gpt-4o-mini", paid)])
+
+    def served(run_id: str) -> tuple[Completion, ModelCaller]:
+        caller = ModelCaller(cache=store)
+        caller.run_id = run_id
+        caller.prefetch(["key-1"])
+        hit = caller.cached("key-1")
+        assert hit is not None
+        return hit, caller
+
+    own, caller = served("first")
+    assert (own.cost_usd, own.latency_ms, own.cached, own.saved_cost_usd) == (0.002, 250.0, False, 0.0)
+    assert caller.stats.cost_usd == 0.0 and caller.stats.cache_hits == 1
+    other, _ = served("second")
+    assert (other.cost_usd, other.cached, other.saved_cost_usd) == (0.0, True, 0.002)
