@@ -47,7 +47,7 @@ from evalkit.run.shape import (
     suite_changes,
 )
 from evalkit.run.sharding import resumed_options
-from evalkit.run.signals import StopSignals, db_argument, interrupted, stopped_decision
+from evalkit.run.signals import StopSignals, db_argument, interrupted, resume_command, stopped_decision
 from evalkit.run.summary import judged_summary, summed_calls
 from evalkit.store import Store
 from evalkit.store.leases import RunLeases, fresh_heartbeat
@@ -288,7 +288,7 @@ async def _execute(
         if not writer.recorded:
             raise  # the run was never stored: nothing to resume
         raise _StoppedRun(
-            f"{exc.message}; resume with: evalkit run {suite.path} --resume {run.run_id}", path=exc.path
+            f"{exc.message}; resume with: {resume_command(run, db_argument(store))}", path=exc.path
         ) from None
     finally:
         heartbeat.cancel()
@@ -338,7 +338,7 @@ async def _finish(
         **({"ray": progress.ray} if progress.ray is not None else {}),
     )
     if status != "complete":  # stopped by --budget, a signal or an error: part of the cases ran
-        resume = f"evalkit run {run.suite_path} --resume {run.run_id}"
+        resume = resume_command(run, db_argument(store))
         spent = progress.stopped_by_budget and options.budget_usd is not None
         reason = budget_stop_reason(options.budget_usd or 0.0, caller, resume) if spent else None
         decision = stopped_decision(run, summary, resume, budget_reason=reason, signum=signal)

@@ -76,14 +76,18 @@ def interrupted(
     name = signal.Signals(signum).name
     if run is None:
         return RunInterrupted(signum, f"stopped by {name} before the run started; nothing was stored")
-    command = f"evalkit run {shlex.quote(_shown_path(run.suite_path))} --resume {run.run_id}"
-    if db is not None:
-        command += f" --db {shlex.quote(db)}"
     return RunInterrupted(
         signum,
         f"run {run.run_id} stopped by {name}: {kept} of {total} results kept, run marked incomplete; "
-        f"finish it with: {command}",
+        f"finish it with: {resume_command(run, db)}",
     )
+
+
+def resume_command(run: RunRecord, db: str | None) -> str:
+    """The command that finishes ``run``, as it can be typed: with ``--db`` unless the store is the
+    default one (:func:`db_argument`)."""
+    command = f"evalkit run {shlex.quote(_shown_path(run.suite_path))} --resume {run.run_id}"
+    return command + (f" --db {shlex.quote(db)}" if db is not None else "")
 
 
 def stopped_decision(

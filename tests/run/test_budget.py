@@ -61,7 +61,11 @@ def test_budget_is_a_hard_cap_and_the_run_resumes(
         assert budget - stored_spend < 2 * worst  # ... and it stopped only when the next case could not fit
         line = next(x for x in stopped.stdout.splitlines() if "stopped at the budget" in x)
         assert f"stopped at the budget of ${budget:.4f}: spent ${stored_spend:.4f}" in line
-        assert f"--resume {run_.run_id}" in line and "(exit 4)" in line
+        assert f"--resume {run_.run_id} --db {db}" in line and "(exit 4)" in line  # as it can be typed
+        assert (
+            run_.summary.gate is not None
+            and f"--resume {run_.run_id} --db {db}`" in run_.summary.gate.reasons[0]
+        )
         # `evalkit runs` says how many of the 50 cases the stopped run's pass rate is over
         listed = cli("runs", "--db", str(db)).stdout
         row = next(x for x in listed.splitlines() if run_.run_id in x)
