@@ -277,6 +277,12 @@ class RunRecord(BaseModel):
     heartbeat_at: datetime | None = None  # refreshed while a process runs it
     heartbeat_by: str | None = None  # that process: "host:pid"
 
+    @property
+    def settled_summary(self) -> RunSummary | None:
+        """The summary, unless the run is in progress: a run being resumed (or killed while it was)
+        still holds the summary of the part that stopped earlier, which no longer describes it."""
+        return None if self.status == "running" else self.summary
+
     @classmethod
     def new(
         cls,

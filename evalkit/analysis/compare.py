@@ -374,19 +374,6 @@ def _json(text: str | None) -> Any:
     return json.loads(text) if text is not None else None
 
 
-def gate_thresholds(run: RunRecord) -> tuple[float, float]:
-    """(alpha, min_effect) a comparison with ``run`` as B uses: its suite gate's
-    ``regression_alpha`` and ``regression_min_effect`` as it ran, else the defaults. `compare`, the
-    HTML report and the studio all judge a pair of runs with these."""
-    from evalkit.suite.spec import GateSpec
-
-    defaults, gate = GateSpec(), run.config.get("gate", {})
-    return (
-        float(gate.get("regression_alpha", defaults.regression_alpha)),
-        float(gate.get("regression_min_effect", defaults.regression_min_effect)),
-    )
-
-
 def compare_runs(
     store: Store,
     a: RunRecord,

@@ -381,7 +381,7 @@ def _compare_group(
 
 def _thresholds(run: Any, alpha: float | None, min_effect: float | None) -> tuple[float, float]:
     """alpha and min_effect: the flags, else the candidate run's gate settings as run, else the defaults."""
-    from evalkit.analysis.compare import gate_thresholds
+    from evalkit.gate.suite import gate_thresholds
 
     gate_alpha, gate_effect = gate_thresholds(run)
     return (alpha if alpha is not None else gate_alpha, min_effect if min_effect is not None else gate_effect)

@@ -43,7 +43,8 @@ def runs(
     for col in columns:
         table.add_column(col)
     for r in records:
-        code = r.summary.exit_code if r.summary is not None else None  # the baseline's, where it decided
+        summary = r.settled_summary  # none for a run in progress: not the figures of its stopped part
+        code = summary.exit_code if summary is not None else None  # the baseline's, where it decided
         verdict = "" if code is None else ("pass" if code == 0 else f"fail ({code})")
         table.add_row(
             r.run_id,
@@ -54,7 +55,7 @@ def runs(
             r.started_at.strftime("%Y-%m-%d %H:%M:%S"),
             r.status,
             _cases_column(r),
-            pct(r.summary.pass_rate if r.summary is not None else None),
+            pct(summary.pass_rate if summary is not None else None),
             verdict,
         )
     out.print(table)
@@ -63,7 +64,7 @@ def runs(
 def _cases_column(r: RunRecord) -> str:
     """The cases a run has, or for a run stopped early how many of its planned results it has:
     its pass rate is over those alone."""
-    s = r.summary
+    s = r.settled_summary
     if r.status == "complete" or s is None:
         return str(r.n_cases)
     planned = r.n_cases * max(s.repeat, 1)
@@ -89,7 +90,8 @@ def show(
     record = store.get_run(run)
     verdicts = None if (all_cases or case) else ("fail", "error")
     cases = explain_cases(store, record.run_id, verdicts=verdicts, limit=limit, case_ids=case)
-    rate = record.summary.pass_rate if record.summary is not None else None
+    settled = record.settled_summary
+    rate = settled.pass_rate if settled is not None else None
     out.print(
         f"{record.run_id} · {record.suite_name} · prompt {record.prompt_version or '-'} "
         f"({record.prompt_hash or '-'}) · {record.model} · {record.status} · pass rate {pct(rate)}",

@@ -12,6 +12,7 @@ from evalkit.suite.spec import GateSpec
 
 if TYPE_CHECKING:
     from evalkit.gate.judges import JudgeCheck
+    from evalkit.results import RunRecord
 
 
 def case_verdict(scores: Sequence[ScoreRow], gate: GateSpec) -> tuple[Verdict, float | None]:
@@ -97,3 +98,14 @@ def apply_judge_checks(decision: GateDecision, checks: Sequence[JudgeCheck]) -> 
     if failures and decision.passed:
         return GateDecision(passed=False, exit_code=ExitCode.GATE_FAILED, **update)
     return decision.model_copy(update=update)
+
+
+def gate_thresholds(run: RunRecord) -> tuple[float, float]:
+    """(alpha, min_effect) a comparison with ``run`` as B uses: its suite gate's
+    ``regression_alpha`` and ``regression_min_effect`` as it ran, else the defaults. `compare`, the
+    HTML report and the studio all judge a pair of runs with these."""
+    defaults, gate = GateSpec(), run.config.get("gate", {})
+    return (
+        float(gate.get("regression_alpha", defaults.regression_alpha)),
+        float(gate.get("regression_min_effect", defaults.regression_min_effect)),
+    )

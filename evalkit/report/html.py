@@ -26,10 +26,11 @@ from markupsafe import Markup
 
 from evalkit import __version__
 from evalkit.analysis.caching import prompt_cache_text
-from evalkit.analysis.compare import Comparison, compare_outcomes, gate_thresholds
+from evalkit.analysis.compare import Comparison, compare_outcomes
 from evalkit.analysis.field_metrics import field_metrics_of_frame
 from evalkit.analysis.human_baseline import baseline_error_rates
 from evalkit.analysis.outcomes import outcomes_from_frames
+from evalkit.gate.suite import gate_thresholds
 from evalkit.report.case_table import case_records
 from evalkit.report.charts import Chart, RunSeries, render_charts
 from evalkit.report.formatting import metric_cells, milliseconds

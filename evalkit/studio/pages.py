@@ -131,7 +131,8 @@ async def case_page(request: Request) -> Response:
 
 async def compare_page(request: Request) -> Response:
     """Run B against run A: the flipped cases first, then the paired statistics."""
-    from evalkit.analysis.compare import compare_runs, gate_thresholds
+    from evalkit.analysis.compare import compare_runs
+    from evalkit.gate.suite import gate_thresholds
     from evalkit.report.formatting import metric_cells
 
     studio = studio_of(request)
@@ -171,8 +172,8 @@ async def trend_page(request: Request) -> Response:
     points = [
         {
             "run": r,
-            "pass_rate": pct(r.summary.pass_rate if r.summary else None),
-            "width": round(100 * ((r.summary.pass_rate or 0.0) if r.summary else 0.0)),
+            "pass_rate": pct(r.settled_summary.pass_rate if r.settled_summary else None),
+            "width": round(100 * ((r.settled_summary.pass_rate or 0.0) if r.settled_summary else 0.0)),
         }
         for r in runs
     ]

@@ -38,7 +38,7 @@ def pretty(value: Any) -> str:
 
 def run_row(run: RunRecord, prf: dict[str, float | None] | None) -> dict[str, Any]:
     """One line of the runs list."""
-    summary = run.summary
+    summary = run.settled_summary
     return {
         "run_id": run.run_id,
         "suite": run.suite_name,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -263,7 +264,6 @@ def test_cache_key_covers_what_changes_the_answer() -> None:
 
 def test_queueing_for_a_busy_provider_does_not_count_against_the_timeout() -> None:
     """An in-process model serves one call at a time: calls wait their turn before their timeout starts."""
-    from pathlib import Path
 
     from evalkit.providers.base import Completion, provider, providers
 

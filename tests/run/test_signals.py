@@ -98,3 +98,29 @@ def test_a_signal_leaves_a_resumable_incomplete_run_and_says_how_to_finish_it(
     assert run.summary.gate is not None and run.summary.gate.passed
     # the Calls line counts the whole run: the interrupted part and the resumption
     assert run.summary.calls is not None and run.summary.calls.requests == first_requests + len(sent)
+
+
+def test_a_run_being_resumed_shows_no_figures_of_its_stopped_part(tmp_path: Path, cli: Any) -> None:
+    """While a resume runs it (or after the resuming process was killed), the stored summary is the
+    earlier stop's: 52 of 200 results, 78.8%, 'fail (130)'. runs and show must not print those as
+    the run's figures."""
+    from evalkit.results import GateDecision
+    from evalkit.store.leases import RunLeases
+    from tests.runs import Outcome, run_record, store_run
+
+    db = tmp_path / "r.duckdb"
+    store = open_store(db)
+    stopped = store_run(
+        store, run_record("r1"), [Outcome(f"c{i}", "pass" if i else "fail") for i in range(4)]
+    )
+    assert stopped.summary is not None
+    summary = stopped.summary.model_copy(
+        update={"gate": GateDecision(passed=False, exit_code=130, reasons=["stopped"])}
+    )
+    store.finish_run("r1", status="incomplete", summary=summary)
+    RunLeases(store).claim("r1")  # what a resume does first
+    listed = cli("runs", "--db", str(db)).stdout
+    row = next(line for line in listed.splitlines() if line.startswith("r1 "))
+    assert "running" in row and "75.0%" not in row and "fail (130)" not in row and "n/a" in row
+    shown = cli("show", "r1", "--db", str(db)).stdout
+    assert "· running · pass rate n/a" in shown

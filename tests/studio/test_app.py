@@ -298,7 +298,8 @@ def test_an_epoch_cost_adds_the_judge_and_names_a_cached_answer() -> None:
 
 def test_the_compare_page_judges_a_pair_as_evalkit_compare_does(tmp_path: Any) -> None:
     """B's gate sets min_effect 10 points: a significant 8-point drop is no verdict anywhere."""
-    from evalkit.analysis.compare import compare_runs, gate_thresholds
+    from evalkit.analysis.compare import compare_runs
+    from evalkit.gate.suite import gate_thresholds
     from evalkit.report.formatting import metric_cells
     from evalkit.store import open_store
     from tests.runs import Outcome, run_record, store_run
