@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 TRANSIENT_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 529}
 # (prompt tokens, completion tokens, cached prompt tokens, cache-write tokens)
 #   -> (USD, USD the cached prompt tokens saved against the full input price)
-Price = Callable[[int, int, int, int], tuple[float, float]]
+# (prompt, completion, cached prompt, cache-write tokens[, service tier]) -> (USD, USD the cache saved)
+Price = Callable[..., tuple[float, float]]
 
 
 class JsonEndpoint:

@@ -31,8 +31,10 @@ def lean_client(model: str, api_base: str | None, api_key_env: str | None = None
     if not fast_path_enabled() or not name:
         return None
 
-    def price(prompt: int, completion: int, cached: int = 0, written: int = 0) -> tuple[float, float]:
-        return priced_call(model, prompt, completion, cached, written)
+    def price(
+        prompt: int, completion: int, cached: int = 0, written: int = 0, tier: str | None = None
+    ) -> tuple[float, float]:
+        return priced_call(model, prompt, completion, cached, written, tier)
 
     if provider_name in OPENAI_COMPATIBLE and api_base:
         api_key = api_key_from_environment(provider_name, api_key_env)

@@ -18,7 +18,7 @@ from typing import Any
 from evalkit.errors import ProviderError
 from evalkit.providers.base import Completion, CompletionRequest, Provider, provider, without_key
 from evalkit.providers.lean_vendors import api_key_from_environment, lean_client, serves
-from evalkit.providers.prices import priced_call
+from evalkit.providers.prices import priced_call, service_tier
 from evalkit.providers.tool_calls import tool_calls_text
 
 LOCAL_PREFIX = "local/"
@@ -133,7 +133,8 @@ def completion_from_response(litellm: Any, response: Any, latency_ms: float, mod
         except Exception:  # models missing from the price map cost "unknown", recorded as 0
             cost = 0.0
         if cached:
-            saved = priced_call(model, prompt_tokens, completion_tokens, cached, written)[1]
+            tier = service_tier(getattr(response, "service_tier", None))  # litellm prices the cost at it
+            saved = priced_call(model, prompt_tokens, completion_tokens, cached, written, tier)[1]
     return Completion(
         text=text,
         prompt_tokens=prompt_tokens,

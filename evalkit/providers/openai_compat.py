@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from evalkit.errors import ProviderError
 from evalkit.providers.base import Completion, CompletionRequest, without_key
 from evalkit.providers.http1 import Http1Client, TransportError
+from evalkit.providers.prices import service_tier
 from evalkit.providers.tool_calls import tool_calls_text
 
 if TYPE_CHECKING:
@@ -101,7 +102,10 @@ class OpenAICompatClient:
         completion_tokens = int(usage.get("completion_tokens") or 0)
         details = usage.get("prompt_tokens_details")  # OpenAI's prompt cache: cached_tokens
         cached = int(details.get("cached_tokens") or 0) if details else 0
-        cost, saved = self.price(prompt_tokens, completion_tokens, cached, 0)
+        # priority and flex calls have prices of their own: the tier the response says it was served
+        # at (OpenAI reports it), else the one asked for
+        tier = service_tier(data.get("service_tier") or request.params.get("service_tier"))
+        cost, saved = self.price(prompt_tokens, completion_tokens, cached, 0, tier)
         return Completion(
             text=text,
             prompt_tokens=prompt_tokens,

@@ -7,7 +7,10 @@ selects) straight from the installed package.
 
 Prompt tokens a provider reports as served from its prompt cache are charged at the map's
 ``cache_read_input_token_cost`` when it has one, else at the normal input price; tokens written to
-Anthropic's cache at ``cache_creation_input_token_cost`` (else the input price).
+Anthropic's cache at ``cache_creation_input_token_cost`` (else the input price). A call served at
+an OpenAI service tier (``priority``, ``flex``) is charged at that tier's prices (``*_priority``,
+``*_flex``) where the map gives them, as litellm charges it. An alias (``gpt-mini-latest``:
+``{"alias_of": "gpt-5.4-mini"}``) is priced as the model it names.
 """
 
 from __future__ import annotations
@@ -48,15 +51,16 @@ def _entries(text: str, key: str) -> list[dict[str, Any]]:
             value, _ = decoder.raw_decode(text, value_at)
         except ValueError:
             value = None
-        if isinstance(value, dict) and "litellm_provider" in value:
+        if isinstance(value, dict) and ("litellm_provider" in value or "alias_of" in value):
             found.append(value)
         at = text.find(needle, value_at)
     return found
 
 
 @cache
-def _priced_entry(model: str) -> dict[str, Any] | None:
-    """The price map's entry for a litellm model string (one with a price), or None."""
+def _priced_entry(model: str, hops: int = 0) -> dict[str, Any] | None:
+    """The price map's entry for a litellm model string (one with a price), or None; an alias's is
+    the entry of the model it names."""
     path = _price_file()
     if path is None:
         return None
@@ -69,6 +73,11 @@ def _priced_entry(model: str) -> dict[str, Any] | None:
         for entry in _entries(text, key):
             if "input_cost_per_token" in entry and (not name or entry.get("litellm_provider") == provider):
                 return entry
+            alias = entry.get("alias_of")
+            if isinstance(alias, str) and hops < 3:
+                named = _priced_entry(alias if "/" in alias or not name else f"{provider}/{alias}", hops + 1)
+                if named is not None:
+                    return named
     return None
 
 
@@ -93,26 +102,41 @@ _PRICE_KEYS = (
     "cache_read_input_token_cost",
     "cache_creation_input_token_cost",
 )
-_TIER_KEY = re.compile(rf"^({'|'.join(_PRICE_KEYS)})_above_(\d+(?:\.\d+)?)(k?)_tokens$")
+_TIER_KEY = re.compile(rf"^({'|'.join(_PRICE_KEYS)})_above_(\d+(?:\.\d+)?)(k?)_tokens(?:_(priority|flex))?$")
+SERVICE_TIERS = ("priority", "flex")  # OpenAI's tiers with prices of their own in the map
+
+
+def service_tier(value: Any) -> str | None:
+    """The priced tier a call's ``service_tier`` (as sent, or as the response reports it) names;
+    None for the standard prices (``default``, ``auto``, ``scale``, none)."""
+    return value if value in SERVICE_TIERS else None
+
+
+def _at_tier(entry: dict[str, Any], tier: str | None) -> dict[str, Any]:
+    """The entry's standard price keys, each at ``tier`` where the map gives that tier a price."""
+    return {k: entry.get(f"{k}_{tier}", entry.get(k)) if tier else entry.get(k) for k in _PRICE_KEYS}
 
 
 @cache
-def _price_tiers(model: str) -> tuple[tuple[float, tuple[float, float, float, float]], ...]:
+def _price_tiers(
+    model: str, tier: str | None = None
+) -> tuple[tuple[float, tuple[float, float, float, float]], ...]:
     """(prompt tokens above which, prices) for each long-context tier of the model, lowest first,
-    from the map's ``*_above_<N>k_tokens`` keys: as litellm prices them, every price of the call
-    (output included) moves to the tier the prompt is above; a price a tier does not give stays
-    the one below it, and an absent cache price is the input price."""
+    from the map's ``*_above_<N>k_tokens`` keys (at a service tier, its ``*_above_<N>k_tokens_<tier>``
+    ones where given): as litellm prices them, every price of the call (output included) moves to
+    the tier the prompt is above; a price a tier does not give stays the one below it, and an
+    absent cache price is the input price."""
     entry = _priced_entry(model)
     if entry is None:
         return ()
     found: dict[float, dict[str, float]] = {}
-    for key, value in entry.items():
+    for key, value in sorted(entry.items(), key=lambda kv: kv[0].endswith(f"_{tier}")):  # tier keys last
         match = _TIER_KEY.match(key)
-        if match is not None and value is not None:
+        if match is not None and value is not None and match.group(4) in (None, tier):
             threshold = float(match.group(2)) * (1000 if match.group(3) else 1)
             found.setdefault(threshold, {})[match.group(1)] = float(value)
     tiers = []
-    current = {k: entry.get(k) for k in _PRICE_KEYS}
+    current = _at_tier(entry, tier)
     for threshold in sorted(found):
         current = {**current, **found[threshold]}
         tiers.append((threshold, _price_tuple(current)))
@@ -132,21 +156,23 @@ def _price_tuple(entry: dict[str, Any]) -> tuple[float, float, float, float]:
 
 
 @cache
-def _base_prices(model: str) -> tuple[float, float, float, float] | None:
+def _base_prices(model: str, tier: str | None = None) -> tuple[float, float, float, float] | None:
     entry = _priced_entry(model)
-    return None if entry is None else _price_tuple(entry)
+    return None if entry is None else _price_tuple(_at_tier(entry, tier))
 
 
-def _prices(model: str, prompt_tokens: int = 0) -> tuple[float, float, float, float] | None:
+def _prices(
+    model: str, prompt_tokens: int = 0, tier: str | None = None
+) -> tuple[float, float, float, float] | None:
     """(input, output, cache-read input, cache-write input) USD per token for a call whose prompt
-    holds ``prompt_tokens`` (its long-context tier), or None if unpriced.
+    holds ``prompt_tokens`` (its long-context tier) at service tier ``tier``, or None if unpriced.
 
     The cache prices fall back to the input price where the map gives none."""
-    prices = _base_prices(model)
+    prices = _base_prices(model, tier)
     if prices is not None and prompt_tokens:
-        for threshold, tier in _price_tiers(model):
+        for threshold, at in _price_tiers(model, tier):
             if prompt_tokens > threshold:
-                prices = tier
+                prices = at
     return prices
 
 
@@ -180,12 +206,14 @@ def call_cost(
     completion_tokens: int,
     cached_tokens: int = 0,
     cache_write_tokens: int = 0,
+    tier: str | None = None,
 ) -> float:
     """USD for a call by litellm's price map; 0 for models it does not price (self-hosted ones).
 
     ``prompt_tokens`` include the ``cached_tokens`` read from the provider's prompt cache and the
-    ``cache_write_tokens`` written to it, which are charged at their own prices."""
-    return priced_call(model, prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens)[0]
+    ``cache_write_tokens`` written to it, which are charged at their own prices; ``tier`` is the
+    service tier it was served at (:func:`service_tier`)."""
+    return priced_call(model, prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens, tier)[0]
 
 
 def priced_call(
@@ -194,11 +222,13 @@ def priced_call(
     completion_tokens: int,
     cached_tokens: int = 0,
     cache_write_tokens: int = 0,
+    tier: str | None = None,
 ) -> tuple[float, float]:
-    """(USD the call cost, USD its cached prompt tokens saved against the full input price).
+    """(USD the call cost, USD its cached prompt tokens saved against the full input price), at
+    service tier ``tier``.
 
     Both are 0 for models the map does not price."""
-    prices = _prices(model, prompt_tokens)
+    prices = _prices(model, prompt_tokens, tier)
     if prices is None:
         return 0.0, 0.0
     full, output, read, write = prices

@@ -18,7 +18,7 @@ from typing import Any
 from evalkit.cases import Case
 from evalkit.providers.base import CompletionRequest
 from evalkit.providers.prices import call_cost as call_price
-from evalkit.providers.prices import max_output_tokens, unpriced
+from evalkit.providers.prices import max_output_tokens, service_tier, unpriced
 from evalkit.suite.spec import ScorerSpec
 
 # Without max_tokens a reply is bounded by the model's own limit, or by this when unknown.
@@ -139,10 +139,13 @@ class CaseCostModel:
     target_model: str
     target_max_tokens: int
     judges: list[JudgeCalls]
+    target_tier: str | None = None  # the service tier the target's params ask for (priority, flex)
 
     def target_worst(self, request: CompletionRequest) -> float:
         prompt = _text(request.messages) if request.messages else _text(request.variables)
-        return call_price(self.target_model, token_bound(prompt), self.target_max_tokens)
+        return call_price(
+            self.target_model, token_bound(prompt), self.target_max_tokens, tier=self.target_tier
+        )
 
     def judge_worst(self, case: Case, output_tokens: int | None = None) -> float:
         """The most the case's judge calls can cost: every re-ask, every reply at max_tokens, on an
@@ -214,4 +217,5 @@ def case_cost_model(
         target_model=target_model,
         target_max_tokens=reply_bound(target_model, target_params),
         judges=judge_calls(scorers),
+        target_tier=service_tier(target_params.get("service_tier")),
     )

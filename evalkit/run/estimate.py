@@ -18,6 +18,7 @@ from typing import Any
 from evalkit.providers.base import needs_prompt
 from evalkit.providers.calls import ModelCaller
 from evalkit.providers.litellm import LOCAL_PREFIX, import_litellm
+from evalkit.providers.prices import call_cost, service_tier, unpriced
 from evalkit.run.call_plan import case_cost_model
 from evalkit.run.evaluate import CHUNK, prepare_target
 from evalkit.run.runner import RunOptions
@@ -71,6 +72,8 @@ def estimate_run(suite: Suite, store: Store | None, options: RunOptions) -> RunE
     cases = calls = cached = prompt_tokens = 0
     judge_calls = judge_prompt = judge_completion = 0
     judge_cost: float | None = 0.0
+    cost = 0.0  # priced call by call: a long-context tier applies to a call's prompt, not the run's
+    tier = service_tier(target.params.get("service_tier"))
     iterator = (c for c in suite.iter_cases() if options.case_filter is None or options.case_filter(c))
     while chunk := list(islice(iterator, CHUNK)):
         requests = [target.request(case) for case in chunk]
@@ -86,13 +89,13 @@ def estimate_run(suite: Suite, store: Store | None, options: RunOptions) -> RunE
                 else:
                     calls += 1
                     prompt_tokens += tokens
+                    cost += call_cost(target.model, tokens, per_call, tier=tier)
             n, judge_in, judge_out, usd = costs.judge_expected(case, per_call)
             judge_calls += n * epochs
             judge_prompt += judge_in * epochs
             judge_completion += judge_out * epochs
             judge_cost = None if judge_cost is None or usd is None else judge_cost + usd * epochs
     completion_tokens = per_call * calls
-    cost = _price(litellm, target.model, prompt_tokens, completion_tokens) if litellm else 0.0
     return RunEstimate(
         suite=suite.name,
         model=target.model,
@@ -104,7 +107,7 @@ def estimate_run(suite: Suite, store: Store | None, options: RunOptions) -> RunE
         prompt_tokens=prompt_tokens,
         completion_tokens=completion_tokens,
         completion_basis=basis,
-        cost_usd=cost,
+        cost_usd=None if unpriced(target.model) else cost,
         judge_calls=judge_calls,
         judge_prompt_tokens=judge_prompt,
         judge_completion_tokens=judge_completion,
@@ -131,15 +134,3 @@ def _completion_tokens(
     if max_tokens:
         return max_tokens, "max_tokens (an upper bound; no earlier outputs)"
     return 0, "unknown (no max_tokens and no earlier outputs)"
-
-
-def _price(litellm: Any, model: str, prompt_tokens: int, completion_tokens: int) -> float | None:
-    if model.startswith(LOCAL_PREFIX):
-        return 0.0
-    try:
-        cost_in, cost_out = litellm.cost_per_token(
-            model=model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
-        )
-    except Exception:  # not in the price map (self-hosted models)
-        return None
-    return float(cost_in + cost_out)

@@ -277,3 +277,33 @@ def test_a_key_the_server_echoes_in_an_error_is_redacted() -> None:
         server.shutdown()
     assert error.status == 401 and "[redacted]" in error.message
     assert "sk-ant-canary-42" not in error.message
+
+
+@pytest.mark.parametrize("tier", ["priority", "flex"])
+def test_the_openai_client_charges_the_service_tier_it_was_served_at(tier: str) -> None:
+    """A request asking for a tier is served (and billed) at it, as the response says; on the lean
+    path it was charged at standard prices, as litellm's path was not."""
+    from evalkit.providers.lean_vendors import lean_client
+    from evalkit.testing.openai_server import LoopbackOpenAI
+
+    with LoopbackOpenAI() as server:
+        client = lean_client("openai/gpt-5.4", server.base_url)
+        request = CompletionRequest(
+            model="openai/gpt-5.4",
+            messages=[{"role": "user", "content": "x" * 400}],
+            params={"service_tier": tier},
+        )
+
+        async def once() -> Any:
+            try:
+                return await client.complete(request)
+            finally:
+                await client.aclose()
+
+        answer = asyncio.run(once())
+    assert answer.prompt_tokens > 0 and answer.completion_tokens > 0
+    charged = call_cost("openai/gpt-5.4", answer.prompt_tokens, answer.completion_tokens, tier=tier)
+    assert answer.cost_usd == pytest.approx(charged)
+    assert answer.cost_usd != pytest.approx(
+        call_cost("openai/gpt-5.4", answer.prompt_tokens, answer.completion_tokens)
+    )

@@ -103,3 +103,38 @@ def test_calls_cost_what_litellm_charges_for_them(
         litellm.cost_per_token(model=litellm_name, prompt_tokens=prompt, completion_tokens=completion)
     )
     assert expected > 0 and call_cost(model, prompt, completion) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("model", "tier", "prompt"),
+    [
+        ("openai/gpt-4o-mini", "priority", 1365),
+        ("openai/gpt-5.4", "flex", 1365),
+        ("openai/gpt-5.4", "flex", 300_000),  # a long-context call at the flex tier
+    ],
+)
+def test_a_service_tier_is_charged_at_its_own_prices_as_litellm_charges_it(
+    model: str, tier: str, prompt: int
+) -> None:
+    """The lean OpenAI client charged priority calls at standard prices: 40% of what litellm (and
+    OpenAI) charge for gpt-4o-mini, 2.5x too little for some models; flex ones at twice their price."""
+    import litellm
+
+    expected = sum(
+        litellm.cost_per_token(model=model, prompt_tokens=prompt, completion_tokens=13, service_tier=tier)
+    )
+    assert call_cost(model, prompt, 13, tier=tier) == pytest.approx(expected, rel=1e-9)
+    assert call_cost(model, prompt, 13, tier=tier) != pytest.approx(call_cost(model, prompt, 13))
+
+
+def test_a_price_map_alias_is_priced_as_the_model_it_names() -> None:
+    """`gpt-mini-latest` is `{"alias_of": "gpt-5.4-mini"}` in the map: it was 'no price, counted as $0'."""
+    import litellm
+
+    from evalkit.providers.prices import unpriced
+
+    assert not unpriced("openai/gpt-mini-latest")
+    expected = sum(
+        litellm.cost_per_token(model="openai/gpt-mini-latest", prompt_tokens=1703, completion_tokens=65)
+    )
+    assert expected > 0 and call_cost("openai/gpt-mini-latest", 1703, 65) == pytest.approx(expected, rel=1e-9)

@@ -218,3 +218,18 @@ def test_the_budget_holds_when_a_replayed_output_is_longer_than_any_reply_bound(
     stored = len(open_store(tmp_path / "r.duckdb").completed_keys(run_.run_id))
     assert 0 < stored < len(cases_) and asked >= stored  # stopped part-way, every stored case judged
     assert run_.summary.errors == 0
+
+
+def test_the_worst_case_reserved_is_at_the_service_tier_asked_for() -> None:
+    """A run asking for the priority tier is billed at its prices: reserving at standard ones let
+    the spend reach 2.5x the cap on some models."""
+    from evalkit.providers.base import CompletionRequest
+
+    request = CompletionRequest(model="openai/gpt-4o-mini", messages=[{"role": "user", "content": "x" * 400}])
+    standard = case_cost_model("openai/gpt-4o-mini", {"max_tokens": 100}, []).target_worst(request)
+    priority = case_cost_model("openai/gpt-4o-mini", {"max_tokens": 100, "service_tier": "priority"}, [])
+    assert priority.target_worst(request) > standard
+    prompt_bound = round((priority.target_worst(request) - 100 * 1e-06) / 2.5e-07)  # priority prices
+    assert call_cost("openai/gpt-4o-mini", prompt_bound, 100, tier="priority") == pytest.approx(
+        priority.target_worst(request)
+    )

@@ -244,6 +244,40 @@ def test_dry_run_prints_calls_tokens_and_cost_without_calling(
         assert f"~{2 * 10:,} out" in capped.stdout
 
 
+def test_dry_run_prices_each_call_at_its_own_long_context_tier(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """Ten calls of ~30k prompt tokens each: no call is above gpt-5.4's 272k tier, but the run's
+    300k were priced as if one call were, twice the price."""
+    import litellm
+
+    text = loopback_suite("http://127.0.0.1:9/v1", scorers=SCORERS).replace(
+        "openai/loopback", "openai/gpt-5.4"
+    )
+    long_cases = [
+        {"id": f"c{i}", "input": {"question": f"q{i} " + "lorem ipsum " * 15_000}} for i in range(10)
+    ]
+    suite = make_suite(text, long_cases)
+    dry = run(cli, suite, tmp_path / "r.duckdb", "--dry-run")
+    assert dry.exit_code == 0, dry.stderr
+    each = [
+        litellm.token_counter(
+            model="openai/gpt-5.4",
+            messages=[
+                {"role": "system", "content": "Answer in JSON."},
+                {"role": "user", "content": c["input"]["question"]},
+            ],
+        )
+        for c in long_cases
+    ]
+    assert max(each) < 272_000 < sum(each)
+    per_call = sum(
+        sum(litellm.cost_per_token(model="openai/gpt-5.4", prompt_tokens=t, completion_tokens=512))
+        for t in each
+    )
+    assert f"estimated cost ${per_call:.4f}" in dry.stdout, dry.stdout
+
+
 def flip_flop(body: dict[str, Any], calls: dict[str, int]) -> str:
     """Right answers, except q0 which alternates between right and wrong on each call."""
     question = body["messages"][-1]["content"]
