@@ -82,8 +82,10 @@ class ProviderError(EvalkitError):
         status: int | None = None,
         retry_after: float | None = None,
         attempts: int = 1,
+        timed_out: bool = False,
     ) -> None:
         self.transient = transient
+        self.timed_out = timed_out  # evalkit stopped waiting: a provider may still finish and bill it
         self.status = status
         self.retry_after = retry_after
         self.attempts = attempts  # requests made before giving up

@@ -113,6 +113,8 @@ class CallCounts(BaseModel):
     rate_limit_backoffs: int = 0  # rounds in which 429s shrank the adaptive limit
     rate_limited: int = 0  # answers that were HTTP 429
     judge_calls: int = 0  # the scorers' calls (the judge), cached ones included
+    # attempts evalkit stopped waiting for: a provider may finish and bill them, uncounted in the cost
+    timed_out: int = 0
 
 
 class RayShards(BaseModel):

@@ -99,6 +99,12 @@ def print_summary(
             f"cache {calls.cache_hits:,} hits / {calls.cache_misses:,} misses"
             + (f" · judge calls {calls.judge_calls:,}" if calls.judge_calls else "")
             + (f" · rate-limit backoffs {calls.rate_limit_backoffs}" if calls.rate_limit_backoffs else "")
+            + (
+                f" · {calls.timed_out:,} timed out (a provider may still finish and bill an attempt evalkit "
+                "stopped waiting for: not in the cost)"
+                if calls.timed_out
+                else ""
+            )
         )
     epochs = epochs_text(summary)
     if epochs is not None:

@@ -121,6 +121,7 @@ class CallStats:
     cache_misses: int = 0
     failures: int = 0
     rate_limited: int = 0  # attempts answered 429 (then retried after their own Retry-After)
+    timed_out: int = 0  # attempts evalkit stopped waiting for (a provider may still bill them)
     cost_usd: float = 0.0  # every call's: the target's and the judges'
     judge_calls: int = 0  # calls made for scorers (the judge), cached ones included
     judge_cost_usd: float = 0.0
@@ -285,10 +286,11 @@ class ModelCaller:
                 error = (
                     exc
                     if isinstance(exc, ProviderError)
-                    else ProviderError(f"timeout after {deadline + grace:g}s", transient=cut)
+                    else ProviderError(f"timeout after {deadline + grace:g}s", transient=cut, timed_out=True)
                 )
                 self.limit.release(generation, _outcome(error))
                 self.stats.rate_limited += error.status == 429
+                self.stats.timed_out += error.timed_out
                 if not error.transient or attempt >= self.retry.max_attempts:
                     self.stats.failures += 1
                     if attempt > 1:

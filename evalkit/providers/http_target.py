@@ -183,7 +183,9 @@ class HttpTarget:
                 status, raw = response.status, await response.read()
                 retry_after = response.headers.get("Retry-After")
         except (TimeoutError, asyncio.TimeoutError):  # the same class on 3.11+, not on 3.10
-            raise ProviderError(f"timeout after {request.timeout:g}s", transient=True) from None
+            raise ProviderError(
+                f"timeout after {request.timeout:g}s", transient=True, timed_out=True
+            ) from None
         except aiohttp.ClientError as exc:
             raise ProviderError(f"connection error: {type(exc).__name__}: {exc}", transient=True) from None
         latency_ms = (time.perf_counter() - start) * 1000.0

@@ -125,7 +125,9 @@ class LeanJsonClient:
         try:
             status, raw, headers = await self.endpoint.post(body, request.timeout)
         except (TimeoutError, asyncio.TimeoutError):  # the same class on 3.11+, not on 3.10
-            raise ProviderError(f"timeout after {request.timeout:g}s", transient=True) from None
+            raise ProviderError(
+                f"timeout after {request.timeout:g}s", transient=True, timed_out=True
+            ) from None
         except TransportError as exc:
             raise self._redacted(ProviderError(f"connection error: {exc}", transient=True)) from None
         latency_ms = (time.perf_counter() - start) * 1000.0

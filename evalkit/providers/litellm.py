@@ -187,7 +187,7 @@ def classify_exception(exc: Exception) -> ProviderError:
             status=status,
         )
     if name in {"Timeout", "APITimeoutError", "TimeoutError", "ReadTimeout", "ConnectTimeout"}:
-        return ProviderError(f"timeout: {message}", transient=True, status=status)
+        return ProviderError(f"timeout: {message}", transient=True, status=status, timed_out=True)
     if name in {"APIConnectionError", "ConnectError", "RemoteProtocolError", "ReadError"}:
         return ProviderError(f"connection error: {message}", transient=True, status=status)
     if status in _TRANSIENT_STATUS or name in {

@@ -81,7 +81,9 @@ class OpenAICompatClient:
         try:
             status, raw, retry_after = await self._post(body, request.timeout)
         except (TimeoutError, asyncio.TimeoutError):  # the same class on 3.11+, not on 3.10
-            raise ProviderError(f"timeout after {request.timeout:g}s", transient=True) from None
+            raise ProviderError(
+                f"timeout after {request.timeout:g}s", transient=True, timed_out=True
+            ) from None
         except TransportError as exc:
             raise ProviderError(f"connection error: {exc}", transient=True) from None
         latency_ms = (time.perf_counter() - start) * 1000.0

@@ -269,6 +269,7 @@ async def evaluate_on_ray(
                     caller.stats.requests += batch.requests
                     caller.stats.retries += batch.retries
                     caller.stats.failures += batch.failures
+                    caller.stats.timed_out += batch.timed_out
                     caller.stats.cost_usd += batch.cost_usd
                     caller.stats.judge_cost_usd += batch.judge_cost_usd
                     state.cost_usd += batch.cost_usd

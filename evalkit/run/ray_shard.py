@@ -54,6 +54,7 @@ class ShardBatch:
     requests: int = 0
     retries: int = 0
     failures: int = 0
+    timed_out: int = 0
     cost_usd: float = 0.0  # the target's and the judge's
     judge_cost_usd: float = 0.0
     # the shard's budget share stopped it: the next case's worst case did not fit with nothing in
@@ -189,6 +190,7 @@ async def _shard_batches(job: ShardJob) -> AsyncGenerator[ShardBatch, None]:
                     requests=stats.requests - sent.requests,
                     retries=stats.retries - sent.retries,
                     failures=stats.failures - sent.failures,
+                    timed_out=stats.timed_out - sent.timed_out,
                     cost_usd=stats.cost_usd - sent.cost_usd,
                     judge_cost_usd=stats.judge_cost_usd - sent.judge_cost_usd,
                     stopped_by_budget=stopped and not pending,

@@ -322,6 +322,7 @@ async def _finish(
         failed_calls=stats.failures,
         rate_limit_backoffs=caller.limit.decreases,
         rate_limited=stats.rate_limited,
+        timed_out=stats.timed_out,
         judge_calls=stats.judge_calls,
     )
     earlier = run.summary.calls if run.summary is not None else None  # a resumed run's earlier parts

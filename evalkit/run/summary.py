@@ -28,6 +28,7 @@ CALL_COUNTERS = (
     "rate_limit_backoffs",
     "rate_limited",
     "judge_calls",
+    "timed_out",
 )
 
 

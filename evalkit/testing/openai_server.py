@@ -253,7 +253,8 @@ class LoopbackOpenAI:
             "object": "chat.completion",
             "created": int(time.time()),
             "model": body.get("model", "loopback"),
-            "service_tier": body.get("service_tier") or "default",  # the tier it was served at, as OpenAI says
+            "service_tier": body.get("service_tier")
+            or "default",  # the tier it was served at, as OpenAI says
             "choices": [choice],
             "usage": {
                 "prompt_tokens": max(1, prompt_chars // 4),

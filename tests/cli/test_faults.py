@@ -338,3 +338,25 @@ def test_db_that_is_a_directory_is_one_line(cli: Callable[..., CliResult], tmp_p
     (tmp_path / "results").mkdir()
     error = one_error_line(cli("runs", "--db", str(tmp_path / "results")), 3, f"{tmp_path / 'results'}: ")
     assert "must name a database file, not a directory" in error
+
+
+def test_the_summary_counts_attempts_it_stopped_waiting_for(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """A hung first attempt is cut and retried: the provider may still finish and bill it, so the
+    Calls line says how many were cut rather than let the cost look complete."""
+    from evalkit.testing.openai_server import Faults
+
+    hangs_once = lambda body, seen: "hang" if seen == 1 and "q1" in json.dumps(body) else None  # noqa: E731
+    with LoopbackOpenAI(fault_plan=hangs_once, faults=Faults(hang_seconds=30)) as server:
+        suite = make_suite(loopback_suite(server.base_url), CASES)
+        result = cli(
+            "run", str(suite), "--db", str(tmp_path / "r.duckdb"), "--no-progress", "--timeout", "0.5"
+        )
+    assert result.exit_code in (0, 1), result.stderr
+    assert (
+        "1 timed out (a provider may still finish and bill an attempt evalkit stopped waiting for"
+        in result.stdout
+    )
+    (run,) = open_store(tmp_path / "r.duckdb").list_runs()
+    assert run.summary is not None and run.summary.calls is not None and run.summary.calls.timed_out == 1

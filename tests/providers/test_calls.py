@@ -101,8 +101,11 @@ def test_retry_after_is_honoured(http_client: str) -> None:
 
 def test_hung_request_times_out_and_is_retried(http_client: str) -> None:
     with LoopbackOpenAI(fault_plan=first_attempts_fail("hang", 1), faults=Faults(hang_seconds=30)) as server:
-        (completion,) = complete(caller(), request(server, timeout=0.3))
+        c = caller()
+        (completion,) = complete(c, request(server, timeout=0.3))
         assert completion.attempts == 2 and server.stats.requests == 2
+        # the abandoned attempt is counted apart: a provider may still finish and bill it
+        assert c.stats.timed_out == 1 and c.stats.retries == 1
 
 
 def answers(limit: ConcurrencyLimit, outcomes: list[Outcome]) -> None:
@@ -214,7 +217,7 @@ def test_hung_calls_give_their_slot_back_after_a_few_typical_latencies() -> None
         results = complete(c, *(request(server, f"q{i}") for i in range(80)))
     assert all(json.loads(r.text)["echo"] == f"q{i}" for i, r in enumerate(results))
     assert [results[i].attempts for i in range(30, 34)] == [2] * 4
-    assert server.stats.by_outcome["hang"] == 4
+    assert server.stats.by_outcome["hang"] == 4 == c.stats.timed_out
     # each was cut at the floor of a few typical latencies (1 s), far from the 60 s timeout
     for i in range(30, 34):
         key = prompt_key({"messages": [{"role": "user", "content": f"q{i}"}]})
