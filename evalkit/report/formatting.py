@@ -98,14 +98,18 @@ def milliseconds(value: float | None) -> str:
 
 def run_cost_cell(summary: Any) -> str:
     """A run's spend in a table of runs: ``$T``, ``n/a`` without a summary, and no figure for a run
-    that called a model without a price (its calls count as $0: the sum is not what it cost)."""
+    that called a model without a price (its calls count as $0: the sum is not what it cost). What
+    the response cache served is said beside it (``$0.0006 + $0.0083 from the cache``): the run paid
+    less, its results did not cost less (``compare`` counts them at their first cost)."""
     if summary is None:
         return "n/a"
     if summary.unpriced_models:
         return f"unknown (no price for {', '.join(summary.unpriced_models)})"
+    saved = getattr(summary, "saved_cost_usd", None) or 0.0
+    cached = f" + ${saved:.4f} from the cache" if saved >= 0.00005 else ""
     if getattr(summary, "unmetered_target", None):
-        return f"${summary.cost_usd:.4f} + the target's own calls"
-    return f"${summary.cost_usd:.4f}"
+        return f"${summary.cost_usd:.4f}{cached} + the target's own calls"
+    return f"${summary.cost_usd:.4f}{cached}"
 
 
 def epochs_text(summary: Any, name: Callable[[str], str] = str) -> str | None:

@@ -58,3 +58,16 @@ def test_run_summary_without_baseline_and_compare_summary(tmp_path: Path) -> Non
     assert both.startswith(
         "### evalkit compare · s: v2 · openai/m against v1 · openai/m: pass rate no significant difference"
     )
+
+
+def test_a_run_table_says_what_the_cache_served_beside_what_a_run_paid() -> None:
+    """v2's judge replies came from the cache: it paid $0.0006 against v1's $0.0089, which read as
+    15x cheaper in the matrix and group tables, though its results cost the same."""
+    from evalkit.report.formatting import run_cost_cell
+    from evalkit.results import RunSummary
+
+    assert run_cost_cell(RunSummary(cost_usd=0.0089)) == "$0.0089"
+    assert (
+        run_cost_cell(RunSummary(cost_usd=0.0006, saved_cost_usd=0.0083))
+        == "$0.0006 + $0.0083 from the cache"
+    )
