@@ -152,6 +152,11 @@ class BatchWriter:
             self._record_run(record, ResultRows(self.run_id))
         InputFileStore(self.store).record(self.run_id, files)
 
+    async def settled(self) -> None:
+        """Wait for the commit in flight, if any, keeping its failure (the run's end then knows
+        whether the run was recorded)."""
+        await self._settle()
+
     async def flush(self) -> None:
         """Commit everything buffered and wait until it is stored."""
         if self._timed is not None:
@@ -163,17 +168,25 @@ class BatchWriter:
             raise self.failure
 
     async def _settle(self) -> None:
-        """Wait for the commit in flight; other errors than the database's are bugs and propagate."""
-        if self._commit is None:
+        """Wait for the commit in flight; other errors than the database's are bugs and propagate.
+
+        Shielded: a signal that cancels the run leaves the commit running in its thread, and in
+        ``_commit`` for :meth:`settled` to wait for, so the run's end knows what was stored."""
+        commit = self._commit
+        if commit is None:
             return
         try:
-            await self._commit
+            await asyncio.shield(commit)
         except DatabaseFileError as exc:
             self.failure = self.failure or exc
         except _NotRecorded as exc:
             self.failure = self.failure or exc.error
-        finally:
+        except asyncio.CancelledError:
+            raise  # the commit goes on: settled() waits for it
+        except BaseException:
             self._commit = None
+            raise
+        self._commit = None
 
 
 class _NotRecorded(Exception):

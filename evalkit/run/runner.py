@@ -104,14 +104,10 @@ StartCallback = Callable[[RunRecord, int, int], None]
 
 
 def make_caller(suite: Suite, store: Store | None, options: RunOptions) -> ModelCaller:
-    """The call path of a run: cache in the store, adaptive or fixed concurrency, bounded retries.
-
-    With ``use_cache=False`` the cache is not read, but new responses are still written to it.
-    """
-    fixed = options.concurrency is not None
-    limit = ConcurrencyLimit(
-        options.concurrency or ADAPTIVE_START, maximum=options.concurrency or ADAPTIVE_MAX, adaptive=not fixed
-    )
+    """The call path of a run: cache in the store, adaptive or fixed concurrency, bounded retries
+    (with ``use_cache=False`` the cache is not read, but new responses are still written to it)."""
+    fixed, n = options.concurrency is not None, options.concurrency
+    limit = ConcurrencyLimit(n or ADAPTIVE_START, maximum=n or ADAPTIVE_MAX, adaptive=not fixed)
     retry = RetryPolicy(max_attempts=max(1, options.max_attempts))
     return ModelCaller(suite.base_dir, limit=limit, retry=retry, cache=store)
 
@@ -291,7 +287,9 @@ async def _execute(
             f"{exc.message}; resume with: {resume_command(run, db_argument(store))}", path=exc.path
         ) from None
     finally:
+        stop.finishing = True  # from here a signal no longer cuts the run's end short
         heartbeat.cancel()
+        await writer.settled()  # a run row still being created (a signal at launch) is recorded first
         await caller.aclose()
         if writer.recorded:  # else its database could not be opened: that error is the outcome
             summary, decision = await _finish(

@@ -5,7 +5,9 @@ calls in flight are abandoned, every result already answered is committed, the r
 ``incomplete``, and :class:`RunInterrupted` says which run it was, how many results it kept and
 the command that finishes it. A second signal is not caught: it stops the process at once (the
 results committed so far are still kept; the run then stays ``running``, and ``--resume``
-finishes it all the same).
+finishes it all the same). Once the run is ending (its last results committed, its summary and
+status stored), a signal is noted and does not cut that short: what the run stored and what it
+says always agree. A commit already in its thread is waited for, never orphaned.
 """
 
 from __future__ import annotations
@@ -40,6 +42,11 @@ class StopSignals:
     def __init__(self) -> None:
         self.received: signal.Signals | None = None
         self._installed: list[signal.Signals] = []
+        # set once the run is being finished (its summary and status stored): a signal then is
+        # noted, not acted on, so the stored status is never half-written nor at odds with what
+        # the run says; the run ends as it was ending
+        self.finishing = False
+        self.late: signal.Signals | None = None
 
     @contextlib.contextmanager
     def installed(self) -> Iterator[StopSignals]:
@@ -57,6 +64,10 @@ class StopSignals:
             self._uninstall()
 
     def _stop(self, signum: signal.Signals, task: asyncio.Task[object] | None) -> None:
+        if self.finishing:  # noted; a second signal stops the process the usual way
+            self.late = signal.Signals(signum)
+            self._uninstall()
+            return
         self.received = signal.Signals(signum)
         self._uninstall()  # a second signal stops the process the usual way
         if task is not None:

@@ -77,9 +77,16 @@ class DuckDBConnection:
 
     @contextmanager
     def _file_errors(self) -> Iterator[None]:
-        """A full disk, a read-only directory or a damaged file: one line naming the file (exit 3)."""
+        """A full disk, a read-only directory or a damaged file: one line naming the file (exit 3).
+        A query Ctrl-C interrupted is the interrupt it is (exit 130), not a failure of the store."""
         try:
             yield
+        except duckdb.InterruptException:
+            raise KeyboardInterrupt from None
+        except RuntimeError as exc:
+            if str(exc) == "Query interrupted":
+                raise KeyboardInterrupt from None
+            raise
         except duckdb.Error as exc:
             translated = database_file_error(exc, self._path)
             if translated is None:

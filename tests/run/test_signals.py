@@ -124,3 +124,75 @@ def test_a_run_being_resumed_shows_no_figures_of_its_stopped_part(tmp_path: Path
     assert "running" in row and "75.0%" not in row and "fail (130)" not in row and "n/a" in row
     shown = cli("show", "r1", "--db", str(db)).stdout
     assert "· running · pass rate n/a" in shown
+
+
+def test_a_signal_while_the_run_is_finishing_is_noted_not_acted_on() -> None:
+    """Ctrl-C as the summary and status were being stored left a run 'running' with no summary, or
+    stored 'complete' while the terminal said 'marked incomplete'. From the run's end on, the first
+    signal is noted; a second one stops the process the usual way."""
+    import asyncio
+    import os
+
+    from evalkit.run.signals import StopSignals
+
+    async def finishing() -> StopSignals:
+        with StopSignals().installed() as stop:
+            stop.finishing = True
+            os.kill(os.getpid(), signal.SIGINT)
+            await asyncio.sleep(0.2)  # the handler runs on the loop: it would cancel this sleep
+            return stop
+
+    stop = asyncio.run(finishing())
+    assert stop.received is None and stop.late == signal.SIGINT
+
+
+def test_a_signal_while_a_new_database_is_created_still_finishes_the_run(
+    make_suite: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run's row is stored by a thread while the first calls fly. A signal landing before that
+    thread was done left the run 'running' without a summary, though the terminal said 'marked
+    incomplete'."""
+    import os
+    import time
+
+    from evalkit.run.runner import RunOptions, run_suite
+    from evalkit.run.signals import RunInterrupted
+    from evalkit.store.opening import held_store
+    from evalkit.store.queries import Store
+    from evalkit.suite.loading import load_suite
+
+    create_run = Store.create_run
+
+    def slow_create(self: Store, run: Any) -> None:
+        os.kill(os.getpid(), signal.SIGINT)  # the signal lands while the row is being stored
+        time.sleep(0.3)
+        create_run(self, run)
+
+    monkeypatch.setattr(Store, "create_run", slow_create)
+    db = tmp_path / "new.duckdb"
+    with LoopbackOpenAI(latency=0.5, responder=echo_responder) as server:
+        suite = load_suite(
+            make_suite(loopback_suite(server.base_url, scorers="  - name: json_fields\n"), CASES)
+        )
+        with pytest.raises(RunInterrupted) as stopped, held_store(db, create_later=True) as store:
+            run_suite(suite, store, RunOptions(concurrency=2))
+    monkeypatch.undo()
+    (run,) = open_store(db).list_runs()
+    assert "marked incomplete" in str(stopped.value)
+    assert run.status == "incomplete" and run.summary is not None  # as the message says
+
+
+def test_a_query_interrupted_by_ctrl_c_is_an_interrupt_not_a_crash(tmp_path: Path) -> None:
+    """After the run, Ctrl-C during the summary's queries came out of DuckDB as an error, and the
+    command exited 70 ('internal error, please report it')."""
+    import duckdb
+
+    from evalkit.store.duckdb import DuckDBConnection
+
+    con = DuckDBConnection(duckdb.connect(), tmp_path / "x.duckdb")
+    for raised in (
+        duckdb.InterruptException("INTERRUPT Error: Interrupted!"),
+        RuntimeError("Query interrupted"),
+    ):
+        with pytest.raises(KeyboardInterrupt), con._file_errors():
+            raise raised
