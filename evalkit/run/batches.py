@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 from evalkit.errors import DatabaseFileError, DuplicateRowError, StoreError
 from evalkit.providers.base import CompletionRequest
 from evalkit.providers.calls import ModelCaller
-from evalkit.results import CaseResult, RunRecord
+from evalkit.results import CallCounts, CaseResult, RunRecord
 from evalkit.run.input_files import input_files_of
 from evalkit.store import Store
 from evalkit.store.input_files import InputFileStore, StoredFile
@@ -62,6 +63,8 @@ class BatchWriter:
         self.failure: StoreError | None = None
         # set by drain() once the last call is dispatched: the results still to come
         self._to_come: int | None = None
+        # the run's call counters so far, stored with each commit (see ResultRows.calls_json)
+        self.calls: Callable[[], CallCounts] | None = None
 
     async def begin(self) -> None:
         """Record the run now if it is not stored yet (creating its database, in a thread, while the
@@ -117,6 +120,8 @@ class BatchWriter:
                 return
             batch, self.buffer = self.buffer, ResultRows(self.run_id, new_cases=self.new_cases)
             batch.add_cache(self.caller.drain_cache_rows())
+            if self.calls is not None:
+                batch.calls_json = self.calls().model_dump_json()
             self.last_flush = time.monotonic()
             if self._record is not None:
                 record, self._record = self._record, None

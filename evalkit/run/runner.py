@@ -48,7 +48,7 @@ from evalkit.run.shape import (
 )
 from evalkit.run.sharding import resumed_options
 from evalkit.run.signals import StopSignals, db_argument, interrupted, resume_command, stopped_decision
-from evalkit.run.summary import judged_summary, summed_calls
+from evalkit.run.summary import judged_summary, process_calls, summed_calls
 from evalkit.store import Store
 from evalkit.store.leases import RunLeases, fresh_heartbeat
 from evalkit.suite.loading import Suite
@@ -210,6 +210,10 @@ async def _execute(
         n_cases = suite.check_cases(target.prompt, options.case_filter)
         caller = _load_caller(suite, store, options, target)
         done = await asyncio.to_thread(store.completed_keys, run.run_id)
+        # the earlier parts' calls: as their last heartbeat or stop wrote them (a killed part left
+        # no summary), else as its summary says (runs stored before migration 015)
+        earlier = await asyncio.to_thread(RunLeases(store).recorded_calls, run.run_id)
+        earlier = earlier or (run.summary.calls if run.summary is not None else None)
         await asyncio.to_thread(RunLeases(store).claim, run.run_id)  # refused while another process runs it
         record = None
     else:
@@ -219,7 +223,7 @@ async def _execute(
         warming = _prewarm_ray(suite, target, options)  # while the cases are validated and read
         n_cases = suite.check_cases(target.prompt, options.case_filter)
         caller = _load_caller(suite, store, options, target)  # before the run row: no phantom run
-        done = set()
+        done, earlier = set(), None
         repeat = max(1, options.repeat)
         config = suite.config.model_dump(mode="json", exclude={"name", "description"})
         config["run"] = {
@@ -259,6 +263,7 @@ async def _execute(
     writer = BatchWriter(
         store, run.run_id, caller, new_cases=not options.resume and repeat == 1, record=record
     )
+    writer.calls = lambda: summed_calls([earlier, process_calls(caller)])  # stored with each commit
     status = "incomplete"
     progress = Progress()
     heartbeat = asyncio.create_task(keep_alive(store, run.run_id))
@@ -293,7 +298,7 @@ async def _execute(
         await caller.aclose()
         if writer.recorded:  # else its database could not be opened: that error is the outcome
             summary, decision = await _finish(
-                suite, store, run, caller, options, progress, status, repeat, stop.received
+                suite, store, run, caller, options, progress, status, repeat, stop.received, earlier
             )
     run = run.model_copy(update={"status": status, "summary": summary})
     return RunOutcome(run=run, summary=summary, decision=decision)
@@ -309,21 +314,11 @@ async def _finish(
     status: str,
     repeat: int,
     signal: Signals | None,
+    earlier: CallCounts | None,
 ) -> tuple[RunSummary, GateDecision]:
-    """The run's summary and gate decision, stored with its final status."""
-    stats = caller.stats
-    this_process = CallCounts(
-        requests=stats.requests,
-        retries=stats.retries,
-        cache_hits=stats.cache_hits,
-        cache_misses=stats.cache_misses,
-        failed_calls=stats.failures,
-        rate_limit_backoffs=caller.limit.decreases,
-        rate_limited=stats.rate_limited,
-        timed_out=stats.timed_out,
-        judge_calls=stats.judge_calls,
-    )
-    earlier = run.summary.calls if run.summary is not None else None  # a resumed run's earlier parts
+    """The run's summary and gate decision, stored with its final status; ``earlier``: the calls of
+    a resumed run's earlier parts."""
+    this_process = process_calls(caller)
     summary, decision, _ = await asyncio.to_thread(
         judged_summary,
         store,

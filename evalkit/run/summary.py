@@ -10,13 +10,16 @@ the run it stands for would fail.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evalkit.gate.judges import JudgeCheck, judge_checks
 from evalkit.gate.suite import GateDecision, apply_judge_checks, decide
 from evalkit.results import CallCounts, RunSummary, VerdictCounts
 from evalkit.store import Store
 from evalkit.suite.spec import GateSpec
+
+if TYPE_CHECKING:
+    from evalkit.providers.calls import ModelCaller
 
 # counters of `CallCounts` that add up over the processes or shards of one run
 CALL_COUNTERS = (
@@ -30,6 +33,22 @@ CALL_COUNTERS = (
     "judge_calls",
     "timed_out",
 )
+
+
+def process_calls(caller: ModelCaller) -> CallCounts:
+    """The calls this process made for a run so far, as a summary counts them."""
+    stats = caller.stats
+    return CallCounts(
+        requests=stats.requests,
+        retries=stats.retries,
+        cache_hits=stats.cache_hits,
+        cache_misses=stats.cache_misses,
+        failed_calls=stats.failures,
+        rate_limit_backoffs=caller.limit.decreases,
+        rate_limited=stats.rate_limited,
+        timed_out=stats.timed_out,
+        judge_calls=stats.judge_calls,
+    )
 
 
 def summed_calls(parts: Sequence[CallCounts | None], **last: Any) -> CallCounts:

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from evalkit.errors import UsageError
+from evalkit.results import CallCounts
 from evalkit.store.queries import Store
 from evalkit.store.values import utcnow
 
@@ -59,6 +60,14 @@ class RunLeases:
                 "UPDATE runs SET heartbeat_at = ?, heartbeat_by = ? WHERE run_id = ?",
                 (utcnow(), this_process(), run_id),
             )
+
+    def recorded_calls(self, run_id: str) -> CallCounts | None:
+        """The run's call counters as last written (with each commit of results, and when it
+        stopped); None for a run stored before they were (migration 015)."""
+        with self.store._connection() as con:
+            rows = con.execute("SELECT calls_json FROM runs WHERE run_id = ?", (run_id,))
+        text = rows[0][0] if rows else None
+        return CallCounts.model_validate_json(text) if isinstance(text, str) else None
 
     def claim(self, run_id: str, *, stale_after: float = STALE_AFTER_SECONDS) -> None:
         """Mark an unfinished run ``running`` by this process; refused while another process runs it."""

@@ -154,6 +154,8 @@ class Store(CaseReads):
             con.insert("scores", SCORE_COLUMNS, rows.scores)
             con.insert("field_scores", FIELD_COLUMNS, rows.fields)
             con.insert("response_cache", CACHE_COLUMNS, rows.cache, ignore_existing=True)
+            if rows.calls_json is not None:
+                con.execute("UPDATE runs SET calls_json = ? WHERE run_id = ?", (rows.calls_json, rows.run_id))
 
     def cached_responses(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Cached responses for these cache keys (the ones found)."""
@@ -173,10 +175,12 @@ class Store(CaseReads):
 
     def finish_run(self, run_id: str, *, status: str, summary: RunSummary) -> None:
         """Mark a run complete or incomplete and store its summary."""
+        calls = summary.calls.model_dump_json() if summary.calls is not None else None
         with self._transaction() as con:
             con.execute(
-                "UPDATE runs SET status = ?, finished_at = ?, summary_json = ? WHERE run_id = ?",
-                (status, utcnow(), to_json(summary.stored()), run_id),
+                "UPDATE runs SET status = ?, finished_at = ?, summary_json = ?, "
+                "calls_json = COALESCE(?, calls_json) WHERE run_id = ?",
+                (status, utcnow(), to_json(summary.stored()), calls, run_id),
             )
 
     # ---- reads --------------------------------------------------------------------------------

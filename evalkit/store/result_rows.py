@@ -30,6 +30,9 @@ class ResultRows:
         self.scores: list[Row] = []
         self.fields: list[Row] = []
         self.cache: list[Row] = []
+        # the run's call counters as of this batch (JSON of CallCounts), stored with it: a process
+        # killed later leaves them for its resumption to count on from
+        self.calls_json: str | None = None
         self._seen_cases: set[str] = set()
 
     def __len__(self) -> int:

@@ -188,6 +188,9 @@ def test_resume_after_kill_9_stores_every_case_exactly_once(
     kept = frame.set_index("case_id").loc[before["case_id"], "raw_text"]
     assert list(kept) == list(before["raw_text"])  # and not overwritten
     assert len(open_store(db).list_runs()) == 1  # resumed, not restarted
+    # the killed part stored no summary, but its calls up to its last commit still count: at least
+    # one request per result it committed, and those of the resumption
+    assert run_.summary.calls is not None and run_.summary.calls.requests >= committed + new_requests
 
 
 def test_resume_refuses_a_changed_suite_and_a_complete_run(
