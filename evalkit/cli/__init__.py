@@ -39,6 +39,8 @@ from evalkit.errors import EvalkitError, ExitCode
 
 # a full disk or a read-only/forbidden location met while writing a report, export, ... (exit 3)
 _ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+# a path given that cannot be written as asked: a directory for a file, a file for a directory (exit 2)
+_PATH_ERRNOS = {errno.EISDIR, errno.ENOTDIR, errno.EEXIST, errno.ENOENT}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -61,30 +63,40 @@ def main(argv: list[str] | None = None) -> None:
             typer.echo(f"evalkit: error: {escape_controls(exc.one_line())}", err=True)
             sys.exit(int(exc.exit_code))
         except OSError as exc:
-            if exc.errno not in _ENVIRONMENT_ERRNOS:
-                raise  # anything else is a bug, shown with its traceback
-            where = f"{exc.filename}: " if exc.filename else ""
-            typer.echo(
-                f"evalkit: error: {where}{exc.strerror}: free space or choose a writable location", err=True
-            )
-            sys.exit(int(ExitCode.INFRASTRUCTURE))
+            if exc.errno in _ENVIRONMENT_ERRNOS:
+                where = f"{exc.filename}: " if exc.filename else ""
+                typer.echo(
+                    f"evalkit: error: {where}{exc.strerror}: free space or choose a writable location",
+                    err=True,
+                )
+                sys.exit(int(ExitCode.INFRASTRUCTURE))
+            if exc.errno in _PATH_ERRNOS and exc.filename:  # an output path given as a directory, ...
+                typer.echo(f"evalkit: error: {escape_controls(str(exc.filename))}: {exc.strerror}", err=True)
+                sys.exit(int(ExitCode.USAGE))
+            if argv is not None:
+                raise
+            _internal_error()  # anything else is a bug, shown with its traceback
         except KeyboardInterrupt:
             typer.echo("evalkit: interrupted", err=True)
             sys.exit(int(ExitCode.INTERRUPTED))
         except Exception:
             if argv is not None:
                 raise
-            # a bug: its traceback, and a code of its own (Python's 1 would read as "gate failed")
-            traceback.print_exc()
-            typer.echo(
-                f"evalkit: internal error (exit {int(ExitCode.INTERNAL)}): please report it with the traceback above",
-                err=True,
-            )
-            sys.exit(int(ExitCode.INTERNAL))
+            _internal_error()
     except SystemExit as done:
         if argv is not None:
             raise
         _end_process(done.code)
+
+
+def _internal_error() -> None:
+    """A bug: its traceback, and a code of its own (Python's 1 would read as "gate failed")."""
+    traceback.print_exc()
+    typer.echo(
+        f"evalkit: internal error (exit {int(ExitCode.INTERNAL)}): please report it with the traceback above",
+        err=True,
+    )
+    sys.exit(int(ExitCode.INTERNAL))
 
 
 def _end_process(code: object) -> None:

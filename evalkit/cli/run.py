@@ -121,6 +121,11 @@ def run(
             f"--junit writes one run's cases, and this matrix has {len(cells)} runs: "
             "give one --prompt and one --model, or leave --junit out"
         )
+    for option, path in (("--junit", junit), ("--summary-md", summary_md)):  # before anything is spent
+        if path is not None and (path.is_dir() or any(p.exists() and not p.is_dir() for p in path.parents)):
+            raise UsageError(
+                f"{option} {path}: not a file that can be written (a directory, or under a file)"
+            )
     if dry_run:
         from evalkit.cli.console import print_estimate
         from evalkit.run.estimate import estimate_run

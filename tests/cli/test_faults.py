@@ -360,3 +360,30 @@ def test_the_summary_counts_attempts_it_stopped_waiting_for(
     )
     (run,) = open_store(tmp_path / "r.duckdb").list_runs()
     assert run.summary is not None and run.summary.calls is not None and run.summary.calls.timed_out == 1
+
+
+def test_an_output_path_that_cannot_be_written_is_one_line_exit_2(
+    suite_on_loopback: Callable[..., Path],
+    loopback: LoopbackOpenAI,
+    cli: Callable[..., CliResult],
+    tmp_path: Path,
+) -> None:
+    """A directory given for a file, or a file for a directory: a traceback and exit 1 ('gate
+    failed') before; now one line naming the path, exit 2, and for run before any call."""
+    db = tmp_path / "r.duckdb"
+    suite = suite_on_loopback()
+    for option in ("--junit", "--summary-md"):
+        refused = cli("run", str(suite), "--db", str(db), "--no-progress", option, str(tmp_path))
+        assert (
+            refused.exit_code == 2
+            and f"{option} {tmp_path}: not a file that can be written" in refused.stderr
+        )
+    assert loopback.stats.requests == 0 and not db.exists()
+    assert cli("run", str(suite), "--db", str(db), "--no-progress").exit_code in (0, 1)
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    for command in (("export", "latest", "--out", str(a_file)), ("trend", "loop", "--out", str(a_file))):
+        failed = cli(*command, "--db", str(db))
+        assert failed.exit_code == 2, (command, failed.stderr)
+        lines = failed.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"evalkit: error: {a_file}"), failed.stderr
