@@ -3,7 +3,8 @@
 The module is imported from the suite's directory first, then from the current directory and
 ``sys.path``; the suite's directory then stays on ``sys.path`` (last), so that modules the function
 imports when it runs are found as its module's own imports were. The function receives the case's input variables as keyword arguments and returns text or a
-JSON-serialisable value (dicts are stored as JSON). It may be ``async``; a plain function runs in a
+JSON-serialisable value (dicts are stored as JSON; a pydantic model or a dataclass as its fields, a
+date as ISO text; anything else is the case's error). It may be ``async``; a plain function runs in a
 worker thread so slow pipelines still run concurrently. An exception it raises is recorded as the
 case's error (not retried), and the run goes on; so is a call that outlives the timeout (its thread
 cannot be stopped, so it is not called again).
@@ -15,6 +16,8 @@ not at all when it opts out (see :mod:`evalkit.providers.code_identity`).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import datetime
 import inspect
 import json
 import sys
@@ -67,8 +70,35 @@ class PythonProvider:
                 value = await asyncio.to_thread(self.fn, **variables)
         except Exception as exc:  # the user's pipeline failed on this case
             raise ProviderError(f"{type(exc).__name__}: {exc}", transient=False) from None
-        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-        return Completion(text=text, latency_ms=(time.perf_counter() - start) * 1000.0, model=self.model)
+        except SystemExit as exc:  # sys.exit() in the pipeline ends this case, not the run
+            raise ProviderError(f"the target called sys.exit({exc.code!r})", transient=False) from None
+        return Completion(
+            text=_as_text(value), latency_ms=(time.perf_counter() - start) * 1000.0, model=self.model
+        )
+
+
+def _as_text(value: Any) -> str:
+    """A pipeline's answer as the output text: a string as it is, anything else as JSON; a pydantic
+    model or a dataclass as its fields, dates as ISO text. Another object is the case's error."""
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, ensure_ascii=False, default=_json_default)
+    except (TypeError, ValueError) as exc:
+        raise ProviderError(
+            f"the target returned {type(value).__name__}, not JSON: {exc}", transient=False
+        ) from None
+
+
+def _json_default(value: Any) -> Any:
+    dump = getattr(value, "model_dump", None)  # a pydantic model
+    if callable(dump):
+        return dump(mode="json")
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, datetime.date | datetime.time):
+        return value.isoformat()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 @provider("python")

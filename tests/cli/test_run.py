@@ -196,6 +196,43 @@ def test_python_target_evaluates_an_existing_pipeline(
     assert "bad-2 [error] error: RuntimeError: lookup failed" in result.stdout
 
 
+def test_a_python_target_may_return_models_and_dates_and_may_not_end_the_run(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path, monkeypatch: Any
+) -> None:
+    """A pydantic model, a dataclass or a date came back as exit 70 (not JSON serializable) with the
+    run left incomplete; a set is the case's error; sys.exit() in the pipeline ended evalkit itself
+    with its code and left the run 'running'."""
+    (tmp_path / "typed_pipeline.py").write_text(
+        "import dataclasses, datetime, sys\n"
+        "from pydantic import BaseModel\n"
+        "class Answer(BaseModel):\n    answer: str\n"
+        "@dataclasses.dataclass\nclass Plain:\n    answer: str\n    on: datetime.date\n"
+        "def answer(question):\n"
+        "    if 'France' in question:\n        return Answer(answer='Paris')\n"
+        "    if 'Italy' in question:\n        return Plain('Rome', datetime.date(2026, 11, 30))\n"
+        "    if 'Spain' in question:\n        return {'Madrid'}\n"
+        "    sys.exit(5)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    suite_text = (
+        "name: py\ntarget:\n  model: python:typed_pipeline:answer\ncases: [cases.jsonl]\n"
+        f"scorers:\n{SCORERS}gate: {{min_pass_rate: 0.5, max_error_rate: 0.5}}\n"
+    )
+    result = run_cli(cli, make_suite(suite_text, CASES), tmp_path / "r.duckdb")
+    assert result.exit_code == 0, result.stderr
+    assert "1 passed, 1 failed, 2 errors" in result.stdout  # the dataclass's date is an extra field
+    assert "bad-1 [error] error: the target returned set, not JSON" in result.stdout
+    assert "bad-2 [error] error: the target called sys.exit(5)" in result.stdout
+    store = open_store(tmp_path / "r.duckdb")
+    (run,) = store.list_runs()
+    assert run.status == "complete"
+    outputs = dict(
+        zip(*store.case_results(run.run_id)[["case_id", "raw_text"]].T.values.tolist(), strict=True)
+    )
+    assert outputs["good-1"] == '{"answer": "Paris"}'
+    assert outputs["good-2"] == '{"answer": "Rome", "on": "2026-11-30"}'
+
+
 def test_help_is_fast_to_import(tmp_path: Path) -> None:
     """`evalkit --help` and `evalkit run --help` must not import litellm (seconds), the heavy data
     stack, nor rich (~15 ms: imported once there is something to print, not to parse a command)."""
