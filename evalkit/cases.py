@@ -109,6 +109,8 @@ def parse_case_line(text: str, *, path: Path, line: int) -> Case:
         raise ConfigError(f"invalid JSON at column {exc.colno}: {exc.msg}", path=path, line=line) from None
     except RecursionError:
         raise ConfigError("JSON nested too deeply to read: flatten the case", path=path, line=line) from None
+    except ValueError as exc:  # an integer of more than 4,300 digits
+        raise ConfigError(f"cannot read this JSON: {exc}", path=path, line=line) from None
     if not isinstance(raw, dict):
         raise ConfigError(f"a case must be a JSON object, got {type(raw).__name__}", path=path, line=line)
     if "\\u" in text:  # only a \u escape can smuggle a lone surrogate past UTF-8 decoding

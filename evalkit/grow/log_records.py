@@ -54,7 +54,10 @@ def parse_since(value: str | None, now: datetime | None = None) -> datetime | No
     now = now or datetime.now(timezone.utc).replace(tzinfo=None)
     match = _SINCE.match(value.strip().lower())
     if match:
-        return now - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        try:
+            return now - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        except OverflowError:
+            raise UsageError(f"--since {value!r}: too far back (before the year 1)") from None
     parsed = parse_timestamp(value)
     if parsed is None:
         raise UsageError(f"--since {value!r}: use a duration like 7d, 12h, 2w or an ISO date")

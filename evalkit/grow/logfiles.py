@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.errors import ConfigError, UsageError
+from evalkit.suite.textfile import decode_utf8
 
 JSONL_SUFFIXES = {".jsonl", ".ndjson"}
 DUCKDB_SUFFIXES = {".duckdb", ".ddb", ".db"}
@@ -54,8 +55,11 @@ def iter_log(path: Path, *, table: str | None = None) -> Iterator[tuple[int, dic
 
 
 def _iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    with _open(path) as handle:
-        for lineno, line in enumerate(handle, start=1):
+    with _open(path, binary=True) as handle:
+        for lineno, raw in enumerate(handle, start=1):
+            line = decode_utf8(raw, path, first_line=lineno)  # a bad byte: its line and column
+            if lineno == 1:
+                line = line.removeprefix("\ufeff")  # a byte order mark, as Windows editors write
             if not line.strip():
                 continue
             try:
@@ -64,6 +68,8 @@ def _iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 raise ConfigError(
                     f"invalid JSON at column {exc.colno}: {exc.msg}", path=path, line=lineno
                 ) from None
+            except (ValueError, RecursionError) as exc:  # an integer of 4,300+ digits, deep nesting
+                raise ConfigError(f"cannot read this JSON: {exc}", path=path, line=lineno) from None
             if not isinstance(record, dict):
                 raise ConfigError(
                     f"a log record must be a JSON object, got {type(record).__name__}", path=path, line=lineno
@@ -72,13 +78,16 @@ def _iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 def _iter_json(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    with _open(path) as handle:
+    with _open(path, binary=True) as handle:
+        text = decode_utf8(handle.read(), path).removeprefix("\ufeff")
         try:
-            data = json.load(handle)
+            data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ConfigError(
                 f"invalid JSON at column {exc.colno}: {exc.msg}", path=path, line=exc.lineno
             ) from None
+        except (ValueError, RecursionError) as exc:
+            raise ConfigError(f"cannot read this JSON: {exc}", path=path) from None
     if isinstance(data, dict):  # {"records": [...]}-style wrappers: the one list inside
         lists = [v for v in data.values() if isinstance(v, list)]
         data = lists[0] if len(lists) == 1 else [data]
@@ -120,9 +129,9 @@ def _iter_parquet(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             yield row, record
 
 
-def _open(path: Path) -> Any:
+def _open(path: Path, *, binary: bool = False) -> Any:
     try:
-        return path.open(encoding="utf-8")
+        return path.open("rb") if binary else path.open(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError("log file not found", path=path) from None
     except OSError as exc:

@@ -100,7 +100,11 @@ def _kind(ref: dict[str, Any]) -> tuple[FileKind, str]:
 
 
 def max_file_bytes() -> int:
-    return int(float(os.environ.get("EVALKIT_MAX_FILE_MB", "20")) * 1024 * 1024)
+    setting = os.environ.get("EVALKIT_MAX_FILE_MB", "20")
+    try:
+        return int(float(setting) * 1024 * 1024)
+    except ValueError:
+        raise ConfigError(f"EVALKIT_MAX_FILE_MB={setting!r}: give the largest input file in MB, e.g. 20") from None
 
 
 @dataclass(frozen=True)

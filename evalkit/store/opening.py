@@ -47,5 +47,11 @@ def _backend(db: str | Path | None, must_exist: bool) -> Any:
     path = Path(location)
     if must_exist and not path.exists():
         raise UsageError(f"no results database at {path} (run `evalkit run` first, or pass --db)")
-    timeout = float(os.environ.get("EVALKIT_LOCK_TIMEOUT", "120"))
+    setting = os.environ.get("EVALKIT_LOCK_TIMEOUT", "120")
+    try:
+        timeout = float(setting)
+    except ValueError:
+        raise UsageError(
+            f"EVALKIT_LOCK_TIMEOUT={setting!r}: give the seconds to wait for a locked database, e.g. 120"
+        ) from None
     return DuckDBBackend(path, lock_timeout=timeout)

@@ -74,6 +74,7 @@ INPUT_ERRORS = [
         1,
         "nested too deeply",
     ),
+    ("cases.jsonl", b'{"id": "a", "input": {"n": ' + b"7" * 5000 + b"}}\n", 1, "cannot read this JSON"),
     ("prompts/v1.j2", b"[user]\n{{ question }} \xff\n", 2, "not valid UTF-8 (byte 0xff at column 16)"),
     ("suite.yaml", "SUITE# caf\xe9\n".encode("latin-1"), 9, "not valid UTF-8 (byte 0xe9"),
     (
@@ -387,3 +388,26 @@ def test_an_output_path_that_cannot_be_written_is_one_line_exit_2(
         assert failed.exit_code == 2, (command, failed.stderr)
         lines = failed.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith(f"evalkit: error: {a_file}"), failed.stderr
+
+
+def test_mining_input_and_settings_errors_are_one_line_exit_2(
+    suite_on_loopback: Callable[..., Path],
+    cli: Callable[..., CliResult],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A latin-1 log, a --since before the year 1 and a lock timeout written as '2m' crashed with a
+    traceback (exit 70)."""
+    suite = suite_on_loopback("mining:\n  fields: {input: input}\n")
+    db = tmp_path / "r.duckdb"
+    log = tmp_path / "l.jsonl"
+    log.write_bytes(b'{"input": {"question": "ok"}}\n{"input": {"question": "caf\xe9"}}\n')
+    error = one_error_line(cli("mine", str(suite), "--logs", str(log), "--db", str(db)), 2, f"{log}:2: ")
+    assert "not valid UTF-8" in error
+    log.write_bytes(b'\xef\xbb\xbf{"input": {"question": "ok"}}\n')  # a byte order mark is read past
+    far = cli("mine", str(suite), "--logs", str(log), "--since", "1000000d", "--db", str(db))
+    assert "too far back" in one_error_line(far, 2, "--since")
+    monkeypatch.setenv("EVALKIT_LOCK_TIMEOUT", "2m")
+    assert "EVALKIT_LOCK_TIMEOUT='2m'" in one_error_line(
+        cli("runs", "--db", str(db)), 2, "EVALKIT_LOCK_TIMEOUT"
+    )
