@@ -281,10 +281,9 @@ def _judge_config(
             raise UsageError(f"suite {loaded.name!r} has no {what} (use --scorer ID)")
         args = judges[0].args
     if rubric_file is not None:
-        try:
-            rubric = rubric_file.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise UsageError(f"cannot read rubric file: {exc.strerror}") from None
+        from evalkit.suite.textfile import read_utf8
+
+        rubric = read_utf8(rubric_file, what="rubric file")
         if not rubric.strip():
             raise UsageError("rubric file is empty", path=rubric_file)
     text = rubric or args.get("rubric")

@@ -159,10 +159,9 @@ def judge_runs(
     spec = PairwiseGateSpec.model_validate(spec_data) if spec_data else None
     rubric = spec.rubric if spec is not None and spec.rubric else DEFAULT_PAIRWISE_RUBRIC
     if rubric_file is not None:
-        try:
-            rubric = rubric_file.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise UsageError(f"cannot read rubric file: {exc.strerror}", path=rubric_file) from None
+        from evalkit.suite.textfile import read_utf8
+
+        rubric = read_utf8(rubric_file, what="rubric file")
     method = verdict or (spec.verdict if spec is not None else "auto")
     if method not in ("auto", "logprobs", "text"):
         raise UsageError(f"--judge-verdict must be auto, logprobs or text, not {method!r}")

@@ -99,11 +99,38 @@ def load_labelled_set(path: Path | str) -> LabelledSet:
 
 def _read_json_list(source: Path) -> list[dict[str, Any]]:
     try:
-        rows = json.loads(source.read_text(encoding="utf-8"))
+        rows = json.loads(_file_text(source))
     except json.JSONDecodeError as exc:
         raise ConfigError(f"not valid JSON: {exc.msg}", path=source, line=exc.lineno) from None
+    except (ValueError, RecursionError) as exc:
+        raise ConfigError(f"cannot read this JSON: {exc}", path=source) from None
     if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
         raise ConfigError("expected a non-empty JSON list of objects", path=source)
+    return rows
+
+
+def _file_text(source: Path) -> str:
+    """A labels or verdicts file's text: UTF-8 (a byte order mark read past), else a one-line error."""
+    from evalkit.suite.textfile import read_utf8
+
+    return read_utf8(source, what="file", max_bytes=1 << 30).removeprefix("\ufeff")
+
+
+def _jsonl_rows(source: Path) -> list[tuple[int, dict[str, Any]]]:
+    """(line number, object) of each non-blank line of a JSONL file; a bad line is a one-line error."""
+    rows = []
+    for line_no, line in enumerate(_file_text(source).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"not valid JSON: {exc.msg}", path=source, line=line_no) from None
+        except (ValueError, RecursionError) as exc:
+            raise ConfigError(f"cannot read this JSON: {exc}", path=source, line=line_no) from None
+        if not isinstance(row, dict):
+            raise ConfigError("each line must be a JSON object", path=source, line=line_no)
+        rows.append((line_no, row))
     return rows
 
 
@@ -130,7 +157,8 @@ def _pandalm_item(source: Path, index: int, row: dict[str, Any]) -> LabelledItem
 
 
 def _llmbar_item(source: Path, index: int, row: dict[str, Any]) -> LabelledItem:
-    label = {1: "A", 2: "B"}.get(row.get("label"))  # type: ignore[arg-type]
+    raw = row.get("label")
+    label = {1: "A", 2: "B"}.get(raw) if isinstance(raw, int) else None
     if label is None or "output_2" not in row:
         raise ConfigError(
             f"LLMBar row {index}: label must be 1 or 2, with output_1 and output_2", path=source
@@ -147,15 +175,7 @@ def _llmbar_item(source: Path, index: int, row: dict[str, Any]) -> LabelledItem:
 def _load_jsonl(source: Path, name: str) -> LabelledSet:
     items: list[LabelledItem] = []
     modes: set[str] = set()
-    for line_no, line in enumerate(source.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"not valid JSON: {exc.msg}", path=source, line=line_no) from None
-        if not isinstance(row, dict):
-            raise ConfigError("each line must be a JSON object", path=source, line=line_no)
+    for line_no, row in _jsonl_rows(source):
         mode = "pairwise" if "output_a" in row else "graded"
         modes.add(mode)
         label = _jsonl_label(row.get("label"), mode)
@@ -205,10 +225,8 @@ def load_precomputed_verdicts(path: Path | str) -> dict[str, str | None]:
     source = Path(path)
     if not source.is_file():
         raise ConfigError("precomputed verdicts not found", path=source)
-    if source.suffix == ".jsonl":
-        rows = [json.loads(line) for line in source.read_text(encoding="utf-8").splitlines() if line.strip()]
-    else:
-        rows = _read_json_list(source)
+    jsonl = source.suffix == ".jsonl"
+    rows = [row for _, row in _jsonl_rows(source)] if jsonl else _read_json_list(source)
     verdicts: dict[str, str | None] = {}
     for index, row in enumerate(rows):
         if "gpt_result" in row and "idx" in row:

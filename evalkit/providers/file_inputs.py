@@ -104,7 +104,9 @@ def max_file_bytes() -> int:
     try:
         return int(float(setting) * 1024 * 1024)
     except ValueError:
-        raise ConfigError(f"EVALKIT_MAX_FILE_MB={setting!r}: give the largest input file in MB, e.g. 20") from None
+        raise ConfigError(
+            f"EVALKIT_MAX_FILE_MB={setting!r}: give the largest input file in MB, e.g. 20"
+        ) from None
 
 
 @dataclass(frozen=True)

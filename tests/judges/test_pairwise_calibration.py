@@ -329,3 +329,32 @@ def test_calibrations_are_kept_per_dataset_and_the_weakest_counts(cli: Any, tmp_
         check.refused_on == ["llmbar/hard"]
         and "refused by `evalkit calibrate` on llmbar/hard" in check.message
     )
+
+
+def test_unreadable_labels_verdicts_and_rubrics_are_one_line_errors(cli: Any, tmp_path: Path) -> None:
+    """Each of these crashed calibrate with a traceback (exit 70): labels or a rubric not in UTF-8, a
+    precomputed JSONL with a broken or non-object line, an LLMBar label that is a list."""
+    db = tmp_path / "c.duckdb"
+    latin = tmp_path / "labels.jsonl"
+    latin.write_bytes(b'{"id": "1", "input": "caf\xe9", "output": "x", "label": "pass"}\n')
+    rubric = tmp_path / "rubric.md"
+    rubric.write_bytes(b"Be strict \xff\n")
+    good = tmp_path / "good.jsonl"
+    good.write_text(json.dumps({"id": "1", "input": "q", "output": "x", "label": "pass"}) + "\n")
+    broken, scalar = tmp_path / "broken.jsonl", tmp_path / "scalar.jsonl"
+    broken.write_text('{"id": "1", "label": "pass"}\n{"id": \n')
+    scalar.write_text("5\n")
+    listed = tmp_path / "llmbar" / "dataset.json"
+    listed.parent.mkdir()
+    listed.write_text(json.dumps([{**ITEMS[0], "label": [1]}]))
+    cases = [
+        ((str(latin), "--judge", "openai/j"), f"{latin}:1: not valid UTF-8"),
+        ((str(good), "--judge", "openai/j", "--rubric-file", str(rubric)), f"{rubric}:1: not valid UTF-8"),
+        ((str(good), "--judge", "openai/j", "--precomputed", str(broken)), f"{broken}:2: not valid JSON"),
+        ((str(good), "--judge", "openai/j", "--precomputed", str(scalar)), f"{scalar}:1: each line must be"),
+        ((str(listed.parent), "--judge", "openai/j"), "label must be 1 or 2"),
+    ]
+    for args, message in cases:
+        result = cli("calibrate", *args, "--db", str(db), "--no-progress")
+        assert result.exit_code == 2, (args, result.stderr)
+        assert "Traceback" not in result.stderr and message in result.stderr, result.stderr
