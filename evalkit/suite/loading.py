@@ -129,6 +129,10 @@ class Suite:
                 )
             if case.scorers:
                 self._check_case_scorers(case, path, line)
+            if len(seen) == 1 and prompt is not None and not has_file_refs(case.input):
+                prompt.render(
+                    case.input, output_schema=self.output_schema
+                )  # a template that fails on any case
             if has_file_refs(case.input):
                 try:
                     check_file_inputs(case.input, self.base_dir)

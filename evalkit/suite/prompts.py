@@ -131,14 +131,30 @@ class PromptVersion:
                 continue
             import jinja2
             import jinja2.meta
+            import jinja2.nodes
 
             try:
-                names = jinja2.meta.find_undeclared_variables(_env().parse(section.source))
+                tree = _env().parse(section.source)
             except jinja2.TemplateSyntaxError as exc:
                 line = section.first_line + (exc.lineno or 1) - 1
                 raise ConfigError(
                     f"template syntax error: {exc.message}", path=self.path, line=line
                 ) from None
+            for kind in (
+                jinja2.nodes.Include,
+                jinja2.nodes.Extends,
+                jinja2.nodes.Import,
+                jinja2.nodes.FromImport,
+            ):
+                node = tree.find(kind)
+                if node is not None:  # a prompt is one file: its hash, and --resume's check, must see it all
+                    raise ConfigError(
+                        f"{{% {kind.__name__.lower().replace('fromimport', 'from')} %}} is not supported: a prompt "
+                        "version is one file (put the shared text in it, or in a variable)",
+                        path=self.path,
+                        line=section.first_line + node.lineno - 1,
+                    )
+            names = jinja2.meta.find_undeclared_variables(tree)
             found.append(frozenset(names - BUILTIN_VARIABLES))
         return tuple(found)
 
@@ -179,6 +195,12 @@ class PromptVersion:
                 return str(template.render(context)).strip()
             except jinja2.UndefinedError as exc:
                 message = str(exc.message)
+            except Exception as exc:  # {{ 1/0 }}, a filter given the wrong type, ...: the template's error
+                raise ConfigError(
+                    f"template failed: {type(exc).__name__}: {exc}",
+                    path=self.path,
+                    line=self.sections[index].first_line,
+                ) from None
         raise ConfigError(
             f"template needs a variable the case does not give: {message}",
             path=self.path,

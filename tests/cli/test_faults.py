@@ -76,6 +76,9 @@ INPUT_ERRORS = [
     ),
     ("cases.jsonl", b'{"id": "a", "input": {"n": ' + b"7" * 5000 + b"}}\n", 1, "cannot read this JSON"),
     ("prompts/v1.j2", b"[user]\n{{ question }} \xff\n", 2, "not valid UTF-8 (byte 0xff at column 16)"),
+    ("prompts/v1.j2", b"[user]\n{{ question }}\n{% include 'shared.j2' %}\n", 3, "{% include %} is not supported"),
+    ("prompts/v1.j2", b"[user]\n{% from 'm.j2' import x %}{{ question }}\n", 2, "{% from %} is not supported"),
+    ("prompts/v1.j2", b"[user]\n{{ question }} {{ 1 / 0 }}\n", 2, "template failed: ZeroDivisionError"),
     ("suite.yaml", "SUITE# caf\xe9\n".encode("latin-1"), 9, "not valid UTF-8 (byte 0xe9"),
     (
         "suite.yaml",
