@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from evalkit.errors import ExitCode
 from evalkit.results import GateDecision as GateDecision  # defined with the run records it is stored in
-from evalkit.results import ScoreRow, Verdict, VerdictCounts
+from evalkit.results import ScoreRow, ScorerSummary, Verdict, VerdictCounts
 from evalkit.suite.spec import GateSpec
 
 if TYPE_CHECKING:
@@ -73,6 +73,29 @@ def decide(summary: VerdictCounts, gate: GateSpec) -> GateDecision:
         return GateDecision(passed=False, exit_code=ExitCode.GATE_FAILED, reasons=reasons)
     reasons.append(f"pass rate {rate} >= min_pass_rate {floor}")
     return GateDecision(passed=True, exit_code=ExitCode.OK, reasons=reasons)
+
+
+def apply_scorer_errors(
+    decision: GateDecision, scorers: Mapping[str, ScorerSummary], gate: GateSpec
+) -> GateDecision:
+    """A pass the gate cannot vouch for: a scorer that could not score more of the results than
+    ``max_error_rate`` allows (a broken output schema, an unreachable judge) leaves its check off
+    for them, and the cases passed on the other scorers alone. Exit 3, as for errored cases; a
+    failed gate stays failed (its verdict rests on the scorers that worked)."""
+    broken = []
+    for name, s in scorers.items():
+        tried = s.scored + s.errors
+        if tried and s.errors / tried > gate.max_error_rate + 1e-12:
+            rate, limit = percents(s.errors / tried, gate.max_error_rate)
+            broken.append(
+                f"scorer {name} could not score {s.errors} of {tried} results ({rate} > max_error_rate {limit})"
+            )
+    if not broken or not decision.passed:
+        return decision
+    reasons = [*decision.reasons, *(f"{b}: its check was off for them" for b in broken)]
+    return GateDecision(
+        passed=False, exit_code=ExitCode.INFRASTRUCTURE, reasons=reasons, warnings=decision.warnings
+    )
 
 
 def apply_judge_checks(decision: GateDecision, checks: Sequence[JudgeCheck]) -> GateDecision:

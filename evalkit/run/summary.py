@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from evalkit.gate.judges import JudgeCheck, judge_checks
-from evalkit.gate.suite import GateDecision, apply_judge_checks, decide
+from evalkit.gate.suite import GateDecision, apply_judge_checks, apply_scorer_errors, decide
 from evalkit.results import CallCounts, RunSummary, VerdictCounts
 from evalkit.store import Store
 from evalkit.suite.spec import GateSpec
@@ -90,4 +90,5 @@ def judged_summary(
         }
     )
     checks = judge_checks(scorers, store)
-    return summary, apply_judge_checks(decide(gate_counts, gate), checks), checks
+    decision = apply_scorer_errors(decide(gate_counts, gate), summary.scorers, gate)
+    return summary, apply_judge_checks(decision, checks), checks

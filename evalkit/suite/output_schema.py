@@ -24,7 +24,10 @@ def load_output_schema(spec: str, base: Path) -> dict[str, Any]:
             raise ValueError(f"{spec} is not valid JSON (line {exc.lineno}: {exc.msg})") from None
         if not isinstance(schema, dict):
             raise ValueError(f"{spec} must hold a JSON object")
-        check_schema(schema)
+        try:
+            check_schema(schema)
+        except ValueError as exc:
+            raise ValueError(f"{spec}: {exc}") from None
         return schema
     model = import_object(spec, search_path=base)
     if not (isinstance(model, type) and issubclass(model, BaseModel)):
@@ -35,7 +38,33 @@ def load_output_schema(spec: str, base: Path) -> dict[str, Any]:
 def check_schema(schema: dict[str, Any]) -> None:
     import jsonschema
 
+    validator = jsonschema.validators.validator_for(schema)
     try:
-        jsonschema.validators.validator_for(schema).check_schema(schema)
+        validator.check_schema(schema)
     except jsonschema.SchemaError as exc:
         raise ValueError(f"not a valid JSON Schema: {exc.message}") from None
+    # a $ref that leads nowhere is no schema error: it fails when a value reaches it, and the
+    # json_schema scorer would then error on every case, its check silently off
+    from referencing import Registry
+    from referencing.jsonschema import DRAFT202012, specification_with
+
+    resource = specification_with(str(schema.get("$schema", "")), default=DRAFT202012).create_resource(schema)
+    base = resource.id() or ""
+    resolver = Registry().with_resource(base, resource).resolver(base_uri=base)
+    for ref in _refs(schema):
+        try:
+            resolver.lookup(ref)
+        except Exception as exc:  # referencing's Unresolvable and friends
+            raise ValueError(
+                f"$ref {ref!r} leads nowhere ({type(exc).__name__}): refer to a definition in the schema itself"
+            ) from None
+
+
+def _refs(value: Any) -> list[str]:
+    """Every ``$ref`` string in a schema, depth first."""
+    if isinstance(value, dict):
+        own = [value["$ref"]] if isinstance(value.get("$ref"), str) else []
+        return own + [ref for item in value.values() for ref in _refs(item)]
+    if isinstance(value, list):
+        return [ref for item in value for ref in _refs(item)]
+    return []

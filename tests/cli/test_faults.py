@@ -76,8 +76,18 @@ INPUT_ERRORS = [
     ),
     ("cases.jsonl", b'{"id": "a", "input": {"n": ' + b"7" * 5000 + b"}}\n", 1, "cannot read this JSON"),
     ("prompts/v1.j2", b"[user]\n{{ question }} \xff\n", 2, "not valid UTF-8 (byte 0xff at column 16)"),
-    ("prompts/v1.j2", b"[user]\n{{ question }}\n{% include 'shared.j2' %}\n", 3, "{% include %} is not supported"),
-    ("prompts/v1.j2", b"[user]\n{% from 'm.j2' import x %}{{ question }}\n", 2, "{% from %} is not supported"),
+    (
+        "prompts/v1.j2",
+        b"[user]\n{{ question }}\n{% include 'shared.j2' %}\n",
+        3,
+        "{% include %} is not supported",
+    ),
+    (
+        "prompts/v1.j2",
+        b"[user]\n{% from 'm.j2' import x %}{{ question }}\n",
+        2,
+        "{% from %} is not supported",
+    ),
     ("prompts/v1.j2", b"[user]\n{{ question }} {{ 1 / 0 }}\n", 2, "template failed: ZeroDivisionError"),
     ("suite.yaml", "SUITE# caf\xe9\n".encode("latin-1"), 9, "not valid UTF-8 (byte 0xe9"),
     (
@@ -414,3 +424,31 @@ def test_mining_input_and_settings_errors_are_one_line_exit_2(
     assert "EVALKIT_LOCK_TIMEOUT='2m'" in one_error_line(
         cli("runs", "--db", str(db)), 2, "EVALKIT_LOCK_TIMEOUT"
     )
+
+
+def test_an_output_schema_ref_that_leads_nowhere_is_refused_at_load(
+    make_suite: Callable[..., Path], loopback: LoopbackOpenAI, cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """It passed loading and lint; then json_schema errored on every case and the gate passed."""
+    suite = make_suite(
+        loopback_suite(loopback.base_url, extra_target="  output_schema: schema.json\n"), CASES
+    )
+    schema = {"type": "object", "properties": {"a": {"$ref": "#/$defs/nope"}}}
+    (suite.parent / "schema.json").write_text(json.dumps(schema))
+    result = cli("run", str(suite), "--db", str(tmp_path / "r.duckdb"), "--no-progress")
+    error = one_error_line(result, 2, "")
+    assert "schema.json" in error and "$ref '#/$defs/nope' leads nowhere" in error
+    assert loopback.stats.requests == 0
+
+
+def test_a_scorer_that_cannot_score_the_run_cannot_pass_its_gate(
+    make_suite: Callable[..., Path], loopback: LoopbackOpenAI, cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """json_fields errors on every case (no expected object), json_valid passes them: the cases passed
+    on json_valid alone and the gate said PASSED, exit 0, with the field check silently off."""
+    cases = [{"id": f"c{i}", "input": {"question": f"q{i}"}} for i in range(3)]
+    scorers = "  - name: json_valid\n  - name: json_fields\n"
+    suite = make_suite(loopback_suite(loopback.base_url, scorers=scorers), cases)
+    result = cli("run", str(suite), "--db", str(tmp_path / "r.duckdb"), "--no-progress")
+    assert result.exit_code == 3, result.stdout + result.stderr
+    assert "scorer json_fields could not score 3 of 3 results (100.0% > max_error_rate" in result.stdout
