@@ -93,6 +93,14 @@ class TargetSpec(BaseModel):
         "(0-1, or a percentage); `evalkit reliability` checks it against the verdicts (ECE).",
     )
 
+    @field_validator("api_base")
+    @classmethod
+    def _api_base_is_a_url(cls, value: str | None) -> str | None:
+        # without a scheme every call failed (after its retries) and the run ended "could not be judged"
+        if value is not None and not value.strip().lower().startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} is not an http:// or https:// URL (e.g. http://127.0.0.1:8000/v1)")
+        return value
+
     @field_validator("model")
     @classmethod
     def _model_not_empty(cls, value: str) -> str:

@@ -452,3 +452,13 @@ def test_a_scorer_that_cannot_score_the_run_cannot_pass_its_gate(
     result = cli("run", str(suite), "--db", str(tmp_path / "r.duckdb"), "--no-progress")
     assert result.exit_code == 3, result.stdout + result.stderr
     assert "scorer json_fields could not score 3 of 3 results (100.0% > max_error_rate" in result.stdout
+
+
+def test_an_api_base_without_a_scheme_is_refused_at_load(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """Every call failed after its retries and the run ended exit 3, 'could not be judged'."""
+    suite = make_suite(loopback_suite("127.0.0.1:19531/v1"), CASES)
+    result = cli("run", str(suite), "--db", str(tmp_path / "r.duckdb"), "--no-progress")
+    assert "is not an http:// or https:// URL" in one_error_line(result, 2, f"{suite}:")
+    assert not (tmp_path / "r.duckdb").exists()
