@@ -462,3 +462,21 @@ def test_an_api_base_without_a_scheme_is_refused_at_load(
     result = cli("run", str(suite), "--db", str(tmp_path / "r.duckdb"), "--no-progress")
     assert "is not an http:// or https:// URL" in one_error_line(result, 2, f"{suite}:")
     assert not (tmp_path / "r.duckdb").exists()
+
+
+def test_duckdb_out_of_memory_is_one_line_with_the_setting_to_raise(
+    make_suite: Callable[..., Path],
+    loopback: LoopbackOpenAI,
+    cli: Callable[..., CliResult],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """8 MB cases under the 32 MB limit docs/store.md suggests for small runners: a traceback, exit 70."""
+    monkeypatch.setenv("EVALKIT_DUCKDB_MEMORY", "32MB")
+    big = [
+        {"id": f"c{i}", "input": {"question": "x" * 8_000_000 + str(i)}, "expected": "x"} for i in range(3)
+    ]
+    suite = make_suite(loopback_suite(loopback.base_url), big)
+    result = cli("run", str(suite), "--db", str(tmp_path / "r.duckdb"), "--no-progress")
+    error = one_error_line(result, 3, f"{tmp_path / 'r.duckdb'}: ")
+    assert "DuckDB ran out of memory: raise EVALKIT_DUCKDB_MEMORY" in error and "--resume" in error
