@@ -45,14 +45,27 @@ def available_migrations() -> list[Migration]:
     return found
 
 
-def applied_versions(con: Connection) -> set[int]:
-    """Versions already applied to the database behind ``con``."""
+def applied_versions(con: Connection, *, refuse_foreign: bool = False, where: str = "") -> set[int]:
+    """Versions already applied to the database behind ``con``. ``refuse_foreign``: a database that
+    has tables but no evalkit schema is another program's file (a DuckDB file given as --db by
+    mistake): refused, and left as it was."""
     # looked up before creating, so opening an up-to-date database writes nothing (read-only directories)
     exists = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations' "
         "AND table_schema = current_schema()"
     )
     if not exists[0][0]:
+        others = con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() "
+            "ORDER BY table_name LIMIT 4"
+        )
+        if refuse_foreign and others:
+            names = ", ".join(str(row[0]) for row in others[:3]) + (", ..." if len(others) > 3 else "")
+            raise StoreError(
+                f"not an evalkit database: it holds other tables ({names}) and no evalkit schema; "
+                "give --db a new file or an evalkit database",
+                path=where or None,
+            )
         con.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
             "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMP NOT NULL)"
@@ -69,7 +82,7 @@ def migrate(con: Connection, backend: Backend, *, target: int | None = None, whe
 
 def _migrate(con: Connection, backend: Backend, target: int | None, where: str) -> list[int]:
     migrations = available_migrations()
-    done = applied_versions(con)
+    done = applied_versions(con, refuse_foreign=getattr(backend, "name", "") == "duckdb", where=where)
     newest = max(m.version for m in migrations)
     if done and max(done) > newest:
         raise StoreError(

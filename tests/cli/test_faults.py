@@ -480,3 +480,22 @@ def test_duckdb_out_of_memory_is_one_line_with_the_setting_to_raise(
     result = cli("run", str(suite), "--db", str(tmp_path / "r.duckdb"), "--no-progress")
     error = one_error_line(result, 3, f"{tmp_path / 'r.duckdb'}: ")
     assert "DuckDB ran out of memory: raise EVALKIT_DUCKDB_MEMORY" in error and "--resume" in error
+
+
+def test_another_programs_duckdb_file_is_refused_and_left_as_it_was(
+    cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """A DuckDB file with its own `runs` table crashed (table exists, exit 70); one without a clash
+    silently got evalkit's 16 tables added, even by the read-only `evalkit runs`."""
+    for table in ("runs", "logs"):
+        path = tmp_path / f"{table}.duckdb"
+        con = duckdb.connect(str(path))
+        con.execute(f"CREATE TABLE {table} (x INTEGER)")
+        con.close()
+        error = one_error_line(cli("runs", "--db", str(path)), 2, f"{path}: ")
+        assert f"not an evalkit database: it holds other tables ({table})" in error
+        con = duckdb.connect(str(path), read_only=True)
+        assert [r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()] == [
+            table
+        ]
+        con.close()
