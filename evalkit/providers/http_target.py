@@ -132,7 +132,7 @@ class HttpTarget:
 
     def __init__(self, model: str, base_dir: Path | None = None) -> None:
         self.model = model
-        path = _config_path(model, base_dir)
+        self.path = path = _config_path(model, base_dir)
         self.spec = load_http_spec(model, base_dir)
         self.headers = _headers(self.spec, path)  # read once: a missing variable fails before any call
         env = jinja2.Environment(
@@ -148,6 +148,14 @@ class HttpTarget:
 
     def enforces_timeout(self, request: CompletionRequest) -> bool:
         return request.timeout is not None  # aiohttp's total timeout bounds the whole request
+
+    def check_request(self, request: CompletionRequest) -> None:
+        """Render the request for a case without sending it: a template naming a variable the
+        cases lack fails here, before any call, not as every case's error."""
+        try:
+            self._render(request.variables or {})
+        except ProviderError as exc:
+            raise ConfigError(exc.message, path=self.path) from None
 
     @cached_property
     def _aiohttp(self) -> Any:

@@ -220,7 +220,16 @@ class ReplayTarget:
         self.model = model
         read = read_recordings(model, base_dir)
         self.spec, self.recordings = read.spec, read.outputs
+        self.spec_path = _named_path(model, base_dir)
         self.source = self.spec.source or "the replay query"
+
+    def check_request(self, request: CompletionRequest) -> None:
+        """Before any case: recordings to answer from, and a ``case_key`` the cases have."""
+        if not self.recordings:
+            raise ConfigError(f"no recordings in {self.source}", path=self.spec_path)
+        key = self.spec.case_key
+        if key != "id" and key not in (request.variables or {}):
+            raise ConfigError(f"case_key {key!r} is not an input variable of the cases", path=self.spec_path)
 
     async def complete(self, request: CompletionRequest) -> Completion:
         if self.spec.case_key == "id":

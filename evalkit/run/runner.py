@@ -343,9 +343,15 @@ async def _finish(
 
 def _load_caller(suite: Suite, store: Store, options: RunOptions, target: Target) -> ModelCaller:
     """The run's call path, with the target's provider loaded: a missing local model or a bad
-    ``python:`` target fails here, before a run row is written or resumed."""
+    ``python:`` target fails here, before a run row is written or resumed; so does a target that
+    checks a request it would send (``check_request``: an ``http:`` template, a replay's key) on
+    the first case."""
     caller = make_caller(suite, store, options)
-    caller.provider_for(target.model)
+    check = getattr(caller.provider_for(target.model), "check_request", None)
+    accepts = options.case_filter or (lambda _: True)
+    first = next((case for case in suite.iter_cases() if accepts(case)), None) if check else None
+    if check is not None and first is not None:
+        check(target.request(first))
     return caller
 
 

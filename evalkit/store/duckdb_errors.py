@@ -59,7 +59,9 @@ def database_file_error(exc: BaseException, path: Path) -> DatabaseFileError | N
         advice = found
     else:
         if isinstance(exc, duckdb.OutOfMemoryException):  # a very large case, or a small memory limit
-            advice = "DuckDB ran out of memory: raise EVALKIT_DUCKDB_MEMORY (docs/store.md), then resume the run"
+            advice = (
+                "DuckDB ran out of memory: raise EVALKIT_DUCKDB_MEMORY (docs/store.md), then resume the run"
+            )
         elif isinstance(exc, duckdb.FatalException) or "invalidated" in str(exc).lower():
             advice = "the database stopped after a failed write: resume the run once the cause is fixed"
         elif isinstance(exc, duckdb.IOException):

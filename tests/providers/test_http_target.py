@@ -252,3 +252,15 @@ def test_a_file_input_is_sent_in_the_default_json_body(
     doc = seen["body"]["doc"]
     assert doc["name"] == "spec.txt" and doc["media_type"] == "text/plain" and doc["text"] == "red, ceramic\n"
     assert len(doc["sha256"]) == 64 and seen["body"]["title"] == "red mug"
+
+
+def test_a_request_template_naming_a_missing_variable_fails_before_any_call(
+    service: Service, cli: Callable[..., CliResult], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every case errored with "'nosuch' is undefined" after the run started, and it exited 3."""
+    monkeypatch.setenv("CLEANER_TOKEN", "t")
+    suite = write_suite(tmp_path / "s", service.url, extra='body: \'{"t": "{{ nosuch }}"}\'\n')
+    result = cli("run", str(suite), "--db", str(tmp_path / "r.duckdb"), "--no-progress")
+    assert result.exit_code == 2, result.stdout + result.stderr
+    assert f"{tmp_path / 's' / 'service.yaml'}: request template: 'nosuch' is undefined" in result.stderr
+    assert service.seen == [] and not (tmp_path / "r.duckdb").exists()

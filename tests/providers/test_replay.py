@@ -215,3 +215,22 @@ def test_a_baseline_replay_gets_an_error_rate_line_in_compare_and_the_report(
     assert (
         'id="human-baseline"' in report.read_text() and "human moderators 25.0% error" in report.read_text()
     )
+
+
+def test_a_replay_that_cannot_answer_any_case_fails_before_the_run(
+    tmp_path: Path, cli: Callable[..., CliResult]
+) -> None:
+    """A case_key no case has, or a recordings file with nothing in it: every case errored with
+    'no recording for ...' and the run exited 3."""
+    root = tmp_path / "s"
+    root.mkdir()
+    write_jsonl(root / "rec.jsonl")
+    (root / "empty.jsonl").write_text("")
+    spec = "source: rec.jsonl\nkey: sku\ncase_key: nosuchvar\noutput: output\n"
+    for model, files, message in (
+        ("replay:bad_key.yaml", {"bad_key.yaml": spec}, "case_key 'nosuchvar' is not an input variable"),
+        ("replay:empty.jsonl", {}, "no recordings in"),
+    ):
+        suite = make_suite(root, model, files)
+        result = cli("run", str(suite), "--db", str(tmp_path / "r.duckdb"), "--no-progress")
+        assert result.exit_code == 2 and message in result.stderr, result.stdout + result.stderr
