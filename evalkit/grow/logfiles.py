@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.errors import ConfigError, UsageError
-from evalkit.suite.textfile import decode_utf8
+from evalkit.suite.textfile import decode_utf8, json_objects
 
 JSONL_SUFFIXES = {".jsonl", ".ndjson"}
 DUCKDB_SUFFIXES = {".duckdb", ".ddb", ".db"}
@@ -55,26 +55,8 @@ def iter_log(path: Path, *, table: str | None = None) -> Iterator[tuple[int, dic
 
 
 def _iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    with _open(path, binary=True) as handle:
-        for lineno, raw in enumerate(handle, start=1):
-            line = decode_utf8(raw, path, first_line=lineno)  # a bad byte: its line and column
-            if lineno == 1:
-                line = line.removeprefix("\ufeff")  # a byte order mark, as Windows editors write
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ConfigError(
-                    f"invalid JSON at column {exc.colno}: {exc.msg}", path=path, line=lineno
-                ) from None
-            except (ValueError, RecursionError) as exc:  # an integer of 4,300+ digits, deep nesting
-                raise ConfigError(f"cannot read this JSON: {exc}", path=path, line=lineno) from None
-            if not isinstance(record, dict):
-                raise ConfigError(
-                    f"a log record must be a JSON object, got {type(record).__name__}", path=path, line=lineno
-                )
-            yield lineno, record
+    _open(path).close()  # "log file not found", as for the other formats
+    yield from json_objects(path, what="a log record")
 
 
 def _iter_json(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -118,20 +118,9 @@ def _file_text(source: Path) -> str:
 
 def _jsonl_rows(source: Path) -> list[tuple[int, dict[str, Any]]]:
     """(line number, object) of each non-blank line of a JSONL file; a bad line is a one-line error."""
-    rows = []
-    for line_no, line in enumerate(_file_text(source).splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"not valid JSON: {exc.msg}", path=source, line=line_no) from None
-        except (ValueError, RecursionError) as exc:
-            raise ConfigError(f"cannot read this JSON: {exc}", path=source, line=line_no) from None
-        if not isinstance(row, dict):
-            raise ConfigError("each line must be a JSON object", path=source, line=line_no)
-        rows.append((line_no, row))
-    return rows
+    from evalkit.suite.textfile import json_objects
+
+    return list(json_objects(source, what="each line"))
 
 
 def _request(instruction: Any, extra: Any) -> str:

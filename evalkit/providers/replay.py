@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from evalkit.errors import ConfigError, ProviderError
 from evalkit.providers.base import Completion, CompletionRequest, Provider, provider, target_hashers
+from evalkit.suite.textfile import json_objects
 
 RECORDING_SUFFIXES = (".jsonl", ".csv", ".parquet")
 
@@ -107,17 +108,10 @@ def _rows(spec: ReplaySpec, root: Path) -> Iterator[tuple[str, dict[str, Any]]]:
     suffix = path.suffix.lower()
     try:
         if suffix == ".jsonl":
-            with path.open(encoding="utf-8") as handle:
-                for line, text in enumerate(handle, start=1):
-                    if not text.strip():
-                        continue
-                    try:
-                        row = json.loads(text)
-                    except json.JSONDecodeError as exc:
-                        raise ConfigError(f"invalid JSON: {exc.msg}", path=path, line=line) from None
-                    if not isinstance(row, dict):
-                        raise ConfigError("a recording must be a JSON object", path=path, line=line)
-                    yield f"{path}:{line}", row
+            if not path.is_file():
+                raise FileNotFoundError(path)
+            for line, row in json_objects(path, what="a recording"):
+                yield f"{path}:{line}", row
         elif suffix == ".csv":
             with path.open(encoding="utf-8", newline="") as handle:
                 reader = csv.DictReader(handle)

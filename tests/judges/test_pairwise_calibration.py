@@ -350,7 +350,7 @@ def test_unreadable_labels_verdicts_and_rubrics_are_one_line_errors(cli: Any, tm
     cases = [
         ((str(latin), "--judge", "openai/j"), f"{latin}:1: not valid UTF-8"),
         ((str(good), "--judge", "openai/j", "--rubric-file", str(rubric)), f"{rubric}:1: not valid UTF-8"),
-        ((str(good), "--judge", "openai/j", "--precomputed", str(broken)), f"{broken}:2: not valid JSON"),
+        ((str(good), "--judge", "openai/j", "--precomputed", str(broken)), f"{broken}:2: invalid JSON"),
         ((str(good), "--judge", "openai/j", "--precomputed", str(scalar)), f"{scalar}:1: each line must be"),
         ((str(listed.parent), "--judge", "openai/j"), "label must be 1 or 2"),
     ]
