@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from evalkit.errors import ConfigError
 from evalkit.suite.spec import ScorerSpec
-from evalkit.suite.textfile import decode_utf8
+from evalkit.suite.textfile import utf8_lines
 
 
 class CaseSource(str, Enum):
@@ -85,20 +85,10 @@ def content_id(value: Any) -> str:
 
 def iter_case_file(path: Path) -> Iterator[tuple[int, Case]]:
     """Yield ``(line, case)`` for one JSONL file, raising :class:`ConfigError` with file and line on bad input."""
-    try:
-        handle = path.open("rb")  # decoded line by line, so a bad byte is reported at its line
-    except FileNotFoundError:
-        raise ConfigError("case file not found", path=path) from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read case file: {exc.strerror}", path=path) from None
-    with handle:
-        for lineno, raw in enumerate(handle, start=1):
-            line = decode_utf8(raw, path, first_line=lineno)
-            if lineno == 1:
-                line = line.removeprefix("\ufeff")  # a byte order mark, as Windows editors write
-            if not line.strip() or line.lstrip().startswith("//"):
-                continue
-            yield lineno, parse_case_line(line, path=path, line=lineno)
+    for lineno, line in utf8_lines(path, what="case file"):
+        if not line.strip() or line.lstrip().startswith("//"):
+            continue
+        yield lineno, parse_case_line(line, path=path, line=lineno)
 
 
 def parse_case_line(text: str, *, path: Path, line: int) -> Case:

@@ -55,7 +55,8 @@ def iter_log(path: Path, *, table: str | None = None) -> Iterator[tuple[int, dic
 
 
 def _iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    _open(path).close()  # "log file not found", as for the other formats
+    if not path.is_file():
+        raise ConfigError("log file not found", path=path)
     yield from json_objects(path, what="a log record")
 
 

@@ -45,34 +45,40 @@ def read_utf8(path: Path, *, what: str = "file", max_bytes: int = MAX_BYTES) -> 
     return decode_utf8(data, path)
 
 
-def json_objects(path: Path, *, what: str = "a line") -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, object) of each non-blank line of a JSONL file, read as UTF-8 (a byte order
-    mark on the first line read past). A line that is not UTF-8, not JSON (an integer of 4,300+
-    digits, nesting Python cannot read) or not an object is a one-line :class:`ConfigError` naming
-    its line; ``what`` names a line in that error (``a log record``)."""
+def utf8_lines(path: Path, *, what: str = "file") -> Iterator[tuple[int, str]]:
+    """(line number, text) of each line of a file, decoded line by line so that a bad byte is a
+    one-line :class:`ConfigError` at its line and column; a byte order mark on the first line (as
+    Windows editors write it) is read past."""
     try:
         handle = path.open("rb")
     except FileNotFoundError:
-        raise ConfigError("file not found", path=path) from None
+        raise ConfigError(f"{what} not found", path=path) from None
     except OSError as exc:
-        raise ConfigError(f"cannot read file: {exc.strerror}", path=path) from None
+        raise ConfigError(f"cannot read {what}: {exc.strerror}", path=path) from None
     with handle:
         for number, raw in enumerate(handle, start=1):
             line = decode_utf8(raw, path, first_line=number)
-            if number == 1:
-                line = line.removeprefix("\ufeff")  # as Windows editors write it
-            if not line.strip():
-                continue
-            try:
-                value = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ConfigError(
-                    f"invalid JSON at column {exc.colno}: {exc.msg}", path=path, line=number
-                ) from None
-            except (ValueError, RecursionError) as exc:
-                raise ConfigError(f"cannot read this JSON: {exc}", path=path, line=number) from None
-            if not isinstance(value, dict):
-                raise ConfigError(
-                    f"{what} must be a JSON object, got {type(value).__name__}", path=path, line=number
-                )
-            yield number, value
+            yield number, line.removeprefix("\ufeff") if number == 1 else line
+
+
+def json_objects(path: Path, *, what: str = "a line") -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) of each non-blank line of a JSONL file (:func:`utf8_lines`). A line
+    that is not JSON (an integer of 4,300+ digits, nesting Python cannot read) or not an object is
+    a one-line :class:`ConfigError` naming its line; ``what`` names a line in that error (``a log
+    record``)."""
+    for number, line in utf8_lines(path):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(
+                f"invalid JSON at column {exc.colno}: {exc.msg}", path=path, line=number
+            ) from None
+        except (ValueError, RecursionError) as exc:
+            raise ConfigError(f"cannot read this JSON: {exc}", path=path, line=number) from None
+        if not isinstance(value, dict):
+            raise ConfigError(
+                f"{what} must be a JSON object, got {type(value).__name__}", path=path, line=number
+            )
+        yield number, value
