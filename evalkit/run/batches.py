@@ -63,7 +63,8 @@ class BatchWriter:
         self.failure: StoreError | None = None
         # set by drain() once the last call is dispatched: the results still to come
         self._to_come: int | None = None
-        # the run's call counters so far, stored with each commit (see ResultRows.calls_json)
+        # the run's call counters so far, stored with each commit (see ResultRows.calls_json) until
+        # the last call is dispatched: the run's end stores them with its summary right after
         self.calls: Callable[[], CallCounts] | None = None
 
     async def begin(self) -> None:
@@ -120,7 +121,7 @@ class BatchWriter:
                 return
             batch, self.buffer = self.buffer, ResultRows(self.run_id, new_cases=self.new_cases)
             batch.add_cache(self.caller.drain_cache_rows())
-            if self.calls is not None:
+            if self.calls is not None and self._to_come is None:
                 batch.calls_json = self.calls().model_dump_json()
             self.last_flush = time.monotonic()
             if self._record is not None:

@@ -27,6 +27,7 @@ class Connection(Protocol):
         rows: Sequence[Sequence[Any]],
         *,
         ignore_existing: bool = False,
+        key: str | None = None,  # with ignore_existing: the single-column key rows are skipped by
     ) -> None: ...
 
 

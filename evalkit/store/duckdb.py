@@ -100,9 +100,14 @@ class DuckDBConnection:
         rows: Sequence[Sequence[Any]],
         *,
         ignore_existing: bool = False,
+        key: str | None = None,
     ) -> None:
-        """Bulk insert: through DuckDB's appender when no row may be skipped (duckdb >= 2.0);
-        otherwise each column is bound as one list parameter and unnested in SQL.
+        """Bulk insert: through DuckDB's appender when no row may be skipped (duckdb >= 2.0), or
+        when the rows to skip are known by their single-column ``key`` (looked up first, and the
+        rows' own repeats dropped: half the CPU of a conflict clause, ~4 ms per 500 response-cache
+        rows; no other connection can store a key in between, as a process holds the file alone
+        and uses one connection at a time); otherwise each column is bound as one list parameter
+        and unnested in SQL.
 
         DuckDB's executemany costs ~1 ms a row here. Binding whole columns converts the Python
         values in one pass, after which DuckDB works without the GIL. Scanning NumPy object
@@ -113,9 +118,13 @@ class DuckDBConnection:
         """
         if not rows:
             return
-        if not ignore_existing and hasattr(self._con, "appender"):  # duckdb >= 2.0
-            self._append(table, columns, rows)
-            return
+        if hasattr(self._con, "appender"):  # duckdb >= 2.0
+            if not ignore_existing:
+                self._append(table, columns, rows)
+                return
+            if key is not None:
+                self._append(table, columns, self._new_keys(table, columns, rows, key))
+                return
         cols = ", ".join(columns)
         conflict = " ON CONFLICT DO NOTHING" if ignore_existing else ""
         unnested = ", ".join(f"unnest(${i})" for i in range(1, len(columns) + 1))
@@ -126,10 +135,29 @@ class DuckDBConnection:
         except duckdb.ConstraintException as exc:
             raise DuplicateRowError(f"{table}: {exc}") from None
 
+    def _new_keys(
+        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], key: str
+    ) -> list[Sequence[Any]]:
+        """The rows whose ``key`` the table does not hold yet, each key once (its first row)."""
+        at = list(columns).index(key)
+        with self._file_errors():
+            stored = self._con.execute(
+                f"SELECT {key} FROM {table} WHERE {key} IN (SELECT unnest(?))", [[row[at] for row in rows]]
+            ).fetchall()
+        seen = {found for (found,) in stored}
+        fresh = []
+        for row in rows:
+            if row[at] not in seen:
+                seen.add(row[at])
+                fresh.append(row)
+        return fresh
+
     def _append(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         """DuckDB's appender: each value converted straight to its column's type, in the connection's
         transaction; half the CPU of binding lists for the outputs, scores and fields of a batch
         (~45 ms less per 2000 results). A duplicate key fails the whole batch, as the INSERT does."""
+        if not rows:
+            return
         try:
             with self._file_errors():
                 appender = self._con.appender(table, columns=list(columns))

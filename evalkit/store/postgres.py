@@ -70,6 +70,7 @@ class PostgresConnection:
         rows: Sequence[Sequence[Any]],
         *,
         ignore_existing: bool = False,
+        key: str | None = None,  # DuckDB's shortcut; a conflict clause is as cheap here
     ) -> None:
         """Bulk insert with executemany (psycopg pipelines it into few round trips)."""
         if not rows:

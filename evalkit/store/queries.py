@@ -153,7 +153,7 @@ class Store(CaseReads):
             con.insert("outputs", OUTPUT_COLUMNS, rows.outputs)
             con.insert("scores", SCORE_COLUMNS, rows.scores)
             con.insert("field_scores", FIELD_COLUMNS, rows.fields)
-            con.insert("response_cache", CACHE_COLUMNS, rows.cache, ignore_existing=True)
+            con.insert("response_cache", CACHE_COLUMNS, rows.cache, ignore_existing=True, key="cache_key")
             if rows.calls_json is not None:
                 con.execute("UPDATE runs SET calls_json = ? WHERE run_id = ?", (rows.calls_json, rows.run_id))
 

@@ -149,4 +149,4 @@ def read_cache_rows(store: Store) -> list[tuple[Any, ...]]:
 def add_cache_rows(store: Store, rows: Sequence[tuple[Any, ...]]) -> None:
     """Add response-cache rows; keys already cached keep their stored response."""
     with store._transaction() as con:
-        con.insert("response_cache", CACHE_COLUMNS, rows, ignore_existing=True)
+        con.insert("response_cache", CACHE_COLUMNS, rows, ignore_existing=True, key="cache_key")

@@ -381,3 +381,18 @@ def test_an_error_closing_in_the_background_is_raised_where_the_hold_ends(tmp_pa
         backend = store.backend
         backend._held = FailingClose(backend._held)  # type: ignore[attr-defined]
         store.close_in_background()
+
+
+def test_response_cache_rows_keep_the_first_answer_for_a_key(tmp_path: Path) -> None:
+    """Cached answers are added without a conflict clause on DuckDB (keys looked up first): a key
+    already stored, or repeated within a batch, keeps its first answer; nothing fails."""
+    from evalkit.providers.base import Completion
+    from tests.runs import run_record
+
+    store = open_store(tmp_path / "c.duckdb")
+    store.create_run(run_record("r1"))
+    answer = lambda text: Completion(text=text, prompt_tokens=3, completion_tokens=2)  # noqa: E731
+    store.add_results("r1", [], cache_rows=[("k1", "m", answer("first")), ("k1", "m", answer("again"))])
+    store.add_results("r1", [], cache_rows=[("k1", "m", answer("later")), ("k2", "m", answer("other"))])
+    found = store.cached_responses(["k1", "k2", "k3"])
+    assert {key: row["raw_text"] for key, row in found.items()} == {"k1": "first", "k2": "other"}
