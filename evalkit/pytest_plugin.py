@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from evalkit.errors import ExitCode
 from evalkit.testing.suite_run import SuiteRun
 
 if TYPE_CHECKING:
@@ -75,7 +76,9 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(
                 "--evalkit runs cases with evalkit's own concurrency; drop pytest-xdist's -n"
             )
-        config.stash[_RUNS] = _Runs(config)
+        runs = _Runs(config)
+        config.stash[_RUNS] = runs
+        config.pluginmanager.register(runs, "evalkit-runs")  # its pytest_collectreport hook
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -235,6 +238,11 @@ class _Runs:
     def started(self) -> bool:
         return bool(self.runs)
 
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        """A module or suite that failed to collect never ran: no verdict can pass the session."""
+        if report.failed:
+            self.other_failed = True
+
     def for_suite(self, collector: SuiteCollector, session: pytest.Session) -> SuiteRun:
         from evalkit.errors import EvalkitError
 
@@ -276,12 +284,23 @@ class _Runs:
             run.finish()
 
     def gated_status(self, status: int) -> int | None:
-        """With --evalkit-baseline, the session's exit status as the suites' verdicts have it.
+        """The session's exit status as the suites' verdicts have it (None: leave it alone).
 
-        A failed verdict (or a run that did not finish) fails the session; when every verdict passes,
-        failed cases do not, but any other failing test still does. None: leave the status alone.
+        Without --evalkit-baseline the cases' own outcomes decide, except that a run its gate could
+        not judge (exit 3: a scorer that could not score) fails a session whose cases all passed.
+        With it, a failed verdict (or a run that did not finish) fails the session; when every
+        verdict passes, failed cases do not, but any other failing test (or a module that failed to
+        collect) still does.
         """
-        if not self.config.getoption("evalkit_baseline") or not (self.runs or self.failed):
+        if not self.config.getoption("evalkit_baseline"):
+            # a suite gate that could not judge its run (a scorer that could not score, ...) fails
+            # the session though every case passed on the scorers that worked
+            unjudged = any(
+                run.outcome is not None and run.outcome.verdict.exit_code == ExitCode.INFRASTRUCTURE
+                for run in self.runs.values()
+            )
+            return int(pytest.ExitCode.TESTS_FAILED) if unjudged and status == pytest.ExitCode.OK else None
+        if not (self.runs or self.failed):
             return None
         passed = not self.failed and all(
             run.outcome is not None and run.outcome.baseline is not None and run.outcome.exit_code == 0
@@ -319,7 +338,7 @@ class _Runs:
                 verdict = "PASSED" if run.outcome.verdict.passed else "FAILED"
                 lines.append(
                     f"regression gate {verdict} against baseline {check.decision.baseline_run_id}: "
-                    f"{'; '.join(check.decision.reasons)} (exit {run.outcome.exit_code})"
+                    f"{'; '.join(run.outcome.verdict.reasons)} (exit {run.outcome.exit_code})"
                 )
             elif run.baseline is not None:
                 lines.append(f"no baseline check ({run.why_stopped()})")

@@ -336,3 +336,30 @@ def test_a_passing_baseline_does_not_hide_other_failing_tests(
     result.assert_outcomes(passed=2, failed=3)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(["regression gate PASSED against baseline *"])
+    # a module that fails to collect never ran: a green baseline does not make the session pass
+    pytester.makepyfile(test_broken_import="import no_such_module_anywhere\n")
+    collected = run_pytest(
+        pytester,
+        str(suite_dir),
+        "test_broken_import.py",
+        "--evalkit-baseline",
+        "main",
+        "--continue-on-collection-errors",
+    )
+    assert collected.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_a_scorer_that_could_not_score_fails_the_session(
+    pytester: pytest.Pytester, server: LoopbackOpenAI
+) -> None:
+    """The cases passed on the scorers that worked, so every test was green and the session exited
+    0, while the suite's gate said the run could not be judged (exit 3 from `evalkit run`)."""
+    suite_dir = write_suite(
+        pytester.path, server.base_url, cases=[{**c, "expected": None} for c in CASES[:2]]
+    )
+    text = (suite_dir / "suite.yaml").read_text()
+    (suite_dir / "suite.yaml").write_text(text.replace(SCORERS, "  - name: json_valid\n" + SCORERS))
+    result = run_pytest(pytester, str(suite_dir))
+    result.assert_outcomes(passed=2)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*gate FAILED: *scorer json_fields could not score 2 of 2 results*"])

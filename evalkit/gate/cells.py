@@ -73,6 +73,8 @@ class RunVerdict:
         if code == ExitCode.INFRASTRUCTURE:
             if self.baseline_applied:  # the run itself was fine: its comparison could not decide
                 return "could not be judged against its baseline"
+            if any(reason.startswith("scorer ") for reason in self.gate.reasons):
+                return "could not be judged: a scorer could not score"
             return "could not be judged: too many provider errors"
         if code == ExitCode.INCOMPLETE:
             return "incomplete: stopped by its budget"
