@@ -18,6 +18,7 @@ import duckdb  # noqa: F401  (see below)
 import pandas  # noqa: F401
 import pyarrow  # noqa: F401
 import pytest
+import scipy.stats  # noqa: F401  (evalkit compare, which the baseline tests run in-process)
 
 from evalkit.store import load_run, open_store
 from evalkit.testing.openai_server import Faults, LoopbackOpenAI
