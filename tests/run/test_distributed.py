@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -109,7 +110,12 @@ def test_a_worker_killed_mid_run_loses_nothing_and_stores_nothing_twice(
     outcome: list[bool] = []
 
     def kill() -> None:
-        outcome.append(_kill_shard_workers())
+        # a busy machine can start a shard's worker late: look for one until it shows (polling for a
+        # condition, not waiting for time to pass), or give up after a while
+        deadline = time.monotonic() + 30
+        while not (found := _kill_shard_workers()) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        outcome.append(found)
 
     armed = threading.Event()
 

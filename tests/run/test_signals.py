@@ -187,7 +187,7 @@ def test_a_query_interrupted_by_ctrl_c_is_an_interrupt_not_a_crash(tmp_path: Pat
     command exited 70 ('internal error, please report it')."""
     import duckdb
 
-    from evalkit.store.duckdb import DuckDBConnection
+    from evalkit.store.duckdb_connection import DuckDBConnection
 
     con = DuckDBConnection(duckdb.connect(), tmp_path / "x.duckdb")
     for raised in (
