@@ -55,6 +55,12 @@ def _guarded(action: Any) -> Any:
             return response
         except (BadForm, EvalkitError, ValueError) as exc:
             message = exc.one_line() if isinstance(exc, EvalkitError) else str(exc)
+            errors = getattr(exc, "errors", None)  # pydantic's: the first, on one line
+            if callable(errors) and errors():
+                first = errors()[0]
+                message = (
+                    f"{'.'.join(str(part) for part in first.get('loc', ())) or 'value'}: {first.get('msg')}"
+                )
             return PlainTextResponse(f"not done: {message}", status_code=400)
 
     return handler
@@ -158,22 +164,30 @@ def _candidate(studio: Studio, form: dict[str, str]) -> Response:
     if action not in ("accept", "edit", "reject"):
         raise BadForm("action must be accept, edit or reject")
     suite = _suite(studio, form.get("suite", ""))
+    growth = GrowthStore(studio.store)
+    found = growth.candidates(suite.name, ids=[candidate_id])
+    if not found:
+        raise BadForm(f"suite {suite.name!r} has no candidate {candidate_id!r}")
+    candidate = found[0]
+    if candidate.status != "pending":  # a stale page, a second click: the decision is made
+        raise BadForm(f"candidate {candidate_id!r} is already {candidate.status}")
+    if action == "reject":
+        decide(suite, studio.store, reject=[candidate_id], reviewer=studio.grader)
+        return RedirectResponse("/queue", status_code=303)
     if action == "edit":
-        growth = GrowthStore(studio.store)
-        found = growth.candidates(suite.name, ids=[candidate_id])
-        if not found:
-            raise BadForm(f"suite {suite.name!r} has no candidate {candidate_id!r}")
         edit = {
             "by": studio.grader,
             "at": utcnow().isoformat(timespec="seconds") + "Z",
-            "previous": found[0].expected,
+            "previous": candidate.expected,
         }
-        provenance = {**found[0].provenance, "expected_edited": edit}
+        provenance = {**candidate.provenance, "expected_edited": edit}
         growth.revise(suite.name, candidate_id, _json_field(form, "expected"), provenance)
-    if action == "reject":
-        decide(suite, studio.store, reject=[candidate_id], reviewer=studio.grader)
-    else:
+    try:
         decide(suite, studio.store, accept=[candidate_id], reviewer=studio.grader)
+    except Exception:
+        if action == "edit":  # refused: the candidate is left as it was ("a bad form changes nothing")
+            growth.revise(suite.name, candidate_id, candidate.expected, candidate.provenance)
+        raise
     return RedirectResponse("/queue", status_code=303)
 
 

@@ -13,7 +13,16 @@ from evalkit.store.browse import CaseQuery
 from evalkit.store.labels import LabelStore, output_hash
 from evalkit.studio.queue import review_queue
 from evalkit.studio.state import studio_of
-from evalkit.studio.views import PAGE_SIZE, epoch_view, page_links, pct, pretty, prompt_messages, run_row
+from evalkit.studio.views import (
+    PAGE_SIZE,
+    epoch_view,
+    json_text,
+    page_links,
+    pct,
+    pretty,
+    prompt_messages,
+    run_row,
+)
 
 FILTERS = ("verdict", "scorer", "field", "tag", "source", "q")
 
@@ -116,7 +125,7 @@ async def case_page(request: Request) -> Response:
         case_id=case_id,
         case=detail,
         input_text=pretty(detail["input"]),
-        expected_text=pretty(detail["expected"]) if detail["expected"] is not None else None,
+        expected_text=json_text(detail["expected"]) if detail["expected"] is not None else None,
         provenance_text=pretty(detail["provenance"]),
         epochs=epochs,
         current=current,

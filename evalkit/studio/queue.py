@@ -8,7 +8,7 @@ from evalkit.store import Store
 from evalkit.store.browse import suite_paths
 from evalkit.store.growth import GrowthStore
 from evalkit.store.labels import LabelStore
-from evalkit.studio.views import pretty
+from evalkit.studio.views import json_text, pretty
 
 
 def review_queue(store: Store) -> list[dict[str, Any]]:
@@ -34,6 +34,7 @@ def review_queue(store: Store) -> list[dict[str, Any]]:
                         "family": c.family,
                         "input": pretty(c.input),
                         "expected": pretty(c.expected) if c.expected is not None else "",
+                        "expected_json": json_text(c.expected) if c.expected is not None else "",
                         "tags": c.tags,
                         "provenance": pretty(c.provenance),
                     }

@@ -30,10 +30,16 @@ def num(value: Any, digits: int = 3) -> str:
 
 
 def pretty(value: Any) -> str:
-    """A value as indented JSON (strings as they are)."""
+    """A value as indented JSON (strings as they are), for reading."""
     if isinstance(value, str):
         return value
     return json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True, default=str)
+
+
+def json_text(value: Any) -> str:
+    """A value as the JSON a form field edits: a string in its quotes (submitted back unchanged, it
+    is the same string, not the JSON it may spell), keys in their stored order."""
+    return json.dumps(value, ensure_ascii=False, indent=2, default=str)
 
 
 def run_row(run: RunRecord, prf: dict[str, float | None] | None) -> dict[str, Any]:

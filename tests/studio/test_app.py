@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from evalkit.store.growth import GrowthStore
 from evalkit.store.labels import LabelStore
 from evalkit.studio.app import create_app
 from evalkit.studio.security import CONTENT_SECURITY_POLICY
@@ -162,6 +163,28 @@ def test_accepting_a_candidate_appends_it_to_the_suite(studio_data: StudioData) 
     assert "gen-empty-001" not in c.get("/queue").text
     bad = c.post("/candidate", data=edited | {"id": "gen-nope", "action": "accept"})
     assert bad.status_code == 400 and "gen-nope" in bad.text
+    # a decided candidate is not decided again: a stale page's second "edit" changed the store only
+    again = c.post("/candidate", data=edited | {"expected": '{"answer": "LONGER"}'})
+    assert again.status_code == 400 and "already accepted" in again.text
+    [stored] = GrowthStore(studio_data.store).candidates("s", ids=["gen-long-002"])
+    assert stored.expected == {"answer": "LONG"}
+
+
+def test_an_edit_the_suite_refuses_leaves_the_candidate_as_it_was(studio_data: StudioData) -> None:
+    """The edited expected was stored before the case was checked: a refused edit still changed the
+    candidate, and after it even a plain accept was refused."""
+    c = client(studio_data)
+    queue = c.get("/queue").text
+    # the field holds JSON (a text expected output in its quotes: submitted unchanged, it stays text)
+    assert '<textarea name="expected" rows="3">{\n  &#34;answer&#34;: &#34;long&#34;\n}</textarea>' in queue
+    form = {"csrf": csrf_of(queue), "suite": "s", "id": "gen-long-002", "action": "edit"}
+    [before] = GrowthStore(studio_data.store).candidates("s", ids=["gen-long-002"])
+    refused = c.post("/candidate", data=form | {"expected": "42"})  # a case's expected is no number
+    [after] = GrowthStore(studio_data.store).candidates("s", ids=["gen-long-002"])
+    assert refused.status_code == 400 and "\n" not in refused.text.strip(), refused.text
+    assert (after.status, after.expected, after.provenance) == ("pending", before.expected, before.provenance)
+    accepted = c.post("/candidate", data=form | {"action": "accept"}, follow_redirects=False)
+    assert accepted.status_code == 303  # a plain accept still works
 
 
 def test_correcting_a_golden_case_rewrites_exactly_its_line(studio_data: StudioData) -> None:
