@@ -385,3 +385,17 @@ def test_the_runs_list_counts_fields_by_slot_as_show_and_the_report_do(tmp_path:
     row = next(r for r in page.split("<tr>") if "/runs/rf" in r)
     cells = re.findall(r'<td class="num">([^<]*)</td>', row)
     assert [pct(micro.precision), pct(micro.recall), pct(micro.f1)] == cells[2:5], cells
+
+
+def test_the_compare_page_says_why_a_pair_is_not_like_for_like(studio_data: StudioData) -> None:
+    """`evalkit compare` and the report warn when a paired case's expected output changed between the
+    runs; the studio showed 'not comparable' verdicts with no reason."""
+    from tests.runs import Outcome, run_record, store_run
+
+    store = studio_data.store
+    for name, answer in (("x-a", "old"), ("x-b", "corrected")):
+        outcomes = [Outcome("c1", "pass", expected={"answer": answer}), Outcome("c2", "pass")]
+        store_run(store, run_record(name, suite="x", minutes=50), outcomes)
+    page = client(studio_data).get("/compare", params={"a": "x-a", "b": "x-b"}).text
+    assert 'id="warnings"' in page
+    assert "1 paired case(s) have a different expected output in each run" in page
