@@ -11,7 +11,7 @@ from evalkit.cli.app import app
 from evalkit.cli.options import DbOption, RunArgument, StoredSuiteArgument
 
 if TYPE_CHECKING:
-    from evalkit.results import RunRecord
+    pass
 
 
 @app.command()
@@ -24,6 +24,7 @@ def runs(
     from rich.table import Table
 
     from evalkit.cli.console import out, pct
+    from evalkit.report.formatting import cases_cell
     from evalkit.store import open_store
 
     records = open_store(db, must_exist=True).list_runs(suite=suite, limit=limit)
@@ -54,21 +55,11 @@ def runs(
             r.kind + (f" {r.shard}" if r.shard else ""),
             r.started_at.strftime("%Y-%m-%d %H:%M:%S"),
             r.status,
-            _cases_column(r),
+            cases_cell(r),
             pct(summary.pass_rate if summary is not None else None),
             verdict,
         )
     out.print(table)
-
-
-def _cases_column(r: RunRecord) -> str:
-    """The cases a run has, or for a run stopped early how many of its planned results it has:
-    its pass rate is over those alone."""
-    s = r.settled_summary
-    if r.status == "complete" or s is None:
-        return str(r.n_cases)
-    planned = r.n_cases * max(s.repeat, 1)
-    return f"{s.results}/{planned}" + (" results" if s.repeat > 1 else "")
 
 
 @app.command()

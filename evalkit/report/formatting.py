@@ -112,6 +112,16 @@ def run_cost_cell(summary: Any) -> str:
     return f"${summary.cost_usd:.4f}{cached}"
 
 
+def cases_cell(run: Any) -> str:
+    """A run's cases in a table of runs, or for a run stopped early how many of its planned results
+    it has (``0/12``): its pass rate is over those alone."""
+    s = run.settled_summary
+    if run.status == "complete" or s is None:
+        return str(run.n_cases)
+    planned = run.n_cases * max(s.repeat, 1)
+    return f"{s.results}/{planned}" + (" results" if s.repeat > 1 else "")
+
+
 def epochs_text(summary: Any, name: Callable[[str], str] = str) -> str | None:
     """``Epochs 3 · flaky cases 2: c1, c7`` for a run of several epochs or with flaky cases (at most
     eight named, each through ``name``), else None."""

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.errors import EvalkitError
-from evalkit.report.formatting import run_cost_cell
+from evalkit.report.formatting import cases_cell, run_cost_cell
 from evalkit.results import RunRecord
 from evalkit.store.labels import output_hash
 from evalkit.studio.diffs import as_text, word_diff
@@ -57,7 +57,7 @@ def run_row(run: RunRecord, prf: dict[str, float | None] | None) -> dict[str, An
         "cost": run_cost_cell(summary),
         "date": run.started_at.strftime("%Y-%m-%d %H:%M"),
         "status": run.status,
-        "n_cases": run.n_cases,
+        "n_cases": cases_cell(run),
     }
 
 

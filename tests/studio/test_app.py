@@ -399,3 +399,17 @@ def test_the_compare_page_says_why_a_pair_is_not_like_for_like(studio_data: Stud
     page = client(studio_data).get("/compare", params={"a": "x-a", "b": "x-b"}).text
     assert 'id="warnings"' in page
     assert "1 paired case(s) have a different expected output in each run" in page
+
+
+def test_the_runs_list_counts_a_stopped_runs_results_as_the_cli_does(studio_data: StudioData) -> None:
+    """A run stopped by --budget before any result showed 12 cases, as if it had run them; `evalkit
+    runs` says 0/12."""
+    from evalkit.results import RunSummary
+    from tests.runs import run_record
+
+    store = studio_data.store
+    store.create_run(run_record("stopped", minutes=60).model_copy(update={"n_cases": 12}))
+    store.finish_run("stopped", status="incomplete", summary=RunSummary())
+    page = client(studio_data).get("/").text
+    row = page[page.index('<a href="/runs/stopped">') :].split("</tr>")[0]
+    assert '<td class="num">0/12</td>' in row, row
