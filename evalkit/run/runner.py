@@ -210,7 +210,7 @@ async def _execute(
         n_cases = suite.check_cases(target.prompt, options.case_filter)
         caller = _load_caller(suite, store, options, target)
         done = await asyncio.to_thread(store.completed_keys, run.run_id)
-        # the earlier parts' calls: as their last heartbeat or stop wrote them (a killed part left
+        # the earlier parts' calls: as their last commit or stop wrote them (a killed part left
         # no summary), else as its summary says (runs stored before migration 015)
         earlier = await asyncio.to_thread(RunLeases(store).recorded_calls, run.run_id)
         earlier = earlier or (run.summary.calls if run.summary is not None else None)
