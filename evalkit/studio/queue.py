@@ -15,7 +15,18 @@ def review_queue(store: Store) -> list[dict[str, Any]]:
     """One entry per suite with something to review."""
     paths = suite_paths(store)
     growth = GrowthStore(store)
-    flagged = LabelStore(store).current(kind="expected", grade="wrong")
+    labels = LabelStore(store)
+    # a flag is keyed on the output it was given on; a correction made from another run's page (a
+    # different output) settles it too: a flag older than its case's latest fix is not shown
+    fixed: dict[tuple[str, str], Any] = {}
+    for fix in labels.current(kind="expected", grade="fixed"):
+        key = (fix.suite_name, fix.case_id)
+        fixed[key] = max(fixed.get(key, fix.created_at), fix.created_at)
+    flagged = [
+        lab
+        for lab in labels.current(kind="expected", grade="wrong")
+        if (lab.suite_name, lab.case_id) not in fixed or fixed[(lab.suite_name, lab.case_id)] < lab.created_at
+    ]
     names = sorted(set(paths) | {lab.suite_name for lab in flagged})
     queue = []
     for name in names:

@@ -216,6 +216,31 @@ def test_correcting_a_golden_case_rewrites_exactly_its_line(studio_data: StudioD
     assert "case-004" not in c.get("/queue").text  # fixed: no longer flagged
 
 
+def test_a_correction_from_another_runs_page_settles_the_flag(studio_data: StudioData) -> None:
+    """A flag is keyed on the output it was given on: corrected from another run (another output),
+    the case file was fixed but the queue still listed the flag."""
+    c = client(studio_data)
+    store = studio_data.store
+    outputs = {
+        run: dict(zip(*store.case_results(run)[["case_id", "raw_text"]].T.values.tolist(), strict=True))
+        for run in ("run-a", "run-b")
+    }
+    case = next(cid for cid in outputs["run-a"] if outputs["run-a"][cid] != outputs["run-b"].get(cid))
+    csrf = csrf_of(c.get(f"/runs/run-a/case?id={case}").text)
+    c.post("/flag", data={"csrf": csrf, "run": "run-a", "case": case, "epoch": "0", "note": "wrong"})
+    assert case in c.get("/queue").text
+    fix = {
+        "csrf": csrf,
+        "run": "run-b",
+        "case": case,
+        "epoch": "0",
+        "note": "",
+        "expected": '{"answer": "z"}',
+    }
+    assert c.post("/correct", data=fix, follow_redirects=False).status_code == 303
+    assert case not in c.get("/queue").text
+
+
 @pytest.mark.parametrize("url", ["/trend?suite=s", "/static/studio.js", "/static/studio.css"])
 def test_other_pages_and_static_files(studio_data: StudioData, url: str) -> None:
     page = client(studio_data).get(url)
