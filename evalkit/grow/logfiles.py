@@ -7,13 +7,12 @@ allows (JSONL, DuckDB); errors name the file (and line, for JSONL).
 from __future__ import annotations
 
 import glob
-import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from evalkit.errors import ConfigError, UsageError
-from evalkit.suite.textfile import decode_utf8, json_objects
+from evalkit.suite.textfile import json_document, json_objects
 
 JSONL_SUFFIXES = {".jsonl", ".ndjson"}
 DUCKDB_SUFFIXES = {".duckdb", ".ddb", ".db"}
@@ -55,22 +54,11 @@ def iter_log(path: Path, *, table: str | None = None) -> Iterator[tuple[int, dic
 
 
 def _iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    if not path.is_file():
-        raise ConfigError("log file not found", path=path)
-    yield from json_objects(path, what="a log record")
+    yield from json_objects(path, what="a log record", file="log file")
 
 
 def _iter_json(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    with _open(path, binary=True) as handle:
-        text = decode_utf8(handle.read(), path).removeprefix("\ufeff")
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(
-                f"invalid JSON at column {exc.colno}: {exc.msg}", path=path, line=exc.lineno
-            ) from None
-        except (ValueError, RecursionError) as exc:
-            raise ConfigError(f"cannot read this JSON: {exc}", path=path) from None
+    data = json_document(path, what="log file")
     if isinstance(data, dict):  # {"records": [...]}-style wrappers: the one list inside
         lists = [v for v in data.values() if isinstance(v, list)]
         data = lists[0] if len(lists) == 1 else [data]
@@ -110,12 +98,3 @@ def _iter_parquet(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         for record in batch.to_pylist():
             row += 1
             yield row, record
-
-
-def _open(path: Path, *, binary: bool = False) -> Any:
-    try:
-        return path.open("rb") if binary else path.open(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError("log file not found", path=path) from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read log file: {exc.strerror}", path=path) from None

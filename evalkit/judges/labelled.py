@@ -98,22 +98,12 @@ def load_labelled_set(path: Path | str) -> LabelledSet:
 
 
 def _read_json_list(source: Path) -> list[dict[str, Any]]:
-    try:
-        rows = json.loads(_file_text(source))
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"not valid JSON: {exc.msg}", path=source, line=exc.lineno) from None
-    except (ValueError, RecursionError) as exc:
-        raise ConfigError(f"cannot read this JSON: {exc}", path=source) from None
+    from evalkit.suite.textfile import json_document
+
+    rows = json_document(source)
     if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
         raise ConfigError("expected a non-empty JSON list of objects", path=source)
     return rows
-
-
-def _file_text(source: Path) -> str:
-    """A labels or verdicts file's text: UTF-8 (a byte order mark read past), else a one-line error."""
-    from evalkit.suite.textfile import read_utf8
-
-    return read_utf8(source, what="file", max_bytes=1 << 30).removeprefix("\ufeff")
 
 
 def _jsonl_rows(source: Path) -> list[tuple[int, dict[str, Any]]]:

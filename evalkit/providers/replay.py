@@ -108,9 +108,7 @@ def _rows(spec: ReplaySpec, root: Path) -> Iterator[tuple[str, dict[str, Any]]]:
     suffix = path.suffix.lower()
     try:
         if suffix == ".jsonl":
-            if not path.is_file():
-                raise FileNotFoundError(path)
-            for line, row in json_objects(path, what="a recording"):
+            for line, row in json_objects(path, what="a recording", file="recordings file"):
                 yield f"{path}:{line}", row
         elif suffix == ".csv":
             with path.open(encoding="utf-8", newline="") as handle:

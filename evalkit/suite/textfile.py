@@ -61,22 +61,34 @@ def utf8_lines(path: Path, *, what: str = "file") -> Iterator[tuple[int, str]]:
             yield number, line.removeprefix("\ufeff") if number == 1 else line
 
 
-def json_objects(path: Path, *, what: str = "a line") -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, object) of each non-blank line of a JSONL file (:func:`utf8_lines`). A line
-    that is not JSON (an integer of 4,300+ digits, nesting Python cannot read) or not an object is
-    a one-line :class:`ConfigError` naming its line; ``what`` names a line in that error (``a log
-    record``)."""
-    for number, line in utf8_lines(path):
+def parse_json(text: str, path: Path, *, line: int | None = None) -> Any:
+    """``text`` (a file's, or its ``line``'s) parsed as JSON; what cannot be (not JSON, an integer of
+    4,300+ digits, nesting Python cannot read) is a one-line :class:`ConfigError` at its line."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        at = line if line is not None else exc.lineno
+        raise ConfigError(f"invalid JSON at column {exc.colno}: {exc.msg}", path=path, line=at) from None
+    except (ValueError, RecursionError) as exc:
+        raise ConfigError(f"cannot read this JSON: {exc}", path=path, line=line) from None
+
+
+def json_document(path: Path, *, what: str = "file") -> Any:
+    """A whole JSON file (a labels list, a .json log), read as UTF-8 past a byte order mark."""
+    return parse_json(read_utf8(path, what=what, max_bytes=1 << 30).removeprefix("\ufeff"), path)
+
+
+def json_objects(
+    path: Path, *, what: str = "a line", file: str = "file"
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) of each non-blank line of a JSONL file (:func:`utf8_lines`, which names
+    the file as ``file`` when it cannot be read); a line that is not JSON (:func:`parse_json`) or not
+    an object is a one-line :class:`ConfigError` naming its line, ``what`` naming a line in it (``a
+    log record``)."""
+    for number, line in utf8_lines(path, what=file):
         if not line.strip():
             continue
-        try:
-            value = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(
-                f"invalid JSON at column {exc.colno}: {exc.msg}", path=path, line=number
-            ) from None
-        except (ValueError, RecursionError) as exc:
-            raise ConfigError(f"cannot read this JSON: {exc}", path=path, line=number) from None
+        value = parse_json(line, path, line=number)
         if not isinstance(value, dict):
             raise ConfigError(
                 f"{what} must be a JSON object, got {type(value).__name__}", path=path, line=number
