@@ -7,7 +7,9 @@ both scored (see :mod:`evalkit.analysis.compare`). It fails (exit 1) when
   is at least ``gate.regression_min_effect``; or
 - a case tagged ``gate.critical_tag`` (``critical``) passed in the baseline and fails now.
 
-Anything else passes (exit 0), even when a few cases moved. Cases the suite quarantines are left
+A drop of at least ``min_effect`` carried by so few changed cases that McNemar's test could not
+find it significant whichever way they went (five or fewer at alpha 0.05) cannot be judged (exit
+3). Anything else passes (exit 0), even when a few cases moved. Cases the suite quarantines are left
 out. A run that could not be judged at all (too many provider errors, stopped by its budget) keeps
 its own exit code: the comparison cannot overrule missing evidence.
 """
@@ -146,16 +148,24 @@ def decide_regression(
         return decision.model_copy(
             update={"passed": False, "exit_code": ExitCode.GATE_FAILED, "reasons": reasons}
         )
+    changed = decision.pass_to_fail + decision.fail_to_pass
     if diff < 0 and not significant and 2 * 0.5**head.n >= gate.regression_alpha:
-        return decision.model_copy(
-            update={
-                "passed": False,
-                "exit_code": ExitCode.INFRASTRUCTURE,
-                "reasons": [
-                    f"too few paired cases to judge a drop against baseline {comparison.a.run_id}: {numbers}; "
-                    f"with {head.n} paired cases no drop can reach p < alpha {gate.regression_alpha:g}"
-                ],
-            }
+        unjudged = f"with {head.n} paired cases no drop can reach p < alpha {gate.regression_alpha:g}"
+        return _not_judged(
+            decision,
+            f"too few paired cases to judge a drop against baseline {comparison.a.run_id}: {numbers}; {unjudged}",
+        )
+    if diff < 0 and not significant and large and 2 * 0.5**changed >= gate.regression_alpha:
+        # McNemar's test sees only the cases that changed: a drop of min_effect or more carried by
+        # so few of them could not be significant even had every one of them gone the same way
+        unjudged = (
+            f"McNemar's test weighs only the {changed} case(s) that changed, and with {changed} no drop "
+            f"can reach p < alpha {gate.regression_alpha:g}, so a drop of {_points(-diff, sign=False)} "
+            f"(>= min_effect {_points(gate.regression_min_effect, sign=False)}) is neither shown nor ruled out"
+        )
+        return _not_judged(
+            decision,
+            f"too few changed cases to judge a drop against baseline {comparison.a.run_id}: {numbers}; {unjudged}",
         )
     if diff < 0 and significant:
         why = f"the drop is below min_effect {_points(gate.regression_min_effect, sign=False)}"
@@ -169,6 +179,12 @@ def decide_regression(
                 f"no significant regression against baseline {comparison.a.run_id}: {numbers} ({why})"
             ]
         }
+    )
+
+
+def _not_judged(decision: RegressionDecision, reason: str) -> RegressionDecision:
+    return decision.model_copy(
+        update={"passed": False, "exit_code": ExitCode.INFRASTRUCTURE, "reasons": [reason]}
     )
 
 

@@ -58,7 +58,8 @@ def test_noise_only_change_passes() -> None:
 
 def test_a_small_drop_that_is_not_significant_passes() -> None:
     base = baseline()
-    cand = {**base, "c01": False, "c02": False, "c03": False}  # 3 pass->fail: p = 0.25
+    # 4 pass->fail and 2 fail->pass (six changed cases could show a drop): p = 0.69
+    cand = {**base, "c01": False, "c02": False, "c03": False, "c04": False, "c31": True, "c32": True}
     decision = decide_regression(compare_outcomes(outcomes("a", base), outcomes("b", cand)), GateSpec())
     assert decision.passed and decision.p_value is not None and decision.p_value > 0.05
     assert "p >= alpha" in decision.reasons[0]
@@ -91,7 +92,7 @@ def test_significant_but_below_min_effect_passes_and_alpha_is_configurable() -> 
     base40 = baseline()
     cand40 = {**base40, **{f"c{i:02d}": False for i in range(5)}}  # 5 down: p = 0.0625
     small = compare_outcomes(outcomes("a", base40), outcomes("b", cand40))
-    assert decide_regression(small, GateSpec()).passed
+    assert decide_regression(small, GateSpec()).exit_code == ExitCode.INFRASTRUCTURE  # 5 changed: not judged
     assert not decide_regression(small, GateSpec(regression_alpha=0.1)).passed
 
 
@@ -154,3 +155,26 @@ def test_a_drop_over_too_few_pairs_to_be_significant_is_not_judged() -> None:
         compare_outcomes(outcomes("a", six), outcomes("b", dict.fromkeys(six, False))), GateSpec()
     )
     assert worse.exit_code == ExitCode.GATE_FAILED
+
+
+def test_a_large_drop_carried_by_too_few_changed_cases_is_not_judged() -> None:
+    # 12 paired cases could show a drop, but McNemar's test weighs only the 5 that changed:
+    # 5 pass->fail and none back is p = 0.0625 at best, a 41.7-point drop neither shown nor ruled out
+    base = {f"c{i:02}": True for i in range(12)}
+    cand = {**base, **{f"c{i:02}": False for i in range(5)}}
+    decision = decide_regression(compare_outcomes(outcomes("a", base), outcomes("b", cand)), GateSpec())
+    assert not decision.passed and decision.exit_code == ExitCode.INFRASTRUCTURE
+    assert "too few changed cases to judge a drop" in decision.reasons[0]
+    assert "weighs only the 5 case(s) that changed" in decision.reasons[0]
+    # six changed cases can be significant: 5 down and 1 up is p = 0.22, an honest "not significant"
+    mixed = {**cand, "c11": False}
+    base_mixed = {**base, "c11": False}
+    mixed["c11"] = True
+    passed = decide_regression(compare_outcomes(outcomes("a", base_mixed), outcomes("b", mixed)), GateSpec())
+    assert passed.passed and passed.pass_to_fail == 5 and passed.fail_to_pass == 1
+    # a drop below min_effect over few changed cases is still no regression
+    big = {f"c{i:03}": True for i in range(300)}
+    small_drop = decide_regression(
+        compare_outcomes(outcomes("a", big), outcomes("b", {**big, "c000": False})), GateSpec()
+    )
+    assert small_drop.passed and "below min_effect" not in small_drop.reasons[0]
