@@ -7,9 +7,11 @@ better on one; the cells no other cell dominates are the Pareto frontier. Identi
 dominate each other, so ties are all kept. An unknown cost or p95 (every answer came from the
 cache, or costs were stored before they were recorded) counts as the worst value on that axis.
 
-A cell whose run could not be judged (more of its cases errored than its gate's ``max_error_rate``
-allows: the run exited 3) is shown but is never the best nor recommended: its pass rate rests on
-the cases it did answer, and a pipeline that crashes on the hard half would top the group.
+A cell whose run has not finished, or could not be judged (its stored gate verdict is neither pass nor fail: too many
+provider errors, a scorer that could not score, a budget stop; or, without a stored verdict, more
+of its cases errored than its gate's ``max_error_rate`` allows) is shown but is never the best nor
+recommended: its pass rate rests on the cases it did answer, and a pipeline that crashes on the
+hard half would top the group.
 
 The *best* cell has the highest pass rate. A cell is *not significantly worse* than the best when
 McNemar's exact test on the cases both scored does not reject "same pass rate" at ``alpha``; the
@@ -54,6 +56,10 @@ class CellStats:
     case_passed: Mapping[str, bool] = field(default_factory=dict, repr=False)  # case id -> passed
     errors: int = 0  # cases every epoch of which errored (no answer to score)
     max_error_rate: float | None = None  # the run's gate: above it the run could not be judged
+    # the exit code its gate stored (None: no stored verdict) and the verdict's first reason
+    gate_exit_code: int | None = None
+    gate_reason: str | None = None
+    finished: bool = True  # False for a run in progress (or killed before it could say so)
 
     @property
     def label(self) -> str:
@@ -66,7 +72,12 @@ class CellStats:
 
     @property
     def judged(self) -> bool:
-        """False when more cases errored than the run's gate allows (it exited 3, could not be judged)."""
+        """False when the run has not finished, its gate could not judge it (it stored another exit
+        code than 0 or 1), or more of its cases errored than its gate allows."""
+        return self.finished and self.gate_exit_code in (None, 0, 1) and self.errors_within_gate
+
+    @property
+    def errors_within_gate(self) -> bool:
         rate = self.error_rate
         return rate is None or self.max_error_rate is None or rate <= self.max_error_rate + 1e-12
 

@@ -1,7 +1,8 @@
 """A group's cells read from the store as :class:`~evalkit.analysis.frontier.CellStats`.
 
 Per cell: the pass rate over the cases with a pass/fail verdict (errors left out, like the run's
-own pass rate, and counted apart against the run's ``gate.max_error_rate``) with its 95% Wilson
+own pass rate, and counted apart against the run's ``gate.max_error_rate``), the exit code and first
+reason its gate stored (a run in progress has none) with its 95% Wilson
 interval; USD per 1,000 cases from each case's stored cost
 (one answer: with epochs, their mean; target and judge; an answer served from the cache at what it cost when first made, see
 :mod:`evalkit.analysis.costs`; cases whose cost is unknown left out of the mean); the p95 of the
@@ -53,6 +54,8 @@ def cell_stats(outcomes: RunOutcomes, fields: Any = None, *, seed: int = 0) -> C
     run = outcomes.run
     verdicts = {cid: c.passed for cid, c in outcomes.cases.items() if c.passed is not None}
     limit = run.config.get("gate", {}).get("max_error_rate")
+    summary = run.settled_summary
+    gate = summary.gate if summary is not None else None
     passed = sum(verdicts.values())
     low, high = wilson_interval(passed, len(verdicts)) if verdicts else (None, None)
     costs = [c.cost_usd for c in outcomes.cases.values() if c.cost_usd is not None]
@@ -73,6 +76,9 @@ def cell_stats(outcomes: RunOutcomes, fields: Any = None, *, seed: int = 0) -> C
         case_passed=verdicts,
         errors=len(outcomes.cases) - len(verdicts),
         max_error_rate=float(limit) if limit is not None else None,
+        gate_exit_code=int(gate.exit_code) if gate is not None else None,
+        gate_reason=gate.reasons[0] if gate is not None and gate.reasons else None,
+        finished=run.status != "running",
     )
 
 

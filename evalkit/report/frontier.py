@@ -44,12 +44,16 @@ def usd_per_1k(value: float | None) -> str:
 
 
 def cell_note(frontier: Frontier, run_id: str) -> str:
-    """``best``, ``not worse`` or ``worse`` (than the best), and ``recommended``; or ``not judged`` for
-    a cell with more errored cases than its gate allows."""
+    """``best``, ``not worse`` or ``worse`` (than the best), and ``recommended``; or ``not judged``, and
+    why, for a cell whose run its gate could not judge."""
     cell = frontier.cell(run_id)
     s = cell.stats
-    if not s.judged:
+    if not s.finished:
+        return "not judged: the run has not finished"
+    if not s.errors_within_gate:
         return f"not judged: {s.errors} of {s.errors + s.scored} cases errored (max_error_rate {s.max_error_rate:.0%})"
+    if not s.judged:
+        return f"not judged (exit {s.gate_exit_code})" + (f": {s.gate_reason}" if s.gate_reason else "")
     note = "best" if run_id == frontier.best else "not worse" if cell.not_worse else "worse"
     return note + (", recommended" if run_id == frontier.recommended else "")
 

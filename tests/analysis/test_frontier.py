@@ -195,3 +195,33 @@ def test_a_cell_that_errored_past_its_gate_is_never_best_nor_recommended() -> No
     # within its gate's limit (4 of 40), a cell's errors are said and it is judged as before
     few = replace(cell("few", [True] * 36, cost=1.0, p95=10.0), errors=4, max_error_rate=0.1)
     assert build_frontier([few, answers]).best == "few"
+
+
+def test_a_cell_whose_stored_gate_could_not_judge_it_is_never_best(tmp_path: Path) -> None:
+    """A run whose scorer could not score most results exited 3 with few provider errors: the
+    frontier reads the verdict its gate stored rather than re-deriving one from the error rate."""
+    from evalkit.report.frontier import cell_note
+    from evalkit.results import GateDecision
+
+    store = open_store(tmp_path / "e.duckdb")
+    runs = []
+    for minute, (model, k) in enumerate({"broken": 50, "sound": 40}.items()):
+        outcomes = [Outcome(f"c{i:02d}", "pass" if i < k else "fail") for i in range(N)]
+        record = run_record(
+            f"r-{model}", model=model, group_id="g1", minutes=minute, gate={"max_error_rate": 0.1}
+        )
+        runs.append(store_run(store, record, outcomes))
+    reason = "scorer 'fields' could not score 30 of 50 results (60%), more than max_error_rate 10%"
+    summary = store.summarize("r-broken").model_copy(
+        update={"gate": GateDecision(passed=False, exit_code=3, reasons=[reason])}
+    )
+    store.finish_run("r-broken", status="complete", summary=summary)
+    runs[0] = store.get_run("r-broken")
+    frontier = group_frontier(store, runs)
+    assert frontier.best == frontier.recommended == "r-sound"
+    assert cell_note(frontier, "r-broken") == f"not judged (exit 3): {reason}"
+    # a run still in progress is not judged either: its pass rate is not its last
+    store.finish_run("r-broken", status="running", summary=summary)
+    unfinished = group_frontier(store, [store.get_run("r-broken"), runs[1]])
+    assert unfinished.best == "r-sound"
+    assert cell_note(unfinished, "r-broken") == "not judged: the run has not finished"
