@@ -83,7 +83,10 @@ class RunVerdict:
         if self.baseline_applied:
             if self.gate.judge_failures:
                 return "a judge the suite requires calibrated is not"
-            return "no significant regression" if code == ExitCode.OK else "regression"
+            if code == ExitCode.OK:
+                return "no significant regression"
+            new_only = self.baseline is not None and self.baseline.decision.failed_on_new_cases_only
+            return "new cases below the gate" if new_only else "regression"
         return "gate passed" if code == ExitCode.OK else "gate failed"
 
     @property

@@ -5,7 +5,9 @@ both scored (see :mod:`evalkit.analysis.compare`). It fails (exit 1) when
 
 - its pass rate is significantly lower: McNemar's exact p < ``gate.regression_alpha`` *and* the drop
   is at least ``gate.regression_min_effect``; or
-- a case tagged ``gate.critical_tag`` (``critical``) passed in the baseline and fails now.
+- a case tagged ``gate.critical_tag`` (``critical``) passed in the baseline and fails now; or
+- the cases the baseline does not hold (new or renamed) pass below ``gate.min_pass_rate``, or one
+  of them tagged critical fails: the comparison cannot weigh them, so the suite's own gate does.
 
 A drop of at least ``min_effect`` carried by so few changed cases that McNemar's test could not
 find it significant whichever way they went (five or fewer at alpha 0.05) cannot be judged (exit
@@ -16,7 +18,7 @@ its own exit code: the comparison cannot overrule missing evidence.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -50,6 +52,11 @@ class RegressionDecision(BaseModel):
     pass_to_fail: int = 0
     fail_to_pass: int = 0
     critical_flips: list[str] = Field(default_factory=lambda: [])
+    # cases the baseline does not hold (new or renamed), scored in this run: the comparison cannot
+    # weigh them, so the suite's own min_pass_rate (and critical tag) judges them
+    new_cases: int = 0
+    new_failed: list[str] = Field(default_factory=lambda: [])
+    failed_on_new_cases_only: bool = False  # the run fails only because of the cases above
     alpha: float
     min_effect: float
 
@@ -60,6 +67,7 @@ def decide_regression(
     *,
     allow_scoring_change: bool = False,
     unverified_critical: Sequence[str] = (),
+    new_cases: Mapping[str, tuple[bool, Sequence[str]]] | None = None,
 ) -> RegressionDecision:
     """Apply the regression rules to a comparison of the candidate (B) with the baseline (A).
 
@@ -68,7 +76,9 @@ def decide_regression(
     pass a run whose answers got worse. ``unverified_critical``: critical cases that passed in the
     baseline and errored in this run (they fail it: a case that must pass was not shown to). A drop
     over so few paired cases that McNemar's test could not find any drop significant cannot be
-    judged (exit 3) rather than called no regression.
+    judged (exit 3) rather than called no regression. ``new_cases``: case id -> (passed, tags) of the
+    scored cases the baseline does not hold; their pass rate must reach ``gate.min_pass_rate`` and
+    none tagged critical may fail, or the run fails (they would otherwise pass unjudged).
     """
     head = comparison.headline
     critical = [
@@ -89,6 +99,8 @@ def decide_regression(
         pass_to_fail=head.mcnemar.a_only if head.mcnemar else 0,
         fail_to_pass=head.mcnemar.b_only if head.mcnemar else 0,
         critical_flips=critical,
+        new_cases=len(new_cases or {}),
+        new_failed=sorted(cid for cid, (ok, _) in (new_cases or {}).items() if not ok),
         alpha=gate.regression_alpha,
         min_effect=gate.regression_min_effect,
     )
@@ -144,9 +156,17 @@ def decide_regression(
     if critical:
         listed = ", ".join(critical[:5]) + (" ..." if len(critical) > 5 else "")
         reasons.append(f"{len(critical)} case(s) tagged {gate.critical_tag!r} flipped to fail: {listed}")
+    new_verdict = _new_cases_verdict(decision, gate, new_cases or {}, comparison.a.run_id)
+    if new_verdict is not None and new_verdict[0]:
+        reasons.append(new_verdict[1])
     if reasons:
         return decision.model_copy(
-            update={"passed": False, "exit_code": ExitCode.GATE_FAILED, "reasons": reasons}
+            update={
+                "passed": False,
+                "exit_code": ExitCode.GATE_FAILED,
+                "reasons": reasons,
+                "failed_on_new_cases_only": reasons == [new_verdict[1]] if new_verdict else False,
+            }
         )
     changed = decision.pass_to_fail + decision.fail_to_pass
     if diff < 0 and not significant and 2 * 0.5**head.n >= gate.regression_alpha:
@@ -173,13 +193,34 @@ def decide_regression(
         why = f"p >= alpha {gate.regression_alpha:g}"
     else:
         why = "no drop"
-    return decision.model_copy(
-        update={
-            "reasons": [
-                f"no significant regression against baseline {comparison.a.run_id}: {numbers} ({why})"
-            ]
-        }
+    said = [f"no significant regression against baseline {comparison.a.run_id}: {numbers} ({why})"]
+    return decision.model_copy(update={"reasons": said + ([new_verdict[1]] if new_verdict else [])})
+
+
+def _new_cases_verdict(
+    decision: RegressionDecision,
+    gate: GateSpec,
+    new_cases: Mapping[str, tuple[bool, Sequence[str]]],
+    baseline_id: str,
+) -> tuple[bool, str] | None:
+    """(fails, what to say) of the scored cases the baseline does not hold; None without any."""
+    if not new_cases:
+        return None
+    passed = len(new_cases) - len(decision.new_failed)
+    rate = passed / len(new_cases)
+    critical = [
+        cid for cid in decision.new_failed if gate.critical_tag and gate.critical_tag in new_cases[cid][1]
+    ]
+    listed = ", ".join(decision.new_failed[:5]) + (" ..." if len(decision.new_failed) > 5 else "")
+    head = (
+        f"{len(new_cases)} case(s) not in baseline {baseline_id} (new or renamed), judged on their own: "
+        f"{passed} passed ({rate:.1%}, min_pass_rate {gate.min_pass_rate:.0%})"
     )
+    if critical:
+        return True, f"{head}; {len(critical)} tagged {gate.critical_tag!r} failed: {', '.join(critical[:5])}"
+    if rate + 1e-12 < gate.min_pass_rate:
+        return True, f"{head}; failed: {listed}"
+    return False, head + (f"; failed: {listed}" if listed else "")
 
 
 def _not_judged(decision: RegressionDecision, reason: str) -> RegressionDecision:
@@ -212,11 +253,17 @@ def check_against_baseline(
         seed=seed,
         allow_scoring_change=allow_scoring_change,
     )
+    new_cases = {
+        case_id: (bool(case.passed), case.tags)
+        for case_id, case in cand.cases.items()
+        if case_id not in base.cases and case.passed is not None
+    }
     return comparison, decide_regression(
         comparison,
         gate,
         allow_scoring_change=allow_scoring_change,
         unverified_critical=unverified_critical(base, cand, gate.critical_tag),
+        new_cases=new_cases,
     )
 
 

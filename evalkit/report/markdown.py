@@ -59,7 +59,7 @@ def run_markdown(
         passed, headline, code = decision.passed, "no significant regression", decision.exit_code
         reasons = decision.reasons
         if not passed:
-            headline = "regression"
+            headline = "new cases below the gate" if decision.failed_on_new_cases_only else "regression"
         if verdict is not None:
             passed, headline, code, reasons = (
                 verdict.passed,

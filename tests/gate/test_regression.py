@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from evalkit.analysis.compare import compare_outcomes
 from evalkit.analysis.outcomes import CaseOutcome, RunOutcomes
 from evalkit.errors import ExitCode
-from evalkit.gate.regression import decide_regression, unverified_critical
+from evalkit.gate.regression import check_against_baseline, decide_regression, unverified_critical
 from evalkit.results import GateDecision, exit_code_with_baseline
+from evalkit.store import open_store
 from evalkit.suite.spec import GateSpec
-from tests.runs import run_record
+from tests.runs import Outcome, run_record, store_run
 
 
 def outcomes(
@@ -178,3 +181,37 @@ def test_a_large_drop_carried_by_too_few_changed_cases_is_not_judged() -> None:
         compare_outcomes(outcomes("a", big), outcomes("b", {**big, "c000": False})), GateSpec()
     )
     assert small_drop.passed and "below min_effect" not in small_drop.reasons[0]
+
+
+def test_cases_the_baseline_does_not_hold_are_judged_on_their_own() -> None:
+    """Ten cases added since the baseline, all failing, used to pass unjudged: the comparison
+    pairs only the cases both runs hold."""
+    base = baseline()
+    added = {f"n{i}": False for i in range(10)}
+    new_cases = {cid: (ok, ()) for cid, ok in added.items()}
+    comparison = compare_outcomes(outcomes("a", base), outcomes("b", {**base, **added}))
+    decision = decide_regression(comparison, GateSpec(), new_cases=new_cases)
+    assert not decision.passed and decision.exit_code == ExitCode.GATE_FAILED
+    assert decision.new_cases == 10 and decision.new_failed == sorted(added)
+    assert decision.failed_on_new_cases_only
+    assert (
+        "10 case(s) not in baseline a (new or renamed), judged on their own: 0 passed" in decision.reasons[0]
+    )
+    # new cases that pass min_pass_rate (0.8 by default) are said, and the run passes
+    mostly = {cid: (i != 0, ()) for i, cid in enumerate(added)}
+    ok = decide_regression(comparison, GateSpec(), new_cases=mostly)
+    assert ok.passed and ok.reasons[1].endswith("9 passed (90.0%, min_pass_rate 80%); failed: n0")
+    # ... but not a new case tagged critical that fails
+    critical = {**mostly, "n0": (False, ("critical",))}
+    assert decide_regression(comparison, GateSpec(), new_cases=critical).exit_code == ExitCode.GATE_FAILED
+
+
+def test_check_against_baseline_finds_the_new_cases(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "e.duckdb")
+    old = [Outcome(f"c{i:02d}", "pass") for i in range(20)]
+    a = store_run(store, run_record("r-a"), old)
+    b = store_run(
+        store, run_record("r-b", minutes=1), [*old, Outcome("new1", "fail"), Outcome("new2", "fail")]
+    )
+    _, decision = check_against_baseline(store, a, b, GateSpec())
+    assert decision.exit_code == ExitCode.GATE_FAILED and decision.new_failed == ["new1", "new2"]
