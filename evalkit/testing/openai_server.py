@@ -27,14 +27,13 @@ from typing import Any
 
 from aiohttp import web
 
+from evalkit.testing.faults import FaultPlan, Faults
 from evalkit.testing.logprobs import logprob_content, scripted_logprob_content
-from evalkit.testing.prompt_cache import PrefixCache
+from evalkit.testing.prompt_cache import CacheUse, PrefixCache
 
 Responder = Callable[[dict[str, Any]], str]
 # (request body, reply text) -> per generated token, its top alternatives {token: logprob}; None: the default
 TopLogprobs = Callable[[dict[str, Any], str], "list[dict[str, float]] | None"]
-# (request body, how many times this exact prompt has been seen, 1-based) -> "500" | "429" | "hang" | "malformed" | None
-FaultPlan = Callable[[dict[str, Any], int], "str | None"]
 
 
 Embedder = Callable[[str], list[float]]
@@ -54,19 +53,6 @@ def echo_responder(body: dict[str, Any]) -> str:
     """Default answer: a JSON object echoing the last user message (deterministic)."""
     messages = body.get("messages") or [{}]
     return json.dumps({"echo": messages[-1].get("content", "")})
-
-
-@dataclass
-class Faults:
-    """Shares of requests that fail, decided per request with a seeded RNG."""
-
-    error_500: float = 0.0
-    rate_limit_429: float = 0.0
-    hang: float = 0.0
-    malformed: float = 0.0
-    retry_after: float = 0.05  # seconds sent in Retry-After with each 429
-    hang_seconds: float = 30.0
-    seed: int = 0
 
 
 @dataclass
@@ -144,7 +130,7 @@ class LoopbackOpenAI:
             if self.keep_bodies:
                 self.stats.bodies.append(body)
                 self.stats.authorizations.append(request.headers.get("Authorization"))
-            cached = self.prompt_cache.cached_tokens(body) if self.prompt_cache else 0  # in arrival order
+            use = self.prompt_cache.look_up(body) if self.prompt_cache else CacheUse()  # in arrival order
             fault = await self._fault(body)
             if fault == "500":
                 return web.json_response({"error": {"message": "injected server error"}}, status=500)
@@ -159,6 +145,8 @@ class LoopbackOpenAI:
                 return web.json_response({"error": {"message": "hung"}}, status=504)
             if fault == "malformed":
                 return web.Response(text='{"id": "x", "choices": [', content_type="application/json")
+            use.remember()  # answered: only now is the prompt in the cache (a failed request warms nothing)
+            cached = use.cached
             calls = self.tool_caller(body) if self.tool_caller and body.get("tools") else None
             if calls:
                 return web.json_response(self._tool_completion(body, calls, cached))
@@ -184,7 +172,7 @@ class LoopbackOpenAI:
         elif self.fault_plan is not None:
             fault = self.fault_plan(body, self.stats.by_prompt[key]) or "ok"
         else:
-            fault = self._pick_fault()
+            fault = self.faults.pick(self._rng)
         self.stats.by_outcome[fault] += 1
         return fault
 
@@ -218,20 +206,6 @@ class LoopbackOpenAI:
                 "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
             }
         )
-
-    def _pick_fault(self) -> str:
-        f = self.faults
-        roll = self._rng.random()
-        for name, share in (
-            ("500", f.error_500),
-            ("429", f.rate_limit_429),
-            ("hang", f.hang),
-            ("malformed", f.malformed),
-        ):
-            if roll < share:
-                return name
-            roll -= share
-        return "ok"
 
     def _completion(self, body: dict[str, Any], text: str, cached: int = 0) -> dict[str, Any]:
         prompt_chars = sum(len(str(m.get("content", ""))) for m in body.get("messages", []))

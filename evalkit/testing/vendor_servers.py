@@ -25,7 +25,9 @@ from typing import Any
 
 from aiohttp import web
 
-from evalkit.testing.openai_server import Faults, LoopbackOpenAI
+from evalkit.testing.faults import Faults
+from evalkit.testing.openai_server import LoopbackOpenAI
+from evalkit.testing.prompt_cache import CacheUse
 
 
 class _VendorLoopback(LoopbackOpenAI):
@@ -47,9 +49,9 @@ class _VendorLoopback(LoopbackOpenAI):
         ``written`` were written to it."""
         raise NotImplementedError
 
-    def prompt_cache_usage(self, body: dict[str, Any], openai_body: dict[str, Any]) -> tuple[int, int]:
-        """(prompt tokens read from the prompt cache, tokens written to it) for a request."""
-        return (self.prompt_cache.cached_tokens(openai_body) if self.prompt_cache else 0), 0
+    def prompt_cache_usage(self, body: dict[str, Any], openai_body: dict[str, Any]) -> CacheUse:
+        """What a request finds in the prompt cache (remembered once it is answered)."""
+        return self.prompt_cache.look_up(openai_body) if self.prompt_cache else CacheUse()
 
     def error(self, status: int, message: str) -> web.Response:
         raise NotImplementedError
@@ -68,7 +70,7 @@ class _VendorLoopback(LoopbackOpenAI):
             if self.keep_bodies:
                 self.stats.bodies.append(body)
             openai_body = self.as_openai(body, request)
-            cached, written = self.prompt_cache_usage(body, openai_body)  # in arrival order
+            use = self.prompt_cache_usage(body, openai_body)  # in arrival order
             fault = await self._fault(openai_body)
             if fault == "500":
                 return self.error(500, "injected server error")
@@ -79,7 +81,9 @@ class _VendorLoopback(LoopbackOpenAI):
                 return self.error(504, "hung")
             if fault == "malformed":
                 return web.Response(text='{"id": "x", "content": [', content_type="application/json")
-            return web.json_response(self.answer(body, request, self.responder(openai_body), cached, written))
+            use.remember()  # answered: only now is the prefix in the cache (a failed request warms nothing)
+            text = self.responder(openai_body)
+            return web.json_response(self.answer(body, request, text, use.cached, use.written))
         finally:
             self._in_flight -= 1
             self.stats.last_answer_at = time.time()
@@ -140,18 +144,17 @@ class LoopbackAnthropic(_VendorLoopback):
         ]
         return {"model": body.get("model"), "messages": system + messages}
 
-    def prompt_cache_usage(self, body: dict[str, Any], openai_body: dict[str, Any]) -> tuple[int, int]:
+    def prompt_cache_usage(self, body: dict[str, Any], openai_body: dict[str, Any]) -> CacheUse:
         if self.prompt_cache is None:
-            return 0, 0
+            return CacheUse()
         prefix = _marked_prefix(body)
         tokens = _tokens(prefix) if prefix else 0
         if tokens < self.prompt_cache.min_tokens:
-            return 0, 0  # nothing marked, or too short to cache
+            return CacheUse()  # nothing marked, or too short to cache
         key = (str(body.get("model")), prefix)
         if key in self._marked_seen:
-            return tokens, 0
-        self._marked_seen.add(key)
-        return 0, tokens
+            return CacheUse(cached=tokens)
+        return CacheUse(written=tokens, remember=lambda: self._marked_seen.add(key))
 
     def answer(
         self, body: dict[str, Any], request: web.Request, text: str, cached: int, written: int = 0

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import pytest
+
+from evalkit.providers.base import Completion, CompletionRequest
+from evalkit.providers.calls import ConcurrencyLimit, ModelCaller, RetryPolicy
 from evalkit.testing.prompt_cache import PrefixCache
 
 
@@ -65,3 +71,57 @@ def test_the_openai_loopback_reports_cached_tokens_in_its_usage() -> None:
         assert again["prompt_tokens"] == 1300
         usage(silent.base_url, "a")
         assert usage(silent.base_url, "b")["prompt_tokens_details"] == {"cached_tokens": 0}
+
+
+@pytest.mark.parametrize("server_kind", ["openai", "anthropic", "gemini"])
+@pytest.mark.parametrize("fault", ["500", "429", "malformed"])
+def test_a_request_that_failed_does_not_warm_the_cache(
+    server_kind: str, fault: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A provider caches a prompt it processed: a retry after an injected fault is not a cache hit,
+    and the first request answered is what fills the cache for the next one."""
+    from evalkit.testing.openai_server import LoopbackOpenAI
+    from evalkit.testing.vendor_servers import LoopbackAnthropic, LoopbackGemini
+
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-loopback")
+    monkeypatch.setenv("GEMINI_API_KEY", "gm-loopback")
+    servers = {"openai": LoopbackOpenAI, "anthropic": LoopbackAnthropic, "gemini": LoopbackGemini}
+    models = {
+        "openai": "openai/gpt-4o-mini",
+        "anthropic": "anthropic/claude-haiku-4-5-20251001",
+        "gemini": "gemini/gemini-2.5-flash",
+    }
+    with servers[server_kind](fault_plan=lambda body, seen: fault if seen == 1 else None) as server:
+        first, second = retried_one_after_another(models[server_kind], server.base_url, ["q1", "q2"])
+        assert server.stats.requests == 4  # each question failed once, then was answered
+    assert first.attempts == 2 and first.cached_prompt_tokens == 0  # the failed attempt cached nothing
+    if server_kind == "anthropic":  # the answered attempt wrote the marked prefix, the next one read it
+        assert first.cache_write_tokens == 1302 and second.cached_prompt_tokens == 1302
+    else:
+        assert second.cached_prompt_tokens == 1280
+
+
+def retried_one_after_another(model: str, base_url: str, questions: list[str]) -> list[Completion]:
+    """One request per question in turn (a long shared system prompt, then the question), each
+    retried once after a failure."""
+    caller = ModelCaller(
+        limit=ConcurrencyLimit(1, maximum=1, adaptive=False),
+        retry=RetryPolicy(max_attempts=2, base_delay=0.01, max_delay=0.05),
+        seed=1,
+    )
+    system = "Follow these rules exactly. " * 186  # 1,302 tokens by the loopbacks' count
+
+    async def go() -> list[Completion]:
+        try:
+            done = []
+            for question in questions:
+                messages = [{"role": "system", "content": system}, {"role": "user", "content": question}]
+                request = CompletionRequest(
+                    model=model, messages=messages, api_base=base_url, timeout=30, cache_prefix=True
+                )
+                done.append(await caller.complete(request))
+            return done
+        finally:
+            await caller.aclose()
+
+    return asyncio.run(go())
