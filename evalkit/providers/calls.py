@@ -118,12 +118,12 @@ class CallStats:
     requests: int = 0  # requests sent (attempts), including retries
     retries: int = 0
     cache_hits: int = 0
-    cache_misses: int = 0
+    cache_misses: int = 0  # looked up, not found, and sent (not those cancelled while queued)
     failures: int = 0
     rate_limited: int = 0  # attempts answered 429 (then retried after their own Retry-After)
     timed_out: int = 0  # attempts evalkit stopped waiting for (a provider may still bill them)
     cost_usd: float = 0.0  # every call's: the target's and the judges'
-    judge_calls: int = 0  # calls made for scorers (the judge), cached ones included
+    judge_calls: int = 0  # calls made for scorers (the judge): sent or answered from the cache
     judge_cost_usd: float = 0.0
     saved_cost_usd: float = 0.0  # what the answers served from the cache cost when first made
 
@@ -226,8 +226,6 @@ class ModelCaller:
         counts the call as a scorer's (its cost is reported apart from the target's).
         Raises ProviderError when every attempt failed (or the error is not transient).
         """
-        if judge:
-            self.stats.judge_calls += 1
         key = self.key_for(request, epoch)
         if key is not None and use_cache:
             if key not in self._looked_up:  # not prefetched with its chunk (e.g. a judge call): ask now
@@ -235,9 +233,9 @@ class ModelCaller:
             hit = self.cached(key)
             if hit is not None:
                 self.stats.saved_cost_usd += hit.saved_cost_usd
+                self.stats.judge_calls += judge
                 return hit
-            self.stats.cache_misses += 1
-        completion = await self._call_with_retries(request)
+        completion = await self._call_with_retries(request, miss=key is not None and use_cache, judge=judge)
         self.stats.cost_usd += completion.cost_usd
         if judge:
             self.stats.judge_cost_usd += completion.cost_usd
@@ -245,7 +243,7 @@ class ModelCaller:
             self.new_cache_rows.append((key, request.model, completion))
         return completion
 
-    async def _call_with_retries(self, request: CompletionRequest) -> Completion:
+    async def _call_with_retries(self, request: CompletionRequest, *, miss: bool, judge: bool) -> Completion:
         provider = self.provider_for(request.model)
         timeout = request.timeout or self.retry.timeout
         capacity = self._capacity_for(request.model, provider)
@@ -267,11 +265,16 @@ class ModelCaller:
         while True:
             attempt += 1
             generation = await self.limit.acquire()
-            self.stats.requests += 1
             deadline = timeout
             try:
                 # the timeout starts once the provider can take the call, not while it queues for it
                 async with capacity:
+                    # counted as it is sent: a call cancelled while queued (a stopped run) made no
+                    # request, missed no cache and is no judge call
+                    self.stats.requests += 1
+                    if attempt == 1:
+                        self.stats.cache_misses += miss
+                        self.stats.judge_calls += judge
                     if deadlines is not None:  # what the latest calls took, not those before the queue
                         deadline = deadlines.timeout(request.model, attempt, self.retry.max_attempts, timeout)
                     timed = request if request.timeout == deadline else replace(request, timeout=deadline)

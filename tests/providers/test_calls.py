@@ -401,3 +401,36 @@ def test_a_resumed_run_pays_for_its_own_cached_answers_and_saves_on_others(tmp_p
     assert caller.stats.cost_usd == 0.0 and caller.stats.cache_hits == 1
     other, _ = served("second")
     assert (other.cost_usd, other.cached, other.saved_cost_usd) == (0.0, True, 0.002)
+
+
+class _EmptyCache:
+    """A response cache that has nothing yet: every lookup is a miss."""
+
+    def cached_responses(self, keys: Any) -> dict[str, dict[str, Any]]:
+        return {}
+
+
+def test_calls_cancelled_while_queued_are_neither_misses_nor_judge_calls() -> None:
+    """A run stopped (a signal) with calls queued behind the concurrency limit: only the calls that
+    went to the provider are cache misses and judge calls, as the summary's Calls line prints them."""
+    with LoopbackOpenAI(latency=0.3) as server:
+        c = ModelCaller(limit=ConcurrencyLimit(1, maximum=1, adaptive=False), cache=_EmptyCache(), seed=1)
+
+        async def go() -> None:
+            try:
+                tasks = [
+                    asyncio.create_task(c.complete(request(server, f"q{i}"), judge=True)) for i in range(5)
+                ]
+                while server.stats.requests < 1:  # one call sent; four queued for the limit
+                    await asyncio.sleep(0.01)
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+            finally:
+                await c.aclose()
+
+        asyncio.run(go())
+        assert server.stats.requests == 1
+    assert c.stats.requests == 1
+    assert c.stats.cache_misses == 1  # not 5: four never left the queue
+    assert c.stats.judge_calls == 1
