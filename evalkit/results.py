@@ -67,6 +67,10 @@ class CaseResult(BaseModel):
     score: float | None = None  # weighted score of the case; None when nothing could be scored
     judge_cost_usd: float = 0.0  # what the scorers' model calls (the judge) cost for this result
     saved_cost_usd: float = 0.0  # what its answers served from the response cache cost when first made
+    # the provider's prompt cache on the scorers' calls, as OutputRecord holds it for the target's
+    judge_cached_prompt_tokens: int = 0
+    judge_cache_write_tokens: int = 0
+    judge_prompt_cache_saved_usd: float = 0.0
 
 
 class GateDecision(BaseModel):
@@ -169,6 +173,11 @@ class RunSummary(VerdictCounts):
     cached_share: float | None = None
     cache_write_tokens: int | None = None
     prompt_cache_saved_usd: float | None = None
+    # the same on the scorers' calls (the judge), apart: their prompts are not the target's (None in
+    # summaries stored before it was recorded)
+    judge_cached_prompt_tokens: int | None = None
+    judge_cache_write_tokens: int | None = None
+    judge_prompt_cache_saved_usd: float | None = None
     latency_p50_ms: float | None = None  # of uncached outputs
     latency_p95_ms: float | None = None
     cached: int = 0  # outputs answered from the response cache
@@ -187,8 +196,8 @@ class RunSummary(VerdictCounts):
 
     @property
     def judged(self) -> bool:
-        """Whether the run's scorers called a model (a judge): its tokens and prompt-cache figures
-        are then the target's alone, its cost both."""
+        """Whether the run's scorers called a model (a judge): its tokens and unprefixed prompt-cache
+        figures are then the target's alone (the judge's are the ``judge_*`` ones), its cost both."""
         return bool(self.judge_cost_usd) or bool(self.calls is not None and self.calls.judge_calls)
 
     @property
@@ -243,6 +252,17 @@ def prompt_cache_fields(
         "cached_share": cached / sent if sent else None,
         "cache_write_tokens": int(write_tokens or 0),
         "prompt_cache_saved_usd": float(saved_usd or 0.0),
+    }
+
+
+def judge_prompt_cache_fields(cached_tokens: Any, write_tokens: Any, saved_usd: Any) -> dict[str, Any]:
+    """A summary's fields for the prompt cache on the scorers' calls (NULL sums: not recorded)."""
+    if cached_tokens is None:
+        return {}
+    return {
+        "judge_cached_prompt_tokens": int(cached_tokens),
+        "judge_cache_write_tokens": int(write_tokens or 0),
+        "judge_prompt_cache_saved_usd": float(saved_usd or 0.0),
     }
 
 

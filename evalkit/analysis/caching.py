@@ -17,21 +17,46 @@ from evalkit.results import RunRecord, RunSummary
 
 
 def prompt_cache_text(summary: RunSummary | None) -> str:
-    """``prompt cache 12,288 tokens (62.5% of prompt tokens sent, saved $0.0009)``, or ``""`` when the
-    provider reported no cached prompt tokens (or the summary predates recording them). Cached tokens
-    of a model without a cache-read price are charged at the input price, and the text says so."""
-    if summary is None or not summary.cached_prompt_tokens:
+    """``prompt cache 12,288 tokens (62.5% of prompt tokens sent, saved $0.0009)``, then the judge's
+    (``the judge's prompt cache 9,216 tokens (saved $0.0007)``), or ``""`` when the provider reported
+    no cached prompt tokens (or the summary predates recording them). Cached tokens of a model
+    without a cache-read price are charged at the input price, and the text says so."""
+    if summary is None:
         return ""
-    notes = [] if summary.cached_share is None else [f"{summary.cached_share:.1%} of prompt tokens sent"]
-    if summary.cache_write_tokens:
-        notes.append(f"{summary.cache_write_tokens:,} written")
-    if summary.prompt_cache_saved_usd:
-        notes.append(f"saved ${summary.prompt_cache_saved_usd:.4f}")
+    parts = []
+    if summary.cached_prompt_tokens:
+        notes = [] if summary.cached_share is None else [f"{summary.cached_share:.1%} of prompt tokens sent"]
+        whose = "the target's prompt cache" if summary.judged else "prompt cache"
+        parts.append(
+            _cache_text(
+                whose,
+                summary.cached_prompt_tokens,
+                summary.cache_write_tokens,
+                summary.prompt_cache_saved_usd,
+                notes,
+            )
+        )
+    if summary.judge_cached_prompt_tokens:
+        parts.append(
+            _cache_text(
+                "the judge's prompt cache",
+                summary.judge_cached_prompt_tokens,
+                summary.judge_cache_write_tokens,
+                summary.judge_prompt_cache_saved_usd,
+                [],
+            )
+        )
+    return " · ".join(parts)
+
+
+def _cache_text(whose: str, cached: int, written: int | None, saved: float | None, notes: list[str]) -> str:
+    if written:
+        notes.append(f"{written:,} written")
+    if saved:
+        notes.append(f"saved ${saved:.4f}")
     else:  # an unpriced model, or one whose price map entry has no cache-read price
         notes.append("no saving priced: no cache-read price known, charged as input")
-    # the judge's calls are not in these figures (their cost is in the run's cost)
-    whose = "the target's prompt cache" if summary.judged else "prompt cache"
-    return f"{whose} {summary.cached_prompt_tokens:,} tokens ({', '.join(notes)})"
+    return f"{whose} {cached:,} tokens ({', '.join(notes)})"
 
 
 def compare_text(a: RunSummary | None, b: RunSummary | None) -> str:

@@ -125,6 +125,9 @@ class ScorerSpend:
 
     cost_usd: float = 0.0
     saved_cost_usd: float = 0.0
+    cached_prompt_tokens: int = 0  # the provider's prompt cache on these calls
+    cache_write_tokens: int = 0
+    prompt_cache_saved_usd: float = 0.0
 
 
 def judge_call_path(caller: ModelCaller, use_cache: bool, spend: ScorerSpend) -> Any:
@@ -135,6 +138,9 @@ def judge_call_path(caller: ModelCaller, use_cache: bool, spend: ScorerSpend) ->
         completion = await caller.complete(request, use_cache=use_cache, judge=True)
         spend.cost_usd += completion.cost_usd
         spend.saved_cost_usd += completion.saved_cost_usd
+        spend.cached_prompt_tokens += completion.cached_prompt_tokens
+        spend.cache_write_tokens += completion.cache_write_tokens
+        spend.prompt_cache_saved_usd += completion.prompt_cache_saved_usd
         return completion
 
     return complete
@@ -265,4 +271,7 @@ async def scored_result(
         score=score,
         judge_cost_usd=spend.cost_usd,
         saved_cost_usd=saved_cost_usd + spend.saved_cost_usd,
+        judge_cached_prompt_tokens=spend.cached_prompt_tokens,
+        judge_cache_write_tokens=spend.cache_write_tokens,
+        judge_prompt_cache_saved_usd=spend.prompt_cache_saved_usd,
     )

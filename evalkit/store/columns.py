@@ -79,6 +79,7 @@ OUTPUT_COLUMNS = (
     "judge_cost_usd",
     "saved_cost_usd",
     *("cached_prompt_tokens", "cache_write_tokens", "prompt_cache_saved_usd"),  # migration 13
+    *("judge_cached_prompt_tokens", "judge_cache_write_tokens", "judge_prompt_cache_saved_usd"),  # 16
 )
 SCORE_COLUMNS = (
     "run_id",

@@ -19,6 +19,7 @@ from evalkit.results import (
     RunSummary,
     ScorerSummary,
     VerdictCounts,
+    judge_prompt_cache_fields,
     prompt_cache_fields,
     run_costs,
 )
@@ -309,7 +310,9 @@ class Store(CaseReads):
                 "SUM(CASE WHEN cached THEN 1 ELSE 0 END), SUM(attempts), "
                 # the provider's prompt cache (NULL in rows from before migration 13), of the prompts sent
                 "SUM(cached_prompt_tokens), SUM(CASE WHEN cached THEN 0 ELSE prompt_tokens END), "
-                "SUM(cache_write_tokens), SUM(prompt_cache_saved_usd) "
+                "SUM(cache_write_tokens), SUM(prompt_cache_saved_usd), "
+                # and on the scorers' calls (NULL in rows from before migration 16)
+                "SUM(judge_cached_prompt_tokens), SUM(judge_cache_write_tokens), SUM(judge_prompt_cache_saved_usd) "
                 "FROM outputs WHERE run_id = ? AND status = 'ok'",
                 (run_id,),
             )[0]
@@ -333,6 +336,7 @@ class Store(CaseReads):
             latency_p95_ms=float(totals[7]) if totals[7] is not None else None,
             cached=int(totals[8] or 0),
             **prompt_cache_fields(totals[10], totals[11], totals[12], totals[13]),
+            **judge_prompt_cache_fields(totals[14], totals[15], totals[16]),
             scorers={
                 name: ScorerSummary(
                     scored=int(n),

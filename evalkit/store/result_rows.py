@@ -82,6 +82,9 @@ class ResultRows:
                 o.cached_prompt_tokens,
                 o.cache_write_tokens,
                 o.prompt_cache_saved_usd,
+                result.judge_cached_prompt_tokens,
+                result.judge_cache_write_tokens,
+                result.judge_prompt_cache_saved_usd,
             )
         )
         for s in result.scores:

@@ -97,6 +97,13 @@ TABLES: dict[str, TableDoc] = {
             "(Anthropic; counted in `prompt_tokens`, charged at the cache-write price); NULL before migration 013",
             "prompt_cache_saved_usd": "what `cached_prompt_tokens` would have cost at the full input price minus "
             "what they cost; NULL in rows stored before migration 013",
+            "judge_cached_prompt_tokens": "prompt tokens the provider reported as read from its prompt cache on "
+            "this result's scorer calls (the judge; charged at the cache-read price in `judge_cost_usd`); "
+            "NULL in rows stored before migration 016",
+            "judge_cache_write_tokens": "prompt tokens the scorer calls wrote to the provider's prompt cache "
+            "(Anthropic); NULL before migration 016",
+            "judge_prompt_cache_saved_usd": "what `judge_cached_prompt_tokens` would have cost at the full input "
+            "price minus what they cost; NULL in rows stored before migration 016",
         },
     ),
     "scores": TableDoc(

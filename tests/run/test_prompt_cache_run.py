@@ -162,3 +162,49 @@ def test_an_anthropic_suite_asks_for_its_prefix_to_be_cached(
     assert written > 0 and cached == written * (
         N - 1
     )  # the first case wrote the system prompt, the rest read it
+
+
+def test_the_judges_prompt_cache_is_recorded_as_the_targets_is(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """A judge whose long rubric the provider caches: its cached tokens and savings are stored per
+    result, summed in the summary and printed apart from the target's (which has none here)."""
+    from evalkit.testing.prompt_cache import PrefixCache
+    from tests.run.test_judge_spend import verdict
+
+    scorers = (
+        "  - name: llm_judge\n    args:\n"
+        f"      rubric: {json.dumps(RULES)}\n"
+        f"      model: {PRICED}\n"
+        "      api_base: {judge}\n"
+    )
+    db = tmp_path / "r.duckdb"
+    with LoopbackOpenAI(responder=answer) as target, LoopbackOpenAI(responder=verdict) as judge:
+        text = loopback_suite(target.base_url, scorers=scorers.replace("{judge}", judge.base_url))
+        done = run(cli, make_suite(text.replace("openai/loopback", PRICED), cases(N)), db, "-c", "1")
+        assert done.exit_code == 0, done.stdout + done.stderr
+        replay = PrefixCache()  # what the judge's server reported, call by call (in arrival order)
+        judge_cached = [replay.lookup_and_remember(prompt_text(body), PRICED) for body in judge.stats.bodies]
+    assert judge_cached[0] == 0 and all(tokens > 0 for tokens in judge_cached[1:])
+    store = open_store(db)
+    record = store.get_run("latest")
+    with store._connection() as con:
+        rows = con.execute(
+            "SELECT cached_prompt_tokens, judge_cached_prompt_tokens, judge_prompt_cache_saved_usd "
+            "FROM outputs WHERE run_id = ?",
+            (record.run_id,),
+        )
+    assert all(int(r[0]) == 0 for r in rows)  # the target's short prompts were never cached
+    saved = sum(judge_cached) * (0.15e-6 - 0.075e-6)  # gpt-4o-mini: $0.15/M in, $0.075/M cached
+    assert sum(int(r[1]) for r in rows) == sum(judge_cached)
+    assert sum(float(r[2]) for r in rows) == pytest.approx(saved)
+    summary = record.summary
+    assert summary is not None and summary.judge_cached_prompt_tokens == sum(judge_cached)
+    assert summary.judge_prompt_cache_saved_usd == pytest.approx(saved)
+    assert f"the judge's prompt cache {sum(judge_cached):,} tokens (saved ${saved:.4f})" in done.stdout
+
+
+def prompt_text(body: dict[str, object]) -> str:
+    messages = body.get("messages")
+    assert isinstance(messages, list)
+    return "".join(str(m.get("content", "")) for m in messages)
