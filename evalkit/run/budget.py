@@ -1,8 +1,9 @@
 """``--budget USD`` as a hard cap: a case is dispatched only when its worst case still fits.
 
 Before a case is dispatched, the most its calls can cost (the target's and its judges', see
-:mod:`evalkit.run.call_plan`) is reserved; when it completes, the reservation is released and what
-it really cost is in the call path's spend. A case whose worst case does not fit waits for the
+:mod:`evalkit.run.call_plan`) is reserved; a call the plan does not know (a custom scorer's, through
+``ScoreContext.complete``) reserves its own worst case before it is sent. When the case completes,
+the reservations are released and what it really cost is in the call path's spend. A case whose worst case does not fit waits for the
 cases in flight to settle; when it still does not fit with nothing in flight, dispatching stops.
 So the spend stays under the cap as long as the worst-case bounds hold, and past it by no more
 than the calls already in flight when they do not (a model that ignores ``max_tokens``).
@@ -12,9 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from evalkit.errors import UsageError
+from evalkit.errors import ProviderError, UsageError
+from evalkit.providers.base import CompletionRequest
 from evalkit.providers.calls import ModelCaller
-from evalkit.run.call_plan import unpriced_models
+from evalkit.run.call_plan import call_worst, unpriced_models
 from evalkit.suite.spec import ScorerSpec
 
 
@@ -47,6 +49,19 @@ class BudgetGuard:
 class JudgesOverBudget(Exception):
     """The judges' calls on a target's output could cost more than the budget has left: the case
     is left unscored and unstored, for ``--resume`` to judge (its answer is in the cache)."""
+
+
+def unplanned_call_worst(request: CompletionRequest) -> float:
+    """What a scorer call the case's cost model does not know (a custom scorer's) reserves: its
+    worst case. A model without a price is refused, as ``--budget`` refuses a run that names one:
+    its calls would count as $0 (the scorer records the error; nothing is sent)."""
+    worst = call_worst(request)
+    if worst is None:
+        raise ProviderError(
+            f"--budget cannot cap calls to {request.model}: the installed litellm's price map has no "
+            "price for it, so the call would count as $0; run without --budget to make it"
+        )
+    return worst
 
 
 def require_priced(target_model: str, scorers: list[ScorerSpec]) -> None:

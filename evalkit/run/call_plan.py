@@ -5,7 +5,8 @@
 than its cap. ``--dry-run`` uses the **expected** judge calls (one reply each) for its estimate.
 
 The judge calls are read from the suite's ``llm_judge`` and ``pairwise_judge`` scorers (models,
-repeats, parse retries, max_tokens); a custom scorer that calls a model is not known here.
+repeats, parse retries, max_tokens); a custom scorer that calls a model is not known here: each of
+its calls through the call path is reserved on its own before it is sent (:func:`call_worst`).
 Models litellm's price map does not price (self-hosted, ``local/``, ``python:``) cost 0.
 """
 
@@ -27,6 +28,8 @@ FALLBACK_MAX_TOKENS = 4096
 JUDGE_OVERHEAD_TOKENS = 400
 # A re-ask of a malformed reply adds the reply and the correction to the prompt.
 REASK_TOKENS = 60
+# The scorers whose calls a case's cost model knows before the case is dispatched.
+PLANNED_SCORERS = ("llm_judge", "pairwise_judge")
 
 
 def token_bound(text: str) -> int:
@@ -80,7 +83,7 @@ def judge_calls(scorers: list[ScorerSpec]) -> list[JudgeCalls]:
     out: list[JudgeCalls] = []
     for spec in scorers:
         args = spec.args
-        if spec.name in ("llm_judge", "pairwise_judge"):  # the judges' modules, for a suite that has one
+        if spec.name in PLANNED_SCORERS:  # the judges' modules, for a suite that has one
             from evalkit.judges.graded import DEFAULT_JUDGE_PARAMS, GRADING_SYSTEM
             from evalkit.judges.pairwise import DEFAULT_PAIRWISE_RUBRIC, LETTER_PARAMS
         if spec.name == "llm_judge":
@@ -194,6 +197,20 @@ class CaseCostModel:
         if judge.shows_reference:
             parts.append(_text(case.expected))
         return "\n".join(parts)
+
+
+def call_worst(request: CompletionRequest) -> float | None:
+    """The most one call can cost (its prompt counted generously, its reply at ``max_tokens`` or the
+    model's limit, at the service tier asked for); None when the price map has no price for it."""
+    if unpriced(request.model):
+        return None
+    prompt = _text(request.messages) if request.messages else _text(request.variables)
+    return call_price(
+        request.model,
+        token_bound(prompt),
+        reply_bound(request.model, request.params),
+        tier=service_tier(request.params.get("service_tier")),
+    )
 
 
 def unmetered(target_model: str) -> str | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import inspect
 import os
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +22,16 @@ from evalkit.providers.calls import ModelCaller
 from evalkit.providers.file_inputs import has_file_refs, resolve_file_inputs, with_content_parts
 from evalkit.providers.vendors import unknown_model_problem
 from evalkit.results import CaseResult, OutputRecord, ScoreRow
+from evalkit.run.budget import JudgesOverBudget
+from evalkit.run.call_plan import PLANNED_SCORERS
 from evalkit.scorers.base import Score, ScoreContext
 from evalkit.suite.loading import Suite
 from evalkit.suite.prompts import PromptVersion
 
 CHUNK = 256  # cases rendered and looked up in the cache together
+# Sees each scorer call the case's cost model does not know (a custom scorer's) before it is sent:
+# ``--budget`` reserves it there, raising JudgesOverBudget when it no longer fits.
+CallCheck = Callable[[CompletionRequest], Awaitable[None]]
 
 
 @dataclass
@@ -130,11 +135,16 @@ class ScorerSpend:
     prompt_cache_saved_usd: float = 0.0
 
 
-def judge_call_path(caller: ModelCaller, use_cache: bool, spend: ScorerSpend) -> Any:
+def judge_call_path(
+    caller: ModelCaller, use_cache: bool, spend: ScorerSpend, before_call: CallCheck | None = None
+) -> Any:
     """``ScoreContext.complete`` for one result: the caller's path, counted as judge calls, honouring
-    ``use_cache`` (``--no-cache``), adding each call's cost to ``spend``."""
+    ``use_cache`` (``--no-cache``), adding each call's cost to ``spend``; ``before_call`` sees each
+    request first."""
 
     async def complete(request: CompletionRequest, *, use_cache: bool = use_cache) -> Completion:
+        if before_call is not None:
+            await before_call(request)
         completion = await caller.complete(request, use_cache=use_cache, judge=True)
         spend.cost_usd += completion.cost_usd
         spend.saved_cost_usd += completion.saved_cost_usd
@@ -154,20 +164,39 @@ async def score_case(
     *,
     use_cache: bool = True,
     spend: ScorerSpend | None = None,
+    before_call: CallCheck | None = None,
 ) -> list[ScoreRow]:
     """Run every applicable scorer on one output. A scorer that raises is recorded as a scorer error.
 
     ``caller`` gives model-calling scorers (the judge) the same call path as the target; their calls
     read the response cache unless ``use_cache`` is False, and add what they cost to ``spend``.
+    ``before_call`` sees each call of a scorer other than the planned judges before it is sent; when
+    it raised JudgesOverBudget, so does this (once every scorer ran), whatever the scorer made of it.
     """
     caller = caller or ModelCaller(suite.base_dir)
+    spend = spend if spend is not None else ScorerSpend()
     ctx = ScoreContext(
         case=case,
         output=output.text or "",
         parsed=output.parsed,
         extraction=output.extraction,
         output_schema=suite.output_schema,
-        complete=judge_call_path(caller, use_cache, spend if spend is not None else ScorerSpend()),
+        complete=judge_call_path(caller, use_cache, spend),
+    )
+    over_budget: list[JudgesOverBudget] = []
+
+    async def checked(request: CompletionRequest) -> None:
+        assert before_call is not None
+        try:
+            await before_call(request)
+        except JudgesOverBudget as exc:
+            over_budget.append(exc)
+            raise
+
+    unplanned = (
+        ctx
+        if before_call is None
+        else replace(ctx, complete=judge_call_path(caller, use_cache, spend, checked))
     )
     rows = []
     for configured in [*suite.scorers, *suite.case_scorers(case)]:
@@ -175,7 +204,7 @@ async def score_case(
         if spec.verified_only and not case.verified:
             continue
         try:
-            result = configured.fn(ctx)
+            result = configured.fn(ctx if spec.name in PLANNED_SCORERS else unplanned)
             score: Score = await result if inspect.isawaitable(result) else result
         except Exception as exc:  # a bug in a (user) scorer must not abort the run
             score = Score(value=0.0, passed=False, error=f"scorer raised {type(exc).__name__}: {exc}")
@@ -192,6 +221,8 @@ async def score_case(
                 fields=score.fields,
             )
         )
+    if over_budget:  # the case is left unscored, for --resume to score within a budget
+        raise over_budget[0]
     return rows
 
 
@@ -224,12 +255,14 @@ async def evaluate_case(
     request: CompletionRequest | None = None,
     use_cache: bool = True,
     before_scoring: Callable[[OutputRecord], Awaitable[None]] | None = None,
+    before_call: CallCheck | None = None,
 ) -> CaseResult:
     """Render, call, parse and score one case. A failed call becomes an ``error`` verdict.
 
     ``use_cache=False`` (``--no-cache``) skips the response cache for the target and the judge alike.
     ``before_scoring`` sees the target's output before any scorer runs (``--budget`` reserves the
-    judges' calls on it there); an exception it raises ends the case unscored.
+    judges' calls on it there); an exception it raises ends the case unscored. ``before_call`` sees
+    each call of a scorer the cost model does not plan for (:func:`score_case`).
     """
     request = request or target.request(case)
     try:
@@ -241,7 +274,14 @@ async def evaluate_case(
     if before_scoring is not None:
         await before_scoring(output)
     return await scored_result(
-        suite, case, epoch, output, caller, use_cache=use_cache, saved_cost_usd=completion.saved_cost_usd
+        suite,
+        case,
+        epoch,
+        output,
+        caller,
+        use_cache=use_cache,
+        saved_cost_usd=completion.saved_cost_usd,
+        before_call=before_call,
     )
 
 
@@ -254,13 +294,16 @@ async def scored_result(
     *,
     use_cache: bool = True,
     saved_cost_usd: float = 0.0,
+    before_call: CallCheck | None = None,
 ) -> CaseResult:
     """One output scored and judged: its verdict, with what the scorers' calls cost and saved.
 
     ``saved_cost_usd`` is what the target's own answer saved (served from the cache); the run and
     ``rescore`` both build their results here."""
     spend = ScorerSpend()
-    scores = await score_case(suite, case, output, caller, use_cache=use_cache, spend=spend)
+    scores = await score_case(
+        suite, case, output, caller, use_cache=use_cache, spend=spend, before_call=before_call
+    )
     verdict, score = case_verdict(scores, suite.config.gate)
     return CaseResult(
         case=case,

@@ -6,6 +6,7 @@ completes; with a budget, each case's worst-case cost is reserved before it is s
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
@@ -16,7 +17,7 @@ from evalkit.providers.base import CompletionRequest
 from evalkit.providers.calls import ModelCaller
 from evalkit.results import CaseResult, OutputRecord, RayShards
 from evalkit.run.batches import BatchWriter
-from evalkit.run.budget import BudgetGuard, JudgesOverBudget
+from evalkit.run.budget import BudgetGuard, JudgesOverBudget, unplanned_call_worst
 from evalkit.run.call_plan import case_cost_model
 from evalkit.run.evaluate import CHUNK, Target, evaluate_case
 from evalkit.suite.loading import Suite
@@ -75,36 +76,54 @@ async def evaluate_all(
         else None
     )
 
-    topping_up: set[asyncio.Task[CaseResult | None] | None] = set()  # cases waiting to reserve more
+    # cases waiting to reserve more, with how many of their calls wait (a scorer may gather several)
+    topping_up: Counter[asyncio.Task[CaseResult | None] | None] = Counter()
 
     async def one(case: Case, epoch: int, request: CompletionRequest, reserved: float) -> CaseResult | None:
         held = [reserved]
+        me = asyncio.current_task()  # the case's task: a scorer's calls may run in tasks of their own
 
-        async def reserve_judges(output: OutputRecord) -> None:
-            """The judges' worst case on this output, where it is longer than the one reserved (a
-            ``python:``, ``http:`` or ``replay:`` target's reply has no max_tokens)."""
-            assert guard is not None and costs is not None
-            more = costs.judge_more(case, output.text or "")
-            if more <= 0:
-                return
-            me = asyncio.current_task()
-            topping_up.add(me)
+        async def top_up(more: float) -> None:
+            """Reserve ``more`` for this case, waiting for the cases in flight; JudgesOverBudget when
+            it does not fit with none left to release anything."""
+            assert guard is not None
+            topping_up[me] += 1
             try:
                 while not guard.reserve(more):
                     # wait for a case that is not itself waiting here to finish (and release its
                     # reservation); with none left, this case does not fit
-                    others = progress.pending - topping_up
+                    others = progress.pending - set(+topping_up)
                     if not others:
                         raise JudgesOverBudget
                     await asyncio.wait(others, return_when=asyncio.FIRST_COMPLETED)
             finally:
-                topping_up.discard(me)
+                topping_up[me] -= 1
             held[0] += more
+
+        async def reserve_judges(output: OutputRecord) -> None:
+            """The judges' worst case on this output, where it is longer than the one reserved (a
+            ``python:``, ``http:`` or ``replay:`` target's reply has no max_tokens)."""
+            assert costs is not None
+            more = costs.judge_more(case, output.text or "")
+            if more > 0:
+                await top_up(more)
+
+        async def reserve_call(call: CompletionRequest) -> None:
+            """A call the cost model does not know (a custom scorer's): its own worst case."""
+            await top_up(unplanned_call_worst(call))
 
         checked = reserve_judges if guard is not None and costs is not None and costs.judges else None
         try:
             result = await evaluate_case(
-                suite, target, caller, case, epoch, request, options.use_cache, before_scoring=checked
+                suite,
+                target,
+                caller,
+                case,
+                epoch,
+                request,
+                options.use_cache,
+                before_scoring=checked,
+                before_call=reserve_call if guard is not None else None,
             )
             await writer.add(result)  # stored (buffered) as soon as it completes
             if on_result is not None:

@@ -33,9 +33,10 @@ from typing import Any
 
 from evalkit.cases import Case
 from evalkit.errors import UsageError
+from evalkit.providers.base import CompletionRequest
 from evalkit.providers.calls import ModelCaller
 from evalkit.results import CaseResult, OutputRecord
-from evalkit.run.budget import BudgetGuard, JudgesOverBudget
+from evalkit.run.budget import BudgetGuard, JudgesOverBudget, unplanned_call_worst
 from evalkit.run.call_plan import case_cost_model, token_bound
 from evalkit.run.evaluate import CHUNK, evaluate_case
 from evalkit.run.ray_shard import ShardBatch, ShardJob, run_shard
@@ -138,17 +139,34 @@ class _DriverJudging:
         if self.guard is None or self.costs is None:
             return await evaluate_case(self.suite, self.target, self.caller, case, epoch, request)
         guard, costs = self.guard, self.costs
+        held = [0.0]  # one case at a time: what it holds until its calls are spent
+
+        async def reserve(more: float) -> None:
+            if not guard.reserve(more):
+                raise JudgesOverBudget
+            held[0] += more
 
         async def fits(output: OutputRecord) -> None:  # on the answer itself, known by now
-            if not guard.fits(costs.judge_worst(case, token_bound(output.text or ""))):
-                raise JudgesOverBudget
+            await reserve(costs.judge_worst(case, token_bound(output.text or "")))
+
+        async def reserve_call(call: CompletionRequest) -> None:  # a custom scorer's call
+            await reserve(unplanned_call_worst(call))
 
         try:
             return await evaluate_case(
-                self.suite, self.target, self.caller, case, epoch, request, before_scoring=fits
+                self.suite,
+                self.target,
+                self.caller,
+                case,
+                epoch,
+                request,
+                before_scoring=fits,
+                before_call=reserve_call,
             )
         except JudgesOverBudget:
             return None
+        finally:
+            guard.release(held[0])
 
 
 @dataclass

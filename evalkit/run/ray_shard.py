@@ -5,7 +5,8 @@ see :func:`worker_suite`), evaluates the pairs with evalkit's own async call pat
 concurrency, and yields batches of results with what their calls cost (:class:`ShardBatch`). With a
 budget, the shard gets a share of what is left of the run's (``ShardJob.budget_usd``) and reserves
 each case's worst case against it before dispatching it, as a local run does against the whole
-budget (:mod:`evalkit.run.budget`): the shards' spend stays under the cap together.
+budget (:mod:`evalkit.run.budget`), and each call of a custom scorer's its own worst case: the
+shards' spend stays under the cap together.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from evalkit.cases import Case
+from evalkit.providers.base import CompletionRequest
 from evalkit.providers.calls import CallStats, ModelCaller, RetryPolicy
 from evalkit.providers.concurrency import ConcurrencyLimit
 from evalkit.results import CaseResult, OutputRecord
-from evalkit.run.budget import BudgetGuard, JudgesOverBudget
+from evalkit.run.budget import BudgetGuard, JudgesOverBudget, unplanned_call_worst
 from evalkit.run.call_plan import case_cost_model
 from evalkit.run.evaluate import evaluate_case, prepare_target
 
@@ -109,7 +111,9 @@ async def _shard_batches(job: ShardJob) -> AsyncGenerator[ShardBatch, None]:
     costs = case_cost_model(target.model, target.params, [s.spec for s in suite.scorers]) if guard else None
     settled = asyncio.Condition()  # notified as each case releases its reservation
     reserving = 0  # cases in flight holding a reservation
-    topping_up = 0  # of them, those waiting to reserve their judges' calls on a long output
+    topping_up: set[tuple[str, int]] = (
+        set()
+    )  # of them, those waiting to reserve more (long output, a scorer's call)
     stopped = False
 
     async def one(case: Case, epoch: int) -> CaseResult | None:
@@ -131,23 +135,37 @@ async def _shard_batches(job: ShardJob) -> AsyncGenerator[ShardBatch, None]:
                         return None
                     reserving += 1
 
-            async def reserve_judges(output: OutputRecord) -> None:
-                """The judges' calls on an output longer than the reply bound, reserved too."""
-                nonlocal worst, topping_up
-                assert guard is not None and costs is not None
-                more = costs.judge_more(case, output.text or "")
-                if more <= 0:
-                    return
+            waiting = [0]  # this case's calls waiting to reserve (a scorer may gather several)
+
+            async def top_up(more: float) -> None:
+                """Reserve ``more`` for this case, waiting for the others; JudgesOverBudget when none
+                is left to release anything."""
+                nonlocal worst
+                assert guard is not None
                 async with settled:
-                    topping_up += 1
+                    waiting[0] += 1
+                    topping_up.add((case.id, epoch))
                     try:
                         while not guard.reserve(more):
-                            if reserving - topping_up <= 0:  # no case left to release anything
+                            if reserving - len(topping_up) <= 0:  # no case left to release anything
                                 raise JudgesOverBudget
                             await settled.wait()
                     finally:
-                        topping_up -= 1
+                        waiting[0] -= 1
+                        if not waiting[0]:
+                            topping_up.discard((case.id, epoch))
                 worst += more
+
+            async def reserve_judges(output: OutputRecord) -> None:
+                """The judges' calls on an output longer than the reply bound, reserved too."""
+                assert costs is not None
+                more = costs.judge_more(case, output.text or "")
+                if more > 0:
+                    await top_up(more)
+
+            async def reserve_call(call: CompletionRequest) -> None:
+                """A call the cost model does not know (a custom scorer's): its own worst case."""
+                await top_up(unplanned_call_worst(call))
 
             try:
                 return await evaluate_case(
@@ -159,6 +177,7 @@ async def _shard_batches(job: ShardJob) -> AsyncGenerator[ShardBatch, None]:
                     request,
                     use_cache=False,
                     before_scoring=reserve_judges if guard is not None else None,
+                    before_call=reserve_call if guard is not None else None,
                 )
             except JudgesOverBudget:  # unscored: the share is spent
                 stopped = True

@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 
+from evalkit.providers.base import CompletionRequest
 from evalkit.providers.prices import call_cost
 from evalkit.run.call_plan import case_cost_model
+from evalkit.scorers.base import Score, ScoreContext, ScoreFn, scorer
 from evalkit.store import open_store
 from evalkit.suite.loading import load_suite
 from evalkit.testing.openai_server import LoopbackOpenAI
@@ -233,3 +235,44 @@ def test_the_worst_case_reserved_is_at_the_service_tier_asked_for() -> None:
     assert call_cost("openai/gpt-4o-mini", prompt_bound, 100, tier="priority") == pytest.approx(
         priority.target_worst(request)
     )
+
+
+@scorer("test_budget_second_opinion")
+def second_opinion(api_base: str) -> ScoreFn:
+    """A custom scorer that asks a priced model through evalkit's call path (``ctx.complete``)."""
+
+    async def score(ctx: ScoreContext) -> Score:
+        assert ctx.complete is not None
+        request = CompletionRequest(
+            model="openai/gpt-4o",
+            messages=[{"role": "user", "content": f"Is {ctx.output} right?"}],
+            params={"max_tokens": 1000},
+            api_base=api_base,
+        )
+        reply = await ctx.complete(request)
+        return Score(value=1.0, passed=True, reason=reply.text[:20])
+
+    return score
+
+
+def test_a_custom_scorers_model_calls_are_reserved_against_the_budget(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """Only llm_judge and pairwise_judge calls are known before a case is dispatched; every other
+    call through the call path reserves its own worst case before it is sent, so the cap holds."""
+    budget = 0.03  # a second opinion costs ~$0.003 (300 tokens out at gpt-4o's price), at worst $0.01
+    db = tmp_path / "r.duckdb"
+    with LoopbackOpenAI(responder=long_answer) as target, LoopbackOpenAI(responder=long_answer) as judge:
+        scorers = f"  - name: test_budget_second_opinion\n    args: {{api_base: {judge.base_url}}}\n"
+        text = loopback_suite(target.base_url, scorers=scorers).replace("openai/loopback", PRICED)
+        stopped = run(cli, make_suite(text, cases(40)), db, "--budget", str(budget))
+        assert judge.stats.requests > 0
+    assert stopped.exit_code == 4, stopped.stdout + stopped.stderr
+    store = open_store(db)
+    run_ = store.get_run("latest")
+    frame = store.case_results(run_.run_id)
+    assert 0 < len(frame) < 40
+    judge_spend = float(frame["judge_cost_usd"].sum())
+    spend = float(frame["cost_usd"].sum()) + judge_spend
+    assert judge_spend > 0 and spend <= budget  # the custom scorer's calls were reserved too
+    assert run_.summary is not None and run_.summary.cost_usd == pytest.approx(spend)
