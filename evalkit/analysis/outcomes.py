@@ -118,7 +118,7 @@ def outcomes_from_frames(run: RunRecord, frame: Any, scores: Any, fields: Any) -
         verdicts = [r[2] for r in rows if r[2] in ("pass", "fail")]
         n_pass = sum(v == "pass" for v in verdicts)
         scored = [float(r[3]) for r in rows if r[2] != "error" and not _missing(r[3])]
-        # a latency of 0 was not measured (recorded outputs: a replay): left out, as cached answers are
+        # measured latencies only, as evalkit.store.columns.measured_latency_ms: answers, not cached, not 0
         latencies = [float(r[7]) for r in rows if r[4] == "ok" and not r[11] and r[7]]
         uncached_latencies += latencies
         rows.sort(key=lambda r: int(r[1]))

@@ -14,6 +14,17 @@ from evalkit.errors import StoreError
 from evalkit.results import RunRecord
 from evalkit.store.values import to_json
 
+
+def measured_latency_ms(table: str = "") -> str:
+    """The SQL of an output's latency where it was measured, NULL otherwise, in ``outputs`` (or its
+    alias ``table``): an answer (not an error: how long a call took to fail is no answer's latency),
+    not served from the response cache (it took no time), and not 0 (a recorded output's, a replay:
+    never measured). Every latency figure the store computes (a run's summary, a trend's weeks)
+    reads it; :mod:`evalkit.analysis.outcomes` applies the same rule to the rows it holds."""
+    t = f"{table}." if table else ""
+    return f"CASE WHEN {t}status = 'ok' AND NOT {t}cached AND {t}latency_ms > 0 THEN {t}latency_ms END"
+
+
 RUN_COLUMNS = (
     "run_id",
     "suite_name",

@@ -34,6 +34,7 @@ from evalkit.store.columns import (
     RUN_COLUMNS,
     SCORE_COLUMNS,
     calibration_dict,
+    measured_latency_ms,
     run_record,
     run_row,
 )
@@ -303,10 +304,9 @@ class Store(CaseReads):
             totals = con.execute(
                 "SELECT COUNT(*), COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0), "
                 "COALESCE(SUM(cost_usd), 0), COALESCE(SUM(judge_cost_usd), 0), SUM(saved_cost_usd), "
-                # cached answers took no time: leave them out of the latency percentiles (NULLs are ignored)
-                # nor does a latency of 0: a recorded output's (a replay), not measured
-                "percentile_cont(0.5) WITHIN GROUP (ORDER BY CASE WHEN cached OR latency_ms = 0 THEN NULL ELSE latency_ms END), "
-                "percentile_cont(0.95) WITHIN GROUP (ORDER BY CASE WHEN cached OR latency_ms = 0 THEN NULL ELSE latency_ms END), "
+                # measured latencies only (NULLs are ignored): see measured_latency_ms
+                f"percentile_cont(0.5) WITHIN GROUP (ORDER BY {measured_latency_ms()}), "
+                f"percentile_cont(0.95) WITHIN GROUP (ORDER BY {measured_latency_ms()}), "
                 "SUM(CASE WHEN cached THEN 1 ELSE 0 END), SUM(attempts), "
                 # the provider's prompt cache (NULL in rows from before migration 13), of the prompts sent
                 "SUM(cached_prompt_tokens), SUM(CASE WHEN cached THEN 0 ELSE prompt_tokens END), "

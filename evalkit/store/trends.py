@@ -1,7 +1,8 @@
 """Week-by-week aggregates of chosen runs of a suite, for ``evalkit trend`` (portable SQL).
 
 Weeks start on Monday (``date_trunc('week', ...)`` in DuckDB and PostgreSQL alike). Provider errors
-are counted apart and never enter a pass rate; cached answers are left out of latency. Which runs a
+are counted apart and never enter a pass rate; latency is of measured answers only (not cached, not
+recorded: ``measured_latency_ms``). Which runs a
 trend pools is decided by the caller from :meth:`TrendStore.complete_runs` (one prompt version and
 model, runs of some kinds): the weekly queries aggregate exactly the run ids they are given.
 """
@@ -12,6 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from evalkit.store.columns import measured_latency_ms
 from evalkit.store.queries import Store
 
 _WEEK = "date_trunc('week', r.started_at)"
@@ -47,10 +49,8 @@ class TrendStore:
             "SUM(t.cost_usd + COALESCE(t.judge_cost_usd, 0)) AS cost_usd, "
             "SUM(COALESCE(t.judge_cost_usd, 0)) AS judge_cost_usd, SUM(t.prompt_tokens) AS prompt_tokens, "
             "SUM(t.completion_tokens) AS completion_tokens, "
-            "percentile_cont(0.5) WITHIN GROUP (ORDER BY CASE WHEN t.status = 'ok' AND NOT t.cached "
-            "THEN t.latency_ms END) AS latency_p50_ms, "
-            "percentile_cont(0.95) WITHIN GROUP (ORDER BY CASE WHEN t.status = 'ok' AND NOT t.cached "
-            "THEN t.latency_ms END) AS latency_p95_ms "
+            f"percentile_cont(0.5) WITHIN GROUP (ORDER BY {measured_latency_ms('t')}) AS latency_p50_ms, "
+            f"percentile_cont(0.95) WITHIN GROUP (ORDER BY {measured_latency_ms('t')}) AS latency_p95_ms "
             + self._runs("outputs")
             + f" GROUP BY {_WEEK} ORDER BY week"
         )

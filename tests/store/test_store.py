@@ -396,3 +396,40 @@ def test_response_cache_rows_keep_the_first_answer_for_a_key(tmp_path: Path) -> 
     store.add_results("r1", [], cache_rows=[("k1", "m", answer("later")), ("k2", "m", answer("other"))])
     found = store.cached_responses(["k1", "k2", "k3"])
     assert {key: row["raw_text"] for key, row in found.items()} == {"k1": "first", "k2": "other"}
+
+
+def test_every_latency_figure_is_of_measured_answers_only(tmp_path: Path) -> None:
+    """A run's summary, a trend's week and the run's outcomes read one rule: answers only (a call
+    that took 30 s to fail is no answer's latency), not cached, not recorded (0 ms, a replay)."""
+    from datetime import timedelta
+
+    from evalkit.analysis.outcomes import load_outcomes
+    from evalkit.results import OutputRecord
+    from evalkit.store.trends import TrendStore
+    from tests.runs import Outcome, case_result, run_record
+
+    store = open_store(tmp_path / "e.duckdb")
+    record = run_record("r-lat")
+    results = [case_result(Outcome(f"c{i:02d}", "pass", latency_ms=100.0)) for i in range(19)]
+    failed = case_result(Outcome("timeout", "error"))
+    failed = failed.model_copy(
+        update={"output": OutputRecord(status="error", error="timed out", latency_ms=30_000.0)}
+    )
+    replayed = case_result(Outcome("replayed", "pass", latency_ms=0.0))
+    store.create_run(record.model_copy(update={"n_cases": 21}))
+    store.add_results(record.run_id, [*results, failed, replayed])
+    summary = store.summarize(record.run_id)
+    store.finish_run(record.run_id, status="complete", summary=summary)
+    assert summary.latency_p50_ms == summary.latency_p95_ms == pytest.approx(100.0)
+    outcomes = load_outcomes(store, store.get_run(record.run_id))
+    assert outcomes.latency_p95_ms == pytest.approx(100.0)
+    since = record.started_at - timedelta(days=1)
+    week = TrendStore(store, [record.run_id]).weekly_suite(record.suite_name, since)
+    assert float(week["latency_p95_ms"].iloc[0]) == pytest.approx(100.0)
+    # a series of recorded outputs alone has no latency to show, not 0 ms
+    only = run_record("r-replay", minutes=1)
+    store.create_run(only.model_copy(update={"n_cases": 1}))
+    store.add_results(only.run_id, [replayed])
+    store.finish_run(only.run_id, status="complete", summary=store.summarize(only.run_id))
+    replay_week = TrendStore(store, [only.run_id]).weekly_suite(only.suite_name, since)
+    assert replay_week["latency_p95_ms"].isna().all()
