@@ -111,10 +111,7 @@ def _rows(spec: ReplaySpec, root: Path) -> Iterator[tuple[str, dict[str, Any]]]:
             for line, row in json_objects(path, what="a recording", file="recordings file"):
                 yield f"{path}:{line}", row
         elif suffix == ".csv":
-            with path.open(encoding="utf-8", newline="") as handle:
-                reader = csv.DictReader(handle)
-                for row in reader:
-                    yield f"{path}:{reader.line_num}", dict(row)
+            yield from _csv_rows(path)
         elif suffix == ".parquet":
             import pyarrow.parquet as pq
 
@@ -126,6 +123,27 @@ def _rows(spec: ReplaySpec, root: Path) -> Iterator[tuple[str, dict[str, Any]]]:
         raise ConfigError("recordings file not found", path=path) from None
     except (OSError, ValueError) as exc:  # pyarrow's errors are ValueError/OSError subclasses
         raise ConfigError(f"cannot read recordings: {exc}".replace("\n", " "), path=path) from None
+
+
+def _csv_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Rows of a CSV file as header -> cell; a row whose cells do not line up with the header (an
+    unquoted comma, a cell lost) is refused, not read with a cell dropped or made up."""
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if header is None:
+            return
+        for cells in reader:
+            if not cells:
+                continue
+            if len(cells) != len(header):
+                count = f"{len(cells)} cell" + ("" if len(cells) == 1 else "s")
+                raise ConfigError(
+                    f"row has {count}, the header has {len(header)}: quote cells holding commas",
+                    path=path,
+                    line=reader.line_num,
+                )
+            yield f"{path}:{reader.line_num}", dict(zip(header, cells, strict=True))
 
 
 def _query_rows(spec: ReplaySpec, root: Path) -> Iterator[tuple[str, dict[str, Any]]]:

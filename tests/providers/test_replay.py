@@ -165,6 +165,19 @@ def test_bad_replay_specs_are_config_errors(tmp_path: Path) -> None:
         run(make_suite(root, "replay:rec.jsonl"), tmp_path / "r.duckdb")
 
 
+def test_a_csv_row_whose_cells_do_not_match_the_header_is_refused(tmp_path: Path) -> None:
+    root = tmp_path / "s"
+    root.mkdir()
+    # an unquoted comma: the extra cell is refused, not dropped with the rest of the row scored
+    (root / "rec.csv").write_text('id,output\na,"{""title"": ""Red Mug""}",extra\nb,x\n')
+    with pytest.raises(ConfigError, match=r"rec\.csv:2: row has 3 cells, the header has 2"):
+        run(make_suite(root, "replay:rec.csv"), tmp_path / "r.duckdb")
+    # a lost cell: refused, not replayed as a `null` output
+    (root / "rec.csv").write_text("id,output\na,x\nb\n")
+    with pytest.raises(ConfigError, match=r"rec\.csv:3: row has 1 cell, the header has 2"):
+        run(make_suite(root, "replay:rec.csv"), tmp_path / "r.duckdb")
+
+
 def test_a_baseline_replay_gets_an_error_rate_line_in_compare_and_the_report(
     tmp_path: Path, cli: Callable[..., CliResult], monkeypatch: pytest.MonkeyPatch
 ) -> None:
