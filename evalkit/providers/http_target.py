@@ -33,18 +33,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import jinja2
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from evalkit.errors import ConfigError, ProviderError
 from evalkit.providers.base import Completion, CompletionRequest, Provider, provider, target_hashers
 from evalkit.providers.openai_compat import _TRANSIENT_STATUS
+from evalkit.suite.yamlfile import load_yaml
 
 if TYPE_CHECKING:
     import aiohttp
 
 _ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+# the whole of a path json_path reads: `$`, a first name or neither, then `.name` and `[index]` steps
+_JSON_PATH = re.compile(r"(?:\$|[^.\[\]$][^.\[\]]*|(?=[.\[]))(?:\.[^.\[\]]+|\[\d+\])*")
 
 
 class HttpTargetSpec(BaseModel):
@@ -65,6 +67,18 @@ class HttpTargetSpec(BaseModel):
     output: str = Field(
         default="$", description="JSON path of the output in the response: `$.result.items[0].text`."
     )
+
+    @field_validator("output")
+    @classmethod
+    def _json_path(cls, path: str) -> str:
+        # json_path skips what it cannot read, so a malformed path would pick the wrong value or
+        # fail every case at run time
+        if not _JSON_PATH.fullmatch(path):
+            raise ValueError(
+                f"{path!r} is not a JSON path evalkit reads: `$`, then `.name` and `[0]` steps "
+                "(no wildcards, quotes or slices), as in `$.result.items[0].text`"
+            )
+        return path
 
 
 def json_path(data: Any, path: str) -> Any:
@@ -94,24 +108,20 @@ def _config_path(model: str, base_dir: Path | None) -> Path:
 def load_http_spec(model: str, base_dir: Path | None = None) -> HttpTargetSpec:
     """Read and validate the file an ``http:`` model string names (one-line ConfigError otherwise)."""
     path = _config_path(model, base_dir)
+    if not path.is_file():
+        raise ConfigError(f"target {model!r}: file not found", path=path)
+    located = load_yaml(path)
+    if not isinstance(located.data, dict):
+        raise ConfigError("an http target file must be a YAML mapping", path=path, line=1)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"target {model!r}: file not found", path=path) from None
-    except yaml.YAMLError as exc:
-        line = getattr(getattr(exc, "problem_mark", None), "line", None)
-        raise ConfigError(
-            f"invalid YAML: {exc}", path=path, line=None if line is None else line + 1
-        ) from None
-    if not isinstance(raw, dict):
-        raise ConfigError("an http target file must be a YAML mapping", path=path)
-    try:
-        return HttpTargetSpec.model_validate(raw)
+        return HttpTargetSpec.model_validate(located.data)
     except ValidationError as exc:
         err = exc.errors(include_url=False)[0]
         loc = ".".join(str(p) for p in err["loc"])
-        msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
-        raise ConfigError(f"{loc}: {msg}", path=path) from None
+        msg = (
+            "unknown field" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
+        )
+        raise ConfigError(f"{loc}: {msg}", path=path, line=located.line_of(tuple(err["loc"]))) from None
 
 
 def _headers(spec: HttpTargetSpec, path: Path) -> dict[str, str]:

@@ -264,3 +264,32 @@ def test_a_request_template_naming_a_missing_variable_fails_before_any_call(
     assert result.exit_code == 2, result.stdout + result.stderr
     assert f"{tmp_path / 's' / 'service.yaml'}: request template: 'nosuch' is undefined" in result.stderr
     assert service.seen == [] and not (tmp_path / "r.duckdb").exists()
+
+
+@pytest.mark.parametrize("output", ["$.result[listing]", "$.result..listing", "$.items[*].text", "$.a[-1]"])
+def test_a_malformed_output_path_is_refused_when_the_suite_loads(
+    output: str,
+    service: Service,
+    cli: Callable[..., CliResult],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Such a path was read leniently at run time: the wrong value picked, or every case an error."""
+    monkeypatch.setenv("CLEANER_TOKEN", "t")
+    suite = write_suite(tmp_path / "s", service.url)
+    config = suite.parent / "service.yaml"
+    config.write_text(config.read_text().replace("output: $.result.listing", f"output: {output}"))
+    where = f"{config}:5: output: {output!r} is not a JSON path evalkit reads"
+    with pytest.raises(ConfigError) as err:
+        load_suite(suite)
+    assert err.value.one_line().startswith(where)
+    result = cli("run", str(suite), "--db", str(tmp_path / "r.duckdb"), "--no-progress")
+    assert result.exit_code == 2, result.stdout + result.stderr
+    assert where in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert service.seen == [] and not (tmp_path / "r.duckdb").exists()
+    # named by --model instead of the suite: refused before any call too
+    (suite.parent / "other.yaml").write_text(config.read_text())
+    config.write_text(config.read_text().replace(f"output: {output}", "output: $.result.listing"))
+    result = cli("run", str(suite), "--model", "http:other.yaml", "--db", str(tmp_path / "r.duckdb"))
+    assert result.exit_code == 2 and f"other.yaml:5: output: {output!r}" in result.stderr
+    assert service.seen == [] and not (tmp_path / "r.duckdb").exists()
