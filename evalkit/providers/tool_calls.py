@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from evalkit.errors import ConfigError
+from evalkit.suite.output_schema import check_schema
 
 
 def normalise_tools(raw: Any, where: str) -> list[dict[str, Any]]:
@@ -37,6 +38,10 @@ def normalise_tools(raw: Any, where: str) -> list[dict[str, Any]]:
         parameters = function.get("parameters", {"type": "object", "properties": {}})
         if not isinstance(parameters, dict):
             raise ValueError(f"{where}: tool {function['name']!r}: `parameters` must be a JSON Schema object")
+        try:  # a broken schema is sent to every call and the model's arguments are shaped by it
+            check_schema(parameters)
+        except ValueError as exc:
+            raise ValueError(f"{where}: tool {function['name']!r}: `parameters`: {exc}") from None
         entry = {"name": function["name"], "parameters": parameters}
         if function.get("description"):
             entry["description"] = function["description"]

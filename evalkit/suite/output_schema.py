@@ -36,13 +36,16 @@ def load_output_schema(spec: str, base: Path) -> dict[str, Any]:
 
 
 def check_schema(schema: dict[str, Any]) -> None:
+    """ValueError, naming where in ``schema``, unless it passes its draft's meta-schema and every
+    ``$ref`` in it leads somewhere."""
     import jsonschema
 
     validator = jsonschema.validators.validator_for(schema)
     try:
         validator.check_schema(schema)
     except jsonschema.SchemaError as exc:
-        raise ValueError(f"not a valid JSON Schema: {exc.message}") from None
+        where = ".".join(str(part) for part in exc.absolute_path)
+        raise ValueError(f"not a valid JSON Schema: {where + ': ' if where else ''}{exc.message}") from None
     # a $ref that leads nowhere is no schema error: it fails when a value reaches it, and the
     # json_schema scorer would then error on every case, its check silently off
     from referencing import Registry

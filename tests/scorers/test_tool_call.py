@@ -198,3 +198,37 @@ def test_tools_are_part_of_the_cache_key_and_a_bad_tools_file_is_exit_2(
     without = prepare_target(suite, None, None)
     without.tools = None
     assert cache_key(with_tools.request(case), 0) != cache_key(without.request(case), 0)
+
+
+def test_a_tool_whose_parameters_are_not_a_json_schema_is_exit_2(
+    tmp_path: Path, cli: Callable[..., Any]
+) -> None:
+    """Such a tool was sent with every call, its schema left for the model to make sense of."""
+    root = tmp_path / "s"
+    (root / "prompts").mkdir(parents=True)
+    (root / "prompts" / "v1.j2").write_text("[user]\n{{ doc }}\n")
+    (root / "cases.jsonl").write_text(
+        json.dumps({"id": "a", "input": {"doc": "d"}, "expected": EXPECTED}) + "\n"
+    )
+    suite = (
+        "name: t\ntarget:\n  model: openai/x\n  api_base: http://127.0.0.1:9\n  prompts: {v1: prompts/v1.j2}\n"
+        "  tools: {tools}\ncases: [cases.jsonl]\nscorers:\n  - name: tool_call\n"
+    )
+    (root / "tools.yaml").write_text(TOOLS.replace("total: {type: number}", "total: {type: numbr}"))
+    (root / "suite.yaml").write_text(suite.replace("{tools}", "tools.yaml"))
+    result = cli("lint", str(root))
+    assert result.exit_code == 2, result.stdout + result.stderr
+    assert result.stderr.strip().endswith(
+        "tools.yaml: tools: tool 'create_invoice': `parameters`: not a valid JSON Schema: "
+        "properties.total.type: 'numbr' is not valid under any of the given schemas"
+    )
+    # inline: the suite's line of target.tools
+    inline = "[{name: create_invoice, parameters: {type: object, required: total}}]"
+    (root / "suite.yaml").write_text(suite.replace("{tools}", inline))
+    result = cli("run", str(root), "--db", str(tmp_path / "r.duckdb"), "--no-progress")
+    assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert (
+        f"{root / 'suite.yaml'}:6: target.tools: tool 'create_invoice': `parameters`: not a valid JSON "
+        "Schema: required: 'total' is not of type 'array'"
+    ) in result.stderr
+    assert not (tmp_path / "r.duckdb").exists()
