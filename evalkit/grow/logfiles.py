@@ -20,15 +20,22 @@ SUPPORTED = ".jsonl, .ndjson, .json, .csv, .parquet, .duckdb"
 
 
 def resolve_logs(patterns: Sequence[str]) -> list[Path]:
-    """The log files named by paths and globs, each once, in order; a pattern matching nothing is an error."""
+    """The log files named by paths and globs, each once, in order; a pattern matching no file is an
+    error, and so is a directory: which of its files are logs is for the user to say, not to guess."""
     paths: list[Path] = []
     for pattern in patterns:
         matches = sorted(Path(p) for p in glob.glob(pattern, recursive=True)) or (
             [Path(pattern)] if Path(pattern).is_file() else []
         )
-        if not matches:
+        files = [m for m in matches if m.is_file()]
+        if not files and Path(pattern).is_dir():
+            raise UsageError(
+                f"--logs names a directory: name its files, e.g. --logs '{Path(pattern) / '*.jsonl'}'",
+                path=pattern,
+            )
+        if not files:
             raise UsageError(f"no log file matches {pattern!r}")
-        paths.extend(m for m in matches if m not in paths and m.is_file())
+        paths.extend(m for m in files if m not in paths)
     return paths
 
 

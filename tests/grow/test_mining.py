@@ -433,6 +433,17 @@ def test_bad_inputs_give_one_line_errors(
     (tmp_path / "x.txt").write_text("hi")
     result = cli("mine", str(suite), "--logs", str(tmp_path / "x.txt"), "--db", db)
     assert result.exit_code == 2 and "unsupported log format '.txt'" in result.stderr
+    # a directory is not read as its files (nor as no records and success): its files are named
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "a.jsonl").write_text('{"request_id": "a"}\n')
+    result = cli("mine", str(suite), "--logs", str(tmp_path / "logs"), "--db", db)
+    assert result.exit_code == 2, result.stdout + result.stderr
+    assert result.stderr.strip() == (
+        f"evalkit: error: {tmp_path / 'logs'}: --logs names a directory: name its files, "
+        f"e.g. --logs '{tmp_path / 'logs'}/*.jsonl'"
+    )
+    result = cli("mine", str(suite), "--logs", str(tmp_path / "log*"), "--db", db)
+    assert result.exit_code == 2 and "no log file matches" in result.stderr
     result = cli("mine", str(suite), "--logs", str(broken), "--since", "soon", "--db", db)
     assert result.exit_code == 2 and "--since 'soon'" in result.stderr
     plain = make_suite(
