@@ -45,6 +45,11 @@ def _backend(db: str | Path | None, must_exist: bool) -> Any:
     from evalkit.store.duckdb import DuckDBBackend
 
     path = Path(location)
+    if path.is_dir():  # bad input, not a failing disk: refused before DuckDB tries (and fails) to open it
+        raise UsageError(
+            f"is a directory: --db (or EVALKIT_DB) must name a database file, e.g. {path / 'evalkit.duckdb'}",
+            path=path,
+        )
     if must_exist and not path.exists():
         raise UsageError(f"no results database at {path} (run `evalkit run` first, or pass --db)")
     setting = os.environ.get("EVALKIT_LOCK_TIMEOUT", "120")

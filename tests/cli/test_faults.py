@@ -348,10 +348,23 @@ def test_a_byte_order_mark_is_accepted(
     assert result.exit_code == 1 and "Cases 3:" in result.stdout, result.stderr  # ran (wrong answers)
 
 
-def test_db_that_is_a_directory_is_one_line(cli: Callable[..., CliResult], tmp_path: Path) -> None:
-    (tmp_path / "results").mkdir()
-    error = one_error_line(cli("runs", "--db", str(tmp_path / "results")), 3, f"{tmp_path / 'results'}: ")
-    assert "must name a database file, not a directory" in error
+def test_db_that_is_a_directory_is_one_line_exit_2(
+    suite_on_loopback: Callable[..., Path],
+    loopback: LoopbackOpenAI,
+    cli: Callable[..., CliResult],
+    tmp_path: Path,
+) -> None:
+    """Bad input, not a failing database file: it was exit 3 (could not be judged)."""
+    results = tmp_path / "results"
+    results.mkdir()
+    suite = suite_on_loopback()
+    for command in (("runs",), ("run", str(suite), "--no-progress")):
+        error = one_error_line(cli(*command, "--db", str(results)), 2, f"{results}: ")
+        assert error.endswith(
+            f"is a directory: --db (or EVALKIT_DB) must name a database file, e.g. {results / 'evalkit.duckdb'}"
+        )
+    assert list(results.iterdir()) == [] and list(tmp_path.glob("results.*")) == []
+    assert loopback.stats.requests == 0
 
 
 def test_the_summary_counts_attempts_it_stopped_waiting_for(
