@@ -53,7 +53,7 @@ def merge(
             f"--junit writes one run's cases, and these shards merge into {len(plan.cells)} runs: "
             "merge each run's shards on its own, or leave --junit out"
         )
-    store = open_store(into)
+    store = open_store(into, option="--into")
     reference = None
     if baseline:
         from evalkit.gate.cells import resolve_baseline

@@ -28,7 +28,7 @@ def sync(
 
         raise UsageError("--to is the source database itself")
     source = open_store(db, must_exist=True)
-    target = open_store(to)
+    target = open_store(to, option="--to")
     for ref in runs:
         result = sync_run(source, target, ref)
         verb = "copied" if result.copied else "already there"

@@ -73,9 +73,10 @@ class DuckDBBackend:
     OPEN_RETRIES = 3  # errors at open other than the lock: retried this many times, then reported
     STALE_MARKER = 5.0  # a marker not refreshed for this long belongs to a process that gave up
 
-    def __init__(self, path: Path, *, lock_timeout: float = 120.0) -> None:
+    def __init__(self, path: Path, *, lock_timeout: float = 120.0, option: str = "--db") -> None:
         self.path = path
         self.lock_timeout = lock_timeout
+        self.option = option  # the command-line option that named the file, for error messages
         # One connection at a time per process: DuckDB shares one database instance between the
         # connections of a process, and closing the last one while another thread opens a new one
         # races (seen as "python_arrow_scan does not exist" during a concurrent bulk insert).
@@ -97,11 +98,11 @@ class DuckDBBackend:
                     self._let_go()
                 if self._held is None:
                     self._held = self._open()
-                yield DuckDBConnection(self._held, self.path)
+                yield DuckDBConnection(self._held, self.path, self.option)
                 return
             con = self._open()
             try:
-                yield DuckDBConnection(con, self.path)
+                yield DuckDBConnection(con, self.path, self.option)
             finally:
                 con.close()
 
@@ -217,7 +218,9 @@ class DuckDBBackend:
             if not os.access(self.path.parent, os.W_OK):
                 raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(self.path.parent))
         except OSError as exc:
-            raise database_file_error(exc, self.path) or StoreError(str(exc), path=self.path) from None
+            raise database_file_error(exc, self.path, self.option) or StoreError(
+                str(exc), path=self.path
+            ) from None
 
     def _marker(self) -> Path:
         return self.path.parent / f"{self.path.name}.wait.{os.getpid()}"
@@ -237,7 +240,9 @@ class DuckDBBackend:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise database_file_error(exc, self.path) or StoreError(str(exc), path=self.path) from None
+            raise database_file_error(exc, self.path, self.option) or StoreError(
+                str(exc), path=self.path
+            ) from None
         deadline = time.monotonic() + self.lock_timeout
         delay = 0.02
         marker = self._marker()
@@ -257,7 +262,7 @@ class DuckDBBackend:
                         # log: try a few more times before calling the file unreadable
                         open_errors += 1
                         if open_errors > self.OPEN_RETRIES:
-                            raise database_file_error(exc, self.path) or StoreError(
+                            raise database_file_error(exc, self.path, self.option) or StoreError(
                                 f"cannot open database: {exc}{_settings_from_environment()}",
                                 path=self.path,
                             ) from None

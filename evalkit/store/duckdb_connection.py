@@ -18,9 +18,10 @@ class DuckDBConnection:
 
     paramstyle = "?"
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection, path: Path, option: str = "--db") -> None:
         self._con = con
         self._path = path
+        self._option = option  # the command-line option that named the file, for error messages
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._file_errors():
@@ -48,7 +49,7 @@ class DuckDBConnection:
                 raise KeyboardInterrupt from None
             raise
         except duckdb.Error as exc:
-            translated = database_file_error(exc, self._path)
+            translated = database_file_error(exc, self._path, self._option)
             if translated is None:
                 raise
             raise translated from None

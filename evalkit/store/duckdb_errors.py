@@ -13,11 +13,11 @@ from pathlib import Path
 from evalkit.errors import DatabaseFileError
 from evalkit.store.duckdb_engine import duckdb
 
-DIRECTORY = "--db (or EVALKIT_DB) must name a database file, not a directory"
+# {option}: how the user named this database (`--db`, or `--into`/`--to` for merge and sync)
+DIRECTORY = "{option} must name a database file, not a directory"
 DISK_FULL = "the disk is full: free space and run again (results committed so far are kept)"
 READ_ONLY = (
-    "the database cannot be written here: run from a writable directory, or point --db "
-    "(or EVALKIT_DB) at a writable path"
+    "the database cannot be written here: run from a writable directory, or point {option} at a writable path"
 )
 DAMAGED = (
     "the database file is damaged or truncated: restore it from a backup, or move it aside to start a new one"
@@ -32,6 +32,11 @@ _KINDS: list[tuple[tuple[str, ...], str]] = [
 ]
 
 
+def option_named(option: str) -> str:
+    """How to name ``option`` in a message: ``--db`` falls back to ``EVALKIT_DB``, the others do not."""
+    return "--db (or EVALKIT_DB)" if option == "--db" else option
+
+
 def advice_for(message: str) -> str | None:
     """What to do about a file-level failure described by ``message``, or None if it is not one."""
     lowered = message.lower()
@@ -41,8 +46,9 @@ def advice_for(message: str) -> str | None:
     return None
 
 
-def database_file_error(exc: BaseException, path: Path) -> DatabaseFileError | None:
-    """``exc`` as a :class:`DatabaseFileError` when it is about the file or its disk, else None."""
+def database_file_error(exc: BaseException, path: Path, option: str = "--db") -> DatabaseFileError | None:
+    """``exc`` as a :class:`DatabaseFileError` when it is about the file or its disk, else None;
+    ``option`` is the command-line option that named the file."""
     detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     if isinstance(exc, OSError):
         if exc.errno == errno.ENOSPC:
@@ -51,7 +57,7 @@ def database_file_error(exc: BaseException, path: Path) -> DatabaseFileError | N
             advice = READ_ONLY
         else:
             advice = "check the disk and the directory's permissions"
-        return DatabaseFileError(f"{exc.strerror or detail}; {advice}", path=path)
+        return DatabaseFileError(f"{exc.strerror or detail}; {_named(advice, option)}", path=path)
     if not isinstance(exc, duckdb.Error):
         return None
     found = advice_for(str(exc))
@@ -68,4 +74,8 @@ def database_file_error(exc: BaseException, path: Path) -> DatabaseFileError | N
             advice = "check the disk and the directory's permissions"
         else:
             return None
-    return DatabaseFileError(f"{detail}; {advice}", path=path)
+    return DatabaseFileError(f"{detail}; {_named(advice, option)}", path=path)
+
+
+def _named(advice: str, option: str) -> str:
+    return advice.replace("{option}", option_named(option))

@@ -45,7 +45,9 @@ def available_migrations() -> list[Migration]:
     return found
 
 
-def applied_versions(con: Connection, *, refuse_foreign: bool = False, where: str = "") -> set[int]:
+def applied_versions(
+    con: Connection, *, refuse_foreign: bool = False, where: str = "", option: str = "--db"
+) -> set[int]:
     """Versions already applied to the database behind ``con``. ``refuse_foreign``: a database that
     has tables but no evalkit schema is another program's file (a DuckDB file given as --db by
     mistake): refused, and left as it was."""
@@ -63,7 +65,7 @@ def applied_versions(con: Connection, *, refuse_foreign: bool = False, where: st
             names = ", ".join(str(row[0]) for row in others[:3]) + (", ..." if len(others) > 3 else "")
             raise StoreError(
                 f"not an evalkit database: it holds other tables ({names}) and no evalkit schema; "
-                "give --db a new file or an evalkit database",
+                f"give {option} a new file or an evalkit database",
                 path=where or None,
             )
         con.execute(
@@ -82,7 +84,12 @@ def migrate(con: Connection, backend: Backend, *, target: int | None = None, whe
 
 def _migrate(con: Connection, backend: Backend, target: int | None, where: str) -> list[int]:
     migrations = available_migrations()
-    done = applied_versions(con, refuse_foreign=getattr(backend, "name", "") == "duckdb", where=where)
+    done = applied_versions(
+        con,
+        refuse_foreign=getattr(backend, "name", "") == "duckdb",
+        where=where,
+        option=getattr(backend, "option", "--db"),
+    )
     newest = max(m.version for m in migrations)
     if done and max(done) > newest:
         raise StoreError(

@@ -19,9 +19,10 @@ def resolve_db(db: str | Path | None = None) -> str:
     return str(db or os.environ.get("EVALKIT_DB") or DEFAULT_DB)
 
 
-def open_store(db: str | Path | None = None, *, must_exist: bool = False) -> Store:
-    """Open (creating and migrating if needed) the results database."""
-    return Store(_backend(db, must_exist))
+def open_store(db: str | Path | None = None, *, must_exist: bool = False, option: str = "--db") -> Store:
+    """Open (creating and migrating if needed) the results database; ``option`` is the command-line
+    option that named it (``--into``, ``--to``), for the errors about it to name."""
+    return Store(_backend(db, must_exist, option))
 
 
 @contextmanager
@@ -29,12 +30,12 @@ def held_store(db: str | Path | None = None, *, create_later: bool = False) -> I
     """:func:`open_store` with the database held open from its migrations to the end of the block
     (see :meth:`Store.hold`): one open instead of two for a command that holds it anyway.
     ``create_later``: a new database is created at its first use (see :class:`Store`)."""
-    backend = _backend(db, must_exist=False)
+    backend = _backend(db, False, "--db")
     with backend.hold() if hasattr(backend, "hold") else nullcontext():
         yield Store(backend, create_later=create_later)
 
 
-def _backend(db: str | Path | None, must_exist: bool) -> Any:
+def _backend(db: str | Path | None, must_exist: bool, option: str) -> Any:
     location = resolve_db(db)
     if location.startswith(("postgresql://", "postgres://")):
         from evalkit.store.postgres import PostgresBackend
@@ -43,11 +44,12 @@ def _backend(db: str | Path | None, must_exist: bool) -> Any:
     if "://" in location:
         raise UsageError(f"unsupported database URL {location!r}: use a DuckDB file path or postgresql://...")
     from evalkit.store.duckdb import DuckDBBackend
+    from evalkit.store.duckdb_errors import option_named
 
     path = Path(location)
     if path.is_dir():  # bad input, not a failing disk: refused before DuckDB tries (and fails) to open it
         raise UsageError(
-            f"is a directory: --db (or EVALKIT_DB) must name a database file, e.g. {path / 'evalkit.duckdb'}",
+            f"is a directory: {option_named(option)} must name a database file, e.g. {path / 'evalkit.duckdb'}",
             path=path,
         )
     if must_exist and not path.exists():
@@ -59,4 +61,4 @@ def _backend(db: str | Path | None, must_exist: bool) -> Any:
         raise UsageError(
             f"EVALKIT_LOCK_TIMEOUT={setting!r}: give the seconds to wait for a locked database, e.g. 120"
         ) from None
-    return DuckDBBackend(path, lock_timeout=timeout)
+    return DuckDBBackend(path, lock_timeout=timeout, option=option)

@@ -512,3 +512,35 @@ def test_another_programs_duckdb_file_is_refused_and_left_as_it_was(
             table
         ]
         con.close()
+
+
+def test_merge_and_sync_errors_about_the_destination_name_into_and_to(
+    suite_on_loopback: Callable[..., Path],
+    read_only_dir: Callable[[Path], Path],
+    cli: Callable[..., CliResult],
+    tmp_path: Path,
+) -> None:
+    """They said `--db (or EVALKIT_DB)` and `give --db ...`, an option these commands do not have."""
+    shard = tmp_path / "shard.duckdb"
+    ran = cli("run", str(suite_on_loopback()), "--db", str(shard), "--shard", "1/1", "--no-progress")
+    assert ran.exit_code in (0, 1), ran.stderr
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    foreign = tmp_path / "foreign.duckdb"
+    con = duckdb.connect(str(foreign))
+    con.execute("CREATE TABLE t (x INTEGER)")
+    con.close()
+    frozen = read_only_dir(foreign).parent
+    commands = {
+        "--into": ("merge", str(shard), "--into"),
+        "--to": ("sync", "latest", "--db", str(shard), "--to"),
+    }
+    for option, command in commands.items():
+        error = one_error_line(cli(*command, str(folder)), 2, f"{folder}: ")
+        assert f"is a directory: {option} must name a database file" in error
+        error = one_error_line(cli(*command, str(foreign)), 2, f"{foreign}: ")
+        assert error.endswith(f"give {option} a new file or an evalkit database")
+        new = frozen / "new.duckdb"
+        error = one_error_line(cli(*command, str(new)), 3, f"{new}: ")
+        assert error.endswith(f"or point {option} at a writable path"), error
+        assert "--db" not in error.replace(str(shard), "")
