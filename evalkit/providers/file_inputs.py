@@ -1,7 +1,8 @@
 """Files as case inputs: PDFs, images and text, content-hashed, placed by the prompt template.
 
 A case input variable refers to a file with ``{"$file": "invoices/001.pdf"}`` (relative to the case
-file; ``"type": "pdf" | "image" | "text"`` when the extension does not say). In a prompt template
+file, and under its directory or the suite's; ``"type": "pdf" | "image" | "text"`` when the
+extension does not say). In a prompt template
 the variable renders as the file's text (a PDF's text layer, read with pypdf; a text file's
 content); an image renders as a marker that becomes an image content part of that message, sent
 to vision models as OpenAI's ``image_url`` with a data URL (litellm passes it on to every vendor).
@@ -228,11 +229,24 @@ def load_file_input(ref: dict[str, Any], root: Path) -> FileInput:
     return FileInput(target, kind, media, hashlib.sha256(data).hexdigest(), path=path, data=data)
 
 
-def check_file_inputs(variables: dict[str, Any], root: Path) -> None:
-    """Read every file a case refers to, parsing PDFs, so a bad file stops the run before any call."""
+def check_file_inputs(variables: dict[str, Any], root: Path, case_dir: Path | None = None) -> None:
+    """Read every file a case refers to, parsing PDFs, so a bad file stops the run before any call.
+
+    A file must lie (symlinks followed) under ``root`` (the suite's directory) or ``case_dir`` (the
+    directory of the case file naming it): a case file is not to send ``../../etc/passwd`` or
+    ``~/.ssh/id_rsa`` to a model, nor store it in the results and their reports.
+    """
+    inside = [root.resolve()] + ([case_dir.resolve()] if case_dir is not None else [])
     for name, value in variables.items():
         if not is_file_ref(value):
             continue
+        if not _is_url(value[FILE_KEY]):
+            where = (root / value[FILE_KEY]).resolve()
+            if not any(where.is_relative_to(directory) for directory in inside):
+                raise ConfigError(
+                    f"input {name!r}: {where} is outside the suite's directory and the case file's: "
+                    "input files must be under one of them"
+                )
         try:
             loaded = load_file_input(value, root)
             if loaded.kind == "pdf":

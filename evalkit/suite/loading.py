@@ -135,7 +135,7 @@ class Suite:
                 )  # a template that fails on any case
             if has_file_refs(case.input):
                 try:
-                    check_file_inputs(case.input, self.base_dir)
+                    check_file_inputs(case.input, self.base_dir, path.parent)
                 except ConfigError as exc:
                     raise ConfigError(f"case {case.id!r}: {exc.message}", path=path, line=line) from None
             accepted += accept is None or accept(case)

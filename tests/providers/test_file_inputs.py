@@ -232,3 +232,47 @@ def test_a_file_as_json_gives_text_an_images_url_or_its_bytes() -> None:
     assert linked.as_json()["url"] == "https://x/p.png" and "base64" not in linked.as_json()
     inline = FileInput("p.png", "image", "image/png", "c" * 64, data=b"\x89PNG")
     assert inline.as_json()["base64"] == "iVBORw=="
+
+
+def test_a_file_outside_the_suites_directory_and_the_case_files_is_refused(
+    tmp_path: Path, cli: Callable[..., CliResult], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`../../secret.txt` was read and handed to the target (and stored with the run)."""
+    root = tmp_path / "s"
+    (root / "shared").mkdir(parents=True)
+    (root / "shared" / "note.txt").write_text("in the suite")
+    (tmp_path / "secret.txt").write_text("not for the model")
+    (root / "files_pipe.py").write_text("def read(doc):\n    return {'text': doc.text}\n")
+    monkeypatch.syspath_prepend(str(root))
+    db = str(tmp_path / "r.duckdb")
+    for ref in ("../../secret.txt", str(tmp_path / "secret.txt"), "link/secret.txt"):
+        suite = make_suite(
+            root,
+            "",
+            [
+                {"id": "ok", "input": {"doc": {"$file": "../shared/note.txt"}}},
+                {"id": "bad", "input": {"doc": {"$file": ref}}},
+            ],
+            model="python:files_pipe:read",
+        )
+        (root / "cases" / "link").unlink(missing_ok=True)
+        (root / "cases" / "link").symlink_to(tmp_path)  # a symlink counts where it points
+        result = cli("run", str(suite), "--db", db, "--no-progress")
+        assert result.exit_code == 2, (ref, result.stdout, result.stderr)
+        assert result.stderr.strip() == (
+            f"evalkit: error: {root / 'cases' / 'cases.jsonl'}:2: case 'bad': input 'doc': "
+            f"{tmp_path / 'secret.txt'} is outside the suite's directory and the case file's: "
+            "input files must be under one of them"
+        )
+    assert not (tmp_path / "r.duckdb").exists()
+    # a case file kept outside the suite (as suites/invoices keeps golden/invoices.jsonl) names
+    # files beside it
+    (tmp_path / "golden" / "docs").mkdir(parents=True)
+    (tmp_path / "golden" / "docs" / "a.txt").write_text("beside the case file")
+    (tmp_path / "golden" / "cases.jsonl").write_text(
+        json.dumps({"id": "g", "input": {"doc": {"$file": "docs/a.txt"}}}) + "\n"
+    )
+    text = (root / "suite.yaml").read_text().replace("cases/cases.jsonl", "../golden/cases.jsonl")
+    (root / "suite.yaml").write_text(text)
+    result = cli("run", str(root / "suite.yaml"), "--db", db, "--no-progress")
+    assert result.exit_code in (0, 1), result.stderr
