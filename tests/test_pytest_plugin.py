@@ -321,7 +321,9 @@ def test_a_baseline_decides_the_session_as_evalkit_run_does(
     unknown = run_pytest(pytester, str(suite_dir), "--evalkit-baseline", "release-9")
     unknown.assert_outcomes(errors=4)
     assert unknown.ret == pytest.ExitCode.TESTS_FAILED
-    unknown.stdout.fnmatch_lines(["*evalkit: error: no run 'release-9'*"])
+    unknown.stdout.fnmatch_lines(
+        ["*evalkit: error: no baseline 'release-9' of suite * and no run 'release-9'*"]
+    )
     assert server.stats.requests == before
 
 

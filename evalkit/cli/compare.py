@@ -18,8 +18,8 @@ def compare(
     refs: list[str] = typer.Argument(
         ...,
         metavar="RUN",
-        help="Two runs, A (the reference) and B (the candidate): ids, unique prefixes or 'latest'. "
-        "Or one run group (a prompts x models matrix), whose cells are compared with its first run, "
+        help="Two runs, A (the reference) and B (the candidate): ids, unique prefixes, 'latest' or "
+        "baseline names (`evalkit compare main latest`). Or one run group (a prompts x models matrix), whose cells are compared with its first run, "
         "then shown as a model frontier (quality, $/1k cases, p95 latency).",
     ),
     reference: str | None = typer.Option(
@@ -93,7 +93,11 @@ def compare(
             raise UsageError("--judge compares two runs: name run A and run B")
         _compare_group(store, refs[0], reference, alpha, min_effect, seed, summary_md, allow_scoring_change)
         return
-    run_a, run_b = store.get_run(refs[0]), store.get_run(refs[1])
+    from evalkit.store.baselines import BaselineStore
+
+    names = BaselineStore(store)  # either run may be named by a baseline: `evalkit compare main latest`
+    run_b = names.run_named(refs[1])
+    run_a = names.run_named(refs[0], run_b.suite_name)
     if run_a.run_id == run_b.run_id:
         raise UsageError(f"both arguments name run {run_a.run_id}; compare two different runs")
     a_alpha, a_effect = _thresholds(run_b, alpha, min_effect)

@@ -22,8 +22,8 @@ def report(
     compare: str | None = typer.Option(
         None,
         "--compare",
-        help="A second run, shown side by side and compared with RUN (RUN is the reference A, "
-        "like `evalkit compare RUN RUN2`).",
+        help="A second run (or a baseline name of RUN's suite), shown side by side and compared with "
+        "RUN (RUN is the reference A, like `evalkit compare RUN RUN2`).",
     ),
     out: Path | None = typer.Option(
         None,
@@ -53,7 +53,12 @@ def report(
             raise
         _write_group_report(store, group, out, seed)
         return
-    other = store.get_run(compare) if compare else None
+    if compare:
+        from evalkit.store.baselines import BaselineStore
+
+        other = BaselineStore(store).run_named(compare, record.suite_name)
+    else:
+        other = None
     if other is not None and other.run_id == record.run_id:
         raise UsageError(f"--compare names the same run {record.run_id}")
     try:

@@ -65,6 +65,36 @@ class BaselineStore:
             )
         return [Baseline(*row) for row in rows]
 
+    def run_named(self, ref: str, suite_name: str | None = None) -> RunRecord:
+        """The run ``ref`` names where a command takes a run: a baseline name (of ``suite_name``, or of
+        the one suite that has it), else a run id, unique prefix or ``latest``."""
+        named = [b for b in self._named(ref) if suite_name is None or b.suite_name == suite_name]
+        if len(named) > 1:
+            suites = ", ".join(repr(b.suite_name) for b in named)
+            raise UsageError(f"baseline {ref!r} is set for suites {suites}: name a run id instead")
+        if named:
+            return self.store.get_run(named[0].run_id)
+        return self._run(ref, f"suite {suite_name!r}" if suite_name else "any suite")
+
+    def _named(self, name: str) -> tuple[Baseline, ...]:
+        with self.store._connection() as con:
+            rows = con.execute(
+                "SELECT suite_name, name, run_id, set_at FROM baselines WHERE name = ? ORDER BY suite_name",
+                (name,),
+            )
+        return tuple(Baseline(*row) for row in rows)
+
+    def _run(self, ref: str, whose: str) -> RunRecord:
+        try:
+            return self.store.get_run(ref)
+        except UsageError as exc:
+            if not str(exc).startswith("no run "):
+                raise  # an ambiguous prefix says so
+            raise UsageError(
+                f"no baseline {ref!r} of {whose} and no run {ref!r} "
+                "(see `evalkit baseline list` and `evalkit runs`)"
+            ) from None
+
     def record_check(self, run_id: str, decision: dict[str, Any]) -> None:
         """Add a regression-gate decision to a finished run's summary (``summary_json["baseline"]``).
 
@@ -81,7 +111,7 @@ class BaselineStore:
     def resolve(self, suite_name: str, ref: str) -> RunRecord:
         """The run a ``--baseline`` value names: a baseline name of the suite, else a run id or prefix."""
         named = self.get(suite_name, ref)
-        run = self.store.get_run(named.run_id if named else ref)
+        run = self.store.get_run(named.run_id) if named else self._run(ref, f"suite {suite_name!r}")
         if run.suite_name != suite_name:
             raise UsageError(
                 f"baseline {ref!r} is run {run.run_id} of suite {run.suite_name!r}, not of {suite_name!r}"

@@ -141,7 +141,10 @@ def test_unknown_baseline_fails_before_any_call(
     before = server.stats.requests
     result = run(cli, suite, db, "--prompt", "noise", "--baseline", "release-9")
     assert result.exit_code == 2
-    assert result.stderr.strip() == "evalkit: error: no run 'release-9' (see `evalkit runs`)"
+    assert result.stderr.strip() == (
+        "evalkit: error: no baseline 'release-9' of suite 'loop' and no run 'release-9' "
+        "(see `evalkit baseline list` and `evalkit runs`)"
+    )
     assert server.stats.requests == before
 
 
@@ -240,6 +243,13 @@ def test_compare_two_runs_and_a_group(
     assert "+0.0 pts" in rows["noise"] and "no significant difference" in rows["noise"]
 
     assert cli("compare", runs["v1"].run_id, "--db", str(db)).exit_code == 2  # a run is not a group
+    # a baseline name stands for its run, as `run --baseline` reads it (docs/distributed.md)
+    assert cli("baseline", "set", "main", runs["v1"].run_id, "--db", str(db)).exit_code == 0
+    named = cli("compare", "main", runs["degraded"].run_id, "--db", str(db))
+    assert named.exit_code == 0, named.stderr
+    assert named.stdout.splitlines()[0] == pair.stdout.splitlines()[0]
+    unknown = cli("compare", "release-9", "latest", "--db", str(db))
+    assert unknown.exit_code == 2 and "no baseline 'release-9' of suite" in unknown.stderr
     listing = cli("baseline", "list", "--db", str(db))
     assert listing.exit_code == 0
 
