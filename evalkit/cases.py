@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from evalkit.errors import ConfigError
 from evalkit.suite.spec import ScorerSpec
-from evalkit.suite.textfile import utf8_lines
+from evalkit.suite.textfile import parse_json, utf8_lines
 
 
 class CaseSource(str, Enum):
@@ -93,14 +93,7 @@ def iter_case_file(path: Path) -> Iterator[tuple[int, Case]]:
 
 def parse_case_line(text: str, *, path: Path, line: int) -> Case:
     """Parse one JSONL line into a :class:`Case`."""
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"invalid JSON at column {exc.colno}: {exc.msg}", path=path, line=line) from None
-    except RecursionError:
-        raise ConfigError("JSON nested too deeply to read: flatten the case", path=path, line=line) from None
-    except ValueError as exc:  # an integer of more than 4,300 digits
-        raise ConfigError(f"cannot read this JSON: {exc}", path=path, line=line) from None
+    raw = parse_json(text, path, line=line)
     if not isinstance(raw, dict):
         raise ConfigError(f"a case must be a JSON object, got {type(raw).__name__}", path=path, line=line)
     if "\\u" in text:  # only a \u escape can smuggle a lone surrogate past UTF-8 decoding

@@ -64,12 +64,16 @@ def utf8_lines(path: Path, *, what: str = "file") -> Iterator[tuple[int, str]]:
 def parse_json(text: str, path: Path, *, line: int | None = None) -> Any:
     """``text`` (a file's, or its ``line``'s) parsed as JSON; what cannot be (not JSON, an integer of
     4,300+ digits, nesting Python cannot read) is a one-line :class:`ConfigError` at its line."""
+    if line is not None:  # the line's own end: a line cut short is wrong where it stops, not after it
+        text = text.rstrip("\r\n")
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         at = line if line is not None else exc.lineno
         raise ConfigError(f"invalid JSON at column {exc.colno}: {exc.msg}", path=path, line=at) from None
-    except (ValueError, RecursionError) as exc:
+    except RecursionError:
+        raise ConfigError("JSON nested too deeply to read", path=path, line=line) from None
+    except ValueError as exc:  # an integer of more than 4,300 digits
         raise ConfigError(f"cannot read this JSON: {exc}", path=path, line=line) from None
 
 

@@ -75,6 +75,8 @@ INPUT_ERRORS = [
         "nested too deeply",
     ),
     ("cases.jsonl", b'{"id": "a", "input": {"n": ' + b"7" * 5000 + b"}}\n", 1, "cannot read this JSON"),
+    # a line cut short is wrong where it stops, not at column 1 of the line after it
+    ("cases.jsonl", b'{"id": "bad", "input": {\n', 1, "invalid JSON at column 25: Expecting property name"),
     ("prompts/v1.j2", b"[user]\n{{ question }} \xff\n", 2, "not valid UTF-8 (byte 0xff at column 16)"),
     (
         "prompts/v1.j2",
