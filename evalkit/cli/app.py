@@ -13,10 +13,12 @@ app = typer.Typer(
     name="evalkit",
     help="Evaluate LLM features against suites of cases; store results in DuckDB; gate CI on them.\n\n"
     "Exit codes: 0 gate passed, 1 gate failed, 2 usage/config/input error, "
-    "3 could not be judged (too many provider/infrastructure errors, or a scorer that could not score; "
-    "with --baseline, not comparable), "
+    "3 could not be judged (too many provider/infrastructure errors, a scorer that could not score, "
+    "or a database file that failed; with --baseline, not comparable, or a drop over too few changed "
+    "cases to tell), "
     "4 stopped by --budget (resumable), "
-    "70 internal error (a bug: its traceback is printed), 130 interrupted (the run is kept).",
+    "70 internal error (a bug: its traceback is printed), 130 interrupted and 143 terminated "
+    "(the run is kept, resumable).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
