@@ -2,7 +2,7 @@
 
 Always scrubbed: email addresses, card-like numbers (13-19 digits that pass the Luhn check) and
 phone numbers (9-15 digits in a phone-like run: ``+44 20 7946 0958``, ``(555) 123-4567``). Street
-addresses (``221B Baker Street``, ``Musterstraße 12``, ``12 rue de Rivoli``) and extra patterns
+addresses (``221B Baker Street``, ``Musterstraße 12``, ``12 rue de Rivoli``, ``via Roma 10``) and extra patterns
 are scrubbed when the suite's ``mining.pii`` asks. Each match becomes a placeholder (``[EMAIL]``,
 ``[CARD]``, ``[PHONE]``, ``[ADDRESS]``, ``[REDACTED]``) so the shape of the text survives for
 clustering and as a test input.
@@ -11,7 +11,10 @@ Product codes, prices and dates are left alone: a phone needs 9+ digits, cards m
 dates and decimals are never part of either, so ``WH-1000XM4``, ``128GB``, ``$1,299.00`` or
 ``2024-03-05`` stay as they are, also right after a phone or card number (``555 123 4567 12.99``
 becomes ``[PHONE] 12.99``). A phone written as one (``+``, ``00``, ``(`` or ``0`` first) keeps its
-place when another number follows it (``+44 20 7946 0958 12345`` becomes ``[PHONE] 12345``).
+place when another number follows it (``+44 20 7946 0958 12345`` becomes ``[PHONE] 12345``). A
+count after a number is not part of it: a phone never ends in a one-digit group, nor in a two-digit
+one after four or more digits, so ``order 12345678 3 units`` stays and ``555 123 4567 3 units``
+becomes ``[PHONE] 3 units``.
 """
 
 from __future__ import annotations
@@ -35,16 +38,22 @@ _CARD_GROUP = 4  # card numbers are printed in groups of 4-6 digits (or as one r
 # How a phone number starts when it is written as one; a longer run of digits starting otherwise
 # ("4111 1111 1111 1112", an order reference) is not cut into a phone and a rest.
 _PHONE_START = re.compile(r"\+|00|\(|0")
+# The last digit group of a run and the one before it (see _without_counts).
+_LAST_GROUP = re.compile(r"(?P<before>\d+)\)?(?P<gap>\s+)(?P<last>\d{1,2})$")
 
 # Street addresses. Parts written in lower case in the pattern match any case ((?i:...)). A
-# street's name must start with a capital and "Via" must be one (lower case it is the English
-# word), which keeps "via Bluetooth"-like phrases out.
+# street's name must start with a capital. Lower-case "via" is also the English word ("ships via
+# DHL 2 days", "pairs via Bluetooth 5.0"), so it starts an address only when what follows reads as
+# one: a name that is not an acronym (it has a lower-case letter), then a house number that ends
+# the phrase (end of text, punctuation, a postcode or an Italian word of an address: "via Roma 10,
+# Milano", "via Roma 10 a Milano", "via dei Mille 12 int. 3"; not "via FedEx 2 Day").
 _NAME = (
     r"(?:(?:de|del|della|delle|dei|degli|di|da|do|dos|das|du|des|la|le|les|el|los|las)\s+|[dlDL]['\u2019]\s*)*"
     r"[A-ZÀ-ÖØ-Þ][\w'\u2019\-]*"
     r"(?:\s+(?:(?:de|del|della|di|da|du|des|la|le|el)\s+)?[A-ZÀ-ÖØ-Þ][\w'\u2019\-]*){0,2}"
 )
 _HOUSE_NUMBER = r"\d{1,5}[A-Za-z]?\b(?![.,]\d)"
+_ADDRESS_END = r"(?=\s*(?:$|[,;:.!?)/])|\s+(?:\d{5}\b|(?:a|in|int|interno|scala|piano|presso)\b))"
 _ADDRESS = re.compile(
     # "12 rue de Rivoli", "3 Calle Mayor": number, street type, then the street's name
     rf"\b\d{{1,5}}[A-Za-z]?,?\s+(?:(?i:rue|avenue|boulevard|place|quai|impasse)|Via|Calle|Rua)\s+{_NAME}"
@@ -54,7 +63,9 @@ _ADDRESS = re.compile(
     r"close|crescent|square|sq|highway|hwy|parkway|pkwy|strasse|straße)\b\.?"
     r"(?:,?\s+(?:apt|apartment|suite|unit|flat)\.?\s*#?\s*\w+)?)"
     # "Via Roma 10", "Calle de Alcalá 42": street type, name, then the number
-    rf"|\b(?:Via|Viale|(?i:piazza|corso|calle|avenida|plaza|paseo|carrer|rua|rue))\s+{_NAME},?\s+{_HOUSE_NUMBER}"
+    rf"|\b(?:Via|VIA|(?i:viale|piazza|corso|calle|avenida|plaza|paseo|carrer|rua|rue))\s+{_NAME},?\s+{_HOUSE_NUMBER}"
+    # "via Roma 10", "via dei Mille 12 a Milano": lower-case "via" (see above)
+    rf"|\bvia\s+(?=[^\d,]*[a-zß-öø-ÿ]){_NAME},?\s+{_HOUSE_NUMBER}{_ADDRESS_END}"
     # "Musterstraße 12", "Berliner Straße 5", "Bahnhofstr. 3", "Kalverstraat 1": one compound word
     r"|(?:\b[A-ZÄÖÜ][a-zäöüß]+er\s+)?\b[\w\-]*?"
     rf"(?i:str\.\s*|(?:straße|strasse|gasse|weg|allee|platz|straat|laan|gracht)\s+){_HOUSE_NUMBER}"
@@ -104,6 +115,22 @@ def _longest_card(run: str, groups: list[re.Match[str]], first: int) -> int | No
     return found
 
 
+def _without_counts(run: str) -> tuple[str, str]:
+    """``run`` split into a possible phone and the counts after it (``"12345678 3"``: the 3 of "3 units").
+
+    A phone never ends in a group of one digit, nor in a group of two after a group of four or more
+    (French and Swiss numbers end in pairs, but after pairs or triples: ``06 12 34 56 78``, ``044 668
+    18 00``). Such a group after a space is a quantity or a count, and is not part of the phone.
+    """
+    rest = ""
+    while (last := _LAST_GROUP.search(run)) is not None:
+        short, before = last.group("last"), last.group("before")
+        if len(short) == 2 and len(before) < 4:
+            break
+        run, rest = run[: last.start("gap")], run[last.start("gap") :] + rest
+    return run, rest
+
+
 class PiiScrubber:
     """Replaces personal data in text (and, recursively, in JSON-like values) with placeholders."""
 
@@ -140,7 +167,10 @@ class PiiScrubber:
         return "".join(out) + run[done:]
 
     def _phone(self, match: re.Match[str]) -> str:
-        text = match.group(0)
+        text, rest = _without_counts(match.group(0))
+        return self._phone_text(text) + rest
+
+    def _phone_text(self, text: str) -> str:
         digits = len(re.sub(r"\D", "", text))
         if 9 <= digits <= 15:
             self._count("phone")

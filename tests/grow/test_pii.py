@@ -80,6 +80,42 @@ def test_personal_data_followed_by_other_numbers_is_replaced(text: str, scrubbed
 
 
 @pytest.mark.parametrize(
+    "text",
+    [
+        "order 12345678 3 units",  # 8 digits and a quantity are not a 9-digit phone
+        "SKU 4711 2345 3 units please",
+        "item 1234 5678 2 pcs",
+        "model 1234567 12 units",
+    ],
+)
+def test_a_quantity_after_a_number_does_not_make_it_a_phone(text: str) -> None:
+    assert PiiScrubber().text(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "scrubbed"),
+    [
+        # a count after a real phone stays outside it
+        ("tel 555 123 4567 3 units", "tel [PHONE] 3 units"),
+        ("call 555-123-4567 12 units", "call [PHONE] 12 units"),
+        ("(555) 123-4567 2 pcs", "[PHONE] 2 pcs"),
+        ("+44 20 7946 0958 12345 3 units", "[PHONE] 12345 3 units"),
+        # phones written in spaced groups, with dashes or a country code are still phones
+        ("call 555 123 4567", "call [PHONE]"),
+        ("call 555-123-4567 now", "call [PHONE] now"),
+        ("appelez le 06 12 34 56 78", "appelez le [PHONE]"),
+        ("+33 6 12 34 56 78", "[PHONE]"),
+        ("+41 44 668 18 00", "[PHONE]"),
+        ("08-123 456 78", "[PHONE]"),
+        ("+39 02 1234 5678", "[PHONE]"),
+        ("+1-415-555-0134", "[PHONE]"),
+    ],
+)
+def test_a_count_after_a_phone_is_not_part_of_it(text: str, scrubbed: str) -> None:
+    assert PiiScrubber().text(text) == scrubbed
+
+
+@pytest.mark.parametrize(
     ("text", "scrubbed"),
     [
         ("Musterstraße 12, 10115 Berlin", "[ADDRESS], 10115 Berlin"),
@@ -87,6 +123,12 @@ def test_personal_data_followed_by_other_numbers_is_replaced(text: str, scrubbed
         ("Berliner Straße 12a", "[ADDRESS]"),
         ("Bahnhofstr. 3", "[ADDRESS]"),
         ("Via Roma 10, Milano", "[ADDRESS], Milano"),
+        ("via Roma 10, Milano", "[ADDRESS], Milano"),
+        ("ship to via Roma 10", "ship to [ADDRESS]"),
+        ("abito in via Roma 10 a Milano", "abito in [ADDRESS] a Milano"),
+        ("via XX Settembre 3, 20121 Milano", "[ADDRESS], 20121 Milano"),
+        ("via dei Mille 12 int. 3", "[ADDRESS] int. 3"),
+        ("viale Monza 12", "[ADDRESS]"),
         ("Calle Mayor 5", "[ADDRESS]"),
         ("Calle de Alcalá 42, Madrid", "[ADDRESS], Madrid"),
         ("12 rue de Rivoli, Paris", "[ADDRESS], Paris"),
@@ -99,7 +141,17 @@ def test_street_addresses_in_either_order(text: str, scrubbed: str) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["pairs via Bluetooth 5.0", "ships via DHL 2 days", "Sony WH-1000XM4 $1,299.00 128GB"],
+    [
+        "pairs via Bluetooth 5.0",
+        "ships via DHL 2 days",
+        "Sony WH-1000XM4 $1,299.00 128GB",
+        # lower-case "via" is the English word unless an address follows it
+        "sent via email 3 times",
+        "connect via USB 3.",
+        "connect via Thunderbolt 3 to the dock",
+        "shipped via FedEx 2 Day",
+        "order via Amazon 3 days ago",
+    ],
 )
 def test_product_text_survives_address_scrubbing(text: str) -> None:
     assert PiiScrubber(addresses=True).text(text) == text
