@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from evalkit.errors import ConfigError
-from evalkit.gate.judge_trust import TrustThresholds, judge_trust
+from evalkit.gate.judge_trust import TrustThresholds, judge_trust, kappa_basis
 from evalkit.judges.labelled import IdMatch
 
 if TYPE_CHECKING:
@@ -122,7 +122,7 @@ def print_calibration(report: CalibrationReport) -> None:
     out.print(
         f"Items {report.n_items}: judged {report.n_judged}, judge errors {report.n_errors} · "
         f"agreement {pct(report.agreement)} ({pct(report.agreement_all)} counting errors as disagreements) · "
-        f"Cohen's kappa {num(report.kappa)}",
+        f"Cohen's kappa {num(report.kappa)} {kappa_basis(report.n_judged, report.n_items)}",
     )
     positive, negative = ("pass", "fail") if report.mode == "graded" else ("A", "B")
     out.print(

@@ -112,6 +112,7 @@ def print_order_calibration(report: Any) -> None:
     from rich.text import Text
 
     from evalkit.cli.console import out, pct
+    from evalkit.gate.judge_trust import kappa_basis
 
     s = report.stats
     kappa = "n/a" if s.kappa is None else f"{s.kappa:.3f}"
@@ -132,7 +133,8 @@ def print_order_calibration(report: Any) -> None:
     )
     out.print(
         f"Positional agreement {pct(s.position_agreement)} · both orders right {pct(s.both_correct)} · "
-        f"first-slot answers {pct(s.first_slot_share)} · Cohen's kappa (combined) {kappa}",
+        f"first-slot answers {pct(s.first_slot_share)} · Cohen's kappa (combined) {kappa} "
+        f"{kappa_basis(report.n_judged, report.n_items)}",
     )
 
 

@@ -6,7 +6,11 @@ A calibration is judged on three figures against two bars (each a minimum per fi
   LLMBar and MT-Bench report); otherwise the share of items judged right, judge errors counted wrong;
 - **positional agreement**: the share of pairs whose two orders named the same winner (pairwise
   judges shown both orders; not measured otherwise);
-- **Cohen's kappa** of the judge's decision against the human labels.
+- **Cohen's kappa** of the judge's decision against the human labels, on the items the judge
+  answered (an item it abstained on, errored on or gave no verdict for is left out of kappa, and
+  counted wrong in accuracy). Every kappa is shown with what it rests on (``kappa 0.71 on 180 of 200
+  labelled items; 20 unanswered``), and one that leaves more than ``MAX_UNANSWERED`` (5%) of the
+  labelled items unanswered meets no kappa minimum: not the bars here, not a scorer's ``min_kappa``.
 
 ``trusted`` meets every minimum of the trusted bar; ``usable`` every minimum of the usable bar;
 anything else, or accuracy below chance (50%: a coin), is ``refused``. A figure that was not
@@ -27,6 +31,9 @@ from evalkit.errors import UsageError
 
 TrustVerdict = Literal["trusted", "usable", "refused"]
 CHANCE = 0.5
+# The share of labelled items a kappa may leave unanswered and still count against a minimum: past
+# it, the items the judge answered are no longer the set its kappa is claimed for.
+MAX_UNANSWERED = 0.05
 _FIGURES = {"accuracy": "accuracy", "agreement": "positional agreement", "kappa": "kappa"}
 
 
@@ -64,6 +71,32 @@ class TrustBar(BaseModel):
         return TrustBar(**values)
 
 
+def kappa_basis(n_judged: int | None, n_items: int | None) -> str:
+    """What a kappa rests on: ``on 180 of 200 labelled items; 20 unanswered`` ("" when not known)."""
+    if n_judged is None or n_items is None:
+        return ""
+    if n_judged >= n_items:
+        return f"on all {n_items} labelled items"
+    return f"on {n_judged} of {n_items} labelled items; {n_items - n_judged} unanswered"
+
+
+def too_many_unanswered(n_judged: int | None, n_items: int | None) -> str | None:
+    """Why a kappa cannot meet a minimum (more than MAX_UNANSWERED of its items unanswered), or None."""
+    if n_judged is None or n_items is None or n_items <= 0:
+        return None
+    share = (n_items - n_judged) / n_items
+    if share <= MAX_UNANSWERED:
+        return None
+    return f"{share:.0%}, more than the {MAX_UNANSWERED:.0%} of the labelled items a kappa may leave out"
+
+
+def show_kappa(kappa: float | None, n_judged: int | None, n_items: int | None) -> str:
+    """``kappa 0.71 on 180 of 200 labelled items; 20 unanswered`` (``kappa undefined ...`` when it is)."""
+    basis = kappa_basis(n_judged, n_items)
+    shown = "undefined" if kappa is None else f"{kappa:.2f}"
+    return f"kappa {shown} {basis}" if basis else f"kappa {shown}"
+
+
 class TrustThresholds(BaseModel):
     """The two bars (defaults documented in docs/judge.md)."""
 
@@ -80,8 +113,10 @@ class TrustFigures(BaseModel):
     accuracy: float | None
     accuracy_name: str = "accuracy"  # what the accuracy is, as printed
     agreement: float | None = None
-    kappa: float | None = None
+    kappa: float | None = None  # on the items the judge answered
     agreement_applies: bool = True  # False for a graded (pass/fail) judge: no pairs, no orders
+    n_items: int | None = None  # labelled items (None: not known)
+    n_judged: int | None = None  # of them, the ones the judge answered (what kappa rests on)
 
 
 class TrustDecision(BaseModel):
@@ -136,19 +171,32 @@ def _shortfalls(figures: TrustFigures, bar: TrustBar, level: str, *, unmeasured_
         if minimum is None or (key == "agreement" and not figures.agreement_applies):
             continue
         value = _value(figures, key)
-        if value is None:
+        unanswered = too_many_unanswered(figures.n_judged, figures.n_items) if key == "kappa" else None
+        if unanswered is not None:
+            shown = show_kappa(value, figures.n_judged, figures.n_items)
+            out.append(f"{shown} ({unanswered}), {level} needs >= {_show(key, minimum)}")
+        elif value is None:
             if key == "agreement" and unmeasured_ok:
                 continue
             what = "not measured (judge each pair in both orders)" if key == "agreement" else "undefined"
             out.append(f"{_name(figures, key)} {what}, {level} needs >= {_show(key, minimum)}")
         elif value < minimum:
-            out.append(f"{_name(figures, key)} {_show(key, value)} < {_show(key, minimum)} {level}")
+            out.append(f"{_shown(figures, key)} < {_show(key, minimum)} {level}")
     return out
+
+
+def _shown(figures: TrustFigures, key: str) -> str:
+    """A figure as the verdict line names it; kappa with the unanswered items it leaves out, if any."""
+    shown = f"{_name(figures, key)} {_show(key, _value(figures, key))}"
+    n_items, n_judged = figures.n_items, figures.n_judged
+    if key == "kappa" and n_items is not None and n_judged is not None and n_judged < n_items:
+        shown += f" ({kappa_basis(n_judged, n_items)})"
+    return shown
 
 
 def _met(figures: TrustFigures, bar: TrustBar) -> list[str]:
     return [
-        f"{_name(figures, key)} {_show(key, _value(figures, key))} >= {_show(key, minimum)}"
+        f"{_shown(figures, key)} >= {_show(key, minimum)}"
         for key, minimum in bar.model_dump().items()
         if minimum is not None and (key != "agreement" or figures.agreement_applies)
     ]

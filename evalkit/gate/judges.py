@@ -3,7 +3,12 @@
 The calibration itself (agreement with human labels, kappa, the trust verdict) is measured by
 :mod:`evalkit.judges.calibration` and stored, one current calibration per labelled set (dataset);
 here a scorer's ``min_kappa`` and ``calibration: warn|fail`` are checked against every one of them:
-the weakest kappa counts, and a judge ``evalkit calibrate`` refused on any set is below its bar. :func:`evalkit.gate.suite.apply_judge_checks` folds the checks into the verdict.
+the weakest kappa counts, and a judge ``evalkit calibrate`` refused on any set is below its bar. A
+kappa is measured on the items the judge answered; one that left more than
+:data:`evalkit.gate.judge_trust.MAX_UNANSWERED` of its labelled items unanswered does not reach
+``min_kappa`` whatever its value, and every message says what the kappa rests on (``kappa 0.71 on
+180 of 200 labelled items; 20 unanswered``). :func:`evalkit.gate.suite.apply_judge_checks` folds
+the checks into the verdict.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel
+
+from evalkit.gate.judge_trust import show_kappa, too_many_unanswered
 
 
 class JudgeRequirement(BaseModel):
@@ -36,6 +43,8 @@ class JudgeCheck(BaseModel):
 
     requirement: JudgeRequirement
     kappa: float | None = None  # the weakest of its current calibrations
+    n_items: int | None = None  # labelled items of that calibration
+    n_judged: int | None = None  # of them, the ones the judge answered (what the kappa rests on)
     calibrated: bool = False
     calibration_id: str | None = None  # the calibration the kappa comes from
     datasets: list[str] = []  # the labelled sets it is calibrated on
@@ -53,12 +62,14 @@ class JudgeCheck(BaseModel):
         on = f" (calibrated on {', '.join(self.datasets)})" if self.datasets else ""
         if self.status == "below" and self.refused_on:
             return f"{who} was refused by `evalkit calibrate` on {', '.join(self.refused_on)}"
+        kappa = show_kappa(self.kappa, self.n_judged, self.n_items)
         if self.status == "below":
-            kappa = "undefined" if self.kappa is None else f"{self.kappa:.2f}"
             floor = f"{r.min_kappa:.2f}" if r.min_kappa is not None else "-"
-            return f"{who} agrees with humans at kappa {kappa}, below min_kappa {floor}{on}"
-        kappa = "undefined" if self.kappa is None else f"{self.kappa:.2f}"
-        return f"{who}: kappa {kappa}"
+            unanswered = too_many_unanswered(self.n_judged, self.n_items)
+            if unanswered is not None:
+                return f"{who} agrees with humans at {kappa} ({unanswered}), so below min_kappa {floor}{on}"
+            return f"{who} agrees with humans at {kappa}, below min_kappa {floor}{on}"
+        return f"{who}: {kappa}"
 
 
 def judge_requirements(scorers: Sequence[Mapping[str, Any]]) -> list[JudgeRequirement]:
@@ -124,7 +135,8 @@ def check_requirements(
     """Each requirement against the current calibrations of its (judge model, rubric hash). Pure.
 
     A key maps to one calibration or to one per dataset. No calibration at all is ``uncalibrated``;
-    the weakest kappa under ``min_kappa`` (or undefined), or a ``refused`` trust verdict on any
+    the weakest kappa under ``min_kappa`` (or undefined, or resting on too few answered items: see
+    :func:`evalkit.gate.judge_trust.too_many_unanswered`), or a ``refused`` trust verdict on any
     dataset, is ``below``.
     """
     checks = []
@@ -136,14 +148,19 @@ def check_requirements(
         if not found:
             checks.append(JudgeCheck(requirement=req, status="uncalibrated"))
             continue
-        weakest = min(found, key=lambda c: -2.0 if c.get("kappa") is None else float(c["kappa"]))
+        weakest = min(found, key=calibration_weakness)
         kappa = weakest.get("kappa")
         refused = [str(c.get("dataset")) for c in found if c.get("trust") == "refused"]
-        below = bool(refused) or (req.min_kappa is not None and (kappa is None or kappa < req.min_kappa))
+        unanswered = too_many_unanswered(weakest.get("n_judged"), weakest.get("n_items")) is not None
+        below = bool(refused) or (
+            req.min_kappa is not None and (kappa is None or kappa < req.min_kappa or unanswered)
+        )
         checks.append(
             JudgeCheck(
                 requirement=req,
                 kappa=kappa,
+                n_items=weakest.get("n_items"),
+                n_judged=weakest.get("n_judged"),
                 calibrated=True,
                 calibration_id=weakest.get("calibration_id"),
                 datasets=list(dict.fromkeys(str(c.get("dataset")) for c in found if c.get("dataset"))),
@@ -152,6 +169,14 @@ def check_requirements(
             )
         )
     return checks
+
+
+def calibration_weakness(calibration: Mapping[str, Any]) -> float:
+    """Sort key of the weakest calibration: too many items unanswered first, then the lowest kappa."""
+    if too_many_unanswered(calibration.get("n_judged"), calibration.get("n_items")) is not None:
+        return -3.0
+    kappa = calibration.get("kappa")
+    return -2.0 if kappa is None else float(kappa)
 
 
 def judge_checks(scorers: Sequence[Mapping[str, Any]], store: Any) -> list[JudgeCheck]:

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, Field
 
 from evalkit.errors import ExitCode
+from evalkit.gate.judge_trust import show_kappa, too_many_unanswered
+from evalkit.gate.judges import calibration_weakness
 from evalkit.gate.regression import RegressionDecision
 from evalkit.judges.pairwise_stats import WinRate
 from evalkit.results import RunRecord
@@ -47,7 +49,8 @@ def pairwise_gate(
     - ``min_win_rate``: fails when B's win rate over A is significantly below it (the upper end of
       its 95% interval is under ``min_win_rate``). Without a decisive case there is no evidence.
     - ``min_position_agreement``: this comparison's own position agreement, and the calibrated one,
-      must reach it; ``min_kappa``: the calibrated kappa must. A judge below either, or without a
+      must reach it; ``min_kappa``: the calibrated kappa must, on enough answered items (see
+      :func:`evalkit.gate.judge_trust.too_many_unanswered`). A judge below either, or without a
       calibration when either is set, is a warning, or a failure with ``calibration: fail``.
     """
     reasons: list[str] = []
@@ -82,11 +85,14 @@ def pairwise_gate(
             )
         else:
             kappa = calibration.get("kappa")
+            n_judged, n_items = calibration.get("n_judged"), calibration.get("n_items")
             agreement = (calibration.get("report") or {}).get("stats", {}).get("position_agreement")
-            if spec.min_kappa is not None and (kappa is None or kappa < spec.min_kappa):
-                shown = "undefined" if kappa is None else f"{kappa:.2f}"
+            unanswered = too_many_unanswered(n_judged, n_items)
+            if spec.min_kappa is not None and (kappa is None or kappa < spec.min_kappa or unanswered):
+                shown = show_kappa(kappa, n_judged, n_items)
+                why = f" ({unanswered}), so" if unanswered else ","
                 problems.append(
-                    f"{who} agrees with humans at kappa {shown}, below min_kappa {spec.min_kappa:.2f}"
+                    f"{who} agrees with humans at {shown}{why} below min_kappa {spec.min_kappa:.2f}"
                 )
             if spec.min_position_agreement is not None and (
                 agreement is None or agreement < spec.min_position_agreement
@@ -111,7 +117,7 @@ def gate_comparison(
     """:func:`pairwise_gate` with the weakest of the judge's current calibrations (one per dataset)."""
     key = (comparison.judge.model, comparison.judge.prompt_hash)
     current = current_calibrations(store, [key]).get(key, [])
-    calibration = min(current, key=lambda c: -2.0 if c.get("kappa") is None else c["kappa"], default=None)
+    calibration = min(current, key=calibration_weakness, default=None)
     decision = pairwise_gate(
         comparison.stats,
         spec,

@@ -65,7 +65,7 @@ class CalibrationReport(BaseModel):
     n_judged: int
     agreement: float | None  # on judged items
     agreement_all: float | None  # judge errors counted as disagreements
-    kappa: float | None
+    kappa: float | None  # on judged items (n_judged of n_items)
     tpr: float | None  # graded: recall on pass; pairwise: recall on A
     tnr: float | None  # graded: recall on fail; pairwise: recall on B
     ece: float | None
@@ -88,7 +88,11 @@ class CalibrationReport(BaseModel):
         """What the trust verdict rests on: accuracy with errors counted wrong, and kappa (positional
         agreement is a pairwise judge's: a graded item has no order to swap)."""
         return TrustFigures(
-            accuracy=self.agreement_all, kappa=self.kappa, agreement_applies=self.mode != "graded"
+            accuracy=self.agreement_all,
+            kappa=self.kappa,
+            agreement_applies=self.mode != "graded",
+            n_items=self.n_items,
+            n_judged=self.n_judged,
         )
 
 

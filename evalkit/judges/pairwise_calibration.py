@@ -85,6 +85,8 @@ class PairwiseCalibrationReport(BaseModel):
             accuracy_name="mean accuracy over orders",
             agreement=self.stats.position_agreement,
             kappa=self.stats.kappa,
+            n_items=self.n_items,
+            n_judged=self.n_judged,
         )
 
 

@@ -180,10 +180,11 @@ TABLES: dict[str, TableDoc] = {
             "dataset": "the labelled set: its folder and file (`llmbar/MT-Bench`), or `--dataset`; the gate "
             "reads the newest calibration of each dataset",
             "n_items": "labelled items considered",
-            "n_judged": "usable verdicts",
+            "n_judged": "usable verdicts (the items `agreement` and `kappa` rest on; the rest went unanswered)",
             "agreement": "share of judged items where the judge's decision = human label (both orders: the "
             "combined decision, right only when both orders agree or the margins decide)",
-            "kappa": "Cohen's, on judged items; NULL when undefined",
+            "kappa": "Cohen's, on the `n_judged` items the judge answered; NULL when undefined. With more than "
+            "5% of `n_items` unanswered it meets no kappa minimum (trust bars, `min_kappa`)",
             "tpr": "recall on pass (graded) or on A (pairwise)",
             "tnr": "recall on fail (graded) or on B (pairwise)",
             "ece": "of the judge's confidence; NULL without one",

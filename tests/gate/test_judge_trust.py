@@ -63,3 +63,26 @@ def test_thresholds_are_overridable_and_checked() -> None:
     for bad in ("accuracy", "precision=0.9", "accuracy=1.5", "kappa=x"):
         with pytest.raises(UsageError, match="--trusted-at"):
             TrustThresholds().trusted.override(bad, "--trusted-at")
+
+
+def test_kappa_shows_its_unanswered_items_and_too_many_refuse_the_judge() -> None:
+    items = [
+        LabelledItem(id=f"i{n}", request="q", output="x", label=label)
+        for n, label in enumerate(["pass", "fail"] * 100)
+    ]
+    labelled = LabelledSet(name="d", mode="graded", items=items)
+
+    def verdict(unanswered: int) -> str:
+        answers = {i.id: JudgeVerdict(label=i.label) for i in items[unanswered:]}
+        report = build_report(labelled, answers, judge_model="m", rubric_hash="h")
+        return judge_trust(report.trust_figures()).line()
+
+    assert verdict(0) == "verdict: trusted (accuracy 100% >= 85%; kappa 1.00 >= 0.60)"
+    assert verdict(6) == (
+        "verdict: trusted (accuracy 97% >= 85%; kappa 1.00 (on 194 of 200 labelled items; 6 unanswered) >= 0.60)"
+    )
+    # 90% right counting the 20 unanswered as wrong, and kappa 1.00 on the other 180: not a kappa to trust
+    assert verdict(20) == (
+        "verdict: refused (kappa 1.00 on 180 of 200 labelled items; 20 unanswered (10%, more than the 5% "
+        "of the labelled items a kappa may leave out), usable needs >= 0.30)"
+    )

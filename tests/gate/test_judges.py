@@ -62,3 +62,26 @@ def test_calibration_fail_fails_an_uncalibrated_judge_without_a_min_kappa() -> N
     # the default still only warns
     (lenient,) = check_requirements([strict.model_copy(update={"on_failure": "warn"})], {})
     assert apply_judge_checks(passed, [lenient]).passed
+
+
+def test_a_kappa_says_what_it_rests_on_and_too_many_unanswered_items_miss_min_kappa() -> None:
+    req = JudgeRequirement(scorer="s", judge_model="m", rubric_hash="h", min_kappa=0.6, on_failure="fail")
+    answered = {"kappa": 0.71, "n_items": 200, "n_judged": 200, "dataset": "d"}
+    (check,) = check_requirements([req], {("m", "h"): answered})
+    assert check.status == "ok" and check.message.endswith("kappa 0.71 on all 200 labelled items")
+    # 5% unanswered is allowed, and said
+    few = {**answered, "n_judged": 190}
+    (check,) = check_requirements([req], {("m", "h"): few})
+    assert check.status == "ok"
+    assert check.message.endswith("kappa 0.71 on 190 of 200 labelled items; 10 unanswered")
+    # 10% unanswered: a kappa of 0.71 on the rest does not reach min_kappa
+    many = {**answered, "n_judged": 180}
+    (check,) = check_requirements([req], {("m", "h"): many})
+    assert check.status == "below"
+    assert "kappa 0.71 on 180 of 200 labelled items; 20 unanswered (10%, more than the 5%" in check.message
+    passed = GateDecision(passed=True, exit_code=0, reasons=["pass rate 100%"])
+    decided = apply_judge_checks(passed, [check])
+    assert not decided.passed and decided.judge_failures == [check.message]
+    # the set with too many unanswered items is the weakest, whatever the kappa of the others
+    (check,) = check_requirements([req], {("m", "h"): [{**answered, "kappa": 0.65, "dataset": "e"}, many]})
+    assert check.status == "below" and check.n_judged == 180

@@ -38,6 +38,21 @@ def test_a_weak_judge_warns_or_fails_as_asked() -> None:
     assert not failed.passed and "below min_kappa 0.90" in failed.reasons[0]
 
 
+def test_a_calibration_with_too_many_unanswered_items_misses_min_kappa() -> None:
+    stats = win_rate(["b"], consistent=[True], first_slot_answers=[1])
+    spec = PairwiseGateSpec.model_validate({"judge": "j", "min_kappa": 0.6, "calibration": "fail"})
+
+    def decide(n_judged: int) -> PairwiseGateDecision:
+        calibration = {**CALIBRATED, "n_items": 100, "n_judged": n_judged}
+        return pairwise_gate(stats, spec, judge_model="j", prompt_hash="h", calibration=calibration)
+
+    assert decide(95).passed
+    failed = decide(80)
+    assert not failed.passed
+    assert "kappa 0.80 on 80 of 100 labelled items; 20 unanswered (20%" in failed.reasons[0]
+    assert "so below min_kappa 0.60" in failed.reasons[0]
+
+
 def test_a_failed_criterion_fails_a_judged_regression_decision_only() -> None:
     same = baseline(20, 10)
     passed = decide_regression(compare_outcomes(outcomes("a", same), outcomes("b", same)), GateSpec())

@@ -106,7 +106,9 @@ def test_calibrate_reproduces_pandalm_gpt35_agreement(cli: Any, tmp_path: Path) 
     assert result.exit_code == 0, result.stderr
     assert f"judged {want['n_judged']}, judge errors {want['errors']}" in result.stdout
     assert f"agreement {want['agreement']:.1%}" in result.stdout
-    assert f"Cohen's kappa {want['kappa']:.3f}" in result.stdout
+    unanswered = f"on {want['n_judged']} of 999 labelled items; {want['errors']} unanswered"
+    assert f"Cohen's kappa {want['kappa']:.3f} {unanswered}" in result.stdout
+    assert f"kappa {want['kappa']:.2f} ({unanswered}) < 0.60 trusted" in result.stdout.splitlines()[-1]
     # one verdict per pair: accuracy counts judge errors wrong; position bias is not measured
     assert (
         result.stdout.strip()

@@ -111,6 +111,7 @@ def test_precomputed_both_order_verdicts_by_hand(cli: Any, tmp_path: Path) -> No
     # first slot: "1" with output 1 first (3), "2" with output 2 first (3), of 7 answers
     assert "Positional agreement 25.0% · both orders right 25.0% · first-slot answers 85.7%" in out
     assert "no verdict in some order 1" in out
+    assert "Cohen's kappa (combined) 0.400 on 3 of 4 labelled items; 1 unanswered" in out
     stored = open_store(db).list_calibrations()[0]
     assert stored["report"]["decided_by"] == {"agreement": 1, "disagreement": 1, "logprobs": 1, "error": 1}
     # kappa on the 3 judged items: gold 1,2,1 vs 1,tie,1: p_o 2/3, p_e (2*2 + 1*0)/9 = 4/9

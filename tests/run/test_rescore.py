@@ -120,7 +120,7 @@ def test_rescore_gate_fails_on_a_judge_below_min_kappa_when_asked(
         warned = cli("rescore", "--db", db, "--no-progress")
         assert warned.exit_code == 0, warned.stderr
         assert "WARNING: judge 'openai/judge' of scorer 'colour'" in warned.stdout
-        assert "kappa 0.00, below min_kappa 0.60" in warned.stdout
+        assert "kappa 0.00 on all 4 labelled items, below min_kappa 0.60" in warned.stdout
 
         strict = judge_scorer(judge.base_url, "      min_kappa: 0.6\n      calibration: fail\n")
         suite.write_text(loopback_suite(target.base_url, scorers=strict, gate=gate))
