@@ -356,9 +356,10 @@ def test_a_scorer_that_could_not_score_fails_the_session(
     pytester: pytest.Pytester, server: LoopbackOpenAI
 ) -> None:
     """The cases passed on the scorers that worked, so every test was green and the session exited
-    0, while the suite's gate said the run could not be judged (exit 3 from `evalkit run`)."""
+    0, while the suite's gate said the run could not be judged (exit 3 from `evalkit run`). (An
+    expected text, not the object json_fields compares field by field.)"""
     suite_dir = write_suite(
-        pytester.path, server.base_url, cases=[{**c, "expected": None} for c in CASES[:2]]
+        pytester.path, server.base_url, cases=[{**c, "expected": "text"} for c in CASES[:2]]
     )
     text = (suite_dir / "suite.yaml").read_text()
     (suite_dir / "suite.yaml").write_text(text.replace(SCORERS, "  - name: json_valid\n" + SCORERS))

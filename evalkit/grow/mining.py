@@ -15,7 +15,9 @@
 
 A human correction becomes the case's expected output (verified: a person wrote it); other mined
 cases have no expected output and are unverified, so scorers that need one skip them
-(``verified_only``) or report that they could not score.
+(``verified_only``) or report that they could not score. Being unverified is what keeps the suite's
+check from refusing them as a golden case without ``expected`` is refused
+(:func:`evalkit.suite.loading.awaits_expected`).
 """
 
 from __future__ import annotations

@@ -12,13 +12,18 @@ one, for scorers that call a model)::
         return score
 
 The suite then refers to it as ``- name: shouting`` with ``args: {max_ratio: 0.2}``.
+
+A scorer that compares the output with the case's expected output says so when it registers,
+``@scorer("fuzzy", needs_expected=True)``, or with a function of its arguments when they can make
+``expected`` optional (``contains`` needs it only without ``value``). A suite whose case has no
+``expected`` under such a scorer is refused when it loads (:func:`needs_expected`).
 """
 
 from __future__ import annotations
 
 import inspect
 import typing
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -81,18 +86,37 @@ class ScoreContext:
 
 ScoreFn = Callable[[ScoreContext], Score | Awaitable[Score]]
 ScorerFactory = Callable[..., ScoreFn]
+# Whether a scorer compares with the expected output: always, or as its arguments say.
+ExpectedNeed = bool | Callable[[Mapping[str, Any]], bool]
 
 scorers: Registry[ScorerFactory] = Registry("scorers")
+_expected_needs: dict[str, ExpectedNeed] = {}
 
 
-def scorer(name: str) -> Callable[[ScorerFactory], ScorerFactory]:
-    """Register a scorer factory under ``name`` (the name suites use)."""
+def scorer(name: str, *, needs_expected: ExpectedNeed = False) -> Callable[[ScorerFactory], ScorerFactory]:
+    """Register a scorer factory under ``name`` (the name suites use).
+
+    ``needs_expected``: True when the scorer compares the output with the case's expected output,
+    or a function of the scorer's arguments saying whether they do (see :func:`needs_expected`).
+    """
 
     def wrap(factory: ScorerFactory) -> ScorerFactory:
         scorers.register(name, factory)
+        _expected_needs[name] = needs_expected
         return factory
 
     return wrap
+
+
+def needs_expected(name: str, args: Mapping[str, Any]) -> bool:
+    """Whether scorer ``name`` with ``args`` compares the output with the case's expected output.
+
+    As its ``@scorer(..., needs_expected=...)`` declares; a factory registered otherwise (a plug-in
+    calling ``scorers.register``) may say so with a ``needs_expected = True`` attribute.
+    """
+    factory = scorers.get(name)  # imports the module that registers a built-in
+    need = _expected_needs.get(name) or getattr(factory, "needs_expected", False)
+    return bool(need(args) if callable(need) else need)
 
 
 class ScorerArgumentError(ValueError):

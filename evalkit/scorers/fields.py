@@ -39,7 +39,7 @@ class FieldRule(BaseModel):
     )
 
 
-@scorer("json_fields")
+@scorer("json_fields", needs_expected=True)
 def json_fields(
     fields: dict[str, FieldRule] | None = None,
     default: FieldRule | None = None,

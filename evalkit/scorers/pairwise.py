@@ -17,7 +17,7 @@ from evalkit.scorers.base import Score, ScoreContext, ScoreFn, scorer
 _VALUE = {"b": 1.0, "tie": 0.5, "a": 0.0}  # b: the output under test, a: the reference
 
 
-@scorer("pairwise_judge")
+@scorer("pairwise_judge", needs_expected=True)
 def pairwise_judge(
     model: str,
     rubric: str = DEFAULT_PAIRWISE_RUBRIC,

@@ -10,7 +10,7 @@ from evalkit.scorers.base import Score, ScoreContext, ScoreFn, scorer
 from evalkit.scorers.text import _pair, as_text
 
 
-@scorer("semantic_similarity")
+@scorer("semantic_similarity", needs_expected=True)
 def semantic_similarity(
     field: str | None = None,
     threshold: float = 0.8,

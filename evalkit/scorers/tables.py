@@ -113,7 +113,7 @@ class _RowPair:
     actual: dict[str, str] | None
 
 
-@scorer("markdown_table")
+@scorer("markdown_table", needs_expected=True)
 def markdown_table(
     key: str | None = None,
     table: int = 1,

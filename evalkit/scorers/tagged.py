@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import re
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -18,7 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from evalkit.outputs import parse_output
-from evalkit.scorers.base import Score, ScoreContext, ScoreFn, build_scorer, scorer
+from evalkit.scorers.base import Score, ScoreContext, ScoreFn, build_scorer, needs_expected, scorer
 
 _TAG_NAME = re.compile(r"^[A-Za-z][\w.-]*$")
 
@@ -100,7 +100,13 @@ class InnerScorer(BaseModel):
     args: dict[str, Any] = Field(default_factory=dict)
 
 
-@scorer("tagged")
+def _inner_needs_expected(args: Mapping[str, Any]) -> bool:
+    """The answer inside the tags is scored by the inner scorer: ``tagged`` needs what it needs."""
+    inner = args.get("inner")
+    return isinstance(inner, Mapping) and needs_expected(str(inner.get("name")), inner.get("args") or {})
+
+
+@scorer("tagged", needs_expected=_inner_needs_expected)
 def tagged(
     answer_tag: str = "answer",
     reasoning_tag: str = "thinking",

@@ -74,7 +74,7 @@ def _pair(ctx: ScoreContext, field: str | None) -> tuple[Any, Any] | Score:
     return got, want
 
 
-@scorer("exact")
+@scorer("exact", needs_expected=True)
 def exact(
     field: str | None = None, case_sensitive: bool = True, normalize_whitespace: bool = True
 ) -> ScoreFn:
@@ -100,7 +100,7 @@ def exact(
     return score
 
 
-@scorer("contains")
+@scorer("contains", needs_expected=lambda args: args.get("value") is None)
 def contains(
     value: str | list[str] | None = None,
     field: str | None = None,
@@ -179,7 +179,7 @@ def regex(
     return score
 
 
-@scorer("fuzzy")
+@scorer("fuzzy", needs_expected=True)
 def fuzzy(
     field: str | None = None,
     method: FuzzyMethod = "ratio",

@@ -18,7 +18,7 @@ def _calls(value: Any) -> list[dict[str, Any]]:
     return []
 
 
-@scorer("tool_call")
+@scorer("tool_call", needs_expected=lambda args: args.get("name") is None)
 def tool_call(
     name: str | None = None,
     fields: dict[str, FieldRule] | None = None,

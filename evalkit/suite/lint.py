@@ -9,8 +9,11 @@
   cache-stable prefix), measured by rendering the prompt for the suite's cases.
 - **few-shot** (warning): the prompt shows worked examples ([assistant] turns, or "Example:" /
   "Output:" blocks).
-- **expected-missing** (error): cases without an expected output under a scorer that compares with one;
-  those cases could only be scored as errors.
+- **expected-missing** (error): cases without an expected output under a scorer that compares with one
+  (``@scorer(..., needs_expected=...)``); ``evalkit run`` refuses such a suite before any call.
+- **expected-pending** (warning): mined or generated cases (``verified: false``) still without an
+  expected output under such a scorer; it will report that it could not score them (give it
+  ``verified_only: true`` to skip them until a person writes one).
 
 Token counts are approximate (words and punctuation marks, ``≈tok``): close to BPE counts for
 English, and the same for every version, so comparisons between prompts hold.
@@ -27,8 +30,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from evalkit.errors import ConfigError
-from evalkit.scorers.base import scorers as scorer_registry
-from evalkit.suite.loading import Suite
+from evalkit.suite.loading import Suite, awaits_expected
 from evalkit.suite.prompts import BUILTIN_VARIABLES, PromptVersion
 
 Severity = Literal["error", "warning", "info"]
@@ -37,8 +39,6 @@ _TOKEN = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 _EXAMPLE_BLOCK = re.compile(
     r"(?im)^\s*(?:#+\s*)?(?:examples?|sample (?:input|output)|output|answer)\s*\d*\s*:"
 )
-# scorers that compare the output with the case's expected output
-NEEDS_EXPECTED = frozenset({"exact", "fuzzy", "json_fields", "markdown_table"})
 # fixed text after the first case variable that counts as "instructions after the data"
 MIN_TRAILING_INSTRUCTIONS = 12
 SAMPLE_CASES = 500
@@ -97,7 +97,7 @@ def lint_suite(suite: Suite, prompts: list[str] | None = None, *, sample: int = 
     report = LintReport(suite=suite.name, prompts=names)
     for name in names:  # what `evalkit run` refuses before any call: every case, not a sample
         try:
-            suite.check_cases(suite.prompts[name])
+            suite.check_cases(suite.prompts[name], expected=False)  # expected_findings counts those
         except ConfigError as exc:
             where = str(exc.path) if exc.path is not None else None
             found = LintFinding(
@@ -349,42 +349,32 @@ def _sample_cases(suite: Suite, limit: int) -> list[Any]:
     return cases
 
 
-def needs_expected(name: str, args: dict[str, Any]) -> bool:
-    """Whether scorer ``name`` with these arguments compares the output with the expected output.
-
-    A third-party scorer factory says so with a ``needs_expected = True`` attribute.
-    """
-    if name == "contains":
-        return "value" not in args
-    if name == "tagged":  # the answer inside the tags is scored by the inner scorer
-        inner = args.get("inner")
-        return isinstance(inner, dict) and needs_expected(str(inner.get("name")), inner.get("args") or {})
-    factory = scorer_registry.get(name)
-    return name in NEEDS_EXPECTED or bool(getattr(factory, "needs_expected", False))
-
-
 def expected_findings(suite: Suite) -> list[LintFinding]:
-    """One finding per scorer that needs an expected output, counting the cases without one."""
-    needing = [s for s in suite.config.scorers if needs_expected(s.name, s.args)]
-    if not needing:
-        return []
-    missing = 0
-    first: tuple[Path, int, str] | None = None
+    """Per scorer that compares with an expected output, the cases without one: golden cases (an
+    error: ``evalkit run`` refuses them), and mined or generated ones awaiting a person (a warning)."""
+    found: dict[tuple[str, bool], list[Any]] = {}  # (scorer label, awaiting) -> [count, first, spec]
     for path, line, case in suite.iter_located_cases():
-        if case.expected is None:
-            missing += 1
-            first = first or (path, line, case.id)
-    if not missing or first is None:
-        return []
-    path, line, case_id = first
-    return [
-        LintFinding(
-            rule="expected-missing",
-            severity="error",
-            path=str(path),
-            line=line,
-            message=f"{missing} case(s) have no expected output, but scorer {spec.label!r} ({spec.name}) "
-            f"compares with it (first: case {case_id!r}); they can only end as scorer errors",
+        awaiting = awaits_expected(case)
+        for spec in suite.needing_expected(case):
+            entry = found.setdefault((spec.label, awaiting), [0, (path, line, case.id), spec])
+            entry[0] += 1
+    findings = []
+    for (_, awaiting), (count, (path, line, case_id), spec) in found.items():
+        what = f"scorer {spec.label!r} ({spec.name}) compares with it (first: case {case_id!r})"
+        if awaiting:
+            message = (
+                f"{count} mined or generated case(s) await an expected output, and {what}; it will "
+                "report that it could not score them (`verified_only: true` skips them until then)"
+            )
+        else:
+            message = f"{count} case(s) have no expected output, but {what}; `evalkit run` refuses them"
+        findings.append(
+            LintFinding(
+                rule="expected-pending" if awaiting else "expected-missing",
+                severity="warning" if awaiting else "error",
+                path=str(path),
+                line=line,
+                message=message,
+            )
         )
-        for spec in needing
-    ]
+    return findings

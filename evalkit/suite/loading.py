@@ -13,12 +13,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from evalkit.cases import Case
+from evalkit.cases import Case, CaseSource
 from evalkit.errors import ConfigError, UsageError
 from evalkit.providers.base import needs_prompt
 from evalkit.providers.file_inputs import check_file_inputs, has_file_refs, rebase_file_refs
 from evalkit.providers.tool_calls import load_tools
-from evalkit.scorers.base import ScoreFn, ScorerArgumentError, build_scorer
+from evalkit.scorers.base import ScoreFn, ScorerArgumentError, build_scorer, needs_expected
 from evalkit.suite.case_columns import ColumnMapping
 from evalkit.suite.output_schema import load_output_schema
 from evalkit.suite.prompts import PromptVersion, load_prompt
@@ -102,8 +102,16 @@ class Suite:
                     )
                 yield path, line, case
 
-    def check_cases(self, prompt: PromptVersion | None, accept: Callable[[Case], bool] | None = None) -> int:
-        """Validate every case before anything is spent: JSON, fields, unique ids, template variables.
+    def check_cases(
+        self,
+        prompt: PromptVersion | None,
+        accept: Callable[[Case], bool] | None = None,
+        *,
+        expected: bool = True,
+    ) -> int:
+        """Validate every case before anything is spent: JSON, fields, unique ids, template variables,
+        and (unless ``expected`` is False: lint counts those cases itself) an expected output wherever
+        a scorer compares with one (:meth:`needing_expected`, :func:`awaits_expected`).
 
         Returns the number of cases (that ``accept`` accepts, when given). Reads the files once,
         keeping only the ids in memory.
@@ -129,6 +137,14 @@ class Suite:
                 )
             if case.scorers:
                 self._check_case_scorers(case, path, line)
+            needing = self.needing_expected(case) if expected and not awaits_expected(case) else []
+            if needing:
+                raise ConfigError(
+                    f"case {case.id!r} has no `expected`, but scorer {needing[0].label!r} ({needing[0].name}) "
+                    "compares the output with it: add the case's expected output",
+                    path=path,
+                    line=line,
+                )
             if len(seen) == 1 and prompt is not None and not has_file_refs(case.input):
                 prompt.render(
                     case.input, output_schema=self.output_schema
@@ -142,6 +158,21 @@ class Suite:
         if not seen:
             raise ConfigError("suite has no cases (its case files are empty)", path=self.path)
         return accepted
+
+    def needing_expected(self, case: Case) -> list[ScorerSpec]:
+        """The scorers (the suite's and the case's own) that would compare ``case``'s output with an
+        expected output it does not have: none when it has one.
+
+        Not those ``verified_only`` skips the case for, nor those whose arguments need no expected
+        output (``contains`` with ``value``, ``tool_call`` with ``name``).
+        """
+        if case.expected is not None:
+            return []
+        return [
+            spec
+            for spec in [*(c.spec for c in self.scorers), *case.scorers]
+            if not (spec.verified_only and not case.verified) and needs_expected(spec.name, spec.args)
+        ]
 
     def _check_case_scorers(self, case: Case, path: Path, line: int) -> None:
         labels = {s.label for s in self.scorers}
@@ -157,6 +188,15 @@ class Suite:
             self.case_scorers(case)
         except ScorerArgumentError as exc:
             raise ConfigError(f"scorers: {exc}", path=path, line=line) from None
+
+
+def awaits_expected(case: Case) -> bool:
+    """A mined or generated case whose expected output a person has yet to write or check.
+
+    Without one, it is no authoring error: its scorers report that they could not score it
+    (docs/weekly.md), and ``verified_only`` skips it.
+    """
+    return case.source is not CaseSource.GOLDEN and not case.verified
 
 
 def resolve_suite_path(path: Path) -> Path:

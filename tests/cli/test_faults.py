@@ -64,7 +64,7 @@ INPUT_ERRORS = [
     ),
     (
         "cases.jsonl",
-        b'{"id": "a", "input": {"question": "ok"}}\n{"id": "b", "input": {"question": "\\ud800"}}\n',
+        b'{"id": "a", "input": {"question": "ok"}, "expected": "x"}\n{"id": "b", "input": {"question": "\\ud800"}}\n',
         2,
         "lone surrogate",
     ),
@@ -459,9 +459,9 @@ def test_an_output_schema_ref_that_leads_nowhere_is_refused_at_load(
 def test_a_scorer_that_cannot_score_the_run_cannot_pass_its_gate(
     make_suite: Callable[..., Path], loopback: LoopbackOpenAI, cli: Callable[..., CliResult], tmp_path: Path
 ) -> None:
-    """json_fields errors on every case (no expected object), json_valid passes them: the cases passed
-    on json_valid alone and the gate said PASSED, exit 0, with the field check silently off."""
-    cases = [{"id": f"c{i}", "input": {"question": f"q{i}"}} for i in range(3)]
+    """json_fields errors on every case (an expected text, not an object), json_valid passes them: the
+    cases passed on json_valid alone and the gate said PASSED, exit 0, with the field check silently off."""
+    cases = [{"id": f"c{i}", "input": {"question": f"q{i}"}, "expected": "text"} for i in range(3)]
     scorers = "  - name: json_valid\n  - name: json_fields\n"
     suite = make_suite(loopback_suite(loopback.base_url, scorers=scorers), cases)
     result = cli("run", str(suite), "--db", str(tmp_path / "r.duckdb"), "--no-progress")

@@ -110,17 +110,32 @@ def test_invalid_suite_is_one_line_with_file_line_and_exit_2(
 
 CASE_ERRORS = [
     ('{"id": "a", "input": {"question": "hi"}\n', "invalid JSON at column", 1),
-    ('{"id": "a", "input": {"question": "hi"}}\n[1, 2]\n', "a case must be a JSON object, got list", 2),
-    ('{"id": "a", "input": {"question": "hi"}}\n\n{"id": "b", "inputs": {}}\n', "input: Field required", 3),
+    (
+        '{"id": "a", "input": {"question": "hi"}, "expected": "x"}\n[1, 2]\n',
+        "a case must be a JSON object, got list",
+        2,
+    ),
+    (
+        '{"id": "a", "input": {"question": "hi"}, "expected": "x"}\n\n{"id": "b", "inputs": {}}\n',
+        "input: Field required",
+        3,
+    ),
     ('{"id": "a", "input": {"question": "hi"}, "source": "scraped"}\n', "source: Input should be", 1),
     ('{"id": "a b", "input": {"question": "hi"}}\n', "id: String should match pattern", 1),
     (
-        '{"id": "a", "input": {"question": "hi"}}\n{"id": "a", "input": {"question": "yo"}}\n',
+        '{"id": "a", "input": {"question": "hi"}, "expected": "x"}\n{"id": "a", "input": {"question": "yo"}}\n',
         "duplicate case id 'a'",
         2,
     ),
     ('{"id": "a", "input": {"answer": "hi"}}\n', "lacks input variable 'question'", 1),
     ('{"id": "a", "input": "hi"}\n', "input: Input should be a valid dictionary", 1),
+    # an authoring error, not a scorer error in every run: refused before any call
+    (
+        '{"id": "a", "input": {"question": "hi"}, "expected": "x"}\n{"id": "b", "input": {"question": "yo"}}\n',
+        "case 'b' has no `expected`, but scorer 'exact' (exact) compares the output with it: add the case's "
+        "expected output",
+        2,
+    ),
 ]
 
 

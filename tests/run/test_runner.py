@@ -258,7 +258,12 @@ def test_dry_run_prices_each_call_at_its_own_long_context_tier(
         "openai/loopback", "openai/gpt-5.4"
     )
     long_cases = [
-        {"id": f"c{i}", "input": {"question": f"q{i} " + "lorem ipsum " * 15_000}} for i in range(10)
+        {
+            "id": f"c{i}",
+            "input": {"question": f"q{i} " + "lorem ipsum " * 15_000},
+            "expected": {"answer": "a"},
+        }
+        for i in range(10)
     ]
     suite = make_suite(text, long_cases)
     dry = run(cli, suite, tmp_path / "r.duckdb", "--dry-run")

@@ -16,7 +16,8 @@ import pytest
 from evalkit.cases import Case
 from evalkit.results import OutputRecord, ScoreRow
 from evalkit.run.evaluate import prepare_target, score_case
-from evalkit.suite.lint import lint_suite, needs_expected
+from evalkit.scorers.base import needs_expected
+from evalkit.suite.lint import lint_suite
 from evalkit.suite.loading import Suite, load_suite
 
 REPO = Path(__file__).resolve().parents[2]

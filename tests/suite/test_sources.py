@@ -123,7 +123,7 @@ def test_parquet_cases_run_end_to_end(
     [
         (
             "bad.csv",
-            lambda p: p.write_text("id,title\nok,mug\nnot ok!,hat\n"),
+            lambda p: p.write_text("id,title,expected\nok,mug,Mug\nnot ok!,hat,Hat\n"),
             "bad.csv:3: id: String should match pattern",
         ),
         (
@@ -133,19 +133,21 @@ def test_parquet_cases_run_end_to_end(
         ),
         (  # a short row is refused too: its missing cells are not empty values to call a model with
             "short.csv",
-            lambda p: p.write_text("id,title,colour\nok,mug,red\nb\n"),
+            lambda p: p.write_text("id,title,expected\nok,mug,Mug\nb\n"),
             "short.csv:3: 1 cells, the header has 3",
         ),
         (  # a bad byte is reported at its own line, not where the reader's buffer was
             "latin.csv",
             lambda p: p.write_bytes(
-                b"id,title\n" + b"".join(b"c%d,mug\n" % i for i in range(2000)) + b"x,caf\xe9\n"
+                b"id,title,expected\n" + b"".join(b"c%d,mug,Mug\n" % i for i in range(2000)) + b"x,caf\xe9\n"
             ),
             "latin.csv:2002: not valid UTF-8 (byte 0xe9 at column 6)",
         ),
         (
             "bad.parquet",
-            lambda p: pq.write_table(pa.table({"id": ["ok", "not ok!"], "title": ["a", "b"]}), p),
+            lambda p: pq.write_table(
+                pa.table({"id": ["ok", "not ok!"], "title": ["a", "b"], "expected": ["A", "B"]}), p
+            ),
             "bad.parquet: row 2: id: String should match pattern",
         ),
         (

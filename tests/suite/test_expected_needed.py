@@ -1,0 +1,141 @@
+"""A case without `expected` under a scorer that compares with one is refused when the suite is checked,
+unless the scorer is configured not to need it, skips the case, or the case awaits a person (mined)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from evalkit.errors import ConfigError
+from evalkit.scorers.base import ScoreContext, needs_expected, scorers
+from evalkit.suite.lint import lint_suite
+from evalkit.suite.loading import load_suite
+from tests.conftest import CliResult
+
+SUITE = """name: s
+target:
+  model: python:nowhere:fn
+cases: [cases.jsonl]
+scorers:
+{scorers}"""
+ANSWERED = {"id": "a", "input": {"question": "hi"}, "expected": "x"}
+UNANSWERED = {"id": "b", "input": {"question": "yo"}}
+
+
+def check(make_suite: Callable[..., Path], scorers_yaml: str, cases: list[dict[str, Any]]) -> int:
+    suite = load_suite(make_suite(SUITE.format(scorers=scorers_yaml), cases))
+    return suite.check_cases(None)
+
+
+@pytest.mark.parametrize(
+    ("scorer", "label"),
+    [
+        ("  - name: fuzzy\n", "'fuzzy' (fuzzy)"),
+        ("  - name: exact\n    args: {field: title}\n", "'exact' (exact)"),
+        ("  - name: json_fields\n    id: fields\n", "'fields' (json_fields)"),
+        ("  - name: contains\n", "'contains' (contains)"),  # default: the expected text
+        ("  - name: tool_call\n", "'tool_call' (tool_call)"),
+        ("  - name: tagged\n    args: {inner: {name: fuzzy}}\n", "'tagged' (tagged)"),
+        ("  - name: semantic_similarity\n", "'semantic_similarity' (semantic_similarity)"),
+        ("  - name: pairwise_judge\n    args: {model: openai/j}\n", "'pairwise_judge' (pairwise_judge)"),
+    ],
+)
+def test_a_case_without_expected_is_refused_with_file_line_and_scorer(
+    make_suite: Callable[..., Path], scorer: str, label: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        check(make_suite, scorer, [ANSWERED, UNANSWERED])
+    assert caught.value.line == 2 and caught.value.path is not None
+    assert caught.value.path.name == "cases.jsonl"
+    assert (
+        f"case 'b' has no `expected`, but scorer {label} compares the output with it" in caught.value.message
+    )
+
+
+@pytest.mark.parametrize(
+    "scorer",
+    [
+        "  - name: contains\n    args: {value: hello}\n",  # its own needle: no expected needed
+        "  - name: tool_call\n    args: {name: lookup}\n",  # the tool's name only
+        "  - name: regex\n    args: {pattern: h}\n",
+        "  - name: tagged\n",
+        "  - name: tagged\n    args: {inner: {name: json_valid}}\n",
+        "  - name: llm_judge\n    args: {model: openai/j, rubric: Be kind.}\n",  # a reference is optional
+    ],
+)
+def test_a_scorer_configured_without_expected_accepts_the_case(
+    make_suite: Callable[..., Path], scorer: str
+) -> None:
+    assert check(make_suite, scorer, [ANSWERED, UNANSWERED]) == 2
+
+
+def test_mined_cases_awaiting_a_person_and_verified_only_skips_are_not_refused(
+    make_suite: Callable[..., Path],
+) -> None:
+    mined = {**UNANSWERED, "source": "mined", "verified": False}
+    assert check(make_suite, "  - name: fuzzy\n", [ANSWERED, mined]) == 2
+    # a golden case someone marked unverified is skipped by a verified_only scorer
+    unverified = {**UNANSWERED, "verified": False}
+    assert check(make_suite, "  - name: fuzzy\n    verified_only: true\n", [ANSWERED, unverified]) == 2
+    # verified_only does not skip a verified case: it still needs its expected output
+    with pytest.raises(ConfigError, match="case 'b' has no `expected`"):
+        check(make_suite, "  - name: fuzzy\n    verified_only: true\n", [ANSWERED, UNANSWERED])
+
+
+def test_a_case_s_own_scorer_needs_its_expected_output_too(make_suite: Callable[..., Path]) -> None:
+    own = {**UNANSWERED, "scorers": [{"name": "fuzzy", "id": "close"}]}
+    with pytest.raises(ConfigError, match=r"scorer 'close' \(fuzzy\)") as caught:
+        check(make_suite, "  - name: json_valid\n", [ANSWERED, own])
+    assert caught.value.line == 2
+
+
+def test_lint_says_error_for_golden_cases_and_warning_for_mined_ones(make_suite: Callable[..., Path]) -> None:
+    mined = {"id": "m", "input": {"question": "mined"}, "source": "mined", "verified": False}
+    path = make_suite(SUITE.format(scorers="  - name: fuzzy\n"), [ANSWERED, UNANSWERED, mined])
+    findings = {f.rule: f for f in lint_suite(load_suite(path)).findings}
+    assert findings["expected-missing"].severity == "error" and findings["expected-missing"].line == 2
+    assert (
+        "1 case(s) have no expected output, but scorer 'fuzzy' (fuzzy)"
+        in findings["expected-missing"].message
+    )
+    assert findings["expected-pending"].severity == "warning" and findings["expected-pending"].line == 3
+    assert "could not score them" in findings["expected-pending"].message
+    assert "cases" not in findings  # the same problem is not reported twice
+
+
+def test_a_plugin_declares_its_need_when_it_registers(monkeypatch: pytest.MonkeyPatch) -> None:
+    from evalkit.scorers import base
+
+    for name in ("test_needs_reference", "test_bare_plugin"):  # removed again after the test
+        monkeypatch.setitem(scorers._items, name, None)
+        monkeypatch.setitem(base._expected_needs, name, False)
+
+    @base.scorer("test_needs_reference", needs_expected=lambda args: not args.get("reference_free"))
+    def factory(reference_free: bool = False) -> Any:
+        return lambda ctx: ctx
+
+    def bare(**_: Any) -> Callable[[ScoreContext], Any]:
+        return lambda ctx: ctx
+
+    bare.needs_expected = True  # type: ignore[attr-defined]
+    scorers.register("test_bare_plugin", bare)  # a plug-in registering without the decorator
+    assert needs_expected("test_needs_reference", {})
+    assert not needs_expected("test_needs_reference", {"reference_free": True})
+    assert needs_expected("test_bare_plugin", {})
+    assert not needs_expected("no_such_scorer", {})
+
+
+def test_run_refuses_before_any_call(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    path = make_suite(SUITE.format(scorers="  - name: fuzzy\n"), [ANSWERED, UNANSWERED])
+    result = cli("run", str(path), "--db", str(tmp_path / "r.duckdb"), "--no-progress")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        f"evalkit: error: {path.parent / 'cases.jsonl'}:2: case 'b' has no `expected`, but scorer 'fuzzy' "
+        "(fuzzy) compares the output with it: add the case's expected output"
+    )
+    assert "Cases" not in result.stdout  # no case was run
