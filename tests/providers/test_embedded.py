@@ -87,7 +87,7 @@ def test_unknown_embedded_model_is_a_config_error(
 ) -> None:
     path = make_suite(
         "name: s\ntarget: {model: local/gpt-17, prompts: {v1: prompts/v1.j2}}\ncases: [cases.jsonl]\nscorers: [{name: exact}]\n",
-        [{"input": {"question": "x"}}],
+        [{"input": {"question": "x"}, "expected": "y"}],
     )
     result = cli("run", str(path), "--db", str(tmp_path / "r.duckdb"))
     assert result.exit_code == 2
