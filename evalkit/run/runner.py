@@ -36,12 +36,12 @@ from evalkit.run.batches import BatchWriter
 from evalkit.run.budget import budget_stop_reason, require_priced
 from evalkit.run.call_plan import unmetered, unpriced_models
 from evalkit.run.evaluate import Target, prepare_target
+from evalkit.run.git_head import git_commit
 from evalkit.run.local_loop import Progress, evaluate_all, work_items
 from evalkit.run.shape import (
     case_file_digests,
     case_set_hash,
     check_case_set,
-    git_commit,
     keep_alive,
     run_kind,
     suite_changes,

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import subprocess
 from pathlib import Path
-from typing import Any
 
 from evalkit.errors import UsageError
 from evalkit.results import RunKind, RunRecord
@@ -82,14 +80,3 @@ def _name(path: Path, base: Path) -> str:
         return path.resolve().relative_to(base.resolve()).as_posix()
     except ValueError:
         return str(path)
-
-
-def git_commit(cwd: Any) -> str | None:
-    """HEAD of the git checkout holding the suite, if any (recorded with each run)."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5, check=False
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
