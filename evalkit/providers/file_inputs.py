@@ -233,10 +233,13 @@ def check_file_inputs(variables: dict[str, Any], root: Path, case_dir: Path | No
     """Read every file a case refers to, parsing PDFs, so a bad file stops the run before any call.
 
     A file must lie (symlinks followed) under ``root`` (the suite's directory) or ``case_dir`` (the
-    directory of the case file naming it): a case file is not to send ``../../etc/passwd`` or
-    ``~/.ssh/id_rsa`` to a model, nor store it in the results and their reports.
+    directory of the case file naming it), or under a directory the environment lists in
+    ``EVALKIT_FILE_ROOTS`` (``os.pathsep``-separated: the person running evalkit, not a case file,
+    widens it, say to a shared ``data/`` folder): a case file is not to send ``../../etc/passwd``
+    or ``~/.ssh/id_rsa`` to a model, nor store it in the results and their reports.
     """
     inside = [root.resolve()] + ([case_dir.resolve()] if case_dir is not None else [])
+    inside += [Path(p).resolve() for p in os.environ.get("EVALKIT_FILE_ROOTS", "").split(os.pathsep) if p]
     for name, value in variables.items():
         if not is_file_ref(value):
             continue
@@ -245,7 +248,7 @@ def check_file_inputs(variables: dict[str, Any], root: Path, case_dir: Path | No
             if not any(where.is_relative_to(directory) for directory in inside):
                 raise ConfigError(
                     f"input {name!r}: {where} is outside the suite's directory and the case file's: "
-                    "input files must be under one of them"
+                    "input files must be under one of them (or a directory listed in EVALKIT_FILE_ROOTS)"
                 )
         try:
             loaded = load_file_input(value, root)

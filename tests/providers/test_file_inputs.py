@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -262,9 +263,14 @@ def test_a_file_outside_the_suites_directory_and_the_case_files_is_refused(
         assert result.stderr.strip() == (
             f"evalkit: error: {root / 'cases' / 'cases.jsonl'}:2: case 'bad': input 'doc': "
             f"{tmp_path / 'secret.txt'} is outside the suite's directory and the case file's: "
-            "input files must be under one of them"
+            "input files must be under one of them (or a directory listed in EVALKIT_FILE_ROOTS)"
         )
     assert not (tmp_path / "r.duckdb").exists()
+    # the person running evalkit (not a case file) may allow another directory
+    monkeypatch.setenv("EVALKIT_FILE_ROOTS", f"/nonexistent{os.pathsep}{tmp_path}")
+    allowed = cli("run", str(suite), "--db", db, "--no-progress")
+    assert allowed.exit_code in (0, 1), allowed.stderr
+    monkeypatch.delenv("EVALKIT_FILE_ROOTS")
     # a case file kept outside the suite (as suites/invoices keeps golden/invoices.jsonl) names
     # files beside it
     (tmp_path / "golden" / "docs").mkdir(parents=True)
