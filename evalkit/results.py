@@ -186,6 +186,9 @@ class RunSummary(VerdictCounts):
     repeat: int = 1  # epochs
     flaky: list[str] = Field(default_factory=lambda: [])  # cases that both passed and failed across epochs
     quarantined: list[str] = Field(default_factory=lambda: [])  # cases kept out of the gate
+    # of them, the cases awaiting an expected output a scorer of the suite compares with (unverified
+    # mined or generated candidates): their verdicts rest on the other scorers alone
+    awaiting_expected: list[str] = Field(default_factory=lambda: [])
     gate_counts: VerdictCounts | None = None
     ray: RayShards | None = None
     gate: GateDecision | None = None

@@ -81,6 +81,12 @@ def print_summary(
     out.print(
         f"{counted}: {summary.passed} passed, {summary.failed} failed, "
         f"{summary.errors} errors · pass rate {pct(summary.pass_rate)}"
+        + (
+            f" · {len(summary.awaiting_expected)} awaiting an expected output (kept out of the gate; "
+            "errors when no other scorer applies)"
+            if summary.awaiting_expected
+            else ""
+        )
         + ("" if run.status == "complete" else f" · run {run.status}")
     )
     table = Table(show_edge=False, pad_edge=False, box=None)
@@ -109,8 +115,18 @@ def print_summary(
     epochs = epochs_text(summary)
     if epochs is not None:
         out.print(epochs)
-    if summary.quarantined:
-        out.print(f"Quarantined (kept out of the gate): {', '.join(summary.quarantined)}")
+    awaiting = set(summary.awaiting_expected)
+    if awaiting:
+        listed = ", ".join(sorted(awaiting)[:10]) + (
+            f" (+{len(awaiting) - 10} more)" if len(awaiting) > 10 else ""
+        )
+        out.print(
+            f"Awaiting an expected output (kept out of the gate; a scorer that compares with one "
+            f"skipped them): {len(awaiting)} cases: {listed}"
+        )
+    others = [case for case in summary.quarantined if case not in awaiting]
+    if others:
+        out.print(f"Quarantined (kept out of the gate): {', '.join(others)}")
     n_bad = summary.failed + summary.errors
     if failures:
         out.print(

@@ -24,7 +24,7 @@ from evalkit.providers.vendors import unknown_model_problem
 from evalkit.results import CaseResult, OutputRecord, ScoreRow
 from evalkit.run.budget import JudgesOverBudget
 from evalkit.run.call_plan import PLANNED_SCORERS
-from evalkit.scorers.base import Score, ScoreContext
+from evalkit.scorers.base import Score, ScoreContext, needs_expected
 from evalkit.suite.loading import Suite
 from evalkit.suite.prompts import PromptVersion
 
@@ -203,6 +203,8 @@ async def score_case(
         spec = configured.spec
         if spec.verified_only and not case.verified:
             continue
+        if case.expected is None and needs_expected(spec.name, spec.args):
+            continue  # a case awaiting its expected output (mined, generated): nothing to compare with
         try:
             result = configured.fn(ctx if spec.name in PLANNED_SCORERS else unplanned)
             score: Score = await result if inspect.isawaitable(result) else result

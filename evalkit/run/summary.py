@@ -1,7 +1,9 @@
 """A run's stored summary and gate decision, the same for a run, a re-scored run and a merged run.
 
-The gate judges every result except those of quarantined cases: the suite's ``quarantine`` list
-and, with ``quarantine_flaky``, the cases that both passed and failed across epochs. Each suite
+The gate judges every result except those of quarantined cases: the suite's ``quarantine`` list;
+with ``quarantine_flaky``, the cases that both passed and failed across epochs; and the cases
+awaiting an expected output that a scorer of the suite compares with (unverified candidates, mined
+or generated, which that scorer skips). Each suite
 judge's calibration is checked against it (``min_kappa``, ``calibration: warn|fail``). A run that
 re-scores stored outputs or merges shards is judged by these same rules, so it cannot pass where
 the run it stands for would fail.
@@ -58,6 +60,20 @@ def summed_calls(parts: Sequence[CallCounts | None], **last: Any) -> CallCounts:
     return CallCounts(**{key: sum(getattr(p, key) for p in known) for key in CALL_COUNTERS}, **last)
 
 
+def _awaiting_expected(store: Store, run_id: str, scorers: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Cases with no expected output yet (unverified candidates) in a suite with a scorer that
+    compares with one: that scorer skipped them, so a pass on the others is no pass of the case."""
+    from evalkit.scorers.base import needs_expected
+
+    try:
+        needed = any(needs_expected(str(s.get("name")), s.get("args") or {}) for s in scorers)
+    except Exception:  # a scorer this installation does not have (a merge elsewhere): not known
+        needed = False
+    if not needed:
+        return []
+    return store.cases_awaiting_expected(run_id)
+
+
 def judged_summary(
     store: Store,
     run_id: str,
@@ -73,7 +89,8 @@ def judged_summary(
     if auto and gate.critical_tag:  # a critical case must pass: failing some epochs is no excuse
         tags = store.case_tags(run_id, sorted(auto))
         auto = {case for case in auto if gate.critical_tag not in tags.get(case, [])}
-    quarantined = sorted(set(gate.quarantine) | auto)
+    awaiting = _awaiting_expected(store, run_id, scorers)
+    quarantined = sorted(set(gate.quarantine) | auto | set(awaiting))
     summary = store.summarize(run_id)
     gate_counts = (  # with nothing quarantined, the gate counts what the summary counted
         store.verdict_counts(run_id, exclude=quarantined)
@@ -85,6 +102,7 @@ def judged_summary(
             "repeat": repeat,
             "flaky": sorted(flaky),
             "quarantined": quarantined,
+            **({"awaiting_expected": awaiting} if awaiting else {}),
             "gate_counts": gate_counts,
             **updates,
         }

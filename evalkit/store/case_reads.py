@@ -105,6 +105,17 @@ class CaseReads:
         )
         return self._read(sql, params, CASE_RESULT_COLUMNS, frame)
 
+    def cases_awaiting_expected(self, run_id: str) -> list[str]:
+        """A run's cases with no expected output that no person has checked yet (mined or generated
+        candidates, ``verified`` false), by id."""
+        with self._connection() as con:
+            rows = con.execute(
+                "SELECT case_id FROM cases WHERE run_id = ? AND expected_json IS NULL AND NOT verified "
+                "ORDER BY case_id",
+                (run_id,),
+            )
+        return [row[0] for row in rows]
+
     def case_tags(self, run_id: str, case_ids: Sequence[str]) -> dict[str, list[str]]:
         """The tags of some of a run's cases, by case id."""
         if not case_ids:

@@ -139,3 +139,42 @@ def test_run_refuses_before_any_call(
         "(fuzzy) compares the output with it: add the case's expected output"
     )
     assert "Cases" not in result.stdout  # no case was run
+
+
+def test_a_run_keeps_cases_awaiting_their_expected_output_out_of_the_gate(
+    make_suite: Callable[..., Path],
+    cli: Callable[..., CliResult],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A weekly suite's mined cases have no expected output yet: the comparing scorer skips them,
+    and they neither count as errors against max_error_rate (exit 3) nor pass on the other
+    scorers alone."""
+    mined = [
+        {"id": f"m{i}", "input": {"question": "q"}, "source": "mined", "verified": False} for i in range(3)
+    ]
+    golden = {"id": "a", "input": {"question": "x"}, "expected": "echo x"}
+    (tmp_path / "echo_target.py").write_text("def answer(question):\n    return 'echo ' + question\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    suite_yaml = SUITE.replace("python:nowhere:fn", "python:echo_target:answer")
+    only_fuzzy = make_suite(suite_yaml.format(scorers="  - name: fuzzy\n"), [golden, *mined])
+    result = cli("run", str(only_fuzzy), "--db", str(tmp_path / "a.duckdb"), "--no-progress")
+    assert result.exit_code == 0, result.stdout + result.stderr  # 3 errors of 4 were exit 3
+    assert "3 awaiting an expected output (kept out of the gate" in result.stdout
+    assert (
+        "Awaiting an expected output (kept out of the gate; a scorer that compares with one skipped them): 3 cases: m0, m1, m2"
+        in result.stdout
+    )
+    # with another scorer they are scored by it, but a pass on it alone is no pass of the case
+    both = make_suite(
+        suite_yaml.format(scorers="  - name: fuzzy\n  - name: contains\n    args: {value: echo}\n"),
+        [golden, *mined],
+    )
+    again = cli("run", str(both), "--db", str(tmp_path / "b.duckdb"), "--no-progress")
+    assert again.exit_code == 0, again.stdout + again.stderr
+    assert "Cases 4: 4 passed, 0 failed, 0 errors" in again.stdout
+    from evalkit.store import open_store
+
+    summary = open_store(tmp_path / "b.duckdb").get_run("latest").summary
+    assert summary is not None and summary.gate_counts is not None
+    assert summary.gate_counts.results == 1 and summary.awaiting_expected == ["m0", "m1", "m2"]
