@@ -62,3 +62,19 @@ def test_a_scanned_invoice_is_read_by_ocr() -> None:
     invoice = load_file_input(case["input"]["invoice"], REPO / "golden")
     assert invoice.text.strip() == ""  # no text layer: everything comes from OCR
     assert asyncio.run(pipeline.extract(invoice)) == case["expected"]
+
+
+@pytest.mark.parametrize("pages", [0, 1])
+def test_a_document_with_nothing_to_read_is_the_pipelines_error(tmp_path: Path, pages: int) -> None:
+    """A blank page used to come back as {} (every field 'missing', the model's fault in the
+    report), and a file of no pages as an IndexError."""
+    from pypdf import PdfWriter
+
+    writer = PdfWriter()
+    for _ in range(pages):
+        writer.add_blank_page(width=595, height=842)
+    with (tmp_path / "blank.pdf").open("wb") as handle:
+        writer.write(handle)
+    invoice = load_file_input({"$file": "blank.pdf"}, tmp_path)
+    with pytest.raises(ValueError, match="blank.pdf: no text layer, and OCR read nothing"):
+        asyncio.run(load("pipeline").extract(invoice))
