@@ -170,7 +170,8 @@ async def score_case(
 
     ``caller`` gives model-calling scorers (the judge) the same call path as the target; their calls
     read the response cache unless ``use_cache`` is False, and add what they cost to ``spend``.
-    ``before_call`` sees each call of a scorer other than the planned judges before it is sent; when
+    ``before_call`` sees each call of a scorer other than the suite's own judges (the case's cost
+    model plans those) before it is sent; when
     it raised JudgesOverBudget, so does this (once every scorer ran), whatever the scorer made of it.
     """
     caller = caller or ModelCaller(suite.base_dir)
@@ -199,6 +200,9 @@ async def score_case(
         else replace(ctx, complete=judge_call_path(caller, use_cache, spend, checked))
     )
     rows = []
+    # the suite's judges are in the case's cost model (reserved before the case is dispatched); a
+    # case's own scorers, judges included, are not: each of their calls reserves its own worst case
+    planned = {id(c) for c in suite.scorers if c.spec.name in PLANNED_SCORERS}
     for configured in [*suite.scorers, *suite.case_scorers(case)]:
         spec = configured.spec
         if spec.verified_only and not case.verified:
@@ -206,7 +210,7 @@ async def score_case(
         if case.expected is None and needs_expected(spec.name, spec.args):
             continue  # a case awaiting its expected output (mined, generated): nothing to compare with
         try:
-            result = configured.fn(ctx if spec.name in PLANNED_SCORERS else unplanned)
+            result = configured.fn(ctx if id(configured) in planned else unplanned)
             score: Score = await result if inspect.isawaitable(result) else result
         except Exception as exc:  # a bug in a (user) scorer must not abort the run
             score = Score(value=0.0, passed=False, error=f"scorer raised {type(exc).__name__}: {exc}")

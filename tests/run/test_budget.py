@@ -276,3 +276,49 @@ def test_a_custom_scorers_model_calls_are_reserved_against_the_budget(
     spend = float(frame["cost_usd"].sum()) + judge_spend
     assert judge_spend > 0 and spend <= budget  # the custom scorer's calls were reserved too
     assert run_.summary is not None and run_.summary.cost_usd == pytest.approx(spend)
+
+
+def test_a_cases_own_judge_is_reserved_against_the_budget(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """The cost model plans the suite's judges only; a judge a case carries itself went unreserved
+    because of its name, and a $0.01 budget was spent 57 times over."""
+    budget = 0.01
+    db = tmp_path / "r.duckdb"
+    verdict = json.dumps({"reasoning": "ok" + PADDING, "score": 8, "pass": True, "confidence": 0.9})
+    with (
+        LoopbackOpenAI(responder=long_answer) as target,
+        LoopbackOpenAI(responder=lambda body: verdict) as judge,
+    ):
+        judged = [
+            {
+                **case,
+                "scorers": [
+                    {
+                        "name": "llm_judge",
+                        "id": "own_judge",
+                        "args": {
+                            "rubric": "Right value.",
+                            "model": "openai/gpt-4o",
+                            "api_base": judge.base_url,
+                        },
+                    }
+                ],
+            }
+            for case in cases(40)
+        ]
+        text = loopback_suite(target.base_url, scorers=SCORERS).replace("openai/loopback", PRICED)
+        stopped = run(cli, make_suite(text, judged), db, "--budget", str(budget))
+        judged_on_the_wire = sum(
+            call_cost(
+                "openai/gpt-4o",
+                max(1, sum(len(str(m.get("content", ""))) for m in body["messages"]) // 4),
+                max(1, len(verdict) // 4),
+            )
+            for body in judge.stats.bodies
+        )
+        wire = spent_on_the_wire(target) + judged_on_the_wire
+    assert stopped.exit_code == 4, stopped.stdout + stopped.stderr
+    # the cap holds on the wire (the judge's calls are reserved one by one, after their case was
+    # dispatched: with this budget they may not fit beside the target's, and the cases wait for --resume)
+    assert 0 < wire <= budget
