@@ -72,10 +72,13 @@ def load_yaml(path: Path) -> LocatedYaml:
             )
         lines[loc] = node.start_mark.line + 1
         if isinstance(node, yaml.MappingNode):
+            own = sum(1 for key_node, _ in node.value if key_node.tag != "tag:yaml.org,2002:merge")
+            scalars.flatten_mapping(node)  # `<<: *defaults` merge keys, as safe_load reads them
+            merged = len(node.value) - own  # first the merged pairs (later ones win), then its own
             result: dict[Any, Any] = {}
-            for key_node, value_node in node.value:
+            for index, (key_node, value_node) in enumerate(node.value):
                 key = scalars.construct_object(key_node)
-                if key in result:
+                if index >= merged and key in result and key in own_keys(node.value[merged:index]):
                     raise ConfigError(f"duplicate key {key!r}", path=path, line=key_node.start_mark.line + 1)
                 result[key] = construct(value_node, (*loc, key))
             return result
@@ -91,8 +94,18 @@ def load_yaml(path: Path) -> LocatedYaml:
             )
         return value
 
+    def own_keys(pairs: list[tuple[yaml.Node, yaml.Node]]) -> list[Any]:
+        return [scalars.construct_object(key_node) for key_node, _ in pairs]
+
     try:
         data = construct(node, ())
     except RecursionError:
         raise ConfigError("values nested too deeply to read: flatten the YAML", path=path) from None
+    except yaml.YAMLError as exc:  # a tag safe_load does not construct, a merge of a non-mapping
+        mark = getattr(exc, "problem_mark", None)
+        raise ConfigError(
+            f"invalid YAML: {getattr(exc, 'problem', None) or exc}".replace("\n", " "),
+            path=path,
+            line=None if mark is None else mark.line + 1,
+        ) from None
     return LocatedYaml(data, lines, path)

@@ -225,3 +225,25 @@ def test_schema_command_prints_the_suite_json_schema(cli: Callable[..., CliResul
     assert schema["title"] == "evalkit suite"
     assert {"name", "target", "cases", "scorers"} <= set(schema["required"])
     assert "gate" in schema["properties"]
+
+
+def test_yaml_merge_keys_read_as_safe_load_reads_them(tmp_path: Path) -> None:
+    """`<<: *defaults` was an internal error (exit 70) in every file evalkit reads with lines."""
+    import yaml
+
+    from evalkit.errors import ConfigError
+    from evalkit.suite.yamlfile import load_yaml
+
+    texts = {
+        "one.yaml": "base: &b {a: 1, b: 2}\nx:\n  <<: *b\n  b: 3\n",
+        "many.yaml": "a: &a {k: 1}\nb: &b {k: 2, j: 5}\nx:\n  <<: [*a, *b]\n  z: 0\n",
+    }
+    for name, text in texts.items():
+        (tmp_path / name).write_text(text)
+        assert load_yaml(tmp_path / name).data == yaml.safe_load(text)
+    (tmp_path / "twice.yaml").write_text("base: &b {a: 1}\nx:\n  <<: *b\n  c: 1\n  c: 2\n")
+    with pytest.raises(ConfigError, match="duplicate key 'c'"):
+        load_yaml(tmp_path / "twice.yaml")
+    (tmp_path / "scalar.yaml").write_text("x:\n  <<: 5\n")
+    with pytest.raises(ConfigError, match="invalid YAML: expected a mapping or list of mappings for merging"):
+        load_yaml(tmp_path / "scalar.yaml")
