@@ -49,7 +49,13 @@ def page_texts(invoice: FileInput) -> tuple[str, str]:
     images = []
     if scanned:
         reader = PdfReader(str(invoice.path))
-        images = [image.data for index in scanned for image in reader.pages[index].images]
+        # a file of no pages has one empty text "page" and no page to take images from
+        images = [
+            image.data
+            for index in scanned
+            if index < len(reader.pages)
+            for image in reader.pages[index].images
+        ]
     raw = "\n".join(ocr(data) for data in images)
     found = read_fields("\n".join(layer_pages)) | read_fields(raw)
     if images and any(field not in found for field in FIELDS):
@@ -156,6 +162,12 @@ async def ask_llm(field: str, candidates: list[Any], layer: str, scanned: str) -
 async def extract(invoice: FileInput) -> dict[str, Any]:
     """The pipeline: text layer, OCR where there is none, fields reconciled (by an LLM where they disagree)."""
     layer, scanned = await asyncio.to_thread(page_texts, invoice)  # OCR blocks: keep the loop free
+    if not layer.strip() and not scanned.strip():
+        # nothing to extract from is the pipeline's failure (the case's error), not fields the
+        # extraction got wrong
+        raise ValueError(
+            f"{invoice.path.name if invoice.path else 'the document'}: no text layer, and OCR read nothing"
+        )
     from_layer, from_ocr = read_fields(layer), read_fields(scanned)
     result: dict[str, Any] = {}
     for field in FIELDS:
