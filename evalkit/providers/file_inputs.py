@@ -67,12 +67,13 @@ def _is_url(target: str) -> bool:
 
 def rebase_file_refs(variables: dict[str, Any], case_dir: Path, root: Path) -> dict[str, Any]:
     """The input with file paths relative to ``root`` (the suite) instead of the case file's directory."""
-    if case_dir.resolve() == root.resolve():
+    if _lexical(case_dir) == _lexical(root):
         return variables
     rebased = dict(variables)
     for name, value in variables.items():
         if is_file_ref(value) and not _is_url(value[FILE_KEY]):
-            path = Path(os.path.relpath((case_dir / value[FILE_KEY]).resolve(), root.resolve()))
+            # as written (a symlink stays a symlink: see check_file_inputs)
+            path = Path(os.path.relpath(_lexical(case_dir / str(value[FILE_KEY])), _lexical(root)))
             rebased[name] = {**value, FILE_KEY: path.as_posix()}
     return rebased
 
@@ -229,22 +230,29 @@ def load_file_input(ref: dict[str, Any], root: Path) -> FileInput:
     return FileInput(target, kind, media, hashlib.sha256(data).hexdigest(), path=path, data=data)
 
 
+def _lexical(path: Path) -> Path:
+    """``path`` absolute with its ``..`` steps applied as written, symlinks left as they are (a
+    symlink committed in the repository is the repository's own: git-annex and DVC keep files so)."""
+    return Path(os.path.normpath(os.path.abspath(path)))
+
+
 def check_file_inputs(variables: dict[str, Any], root: Path, case_dir: Path | None = None) -> None:
     """Read every file a case refers to, parsing PDFs, so a bad file stops the run before any call.
 
-    A file must lie (symlinks followed) under ``root`` (the suite's directory) or ``case_dir`` (the
+    A file's path must lead (written as it is: ``..`` and absolute paths count, symlinks kept in the
+    repository are its own) under ``root`` (the suite's directory) or ``case_dir`` (the
     directory of the case file naming it), or under a directory the environment lists in
     ``EVALKIT_FILE_ROOTS`` (``os.pathsep``-separated: the person running evalkit, not a case file,
     widens it, say to a shared ``data/`` folder): a case file is not to send ``../../etc/passwd``
     or ``~/.ssh/id_rsa`` to a model, nor store it in the results and their reports.
     """
-    inside = [root.resolve()] + ([case_dir.resolve()] if case_dir is not None else [])
-    inside += [Path(p).resolve() for p in os.environ.get("EVALKIT_FILE_ROOTS", "").split(os.pathsep) if p]
+    inside = [_lexical(root)] + ([_lexical(case_dir)] if case_dir is not None else [])
+    inside += [_lexical(Path(p)) for p in os.environ.get("EVALKIT_FILE_ROOTS", "").split(os.pathsep) if p]
     for name, value in variables.items():
         if not is_file_ref(value):
             continue
         if not _is_url(value[FILE_KEY]):
-            where = (root / value[FILE_KEY]).resolve()
+            where = _lexical(root / str(value[FILE_KEY]))
             if not any(where.is_relative_to(directory) for directory in inside):
                 raise ConfigError(
                     f"input {name!r}: {where} is outside the suite's directory and the case file's: "

@@ -246,7 +246,7 @@ def test_a_file_outside_the_suites_directory_and_the_case_files_is_refused(
     (root / "files_pipe.py").write_text("def read(doc):\n    return {'text': doc.text}\n")
     monkeypatch.syspath_prepend(str(root))
     db = str(tmp_path / "r.duckdb")
-    for ref in ("../../secret.txt", str(tmp_path / "secret.txt"), "link/secret.txt"):
+    for ref in ("../../secret.txt", str(tmp_path / "secret.txt"), "../shared/../../secret.txt"):
         suite = make_suite(
             root,
             "",
@@ -256,8 +256,6 @@ def test_a_file_outside_the_suites_directory_and_the_case_files_is_refused(
             ],
             model="python:files_pipe:read",
         )
-        (root / "cases" / "link").unlink(missing_ok=True)
-        (root / "cases" / "link").symlink_to(tmp_path)  # a symlink counts where it points
         result = cli("run", str(suite), "--db", db, "--no-progress")
         assert result.exit_code == 2, (ref, result.stdout, result.stderr)
         assert result.stderr.strip() == (
@@ -266,6 +264,25 @@ def test_a_file_outside_the_suites_directory_and_the_case_files_is_refused(
             "input files must be under one of them (or a directory listed in EVALKIT_FILE_ROOTS)"
         )
     assert not (tmp_path / "r.duckdb").exists()
+    # a symlink kept in the repository is its own (git-annex and DVC keep files so), and a path with
+    # a NUL byte is one line, not a crash
+    (root / "cases" / "annexed.txt").symlink_to(tmp_path / "secret.txt")
+    for ref, code in (("annexed.txt", (0, 1)), ("x\u0000.txt", (2,))):
+        linked = make_suite(
+            root, "", [{"id": "a", "input": {"doc": {"$file": ref}}}], model="python:files_pipe:read"
+        )
+        (root / "cases" / "annexed.txt").unlink(missing_ok=True)
+        (root / "cases" / "annexed.txt").symlink_to(tmp_path / "secret.txt")
+        followed = cli("run", str(linked), "--db", db, "--no-progress")
+        assert followed.exit_code in code, (ref, followed.stdout, followed.stderr)
+    assert "embedded null byte" in followed.stderr and "Traceback" not in followed.stderr
+    suite = make_suite(
+        root,
+        "",
+        [{"id": "bad", "input": {"doc": {"$file": "../../secret.txt"}}}],
+        model="python:files_pipe:read",
+    )
+    assert cli("run", str(suite), "--db", db, "--no-progress").exit_code == 2
     # the person running evalkit (not a case file) may allow another directory
     monkeypatch.setenv("EVALKIT_FILE_ROOTS", f"/nonexistent{os.pathsep}{tmp_path}")
     allowed = cli("run", str(suite), "--db", db, "--no-progress")
