@@ -87,7 +87,8 @@ def too_many_unanswered(n_judged: int | None, n_items: int | None) -> str | None
     share = (n_items - n_judged) / n_items
     if share <= MAX_UNANSWERED:
         return None
-    return f"{share:.0%}, more than the {MAX_UNANSWERED:.0%} of the labelled items a kappa may leave out"
+    shown = f"{share * 100:.1f}".rstrip("0").rstrip(".")  # 11 of 210 is 5.2%, not a "5%" over 5%
+    return f"{shown}%, more than the {MAX_UNANSWERED:.0%} of the labelled items a kappa may leave out"
 
 
 def show_kappa(kappa: float | None, n_judged: int | None, n_items: int | None) -> str:

@@ -105,6 +105,16 @@ def decide_regression(
         min_effect=gate.regression_min_effect,
     )
     if head.n == 0 or head.a is None or head.b is None or head.p_value is None:
+        new_verdict = _new_cases_verdict(decision, gate, new_cases or {}, comparison.a.run_id)
+        if new_verdict is not None and new_verdict[0]:  # every case renamed, and they fail on their own
+            return decision.model_copy(
+                update={
+                    "passed": False,
+                    "exit_code": ExitCode.GATE_FAILED,
+                    "reasons": [new_verdict[1]],
+                    "failed_on_new_cases_only": True,
+                }
+            )
         return decision.model_copy(
             update={
                 "passed": False,

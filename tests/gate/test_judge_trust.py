@@ -86,3 +86,12 @@ def test_kappa_shows_its_unanswered_items_and_too_many_refuse_the_judge() -> Non
         "verdict: refused (kappa 1.00 on 180 of 200 labelled items; 20 unanswered (10%, more than the 5% "
         "of the labelled items a kappa may leave out), usable needs >= 0.30)"
     )
+
+
+def test_a_share_just_past_the_limit_does_not_read_as_the_limit() -> None:
+    from evalkit.gate.judge_trust import too_many_unanswered
+
+    assert (
+        too_many_unanswered(199, 210) == "5.2%, more than the 5% of the labelled items a kappa may leave out"
+    )
+    assert too_many_unanswered(190, 200) is None  # exactly 5%

@@ -204,6 +204,11 @@ def test_cases_the_baseline_does_not_hold_are_judged_on_their_own() -> None:
     # ... but not a new case tagged critical that fails
     critical = {**mostly, "n0": (False, ("critical",))}
     assert decide_regression(comparison, GateSpec(), new_cases=critical).exit_code == ExitCode.GATE_FAILED
+    # every case renamed: nothing is paired, and the new ones failing on their own fail the run
+    renamed = compare_outcomes(outcomes("a", base), outcomes("b", added))
+    failed = decide_regression(renamed, GateSpec(), new_cases=new_cases)
+    assert failed.exit_code == ExitCode.GATE_FAILED and failed.failed_on_new_cases_only
+    assert decide_regression(renamed, GateSpec(), new_cases=mostly).exit_code == ExitCode.INFRASTRUCTURE
 
 
 def test_check_against_baseline_finds_the_new_cases(tmp_path: Path) -> None:
