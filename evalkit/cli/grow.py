@@ -21,6 +21,7 @@ from evalkit.cli.options import (
 
 if TYPE_CHECKING:
     from evalkit.candidates import Candidate
+    from evalkit.grow.generate import GenerationReport
     from evalkit.grow.mining import MiningReport
     from evalkit.grow.review import ReviewOutcome
     from evalkit.store import Store
@@ -77,11 +78,29 @@ def generate(
     )
     for c in report.stored:
         out.print(f"  + {c.candidate_id} [{c.family}] from {c.provenance['parent_case']}")
-    for label, rejections in (("invalid", report.invalid), ("duplicate", report.duplicates)):
-        for r in rejections[:10]:
-            out.print(f"  - {label} [{r.family}] from {r.parent}: {r.reason}")
+    _print_rejections(report)
     if report.stored:
         out.print(f"Review them with: evalkit review {suite}")
+
+
+REJECTIONS_SHOWN = 10  # of each kind; the rest are counted
+
+
+def _print_rejections(report: GenerationReport) -> None:
+    """Why answers were dropped (the first few of each kind) and why calls failed (grouped by reason)."""
+    from collections import Counter
+
+    from evalkit.cli.console import out
+
+    for label, rejections in (("invalid", report.invalid), ("duplicate", report.duplicates)):
+        for r in rejections[:REJECTIONS_SHOWN]:
+            out.print(f"  - {label} [{r.family}] from {r.parent}: {r.reason}")
+        if len(rejections) > REJECTIONS_SHOWN:
+            out.print(f"  - +{len(rejections) - REJECTIONS_SHOWN} more {label}")
+    if report.errors:
+        reasons = Counter(r.reason for r in report.errors).most_common()
+        grouped = "; ".join(f"{reason} x{count}" for reason, count in reasons)
+        out.print(f"  - {len(report.errors)} failed calls: {grouped}")
 
 
 @app.command()

@@ -186,6 +186,24 @@ def test_second_generation_dedups_against_stored_candidates(
     assert len(GrowthStore(open_store(db)).candidates("shop")) == 1
 
 
+def test_summary_groups_failed_calls_by_reason_and_counts_rejections_it_does_not_list(
+    shop: Callable[[str], Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    from evalkit.testing.faults import Faults
+
+    def storm(body: dict[str, Any], seen: int) -> str | None:  # a partial 429 storm: every attempt of 4 calls
+        return "429" if body["seed"] in (2, 5, 8, 11) else None
+
+    with LoopbackOpenAI(responder=scripted, fault_plan=storm, faults=Faults(retry_after=0)) as server:
+        result = generate_cli(cli, shop(server.base_url), tmp_path / "g.duckdb", "--n", "8")
+    assert result.exit_code == 0, result.stderr
+    head = "shop: 2 new candidates from 24 calls to openai/generator (12 invalid, 6 near-duplicates, 4 failed calls)"
+    assert head in result.stdout
+    assert result.stdout.count("  - invalid [") == 10 and "  - +2 more invalid" in result.stdout
+    assert "more duplicate" not in result.stdout
+    assert "  - 4 failed calls: 429: rate limited (after 3 attempts) x4" in result.stdout
+
+
 def test_review_accepts_into_generated_file_once_and_runs_them_unverified(
     shop: Callable[[str], Path], cli: Callable[..., CliResult], tmp_path: Path
 ) -> None:
