@@ -57,6 +57,7 @@ def generate(
     are stored for review (`evalkit review SUITE`); nothing is added to the suite yet.
     """
     from evalkit.cli.console import out
+    from evalkit.errors import ExitCode
     from evalkit.grow.generate import generate_sync
     from evalkit.store import open_store
     from evalkit.suite.loading import load_suite
@@ -81,6 +82,12 @@ def generate(
     _print_rejections(report)
     if report.stored:
         out.print(f"Review them with: evalkit review {suite}")
+    if report.every_answer_invalid:  # the calls worked; what they wrote failed the checks: not a success
+        typer.echo(
+            f"evalkit: every answer of {report.model} was invalid, so there are no candidates (exit 1)",
+            err=True,
+        )
+        raise typer.Exit(int(ExitCode.GATE_FAILED))
 
 
 REJECTIONS_SHOWN = 10  # of each kind; the rest are counted

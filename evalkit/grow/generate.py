@@ -101,6 +101,12 @@ class GenerationReport:
     duplicates: list[Rejection] = field(default_factory=list)
     errors: list[Rejection] = field(default_factory=list)
 
+    @property
+    def every_answer_invalid(self) -> bool:
+        """The generator answered, and not one answer was a usable case: none stored, none a
+        near-duplicate (calls that failed are not answers)."""
+        return bool(self.invalid) and not self.stored and not self.duplicates
+
 
 @dataclass(frozen=True)
 class _Attempt:

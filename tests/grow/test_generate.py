@@ -204,6 +204,32 @@ def test_summary_groups_failed_calls_by_reason_and_counts_rejections_it_does_not
     assert "  - 4 failed calls: 429: rate limited (after 3 attempts) x4" in result.stdout
 
 
+def test_a_generation_whose_every_answer_is_invalid_exits_1(
+    shop: Callable[[str], Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    from evalkit.testing.faults import Faults
+
+    db = tmp_path / "g.duckdb"
+    garbage = "Sorry, I cannot help with that."
+    # the calls answered (or some failed), so this is no infrastructure error (3); not a success either
+    with LoopbackOpenAI(
+        responder=lambda body: garbage,
+        fault_plan=lambda body, seen: "429" if body["seed"] == 2 else None,
+        faults=Faults(retry_after=0),
+    ) as server:
+        suite = shop(server.base_url)
+        result = generate_cli(cli, suite, db, "--n", "2")
+    assert result.exit_code == 1, result.stderr
+    assert (
+        "0 new candidates from 6 calls to openai/generator (5 invalid, 0 near-duplicates, 1 failed calls)"
+        in (result.stdout)
+    )
+    assert (
+        "every answer of openai/generator was invalid, so there are no candidates (exit 1)" in result.stderr
+    )
+    assert GrowthStore(open_store(db)).candidates("shop") == []
+
+
 def test_review_accepts_into_generated_file_once_and_runs_them_unverified(
     shop: Callable[[str], Path], cli: Callable[..., CliResult], tmp_path: Path
 ) -> None:
