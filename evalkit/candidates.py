@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from evalkit.cases import Case, CaseSource
+from evalkit.results import CallCounts
 
 CandidateStatus = Literal["pending", "accepted", "rejected"]
 
@@ -56,3 +57,33 @@ class MinedRecord(BaseModel):
     cluster_label: str | None = None
     case_id: str | None = None
     mined_at: datetime
+
+
+class Generation(BaseModel):
+    """One ``evalkit generate``: what it asked for, what came of it, and what its calls cost.
+
+    Its calls are paid whether or not a candidate comes of them, so this, not the candidates, is
+    where their tokens and cost are kept. ``cost_usd`` counts the calls of a generator without a
+    price (``unpriced``) as 0: then it is not what they cost.
+    """
+
+    generation_id: str
+    suite_name: str
+    model: str
+    started_at: datetime
+    finished_at: datetime
+    wanted: int
+    calls: int = 0  # generator calls made, answered or failed (each up to 3 requests)
+    candidates: int = 0
+    invalid: int = 0
+    duplicates: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    unpriced: bool = False
+    call_counts: CallCounts = Field(default_factory=CallCounts)
+
+    @property
+    def unpriced_models(self) -> list[str]:
+        """The models called without a price (the shape run summaries give it, for their formatters)."""
+        return [self.model] if self.unpriced else []

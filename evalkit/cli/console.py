@@ -12,7 +12,7 @@ from rich.text import Text
 
 from evalkit.analysis.failures import CaseExplanation
 from evalkit.cli.safe_console import SafeConsole
-from evalkit.report.formatting import epochs_text, milliseconds, run_cost_cell, usage_text
+from evalkit.report.formatting import calls_text, epochs_text, milliseconds, run_cost_cell, usage_text
 from evalkit.results import RunSummary
 
 if TYPE_CHECKING:
@@ -98,20 +98,8 @@ def print_summary(
     out.print(table)
     out.print(usage_text(summary))
     print_prefix_estimates({"": (run, summary)})
-    calls = summary.calls
-    if calls is not None:
-        out.print(
-            f"Calls {calls.requests:,} requests ({calls.retries:,} retries, {calls.failed_calls:,} failed) · "
-            f"cache {calls.cache_hits:,} hits / {calls.cache_misses:,} misses"
-            + (f" · judge calls {calls.judge_calls:,}" if calls.judge_calls else "")
-            + (f" · rate-limit backoffs {calls.rate_limit_backoffs}" if calls.rate_limit_backoffs else "")
-            + (
-                f" · {calls.timed_out:,} timed out (a provider may still finish and bill an attempt evalkit "
-                "stopped waiting for: not in the cost)"
-                if calls.timed_out
-                else ""
-            )
-        )
+    if summary.calls is not None:
+        out.print(calls_text(summary.calls))
     epochs = epochs_text(summary)
     if epochs is not None:
         out.print(epochs)

@@ -20,7 +20,7 @@ from evalkit.cli.options import (
 )
 
 if TYPE_CHECKING:
-    from evalkit.candidates import Candidate
+    from evalkit.candidates import Candidate, Generation
     from evalkit.grow.generate import GenerationReport
     from evalkit.grow.mining import MiningReport
     from evalkit.grow.review import ReviewOutcome
@@ -77,6 +77,8 @@ def generate(
         f"{loaded.name}: {len(report.stored)} new candidates from {report.calls} calls to {report.model} "
         f"({len(report.invalid)} invalid, {len(report.duplicates)} near-duplicates, {len(report.errors)} failed calls)",
     )
+    if report.usage is not None:
+        out.print(generation_usage_text(report.usage))
     for c in report.stored:
         out.print(f"  + {c.candidate_id} [{c.family}] from {c.provenance['parent_case']}")
     _print_rejections(report)
@@ -88,6 +90,18 @@ def generate(
             err=True,
         )
         raise typer.Exit(int(ExitCode.GATE_FAILED))
+
+
+def generation_usage_text(usage: Generation) -> str:
+    """The generator's calls, tokens and cost, as `evalkit run` prints a run's (no response cache:
+    generation asks anew every time), e.g. ``Calls 9 requests (0 retries, 0 failed) · Tokens 1,234
+    in / 310 out · cost $0.0004``; a generator without a price shows ``cost unknown (no price for M)``."""
+    from evalkit.report.formatting import calls_text, run_cost_cell
+
+    return (
+        f"{calls_text(usage.call_counts, cache=False)} · "
+        f"Tokens {usage.prompt_tokens:,} in / {usage.completion_tokens:,} out · cost {run_cost_cell(usage)}"
+    )
 
 
 REJECTIONS_SHOWN = 10  # of each kind; the rest are counted

@@ -19,13 +19,14 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from evalkit.candidates import Candidate
+from evalkit.candidates import Candidate, Generation
 from evalkit.cases import Case, content_id
 from evalkit.errors import ConfigError, ProviderError, UsageError
 from evalkit.grow.neardup import NearDuplicateIndex, input_text
@@ -33,6 +34,8 @@ from evalkit.outputs import parse_output
 from evalkit.providers.base import CompletionRequest, needs_prompt
 from evalkit.providers.calls import ModelCaller, RetryPolicy
 from evalkit.providers.concurrency import ConcurrencyLimit
+from evalkit.providers.prices import unpriced
+from evalkit.run.summary import process_calls
 from evalkit.store import Store
 from evalkit.store.growth import GrowthStore
 from evalkit.suite.loading import Suite
@@ -100,6 +103,7 @@ class GenerationReport:
     invalid: list[Rejection] = field(default_factory=list)
     duplicates: list[Rejection] = field(default_factory=list)
     errors: list[Rejection] = field(default_factory=list)
+    usage: Generation | None = None  # tokens and cost of the calls, as stored (set when it ends)
 
     @property
     def every_answer_invalid(self) -> bool:
@@ -266,6 +270,8 @@ async def generate(
         "variables": variables,
     }
     now = datetime.now(timezone.utc).replace(tzinfo=None)
+    generation_id = f"gen-{secrets.token_hex(6)}"
+    tokens = [0, 0]  # prompt, completion: of every call that answered, whatever became of the answer
 
     async def one(attempt: _Attempt) -> tuple[_Attempt, str | None, str | None]:
         example = {"input": attempt.parent.input, "expected": attempt.parent.expected}
@@ -287,6 +293,8 @@ async def generate(
             completion = await caller.complete(request)
         except ProviderError as exc:
             return attempt, None, exc.message
+        tokens[0] += completion.prompt_tokens
+        tokens[1] += completion.completion_tokens
         return attempt, completion.text, None
 
     next_index = 0
@@ -344,6 +352,7 @@ async def generate(
                             "family": attempt.family,
                             "seed": base_seed + attempt.index,
                             "generated_at": now.isoformat(timespec="seconds") + "Z",
+                            "generation_id": generation_id,
                         },
                         created_at=now,
                     )
@@ -358,6 +367,26 @@ async def generate(
                 )
     finally:
         await caller.aclose()
+        # paid for whatever came of them: recorded also when every call failed or it was interrupted
+        report.usage = Generation(
+            generation_id=generation_id,
+            suite_name=suite.name,
+            model=model,
+            started_at=now,
+            finished_at=datetime.now(timezone.utc).replace(tzinfo=None),
+            wanted=n,
+            calls=report.calls,
+            candidates=len(report.stored),
+            invalid=len(report.invalid),
+            duplicates=len(report.duplicates),
+            prompt_tokens=tokens[0],
+            completion_tokens=tokens[1],
+            cost_usd=caller.stats.cost_usd,
+            unpriced=unpriced(model),
+            call_counts=process_calls(caller),
+        )
+        if caller.stats.requests:
+            growth.record_generation(report.usage)
     return report
 
 

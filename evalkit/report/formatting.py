@@ -142,6 +142,23 @@ def usage_text(summary: Any) -> str:
     )
 
 
+def calls_text(calls: Any, *, cache: bool = True) -> str:
+    """A ``CallCounts``'s line: requests, retries and failures, the response cache's hits and misses
+    (``cache=False``: calls that do not use it), judge calls, backoffs and timed-out attempts."""
+    return (
+        f"Calls {calls.requests:,} requests ({calls.retries:,} retries, {calls.failed_calls:,} failed)"
+        + (f" · cache {calls.cache_hits:,} hits / {calls.cache_misses:,} misses" if cache else "")
+        + (f" · judge calls {calls.judge_calls:,}" if calls.judge_calls else "")
+        + (f" · rate-limit backoffs {calls.rate_limit_backoffs}" if calls.rate_limit_backoffs else "")
+        + (
+            f" · {calls.timed_out:,} timed out (a provider may still finish and bill an attempt evalkit "
+            "stopped waiting for: not in the cost)"
+            if calls.timed_out
+            else ""
+        )
+    )
+
+
 def cost_text(summary: Any) -> str:
     """A run summary's spend: ``cost $T (target $a, judge $b)``, the models it has no price for
     (``· no price for M (counted as $0)``), ``· cache saved $s``, and the provider's prompt cache

@@ -1,6 +1,6 @@
 """Store methods for growing suites: candidates (generated and mined cases) and mined log records.
 
-Tables from migration 004 (docs/store.md). Like the rest of the store, portable SQL only.
+Tables from migrations 004 and 017 (docs/store.md). Like the rest of the store, portable SQL only.
 """
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from evalkit.candidates import Candidate, CandidateStatus, MinedRecord
+from evalkit.candidates import Candidate, CandidateStatus, Generation, MinedRecord
+from evalkit.results import CallCounts
 from evalkit.store.queries import Store
 from evalkit.store.values import to_json, utcnow
 
@@ -37,6 +38,22 @@ MINED_COLUMNS = (
     "cluster_label",
     "case_id",
     "mined_at",
+)
+GENERATION_COLUMNS = (
+    "generation_id",
+    "suite_name",
+    "model",
+    "started_at",
+    "finished_at",
+    "wanted",
+    "calls",
+    "candidates",
+    "invalid",
+    "duplicates",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost_usd",
+    "unpriced",
 )
 _BATCH = 1000  # ids per IN (...) list
 
@@ -123,6 +140,32 @@ class GrowthStore:
                 "UPDATE candidates SET expected_json = ?, provenance_json = ? WHERE suite_name = ? AND candidate_id = ?",
                 [to_json(expected), to_json(provenance), suite_name, candidate_id],
             )
+
+    def record_generation(self, generation: Generation) -> None:
+        """Store one ``evalkit generate``'s outcome and what its calls cost."""
+        row = tuple(getattr(generation, c) for c in GENERATION_COLUMNS)
+        with self.store._transaction() as con:
+            con.insert(
+                "generations",
+                (*GENERATION_COLUMNS, "calls_json"),
+                [(*row, generation.call_counts.model_dump_json())],
+            )
+
+    def generations(self, suite_name: str) -> list[Generation]:
+        """The suite's generations, oldest first."""
+        with self.store._connection() as con:
+            rows = con.execute(
+                f"SELECT {', '.join(GENERATION_COLUMNS)}, calls_json FROM generations "
+                "WHERE suite_name = ? ORDER BY started_at, generation_id",
+                (suite_name,),
+            )
+        return [
+            Generation(
+                **dict(zip(GENERATION_COLUMNS, row[:-1], strict=True)),
+                call_counts=CallCounts.model_validate_json(row[-1]),
+            )
+            for row in rows
+        ]
 
     def mined_log_ids(self, suite_name: str, log_ids: Sequence[str]) -> set[str]:
         """Which of ``log_ids`` an earlier mining run of the suite already considered."""

@@ -167,6 +167,25 @@ TABLES: dict[str, TableDoc] = {
         },
         notes="No raw log text is stored: inputs are PII-scrubbed first.",
     ),
+    "generations": TableDoc(
+        row="`evalkit generate` run: what it asked the generator for, what came of it and what the calls cost",
+        columns={
+            "generation_id": "`gen-` and 12 random hex; candidates name it in their provenance (`generation_id`)",
+            "model": "the generator (a litellm model string)",
+            "wanted": "candidates asked for (`--n`)",
+            "calls": "generator calls made, answered or failed (each up to 3 requests, retries included)",
+            "candidates": "answers stored as pending candidates",
+            "invalid": "answers that failed the checks (variables, prompt render, output schema)",
+            "duplicates": "answers dropped as near-duplicates",
+            "prompt_tokens": "of the calls that answered, whether or not a candidate came of them",
+            "completion_tokens": "of the calls that answered",
+            "cost_usd": "every call's, by litellm's price map; 0 for a generator without a price (see `unpriced`)",
+            "unpriced": "true when the generator may be billed but litellm has no price for it: `cost_usd` is not its cost",
+            "calls_json": "requests, retries, failed calls, 429s and timed-out attempts (a provider may bill "
+            "those: not in `cost_usd`)",
+        },
+        notes="Written when a generation ends, also when every call failed or it was interrupted.",
+    ),
     "judge_calibrations": TableDoc(
         row="`evalkit calibrate` of one judge configuration against a human-labelled set "
         "(read by the gate for `min_kappa`)",

@@ -166,6 +166,54 @@ def test_generate_validates_dedups_and_stores_candidates_with_provenance(
     assert similarity(a, b) < 90
 
 
+def test_generation_prints_and_stores_its_calls_tokens_and_cost(
+    shop: Callable[[str], Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    from evalkit.providers.prices import token_prices
+    from evalkit.testing.faults import Faults
+
+    db = tmp_path / "g.duckdb"
+    prices = token_prices("openai/gpt-4o-mini")
+    assert prices is not None
+    with LoopbackOpenAI(responder=scripted, cache_min_tokens=None) as server:
+        suite = shop(server.base_url)
+        priced = generate_cli(cli, suite, db, "--n", "3", "--model", "openai/gpt-4o-mini")
+        bodies = list(server.stats.bodies)
+        unpriced = generate_cli(cli, suite, db, "--n", "1")  # openai/generator: litellm has no price
+    with LoopbackOpenAI(fault_plan=lambda body, seen: "429", faults=Faults(retry_after=0)) as down:
+        failed = generate_cli(cli, shop(down.base_url), db, "--n", "1")
+    # the loopback server counts a quarter token per character; every answer is paid, invalid or not
+    prompt = sum(max(1, sum(len(m["content"]) for m in b["messages"]) // 4) for b in bodies)
+    completion = sum(max(1, len(scripted(b)) // 4) for b in bodies)
+    cost = prompt * prices[0] + completion * prices[1]
+    assert priced.exit_code == 0, priced.stderr
+    assert (
+        f"Calls 9 requests (0 retries, 0 failed) · Tokens {prompt:,} in / {completion:,} out · cost ${cost:.4f}"
+        in priced.stdout
+    )
+    assert unpriced.exit_code == 0, unpriced.stderr
+    assert "· cost unknown (no price for openai/generator)" in unpriced.stdout
+    assert failed.exit_code == 3 and "every call to the generator openai/generator failed" in failed.stderr
+
+    growth = GrowthStore(open_store(db))
+    first, second, third = growth.generations("shop")
+    assert (first.model, first.wanted, first.calls, first.candidates, first.invalid, first.duplicates) == (
+        "openai/gpt-4o-mini",
+        3,
+        9,
+        2,
+        5,
+        2,
+    )
+    assert (first.prompt_tokens, first.completion_tokens, first.unpriced) == (prompt, completion, False)
+    assert first.cost_usd == pytest.approx(cost) and first.call_counts.requests == 9
+    assert {c.provenance["generation_id"] for c in growth.candidates("shop")} == {first.generation_id}
+    assert second.unpriced and second.cost_usd == 0 and second.calls == 3
+    # every call failed: no tokens, but the requests it made are on record
+    assert (third.calls, third.call_counts.failed_calls, third.prompt_tokens) == (1, 1, 0)
+    assert third.call_counts.requests == 3 and third.call_counts.rate_limited == 3  # 3 attempts
+
+
 def test_second_generation_dedups_against_stored_candidates(
     shop: Callable[[str], Path], cli: Callable[..., CliResult], tmp_path: Path
 ) -> None:
