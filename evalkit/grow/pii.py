@@ -63,7 +63,7 @@ _ADDRESS = re.compile(
     r"close|crescent|square|sq|highway|hwy|parkway|pkwy|strasse|straße)\b\.?"
     r"(?:,?\s+(?:apt|apartment|suite|unit|flat)\.?\s*#?\s*\w+)?)"
     # "Via Roma 10", "Calle de Alcalá 42": street type, name, then the number
-    rf"|\b(?:Via|VIA|(?i:viale|piazza|corso|calle|avenida|plaza|paseo|carrer|rua|rue))\s+{_NAME},?\s+{_HOUSE_NUMBER}"
+    rf"|\b(?:Via|(?i:viale|piazza|corso|calle|avenida|plaza|paseo|carrer|rua|rue))\s+{_NAME},?\s+{_HOUSE_NUMBER}"
     # "via Roma 10", "via dei Mille 12 a Milano": lower-case "via" (see above)
     rf"|\bvia\s+(?=[^\d,]*[a-zß-öø-ÿ]){_NAME},?\s+{_HOUSE_NUMBER}{_ADDRESS_END}"
     # "Musterstraße 12", "Berliner Straße 5", "Bahnhofstr. 3", "Kalverstraat 1": one compound word
@@ -167,6 +167,10 @@ class PiiScrubber:
         return "".join(out) + run[done:]
 
     def _phone(self, match: re.Match[str]) -> str:
+        # a count is followed by what it counts ("3 units"): a last group that ends the text, or
+        # comes before another number, stays part of the phone ("+49 30 123456 78")
+        if not re.match(r"\s+[^\W\d_]", match.string[match.end() :]):
+            return self._phone_text(match.group(0))
         text, rest = _without_counts(match.group(0))
         return self._phone_text(text) + rest
 

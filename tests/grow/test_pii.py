@@ -109,6 +109,9 @@ def test_a_quantity_after_a_number_does_not_make_it_a_phone(text: str) -> None:
         ("08-123 456 78", "[PHONE]"),
         ("+39 02 1234 5678", "[PHONE]"),
         ("+1-415-555-0134", "[PHONE]"),
+        # a last group that ends the text counts nothing: it is the phone's
+        ("+49 30 123456 78", "[PHONE]"),
+        ("call 0123 456789 01", "call [PHONE]"),
     ],
 )
 def test_a_count_after_a_phone_is_not_part_of_it(text: str, scrubbed: str) -> None:
@@ -151,6 +154,9 @@ def test_street_addresses_in_either_order(text: str, scrubbed: str) -> None:
         "connect via Thunderbolt 3 to the dock",
         "shipped via FedEx 2 Day",
         "order via Amazon 3 days ago",
+        # nor in capitals
+        "SHIPPED VIA DHL 2 DAYS",
+        "Order VIA UPS 3 boxes",
     ],
 )
 def test_product_text_survives_address_scrubbing(text: str) -> None:
