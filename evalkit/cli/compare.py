@@ -96,8 +96,12 @@ def compare(
     from evalkit.store.baselines import BaselineStore
 
     names = BaselineStore(store)  # either run may be named by a baseline: `evalkit compare main latest`
-    run_b = names.run_named(refs[1])
-    run_a = names.run_named(refs[0], run_b.suite_name)
+    if names.is_name(refs[1]) and not names.is_name(refs[0]):  # the run first: the name is of its suite
+        run_a = names.run_named(refs[0])
+        run_b = names.run_named(refs[1], run_a.suite_name)
+    else:
+        run_b = names.run_named(refs[1])
+        run_a = names.run_named(refs[0], run_b.suite_name)
     if run_a.run_id == run_b.run_id:
         raise UsageError(f"both arguments name run {run_a.run_id}; compare two different runs")
     a_alpha, a_effect = _thresholds(run_b, alpha, min_effect)

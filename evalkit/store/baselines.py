@@ -76,6 +76,10 @@ class BaselineStore:
             return self.store.get_run(named[0].run_id)
         return self._run(ref, f"suite {suite_name!r}" if suite_name else "any suite")
 
+    def is_name(self, ref: str) -> bool:
+        """Whether ``ref`` is a baseline name of some suite."""
+        return bool(self._named(ref))
+
     def _named(self, name: str) -> tuple[Baseline, ...]:
         with self.store._connection() as con:
             rows = con.execute(

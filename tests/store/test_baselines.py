@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from evalkit.results import RecordedBaselineCheck
 from evalkit.store import open_store
 from evalkit.store.baselines import BaselineStore
 from evalkit.store.groups import group_runs
+from tests.conftest import CliResult
 from tests.runs import Outcome, run_record, store_run
 
 
@@ -60,3 +62,23 @@ def test_group_runs_by_id_prefix_and_latest(tmp_path: Path) -> None:
         group_runs(store, "g-")
     with pytest.raises(UsageError, match="no run group 'r3'"):
         group_runs(store, "r3")
+
+
+def test_a_name_set_for_several_suites_is_read_in_the_other_runs_suite(
+    tmp_path: Path, cli: Callable[..., CliResult]
+) -> None:
+    """`compare RUN main` failed as ambiguous when `main` is set for two suites, `compare main RUN` not."""
+    store = open_store(tmp_path / "e.duckdb")
+    outcomes = [Outcome(f"c{i}", "pass") for i in range(6)]
+    runs = {}
+    for minute, (run_id, suite) in enumerate((("a1", "s1"), ("a2", "s1"), ("b1", "s2"))):
+        runs[run_id] = store_run(store, run_record(run_id, suite=suite, minutes=minute), outcomes)
+    names = BaselineStore(store)
+    names.set("main", runs["a1"])
+    names.set("main", runs["b1"])
+    with pytest.raises(UsageError, match="baseline 'main' is set for suites 's1', 's2'"):
+        names.run_named("main")
+    assert names.run_named("main", "s1").run_id == "a1"
+    for args in (("main", "a2"), ("a2", "main")):
+        result = cli("compare", *args, "--db", str(tmp_path / "e.duckdb"))
+        assert result.exit_code == 0, (args, result.stderr)
