@@ -273,6 +273,10 @@ def print_mining(suite_name: str, report: MiningReport) -> None:
         f"{report.covered} clusters already covered by cases; PII scrubbed: {pii}",
     )
     out.print(f"Added {len(report.added)} cases to {report.case_file}")
+    if report.over_limit:
+        out.print(
+            f"{report.over_limit} clusters over the {report.limit_source} {report.limit} limit: left for the next run"
+        )
     for case in report.added[:20]:
         out.print(
             f"  + {case.id} [{case.provenance['failure'][0]}] cluster {case.provenance['cluster']} "

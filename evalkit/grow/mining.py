@@ -10,8 +10,9 @@
 5. **Pick** one representative per cluster, biggest clusters first, skipping clusters whose
    representative nearly duplicates an existing case or an earlier pick, up to N cases.
 6. **Write** the cases to the suite's mined-case file (``mining.cases_file``) with provenance
-   (log id, time, failure reasons, cluster), then record every failing log id in the store, so
-   mining the same window again adds nothing.
+   (log id, time, failure reasons, cluster), then record the log ids of the clusters that became a
+   case or were already covered in the store, so mining the same window again adds nothing. Clusters
+   past the N limit are not recorded: the next run offers them again.
 
 A human correction becomes the case's expected output (verified: a person wrote it); other mined
 cases have no expected output and are unverified, so scorers that need one skip them
@@ -74,6 +75,9 @@ class MiningReport:
     reasons: Counter[str] = field(default_factory=Counter)
     clusters: int = 0
     covered: int = 0  # clusters whose representative duplicates an existing case or an earlier pick
+    over_limit: int = 0  # clusters that would have become a case but for the limit: not recorded as mined
+    limit: int = 0
+    limit_source: str = "--n"  # or "mining.max_cases": where the limit came from
     added: list[Case] = field(default_factory=list)
     case_file: Path | None = None
     pii: dict[str, int] = field(default_factory=dict)
@@ -178,7 +182,11 @@ def mine(
     variables = sorted(prompt.variables) if prompt is not None else []
     scrubber = PiiScrubber(addresses=spec.pii.addresses, patterns=spec.pii.patterns)
     reader = RecordReader(suite, spec, variables, scrubber)
-    report = MiningReport(case_file=mined_cases_path(suite))
+    report = MiningReport(
+        case_file=mined_cases_path(suite),
+        limit=limit,
+        limit_source="--n" if n is not None else "mining.max_cases",
+    )
 
     failures: list[Failure] = []
     seen_ids: set[str] = set()
@@ -229,13 +237,17 @@ def mine(
     stamp = datetime.now(timezone.utc).replace(tzinfo=None)
     mined_at = stamp.isoformat(timespec="seconds") + "Z"
     picked: dict[str, Case] = {}  # cluster id -> case
+    done: set[str] = set()  # clusters a case stands for (picked or already covered): recorded as mined
     for cluster in clusters:
-        if len(picked) >= limit:
-            break
         rep = _representative(cluster)
         if index.match(rep.text) is not None:
             report.covered += 1
+            done.add(cluster.cluster_id)
             continue
+        if len(picked) >= limit:  # kept out of mined_records, so the next run offers it again
+            report.over_limit += 1
+            continue
+        done.add(cluster.cluster_id)
         case = _case_for(rep, cluster, mined_at)
         index.add(case.id, rep.text)
         picked[cluster.cluster_id] = case
@@ -258,6 +270,7 @@ def mine(
             mined_at=stamp,
         )
         for f in failures
+        if f.cluster_id in done
     ]
     candidates = [
         Candidate(

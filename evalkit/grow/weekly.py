@@ -57,7 +57,9 @@ def summary_text(
         f"evalkit weekly · {suite}: gate {verdict}, pass rate {'n/a' if rate is None else f'{rate:.1%}'} "
         f"over {s.results} cases ({s.errors} errors) · run {outcome.run.run_id}",
         f"Mined {mining.failures} new production failures in {mining.clusters} clusters; "
-        f"added {len(mining.added)} cases ({mining.covered} clusters already covered).",
+        f"added {len(mining.added)} cases ({mining.covered} clusters already covered"
+        + (f", {mining.over_limit} over the limit left for the next run" if mining.over_limit else "")
+        + ").",
     ]
     flagged = [r for r in trend.regressions if r.week == trend.weeks[-1]]
     if flagged:

@@ -155,7 +155,8 @@ TABLES: dict[str, TableDoc] = {
         },
     ),
     "mined_records": TableDoc(
-        row="failing production-log record `evalkit mine` has seen (so a window is mined once)",
+        row="failing production-log record `evalkit mine` made a case of or found covered by one "
+        "(so a window is mined once; failures left over the --n limit are not recorded)",
         columns={
             "log_id": "the record's id in the log (hashed when the id itself was personal data)",
             "log_source": "file or table it was read from",

@@ -309,7 +309,14 @@ def test_mining_a_planted_log(
     assert sorted(c.candidate_id for c in mined) == sorted(c["id"] for c in cases)
     assert {c.status for c in mined} == {"accepted"}
 
-    # idempotent: the same window again adds nothing and stores nothing new
+    # the 17 clusters past --n 30 were not recorded as mined: the same window again offers them
+    assert "17 clusters over the --n 30 limit: left for the next run" in result.stdout
+    rest = cli("mine", str(suite), "--logs", str(log), "--since", "7d", "--n", "30", "--db", str(db))
+    assert rest.exit_code == 0, rest.stderr
+    assert "Added 17 cases" in rest.stdout and "over the --n" not in rest.stdout
+    cases = [json.loads(line) for line in mined_file.read_text().splitlines()]
+    assert len(cases) == 47
+    # idempotent: once nothing is left over, the same window again adds nothing and stores nothing new
     before = mined_file.read_bytes()
     again = cli("mine", str(suite), "--logs", str(log), "--since", "7d", "--n", "30", "--db", str(db))
     assert again.exit_code == 0, again.stderr
@@ -329,7 +336,7 @@ def test_mining_a_planted_log(
         str(db),
     )
     assert later.exit_code == 0, later.stderr
-    new_cases = [json.loads(line) for line in mined_file.read_text().splitlines()][30:]
+    new_cases = [json.loads(line) for line in mined_file.read_text().splitlines()][47:]
     assert all(
         fuzz.token_sort_ratio(norm(n["input"]), norm(c["input"])) < 90 for n in new_cases for c in cases
     )
@@ -510,8 +517,11 @@ def test_feedbackqa_as_production_logs(
             )
             < 90
         )
+    runs = [result.stdout]
+    while "over the mining.max_cases 100 limit: left for the next run" in runs[-1] and len(runs) < 10:
+        runs.append(cli("mine", str(suite), "--logs", str(log), "--db", str(db)).stdout)
     again = cli("mine", str(suite), "--logs", str(log), "--db", str(db))
-    assert "Added 0 cases" in again.stdout
+    assert "Added 0 cases" in again.stdout and "Failures 0 " in again.stdout
 
 
 @pytest.mark.external_data
@@ -554,6 +564,54 @@ def test_flipkart_listings_with_unparseable_outputs(
         assert stamp is not None and c["provenance"]["logged_at"] == stamp.isoformat() + "Z"
     texts = [norm(c["input"]) for c in cases]
     assert all(fuzz.token_sort_ratio(a, b) < 90 for i, a in enumerate(texts) for b in texts[i + 1 :])
+
+
+CORRECTED = """\
+mining:
+  fields: {id: request_id, timestamp: ts, output: response, correction: fixed,
+           input: {title: title, description: description, price: price}}
+"""
+
+
+def test_clusters_over_the_limit_are_offered_again(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """--n stops adding cases, not mining: the clusters past it are not recorded, so the next run adds them."""
+    rows = [
+        {
+            "request_id": f"r{i}",
+            "ts": (NOW - timedelta(hours=10 - i)).isoformat(),
+            "title": f"{ONE_OFF_BRANDS[i]} {ONE_OFF_ITEMS[i]} {i}",
+            "description": "d",
+            "price": "1.50",
+            "response": "not json",
+            "fixed": json.dumps({"title": "Fixed", "price": 1.5}) if i == 7 else None,
+        }
+        for i in range(8)
+    ]
+    log = write_cases(tmp_path / "log.jsonl", rows)
+    suite = shop_suite(make_suite, CORRECTED)
+    db = tmp_path / "r.duckdb"
+    first = cli("mine", str(suite), "--logs", str(log), "--n", "2", "--db", str(db))
+    assert first.exit_code == 0, first.stderr
+    assert "Added 2 cases" in first.stdout
+    assert "6 clusters over the --n 2 limit: left for the next run" in first.stdout
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        recorded = sorted(r[0] for r in con.execute("SELECT log_id FROM mined_records").fetchall())
+    finally:
+        con.close()
+    assert recorded == ["r0", "r1"]
+
+    second = cli("mine", str(suite), "--logs", str(log), "--db", str(db))
+    assert second.exit_code == 0, second.stderr
+    assert "Added 6 cases" in second.stdout and "over the" not in second.stdout
+    cases = [json.loads(line) for line in (suite.parent / "mined.jsonl").read_text().splitlines()]
+    assert sorted(c["provenance"]["log_id"] for c in cases) == [f"r{i}" for i in range(8)]
+    (corrected,) = [c for c in cases if c["provenance"]["log_id"] == "r7"]
+    assert corrected["verified"] is True and corrected["expected"] == {"title": "Fixed", "price": 1.5}
+    third = cli("mine", str(suite), "--logs", str(log), "--db", str(db))
+    assert "Added 0 cases" in third.stdout and "Failures 0 " in third.stdout
 
 
 def test_pii_counts_cover_only_the_failures_kept(
