@@ -264,9 +264,10 @@ def print_mining(suite_name: str, report: MiningReport) -> None:
     reasons = ", ".join(f"{k} {v}" for k, v in report.reasons.most_common()) or "none"
     skipped = ", ".join(f"{k} {v}" for k, v in report.unusable.most_common())
     pii = ", ".join(f"{k} {v}" for k, v in sorted(report.pii.items())) or "none found"
-    out.print(
+    out.print(  # every record read is in exactly one of these counts
         f"{suite_name}: read {report.records} records ({report.outside_window} outside the window, "
-        f"{report.already_mined} already mined{'; skipped ' + skipped if skipped else ''})",
+        f"{report.ok} ok, {report.duplicates} duplicate ids, {report.already_mined} already mined, "
+        f"{report.failures} new failures{'; skipped ' + skipped if skipped else ''})",
     )
     out.print(
         f"Failures {report.failures} ({reasons}) in {report.clusters} clusters; "

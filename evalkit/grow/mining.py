@@ -69,6 +69,8 @@ class MiningReport:
 
     records: int = 0  # records read
     outside_window: int = 0
+    ok: int = 0  # records that did not fail
+    duplicates: int = 0  # records whose log id an earlier record of this run had: counted once
     already_mined: int = 0
     unusable: Counter[str] = field(default_factory=Counter)  # reason -> records skipped
     failures: int = 0
@@ -204,10 +206,13 @@ def mine(
                     continue
             result = reader.read(record, str(path), position)
             if isinstance(result, str):
-                if result != "ok":
+                if result == "ok":
+                    report.ok += 1
+                else:
                     report.unusable[result] += 1
                 continue
             if result.log_id in seen_ids:  # the same record twice in the logs counts once
+                report.duplicates += 1
                 continue
             seen_ids.add(result.log_id)
             failures.append(result)

@@ -614,6 +614,48 @@ def test_clusters_over_the_limit_are_offered_again(
     assert "Added 0 cases" in third.stdout and "Failures 0 " in third.stdout
 
 
+def test_the_counts_of_records_read_add_up(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """Every record read is in one count: outside the window, ok, duplicate, already mined, failure, skipped."""
+    row = {
+        "ts": NOW.isoformat(),
+        "description": "d",
+        "price": "9.99",
+        "response": "not json",
+        "rating": "Good",
+    }
+    rows = [
+        {**row, "request_id": "r0", "title": "Acme kettle"},
+        {**row, "request_id": "r0", "title": "Acme kettle"},  # the same record twice
+        {**row, "request_id": "r1", "title": "Zenith lamp", "response": GOOD_OUTPUT},  # ok
+        {**row, "request_id": "r2", "title": "Orion drill", "ts": (NOW - timedelta(days=30)).isoformat()},
+        {**row, "request_id": "r3", "title": "Vega tent", "ts": "soon"},
+        {**row, "request_id": "r4", "title": "Nimbus mixer"},
+        {**row, "request_id": "r5", "title": "", "description": "", "price": "", "rating": "Bad"},
+    ]
+    log = write_cases(tmp_path / "log.jsonl", rows)
+    suite = shop_suite(make_suite, FLAT)
+    db = str(tmp_path / "r.duckdb")
+
+    def counts(stdout: str) -> str:
+        line = stdout.splitlines()[0]
+        total, parts = re.fullmatch(r"shop: read (\d+) records \((.*)\)", line).groups()  # type: ignore[union-attr]
+        assert sum(int(n) for n in re.findall(r"(?<![\w.])\d+(?![\w.])", parts)) == int(total), line
+        return parts
+
+    first = cli("mine", str(suite), "--logs", str(log), "--since", "7d", "--db", db)
+    assert first.exit_code == 0, first.stderr
+    assert counts(first.stdout) == (
+        "1 outside the window, 1 ok, 1 duplicate ids, 0 already mined, 2 new failures; "
+        "skipped unreadable timestamp 1, empty input 1"
+    )
+    again = cli("mine", str(suite), "--logs", str(log), "--since", "7d", "--db", db)
+    assert counts(again.stdout).startswith(
+        "1 outside the window, 1 ok, 1 duplicate ids, 2 already mined, 0 new"
+    )
+
+
 def test_pii_counts_cover_only_the_failures_kept(
     make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
 ) -> None:
