@@ -315,6 +315,7 @@ def weekly(
     from evalkit.analysis.failures import explain_cases
     from evalkit.cli.console import out as console
     from evalkit.cli.console import print_summary, progress_bar
+    from evalkit.cli.trend import print_regressions
     from evalkit.grow.weekly import run_weekly
     from evalkit.run.runner import RunOptions
     from evalkit.store import open_store
@@ -341,10 +342,7 @@ def weekly(
     failures = explain_cases(store, result.run.run.run_id, limit=10)
     print_summary(result.run.run, result.run.summary, failures, 10)
     console.print(f"Trend report: {result.csv_path} and {result.html_path}")
-    for r in result.trend.regressions:
-        console.print(
-            f"  regression week of {r.week.isoformat()}: {r.kind} {r.name} {r.baseline:.1%} -> {r.value:.1%}",
-        )
+    print_regressions(result.trend.regressions)
     if result.webhook_error:
         typer.echo(
             f"evalkit: warning: {result.webhook_error} (the job's results are stored; exit code unchanged)",

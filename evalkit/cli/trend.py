@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from evalkit.cli.app import app
 from evalkit.cli.options import DbOption, StoredSuiteArgument, WeeksOption
+
+if TYPE_CHECKING:
+    from evalkit.analysis.trend import Regression
 
 KINDS = ("full", "merged", "subset", "shard", "repeat", "rescore", "partial")
 
@@ -73,8 +78,15 @@ def trend(
                 f"  {', '.join(report.unmetered_targets)}: the target's own model calls are not counted, "
                 "so weeks with its runs have no cost (n/a)",
             )
-        for r in report.regressions:
-            console.print(
-                f"  regression week of {r.week.isoformat()}: {r.kind} {r.name} {r.baseline:.1%} -> "
-                f"{r.value:.1%}{r.note}",
-            )
+        print_regressions(report.regressions)
+
+
+def print_regressions(regressions: Sequence[Regression]) -> None:
+    """One line per regression week, with what changed under it (``evalkit trend`` and ``evalkit weekly``)."""
+    from evalkit.cli.console import out
+
+    for r in regressions:
+        out.print(
+            f"  regression week of {r.week.isoformat()}: {r.kind} {r.name} {r.baseline:.1%} -> "
+            f"{r.value:.1%}{r.note}",
+        )

@@ -163,6 +163,60 @@ def test_weekly_mines_runs_reports_and_posts(
     assert "trend-capitals.html" in text and "@example.com" not in text
 
 
+def right_about_spain(body: dict[str, Any]) -> str:
+    if body["messages"][-1]["content"].endswith("of Spain?"):
+        return json.dumps({"answer": "Madrid"})
+    return answers(body)
+
+
+def test_weekly_says_what_changed_under_a_regression(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """Like `evalkit trend`, the weekly job says the case files changed under a regression week."""
+    suite = make_suite(SUITE.format(base="{base}"), GOLDEN, prompt="[user]\n{{ question }}\n")
+    (suite.parent / "answer.schema.json").write_text(json.dumps(SCHEMA))
+    log = write_cases(tmp_path / "logs" / "week.jsonl", production_log())
+    db = tmp_path / "r.duckdb"
+    with LoopbackOpenAI(responder=right_about_spain) as server:
+        suite.write_text(SUITE.format(base=server.base_url))
+        for weeks_back in (2, 1):  # two earlier weeks at 100%, over the golden cases only
+            done = cli("run", str(suite), "--db", str(db), "--no-progress")
+            assert done.exit_code == 0, done.stderr
+            con = duckdb.connect(str(db))
+            try:
+                con.execute(
+                    "UPDATE runs SET started_at = started_at - to_days(?) "
+                    "WHERE started_at = (SELECT MAX(started_at) FROM runs)",
+                    [7 * weeks_back],
+                )
+            finally:
+                con.close()
+        result = cli(
+            "weekly",
+            str(suite),
+            "--logs",
+            str(log),
+            "--db",
+            str(db),
+            "--out",
+            str(tmp_path / "r"),
+            "--no-progress",
+        )
+    assert result.exit_code == 1, result.stderr  # Chad's prose fails: 3 of 4 pass
+    this_week = (NOW.date() - timedelta(days=NOW.weekday())).isoformat()
+    assert (
+        f"regression week of {this_week}: suite capitals 100.0% -> 75.0% (case files changed)\n"
+        in result.stdout
+    )
+    trend = cli("trend", "capitals", "--db", str(db), "--out", str(tmp_path / "t"))
+    assert trend.exit_code == 0, trend.stderr
+
+    def regressions(stdout: str) -> list[str]:
+        return [line for line in stdout.splitlines() if "regression week of" in line]
+
+    assert regressions(result.stdout) == regressions(trend.stdout) and len(regressions(trend.stdout)) == 2
+
+
 @pytest.mark.parametrize("kind", ["http_500", "unreachable"])
 def test_a_failing_webhook_changes_neither_exit_code_nor_results(
     kind: str,
