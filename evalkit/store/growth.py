@@ -180,12 +180,17 @@ class GrowthStore:
             )
 
     def failure_clusters_by_week(self, suite_name: str, since: datetime) -> Any:
-        """Mined failures per week (of the log time) and cluster, a pandas DataFrame."""
+        """Mined failures per week and cluster, a pandas DataFrame.
+
+        The week is that of the log time; a record without one counts in the week it was mined
+        (rather than in none: its failure happened, at the latest, then).
+        """
+        week = "date_trunc('week', COALESCE(logged_at, mined_at))"
         sql = (
-            "SELECT date_trunc('week', logged_at) AS week, cluster_id, MIN(cluster_label) AS cluster_label, "
+            f"SELECT {week} AS week, cluster_id, MIN(cluster_label) AS cluster_label, "
             "MIN(failure) AS failure, COUNT(*) AS failures FROM mined_records "
-            "WHERE suite_name = ? AND failure IS NOT NULL AND logged_at >= ? "
-            "GROUP BY date_trunc('week', logged_at), cluster_id ORDER BY week, failures DESC, cluster_id"
+            "WHERE suite_name = ? AND failure IS NOT NULL AND COALESCE(logged_at, mined_at) >= ? "
+            f"GROUP BY {week}, cluster_id ORDER BY week, failures DESC, cluster_id"
         )
         with self.store._connection() as con:
             return con.query_df(sql, (suite_name, since))

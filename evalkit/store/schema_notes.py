@@ -165,6 +165,7 @@ TABLES: dict[str, TableDoc] = {
             "cluster_id": "the cluster of similar failures it fell in",
             "cluster_label": "scrubbed, shortened text of the cluster's representative",
             "case_id": "the case made from it, if picked",
+            "mined_at": "when it was mined (the trend counts a failure without `logged_at` in this week)",
         },
         notes="No raw log text is stored: inputs are PII-scrubbed first.",
     ),

@@ -247,6 +247,27 @@ def test_runs_scored_otherwise_are_their_own_series(tmp_path: Path, cli: Callabl
     assert first[0].pass_rates[-1] == pytest.approx(0.9) and not first[0].regressions
 
 
+def test_failures_without_a_log_time_count_in_the_week_they_were_mined(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "trend.duckdb")
+    seed_week(store, WEEKS - 1, passes=18)
+    records = [
+        MinedRecord(
+            suite_name="listings",
+            log_id=f"log-{k}",
+            log_source="prod.jsonl",
+            logged_at=monday(9) if k == 0 else None,  # a log without timestamps
+            failure="schema_violation",
+            cluster_id="c1",
+            cluster_label="beanie",
+            mined_at=monday(10),
+        )
+        for k in range(3)
+    ]
+    GrowthStore(store).record_mining(records, [])
+    report = build_trend(store, "listings", TrendQuery(weeks=WEEKS, now=NOW))
+    assert report.clusters == {"beanie (c1)": [0] * 9 + [1, 2, 0]}
+
+
 def test_a_regression_says_when_the_case_files_changed_under_it(tmp_path: Path) -> None:
     store = open_store(tmp_path / "trend.duckdb")
     for i in range(WEEKS):
