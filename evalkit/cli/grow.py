@@ -236,7 +236,9 @@ def mine(
     suite: SuitePathArgument,
     logs: LogsOption,
     since: str | None = typer.Option(
-        None, "--since", help="Only records newer than this: 7d, 12h, 2w or a date."
+        None,
+        "--since",
+        help="Only records newer than this: 7d, 12h, 2w, today (UTC) or an ISO 8601 date/time (UTC unless offset).",
     ),
     n: MinedCasesOption = None,
     table: LogTableOption = None,
@@ -289,7 +291,11 @@ def print_mining(suite_name: str, report: MiningReport) -> None:
 def weekly(
     suite: SuitePathArgument,
     logs: LogsOption,
-    since: str = typer.Option("7d", "--since", help="Mine records newer than this: 7d, 12h, 2w or a date."),
+    since: str = typer.Option(
+        "7d",
+        "--since",
+        help="Mine records newer than this: 7d, 12h, 2w, today (UTC) or an ISO 8601 date/time (UTC unless offset).",
+    ),
     n: MinedCasesOption = None,
     table: LogTableOption = None,
     weeks: WeeksOption = 12,

@@ -26,7 +26,11 @@ REASONS = ("provider_error", "schema_violation", "correction", "negative_feedbac
 _SINCE = re.compile(r"^(\d+)\s*([mhdw])$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 # epoch seconds or milliseconds written as text; eight digits alone read as a date (20241105)
-_EPOCH = re.compile(r"^\s*(?!\d{8}\s*$)\d+(?:\.\d+)?\s*$")
+_EPOCH = re.compile(r"^\s*(?!\d{8}\s*$)[-+]?\d+(?:\.\d+)?\s*$")
+# Epoch seconds before 2001-09-09 are not the time of a log record: a number that small is a year
+# (2026), a count or a date in another unit, and reading it as 1970 would be wrong without a word.
+EPOCH_FLOOR = 1e9
+_SINCE_HINT = "use ISO 8601 (2026-11-01, 2026-11-01T09:00:00Z) or a duration like 7d, 12h, 2w"
 COMPARED_WORDS = 80
 
 
@@ -48,52 +52,80 @@ class Failure:
 
 
 def parse_since(value: str | None, now: datetime | None = None) -> datetime | None:
-    """``7d``, ``12h``, ``2w``, ``30m`` (before now) or an ISO date/time, as a naive UTC datetime."""
+    """``7d``, ``12h``, ``2w``, ``30m`` (before now), ``today`` or ``now`` (UTC), an ISO 8601 date/time
+    (UTC unless it has an offset) or epoch seconds/milliseconds, as a naive UTC datetime.
+
+    Anything else is refused rather than guessed at: ``12/11/2026`` (which is the month?), ``2026``
+    (a year, or 2026 seconds after 1970?).
+    """
     if value is None:
         return None
     now = now or datetime.now(timezone.utc).replace(tzinfo=None)
-    match = _SINCE.match(value.strip().lower())
+    text = value.strip().lower()
+    match = _SINCE.match(text)
     if match:
         try:
             return now - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
         except OverflowError:
             raise UsageError(f"--since {value!r}: too far back (before the year 1)") from None
-    parsed = parse_timestamp(value)
-    if parsed is None:
-        raise UsageError(f"--since {value!r}: use a duration like 7d, 12h, 2w or an ISO date")
-    return parsed
+    if text == "now":
+        return now
+    if text == "today":
+        return datetime.combine(now.date(), datetime.min.time())
+    if _EPOCH.match(text):
+        stamp = _from_epoch(float(text))
+        if stamp is None:
+            raise UsageError(f"--since {value!r}: not a time since 2001 in epoch seconds; {_SINCE_HINT}")
+        return stamp
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise UsageError(f"--since {value!r}: {_SINCE_HINT}") from None
+    return _utc(parsed)
 
 
 def parse_timestamp(value: Any) -> datetime | None:
-    """A log timestamp (datetime, ISO text, epoch seconds or milliseconds) as naive UTC; None if unreadable."""
+    """A log timestamp (datetime, ISO text, epoch seconds or milliseconds) as naive UTC; None if unreadable.
+
+    Epoch times before 2001 (``EPOCH_FLOOR``) and text without a digit (``now``, ``today``: the
+    time of reading, not of the record) are unreadable.
+    """
     if value is None or value == "":
         return None
     if isinstance(value, str) and _EPOCH.match(value):  # every value of a CSV log is text
         value = float(value)
     if isinstance(value, datetime):
-        stamp = value
-    elif isinstance(value, int | float) and not isinstance(value, bool):
+        return _utc(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
         return _from_epoch(value)
-    else:
-        import pandas as pd
+    text = str(value).strip()
+    if not any(c.isdigit() for c in text):
+        return None
+    import pandas as pd
 
-        try:
-            stamp = pd.Timestamp(str(value).strip()).to_pydatetime()
-        except (ValueError, TypeError, OverflowError):
-            return None
-        if not isinstance(stamp, datetime):  # NaT
-            return None
-    if stamp.tzinfo is not None:
-        stamp = stamp.astimezone(timezone.utc).replace(tzinfo=None)
-    return stamp
+    try:
+        stamp = pd.Timestamp(text).to_pydatetime()
+    except (ValueError, TypeError, OverflowError):
+        return None
+    if not isinstance(stamp, datetime):  # NaT
+        return None
+    return _utc(stamp)
+
+
+def _utc(stamp: datetime) -> datetime:
+    """Naive UTC: an aware time converted, a naive one taken as UTC already."""
+    return stamp.astimezone(timezone.utc).replace(tzinfo=None) if stamp.tzinfo is not None else stamp
 
 
 def _from_epoch(value: float) -> datetime | None:
-    """Epoch seconds, or milliseconds when the number is too big for seconds, as naive UTC."""
+    """Epoch seconds, or milliseconds when the number is too big for seconds, as naive UTC;
+    None before ``EPOCH_FLOOR`` or beyond the years a datetime holds."""
     seconds = value / 1000.0 if value > 1e11 else float(value)
+    if not seconds >= EPOCH_FLOOR:  # NaN too
+        return None
     try:
         return datetime.fromtimestamp(seconds, timezone.utc).replace(tzinfo=None)
-    except (OverflowError, OSError, ValueError):  # beyond the years a datetime holds
+    except (OverflowError, OSError, ValueError):
         return None
 
 
