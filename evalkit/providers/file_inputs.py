@@ -191,9 +191,13 @@ def render_pdf_pages(data: bytes, name: str, dpi: int = 100) -> list[FileInput]:
 def pdf_text(data: bytes) -> str:
     """The text layer of a PDF, page by page (pages separated by a form feed)."""
     import io
+    import logging
 
     from pypdf import PdfReader
 
+    # pypdf logs what it repairs ("EOF marker not found") straight to stderr, between evalkit's own
+    # one-line errors; a file it cannot read raises, and that is what evalkit reports
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
     reader = PdfReader(io.BytesIO(data))
     return "\f".join((page.extract_text() or "").strip() for page in reader.pages)
 

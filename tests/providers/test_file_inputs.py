@@ -299,3 +299,21 @@ def test_a_file_outside_the_suites_directory_and_the_case_files_is_refused(
     (root / "suite.yaml").write_text(text)
     result = cli("run", str(root / "suite.yaml"), "--db", db, "--no-progress")
     assert result.exit_code in (0, 1), result.stderr
+
+
+def test_pypdf_does_not_log_beside_evalkits_one_line_errors(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A truncated PDF printed pypdf's own 'EOF marker not found' lines next to the error."""
+    import io
+
+    from pypdf import PdfWriter
+
+    writer = PdfWriter()
+    writer.add_blank_page(width=100, height=100)
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    truncated = buffer.getvalue()[: buffer.getvalue().rfind(b"%%EOF")]
+    with pytest.raises(Exception):  # noqa: B017 - pypdf's error types vary; evalkit reports any
+        pdf_text(truncated)
+    assert not [r for r in caplog.records if r.name.startswith("pypdf")]
