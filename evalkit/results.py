@@ -187,7 +187,7 @@ class RunSummary(VerdictCounts):
     flaky: list[str] = Field(default_factory=lambda: [])  # cases that both passed and failed across epochs
     quarantined: list[str] = Field(default_factory=lambda: [])  # cases kept out of the gate
     # of them, the cases awaiting an expected output a scorer of the suite compares with (unverified
-    # mined or generated candidates): their verdicts rest on the other scorers alone
+    # mined or generated candidates) that no other scorer failed: their passes are not the case's
     awaiting_expected: list[str] = Field(default_factory=lambda: [])
     gate_counts: VerdictCounts | None = None
     ray: RayShards | None = None

@@ -109,8 +109,8 @@ def print_summary(
             f" (+{len(awaiting) - 10} more)" if len(awaiting) > 10 else ""
         )
         out.print(
-            f"Awaiting an expected output (kept out of the gate; a scorer that compares with one "
-            f"skipped them): {len(awaiting)} cases: {listed}"
+            f"Awaiting an expected output (kept out of the gate: a scorer that compares with one "
+            f"skipped them, and no other failed them): {len(awaiting)} cases: {listed}"
         )
     others = [case for case in summary.quarantined if case not in awaiting]
     if others:

@@ -3,7 +3,8 @@
 The gate judges every result except those of quarantined cases: the suite's ``quarantine`` list;
 with ``quarantine_flaky``, the cases that both passed and failed across epochs; and the cases
 awaiting an expected output that a scorer of the suite compares with (unverified candidates, mined
-or generated, which that scorer skips). Each suite
+or generated, which that scorer skips), unless another scorer failed them under ``case_pass: all``
+(a failure stands whatever the missing comparison would say). Each suite
 judge's calibration is checked against it (``min_kappa``, ``calibration: warn|fail``). A run that
 re-scores stored outputs or merges shards is judged by these same rules, so it cannot pass where
 the run it stands for would fail.
@@ -60,9 +61,12 @@ def summed_calls(parts: Sequence[CallCounts | None], **last: Any) -> CallCounts:
     return CallCounts(**{key: sum(getattr(p, key) for p in known) for key in CALL_COUNTERS}, **last)
 
 
-def _awaiting_expected(store: Store, run_id: str, scorers: Sequence[Mapping[str, Any]]) -> list[str]:
+def _awaiting_expected(
+    store: Store, run_id: str, scorers: Sequence[Mapping[str, Any]]
+) -> list[tuple[str, bool]]:
     """Cases with no expected output yet (unverified candidates) in a suite with a scorer that
-    compares with one: that scorer skipped them, so a pass on the others is no pass of the case."""
+    compares with one, each with whether a result of it failed: that scorer skipped them, so a pass
+    on the others is no pass of the case."""
     from evalkit.scorers.base import needs_expected
 
     try:
@@ -90,7 +94,10 @@ def judged_summary(
         tags = store.case_tags(run_id, sorted(auto))
         auto = {case for case in auto if gate.critical_tag not in tags.get(case, [])}
     awaiting = _awaiting_expected(store, run_id, scorers)
-    quarantined = sorted(set(gate.quarantine) | auto | set(awaiting))
+    # with every scorer required to pass, one that failed such a case fails it whatever the missing
+    # comparison would say: it counts; one the others passed (or none could judge) is kept out
+    unjudged = {case for case, failed in awaiting if not (failed and gate.case_pass == "all")}
+    quarantined = sorted(set(gate.quarantine) | auto | unjudged)
     summary = store.summarize(run_id)
     gate_counts = (  # with nothing quarantined, the gate counts what the summary counted
         store.verdict_counts(run_id, exclude=quarantined)
@@ -102,7 +109,7 @@ def judged_summary(
             "repeat": repeat,
             "flaky": sorted(flaky),
             "quarantined": quarantined,
-            **({"awaiting_expected": awaiting} if awaiting else {}),
+            **({"awaiting_expected": sorted(unjudged)} if unjudged else {}),
             "gate_counts": gate_counts,
             **updates,
         }

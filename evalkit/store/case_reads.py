@@ -105,16 +105,17 @@ class CaseReads:
         )
         return self._read(sql, params, CASE_RESULT_COLUMNS, frame)
 
-    def cases_awaiting_expected(self, run_id: str) -> list[str]:
+    def cases_awaiting_expected(self, run_id: str) -> list[tuple[str, bool]]:
         """A run's cases with no expected output that no person has checked yet (mined or generated
-        candidates, ``verified`` false), by id."""
+        candidates, ``verified`` false), by id, each with whether any of its results failed."""
         with self._connection() as con:
             rows = con.execute(
-                "SELECT case_id FROM cases WHERE run_id = ? AND expected_json IS NULL AND NOT verified "
-                "ORDER BY case_id",
+                "SELECT c.case_id, EXISTS (SELECT 1 FROM outputs o WHERE o.run_id = c.run_id "
+                "AND o.case_id = c.case_id AND o.verdict = 'fail') FROM cases c "
+                "WHERE c.run_id = ? AND c.expected_json IS NULL AND NOT c.verified ORDER BY c.case_id",
                 (run_id,),
             )
-        return [row[0] for row in rows]
+        return [(row[0], bool(row[1])) for row in rows]
 
     def case_tags(self, run_id: str, case_ids: Sequence[str]) -> dict[str, list[str]]:
         """The tags of some of a run's cases, by case id."""

@@ -162,8 +162,8 @@ def test_a_run_keeps_cases_awaiting_their_expected_output_out_of_the_gate(
     assert result.exit_code == 0, result.stdout + result.stderr  # 3 errors of 4 were exit 3
     assert "3 awaiting an expected output (kept out of the gate" in result.stdout
     assert (
-        "Awaiting an expected output (kept out of the gate; a scorer that compares with one skipped them): 3 cases: m0, m1, m2"
-        in result.stdout
+        "Awaiting an expected output (kept out of the gate: a scorer that compares with one skipped "
+        "them, and no other failed them): 3 cases: m0, m1, m2" in result.stdout
     )
     # with another scorer they are scored by it, but a pass on it alone is no pass of the case
     both = make_suite(
@@ -178,3 +178,13 @@ def test_a_run_keeps_cases_awaiting_their_expected_output_out_of_the_gate(
     summary = open_store(tmp_path / "b.duckdb").get_run("latest").summary
     assert summary is not None and summary.gate_counts is not None
     assert summary.gate_counts.results == 1 and summary.awaiting_expected == ["m0", "m1", "m2"]
+    # but a case another scorer failed has failed, whatever the missing comparison would say
+    failing = make_suite(
+        suite_yaml.format(scorers="  - name: fuzzy\n  - name: contains\n    args: {value: nowhere}\n"),
+        [golden, *mined],
+    )
+    failed = cli("run", str(failing), "--db", str(tmp_path / "c.duckdb"), "--no-progress")
+    assert failed.exit_code == 1, failed.stdout + failed.stderr
+    counted = open_store(tmp_path / "c.duckdb").get_run("latest").summary
+    assert counted is not None and counted.gate_counts is not None
+    assert counted.gate_counts.results == 4 and counted.awaiting_expected == []
