@@ -22,8 +22,9 @@ from pathlib import Path
 from evalkit.errors import ExitCode, UsageError
 from evalkit.gate.suite import GateDecision
 from evalkit.results import RunRecord, RunSummary, new_run_id
+from evalkit.run.call_counts import summed_calls
 from evalkit.run.sharding import Shard
-from evalkit.run.summary import judged_summary, summed_calls
+from evalkit.run.summary import judged_summary
 from evalkit.store import Store, open_store
 from evalkit.store.run_tables import RunRows, add_cache_rows, insert_run, read_cache_rows, read_run_rows
 from evalkit.suite.spec import GateSpec

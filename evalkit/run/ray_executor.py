@@ -37,6 +37,7 @@ from evalkit.providers.base import CompletionRequest
 from evalkit.providers.calls import ModelCaller
 from evalkit.results import CaseResult, OutputRecord
 from evalkit.run.budget import BudgetGuard, JudgesOverBudget, unplanned_call_worst
+from evalkit.run.call_counts import add_calls
 from evalkit.run.call_plan import case_cost_model, token_bound
 from evalkit.run.evaluate import CHUNK, evaluate_case
 from evalkit.run.ray_shard import ShardBatch, ShardJob, run_shard
@@ -97,11 +98,13 @@ async def _while_workers_warm(
     target: Any,
     caller: ModelCaller,
     deliver: Callable[[CaseResult], Awaitable[None]],
+    use_cache: bool = False,
 ) -> int:
     """Make calls on the driver until every pre-warming task is done; returns how many were made.
 
     Dispatching stops as soon as the workers are ready; the calls in flight finish before any shard
-    starts, so the run never has more calls in flight than its concurrency allows.
+    starts, so the run never has more calls in flight than its concurrency allows. ``use_cache``:
+    the run reads the response cache (``work`` was looked up and not found there).
     """
     if len(ray.wait(list(warming), num_returns=len(warming), timeout=WARM_GRACE)[0]) == len(warming):
         return 0  # workers already warm (a later run in the session): shards start at once
@@ -110,7 +113,7 @@ async def _while_workers_warm(
 
     async def one(case: Case, epoch: int) -> None:
         try:
-            await deliver(await evaluate_case(suite, target, caller, case, epoch, use_cache=False))
+            await deliver(await evaluate_case(suite, target, caller, case, epoch, use_cache=use_cache))
         finally:
             slots.release()
 
@@ -232,7 +235,9 @@ async def evaluate_on_ray(
             misses.extend((case.id, epoch) for case, epoch in chunk)
             first.extend(chunk[: max(0, DRIVER_MAX - len(first))])
     if warming and options.budget_usd is None:
-        state.on_driver = await _while_workers_warm(ray, warming, first, suite, target, caller, deliver)
+        state.on_driver = await _while_workers_warm(
+            ray, warming, first, suite, target, caller, deliver, options.use_cache
+        )
         misses = [key for key in misses if key not in state.received]
     if not misses or state.stopped_by_budget:
         return state
@@ -273,6 +278,7 @@ async def evaluate_on_ray(
                 max_attempts=options.max_attempts,
                 work=tuple(missing),
                 budget_usd=part,
+                use_cache=options.use_cache,
             )
             generator = remote.remote(job)
             running.add(generator)
@@ -284,10 +290,7 @@ async def evaluate_on_ray(
                     if part is not None:
                         shares[id(generator)][1] += batch.cost_usd
                     caller.new_cache_rows.extend(batch.cache_rows)
-                    caller.stats.requests += batch.requests
-                    caller.stats.retries += batch.retries
-                    caller.stats.failures += batch.failures
-                    caller.stats.timed_out += batch.timed_out
+                    add_calls(caller, batch.calls)
                     caller.stats.cost_usd += batch.cost_usd
                     caller.stats.judge_cost_usd += batch.judge_cost_usd
                     state.cost_usd += batch.cost_usd

@@ -14,15 +14,16 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncGenerator, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from evalkit.cases import Case
 from evalkit.providers.base import CompletionRequest
 from evalkit.providers.calls import CallStats, ModelCaller, RetryPolicy
 from evalkit.providers.concurrency import ConcurrencyLimit
-from evalkit.results import CaseResult, OutputRecord
+from evalkit.results import CallCounts, CaseResult, OutputRecord
 from evalkit.run.budget import BudgetGuard, JudgesOverBudget, unplanned_call_worst
+from evalkit.run.call_counts import calls_since, process_calls
 from evalkit.run.call_plan import case_cost_model
 from evalkit.run.evaluate import evaluate_case, prepare_target
 
@@ -45,6 +46,9 @@ class ShardJob:
     max_attempts: int
     work: tuple[tuple[str, int], ...]  # (case id, epoch) pairs to evaluate
     budget_usd: float | None = None  # the most this shard may spend (its share of the run's budget)
+    # the run reads the response cache: the driver looked the target's answers up and found none,
+    # so they count as cache misses, as in a local run (the judges' find nothing on a worker)
+    use_cache: bool = False
 
 
 @dataclass
@@ -53,10 +57,8 @@ class ShardBatch:
 
     results: list[CaseResult]
     cache_rows: list[tuple[str, str, Any]]
-    requests: int = 0
-    retries: int = 0
-    failures: int = 0
-    timed_out: int = 0
+    # every counter of the run's Calls line (requests, judge calls, 429s, ...) since the last batch
+    calls: CallCounts = field(default_factory=CallCounts)
     cost_usd: float = 0.0  # the target's and the judge's
     judge_cost_usd: float = 0.0
     # the shard's budget share stopped it: the next case's worst case did not fit with nothing in
@@ -167,6 +169,9 @@ async def _shard_batches(job: ShardJob) -> AsyncGenerator[ShardBatch, None]:
                 """A call the cost model does not know (a custom scorer's): its own worst case."""
                 await top_up(unplanned_call_worst(call))
 
+            key = caller.key_for(request, epoch) if job.use_cache else None
+            if key is not None:  # looked up (on the driver) now: no thread hop to ask _CollectOnly
+                caller.prefetch([key])
             try:
                 return await evaluate_case(
                     suite,
@@ -175,7 +180,7 @@ async def _shard_batches(job: ShardJob) -> AsyncGenerator[ShardBatch, None]:
                     case,
                     epoch,
                     request,
-                    use_cache=False,
+                    use_cache=job.use_cache,
                     before_scoring=reserve_judges if guard is not None else None,
                     before_call=reserve_call if guard is not None else None,
                 )
@@ -192,7 +197,7 @@ async def _shard_batches(job: ShardJob) -> AsyncGenerator[ShardBatch, None]:
     pending = {asyncio.create_task(one(c, e)) for c in cases for e in wanted[c.id]}
     batch: list[CaseResult] = []
     last = time.monotonic()
-    sent = CallStats()  # what earlier batches already reported
+    sent, sent_calls = CallStats(), CallCounts()  # what earlier batches already reported
     try:
         while pending:
             done, pending = await asyncio.wait(
@@ -202,21 +207,18 @@ async def _shard_batches(job: ShardJob) -> AsyncGenerator[ShardBatch, None]:
             if (batch or (stopped and not pending)) and (
                 len(batch) >= BATCH_RESULTS or not pending or time.monotonic() - last >= BATCH_SECONDS
             ):
-                stats = caller.stats
+                stats, calls = caller.stats, process_calls(caller)
                 out = ShardBatch(
                     results=batch,
                     cache_rows=caller.drain_cache_rows(),
-                    requests=stats.requests - sent.requests,
-                    retries=stats.retries - sent.retries,
-                    failures=stats.failures - sent.failures,
-                    timed_out=stats.timed_out - sent.timed_out,
+                    calls=calls_since(calls, sent_calls),
                     cost_usd=stats.cost_usd - sent.cost_usd,
                     judge_cost_usd=stats.judge_cost_usd - sent.judge_cost_usd,
                     stopped_by_budget=stopped and not pending,
                 )
                 # snapshot before yielding: when the generator resumes, the loop has already run
                 # other tasks, whose new requests belong to the next batch, not to no batch at all
-                sent = replace(stats)
+                sent, sent_calls = replace(stats), calls
                 batch, last = [], time.monotonic()
                 yield out
     finally:

@@ -34,6 +34,7 @@ from evalkit.results import (
 )
 from evalkit.run.batches import BatchWriter
 from evalkit.run.budget import budget_stop_reason, require_priced
+from evalkit.run.call_counts import process_calls, summed_calls
 from evalkit.run.call_plan import unmetered, unpriced_models
 from evalkit.run.evaluate import Target, prepare_target
 from evalkit.run.git_head import git_commit
@@ -48,7 +49,7 @@ from evalkit.run.shape import (
 )
 from evalkit.run.sharding import resumed_options
 from evalkit.run.signals import StopSignals, db_argument, interrupted, resume_command, stopped_decision
-from evalkit.run.summary import judged_summary, process_calls, summed_calls
+from evalkit.run.summary import judged_summary
 from evalkit.store import Store
 from evalkit.store.leases import RunLeases, fresh_heartbeat
 from evalkit.suite.loading import Suite

@@ -13,52 +13,13 @@ the run it stands for would fail.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from evalkit.gate.judges import JudgeCheck, judge_checks
 from evalkit.gate.suite import GateDecision, apply_judge_checks, apply_scorer_errors, decide
-from evalkit.results import CallCounts, RunSummary, VerdictCounts
+from evalkit.results import RunSummary, VerdictCounts
 from evalkit.store import Store
 from evalkit.suite.spec import GateSpec
-
-if TYPE_CHECKING:
-    from evalkit.providers.calls import ModelCaller
-
-# counters of `CallCounts` that add up over the processes or shards of one run
-CALL_COUNTERS = (
-    "requests",
-    "retries",
-    "cache_hits",
-    "cache_misses",
-    "failed_calls",
-    "rate_limit_backoffs",
-    "rate_limited",
-    "judge_calls",
-    "timed_out",
-)
-
-
-def process_calls(caller: ModelCaller) -> CallCounts:
-    """The calls this process made for a run so far, as a summary counts them."""
-    stats = caller.stats
-    return CallCounts(
-        requests=stats.requests,
-        retries=stats.retries,
-        cache_hits=stats.cache_hits,
-        cache_misses=stats.cache_misses,
-        failed_calls=stats.failures,
-        rate_limit_backoffs=caller.limit.decreases,
-        rate_limited=stats.rate_limited,
-        timed_out=stats.timed_out,
-        judge_calls=stats.judge_calls,
-    )
-
-
-def summed_calls(parts: Sequence[CallCounts | None], **last: Any) -> CallCounts:
-    """The calls of a run made in ``parts`` (shards, or a run and its resumptions), counters summed;
-    ``last`` sets what is not a sum (the adaptive limit at the end)."""
-    known = [p for p in parts if p is not None]
-    return CallCounts(**{key: sum(getattr(p, key) for p in known) for key in CALL_COUNTERS}, **last)
 
 
 def _awaiting_expected(

@@ -83,6 +83,53 @@ def test_ray_run_equals_local_run_and_uses_the_cache(
     assert run.summary.calls.cache_hits == 250 and run.summary.calls.requests == 0
 
 
+def test_a_ray_run_counts_every_call_of_its_shards_as_a_local_run_does(
+    ray_session: Any, make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """Every counter of the Calls line travels with the shards' batches: judge calls, 429s and cache
+    misses included, not only those of the calls the driver made itself."""
+    from evalkit.run.call_counts import CALL_COUNTERS
+
+    def judge_or_answer(body: dict[str, Any]) -> str:
+        if "rubric" in json.dumps(body["messages"]).lower():
+            return json.dumps({"reasoning": "fine", "score": 8, "pass": True, "confidence": 0.9})
+        return answer(body)
+
+    def every_7th_first_attempt_429(body: dict[str, Any], seen: int) -> str | None:
+        question = body["messages"][-1]["content"]
+        return "429" if question.startswith("q") and int(question[1:]) % 7 == 0 and seen == 1 else None
+
+    with LoopbackOpenAI(responder=answer) as server:  # workers started, evalkit imported in them
+        warm = make_suite(loopback_suite(server.base_url, scorers=SCORERS), cases(10), name="warm")
+        assert cli("run", str(warm), "--db", str(tmp_path / "warm.duckdb"), "--ray", "local").exit_code in (
+            0,
+            1,
+        )
+    counted: dict[str, tuple[Any, int, str]] = {}
+    for name, ray in (("local", ()), ("ray", ("--ray", "local"))):
+        with LoopbackOpenAI(
+            responder=judge_or_answer, fault_plan=every_7th_first_attempt_429, latency=0.02
+        ) as server:
+            judge = (
+                "  - name: llm_judge\n    args:\n      rubric: The answer is right.\n"
+                f"      model: openai/loopback\n      api_base: {server.base_url}\n"
+            )
+            path = make_suite(loopback_suite(server.base_url, scorers=SCORERS + judge), cases(300), name=name)
+            db = str(tmp_path / f"{name}.duckdb")
+            result = cli("run", str(path), "--db", db, "--no-progress", "--concurrency", "8", *ray)
+            assert result.exit_code in (0, 1), result.stdout + result.stderr
+            judged = sum("rubric" in json.dumps(b["messages"]).lower() for b in server.stats.bodies)
+        calls_line = next(line for line in result.stdout.splitlines() if line.startswith("Calls "))
+        summary = open_store(db).get_run("latest").summary
+        counted[name] = (summary.calls, judged, calls_line)
+    assert summary.ray.shards > 0 and summary.ray.calls_on_driver < 300  # the shards made calls
+    (local, local_judged, local_line), (sharded, judged, line) = counted["local"], counted["ray"]
+    assert judged == local_judged == 300 and sharded.judge_calls == judged
+    assert sharded.rate_limited == local.rate_limited == 43 and sharded.cache_misses == 600
+    assert {k: getattr(sharded, k) for k in CALL_COUNTERS} == {k: getattr(local, k) for k in CALL_COUNTERS}
+    assert line == local_line
+
+
 def _kill_shard_workers() -> bool:
     """SIGKILL the Ray worker processes running a shard (their process title names the task).
 

@@ -1,0 +1,59 @@
+"""A run's call counters: read off a process's call path, carried by Ray shard batches, summed.
+
+Kept apart from :mod:`evalkit.run.summary` so a Ray worker can count its shard's calls without
+importing the store and the gate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from evalkit.results import CallCounts
+
+if TYPE_CHECKING:
+    from evalkit.providers.calls import ModelCaller
+
+# counters of `CallCounts` that add up over the processes or shards of one run
+CALL_COUNTERS = (
+    "requests",
+    "retries",
+    "cache_hits",
+    "cache_misses",
+    "failed_calls",
+    "rate_limit_backoffs",
+    "rate_limited",
+    "judge_calls",
+    "timed_out",
+)
+# where `CallStats` keeps each counter but rate_limit_backoffs (the concurrency limit's `decreases`)
+_STATS_NAMES = {
+    key: "failures" if key == "failed_calls" else key for key in CALL_COUNTERS if key != "rate_limit_backoffs"
+}
+
+
+def process_calls(caller: ModelCaller) -> CallCounts:
+    """The calls this process made for a run so far (shards' added with :func:`add_calls`), as a
+    summary counts them."""
+    counts = {key: getattr(caller.stats, name) for key, name in _STATS_NAMES.items()}
+    return CallCounts(**counts, rate_limit_backoffs=caller.limit.decreases)
+
+
+def add_calls(caller: ModelCaller, calls: CallCounts) -> None:
+    """Count ``calls``, made for this run elsewhere (a Ray shard), as this process's: every counter
+    of :data:`CALL_COUNTERS`, so :func:`process_calls` reports the run's, not the driver's alone."""
+    for key, name in _STATS_NAMES.items():
+        setattr(caller.stats, name, getattr(caller.stats, name) + getattr(calls, key))
+    caller.limit.decreases += calls.rate_limit_backoffs
+
+
+def calls_since(now: CallCounts, before: CallCounts) -> CallCounts:
+    """The calls counted in ``now`` and not yet in ``before`` (what a shard's next batch reports)."""
+    return CallCounts(**{key: getattr(now, key) - getattr(before, key) for key in CALL_COUNTERS})
+
+
+def summed_calls(parts: Sequence[CallCounts | None], **last: Any) -> CallCounts:
+    """The calls of a run made in ``parts`` (shards, or a run and its resumptions), counters summed;
+    ``last`` sets what is not a sum (the adaptive limit at the end)."""
+    known = [p for p in parts if p is not None]
+    return CallCounts(**{key: sum(getattr(p, key) for p in known) for key in CALL_COUNTERS}, **last)
