@@ -35,11 +35,12 @@ from evalkit.cases import Case
 from evalkit.errors import UsageError
 from evalkit.providers.base import CompletionRequest
 from evalkit.providers.calls import ModelCaller
-from evalkit.results import CaseResult, OutputRecord
+from evalkit.results import CaseResult, OutputRecord, RayShards
 from evalkit.run.budget import BudgetGuard, JudgesOverBudget, unplanned_call_worst
 from evalkit.run.call_counts import add_calls
 from evalkit.run.call_plan import case_cost_model, token_bound
 from evalkit.run.evaluate import CHUNK, evaluate_case
+from evalkit.run.local_loop import Progress
 from evalkit.run.ray_shard import ShardBatch, ShardJob, run_shard
 
 SHARD_SIZE = 100  # fewest calls per shard
@@ -117,13 +118,18 @@ async def _while_workers_warm(
         finally:
             slots.release()
 
-    for case, epoch in work:
-        ready, _ = ray.wait(list(warming), num_returns=len(warming), timeout=0)
-        if len(ready) == len(warming):
-            break
-        await slots.acquire()
-        started.append(asyncio.create_task(one(case, epoch)))
-    await asyncio.gather(*started)
+    try:
+        for case, epoch in work:
+            ready, _ = ray.wait(list(warming), num_returns=len(warming), timeout=0)
+            if len(ready) == len(warming):
+                break
+            await slots.acquire()
+            started.append(asyncio.create_task(one(case, epoch)))
+        await asyncio.gather(*started)
+    finally:  # a stopped run: no call of these may deliver a result after the last commit
+        for task in started:
+            task.cancel()
+        await asyncio.gather(*started, return_exceptions=True)
     return len(started)
 
 
@@ -193,13 +199,36 @@ async def evaluate_on_ray(
     options: Any,
     on_result: Callable[[CaseResult], None] | None,
     warming: Sequence[Any] = (),
-) -> RayDispatch:
-    """The Ray counterpart of the runner's local loop: same inputs, same stored results.
+) -> Progress:
+    """The Ray counterpart of the runner's local loop (:func:`~evalkit.run.local_loop.evaluate_all`):
+    same inputs, same stored results, and like it, every result received is committed before it
+    returns, also when the run is stopped (a signal cancels it).
 
     ``warming``: the refs :func:`prewarm` returned; the driver makes calls until they are done.
     """
-    ray = connect(options.ray)
     state = RayDispatch()
+    try:
+        await _dispatch(state, suite, target, caller, items, writer, options, on_result, warming)
+    finally:
+        await writer.flush()
+    shards = RayShards(
+        shards=state.shards, shard_retries=state.shard_retries, calls_on_driver=state.on_driver
+    )
+    return Progress(stopped_by_budget=state.stopped_by_budget, ray=shards)
+
+
+async def _dispatch(
+    state: RayDispatch,
+    suite: Any,
+    target: Any,
+    caller: ModelCaller,
+    items: Iterator[tuple[Case, int]],
+    writer: Any,
+    options: Any,
+    on_result: Callable[[CaseResult], None] | None,
+    warming: Sequence[Any],
+) -> None:
+    ray = connect(options.ray)
 
     async def deliver(result: CaseResult) -> None:
         key = (result.case.id, result.epoch)
@@ -209,6 +238,17 @@ async def evaluate_on_ray(
         await writer.add(result)
         if on_result is not None:
             on_result(result)
+
+    async def deliver_batch(results: list[CaseResult]) -> None:
+        """A received batch handed to the writer whole, even when the run is cancelled midway: its
+        results are answered, and a stopped run stores every answer it took."""
+        try:
+            for result in results:
+                await deliver(result)
+        except asyncio.CancelledError:
+            for result in results:  # those already handed over are skipped
+                await deliver(result)
+            raise
 
     # 1. Answer cached calls on the driver (their judges within the budget); collect the rest by shard.
     misses: list[tuple[str, int]] = []
@@ -240,7 +280,7 @@ async def evaluate_on_ray(
         )
         misses = [key for key in misses if key not in state.received]
     if not misses or state.stopped_by_budget:
-        return state
+        return
     cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
     size = min(MAX_SHARD_SIZE, max(SHARD_SIZE, math.ceil(len(misses) / (cpus * SHARDS_PER_CPU))))
     # 2. Run the shards, as many at once as the cluster has CPUs, splitting the concurrency between them.
@@ -294,8 +334,7 @@ async def evaluate_on_ray(
                     caller.stats.cost_usd += batch.cost_usd
                     caller.stats.judge_cost_usd += batch.judge_cost_usd
                     state.cost_usd += batch.cost_usd
-                    for result in batch.results:
-                        await deliver(result)
+                    await deliver_batch(batch.results)
                     if batch.stopped_by_budget:  # its share is spent: start no more shards
                         budget_hit.set()
                         state.stopped_by_budget = True
@@ -306,6 +345,9 @@ async def evaluate_on_ray(
                             ray.cancel(other)
                         return
                 return
+            except asyncio.CancelledError:  # the run was stopped: so is the shard's task
+                ray.cancel(generator)
+                raise
             except Exception as exc:  # the worker died or the task failed: resubmit what is missing
                 if budget_hit.is_set():
                     return
@@ -333,4 +375,3 @@ async def evaluate_on_ray(
             await run_one(work)
 
     await asyncio.gather(*(limited(work) for _, work in sorted(shards.items())))
-    return state

@@ -27,7 +27,6 @@ from evalkit.providers.concurrency import ConcurrencyLimit
 from evalkit.results import (
     CallCounts,
     CaseResult,
-    RayShards,
     RunRecord,
     RunSummary,
     new_run_id,
@@ -273,15 +272,8 @@ async def _execute(
         if options.ray is not None:
             from evalkit.run.ray_executor import evaluate_on_ray
 
-            dispatched = await evaluate_on_ray(
+            progress = await evaluate_on_ray(
                 suite, target, caller, items, writer, options, on_result, warming=warming
-            )
-            await writer.flush()
-            progress.stopped_by_budget = dispatched.stopped_by_budget
-            progress.ray = RayShards(
-                shards=dispatched.shards,
-                shard_retries=dispatched.shard_retries,
-                calls_on_driver=dispatched.on_driver,
             )
         else:
             progress = await evaluate_all(suite, target, caller, items, writer, options, on_result)

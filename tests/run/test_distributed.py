@@ -216,6 +216,39 @@ def test_a_worker_killed_mid_run_loses_nothing_and_stores_nothing_twice(
     assert comparable(tmp_path / "ray.duckdb") == comparable(tmp_path / "local.duckdb")
 
 
+def test_a_stopped_ray_run_stores_every_result_the_driver_received(
+    ray_session: Any, suite: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A signal stops a Ray run as it stops a local one: every result handed to the writer (here, each
+    one ``on_result`` saw) is committed, also those still buffered for the next commit."""
+    import asyncio
+
+    from evalkit.run.runner import RunOptions, execute_run
+    from evalkit.run.signals import RunInterrupted
+    from evalkit.suite.loading import load_suite
+
+    # no pre-warming, so the driver makes no calls itself: every result comes from a shard's batch
+    monkeypatch.setattr("evalkit.run.runner._prewarm_ray", lambda *args: [])
+    handed: list[str] = []
+
+    def on_result(result: Any) -> None:
+        handed.append(result.case.id)
+        if len(handed) == 40:  # well inside a commit's second: buffered, not yet stored
+            os.kill(os.getpid(), signal.SIGINT)
+
+    store = open_store(tmp_path / "r.duckdb")
+    with LoopbackOpenAI(responder=answer, latency=0.02) as server:
+        options = RunOptions(ray="local", concurrency=8, use_cache=False)
+        loaded = load_suite(suite(server, 400))
+        with pytest.raises(RunInterrupted) as stopped:
+            asyncio.run(execute_run(loaded, store, options, on_result=on_result))
+    run = store.get_run("latest")
+    kept = {case_id for case_id, _ in store.completed_keys(run.run_id)}
+    # a result is handed over before on_result sees it: the one the signal cut short is kept too
+    assert set(handed) <= kept and len(kept) <= len(handed) + 1 and len(kept) < 400
+    assert run.status == "incomplete" and f"{len(kept)} of 400 results kept" in stopped.value.message
+
+
 def test_budget_stops_a_ray_run_cleanly(
     ray_session: Any, make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
 ) -> None:
