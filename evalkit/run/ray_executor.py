@@ -78,16 +78,25 @@ def connect(address: str | None) -> Any:
         import ray
     except ImportError:
         raise UsageError("--ray needs Ray: pip install 'evalkit[ray]'") from None
-    if not ray.is_initialized():
-        if address in (None, "", "local"):
-            ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
-        else:
-            try:
-                ray.init(
-                    address=address, include_dashboard=False, log_to_driver=False, configure_logging=False
-                )
-            except (ConnectionError, RuntimeError, ValueError) as exc:
-                raise UsageError(f"--ray {address}: cannot connect to the Ray cluster: {exc}") from None
+    from evalkit.run.signals import handlers_restored  # not on workers: it imports the store
+
+    if ray.is_initialized():
+        return ray
+    local = address in (None, "", "local")
+    settings: dict[str, Any] = {
+        "include_dashboard": False,
+        "log_to_driver": False,
+        "configure_logging": False,
+    }
+    if not local:
+        settings["address"] = address
+    try:
+        with handlers_restored():  # a run's SIGINT/SIGTERM handling, not Ray's sys.exit
+            ray.init(**settings)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        if local:
+            raise
+        raise UsageError(f"--ray {address}: cannot connect to the Ray cluster: {exc}") from None
     return ray
 
 

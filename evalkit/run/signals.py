@@ -17,6 +17,7 @@ import contextlib
 import os
 import shlex
 import signal
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -78,6 +79,26 @@ class StopSignals:
         for signum in self._installed:
             loop.remove_signal_handler(signum)
         self._installed.clear()
+
+
+@contextlib.contextmanager
+def handlers_restored() -> Iterator[None]:
+    """SIGINT's and SIGTERM's handlers as they were before the block, put back after it.
+
+    ``ray.init`` installs its own SIGTERM handler (stop Ray's processes, then ``sys.exit``): it
+    replaced a run's :class:`StopSignals`, so SIGTERM ended a run on Ray with exit 15 and a traceback
+    instead of 143 and the resume command. Ray's processes are still stopped, at exit.
+    """
+    if threading.current_thread() is not threading.main_thread():  # no handlers to keep there
+        yield
+        return
+    saved = {signum: signal.getsignal(signum) for signum in EXIT_CODES}
+    try:
+        yield
+    finally:
+        for signum, handler in saved.items():
+            if handler is not None:  # None: set outside Python, nothing to put back
+                signal.signal(signum, handler)
 
 
 def interrupted(

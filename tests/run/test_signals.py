@@ -100,6 +100,40 @@ def test_a_signal_leaves_a_resumable_incomplete_run_and_says_how_to_finish_it(
     assert run.summary.calls is not None and run.summary.calls.requests == first_requests + len(sent)
 
 
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_stops_a_run_on_ray_as_it_stops_a_local_one(
+    make_suite: Callable[..., Path], tmp_path: Path, signum: signal.Signals, code: int
+) -> None:
+    """ray.init installs its own SIGTERM handler (sys.exit): the run's own is put back after it, so the
+    exit code, the one-line message and the stored gate are those of a local run."""
+    pytest.importorskip("ray", reason="Ray tests need the [ray] extra (.ci/setup installs it)")
+    responder = CountingResponder(after=4)
+    db = tmp_path / "r.duckdb"
+    with LoopbackOpenAI(latency=0.3, responder=responder) as server:
+        suite = make_suite(loopback_suite(server.base_url, scorers="  - name: json_fields\n"), CASES)
+        command = [sys.executable, "-m", "evalkit", "run", str(suite), "--db", str(db), "--no-progress"]
+        proc = subprocess.Popen(
+            [*command, "-c", "2", "--ray", "local"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        try:
+            assert responder.answered.wait(120), "the run never reached the server"
+            proc.send_signal(signum)
+            _, stderr = proc.communicate(timeout=120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert proc.returncode == code, stderr
+    # Ray prints its own notice on starting a session (a run that is not stopped prints it too)
+    lines = [line for line in stderr.strip().splitlines() if "Token authentication" not in line]
+    assert len(lines) == 1 and "Traceback" not in stderr, stderr
+    store = open_store(db)
+    (run,) = store.list_runs()
+    kept = len(store.completed_keys(run.run_id))
+    assert run.status == "incomplete" and kept < len(CASES)
+    assert run.summary is not None and run.summary.gate is not None and run.summary.gate.exit_code == code
+    assert f"run {run.run_id} stopped by {signum.name}: {kept} of {len(CASES)} results kept" in lines[0]
+
+
 def test_a_run_being_resumed_shows_no_figures_of_its_stopped_part(tmp_path: Path, cli: Any) -> None:
     """While a resume runs it (or after the resuming process was killed), the stored summary is the
     earlier stop's: 52 of 200 results, 78.8%, 'fail (130)'. runs and show must not print those as
