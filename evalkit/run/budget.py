@@ -76,14 +76,25 @@ def require_priced(target_model: str, scorers: list[ScorerSpec]) -> None:
         )
 
 
-def budget_stop_reason(cap_usd: float, caller: ModelCaller, resume_command: str) -> str:
-    """The line ``evalkit run`` prints when the budget stopped a run: what was spent, how to go on."""
+def budget_stop_reason(
+    cap_usd: float, caller: ModelCaller, resume_command: str, *, share: bool = False
+) -> str:
+    """The line ``evalkit run`` prints when the budget stopped a run: what was spent, how to go on.
+
+    ``share``: a Ray shard's share of the budget stopped it (docs/distributed.md), so the budget as
+    a whole may have more left than one case could cost; the line says how much."""
     stats = caller.stats
     target = stats.cost_usd - stats.judge_cost_usd
+    left = (
+        f"what was left of its shard's share of the budget "
+        f"({_usd(max(0.0, cap_usd - stats.cost_usd))} of {_usd(cap_usd)} left overall)"
+        if share
+        else "what is left"
+    )
     return (
         f"stopped at the budget of {_usd(cap_usd)}: spent {_usd(stats.cost_usd)} "
         f"(target {_usd(target)}, judge {_usd(stats.judge_cost_usd)}); the next case could cost more "
-        f"than what is left; resume with `{resume_command}`"
+        f"than {left}; resume with `{resume_command}`"
     )
 
 

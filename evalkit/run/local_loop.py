@@ -37,6 +37,8 @@ class Progress:
 
     stopped_by_budget: bool = False
     ray: RayShards | None = None  # added to the run's summary
+    # on Ray: what stopped the run was a shard's share of the budget, not the whole budget
+    share_spent: bool = False
     dispatched: int = 0
     pending: set[asyncio.Task[CaseResult | None]] = field(default_factory=set)
 

@@ -192,6 +192,7 @@ class RayDispatch:
     """Driver-side state of a run on Ray."""
 
     stopped_by_budget: bool = False
+    share_spent: bool = False  # a shard's share of the budget ran out, not the budget as a whole
     cost_usd: float = 0.0
     shards: int = 0
     shard_retries: int = 0
@@ -223,7 +224,7 @@ async def evaluate_on_ray(
     shards = RayShards(
         shards=state.shards, shard_retries=state.shard_retries, calls_on_driver=state.on_driver
     )
-    return Progress(stopped_by_budget=state.stopped_by_budget, ray=shards)
+    return Progress(stopped_by_budget=state.stopped_by_budget, ray=shards, share_spent=state.share_spent)
 
 
 async def _dispatch(
@@ -346,7 +347,7 @@ async def _dispatch(
                     await deliver_batch(batch.results)
                     if batch.stopped_by_budget:  # its share is spent: start no more shards
                         budget_hit.set()
-                        state.stopped_by_budget = True
+                        state.stopped_by_budget = state.share_spent = True
                     if options.budget_usd is not None and caller.stats.cost_usd >= options.budget_usd:
                         budget_hit.set()
                         state.stopped_by_budget = True

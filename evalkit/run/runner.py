@@ -327,7 +327,8 @@ async def _finish(
     if status != "complete":  # stopped by --budget, a signal or an error: part of the cases ran
         resume = resume_command(run, db_argument(store))
         spent = progress.stopped_by_budget and options.budget_usd is not None
-        reason = budget_stop_reason(options.budget_usd or 0.0, caller, resume) if spent else None
+        cap = options.budget_usd or 0.0
+        reason = budget_stop_reason(cap, caller, resume, share=progress.share_spent) if spent else None
         decision = stopped_decision(run, summary, resume, budget_reason=reason, signum=signal)
     summary = summary.model_copy(update={"gate": decision})
     await asyncio.to_thread(store.finish_run, run.run_id, status=status, summary=summary)

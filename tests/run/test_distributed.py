@@ -279,6 +279,12 @@ def test_budget_stops_a_ray_run_cleanly(
     # a hard cap on Ray too: each shard spends at most its share of what was left when it started
     assert 0 < run.summary.cost_usd <= 0.00005, run.summary.cost_usd
     assert frame["cost_usd"].sum() == pytest.approx(run.summary.cost_usd)
+    # the stop names the shard's share that ran out, and how much of the budget is left overall
+    left = f"${0.00005 - run.summary.cost_usd:.8f}".rstrip("0")
+    reason = run.summary.gate.reasons[0]
+    assert (
+        f"than what was left of its shard's share of the budget ({left} of $0.00005 left overall)" in reason
+    )
 
 
 def test_prewarm_loads_the_suite_on_a_worker_per_cpu(
