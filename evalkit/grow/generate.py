@@ -35,7 +35,7 @@ from evalkit.providers.base import CompletionRequest, needs_prompt
 from evalkit.providers.calls import ModelCaller, RetryPolicy
 from evalkit.providers.concurrency import ConcurrencyLimit
 from evalkit.providers.prices import unpriced
-from evalkit.run.summary import process_calls
+from evalkit.run.call_counts import process_calls
 from evalkit.store import Store
 from evalkit.store.growth import GrowthStore
 from evalkit.suite.loading import Suite
