@@ -39,6 +39,10 @@ class Outcome(Enum):
     OTHER = "other"  # says nothing about capacity (a malformed body, a 400, a cancelled call)
 
 
+# a run without --concurrency starts this many calls in flight and adapts up to the maximum
+ADAPTIVE_START, ADAPTIVE_MAX = 8, 64
+
+
 class ConcurrencyLimit:
     """At most ``limit`` calls in flight; adaptive (slow start, then share-based decrease) unless fixed."""
 

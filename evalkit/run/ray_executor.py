@@ -35,6 +35,7 @@ from evalkit.cases import Case
 from evalkit.errors import UsageError
 from evalkit.providers.base import CompletionRequest
 from evalkit.providers.calls import ModelCaller
+from evalkit.providers.concurrency import ADAPTIVE_MAX, ADAPTIVE_START
 from evalkit.results import CaseResult, OutputRecord, RayShards
 from evalkit.run.budget import BudgetGuard, JudgesOverBudget, unplanned_call_worst
 from evalkit.run.call_counts import add_calls
@@ -295,7 +296,7 @@ async def _dispatch(
     size = min(MAX_SHARD_SIZE, max(SHARD_SIZE, math.ceil(len(misses) / (cpus * SHARDS_PER_CPU))))
     # 2. Run the shards, as many at once as the cluster has CPUs, splitting the concurrency between them.
     parallel = min(cpus, math.ceil(len(misses) / size))
-    per_task = max(1, (options.concurrency or 64) // parallel)
+    per_task = max(1, (options.concurrency or ADAPTIVE_MAX) // parallel)
     shards = dict(enumerate(equal_shards(misses, size, per_task)))
     state.shards = len(shards)
     remote = ray.remote(num_cpus=1, num_gpus=options.ray_num_gpus or 0, max_retries=0)(run_shard)
@@ -329,6 +330,8 @@ async def _dispatch(
                 work=tuple(missing),
                 budget_usd=part,
                 use_cache=options.use_cache,
+                adaptive=options.concurrency is None,
+                adaptive_start=max(1, ADAPTIVE_START // parallel),
             )
             generator = remote.remote(job)
             running.add(generator)

@@ -49,6 +49,10 @@ class ShardJob:
     # the run reads the response cache: the driver looked the target's answers up and found none,
     # so they count as cache misses, as in a local run (the judges' find nothing on a worker)
     use_cache: bool = False
+    # without --concurrency a local run adapts (slow start, backing off on 429s); so does each shard
+    # then, within its share, so a provider that caps concurrency does not turn its 429s into errors
+    adaptive: bool = False
+    adaptive_start: int = 1
 
 
 @dataclass
@@ -94,13 +98,21 @@ def worker_suite(path: str) -> tuple[Suite, dict[str, Case]]:
     return _loaded[key]
 
 
+def shard_limit(job: ShardJob) -> ConcurrencyLimit:
+    """A shard's concurrency limit: fixed at its share of --concurrency, or, without one, adaptive
+    up to its share of the local run's maximum, starting at its share of the local run's start."""
+    if not job.adaptive:
+        return ConcurrencyLimit(job.concurrency, maximum=job.concurrency, adaptive=False)
+    return ConcurrencyLimit(min(job.concurrency, max(1, job.adaptive_start)), maximum=job.concurrency)
+
+
 async def _shard_batches(job: ShardJob) -> AsyncGenerator[ShardBatch, None]:
     """Evaluate a shard's work on a worker, yielding batches of results as they complete."""
     suite, by_id = worker_suite(job.suite_path)
     target = prepare_target(suite, job.model, job.prompt, job.timeout)
     caller = ModelCaller(
         suite.base_dir,
-        limit=ConcurrencyLimit(job.concurrency, maximum=job.concurrency, adaptive=False),
+        limit=shard_limit(job),
         retry=RetryPolicy(max_attempts=job.max_attempts),
         cache=_CollectOnly(),
     )

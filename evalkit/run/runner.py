@@ -23,7 +23,7 @@ from evalkit.errors import DatabaseFileError, UsageError
 from evalkit.gate.cells import BaselineCheck, RunVerdict, check_baseline, resolve_baseline
 from evalkit.gate.suite import GateDecision
 from evalkit.providers.calls import ModelCaller, RetryPolicy
-from evalkit.providers.concurrency import ConcurrencyLimit
+from evalkit.providers.concurrency import ADAPTIVE_MAX, ADAPTIVE_START, ConcurrencyLimit
 from evalkit.results import (
     CallCounts,
     CaseResult,
@@ -52,8 +52,6 @@ from evalkit.run.summary import judged_summary
 from evalkit.store import Store
 from evalkit.store.leases import RunLeases, fresh_heartbeat
 from evalkit.suite.loading import Suite
-
-ADAPTIVE_START, ADAPTIVE_MAX = 8, 64
 
 
 @dataclass
