@@ -207,8 +207,11 @@ async def score_case(
         spec = configured.spec
         if spec.verified_only and not case.verified:
             continue
-        if case.expected is None and needs_expected(spec.name, spec.args):
-            continue  # a case awaiting its expected output (mined, generated): nothing to compare with
+        if case.expected is None and not case.verified and needs_expected(spec.name, spec.args):
+            # a candidate awaiting its expected output (mined, generated): nothing to compare with;
+            # a verified case without one (refused at load, but `rescore` reads stored cases) is
+            # the scorer's error, as before, never a silent pass on the other scorers
+            continue
         try:
             result = configured.fn(ctx if id(configured) in planned else unplanned)
             score: Score = await result if inspect.isawaitable(result) else result

@@ -188,3 +188,26 @@ def test_a_run_keeps_cases_awaiting_their_expected_output_out_of_the_gate(
     counted = open_store(tmp_path / "c.duckdb").get_run("latest").summary
     assert counted is not None and counted.gate_counts is not None
     assert counted.gate_counts.results == 4 and counted.awaiting_expected == []
+
+
+def test_only_a_candidate_skips_the_comparison_a_verified_case_without_expected_is_an_error(
+    make_suite: Callable[..., Path],
+) -> None:
+    """`rescore` reads stored cases without the load-time check: a verified case without expected
+    must stay the comparing scorer's error, not pass on the other scorers."""
+    import asyncio
+
+    from evalkit.cases import Case
+    from evalkit.results import OutputRecord
+    from evalkit.run.evaluate import score_case
+
+    suite = load_suite(
+        make_suite(
+            SUITE.format(scorers="  - name: fuzzy\n  - name: contains\n    args: {value: x}\n"), [ANSWERED]
+        )
+    )
+    output = OutputRecord(status="ok", text="x")
+    verified = asyncio.run(score_case(suite, Case(id="v", input={"question": "q"}), output))
+    assert [(row.scorer, row.error is not None) for row in verified] == [("fuzzy", True), ("contains", False)]
+    pending = Case(id="p", input={"question": "q"}, verified=False)
+    assert [row.scorer for row in asyncio.run(score_case(suite, pending, output))] == ["contains"]
