@@ -11,12 +11,15 @@ than the calls already in flight when they do not (a model that ignores ``max_to
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from evalkit.cases import Case
 from evalkit.errors import ProviderError, UsageError
 from evalkit.providers.base import CompletionRequest
 from evalkit.providers.calls import ModelCaller
-from evalkit.run.call_plan import call_worst, unpriced_models
+from evalkit.results import OutputRecord
+from evalkit.run.call_plan import CaseCostModel, call_worst, unpriced_models
 from evalkit.suite.spec import ScorerSpec
 
 
@@ -62,6 +65,29 @@ def unplanned_call_worst(request: CompletionRequest) -> float:
             "price for it, so the call would count as $0; run without --budget to make it"
         )
     return worst
+
+
+@dataclass(frozen=True)
+class TopUps:
+    """What a dispatched case reserves beyond what it reserved to be dispatched, through ``top_up``:
+    its loop's way to reserve more (waiting for the cases in flight, raising JudgesOverBudget when
+    nothing in flight can free enough)."""
+
+    case: Case
+    costs: CaseCostModel | None
+    top_up: Callable[[float], Awaitable[None]]
+
+    async def judges(self, output: OutputRecord) -> None:
+        """The judges' worst case on this output, where it is longer than the one reserved (a
+        ``python:``, ``http:`` or ``replay:`` target's reply has no max_tokens)."""
+        more = self.costs.judge_more(self.case, output.text or "") if self.costs is not None else 0.0
+        if more > 0:
+            await self.top_up(more)
+
+    async def call(self, request: CompletionRequest) -> None:
+        """A call the cost model does not know (a custom scorer's, a case's own judge): its own
+        worst case."""
+        await self.top_up(unplanned_call_worst(request))
 
 
 def require_priced(target_model: str, scorers: list[ScorerSpec]) -> None:

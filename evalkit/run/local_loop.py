@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING
 from evalkit.cases import Case
 from evalkit.providers.base import CompletionRequest
 from evalkit.providers.calls import ModelCaller
-from evalkit.results import CaseResult, OutputRecord, RayShards
+from evalkit.results import CaseResult, RayShards
 from evalkit.run.batches import BatchWriter
-from evalkit.run.budget import BudgetGuard, JudgesOverBudget, unplanned_call_worst
+from evalkit.run.budget import BudgetGuard, JudgesOverBudget, TopUps
 from evalkit.run.call_plan import case_cost_model
 from evalkit.run.evaluate import CHUNK, Target, evaluate_case
 from evalkit.suite.loading import Suite
@@ -102,19 +102,8 @@ async def evaluate_all(
                 topping_up[me] -= 1
             held[0] += more
 
-        async def reserve_judges(output: OutputRecord) -> None:
-            """The judges' worst case on this output, where it is longer than the one reserved (a
-            ``python:``, ``http:`` or ``replay:`` target's reply has no max_tokens)."""
-            assert costs is not None
-            more = costs.judge_more(case, output.text or "")
-            if more > 0:
-                await top_up(more)
-
-        async def reserve_call(call: CompletionRequest) -> None:
-            """A call the cost model does not know (a custom scorer's): its own worst case."""
-            await top_up(unplanned_call_worst(call))
-
-        checked = reserve_judges if guard is not None and costs is not None and costs.judges else None
+        tops = TopUps(case, costs, top_up)
+        checked = tops.judges if guard is not None and costs is not None and costs.judges else None
         try:
             result = await evaluate_case(
                 suite,
@@ -125,7 +114,7 @@ async def evaluate_all(
                 request,
                 options.use_cache,
                 before_scoring=checked,
-                before_call=reserve_call if guard is not None else None,
+                before_call=tops.call if guard is not None else None,
             )
             await writer.add(result)  # stored (buffered) as soon as it completes
             if on_result is not None:

@@ -33,11 +33,10 @@ from typing import Any
 
 from evalkit.cases import Case
 from evalkit.errors import UsageError
-from evalkit.providers.base import CompletionRequest
 from evalkit.providers.calls import ModelCaller
 from evalkit.providers.concurrency import ADAPTIVE_MAX, ADAPTIVE_START
 from evalkit.results import CaseResult, OutputRecord, RayShards
-from evalkit.run.budget import BudgetGuard, JudgesOverBudget, unplanned_call_worst
+from evalkit.run.budget import BudgetGuard, JudgesOverBudget, TopUps
 from evalkit.run.call_counts import add_calls
 from evalkit.run.call_plan import case_cost_model, token_bound
 from evalkit.run.evaluate import CHUNK, evaluate_case
@@ -168,9 +167,6 @@ class _DriverJudging:
         async def fits(output: OutputRecord) -> None:  # on the answer itself, known by now
             await reserve(costs.judge_worst(case, token_bound(output.text or "")))
 
-        async def reserve_call(call: CompletionRequest) -> None:  # a custom scorer's call
-            await reserve(unplanned_call_worst(call))
-
         try:
             return await evaluate_case(
                 self.suite,
@@ -180,7 +176,7 @@ class _DriverJudging:
                 epoch,
                 request,
                 before_scoring=fits,
-                before_call=reserve_call,
+                before_call=TopUps(case, costs, reserve).call,
             )
         except JudgesOverBudget:
             return None

@@ -18,11 +18,10 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from evalkit.cases import Case
-from evalkit.providers.base import CompletionRequest
 from evalkit.providers.calls import CallStats, ModelCaller, RetryPolicy
 from evalkit.providers.concurrency import ConcurrencyLimit
-from evalkit.results import CallCounts, CaseResult, OutputRecord
-from evalkit.run.budget import BudgetGuard, JudgesOverBudget, unplanned_call_worst
+from evalkit.results import CallCounts, CaseResult
+from evalkit.run.budget import BudgetGuard, JudgesOverBudget, TopUps
 from evalkit.run.call_counts import calls_since, process_calls
 from evalkit.run.call_plan import case_cost_model
 from evalkit.run.evaluate import evaluate_case, prepare_target
@@ -170,17 +169,7 @@ async def _shard_batches(job: ShardJob) -> AsyncGenerator[ShardBatch, None]:
                             topping_up.discard((case.id, epoch))
                 worst += more
 
-            async def reserve_judges(output: OutputRecord) -> None:
-                """The judges' calls on an output longer than the reply bound, reserved too."""
-                assert costs is not None
-                more = costs.judge_more(case, output.text or "")
-                if more > 0:
-                    await top_up(more)
-
-            async def reserve_call(call: CompletionRequest) -> None:
-                """A call the cost model does not know (a custom scorer's): its own worst case."""
-                await top_up(unplanned_call_worst(call))
-
+            tops = TopUps(case, costs, top_up)
             key = caller.key_for(request, epoch) if job.use_cache else None
             if key is not None:  # looked up (on the driver) now: no thread hop to ask _CollectOnly
                 caller.prefetch([key])
@@ -193,8 +182,8 @@ async def _shard_batches(job: ShardJob) -> AsyncGenerator[ShardBatch, None]:
                     epoch,
                     request,
                     use_cache=job.use_cache,
-                    before_scoring=reserve_judges if guard is not None else None,
-                    before_call=reserve_call if guard is not None else None,
+                    before_scoring=tops.judges if guard is not None else None,
+                    before_call=tops.call if guard is not None else None,
                 )
             except JudgesOverBudget:  # unscored: the share is spent
                 stopped = True
