@@ -235,6 +235,16 @@ class DuckDBBackend:
             raise
         con.execute("COMMIT")
 
+    def recorded_versions(self, con: DuckDBConnection) -> set[int] | None:
+        """The migrations applied, read straight from ``schema_migrations``; None when the file has
+        no such table (a new or a foreign file: :func:`~evalkit.store.migrate.applied_versions` then
+        looks in the catalog). On a new connection DuckDB's catalog views cost ~4 ms before their
+        first answer, this ~1 ms, for every command that opens an existing database."""
+        try:
+            return {row[0] for row in con.execute("SELECT version FROM schema_migrations")}
+        except duckdb.CatalogException:
+            return None
+
     def _open(self) -> duckdb.DuckDBPyConnection:
         self._finish_closing()  # one connection at a time (see __init__)
         try:
