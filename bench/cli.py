@@ -138,7 +138,7 @@ EVALKIT = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "evalki
 
 
 # the second evalkit run finds the first one's database: it opens it (DuckDB's engine and ~25 ms of
-# catalog set-up) and records its run before the first call, as a run with a restored cache does
+# catalog set-up) before the first call, as a run with a restored cache does
 NAMES = ("raw aiohttp client", "evalkit run", "evalkit run, existing database")
 
 

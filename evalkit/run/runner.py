@@ -248,10 +248,13 @@ async def _execute(
             shard=options.shard,
             case_set_hash=case_set_hash(digests),
         ).model_copy(update=fresh_heartbeat())
-        if store.opened or options.ray is not None:
+        # stored (its database created, if new) by the first commit, while the first calls fly;
+        # first when Ray's shards store into its row, or when the file opened read-only (its one-line
+        # error then comes before any call)
+        if options.ray is not None or getattr(store.backend, "read_only", False):
             await asyncio.to_thread(store.create_run, run)
             record = None
-        else:  # a database still to be created: made, and the run stored, while the first calls fly
+        else:
             record = run
     caller.run_id = run.run_id  # its own earlier answers, found in the cache on resume, are its cost
     if on_start is not None:

@@ -86,6 +86,7 @@ class DuckDBBackend:
         self._closing: threading.Thread | None = None  # see close_in_background
         self._close_error: BaseException | None = None
         self.handoffs = 0  # times this process let go of the file for another one
+        self.read_only = False  # the last open fell back to reading (see _read_only_fallback)
 
     def __str__(self) -> str:
         return str(self.path)
@@ -262,10 +263,13 @@ class DuckDBBackend:
         try:
             while True:
                 try:
-                    return duckdb.connect(str(self.path), config=_config())
+                    con = duckdb.connect(str(self.path), config=_config())
+                    self.read_only = False
+                    return con
                 except duckdb.Error as exc:
                     locked = isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower()
                     if not locked and (readable := self._read_only_fallback(exc)) is not None:
+                        self.read_only = True
                         return readable
                     if not locked:
                         # a process handing the file over may still be finishing its write-ahead

@@ -266,6 +266,26 @@ def test_read_only_directory_reads_work_and_a_run_is_one_line_exit_3(
     assert loopback.stats.requests == sent
 
 
+def test_a_process_run_on_a_read_only_database_sends_nothing(
+    stored_db: Path,
+    read_only_dir: Callable[[Path], Path],
+    suite_on_loopback: Callable[..., Path],
+    loopback: LoopbackOpenAI,
+) -> None:
+    """As users run it, with a first round of calls big enough to leave before a late refusal would
+    stop it: a run on an existing database records its run while its first calls are in flight,
+    except on a file opened read-only, whose refusal must come first (16 requests went out when it
+    did not)."""
+    db = read_only_dir(stored_db)
+    sent = loopback.stats.requests
+    many = [{"id": f"m{i}", "input": {"question": f"q{i}"}, "expected": "x"} for i in range(64)]
+    evalkit = [sys.executable, "-m", "evalkit", "run", str(suite_on_loopback(cases=many))]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    ran = subprocess.run([*evalkit, "--db", str(db), "--no-progress"], env=env, capture_output=True, text=True)
+    assert "writable" in one_error_line(ran, 3, f"{db}: ")
+    assert loopback.stats.requests == sent
+
+
 def test_disk_full_keeps_committed_results_and_the_run_resumes(
     make_suite: Callable[..., Path], tmp_path: Path
 ) -> None:
