@@ -11,14 +11,16 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 from evalkit.cases import content_id
-from evalkit.errors import UsageError
+from evalkit.errors import ConfigError, UsageError
+from evalkit.grow.logfiles import JSONL_SUFFIXES
 from evalkit.grow.neardup import input_text
 from evalkit.grow.pii import PiiScrubber, without_placeholders
 from evalkit.outputs import parse_output
-from evalkit.suite.growth import MiningSpec
+from evalkit.suite.growth import DateOrder, MiningSpec
 from evalkit.suite.loading import Suite
 
 # Failure reasons, in the order a record's first reason is chosen.
@@ -31,7 +33,19 @@ _EPOCH = re.compile(r"^\s*(?!\d{8}\s*$)[-+]?\d+(?:\.\d+)?\s*$")
 # (2026), a count or a date in another unit, and reading it as 1970 would be wrong without a word.
 EPOCH_FLOOR = 1e9
 _SINCE_HINT = "use ISO 8601 (2026-11-01, 2026-11-01T09:00:00Z) or a duration like 7d, 12h, 2w"
+# Day and month as numbers before the year (03/04/2026, 3.4.26, 03-04-2026): 3 April in Europe,
+# 4 March in the US, and pandas reads it month-first. The order is the log's to say
+# (mining.date_order); unsaid, such a time is refused rather than guessed.
+_DAY_MONTH = re.compile(r"(?<![\d/.\-])(\d{1,2})([/.\-])(\d{1,2})\2(\d{4}|\d{2})(?![\d/.\-])")
+_ORDER_HINT = (
+    "use ISO 8601 in the log (2026-11-01, 2026-11-01T09:00:00Z), "
+    "or say its order in the suite: mining.date_order: day_first or month_first"
+)
 COMPARED_WORDS = 80
+
+
+class AmbiguousDateError(ConfigError):
+    """A log time with the day and month as numbers before the year, in a log whose order is unsaid."""
 
 
 @dataclass
@@ -84,11 +98,13 @@ def parse_since(value: str | None, now: datetime | None = None) -> datetime | No
     return _utc(parsed)
 
 
-def parse_timestamp(value: Any) -> datetime | None:
+def parse_timestamp(value: Any, date_order: DateOrder | None = None) -> datetime | None:
     """A log timestamp (datetime, ISO text, epoch seconds or milliseconds) as naive UTC; None if unreadable.
 
     Epoch times before 2001 (``EPOCH_FLOOR``) and text without a digit (``now``, ``today``: the
-    time of reading, not of the record) are unreadable.
+    time of reading, not of the record) are unreadable. A date with the day and month as numbers
+    before the year (``03/04/2026``; a two-digit year is 20YY) is read in ``date_order``; without
+    one it raises :class:`AmbiguousDateError` rather than guess which number is the month.
     """
     if value is None or value == "":
         return None
@@ -101,6 +117,28 @@ def parse_timestamp(value: Any) -> datetime | None:
     text = str(value).strip()
     if not any(c.isdigit() for c in text):
         return None
+    matches = list(_DAY_MONTH.finditer(text))
+    if not matches:
+        return _pandas_time(text)
+    if date_order is None:
+        if _pandas_time(text) is None:
+            return None
+        raise AmbiguousDateError(f"timestamp {text!r}: which is the month? {_ORDER_HINT}")
+    if len(matches) > 1:  # two dates in one time: the log is not what it says it is
+        return None
+    match = matches[0]
+    first, second, year = int(match.group(1)), int(match.group(3)), int(match.group(4))
+    day, month = (first, second) if date_order == "day_first" else (second, first)
+    try:
+        date = datetime(year + 2000 if len(match.group(4)) == 2 else year, month, day).date()
+    except ValueError:  # 25/12/2026 month first: no date in the order the log says it uses
+        return None
+    stamp = _pandas_time(text[: match.start()] + date.isoformat() + text[match.end() :], utc=False)
+    # pandas reads '2026-03-04 2030-10-15' (an ISO date and a dotted time rewritten) as some time
+    return _utc(stamp) if stamp is not None and stamp.date() == date else None
+
+
+def _pandas_time(text: str, *, utc: bool = True) -> datetime | None:
     import pandas as pd
 
     try:
@@ -109,7 +147,7 @@ def parse_timestamp(value: Any) -> datetime | None:
         return None
     if not isinstance(stamp, datetime):  # NaT
         return None
-    return _utc(stamp)
+    return _utc(stamp) if utc else stamp
 
 
 def _utc(stamp: datetime) -> datetime:
@@ -224,6 +262,16 @@ class RecordReader:
                 pass
         return found
 
+    def time_of(self, value: Any, source: str, position: int) -> datetime | None:
+        """A record's time (:func:`parse_timestamp` in ``mining.date_order``); a time it would have to
+        guess at is refused with the log file and the record's line (JSONL) or number."""
+        try:
+            return parse_timestamp(value, self.spec.date_order)
+        except AmbiguousDateError as exc:
+            if Path(source).suffix.lower() in JSONL_SUFFIXES:
+                raise AmbiguousDateError(exc.message, path=source, line=position) from None
+            raise AmbiguousDateError(f"record {position}: {exc.message}", path=source) from None
+
     def read(self, record: dict[str, Any], source: str, position: int) -> Failure | str:
         """A scrubbed failure, or the reason the record is skipped (``"ok"`` when it did not fail)."""
         f = self.spec.fields
@@ -247,6 +295,7 @@ class RecordReader:
         text = comparable_text(case_input)
         if not text:
             return "empty input"
+        logged_at = self.time_of(field_value(record, f.timestamp), source, position) if f.timestamp else None
         raw_id = get(f.id)
         log_id = str(raw_id) if not is_blank(raw_id) else content_id(record)
         if self.scrubber.finds(log_id):  # an id that is itself personal data is stored hashed
@@ -262,7 +311,7 @@ class RecordReader:
         return Failure(
             log_id=log_id,
             source=source,
-            logged_at=parse_timestamp(field_value(record, f.timestamp)) if f.timestamp else None,
+            logged_at=logged_at,
             input=case_input,
             reasons=reasons,
             output=output,

@@ -42,7 +42,6 @@ from evalkit.grow.log_records import (
     field_value,
     is_blank,
     parse_since,
-    parse_timestamp,
 )
 from evalkit.grow.logfiles import iter_log, resolve_logs
 from evalkit.grow.neardup import NearDuplicateIndex
@@ -197,7 +196,7 @@ def mine(
             report.records += 1
             if window_start is not None:
                 raw_stamp = field_value(record, spec.fields.timestamp or "")
-                stamp = parse_timestamp(raw_stamp)
+                stamp = reader.time_of(raw_stamp, str(path), position)
                 if stamp is None:  # neither inside nor outside the window: unusable
                     report.unusable["no timestamp" if is_blank(raw_stamp) else "unreadable timestamp"] += 1
                     continue

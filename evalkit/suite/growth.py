@@ -15,11 +15,13 @@ Both are optional; their defaults work for a suite that names neither::
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 DEFAULT_GENERATOR = "local/smollm2-135m"
+# How a log writes a date with the day and month as numbers before the year (03/04/2026).
+DateOrder = Literal["day_first", "month_first"]
 
 # Edge-case families a generator is asked for, by name -> what the case should exercise.
 EDGE_CASE_FAMILIES: dict[str, str] = {
@@ -110,6 +112,11 @@ class MiningSpec(BaseModel):
 
     fields: LogFieldMap
     table: str | None = Field(default=None, description="Table to read when a log is a DuckDB database.")
+    date_order: DateOrder | None = Field(
+        default=None,
+        description="How the log writes dates with the day and month as numbers before the year "
+        "(03/04/2026): day_first (3 April) or month_first (March 4). Unset, such a date is refused.",
+    )
     negative_feedback: list[FeedbackValue] = Field(
         default_factory=lambda: [
             "bad",
