@@ -18,7 +18,9 @@ def lint(
 ) -> None:
     """Lint SUITE: schema fields without descriptions, case variables before the fixed instructions
     (and the cache-stable prefix of each prompt, in tokens), few-shot examples, cases lacking the
-    expected output a scorer needs. Exit 1 on errors (with --strict, on warnings too), else 0."""
+    expected output a scorer needs. Exit 2 when `evalkit run` would refuse the suite (a case file
+    error, a golden case without the expected output a scorer compares with), as the run does; 1 on
+    other errors (with --strict, on warnings too); else 0."""
     from rich.text import Text
 
     from evalkit.cli.console import out
@@ -31,11 +33,13 @@ def lint(
         out.print(Text(finding.one_line(), style=styles[finding.severity]))
     errors, warnings = report.count("error"), report.count("warning")
     ok = errors == 0 and (warnings == 0 or not strict)
+    refused = report.refused_by_run()
     out.print(
         Text(
             f"lint {'passed' if ok else 'FAILED'}: suite {report.suite}, prompts {', '.join(report.prompts)}: "
-            f"{errors} error(s), {warnings} warning(s)",
+            f"{errors} error(s), {warnings} warning(s)"
+            + ("; `evalkit run` refuses this suite (exit 2)" if refused else ""),
             style="bold green" if ok else "bold red",
         )
     )
-    raise typer.Exit(0 if ok else 1)
+    raise typer.Exit(2 if refused else 0 if ok else 1)

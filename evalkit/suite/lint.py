@@ -9,11 +9,16 @@
   cache-stable prefix), measured by rendering the prompt for the suite's cases.
 - **few-shot** (warning): the prompt shows worked examples ([assistant] turns, or "Example:" /
   "Output:" blocks).
+- **cases** (error): what ``evalkit run`` refuses in the case files before any call (a duplicate id,
+  a missing template variable, ...).
 - **expected-missing** (error): cases without an expected output under a scorer that compares with one
   (``@scorer(..., needs_expected=...)``); ``evalkit run`` refuses such a suite before any call.
 - **expected-pending** (warning): mined or generated cases (``verified: false``) still without an
   expected output under such a scorer; it will report that it could not score them (give it
   ``verified_only: true`` to skip them until a person writes one).
+
+Findings of the rules ``evalkit run`` refuses a suite for (``REFUSED_BY_RUN``) make ``evalkit lint``
+exit 2, as the run would; other errors exit 1.
 
 Token counts are approximate (words and punctuation marks, ``≈tok``): close to BPE counts for
 English, and the same for every version, so comparisons between prompts hold.
@@ -39,6 +44,8 @@ _TOKEN = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 _EXAMPLE_BLOCK = re.compile(
     r"(?im)^\s*(?:#+\s*)?(?:examples?|sample (?:input|output)|output|answer)\s*\d*\s*:"
 )
+# the rules whose findings `evalkit run` refuses the suite for (exit 2) before any call
+REFUSED_BY_RUN = frozenset({"cases", "expected-missing"})
 # fixed text after the first case variable that counts as "instructions after the data"
 MIN_TRAILING_INSTRUCTIONS = 12
 SAMPLE_CASES = 500
@@ -82,6 +89,10 @@ class LintReport(BaseModel):
 
     def count(self, severity: Severity) -> int:
         return sum(f.severity == severity for f in self.findings)
+
+    def refused_by_run(self) -> bool:
+        """Whether ``evalkit run`` would refuse the suite (exit 2) for a problem lint found."""
+        return any(f.rule in REFUSED_BY_RUN for f in self.findings)
 
 
 def count_tokens(text: str) -> int:

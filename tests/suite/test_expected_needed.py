@@ -141,6 +141,31 @@ def test_run_refuses_before_any_call(
     assert "Cases" not in result.stdout  # no case was run
 
 
+def test_lint_exits_2_where_run_refuses_and_only_warns_of_a_mined_case(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """`evalkit lint` in CI must not pass (exit 1, "quality") a suite `evalkit run` refuses as bad
+    input (exit 2): the same exit code, and the same file and line."""
+    path = make_suite(SUITE.format(scorers="  - name: fuzzy\n"), [ANSWERED, UNANSWERED])
+    cases = path.parent / "cases.jsonl"
+    linted = cli("lint", str(path))
+    assert linted.exit_code == 2, linted.stdout + linted.stderr
+    assert (
+        f"{cases}:2: error expected-missing: 1 case(s) have no expected output, but scorer 'fuzzy' "
+        "(fuzzy) compares with it (first: case 'b'); `evalkit run` refuses them"
+    ) in linted.stdout.splitlines()
+    assert linted.stdout.splitlines()[-1].endswith(
+        ": 1 error(s), 0 warning(s); `evalkit run` refuses this suite (exit 2)"
+    )
+    ran = cli("run", str(path), "--db", str(tmp_path / "r.duckdb"), "--no-progress")
+    assert ran.exit_code == 2 and f"{cases}:2: case 'b' has no `expected`" in ran.stderr
+    # a mined case awaiting a person is run (its comparison skipped): a warning, as before
+    mined = {**UNANSWERED, "source": "mined", "verified": False}
+    pending = make_suite(SUITE.format(scorers="  - name: fuzzy\n"), [ANSWERED, mined], name="pending")
+    assert cli("lint", str(pending)).exit_code == 0
+    assert cli("lint", str(pending), "--strict").exit_code == 1
+
+
 def test_a_run_keeps_cases_awaiting_their_expected_output_out_of_the_gate(
     make_suite: Callable[..., Path],
     cli: Callable[..., CliResult],

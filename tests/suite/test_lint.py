@@ -123,7 +123,7 @@ def test_lint_and_dry_run_refuse_what_run_refuses(
     cases.write_text(cases.read_text() + first + "\n")
     line = len(cases.read_text().splitlines())
     linted = cli("lint", str(path), "--prompt", "good")
-    assert linted.exit_code == 1, linted.stdout
+    assert linted.exit_code == 2, linted.stdout  # as the run's: bad input, not a lint verdict
     assert f"cases.jsonl:{line}: error cases: duplicate case id" in linted.stdout
     dry = cli("run", str(path), "--prompt", "good", "--dry-run")
     assert dry.exit_code == 2 and f"cases.jsonl:{line}: duplicate case id" in dry.stderr
