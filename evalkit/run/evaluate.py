@@ -314,6 +314,17 @@ async def scored_result(
         suite, case, output, caller, use_cache=use_cache, spend=spend, before_call=before_call
     )
     verdict, score = case_verdict(scores, suite.config.gate)
+    if (
+        verdict != "error"
+        and case.verified
+        and suite.needing_expected(case)
+        and not (verdict == "fail" and suite.config.gate.case_pass == "all")
+    ):
+        # a verified case without the expected output a scorer compares with (refused at load, but
+        # `rescore` reads stored cases): that scorer's error leaves the case unjudged, as a pass (or
+        # a weighted mean) on the other scorers alone is no verdict; a failure under case_pass: all
+        # stands
+        verdict, score = "error", None
     return CaseResult(
         case=case,
         epoch=epoch,

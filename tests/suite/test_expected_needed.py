@@ -236,3 +236,46 @@ def test_only_a_candidate_skips_the_comparison_a_verified_case_without_expected_
     assert [(row.scorer, row.error is not None) for row in verified] == [("fuzzy", True), ("contains", False)]
     pending = Case(id="p", input={"question": "q"}, verified=False)
     assert [row.scorer for row in asyncio.run(score_case(suite, pending, output))] == ["contains"]
+
+
+def test_rescore_never_passes_a_verified_case_without_expected_on_the_other_scorers(
+    make_suite: Callable[..., Path],
+    cli: Callable[..., CliResult],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A run stored a golden case without `expected` (no scorer compared with one then); rescoring
+    it with a suite that now has fuzzy must not count it as passed on `contains` alone: the run
+    refuses that suite, and the rescore leaves the case unjudged, fuzzy's error."""
+    from evalkit.store import open_store
+
+    (tmp_path / "echo_rescore.py").write_text("def answer(question):\n    return 'echo ' + question\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    suite_yaml = SUITE.replace("python:nowhere:fn", "python:echo_rescore:answer")
+    golden = {"id": "a", "input": {"question": "x"}, "expected": "echo x"}
+    contains = "  - name: contains\n    args: {value: echo}\n"
+    path = make_suite(suite_yaml.format(scorers=contains), [golden, UNANSWERED])
+    db = str(tmp_path / "r.duckdb")
+    assert cli("run", str(path), "--db", db, "--no-progress").exit_code == 0
+    parent = open_store(db).get_run("latest").run_id
+
+    path.write_text(suite_yaml.format(scorers=contains + "  - name: fuzzy\n"))
+    assert cli("run", str(path), "--db", str(tmp_path / "x.duckdb"), "--no-progress").exit_code == 2
+    result = cli("rescore", parent, "--db", db, "--no-progress")
+    assert "Cases 2: 1 passed, 0 failed, 1 errors" in result.stdout, result.stdout
+    assert "b [error] fuzzy: could not score (case has no expected output)" in result.stdout
+    assert result.exit_code == 3  # 1 of 2 cases could not be judged: no quality verdict
+    store = open_store(db)
+    verdicts = store.case_results(store.get_run("latest").run_id).set_index("case_id")["verdict"]
+    assert verdicts.to_dict() == {"a": "pass", "b": "error"}
+
+    # a failure on another scorer stands under case_pass: all, whatever the comparison would say
+    failing = "  - name: contains\n    args: {value: nowhere}\n  - name: fuzzy\n"
+    path.write_text(suite_yaml.format(scorers=failing))
+    failed = cli("rescore", parent, "--db", db, "--no-progress")
+    assert failed.exit_code == 1 and "Cases 2: 0 passed, 2 failed, 0 errors" in failed.stdout
+    # their weighted mean alone is no verdict either: the missing score could lift it
+    path.write_text(suite_yaml.format(scorers=failing) + "gate: {case_pass: weighted}\n")
+    assert cli("rescore", parent, "--db", db, "--no-progress").exit_code == 3
+    store = open_store(db)
+    assert store.case_results(store.get_run("latest").run_id)["verdict"].tolist()[1] == "error"
