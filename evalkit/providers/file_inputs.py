@@ -8,7 +8,9 @@ content); an image renders as a marker that becomes an image content part of tha
 to vision models as OpenAI's ``image_url`` with a data URL (litellm passes it on to every vendor).
 Templates may also use ``{{ doc.text }}``, ``{{ doc.name }}``, ``{{ doc.sha256 }}`` and, for a PDF,
 ``{{ doc.page_images }}``: its pages as images (rendered by pypdfium2, the ``files`` extra). ``python:``
-targets receive the :class:`FileInput` itself (``.path``, ``.data``, ``.text``).
+targets receive the :class:`FileInput` itself (``.path``, ``.data``, ``.text``). A prompt that places
+a PDF's text when it has none (a scan) and not its page images is not sent: evalkit does not OCR,
+and the case is its error (:func:`textless_pdf_problem`).
 
 Each file's SHA-256 is part of the call's cache key, so editing a file makes a new call. URLs are
 not fetched: ``{"$file": "https://..."}`` is refused unless ``EVALKIT_ALLOW_URL_FILES=1``, and
@@ -200,6 +202,32 @@ def pdf_text(data: bytes) -> str:
     logging.getLogger("pypdf").setLevel(logging.ERROR)
     reader = PdfReader(io.BytesIO(data))
     return "\f".join((page.extract_text() or "").strip() for page in reader.pages)
+
+
+def textless_pdf_problem(variables: dict[str, Any]) -> str | None:
+    """Why a rendered prompt must not be sent: it placed a PDF's text (``{{ doc }}``,
+    ``{{ doc.text }}``) and the PDF has none (a scan), while its page images were not placed either;
+    None when every file placed gives the model something to read.
+
+    Asked right after rendering: a file's text and page images are cached on first use, so what
+    the template read is what the cache holds. evalkit does not OCR (OCR is part of what a document
+    pipeline is evaluated on: a ``python:`` target does its own), so such a case is its error, not
+    a call whose answer comes from nothing.
+    """
+    for name, value in variables.items():
+        if (
+            isinstance(value, FileInput)
+            and value.kind == "pdf"
+            and "text" in value.__dict__  # the template placed its text
+            and "rendered_pages" not in value.__dict__  # and not its pages as images
+            and not value.text.strip()
+        ):
+            return (
+                f"{Path(value.name).name} has no text layer (a scanned document?): input {name!r} "
+                "would reach the model empty, so it was not sent; evalkit does not OCR: place "
+                f"{{{{ {name}.page_images }}}} for a vision model, or give the case its text"
+            )
+    return None
 
 
 def load_file_input(ref: dict[str, Any], root: Path) -> FileInput:

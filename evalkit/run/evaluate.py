@@ -19,7 +19,12 @@ from evalkit.gate.suite import case_verdict
 from evalkit.outputs import parse_output
 from evalkit.providers.base import Completion, CompletionRequest, needs_prompt, target_hash
 from evalkit.providers.calls import ModelCaller
-from evalkit.providers.file_inputs import has_file_refs, resolve_file_inputs, with_content_parts
+from evalkit.providers.file_inputs import (
+    has_file_refs,
+    resolve_file_inputs,
+    textless_pdf_problem,
+    with_content_parts,
+)
 from evalkit.providers.vendors import unknown_model_problem
 from evalkit.results import CaseResult, OutputRecord, ScoreRow
 from evalkit.run.budget import JudgesOverBudget
@@ -58,7 +63,10 @@ class Target:
             variables, attachments = resolve_file_inputs(variables, self.file_root or Path.cwd())
         schema = self.prompt_schema if self.prompt_schema is not None else self.response_schema
         messages = self.prompt.render(variables, output_schema=schema) if self.prompt else []
+        unsent = None
         if attachments:
+            # asked before anything else reads the files (a cache key would read their text)
+            unsent = textless_pdf_problem(variables) if self.prompt else None
             messages = with_content_parts(messages, variables)
         return CompletionRequest(
             model=self.model,
@@ -74,6 +82,7 @@ class Target:
             attachments=attachments,
             api_key_env=self.api_key_env,
             cache_prefix=self.cache_prefix,
+            unsent=unsent,
         )
 
 
@@ -266,7 +275,9 @@ async def evaluate_case(
     before_scoring: Callable[[OutputRecord], Awaitable[None]] | None = None,
     before_call: CallCheck | None = None,
 ) -> CaseResult:
-    """Render, call, parse and score one case. A failed call becomes an ``error`` verdict.
+    """Render, call, parse and score one case. A failed call becomes an ``error`` verdict, and so,
+    without a call, does a request evalkit will not send (``request.unsent``: a scanned PDF that the
+    prompt places as its empty text layer).
 
     ``use_cache=False`` (``--no-cache``) skips the response cache for the target and the judge alike.
     ``before_scoring`` sees the target's output before any scorer runs (``--budget`` reserves the
@@ -274,6 +285,9 @@ async def evaluate_case(
     each call of a scorer the cost model does not plan for (:func:`score_case`).
     """
     request = request or target.request(case)
+    if request.unsent is not None:  # nothing the model could read: the case's error, not a call
+        output = OutputRecord(status="error", error=request.unsent, attempts=0)
+        return CaseResult(case=case, epoch=epoch, output=output, verdict="error")
     try:
         completion = await caller.complete(request, epoch=epoch, use_cache=use_cache)
     except ProviderError as exc:

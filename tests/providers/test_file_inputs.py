@@ -317,3 +317,58 @@ def test_pypdf_does_not_log_beside_evalkits_one_line_errors(
     with pytest.raises(Exception):  # noqa: B017 - pypdf's error types vary; evalkit reports any
         pdf_text(truncated)
     assert not [r for r in caplog.records if r.name.startswith("pypdf")]
+
+
+def write_scanned_invoice(path: Path) -> None:
+    """A scanned invoice as the document flagship's generator writes it: a JPEG page, no text layer."""
+    from tests.suite.test_invoices_flagship import golden, load
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    load("make_invoices").write_invoice(golden("inv-scanned-01"), path)
+
+
+@pytest.mark.parametrize("placed", ["{{ doc }}", "{{ doc.text }}"])
+def test_a_scanned_pdf_placed_as_text_is_the_cases_error_not_an_empty_prompt(
+    tmp_path: Path, placed: str
+) -> None:
+    """A PDF without a text layer went to the model as an empty document, and its answer (from
+    nothing) was scored as the model's failure."""
+    root = tmp_path / "s"
+    write_scanned_invoice(root / "cases" / "docs" / "scan.pdf")
+    write_pdf(root / "cases" / "docs" / "inv.pdf", "Invoice INV-001", "Total due: 120.50 EUR")
+    assert pdf_text((root / "cases" / "docs" / "scan.pdf").read_bytes()).strip() == ""
+    cases = [
+        {"id": "scan", "input": {"doc": {"$file": "docs/scan.pdf"}}},
+        {"id": "digital", "input": {"doc": {"$file": "docs/inv.pdf"}}},
+    ]
+    db = tmp_path / "r.duckdb"
+    results: dict[str, CaseResult] = {}
+    with LoopbackOpenAI() as server:
+        suite = make_suite(root, f"[user]\nRead the invoice.\n{placed}\n", cases, api_base=server.base_url)
+        store = open_store(db)
+        outcome = run_suite(
+            load_suite(suite), store, RunOptions(), on_result=lambda r: results.update({r.case.id: r})
+        )
+        sent = [b["messages"][-1]["content"] for b in server.stats.bodies]
+    assert sent == ["Read the invoice.\nInvoice INV-001\fTotal due: 120.50 EUR"]  # the scan made no call
+    scan = results["scan"]
+    assert scan.verdict == "error" and scan.output.status == "error" and scan.output.attempts == 0
+    assert scan.output.error is not None and scan.output.error.startswith(
+        "scan.pdf has no text layer (a scanned document?): input 'doc' would reach the model empty"
+    )
+    assert "{{ doc.page_images }}" in scan.output.error
+    assert results["digital"].verdict == "pass"
+    # an error, not a failure: the gate says the verdict cannot be trusted (exit 3), not "model worse"
+    assert (outcome.summary.errors, outcome.summary.failed, outcome.summary.passed) == (1, 0, 1)
+    assert outcome.decision.exit_code == 3
+    stored = {row.case_id: row for row in store.case_results(outcome.run.run_id, frame=False)}
+    assert (stored["scan"].verdict, stored["scan"].status) == ("error", "error")
+    assert stored["scan"].error == scan.output.error and stored["scan"].raw_text is None
+    # beside its pages as images, the same (empty) text is no problem: a vision model reads the scan
+    with LoopbackOpenAI() as server:
+        prompt = f"[user]\nRead the invoice.\n{{{{ doc.page_images }}}}\nText layer: {placed}\n"
+        suite = make_suite(root, prompt, cases[:1], api_base=server.base_url)
+        seen = run(suite, tmp_path / "vision.duckdb")
+        parts = server.stats.bodies[0]["messages"][-1]["content"]
+    assert seen["scan"].output.status == "ok"
+    assert [p["type"] for p in parts] == ["text", "image_url", "text"]
