@@ -9,8 +9,10 @@ What a team shipping invoice extraction typically runs, in three steps:
 3. fields read from each source with rules, then **reconciled**: a field both sources agree on,
    or only one source has, is taken as is; where they disagree (or neither has it) an LLM picks the
    value from the two texts (``INVOICES_LLM``, default the embedded ``local/smollm2-135m``; any
-   litellm model string works). An LLM answer that is not one of the candidates is not trusted: the
-   text layer's candidate wins.
+   litellm model string works; ``INVOICES_LLM_API_BASE`` points it at an OpenAI-compatible server).
+   An LLM answer that is not one of the candidates is not trusted, and a call that fails has no
+   answer: the text layer's candidate wins, and the output says so in ``notes`` (one line per
+   field), which the suite does not score: the answer is the same, the fallback is visible.
 
 ``evalkit run suites/invoices`` scores it field by field against golden/invoices.jsonl.
 """
@@ -32,7 +34,6 @@ from evalkit.providers.file_inputs import FileInput
 
 FIELDS = ("vendor", "invoice_number", "date", "currency", "total")
 DATE_FORMATS = ("%d.%m.%Y", "%Y-%m-%d", "%d/%m/%Y", "%B %d, %Y", "%b %d, %Y")
-LLM = os.environ.get("INVOICES_LLM", "local/smollm2-135m")
 
 
 def page_texts(invoice: FileInput) -> tuple[str, str]:
@@ -137,8 +138,11 @@ def read_fields(text: str) -> dict[str, Any]:
     return fields
 
 
-async def ask_llm(field: str, candidates: list[Any], layer: str, scanned: str) -> Any:
-    """The LLM's pick for one field, from the candidates the two sources gave."""
+async def ask_llm(field: str, candidates: list[Any], layer: str, scanned: str) -> tuple[Any, str | None]:
+    """The LLM's pick for one field, from the candidates the two sources gave, and a note when the
+    pick is the text layer's candidate because the LLM gave none (its call failed, its answer was
+    unreadable or not a candidate)."""
+    model = os.environ.get("INVOICES_LLM", "local/smollm2-135m")
     prompt = (
         f"Two readings of the same invoice disagree on its {field}. Candidates: {json.dumps(candidates)}.\n"
         f"Text layer:\n{layer[:1500]}\n\nOCR of the scanned pages:\n{scanned[:1500]}\n\n"
@@ -146,21 +150,34 @@ async def ask_llm(field: str, candidates: list[Any], layer: str, scanned: str) -
     )
     schema = {"type": "object", "properties": {field: {"enum": candidates}}, "required": [field]}
     request = CompletionRequest(
-        model=LLM,
+        model=model,
         messages=[{"role": "user", "content": prompt}],
         params={"temperature": 0, "max_tokens": 40},
         response_schema=schema,
+        api_base=os.environ.get("INVOICES_LLM_API_BASE") or None,
         timeout=120,
     )
+    kept = f"kept the text layer's {candidates[0]!r}"
     try:
-        answer = json.loads((await get_provider(LLM).complete(request)).text)[field]
-    except Exception:  # no model, a bad answer: the text layer's candidate stands
-        return candidates[0]
-    return answer if answer in candidates else candidates[0]
+        text = (await get_provider(model).complete(request)).text
+    except Exception as exc:  # no model, a server down: the text layer's candidate stands
+        return candidates[0], f"{field}: the reconciling LLM ({model}) failed: {_brief(exc)}; {kept}"
+    try:
+        answer = json.loads(text)[field]
+    except (ValueError, TypeError, KeyError, IndexError):
+        return candidates[0], f"{field}: the reconciling LLM's answer {text[:80]!r} gives no {field}; {kept}"
+    if answer not in candidates:
+        return candidates[0], f"{field}: the reconciling LLM answered {answer!r}, not a candidate; {kept}"
+    return answer, None
+
+
+def _brief(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
 
 
 async def extract(invoice: FileInput) -> dict[str, Any]:
-    """The pipeline: text layer, OCR where there is none, fields reconciled (by an LLM where they disagree)."""
+    """The pipeline: text layer, OCR where there is none, fields reconciled (by an LLM where they
+    disagree); ``notes`` says where the LLM gave no answer and the text layer's value was kept."""
     layer, scanned = await asyncio.to_thread(page_texts, invoice)  # OCR blocks: keep the loop free
     if not layer.strip() and not scanned.strip():
         # nothing to extract from is the pipeline's failure (the case's error), not fields the
@@ -170,11 +187,16 @@ async def extract(invoice: FileInput) -> dict[str, Any]:
         )
     from_layer, from_ocr = read_fields(layer), read_fields(scanned)
     result: dict[str, Any] = {}
+    notes: list[str] = []
     for field in FIELDS:
         candidates = [v for v in (from_layer.get(field), from_ocr.get(field)) if v is not None]
         distinct = list(dict.fromkeys(candidates))
         if len(distinct) == 1:
             result[field] = distinct[0]
         elif len(distinct) > 1:
-            result[field] = await ask_llm(field, distinct, layer, scanned)
+            result[field], note = await ask_llm(field, distinct, layer, scanned)
+            if note is not None:
+                notes.append(note)
+    if notes:  # only then: an invoice reconciled without trouble reads as it always did
+        result["notes"] = notes
     return result

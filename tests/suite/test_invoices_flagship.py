@@ -6,6 +6,7 @@ import asyncio
 import importlib.util
 import json
 import shutil
+import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -13,6 +14,12 @@ from typing import Any
 import pytest
 
 from evalkit.providers.file_inputs import load_file_input, pdf_text
+from evalkit.results import CaseResult
+from evalkit.run.runner import RunOptions, run_suite
+from evalkit.store import open_store
+from evalkit.suite.loading import load_suite
+from evalkit.testing.faults import Faults
+from evalkit.testing.openai_server import LoopbackOpenAI
 
 REPO = Path(__file__).resolve().parents[2]
 SUITE = REPO / "suites" / "invoices"
@@ -78,3 +85,56 @@ def test_a_document_with_nothing_to_read_is_the_pipelines_error(tmp_path: Path, 
     invoice = load_file_input({"$file": "blank.pdf"}, tmp_path)
     with pytest.raises(ValueError, match=r"blank\.pdf: no text layer, and OCR read nothing"):
         asyncio.run(load("pipeline").extract(invoice))
+
+
+def run_hybrid_02(db: Path, server: LoopbackOpenAI, monkeypatch: pytest.MonkeyPatch) -> CaseResult:
+    """The flagship suite on the one invoice whose two sources disagree (its vendor), the LLM that
+    settles it being the loopback server."""
+    monkeypatch.setenv("INVOICES_LLM", "openai/loopback")
+    monkeypatch.setenv("INVOICES_LLM_API_BASE", server.base_url)
+    monkeypatch.delitem(sys.modules, "pipeline", raising=False)  # another suite's pipeline.py
+    results: list[CaseResult] = []
+    store = open_store(db)
+    outcome = run_suite(
+        load_suite(SUITE / "suite.yaml"),
+        store,
+        RunOptions(case_filter=lambda case: case.id == "inv-hybrid-02"),
+        on_result=results.append,
+    )
+    assert server.stats.requests == 1  # the reconciling call
+    (result,) = results
+    (stored,) = store.case_results(outcome.run.run_id, frame=False)
+    assert stored.raw_text == result.output.text  # the notes are kept with the run
+    return result
+
+
+@pytest.mark.skipif(
+    shutil.which("tesseract") is None, reason="needs Debian's tesseract-ocr (.ci/setup installs it)"
+)
+def test_a_reconciling_llm_that_gives_no_answer_is_noted_and_the_answer_stands(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The text layer's candidate was kept without a word when the LLM call failed: the result
+    could not tell a settled field from one the LLM never saw."""
+    with LoopbackOpenAI(faults=Faults(error_500=1.0)) as server:
+        failed = run_hybrid_02(tmp_path / "failed.duckdb", server, monkeypatch)
+    with LoopbackOpenAI() as server:  # answers {"echo": ...}: no vendor in it
+        unread = run_hybrid_02(tmp_path / "unread.duckdb", server, monkeypatch)
+    with LoopbackOpenAI(responder=lambda _: json.dumps({"vendor": "Lumen Event Technology"})) as server:
+        settled = run_hybrid_02(tmp_path / "settled.duckdb", server, monkeypatch)
+    answer = json.loads(settled.output.text or "")
+    assert answer["vendor"] == golden("inv-hybrid-02")["expected"]["vendor"] and "notes" not in answer
+    kept = "; kept the text layer's 'Lumen Event Technology'"
+    for result in (failed, unread):
+        # the same answer, scored the same (the suite does not score the notes): only the note is new
+        output = json.loads(result.output.text or "")
+        assert {field: value for field, value in output.items() if field != "notes"} == answer
+        assert result.verdict == settled.verdict and result.scores == settled.scores
+    assert json.loads(failed.output.text or "")["notes"] == [
+        "vendor: the reconciling LLM (openai/loopback) failed: ProviderError: 500: injected server error"
+        + kept
+    ]
+    (note,) = json.loads(unread.output.text or "")["notes"]
+    assert note.startswith("vendor: the reconciling LLM's answer '{\"echo\": ") and note.endswith(
+        "' gives no vendor" + kept
+    )
