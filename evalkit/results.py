@@ -119,6 +119,14 @@ class CallCounts(BaseModel):
     judge_calls: int = 0  # the scorers' calls (the judge), cached ones included
     # attempts evalkit stopped waiting for: a provider may finish and bill them, uncounted in the cost
     timed_out: int = 0
+    # What the calls spent (target and judge; the judge's apart) and the target's tokens of the
+    # answers they got (sent, or another run's from the cache), results stored or not: a stopped run
+    # spent them on answers it has not stored yet. An answer reused from the cache by a later part
+    # of the same run counts in the part that paid for it. 0 in counters stored before they were.
+    spent_usd: float = 0.0
+    judge_spent_usd: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
 
 
 class RayShards(BaseModel):

@@ -126,6 +126,10 @@ class CallStats:
     judge_calls: int = 0  # calls made for scorers (the judge): sent or answered from the cache
     judge_cost_usd: float = 0.0
     saved_cost_usd: float = 0.0  # what the answers served from the cache cost when first made
+    # the target's answers got (sent, or another run's from the cache), whether or not their results
+    # are stored: a run stopped with answers not yet scored used these tokens all the same
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
 
 
 class ModelCaller:
@@ -234,14 +238,22 @@ class ModelCaller:
             if hit is not None:
                 self.stats.saved_cost_usd += hit.saved_cost_usd
                 self.stats.judge_calls += judge
+                if hit.cached and not judge:  # not this run's own earlier answer: counted when got
+                    self._count_tokens(hit)
                 return hit
         completion = await self._call_with_retries(request, miss=key is not None and use_cache, judge=judge)
         self.stats.cost_usd += completion.cost_usd
         if judge:
             self.stats.judge_cost_usd += completion.cost_usd
+        else:
+            self._count_tokens(completion)
         if key is not None:
             self.new_cache_rows.append((key, request.model, completion))
         return completion
+
+    def _count_tokens(self, completion: Completion) -> None:
+        self.stats.prompt_tokens += completion.prompt_tokens
+        self.stats.completion_tokens += completion.completion_tokens
 
     async def _call_with_retries(self, request: CompletionRequest, *, miss: bool, judge: bool) -> Completion:
         provider = self.provider_for(request.model)

@@ -25,7 +25,12 @@ CALL_COUNTERS = (
     "rate_limited",
     "judge_calls",
     "timed_out",
+    "prompt_tokens",
+    "completion_tokens",
 )
+# what the calls spent, in `CallStats` as cost_usd and judge_cost_usd: summed over a run's parts, but
+# not carried by add_calls (a Ray shard's batch reports its spend apart, for the budget's shares)
+SPEND = {"spent_usd": "cost_usd", "judge_spent_usd": "judge_cost_usd"}
 # where `CallStats` keeps each counter but rate_limit_backoffs (the concurrency limit's `decreases`)
 _STATS_NAMES = {
     key: "failures" if key == "failed_calls" else key for key in CALL_COUNTERS if key != "rate_limit_backoffs"
@@ -34,8 +39,8 @@ _STATS_NAMES = {
 
 def process_calls(caller: ModelCaller) -> CallCounts:
     """The calls this process made for a run so far (shards' added with :func:`add_calls`), as a
-    summary counts them."""
-    counts = {key: getattr(caller.stats, name) for key, name in _STATS_NAMES.items()}
+    summary counts them, with what they spent."""
+    counts = {key: getattr(caller.stats, name) for key, name in (_STATS_NAMES | SPEND).items()}
     return CallCounts(**counts, rate_limit_backoffs=caller.limit.decreases)
 
 
@@ -53,7 +58,9 @@ def calls_since(now: CallCounts, before: CallCounts) -> CallCounts:
 
 
 def summed_calls(parts: Sequence[CallCounts | None], **last: Any) -> CallCounts:
-    """The calls of a run made in ``parts`` (shards, or a run and its resumptions), counters summed;
-    ``last`` sets what is not a sum (the adaptive limit at the end)."""
+    """The calls of a run made in ``parts`` (shards, or a run and its resumptions), counters and
+    spend summed; ``last`` sets what is not a sum (the adaptive limit at the end)."""
     known = [p for p in parts if p is not None]
-    return CallCounts(**{key: sum(getattr(p, key) for p in known) for key in CALL_COUNTERS}, **last)
+    return CallCounts(
+        **{key: sum(getattr(p, key) for p in known) for key in (*CALL_COUNTERS, *SPEND)}, **last
+    )

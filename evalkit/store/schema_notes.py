@@ -54,10 +54,11 @@ TABLES: dict[str, TableDoc] = {
             "heartbeat_at": "refreshed every 10 s by the process running the run; `--resume` refuses a "
             "`running` run whose heartbeat is under 60 s old (unless its process is gone)",
             "heartbeat_by": "the process running the run, `host:pid`",
-            "calls_json": "the run's call counters so far (requests, retries, cache hits, ... of every part), "
-            "written with each commit of results and when the run stops: a resumed run adds its own to "
-            "them, so its Calls line counts a part that was killed (up to that part's last commit); NULL "
-            "in rows stored before migration 015",
+            "calls_json": "the run's call counters so far (requests, retries, cache hits, ... of every part, "
+            "and what the calls spent: `spent_usd`, `judge_spent_usd` and the target's `prompt_tokens` and "
+            "`completion_tokens`, results stored or not), written with each commit of results and when the "
+            "run stops: a resumed run adds its own to them, so its Calls line and cost count a part that was "
+            "killed (up to that part's last commit); NULL in rows stored before migration 015",
         },
     ),
     "cases": TableDoc(
