@@ -169,6 +169,11 @@ class RunSummary(VerdictCounts):
     target_cost_usd: float | None = None  # None in summaries stored before the split (version 1)
     judge_cost_usd: float | None = None  # the scorers' calls: graded judges, panels, repeats, pairwise
     saved_cost_usd: float | None = None  # what the answers served from the response cache first cost
+    # of the tokens and cost above, those of answers the run got and no stored result holds (a run
+    # stopped while cases were scored; see evalkit.run.summary.with_unstored_spend); None: there were none
+    unstored_cost_usd: float | None = None
+    unstored_prompt_tokens: int | None = None
+    unstored_completion_tokens: int | None = None
     # models the run called (target, judges) that litellm's price map has no price for: their calls
     # count as $0 in the costs above (empty in summaries stored before it was recorded)
     unpriced_models: list[str] = Field(default_factory=lambda: [])

@@ -96,7 +96,7 @@ def print_summary(
         mean = "n/a" if s.mean_score is None else f"{s.mean_score:.2f}"
         table.add_row(name, pct(s.pass_rate), mean, str(s.scored), str(s.errors))
     out.print(table)
-    out.print(usage_text(summary))
+    out.print(usage_text(summary, stopped=run.status != "complete"))
     print_prefix_estimates({"": (run, summary)})
     if summary.calls is not None:
         out.print(calls_text(summary.calls))

@@ -132,12 +132,13 @@ def epochs_text(summary: Any, name: Callable[[str], str] = str) -> str | None:
     return f"Epochs {summary.repeat} · flaky cases {len(flaky)}" + (f": {listed}" if flaky else "")
 
 
-def usage_text(summary: Any) -> str:
+def usage_text(summary: Any, *, stopped: bool = False) -> str:
     """A run summary's usage line: its tokens, cost and latency. The tokens are the target's; the
-    judge's calls are in the cost only, so with a judge the line says whose tokens they are."""
+    judge's calls are in the cost only, so with a judge the line says whose tokens they are.
+    ``stopped``: the run is not complete (see :func:`cost_text`)."""
     return (
         f"Tokens {summary.prompt_tokens:,} in / {summary.completion_tokens:,} out"
-        f"{' (target)' if summary.judged else ''} · {cost_text(summary)} · "
+        f"{' (target)' if summary.judged else ''} · {cost_text(summary, stopped=stopped)} · "
         f"latency p50 {milliseconds(summary.latency_p50_ms)}, p95 {milliseconds(summary.latency_p95_ms)}"
     )
 
@@ -159,8 +160,10 @@ def calls_text(calls: Any, *, cache: bool = True) -> str:
     )
 
 
-def cost_text(summary: Any) -> str:
-    """A run summary's spend: ``cost $T (target $a, judge $b)``, the models it has no price for
+def cost_text(summary: Any, *, stopped: bool = False) -> str:
+    """A run summary's spend: ``cost $T (target $a, judge $b)``, what of it went to answers no
+    stored result holds (``· $u of it (N in / M out tokens) on answers not stored as results yet``:
+    a run ``stopped`` before its end, or answers asked for again), the models it has no price for
     (``· no price for M (counted as $0)``), ``· cache saved $s``, and the provider's prompt cache
     when it reported cached prompt tokens (``· prompt cache N tokens (S%) · saved $x``).
 
@@ -171,6 +174,8 @@ def cost_text(summary: Any) -> str:
     else:
         target = summary.target_cost_usd if summary.target_cost_usd is not None else summary.cost_usd
         text = f"cost ${summary.cost_usd:.4f} (target ${target:.4f}, judge ${summary.judge_cost_usd:.4f})"
+    if getattr(summary, "unstored_cost_usd", None) is not None:
+        text += f" · {_unstored_text(summary, stopped)}"
     if summary.unpriced_models:  # in the cost at $0: said, rather than a spend that looks known
         text += f" · no price for {', '.join(summary.unpriced_models)} (counted as $0)"
     if getattr(summary, "unmetered_target", None):  # a pipeline's own model calls: not seen, not counted
@@ -179,3 +184,15 @@ def cost_text(summary: Any) -> str:
         text += f" · cache saved ${summary.saved_cost_usd:.4f}"
     cached = prompt_cache_text(summary)  # "" when the provider reported no cached prompt tokens
     return text + (f" · {cached}" if cached else "")
+
+
+def _unstored_text(summary: Any, stopped: bool) -> str:
+    """What of a run's cost (and tokens) went to answers no stored result holds, and why."""
+    tokens_in, tokens_out = summary.unstored_prompt_tokens or 0, summary.unstored_completion_tokens or 0
+    tokens = f" ({tokens_in:,} in / {tokens_out:,} out tokens)" if tokens_in or tokens_out else ""
+    why = (
+        "not stored as results yet (`--resume` reuses the cached ones without paying again)"
+        if stopped
+        else "no stored result holds (asked for again: after a stop, or by a resubmitted Ray shard)"
+    )
+    return f"${summary.unstored_cost_usd:.4f} of it{tokens} on answers {why}"

@@ -97,7 +97,7 @@ def run_markdown(
             lines.append(f"| {cell(name)} | {_pct(s.pass_rate)} | {mean} | {s.scored} | {s.errors} |")
         lines += [
             "",
-            usage_text(summary),
+            usage_text(summary, stopped=run.status != "complete"),
         ]
         if failures:
             n_bad = summary.failed + summary.errors

@@ -103,12 +103,19 @@ def require_priced(target_model: str, scorers: list[ScorerSpec]) -> None:
 
 
 def budget_stop_reason(
-    cap_usd: float, caller: ModelCaller, resume_command: str, *, share: bool = False
+    cap_usd: float,
+    caller: ModelCaller,
+    resume_command: str,
+    *,
+    share: bool = False,
+    run_spent_usd: float | None = None,
 ) -> str:
     """The line ``evalkit run`` prints when the budget stopped a run: what was spent, how to go on.
 
     ``share``: a Ray shard's share of the budget stopped it (docs/distributed.md), so the budget as
-    a whole may have more left than one case could cost; the line says how much."""
+    a whole may have more left than one case could cost; the line says how much. ``run_spent_usd``:
+    what a resumed run spent in all its parts (its summary's cost), said beside this invocation's
+    spend, which is what the budget caps."""
     stats = caller.stats
     target = stats.cost_usd - stats.judge_cost_usd
     left = (
@@ -117,10 +124,15 @@ def budget_stop_reason(
         if share
         else "what is left"
     )
+    in_all = (
+        f" in this invocation, {_usd(run_spent_usd)} by the run in all its parts"
+        if run_spent_usd is not None
+        else ""
+    )
     return (
         f"stopped at the budget of {_usd(cap_usd)}: spent {_usd(stats.cost_usd)} "
-        f"(target {_usd(target)}, judge {_usd(stats.judge_cost_usd)}); the next case could cost more "
-        f"than {left}; resume with `{resume_command}`"
+        f"(target {_usd(target)}, judge {_usd(stats.judge_cost_usd)}){in_all}; the next case could "
+        f"cost more than {left}; resume with `{resume_command}`"
     )
 
 

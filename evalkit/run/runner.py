@@ -48,7 +48,7 @@ from evalkit.run.shape import (
 )
 from evalkit.run.sharding import resumed_options
 from evalkit.run.signals import StopSignals, db_argument, interrupted, resume_command, stopped_decision
-from evalkit.run.summary import judged_summary
+from evalkit.run.summary import judged_summary, with_unstored_spend
 from evalkit.store import Store
 from evalkit.store.leases import RunLeases, fresh_heartbeat
 from evalkit.suite.loading import Suite
@@ -325,11 +325,17 @@ async def _finish(
         unmetered_target=unmetered(run.model),
         **({"ray": progress.ray} if progress.ray is not None else {}),
     )
+    summary = with_unstored_spend(summary)  # answers paid for and not stored: a stop's, or ones asked again
     if status != "complete":  # stopped by --budget, a signal or an error: part of the cases ran
         resume = resume_command(run, db_argument(store))
         spent = progress.stopped_by_budget and options.budget_usd is not None
         cap = options.budget_usd or 0.0
-        reason = budget_stop_reason(cap, caller, resume, share=progress.share_spent) if spent else None
+        in_all = summary.cost_usd if earlier is not None else None  # a resumption's budget is its own
+        reason = (
+            budget_stop_reason(cap, caller, resume, share=progress.share_spent, run_spent_usd=in_all)
+            if spent
+            else None
+        )
         decision = stopped_decision(run, summary, resume, budget_reason=reason, signum=signal)
     summary = summary.model_copy(update={"gate": decision})
     await asyncio.to_thread(store.finish_run, run.run_id, status=status, summary=summary)

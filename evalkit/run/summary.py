@@ -8,6 +8,10 @@ or generated, which that scorer skips), unless another scorer failed them under 
 judge's calibration is checked against it (``min_kappa``, ``calibration: warn|fail``). A run that
 re-scores stored outputs or merges shards is judged by these same rules, so it cannot pass where
 the run it stands for would fail.
+
+A run's tokens and cost are those of its stored results, plus what it spent on answers no stored
+result holds (:func:`with_unstored_spend`): a run stopped while cases were being scored paid for
+their answers all the same.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from typing import Any
 
 from evalkit.gate.judges import JudgeCheck, judge_checks
 from evalkit.gate.suite import GateDecision, apply_judge_checks, apply_scorer_errors, decide
-from evalkit.results import RunSummary, VerdictCounts
+from evalkit.results import RunSummary, VerdictCounts, run_costs
 from evalkit.store import Store
 from evalkit.suite.spec import GateSpec
 
@@ -78,3 +82,45 @@ def judged_summary(
     checks = judge_checks(scorers, store)
     decision = apply_scorer_errors(decide(gate_counts, gate), summary.scorers, gate)
     return summary, apply_judge_checks(decision, checks), checks
+
+
+# below this, a difference between what the calls spent and what the results hold is the order in
+# which the same costs were summed, not an answer (the cheapest call costs ~1e-7 USD)
+_SUMMING_NOISE_USD = 1e-9
+
+
+def with_unstored_spend(summary: RunSummary) -> RunSummary:
+    """The summary with what its run's calls spent (``summary.calls``, every part of the run) beyond
+    its stored results added to its tokens and cost, and said apart (``unstored_*``).
+
+    A run stopped by ``--budget``, a signal or a refused commit has paid for answers it did not
+    store: a case whose judging no longer fit the budget, a case being scored at the signal (kept in
+    the response cache, where ``--resume`` finds them at no new cost: they count once, in the part
+    that paid for them), or answers after the refused commit; a complete run may have paid twice for
+    an answer it stored once (asked again after such a stop, or by a Ray shard resubmitted after its
+    worker died). The stored results alone would say it spent less than it did. Where the results
+    hold more than the counters (a part killed after its counters were last written), the results'
+    figures stand."""
+    calls = summary.calls
+    if calls is None:
+        return summary
+    target = summary.target_cost_usd if summary.target_cost_usd is not None else summary.cost_usd
+    judge = summary.judge_cost_usd or 0.0
+    more_target = calls.spent_usd - calls.judge_spent_usd - target
+    more_judge = calls.judge_spent_usd - judge
+    more_target = more_target if more_target > _SUMMING_NOISE_USD else 0.0
+    more_judge = more_judge if more_judge > _SUMMING_NOISE_USD else 0.0
+    more_in = max(0, calls.prompt_tokens - summary.prompt_tokens)
+    more_out = max(0, calls.completion_tokens - summary.completion_tokens)
+    if not (more_target or more_judge or more_in or more_out):
+        return summary
+    return summary.model_copy(
+        update={
+            "prompt_tokens": summary.prompt_tokens + more_in,
+            "completion_tokens": summary.completion_tokens + more_out,
+            **run_costs(target + more_target, judge + more_judge, summary.saved_cost_usd),
+            "unstored_cost_usd": more_target + more_judge,
+            "unstored_prompt_tokens": more_in,
+            "unstored_completion_tokens": more_out,
+        }
+    )

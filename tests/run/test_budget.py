@@ -37,6 +37,14 @@ def spent_on_the_wire(server: LoopbackOpenAI) -> float:
     return total
 
 
+def tokens_on_the_wire(server: LoopbackOpenAI) -> tuple[int, int]:
+    """The prompt and completion tokens the server's replies reported, from the bodies it received."""
+    prompt = sum(
+        max(1, sum(len(str(m.get("content", ""))) for m in b["messages"]) // 4) for b in server.stats.bodies
+    )
+    return prompt, sum(max(1, len(long_answer(body)) // 4) for body in server.stats.bodies)
+
+
 def test_budget_is_a_hard_cap_and_the_run_resumes(
     make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
 ) -> None:
@@ -267,6 +275,14 @@ def test_a_custom_scorers_model_calls_are_reserved_against_the_budget(
         text = loopback_suite(target.base_url, scorers=scorers).replace("openai/loopback", PRICED)
         stopped = run(cli, make_suite(text, cases(40)), db, "--budget", str(budget))
         assert judge.stats.requests > 0
+        wire = spent_on_the_wire(target) + sum(
+            call_cost(
+                "openai/gpt-4o",
+                max(1, sum(len(str(m.get("content", ""))) for m in body["messages"]) // 4),
+                max(1, len(long_answer(body)) // 4),
+            )
+            for body in judge.stats.bodies
+        )
     assert stopped.exit_code == 4, stopped.stdout + stopped.stderr
     store = open_store(db)
     run_ = store.get_run("latest")
@@ -274,8 +290,11 @@ def test_a_custom_scorers_model_calls_are_reserved_against_the_budget(
     assert 0 < len(frame) < 40
     judge_spend = float(frame["judge_cost_usd"].sum())
     spend = float(frame["cost_usd"].sum()) + judge_spend
-    assert judge_spend > 0 and spend <= budget  # the custom scorer's calls were reserved too
-    assert run_.summary is not None and run_.summary.cost_usd == pytest.approx(spend)
+    assert judge_spend > 0 and spend <= wire <= budget  # the custom scorer's calls were reserved too
+    # the run's cost is what it spent: its stored results, and the answers of cases left unscored
+    assert run_.summary is not None and run_.summary.cost_usd == pytest.approx(wire)
+    unstored = run_.summary.unstored_cost_usd
+    assert unstored == pytest.approx(wire - spend) if wire - spend > 1e-9 else unstored is None
 
 
 def test_a_cases_own_judge_is_reserved_against_the_budget(
@@ -322,3 +341,77 @@ def test_a_cases_own_judge_is_reserved_against_the_budget(
     # the cap holds on the wire (the judge's calls are reserved one by one, after their case was
     # dispatched: with this budget they may not fit beside the target's, and the cases wait for --resume)
     assert 0 < wire <= budget
+
+
+def test_a_stopped_run_counts_the_answers_it_paid_for_and_did_not_store(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """Each case's answer fits the budget, its own judge (gpt-4o, unplanned) does not: the run stops
+    with no result stored and every answer paid for, kept in the response cache for --resume. Its
+    Tokens/cost line read `cost $0.0000` beside a stop line saying `spent $0.0009`; it counts what
+    was spent (and says how much of it no stored result holds), and the resumptions count it once."""
+    db = tmp_path / "r.duckdb"
+    verdict = json.dumps({"reasoning": "ok", "score": 8, "pass": True, "confidence": 0.9})
+    with (
+        LoopbackOpenAI(responder=long_answer) as target,
+        LoopbackOpenAI(responder=lambda body: verdict) as judge,
+    ):
+        own_judge = {
+            "name": "llm_judge",
+            "id": "own_judge",
+            "args": {"rubric": "Right value.", "model": "openai/gpt-4o", "api_base": judge.base_url},
+        }
+        text = loopback_suite(target.base_url, scorers=SCORERS).replace("openai/loopback", PRICED)
+        suite = make_suite(text, [{**case, "scorers": [own_judge]} for case in cases(5)])
+        stopped = run(cli, suite, db, "--budget", "0.002")
+        spent, (tokens_in, tokens_out) = spent_on_the_wire(target), tokens_on_the_wire(target)
+        assert stopped.exit_code == 4, stopped.stdout + stopped.stderr
+        assert target.stats.requests == 5 and judge.stats.requests == 0 and spent > 0
+        store = open_store(db)
+        run_id = store.get_run("latest").run_id
+        assert store.case_results(run_id).empty  # nothing stored: every case awaits its judge
+        usage = next(x for x in stopped.stdout.splitlines() if x.startswith("Tokens"))
+        assert (
+            f"Tokens {tokens_in:,} in / {tokens_out:,} out · cost ${spent:.4f} (target ${spent:.4f}" in usage
+        )
+        assert (
+            f"· ${spent:.4f} of it ({tokens_in:,} in / {tokens_out:,} out tokens) on answers not stored"
+            in usage
+        )
+        assert f"stopped at the budget of $0.0020: spent ${spent:.4f} (target ${spent:.4f}" in stopped.stdout
+        summary = store.get_run(run_id).summary  # stored as printed
+        assert summary is not None and summary.cost_usd == pytest.approx(spent)
+        assert summary.target_cost_usd == pytest.approx(spent) and summary.unstored_cost_usd == pytest.approx(
+            spent
+        )
+        assert (summary.prompt_tokens, summary.completion_tokens) == (tokens_in, tokens_out)
+
+        # resumed under the same budget: the cached answers cost nothing again, the judges still do not fit
+        again = run(cli, suite, db, "--resume", run_id, "--budget", "0.002")
+        assert again.exit_code == 4 and target.stats.requests == 5 and judge.stats.requests == 0
+        assert (
+            f"spent $0.0000 (target $0.0000, judge $0.0000) in this invocation, ${spent:.4f} by the run"
+            in again.stdout
+        )
+        summary = open_store(db).get_run(run_id).summary
+        assert summary is not None and summary.cost_usd == pytest.approx(spent)  # counted once, not twice
+        assert (summary.prompt_tokens, summary.completion_tokens) == (tokens_in, tokens_out)
+
+        finished = run(cli, suite, db, "--resume", run_id)
+        judged = sum(
+            call_cost(
+                "openai/gpt-4o",
+                max(1, sum(len(str(m.get("content", ""))) for m in body["messages"]) // 4),
+                max(1, len(verdict) // 4),
+            )
+            for body in judge.stats.bodies
+        )
+    assert finished.exit_code == 0, finished.stdout + finished.stderr
+    assert target.stats.requests == 5 and judge.stats.requests == 5  # the answers came from the cache
+    run_ = open_store(db).get_run(run_id)
+    summary = run_.summary
+    assert run_.status == "complete" and summary is not None and summary.unstored_cost_usd is None
+    assert summary.cost_usd == pytest.approx(spent + judged)  # every part's spend, each counted once
+    assert summary.target_cost_usd == pytest.approx(spent) and summary.judge_cost_usd == pytest.approx(judged)
+    assert (summary.prompt_tokens, summary.completion_tokens) == (tokens_in, tokens_out)
+    assert f"cost ${spent + judged:.4f} (target ${spent:.4f}, judge ${judged:.4f})" in finished.stdout
