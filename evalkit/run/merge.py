@@ -24,7 +24,7 @@ from evalkit.gate.suite import GateDecision
 from evalkit.results import RunRecord, RunSummary, new_run_id
 from evalkit.run.call_counts import summed_calls
 from evalkit.run.sharding import Shard
-from evalkit.run.summary import judged_summary
+from evalkit.run.summary import judged_summary, with_unstored_spend
 from evalkit.store import Store, open_store
 from evalkit.store.run_tables import RunRows, add_cache_rows, insert_run, read_cache_rows, read_run_rows
 from evalkit.suite.spec import GateSpec
@@ -256,6 +256,7 @@ def _summary(
         unpriced_models=sorted({m for r in runs if r.summary is not None for m in r.summary.unpriced_models}),
         unmetered_target=next((r.summary.unmetered_target for r in runs if r.summary is not None), None),
     )
+    summary = with_unstored_spend(summary)  # what a stopped shard paid for and did not store
     if status != "complete":
         unfinished = ", ".join(r.run_id for r in runs if r.status != "complete")
         decision = GateDecision(

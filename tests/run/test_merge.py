@@ -348,3 +348,37 @@ def test_merged_shards_of_several_epochs_are_a_repeat_run(
     assert run.kind == "repeat" and run.summary is not None and run.summary.results == 20
     trend = cli("trend", "loop", "--db", str(tmp_path / "m.duckdb"), "--out", str(tmp_path / "t"))
     assert "left out" in trend.stdout and "repeat" in trend.stdout, trend.stdout
+
+
+def test_a_merge_costs_what_its_shards_spent_answers_a_stopped_one_did_not_store_included(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    from tests.run.test_budget import PRICED, long_answer, spent_on_the_wire
+    from tests.run.test_runner import SCORERS, cases
+
+    verdict = json.dumps({"reasoning": "ok", "score": 8, "pass": True, "confidence": 0.9})
+    with (
+        LoopbackOpenAI(responder=long_answer) as target,
+        LoopbackOpenAI(responder=lambda body: verdict) as judge,
+    ):
+        own_judge = {
+            "name": "llm_judge",
+            "args": {"rubric": "Right value.", "model": "openai/gpt-4o", "api_base": judge.base_url},
+        }
+        text = loopback_suite(target.base_url, scorers=SCORERS).replace("openai/loopback", PRICED)
+        suite = make_suite(text, [{**case, "scorers": [own_judge]} for case in cases(8)])
+        run = ("run", str(suite), "--no-progress", "--shard")
+        # shard 1's answers fit its budget, their judges do not: stopped with none stored
+        assert cli(*run, "1/2", "--db", str(tmp_path / "a.duckdb"), "--budget", "0.002").exit_code == 4
+        stopped_spend = spent_on_the_wire(target)
+        assert stopped_spend > 0 and judge.stats.requests == 0
+        assert cli(*run, "2/2", "--db", str(tmp_path / "b.duckdb")).exit_code == 0
+    shards = [open_store(tmp_path / f"{name}.duckdb").get_run("latest").summary for name in "ab"]
+    assert shards[0] is not None and shards[0].cost_usd == pytest.approx(stopped_spend)
+    sources = (str(tmp_path / "a.duckdb"), str(tmp_path / "b.duckdb"))
+    merged = cli("merge", *sources, "--into", str(tmp_path / "m.duckdb"))
+    assert merged.exit_code == 4, merged.stdout + merged.stderr  # a source did not finish
+    summary = open_store(tmp_path / "m.duckdb").get_run("latest").summary
+    assert summary is not None and shards[1] is not None
+    assert summary.cost_usd == pytest.approx(stopped_spend + shards[1].cost_usd)
+    assert summary.unstored_cost_usd == pytest.approx(stopped_spend)
