@@ -281,7 +281,9 @@ def test_a_process_run_on_a_read_only_database_sends_nothing(
     many = [{"id": f"m{i}", "input": {"question": f"q{i}"}, "expected": "x"} for i in range(64)]
     evalkit = [sys.executable, "-m", "evalkit", "run", str(suite_on_loopback(cases=many))]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    ran = subprocess.run([*evalkit, "--db", str(db), "--no-progress"], env=env, capture_output=True, text=True)
+    ran = subprocess.run(
+        [*evalkit, "--db", str(db), "--no-progress"], env=env, capture_output=True, text=True
+    )
     assert "writable" in one_error_line(ran, 3, f"{db}: ")
     assert loopback.stats.requests == sent
 
