@@ -39,8 +39,9 @@ class CompletionRequest:
     # Mark the prompt's stable prefix for the provider's prompt cache where it must be asked
     # (Anthropic's cache_control). It changes what a call costs, not its answer: not in the cache key.
     cache_prefix: bool = False
-    # Why evalkit does not send this request (a scanned PDF its prompt places as its empty text
-    # layer): the case's error, made without a call. Not part of the call, nor of its cache key.
+    # Why evalkit does not send this request (a scanned PDF its prompt, or an http: request without
+    # the file's bytes, places as its empty text layer): the case's error, made without a call. Not
+    # part of the call, nor of its cache key.
     unsent: str | None = None
 
 

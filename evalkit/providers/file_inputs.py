@@ -10,7 +10,8 @@ Templates may also use ``{{ doc.text }}``, ``{{ doc.name }}``, ``{{ doc.sha256 }
 ``{{ doc.page_images }}``: its pages as images (rendered by pypdfium2, the ``files`` extra). ``python:``
 targets receive the :class:`FileInput` itself (``.path``, ``.data``, ``.text``). A prompt that places
 a PDF's text when it has none (a scan) and not its page images is not sent: evalkit does not OCR,
-and the case is its error (:func:`textless_pdf_problem`).
+and the case is its error (:func:`textless_pdf_problem`; an ``http:`` target's request likewise,
+unless it carries the file's bytes: :mod:`evalkit.providers.http_target`).
 
 Each file's SHA-256 is part of the call's cache key, so editing a file makes a new call. URLs are
 not fetched: ``{"$file": "https://..."}`` is refused unless ``EVALKIT_ALLOW_URL_FILES=1``, and
@@ -204,24 +205,33 @@ def pdf_text(data: bytes) -> str:
     return "\f".join((page.extract_text() or "").strip() for page in reader.pages)
 
 
+def blank_text_layers(variables: dict[str, Any]) -> list[tuple[str, FileInput]]:
+    """The PDFs among ``variables`` whose text was read since they were loaded (a template or a
+    request body placed it) and is blank: a scan's empty text layer, placed as the document.
+
+    Asked right after rendering: a file's text is cached on first use, so what was read is what
+    the cache holds (a cache key reads it too: ask before computing one).
+    """
+    return [
+        (name, value)
+        for name, value in variables.items()
+        if isinstance(value, FileInput)
+        and value.kind == "pdf"
+        and "text" in value.__dict__
+        and not value.text.strip()
+    ]
+
+
 def textless_pdf_problem(variables: dict[str, Any]) -> str | None:
     """Why a rendered prompt must not be sent: it placed a PDF's text (``{{ doc }}``,
     ``{{ doc.text }}``) and the PDF has none (a scan), while its page images were not placed either;
     None when every file placed gives the model something to read.
 
-    Asked right after rendering: a file's text and page images are cached on first use, so what
-    the template read is what the cache holds. evalkit does not OCR (OCR is part of what a document
-    pipeline is evaluated on: a ``python:`` target does its own), so such a case is its error, not
-    a call whose answer comes from nothing.
+    evalkit does not OCR (OCR is part of what a document pipeline is evaluated on: a ``python:``
+    target does its own), so such a case is its error, not a call whose answer comes from nothing.
     """
-    for name, value in variables.items():
-        if (
-            isinstance(value, FileInput)
-            and value.kind == "pdf"
-            and "text" in value.__dict__  # the template placed its text
-            and "rendered_pages" not in value.__dict__  # and not its pages as images
-            and not value.text.strip()
-        ):
+    for name, value in blank_text_layers(variables):
+        if "rendered_pages" not in value.__dict__:  # its pages were not placed as images either
             return (
                 f"{Path(value.name).name} has no text layer (a scanned document?): input {name!r} "
                 "would reach the model empty, so it was not sent; evalkit does not OCR: place "

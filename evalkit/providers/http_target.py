@@ -12,7 +12,10 @@ The model string names a YAML file (relative to the suite) that says how to call
     output: $.result.listing                      # JSON path of the output in the response
 
 Without ``body`` a POST sends the case's input variables as the JSON object (a ``$file`` input as
-``{"name", "media_type", "sha256", "text"}``, an image with its ``"url"`` or ``"base64"`` instead). The output is the
+``{"name", "media_type", "sha256", "text"}``, an image with its ``"url"`` or ``"base64"`` instead). A
+request that would carry a PDF's text when it has none (a scan) is not sent, unless it carries the
+file's bytes too (``{{ doc.data_url }}`` in ``body``): the case is its error
+(:meth:`HttpRequestTemplate.unsent_problem`). The output is the
 value at ``output`` (text as is, anything else as JSON). Calls go through the same path as model
 calls (:class:`~evalkit.providers.calls.ModelCaller`): response cache (keyed on the case's
 variables and this file's content), concurrency limit, retries of 408/429/5xx, timeouts and
@@ -23,6 +26,7 @@ the reason, and is not retried.
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import json
 import os
@@ -37,6 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from evalkit.errors import ConfigError, ProviderError
 from evalkit.providers.base import Completion, CompletionRequest, Provider, provider, target_hashers
+from evalkit.providers.file_inputs import FileInput, blank_text_layers
 from evalkit.providers.openai_compat import _TRANSIENT_STATUS
 from evalkit.suite.yamlfile import load_yaml
 
@@ -137,43 +142,29 @@ def _headers(spec: HttpTargetSpec, path: Path) -> dict[str, str]:
     return headers
 
 
-class HttpTarget:
-    """Sends each case to the service and reads the output from its JSON answer."""
+class HttpRequestTemplate:
+    """The request an ``http:`` target file describes, rendered from a case's input variables."""
 
-    def __init__(self, model: str, base_dir: Path | None = None) -> None:
-        self.model = model
-        self.path = path = _config_path(model, base_dir)
-        self.spec = load_http_spec(model, base_dir)
-        self.headers = _headers(self.spec, path)  # read once: a missing variable fails before any call
+    def __init__(self, spec: HttpTargetSpec, path: Path) -> None:
+        self.spec = spec
+        self.path = path
         env = jinja2.Environment(
             undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False
         )
         try:
-            self._url = env.from_string(self.spec.url)
-            self._body = env.from_string(self.spec.body) if self.spec.body is not None else None
-            self._query = {k: env.from_string(v) for k, v in self.spec.query.items()}
+            self._url = env.from_string(spec.url)
+            self._body = env.from_string(spec.body) if spec.body is not None else None
+            self._query = {k: env.from_string(v) for k, v in spec.query.items()}
         except jinja2.TemplateSyntaxError as exc:
             raise ConfigError(f"template syntax error: {exc.message}", path=path) from None
-        self._session: aiohttp.ClientSession | None = None
 
-    def enforces_timeout(self, request: CompletionRequest) -> bool:
-        return request.timeout is not None  # aiohttp's total timeout bounds the whole request
+    @classmethod
+    def load(cls, model: str, base_dir: Path | None = None) -> HttpRequestTemplate:
+        """The request template of the file an ``http:`` model string names."""
+        return cls(load_http_spec(model, base_dir), _config_path(model, base_dir))
 
-    def check_request(self, request: CompletionRequest) -> None:
-        """Render the request for a case without sending it: a template naming a variable the
-        cases lack fails here, before any call, not as every case's error."""
-        try:
-            self._render(request.variables or {})
-        except ProviderError as exc:
-            raise ConfigError(exc.message, path=self.path) from None
-
-    @cached_property
-    def _aiohttp(self) -> Any:
-        import aiohttp  # not at import time: `evalkit --help` stays light
-
-        return aiohttp
-
-    def _render(self, variables: dict[str, Any]) -> tuple[str, dict[str, str], bytes | None]:
+    def render(self, variables: dict[str, Any]) -> tuple[str, dict[str, str], bytes | None]:
+        """URL, query parameters and body (None for GET); ProviderError for a variable the case lacks."""
         try:
             url = self._url.render(**variables)
             query = {k: t.render(**variables) for k, t in self._query.items()}
@@ -187,9 +178,60 @@ class HttpTarget:
             raise ProviderError(f"request template: {exc.message}", transient=False) from None
         return url, query, body
 
+    def unsent_problem(self, variables: dict[str, Any]) -> str | None:
+        """Why a case's request must not be sent: it carries a PDF's text (the default body's
+        ``"text"``, ``{{ doc }}``, ``{{ doc.text }}``), the PDF has none (a scan), and it does not
+        carry the file's bytes (``{{ doc.data_url }}``) that a service could read the scan from;
+        None otherwise. Ask it of freshly loaded files, before anything else reads their text.
+        """
+        try:
+            url, query, body = self.render(variables)
+        except ProviderError:
+            return None  # sending it reports that, as the case's error
+        sent = [url.encode(), *(v.encode() for v in query.values()), body or b""]
+        for name, value in blank_text_layers(variables):
+            encoded = base64.b64encode(value.data)
+            if not any(encoded in part for part in sent):
+                return (
+                    f"{Path(value.name).name} has no text layer (a scanned document?): input {name!r} "
+                    "would reach the service as empty text, so it was not sent; evalkit does not OCR: "
+                    f"send the file itself ({{{{ {name}.data_url }}}} in {self.path.name}'s body) to a "
+                    "service that reads scans, or give the case its text"
+                )
+        return None
+
+
+class HttpTarget:
+    """Sends each case to the service and reads the output from its JSON answer."""
+
+    def __init__(self, model: str, base_dir: Path | None = None) -> None:
+        self.model = model
+        self.path = path = _config_path(model, base_dir)
+        self.spec = load_http_spec(model, base_dir)
+        self.headers = _headers(self.spec, path)  # read once: a missing variable fails before any call
+        self.template = HttpRequestTemplate(self.spec, path)
+        self._session: aiohttp.ClientSession | None = None
+
+    def enforces_timeout(self, request: CompletionRequest) -> bool:
+        return request.timeout is not None  # aiohttp's total timeout bounds the whole request
+
+    def check_request(self, request: CompletionRequest) -> None:
+        """Render the request for a case without sending it: a template naming a variable the
+        cases lack fails here, before any call, not as every case's error."""
+        try:
+            self.template.render(request.variables or {})
+        except ProviderError as exc:
+            raise ConfigError(exc.message, path=self.path) from None
+
+    @cached_property
+    def _aiohttp(self) -> Any:
+        import aiohttp  # not at import time: `evalkit --help` stays light
+
+        return aiohttp
+
     async def complete(self, request: CompletionRequest) -> Completion:
         aiohttp = self._aiohttp
-        url, query, body = self._render(request.variables or {})
+        url, query, body = self.template.render(request.variables or {})
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
         timeout = aiohttp.ClientTimeout(total=request.timeout) if request.timeout else None
@@ -251,8 +293,6 @@ target_hashers.register("http", _http_hash)
 
 def _file_json(value: Any) -> Any:
     """A ``$file`` input in the default JSON body (:meth:`FileInput.as_json`)."""
-    from evalkit.providers.file_inputs import FileInput
-
     if not isinstance(value, FileInput):
         raise TypeError(f"{type(value).__name__} is not JSON serializable")
     return value.as_json()

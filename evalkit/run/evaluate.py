@@ -56,6 +56,9 @@ class Target:
     api_key_env: str | None = None  # the variable holding the key (the key itself is never kept)
     prompt_schema: dict[str, Any] | None = None  # what templates see as output_schema (set: not a constraint)
     cache_prefix: bool = False  # mark the stable prefix for the provider's prompt cache (Anthropic)
+    # a promptless target's reason not to send a case's request (an http: body carrying a scan's
+    # empty text layer), asked of the case's freshly loaded files
+    unsent_check: Callable[[dict[str, Any]], str | None] | None = None
 
     def request(self, case: Case) -> CompletionRequest:
         variables, attachments = case.input, None
@@ -66,7 +69,10 @@ class Target:
         unsent = None
         if attachments:
             # asked before anything else reads the files (a cache key would read their text)
-            unsent = textless_pdf_problem(variables) if self.prompt else None
+            if self.prompt:
+                unsent = textless_pdf_problem(variables)
+            elif self.unsent_check is not None:
+                unsent = self.unsent_check(variables)
             messages = with_content_parts(messages, variables)
         return CompletionRequest(
             model=self.model,
@@ -121,7 +127,16 @@ def prepare_target(
         run_labels=_run_labels(model, suite),
         api_key_env=spec.api_key_env,
         cache_prefix=spec.cache_prefix,
+        unsent_check=_unsent_check(model, suite),
     )
+
+
+def _unsent_check(model: str, suite: Suite) -> Callable[[dict[str, Any]], str | None] | None:
+    if not model.startswith("http:"):
+        return None
+    from evalkit.providers.http_target import HttpRequestTemplate
+
+    return HttpRequestTemplate.load(model, suite.base_dir).unsent_problem
 
 
 def _run_labels(model: str, suite: Suite) -> dict[str, str]:
@@ -277,7 +292,7 @@ async def evaluate_case(
 ) -> CaseResult:
     """Render, call, parse and score one case. A failed call becomes an ``error`` verdict, and so,
     without a call, does a request evalkit will not send (``request.unsent``: a scanned PDF that the
-    prompt places as its empty text layer).
+    prompt, or an ``http:`` request without the file's bytes, places as its empty text layer).
 
     ``use_cache=False`` (``--no-cache``) skips the response cache for the target and the judge alike.
     ``before_scoring`` sees the target's output before any scorer runs (``--budget`` reserves the

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -293,3 +294,66 @@ def test_a_malformed_output_path_is_refused_when_the_suite_loads(
     result = cli("run", str(suite), "--model", "http:other.yaml", "--db", str(tmp_path / "r.duckdb"))
     assert result.exit_code == 2 and f"other.yaml:5: output: {output!r}" in result.stderr
     assert service.seen == [] and not (tmp_path / "r.duckdb").exists()
+
+
+@pytest.mark.parametrize(
+    ("method", "extra"),
+    [
+        ("POST", ""),  # the default body: {"doc": {"name", "media_type", "sha256", "text"}}
+        ("POST", 'body: \'{"title": {{ title | tojson }}, "invoice": {{ doc.text | tojson }} }\'\n'),
+        ("GET", "query: {title: '{{ title }}', invoice: '{{ doc }}'}\n"),
+    ],
+    ids=["default-body", "body-template", "get-query"],
+)
+def test_a_scanned_pdf_whose_empty_text_the_request_carries_is_the_cases_error_not_a_call(
+    service: Service, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, method: str, extra: str
+) -> None:
+    """A scan went to the service as `"text": ""` (the default body) or an empty template value, and
+    the service's answer, from nothing, was scored as the service's failure."""
+    from evalkit.results import CaseResult
+    from evalkit.run.runner import RunOptions, run_suite
+    from tests.providers.test_file_inputs import write_pdf, write_scanned_invoice
+
+    monkeypatch.setenv("CLEANER_TOKEN", "t")
+    suite = write_suite(tmp_path / "s", service.url, method=method, extra=extra)
+    write_scanned_invoice(suite.parent / "docs" / "scan.pdf")
+    write_pdf(suite.parent / "docs" / "inv.pdf", "Invoice INV-001", "Total due: 120.50 EUR")
+    cases = [
+        {"id": i, "input": {"title": "inv", "doc": {"$file": f"docs/{i}.pdf"}}, "expected": {"title": "Inv"}}
+        for i in ("scan", "inv")
+    ]
+    (suite.parent / "cases.jsonl").write_text("".join(json.dumps(c) + "\n" for c in cases))
+    store = open_store(tmp_path / "r.duckdb")
+    results: dict[str, CaseResult] = {}
+
+    def run_it() -> Any:
+        return run_suite(
+            load_suite(suite), store, RunOptions(), on_result=lambda r: results.update({r.case.id: r})
+        )
+
+    outcome = run_it()
+    assert len(service.seen) == 1 and "INV-001" in json.dumps(service.seen[0])  # the scan made no call
+    scan = results["scan"]
+    assert scan.verdict == "error" and scan.output.status == "error" and scan.output.attempts == 0
+    assert scan.output.error == (
+        "scan.pdf has no text layer (a scanned document?): input 'doc' would reach the service as "
+        "empty text, so it was not sent; evalkit does not OCR: send the file itself "
+        "({{ doc.data_url }} in service.yaml's body) to a service that reads scans, or give the case its text"
+    )
+    assert results["inv"].verdict == "pass"
+    assert (outcome.summary.errors, outcome.summary.failed, outcome.summary.passed) == (1, 0, 1)
+    assert outcome.decision.exit_code == 3  # the verdict cannot be trusted, not "the service is worse"
+    stored = {row.case_id: row for row in store.case_results(outcome.run.run_id, frame=False)}
+    assert (stored["scan"].verdict, stored["scan"].error) == ("error", scan.output.error)
+    # a body that carries the file's bytes beside its (empty) text is sent: the service can read the scan
+    config = suite.parent / "service.yaml"
+    config.write_text(
+        config.read_text().replace(f"method: {method}", "method: POST").replace(extra, "")
+        + 'body: \'{"title": {{ title | tojson }}, "text": {{ doc.text | tojson }}, "pdf": {{ doc.data_url | tojson }} }\'\n'
+    )
+    service.seen.clear()
+    run_it()
+    sent = {seen["body"]["pdf"]: seen["body"]["text"] for seen in service.seen}
+    scan_bytes = (suite.parent / "docs" / "scan.pdf").read_bytes()
+    assert sent[f"data:application/pdf;base64,{base64.b64encode(scan_bytes).decode()}"] == ""
+    assert results["scan"].verdict == "pass" and len(service.seen) == 2
