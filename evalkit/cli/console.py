@@ -205,6 +205,13 @@ def print_estimate(estimate: RunEstimate) -> None:
     out.print(
         f"Cases {estimate.cases} x {estimate.epochs} epoch(s): {estimate.calls:,} calls, {estimate.cached:,} already cached"
     )
+    if estimate.unsent == 1:
+        out.print(f"Not sent: 1 case, the run's error without a call: {estimate.unsent_reason}")
+    elif estimate.unsent:
+        out.print(
+            f"Not sent: {estimate.unsent:,} cases, each the run's error without a call; the first: "
+            f"{estimate.unsent_reason}"
+        )
     out.print(
         f"Tokens ~{estimate.prompt_tokens:,} in / ~{estimate.completion_tokens:,} out "
         f"(completion: {estimate.completion_basis}) · estimated cost {cost}"

@@ -7,6 +7,8 @@ some, else bounded by ``max_tokens``.
 
 The suite's judge calls (``llm_judge`` panels and repeats, ``pairwise_judge``) are counted too, one
 reply per call at the judge's ``max_tokens``, as if none were cached (see :mod:`evalkit.run.call_plan`).
+A case evalkit will not send (``CompletionRequest.unsent``: a scanned PDF whose empty text layer the
+request places) is the run's error without a call: it is counted apart, with neither calls nor cost.
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ class RunEstimate:
     judge_prompt_tokens: int = 0
     judge_completion_tokens: int = 0  # bounded by the judges' max_tokens
     judge_cost_usd: float | None = 0.0  # None when a judge model has no price
+    unsent: int = 0  # cases the run will not send (each its error, no call, no judge)
+    unsent_reason: str | None = None  # the first such case's reason, as its result will give it
 
     @property
     def total_cost_usd(self) -> float | None:
@@ -69,7 +73,8 @@ def estimate_run(suite: Suite, store: Store | None, options: RunOptions) -> RunE
     )
     costs = case_cost_model(target.model, target.params, [s.spec for s in suite.scorers])
     keyer = ModelCaller(suite.base_dir, cache=store)  # cache keys as the run computes them; calls nothing
-    cases = calls = cached = prompt_tokens = 0
+    cases = calls = cached = prompt_tokens = unsent = 0
+    unsent_reason: str | None = None
     judge_calls = judge_prompt = judge_completion = 0
     judge_cost: float | None = 0.0
     cost = 0.0  # priced call by call: a long-context tier applies to a call's prompt, not the run's
@@ -77,11 +82,15 @@ def estimate_run(suite: Suite, store: Store | None, options: RunOptions) -> RunE
     iterator = (c for c in suite.iter_cases() if options.case_filter is None or options.case_filter(c))
     while chunk := list(islice(iterator, CHUNK)):
         requests = [target.request(case) for case in chunk]
-        keys = [keyer.key_for(r, e) for r in requests for e in range(epochs)]
+        keys = [keyer.key_for(r, e) for r in requests if r.unsent is None for e in range(epochs)]
         wanted = [k for k in keys if k is not None]
         hits = set(store.cached_responses(wanted)) if (store is not None and options.use_cache) else set()
         for case, request in zip(chunk, requests, strict=True):
             cases += 1
+            if request.unsent is not None:  # the run's error without a call, its cache or judges
+                unsent += 1
+                unsent_reason = unsent_reason or request.unsent
+                continue
             tokens = _count_tokens(litellm, counter_model, request.messages) if litellm else 0
             for epoch in range(epochs):
                 if keyer.key_for(request, epoch) in hits:
@@ -112,6 +121,8 @@ def estimate_run(suite: Suite, store: Store | None, options: RunOptions) -> RunE
         judge_prompt_tokens=judge_prompt,
         judge_completion_tokens=judge_completion,
         judge_cost_usd=judge_cost,
+        unsent=unsent,
+        unsent_reason=unsent_reason,
     )
 
 

@@ -286,6 +286,48 @@ def test_dry_run_prices_each_call_at_its_own_long_context_tier(
     assert f"estimated cost ${per_call:.4f}" in dry.stdout, dry.stdout
 
 
+def test_dry_run_neither_counts_nor_prices_a_case_that_will_not_be_sent(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """A scanned PDF placed as its empty text layer is the run's error without a call, but the
+    estimate counted its calls and priced them, the judge's included."""
+    from tests.providers.test_file_inputs import write_pdf, write_scanned_invoice
+
+    judge = (
+        "  - name: llm_judge\n    args:\n      rubric: The answer reads the invoice.\n"
+        "      model: openai/gpt-4o-mini\n      api_base: http://127.0.0.1:9/v1\n"
+    )
+    text = loopback_suite("http://127.0.0.1:9/v1", scorers=judge).replace(
+        "openai/loopback", "openai/gpt-4o-mini"
+    )
+    prompt = "[user]\nRead the invoice.\n{{ doc }}\n"
+    inv = {"id": "inv", "input": {"doc": {"$file": "docs/inv.pdf"}}}
+    scan = {"id": "scan", "input": {"doc": {"$file": "docs/scan.pdf"}}}
+    both = make_suite(text, [scan, inv], prompt=prompt, name="both")
+    alone = make_suite(text, [inv], prompt=prompt, name="alone")
+    for suite in (both, alone):
+        write_pdf(suite.parent / "docs" / "inv.pdf", "Invoice INV-001", "Total due: 120.50 EUR")
+    write_scanned_invoice(both.parent / "docs" / "scan.pdf")
+    dry = run(cli, both, tmp_path / "r.duckdb", "--dry-run", "--repeat", "2")
+    reference = run(cli, alone, tmp_path / "r.duckdb", "--dry-run", "--repeat", "2")
+    assert dry.exit_code == reference.exit_code == 0, dry.stdout + dry.stderr
+    lines = dry.stdout.splitlines()
+    assert lines[1] == "Cases 2 x 2 epoch(s): 2 calls, 0 already cached"
+    assert lines[2].startswith(
+        "Not sent: 1 case, the run's error without a call: scan.pdf has no text layer "
+        "(a scanned document?): input 'doc' would reach the model empty"
+    )
+    # tokens, cost and judge calls are those of the case that is sent, on its own
+    assert lines[3:] == reference.stdout.splitlines()[2:] and "Judge calls ~2 " in dry.stdout
+    # an http: target's request carrying the scan's empty text is not counted either
+    (both.parent / "service.yaml").write_text("url: http://127.0.0.1:9/extract\noutput: $.fields\n")
+    served = run(cli, both, tmp_path / "r.duckdb", "--dry-run", "--model", "http:service.yaml")
+    assert served.exit_code == 0, served.stdout + served.stderr
+    assert "Cases 2 x 1 epoch(s): 1 calls, 0 already cached" in served.stdout
+    assert "input 'doc' would reach the service as empty text" in served.stdout
+    assert not (tmp_path / "r.duckdb").exists()
+
+
 def flip_flop(body: dict[str, Any], calls: dict[str, int]) -> str:
     """Right answers, except q0 which alternates between right and wrong on each call."""
     question = body["messages"][-1]["content"]
