@@ -131,6 +131,8 @@ async def evaluate_all(
     async def reserve(case: Case, epoch: int, request: CompletionRequest) -> float | None:
         """The case's worst case, reserved; None when it does not fit even with nothing in flight."""
         assert guard is not None and costs is not None
+        if request.unsent is not None:  # the case's error without a call: nothing to spend
+            return 0.0
         key = caller.key_for(request, epoch) if options.use_cache else None
         cached = key is not None and caller.has_cached(key)
         worst = (0.0 if cached else costs.target_worst(request)) + costs.judge_worst(case)

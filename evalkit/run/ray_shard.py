@@ -137,7 +137,8 @@ async def _shard_batches(job: ShardJob) -> AsyncGenerator[ShardBatch, None]:
             worst = 0.0
             if guard is not None:
                 assert costs is not None
-                worst = costs.target_worst(request) + costs.judge_worst(case)
+                if request.unsent is None:  # an unsent case is its error without a call: it costs nothing
+                    worst = costs.target_worst(request) + costs.judge_worst(case)
                 async with settled:
                     while not stopped and not guard.reserve(worst):
                         if not reserving:  # it does not fit even with nothing in flight

@@ -109,6 +109,40 @@ def test_a_budget_below_one_case_dispatches_nothing(
     )
 
 
+def test_a_case_that_will_not_be_sent_reserves_nothing_against_the_budget(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """A scanned PDF placed as its empty text layer is the case's error without a call, but it
+    reserved a call's worst case: under a budget below that, the run stopped (exit 4, "stopped at
+    the budget") without recording it, though it would cost nothing."""
+    scan_under_a_budget_below_one_call(make_suite, cli, tmp_path)
+
+
+def scan_under_a_budget_below_one_call(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path, *extra: str
+) -> None:
+    """Run a suite of one scanned PDF placed as its text under a budget below one call: its error is
+    recorded, nothing is sent and the run is not stopped at the budget (``extra``: ``--ray local``)."""
+    from tests.providers.test_file_inputs import write_scanned_invoice
+
+    with LoopbackOpenAI(responder=long_answer) as server:
+        text = loopback_suite(server.base_url, scorers="  - name: json_valid\n").replace(
+            "openai/loopback", PRICED
+        )
+        scan = {"id": "scan", "input": {"doc": {"$file": "docs/scan.pdf"}}}
+        suite = make_suite(text, [scan], prompt="[user]\nRead the invoice.\n{{ doc }}\n")
+        write_scanned_invoice(suite.parent / "docs" / "scan.pdf")
+        done = run(cli, suite, tmp_path / "r.duckdb", "--budget", "0.00004", *extra)
+        assert server.stats.requests == 0
+    assert done.exit_code == 3, done.stdout + done.stderr  # its error: the verdict cannot be trusted
+    assert "stopped at the budget" not in done.stdout
+    store = open_store(tmp_path / "r.duckdb")
+    run_ = store.get_run("latest")
+    (row,) = store.case_results(run_.run_id, frame=False)
+    assert (row.case_id, row.verdict, run_.status) == ("scan", "error", "complete")
+    assert row.error is not None and row.error.startswith("scan.pdf has no text layer")
+
+
 def test_the_judges_calls_count_against_the_budget(
     make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
 ) -> None:

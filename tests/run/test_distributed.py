@@ -287,6 +287,16 @@ def test_budget_stops_a_ray_run_cleanly(
     )
 
 
+def test_a_case_that_will_not_be_sent_reserves_nothing_of_a_shards_budget(
+    ray_session: Any, make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """A shard reserved a call's worst case for a case that is its error without a call (a scan
+    placed as its empty text layer), and stopped at the budget without recording it."""
+    from tests.run.test_budget import scan_under_a_budget_below_one_call
+
+    scan_under_a_budget_below_one_call(make_suite, cli, tmp_path, "--ray", "local")
+
+
 def test_prewarm_loads_the_suite_on_a_worker_per_cpu(
     ray_session: Any, suite: Callable[..., Path], tmp_path: Path
 ) -> None:
