@@ -19,7 +19,7 @@ from evalkit.errors import ProviderError, UsageError
 from evalkit.providers.base import CompletionRequest
 from evalkit.providers.calls import ModelCaller
 from evalkit.results import OutputRecord
-from evalkit.run.call_plan import CaseCostModel, call_worst, unpriced_models
+from evalkit.run.call_plan import CaseCostModel, call_worst, unpriced_callers
 from evalkit.suite.spec import ScorerSpec
 
 
@@ -90,16 +90,35 @@ class TopUps:
         await self.top_up(unplanned_call_worst(request))
 
 
-def require_priced(target_model: str, scorers: list[ScorerSpec]) -> None:
-    """Refuse ``--budget`` for a run that calls a model the price map does not price: its calls
-    would count as $0, and no cap could hold on them."""
-    unknown = unpriced_models(target_model, scorers)
+def require_priced(target_model: str | None, scorers: list[ScorerSpec]) -> None:
+    """Refuse ``--budget`` for a run that calls a model the price map does not price (the target,
+    a judge, a judge nested in ``tagged``): its calls would count as $0, and no cap could hold on
+    them. The message names each such model and who calls it."""
+    unknown = unpriced_callers(target_model, scorers)
     if unknown:
+        named = ", ".join(f"{model} ({', '.join(callers)})" for model, callers in unknown.items())
         raise UsageError(
-            f"--budget cannot cap calls to {', '.join(unknown)}: the installed litellm's price map has "
+            f"--budget cannot cap calls to {named}: the installed litellm's price map has "
             f"no price for {'it' if len(unknown) == 1 else 'them'}, so the calls would count as $0; "
             "upgrade litellm for a newer model's price, or run without --budget"
         )
+
+
+def priced_case_check(
+    budget_usd: float | None, target_model: str, scorers: list[ScorerSpec]
+) -> Callable[[Case], None] | None:
+    """Under ``--budget``: refuse the target's and the suite's scorers' unpriced models now, and
+    return the check of each case's own scorers (:meth:`Suite.check_cases` runs it on every case
+    before the first call), which refuses theirs as the suite's are refused."""
+    if budget_usd is None:
+        return None
+    require_priced(target_model, scorers)
+
+    def check(case: Case) -> None:
+        if case.scorers:
+            require_priced(None, case.scorers)
+
+    return check
 
 
 def budget_stop_reason(

@@ -219,11 +219,38 @@ def unmetered(target_model: str) -> str | None:
     return target_model if target_model.startswith(("python:", "http:")) else None
 
 
+def judge_models(scorers: list[ScorerSpec]) -> list[tuple[str, str]]:
+    """(scorer label, model) of every judge the scorers call: the ``llm_judge`` and
+    ``pairwise_judge`` scorers', and those nested in a ``tagged`` scorer's ``inner`` (under the
+    ``tagged`` scorer's label, the one its results carry)."""
+    out: list[tuple[str, str]] = []
+    for spec in scorers:
+        name, args = spec.name, spec.args
+        while name == "tagged" and isinstance(args.get("inner"), dict):
+            name, args = str(args["inner"].get("name")), args["inner"].get("args") or {}
+        models = args.get("model") if name in PLANNED_SCORERS else None
+        for model in [models] if isinstance(models, str) else list(models or []):
+            if model:
+                out.append((spec.label, str(model)))
+    return out
+
+
+def unpriced_callers(target_model: str | None, scorers: list[ScorerSpec]) -> dict[str, list[str]]:
+    """The models a run calls (the target, unless None, and the judges) that the price map does
+    not price, each with who calls it (``the target``, ``scorer 'tone'``)."""
+    callers = [("the target", target_model or ""), *((f"scorer {s!r}", m) for s, m in judge_models(scorers))]
+    out: dict[str, list[str]] = {}
+    for caller, model in callers:
+        if model and unpriced(model) and caller not in out.get(model, []):
+            out.setdefault(model, []).append(caller)
+    return dict(sorted(out.items()))
+
+
 def unpriced_models(target_model: str | None, scorers: list[ScorerSpec]) -> list[str]:
-    """The models a run calls (the target, unless None, and the judges) that the price map does not
-    price: their calls count as $0 in its cost, and ``--budget`` cannot cap them."""
-    models = [target_model or "", *(j.model for j in judge_calls(scorers))]
-    return sorted({m for m in models if m and unpriced(m)})
+    """The models a run calls (the target, unless None, and the judges, nested ones included) that
+    the price map does not price: their calls count as $0 in its cost, and ``--budget`` cannot cap
+    them."""
+    return list(unpriced_callers(target_model, scorers))
 
 
 def case_cost_model(

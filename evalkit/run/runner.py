@@ -32,7 +32,7 @@ from evalkit.results import (
     new_run_id,
 )
 from evalkit.run.batches import BatchWriter
-from evalkit.run.budget import budget_stop_reason, require_priced
+from evalkit.run.budget import budget_stop_reason, priced_case_check
 from evalkit.run.call_counts import process_calls, summed_calls
 from evalkit.run.call_plan import unmetered, unpriced_models
 from evalkit.run.evaluate import Target, prepare_target
@@ -194,8 +194,7 @@ async def _execute(
         options = resumed_options(run, options)
         repeat = int(run.config.get("run", {}).get("repeat", 1))
         target = prepare_target(suite, run.model, run.prompt_version, options.timeout)
-        if options.budget_usd is not None:
-            require_priced(target.model, [s.spec for s in suite.scorers])
+        priced = priced_case_check(options.budget_usd, target.model, [s.spec for s in suite.scorers])
         warming = _prewarm_ray(suite, target, options)
         if (
             run.prompt_version is not None
@@ -205,7 +204,7 @@ async def _execute(
             raise UsageError(
                 f"prompt {run.prompt_version!r} changed since run {run.run_id} started; start a new run"
             )
-        n_cases = suite.check_cases(target.prompt, options.case_filter)
+        n_cases = suite.check_cases(target.prompt, options.case_filter, each=priced)
         caller = _load_caller(suite, store, options, target)
         done = await asyncio.to_thread(store.completed_keys, run.run_id)
         # the earlier parts' calls: as their last commit or stop wrote them (a killed part left
@@ -216,10 +215,9 @@ async def _execute(
         record = None
     else:
         target = prepare_target(suite, options.model, options.prompt, options.timeout)
-        if options.budget_usd is not None:  # before anything is stored or called
-            require_priced(target.model, [s.spec for s in suite.scorers])
+        priced = priced_case_check(options.budget_usd, target.model, [s.spec for s in suite.scorers])
         warming = _prewarm_ray(suite, target, options)  # while the cases are validated and read
-        n_cases = suite.check_cases(target.prompt, options.case_filter)
+        n_cases = suite.check_cases(target.prompt, options.case_filter, each=priced)
         caller = _load_caller(suite, store, options, target)  # before the run row: no phantom run
         done, earlier = set(), None
         repeat = max(1, options.repeat)

@@ -108,13 +108,15 @@ class Suite:
         accept: Callable[[Case], bool] | None = None,
         *,
         expected: bool = True,
+        each: Callable[[Case], None] | None = None,
     ) -> int:
         """Validate every case before anything is spent: JSON, fields, unique ids, template variables,
         and (unless ``expected`` is False: lint counts those cases itself) an expected output wherever
         a scorer compares with one (:meth:`needing_expected`, :func:`awaits_expected`).
 
         Returns the number of cases (that ``accept`` accepts, when given). Reads the files once,
-        keeping only the ids in memory.
+        keeping only the ids in memory. ``each`` checks every accepted case further (``--budget``:
+        its own judges' prices); the UsageError it raises is refused at the case's file and line.
         """
         accepted = 0
         seen: dict[str, tuple[Path, int]] = {}
@@ -154,7 +156,13 @@ class Suite:
                     check_file_inputs(case.input, self.base_dir, path.parent)
                 except ConfigError as exc:
                     raise ConfigError(f"case {case.id!r}: {exc.message}", path=path, line=line) from None
-            accepted += accept is None or accept(case)
+            if accept is None or accept(case):
+                accepted += 1
+                if each is not None:
+                    try:
+                        each(case)
+                    except UsageError as exc:
+                        raise UsageError(f"case {case.id!r}: {exc.message}", path=path, line=line) from None
         if not seen:
             raise ConfigError("suite has no cases (its case files are empty)", path=self.path)
         return accepted

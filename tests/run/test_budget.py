@@ -191,7 +191,13 @@ def test_a_budget_refuses_models_without_a_price_before_any_call(
         assert server.stats.requests == 0 and judge.stats.requests == 0
         unbudgeted = run(cli, unpriced_target, db)  # without --budget it runs, and says the cost is unknown
     for result, model in zip(
-        refused, ["openai/loopback", "openai/loopback", "openai/house-judge-v9"], strict=True
+        refused,
+        [
+            "openai/loopback (the target)",
+            "openai/loopback (the target)",
+            "openai/house-judge-v9 (scorer 'llm_judge')",
+        ],
+        strict=True,
     ):
         assert result.exit_code == 2, result.stdout + result.stderr
         assert (
@@ -200,6 +206,60 @@ def test_a_budget_refuses_models_without_a_price_before_any_call(
         )
         assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
     assert unbudgeted.exit_code == 0, unbudgeted.stdout + unbudgeted.stderr
+    assert len(open_store(db).list_runs()) == 1  # the refused invocations stored nothing
+
+
+def test_a_budget_refuses_unpriced_judges_nested_in_tagged_or_of_a_case_before_any_call(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """A judge inside a ``tagged`` scorer, or among a case's own scorers, is called as the suite's
+    judges are: under --budget one without a price is refused up front (exit 2, one line naming
+    the scorer and the model), not discovered case by case after the target was paid for."""
+    from tests.run.test_judge_spend import verdict
+
+    db = tmp_path / "r.duckdb"
+    with LoopbackOpenAI(responder=long_answer) as server, LoopbackOpenAI(responder=verdict) as judge:
+        house_judge = {"rubric": "Right value.", "model": "openai/house-judge-v9", "api_base": judge.base_url}
+        inner = json.dumps({"name": "llm_judge", "args": house_judge})
+        tagged = f"  - name: tagged\n    id: fmt\n    args: {{untagged: answer, inner: {inner}}}\n"
+        nested_scorers = SCORERS + tagged
+        nested = make_suite(
+            loopback_suite(server.base_url, scorers=nested_scorers).replace("openai/loopback", PRICED),
+            cases(3),
+            name="nested",
+        )
+        own = cases(3)
+        own[1]["scorers"] = [{"name": "llm_judge", "id": "tone", "args": house_judge}]
+        own[2]["scorers"] = [{"name": "tagged", "id": "fmt", "args": {"inner": json.loads(inner)}}]
+        per_case = make_suite(
+            loopback_suite(server.base_url, scorers=SCORERS).replace("openai/loopback", PRICED),
+            own,
+            name="own",
+        )
+        refused = [
+            run(cli, nested, db, "--budget", "1"),
+            run(cli, nested, db, "--budget", "1", "--model", PRICED, "--model", "openai/gpt-4o"),
+            run(cli, per_case, db, "--budget", "1"),
+        ]
+        assert server.stats.requests == 0 and judge.stats.requests == 0
+        unbudgeted = run(cli, nested, db)  # without --budget it runs, and says the judge's cost is unknown
+        assert judge.stats.requests == 3
+
+    def refusal(scorer: str) -> str:
+        return (
+            f"--budget cannot cap calls to openai/house-judge-v9 (scorer {scorer!r}): the installed "
+            "litellm's price map has no price for it, so the calls would count as $0"
+        )
+
+    for result in refused:
+        assert result.exit_code == 2, result.stdout + result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    assert refusal("fmt") in refused[0].stderr and refusal("fmt") in refused[1].stderr
+    # the first case that calls it, at its line of the case file
+    case_line = f"{per_case.parent / 'cases.jsonl'}:2: case 'c0001': "
+    assert case_line + refusal("tone") in refused[2].stderr
+    assert unbudgeted.exit_code == 0, unbudgeted.stdout + unbudgeted.stderr
+    assert "no price for openai/house-judge-v9 (counted as $0)" in unbudgeted.stdout
     assert len(open_store(db).list_runs()) == 1  # the refused invocations stored nothing
 
 
