@@ -29,6 +29,9 @@ from evalkit.store import Store, open_store
 from evalkit.store.run_tables import RunRows, add_cache_rows, insert_run, read_cache_rows, read_run_rows
 from evalkit.suite.spec import GateSpec
 
+# how the errors about a source database name it: `evalkit merge DB... --into DB`, not --db
+SOURCE_ARGUMENT = "merge's DB argument"
+
 
 @dataclass(frozen=True)
 class SourceRun:
@@ -102,7 +105,7 @@ def plan_merge(sources: list[Path], into: Path, *, allow_partial: bool = False) 
     cells: dict[tuple[str, ...], list[SourceRun]] = {}
     stores: dict[Path, Store] = {}
     for db in sources:
-        store = open_store(db, must_exist=True)
+        store = open_store(db, must_exist=True, option=SOURCE_ARGUMENT)
         stores[db] = store
         found = latest_runs(store, db)
         for source in found:

@@ -21,7 +21,8 @@ def resolve_db(db: str | Path | None = None) -> str:
 
 def open_store(db: str | Path | None = None, *, must_exist: bool = False, option: str = "--db") -> Store:
     """Open (creating and migrating if needed) the results database; ``option`` is the command-line
-    option that named it (``--into``, ``--to``), for the errors about it to name."""
+    option or argument that named it (``--into``, ``--to``, merge's sources), for the errors about
+    it to name."""
     return Store(_backend(db, must_exist, option))
 
 
@@ -53,7 +54,12 @@ def _backend(db: str | Path | None, must_exist: bool, option: str) -> Any:
             path=path,
         )
     if must_exist and not path.exists():
-        raise UsageError(f"no results database at {path} (run `evalkit run` first, or pass --db)")
+        hint = (
+            "run `evalkit run` first, or pass --db"
+            if option == "--db"
+            else f"{option} must name an existing one"
+        )
+        raise UsageError(f"no results database at {path} ({hint})")
     setting = os.environ.get("EVALKIT_LOCK_TIMEOUT", "120")
     try:
         timeout = float(setting)

@@ -568,3 +568,49 @@ def test_merge_and_sync_errors_about_the_destination_name_into_and_to(
         error = one_error_line(cli(*command, str(new)), 3, f"{new}: ")
         assert error.endswith(f"or point {option} at a writable path"), error
         assert "--db" not in error.replace(str(shard), "")
+
+
+def test_merge_errors_about_a_source_name_its_argument_not_db(
+    suite_on_loopback: Callable[..., Path],
+    read_only_dir: Callable[[Path], Path],
+    cli: Callable[..., CliResult],
+    tmp_path: Path,
+) -> None:
+    """A source database is given as `evalkit merge DB... --into DB`: its errors said `--db (or
+    EVALKIT_DB)`, `give --db ...` or `pass --db`, an option merge does not have."""
+    shard = tmp_path / "shard.duckdb"
+    ran = cli("run", str(suite_on_loopback()), "--db", str(shard), "--shard", "1/1", "--no-progress")
+    assert ran.exit_code in (0, 1), ran.stderr
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    foreign = tmp_path / "foreign.duckdb"
+    con = duckdb.connect(str(foreign))
+    con.execute("CREATE TABLE t (x INTEGER)")
+    con.close()
+    into = str(tmp_path / "merged.duckdb")
+    missing = tmp_path / "missing.duckdb"
+
+    def merge(source: Path) -> CliResult:
+        return cli("merge", str(shard), str(source), "--into", into)
+
+    errors = [one_error_line(merge(folder), 2, f"{folder}: ")]
+    assert errors[-1].endswith(
+        f"is a directory: merge's DB argument must name a database file, e.g. {folder / 'evalkit.duckdb'}"
+    )
+    errors.append(one_error_line(merge(foreign), 2, f"{foreign}: "))
+    assert errors[-1].endswith("give merge's DB argument a new file or an evalkit database")
+    errors.append(one_error_line(merge(missing), 2, ""))
+    assert errors[-1].endswith(
+        f"no results database at {missing} (merge's DB argument must name an existing one)"
+    )
+    from evalkit.store.duckdb import DuckDBBackend
+    from evalkit.store.migrate import migrate
+
+    old = tmp_path / "old" / "old.duckdb"  # an older evalkit's database: opening it migrates it
+    backend = DuckDBBackend(old)
+    with backend.connect() as connection:
+        migrate(connection, backend, target=1)
+    frozen = read_only_dir(old)
+    errors.append(one_error_line(merge(frozen), 3, f"{frozen}: "))
+    assert errors[-1].endswith("or point merge's DB argument at a writable path")
+    assert not [e for e in errors if "--db" in e]
