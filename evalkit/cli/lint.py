@@ -19,8 +19,8 @@ def lint(
     """Lint SUITE: schema fields without descriptions, case variables before the fixed instructions
     (and the cache-stable prefix of each prompt, in tokens), few-shot examples, cases lacking the
     expected output a scorer needs. Exit 2 when `evalkit run` would refuse the suite (a case file
-    error, a golden case without the expected output a scorer compares with), as the run does; 1 on
-    other errors (with --strict, on warnings too); else 0."""
+    error, a golden case without the expected output a scorer compares with, an http: target file
+    it cannot read), as the run does; 1 on other errors (with --strict, on warnings too); else 0."""
     from rich.text import Text
 
     from evalkit.cli.console import out

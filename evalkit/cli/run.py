@@ -95,7 +95,7 @@ def run(
     With several --prompt and/or --model values, every combination runs over the same cases (sharing
     the response cache), one run per cell, grouped; the exit code is the worst cell's.
     """
-    from evalkit.run.matrix import matrix_cells
+    from evalkit.run.matrix import matrix_cells, unused_target_problem
     from evalkit.run.runner import RunOptions
     from evalkit.run.sharding import Shard
     from evalkit.store import open_store
@@ -116,6 +116,15 @@ def run(
         ray_num_gpus=ray_gpus,
     )
     cells = matrix_cells(loaded, base, prompt or [], model or [])
+    unused = unused_target_problem(loaded, cells)
+    if unused is not None:  # these runs do not read the file: said, not refused
+        from evalkit.cli.terminal import escape_controls
+
+        typer.echo(
+            f"evalkit: warning: {escape_controls(unused.one_line())} (not used: --model replaces "
+            f"the suite's target {loaded.config.target.model}; a run without --model refuses it)",
+            err=True,
+        )
     if junit is not None and len(cells) > 1:
         raise UsageError(
             f"--junit writes one run's cases, and this matrix has {len(cells)} runs: "

@@ -129,6 +129,19 @@ def load_http_spec(model: str, base_dir: Path | None = None) -> HttpTargetSpec:
         raise ConfigError(f"{loc}: {msg}", path=path, line=located.line_of(tuple(err["loc"]))) from None
 
 
+def http_spec_problem(model: str, base_dir: Path | None = None) -> ConfigError | None:
+    """What :func:`load_http_spec` would refuse in the file an ``http:`` model string names; None
+    when nothing, when ``model`` is not an ``http:`` target, or when the file is absent (a service
+    config kept out of the repository: reported when a run uses it)."""
+    if not model.startswith("http:") or not _config_path(model, base_dir).is_file():
+        return None
+    try:
+        load_http_spec(model, base_dir)
+    except ConfigError as exc:
+        return exc
+    return None
+
+
 def _headers(spec: HttpTargetSpec, path: Path) -> dict[str, str]:
     def value(match: re.Match[str]) -> str:
         name = match.group(1)

@@ -132,6 +132,8 @@ def prepare_target(
 
 
 def _unsent_check(model: str, suite: Suite) -> Callable[[dict[str, Any]], str | None] | None:
+    """For an ``http:`` target, its request template's check; loading it refuses a broken file of
+    the target this run uses (the suite's, or one --model names) before any call."""
     if not model.startswith("http:"):
         return None
     from evalkit.providers.http_target import HttpRequestTemplate

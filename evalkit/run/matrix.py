@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from evalkit.errors import UsageError
+from evalkit.errors import ConfigError, UsageError
 from evalkit.gate.cells import resolve_baseline, worst_exit_code
 from evalkit.results import RunRecord
 from evalkit.run.budget import require_priced
+from evalkit.run.evaluate import prepare_target
 from evalkit.run.runner import (
     ResultCallback,
     RunOptions,
@@ -62,6 +63,19 @@ def matrix_cells(
     return [replace(options, prompt=p, model=m, group_id=group) for p, m in pairs]
 
 
+def unused_target_problem(suite: Suite, cells: Sequence[RunOptions]) -> ConfigError | None:
+    """What is wrong with the file of the suite's own ``http:`` target when no cell runs it (each
+    cell's ``--model`` replaces it): those runs never read it, so it does not stop them, but it is
+    worth a warning. None when a cell runs that target (that cell refuses it, see
+    :func:`prepare_target`)."""
+    model = suite.config.target.model
+    if any(c.resume or (c.model or model) == model for c in cells):
+        return None
+    from evalkit.providers.http_target import http_spec_problem
+
+    return http_spec_problem(model, suite.base_dir)
+
+
 def run_matrix(
     suite: Suite,
     store: Store,
@@ -80,9 +94,12 @@ def run_matrix(
     as it ran, before it is compared with the baseline (that happens once every cell ran).
     """
     reference = resolve_baseline(store, suite.name, baseline) if baseline is not None else None
-    for options in cells:  # every cell's models, before the first cell spends (a resume: its run's)
-        if options.budget_usd is not None and not options.resume:
-            require_priced(options.model or suite.config.target.model, [s.spec for s in suite.scorers])
+    # every cell's target and models, before the first cell spends (a resume: its run's)
+    for options in cells:
+        if not options.resume:
+            target = prepare_target(suite, options.model, options.prompt, options.timeout)
+            if options.budget_usd is not None:
+                require_priced(target.model, [s.spec for s in suite.scorers])
     outcomes = []
     for options in cells:
         outcome = run_suite(suite, store, options, on_result=on_result, on_start=on_start)

@@ -13,6 +13,8 @@
   a missing template variable, ...).
 - **expected-missing** (error): cases without an expected output under a scorer that compares with one
   (``@scorer(..., needs_expected=...)``); ``evalkit run`` refuses such a suite before any call.
+- **target** (error): an error in the suite's ``http:`` target file (an unknown field, a JSON path
+  evalkit cannot follow): ``evalkit run`` refuses it before any call, unless ``--model`` replaces it.
 - **expected-pending** (warning): mined or generated cases (``verified: false``) still without an
   expected output under such a scorer; it will report that it could not score them (give it
   ``verified_only: true`` to skip them until a person writes one).
@@ -35,6 +37,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from evalkit.errors import ConfigError
+from evalkit.providers.http_target import http_spec_problem
 from evalkit.suite.loading import Suite, awaits_expected
 from evalkit.suite.prompts import BUILTIN_VARIABLES, PromptVersion
 
@@ -45,7 +48,7 @@ _EXAMPLE_BLOCK = re.compile(
     r"(?im)^\s*(?:#+\s*)?(?:examples?|sample (?:input|output)|output|answer)\s*\d*\s*:"
 )
 # the rules whose findings `evalkit run` refuses the suite for (exit 2) before any call
-REFUSED_BY_RUN = frozenset({"cases", "expected-missing"})
+REFUSED_BY_RUN = frozenset({"cases", "expected-missing", "target"})
 # fixed text after the first case variable that counts as "instructions after the data"
 MIN_TRAILING_INSTRUCTIONS = 12
 SAMPLE_CASES = 500
@@ -118,6 +121,12 @@ def lint_suite(suite: Suite, prompts: list[str] | None = None, *, sample: int = 
                 (f.path, f.line, f.message) == (where, exc.line, exc.message) for f in report.findings
             ):
                 report.findings.append(found)  # a duplicate id, say, is the same finding for every version
+    target = http_spec_problem(suite.config.target.model, suite.base_dir)
+    if target is not None:
+        where = str(target.path) if target.path is not None else None
+        report.findings.append(
+            LintFinding(rule="target", severity="error", path=where, line=target.line, message=target.message)
+        )
     if suite.output_schema is not None:
         report.findings += schema_findings(suite.output_schema, _schema_file(suite))
     cases = _sample_cases(suite, sample)

@@ -271,13 +271,6 @@ def load_suite(path: Path | str) -> Suite:
         except ConfigError as exc:
             raise (exc if exc.path is not None else fail(exc.message, ("target", "tools"))) from None
 
-    if target.model.startswith("http:") and (base / target.model.removeprefix("http:")).is_file():
-        # its output path and fields are checked now, not met as every case's error mid-run; a
-        # missing file is the provider's to report, so a suite run with another --model still loads
-        from evalkit.providers.http_target import load_http_spec
-
-        load_http_spec(target.model, base)
-
     labels: set[str] = set()
     scorers = []
     for i, spec in enumerate(config.scorers):

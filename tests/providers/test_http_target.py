@@ -268,7 +268,7 @@ def test_a_request_template_naming_a_missing_variable_fails_before_any_call(
 
 
 @pytest.mark.parametrize("output", ["$.result[listing]", "$.result..listing", "$.items[*].text", "$.a[-1]"])
-def test_a_malformed_output_path_is_refused_when_the_suite_loads(
+def test_a_malformed_output_path_is_refused_before_any_call(
     output: str,
     service: Service,
     cli: Callable[..., CliResult],
@@ -282,12 +282,16 @@ def test_a_malformed_output_path_is_refused_when_the_suite_loads(
     config.write_text(config.read_text().replace("output: $.result.listing", f"output: {output}"))
     where = f"{config}:5: output: {output!r} is not a JSON path evalkit reads"
     with pytest.raises(ConfigError) as err:
-        load_suite(suite)
+        prepare_target(load_suite(suite), None, None)
     assert err.value.one_line().startswith(where)
     result = cli("run", str(suite), "--db", str(tmp_path / "r.duckdb"), "--no-progress")
     assert result.exit_code == 2, result.stdout + result.stderr
     assert where in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert service.seen == [] and not (tmp_path / "r.duckdb").exists()
+    dry = cli("run", str(suite), "--dry-run")
+    assert dry.exit_code == 2 and where in dry.stderr
+    linted = cli("lint", str(suite))
+    assert linted.exit_code == 2 and f"{config}:5: error target: output: {output!r}" in linted.stdout
     # named by --model instead of the suite: refused before any call too
     (suite.parent / "other.yaml").write_text(config.read_text())
     config.write_text(config.read_text().replace(f"output: {output}", "output: $.result.listing"))
@@ -357,3 +361,35 @@ def test_a_scanned_pdf_whose_empty_text_the_request_carries_is_the_cases_error_n
     scan_bytes = (suite.parent / "docs" / "scan.pdf").read_bytes()
     assert sent[f"data:application/pdf;base64,{base64.b64encode(scan_bytes).decode()}"] == ""
     assert results["scan"].verdict == "pass" and len(service.seen) == 2
+
+
+def test_a_broken_suite_http_file_that_model_replaces_is_a_warning_not_a_refusal(
+    service: Service, cli: Callable[..., CliResult], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--model` replaces the suite's target: its http: file is not read by the run, so an error
+    in it no longer stops the run (it did, when the suite loaded); it is said in one warning line.
+    A matrix cell that does run it is refused before the first cell calls anything."""
+    monkeypatch.setenv("CLEANER_TOKEN", "t")
+    suite = write_suite(tmp_path / "s", service.url)
+    config = suite.parent / "service.yaml"
+    (suite.parent / "staging.yaml").write_text(config.read_text())
+    config.write_text(config.read_text().replace("output: $.result.listing", "output: $.items[*].text"))
+    db = tmp_path / "r.duckdb"
+    problem = f"{config}:5: output: '$.items[*].text' is not a JSON path evalkit reads"
+    matrix = cli("run", str(suite), "-m", "http:staging.yaml", "-m", "http:service.yaml", "--db", str(db))
+    assert matrix.exit_code == 2 and problem in matrix.stderr, matrix.stdout + matrix.stderr
+    assert "warning" not in matrix.stderr and service.seen == [] and not db.exists()
+    estimate = cli("run", str(suite), "--model", "http:staging.yaml", "--dry-run")
+    replaced = cli("run", str(suite), "--model", "http:staging.yaml", "--db", str(db), "--no-progress")
+    for result in (estimate, replaced):
+        assert result.exit_code == 0, result.stdout + result.stderr
+        (line,) = result.stderr.strip().splitlines()
+        assert line.startswith(f"evalkit: warning: {problem}") and line.endswith(
+            "(not used: --model replaces the suite's target http:service.yaml; a run without --model refuses it)"
+        )
+    assert "Cases 2: 1 passed, 1 failed, 0 errors" in replaced.stdout and len(service.seen) == 2
+    assert open_store(db).get_run("latest").model == "http:staging.yaml"
+    # a missing file is the service config kept elsewhere: nothing to say
+    config.unlink()
+    quiet = cli("run", str(suite), "--model", "http:staging.yaml", "--db", str(db), "--no-progress")
+    assert quiet.exit_code == 0 and quiet.stderr == ""
