@@ -73,10 +73,13 @@ class DuckDBBackend:
     OPEN_RETRIES = 3  # errors at open other than the lock: retried this many times, then reported
     STALE_MARKER = 5.0  # a marker not refreshed for this long belongs to a process that gave up
 
-    def __init__(self, path: Path, *, lock_timeout: float = 120.0, option: str = "--db") -> None:
+    def __init__(
+        self, path: Path, *, lock_timeout: float = 120.0, option: str = "--db", existing: bool = False
+    ) -> None:
         self.path = path
         self.lock_timeout = lock_timeout
         self.option = option  # the command-line option that named the file, for error messages
+        self.existing = existing  # the command reads results already there (merge's sources, a report)
         # One connection at a time per process: DuckDB shares one database instance between the
         # connections of a process, and closing the last one while another thread opens a new one
         # races (seen as "python_arrow_scan does not exist" during a concurrent bulk insert).

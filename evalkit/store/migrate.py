@@ -46,11 +46,17 @@ def available_migrations() -> list[Migration]:
 
 
 def applied_versions(
-    con: Connection, *, refuse_foreign: bool = False, where: str = "", option: str = "--db"
+    con: Connection,
+    *,
+    refuse_foreign: bool = False,
+    where: str = "",
+    option: str = "--db",
+    existing: bool = False,
 ) -> set[int]:
     """Versions already applied to the database behind ``con``. ``refuse_foreign``: a database that
     has tables but no evalkit schema is another program's file (a DuckDB file given as --db by
-    mistake): refused, and left as it was."""
+    mistake): refused, and left as it was. ``existing``: the command reads a database that must
+    already hold evalkit's results (merge's sources, ``--db`` of a read): a new file is no advice."""
     # looked up before creating, so opening an up-to-date database writes nothing (read-only directories)
     exists = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations' "
@@ -63,9 +69,13 @@ def applied_versions(
         )
         if refuse_foreign and others:
             names = ", ".join(str(row[0]) for row in others[:3]) + (", ..." if len(others) > 3 else "")
+            advice = (
+                f"{option} must name an evalkit database, one `evalkit run` wrote"
+                if existing
+                else f"give {option} a new file or an evalkit database"
+            )
             raise StoreError(
-                f"not an evalkit database: it holds other tables ({names}) and no evalkit schema; "
-                f"give {option} a new file or an evalkit database",
+                f"not an evalkit database: it holds other tables ({names}) and no evalkit schema; {advice}",
                 path=where or None,
             )
         con.execute(
@@ -92,6 +102,7 @@ def _migrate(con: Connection, backend: Backend, target: int | None, where: str) 
             refuse_foreign=getattr(backend, "name", "") == "duckdb",
             where=where,
             option=getattr(backend, "option", "--db"),
+            existing=getattr(backend, "existing", False),
         )
     newest = max(m.version for m in migrations)
     if done and max(done) > newest:

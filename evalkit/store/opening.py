@@ -67,4 +67,4 @@ def _backend(db: str | Path | None, must_exist: bool, option: str) -> Any:
         raise UsageError(
             f"EVALKIT_LOCK_TIMEOUT={setting!r}: give the seconds to wait for a locked database, e.g. 120"
         ) from None
-    return DuckDBBackend(path, lock_timeout=timeout, option=option)
+    return DuckDBBackend(path, lock_timeout=timeout, option=option, existing=must_exist)

@@ -598,7 +598,11 @@ def test_merge_errors_about_a_source_name_its_argument_not_db(
         f"is a directory: merge's DB argument must name a database file, e.g. {folder / 'evalkit.duckdb'}"
     )
     errors.append(one_error_line(merge(foreign), 2, f"{foreign}: "))
-    assert errors[-1].endswith("give merge's DB argument a new file or an evalkit database")
+    # a new file is no advice for a source: it has no runs to merge
+    assert errors[-1].endswith(
+        "no evalkit schema; merge's DB argument must name an evalkit database, one `evalkit run` wrote"
+    )
+    assert "new file" not in errors[-1]
     errors.append(one_error_line(merge(missing), 2, ""))
     assert errors[-1].endswith(
         f"no results database at {missing} (merge's DB argument must name an existing one)"
