@@ -104,21 +104,30 @@ def require_priced(target_model: str | None, scorers: list[ScorerSpec]) -> None:
         )
 
 
-def priced_case_check(
-    budget_usd: float | None, target_model: str, scorers: list[ScorerSpec]
-) -> Callable[[Case], None] | None:
-    """Under ``--budget``: refuse the target's and the suite's scorers' unpriced models now, and
-    return the check of each case's own scorers (:meth:`Suite.check_cases` runs it on every case
-    before the first call), which refuses theirs as the suite's are refused."""
-    if budget_usd is None:
-        return None
-    require_priced(target_model, scorers)
+class CaseModels:
+    """The models without a price that a run's cases call through their own ``scorers``, gathered
+    as :meth:`Suite.check_cases` reads every case before the first call (``check``), so the run's
+    summary can say their calls counted as $0 without a second pass over the case files.
 
-    def check(case: Case) -> None:
+    Under ``--budget`` (``budget_usd`` set) the target's and the suite's scorers' unpriced models are
+    refused when this is made, and ``check`` refuses a case's own as the suite's are refused."""
+
+    def __init__(self, budget_usd: float | None, target_model: str, scorers: list[ScorerSpec]) -> None:
+        self.capped = budget_usd is not None
+        self.scorers = scorers
+        self.found: set[str] = set()
+        if self.capped:
+            require_priced(target_model, scorers)
+
+    def check(self, case: Case) -> None:
         if case.scorers:
-            require_priced(None, case.scorers)
+            if self.capped:
+                require_priced(None, case.scorers)
+            self.found.update(unpriced_callers(None, case.scorers))
 
-    return check
+    def unpriced_models(self, target_model: str) -> list[str]:
+        """The run's models without a price: the target's, the suite's judges' and the cases' own."""
+        return sorted({*unpriced_callers(target_model, self.scorers), *self.found})
 
 
 def budget_stop_reason(

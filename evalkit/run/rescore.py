@@ -143,8 +143,10 @@ async def execute_rescore(
             1 + max(epoch for _, epoch, _, _ in results),  # the epochs of the outputs it scores
             rescored_from=parent.run_id,
             target_calls=0,
-            # the judges' only: the target is not called again
-            unpriced_models=unpriced_models(None, [s.spec for s in suite.scorers]),
+            # the judges' only (the suite's and the rescored cases' own): the target is not called again
+            unpriced_models=unpriced_models(
+                None, [s.spec for s in suite.scorers] + [s for c, _, _, _ in results for s in c.scorers]
+            ),
             unmetered_target=unmetered(parent.model),
         )
         summary = summary.model_copy(update={"gate": decision})

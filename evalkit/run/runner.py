@@ -24,17 +24,11 @@ from evalkit.gate.cells import BaselineCheck, RunVerdict, check_baseline, resolv
 from evalkit.gate.suite import GateDecision
 from evalkit.providers.calls import ModelCaller, RetryPolicy
 from evalkit.providers.concurrency import ADAPTIVE_MAX, ADAPTIVE_START, ConcurrencyLimit
-from evalkit.results import (
-    CallCounts,
-    CaseResult,
-    RunRecord,
-    RunSummary,
-    new_run_id,
-)
+from evalkit.results import CallCounts, CaseResult, RunRecord, RunSummary, new_run_id
 from evalkit.run.batches import BatchWriter
-from evalkit.run.budget import budget_stop_reason, priced_case_check
+from evalkit.run.budget import CaseModels, budget_stop_reason
 from evalkit.run.call_counts import process_calls, summed_calls
-from evalkit.run.call_plan import unmetered, unpriced_models
+from evalkit.run.call_plan import unmetered
 from evalkit.run.evaluate import Target, prepare_target
 from evalkit.run.git_head import git_commit
 from evalkit.run.local_loop import Progress, evaluate_all, work_items
@@ -194,7 +188,7 @@ async def _execute(
         options = resumed_options(run, options)
         repeat = int(run.config.get("run", {}).get("repeat", 1))
         target = prepare_target(suite, run.model, run.prompt_version, options.timeout)
-        priced = priced_case_check(options.budget_usd, target.model, [s.spec for s in suite.scorers])
+        models = CaseModels(options.budget_usd, target.model, [s.spec for s in suite.scorers])
         warming = _prewarm_ray(suite, target, options)
         if (
             run.prompt_version is not None
@@ -204,7 +198,7 @@ async def _execute(
             raise UsageError(
                 f"prompt {run.prompt_version!r} changed since run {run.run_id} started; start a new run"
             )
-        n_cases = suite.check_cases(target.prompt, options.case_filter, each=priced)
+        n_cases = suite.check_cases(target.prompt, options.case_filter, each=models.check)
         caller = _load_caller(suite, store, options, target)
         done = await asyncio.to_thread(store.completed_keys, run.run_id)
         # the earlier parts' calls: as their last commit or stop wrote them (a killed part left
@@ -215,9 +209,9 @@ async def _execute(
         record = None
     else:
         target = prepare_target(suite, options.model, options.prompt, options.timeout)
-        priced = priced_case_check(options.budget_usd, target.model, [s.spec for s in suite.scorers])
+        models = CaseModels(options.budget_usd, target.model, [s.spec for s in suite.scorers])
         warming = _prewarm_ray(suite, target, options)  # while the cases are validated and read
-        n_cases = suite.check_cases(target.prompt, options.case_filter, each=priced)
+        n_cases = suite.check_cases(target.prompt, options.case_filter, each=models.check)
         caller = _load_caller(suite, store, options, target)  # before the run row: no phantom run
         done, earlier = set(), None
         repeat = max(1, options.repeat)
@@ -290,7 +284,7 @@ async def _execute(
         await caller.aclose()
         if writer.recorded:  # else its database could not be opened: that error is the outcome
             summary, decision = await _finish(
-                suite, store, run, caller, options, progress, status, repeat, stop.received, earlier
+                suite, store, run, caller, options, progress, status, repeat, stop.received, earlier, models
             )
     run = run.model_copy(update={"status": status, "summary": summary})
     return RunOutcome(run=run, summary=summary, decision=decision)
@@ -307,9 +301,10 @@ async def _finish(
     repeat: int,
     signal: Signals | None,
     earlier: CallCounts | None,
+    models: CaseModels,
 ) -> tuple[RunSummary, GateDecision]:
     """The run's summary and gate decision, stored with its final status; ``earlier``: the calls of
-    a resumed run's earlier parts."""
+    a resumed run's earlier parts; ``models``: what its cases' own scorers call, as checked."""
     this_process = process_calls(caller)
     summary, decision, _ = await asyncio.to_thread(
         judged_summary,
@@ -319,7 +314,7 @@ async def _finish(
         [s.model_dump() for s in suite.config.scorers],
         repeat,
         calls=summed_calls([earlier, this_process], concurrency_limit_end=round(caller.limit.limit, 1)),
-        unpriced_models=unpriced_models(run.model, [s.spec for s in suite.scorers]),
+        unpriced_models=models.unpriced_models(run.model),
         unmetered_target=unmetered(run.model),
         **({"ray": progress.ray} if progress.ray is not None else {}),
     )

@@ -115,8 +115,9 @@ class Suite:
         a scorer compares with one (:meth:`needing_expected`, :func:`awaits_expected`).
 
         Returns the number of cases (that ``accept`` accepts, when given). Reads the files once,
-        keeping only the ids in memory. ``each`` checks every accepted case further (``--budget``:
-        its own judges' prices); the UsageError it raises is refused at the case's file and line.
+        keeping only the ids in memory. ``each`` sees every accepted case too (a run gathers the
+        models its own scorers call without a price, and ``--budget`` refuses them); the UsageError
+        it raises is refused at the case's file and line.
         """
         accepted = 0
         seen: dict[str, tuple[Path, int]] = {}

@@ -263,6 +263,35 @@ def test_a_budget_refuses_unpriced_judges_nested_in_tagged_or_of_a_case_before_a
     assert len(open_store(db).list_runs()) == 1  # the refused invocations stored nothing
 
 
+def test_a_run_says_a_cases_own_unpriced_judge_counted_as_zero(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """A judge among a case's own scorers is called and counted as $0 like the suite's: the summary
+    (printed, markdown and ``runs.summary_json``) listed only the target's and the suite's judges'
+    models without a price, so its spend read as a known $0. So did a re-score of the run."""
+    from tests.run.test_judge_spend import verdict
+
+    db = tmp_path / "r.duckdb"
+    md = tmp_path / "summary.md"
+    with LoopbackOpenAI(responder=long_answer) as server, LoopbackOpenAI(responder=verdict) as judge:
+        own = cases(3)
+        house_judge = {"rubric": "Right value.", "model": "openai/house-judge-v9", "api_base": judge.base_url}
+        own[1]["scorers"] = [{"name": "llm_judge", "id": "tone", "args": house_judge}]
+        suite = make_suite(
+            loopback_suite(server.base_url, scorers=SCORERS).replace("openai/loopback", PRICED), own
+        )
+        ran = run(cli, suite, db, "--summary-md", str(md))
+        assert judge.stats.requests == 1
+        rescored = cli("rescore", "latest", "--db", str(db), "--no-cache", "--no-progress")
+        assert judge.stats.requests == 2
+    for result in (ran, rescored):
+        assert result.exit_code == 0, result.stdout + result.stderr
+        assert "no price for openai/house-judge-v9 (counted as $0)" in result.stdout
+    assert "no price for openai/house-judge-v9" in md.read_text()
+    for record in open_store(db).list_runs():
+        assert record.summary is not None and record.summary.unpriced_models == ["openai/house-judge-v9"]
+
+
 def test_a_shard_run_resumes_its_own_cases_only(
     make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
 ) -> None:
