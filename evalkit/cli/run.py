@@ -53,7 +53,8 @@ def run(
         min=0.0,
         help="Hard cap in USD (target and judge calls): a case is dispatched only while its worst-case "
         "cost still fits; the run stays resumable (exit 4). Refused for a model litellm's price map "
-        "does not price.",
+        "does not price, for semantic_similarity on litellm embeddings, and with --baseline for "
+        "gate.pairwise's judge (calls it cannot count or reserve).",
     ),
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Print calls, tokens and cost it would take; call nothing."

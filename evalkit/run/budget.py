@@ -18,9 +18,10 @@ from evalkit.cases import Case
 from evalkit.errors import ProviderError, UsageError
 from evalkit.providers.base import CompletionRequest
 from evalkit.providers.calls import ModelCaller
+from evalkit.providers.embeddings import LOCAL_MINILM
 from evalkit.results import OutputRecord
-from evalkit.run.call_plan import CaseCostModel, call_worst, unpriced_callers
-from evalkit.suite.spec import ScorerSpec
+from evalkit.run.call_plan import CaseCostModel, call_worst, embedding_models, unpriced_callers
+from evalkit.suite.spec import GateSpec, ScorerSpec
 
 
 @dataclass
@@ -93,7 +94,8 @@ class TopUps:
 def require_priced(target_model: str | None, scorers: list[ScorerSpec]) -> None:
     """Refuse ``--budget`` for a run that calls a model the price map does not price (the target,
     a judge, a judge nested in ``tagged``): its calls would count as $0, and no cap could hold on
-    them. The message names each such model and who calls it."""
+    them. The message names each such model and who calls it. So is a ``semantic_similarity``
+    scorer's litellm embedding model: its calls are not counted at all."""
     unknown = unpriced_callers(target_model, scorers)
     if unknown:
         named = ", ".join(f"{model} ({', '.join(callers)})" for model, callers in unknown.items())
@@ -101,6 +103,26 @@ def require_priced(target_model: str | None, scorers: list[ScorerSpec]) -> None:
             f"--budget cannot cap calls to {named}: the installed litellm's price map has "
             f"no price for {'it' if len(unknown) == 1 else 'them'}, so the calls would count as $0; "
             "upgrade litellm for a newer model's price, or run without --budget"
+        )
+    embedded = embedding_models(scorers)
+    if embedded:
+        label, model = embedded[0]
+        raise UsageError(
+            f"--budget cannot cap scorer {label!r}'s embedding calls to {model}: semantic_similarity "
+            "calls litellm's embeddings outside evalkit's call path, so no cost counts them; use "
+            f"model {LOCAL_MINILM} (offline, free) or run without --budget"
+        )
+
+
+def require_capped_gate(gate: GateSpec, budget_usd: float | None) -> None:
+    """Refuse ``--budget`` with ``--baseline`` when ``gate.pairwise`` names a billed judge: it judges
+    every case in both orders after the run, on its own calls, and no cap holds on those."""
+    judge = gate.pairwise.judge if gate.pairwise is not None else ""
+    if budget_usd is not None and judge and not judge.startswith("local/"):
+        raise UsageError(
+            f"--budget cannot cap gate.pairwise's judge {judge}: with --baseline it judges every case "
+            "against the baseline after the run, outside the budget; run without --budget, or without "
+            f"--baseline and judge later with `evalkit compare BASELINE RUN --judge {judge}`"
         )
 
 

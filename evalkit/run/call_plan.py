@@ -18,6 +18,7 @@ from typing import Any
 
 from evalkit.cases import Case
 from evalkit.providers.base import CompletionRequest
+from evalkit.providers.embeddings import LOCAL_MINILM
 from evalkit.providers.prices import call_cost as call_price
 from evalkit.providers.prices import max_output_tokens, service_tier, unpriced
 from evalkit.suite.spec import ScorerSpec
@@ -225,14 +226,33 @@ def judge_models(scorers: list[ScorerSpec]) -> list[tuple[str, str]]:
     ``tagged`` scorer's label, the one its results carry)."""
     out: list[tuple[str, str]] = []
     for spec in scorers:
-        name, args = spec.name, spec.args
-        while name == "tagged" and isinstance(args.get("inner"), dict):
-            name, args = str(args["inner"].get("name")), args["inner"].get("args") or {}
+        name, args = _unwrapped(spec)
         models = args.get("model") if name in PLANNED_SCORERS else None
         for model in [models] if isinstance(models, str) else list(models or []):
             if model:
                 out.append((spec.label, str(model)))
     return out
+
+
+def embedding_models(scorers: list[ScorerSpec]) -> list[tuple[str, str]]:
+    """(scorer label, model) of every ``semantic_similarity`` scorer (nested in ``tagged`` too) whose
+    embeddings come from a litellm model: those calls bypass the call path, so no cost of the run
+    counts them and ``--budget`` cannot cap them (the offline ``local/`` model costs nothing)."""
+    out: list[tuple[str, str]] = []
+    for spec in scorers:
+        name, args = _unwrapped(spec)
+        model = str(args.get("model") or LOCAL_MINILM)
+        if name == "semantic_similarity" and not model.startswith("local/"):
+            out.append((spec.label, model))
+    return out
+
+
+def _unwrapped(spec: ScorerSpec) -> tuple[str, dict[str, Any]]:
+    """The scorer a spec runs: itself, or what its ``tagged`` wrappers hold in ``inner``."""
+    name, args = spec.name, spec.args
+    while name == "tagged" and isinstance(args.get("inner"), dict):
+        name, args = str(args["inner"].get("name")), args["inner"].get("args") or {}
+    return name, args
 
 
 def unpriced_callers(target_model: str | None, scorers: list[ScorerSpec]) -> dict[str, list[str]]:

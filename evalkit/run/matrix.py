@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from evalkit.errors import ConfigError, UsageError
 from evalkit.gate.cells import resolve_baseline, worst_exit_code
 from evalkit.results import RunRecord
-from evalkit.run.budget import require_priced
+from evalkit.run.budget import require_capped_gate, require_priced
 from evalkit.run.evaluate import prepare_target
 from evalkit.run.runner import (
     ResultCallback,
@@ -96,6 +96,8 @@ def run_matrix(
     reference = resolve_baseline(store, suite.name, baseline) if baseline is not None else None
     # every cell's target and models, before the first cell spends (a resume: its run's)
     for options in cells:
+        if reference is not None:  # its pairwise judge's calls come after the runs: refused before them
+            require_capped_gate(suite.config.gate, options.budget_usd)
         if not options.resume:
             target = prepare_target(suite, options.model, options.prompt, options.timeout)
             if options.budget_usd is not None:

@@ -26,7 +26,7 @@ from evalkit.providers.calls import ModelCaller, RetryPolicy
 from evalkit.providers.concurrency import ADAPTIVE_MAX, ADAPTIVE_START, ConcurrencyLimit
 from evalkit.results import CallCounts, CaseResult, RunRecord, RunSummary, new_run_id
 from evalkit.run.batches import BatchWriter
-from evalkit.run.budget import CaseModels, budget_stop_reason
+from evalkit.run.budget import CaseModels, budget_stop_reason, require_capped_gate
 from evalkit.run.call_counts import process_calls, summed_calls
 from evalkit.run.call_plan import unmetered
 from evalkit.run.evaluate import Target, prepare_target
@@ -373,6 +373,8 @@ def run_suite(
     outcome's ``baseline`` holds the comparison and ``outcome.exit_code`` the combined verdict.
     """
     reference = resolve_baseline(store, suite.name, baseline) if baseline is not None else None
+    if reference is not None:  # its pairwise judge's calls come after the run: refused before it
+        require_capped_gate(suite.config.gate, (options or RunOptions()).budget_usd)
     outcome = asyncio.run(execute_run(suite, store, options, on_result, on_start))
     return gate_outcome(suite, store, outcome, reference)
 

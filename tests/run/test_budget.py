@@ -292,6 +292,102 @@ def test_a_run_says_a_cases_own_unpriced_judge_counted_as_zero(
         assert record.summary is not None and record.summary.unpriced_models == ["openai/house-judge-v9"]
 
 
+def test_a_budget_refuses_semantic_similarity_on_litellm_embeddings_before_any_call(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """semantic_similarity's litellm embeddings go straight to litellm, not through the call path:
+    no cost counts them, so --budget ran them uncapped. It is refused up front (exit 2, one line
+    naming the scorer and the model), the suite's scorer, one nested in ``tagged`` and a case's own."""
+    db = tmp_path / "r.duckdb"
+    with LoopbackOpenAI(responder=long_answer) as server, LoopbackOpenAI() as embedder:
+        similar = {"model": "openai/text-embedding-3-small", "api_base": embedder.base_url, "threshold": 0.1}
+        inner = json.dumps({"name": "semantic_similarity", "args": similar})
+        suite_level = (
+            SCORERS + f"  - name: semantic_similarity\n    id: sim\n    args: {json.dumps(similar)}\n"
+        )
+        nested = SCORERS + f"  - name: tagged\n    id: fmt\n    args: {{untagged: answer, inner: {inner}}}\n"
+        own = cases(3)
+        own[2]["scorers"] = [{"name": "semantic_similarity", "id": "close", "args": similar}]
+
+        def priced(scorers: str, rows: list[dict[str, Any]], name: str) -> Path:
+            text = loopback_suite(server.base_url, scorers=scorers).replace("openai/loopback", PRICED)
+            return make_suite(text, rows, name=name)
+
+        suites = [
+            priced(suite_level, cases(3), "top"),
+            priced(nested, cases(3), "nested"),
+            priced(SCORERS, own, "own"),
+        ]
+        refused = [run(cli, suite, db, "--budget", "1") for suite in suites]
+        assert server.stats.requests == 0 and embedder.stats.requests == 0
+        unbudgeted = run(cli, suites[0], db)  # without --budget it runs, and embeds on the server
+        assert embedder.stats.requests == 3
+
+    def refusal(scorer: str) -> str:
+        return (
+            f"--budget cannot cap scorer {scorer!r}'s embedding calls to openai/text-embedding-3-small: "
+            "semantic_similarity calls litellm's embeddings outside evalkit's call path, so no cost "
+            "counts them; use model local/all-minilm-l6-v2 (offline, free) or run without --budget"
+        )
+
+    for result in refused:
+        assert result.exit_code == 2, result.stdout + result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    assert refusal("sim") in refused[0].stderr and refusal("fmt") in refused[1].stderr
+    own_line = f"{suites[2].parent / 'cases.jsonl'}:3: case 'c0002': "
+    assert own_line + refusal("close") in refused[2].stderr
+    assert unbudgeted.exit_code == 0, unbudgeted.stdout + unbudgeted.stderr
+    assert len(open_store(db).list_runs()) == 1  # the refused invocations stored nothing
+
+
+def test_a_budget_with_a_baseline_refuses_the_gates_pairwise_judge_before_any_call(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """With --baseline, gate.pairwise's judge judges every case in both orders after the run, on
+    calls no reservation covered: --budget let them run past the cap. It is refused up front (exit
+    2, one line naming the judge); --budget without --baseline, where the judge is not called, runs."""
+    db = tmp_path / "r.duckdb"
+    with LoopbackOpenAI(responder=long_answer) as server, LoopbackOpenAI() as judge:
+        gate = (
+            f"gate:\n  min_pass_rate: 0\n  pairwise:\n    judge: {PRICED}\n    api_base: {judge.base_url}\n"
+        )
+        text = loopback_suite(server.base_url, scorers=SCORERS, gate=gate).replace("openai/loopback", PRICED)
+        suite = make_suite(text, cases(3))
+        first = run(cli, suite, db, "--budget", "1")  # no baseline: no pairwise judging to cap
+        assert first.exit_code == 0, first.stdout + first.stderr
+        assert cli("baseline", "set", "main", "latest", "--db", str(db)).exit_code == 0
+        before = server.stats.requests
+        refused = [
+            run(cli, suite, db, "--budget", "1", "--baseline", "main", "--no-cache"),
+            run(
+                cli,
+                suite,
+                db,
+                "--budget",
+                "1",
+                "--baseline",
+                "main",
+                "--no-cache",
+                "--model",
+                PRICED,
+                "--model",
+                "openai/gpt-4o",
+            ),
+        ]
+        assert server.stats.requests == before and judge.stats.requests == 0
+        unbudgeted = run(cli, suite, db, "--baseline", "main", "--no-cache")
+        assert judge.stats.requests > 0  # without --budget the judge is called after the run
+    for result in refused:
+        assert result.exit_code == 2, result.stdout + result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+        assert (
+            f"--budget cannot cap gate.pairwise's judge {PRICED}: with --baseline it judges every case "
+            "against the baseline after the run, outside the budget" in result.stderr
+        )
+    assert unbudgeted.exit_code in (0, 1, 3), unbudgeted.stdout + unbudgeted.stderr
+    assert len(open_store(db).list_runs()) == 2  # the refused invocations stored nothing
+
+
 def test_a_shard_run_resumes_its_own_cases_only(
     make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
 ) -> None:
