@@ -179,6 +179,9 @@ class RunSummary(VerdictCounts):
     unpriced_models: list[str] = Field(default_factory=lambda: [])
     # a python: or http: target: the model calls it makes itself are not evalkit's to see or count
     unmetered_target: str | None = None
+    # models the scorers called outside the run's call path (semantic_similarity's litellm
+    # embeddings): what they cost is in no figure above (empty in summaries stored before it was)
+    uncounted_models: list[str] = Field(default_factory=lambda: [])
     # The provider's own prompt cache (None in summaries stored before it was recorded): prompt tokens
     # it reported as read from its cache, their share of the prompt tokens sent (answers from the
     # response cache left out), tokens written to it, and what the cached ones saved at the full input price.

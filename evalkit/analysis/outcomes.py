@@ -108,7 +108,7 @@ def outcomes_from_frames(run: RunRecord, frame: Any, scores: Any, fields: Any) -
         field_acc.setdefault(case_id, {}).setdefault(f"{scorer}:{name}", []).append(passed)
 
     # a run that called a model without a price stored its calls at $0: its cost is unknown, not 0
-    priced = run.summary is None or not run.summary.unpriced_models
+    priced = run.summary is None or not (run.summary.unpriced_models or run.summary.uncounted_models)
     per_case: dict[str, list[tuple[Any, ...]]] = {}
     for row in zip(*frame_columns(frame, _FRAME_COLUMNS), strict=True):
         per_case.setdefault(row[0], []).append(row)

@@ -107,6 +107,8 @@ class TrendReport:
     unpriced_models: list[str] = field(default_factory=list)
     # python:/http: targets whose own model calls evalkit does not see: their weeks have no cost either
     unmetered_targets: list[str] = field(default_factory=list)
+    # models called outside the run's call path (semantic_similarity's embeddings): no cost either
+    uncounted_models: list[str] = field(default_factory=list)
 
     @property
     def pass_rates(self) -> list[float | None]:
@@ -285,7 +287,7 @@ def build_trend(
         metrics["pass_rate"][pos] = row["passed"] / scored if scored else None
     for m in ("runs", "passed", "failed", "errors", "prompt_tokens", "completion_tokens"):
         metrics[m] = [0 if v is None else int(v) for v in metrics[m]]
-    no_price, unmetered, unpriced_weeks = unpriced(runs, chosen, week_list)
+    no_price, unmetered, uncounted, unpriced_weeks = unpriced(runs, chosen, week_list)
     for pos in unpriced_weeks:  # their calls were counted at $0 or not at all: the week's spend is unknown
         metrics["cost_usd"][pos] = metrics["judge_cost_usd"][pos] = None
 
@@ -300,6 +302,7 @@ def build_trend(
         left_out=left_out,
         unpriced_models=sorted(no_price),
         unmetered_targets=sorted(unmetered),
+        uncounted_models=sorted(uncounted),
     )
     slot_totals = [[0] * 5 for _ in range(weeks)]  # nn, nv, vn, vc, vw per week, over every field
     for frame, target, key in (

@@ -96,14 +96,16 @@ def pooling(
 
 def unpriced(
     runs: list[dict[str, Any]], chosen: list[str], weeks: list[date]
-) -> tuple[set[str], set[str], set[int]]:
+) -> tuple[set[str], set[str], set[str], set[int]]:
     """The models without a price the pooled runs called (``RunSummary.unpriced_models``), the
-    targets whose own calls were not counted (``RunSummary.unmetered_target``), and the positions
-    of the weeks those runs are in."""
+    targets whose own calls were not counted (``RunSummary.unmetered_target``), the models called
+    outside the call path (``RunSummary.uncounted_models``), and the positions of the weeks those
+    runs are in."""
     positions = {w: i for i, w in enumerate(weeks)}
     pooled = set(chosen)
     models: set[str] = set()
     targets: set[str] = set()
+    uncounted: set[str] = set()
     at: set[int] = set()
     for run in runs:
         summary = run.get("summary_json")
@@ -112,12 +114,14 @@ def unpriced(
             continue
         stored = json.loads(summary)
         found, target = stored.get("unpriced_models") or [], stored.get("unmetered_target")
+        outside = stored.get("uncounted_models") or []
         models.update(found)
+        uncounted.update(outside)
         if target:
             targets.add(target)
-        if found or target:
+        if found or target or outside:
             at.add(pos)
-    return models, targets, at
+    return models, targets, uncounted, at
 
 
 def as_week(value: Any) -> date:

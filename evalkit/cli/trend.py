@@ -78,6 +78,11 @@ def trend(
                 f"  {', '.join(report.unmetered_targets)}: the target's own model calls are not counted, "
                 "so weeks with its runs have no cost (n/a)",
             )
+        if report.uncounted_models:
+            console.print(
+                f"  the embedding calls to {', '.join(report.uncounted_models)} are not counted, "
+                "so weeks with their runs have no cost (n/a)",
+            )
         print_regressions(report.regressions)
 
 

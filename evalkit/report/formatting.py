@@ -105,6 +105,8 @@ def run_cost_cell(summary: Any) -> str:
         return "n/a"
     if summary.unpriced_models:
         return f"unknown (no price for {', '.join(summary.unpriced_models)})"
+    if getattr(summary, "uncounted_models", None):
+        return f"unknown ({', '.join(summary.uncounted_models)} not counted)"
     saved = getattr(summary, "saved_cost_usd", None) or 0.0
     cached = f" + ${saved:.4f} from the cache" if saved >= 0.00005 else ""
     if getattr(summary, "unmetered_target", None):
@@ -180,6 +182,8 @@ def cost_text(summary: Any, *, stopped: bool = False) -> str:
         text += f" · no price for {', '.join(summary.unpriced_models)} (counted as $0)"
     if getattr(summary, "unmetered_target", None):  # a pipeline's own model calls: not seen, not counted
         text += f" · {summary.unmetered_target}'s own model calls are not counted"
+    if getattr(summary, "uncounted_models", None):  # semantic_similarity's embeddings: outside the call path
+        text += f" · the embedding calls to {', '.join(summary.uncounted_models)} are not counted"
     if summary.saved_cost_usd:
         text += f" · cache saved ${summary.saved_cost_usd:.4f}"
     cached = prompt_cache_text(summary)  # "" when the provider reported no cached prompt tokens

@@ -20,7 +20,13 @@ from evalkit.providers.base import CompletionRequest
 from evalkit.providers.calls import ModelCaller
 from evalkit.providers.embeddings import LOCAL_MINILM
 from evalkit.results import OutputRecord
-from evalkit.run.call_plan import CaseCostModel, call_worst, embedding_models, unpriced_callers
+from evalkit.run.call_plan import (
+    CaseCostModel,
+    call_worst,
+    embedding_models,
+    uncounted_models,
+    unpriced_callers,
+)
 from evalkit.suite.spec import GateSpec, ScorerSpec
 
 
@@ -138,6 +144,7 @@ class CaseModels:
         self.capped = budget_usd is not None
         self.scorers = scorers
         self.found: set[str] = set()
+        self.uncounted: set[str] = set()  # the cases' own scorers' models no cost counts
         if self.capped:
             require_priced(target_model, scorers)
 
@@ -146,10 +153,15 @@ class CaseModels:
             if self.capped:
                 require_priced(None, case.scorers)
             self.found.update(unpriced_callers(None, case.scorers))
+            self.uncounted.update(uncounted_models(case.scorers))
 
     def unpriced_models(self, target_model: str) -> list[str]:
         """The run's models without a price: the target's, the suite's judges' and the cases' own."""
         return sorted({*unpriced_callers(target_model, self.scorers), *self.found})
+
+    def uncounted_models(self) -> list[str]:
+        """The models the suite's and the cases' scorers call that no cost of the run counts."""
+        return sorted({*uncounted_models(self.scorers), *self.uncounted})
 
 
 def budget_stop_reason(

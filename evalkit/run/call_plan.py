@@ -247,6 +247,11 @@ def embedding_models(scorers: list[ScorerSpec]) -> list[tuple[str, str]]:
     return out
 
 
+def uncounted_models(scorers: list[ScorerSpec]) -> list[str]:
+    """The models of :func:`embedding_models`: called, and in no cost of the run."""
+    return sorted({model for _, model in embedding_models(scorers)})
+
+
 def _unwrapped(spec: ScorerSpec) -> tuple[str, dict[str, Any]]:
     """The scorer a spec runs: itself, or what its ``tagged`` wrappers hold in ``inner``."""
     name, args = spec.name, spec.args

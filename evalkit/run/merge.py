@@ -257,6 +257,9 @@ def _summary(
         int(record.config.get("run", {}).get("repeat", 1)),
         calls=summed_calls([r.summary.calls if r.summary is not None else None for r in runs]),
         unpriced_models=sorted({m for r in runs if r.summary is not None for m in r.summary.unpriced_models}),
+        uncounted_models=sorted(
+            {m for r in runs if r.summary is not None for m in r.summary.uncounted_models}
+        ),
         unmetered_target=next((r.summary.unmetered_target for r in runs if r.summary is not None), None),
     )
     summary = with_unstored_spend(summary)  # what a stopped shard paid for and did not store

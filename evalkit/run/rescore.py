@@ -21,7 +21,7 @@ from evalkit.gate.suite import GateDecision
 from evalkit.providers.calls import ModelCaller
 from evalkit.providers.prices import call_cost
 from evalkit.results import CaseResult, OutputRecord, RunRecord, RunSummary
-from evalkit.run.call_plan import unmetered, unpriced_models
+from evalkit.run.call_plan import uncounted_models, unmetered, unpriced_models
 from evalkit.run.evaluate import scored_result
 from evalkit.run.summary import judged_summary
 from evalkit.store import Store
@@ -146,6 +146,9 @@ async def execute_rescore(
             # the judges' only (the suite's and the rescored cases' own): the target is not called again
             unpriced_models=unpriced_models(
                 None, [s.spec for s in suite.scorers] + [s for c, _, _, _ in results for s in c.scorers]
+            ),
+            uncounted_models=uncounted_models(
+                [s.spec for s in suite.scorers] + [s for c, _, _, _ in results for s in c.scorers]
             ),
             unmetered_target=unmetered(parent.model),
         )

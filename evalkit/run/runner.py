@@ -315,6 +315,7 @@ async def _finish(
         repeat,
         calls=summed_calls([earlier, this_process], concurrency_limit_end=round(caller.limit.limit, 1)),
         unpriced_models=models.unpriced_models(run.model),
+        uncounted_models=models.uncounted_models(),
         unmetered_target=unmetered(run.model),
         **({"ray": progress.ray} if progress.ray is not None else {}),
     )

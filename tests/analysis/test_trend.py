@@ -44,6 +44,7 @@ def seed_week(
     kind: RunKind = "full",
     prompt: str | None = None,
     unpriced: bool = False,
+    uncounted: bool = False,
     scorers: tuple[str, ...] = ("json_schema", "fields"),
     case_set: str = "cases-1",
     hours: int = 0,
@@ -103,7 +104,11 @@ def seed_week(
     )
     store.add_results(run.run_id, results)
     if status == "complete":
-        summary = RunSummary(unpriced_models=["openai/m"] if unpriced else [], unmetered_target=unmetered)
+        summary = RunSummary(
+            unpriced_models=["openai/m"] if unpriced else [],
+            unmetered_target=unmetered,
+            uncounted_models=["openai/text-embedding-3-small"] if uncounted else [],
+        )
         store.finish_run(run.run_id, status="complete", summary=summary)
 
 
@@ -221,6 +226,22 @@ def test_weeks_with_a_target_whose_own_calls_are_not_counted_have_no_cost(
     assert report.unmetered_targets == ["python:pipe:run"]
     shown = cli("trend", "listings", "--db", str(db), "--out", str(tmp_path / "reports"))
     assert "python:pipe:run: the target's own model calls are not counted" in shown.stdout
+
+
+def test_weeks_with_embeddings_no_cost_counts_have_no_cost(
+    tmp_path: Path, cli: Callable[..., CliResult]
+) -> None:
+    """semantic_similarity's litellm embeddings are in no cost of their run: no lower week for it."""
+    db = tmp_path / "trend.duckdb"
+    store = open_store(db)
+    for i in (8, 9):
+        seed_week(store, i, passes=18, uncounted=i == 9)
+    report = build_trend(store, "listings", TrendQuery(weeks=WEEKS, now=NOW))
+    assert report.suite_metrics["cost_usd"][8] == pytest.approx(0.02)
+    assert report.suite_metrics["cost_usd"][9] is None
+    assert report.uncounted_models == ["openai/text-embedding-3-small"]
+    shown = cli("trend", "listings", "--db", str(db), "--out", str(tmp_path / "reports"))
+    assert "the embedding calls to openai/text-embedding-3-small are not counted" in shown.stdout
 
 
 def test_runs_scored_otherwise_are_their_own_series(tmp_path: Path, cli: Callable[..., CliResult]) -> None:

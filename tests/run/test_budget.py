@@ -11,6 +11,7 @@ import pytest
 
 from evalkit.providers.base import CompletionRequest
 from evalkit.providers.prices import call_cost
+from evalkit.report.formatting import run_cost_cell
 from evalkit.run.call_plan import case_cost_model
 from evalkit.scorers.base import Score, ScoreContext, ScoreFn, scorer
 from evalkit.store import open_store
@@ -322,6 +323,7 @@ def test_a_budget_refuses_semantic_similarity_on_litellm_embeddings_before_any_c
         assert server.stats.requests == 0 and embedder.stats.requests == 0
         unbudgeted = run(cli, suites[0], db)  # without --budget it runs, and embeds on the server
         assert embedder.stats.requests == 3
+        own_run = run(cli, suites[2], db)  # a case's own scorer embeds too
 
     def refusal(scorer: str) -> str:
         return (
@@ -337,7 +339,15 @@ def test_a_budget_refuses_semantic_similarity_on_litellm_embeddings_before_any_c
     own_line = f"{suites[2].parent / 'cases.jsonl'}:3: case 'c0002': "
     assert own_line + refusal("close") in refused[2].stderr
     assert unbudgeted.exit_code == 0, unbudgeted.stdout + unbudgeted.stderr
-    assert len(open_store(db).list_runs()) == 1  # the refused invocations stored nothing
+    # what those embeddings cost is in no figure: each run says so, and stores it
+    not_counted = "the embedding calls to openai/text-embedding-3-small are not counted"
+    assert not_counted in unbudgeted.stdout and not_counted in own_run.stdout
+    stored = open_store(db).list_runs()  # the refused invocations stored nothing
+    assert [r.summary.uncounted_models for r in stored if r.summary] == [
+        ["openai/text-embedding-3-small"]
+    ] * 2
+    # tables of runs (compare, matrix, studio) give no sum for them: it would not be what they cost
+    assert run_cost_cell(stored[0].summary) == "unknown (openai/text-embedding-3-small not counted)"
 
 
 def test_a_budget_with_a_baseline_refuses_the_gates_pairwise_judge_before_any_call(
