@@ -205,23 +205,26 @@ async def evaluate_on_ray(
     writer: Any,
     options: Any,
     on_result: Callable[[CaseResult], None] | None,
+    progress: Progress,
     warming: Sequence[Any] = (),
-) -> Progress:
+) -> None:
     """The Ray counterpart of the runner's local loop (:func:`~evalkit.run.local_loop.evaluate_all`):
     same inputs, same stored results, and like it, every result received is committed before it
     returns, also when the run is stopped (a signal cancels it).
 
-    ``warming``: the refs :func:`prewarm` returned; the driver makes calls until they are done.
+    ``progress`` is filled in as the run ends, also when a signal cancels it: a stopped run's
+    summary has the shard figures (``ray``) a complete one has. ``warming``: the refs
+    :func:`prewarm` returned; the driver makes calls until they are done.
     """
     state = RayDispatch()
     try:
         await _dispatch(state, suite, target, caller, items, writer, options, on_result, warming)
     finally:
+        progress.ray = RayShards(
+            shards=state.shards, shard_retries=state.shard_retries, calls_on_driver=state.on_driver
+        )
+        progress.stopped_by_budget, progress.share_spent = state.stopped_by_budget, state.share_spent
         await writer.flush()
-    shards = RayShards(
-        shards=state.shards, shard_retries=state.shard_retries, calls_on_driver=state.on_driver
-    )
-    return Progress(stopped_by_budget=state.stopped_by_budget, ray=shards, share_spent=state.share_spent)
 
 
 async def _dispatch(

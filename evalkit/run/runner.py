@@ -265,8 +265,8 @@ async def _execute(
         if options.ray is not None:
             from evalkit.run.ray_executor import evaluate_on_ray
 
-            progress = await evaluate_on_ray(
-                suite, target, caller, items, writer, options, on_result, warming=warming
+            await evaluate_on_ray(  # fills in progress, also when a signal stops the run
+                suite, target, caller, items, writer, options, on_result, progress, warming
             )
         else:
             progress = await evaluate_all(suite, target, caller, items, writer, options, on_result)

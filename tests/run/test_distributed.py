@@ -220,7 +220,8 @@ def test_a_stopped_ray_run_stores_every_result_the_driver_received(
     ray_session: Any, suite: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A signal stops a Ray run as it stops a local one: every result handed to the writer (here, each
-    one ``on_result`` saw) is committed, also those still buffered for the next commit."""
+    one ``on_result`` saw) is committed, also those still buffered for the next commit, and the stored
+    summary has the run's shard figures."""
     import asyncio
 
     from evalkit.run.runner import RunOptions, execute_run
@@ -247,6 +248,9 @@ def test_a_stopped_ray_run_stores_every_result_the_driver_received(
     # a result is handed over before on_result sees it: the one the signal cut short is kept too
     assert set(handed) <= kept and len(kept) <= len(handed) + 1 and len(kept) < 400
     assert run.status == "incomplete" and f"{len(kept)} of 400 results kept" in stopped.value.message
+    # its summary has the shard figures a complete run's has (400 calls in shards of 100)
+    assert run.summary is not None and run.summary.ray is not None
+    assert (run.summary.ray.shards, run.summary.ray.calls_on_driver) == (4, 0)
 
 
 def test_budget_stops_a_ray_run_cleanly(
