@@ -127,6 +127,10 @@ class CallCounts(BaseModel):
     judge_spent_usd: float = 0.0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    # Ray shard tasks that ended before reporting their last calls (their worker died, or the run
+    # stopped them): a shard reports its calls with each batch of results, so what it did after its
+    # last batch is in none of these figures, which are then lower bounds. 0: every call is counted
+    unreported_shards: int = 0
 
 
 class RayShards(BaseModel):

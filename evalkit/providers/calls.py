@@ -130,6 +130,9 @@ class CallStats:
     # are stored: a run stopped with answers not yet scored used these tokens all the same
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    # parts of the run (Ray shard tasks) that ended before reporting their last calls: the figures
+    # above are then lower bounds (evalkit.results.CallCounts.unreported_shards)
+    unreported_shards: int = 0
 
 
 class ModelCaller:

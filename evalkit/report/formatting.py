@@ -100,7 +100,8 @@ def run_cost_cell(summary: Any) -> str:
     """A run's spend in a table of runs: ``$T``, ``n/a`` without a summary, and no figure for a run
     that called a model without a price (its calls count as $0: the sum is not what it cost). What
     the response cache served is said beside it (``$0.0006 + $0.0083 from the cache``): the run paid
-    less, its results did not cost less (``compare`` counts them at their first cost)."""
+    less, its results did not cost less (``compare`` counts them at their first cost). ``at least
+    $T`` when calls went uncounted (:func:`lower_bound`)."""
     if summary is None:
         return "n/a"
     if summary.unpriced_models:
@@ -109,9 +110,10 @@ def run_cost_cell(summary: Any) -> str:
         return f"unknown ({', '.join(summary.uncounted_models)} not counted)"
     saved = getattr(summary, "saved_cost_usd", None) or 0.0
     cached = f" + ${saved:.4f} from the cache" if saved >= 0.00005 else ""
+    spent = f"{lower_bound(summary)}${summary.cost_usd:.4f}"
     if getattr(summary, "unmetered_target", None):
-        return f"${summary.cost_usd:.4f}{cached} + the target's own calls"
-    return f"${summary.cost_usd:.4f}{cached}"
+        return f"{spent}{cached} + the target's own calls"
+    return f"{spent}{cached}"
 
 
 def cases_cell(run: Any) -> str:
@@ -139,7 +141,7 @@ def usage_text(summary: Any, *, stopped: bool = False) -> str:
     judge's calls are in the cost only, so with a judge the line says whose tokens they are.
     ``stopped``: the run is not complete (see :func:`cost_text`)."""
     return (
-        f"Tokens {summary.prompt_tokens:,} in / {summary.completion_tokens:,} out"
+        f"Tokens {lower_bound(summary)}{summary.prompt_tokens:,} in / {summary.completion_tokens:,} out"
         f"{' (target)' if summary.judged else ''} · {cost_text(summary, stopped=stopped)} · "
         f"latency p50 {milliseconds(summary.latency_p50_ms)}, p95 {milliseconds(summary.latency_p95_ms)}"
     )
@@ -147,9 +149,12 @@ def usage_text(summary: Any, *, stopped: bool = False) -> str:
 
 def calls_text(calls: Any, *, cache: bool = True) -> str:
     """A ``CallCounts``'s line: requests, retries and failures, the response cache's hits and misses
-    (``cache=False``: calls that do not use it), judge calls, backoffs and timed-out attempts."""
+    (``cache=False``: calls that do not use it), judge calls, backoffs and timed-out attempts; with
+    Ray shards that ended before reporting their last calls, ``at least`` and why."""
+    lost = getattr(calls, "unreported_shards", 0)
     return (
-        f"Calls {calls.requests:,} requests ({calls.retries:,} retries, {calls.failed_calls:,} failed)"
+        f"Calls {'at least ' if lost else ''}{calls.requests:,} requests "
+        f"({calls.retries:,} retries, {calls.failed_calls:,} failed)"
         + (f" · cache {calls.cache_hits:,} hits / {calls.cache_misses:,} misses" if cache else "")
         + (f" · judge calls {calls.judge_calls:,}" if calls.judge_calls else "")
         + (f" · rate-limit backoffs {calls.rate_limit_backoffs}" if calls.rate_limit_backoffs else "")
@@ -159,11 +164,25 @@ def calls_text(calls: Any, *, cache: bool = True) -> str:
             if calls.timed_out
             else ""
         )
+        + (
+            f" · {lost} Ray shard task(s) ended before reporting their last calls (a worker died, or the"
+            " run stopped them): those calls are in no figure, so the counts, tokens and cost are lower bounds"
+            if lost
+            else ""
+        )
     )
 
 
+def lower_bound(summary: Any) -> str:
+    """``at least `` for a run whose counted calls miss some (a Ray shard ended before reporting its
+    last ones: ``CallCounts.unreported_shards``), so its tokens and cost are lower bounds; else ``""``."""
+    calls = getattr(summary, "calls", None)
+    return "at least " if getattr(calls, "unreported_shards", 0) else ""
+
+
 def cost_text(summary: Any, *, stopped: bool = False) -> str:
-    """A run summary's spend: ``cost $T (target $a, judge $b)``, what of it went to answers no
+    """A run summary's spend: ``cost $T (target $a, judge $b)`` (``cost at least $T`` when calls went
+    uncounted: :func:`lower_bound`), what of it went to answers no
     stored result holds (``· $u of it (N in / M out tokens) on answers not stored as results yet``:
     a run ``stopped`` before its end, or answers asked for again), the models it has no price for
     (``· no price for M (counted as $0)``), ``· cache saved $s``, and the provider's prompt cache
@@ -171,11 +190,12 @@ def cost_text(summary: Any, *, stopped: bool = False) -> str:
 
     Summaries stored before the split (version 1) have no judge figure: their cost is the target's.
     """
+    cost = f"cost {lower_bound(summary)}${summary.cost_usd:.4f}"
     if summary.judge_cost_usd is None:
-        text = f"cost ${summary.cost_usd:.4f} (target; judge not recorded)"
+        text = f"{cost} (target; judge not recorded)"
     else:
         target = summary.target_cost_usd if summary.target_cost_usd is not None else summary.cost_usd
-        text = f"cost ${summary.cost_usd:.4f} (target ${target:.4f}, judge ${summary.judge_cost_usd:.4f})"
+        text = f"{cost} (target ${target:.4f}, judge ${summary.judge_cost_usd:.4f})"
     if getattr(summary, "unstored_cost_usd", None) is not None:
         text += f" · {_unstored_text(summary, stopped)}"
     if summary.unpriced_models:  # in the cost at $0: said, rather than a spend that looks known

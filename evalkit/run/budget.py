@@ -180,9 +180,11 @@ def budget_stop_reason(
     spend, which is what the budget caps."""
     stats = caller.stats
     target = stats.cost_usd - stats.judge_cost_usd
+    # a Ray shard that ended before reporting its last calls: their spend is in no figure
+    least, most = ("at least ", "at most ") if stats.unreported_shards else ("", "")
     left = (
         f"what was left of its shard's share of the budget "
-        f"({_usd(max(0.0, cap_usd - stats.cost_usd))} of {_usd(cap_usd)} left overall)"
+        f"({most}{_usd(max(0.0, cap_usd - stats.cost_usd))} of {_usd(cap_usd)} left overall)"
         if share
         else "what is left"
     )
@@ -192,7 +194,7 @@ def budget_stop_reason(
         else ""
     )
     return (
-        f"stopped at the budget of {_usd(cap_usd)}: spent {_usd(stats.cost_usd)} "
+        f"stopped at the budget of {_usd(cap_usd)}: spent {least}{_usd(stats.cost_usd)} "
         f"(target {_usd(target)}, judge {_usd(stats.judge_cost_usd)}){in_all}; the next case could "
         f"cost more than {left}; resume with `{resume_command}`"
     )

@@ -27,6 +27,7 @@ CALL_COUNTERS = (
     "timed_out",
     "prompt_tokens",
     "completion_tokens",
+    "unreported_shards",
 )
 # what the calls spent, in `CallStats` as cost_usd and judge_cost_usd: summed over a run's parts, but
 # not carried by add_calls (a Ray shard's batch reports its spend apart, for the budget's shares)

@@ -35,7 +35,7 @@ from evalkit.cases import Case
 from evalkit.errors import UsageError
 from evalkit.providers.calls import ModelCaller
 from evalkit.providers.concurrency import ADAPTIVE_MAX, ADAPTIVE_START
-from evalkit.results import CaseResult, OutputRecord, RayShards
+from evalkit.results import CallCounts, CaseResult, OutputRecord, RayShards
 from evalkit.run.budget import BudgetGuard, JudgesOverBudget, TopUps
 from evalkit.run.call_counts import add_calls
 from evalkit.run.call_plan import case_cost_model, token_bound
@@ -49,6 +49,10 @@ SHARDS_PER_CPU = 4  # each shard boundary idles a worker's slots briefly: 2000 c
 # 100 took 11.4 s against 10.5 s in shards of 250 (limit 8.0 s); a dead worker's returned results
 # are kept whatever the size, so only its missing cases are run again
 SHARD_ATTEMPTS = 3
+# A shard reports its calls (counters, spend, tokens) with each batch of results: one that ends
+# otherwise (its worker died, or the run cancelled it) made calls that no figure can count, and the
+# run's counters say so (CallCounts.unreported_shards) rather than look exact
+UNREPORTED = CallCounts(unreported_shards=1)
 WARM_GRACE = 0.1  # seconds warm workers take to answer a pre-warming task (the driver then calls nothing)
 DRIVER_MAX = 4096  # calls the driver may make itself while the workers warm up (their cases stay in memory)
 
@@ -355,12 +359,15 @@ async def _dispatch(
                         state.stopped_by_budget = True
                         for other in list(running):
                             ray.cancel(other)
+                        add_calls(caller, UNREPORTED)  # this one; the others end in an exception
                         return
                 return
             except asyncio.CancelledError:  # the run was stopped: so is the shard's task
                 ray.cancel(generator)
+                add_calls(caller, UNREPORTED)
                 raise
             except Exception as exc:  # the worker died or the task failed: resubmit what is missing
+                add_calls(caller, UNREPORTED)
                 if budget_hit.is_set():
                     return
                 missing = [k for k in missing if k not in state.received]

@@ -58,7 +58,10 @@ TABLES: dict[str, TableDoc] = {
             "and what the calls spent: `spent_usd`, `judge_spent_usd` and the target's `prompt_tokens` and "
             "`completion_tokens`, results stored or not), written with each commit of results and when the "
             "run stops: a resumed run adds its own to them, so its Calls line and cost count a part that was "
-            "killed (up to that part's last commit); NULL in rows stored before migration 015",
+            "killed (up to that part's last commit); `unreported_shards`: Ray shard tasks that ended before "
+            "reporting their last calls (a worker died, or the run stopped them), whose calls since their last "
+            "batch are in no figure: non-zero, the counters, tokens and spend are lower bounds; NULL in rows "
+            "stored before migration 015",
         },
     ),
     "cases": TableDoc(

@@ -29,3 +29,33 @@ def test_spend_is_summed_over_a_runs_parts_but_not_carried_with_a_shards_counter
     assert calls_since(made, CallCounts()).spent_usd == 0.0
     parts = summed_calls([made, None, made])
     assert (parts.spent_usd, parts.judge_spent_usd) == (0.006, 0.002)
+
+
+def test_a_run_with_unreported_shard_calls_labels_its_figures_lower_bounds() -> None:
+    """A Ray shard that ended before reporting its last calls (its worker killed) left calls no figure
+    counts: summed over a run's parts, the mark says every count, the tokens and the spend are at
+    least what they show (the stop line's spend too), not exactly."""
+    from evalkit.report.formatting import calls_text, run_cost_cell, usage_text
+    from evalkit.results import RunSummary
+    from evalkit.run.budget import budget_stop_reason
+
+    counted = CallCounts(requests=601, cache_misses=601, spent_usd=0.0012, prompt_tokens=2404)
+    calls = summed_calls([counted, CallCounts(unreported_shards=1)])
+    assert (calls.requests, calls.unreported_shards) == (601, 1)
+    line = calls_text(calls)
+    assert line.startswith("Calls at least 601 requests (0 retries, 0 failed)")
+    assert "1 Ray shard task(s) ended before reporting their last calls" in line
+    summary = RunSummary(
+        results=3, passed=3, prompt_tokens=12, completion_tokens=12, cost_usd=0.0012, calls=calls
+    )
+    usage = usage_text(summary)
+    assert usage.startswith("Tokens at least 12 in / 12 out") and "cost at least $0.0012" in usage
+    assert run_cost_cell(summary) == "at least $0.0012"
+    exact = summary.model_copy(update={"calls": counted})
+    assert calls_text(counted).startswith("Calls 601 requests") and "Ray shard" not in calls_text(counted)
+    assert usage_text(exact).startswith("Tokens 12 in") and run_cost_cell(exact) == "$0.0012"
+    driver = ModelCaller()
+    add_calls(driver, CallCounts(unreported_shards=1))
+    driver.stats.cost_usd = 0.00004
+    stop = budget_stop_reason(0.00005, driver, "evalkit run s --resume r", share=True)
+    assert "spent at least $0.00004 " in stop and "(at most $0.00001 of $0.00005 left overall)" in stop

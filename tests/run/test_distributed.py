@@ -152,6 +152,8 @@ def _kill_shard_workers() -> bool:
 def test_a_worker_killed_mid_run_loses_nothing_and_stores_nothing_twice(
     ray_session: Any, suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
 ) -> None:
+    """No result is lost or stored twice; the calls the killed worker made after its last batch
+    cannot be counted, and the summary says its call counts, tokens and cost are lower bounds."""
     killed = threading.Event()
     lock = threading.Lock()
     outcome: list[bool] = []
@@ -198,6 +200,7 @@ def test_a_worker_killed_mid_run_loses_nothing_and_stores_nothing_twice(
             "local",
         )
         assert killed.is_set() and outcome == [True]
+        sent = server.stats.requests
         calm = cli(
             "run",
             str(path),
@@ -212,8 +215,18 @@ def test_a_worker_killed_mid_run_loses_nothing_and_stores_nothing_twice(
     store = open_store(tmp_path / "ray.duckdb")
     frame = store.case_results(store.get_run("latest").run_id)
     assert len(frame) == 400 and frame["case_id"].is_unique  # every case exactly once
-    assert store.get_run("latest").summary.ray.shard_retries >= 1  # the killed shard was resubmitted
+    summary = store.get_run("latest").summary
+    assert summary.ray.shard_retries >= 1  # the killed shard was resubmitted
     assert comparable(tmp_path / "ray.duckdb") == comparable(tmp_path / "local.duckdb")
+    # The killed worker's calls since its last batch are in no counter (601 counted, 616 sent, once):
+    # the summary says its figures are lower bounds rather than print them as exact
+    assert summary.calls.unreported_shards >= 1 and summary.calls.requests <= sent
+    lines = disturbed.stdout.splitlines()
+    calls_line = next(line for line in lines if line.startswith("Calls "))
+    assert calls_line.startswith(f"Calls at least {summary.calls.requests:,} requests (")
+    assert "Ray shard task(s) ended before reporting their last calls" in calls_line
+    usage = next(line for line in lines if line.startswith("Tokens "))
+    assert usage.startswith("Tokens at least ") and " · cost at least $" in usage
 
 
 def test_a_stopped_ray_run_stores_every_result_the_driver_received(
@@ -251,6 +264,8 @@ def test_a_stopped_ray_run_stores_every_result_the_driver_received(
     # its summary has the shard figures a complete run's has (400 calls in shards of 100)
     assert run.summary is not None and run.summary.ray is not None
     assert (run.summary.ray.shards, run.summary.ray.calls_on_driver) == (4, 0)
+    # the shards it cancelled had calls they never reported: its counts are marked lower bounds
+    assert run.summary.calls is not None and run.summary.calls.unreported_shards >= 1
 
 
 def test_budget_stops_a_ray_run_cleanly(
