@@ -98,7 +98,8 @@ def milliseconds(value: float | None) -> str:
 
 def run_cost_cell(summary: Any) -> str:
     """A run's spend in a table of runs: ``$T``, ``n/a`` without a summary, and no figure for a run
-    that called a model without a price (its calls count as $0: the sum is not what it cost). What
+    that called a model without a price (its calls count as $0: the sum is not what it cost) or
+    whose embedding calls no cost counts (``uncounted_models``). What
     the response cache served is said beside it (``$0.0006 + $0.0083 from the cache``): the run paid
     less, its results did not cost less (``compare`` counts them at their first cost). ``at least
     $T`` when calls went uncounted (:func:`lower_bound`)."""

@@ -538,13 +538,10 @@ def test_another_programs_duckdb_file_is_refused_and_left_as_it_was(
         con.close()
 
 
-def test_merge_and_sync_errors_about_the_destination_name_into_and_to(
-    suite_on_loopback: Callable[..., Path],
-    read_only_dir: Callable[[Path], Path],
-    cli: Callable[..., CliResult],
-    tmp_path: Path,
-) -> None:
-    """They said `--db (or EVALKIT_DB)` and `give --db ...`, an option these commands do not have."""
+def _shard_folder_and_foreign(
+    suite_on_loopback: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> tuple[Path, Path, Path]:
+    """A shard's database to merge, a directory, and another program's DuckDB file."""
     shard = tmp_path / "shard.duckdb"
     ran = cli("run", str(suite_on_loopback()), "--db", str(shard), "--shard", "1/1", "--no-progress")
     assert ran.exit_code in (0, 1), ran.stderr
@@ -554,6 +551,17 @@ def test_merge_and_sync_errors_about_the_destination_name_into_and_to(
     con = duckdb.connect(str(foreign))
     con.execute("CREATE TABLE t (x INTEGER)")
     con.close()
+    return shard, folder, foreign
+
+
+def test_merge_and_sync_errors_about_the_destination_name_into_and_to(
+    suite_on_loopback: Callable[..., Path],
+    read_only_dir: Callable[[Path], Path],
+    cli: Callable[..., CliResult],
+    tmp_path: Path,
+) -> None:
+    """They said `--db (or EVALKIT_DB)` and `give --db ...`, an option these commands do not have."""
+    shard, folder, foreign = _shard_folder_and_foreign(suite_on_loopback, cli, tmp_path)
     frozen = read_only_dir(foreign).parent
     commands = {
         "--into": ("merge", str(shard), "--into"),
@@ -578,15 +586,7 @@ def test_merge_errors_about_a_source_name_its_argument_not_db(
 ) -> None:
     """A source database is given as `evalkit merge DB... --into DB`: its errors said `--db (or
     EVALKIT_DB)`, `give --db ...` or `pass --db`, an option merge does not have."""
-    shard = tmp_path / "shard.duckdb"
-    ran = cli("run", str(suite_on_loopback()), "--db", str(shard), "--shard", "1/1", "--no-progress")
-    assert ran.exit_code in (0, 1), ran.stderr
-    folder = tmp_path / "folder"
-    folder.mkdir()
-    foreign = tmp_path / "foreign.duckdb"
-    con = duckdb.connect(str(foreign))
-    con.execute("CREATE TABLE t (x INTEGER)")
-    con.close()
+    shard, folder, foreign = _shard_folder_and_foreign(suite_on_loopback, cli, tmp_path)
     into = str(tmp_path / "merged.duckdb")
     missing = tmp_path / "missing.duckdb"
 
