@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,6 +74,17 @@ class CliResult:
     exit_code: int
     stdout: str
     stderr: str
+
+
+def one_error_line(result: CliResult | subprocess.CompletedProcess[str], code: int, where: str) -> str:
+    """The single stderr line, checked for exit code, file (and line) and no traceback."""
+    returncode = result.exit_code if isinstance(result, CliResult) else result.returncode
+    assert returncode == code, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"evalkit: error: {where}"), lines[0]
+    return lines[0]
 
 
 @pytest.fixture

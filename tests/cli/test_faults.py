@@ -15,23 +15,12 @@ import pytest
 
 from evalkit.store.opening import open_store
 from evalkit.testing.openai_server import LoopbackOpenAI
-from tests.conftest import CliResult, loopback_suite
+from tests.conftest import CliResult, loopback_suite, one_error_line
 
 CASES = [{"id": f"c{i}", "input": {"question": f"q{i}"}, "expected": "x"} for i in range(3)]
 ALIAS_BOMB = "".join(
     f"{b}: &{b} [{', '.join([f'*{a}'] * 9)}]\n" for a, b in zip("abcdefgh", "bcdefghi", strict=True)
 )
-
-
-def one_error_line(result: CliResult | subprocess.CompletedProcess[str], code: int, where: str) -> str:
-    """The single stderr line, checked for exit code, file (and line) and no traceback."""
-    returncode = result.exit_code if isinstance(result, CliResult) else result.returncode
-    assert returncode == code, result.stderr
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith(f"evalkit: error: {where}"), lines[0]
-    return lines[0]
 
 
 def stored_runs(db: Path) -> int:
