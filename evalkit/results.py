@@ -224,6 +224,13 @@ class RunSummary(VerdictCounts):
         return bool(self.judge_cost_usd) or bool(self.calls is not None and self.calls.judge_calls)
 
     @property
+    def cost_known(self) -> bool:
+        """Whether the cost counts every call the run's scorers and target made through evalkit:
+        none to a model without a price (counted as $0), none outside the call path
+        (``uncounted_models``)."""
+        return not (self.unpriced_models or self.uncounted_models)
+
+    @property
     def exit_code(self) -> int | None:
         """The code the run exited with: the suite gate's, or, gated on a baseline, the baseline
         check's where it decided (a run that could not be judged keeps its own code)."""
