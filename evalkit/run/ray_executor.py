@@ -41,6 +41,7 @@ from evalkit.run.call_counts import add_calls
 from evalkit.run.call_plan import case_cost_model, token_bound
 from evalkit.run.evaluate import CHUNK, evaluate_case
 from evalkit.run.local_loop import Progress
+from evalkit.run.ray_budget import BudgetShares
 from evalkit.run.ray_shard import ShardBatch, ShardJob, run_shard
 
 SHARD_SIZE = 100  # fewest calls per shard
@@ -306,23 +307,14 @@ async def _dispatch(
     remote = remote.options(num_returns="streaming")
     budget_hit = asyncio.Event()
     running: set[Any] = set()
-    shares: dict[int, list[float]] = {}  # per running shard task: [its budget share, spent so far]
-
-    def share() -> float | None:
-        """A starting shard's part of the budget: what no shard has spent or holds, split among
-        the shards that may still start beside the ones running (the first ones get equal parts)."""
-        if options.budget_usd is None:
-            return None
-        held = sum(part - spent for part, spent in shares.values())
-        left = max(0.0, float(options.budget_usd) - caller.stats.cost_usd - held)
-        return left / max(1, parallel - len(shares))
+    shares = BudgetShares(float(options.budget_usd), parallel) if options.budget_usd is not None else None
 
     async def run_one(work: list[tuple[str, int]]) -> None:
         missing = list(work)
         for attempt in range(1, SHARD_ATTEMPTS + 1):
             if budget_hit.is_set():
                 return
-            part = share()
+            share = shares.start(caller.stats.cost_usd) if shares is not None else None
             job = ShardJob(
                 suite_path=str(Path(suite.path).resolve()),
                 model=target.model,
@@ -331,20 +323,19 @@ async def _dispatch(
                 concurrency=per_task,
                 max_attempts=options.max_attempts,
                 work=tuple(missing),
-                budget_usd=part,
+                budget_usd=share.part if share is not None else None,
                 use_cache=options.use_cache,
                 adaptive=options.concurrency is None,
                 adaptive_start=max(1, ADAPTIVE_START // parallel),
             )
             generator = remote.remote(job)
             running.add(generator)
-            if part is not None:
-                shares[id(generator)] = [part, 0.0]
+            reported = False  # every batch of the task came, the last one with its last calls
             try:
                 async for ref in generator:
                     batch: ShardBatch = await ref
-                    if part is not None:
-                        shares[id(generator)][1] += batch.cost_usd
+                    if share is not None:
+                        share.spent += batch.cost_usd
                     caller.new_cache_rows.extend(batch.cache_rows)
                     add_calls(caller, batch.calls)
                     caller.stats.cost_usd += batch.cost_usd
@@ -361,6 +352,7 @@ async def _dispatch(
                             ray.cancel(other)
                         add_calls(caller, UNREPORTED)  # this one; the others end in an exception
                         return
+                reported = True
                 return
             except asyncio.CancelledError:  # the run was stopped: so is the shard's task
                 ray.cancel(generator)
@@ -385,7 +377,11 @@ async def _dispatch(
                 state.shard_retries += 1
             finally:
                 running.discard(generator)
-                shares.pop(id(generator), None)
+                if shares is not None and share is not None:
+                    if reported:
+                        shares.release(share)
+                    else:
+                        shares.forfeit(share)
 
     gate = asyncio.Semaphore(parallel)
 
