@@ -6,7 +6,8 @@ shards (about four per CPU, 100 to 1000 calls each). Each shard runs as a Ray ta
 with evalkit's own async runner inside and streams its results back in small batches; the driver
 stores them as they arrive, exactly as a local run does (cache rows, progress, summary, exit
 codes). With ``--budget``, each shard is given a share of what is left of it when it starts and
-keeps within it (:mod:`evalkit.run.ray_shard`); once a share runs out, no further shard starts.
+keeps within it (:mod:`evalkit.run.ray_shard`); once a share runs out, no further shard starts. A
+shard that ends without reporting its last calls keeps its whole share (:mod:`evalkit.run.ray_budget`).
 A worker that dies mid-shard loses nothing: the results it already returned are kept,
 and the shard is resubmitted for the cases still missing (at most ``SHARD_ATTEMPTS`` times; then
 those cases are stored as errors). Nothing is stored twice.
