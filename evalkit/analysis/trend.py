@@ -5,7 +5,9 @@ asked for (by default ``full`` and ``merged`` runs: every case of the suite; res
 as ``pytest -k``, shards, repeats and partial merges are counted as left out, never pooled).
 Per week (Monday to Sunday, UTC) over the series' runs: the pass rate of the suite, of
 each scorer and of each field; each field's F1 and the micro F1 of all fields (slot counts of
-:mod:`evalkit.analysis.field_metrics`); mined production failures per cluster; cost, tokens and latency.
+:mod:`evalkit.analysis.field_metrics`); mined production failures per cluster; cost, tokens and latency
+(cost and tokens as the runs' own summaries count them: their stored results and what they spent on
+answers none of them holds).
 A week is flagged as a **regression** when its pass rate falls at least ``min_drop`` (suite) or
 twice that (a scorer or field, which have fewer samples) below the median of the up to four weeks
 with data before it. The same numbers go to a tidy CSV (``week,kind,name,metric,value``) and to a
@@ -29,6 +31,7 @@ from evalkit.analysis.trend_runs import (
     pooling,
     scoring_of,
     unpriced,
+    unstored_spend,
 )
 from evalkit.store import Store
 from evalkit.store.growth import GrowthStore
@@ -235,6 +238,14 @@ def build_trends(store: Store, suite_name: str, query: TrendQuery | None = None)
     ]
 
 
+def _stored_judge(store: Store, run_ids: list[str], suite_name: str, since: datetime) -> dict[str, float]:
+    """What the judge's calls of these runs' stored results cost, per run."""
+    if not run_ids:
+        return {}
+    frame = TrendStore(store, run_ids).stored_judge_cost(suite_name, since)
+    return {str(r["run_id"]): _number(r["judge_cost_usd"]) or 0.0 for r in frame.to_dict("records")}
+
+
 def _with_changes(
     regressions: list[Regression], runs: list[dict[str, Any]], chosen: list[str], weeks: list[date]
 ) -> list[Regression]:
@@ -275,6 +286,8 @@ def build_trend(
         scorer_frame = trends.weekly_scorers(suite_name, since)
         field_frame = trends.weekly_fields(suite_name, since)
         cluster_frame = GrowthStore(store).failure_clusters_by_week(suite_name, since)
+        unstored = unstored_spend(runs, chosen, week_list)
+        stored_judge = _stored_judge(store, [s.run_id for s in unstored], suite_name, since)
 
     metrics: dict[str, list[float | None]] = {m: [None] * weeks for m in SUITE_METRICS}
     for pos, row in zip(_index(suite_frame, week_list), suite_frame.to_dict("records"), strict=False):
@@ -287,6 +300,13 @@ def build_trend(
         metrics["pass_rate"][pos] = row["passed"] / scored if scored else None
     for m in ("runs", "passed", "failed", "errors", "prompt_tokens", "completion_tokens"):
         metrics[m] = [0 if v is None else int(v) for v in metrics[m]]
+    for spend in unstored:  # the stored results leave it out; the run's own summary counts it
+        pos = spend.position
+        judge = spend.judge_beyond(stored_judge.get(spend.run_id, 0.0))
+        metrics["cost_usd"][pos] = (metrics["cost_usd"][pos] or 0.0) + spend.cost_usd
+        metrics["judge_cost_usd"][pos] = (metrics["judge_cost_usd"][pos] or 0.0) + judge
+        metrics["prompt_tokens"][pos] = (metrics["prompt_tokens"][pos] or 0) + spend.prompt_tokens
+        metrics["completion_tokens"][pos] = (metrics["completion_tokens"][pos] or 0) + spend.completion_tokens
     no_price, unmetered, uncounted, unpriced_weeks = unpriced(runs, chosen, week_list)
     for pos in unpriced_weeks:  # their calls were counted at $0 or not at all: the week's spend is unknown
         metrics["cost_usd"][pos] = metrics["judge_cost_usd"][pos] = None

@@ -124,6 +124,50 @@ def unpriced(
     return models, targets, uncounted, at
 
 
+@dataclass(frozen=True)
+class UnstoredSpend:
+    """What a pooled run's calls spent on answers no stored result of it holds (its summary's
+    ``unstored_*``: a part of the run stopped and resumed, a case asked again), which the stored
+    results a trend sums leave out; and the judge's cost its summary gives, stored and unstored."""
+
+    run_id: str
+    position: int  # of the run's week in the trend
+    cost_usd: float  # target and judge
+    prompt_tokens: int
+    completion_tokens: int
+    judge_cost_usd: float  # the run's whole judge cost, as its summary says
+
+    def judge_beyond(self, stored_judge_usd: float) -> float:
+        """The judge's share of ``cost_usd``, given what the judge's calls of the stored results cost."""
+        return min(self.cost_usd, max(0.0, self.judge_cost_usd - stored_judge_usd))
+
+
+def unstored_spend(runs: list[dict[str, Any]], chosen: list[str], weeks: list[date]) -> list[UnstoredSpend]:
+    """The unstored spend of the pooled runs that have some (``RunSummary.unstored_cost_usd``)."""
+    positions = {w: i for i, w in enumerate(weeks)}
+    pooled = set(chosen)
+    out = []
+    for run in runs:
+        summary = run.get("summary_json")
+        pos = positions.get(as_week(run["week"]))
+        if run["run_id"] not in pooled or pos is None or not isinstance(summary, str):
+            continue
+        stored = json.loads(summary)
+        if stored.get("unstored_cost_usd") is None:
+            continue
+        out.append(
+            UnstoredSpend(
+                run["run_id"],
+                pos,
+                float(stored["unstored_cost_usd"]),
+                int(stored.get("unstored_prompt_tokens") or 0),
+                int(stored.get("unstored_completion_tokens") or 0),
+                float(stored.get("judge_cost_usd") or 0.0),
+            )
+        )
+    return out
+
+
 def as_week(value: Any) -> date:
     if hasattr(value, "to_pydatetime"):
         value = value.to_pydatetime()

@@ -4,7 +4,9 @@ Weeks start on Monday (``date_trunc('week', ...)`` in DuckDB and PostgreSQL alik
 are counted apart and never enter a pass rate; latency is of measured answers only (not cached, not
 recorded: ``measured_latency_ms``). Which runs a
 trend pools is decided by the caller from :meth:`TrendStore.complete_runs` (one prompt version and
-model, runs of some kinds): the weekly queries aggregate exactly the run ids they are given.
+model, runs of some kinds): the weekly queries aggregate exactly the run ids they are given. Their
+cost and tokens are of stored results only; what a run spent beyond them is in its summary
+(``unstored_*``), which ``evalkit trend`` adds to them.
 """
 
 from __future__ import annotations
@@ -53,6 +55,15 @@ class TrendStore:
             f"percentile_cont(0.95) WITHIN GROUP (ORDER BY {measured_latency_ms('t')}) AS latency_p95_ms "
             + self._runs("outputs")
             + f" GROUP BY {_WEEK} ORDER BY week"
+        )
+        return self._query(sql, suite_name, since)
+
+    def stored_judge_cost(self, suite_name: str, since: datetime) -> Any:
+        """Per run: what the judge's calls of its stored results cost (``run_id``, ``judge_cost_usd``)."""
+        sql = (
+            "SELECT r.run_id AS run_id, SUM(COALESCE(t.judge_cost_usd, 0)) AS judge_cost_usd "
+            + self._runs("outputs")
+            + " GROUP BY r.run_id"
         )
         return self._query(sql, suite_name, since)
 
