@@ -15,6 +15,7 @@ from evalkit.report.formatting import run_cost_cell
 from evalkit.run.call_plan import case_cost_model
 from evalkit.scorers.base import Score, ScoreContext, ScoreFn, scorer
 from evalkit.store import open_store
+from evalkit.store.baselines import BaselineStore
 from evalkit.suite.loading import load_suite
 from evalkit.testing.openai_server import LoopbackOpenAI
 from tests.conftest import CliResult, loopback_suite, one_error_line
@@ -391,6 +392,37 @@ def test_a_budget_with_a_baseline_refuses_the_gates_pairwise_judge_before_any_ca
         )
     assert unbudgeted.exit_code in (0, 1, 3), unbudgeted.stdout + unbudgeted.stderr
     assert len(open_store(db).list_runs()) == 2  # the refused invocations stored nothing
+
+
+def test_run_suite_refuses_a_budget_with_the_gates_pairwise_judge_before_any_call(
+    make_suite: Callable[..., Path], tmp_path: Path
+) -> None:
+    """The library refuses it as the CLI does: ``run_suite(..., baseline=...)`` under a budget with
+    gate.pairwise's billed judge raises before the run, so neither the target nor the judge is
+    called and no run is stored; without the budget the judge is called after the run."""
+    from evalkit import RunOptions, run_suite
+    from evalkit.errors import UsageError
+
+    store = open_store(tmp_path / "r.duckdb")
+    with LoopbackOpenAI(responder=long_answer) as server, LoopbackOpenAI() as judge:
+        gate = (
+            f"gate:\n  min_pass_rate: 0\n  pairwise:\n    judge: {PRICED}\n    api_base: {judge.base_url}\n"
+        )
+        text = loopback_suite(server.base_url, scorers=SCORERS, gate=gate).replace("openai/loopback", PRICED)
+        suite = load_suite(make_suite(text, cases(3)))
+        first = run_suite(suite, store, RunOptions(budget_usd=1))  # no baseline: no pairwise judging
+        BaselineStore(store).set("main", first.run)
+        before = server.stats.requests
+        with pytest.raises(UsageError) as refused:
+            run_suite(suite, store, RunOptions(budget_usd=1, use_cache=False), baseline="main")
+        assert server.stats.requests == before and judge.stats.requests == 0
+        assert len(store.list_runs()) == 1  # nothing of the refused run was stored
+        run_suite(suite, store, RunOptions(use_cache=False), baseline="main")
+        assert judge.stats.requests > 0  # the suite's judge is real: unbudgeted, it is called
+    assert str(refused.value).startswith(
+        f"--budget cannot cap gate.pairwise's judge {PRICED}: with --baseline it judges every case "
+        "against the baseline after the run, outside the budget"
+    )
 
 
 def test_a_shard_run_resumes_its_own_cases_only(
