@@ -50,9 +50,15 @@ class PairwiseComparison:
     cases: list[JudgedCase]
     left_out: int = 0  # cases not in both runs with an output
     calls: int = 0  # requests the judge was sent (both orders, retries and re-asks included)
-    cost_usd: float = 0.0  # what they cost (0 for a model with no known price)
+    cost_usd: float = 0.0  # what they cost (the judge's calls count as $0 when it is in unpriced_models)
+    unpriced_models: list[str] = field(default_factory=list)  # the judge, when litellm has no price for it
     created_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc).replace(tzinfo=None))
     gate: PairwiseGateDecision | None = None
+
+    @property
+    def cost_known(self) -> bool:
+        """Whether ``cost_usd`` is what the judge's calls cost: none went to a model without a price."""
+        return not self.unpriced_models
 
     @property
     def disagreements(self) -> list[JudgedCase]:
@@ -135,6 +141,7 @@ def compare_with_judge(
 ) -> PairwiseComparison:
     """Judge run B against run A case by case, in both orders (blocking: runs its own event loop)."""
     from evalkit.providers.calls import ModelCaller
+    from evalkit.providers.prices import unpriced
 
     pairs, left_out = pair_cases(store, run_a, run_b)
     if limit is not None:
@@ -154,6 +161,7 @@ def compare_with_judge(
     comparison = summarize(asyncio.run(go()), judge, run_a.run_id, run_b.run_id, left_out)
     comparison.calls = caller.stats.requests
     comparison.cost_usd = caller.stats.cost_usd
+    comparison.unpriced_models = [judge.model] if unpriced(judge.model) else []
     return comparison
 
 

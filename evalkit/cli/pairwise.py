@@ -201,6 +201,7 @@ def print_pairwise(comparison: Any, shown: int = 10) -> None:
     from rich.text import Text
 
     from evalkit.cli.console import clip, out, pct
+    from evalkit.report.formatting import judge_spend_text
 
     s, judge = comparison.stats, comparison.judge
     out.print(
@@ -217,7 +218,9 @@ def print_pairwise(comparison: Any, shown: int = 10) -> None:
         notes.append(f"{comparison.left_out} not judged (no output in both runs, or beyond --judge-limit)")
     if notes:
         out.print("; ".join(notes))
-    out.print(f"Judge spend: {comparison.calls:,} requests, ${comparison.cost_usd:.4f}")
+    out.print(
+        f"Judge spend: {judge_spend_text(comparison.calls, comparison.cost_usd, comparison.unpriced_models)}"
+    )
     if s.win_rate is None:
         rate = "win rate n/a (no decisive case)"
     else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -106,7 +106,7 @@ def run_cost_cell(summary: Any) -> str:
     if summary is None:
         return "n/a"
     if summary.unpriced_models:
-        return f"unknown (no price for {', '.join(summary.unpriced_models)})"
+        return unknown_cost(summary.unpriced_models)
     if getattr(summary, "uncounted_models", None):
         return f"unknown ({', '.join(summary.uncounted_models)} not counted)"
     saved = getattr(summary, "saved_cost_usd", None) or 0.0
@@ -115,6 +115,19 @@ def run_cost_cell(summary: Any) -> str:
     if getattr(summary, "unmetered_target", None):
         return f"{spent}{cached} + the target's own calls"
     return f"{spent}{cached}"
+
+
+def unknown_cost(unpriced_models: Sequence[str]) -> str:
+    """``unknown (no price for M)``: a cost whose calls to models litellm's price map has no price
+    for counted as $0, so its sum is not what they cost."""
+    return f"unknown (no price for {', '.join(unpriced_models)})"
+
+
+def judge_spend_text(calls: int, cost_usd: float, unpriced_models: Sequence[str]) -> str:
+    """A pairwise comparison's judge spend: ``N requests, $T``, or for a judge without a price
+    ``N requests, cost unknown (no price for M)`` (its calls counted as $0)."""
+    spend = f"cost {unknown_cost(unpriced_models)}" if unpriced_models else f"${cost_usd:.4f}"
+    return f"{calls:,} requests, {spend}"
 
 
 def cases_cell(run: Any) -> str:

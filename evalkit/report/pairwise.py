@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from evalkit.report.formatting import cell
+from evalkit.providers.prices import unpriced
+from evalkit.report.formatting import cell, judge_spend_text
 
 TOP = 10
 _WORD = {"a": "A", "b": "B", "tie": "tie", None: "error"}
@@ -31,7 +32,7 @@ def pairwise_markdown(comparison: Any) -> list[str]:
         f"**Pairwise judge** `{cell(judge.model)}` (both orders, verdict {judge.verdict}) on {s.n} cases: "
         f"B wins {s.wins}, A wins {s.losses}, ties {s.ties}"
         + (f", {s.errors} judge errors" if s.errors else "")
-        + f"; judge spend {comparison.calls:,} requests, ${comparison.cost_usd:.4f}",
+        + f"; judge spend {judge_spend_text(comparison.calls, comparison.cost_usd, comparison.unpriced_models)}",
         "",
         "| B's win rate over A | sign test p | position agreement | first-slot answers |",
         "|--:|--:|--:|--:|",
@@ -66,7 +67,8 @@ def pairwise_view(stored: dict[str, Any] | None) -> dict[str, Any] | None:
     """What the HTML report shows of a stored comparison (``PairwiseStore.latest``), or None."""
     if stored is None:
         return None
-    stats = stored["summary"].get("stats", {})
+    summary, judge_model = stored["summary"], stored["judge_model"]
+    stats = summary.get("stats", {})
     rows = []
     for v in stored["verdicts"]:
         details = v["details"]
@@ -97,16 +99,19 @@ def pairwise_view(stored: dict[str, Any] | None) -> dict[str, Any] | None:
         )
     # order disagreements first: they are where the judge's position bias shows
     rows.sort(key=lambda r: (r["consistent"] is not False, r["case_id"]))
+    calls = summary.get("calls")  # None for comparisons stored before spend was recorded
+    no_price = summary.get("unpriced_models")
+    if no_price is None:  # stored before it was recorded: a judge without a price now had none then
+        no_price = [judge_model] if unpriced(judge_model) else []
     return {
         "comparison_id": stored["comparison_id"],
-        "judge_model": stored["judge_model"],
+        "judge_model": judge_model,
         "prompt_hash": stored["prompt_hash"],
         "verdict_method": stored["verdict_method"],
         "created_at": stored["created_at"],
         "stats": stats,
-        "gate": stored["summary"].get("gate"),
-        "calls": stored["summary"].get("calls"),  # None for comparisons stored before spend was recorded
-        "cost_usd": stored["summary"].get("cost_usd"),
+        "gate": summary.get("gate"),
+        "spend": None if calls is None else judge_spend_text(calls, summary.get("cost_usd") or 0.0, no_price),
         "rows": rows,
         "disagreements": sum(r["consistent"] is False for r in rows),
     }

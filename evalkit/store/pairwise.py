@@ -66,6 +66,7 @@ class PairwiseStore:
             "left_out": comparison.left_out,
             "calls": comparison.calls,
             "cost_usd": comparison.cost_usd,
+            "unpriced_models": comparison.unpriced_models,
             "gate": comparison.gate.model_dump(mode="json") if comparison.gate is not None else None,
         }
         row = (

@@ -249,7 +249,9 @@ TABLES: dict[str, TableDoc] = {
             "sign_test_p": "two-sided exact binomial test of wins against losses",
             "position_agreement": "share of cases with the same winner in both orders",
             "first_slot_share": "share of per-order answers naming the first slot",
-            "summary_json": "statistics, judge configuration, gate decision",
+            "summary_json": "statistics, judge configuration, gate decision, the judge's spend (`calls`, "
+            "`cost_usd`; `unpriced_models` names a judge litellm has no price for: its calls count as $0, so "
+            "`cost_usd` is not its cost)",
         },
     ),
     "pairwise_verdicts": TableDoc(

@@ -82,7 +82,7 @@ def test_content_judge_prefers_the_better_run(cli: Any, make_suite: Any, tmp_pat
     assert "Position agreement 100.0% (same winner in both orders)" in out
     # no logprobs from this server: one probe (the other calls wait for its answer), then text verdicts
     assert judge_calls == 1 + 2 * N
-    assert f"Judge spend: {judge_calls} requests, $0.0000" in out  # a model with no known price
+    assert f"Judge spend: {judge_calls} requests, cost unknown (no price for openai/judge)" in out
     summary = md.read_text()
     assert "**Pairwise judge**" in summary and "| 100.0% (95% CI" in summary
     stored = PairwiseStore(open_store(db)).latest(run_a, run_b)
@@ -175,6 +175,66 @@ def test_run_with_baseline_fails_when_the_judge_prefers_the_baseline(
     assert any("pairwise:" in r for r in run.summary.baseline.reasons)
 
 
+def test_a_judge_without_a_price_has_an_unknown_spend_not_zero(
+    cli: Any, make_suite: Any, tmp_path: Path
+) -> None:
+    """gate.pairwise's judge "openai/judge" is in no price map: its calls count as $0. The run
+    under --baseline, `compare --judge` (terminal and --summary-md) and the HTML report said
+    "$0.0000" as if the judge were free; they say the cost is unknown and why, and the stored
+    comparison names the model, as a run's summary does (``unpriced_models``)."""
+    db = tmp_path / "r.duckdb"
+    no_price = "cost unknown (no price for openai/judge)"
+    with LoopbackOpenAI(logprobs=False) as server:
+        server.responder = serve(content_text)
+        gate = f"gate:\n  min_pass_rate: 0\n  pairwise:\n    judge: openai/judge\n    api_base: {server.base_url}\n"
+        suite = make_pw_suite(make_suite, server.base_url, gate)
+        assert cli("run", str(suite), "--prompt", "v1", "--db", str(db), "--no-progress").exit_code == 0
+        assert cli("baseline", "set", "main", "latest", "--db", str(db)).exit_code == 0
+        before = server.stats.requests
+        gated = cli(
+            "run", str(suite), "--prompt", "v2", "--db", str(db), "--no-progress", "--baseline", "main"
+        )
+        calls = server.stats.requests - before - N  # the run's own N target calls, then the judge's
+        runs = {r.prompt_version: r.run_id for r in open_store(db).list_runs()}
+        run_a, run_b = runs["v1"], runs["v2"]
+        md = tmp_path / "summary.md"
+        compared = cli(
+            "compare", run_a, run_b, "--judge", "openai/judge", "--db", str(db), "--summary-md", str(md)
+        )
+    assert gated.exit_code == 0, gated.stdout + gated.stderr
+    assert compared.exit_code == 0, compared.stdout + compared.stderr
+    assert f"Judge spend: {calls} requests, {no_price}" in gated.stdout
+    assert f"Judge spend: {calls} requests, {no_price}" in compared.stdout
+    assert f"judge spend {calls} requests, {no_price}" in md.read_text()
+    for out in (gated.stdout, compared.stdout, md.read_text()):
+        assert "requests, $" not in out
+    stored = PairwiseStore(open_store(db)).latest(run_a, run_b)
+    assert stored is not None and stored["summary"]["calls"] == calls
+    assert stored["summary"]["unpriced_models"] == ["openai/judge"] and stored["summary"]["cost_usd"] == 0
+    page = tmp_path / "report.html"
+    assert cli("report", run_a, "--compare", run_b, "--out", str(page), "--db", str(db)).exit_code == 0
+    html = page.read_text()
+    assert f"judge spend {calls} requests, {no_price}" in html and "requests, $" not in html
+
+
+def test_a_comparison_stored_before_its_unpriced_judge_was_recorded_shows_no_spend_figure() -> None:
+    """Comparisons stored before ``unpriced_models`` was kept read it from the price map: a judge
+    without a price now had none then."""
+    from evalkit.report.pairwise import pairwise_view
+
+    def stored(judge_model: str) -> dict[str, Any]:
+        summary = {"stats": {}, "calls": 13, "cost_usd": 0.0}
+        return {
+            "comparison_id": "c", "judge_model": judge_model, "prompt_hash": "h", "verdict_method": "auto",
+            "created_at": None, "summary": summary, "verdicts": [],
+        }  # fmt: skip
+
+    unknown = pairwise_view(stored("openai/judge"))
+    priced = pairwise_view(stored("openai/gpt-4o-mini"))
+    assert unknown is not None and unknown["spend"] == "13 requests, cost unknown (no price for openai/judge)"
+    assert priced is not None and priced["spend"] == "13 requests, $0.0000"
+
+
 def test_report_shows_pairwise_verdicts_with_reasons_as_text(
     cli: Any, make_suite: Any, tmp_path: Path
 ) -> None:
@@ -198,7 +258,8 @@ def test_report_shows_pairwise_verdicts_with_reasons_as_text(
     assert "&lt;script&gt;alert(1)&lt;/script&gt; Response A is the good one." in html
     assert "<script>alert(1)" not in html
     assert html.count('class="pairwise-case"') == N
-    assert re.search(r"judge spend \d+ requests, \$0\.0000", html)  # retried 500s count too
+    # retried 500s count too; a judge litellm has no price for counted as $0: unknown, not $0
+    assert re.search(r"judge spend \d+ requests, cost unknown \(no price for openai/judge\)", html)
 
 
 def test_judge_needs_two_runs(cli: Any, tmp_path: Path) -> None:
