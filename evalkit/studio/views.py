@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.errors import EvalkitError
-from evalkit.report.formatting import cases_cell, run_cost_cell
+from evalkit.report.formatting import cases_cell, run_cost_cell, unknown_cost
 from evalkit.results import RunRecord
 from evalkit.store.labels import output_hash
 from evalkit.studio.diffs import as_text, word_diff
@@ -87,7 +87,7 @@ def epoch_cost(output: dict[str, Any], unpriced: list[str]) -> str:
     """What one epoch cost: the target's call and the judge's, a cached answer's first cost named;
     no figure when the run called a model the price map does not price (counted as $0)."""
     if unpriced:
-        return f"cost unknown (no price for {', '.join(unpriced)})"
+        return f"cost {unknown_cost(unpriced)}"
     target, judge, saved = (_usd(output.get(k)) for k in ("cost_usd", "judge_cost_usd", "saved_cost_usd"))
     text = f"${target + judge:.6f}"
     if judge:
