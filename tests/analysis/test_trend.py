@@ -240,8 +240,13 @@ def test_weeks_with_embeddings_no_cost_counts_have_no_cost(
     assert report.suite_metrics["cost_usd"][8] == pytest.approx(0.02)
     assert report.suite_metrics["cost_usd"][9] is None
     assert report.uncounted_models == ["openai/text-embedding-3-small"]
-    shown = cli("trend", "listings", "--db", str(db), "--out", str(tmp_path / "reports"))
+    out = tmp_path / "reports"
+    shown = cli("trend", "listings", "--db", str(db), "--out", str(out))
     assert "the embedding calls to openai/text-embedding-3-small are not counted" in shown.stdout
+    page = (out / "trend-listings.html").read_text()
+    assert (
+        "The embedding calls to openai/text-embedding-3-small (semantic_similarity) are not counted" in page
+    )
 
 
 def test_runs_scored_otherwise_are_their_own_series(tmp_path: Path, cli: Callable[..., CliResult]) -> None:
