@@ -13,29 +13,16 @@ import os
 import sys
 import threading
 import traceback
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-import typer
-
-# Each module adds its commands to `app`, in the order `--help` lists them.
-# isort: off
-from evalkit.cli import run  # noqa: F401
-from evalkit.cli import results  # noqa: F401
-from evalkit.cli import compare  # noqa: F401
-from evalkit.cli import report  # noqa: F401
-from evalkit.cli import lint  # noqa: F401
-from evalkit.cli import judge  # noqa: F401
-from evalkit.cli import ci  # noqa: F401
-from evalkit.cli import grow  # noqa: F401
-from evalkit.cli import trend  # noqa: F401
-from evalkit.cli import sync  # noqa: F401
-from evalkit.cli import baseline  # noqa: F401
-from evalkit.cli import view  # noqa: F401
-
-# isort: on
-from evalkit.cli.app import app_for
+from evalkit.cli.collector import pause_for_start_up
 from evalkit.cli.pydantic_plugins import skip_plugin_discovery
 from evalkit.cli.terminal import escape_controls
 from evalkit.errors import EvalkitError, ExitCode
+
+if TYPE_CHECKING:
+    import typer
 
 # a full disk or a read-only/forbidden location met while writing a report, export, ... (exit 3)
 _ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
@@ -51,14 +38,19 @@ def main(argv: list[str] | None = None) -> None:
     module and object, ~0.3 s after a run) is skipped. Called with ``argv`` (tests, embedding), it
     raises ``SystemExit`` like any click application. The process also skips pydantic's plug-in
     discovery (:mod:`evalkit.cli.pydantic_plugins`): set ``PYDANTIC_DISABLE_PLUGINS`` yourself to
-    have them.
+    have them; for ``evalkit run`` it pauses the cyclic garbage collector until the run's calls
+    begin (:mod:`evalkit.cli.collector`).
     """
     if argv is None:
         skip_plugin_discovery()
+        if sys.argv[1:2] == ["run"]:
+            pause_for_start_up()  # until the run's calls begin (evalkit.cli.collector)
+    import typer  # with the commands, after the pause: they are most of what start-up builds
+
     try:
         try:
             args = sys.argv[1:] if argv is None else argv
-            app_for(args)(args=args, prog_name="evalkit")
+            load_commands()(args)(args=args, prog_name="evalkit")
         except EvalkitError as exc:
             typer.echo(f"evalkit: error: {escape_controls(exc.one_line())}", err=True)
             sys.exit(int(exc.exit_code))
@@ -89,8 +81,33 @@ def main(argv: list[str] | None = None) -> None:
         _end_process(done.code)
 
 
+def load_commands() -> Callable[[Sequence[str]], typer.Typer]:
+    """``app_for``, once every command module has added its commands to the app."""
+    # Each module adds its commands to `app`, in the order `--help` lists them.
+    # isort: off
+    from evalkit.cli import run  # noqa: F401
+    from evalkit.cli import results  # noqa: F401
+    from evalkit.cli import compare  # noqa: F401
+    from evalkit.cli import report  # noqa: F401
+    from evalkit.cli import lint  # noqa: F401
+    from evalkit.cli import judge  # noqa: F401
+    from evalkit.cli import ci  # noqa: F401
+    from evalkit.cli import grow  # noqa: F401
+    from evalkit.cli import trend  # noqa: F401
+    from evalkit.cli import sync  # noqa: F401
+    from evalkit.cli import baseline  # noqa: F401
+    from evalkit.cli import view  # noqa: F401
+
+    # isort: on
+    from evalkit.cli.app import app_for
+
+    return app_for
+
+
 def _internal_error() -> None:
     """A bug: its traceback, and a code of its own (Python's 1 would read as "gate failed")."""
+    import typer
+
     traceback.print_exc()
     typer.echo(
         f"evalkit: internal error (exit {int(ExitCode.INTERNAL)}): please report it with the traceback above",

@@ -171,6 +171,7 @@ def _run_cells(
     *,
     allow_scoring_change: bool = False,
 ) -> None:
+    from evalkit.cli.collector import end_start_up_pause
     from evalkit.run.matrix import run_matrix
 
     bar = _CellProgress(progress)
@@ -186,6 +187,10 @@ def _run_cells(
     # a single run whose summary is the last thing read: the database closes while it prints
     last_read = len(cells) == 1 and not (baseline or summary_md or junit_path)
 
+    def starting(run: Any, total: int, done: int) -> None:
+        end_start_up_pause()  # the run's calls begin: what start-up built lives as long as the process
+        bar.start(run, total, done)
+
     def finished(outcome: Any) -> None:
         bar.stop()
         _print_cell(store, outcome, decided_later=bool(baseline), close_store=last_read)
@@ -196,7 +201,7 @@ def _run_cells(
             store,
             cells,
             baseline=baseline or None,  # a bad name fails before any call
-            on_start=bar.start,
+            on_start=starting,
             on_result=advance,
             on_cell=finished,
             allow_scoring_change=allow_scoring_change,

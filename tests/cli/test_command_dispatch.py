@@ -9,8 +9,11 @@ from collections.abc import Callable
 
 from typer.models import CommandInfo
 
-from evalkit.cli.app import app, app_for
+from evalkit.cli import load_commands
+from evalkit.cli.app import app
 from tests.conftest import REPO, CliResult
+
+app_for = load_commands()  # every command module has added its commands to `app`
 
 COMMANDS = ("run", "runs", "show", "compare", "baseline", "labels")
 
@@ -74,7 +77,7 @@ def test_a_bug_exits_70_with_its_traceback_not_1() -> None:
         "import sys\n"
         "def app_for(args):\n    raise RuntimeError('a bug in evalkit')\n"
         "import evalkit.cli\n"
-        "evalkit.cli.app_for = app_for\n"
+        "evalkit.cli.load_commands = lambda: app_for\n"
         "sys.argv = ['evalkit', 'runs']\n"
         "evalkit.cli.main()\n"
     )
