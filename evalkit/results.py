@@ -131,6 +131,9 @@ class CallCounts(BaseModel):
     # stopped them): a shard reports its calls with each batch of results, so what it did after its
     # last batch is in none of these figures, which are then lower bounds. 0: every call is counted
     unreported_shards: int = 0
+    # requests sent and unanswered when a part of the run stopped (cancelled by a signal, or left running
+    # by a --budget stop): in `requests`, but a provider may bill them, and tokens and cost miss them
+    in_flight_at_stop: int = 0
 
 
 class RayShards(BaseModel):
@@ -225,10 +228,16 @@ class RunSummary(VerdictCounts):
 
     @property
     def cost_known(self) -> bool:
-        """Whether the cost counts every call the run's scorers and target made through evalkit:
-        none to a model without a price (counted as $0), none outside the call path
-        (``uncounted_models``)."""
+        """Whether every call the run's scorers and target made through evalkit is priced: none to a
+        model without a price (counted as $0), none outside the call path (``uncounted_models``).
+        A total that misses calls is a lower bound (:attr:`cost_at_least`), each result's cost known."""
         return not (self.unpriced_models or self.uncounted_models)
+
+    @property
+    def cost_at_least(self) -> bool:
+        """Whether the tokens and cost miss calls (not counted, or unanswered at a stop): lower bounds."""
+        c = self.calls
+        return c is not None and bool(c.unreported_shards or c.in_flight_at_stop)
 
     @property
     def exit_code(self) -> int | None:

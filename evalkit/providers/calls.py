@@ -133,6 +133,9 @@ class CallStats:
     # parts of the run (Ray shard tasks) that ended before reporting their last calls: the figures
     # above are then lower bounds (evalkit.results.CallCounts.unreported_shards)
     unreported_shards: int = 0
+    # requests sent and not answered (yet): an attempt cancelled with its request out (a stopped run)
+    # stays counted, as a provider may still answer and bill it (CallCounts.in_flight_at_stop)
+    unanswered: int = 0
 
 
 class ModelCaller:
@@ -281,12 +284,15 @@ class ModelCaller:
             attempt += 1
             generation = await self.limit.acquire()
             deadline = timeout
+            sent = False
             try:
                 # the timeout starts once the provider can take the call, not while it queues for it
                 async with capacity:
                     # counted as it is sent: a call cancelled while queued (a stopped run) made no
                     # request, missed no cache and is no judge call
                     self.stats.requests += 1
+                    self.stats.unanswered += 1
+                    sent = True
                     if attempt == 1:
                         self.stats.cache_misses += miss
                         self.stats.judge_calls += judge
@@ -301,6 +307,7 @@ class ModelCaller:
                             provider.complete(timed), timeout=deadline + grace
                         )
             except (ProviderError, asyncio.TimeoutError) as exc:  # wait_for's; TimeoutError on 3.11+
+                self.stats.unanswered -= sent  # answered with an error, or given up on (timed out)
                 error = (
                     exc
                     if isinstance(exc, ProviderError)
@@ -323,9 +330,12 @@ class ModelCaller:
                 # only this call waits out its Retry-After; the others carry on
                 await asyncio.sleep(self.retry.delay(attempt, error.retry_after, self._rng))
                 continue
-            except BaseException:
+            except BaseException as exc:
                 self.limit.release(generation)
+                # cancelled with its request out (the run stopped): it stays unanswered
+                self.stats.unanswered -= sent and not isinstance(exc, asyncio.CancelledError)
                 raise
+            self.stats.unanswered -= 1
             self.limit.release(generation, Outcome.OK)
             if deadlines is not None:
                 deadlines.record(request.model, time.monotonic() - started)

@@ -24,6 +24,7 @@ class RunSeries:
     latencies_ms: list[float] = field(default_factory=list)
     cost_usd: float = 0.0
     cost_known: bool = True  # False: the run called a model without a price (counted as $0)
+    cost_at_least: bool = False  # the run's calls are not all in its figures: its cost is a lower bound
     prompt_tokens: int = 0
     completion_tokens: int = 0
 
@@ -168,6 +169,10 @@ def _usage(fig: Any, runs: Sequence[RunSeries]) -> None:
     for x, run in zip(xs, runs, strict=True):
         if not run.cost_known:  # no bar that reads as "free"
             cost_ax.text(x, top / 20, "no price", ha="center", fontsize="small", color="#8c2d04")
+        elif run.cost_at_least:  # a bar that does not read as the whole spend
+            cost_ax.text(
+                x, run.cost_usd, "at least", ha="center", va="bottom", fontsize="small", color="#8c2d04"
+            )
     cost_ax.set_xticks(list(xs), labels, rotation=20)
     cost_ax.set_title("cost (USD)", fontsize="medium")
     token_ax.bar(

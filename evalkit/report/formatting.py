@@ -164,7 +164,8 @@ def usage_text(summary: Any, *, stopped: bool = False) -> str:
 def calls_text(calls: Any, *, cache: bool = True) -> str:
     """A ``CallCounts``'s line: requests, retries and failures, the response cache's hits and misses
     (``cache=False``: calls that do not use it), judge calls, backoffs and timed-out attempts; with
-    Ray shards that ended before reporting their last calls, ``at least`` and why."""
+    calls no figure counts (:func:`uncounted_calls`), ``at least`` where it applies and why."""
+    # requests in flight at a stop are counted as requests: only their tokens and cost are not
     lost = getattr(calls, "unreported_shards", 0)
     return (
         f"Calls {'at least ' if lost else ''}{calls.requests:,} requests "
@@ -178,20 +179,36 @@ def calls_text(calls: Any, *, cache: bool = True) -> str:
             if calls.timed_out
             else ""
         )
-        + (
-            f" · {lost} Ray shard task(s) ended before reporting their last calls (a worker died, or the"
-            " run stopped them): those calls are in no figure, so the counts, tokens and cost are lower bounds"
-            if lost
-            else ""
-        )
+        + "".join(f" · {why}" for why in uncounted_calls(calls))
     )
 
 
+def uncounted_calls(calls: Any) -> list[str]:
+    """Why some of a run's calls are in none of its figures, which are then lower bounds: Ray shard
+    tasks that ended before reporting their last calls, requests in flight when the run stopped
+    (counted as requests, not in the tokens and cost); ``[]`` when every call is counted (the rule:
+    ``RunSummary.cost_at_least``)."""
+    reasons = []
+    shards = getattr(calls, "unreported_shards", 0)
+    if shards:
+        reasons.append(
+            f"{shards} Ray shard task(s) ended before reporting their last calls (a worker died, or the"
+            " run stopped them): those calls are in no figure, so the counts, tokens and cost are lower bounds"
+        )
+    flying = getattr(calls, "in_flight_at_stop", 0)
+    if flying:
+        were = "request was" if flying == 1 else "requests were"
+        reasons.append(
+            f"{flying:,} {were} in flight when the run stopped: their cost is not known (a provider may"
+            " still bill them), so the tokens and cost are lower bounds"
+        )
+    return reasons
+
+
 def lower_bound(summary: Any) -> str:
-    """``at least `` for a run whose counted calls miss some (a Ray shard ended before reporting its
-    last ones: ``CallCounts.unreported_shards``), so its tokens and cost are lower bounds; else ``""``."""
-    calls = getattr(summary, "calls", None)
-    return "at least " if getattr(calls, "unreported_shards", 0) else ""
+    """``at least `` for a run whose tokens and cost miss some calls (``RunSummary.cost_at_least``,
+    why: :func:`uncounted_calls`), so they are lower bounds; else ``""``."""
+    return "at least " if getattr(summary, "cost_at_least", False) else ""
 
 
 def cost_text(summary: Any, *, stopped: bool = False) -> str:

@@ -247,6 +247,7 @@ def _series(view: RunView, *, qualify_fields: bool) -> RunSeries:
         latencies_ms=[float(v) for v in ok.loc[~ok["cached"].astype(bool), "latency_ms"]],
         cost_usd=float(frame["cost_usd"].sum() + frame["judge_cost_usd"].fillna(0.0).sum()),  # target + judge
         cost_known=view.record.summary is None or view.record.summary.cost_known,
+        cost_at_least=view.record.summary is not None and view.record.summary.cost_at_least,
         prompt_tokens=int(frame["prompt_tokens"].sum()),
         completion_tokens=int(frame["completion_tokens"].sum()),
     )

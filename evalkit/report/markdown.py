@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from evalkit.analysis.compare import Comparison, MetricComparison
 from evalkit.analysis.failures import CaseExplanation
 from evalkit.gate.regression import RegressionDecision
-from evalkit.report.formatting import cell, epochs_text, metric_cells, usage_text
+from evalkit.report.formatting import cell, epochs_text, metric_cells, uncounted_calls, usage_text
 from evalkit.report.pairwise import pairwise_markdown
 from evalkit.results import RunRecord, RunSummary
 
@@ -99,6 +99,7 @@ def run_markdown(
             "",
             usage_text(summary, stopped=run.status != "complete"),
         ]
+        lines += [f"({why})" for why in uncounted_calls(summary.calls)]  # why its figures are lower bounds
         if failures:
             n_bad = summary.failed + summary.errors
             lines += [

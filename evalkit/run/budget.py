@@ -19,7 +19,7 @@ from evalkit.errors import ProviderError, UsageError
 from evalkit.providers.base import CompletionRequest
 from evalkit.providers.calls import ModelCaller
 from evalkit.providers.embeddings import LOCAL_MINILM
-from evalkit.results import OutputRecord
+from evalkit.results import OutputRecord, RunSummary
 from evalkit.run.call_plan import (
     CaseCostModel,
     call_worst,
@@ -170,18 +170,20 @@ def budget_stop_reason(
     resume_command: str,
     *,
     share: bool = False,
-    run_spent_usd: float | None = None,
+    run_spent: RunSummary | None = None,
 ) -> str:
     """The line ``evalkit run`` prints when the budget stopped a run: what was spent, how to go on.
 
     ``share``: a Ray shard's share of the budget stopped it (docs/distributed.md), so the budget as
-    a whole may have more left than one case could cost; the line says how much. ``run_spent_usd``:
-    what a resumed run spent in all its parts (its summary's cost), said beside this invocation's
+    a whole may have more left than one case could cost; the line says how much. ``run_spent``:
+    the summary of a resumed run, whose cost (all its parts) is said beside this invocation's
     spend, which is what the budget caps."""
     stats = caller.stats
     target = stats.cost_usd - stats.judge_cost_usd
-    # a Ray shard that ended before reporting its last calls: their spend is in no figure
-    least, most = ("at least ", "at most ") if stats.unreported_shards else ("", "")
+    # a Ray shard that ended before reporting its last calls, or requests still unanswered (a judge
+    # call of a case that no longer fit): their spend is in no figure
+    lost = stats.unreported_shards or stats.unanswered
+    least, most = ("at least ", "at most ") if lost else ("", "")
     left = (
         f"what was left of its shard's share of the budget "
         f"({most}{_usd(max(0.0, cap_usd - stats.cost_usd))} of {_usd(cap_usd)} left overall)"
@@ -189,8 +191,9 @@ def budget_stop_reason(
         else "what is left"
     )
     in_all = (
-        f" in this invocation, {_usd(run_spent_usd)} by the run in all its parts"
-        if run_spent_usd is not None
+        f" in this invocation, {'at least ' if run_spent.cost_at_least else ''}{_usd(run_spent.cost_usd)}"
+        " by the run in all its parts"
+        if run_spent is not None
         else ""
     )
     return (

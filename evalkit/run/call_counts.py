@@ -32,17 +32,22 @@ CALL_COUNTERS = (
 # what the calls spent, in `CallStats` as cost_usd and judge_cost_usd: summed over a run's parts, but
 # not carried by add_calls (a Ray shard's batch reports its spend apart, for the budget's shares)
 SPEND = {"spent_usd": "cost_usd", "judge_spent_usd": "judge_cost_usd"}
+# what the end of a part of a run says of its calls (requests abandoned unanswered at a stop): summed
+# over a run's parts, not carried by a shard's batches
+PART_ENDS = ("in_flight_at_stop",)
 # where `CallStats` keeps each counter but rate_limit_backoffs (the concurrency limit's `decreases`)
 _STATS_NAMES = {
     key: "failures" if key == "failed_calls" else key for key in CALL_COUNTERS if key != "rate_limit_backoffs"
 }
 
 
-def process_calls(caller: ModelCaller) -> CallCounts:
+def process_calls(caller: ModelCaller, *, ended: bool = False) -> CallCounts:
     """The calls this process made for a run so far (shards' added with :func:`add_calls`), as a
-    summary counts them, with what they spent."""
+    summary counts them, with what they spent. ``ended``: the run's part has ended, so the requests
+    still unanswered were abandoned in flight (``in_flight_at_stop``); before, they are on their way."""
     counts = {key: getattr(caller.stats, name) for key, name in (_STATS_NAMES | SPEND).items()}
-    return CallCounts(**counts, rate_limit_backoffs=caller.limit.decreases)
+    abandoned = caller.stats.unanswered if ended else 0
+    return CallCounts(**counts, rate_limit_backoffs=caller.limit.decreases, in_flight_at_stop=abandoned)
 
 
 def add_calls(caller: ModelCaller, calls: CallCounts) -> None:
@@ -63,5 +68,5 @@ def summed_calls(parts: Sequence[CallCounts | None], **last: Any) -> CallCounts:
     spend summed; ``last`` sets what is not a sum (the adaptive limit at the end)."""
     known = [p for p in parts if p is not None]
     return CallCounts(
-        **{key: sum(getattr(p, key) for p in known) for key in (*CALL_COUNTERS, *SPEND)}, **last
+        **{key: sum(getattr(p, key) for p in known) for key in (*CALL_COUNTERS, *SPEND, *PART_ENDS)}, **last
     )

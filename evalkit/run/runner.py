@@ -305,7 +305,7 @@ async def _finish(
 ) -> tuple[RunSummary, GateDecision]:
     """The run's summary and gate decision, stored with its final status; ``earlier``: the calls of
     a resumed run's earlier parts; ``models``: what its cases' own scorers call, as checked."""
-    this_process = process_calls(caller)
+    this_process = process_calls(caller, ended=True)  # a stop's requests still unanswered: abandoned
     summary, decision, _ = await asyncio.to_thread(
         judged_summary,
         store,
@@ -324,9 +324,9 @@ async def _finish(
         resume = resume_command(run, db_argument(store))
         spent = progress.stopped_by_budget and options.budget_usd is not None
         cap = options.budget_usd or 0.0
-        in_all = summary.cost_usd if earlier is not None else None  # a resumption's budget is its own
+        in_all = summary if earlier is not None else None  # a resumption's budget is its own
         reason = (
-            budget_stop_reason(cap, caller, resume, share=progress.share_spent, run_spent_usd=in_all)
+            budget_stop_reason(cap, caller, resume, share=progress.share_spent, run_spent=in_all)
             if spent
             else None
         )

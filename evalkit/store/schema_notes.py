@@ -60,7 +60,10 @@ TABLES: dict[str, TableDoc] = {
             "run stops: a resumed run adds its own to them, so its Calls line and cost count a part that was "
             "killed (up to that part's last commit); `unreported_shards`: Ray shard tasks that ended before "
             "reporting their last calls (a worker died, or the run stopped them), whose calls since their last "
-            "batch are in no figure: non-zero, the counters, tokens and spend are lower bounds; NULL in rows "
+            "batch are in no figure: non-zero, the counters, tokens and spend are lower bounds; "
+            "`in_flight_at_stop`: requests a stopped part of the run had sent and got no answer to (counted "
+            "in `requests`; a provider may bill them): non-zero, the tokens and spend are lower bounds; both "
+            "summed over a run's parts and merged shards, and in `summary_json` under `calls`; NULL in rows "
             "stored before migration 015",
         },
     ),

@@ -434,3 +434,34 @@ def test_calls_cancelled_while_queued_are_neither_misses_nor_judge_calls() -> No
     assert c.stats.requests == 1
     assert c.stats.cache_misses == 1  # not 5: four never left the queue
     assert c.stats.judge_calls == 1
+    assert c.stats.unanswered == 1  # sent, then abandoned: a provider may still answer and bill it
+
+
+def test_answered_failed_and_timed_out_attempts_leave_no_request_unanswered(http_client: str) -> None:
+    """What a stopped run counts as in flight is what was sent and got nothing back: an answer, an
+    error and an attempt evalkit stopped waiting for (counted as timed out) are none of it."""
+
+    def plan(body: dict[str, Any], seen: int) -> str | None:
+        text = body["messages"][-1]["content"]
+        return {"bad": "500", "slow": "hang"}.get(text)
+
+    with LoopbackOpenAI(fault_plan=plan, faults=Faults(hang_seconds=5)) as server:
+        c = caller(max_attempts=2)
+
+        async def one(text: str, timeout: float | None = None) -> Any:
+            try:
+                return await c.complete(request(server, text, timeout=timeout))
+            except ProviderError as exc:
+                return exc
+
+        async def go() -> list[Any]:
+            try:
+                return await asyncio.gather(one("ok"), one("bad"), one("slow", timeout=0.2))
+            finally:
+                await c.aclose()
+
+        ok, bad, slow = asyncio.run(go())
+    assert not isinstance(ok, ProviderError)
+    assert isinstance(bad, ProviderError) and isinstance(slow, ProviderError)
+    assert (c.stats.requests, c.stats.timed_out) == (5, 2)
+    assert c.stats.unanswered == 0

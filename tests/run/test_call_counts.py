@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from evalkit.providers.calls import ModelCaller
 from evalkit.results import CallCounts
-from evalkit.run.call_counts import CALL_COUNTERS, add_calls, calls_since, process_calls, summed_calls
+from evalkit.run.call_counts import (
+    CALL_COUNTERS,
+    add_calls,
+    calls_since,
+    process_calls,
+    summed_calls,
+)
 
 
 def test_every_counter_a_shard_reports_is_added_to_the_driver_s() -> None:
@@ -59,3 +65,50 @@ def test_a_run_with_unreported_shard_calls_labels_its_figures_lower_bounds() -> 
     driver.stats.cost_usd = 0.00004
     stop = budget_stop_reason(0.00005, driver, "evalkit run s --resume r", share=True)
     assert "spent at least $0.00004 " in stop and "(at most $0.00001 of $0.00005 left overall)" in stop
+
+
+def test_requests_abandoned_at_a_stop_are_counted_once_the_part_has_ended() -> None:
+    """Requests still unanswered while the run goes on are on their way; at its end they were
+    abandoned in flight, and the sum over a run's parts (a resumption, a merge) keeps them."""
+    caller = ModelCaller()
+    caller.stats.requests, caller.stats.unanswered = 5, 2
+    assert process_calls(caller).in_flight_at_stop == 0  # what each commit stores mid-run
+    stopped = process_calls(caller, ended=True)
+    assert (stopped.requests, stopped.in_flight_at_stop) == (5, 2)
+    merged = summed_calls([stopped, CallCounts(requests=3), stopped])
+    assert (merged.requests, merged.in_flight_at_stop) == (13, 4)
+
+
+def test_requests_in_flight_at_a_stop_label_the_tokens_and_cost_lower_bounds() -> None:
+    """Requests in flight were counted as they were sent: the Calls line's count stands, the tokens
+    and cost are lower bounds (the --budget stop line's spend too)."""
+    from evalkit.report.formatting import calls_text, run_cost_cell, usage_text
+    from evalkit.report.markdown import run_markdown
+    from evalkit.results import RunSummary
+    from evalkit.run.budget import budget_stop_reason
+    from tests.runs import run_record
+
+    flying = CallCounts(requests=5, cache_misses=5, spent_usd=0.0012, in_flight_at_stop=2)
+    line = calls_text(flying)
+    assert line.startswith("Calls 5 requests (0 retries, 0 failed)")
+    assert line.endswith(
+        "2 requests were in flight when the run stopped: their cost is not known (a provider may still"
+        " bill them), so the tokens and cost are lower bounds"
+    )
+    summary = RunSummary(
+        results=3, passed=3, prompt_tokens=12, completion_tokens=9, cost_usd=0.0012, calls=flying
+    )
+    assert summary.cost_at_least and summary.cost_known  # each stored result's cost is still its own
+    usage = usage_text(summary, stopped=True)
+    assert usage.startswith("Tokens at least 12 in / 9 out") and "cost at least $0.0012" in usage
+    assert run_cost_cell(summary) == "at least $0.0012"
+    markdown = run_markdown(run_record("r1"), summary)
+    assert "Tokens at least 12 in" in markdown
+    assert "(2 requests were in flight when the run stopped: their cost is not known" in markdown
+    assert not RunSummary(calls=CallCounts(requests=4)).cost_at_least
+
+    driver = ModelCaller()
+    driver.stats.cost_usd, driver.stats.unanswered = 0.00004, 1  # a judge call left running at the stop
+    whole = RunSummary(cost_usd=0.0003, calls=flying)
+    stop = budget_stop_reason(0.00005, driver, "evalkit run s --resume r", run_spent=whole)
+    assert "spent at least $0.00004 " in stop and "at least $0.0003 by the run in all its parts" in stop

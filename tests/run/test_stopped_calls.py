@@ -1,0 +1,97 @@
+"""A stopped run says its tokens and cost are lower bounds: the requests it abandoned in flight are
+in no figure but its request count."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from evalkit.report.formatting import calls_text, run_cost_cell, usage_text
+from evalkit.store import open_store
+from evalkit.testing.openai_server import Faults, LoopbackOpenAI
+from tests.conftest import loopback_suite
+
+# more cases than the local loop keeps tasks for at -c 2 (16): the last case is not dispatched
+# while two calls hang, so every commit stores the run's call counters (as a long run's do)
+CASES = [
+    {"id": f"c{i:03d}", "input": {"question": f"q{i}"}, "expected": {"echo": f"q{i}"}} for i in range(20)
+]
+
+
+class StallAfter:
+    """Answers the first ``answered`` requests, then hangs every one; ``stalled`` is set once
+    ``in_flight`` requests hang: the run has sent them and waits for their answers."""
+
+    def __init__(self, answered: int, in_flight: int) -> None:
+        self.answered, self.in_flight = answered, in_flight
+        self.seen = 0
+        self.stalled = threading.Event()
+
+    def __call__(self, body: dict[str, Any], _attempt: int) -> str | None:
+        self.seen += 1
+        if self.seen >= self.answered + self.in_flight:
+            self.stalled.set()
+        return "hang" if self.seen > self.answered else None
+
+
+def evalkit(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "evalkit", *args], capture_output=True, text=True, check=False, timeout=120
+    )
+
+
+def start_run(suite: Path, db: Path) -> subprocess.Popen[str]:
+    command = [sys.executable, "-m", "evalkit", "run", str(suite), "--db", str(db), "--no-progress"]
+    return subprocess.Popen([*command, "-c", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def priced_suite(make_suite: Callable[..., Path], server: LoopbackOpenAI) -> Path:
+    """The cases on the loopback server under a model the price map prices: the cost is a figure."""
+    text = loopback_suite(server.base_url, scorers="  - name: json_fields\n")
+    return make_suite(text.replace("openai/loopback", "openai/gpt-4o-mini"), CASES)
+
+
+def test_requests_in_flight_at_a_signal_make_the_cost_a_lower_bound_through_resume(
+    make_suite: Callable[..., Path], tmp_path: Path
+) -> None:
+    db = tmp_path / "r.duckdb"
+    plan = StallAfter(answered=3, in_flight=2)
+    with LoopbackOpenAI(fault_plan=plan, faults=Faults(hang_seconds=300)) as server:
+        suite = priced_suite(make_suite, server)
+        proc = start_run(suite, db)
+        try:
+            assert plan.stalled.wait(60), "the run never reached the server"
+            proc.send_signal(signal.SIGINT)  # two requests sent, neither answered
+            _, stderr = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert proc.returncode == 130, stderr
+        assert len(stderr.strip().splitlines()) == 1 and "Traceback" not in stderr, stderr
+        (run,) = open_store(db).list_runs()
+        assert run.summary is not None and run.summary.calls is not None
+        # as the stopped run's summary reads wherever it is shown (a merge, a table of runs)
+        usage = usage_text(run.summary, stopped=True)
+        assert usage.startswith("Tokens at least ") and " · cost at least $" in usage, usage
+        assert run_cost_cell(run.summary).startswith("at least $")
+        calls_line = calls_text(run.summary.calls)
+        # the requests themselves are counted (as they were sent): what they cost is not known
+        assert calls_line.startswith("Calls 5 requests ("), calls_line
+        assert "2 requests were in flight when the run stopped: their cost is not known" in calls_line
+        assert (run.summary.calls.requests, run.summary.calls.in_flight_at_stop) == (5, 2)
+        assert server.stats.requests == 5
+
+        plan.answered = len(CASES) * 10  # the provider answers again
+        resumed = evalkit("run", str(suite), "--resume", run.run_id, "--db", str(db), "--no-progress")
+    assert resumed.returncode == 0, resumed.stderr
+    # the stopped part's abandoned requests stay in the run's figures: still lower bounds
+    assert "2 requests were in flight when the run stopped" in resumed.stdout
+    assert "Tokens at least " in resumed.stdout and "cost at least $" in resumed.stdout
+    finished = open_store(db).get_run(run.run_id)
+    assert finished.status == "complete" and finished.summary is not None
+    assert finished.summary.calls is not None and finished.summary.calls.in_flight_at_stop == 2
