@@ -134,6 +134,9 @@ class CallCounts(BaseModel):
     # requests sent and unanswered when a part of the run stopped (cancelled by a signal, or left running
     # by a --budget stop): in `requests`, but a provider may bill them, and tokens and cost miss them
     in_flight_at_stop: int = 0
+    # parts of the run that ended without a clean stop (kill -9, OOM, a second signal): counted up to
+    # their last commit only, so what each did after it is in no figure
+    killed_parts: int = 0
 
 
 class RayShards(BaseModel):
@@ -237,7 +240,7 @@ class RunSummary(VerdictCounts):
     def cost_at_least(self) -> bool:
         """Whether the tokens and cost miss calls (not counted, or unanswered at a stop): lower bounds."""
         c = self.calls
-        return c is not None and bool(c.unreported_shards or c.in_flight_at_stop)
+        return c is not None and bool(c.unreported_shards or c.killed_parts or c.in_flight_at_stop)
 
     @property
     def exit_code(self) -> int | None:

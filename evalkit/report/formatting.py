@@ -166,7 +166,7 @@ def calls_text(calls: Any, *, cache: bool = True) -> str:
     (``cache=False``: calls that do not use it), judge calls, backoffs and timed-out attempts; with
     calls no figure counts (:func:`uncounted_calls`), ``at least`` where it applies and why."""
     # requests in flight at a stop are counted as requests: only their tokens and cost are not
-    lost = getattr(calls, "unreported_shards", 0)
+    lost = getattr(calls, "unreported_shards", 0) or getattr(calls, "killed_parts", 0)
     return (
         f"Calls {'at least ' if lost else ''}{calls.requests:,} requests "
         f"({calls.retries:,} retries, {calls.failed_calls:,} failed)"
@@ -186,8 +186,8 @@ def calls_text(calls: Any, *, cache: bool = True) -> str:
 def uncounted_calls(calls: Any) -> list[str]:
     """Why some of a run's calls are in none of its figures, which are then lower bounds: Ray shard
     tasks that ended before reporting their last calls, requests in flight when the run stopped
-    (counted as requests, not in the tokens and cost); ``[]`` when every call is counted (the rule:
-    ``RunSummary.cost_at_least``)."""
+    (counted as requests, not in the tokens and cost), earlier parts of the run killed before they
+    recorded their last calls; ``[]`` when every call is counted (the rule: ``RunSummary.cost_at_least``)."""
     reasons = []
     shards = getattr(calls, "unreported_shards", 0)
     if shards:
@@ -201,6 +201,13 @@ def uncounted_calls(calls: Any) -> list[str]:
         reasons.append(
             f"{flying:,} {were} in flight when the run stopped: their cost is not known (a provider may"
             " still bill them), so the tokens and cost are lower bounds"
+        )
+    killed = getattr(calls, "killed_parts", 0)
+    if killed:
+        parts = "earlier part of the run was" if killed == 1 else "earlier parts of the run were"
+        reasons.append(
+            f"{killed} {parts} killed before recording the last calls: those calls are in no figure,"
+            " so the counts, tokens and cost are lower bounds"
         )
     return reasons
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from evalkit.results import CallCounts
+from evalkit.results import CallCounts, RunRecord
 
 if TYPE_CHECKING:
     from evalkit.providers.calls import ModelCaller
@@ -32,9 +32,9 @@ CALL_COUNTERS = (
 # what the calls spent, in `CallStats` as cost_usd and judge_cost_usd: summed over a run's parts, but
 # not carried by add_calls (a Ray shard's batch reports its spend apart, for the budget's shares)
 SPEND = {"spent_usd": "cost_usd", "judge_spent_usd": "judge_cost_usd"}
-# what the end of a part of a run says of its calls (requests abandoned unanswered at a stop): summed
-# over a run's parts, not carried by a shard's batches
-PART_ENDS = ("in_flight_at_stop",)
+# what the end of a part of a run says of its calls (requests abandoned unanswered at a stop, a part
+# killed before it recorded its last calls): summed over a run's parts, not carried by a shard's batches
+PART_ENDS = ("in_flight_at_stop", "killed_parts")
 # where `CallStats` keeps each counter but rate_limit_backoffs (the concurrency limit's `decreases`)
 _STATS_NAMES = {
     key: "failures" if key == "failed_calls" else key for key in CALL_COUNTERS if key != "rate_limit_backoffs"
@@ -70,3 +70,18 @@ def summed_calls(parts: Sequence[CallCounts | None], **last: Any) -> CallCounts:
     return CallCounts(
         **{key: sum(getattr(p, key) for p in known) for key in (*CALL_COUNTERS, *SPEND, *PART_ENDS)}, **last
     )
+
+
+def earlier_calls(run: RunRecord, recorded: CallCounts | None) -> CallCounts | None:
+    """The calls of the earlier parts of ``run``, about to be resumed: as their last commit or stop
+    wrote them (``recorded``), else as its summary says (runs stored before migration 015).
+
+    A clean stop (the run's end, a signal, ``--budget``) marks the run ``complete`` or
+    ``incomplete``; a run still ``running`` here ended otherwise (``kill -9``, OOM, a second signal):
+    its last part wrote its counters with its last commit, not since, so it counts in
+    ``killed_parts`` and the run's figures are lower bounds."""
+    calls = recorded or (run.summary.calls if run.summary is not None else None)
+    if run.status != "running":
+        return calls
+    calls = calls or CallCounts()
+    return calls.model_copy(update={"killed_parts": calls.killed_parts + 1})

@@ -27,7 +27,7 @@ from evalkit.providers.concurrency import ADAPTIVE_MAX, ADAPTIVE_START, Concurre
 from evalkit.results import CallCounts, CaseResult, RunRecord, RunSummary, new_run_id
 from evalkit.run.batches import BatchWriter
 from evalkit.run.budget import CaseModels, budget_stop_reason, require_capped_gate
-from evalkit.run.call_counts import process_calls, summed_calls
+from evalkit.run.call_counts import earlier_calls, process_calls, summed_calls
 from evalkit.run.call_plan import unmetered
 from evalkit.run.evaluate import Target, prepare_target
 from evalkit.run.git_head import git_commit
@@ -201,10 +201,10 @@ async def _execute(
         n_cases = suite.check_cases(target.prompt, options.case_filter, each=models.check)
         caller = _load_caller(suite, store, options, target)
         done = await asyncio.to_thread(store.completed_keys, run.run_id)
-        # the earlier parts' calls: as their last commit or stop wrote them (a killed part left
-        # no summary), else as its summary says (runs stored before migration 015)
+        # the earlier parts' calls as their last commit or stop wrote them (a killed part left no
+        # summary, and its last calls are in no figure: said, with the run's status before the claim)
         earlier = await asyncio.to_thread(RunLeases(store).recorded_calls, run.run_id)
-        earlier = earlier or (run.summary.calls if run.summary is not None else None)
+        earlier = earlier_calls(run, earlier)
         await asyncio.to_thread(RunLeases(store).claim, run.run_id)  # refused while another process runs it
         record = None
     else:

@@ -62,9 +62,11 @@ TABLES: dict[str, TableDoc] = {
             "reporting their last calls (a worker died, or the run stopped them), whose calls since their last "
             "batch are in no figure: non-zero, the counters, tokens and spend are lower bounds; "
             "`in_flight_at_stop`: requests a stopped part of the run had sent and got no answer to (counted "
-            "in `requests`; a provider may bill them): non-zero, the tokens and spend are lower bounds; both "
-            "summed over a run's parts and merged shards, and in `summary_json` under `calls`; NULL in rows "
-            "stored before migration 015",
+            "in `requests`; a provider may bill them): non-zero, the tokens and spend are lower bounds; "
+            "`killed_parts`: parts of the run that ended without a clean stop (found `running` when resumed: "
+            "`kill -9`, OOM, a second signal), whose calls since their last commit are in no figure: non-zero, "
+            "the counters, tokens and spend are lower bounds; all three summed over a run's parts and merged "
+            "shards, and in `summary_json` under `calls`; NULL in rows stored before migration 015",
         },
     ),
     "cases": TableDoc(

@@ -8,6 +8,7 @@ from evalkit.run.call_counts import (
     CALL_COUNTERS,
     add_calls,
     calls_since,
+    earlier_calls,
     process_calls,
     summed_calls,
 )
@@ -75,8 +76,22 @@ def test_requests_abandoned_at_a_stop_are_counted_once_the_part_has_ended() -> N
     assert process_calls(caller).in_flight_at_stop == 0  # what each commit stores mid-run
     stopped = process_calls(caller, ended=True)
     assert (stopped.requests, stopped.in_flight_at_stop) == (5, 2)
-    merged = summed_calls([stopped, CallCounts(requests=3), stopped])
-    assert (merged.requests, merged.in_flight_at_stop) == (13, 4)
+    merged = summed_calls([stopped, CallCounts(requests=3, killed_parts=1), stopped])
+    assert (merged.requests, merged.in_flight_at_stop, merged.killed_parts) == (13, 4, 1)
+
+
+def test_a_run_found_running_when_resumed_counts_a_killed_part() -> None:
+    """A clean stop leaves the run complete or incomplete; a killed process leaves it running."""
+    from tests.runs import run_record
+
+    recorded = CallCounts(requests=40, spent_usd=0.002)
+    killed = run_record("r1").model_copy(update={"status": "running"})
+    assert earlier_calls(killed, recorded) == recorded.model_copy(update={"killed_parts": 1})
+    assert earlier_calls(killed, None) == CallCounts(killed_parts=1)  # killed before its first commit
+    again = earlier_calls(killed, CallCounts(requests=60, killed_parts=1))  # its resumption killed too
+    assert again is not None and again.killed_parts == 2
+    stopped = killed.model_copy(update={"status": "incomplete"})
+    assert earlier_calls(stopped, recorded) == recorded
 
 
 def test_requests_in_flight_at_a_stop_label_the_tokens_and_cost_lower_bounds() -> None:
@@ -112,3 +127,19 @@ def test_requests_in_flight_at_a_stop_label_the_tokens_and_cost_lower_bounds() -
     whole = RunSummary(cost_usd=0.0003, calls=flying)
     stop = budget_stop_reason(0.00005, driver, "evalkit run s --resume r", run_spent=whole)
     assert "spent at least $0.00004 " in stop and "at least $0.0003 by the run in all its parts" in stop
+
+
+def test_a_killed_part_labels_the_counts_tokens_and_cost_lower_bounds() -> None:
+    """A killed part's calls since its last commit are in no figure: the request count too."""
+    from evalkit.report.formatting import calls_text, run_cost_cell
+    from evalkit.results import RunSummary
+
+    killed = CallCounts(requests=40, killed_parts=1)
+    line = calls_text(killed)
+    assert line.startswith("Calls at least 40 requests")
+    assert line.endswith(
+        "1 earlier part of the run was killed before recording the last calls: those calls are in no"
+        " figure, so the counts, tokens and cost are lower bounds"
+    )
+    summary = RunSummary(cost_usd=0.0003, calls=killed)
+    assert summary.cost_at_least and run_cost_cell(summary) == "at least $0.0003"

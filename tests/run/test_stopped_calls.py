@@ -1,12 +1,14 @@
-"""A stopped run says its tokens and cost are lower bounds: the requests it abandoned in flight are
-in no figure but its request count."""
+"""A stopped or killed run says its tokens and cost are lower bounds: the requests it abandoned in
+flight, or the calls a killed part made after its last commit, are in no figure."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -95,3 +97,44 @@ def test_requests_in_flight_at_a_signal_make_the_cost_a_lower_bound_through_resu
     finished = open_store(db).get_run(run.run_id)
     assert finished.status == "complete" and finished.summary is not None
     assert finished.summary.calls is not None and finished.summary.calls.in_flight_at_stop == 2
+
+
+def test_a_run_resumed_after_kill_9_says_its_figures_are_lower_bounds(
+    make_suite: Callable[..., Path], tmp_path: Path
+) -> None:
+    db = tmp_path / "r.duckdb"
+    plan = StallAfter(answered=3, in_flight=2)
+    with LoopbackOpenAI(fault_plan=plan, faults=Faults(hang_seconds=300)) as server:
+        suite = priced_suite(make_suite, server)
+        proc = start_run(suite, db)
+        try:
+            assert plan.stalled.wait(60), "the run never reached the server"
+            deadline = time.monotonic() + 30
+            while not db.exists() or len(_kept(db)) < 3:
+                assert time.monotonic() < deadline, "the answered results were never committed"
+                time.sleep(0.1)  # polling for the commit, not waiting for time to pass
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        (killed,) = open_store(db).list_runs()
+        assert killed.status == "running"  # what a kill leaves: no clean stop was recorded
+
+        plan.answered = len(CASES) * 10
+        resumed = evalkit("run", str(suite), "--resume", killed.run_id, "--db", str(db), "--no-progress")
+    assert resumed.returncode == 0, resumed.stderr
+    calls_line = next(line for line in resumed.stdout.splitlines() if line.startswith("Calls "))
+    assert calls_line.startswith("Calls at least "), calls_line
+    assert "1 earlier part of the run was killed before recording the last calls" in calls_line
+    usage = next(line for line in resumed.stdout.splitlines() if line.startswith("Tokens "))
+    assert usage.startswith("Tokens at least ") and " · cost at least $" in usage, usage
+    run = open_store(db).get_run(killed.run_id)
+    assert run.status == "complete" and run.summary is not None and run.summary.calls is not None
+    assert run.summary.calls.killed_parts == 1 and run_cost_cell(run.summary).startswith("at least $")
+
+
+def _kept(db: Path) -> set[tuple[str, int]]:
+    store = open_store(db)
+    runs = store.list_runs()
+    return store.completed_keys(runs[0].run_id) if runs else set()
