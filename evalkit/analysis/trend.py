@@ -30,7 +30,7 @@ from evalkit.analysis.trend_runs import (
     changes_between,
     pooling,
     scoring_of,
-    unpriced,
+    unknown_spend,
     unstored_spend,
 )
 from evalkit.store import Store
@@ -112,6 +112,20 @@ class TrendReport:
     unmetered_targets: list[str] = field(default_factory=list)
     # models called outside the run's call path (semantic_similarity's embeddings): no cost either
     uncounted_models: list[str] = field(default_factory=list)
+    # pooled runs whose calls are not all in their figures (RunSummary.cost_at_least): their weeks
+    # have no cost and no tokens
+    partial_runs: int = 0
+
+    @property
+    def partial_note(self) -> str | None:
+        """Why the weeks holding runs whose figures are lower bounds have no cost or tokens."""
+        if not self.partial_runs:
+            return None
+        return (
+            f"{self.partial_runs} run(s) made calls that are in none of their figures (requests in flight "
+            "at a stop, a part killed, a Ray shard that never reported): their cost and tokens are lower "
+            "bounds, so weeks with them have no cost or tokens (n/a)"
+        )
 
     @property
     def pass_rates(self) -> list[float | None]:
@@ -307,9 +321,11 @@ def build_trend(
         metrics["judge_cost_usd"][pos] = (metrics["judge_cost_usd"][pos] or 0.0) + judge
         metrics["prompt_tokens"][pos] = (metrics["prompt_tokens"][pos] or 0) + spend.prompt_tokens
         metrics["completion_tokens"][pos] = (metrics["completion_tokens"][pos] or 0) + spend.completion_tokens
-    no_price, unmetered, uncounted, unpriced_weeks = unpriced(runs, chosen, week_list)
-    for pos in unpriced_weeks:  # their calls were counted at $0 or not at all: the week's spend is unknown
+    unknown = unknown_spend(runs, chosen, week_list)
+    for pos in unknown.weeks:  # calls counted at $0, or not at all: the week's spend is unknown
         metrics["cost_usd"][pos] = metrics["judge_cost_usd"][pos] = None
+    for pos in unknown.partial:  # and calls in no figure: the week's tokens are lower bounds too
+        metrics["prompt_tokens"][pos] = metrics["completion_tokens"][pos] = None
 
     report = TrendReport(
         suite_name,
@@ -320,9 +336,10 @@ def build_trend(
         series=series,
         pooled=pooled,
         left_out=left_out,
-        unpriced_models=sorted(no_price),
-        unmetered_targets=sorted(unmetered),
-        uncounted_models=sorted(uncounted),
+        unpriced_models=sorted(unknown.models),
+        unmetered_targets=sorted(unknown.targets),
+        uncounted_models=sorted(unknown.uncounted),
+        partial_runs=unknown.partial_runs,
     )
     slot_totals = [[0] * 5 for _ in range(weeks)]  # nn, nv, vn, vc, vw per week, over every field
     for frame, target, key in (

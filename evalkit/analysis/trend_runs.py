@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from evalkit.errors import StoreError
+from evalkit.results import RunSummary
+
 _CASE_RULE = ("case_pass", "case_threshold")
 DEFAULT_KINDS: tuple[str, ...] = ("full", "merged")  # runs over every case: comparable week to week
 
@@ -94,34 +97,46 @@ def pooling(
     return pooled, left_out, chosen
 
 
-def unpriced(
-    runs: list[dict[str, Any]], chosen: list[str], weeks: list[date]
-) -> tuple[set[str], set[str], set[str], set[int]]:
-    """The models without a price the pooled runs called (``RunSummary.unpriced_models``), the
-    targets whose own calls were not counted (``RunSummary.unmetered_target``), the models called
-    outside the call path (``RunSummary.uncounted_models``), and the positions of the weeks those
-    runs are in."""
+@dataclass
+class UnknownSpend:
+    """Why some weeks of a trend have no cost: what the pooled runs' summaries say their cost leaves
+    out, and the positions of the weeks those runs are in (``weeks``: no cost; ``partial``: no cost
+    and no tokens either)."""
+
+    models: set[str] = field(default_factory=set)  # called without a price (RunSummary.unpriced_models)
+    targets: set[str] = field(default_factory=set)  # whose own calls are not counted (unmetered_target)
+    uncounted: set[str] = field(default_factory=set)  # called outside the call path (uncounted_models)
+    partial_runs: int = 0  # whose calls are not all in their figures (RunSummary.cost_at_least)
+    weeks: set[int] = field(default_factory=set)
+    partial: set[int] = field(default_factory=set)
+
+
+def unknown_spend(runs: list[dict[str, Any]], chosen: list[str], weeks: list[date]) -> UnknownSpend:
+    """What the pooled runs' cost figures leave out, and in which weeks."""
     positions = {w: i for i, w in enumerate(weeks)}
     pooled = set(chosen)
-    models: set[str] = set()
-    targets: set[str] = set()
-    uncounted: set[str] = set()
-    at: set[int] = set()
+    out = UnknownSpend()
     for run in runs:
         summary = run.get("summary_json")
         pos = positions.get(as_week(run["week"]))
-        if run["run_id"] not in pooled or pos is None or not isinstance(summary, str):
+        data = json.loads(summary) if isinstance(summary, str) else None
+        if run["run_id"] not in pooled or pos is None or not data:
             continue
-        stored = json.loads(summary)
-        found, target = stored.get("unpriced_models") or [], stored.get("unmetered_target")
-        outside = stored.get("uncounted_models") or []
-        models.update(found)
-        uncounted.update(outside)
-        if target:
-            targets.add(target)
-        if found or target or outside:
-            at.add(pos)
-    return models, targets, uncounted, at
+        try:
+            stored = RunSummary.model_validate(data)
+        except ValueError as exc:
+            raise StoreError(f"run {run['run_id']!r} has a corrupt summary: {exc}") from None
+        out.models.update(stored.unpriced_models)
+        out.uncounted.update(stored.uncounted_models)
+        if stored.unmetered_target:
+            out.targets.add(stored.unmetered_target)
+        if not stored.cost_known or stored.unmetered_target:
+            out.weeks.add(pos)
+        if stored.cost_at_least:
+            out.partial_runs += 1
+            out.weeks.add(pos)
+            out.partial.add(pos)
+    return out
 
 
 @dataclass(frozen=True)

@@ -83,6 +83,8 @@ def trend(
                 f"  the embedding calls to {', '.join(report.uncounted_models)} are not counted, "
                 "so weeks with their runs have no cost (n/a)",
             )
+        if report.partial_note:
+            console.print(f"  {report.partial_note}")
         print_regressions(report.regressions)
 
 

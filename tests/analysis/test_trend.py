@@ -15,7 +15,7 @@ import pytest
 from evalkit.analysis.trend import TrendQuery, build_trend, build_trends, find_regressions, week_start
 from evalkit.candidates import MinedRecord
 from evalkit.cases import Case
-from evalkit.results import CaseResult, OutputRecord, RunKind, RunRecord, RunSummary, ScoreRow
+from evalkit.results import CallCounts, CaseResult, OutputRecord, RunKind, RunRecord, RunSummary, ScoreRow
 from evalkit.scorers.base import FieldScore
 from evalkit.store import Store, open_store
 from evalkit.store.growth import GrowthStore
@@ -49,6 +49,7 @@ def seed_week(
     case_set: str = "cases-1",
     hours: int = 0,
     unmetered: str | None = None,
+    in_flight: int = 0,
 ) -> None:
     run = RunRecord(
         run_id=f"{suite}-w{i:02d}-{status}-{kind}-{prompt}-{'-'.join(scorers)}",
@@ -108,6 +109,7 @@ def seed_week(
             unpriced_models=["openai/m"] if unpriced else [],
             unmetered_target=unmetered,
             uncounted_models=["openai/text-embedding-3-small"] if uncounted else [],
+            calls=CallCounts(requests=CASES + 1, in_flight_at_stop=in_flight) if in_flight else None,
         )
         store.finish_run(run.run_id, status="complete", summary=summary)
 
@@ -246,6 +248,30 @@ def test_weeks_with_embeddings_no_cost_counts_have_no_cost(
     page = (out / "trend-listings.html").read_text()
     assert (
         "The embedding calls to openai/text-embedding-3-small (semantic_similarity) are not counted" in page
+    )
+
+
+def test_weeks_with_a_run_whose_figures_are_lower_bounds_have_no_cost_or_tokens(
+    tmp_path: Path, cli: Callable[..., CliResult]
+) -> None:
+    """A run stopped with requests in flight, then resumed to the end, paid for calls its figures
+    miss: its week's cost and tokens are not a total, so they are not shown as one."""
+    db = tmp_path / "trend.duckdb"
+    store = open_store(db)
+    for i in (8, 9):
+        seed_week(store, i, passes=18, in_flight=2 if i == 9 else 0)
+    report = build_trend(store, "listings", TrendQuery(weeks=WEEKS, now=NOW))
+    metrics = report.suite_metrics
+    assert metrics["cost_usd"][8] == pytest.approx(0.02) and metrics["prompt_tokens"][8] == 50 * CASES
+    assert metrics["cost_usd"][9] is None and metrics["judge_cost_usd"][9] is None
+    assert metrics["prompt_tokens"][9] is None and metrics["completion_tokens"][9] is None
+    assert report.partial_runs == 1
+    out = tmp_path / "reports"
+    shown = cli("trend", "listings", "--db", str(db), "--out", str(out))
+    assert shown.exit_code == 0, shown.stderr
+    assert "1 run(s) made calls that are in none of their figures" in shown.stdout
+    assert (
+        "1 run(s) made calls that are in none of their figures" in (out / "trend-listings.html").read_text()
     )
 
 
