@@ -1,7 +1,8 @@
 """A real OpenAI-compatible HTTP server on 127.0.0.1 for tests and benchmarks.
 
 It speaks ``POST /v1/chat/completions`` (and ``/chat/completions``) with configurable latency and
-fault injection (500s, 429s with ``Retry-After``, requests that hang, malformed bodies), decides its
+fault injection (500s, 429s with ``Retry-After``, requests that hang until released or for a while,
+malformed bodies), decides its
 answers with a replaceable ``responder`` and counts every request it sees, so tests can assert what
 reached the wire. Like OpenAI, it reports the part of a prompt whose prefix it has seen before
 (1,024 tokens or more, in 128-token steps: :mod:`evalkit.testing.prompt_cache`) as
@@ -107,6 +108,7 @@ class LoopbackOpenAI:
         self.stats = ServerStats()
         self._rng = random.Random(self.faults.seed)
         self._in_flight = 0
+        self._release: asyncio.Event | None = None  # set by release_hung: the hangs so far end
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
@@ -141,7 +143,7 @@ class LoopbackOpenAI:
                     headers={"Retry-After": f"{self.faults.retry_after:g}"},
                 )
             if fault == "hang":
-                await asyncio.sleep(self.faults.hang_seconds)
+                await self._hang()
                 return web.json_response({"error": {"message": "hung"}}, status=504)
             if fault == "malformed":
                 return web.Response(text='{"id": "x", "choices": [', content_type="application/json")
@@ -175,6 +177,26 @@ class LoopbackOpenAI:
             fault = self.faults.pick(self._rng)
         self.stats.by_outcome[fault] += 1
         return fault
+
+    async def _hang(self) -> None:
+        """Hold a request for ``faults.hang_seconds``, or until :meth:`release_hung` is called."""
+        if self._release is None:
+            self._release = asyncio.Event()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._release.wait(), self.faults.hang_seconds)
+
+    def release_hung(self) -> None:
+        """End the requests hanging now (each answers 504, as at the end of its hang); later hangs
+        hang again. Callable from any thread: a test releases a hung call once it has seen the
+        other calls complete while it was open."""
+
+        def release() -> None:
+            if self._release is not None:
+                self._release.set()
+                self._release = None
+
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(release)
 
     async def _stats(self, _request: web.Request) -> web.StreamResponse:
         """Requests seen and when the first arrived and the last was answered (wall clock)."""
