@@ -19,7 +19,8 @@ only the driver touches the database. So that a new session's first run does not
 suite and index its cases) as soon as the run's target is known, while the driver validates and
 reads the cases; until those tasks are done, the driver makes calls itself (at the run's
 concurrency, none once the workers are ready, never with a budget), so the seconds a new session
-takes to start its workers are not idle.
+takes to start its workers are not idle. The shards then start beside the driver's calls still in
+flight, with the slots those do not hold (:mod:`evalkit.run.driver_calls`).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from evalkit.results import CallCounts, CaseResult, OutputRecord, RayShards
 from evalkit.run.budget import BudgetGuard, JudgesOverBudget, TopUps
 from evalkit.run.call_counts import add_calls
 from evalkit.run.call_plan import case_cost_model, token_bound
+from evalkit.run.driver_calls import DRIVER_MAX, DriverCalls
 from evalkit.run.evaluate import CHUNK, evaluate_case
 from evalkit.run.local_loop import Progress
 from evalkit.run.ray_budget import BudgetShares
@@ -55,8 +57,6 @@ SHARD_ATTEMPTS = 3
 # otherwise (its worker died, or the run cancelled it) made calls that no figure can count, and the
 # run's counters say so (CallCounts.unreported_shards) rather than look exact
 UNREPORTED = CallCounts(unreported_shards=1)
-WARM_GRACE = 0.1  # seconds warm workers take to answer a pre-warming task (the driver then calls nothing)
-DRIVER_MAX = 4096  # calls the driver may make itself while the workers warm up (their cases stay in memory)
 
 
 def equal_shards(work: Sequence[tuple[str, int]], size: int, slots: int) -> list[list[tuple[str, int]]]:
@@ -104,48 +104,6 @@ def connect(address: str | None) -> Any:
             raise
         raise UsageError(f"--ray {address}: cannot connect to the Ray cluster: {exc}") from None
     return ray
-
-
-async def _while_workers_warm(
-    ray: Any,
-    warming: Sequence[Any],
-    work: list[tuple[Case, int]],
-    suite: Any,
-    target: Any,
-    caller: ModelCaller,
-    deliver: Callable[[CaseResult], Awaitable[None]],
-    use_cache: bool = False,
-) -> int:
-    """Make calls on the driver until every pre-warming task is done; returns how many were made.
-
-    Dispatching stops as soon as the workers are ready; the calls in flight finish before any shard
-    starts, so the run never has more calls in flight than its concurrency allows. ``use_cache``:
-    the run reads the response cache (``work`` was looked up and not found there).
-    """
-    if len(ray.wait(list(warming), num_returns=len(warming), timeout=WARM_GRACE)[0]) == len(warming):
-        return 0  # workers already warm (a later run in the session): shards start at once
-    slots = asyncio.Semaphore(max(1, int(caller.limit.maximum)))
-    started: list[asyncio.Task[None]] = []
-
-    async def one(case: Case, epoch: int) -> None:
-        try:
-            await deliver(await evaluate_case(suite, target, caller, case, epoch, use_cache=use_cache))
-        finally:
-            slots.release()
-
-    try:
-        for case, epoch in work:
-            ready, _ = ray.wait(list(warming), num_returns=len(warming), timeout=0)
-            if len(ready) == len(warming):
-                break
-            await slots.acquire()
-            started.append(asyncio.create_task(one(case, epoch)))
-        await asyncio.gather(*started)
-    finally:  # a stopped run: no call of these may deliver a result after the last commit
-        for task in started:
-            task.cancel()
-        await asyncio.gather(*started, return_exceptions=True)
-    return len(started)
 
 
 class _DriverJudging:
@@ -255,17 +213,6 @@ async def _dispatch(
         if on_result is not None:
             on_result(result)
 
-    async def deliver_batch(results: list[CaseResult]) -> None:
-        """A received batch handed to the writer whole, even when the run is cancelled midway: its
-        results are answered, and a stopped run stores every answer it took."""
-        try:
-            for result in results:
-                await deliver(result)
-        except asyncio.CancelledError:
-            for result in results:  # those already handed over are skipped
-                await deliver(result)
-            raise
-
     # 1. Answer cached calls on the driver (their judges within the budget); collect the rest by shard.
     misses: list[tuple[str, int]] = []
     first: list[tuple[Case, int]] = []  # the first misses, for the driver to call while workers warm
@@ -290,16 +237,51 @@ async def _dispatch(
         else:
             misses.extend((case.id, epoch) for case, epoch in chunk)
             first.extend(chunk[: max(0, DRIVER_MAX - len(first))])
-    if warming and options.budget_usd is None:
-        state.on_driver = await _while_workers_warm(
-            ray, warming, first, suite, target, caller, deliver, options.use_cache
-        )
-        misses = [key for key in misses if key not in state.received]
-    if not misses or state.stopped_by_budget:
-        return
+
+    async def call_on_driver(case: Case, epoch: int) -> None:
+        await deliver(await evaluate_case(suite, target, caller, case, epoch, use_cache=options.use_cache))
+
+    # 2. Until the workers are warm, call the first misses on the driver; then run the shards
+    # beside the driver's calls still in flight, with the slots those do not hold.
+    driver = DriverCalls(options.concurrency or ADAPTIVE_MAX, call_on_driver)
+    try:
+        if warming and options.budget_usd is None:
+            state.on_driver = await driver.call_until_warm(ray, warming, first)
+            misses = [key for key in misses if key not in driver.dispatched]
+        if misses and not state.stopped_by_budget:
+            await _run_shards(state, ray, suite, target, caller, options, misses, driver, deliver)
+        await driver.finish()  # its calls still in flight, each result delivered as it ends
+    finally:  # a stopped run: no call of the driver's may deliver a result after the last commit
+        await driver.cancel()
+
+
+async def _run_shards(
+    state: RayDispatch,
+    ray: Any,
+    suite: Any,
+    target: Any,
+    caller: ModelCaller,
+    options: Any,
+    misses: list[tuple[str, int]],
+    driver: DriverCalls,
+    deliver: Callable[[CaseResult], Awaitable[None]],
+) -> None:
+    """Run ``misses`` in shards, as many at once as the cluster has CPUs, splitting the
+    concurrency between them; each takes its slots from ``driver`` as it starts."""
+
+    async def deliver_batch(results: list[CaseResult]) -> None:
+        """A received batch handed to the writer whole, even when the run is cancelled midway: its
+        results are answered, and a stopped run stores every answer it took."""
+        try:
+            for result in results:
+                await deliver(result)
+        except asyncio.CancelledError:
+            for result in results:  # those already handed over are skipped
+                await deliver(result)
+            raise
+
     cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
     size = min(MAX_SHARD_SIZE, max(SHARD_SIZE, math.ceil(len(misses) / (cpus * SHARDS_PER_CPU))))
-    # 2. Run the shards, as many at once as the cluster has CPUs, splitting the concurrency between them.
     parallel = min(cpus, math.ceil(len(misses) / size))
     per_task = max(1, (options.concurrency or ADAPTIVE_MAX) // parallel)
     shards = dict(enumerate(equal_shards(misses, size, per_task)))
@@ -310,7 +292,7 @@ async def _dispatch(
     running: set[Any] = set()
     shares = BudgetShares(float(options.budget_usd), parallel) if options.budget_usd is not None else None
 
-    async def run_one(work: list[tuple[str, int]]) -> None:
+    async def run_one(work: list[tuple[str, int]], width: int) -> None:
         missing = list(work)
         for attempt in range(1, SHARD_ATTEMPTS + 1):
             if budget_hit.is_set():
@@ -321,7 +303,7 @@ async def _dispatch(
                 model=target.model,
                 prompt=target.prompt.name if target.prompt else None,
                 timeout=target.timeout,
-                concurrency=per_task,
+                concurrency=width,
                 max_attempts=options.max_attempts,
                 work=tuple(missing),
                 budget_usd=share.part if share is not None else None,
@@ -388,6 +370,10 @@ async def _dispatch(
 
     async def limited(work: list[tuple[str, int]]) -> None:
         async with gate:
-            await run_one(work)
+            width = await driver.take(per_task)  # fewer beside a driver's call taken as hung
+            try:
+                await run_one(work, width)
+            finally:
+                driver.give_back(width)
 
     await asyncio.gather(*(limited(work) for _, work in sorted(shards.items())))

@@ -333,47 +333,6 @@ def test_prewarm_loads_the_suite_on_a_worker_per_cpu(
     assert len(pids) == 2 and os.getpid() not in pids
 
 
-def test_the_driver_calls_until_the_workers_are_warm(suite: Callable[..., Path]) -> None:
-    """While the pre-warming tasks run, the driver makes calls itself, within the run's concurrency,
-    and stops dispatching once they are done (here after the 7th readiness check)."""
-    import asyncio
-
-    from evalkit.providers.calls import ConcurrencyLimit, ModelCaller
-    from evalkit.run.evaluate import prepare_target
-    from evalkit.run.ray_executor import _while_workers_warm
-    from evalkit.suite.loading import load_suite
-
-    class Warming:  # stands in for ray.wait: the workers are ready from the 7th check on
-        checks = 0
-
-        def wait(self, refs: list[Any], num_returns: int, timeout: float) -> tuple[list[Any], list[Any]]:
-            self.checks += 1
-            return (refs if self.checks >= 7 else []), []
-
-    delivered: list[Any] = []
-
-    async def deliver(result: Any) -> None:
-        delivered.append(result)
-
-    with LoopbackOpenAI(latency=0.05, responder=answer) as server:
-        loaded = load_suite(suite(server, 20))
-        caller = ModelCaller(loaded.base_dir, limit=ConcurrencyLimit(2, maximum=2, adaptive=False))
-        work = [(case, 0) for case in loaded.iter_cases()]
-
-        async def go() -> int:
-            try:
-                target = prepare_target(loaded, None, None)
-                return await _while_workers_warm(Warming(), ["ref"], work, loaded, target, caller, deliver)
-            finally:
-                await caller.aclose()
-
-        made = asyncio.run(go())
-        assert server.stats.requests == 5 and server.stats.max_in_flight <= 2
-    # the first check is the grace for already-warm workers; checks 2-6 each let one call go
-    assert made == 5 and sorted(r.case.id for r in delivered) == [f"c{i:04d}" for i in range(5)]
-    assert all(r.verdict in ("pass", "fail") for r in delivered)
-
-
 @pytest.mark.parametrize(
     ("n", "size", "slots", "sizes"),
     [
