@@ -246,12 +246,13 @@ async def _dispatch(
     driver = DriverCalls(options.concurrency or ADAPTIVE_MAX, call_on_driver)
     try:
         if warming and options.budget_usd is None:
-            state.on_driver = await driver.call_until_warm(ray, warming, first)
+            await driver.call_until_warm(ray, warming, first)
             misses = [key for key in misses if key not in driver.dispatched]
         if misses and not state.stopped_by_budget:
             await _run_shards(state, ray, suite, target, caller, options, misses, driver, deliver)
         await driver.finish()  # its calls still in flight, each result delivered as it ends
     finally:  # a stopped run: no call of the driver's may deliver a result after the last commit
+        state.on_driver = len(driver.dispatched)  # also when a signal came while the workers warmed
         await driver.cancel()
 
 

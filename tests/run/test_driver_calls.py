@@ -133,6 +133,38 @@ def test_a_signal_cancels_the_drivers_hung_call_before_the_last_commit(
     assert run.summary is not None and run.summary.ray is not None and run.summary.ray.calls_on_driver >= 1
 
 
+def test_a_run_stopped_while_the_workers_warm_counts_the_drivers_calls(
+    ray_session: Any, make_suite: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A signal while the workers still warm up (here they never become ready): the stored summary
+    counts the calls the driver made (it said 0: the count was taken only once they were ready)."""
+    from evalkit.run.runner import RunOptions, execute_run
+    from evalkit.run.signals import RunInterrupted
+    from evalkit.suite.loading import load_suite
+
+    never = _warming_until_hung(ray_session, tmp_path, monkeypatch)  # no call hangs: never ready
+    handed: list[str] = []
+
+    def on_result(result: Any) -> None:
+        handed.append(result.case.id)
+        if len(handed) == 20:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    store = open_store(tmp_path / "r.duckdb")
+    try:
+        with LoopbackOpenAI(responder=answer, latency=0.02) as server:
+            loaded = load_suite(make_suite(loopback_suite(server.base_url, scorers=SCORERS), cases(N)))
+            options = RunOptions(ray="local", concurrency=CONCURRENCY)
+            with pytest.raises(RunInterrupted):
+                asyncio.run(execute_run(loaded, store, options, on_result))
+            sent = server.stats.requests
+    finally:
+        never.touch()  # the stand-in warming task ends
+    summary = store.get_run("latest").summary
+    assert summary is not None and summary.ray is not None and summary.ray.shards == 0
+    assert summary.ray.calls_on_driver >= sent >= 20, (summary.ray.calls_on_driver, sent)
+
+
 class Warming:
     """Stands in for ``ray.wait``: the workers are ready from the ``ready_from``-th check on."""
 
