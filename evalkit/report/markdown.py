@@ -77,6 +77,9 @@ def run_markdown(
         lines += _kept_out(summary)
         lines += [f"> {cell(reason, 2000)}" for reason in reasons]
         lines += ["", *_comparison_body(comparison, "baseline", "this run")]
+        # the judging of gate.pairwise, which the verdict above decided on too
+        if verdict is not None and verdict.baseline is not None and verdict.baseline.pairwise is not None:
+            lines += pairwise_markdown(verdict.baseline.pairwise)
     else:
         gate = verdict.gate if verdict is not None else summary.gate
         passed = gate is not None and gate.passed

@@ -191,9 +191,11 @@ def test_a_judge_without_a_price_has_an_unknown_spend_not_zero(
         assert cli("run", str(suite), "--prompt", "v1", "--db", str(db), "--no-progress").exit_code == 0
         assert cli("baseline", "set", "main", "latest", "--db", str(db)).exit_code == 0
         before = server.stats.requests
+        gated_md = tmp_path / "gated.md"
         gated = cli(
-            "run", str(suite), "--prompt", "v2", "--db", str(db), "--no-progress", "--baseline", "main"
-        )
+            "run", str(suite), "--prompt", "v2", "--db", str(db), "--no-progress", "--baseline", "main",
+            "--summary-md", str(gated_md),
+        )  # fmt: skip
         calls = server.stats.requests - before - N  # the run's own N target calls, then the judge's
         runs = {r.prompt_version: r.run_id for r in open_store(db).list_runs()}
         run_a, run_b = runs["v1"], runs["v2"]
@@ -206,7 +208,10 @@ def test_a_judge_without_a_price_has_an_unknown_spend_not_zero(
     assert f"Judge spend: {calls} requests, {no_price}" in gated.stdout
     assert f"Judge spend: {calls} requests, {no_price}" in compared.stdout
     assert f"judge spend {calls} requests, {no_price}" in md.read_text()
-    for out in (gated.stdout, compared.stdout, md.read_text()):
+    # the run's own summary for CI shows the judging its pairwise gate decided on
+    assert "**Pairwise judge** `openai/judge`" in gated_md.read_text()
+    assert f"judge spend {calls} requests, {no_price}" in gated_md.read_text()
+    for out in (gated.stdout, compared.stdout, md.read_text(), gated_md.read_text()):
         assert "requests, $" not in out
     stored = PairwiseStore(open_store(db)).latest(run_a, run_b)
     assert stored is not None and stored["summary"]["calls"] == calls
