@@ -20,7 +20,9 @@ PROBE = (
     "def answer(question):\n"
     "    return {'enabled': gc.isenabled(), 'frozen': gc.get_freeze_count() > 0}\n"
 )
-SUITE = "name: gc\ntarget:\n  model: python:probe:answer\ncases: [cases.jsonl]\nscorers:\n  - name: json_valid\n"
+SUITE = (
+    "name: gc\ntarget:\n  model: python:probe:answer\ncases: [cases.jsonl]\nscorers:\n  - name: json_valid\n"
+)
 CASES = [{"id": f"c{i}", "input": {"question": f"q{i}"}} for i in range(3)]
 
 
