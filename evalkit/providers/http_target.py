@@ -164,6 +164,8 @@ class HttpRequestTemplate:
         env = jinja2.Environment(
             undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False
         )
+        # `{{ doc | tojson }}` writes a file as the default body does, not a TypeError
+        env.policies["json.dumps_kwargs"] = {"sort_keys": True, "default": _file_json}
         try:
             self._url = env.from_string(spec.url)
             self._body = env.from_string(spec.body) if spec.body is not None else None
@@ -177,7 +179,8 @@ class HttpRequestTemplate:
         return cls(load_http_spec(model, base_dir), _config_path(model, base_dir))
 
     def render(self, variables: dict[str, Any]) -> tuple[str, dict[str, str], bytes | None]:
-        """URL, query parameters and body (None for GET); ProviderError for a variable the case lacks."""
+        """URL, query parameters and body (None for GET); ProviderError for a variable the case lacks
+        or a template that fails on the case's values."""
         try:
             url = self._url.render(**variables)
             query = {k: t.render(**variables) for k, t in self._query.items()}
@@ -189,6 +192,10 @@ class HttpRequestTemplate:
                 body = json.dumps(variables, ensure_ascii=False, default=_file_json).encode()
         except jinja2.UndefinedError as exc:
             raise ProviderError(f"request template: {exc.message}", transient=False) from None
+        except Exception as exc:  # {{ n + 1 }} on text, a filter given the wrong type: the file's error
+            raise ProviderError(
+                f"request template failed: {type(exc).__name__}: {exc}", transient=False
+            ) from None
         return url, query, body
 
     def unsent_problem(self, variables: dict[str, Any]) -> str | None:

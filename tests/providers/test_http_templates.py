@@ -1,0 +1,52 @@
+"""``http:`` request templates that serialise a file or fail on a case's values."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CliResult, one_error_line
+from tests.providers.test_file_inputs import write_pdf, write_scanned_invoice
+from tests.providers.test_http_target import Service, service, write_suite
+
+__all__ = ["service"]  # the fixture, used by name
+
+
+def test_tojson_of_a_file_in_a_body_template_sends_the_default_bodys_object(
+    service: Service, cli: Callable[..., CliResult], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`{{ doc | tojson }}`, the idiom the docs show for every other variable, was a TypeError
+    traceback (exit 70) before any call."""
+    monkeypatch.setenv("CLEANER_TOKEN", "t")
+    body = 'body: \'{"title": {{ title | tojson }}, "doc": {{ doc | tojson }} }\'\n'
+    suite = write_suite(tmp_path / "s", service.url, extra=body)
+    write_pdf(suite.parent / "docs" / "inv.pdf", "Invoice INV-001", "Total due: 120.50 EUR")
+    write_scanned_invoice(suite.parent / "docs" / "scan.pdf")
+    cases = [
+        {"id": i, "input": {"title": "inv", "doc": {"$file": f"docs/{i}.pdf"}}, "expected": {"title": "Inv"}}
+        for i in ("inv", "scan")
+    ]
+    (suite.parent / "cases.jsonl").write_text("".join(json.dumps(c) + "\n" for c in cases))
+    done = cli("run", str(suite), "--db", str(tmp_path / "r.duckdb"), "--no-progress")
+    assert done.exit_code == 3, done.stdout + done.stderr  # the scan is the case's error
+    assert "Cases 2: 1 passed, 0 failed, 1 errors" in done.stdout
+    assert "scan [error] error: scan.pdf has no text layer" in done.stdout
+    (seen,) = service.seen  # the scan's empty text was not sent
+    doc = seen["body"]["doc"]
+    assert set(doc) == {"name", "media_type", "sha256", "text"} and doc["name"] == "docs/inv.pdf"
+    assert "INV-001" in doc["text"] and doc["media_type"] == "application/pdf"
+
+
+def test_a_body_template_failing_on_the_cases_values_is_one_line_before_any_call(
+    service: Service, cli: Callable[..., CliResult], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`{{ title + 1 }}` on a text value was a TypeError traceback (exit 70)."""
+    monkeypatch.setenv("CLEANER_TOKEN", "t")
+    suite = write_suite(tmp_path / "s", service.url, extra="body: '{\"n\": {{ title + 1 }} }'\n")
+    result = cli("run", str(suite), "--db", str(tmp_path / "r.duckdb"), "--no-progress")
+    line = one_error_line(result, 2, str(suite.parent / "service.yaml"))
+    assert "request template failed: TypeError: can only concatenate str" in line
+    assert service.seen == [] and not (tmp_path / "r.duckdb").exists()
