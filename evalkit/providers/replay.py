@@ -128,7 +128,7 @@ def _rows(spec: ReplaySpec, root: Path) -> Iterator[tuple[str, dict[str, Any]]]:
 def _csv_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
     """Rows of a CSV file as header -> cell; a row whose cells do not line up with the header (an
     unquoted comma, a cell lost) is refused, not read with a cell dropped or made up."""
-    with path.open(encoding="utf-8", newline="") as handle:
+    with path.open(encoding="utf-8-sig", newline="") as handle:  # -sig: a spreadsheet's byte-order mark
         reader = csv.reader(handle)
         header = next(reader, None)
         if header is None:

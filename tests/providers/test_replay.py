@@ -96,6 +96,20 @@ def test_csv_recordings_with_a_declared_key_and_output_column(tmp_path: Path) ->
     assert results["c"].output.error == "no recording for sku 'S3' in rec.csv"
 
 
+def test_a_spreadsheets_byte_order_mark_is_not_part_of_the_first_column(tmp_path: Path) -> None:
+    """An export saved by Excel starts with a BOM: the run stopped on "recording has no column 'id'
+    (columns: \ufeffid, output)", a column that looked present."""
+    root = tmp_path / "s"
+    root.mkdir()
+    with (root / "rec.csv").open("w", encoding="utf-8-sig", newline="") as handle:  # -sig: the BOM
+        writer = csv.writer(handle)
+        writer.writerow(["id", "output"])
+        writer.writerows((case_id, json.dumps(output)) for case_id, _, output in RECORDED)
+    assert (root / "rec.csv").read_bytes().startswith(b"\xef\xbb\xbfid,output")
+    results, _ = run(make_suite(root, "replay:rec.csv"), tmp_path / "r.duckdb")
+    assert_replayed(results)
+
+
 def test_parquet_recordings(tmp_path: Path) -> None:
     root = tmp_path / "s"
     root.mkdir()
