@@ -8,7 +8,10 @@ The response cache must not answer an edited pipeline with the old pipeline's ou
   through those modules, at the top or inside a function that has not run yet) that lives outside
   the Python installation: your own code, not the standard library or installed packages;
 - the files the target declares as data: ``evalkit_data`` on the function (or ``EVALKIT_DATA`` in its
-  module), a list of paths or glob patterns relative to the module's directory.
+  module), a list of paths or glob patterns relative to the module's directory;
+- the environment variables the target declares it reads: ``evalkit_env`` on the function (or
+  ``EVALKIT_ENV`` in its module), a list of names (a pipeline choosing its model by one: the same
+  code with another model is another pipeline); their values when the run starts, set or not.
 
 A target whose answers depend on something else (a database, a service, the clock) opts out of the
 cache with ``evalkit_cache = False`` on the function (or ``EVALKIT_CACHE = False`` in its module):
@@ -21,6 +24,7 @@ import ast
 import functools
 import hashlib
 import inspect
+import os
 import site
 import sys
 import sysconfig
@@ -191,10 +195,25 @@ def data_files(fn: Callable[..., Any], model: str) -> list[Path]:
     return sorted(found)
 
 
+def env_names(fn: Callable[..., Any], model: str) -> list[str]:
+    """The environment variables the target declares its answers depend on (``evalkit_env``)."""
+    declared = _declared(fn, "evalkit_env", "EVALKIT_ENV")
+    if declared is None:
+        return []
+    names = [declared] if isinstance(declared, str) else declared
+    if not isinstance(names, list | tuple) or not all(isinstance(name, str) and name for name in names):
+        raise ConfigError(f"target {model!r}: evalkit_env must list environment variable names")
+    return sorted(set(names))
+
+
 def code_digest(fn: Callable[..., Any], model: str, also: Iterable[ModuleType] = ()) -> str:
-    """SHA-256 over the target's source files and declared data files (their paths and bytes);
-    ``also``: modules whose code counts too (see :func:`source_files`)."""
+    """SHA-256 over the target's source files and declared data files (their paths and bytes), and
+    the values of its declared environment variables; ``also``: modules whose code counts too (see
+    :func:`source_files`)."""
     digest = hashlib.sha256()
+    for name in env_names(fn, model):
+        value = os.environ.get(name)
+        digest.update(f"env\0{name}\0{'unset' if value is None else 'set'}\0{value or ''}\0".encode())
     for kind, paths in (("source", source_files(fn, also)), ("data", data_files(fn, model))):
         for path in paths:
             digest.update(f"{kind}\0{path.name}\0".encode())

@@ -9,8 +9,9 @@ worker thread so slow pipelines still run concurrently. An exception it raises i
 case's error (not retried), and the run goes on; so is a call that outlives the timeout (its thread
 cannot be stopped, so it is not called again).
 
-Its answers are cached under a key that includes a digest of its code and declared data files, or
-not at all when it opts out (see :mod:`evalkit.providers.code_identity`).
+Its answers are cached under a key that includes a digest of its code, declared data files and
+declared environment variables, or not at all when it opts out (see
+:mod:`evalkit.providers.code_identity`).
 """
 
 from __future__ import annotations

@@ -33,6 +33,8 @@ from evalkit.providers import CompletionRequest, get_provider
 from evalkit.providers.file_inputs import FileInput
 
 FIELDS = ("vendor", "invoice_number", "date", "currency", "total")
+# the reconciling LLM is chosen here: another one is another pipeline, not the cached answers of this one
+EVALKIT_ENV = ["INVOICES_LLM", "INVOICES_LLM_API_BASE"]
 DATE_FORMATS = ("%d.%m.%Y", "%Y-%m-%d", "%d/%m/%Y", "%B %d, %Y", "%b %d, %Y")
 
 

@@ -23,8 +23,10 @@ SUITE = (
 )
 
 
-def evalkit_run(suite: Path, db: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+def evalkit_run(
+    suite: Path, db: Path, *extra: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **(env or {}), "PYTHONPATH": str(REPO), "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
     return subprocess.run(
         [sys.executable, "-m", "evalkit", "run", str(suite), "--db", str(db), "--no-progress", *extra],
         capture_output=True,
@@ -98,6 +100,29 @@ def test_a_declared_data_file_that_matches_nothing_is_a_config_error(
     result = evalkit_run(pipeline_suite, tmp_path / "r.duckdb")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "evalkit_data entry 'recordings.jsonl' matches no file" in result.stderr
+
+
+def test_declared_environment_variables_are_part_of_the_key(
+    pipeline_suite: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pipeline choosing its model by an environment variable answered a run with another model
+    from the first model's cached answers."""
+    db = tmp_path / "r.duckdb"
+    (pipeline_suite.parent / "pipeline.py").write_text(
+        "import os\n"
+        "EVALKIT_ENV = ['PIPELINE_ANSWER']\n"
+        "def run(question):\n"
+        "    return {'answer': os.environ.get('PIPELINE_ANSWER', 'old')}\n"
+    )
+    monkeypatch.delenv("PIPELINE_ANSWER", raising=False)
+    unset = evalkit_run(pipeline_suite, db)
+    assert unset.returncode == 1 and "0 passed, 3 failed" in unset.stdout, unset.stdout + unset.stderr
+    set_ = evalkit_run(pipeline_suite, db, env={"PIPELINE_ANSWER": "new"})
+    assert set_.returncode == 0 and "cache 0 hits / 3 misses" in set_.stdout, set_.stdout + set_.stderr
+    empty = evalkit_run(pipeline_suite, db, env={"PIPELINE_ANSWER": ""})  # set, but empty: not unset
+    assert empty.returncode == 1 and "cache 0 hits / 3 misses" in empty.stdout, empty.stdout
+    again = evalkit_run(pipeline_suite, db, env={"PIPELINE_ANSWER": "new"})
+    assert again.returncode == 0 and "cache 3 hits / 0 misses" in again.stdout, again.stdout
 
 
 def test_a_target_can_opt_out_of_the_cache(pipeline_suite: Path, tmp_path: Path) -> None:

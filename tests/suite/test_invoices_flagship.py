@@ -87,11 +87,19 @@ def test_a_document_with_nothing_to_read_is_the_pipelines_error(tmp_path: Path, 
         asyncio.run(load("pipeline").extract(invoice))
 
 
-def run_hybrid_02(db: Path, server: LoopbackOpenAI, monkeypatch: pytest.MonkeyPatch) -> CaseResult:
+def run_hybrid_02(
+    db: Path,
+    server: LoopbackOpenAI,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    model: str = "openai/loopback",
+    calls: int = 1,
+) -> CaseResult:
     """The flagship suite on the one invoice whose two sources disagree (its vendor), the LLM that
-    settles it being the loopback server."""
-    monkeypatch.setenv("INVOICES_LLM", "openai/loopback")
+    settles it being ``model`` on the loopback server; ``calls``: the requests it should get."""
+    monkeypatch.setenv("INVOICES_LLM", model)
     monkeypatch.setenv("INVOICES_LLM_API_BASE", server.base_url)
+    before = server.stats.requests
     monkeypatch.delitem(sys.modules, "pipeline", raising=False)  # another suite's pipeline.py
     results: list[CaseResult] = []
     store = open_store(db)
@@ -101,7 +109,7 @@ def run_hybrid_02(db: Path, server: LoopbackOpenAI, monkeypatch: pytest.MonkeyPa
         RunOptions(case_filter=lambda case: case.id == "inv-hybrid-02"),
         on_result=results.append,
     )
-    assert server.stats.requests == 1  # the reconciling call
+    assert server.stats.requests - before == calls  # the reconciling call, unless cached
     (result,) = results
     (stored,) = store.case_results(outcome.run.run_id, frame=False)
     assert stored.raw_text == result.output.text  # the notes are kept with the run
@@ -138,3 +146,23 @@ def test_a_reconciling_llm_that_gives_no_answer_is_noted_and_the_answer_stands(
     assert note.startswith("vendor: the reconciling LLM's answer '{\"echo\": ") and note.endswith(
         "' gives no vendor" + kept
     )
+
+
+@pytest.mark.skipif(
+    shutil.which("tesseract") is None, reason="needs Debian's tesseract-ocr (.ci/setup installs it)"
+)
+def test_another_reconciling_llm_is_another_pipeline_not_the_first_ones_cached_answers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run with INVOICES_LLM (or INVOICES_LLM_API_BASE) changed was answered from the cache of the
+    run with the first LLM: its results were that LLM's, stored as another's."""
+    db = tmp_path / "r.duckdb"
+    with LoopbackOpenAI(responder=lambda _: json.dumps({"vendor": "Lumen Event Technology"})) as server:
+        settled = run_hybrid_02(db, server, monkeypatch)
+        assert run_hybrid_02(db, server, monkeypatch, calls=0).output.cached  # the same pipeline
+        run_hybrid_02(db, server, monkeypatch, model="openai/another-model")
+    with LoopbackOpenAI() as server:  # another server, answering {"echo": ...}: no vendor in it
+        unread = run_hybrid_02(db, server, monkeypatch, model="openai/another-model")
+    assert "notes" not in json.loads(settled.output.text or "")
+    (note,) = json.loads(unread.output.text or "")["notes"]
+    assert note.startswith("vendor: the reconciling LLM's answer")
