@@ -27,12 +27,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from evalkit.errors import ConfigError, ProviderError
 from evalkit.providers.base import Completion, CompletionRequest, Provider, provider, target_hashers
 from evalkit.suite.textfile import json_objects
+from evalkit.suite.yamlfile import load_yaml
 
 RECORDING_SUFFIXES = (".jsonl", ".csv", ".parquet")
 
@@ -74,21 +74,21 @@ def load_replay_spec(model: str, base_dir: Path | None = None) -> tuple[ReplaySp
         raise ConfigError(
             f"target {model!r}: a replay names a .jsonl, .csv, .parquet or .yaml file", path=path
         )
+    if not path.is_file():
+        raise ConfigError(f"target {model!r}: file not found", path=path)
+    located = load_yaml(path)  # a syntax error names its line
+    if not isinstance(located.data, dict):
+        raise ConfigError("a replay file must be a YAML mapping", path=path, line=1)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"target {model!r}: file not found", path=path) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"invalid YAML: {exc}".replace("\n", " "), path=path) from None
-    try:
-        return ReplaySpec.model_validate(raw if isinstance(raw, dict) else {}), path.parent
+        return ReplaySpec.model_validate(located.data), path.parent
     except ValidationError as exc:
         err = exc.errors(include_url=False)[0]
         loc = ".".join(str(p) for p in err["loc"])
         msg = (
             "unknown field" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
         )
-        raise ConfigError(f"{loc}: {msg}" if loc else msg, path=path) from None
+        line = located.line_of(tuple(err["loc"]))
+        raise ConfigError(f"{loc}: {msg}" if loc else msg, path=path, line=line) from None
 
 
 def baseline_label(model: str, base_dir: Path | None = None) -> str | None:
@@ -98,10 +98,11 @@ def baseline_label(model: str, base_dir: Path | None = None) -> str | None:
     return load_replay_spec(model, base_dir)[0].baseline
 
 
-def _rows(spec: ReplaySpec, root: Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(where, row) for every recording; ``where`` is ``file:line`` for errors."""
+def _rows(spec: ReplaySpec, root: Path, spec_path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(where, row) for every recording; ``where`` is ``file:line`` for errors (the spec file's
+    ``query row N`` for a query's)."""
     if spec.query is not None:
-        yield from _query_rows(spec, root)
+        yield from _query_rows(spec, root, spec_path)
         return
     assert spec.source is not None
     path = root / spec.source
@@ -146,12 +147,12 @@ def _csv_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
             yield f"{path}:{reader.line_num}", dict(zip(header, cells, strict=True))
 
 
-def _query_rows(spec: ReplaySpec, root: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+def _query_rows(spec: ReplaySpec, root: Path, spec_path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
     import duckdb
 
     assert spec.query is not None
     database = str(root / spec.database) if spec.database else ":memory:"
-    where = f"replay query ({spec.database or 'in-memory DuckDB'})"
+    where = f"{spec_path}: query ({spec.database or 'in-memory DuckDB'})"
     try:
         con = duckdb.connect(database, read_only=spec.database is not None)
         try:
@@ -196,11 +197,12 @@ class Recordings:
 
 @lru_cache(maxsize=16)
 def _read(signature: tuple[Any, ...]) -> Recordings:
-    model, base_dir = signature[0], signature[1]
-    spec, root = load_replay_spec(model, None if base_dir == "None" else Path(base_dir))
+    model, named = signature[0], signature[1]
+    base_dir = None if named == "None" else Path(named)
+    spec, root = load_replay_spec(model, base_dir)
     outputs: dict[str, str] = {}
     first_at: dict[str, str] = {}
-    for where, row in _rows(spec, root):
+    for where, row in _rows(spec, root, _named_path(model, base_dir)):
         for column in (spec.key, spec.output):
             if column not in row:
                 raise ConfigError(f"{where}: recording has no column {column!r} (columns: {', '.join(row)})")

@@ -18,7 +18,7 @@ from evalkit.results import CaseResult
 from evalkit.run.runner import RunOptions, run_suite
 from evalkit.store import open_store
 from evalkit.suite.loading import load_suite
-from tests.conftest import CliResult
+from tests.conftest import CliResult, one_error_line
 
 CASES = [
     {"id": "a", "input": {"sku": "S1", "title": "red mug"}, "expected": {"title": "Red Mug"}},
@@ -177,6 +177,30 @@ def test_bad_replay_specs_are_config_errors(tmp_path: Path) -> None:
         ConfigError, match=r"rec\.jsonl:3: a second recording of 'a' \(the first at .*rec\.jsonl:1\)"
     ):
         run(make_suite(root, "replay:rec.jsonl"), tmp_path / "r.duckdb")
+
+
+@pytest.mark.parametrize(
+    ("spec", "problem"),
+    [
+        ("source: rec.jsonl\nkey: id\nouptut: answer\n", ":3: ouptut: unknown field"),
+        ("source: rec.jsonl\nkey: [id\n", ":2: invalid YAML: expected ',' or ']'"),
+        ("- source: rec.jsonl\n", ":1: a replay file must be a YAML mapping"),
+        ("query: SELEC 1\n", ': query (in-memory DuckDB): Parser Error: syntax error at or near "SELEC"'),
+        ("query: SELECT 'a' AS id\n", ": query (in-memory DuckDB) row 1: recording has no column 'output'"),
+    ],
+    ids=["unknown-field", "yaml-syntax", "not-a-mapping", "sql-syntax", "query-column"],
+)
+def test_a_bad_replay_file_is_one_line_naming_it_and_its_line(
+    tmp_path: Path, cli: Callable[..., CliResult], spec: str, problem: str
+) -> None:
+    """These named no line, or no file at all ("replay query (in-memory DuckDB): ..."); a YAML
+    syntax error was PyYAML's multi-line report squeezed into one."""
+    root = tmp_path / "s"
+    suite = make_suite(root, "replay:rec.yaml", {"rec.yaml": spec})
+    write_jsonl(root / "rec.jsonl")
+    result = cli("run", str(suite), "--db", str(tmp_path / "r.duckdb"), "--no-progress")
+    assert one_error_line(result, 2, f"{root / 'rec.yaml'}{problem}")
+    assert not (tmp_path / "r.duckdb").exists()
 
 
 def test_a_csv_row_whose_cells_do_not_match_the_header_is_refused(tmp_path: Path) -> None:
