@@ -36,7 +36,8 @@ def lint(
     refused = report.refused_by_run()
     out.print(
         Text(
-            f"lint {'passed' if ok else 'FAILED'}: suite {report.suite}, prompts {', '.join(report.prompts)}: "
+            f"lint {'passed' if ok else 'FAILED'}: suite {report.suite}, "
+            f"{'prompts ' + ', '.join(report.prompts) if report.prompts else 'no prompt'}: "
             f"{errors} error(s), {warnings} warning(s)"
             + ("; `evalkit run` refuses this suite (exit 2)" if refused else ""),
             style="bold green" if ok else "bold red",

@@ -109,13 +109,13 @@ def lint_suite(suite: Suite, prompts: list[str] | None = None, *, sample: int = 
     for name in names:
         suite.prompt(name)  # unknown versions are a usage error
     report = LintReport(suite=suite.name, prompts=names)
-    for name in names:  # what `evalkit run` refuses before any call: every case, not a sample
+    for version in names or (None,):  # what `run` refuses before any call (a promptless target's too)
         try:
-            suite.check_cases(suite.prompts[name], expected=False)  # expected_findings counts those
+            suite.check_cases(suite.prompts[version] if version else None, expected=False)
         except ConfigError as exc:
             where = str(exc.path) if exc.path is not None else None
             found = LintFinding(
-                rule="cases", severity="error", prompt=name, path=where, line=exc.line, message=exc.message
+                rule="cases", severity="error", prompt=version, path=where, line=exc.line, message=exc.message
             )
             if not any(
                 (f.path, f.line, f.message) == (where, exc.line, exc.message) for f in report.findings

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from evalkit.suite.lint import lint_suite
 from evalkit.suite.loading import load_suite
-from tests.conftest import REPO, CliResult
+from tests.conftest import REPO, CliResult, write_cases
 
 SCHEMA = {
     "type": "object",
@@ -127,3 +127,28 @@ def test_lint_and_dry_run_refuse_what_run_refuses(
     assert f"cases.jsonl:{line}: error cases: duplicate case id" in linted.stdout
     dry = cli("run", str(path), "--prompt", "good", "--dry-run")
     assert dry.exit_code == 2 and f"cases.jsonl:{line}: duplicate case id" in dry.stderr
+
+
+def test_lint_checks_the_cases_of_a_promptless_target_as_run_does(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult]
+) -> None:
+    """A python:, http: or replay: suite has no prompt version, and lint checked cases per version:
+    "lint passed: suite s, prompts : 0 error(s)" (exit 0) for cases `evalkit run` refuses (exit 2)."""
+    suite = (
+        "name: s\ntarget:\n  model: replay:rec.jsonl\ncases: [cases.jsonl]\nscorers:\n  - name: json_valid\n"
+    )
+    cases = [
+        {"id": "a", "input": {"doc": {"$file": "a.bin"}}},  # a type evalkit cannot tell
+        {"id": "b", "input": {"question": "q"}},
+    ]
+    path = make_suite(suite, cases)
+    (path.parent / "a.bin").write_bytes(b"\x00")
+    (path.parent / "rec.jsonl").write_text('{"id": "a", "output": "{}"}\n{"id": "b", "output": "{}"}\n')
+    problem = "cases.jsonl:1: error cases: case 'a': input 'doc': cannot tell the type of 'a.bin'"
+    linted = cli("lint", str(path))
+    assert linted.exit_code == 2 and problem in linted.stdout, linted.stdout
+    assert "suite s, no prompt: 1 error(s)" in linted.stdout
+    assert cli("run", str(path), "--db", str(path.parent / "r.duckdb")).exit_code == 2
+    write_cases(path.parent / "cases.jsonl", cases[1:])
+    passed = cli("lint", str(path))
+    assert passed.exit_code == 0 and "lint passed: suite s, no prompt: 0 error(s)" in passed.stdout
