@@ -257,10 +257,11 @@ def load_file_input(ref: dict[str, Any], root: Path) -> FileInput:
     path = root / target
     shown = os.path.normpath(path)  # the case names it relative to its own file: show where that is
     try:
-        size = path.stat().st_size
-        if size > max_file_bytes():
+        size, limit = path.stat().st_size, max_file_bytes()
+        if size > limit:  # in bytes: "0.3 MB is over the 0 MB limit" (0.2, rounded) said nothing
             raise ValueError(
-                f"{shown}: {size / 1e6:.1f} MB is over the {max_file_bytes() / 1e6:.0f} MB limit (EVALKIT_MAX_FILE_MB)"
+                f"{shown}: {size:,} bytes, over the {round(limit / 2**20, 3):g} MB limit ({limit:,} bytes) "
+                "that EVALKIT_MAX_FILE_MB sets"
             )
         data = path.read_bytes()
     except FileNotFoundError:
@@ -306,6 +307,8 @@ def check_file_inputs(variables: dict[str, Any], root: Path, case_dir: Path | No
                 loaded.text  # noqa: B018 - an unreadable PDF fails here, not mid-run
         except ValueError as exc:
             raise ConfigError(f"input {name!r}: {exc}") from None
+        except ConfigError:  # EVALKIT_MAX_FILE_MB is not a number: not the file's fault
+            raise
         except Exception as exc:  # pypdf's errors for broken files are many types
             raise ConfigError(
                 f"input {name!r}: unreadable {value[FILE_KEY]}: {type(exc).__name__}: {exc}"

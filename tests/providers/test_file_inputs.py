@@ -20,7 +20,7 @@ from evalkit.run.runner import RunOptions, run_suite
 from evalkit.store import open_store
 from evalkit.suite.loading import load_suite
 from evalkit.testing.openai_server import LoopbackOpenAI
-from tests.conftest import CliResult
+from tests.conftest import CliResult, one_error_line
 
 
 def write_pdf(path: Path, *pages: str) -> None:
@@ -132,7 +132,11 @@ def test_the_cache_key_follows_the_files_content(tmp_path: Path) -> None:
     [
         ({"$file": "docs/nope.png"}, "input 'doc': file not found: /"),
         ({"$file": "docs/broken.pdf"}, "cases/docs/broken.pdf: "),
-        ({"$file": "docs/big.txt"}, "MB limit (EVALKIT_MAX_FILE_MB)"),
+        # the limit was shown rounded to whole MB (of 10^6 bytes, the setting's are 2^20): "0 MB"
+        (
+            {"$file": "docs/big.txt"},
+            "big.txt: 5,000 bytes, over the 0.001 MB limit (1,048 bytes) that EVALKIT_MAX_FILE_MB sets",
+        ),
         ({"$file": "https://example.com/a.png"}, "is a URL; evalkit does not fetch files"),
         ({"$file": "docs/blob"}, "cannot tell the type of 'blob'"),
     ],
@@ -160,6 +164,24 @@ def test_bad_files_are_one_line_errors_with_the_case_file_and_line(
     assert result.exit_code == 2
     assert len(result.stderr.strip().splitlines()) == 1
     assert "cases.jsonl:2: case 'bad': input 'doc': " in result.stderr and message in result.stderr
+
+
+def test_a_file_limit_that_is_not_a_number_is_not_the_files_fault(
+    tmp_path: Path, cli: Callable[..., CliResult], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It read "unreadable docs/inv.pdf: ConfigError: EVALKIT_MAX_FILE_MB='abc': ...", blaming the PDF."""
+    root = tmp_path / "s"
+    write_pdf(root / "cases" / "docs" / "inv.pdf", "Invoice INV-001")
+    monkeypatch.setenv("EVALKIT_MAX_FILE_MB", "abc")
+    suite = make_suite(
+        root,
+        "[user]\n{{ doc }}\n",
+        [{"id": "a", "input": {"doc": {"$file": "docs/inv.pdf"}}}],
+        api_base="http://127.0.0.1:9",
+    )
+    result = cli("run", str(suite), "--db", str(tmp_path / "r.duckdb"), "--no-progress")
+    line = one_error_line(result, 2, f"{root / 'cases' / 'cases.jsonl'}:1: case 'a': ")
+    assert line.endswith("case 'a': EVALKIT_MAX_FILE_MB='abc': give the largest input file in MB, e.g. 20")
 
 
 def test_python_targets_receive_the_file_and_text_files_render_their_content(
