@@ -119,7 +119,7 @@ def load_http_spec(model: str, base_dir: Path | None = None) -> HttpTargetSpec:
     if not isinstance(located.data, dict):
         raise ConfigError("an http target file must be a YAML mapping", path=path, line=1)
     try:
-        return HttpTargetSpec.model_validate(located.data)
+        spec = HttpTargetSpec.model_validate(located.data)
     except ValidationError as exc:
         err = exc.errors(include_url=False)[0]
         loc = ".".join(str(p) for p in err["loc"])
@@ -127,6 +127,21 @@ def load_http_spec(model: str, base_dir: Path | None = None) -> HttpTargetSpec:
             "unknown field" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
         )
         raise ConfigError(f"{loc}: {msg}", path=path, line=located.line_of(tuple(err["loc"]))) from None
+    templates = [
+        (("url",), spec.url),
+        (("body",), spec.body),
+        *((("query", k), v) for k, v in spec.query.items()),
+    ]
+    for where, source in templates:
+        try:
+            jinja2.Environment().parse(source or "")
+        except jinja2.TemplateSyntaxError as exc:
+            raise ConfigError(
+                f"{'.'.join(where)}: template syntax error: {exc.message}",
+                path=path,
+                line=located.line_of(where),
+            ) from None
+    return spec
 
 
 def http_spec_problem(model: str, base_dir: Path | None = None) -> ConfigError | None:

@@ -50,3 +50,19 @@ def test_a_body_template_failing_on_the_cases_values_is_one_line_before_any_call
     line = one_error_line(result, 2, str(suite.parent / "service.yaml"))
     assert "request template failed: TypeError: can only concatenate str" in line
     assert service.seen == [] and not (tmp_path / "r.duckdb").exists()
+
+
+def test_a_template_syntax_error_names_the_files_line(
+    service: Service, cli: Callable[..., CliResult], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The docs promise the file and line for any error in the file; this one named no line."""
+    monkeypatch.setenv("CLEANER_TOKEN", "t")
+    suite = write_suite(tmp_path / "s", service.url, extra="query: {lang: '{{ lang '}\n")
+    config = suite.parent / "service.yaml"
+    result = cli("run", str(suite), "--db", str(tmp_path / "r.duckdb"), "--no-progress")
+    line = one_error_line(
+        result, 2, f"{config}:5: query.lang: template syntax error: unexpected end of template"
+    )
+    assert service.seen == [] and not (tmp_path / "r.duckdb").exists(), line
+    linted = cli("lint", str(suite))
+    assert linted.exit_code == 2 and f"{config}:5: error target: query.lang: template syntax" in linted.stdout
