@@ -212,9 +212,10 @@ def print_estimate(estimate: RunEstimate) -> None:
             f"Not sent: {estimate.unsent:,} cases, each the run's error without a call; the first: "
             f"{estimate.unsent_reason}"
         )
+    unmetered = f" · {estimate.unmetered}'s own model calls are not counted" if estimate.unmetered else ""
     out.print(
         f"Tokens ~{estimate.prompt_tokens:,} in / ~{estimate.completion_tokens:,} out "
-        f"(completion: {estimate.completion_basis}) · estimated cost {cost}"
+        f"(completion: {estimate.completion_basis}) · estimated cost {cost}{unmetered}"
     )
     if estimate.judge_calls:
         judge = "unknown (a judge model not in litellm's price map)"

@@ -21,7 +21,7 @@ from evalkit.providers.base import needs_prompt
 from evalkit.providers.calls import ModelCaller
 from evalkit.providers.litellm import LOCAL_PREFIX, import_litellm
 from evalkit.providers.prices import call_cost, service_tier, unpriced
-from evalkit.run.call_plan import case_cost_model
+from evalkit.run.call_plan import case_cost_model, unmetered
 from evalkit.run.evaluate import CHUNK, prepare_target
 from evalkit.run.runner import RunOptions
 from evalkit.store import Store
@@ -49,6 +49,7 @@ class RunEstimate:
     judge_cost_usd: float | None = 0.0  # None when a judge model has no price
     unsent: int = 0  # cases the run will not send (each its error, no call, no judge)
     unsent_reason: str | None = None  # the first such case's reason, as its result will give it
+    unmetered: str | None = None  # a python:/http: target, whose own model calls evalkit cannot count
 
     @property
     def total_cost_usd(self) -> float | None:
@@ -71,6 +72,8 @@ def estimate_run(suite: Suite, store: Store | None, options: RunOptions) -> RunE
         target.prompt.hash if target.prompt else None,
         int(target.params.get("max_tokens") or 0),
     )
+    if not needs_prompt(target.model):  # its answers have no tokens the run counts: it prints 0 too
+        per_call, basis = 0, "none, the target is not a model"
     costs = case_cost_model(target.model, target.params, [s.spec for s in suite.scorers])
     keyer = ModelCaller(suite.base_dir, cache=store)  # cache keys as the run computes them; calls nothing
     cases = calls = cached = prompt_tokens = unsent = 0
@@ -123,6 +126,7 @@ def estimate_run(suite: Suite, store: Store | None, options: RunOptions) -> RunE
         judge_cost_usd=judge_cost,
         unsent=unsent,
         unsent_reason=unsent_reason,
+        unmetered=unmetered(target.model),
     )
 
 

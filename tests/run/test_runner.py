@@ -328,6 +328,35 @@ def test_dry_run_neither_counts_nor_prices_a_case_that_will_not_be_sent(
     assert not (tmp_path / "r.duckdb").exists()
 
 
+def test_dry_run_of_a_target_that_is_not_a_model_counts_no_tokens_as_the_run_does(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """It estimated max_tokens of completion per case ("~1,024 out") for a python: or replay:
+    target, whose run prints "Tokens 0 in / 0 out", and left out that a pipeline's own model calls
+    are not counted, which the run says."""
+    suite = make_suite(
+        "name: p\ntarget:\n  model: python:dry_pipe:run\n  params: {max_tokens: 512}\ncases: [cases.jsonl]\n"
+        "scorers:\n  - name: json_valid\n",
+        cases(2),
+    )
+    (suite.parent / "dry_pipe.py").write_text("def run(question):\n    return {'answer': question}\n")
+    (suite.parent / "rec.jsonl").write_text(
+        "".join(f'{{"id": "c{i:04d}", "output": "{{}}"}}\n' for i in range(2))
+    )
+    db = tmp_path / "r.duckdb"
+    for model, note in (
+        ("python:dry_pipe:run", " · python:dry_pipe:run's own model calls are not counted"),
+        ("replay:rec.jsonl", ""),
+    ):
+        dry = run(cli, suite, db, "--dry-run", "--model", model)
+        assert dry.exit_code == 0, dry.stdout + dry.stderr
+        assert dry.stdout.splitlines()[2] == (
+            f"Tokens ~0 in / ~0 out (completion: none, the target is not a model) · estimated cost $0.0000{note}"
+        )
+        done = run(cli, suite, db, "--model", model)
+        assert f"Tokens 0 in / 0 out · cost $0.0000 (target $0.0000, judge $0.0000){note}" in done.stdout
+
+
 def flip_flop(body: dict[str, Any], calls: dict[str, int]) -> str:
     """Right answers, except q0 which alternates between right and wrong on each call."""
     question = body["messages"][-1]["content"]
