@@ -7,6 +7,7 @@ Exact, fuzzy, numeric and list fields; acceptable alternatives and absent values
 from __future__ import annotations
 
 import math
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -52,8 +53,10 @@ def json_fields(
     Every leaf of the expected JSON is a field, named by its dotted path (``price.amount``). ``fields``
     maps a path (or a parent path, applying to everything under it) to a rule: ``exact``
     (case-sensitive unless ``case_sensitive: false``), ``fuzzy`` (rapidfuzz, ``threshold``/``method``),
-    ``numeric`` (``tolerance``/``rel_tolerance``) or ``ignore``; ``auto`` (the default) picks fuzzy for
-    strings, numeric for numbers and exact otherwise. Lists of scalars compare as sets (score = F1 of
+    ``numeric`` (``tolerance``/``rel_tolerance``; a text that is a plain number, such as a CSV cell
+    or ``"12.5"``, counts as that number) or ``ignore``; ``auto`` (the default) picks fuzzy for
+    strings, numeric for numbers and exact otherwise (a number written as text then does not match
+    a number). Lists of scalars compare as sets (score = F1 of
     matched items). An expected ``{"$any": [a, b]}`` accepts any one of ``a``, ``b``. ``absent`` (for
     every field; a rule's own ``absent`` overrides it) lists the values meaning "not stated", equal
     to each other and to a missing key. Fields in the output that the expected JSON lacks are
@@ -307,7 +310,19 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+# a plain number written as text: JSON's number syntax (a leading + too), blanks around it
+_NUMBER_TEXT = re.compile(r"\s*[-+]?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?\s*")
+
+
+def _as_number(value: Any) -> Any:
+    """A text that is a plain number (a CSV cell, a model's "12.5") as that number, under a rule
+    that says ``numeric``; anything else (``1,234.50``, ``€12``, ``0123``) as it is."""
+    return float(value) if isinstance(value, str) and _NUMBER_TEXT.fullmatch(value) else value
+
+
 def _numeric(want: Any, got: Any, rule: FieldRule, case_sensitive: bool) -> tuple[float, bool]:
+    if rule.match == "numeric":  # said so: compared as numbers, whichever way they were written
+        want, got = _as_number(want), _as_number(got)
     if not (_is_number(want) and _is_number(got)):
         ok = _exact(want, got, case_sensitive)
         return (1.0 if ok else 0.0), ok

@@ -176,6 +176,24 @@ def test_json_fields_numeric_tolerances_and_types() -> None:
     assert not by_field(fields(as_bool))["price.amount"].passed
 
 
+def test_a_numeric_rule_reads_numbers_written_as_text() -> None:
+    """A CSV case's expected cells are text (`expected: {price.amount: Amount}`): under a rule that
+    says numeric, "59.99" is the number 59.99 on either side, within the tolerance; text that is no
+    plain number (a thousands separator, a currency sign) still does not match."""
+    rule = {"price.amount": {"match": "numeric", "tolerance": 0.01}}
+    from_csv = dict(EXPECTED, price={"amount": "59.99 ", "currency": "USD"})
+    assert by_field(fields(EXPECTED, from_csv, fields=rule))["price.amount"].passed
+    near = dict(EXPECTED, price={"amount": 59.995, "currency": "USD"})
+    assert by_field(fields(near, from_csv, fields=rule))["price.amount"].passed
+    far = by_field(fields(dict(EXPECTED, price={"amount": 61, "currency": "USD"}), from_csv, fields=rule))
+    assert not far["price.amount"].passed and far["price.amount"].expected == "59.99 "
+    as_text = dict(EXPECTED, price={"amount": "5.999e1", "currency": "USD"})
+    assert by_field(fields(as_text, fields=rule))["price.amount"].passed
+    for written in ("$59.99", "59,99", "1,059.99", "059.99", "nan", "inf"):
+        other = dict(EXPECTED, price={"amount": written, "currency": "USD"})
+        assert not by_field(fields(other, fields=rule))["price.amount"].passed, written
+
+
 def test_json_fields_null_values() -> None:
     expected = dict(EXPECTED, brand=None)
     assert by_field(fields(dict(EXPECTED, brand=None), expected))["brand"].passed
