@@ -42,7 +42,7 @@ def print_field_metrics(
         return
     micro = metrics.micro
     out.print(
-        f"Fields ({scorer_title(metrics.scorers, config)}, {micro.slots:,} slots): micro P {figure(micro.precision)} "
+        f"Fields ({scorer_title(metrics.scorers, config)}, {micro.slots:,} slot{'' if micro.slots == 1 else 's'}): micro P {figure(micro.precision)} "
         f"R {figure(micro.recall)} F1 {figure(micro.f1)} · macro P {figure(metrics.macro_precision)} "
         f"R {figure(metrics.macro_recall)} F1 {figure(metrics.macro_f1)}",
     )

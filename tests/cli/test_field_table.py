@@ -78,3 +78,16 @@ def test_compare_field_figures_rest_on_the_paired_cases(
     rows = [line.split() for line in pair.stdout.splitlines() if line.strip()[:2] in ("A ", "B ")]
     figures = [row[1:] for row in rows if len(row) == 7]
     assert len(figures) == 2 and figures[0] == figures[1] == ["1.000"] * 6
+
+
+def test_one_slot_is_one_slot(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    with LoopbackOpenAI() as server:  # answers {"echo": <the question>}
+        suite = make_suite(
+            loopback_suite(server.base_url, scorers="  - name: json_fields\n"),
+            [{"id": "a", "input": {"question": "hi"}, "expected": {"echo": "hi"}}],
+        )
+        run = cli("run", str(suite), "--db", str(tmp_path / "r.duckdb"), "--no-progress")
+    assert run.exit_code == 0, run.stdout + run.stderr
+    assert "Fields (json_fields, 1 slot): micro P 1.000" in run.stdout
