@@ -6,8 +6,9 @@ both scored (see :mod:`evalkit.analysis.compare`). It fails (exit 1) when
 - its pass rate is significantly lower: McNemar's exact p < ``gate.regression_alpha`` *and* the drop
   is at least ``gate.regression_min_effect``; or
 - a case tagged ``gate.critical_tag`` (``critical``) passed in the baseline and fails now; or
-- the cases the baseline does not hold (new or renamed) pass below ``gate.min_pass_rate``, or one
-  of them tagged critical fails: the comparison cannot weigh them, so the suite's own gate does.
+- the cases the baseline holds no verdict for (new or renamed, or errored in the baseline) pass
+  below ``gate.min_pass_rate``, or one of them tagged critical fails: the comparison cannot weigh
+  them, so the suite's own gate does.
 
 A drop of at least ``min_effect`` carried by so few changed cases that McNemar's test could not
 find it significant whichever way they went (five or fewer at alpha 0.05) cannot be judged (exit
@@ -52,8 +53,8 @@ class RegressionDecision(BaseModel):
     pass_to_fail: int = 0
     fail_to_pass: int = 0
     critical_flips: list[str] = Field(default_factory=lambda: [])
-    # cases the baseline does not hold (new or renamed), scored in this run: the comparison cannot
-    # weigh them, so the suite's own min_pass_rate (and critical tag) judges them
+    # cases the baseline holds no verdict for (new or renamed, or errored there), scored in this run:
+    # the comparison cannot weigh them, so the suite's own min_pass_rate (and critical tag) judges them
     new_cases: int = 0
     new_failed: list[str] = Field(default_factory=lambda: [])
     failed_on_new_cases_only: bool = False  # the run fails only because of the cases above
@@ -77,8 +78,9 @@ def decide_regression(
     baseline and errored in this run (they fail it: a case that must pass was not shown to). A drop
     over so few paired cases that McNemar's test could not find any drop significant cannot be
     judged (exit 3) rather than called no regression. ``new_cases``: case id -> (passed, tags) of the
-    scored cases the baseline does not hold; their pass rate must reach ``gate.min_pass_rate`` and
-    none tagged critical may fail, or the run fails (they would otherwise pass unjudged).
+    scored cases the baseline holds no verdict for (absent from it, or errored in it); their pass rate
+    must reach ``gate.min_pass_rate`` and none tagged critical may fail, or the run fails (they would
+    otherwise pass unjudged).
     """
     head = comparison.headline
     critical = [
@@ -223,7 +225,8 @@ def _new_cases_verdict(
     ]
     listed = ", ".join(decision.new_failed[:5]) + (" ..." if len(decision.new_failed) > 5 else "")
     head = (
-        f"{len(new_cases)} case(s) not in baseline {baseline_id} (new or renamed), judged on their own: "
+        f"{len(new_cases)} case(s) with no verdict in baseline {baseline_id} (new, renamed or errored there), "
+        "judged on their own: "
         f"{passed} passed ({rate:.1%}, min_pass_rate {gate.min_pass_rate:.0%})"
     )
     if critical:
@@ -263,10 +266,12 @@ def check_against_baseline(
         seed=seed,
         allow_scoring_change=allow_scoring_change,
     )
+    # a case that errored in the baseline is as unweighed as one it never held: left out of the
+    # pairs, it would otherwise go unjudged however it ends now (a critical case failing included)
     new_cases = {
         case_id: (bool(case.passed), case.tags)
         for case_id, case in cand.cases.items()
-        if case_id not in base.cases and case.passed is not None
+        if case.passed is not None and (case_id not in base.cases or base.cases[case_id].passed is None)
     }
     return comparison, decide_regression(
         comparison,

@@ -195,7 +195,8 @@ def test_cases_the_baseline_does_not_hold_are_judged_on_their_own() -> None:
     assert decision.new_cases == 10 and decision.new_failed == sorted(added)
     assert decision.failed_on_new_cases_only
     assert (
-        "10 case(s) not in baseline a (new or renamed), judged on their own: 0 passed" in decision.reasons[0]
+        "10 case(s) with no verdict in baseline a (new, renamed or errored there), judged on their own: 0 passed"
+        in decision.reasons[0]
     )
     # new cases that pass min_pass_rate (0.8 by default) are said, and the run passes
     mostly = {cid: (i != 0, ()) for i, cid in enumerate(added)}
@@ -220,3 +221,20 @@ def test_check_against_baseline_finds_the_new_cases(tmp_path: Path) -> None:
     )
     _, decision = check_against_baseline(store, a, b, GateSpec())
     assert decision.exit_code == ExitCode.GATE_FAILED and decision.new_failed == ["new1", "new2"]
+
+
+def test_a_case_that_errored_in_the_baseline_is_judged_on_its_own(tmp_path: Path) -> None:
+    """A critical case whose baseline call errored is left out of the pairs; failing now, it used to
+    pass the gate unjudged (exit 0, "no significant regression")."""
+    store = open_store(tmp_path / "e.duckdb")
+    rest = [Outcome(f"c{i:02d}", "pass") for i in range(1, 20)]
+    a = store_run(store, run_record("r-a"), [Outcome("c00", "error", tags=["critical"]), *rest])
+    b = store_run(store, run_record("r-b", minutes=1), [Outcome("c00", "fail", tags=["critical"]), *rest])
+    _, decision = check_against_baseline(store, a, b, GateSpec())
+    assert decision.paired == 19 and decision.new_cases == 1 and decision.new_failed == ["c00"]
+    assert not decision.passed and decision.exit_code == ExitCode.GATE_FAILED
+    assert "1 tagged 'critical' failed: c00" in decision.reasons[0]
+    # passing now, it is said and the run passes
+    c = store_run(store, run_record("r-c", minutes=2), [Outcome("c00", "pass", tags=["critical"]), *rest])
+    _, passed = check_against_baseline(store, a, c, GateSpec())
+    assert passed.passed and passed.new_cases == 1 and passed.new_failed == []
