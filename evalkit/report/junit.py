@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -68,7 +69,13 @@ def write_junit(store: Store, run_id: str, path: Path, verdict: RunVerdict | Non
         elif case.verdict == "fail":
             message = _safe("; ".join(case.reasons)[:1000])
             failure = ET.SubElement(el, "failure", message=message, type="quality")
-            failure.text = _safe(f"output:\n{case.output or ''}\n\nexpected:\n{case.expected}")
+            # as the suite holds it (JSON), as `evalkit show` prints it: not Python's repr (True, None)
+            expected = (
+                case.expected
+                if isinstance(case.expected, str)
+                else json.dumps(case.expected, ensure_ascii=False)
+            )
+            failure.text = _safe(f"output:\n{case.output or ''}\n\nexpected:\n{expected}")
         elif case.verdict == "error":
             ET.SubElement(el, "error", message=_safe("; ".join(case.reasons)[:1000]), type="infrastructure")
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -74,6 +74,8 @@ def test_run_stores_every_case_and_passes_gate(
     assert failures["good-1"] is None
     failure = failures["bad-2"]
     assert failure is not None and "'Cusco' != 'Lima'" in (failure.get("message") or "")
+    # the expected output as the case file holds it, JSON (as `evalkit show` prints it), not a repr
+    assert (failure.text or "").endswith('expected:\n{"answer": "Lima"}')
 
 
 def test_gate_failure_exits_1_and_show_explains(
