@@ -51,6 +51,7 @@ class Outcome:
     fields: dict[str, bool] = field(default_factory=dict)
     input: dict[str, Any] = field(default_factory=lambda: {"question": "q"})
     cost_usd: float = 0.0
+    cached: bool = False  # answered from the response cache: stored with latency 0
 
 
 def case_result(o: Outcome, epoch: int = 0) -> CaseResult:
@@ -65,7 +66,8 @@ def case_result(o: Outcome, epoch: int = 0) -> CaseResult:
         text=o.output,
         parsed=None,
         extraction="none",
-        latency_ms=o.latency_ms,
+        latency_ms=0.0 if o.cached else o.latency_ms,
+        cached=o.cached,
         prompt_tokens=50,
         completion_tokens=10,
         cost_usd=o.cost_usd,

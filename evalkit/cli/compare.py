@@ -218,7 +218,7 @@ def print_comparison(comparison: Any, flips: int = FLIPS_SHOWN) -> None:
     for col in ("metric", "A", "B", "B - A", "95% CI", "p", "p (Holm)", "verdict"):
         table.add_column(col, justify="left" if col in ("metric", "verdict") else "right")
     for m in comparison.metrics:
-        c = metric_cells(m)
+        c = metric_cells(m, comparison.paired)
         style = "green" if c.verdict == "better" else "red" if c.verdict == "worse" else ""
         table.add_row(c.label, c.a, c.b, c.diff, c.ci, c.p, c.p_adjusted, Text(c.verdict, style=style))
     lat = comparison.latency

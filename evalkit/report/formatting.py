@@ -29,8 +29,12 @@ class MetricCells:
     p_adjusted: str = "-"  # Holm-adjusted p (every metric but the headline pass rate)
 
 
-def metric_cells(m: MetricComparison) -> MetricCells:
-    """Text for one compared metric, in the unit that suits it (rates in points, usage in its unit)."""
+def metric_cells(m: MetricComparison, paired: int | None = None) -> MetricCells:
+    """Text for one compared metric, in the unit that suits it (rates in points, usage in its unit).
+
+    With ``paired`` (the comparison's paired cases), a metric measured on fewer of them says on how
+    many in its label: latency leaves out answers from the cache, a scorer the cases it did not score.
+    """
     value: Callable[[float], str]
     delta: Callable[[float], str]
     if m.metric in ("pass rate", "accuracy"):
@@ -46,8 +50,11 @@ def metric_cells(m: MetricComparison) -> MetricCells:
     ci = "-"
     if m.ci is not None:
         ci = f"[{delta(m.ci.low)}, {delta(m.ci.high)}]"
+    label = m.label
+    if paired is not None and 0 < m.n < paired:
+        label = f"{label} ({m.n} of {paired} pairs)"
     return MetricCells(
-        label=m.label,
+        label=label,
         a="n/a" if m.a is None else value(m.a),
         b="n/a" if m.b is None else value(m.b),
         diff="n/a" if m.diff is None else delta(m.diff),

@@ -163,14 +163,14 @@ def _comparison_body(comparison: Comparison, a_name: str, b_name: str) -> list[s
         "p (Holm): adjusted over every metric but the pass rate.",
         *[f"\n> **Warning**: {w}" for w in comparison.warnings],
         "",
-        *_metric_table(main, a_name, b_name),
+        *_metric_table(main, a_name, b_name, comparison.paired),
     ]
     if detail:
         lines += [
             "",
             "<details><summary>Per scorer and per field</summary>",
             "",
-            *_metric_table(detail, a_name, b_name),
+            *_metric_table(detail, a_name, b_name, comparison.paired),
             "",
             "</details>",
         ]
@@ -194,13 +194,13 @@ def _comparison_body(comparison: Comparison, a_name: str, b_name: str) -> list[s
     return lines
 
 
-def _metric_table(metrics: Sequence[MetricComparison], a_name: str, b_name: str) -> list[str]:
+def _metric_table(metrics: Sequence[MetricComparison], a_name: str, b_name: str, paired: int) -> list[str]:
     lines = [
         f"| metric | {a_name} | {b_name} | Δ | 95% CI | p | p (Holm) | verdict |",
         "|---|--:|--:|--:|--:|--:|--:|---|",
     ]
     for m in metrics:
-        c = metric_cells(m)
+        c = metric_cells(m, paired)
         verdict = f"**{c.verdict}**" if c.verdict in ("better", "worse") else c.verdict
         lines.append(
             f"| {cell(c.label)} | {c.a} | {c.b} | {c.diff} | {c.ci} | {c.p} | {c.p_adjusted} | {verdict} |"

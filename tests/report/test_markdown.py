@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from evalkit.analysis.compare import compare_runs
@@ -11,7 +12,9 @@ from evalkit.report.markdown import cell, comparison_markdown, run_markdown
 from evalkit.results import GateDecision
 from evalkit.store import open_store
 from evalkit.suite.spec import GateSpec
+from tests.conftest import CliResult
 from tests.report.payloads import payload_runs
+from tests.runs import Outcome, run_record, store_run
 
 
 def test_cells_cannot_inject_markup_links_or_mentions() -> None:
@@ -71,3 +74,30 @@ def test_a_run_table_says_what_the_cache_served_beside_what_a_run_paid() -> None
         run_cost_cell(RunSummary(cost_usd=0.0006, saved_cost_usd=0.0083))
         == "$0.0006 + $0.0083 from the cache"
     )
+
+
+def test_a_metric_measured_on_fewer_pairs_says_on_how_many(
+    tmp_path: Path, cli: Callable[..., CliResult]
+) -> None:
+    """B answered 8 of 10 cases from the cache: its latency is measured on 2 pairs only, which the
+    table headed "10 paired cases" did not say (A's 300 ms read as its mean over all 10)."""
+    db = tmp_path / "r.duckdb"
+    store = open_store(db)
+    a = store_run(
+        store,
+        run_record("r-a"),
+        [Outcome(f"c{i}", "pass", latency_ms=300.0 if i < 2 else 100.0) for i in range(10)],
+    )
+    b = store_run(
+        store,
+        run_record("r-b", minutes=1),
+        [Outcome(f"c{i}", "pass", latency_ms=200.0, cached=i >= 2) for i in range(10)],
+    )
+    md = comparison_markdown(compare_runs(store, a, b))
+    assert "10 paired cases" in md
+    assert "| latency per case (ms) (2 of 10 pairs) | 300 ms | 200 ms |" in md
+    assert "| tokens per case | " in md  # measured on every pair: no count
+    shown = cli("compare", "r-a", "r-b", "--db", str(db))
+    assert shown.exit_code == 0, shown.stderr
+    row = next(line for line in shown.stdout.splitlines() if line.startswith("latency per case"))
+    assert row.startswith("latency per case (ms) (2 of 10 pairs)") and "300 ms" in row
