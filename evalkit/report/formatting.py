@@ -84,15 +84,23 @@ def _points(value: float) -> str:
 CELL = 160  # characters of an output shown in a table cell
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
+# GitHub links bare URLs, www. names and e-mail addresses by itself (cmark-gfm's autolink extension),
+# and reads an @-mention in the rendered text, where the entity &#64; is a plain "@" again: no escape
+# stops either. A WORD JOINER (U+2060, invisible) after "@", before "://" and after "www" does.
+_WORD_JOINER = "\u2060"
+_WWW = re.compile(r"(?i)(www)(\.)")
 
 
 def cell(value: Any, limit: int = CELL) -> str:
-    """Untrusted text as one safe markdown table cell: one line, clipped, markup and mentions neutralised."""
+    """Untrusted text as one safe markdown table cell: one line, clipped, markup, links and mentions
+    neutralised (what it shows reads the same)."""
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
     text = " ".join(text.split())
     if len(text) > limit:
         text = text[: limit - 1] + "…"
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("@", "&#64;")
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = text.replace("@", "@" + _WORD_JOINER).replace("://", _WORD_JOINER + "://")
+    text = _WWW.sub(r"\1" + _WORD_JOINER + r"\2", text)
     return _MD_SPECIAL.sub(r"\\\1", text)
 
 

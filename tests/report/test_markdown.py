@@ -23,8 +23,24 @@ def test_cells_cannot_inject_markup_links_or_mentions() -> None:
     )
     assert "\n" not in text and "<img" not in text and "@octo" not in text
     assert "\\|" in text and "\\[click\\]" in text and "\\*bold\\*" in text and "\\`code\\`" in text
-    assert "&lt;img src=x onerror=alert(1)&gt;" in text and "&#64;octo-team" in text
+    assert "&lt;img src=x onerror=alert(1)&gt;" in text and "@\u2060octo-team" in text
     assert cell("x" * 500).endswith("…") and len(cell("x" * 500)) == 160
+
+
+def test_cells_cannot_become_autolinks_or_mentions_on_github() -> None:
+    """GitHub (cmark-gfm) links a bare URL, a www. name and an e-mail address without any markup, and
+    renders the entity &#64; as a plain "@" before it looks for mentions: an output such as
+    "log in at https://evil.example" was a live link in the pull-request comment. A word joiner
+    (invisible) now breaks each pattern, and the text reads the same."""
+    import html
+    import re
+
+    raw = "log in at https://evil.example/x or WWW.evil.example, mail me@evil.example, ping @octocat; ftp://h.example"
+    text = cell(raw)
+    shown = html.unescape(text)  # the rendered text, where GitHub looks for mentions
+    # the patterns GFM's autolink extension and GitHub's mentions start from
+    assert not re.search(r"(?i)(https?|ftp)://|www\.|@[a-z0-9]", shown), shown
+    assert shown.replace("\u2060", "") == raw  # nothing else changed: the reader sees the same text
 
 
 def test_run_summary_with_baseline_decision(tmp_path: Path) -> None:
