@@ -125,3 +125,46 @@ def test_every_evalkit_command_and_flag_exists(cli: Callable[..., CliResult]) ->
                     )
                 checked += 1
     assert checked >= 8  # run, merge, baseline list/set in both workflows
+
+
+def test_the_main_baseline_check_finds_main_and_nothing_else(tmp_path: Path) -> None:
+    """The workflows gate on `--baseline main` only when the database names a `main` baseline. Their
+    check was `grep -qw main`, which a baseline named `main-old` (or `release/main`) also matched:
+    the pull request then failed on `--baseline main` (exit 2) instead of gating on min_pass_rate."""
+    import os
+    import subprocess
+    import sys
+
+    from evalkit.store import open_store
+    from evalkit.store.baselines import BaselineStore
+    from tests.runs import Outcome, run_record, store_run
+
+    db = tmp_path / "e.duckdb"
+    store = open_store(db)
+    record = store_run(store, run_record("s-1", suite="s"), [Outcome("c0", "pass")])
+    env = {
+        **os.environ,
+        "EVALKIT_DB": str(db),
+        "SUITE_NAME": "s",
+        "PYTHONPATH": str(REPO),
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "PY": sys.executable,
+    }
+
+    def check(path: Path) -> bool:
+        script = next(
+            s for s in run_scripts(load(path)) if 'evalkit baseline list --suite "$SUITE_NAME"' in s
+        )
+        condition = re.search(r"^\s*if (.+); then$", script, re.M)
+        assert condition is not None, script
+        shell = f'evalkit() {{ "$PY" -m evalkit "$@"; }}\nif {condition.group(1)}; then echo yes; else echo no; fi'
+        done = subprocess.run(["bash", "-c", shell], env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0 and done.stdout.strip() in ("yes", "no"), done.stderr
+        return done.stdout.strip() == "yes"
+
+    baselines = BaselineStore(store)
+    for name in ("main-old", "release/main"):
+        baselines.set(name, record)
+    assert [check(path) for path in WORKFLOWS] == [False] * len(WORKFLOWS)
+    baselines.set("main", record)
+    assert [check(path) for path in WORKFLOWS] == [True] * len(WORKFLOWS)
