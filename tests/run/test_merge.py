@@ -382,3 +382,36 @@ def test_a_merge_costs_what_its_shards_spent_answers_a_stopped_one_did_not_store
     assert summary is not None and shards[1] is not None
     assert summary.cost_usd == pytest.approx(stopped_spend + shards[1].cost_usd)
     assert summary.unstored_cost_usd == pytest.approx(stopped_spend)
+
+
+def test_a_shard_that_holds_no_case_passes_and_merges(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """Three cases over four shards leave one shard empty. It exited 3 ("no results", as if the
+    provider were down), which fails its CI job, so the merge that judges the suite never ran."""
+    cases = CASES[:3]
+    owners = {shard_of(c["id"], 4) for c in cases}
+    empty = next(i for i in range(1, 5) if i not in owners)
+    with LoopbackOpenAI(responder=squares) as server:
+        suite = make_suite(loopback_suite(server.base_url, scorers=SCORERS, gate=GATE), cases)
+        done = {
+            i: cli(
+                "run",
+                str(suite),
+                "--db",
+                str(tmp_path / f"s{i}.duckdb"),
+                "--shard",
+                f"{i}/4",
+                "--no-progress",
+            )
+            for i in range(1, 5)
+        }
+    assert done[empty].exit_code == 0, done[empty].stdout
+    assert f"shard {empty}/4 holds none of the suite's cases" in done[empty].stdout
+    stored_empty = open_store(tmp_path / f"s{empty}.duckdb").get_run("latest")
+    assert stored_empty.status == "complete" and stored_empty.summary.results == 0
+    merged = cli(
+        "merge", *[str(tmp_path / f"s{i}.duckdb") for i in range(1, 5)], "--into", str(tmp_path / "m.duckdb")
+    )
+    assert merged.exit_code == 0, merged.stderr
+    assert open_store(tmp_path / "m.duckdb").get_run("latest").summary.results == 3
