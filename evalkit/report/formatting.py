@@ -86,9 +86,10 @@ CELL = 160  # characters of an output shown in a table cell
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
 # GitHub links bare URLs, www. names and e-mail addresses by itself (cmark-gfm's autolink extension),
 # and reads an @-mention in the rendered text, where the entity &#64; is a plain "@" again: no escape
-# stops either. A WORD JOINER (U+2060, invisible) after "@", before "://" and after "www" does.
+# stops either. A WORD JOINER (U+2060, invisible) after the "@" of a name or address, and inside
+# "http://", "https://", "ftp://" and "www.", does.
 _WORD_JOINER = "\u2060"
-_WWW = re.compile(r"(?i)(www)(\.)")
+_AUTOLINKED = re.compile(r"(?i)(?:https?|ftp)(?=://)|www(?=\.)|@(?=[a-z0-9])")
 
 
 def cell(value: Any, limit: int = CELL) -> str:
@@ -99,8 +100,7 @@ def cell(value: Any, limit: int = CELL) -> str:
     if len(text) > limit:
         text = text[: limit - 1] + "…"
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    text = text.replace("@", "@" + _WORD_JOINER).replace("://", _WORD_JOINER + "://")
-    text = _WWW.sub(r"\1" + _WORD_JOINER + r"\2", text)
+    text = _AUTOLINKED.sub(lambda found: found.group(0) + _WORD_JOINER, text)
     return _MD_SPECIAL.sub(r"\\\1", text)
 
 
