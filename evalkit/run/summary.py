@@ -82,14 +82,17 @@ def judged_summary(
     )
     checks = judge_checks(scorers, store)
     decision = apply_scorer_errors(decide(gate_counts, gate), summary.scorers, gate)
-    if summary.results == 0 and (shard := store.get_run(run_id).shard) is not None:
+    empty = store.get_run(run_id) if summary.results == 0 else None
+    if empty is not None and empty.shard is not None and empty.n_cases == 0:
         # rendezvous hashing leaves a shard empty now and then (a small suite, many shards): nothing
-        # failed, and its CI job must not (exit 3 would stop the merge that judges the whole suite)
+        # failed, and its CI job must not (exit 3 would stop the merge that judges the whole suite);
+        # a shard with cases and no result (stopped at once) is judged as any run
         decision = GateDecision(
             passed=True,
             exit_code=ExitCode.OK,
             reasons=[
-                f"shard {shard} holds none of the suite's cases: nothing to judge (`evalkit merge` judges the suite)"
+                f"shard {empty.shard} holds none of the suite's cases: nothing to judge "
+                "(`evalkit merge` judges the suite)"
             ],
         )
     return summary, apply_judge_checks(decision, checks), checks
