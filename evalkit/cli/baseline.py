@@ -15,6 +15,14 @@ baseline_app = typer.Typer(
 app.add_typer(baseline_app, name="baseline")
 
 
+# kinds of run that hold only some of the suite's cases
+PART_KINDS = {
+    "subset": "the cases a filter such as pytest -k chose",
+    "shard": "one shard's cases",
+    "partial": "a merge of some of the shards",
+}
+
+
 @baseline_app.command("set")
 def baseline_set(
     name: str = typer.Argument(..., metavar="NAME", help="Baseline name, e.g. main or release-2026-01."),
@@ -35,6 +43,12 @@ def baseline_set(
     record = store.get_run(run)
     if record.status != "complete":
         raise UsageError(f"run {record.run_id} is {record.status}; only a complete run can be a baseline")
+    if record.kind in PART_KINDS:  # the cases it lacks would all be judged as new, on min_pass_rate alone
+        raise UsageError(
+            f"run {record.run_id} is a {record.kind} run ({PART_KINDS[record.kind]}); a baseline is "
+            "compared case by case, so it must hold every case: set a full run, or the run "
+            "`evalkit merge` made of all the shards"
+        )
     baselines = BaselineStore(store)
     before = baselines.get(record.suite_name, name)
     baselines.set(name, record)

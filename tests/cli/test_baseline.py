@@ -134,6 +134,25 @@ def test_critical_case_flip_fails_with_exit_1(cli: Callable[..., CliResult], sui
     assert "significant regression" not in result.stdout
 
 
+def test_a_run_of_some_cases_cannot_be_a_baseline(
+    cli: Callable[..., CliResult], suite: Path, db: Path
+) -> None:
+    """A shard (or a subset, or a partial merge) as main's baseline would leave the cases it lacks
+    judged as new, on min_pass_rate alone, in every pull request until main runs again."""
+    assert run(cli, suite, db, "--prompt", "v1", "--shard", "1/2").exit_code in (0, 1)
+    shard = open_store(db).get_run("latest")
+    assert shard.kind == "shard"
+    refused = cli("baseline", "set", "main", shard.run_id, "--db", str(db))
+    assert refused.exit_code == 2
+    assert refused.stderr.strip() == (
+        f"evalkit: error: run {shard.run_id} is a shard run (one shard's cases); a baseline is compared "
+        "case by case, so it must hold every case: set a full run, or the run `evalkit merge` made of "
+        "all the shards"
+    )
+    assert cli("baseline", "list", "--db", str(db)).stdout.count(shard.run_id) == 0
+    baseline_main(cli, suite, db)  # a full run still can
+
+
 def test_unknown_baseline_fails_before_any_call(
     cli: Callable[..., CliResult], suite: Path, db: Path, server: LoopbackOpenAI
 ) -> None:
