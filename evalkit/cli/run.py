@@ -145,6 +145,13 @@ def run(
         for cell in cells:
             print_estimate(estimate_run(loaded, store, cell))
         raise typer.Exit(0)
+    if baseline:  # a database that does not exist holds no baseline: said without creating one
+        location = _db_path(db)
+        if "://" not in location and not Path(location).exists():
+            raise UsageError(
+                f"--baseline {baseline}: the database {location} does not exist, so it holds no baseline "
+                "(a CI job restores main's .evalkit/ first; see docs/ci.md)"
+            )
     # one open database from its migrations to the last line printed; a new one is created while
     # the first calls are in flight (it has nothing cached to look up first)
     with held_store(db, create_later=True) as store:

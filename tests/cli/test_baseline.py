@@ -153,6 +153,19 @@ def test_a_run_of_some_cases_cannot_be_a_baseline(
     baseline_main(cli, suite, db)  # a full run still can
 
 
+def test_a_baseline_in_a_database_that_does_not_exist_is_refused_without_making_one(
+    cli: Callable[..., CliResult], suite: Path, tmp_path: Path, server: LoopbackOpenAI
+) -> None:
+    typo = tmp_path / "typo" / "evalkit.duckdb"
+    result = run(cli, suite, typo, "--baseline", "main")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        f"evalkit: error: --baseline main: the database {typo} does not exist, so it holds no baseline "
+        "(a CI job restores main's .evalkit/ first; see docs/ci.md)"
+    )
+    assert not typo.parent.exists() and server.stats.requests == 0
+
+
 def test_unknown_baseline_fails_before_any_call(
     cli: Callable[..., CliResult], suite: Path, db: Path, server: LoopbackOpenAI
 ) -> None:
