@@ -52,10 +52,18 @@ def summary_text(
         verdict = "passed"
     else:
         verdict = f"FAILED (exit {gate.exit_code if gate is not None else None})"
-    rate = s.pass_rate
+    # the figures the gate decided on: cases awaiting an expected output (a pass on the other scorers
+    # alone is no pass) and quarantined ones are kept out of them, and said apart
+    counted = s.gate_counts or s
+    rate = counted.pass_rate
+    awaiting = len(s.awaiting_expected)
+    quarantined = s.results - counted.results - awaiting  # the suite's list names cases it may not have
+    kept_out = (f"; {awaiting} awaiting an expected output" if awaiting else "") + (
+        f"; {quarantined} quarantined" if quarantined > 0 else ""
+    )
     lines = [
         f"evalkit weekly · {suite}: gate {verdict}, pass rate {'n/a' if rate is None else f'{rate:.1%}'} "
-        f"over {s.results} cases ({s.errors} errors) · run {outcome.run.run_id}",
+        f"over {counted.results} cases ({counted.errors} errors{kept_out}) · run {outcome.run.run_id}",
         f"Mined {mining.failures} new production failures in {mining.clusters} clusters; "
         f"added {len(mining.added)} cases ({mining.covered} clusters already covered"
         + (f", {mining.over_limit} over the limit left for the next run" if mining.over_limit else "")

@@ -105,9 +105,15 @@ def webhook_ok() -> Iterator[Webhook]:
 
 
 def weekly(
-    cli: Callable[..., CliResult], make_suite: Callable[..., Path], tmp_path: Path, base: str, *extra: str
+    cli: Callable[..., CliResult],
+    make_suite: Callable[..., Path],
+    tmp_path: Path,
+    base: str,
+    *extra: str,
+    min_pass_rate: float = 0.9,
 ) -> tuple[CliResult, Path, Path]:
-    suite = make_suite(SUITE.format(base=base), GOLDEN, prompt="[user]\n{{ question }}\n")
+    text = SUITE.format(base=base).replace("min_pass_rate: 0.9", f"min_pass_rate: {min_pass_rate}")
+    suite = make_suite(text, GOLDEN, prompt="[user]\n{{ question }}\n")
     (suite.parent / "answer.schema.json").write_text(json.dumps(SCHEMA))
     log = write_cases(tmp_path / "logs" / "week.jsonl", production_log())
     db = tmp_path / "r.duckdb"
@@ -156,11 +162,29 @@ def test_weekly_mines_runs_reports_and_posts(
     (body,) = webhook_ok.bodies
     assert set(body) == {"text"}
     text = body["text"]
+    # the gate's figures: Peru's mined case awaits an expected output (its pass on json_schema alone
+    # is no pass), so France passes, Spain and Chad fail
     assert text.startswith(
-        "evalkit weekly · capitals: gate FAILED (exit 1), pass rate 50.0% over 4 cases (0 errors)"
+        "evalkit weekly · capitals: gate FAILED (exit 1), pass rate 33.3% over 3 cases "
+        "(0 errors; 1 awaiting an expected output)"
     )
     assert "Mined 3 new production failures in 2 clusters; added 2 cases" in text
     assert "trend-capitals.html" in text and "@example.com" not in text
+
+
+def test_the_webhook_s_pass_rate_is_the_one_the_gate_decided_on(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path, webhook_ok: Webhook
+) -> None:
+    """A case awaiting its expected output passes json_schema alone; counted as a pass, the post
+    read 'gate FAILED, pass rate 50.0%' for a gate that asks for 40%."""
+    with LoopbackOpenAI(responder=answers) as server:
+        result, _, _ = weekly(
+            cli, make_suite, tmp_path, server.base_url, "--webhook", webhook_ok.url, min_pass_rate=0.4
+        )
+    assert result.exit_code == 1, result.stderr
+    assert "Gate FAILED: pass rate 33.3% < min_pass_rate 40%" in result.stdout
+    (body,) = webhook_ok.bodies
+    assert "gate FAILED (exit 1), pass rate 33.3% over 3 cases (0 errors; 1 awaiting" in body["text"]
 
 
 def right_about_spain(body: dict[str, Any]) -> str:
