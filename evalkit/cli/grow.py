@@ -343,8 +343,8 @@ def weekly(
             options=RunOptions(concurrency=concurrency),
             on_run_start=lambda run, total, done: bar.update(task, total=total, completed=done),
             on_result=lambda _: bar.advance(task),
+            on_mined=print_mining,  # said before the run, which may be stopped or fail
         )
-    print_mining(result.run.run.suite_name, result.mining)
     failures = explain_cases(store, result.run.run.run_id, limit=10)
     print_summary(result.run.run, result.run.summary, failures, 10)
     console.print(f"Trend report: {result.csv_path} and {result.html_path}")

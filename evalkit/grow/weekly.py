@@ -1,6 +1,7 @@
 """The weekly job as one command: ``evalkit weekly SUITE --logs ...`` = mine → run → trend → notify.
 
-1. mine the logs of the window (default: the last 7 days) into the suite's mined-case file;
+1. mine the logs of the window (default: the last 7 days) into the suite's mined-case file, once the
+   suite is known to be runnable (what would refuse the run refuses the job before anything is written);
 2. run the suite, mined cases included, through :func:`evalkit.run.runner.run_suite`;
 3. write the trend report (CSV + HTML) over the last ``weeks`` weeks;
 4. optionally post a short summary to a Slack-compatible incoming webhook (``{"text": ...}``).
@@ -11,7 +12,7 @@ error) is reported and changes nothing: not the exit code, not what is stored.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from evalkit.analysis.trend import TrendQuery, TrendReport, build_trend
 from evalkit.analysis.trend_runs import DEFAULT_KINDS
 from evalkit.grow.mining import MiningReport, mine
 from evalkit.report.trend import write_trend
+from evalkit.run.evaluate import prepare_target
 from evalkit.run.runner import RunOptions, RunOutcome, run_suite
 from evalkit.store import Store
 from evalkit.suite.loading import load_suite
@@ -112,12 +114,24 @@ def run_weekly(
     options: RunOptions | None = None,
     on_run_start: Any = None,
     on_result: Any = None,
+    on_mined: Callable[[str, MiningReport], None] | None = None,
 ) -> WeeklyOutcome:
-    """Mine, run, report and (optionally) notify; see the module docstring."""
+    """Mine, run, report and (optionally) notify; see the module docstring.
+
+    ``on_mined(suite_name, report)`` sees what was mined before the run starts, so it can be said
+    even when the run is then stopped (Ctrl-C, SIGTERM) or fails.
+    """
+    options = options or RunOptions()
     suite = load_suite(suite_path)
+    # what would refuse the run (an unknown model vendor, an unset API key variable, a case the
+    # prompt cannot render) refuses the job before mining writes a case or records a log id
+    target = prepare_target(suite, options.model, options.prompt, options.timeout)
+    suite.check_cases(target.prompt)
     mining = mine(suite, store, logs, since=since, n=n, table=table)
+    if on_mined is not None:
+        on_mined(suite.name, mining)
     suite = load_suite(suite_path)  # again, so the cases just mined are part of the run
-    outcome = run_suite(suite, store, options or RunOptions(), on_result=on_result, on_start=on_run_start)
+    outcome = run_suite(suite, store, options, on_result=on_result, on_start=on_run_start)
     # the series of the run just made: its prompt version, model and kind
     run = outcome.run
     kinds = tuple(dict.fromkeys((*DEFAULT_KINDS, run.kind)))

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
@@ -111,8 +114,10 @@ def weekly(
     base: str,
     *extra: str,
     min_pass_rate: float = 0.9,
+    model: str = "openai/loopback",
 ) -> tuple[CliResult, Path, Path]:
     text = SUITE.format(base=base).replace("min_pass_rate: 0.9", f"min_pass_rate: {min_pass_rate}")
+    text = text.replace("model: openai/loopback", f"model: {model}")
     suite = make_suite(text, GOLDEN, prompt="[user]\n{{ question }}\n")
     (suite.parent / "answer.schema.json").write_text(json.dumps(SCHEMA))
     log = write_cases(tmp_path / "logs" / "week.jsonl", production_log())
@@ -271,3 +276,60 @@ def test_a_failing_webhook_changes_neither_exit_code_nor_results(
     assert "secret" not in bad.stderr  # the webhook URL's path is a credential: never printed
     assert ("HTTP 500" in bad.stderr) if kind == "http_500" else ("ConnectError" in bad.stderr)
     assert "Traceback" not in bad.stderr
+
+
+def test_a_suite_the_run_would_refuse_is_refused_before_anything_is_mined(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """Exit 2 is a configuration error with nothing done: the job used to mine (writing cases and
+    recording the log ids as mined) and only then have the run refuse the unknown model vendor."""
+    result, db, suite = weekly(cli, make_suite, tmp_path, "http://127.0.0.1:9/v1", model="nosuchvendor/x")
+    assert result.exit_code == 2, result.stdout + result.stderr
+    assert "unknown vendor 'nosuchvendor'" in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (suite.parent / "mined.jsonl").exists()
+    assert not db.exists() or stored(db)["mined"] == 0
+
+
+def test_what_was_mined_is_said_even_when_the_run_is_then_stopped(
+    make_suite: Callable[..., Path], tmp_path: Path
+) -> None:
+    """Ctrl-C during the run: its one line says how to resume it, and the mining paragraph (cases
+    already written to mined.jsonl) was printed before the run began, not lost with the rest."""
+    golden = [
+        {"id": f"g{i}", "input": {"question": f"capital of G{i}?"}, "expected": {"answer": "x"}}
+        for i in range(40)
+    ]
+    started = threading.Event()
+
+    def slow(body: dict[str, Any]) -> str:
+        started.set()
+        return answers(body)
+
+    with LoopbackOpenAI(latency=0.3, responder=slow) as server:
+        suite = make_suite(SUITE.format(base=server.base_url), golden, prompt="[user]\n{{ question }}\n")
+        (suite.parent / "answer.schema.json").write_text(json.dumps(SCHEMA))
+        log = write_cases(tmp_path / "logs" / "week.jsonl", production_log())
+        command = [sys.executable, "-m", "evalkit", "weekly", str(suite), "--logs", str(log)]
+        command += [
+            "--db",
+            str(tmp_path / "r.duckdb"),
+            "--out",
+            str(tmp_path / "out"),
+            "--no-progress",
+            "-c",
+            "1",
+        ]
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            assert started.wait(60), "the run never reached the server"
+            proc.send_signal(signal.SIGINT)
+            stdout, stderr = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert proc.returncode == 130, stderr
+    assert "stopped by SIGINT" in stderr and "Traceback" not in stderr
+    assert "Failures 3 (negative_feedback 3) in 2 clusters" in stdout
+    assert f"Added 2 cases to {suite.parent / 'mined.jsonl'}" in stdout
+    assert not (tmp_path / "out").exists()  # no trend: the job stopped with the run
