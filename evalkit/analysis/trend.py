@@ -3,8 +3,9 @@
 A trend is one **series**: the complete runs of one (suite, prompt version, model), of the kinds
 asked for (by default ``full`` and ``merged`` runs: every case of the suite; rescores, subsets such
 as ``pytest -k``, shards, repeats and partial merges are counted as left out, never pooled).
-Per week (Monday to Sunday, UTC) over the series' runs: the pass rate of the suite, of
-each scorer and of each field; each field's F1 and the micro F1 of all fields (slot counts of
+Per week (Monday to Sunday, UTC) over the series' runs: the pass rate of the suite (without the
+cases a run's gate kept out as awaiting an expected output: a pass on the other scorers alone is no
+pass), of each scorer and of each field; each field's F1 and the micro F1 of all fields (slot counts of
 :mod:`evalkit.analysis.field_metrics`); mined production failures per cluster; cost, tokens and latency
 (cost and tokens as the runs' own summaries count them: their stored results and what they spent on
 answers none of them holds).
@@ -27,6 +28,7 @@ from evalkit.analysis.trend_runs import (
     DEFAULT_KINDS,
     TrendSeries,
     as_week,
+    awaiting_cases,
     changes_between,
     pooling,
     scoring_of,
@@ -44,6 +46,7 @@ SUITE_METRICS = (
     "passed",
     "failed",
     "errors",
+    "awaiting_expected",  # results of cases awaiting an expected output: in none of the three above
     "pass_rate",
     "cost_usd",  # target + judge
     "judge_cost_usd",
@@ -297,6 +300,8 @@ def build_trend(
         pooled, left_out, chosen = pooling(runs, series, week_list)
         trends = TrendStore(store, chosen)
         suite_frame = trends.weekly_suite(suite_name, since)
+        awaiting = awaiting_cases(runs, chosen)
+        kept_frame = trends.weekly_kept_out(suite_name, since, awaiting)
         scorer_frame = trends.weekly_scorers(suite_name, since)
         field_frame = trends.weekly_fields(suite_name, since)
         cluster_frame = GrowthStore(store).failure_clusters_by_week(suite_name, since)
@@ -308,12 +313,21 @@ def build_trend(
         if pos is None:
             continue
         for m in SUITE_METRICS:
-            if m != "pass_rate":
+            if m not in ("pass_rate", "awaiting_expected"):
                 metrics[m][pos] = _number(row[m])
-        scored = (row["passed"] or 0) + (row["failed"] or 0)
-        metrics["pass_rate"][pos] = row["passed"] / scored if scored else None
-    for m in ("runs", "passed", "failed", "errors", "prompt_tokens", "completion_tokens"):
+    counts = ("runs", "passed", "failed", "errors", "awaiting_expected", "prompt_tokens", "completion_tokens")
+    for m in counts:
         metrics[m] = [0 if v is None else int(v) for v in metrics[m]]
+    # as the runs' gates did: a pass on the other scorers alone is no pass of the case
+    for at, row in zip(_index(kept_frame, week_list), kept_frame.to_dict("records"), strict=False):
+        if at is None:
+            continue
+        for m in ("passed", "failed", "errors"):
+            metrics[m][at] = int(metrics[m][at] or 0) - int(row[m] or 0)
+            metrics["awaiting_expected"][at] = int(metrics["awaiting_expected"][at] or 0) + int(row[m] or 0)
+    for pos in range(weeks):
+        scored = int(metrics["passed"][pos] or 0) + int(metrics["failed"][pos] or 0)
+        metrics["pass_rate"][pos] = int(metrics["passed"][pos] or 0) / scored if scored else None
     for spend in unstored:  # the stored results leave it out; the run's own summary counts it
         pos = spend.position
         judge = spend.judge_beyond(stored_judge.get(spend.run_id, 0.0))

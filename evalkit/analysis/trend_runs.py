@@ -97,6 +97,20 @@ def pooling(
     return pooled, left_out, chosen
 
 
+def awaiting_cases(runs: list[dict[str, Any]], chosen: list[str]) -> dict[str, list[str]]:
+    """The pooled runs' cases awaiting an expected output that their gates kept out (each run's
+    summary's ``awaiting_expected``), by run id: their pass on the other scorers alone is no pass."""
+    pooled = set(chosen)
+    out: dict[str, list[str]] = {}
+    for run in runs:
+        summary = run.get("summary_json")
+        if run["run_id"] in pooled and isinstance(summary, str):
+            cases = json.loads(summary).get("awaiting_expected") or []
+            if cases:
+                out[run["run_id"]] = [str(case) for case in cases]
+    return out
+
+
 @dataclass
 class UnknownSpend:
     """Why some weeks of a trend have no cost: what the pooled runs' summaries say their cost leaves

@@ -11,7 +11,7 @@ cost and tokens are of stored results only; what a run spent beyond them is in i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -57,6 +57,22 @@ class TrendStore:
             + f" GROUP BY {_WEEK} ORDER BY week"
         )
         return self._query(sql, suite_name, since)
+
+    def weekly_kept_out(self, suite_name: str, since: datetime, cases: Mapping[str, Sequence[str]]) -> Any:
+        """Per week: the verdicts of some cases of some runs (``cases``: run id -> case ids), those a
+        pass rate leaves out (cases awaiting an expected output: a pass on the other scorers alone is
+        no pass of the case). Columns week, passed, failed, errors."""
+        parts = [f"(t.run_id = ? AND t.case_id IN ({', '.join('?' for _ in ids)}))" for ids in cases.values()]
+        params = [value for run_id, ids in cases.items() for value in (run_id, *ids)]
+        sql = (
+            f"SELECT {_WEEK} AS week, SUM(CASE WHEN t.verdict = 'pass' THEN 1 ELSE 0 END) AS passed, "
+            "SUM(CASE WHEN t.verdict = 'fail' THEN 1 ELSE 0 END) AS failed, "
+            "SUM(CASE WHEN t.verdict = 'error' THEN 1 ELSE 0 END) AS errors "
+            f"FROM runs r JOIN outputs t ON t.run_id = r.run_id WHERE {_COMPLETE} "
+            f"AND ({' OR '.join(parts) or 'FALSE'}) GROUP BY {_WEEK} ORDER BY week"
+        )
+        with self.store._connection() as con:
+            return con.query_df(sql, (suite_name, since, *params))
 
     def stored_judge_cost(self, suite_name: str, since: datetime) -> Any:
         """Per run: what the judge's calls of its stored results cost (``run_id``, ``judge_cost_usd``)."""

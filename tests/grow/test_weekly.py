@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import signal
 import subprocess
@@ -231,10 +232,11 @@ def test_weekly_says_what_changed_under_a_regression(
             str(tmp_path / "r"),
             "--no-progress",
         )
-    assert result.exit_code == 1, result.stderr  # Chad's prose fails: 3 of 4 pass
+    # Chad's prose fails; Peru's mined case awaits an expected output, in no pass rate: 2 of 3 pass
+    assert result.exit_code == 1, result.stderr
     this_week = (NOW.date() - timedelta(days=NOW.weekday())).isoformat()
     assert (
-        f"regression week of {this_week}: suite capitals 100.0% -> 75.0% (case files changed)\n"
+        f"regression week of {this_week}: suite capitals 100.0% -> 66.7% (case files changed)\n"
         in result.stdout
     )
     trend = cli("trend", "capitals", "--db", str(db), "--out", str(tmp_path / "t"))
@@ -333,3 +335,24 @@ def test_what_was_mined_is_said_even_when_the_run_is_then_stopped(
     assert "Failures 3 (negative_feedback 3) in 2 clusters" in stdout
     assert f"Added 2 cases to {suite.parent / 'mined.jsonl'}" in stdout
     assert not (tmp_path / "out").exists()  # no trend: the job stopped with the run
+
+
+def test_the_trend_leaves_cases_awaiting_an_expected_output_out_of_the_pass_rate(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """Mined cases without an expected output pass json_schema alone; counted as passes, every week's
+    new mined cases would lift the trend (50% here) above what the gate decided on (33.3%)."""
+    with LoopbackOpenAI(responder=answers) as server:
+        result, _, _ = weekly(cli, make_suite, tmp_path, server.base_url)
+    assert "Gate FAILED: pass rate 33.3%" in result.stdout
+    this_week = (NOW.date() - timedelta(days=NOW.weekday())).isoformat()
+    with (tmp_path / "reports" / "trend-capitals.csv").open() as handle:
+        rows = {
+            row["metric"]: row["value"]
+            for row in csv.DictReader(handle)
+            if row["week"] == this_week and row["kind"] == "suite"
+        }
+    assert float(rows["pass_rate"]) == pytest.approx(1 / 3)  # France passes; Spain and Chad fail
+    assert (rows["passed"], rows["failed"], rows["errors"], rows["awaiting_expected"]) == ("1", "2", "0", "1")
+    page = (tmp_path / "reports" / "trend-capitals.html").read_text()
+    assert "<th title=" in page and ">awaiting expected</th>" in page
