@@ -291,10 +291,12 @@ def print_mining(suite_name: str, report: MiningReport) -> None:
 def weekly(
     suite: SuitePathArgument,
     logs: LogsOption,
-    since: str = typer.Option(
-        "7d",
+    since: str | None = typer.Option(
+        None,
         "--since",
-        help="Mine records newer than this: 7d, 12h, 2w, today (UTC) or an ISO 8601 date/time (UTC unless offset).",
+        help="Mine records newer than this: 7d, 12h, 2w, today (UTC) or an ISO 8601 date/time (UTC unless "
+        "offset). Default: 7d, or every record (those mined before skipped) when the suite maps no "
+        "mining.fields.timestamp.",
     ),
     n: MinedCasesOption = None,
     table: LogTableOption = None,

@@ -1,6 +1,7 @@
 """The weekly job as one command: ``evalkit weekly SUITE --logs ...`` = mine → run → trend → notify.
 
-1. mine the logs of the window (default: the last 7 days) into the suite's mined-case file, once the
+1. mine the logs of the window (default: the last 7 days; every record, those mined before skipped,
+   when the suite maps no time column) into the suite's mined-case file, once the
    suite is known to be runnable (what would refuse the run refuses the job before anything is written);
 2. run the suite, mined cases included, through :func:`evalkit.run.runner.run_suite`;
 3. write the trend report (CSV + HTML) over the last ``weeks`` weeks;
@@ -28,6 +29,7 @@ from evalkit.store import Store
 from evalkit.suite.loading import load_suite
 
 WEBHOOK_TIMEOUT = 10.0
+DEFAULT_SINCE = "7d"  # the window mined when the suite maps the log's time column and none is given
 
 
 @dataclass
@@ -105,7 +107,7 @@ def run_weekly(
     store: Store,
     logs: Sequence[str],
     *,
-    since: str | None = "7d",
+    since: str | None = None,
     n: int | None = None,
     table: str | None = None,
     weeks: int = 12,
@@ -127,6 +129,8 @@ def run_weekly(
     # prompt cannot render) refuses the job before mining writes a case or records a log id
     target = prepare_target(suite, options.model, options.prompt, options.timeout)
     suite.check_cases(target.prompt)
+    if since is None and suite.config.mining is not None and suite.config.mining.fields.timestamp:
+        since = DEFAULT_SINCE  # without a time column, every record: those mined before are skipped
     mining = mine(suite, store, logs, since=since, n=n, table=table)
     if on_mined is not None:
         on_mined(suite.name, mining)

@@ -356,3 +356,28 @@ def test_the_trend_leaves_cases_awaiting_an_expected_output_out_of_the_pass_rate
     assert (rows["passed"], rows["failed"], rows["errors"], rows["awaiting_expected"]) == ("1", "2", "0", "1")
     page = (tmp_path / "reports" / "trend-capitals.html").read_text()
     assert "<th title=" in page and ">awaiting expected</th>" in page
+
+
+def test_a_log_without_a_time_column_is_mined_whole_when_no_since_is_given(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """weekly's 7-day window needs the log's time column; a suite that maps none was refused with
+    '--since needs mining.fields.timestamp', a flag the user never gave, and could not run at all."""
+    with LoopbackOpenAI(responder=answers) as server:
+        no_time = SUITE.replace("timestamp: at, ", "")
+        suite = make_suite(no_time.format(base=server.base_url), GOLDEN, prompt="[user]\n{{ question }}\n")
+        (suite.parent / "answer.schema.json").write_text(json.dumps(SCHEMA))
+        log = write_cases(tmp_path / "logs" / "week.jsonl", production_log())
+        args = ["weekly", str(suite), "--logs", str(log), "--db", str(tmp_path / "r.duckdb")]
+        result = cli(*args, "--out", str(tmp_path / "out"), "--no-progress")
+        again = cli(*args, "--out", str(tmp_path / "out"), "--no-progress")
+        given = cli(*args, "--since", "7d", "--out", str(tmp_path / "out"), "--no-progress")
+    assert result.exit_code == 1, result.stderr  # the gate's verdict, as with a time column
+    assert (
+        "read 6 records (0 outside the window, 3 ok, 0 duplicate ids, 0 already mined, 3 new failures)"
+        in (result.stdout)
+    )
+    assert "Added 2 cases" in result.stdout
+    assert "3 already mined, 0 new failures" in again.stdout and "Added 0 cases" in again.stdout
+    # a window asked for still needs the time column: refused in one line, before anything is run
+    assert given.exit_code == 2 and "--since needs mining.fields.timestamp" in given.stderr
