@@ -56,23 +56,39 @@ def generate(
     Candidates that render with the prompt, follow the output schema and are not near-duplicates
     are stored for review (`evalkit review SUITE`); nothing is added to the suite yet.
     """
+    import signal
+
     from evalkit.cli.console import out
     from evalkit.errors import ExitCode
     from evalkit.grow.generate import generate_sync
+    from evalkit.run.signals import RunInterrupted
     from evalkit.store import open_store
+    from evalkit.store.growth import GrowthStore
     from evalkit.suite.loading import load_suite
 
     loaded = load_suite(suite)
-    report = generate_sync(
-        loaded,
-        open_store(db),
-        n=n,
-        model=model,
-        families=family,
-        threshold=threshold,
-        seed=seed,
-        concurrency=concurrency,
-    )
+    store = open_store(db)
+    known = len(GrowthStore(store).generations(loaded.name))
+    try:
+        report = generate_sync(
+            loaded,
+            store,
+            n=n,
+            model=model,
+            families=family,
+            threshold=threshold,
+            seed=seed,
+            concurrency=concurrency,
+        )
+    except KeyboardInterrupt:  # typer would end it with 130 and not a word of what was kept
+        stopped = GrowthStore(store).generations(loaded.name)[known:]
+        kept = (
+            f"{stopped[-1].candidates} candidates stored for review; generation {stopped[-1].generation_id} "
+            f"recorded: {generation_usage_text(stopped[-1])}"
+            if stopped
+            else "no call was made, nothing stored"
+        )
+        raise RunInterrupted(signal.SIGINT, f"generate stopped by SIGINT: {kept}") from None
     out.print(
         f"{loaded.name}: {len(report.stored)} new candidates from {report.calls} calls to {report.model} "
         f"({len(report.invalid)} invalid, {len(report.duplicates)} near-duplicates, {len(report.errors)} failed calls)",
