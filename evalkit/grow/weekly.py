@@ -129,6 +129,7 @@ def run_weekly(
     # prompt cannot render) refuses the job before mining writes a case or records a log id
     target = prepare_target(suite, options.model, options.prompt, options.timeout)
     suite.check_cases(target.prompt)
+    out_dir.mkdir(parents=True, exist_ok=True)  # a file in its way is said now, not after the run
     if since is None and suite.config.mining is not None and suite.config.mining.fields.timestamp:
         since = DEFAULT_SINCE  # without a time column, every record: those mined before are skipped
     mining = mine(suite, store, logs, since=since, n=n, table=table)

@@ -334,7 +334,7 @@ def test_what_was_mined_is_said_even_when_the_run_is_then_stopped(
     assert "stopped by SIGINT" in stderr and "Traceback" not in stderr
     assert "Failures 3 (negative_feedback 3) in 2 clusters" in stdout
     assert f"Added 2 cases to {suite.parent / 'mined.jsonl'}" in stdout
-    assert not (tmp_path / "out").exists()  # no trend: the job stopped with the run
+    assert not list((tmp_path / "out").glob("trend-*"))  # no trend: the job stopped with the run
 
 
 def test_the_trend_leaves_cases_awaiting_an_expected_output_out_of_the_pass_rate(
@@ -381,3 +381,18 @@ def test_a_log_without_a_time_column_is_mined_whole_when_no_since_is_given(
     assert "3 already mined, 0 new failures" in again.stdout and "Added 0 cases" in again.stdout
     # a window asked for still needs the time column: refused in one line, before anything is run
     assert given.exit_code == 2 and "--since needs mining.fields.timestamp" in given.stderr
+
+
+def test_an_out_path_that_is_a_file_is_refused_before_anything_is_run(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """The trend report goes in --out: a file there ended the job with exit 2 ('nothing run')
+    after the run was stored and its gate decided, and without the run's summary."""
+    (tmp_path / "reports").write_text("not a directory\n")
+    with LoopbackOpenAI(responder=answers) as server:
+        result, db, suite = weekly(cli, make_suite, tmp_path, server.base_url)
+    assert result.exit_code == 2, result.stdout + result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("evalkit: error: ") and str(tmp_path / "reports") in line
+    assert not (suite.parent / "mined.jsonl").exists()
+    assert not db.exists() or stored(db) == {"runs": 0, "outputs": [], "mined": 0}
