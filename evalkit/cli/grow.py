@@ -341,13 +341,24 @@ def weekly(
     from evalkit.cli.console import print_summary, progress_bar
     from evalkit.cli.trend import print_regressions
     from evalkit.grow.weekly import run_weekly
-    from evalkit.run.runner import RunOptions
+    from evalkit.results import RunRecord
+    from evalkit.run.runner import RunOptions, RunOutcome
     from evalkit.store import open_store
 
     store = open_store(db)
     bar = progress_bar(progress)
     task = bar.add_task("weekly run", total=None)
-    with bar:
+
+    def run_start(run: RunRecord, total: int, done: int) -> None:
+        bar.start()  # the run's bar, below what was mined
+        bar.update(task, total=total, completed=done)
+
+    def run_done(outcome: RunOutcome) -> None:  # said before the trend, whose writing may fail
+        bar.stop()
+        failures = explain_cases(store, outcome.run.run_id, limit=10)
+        print_summary(outcome.run, outcome.summary, failures, 10)
+
+    try:
         result = run_weekly(
             suite,
             store,
@@ -359,12 +370,13 @@ def weekly(
             out_dir=out,
             webhook=webhook,
             options=RunOptions(concurrency=concurrency),
-            on_run_start=lambda run, total, done: bar.update(task, total=total, completed=done),
+            on_run_start=run_start,
             on_result=lambda _: bar.advance(task),
             on_mined=print_mining,  # said before the run, which may be stopped or fail
+            on_run_done=run_done,
         )
-    failures = explain_cases(store, result.run.run.run_id, limit=10)
-    print_summary(result.run.run, result.run.summary, failures, 10)
+    finally:
+        bar.stop()
     console.print(f"Trend report: {result.csv_path} and {result.html_path}")
     print_regressions(result.trend.regressions)
     if result.webhook_error:

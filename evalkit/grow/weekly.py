@@ -117,11 +117,13 @@ def run_weekly(
     on_run_start: Any = None,
     on_result: Any = None,
     on_mined: Callable[[str, MiningReport], None] | None = None,
+    on_run_done: Callable[[RunOutcome], None] | None = None,
 ) -> WeeklyOutcome:
     """Mine, run, report and (optionally) notify; see the module docstring.
 
     ``on_mined(suite_name, report)`` sees what was mined before the run starts, so it can be said
-    even when the run is then stopped (Ctrl-C, SIGTERM) or fails.
+    even when the run is then stopped (Ctrl-C, SIGTERM) or fails; ``on_run_done(outcome)`` sees the
+    run's outcome before the trend report is written, which may fail in turn.
     """
     options = options or RunOptions()
     suite = load_suite(suite_path)
@@ -137,6 +139,8 @@ def run_weekly(
         on_mined(suite.name, mining)
     suite = load_suite(suite_path)  # again, so the cases just mined are part of the run
     outcome = run_suite(suite, store, options, on_result=on_result, on_start=on_run_start)
+    if on_run_done is not None:
+        on_run_done(outcome)
     # the series of the run just made: its prompt version, model and kind
     run = outcome.run
     kinds = tuple(dict.fromkeys((*DEFAULT_KINDS, run.kind)))

@@ -396,3 +396,17 @@ def test_an_out_path_that_is_a_file_is_refused_before_anything_is_run(
     assert line.startswith("evalkit: error: ") and str(tmp_path / "reports") in line
     assert not (suite.parent / "mined.jsonl").exists()
     assert not db.exists() or stored(db) == {"runs": 0, "outputs": [], "mined": 0}
+
+
+def test_the_run_s_summary_is_said_before_the_trend_is_written(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """The run is stored and its gate decided before the trend report is written: when writing it
+    fails (here a directory where its CSV goes), the run's summary was never printed."""
+    (tmp_path / "reports" / "trend-capitals.csv").mkdir(parents=True)
+    with LoopbackOpenAI(responder=answers) as server:
+        result, db, _ = weekly(cli, make_suite, tmp_path, server.base_url)
+    assert result.exit_code == 2 and "trend-capitals.csv" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    assert stored(db)["runs"] == 1
+    assert "Gate FAILED: pass rate 33.3% < min_pass_rate 90% (exit 1)" in result.stdout
