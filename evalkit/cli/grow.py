@@ -353,8 +353,12 @@ def weekly(
         bar.start()  # the run's bar, below what was mined
         bar.update(task, total=total, completed=done)
 
+    def stop_bar() -> None:  # one never started would still end stderr's line: a blank line
+        if bar.live.is_started:
+            bar.stop()
+
     def run_done(outcome: RunOutcome) -> None:  # said before the trend, whose writing may fail
-        bar.stop()
+        stop_bar()
         failures = explain_cases(store, outcome.run.run_id, limit=10)
         print_summary(outcome.run, outcome.summary, failures, 10)
 
@@ -376,7 +380,7 @@ def weekly(
             on_run_done=run_done,
         )
     finally:
-        bar.stop()
+        stop_bar()
     console.print(f"Trend report: {result.csv_path} and {result.html_path}")
     print_regressions(result.trend.regressions)
     if result.webhook_error:

@@ -50,6 +50,7 @@ from evalkit.grow.review import append_cases, suite_case_ids
 from evalkit.providers.base import needs_prompt
 from evalkit.store import Store
 from evalkit.store.growth import GrowthStore
+from evalkit.suite.growth import MiningSpec
 from evalkit.suite.loading import Suite
 
 _CLIP = 2000  # characters of the failing output kept in a case's provenance
@@ -156,6 +157,16 @@ def mined_cases_path(suite: Suite) -> Path:
     return suite.base_dir / (spec.cases_file if spec is not None else "mined.jsonl")
 
 
+def mining_spec(suite: Suite) -> MiningSpec:
+    """The suite's ``mining:`` section; a suite without one cannot be mined."""
+    if suite.config.mining is None:
+        raise ConfigError(
+            "suite has no `mining:` section; add one with `fields:` naming the log's input/output/... columns",
+            path=suite.path,
+        )
+    return suite.config.mining
+
+
 def mine(
     suite: Suite,
     store: Store,
@@ -167,12 +178,7 @@ def mine(
     now: datetime | None = None,
 ) -> MiningReport:
     """Mine ``logs`` for failures and add up to ``n`` representative cases to the suite (see module doc)."""
-    spec = suite.config.mining
-    if spec is None:
-        raise ConfigError(
-            "suite has no `mining:` section; add one with `fields:` naming the log's input/output/... columns",
-            path=suite.path,
-        )
+    spec = mining_spec(suite)
     window_start = parse_since(since, now)
     if window_start is not None and not spec.fields.timestamp:
         raise UsageError("--since needs mining.fields.timestamp in the suite (the log's time column)")

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from evalkit.analysis.trend import TrendQuery, TrendReport, build_trend
 from evalkit.analysis.trend_runs import DEFAULT_KINDS
-from evalkit.grow.mining import MiningReport, mine
+from evalkit.grow.mining import MiningReport, mine, mining_spec
 from evalkit.report.trend import write_trend
 from evalkit.run.evaluate import prepare_target
 from evalkit.run.runner import RunOptions, RunOutcome, run_suite
@@ -127,12 +127,13 @@ def run_weekly(
     """
     options = options or RunOptions()
     suite = load_suite(suite_path)
+    spec = mining_spec(suite)
     # what would refuse the run (an unknown model vendor, an unset API key variable, a case the
     # prompt cannot render) refuses the job before mining writes a case or records a log id
     target = prepare_target(suite, options.model, options.prompt, options.timeout)
     suite.check_cases(target.prompt)
     out_dir.mkdir(parents=True, exist_ok=True)  # a file in its way is said now, not after the run
-    if since is None and suite.config.mining is not None and suite.config.mining.fields.timestamp:
+    if since is None and spec.fields.timestamp:
         since = DEFAULT_SINCE  # without a time column, every record: those mined before are skipped
     mining = mine(suite, store, logs, since=since, n=n, table=table)
     if on_mined is not None:

@@ -410,3 +410,24 @@ def test_the_run_s_summary_is_said_before_the_trend_is_written(
     assert "Traceback" not in result.stderr
     assert stored(db)["runs"] == 1
     assert "Gate FAILED: pass rate 33.3% < min_pass_rate 90% (exit 1)" in result.stdout
+
+
+def test_a_suite_without_a_mining_section_is_refused_before_anything_is_made(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    with LoopbackOpenAI(responder=answers) as server:
+        text = SUITE.format(base=server.base_url).split("mining:")[0].replace(", mined.jsonl]", "]")
+        suite = make_suite(text, GOLDEN, prompt="[user]\n{{ question }}\n")
+        (suite.parent / "answer.schema.json").write_text(json.dumps(SCHEMA))
+        log = write_cases(tmp_path / "logs" / "week.jsonl", production_log())
+        out = tmp_path / "reports"
+        result = cli(
+            "weekly", str(suite), "--logs", str(log), "--db", str(tmp_path / "r.duckdb"), "--out", str(out)
+        )
+    assert result.exit_code == 2
+    assert (
+        result.stderr
+        == f"evalkit: error: {suite}: suite has no `mining:` section; add one with `fields:` "
+        + ("naming the log's input/output/... columns\n")
+    )
+    assert not out.exists()
