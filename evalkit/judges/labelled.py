@@ -84,17 +84,29 @@ def load_labelled_set(path: Path | str) -> LabelledSet:
     rows = _read_json_list(source)
     first = rows[0]
     if "annotator1" in first:
-        return LabelledSet(
-            name=name, mode="pairwise", items=[_pandalm_item(source, i, r) for i, r in enumerate(rows)]
+        items = [_pandalm_item(source, i, r) for i, r in enumerate(rows)]
+    elif "output_1" in first:
+        items = [_llmbar_item(source, i, r) for i, r in enumerate(rows)]
+    else:
+        raise ConfigError(
+            "unknown labelled-set format: expected PandaLM (annotator1..3) or LLMBar (output_1, output_2, label) rows",
+            path=source,
         )
-    if "output_1" in first:
-        return LabelledSet(
-            name=name, mode="pairwise", items=[_llmbar_item(source, i, r) for i, r in enumerate(rows)]
-        )
-    raise ConfigError(
-        "unknown labelled-set format: expected PandaLM (annotator1..3) or LLMBar (output_1, output_2, label) rows",
-        path=source,
-    )
+    _check_unique_ids(items, source)
+    return LabelledSet(name=name, mode="pairwise", items=items)
+
+
+def _check_unique_ids(items: list[LabelledItem], source: Path) -> None:
+    """Verdicts meet items by id: two rows with one id would both get the verdict of one of them."""
+    first_row: dict[str, int] = {}
+    for index, item in enumerate(items):
+        if item.id in first_row:
+            raise ConfigError(
+                f"row {index}: id {item.id!r} is already the id of row {first_row[item.id]}: "
+                "give each item its own id",
+                path=source,
+            )
+        first_row[item.id] = index
 
 
 def _read_json_list(source: Path) -> list[dict[str, Any]]:
@@ -154,6 +166,7 @@ def _llmbar_item(source: Path, index: int, row: dict[str, Any]) -> LabelledItem:
 def _load_jsonl(source: Path, name: str) -> LabelledSet:
     items: list[LabelledItem] = []
     modes: set[str] = set()
+    first_line: dict[str, int] = {}  # item id -> the line that holds it
     for line_no, row in _jsonl_rows(source):
         mode = "pairwise" if "output_a" in row else "graded"
         modes.add(mode)
@@ -161,10 +174,23 @@ def _load_jsonl(source: Path, name: str) -> LabelledSet:
         if label is None:
             allowed = "pass/fail (or true/false)" if mode == "graded" else "A, B or tie"
             raise ConfigError(f"label must be {allowed}, got {row.get('label')!r}", path=source, line=line_no)
+        # a missing text would be judged as the string "null"
+        missing = [k for k in (("output",) if mode == "graded" else ("output_a", "output_b")) if k not in row]
+        if missing:
+            raise ConfigError(f"{mode} item has no {' or '.join(missing)}", path=source, line=line_no)
+        # verdicts meet items by id: two items with one id would both get the verdict of one of them
+        item_id = str(row.get("id", line_no))
+        if item_id in first_line:
+            raise ConfigError(
+                f"id {item_id!r} is already the id of line {first_line[item_id]}: give each item its own id",
+                path=source,
+                line=line_no,
+            )
+        first_line[item_id] = line_no
         request = row.get("input", "")
         items.append(
             LabelledItem(
-                id=str(row.get("id", line_no)),
+                id=item_id,
                 request=request if isinstance(request, str) else json.dumps(request, ensure_ascii=False),
                 output=_text(row.get("output")) if mode == "graded" else None,
                 output_a=_text(row.get("output_a")) if mode == "pairwise" else None,

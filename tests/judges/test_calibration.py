@@ -17,7 +17,7 @@ from evalkit.judges.labelled import LabelledItem, LabelledSet
 from evalkit.providers.calls import ModelCaller
 from evalkit.store import open_store
 from evalkit.testing.openai_server import LoopbackOpenAI
-from tests.conftest import EXTERNAL_DATA
+from tests.conftest import EXTERNAL_DATA, one_error_line
 
 PANDALM = EXTERNAL_DATA / "pandalm-testset"
 
@@ -191,3 +191,34 @@ def test_store_keeps_the_latest_calibration_per_key(tmp_path: Path) -> None:
     assert latest[("m", "h")]["calibration_id"] == second.calibration_id
     assert latest[("m", "h")]["kappa"] == pytest.approx(1.0)
     assert latest[("m", "h")]["report"]["confusion"]["labels"] == ["A", "B", "tie", "error"]
+
+
+def _pass_if_good(body: dict[str, Any]) -> str:
+    """A graded judge that passes an output saying "good" and fails any other."""
+    user = body["messages"][-1]["content"]
+    output = re.search(r"<<<BEGIN OUTPUT \w+>>>\n(.*?)\n<<<END", user, re.DOTALL)
+    assert output
+    good = "good" in output.group(1)
+    return json.dumps({"reasoning": "r", "score": 9 if good else 1, "pass": good, "confidence": 0.9})
+
+
+def test_two_items_with_one_id_are_an_error_not_both_given_one_verdict(
+    cli: Any, loopback: LoopbackOpenAI, tmp_path: Path
+) -> None:
+    # verdicts meet items by id: both items got the second one's verdict, and a judge right on both
+    # was reported at 50% agreement
+    loopback.responder = _pass_if_good
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text(
+        '{"id": "a", "output": "good", "label": "pass"}\n{"id": "a", "output": "bad", "label": "fail"}\n'
+    )
+    args = ("--judge", "openai/j", "--api-base", loopback.base_url, "--rubric", "good")
+    result = cli("calibrate", str(labels), *args, "--db", str(tmp_path / "c.duckdb"), "--no-progress")
+    line = one_error_line(result, 2, f"{labels}:2: ")
+    assert "id 'a' is already the id of line 1" in line
+    assert loopback.stats.requests == 0 and not (tmp_path / "c.duckdb").exists()
+    # with their own ids, the judge is right on both
+    labels.write_text(labels.read_text().replace('"id": "a", "output": "bad"', '"id": "b", "output": "bad"'))
+    result = cli("calibrate", str(labels), *args, "--db", str(tmp_path / "c.duckdb"), "--no-progress")
+    assert result.exit_code == 0, result.stderr
+    assert "agreement 100.0%" in result.stdout

@@ -89,6 +89,30 @@ def test_precomputed_verdicts(tmp_path: Path) -> None:
     assert load_precomputed_verdicts(f) == {"1": "A", "2": "tie", "3": None}
 
 
+def test_an_item_needs_its_outputs_and_an_id_of_its_own(tmp_path: Path) -> None:
+    f = tmp_path / "g.jsonl"
+    # a missing output would be judged as the text "null"
+    f.write_text('{"id": "x", "output": "a", "label": "pass"}\n{"id": "y", "label": "fail"}\n')
+    with pytest.raises(ConfigError) as exc:
+        load_labelled_set(f)
+    assert exc.value.line == 2 and exc.value.message == "graded item has no output"
+    f.write_text('{"id": "x", "output_a": "a", "label": "A"}\n')
+    with pytest.raises(ConfigError) as exc:
+        load_labelled_set(f)
+    assert exc.value.line == 1 and exc.value.message == "pairwise item has no output_b"
+    # an item without an id is known by its line number, which another item may have taken
+    f.write_text('{"output": "a", "label": "pass"}\n{"id": "1", "output": "b", "label": "fail"}\n')
+    with pytest.raises(ConfigError) as exc:
+        load_labelled_set(f)
+    assert exc.value.line == 2 and "id '1' is already the id of line 1" in exc.value.message
+    bar = tmp_path / "bar.json"
+    row = {"input": "q", "output_1": "a", "output_2": "b", "label": 1}
+    bar.write_text(json.dumps([row, {**row, "id": 0}]))
+    with pytest.raises(ConfigError) as exc:
+        load_labelled_set(bar)
+    assert exc.value.message.startswith("row 1: id '0' is already the id of row 0")
+
+
 @pytest.mark.external_data
 def test_real_sets_load() -> None:
     panda = EXTERNAL_DATA / "pandalm-testset" / "testset-v1.json"
