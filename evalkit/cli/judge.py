@@ -192,7 +192,7 @@ def calibrate(
             finish_calibration(report, thresholds, db, print_order_calibration, declared)
             return
     if precomputed is not None:
-        found = load_precomputed_verdicts(precomputed)
+        found = load_precomputed_verdicts(precomputed, labelled.labels)
         warn_ids(match_ids(full, found, precomputed), full.name)
         verdicts = precomputed_verdicts(found)
     else:

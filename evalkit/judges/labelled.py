@@ -35,6 +35,19 @@ Mode = Literal["graded", "pairwise"]
 GRADED_LABELS = ("pass", "fail")
 PAIRWISE_LABELS = ("A", "B", "tie")
 _PANDALM_LABELS = {0: "tie", 1: "A", 2: "B"}
+# a precomputed verdict as written (lower-cased) -> the label it means; anything else is a judge error
+_VERDICTS = {
+    "1": "A",
+    "2": "B",
+    "a": "A",
+    "b": "B",
+    "0": "tie",
+    "tie": "tie",
+    "pass": "pass",
+    "fail": "fail",
+    "true": "pass",  # as a graded label may be written
+    "false": "fail",
+}
 
 
 class LabelledItem(BaseModel):
@@ -221,36 +234,40 @@ def _jsonl_label(value: Any, mode: str) -> str | None:
     return {"a": "A", "b": "B", "1": "A", "2": "B", "tie": "tie", "0": "tie"}.get(text.lower())
 
 
-def load_precomputed_verdicts(path: Path | str) -> dict[str, str | None]:
+def load_precomputed_verdicts(path: Path | str, labels: Iterable[str] | None = None) -> dict[str, str | None]:
     """Judge verdicts computed elsewhere, by item id: ``A``/``B``/``tie``/``pass``/``fail``, or None
     for a reply the judge got wrong (PandaLM's "garbage"), which counts as a judge error.
 
-    Reads PandaLM's ``{idx, gpt_result}`` list, or any list/JSONL of ``{id, label}``.
+    Reads PandaLM's ``{idx, gpt_result}`` list, or any list/JSONL of ``{id, label}``. With ``labels``
+    (the labelled set's), a verdict of the other kind (``A`` for a pass/fail set) is an error naming
+    its line (a JSON list's row), as is a second verdict for one id.
     """
     source = Path(path)
     if not source.is_file():
         raise ConfigError("precomputed verdicts not found", path=source)
     jsonl = source.suffix == ".jsonl"
-    rows = [row for _, row in _jsonl_rows(source)] if jsonl else _read_json_list(source)
+    rows = _jsonl_rows(source) if jsonl else list(enumerate(_read_json_list(source)))
+
+    def bad(position: int, message: str) -> ConfigError:
+        if jsonl:
+            return ConfigError(message, path=source, line=position)
+        return ConfigError(f"row {position}: {message}", path=source)
+
+    allowed = tuple(labels) if labels is not None else None
     verdicts: dict[str, str | None] = {}
-    for index, row in enumerate(rows):
+    for position, row in rows:
         if "gpt_result" in row and "idx" in row:
             key, raw = str(row["idx"]), row["gpt_result"]
         elif "id" in row and "label" in row:
             key, raw = str(row["id"]), row["label"]
         else:
-            raise ConfigError(f"row {index}: expected idx+gpt_result or id+label", path=source)
-        text = str(raw).strip().lower()
-        verdicts[key] = {
-            "1": "A",
-            "2": "B",
-            "a": "A",
-            "b": "B",
-            "0": "tie",
-            "tie": "tie",
-            "pass": "pass",
-            "fail": "fail",
-        }.get(text)
+            raise bad(position, "expected idx+gpt_result or id+label")
+        if key in verdicts:
+            raise bad(position, f"a second verdict for id {key!r}: give each item one verdict")
+        verdict = _VERDICTS.get(str(raw).strip().lower())
+        if allowed is not None and verdict is not None and verdict not in allowed:
+            raise bad(position, f"verdict {raw!r} is not one of this labelled set's {', '.join(allowed)}")
+        verdicts[key] = verdict
     return verdicts
 
 

@@ -222,3 +222,21 @@ def test_two_items_with_one_id_are_an_error_not_both_given_one_verdict(
     result = cli("calibrate", str(labels), *args, "--db", str(tmp_path / "c.duckdb"), "--no-progress")
     assert result.exit_code == 0, result.stderr
     assert "agreement 100.0%" in result.stdout
+
+
+def test_a_precomputed_verdict_of_the_other_kind_is_a_one_line_error(cli: Any, tmp_path: Path) -> None:
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text(
+        '{"id": "a", "output": "x", "label": "pass"}\n{"id": "b", "output": "y", "label": "fail"}\n'
+    )
+    verdicts = tmp_path / "verdicts.jsonl"
+    verdicts.write_text('{"id": "a", "label": "pass"}\n{"id": "b", "label": "B"}\n')
+    db = str(tmp_path / "c.duckdb")
+    result = cli("calibrate", str(labels), "--precomputed", str(verdicts), "--judge", "j", "--db", db)
+    line = one_error_line(result, 2, f"{verdicts}:2: ")
+    assert "'B' is not one of this labelled set's pass, fail" in line
+    # true/false are read as a graded label is: pass/fail, not judge errors
+    verdicts.write_text('{"id": "a", "label": true}\n{"id": "b", "label": false}\n')
+    result = cli("calibrate", str(labels), "--precomputed", str(verdicts), "--judge", "j", "--db", db)
+    assert result.exit_code == 0, result.stderr
+    assert "judged 2, judge errors 0 · agreement 100.0%" in result.stdout

@@ -87,6 +87,21 @@ def test_precomputed_verdicts(tmp_path: Path) -> None:
         )
     )
     assert load_precomputed_verdicts(f) == {"1": "A", "2": "tie", "3": None}
+    # a JSON list's bad row is named by its index, a JSONL file's by its line
+    f.write_text(json.dumps([{"idx": 1, "gpt_result": "1"}, {"idx": 1, "gpt_result": "2"}]))
+    with pytest.raises(ConfigError) as exc:
+        load_precomputed_verdicts(f)
+    assert exc.value.line is None and exc.value.message.startswith("row 1: a second verdict for id '1'")
+    g = tmp_path / "v.jsonl"
+    g.write_text('{"id": "x", "label": "pass"}\n\n{"idx": "y"}\n')
+    with pytest.raises(ConfigError) as exc:
+        load_precomputed_verdicts(g)
+    assert exc.value.line == 3 and "expected idx+gpt_result or id+label" in exc.value.message
+    g.write_text('{"id": "x", "label": "pass"}\n{"id": "y", "label": "tie"}\n')
+    assert load_precomputed_verdicts(g) == {"x": "pass", "y": "tie"}
+    with pytest.raises(ConfigError) as exc:
+        load_precomputed_verdicts(g, ("pass", "fail"))
+    assert exc.value.line == 2 and "'tie' is not one of" in exc.value.message
 
 
 def test_an_item_needs_its_outputs_and_an_id_of_its_own(tmp_path: Path) -> None:
