@@ -230,7 +230,7 @@ def is_order_file(path: Path, mapping: Mapping[str, str]) -> bool:
         return False
     if first.startswith("["):
         rows = _read_rows(path)
-        row = rows[0] if rows else {}
+        row = rows[0][1] if rows else {}
     else:
         line = first.splitlines()[0] if first else ""
         try:
@@ -249,23 +249,24 @@ _VALUE = {
 }  # fmt: skip
 
 
-def _read_rows(path: Path) -> list[Any]:
+def _read_rows(path: Path) -> list[tuple[int | None, Any]]:
+    """(line number, row) of a JSONL file's rows; a JSON list's rows have no line (None)."""
     text = path.read_text(encoding="utf-8")
     if text.lstrip().startswith("["):
         try:
             rows = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ConfigError(f"not valid JSON: {exc.msg}", path=path, line=exc.lineno) from None
-        return list(rows)
-    rows = []
+        return [(None, row) for row in rows]
+    found: list[tuple[int | None, Any]] = []
     for line_no, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            rows.append(json.loads(line))
+            found.append((line_no, json.loads(line)))
         except json.JSONDecodeError as exc:
             raise ConfigError(f"not valid JSON: {exc.msg}", path=path, line=line_no) from None
-    return rows
+    return found
 
 
 def load_order_verdicts(
@@ -287,9 +288,18 @@ def load_order_verdicts(
         return None if value is MISSING else value
 
     verdicts: dict[str, PairVerdict] = {}
-    for index, row in enumerate(_read_rows(source)):
+    for index, (line_no, row) in enumerate(_read_rows(source)):
+        # a JSONL row is named by its line, a JSON list's by its index
+        row_name = "" if line_no is not None else f"row {index}: "
         if not isinstance(row, dict) or get(row, "id") is None:
-            raise ConfigError(f"row {index}: no {fields['id']!r} field", path=source)
+            raise ConfigError(f"{row_name}no {fields['id']!r} field", path=source, line=line_no)
+        item_id = str(get(row, "id"))
+        if item_id in verdicts:  # the last would silently stand for the item
+            raise ConfigError(
+                f"{row_name}a second row for id {item_id!r}: give each item one row",
+                path=source,
+                line=line_no,
+            )
         orders = []
         for order, key, margin_key in (("ab", "order_12", "margin_12"), ("ba", "order_21", "margin_21")):
             raw = get(row, key)
@@ -308,7 +318,7 @@ def load_order_verdicts(
                     error=None if winner is not None else f"unreadable verdict {raw!r}",
                 )
             )
-        verdicts[str(get(row, "id"))] = combine(orders[0], orders[1], tie_margin)
+        verdicts[item_id] = combine(orders[0], orders[1], tie_margin)
     return verdicts
 
 

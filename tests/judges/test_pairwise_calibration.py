@@ -11,7 +11,7 @@ import pytest
 from evalkit.judges.pairwise_calibration import load_order_verdicts, parse_field_mapping
 from evalkit.store import open_store
 from evalkit.testing.openai_server import LoopbackOpenAI
-from tests.conftest import EXTERNAL_DATA
+from tests.conftest import EXTERNAL_DATA, one_error_line
 from tests.judges.test_pairwise import content_text, first_slot_logprobs, first_slot_text
 
 # LLMBar's format: the better output is named by label 1 or 2
@@ -359,3 +359,26 @@ def test_unreadable_labels_verdicts_and_rubrics_are_one_line_errors(cli: Any, tm
         result = cli("calibrate", *args, "--db", str(db), "--no-progress")
         assert result.exit_code == 2, (args, result.stderr)
         assert "Traceback" not in result.stderr and message in result.stderr, result.stderr
+
+
+def test_a_both_order_file_names_its_bad_rows_and_refuses_a_second_row_for_an_id(
+    cli: Any, tmp_path: Path
+) -> None:
+    db = tmp_path / "c.duckdb"
+    row = {"id": "0", "order_12": "1", "order_21": "1"}
+    # the second row for item 0 silently replaced the first: a judge right in both orders was
+    # measured as wrong in both
+    twice = tmp_path / "twice.jsonl"
+    twice.write_text(json.dumps(row) + "\n" + json.dumps({**row, "order_12": "2", "order_21": "2"}) + "\n")
+    result = calibrate(cli, llmbar_set(tmp_path), db, "--precomputed", str(twice), "--judge", "j")
+    line = one_error_line(result, 2, f"{twice}:2: ")
+    assert "a second row for id '0'" in line
+    # a JSONL row is named by its line (blank lines count), not by its index among the rows
+    no_id = tmp_path / "no_id.jsonl"
+    no_id.write_text(json.dumps(row) + "\n\n" + json.dumps({"order_12": "1", "order_21": "1"}) + "\n")
+    result = calibrate(cli, llmbar_set(tmp_path), db, "--precomputed", str(no_id), "--judge", "j")
+    assert one_error_line(result, 2, f"{no_id}:3: ").endswith("no 'id' field")
+    listed = tmp_path / "twice.json"
+    listed.write_text(json.dumps([row, row]))
+    result = calibrate(cli, llmbar_set(tmp_path), db, "--precomputed", str(listed), "--judge", "j")
+    assert "row 1: a second row for id '0'" in one_error_line(result, 2, f"{listed}: ")
