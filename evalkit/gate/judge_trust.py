@@ -91,11 +91,31 @@ def too_many_unanswered(n_judged: int | None, n_items: int | None) -> str | None
     return f"{shown}%, more than the {MAX_UNANSWERED:.0%} of the labelled items a kappa may leave out"
 
 
-def show_kappa(kappa: float | None, n_judged: int | None, n_items: int | None) -> str:
-    """``kappa 0.71 on 180 of 200 labelled items; 20 unanswered`` (``kappa undefined ...`` when it is)."""
+def show_kappa(
+    kappa: float | None, n_judged: int | None, n_items: int | None, *, below: float | None = None
+) -> str:
+    """``kappa 0.71 on 180 of 200 labelled items; 20 unanswered`` (``kappa undefined ...`` when it is).
+
+    With ``below`` (a minimum it is compared with), a kappa under it is never shown as equal to it."""
     basis = kappa_basis(n_judged, n_items)
-    shown = "undefined" if kappa is None else f"{kappa:.2f}"
+    if kappa is None:
+        shown = "undefined"
+    else:
+        shown = short_of(kappa, below, 2) if below is not None else f"{kappa:.2f}"
     return f"kappa {shown} {basis}" if basis else f"kappa {shown}"
+
+
+def short_of(value: float, minimum: float, digits: int, *, percent: bool = False) -> str:
+    """``value`` with ``digits`` decimals, or as many more as it takes not to read as the ``minimum``
+    it falls short of: an accuracy of 849/999 against 85% is 84.98%, not "85% < 85%"."""
+
+    def show(number: float, places: int) -> str:
+        return f"{number:.{places}%}" if percent else f"{number:.{places}f}"
+
+    places = digits
+    while value < minimum and show(value, places) == show(minimum, places) and places < digits + 6:
+        places += 1
+    return show(value, places)
 
 
 class TrustThresholds(BaseModel):
@@ -182,13 +202,15 @@ def _shortfalls(figures: TrustFigures, bar: TrustBar, level: str, *, unmeasured_
             what = "not measured (judge each pair in both orders)" if key == "agreement" else "undefined"
             out.append(f"{_name(figures, key)} {what}, {level} needs >= {_show(key, minimum)}")
         elif value < minimum:
-            out.append(f"{_shown(figures, key)} < {_show(key, minimum)} {level}")
+            out.append(f"{_shown(figures, key, minimum)} < {_show(key, minimum)} {level}")
     return out
 
 
-def _shown(figures: TrustFigures, key: str) -> str:
-    """A figure as the verdict line names it; kappa with the unanswered items it leaves out, if any."""
-    shown = f"{_name(figures, key)} {_show(key, _value(figures, key))}"
+def _shown(figures: TrustFigures, key: str, short_of_bar: float | None = None) -> str:
+    """A figure as the verdict line names it; kappa with the unanswered items it leaves out, if any.
+
+    ``short_of_bar``: the minimum it misses, which it must not be shown as equal to."""
+    shown = f"{_name(figures, key)} {_show(key, _value(figures, key), short_of_bar)}"
     n_items, n_judged = figures.n_items, figures.n_judged
     if key == "kappa" and n_items is not None and n_judged is not None and n_judged < n_items:
         shown += f" ({kappa_basis(n_judged, n_items)})"
@@ -203,7 +225,10 @@ def _met(figures: TrustFigures, bar: TrustBar) -> list[str]:
     ]
 
 
-def _show(key: str, value: float | None) -> str:
+def _show(key: str, value: float | None, short_of_bar: float | None = None) -> str:
     if value is None:
         return "n/a"
-    return f"{value:.2f}" if key == "kappa" else f"{value:.1%}".replace(".0%", "%")
+    bar = value if short_of_bar is None else short_of_bar
+    if key == "kappa":
+        return short_of(value, bar, 2)
+    return short_of(value, bar, 1, percent=True).replace(".0%", "%")

@@ -62,7 +62,7 @@ class JudgeCheck(BaseModel):
         on = f" (calibrated on {', '.join(self.datasets)})" if self.datasets else ""
         if self.status == "below" and self.refused_on:
             return f"{who} was refused by `evalkit calibrate` on {', '.join(self.refused_on)}"
-        kappa = show_kappa(self.kappa, self.n_judged, self.n_items)
+        kappa = show_kappa(self.kappa, self.n_judged, self.n_items, below=r.min_kappa)
         if self.status == "below":
             floor = f"{r.min_kappa:.2f}" if r.min_kappa is not None else "-"
             unanswered = too_many_unanswered(self.n_judged, self.n_items)

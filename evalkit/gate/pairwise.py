@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, Field
 
 from evalkit.errors import ExitCode
-from evalkit.gate.judge_trust import show_kappa, too_many_unanswered
+from evalkit.gate.judge_trust import short_of, show_kappa, too_many_unanswered
 from evalkit.gate.judges import calibration_weakness
 from evalkit.gate.regression import RegressionDecision
 from evalkit.judges.pairwise_stats import WinRate
@@ -75,7 +75,8 @@ def pairwise_gate(
     here = stats.position_agreement
     if spec.min_position_agreement is not None and here is not None and here < spec.min_position_agreement:
         problems.append(
-            f"{who} named the same winner in both orders on {here:.0%} of these cases, "
+            f"{who} named the same winner in both orders on "
+            f"{short_of(here, spec.min_position_agreement, 0, percent=True)} of these cases, "
             f"below min_position_agreement {spec.min_position_agreement:.0%}"
         )
     if spec.min_kappa is not None or spec.min_position_agreement is not None:
@@ -89,7 +90,7 @@ def pairwise_gate(
             agreement = (calibration.get("report") or {}).get("stats", {}).get("position_agreement")
             unanswered = too_many_unanswered(n_judged, n_items)
             if spec.min_kappa is not None and (kappa is None or kappa < spec.min_kappa or unanswered):
-                shown = show_kappa(kappa, n_judged, n_items)
+                shown = show_kappa(kappa, n_judged, n_items, below=spec.min_kappa)
                 why = f" ({unanswered}), so" if unanswered else ","
                 problems.append(
                     f"{who} agrees with humans at {shown}{why} below min_kappa {spec.min_kappa:.2f}"
@@ -97,7 +98,11 @@ def pairwise_gate(
             if spec.min_position_agreement is not None and (
                 agreement is None or agreement < spec.min_position_agreement
             ):
-                shown = "unknown" if agreement is None else f"{agreement:.0%}"
+                shown = (
+                    "unknown"
+                    if agreement is None
+                    else short_of(agreement, spec.min_position_agreement, 0, percent=True)
+                )
                 problems.append(
                     f"{who} was calibrated at position agreement {shown}, below min_position_agreement "
                     f"{spec.min_position_agreement:.0%}"

@@ -95,3 +95,29 @@ def test_a_share_just_past_the_limit_does_not_read_as_the_limit() -> None:
         too_many_unanswered(199, 210) == "5.2%, more than the 5% of the labelled items a kappa may leave out"
     )
     assert too_many_unanswered(190, 200) is None  # exactly 5%
+
+
+def test_a_figure_short_of_a_bar_never_reads_as_the_bar() -> None:
+    """849 of 999 right is 84.98%: printed at one decimal it was "accuracy 85% < 85% trusted"."""
+    from evalkit.gate.judges import JudgeRequirement, check_requirements
+
+    figures = TrustFigures(
+        accuracy=849 / 999, kappa=0.5996, agreement_applies=False, n_items=999, n_judged=999
+    )
+    assert (
+        judge_trust(figures).line()
+        == "verdict: usable (accuracy 84.98% < 85% trusted; kappa 0.5996 < 0.60 trusted)"
+    )
+    both = TrustFigures(accuracy=0.95, agreement=0.89995, kappa=0.9, n_items=999, n_judged=999)
+    assert judge_trust(both).line() == "verdict: usable (positional agreement 89.995% < 90% trusted)"
+    # a figure clear of the bar keeps its usual precision
+    clear = TrustFigures(accuracy=0.698, kappa=0.493, agreement_applies=False, n_items=999, n_judged=999)
+    assert (
+        judge_trust(clear).line()
+        == "verdict: usable (accuracy 69.8% < 85% trusted; kappa 0.49 < 0.60 trusted)"
+    )
+    # and so does the gate's min_kappa
+    req = JudgeRequirement(scorer="s", judge_model="m", rubric_hash="h", min_kappa=0.6)
+    (check,) = check_requirements([req], {("m", "h"): {"kappa": 0.5996, "n_items": 999, "n_judged": 999}})
+    assert check.status == "below"
+    assert "at kappa 0.5996 on all 999 labelled items, below min_kappa 0.60" in check.message

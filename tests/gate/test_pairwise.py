@@ -62,3 +62,16 @@ def test_a_failed_criterion_fails_a_judged_regression_decision_only() -> None:
     assert fold_into_regression(passed, PairwiseGateDecision(passed=True)) == passed
     unjudged = passed.model_copy(update={"passed": False, "exit_code": ExitCode.INFRASTRUCTURE})
     assert fold_into_regression(unjudged, failing) == unjudged
+
+
+def test_a_figure_short_of_a_pairwise_minimum_never_reads_as_the_minimum() -> None:
+    calibration = {"kappa": 0.3996, "report": {"stats": {"position_agreement": 0.7996}}}
+    stats = win_rate(["b"] * 4, consistent=[True] * 4, first_slot_answers=[1] * 4)
+    spec = PairwiseGateSpec.model_validate({"judge": "j", "min_kappa": 0.4, "min_position_agreement": 0.8})
+    warnings = pairwise_gate(stats, spec, judge_model="j", prompt_hash="h", calibration=calibration).warnings
+    assert any("at kappa 0.3996, below min_kappa 0.40" in w for w in warnings), warnings
+    assert any("position agreement 79.96%, below min_position_agreement 80%" in w for w in warnings), warnings
+    # 39 of 49 cases in agreement is 79.6%, not "80% ... below 80%"
+    stats = win_rate(["b"] * 49, consistent=[True] * 39 + [False] * 10, first_slot_answers=[1] * 49)
+    warnings = pairwise_gate(stats, spec, judge_model="j", prompt_hash="h", calibration=CALIBRATED).warnings
+    assert any("on 79.6% of these cases, below min_position_agreement 80%" in w for w in warnings), warnings

@@ -240,3 +240,29 @@ def test_a_precomputed_verdict_of_the_other_kind_is_a_one_line_error(cli: Any, t
     result = cli("calibrate", str(labels), "--precomputed", str(verdicts), "--judge", "j", "--db", db)
     assert result.exit_code == 0, result.stderr
     assert "judged 2, judge errors 0 · agreement 100.0%" in result.stdout
+
+
+def test_the_verdict_line_never_shows_a_figure_short_of_a_bar_as_the_bar(cli: Any, tmp_path: Path) -> None:
+    labels, verdicts = tmp_path / "labels.jsonl", tmp_path / "verdicts.jsonl"
+    grades = ["pass", "fail"] * 500
+    labels.write_text(
+        "".join(
+            json.dumps({"id": str(i), "output": "x", "label": g}) + "\n" for i, g in enumerate(grades[:999])
+        )
+    )
+    # right on 849 of the 999 items
+    verdicts.write_text(
+        "".join(
+            json.dumps({"id": str(i), "label": g if i < 849 else ("fail" if g == "pass" else "pass")}) + "\n"
+            for i, g in enumerate(grades[:999])
+        )
+    )
+    db = str(tmp_path / "c.duckdb")
+    result = cli(
+        "calibrate", str(labels), "--precomputed", str(verdicts), "--judge", "j", "--rubric", "r", "--db", db
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "agreement 85.0%" in result.stdout  # the report's one-decimal figure
+    verdict = result.stdout.strip().splitlines()[-1]
+    assert verdict == "verdict: usable (accuracy 84.98% < 85% trusted)"
+    assert open_store(db).list_calibrations()[0]["accuracy"] == pytest.approx(849 / 999)
