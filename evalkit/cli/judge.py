@@ -170,11 +170,11 @@ def calibrate(
     rubric = rubric or declaration.get("rubric")
     declared = precomputed is None or bool(rubric or rubric_file or suite)
     full = labelled
+    if judge_run is not None:
+        _calibrate_stored_run(labelled, judge_run, scorer, db, thresholds, limit)
+        return
     if limit is not None:
         labelled = labelled.model_copy(update={"items": labelled.items[:limit]})
-    if judge_run is not None:
-        _calibrate_stored_run(labelled, judge_run, scorer, db, thresholds)
-        return
     config = _judge_config(judge, rubric, rubric_file, suite, scorer, api_base, labelled.mode, precomputed)
     if labelled.mode == "pairwise":
         from evalkit.cli.pairwise import calibrate_orders, print_order_calibration, wants_both_orders
@@ -236,18 +236,34 @@ def _labelled(labels: Path, kind: str, db: str | None) -> Any:
 
 
 def _calibrate_stored_run(
-    labelled: Any, run_ref: str, scorer: str | None, db: str | None, thresholds: TrustThresholds
+    labelled: Any,
+    run_ref: str,
+    scorer: str | None,
+    db: str | None,
+    thresholds: TrustThresholds,
+    limit: int | None,
 ) -> None:
-    """Calibrate the judge verdicts stored in a run against the labels; store, print and give the verdict."""
+    """Calibrate the judge verdicts stored in a run against the labels of its suite's outputs (the first
+    ``limit`` of them); store, print and give the verdict."""
     from evalkit.cli.calibration_trust import finish_calibration, print_calibration
+    from evalkit.cli.console import err
     from evalkit.judges.calibration import build_report
-    from evalkit.judges.stored_labels import stored_judge, stored_judge_verdicts
+    from evalkit.judges.stored_labels import of_suite, stored_judge, stored_judge_verdicts
     from evalkit.store import open_store
 
     store = open_store(db, must_exist=True)
     run = store.get_run(run_ref)
     label, model, rubric_hash = stored_judge(run.config, scorer, run.run_id)
-    verdicts = stored_judge_verdicts(store, labelled, run.run_id, label)
+    labelled, others = of_suite(labelled, run.suite_name)
+    if others:
+        err.print(
+            f"note: {others} label(s) grade outputs of other suites than {run.suite_name!r}: left out "
+            f"(run {run.run_id}'s judge never saw them)",
+            soft_wrap=True,
+        )
+    if limit is not None:
+        labelled = labelled.model_copy(update={"items": labelled.items[:limit]})
+    verdicts = stored_judge_verdicts(store, labelled, run.run_id, label, run.suite_name)
     report = build_report(labelled, verdicts, judge_model=model, rubric_hash=rubric_hash)
     finish_calibration(report, thresholds, db, print_calibration, True)
 

@@ -74,12 +74,30 @@ def write_labels_jsonl(store: Store, path: Path, *, kind: Mode = "graded", suite
     return len(lines)
 
 
+def of_suite(labelled: LabelledSet, suite_name: str) -> tuple[LabelledSet, int]:
+    """The items of a graded set given on outputs of ``suite_name``, and how many others it holds.
+
+    A run's judge scored its own suite's outputs only: a grade on another suite's output is none of
+    its business, not an item it failed to answer. An id that names no output is an error.
+    """
+    for item in labelled.items:
+        if "@" not in item.id:
+            raise UsageError(
+                f"label id {item.id!r} does not name an output: --judge-run matches labels by "
+                "suite/case@output-hash ids, as `evalkit labels export` writes them"
+            )
+    mine = [item for item in labelled.items if item.id.startswith(f"{suite_name}/")]
+    if not mine:
+        raise UsageError(f"no label of {labelled.name} grades an output of suite {suite_name!r}")
+    return labelled.model_copy(update={"items": mine}), len(labelled.items) - len(mine)
+
+
 def stored_judge_verdicts(
-    store: Store, labelled: LabelledSet, run_id: str, scorer: str
+    store: Store, labelled: LabelledSet, run_id: str, scorer: str, suite_name: str
 ) -> dict[str, JudgeVerdict]:
-    """A stored run's pass/fail verdicts of ``scorer`` on the items of a graded set, matched by case and
-    output hash (items whose output that run did not produce or score, or scored with an error, get
-    none: judge errors)."""
+    """A stored run's pass/fail verdicts of ``scorer`` on the items of a graded set of its suite (see
+    :func:`of_suite`), matched by case and output hash (items whose output that run did not produce or
+    score, or scored with an error, get none: judge errors)."""
     if labelled.mode != "graded":
         raise UsageError("a stored run's judge scores can be measured against graded (pass/fail) labels only")
     verdicts = LabelStore(store).scorer_verdicts(run_id, scorer)
@@ -89,13 +107,8 @@ def stored_judge_verdicts(
     found: dict[str, JudgeVerdict] = {}
     for item in labelled.items:
         # the id is suite/case@hash[:scorer]; the hash is 16 hex digits, the case may hold "/" or "@"
-        if "@" not in item.id:
-            raise UsageError(
-                f"label id {item.id!r} does not name an output: --judge-run matches labels by "
-                "suite/case@output-hash ids, as `evalkit labels export` writes them"
-            )
         case_part, tail = item.id.rsplit("@", 1)
-        case_id, hashed = case_part.split("/", 1)[-1], tail[:16]
+        case_id, hashed = case_part.removeprefix(f"{suite_name}/"), tail[:16]
         passed = by_output.get((case_id, hashed))
         if passed is not None:  # None: not scored, or the judge errored on it
             found[item.id] = JudgeVerdict(label="pass" if passed else "fail")

@@ -220,3 +220,43 @@ def test_a_run_whose_judge_errored_on_every_item_counts_them_as_judge_errors(
     assert "has no scores" not in done.stderr, done.stderr
     latest = _latest(graded_db)
     assert (latest["n_items"], latest["n_judged"], latest["trust"]) == (8, 0, "refused")
+
+
+def test_judge_run_leaves_out_grades_of_other_suites_outputs(
+    graded_db: Path, tmp_path: Path, cli: Callable[..., Any]
+) -> None:
+    # grades on suite t's outputs counted as errors of suite s's judge, which never saw them: a judge
+    # right on 6 of its 8 outputs was reported right on 6 of 12 and refused
+    store = open_store(graded_db)
+    store_run(store, run_record("t1", suite="t", minutes=7), _outcomes())
+    for i in range(4):
+        LabelStore(store).add(
+            HumanLabel(
+                kind="graded",
+                suite_name="t",
+                run_id="t1",
+                case_id=f"c{i}",
+                output_hash=output_hash(f"other output {i}"),
+                grade="fail",
+                grader="ann",
+            )
+        )
+    done = cli("calibrate", "store", "--judge-run", "r2", "--scorer", "judge", "--db", str(graded_db))
+    assert done.exit_code == 0, done.stderr
+    assert "note: 4 label(s) grade outputs of other suites than 's': left out" in done.stderr
+    from_store = _latest(graded_db)
+    assert (from_store["n_items"], from_store["n_judged"]) == (8, 8)
+    assert from_store["agreement"] == pytest.approx(6 / 8) and from_store["trust"] == "usable"
+    # the export holds all 12 grades; calibrated against it, the run's judge measures the same
+    out = tmp_path / "labels.jsonl"
+    assert "12 graded labels" in cli("labels", "export", str(out), "--db", str(graded_db)).stdout
+    done = cli("calibrate", str(out), "--judge-run", "r2", "--scorer", "judge", "--db", str(graded_db))
+    assert done.exit_code == 0, done.stderr
+    assert {k: _latest(graded_db)[k] for k in FIGURES} == {k: from_store[k] for k in FIGURES}
+    # a run of a suite none of whose outputs were graded: one line, no calibration stored
+    store_run(store, run_record("u1", suite="u", minutes=8), _outcomes())
+    stored = len(store.list_calibrations(limit=100))
+    done = cli("calibrate", "store", "--judge-run", "u1", "--scorer", "judge", "--db", str(graded_db))
+    assert done.exit_code == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip() == "evalkit: error: no label of store grades an output of suite 'u'"
+    assert len(store.list_calibrations(limit=100)) == stored
