@@ -185,7 +185,7 @@ def calibrate(
                 from evalkit.judges.pairwise_calibration import load_order_verdicts, parse_field_mapping
 
                 pairs = load_order_verdicts(precomputed, parse_field_mapping(fields))
-                warn_ids(match_ids(full, pairs, precomputed), full.name)
+                warn_ids(match_ids(full, pairs, precomputed, measured=labelled), full.name)
             report = calibrate_orders(
                 labelled, config, suite, pairs, declared, verdict, concurrency, progress
             )
@@ -193,7 +193,7 @@ def calibrate(
             return
     if precomputed is not None:
         found = load_precomputed_verdicts(precomputed, labelled.labels)
-        warn_ids(match_ids(full, found, precomputed), full.name)
+        warn_ids(match_ids(full, found, precomputed, measured=labelled), full.name)
         verdicts = precomputed_verdicts(found)
     else:
         if not config.models:

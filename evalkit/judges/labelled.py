@@ -295,19 +295,31 @@ class IdMatch(BaseModel):
         return "; ".join(parts) or None
 
 
-def match_ids(labelled: LabelledSet, verdict_ids: Iterable[str], source: Path | str) -> IdMatch:
+def match_ids(
+    labelled: LabelledSet,
+    verdict_ids: Iterable[str],
+    source: Path | str,
+    *,
+    measured: LabelledSet | None = None,
+) -> IdMatch:
     """Count the verdicts that name an item and those that do not; none matching is an error.
 
     A shifted or wrong id column otherwise passes for a judge that answered nothing right.
+    ``measured`` (default: all of ``labelled``) is the part the report measures, e.g. its first
+    ``--limit`` items: the items without a verdict are counted among those.
     """
     ids = list(verdict_ids)
     items = {item.id for item in labelled.items}
-    matched = len(items.intersection(ids))
-    if ids and not matched:
+    if ids and not items.intersection(ids):
         raise ConfigError(
             f"no verdict id matches an item of {labelled.name} (verdict ids like "
             f"{', '.join(repr(i) for i in ids[:3])}; item ids like "
             f"{', '.join(repr(i.id) for i in labelled.items[:3])}): is the id field right? (--fields id=PATH)",
             path=source,
         )
-    return IdMatch(matched=matched, items=len(items), unmatched=[i for i in ids if i not in items])
+    counted = items if measured is None else {item.id for item in measured.items}
+    return IdMatch(
+        matched=len(counted.intersection(ids)),
+        items=len(counted),
+        unmatched=[i for i in ids if i not in items],
+    )

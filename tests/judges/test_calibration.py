@@ -266,3 +266,32 @@ def test_the_verdict_line_never_shows_a_figure_short_of_a_bar_as_the_bar(cli: An
     verdict = result.stdout.strip().splitlines()[-1]
     assert verdict == "verdict: usable (accuracy 84.98% < 85% trusted)"
     assert open_store(db).list_calibrations()[0]["accuracy"] == pytest.approx(849 / 999)
+
+
+def test_with_limit_only_the_items_measured_are_counted_without_a_verdict(cli: Any, tmp_path: Path) -> None:
+    # the warning counted the items past --limit as judge errors the report never counted
+    labels, verdicts = tmp_path / "labels.jsonl", tmp_path / "verdicts.jsonl"
+    labels.write_text(
+        "".join(json.dumps({"id": f"i{n}", "output": "x", "label": "pass"}) + "\n" for n in range(10))
+    )
+    verdicts.write_text("".join(json.dumps({"id": f"i{n}", "label": "pass"}) + "\n" for n in range(3)))
+    common = (
+        "--precomputed",
+        str(verdicts),
+        "--judge",
+        "j",
+        "--rubric",
+        "r",
+        "--db",
+        str(tmp_path / "c.duckdb"),
+    )
+    result = cli("calibrate", str(labels), *common, "--limit", "3")
+    assert result.exit_code == 0 and result.stderr == ""
+    assert "Items 3: judged 3, judge errors 0" in result.stdout
+    result = cli("calibrate", str(labels), *common, "--limit", "5")
+    assert result.stderr.strip() == "warning: 2 of 5 items have no verdict (counted as judge errors)"
+    assert "Items 5: judged 3, judge errors 2" in result.stdout
+    # a verdict for an item past the limit names an item all the same: no "match no item" warning
+    verdicts.write_text(json.dumps({"id": "i9", "label": "pass"}) + "\n")
+    result = cli("calibrate", str(labels), *common, "--limit", "2")
+    assert result.stderr.strip() == "warning: 2 of 2 items have no verdict (counted as judge errors)"
