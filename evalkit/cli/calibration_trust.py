@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evalkit.errors import ConfigError
+from evalkit.errors import ConfigError, UsageError
 from evalkit.gate.judge_trust import TrustThresholds, judge_trust, kappa_basis
 from evalkit.judges.labelled import IdMatch
 
@@ -68,6 +68,35 @@ def trust_thresholds(trusted_at: str | None, usable_at: str | None) -> TrustThre
         trusted=defaults.trusted.override(trusted_at, "--trusted-at"),
         usable=defaults.usable.override(usable_at, "--usable-at"),
     )
+
+
+def check_flags(
+    mode: str,
+    *,
+    judge_run: str | None,
+    precomputed: Path | None,
+    orders: str,
+    verdict: str,
+    fields: str | None,
+) -> None:
+    """Refuse flags this calibration would otherwise silently ignore."""
+    if judge_run is not None and precomputed is not None:
+        raise UsageError("--judge-run and --precomputed both give the judge's verdicts: pass one of them")
+    if mode == "graded":
+        pairwise_only = [
+            flag
+            for flag, given in (
+                ("--orders both", orders == "both"),
+                (f"--verdict {verdict}", verdict != "auto"),
+                ("--fields", fields is not None),
+            )
+            if given
+        ]
+        if pairwise_only:
+            raise UsageError(
+                f"{', '.join(pairwise_only)}: for pairwise sets, and these labels are graded (pass/fail), "
+                "judged once each"
+            )
 
 
 def warn_ids(match: IdMatch, labels: str) -> None:

@@ -148,6 +148,7 @@ def calibrate(
     import asyncio
 
     from evalkit.cli.calibration_trust import (
+        check_flags,
         dataset_name,
         declared_judge,
         finish_calibration,
@@ -165,6 +166,14 @@ def calibrate(
     labelled = _labelled(labels, label_kind, db)  # a file, or the human grades in the store
     name = dataset or (dataset_name(labels) if labels.exists() else labelled.name)
     labelled = labelled.model_copy(update={"name": name})
+    check_flags(
+        labelled.mode,
+        judge_run=judge_run,
+        precomputed=precomputed,
+        orders=orders,
+        verdict=verdict,
+        fields=fields,
+    )
     declaration = declared_judge(precomputed) if precomputed is not None else {}
     judge = judge or declaration.get("judge")
     rubric = rubric or declaration.get("rubric")

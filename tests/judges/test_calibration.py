@@ -295,3 +295,34 @@ def test_with_limit_only_the_items_measured_are_counted_without_a_verdict(cli: A
     verdicts.write_text(json.dumps({"id": "i9", "label": "pass"}) + "\n")
     result = cli("calibrate", str(labels), *common, "--limit", "2")
     assert result.stderr.strip() == "warning: 2 of 2 items have no verdict (counted as judge errors)"
+
+
+def test_flags_a_calibration_would_ignore_are_refused(cli: Any, tmp_path: Path) -> None:
+    labels, verdicts = tmp_path / "labels.jsonl", tmp_path / "verdicts.jsonl"
+    labels.write_text(json.dumps({"id": "a", "output": "x", "label": "pass"}) + "\n")
+    verdicts.write_text(json.dumps({"id": "a", "label": "pass"}) + "\n")
+    db = tmp_path / "c.duckdb"
+    base = (
+        "calibrate",
+        str(labels),
+        "--precomputed",
+        str(verdicts),
+        "--judge",
+        "j",
+        "--rubric",
+        "r",
+        "--db",
+        str(db),
+    )
+    # a graded set is judged once per item: both orders, a verdict method or a field mapping were ignored
+    for extra, shown in (
+        (("--orders", "both"), "--orders both"),
+        (("--verdict", "logprobs"), "--verdict logprobs"),
+        (("--fields", "id=key"), "--fields"),
+    ):
+        line = one_error_line(cli(*base, *extra), 2, shown)
+        assert line.endswith("for pairwise sets, and these labels are graded (pass/fail), judged once each")
+    # --judge-run measures the run's stored verdicts, and the precomputed file was silently not read
+    one_error_line(cli(*base, "--judge-run", "latest"), 2, "--judge-run and --precomputed")
+    assert not db.exists()
+    assert cli(*base, "--orders", "one").exit_code == 0
