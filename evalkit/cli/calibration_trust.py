@@ -99,6 +99,23 @@ def check_flags(
             )
 
 
+def stop_if_unreached(errors: list[list[str | None]]) -> None:
+    """Store no calibration when judge calls failed: per item, its calls' errors (None: no error).
+
+    A call that failed after the call path's retries (connection refused, a timeout, a 401) is not the
+    judge answering badly: counted as its error, an unreachable judge was refused at 0% accuracy.
+    """
+    from evalkit.errors import ProviderError
+    from evalkit.judges.graded import call_failed
+
+    failed = [next(e for e in item if call_failed(e)) for item in errors if any(call_failed(e) for e in item)]
+    if failed:
+        raise ProviderError(
+            f"the judge could not be reached on {len(failed)} of {len(errors)} items ({failed[0]}): "
+            "it was not measured, and nothing is stored"
+        )
+
+
 def warn_ids(match: IdMatch, labels: str) -> None:
     """Say which verdict ids met no item (and how many items got no verdict)."""
     from evalkit.cli.console import err

@@ -153,6 +153,7 @@ def calibrate(
         declared_judge,
         finish_calibration,
         print_calibration,
+        stop_if_unreached,
         trust_thresholds,
         warn_ids,
     )
@@ -226,6 +227,7 @@ def calibrate(
 
         with bar:
             verdicts = asyncio.run(go())
+        stop_if_unreached([[v.error] for v in verdicts.values()])
     report = build_report(labelled, verdicts, judge_model=config.models[0], rubric_hash=config.rubric_hash)
     finish_calibration(report, thresholds, db, print_calibration, declared)
 

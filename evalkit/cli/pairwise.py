@@ -48,6 +48,7 @@ def calibrate_orders(
     import asyncio
     import time
 
+    from evalkit.cli.calibration_trust import stop_if_unreached
     from evalkit.errors import UsageError
     from evalkit.judges.pairwise import PairwiseJudge
     from evalkit.judges.pairwise_calibration import build_order_report
@@ -79,6 +80,7 @@ def calibrate_orders(
         base_dir = suite.parent if suite is not None and suite.is_file() else suite
         start = time.perf_counter()
         verdicts = asyncio.run(_judge(labelled, judge, base_dir, concurrency, progress))
+        stop_if_unreached([[v.ab.error, v.ba.error] for v in verdicts.values()])
         report = build_order_report(
             labelled,
             verdicts,

@@ -92,6 +92,15 @@ Reply with one JSON object and nothing else, with these keys in this order:
 "confidence": a number from 0 to 1, how likely it is that your choice is right."""
 
 
+# how a judge error caused by the call path (the judge was not reached), not by the judge's reply, begins
+CALL_FAILED = "judge call failed: "
+
+
+def call_failed(error: str | None) -> bool:
+    """Whether a judge error is a failed call (after the call path's retries), not a bad reply."""
+    return error is not None and error.startswith(CALL_FAILED)
+
+
 def rubric_hash(rubric: str) -> str:
     """Identity of a rubric: the first 12 hex digits of the SHA-256 of its stripped text.
 
@@ -241,7 +250,7 @@ async def ask_judge(
         try:
             completion = await complete(current)
         except ProviderError as exc:
-            reply.error = f"judge call failed: {exc.message}"
+            reply.error = f"{CALL_FAILED}{exc.message}"
             return reply
         reply.attempts += 1
         reply.cost_usd += completion.cost_usd

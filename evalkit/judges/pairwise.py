@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from evalkit.errors import ProviderError
 from evalkit.judges.graded import (
+    CALL_FAILED,
     DEFAULT_JUDGE_PARAMS,
     PAIRWISE_SCHEMA,
     PairwiseVerdict,
@@ -310,7 +311,7 @@ class PairwiseJudging:
             # the response cache keeps text only, never the log-probabilities this pass reads
             completion = await self.complete(req, use_cache=False)
         except ProviderError as exc:
-            verdict.error = f"judge call failed: {exc.message}"
+            verdict.error = f"{CALL_FAILED}{exc.message}"
             verdict.calls += 1
             return None
         verdict.calls += 1

@@ -326,3 +326,25 @@ def test_flags_a_calibration_would_ignore_are_refused(cli: Any, tmp_path: Path) 
     one_error_line(cli(*base, "--judge-run", "latest"), 2, "--judge-run and --precomputed")
     assert not db.exists()
     assert cli(*base, "--orders", "one").exit_code == 0
+
+
+def test_a_judge_that_cannot_be_reached_is_not_measured_nor_stored(cli: Any, tmp_path: Path) -> None:
+    # every call failed with a 500 after the call path's retries; counted as the judge's errors, the
+    # judge was stored as refused (accuracy 0%, below chance), and the gate then reported it so
+    from evalkit.testing.openai_server import Faults
+
+    graded, pairwise = tmp_path / "graded.jsonl", tmp_path / "pairwise.jsonl"
+    graded.write_text(json.dumps({"id": "a", "output": "x", "label": "pass"}) + "\n")
+    pairwise.write_text(json.dumps({"id": "p", "output_a": "x", "output_b": "y", "label": "A"}) + "\n")
+    db = tmp_path / "c.duckdb"
+    with LoopbackOpenAI(faults=Faults(error_500=1.0)) as server:
+        for labels in (graded, pairwise):
+            result = cli(
+                "calibrate", str(labels), "--judge", "openai/j", "--api-base", server.base_url, "--rubric", "r",
+                "--db", str(db), "--no-progress",
+            )  # fmt: skip
+            line = one_error_line(
+                result, 3, "the judge could not be reached on 1 of 1 items (judge call failed: "
+            )
+            assert line.endswith("it was not measured, and nothing is stored")
+    assert not db.exists()
