@@ -331,6 +331,7 @@ def _judge_config(
         params={**DEFAULT_JUDGE_PARAMS, **(args.get("params") or {})},
         api_base=api_base or args.get("api_base"),
         parse_retries=args.get("parse_retries", 2),
+        timeout=args.get("timeout"),  # the suite's judge is asked as it is in a run
     )
 
 

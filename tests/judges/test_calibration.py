@@ -348,3 +348,21 @@ def test_a_judge_that_cannot_be_reached_is_not_measured_nor_stored(cli: Any, tmp
             )
             assert line.endswith("it was not measured, and nothing is stored")
     assert not db.exists()
+
+
+def test_a_suites_judge_is_calibrated_with_its_own_timeout(cli: Any, make_suite: Any, tmp_path: Path) -> None:
+    # the scorer's `timeout` was dropped, so calibrate waited on the call path's default (60 s) for a
+    # judge the suite gives 0.5 s: not the judge the gate relies on
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text(json.dumps({"id": "a", "output": "good", "label": "pass"}) + "\n")
+    with LoopbackOpenAI(responder=_pass_if_good, latency=2.0) as server:
+        suite = make_suite(
+            "name: s\ntarget: {model: openai/t, prompts: {v1: prompts/v1.j2}}\ncases: [cases.jsonl]\n"
+            "scorers:\n  - name: llm_judge\n    args:\n"
+            f"      model: openai/j\n      api_base: {server.base_url}\n      rubric: good\n      timeout: 0.5\n",
+            cases=[{"id": "c", "input": {"question": "q"}}],
+        )
+        common = ("calibrate", str(labels), "--db", str(tmp_path / "c.duckdb"), "--no-progress")
+        result = cli(*common, "--suite", str(suite))
+        assert "the judge could not be reached on 1 of 1 items" in one_error_line(result, 3, "")
+        assert "(judge call failed: timeout after 0.5s" in result.stderr
