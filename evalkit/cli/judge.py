@@ -324,6 +324,10 @@ def _judge_config(
     model = judge or (precomputed.stem if precomputed is not None else None)
     if model is None:
         configured = args.get("model")
+        if isinstance(configured, list) and len(configured) > 1:  # the gate asks it of each member
+            raise UsageError(
+                f"the suite's judge is a panel of {len(configured)} models: calibrate each with --judge MODEL"
+            )
         model = configured if isinstance(configured, str) else (configured or [None])[0]
     return JudgeConfig(
         rubric=text,

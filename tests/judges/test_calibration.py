@@ -366,3 +366,23 @@ def test_a_suites_judge_is_calibrated_with_its_own_timeout(cli: Any, make_suite:
         result = cli(*common, "--suite", str(suite))
         assert "the judge could not be reached on 1 of 1 items" in one_error_line(result, 3, "")
         assert "(judge call failed: timeout after 0.5s" in result.stderr
+
+
+def test_a_suites_panel_is_calibrated_one_member_at_a_time(cli: Any, make_suite: Any, tmp_path: Path) -> None:
+    # only the panel's first model was calibrated, silently; the gate asks it of every member
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text(json.dumps({"id": "a", "output": "good", "label": "pass"}) + "\n")
+    with LoopbackOpenAI(responder=_pass_if_good) as server:
+        suite = make_suite(
+            "name: s\ntarget: {model: openai/t, prompts: {v1: prompts/v1.j2}}\ncases: [cases.jsonl]\n"
+            "scorers:\n  - name: llm_judge\n    args:\n"
+            f"      model: [openai/a, openai/b]\n      api_base: {server.base_url}\n      rubric: good\n",
+            cases=[{"id": "c", "input": {"question": "q"}}],
+        )
+        common = ("calibrate", str(labels), "--suite", str(suite), "--db", str(tmp_path / "c.duckdb"))
+        line = one_error_line(cli(*common, "--no-progress"), 2, "the suite's judge is a panel of 2 models")
+        assert line.endswith("calibrate each with --judge MODEL")
+        assert server.stats.requests == 0
+        member = cli(*common, "--no-progress", "--judge", "openai/b")
+        assert member.exit_code == 0, member.stderr
+        assert member.stdout.startswith("openai/b · rubric ")
