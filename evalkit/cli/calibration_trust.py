@@ -82,21 +82,20 @@ def check_flags(
     """Refuse flags this calibration would otherwise silently ignore."""
     if judge_run is not None and precomputed is not None:
         raise UsageError("--judge-run and --precomputed both give the judge's verdicts: pass one of them")
+    both_orders_only = [
+        flag
+        for flag, given in ((f"--verdict {verdict}", verdict != "auto"), ("--fields", fields is not None))
+        if given
+    ]
     if mode == "graded":
-        pairwise_only = [
-            flag
-            for flag, given in (
-                ("--orders both", orders == "both"),
-                (f"--verdict {verdict}", verdict != "auto"),
-                ("--fields", fields is not None),
-            )
-            if given
-        ]
+        pairwise_only = ["--orders both"] * (orders == "both") + both_orders_only
         if pairwise_only:
             raise UsageError(
                 f"{', '.join(pairwise_only)}: for pairwise sets, and these labels are graded (pass/fail), "
                 "judged once each"
             )
+    elif orders == "one" and both_orders_only:
+        raise UsageError(f"{', '.join(both_orders_only)}: for judging both orders, not --orders one")
 
 
 def stop_if_unreached(errors: list[list[str | None]]) -> None:

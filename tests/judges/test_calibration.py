@@ -386,3 +386,12 @@ def test_a_suites_panel_is_calibrated_one_member_at_a_time(cli: Any, make_suite:
         member = cli(*common, "--no-progress", "--judge", "openai/b")
         assert member.exit_code == 0, member.stderr
         assert member.stdout.startswith("openai/b · rubric ")
+
+
+def test_both_order_flags_are_refused_with_orders_one(cli: Any, tmp_path: Path) -> None:
+    labels = tmp_path / "pairs.jsonl"
+    labels.write_text(json.dumps({"id": "p", "output_a": "x", "output_b": "y", "label": "A"}) + "\n")
+    common = ("calibrate", str(labels), "--judge", "j", "--orders", "one", "--db", str(tmp_path / "c.duckdb"))
+    # one order is one written verdict per pair: --verdict logprobs was dropped without a word
+    line = one_error_line(cli(*common, "--verdict", "logprobs"), 2, "--verdict logprobs")
+    assert line.endswith("for judging both orders, not --orders one")
