@@ -110,8 +110,8 @@ def stop_if_unreached(errors: list[list[str | None]]) -> None:
     failed = [next(e for e in item if call_failed(e)) for item in errors if any(call_failed(e) for e in item)]
     if failed:
         raise ProviderError(
-            f"the judge could not be reached on {len(failed)} of {len(errors)} items ({failed[0]}): "
-            "it was not measured, and nothing is stored"
+            f"judge calls failed on {len(failed)} of {len(errors)} items ({failed[0]}): "
+            "the judge was not measured, and nothing is stored"
         )
 
 

@@ -343,10 +343,8 @@ def test_a_judge_that_cannot_be_reached_is_not_measured_nor_stored(cli: Any, tmp
                 "calibrate", str(labels), "--judge", "openai/j", "--api-base", server.base_url, "--rubric", "r",
                 "--db", str(db), "--no-progress",
             )  # fmt: skip
-            line = one_error_line(
-                result, 3, "the judge could not be reached on 1 of 1 items (judge call failed: "
-            )
-            assert line.endswith("it was not measured, and nothing is stored")
+            line = one_error_line(result, 3, "judge calls failed on 1 of 1 items (judge call failed: ")
+            assert line.endswith("the judge was not measured, and nothing is stored")
     assert not db.exists()
 
 
@@ -364,7 +362,7 @@ def test_a_suites_judge_is_calibrated_with_its_own_timeout(cli: Any, make_suite:
         )
         common = ("calibrate", str(labels), "--db", str(tmp_path / "c.duckdb"), "--no-progress")
         result = cli(*common, "--suite", str(suite))
-        assert "the judge could not be reached on 1 of 1 items" in one_error_line(result, 3, "")
+        assert "judge calls failed on 1 of 1 items" in one_error_line(result, 3, "")
         assert "(judge call failed: timeout after 0.5s" in result.stderr
 
 
