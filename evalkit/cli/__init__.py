@@ -76,9 +76,18 @@ def main(argv: list[str] | None = None) -> None:
                 raise
             _internal_error()
     except SystemExit as done:
+        if _typer_interrupt(done):  # typer ended it at Ctrl-C with 130 and not a word
+            typer.echo("evalkit: interrupted", err=True)
         if argv is not None:
             raise
         _end_process(done.code)
+
+
+def _typer_interrupt(done: SystemExit) -> bool:
+    """Whether typer turned a KeyboardInterrupt into this exit (``Exit(130) from`` it), before
+    ``main``'s own handler could say so: every command but ``run``, which stops on its own signals."""
+    exit_ = done.__context__
+    return exit_ is not None and isinstance(exit_.__cause__, KeyboardInterrupt)
 
 
 def load_commands() -> Callable[[Sequence[str]], typer.Typer]:

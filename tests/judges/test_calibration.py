@@ -393,3 +393,39 @@ def test_both_order_flags_are_refused_with_orders_one(cli: Any, tmp_path: Path) 
     # one order is one written verdict per pair: --verdict logprobs was dropped without a word
     line = one_error_line(cli(*common, "--verdict", "logprobs"), 2, "--verdict logprobs")
     assert line.endswith("for judging both orders, not --orders one")
+
+
+def test_ctrl_c_during_calibrate_says_so_in_one_line(tmp_path: Path) -> None:
+    """typer turns Ctrl-C into exit 130 before evalkit's handler sees it: every command but `run`
+    ended without a word. The code stays 130 (docs: interrupted), and one line says why."""
+    import signal
+    import subprocess
+    import sys
+    import threading
+
+    from tests.conftest import REPO
+
+    asked = threading.Event()
+
+    def slow_judge(body: dict[str, Any]) -> str:
+        asked.set()
+        return _pass_if_good(body)
+
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text("".join(f'{{"id": "i{i}", "output": "good", "label": "pass"}}\n' for i in range(50)))
+    with LoopbackOpenAI(responder=slow_judge, latency=5.0) as server:
+        command = [sys.executable, "-m", "evalkit", "calibrate", str(labels), "--judge", "openai/j"]
+        command += ["--api-base", server.base_url, "--rubric", "good", "--db", str(tmp_path / "c.duckdb")]
+        proc = subprocess.Popen(
+            [*command, "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO
+        )
+        try:
+            assert asked.wait(60), "the judge was never asked"
+            proc.send_signal(signal.SIGINT)
+            _, stderr = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert proc.returncode == 130
+    assert stderr.strip() == "evalkit: interrupted", stderr
+    assert "Traceback" not in stderr
