@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
+import sys
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,6 +88,28 @@ def one_error_line(result: CliResult | subprocess.CompletedProcess[str], code: i
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith(f"evalkit: error: {where}"), lines[0]
     return lines[0]
+
+
+def interrupted(
+    args: list[str], reached: threading.Event, what: str, **popen: Any
+) -> subprocess.CompletedProcess[str]:
+    """``python -m evalkit ARGS`` as a process, sent SIGINT (Ctrl-C) once ``reached`` is set (by the
+    loopback server that ``what`` should reach); its exit code and what it printed."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "evalkit", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **popen,
+    )
+    try:
+        assert reached.wait(60), f"{what} never reached the server"
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
 
 
 @pytest.fixture

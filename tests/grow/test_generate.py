@@ -16,7 +16,7 @@ from evalkit.store import open_store
 from evalkit.store.growth import GrowthStore
 from evalkit.suite.prompts import load_prompt
 from evalkit.testing.openai_server import LoopbackOpenAI
-from tests.conftest import CliResult
+from tests.conftest import CliResult, interrupted
 
 SCHEMA = {
     "type": "object",
@@ -434,9 +434,6 @@ def test_a_family_name_that_cannot_be_part_of_a_case_id_is_refused_at_load(tmp_p
 def test_ctrl_c_says_what_the_generation_kept(shop: Callable[[str], Path], tmp_path: Path) -> None:
     """typer ends a command interrupted by Ctrl-C with 130 and not a word: the generation paid for
     and stored (candidates, calls, tokens) was on record, but nothing said so."""
-    import signal
-    import subprocess
-    import sys
     import threading
 
     answered = threading.Event()
@@ -448,19 +445,13 @@ def test_ctrl_c_says_what_the_generation_kept(shop: Callable[[str], Path], tmp_p
     db = tmp_path / "g.duckdb"
     with LoopbackOpenAI(responder=first_then_slow, latency=0.5) as server:
         suite = shop(server.base_url)
-        command = [sys.executable, "-m", "evalkit", "generate", str(suite), "--db", str(db), "--seed", "1"]
-        command += ["--family", "markup_noise", "--n", "20", "-c", "1"]
-        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        try:
-            assert answered.wait(60), "the generator was never called"
-            proc.send_signal(signal.SIGINT)
-            _, stderr = proc.communicate(timeout=60)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
+        args = ["generate", str(suite), "--db", str(db), "--seed", "1"]
+        proc = interrupted(
+            [*args, "--family", "markup_noise", "--n", "20", "-c", "1"], answered, "the generator"
+        )
     assert proc.returncode == 130
     (generation,) = GrowthStore(open_store(db)).generations("shop")
-    (line,) = stderr.strip().splitlines()
+    (line,) = proc.stderr.strip().splitlines()
     assert line.startswith(
         f"evalkit: error: generate stopped by SIGINT: {generation.candidates} candidates stored for review; "
         f"generation {generation.generation_id} recorded: Calls {generation.call_counts.requests} requests"

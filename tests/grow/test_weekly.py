@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import signal
-import subprocess
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
@@ -18,7 +15,7 @@ import duckdb
 import pytest
 
 from evalkit.testing.openai_server import LoopbackOpenAI
-from tests.conftest import CliResult, write_cases
+from tests.conftest import CliResult, interrupted, write_cases
 
 NOW = datetime.now(timezone.utc).replace(tzinfo=None)
 SCHEMA = {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]}
@@ -312,24 +309,11 @@ def test_what_was_mined_is_said_even_when_the_run_is_then_stopped(
         suite = make_suite(SUITE.format(base=server.base_url), golden, prompt="[user]\n{{ question }}\n")
         (suite.parent / "answer.schema.json").write_text(json.dumps(SCHEMA))
         log = write_cases(tmp_path / "logs" / "week.jsonl", production_log())
-        command = [sys.executable, "-m", "evalkit", "weekly", str(suite), "--logs", str(log)]
-        command += [
-            "--db",
-            str(tmp_path / "r.duckdb"),
-            "--out",
-            str(tmp_path / "out"),
-            "--no-progress",
-            "-c",
-            "1",
-        ]
-        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        try:
-            assert started.wait(60), "the run never reached the server"
-            proc.send_signal(signal.SIGINT)
-            stdout, stderr = proc.communicate(timeout=60)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
+        args = ["weekly", str(suite), "--logs", str(log), "--db", str(tmp_path / "r.duckdb")]
+        proc = interrupted(
+            [*args, "--out", str(tmp_path / "out"), "--no-progress", "-c", "1"], started, "the run"
+        )
+    stdout, stderr = proc.stdout, proc.stderr
     assert proc.returncode == 130, stderr
     assert "stopped by SIGINT" in stderr and "Traceback" not in stderr
     assert "Failures 3 (negative_feedback 3) in 2 clusters" in stdout
