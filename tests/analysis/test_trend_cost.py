@@ -4,7 +4,6 @@ stored result holds included (runs made against the loopback server at a price l
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,9 +14,9 @@ from evalkit.results import CallCounts, RunSummary
 from evalkit.run.summary import with_unstored_spend
 from evalkit.store import open_store
 from evalkit.testing.openai_server import LoopbackOpenAI
-from tests.conftest import CliResult, loopback_suite
-from tests.run.test_budget import PRICED, long_answer, spent_on_the_wire
-from tests.run.test_runner import SCORERS, cases, run
+from tests.conftest import CliResult
+from tests.run.test_budget import JUDGED, long_answer, spent_on_the_wire, unplanned_judge_suite
+from tests.run.test_runner import run
 from tests.runs import Outcome, case_result, run_record
 
 
@@ -28,18 +27,11 @@ def test_a_weeks_cost_counts_what_its_runs_paid_for_and_did_not_store(
     resumed without the response cache, paid for them twice and stored them once: its summary
     counts both, and the week's cost summed its stored results only, below what its runs spent."""
     db = db_url
-    verdict = json.dumps({"reasoning": "ok", "score": 8, "pass": True, "confidence": 0.9})
     with (
         LoopbackOpenAI(responder=long_answer) as target,
-        LoopbackOpenAI(responder=lambda body: verdict) as judge,
+        LoopbackOpenAI(responder=lambda body: JUDGED) as judge,
     ):
-        own_judge = {
-            "name": "llm_judge",
-            "id": "own_judge",
-            "args": {"rubric": "Right value.", "model": "openai/gpt-4o", "api_base": judge.base_url},
-        }
-        text = loopback_suite(target.base_url, scorers=SCORERS).replace("openai/loopback", PRICED)
-        suite = make_suite(text, [{**case, "scorers": [own_judge]} for case in cases(5)])
+        suite = unplanned_judge_suite(make_suite, target.base_url, judge.base_url, 5)
         stopped = run(cli, suite, db, "--budget", "0.002", "--no-cache")
         assert stopped.exit_code == 4, stopped.stdout + stopped.stderr
         first_part = spent_on_the_wire(target)

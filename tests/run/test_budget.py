@@ -30,6 +30,22 @@ def long_answer(body: dict[str, Any]) -> str:
     return json.dumps({"answer": "a" + body["messages"][-1]["content"][1:]}) + PADDING
 
 
+# a passing verdict from a case's own judge
+JUDGED = json.dumps({"reasoning": "ok", "score": 8, "pass": True, "confidence": 0.9})
+
+
+def unplanned_judge_suite(make_suite: Callable[..., Path], target_url: str, judge_url: str, n: int) -> Path:
+    """``n`` priced cases (:func:`long_answer`), each with its own gpt-4o judge, which no plan made
+    before the case is dispatched counts: each answer fits ``--budget 0.002``, its judge does not."""
+    own_judge = {
+        "name": "llm_judge",
+        "id": "own_judge",
+        "args": {"rubric": "Right value.", "model": "openai/gpt-4o", "api_base": judge_url},
+    }
+    text = loopback_suite(target_url, scorers=SCORERS).replace("openai/loopback", PRICED)
+    return make_suite(text, [{**case, "scorers": [own_judge]} for case in cases(n)])
+
+
 def spent_on_the_wire(server: LoopbackOpenAI) -> float:
     """What the server's replies cost at the model's price, from the bodies it received."""
     total = 0.0
@@ -607,18 +623,11 @@ def test_a_stopped_run_counts_the_answers_it_paid_for_and_did_not_store(
     Tokens/cost line read `cost $0.0000` beside a stop line saying `spent $0.0009`; it counts what
     was spent (and says how much of it no stored result holds), and the resumptions count it once."""
     db = tmp_path / "r.duckdb"
-    verdict = json.dumps({"reasoning": "ok", "score": 8, "pass": True, "confidence": 0.9})
     with (
         LoopbackOpenAI(responder=long_answer) as target,
-        LoopbackOpenAI(responder=lambda body: verdict) as judge,
+        LoopbackOpenAI(responder=lambda body: JUDGED) as judge,
     ):
-        own_judge = {
-            "name": "llm_judge",
-            "id": "own_judge",
-            "args": {"rubric": "Right value.", "model": "openai/gpt-4o", "api_base": judge.base_url},
-        }
-        text = loopback_suite(target.base_url, scorers=SCORERS).replace("openai/loopback", PRICED)
-        suite = make_suite(text, [{**case, "scorers": [own_judge]} for case in cases(5)])
+        suite = unplanned_judge_suite(make_suite, target.base_url, judge.base_url, 5)
         stopped = run(cli, suite, db, "--budget", "0.002")
         spent, (tokens_in, tokens_out) = spent_on_the_wire(target), tokens_on_the_wire(target)
         assert stopped.exit_code == 4, stopped.stdout + stopped.stderr
@@ -658,7 +667,7 @@ def test_a_stopped_run_counts_the_answers_it_paid_for_and_did_not_store(
             call_cost(
                 "openai/gpt-4o",
                 max(1, sum(len(str(m.get("content", ""))) for m in body["messages"]) // 4),
-                max(1, len(verdict) // 4),
+                max(1, len(JUDGED) // 4),
             )
             for body in judge.stats.bodies
         )

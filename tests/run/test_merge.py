@@ -353,20 +353,13 @@ def test_merged_shards_of_several_epochs_are_a_repeat_run(
 def test_a_merge_costs_what_its_shards_spent_answers_a_stopped_one_did_not_store_included(
     make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
 ) -> None:
-    from tests.run.test_budget import PRICED, long_answer, spent_on_the_wire
-    from tests.run.test_runner import SCORERS, cases
+    from tests.run.test_budget import JUDGED, long_answer, spent_on_the_wire, unplanned_judge_suite
 
-    verdict = json.dumps({"reasoning": "ok", "score": 8, "pass": True, "confidence": 0.9})
     with (
         LoopbackOpenAI(responder=long_answer) as target,
-        LoopbackOpenAI(responder=lambda body: verdict) as judge,
+        LoopbackOpenAI(responder=lambda body: JUDGED) as judge,
     ):
-        own_judge = {
-            "name": "llm_judge",
-            "args": {"rubric": "Right value.", "model": "openai/gpt-4o", "api_base": judge.base_url},
-        }
-        text = loopback_suite(target.base_url, scorers=SCORERS).replace("openai/loopback", PRICED)
-        suite = make_suite(text, [{**case, "scorers": [own_judge]} for case in cases(8)])
+        suite = unplanned_judge_suite(make_suite, target.base_url, judge.base_url, 8)
         run = ("run", str(suite), "--no-progress", "--shard")
         # shard 1's answers fit its budget, their judges do not: stopped with none stored
         assert cli(*run, "1/2", "--db", str(tmp_path / "a.duckdb"), "--budget", "0.002").exit_code == 4
