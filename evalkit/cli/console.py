@@ -12,7 +12,14 @@ from rich.text import Text
 
 from evalkit.analysis.failures import CaseExplanation
 from evalkit.cli.safe_console import SafeConsole
-from evalkit.report.formatting import calls_text, epochs_text, milliseconds, run_cost_cell, usage_text
+from evalkit.report.formatting import (
+    calls_text,
+    count_text,
+    epochs_text,
+    milliseconds,
+    run_cost_cell,
+    usage_text,
+)
 from evalkit.results import RunSummary
 
 if TYPE_CHECKING:
@@ -80,7 +87,7 @@ def print_summary(
     )
     out.print(
         f"{counted}: {summary.passed} passed, {summary.failed} failed, "
-        f"{summary.errors} errors · pass rate {pct(summary.pass_rate)}"
+        f"{count_text(summary.errors, 'error')} · pass rate {pct(summary.pass_rate)}"
         + (
             f" · {len(summary.awaiting_expected)} awaiting an expected output (kept out of the gate; "
             "errors when no other scorer applies)"

@@ -278,6 +278,7 @@ def mine(
 def print_mining(suite_name: str, report: MiningReport) -> None:
     """One paragraph on what a mining run found and added."""
     from evalkit.cli.console import out
+    from evalkit.report.formatting import count_text
 
     reasons = ", ".join(f"{k} {v}" for k, v in report.reasons.most_common()) or "none"
     skipped = ", ".join(f"{k} {v}" for k, v in report.unusable.most_common())
@@ -299,7 +300,7 @@ def print_mining(suite_name: str, report: MiningReport) -> None:
     for case in report.added[:20]:
         out.print(
             f"  + {case.id} [{case.provenance['failure'][0]}] cluster {case.provenance['cluster']} "
-            f"({case.provenance['cluster_size']} failures)",
+            f"({count_text(case.provenance['cluster_size'], 'failure')})",
         )
 
 

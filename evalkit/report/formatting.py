@@ -132,6 +132,11 @@ def run_cost_cell(summary: Any) -> str:
     return f"{spent}{cached}"
 
 
+def count_text(n: int, word: str) -> str:
+    """``1 error``, ``2 errors``: a count with its noun (an English plural in -s)."""
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
 def unknown_cost(unpriced_models: Sequence[str]) -> str:
     """``unknown (no price for M)``: a cost whose calls to models litellm's price map has no price
     for counted as $0, so its sum is not what they cost."""

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from evalkit.analysis.compare import Comparison, MetricComparison
 from evalkit.analysis.failures import CaseExplanation
 from evalkit.gate.regression import RegressionDecision
-from evalkit.report.formatting import cell, epochs_text, metric_cells, uncounted_calls, usage_text
+from evalkit.report.formatting import cell, count_text, epochs_text, metric_cells, uncounted_calls, usage_text
 from evalkit.report.pairwise import pairwise_markdown
 from evalkit.results import RunRecord, RunSummary
 
@@ -71,7 +71,7 @@ def run_markdown(
             f"### {'✅' if passed else '❌'} evalkit · {who}: {headline} (exit {code})",
             "",
             f"Run `{run.run_id}` against baseline `{decision.baseline_run_id}` ({cell(comparison.a.short)}) · "
-            f"{_counted(run, summary)}: {summary.passed} passed, {summary.failed} failed, {summary.errors} errors.",
+            f"{_counted(run, summary)}: {summary.passed} passed, {summary.failed} failed, {count_text(summary.errors, 'error')}.",
             "",
         ]
         lines += _kept_out(summary)
@@ -89,7 +89,7 @@ def run_markdown(
             f"### {mark} evalkit · {who}: {headline} (exit {gate.exit_code if gate is not None else None})",
             "",
             f"Run `{run.run_id}` · {_counted(run, summary)}: {summary.passed} passed, "
-            f"{summary.failed} failed, {summary.errors} errors · pass rate {_pct(summary.pass_rate)}",
+            f"{summary.failed} failed, {count_text(summary.errors, 'error')} · pass rate {_pct(summary.pass_rate)}",
             "",
         ]
         lines += _kept_out(summary)

@@ -194,7 +194,7 @@ def test_python_target_evaluates_an_existing_pipeline(
     suite = make_suite(suite_text, CASES)
     result = run_cli(cli, suite, tmp_path / "r.duckdb")
     assert result.exit_code == 0, result.stderr
-    assert "2 passed, 1 failed, 1 errors" in result.stdout
+    assert "2 passed, 1 failed, 1 error ·" in result.stdout
     assert "bad-2 [error] error: RuntimeError: lookup failed" in result.stdout
 
 

@@ -32,7 +32,7 @@ def test_tojson_of_a_file_in_a_body_template_sends_the_default_bodys_object(
     (suite.parent / "cases.jsonl").write_text("".join(json.dumps(c) + "\n" for c in cases))
     done = cli("run", str(suite), "--db", str(tmp_path / "r.duckdb"), "--no-progress")
     assert done.exit_code == 3, done.stdout + done.stderr  # the scan is the case's error
-    assert "Cases 2: 1 passed, 0 failed, 1 errors" in done.stdout
+    assert "Cases 2: 1 passed, 0 failed, 1 error ·" in done.stdout
     assert "scan [error] error: scan.pdf has no text layer" in done.stdout
     (seen,) = service.seen  # the scan's empty text was not sent
     doc = seen["body"]["doc"]

@@ -262,7 +262,7 @@ def test_rescore_never_passes_a_verified_case_without_expected_on_the_other_scor
     path.write_text(suite_yaml.format(scorers=contains + "  - name: fuzzy\n"))
     assert cli("run", str(path), "--db", str(tmp_path / "x.duckdb"), "--no-progress").exit_code == 2
     result = cli("rescore", parent, "--db", db, "--no-progress")
-    assert "Cases 2: 1 passed, 0 failed, 1 errors" in result.stdout, result.stdout
+    assert "Cases 2: 1 passed, 0 failed, 1 error ·" in result.stdout, result.stdout
     assert "b [error] fuzzy: could not score (case has no expected output)" in result.stdout
     assert result.exit_code == 3  # 1 of 2 cases could not be judged: no quality verdict
     store = open_store(db)
