@@ -90,6 +90,22 @@ def one_error_line(result: CliResult | subprocess.CompletedProcess[str], code: i
     return lines[0]
 
 
+class StallAfter:
+    """A loopback server's fault plan: answers the first ``answered`` requests, then hangs every one;
+    ``stalled`` is set once ``in_flight`` requests hang: the run has sent them and waits for them."""
+
+    def __init__(self, answered: int, in_flight: int) -> None:
+        self.answered, self.in_flight = answered, in_flight
+        self.seen = 0
+        self.stalled = threading.Event()
+
+    def __call__(self, body: dict[str, Any], _attempt: int) -> str | None:
+        self.seen += 1
+        if self.seen >= self.answered + self.in_flight:
+            self.stalled.set()
+        return "hang" if self.seen > self.answered else None
+
+
 def interrupted(
     args: list[str], reached: threading.Event, what: str, **popen: Any
 ) -> subprocess.CompletedProcess[str]:

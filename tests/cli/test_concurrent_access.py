@@ -6,15 +6,13 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from evalkit.store import open_store
 from evalkit.testing.openai_server import Faults, LoopbackOpenAI
-from tests.conftest import loopback_suite
+from tests.conftest import StallAfter, loopback_suite
 
 CASES = [
     {"id": f"c{i:03d}", "input": {"question": f"q{i}"}, "expected": {"echo": f"q{i}"}} for i in range(20)
@@ -32,22 +30,6 @@ def evalkit(*args: str) -> subprocess.CompletedProcess[str]:
         check=False,
         timeout=120,
     )
-
-
-class StallAfter:
-    """Answers the first ``answered`` requests, then hangs every one; ``stalled`` is set once
-    ``in_flight`` requests hang, i.e. the run has nothing left to do but wait."""
-
-    def __init__(self, answered: int, in_flight: int) -> None:
-        self.answered, self.in_flight = answered, in_flight
-        self.seen = 0
-        self.stalled = threading.Event()
-
-    def __call__(self, body: dict[str, Any], _attempt: int) -> str | None:
-        self.seen += 1
-        if self.seen >= self.answered + self.in_flight:
-            self.stalled.set()
-        return "hang" if self.seen > self.answered else None
 
 
 def test_readers_and_a_second_run_work_while_a_run_waits_on_slow_calls(

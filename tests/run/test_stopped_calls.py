@@ -7,38 +7,20 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from evalkit.report.formatting import calls_text, run_cost_cell, usage_text
 from evalkit.store import open_store
 from evalkit.testing.openai_server import Faults, LoopbackOpenAI
-from tests.conftest import loopback_suite
+from tests.conftest import StallAfter, interrupted, loopback_suite
 
 # more cases than the local loop keeps tasks for at -c 2 (16): the last case is not dispatched
 # while two calls hang, so every commit stores the run's call counters (as a long run's do)
 CASES = [
     {"id": f"c{i:03d}", "input": {"question": f"q{i}"}, "expected": {"echo": f"q{i}"}} for i in range(20)
 ]
-
-
-class StallAfter:
-    """Answers the first ``answered`` requests, then hangs every one; ``stalled`` is set once
-    ``in_flight`` requests hang: the run has sent them and waits for their answers."""
-
-    def __init__(self, answered: int, in_flight: int) -> None:
-        self.answered, self.in_flight = answered, in_flight
-        self.seen = 0
-        self.stalled = threading.Event()
-
-    def __call__(self, body: dict[str, Any], _attempt: int) -> str | None:
-        self.seen += 1
-        if self.seen >= self.answered + self.in_flight:
-            self.stalled.set()
-        return "hang" if self.seen > self.answered else None
 
 
 def evalkit(*args: str) -> subprocess.CompletedProcess[str]:
@@ -65,14 +47,11 @@ def test_requests_in_flight_at_a_signal_make_the_cost_a_lower_bound_through_resu
     plan = StallAfter(answered=3, in_flight=2)
     with LoopbackOpenAI(fault_plan=plan, faults=Faults(hang_seconds=300)) as server:
         suite = priced_suite(make_suite, server)
-        proc = start_run(suite, db)
-        try:
-            assert plan.stalled.wait(60), "the run never reached the server"
-            proc.send_signal(signal.SIGINT)  # two requests sent, neither answered
-            _, stderr = proc.communicate(timeout=60)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
+        # SIGINT with two requests sent, neither answered
+        proc = interrupted(
+            ["run", str(suite), "--db", str(db), "--no-progress", "-c", "2"], plan.stalled, "the run"
+        )
+        stderr = proc.stderr
         assert proc.returncode == 130, stderr
         assert len(stderr.strip().splitlines()) == 1 and "Traceback" not in stderr, stderr
         (run,) = open_store(db).list_runs()
