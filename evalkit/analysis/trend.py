@@ -30,6 +30,7 @@ from evalkit.analysis.trend_runs import (
     as_week,
     awaiting_cases,
     changes_between,
+    pooled_summaries,
     pooling,
     scoring_of,
     unknown_spend,
@@ -300,12 +301,13 @@ def build_trend(
         pooled, left_out, chosen = pooling(runs, series, week_list)
         trends = TrendStore(store, chosen)
         suite_frame = trends.weekly_suite(suite_name, since)
-        awaiting = awaiting_cases(runs, chosen)
+        summaries = pooled_summaries(runs, chosen, week_list)
+        awaiting = awaiting_cases(summaries)
         kept_frame = trends.weekly_kept_out(suite_name, since, awaiting)
         scorer_frame = trends.weekly_scorers(suite_name, since)
         field_frame = trends.weekly_fields(suite_name, since)
         cluster_frame = GrowthStore(store).failure_clusters_by_week(suite_name, since)
-        unstored = unstored_spend(runs, chosen, week_list)
+        unstored = unstored_spend(summaries)
         stored_judge = _stored_judge(store, [s.run_id for s in unstored], suite_name, since)
 
     metrics: dict[str, list[float | None]] = {m: [None] * weeks for m in SUITE_METRICS}
@@ -335,7 +337,7 @@ def build_trend(
         metrics["judge_cost_usd"][pos] = (metrics["judge_cost_usd"][pos] or 0.0) + judge
         metrics["prompt_tokens"][pos] = (metrics["prompt_tokens"][pos] or 0) + spend.prompt_tokens
         metrics["completion_tokens"][pos] = (metrics["completion_tokens"][pos] or 0) + spend.completion_tokens
-    unknown = unknown_spend(runs, chosen, week_list)
+    unknown = unknown_spend(summaries)
     for pos in unknown.weeks:  # calls counted at $0, or not at all: the week's spend is unknown
         metrics["cost_usd"][pos] = metrics["judge_cost_usd"][pos] = None
     for pos in unknown.partial:  # and calls in no figure: the week's tokens are lower bounds too

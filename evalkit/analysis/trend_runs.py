@@ -97,18 +97,39 @@ def pooling(
     return pooled, left_out, chosen
 
 
-def awaiting_cases(runs: list[dict[str, Any]], chosen: list[str]) -> dict[str, list[str]]:
-    """The pooled runs' cases awaiting an expected output that their gates kept out (each run's
-    summary's ``awaiting_expected``), by run id: their pass on the other scorers alone is no pass."""
+@dataclass(frozen=True)
+class PooledRun:
+    """A pooled run's summary, read once, and the position of its week in the trend."""
+
+    run_id: str
+    position: int
+    summary: RunSummary
+
+
+def pooled_summaries(runs: list[dict[str, Any]], chosen: list[str], weeks: list[date]) -> list[PooledRun]:
+    """The summaries of the pooled runs (``chosen``) that have one; a corrupt one is a StoreError."""
+    positions = {w: i for i, w in enumerate(weeks)}
     pooled = set(chosen)
-    out: dict[str, list[str]] = {}
+    out = []
     for run in runs:
         summary = run.get("summary_json")
-        if run["run_id"] in pooled and isinstance(summary, str):
-            cases = json.loads(summary).get("awaiting_expected") or []
-            if cases:
-                out[run["run_id"]] = [str(case) for case in cases]
+        pos = positions.get(as_week(run["week"]))
+        data = json.loads(summary) if isinstance(summary, str) else None
+        if run["run_id"] not in pooled or pos is None or not data:
+            continue
+        try:
+            out.append(PooledRun(run["run_id"], pos, RunSummary.model_validate(data)))
+        except ValueError as exc:
+            raise StoreError(f"run {run['run_id']!r} has a corrupt summary: {exc}") from None
     return out
+
+
+def awaiting_cases(pooled: list[PooledRun]) -> dict[str, list[str]]:
+    """The pooled runs' cases awaiting an expected output that their gates kept out (each run's
+    summary's ``awaiting_expected``), by run id: their pass on the other scorers alone is no pass."""
+    return {
+        run.run_id: list(run.summary.awaiting_expected) for run in pooled if run.summary.awaiting_expected
+    }
 
 
 @dataclass
@@ -125,21 +146,11 @@ class UnknownSpend:
     partial: set[int] = field(default_factory=set)
 
 
-def unknown_spend(runs: list[dict[str, Any]], chosen: list[str], weeks: list[date]) -> UnknownSpend:
+def unknown_spend(pooled: list[PooledRun]) -> UnknownSpend:
     """What the pooled runs' cost figures leave out, and in which weeks."""
-    positions = {w: i for i, w in enumerate(weeks)}
-    pooled = set(chosen)
     out = UnknownSpend()
-    for run in runs:
-        summary = run.get("summary_json")
-        pos = positions.get(as_week(run["week"]))
-        data = json.loads(summary) if isinstance(summary, str) else None
-        if run["run_id"] not in pooled or pos is None or not data:
-            continue
-        try:
-            stored = RunSummary.model_validate(data)
-        except ValueError as exc:
-            raise StoreError(f"run {run['run_id']!r} has a corrupt summary: {exc}") from None
+    for run in pooled:
+        stored, pos = run.summary, run.position
         out.models.update(stored.unpriced_models)
         out.uncounted.update(stored.uncounted_models)
         if stored.unmetered_target:
@@ -171,30 +182,20 @@ class UnstoredSpend:
         return min(self.cost_usd, max(0.0, self.judge_cost_usd - stored_judge_usd))
 
 
-def unstored_spend(runs: list[dict[str, Any]], chosen: list[str], weeks: list[date]) -> list[UnstoredSpend]:
+def unstored_spend(pooled: list[PooledRun]) -> list[UnstoredSpend]:
     """The unstored spend of the pooled runs that have some (``RunSummary.unstored_cost_usd``)."""
-    positions = {w: i for i, w in enumerate(weeks)}
-    pooled = set(chosen)
-    out = []
-    for run in runs:
-        summary = run.get("summary_json")
-        pos = positions.get(as_week(run["week"]))
-        if run["run_id"] not in pooled or pos is None or not isinstance(summary, str):
-            continue
-        stored = json.loads(summary)
-        if stored.get("unstored_cost_usd") is None:
-            continue
-        out.append(
-            UnstoredSpend(
-                run["run_id"],
-                pos,
-                float(stored["unstored_cost_usd"]),
-                int(stored.get("unstored_prompt_tokens") or 0),
-                int(stored.get("unstored_completion_tokens") or 0),
-                float(stored.get("judge_cost_usd") or 0.0),
-            )
+    return [
+        UnstoredSpend(
+            run.run_id,
+            run.position,
+            run.summary.unstored_cost_usd,
+            run.summary.unstored_prompt_tokens or 0,
+            run.summary.unstored_completion_tokens or 0,
+            run.summary.judge_cost_usd or 0.0,
         )
-    return out
+        for run in pooled
+        if run.summary.unstored_cost_usd is not None
+    ]
 
 
 def as_week(value: Any) -> date:
