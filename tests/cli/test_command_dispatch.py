@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typer.models import CommandInfo
 
 from evalkit.cli import load_commands
-from evalkit.cli.app import app
+from evalkit.cli.app import _name, app
 from tests.conftest import REPO, CliResult
 
 app_for = load_commands()  # every command module has added its commands to `app`
@@ -77,7 +77,7 @@ def test_a_bug_exits_70_with_its_traceback_not_1() -> None:
         "import sys\n"
         "def app_for(args):\n    raise RuntimeError('a bug in evalkit')\n"
         "import evalkit.cli\n"
-        "evalkit.cli.load_commands = lambda: app_for\n"
+        "evalkit.cli.load_commands = lambda *_: app_for\n"
         "sys.argv = ['evalkit', 'runs']\n"
         "evalkit.cli.main()\n"
     )
@@ -87,3 +87,46 @@ def test_a_bug_exits_70_with_its_traceback_not_1() -> None:
     assert proc.returncode == 70, proc.stderr
     assert "RuntimeError: a bug in evalkit" in proc.stderr
     assert proc.stderr.rstrip().endswith("please report it with the traceback above")
+
+
+def test_each_command_is_mapped_to_the_module_that_adds_it() -> None:
+    from evalkit.cli import COMMAND_MODULES
+
+    added = {_name(c): c.callback.__module__ for c in app.registered_commands if c.callback}
+    for group in app.registered_groups:
+        assert group.name is not None and group.typer_instance is not None
+        added[group.name] = next(
+            c.callback.__module__ for c in group.typer_instance.registered_commands if c.callback
+        )
+    assert {name: f"evalkit.cli.{module}" for name, module in COMMAND_MODULES.items()} == added
+
+
+def test_a_command_process_imports_its_own_module_alone() -> None:
+    # the console script's process: `main()` without arguments reads sys.argv and ends the process
+    code = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print(sorted(m for m in sys.modules if m.startswith('evalkit.cli.')"
+        " and m.rsplit('.', 1)[1] in COMMANDS)))\n"
+        "from evalkit.cli import COMMAND_MODULES as COMMANDS, main\n"
+        "COMMANDS = set(COMMANDS.values())\n"
+        "sys.argv = ['evalkit', *sys.argv[1:]]\n"
+        "main()\n"
+    )
+
+    def imported(*args: str) -> tuple[int, str, str]:
+        proc = subprocess.run(
+            [sys.executable, "-c", code, *args],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            timeout=60,
+            check=False,
+        )
+        return proc.returncode, proc.stdout.splitlines()[-1], proc.stderr
+
+    assert imported("runs", "--help")[:2] == (0, "['evalkit.cli.results']")
+    assert imported("labels", "--help")[:2] == (0, "['evalkit.cli.view']")
+    code_, modules, _ = imported("--help")  # the listing: every module
+    assert code_ == 0 and modules.count("evalkit.cli.") == 12
+    code_, modules, stderr = imported("rn")  # a misspelt name: every module, for the suggestions
+    assert code_ == 2 and "Did you mean 'run', 'runs'?" in stderr and modules.count("evalkit.cli.") == 12
