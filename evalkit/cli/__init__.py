@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from evalkit.cli.collector import pause_for_start_up
+from evalkit.cli.process import mark_ending
 from evalkit.cli.pydantic_plugins import skip_plugin_discovery
 from evalkit.cli.terminal import escape_controls
 from evalkit.errors import EvalkitError, ExitCode
@@ -42,6 +43,7 @@ def main(argv: list[str] | None = None) -> None:
     begin (:mod:`evalkit.cli.collector`).
     """
     if argv is None:
+        mark_ending()  # evalkit.cli.process
         skip_plugin_discovery()
         if sys.argv[1:2] == ["run"]:
             pause_for_start_up()  # until the run's calls begin (evalkit.cli.collector)

@@ -281,10 +281,11 @@ def _print_cell(store: Any, outcome: Any, *, decided_later: bool = False, close_
     from evalkit.analysis.field_metrics import field_metrics_of_counts
     from evalkit.cli.console import print_summary
     from evalkit.cli.field_table import print_field_metrics
+    from evalkit.cli.process import ends_after_command
 
     failures = explain_cases(store, outcome.run.run_id, limit=SUMMARY_FAILURES)
     fields = field_metrics_of_counts(store.field_slot_counts(outcome.run.run_id))
     if close_store:
-        store.close_in_background()
+        store.close_in_background(process_ends=ends_after_command())
     print_summary(outcome.run, outcome.summary, failures, SUMMARY_FAILURES, decided_later=decided_later)
     print_field_metrics(fields, limit=5, config=outcome.run.config)

@@ -88,6 +88,7 @@ class DuckDBBackend:
         self._holding = 0
         self._closing: threading.Thread | None = None  # see close_in_background
         self._close_error: BaseException | None = None
+        self._checkpointed: threading.Event | None = None  # set once the closing's checkpoint is done
         self.handoffs = 0  # times this process let go of the file for another one
         self.read_only = False  # the last open fell back to reading (see _read_only_fallback)
 
@@ -133,31 +134,55 @@ class DuckDBBackend:
                     self._held.close()
                     self._held = None
                 if not self._holding:
-                    self._finish_closing()
+                    self._finish_closing(checkpoint_only=True)
 
-    def close_in_background(self) -> None:
+    def close_in_background(self, *, process_ends: bool = False) -> None:
         """Close the held connection on a thread while the caller goes on: a run prints its summary
         meanwhile, and DuckDB's checkpoint at close (~20 ms) runs without the GIL. The end of
         :meth:`hold` waits for it and raises its error; a store call before then waits too, and
-        opens the file again."""
+        opens the file again.
+
+        ``process_ends``: nothing uses the store again and the process ends soon after (the
+        console script's, which skips the interpreter's teardown). The end of :meth:`hold` then
+        waits for the checkpoint alone, after which the file holds everything and no ``.wal`` is
+        left, not for the engine's teardown (~7 ms freeing memory the process's end frees anyway);
+        the thread is a daemon, so the process's end does not wait for it either."""
         with self._in_use:
             if self._held is None or self._closing is not None:
                 return
             con, self._held = self._held, None
-            self._closing = threading.Thread(target=self._close, args=(con,), name="evalkit-db-close")
+            self._checkpointed = threading.Event() if process_ends else None
+            self._closing = threading.Thread(
+                target=self._close, args=(con,), name="evalkit-db-close", daemon=process_ends
+            )
             self._closing.start()
 
     def _close(self, con: duckdb.DuckDBPyConnection) -> None:
+        checkpointed = self._checkpointed
         try:
+            if checkpointed is not None:
+                con.execute("CHECKPOINT")
+                checkpointed.set()
             con.close()
         except BaseException as exc:  # raised where the close is waited for
             self._close_error = exc
+        finally:
+            if checkpointed is not None:
+                checkpointed.set()
 
-    def _finish_closing(self) -> None:
+    def _finish_closing(self, *, checkpoint_only: bool = False) -> None:
+        """Wait for the close in flight and raise its error; ``checkpoint_only`` (the end of
+        :meth:`hold`): of a close for a process that ends, wait for its checkpoint alone."""
         if self._closing is None:
             return
+        checkpointed = self._checkpointed
+        if checkpoint_only and checkpointed is not None:
+            checkpointed.wait()
+            if self._close_error is None:
+                return  # the engine's teardown goes on, and ends with the process
         self._closing.join()
         self._closing = None
+        self._checkpointed = None
         error, self._close_error = self._close_error, None
         if error is not None:
             raise error

@@ -91,13 +91,13 @@ class Store(CaseReads):
         with hold():
             yield self
 
-    def close_in_background(self) -> None:
+    def close_in_background(self, *, process_ends: bool = False) -> None:
         """Let a held database close on a thread while the caller goes on (DuckDB; see
-        :meth:`evalkit.store.duckdb.DuckDBBackend.close_in_background`). Nothing changes for a
-        backend without it."""
+        :meth:`evalkit.store.duckdb.DuckDBBackend.close_in_background`, and its ``process_ends``).
+        Nothing changes for a backend without it."""
         close = getattr(self.backend, "close_in_background", None)
         if close is not None:
-            close()
+            close(process_ends=process_ends)
 
     @contextmanager
     def _connection(self) -> Iterator[Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -381,6 +382,59 @@ def test_an_error_closing_in_the_background_is_raised_where_the_hold_ends(tmp_pa
         backend = store.backend
         backend._held = FailingClose(backend._held)  # type: ignore[attr-defined]
         store.close_in_background()
+
+
+class _SlowTeardown:
+    """A held connection whose close (the engine's teardown, after the checkpoint) waits for
+    ``release``: the hold's end must not wait for it when the process ends."""
+
+    def __init__(self, con: Any, release: threading.Event, order: list[str]) -> None:
+        self.con, self.release, self.order = con, release, order
+
+    def execute(self, sql: str, *params: Any) -> Any:
+        return self.con.execute(sql, *params)
+
+    def close(self) -> None:
+        self.release.wait(timeout=20)
+        self.con.close()
+        self.order.append("teardown done")
+
+
+def test_a_close_for_an_ending_process_waits_for_the_checkpoint_not_the_teardown(tmp_path: Path) -> None:
+    db, release, order = tmp_path / "r.duckdb", threading.Event(), []
+    with held_store(db) as store:
+        store.create_run(make_run())
+        store.add_results("s-1", [make_result("c1"), make_result("c2")])
+        backend = store.backend
+        backend._held = _SlowTeardown(backend._held, release, order)  # type: ignore[attr-defined]
+        store.close_in_background(process_ends=True)
+    order.append("hold ended")
+    # the checkpoint emptied the log into the file before the hold ended: nothing lives in a .wal
+    assert not (tmp_path / "r.duckdb.wal").exists()
+    release.set()
+    closing = backend._closing  # type: ignore[attr-defined]
+    assert closing is not None and closing.daemon  # the process's end does not wait for it
+    closing.join()
+    assert order == ["hold ended", "teardown done"]
+    assert list(open_store(db).case_results("s-1")["case_id"]) == ["c1", "c2"]
+
+
+def test_a_failed_checkpoint_for_an_ending_process_is_raised_where_the_hold_ends(tmp_path: Path) -> None:
+    class FailingCheckpoint:
+        def __init__(self, con: Any) -> None:
+            self.con = con
+
+        def execute(self, sql: str) -> None:
+            raise duckdb.IOException("could not write the checkpoint: no space left on device")
+
+        def close(self) -> None:
+            self.con.close()
+
+    with pytest.raises(duckdb.IOException, match="no space left"), held_store(tmp_path / "r.duckdb") as store:
+        store.create_run(make_run())
+        backend = store.backend
+        backend._held = FailingCheckpoint(backend._held)  # type: ignore[attr-defined]
+        store.close_in_background(process_ends=True)
 
 
 def test_response_cache_rows_keep_the_first_answer_for_a_key(tmp_path: Path) -> None:
