@@ -43,7 +43,7 @@ from evalkit.errors import ConfigError, ProviderError
 from evalkit.providers.base import Completion, CompletionRequest, Provider, provider, target_hashers
 from evalkit.providers.file_inputs import FileInput, blank_text_layers
 from evalkit.providers.openai_compat import _TRANSIENT_STATUS
-from evalkit.suite.yamlfile import load_yaml
+from evalkit.suite.yamlfile import LocatedYaml, load_yaml
 
 if TYPE_CHECKING:
     import aiohttp
@@ -112,6 +112,11 @@ def _config_path(model: str, base_dir: Path | None) -> Path:
 
 def load_http_spec(model: str, base_dir: Path | None = None) -> HttpTargetSpec:
     """Read and validate the file an ``http:`` model string names (one-line ConfigError otherwise)."""
+    return _load_located(model, base_dir)[0]
+
+
+def _load_located(model: str, base_dir: Path | None) -> tuple[HttpTargetSpec, LocatedYaml]:
+    """The file's spec and the line of each of its values, for errors found after loading."""
     path = _config_path(model, base_dir)
     if not path.is_file():
         raise ConfigError(f"target {model!r}: file not found", path=path)
@@ -127,21 +132,31 @@ def load_http_spec(model: str, base_dir: Path | None = None) -> HttpTargetSpec:
             "unknown field" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
         )
         raise ConfigError(f"{loc}: {msg}", path=path, line=located.line_of(tuple(err["loc"]))) from None
-    templates = [
-        (("url",), spec.url),
-        (("body",), spec.body),
-        *((("query", k), v) for k, v in spec.query.items()),
-    ]
-    for where, source in templates:
+    _templates(spec, located)  # a syntax error is the file's, found when it loads
+    return spec, located
+
+
+def _templates(spec: HttpTargetSpec, located: LocatedYaml) -> dict[tuple[str, ...], jinja2.Template]:
+    """The url, query and body templates, in the order they render, keyed by their place in the
+    file; a syntax error names its line."""
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False)
+    # `{{ doc | tojson }}` writes a file as the default body does, not a TypeError
+    env.policies["json.dumps_kwargs"] = {"sort_keys": True, "default": _file_json}
+    sources: dict[tuple[str, ...], str] = {("url",): spec.url}
+    sources.update((("query", k), v) for k, v in spec.query.items())
+    if spec.body is not None:
+        sources[("body",)] = spec.body
+    templates = {}
+    for where, source in sources.items():
         try:
-            jinja2.Environment().parse(source or "")
+            templates[where] = env.from_string(source)
         except jinja2.TemplateSyntaxError as exc:
             raise ConfigError(
                 f"{'.'.join(where)}: template syntax error: {exc.message}",
-                path=path,
+                path=located.path,
                 line=located.line_of(where),
             ) from None
-    return spec
+    return templates
 
 
 def http_spec_problem(model: str, base_dir: Path | None = None) -> ConfigError | None:
@@ -157,61 +172,66 @@ def http_spec_problem(model: str, base_dir: Path | None = None) -> ConfigError |
     return None
 
 
-def _headers(spec: HttpTargetSpec, path: Path) -> dict[str, str]:
-    def value(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name not in os.environ:
-            raise ConfigError(f"header needs environment variable {name}, which is not set", path=path)
-        return os.environ[name]
-
-    headers = {name: _ENV_VAR.sub(value, text) for name, text in spec.headers.items()}
+def _headers(spec: HttpTargetSpec, located: LocatedYaml) -> dict[str, str]:
+    headers = {}
+    for name, text in spec.headers.items():
+        for variable in _ENV_VAR.findall(text):
+            if variable not in os.environ:
+                raise ConfigError(
+                    f"headers.{name}: needs environment variable {variable}, which is not set",
+                    path=located.path,
+                    line=located.line_of(("headers", name)),
+                )
+        headers[name] = _ENV_VAR.sub(lambda match: os.environ[match.group(1)], text)
     if spec.method == "POST":
         headers.setdefault("Content-Type", "application/json")
     return headers
 
 
+class RequestTemplateError(ProviderError):
+    """A request template failed on a case's values; ``where`` is its place in the file (None for
+    the default body)."""
+
+    def __init__(self, message: str, where: tuple[str, ...] | None) -> None:
+        super().__init__(message, transient=False)
+        self.where = where
+
+
 class HttpRequestTemplate:
     """The request an ``http:`` target file describes, rendered from a case's input variables."""
 
-    def __init__(self, spec: HttpTargetSpec, path: Path) -> None:
+    def __init__(self, spec: HttpTargetSpec, located: LocatedYaml) -> None:
         self.spec = spec
-        self.path = path
-        env = jinja2.Environment(
-            undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False
-        )
-        # `{{ doc | tojson }}` writes a file as the default body does, not a TypeError
-        env.policies["json.dumps_kwargs"] = {"sort_keys": True, "default": _file_json}
-        try:
-            self._url = env.from_string(spec.url)
-            self._body = env.from_string(spec.body) if spec.body is not None else None
-            self._query = {k: env.from_string(v) for k, v in spec.query.items()}
-        except jinja2.TemplateSyntaxError as exc:
-            raise ConfigError(f"template syntax error: {exc.message}", path=path) from None
+        self.path = located.path
+        self.located = located
+        self._templates = _templates(spec, located)
 
     @classmethod
     def load(cls, model: str, base_dir: Path | None = None) -> HttpRequestTemplate:
         """The request template of the file an ``http:`` model string names."""
-        return cls(load_http_spec(model, base_dir), _config_path(model, base_dir))
+        return cls(*_load_located(model, base_dir))
 
     def render(self, variables: dict[str, Any]) -> tuple[str, dict[str, str], bytes | None]:
-        """URL, query parameters and body (None for GET); ProviderError for a variable the case lacks
-        or a template that fails on the case's values."""
-        try:
-            url = self._url.render(**variables)
-            query = {k: t.render(**variables) for k, t in self._query.items()}
-            if self.spec.method == "GET":
-                body = None
-            elif self._body is not None:
-                body = self._body.render(**variables).encode()
-            else:
+        """URL, query parameters and body (None for GET); :class:`RequestTemplateError` for a
+        variable the case lacks or a template that fails on the case's values."""
+        rendered = {
+            where: _render(where, template, variables)
+            for where, template in self._templates.items()
+            if where != ("body",) or self.spec.method == "POST"
+        }
+        if self.spec.method == "GET":
+            body = None
+        elif ("body",) in rendered:
+            body = rendered[("body",)].encode()
+        else:
+            try:
                 body = json.dumps(variables, ensure_ascii=False, default=_file_json).encode()
-        except jinja2.UndefinedError as exc:
-            raise ProviderError(f"request template: {exc.message}", transient=False) from None
-        except Exception as exc:  # {{ n + 1 }} on text, a filter given the wrong type: the file's error
-            raise ProviderError(
-                f"request template failed: {type(exc).__name__}: {exc}", transient=False
-            ) from None
-        return url, query, body
+            except Exception as exc:  # a value the default body cannot write
+                raise RequestTemplateError(
+                    f"request body failed: {type(exc).__name__}: {exc}", None
+                ) from None
+        query = {where[1]: value for where, value in rendered.items() if where[0] == "query"}
+        return rendered[("url",)], query, body
 
     def unsent_problem(self, variables: dict[str, Any]) -> str | None:
         """Why a case's request must not be sent: it carries a PDF's text (the default body's
@@ -241,10 +261,10 @@ class HttpTarget:
 
     def __init__(self, model: str, base_dir: Path | None = None) -> None:
         self.model = model
-        self.path = path = _config_path(model, base_dir)
-        self.spec = load_http_spec(model, base_dir)
-        self.headers = _headers(self.spec, path)  # read once: a missing variable fails before any call
-        self.template = HttpRequestTemplate(self.spec, path)
+        self.path = _config_path(model, base_dir)
+        self.spec, located = _load_located(model, base_dir)
+        self.headers = _headers(self.spec, located)  # read once: a missing variable fails before any call
+        self.template = HttpRequestTemplate(self.spec, located)
         self._session: aiohttp.ClientSession | None = None
 
     def enforces_timeout(self, request: CompletionRequest) -> bool:
@@ -255,8 +275,9 @@ class HttpTarget:
         cases lack fails here, before any call, not as every case's error."""
         try:
             self.template.render(request.variables or {})
-        except ProviderError as exc:
-            raise ConfigError(exc.message, path=self.path) from None
+        except RequestTemplateError as exc:
+            line = self.template.located.line_of(exc.where) if exc.where is not None else None
+            raise ConfigError(exc.message, path=self.path, line=line) from None
 
     @cached_property
     def _aiohttp(self) -> Any:
@@ -326,8 +347,23 @@ def _http_hash(model: str, base_dir: Path | None = None) -> str:
 target_hashers.register("http", _http_hash)
 
 
+def _render(where: tuple[str, ...], template: jinja2.Template, variables: dict[str, Any]) -> str:
+    """One of the file's templates rendered; its failure is a :class:`RequestTemplateError` naming it."""
+    dotted = ".".join(where)
+    try:
+        return template.render(**variables)
+    except jinja2.UndefinedError as exc:
+        raise RequestTemplateError(f"{dotted}: request template: {exc.message}", where) from None
+    except Exception as exc:  # {{ n + 1 }} on text, a filter given the wrong type: the file's error
+        raise RequestTemplateError(
+            f"{dotted}: request template failed: {type(exc).__name__}: {exc}", where
+        ) from None
+
+
 def _file_json(value: Any) -> Any:
     """A ``$file`` input in the default JSON body (:meth:`FileInput.as_json`)."""
+    if isinstance(value, jinja2.Undefined):  # `{{ nosuch | tojson }}`: StrictUndefined's str() names it
+        str(value)
     if not isinstance(value, FileInput):
         raise TypeError(f"{type(value).__name__} is not JSON serializable")
     return value.as_json()

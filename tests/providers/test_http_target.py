@@ -263,7 +263,9 @@ def test_a_request_template_naming_a_missing_variable_fails_before_any_call(
     suite = write_suite(tmp_path / "s", service.url, extra='body: \'{"t": "{{ nosuch }}"}\'\n')
     result = cli("run", str(suite), "--db", str(tmp_path / "r.duckdb"), "--no-progress")
     assert result.exit_code == 2, result.stdout + result.stderr
-    assert f"{tmp_path / 's' / 'service.yaml'}: request template: 'nosuch' is undefined" in result.stderr
+    assert (
+        f"{tmp_path / 's' / 'service.yaml'}:5: body: request template: 'nosuch' is undefined" in result.stderr
+    )
     assert service.seen == [] and not (tmp_path / "r.duckdb").exists()
 
 

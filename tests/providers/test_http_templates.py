@@ -1,4 +1,5 @@
-"""``http:`` request templates that serialise a file or fail on a case's values."""
+"""``http:`` request templates that serialise a file or fail on a case's values, and headers whose
+environment variable is not set: each error names the file and the line of its entry."""
 
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ def test_a_body_template_failing_on_the_cases_values_is_one_line_before_any_call
     monkeypatch.setenv("CLEANER_TOKEN", "t")
     suite = write_suite(tmp_path / "s", service.url, extra="body: '{\"n\": {{ title + 1 }} }'\n")
     result = cli("run", str(suite), "--db", str(tmp_path / "r.duckdb"), "--no-progress")
-    line = one_error_line(result, 2, str(suite.parent / "service.yaml"))
+    line = one_error_line(result, 2, f"{suite.parent / 'service.yaml'}:5: body: request template failed")
     assert "request template failed: TypeError: can only concatenate str" in line
     assert service.seen == [] and not (tmp_path / "r.duckdb").exists()
 
@@ -66,3 +67,49 @@ def test_a_template_syntax_error_names_the_files_line(
     assert service.seen == [] and not (tmp_path / "r.duckdb").exists(), line
     linted = cli("lint", str(suite))
     assert linted.exit_code == 2 and f"{config}:5: error target: query.lang: template syntax" in linted.stdout
+
+
+@pytest.mark.parametrize(
+    ("path", "extra", "where"),
+    [
+        ("/clean/{{ nosuch }}", "", "1: url"),
+        ("/clean", "query:\n  source: evalkit\n  lang: '{{ nosuch }}'\n", "7: query.lang"),
+        ("/clean", 'body: \'{"t": "{{ nosuch }}"}\'\n', "5: body"),
+        ("/clean", 'body: |\n  {"t": {{ nosuch | tojson }}}\n', "5: body"),  # was a TypeError's text
+    ],
+    ids=["url", "query", "body", "body-tojson"],
+)
+def test_a_template_naming_a_variable_the_cases_lack_names_its_line(
+    path: str,
+    extra: str,
+    where: str,
+    service: Service,
+    cli: Callable[..., CliResult],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """It named the file only, not which of its templates names the variable."""
+    monkeypatch.setenv("CLEANER_TOKEN", "t")
+    suite = write_suite(tmp_path / "s", service.url, path=path, extra=extra)
+    config = suite.parent / "service.yaml"
+    result = cli("run", str(suite), "--db", str(tmp_path / "r.duckdb"), "--no-progress")
+    one_error_line(result, 2, f"{config}:{where}: request template: 'nosuch' is undefined")
+    assert service.seen == [] and not (tmp_path / "r.duckdb").exists()
+
+
+def test_a_header_naming_an_unset_environment_variable_names_the_headers_line(
+    service: Service, cli: Callable[..., CliResult], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It named the file only: with several headers, not which one needs the variable."""
+    monkeypatch.delenv("CLEANER_TOKEN", raising=False)
+    monkeypatch.setenv("CLEANER_USER", "me")
+    suite = write_suite(tmp_path / "s", service.url)
+    config = suite.parent / "service.yaml"
+    config.write_text(config.read_text().replace("headers:\n", "headers:\n  X-User: ${CLEANER_USER}\n"))
+    result = cli("run", str(suite), "--db", str(tmp_path / "r.duckdb"), "--no-progress")
+    one_error_line(
+        result,
+        2,
+        f"{config}:5: headers.Authorization: needs environment variable CLEANER_TOKEN, which is not set",
+    )
+    assert service.seen == [] and not (tmp_path / "r.duckdb").exists()
