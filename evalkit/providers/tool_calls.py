@@ -20,28 +20,39 @@ import json
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from evalkit.errors import ConfigError
 from evalkit.suite.output_schema import check_schema
+from evalkit.suite.textfile import json_array_item_lines, json_value_line, parse_json, read_utf8
+from evalkit.suite.yamlfile import load_yaml
+
+
+class ToolError(ValueError):
+    """A tool definition evalkit cannot send; ``index`` is the offending tool's place in the list
+    (None when the list itself is wrong), so the error can name its line."""
+
+    def __init__(self, message: str, index: int | None) -> None:
+        super().__init__(message)
+        self.index = index
 
 
 def normalise_tools(raw: Any, where: str) -> list[dict[str, Any]]:
-    """Tools in OpenAI's form; ValueError naming the bad tool otherwise."""
+    """Tools in OpenAI's form; :class:`ToolError` naming the bad tool otherwise."""
     if not isinstance(raw, list) or not raw:
-        raise ValueError(f"{where}: tools must be a non-empty list")
+        raise ToolError(f"{where}: tools must be a non-empty list", None)
     tools = []
     for i, item in enumerate(raw):
         function = item.get("function", item) if isinstance(item, dict) else None
         if not isinstance(function, dict) or not isinstance(function.get("name"), str):
-            raise ValueError(f"{where}: tool {i} needs a `name`")
+            raise ToolError(f"{where}: tool {i} needs a `name`", i)
         parameters = function.get("parameters", {"type": "object", "properties": {}})
         if not isinstance(parameters, dict):
-            raise ValueError(f"{where}: tool {function['name']!r}: `parameters` must be a JSON Schema object")
+            raise ToolError(
+                f"{where}: tool {function['name']!r}: `parameters` must be a JSON Schema object", i
+            )
         try:  # a broken schema is sent to every call and the model's arguments are shaped by it
             check_schema(parameters)
         except ValueError as exc:
-            raise ValueError(f"{where}: tool {function['name']!r}: `parameters`: {exc}") from None
+            raise ToolError(f"{where}: tool {function['name']!r}: `parameters`: {exc}", i) from None
         entry = {"name": function["name"], "parameters": parameters}
         if function.get("description"):
             entry["description"] = function["description"]
@@ -50,22 +61,27 @@ def normalise_tools(raw: Any, where: str) -> list[dict[str, Any]]:
 
 
 def load_tools(value: str | list[dict[str, Any]], base_dir: Path) -> list[dict[str, Any]]:
-    """``target.tools``: a file (JSON or YAML) or an inline list, normalised; ConfigError if unusable."""
+    """``target.tools``: a file (JSON or YAML) or an inline list, normalised. A file's error is a
+    ConfigError naming the file and the offending tool's line; an inline list's is a :class:`ToolError`
+    (the suite file's lines are its loader's)."""
     if isinstance(value, list):
-        try:
-            return normalise_tools(value, "target.tools")
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
+        return normalise_tools(value, "target.tools")
     path = base_dir / value
+    if not path.is_file():
+        raise ConfigError("tools file not found", path=path)
+    if path.suffix.lower() == ".json":
+        text = read_utf8(path, what="tools file").removeprefix("\ufeff")
+        try:
+            return normalise_tools(parse_json(text, path), "tools")
+        except ToolError as exc:
+            line = json_value_line(text) if exc.index is None else json_array_item_lines(text)[exc.index]
+            raise ConfigError(str(exc), path=path, line=line) from None
+    located = load_yaml(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError:
-        raise ConfigError("tools file not found", path=path) from None
-    try:
-        raw = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
-        return normalise_tools(raw, "tools")
-    except (ValueError, yaml.YAMLError) as exc:
-        raise ConfigError(str(exc).replace("\n", " "), path=path) from None
+        return normalise_tools(located.data, "tools")
+    except ToolError as exc:
+        where = () if exc.index is None else (exc.index,)
+        raise ConfigError(str(exc), path=path, line=located.line_of(where)) from None
 
 
 def _field(obj: Any, name: str) -> Any:

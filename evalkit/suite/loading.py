@@ -17,7 +17,7 @@ from evalkit.cases import Case, CaseSource
 from evalkit.errors import ConfigError, UsageError
 from evalkit.providers.base import needs_prompt
 from evalkit.providers.file_inputs import check_file_inputs, has_file_refs, rebase_file_refs
-from evalkit.providers.tool_calls import load_tools
+from evalkit.providers.tool_calls import ToolError, load_tools
 from evalkit.scorers.base import ScoreFn, ScorerArgumentError, build_scorer, needs_expected
 from evalkit.suite.case_columns import ColumnMapping
 from evalkit.suite.output_schema import load_output_schema
@@ -269,8 +269,9 @@ def load_suite(path: Path | str) -> Suite:
     if target.tools is not None:
         try:
             tools = load_tools(target.tools, base)
-        except ConfigError as exc:
-            raise (exc if exc.path is not None else fail(exc.message, ("target", "tools"))) from None
+        except ToolError as exc:  # an inline list: the suite's line of the offending tool
+            tool = () if exc.index is None else (exc.index,)
+            raise fail(str(exc), ("target", "tools", *tool)) from None
 
     labels: set[str] = set()
     scorers = []

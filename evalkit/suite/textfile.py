@@ -77,6 +77,33 @@ def parse_json(text: str, path: Path, *, line: int | None = None) -> Any:
         raise ConfigError(f"cannot read this JSON: {exc}", path=path, line=line) from None
 
 
+def json_value_line(text: str) -> int:
+    """The line a JSON document's value starts on (past blank lines before it)."""
+    return text.count("\n", 0, _past_json_space(text, 0)) + 1
+
+
+def json_array_item_lines(text: str) -> list[int]:
+    """The line each item of a JSON array starts on, for ``text`` that :func:`parse_json` read as an
+    array: an error about one item can name its line."""
+    decoder = json.JSONDecoder()
+    at = _past_json_space(text, _past_json_space(text, 0) + 1)  # the first item, past the "["
+    lines: list[int] = []
+    while text[at] != "]":
+        lines.append(text.count("\n", 0, at) + 1)
+        _, end = decoder.raw_decode(text, at)
+        at = _past_json_space(text, end)
+        if text[at] == ",":
+            at = _past_json_space(text, at + 1)
+    return lines
+
+
+def _past_json_space(text: str, at: int) -> int:
+    """The index of the first character at or after ``at`` that is not whitespace JSON allows."""
+    while at < len(text) and text[at] in " \t\n\r":
+        at += 1
+    return at
+
+
 def json_document(path: Path, *, what: str = "file") -> Any:
     """A whole JSON file (a labels list, a .json log), read as UTF-8 past a byte order mark."""
     return parse_json(read_utf8(path, what=what, max_bytes=1 << 30).removeprefix("\ufeff"), path)

@@ -187,7 +187,7 @@ def test_tools_are_part_of_the_cache_key_and_a_bad_tools_file_is_exit_2(
         "  tools: tools.yaml\ncases: [cases.jsonl]\nscorers:\n  - name: tool_call\n"
     )
     result = cli("run", str(root), "--db", str(tmp_path / "r.duckdb"), "--no-progress")
-    assert result.exit_code == 2 and "tools.yaml: tools: tool 0 needs a `name`" in result.stderr
+    assert result.exit_code == 2 and "tools.yaml:1: tools: tool 0 needs a `name`" in result.stderr
     from evalkit.providers.calls import cache_key
     from evalkit.run.evaluate import prepare_target
 
@@ -219,7 +219,7 @@ def test_a_tool_whose_parameters_are_not_a_json_schema_is_exit_2(
     result = cli("lint", str(root))
     assert result.exit_code == 2, result.stdout + result.stderr
     assert result.stderr.strip().endswith(
-        "tools.yaml: tools: tool 'create_invoice': `parameters`: not a valid JSON Schema: "
+        "tools.yaml:1: tools: tool 'create_invoice': `parameters`: not a valid JSON Schema: "
         "properties.total.type: 'numbr' is not valid under any of the given schemas"
     )
     # inline: the suite's line of target.tools
