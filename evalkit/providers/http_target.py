@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     import aiohttp
 
 _ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_HEADER_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # RFC 9110: no control character but tab
 _PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 # the whole of a path json_path reads: `$`, a first name or neither, then `.name` and `[index]` steps
 _JSON_PATH = re.compile(r"(?:\$|[^.\[\]$][^.\[\]]*|(?=[.\[]))(?:\.[^.\[\]]+|\[\d+\])*")
@@ -175,14 +176,26 @@ def http_spec_problem(model: str, base_dir: Path | None = None) -> ConfigError |
 def _headers(spec: HttpTargetSpec, located: LocatedYaml) -> dict[str, str]:
     headers = {}
     for name, text in spec.headers.items():
-        for variable in _ENV_VAR.findall(text):
+        variables = _ENV_VAR.findall(text)
+        line = located.line_of(("headers", name))
+        for variable in variables:
             if variable not in os.environ:
                 raise ConfigError(
                     f"headers.{name}: needs environment variable {variable}, which is not set",
                     path=located.path,
-                    line=located.line_of(("headers", name)),
+                    line=line,
                 )
-        headers[name] = _ENV_VAR.sub(lambda match: os.environ[match.group(1)], text)
+        value = _ENV_VAR.sub(lambda match: os.environ[match.group(1)], text)
+        if _HEADER_CONTROL.search(name + value):  # the request would fail, every case of it
+            tainted = [v for v in variables if _HEADER_CONTROL.search(os.environ[v])]
+            origin = f" (from environment variable {tainted[0]})" if tainted else ""
+            raise ConfigError(
+                f"headers.{name}: holds a control character such as a line break{origin}, "
+                "which an HTTP header cannot carry",
+                path=located.path,
+                line=line,
+            )
+        headers[name] = value
     if spec.method == "POST":
         headers.setdefault("Content-Type", "application/json")
     return headers

@@ -113,3 +113,21 @@ def test_a_header_naming_an_unset_environment_variable_names_the_headers_line(
         f"{config}:5: headers.Authorization: needs environment variable CLEANER_TOKEN, which is not set",
     )
     assert service.seen == [] and not (tmp_path / "r.duckdb").exists()
+
+
+def test_a_header_whose_variable_holds_a_line_break_is_refused_at_its_line(
+    service: Service, cli: Callable[..., CliResult], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """aiohttp refused each request with a ValueError, and the run lost its cases: `Cases 0`, exit 3."""
+    monkeypatch.setenv("CLEANER_TOKEN", "t0k\nX-Injected: 1")
+    suite = write_suite(tmp_path / "s", service.url)
+    config = suite.parent / "service.yaml"
+    result = cli("run", str(suite), "--db", str(tmp_path / "r.duckdb"), "--no-progress")
+    line = one_error_line(
+        result,
+        2,
+        f"{config}:4: headers.Authorization: holds a control character such as a line break "
+        "(from environment variable CLEANER_TOKEN), which an HTTP header cannot carry",
+    )
+    assert "t0k" not in line  # the secret is not printed
+    assert service.seen == [] and not (tmp_path / "r.duckdb").exists()
