@@ -84,6 +84,7 @@ def compare(
     from evalkit.cli.human_baseline import print_baseline_rates
     from evalkit.errors import UsageError
     from evalkit.store import open_store
+    from evalkit.store.baselines import BaselineStore
 
     store = open_store(db, must_exist=True)
     if len(refs) > 2:
@@ -93,15 +94,8 @@ def compare(
             raise UsageError("--judge compares two runs: name run A and run B")
         _compare_group(store, refs[0], reference, alpha, min_effect, seed, summary_md, allow_scoring_change)
         return
-    from evalkit.store.baselines import BaselineStore
-
-    names = BaselineStore(store)  # either run may be named by a baseline: `evalkit compare main latest`
-    if names.is_name(refs[1]) and not names.is_name(refs[0]):  # the run first: the name is of its suite
-        run_a = names.run_named(refs[0])
-        run_b = names.run_named(refs[1], run_a.suite_name)
-    else:
-        run_b = names.run_named(refs[1])
-        run_a = names.run_named(refs[0], run_b.suite_name)
+    # either run may be named by a baseline: `evalkit compare main latest`
+    run_a, run_b = BaselineStore(store).run_pair(refs[0], refs[1])
     if run_a.run_id == run_b.run_id:
         raise UsageError(f"both arguments name run {run_a.run_id}; compare two different runs")
     a_alpha, a_effect = _thresholds(run_b, alpha, min_effect)
@@ -301,6 +295,7 @@ def _compare_group(
     from evalkit.cli.safe_console import SafeConsole as Console
     from evalkit.errors import UsageError
     from evalkit.report.formatting import pvalue, run_cost_cell
+    from evalkit.store.baselines import BaselineStore
     from evalkit.store.groups import group_runs
 
     runs = group_runs(store, ref)
@@ -308,7 +303,7 @@ def _compare_group(
         raise UsageError(f"group {ref!r} holds {len(runs)} run; compare needs at least two")
     base = runs[0]
     if reference is not None:
-        chosen = store.get_run(reference)
+        chosen = BaselineStore(store).run_named(reference, base.suite_name)
         if chosen.run_id not in {r.run_id for r in runs}:
             raise UsageError(f"run {chosen.run_id} is not in group {runs[0].group_id}")
         base = chosen

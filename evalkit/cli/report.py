@@ -16,14 +16,14 @@ def report(
     run: str = typer.Argument(
         "latest",
         metavar="RUN",
-        help="Run id, unique prefix, or 'latest'. Or a run group (a prompts x models matrix): "
-        "its model frontier page.",
+        help="Run id, unique prefix, 'latest' or baseline name. Or a run group (a prompts x models "
+        "matrix): its model frontier page.",
     ),
     compare: str | None = typer.Option(
         None,
         "--compare",
-        help="A second run (or a baseline name of RUN's suite), shown side by side and compared with "
-        "RUN (RUN is the reference A, like `evalkit compare RUN RUN2`).",
+        help="A second run, shown side by side and compared with RUN, either named as `evalkit compare "
+        "RUN RUN2` names them (RUN is the reference A; a baseline name is one of the other run's suite).",
     ),
     out: Path | None = typer.Option(
         None,
@@ -43,22 +43,22 @@ def report(
     from evalkit.errors import UsageError
     from evalkit.report.html import write_report
     from evalkit.store import open_store
+    from evalkit.store.baselines import BaselineStore
 
     store = open_store(db, must_exist=True)
+    names = BaselineStore(store)  # runs named as `evalkit compare` names them
+    other = None
     try:
-        record = store.get_run(run)
+        if compare:
+            record, other = names.run_pair(run, compare)
+        else:
+            record = names.run_named(run)
     except UsageError:
         group = _group_runs(store, run)
         if group is None or compare is not None:
             raise
         _write_group_report(store, group, out, seed)
         return
-    if compare:
-        from evalkit.store.baselines import BaselineStore
-
-        other = BaselineStore(store).run_named(compare, record.suite_name)
-    else:
-        other = None
     if other is not None and other.run_id == record.run_id:
         raise UsageError(f"--compare names the same run {record.run_id}")
     try:

@@ -76,6 +76,16 @@ class BaselineStore:
             return self.store.get_run(named[0].run_id)
         return self._run(ref, f"suite {suite_name!r}" if suite_name else "any suite")
 
+    def run_pair(self, ref_a: str, ref_b: str) -> tuple[RunRecord, RunRecord]:
+        """Runs A and B of a comparison (``evalkit compare A B``, ``evalkit report A --compare B``),
+        each named as :meth:`run_named` reads it: a baseline name is one of the other run's suite, and
+        a name neither run nor baseline is looked for in the other run's suite (so the error says which)."""
+        if not self.is_name(ref_a) and (self.is_name(ref_b) or not self._stored(ref_b)):
+            run_a = self.run_named(ref_a)  # the run first: B is read for its suite
+            return run_a, self.run_named(ref_b, run_a.suite_name)
+        run_b = self.run_named(ref_b)
+        return self.run_named(ref_a, run_b.suite_name), run_b
+
     def is_name(self, ref: str) -> bool:
         """Whether ``ref`` is a baseline name of some suite."""
         return bool(self._named(ref))
@@ -87,6 +97,14 @@ class BaselineStore:
                 (name,),
             )
         return tuple(Baseline(*row) for row in rows)
+
+    def _stored(self, ref: str) -> bool:
+        """Whether ``ref`` names one stored run (an id, unique prefix or ``latest``)."""
+        try:
+            self.store.get_run(ref)
+        except UsageError:
+            return False
+        return True
 
     def _run(self, ref: str, whose: str) -> RunRecord:
         try:

@@ -34,14 +34,16 @@ CORRECT: dict[str, Callable[[int], bool]] = {
     "noise": lambda i: (i < 30 and i not in (5, 6)) or i in (31, 32),  # 2 down, 2 up
     "degraded": lambda i: 12 <= i < 30,  # 12 down
     "critical": lambda i: (i < 30 and i != 3) or i == 31,  # the critical case down, one up
+    "linked": lambda i: i < 27,  # 3 down, each answering with a link and a mention
 }
+WRONG = {"linked": "see @octocat at https://evil.example"}
 SCORERS = "  - name: json_fields\n    args: {fields: {answer: {match: exact}}}\n"
 
 
 def answer(body: dict[str, Any]) -> str:
     version = body["messages"][0]["content"].split()[-1]
     i = int(body["messages"][-1]["content"][1:])
-    return json.dumps({"answer": f"a{i}" if CORRECT[version](i) else "wrong"})
+    return json.dumps({"answer": f"a{i}" if CORRECT[version](i) else WRONG.get(version, "wrong")})
 
 
 @pytest.fixture
@@ -304,3 +306,43 @@ def test_a_run_scored_differently_from_its_baseline_cannot_pass_on_it(
     allowed = run(cli, suite, db, "--prompt", "degraded", "--baseline", "main", "--allow-scoring-change")
     assert allowed.exit_code == 0, allowed.stdout
     assert f"Regression gate PASSED against baseline {base_id}" in allowed.stdout
+
+
+def test_every_run_of_a_comparison_may_be_a_baseline_name(
+    cli: Callable[..., CliResult], suite: Path, db: Path
+) -> None:
+    assert run(cli, suite, db, "--prompt", "v1", "--prompt", "linked").exit_code == 1
+    runs = {r.prompt_version: r for r in open_store(db).list_runs()}
+    a, b = runs["v1"].run_id, runs["linked"].run_id
+    assert cli("baseline", "set", "main", a, "--db", str(db)).exit_code == 0
+    # report's RUN is compare's A: a name, read for the other run's suite, as `evalkit compare main B`
+    named = cli("report", "main", "--compare", b, "--db", str(db))
+    assert named.exit_code == 0, named.stderr
+    assert named.stdout.strip() == f"report written to reports/{a}-vs-{b}.html"
+    assert cli("report", b, "--compare", "main", "--db", str(db)).stdout.strip() == (
+        f"report written to reports/{b}-vs-{a}.html"
+    )
+    assert cli("report", "main", "--db", str(db)).stdout.strip() == f"report written to reports/{a}.html"
+    # a group's reference cell too
+    group = runs["v1"].group_id
+    assert group is not None
+    assert cli("baseline", "set", "candidate", b, "--db", str(db)).exit_code == 0
+    grouped = cli("compare", group, "--reference", "candidate", "--db", str(db))
+    assert grouped.exit_code == 0, grouped.stderr
+    assert f"group {group}: 2 runs, compared with {b}" in grouped.stdout
+
+    # an unknown name: the one line `evalkit compare` gives, wherever it is passed
+    unknown = (
+        "evalkit: error: no baseline 'release-9' of suite 'loop' and no run 'release-9' "
+        "(see `evalkit baseline list` and `evalkit runs`)"
+    )
+    for args in (
+        ("compare", "release-9", b),
+        ("compare", b, "release-9"),
+        ("report", "release-9", "--compare", b),
+        ("report", b, "--compare", "release-9"),
+        ("compare", group, "--reference", "release-9"),
+    ):
+        result = cli(*args, "--db", str(db))
+        assert result.exit_code == 2, args
+        assert result.stderr.strip() == unknown, args
