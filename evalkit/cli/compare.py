@@ -43,7 +43,7 @@ def compare(
     ),
     seed: BootstrapSeedOption = 0,
     flips: int = typer.Option(
-        FLIPS_SHOWN, "--flips", min=0, help="Flipped cases to show with their outputs."
+        FLIPS_SHOWN, "--flips", min=0, help="Flipped cases to list with their outputs, also in --summary-md."
     ),
     summary_md: Path | None = typer.Option(None, "--summary-md", help="Also write a markdown summary here."),
     db: DbOption = None,
@@ -92,7 +92,9 @@ def compare(
     if len(refs) == 1:
         if judge is not None:
             raise UsageError("--judge compares two runs: name run A and run B")
-        _compare_group(store, refs[0], reference, alpha, min_effect, seed, summary_md, allow_scoring_change)
+        _compare_group(
+            store, refs[0], reference, alpha, min_effect, seed, summary_md, allow_scoring_change, flips
+        )
         return
     # either run may be named by a baseline: `evalkit compare main latest`
     run_a, run_b = BaselineStore(store).run_pair(refs[0], refs[1])
@@ -129,7 +131,8 @@ def compare(
         from evalkit.report.markdown import comparison_markdown
 
         line = rates.line if rates is not None else None
-        _write(summary_md, comparison_markdown(comparison, pairwise=pairwise, baseline_line=line))
+        md = comparison_markdown(comparison, pairwise=pairwise, baseline_line=line, flips=flips)
+        _write(summary_md, md)
     if pairwise is not None:
         from evalkit.gate.pairwise import pairwise_exit_code
 
@@ -286,6 +289,7 @@ def _compare_group(
     seed: int,
     summary_md: Path | None,
     allow_scoring_change: bool = False,
+    flips: int = FLIPS_SHOWN,
 ) -> None:
     from rich.table import Table
     from rich.text import Text
@@ -379,7 +383,8 @@ def _compare_group(
         from evalkit.report.frontier import frontier_markdown
         from evalkit.report.markdown import comparison_markdown
 
-        _write(summary_md, "\n".join([*map(comparison_markdown, comparisons), frontier_markdown(frontier)]))
+        cells = [comparison_markdown(c, flips=flips) for c in comparisons]
+        _write(summary_md, "\n".join([*cells, frontier_markdown(frontier)]))
 
 
 def _thresholds(run: Any, alpha: float | None, min_effect: float | None) -> tuple[float, float]:

@@ -127,9 +127,11 @@ def comparison_markdown(
     report_path: str | None = None,
     pairwise: Any = None,
     baseline_line: str | None = None,
+    flips: int = TOP,
 ) -> str:
     """The summary of ``evalkit compare A B`` (with ``--judge``: the pairwise judge's figures too;
-    ``baseline_line``: a recorded baseline's error rate against the model's)."""
+    ``baseline_line``: a recorded baseline's error rate against the model's), listing the first
+    ``flips`` flipped cases (``--flips``), as the terminal does."""
     head = comparison.headline
     lines = [
         f"### evalkit compare · {cell(comparison.a.suite_name)}: {cell(comparison.b.short)} against "
@@ -138,7 +140,7 @@ def comparison_markdown(
         f"A = `{comparison.a.run_id}`, B = `{comparison.b.run_id}`.",
         "",
         *([f"**Baseline:** {cell(baseline_line, 400)}", ""] if baseline_line else []),
-        *_comparison_body(comparison, "A", "B"),
+        *_comparison_body(comparison, "A", "B", flips),
     ]
     if pairwise is not None:
         lines += pairwise_markdown(pairwise)
@@ -147,7 +149,7 @@ def comparison_markdown(
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _comparison_body(comparison: Comparison, a_name: str, b_name: str) -> list[str]:
+def _comparison_body(comparison: Comparison, a_name: str, b_name: str, shown: int = TOP) -> list[str]:
     notes = [f"{comparison.paired} paired cases"]
     if comparison.errored:
         notes.append(f"{comparison.errored} left out (errored in a run)")
@@ -174,23 +176,26 @@ def _comparison_body(comparison: Comparison, a_name: str, b_name: str) -> list[s
             "",
             "</details>",
         ]
-    flips = comparison.flips[:TOP]
+    if not comparison.flips:
+        return [*lines, "", "No case changed verdict."]
+    flips = comparison.flips[:shown]  # as many as `evalkit compare --flips` prints
+    listed = f" (top {len(flips)})" if flips else " (none listed)"
+    lines += [
+        "",
+        f"**Flipped cases**: {len(comparison.regressions)} pass→fail, {len(comparison.improvements)} "
+        f"fail→pass" + (listed if len(flips) < len(comparison.flips) else ""),
+    ]
     if flips:
         lines += [
-            "",
-            f"**Flipped cases**: {len(comparison.regressions)} pass→fail, {len(comparison.improvements)} "
-            f"fail→pass" + (f" (top {len(flips)})" if len(comparison.flips) > len(flips) else ""),
             "",
             f"| case | change | tags | output, {a_name} | output, {b_name} |",
             "|---|---|---|---|---|",
         ]
-        for f in flips:
-            tags = ", ".join(cell(t) for t in f.tags)
-            lines.append(
-                f"| {cell(f.case_id)} | {f.direction} | {tags} | {cell(f.output_a or '')} | {cell(f.output_b or '')} |"
-            )
-    else:
-        lines += ["", "No case changed verdict."]
+    for f in flips:
+        tags = ", ".join(cell(t) for t in f.tags)
+        lines.append(
+            f"| {cell(f.case_id)} | {f.direction} | {tags} | {cell(f.output_a or '')} | {cell(f.output_b or '')} |"
+        )
     return lines
 
 

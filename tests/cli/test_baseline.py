@@ -308,6 +308,43 @@ def test_a_run_scored_differently_from_its_baseline_cannot_pass_on_it(
     assert f"Regression gate PASSED against baseline {base_id}" in allowed.stdout
 
 
+def test_compare_summary_md_lists_the_flips_the_terminal_shows(
+    cli: Callable[..., CliResult], suite: Path, db: Path, tmp_path: Path
+) -> None:
+    assert run(cli, suite, db, "--prompt", "v1", "--prompt", "linked").exit_code == 1
+    runs = {r.prompt_version: r for r in open_store(db).list_runs()}
+    a, b = runs["v1"].run_id, runs["linked"].run_id
+    md = tmp_path / "c.md"
+    two = cli("compare", a, b, "--db", str(db), "--summary-md", str(md), "--flips", "2")
+    assert two.exit_code == 0, two.stderr
+    assert [line.split()[1] for line in two.stdout.splitlines() if line.startswith("  pass→fail")] == [
+        "c27",
+        "c28",
+    ]
+    text = md.read_text(encoding="utf-8")
+    assert "**Flipped cases**: 3 pass→fail, 0 fail→pass (top 2)" in text
+    # the same two cases, the model's link and mention broken by a word joiner as in every cell
+    linked = '{"answer": "see @\u2060octocat at https\u2060://evil.example"}'
+    assert [line for line in text.splitlines() if "| pass→fail |" in line] == [
+        f'| c{i} | pass→fail |  | {{"answer": "a{i}"}} | {linked} |' for i in (27, 28)
+    ]
+
+    none = cli("compare", a, b, "--db", str(db), "--summary-md", str(md), "--flips", "0")
+    assert none.exit_code == 0, none.stderr
+    text = md.read_text(encoding="utf-8")
+    assert "**Flipped cases**: 3 pass→fail, 0 fail→pass (none listed)" in text
+    assert "| case | change |" not in text and "No case changed verdict." not in text
+
+    # a group's summary: each cell against the reference, its flips as many as --flips says
+    group = runs["v1"].group_id
+    assert group is not None
+    grouped = cli("compare", group, "--db", str(db), "--summary-md", str(md), "--flips", "1")
+    assert grouped.exit_code == 0, grouped.stderr
+    text = md.read_text(encoding="utf-8")
+    assert "**Flipped cases**: 3 pass→fail, 0 fail→pass (top 1)" in text
+    assert [line.split(" | ")[0] for line in text.splitlines() if "| pass→fail |" in line] == ["| c27"]
+
+
 def test_every_run_of_a_comparison_may_be_a_baseline_name(
     cli: Callable[..., CliResult], suite: Path, db: Path
 ) -> None:
