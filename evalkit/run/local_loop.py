@@ -41,6 +41,15 @@ class Progress:
     share_spent: bool = False
     dispatched: int = 0
     pending: set[asyncio.Task[CaseResult | None]] = field(default_factory=set)
+    # the first case task that ended in an unexpected error (a bug): the run stops and raises it,
+    # rather than go on without that case and call itself complete
+    error: BaseException | None = None
+
+    def finished(self, task: asyncio.Task[CaseResult | None]) -> None:
+        """A case's task is done: no longer pending; its unexpected error kept for the run to raise."""
+        self.pending.discard(task)
+        if not task.cancelled() and task.exception() is not None and self.error is None:
+            self.error = task.exception()
 
 
 def work_items(
@@ -144,7 +153,7 @@ async def evaluate_all(
 
     size = max(FIRST_CHUNK, int(caller.limit.limit))  # the first round of calls, at least
     try:
-        while not progress.stopped_by_budget and writer.failure is None:
+        while not progress.stopped_by_budget and writer.failure is None and progress.error is None:
             chunk = list(islice(items, size))
             if not chunk:
                 break
@@ -155,8 +164,8 @@ async def evaluate_all(
                 keys = [caller.key_for(requests[case.id], epoch) for case, epoch in chunk]
                 await asyncio.to_thread(caller.prefetch, [k for k in keys if k is not None])
             for case, epoch in chunk:
-                if writer.failure is not None or progress.stopped_by_budget:  # a refused commit, or
-                    break  # a judge that no longer fits: stop calling
+                if writer.failure is not None or progress.stopped_by_budget or progress.error is not None:
+                    break  # a refused commit, a judge that no longer fits or a bug: stop calling
                 reserved = 0.0
                 if guard is not None:
                     got = await reserve(case, epoch, requests[case.id])
@@ -167,13 +176,15 @@ async def evaluate_all(
                 await in_flight.acquire()
                 task = asyncio.create_task(one(case, epoch, requests[case.id], reserved))
                 progress.pending.add(task)
-                task.add_done_callback(progress.pending.discard)
+                task.add_done_callback(progress.finished)
                 progress.dispatched += 1
             await asyncio.sleep(0)  # let the calls just made go out before the next chunk is rendered
             await writer.begin()  # a new database is created while the first round is in flight
         writer.drain(len(progress.pending))
-        while progress.pending:
+        while progress.pending and progress.error is None:
             await asyncio.gather(*progress.pending)  # an unexpected error (a bug) propagates
+        if progress.error is not None:  # of a case whose task ended before the gather saw it
+            raise progress.error
     finally:
         for task in progress.pending:
             task.cancel()
