@@ -8,10 +8,11 @@ and names each file added, removed or edited.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 from pathlib import Path
 
-from evalkit.errors import UsageError
+from evalkit.errors import StoreError, UsageError
 from evalkit.results import RunKind, RunRecord
 from evalkit.store import Store
 from evalkit.store.leases import HEARTBEAT_SECONDS, RunLeases
@@ -28,11 +29,15 @@ def run_kind(shard: str | None, filtered: bool, repeat: int) -> RunKind:
 
 
 async def keep_alive(store: Store, run_id: str) -> None:
-    """Refresh the run's heartbeat until cancelled (when the run ends): `--resume` elsewhere refuses it."""
+    """Refresh the run's heartbeat every ``HEARTBEAT_SECONDS`` until cancelled (when the run ends):
+    `--resume` elsewhere refuses it. A refresh the database refused (locked past its timeout, ...) is
+    tried again at the next beat: a heartbeat that stopped for good would let another process take
+    the run as abandoned while this one still runs it (the run's own commits report such a file)."""
     leases = RunLeases(store)
     while True:
         await asyncio.sleep(HEARTBEAT_SECONDS)
-        await asyncio.to_thread(leases.touch, run_id)
+        with contextlib.suppress(StoreError):
+            await asyncio.to_thread(leases.touch, run_id)
 
 
 def case_file_digests(suite: Suite) -> dict[str, str]:

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from evalkit.store import open_store
 from evalkit.testing.openai_server import LoopbackOpenAI
 from tests.conftest import CliResult, loopback_suite
@@ -90,3 +92,45 @@ def test_resume_refuses_changed_case_files_naming_them(
         assert "(changed: gate;" in gate_changed.stderr
         suite.write_text(suite_text)  # as it was: resumable again
         assert run(cli, suite, db, "--resume", "latest").exit_code == 0
+
+
+def test_a_heartbeat_the_database_refused_is_tried_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A refresh refused once (the file locked past its timeout) must not end the heartbeat: a run
+    whose heartbeat stopped looks abandoned after a minute, and another process may take it over."""
+    import asyncio
+    import threading
+
+    import evalkit.run.shape as shape
+    from evalkit.errors import DatabaseFileError
+    from evalkit.store.leases import RunLeases
+    from tests.runs import run_record
+
+    store = open_store(tmp_path / "h.duckdb")
+    store.create_run(run_record("r1"))
+    touched, third = [], threading.Event()
+    real = RunLeases.touch
+
+    def touch(self: RunLeases, run_id: str) -> None:
+        touched.append(run_id)
+        if len(touched) == 1:
+            raise DatabaseFileError("database is locked by another process", path=tmp_path / "h.duckdb")
+        real(self, run_id)
+        if len(touched) >= 3:
+            third.set()
+
+    monkeypatch.setattr(RunLeases, "touch", touch)
+    monkeypatch.setattr(shape, "HEARTBEAT_SECONDS", 0.001)
+
+    async def beats() -> None:
+        beating = asyncio.create_task(shape.keep_alive(store, "r1"))
+        waiting = asyncio.create_task(asyncio.to_thread(third.wait, 30))
+        await asyncio.wait({beating, waiting}, return_when=asyncio.FIRST_COMPLETED)
+        # the heartbeat goes on after the refusal, until the run's end cancels it
+        assert not beating.done(), beating.exception()
+        assert waiting.result() is True
+        beating.cancel()
+
+    asyncio.run(beats())
+    assert store.get_run("r1").heartbeat_by is not None
