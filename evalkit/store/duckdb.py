@@ -164,8 +164,9 @@ class DuckDBBackend:
                 con.execute("CHECKPOINT")
                 checkpointed.set()
             con.close()
-        except BaseException as exc:  # raised where the close is waited for
-            self._close_error = exc
+        except BaseException as exc:  # raised where the close is waited for: a full disk at the
+            # checkpoint is one line naming the file (the results stay in its .wal until then)
+            self._close_error = database_file_error(exc, self.path, self.option) or exc
         finally:
             if checkpointed is not None:
                 checkpointed.set()

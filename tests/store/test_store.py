@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from evalkit.cases import Case, CaseSource
-from evalkit.errors import DuplicateRowError, ExitCode, StoreError, UsageError
+from evalkit.errors import DatabaseFileError, DuplicateRowError, ExitCode, StoreError, UsageError
 from evalkit.results import SUMMARY_SCHEMA_VERSION, CaseResult, OutputRecord, RunRecord, RunSummary, ScoreRow
 from evalkit.scorers.base import FieldScore
 from evalkit.store import open_store
@@ -377,11 +377,14 @@ def test_an_error_closing_in_the_background_is_raised_where_the_hold_ends(tmp_pa
             self.con.close()
             raise duckdb.IOException("could not write the checkpoint: no space left on device")
 
-    with pytest.raises(duckdb.IOException, match="no space left"), held_store(tmp_path / "r.duckdb") as store:
+    db = tmp_path / "r.duckdb"
+    with pytest.raises(DatabaseFileError, match="no space left") as raised, held_store(db) as store:
         store.create_run(make_run())
         backend = store.backend
         backend._held = FailingClose(backend._held)  # type: ignore[attr-defined]
         store.close_in_background()
+    # one line naming the file, as a commit's failure is (exit 3), not DuckDB's own exception
+    assert raised.value.path == db and "free space" in raised.value.one_line()
 
 
 class _SlowTeardown:
@@ -430,7 +433,7 @@ def test_a_failed_checkpoint_for_an_ending_process_is_raised_where_the_hold_ends
         def close(self) -> None:
             self.con.close()
 
-    with pytest.raises(duckdb.IOException, match="no space left"), held_store(tmp_path / "r.duckdb") as store:
+    with pytest.raises(DatabaseFileError, match="no space left"), held_store(tmp_path / "r.duckdb") as store:
         store.create_run(make_run())
         backend = store.backend
         backend._held = FailingCheckpoint(backend._held)  # type: ignore[attr-defined]
