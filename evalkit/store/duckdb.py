@@ -109,7 +109,7 @@ class DuckDBBackend:
             try:
                 yield DuckDBConnection(con, self.path, self.option)
             finally:
-                con.close()
+                self._close_file(con)
 
     @contextmanager
     def hold(self) -> Iterator[None]:
@@ -131,8 +131,8 @@ class DuckDBBackend:
             with self._in_use:
                 self._holding -= 1
                 if not self._holding and self._held is not None:
-                    self._held.close()
-                    self._held = None
+                    con, self._held = self._held, None
+                    self._close_file(con)
                 if not self._holding:
                     self._finish_closing(checkpoint_only=True)
 
@@ -161,15 +161,29 @@ class DuckDBBackend:
         checkpointed = self._checkpointed
         try:
             if checkpointed is not None:
-                con.execute("CHECKPOINT")
+                with self._file_errors():
+                    con.execute("CHECKPOINT")
                 checkpointed.set()
-            con.close()
-        except BaseException as exc:  # raised where the close is waited for: a full disk at the
-            # checkpoint is one line naming the file (the results stay in its .wal until then)
-            self._close_error = database_file_error(exc, self.path, self.option) or exc
+            self._close_file(con)
+        except BaseException as exc:  # raised where the close is waited for
+            self._close_error = exc
         finally:
             if checkpointed is not None:
                 checkpointed.set()
+
+    def _close_file(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Close ``con``, which first checkpoints its log into the file: a failure about the file or
+        its disk (full at the checkpoint) is the one-line DatabaseFileError a refused statement is
+        (exit 3; what was committed stays in the ``.wal`` until it can be written), not DuckDB's own."""
+        with self._file_errors():
+            con.close()
+
+    @contextmanager
+    def _file_errors(self) -> Iterator[None]:
+        try:
+            yield
+        except duckdb.Error as exc:
+            raise (database_file_error(exc, self.path, self.option) or exc) from None
 
     def _finish_closing(self, *, checkpoint_only: bool = False) -> None:
         """Wait for the close in flight and raise its error; ``checkpoint_only`` (the end of
@@ -197,9 +211,9 @@ class DuckDBBackend:
         with self._in_use:
             if self._held is None or not self._others_waiting():
                 return False
-            self._held.close()
-            self._held = None
+            con, self._held = self._held, None
             self.handoffs += 1
+            self._close_file(con)
             return True
 
     def _watch(self, stop: threading.Event) -> None:
@@ -211,9 +225,12 @@ class DuckDBBackend:
                 continue  # a store call is using it: connect() hands it over when that ends
             try:
                 if self._held is not None:
-                    self._held.close()
-                    self._held = None  # the next store call reopens it, waiting its turn
+                    con, self._held = self._held, None  # the next store call reopens it, waiting its turn
                     self.handoffs += 1
+                    try:
+                        self._close_file(con)
+                    except BaseException as exc:  # raised where the hold ends, as a close's is
+                        self._close_error = self._close_error or exc
             finally:
                 self._in_use.release()
 
@@ -229,9 +246,9 @@ class DuckDBBackend:
 
     def _let_go(self) -> None:
         assert self._held is not None
-        self._held.close()
-        self._held = None
+        con, self._held = self._held, None
         self.handoffs += 1
+        self._close_file(con)
         deadline = time.monotonic() + self.GRACE
         while self._others_waiting() and time.monotonic() < deadline:
             time.sleep(0.02)

@@ -368,15 +368,21 @@ def test_a_held_database_closes_in_the_background_and_opens_again_when_used(tmp_
     assert list(open_store(db).case_results("s-1")["case_id"]) == ["c1", "c2"]
 
 
+class FailingClose:
+    """A connection whose close fails at its checkpoint, as on a disk that filled up."""
+
+    def __init__(self, con: Any) -> None:
+        self.con = con
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.con, name)
+
+    def close(self) -> None:
+        self.con.close()
+        raise duckdb.IOException("could not write the checkpoint: no space left on device")
+
+
 def test_an_error_closing_in_the_background_is_raised_where_the_hold_ends(tmp_path: Path) -> None:
-    class FailingClose:
-        def __init__(self, con: Any) -> None:
-            self.con = con
-
-        def close(self) -> None:
-            self.con.close()
-            raise duckdb.IOException("could not write the checkpoint: no space left on device")
-
     db = tmp_path / "r.duckdb"
     with pytest.raises(DatabaseFileError, match="no space left") as raised, held_store(db) as store:
         store.create_run(make_run())
@@ -384,6 +390,21 @@ def test_an_error_closing_in_the_background_is_raised_where_the_hold_ends(tmp_pa
         backend._held = FailingClose(backend._held)  # type: ignore[attr-defined]
         store.close_in_background()
     # one line naming the file, as a commit's failure is (exit 3), not DuckDB's own exception
+    assert raised.value.path == db and "free space" in raised.value.one_line()
+
+
+def test_a_close_failing_after_a_command_is_one_line_naming_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Outside a run each store call opens and closes the file; its close's checkpoint failing is
+    the DatabaseFileError (exit 3) a refused statement is, not DuckDB's own exception (exit 70)."""
+    db = tmp_path / "r.duckdb"
+    store = open_store(db)
+    store.create_run(make_run())
+    opened = store.backend._open  # type: ignore[attr-defined]
+    monkeypatch.setattr(store.backend, "_open", lambda: FailingClose(opened()))
+    with pytest.raises(DatabaseFileError, match="no space left") as raised:
+        store.list_runs()
     assert raised.value.path == db and "free space" in raised.value.one_line()
 
 
