@@ -5,7 +5,7 @@ cases by ``id``, with the output in the ``output`` column. ``replay:recorded.yam
 
     source: moderators.parquet      # .jsonl, .csv or .parquet, relative to this file; or instead:
     database: logs.duckdb           # optional DuckDB file the query reads (default: an in-memory one)
-    query: SELECT listing_id, answer FROM read_csv('exports/*.csv')   # any DuckDB SQL
+    query: SELECT listing_id, answer FROM read_csv('exports/*.csv', all_varchar=true)  # any DuckDB SQL
     key: listing_id                 # the recording's column joined to the case (default: id)
     case_key: sku                   # what it is joined to: `id` (default) or one of the case's input variables
     output: answer                  # the column holding the output (default: output)
@@ -14,6 +14,10 @@ cases by ``id``, with the output in the ``output`` column. ``replay:recorded.yam
 A case without a recording is that case's ``error`` (not retried). The recordings' content (keys
 and outputs, however they were read) is part of the cache key, so a new export is a new set of answers.
 Paths inside a ``query`` resolve against this file's directory.
+
+What is scored is the text as recorded: a query's key and output columns must be VARCHAR, since
+a type DuckDB gives a column (guessed from a CSV: ``1.50`` as DOUBLE 1.5) renders other text than
+was recorded; a Parquet file's declared types are taken where their text is exact (an integer key).
 """
 
 from __future__ import annotations
@@ -116,7 +120,9 @@ def _rows(spec: ReplaySpec, root: Path, spec_path: Path) -> Iterator[tuple[str, 
         elif suffix == ".parquet":
             import pyarrow.parquet as pq
 
-            for number, row in enumerate(pq.read_table(path).to_pylist(), start=1):
+            table = pq.read_table(path)
+            _refuse_inexact_parquet_columns(spec, table.schema, path)
+            for number, row in enumerate(table.to_pylist(), start=1):
                 yield f"{path} row {number}", row
         else:
             raise ConfigError("recordings must be .jsonl, .csv or .parquet", path=path)
@@ -158,7 +164,9 @@ def _query_rows(spec: ReplaySpec, root: Path, spec_path: Path) -> Iterator[tuple
         try:
             con.execute(f"SET file_search_path = '{str(root).replace(chr(39), chr(39) * 2)}'")
             result = con.execute(spec.query)
-            names = [d[0] for d in result.description or []]
+            described = result.description or []
+            names = [d[0] for d in described]
+            _refuse_typed_columns(spec, {d[0]: str(d[1]) for d in described}, where)
             rows = result.fetchall()
         finally:
             con.close()
@@ -168,8 +176,71 @@ def _query_rows(spec: ReplaySpec, root: Path, spec_path: Path) -> Iterator[tuple
         yield f"{where} row {number}", dict(zip(names, values, strict=True))
 
 
+def _refuse_typed_columns(spec: ReplaySpec, types: dict[str, str], where: str) -> None:
+    """A query's key and output columns must be text. DuckDB's readers guess types (a CSV's ``1.50``
+    is DOUBLE 1.5, ``01/05/2024`` a DATE shown as 2024-05-01, ``1.10`` the key ``1.1``), and which
+    typed column was guessed and which is a table's own cannot be told from the result: so every
+    typed column is refused, with how to read it as text, rather than scored re-rendered."""
+    for column in dict.fromkeys((spec.key, spec.output)):
+        sqltype = types.get(column)
+        if sqltype is None or sqltype == "VARCHAR":
+            continue
+        name = column if column.isidentifier() else '"' + column.replace('"', '""') + '"'
+        raise ConfigError(
+            f"{where}: column {column!r} is {sqltype}, not text, so its values would not be scored "
+            f"as recorded (a CSV's 1.50 read as DOUBLE is 1.5); read files as text "
+            f"(read_csv(..., all_varchar=true)), or CAST({name} AS VARCHAR) if {sqltype} is a table's own type"
+        )
+
+
+def _exact_parquet_type(arrow_type: Any, *, key: bool) -> bool:
+    """Whether a Parquet column's values render as text exactly: its writer declared the type, so
+    nothing was guessed, but a float32 widens to digits never written (1.1 as 1.100000023841858),
+    and a decimal, date or binary value has no JSON form of its own."""
+    import pyarrow.types as pt
+
+    if pt.is_string(arrow_type) or pt.is_large_string(arrow_type) or pt.is_string_view(arrow_type):
+        return True
+    if pt.is_integer(arrow_type):  # an integer's digits are the integer's: 7 is "7"
+        return True
+    if pt.is_dictionary(arrow_type):  # a category column (pandas') holds its values' own text
+        return _exact_parquet_type(arrow_type.value_type, key=key)
+    if key:  # a key is joined to a case id: text or an integer, nothing that renders in two ways
+        return False
+    if pt.is_boolean(arrow_type) or pt.is_float64(arrow_type) or pt.is_null(arrow_type):
+        return True
+    if pt.is_struct(arrow_type):
+        return all(
+            _exact_parquet_type(arrow_type.field(i).type, key=False) for i in range(arrow_type.num_fields)
+        )
+    if pt.is_list(arrow_type) or pt.is_large_list(arrow_type) or pt.is_fixed_size_list(arrow_type):
+        return _exact_parquet_type(arrow_type.value_type, key=False)
+    return False
+
+
+def _refuse_inexact_parquet_columns(spec: ReplaySpec, schema: Any, path: Path) -> None:
+    for column, key in ((spec.key, True), (spec.output, False)):
+        if column in schema.names and not _exact_parquet_type(schema.field(column).type, key=key):
+            what = "a key must be text or an integer" if key else "its values would not be scored as written"
+            raise ConfigError(
+                f"column {column!r} is {schema.field(column).type}: {what}; write it as a string column",
+                path=path,
+            )
+
+
+def _key_text(value: Any, column: str, where: str) -> str:
+    """A recording's key as the text a case id or input is compared with: a JSON or Parquet integer
+    is its digits; anything else (null, a number 7.0, true) has no single text and is refused."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    shown = json.dumps(value, ensure_ascii=False)
+    raise ConfigError(f"{where}: key {column!r} is {shown}: a key must be text or an integer")
+
+
 def _text(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
 def _signature(model: str, base_dir: Path | None) -> tuple[Any, ...]:
@@ -191,7 +262,7 @@ class Recordings:
     """The recorded outputs of a replay, and the hash of their content."""
 
     spec: ReplaySpec
-    outputs: dict[str, str]  # key -> output text
+    outputs: dict[str, str | None]  # key -> output text; None: a SQL/Parquet null, no output recorded
     content_hash: str
 
 
@@ -200,17 +271,20 @@ def _read(signature: tuple[Any, ...]) -> Recordings:
     model, named = signature[0], signature[1]
     base_dir = None if named == "None" else Path(named)
     spec, root = load_replay_spec(model, base_dir)
-    outputs: dict[str, str] = {}
+    outputs: dict[str, str | None] = {}
     first_at: dict[str, str] = {}
+    # JSONL's null is a JSON value, scored as `null`; a SQL or Parquet null is no value at all
+    null_is_missing = spec.query is not None or Path(spec.source or "").suffix.lower() == ".parquet"
     for where, row in _rows(spec, root, _named_path(model, base_dir)):
         for column in (spec.key, spec.output):
             if column not in row:
                 raise ConfigError(f"{where}: recording has no column {column!r} (columns: {', '.join(row)})")
-        key = str(row[spec.key])
+        key = _key_text(row[spec.key], spec.key, where)
         if key in outputs:  # two recordings of one case: which one is the output is not ours to guess
             raise ConfigError(f"{where}: a second recording of {key!r} (the first at {first_at[key]})")
         first_at[key] = where
-        outputs[key] = _text(row[spec.output])
+        value = row[spec.output]
+        outputs[key] = None if value is None and null_is_missing else _text(value)
     material = json.dumps([spec.model_dump(), sorted(outputs.items())], ensure_ascii=False)
     return Recordings(spec, outputs, hashlib.sha256(material.encode()).hexdigest()[:16])
 
@@ -245,13 +319,21 @@ class ReplayTarget:
 
     async def complete(self, request: CompletionRequest) -> Completion:
         if self.spec.case_key == "id":
-            key = request.case_id
+            key: Any = request.case_id
         else:
             key = (request.variables or {}).get(self.spec.case_key)
-        text = self.recordings.get(str(key)) if key is not None else None
-        if text is None:
-            what = "case" if self.spec.case_key == "id" else self.spec.case_key
+        what = "case" if self.spec.case_key == "id" else self.spec.case_key
+        if key is not None and (isinstance(key, bool) or not isinstance(key, str | int)):
+            # a case's 1.10 is the number 1.1 by now: joined on its text, it would take 1.1's recording
+            raise ProviderError(
+                f"{what} {key!r} is a {type(key).__name__}, not text or an integer: it joins no recording",
+                transient=False,
+            )
+        if key is None or str(key) not in self.recordings:
             raise ProviderError(f"no recording for {what} {key!r} in {self.source}", transient=False)
+        text = self.recordings[str(key)]
+        if text is None:  # an empty cell read by DuckDB, a NULL answer: nothing to score, not "null"
+            raise ProviderError(f"the recording of {what} {key!r} in {self.source} is null", transient=False)
         return Completion(text=text, model=self.model)
 
 
