@@ -8,7 +8,7 @@ from evalkit.cli.app import app
 from evalkit.cli.options import DbOption, RunArgument
 
 baseline_app = typer.Typer(
-    help="Name reference runs, such as main, for `evalkit run --baseline NAME`: set, list.",
+    help="Name reference runs, such as main, for `evalkit run --baseline NAME`: set, unset, list.",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
@@ -40,6 +40,8 @@ def baseline_set(
     if not re.match(NAME_PATTERN, name):
         raise UsageError(f"baseline name {name!r} may hold only letters, digits and . _ - /")
     store = open_store(db, must_exist=True)
+    baselines = BaselineStore(store)
+    baselines.check_name(name)  # before RUN is looked up: the name is wrong whichever run it is
     record = store.get_run(run)
     if record.status != "complete":
         raise UsageError(f"run {record.run_id} is {record.status}; only a complete run can be a baseline")
@@ -49,7 +51,6 @@ def baseline_set(
             "compared case by case, so it must hold every case: set a full run, or the run "
             "`evalkit merge` made of all the shards"
         )
-    baselines = BaselineStore(store)
     before = baselines.get(record.suite_name, name)
     baselines.set(name, record)
     moved = f" (was {before.run_id})" if before and before.run_id != record.run_id else ""
@@ -57,6 +58,29 @@ def baseline_set(
         f"baseline {name} of suite {record.suite_name} -> {record.run_id} "
         f"(prompt {record.prompt_version or '-'}, {record.model}){moved}",
     )
+
+
+@baseline_app.command("unset")
+def baseline_unset(
+    name: str = typer.Argument(..., metavar="NAME", help="Baseline name to remove."),
+    suite: str | None = typer.Option(None, "--suite", "-s", help="The suite whose baseline it is."),
+    db: DbOption = None,
+) -> None:
+    """Remove baseline NAME (the run it named is kept)."""
+    from evalkit.cli.console import out
+    from evalkit.errors import UsageError
+    from evalkit.store import open_store
+    from evalkit.store.baselines import BaselineStore
+
+    baselines = BaselineStore(open_store(db, must_exist=True))
+    named = [b for b in baselines.list(suite) if b.name == name]
+    if not named:
+        raise UsageError(f"no baseline {name!r}" + (f" of suite {suite!r}" if suite else ""))
+    if len(named) > 1:
+        suites = ", ".join(repr(b.suite_name) for b in named)
+        raise UsageError(f"baseline {name!r} is set for suites {suites}: say which with --suite")
+    baselines.unset(named[0])
+    out.print(f"baseline {name} of suite {named[0].suite_name} removed (it named {named[0].run_id})")
 
 
 @baseline_app.command("list")

@@ -17,6 +17,9 @@ from evalkit.store.queries import Store
 from evalkit.store.values import to_json, utcnow
 
 NAME_PATTERN = r"^[A-Za-z0-9_.\-/]+$"
+# words a run reference gives a meaning of its own (Store.get_run): a baseline of that name would
+# make `--baseline latest` and `evalkit compare main latest` name two runs
+RESERVED_NAMES = {"latest": "the latest run"}
 
 
 @dataclass(frozen=True)
@@ -35,8 +38,22 @@ class BaselineStore:
     def __init__(self, store: Store) -> None:
         self.store = store
 
+    def check_name(self, name: str) -> None:
+        """Refuse a name a run reference already gives a meaning: ``latest``, or a stored run's id. (A
+        prefix of run ids is not refused: it names a run only while it is unique, and the name, which
+        is looked up first, keeps its meaning as runs accumulate; so may a suite and its baseline
+        share a name.)"""
+        if name in RESERVED_NAMES:
+            raise UsageError(
+                f"baseline name {name!r} is reserved: {name!r} names {RESERVED_NAMES[name]} wherever a "
+                "run is named (`--baseline`, `evalkit compare`); choose another name"
+            )
+        if self.store.has_run(name):
+            raise UsageError(f"baseline name {name!r} is the id of a stored run; choose another name")
+
     def set(self, name: str, run: RunRecord) -> Baseline:
         """Point ``name`` (of the run's suite) at ``run``, replacing where it pointed before."""
+        self.check_name(name)
         baseline = Baseline(suite_name=run.suite_name, name=name, run_id=run.run_id, set_at=utcnow())
         with self.store._transaction() as con:
             con.execute("DELETE FROM baselines WHERE suite_name = ? AND name = ?", (run.suite_name, name))
@@ -55,6 +72,14 @@ class BaselineStore:
             )
         return Baseline(*rows[0]) if rows else None
 
+    def unset(self, baseline: Baseline) -> None:
+        """Remove a baseline (the run it named is kept)."""
+        with self.store._transaction() as con:
+            con.execute(
+                "DELETE FROM baselines WHERE suite_name = ? AND name = ?",
+                (baseline.suite_name, baseline.name),
+            )
+
     def list(self, suite_name: str | None = None) -> list[Baseline]:
         """Every baseline (of one suite, when given), by suite and name."""
         where, params = ("WHERE suite_name = ?", [suite_name]) if suite_name else ("", [])
@@ -69,6 +94,8 @@ class BaselineStore:
         """The run ``ref`` names where a command takes a run: a baseline name (of ``suite_name``, or of
         the one suite that has it), else a run id, unique prefix or ``latest``."""
         named = [b for b in self._named(ref) if suite_name is None or b.suite_name == suite_name]
+        if named:
+            _refuse_reserved(named[0])
         if len(named) > 1:
             suites = ", ".join(repr(b.suite_name) for b in named)
             raise UsageError(f"baseline {ref!r} is set for suites {suites}: name a run id instead")
@@ -133,9 +160,23 @@ class BaselineStore:
     def resolve(self, suite_name: str, ref: str) -> RunRecord:
         """The run a ``--baseline`` value names: a baseline name of the suite, else a run id or prefix."""
         named = self.get(suite_name, ref)
+        if named:
+            _refuse_reserved(named)
         run = self.store.get_run(named.run_id) if named else self._run(ref, f"suite {suite_name!r}")
         if run.suite_name != suite_name:
             raise UsageError(
                 f"baseline {ref!r} is run {run.run_id} of suite {run.suite_name!r}, not of {suite_name!r}"
             )
         return run
+
+
+def _refuse_reserved(baseline: Baseline) -> None:
+    """A baseline named ``latest`` set before the word was reserved: the word now names two runs, and
+    which one was meant is not ours to guess (neither the baseline, as before, nor the latest run)."""
+    if baseline.name in RESERVED_NAMES:
+        raise UsageError(
+            f"{baseline.name!r} names both {RESERVED_NAMES[baseline.name]} and baseline {baseline.name!r} "
+            f"of suite {baseline.suite_name!r} (run {baseline.run_id}), set before the word was reserved: "
+            f"name the run by its id, or remove the baseline "
+            f"(`evalkit baseline unset {baseline.name} --suite {baseline.suite_name}`)"
+        )
