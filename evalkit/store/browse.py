@@ -14,6 +14,7 @@ from typing import Any
 from evalkit.results import RunRecord
 from evalkit.store.columns import FIELD_COLUMNS, OUTPUT_COLUMNS, SCORE_COLUMNS
 from evalkit.store.queries import Store
+from evalkit.store.values import like_literal
 
 PAGE_COLUMNS = (
     "case_id",
@@ -64,8 +65,7 @@ class Facets:
 
 def _like(text: str) -> str:
     """``text`` as a LIKE pattern that matches it anywhere, its wildcards taken literally."""
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
+    return f"%{like_literal(text)}%"
 
 
 def suite_paths(store: Store) -> dict[str, str]:

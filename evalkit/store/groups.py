@@ -6,6 +6,7 @@ from evalkit.errors import UsageError
 from evalkit.results import RunRecord
 from evalkit.store.columns import RUN_COLUMNS, run_record
 from evalkit.store.queries import Store
+from evalkit.store.values import like_literal
 
 
 def group_runs(store: Store, ref: str) -> list[RunRecord]:
@@ -18,8 +19,9 @@ def group_runs(store: Store, ref: str) -> list[RunRecord]:
             )
         else:
             found = con.execute(
-                "SELECT DISTINCT group_id FROM runs WHERE group_id = ? OR group_id LIKE ? ORDER BY group_id LIMIT 3",
-                (ref, ref + "%"),
+                "SELECT DISTINCT group_id FROM runs WHERE group_id = ? OR group_id LIKE ? ESCAPE '\\' "
+                "ORDER BY group_id LIMIT 3",
+                (ref, like_literal(ref) + "%"),
             )
         ids = [row[0] for row in found]
         if ref in ids:

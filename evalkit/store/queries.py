@@ -40,7 +40,7 @@ from evalkit.store.columns import (
 )
 from evalkit.store.migrate import migrate
 from evalkit.store.result_rows import ResultRows
-from evalkit.store.values import to_json, utcnow
+from evalkit.store.values import like_literal, to_json, utcnow
 
 
 class Store(CaseReads):
@@ -202,7 +202,8 @@ class Store(CaseReads):
             rows = con.execute(f"SELECT {cols} FROM runs WHERE run_id = ?", (ref,))
             if not rows:
                 rows = con.execute(
-                    f"SELECT {cols} FROM runs WHERE run_id LIKE ? ORDER BY started_at LIMIT 3", (ref + "%",)
+                    f"SELECT {cols} FROM runs WHERE run_id LIKE ? ESCAPE '\\' ORDER BY started_at LIMIT 3",
+                    (like_literal(ref) + "%",),
                 )
         if not rows:
             raise UsageError(f"no run {ref!r} (see `evalkit runs`)")

@@ -16,3 +16,9 @@ def to_json(value: Any) -> str:
 def utcnow() -> datetime:
     """Naive UTC timestamp (TIMESTAMP columns hold UTC)."""
     return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def like_literal(text: str) -> str:
+    """``text`` inside a ``LIKE ... ESCAPE '\\'`` pattern, taken literally: ``_`` and ``%`` in a
+    run id or a search are characters, not wildcards."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -93,6 +93,7 @@ def test_sync_pushes_a_local_run_once(
     shared, local = open_store(postgres_url), open_store(db)
     assert rows(shared, run_id) == rows(local, run_id)
     assert shared.get_run(run_id).summary == local.get_run(run_id).summary
+    assert shared.get_run(run_id[:-3]).run_id == run_id  # a prefix: LIKE with its wildcards escaped
     assert len(shared.score_rows(run_id)) == len(local.score_rows(run_id)) == 20
     bad = cli("sync", "latest", "--db", str(db), "--to", str(db))
     assert bad.exit_code == 2 and "source database itself" in bad.stderr

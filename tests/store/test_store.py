@@ -511,3 +511,17 @@ def test_every_latency_figure_is_of_measured_answers_only(tmp_path: Path) -> Non
     store.finish_run(only.run_id, status="complete", summary=store.summarize(only.run_id))
     replay_week = TrendStore(store, [only.run_id]).weekly_suite(only.suite_name, since)
     assert replay_week["latency_p95_ms"].isna().all()
+
+
+def test_a_run_prefix_is_taken_literally_not_as_a_pattern(tmp_path: Path) -> None:
+    """`_` and `%` in a reference are characters of a run id: `show s-a_b` must not find `s-axb...`."""
+    from tests.runs import run_record
+
+    store = open_store(tmp_path / "p.duckdb")
+    store.create_run(run_record("s-axb-1"))
+    store.create_run(run_record("s-a_b-2"))
+    assert store.get_run("s-a_b").run_id == "s-a_b-2"  # not ambiguous with s-axb-1
+    assert store.get_run("s-ax").run_id == "s-axb-1"
+    for pattern in ("s-a%b", "s-%", "s-_xb"):
+        with pytest.raises(UsageError, match="no run"):
+            store.get_run(pattern)
