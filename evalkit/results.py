@@ -238,9 +238,12 @@ class RunSummary(VerdictCounts):
 
     @property
     def cost_at_least(self) -> bool:
-        """Whether the tokens and cost miss calls (not counted, or unanswered at a stop): lower bounds."""
+        """Whether the tokens and cost miss calls (not counted, unanswered at a stop, or attempts
+        evalkit stopped waiting for, which a provider may still finish and bill): lower bounds."""
         c = self.calls
-        return c is not None and bool(c.unreported_shards or c.killed_parts or c.in_flight_at_stop)
+        return c is not None and bool(
+            c.unreported_shards or c.killed_parts or c.in_flight_at_stop or c.timed_out
+        )
 
     @property
     def exit_code(self) -> int | None:

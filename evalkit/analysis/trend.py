@@ -116,19 +116,20 @@ class TrendReport:
     unmetered_targets: list[str] = field(default_factory=list)
     # models called outside the run's call path (semantic_similarity's embeddings): no cost either
     uncounted_models: list[str] = field(default_factory=list)
-    # pooled runs whose calls are not all in their figures (RunSummary.cost_at_least): their weeks
-    # have no cost and no tokens
+    # pooled runs whose calls are not all in their figures (RunSummary.cost_at_least), and the
+    # positions of their weeks, whose cost and tokens are then lower bounds (shown as "at least")
     partial_runs: int = 0
+    at_least_weeks: set[int] = field(default_factory=set)
 
     @property
     def partial_note(self) -> str | None:
-        """Why the weeks holding runs whose figures are lower bounds have no cost or tokens."""
+        """Why the cost and tokens of the weeks holding runs whose figures are lower bounds read "at least"."""
         if not self.partial_runs:
             return None
         return (
-            f"{self.partial_runs} run(s) made calls that are in none of their figures (requests in flight "
-            "at a stop, a part killed, a Ray shard that never reported): their cost and tokens are lower "
-            "bounds, so weeks with them have no cost or tokens (n/a)"
+            f"{self.partial_runs} run(s) made calls whose cost is in none of their figures (attempts that "
+            "timed out, requests in flight at a stop, a part killed, a Ray shard that never reported): "
+            "their cost and tokens are lower bounds, so weeks with them show at least (≥) that cost"
         )
 
     @property
@@ -147,6 +148,7 @@ class TrendReport:
             for metric in SUITE_METRICS:
                 out.append((w, "suite", self.suite, metric, self.suite_metrics[metric][i]))
             out.append((w, "suite", self.suite, "regression", int((week, "suite", self.suite) in flagged)))
+            out.append((w, "suite", self.suite, "cost_at_least", int(i in self.at_least_weeks)))
             if self.field_micro_f1:
                 out.append((w, "suite", self.suite, "field_micro_f1", self.field_micro_f1[i]))
             for kind, lines in (("scorer", self.scorers), ("field", self.fields)):
@@ -340,9 +342,6 @@ def build_trend(
     unknown = unknown_spend(summaries)
     for pos in unknown.weeks:  # calls counted at $0, or not at all: the week's spend is unknown
         metrics["cost_usd"][pos] = metrics["judge_cost_usd"][pos] = None
-    for pos in unknown.partial:  # and calls in no figure: the week's tokens are lower bounds too
-        metrics["prompt_tokens"][pos] = metrics["completion_tokens"][pos] = None
-
     report = TrendReport(
         suite_name,
         week_list,
@@ -356,6 +355,7 @@ def build_trend(
         unmetered_targets=sorted(unknown.targets),
         uncounted_models=sorted(unknown.uncounted),
         partial_runs=unknown.partial_runs,
+        at_least_weeks=unknown.partial,  # calls in no figure: the week's cost and tokens are lower bounds
     )
     slot_totals = [[0] * 5 for _ in range(weeks)]  # nn, nv, vn, vc, vw per week, over every field
     for frame, target, key in (

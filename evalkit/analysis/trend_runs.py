@@ -135,8 +135,8 @@ def awaiting_cases(pooled: list[PooledRun]) -> dict[str, list[str]]:
 @dataclass
 class UnknownSpend:
     """Why some weeks of a trend have no cost: what the pooled runs' summaries say their cost leaves
-    out, and the positions of the weeks those runs are in (``weeks``: no cost; ``partial``: no cost
-    and no tokens either)."""
+    out, and the positions of the weeks those runs are in (``weeks``: no cost; ``partial``: cost and
+    tokens that are lower bounds)."""
 
     models: set[str] = field(default_factory=set)  # called without a price (RunSummary.unpriced_models)
     targets: set[str] = field(default_factory=set)  # whose own calls are not counted (unmetered_target)
@@ -159,7 +159,6 @@ def unknown_spend(pooled: list[PooledRun]) -> UnknownSpend:
             out.weeks.add(pos)
         if stored.cost_at_least:
             out.partial_runs += 1
-            out.weeks.add(pos)
             out.partial.add(pos)
     return out
 

@@ -183,8 +183,8 @@ def usage_text(summary: Any, *, stopped: bool = False) -> str:
 
 def calls_text(calls: Any, *, cache: bool = True) -> str:
     """A ``CallCounts``'s line: requests, retries and failures, the response cache's hits and misses
-    (``cache=False``: calls that do not use it), judge calls, backoffs and timed-out attempts; with
-    calls no figure counts (:func:`uncounted_calls`), ``at least`` where it applies and why."""
+    (``cache=False``: calls that do not use it), judge calls and backoffs; with calls no figure counts
+    (:func:`uncounted_calls`: timed-out attempts among them), ``at least`` where it applies and why."""
     # requests in flight at a stop are counted as requests: only their tokens and cost are not
     lost = getattr(calls, "unreported_shards", 0) or getattr(calls, "killed_parts", 0)
     return (
@@ -193,27 +193,29 @@ def calls_text(calls: Any, *, cache: bool = True) -> str:
         + (f" · cache {calls.cache_hits:,} hits / {calls.cache_misses:,} misses" if cache else "")
         + (f" · judge calls {calls.judge_calls:,}" if calls.judge_calls else "")
         + (f" · rate-limit backoffs {calls.rate_limit_backoffs}" if calls.rate_limit_backoffs else "")
-        + (
-            f" · {calls.timed_out:,} timed out (a provider may still finish and bill an attempt evalkit "
-            "stopped waiting for: not in the cost)"
-            if calls.timed_out
-            else ""
-        )
         + "".join(f" · {why}" for why in uncounted_calls(calls))
     )
 
 
 def uncounted_calls(calls: Any) -> list[str]:
     """Why some of a run's calls are in none of its figures, which are then lower bounds: Ray shard
-    tasks that ended before reporting their last calls, requests in flight when the run stopped
-    (counted as requests, not in the tokens and cost), earlier parts of the run killed before they
-    recorded their last calls; ``[]`` when every call is counted (the rule: ``RunSummary.cost_at_least``)."""
+    tasks that ended before reporting their last calls, attempts evalkit stopped waiting for and
+    requests in flight when the run stopped (counted as requests, not in the tokens and cost),
+    earlier parts of the run killed before they recorded their last calls; ``[]`` when every call is
+    counted (the rule: ``RunSummary.cost_at_least``)."""
     reasons = []
     shards = getattr(calls, "unreported_shards", 0)
     if shards:
         reasons.append(
             f"{shards} Ray shard task(s) ended before reporting their last calls (a worker died, or the"
             " run stopped them): those calls are in no figure, so the counts, tokens and cost are lower bounds"
+        )
+    cut = getattr(calls, "timed_out", 0)
+    if cut:
+        attempts = "attempt" if cut == 1 else "attempts"
+        reasons.append(
+            f"{cut:,} {attempts} timed out: a provider may still finish and bill an attempt evalkit stopped"
+            " waiting for, so the tokens and cost are lower bounds"
         )
     flying = getattr(calls, "in_flight_at_stop", 0)
     if flying:

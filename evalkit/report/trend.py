@@ -76,7 +76,12 @@ def _rate_lines(
 def _usage(report: TrendReport) -> Callable[[Any], None]:
     def draw(ax: Any) -> None:
         x = list(range(len(report.weeks)))
-        ax.bar(x, [v or 0.0 for v in report.suite_metrics["cost_usd"]], color="#9fb4d6", label="cost (USD)")
+        bars = ax.bar(
+            x, [v or 0.0 for v in report.suite_metrics["cost_usd"]], color="#9fb4d6", label="cost (USD)"
+        )
+        for pos in report.at_least_weeks:  # a lower bound: the week's calls cost at least this
+            bars[pos].set_hatch("//")
+            bars[pos].set_label("cost, at least (USD)" if pos == min(report.at_least_weeks) else "_")
         ax.set_ylabel("cost (USD)")
         ax.set_xticks(x, _labels(report.weeks), rotation=45, fontsize=7)
         latency = ax.twinx()

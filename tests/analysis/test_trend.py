@@ -50,6 +50,7 @@ def seed_week(
     hours: int = 0,
     unmetered: str | None = None,
     in_flight: int = 0,
+    timed_out: int = 0,
 ) -> None:
     run = RunRecord(
         run_id=f"{suite}-w{i:02d}-{status}-{kind}-{prompt}-{'-'.join(scorers)}",
@@ -109,7 +110,11 @@ def seed_week(
             unpriced_models=["openai/m"] if unpriced else [],
             unmetered_target=unmetered,
             uncounted_models=["openai/text-embedding-3-small"] if uncounted else [],
-            calls=CallCounts(requests=CASES + 1, in_flight_at_stop=in_flight) if in_flight else None,
+            calls=(
+                CallCounts(requests=CASES + 1, in_flight_at_stop=in_flight, timed_out=timed_out)
+                if in_flight or timed_out
+                else None
+            ),
         )
         store.finish_run(run.run_id, status="complete", summary=summary)
 
@@ -251,28 +256,32 @@ def test_weeks_with_embeddings_no_cost_counts_have_no_cost(
     )
 
 
-def test_weeks_with_a_run_whose_figures_are_lower_bounds_have_no_cost_or_tokens(
-    tmp_path: Path, cli: Callable[..., CliResult]
+@pytest.mark.parametrize("cut", ["in_flight", "timed_out"])
+def test_weeks_with_a_run_whose_figures_are_lower_bounds_show_at_least_that_cost(
+    tmp_path: Path, cli: Callable[..., CliResult], cut: str
 ) -> None:
-    """A run stopped with requests in flight, then resumed to the end, paid for calls its figures
-    miss: its week's cost and tokens are not a total, so they are not shown as one."""
+    """A run stopped with requests in flight (then resumed to the end), or one with attempts evalkit
+    stopped waiting for, paid for calls its figures miss: its week's cost and tokens are lower bounds,
+    shown as such (at least, in the CSV and on the page), not as a total and not hidden."""
     db = tmp_path / "trend.duckdb"
     store = open_store(db)
     for i in (8, 9):
-        seed_week(store, i, passes=18, in_flight=2 if i == 9 else 0)
+        seed_week(store, i, passes=18, **{cut: 2 if i == 9 else 0})
     report = build_trend(store, "listings", TrendQuery(weeks=WEEKS, now=NOW))
     metrics = report.suite_metrics
     assert metrics["cost_usd"][8] == pytest.approx(0.02) and metrics["prompt_tokens"][8] == 50 * CASES
-    assert metrics["cost_usd"][9] is None and metrics["judge_cost_usd"][9] is None
-    assert metrics["prompt_tokens"][9] is None and metrics["completion_tokens"][9] is None
-    assert report.partial_runs == 1
+    assert metrics["cost_usd"][9] == pytest.approx(0.02) and metrics["prompt_tokens"][9] == 50 * CASES
+    assert report.at_least_weeks == {9} and report.partial_runs == 1
+    rows = {(week, metric): value for week, kind, _, metric, value in report.rows() if kind == "suite"}
+    assert rows[report.weeks[9].isoformat(), "cost_at_least"] == 1
+    assert rows[report.weeks[8].isoformat(), "cost_at_least"] == 0
     out = tmp_path / "reports"
     shown = cli("trend", "listings", "--db", str(db), "--out", str(out))
     assert shown.exit_code == 0, shown.stderr
-    assert "1 run(s) made calls that are in none of their figures" in shown.stdout
-    assert (
-        "1 run(s) made calls that are in none of their figures" in (out / "trend-listings.html").read_text()
-    )
+    assert "1 run(s) made calls whose cost is in none of their figures" in shown.stdout
+    page = (out / "trend-listings.html").read_text()
+    assert "1 run(s) made calls whose cost is in none of their figures" in page
+    assert "<td>≥ 0.0200</td>" in page and page.count("≥ ") == 1
 
 
 def test_runs_scored_otherwise_are_their_own_series(tmp_path: Path, cli: Callable[..., CliResult]) -> None:
