@@ -208,6 +208,8 @@ def _merge_cell(
                 "run_id": m.run.run_id,
                 "status": m.run.status,
                 "results": len(rows["outputs"]),
+                "kind": m.run.kind,  # with the shard: which cases the merged run set out to hold
+                "shard": m.run.shard,
                 "git_commit": m.run.git_commit,
             }
             for m, rows in zip(members, parts, strict=True)

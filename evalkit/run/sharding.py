@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -70,3 +71,30 @@ def resumed_options(run: RunRecord, options: Any) -> Any:
             f"run {run.run_id} ran a subset of the suite's cases, which --resume cannot tell; start a new run"
         )
     return options
+
+
+# kinds of run that set out to run every case of their suite
+_WHOLE_KINDS = ("full", "repeat", "merged")
+
+
+def covered_cases(run: RunRecord) -> Callable[[str], bool] | None:
+    """Whether a case id is among those ``run`` set out to run: every case of the suite, its shard's,
+    or a merge's sources' together. None when the run cannot tell: a subset chosen by a filter it
+    does not record, a partial merge stored before its sources' kinds were, a re-scored run."""
+    merge = run.config.get("merge")
+    sources = merge.get("sources") if isinstance(merge, dict) else None
+    if sources and all("kind" in source for source in sources):
+        parts = [_covered(source["kind"], source.get("shard")) for source in sources]
+        if any(part is None for part in parts):
+            return None
+        return lambda case_id: any(part is not None and part(case_id) for part in parts)
+    return _covered(run.kind, run.shard)
+
+
+def _covered(kind: str, shard: str | None) -> Callable[[str], bool] | None:
+    if kind in _WHOLE_KINDS:
+        return lambda _case_id: True
+    if kind == "shard" and shard is not None:
+        spec = Shard.parse(shard)
+        return lambda case_id: shard_of(case_id, spec.count) == spec.index
+    return None
