@@ -7,7 +7,13 @@ from pathlib import Path
 import typer
 
 from evalkit.cli.app import app
-from evalkit.cli.options import DbOption, JunitOption, RunArgument, SummaryMdOption
+from evalkit.cli.options import (
+    AllowRemovedCriticalOption,
+    DbOption,
+    JunitOption,
+    RunArgument,
+    SummaryMdOption,
+)
 from evalkit.errors import UsageError
 
 SUMMARY_FAILURES = 10
@@ -30,6 +36,7 @@ def merge(
         "--allow-partial",
         help="Merge even when shards are missing; the merged run is stored with kind 'partial' (trend leaves it out).",
     ),
+    allow_removed_critical: AllowRemovedCriticalOption = None,
     summary_md: SummaryMdOption = None,
     junit: JunitOption = None,
 ) -> None:
@@ -83,6 +90,7 @@ def merge(
             m.decision,
             reference,
             base_dir=Path(m.run.suite_path).parent if m.run.suite_path else None,
+            allow_removed_critical=allow_removed_critical or [],
         )
         for m in merged
     ]

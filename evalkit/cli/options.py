@@ -53,6 +53,17 @@ SummaryMdOption = Annotated[
 ]
 """``--summary-md`` of the commands that gate runs (``run``, ``merge``)."""
 
+AllowRemovedCriticalOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--allow-removed-critical",
+        metavar="CASE_ID",
+        help="With --baseline: accept that this critical case of the baseline was deleted from the suite "
+        "(repeat per case); without it a critical case the baseline holds and the run lacks fails the gate.",
+    ),
+]
+"""``--allow-removed-critical`` of the commands that gate runs on a baseline (``run``, ``merge``)."""
+
 BootstrapSeedOption = Annotated[
     int,
     typer.Option(

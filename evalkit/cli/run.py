@@ -8,7 +8,14 @@ from typing import Any
 import typer
 
 from evalkit.cli.app import app
-from evalkit.cli.options import DbOption, JunitOption, ProgressOption, SuitePathArgument, SummaryMdOption
+from evalkit.cli.options import (
+    AllowRemovedCriticalOption,
+    DbOption,
+    JunitOption,
+    ProgressOption,
+    SuitePathArgument,
+    SummaryMdOption,
+)
 from evalkit.errors import UsageError
 
 SUMMARY_FAILURES = 10
@@ -88,6 +95,7 @@ def run(
         help="With --baseline: gate on the comparison even though this run is scored differently from "
         "the baseline (its scorers, case rule or expected outputs changed).",
     ),
+    allow_removed_critical: AllowRemovedCriticalOption = None,
     summary_md: SummaryMdOption = None,
     progress: ProgressOption = True,
 ) -> None:
@@ -164,6 +172,7 @@ def run(
             junit,
             progress,
             allow_scoring_change=allow_scoring_change,
+            allow_removed_critical=allow_removed_critical or [],
         )
 
 
@@ -177,6 +186,7 @@ def _run_cells(
     progress: bool,
     *,
     allow_scoring_change: bool = False,
+    allow_removed_critical: list[str] | None = None,
 ) -> None:
     from evalkit.cli.collector import end_start_up_pause
     from evalkit.run.matrix import run_matrix
@@ -212,6 +222,7 @@ def _run_cells(
             on_result=advance,
             on_cell=finished,
             allow_scoring_change=allow_scoring_change,
+            allow_removed_critical=allow_removed_critical or [],
         )
     finally:
         bar.stop()

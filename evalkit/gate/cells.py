@@ -10,7 +10,7 @@ summary and the exit code of ``evalkit run``, ``evalkit merge``, :func:`evalkit.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -85,6 +85,8 @@ class RunVerdict:
                 return "a judge the suite requires calibrated is not"
             if code == ExitCode.OK:
                 return "no significant regression"
+            if self.baseline is not None and self.baseline.decision.failed_on_removed_critical_only:
+                return "critical cases removed"
             new_only = self.baseline is not None and self.baseline.decision.failed_on_new_cases_only
             return "new cases below the gate" if new_only else "regression"
         return "gate passed" if code == ExitCode.OK else "gate failed"
@@ -126,15 +128,22 @@ def check_baseline(
     *,
     base_dir: Path | None = None,
     allow_scoring_change: bool = False,
+    allow_removed_critical: Collection[str] = (),
 ) -> BaselineCheck:
     """Compare a finished run with its baseline, apply the regression gate (and ``gate.pairwise``, judged
-    with calls relative to ``base_dir``), and record the decision in the run's stored summary."""
+    with calls relative to ``base_dir``), and record the decision in the run's stored summary.
+    ``allow_removed_critical``: ids of critical cases the baseline holds that were deleted on purpose."""
     from evalkit.gate.pairwise import fold_into_regression, judge_against_baseline
     from evalkit.gate.regression import check_against_baseline
     from evalkit.store.baselines import BaselineStore
 
     comparison, decision = check_against_baseline(
-        store, baseline, run, gate, allow_scoring_change=allow_scoring_change
+        store,
+        baseline,
+        run,
+        gate,
+        allow_scoring_change=allow_scoring_change,
+        allow_removed_critical=allow_removed_critical,
     )
     pairwise = None
     if gate.pairwise is not None:
@@ -153,10 +162,13 @@ def gate_on_baseline(
     baseline: RunRecord | None,
     *,
     base_dir: Path | None = None,
+    allow_removed_critical: Collection[str] = (),
 ) -> RunVerdict:
     """The verdict of a finished run with its suite gate's ``decision``: checked against ``baseline``
     when there is one (see :func:`check_baseline`)."""
     if baseline is None:
         return RunVerdict(run=run, gate=decision)
-    check = check_baseline(store, gate, baseline, run, base_dir=base_dir)
+    check = check_baseline(
+        store, gate, baseline, run, base_dir=base_dir, allow_removed_critical=allow_removed_critical
+    )
     return RunVerdict(run=run, gate=decision, baseline=check)

@@ -8,7 +8,9 @@ both scored (see :mod:`evalkit.analysis.compare`). It fails (exit 1) when
 - a case tagged ``gate.critical_tag`` (``critical``) passed in the baseline and fails now; or
 - the cases the baseline holds no verdict for (new or renamed, or errored in the baseline) pass
   below ``gate.min_pass_rate``, or one of them tagged critical fails: the comparison cannot weigh
-  them, so the suite's own gate does.
+  them, so the suite's own gate does; or
+- a case the baseline stored tagged critical is missing from this run though it set out to run it
+  (deleted or renamed in the suite), unless accepted by id (:mod:`evalkit.gate.removed_critical`).
 
 A drop of at least ``min_effect`` carried by so few changed cases that McNemar's test could not
 find it significant whichever way they went (five or fewer at alpha 0.05) cannot be judged (exit
@@ -19,7 +21,7 @@ its own exit code: the comparison cannot overrule missing evidence.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -28,6 +30,12 @@ from pydantic import BaseModel, Field
 from evalkit.analysis.compare import Comparison, compare_outcomes
 from evalkit.analysis.outcomes import RunOutcomes, load_outcomes
 from evalkit.errors import ExitCode
+from evalkit.gate.removed_critical import (
+    RemovedCritical,
+    blocks,
+    find_removed_critical,
+    removed_critical_reasons,
+)
 from evalkit.results import RunRecord
 from evalkit.suite.spec import GateSpec
 
@@ -58,6 +66,12 @@ class RegressionDecision(BaseModel):
     new_cases: int = 0
     new_failed: list[str] = Field(default_factory=lambda: [])
     failed_on_new_cases_only: bool = False  # the run fails only because of the cases above
+    # cases the baseline stored tagged critical that this run lacks though it set out to run them
+    # (deleted or renamed), with their baseline verdict; those accepted by id; those it cannot tell
+    removed_critical: dict[str, str] = Field(default_factory=lambda: {})
+    removed_critical_allowed: list[str] = Field(default_factory=lambda: [])
+    critical_not_checked: int = 0
+    failed_on_removed_critical_only: bool = False  # the run fails only because of removed critical cases
     alpha: float
     min_effect: float
 
@@ -69,6 +83,8 @@ def decide_regression(
     allow_scoring_change: bool = False,
     unverified_critical: Sequence[str] = (),
     new_cases: Mapping[str, tuple[bool, Sequence[str]]] | None = None,
+    removed: RemovedCritical | None = None,
+    allow_removed_critical: Collection[str] = (),
 ) -> RegressionDecision:
     """Apply the regression rules to a comparison of the candidate (B) with the baseline (A).
 
@@ -80,8 +96,49 @@ def decide_regression(
     judged (exit 3) rather than called no regression. ``new_cases``: case id -> (passed, tags) of the
     scored cases the baseline holds no verdict for (absent from it, or errored in it); their pass rate
     must reach ``gate.min_pass_rate`` and none tagged critical may fail, or the run fails (they would
-    otherwise pass unjudged).
+    otherwise pass unjudged). ``removed``: the baseline's critical cases this run lacks; they fail it
+    unless their ids are in ``allow_removed_critical``.
     """
+    decision = _decide(
+        comparison,
+        gate,
+        allow_scoring_change=allow_scoring_change,
+        unverified_critical=unverified_critical,
+        new_cases=new_cases,
+    )
+    if removed is None or not (removed.removed or removed.unknown):
+        return decision
+    failing, notes = removed_critical_reasons(
+        removed, gate.critical_tag, comparison.a.run_id, allow_removed_critical
+    )
+    update: dict[str, object] = {
+        "removed_critical": removed.removed,
+        "removed_critical_allowed": sorted(c for c in removed.removed if c in allow_removed_critical),
+        "critical_not_checked": removed.unknown,
+        "reasons": [*decision.reasons, *notes],
+    }
+    if failing is not None:
+        update |= {
+            "passed": False,
+            "exit_code": blocks(decision.exit_code),
+            # the reason that fails the run first; after reasons that already failed it
+            "reasons": [*decision.reasons, failing, *notes]
+            if not decision.passed
+            else [failing, *decision.reasons, *notes],
+            "failed_on_new_cases_only": False,
+            "failed_on_removed_critical_only": decision.passed,
+        }
+    return decision.model_copy(update=update)
+
+
+def _decide(
+    comparison: Comparison,
+    gate: GateSpec,
+    *,
+    allow_scoring_change: bool,
+    unverified_critical: Sequence[str],
+    new_cases: Mapping[str, tuple[bool, Sequence[str]]] | None,
+) -> RegressionDecision:
     head = comparison.headline
     critical = [
         f.case_id for f in comparison.regressions if gate.critical_tag and gate.critical_tag in f.tags
@@ -250,8 +307,10 @@ def check_against_baseline(
     *,
     seed: int = 0,
     allow_scoring_change: bool = False,
+    allow_removed_critical: Collection[str] = (),
 ) -> tuple[Comparison, RegressionDecision]:
-    """Compare a finished run with its baseline (quarantined cases left out) and decide."""
+    """Compare a finished run with its baseline (quarantined cases left out) and decide;
+    ``allow_removed_critical``: ids of critical cases accepted as deleted from the suite."""
     base = load_outcomes(store, baseline)
     cand = load_outcomes(store, candidate)
     quarantined = set(gate.quarantine) | set(candidate.summary.quarantined if candidate.summary else [])
@@ -279,6 +338,8 @@ def check_against_baseline(
         allow_scoring_change=allow_scoring_change,
         unverified_critical=unverified_critical(base, cand, gate.critical_tag),
         new_cases=new_cases,
+        removed=find_removed_critical(base, cand, gate.critical_tag),
+        allow_removed_critical=allow_removed_critical,
     )
 
 

@@ -60,6 +60,8 @@ def run_markdown(
         reasons = decision.reasons
         if not passed:
             headline = "new cases below the gate" if decision.failed_on_new_cases_only else "regression"
+            if decision.failed_on_removed_critical_only:
+                headline = "critical cases removed"
         if verdict is not None:
             passed, headline, code, reasons = (
                 verdict.passed,

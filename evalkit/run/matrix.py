@@ -86,6 +86,7 @@ def run_matrix(
     on_result: ResultCallback | None = None,
     on_cell: CellCallback | None = None,
     allow_scoring_change: bool = False,
+    allow_removed_critical: Sequence[str] = (),
 ) -> MatrixOutcome:
     """Run each cell (see :func:`matrix_cells`) and gate it on ``baseline`` when given.
 
@@ -109,7 +110,14 @@ def run_matrix(
             on_cell(outcome)
         outcomes.append(outcome)
     gated = [
-        gate_outcome(suite, store, outcome, reference, allow_scoring_change=allow_scoring_change)
+        gate_outcome(
+            suite,
+            store,
+            outcome,
+            reference,
+            allow_scoring_change=allow_scoring_change,
+            allow_removed_critical=allow_removed_critical,
+        )
         for outcome in outcomes
     ]
     return MatrixOutcome(cells=gated, group_id=cells[0].group_id if cells else None)

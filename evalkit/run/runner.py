@@ -381,10 +381,11 @@ def run_suite(
 
 
 def gate_outcome(
-    suite: Suite, store: Store, outcome: RunOutcome, baseline: RunRecord | None, **options: bool
+    suite: Suite, store: Store, outcome: RunOutcome, baseline: RunRecord | None, **options: Any
 ) -> RunOutcome:
     """The outcome gated on ``baseline`` (unchanged without one); the check is stored with the run.
-    ``options``: those of :func:`~evalkit.gate.cells.check_baseline` (``allow_scoring_change``)."""
+    ``options``: those of :func:`~evalkit.gate.cells.check_baseline` (``allow_scoring_change``,
+    ``allow_removed_critical``)."""
     if baseline is None:
         return outcome
     check = check_baseline(
