@@ -68,6 +68,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="gate each suite's run on this baseline (a name from `evalkit baseline set`, or a run) as "
         "`evalkit run --baseline` does: the session fails only on a significant regression",
     )
+    group.addoption(
+        "--evalkit-allow-removed-critical",
+        action="append",
+        default=[],
+        metavar="CASE_ID",
+        help="with --evalkit-baseline: accept that this critical case of the baseline was deleted from "
+        "the suite (repeat per case), as `evalkit run --allow-removed-critical` does",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -277,7 +285,8 @@ class _Runs:
         store = open_store(self.config.getoption("evalkit_db"))
         name = self.config.getoption("evalkit_baseline")
         baseline = resolve_baseline(store, collector.suite.name, name) if name else None  # before any call
-        return SuiteRun(collector.suite, store, options, selected, baseline)
+        allowed = self.config.getoption("evalkit_allow_removed_critical")
+        return SuiteRun(collector.suite, store, options, selected, baseline, allow_removed_critical=allowed)
 
     def finish(self) -> None:
         for run in self.runs.values():

@@ -367,3 +367,36 @@ def test_a_scorer_that_could_not_score_fails_the_session(
     result.assert_outcomes(passed=2)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(["*gate FAILED: *scorer json_fields could not score 2 of 2 results*"])
+
+
+def test_a_critical_case_deleted_from_the_suite_fails_the_session(
+    pytester: pytest.Pytester, server: LoopbackOpenAI, cli: Callable[..., CliResult]
+) -> None:
+    """Deleting the critical case used to pass the session without a word (the gate judged only the
+    cases both runs hold)."""
+    suite_dir = write_suite(pytester.path, server.base_url)
+    db = pytester.path / "r.duckdb"
+    run_pytest(pytester, str(suite_dir))
+    base_id = open_store(db).get_run("latest").run_id
+    assert cli("baseline", "set", "main", base_id, "--db", str(db)).exit_code == 0
+    write_cases(suite_dir / "cases.jsonl", [c for c in CASES if c["id"] != "good-2"])
+
+    deleted = run_pytest(pytester, str(suite_dir), "--evalkit-baseline", "main")
+    deleted.assert_outcomes(passed=1, failed=2)
+    assert deleted.ret == pytest.ExitCode.TESTS_FAILED
+    deleted.stdout.fnmatch_lines(
+        [
+            f"regression gate FAILED against baseline {base_id}: 1 case(s) tagged 'critical' in baseline "
+            f"{base_id} are missing from this run (deleted or renamed in the suite, so not judged): "
+            "good-2 (passed there);*(exit 1)"
+        ]
+    )
+    accepted = run_pytest(
+        pytester, str(suite_dir), "--evalkit-baseline", "main", "--evalkit-allow-removed-critical", "good-2"
+    )
+    assert accepted.ret == pytest.ExitCode.OK
+    accepted.stdout.fnmatch_lines(["regression gate PASSED against baseline *accepted with*good-2*"])
+    # -k chooses a subset: it cannot tell the deleted case from one it left out, and says so
+    chosen = run_pytest(pytester, str(suite_dir), "--evalkit-baseline", "main", "-k", "good-1 or bad-1")
+    assert chosen.ret == pytest.ExitCode.OK
+    chosen.stdout.fnmatch_lines(["regression gate PASSED against baseline *not checked for removal*"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -22,9 +23,17 @@ class SuiteRun:
     """One evalkit run of a suite's selected cases, in a background thread with its own event loop."""
 
     def __init__(
-        self, suite: Suite, store: Any, options: Any, case_ids: set[str], baseline: RunRecord | None
+        self,
+        suite: Suite,
+        store: Any,
+        options: Any,
+        case_ids: set[str],
+        baseline: RunRecord | None,
+        *,
+        allow_removed_critical: Sequence[str] = (),
     ) -> None:
         self.suite = suite
+        self.allow_removed_critical = list(allow_removed_critical)
         self.store = store
         self.options = options
         self.case_ids = case_ids
@@ -60,7 +69,12 @@ class SuiteRun:
             )
             if self.baseline is not None:  # judging calls run their own event loop: not in this one
                 self.outcome = await asyncio.to_thread(
-                    gate_outcome, self.suite, self.store, self.outcome, self.baseline
+                    gate_outcome,
+                    self.suite,
+                    self.store,
+                    self.outcome,
+                    self.baseline,
+                    allow_removed_critical=self.allow_removed_critical,
                 )
         except BaseException as exc:  # cancelled by -x/Ctrl-C, or an error that ended the run: report it
             self.error = exc
