@@ -22,7 +22,6 @@ from evalkit.cli.options import (
 if TYPE_CHECKING:
     from evalkit.candidates import Candidate, Generation
     from evalkit.grow.generate import GenerationReport
-    from evalkit.grow.mining import MiningReport
     from evalkit.grow.review import ReviewOutcome
     from evalkit.store import Store
     from evalkit.suite.loading import Suite
@@ -271,37 +270,10 @@ def mine(
 
     loaded = load_suite(suite)
     report = mine_logs(loaded, open_store(db), logs, since=since, n=n, table=table)
+    from evalkit.cli.mining_summary import print_mining
+
     print_mining(loaded.name, report)
     _hint_unlisted(loaded, report.case_file if report.added else None)
-
-
-def print_mining(suite_name: str, report: MiningReport) -> None:
-    """One paragraph on what a mining run found and added."""
-    from evalkit.cli.console import out
-    from evalkit.report.formatting import count_text
-
-    reasons = ", ".join(f"{k} {v}" for k, v in report.reasons.most_common()) or "none"
-    skipped = ", ".join(f"{k} {v}" for k, v in report.unusable.most_common())
-    pii = ", ".join(f"{k} {v}" for k, v in sorted(report.pii.items())) or "none found"
-    out.print(  # every record read is in exactly one of these counts
-        f"{suite_name}: read {report.records} records ({report.outside_window} outside the window, "
-        f"{report.ok} ok, {report.duplicates} duplicate ids, {report.already_mined} already mined, "
-        f"{report.failures} new failures{'; skipped ' + skipped if skipped else ''})",
-    )
-    out.print(
-        f"Failures {report.failures} ({reasons}) in {report.clusters} clusters; "
-        f"{report.covered} clusters already covered by cases; PII scrubbed: {pii}",
-    )
-    out.print(f"Added {len(report.added)} cases to {report.case_file}")
-    if report.over_limit:
-        out.print(
-            f"{report.over_limit} clusters over the {report.limit_source} {report.limit} limit: left for the next run"
-        )
-    for case in report.added[:20]:
-        out.print(
-            f"  + {case.id} [{case.provenance['failure'][0]}] cluster {case.provenance['cluster']} "
-            f"({count_text(case.provenance['cluster_size'], 'failure')})",
-        )
 
 
 @app.command()
@@ -340,6 +312,7 @@ def weekly(
     from evalkit.analysis.failures import explain_cases
     from evalkit.cli.console import out as console
     from evalkit.cli.console import print_summary, progress_bar
+    from evalkit.cli.mining_summary import print_mining
     from evalkit.cli.trend import print_regressions
     from evalkit.grow.weekly import run_weekly
     from evalkit.results import RunRecord

@@ -42,6 +42,7 @@ _ORDER_HINT = (
     "or say its order in the suite: mining.date_order: day_first or month_first"
 )
 COMPARED_WORDS = 80
+_ERROR_CHARS = 200  # of a schema error quoted for a correction
 
 
 class AmbiguousDateError(ConfigError):
@@ -63,6 +64,17 @@ class Failure:
     text: str = ""  # normalised input text, for clustering and dedup
     cluster_id: str = ""
     pii: dict[str, int] = field(default_factory=dict)  # what scrubbing replaced: kind -> matches
+    position: int = 0  # the record's line (a JSONL log) or number in its log
+    # why the correction breaks the suite's output schema (one line): no right answer could pass
+    # a case expecting it, so the record is listed for a person to fix rather than made a case
+    correction_error: str | None = None
+
+    @property
+    def where(self) -> str:
+        """The log file and the record's line (``log.jsonl:12``) or number (``log.csv: record 12``)."""
+        if Path(self.source).suffix.lower() in JSONL_SUFFIXES:
+            return f"{self.source}:{self.position}"
+        return f"{self.source}: record {self.position}"
 
 
 def parse_since(value: str | None, now: datetime | None = None) -> datetime | None:
@@ -304,6 +316,7 @@ class RecordReader:
         if isinstance(correction, str) and self.suite.output_schema is not None:
             parsed = parse_output(correction)
             correction = parsed.value if parsed.found else correction
+        correction = None if is_blank(correction) else correction
         output = self.scrubber.value(get(f.output))
         feedback = self.scrubber.value(
             [x for x in (get(f.feedback), get(f.feedback_text)) if not is_blank(x)]
@@ -315,11 +328,27 @@ class RecordReader:
             input=case_input,
             reasons=reasons,
             output=output,
-            correction=None if is_blank(correction) else correction,
+            correction=correction,
             feedback=feedback or None,
             text=text,
             pii=self.scrubber.take_counts(),
+            position=position,
+            correction_error=self.schema_error(correction) if correction is not None else None,
         )
+
+    def schema_error(self, value: Any) -> str | None:
+        """How ``value`` (scrubbed: the message quotes it) breaks the output schema, in one line;
+        None when it follows it or the suite has none."""
+        if self.validator is None:
+            return None
+        import jsonschema
+
+        error = jsonschema.exceptions.best_match(self.validator.iter_errors(value))
+        if error is None:
+            return None
+        where = "/".join(str(part) for part in error.absolute_path)
+        text = " ".join(f"{where + ': ' if where else ''}{error.message}".split())
+        return text if len(text) <= _ERROR_CHARS else text[: _ERROR_CHARS - 1] + "…"
 
 
 def comparable_text(case_input: dict[str, Any]) -> str:

@@ -14,7 +14,10 @@
    case or were already covered in the store, so mining the same window again adds nothing. Clusters
    past the N limit are not recorded: the next run offers them again.
 
-A human correction becomes the case's expected output (verified: a person wrote it); other mined
+A human correction becomes the case's expected output (verified: a person wrote it), when it follows
+the suite's output schema: one that breaks it would make a case no right answer passes, so its record
+is not made a case, nor recorded as mined; it is listed (log file and line, the schema error) for a
+person to fix, and the next run mines it again. Other mined
 cases have no expected output and are unverified, so scorers that need one skip them
 (``verified_only``) or report that they could not score. Being unverified is what keeps the suite's
 check from refusing them as a golden case without ``expected`` is refused
@@ -83,6 +86,8 @@ class MiningReport:
     added: list[Case] = field(default_factory=list)
     case_file: Path | None = None
     pii: dict[str, int] = field(default_factory=dict)
+    # new failures whose correction breaks the output schema: not made cases, not recorded as mined
+    bad_corrections: list[Failure] = field(default_factory=list)
 
 
 def cluster_failures(failures: Sequence[Failure], threshold: float) -> list[Cluster]:
@@ -226,6 +231,8 @@ def mine(
     known = growth.mined_log_ids(suite.name, [f.log_id for f in failures])
     report.already_mined = len(known)
     failures = [f for f in failures if f.log_id not in known]
+    report.bad_corrections = [f for f in failures if f.correction_error is not None]
+    failures = [f for f in failures if f.correction_error is None]
     failures.sort(key=lambda f: (f.logged_at or datetime.min, f.log_id))
     report.failures = len(failures)
     report.reasons = Counter(f.reasons[0] for f in failures)

@@ -73,6 +73,13 @@ def summary_text(
         + (f", {mining.over_limit} over the limit left for the next run" if mining.over_limit else "")
         + ").",
     ]
+    if mining.bad_corrections:  # a person has to fix them before they can become cases
+        shown = ", ".join(f.where for f in mining.bad_corrections[:5])
+        more = len(mining.bad_corrections) - 5
+        lines.append(
+            f"{len(mining.bad_corrections)} record(s) with a correction that breaks the output schema, "
+            f"not made cases (fix them in the log): {shown}" + (f" and {more} more" if more > 0 else "")
+        )
     flagged = [r for r in trend.regressions if r.week == trend.weeks[-1]]
     if flagged:
         lines.append(

@@ -769,3 +769,61 @@ def test_docs_mining_config_loads_and_stays_strict() -> None:
     for wrong in (True, None, {"a": 1}, ["-1"]):
         with pytest.raises(ValidationError, match=r"negative_feedback\.0"):
             MiningSpec.model_validate({"fields": {"input": "q"}, "negative_feedback": [wrong]})
+
+
+def test_a_correction_that_breaks_the_output_schema_is_listed_not_made_a_case(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """A correction the output schema refuses used to become a case's expected output that no right
+    answer could pass; now its record is listed (log file and line, the schema error) for a person
+    to fix, and mined once the correction is fixed."""
+    row = {"ts": NOW.isoformat(), "description": "d", "price": "2.50", "response": "not json"}
+    rows = [
+        {
+            **row,
+            "request_id": "r0",
+            "title": "Acme kettle",
+            "fixed": json.dumps({"title": "Kettle", "price": 2.5}),
+        },
+        {**row, "request_id": "r1", "title": "Zenith lamp", "fixed": json.dumps({"title": "Lamp"})},
+        {
+            **row,
+            "request_id": "r2",
+            "title": "Orion drill",
+            "fixed": json.dumps({"title": "Drill", "price": "2,50"}),
+        },
+    ]
+    log = write_cases(tmp_path / "log.jsonl", rows)
+    suite = shop_suite(make_suite, CORRECTED)
+    db = str(tmp_path / "r.duckdb")
+    result = cli("mine", str(suite), "--logs", str(log), "--db", db)
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == (
+        "shop: read 3 records (0 outside the window, 0 ok, 0 duplicate ids, 0 already mined, "
+        "1 new failures, 2 with a correction that breaks the output schema)"
+    )
+    assert "Added 1 cases" in result.stdout
+    at = lines.index(
+        "2 records with a correction that breaks the output schema: no case was made of them (a case "
+        "expecting it could never pass); fix the correction in the log and the next run mines the record again:"
+    )
+    assert lines[at + 1 : at + 3] == [
+        f"  ! {log}:2 (id r1): 'price' is a required property",
+        f"  ! {log}:3 (id r2): price: '2,50' is not of type 'number', 'null'",
+    ]
+    cases = [json.loads(line) for line in (suite.parent / "mined.jsonl").read_text().splitlines()]
+    assert [(c["provenance"]["log_id"], c["expected"]) for c in cases] == [
+        ("r0", {"title": "Kettle", "price": 2.5})
+    ]
+    # not recorded as mined: fixed in the log, the record becomes a case on the next run
+    rows[1]["fixed"] = json.dumps({"title": "Lamp", "price": None})
+    write_cases(log, rows)
+    again = cli("mine", str(suite), "--logs", str(log), "--db", db)
+    assert "1 already mined, 1 new failures, 1 with a correction that breaks" in again.stdout
+    assert "Added 1 cases" in again.stdout and f"  ! {log}:3 (id r2)" in again.stdout
+    cases = [json.loads(line) for line in (suite.parent / "mined.jsonl").read_text().splitlines()]
+    assert cases[-1]["provenance"]["log_id"] == "r1" and cases[-1]["expected"] == {
+        "title": "Lamp",
+        "price": None,
+    }

@@ -415,3 +415,41 @@ def test_a_suite_without_a_mining_section_is_refused_before_anything_is_made(
         + ("naming the log's input/output/... columns\n")
     )
     assert not out.exists()
+
+
+def test_weekly_lists_corrections_that_break_the_output_schema(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path, webhook_ok: Webhook
+) -> None:
+    """Kenya's correction answers a number where the schema wants text: not made a case, said in
+    what the job prints and in what it posts."""
+    rows = production_log()
+    rows[1]["fix"] = json.dumps({"answer": 42})
+    log = write_cases(tmp_path / "logs" / "week.jsonl", rows)
+    with LoopbackOpenAI(responder=answers) as server:
+        text = SUITE.format(base=server.base_url).replace("note}", "note, correction: fix}")
+        suite = make_suite(text, GOLDEN, prompt="[user]\n{{ question }}\n")
+        (suite.parent / "answer.schema.json").write_text(json.dumps(SCHEMA))
+        result = cli(
+            "weekly",
+            str(suite),
+            "--logs",
+            str(log),
+            "--db",
+            str(tmp_path / "r.duckdb"),
+            "--out",
+            str(tmp_path / "reports"),
+            "--no-progress",
+            "--webhook",
+            webhook_ok.url,
+        )
+    assert result.exit_code == 1, result.stderr
+    assert "3 new failures, 1 with a correction that breaks the output schema)" in result.stdout
+    assert f"  ! {log}:2 (id req-1): answer: 42 is not of type 'string'" in result.stdout
+    assert "Added 2 cases" in result.stdout
+    mined = (suite.parent / "mined.jsonl").read_text()
+    assert '"log_id": "req-1"' not in mined
+    (body,) = webhook_ok.bodies
+    assert (
+        "1 record(s) with a correction that breaks the output schema, not made cases (fix them in the "
+        f"log): {log}:2"
+    ) in body["text"]
