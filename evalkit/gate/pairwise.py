@@ -179,5 +179,8 @@ def fold_into_regression(decision: RegressionDecision, gate: PairwiseGateDecisio
             "passed": False,
             "exit_code": ExitCode.GATE_FAILED,
             "reasons": [*decision.reasons, *(f"pairwise: {r}" for r in gate.reasons)],
+            # the run no longer fails on those cases only: the headline must not say it does
+            "failed_on_new_cases_only": False,
+            "failed_on_removed_critical_only": False,
         }
     )

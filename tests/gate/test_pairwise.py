@@ -62,6 +62,10 @@ def test_a_failed_criterion_fails_a_judged_regression_decision_only() -> None:
     assert fold_into_regression(passed, PairwiseGateDecision(passed=True)) == passed
     unjudged = passed.model_copy(update={"passed": False, "exit_code": ExitCode.INFRASTRUCTURE})
     assert fold_into_regression(unjudged, failing) == unjudged
+    # a run that failed on its new cases, or removed critical cases, alone fails on more now
+    for only in ("failed_on_new_cases_only", "failed_on_removed_critical_only"):
+        one_cause = passed.model_copy(update={"passed": False, "exit_code": ExitCode.GATE_FAILED, only: True})
+        assert getattr(fold_into_regression(one_cause, failing), only) is False
 
 
 def test_a_figure_short_of_a_pairwise_minimum_never_reads_as_the_minimum() -> None:
