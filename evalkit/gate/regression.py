@@ -106,7 +106,7 @@ def decide_regression(
         unverified_critical=unverified_critical,
         new_cases=new_cases,
     )
-    if removed is None or not (removed.removed or removed.unknown):
+    if removed is None or not (removed.removed or removed.unknown or allow_removed_critical):
         return decision
     failing, notes = removed_critical_reasons(
         removed, gate.critical_tag, comparison.a.run_id, allow_removed_critical

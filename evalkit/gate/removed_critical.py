@@ -33,10 +33,11 @@ class RemovedCritical:
     unknown: int = 0
 
 
-def find_removed_critical(base: RunOutcomes, cand: RunOutcomes, tag: str) -> RemovedCritical:
-    """The cases tagged ``tag`` in the baseline (as it stored them) that the candidate run lacks."""
+def find_removed_critical(base: RunOutcomes, cand: RunOutcomes, tag: str) -> RemovedCritical | None:
+    """The cases tagged ``tag`` in the baseline (as it stored them) that the candidate run lacks;
+    None when not checked (no critical tag, or a run that did not finish)."""
     if not tag or cand.run.status != "complete":
-        return RemovedCritical()
+        return None
     missing = sorted(cid for cid, was in base.cases.items() if tag in was.tags and cid not in cand.cases)
     covers = covered_cases(cand.run)
     if covers is None:
@@ -54,6 +55,13 @@ def removed_critical_reasons(
     accepted = [cid for cid in found.removed if cid in allowed]
     what = f"tagged {tag!r} in baseline {baseline_id}"
     notes = []
+    # a flag left in a CI workflow would otherwise accept that case's deletion silently some day
+    stale = sorted(set(allowed) - set(found.removed)) if not found.unknown else []
+    if stale:
+        notes.append(
+            f"--allow-removed-critical {', '.join(stale)}: no such case {what} is missing from this run "
+            "(nothing to accept)"
+        )
     if accepted:
         notes.append(
             f"{len(accepted)} case(s) {what} are not in this run, accepted with --allow-removed-critical: "

@@ -124,10 +124,16 @@ def test_deleting_critical_cases_fails_the_gate_and_names_them(
     assert f"2 case(s) tagged 'critical' in baseline {base_id} are not in this run, accepted with " in (
         both.stdout
     )
-    # a new baseline without them: nothing to say
-    set_main(cli, suite, db)
+    # a new baseline without them: nothing to say, but a flag left behind is said to accept nothing
+    new_id = set_main(cli, suite, db)
     clean = run(cli, suite, db, "--baseline", "main")
     assert clean.exit_code == 0 and "critical" not in clean.stdout
+    stale = run(cli, suite, db, "--baseline", "main", "--allow-removed-critical", PASSING_CRITICAL)
+    assert stale.exit_code == 0
+    assert (
+        f"--allow-removed-critical {PASSING_CRITICAL}: no such case tagged 'critical' in baseline {new_id} "
+        "is missing from this run (nothing to accept)"
+    ) in stale.stdout
 
 
 def _verdicts() -> list[tuple[str, str]]:
@@ -201,8 +207,7 @@ def test_a_run_that_did_not_finish_is_not_checked() -> None:
         return RunOutcomes(run=run_record(run_id).model_copy(update={"status": status}), cases=cases)
 
     base = outcomes("a", ["c00", "c01"], "complete")
-    assert find_removed_critical(base, outcomes("b", ["c00"], "incomplete"), "critical").removed == {}
-    assert find_removed_critical(base, outcomes("b", ["c00"], "complete"), "critical").removed == {
-        "c01": "passed"
-    }
-    assert find_removed_critical(base, outcomes("b", ["c00"], "complete"), "").removed == {}
+    assert find_removed_critical(base, outcomes("b", ["c00"], "incomplete"), "critical") is None
+    found = find_removed_critical(base, outcomes("b", ["c00"], "complete"), "critical")
+    assert found is not None and found.removed == {"c01": "passed"}
+    assert find_removed_critical(base, outcomes("b", ["c00"], "complete"), "") is None
