@@ -1,0 +1,54 @@
+"""The run page's headline and its paging, against what the store holds (a real DuckDB file)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from starlette.testclient import TestClient
+
+from evalkit.store import open_store
+from evalkit.store.leases import RunLeases
+from evalkit.studio.app import create_app
+from tests.runs import Outcome, case_result, run_record, store_run
+
+
+def headline(page: str) -> str:
+    found = re.search(r'<p class="muted">(.*?)</p>', page, re.S)
+    assert found, page
+    return " ".join(found.group(1).split())
+
+
+def test_a_run_in_progress_shows_the_results_stored_so_far_not_zeros(tmp_path: Path) -> None:
+    """While `evalkit run` writes, the run has no summary yet: the page said "0 passed, 0 failed,
+    0 errors" above a table of 3 results, 2 of them passing."""
+    store = open_store(tmp_path / "s.duckdb")
+    store.create_run(run_record("live").model_copy(update={"n_cases": 10}))
+    outcomes = [Outcome("c1", "pass"), Outcome("c2", "pass"), Outcome("c3", "fail")]
+    store.add_results("live", [case_result(o) for o in outcomes])
+    c = TestClient(create_app(store, grader="ann"), base_url="http://127.0.0.1")
+    page = c.get("/runs/live").text
+    assert "running" in headline(page)
+    assert "3 results stored so far (2 passed, 1 failed, 0 errors)" in headline(page), headline(page)
+    assert "0 passed" not in headline(page)
+    assert '<p class="muted" id="count">3 matching' in page
+
+
+def test_a_resumed_run_does_not_show_the_summary_of_the_part_that_stopped(tmp_path: Path) -> None:
+    """A run being resumed still holds the summary stored when it stopped (1 result); the page showed
+    it as the run's figures while the resumed run had stored more."""
+    store = open_store(tmp_path / "s.duckdb")
+    store_run(store, run_record("r").model_copy(update={"n_cases": 3}), [Outcome("c1", "fail")])
+    store.finish_run("r", status="incomplete", summary=store.summarize("r"))
+    RunLeases(store).claim("r")  # as --resume takes the run up again
+    store.add_results("r", [case_result(Outcome("c2", "pass")), case_result(Outcome("c3", "pass"))])
+    page = TestClient(create_app(store, grader="ann"), base_url="http://127.0.0.1").get("/runs/r").text
+    assert "3 results stored so far (2 passed, 1 failed, 0 errors)" in headline(page), headline(page)
+    assert "pass rate 0.0%" not in headline(page)
+
+
+def test_a_finished_run_shows_its_summary(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "s.duckdb")
+    store_run(store, run_record("done"), [Outcome("c1", "pass"), Outcome("c2", "fail")])
+    page = TestClient(create_app(store, grader="ann"), base_url="http://127.0.0.1").get("/runs/done").text
+    assert "pass rate 50.0% · 1 passed, 1 failed, 0 errors" in headline(page), headline(page)
