@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 import socket
@@ -32,11 +33,33 @@ class Listening:
 
 def free_port(host: str) -> int:
     """A port nothing listens on now (the OS picks it)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
+    with bind(host, 0) as probe:
         port: int = probe.getsockname()[1]
         return port
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host``:``port``, for uvicorn to listen on; a :class:`UsageError` saying why
+    when it cannot be (the port taken, the host not an address of this machine)."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
+        return socket.create_server((host, port), family=family)
+    except OSError as exc:
+        raise _unbindable(host, port, exc) from None
+
+
+def _unbindable(host: str, port: int, exc: OSError) -> UsageError:
+    reason = (exc.strerror or str(exc)).split(" (while attempting")[0]  # create_server's addition
+    if isinstance(exc, socket.gaierror) or exc.errno == errno.EADDRNOTAVAIL:
+        return UsageError(f"--host {host}: not an address of this machine ({reason})")
+    if exc.errno == errno.EADDRINUSE:
+        return UsageError(
+            f"--port {port}: another program already listens on {host}:{port}: pick another --port, "
+            "or leave it out for a free one"
+        )
+    if exc.errno == errno.EACCES:
+        return UsageError(f"--port {port}: not allowed to listen on {host}:{port} ({reason})")
+    return UsageError(f"cannot listen on {host}:{port}: {reason}")
 
 
 def plan(host: str, port: int | None, *, allow_remote: bool) -> Listening:
@@ -76,6 +99,7 @@ def serve(
     import uvicorn
 
     app = create_app(store, grader=grader, read_only=read_only, token=listening.token)
+    listener = bind(listening.host, listening.port)  # refused here, before saying it listens
     scope = "this machine only" if listening.token is None else "other machines too, with the token"
     announce(
         f"evalkit view: {listening.url} (listening on {listening.host}, reachable from {scope}; "
@@ -86,5 +110,5 @@ def serve(
     config = uvicorn.Config(
         app, host=listening.host, port=listening.port, log_level="warning", access_log=False
     )
-    with store.hold():  # opening a DuckDB file costs ~85 ms: keep it open, yielding to other processes
-        uvicorn.Server(config).run()
+    with listener, store.hold():  # opening a DuckDB file costs ~85 ms: keep it open, yielding to others
+        uvicorn.Server(config).run(sockets=[listener])

@@ -74,3 +74,35 @@ def test_an_idle_studio_hands_the_database_to_a_process_that_asks(tmp_path: Path
         assert other.stdout.strip() == "r1"
         assert store.backend.handoffs == 1
         assert store.list_runs()[0].run_id == "r1"  # reopened on the next use
+
+
+def test_a_taken_port_is_refused_in_one_line_before_saying_it_listens(
+    tmp_path: Path, cli: Callable[..., Any]
+) -> None:
+    """The studio announced "listening on 127.0.0.1" (and would open the browser on whatever held the
+    port), then uvicorn logged the bind error and the process ended with exit 3."""
+    import socket
+
+    from evalkit.store import open_store
+    from tests.conftest import one_error_line
+
+    db = tmp_path / "s.duckdb"
+    open_store(db).list_runs()
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = cli("view", "--no-open", "--db", str(db), "--port", str(port))
+    line = one_error_line(result, 2, f"--port {port}: ")
+    assert f"127.0.0.1:{port}" in line and "listening on" not in result.stderr + result.stdout
+
+
+def test_a_host_that_is_not_this_machines_address_is_refused_in_one_line(
+    tmp_path: Path, cli: Callable[..., Any]
+) -> None:
+    """Without --port, picking a free port on such a host raised a traceback (exit 70)."""
+    from evalkit.store import open_store
+    from tests.conftest import one_error_line
+
+    db = tmp_path / "s.duckdb"
+    open_store(db).list_runs()
+    result = cli("view", "--no-open", "--db", str(db), "--host", "192.0.2.1", "--allow-remote")
+    one_error_line(result, 2, "--host 192.0.2.1: not an address of this machine")
