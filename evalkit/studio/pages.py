@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from starlette.requests import Request
@@ -25,6 +26,7 @@ from evalkit.studio.views import (
 )
 
 FILTERS = ("verdict", "scorer", "field", "tag", "source", "q")
+MAX_OFFSET = 2**62  # the database's offsets are 64-bit
 
 
 def _not_found(message: str) -> Response:
@@ -61,7 +63,7 @@ async def run_page(request: Request) -> Response:
         return _not_found(exc.one_line())
     chosen = {name: request.query_params.get(name, "") for name in FILTERS}
     try:
-        offset = max(int(request.query_params.get("offset", "0")), 0)
+        offset = min(max(int(request.query_params.get("offset", "0")), 0), MAX_OFFSET)
     except ValueError:
         offset = 0
     query = CaseQuery(
@@ -75,6 +77,9 @@ async def run_page(request: Request) -> Response:
         limit=PAGE_SIZE,
     )
     page = browse.case_page(studio.store, run.run_id, query)
+    if page.total and offset >= page.total:  # past the end (an old link, an edited URL): the last page
+        offset = (page.total - 1) // PAGE_SIZE * PAGE_SIZE
+        page = browse.case_page(studio.store, run.run_id, replace(query, offset=offset))
     grades = LabelStore(studio.store).current_for_outputs(
         run.suite_name, [(r["case_id"], output_hash(r["raw_text"] or "")) for r in page.rows]
     )

@@ -52,3 +52,16 @@ def test_a_finished_run_shows_its_summary(tmp_path: Path) -> None:
     store_run(store, run_record("done"), [Outcome("c1", "pass"), Outcome("c2", "fail")])
     page = TestClient(create_app(store, grader="ann"), base_url="http://127.0.0.1").get("/runs/done").text
     assert "pass rate 50.0% · 1 passed, 1 failed, 0 errors" in headline(page), headline(page)
+
+
+def test_an_offset_past_the_end_shows_the_last_page_and_a_huge_one_no_error(tmp_path: Path) -> None:
+    """?offset=1000 on 60 results said "showing 1001-60" above an empty table; an offset beyond 64
+    bits was a 500 (DuckDB's conversion error, traceback in the server's log)."""
+    store = open_store(tmp_path / "s.duckdb")
+    store_run(store, run_record("r"), [Outcome(f"c{i:02d}", "pass") for i in range(60)])
+    c = TestClient(create_app(store, grader="ann"), base_url="http://127.0.0.1")
+    for offset in ("1000", "60", "99999999999999999999999"):
+        page = c.get("/runs/r", params={"offset": offset})
+        assert page.status_code == 200, page.text
+        assert '<p class="muted" id="count">60 matching · showing 51-60</p>' in page.text, offset
+        assert len(re.findall(r'class="case-link"', page.text)) == 10
