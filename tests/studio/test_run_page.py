@@ -65,3 +65,15 @@ def test_an_offset_past_the_end_shows_the_last_page_and_a_huge_one_no_error(tmp_
         assert page.status_code == 200, page.text
         assert '<p class="muted" id="count">60 matching · showing 51-60</p>' in page.text, offset
         assert len(re.findall(r'class="case-link"', page.text)) == 10
+
+
+def test_a_run_of_several_epochs_says_its_counts_are_results(tmp_path: Path) -> None:
+    """A 2-case run of 2 epochs said "3 passed, 1 failed" with no word that these are 4 results of 2
+    cases, as `evalkit run` and the report say."""
+    store = open_store(tmp_path / "s.duckdb")
+    store.create_run(run_record("r").model_copy(update={"n_cases": 2}))
+    outcomes = [(Outcome("c1", "pass"), 0), (Outcome("c1", "pass"), 1), (Outcome("c2", "pass"), 0)]
+    store.add_results("r", [case_result(o, e) for o, e in [*outcomes, (Outcome("c2", "fail"), 1)]])
+    store.finish_run("r", status="complete", summary=store.summarize("r").model_copy(update={"repeat": 2}))
+    page = TestClient(create_app(store, grader="ann"), base_url="http://127.0.0.1").get("/runs/r").text
+    assert "pass rate 75.0% · 4 results (2 cases x 2 epochs): 3 passed, 1 failed, 0 errors" in headline(page)
