@@ -43,7 +43,8 @@ async def runs_page(request: Request) -> Response:
     counts = studio.store.field_slot_counts_by_run([r.run_id for r in runs])
     micro = {run_id: field_metrics_of_counts(rows).micro for run_id, rows in counts.items()}
     prf = {k: {"precision": m.precision, "recall": m.recall, "f1": m.f1} for k, m in micro.items()}
-    rows = [run_row(r, prf.get(r.run_id)) for r in runs]
+    # a run in progress has no figures yet: its pass rate waits for the end, and so do its fields
+    rows = [run_row(r, prf.get(r.run_id) if r.settled_summary else None) for r in runs]
     return studio.render(
         request,
         "runs.html.j2",

@@ -77,3 +77,16 @@ def test_a_run_of_several_epochs_says_its_counts_are_results(tmp_path: Path) -> 
     store.finish_run("r", status="complete", summary=store.summarize("r").model_copy(update={"repeat": 2}))
     page = TestClient(create_app(store, grader="ann"), base_url="http://127.0.0.1").get("/runs/r").text
     assert "pass rate 75.0% · 4 results (2 cases x 2 epochs): 3 passed, 1 failed, 0 errors" in headline(page)
+
+
+def test_the_runs_list_gives_a_run_in_progress_no_field_figures_as_no_pass_rate(tmp_path: Path) -> None:
+    """The pass rate of a run in progress is a dash, but its P/R/F1 showed the results stored so far,
+    unmarked, in a row that says "300 cases"."""
+    store = open_store(tmp_path / "s.duckdb")
+    store.create_run(run_record("live").model_copy(update={"n_cases": 300}))
+    store.add_results("live", [case_result(Outcome("c1", "pass", fields={"name": True, "price": False}))])
+    page = TestClient(create_app(store, grader="ann"), base_url="http://127.0.0.1").get("/").text
+    row = page[page.index('<a href="/runs/live">') :].split("</tr>")[0]
+    assert "running" in row
+    cells = re.findall(r'<td class="num">([^<]*)</td>', row)
+    assert cells[:5] == ["300", "-", "-", "-", "-"], cells
