@@ -152,13 +152,23 @@ async def compare_page(request: Request) -> Response:
     from evalkit.report.formatting import metric_cells
 
     studio = studio_of(request)
+    refs = [request.query_params.get(side, "") for side in ("a", "b")]
+    if not all(refs):  # an empty reference would be read as a prefix of every run id
+        return PlainTextResponse("a comparison names two runs: /compare?a=RUN&b=RUN", status_code=400)
     try:
-        a = studio.store.get_run(request.query_params.get("a", ""))
-        b = studio.store.get_run(request.query_params.get("b", ""))
+        a, b = (studio.store.get_run(ref) for ref in refs)
     except EvalkitError as exc:
         return _not_found(exc.one_line())
+    if a.run_id == b.run_id:  # refused as `evalkit compare` refuses them: no verdicts on nothing
+        return PlainTextResponse(
+            f"both sides name run {a.run_id}; compare two different runs", status_code=400
+        )
     alpha, min_effect = gate_thresholds(b)  # as `evalkit compare` and the report judge the pair
     comparison = compare_runs(studio.store, a, b, alpha=alpha, min_effect=min_effect)
+    if comparison.paired == 0:
+        return PlainTextResponse(
+            f"runs {a.run_id} and {b.run_id} have no case scored in both", status_code=400
+        )
     flips = sorted(comparison.flips, key=lambda f: (f.direction != "pass→fail", f.case_id))
     pair_grades = {
         label.case_id: label
@@ -182,6 +192,8 @@ async def trend_page(request: Request) -> Response:
     """A suite's runs over time: pass rate, cost and model, oldest first."""
     studio = studio_of(request)
     suite = request.query_params.get("suite", "")
+    if not suite:  # without one, every suite's runs would be drawn as one line
+        return PlainTextResponse("a trend is of one suite: /trend?suite=NAME", status_code=400)
     runs = list(reversed(studio.store.list_runs(suite=suite, limit=100)))
     if not runs:
         return _not_found(f"no runs of suite {suite!r}")
