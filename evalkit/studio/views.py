@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.errors import EvalkitError
-from evalkit.report.formatting import cases_cell, run_cost_cell, unknown_cost
+from evalkit.report.formatting import cases_cell, milliseconds, run_cost_cell, unknown_cost
 from evalkit.results import RunRecord
 from evalkit.store.labels import output_hash
 from evalkit.studio.diffs import as_text, word_diff
@@ -83,6 +83,20 @@ def prompt_messages(run: RunRecord, variables: dict[str, Any]) -> tuple[list[dic
     return messages, note
 
 
+def epoch_latency(output: dict[str, Any]) -> str:
+    """How long the epoch's call took, where that was measured (the rule of
+    :func:`evalkit.store.columns.measured_latency_ms`): a failed call, an answer from the response
+    cache and a replayed one have no latency, not 0 ms."""
+    if output.get("status") != "ok":
+        return "no latency: the call failed"
+    if output.get("cached"):
+        return "no call: answered from the cache"
+    latency = output.get("latency_ms")
+    if latency is None or (isinstance(latency, float) and math.isnan(latency)) or latency <= 0:
+        return "latency not measured"
+    return milliseconds(float(latency))
+
+
 def epoch_cost(output: dict[str, Any], unpriced: list[str]) -> str:
     """What one epoch cost: the target's call and the judge's, a cached answer's first cost named;
     no figure when the run called a model the price map does not price (counted as $0)."""
@@ -123,7 +137,7 @@ def epoch_view(
         "error": output.get("error"),
         "text": text,
         "hash": output_hash(text),
-        "latency": num(output.get("latency_ms"), 0),
+        "latency": epoch_latency(output),
         "cost": epoch_cost(output, unpriced or []),
         "diff": word_diff(as_text(expected), shown) if expected is not None else None,
         "scores": [
