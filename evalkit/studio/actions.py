@@ -33,8 +33,10 @@ def _back_to_case(run_id: str, case_id: str) -> Response:
 
 def _output(studio: Studio, form: dict[str, str], field: str = "run") -> tuple[Any, str, int, str]:
     """(run, case id, epoch, output text) named by the form."""
+    if not form.get(field):  # an empty id is a prefix of every run id: the only run would match it
+        raise BadForm(f"the form names no {field}")
     try:
-        run = studio.store.get_run(form.get(field, ""))
+        run = studio.store.get_run(form[field])
         epoch = int(form.get("epoch", "0"))
     except (EvalkitError, ValueError) as exc:
         raise BadForm(str(exc)) from None
@@ -69,8 +71,10 @@ def _guarded(action: Any) -> Any:
 def _grade(studio: Studio, form: dict[str, str]) -> Response:
     """Pass/fail on one output (graded), or A/B/tie between two runs' outputs of a case (pairwise)."""
     kind = form.get("kind", "graded")
-    if kind not in ("graded", "pairwise") or form.get("grade") not in GRADES[kind]:
-        raise BadForm(f"grade must be one of {', '.join(GRADES.get(kind, ()))}")
+    if kind not in ("graded", "pairwise"):
+        raise BadForm(f"kind must be graded or pairwise, not {kind!r}")
+    if form.get("grade") not in GRADES[kind]:
+        raise BadForm(f"a {kind} grade is one of {', '.join(GRADES[kind])}")
     run, case_id, epoch, text = _output(studio, form)
     run_b = None
     hashed = output_hash(text)
