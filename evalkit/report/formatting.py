@@ -189,7 +189,7 @@ def calls_text(calls: Any, *, cache: bool = True) -> str:
     lost = getattr(calls, "unreported_shards", 0) or getattr(calls, "killed_parts", 0)
     return (
         f"Calls {'at least ' if lost else ''}{calls.requests:,} requests "
-        f"({calls.retries:,} retries, {calls.failed_calls:,} failed)"
+        f"({calls.retries:,} {'retry' if calls.retries == 1 else 'retries'}, {calls.failed_calls:,} failed)"
         + (f" · cache {calls.cache_hits:,} hits / {calls.cache_misses:,} misses" if cache else "")
         + (f" · judge calls {calls.judge_calls:,}" if calls.judge_calls else "")
         + (f" · rate-limit backoffs {calls.rate_limit_backoffs}" if calls.rate_limit_backoffs else "")

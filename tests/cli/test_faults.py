@@ -394,6 +394,7 @@ def test_the_summary_counts_attempts_it_stopped_waiting_for(
             "run", str(suite), "--db", str(tmp_path / "r.duckdb"), "--no-progress", "--timeout", "0.5"
         )
     assert result.exit_code in (0, 1), result.stderr
+    assert "Calls 4 requests (1 retry, 0 failed)" in result.stdout  # the cut attempt, asked again
     assert "· 1 attempt timed out: a provider may still finish and bill an attempt" in result.stdout
     assert "Tokens at least 12 in" in result.stdout and "cost at least $" in result.stdout
     (run,) = open_store(tmp_path / "r.duckdb").list_runs()
