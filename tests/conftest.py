@@ -146,6 +146,11 @@ def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
     return invoke
 
 
+def run_suite_cli(cli: Callable[..., CliResult], suite: Path, db: Path, *extra: str) -> CliResult:
+    """``evalkit run SUITE --db DB --no-progress EXTRA`` through ``cli``."""
+    return cli("run", str(suite), "--db", str(db), "--no-progress", *extra)
+
+
 def write_cases(path: Path, cases: list[dict[str, Any]]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(json.dumps(c, ensure_ascii=False) + "\n" for c in cases), encoding="utf-8")

@@ -17,6 +17,7 @@ import pytest
 from evalkit.store import open_store
 from evalkit.testing.openai_server import LoopbackOpenAI
 from tests.conftest import CliResult, loopback_suite
+from tests.conftest import run_suite_cli as run
 
 N = 40
 CASES = [
@@ -69,10 +70,6 @@ def suite(make_suite: Callable[..., Path], server: LoopbackOpenAI) -> Path:
 def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)  # reports/ lands here
     return tmp_path / "r.duckdb"
-
-
-def run(cli: Callable[..., CliResult], suite: Path, db: Path, *extra: str) -> CliResult:
-    return cli("run", str(suite), "--db", str(db), "--no-progress", *extra)
 
 
 def baseline_main(cli: Callable[..., CliResult], suite: Path, db: Path) -> str:

@@ -19,6 +19,7 @@ from evalkit.run.sharding import shard_of
 from evalkit.store import open_store
 from evalkit.testing.openai_server import LoopbackOpenAI
 from tests.conftest import CliResult, loopback_suite, write_cases
+from tests.conftest import run_suite_cli as run
 from tests.runs import run_record
 
 N = 12
@@ -63,10 +64,6 @@ def suite(make_suite: Callable[..., Path], server: LoopbackOpenAI) -> Path:
 def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)  # reports/ lands here
     return tmp_path / "r.duckdb"
-
-
-def run(cli: Callable[..., CliResult], suite: Path, db: Path, *extra: str) -> CliResult:
-    return cli("run", str(suite), "--db", str(db), "--no-progress", *extra)
 
 
 def set_main(cli: Callable[..., CliResult], suite: Path, db: Path) -> str:

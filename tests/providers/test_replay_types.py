@@ -15,11 +15,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from evalkit.errors import ConfigError
-from evalkit.results import CaseResult
-from evalkit.run.runner import RunOptions, run_suite
 from evalkit.store import open_store
-from evalkit.suite.loading import load_suite
 from tests.conftest import CliResult, one_error_line
+from tests.providers.test_file_inputs import run
 
 
 def make_suite(root: Path, model: str, expected: dict[str, str], files: dict[str, str]) -> Path:
@@ -34,14 +32,6 @@ def make_suite(root: Path, model: str, expected: dict[str, str], files: dict[str
         "scorers:\n  - name: exact\ngate: {min_pass_rate: 1.0, max_error_rate: 1.0}\n"
     )
     return root / "suite.yaml"
-
-
-def run(suite: Path, db: Path) -> dict[str, CaseResult]:
-    results: dict[str, CaseResult] = {}
-    run_suite(
-        load_suite(suite), open_store(db), RunOptions(), on_result=lambda r: results.__setitem__(r.case.id, r)
-    )
-    return results
 
 
 PRICES = "listing_id,answer\nprice-a,1.50\nprice-b,2.25\n"

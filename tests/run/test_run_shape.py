@@ -12,6 +12,7 @@ import pytest
 from evalkit.store import open_store
 from evalkit.testing.openai_server import LoopbackOpenAI
 from tests.conftest import CliResult, loopback_suite
+from tests.conftest import run_suite_cli as run
 
 SCORERS = "  - name: json_fields\n    args: {fields: {answer: {match: exact}}}\n"
 
@@ -24,10 +25,6 @@ def cases(n: int) -> list[dict[str, Any]]:
 
 def answer(body: dict[str, Any]) -> str:
     return json.dumps({"answer": "a" + body["messages"][-1]["content"][1:]})
-
-
-def run(cli: Callable[..., CliResult], suite: Path, db: Path, *extra: str) -> CliResult:
-    return cli("run", str(suite), "--db", str(db), "--no-progress", *extra)
 
 
 def test_a_bad_python_target_leaves_no_phantom_run(

@@ -20,6 +20,7 @@ import pytest
 from evalkit.store import open_store
 from evalkit.testing.openai_server import Faults, LoopbackOpenAI
 from tests.conftest import CliResult, loopback_suite
+from tests.conftest import run_suite_cli as run
 
 SCORERS = "  - name: json_fields\n    args: {fields: {answer: {match: exact}}}\n"
 
@@ -44,10 +45,6 @@ def suite_for(
 ) -> Path:
     text = loopback_suite(server.base_url, scorers=SCORERS, gate=gate).replace("openai/loopback", model)
     return make_suite(text, cases(n))
-
-
-def run(cli: Callable[..., CliResult], suite: Path, db: Path, *extra: str) -> CliResult:
-    return cli("run", str(suite), "--db", str(db), "--no-progress", *extra)
 
 
 def stored(db: Path, run_id: str | None = None) -> Any:
