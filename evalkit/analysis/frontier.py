@@ -10,8 +10,9 @@ cache, or costs were stored before they were recorded) counts as the worst value
 A cell whose run has not finished, or could not be judged (its stored gate verdict is neither pass nor fail: too many
 provider errors, a scorer that could not score, a budget stop; or, without a stored verdict, more
 of its cases errored than its gate's ``max_error_rate`` allows) is shown but is never the best nor
-recommended: its pass rate rests on the cases it did answer, and a pipeline that crashes on the
-hard half would top the group.
+recommended, is not on the frontier and dominates no cell: its pass rate rests on the cases it did
+answer, and a pipeline that crashes on the hard half would top the group (and push the cells that
+answered everything off the frontier).
 
 The *best* cell has the highest pass rate. A cell is *not significantly worse* than the best when
 McNemar's exact test on the cases both scored does not reject "same pass rate" at ``alpha``; the
@@ -163,11 +164,15 @@ def dominates(a: CellStats, b: CellStats) -> bool:
 
 def build_frontier(cells: Sequence[CellStats], *, alpha: float = DEFAULT_ALPHA) -> Frontier:
     """Mark the Pareto cells, test each cell against the best, and name the recommended cell."""
-    dominators = [tuple(o.run_id for o in cells if o.run_id != c.run_id and dominates(o, c)) for c in cells]
+    # a cell that could not be judged has no quality figure to trade: it dominates none and is on no frontier
+    dominators = [
+        tuple(o.run_id for o in cells if o.run_id != c.run_id and o.judged and dominates(o, c)) for c in cells
+    ]
     scored = [c for c in cells if c.scored and c.judged]
     if not scored:
         marked = [
-            FrontierCell(c, pareto=not d, dominated_by=d) for c, d in zip(cells, dominators, strict=True)
+            FrontierCell(c, pareto=c.judged and not d, dominated_by=d)
+            for c, d in zip(cells, dominators, strict=True)
         ]
         return Frontier(marked, best=None, recommended=None, alpha=alpha)
     best = max(scored, key=lambda c: (_quality(c), -_lower_better(c.cost_per_1k), -_lower_better(c.p95_ms)))
@@ -189,7 +194,7 @@ def build_frontier(cells: Sequence[CellStats], *, alpha: float = DEFAULT_ALPHA) 
 
 
 def _tested(cell: CellStats, best: CellStats, dominated_by: tuple[str, ...], alpha: float) -> FrontierCell:
-    pareto = not dominated_by
+    pareto = cell.judged and not dominated_by
     if cell.run_id == best.run_id:
         return FrontierCell(cell, pareto, dominated_by, paired=cell.scored, diff_vs_best=0.0, not_worse=True)
     if not cell.judged:

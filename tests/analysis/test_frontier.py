@@ -197,6 +197,23 @@ def test_a_cell_that_errored_past_its_gate_is_never_best_nor_recommended() -> No
     assert build_frontier([few, answers]).best == "few"
 
 
+def test_a_cell_that_could_not_be_judged_dominates_no_cell_and_is_not_on_the_frontier() -> None:
+    """The crashing pipeline's 100% of the easy half, at no cost and 2 ms, was marked ◆ and pushed
+    the best and recommended cell off the frontier (printed `·` beside "best, recommended")."""
+    from dataclasses import replace
+
+    crashes = replace(cell("crashes", [True] * 10, cost=0.0, p95=2.0), errors=20, max_error_rate=0.1)
+    answers = replace(cell("answers", [i < 10 for i in range(30)], cost=3.3, p95=120.0), max_error_rate=0.1)
+    running = replace(cell("running", [True] * 5, cost=0.0, p95=1.0), finished=False)
+    frontier = build_frontier([crashes, answers, running])
+    assert frontier.best == frontier.recommended == "answers"
+    assert frontier.cell("answers").pareto and frontier.cell("answers").dominated_by == ()
+    assert not frontier.cell("crashes").pareto and not frontier.cell("running").pareto
+    assert frontier.cell("crashes").dominated_by == ()  # off the frontier for being unjudged, not dominated
+    alone = build_frontier([crashes, running])
+    assert alone.best is None and not any(c.pareto for c in alone.cells)
+
+
 def test_a_cell_whose_stored_gate_could_not_judge_it_is_never_best(tmp_path: Path) -> None:
     """A run whose scorer could not score most results exited 3 with few provider errors: the
     frontier reads the verdict its gate stored rather than re-deriving one from the error rate."""
