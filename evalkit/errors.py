@@ -32,7 +32,10 @@ class EvalkitError(Exception):
 
     def __init__(self, message: str, *, path: Path | str | None = None, line: int | None = None) -> None:
         self.message = message
-        self.path = Path(path) if path is not None else None
+        # a database URL (postgresql://...) is kept as given: as a Path its "//" would read "postgresql:/"
+        self.path: Path | str | None = (
+            path if isinstance(path, str) and "://" in path else Path(path) if path is not None else None
+        )
         self.line = line
         super().__init__(self.one_line())
 

@@ -12,7 +12,7 @@ from typing import Any
 from evalkit.store import open_store
 from evalkit.store.postgres import to_psycopg
 from evalkit.testing.openai_server import LoopbackOpenAI
-from tests.conftest import CliResult, loopback_suite
+from tests.conftest import CliResult, loopback_suite, one_error_line
 
 SCORERS = "  - name: json_fields\n    args: {fields: {answer: {match: exact}}}\n"
 
@@ -97,3 +97,16 @@ def test_sync_pushes_a_local_run_once(
     assert len(shared.score_rows(run_id)) == len(local.score_rows(run_id)) == 20
     bad = cli("sync", "latest", "--db", str(db), "--to", str(db))
     assert bad.exit_code == 2 and "source database itself" in bad.stderr
+
+
+def test_a_database_from_a_newer_evalkit_is_refused_naming_its_url(
+    postgres_url: str, cli: Callable[..., CliResult]
+) -> None:
+    """The URL was printed as a path, its "//" collapsed: `postgresql:/postgres@127.0.0.1:...`."""
+    import psycopg
+
+    open_store(postgres_url)
+    with psycopg.connect(postgres_url, autocommit=True) as con:
+        con.execute("INSERT INTO schema_migrations VALUES (999, 'future', now())")
+    error = one_error_line(cli("runs", "--db", postgres_url), 2, f"{postgres_url}: ")
+    assert "schema version 999 is newer than this evalkit knows" in error
