@@ -145,11 +145,14 @@ def stopped_decision(
 
 
 def db_argument(store: Store) -> str | None:
-    """The ``--db`` a command needs to find this store again (None: the default one, or a URL)."""
+    """The ``--db`` a command needs to find this store again (None: the default one, which
+    ``$EVALKIT_DB`` may name). A PostgreSQL URL is given with its password masked (``***``): never
+    printed, nor stored in a run's gate reasons."""
     path = getattr(store.backend, "path", None)
-    if path is None or str(path) == resolve_db(None):
+    location = str(path) if path is not None else getattr(store.backend, "url", None)
+    if location is None or location == resolve_db(None):
         return None
-    return str(path)
+    return str(path) if path is not None else str(store.backend)
 
 
 def _shown_path(path: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 from collections.abc import Callable
@@ -110,3 +111,34 @@ def test_a_database_from_a_newer_evalkit_is_refused_naming_its_url(
         con.execute("INSERT INTO schema_migrations VALUES (999, 'future', now())")
     error = one_error_line(cli("runs", "--db", postgres_url), 2, f"{postgres_url}: ")
     assert "schema version 999 is newer than this evalkit knows" in error
+
+
+def test_a_stopped_run_on_postgres_prints_the_command_that_finishes_it(
+    postgres_url: str, make_suite: Callable[..., Path], cli: Callable[..., CliResult]
+) -> None:
+    """The command a run stopped by its budget printed had no --db for a store given as --db URL:
+    typed as printed, it looked for the run in .evalkit/evalkit.duckdb. The URL's password is masked
+    (the throwaway cluster trusts every password, so the masked command still runs here)."""
+    url = postgres_url.replace("postgresql://postgres@", "postgresql://postgres:s3cret@")
+    masked = postgres_url.replace("postgresql://postgres@", "postgresql://postgres:***@")
+    padded = lambda body: answer(body) + " " * 1200  # noqa: E731 (~300 tokens: each call costs ~$0.0002)
+    with LoopbackOpenAI(responder=padded) as server:
+        text = loopback_suite(server.base_url, scorers=SCORERS).replace(
+            "openai/loopback", "openai/gpt-4o-mini"
+        )
+        suite = make_suite(text, cases(30))
+        stopped = cli("run", str(suite), "--db", url, "--no-progress", "--budget", "0.002")
+        assert stopped.exit_code == 4, stopped.stdout + stopped.stderr
+        line = next(x for x in stopped.stdout.splitlines() if "stopped at the budget" in x)
+        command = shlex.split(line.split("resume with `", 1)[1].split("`", 1)[0])
+        assert command[0] == "evalkit" and command[-2:] == ["--db", masked], command
+        run = open_store(url).get_run("latest")
+        assert "s3cret" not in stopped.stdout + stopped.stderr + json.dumps(
+            run.summary.stored() if run.summary else {}
+        )
+        resumed = cli(*command[1:], "--no-progress")
+    assert resumed.exit_code == 1, (
+        resumed.stdout + resumed.stderr
+    )  # finished: a third of the answers are wrong
+    run = open_store(url).get_run(run.run_id)
+    assert run.status == "complete" and len(open_store(url).case_results(run.run_id)) == 30
