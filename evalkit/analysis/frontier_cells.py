@@ -5,7 +5,8 @@ own pass rate, and counted apart against the run's ``gate.max_error_rate``), the
 reason its gate stored (a run in progress has none) with its 95% Wilson
 interval; USD per 1,000 cases from each case's stored cost
 (one answer: with epochs, their mean; target and judge; an answer served from the cache at what it cost when first made, see
-:mod:`evalkit.analysis.costs`; cases whose cost is unknown left out of the mean); the p95 of the
+:mod:`evalkit.analysis.costs`; cases whose cost is unknown left out of the mean; unknown for a
+``python:`` or ``http:`` target, whose own model calls evalkit does not see); the p95 of the
 uncached latencies; and, when the run scored fields, the micro field F1 with a 95% percentile
 bootstrap interval over cases (seeded: the same data give the same interval).
 """
@@ -58,7 +59,9 @@ def cell_stats(outcomes: RunOutcomes, fields: Any = None, *, seed: int = 0) -> C
     gate = summary.gate if summary is not None else None
     passed = sum(verdicts.values())
     low, high = wilson_interval(passed, len(verdicts)) if verdicts else (None, None)
-    costs = [c.cost_usd for c in outcomes.cases.values() if c.cost_usd is not None]
+    # a python:/http: target's own model calls are not seen: its cost is unknown, as in `evalkit trend`
+    unmetered = run.summary is not None and bool(run.summary.unmetered_target)
+    costs = [] if unmetered else [c.cost_usd for c in outcomes.cases.values() if c.cost_usd is not None]
     f1, f1_low, f1_high = micro_f1_interval(field_slot_counts(fields), seed=seed)
     return CellStats(
         run_id=run.run_id,

@@ -242,3 +242,24 @@ def test_a_cell_whose_stored_gate_could_not_judge_it_is_never_best(tmp_path: Pat
     unfinished = group_frontier(store, [store.get_run("r-broken"), runs[1]])
     assert unfinished.best == "r-sound"
     assert cell_note(unfinished, "r-broken") == "not judged: the run has not finished"
+
+
+def test_a_python_targets_cost_is_unknown_and_it_is_not_recommended_as_the_cheaper_cell(
+    tmp_path: Path,
+) -> None:
+    """A pipeline's own model calls are not seen: its cell read $0.0000 per 1,000 cases and was
+    recommended as the cheapest, beside a run table that says `$0.0000 + the target's own calls`."""
+    store = open_store(tmp_path / "e.duckdb")
+    runs = []
+    for minute, (model, cost) in enumerate({"openai/m": 0.002, "python:pipeline:run": 0.0}.items()):
+        outcomes = [Outcome(f"c{i:02d}", "pass" if i < 40 else "fail", cost_usd=cost) for i in range(N)]
+        runs.append(
+            store_run(store, run_record(f"r{minute}", model=model, group_id="g1", minutes=minute), outcomes)
+        )
+    summary = store.summarize("r1").model_copy(update={"unmetered_target": "python:pipeline:run"})
+    store.finish_run("r1", status="complete", summary=summary)
+    runs[1] = store.get_run("r1")
+    frontier = group_frontier(store, runs)
+    assert frontier.cell("r1").stats.cost_per_1k is None
+    assert frontier.cell("r0").stats.cost_per_1k == pytest.approx(2.0)
+    assert frontier.recommended == "r0"
