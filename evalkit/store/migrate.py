@@ -12,8 +12,9 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from evalkit.errors import StoreError
+from evalkit.errors import DatabaseFileError, StoreError
 from evalkit.store.backend import Backend, Connection
+from evalkit.store.duckdb_errors import option_named
 
 _NAME = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
 
@@ -113,6 +114,15 @@ def _migrate(con: Connection, backend: Backend, target: int | None, where: str) 
     pending = [m for m in migrations if m.version not in done and (target is None or m.version <= target)]
     if not pending:
         return []
+    if done and getattr(backend, "read_only", False):
+        # DuckDB's own refusal ('Cannot execute statement of type "CREATE"') did not say why a read writes
+        option = option_named(getattr(backend, "option", "--db"))
+        raise DatabaseFileError(
+            f"database schema version {max(done)} is older than this evalkit's ({newest}): opening it "
+            "migrates it, which writes to it, and it is read-only here; copy it to a writable "
+            f"directory, or point {option} at a writable path",
+            path=where or None,
+        )
     # one transaction for all of them: a new database is created in one commit instead of one per
     # migration (~30 against ~43 ms of CPU for twelve), and an upgrade lands whole or not at all
     with backend.transaction(con):

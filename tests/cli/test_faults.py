@@ -606,3 +606,22 @@ def test_merge_errors_about_a_source_name_its_argument_not_db(
     errors.append(one_error_line(merge(frozen), 3, f"{frozen}: "))
     assert errors[-1].endswith("or point merge's DB argument at a writable path")
     assert not [e for e in errors if "--db" in e]
+
+
+def test_an_older_database_in_a_read_only_place_says_it_needs_migrating(
+    read_only_dir: Callable[[Path], Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """`evalkit runs` on an archived older database: DuckDB's 'Cannot execute statement of type
+    "CREATE"' on a read command did not say that opening it migrates it."""
+    from evalkit.store.duckdb import DuckDBBackend
+    from evalkit.store.migrate import available_migrations, migrate
+
+    old = tmp_path / "old" / "old.duckdb"
+    backend = DuckDBBackend(old)
+    with backend.connect() as connection:
+        migrate(connection, backend, target=5)
+    frozen = read_only_dir(old)
+    error = one_error_line(cli("runs", "--db", str(frozen)), 3, f"{frozen}: ")
+    newest = len(available_migrations())
+    assert f"schema version 5 is older than this evalkit's ({newest}): opening it migrates it" in error
+    assert error.endswith("copy it to a writable directory, or point --db (or EVALKIT_DB) at a writable path")
