@@ -118,14 +118,27 @@ def read_run_rows(store: Store, run_id: str) -> RunRows:
     return rows
 
 
-def insert_run(store: Store, run: RunRecord, parts: Sequence[RunRows]) -> None:
+def read_run_calls(store: Store, run_id: str) -> str | None:
+    """The run's ``calls_json`` as stored (not a :class:`~evalkit.results.RunRecord` field)."""
+    with store._connection() as con:
+        rows = con.execute("SELECT calls_json FROM runs WHERE run_id = ?", (run_id,))
+    return rows[0][0] if rows else None
+
+
+def insert_run(
+    store: Store, run: RunRecord, parts: Sequence[RunRows], *, calls_json: str | None = None
+) -> None:
     """Create ``run`` and store the rows of ``parts`` (read from other runs) under its id, atomically.
 
     Rows are copied as they are except for ``run_id``. Two parts holding the same key (a case, or a
     case and epoch) make the whole insert fail with :class:`~evalkit.errors.DuplicateRowError`.
+    ``calls_json``: the run's call counters (a copy of a run keeps its own; a merge stores the sum
+    when it finishes the run).
     """
     with store._transaction() as con:
         con.insert("runs", RUN_COLUMNS, [run_row(run)])
+        if calls_json is not None:
+            con.execute("UPDATE runs SET calls_json = ? WHERE run_id = ?", (calls_json, run.run_id))
         for table, (columns, _) in RESULT_TABLES.items():
             at = columns.index("run_id")
             rows = [(*row[:at], run.run_id, *row[at + 1 :]) for part in parts for row in part[table]]

@@ -1,6 +1,6 @@
 """Pushing runs from a local database to a shared one: ``evalkit sync RUN --to postgresql://...``.
 
-A run is copied whole (its row of ``runs``, all of its cases, outputs, scores and field scores, and
+A run is copied whole (its row of ``runs`` with its call counters, all of its cases, outputs, scores and field scores, and
 the input files its cases were given), in one transaction, under the same run id. Human labels and
 pairwise comparisons made of it later are not runs' rows and are not copied. Syncing a run that the target already holds changes
 nothing, so a CI job can sync unconditionally. Unfinished runs are refused: finish them first
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from evalkit.errors import UsageError
 from evalkit.store import Store
-from evalkit.store.run_tables import insert_run, read_run_rows
+from evalkit.store.run_tables import insert_run, read_run_calls, read_run_rows
 
 
 @dataclass(frozen=True)
@@ -32,8 +32,9 @@ def sync_run(source: Store, target: Store, ref: str) -> SyncResult:
                 f"run {run.run_id} is {run.status}; finish it (evalkit run --resume) before syncing"
             )
         rows = read_run_rows(source, run.run_id)
+        calls = read_run_calls(source, run.run_id)
     count = sum(len(r) for r in rows.values())
     if target.has_run(run.run_id):
         return SyncResult(run.run_id, copied=False, rows=count)
-    insert_run(target, run, [rows])
+    insert_run(target, run, [rows], calls_json=calls)
     return SyncResult(run.run_id, copied=True, rows=count)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from evalkit.store import open_store
+from evalkit.store import load_run, open_store
 from evalkit.store.postgres import to_psycopg
 from evalkit.testing.openai_server import LoopbackOpenAI
 from tests.conftest import CliResult, loopback_suite, one_error_line
@@ -96,6 +96,10 @@ def test_sync_pushes_a_local_run_once(
     assert shared.get_run(run_id).summary == local.get_run(run_id).summary
     assert shared.get_run(run_id[:-3]).run_id == run_id  # a prefix: LIKE with its wildcards escaped
     assert len(shared.score_rows(run_id)) == len(local.score_rows(run_id)) == 20
+    # the run's row reads back whole: its call counters (calls_json) were left NULL
+    copied, kept = (load_run(run_id, db=store).run.iloc[0].to_dict() for store in (shared, local))
+    assert kept["calls_json"] is not None and json.loads(kept["calls_json"])["requests"] == 20
+    assert copied == kept
     bad = cli("sync", "latest", "--db", str(db), "--to", str(db))
     assert bad.exit_code == 2 and "source database itself" in bad.stderr
 
