@@ -71,15 +71,15 @@ def report(
 
 
 def _group_runs(store: Any, ref: str) -> list[Any] | None:
-    """The runs of group ``ref``, or None when it names no group (the run's error is then the one shown)."""
-    from evalkit.errors import UsageError
-    from evalkit.store.groups import group_runs
+    """The runs of group ``ref``, or None when it names no group (the run's error is then the one
+    shown); a prefix of several groups is that error."""
+    from evalkit.store.groups import NoSuchGroup, group_runs
 
     if ref == "latest":
         return None
     try:
         return group_runs(store, ref)
-    except UsageError:
+    except NoSuchGroup:
         return None
 
 

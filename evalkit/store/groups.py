@@ -9,6 +9,10 @@ from evalkit.store.queries import Store
 from evalkit.store.values import like_literal
 
 
+class NoSuchGroup(UsageError):
+    """No run group has that id or prefix (``evalkit report`` then reports the run it looked for)."""
+
+
 def group_runs(store: Store, ref: str) -> list[RunRecord]:
     """The runs of a group, by group id, unique prefix of one, or ``latest``; oldest first."""
     cols = ", ".join(RUN_COLUMNS)
@@ -20,18 +24,19 @@ def group_runs(store: Store, ref: str) -> list[RunRecord]:
         else:
             found = con.execute(
                 "SELECT DISTINCT group_id FROM runs WHERE group_id = ? OR group_id LIKE ? ESCAPE '\\' "
-                "ORDER BY group_id LIMIT 3",
+                "ORDER BY group_id LIMIT 4",
                 (ref, like_literal(ref) + "%"),
             )
         ids = [row[0] for row in found]
         if ref in ids:
             ids = [ref]
         if not ids:
-            raise UsageError(
+            raise NoSuchGroup(
                 f"no run group {ref!r} (groups come from `evalkit run` with several --prompt/--model)"
             )
         if len(ids) > 1:
-            raise UsageError(f"group prefix {ref!r} is ambiguous: {', '.join(ids)}, ...")
+            more = ", ..." if len(ids) > 3 else ""
+            raise UsageError(f"group prefix {ref!r} is ambiguous: {', '.join(ids[:3])}{more}")
         rows = con.execute(
             f"SELECT {cols} FROM runs WHERE group_id = ? ORDER BY started_at, run_id", (ids[0],)
         )

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from evalkit.store import open_store
-from tests.conftest import CliResult
+from tests.conftest import CliResult, one_error_line
 from tests.runs import Outcome, run_record, store_run
 
 N = 50
@@ -97,6 +97,18 @@ def test_report_of_a_group_is_the_frontier_page(
     assert cli("report", "s-matrix-1", "--compare", "r-big", "--db", str(matrix)).exit_code == 2
     missing = cli("report", "nothing-like-it", "--db", str(matrix))
     assert missing.exit_code == 2 and "no run 'nothing-like-it'" in missing.stderr
+
+
+def test_a_prefix_of_two_groups_is_called_ambiguous_by_report_and_compare(
+    cli: Callable[..., CliResult], matrix: Path
+) -> None:
+    """`report` said "no baseline 's-matrix' of any suite and no run 's-matrix'" of a prefix two
+    groups share, and both commands listed two groups as "a, b, ..." as if there were more."""
+    store = open_store(matrix)
+    store_run(store, run_record("r-other", group_id="s-matrix-2", minutes=9), [Outcome("c00", "pass")])
+    for command in ("report", "compare"):
+        error = one_error_line(cli(command, "s-matrix", "--db", str(matrix)), 2, "")
+        assert error.endswith("group prefix 's-matrix' is ambiguous: s-matrix-1, s-matrix-2"), error
 
 
 def test_group_table_puts_the_paired_rates_beside_their_difference(
