@@ -8,7 +8,7 @@ from typing import Any
 import typer
 
 from evalkit.cli.app import app
-from evalkit.cli.options import BootstrapSeedOption, DbOption
+from evalkit.cli.options import AlphaOption, BootstrapSeedOption, DbOption
 
 FLIPS_SHOWN = 10
 
@@ -27,13 +27,7 @@ def compare(
         "--reference",
         help="With a group: the cell the others are compared with (default: the first run).",
     ),
-    alpha: float | None = typer.Option(
-        None,
-        "--alpha",
-        min=0.0,
-        max=1.0,
-        help="Significance level (default: B's gate.regression_alpha, 0.05).",
-    ),
+    alpha: AlphaOption = None,
     min_effect: float | None = typer.Option(
         None,
         "--min-effect",

@@ -71,6 +71,25 @@ BootstrapSeedOption = Annotated[
     ),
 ]
 
+
+def _significance_level(value: float | None) -> float | None:
+    # at 0 no difference is ever significant, at 1 every one is: like gate.regression_alpha, strictly between
+    if value is not None and not 0.0 < value < 1.0:
+        raise typer.BadParameter(
+            f"{value:g} is not a significance level: give one between 0 and 1, e.g. 0.05"
+        )
+    return value
+
+
+AlphaOption = Annotated[
+    float | None,
+    typer.Option(
+        "--alpha",
+        callback=_significance_level,
+        help="Significance level, between 0 and 1 (default: B's gate.regression_alpha, 0.05).",
+    ),
+]
+
 WeeksOption = Annotated[
     int,
     typer.Option(

@@ -111,6 +111,15 @@ def test_a_prefix_of_two_groups_is_called_ambiguous_by_report_and_compare(
         assert error.endswith("group prefix 's-matrix' is ambiguous: s-matrix-1, s-matrix-2"), error
 
 
+@pytest.mark.parametrize("alpha", ["0", "1"])
+def test_an_alpha_of_0_or_1_is_refused(cli: Callable[..., CliResult], matrix: Path, alpha: str) -> None:
+    """At --alpha 0 the frontier recommended `tiny` (40% against 90%, p = 6e-08) as "not
+    significantly worse"; the suite's gate.regression_alpha already had to lie strictly inside."""
+    result = cli("compare", "s-matrix-1", "--db", str(matrix), "--alpha", alpha)
+    assert result.exit_code == 2 and "Recommend" not in result.stdout and "Cheapest" not in result.stdout
+    assert f"Invalid value for '--alpha': {alpha} is not a significance level" in result.stderr
+
+
 def test_group_table_puts_the_paired_rates_beside_their_difference(
     cli: Callable[..., CliResult], tmp_path: Path
 ) -> None:
