@@ -190,8 +190,9 @@ def test_bad_python_target_is_a_config_error(
 def test_invalid_input_stores_no_run_and_keeps_earlier_runs(
     make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
 ) -> None:
-    (tmp_path / "pipeline.py").write_text("def fn(question):\n    return 'x'\n")
-    good = make_suite(GOOD.replace("nowhere", "pipeline"), GOOD_CASES, name="good")
+    # a module name no other test imports: a `pipeline` left in sys.modules would be run instead
+    (tmp_path / "validation_pipeline.py").write_text("def fn(question):\n    return 'x'\n")
+    good = make_suite(GOOD.replace("nowhere", "validation_pipeline"), GOOD_CASES, name="good")
     db = str(tmp_path / "r.duckdb")
     sys.path.insert(0, str(tmp_path))
     try:

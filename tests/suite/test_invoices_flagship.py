@@ -103,12 +103,15 @@ def run_hybrid_02(
     monkeypatch.delitem(sys.modules, "pipeline", raising=False)  # another suite's pipeline.py
     results: list[CaseResult] = []
     store = open_store(db)
-    outcome = run_suite(
-        load_suite(SUITE / "suite.yaml"),
-        store,
-        RunOptions(case_filter=lambda case: case.id == "inv-hybrid-02"),
-        on_result=results.append,
-    )
+    try:
+        outcome = run_suite(
+            load_suite(SUITE / "suite.yaml"),
+            store,
+            RunOptions(case_filter=lambda case: case.id == "inv-hybrid-02"),
+            on_result=results.append,
+        )
+    finally:  # the suite's python: target imported its pipeline.py as `pipeline`: not for later tests
+        sys.modules.pop("pipeline", None)
     assert server.stats.requests - before == calls  # the reconciling call, unless cached
     (result,) = results
     (stored,) = store.case_results(outcome.run.run_id, frame=False)
