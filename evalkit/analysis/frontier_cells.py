@@ -59,9 +59,8 @@ def cell_stats(outcomes: RunOutcomes, fields: Any = None, *, seed: int = 0) -> C
     gate = summary.gate if summary is not None else None
     passed = sum(verdicts.values())
     low, high = wilson_interval(passed, len(verdicts)) if verdicts else (None, None)
-    # a python:/http: target's own model calls are not seen: its cost is unknown, as in `evalkit trend`
-    unmetered = run.summary is not None and bool(run.summary.unmetered_target)
-    costs = [] if unmetered else [c.cost_usd for c in outcomes.cases.values() if c.cost_usd is not None]
+    # unknown (None) for a run with calls no cost counts, a python:/http: target's among them (outcomes)
+    costs = [c.cost_usd for c in outcomes.cases.values() if c.cost_usd is not None]
     f1, f1_low, f1_high = micro_f1_interval(field_slot_counts(fields), seed=seed)
     return CellStats(
         run_id=run.run_id,

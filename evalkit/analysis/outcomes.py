@@ -107,8 +107,9 @@ def outcomes_from_frames(run: RunRecord, frame: Any, scores: Any, fields: Any) -
     ):
         field_acc.setdefault(case_id, {}).setdefault(f"{scorer}:{name}", []).append(passed)
 
-    # a run that called a model without a price (at $0), or outside the call path: cost unknown, not 0
-    priced = run.summary is None or run.summary.cost_known
+    # a run that called a model without a price (at $0), or outside the call path, or a python:/http:
+    # target whose own model calls evalkit does not see: cost unknown, not 0
+    priced = run.summary is None or (run.summary.cost_known and not run.summary.unmetered_target)
     per_case: dict[str, list[tuple[Any, ...]]] = {}
     for row in zip(*frame_columns(frame, _FRAME_COLUMNS), strict=True):
         per_case.setdefault(row[0], []).append(row)

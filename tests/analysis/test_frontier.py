@@ -263,3 +263,13 @@ def test_a_python_targets_cost_is_unknown_and_it_is_not_recommended_as_the_cheap
     assert frontier.cell("r1").stats.cost_per_1k is None
     assert frontier.cell("r0").stats.cost_per_1k == pytest.approx(2.0)
     assert frontier.recommended == "r0"
+    # compare A B reads the same cases: no cost per case, so no "better" for the pipeline's $0
+    from evalkit.analysis.compare import compare_outcomes
+    from evalkit.analysis.outcomes import load_outcomes
+
+    pipeline = load_outcomes(store, runs[1])
+    assert {case.cost_usd for case in pipeline.cases.values()} == {None}
+    cost = compare_outcomes(load_outcomes(store, runs[0]), pipeline).metric(
+        "usage", "usage", "cost per case (USD)"
+    )
+    assert cost is None or cost.verdict not in ("better", "worse"), cost
