@@ -79,17 +79,32 @@ class RunLeases:
                 raise UsageError(f"no run {run_id!r} (see `evalkit runs`)")
             status, heartbeat, owner = rows[0]
             now = utcnow()
-            age = seconds_since(heartbeat, now)
-            if status == "running" and age is not None and age < stale_after and not process_gone(owner):
+            running = still_running(status, heartbeat, owner, now, stale_after)
+            if running is not None:
                 raise UsageError(
-                    f"run {run_id} is still running in another process ({owner}, heartbeat {age:.0f}s ago); "
-                    f"wait for it to finish, or resume it once its heartbeat is over {stale_after:.0f}s old"
+                    f"run {run_id} is {running}; wait for it to finish, or resume it once its heartbeat "
+                    f"is over {stale_after:.0f}s old"
                 )
             con.execute(
                 "UPDATE runs SET status = 'running', finished_at = NULL, heartbeat_at = ?, heartbeat_by = ? "
                 "WHERE run_id = ?",
                 (now, this_process(), run_id),
             )
+
+
+def still_running(
+    status: str,
+    heartbeat: datetime | None,
+    owner: str | None,
+    now: datetime,
+    stale_after: float = STALE_AFTER_SECONDS,
+) -> str | None:
+    """``still running in another process (host:pid, heartbeat Ns ago)`` for a run whose process
+    is alive (its heartbeat fresh, and the process there when it is of this host); else None."""
+    age = seconds_since(heartbeat, now)
+    if status == "running" and age is not None and age < stale_after and not process_gone(owner):
+        return f"still running in another process ({owner}, heartbeat {age:.0f}s ago)"
+    return None
 
 
 def seconds_since(moment: datetime | None, now: datetime) -> float | None:

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 
 from evalkit.errors import UsageError
 from evalkit.store import Store
+from evalkit.store.leases import still_running
 from evalkit.store.run_tables import insert_run, read_run_calls, read_run_rows
+from evalkit.store.values import utcnow
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,9 @@ def sync_run(source: Store, target: Store, ref: str) -> SyncResult:
     with source.session():
         run = source.get_run(ref)
         if run.status != "complete":
+            running = still_running(run.status, run.heartbeat_at, run.heartbeat_by, utcnow())
+            if running is not None:  # resuming it would be refused: it is being finished now
+                raise UsageError(f"run {run.run_id} is {running}; sync it once it has finished")
             raise UsageError(
                 f"run {run.run_id} is {run.status}; finish it (evalkit run --resume) before syncing"
             )

@@ -525,3 +525,24 @@ def test_a_run_prefix_is_taken_literally_not_as_a_pattern(tmp_path: Path) -> Non
     for pattern in ("s-a%b", "s-%", "s-_xb"):
         with pytest.raises(UsageError, match="no run"):
             store.get_run(pattern)
+
+
+def test_syncing_a_run_another_process_still_runs_says_to_wait_not_to_resume(tmp_path: Path) -> None:
+    """--resume is refused while its process's heartbeat is fresh: advising it would send the user
+    from one refusal to the next."""
+    from evalkit.store.leases import this_process
+    from evalkit.store.sync import sync_run
+    from evalkit.store.values import utcnow
+    from tests.runs import run_record
+
+    source, target = open_store(tmp_path / "a.duckdb"), open_store(tmp_path / "b.duckdb")
+    live = {"status": "running", "heartbeat_at": utcnow(), "heartbeat_by": this_process()}
+    source.create_run(run_record("r-live").model_copy(update=live))
+    source.create_run(run_record("r-stopped").model_copy(update={"status": "incomplete"}))
+    with pytest.raises(
+        UsageError, match=r"r-live is still running in another process .*sync it once it has finished"
+    ):
+        sync_run(source, target, "r-live")
+    with pytest.raises(UsageError, match=r"r-stopped is incomplete; finish it \(evalkit run --resume\)"):
+        sync_run(source, target, "r-stopped")
+    assert target.list_runs() == []
