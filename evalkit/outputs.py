@@ -32,7 +32,11 @@ class ParsedOutput:
 
 
 def parse_output(text: str) -> ParsedOutput:
-    """Parse ``text`` as JSON: whole text first, then a fenced block, then the first embedded object."""
+    """Parse ``text`` as JSON: whole text first, then a fenced block, then the first embedded value.
+
+    An embedded value is an object or list found in the text on its own, never a piece of a longer
+    one that does not parse (a truncated answer holds no JSON: ``none``).
+    """
     stripped = text.strip()
     if not stripped:
         return ParsedOutput(None, "none")
@@ -46,15 +50,21 @@ def parse_output(text: str) -> ParsedOutput:
         except ValueError:
             continue
     attempts = 0
+    read_until = 0  # how far an earlier value that failed to parse was read
     for start, char in enumerate(text):
-        if char not in "{[":
+        if char not in "{[" or start < read_until:
             continue
         attempts += 1
         if attempts > _MAX_EMBEDDED_ATTEMPTS:
             break
         try:
             value, _ = _DECODER.raw_decode(text, start)
-        except ValueError:
+        except json.JSONDecodeError as error:
+            # A bracket in the part already read opens a piece of that value (the price object of
+            # an answer cut off at max_tokens), not an answer of its own; an unterminated string
+            # runs to the end of the text.
+            unterminated = error.msg.startswith("Unterminated string")
+            read_until = len(text) if unterminated else error.pos
             continue
         if isinstance(value, dict | list):
             return ParsedOutput(value, "embedded")

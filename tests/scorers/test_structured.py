@@ -68,6 +68,27 @@ def test_json_valid_and_strict_format_record_the_rescue() -> None:
     assert not run("json_valid", "nothing").passed
 
 
+def test_an_answer_cut_off_at_max_tokens_holds_no_json_not_its_nested_object() -> None:
+    # SmolLM2 on the flagship's emoji-01: max_tokens ran out inside key_attributes
+    truncated = (
+        '{"title": "LEGO 75257", "brand": "LEGO", "category": "Electronics", '
+        '"price": {"amount": 1351.0, "currency": "EUR"}, "key_attributes": ["1351.0, 75257", "1,351.'
+    )
+    cut_after_a_list = '{"title": "x", "tags": ["a", "b"], "price": {"amount": 1, "currency": "EUR"'
+    inside_a_string = '{"title": "text with [1, 2] and {\\"a\\": 1} in it, cut off'
+    for text in (truncated, cut_after_a_list, inside_a_string, f"Here it is: {truncated}"):
+        assert parse_output(text).extraction == "none", text
+    assert run("strict_format", truncated).reason == "no JSON found in output"
+    assert run("json_schema", truncated).reason == "no JSON found in output"
+    result = run("json_fields", truncated, EXPECTED, suite_schema=None)
+    assert [(f.field, f.slot) for f in result.fields] == [
+        (name, "VN")
+        for name in ("title", "brand", "category", "price.amount", "price.currency", "key_attributes")
+    ]
+    # a value standing on its own after a broken one is still found
+    assert parse_output('Format {title, brand}: {"title": "x"}').value == {"title": "x"}
+
+
 def test_json_schema_uses_suite_schema_and_names_the_violation() -> None:
     assert run("json_schema", '{"title": "x", "price": 2.5}').passed
     bad = run("json_schema", '{"title": 3, "price": "cheap", "extra": 1}')
