@@ -82,6 +82,8 @@ def print_summary(
     out.print(Text(head, style="bold"))
     counted = (  # with epochs, results: a case counts once per epoch
         f"Cases {summary.results}"
+        # a run stopped early (--budget) has results for some of its cases: say of how many
+        + ("" if run.status == "complete" else f" of {run.n_cases}")
         if summary.repeat <= 1
         else f"Results {summary.results} ({run.n_cases} cases x {summary.repeat} epochs)"
     )

@@ -87,6 +87,7 @@ def test_budget_is_a_hard_cap_and_the_run_resumes(
         assert run_.summary is not None and run_.summary.cost_usd == pytest.approx(stored_spend)
         assert stored_spend <= budget  # worst cases were reserved: under the cap, not just near it
         assert budget - stored_spend < 2 * worst  # ... and it stopped only when the next case could not fit
+        assert f"Cases {len(frame)} of 50: " in stopped.stdout  # not "Cases 12", as if the suite had 12
         line = next(x for x in stopped.stdout.splitlines() if "stopped at the budget" in x)
         assert f"stopped at the budget of ${budget:.4f}: spent ${stored_spend:.4f}" in line
         assert f"--resume {run_.run_id} --db {db}" in line and "(exit 4)" in line  # as it can be typed
@@ -121,6 +122,7 @@ def test_a_budget_below_one_case_dispatches_nothing(
         stopped = run(cli, suite, tmp_path / "r.duckdb", "--budget", "0.00004")
         assert server.stats.requests == 0  # one case's worst case (512 tokens out) is ~$0.0003
     assert stopped.exit_code == 4
+    assert "Cases 0 of 5: 0 passed, 0 failed, 0 errors" in stopped.stdout
     # a cap below a hundredth of a cent is printed as it is, not as $0.0000
     assert (
         "stopped at the budget of $0.00004: spent $0.0000" in stopped.stdout and "--resume" in stopped.stdout
