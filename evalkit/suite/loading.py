@@ -165,7 +165,14 @@ class Suite:
                     except UsageError as exc:
                         raise UsageError(f"case {case.id!r}: {exc.message}", path=path, line=line) from None
         if not seen:
-            raise ConfigError("suite has no cases (its case files are empty)", path=self.path)
+            if len(self.case_files) == 1:  # name the file to fill, not the suite that lists it
+                raise ConfigError(
+                    "holds no case, and it is the suite's only case file", path=self.case_files[0]
+                )
+            files = ", ".join(p.name for p in self.case_files[:3]) + (
+                ", ..." if len(self.case_files) > 3 else ""
+            )
+            raise ConfigError(f"suite has no cases: its case files ({files}) hold none", path=self.path)
         return accepted
 
     def needing_expected(self, case: Case) -> list[ScorerSpec]:

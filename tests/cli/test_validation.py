@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CliResult
+from tests.conftest import CliResult, one_error_line
 
 GOOD_CASES = [{"id": "a", "input": {"question": "hi"}, "expected": "x"}]
 
@@ -157,6 +157,23 @@ def test_invalid_case_file_names_file_and_line(
     assert err.startswith(f"evalkit: error: {path.parent / 'cases.jsonl'}:{line}: "), err
     assert message in err
     assert len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("text", ["", "\n\n", "\ufeff"])
+def test_an_empty_case_file_is_named(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path, text: str
+) -> None:
+    path = make_suite(GOOD.replace("python:nowhere:fn", "openai/x"), [])
+    (path.parent / "cases.jsonl").write_text(text, encoding="utf-8")
+    db = tmp_path / "r.duckdb"
+    result = cli("run", str(path), "--db", str(db), "--no-progress")
+    line = one_error_line(result, 2, f"{path.parent / 'cases.jsonl'}: ")
+    assert "holds no case" in line and not db.exists()
+    # of several case files, the suite's line names them all
+    (path.parent / "more.jsonl").write_text("", encoding="utf-8")
+    path.write_text(path.read_text().replace("[cases.jsonl]", "[cases.jsonl, more.jsonl]"))
+    several = cli("run", str(path), "--db", str(db), "--no-progress")
+    assert "case files (cases.jsonl, more.jsonl) hold none" in one_error_line(several, 2, f"{path}: ")
 
 
 def test_template_syntax_error_names_template_line(
