@@ -73,7 +73,11 @@ class Suite:
         chosen = name or self.config.target.prompt or next(reversed(self.prompts))
         if chosen not in self.prompts:
             known = ", ".join(self.prompts) or "none"
-            raise UsageError(f"suite {self.name!r} has no prompt version {chosen!r} (versions: {known})")
+            raise UsageError(
+                f"suite {self.name!r} has no prompt version {chosen!r} (versions: {known})",
+                path=self.path,
+                line=self.line_of(("target", "prompts")),
+            )
         return self.prompts[chosen]
 
     def case_scorers(self, case: Case) -> list[ConfiguredScorer]:

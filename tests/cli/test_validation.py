@@ -190,7 +190,8 @@ def test_unknown_prompt_version_and_missing_suite(
 ) -> None:
     path = make_suite(GOOD.replace("python:nowhere:fn", "openai/x"), GOOD_CASES)
     result = cli("run", str(path), "--prompt", "v9", "--db", str(tmp_path / "r.duckdb"))
-    assert result.exit_code == 2 and "no prompt version 'v9' (versions: v1)" in result.stderr
+    line = one_error_line(result, 2, f"{path}:4: ")  # the suite's line listing its versions
+    assert "no prompt version 'v9' (versions: v1)" in line
     missing = cli("run", str(tmp_path / "nope.yaml"))
     assert missing.exit_code == 2 and "suite file not found" in missing.stderr
 
