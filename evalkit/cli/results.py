@@ -9,6 +9,7 @@ import typer
 
 from evalkit.cli.app import app
 from evalkit.cli.options import DbOption, RunArgument, StoredSuiteArgument
+from evalkit.errors import ExitCode
 
 if TYPE_CHECKING:
     pass
@@ -46,7 +47,7 @@ def runs(
     for r in records:
         summary = r.settled_summary  # none for a run in progress: not the figures of its stopped part
         code = summary.exit_code if summary is not None else None  # the baseline's, where it decided
-        verdict = "" if code is None else ("pass" if code == 0 else f"fail ({code})")
+        verdict = "" if code is None else gate_verdict(code)
         table.add_row(
             r.run_id,
             r.suite_name,
@@ -138,3 +139,15 @@ def flaky(
     for row in history.itertuples(index=False):
         table.add_row(row.case_id, str(int(row.flaky_runs)), str(int(row.runs)), pct(row.pass_rate))
     out.print(table)
+
+
+def gate_verdict(code: int) -> str:
+    """A stored exit code as the runs list says it: a run stopped (``--budget``, Ctrl-C, SIGTERM)
+    or one that could not be judged did not fail its gate, so neither reads ``fail``."""
+    if code == ExitCode.OK:
+        return "pass"
+    if code in (ExitCode.INCOMPLETE, ExitCode.INTERRUPTED, ExitCode.TERMINATED):
+        return f"stopped ({code})"
+    if code == ExitCode.INFRASTRUCTURE:
+        return f"not judged ({code})"
+    return f"fail ({code})"

@@ -152,6 +152,10 @@ def test_a_run_being_resumed_shows_no_figures_of_its_stopped_part(tmp_path: Path
         update={"gate": GateDecision(passed=False, exit_code=130, reasons=["stopped"])}
     )
     store.finish_run("r1", status="incomplete", summary=summary)
+    stopped_row = next(
+        line for line in cli("runs", "--db", str(db)).stdout.splitlines() if line.startswith("r1 ")
+    )
+    assert "stopped (130)" in stopped_row and "fail" not in stopped_row  # stopped, no gate failed
     RunLeases(store).claim("r1")  # what a resume does first
     listed = cli("runs", "--db", str(db)).stdout
     row = next(line for line in listed.splitlines() if line.startswith("r1 "))
