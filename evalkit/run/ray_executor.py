@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.cases import Case
-from evalkit.errors import UsageError
 from evalkit.providers.calls import ModelCaller
 from evalkit.providers.concurrency import ADAPTIVE_MAX, ADAPTIVE_START
 from evalkit.results import CallCounts, CaseResult, OutputRecord, RayShards
@@ -45,6 +44,7 @@ from evalkit.run.driver_calls import DRIVER_MAX, DriverCalls
 from evalkit.run.evaluate import CHUNK, evaluate_case
 from evalkit.run.local_loop import Progress
 from evalkit.run.ray_budget import BudgetShares
+from evalkit.run.ray_connect import connect
 from evalkit.run.ray_shard import ShardBatch, ShardJob, run_shard
 
 SHARD_SIZE = 100  # fewest calls per shard
@@ -76,34 +76,6 @@ def equal_shards(work: Sequence[tuple[str, int]], size: int, slots: int) -> list
             shards.append(list(work[start:end]))
         start = end
     return shards
-
-
-def connect(address: str | None) -> Any:
-    """Connect to Ray: an existing session in this process, a cluster ``address``, or a new local one."""
-    try:
-        import ray
-    except ImportError:
-        raise UsageError("--ray needs Ray: pip install 'evalkit[ray]'") from None
-    from evalkit.run.signals import handlers_restored  # not on workers: it imports the store
-
-    if ray.is_initialized():
-        return ray
-    local = address in (None, "", "local")
-    settings: dict[str, Any] = {
-        "include_dashboard": False,
-        "log_to_driver": False,
-        "configure_logging": False,
-    }
-    if not local:
-        settings["address"] = address
-    try:
-        with handlers_restored():  # a run's SIGINT/SIGTERM handling, not Ray's sys.exit
-            ray.init(**settings)
-    except (ConnectionError, RuntimeError, ValueError) as exc:
-        if local:
-            raise
-        raise UsageError(f"--ray {address}: cannot connect to the Ray cluster: {exc}") from None
-    return ray
 
 
 class _DriverJudging:

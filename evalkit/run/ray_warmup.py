@@ -10,7 +10,7 @@ from typing import Any
 
 from evalkit.providers.calls import ModelCaller
 from evalkit.run.evaluate import prepare_target
-from evalkit.run.ray_executor import connect
+from evalkit.run.ray_connect import connect
 from evalkit.run.ray_shard import worker_suite
 from evalkit.suite.loading import Suite
 
