@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from evalkit.errors import UsageError
 from evalkit.providers.calls import ModelCaller
 from evalkit.run.evaluate import prepare_target
 from evalkit.run.ray_connect import connect
@@ -27,11 +28,18 @@ def warm_worker(suite_path: str, model: str, prompt: str | None, timeout: float 
 
 def prewarm(suite: Suite, target: Any, options: Any) -> list[Any]:
     """Start a pre-warming task per CPU of the cluster (connecting to Ray first); returns their refs.
+    Refuses ``--ray-gpus`` more than any node of the cluster has: the shard tasks would wait for ever.
 
     Not awaited: shards submitted later queue behind them on the same workers. Workers already
     warm (a later run in the same session) find the suite loaded and return at once.
     """
     ray = connect(options.ray)
+    gpus = max((n["Resources"].get("GPU", 0.0) for n in ray.nodes() if n.get("Alive")), default=0.0)
+    if options.ray_num_gpus and gpus < options.ray_num_gpus:  # else no shard task could ever start
+        raise UsageError(
+            f"--ray-gpus {options.ray_num_gpus:g}: no node of the Ray cluster has that many GPUs "
+            f"(at most {gpus:g}), so no shard task could start: start its GPU nodes, or leave --ray-gpus out"
+        )
     cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
     task = ray.remote(num_cpus=1, max_retries=0)(warm_worker)
     args = (

@@ -1,4 +1,5 @@
-"""``--ray ADDRESS`` where no cluster answers: one line and exit 2, not ``ray.init`` retrying for ever."""
+"""Ray settings no run could go on with: `--ray ADDRESS` where no cluster answers, `--ray-gpus` more
+than any node has. One line and exit 2, not a wait for ever."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from evalkit.testing.openai_server import LoopbackOpenAI
 from tests.conftest import one_error_line, write_cases
 
 SUITE = (
@@ -47,3 +50,31 @@ def test_an_address_where_no_cluster_answers_is_one_line_and_exit_2(
     )
     assert "Connection refused" in line
     assert not db.exists()  # refused before any run was stored
+
+
+def test_more_gpus_than_a_node_has_is_one_line_and_exit_2(
+    ray_session: Any, make_suite: Callable[..., Path], tmp_path: Path
+) -> None:
+    """The shard tasks of ``--ray-gpus 1`` on a cluster without GPUs could never start: before the fix,
+    once the driver's own calls (while the workers warmed) were done, the run waited for ever, silent."""
+    db = tmp_path / "r.duckdb"
+    cases = [{"id": f"c{i}", "input": {"question": f"q{i}"}, "expected": "x"} for i in range(200)]
+    with LoopbackOpenAI(latency=0.05) as server:
+        path = make_suite(SUITE.replace("http://127.0.0.1:9/v1", server.base_url), cases)
+        # a process of its own joins the test session's cluster (2 CPUs, no GPU): the old code's wait
+        # is ended by the timeout, and the cluster cancels what its driver left
+        address = ray_session.get_runtime_context().gcs_address
+        args = ["run", str(path), "--db", str(db), "--no-progress", "--concurrency", "2"]
+        args += ["--ray", address, "--ray-gpus", "1"]
+        result = subprocess.run(
+            [sys.executable, "-m", "evalkit", *args], capture_output=True, text=True, timeout=90
+        )
+        assert server.stats.requests == 0  # refused before the first call
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    # Ray itself may print a line on joining a cluster; evalkit's error is one line, the last
+    assert result.stderr.strip().splitlines()[-1] == (
+        "evalkit: error: --ray-gpus 1: no node of the Ray cluster has that many GPUs (at most 0), "
+        "so no shard task could start: start its GPU nodes, or leave --ray-gpus out"
+    )
+    assert not db.exists()  # and before any run was stored
