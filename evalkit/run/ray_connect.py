@@ -9,6 +9,7 @@ from typing import Any
 from evalkit.errors import UsageError
 
 PROBE_SECONDS = 10.0  # how long a cluster's address may take to accept a connection
+CLIENT = "ray://"  # a Ray Client address, which ray.init connects to as given
 
 
 def connect(address: str | None) -> Any:
@@ -45,13 +46,16 @@ def connect(address: str | None) -> Any:
 def _unanswered(address: str) -> str | None:
     """Why nothing answers at the address ``ray.init`` would connect to, or None (also when that
     cannot be told: ``ray.init`` then says what is wrong). ``ray.init`` retries an address where no
-    cluster listens for ever, deaf to Ctrl-C, printing a warning every few seconds."""
-    if address.startswith("ray://"):
-        return None  # Ray Client gives up by itself (after 30 s)
+    cluster listens for ever, deaf to Ctrl-C, printing a warning every few seconds (and gives up on a
+    ``ray://`` one after 30 s, with a warning of several lines)."""
     from ray._private.services import canonicalize_bootstrap_address  # as ray.init resolves it
 
     try:
-        bootstrap = canonicalize_bootstrap_address(address)
+        bootstrap = (
+            address.removeprefix(CLIENT)
+            if address.startswith(CLIENT)
+            else canonicalize_bootstrap_address(address)
+        )
     except (ConnectionError, ValueError):
         return None
     host, _, port = (bootstrap or "").rpartition(":")

@@ -26,8 +26,9 @@ SUITE = (
 )
 
 
+@pytest.mark.parametrize("scheme", ["", "ray://"])
 def test_an_address_where_no_cluster_answers_is_one_line_and_exit_2(
-    make_suite: Callable[..., Path], tmp_path: Path
+    scheme: str, make_suite: Callable[..., Path], tmp_path: Path
 ) -> None:
     pytest.importorskip("ray", reason="Ray tests need the [ray] extra (.ci/setup installs it)")
     path = make_suite(SUITE)
@@ -36,8 +37,9 @@ def test_an_address_where_no_cluster_answers_is_one_line_and_exit_2(
     # a port held but not listening: every connection to it is refused, on every address of the host
     with socket.socket() as held:
         held.bind(("0.0.0.0", 0))
-        address = f"127.0.0.1:{held.getsockname()[1]}"
-        # before the fix, ray.init retried this address for ever (Ctrl-C did not stop it either)
+        address = f"{scheme}127.0.0.1:{held.getsockname()[1]}"
+        # before the fix, ray.init retried a cluster's address for ever (Ctrl-C did not stop it
+        # either), and gave up on a Ray Client's after 30 s, with a warning of several lines
         args = ["run", str(path), "--db", str(db), "--no-progress", "--ray", address]
         result = subprocess.run(
             [sys.executable, "-m", "evalkit", *args],
