@@ -22,6 +22,7 @@ class ExitCode(IntEnum):
     INCOMPLETE = 4  # stopped by --budget before every case ran; resumable with --resume
     INTERRUPTED = 130  # stopped by the user; the run is kept and can be resumed
     TERMINATED = 143  # stopped by SIGTERM; the run is kept and can be resumed
+    BROKEN_PIPE = 141  # the output was closed early (`| head`): the command's own code was not reached
     INTERNAL = 70  # a bug in evalkit (EX_SOFTWARE): its traceback is printed; never a gate verdict
 
 

@@ -80,8 +80,12 @@ def main(argv: list[str] | None = None) -> None:
     except SystemExit as done:
         if _typer_interrupt(done):  # typer ended it at Ctrl-C with 130 and not a word
             typer.echo("evalkit: interrupted", err=True)
+        if _broken_pipe(done):  # click ends it with 1, which reads as "the gate failed"
+            with contextlib.suppress(OSError, ValueError):  # stderr may be closed as well
+                sys.stderr.write("evalkit: output closed early (broken pipe): no verdict\n")
+            done = SystemExit(int(ExitCode.BROKEN_PIPE))
         if argv is not None:
-            raise
+            raise done
         _end_process(done.code)
 
 
@@ -107,6 +111,13 @@ COMMAND_MODULES = {
     "baseline": "baseline",
     **dict.fromkeys(("view", "labels"), "view"),
 }
+
+
+def _broken_pipe(done: SystemExit) -> bool:
+    """Whether click ended the command because its output was closed (``evalkit run ... | head``):
+    it exits 1 then, the code of a failed gate, though the command never reached its own code."""
+    cause = done.__context__
+    return isinstance(cause, OSError) and cause.errno == errno.EPIPE
 
 
 def load_commands(command: str | None = None) -> Callable[[Sequence[str]], typer.Typer]:

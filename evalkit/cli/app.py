@@ -17,7 +17,8 @@ app = typer.Typer(
     "or a database file that failed; with --baseline, not comparable, or a drop over too few changed "
     "cases to tell), "
     "4 stopped by --budget (resumable), "
-    "70 internal error (a bug: its traceback is printed), 130 interrupted and 143 terminated "
+    "70 internal error (a bug: its traceback is printed), 130 interrupted, 141 output closed early "
+    "(a broken pipe: no verdict) and 143 terminated "
     "(the run is kept, resumable).",
     no_args_is_help=True,
     add_completion=False,

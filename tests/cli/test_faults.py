@@ -625,3 +625,36 @@ def test_an_older_database_in_a_read_only_place_says_it_needs_migrating(
     newest = len(available_migrations())
     assert f"schema version 5 is older than this evalkit's ({newest}): opening it migrates it" in error
     assert error.endswith("copy it to a writable directory, or point --db (or EVALKIT_DB) at a writable path")
+
+
+def test_output_closed_early_is_not_read_as_a_failed_gate(
+    suite_on_loopback: Callable[..., Path], tmp_path: Path
+) -> None:
+    """`evalkit run ... | head -1`: click ended such a command with 1, a failed gate to CI, though it
+    never reached its own verdict. It is 141 (128 + SIGPIPE), with one line saying why."""
+    db = tmp_path / "r.duckdb"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    evalkit = [sys.executable, "-m", "evalkit"]
+    stored = subprocess.run(
+        [*evalkit, "run", str(suite_on_loopback()), "--db", str(db), "--no-progress"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert stored.returncode in (0, 1), stored.stderr
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before anything is written: every write fails with EPIPE
+    try:
+        closed = subprocess.run(
+            [*evalkit, "show", "latest", "--db", str(db)],
+            env=env,
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+        )
+    finally:
+        os.close(write)
+    assert closed.returncode == 141, closed.stderr
+    assert closed.stderr.strip() == "evalkit: output closed early (broken pipe): no verdict"
