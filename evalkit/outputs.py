@@ -62,13 +62,29 @@ def parse_output(text: str) -> ParsedOutput:
         except json.JSONDecodeError as error:
             # A bracket in the part already read opens a piece of that value (the price object of
             # an answer cut off at max_tokens), not an answer of its own; an unterminated string
-            # runs to the end of the text.
+            # runs to the end of the text. So does a bracket before the one that closes this value
+            # (a stray quote broke it: the price object inside is still not the answer).
             unterminated = error.msg.startswith("Unterminated string")
-            read_until = len(text) if unterminated else error.pos
+            read_until = max(len(text) if unterminated else error.pos, _closing(text, start))
             continue
         if isinstance(value, dict | list):
             return ParsedOutput(value, "embedded")
     return ParsedOutput(None, "none")
+
+
+def _closing(text: str, start: int) -> int:
+    """Past the bracket that closes the one at ``start``, counting brackets alone (a value that does
+    not parse may hold any quote); ``start`` when none does (an answer cut off, or a stray brace)."""
+    depth = 0
+    for at in range(start, len(text)):
+        char = text[at]
+        if char in "{[":
+            depth += 1
+        elif char in "}]":
+            depth -= 1
+            if depth == 0:
+                return at + 1
+    return start
 
 
 MISSING = object()  # what get_path returns for a path that is not there (None is a value)

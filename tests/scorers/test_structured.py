@@ -89,6 +89,20 @@ def test_an_answer_cut_off_at_max_tokens_holds_no_json_not_its_nested_object() -
     assert parse_output('Format {title, brand}: {"title": "x"}').value == {"title": "x"}
 
 
+def test_an_answer_a_stray_quote_broke_holds_no_json_not_its_nested_object() -> None:
+    # SmolLM2 on the flagship's lowercase-01 (tagged.yaml, unconstrained): a quote inside the title
+    broken = (
+        '{"title": "Cerave 454G 10.9" 128 Go Gris", "brand": "Cerave", "category": "Ceramics", '
+        '"price": {"amount": 454.0, "currency": "EUR"}, "key_attributes": ["10.9", "Gris"]}'
+    )
+    for text in (broken, f"Here it is: {broken}", f"{broken} and more text"):
+        assert parse_output(text).extraction == "none", text
+    # a value after the broken one's closing bracket stands on its own, and one after a stray brace
+    assert parse_output(f'{broken}\nfixed: {{"title": "x"}}').value == {"title": "x"}
+    assert parse_output('I think {x is open, so: {"x": 2}').value == {"x": 2}
+    assert parse_output('Steps {1} then {"x": 1}').value == {"x": 1}
+
+
 def test_json_schema_uses_suite_schema_and_names_the_violation() -> None:
     assert run("json_schema", '{"title": "x", "price": 2.5}').passed
     bad = run("json_schema", '{"title": 3, "price": "cheap", "extra": 1}')
