@@ -186,18 +186,18 @@ class DuckDBBackend:
             raise (database_file_error(exc, self.path, self.option) or exc) from None
 
     def _finish_closing(self, *, checkpoint_only: bool = False) -> None:
-        """Wait for the close in flight and raise its error; ``checkpoint_only`` (the end of
-        :meth:`hold`): of a close for a process that ends, wait for its checkpoint alone."""
-        if self._closing is None:
-            return
-        checkpointed = self._checkpointed
-        if checkpoint_only and checkpointed is not None:
-            checkpointed.wait()
-            if self._close_error is None:
-                return  # the engine's teardown goes on, and ends with the process
-        self._closing.join()
-        self._closing = None
-        self._checkpointed = None
+        """Wait for the close in flight and raise its error, or the watcher's (:meth:`_watch`);
+        ``checkpoint_only`` (the end of :meth:`hold`): of a close for a process that ends, wait for
+        its checkpoint alone."""
+        closing, checkpointed = self._closing, self._checkpointed
+        if closing is not None:
+            if checkpoint_only and checkpointed is not None:
+                checkpointed.wait()
+                if self._close_error is None:
+                    return  # the engine's teardown goes on, and ends with the process
+            closing.join()
+            self._closing = None
+            self._checkpointed = None
         error, self._close_error = self._close_error, None
         if error is not None:
             raise error

@@ -408,6 +408,27 @@ def test_a_close_failing_after_a_command_is_one_line_naming_the_file(
     assert raised.value.path == db and "free space" in raised.value.one_line()
 
 
+def test_a_close_failing_as_the_file_is_handed_over_is_raised_where_the_hold_ends(tmp_path: Path) -> None:
+    """The watcher thread lets go of a held file when another process waits for it; a checkpoint
+    failing then is raised where the hold ends, not lost with the thread."""
+    import os
+
+    tried = threading.Event()
+
+    class FailingAndSaying(FailingClose):
+        def close(self) -> None:
+            tried.set()  # the watcher holds the store's lock until it has kept the error
+            super().close()
+
+    db = tmp_path / "r.duckdb"
+    with pytest.raises(DatabaseFileError, match="no space left"), held_store(db) as store:
+        store.create_run(make_run())
+        backend = store.backend
+        backend._held = FailingAndSaying(backend._held)  # type: ignore[attr-defined]
+        (tmp_path / f"r.duckdb.wait.{os.getpid() + 1}").touch()  # another process waits for the file
+        assert tried.wait(30), "the watcher never let go of the file"
+
+
 class _SlowTeardown:
     """A held connection whose close (the engine's teardown, after the checkpoint) waits for
     ``release``: the hold's end must not wait for it when the process ends."""
