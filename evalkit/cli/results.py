@@ -9,7 +9,6 @@ import typer
 
 from evalkit.cli.app import app
 from evalkit.cli.options import DbOption, RunArgument, StoredSuiteArgument
-from evalkit.errors import ExitCode
 
 if TYPE_CHECKING:
     pass
@@ -25,7 +24,7 @@ def runs(
     from rich.table import Table
 
     from evalkit.cli.console import out, pct
-    from evalkit.report.formatting import cases_cell
+    from evalkit.report.formatting import cases_cell, gate_outcome
     from evalkit.store import open_store
 
     records = open_store(db, must_exist=True).list_runs(suite=suite, limit=limit)
@@ -47,7 +46,8 @@ def runs(
     for r in records:
         summary = r.settled_summary  # none for a run in progress: not the figures of its stopped part
         code = summary.exit_code if summary is not None else None  # the baseline's, where it decided
-        verdict = "" if code is None else gate_verdict(code)
+        outcome = None if code is None else gate_outcome(code)  # a stopped run failed no gate
+        verdict = "" if outcome is None else outcome if outcome == "pass" else f"{outcome} ({code})"
         table.add_row(
             r.run_id,
             r.suite_name,
@@ -139,15 +139,3 @@ def flaky(
     for row in history.itertuples(index=False):
         table.add_row(row.case_id, str(int(row.flaky_runs)), str(int(row.runs)), pct(row.pass_rate))
     out.print(table)
-
-
-def gate_verdict(code: int) -> str:
-    """A stored exit code as the runs list says it: a run stopped (``--budget``, Ctrl-C, SIGTERM)
-    or one that could not be judged did not fail its gate, so neither reads ``fail``."""
-    if code == ExitCode.OK:
-        return "pass"
-    if code in (ExitCode.INCOMPLETE, ExitCode.INTERRUPTED, ExitCode.TERMINATED):
-        return f"stopped ({code})"
-    if code == ExitCode.INFRASTRUCTURE:
-        return f"not judged ({code})"
-    return f"fail ({code})"

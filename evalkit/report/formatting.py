@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from evalkit.analysis.caching import prompt_cache_text
+from evalkit.errors import ExitCode
 
 if TYPE_CHECKING:  # the comparison's statistics are not loaded to print a run's summary
     from evalkit.analysis.compare import MetricComparison
@@ -232,6 +233,19 @@ def uncounted_calls(calls: Any) -> list[str]:
             " so the counts, tokens and cost are lower bounds"
         )
     return reasons
+
+
+def gate_outcome(code: int) -> str:
+    """What a run's stored exit code says of its gate: ``pass``, ``fail``, or, for a run stopped
+    (``--budget``, Ctrl-C, SIGTERM) or one that could not be judged, neither: ``stopped``, ``not
+    judged``. The runs list and the report's run table word it alike."""
+    if code == ExitCode.OK:
+        return "pass"
+    if code in (ExitCode.INCOMPLETE, ExitCode.INTERRUPTED, ExitCode.TERMINATED):
+        return "stopped"
+    if code == ExitCode.INFRASTRUCTURE:
+        return "not judged"
+    return "fail"
 
 
 def lower_bound(summary: Any) -> str:

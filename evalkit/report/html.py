@@ -33,7 +33,7 @@ from evalkit.analysis.outcomes import outcomes_from_frames
 from evalkit.gate.suite import gate_thresholds
 from evalkit.report.case_table import case_records
 from evalkit.report.charts import Chart, RunSeries, render_charts
-from evalkit.report.formatting import metric_cells, milliseconds
+from evalkit.report.formatting import gate_outcome, metric_cells, milliseconds
 from evalkit.report.input_files import input_file_views
 from evalkit.report.pairwise import pairwise_view
 from evalkit.results import RunRecord
@@ -207,6 +207,7 @@ def _environment() -> Any:
         f"{v if passed else min(math.floor(v * 100) / 100, 0.99):.2f}"
     )
     env.globals["metric_cells"] = metric_cells
+    env.filters["gate_outcome"] = gate_outcome
     env.filters["prompt_cache"] = prompt_cache_text
     return env
 

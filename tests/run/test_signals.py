@@ -156,6 +156,9 @@ def test_a_run_being_resumed_shows_no_figures_of_its_stopped_part(tmp_path: Path
         line for line in cli("runs", "--db", str(db)).stdout.splitlines() if line.startswith("r1 ")
     )
     assert "stopped (130)" in stopped_row and "fail" not in stopped_row  # stopped, no gate failed
+    page = tmp_path / "r1.html"
+    assert cli("report", "r1", "--db", str(db), "--out", str(page)).exit_code == 0
+    assert "stopped</span> (exit 130)" in page.read_text(encoding="utf-8")  # the report's Runs table alike
     RunLeases(store).claim("r1")  # what a resume does first
     listed = cli("runs", "--db", str(db)).stdout
     row = next(line for line in listed.splitlines() if line.startswith("r1 "))
