@@ -22,7 +22,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from evalkit.errors import StoreError
-from evalkit.store.duckdb_connection import DuckDBConnection
+from evalkit.store.duckdb_connection import DuckDBConnection, file_errors
 from evalkit.store.duckdb_engine import duckdb
 from evalkit.store.duckdb_errors import database_file_error
 
@@ -161,7 +161,7 @@ class DuckDBBackend:
         checkpointed = self._checkpointed
         try:
             if checkpointed is not None:
-                with self._file_errors():
+                with file_errors(self.path, self.option):
                     con.execute("CHECKPOINT")
                 checkpointed.set()
             self._close_file(con)
@@ -175,15 +175,8 @@ class DuckDBBackend:
         """Close ``con``, which first checkpoints its log into the file: a failure about the file or
         its disk (full at the checkpoint) is the one-line DatabaseFileError a refused statement is
         (exit 3; what was committed stays in the ``.wal`` until it can be written), not DuckDB's own."""
-        with self._file_errors():
+        with file_errors(self.path, self.option):
             con.close()
-
-    @contextmanager
-    def _file_errors(self) -> Iterator[None]:
-        try:
-            yield
-        except duckdb.Error as exc:
-            raise (database_file_error(exc, self.path, self.option) or exc) from None
 
     def _finish_closing(self, *, checkpoint_only: bool = False) -> None:
         """Wait for the close in flight and raise its error, or the watcher's (:meth:`_watch`);

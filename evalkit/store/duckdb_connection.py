@@ -4,13 +4,33 @@ reads and bulk inserts (:class:`~evalkit.store.duckdb.DuckDBBackend` opens and h
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
 from evalkit.errors import DuplicateRowError
 from evalkit.store.duckdb_engine import duckdb, with_dataframes
 from evalkit.store.duckdb_errors import database_file_error
+
+
+@contextmanager
+def file_errors(path: Path, option: str = "--db") -> Iterator[None]:
+    """A full disk, a read-only directory or a damaged file met by a statement or a close (its
+    checkpoint): one line naming the file (exit 3). A query Ctrl-C interrupted is the interrupt it
+    is (exit 130), not a failure of the store."""
+    try:
+        yield
+    except duckdb.InterruptException:
+        raise KeyboardInterrupt from None
+    except RuntimeError as exc:
+        if str(exc) == "Query interrupted":
+            raise KeyboardInterrupt from None
+        raise
+    except duckdb.Error as exc:
+        translated = database_file_error(exc, path, option)
+        if translated is None:
+            raise
+        raise translated from None
 
 
 class DuckDBConnection:
@@ -36,23 +56,8 @@ class DuckDBConnection:
         with self._file_errors():
             return self._con.execute(sql, list(params)).df()
 
-    @contextmanager
-    def _file_errors(self) -> Iterator[None]:
-        """A full disk, a read-only directory or a damaged file: one line naming the file (exit 3).
-        A query Ctrl-C interrupted is the interrupt it is (exit 130), not a failure of the store."""
-        try:
-            yield
-        except duckdb.InterruptException:
-            raise KeyboardInterrupt from None
-        except RuntimeError as exc:
-            if str(exc) == "Query interrupted":
-                raise KeyboardInterrupt from None
-            raise
-        except duckdb.Error as exc:
-            translated = database_file_error(exc, self._path, self._option)
-            if translated is None:
-                raise
-            raise translated from None
+    def _file_errors(self) -> AbstractContextManager[None]:
+        return file_errors(self._path, self._option)
 
     def insert(
         self,
