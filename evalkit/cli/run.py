@@ -104,76 +104,80 @@ def run(
     With several --prompt and/or --model values, every combination runs over the same cases (sharing
     the response cache), one run per cell, grouped; the exit code is the worst cell's.
     """
-    from evalkit.run.matrix import matrix_cells, unused_target_problem
-    from evalkit.run.runner import RunOptions
-    from evalkit.run.sharding import Shard
-    from evalkit.store import open_store
-    from evalkit.store.opening import held_store
-    from evalkit.suite.loading import load_suite
+    from evalkit.store.opening import engine_started, held_store, open_store
 
-    loaded = load_suite(suite)
-    base = RunOptions(
-        concurrency=concurrency,
-        repeat=repeat,
-        use_cache=not no_cache,
-        resume=resume,
-        budget_usd=budget,
-        timeout=timeout,
-        case_filter=Shard.parse(shard).accepts if shard else None,
-        shard=str(Shard.parse(shard)) if shard else None,
-        ray=ray,
-        ray_num_gpus=ray_gpus,
-    )
-    cells = matrix_cells(loaded, base, prompt or [], model or [])
-    unused = unused_target_problem(loaded, cells)
-    if unused is not None:  # these runs do not read the file: said, not refused
-        from evalkit.cli.terminal import escape_controls
+    # an existing database's engine starts on a thread while the suite is imported and read
+    with engine_started(db):
+        from evalkit.run.matrix import matrix_cells, unused_target_problem
+        from evalkit.run.runner import RunOptions
+        from evalkit.run.sharding import Shard
+        from evalkit.suite.loading import load_suite
 
-        typer.echo(
-            f"evalkit: warning: {escape_controls(unused.one_line())} (not used: --model replaces "
-            f"the suite's target {loaded.config.target.model}; a run without --model refuses it)",
-            err=True,
+        loaded = load_suite(suite)
+        base = RunOptions(
+            concurrency=concurrency,
+            repeat=repeat,
+            use_cache=not no_cache,
+            resume=resume,
+            budget_usd=budget,
+            timeout=timeout,
+            case_filter=Shard.parse(shard).accepts if shard else None,
+            shard=str(Shard.parse(shard)) if shard else None,
+            ray=ray,
+            ray_num_gpus=ray_gpus,
         )
-    if junit is not None and len(cells) > 1:
-        raise UsageError(
-            f"--junit writes one run's cases, and this matrix has {len(cells)} runs: "
-            "give one --prompt and one --model, or leave --junit out"
-        )
-    for option, path in (("--junit", junit), ("--summary-md", summary_md)):  # before anything is spent
-        if path is not None and (path.is_dir() or any(p.exists() and not p.is_dir() for p in path.parents)):
-            raise UsageError(
-                f"{option} {path}: not a file that can be written (a directory, or under a file)"
+        cells = matrix_cells(loaded, base, prompt or [], model or [])
+        unused = unused_target_problem(loaded, cells)
+        if unused is not None:  # these runs do not read the file: said, not refused
+            from evalkit.cli.terminal import escape_controls
+
+            typer.echo(
+                f"evalkit: warning: {escape_controls(unused.one_line())} (not used: --model replaces "
+                f"the suite's target {loaded.config.target.model}; a run without --model refuses it)",
+                err=True,
             )
-    if dry_run:
-        from evalkit.cli.console import print_estimate
-        from evalkit.run.estimate import estimate_run
-
-        location = _db_path(db)  # a database that does not exist has nothing cached: none is made
-        store = open_store(location) if ("://" in location or Path(location).exists()) else None
-        for cell in cells:
-            print_estimate(estimate_run(loaded, store, cell))
-        raise typer.Exit(0)
-    if baseline:  # a database that does not exist holds no baseline: said without creating one
-        location = _db_path(db)
-        if "://" not in location and not Path(location).exists():
+        if junit is not None and len(cells) > 1:
             raise UsageError(
-                f"--baseline {baseline}: the database {location} does not exist, so it holds no baseline "
-                "(a CI job restores main's .evalkit/ first; see docs/ci.md)"
+                f"--junit writes one run's cases, and this matrix has {len(cells)} runs: "
+                "give one --prompt and one --model, or leave --junit out"
             )
-    # one open database from its migrations to the last line printed; a new one is created while
-    # the first calls are in flight (it has nothing cached to look up first)
-    with held_store(db, create_later=True) as store:
-        _run_cells(
-            store,
-            loaded,
-            cells,
-            baseline,
-            summary_md,
-            junit,
-            progress,
-            allow_scoring_change=allow_scoring_change,
-            allow_removed_critical=allow_removed_critical or [],
-        )
+        for option, path in (("--junit", junit), ("--summary-md", summary_md)):  # before anything is spent
+            if path is not None and (
+                path.is_dir() or any(p.exists() and not p.is_dir() for p in path.parents)
+            ):
+                raise UsageError(
+                    f"{option} {path}: not a file that can be written (a directory, or under a file)"
+                )
+        if dry_run:
+            from evalkit.cli.console import print_estimate
+            from evalkit.run.estimate import estimate_run
+
+            location = _db_path(db)  # a database that does not exist has nothing cached: none is made
+            store = open_store(location) if ("://" in location or Path(location).exists()) else None
+            for cell in cells:
+                print_estimate(estimate_run(loaded, store, cell))
+            raise typer.Exit(0)
+        if baseline:  # a database that does not exist holds no baseline: said without creating one
+            location = _db_path(db)
+            if "://" not in location and not Path(location).exists():
+                raise UsageError(
+                    f"--baseline {baseline}: the database {location} does not exist, so it holds no baseline "
+                    "(a CI job restores main's .evalkit/ first; see docs/ci.md)"
+                )
+        # one open database from its migrations to the last line printed; a new one is created while
+        # the first calls are in flight (it has nothing cached to look up first)
+        with held_store(db, create_later=True) as store:
+            _run_cells(
+                store,
+                loaded,
+                cells,
+                baseline,
+                summary_md,
+                junit,
+                progress,
+                allow_scoring_change=allow_scoring_change,
+                allow_removed_critical=allow_removed_critical or [],
+            )
 
 
 def _run_cells(

@@ -22,6 +22,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from evalkit.errors import StoreError
+from evalkit.store.duckdb_ahead import connecting
 from evalkit.store.duckdb_connection import DuckDBConnection, file_errors
 from evalkit.store.duckdb_engine import duckdb
 from evalkit.store.duckdb_errors import database_file_error
@@ -39,7 +40,7 @@ _SETTINGS = {  # DuckDB setting: (environment variable, default)
 }
 
 
-def _config() -> dict[str, str | bool | int | float | list[str]]:
+def connect_config() -> dict[str, str | bool | int | float | list[str]]:
     return {setting: os.environ.get(variable, default) for setting, (variable, default) in _SETTINGS.items()}
 
 
@@ -293,6 +294,11 @@ class DuckDBBackend:
             raise database_file_error(exc, self.path, self.option) or StoreError(
                 str(exc), path=self.path
             ) from None
+        with connecting(self.path):  # an engine started ahead for it (evalkit.store.duckdb_ahead)
+            return self._connect_in_turn()
+
+    def _connect_in_turn(self) -> duckdb.DuckDBPyConnection:
+        """Connect, waiting (asking with a marker file) while another process has the file open."""
         deadline = time.monotonic() + self.lock_timeout
         delay = 0.02
         marker = self._marker()
@@ -302,7 +308,7 @@ class DuckDBBackend:
         try:
             while True:
                 try:
-                    con = duckdb.connect(str(self.path), config=_config())
+                    con = duckdb.connect(str(self.path), config=connect_config())
                     self.read_only = False
                     return con
                 except duckdb.Error as exc:
@@ -356,6 +362,6 @@ class DuckDBBackend:
         ):
             return None
         try:
-            return duckdb.connect(str(self.path), read_only=True, config=_config())
+            return duckdb.connect(str(self.path), read_only=True, config=connect_config())
         except duckdb.Error:
             return None

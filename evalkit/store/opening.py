@@ -36,6 +36,22 @@ def held_store(db: str | Path | None = None, *, create_later: bool = False) -> I
         yield Store(backend, create_later=create_later)
 
 
+@contextmanager
+def engine_started(db: str | Path | None = None) -> Iterator[None]:
+    """Within the block, an existing DuckDB file's engine starts on a thread while the caller goes
+    on, for the store it opens later in the block (see :mod:`evalkit.store.duckdb_ahead`).
+    Nothing changes for a database that does not exist yet, or on PostgreSQL."""
+    location = resolve_db(db)
+    if "://" in location or not Path(location).is_file():
+        yield
+        return
+    from evalkit.store.duckdb import connect_config
+    from evalkit.store.duckdb_ahead import engine_started as started
+
+    with started(Path(location), connect_config()):
+        yield
+
+
 def _backend(db: str | Path | None, must_exist: bool, option: str) -> Any:
     location = resolve_db(db)
     if location.startswith(("postgresql://", "postgres://")):
