@@ -22,6 +22,8 @@ RunKind = Literal["full", "subset", "shard", "repeat", "rescore", "merged", "par
 # 2: ``cost_usd`` counts the judge's calls too (``target_cost_usd`` + ``judge_cost_usd``); in version 1
 # it was the target's alone, and the judge's spend was not recorded.
 SUMMARY_SCHEMA_VERSION = 2
+# CallCounts' counters of calls that are in no figure: any above 0 makes tokens and cost lower bounds
+UNCOUNTED = ("unreported_shards", "timed_out", "in_flight_at_stop", "killed_parts")
 
 
 class OutputRecord(BaseModel):
@@ -117,8 +119,7 @@ class CallCounts(BaseModel):
     rate_limit_backoffs: int = 0  # rounds in which 429s shrank the adaptive limit
     rate_limited: int = 0  # answers that were HTTP 429
     judge_calls: int = 0  # the scorers' calls (the judge), cached ones included
-    # attempts evalkit stopped waiting for: a provider may finish and bill them, uncounted in the cost
-    timed_out: int = 0
+    timed_out: int = 0  # attempts evalkit stopped waiting for: a provider may finish and bill them
     # What the calls spent (target and judge; the judge's apart) and the target's tokens of the
     # answers they got (sent, or another run's from the cache), results stored or not: a stopped run
     # spent them on answers it has not stored yet. An answer reused from the cache by a later part
@@ -138,6 +139,10 @@ class CallCounts(BaseModel):
     # their last commit only, so what each did after it is in no figure
     killed_parts: int = 0
 
+    def uncounted(self) -> dict[str, int]:
+        """The counters of calls in no figure (:data:`UNCOUNTED`) that are above 0, in that order."""
+        return {name: getattr(self, name) for name in UNCOUNTED if getattr(self, name)}
+
 
 class RayShards(BaseModel):
     """How a run on Ray was split: shards dispatched, and shards resubmitted after a worker died."""
@@ -148,11 +153,8 @@ class RayShards(BaseModel):
 
 
 class RecordedBaselineCheck(BaseModel):
-    """The regression-gate decision recorded with a run gated on a baseline.
-
-    Stored as ``evalkit.gate.regression.RegressionDecision`` dumps it; the figures not named here
-    are kept as they are.
-    """
+    """The regression-gate decision recorded with a run gated on a baseline, stored as
+    ``evalkit.gate.regression.RegressionDecision`` dumps it (figures not named here kept as they are)."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -238,12 +240,8 @@ class RunSummary(VerdictCounts):
 
     @property
     def cost_at_least(self) -> bool:
-        """Whether the tokens and cost miss calls (not counted, unanswered at a stop, or attempts
-        evalkit stopped waiting for, which a provider may still finish and bill): lower bounds."""
-        c = self.calls
-        return c is not None and bool(
-            c.unreported_shards or c.killed_parts or c.in_flight_at_stop or c.timed_out
-        )
+        """Whether the tokens and cost miss calls (:meth:`CallCounts.uncounted`): lower bounds."""
+        return self.calls is not None and bool(self.calls.uncounted())
 
     @property
     def exit_code(self) -> int | None:

@@ -198,41 +198,38 @@ def calls_text(calls: Any, *, cache: bool = True) -> str:
     )
 
 
+def _plural(n: int, one: str, many: str) -> str:
+    return one if n == 1 else many
+
+
+# Why each counter of ``evalkit.results.UNCOUNTED`` makes a run's figures lower bounds, for a count n
+_WHY_UNCOUNTED: dict[str, Callable[[int], str]] = {
+    "unreported_shards": lambda n: (
+        f"{n} Ray shard task(s) ended before reporting their last calls (a worker died, or the"
+        " run stopped them): those calls are in no figure, so the counts, tokens and cost are lower bounds"
+    ),
+    "timed_out": lambda n: (
+        f"{n:,} {_plural(n, 'attempt', 'attempts')} timed out: a provider may still finish and bill an"
+        " attempt evalkit stopped waiting for, so the tokens and cost are lower bounds"
+    ),
+    "in_flight_at_stop": lambda n: (
+        f"{n:,} {_plural(n, 'request was', 'requests were')} in flight when the run stopped: their cost"
+        " is not known (a provider may still bill them), so the tokens and cost are lower bounds"
+    ),
+    "killed_parts": lambda n: (
+        f"{n} {_plural(n, 'earlier part of the run was', 'earlier parts of the run were')} killed before"
+        " recording the last calls: those calls are in no figure, so the counts, tokens and cost are"
+        " lower bounds"
+    ),
+}
+
+
 def uncounted_calls(calls: Any) -> list[str]:
-    """Why some of a run's calls are in none of its figures, which are then lower bounds: Ray shard
-    tasks that ended before reporting their last calls, attempts evalkit stopped waiting for and
-    requests in flight when the run stopped (counted as requests, not in the tokens and cost),
-    earlier parts of the run killed before they recorded their last calls; ``[]`` when every call is
-    counted (the rule: ``RunSummary.cost_at_least``)."""
-    reasons = []
-    shards = getattr(calls, "unreported_shards", 0)
-    if shards:
-        reasons.append(
-            f"{shards} Ray shard task(s) ended before reporting their last calls (a worker died, or the"
-            " run stopped them): those calls are in no figure, so the counts, tokens and cost are lower bounds"
-        )
-    cut = getattr(calls, "timed_out", 0)
-    if cut:
-        attempts = "attempt" if cut == 1 else "attempts"
-        reasons.append(
-            f"{cut:,} {attempts} timed out: a provider may still finish and bill an attempt evalkit stopped"
-            " waiting for, so the tokens and cost are lower bounds"
-        )
-    flying = getattr(calls, "in_flight_at_stop", 0)
-    if flying:
-        were = "request was" if flying == 1 else "requests were"
-        reasons.append(
-            f"{flying:,} {were} in flight when the run stopped: their cost is not known (a provider may"
-            " still bill them), so the tokens and cost are lower bounds"
-        )
-    killed = getattr(calls, "killed_parts", 0)
-    if killed:
-        parts = "earlier part of the run was" if killed == 1 else "earlier parts of the run were"
-        reasons.append(
-            f"{killed} {parts} killed before recording the last calls: those calls are in no figure,"
-            " so the counts, tokens and cost are lower bounds"
-        )
-    return reasons
+    """Why some of a run's calls are in none of its figures, which are then lower bounds (one reason
+    per counter of :meth:`evalkit.results.CallCounts.uncounted` above 0, the rule
+    ``RunSummary.cost_at_least`` follows); ``[]`` when every call is counted."""
+    uncounted = getattr(calls, "uncounted", None)
+    return [_WHY_UNCOUNTED[name](n) for name, n in (uncounted() if uncounted is not None else {}).items()]
 
 
 def gate_outcome(code: int) -> str:

@@ -143,3 +143,21 @@ def test_a_killed_part_labels_the_counts_tokens_and_cost_lower_bounds() -> None:
     )
     summary = RunSummary(cost_usd=0.0003, calls=killed)
     assert summary.cost_at_least and run_cost_cell(summary) == "at least $0.0003"
+
+
+def test_each_uncounted_counter_alone_makes_the_figures_lower_bounds_and_says_why() -> None:
+    """One list of the counters that leave calls out of the figures serves both the rule (``at least``)
+    and the reasons printed beside it: a counter named in one and not the other fails here."""
+    from evalkit.report.formatting import uncounted_calls
+    from evalkit.results import UNCOUNTED, RunSummary
+
+    assert set(UNCOUNTED) <= set(CallCounts.model_fields)
+    assert uncounted_calls(CallCounts(requests=5, retries=2, failed_calls=1)) == []
+    assert not RunSummary(calls=CallCounts(requests=5)).cost_at_least
+    for counter in UNCOUNTED:
+        calls = CallCounts(requests=5, **{counter: 2})
+        assert RunSummary(calls=calls).cost_at_least, counter
+        (why,) = uncounted_calls(calls)
+        assert why.startswith("2 ") and "lower bounds" in why, (counter, why)
+    every = uncounted_calls(CallCounts(**{counter: 1 for counter in UNCOUNTED}))
+    assert len(every) == len(UNCOUNTED) and len(set(every)) == len(UNCOUNTED)
