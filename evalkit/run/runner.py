@@ -1,7 +1,6 @@
 """Running a suite: cases stream through render → model → parse → score, results stream to the store.
 
-- Cases are read lazily in chunks; the number of calls in flight is bounded, so memory depends on
-  concurrency, not on suite size.
+- Cases are read lazily in chunks and calls in flight are bounded: memory follows concurrency, not suite size.
 - Every call goes through :class:`evalkit.providers.calls.ModelCaller` (cache, adaptive concurrency, retries).
 - Results are committed in small atomic batches as they arrive. A run killed at any point keeps
   every committed result, and ``--resume`` finishes it: each (case, epoch) is stored exactly once.
@@ -13,7 +12,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 from signal import Signals
 from typing import Any
@@ -366,18 +365,22 @@ def run_suite(
     on_start: StartCallback | None = None,
     *,
     baseline: RunRecord | str | None = None,
+    allow_scoring_change: bool = False,
+    allow_removed_critical: Collection[str] = (),
 ) -> RunOutcome:
     """Run ``suite`` and store everything (synchronous :func:`execute_run`); returns the verdict.
 
     With ``baseline`` (a run record, or a baseline name / run id / prefix of the suite, resolved
     before anything runs), the run is gated on it exactly as ``evalkit run --baseline`` is: the
-    outcome's ``baseline`` holds the comparison and ``outcome.exit_code`` the combined verdict.
+    outcome's ``baseline`` holds the comparison and ``outcome.exit_code`` the combined verdict
+    (``allow_*``: that command's ``--allow-scoring-change`` and ``--allow-removed-critical`` ids).
     """
     reference = resolve_baseline(store, suite.name, baseline) if baseline is not None else None
     if reference is not None:  # its pairwise judge's calls come after the run: refused before it
         require_capped_gate(suite.config.gate, (options or RunOptions()).budget_usd)
     outcome = asyncio.run(execute_run(suite, store, options, on_result, on_start))
-    return gate_outcome(suite, store, outcome, reference)
+    allow = {"allow_scoring_change": allow_scoring_change, "allow_removed_critical": allow_removed_critical}
+    return gate_outcome(suite, store, outcome, reference, **allow)
 
 
 def gate_outcome(

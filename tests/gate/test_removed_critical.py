@@ -208,3 +208,23 @@ def test_a_run_that_did_not_finish_is_not_checked() -> None:
     found = find_removed_critical(base, outcomes("b", ["c00"], "complete"), "critical")
     assert found is not None and found.removed == {"c01": "passed"}
     assert find_removed_critical(base, outcomes("b", ["c00"], "complete"), "") is None
+
+
+def test_the_library_accepts_a_removed_critical_case_as_the_command_does(
+    cli: Callable[..., CliResult], suite: Path, db: Path
+) -> None:
+    """``run_suite(..., baseline=...)`` gates as ``evalkit run --baseline`` does, and takes the same
+    ``--allow-removed-critical`` acceptance: without it a library caller could not pass a suite whose
+    critical case was deleted on purpose."""
+    from evalkit import load_suite, run_suite
+
+    set_main(cli, suite, db)
+    delete(suite, PASSING_CRITICAL)
+    refused = run_suite(load_suite(suite), open_store(db), baseline="main")
+    assert refused.baseline is not None and not refused.baseline.decision.passed
+    assert refused.baseline.decision.removed_critical == {PASSING_CRITICAL: "passed"}
+    accepted = run_suite(
+        load_suite(suite), open_store(db), baseline="main", allow_removed_critical=[PASSING_CRITICAL]
+    )
+    assert accepted.baseline is not None and accepted.baseline.decision.passed, accepted.baseline.decision
+    assert accepted.exit_code == 0
