@@ -36,7 +36,7 @@ def rescore(
     ),
     progress: ProgressOption = True,
 ) -> None:
-    """Apply a suite's current scorers to the stored outputs of RUN, calling no target; store a new, linked run."""
+    """Apply a suite's current scorers to the stored outputs of RUN, calling no target; store a new, linked run. Each output's text is parsed again by evalkit's current parser, as a new run would parse it; a line says how many parse otherwise than RUN stored them."""
     from evalkit.analysis.failures import explain_cases
     from evalkit.cli.console import out, print_summary, progress_bar
     from evalkit.run.rescore import rescore as do_rescore
@@ -56,6 +56,8 @@ def rescore(
             on_result=lambda _: bar.advance(task),
         )
     out.print(f"Re-scored {outcome.parent.run_id} into {outcome.run.run_id}: 0 target calls")
+    if outcome.reparsed:
+        out.print(outcome.reparsed_line)
     failures = explain_cases(store, outcome.run.run_id, limit=10)
     print_summary(outcome.run, outcome.summary, failures, 10)
     raise typer.Exit(outcome.decision.exit_code)

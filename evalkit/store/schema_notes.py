@@ -86,7 +86,8 @@ TABLES: dict[str, TableDoc] = {
             "epoch": "0 to N-1 with `evalkit run --repeat N`",
             "status": "`ok` / `error` (provider or infrastructure error, not a quality fail)",
             "raw_text": "the response text",
-            "parsed_json": "the JSON extracted from it",
+            "parsed_json": "the JSON extracted from it, by the parser of the evalkit that stored the row "
+            "(`evalkit rescore` parses `raw_text` again and stores its own)",
             "extraction": "how the JSON was found: `strict` / `fenced` / `embedded` / `none`",
             "error": "the error, when `status` is `error`",
             "latency_ms": "0 for a cached response",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,10 @@ from typing import Any
 from evalkit.judges.calibration import JudgeVerdict, build_report
 from evalkit.judges.graded import rubric_hash
 from evalkit.judges.labelled import LabelledItem, LabelledSet
-from evalkit.store import open_store
+from evalkit.results import OutputRecord, RunRecord, new_run_id
+from evalkit.run.evaluate import scored_result
+from evalkit.store import Store, open_store
+from evalkit.suite.loading import load_suite
 from evalkit.testing.openai_server import LoopbackOpenAI
 from tests.conftest import loopback_suite
 
@@ -200,3 +204,115 @@ def test_a_judge_required_calibrated_fails_a_run_gated_on_a_baseline_too(
     listing = cli("runs", "--db", db).stdout
     latest = next(x for x in listing.splitlines() if open_store(db).get_run("latest").run_id in x)
     assert latest.rstrip().endswith("fail (1)"), latest
+
+
+# Answers the parser once read as their nested price object ('embedded'), before the fixes for an
+# answer cut off at max_tokens and one a stray quote broke; the current parser finds no JSON in them.
+CUT_OFF = (
+    '{"title": "Lamp", "brand": "Ikea", "price": {"amount": 12.5, "currency": "EUR"}, '
+    '"key_attributes": ["bright'
+)
+STRAY_QUOTE = (
+    '{"title": "Cerave 454G 10.9" 128 Go Gris", "brand": "Cerave", '
+    '"price": {"amount": 454.0, "currency": "EUR"}}'
+)
+WHOLE = '{"title": "Mug", "brand": "Ikea", "price": {"amount": 3.0, "currency": "EUR"}}'
+ANSWERS = {"lamp": CUT_OFF, "cerave": STRAY_QUOTE, "mug": WHOLE}
+OLD_PARSE = {"lamp": {"amount": 12.5, "currency": "EUR"}, "cerave": {"amount": 454.0, "currency": "EUR"}}
+LISTINGS = [
+    {
+        "id": "lamp",
+        "input": {"question": "lamp"},
+        "expected": {"title": "Lamp", "brand": "Ikea", "price": {"amount": 12.5, "currency": "EUR"}},
+    },
+    {
+        "id": "cerave",
+        "input": {"question": "cerave"},
+        "expected": {
+            "title": "Cerave 454G",
+            "brand": "Cerave",
+            "price": {"amount": 454.0, "currency": "EUR"},
+        },
+    },
+    {"id": "mug", "input": {"question": "mug"}, "expected": json.loads(WHOLE)},
+]
+FORMAT_SCORERS = "  - name: json_valid\n  - name: strict_format\n  - name: json_fields\n"
+
+
+def stored_with_the_old_parse(store: Store, fresh: RunRecord, suite_path: Path) -> RunRecord:
+    """A copy of ``fresh`` as evalkit stored it before the parser fixes: the same answers, the cut-off
+    and broken ones with their nested price object as parsed JSON, scored on that."""
+    suite = load_suite(suite_path)
+    old = fresh.model_copy(
+        update={"run_id": new_run_id(fresh.suite_name), "status": "running", "summary": None}
+    )
+    store.create_run(old)
+    results = []
+    for case in suite.iter_cases():
+        output = OutputRecord(
+            status="ok",
+            text=ANSWERS[case.id],
+            parsed=OLD_PARSE[case.id] if case.id in OLD_PARSE else json.loads(ANSWERS[case.id]),
+            extraction="embedded" if case.id in OLD_PARSE else "strict",
+        )
+        results.append(asyncio.run(scored_result(suite, case, 0, output, None)))
+    store.add_results(old.run_id, results)
+    store.finish_run(old.run_id, status="complete", summary=store.summarize(old.run_id))
+    return store.get_run(old.run_id)
+
+
+def scored(store: Store, run_id: str) -> dict[str, Any]:
+    """What a run stored of its outputs' parse, scores and field metrics, without its run id."""
+    outputs = store.case_results(run_id)
+    scores = store.score_rows(run_id)
+    fields = store.field_rows(run_id)
+    parsed_json = [p if isinstance(p, str) else None for p in outputs.parsed_json]  # NULL: NaN in the frame
+    return {
+        "parsed": sorted(zip(outputs.case_id, parsed_json, outputs.extraction, outputs.verdict, strict=True)),
+        "scores": sorted(
+            zip(scores.case_id, scores.scorer, scores.score, scores.passed, scores.reason, strict=True)
+        ),
+        "fields": sorted(
+            zip(
+                fields.case_id,
+                fields.scorer,
+                fields.field,
+                fields.score,
+                fields.slot,
+                fields.status,
+                strict=True,
+            )
+        ),
+    }
+
+
+def test_rescore_parses_stored_answers_as_a_new_run_would(make_suite: Any, cli: Any, tmp_path: Path) -> None:
+    """A run stored before a parser fix keeps its old parsed JSON; rescore reads the answers' text
+    again, so its scores and field metrics are a new run's over the same answers, and it says how
+    many outputs the parser now reads otherwise."""
+    db = str(tmp_path / "p.duckdb")
+    with LoopbackOpenAI(responder=lambda body: ANSWERS[body["messages"][-1]["content"].strip()]) as target:
+        suite = make_suite(
+            loopback_suite(target.base_url, scorers=FORMAT_SCORERS, gate="gate: {min_pass_rate: 0.0}\n"),
+            cases=LISTINGS,
+        )
+        first = cli("run", str(suite), "--db", db, "--no-progress")
+        assert first.exit_code == 0, first.stdout
+    store = open_store(db)
+    fresh = store.get_run()
+    old = stored_with_the_old_parse(store, fresh, suite)
+    before = scored(store, old.run_id)
+    assert ("lamp", "json_valid", 1.0, True, "JSON found (embedded)") in before["scores"]  # the old read
+
+    again = cli("rescore", old.run_id, "--db", db, "--no-progress")
+    assert again.exit_code == 0, again.stdout
+    assert f"2 outputs parsed differently from run {old.run_id} (evalkit's parser changed)" in again.stdout
+    rescored = store.get_run()
+    assert rescored.parent_run_id == old.run_id
+    assert scored(store, rescored.run_id) == scored(store, fresh.run_id) != before
+    assert rescored.summary is not None and fresh.summary is not None
+    assert rescored.summary.scorers == fresh.summary.scorers
+
+    # the rescored run stores the current parse: rescoring it finds nothing parsed differently
+    settled = cli("rescore", rescored.run_id, "--db", db, "--no-progress")
+    assert settled.exit_code == 0 and "parsed differently" not in settled.stdout, settled.stdout
