@@ -103,7 +103,8 @@ COMMAND_MODULES = {
     "compare": "compare",
     "report": "report",
     "lint": "lint",
-    **dict.fromkeys(("rescore", "calibrate", "reliability"), "judge"),
+    "rescore": "rescore",
+    **dict.fromkeys(("calibrate", "reliability"), "judge"),
     **dict.fromkeys(("merge", "export"), "ci"),
     **dict.fromkeys(("generate", "review", "mine", "weekly"), "grow"),
     "trend": "trend",
@@ -141,6 +142,7 @@ def load_commands(command: str | None = None) -> Callable[[Sequence[str]], typer
     from evalkit.cli import compare  # noqa: F401
     from evalkit.cli import report  # noqa: F401
     from evalkit.cli import lint  # noqa: F401
+    from evalkit.cli import rescore  # noqa: F401
     from evalkit.cli import judge  # noqa: F401
     from evalkit.cli import ci  # noqa: F401
     from evalkit.cli import grow  # noqa: F401
