@@ -8,9 +8,8 @@ from typing import Any
 import typer
 
 from evalkit.cli.app import app
+from evalkit.cli.compare_group import FLIPS_SHOWN, compare_group, thresholds, write_summary
 from evalkit.cli.options import AlphaOption, BootstrapSeedOption, DbOption
-
-FLIPS_SHOWN = 10
 
 
 @app.command()
@@ -86,7 +85,7 @@ def compare(
     if len(refs) == 1:
         if judge is not None:
             raise UsageError("--judge compares two runs: name run A and run B")
-        _compare_group(
+        compare_group(
             store, refs[0], reference, alpha, min_effect, seed, summary_md, allow_scoring_change, flips
         )
         return
@@ -94,7 +93,7 @@ def compare(
     run_a, run_b = BaselineStore(store).run_pair(refs[0], refs[1])
     if run_a.run_id == run_b.run_id:
         raise UsageError(f"both arguments name run {run_a.run_id}; compare two different runs")
-    a_alpha, a_effect = _thresholds(run_b, alpha, min_effect)
+    a_alpha, a_effect = thresholds(run_b, alpha, min_effect)
     comparison = compare_runs(
         store,
         run_a,
@@ -126,7 +125,7 @@ def compare(
 
         line = rates.line if rates is not None else None
         md = comparison_markdown(comparison, pairwise=pairwise, baseline_line=line, flips=flips)
-        _write(summary_md, md)
+        write_summary(summary_md, md)
     if pairwise is not None:
         from evalkit.gate.pairwise import pairwise_exit_code
 
@@ -173,7 +172,7 @@ def print_verdicts(store: Any, verdicts: list[Any], summary_md: Path | None) -> 
                 )
             )
     if summary_md is not None:
-        _write(summary_md, "\n".join(sections))
+        write_summary(summary_md, "\n".join(sections))
 
 
 # ---- terminal output ------------------------------------------------------------------------------
@@ -272,123 +271,3 @@ def print_decision(comparison: Any, decision: Any, verdict: Any = None) -> None:
     for f in comparison.regressions[:5]:
         tags = f" [{', '.join(f.tags)}]" if f.tags else ""
         out.print(f"  pass→fail {f.case_id}{tags}: {clip('; '.join(f.reasons_b), 200)}")
-
-
-def _compare_group(
-    store: Any,
-    ref: str,
-    reference: str | None,
-    alpha: float | None,
-    min_effect: float | None,
-    seed: int,
-    summary_md: Path | None,
-    allow_scoring_change: bool = False,
-    flips: int = FLIPS_SHOWN,
-) -> None:
-    from rich.table import Table
-    from rich.text import Text
-
-    from evalkit.analysis.compare import compare_runs
-    from evalkit.cli.console import out, pct
-    from evalkit.cli.safe_console import SafeConsole as Console
-    from evalkit.errors import UsageError
-    from evalkit.report.formatting import pvalue, run_cost_cell
-    from evalkit.store.baselines import BaselineStore
-    from evalkit.store.groups import group_runs
-
-    runs = group_runs(store, ref)
-    if len(runs) < 2:
-        raise UsageError(f"group {ref!r} holds {len(runs)} run; compare needs at least two")
-    base = runs[0]
-    if reference is not None:
-        chosen = BaselineStore(store).run_named(reference, base.suite_name)
-        if chosen.run_id not in {r.run_id for r in runs}:
-            raise UsageError(f"run {chosen.run_id} is not in group {runs[0].group_id}")
-        base = chosen
-    comparisons = []
-    for run in runs:
-        if run.run_id == base.run_id:
-            continue
-        a_alpha, a_effect = _thresholds(run, alpha, min_effect)
-        comparisons.append(
-            compare_runs(
-                store,
-                base,
-                run,
-                alpha=a_alpha,
-                min_effect=a_effect,
-                seed=seed,
-                allow_scoring_change=allow_scoring_change,
-            )
-        )
-    out.print(Text(f"group {runs[0].group_id}: {len(runs)} runs, compared with {base.run_id}", style="bold"))
-    table = Table(box=None, show_edge=False, pad_edge=False)
-    for col in (
-        "prompt",
-        "model",
-        "run",
-        "pass rate (results)",
-        "ref → this (paired cases)",
-        "p",
-        "verdict",
-        "pass→fail",
-        "fail→pass",
-        "cost",
-    ):
-        table.add_column(col)
-    table.add_row(
-        base.prompt_version or "-",
-        base.model,
-        base.run_id,
-        pct(base.summary.pass_rate if base.summary else None),
-        "(reference)",
-        "",
-        "",
-        "",
-        "",
-        run_cost_cell(base.summary),
-    )
-    for c, run in zip(comparisons, [r for r in runs if r.run_id != base.run_id], strict=True):
-        head = c.headline
-        style = "green" if head.verdict == "better" else "red" if head.verdict == "worse" else ""
-        table.add_row(
-            run.prompt_version or "-",
-            run.model,
-            run.run_id,
-            pct(run.summary.pass_rate if run.summary else None),
-            "n/a"
-            if head.diff is None
-            else f"{pct(head.a)} → {pct(head.b)} ({head.diff * 100:+.1f} pts, {head.n} cases)",
-            pvalue(head.p_value),
-            Text(head.verdict, style=style),
-            str(len(c.regressions)),
-            str(len(c.improvements)),
-            run_cost_cell(run.summary),
-        )
-    Console(highlight=False, width=max(out.width, 150)).print(table)
-    for c in comparisons:
-        for warning in c.warnings:
-            out.print(Text(f"WARNING ({c.b.run_id}): {warning}", style="bold yellow"))
-    from evalkit.cli.frontier_table import print_group_frontier
-
-    frontier = print_group_frontier(store, runs, alpha=_thresholds(base, alpha, None)[0], seed=seed)
-    out.print("Details of one cell: `evalkit compare REFERENCE_RUN CELL_RUN`.")
-    if summary_md is not None:
-        from evalkit.report.frontier import frontier_markdown
-        from evalkit.report.markdown import comparison_markdown
-
-        cells = [comparison_markdown(c, flips=flips) for c in comparisons]
-        _write(summary_md, "\n".join([*cells, frontier_markdown(frontier)]))
-
-
-def _thresholds(run: Any, alpha: float | None, min_effect: float | None) -> tuple[float, float]:
-    """alpha and min_effect: the flags, else the candidate run's gate settings as run, else the defaults."""
-    from evalkit.gate.suite import gate_thresholds
-
-    gate_alpha, gate_effect = gate_thresholds(run)
-    return (alpha if alpha is not None else gate_alpha, min_effect if min_effect is not None else gate_effect)
-
-
-def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
