@@ -19,7 +19,9 @@ class ExitCode(IntEnum):
     INFRASTRUCTURE = (
         3  # could not be judged: too many provider/infrastructure errors, or not comparable with a baseline
     )
-    INCOMPLETE = 4  # stopped by --budget before every case ran; resumable with --resume
+    INCOMPLETE = (
+        4  # stopped by --budget before every case ran (--resume); a matrix group not all of whose cells ran
+    )
     INTERRUPTED = 130  # stopped by the user; the run is kept and can be resumed
     TERMINATED = 143  # stopped by SIGTERM; the run is kept and can be resumed
     BROKEN_PIPE = 141  # the output was closed early (`| head`): the command's own code was not reached

@@ -71,7 +71,9 @@ def compare(
     judge also compares the outputs; when B's suite sets gate.pairwise, its criterion decides the
     exit code (1 when it fails). A group also gets its model frontier: each cell's pass rate with a
     95% Wilson interval, cost per 1,000 cases and p95 latency, the Pareto-optimal cells marked, and
-    the cheapest cell not significantly worse than the best (McNemar exact, paired cases).
+    the cheapest cell not significantly worse than the best (McNemar exact, paired cases). A group
+    whose matrix was stopped before each cell started is called incomplete, its missing cells named:
+    the cells that ran are compared, no frontier nor best cell is given, and the exit code is 4.
     """
     from evalkit.analysis.compare import compare_runs
     from evalkit.cli.human_baseline import print_baseline_rates

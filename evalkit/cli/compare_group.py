@@ -28,12 +28,20 @@ def compare_group(
     from evalkit.cli.safe_console import SafeConsole as Console
     from evalkit.errors import UsageError
     from evalkit.report.formatting import pvalue, run_cost_cell
+    from evalkit.run.signals import matrix_not_started
     from evalkit.store.baselines import BaselineStore
-    from evalkit.store.groups import group_runs
+    from evalkit.store.groups import IncompleteGroup, group_runs
 
     runs = group_runs(store, ref)
+    group_id = runs[0].group_id or ref  # every run group_runs finds has it
+    not_started = matrix_not_started(store, group_id)
+    incomplete = f"group {group_id} is incomplete: {not_started}" if not_started else None
     if len(runs) < 2:
+        if incomplete is not None:
+            raise IncompleteGroup(incomplete)
         raise UsageError(f"group {ref!r} holds {len(runs)} run; compare needs at least two")
+    if incomplete is not None:  # said first: what follows compares only the cells that ran
+        out.print(Text(f"WARNING: {incomplete}", style="bold yellow"))
     base = runs[0]
     if reference is not None:
         chosen = BaselineStore(store).run_named(reference, base.suite_name)
@@ -104,10 +112,21 @@ def compare_group(
     for c in comparisons:
         for warning in c.warnings:
             out.print(Text(f"WARNING ({c.b.run_id}): {warning}", style="bold yellow"))
+    out.print("Details of one cell: `evalkit compare REFERENCE_RUN CELL_RUN`.")
+    if incomplete is not None:
+        # the frontier's best and recommended cell would be picked among the cells that ran, as if
+        # the others did not exist: left out, and the exit code says the comparison is not whole
+        if summary_md is not None:
+            from evalkit.report.markdown import comparison_markdown
+
+            cells = [comparison_markdown(c, flips=flips) for c in comparisons]
+            write_summary(summary_md, "\n".join([f"**WARNING: {incomplete}**\n", *cells]))
+        raise IncompleteGroup(
+            f"{incomplete}; no model frontier nor best cell: only the cells that ran were compared"
+        )
     from evalkit.cli.frontier_table import print_group_frontier
 
     frontier = print_group_frontier(store, runs, alpha=thresholds(base, alpha, None)[0], seed=seed)
-    out.print("Details of one cell: `evalkit compare REFERENCE_RUN CELL_RUN`.")
     if summary_md is not None:
         from evalkit.report.frontier import frontier_markdown
         from evalkit.report.markdown import comparison_markdown

@@ -16,7 +16,7 @@ from evalkit.cli.options import (
     SuitePathArgument,
     SummaryMdOption,
 )
-from evalkit.errors import UsageError
+from evalkit.errors import EvalkitError, UsageError
 
 SUMMARY_FAILURES = 10
 
@@ -102,7 +102,9 @@ def run(
     """Run SUITE against its model, store every result, print a summary and exit with the gate's code.
 
     With several --prompt and/or --model values, every combination runs over the same cases (sharing
-    the response cache), one run per cell, grouped; the exit code is the worst cell's.
+    the response cache), one run per cell, grouped; the exit code is the worst cell's. A matrix
+    stopped part-way (Ctrl-C, SIGTERM) names the cells that never started and the command that runs
+    it again.
     """
     from evalkit.store.opening import engine_started, held_store, open_store
 
@@ -228,6 +230,11 @@ def _run_cells(
             allow_scoring_change=allow_scoring_change,
             allow_removed_critical=allow_removed_critical or [],
         )
+    except EvalkitError:  # a signal or an error stopped the matrix: say which cells never started
+        bar.stop()
+        if cells[0].group_id is not None:
+            _print_not_started(store, cells[0].group_id)
+        raise
     finally:
         bar.stop()
     if baseline or summary_md:
@@ -243,6 +250,21 @@ def _run_cells(
 
         print_matrix(store.list_runs(suite=loaded.name, limit=len(cells) * 2), matrix.group_id)
     raise typer.Exit(matrix.exit_code)
+
+
+def _print_not_started(store: Any, group_id: str) -> None:
+    """The cells of a stopped matrix that never started and the command that runs it again."""
+    from rich.text import Text
+
+    from evalkit.cli.console import out
+    from evalkit.run.signals import matrix_not_started
+
+    try:
+        note = matrix_not_started(store, group_id)
+    except EvalkitError:  # the database that stopped the matrix: its own error says so
+        return
+    if note is not None:
+        out.print(Text(f"matrix {group_id} stopped: {note}", style="bold yellow"))
 
 
 def _db_path(db: str | None) -> str:

@@ -2,7 +2,8 @@
 
 The cells share the response cache and a group id (``evalkit compare GROUP`` compares them). Each
 cell is gated like a single run (on a baseline, when given); the matrix fails with its worst cell's
-exit code. ``evalkit run`` with several ``--prompt``/``--model`` values is a thin shell around
+exit code. The cells are recorded with the group before the first one runs, so a matrix stopped
+part-way (a signal, an error) is known to be incomplete. ``evalkit run`` with several ``--prompt``/``--model`` values is a thin shell around
 :func:`run_matrix`.
 """
 
@@ -26,6 +27,7 @@ from evalkit.run.runner import (
     run_suite,
 )
 from evalkit.store import Store
+from evalkit.store.groups import GroupCell, record_group_cells
 from evalkit.suite.loading import Suite
 
 CellCallback = Callable[[RunOutcome], None]
@@ -96,6 +98,7 @@ def run_matrix(
     """
     reference = resolve_baseline(store, suite.name, baseline) if baseline is not None else None
     # every cell's target and models, before the first cell spends (a resume: its run's)
+    planned = []
     for options in cells:
         if reference is not None:  # its pairwise judge's calls come after the runs: refused before them
             require_capped_gate(suite.config.gate, options.budget_usd)
@@ -103,6 +106,10 @@ def run_matrix(
             target = prepare_target(suite, options.model, options.prompt, options.timeout)
             if options.budget_usd is not None:
                 require_priced(target.model, [s.spec for s in suite.scorers])
+            planned.append(GroupCell(target.prompt.name if target.prompt else None, target.model))
+    group_id = cells[0].group_id if cells else None
+    if group_id is not None:  # a matrix stopped part-way can then say which cells never started
+        record_group_cells(store, group_id, planned)
     outcomes = []
     for options in cells:
         outcome = run_suite(suite, store, options, on_result=on_result, on_start=on_start)
@@ -120,4 +127,4 @@ def run_matrix(
         )
         for outcome in outcomes
     ]
-    return MatrixOutcome(cells=gated, group_id=cells[0].group_id if cells else None)
+    return MatrixOutcome(cells=gated, group_id=group_id)

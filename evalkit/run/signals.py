@@ -122,6 +122,33 @@ def resume_command(run: RunRecord, db: str | None) -> str:
     return command + (f" --db {shlex.quote(db)}" if db is not None else "")
 
 
+def matrix_not_started(store: Store, group_id: str) -> str | None:
+    """What a matrix stopped part-way left out: how many of its cells started, which did not, and
+    the command that runs it again. None when every cell has a run, when none has (nothing to
+    name the suite by), or for a group made before its cells were recorded (migration 018)."""
+    from evalkit.store.groups import cells_not_started, group_cells, group_runs
+
+    planned = group_cells(store, group_id)
+    runs = group_runs(store, group_id) if planned else []
+    missing = cells_not_started(planned, runs)
+    if not missing or not runs:
+        return None
+    # a matrix does not resume (--resume finishes one run): the whole matrix again, in a new group,
+    # whose cells that ran find their answers in the response cache
+    prompts = dict.fromkeys(c.prompt_version for c in planned if c.prompt_version is not None)
+    models = dict.fromkeys(c.model for c in planned)
+    command = f"evalkit run {shlex.quote(_shown_path(runs[0].suite_path))}"
+    command += "".join(f" --prompt {shlex.quote(p)}" for p in prompts)
+    command += "".join(f" --model {shlex.quote(m)}" for m in models)
+    db = db_argument(store)
+    command += f" --db {shlex.quote(db)}" if db is not None else ""
+    return (
+        f"{len(planned) - len(missing)} of {len(planned)} cells started; not started: "
+        f"{', '.join(c.label for c in missing)}; a matrix does not resume: run it again (a new group; "
+        f"the answers of the cells that ran come from the response cache): {command}"
+    )
+
+
 def stopped_decision(
     run: RunRecord,
     summary: RunSummary,

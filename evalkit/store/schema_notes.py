@@ -69,6 +69,18 @@ TABLES: dict[str, TableDoc] = {
             "shards, and in `summary_json` under `calls`; NULL in rows stored before migration 015",
         },
     ),
+    "group_cells": TableDoc(
+        row="cell (prompt version × model) a matrix set out to run, recorded before its first cell starts",  # noqa: RUF001
+        columns={
+            "group_id": "the matrix, as its runs' `group_id`",
+            "cell": "0-based, in the order the cells run (models outer, prompts inner)",
+            "prompt_version": "as the cell's run records it; NULL when the target has no prompt",
+            "model": "as the cell's run records it",
+        },
+        notes="A cell with no run of its group never started (the matrix was stopped first): "
+        "`evalkit compare GROUP` then says the group is incomplete and names those cells. "
+        "Groups made before migration 018 have no rows here.",
+    ),
     "cases": TableDoc(
         row="case in a run (a snapshot, so old runs stay explainable after the suite changes)",
         columns={
