@@ -38,7 +38,8 @@ def report(
     table filterable to failures with word-level diffs, judge explanations and the prompt versions.
 
     For a run group: the model frontier (pass rate with its 95% interval, cost per 1,000 cases, p95
-    latency, the Pareto cells, the cheapest cell not significantly worse than the best) and its chart."""
+    latency, the Pareto cells, the cheapest cell not significantly worse than the best) and its chart;
+    none for a group whose matrix was stopped before each of its cells started (exit 4)."""
     from evalkit.cli.console import out as console
     from evalkit.errors import UsageError
     from evalkit.report.html import write_report
@@ -88,9 +89,16 @@ def _write_group_report(store: Any, runs: list[Any], out: Path | None, seed: int
     from evalkit.cli.console import out as console
     from evalkit.errors import UsageError
     from evalkit.report.frontier import write_group_report
+    from evalkit.run.signals import matrix_not_started
+    from evalkit.store.groups import IncompleteGroup
 
-    frontier = group_frontier(store, runs, alpha=gate_alpha(runs[0]), seed=seed)
     group_id = runs[0].group_id
+    if not_started := matrix_not_started(store, group_id):  # its page is a frontier: no best of a part
+        raise IncompleteGroup(
+            f"group {group_id} is incomplete: {not_started}; no frontier page is written "
+            f"(`evalkit compare {group_id}` compares the cells that ran)"
+        )
+    frontier = group_frontier(store, runs, alpha=gate_alpha(runs[0]), seed=seed)
     try:
         path = write_group_report(frontier, group_id=group_id, suite=runs[0].suite_name, path=out)
     except OSError as exc:

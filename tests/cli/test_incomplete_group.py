@@ -63,6 +63,22 @@ def test_compare_of_a_group_of_which_one_cell_started_says_it_is_incomplete(
     )
 
 
+def test_report_of_an_incomplete_group_writes_no_frontier_page(
+    cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    db = tmp_path / "e.duckdb"
+    stored_group(db, ran=3)
+    page = tmp_path / "group.html"
+    result = cli("report", GROUP, "--db", str(db), "-o", str(page))
+    error = one_error_line(
+        result, 4, f"group {GROUP} is incomplete: 3 of 4 cells started; not started: v2 x tiny;"
+    )
+    assert error.endswith(
+        f"no frontier page is written (`evalkit compare {GROUP}` compares the cells that ran)"
+    )
+    assert not page.exists()
+
+
 def test_a_whole_group_and_one_made_before_its_cells_were_recorded_compare_as_before(
     cli: Callable[..., CliResult], tmp_path: Path
 ) -> None:
