@@ -3,8 +3,8 @@
 The cells share the response cache and a group id (``evalkit compare GROUP`` compares them). Each
 cell is gated like a single run (on a baseline, when given); the matrix fails with its worst cell's
 exit code. The cells are recorded with the group before the first one runs, so a matrix stopped
-part-way (a signal, an error) is known to be incomplete. ``evalkit run`` with several ``--prompt``/``--model`` values is a thin shell around
-:func:`run_matrix`.
+part-way (a signal, an error) is known to be incomplete. ``evalkit run`` with several
+``--prompt``/``--model`` values is a thin shell around :func:`run_matrix`.
 """
 
 from __future__ import annotations
