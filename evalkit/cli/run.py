@@ -59,7 +59,8 @@ def run(
         "--budget",
         min=0.0,
         help="Hard cap in USD (target and judge calls): a case is dispatched only while its worst-case "
-        "cost still fits; the run stays resumable (exit 4). Refused for a model litellm's price map "
+        "cost still fits; the run stays resumable (exit 4). A matrix's cells share it, in order: once it "
+        "stops a cell, the cells left are not started. Refused for a model litellm's price map "
         "does not price, for semantic_similarity on litellm embeddings, and with --baseline for "
         "gate.pairwise's judge (calls it cannot count or reserve).",
     ),
@@ -249,11 +250,14 @@ def _run_cells(
         from evalkit.cli.console import print_matrix
 
         print_matrix(store.list_runs(suite=loaded.name, limit=len(cells) * 2), matrix.group_id)
+        if len(matrix.cells) < len(cells):  # --budget, shared by the cells, ran out before the last
+            _print_not_started(store, matrix.group_id, budget_spent=True)
     raise typer.Exit(matrix.exit_code)
 
 
-def _print_not_started(store: Any, group_id: str) -> None:
-    """The cells of a stopped matrix that never started and the command that runs it again."""
+def _print_not_started(store: Any, group_id: str, *, budget_spent: bool = False) -> None:
+    """The cells of a stopped matrix that never started and the command that runs it again
+    (``budget_spent``: stopped by its --budget, which that command does not repeat)."""
     from rich.text import Text
 
     from evalkit.cli.console import out
@@ -264,7 +268,10 @@ def _print_not_started(store: Any, group_id: str) -> None:
     except EvalkitError:  # the database that stopped the matrix: its own error says so
         return
     if note is not None:
-        out.print(Text(f"matrix {group_id} stopped: {note}", style="bold yellow"))
+        spent = (
+            " (its --budget ran out: give that command a --budget to cap the rest)" if budget_spent else ""
+        )
+        out.print(Text(f"matrix {group_id} stopped: {note}{spent}", style="bold yellow"))
 
 
 def _db_path(db: str | None) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from evalkit.errors import ConfigError, UsageError
+from evalkit.errors import ConfigError, ExitCode, UsageError
 from evalkit.gate.cells import resolve_baseline, worst_exit_code
 from evalkit.results import RunRecord
 from evalkit.run.budget import require_capped_gate, require_priced
@@ -110,8 +110,16 @@ def run_matrix(
     group_id = cells[0].group_id if cells else None
     if group_id is not None:  # a matrix stopped part-way can then say which cells never started
         record_group_cells(store, group_id, planned)
-    outcomes = []
+    # one --budget caps the whole matrix: each cell gets what the cells before it left, and once the
+    # budget stops a cell the others are not started (the group then says so, as after a signal)
+    budget = cells[0].budget_usd if group_id is not None else None
+    outcomes: list[RunOutcome] = []
     for options in cells:
+        if budget is not None:
+            if outcomes and outcomes[-1].exit_code == ExitCode.INCOMPLETE:
+                break
+            spent = sum(outcome.summary.cost_usd for outcome in outcomes)
+            options = replace(options, budget_usd=max(0.0, budget - spent))
         outcome = run_suite(suite, store, options, on_result=on_result, on_start=on_start)
         if on_cell is not None:
             on_cell(outcome)

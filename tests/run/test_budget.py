@@ -682,3 +682,26 @@ def test_a_stopped_run_counts_the_answers_it_paid_for_and_did_not_store(
     assert summary.target_cost_usd == pytest.approx(spent) and summary.judge_cost_usd == pytest.approx(judged)
     assert (summary.prompt_tokens, summary.completion_tokens) == (tokens_in, tokens_out)
     assert f"cost ${spent + judged:.4f} (target ${spent:.4f}, judge ${judged:.4f})" in finished.stdout
+
+
+def test_a_matrix_shares_one_budget_and_does_not_start_the_cells_it_cannot_pay_for(
+    make_suite: Callable[..., Path], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    """``--budget`` is a hard cap on the whole invocation: a matrix's cells share it, each getting what
+    the cells before it left, and the cells after the one it stopped are not started (said by name),
+    where each cell used to get the whole budget again."""
+    budget = 0.0018  # one cell of six cases (~$0.0012) and part of a second
+    models = (PRICED, "openai/gpt-4o-mini-2024-07-18", "openai/gpt-4.1-nano")
+    db = tmp_path / "r.duckdb"
+    with LoopbackOpenAI(responder=long_answer) as server:
+        suite = make_suite(loopback_suite(server.base_url, scorers=SCORERS), cases(6))
+        args = [arg for model in models for arg in ("--model", model)]
+        stopped = run(cli, suite, db, "--budget", str(budget), "-c", "2", *args)
+        wire = spent_on_the_wire(server)
+    assert stopped.exit_code == 4, stopped.stdout + stopped.stderr
+    runs = [r for r in open_store(db).list_runs() if r.group_id is not None]
+    assert sorted(r.model for r in runs) == sorted(models[:2])  # the third never started
+    spent = sum(r.summary.cost_usd for r in runs if r.summary is not None)
+    assert 0 < spent <= budget and wire <= budget, (spent, wire)
+    note = next(line for line in stopped.stdout.splitlines() if "stopped: 2 of 3 cells started" in line)
+    assert f"not started: v1 x {models[2]}" in note and "its --budget ran out" in note
