@@ -128,6 +128,8 @@ def matrix_not_started(store: Store, group_id: str) -> str | None:
     name the suite by), or for a group made before its cells were recorded (migration 018)."""
     from evalkit.store.groups import cells_not_started, group_cells, group_runs
 
+    if not store.opened:  # a database still to be created (a matrix refused before it ran) holds none
+        return None
     planned = group_cells(store, group_id)
     runs = group_runs(store, group_id) if planned else []
     missing = cells_not_started(planned, runs)
