@@ -26,32 +26,7 @@ from evalkit.store.duckdb_ahead import connecting
 from evalkit.store.duckdb_connection import DuckDBConnection, file_errors
 from evalkit.store.duckdb_engine import duckdb
 from evalkit.store.duckdb_errors import database_file_error
-
-# evalkit's transactions are small; a run's process should not keep DuckDB's default buffer pool
-# (80% of RAM) and a thread per core. Committed rows stay in memory until DuckDB checkpoints its
-# write-ahead log, and each checkpoint costs CPU that grows with the database. Replaying a 2000-case
-# run's batches 1, 10 and 25 times: at 4 MB 0.20, 1.8 and 5.2 s of CPU, peak RSS 103, 118 and 126 MB;
-# at 8 MB 0.15, 1.3 and 3.4 s, 104, 124 and 130 MB; at DuckDB's default 16 MB 0.16 and 1.3 s, 104
-# and 133 MB. Each can be raised through the environment for big ad-hoc reports.
-_SETTINGS = {  # DuckDB setting: (environment variable, default)
-    "threads": ("EVALKIT_DUCKDB_THREADS", "1"),
-    "memory_limit": ("EVALKIT_DUCKDB_MEMORY", "256MB"),
-    "checkpoint_threshold": ("EVALKIT_DUCKDB_CHECKPOINT", "8MB"),
-}
-
-
-def connect_config() -> dict[str, str | bool | int | float | list[str]]:
-    return {setting: os.environ.get(variable, default) for setting, (variable, default) in _SETTINGS.items()}
-
-
-def _settings_from_environment() -> str:
-    """The settings the environment overrides, for an error DuckDB gives about one of them."""
-    overridden = [
-        f"{variable}={os.environ[variable]!r} sets {setting}"
-        for setting, (variable, _) in _SETTINGS.items()
-        if variable in os.environ
-    ]
-    return f" ({'; '.join(overridden)})" if overridden else ""
+from evalkit.store.duckdb_settings import connect_config, settings_from_environment
 
 
 class DuckDBBackend:
@@ -81,6 +56,7 @@ class DuckDBBackend:
         self.lock_timeout = lock_timeout
         self.option = option  # the command-line option that named the file, for error messages
         self.existing = existing  # the command reads results already there (merge's sources, a report)
+        connect_config()  # a bad EVALKIT_DUCKDB_* is refused now, before the command spends anything
         # One connection at a time per process: DuckDB shares one database instance between the
         # connections of a process, and closing the last one while another thread opens a new one
         # races (seen as "python_arrow_scan does not exist" during a concurrent bulk insert).
@@ -322,7 +298,7 @@ class DuckDBBackend:
                         open_errors += 1
                         if open_errors > self.OPEN_RETRIES:
                             raise database_file_error(exc, self.path, self.option) or StoreError(
-                                f"cannot open database: {exc}{_settings_from_environment()}",
+                                f"cannot open database: {exc}{settings_from_environment()}",
                                 path=self.path,
                             ) from None
                     elif time.monotonic() >= deadline:

@@ -45,8 +45,8 @@ def engine_started(db: str | Path | None = None) -> Iterator[None]:
     if "://" in location or not Path(location).is_file():
         yield
         return
-    from evalkit.store.duckdb import connect_config
     from evalkit.store.duckdb_ahead import engine_started as started
+    from evalkit.store.duckdb_settings import connect_config
 
     with started(Path(location), connect_config()):
         yield
