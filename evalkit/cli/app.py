@@ -9,7 +9,10 @@ import typer
 from typer.main import get_command_name
 from typer.models import CommandInfo
 
+from evalkit.cli.usage_errors import OneLineUsageErrors
+
 app = typer.Typer(
+    cls=OneLineUsageErrors,
     name="evalkit",
     help="Evaluate LLM features against suites of cases; store results in DuckDB; gate CI on them.\n\n"
     "Exit codes: 0 gate passed, 1 gate failed, 2 usage/config/input error, "

@@ -6,8 +6,10 @@ import typer
 
 from evalkit.cli.app import app
 from evalkit.cli.options import DbOption, RunArgument
+from evalkit.cli.usage_errors import OneLineUsageErrors
 
 baseline_app = typer.Typer(
+    cls=OneLineUsageErrors,
     help="Name reference runs, such as main, for `evalkit run --baseline NAME`: set, unset, list.",
     no_args_is_help=True,
     rich_markup_mode=None,

@@ -9,9 +9,13 @@ import typer
 
 from evalkit.cli.app import app
 from evalkit.cli.options import DbOption
+from evalkit.cli.usage_errors import OneLineUsageErrors
 
 labels_app = typer.Typer(
-    help="Human grades given in `evalkit view`: export.", no_args_is_help=True, rich_markup_mode=None
+    cls=OneLineUsageErrors,
+    help="Human grades given in `evalkit view`: export.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 app.add_typer(labels_app, name="labels")
 

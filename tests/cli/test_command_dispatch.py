@@ -40,13 +40,13 @@ def test_listing_and_misspelt_commands_read_as_before(cli: Callable[..., CliResu
         assert f"\n  {name} " in listing.stdout
     typo = cli("rn")
     assert typo.exit_code == 2
-    assert "No such command 'rn'. Did you mean 'run', 'runs'?" in typo.stderr
+    assert "no such command 'rn' (did you mean 'run', 'runs'?); see evalkit --help" in typo.stderr
     # a group keeps its sub-commands; a command alone keeps its name on the usage line
     group = cli("baseline", "--help")
     assert group.exit_code == 0 and "Usage: evalkit baseline" in group.stdout and " set " in group.stdout
     missing = cli("show", "--nope")
-    assert missing.exit_code == 2 and "Usage: evalkit show" in missing.stderr
-    assert "No such option: --nope" in missing.stderr
+    assert missing.exit_code == 2
+    assert missing.stderr == "evalkit: error: show: no such option: --nope; see evalkit show --help\n"
 
 
 def test_usage_lines_name_arguments_as_the_help_texts_do(cli: Callable[..., CliResult]) -> None:
@@ -68,7 +68,7 @@ def test_usage_lines_name_arguments_as_the_help_texts_do(cli: Callable[..., CliR
         usage = cli(*name.split(), "--help").stdout.splitlines()[0]
         arguments = re.findall(r"[{\[]([^}\]]+)[}\]]", usage.split("[OPTIONS]", 1)[1])
         assert all(a.isupper() for a in arguments), usage
-    assert cli("run").stderr.strip().endswith("Missing argument 'SUITE'.")
+    assert cli("run").stderr.strip().endswith("missing argument 'SUITE'; see evalkit run --help")
 
 
 def test_a_bug_exits_70_with_its_traceback_not_1() -> None:
@@ -132,4 +132,4 @@ def test_a_command_process_imports_its_own_module_alone() -> None:
     code_, modules, _ = imported("--help")  # the listing: every module
     assert code_ == 0 and modules.count("evalkit.cli.") == every
     code_, modules, stderr = imported("rn")  # a misspelt name: every module, for the suggestions
-    assert code_ == 2 and "Did you mean 'run', 'runs'?" in stderr and modules.count("evalkit.cli.") == every
+    assert code_ == 2 and "did you mean 'run', 'runs'?" in stderr and modules.count("evalkit.cli.") == every

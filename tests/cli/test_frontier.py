@@ -117,7 +117,7 @@ def test_an_alpha_of_0_or_1_is_refused(cli: Callable[..., CliResult], matrix: Pa
     significantly worse"; the suite's gate.regression_alpha already had to lie strictly inside."""
     result = cli("compare", "s-matrix-1", "--db", str(matrix), "--alpha", alpha)
     assert result.exit_code == 2 and "Recommend" not in result.stdout and "Cheapest" not in result.stdout
-    assert f"Invalid value for '--alpha': {alpha} is not a significance level" in result.stderr
+    assert f"compare: invalid value for '--alpha': {alpha} is not a significance level" in result.stderr
 
 
 def test_group_table_puts_the_paired_rates_beside_their_difference(
