@@ -75,6 +75,12 @@ def suite_paths(store: Store) -> dict[str, str]:
     return {name: path for name, path, _ in rows if path}
 
 
+def run_count(store: Store) -> int:
+    """How many runs the store holds (the runs list shows them a page at a time)."""
+    with store._connection() as con:
+        return int(con.execute("SELECT COUNT(*) FROM runs")[0][0])
+
+
 def case_page(store: Store, run_id: str, query: CaseQuery) -> CasePage:
     """The rows of a run matching ``query``, one page of them, by case id and epoch."""
     where, params = ["o.run_id = ?"], [run_id]

@@ -216,13 +216,14 @@ class Store(CaseReads):
         with self._connection() as con:
             return bool(con.execute("SELECT COUNT(*) FROM runs WHERE run_id = ?", (run_id,))[0][0])
 
-    def list_runs(self, *, suite: str | None = None, limit: int = 20) -> list[RunRecord]:
-        """Most recent runs first."""
+    def list_runs(self, *, suite: str | None = None, limit: int = 20, offset: int = 0) -> list[RunRecord]:
+        """Most recent runs first, from the ``offset``-th on."""
         cols = ", ".join(RUN_COLUMNS)
         where, params = ("WHERE suite_name = ?", [suite]) if suite else ("", [])
         with self._connection() as con:
             rows = con.execute(
-                f"SELECT {cols} FROM runs {where} ORDER BY started_at DESC LIMIT ?", [*params, limit]
+                f"SELECT {cols} FROM runs {where} ORDER BY started_at DESC, run_id LIMIT ? OFFSET ?",
+                [*params, limit, offset],
             )
         return [run_record(r) for r in rows]
 

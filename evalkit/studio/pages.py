@@ -27,16 +27,30 @@ from evalkit.studio.views import (
 
 FILTERS = ("verdict", "scorer", "field", "tag", "source", "q")
 MAX_OFFSET = 2**62  # the database's offsets are 64-bit
+RUNS_PAGE = 200  # runs on one page of the runs list
 
 
 def _not_found(message: str) -> Response:
     return PlainTextResponse(message, status_code=404)
 
 
+def _offset(request: Request) -> int:
+    """The page's first row (``?offset=``): 0 when absent or not a number."""
+    try:
+        return min(max(int(request.query_params.get("offset", "0")), 0), MAX_OFFSET)
+    except ValueError:
+        return 0
+
+
 async def runs_page(request: Request) -> Response:
-    """Every run, newest first, with its headline figures."""
+    """The runs, newest first, :data:`RUNS_PAGE` at a time, with their headline figures. How many
+    there are in all, and where the next page starts, is said on the page and in the
+    ``X-Total-Count`` and ``Link: <...>; rel="next"`` headers."""
     studio = studio_of(request)
-    runs = studio.store.list_runs(limit=200)
+    total, offset = browse.run_count(studio.store), _offset(request)
+    if total and offset >= total:  # past the end (an old link, an edited URL): the last page
+        offset = (total - 1) // RUNS_PAGE * RUNS_PAGE
+    runs = studio.store.list_runs(limit=RUNS_PAGE, offset=offset)
     from evalkit.analysis.field_metrics import field_metrics_of_counts
 
     # micro P/R/F1 over field slots, as `evalkit show`, the report and `export` count them
@@ -45,14 +59,20 @@ async def runs_page(request: Request) -> Response:
     prf = {k: {"precision": m.precision, "recall": m.recall, "f1": m.f1} for k, m in micro.items()}
     # a run in progress has no figures yet: its pass rate waits for the end, and so do its fields
     rows = [run_row(r, prf.get(r.run_id) if r.settled_summary else None) for r in runs]
-    return studio.render(
+    pages = page_links(total, offset, RUNS_PAGE)
+    response = studio.render(
         request,
         "runs.html.j2",
         title="runs",
         runs=rows,
         suites=sorted({r.suite_name for r in runs}),
         groups=sorted({r.group_id for r in runs if r.group_id}),
+        pages=pages,
     )
+    response.headers["X-Total-Count"] = str(total)
+    if pages["next"] is not None:
+        response.headers["Link"] = f'</?offset={pages["next"]}>; rel="next"'
+    return response
 
 
 async def run_page(request: Request) -> Response:
@@ -63,10 +83,7 @@ async def run_page(request: Request) -> Response:
     except EvalkitError as exc:
         return _not_found(exc.one_line())
     chosen = {name: request.query_params.get(name, "") for name in FILTERS}
-    try:
-        offset = min(max(int(request.query_params.get("offset", "0")), 0), MAX_OFFSET)
-    except ValueError:
-        offset = 0
+    offset = _offset(request)
     query = CaseQuery(
         verdict=chosen["verdict"],
         scorer=chosen["scorer"],
