@@ -31,8 +31,12 @@ def _back_to_case(run_id: str, case_id: str) -> Response:
     return RedirectResponse(f"/runs/{run_id}/case?{urlencode({'id': case_id})}", status_code=303)
 
 
-def _output(studio: Studio, form: dict[str, str], field: str = "run") -> tuple[Any, str, int, str]:
-    """(run, case id, epoch, output text) named by the form."""
+def _output(
+    studio: Studio, form: dict[str, str], field: str = "run", *, graded: bool = False
+) -> tuple[Any, str, int, str]:
+    """(run, case id, epoch, output text) named by the form. ``graded``: refused when the epoch's
+    model call failed, as it has no output to grade (its grade would be keyed to the empty text's
+    hash, and re-attach to any other empty output)."""
     if not form.get(field):  # an empty id is a prefix of every run id: the only run would match it
         raise BadForm(f"the form names no {field}")
     try:
@@ -47,6 +51,11 @@ def _output(studio: Studio, form: dict[str, str], field: str = "run") -> tuple[A
     outputs = [o for o in (detail or {}).get("outputs", []) if int(o["epoch"]) == epoch]
     if not outputs:
         raise BadForm(f"run {run.run_id} has no output of case {case_id!r} epoch {epoch}")
+    if graded and outputs[0].get("status") != "ok":
+        raise BadForm(
+            f"run {run.run_id} case {case_id!r} epoch {epoch} has no output to grade: the model call "
+            f"failed ({outputs[0].get('error') or 'no error recorded'})"
+        )
     return run, case_id, epoch, outputs[0].get("raw_text") or ""
 
 
@@ -75,11 +84,11 @@ def _grade(studio: Studio, form: dict[str, str]) -> Response:
         raise BadForm(f"kind must be graded or pairwise, not {kind!r}")
     if form.get("grade") not in GRADES[kind]:
         raise BadForm(f"a {kind} grade is one of {', '.join(GRADES[kind])}")
-    run, case_id, epoch, text = _output(studio, form)
+    run, case_id, epoch, text = _output(studio, form, graded=True)
     run_b = None
     hashed = output_hash(text)
     if kind == "pairwise":
-        run_b, _, _, text_b = _output(studio, form, "run_b")
+        run_b, _, _, text_b = _output(studio, form, "run_b", graded=True)
         hashed = output_hash(text, text_b)
     LabelStore(studio.store).add(
         HumanLabel(

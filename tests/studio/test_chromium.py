@@ -21,6 +21,7 @@ from evalkit.store.labels import LabelStore
 from evalkit.studio.app import create_app
 from evalkit.studio.server import free_port
 from tests.conftest import REPO
+from tests.runs import Outcome, case_result, run_record
 from tests.studio.conftest import StudioData, build_studio_data
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -143,3 +144,23 @@ def test_review_in_the_browser(served: tuple[str, StudioData], page: Any, tmp_pa
     after = data.cases_file.read_bytes().split(b"\n")
     assert [i for i, (x, y) in enumerate(zip(before, after, strict=True)) if x != y] == [5]
     assert json.loads(after[5])["expected"] == {"answer": "b"}
+
+
+def test_an_epoch_whose_call_failed_offers_no_grade(served: tuple[str, StudioData], page: Any) -> None:
+    """Epoch 0 of the case errored, epoch 1 answered: the page offered pass/fail on the failed call,
+    and the `p`/`f` keys graded it."""
+    base, data = served
+    data.store.create_run(run_record("run-err", minutes=10))
+    data.store.add_results(
+        "run-err", [case_result(Outcome("c1", "error")), case_result(Outcome("c1", "pass"), 1)]
+    )
+    t = page
+    t.goto(base + "/runs/run-err/case?id=c1")
+    t.wait_for_selector("html[data-studio-ready='1']", state="attached", timeout=10_000)
+    assert "No output to grade: the model call failed" in t.locator("#epoch-0 .grading").inner_text()
+    assert t.locator("#epoch-0 .grade-form").count() == 0 and t.locator("#epoch-1 .grade-form").count() == 1
+    t.keyboard.press("p")  # the first epoch's key: nothing to grade there, so nothing is sent
+    with t.expect_navigation():
+        t.click("#epoch-1 .grade-form button[value=fail]")
+    labels = [(lab.epoch, lab.grade) for lab in LabelStore(data.store).current() if lab.run_id == "run-err"]
+    assert labels == [(1, "fail")]
