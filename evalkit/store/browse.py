@@ -2,12 +2,15 @@
 run's cases under filters, one case in full, and a case's history across runs.
 
 Pages are cut in the database (``LIMIT``/``OFFSET`` over the filtered rows), so a 10,000-case run
-costs the same per page as a 100-case one. Portable SQL only, like the rest of the store.
+costs the same per page as a 100-case one; a text search reads the rows the other filters leave and
+matches the values a person reads in Python, as JSON is spelt differently by each database. Portable
+SQL only, like the rest of the store.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +43,7 @@ class CaseQuery:
     field: str = ""  # rows where this field did not pass
     tag: str = ""
     source: str = ""  # golden | generated | mined
-    text: str = ""  # case id, input or output contains it (case-insensitive)
+    text: str = ""  # the case id, a value of the input or the output contains it (case-insensitive)
     offset: int = 0
     limit: int = 50
 
@@ -93,13 +96,6 @@ def case_page(store: Store, run_id: str, query: CaseQuery) -> CasePage:
     if query.tag:
         where.append("c.tags_json LIKE ? ESCAPE '\\'")
         params.append(_like(json.dumps(query.tag, ensure_ascii=False)))
-    if query.text:
-        pattern = _like(query.text.lower())
-        where.append(
-            "(LOWER(o.case_id) LIKE ? ESCAPE '\\' OR LOWER(c.input_json) LIKE ? ESCAPE '\\' "
-            "OR LOWER(COALESCE(o.raw_text, '')) LIKE ? ESCAPE '\\')"
-        )
-        params += [pattern, pattern, pattern]
     if query.scorer:
         where.append(
             "EXISTS (SELECT 1 FROM scores s WHERE s.run_id = o.run_id AND s.case_id = o.case_id "
@@ -114,6 +110,17 @@ def case_page(store: Store, run_id: str, query: CaseQuery) -> CasePage:
         params.append(query.field)
     body = f"FROM outputs o JOIN cases c ON c.run_id = o.run_id AND c.case_id = o.case_id WHERE {' AND '.join(where)}"
     columns = ", ".join(("c." if col in ("tags_json", "source") else "o.") + col for col in PAGE_COLUMNS)
+    if query.text:  # matched in Python, on the values a person reads (see _shown)
+        with store._connection() as con:
+            found = con.execute(f"SELECT {columns}, c.input_json {body} ORDER BY o.case_id, o.epoch", params)
+        needle = query.text.casefold()
+        matched = []
+        for *values, input_json in found:
+            row = dict(zip(PAGE_COLUMNS, values, strict=True))
+            shown = _shown(row["case_id"], input_json, row["raw_text"], row["error"])
+            if any(needle in text.casefold() for text in shown):
+                matched.append(row)
+        return CasePage(len(matched), matched[query.offset : query.offset + query.limit])
     with store._connection() as con:
         total = int(con.execute(f"SELECT COUNT(*) {body}", params)[0][0])
         rows = con.execute(
@@ -121,6 +128,36 @@ def case_page(store: Store, run_id: str, query: CaseQuery) -> CasePage:
             [*params, int(query.limit), int(query.offset)],
         )
     return CasePage(total, [dict(zip(PAGE_COLUMNS, row, strict=True)) for row in rows])
+
+
+def _shown(case_id: str, input_json: str, raw_text: str | None, error: str | None) -> Iterator[str]:
+    """What a text search looks in: the case id, the input's values, the output's values when it is
+    JSON (else its text), and a failed call's error, as the pages show it. Not JSON's keys and
+    punctuation: the cases of a suite share their keys, so a key (or a ``"``) would match every row."""
+    yield case_id
+    yield from _values(json.loads(input_json))
+    if raw_text:
+        try:
+            yield from _values(json.loads(raw_text))
+        except ValueError:
+            yield raw_text
+    if error:
+        yield error
+
+
+def _values(value: Any) -> Iterator[str]:
+    """The values of a JSON value as text (strings as they are, numbers and booleans as JSON spells
+    them), its keys and ``null`` left out."""
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from _values(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _values(item)
+    elif isinstance(value, str):
+        yield value
+    elif value is not None:
+        yield json.dumps(value)
 
 
 def verdict_counts(store: Store, run_id: str) -> dict[str, int]:

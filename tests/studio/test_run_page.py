@@ -90,3 +90,28 @@ def test_the_runs_list_gives_a_run_in_progress_no_field_figures_as_no_pass_rate(
     assert "running" in row
     cells = re.findall(r'<td class="num">([^<]*)</td>', row)
     assert cells[:5] == ["300", "-", "-", "-", "-"], cells
+
+
+def test_text_search_matches_the_values_shown_not_json_keys_or_punctuation(tmp_path: Path) -> None:
+    """The search ran LIKE over the stored JSON text: `name` matched every case whose input has a
+    `name` key, and `"` or `{` matched every case; the error a failed call shows was not searched."""
+    store = open_store(tmp_path / "s.duckdb")
+    outcomes = [
+        Outcome("c1", "pass", input={"name": "Bob", "age": 41}, output='{"answer": "yes"}'),
+        Outcome("c2", "pass", input={"name": "Name Smith"}, output='{"answer": ["no", true]}'),
+        Outcome("c3", "fail", input={"question": 'he said "hi"'}, output="see {braces}"),
+        Outcome("c4", "error", input={"name": "Eve"}),
+    ]
+    store_run(store, run_record("r1"), outcomes)
+    c = TestClient(create_app(store, grader="ann"), base_url="http://127.0.0.1")
+
+    def found(text: str) -> list[str]:
+        page = c.get("/runs/r1", params={"q": text}).text
+        return re.findall(r'class="case-link" href="[^"]+">([^<]+)</a>', page)
+
+    assert found("name") == ["c2"]  # a value, not the key every input has
+    assert found("answer") == []  # a key of the outputs
+    assert found('"') == ["c3"] and found("{") == ["c3"]  # in a value, or in an output that is not JSON
+    assert found("YES") == ["c1"] and found("true") == ["c2"] and found("41") == ["c1"]
+    assert found("503") == ["c4"]  # the error shown in place of the output
+    assert found("c2") == ["c2"]
