@@ -159,7 +159,14 @@ def test_an_epoch_whose_call_failed_offers_no_grade(served: tuple[str, StudioDat
     t.wait_for_selector("html[data-studio-ready='1']", state="attached", timeout=10_000)
     assert "No output to grade: the model call failed" in t.locator("#epoch-0 .grading").inner_text()
     assert t.locator("#epoch-0 .grade-form").count() == 0 and t.locator("#epoch-1 .grade-form").count() == 1
-    t.keyboard.press("p")  # the first epoch's key: nothing to grade there, so nothing is sent
+    # the first epoch's key: nothing to grade there, so no form is submitted (a submission is
+    # dispatched while the key is handled, so it is seen, and held back, here)
+    t.evaluate(
+        "document.addEventListener('submit', e => { window.__sent = e.submitter.value; e.preventDefault(); }, true)"
+    )
+    t.keyboard.press("p")
+    assert t.evaluate("window.__sent === undefined"), t.evaluate("window.__sent")
+    t.reload()
     with t.expect_navigation():
         t.click("#epoch-1 .grade-form button[value=fail]")
     labels = [(lab.epoch, lab.grade) for lab in LabelStore(data.store).current() if lab.run_id == "run-err"]
