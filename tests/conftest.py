@@ -107,10 +107,16 @@ class StallAfter:
 
 
 def interrupted(
-    args: list[str], reached: threading.Event, what: str, **popen: Any
+    args: list[str],
+    reached: threading.Event,
+    what: str,
+    signum: signal.Signals = signal.SIGINT,
+    wait: float = 60,
+    **popen: Any,
 ) -> subprocess.CompletedProcess[str]:
-    """``python -m evalkit ARGS`` as a process, sent SIGINT (Ctrl-C) once ``reached`` is set (by the
-    loopback server that ``what`` should reach); its exit code and what it printed."""
+    """``python -m evalkit ARGS`` as a process, sent ``signum`` (Ctrl-C's SIGINT by default) once
+    ``reached`` is set (by the loopback server that ``what`` should reach) within ``wait`` seconds;
+    its exit code and what it printed."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "evalkit", *args],
         stdout=subprocess.PIPE,
@@ -119,9 +125,9 @@ def interrupted(
         **popen,
     )
     try:
-        assert reached.wait(60), f"{what} never reached the server"
-        proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=60)
+        assert reached.wait(wait), f"{what} never reached the server"
+        proc.send_signal(signum)
+        stdout, stderr = proc.communicate(timeout=wait)
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -4,8 +4,6 @@ named, with the command that runs the matrix again, and its group is not compare
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,7 +11,7 @@ import pytest
 
 from evalkit.store import open_store
 from evalkit.testing.openai_server import LoopbackOpenAI
-from tests.conftest import CliResult, StallAfter, loopback_suite, one_error_line
+from tests.conftest import CliResult, StallAfter, interrupted, loopback_suite, one_error_line
 
 N = 20
 CASES = [{"id": f"c{i:02d}", "input": {"question": f"q{i}"}, "expected": {"echo": f"q{i}"}} for i in range(N)]
@@ -46,20 +44,9 @@ def test_a_stopped_matrix_names_the_cells_that_never_started_and_its_group_is_no
     with LoopbackOpenAI(fault_plan=plan) as server:
         suite = two_prompt_suite(make_suite, server.base_url)
         matrix = ["-p", "v1", "-p", "v2", "-m", MODELS[0], "-m", MODELS[1]]
-        command = [sys.executable, "-m", "evalkit", "run", str(suite), "--db", str(db), "--no-progress"]
-        proc = subprocess.Popen(
-            [*command, "-c", "2", *matrix],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            assert plan.stalled.wait(60), "the matrix never reached its second cell"
-            proc.send_signal(signum)
-            stdout, stderr = proc.communicate(timeout=60)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
+        args = ["run", str(suite), "--db", str(db), "--no-progress", "-c", "2", *matrix]
+        proc = interrupted(args, plan.stalled, "the matrix's second cell", signum)
+        stdout, stderr = proc.stdout, proc.stderr
         assert proc.returncode == code, stderr
         assert "Traceback" not in stderr and len(stderr.strip().splitlines()) == 1, stderr
         runs = open_store(db).list_runs()

@@ -14,7 +14,7 @@ import pytest
 
 from evalkit.store import open_store
 from evalkit.testing.openai_server import LoopbackOpenAI, echo_responder
-from tests.conftest import loopback_suite
+from tests.conftest import interrupted, loopback_suite
 
 CASES = [
     {"id": f"c{i:03d}", "input": {"question": f"q{i}"}, "expected": {"echo": f"q{i}"}} for i in range(60)
@@ -44,17 +44,9 @@ def test_a_signal_leaves_a_resumable_incomplete_run_and_says_how_to_finish_it(
     db = tmp_path / "r.duckdb"
     with LoopbackOpenAI(latency=0.3, responder=responder) as server:
         suite = make_suite(loopback_suite(server.base_url, scorers="  - name: json_fields\n"), CASES)
-        command = [sys.executable, "-m", "evalkit", "run", str(suite), "--db", str(db), "--no-progress"]
-        proc = subprocess.Popen(
-            [*command, "-c", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-        try:
-            assert responder.answered.wait(60), "the run never reached the server"
-            proc.send_signal(signum)
-            _, stderr = proc.communicate(timeout=60)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
+        args = ["run", str(suite), "--db", str(db), "--no-progress", "-c", "2"]
+        proc = interrupted(args, responder.answered, "the run", signum)
+        stderr = proc.stderr
         assert proc.returncode == code
         lines = stderr.strip().splitlines()
         assert len(lines) == 1 and "Traceback" not in stderr, stderr
@@ -111,17 +103,9 @@ def test_a_signal_stops_a_run_on_ray_as_it_stops_a_local_one(
     db = tmp_path / "r.duckdb"
     with LoopbackOpenAI(latency=0.3, responder=responder) as server:
         suite = make_suite(loopback_suite(server.base_url, scorers="  - name: json_fields\n"), CASES)
-        command = [sys.executable, "-m", "evalkit", "run", str(suite), "--db", str(db), "--no-progress"]
-        proc = subprocess.Popen(
-            [*command, "-c", "2", "--ray", "local"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-        try:
-            assert responder.answered.wait(120), "the run never reached the server"
-            proc.send_signal(signum)
-            _, stderr = proc.communicate(timeout=120)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
+        args = ["run", str(suite), "--db", str(db), "--no-progress", "-c", "2", "--ray", "local"]
+        proc = interrupted(args, responder.answered, "the run", signum, wait=120)
+        stderr = proc.stderr
     assert proc.returncode == code, stderr
     # Ray prints its own notice on starting a session (a run that is not stopped prints it too)
     lines = [line for line in stderr.strip().splitlines() if "Token authentication" not in line]
