@@ -9,18 +9,24 @@ from evalkit.analysis.frontier_cells import gate_alpha, group_frontier
 from evalkit.errors import EvalkitError
 from evalkit.report.formatting import milliseconds, pvalue
 from evalkit.report.frontier import cell_note, diff_text, interval_text, pass_rate_text, usd_per_1k
+from evalkit.run.signals import matrix_not_started
 from evalkit.store.groups import group_runs
 from evalkit.studio.state import studio_of
 
 
 async def group_page(request: Request) -> Response:
     """Every cell of the group: pass rate with its interval, $/1k cases, p95, the Pareto mark, and the
-    cheapest cell not significantly worse than the best (as ``evalkit compare GROUP`` prints them)."""
+    cheapest cell not significantly worse than the best (as ``evalkit compare GROUP`` prints them).
+    Of a matrix stopped before each of its cells started, the cells that ran under a warning that
+    names the others, with no best, Pareto mark or comparison with a best (as compare refuses them)."""
     studio = studio_of(request)
     try:
         runs = group_runs(studio.store, request.path_params["group_id"])
     except EvalkitError as exc:
         return PlainTextResponse(exc.one_line(), status_code=404)
+    group_id = runs[0].group_id or ""
+    # a matrix stopped before each of its cells started: the cells that ran, and no best among them
+    not_started = matrix_not_started(studio.store, group_id)
     frontier = group_frontier(studio.store, runs, alpha=gate_alpha(runs[0]))
     rows = [
         {
@@ -35,7 +41,12 @@ async def group_page(request: Request) -> Response:
         }
         for cell in frontier.cells
     ]
-    group_id = runs[0].group_id or ""
     return studio.render(
-        request, "group.html.j2", title=f"group {group_id}", group_id=group_id, frontier=frontier, rows=rows
+        request,
+        "group.html.j2",
+        title=f"group {group_id}",
+        group_id=group_id,
+        frontier=frontier,
+        rows=rows,
+        incomplete=f"group {group_id} is incomplete: {not_started}" if not_started else "",
     )

@@ -36,3 +36,25 @@ def test_group_page_lists_the_frontier_and_the_runs_list_links_to_it(tmp_path: P
     assert client.get("/groups/s-matrix").status_code == 200  # a unique prefix
     missing = client.get("/groups/nope")
     assert missing.status_code == 404 and "no run group 'nope'" in missing.text
+
+
+def test_the_page_of_a_matrix_stopped_part_way_names_the_missing_cells_and_picks_no_best(
+    tmp_path: Path,
+) -> None:
+    """As `evalkit compare` and `report` of such a group: the cells that ran, under a warning naming
+    the ones that never started, and no best, recommendation or Pareto mark among a part."""
+    from evalkit.store.groups import GroupCell, record_group_cells
+
+    store = open_store(tmp_path / "e.duckdb")
+    planned = [GroupCell("v1", "big"), GroupCell("v1", "small"), GroupCell("v1", "dear")]
+    record_group_cells(store, "s-matrix-9", planned)
+    for minute, (model, k) in enumerate((("big", 36), ("small", 30))):
+        outcomes = [Outcome(f"c{i}", "pass" if i < k else "fail", cost_usd=0.01) for i in range(N)]
+        store_run(
+            store, run_record(f"r{minute}", model=model, group_id="s-matrix-9", minutes=minute), outcomes
+        )
+    page = TestClient(create_app(store, grader="ann"), base_url="http://127.0.0.1").get("/groups/s-matrix-9")
+    assert page.status_code == 200
+    assert "group s-matrix-9 is incomplete: 2 of 3 cells started; not started: v1 x dear;" in page.text
+    assert re.findall(r'href="/runs/(r\d)"', page.text) == ["r0", "r1"]
+    assert "◆" not in page.text and "per 1,000 cases" not in page.text and "vs best" not in page.text
