@@ -1,7 +1,9 @@
 """Pushing runs from a local database to a shared one: ``evalkit sync RUN --to postgresql://...``.
 
 A run is copied whole (its row of ``runs`` with its call counters, all of its cases, outputs, scores and field scores, and
-the input files its cases were given), in one transaction, under the same run id. Human labels and
+the input files its cases were given), in one transaction, under the same run id; a run of a matrix
+also brings the cells its matrix set out to run, if the target does not hold them yet, so a group
+synced without the cells that never started is still known there to be incomplete. Human labels and
 pairwise comparisons made of it later are not runs' rows and are not copied. Syncing a run that the target already holds changes
 nothing, so a CI job can sync unconditionally. Unfinished runs are refused: finish them first
 (``evalkit run --resume``), or the shared store would hold half a run.
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 
 from evalkit.errors import UsageError
 from evalkit.store import Store
+from evalkit.store.groups import group_cells, record_group_cells
 from evalkit.store.leases import still_running
 from evalkit.store.run_tables import insert_run, read_run_calls, read_run_rows
 from evalkit.store.values import utcnow
@@ -38,7 +41,10 @@ def sync_run(source: Store, target: Store, ref: str) -> SyncResult:
             )
         rows = read_run_rows(source, run.run_id)
         calls = read_run_calls(source, run.run_id)
+        planned = group_cells(source, run.group_id) if run.group_id else []
     count = sum(len(r) for r in rows.values())
+    if run.group_id and planned and not group_cells(target, run.group_id):
+        record_group_cells(target, run.group_id, planned)
     if target.has_run(run.run_id):
         return SyncResult(run.run_id, copied=False, rows=count)
     insert_run(target, run, [rows], calls_json=calls)

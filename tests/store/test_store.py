@@ -567,3 +567,25 @@ def test_syncing_a_run_another_process_still_runs_says_to_wait_not_to_resume(tmp
     with pytest.raises(UsageError, match=r"r-stopped is incomplete; finish it \(evalkit run --resume\)"):
         sync_run(source, target, "r-stopped")
     assert target.list_runs() == []
+
+
+def test_a_synced_run_of_a_matrix_brings_the_cells_its_matrix_planned(tmp_path: Path) -> None:
+    """A stopped matrix's unfinished cell cannot be synced, and its unstarted ones have no run: without
+    the planned cells, the shared store would hold a group that looks whole and compares as whole."""
+    from evalkit.run.signals import matrix_not_started
+    from evalkit.store.groups import GroupCell, group_cells, record_group_cells
+    from evalkit.store.sync import sync_run
+    from tests.runs import Outcome, run_record, store_run
+
+    source, target = open_store(tmp_path / "a.duckdb"), open_store(tmp_path / "b.duckdb")
+    planned = [GroupCell("v1", "big"), GroupCell("v1", "small"), GroupCell("v1", "dear")]
+    record_group_cells(source, "g-1", planned)
+    for minute, model in enumerate(("big", "small")):
+        record = run_record(f"r{minute}", model=model, group_id="g-1", minutes=minute)
+        store_run(source, record, [Outcome("c0", "pass")])
+    for run_id in ("r0", "r1", "r0"):  # twice: nothing is recorded twice
+        sync_run(source, target, run_id)
+    assert group_cells(target, "g-1") == planned
+    assert (matrix_not_started(target, "g-1") or "").startswith(
+        "2 of 3 cells started; not started: v1 x dear;"
+    )
