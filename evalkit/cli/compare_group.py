@@ -28,14 +28,13 @@ def compare_group(
     from evalkit.cli.safe_console import SafeConsole as Console
     from evalkit.errors import UsageError
     from evalkit.report.formatting import pvalue, run_cost_cell
-    from evalkit.run.signals import matrix_not_started
+    from evalkit.run.signals import incomplete_group
     from evalkit.store.baselines import BaselineStore
     from evalkit.store.groups import IncompleteGroup, group_runs
 
     runs = group_runs(store, ref)
     group_id = runs[0].group_id or ref  # every run group_runs finds has it
-    not_started = matrix_not_started(store, group_id)
-    incomplete = f"group {group_id} is incomplete: {not_started}" if not_started else None
+    incomplete = incomplete_group(store, group_id, runs)
     if len(runs) < 2:
         if incomplete is not None:
             raise IncompleteGroup(incomplete)

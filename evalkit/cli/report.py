@@ -89,14 +89,13 @@ def _write_group_report(store: Any, runs: list[Any], out: Path | None, seed: int
     from evalkit.cli.console import out as console
     from evalkit.errors import UsageError
     from evalkit.report.frontier import write_group_report
-    from evalkit.run.signals import matrix_not_started
+    from evalkit.run.signals import incomplete_group
     from evalkit.store.groups import IncompleteGroup
 
     group_id = runs[0].group_id
-    if not_started := matrix_not_started(store, group_id):  # its page is a frontier: no best of a part
+    if incomplete := incomplete_group(store, group_id, runs):  # its page is a frontier: no best of a part
         raise IncompleteGroup(
-            f"group {group_id} is incomplete: {not_started}; no frontier page is written "
-            f"(`evalkit compare {group_id}` compares the cells that ran)"
+            f"{incomplete}; no frontier page is written (`evalkit compare {group_id}` compares the cells that ran)"
         )
     frontier = group_frontier(store, runs, alpha=gate_alpha(runs[0]), seed=seed)
     try:

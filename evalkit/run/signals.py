@@ -18,7 +18,7 @@ import os
 import shlex
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from evalkit.errors import EvalkitError, ExitCode
@@ -122,16 +122,18 @@ def resume_command(run: RunRecord, db: str | None) -> str:
     return command + (f" --db {shlex.quote(db)}" if db is not None else "")
 
 
-def matrix_not_started(store: Store, group_id: str) -> str | None:
+def matrix_not_started(store: Store, group_id: str, runs: Sequence[RunRecord] | None = None) -> str | None:
     """What a matrix stopped part-way left out: how many of its cells started, which did not, and
     the command that runs it again. None when every cell has a run, when none has (nothing to
-    name the suite by), or for a group made before its cells were recorded (migration 018)."""
+    name the suite by), or for a group made before its cells were recorded (migration 018).
+    ``runs``: the group's, when the caller has read them already."""
     from evalkit.store.groups import cells_not_started, group_cells, group_runs
 
     if not store.opened:  # a database still to be created (a matrix refused before it ran) holds none
         return None
     planned = group_cells(store, group_id)
-    runs = group_runs(store, group_id) if planned else []
+    if runs is None:
+        runs = group_runs(store, group_id) if planned else []
     missing = cells_not_started(planned, runs)
     if not missing or not runs:
         return None
@@ -149,6 +151,14 @@ def matrix_not_started(store: Store, group_id: str) -> str | None:
         f"{', '.join(c.label for c in missing)}; a matrix does not resume: run it again (a new group; "
         f"the answers of the cells that ran come from the response cache): {command}"
     )
+
+
+def incomplete_group(store: Store, group_id: str, runs: Sequence[RunRecord]) -> str | None:
+    """``group G is incomplete: ...`` (:func:`matrix_not_started`) for a group of ``runs`` whose
+    matrix stopped before each of its cells started, which compare, report and the studio say
+    instead of picking a best among a part; None for a whole group."""
+    not_started = matrix_not_started(store, group_id, runs)
+    return f"group {group_id} is incomplete: {not_started}" if not_started else None
 
 
 def stopped_decision(

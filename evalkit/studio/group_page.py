@@ -9,7 +9,7 @@ from evalkit.analysis.frontier_cells import gate_alpha, group_frontier
 from evalkit.errors import EvalkitError
 from evalkit.report.formatting import milliseconds, pvalue
 from evalkit.report.frontier import cell_note, diff_text, interval_text, pass_rate_text, usd_per_1k
-from evalkit.run.signals import matrix_not_started
+from evalkit.run.signals import incomplete_group
 from evalkit.store.groups import group_runs
 from evalkit.studio.state import studio_of
 
@@ -26,7 +26,7 @@ async def group_page(request: Request) -> Response:
         return PlainTextResponse(exc.one_line(), status_code=404)
     group_id = runs[0].group_id or ""
     # a matrix stopped before each of its cells started: the cells that ran, and no best among them
-    not_started = matrix_not_started(studio.store, group_id)
+    incomplete = incomplete_group(studio.store, group_id, runs)
     frontier = group_frontier(studio.store, runs, alpha=gate_alpha(runs[0]))
     rows = [
         {
@@ -48,5 +48,5 @@ async def group_page(request: Request) -> Response:
         group_id=group_id,
         frontier=frontier,
         rows=rows,
-        incomplete=f"group {group_id} is incomplete: {not_started}" if not_started else "",
+        incomplete=incomplete or "",
     )
