@@ -160,16 +160,6 @@ def _values(value: Any) -> Iterator[str]:
         yield json.dumps(value)
 
 
-def verdict_counts(store: Store, run_id: str) -> dict[str, int]:
-    """How many of a run's stored results (case, epoch) have each verdict: a run in progress has no
-    summary yet, and a resumed one still holds the summary of the part that stopped earlier."""
-    with store._connection() as con:
-        rows = con.execute(
-            "SELECT verdict, COUNT(*) FROM outputs WHERE run_id = ? GROUP BY verdict", (run_id,)
-        )
-    return {str(verdict): int(n) for verdict, n in rows}
-
-
 def run_facets(store: Store, run_id: str) -> Facets:
     """The scorers, fields, tags and sources present in a run."""
     with store._connection() as con:

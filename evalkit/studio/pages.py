@@ -109,7 +109,7 @@ async def run_page(request: Request) -> Response:
         title=f"run {run.run_id}",
         run=run,
         summary=run.settled_summary.model_dump() if run.settled_summary else {},
-        stored=None if run.settled_summary else browse.verdict_counts(studio.store, run.run_id),
+        stored=None if run.settled_summary else studio.store.verdict_counts(run.run_id),
         rows=rows,
         facets=browse.run_facets(studio.store, run.run_id),
         chosen=chosen,
