@@ -66,6 +66,14 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
+def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A results database to be, in the test's directory, which is also the working directory
+    (where a run's reports/ land)."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path / "r.duckdb"
+
+
+@pytest.fixture
 def loopback() -> Iterator[LoopbackOpenAI]:
     """A loopback OpenAI-compatible server started for the test (echo responder by default)."""
     with LoopbackOpenAI() as server:

@@ -66,12 +66,6 @@ def suite(make_suite: Callable[..., Path], server: LoopbackOpenAI) -> Path:
     return path
 
 
-@pytest.fixture
-def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)  # reports/ lands here
-    return tmp_path / "r.duckdb"
-
-
 def baseline_main(cli: Callable[..., CliResult], suite: Path, db: Path) -> str:
     first = run(cli, suite, db, "--prompt", "v1")
     assert first.exit_code == 1  # 75% < 95%: without a baseline the absolute gate applies

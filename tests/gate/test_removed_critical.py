@@ -60,12 +60,6 @@ def suite(make_suite: Callable[..., Path], server: LoopbackOpenAI) -> Path:
     return path
 
 
-@pytest.fixture
-def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)  # reports/ lands here
-    return tmp_path / "r.duckdb"
-
-
 def set_main(cli: Callable[..., CliResult], suite: Path, db: Path) -> str:
     assert run(cli, suite, db).exit_code == 0
     run_id = open_store(db).get_run("latest").run_id
