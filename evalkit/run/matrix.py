@@ -97,6 +97,13 @@ def run_matrix(
     as it ran, before it is compared with the baseline (that happens once every cell ran).
     """
     reference = resolve_baseline(store, suite.name, baseline) if baseline is not None else None
+    if reference is not None:  # recorded with each run: the command that runs it again gates the same way
+        gate = {
+            "baseline_run": reference.run_id,
+            "allow_scoring_change": allow_scoring_change,
+            "allow_removed_critical": list(allow_removed_critical),
+        }
+        cells = [replace(options, baseline_gate=gate) for options in cells]
     # every cell's target and models, before the first cell spends (a resume: its run's)
     planned = []
     for options in cells:

@@ -36,6 +36,7 @@ from evalkit.run.shape import (
     case_set_hash,
     check_case_set,
     keep_alive,
+    recorded_options,
     run_kind,
     suite_changes,
 )
@@ -65,6 +66,8 @@ class RunOptions:
     group_id: str | None = None  # shared by the runs of one prompts x models matrix
     ray: str | None = None  # run shards on Ray: "local" (or "") for a local session, or a cluster address
     ray_num_gpus: float = 0.0  # GPUs each shard task asks Ray for (local-model targets)
+    # the baseline run_matrix gates the run on and its --allow-* flags: only recorded with the run
+    baseline_gate: dict[str, Any] | None = None
 
 
 @dataclass
@@ -215,11 +218,7 @@ async def _execute(
         done, earlier = set(), None
         repeat = max(1, options.repeat)
         config = suite.config.model_dump(mode="json", exclude={"name", "description"})
-        config["run"] = {
-            "repeat": repeat,
-            "concurrency": options.concurrency,
-            "budget_usd": options.budget_usd,
-        }
+        config["run"] = recorded_options(options, repeat)  # what a command running it again repeats
         config["run"].update(target.run_labels)  # e.g. a replay's baseline label
         digests = case_file_digests(suite)
         config["case_files"] = digests  # next to the suite's own `cases` (the file list)

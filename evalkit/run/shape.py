@@ -11,12 +11,31 @@ import asyncio
 import contextlib
 import hashlib
 from pathlib import Path
+from typing import Any
 
 from evalkit.errors import StoreError, UsageError
 from evalkit.results import RunKind, RunRecord
 from evalkit.store import Store
 from evalkit.store.leases import HEARTBEAT_SECONDS, RunLeases
 from evalkit.suite.loading import Suite
+
+
+def recorded_options(options: Any, repeat: int) -> dict[str, Any]:
+    """``config.run`` of a new run: the options of ``evalkit run`` (``options``, its ``RunOptions``)
+    that shape what it runs and how it is gated, which the commands that run it again or finish it
+    repeat from the store (:mod:`evalkit.run.signals`). Options left at their default are not
+    recorded, except the epochs, concurrency and budget, which every run records."""
+    recorded: dict[str, Any] = {
+        "repeat": repeat,
+        "concurrency": options.concurrency,
+        "budget_usd": options.budget_usd,
+    }
+    if options.timeout is not None:
+        recorded["timeout"] = options.timeout
+    if not options.use_cache:
+        recorded["no_cache"] = True
+    recorded.update(options.baseline_gate or {})  # baseline_run, allow_scoring_change, allow_removed_critical
+    return recorded
 
 
 def run_kind(shard: str | None, filtered: bool, repeat: int) -> RunKind:

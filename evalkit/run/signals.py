@@ -119,7 +119,36 @@ def resume_command(run: RunRecord, db: str | None) -> str:
     """The command that finishes ``run``, as it can be typed: with ``--db`` unless the store is the
     default one (:func:`db_argument`)."""
     command = f"evalkit run {shlex.quote(_shown_path(run.suite_path))} --resume {run.run_id}"
+    command += repeated_options(run, resuming=True)
     return command + (f" --db {shlex.quote(db)}" if db is not None else "")
+
+
+def repeated_options(run: RunRecord, *, resuming: bool = False) -> str:
+    """The options ``run`` was started with that shape what it runs and how it is gated, as recorded
+    with it (:func:`evalkit.run.shape.recorded_options`), as arguments of ``evalkit run``: its
+    epochs and shard (left out when ``resuming``: ``--resume`` restores them from the run), fixed
+    concurrency, timeout, ``--no-cache``, and the baseline it is gated on with its ``--allow-*``
+    flags. Never ``--budget``: a budget is spent, the caller says so."""
+    recorded = run.config.get("run") or {}
+    args: list[str] = []
+    repeat = int(recorded.get("repeat") or 1)
+    if not resuming and repeat > 1:
+        args += ["--repeat", str(repeat)]
+    if not resuming and run.shard is not None:
+        args += ["--shard", run.shard]
+    if recorded.get("concurrency") is not None:
+        args += ["--concurrency", str(recorded["concurrency"])]
+    if recorded.get("timeout") is not None:
+        args += ["--timeout", str(recorded["timeout"])]
+    if recorded.get("no_cache"):
+        args.append("--no-cache")
+    if recorded.get("baseline_run"):
+        args += ["--baseline", str(recorded["baseline_run"])]
+    if recorded.get("allow_scoring_change"):
+        args.append("--allow-scoring-change")
+    for case_id in recorded.get("allow_removed_critical") or []:
+        args += ["--allow-removed-critical", str(case_id)]
+    return "".join(f" {shlex.quote(arg)}" for arg in args)
 
 
 def matrix_not_started(store: Store, group_id: str, runs: Sequence[RunRecord] | None = None) -> str | None:
@@ -144,12 +173,18 @@ def matrix_not_started(store: Store, group_id: str, runs: Sequence[RunRecord] | 
     command = f"evalkit run {shlex.quote(_shown_path(runs[0].suite_path))}"
     command += "".join(f" --prompt {shlex.quote(p)}" for p in prompts)
     command += "".join(f" --model {shlex.quote(m)}" for m in models)
+    command += repeated_options(runs[0])  # the cells share their options
     db = db_argument(store)
     command += f" --db {shlex.quote(db)}" if db is not None else ""
+    cached = (
+        "its --no-cache asks every cell again"
+        if (runs[0].config.get("run") or {}).get("no_cache")
+        else "the answers of the cells that ran come from the response cache"
+    )
     return (
         f"{len(planned) - len(missing)} of {len(planned)} cells started; not started: "
         f"{', '.join(c.label for c in missing)}; a matrix does not resume: run it again (a new group; "
-        f"the answers of the cells that ran come from the response cache): {command}"
+        f"{cached}): {command}"
     )
 
 

@@ -37,7 +37,10 @@ TABLES: dict[str, TableDoc] = {
             "finished_at": "NULL while the run is running (or when its process was killed)",
             "status": "`running` / `complete` / `incomplete` (interrupted or stopped by `--budget`; `--resume` finishes it)",
             "n_cases": "cases in the run (each may have several epochs)",
-            "config_json": "the suite's target, scorers and gate as run",
+            "config_json": "the suite's target, scorers and gate as run; under `run`, the options of "
+            "`evalkit run` that shape it (`repeat`, `concurrency`, `budget_usd`; `timeout`, `no_cache`, "
+            "`baseline_run`, `allow_scoring_change`, `allow_removed_critical` when given), which the "
+            "commands that resume or run it again repeat",
             "summary_json": "aggregates and the gate decision, NULL until the run ends (with `baseline` when "
             "gated on one); read by `evalkit.results.RunSummary`, whose `schema_version` is 1, the default "
             "for rows that predate it",

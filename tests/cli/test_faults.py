@@ -299,7 +299,8 @@ def test_disk_full_keeps_committed_results_and_the_run_resumes(
             error = one_error_line(full, 3, f"{db}: ")
             assert "No space left on device" in error and "free space" in error
             run_id = error.rsplit("--resume ", 1)[1].split()[0]
-            assert error.endswith(f"evalkit run {suite} --resume {run_id} --db {db}")  # as it can be typed
+            # as it can be typed, with the --concurrency that --resume does not restore by itself
+            assert error.endswith(f"evalkit run {suite} --resume {run_id} --concurrency 8 --db {db}")
             con = duckdb.connect(str(db), read_only=True)
             kept = con.execute("SELECT count(*) FROM outputs WHERE run_id = ?", [run_id]).fetchall()[0][0]
             con.close()

@@ -44,7 +44,7 @@ def test_a_signal_leaves_a_resumable_incomplete_run_and_says_how_to_finish_it(
     db = tmp_path / "r.duckdb"
     with LoopbackOpenAI(latency=0.3, responder=responder) as server:
         suite = make_suite(loopback_suite(server.base_url, scorers="  - name: json_fields\n"), CASES)
-        args = ["run", str(suite), "--db", str(db), "--no-progress", "-c", "2"]
+        args = ["run", str(suite), "--db", str(db), "--no-progress", "-c", "2", "--timeout", "30"]
         proc = interrupted(args, responder.answered, "the run", signum)
         stderr = proc.stderr
         assert proc.returncode == code
@@ -63,7 +63,8 @@ def test_a_signal_leaves_a_resumable_incomplete_run_and_says_how_to_finish_it(
         first_requests = run.summary.calls.requests
         assert first_requests >= kept
         assert f"run {run.run_id} stopped by {signum.name}: {kept} of {len(CASES)} results kept" in lines[0]
-        resume = f"evalkit run {suite} --resume {run.run_id} --db {db}"
+        # with the options --resume does not restore by itself (it does the model, prompt, epochs, shard)
+        resume = f"evalkit run {suite} --resume {run.run_id} --concurrency 2 --timeout 30.0 --db {db}"
         assert lines[0].endswith(f"finish it with: {resume}")
 
         server.latency = 0.0
