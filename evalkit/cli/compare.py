@@ -62,6 +62,14 @@ def compare(
     judge_limit: int | None = typer.Option(
         None, "--judge-limit", min=1, help="Judge only the first N cases."
     ),
+    allow_removed_critical: list[str] | None = typer.Option(
+        None,
+        "--allow-removed-critical",
+        metavar="CASE_ID",
+        help="Accept that this critical case of A was deleted from B's suite (repeat per case), as "
+        "`evalkit run --baseline` does; without it a critical case A holds and B lacks is named and "
+        "fails the comparison (exit 1), as it fails the regression gate.",
+    ),
 ) -> None:
     """Compare runs on their paired cases: per scorer and field, cost, tokens, latency; flipped cases;
     each run's cached prompt share and savings when a provider reported cached tokens.
@@ -74,6 +82,10 @@ def compare(
     the cheapest cell not significantly worse than the best (McNemar exact, paired cases). A group
     whose matrix was stopped before each cell started is called incomplete, its missing cells named:
     the cells that ran are compared, no frontier nor best cell is given, and the exit code is 4.
+
+    Cases tagged critical (B's gate.critical_tag) that A holds and B lacks though it set out to run
+    them (deleted or renamed in the suite) are named, and exit 1 unless each is accepted with
+    --allow-removed-critical, as the regression gate decides.
     """
     from evalkit.analysis.compare import compare_runs
     from evalkit.cli.human_baseline import print_baseline_rates
@@ -85,8 +97,9 @@ def compare(
     if len(refs) > 2:
         raise UsageError("compare takes two runs, or one run group")
     if len(refs) == 1:
-        if judge is not None:
-            raise UsageError("--judge compares two runs: name run A and run B")
+        if judge is not None or allow_removed_critical:
+            flag = "--judge" if judge is not None else "--allow-removed-critical"
+            raise UsageError(f"{flag} compares two runs: name run A and run B")
         compare_group(
             store, refs[0], reference, alpha, min_effect, seed, summary_md, allow_scoring_change, flips
         )
@@ -108,6 +121,7 @@ def compare(
     if comparison.paired == 0:
         raise UsageError(f"runs {run_a.run_id} and {run_b.run_id} have no case scored in both")
     print_comparison(comparison, flips)
+    removed = print_removed_critical(store, run_a, run_b, allow_removed_critical or [])
     from evalkit.cli.console import print_prompt_cache
 
     print_prompt_cache({"A": run_a, "B": run_b})
@@ -126,13 +140,44 @@ def compare(
         from evalkit.report.markdown import comparison_markdown
 
         line = rates.line if rates is not None else None
-        md = comparison_markdown(comparison, pairwise=pairwise, baseline_line=line, flips=flips)
+        md = comparison_markdown(
+            comparison, pairwise=pairwise, baseline_line=line, flips=flips, removed_line=removed
+        )
         write_summary(summary_md, md)
+    code = 0
     if pairwise is not None:
         from evalkit.gate.pairwise import pairwise_exit_code
 
-        if code := pairwise_exit_code(pairwise):
-            raise typer.Exit(code)
+        code = pairwise_exit_code(pairwise)
+    if removed is not None:  # as the regression gate fails a run that lacks them
+        from evalkit.gate.removed_critical import blocks
+
+        code = blocks(code)
+    if code:
+        raise typer.Exit(code)
+
+
+def print_removed_critical(store: Any, run_a: Any, run_b: Any, allowed: list[str]) -> str | None:
+    """Say which critical cases of A run B lacks (the comparison pairs only the cases both hold, so
+    deleting a failing critical case would make B look better), as the regression gate finds them;
+    returns the line that fails the comparison, None when none does (all accepted, or none removed)."""
+    from rich.text import Text
+
+    from evalkit.cli.console import out
+    from evalkit.gate.regression import removed_critical_between
+    from evalkit.gate.removed_critical import removed_critical_reasons
+
+    found, tag = removed_critical_between(store, run_a, run_b)
+    if found is None:
+        return None
+    failing, notes = removed_critical_reasons(found, tag, run_a.run_id, allowed)
+    line = None
+    if failing is not None:
+        line = f"B {run_b.run_id} lacks critical cases, which fails the regression gate: {failing}"
+        out.print(Text(f"REMOVED CRITICAL: {line}", style="bold red"))
+    for note in notes:
+        out.print(Text(f"NOTE: {note}", style="yellow"))
+    return line
 
 
 # ---- used by `evalkit run` and `evalkit merge` with --baseline/--summary-md ------------------------

@@ -311,12 +311,7 @@ def check_against_baseline(
 ) -> tuple[Comparison, RegressionDecision]:
     """Compare a finished run with its baseline (quarantined cases left out) and decide;
     ``allow_removed_critical``: ids of critical cases accepted as deleted from the suite."""
-    base = load_outcomes(store, baseline)
-    cand = load_outcomes(store, candidate)
-    quarantined = set(gate.quarantine) | set(candidate.summary.quarantined if candidate.summary else [])
-    if quarantined:
-        base = replace(base, cases={k: v for k, v in base.cases.items() if k not in quarantined})
-        cand = replace(cand, cases={k: v for k, v in cand.cases.items() if k not in quarantined})
+    base, cand = gated_outcomes(store, baseline, candidate, gate.quarantine)
     comparison = compare_outcomes(
         base,
         cand,
@@ -341,6 +336,31 @@ def check_against_baseline(
         removed=find_removed_critical(base, cand, gate.critical_tag),
         allow_removed_critical=allow_removed_critical,
     )
+
+
+def gated_outcomes(
+    store: Store, baseline: RunRecord, candidate: RunRecord, quarantine: Collection[str]
+) -> tuple[RunOutcomes, RunOutcomes]:
+    """Both runs' outcomes as the gate weighs them: without the cases ``quarantine`` (the suite
+    gate's) and the candidate's summary keep out of the gate."""
+    base, cand = load_outcomes(store, baseline), load_outcomes(store, candidate)
+    quarantined = set(quarantine) | set(candidate.summary.quarantined if candidate.summary else [])
+    if quarantined:
+        base = replace(base, cases={k: v for k, v in base.cases.items() if k not in quarantined})
+        cand = replace(cand, cases={k: v for k, v in cand.cases.items() if k not in quarantined})
+    return base, cand
+
+
+def removed_critical_between(
+    store: Store, baseline: RunRecord, candidate: RunRecord
+) -> tuple[RemovedCritical | None, str]:
+    """The critical cases ``baseline`` holds and ``candidate`` lacks, as the regression gate would
+    find them gating ``candidate`` on ``baseline`` with its suite's gate as it ran (critical tag,
+    quarantine); and that tag. For `evalkit compare A B`, which compares only the cases both hold."""
+    recorded = candidate.config.get("gate") or {}
+    tag = str(recorded.get("critical_tag", GateSpec().critical_tag))
+    base, cand = gated_outcomes(store, baseline, candidate, recorded.get("quarantine") or [])
+    return find_removed_critical(base, cand, tag), tag
 
 
 def unverified_critical(base: RunOutcomes, cand: RunOutcomes, tag: str) -> list[str]:

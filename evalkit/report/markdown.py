@@ -130,18 +130,22 @@ def comparison_markdown(
     pairwise: Any = None,
     baseline_line: str | None = None,
     flips: int = TOP,
+    removed_line: str | None = None,
 ) -> str:
     """The summary of ``evalkit compare A B`` (with ``--judge``: the pairwise judge's figures too;
-    ``baseline_line``: a recorded baseline's error rate against the model's), listing the first
-    ``flips`` flipped cases (``--flips``), as the terminal does."""
+    ``baseline_line``: a recorded baseline's error rate against the model's; ``removed_line``: the
+    critical cases of A that B lacks, which fail it), listing the first ``flips`` flipped cases
+    (``--flips``), as the terminal does."""
     head = comparison.headline
     lines = [
         f"### evalkit compare · {cell(comparison.a.suite_name)}: {cell(comparison.b.short)} against "
-        f"{cell(comparison.a.short)}: pass rate {head.verdict}",
+        f"{cell(comparison.a.short)}: pass rate {head.verdict}"
+        + ("; critical cases removed (exit 1)" if removed_line else ""),
         "",
         f"A = `{comparison.a.run_id}`, B = `{comparison.b.run_id}`.",
         "",
         *([f"**Baseline:** {cell(baseline_line, 400)}", ""] if baseline_line else []),
+        *([f"**Removed critical cases:** {cell(removed_line, 1000)}", ""] if removed_line else []),
         *_comparison_body(comparison, "A", "B", flips),
     ]
     if pairwise is not None:

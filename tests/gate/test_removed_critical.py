@@ -7,6 +7,7 @@ out to run.
 
 from __future__ import annotations
 
+import html
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -125,6 +126,50 @@ def test_deleting_critical_cases_fails_the_gate_and_names_them(
         f"--allow-removed-critical {PASSING_CRITICAL}: no such case tagged 'critical' in baseline {new_id} "
         "is missing from this run (nothing to accept)"
     ) in stale.stdout
+
+
+def test_compare_names_the_critical_cases_b_lacks_and_fails_as_the_gate_does(
+    cli: Callable[..., CliResult], suite: Path, db: Path, tmp_path: Path
+) -> None:
+    """`evalkit compare A B` pairs only the cases both runs hold: B without A's failing critical case
+    looks better there, so the cases B lacks are named, and it exits as the gate on A did."""
+    base_id = set_main(cli, suite, db)
+    delete(suite, FAILING_CRITICAL)
+    gated = run(cli, suite, db, "--baseline", base_id)
+    cand_id = open_store(db).get_run("latest").run_id
+    md = tmp_path / "compare.md"
+    compared = cli("compare", base_id, cand_id, "--db", str(db), "--summary-md", str(md))
+    assert compared.exit_code == gated.exit_code == 1, compared.stdout + compared.stderr
+    said = (
+        f"1 case(s) tagged 'critical' in baseline {base_id} are missing from this run (deleted or renamed "
+        f"in the suite, so not judged): {FAILING_CRITICAL} (failed there)"
+    )
+    (line,) = [x for x in compared.stdout.splitlines() if "lacks critical cases" in x]
+    assert line.startswith(f"REMOVED CRITICAL: B {cand_id} lacks critical cases, which fails the regression ")
+    assert said in line
+    summary = md.read_text()
+    assert summary.startswith("### evalkit compare · loop: ") and summary.splitlines()[0].endswith(
+        "; critical cases removed (exit 1)"
+    )
+    assert (
+        f"**Removed critical cases:** B {cand_id} lacks critical cases, which fails the regression gate: {said}"
+        in (summary)
+    )
+
+    # the HTML report comparing them says so too
+    page = tmp_path / "compare.html"
+    assert cli("report", base_id, "--compare", cand_id, "--db", str(db), "--out", str(page)).exit_code == 0
+    assert f"which fails the regression gate</b>: {said}" in html.unescape(page.read_text())
+
+    accepted = cli("compare", base_id, cand_id, "--db", str(db), "--allow-removed-critical", FAILING_CRITICAL)
+    assert accepted.exit_code == 0, accepted.stdout + accepted.stderr
+    assert "lacks critical cases" not in accepted.stdout
+    assert (
+        f"1 case(s) tagged 'critical' in baseline {base_id} are not in this run, accepted" in accepted.stdout
+    )
+    # the other way around, B holds every case A does: nothing removed
+    reverse = cli("compare", cand_id, base_id, "--db", str(db))
+    assert reverse.exit_code == 0 and "critical" not in reverse.stdout
 
 
 def _verdicts() -> list[tuple[str, str]]:
