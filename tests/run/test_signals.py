@@ -12,9 +12,13 @@ from typing import Any
 
 import pytest
 
+from evalkit.run.runner import RunOptions
+from evalkit.run.shape import recorded_options
+from evalkit.run.signals import repeated_options
 from evalkit.store import open_store
 from evalkit.testing.openai_server import LoopbackOpenAI, echo_responder
 from tests.conftest import interrupted, loopback_suite
+from tests.runs import run_record
 
 CASES = [
     {"id": f"c{i:03d}", "input": {"question": f"q{i}"}, "expected": {"echo": f"q{i}"}} for i in range(60)
@@ -222,3 +226,24 @@ def test_a_query_interrupted_by_ctrl_c_is_an_interrupt_not_a_crash(tmp_path: Pat
     ):
         with pytest.raises(KeyboardInterrupt), con._file_errors():
             raise raised
+
+
+def test_the_commands_that_rerun_or_resume_a_run_repeat_what_shaped_it_as_recorded() -> None:
+    """Each option recorded with a run comes back as the argument that sets it; a resume leaves out
+    the epochs and shard, which --resume restores from the run itself; the budget never comes back."""
+    gate = {"baseline_run": "base-1", "allow_scoring_change": True, "allow_removed_critical": ["c 1", "c2"]}
+    options = RunOptions(
+        concurrency=4, repeat=3, use_cache=False, budget_usd=2.5, timeout=12.5, baseline_gate=gate
+    )
+    run = run_record("r1").model_copy(
+        update={"config": {"run": recorded_options(options, 3)}, "shard": "2/4", "kind": "shard"}
+    )
+    shaped = (
+        "--concurrency 4 --timeout 12.5 --no-cache --baseline base-1 --allow-scoring-change "
+        "--allow-removed-critical 'c 1' --allow-removed-critical c2"
+    )
+    assert repeated_options(run) == f" --repeat 3 --shard 2/4 {shaped}"
+    assert repeated_options(run, resuming=True) == f" {shaped}"
+    # a run with every option at its default (and one stored before they were recorded) adds nothing
+    plain = run_record("r2").model_copy(update={"config": {"run": recorded_options(RunOptions(), 1)}})
+    assert repeated_options(plain) == repeated_options(run_record("r3")) == ""
