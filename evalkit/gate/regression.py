@@ -363,6 +363,13 @@ def removed_critical_between(
     return find_removed_critical(base, cand, tag), tag
 
 
+def removed_critical_line(store: Store, baseline: RunRecord, candidate: RunRecord) -> str | None:
+    """The gate's reason naming the critical cases ``baseline`` holds and ``candidate`` lacks (none
+    accepted), for the pages comparing them (the HTML report, the studio); None when there are none."""
+    found, tag = removed_critical_between(store, baseline, candidate)
+    return removed_critical_reasons(found, tag, baseline.run_id, ())[0] if found is not None else None
+
+
 def unverified_critical(base: RunOutcomes, cand: RunOutcomes, tag: str) -> list[str]:
     """Cases tagged ``tag`` that passed in the baseline and errored (every epoch) in the candidate."""
     return sorted(

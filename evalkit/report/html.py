@@ -30,8 +30,7 @@ from evalkit.analysis.compare import Comparison, compare_outcomes
 from evalkit.analysis.field_metrics import field_metrics_of_frame
 from evalkit.analysis.human_baseline import baseline_error_rates
 from evalkit.analysis.outcomes import outcomes_from_frames
-from evalkit.gate.regression import removed_critical_between
-from evalkit.gate.removed_critical import removed_critical_reasons
+from evalkit.gate.regression import removed_critical_line
 from evalkit.gate.suite import gate_thresholds
 from evalkit.report.case_table import case_records
 from evalkit.report.charts import Chart, RunSeries, render_charts
@@ -140,7 +139,7 @@ def build_context(
         "runs": views,
         "comparison": comparison,
         "human_baseline": baseline_error_rates(comparison, run, other) if comparison and other else None,
-        "removed_critical": _removed_critical(store, run, other) if comparison and other else None,
+        "removed_critical": removed_critical_line(store, run, other) if comparison and other else None,
         "input_files": input_file_views(store, run.run_id),
         "flips": comparison.flips[:FLIPS_SHOWN] if comparison else [],
         "charts": render_charts([_series(v, qualify_fields=_field_scorers(views) > 1) for v in views]),
@@ -155,13 +154,6 @@ def build_context(
             "flipped": sum(bool(c["flip"]) for c in cases),
         },
     }
-
-
-def _removed_critical(store: Store, run: RunRecord, other: RunRecord) -> str | None:
-    """The critical cases A holds and B lacks (the comparison pairs only the cases both hold), as
-    the regression gate would name them; None when there are none."""
-    found, tag = removed_critical_between(store, run, other)
-    return removed_critical_reasons(found, tag, run.run_id, ())[0] if found is not None else None
 
 
 def render_report(context: dict[str, Any]) -> str:

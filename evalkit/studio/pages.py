@@ -165,6 +165,7 @@ async def case_page(request: Request) -> Response:
 async def compare_page(request: Request) -> Response:
     """Run B against run A: the flipped cases first, then the paired statistics."""
     from evalkit.analysis.compare import compare_runs
+    from evalkit.gate.regression import removed_critical_line
     from evalkit.gate.suite import gate_thresholds
     from evalkit.report.formatting import metric_cells
 
@@ -199,6 +200,7 @@ async def compare_page(request: Request) -> Response:
         a=a,
         b=b,
         comparison=comparison,
+        removed_critical=removed_critical_line(studio.store, a, b),  # cases the pairs leave out
         flips=flips[:200],
         metrics=[metric_cells(m) for m in comparison.metrics],
         pair_grades=pair_grades,

@@ -160,6 +160,14 @@ def test_compare_names_the_critical_cases_b_lacks_and_fails_as_the_gate_does(
     page = tmp_path / "compare.html"
     assert cli("report", base_id, "--compare", cand_id, "--db", str(db), "--out", str(page)).exit_code == 0
     assert f"which fails the regression gate</b>: {said}" in html.unescape(page.read_text())
+    # and the studio's page comparing them
+    from starlette.testclient import TestClient
+
+    from evalkit.studio.app import create_app
+
+    studio = TestClient(create_app(open_store(db), grader="ann"), base_url="http://127.0.0.1")
+    shown = studio.get("/compare", params={"a": base_id, "b": cand_id}).text
+    assert f"which fails the regression gate</b>: {said}" in html.unescape(shown)
 
     accepted = cli("compare", base_id, cand_id, "--db", str(db), "--allow-removed-critical", FAILING_CRITICAL)
     assert accepted.exit_code == 0, accepted.stdout + accepted.stderr
