@@ -7,6 +7,7 @@ A provider turns a :class:`CompletionRequest` into a :class:`Completion`, or rai
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -97,9 +98,34 @@ class Provider(Protocol):
     the request (a ``python:`` target's code, a recording a replay target reads) says what with a
     ``cache_identity() -> str`` method, whose value becomes part of every key; one whose answers
     must never be reused sets ``cacheable = False``.
+
+    A call stopped before its answer (Ctrl-C, SIGTERM) counts as in flight, which a provider may still
+    bill, once its request is out. A provider that knows when that is (the HTTP clients, which write it
+    after connecting) says so with ``reports_sent = True`` and calls :func:`request_sent` then; any
+    other remote call counts from when it starts, an in-process one (``max_concurrency``,
+    ``cut_slow_attempts = False``) never.
     """
 
     async def complete(self, request: CompletionRequest) -> Completion: ...
+
+
+# set by the call path around each attempt of a provider with ``reports_sent``
+_ON_SENT: ContextVar[Callable[[], None] | None] = ContextVar("evalkit_on_sent", default=None)
+
+
+def request_sent() -> None:
+    """Tell the call path that the current attempt's request has been written to the provider: from
+    now on it may answer and bill it, so a stop counts it in flight (a no-op outside the call path)."""
+    mark = _ON_SENT.get()
+    if mark is not None:
+        mark()
+
+
+def watching_sent(mark: Callable[[], None]) -> Callable[[], None]:
+    """Have :func:`request_sent` call ``mark`` in this task (and tasks it starts from now on); the
+    returned function undoes it."""
+    token = _ON_SENT.set(mark)
+    return lambda: _ON_SENT.reset(token)
 
 
 # (model string, directory of the suite that asks for it) -> provider

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from evalkit.errors import ProviderError
-from evalkit.providers.base import Completion, CompletionRequest, Provider, get_provider
+from evalkit.providers.base import Completion, CompletionRequest, Provider, get_provider, watching_sent
 from evalkit.providers.concurrency import AttemptDeadlines, ConcurrencyLimit, Outcome
 
 
@@ -133,8 +133,9 @@ class CallStats:
     # parts of the run (Ray shard tasks) that ended before reporting their last calls: the figures
     # above are then lower bounds (evalkit.results.CallCounts.unreported_shards)
     unreported_shards: int = 0
-    # requests sent and not answered (yet): an attempt cancelled with its request out (a stopped run)
-    # stays counted, as a provider may still answer and bill it (CallCounts.in_flight_at_stop)
+    # requests written to a provider and not answered (yet): an attempt cancelled with its request out
+    # (a stopped run) stays counted, as a provider may still answer and bill it; one cancelled while
+    # it connected, queued or slept before a retry never is (CallCounts.in_flight_at_stop)
     unanswered: int = 0
 
 
@@ -279,20 +280,24 @@ class ModelCaller:
         # the one enforced, and a call that ran out of it is not made again (a function's thread
         # cannot be stopped: a pipeline's side effects, or its own paid calls, would repeat)
         grace = 1.0 if cut else 0.0
+        # an attempt stopped unanswered counts in flight (a provider may bill it) once its request is
+        # out: from when the provider says it wrote it, else from its start; an in-process one never
+        watched = cut and getattr(provider, "reports_sent", False)
         attempt = 0
         while True:
             attempt += 1
             generation = await self.limit.acquire()
             deadline = timeout
-            sent = False
+            request_out = _RequestOut(self.stats)
+            unwatch = watching_sent(request_out.sent) if watched else None
             try:
                 # the timeout starts once the provider can take the call, not while it queues for it
                 async with capacity:
                     # counted as it is sent: a call cancelled while queued (a stopped run) made no
                     # request, missed no cache and is no judge call
                     self.stats.requests += 1
-                    self.stats.unanswered += 1
-                    sent = True
+                    if cut and not watched:
+                        request_out.sent()
                     if attempt == 1:
                         self.stats.cache_misses += miss
                         self.stats.judge_calls += judge
@@ -307,7 +312,7 @@ class ModelCaller:
                             provider.complete(timed), timeout=deadline + grace
                         )
             except (ProviderError, asyncio.TimeoutError) as exc:  # wait_for's; TimeoutError on 3.11+
-                self.stats.unanswered -= sent  # answered with an error, or given up on (timed out)
+                request_out.settled()  # answered with an error, or given up on (timed out)
                 error = (
                     exc
                     if isinstance(exc, ProviderError)
@@ -333,9 +338,13 @@ class ModelCaller:
             except BaseException as exc:
                 self.limit.release(generation)
                 # cancelled with its request out (the run stopped): it stays unanswered
-                self.stats.unanswered -= sent and not isinstance(exc, asyncio.CancelledError)
+                if not isinstance(exc, asyncio.CancelledError):
+                    request_out.settled()
                 raise
-            self.stats.unanswered -= 1
+            finally:
+                if unwatch is not None:
+                    unwatch()
+            request_out.settled()
             self.limit.release(generation, Outcome.OK)
             if deadlines is not None:
                 deadlines.record(request.model, time.monotonic() - started)
@@ -360,6 +369,20 @@ class ModelCaller:
             close = getattr(provider, "aclose", None)
             if close is not None:
                 await close()
+
+
+class _RequestOut:
+    """Whether an attempt's request was written to the provider: in ``CallStats.unanswered`` until settled."""
+
+    def __init__(self, stats: CallStats) -> None:
+        self.stats, self.out = stats, False
+
+    def sent(self) -> None:
+        self.stats.unanswered += not self.out
+        self.out = True
+
+    def settled(self) -> None:  # answered, failed, or given up on (timed out)
+        self.stats.unanswered -= self.out
 
 
 def _outcome(error: ProviderError) -> Outcome:

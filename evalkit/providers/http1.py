@@ -26,6 +26,8 @@ from urllib.parse import urlsplit
 
 import httptools
 
+from evalkit.providers.base import request_sent
+
 
 class TransportError(Exception):
     """The connection failed before a whole HTTP response arrived."""
@@ -151,6 +153,7 @@ class Http1Client:
         loop = asyncio.get_running_loop()
         conn = await self._connection(loop)
         waiter = conn.send(f"{self._head}Content-Length: {len(body)}\r\n\r\n".encode("latin-1") + body)
+        request_sent()  # only now: a call stopped while it connected never reached the server
         timer = loop.call_later(timeout, _expire, conn, waiter) if timeout else None
         try:
             response = await waiter

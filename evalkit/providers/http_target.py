@@ -42,6 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from evalkit.errors import ConfigError, ProviderError
 from evalkit.providers.base import Completion, CompletionRequest, Provider, provider, target_hashers
 from evalkit.providers.file_inputs import FileInput, blank_text_layers
+from evalkit.providers.lean_client import sent_trace
 from evalkit.providers.openai_compat import _TRANSIENT_STATUS
 from evalkit.suite.yamlfile import LocatedYaml, load_yaml
 
@@ -272,6 +273,8 @@ class HttpRequestTemplate:
 class HttpTarget:
     """Sends each case to the service and reads the output from its JSON answer."""
 
+    reports_sent = True  # its session's trace calls request_sent() once the request is written
+
     def __init__(self, model: str, base_dir: Path | None = None) -> None:
         self.model = model
         self.path = _config_path(model, base_dir)
@@ -302,7 +305,8 @@ class HttpTarget:
         aiohttp = self._aiohttp
         url, query, body = self.template.render(request.variables or {})
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+            connector = aiohttp.TCPConnector(limit=0)
+            self._session = aiohttp.ClientSession(connector=connector, trace_configs=[sent_trace()])
         timeout = aiohttp.ClientTimeout(total=request.timeout) if request.timeout else None
         start = time.perf_counter()
         try:

@@ -21,7 +21,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from evalkit.errors import ProviderError
-from evalkit.providers.base import Completion, CompletionRequest, without_key
+from evalkit.providers.base import Completion, CompletionRequest, request_sent, without_key
 from evalkit.providers.http1 import Http1Client, TransportError
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ class JsonEndpoint:
             connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
             # trust_env: HTTPS_PROXY / NO_PROXY apply, as they do for litellm's httpx client
             self._session = aiohttp.ClientSession(
-                connector=connector, json_serialize=json.dumps, trust_env=True
+                connector=connector, json_serialize=json.dumps, trust_env=True, trace_configs=[sent_trace()]
             )
         client_timeout = aiohttp.ClientTimeout(total=timeout) if timeout else None
         try:
@@ -75,11 +75,26 @@ class JsonEndpoint:
             self._session = None
 
 
+def sent_trace() -> aiohttp.TraceConfig:
+    """An aiohttp trace that tells the call path when a request's headers are written
+    (:func:`~evalkit.providers.base.request_sent`): a call stopped before that never reached the server."""
+    import aiohttp
+
+    async def written(*_: Any) -> None:
+        request_sent()
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_headers_sent.append(written)
+    return trace
+
+
 _KEY_HEADERS = ("authorization", "x-api-key", "x-goog-api-key")
 
 
 class LeanJsonClient:
     """One vendor protocol over :class:`JsonEndpoint`; subclasses fill in the protocol."""
+
+    reports_sent = True  # its endpoint calls request_sent() once the request is written
 
     def __init__(self, url: str, headers: dict[str, str], model_name: str, price: Price) -> None:
         self.endpoint = JsonEndpoint(url, headers)

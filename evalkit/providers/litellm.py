@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.errors import ProviderError
-from evalkit.providers.base import Completion, CompletionRequest, Provider, provider, without_key
+from evalkit.providers.base import (
+    Completion,
+    CompletionRequest,
+    Provider,
+    provider,
+    request_sent,
+    without_key,
+)
 from evalkit.providers.lean_vendors import api_key_from_environment, lean_client, serves
 from evalkit.providers.prices import priced_call, service_tier
 from evalkit.providers.tool_calls import tool_calls_text
@@ -44,6 +51,9 @@ class LitellmProvider:
     (:mod:`evalkit.providers.lean_vendors`), priced from litellm's price map; litellm itself is then
     never imported (~6 s, ~160 MB).
     """
+
+    # a lean client says when its request is written; litellm does not, so its calls count from the start
+    reports_sent = True
 
     def __init__(self, model: str) -> None:
         self.model = model
@@ -93,6 +103,7 @@ class LitellmProvider:
         if request.api_key_env:
             kwargs["api_key"] = os.environ.get(request.api_key_env)  # litellm sends it as a header
         start = time.perf_counter()
+        request_sent()
         try:
             response = await self.litellm.acompletion(
                 model=request.model, messages=request.messages, num_retries=0, **kwargs

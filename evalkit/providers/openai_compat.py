@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from evalkit.errors import ProviderError
 from evalkit.providers.base import Completion, CompletionRequest, without_key
 from evalkit.providers.http1 import Http1Client, TransportError
+from evalkit.providers.lean_client import sent_trace
 from evalkit.providers.prices import service_tier
 from evalkit.providers.tool_calls import tool_calls_text
 
@@ -48,6 +49,8 @@ class OpenAICompatClient:
     """POSTs chat completions to ``{api_base}/chat/completions``: over keep-alive HTTP/1.1
     connections of its own for ``http://``, one pooled aiohttp session otherwise."""
 
+    reports_sent = True  # both call request_sent() once the request is written
+
     def __init__(self, api_base: str, model_name: str, api_key: str | None, price: Any) -> None:
         self.url = api_base.rstrip("/") + "/chat/completions"
         self.model_name = model_name  # without the provider prefix, as the server knows it
@@ -64,7 +67,9 @@ class OpenAICompatClient:
 
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
-            self._session = aiohttp.ClientSession(connector=connector, json_serialize=json.dumps)
+            self._session = aiohttp.ClientSession(
+                connector=connector, json_serialize=json.dumps, trace_configs=[sent_trace()]
+            )
         return self._session
 
     async def complete(self, request: CompletionRequest) -> Completion:
