@@ -116,7 +116,7 @@ class CallStats:
     """What the calls of a run cost, for the summary."""
 
     requests: int = 0  # requests sent (attempts), including retries
-    retries: int = 0
+    retries: int = 0  # attempts after a call's first, counted as they are sent (not in their backoff)
     cache_hits: int = 0
     cache_misses: int = 0  # looked up, not found, and sent (not those cancelled while queued)
     failures: int = 0
@@ -301,6 +301,8 @@ class ModelCaller:
                     if attempt == 1:
                         self.stats.cache_misses += miss
                         self.stats.judge_calls += judge
+                    else:  # a retry counts when it is made, not while it waits out its backoff
+                        self.stats.retries += 1
                     if deadlines is not None:  # what the latest calls took, not those before the queue
                         deadline = deadlines.timeout(request.model, attempt, self.retry.max_attempts, timeout)
                     timed = request if request.timeout == deadline else replace(request, timeout=deadline)
@@ -331,7 +333,6 @@ class ModelCaller:
                         )
                     error.attempts = attempt
                     raise error from None
-                self.stats.retries += 1
                 # only this call waits out its Retry-After; the others carry on
                 await asyncio.sleep(self.retry.delay(attempt, error.retry_after, self._rng))
                 continue

@@ -10,7 +10,7 @@ from typing import Any
 from evalkit.providers.base import CompletionRequest
 from evalkit.providers.calls import ModelCaller, RetryPolicy
 from evalkit.providers.concurrency import ConcurrencyLimit
-from evalkit.testing.openai_server import LoopbackOpenAI
+from evalkit.testing.openai_server import Faults, LoopbackOpenAI
 from tests.providers.test_calls import http_client, request
 
 __all__ = ["http_client"]  # the fixture, shared with test_calls
@@ -67,3 +67,13 @@ def test_an_in_process_call_stopped_midway_is_never_in_flight(tmp_path: Path) ->
     req = CompletionRequest(model="python:blocking:answer", messages=[], variables={"question": "q"})
     one_call(c, req, started.exists)
     assert c.stats.requests == 1 and c.stats.unanswered == 0
+
+
+def test_a_call_stopped_in_its_retry_backoff_made_no_retry() -> None:
+    """Answered 429 with a long Retry-After, the call waits before its second request: stopped then,
+    it sent one request, which was answered, and no retry."""
+    with LoopbackOpenAI(fault_plan=lambda body, seen: "429", faults=Faults(retry_after=300)) as server:
+        c = ModelCaller(limit=ConcurrencyLimit(1, maximum=1, adaptive=False), seed=1)
+        one_call(c, request(server), lambda: c.stats.rate_limited > 0)
+        assert server.stats.requests == 1
+    assert (c.stats.requests, c.stats.retries, c.stats.unanswered) == (1, 0, 0)
