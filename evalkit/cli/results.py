@@ -73,7 +73,8 @@ def show(
     db: DbOption = None,
 ) -> None:
     """Explain a run's failures: each scorer's reason, and the output against the expected output
-    (and the share of the prompt the provider served from its cache, when it reported one)."""
+    (and the run's tokens, cost and calls, with the share of the prompt the provider served from its
+    cache when it reported one)."""
     from evalkit.analysis.failures import explain_cases
     from evalkit.cli.console import out, pct, print_case
     from evalkit.store import open_store
@@ -90,7 +91,12 @@ def show(
     )
     if not case:
         from evalkit.cli.console import print_prompt_cache
+        from evalkit.report.formatting import calls_text, usage_text
 
+        if settled is not None:  # tokens and cost ("at least" where calls went uncounted), and why
+            out.print(usage_text(settled, stopped=record.status != "complete"))
+            if settled.calls is not None:
+                out.print(calls_text(settled.calls))
         print_prompt_cache({"": record})
         from evalkit.analysis.field_metrics import field_metrics_of_counts
         from evalkit.cli.field_table import print_field_metrics

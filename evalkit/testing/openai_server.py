@@ -199,11 +199,13 @@ class LoopbackOpenAI:
             self._loop.call_soon_threadsafe(release)
 
     async def _stats(self, _request: web.Request) -> web.StreamResponse:
-        """Requests seen and when the first arrived and the last was answered (wall clock)."""
+        """Requests seen, those still unanswered (``in_flight``: hung, or waiting out their latency,
+        whether or not their client still waits), and when the first arrived and the last was answered."""
         stats = self.stats
         return web.json_response(
             {
                 "requests": stats.requests,
+                "in_flight": self._in_flight,
                 "first_request_at": stats.first_request_at,
                 "last_answer_at": stats.last_answer_at,
             }

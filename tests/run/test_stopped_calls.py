@@ -3,13 +3,17 @@ flight, or the calls a killed part made after its last commit, are in no figure.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from evalkit.report.formatting import calls_text, run_cost_cell, usage_text
 from evalkit.store import open_store
@@ -76,6 +80,59 @@ def test_requests_in_flight_at_a_signal_make_the_cost_a_lower_bound_through_resu
     finished = open_store(db).get_run(run.run_id)
     assert finished.status == "complete" and finished.summary is not None
     assert finished.summary.calls is not None and finished.summary.calls.in_flight_at_stop == 2
+
+
+class StallPastABackoff:
+    """A fault plan: answers the first 3 requests, answers the 4th with a 429 (its call then sleeps
+    out the Retry-After, 20 s at most), hangs every later one; ``stalled`` once 3 hang."""
+
+    def __init__(self) -> None:
+        self.seen = 0
+        self.stalled = threading.Event()
+
+    def __call__(self, _body: dict[str, Any], _attempt: int) -> str | None:
+        self.seen += 1
+        if self.seen >= 7:
+            self.stalled.set()
+        return {4: "429"}.get(self.seen, None if self.seen <= 3 else "hang")
+
+
+def server_stats(server: LoopbackOpenAI) -> dict[str, Any]:
+    with urllib.request.urlopen(f"{server.base_url.removesuffix('/v1')}/stats", timeout=30) as answer:
+        stats: dict[str, Any] = json.load(answer)
+    return stats
+
+
+def test_a_run_stopped_by_sigterm_counts_what_the_server_got_and_never_answered(
+    make_suite: Callable[..., Path], tmp_path: Path
+) -> None:
+    """Stopped with three requests hanging at the server, a fourth call sleeping out a 429's
+    Retry-After and the other cases waiting for a slot: in flight are exactly the requests the
+    server received and did not answer, and `evalkit show` says the cost is a lower bound."""
+    db = tmp_path / "r.duckdb"
+    plan = StallPastABackoff()
+    with LoopbackOpenAI(
+        fault_plan=plan, latency=0.05, faults=Faults(hang_seconds=300, retry_after=300)
+    ) as server:
+        suite = priced_suite(make_suite, server)
+        proc = interrupted(
+            ["run", str(suite), "--db", str(db), "--no-progress", "-c", "3"],
+            plan.stalled,
+            "the run",
+            signal.SIGTERM,
+        )
+        assert proc.returncode == 143, proc.stderr
+        received = server_stats(server)  # the process has exited: what it left unanswered stays so
+        (run,) = open_store(db).list_runs()
+        shown = evalkit("show", run.run_id, "--db", str(db))
+    assert run.status == "incomplete" and run.summary is not None and run.summary.calls is not None
+    assert (received["requests"], received["in_flight"]) == (7, 3)
+    assert run.summary.calls.requests == received["requests"]
+    assert run.summary.calls.retries == 0  # the 429'd call's second request was never sent
+    assert run.summary.calls.in_flight_at_stop == received["in_flight"]
+    assert shown.returncode == 0, shown.stderr
+    assert "3 requests were in flight when the run stopped: their cost is not known" in shown.stdout
+    assert " · cost at least $" in shown.stdout, shown.stdout
 
 
 def test_a_run_resumed_after_kill_9_says_its_figures_are_lower_bounds(
