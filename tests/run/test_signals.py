@@ -16,8 +16,8 @@ from evalkit.run.runner import RunOptions
 from evalkit.run.shape import recorded_options
 from evalkit.run.signals import repeated_options
 from evalkit.store import open_store
-from evalkit.testing.openai_server import LoopbackOpenAI, echo_responder
-from tests.conftest import interrupted, loopback_suite
+from evalkit.testing.openai_server import Faults, LoopbackOpenAI, echo_responder
+from tests.conftest import StallAfter, interrupted, loopback_suite
 from tests.runs import run_record
 
 CASES = [
@@ -104,12 +104,14 @@ def test_a_signal_stops_a_run_on_ray_as_it_stops_a_local_one(
     """ray.init installs its own SIGTERM handler (sys.exit): the run's own is put back after it, so the
     exit code, the one-line message and the stored gate are those of a local run."""
     pytest.importorskip("ray", reason="Ray tests need the [ray] extra (.ci/setup installs it)")
-    responder = CountingResponder(after=4)
+    # four answers, then every request hangs: the run cannot finish before the signal (with answers
+    # that only came slowly, a loaded machine's Ray run sometimes did)
+    plan = StallAfter(answered=4, in_flight=2)
     db = tmp_path / "r.duckdb"
-    with LoopbackOpenAI(latency=0.3, responder=responder) as server:
+    with LoopbackOpenAI(fault_plan=plan, faults=Faults(hang_seconds=300)) as server:
         suite = make_suite(loopback_suite(server.base_url, scorers="  - name: json_fields\n"), CASES)
         args = ["run", str(suite), "--db", str(db), "--no-progress", "-c", "2", "--ray", "local"]
-        proc = interrupted(args, responder.answered, "the run", signum, wait=120)
+        proc = interrupted(args, plan.stalled, "the run", signum, wait=120)
         stderr = proc.stderr
     assert proc.returncode == code, stderr
     # Ray prints its own notice on starting a session (a run that is not stopped prints it too)
