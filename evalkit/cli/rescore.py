@@ -16,7 +16,10 @@ def rescore(
         "latest", metavar="RUN", help="Run whose stored outputs to score: id, unique prefix or 'latest'."
     ),
     suite: Path | None = typer.Option(
-        None, "--suite", help="Suite whose scorers to apply (default: the run's suite file, as it is now)."
+        None,
+        "--suite",
+        help="Suite whose scorers to apply (default: the run's suite file, refused if it is not found "
+        "or has changed since the run).",
     ),
     db: DbOption = None,
     concurrency: int = typer.Option(4, "--concurrency", "-c", min=1, help="Cases scored at once."),

@@ -27,7 +27,9 @@ from evalkit.run.call_plan import uncounted_models, unmetered, unpriced_models
 from evalkit.run.evaluate import scored_result
 from evalkit.run.summary import judged_summary
 from evalkit.store import Store
+from evalkit.store.opening import database_file
 from evalkit.suite.loading import Suite, load_suite
+from evalkit.suite.recorded import locate_run_suite
 from evalkit.suite.spec import ScorerSpec
 
 BATCH = 200
@@ -139,20 +141,21 @@ async def execute_rescore(
     on_result: Callable[[CaseResult], None] | None = None,
 ) -> RescoreOutcome:
     """Score the stored outputs of ``run_ref`` with the scorers of ``suite_path`` (default: the suite
-    file the run came from, as it is now) and store the results as a new, linked run. The judges'
+    file the run came from, refused unless it is as it was for that run: :func:`locate_run_suite`) and store the results as a new, linked run. The judges'
     answers come from the response cache as a run's do (``use_cache=False``: asked again)."""
     parent = await asyncio.to_thread(store.get_run, run_ref)
-    path = suite_path or parent.suite_path
-    if not path:
-        raise UsageError(f"run {parent.run_id} records no suite file; pass --suite")
-    suite = load_suite(path)
+    if suite_path:
+        suite, recorded = load_suite(suite_path), None
+    else:  # the run's own suite, unchanged: another file of that path, or the suite edited, is refused
+        suite = locate_run_suite(parent, database_file(store), instead="pass --suite PATH")
+        recorded = parent.suite_path
     carried = {c.id: c.scorers for c in suite.iter_cases() if c.scorers}
     results = await asyncio.to_thread(lambda: list(stored_results(store, parent, carried)))
     if not results:
         raise UsageError(f"run {parent.run_id} has no stored outputs to re-score")
     run = RunRecord.new(
         suite_name=suite.name,
-        suite_path=str(suite.path),
+        suite_path=recorded or str(suite.path),  # as the parent recorded it: the same file
         suite_hash=suite.source_hash,
         prompt_version=parent.prompt_version,
         prompt_hash=parent.prompt_hash,

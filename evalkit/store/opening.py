@@ -84,3 +84,10 @@ def _backend(db: str | Path | None, must_exist: bool, option: str) -> Any:
             f"EVALKIT_LOCK_TIMEOUT={setting!r}: give the seconds to wait for a locked database, e.g. 120"
         ) from None
     return DuckDBBackend(path, lock_timeout=timeout, option=option, existing=must_exist)
+
+
+def database_file(store: Store) -> Path | None:
+    """The DuckDB file ``store`` reads (None for PostgreSQL): a run's recorded suite path may be read
+    from the directory holding its ``.evalkit/`` (:func:`evalkit.suite.recorded.suite_candidates`)."""
+    path = getattr(store.backend, "path", None)
+    return Path(path) if path is not None else None

@@ -26,7 +26,8 @@ TABLES: dict[str, TableDoc] = {
         columns={
             "run_id": "suite name, UTC start time and a random suffix, e.g. `listings-20261127-101500-3fa2`",
             "suite_name": "the suite's `name`",
-            "suite_path": "the suite file the run was made from (`evalkit rescore` reads its scorers again by default)",
+            "suite_path": "the suite file the run was made from, as typed (relative to the directory the run "
+            "was made in; a Ray run's absolute); read again only while its hash is `suite_hash` (docs/runs.md)",
             "suite_hash": "first 12 hex of the SHA-256 of the suite file, its prompts and output schema",
             "prompt_version": "the prompt version run; NULL when the target has no prompt",
             "prompt_hash": "first 12 hex of the SHA-256 of that version's template text",

@@ -62,13 +62,19 @@ def test_rescore_applies_new_scorers_without_calling_the_target(
         parent = open_store(db).get_run()
 
         suite.write_text(loopback_suite(target.base_url, scorers=judge_scorer(judge.base_url)))
-        result = cli("rescore", parent.run_id, "--db", db, "--no-progress")
+        # the suite as edited since the run: named, as the run's own suite file is no longer it
+        result = cli("rescore", parent.run_id, "--suite", str(suite), "--db", db, "--no-progress")
         assert target.stats.requests == target_calls  # not one call to the target
         assert judge.stats.requests == 2
         # the judge's answers are cached like a run's; --no-cache asks again
-        assert cli("rescore", parent.run_id, "--db", db, "--no-progress").exit_code == 1
+        assert (
+            cli("rescore", parent.run_id, "--suite", str(suite), "--db", db, "--no-progress").exit_code == 1
+        )
         assert judge.stats.requests == 2
-        assert cli("rescore", parent.run_id, "--db", db, "--no-progress", "--no-cache").exit_code == 1
+        again = cli(
+            "rescore", parent.run_id, "--suite", str(suite), "--db", db, "--no-progress", "--no-cache"
+        )
+        assert again.exit_code == 1
         assert judge.stats.requests == 4
 
     assert result.exit_code == 1, result.stderr
@@ -121,14 +127,14 @@ def test_rescore_gate_fails_on_a_judge_below_min_kappa_when_asked(
                 target.base_url, scorers=judge_scorer(judge.base_url, "      min_kappa: 0.6\n"), gate=gate
             )
         )
-        warned = cli("rescore", "--db", db, "--no-progress")
+        warned = cli("rescore", "--suite", str(suite), "--db", db, "--no-progress")
         assert warned.exit_code == 0, warned.stderr
         assert "WARNING: judge 'openai/judge' of scorer 'colour'" in warned.stdout
         assert "kappa 0.00 on all 4 labelled items, below min_kappa 0.60" in warned.stdout
 
         strict = judge_scorer(judge.base_url, "      min_kappa: 0.6\n      calibration: fail\n")
         suite.write_text(loopback_suite(target.base_url, scorers=strict, gate=gate))
-        failed = cli("rescore", "--db", db, "--no-progress")
+        failed = cli("rescore", "--suite", str(suite), "--db", db, "--no-progress")
     assert failed.exit_code == 1
     assert "Gate FAILED" in failed.stdout and "below min_kappa 0.60" in failed.stdout
 

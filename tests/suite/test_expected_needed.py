@@ -261,7 +261,7 @@ def test_rescore_never_passes_a_verified_case_without_expected_on_the_other_scor
 
     path.write_text(suite_yaml.format(scorers=contains + "  - name: fuzzy\n"))
     assert cli("run", str(path), "--db", str(tmp_path / "x.duckdb"), "--no-progress").exit_code == 2
-    result = cli("rescore", parent, "--db", db, "--no-progress")
+    result = cli("rescore", parent, "--suite", str(path), "--db", db, "--no-progress")  # as edited
     assert "Cases 2: 1 passed, 0 failed, 1 error ·" in result.stdout, result.stdout
     assert "b [error] fuzzy: could not score (case has no expected output)" in result.stdout
     assert result.exit_code == 3  # 1 of 2 cases could not be judged: no quality verdict
@@ -272,10 +272,10 @@ def test_rescore_never_passes_a_verified_case_without_expected_on_the_other_scor
     # a failure on another scorer stands under case_pass: all, whatever the comparison would say
     failing = "  - name: contains\n    args: {value: nowhere}\n  - name: fuzzy\n"
     path.write_text(suite_yaml.format(scorers=failing))
-    failed = cli("rescore", parent, "--db", db, "--no-progress")
+    failed = cli("rescore", parent, "--suite", str(path), "--db", db, "--no-progress")
     assert failed.exit_code == 1 and "Cases 2: 0 passed, 2 failed, 0 errors" in failed.stdout
     # their weighted mean alone is no verdict either: the missing score could lift it
     path.write_text(suite_yaml.format(scorers=failing) + "gate: {case_pass: weighted}\n")
-    assert cli("rescore", parent, "--db", db, "--no-progress").exit_code == 3
+    assert cli("rescore", parent, "--suite", str(path), "--db", db, "--no-progress").exit_code == 3
     store = open_store(db)
     assert store.case_results(store.get_run("latest").run_id)["verdict"].tolist()[1] == "error"
