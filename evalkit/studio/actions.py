@@ -16,7 +16,6 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
 from evalkit.errors import EvalkitError
-from evalkit.store.browse import suite_paths
 from evalkit.store.growth import GrowthStore
 from evalkit.store.labels import GRADES, HumanLabel, LabelStore, output_hash
 from evalkit.store.values import utcnow
@@ -138,13 +137,24 @@ def _label_expected(
     )
 
 
-def _suite(studio: Studio, name: str) -> Any:
-    from evalkit.suite.loading import load_suite
+def _suite(studio: Studio, run: Any) -> Any:
+    """The suite ``run`` was made from, unchanged since (a file of the same path elsewhere, or the
+    suite edited, would take the change in another case file than the run's)."""
+    from evalkit.store.opening import database_file
+    from evalkit.suite.recorded import RunSuiteError, locate_run_suite
 
-    path = suite_paths(studio.store).get(name)
-    if path is None:
+    try:
+        return locate_run_suite(run, database_file(studio.store))
+    except RunSuiteError as exc:
+        raise BadForm(exc.one_line()) from None
+
+
+def _newest_run(studio: Studio, name: str) -> Any:
+    """The newest run of suite ``name``: where its suite file is recorded."""
+    runs = studio.store.list_runs(suite=name, limit=1) if name else []
+    if not runs:
         raise BadForm(f"no stored run says where suite {name!r} lives")
-    return load_suite(path)
+    return runs[0]
 
 
 def _json_field(form: dict[str, str], name: str) -> Any:
@@ -163,7 +173,7 @@ def _correct(studio: Studio, form: dict[str, str]) -> Response:
     run, case_id, epoch, text = _output(studio, form)
     expected = _json_field(form, "expected")
     note = form.get("note", "")[:4000]
-    suite = _suite(studio, run.suite_name)
+    suite = _suite(studio, run)
     correct_expected(suite, case_id, expected, corrector=studio.grader, run_id=run.run_id, note=note)
     _label_expected(studio, run, case_id, epoch, text, "fixed", note)
     return _back_to_case(run.run_id, case_id)
@@ -176,7 +186,7 @@ def _candidate(studio: Studio, form: dict[str, str]) -> Response:
     action, candidate_id = form.get("action"), form.get("id", "")
     if action not in ("accept", "edit", "reject"):
         raise BadForm("action must be accept, edit or reject")
-    suite = _suite(studio, form.get("suite", ""))
+    suite = _suite(studio, _newest_run(studio, form.get("suite", "")))
     growth = GrowthStore(studio.store)
     found = growth.candidates(suite.name, ids=[candidate_id])
     if not found:

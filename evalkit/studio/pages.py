@@ -12,6 +12,7 @@ from evalkit.errors import EvalkitError
 from evalkit.store import browse
 from evalkit.store.browse import CaseQuery
 from evalkit.store.labels import LabelStore, output_hash
+from evalkit.store.opening import database_file
 from evalkit.studio.queue import review_queue
 from evalkit.studio.state import studio_of
 from evalkit.studio.views import (
@@ -24,6 +25,7 @@ from evalkit.studio.views import (
     prompt_messages,
     run_row,
 )
+from evalkit.suite.recorded import run_suite_note
 
 FILTERS = ("verdict", "scorer", "field", "tag", "source", "q")
 MAX_OFFSET = 2**62  # the database's offsets are 64-bit
@@ -140,7 +142,9 @@ async def case_page(request: Request) -> Response:
         if label.kind == "graded" and label.scorer is None:
             current.setdefault(label.output_hash, label)
     flagged = next((lab for lab in labels if lab.kind == "expected"), None)
-    messages, prompt_note = prompt_messages(run, detail["input"])
+    # the run's suite, unchanged since: its prompt, and the case file a correction rewrites
+    suite, suite_note = run_suite_note(run, database_file(studio.store))
+    messages, prompt_note = prompt_messages(run, detail["input"], suite, suite_note)
     return studio.render(
         request,
         "case.html.j2",
@@ -158,7 +162,8 @@ async def case_page(request: Request) -> Response:
         messages=messages,
         prompt_note=prompt_note,
         history=browse.case_history(studio.store, run, case_id),
-        correctable=detail["source"] == "golden" and run.suite_name in browse.suite_paths(studio.store),
+        correctable=detail["source"] == "golden" and suite is not None,
+        suite_note=suite_note if detail["source"] == "golden" else "",
     )
 
 

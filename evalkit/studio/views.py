@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 from typing import Any
 
 from evalkit.errors import EvalkitError
@@ -12,6 +11,7 @@ from evalkit.report.formatting import cases_cell, milliseconds, run_cost_cell, u
 from evalkit.results import RunRecord
 from evalkit.store.labels import output_hash
 from evalkit.studio.diffs import as_text, word_diff
+from evalkit.suite.loading import Suite
 
 PAGE_SIZE = 50
 
@@ -61,26 +61,25 @@ def run_row(run: RunRecord, prf: dict[str, float | None] | None) -> dict[str, An
     }
 
 
-def prompt_messages(run: RunRecord, variables: dict[str, Any]) -> tuple[list[dict[str, str]], str]:
-    """The run's prompt rendered for one case (as the suite's template is now), and a note on its source."""
-    from evalkit.suite.prompts import load_prompt
-
+def prompt_messages(
+    run: RunRecord, variables: dict[str, Any], suite: Suite | None, why: str
+) -> tuple[list[dict[str, str]], str]:
+    """The run's prompt rendered for one case from the run's suite, found unchanged (``why`` not:
+    :func:`evalkit.suite.recorded.run_suite_note`), and a note on its source or why there is none."""
     version = run.prompt_version
     rel = run.config.get("target", {}).get("prompts", {}).get(version) if version else None
     if not version or not rel or not run.suite_path:
         return [], "this run recorded no prompt template"
-    path = Path(run.suite_path).parent / rel
+    if suite is None:
+        return [], why
+    prompt = suite.prompts.get(version)
+    if prompt is None:
+        return [], f"suite {suite.name!r} has no prompt version {version!r}"
     try:
-        prompt = load_prompt(version, path)
         messages = prompt.render(variables)
     except EvalkitError as exc:
         return [], exc.one_line()
-    note = str(path)
-    if run.prompt_hash and prompt.hash != run.prompt_hash:
-        note += (
-            f" changed since this run (hash {run.prompt_hash} then, {prompt.hash} now): shown as it is now"
-        )
-    return messages, note
+    return messages, str(suite.base_dir / rel)
 
 
 def epoch_latency(output: dict[str, Any]) -> str:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from evalkit.results import RunRecord
 from evalkit.store import Store
+from evalkit.suite.loading import load_suite
 from tests.runs import Outcome, run_record, store_run
 
 SCRIPT = "<script>window.__pwned = 1; document.title = 'pwned-script'</script>"
@@ -13,12 +14,17 @@ IMG = "<img src=x onerror=\"document.title='pwned-img';document.documentElement.
 PROMPT = "[system]\nAnswer in JSON. <b>bold</b> is not markup here.\n[user]\n{{ question }}\n"
 
 
-def payload_runs(store: Store, root: Path, n: int = 30) -> tuple[RunRecord, RunRecord]:
-    """Run A (prompt v1) and run B (prompt v2) of a suite written under ``root``; B breaks cases 0-5."""
+def payload_runs(
+    store: Store, root: Path, n: int = 30, suite_yaml: str | None = None
+) -> tuple[RunRecord, RunRecord]:
+    """Run A (prompt v1) and run B (prompt v2) of a suite written under ``root``; B breaks cases 0-5.
+    ``suite_yaml``: a loadable suite file (its case files written already), whose hash the runs
+    record as a real run's would; without it, a suite file that does not load."""
     (root / "prompts").mkdir(parents=True, exist_ok=True)
     (root / "prompts" / "v1.j2").write_text(PROMPT)
     (root / "prompts" / "v2.j2").write_text(PROMPT.replace("JSON.", "JSON, carefully."))
-    (root / "suite.yaml").write_text("name: s\n")
+    (root / "suite.yaml").write_text(suite_yaml or "name: s\n")
+    suite_hash = load_suite(root / "suite.yaml").source_hash if suite_yaml else ""
     config = {"target": {"prompts": {"v1": "prompts/v1.j2", "v2": "prompts/v2.j2"}}, "gate": {}}
 
     def record(run_id: str, prompt: str, minutes: int) -> RunRecord:
@@ -28,6 +34,7 @@ def payload_runs(store: Store, root: Path, n: int = 30) -> tuple[RunRecord, RunR
         return run_record(run_id, prompt=prompt, minutes=minutes).model_copy(
             update={
                 "suite_path": str(root / "suite.yaml"),
+                "suite_hash": suite_hash,
                 "config": config,
                 "prompt_hash": hashlib.sha256(text.encode()).hexdigest()[:12],
             }

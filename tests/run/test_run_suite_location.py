@@ -1,4 +1,4 @@
-"""A stored run's suite file, found again by a later command (`evalkit rescore`, ...) from the
+"""A stored run's suite file, found again by a later command (`evalkit rescore`, the studio) from the
 path the run recorded as typed, and used only while its hash is the run's: another directory's
 suite of the same path, or the suite edited since, is refused or said, never used silently."""
 
@@ -9,7 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from starlette.testclient import TestClient
+
 from evalkit.store import open_store
+from evalkit.studio.app import create_app
 from evalkit.testing.openai_server import LoopbackOpenAI
 from tests.conftest import loopback_suite, one_error_line, write_cases
 
@@ -98,3 +102,26 @@ def test_a_default_database_finds_the_suite_from_the_directory_holding_its_evalk
         lost = evalkit(project / "sub", "rescore", run_id, "--db", str(tmp_path / "moved.duckdb"))
     line = one_error_line(lost, 2, f"suite/suite.yaml: the suite file of run {run_id} is not found")
     assert "from this directory" in line
+
+
+def test_the_studio_started_elsewhere_shows_neither_prompt_nor_correction_of_another_suite(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`evalkit view` started in a directory holding another `suite/suite.yaml` showed that suite's
+    prompt as the run's and offered to rewrite that suite's case file."""
+    db = str(tmp_path / "r.duckdb")
+    with LoopbackOpenAI() as server:
+        project = write_suite(tmp_path / "project", server.base_url, "RIGHT PROMPT")
+        elsewhere = write_suite(tmp_path / "elsewhere", server.base_url, "WRONG PROMPT")
+        run_id = run_in(project, "--db", db)
+
+    def case_page(cwd: Path) -> str:
+        monkeypatch.chdir(cwd)
+        client = TestClient(create_app(open_store(db), grader="ann"), base_url="http://127.0.0.1")
+        return client.get(f"/runs/{run_id}/case", params={"id": "red"}).text
+
+    here = case_page(project)
+    assert "RIGHT PROMPT red" in here and 'class="correct-form"' in here
+    there = case_page(elsewhere)
+    assert "WRONG PROMPT" not in there and 'class="correct-form"' not in there
+    assert 'id="suite-note"' in there and "is not the suite run" in there

@@ -60,9 +60,9 @@ def build_studio_data(base: Path, db: str | None = None) -> StudioData:
     db = db or str(base / "studio.duckdb")
     store = open_store(db)
     root = base / "suite"
-    payload_runs(store, root)
-    (root / "suite.yaml").write_text(SUITE_YAML, encoding="utf-8")
+    root.mkdir(parents=True, exist_ok=True)
     (root / "cases.jsonl").write_bytes(case_lines())
+    payload_runs(store, root, suite_yaml=SUITE_YAML)  # the runs' own suite, as they recorded it
     GrowthStore(store).add_candidates(
         [
             Candidate(
