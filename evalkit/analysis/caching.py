@@ -10,7 +10,6 @@ texts here are empty for them, so the CLI and the reports stay quiet.
 from __future__ import annotations
 
 from itertools import islice
-from pathlib import Path
 
 from evalkit.errors import EvalkitError
 from evalkit.results import RunRecord, RunSummary
@@ -77,15 +76,16 @@ def compare_text(a: RunSummary | None, b: RunSummary | None) -> str:
 def stable_prefix_share(run: RunRecord) -> float | None:
     """The share of the run's prompt that ``evalkit lint`` estimates is identical for every case (its
     cache-stable prefix), from the suite file the run was made from; None when that cannot be had
-    faithfully: no prompt, the suite file is gone or no longer loads, or the prompt has changed since."""
-    path = Path(run.suite_path) if run.suite_path else None
-    if run.prompt_version is None or path is None or not path.is_file():
+    faithfully: no prompt, or the run's suite file is not found unchanged from this directory."""
+    if run.prompt_version is None:
         return None
     from evalkit.suite.lint import SAMPLE_CASES, prefix_stats
-    from evalkit.suite.loading import load_suite
+    from evalkit.suite.recorded import run_suite_note
 
+    suite, _ = run_suite_note(run)  # the run's suite file, unchanged since, or no estimate
+    if suite is None:
+        return None
     try:
-        suite = load_suite(path)
         prompt = suite.prompts.get(run.prompt_version)
         if prompt is None or prompt.hash != run.prompt_hash:
             return None

@@ -38,6 +38,7 @@ from evalkit.report.formatting import gate_outcome, metric_cells, milliseconds
 from evalkit.report.input_files import input_file_views
 from evalkit.report.pairwise import pairwise_view
 from evalkit.results import RunRecord
+from evalkit.store.opening import database_file
 from evalkit.store.pairwise import PairwiseStore
 
 if TYPE_CHECKING:
@@ -83,31 +84,44 @@ def load_run_view(store: Store, record: RunRecord, key: str) -> RunView:
     epochs = int(frame["epoch"].max()) + 1 if len(frame) else 1
     if record.summary is not None:  # a run stopped early may hold fewer epochs than it asked for
         epochs = max(epochs, record.summary.repeat)
-    return RunView(record, key, frame, scores, fields, prompt_text(record), epochs)
+    return RunView(record, key, frame, scores, fields, prompt_text(record, database_file(store)), epochs)
 
 
-def prompt_text(run: RunRecord) -> PromptText:
-    """The run's prompt template, read from the suite on disk and checked against the hash the run recorded."""
+def prompt_text(run: RunRecord, db_file: Path | None = None) -> PromptText:
+    """The run's prompt template, from the run's suite file found unchanged
+    (:func:`evalkit.suite.recorded.locate_run_suite`), or else the template at its recorded path when
+    its hash is the one the run recorded; otherwise no text and why."""
+    from evalkit.suite.recorded import run_suite_note, suite_candidates
+
     version, recorded = run.prompt_version, run.prompt_hash
     if version is None:
         return PromptText(version, recorded, None, "no prompt (a python:, http: or replay: target)")
     rel = run.config.get("target", {}).get("prompts", {}).get(version)
     if not rel or not run.suite_path:
         return PromptText(version, recorded, None, "the run did not record where its template was")
-    path = Path(run.suite_path).parent / rel
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError:
-        return PromptText(version, recorded, None, f"template {path} is no longer there")
-    now = hashlib.sha256(text.encode()).hexdigest()[:12]
-    if recorded and now != recorded:
-        return PromptText(
-            version,
-            recorded,
-            text,
-            f"{path} changed since this run (hash {recorded} then, {now} now): shown as it is now",
-        )
-    return PromptText(version, recorded, text, str(path))
+    suite, why = run_suite_note(run, db_file)
+    roots = (
+        [suite.base_dir]
+        if suite is not None
+        else [r / Path(run.suite_path).parent for r in suite_candidates(run.suite_path, db_file)]
+    )
+    for root in roots:
+        path = root / rel
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError:
+            continue
+        now = hashlib.sha256(text.encode()).hexdigest()[:12]
+        if recorded and now != recorded:  # not the run's: its text would pass for the run's prompt
+            return PromptText(
+                version,
+                recorded,
+                None,
+                f"{path} is not this run's template (hash {recorded} then, {now} now: edited since, or "
+                "another suite's)",
+            )
+        return PromptText(version, recorded, text, str(path))
+    return PromptText(version, recorded, None, why or f"template {rel} is not found beside the run's suite")
 
 
 def build_context(

@@ -50,10 +50,13 @@ def test_cached_tokens_without_a_cache_read_price_say_so() -> None:
 
 
 def run_of(suite_path: Path, prompt_hash: str | None) -> RunRecord:
+    """A run of the suite file as it is (its hash), unless the file is gone."""
+    suite_hash = load_suite(suite_path).source_hash if suite_path.is_file() else "0123456789ab"
     return RunRecord(
         run_id="r",
         suite_name="s",
         suite_path=str(suite_path),
+        suite_hash=suite_hash,
         prompt_version="v1",
         prompt_hash=prompt_hash,
         model="openai/x",
@@ -74,4 +77,7 @@ def test_the_estimate_comes_from_the_suite_file_while_its_prompt_is_unchanged(
     )
     assert stable_prefix_share(run_of(path, "0123456789ab")) is None  # the prompt changed since the run
     assert stable_prefix_share(run_of(path.parent / "gone.yaml", prompt_hash)) is None
+    edited = run_of(path, prompt_hash)
+    path.write_text(path.read_text() + "# edited since the run\n")  # another suite file than the run's
+    assert stable_prefix_share(edited) is None
     assert estimate_text(run_of(path, prompt_hash), RunSummary(cached_prompt_tokens=0)) == ""

@@ -86,10 +86,10 @@ def test_single_run_report_and_cli(
     pair = cli("report", "run-a", "--compare", "run-b", "--db", str(tmp_path / "r.duckdb"))
     assert pair.stdout.strip() == "report written to reports/run-a-vs-run-b.html"
     assert cli("report", "run-a", "--compare", "run-a", "--db", str(tmp_path / "r.duckdb")).exit_code == 2
-    # a prompt edited since the run is shown as it is now, and said to have changed
+    # a prompt edited since the run is shown as it is now, and said not to be the run's
     (tmp_path / "suite" / "prompts" / "v1.j2").write_text("[user]\nchanged {{ question }}\n")
     cli("report", "run-a", "--out", "edited.html", "--db", str(tmp_path / "r.duckdb"))
-    assert "changed since this run" in (tmp_path / "edited.html").read_text()
+    assert "is not this run&#39;s template" in (tmp_path / "edited.html").read_text()
 
 
 def test_field_metrics_table_lists_every_field_with_micro_row(html: str) -> None:

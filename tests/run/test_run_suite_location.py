@@ -125,3 +125,19 @@ def test_the_studio_started_elsewhere_shows_neither_prompt_nor_correction_of_ano
     there = case_page(elsewhere)
     assert "WRONG PROMPT" not in there and 'class="correct-form"' not in there
     assert 'id="suite-note"' in there and "is not the suite run" in there
+
+
+def test_a_report_made_elsewhere_shows_no_other_suites_prompt_as_the_runs(tmp_path: Path) -> None:
+    """`evalkit report RUN` started in a directory holding another `suite/suite.yaml` showed that
+    suite's template in the run's prompt section."""
+    db = str(tmp_path / "r.duckdb")
+    with LoopbackOpenAI() as server:
+        project = write_suite(tmp_path / "project", server.base_url, "RIGHT PROMPT")
+        elsewhere = write_suite(tmp_path / "elsewhere", server.base_url, "WRONG PROMPT")
+        run_id = run_in(project, "--db", db)
+    assert evalkit(project, "report", run_id, "--db", db, "--out", "here.html").returncode == 0
+    assert "RIGHT PROMPT" in (project / "here.html").read_text()
+    made = evalkit(elsewhere, "report", run_id, "--db", db, "--out", "there.html")
+    assert made.returncode == 0, made.stderr
+    there = (elsewhere / "there.html").read_text()
+    assert "WRONG PROMPT" not in there and "is not this run&#39;s template" in there
