@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -77,23 +78,27 @@ def merge(
         failures = explain_cases(store, m.run.run_id, limit=SUMMARY_FAILURES)
         print_summary(m.run, m.summary, failures, SUMMARY_FAILURES, decided_later=reference is not None)
     from evalkit.gate.cells import RunVerdict, gate_on_baseline, worst_exit_code
+    from evalkit.store.opening import database_file
+    from evalkit.suite.recorded import judge_dir
     from evalkit.suite.spec import GateSpec
 
-    verdicts = [
-        RunVerdict(run=m.run, gate=m.decision)
-        if reference is None
+    def verdict(m: Any) -> RunVerdict:
+        if reference is None:
+            return RunVerdict(run=m.run, gate=m.decision)
         # the regression gate reads only the suite's gate, which each run stores with its config
-        else gate_on_baseline(
+        gate = GateSpec.model_validate(m.run.config.get("gate", {}))
+        judge = gate.pairwise.judge if gate.pairwise is not None else None
+        return gate_on_baseline(
             store,
-            GateSpec.model_validate(m.run.config.get("gate", {})),
+            gate,
             m.run,
             m.decision,
             reference,
-            base_dir=Path(m.run.suite_path).parent if m.run.suite_path else None,
+            base_dir=judge_dir(m.run, database_file(store), judge) if judge else None,
             allow_removed_critical=allow_removed_critical or [],
         )
-        for m in merged
-    ]
+
+    verdicts = [verdict(m) for m in merged]
     if baseline or summary_md:
         from evalkit.cli.compare import print_verdicts
 

@@ -175,7 +175,10 @@ def judge_runs(
         verdict=method,
         api_base=api_base or (spec.api_base if spec is not None else None),
     )
-    base_dir = Path(run_b.suite_path).parent if run_b.suite_path else None
+    from evalkit.store.opening import database_file
+    from evalkit.suite.recorded import judge_dir
+
+    base_dir = judge_dir(run_b, database_file(store), model)
     bar = progress_bar()
     task = bar.add_task(f"pairwise judge {model}, both orders", total=None)
     with bar:

@@ -167,6 +167,13 @@ def _scheme(model: str) -> str | None:
     return scheme if sep and "/" not in scheme else None
 
 
+def reads_files(model: str) -> bool:
+    """Whether a model string goes to a provider of its own scheme (``python:``, ``http:``, ``replay:``,
+    a plugin's), which may read files relative to the suite's directory; a vendor model reads none."""
+    scheme = _scheme(model)
+    return scheme is not None and scheme != "litellm" and providers.get(scheme) is not None
+
+
 def needs_prompt(model: str) -> bool:
     """Whether a target renders the suite's prompt (a model) or takes the case's variables (``python:``,
     ``http:``, ``replay:``)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from evalkit.errors import EvalkitError, UsageError
+from evalkit.providers.base import reads_files
 from evalkit.results import RunRecord
 from evalkit.suite.loading import Suite, load_suite
 
@@ -83,3 +84,17 @@ def run_suite_note(run: RunRecord, db_file: Path | None = None) -> tuple[Suite |
         return locate_run_suite(run, db_file), ""
     except RunSuiteError as exc:
         return None, exc.one_line()
+
+
+def judge_dir(run: RunRecord, db_file: Path | None, model: str) -> Path | None:
+    """The directory a judge ``model`` of ``run`` reads its files from: the run's suite's, found
+    unchanged. A vendor model reads none, so it goes on without the suite (None); one whose provider
+    may read files (``python:``, a plugin's) is refused rather than read from another directory."""
+    try:
+        return locate_run_suite(run, db_file).base_dir
+    except RunSuiteError as exc:
+        if not reads_files(model):
+            return None
+        raise RunSuiteError(
+            f"judge {model} reads its files from the run's suite directory: {exc.message}", path=exc.path
+        ) from None
