@@ -141,8 +141,9 @@ async def execute_rescore(
     on_result: Callable[[CaseResult], None] | None = None,
 ) -> RescoreOutcome:
     """Score the stored outputs of ``run_ref`` with the scorers of ``suite_path`` (default: the suite
-    file the run came from, refused unless it is as it was for that run: :func:`locate_run_suite`) and store the results as a new, linked run. The judges'
-    answers come from the response cache as a run's do (``use_cache=False``: asked again)."""
+    file the run came from, refused unless it is as it was for that run: :func:`locate_run_suite`)
+    and store the results as a new, linked run. The judges' answers come from the response cache as
+    a run's do (``use_cache=False``: asked again)."""
     parent = await asyncio.to_thread(store.get_run, run_ref)
     if suite_path:
         suite, recorded = load_suite(suite_path), None
