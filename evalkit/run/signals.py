@@ -24,6 +24,7 @@ from pathlib import Path
 from evalkit.errors import EvalkitError, ExitCode
 from evalkit.results import GateDecision, RunRecord, RunSummary
 from evalkit.store import Store, resolve_db
+from evalkit.store.opening import database_file
 
 EXIT_CODES = {signal.SIGINT: ExitCode.INTERRUPTED, signal.SIGTERM: ExitCode.TERMINATED}
 
@@ -222,7 +223,7 @@ def db_argument(store: Store) -> str | None:
     """The ``--db`` a command needs to find this store again (None: the default one, which
     ``$EVALKIT_DB`` may name). A PostgreSQL URL is given with its password masked (``***``): never
     printed, nor stored in a run's gate reasons."""
-    path = getattr(store.backend, "path", None)
+    path = database_file(store)
     location = str(path) if path is not None else getattr(store.backend, "url", None)
     if location is None or location == resolve_db(None):
         return None
