@@ -1,5 +1,6 @@
-"""Keep-alive HTTP/1.1 POSTs to one plain-``http://`` server: the transport of the fast path for
-local inference servers (vLLM, llama.cpp's server, Ollama's /v1, the loopback test server).
+"""Keep-alive HTTP/1.1 POSTs to one ``http://`` or ``https://`` server: the transport of the fast
+path, for local inference servers (vLLM, llama.cpp's server, Ollama's /v1, the loopback test server)
+and the vendors' own HTTPS endpoints.
 
 At thousands of calls a minute the HTTP client is most of a run's CPU. Against a loopback server on
 2 cores, aiohttp's client spends ~0.45 ms of the event loop's time per request inside a full run
@@ -7,17 +8,23 @@ At thousands of calls a minute the HTTP client is most of a run's CPU. Against a
 request line and headers itself and hands the response to ``httptools`` (llhttp, the C parser
 uvicorn uses), ~0.1 ms. That is what brings a 0 ms-latency run under 1 ms per case. It does one
 thing: POST a body, read one response (Content-Length, chunked, or until close), keep the
-connection for the next request when the server allows it. Anything else — TLS, proxies,
-redirects — stays with aiohttp, which :mod:`evalkit.providers.openai_compat` uses for ``https://``.
+connection for the next request when the server allows it. For ``https://`` it speaks TLS through
+asyncio with the system's verified default context (``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` apply),
+built once per process on a thread (:func:`tls_context_ahead`). It follows no redirect (a 3xx
+answer is returned as it is). Proxies stay with aiohttp: :func:`lean_transport` says which one
+carries a URL.
 
 Errors: ``TimeoutError`` when ``timeout`` passes; :class:`TransportError` when the connection is
-refused, reset or closed before a whole response arrived, or the bytes are not HTTP. Both leave no
-connection half-used in the pool.
+refused, reset or closed before a whole response arrived, the server's certificate is not
+trusted (not transient), or the bytes are not HTTP. All leave no connection half-used in the pool.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import ssl
+import threading
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -30,7 +37,66 @@ from evalkit.providers.base import request_sent
 
 
 class TransportError(Exception):
-    """The connection failed before a whole HTTP response arrived."""
+    """The connection failed before a whole HTTP response arrived. ``transient``: whether trying
+    again may succeed (not when the server's certificate is not trusted)."""
+
+    def __init__(self, message: str, *, transient: bool = True) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+# aiohttp goes through these (trust_env), as litellm's httpx does; evalkit's own client does not
+PROXY_VARIABLES = ("https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY")
+
+
+def lean_transport(url: str) -> bool:
+    """Whether :class:`Http1Client` carries the calls to ``url``: a plain ``http://`` URL always,
+    an ``https://`` one unless a proxy variable is set (then aiohttp, which honours it and
+    ``NO_PROXY``); with ``EVALKIT_HTTP_CLIENT=aiohttp``, never."""
+    if os.environ.get("EVALKIT_HTTP_CLIENT", "") == "aiohttp":
+        return False
+    if url.startswith("http://"):
+        return True
+    return url.startswith("https://") and not any(os.environ.get(name) for name in PROXY_VARIABLES)
+
+
+class _TlsContext:
+    """The verified client context, built on a thread: loading the system's CA certificates takes
+    ~30 ms, which OpenSSL spends without the GIL, so it overlaps the rest of a run's start-up."""
+
+    def __init__(self) -> None:
+        self.context: ssl.SSLContext | None = None
+        self.error: Exception | None = None
+        self._thread = threading.Thread(target=self._build, name="evalkit-tls", daemon=True)
+        self._thread.start()
+
+    def _build(self) -> None:
+        try:
+            context = ssl.create_default_context()
+            context.set_alpn_protocols(["http/1.1"])
+            self.context = context
+        except Exception as exc:  # an unreadable SSL_CERT_FILE, ...: said at the first connection
+            self.error = exc
+
+    def get(self) -> ssl.SSLContext:
+        self._thread.join()  # at the first connection only, and done by then
+        if self.context is None:
+            raise TransportError(f"cannot load the trusted CA certificates: {self.error}", transient=False)
+        return self.context
+
+
+_tls_lock = threading.Lock()
+_tls_contexts: dict[tuple[str, str], _TlsContext] = {}
+
+
+def tls_context_ahead() -> _TlsContext:
+    """The process's TLS context for the current ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``, its building
+    started now if it was not already."""
+    key = (os.environ.get("SSL_CERT_FILE", ""), os.environ.get("SSL_CERT_DIR", ""))
+    with _tls_lock:
+        if key not in _tls_contexts:
+            _tls_contexts[key] = _TlsContext()
+        return _tls_contexts[key]
 
 
 @dataclass
@@ -128,7 +194,7 @@ class _Connection(asyncio.Protocol):
 
 
 class Http1Client:
-    """POSTs to one ``http://host:port/path`` over a pool of idle keep-alive connections.
+    """POSTs to one ``http(s)://host:port/path`` over a pool of idle keep-alive connections.
 
     Connections open on demand (the caller bounds how many requests are in flight) and are reused
     while the server keeps them alive. A client belongs to the event loop it was first used on; a
@@ -137,10 +203,11 @@ class Http1Client:
 
     def __init__(self, url: str, headers: Mapping[str, str]) -> None:
         parts = urlsplit(url)
-        if parts.scheme != "http" or not parts.hostname:
-            raise ValueError(f"not a plain-HTTP URL: {url}")
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"not an http:// or https:// URL: {url}")
         self.host = parts.hostname
-        self.port = parts.port or 80
+        self.port = parts.port or (443 if parts.scheme == "https" else 80)
+        self._tls = tls_context_ahead() if parts.scheme == "https" else None
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         fixed = {"Host": parts.netloc, "Accept-Encoding": "identity", **headers}
         self._head = f"POST {target} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in fixed.items())
@@ -176,8 +243,18 @@ class Http1Client:
             if not conn.closed:
                 return conn
         try:
-            _, conn = await loop.create_connection(_Connection, self.host, self.port)
-        except OSError as exc:
+            if self._tls is None:
+                _, conn = await loop.create_connection(_Connection, self.host, self.port)
+            else:
+                tls = self._tls.get()
+                _, conn = await loop.create_connection(
+                    _Connection, self.host, self.port, ssl=tls, server_hostname=self.host
+                )
+        except ssl.SSLCertVerificationError as exc:  # no retry makes it trusted
+            raise TransportError(
+                f"cannot connect to {self.host}:{self.port}: {exc}", transient=False
+            ) from None
+        except OSError as exc:  # other ssl.SSLErrors (a failed handshake, ...) too
             raise TransportError(f"cannot connect to {self.host}:{self.port}: {exc}") from None
         self.opened += 1
         return conn

@@ -5,16 +5,16 @@ protocol evalkit speaks itself (:mod:`evalkit.providers.anthropic_messages`,
 :mod:`evalkit.providers.gemini_generate`) costs what building a body, one HTTP round trip and
 parsing the answer cost. A subclass says how a request becomes the vendor's body, how the answer
 becomes a :class:`Completion` and where an error's message is; the HTTP round trip goes through
-:mod:`evalkit.providers.http1` for ``http://`` and one pooled aiohttp session for ``https://``, as
-:mod:`evalkit.providers.openai_compat` does. Requests a lean client cannot carry faithfully
-(a response schema, non-text message parts) are left to litellm (:meth:`LeanJsonClient.accepts`).
+:mod:`evalkit.providers.http1`, or one pooled aiohttp session when a proxy is set
+(:func:`~evalkit.providers.http1.lean_transport`), as :mod:`evalkit.providers.openai_compat`'s
+does. Requests a lean client cannot carry faithfully (a response schema, non-text message parts)
+are left to litellm (:meth:`LeanJsonClient.accepts`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from evalkit.errors import ProviderError
 from evalkit.providers.base import Completion, CompletionRequest, request_sent, without_key
-from evalkit.providers.http1 import Http1Client, TransportError
+from evalkit.providers.http1 import Http1Client, TransportError, lean_transport, tls_context_ahead
 
 if TYPE_CHECKING:
     import aiohttp
@@ -35,13 +35,15 @@ Price = Callable[..., tuple[float, float]]
 
 
 class JsonEndpoint:
-    """POSTs JSON bodies to one URL: keep-alive HTTP/1.1 of its own for ``http://``, aiohttp otherwise."""
+    """POSTs JSON bodies to one URL: keep-alive HTTP/1.1 of its own, or aiohttp through a proxy."""
 
     def __init__(self, url: str, headers: dict[str, str]) -> None:
         self.url = url
         self.headers = {"Content-Type": "application/json", **headers}
-        lean = url.startswith("http://") and os.environ.get("EVALKIT_HTTP_CLIENT", "") != "aiohttp"
-        self._http1 = Http1Client(url, self.headers) if lean else None
+        self._http1 = Http1Client(url, self.headers) if lean_transport(url) else None
+        # aiohttp trusts what evalkit's own client trusts (SSL_CERT_FILE as it is now, not as it was
+        # when aiohttp was imported)
+        self._tls = tls_context_ahead() if self._http1 is None and url.startswith("https://") else None
         self._session: aiohttp.ClientSession | None = None
 
     async def post(self, body: dict[str, Any], timeout: float | None) -> tuple[int, bytes, dict[str, str]]:
@@ -49,10 +51,11 @@ class JsonEndpoint:
         if self._http1 is not None:
             answer = await self._http1.post(json.dumps(body).encode(), timeout)
             return answer.status, answer.body, answer.headers
-        import aiohttp  # only for https:// (its import is ~0.25 s and ~13 MB)
+        import aiohttp  # only through a proxy (its import is ~0.2 s and ~13 MB)
 
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
+            tls = self._tls.get() if self._tls is not None else True
+            connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, ssl=tls)
             # trust_env: HTTPS_PROXY / NO_PROXY apply, as they do for litellm's httpx client
             self._session = aiohttp.ClientSession(
                 connector=connector, json_serialize=json.dumps, trust_env=True, trace_configs=[sent_trace()]
@@ -65,7 +68,8 @@ class JsonEndpoint:
                 headers = {k.lower(): v for k, v in response.headers.items()}
                 return response.status, await response.read(), headers
         except aiohttp.ClientError as exc:
-            raise TransportError(f"{type(exc).__name__}: {exc}") from None
+            untrusted = isinstance(exc, aiohttp.ClientConnectorCertificateError)  # no retry makes it trusted
+            raise TransportError(f"{type(exc).__name__}: {exc}", transient=not untrusted) from None
 
     async def aclose(self) -> None:
         if self._http1 is not None:
@@ -144,7 +148,7 @@ class LeanJsonClient:
                 f"timeout after {request.timeout:g}s", transient=True, timed_out=True
             ) from None
         except TransportError as exc:
-            raise self._redacted(ProviderError(f"connection error: {exc}", transient=True)) from None
+            raise self._redacted(ProviderError(f"connection error: {exc}", transient=exc.transient)) from None
         latency_ms = (time.perf_counter() - start) * 1000.0
         if status != 200:
             raise self._redacted(self._status_error(status, raw, headers.get("retry-after")))

@@ -8,10 +8,10 @@ costs ~13 ms of CPU per call here (litellm 1.110) against ~0.4 ms for a plain ai
 and its import (~6 s, ~160 MB). At 2000 calls that is the difference between being CPU-bound and reaching
 the latency limit. Set ``EVALKIT_FAST_PATH=0`` to send these calls through ``litellm.acompletion``.
 
-The HTTP round trip itself: ``https://`` endpoints (vendors, gateways) go through aiohttp (TLS,
-proxies, redirects); plain ``http://`` endpoints, where servers on the same machine or network
-answer in milliseconds, through :mod:`evalkit.providers.http1`, which costs a quarter of aiohttp's
-CPU per request. ``EVALKIT_HTTP_CLIENT=aiohttp`` sends plain-HTTP calls through aiohttp too.
+The HTTP round trip itself goes through :mod:`evalkit.providers.http1` (keep-alive HTTP/1.1, TLS
+for ``https://``), which costs a quarter of aiohttp's CPU per request and needs no aiohttp import
+(~0.2 s before the first call); through aiohttp when a proxy variable is set (``HTTPS_PROXY``, ...),
+or for every URL with ``EVALKIT_HTTP_CLIENT=aiohttp`` (:class:`~evalkit.providers.lean_client.JsonEndpoint`).
 """
 
 from __future__ import annotations
@@ -20,17 +20,14 @@ import asyncio
 import json
 import os
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from evalkit.errors import ProviderError
 from evalkit.providers.base import Completion, CompletionRequest, without_key
-from evalkit.providers.http1 import Http1Client, TransportError
-from evalkit.providers.lean_client import sent_trace
+from evalkit.providers.http1 import TransportError
+from evalkit.providers.lean_client import JsonEndpoint
 from evalkit.providers.prices import service_tier
 from evalkit.providers.tool_calls import tool_calls_text
-
-if TYPE_CHECKING:
-    import aiohttp
 
 # litellm providers whose endpoints speak the OpenAI chat completions protocol unchanged
 OPENAI_COMPATIBLE = {"openai", "hosted_vllm", "openai_like", "custom_openai", "lm_studio", "llamafile"}
@@ -41,13 +38,9 @@ def fast_path_enabled() -> bool:
     return os.environ.get("EVALKIT_FAST_PATH", "1") != "0"
 
 
-def _lean_http(url: str) -> bool:
-    return url.startswith("http://") and os.environ.get("EVALKIT_HTTP_CLIENT", "") != "aiohttp"
-
-
 class OpenAICompatClient:
-    """POSTs chat completions to ``{api_base}/chat/completions``: over keep-alive HTTP/1.1
-    connections of its own for ``http://``, one pooled aiohttp session otherwise."""
+    """POSTs chat completions to ``{api_base}/chat/completions`` through a
+    :class:`~evalkit.providers.lean_client.JsonEndpoint`."""
 
     reports_sent = True  # both call request_sent() once the request is written
 
@@ -59,18 +52,7 @@ class OpenAICompatClient:
         if api_key:
             self.headers["Authorization"] = f"Bearer {api_key}"
         self.price = price  # lean_client.Price: tokens -> (USD, USD saved by cached prompt tokens)
-        self._session: aiohttp.ClientSession | None = None
-        self._http1 = Http1Client(self.url, self.headers) if _lean_http(self.url) else None
-
-    def _client(self) -> aiohttp.ClientSession:
-        import aiohttp  # only for https:// (its import is ~0.25 s and ~13 MB)
-
-        if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
-            self._session = aiohttp.ClientSession(
-                connector=connector, json_serialize=json.dumps, trace_configs=[sent_trace()]
-            )
-        return self._session
+        self.endpoint = JsonEndpoint(self.url, self.headers)
 
     async def complete(self, request: CompletionRequest) -> Completion:
         body: dict[str, Any] = {"model": self.model_name, "messages": request.messages}
@@ -84,16 +66,16 @@ class OpenAICompatClient:
             body["tools"] = request.tools
         start = time.perf_counter()
         try:
-            status, raw, retry_after = await self._post(body, request.timeout)
+            status, raw, headers = await self.endpoint.post(body, request.timeout)
         except (TimeoutError, asyncio.TimeoutError):  # the same class on 3.11+, not on 3.10
             raise ProviderError(
                 f"timeout after {request.timeout:g}s", transient=True, timed_out=True
             ) from None
         except TransportError as exc:
-            raise ProviderError(f"connection error: {exc}", transient=True) from None
+            raise ProviderError(f"connection error: {exc}", transient=exc.transient) from None
         latency_ms = (time.perf_counter() - start) * 1000.0
         if status != 200:
-            raise without_key(_status_error(status, raw, retry_after), self._key)
+            raise without_key(_status_error(status, raw, headers.get("retry-after")), self._key)
         try:
             data = json.loads(raw)
             choice = data["choices"][0]
@@ -126,28 +108,8 @@ class OpenAICompatClient:
             logprobs=choice.get("logprobs"),
         )
 
-    async def _post(self, body: dict[str, Any], timeout: float | None) -> tuple[int, bytes, str | None]:
-        """(status, body, Retry-After) of one POST of ``body`` as JSON."""
-        if self._http1 is not None:
-            answer = await self._http1.post(json.dumps(body).encode(), timeout)
-            return answer.status, answer.body, answer.headers.get("retry-after")
-        import aiohttp
-
-        client_timeout = aiohttp.ClientTimeout(total=timeout) if timeout else None
-        try:
-            async with self._client().post(
-                self.url, json=body, headers=self.headers, timeout=client_timeout
-            ) as response:
-                return response.status, await response.read(), response.headers.get("Retry-After")
-        except aiohttp.ClientError as exc:
-            raise TransportError(f"{type(exc).__name__}: {exc}") from None
-
     async def aclose(self) -> None:
-        if self._http1 is not None:
-            await self._http1.aclose()
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self.endpoint.aclose()
 
 
 def _status_error(status: int, raw: bytes, retry_after: str | None) -> ProviderError:

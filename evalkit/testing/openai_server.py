@@ -19,6 +19,7 @@ import contextlib
 import hashlib
 import json
 import random
+import ssl
 import threading
 import time
 from collections import Counter
@@ -73,7 +74,10 @@ class ServerStats:
 
 
 class LoopbackOpenAI:
-    """The server. ``base_url`` (``http://127.0.0.1:PORT/v1``) is set once it is started."""
+    """The server. ``base_url`` (``http://127.0.0.1:PORT/v1``) is set once it is started.
+
+    ``tls``: serve HTTPS with this server-side context instead (``https://127.0.0.1:PORT/v1``).
+    """
 
     def __init__(
         self,
@@ -90,8 +94,10 @@ class LoopbackOpenAI:
         tool_caller: ToolCaller | None = None,
         cache_min_tokens: int | None = 1024,
         cache_block_tokens: int = 128,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.latency = latency
+        self.tls = tls
         self.top_logprobs = top_logprobs  # scripted top_logprobs (e.g. of a judge's answer token)
         self.faults = faults or Faults()
         self.responder = responder
@@ -294,11 +300,11 @@ class LoopbackOpenAI:
         # stopping must not wait for deliberately hung requests
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", self.port, backlog=1024)
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port, backlog=1024, ssl_context=self.tls)
         await site.start()
         sockets = site._server.sockets  # type: ignore[union-attr]
         self.port = sockets[0].getsockname()[1]
-        self.base_url = f"http://127.0.0.1:{self.port}/v1"
+        self.base_url = f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}/v1"
 
     async def _shutdown(self) -> None:
         if self._runner is not None:
@@ -353,30 +359,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--latency", type=float, default=0.0)
-    parser.add_argument("--error-500", type=float, default=0.0)
-    parser.add_argument("--rate-limit-429", type=float, default=0.0)
-    parser.add_argument("--hang", type=float, default=0.0)
-    parser.add_argument("--malformed", type=float, default=0.0)
-    parser.add_argument("--retry-after", type=float, default=0.05)
-    parser.add_argument("--hang-seconds", type=float, default=30.0)
+    faults_options = {"error_500": 0.0, "rate_limit_429": 0.0, "hang": 0.0, "malformed": 0.0}  # shares
+    faults_options.update(retry_after=0.05, hang_seconds=30.0)  # seconds
+    for name, default in faults_options.items():
+        parser.add_argument("--" + name.replace("_", "-"), type=float, default=default)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-concurrent", type=int, help="answer 429 beyond this many requests in flight")
+    parser.add_argument("--tls-cert", help="serve HTTPS with this certificate chain (PEM, with --tls-key)")
+    parser.add_argument("--tls-key", help="the private key of --tls-cert (PEM)")
     args = parser.parse_args()
-    faults = Faults(
-        error_500=args.error_500,
-        rate_limit_429=args.rate_limit_429,
-        hang=args.hang,
-        malformed=args.malformed,
-        retry_after=args.retry_after,
-        hang_seconds=args.hang_seconds,
-        seed=args.seed,
-    )
+    faults = Faults(seed=args.seed, **{name: getattr(args, name) for name in faults_options})
+    tls = None
+    if args.tls_cert:
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(args.tls_cert, args.tls_key)
     server = LoopbackOpenAI(
         latency=args.latency,
         faults=faults,
         port=args.port,
         keep_bodies=False,
         max_concurrent=args.max_concurrent,
+        tls=tls,
     )
 
     async def run() -> None:

@@ -37,11 +37,13 @@ runpy.run_module("evalkit", run_name="__main__")
 SCORERS = "  - name: json_fields\n    args: {fields: {answer: {match: exact}}}\n  - name: json_valid\n"
 
 
-def evalkit_process(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+def evalkit_process(
+    tmp_path: Path, *args: str, watched: tuple[str, ...] = WATCHED
+) -> tuple[subprocess.CompletedProcess[str], list[str]]:
     record = tmp_path / "imported.jsonl"
     record.unlink(missing_ok=True)
     proc = subprocess.run(
-        [sys.executable, "-c", WRAPPER, str(record), ",".join(WATCHED), *args],
+        [sys.executable, "-c", WRAPPER, str(record), ",".join(watched), *args],
         capture_output=True,
         text=True,
         cwd=tmp_path,

@@ -231,7 +231,7 @@ def test_openai_client_reuses_connections_and_maps_errors() -> None:
 
         texts = asyncio.run(many())
         assert texts == ['{"echo": "hi"}'] * 10
-        assert client._http1 is not None and client._http1.opened == 1
+        assert client.endpoint._http1 is not None and client.endpoint._http1.opened == 1
 
     async def garbage(n: int, body: bytes) -> tuple[bytes, bool]:
         return b"not http at all\r\n\r\n", True
