@@ -111,12 +111,17 @@ def run(
 
     # an existing database's engine starts on a thread while the suite is imported and read
     with engine_started(db):
-        from evalkit.run.matrix import matrix_cells, unused_target_problem
-        from evalkit.run.runner import RunOptions
-        from evalkit.run.sharding import Shard
+        from evalkit.providers.lean_vendors import connect_ahead
         from evalkit.suite.loading import load_suite
 
         loaded = load_suite(suite)
+        # an https:// endpoint's TLS context is built while the run's code is imported
+        for each in model or [loaded.config.target.model]:
+            connect_ahead(each, loaded.config.target.api_base)
+        from evalkit.run.matrix import matrix_cells, unused_target_problem
+        from evalkit.run.runner import RunOptions
+        from evalkit.run.sharding import Shard
+
         base = RunOptions(
             concurrency=concurrency,
             repeat=repeat,

@@ -60,6 +60,33 @@ def lean_client(model: str, api_base: str | None, api_key_env: str | None = None
     return None
 
 
+def connect_ahead(model: str, api_base: str | None) -> None:
+    """Start now what the first call to ``model`` at ``api_base`` will wait for, so that it overlaps
+    the rest of start-up: for a lean client posting to an ``https://`` endpoint, the TLS context
+    (loading the CA store, ~30 ms, which a thread does without the GIL). Nothing for any other."""
+    provider_name, _, name = model.partition("/")
+    if not name or ":" in provider_name:  # not a vendor's model (python:, http:, replay:, ...)
+        return
+    from evalkit.providers.http1 import tls_context_ahead
+    from evalkit.providers.openai_compat import OPENAI_COMPATIBLE, fast_path_enabled
+
+    if not fast_path_enabled():
+        return
+    url = ""
+    if provider_name in OPENAI_COMPATIBLE:
+        url = api_base or ""  # without one, litellm makes the call
+    elif provider_name == "anthropic":
+        from evalkit.providers.anthropic_messages import messages_url
+
+        url = messages_url(api_base)
+    elif provider_name == "gemini":
+        from evalkit.providers.gemini_generate import generate_url
+
+        url = generate_url(api_base, name)
+    if url.startswith("https://"):
+        tls_context_ahead()
+
+
 def serves(client: Any, request: Any) -> bool:
     """Whether the lean ``client`` (maybe None) takes this request (else litellm does)."""
     if client is None:

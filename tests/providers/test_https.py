@@ -156,3 +156,39 @@ def test_https_suite_runs_without_aiohttp(
     assert tls_server.stats.requests == 6
     assert imported == []
     assert "Cases 6: 6 passed, 0 failed, 0 errors" in run.stdout
+
+
+@pytest.mark.parametrize(
+    ("model", "api_base", "ahead"),
+    [
+        ("anthropic/claude-haiku-4-5", None, True),  # https://api.anthropic.com
+        ("gemini/gemini-2.5-flash", None, True),
+        ("openai/gateway-model", "https://gateway.example/v1", True),
+        ("openai/local-model", "http://127.0.0.1:8000/v1", False),
+        ("openai/gpt-4o", None, False),  # litellm makes the call
+        ("python:tests.targets:answer", None, False),
+    ],
+)
+def test_connect_ahead_starts_tls_only_for_https_lean_endpoints(
+    model: str,
+    api_base: str | None,
+    ahead: bool,
+    ca: trustme.CA,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`evalkit run` starts loading the CA store while it imports the run's code, for the endpoints
+    whose first call would otherwise wait for it."""
+    from evalkit.providers import http1
+    from evalkit.providers.lean_vendors import connect_ahead
+
+    pem = tmp_path / "ca.pem"  # a CA file of this test's own: its context is this test's alone
+    ca.cert_pem.write_to_path(str(pem))
+    monkeypatch.setenv("SSL_CERT_FILE", str(pem))
+    for name in ("ANTHROPIC_API_BASE", "ANTHROPIC_BASE_URL", "EVALKIT_FAST_PATH"):
+        monkeypatch.delenv(name, raising=False)
+    connect_ahead(model, api_base)
+    started = [key for key in http1._tls_contexts if key[0] == str(pem)]
+    assert bool(started) is ahead
+    if ahead:
+        assert http1.tls_context_ahead().get().verify_mode == ssl.CERT_REQUIRED
