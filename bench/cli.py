@@ -2,6 +2,7 @@
 
     python bench/cli.py                      # 2000 cases at 0 and 200 ms, 3 repetitions each
     python bench/cli.py --n 200 --repeat 1   # smoke test
+    python bench/cli.py --tls                # HTTPS, as vendors are reached; aiohttp's transport beside
 
 Against `python -m evalkit.testing.openai_server` in its own process, each repetition starts a fresh
 `evalkit run SUITE --no-cache --concurrency 50` (the installed console script, as users run it;
@@ -17,6 +18,12 @@ nothing stored) as processes. Per process:
 - peak RSS: the largest of ``wait4``'s maxrss and the sum over the process tree sampled from /proc
   every 20 ms (a tree with Ray workers or other children is summed).
 
+``--tls``: the server speaks HTTPS with a certificate from a throwaway CA (trustme) that every
+process trusts through ``SSL_CERT_FILE`` (the system's CA store with that CA added, so that each
+process loads as many certificates as it would in use), and evalkit also runs with
+``EVALKIT_HTTP_CLIENT=aiohttp`` (the transport ``https://`` went through before evalkit's own
+client spoke TLS).
+
 evalkit's bytecode is compiled first, as installing it does: a checkout used with
 ``PYTHONDONTWRITEBYTECODE`` set would otherwise compile every module in every measured process
 (~0.1 s of CPU at start-up).
@@ -28,6 +35,7 @@ import argparse
 import compileall
 import json
 import os
+import ssl
 import statistics
 import subprocess
 import sys
@@ -81,10 +89,12 @@ def tree_usage(pid: int) -> tuple[float, float]:
     return total / 2**20, cpu
 
 
-def measure(argv: list[str], server_url: str) -> dict[str, Any]:
+def measure(argv: list[str], server_url: str, env: dict[str, str] | None = None) -> dict[str, Any]:
     """Run one process to completion: wall, start-up, wind-down, CPU and peak RSS of its tree."""
     started = time.time()
-    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, **(env or {})}
+    )
     peak = 0.0
     cpu_at: list[tuple[float, float]] = []  # (wall clock, CPU seconds so far)
     done = threading.Event()
@@ -107,7 +117,8 @@ def measure(argv: list[str], server_url: str) -> dict[str, Any]:
     out = proc.stdout.read().decode() if proc.stdout else ""
     err = proc.stderr.read().decode() if proc.stderr else ""
     proc.returncode = os.waitstatus_to_exitcode(status)
-    with urllib.request.urlopen(server_url.removesuffix("/v1") + "/stats") as reply:
+    trust = ssl.create_default_context(cafile=TLS["ca"]) if TLS else None
+    with urllib.request.urlopen(server_url.removesuffix("/v1") + "/stats", context=trust) as reply:
         stats = json.loads(reply.read())
     total_cpu = usage.ru_utime + usage.ru_stime
 
@@ -140,21 +151,42 @@ EVALKIT = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "evalki
 # the second evalkit run finds the first one's database: it opens it (DuckDB's engine and ~25 ms of
 # catalog set-up) before the first call, as a run with a restored cache does
 NAMES = ("raw aiohttp client", "evalkit run", "evalkit run, existing database")
+AIOHTTP = "evalkit run, aiohttp transport"  # --tls: a new database, EVALKIT_HTTP_CLIENT=aiohttp
+TLS: dict[str, str] = {}  # --tls: the CA file ("ca") and the server's certificate and key files
+
+
+def make_tls(directory: Path) -> None:
+    """A throwaway CA and a certificate for 127.0.0.1 it issued, written under ``directory``."""
+    import trustme
+
+    ca = trustme.CA()
+    issued = ca.issue_cert("127.0.0.1")
+    TLS.update(ca=str(directory / "ca.pem"), cert=str(directory / "cert.pem"), key=str(directory / "key.pem"))
+    # what a user's process loads: the system's CA store, here with the throwaway CA added to it
+    system = ssl.get_default_verify_paths().cafile
+    Path(TLS["ca"]).write_bytes((Path(system).read_bytes() if system else b"") + ca.cert_pem.bytes())
+    issued.cert_chain_pems[0].write_to_path(TLS["cert"])
+    issued.private_key_pem.write_to_path(TLS["key"])
 
 
 def one_round(n: int, latency: float, concurrency: int) -> dict[str, dict[str, Any]]:
     figures: dict[str, dict[str, Any]] = {}
+    tls_args = ["--tls-cert", TLS["cert"], "--tls-key", TLS["key"]] if TLS else []
+    env = {"SSL_CERT_FILE": TLS["ca"]} if TLS else {}
     with tempfile.TemporaryDirectory() as tmp:
-        for name in NAMES:
-            server = Server("--latency", str(latency))  # a fresh server: its request clock starts at 0
+        for name in (*NAMES, AIOHTTP) if TLS else NAMES:
+            # a fresh server: its request clock starts at 0
+            server = Server("--latency", str(latency), *tls_args)
             try:
                 if name.startswith("evalkit run"):  # a new database, then the same one again
                     suite = make_suite(Path(tmp) / name.replace(" ", "-"), n, server.url)
-                    argv = [*EVALKIT, "run", str(suite), "--db", f"{tmp}/r.duckdb"]
+                    db = f"{tmp}/{'aiohttp' if name == AIOHTTP else 'r'}.duckdb"
+                    argv = [*EVALKIT, "run", str(suite), "--db", db]
                     argv += ["--no-progress", "--no-cache", "--concurrency", str(concurrency)]
                 else:
                     argv = [sys.executable, "-c", RAW_CLIENT, server.url, str(n), str(concurrency)]
-                got = measure(argv, server.url)
+                transport = {"EVALKIT_HTTP_CLIENT": "aiohttp"} if name == AIOHTTP else {}
+                got = measure(argv, server.url, {**env, **transport})
             finally:
                 server.stop()
             if got["exit"] not in (0,) or got["requests"] != n:
@@ -175,15 +207,21 @@ def main() -> None:
         "--latency", type=float, action="append", help="seconds (repeatable; default 0 and 0.2)"
     )
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--tls", action="store_true", help="HTTPS (a throwaway CA, trusted by SSL_CERT_FILE)")
     args = parser.parse_args()
     compileall.compile_dir(ROOT / "evalkit", quiet=1)
+    certificates = tempfile.TemporaryDirectory()
+    if args.tls:
+        make_tls(Path(certificates.name))
     for latency in args.latency or [0.0, 0.2]:
         rounds = [one_round(args.n, latency, args.concurrency) for _ in range(args.repeat)]
         limit = args.n * latency / args.concurrency
         print(
             f"== {args.n} cases, {latency * 1000:.0f} ms latency, {args.concurrency} in flight (limit {limit:.2f} s)"
+            + (", HTTPS" if args.tls else "")
         )
-        for name in ("evalkit run", "evalkit run, existing database", "raw aiohttp client"):
+        names = ["evalkit run", "evalkit run, existing database", "raw aiohttp client"]
+        for name in [*names, AIOHTTP] if args.tls else names:
             runs = [r[name] for r in rounds]
 
             def span(
