@@ -271,7 +271,7 @@ class ModelCaller:
             provider, "cut_slow_attempts", True
         )
         deadlines = self.deadlines if cut else None
-        # a provider whose client bounds the request itself (the lean path: the plain-HTTP
+        # a provider whose client bounds the request itself (the lean path: the HTTP/1.1
         # transport's timer or aiohttp's total timeout) is awaited directly: asyncio.wait_for adds
         # a task and a timer per call (~15% of a 0 ms-latency run)
         own_timeout = getattr(provider, "enforces_timeout", None)

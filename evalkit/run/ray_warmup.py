@@ -10,6 +10,7 @@ from typing import Any
 
 from evalkit.errors import UsageError
 from evalkit.providers.calls import ModelCaller
+from evalkit.providers.lean_vendors import connect_ahead
 from evalkit.run.evaluate import prepare_target
 from evalkit.run.ray_connect import connect
 from evalkit.run.ray_shard import worker_suite
@@ -23,6 +24,7 @@ def warm_worker(suite_path: str, model: str, prompt: str | None, timeout: float 
     ModelCaller(suite.base_dir).provider_for(target.model)
     for module in ("evalkit.providers.lean_vendors", "evalkit.providers.openai_compat"):
         importlib.import_module(module)  # the HTTP clients are imported at the first call otherwise
+    connect_ahead(target.model, target.api_base)  # an https:// endpoint's TLS context too
     return os.getpid()
 
 
