@@ -22,7 +22,9 @@ trusted (not transient), or the bytes are not HTTP. All leave no connection half
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import os
+import socket
 import ssl
 import threading
 import zlib
@@ -45,6 +47,8 @@ class TransportError(Exception):
         self.transient = transient
 
 
+# seconds a host's looked-up addresses are reused (aiohttp's DNS cache, in the transport before, kept 300)
+DNS_TTL = 300.0
 # aiohttp goes through these (trust_env), as litellm's httpx does; evalkit's own client does not
 PROXY_VARIABLES = ("https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY")
 
@@ -214,6 +218,10 @@ class Http1Client:
         self._idle: list[_Connection] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self.opened = 0  # connections opened so far (reuse shows as opened << requests)
+        self._literal = _is_address(self.host)  # an IP address: nothing to look up
+        self._addresses: list[tuple[str, int]] = []
+        self._addresses_until = 0.0
+        self._lookup: asyncio.Lock | None = None  # of the client's loop
 
     async def post(self, body: bytes, timeout: float | None = None) -> Response:
         """Send ``body`` and return the whole response. Raises TimeoutError or TransportError."""
@@ -237,27 +245,45 @@ class Http1Client:
     async def _connection(self, loop: asyncio.AbstractEventLoop) -> _Connection:
         if self._loop is not loop:  # connections of another (finished) loop are unusable
             self._close_idle()
-            self._loop = loop
+            self._loop, self._lookup = loop, None
         while self._idle:
             conn = self._idle.pop()
             if not conn.closed:
                 return conn
-        try:
-            if self._tls is None:
-                _, conn = await loop.create_connection(_Connection, self.host, self.port)
-            else:
-                tls = self._tls.get()
+        tls = self._tls.get() if self._tls is not None else None
+        failed: OSError | None = None
+        for address, port in await self._resolved(loop):  # in order, as asyncio tries a host's
+            try:
                 _, conn = await loop.create_connection(
-                    _Connection, self.host, self.port, ssl=tls, server_hostname=self.host
+                    _Connection, address, port, ssl=tls, server_hostname=self.host if tls else None
                 )
-        except ssl.SSLCertVerificationError as exc:  # no retry makes it trusted
-            raise TransportError(
-                f"cannot connect to {self.host}:{self.port}: {exc}", transient=False
-            ) from None
-        except OSError as exc:  # other ssl.SSLErrors (a failed handshake, ...) too
-            raise TransportError(f"cannot connect to {self.host}:{self.port}: {exc}") from None
-        self.opened += 1
-        return conn
+            except ssl.SSLCertVerificationError as exc:  # no retry makes it trusted
+                raise TransportError(
+                    f"cannot connect to {self.host}:{self.port}: {exc}", transient=False
+                ) from None
+            except OSError as exc:  # other ssl.SSLErrors (a failed handshake, ...) too
+                failed = exc
+                continue
+            self.opened += 1
+            return conn
+        raise TransportError(f"cannot connect to {self.host}:{self.port}: {failed}")
+
+    async def _resolved(self, loop: asyncio.AbstractEventLoop) -> list[tuple[str, int]]:
+        """The server's addresses, looked up once (again after :data:`DNS_TTL`): the connections a
+        run opens at once make one lookup, not one each."""
+        if self._literal:
+            return [(self.host, self.port)]
+        if self._lookup is None:
+            self._lookup = asyncio.Lock()
+        async with self._lookup:
+            if not self._addresses or loop.time() >= self._addresses_until:
+                try:
+                    found = await loop.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)
+                except OSError as exc:  # socket.gaierror
+                    raise TransportError(f"cannot look up {self.host}: {exc}") from None
+                self._addresses = [(str(info[4][0]), int(info[4][1])) for info in found]
+                self._addresses_until = loop.time() + DNS_TTL
+        return self._addresses
 
     def _close_idle(self) -> None:
         for conn in self._idle:
@@ -266,6 +292,14 @@ class Http1Client:
 
     async def aclose(self) -> None:
         self._close_idle()
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def _expire(conn: _Connection, waiter: asyncio.Future[Response]) -> None:

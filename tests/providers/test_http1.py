@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -247,3 +248,24 @@ def test_openai_client_reuses_connections_and_maps_errors() -> None:
 
     error = asyncio.run(broken())
     assert error.transient and "invalid HTTP response" in error.message
+
+
+def test_connections_opened_at_once_share_one_lookup() -> None:
+    """Ten connections opened together to a host name look it up once (as aiohttp's DNS cache did
+    for https:// before), not once each: a run opens its 50 connections in its first milliseconds."""
+    lookups: list[object] = []  # every getaddrinfo of the process, seen through its audit event
+    sys.addaudithook(lambda event, args: lookups.append(args[0]) if event == "socket.getaddrinfo" else None)
+    with LoopbackOpenAI(latency=0.2) as server:
+        url = server.base_url.replace("127.0.0.1", "localhost") + "/chat/completions"
+        client = Http1Client(url, {"Content-Type": "application/json"})
+        body = json.dumps({"messages": [{"role": "user", "content": "hi"}]}).encode()
+
+        async def ten() -> list[int]:
+            try:
+                return [r.status for r in await asyncio.gather(*(client.post(body) for _ in range(10)))]
+            finally:
+                await client.aclose()
+
+        assert run(ten) == [200] * 10
+    assert client.opened == 10
+    assert lookups.count("localhost") == 1
