@@ -83,7 +83,7 @@ class _TlsContext:
             self.error = exc
 
     def get(self) -> ssl.SSLContext:
-        self._thread.join()  # at the first connection only, and done by then
+        self._thread.join()  # at the first connection only (`evalkit run` starts it early enough)
         if self.context is None:
             raise TransportError(f"cannot load the trusted CA certificates: {self.error}", transient=False)
         return self.context
