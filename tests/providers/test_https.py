@@ -26,8 +26,15 @@ REQUEST = CompletionRequest(model="openai/loopback", messages=[{"role": "user", 
 NO_PRICE = lambda *tokens: (0.0, 0.0)  # noqa: E731
 
 
+@pytest.fixture(autouse=True)
+def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No proxy variable of the machine's decides the transport, unless a test sets one."""
+    for name in ("https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture
-def ca(tmp_path: Path) -> trustme.CA:
+def ca() -> trustme.CA:
     return trustme.CA()
 
 
@@ -41,12 +48,10 @@ def tls_server(ca: trustme.CA) -> Iterator[LoopbackOpenAI]:
 
 @pytest.fixture
 def trusted(ca: trustme.CA, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The process trusts the throwaway CA, and no proxy is set."""
+    """The process trusts the throwaway CA."""
     pem = tmp_path / "ca.pem"
     ca.cert_pem.write_to_path(str(pem))
     monkeypatch.setenv("SSL_CERT_FILE", str(pem))
-    for name in ("https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY"):
-        monkeypatch.delenv(name, raising=False)
 
 
 def complete(client: OpenAICompatClient, times: int) -> list[str]:
