@@ -24,6 +24,11 @@ process loads as many certificates as it would in use), and evalkit also runs wi
 ``EVALKIT_HTTP_CLIENT=aiohttp`` (the transport ``https://`` went through before evalkit's own
 client spoke TLS).
 
+Beside them, the stack's floor: the wall time of a process that sends nothing and only imports
+what evalkit's run path needs before its first request (typer, which parses options through
+pydantic, pydantic's models, asyncio, PyYAML), and of one that also creates a DuckDB file with one
+table and closes it. What evalkit spends on start-up and wind-down beyond that is its own.
+
 evalkit's bytecode is compiled first, as installing it does: a checkout used with
 ``PYTHONDONTWRITEBYTECODE`` set would otherwise compile every module in every measured process
 (~0.1 s of CPU at start-up).
@@ -66,6 +71,14 @@ async def main():
 asyncio.run(main())
 """
 
+
+# what evalkit's run path imports before its first request, and a DuckDB file created and closed
+FLOOR_IMPORTS = "import asyncio, yaml, typer, typer._adapters, pydantic; pydantic.BaseModel"
+FLOOR_DUCKDB = """
+from duckdb import _duckdb
+con = _duckdb.connect(sys.argv[1]); con.execute("CREATE TABLE t (a INTEGER)"); con.execute("INSERT INTO t VALUES (1)")
+con.close()
+"""
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -194,6 +207,12 @@ def one_round(n: int, latency: float, concurrency: int) -> dict[str, dict[str, A
                     f"{name}: exit {got['exit']}, {got['requests']} requests\n{got['stderr'][-2000:]}"
                 )
             figures[name] = got
+        for name, code in (("imports", FLOOR_IMPORTS), ("imports + DuckDB", FLOOR_IMPORTS + FLOOR_DUCKDB)):
+            start = time.perf_counter()
+            run = [sys.executable, "-c", f"import os, sys\n{code}\nos._exit(0)", f"{tmp}/floor.duckdb"]
+            subprocess.run(run, check=True)
+            figures[f"floor: {name}"] = {"wall": time.perf_counter() - start}
+            Path(f"{tmp}/floor.duckdb").unlink(missing_ok=True)
     return figures
 
 
@@ -244,6 +263,9 @@ def main() -> None:
             print(f"      start-up CPU             {span('startup_cpu', 1000, '.0f')} ms")
             print(f"      wind-down CPU            {span('winddown_cpu', 1000, '.0f')} ms")
             print(f"      CPU per case             {span('cpu', 1000 / args.n, '.3f')} ms")
+        for name in ("imports", "imports + DuckDB"):
+            walls = sorted(r[f"floor: {name}"]["wall"] * 1000 for r in rounds)
+            print(f"   the stack's floor, {name}: {walls[0]:.0f}-{walls[-1]:.0f} ms (wall, nothing sent)")
         ratios = [r["evalkit run"]["wall"] / r["raw aiohttp client"]["wall"] for r in rounds]
         print(f"   evalkit / raw client wall: {statistics.median(ratios):.3f} (median of {len(ratios)})")
     print(
