@@ -26,6 +26,7 @@ import ipaddress
 import os
 import socket
 import ssl
+import sys
 import threading
 import zlib
 from collections.abc import Mapping
@@ -254,9 +255,12 @@ class Http1Client:
         failed: OSError | None = None
         for address, port in await self._resolved(loop):  # in order, as asyncio tries a host's
             try:
-                _, conn = await loop.create_connection(
-                    _Connection, address, port, ssl=tls, server_hostname=self.host if tls else None
-                )
+                if tls is not None and _SmallReadsTls is not None and isinstance(loop, asyncio.BaseEventLoop):
+                    conn = await _tls_connection(loop, tls, self.host, address, port)
+                else:  # plain HTTP; TLS on uvloop (Ray's workers) or Python 3.10, whose buffers differ
+                    _, conn = await loop.create_connection(
+                        _Connection, address, port, ssl=tls, server_hostname=self.host if tls else None
+                    )
             except ssl.SSLCertVerificationError as exc:  # no retry makes it trusted
                 raise TransportError(
                     f"cannot connect to {self.host}:{self.port}: {exc}", transient=False
@@ -292,6 +296,37 @@ class Http1Client:
 
     async def aclose(self) -> None:
         self._close_idle()
+
+
+if sys.version_info >= (3, 11):
+    from asyncio.sslproto import SSLProtocol
+
+    class _SmallReadsTls(SSLProtocol):
+        """asyncio's TLS layer with a 32 KiB read buffer instead of 256 KiB: it allocates and zeroes
+        that buffer per connection, ~13 MB resident at 50 connections, for answers of a few KiB
+        (a TLS record is at most 16 KiB; a bigger answer is read in more steps)."""
+
+        max_size = 32 * 1024
+else:  # 3.10's TLS layer allocates per read, not per connection
+    _SmallReadsTls = None
+
+
+async def _tls_connection(
+    loop: asyncio.AbstractEventLoop, context: ssl.SSLContext, host: str, address: str, port: int
+) -> _Connection:
+    """A connection over TLS as ``loop.create_connection(ssl=context)`` makes one, through
+    :class:`_SmallReadsTls`: the TCP connection carries the TLS layer, which carries the HTTP one."""
+    assert _SmallReadsTls is not None
+    conn = _Connection()
+    handshake: asyncio.Future[None] = loop.create_future()
+    layer = _SmallReadsTls(loop, conn, context, handshake, server_hostname=host)
+    transport, _ = await loop.create_connection(lambda: layer, address, port)
+    try:
+        await handshake  # conn.connection_made has then been called, with the TLS transport
+    except BaseException:
+        transport.close()
+        raise
+    return conn
 
 
 def _is_address(host: str) -> bool:

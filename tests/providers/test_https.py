@@ -8,6 +8,7 @@ proxy variable set, calls go through the proxy (aiohttp, as litellm's httpx woul
 from __future__ import annotations
 
 import asyncio
+import json
 import ssl
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -69,6 +70,27 @@ def test_https_calls_share_one_tls_connection(tls_server: LoopbackOpenAI, truste
     client = OpenAICompatClient(tls_server.base_url, "loopback", None, NO_PRICE)
     assert complete(client, 5) == ['{"echo": "hi"}'] * 5
     assert tls_server.stats.requests == 5
+    assert client.endpoint._http1 is not None and client.endpoint._http1.opened == 1
+
+
+def test_answers_of_many_tls_records_arrive_whole_on_a_kept_connection(
+    tls_server: LoopbackOpenAI, trusted: None
+) -> None:
+    # evalkit reads TLS 32 KiB at a time (asyncio's default buffer is 256 KiB per connection): an
+    # answer of ~200 KB spans a dozen 16 KiB records and several reads, and the next one follows it
+    big = "".join(f"line {i:06d} " for i in range(16_000))
+    request = CompletionRequest(model="openai/loopback", messages=[{"role": "user", "content": big}])
+    client = OpenAICompatClient(tls_server.base_url, "loopback", None, NO_PRICE)
+
+    async def calls() -> list[str]:
+        try:
+            return [(await client.complete(each)).text for each in (request, REQUEST, request)]
+        finally:
+            await client.aclose()
+
+    answers = asyncio.run(calls())
+    assert [len(a) for a in answers] == [len(big) + 12, 14, len(big) + 12]
+    assert answers[0] == answers[2] == json.dumps({"echo": big})
     assert client.endpoint._http1 is not None and client.endpoint._http1.opened == 1
 
 
