@@ -71,6 +71,20 @@ class JsonEndpoint:
             untrusted = isinstance(exc, aiohttp.ClientConnectorCertificateError)  # no retry makes it trusted
             raise TransportError(f"{type(exc).__name__}: {exc}", transient=not untrusted) from None
 
+    async def call(
+        self, body: dict[str, Any], timeout: float | None
+    ) -> tuple[int, bytes, dict[str, str], float]:
+        """:meth:`post`, with the round trip's milliseconds, its failures raised as ProviderError: a
+        timeout (``timed_out``), or a connection error (transient unless the certificate is untrusted)."""
+        start = time.perf_counter()
+        try:
+            status, raw, headers = await self.post(body, timeout)
+        except (TimeoutError, asyncio.TimeoutError):  # the same class on 3.11+, not on 3.10
+            raise ProviderError(f"timeout after {timeout:g}s", transient=True, timed_out=True) from None
+        except TransportError as exc:
+            raise ProviderError(f"connection error: {exc}", transient=exc.transient) from None
+        return status, raw, headers, (time.perf_counter() - start) * 1000.0
+
     async def aclose(self) -> None:
         if self._http1 is not None:
             await self._http1.aclose()
@@ -139,17 +153,10 @@ class LeanJsonClient:
         return None
 
     async def complete(self, request: CompletionRequest) -> Completion:
-        body = self.body(request)
-        start = time.perf_counter()
         try:
-            status, raw, headers = await self.endpoint.post(body, request.timeout)
-        except (TimeoutError, asyncio.TimeoutError):  # the same class on 3.11+, not on 3.10
-            raise ProviderError(
-                f"timeout after {request.timeout:g}s", transient=True, timed_out=True
-            ) from None
-        except TransportError as exc:
-            raise self._redacted(ProviderError(f"connection error: {exc}", transient=exc.transient)) from None
-        latency_ms = (time.perf_counter() - start) * 1000.0
+            status, raw, headers, latency_ms = await self.endpoint.call(self.body(request), request.timeout)
+        except ProviderError as failed:  # a timeout or a connection error
+            raise self._redacted(failed) from None
         if status != 200:
             raise self._redacted(self._status_error(status, raw, headers.get("retry-after")))
         try:

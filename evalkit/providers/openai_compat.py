@@ -16,15 +16,12 @@ or for every URL with ``EVALKIT_HTTP_CLIENT=aiohttp`` (:class:`~evalkit.provider
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
-import time
 from typing import Any
 
 from evalkit.errors import ProviderError
 from evalkit.providers.base import Completion, CompletionRequest, without_key
-from evalkit.providers.http1 import TransportError
 from evalkit.providers.lean_client import JsonEndpoint
 from evalkit.providers.prices import service_tier
 from evalkit.providers.tool_calls import tool_calls_text
@@ -64,16 +61,7 @@ class OpenAICompatClient:
             }
         if request.tools is not None:
             body["tools"] = request.tools
-        start = time.perf_counter()
-        try:
-            status, raw, headers = await self.endpoint.post(body, request.timeout)
-        except (TimeoutError, asyncio.TimeoutError):  # the same class on 3.11+, not on 3.10
-            raise ProviderError(
-                f"timeout after {request.timeout:g}s", transient=True, timed_out=True
-            ) from None
-        except TransportError as exc:
-            raise ProviderError(f"connection error: {exc}", transient=exc.transient) from None
-        latency_ms = (time.perf_counter() - start) * 1000.0
+        status, raw, headers, latency_ms = await self.endpoint.call(body, request.timeout)
         if status != 200:
             raise without_key(_status_error(status, raw, headers.get("retry-after")), self._key)
         try:
